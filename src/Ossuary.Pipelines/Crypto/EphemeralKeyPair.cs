@@ -1,0 +1,45 @@
+using System.Security.Cryptography;
+using Geralt;
+
+namespace Ossuary.Pipelines.Crypto;
+
+/// <summary>
+/// One generation of a side's X25519 session material. The secret lives in a pinned array so
+/// the GC never leaves copies of it behind, and is zeroed as soon as the key agreement is done.
+/// </summary>
+internal sealed class EphemeralKeyPair : IDisposable
+{
+    public const int KeySize = 32;
+
+    private readonly byte[] _secret = GC.AllocateUninitializedArray<byte>(KeySize, pinned: true);
+    private readonly byte[] _public = new byte[KeySize];
+
+    public ReadOnlySpan<byte> PublicKey => _public;
+
+    /// <summary>Draws a new secret (the raw 32 bytes; X25519 clamps them itself, as the original does).</summary>
+    public void Regenerate(RandomSource random)
+    {
+        random.Fill(_secret);
+        X25519.ComputePublicKey(_public, _secret);
+    }
+
+    /// <summary>
+    /// The raw X25519 output is the session key (the protocol has no KDF). An all-zero result means
+    /// the peer sent a low-order point; the original accepts it, we refuse it.
+    /// </summary>
+    public bool TryAgree(ReadOnlySpan<byte> peerPublicKey, Span<byte> sessionKey)
+    {
+        try
+        {
+            X25519.ComputeSharedSecret(sessionKey, _secret, peerPublicKey);
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+
+        return !ConstantTime.IsAllZeros(sessionKey);
+    }
+
+    public void Dispose() => CryptographicOperations.ZeroMemory(_secret);
+}

@@ -1,0 +1,104 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography;
+
+namespace Ossuary.Pipelines;
+
+/// <summary>
+/// A 32-byte Ed25519 public key identifying an Ossuary host. Equality is constant-time, so a
+/// lookup in an allow-list does not reveal through timing how close a presented key came.
+/// </summary>
+public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormattable
+{
+    /// <summary>Size of a public key in bytes.</summary>
+    public const int Size = KeyHex.KeySize;
+
+    private readonly byte[] _bytes = new byte[Size];
+
+    /// <summary>Creates a key from its 32 raw bytes.</summary>
+    /// <exception cref="OssuaryException">The span is not 32 bytes long (<see cref="OssuaryErrorReason.InvalidKeySize"/>).</exception>
+    public OssuaryPublicKey(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length != Size)
+        {
+            throw new OssuaryException(OssuaryErrorReason.InvalidKeySize, KeyHex.SizeMessage("A public key", bytes.Length));
+        }
+
+        bytes.CopyTo(_bytes);
+    }
+
+    /// <summary>
+    /// The key an anonymous client sends: the Ed25519 encoding of the identity point,
+    /// <c>01</c> followed by 31 zero bytes. An unauthenticated server reports it as the client's key.
+    /// </summary>
+    public static OssuaryPublicKey Anonymous { get; } = CreateAnonymous();
+
+    /// <summary>The key's raw bytes.</summary>
+    public ReadOnlySpan<byte> Span => _bytes;
+
+    /// <summary>Whether this is <see cref="Anonymous"/>.</summary>
+    public bool IsAnonymous => Equals(Anonymous);
+
+    /// <summary>Parses 64 hex characters.</summary>
+    /// <exception cref="FormatException">The text is not 64 hex characters.</exception>
+    public static OssuaryPublicKey Parse(string hex)
+    {
+        ArgumentNullException.ThrowIfNull(hex);
+        return TryParse(hex, out OssuaryPublicKey? key)
+            ? key
+            : throw new FormatException("A public key is 64 hex characters (32 bytes).");
+    }
+
+    /// <summary>Parses 64 hex characters; false if the text is anything else.</summary>
+    public static bool TryParse(ReadOnlySpan<char> hex, [NotNullWhen(true)] out OssuaryPublicKey? key)
+    {
+        Span<byte> raw = stackalloc byte[Size];
+        if (!KeyHex.TryDecode(hex, raw))
+        {
+            key = null;
+            return false;
+        }
+
+        key = new OssuaryPublicKey(raw);
+        return true;
+    }
+
+    /// <summary>Copies the raw bytes into <paramref name="destination"/>.</summary>
+    public void CopyTo(Span<byte> destination) => Span.CopyTo(destination);
+
+    /// <inheritdoc />
+    public bool Equals([NotNullWhen(true)] OssuaryPublicKey? other) =>
+        other is not null && CryptographicOperations.FixedTimeEquals(_bytes, other._bytes);
+
+    /// <summary>Constant-time comparison with raw key bytes.</summary>
+    public bool Equals(ReadOnlySpan<byte> other) => CryptographicOperations.FixedTimeEquals(_bytes, other);
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is OssuaryPublicKey other && Equals(other);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => BitConverter.ToInt32(Span);
+
+    /// <summary>The key as 64 lowercase hex characters (public keys are not secret).</summary>
+    public override string ToString() => Convert.ToHexStringLower(Span);
+
+    /// <inheritdoc />
+    public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
+
+    /// <inheritdoc />
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider) =>
+        Convert.TryToHexStringLower(Span, destination, out charsWritten);
+
+    /// <summary>Constant-time equality.</summary>
+    public static bool operator ==(OssuaryPublicKey? left, OssuaryPublicKey? right) =>
+        left is null ? right is null : left.Equals(right);
+
+    /// <summary>Constant-time inequality.</summary>
+    public static bool operator !=(OssuaryPublicKey? left, OssuaryPublicKey? right) => !(left == right);
+
+    private static OssuaryPublicKey CreateAnonymous()
+    {
+        Span<byte> raw = stackalloc byte[Size];
+        raw[0] = 1;
+        return new OssuaryPublicKey(raw);
+    }
+}

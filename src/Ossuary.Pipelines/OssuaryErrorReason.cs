@@ -1,0 +1,56 @@
+namespace Ossuary.Pipelines;
+
+/// <summary>
+/// Why an Ossuary session failed, reset or closed. The names follow the error kinds of the
+/// original libossuary so that logs read the same on both sides of a mixed deployment.
+/// </summary>
+public enum OssuaryErrorReason
+{
+    /// <summary>No error.</summary>
+    None = 0,
+
+    /// <summary>A packet header announced a body larger than the protocol's 16,412-byte packet limit.</summary>
+    OversizedPacket,
+
+    /// <summary>A packet did not carry the next expected <c>msg_id</c> (dropped, replayed or reordered).</summary>
+    MessageIdMismatch,
+
+    /// <summary>A handshake packet carried a protocol version other than 1.</summary>
+    WrongProtocolVersion,
+
+    /// <summary>A packet's length fields did not match its type's fixed layout.</summary>
+    UnexpectedPacketSize,
+
+    /// <summary>A packet of a type that is unknown, or not valid in the session's current state.</summary>
+    UnexpectedPacket,
+
+    /// <summary>An encrypted blob failed its Poly1305 tag check: tampered, forged or replayed.</summary>
+    DecryptionFailed,
+
+    /// <summary>A handshake signature was missing, all zeros or did not verify.</summary>
+    InvalidSignature,
+
+    /// <summary>A key was rejected: a low-order X25519 point, or a client key an authenticated server does not allow.</summary>
+    InvalidKey,
+
+    /// <summary>The server presented a key the client does not trust.</summary>
+    UntrustedServer,
+
+    /// <summary>The peer reset the session.</summary>
+    ConnectionReset,
+
+    /// <summary>The connection ended because of a failure (the peer's Disconnect with its error flag set, or too many resets).</summary>
+    ConnectionFailed,
+
+    /// <summary>The connection was closed cleanly.</summary>
+    ConnectionClosed,
+
+    /// <summary>The peer did not send its next handshake packet in time.</summary>
+    HandshakeTimeout,
+
+    /// <summary>A key had the wrong length (keys are 32 bytes).</summary>
+    InvalidKeySize,
+
+    /// <summary>The transport ended in the middle of a packet, or without a Disconnect.</summary>
+    Truncated,
+}

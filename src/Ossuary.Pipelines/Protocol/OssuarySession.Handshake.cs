@@ -1,0 +1,291 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Geralt;
+using Ossuary.Pipelines.Crypto;
+using static Ossuary.Pipelines.Protocol.HandshakeBody;
+
+namespace Ossuary.Pipelines.Protocol;
+
+public sealed partial class OssuarySession
+{
+    /// <summary>Body of Reset and Disconnect: len · error flag · reserved.</summary>
+    private const int ControlBodySize = 4;
+
+    /// <summary>
+    /// Writes the next handshake or control packet (ClientHandshake, ServerHandshake,
+    /// ClientAuthentication, Reset or Disconnect), if the session has one to send. Call it until
+    /// it returns 0 after every <see cref="Receive"/>, and after <see cref="AddAuthorizedKey"/>
+    /// or <see cref="Disconnect"/>.
+    /// </summary>
+    /// <returns>The bytes written: one whole packet, or 0 if there is nothing to send.</returns>
+    public int WriteHandshake(IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        CheckHandshakeTimeout();
+        switch (_step)
+        {
+            case Step.ClientSendHandshake:
+                return WritePacket(output, PacketType.ClientHandshake, ClientHandshakeSize, Step.ClientWaitServerHandshake);
+            case Step.ServerSendHandshake:
+                return WritePacket(output, PacketType.ServerHandshake, ServerHandshakeSize, Step.ServerWaitAuthentication);
+            case Step.ClientSendAuthentication:
+                return WritePacket(output, PacketType.ClientAuthentication, ClientAuthenticationSize, Step.Established);
+            case Step.SendResetThenWait:
+                _step = Step.ResetWait;
+                return WriteControl(output, PacketType.Reset, error: true);
+            case Step.SendResetThenRestart:
+                EnterInitialStep();
+                return WriteControl(output, PacketType.Reset, error: true);
+            case Step.SendFarewell:
+                _step = Step.Closed;
+                return _farewell == Farewell.Reset
+                    ? WriteControl(output, PacketType.Reset, error: true)
+                    : WriteControl(output, PacketType.Disconnect, _farewell == Farewell.ErrorDisconnect);
+            default:
+                return 0;
+        }
+    }
+
+    private int WritePacket(IBufferWriter<byte> output, PacketType type, int bodySize, Step next)
+    {
+        int packetSize = PacketHeader.Size + bodySize;
+        Span<byte> packet = output.GetSpan(packetSize)[..packetSize];
+        new PacketHeader((ushort)bodySize, _localMessageId++, type).Write(packet);
+        Span<byte> body = packet[PacketHeader.Size..];
+        WriteCommon(body);
+        switch (type)
+        {
+            case PacketType.ClientHandshake:
+                _ephemeral.PublicKey.CopyTo(body[EphemeralKeyOffset..]);
+                ((ReadOnlySpan<byte>)_localNonce).CopyTo(body[NonceOffset..]);
+                _localChallenge.CopyTo(body[ChallengeOffset..]);
+                break;
+            case PacketType.ServerHandshake:
+                _ephemeral.PublicKey.CopyTo(body[EphemeralKeyOffset..]);
+                ((ReadOnlySpan<byte>)_localNonce).CopyTo(body[NonceOffset..]);
+                SealServerSecrets(body[ServerBlobOffset..]);
+                break;
+            default:
+                SealClientSecrets(body[ClientBlobOffset..]);
+                break;
+        }
+
+        output.Advance(packetSize);
+        if (next == Step.Established)
+        {
+            _step = next;
+        }
+        else
+        {
+            EnterWait(next);
+        }
+
+        return packetSize;
+    }
+
+    private int WriteControl(IBufferWriter<byte> output, PacketType type, bool error)
+    {
+        const int packetSize = PacketHeader.Size + ControlBodySize;
+        Span<byte> packet = output.GetSpan(packetSize)[..packetSize];
+
+        // Reset and Disconnect always carry msg_id 0: the counters restart with them.
+        new PacketHeader(ControlBodySize, 0, type).Write(packet);
+        BinaryPrimitives.WriteUInt16LittleEndian(packet[PacketHeader.Size..], ControlBodySize);
+        packet[PacketHeader.Size + 2] = error ? (byte)1 : (byte)0;
+        packet[PacketHeader.Size + 3] = 0;
+        output.Advance(packetSize);
+        _localMessageId = 0;
+        return packetSize;
+    }
+
+    private void SealServerSecrets(Span<byte> blob)
+    {
+        Span<byte> secrets = stackalloc byte[ServerSecretsSize];
+        _identity!.PublicKey.CopyTo(secrets);
+        _localChallenge.CopyTo(secrets[KeySize..]);
+        SignOwnKeys(secrets[(KeySize + ChallengeSize)..]);
+        SealBlob(secrets, blob);
+    }
+
+    private void SealClientSecrets(Span<byte> blob)
+    {
+        Span<byte> secrets = stackalloc byte[ClientSecretsSize];
+        LocalPublicKey.CopyTo(secrets);
+        Span<byte> signature = secrets[KeySize..];
+        if (_identity is null)
+        {
+            signature.Clear(); // an anonymous client: identity point and an all-zero signature
+        }
+        else
+        {
+            SignOwnKeys(signature);
+        }
+
+        SealBlob(secrets, blob);
+    }
+
+    private void SignOwnKeys(Span<byte> signature)
+    {
+        Span<byte> message = stackalloc byte[SignedMessageSize];
+        ComposeSignedMessage(message, _ephemeral.PublicKey, _localNonce, _remoteChallenge);
+        _identity!.Sign(signature, message);
+    }
+
+    private void SealBlob(ReadOnlySpan<byte> secrets, Span<byte> blob)
+    {
+        EncryptedBlob.WriteHeader(blob, secrets.Length);
+        Span<byte> ciphertext = blob.Slice(EncryptedBlob.HeaderSize, secrets.Length);
+        _cipher!.Seal(_localNonce, secrets, ciphertext, blob.Slice(EncryptedBlob.HeaderSize + secrets.Length, EncryptedBlob.TagSize));
+        _localNonce.Increment();
+    }
+
+    private OssuaryReceiveResult ReadClientHandshake(ReadOnlySpan<byte> body)
+    {
+        OssuaryErrorReason error = Validate(body, ClientHandshakeSize);
+        if (error != OssuaryErrorReason.None)
+        {
+            return BeginReset(error, initiator: true);
+        }
+
+        if (!AcceptPeerKeys(body))
+        {
+            return BeginReset(OssuaryErrorReason.InvalidKey, initiator: true);
+        }
+
+        body.Slice(ChallengeOffset, ChallengeSize).CopyTo(_remoteChallenge);
+        _step = Step.ServerSendHandshake;
+        return OssuaryReceiveResult.Handshake;
+    }
+
+    private OssuaryReceiveResult ReadServerHandshake(ReadOnlySpan<byte> body)
+    {
+        OssuaryErrorReason error = Validate(body, ServerHandshakeSize);
+        if (error != OssuaryErrorReason.None)
+        {
+            return BeginReset(error, initiator: true);
+        }
+
+        if (!AcceptPeerKeys(body))
+        {
+            return BeginReset(OssuaryErrorReason.InvalidKey, initiator: true);
+        }
+
+        Span<byte> secrets = stackalloc byte[ServerSecretsSize];
+        error = OpenBlob(body[ServerBlobOffset..], secrets);
+        if (error != OssuaryErrorReason.None)
+        {
+            return BeginReset(error, initiator: true);
+        }
+
+        ReadOnlySpan<byte> identityKey = secrets[..KeySize];
+        ReadOnlySpan<byte> challenge = secrets.Slice(KeySize, ChallengeSize);
+        ReadOnlySpan<byte> signature = secrets[(KeySize + ChallengeSize)..];
+        if (ConstantTime.IsAllZeros(identityKey) || ConstantTime.IsAllZeros(challenge) || ConstantTime.IsAllZeros(signature)
+            || !VerifyPeer(identityKey, signature, body.Slice(NonceOffset, SessionNonce.Size)))
+        {
+            return BeginReset(OssuaryErrorReason.InvalidSignature, initiator: true);
+        }
+
+        challenge.CopyTo(_remoteChallenge);
+        RemotePublicKey = new OssuaryPublicKey(identityKey);
+        if (IsAuthorized(identityKey))
+        {
+            _step = Step.ClientSendAuthentication;
+            return OssuaryReceiveResult.Handshake;
+        }
+
+        _step = Step.ClientAwaitingTrust;
+        LastError = OssuaryErrorReason.UntrustedServer;
+        return new OssuaryReceiveResult(OssuaryReceiveStatus.UntrustedServer, 0, OssuaryErrorReason.UntrustedServer);
+    }
+
+    private OssuaryReceiveResult ReadClientAuthentication(ReadOnlySpan<byte> body)
+    {
+        OssuaryErrorReason error = Validate(body, ClientAuthenticationSize);
+        if (error != OssuaryErrorReason.None)
+        {
+            return BeginReset(error, initiator: true);
+        }
+
+        Span<byte> secrets = stackalloc byte[ClientSecretsSize];
+        ReadOnlySpan<byte> clientNonce = _remoteNonce;
+        Span<byte> signedNonce = stackalloc byte[SessionNonce.Size];
+        clientNonce.CopyTo(signedNonce);
+        error = OpenBlob(body[ClientBlobOffset..], secrets);
+        if (error != OssuaryErrorReason.None)
+        {
+            return BeginReset(error, initiator: true);
+        }
+
+        ReadOnlySpan<byte> identityKey = secrets[..KeySize];
+        ReadOnlySpan<byte> signature = secrets[KeySize..];
+        bool anonymous = OssuaryPublicKey.Anonymous.Equals(identityKey) && ConstantTime.IsAllZeros(signature);
+        if (Role == OssuaryRole.AuthenticatedServer && (anonymous || !IsAuthorized(identityKey)))
+        {
+            // Refused at once rather than after five resets (PROTOCOL.md, "Refused client").
+            Close(OssuaryErrorReason.InvalidKey, Farewell.ErrorDisconnect);
+            return OssuaryReceiveResult.Closed(OssuaryErrorReason.InvalidKey);
+        }
+
+        if (!anonymous && (ConstantTime.IsAllZeros(identityKey) || ConstantTime.IsAllZeros(signature)
+            || !VerifyPeer(identityKey, signature, signedNonce)))
+        {
+            return BeginReset(OssuaryErrorReason.InvalidSignature, initiator: true);
+        }
+
+        RemotePublicKey = anonymous ? OssuaryPublicKey.Anonymous : new OssuaryPublicKey(identityKey);
+        _step = Step.Established;
+        return OssuaryReceiveResult.Handshake;
+    }
+
+    /// <summary>Takes the peer's ephemeral key and nonce from a ClientHandshake or ServerHandshake and derives the session key.</summary>
+    private bool AcceptPeerKeys(ReadOnlySpan<byte> body)
+    {
+        ReadOnlySpan<byte> peerKey = body.Slice(EphemeralKeyOffset, KeySize);
+        peerKey.CopyTo(_remoteEphemeralKey);
+        _remoteNonce = SessionNonce.From(body[NonceOffset..]);
+        Span<byte> sessionKey = stackalloc byte[RecordCipher.KeySize];
+        try
+        {
+            if (!_ephemeral.TryAgree(peerKey, sessionKey))
+            {
+                return false;
+            }
+
+            ForgetSessionKey();
+            _cipher = new RecordCipher(sessionKey);
+            return true;
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(sessionKey);
+        }
+    }
+
+    /// <summary>Opens a handshake blob with the peer's nonce, which then advances.</summary>
+    private OssuaryErrorReason OpenBlob(ReadOnlySpan<byte> blob, Span<byte> secrets)
+    {
+        if (!EncryptedBlob.TryReadHeader(blob, blob.Length, out int dataLength) || dataLength != secrets.Length)
+        {
+            return OssuaryErrorReason.UnexpectedPacketSize;
+        }
+
+        ReadOnlySpan<byte> ciphertext = blob.Slice(EncryptedBlob.HeaderSize, dataLength);
+        ReadOnlySpan<byte> tag = blob.Slice(EncryptedBlob.HeaderSize + dataLength, EncryptedBlob.TagSize);
+        if (!_cipher!.TryOpen(_remoteNonce, ciphertext, tag, secrets))
+        {
+            return OssuaryErrorReason.DecryptionFailed;
+        }
+
+        _remoteNonce.Increment();
+        return OssuaryErrorReason.None;
+    }
+
+    /// <summary>Checks the peer's signature over its ephemeral key · its nonce · our challenge.</summary>
+    private bool VerifyPeer(ReadOnlySpan<byte> identityKey, ReadOnlySpan<byte> signature, ReadOnlySpan<byte> peerNonce)
+    {
+        Span<byte> message = stackalloc byte[SignedMessageSize];
+        ComposeSignedMessage(message, _remoteEphemeralKey, peerNonce, _localChallenge);
+        return Ed25519.Verify(signature, message, identityKey);
+    }
+}

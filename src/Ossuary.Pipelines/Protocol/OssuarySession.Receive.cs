@@ -1,0 +1,137 @@
+using System.Buffers;
+
+namespace Ossuary.Pipelines.Protocol;
+
+public sealed partial class OssuarySession
+{
+    /// <summary>
+    /// Consumes at most one packet from the front of <paramref name="input"/>. A packet may
+    /// span segments; the positions are the ones a <c>PipeReader.AdvanceTo</c> call needs.
+    /// </summary>
+    /// <param name="input">Bytes received from the peer, in order.</param>
+    /// <param name="plaintext">Where a data packet's plaintext goes: the caller's buffer, decrypted into directly.</param>
+    /// <param name="consumed">The end of the packet consumed, or the start of <paramref name="input"/> if none was.</param>
+    /// <param name="examined">How far the session looked: the end of the input when it needs more.</param>
+    /// <remarks>
+    /// A header announcing more than <see cref="MaxPacketLength"/> bytes closes the session from
+    /// the 8 header bytes alone, so a hostile length never makes the caller buffer a body.
+    /// </remarks>
+    public OssuaryReceiveResult Receive(in ReadOnlySequence<byte> input, IBufferWriter<byte> plaintext, out SequencePosition consumed, out SequencePosition examined)
+    {
+        ArgumentNullException.ThrowIfNull(plaintext);
+        consumed = input.Start;
+        examined = input.Start;
+        if (_step is Step.SendFarewell or Step.Closed)
+        {
+            return OssuaryReceiveResult.Closed(LastError);
+        }
+
+        if (CheckHandshakeTimeout())
+        {
+            return OssuaryReceiveResult.Reset(OssuaryErrorReason.HandshakeTimeout);
+        }
+
+        if (!PacketHeader.TryRead(input, out PacketHeader header))
+        {
+            examined = input.End;
+            return OssuaryReceiveResult.NeedMoreData;
+        }
+
+        if (header.BodyLength > PacketHeader.MaxBodyLength)
+        {
+            // Permanent, as in the original: the stream can no longer be framed.
+            Close(OssuaryErrorReason.OversizedPacket, Farewell.ErrorDisconnect);
+            return OssuaryReceiveResult.Closed(OssuaryErrorReason.OversizedPacket);
+        }
+
+        if (input.Length < header.PacketLength)
+        {
+            examined = input.End;
+            return OssuaryReceiveResult.NeedMoreData;
+        }
+
+        ReadOnlySequence<byte> body = input.Slice(PacketHeader.Size, header.BodyLength);
+        consumed = examined = body.End;
+        return header.Type switch
+        {
+            PacketType.Reset => OnReset(),
+            PacketType.Disconnect => OnDisconnect(body),
+            _ => OnSequencedPacket(header, body, plaintext),
+        };
+    }
+
+    /// <summary>Reset and Disconnect carry no authentication; the original ignores their msg_id and len.</summary>
+    private OssuaryReceiveResult OnReset()
+    {
+        if (_step == Step.ResetWait)
+        {
+            // The peer acknowledged our reset: start over.
+            _remoteMessageId = 0;
+            EnterInitialStep();
+            return OssuaryReceiveResult.Handshake;
+        }
+
+        return BeginReset(OssuaryErrorReason.ConnectionReset, initiator: false);
+    }
+
+    private OssuaryReceiveResult OnDisconnect(in ReadOnlySequence<byte> body)
+    {
+        // Body: len (ignored) · error flag · reserved. A body too short to hold the flag counts as a failure.
+        bool error = body.Length < 3 || body.Slice(2, 1).FirstSpan[0] != 0;
+        OssuaryErrorReason reason = error ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed;
+
+        // The original answers a Disconnect with a Disconnect during the handshake, but with a
+        // Reset once established (its receive path resets twice); vector d records the latter.
+        Farewell answer = _step == Step.Established ? Farewell.Reset
+            : error ? Farewell.ErrorDisconnect : Farewell.CleanDisconnect;
+        Close(reason, answer);
+        return OssuaryReceiveResult.Closed(reason);
+    }
+
+    private OssuaryReceiveResult OnSequencedPacket(PacketHeader header, in ReadOnlySequence<byte> body, IBufferWriter<byte> plaintext)
+    {
+        switch (_step)
+        {
+            case Step.ResetWait:
+            case Step.SendResetThenWait:
+            case Step.SendResetThenRestart:
+            case Step.ClientAwaitingTrust:
+                // Stale packets from the generation being thrown away, or a server that is
+                // waiting for our decision: the original drops them too.
+                return OssuaryReceiveResult.Handshake;
+        }
+
+        if (header.MessageId != _remoteMessageId)
+        {
+            return BeginReset(OssuaryErrorReason.MessageIdMismatch, initiator: true);
+        }
+
+        _remoteMessageId++;
+        return (_step, header.Type) switch
+        {
+            (Step.Established, PacketType.EncryptedData) => OpenRecord(body, plaintext),
+            (Step.ServerWaitClientHandshake, PacketType.ClientHandshake) or
+            (Step.ClientWaitServerHandshake, PacketType.ServerHandshake) or
+            (Step.ServerWaitAuthentication, PacketType.ClientAuthentication) => OnHandshakePacket(header.Type, body),
+            _ => BeginReset(OssuaryErrorReason.UnexpectedPacket, initiator: true),
+        };
+    }
+
+    private OssuaryReceiveResult OnHandshakePacket(PacketType type, in ReadOnlySequence<byte> body)
+    {
+        // Handshake bodies are at most 200 bytes; anything longer is the wrong size for every type.
+        if (body.Length > HandshakeBody.ServerHandshakeSize)
+        {
+            return BeginReset(OssuaryErrorReason.UnexpectedPacketSize, initiator: true);
+        }
+
+        Span<byte> copy = stackalloc byte[(int)body.Length];
+        body.CopyTo(copy);
+        return type switch
+        {
+            PacketType.ClientHandshake => ReadClientHandshake(copy),
+            PacketType.ServerHandshake => ReadServerHandshake(copy),
+            _ => ReadClientAuthentication(copy),
+        };
+    }
+}

@@ -1,0 +1,121 @@
+using System.Buffers;
+
+namespace Ossuary.Pipelines.Protocol;
+
+public sealed partial class OssuarySession
+{
+    /// <summary>
+    /// Seals <paramref name="plaintext"/> (at most <see cref="MaxPlaintextLength"/> bytes) into one
+    /// EncryptedData packet written straight into <paramref name="output"/>'s memory.
+    /// </summary>
+    /// <returns>The packet's length: the plaintext's plus <see cref="DataPacketOverhead"/>.</returns>
+    /// <exception cref="InvalidOperationException">The session is not established.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The plaintext is longer than <see cref="MaxPlaintextLength"/>.</exception>
+    public int WriteData(ReadOnlySpan<byte> plaintext, IBufferWriter<byte> output)
+    {
+        Span<byte> packet = BeginRecord(plaintext.Length, output, out Span<byte> ciphertext, out Span<byte> tag);
+        _cipher!.Seal(_localNonce, plaintext, ciphertext, tag);
+        return EndRecord(packet.Length, output);
+    }
+
+    /// <summary>
+    /// Seals a plaintext that may span segments. A single segment is sealed straight from its
+    /// memory; a longer sequence is copied once into the packet and sealed there in place.
+    /// </summary>
+    /// <inheritdoc cref="WriteData(ReadOnlySpan{byte}, IBufferWriter{byte})"/>
+    public int WriteData(in ReadOnlySequence<byte> plaintext, IBufferWriter<byte> output)
+    {
+        if (plaintext.IsSingleSegment)
+        {
+            return WriteData(plaintext.FirstSpan, output);
+        }
+
+        if (plaintext.Length > MaxPlaintextLength)
+        {
+            throw PlaintextTooLong(plaintext.Length);
+        }
+
+        Span<byte> packet = BeginRecord((int)plaintext.Length, output, out Span<byte> ciphertext, out Span<byte> tag);
+        plaintext.CopyTo(ciphertext);
+        _cipher!.Seal(_localNonce, ciphertext, ciphertext, tag);
+        return EndRecord(packet.Length, output);
+    }
+
+    private Span<byte> BeginRecord(int length, IBufferWriter<byte> output, out Span<byte> ciphertext, out Span<byte> tag)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (_step != Step.Established)
+        {
+            throw new InvalidOperationException($"Data can be sent only on an established session; this one is {State}.");
+        }
+
+        if (length > MaxPlaintextLength)
+        {
+            throw PlaintextTooLong(length);
+        }
+
+        int bodyLength = EncryptedBlob.Overhead + length;
+        int packetLength = PacketHeader.Size + bodyLength;
+        Span<byte> packet = output.GetSpan(packetLength)[..packetLength];
+        new PacketHeader((ushort)bodyLength, _localMessageId, PacketType.EncryptedData).Write(packet);
+        EncryptedBlob.WriteHeader(packet[PacketHeader.Size..], length);
+        ciphertext = packet.Slice(PacketHeader.Size + EncryptedBlob.HeaderSize, length);
+        tag = packet.Slice(PacketHeader.Size + EncryptedBlob.HeaderSize + length, EncryptedBlob.TagSize);
+        return packet;
+    }
+
+    private int EndRecord(int packetLength, IBufferWriter<byte> output)
+    {
+        _localMessageId++;
+        _localNonce.Increment();
+        output.Advance(packetLength);
+        return packetLength;
+    }
+
+    private static ArgumentOutOfRangeException PlaintextTooLong(long length) =>
+        new("plaintext", length, $"One packet carries at most {MaxPlaintextLength} bytes of plaintext.");
+
+    /// <summary>
+    /// Decrypts one EncryptedData body into <paramref name="plaintext"/>'s memory. A ciphertext in
+    /// one segment is decrypted from where it lies; one that spans segments is copied once into
+    /// the destination and decrypted there in place.
+    /// </summary>
+    private OssuaryReceiveResult OpenRecord(in ReadOnlySequence<byte> body, IBufferWriter<byte> plaintext)
+    {
+        Span<byte> blobHeader = stackalloc byte[EncryptedBlob.HeaderSize];
+        if (body.Length < EncryptedBlob.Overhead)
+        {
+            return BeginReset(OssuaryErrorReason.UnexpectedPacketSize, initiator: true);
+        }
+
+        body.Slice(0, EncryptedBlob.HeaderSize).CopyTo(blobHeader);
+        if (!EncryptedBlob.TryReadHeader(blobHeader, (int)body.Length, out int length))
+        {
+            return BeginReset(OssuaryErrorReason.UnexpectedPacketSize, initiator: true);
+        }
+
+        Span<byte> tag = stackalloc byte[EncryptedBlob.TagSize];
+        body.Slice(EncryptedBlob.HeaderSize + length).CopyTo(tag);
+        ReadOnlySequence<byte> ciphertext = body.Slice(EncryptedBlob.HeaderSize, length);
+        Span<byte> destination = plaintext.GetSpan(length)[..length];
+        bool opened;
+        if (ciphertext.IsSingleSegment)
+        {
+            opened = _cipher!.TryOpen(_remoteNonce, ciphertext.FirstSpan, tag, destination);
+        }
+        else
+        {
+            ciphertext.CopyTo(destination);
+            opened = _cipher!.TryOpen(_remoteNonce, destination, tag, destination);
+        }
+
+        if (!opened)
+        {
+            return BeginReset(OssuaryErrorReason.DecryptionFailed, initiator: true);
+        }
+
+        _remoteNonce.Increment();
+        plaintext.Advance(length);
+        return OssuaryReceiveResult.Data(length);
+    }
+}

@@ -1,0 +1,33 @@
+namespace Ossuary.Pipelines.Protocol;
+
+/// <summary>Settings of one <see cref="OssuarySession"/>; read once, when the session is created.</summary>
+public sealed class OssuarySessionOptions
+{
+    /// <summary>The original's wait for the peer's next handshake packet.</summary>
+    public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(3);
+
+    /// <summary>The side this session plays.</summary>
+    public OssuaryRole Role { get; set; }
+
+    /// <summary>
+    /// This host's identity. Optional for a client (without one it is anonymous); a server
+    /// without one makes a random identity for the session's lifetime, as the original does.
+    /// The session signs with it but does not own it: dispose it after the sessions that use it.
+    /// </summary>
+    public OssuaryIdentity? Identity { get; set; }
+
+    /// <summary>
+    /// For a client, the server keys it trusts; for an authenticated server, the client keys it
+    /// admits. An unauthenticated server ignores the list.
+    /// </summary>
+    public IList<OssuaryPublicKey> AuthorizedKeys { get; } = new List<OssuaryPublicKey>();
+
+    /// <summary>
+    /// How long to wait for the peer's next handshake packet before resetting. Default 3 s, the
+    /// original's value (it acts at its first check after 4 whole seconds).
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; set; } = DefaultHandshakeTimeout;
+
+    /// <summary>The clock for <see cref="HandshakeTimeout"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+}
