@@ -220,17 +220,26 @@ public sealed partial class OssuarySession
         ReadOnlySpan<byte> identityKey = secrets[..KeySize];
         ReadOnlySpan<byte> signature = secrets[KeySize..];
         bool anonymous = OssuaryPublicKey.Anonymous.Equals(identityKey) && ConstantTime.IsAllZeros(signature);
-        if (Role == OssuaryRole.AuthenticatedServer && (anonymous || !IsAuthorized(identityKey)))
+        bool authenticated = Role == OssuaryRole.AuthenticatedServer;
+        bool admitted = !authenticated || (!anonymous && IsAuthorized(identityKey));
+        if (!admitted && _refuseAtOnce)
         {
-            // Refused at once rather than after five resets (PROTOCOL.md, "Refused client").
+            // PROTOCOL.md, "Refused client": a Disconnect (error) now instead of five resets.
             Close(OssuaryErrorReason.InvalidKey, Farewell.ErrorDisconnect);
             return OssuaryReceiveResult.Closed(OssuaryErrorReason.InvalidKey);
         }
 
-        if (!anonymous && (ConstantTime.IsAllZeros(identityKey) || ConstantTime.IsAllZeros(signature)
+        // The original checks signatures only on authenticated servers; we also check them on an
+        // unauthenticated server whenever a client presents a key, so RemotePublicKey is proven.
+        if ((authenticated || !anonymous) && (ConstantTime.IsAllZeros(identityKey) || ConstantTime.IsAllZeros(signature)
             || !VerifyPeer(identityKey, signature, signedNonce)))
         {
             return BeginReset(OssuaryErrorReason.InvalidSignature, initiator: true);
+        }
+
+        if (!admitted)
+        {
+            return BeginReset(OssuaryErrorReason.InvalidKey, initiator: true);
         }
 
         RemotePublicKey = anonymous ? OssuaryPublicKey.Anonymous : new OssuaryPublicKey(identityKey);

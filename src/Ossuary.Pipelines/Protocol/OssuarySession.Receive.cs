@@ -80,10 +80,16 @@ public sealed partial class OssuarySession
         bool error = body.Length < 3 || body.Slice(2, 1).FirstSpan[0] != 0;
         OssuaryErrorReason reason = error ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed;
 
-        // The original answers a Disconnect with a Disconnect during the handshake, but with a
-        // Reset once established (its receive path resets twice); vector d records the latter.
-        Farewell answer = _step == Step.Established ? Farewell.Reset
-            : error ? Farewell.ErrorDisconnect : Farewell.CleanDisconnect;
+        // The original answers a Disconnect with a Disconnect during the handshake. Once
+        // established its receive path resets twice (counting both), and the second reset sends
+        // a Reset, or a Disconnect (error) if that was its fifth; vector d records the Reset.
+        Farewell answer = error ? Farewell.ErrorDisconnect : Farewell.CleanDisconnect;
+        if (_step == Step.Established)
+        {
+            _resetCount += 2;
+            answer = _resetCount >= MaxResets ? Farewell.ErrorDisconnect : Farewell.Reset;
+        }
+
         Close(reason, answer);
         return OssuaryReceiveResult.Closed(reason);
     }

@@ -17,13 +17,13 @@ namespace Ossuary.Pipelines.Protocol;
 /// </para>
 /// <para>
 /// Deliberate differences from libossuary 0.5: an authenticated server refuses an unknown or
-/// anonymous client at once with Disconnect (error) instead of five resets; an unauthenticated
+/// anonymous client at once with Disconnect (error) instead of five resets (unless
+/// <see cref="OssuarySessionOptions.RefuseUnauthorizedClientsAtOnce"/> is off); an unauthenticated
 /// server verifies the signature of a client that presents a key, so
 /// <see cref="RemotePublicKey"/> is never a claim nobody proved; an all-zero X25519 result is
-/// refused; the fifth reset fails the session on the side that receives it too; a session that
-/// has received Disconnect is closed for good (the original answers a Disconnect that arrives
-/// after the handshake with a Reset and waits for a re-handshake that never comes; we send
-/// the same Reset, so the bytes on the wire match, and stop).
+/// refused; a session that has received Disconnect is closed for good (once established, the
+/// original answers a Disconnect with a Reset and waits for a re-handshake that never comes; we
+/// send the same answer, so the bytes on the wire match, and stop).
 /// </para>
 /// </remarks>
 public sealed partial class OssuarySession : IDisposable
@@ -46,6 +46,7 @@ public sealed partial class OssuarySession : IDisposable
     private readonly OssuaryIdentity? _identity;
     private readonly bool _ownsIdentity;
     private readonly List<OssuaryPublicKey> _authorizedKeys;
+    private readonly bool _refuseAtOnce;
 
     private readonly byte[] _localChallenge = new byte[HandshakeBody.ChallengeSize];
     private readonly byte[] _remoteChallenge = new byte[HandshakeBody.ChallengeSize];
@@ -87,6 +88,7 @@ public sealed partial class OssuarySession : IDisposable
         _time = options.TimeProvider ?? throw new ArgumentException($"{nameof(options.TimeProvider)} must not be null.", nameof(options));
         _handshakeTimeout = options.HandshakeTimeout;
         _authorizedKeys = [.. options.AuthorizedKeys];
+        _refuseAtOnce = options.RefuseUnauthorizedClientsAtOnce;
 
         // The original draws in this order (challenge, ephemeral secret, nonce, then a missing
         // server identity); the recorded vectors replay these draws, so the order is part of the contract.
@@ -284,6 +286,10 @@ public sealed partial class OssuarySession : IDisposable
     /// Throws this generation away, as the original's reset does: fresh ephemeral keys and nonce,
     /// counters to 0, peer identity forgotten (the challenge survives, as in the original).
     /// </summary>
+    /// <remarks>
+    /// Only the side that starts a reset turns its fifth into a failure; the side that answers a
+    /// peer's Reset always answers, exactly as the original does, so both agree on the packet count.
+    /// </remarks>
     private OssuaryReceiveResult BeginReset(OssuaryErrorReason reason, bool initiator)
     {
         LastError = reason;
@@ -293,7 +299,7 @@ public sealed partial class OssuarySession : IDisposable
         _localMessageId = 0;
         _remoteMessageId = 0;
         RemotePublicKey = null;
-        if (_resetCount >= MaxResets)
+        if (initiator && _resetCount >= MaxResets)
         {
             Close(OssuaryErrorReason.ConnectionFailed, Farewell.ErrorDisconnect);
             return OssuaryReceiveResult.Closed(OssuaryErrorReason.ConnectionFailed);

@@ -28,6 +28,14 @@ public sealed class OssuarySessionOptions
     /// </summary>
     public TimeSpan HandshakeTimeout { get; set; } = DefaultHandshakeTimeout;
 
+    /// <summary>
+    /// Authenticated servers only. True (the default): a client whose key is not on the allow-list,
+    /// or an anonymous one, is refused at once with Disconnect (error); the original client then
+    /// reports "connection failed". False: behave as libossuary 0.5 does, resetting as on any
+    /// recoverable error until the fifth reset fails the connection (26 packets later).
+    /// </summary>
+    public bool RefuseUnauthorizedClientsAtOnce { get; set; } = true;
+
     /// <summary>The clock for <see cref="HandshakeTimeout"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
