@@ -1,0 +1,42 @@
+using System.Net;
+using System.Net.Sockets;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>Connects to Ossuary servers over TCP (or any socket endpoint, Unix sockets included).</summary>
+public static class OssuaryClient
+{
+    /// <summary>Connects, runs the client handshake and returns the secured connection.</summary>
+    /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>
+    /// <exception cref="SocketException">The endpoint could not be reached.</exception>
+    public static async Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, OssuaryClientOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        HandshakePlan plan = HandshakePlan.ForClient(options);
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        StreamDuplexPipe? pipe = null;
+        try
+        {
+            if (endpoint is not UnixDomainSocketEndPoint)
+            {
+                socket.NoDelay = true;
+            }
+
+            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            pipe = new StreamDuplexPipe(new NetworkStream(socket, ownsSocket: true), leaveOpen: false);
+            OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan, null, ConnectionTelemetry.None, cancellationToken).ConfigureAwait(false);
+            return new OssuaryClientConnection(secure, pipe, socket.LocalEndPoint, socket.RemoteEndPoint);
+        }
+        catch
+        {
+            if (pipe is not null)
+            {
+                await pipe.DisposeStreamAsync().ConfigureAwait(false);
+            }
+
+            socket.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using System.IO.Pipelines;
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// A client connection whose <see cref="Transport"/> is the plaintext pipe. Dispose it to send
+/// Disconnect and close the socket.
+/// </summary>
+public sealed class OssuaryClientConnection : ConnectionContext
+{
+    private readonly OssuaryDuplexPipe _secure;
+    private readonly StreamDuplexPipe _socketPipe;
+    private readonly CancellationTokenSource _closed = new();
+
+    internal OssuaryClientConnection(OssuaryDuplexPipe secure, StreamDuplexPipe socketPipe, EndPoint? local, EndPoint? remote)
+    {
+        _secure = secure;
+        _socketPipe = socketPipe;
+        Transport = secure;
+        LocalEndPoint = local;
+        RemoteEndPoint = remote;
+        ConnectionClosed = _closed.Token;
+        Features.Set<IOssuaryConnectionFeature>(secure.Feature);
+    }
+
+    /// <inheritdoc />
+    public override string ConnectionId { get; set; } = Guid.NewGuid().ToString("N");
+
+    /// <inheritdoc />
+    public override IFeatureCollection Features { get; } = new FeatureCollection();
+
+    /// <inheritdoc />
+    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+
+    /// <summary>The plaintext pipe.</summary>
+    public override IDuplexPipe Transport { get; set; }
+
+    /// <summary>What the handshake established.</summary>
+    public IOssuaryConnectionFeature Ossuary => _secure.Feature;
+
+    /// <inheritdoc />
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        _secure.Output.Complete(abortReason);
+        _closed.Cancel();
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        await _secure.DisposeAsync().ConfigureAwait(false);
+        await _socketPipe.DisposeStreamAsync().ConfigureAwait(false);
+        await _closed.CancelAsync().ConfigureAwait(false);
+        _closed.Dispose();
+    }
+}

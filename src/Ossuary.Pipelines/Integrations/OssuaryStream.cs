@@ -1,0 +1,169 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// Ossuary over a <see cref="Stream"/>, for code without pipes: the counterpart of
+/// <see cref="System.Net.Security.SslStream"/>. Authenticate first, then read and write plaintext;
+/// every write is sent at once (one or more frames). Disposing sends Disconnect.
+/// </summary>
+public sealed class OssuaryStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly bool _leaveInnerStreamOpen;
+    private StreamDuplexPipe? _innerPipe;
+    private OssuaryDuplexPipe? _secure;
+
+    /// <summary>Wraps <paramref name="innerStream"/>, which the new stream owns unless <paramref name="leaveInnerStreamOpen"/>.</summary>
+    public OssuaryStream(Stream innerStream, bool leaveInnerStreamOpen = false)
+    {
+        ArgumentNullException.ThrowIfNull(innerStream);
+        _inner = innerStream;
+        _leaveInnerStreamOpen = leaveInnerStreamOpen;
+    }
+
+    /// <summary>What the handshake established; null before authentication.</summary>
+    public IOssuaryConnectionFeature? Connection => _secure?.Feature;
+
+    /// <summary>True once a handshake has succeeded.</summary>
+    public bool IsAuthenticated => _secure is not null;
+
+    /// <inheritdoc />
+    public override bool CanRead => IsAuthenticated;
+
+    /// <inheritdoc />
+    public override bool CanWrite => IsAuthenticated;
+
+    /// <inheritdoc />
+    public override bool CanSeek => false;
+
+    /// <inheritdoc />
+    public override long Length => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    /// <summary>Runs the client handshake over the inner stream.</summary>
+    /// <exception cref="OssuaryException">The handshake failed; <see cref="OssuaryException.Reason"/> says why.</exception>
+    public Task AuthenticateAsClientAsync(OssuaryClientOptions options, CancellationToken cancellationToken = default) =>
+        AuthenticateAsync(HandshakePlan.ForClient(options), cancellationToken);
+
+    /// <summary>Runs the server handshake over the inner stream.</summary>
+    /// <inheritdoc cref="AuthenticateAsClientAsync" path="/exception"/>
+    public Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default) =>
+        AuthenticateAsync(HandshakePlan.ForServer(options, out _), cancellationToken);
+
+    private async Task AuthenticateAsync(HandshakePlan plan, CancellationToken cancellationToken)
+    {
+        if (_innerPipe is not null)
+        {
+            throw new InvalidOperationException("This OssuaryStream has already been authenticated (or tried to be).");
+        }
+
+        _innerPipe = new StreamDuplexPipe(_inner, leaveOpen: true);
+        _secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.None, cancellationToken).ConfigureAwait(false);
+    }
+
+    private OssuaryDuplexPipe Secure => _secure ?? throw new InvalidOperationException("Authenticate the OssuaryStream before reading or writing.");
+
+    /// <inheritdoc />
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        PipeReader input = Secure.Input;
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> available = read.Buffer;
+            if (!available.IsEmpty)
+            {
+                int count = (int)Math.Min(available.Length, buffer.Length);
+                available.Slice(0, count).CopyTo(buffer.Span);
+                input.AdvanceTo(available.GetPosition(count));
+                return count;
+            }
+
+            input.AdvanceTo(available.End);
+            if (read.IsCompleted || buffer.IsEmpty)
+            {
+                return 0;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <inheritdoc />
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    /// <inheritdoc />
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        FlushResult flushed = await Secure.Output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        if (flushed.IsCompleted)
+        {
+            throw new OssuaryException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
+        }
+    }
+
+    /// <inheritdoc />
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <inheritdoc />
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    /// <summary>Writes are sent as they are made; nothing to flush.</summary>
+    public override void Flush()
+    {
+    }
+
+    /// <inheritdoc />
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <summary>Sends Disconnect, then disposes the inner stream unless asked to leave it open.</summary>
+    public override async ValueTask DisposeAsync()
+    {
+        if (_secure is not null)
+        {
+            await _secure.DisposeAsync().ConfigureAwait(false);
+            _secure = null;
+        }
+
+        if (!_leaveInnerStreamOpen)
+        {
+            await _inner.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _secure is not null)
+        {
+            _secure.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            _secure = null;
+            if (!_leaveInnerStreamOpen)
+            {
+                _inner.Dispose();
+            }
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,110 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Ossuary.Pipelines.Protocol;
+
+namespace Ossuary.Pipelines.Transport;
+
+public sealed partial class OssuaryDuplexPipe
+{
+    /// <summary>Decrypted bytes handed to the application before a flush; the pipe's thresholds do the rest.</summary>
+    private const long InboundFlushThreshold = 2 * OssuarySession.MaxPlaintextLength;
+
+    /// <summary>
+    /// Transport → application. Each frame is opened straight into the application pipe's memory;
+    /// the flush after a batch is where backpressure from a slow reader reaches the transport.
+    /// </summary>
+    private async Task RunInboundAsync()
+    {
+        PipeReader transport = _transport.Input;
+        PipeWriter application = _input.Writer;
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult read = await transport.ReadAsync().ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = read.Buffer;
+                SequencePosition consumed = buffer.Start;
+                SequencePosition examined = buffer.Start;
+                OssuaryReceiveResult result;
+                while (true)
+                {
+                    lock (_sessionLock)
+                    {
+                        result = _session.Receive(buffer, application, out consumed, out examined);
+                    }
+
+                    if (result.Status != OssuaryReceiveStatus.Data)
+                    {
+                        break;
+                    }
+
+                    _telemetry.Metrics.FramesReceived.Add(1);
+                    _telemetry.Metrics.BytesReceived.Add(result.PlaintextLength);
+                    buffer = buffer.Slice(consumed);
+                    if (application.UnflushedBytes >= InboundFlushThreshold)
+                    {
+                        break;
+                    }
+                }
+
+                transport.AdvanceTo(consumed, examined);
+                FlushResult flushed = await application.FlushAsync().ConfigureAwait(false);
+                if (result.Status is OssuaryReceiveStatus.Reset or OssuaryReceiveStatus.Closed)
+                {
+                    failure = Ended(result);
+                    break;
+                }
+
+                if (flushed.IsCompleted || read.IsCanceled)
+                {
+                    break; // the application stopped reading, or we are being disposed
+                }
+
+                if (read.IsCompleted && result.Status == OssuaryReceiveStatus.NeedMoreData)
+                {
+                    failure = new OssuaryException(OssuaryErrorReason.Truncated, buffer.IsEmpty
+                        ? "The transport ended without an Ossuary Disconnect."
+                        : "The transport ended in the middle of an Ossuary packet.");
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            failure = ex as OssuaryException ?? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed: {ex.Message}", ex);
+        }
+
+        if (failure is OssuaryException { Reason: var reason })
+        {
+            OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
+        }
+
+        await application.CompleteAsync(failure).ConfigureAwait(false);
+        await transport.CompleteAsync().ConfigureAwait(false);
+
+        // Whatever ended the input, a farewell may be due: the writer loop owns the transport writer.
+        _output.Reader.CancelPendingRead();
+    }
+
+    /// <summary>
+    /// Turns a Reset or Closed result into the application's outcome. A Reset after the
+    /// handshake fails the connection (bytes may have been in flight), with Disconnect (error).
+    /// </summary>
+    private OssuaryException? Ended(OssuaryReceiveResult result)
+    {
+        if (result.Status == OssuaryReceiveStatus.Reset)
+        {
+            lock (_sessionLock)
+            {
+                _session.Disconnect(error: true);
+            }
+
+            return new OssuaryException(result.Reason, result.Reason == OssuaryErrorReason.ConnectionReset
+                ? "The peer reset the Ossuary session after the handshake; a byte stream cannot resume."
+                : $"The peer broke the Ossuary protocol: {OssuaryException.DescribeReason(result.Reason)}");
+        }
+
+        return result.Reason == OssuaryErrorReason.ConnectionClosed ? null : new OssuaryException(result.Reason);
+    }
+}

@@ -1,0 +1,118 @@
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Ossuary.Pipelines.Protocol;
+
+namespace Ossuary.Pipelines.Transport;
+
+/// <summary>
+/// The plaintext side of an Ossuary connection over a transport <see cref="IDuplexPipe"/>.
+/// Bytes written to <see cref="Output"/> are sealed straight into the transport writer's memory,
+/// at most 16,384 a frame, and every application flush ends a frame; frames read from the
+/// transport are decrypted straight into <see cref="Input"/>'s memory.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Completing <see cref="Output"/> sends Disconnect and ends the connection in both directions,
+/// as Ossuary's Disconnect does: read what you need first. A peer's clean Disconnect completes
+/// <see cref="Input"/> normally; a protocol error, a peer failure, a Reset after the handshake,
+/// or a transport that ends without Disconnect completes it with an <see cref="OssuaryException"/>
+/// naming the reason. A Reset during the handshake re-handshakes, as the protocol says; after it,
+/// the adapter cannot know which bytes were in flight, so it fails the connection instead.
+/// </para>
+/// </remarks>
+public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
+{
+    // Pipe thresholds for the plaintext pipes: room for four full frames before the producer waits.
+    private const long PauseThreshold = 4 * OssuarySession.MaxPlaintextLength;
+    private const long ResumeThreshold = 2 * OssuarySession.MaxPlaintextLength;
+
+    private readonly IDuplexPipe _transport;
+    private readonly OssuarySession _session;
+    private readonly ConnectionTelemetry _telemetry;
+
+    // Receive and WriteData may run together, but a closing transition in one must not race the other.
+    private readonly Lock _sessionLock = new();
+    private readonly Pipe _input;
+    private readonly Pipe _output;
+    private Task _inbound = Task.CompletedTask;
+    private Task _outbound = Task.CompletedTask;
+
+    private OssuaryDuplexPipe(IDuplexPipe transport, OssuarySession session, ConnectionTelemetry telemetry, IOssuaryConnectionFeature feature)
+    {
+        _transport = transport;
+        _session = session;
+        _telemetry = telemetry;
+        Feature = feature;
+        var options = new PipeOptions(
+            pauseWriterThreshold: PauseThreshold,
+            resumeWriterThreshold: ResumeThreshold,
+            useSynchronizationContext: false);
+        _input = new Pipe(options);
+        _output = new Pipe(options);
+    }
+
+    /// <summary>Plaintext from the peer.</summary>
+    public PipeReader Input => _input.Reader;
+
+    /// <summary>Plaintext to the peer.</summary>
+    public PipeWriter Output => _output.Writer;
+
+    /// <summary>What the handshake established.</summary>
+    public IOssuaryConnectionFeature Feature { get; }
+
+    /// <summary>Completes when both directions have stopped and the transport has been completed.</summary>
+    public Task Completion => Task.WhenAll(_inbound, _outbound);
+
+    /// <summary>Runs the client handshake over <paramref name="transport"/> and returns the plaintext pipe.</summary>
+    /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<OssuaryDuplexPipe> ConnectAsync(IDuplexPipe transport, OssuaryClientOptions options, CancellationToken cancellationToken = default) =>
+        StartAsync(transport, HandshakePlan.ForClient(options), null, ConnectionTelemetry.None, cancellationToken);
+
+    /// <summary>
+    /// Runs the server handshake over <paramref name="transport"/> and returns the plaintext pipe.
+    /// For many connections, prefer <c>UseOssuary</c>, which validates the options once.
+    /// </summary>
+    /// <inheritdoc cref="ConnectAsync" path="/exception"/>
+    public static Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default) =>
+        StartAsync(transport, HandshakePlan.ForServer(options, out _), null, ConnectionTelemetry.None, cancellationToken);
+
+    internal static async Task<OssuaryDuplexPipe> StartAsync(IDuplexPipe transport, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(transport);
+        OssuarySession session = plan.CreateSession();
+        try
+        {
+            TimeSpan elapsed = await HandshakeAsync(transport, session, plan, connection, telemetry, cancellationToken).ConfigureAwait(false);
+            var feature = new OssuaryConnectionFeature(plan.Role, session.RemotePublicKey is { IsAnonymous: true } ? null : session.RemotePublicKey, plan.LocalPublicKey, elapsed);
+            var pipe = new OssuaryDuplexPipe(transport, session, telemetry, feature);
+            pipe._inbound = pipe.RunInboundAsync();
+            pipe._outbound = pipe.RunOutboundAsync();
+            return pipe;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Completes the plaintext pipes (sending Disconnect if the application has not), waits for
+    /// both directions to finish, and frees the session's secrets.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _output.Writer.CompleteAsync().ConfigureAwait(false);
+        await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        await _outbound.ConfigureAwait(false);
+
+        // The peer may never answer our Disconnect: stop waiting for it.
+        _transport.Input.CancelPendingRead();
+        await _inbound.ConfigureAwait(false);
+        lock (_sessionLock)
+        {
+            _session.Dispose();
+        }
+    }
+}

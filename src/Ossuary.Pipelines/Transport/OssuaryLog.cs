@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace Ossuary.Pipelines.Transport;
+
+/// <summary>
+/// The library's log lines, with stable event ids. Failures a peer causes are Debug: a server
+/// must not let strangers fill its logs. No key material beyond public keys is ever logged.
+/// </summary>
+internal static partial class OssuaryLog
+{
+    [LoggerMessage(1, LogLevel.Debug, "Ossuary handshake started as {Role} on connection {ConnectionId}.")]
+    public static partial void HandshakeStarted(ILogger logger, OssuaryRole role, string? connectionId);
+
+    [LoggerMessage(2, LogLevel.Debug, "Ossuary handshake completed as {Role} on connection {ConnectionId} in {ElapsedMilliseconds:0.0} ms; peer key {RemotePublicKey}.")]
+    public static partial void HandshakeCompleted(ILogger logger, OssuaryRole role, string? connectionId, double elapsedMilliseconds, OssuaryPublicKey? remotePublicKey);
+
+    [LoggerMessage(3, LogLevel.Debug, "Ossuary handshake failed as {Role} on connection {ConnectionId}: {Reason}.")]
+    public static partial void HandshakeFailed(ILogger logger, OssuaryRole role, string? connectionId, OssuaryErrorReason reason, Exception exception);
+
+    [LoggerMessage(4, LogLevel.Debug, "Ossuary handshake timed out as {Role} on connection {ConnectionId} after {TimeoutMilliseconds} ms.")]
+    public static partial void HandshakeTimedOut(ILogger logger, OssuaryRole role, string? connectionId, double timeoutMilliseconds);
+
+    [LoggerMessage(5, LogLevel.Debug, "Ossuary connection {ConnectionId} ended with an error: {Reason}.")]
+    public static partial void ConnectionFailed(ILogger logger, string? connectionId, OssuaryErrorReason reason, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Warning, "The unauthenticated Ossuary server has no identity configured; generated one with public key {PublicKey} for this process. Clients cannot pin a key that changes on restart: set OssuaryServerOptions.Identity.")]
+    public static partial void GeneratedServerIdentity(ILogger logger, OssuaryPublicKey publicKey);
+}

@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Ossuary.Pipelines.Transport;
+
+/// <summary>
+/// The meter <c>Ossuary.Pipelines</c>: handshake duration and concurrency, and the traffic of
+/// established connections. The per-frame counters carry no tags so that recording them allocates nothing.
+/// </summary>
+internal sealed class OssuaryMetrics
+{
+    public const string MeterName = "Ossuary.Pipelines";
+
+    private static readonly Lazy<OssuaryMetrics> Shared = new(() => new OssuaryMetrics(new Meter(MeterName)));
+
+    private readonly Histogram<double> _handshakeDuration;
+    private readonly UpDownCounter<long> _activeHandshakes;
+
+    private OssuaryMetrics(Meter meter)
+    {
+        _handshakeDuration = meter.CreateHistogram<double>(
+            "ossuary.handshake.duration", unit: "s", description: "Duration of Ossuary handshakes.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+        _activeHandshakes = meter.CreateUpDownCounter<long>("ossuary.active_handshakes", unit: "{handshake}", description: "Ossuary handshakes under way.");
+        BytesSent = meter.CreateCounter<long>("ossuary.bytes_sent", unit: "By", description: "Plaintext bytes sealed and sent.");
+        BytesReceived = meter.CreateCounter<long>("ossuary.bytes_received", unit: "By", description: "Plaintext bytes received and opened.");
+        FramesSent = meter.CreateCounter<long>("ossuary.frames_sent", unit: "{frame}", description: "EncryptedData packets sent.");
+        FramesReceived = meter.CreateCounter<long>("ossuary.frames_received", unit: "{frame}", description: "EncryptedData packets received.");
+    }
+
+    public Counter<long> BytesSent { get; }
+
+    public Counter<long> BytesReceived { get; }
+
+    public Counter<long> FramesSent { get; }
+
+    public Counter<long> FramesReceived { get; }
+
+    public static OssuaryMetrics Create(IMeterFactory? factory) =>
+        factory is null ? Shared.Value : new OssuaryMetrics(factory.Create(MeterName));
+
+    public void HandshakeStarted() => _activeHandshakes.Add(1);
+
+    public void HandshakeEnded(OssuaryRole role, TimeSpan elapsed, OssuaryErrorReason? error)
+    {
+        _activeHandshakes.Add(-1);
+        var tags = new TagList
+        {
+            { "ossuary.role", RoleTag(role) },
+            { "ossuary.outcome", error is null ? "success" : "failure" },
+        };
+        if (error is not null)
+        {
+            tags.Add("error.type", error.Value.ToString());
+        }
+
+        _handshakeDuration.Record(elapsed.TotalSeconds, tags);
+    }
+
+    private static string RoleTag(OssuaryRole role) => role == OssuaryRole.Client ? "client" : "server";
+}
