@@ -53,7 +53,7 @@ public sealed partial class OssuaryDuplexPipe
 
     private static async Task ExchangeHandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, CancellationToken cancellationToken)
     {
-        var ignored = new ArrayBufferWriter<byte>(0);
+        var ignored = new ArrayBufferWriter<byte>(1);
         while (true)
         {
             await FlushPendingAsync(transport.Output, session, cancellationToken).ConfigureAwait(false);

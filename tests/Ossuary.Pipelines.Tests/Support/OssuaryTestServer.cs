@@ -1,0 +1,58 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Support;
+
+/// <summary>A real Kestrel server on 127.0.0.1 with UseOssuary in front of a connection handler.</summary>
+public sealed class OssuaryTestServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private OssuaryTestServer(WebApplication app, IPEndPoint endpoint)
+    {
+        _app = app;
+        EndPoint = endpoint;
+    }
+
+    public IPEndPoint EndPoint { get; }
+
+    public EchoLog Log => _app.Services.GetRequiredService<EchoLog>();
+
+    public IServiceProvider Services => _app.Services;
+
+    public static Task<OssuaryTestServer> StartEchoAsync(Action<OssuaryServerOptions> configure, Action<IServiceCollection>? services = null) =>
+        StartAsync<EchoConnectionHandler>(configure, services);
+
+    public static async Task<OssuaryTestServer> StartAsync<THandler>(Action<OssuaryServerOptions> configure, Action<IServiceCollection>? services = null)
+        where THandler : ConnectionHandler
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<EchoLog>();
+        services?.Invoke(builder.Services);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            listen.UseOssuary(configure);
+            listen.UseConnectionHandler<THandler>();
+        }));
+        WebApplication app = builder.Build();
+        await app.StartAsync();
+        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var uri = new Uri(address);
+        return new OssuaryTestServer(app, new IPEndPoint(IPAddress.Loopback, uri.Port));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,50 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+public class KestrelEchoTests
+{
+    [Fact]
+    public async Task AuthenticatedClientGetsItsBytesBackThroughKestrel()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            o.Identity = serverKey;
+            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+        });
+        var options = new OssuaryClientOptions { Identity = clientKey };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
+        await connection.Transport.Output.WriteAsync("hello over ossuary"u8.ToArray());
+        byte[] echoed = await ReadExactlyAsync(connection.Transport.Input, 18);
+
+        Assert.Equal("hello over ossuary"u8.ToArray(), echoed);
+        Assert.Equal(serverKey.PublicKey, connection.Ossuary.RemotePublicKey);
+        IOssuaryConnectionFeature? seen = Assert.Single(server.Log.Features);
+        Assert.Equal(clientKey.PublicKey, seen!.RemotePublicKey);
+    }
+
+    internal static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count)
+    {
+        while (true)
+        {
+            ReadResult read = await reader.ReadAsync();
+            if (read.Buffer.Length >= count)
+            {
+                byte[] result = read.Buffer.Slice(0, count).ToArray();
+                reader.AdvanceTo(read.Buffer.GetPosition(count));
+                return result;
+            }
+
+            Assert.False(read.IsCompleted, $"the stream ended after {read.Buffer.Length} of {count} bytes");
+            reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
+    }
+}
