@@ -6,8 +6,11 @@ namespace Ossuary.Pipelines.Transport;
 
 public sealed partial class OssuaryDuplexPipe
 {
-    /// <summary>Decrypted bytes handed to the application before a flush; the pipe's thresholds do the rest.</summary>
-    private const long InboundFlushThreshold = 2 * OssuarySession.MaxPlaintextLength;
+    /// <summary>
+    /// Decrypted bytes handed to the application before a flush: one full frame at most, so the
+    /// application pipe never holds more than one frame beyond its pause threshold.
+    /// </summary>
+    private const long InboundFlushThreshold = OssuarySession.MaxPlaintextLength;
 
     /// <summary>
     /// Transport → application. Each frame is opened straight into the application pipe's memory;
