@@ -1,0 +1,14 @@
+namespace Ossuary.Pipelines.Trust;
+
+/// <summary>What a known-hosts file says about a server's key.</summary>
+public enum KnownHostStatus
+{
+    /// <summary>The file has no entry for the host: trust on first use may record it.</summary>
+    Unknown,
+
+    /// <summary>The file lists this key for the host.</summary>
+    Trusted,
+
+    /// <summary>The file lists a different key for the host: refuse, someone may be impersonating it.</summary>
+    Changed,
+}

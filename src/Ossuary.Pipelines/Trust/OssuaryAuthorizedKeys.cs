@@ -1,0 +1,41 @@
+namespace Ossuary.Pipelines.Trust;
+
+/// <summary>
+/// An authorized-keys file: one <c>key-hex [comment]</c> per line, the server's allow-list of
+/// client keys. Keys are the original's raw 32 bytes in hex, so they move between this library
+/// and C or Rust peers unchanged.
+/// </summary>
+public static class OssuaryAuthorizedKeys
+{
+    /// <summary>Reads the keys of <paramref name="path"/>.</summary>
+    /// <exception cref="FormatException">A line is malformed; the message gives the file and line number.</exception>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    public static IReadOnlyList<OssuaryPublicKey> Load(string path)
+    {
+        using var reader = new StreamReader(path);
+        return Parse(reader, path);
+    }
+
+    /// <summary>Reads keys from <paramref name="reader"/>; <paramref name="source"/> names it in error messages.</summary>
+    /// <exception cref="FormatException">A line is malformed; the message gives the source and line number.</exception>
+    public static IReadOnlyList<OssuaryPublicKey> Parse(TextReader reader, string source = "authorized keys")
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var keys = new List<OssuaryPublicKey>();
+        int lineNumber = 0;
+        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        {
+            lineNumber++;
+            if (TrustFileLine.Split(line, 2) is { } fields)
+            {
+                keys.Add(TrustFileLine.ParseKey(fields[0], source, lineNumber));
+            }
+        }
+
+        return keys;
+    }
+
+    /// <summary>Formats one line of an authorized-keys file.</summary>
+    public static string FormatLine(OssuaryPublicKey key, string? comment = null) =>
+        string.IsNullOrWhiteSpace(comment) ? key.ToString() : $"{key} {comment.Trim()}";
+}

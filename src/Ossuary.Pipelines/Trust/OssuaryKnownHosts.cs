@@ -1,0 +1,172 @@
+using System.Globalization;
+
+namespace Ossuary.Pipelines.Trust;
+
+/// <summary>
+/// A known-hosts file, ssh style: one <c>host[:port] key-hex [comment]</c> per line. An entry
+/// without a port covers every port of the host; IPv6 addresses are written in brackets with a
+/// port (<c>[::1]:7000</c>). Lookups are case-insensitive on the host.
+/// </summary>
+public sealed class OssuaryKnownHosts
+{
+    private readonly List<KnownHost> _entries;
+
+    private OssuaryKnownHosts(string? path, List<KnownHost> entries)
+    {
+        Path = path;
+        _entries = entries;
+    }
+
+    /// <summary>The file the entries came from and new ones go to; null for an in-memory set.</summary>
+    public string? Path { get; }
+
+    /// <summary>How many entries the file holds.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>Reads <paramref name="path"/>; a missing file is an empty set that <see cref="Add"/> creates.</summary>
+    /// <exception cref="FormatException">A line is malformed; the message gives the file and line number.</exception>
+    public static OssuaryKnownHosts Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+        {
+            return new OssuaryKnownHosts(path, []);
+        }
+
+        using var reader = new StreamReader(path);
+        return new OssuaryKnownHosts(path, ParseEntries(reader, path));
+    }
+
+    /// <summary>Reads entries from <paramref name="reader"/> into an in-memory set.</summary>
+    /// <exception cref="FormatException">A line is malformed; the message gives the source and line number.</exception>
+    public static OssuaryKnownHosts Parse(TextReader reader, string source = "known hosts") =>
+        new(null, ParseEntries(reader, source));
+
+    /// <summary>Compares <paramref name="key"/> with what the file says about <paramref name="host"/>:<paramref name="port"/>.</summary>
+    public KnownHostStatus Check(string host, int port, OssuaryPublicKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        OssuaryPublicKey? known = Find(host, port);
+        return known is null ? KnownHostStatus.Unknown : known == key ? KnownHostStatus.Trusted : KnownHostStatus.Changed;
+    }
+
+    /// <summary>The key recorded for the host and port (an exact host:port entry wins over a host-only one); null if none.</summary>
+    public OssuaryPublicKey? Find(string host, int port)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        string name = NormalizeHost(host);
+        KnownHost? hostOnly = null;
+        foreach (KnownHost entry in _entries)
+        {
+            if (!string.Equals(entry.Host, name, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (entry.Port == port)
+            {
+                return entry.Key;
+            }
+
+            if (entry.Port is null)
+            {
+                hostOnly ??= entry;
+            }
+        }
+
+        return hostOnly?.Key;
+    }
+
+    /// <summary>Records a key for host:port and appends it to the file (created if missing).</summary>
+    /// <exception cref="InvalidOperationException">The file already holds a different key for the host; a changed key is never overwritten silently.</exception>
+    public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
+    {
+        if (Check(host, port, key) == KnownHostStatus.Changed)
+        {
+            throw new InvalidOperationException($"The known-hosts file already holds a different key for {FormatHost(NormalizeHost(host), port)}; remove that line first.");
+        }
+
+        var entry = new KnownHost(NormalizeHost(host), port, key);
+        _entries.Add(entry);
+        if (Path is not null)
+        {
+            string? directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path));
+            if (directory is not null)
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            string line = FormatHost(entry.Host, port) + " " + key + (string.IsNullOrWhiteSpace(comment) ? "" : " " + comment.Trim());
+            File.AppendAllText(Path, line + Environment.NewLine);
+        }
+    }
+
+    private static List<KnownHost> ParseEntries(TextReader reader, string source)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var entries = new List<KnownHost>();
+        int lineNumber = 0;
+        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        {
+            lineNumber++;
+            if (TrustFileLine.Split(line, 3) is not { } fields)
+            {
+                continue;
+            }
+
+            if (fields.Length < 2)
+            {
+                throw TrustFileLine.Malformed(source, lineNumber, "expected 'host[:port] key-hex [comment]'");
+            }
+
+            (string host, int? port) = ParseHost(fields[0], source, lineNumber);
+            entries.Add(new KnownHost(host, port, TrustFileLine.ParseKey(fields[1], source, lineNumber)));
+        }
+
+        return entries;
+    }
+
+    private static (string Host, int? Port) ParseHost(string field, string source, int lineNumber)
+    {
+        string host = field;
+        string? port = null;
+        if (field.StartsWith('['))
+        {
+            int close = field.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0 || (close + 1 < field.Length && field[close + 1] != ':'))
+            {
+                throw TrustFileLine.Malformed(source, lineNumber, "a bracketed address must look like [::1]:7000");
+            }
+
+            host = field[1..close];
+            port = close + 1 < field.Length ? field[(close + 2)..] : null;
+        }
+        else if (field.Count(c => c == ':') == 1)
+        {
+            int colon = field.IndexOf(':', StringComparison.Ordinal);
+            host = field[..colon];
+            port = field[(colon + 1)..];
+        }
+
+        if (host.Length == 0)
+        {
+            throw TrustFileLine.Malformed(source, lineNumber, "the host is empty");
+        }
+
+        if (port is null)
+        {
+            return (host, null);
+        }
+
+        return int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out int number) && number is > 0 and <= 65535
+            ? (host, number)
+            : throw TrustFileLine.Malformed(source, lineNumber, $"'{port}' is not a port number");
+    }
+
+    private static string NormalizeHost(string host) => host.Trim().TrimStart('[').TrimEnd(']');
+
+    private static string FormatHost(string host, int port) =>
+        host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
+
+    private sealed record KnownHost(string Host, int? Port, OssuaryPublicKey Key);
+}
