@@ -18,6 +18,9 @@ internal sealed class SessionPump(OssuarySession client, OssuarySession server)
 
     public List<OssuaryReceiveResult> ServerResults { get; } = [];
 
+    /// <summary>Every packet the pump moved (handshake, control and data), in order, with its sender.</summary>
+    public List<(OssuarySession From, byte[] Packet)> Wire { get; } = [];
+
     /// <summary>Runs both sides until neither has anything left to write or read. Returns the number of packets moved.</summary>
     public int Run(int maxPackets = 1000)
     {
@@ -40,6 +43,7 @@ internal sealed class SessionPump(OssuarySession client, OssuarySession server)
     {
         var packet = new ArrayBufferWriter<byte>();
         from.WriteData(message, packet);
+        Wire.Add((from, packet.WrittenSpan.ToArray()));
         Deliver(packet.WrittenMemory, Peer(from));
     }
 
@@ -71,6 +75,7 @@ internal sealed class SessionPump(OssuarySession client, OssuarySession server)
         var packet = new ArrayBufferWriter<byte>();
         while (from.WriteHandshake(packet) > 0)
         {
+            Wire.Add((from, packet.WrittenSpan.ToArray()));
             Deliver(packet.WrittenMemory, to);
             packet.Clear();
             count++;

@@ -47,9 +47,13 @@ internal sealed partial class VectorReplayer
 
     public static void Accept(TestVector vector) => new VectorReplayer(vector, checkProduced: false, checkOutcomes: true).Run();
 
-    private OssuarySession CreateSession(string side)
+    private OssuarySession CreateSession(string side) =>
+        new(OptionsFor(_vector, side), new ScriptedRandomSource(_vector.DrawsOf(side)));
+
+    /// <summary>The recorded configuration of one side. A configured identity is created here; the caller disposes it.</summary>
+    internal static OssuarySessionOptions OptionsFor(TestVector vector, string side)
     {
-        JsonElement config = _vector.Side(side);
+        JsonElement config = vector.Side(side);
         var options = new OssuarySessionOptions
         {
             Role = config.GetProperty("connection_type").GetString() switch
@@ -57,7 +61,7 @@ internal sealed partial class VectorReplayer
                 "Client" => OssuaryRole.Client,
                 "AuthenticatedServer" => OssuaryRole.AuthenticatedServer,
                 "UnauthenticatedServer" => OssuaryRole.UnauthenticatedServer,
-                var other => throw new InvalidDataException($"{_vector.Name}: unknown connection type {other}."),
+                var other => throw new InvalidDataException($"{vector.Name}: unknown connection type {other}."),
             },
             // Recordings of the original include its five-reset refusal; replay that behaviour.
             RefuseUnauthorizedClientsAtOnce = false,
@@ -73,7 +77,7 @@ internal sealed partial class VectorReplayer
             options.AuthorizedKeys.Add(OssuaryPublicKey.Parse(key.GetString()!));
         }
 
-        return new OssuarySession(options, new ScriptedRandomSource(_vector.DrawsOf(side)));
+        return options;
     }
 
     private void Run()
