@@ -28,6 +28,12 @@ public sealed class OssuaryTestServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>A <c>services</c> hook that routes the server's logs to <paramref name="provider"/>, Ossuary's at Debug.</summary>
+    public static Action<IServiceCollection> LogTo(Microsoft.Extensions.Logging.Testing.FakeLoggerProvider provider) =>
+        services => services.AddLogging(logging => logging
+            .AddProvider(provider)
+            .AddFilter("Ossuary", LogLevel.Debug));
+
     public static Task<OssuaryTestServer> StartEchoAsync(Action<OssuaryServerOptions> configure, Action<IServiceCollection>? services = null) =>
         StartAsync<EchoConnectionHandler>(configure, services);
 
@@ -44,7 +50,17 @@ public sealed class OssuaryTestServer : IAsyncDisposable
             listen.UseConnectionHandler<THandler>();
         }));
         WebApplication app = builder.Build();
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            // Kestrel runs the listen callback (and so UseOssuary's validation) while starting.
+            await app.DisposeAsync();
+            throw;
+        }
+
         string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         var uri = new Uri(address);
         return new OssuaryTestServer(app, new IPEndPoint(IPAddress.Loopback, uri.Port));

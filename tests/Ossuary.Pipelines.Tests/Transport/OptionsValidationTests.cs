@@ -1,0 +1,104 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>UseOssuary checks its options while the pipeline is built, and says what to fix.</summary>
+public class OptionsValidationTests
+{
+    [Fact]
+    public void AuthenticatedServerWithoutIdentityIsRefusedWhenConfigured()
+    {
+        using var clientKey = OssuaryIdentity.Generate();
+
+        var refused = Assert.Throws<InvalidOperationException>(() => NewBuilder().UseOssuary(o => o.AuthorizedClientKeys.Add(clientKey.PublicKey)));
+
+        Assert.Contains("OssuaryServerOptions.Identity", refused.Message);
+    }
+
+    [Fact]
+    public void AuthenticatedServerThatAdmitsNobodyIsRefusedWhenConfigured()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+
+        var refused = Assert.Throws<InvalidOperationException>(() => NewBuilder().UseOssuary(o => o.Identity = serverKey));
+
+        Assert.Contains("AuthorizedClientKeys", refused.Message);
+        Assert.Contains("AuthorizeClient", refused.Message);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void HandshakeTimeoutThatIsNotPositiveIsRefusedWhenConfigured(int seconds)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+
+        var refused = Assert.Throws<InvalidOperationException>(() => NewBuilder().UseOssuary(o =>
+        {
+            o.Identity = serverKey;
+            o.Mode = OssuaryServerMode.Unauthenticated;
+            o.HandshakeTimeout = TimeSpan.FromSeconds(seconds);
+        }));
+
+        Assert.Contains("HandshakeTimeout must be positive", refused.Message);
+    }
+
+    [Fact]
+    public Task ClientHandshakeTimeoutThatIsNotPositiveIsRefusedBeforeConnecting() => Run(async () =>
+    {
+        var options = new OssuaryClientOptions { HandshakeTimeout = TimeSpan.Zero };
+
+        // Port 1 on loopback: nothing listens there, so a connect attempt would be a SocketException.
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => OssuaryClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1), options));
+
+        Assert.Contains("HandshakeTimeout must be positive", refused.Message);
+    });
+
+    [Fact]
+    public Task KestrelWithInvalidOssuaryOptionsFailsToStart() => Run(async () =>
+    {
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => OssuaryTestServer.StartEchoAsync(o => o.Mode = OssuaryServerMode.Authenticated));
+
+        Assert.Contains("Identity", refused.Message);
+    });
+
+    [Fact]
+    public Task UnauthenticatedServerWithoutIdentityWorksAndWarnsOnce() => Run(async () =>
+    {
+        var logs = new FakeLoggerProvider();
+        await using var server = await OssuaryTestServer.StartEchoAsync(o => o.Mode = OssuaryServerMode.Unauthenticated, OssuaryTestServer.LogTo(logs));
+        var seen = new ConcurrentQueue<OssuaryPublicKey>();
+        var options = new OssuaryClientOptions
+        {
+            TrustServer = (key, _) =>
+            {
+                seen.Enqueue(key);
+                return ValueTask.FromResult(true);
+            },
+        };
+
+        for (int i = 0; i < 2; i++)
+        {
+            await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
+            await connection.Transport.Output.WriteAsync("hi"u8.ToArray());
+            Assert.Equal("hi"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 2));
+        }
+
+        FakeLogRecord warning = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == 10);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal(2, seen.Count);
+        Assert.Single(seen.Distinct()); // one generated identity for the server's lifetime
+        Assert.Contains(seen.First().ToString(), warning.Message); // the warning names the public key, so it can be pinned
+    });
+
+    private static ConnectionBuilder NewBuilder() => new(new ServiceCollection().AddLogging().BuildServiceProvider());
+
+    private static Task Run(Func<Task> test) => test().Within();
+}

@@ -1,0 +1,141 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>Ending a connection from either side, and giving up on a handshake or a read.</summary>
+public class ShutdownAndCancellationTests
+{
+    [Fact]
+    public Task ClientDisposingEndsTheServerHandlersInputNormally() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+        await connection.Transport.Output.WriteAsync("one round"u8.ToArray());
+        Assert.Equal("one round"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 9));
+
+        await connection.DisposeAsync().Within();
+
+        Assert.Null(await server.Server.Log.NextOutcomeAsync());
+        Assert.Empty(server.Server.Log.Failures);
+    });
+
+    [Fact]
+    public Task ClientCompletingItsOutputEndsTheServerHandlersInputNormally() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+
+        await connection.Transport.Output.CompleteAsync();
+
+        Assert.Null(await server.Server.Log.NextOutcomeAsync());
+        ReadResult end = await connection.Transport.Input.ReadAsync().AsTask().Within();
+        Assert.True(end.IsCompleted); // Disconnect ends both directions
+    });
+
+    [Fact]
+    public Task ServerHandlerReturningEndsTheClientsInputNormallyAfterItsLastBytes() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync<GoodbyeConnectionHandler>();
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+
+        Assert.Null(await server.Server.Log.NextOutcomeAsync());
+        byte[] everything = await ReadToEndAsync(connection.Transport.Input);
+
+        Assert.Equal(GoodbyeConnectionHandler.Goodbye.ToArray(), everything);
+    });
+
+    [Fact]
+    public Task CancellingConnectWhileTheServerNeverAnswersThrowsOperationCanceled() => Run(async () =>
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        Task<Socket> accepted = listener.AcceptSocketAsync();
+        using var serverKey = OssuaryIdentity.Generate();
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+        using var cancel = new CancellationTokenSource();
+
+        Task<OssuaryClientConnection> connect = OssuaryClient.ConnectAsync(listener.LocalEndpoint, options, cancel.Token);
+        using Socket silent = await accepted.Within();
+        byte[] clientHandshake = new byte[92];
+        int received = 0;
+        while (received < clientHandshake.Length)
+        {
+            received += await silent.ReceiveAsync(clientHandshake.AsMemory(received)).Within();
+        }
+
+        cancel.Cancel();
+
+        // Well inside both the 3 s step wait and the 10 s handshake bound: only the token can end it.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connect.Within(TimeSpan.FromSeconds(2.5)));
+        Assert.Equal(0, await silent.ReceiveAsync(new byte[16]).Within()); // the client closed its socket
+    });
+
+    [Fact]
+    public Task CancellingAcceptOverPipesWhileTheClientSaysNothingThrowsOperationCanceled() => Run(async () =>
+    {
+        var link = new LinkedPipes();
+        using var serverKey = OssuaryIdentity.Generate();
+        var options = new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated };
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryDuplexPipe.AcceptAsync(link.Server, options, cancel.Token).Within(TimeSpan.FromSeconds(2.5)));
+    });
+
+    [Fact]
+    public Task ReadWithACancelledTokenThrowsAndTheConnectionCarriesOn() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+        PipeReader input = connection.Transport.Input;
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => input.ReadAsync(new CancellationToken(canceled: true)).AsTask());
+
+        using var cancel = new CancellationTokenSource();
+        ValueTask<ReadResult> pending = input.ReadAsync(cancel.Token);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.AsTask().Within());
+
+        await connection.Transport.Output.WriteAsync("still here"u8.ToArray());
+        Assert.Equal("still here"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(input, 10));
+    });
+
+    [Fact]
+    public Task WriteWithACancelledTokenThrowsAndTheConnectionCarriesOn() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => connection.Transport.Output.WriteAsync("never sent"u8.ToArray(), new CancellationToken(canceled: true)).AsTask());
+
+        await connection.Transport.Output.WriteAsync("sent"u8.ToArray());
+        Assert.Equal("sent"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 4));
+    });
+
+    internal static async Task<byte[]> ReadToEndAsync(PipeReader input)
+    {
+        var all = new List<byte>();
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync().AsTask().Within();
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                all.AddRange(segment.ToArray());
+            }
+
+            input.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                return [.. all];
+            }
+        }
+    }
+
+    private static Task Run(Func<Task> test) => test().Within();
+}
