@@ -83,7 +83,14 @@ public sealed partial class OssuaryDuplexPipe
             OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
         }
 
-        await application.CompleteAsync(failure).ConfigureAwait(false);
+        // Not CompleteAsync(failure): the pipe would throw it in place of the bytes flushed just
+        // before (see PlaintextReader); the reader reports it once the application has seen them.
+        if (failure is not null)
+        {
+            _inputReader.Fail(failure);
+        }
+
+        await application.CompleteAsync().ConfigureAwait(false);
         await transport.CompleteAsync().ConfigureAwait(false);
 
         // Whatever ended the input, a farewell may be due: the writer loop owns the transport writer.

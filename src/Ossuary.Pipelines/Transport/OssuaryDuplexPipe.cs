@@ -16,7 +16,7 @@ namespace Ossuary.Pipelines.Transport;
 /// as Ossuary's Disconnect does: read what you need first. A peer's clean Disconnect completes
 /// <see cref="Input"/> normally; a protocol error, a peer failure, a Reset after the handshake,
 /// or a transport that ends without Disconnect completes it with an <see cref="OssuaryException"/>
-/// naming the reason. A Reset during the handshake re-handshakes, as the protocol says; after it,
+/// naming the reason, thrown once the application has read every byte that arrived before it. A Reset during the handshake re-handshakes, as the protocol says; after it,
 /// the adapter cannot know which bytes were in flight, so it fails the connection instead.
 /// </para>
 /// </remarks>
@@ -34,6 +34,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly Lock _sessionLock = new();
     private readonly Pipe _input;
     private readonly Pipe _output;
+    private readonly PlaintextReader _inputReader;
     private Task _inbound = Task.CompletedTask;
     private Task _outbound = Task.CompletedTask;
 
@@ -49,10 +50,11 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             useSynchronizationContext: false);
         _input = new Pipe(options);
         _output = new Pipe(options);
+        _inputReader = new PlaintextReader(_input.Reader);
     }
 
     /// <summary>Plaintext from the peer.</summary>
-    public PipeReader Input => _input.Reader;
+    public PipeReader Input => _inputReader;
 
     /// <summary>Plaintext to the peer.</summary>
     public PipeWriter Output => _output.Writer;
@@ -104,7 +106,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _output.Writer.CompleteAsync().ConfigureAwait(false);
-        await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        await _inputReader.CompleteAsync().ConfigureAwait(false);
         await _outbound.ConfigureAwait(false);
 
         // The peer may never answer our Disconnect: stop waiting for it.

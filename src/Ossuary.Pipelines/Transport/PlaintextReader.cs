@@ -1,0 +1,89 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace Ossuary.Pipelines.Transport;
+
+/// <summary>
+/// The application's end of the plaintext input: the plaintext pipe's reader, except that a
+/// failure which ends the input is reported only after every byte that arrived before it.
+/// </summary>
+/// <remarks>
+/// Why this exists: a <see cref="Pipe"/> whose writer completes with an exception throws it from
+/// the reader's very next read, even with unread data buffered. The inbound loop flushes the
+/// frames of one transport read and then, if that same read also held the transport's end (no
+/// Disconnect) or a forged frame, completes the input; the application then lost the authentic
+/// bytes of the earlier frames every time, e.g. the last message of a peer that closes without
+/// Disconnect. So the loop completes the pipe cleanly and parks the failure here. Until the
+/// application has examined all the data, reads return it with <see cref="ReadResult.IsCompleted"/>
+/// false (a completed result would read as a clean end); after that, every read throws.
+/// </remarks>
+internal sealed class PlaintextReader(PipeReader inner) : PipeReader
+{
+    private ExceptionDispatchInfo? _failure;
+    private ReadOnlySequence<byte> _lastBuffer;
+
+    // How many bytes at the front of the unconsumed data the application has already examined.
+    private long _examined;
+
+    /// <summary>Parks the failure; call before completing the pipe's writer (whose completion publishes it).</summary>
+    public void Fail(Exception failure) => _failure = ExceptionDispatchInfo.Capture(failure);
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        ValueTask<ReadResult> read = inner.ReadAsync(cancellationToken);
+        return read.IsCompletedSuccessfully ? new ValueTask<ReadResult>(Inspect(read.Result)) : InspectAsync(read);
+    }
+
+    public override bool TryRead(out ReadResult result)
+    {
+        if (!inner.TryRead(out result))
+        {
+            return false;
+        }
+
+        result = Inspect(result);
+        return true;
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        // The common AdvanceTo(buffer.End) examines nothing beyond what it consumes: no slicing.
+        _examined = _lastBuffer.IsEmpty || consumed.Equals(examined)
+            ? 0
+            : _lastBuffer.Slice(consumed).Length - _lastBuffer.Slice(examined).Length;
+        _lastBuffer = default;
+        inner.AdvanceTo(consumed, examined);
+    }
+
+    public override void CancelPendingRead() => inner.CancelPendingRead();
+
+    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+    // Pooled, so that a read which has to wait allocates no more than the pipe's own reader does.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> InspectAsync(ValueTask<ReadResult> read) => Inspect(await read.ConfigureAwait(false));
+
+    private ReadResult Inspect(ReadResult result)
+    {
+        if (!result.IsCompleted || _failure is null)
+        {
+            _lastBuffer = result.Buffer;
+            return result;
+        }
+
+        if (result.Buffer.Length > _examined)
+        {
+            _lastBuffer = result.Buffer;
+            return new ReadResult(result.Buffer, result.IsCanceled, isCompleted: false);
+        }
+
+        // Everything before the failure has been seen: report it, leaving the reader ready for another read.
+        inner.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        _failure.Throw();
+        return default;
+    }
+}
