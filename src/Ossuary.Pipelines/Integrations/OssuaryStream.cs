@@ -15,6 +15,7 @@ public sealed class OssuaryStream : Stream
     private readonly bool _leaveInnerStreamOpen;
     private StreamDuplexPipe? _innerPipe;
     private OssuaryDuplexPipe? _secure;
+    private bool _innerDisposed;
 
     /// <summary>Wraps <paramref name="innerStream"/>, which the new stream owns unless <paramref name="leaveInnerStreamOpen"/>.</summary>
     public OssuaryStream(Stream innerStream, bool leaveInnerStreamOpen = false)
@@ -143,8 +144,9 @@ public sealed class OssuaryStream : Stream
             _secure = null;
         }
 
-        if (!_leaveInnerStreamOpen)
+        if (!_leaveInnerStreamOpen && !_innerDisposed)
         {
+            _innerDisposed = true;
             await _inner.DisposeAsync().ConfigureAwait(false);
         }
 
@@ -154,12 +156,19 @@ public sealed class OssuaryStream : Stream
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing && _secure is not null)
+        if (disposing)
         {
-            _secure.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            _secure = null;
-            if (!_leaveInnerStreamOpen)
+            if (_secure is not null)
             {
+                _secure.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                _secure = null;
+            }
+
+            // The inner stream is owned whether or not a handshake succeeded: disposing it only
+            // after a successful one leaked the socket of every failed (or never tried) handshake.
+            if (!_leaveInnerStreamOpen && !_innerDisposed)
+            {
+                _innerDisposed = true;
                 _inner.Dispose();
             }
         }

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Sockets;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>OssuaryStream, the SslStream-shaped API, over real loopback TCP.</summary>
+public class OssuaryStreamTests
+{
+    [Fact]
+    public Task StreamsAuthenticateOverLoopbackTcpAndTalkBothWays() => Run(async () =>
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        (NetworkStream serverSide, NetworkStream clientSide) = await ConnectTcpPairAsync();
+        await using var server = new OssuaryStream(serverSide);
+        await using var client = new OssuaryStream(clientSide);
+        var serverOptions = new OssuaryServerOptions { Identity = serverKey };
+        serverOptions.AuthorizedClientKeys.Add(clientKey.PublicKey);
+        var clientOptions = new OssuaryClientOptions { Identity = clientKey };
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+
+        await Task.WhenAll(server.AuthenticateAsServerAsync(serverOptions), client.AuthenticateAsClientAsync(clientOptions));
+
+        Assert.True(client.IsAuthenticated && server.IsAuthenticated);
+        Assert.Equal(clientKey.PublicKey, server.Connection!.RemotePublicKey);
+        Assert.Equal(serverKey.PublicKey, client.Connection!.RemotePublicKey);
+
+        byte[] request = new byte[40_000]; // more than two frames
+        new Random(11).NextBytes(request);
+        await client.WriteAsync(request);
+        byte[] received = new byte[request.Length];
+        await server.ReadExactlyAsync(received);
+        Assert.Equal(request, received);
+
+        await server.WriteAsync("reply"u8.ToArray());
+        byte[] reply = new byte[5];
+        await client.ReadExactlyAsync(reply);
+        Assert.Equal("reply"u8.ToArray(), reply);
+
+        // Disposing sends Disconnect: the other side reads a clean end of stream.
+        await client.DisposeAsync();
+        Assert.Equal(0, await server.ReadAsync(new byte[16]).AsTask().Within());
+    });
+
+    [Fact]
+    public Task StreamClientTalksToKestrelThroughUseOssuary() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.Server.EndPoint);
+        await using var stream = new OssuaryStream(tcp.GetStream());
+
+        await stream.AuthenticateAsClientAsync(server.ClientOptions);
+        await stream.WriteAsync("through kestrel"u8.ToArray());
+        byte[] echoed = new byte[15];
+        await stream.ReadExactlyAsync(echoed);
+
+        Assert.Equal("through kestrel"u8.ToArray(), echoed);
+        Assert.Equal(server.ServerPublicKey, stream.Connection!.RemotePublicKey);
+        Assert.Equal(server.ClientPublicKey, Assert.Single(server.Server.Log.Features)!.RemotePublicKey);
+        await stream.DisposeAsync();
+        Assert.Null(await server.Server.Log.NextOutcomeAsync());
+    });
+
+    [Fact]
+    public Task StreamReadFailsAsTruncatedWhenTheTransportEndsWithoutDisconnect() => Run(async () =>
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        (NetworkStream serverSide, NetworkStream clientSide) = await ConnectTcpPairAsync();
+        await using var server = new OssuaryStream(serverSide);
+        await using var client = new OssuaryStream(clientSide);
+        var clientOptions = new OssuaryClientOptions();
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        await Task.WhenAll(
+            server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
+            client.AuthenticateAsClientAsync(clientOptions));
+
+        await server.WriteAsync("bye"u8.ToArray());
+        byte[] bye = new byte[3];
+        await client.ReadExactlyAsync(bye);
+        Assert.Equal("bye"u8.ToArray(), bye);
+
+        // A write returns once the bytes are queued for sealing, not once they are on the wire, so
+        // the socket ends only after they arrived: now without Disconnect.
+        serverSide.Socket.Shutdown(SocketShutdown.Both);
+        OssuaryException truncated = await Assert.ThrowsAsync<OssuaryException>(() => client.ReadAsync(new byte[16]).AsTask().Within());
+        Assert.Equal(OssuaryErrorReason.Truncated, truncated.Reason);
+    });
+
+    [Fact]
+    public Task StreamThatFailedToAuthenticateStillDisposesItsInnerStream() => Run(async () =>
+    {
+        (NetworkStream serverSide, NetworkStream clientSide) = await ConnectTcpPairAsync();
+        using var peer = serverSide;
+        var stream = new OssuaryStream(clientSide);
+        serverSide.Socket.Shutdown(SocketShutdown.Both); // the "server" hangs up at once
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => stream.AuthenticateAsClientAsync(new OssuaryClientOptions()));
+        Assert.Equal(OssuaryErrorReason.Truncated, failed.Reason);
+        stream.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => clientSide.Write([1]));
+    });
+
+    [Fact]
+    public void StreamNeverAuthenticatedDisposesItsInnerStreamUnlessAskedToLeaveItOpen()
+    {
+        var owned = new MemoryStream();
+        new OssuaryStream(owned).Dispose();
+        Assert.False(owned.CanRead);
+
+        var left = new MemoryStream();
+        new OssuaryStream(left, leaveInnerStreamOpen: true).Dispose();
+        Assert.True(left.CanRead);
+    }
+
+    internal static async Task<(NetworkStream Server, NetworkStream Client)> ConnectTcpPairAsync()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var client = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Task<Socket> accepted = listener.AcceptSocketAsync();
+        await client.ConnectAsync(listener.LocalEndpoint).Within();
+        Socket server = await accepted.Within();
+        server.NoDelay = true;
+        return (new NetworkStream(server, ownsSocket: true), new NetworkStream(client, ownsSocket: true));
+    }
+
+    private static Task Run(Func<Task> test) => test().Within();
+}
