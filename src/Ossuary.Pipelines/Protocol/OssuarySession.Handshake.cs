@@ -22,6 +22,12 @@ public sealed partial class OssuarySession
     {
         ArgumentNullException.ThrowIfNull(output);
         CheckHandshakeTimeout();
+        if (_resetAnswerPending && _step != Step.SendFarewell)
+        {
+            _resetAnswerPending = false;
+            return WriteControl(output, PacketType.Reset, error: true);
+        }
+
         switch (_step)
         {
             case Step.ClientSendHandshake:
@@ -32,9 +38,6 @@ public sealed partial class OssuarySession
                 return WritePacket(output, PacketType.ClientAuthentication, ClientAuthenticationSize, Step.Established);
             case Step.SendResetThenWait:
                 _step = Step.ResetWait;
-                return WriteControl(output, PacketType.Reset, error: true);
-            case Step.SendResetThenRestart:
-                EnterInitialStep();
                 return WriteControl(output, PacketType.Reset, error: true);
             case Step.SendFarewell:
                 _step = Step.Closed;

@@ -71,6 +71,15 @@ public sealed partial class OssuarySession
             return OssuaryReceiveResult.Handshake;
         }
 
+        if (_answeredReset)
+        {
+            // We answered a Reset and the next thing back is a Reset: the peer is answering our
+            // answer. This happens only when neither side started the reset (one was injected on
+            // the wire); answering again, as the original does, would ping-pong forever.
+            _answeredReset = false;
+            return OssuaryReceiveResult.Handshake;
+        }
+
         return BeginReset(OssuaryErrorReason.ConnectionReset, initiator: false);
     }
 
@@ -100,13 +109,13 @@ public sealed partial class OssuarySession
         {
             case Step.ResetWait:
             case Step.SendResetThenWait:
-            case Step.SendResetThenRestart:
             case Step.ClientAwaitingTrust:
                 // Stale packets from the generation being thrown away, or a server that is
                 // waiting for our decision: the original drops them too.
                 return OssuaryReceiveResult.Handshake;
         }
 
+        _answeredReset = false;
         if (header.MessageId != _remoteMessageId)
         {
             return BeginReset(OssuaryErrorReason.MessageIdMismatch, initiator: true);

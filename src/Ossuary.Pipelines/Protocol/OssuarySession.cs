@@ -60,6 +60,8 @@ public sealed partial class OssuarySession : IDisposable
     private ushort _localMessageId;
     private ushort _remoteMessageId;
     private int _resetCount;
+    private bool _answeredReset;
+    private bool _resetAnswerPending;
     private long _waitStarted;
     private Farewell _farewell;
 
@@ -118,7 +120,6 @@ public sealed partial class OssuarySession : IDisposable
         ServerWaitAuthentication,
         Established,
         SendResetThenWait,
-        SendResetThenRestart,
         ResetWait,
         SendFarewell,
         Closed,
@@ -151,11 +152,13 @@ public sealed partial class OssuarySession : IDisposable
     public int ResetCount => _resetCount;
 
     /// <summary>Where the session stands.</summary>
-    public OssuarySessionState State => _step switch
+    public OssuarySessionState State => _resetAnswerPending && _step is not (Step.SendFarewell or Step.Closed)
+        ? OssuarySessionState.Resetting
+        : _step switch
     {
         Step.ClientAwaitingTrust => OssuarySessionState.AwaitingTrust,
         Step.Established => OssuarySessionState.Established,
-        Step.SendResetThenWait or Step.SendResetThenRestart or Step.ResetWait => OssuarySessionState.Resetting,
+        Step.SendResetThenWait or Step.ResetWait => OssuarySessionState.Resetting,
         Step.SendFarewell => OssuarySessionState.Closing,
         Step.Closed => OssuarySessionState.Closed,
         _ => OssuarySessionState.Handshaking,
@@ -165,8 +168,8 @@ public sealed partial class OssuarySession : IDisposable
     public bool IsEstablished => _step == Step.Established;
 
     /// <summary>True when <see cref="WriteHandshake"/> has a packet to write.</summary>
-    public bool HasPendingOutput => _step is Step.ClientSendHandshake or Step.ServerSendHandshake or Step.ClientSendAuthentication
-        or Step.SendResetThenWait or Step.SendResetThenRestart or Step.SendFarewell;
+    public bool HasPendingOutput => _resetAnswerPending || _step is Step.ClientSendHandshake or Step.ServerSendHandshake
+        or Step.ClientSendAuthentication or Step.SendResetThenWait or Step.SendFarewell;
 
     /// <summary>
     /// Time left before the current handshake wait times out, or null when the session is not
@@ -305,12 +308,24 @@ public sealed partial class OssuarySession : IDisposable
             return OssuaryReceiveResult.Closed(OssuaryErrorReason.ConnectionFailed);
         }
 
-        _step = initiator ? Step.SendResetThenWait : Step.SendResetThenRestart;
+        // The side answering a peer's Reset starts over at once: everything the peer sends after
+        // its Reset belongs to the new handshake, even if it arrives before our answer is written.
+        _answeredReset = _resetAnswerPending = !initiator;
+        if (initiator)
+        {
+            _step = Step.SendResetThenWait;
+        }
+        else
+        {
+            EnterInitialStep();
+        }
+
         return OssuaryReceiveResult.Reset(reason);
     }
 
     private void Close(OssuaryErrorReason reason, Farewell farewell)
     {
+        _resetAnswerPending = false;
         LastError = reason;
         ForgetSessionKey();
         _farewell = farewell;

@@ -58,6 +58,25 @@ public class PeerResetTests
         Assert.Empty(plaintext);
     }
 
+    [Fact]
+    public void AResetNeitherSideStartedEndsAfterOneExchangeInsteadOfPingPonging()
+    {
+        using SessionPair pair = SessionPair.Established();
+
+        // An on-path attacker injects a Reset (they travel in the clear) towards the client.
+        OssuaryReceiveResult injected = SessionPair.Receive(pair.Client, Wire.Control(Wire.Reset, error: true));
+        Assert.Equal(OssuaryReceiveStatus.Reset, injected.Status);
+        pair.Pump.Wire.Clear();
+        int moved = pair.Pump.Run(maxPackets: 50);
+
+        // The client's answer, the server's answer to it (ignored), then one handshake.
+        Assert.Equal(2 + 3, moved);
+        Assert.True(pair.Client.IsEstablished && pair.Server.IsEstablished);
+        Assert.Equal((1, 1), (pair.Client.ResetCount, pair.Server.ResetCount));
+        pair.Pump.Send(pair.Client, "still here"u8);
+        Assert.Equal("still here"u8.ToArray(), Assert.Single(pair.Pump.ServerReceived));
+    }
+
     /// <summary>The ephemeral key (body offset 8) of the first ClientHandshake or ServerHandshake on the wire.</summary>
     private static byte[] EphemeralKey(List<(OssuarySession From, byte[] Packet)> wire, ushort type) =>
         wire.First(p => Wire.Type(p.Packet) == type).Packet.AsSpan(Wire.HeaderSize + 8, 32).ToArray();
