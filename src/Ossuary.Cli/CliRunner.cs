@@ -1,0 +1,36 @@
+using System.Net.Sockets;
+using Ossuary.Pipelines;
+
+namespace Ossuary.Cli;
+
+/// <summary>Runs a command's body and turns every failure into one line on stderr and an exit code.</summary>
+internal static class CliRunner
+{
+    public static int Run(Func<int> body) => RunAsync(() => Task.FromResult(body())).GetAwaiter().GetResult();
+
+    public static async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (Exception ex)
+        {
+            (string message, int code) = Describe(ex);
+            Console.Error.WriteLine($"ossuary: {message}");
+            return code;
+        }
+    }
+
+    private static (string Message, int Code) Describe(Exception ex) => ex switch
+    {
+        CliException cli => (cli.Message, cli.ExitCode),
+        OssuaryException { InnerException: CliException cli } => (cli.Message, cli.ExitCode),
+        OssuaryException { Reason: OssuaryErrorReason.UntrustedServer } ossuary => (ossuary.Message, ExitCodes.Untrusted),
+        OssuaryException ossuary => ($"connection failed ({ossuary.Reason}): {ossuary.Message}", ExitCodes.Failure),
+        OperationCanceledException => ("cancelled", ExitCodes.Failure),
+        SocketException socket => ($"network error: {socket.Message}", ExitCodes.Network),
+        UnauthorizedAccessException or IOException => (ex.Message, ExitCodes.BadInput),
+        _ => ($"unexpected error: {ex.Message}", ExitCodes.Failure),
+    };
+}

@@ -1,0 +1,82 @@
+using System.CommandLine;
+using Ossuary.Cli.Net;
+using Ossuary.Pipelines;
+using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Cli;
+
+/// <summary>The client's identity and trust options, shared by <c>connect</c> and <c>send</c>.</summary>
+internal sealed class ClientTrust
+{
+    public Option<string?> Key { get; } = new("--key") { Description = "Secret key file of this client (omit to connect anonymously)." };
+
+    public Option<string[]> Trust { get; } = new("--trust") { Description = "Trust this server public key (64 hex characters); repeatable." };
+
+    public Option<string?> KnownHosts { get; } = new("--known-hosts") { Description = "Known-hosts file (default ~/.ossuary/known_hosts)." };
+
+    public Option<bool> Tofu { get; } = new("--tofu") { Description = "Trust an unknown server on first use and record its key in the known-hosts file." };
+
+    public void AddTo(Command command)
+    {
+        command.Add(Key);
+        command.Add(Trust);
+        command.Add(KnownHosts);
+        command.Add(Tofu);
+    }
+
+    public static string DefaultKnownHostsPath =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ossuary", "known_hosts");
+
+    /// <summary>Builds client options; the caller disposes the identity.</summary>
+    public OssuaryClientOptions CreateOptions(ParseResult parse, HostPort server, out OssuaryIdentity? identity)
+    {
+        string? keyPath = parse.GetValue(Key);
+        identity = keyPath is null ? null : KeyFiles.ReadSecret(keyPath);
+        var options = new OssuaryClientOptions { Identity = identity };
+        foreach (string hex in parse.GetValue(Trust) ?? [])
+        {
+            options.TrustedServerKeys.Add(KeyFiles.ParsePublic(hex, "--trust"));
+        }
+
+        string knownHostsPath = parse.GetValue(KnownHosts) ?? DefaultKnownHostsPath;
+        OssuaryKnownHosts knownHosts;
+        try
+        {
+            knownHosts = OssuaryKnownHosts.Load(knownHostsPath);
+        }
+        catch (FormatException ex)
+        {
+            throw new CliException($"known-hosts file is malformed: {ex.Message}", ExitCodes.BadInput);
+        }
+
+        bool tofu = parse.GetValue(Tofu);
+        options.TrustServer = (key, _) => ValueTask.FromResult(Decide(knownHosts, server, key, tofu));
+        return options;
+    }
+
+    private static bool Decide(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key, bool tofu)
+    {
+        switch (knownHosts.Check(server.Host, server.Port, key))
+        {
+            case KnownHostStatus.Trusted:
+                return true;
+            case KnownHostStatus.Changed:
+                throw new CliException(
+                    $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {knownHosts.Path} holds " +
+                    $"{knownHosts.Find(server.Host, server.Port)}. Someone may be impersonating the server. Refusing to connect; " +
+                    "if the key really changed, remove the old line from the known-hosts file.", ExitCodes.Untrusted);
+            default:
+                if (!tofu)
+                {
+                    throw new CliException(
+                        $"the server {server} presented key {key}, which is not trusted. To trust it, run again with " +
+                        $"--trust {key}, or with --tofu to record it in {knownHosts.Path}.", ExitCodes.Untrusted);
+                }
+
+                knownHosts.Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow:yyyy-MM-dd}");
+                Console.Error.WriteLine($"ossuary: trusting {server} on first use; recorded key {key} in {knownHosts.Path}");
+                return true;
+        }
+    }
+}

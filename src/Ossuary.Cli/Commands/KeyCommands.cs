@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Ossuary.Pipelines;
+
+namespace Ossuary.Cli.Commands;
+
+/// <summary><c>ossuary keygen</c> and <c>ossuary pubkey</c>.</summary>
+internal static class KeyCommands
+{
+    public static Command Keygen()
+    {
+        var output = new Option<string>("--output", "-o") { Description = "Where to write the secret key (mode 0600).", DefaultValueFactory = _ => "ossuary.key" };
+        var force = new Option<bool>("--force") { Description = "Replace an existing file." };
+        var command = new Command("keygen", "Make a new secret key file and print its public key.") { output, force };
+        command.SetAction(parse => CliRunner.Run(() =>
+        {
+            using OssuaryIdentity identity = OssuaryIdentity.Generate();
+            string path = parse.GetValue(output)!;
+            KeyFiles.WriteSecret(path, identity, parse.GetValue(force));
+            Console.WriteLine(identity.PublicKey);
+            Console.Error.WriteLine($"ossuary: wrote secret key to {path}; share the public key above");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    public static Command Pubkey()
+    {
+        var file = new Argument<string>("FILE") { Description = "A secret key file." };
+        var command = new Command("pubkey", "Print the public key of a secret key file.") { file };
+        command.SetAction(parse => CliRunner.Run(() =>
+        {
+            using OssuaryIdentity identity = KeyFiles.ReadSecret(parse.GetValue(file)!);
+            Console.WriteLine(identity.PublicKey);
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+}
