@@ -24,9 +24,15 @@ public static class OssuaryClient
             }
 
             await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+
+            // Read now: Socket fetches them lazily (getpeername), which fails once the peer has
+            // reset the connection, e.g. a server that refused this client right after the
+            // handshake. Read afterwards, a successful handshake surfaced as a SocketException.
+            EndPoint? local = socket.LocalEndPoint;
+            EndPoint? remote = socket.RemoteEndPoint;
             pipe = new StreamDuplexPipe(new NetworkStream(socket, ownsSocket: true), leaveOpen: false);
             OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan, null, ConnectionTelemetry.None, cancellationToken).ConfigureAwait(false);
-            return new OssuaryClientConnection(secure, pipe, socket.LocalEndPoint, socket.RemoteEndPoint);
+            return new OssuaryClientConnection(secure, pipe, local, remote);
         }
         catch
         {

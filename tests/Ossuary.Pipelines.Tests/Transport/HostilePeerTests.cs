@@ -44,6 +44,7 @@ public class HostilePeerTests
         Assert.Equal(0, active.GetMeasurementSnapshot().Sum(m => m.Value));
         Assert.Contains(active.GetMeasurementSnapshot(), m => m.Value == 1);
 
+        await WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 4)); // logged just after it is counted
         FakeLogRecord timedOut = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == 4);
         Assert.Equal(LogLevel.Debug, timedOut.Level);
         Assert.Equal("HandshakeTimedOut", timedOut.Id.Name);
@@ -116,13 +117,14 @@ public class HostilePeerTests
         Assert.Equal(new byte[] { 0, 4, 0, 0, 0, 0x10, 0, 0, 4, 0, 1, 0 }, answer);
         await durations.WaitForMeasurementsAsync(1).Within();
         Assert.Equal(nameof(OssuaryErrorReason.OversizedPacket), Assert.Single(durations.GetMeasurementSnapshot()).Tags["error.type"]);
+        await WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 3));
         FakeLogRecord failed = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == 3);
         Assert.Equal(LogLevel.Debug, failed.Level);
         Assert.Contains(nameof(OssuaryErrorReason.OversizedPacket), failed.Message);
     });
 
     [Fact]
-    public Task ClientThatHangsUpMidHandshakeIsCountedAsTruncated() => Run(async () =>
+    public Task ClientThatHangsUpMidHandshakeIsCountedAsAFailure() => Run(async () =>
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
@@ -142,7 +144,10 @@ public class HostilePeerTests
         }
 
         await durations.WaitForMeasurementsAsync(1).Within();
-        Assert.Equal(nameof(OssuaryErrorReason.Truncated), Assert.Single(durations.GetMeasurementSnapshot()).Tags["error.type"]);
+        // Kestrel cancels ConnectionClosed as soon as its receive side ends, racing the handshake's
+        // read of the end: either way the peer went away mid-handshake.
+        string? reason = Assert.Single(durations.GetMeasurementSnapshot()).Tags["error.type"] as string;
+        Assert.True(reason is nameof(OssuaryErrorReason.Truncated) or nameof(OssuaryErrorReason.ConnectionClosed), reason);
     });
 
     /// <summary>Reads until EOF (or a reset, which also ends the connection) and returns the byte count.</summary>

@@ -97,6 +97,7 @@ public class KestrelAuthenticationTests
         CollectedMeasurement<double> measurement = Assert.Single(durations.GetMeasurementSnapshot());
         Assert.Equal("failure", measurement.Tags["ossuary.outcome"]);
         Assert.Equal(nameof(OssuaryErrorReason.InvalidKey), measurement.Tags["error.type"]);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 3)); // logged just after it is counted
         FakeLogRecord failed = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == 3);
         Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, failed.Level);
         Assert.Contains(nameof(OssuaryErrorReason.InvalidKey), failed.Message);
@@ -120,6 +121,33 @@ public class KestrelAuthenticationTests
         OssuaryException refused = await Assert.ThrowsAsync<OssuaryException>(() => connection.Transport.Input.ReadAsync().AsTask());
 
         Assert.Equal(OssuaryErrorReason.ConnectionFailed, refused.Reason);
+        Assert.Empty(server.Log.Features);
+    });
+
+    [Fact]
+    public Task RefusedClientsAlwaysConnectAndThenFailTheirFirstReadNeverWithASocketError() => Run(async () =>
+    {
+        // Regression: ConnectAsync read the socket's endpoints after the handshake, and a server
+        // that had already refused and reset the connection made that throw SocketException
+        // (about 1 connection in 70 on loopback).
+        using var serverKey = OssuaryIdentity.Generate();
+        using var allowedKey = OssuaryIdentity.Generate();
+        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            o.Identity = serverKey;
+            o.AuthorizedClientKeys.Add(allowedKey.PublicKey);
+        });
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+
+        for (int i = 0; i < 200; i++)
+        {
+            await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
+            Assert.NotNull(connection.RemoteEndPoint);
+            OssuaryException refused = await Assert.ThrowsAsync<OssuaryException>(() => connection.Transport.Input.ReadAsync().AsTask().Within());
+            Assert.Equal(OssuaryErrorReason.ConnectionFailed, refused.Reason);
+        }
+
         Assert.Empty(server.Log.Features);
     });
 
