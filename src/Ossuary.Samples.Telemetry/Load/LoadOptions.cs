@@ -1,0 +1,23 @@
+using System.Net;
+using Ossuary.Pipelines;
+
+namespace Ossuary.Samples.Telemetry.Load;
+
+/// <summary>What the load generator simulates.</summary>
+public sealed class LoadOptions
+{
+    /// <summary>The telemetry server.</summary>
+    public required EndPoint Server { get; init; }
+
+    /// <summary>The server's key, which every device pins.</summary>
+    public required OssuaryPublicKey ServerKey { get; init; }
+
+    /// <summary>One identity per simulated device. Not disposed by the generator.</summary>
+    public required IReadOnlyList<OssuaryIdentity> Devices { get; init; }
+
+    /// <summary>Readings each device sends before it disconnects.</summary>
+    public int ReadingsPerDevice { get; init; } = 50;
+
+    /// <summary>Pause between two readings of a device; zero sends them back to back.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(10);
+}

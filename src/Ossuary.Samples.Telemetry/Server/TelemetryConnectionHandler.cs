@@ -1,0 +1,106 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.Extensions.Logging;
+using Ossuary.Pipelines;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Samples.Telemetry.Server;
+
+/// <summary>
+/// Reads a device's readings off its Ossuary connection and counts them in the registry. The device
+/// is whoever proved its key in the handshake (<see cref="IOssuaryConnectionFeature.RemotePublicKey"/>):
+/// nothing in the readings themselves claims an identity.
+/// </summary>
+public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registry, ILogger<TelemetryConnectionHandler> logger) : ConnectionHandler
+{
+    /// <inheritdoc />
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        OssuaryPublicKey? device = connection.Features.Get<IOssuaryConnectionFeature>()?.RemotePublicKey;
+        if (device is null)
+        {
+            // Only an unauthenticated listener admits anonymous clients; this one counts devices by key.
+            LogAnonymous(logger, connection.ConnectionId);
+            return;
+        }
+
+        DeviceStats stats = registry.Connect(device);
+
+        // On shutdown Kestrel asks connections to close; completing our output sends the device a
+        // Disconnect, which ends the input too. Without this, shutdown waits for its timeout.
+        using CancellationTokenRegistration closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?
+            .ConnectionClosedRequested.Register(() => connection.Transport.Output.Complete()) ?? default;
+        try
+        {
+            // Not ReadAsync(connection.ConnectionClosed): Kestrel fires that token as soon as the
+            // device closes its socket, which can be before this handler has read the last readings
+            // (already decrypted into the pipe). The pipe's own end is the reliable signal: it completes
+            // after the device's Disconnect, and throws OssuaryException if the device just vanished.
+            await ReadAllAsync(connection.Transport.Input, stats);
+        }
+        catch (OssuaryException ex)
+        {
+            // The device vanished without a Disconnect, or its bytes failed to authenticate.
+            LogDropped(logger, device, ex.Reason);
+        }
+        finally
+        {
+            registry.Disconnect(stats);
+        }
+    }
+
+    private async Task ReadAllAsync(PipeReader input, DeviceStats stats)
+    {
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync();
+            ReadOnlySequence<byte> buffer = read.Buffer;
+            ReadLines(ref buffer, stats);
+            if (buffer.Length > ReadingParser.MaxLineLength)
+            {
+                stats.Reject();
+                LogLineTooLong(logger, stats.Key);
+                return;
+            }
+
+            // Consumed up to the last complete line; examined everything, so the next read waits for more.
+            input.AdvanceTo(buffer.Start, buffer.End);
+            if (read.IsCompleted || read.IsCanceled)
+            {
+                return;
+            }
+        }
+    }
+
+    private void ReadLines(ref ReadOnlySequence<byte> buffer, DeviceStats stats)
+    {
+        Span<byte> scratch = stackalloc byte[ReadingParser.MaxLineLength];
+        while (ReadingParser.TryReadLine(ref buffer, out ReadOnlySequence<byte> line))
+        {
+            if (line.IsEmpty)
+            {
+                continue;
+            }
+
+            if (ReadingParser.TryParse(line, scratch, out Reading reading))
+            {
+                stats.Record(registry.SensorNames.Get(reading.Sensor), reading.Value);
+            }
+            else
+            {
+                stats.Reject();
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {ConnectionId} is anonymous; telemetry needs an authenticated device.")]
+    private static partial void LogAnonymous(ILogger logger, string connectionId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Device {Device} dropped its connection: {Reason}.")]
+    private static partial void LogDropped(ILogger logger, OssuaryPublicKey device, OssuaryErrorReason reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device} sent a line longer than the limit; closing its connection.")]
+    private static partial void LogLineTooLong(ILogger logger, OssuaryPublicKey device);
+}

@@ -1,0 +1,44 @@
+using System.Collections.Concurrent;
+using Ossuary.Pipelines;
+
+namespace Ossuary.Samples.Telemetry.Server;
+
+/// <summary>
+/// Every device's figures, keyed by the public key the device proved in the Ossuary handshake.
+/// Safe to use from any number of connections at once.
+/// </summary>
+public sealed class TelemetryRegistry(TimeProvider? time = null)
+{
+    private readonly ConcurrentDictionary<OssuaryPublicKey, DeviceStats> _devices = new();
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private long _sessionsEnded;
+
+    /// <summary>The shared sensor names of all devices.</summary>
+    public SensorNames SensorNames { get; } = new();
+
+    /// <summary>Connections that have ended, all devices together.</summary>
+    public long SessionsEnded => Interlocked.Read(ref _sessionsEnded);
+
+    /// <summary>Registers a connection of <paramref name="device"/> and returns the device's figures to update.</summary>
+    public DeviceStats Connect(OssuaryPublicKey device)
+    {
+        DeviceStats stats = _devices.GetOrAdd(device, key => new DeviceStats(key, _time));
+        stats.Connected();
+        return stats;
+    }
+
+    /// <summary>Records that a connection returned by <see cref="Connect"/> has ended.</summary>
+    public void Disconnect(DeviceStats stats)
+    {
+        stats.Disconnected();
+        Interlocked.Increment(ref _sessionsEnded);
+    }
+
+    /// <summary>The figures of one device, or null if it never connected.</summary>
+    public DeviceSnapshot? Find(OssuaryPublicKey device) =>
+        _devices.TryGetValue(device, out DeviceStats? stats) ? stats.Snapshot() : null;
+
+    /// <summary>Every device's figures, ordered by key.</summary>
+    public IReadOnlyList<DeviceSnapshot> Snapshot() =>
+        _devices.Values.Select(stats => stats.Snapshot()).OrderBy(device => device.Key.ToString(), StringComparer.Ordinal).ToList();
+}

@@ -1,0 +1,136 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
+using Ossuary.Samples.Telemetry.Keys;
+using Ossuary.Samples.Telemetry.Load;
+using Ossuary.Samples.Telemetry.Server;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>The telemetry sample end to end: a generated fleet, the real server on loopback, the real load generator.</summary>
+public sealed class TelemetrySampleTests : IDisposable
+{
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(60);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public Task EveryReadingOfEveryDeviceIsCountedUnderItsProvenKey() => CountEveryReadingAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public Task ADeviceMissingFromTheAllowListIsRefusedAndNeverCounted() => RefuseUnlistedDeviceAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public void LinesSplitAcrossSegmentsParseAndMalformedOnesDoNot()
+    {
+        byte[] bytes = Encoding.ASCII.GetBytes("sensor=temp value=21.5 ts=1718000000000\r\nvalue=-3\nsensor=x value=abc\nsensor=y\npartial value=1");
+        ReadOnlySequence<byte> buffer = SegmentedSequence.Create(bytes.Chunk(5).Select(chunk => (ReadOnlyMemory<byte>)chunk));
+        var parsed = new List<string>();
+        byte[] scratch = new byte[ReadingParser.MaxLineLength];
+        while (ReadingParser.TryReadLine(ref buffer, out ReadOnlySequence<byte> line))
+        {
+            parsed.Add(ReadingParser.TryParse(line, scratch, out Reading reading)
+                ? $"{Encoding.ASCII.GetString(reading.Sensor)}|{reading.Value}|{reading.TimestampMs}"
+                : "rejected");
+        }
+
+        Assert.Equal(["temp|21.5|1718000000000", "|-3|", "rejected", "rejected"], parsed);
+        Assert.Equal("partial value=1", Encoding.ASCII.GetString(buffer.ToArray())); // no newline yet: left for the next read
+    }
+
+    private async Task CountEveryReadingAsync()
+    {
+        const int FleetSize = 120;
+        const int Devices = 100;
+        const int Readings = 40;
+        using var budget = new CancellationTokenSource(HardLimit);
+        Fleet fleet = Fleet.Generate(_directory, FleetSize);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(fleet.ServerKeyPath));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(fleet.DevicesDirectory, "device-0000.key")));
+        }
+
+        using OssuaryIdentity serverKey = KeyFiles.ReadSecretKey(fleet.ServerKeyPath);
+        IReadOnlyList<OssuaryPublicKey> authorized = OssuaryAuthorizedKeys.Load(fleet.AuthorizedKeysPath);
+        Assert.Equal(FleetSize, authorized.Count);
+        await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Address = IPAddress.Loopback,
+            Identity = serverKey,
+            AuthorizedDevices = authorized.ToList(),
+        });
+
+        IReadOnlyList<OssuaryIdentity> devices = fleet.LoadDevices(Devices);
+        try
+        {
+            LoadResult result = await LoadGenerator.RunAsync(new LoadOptions
+            {
+                Server = server.EndPoint,
+                ServerKey = fleet.LoadServerPublicKey(),
+                Devices = devices,
+                ReadingsPerDevice = Readings,
+                Interval = TimeSpan.FromMilliseconds(2),
+            }, budget.Token);
+
+            Assert.All(result.Devices, run => Assert.Null(run.Error));
+            Assert.Equal(Devices * Readings, result.ReadingsSent);
+
+            // Each device disconnected cleanly; wait until the server has finished every connection.
+            while (server.Registry.SessionsEnded < Devices)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            IReadOnlyList<DeviceSnapshot> counted = server.Registry.Snapshot();
+            Assert.Equal(devices.Select(device => device.PublicKey).OrderBy(key => key.ToString(), StringComparer.Ordinal), counted.Select(device => device.Key));
+            Assert.All(counted, device =>
+            {
+                Assert.Equal(Readings, device.Readings);
+                Assert.Equal(0, device.Rejected);
+                Assert.Equal(0, device.Connections);
+                Assert.Equal(1, device.Sessions);
+                Assert.NotNull(device.LastSensor);
+            });
+        }
+        finally
+        {
+            foreach (OssuaryIdentity device in devices)
+            {
+                device.Dispose();
+            }
+        }
+    }
+
+    private static async Task RefuseUnlistedDeviceAsync()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var listed = OssuaryIdentity.Generate();
+        using var stranger = OssuaryIdentity.Generate();
+        await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [listed.PublicKey],
+        });
+        var options = new OssuaryClientOptions { Identity = stranger };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+
+        await Assert.ThrowsAsync<OssuaryException>(async () =>
+        {
+            // The server may refuse during the handshake or right after it; either way nothing gets through.
+            await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
+            await connection.Transport.Output.WriteAsync("sensor=temp value=1\n"u8.ToArray());
+            ReadResult read = await connection.Transport.Input.ReadAsync();
+            Assert.Fail($"the server kept an unlisted device's connection open (completed: {read.IsCompleted})");
+        });
+
+        Assert.Empty(server.Registry.Snapshot());
+    }
+}
