@@ -48,7 +48,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             pauseWriterThreshold: PauseThreshold,
             resumeWriterThreshold: ResumeThreshold,
             useSynchronizationContext: false);
-        _input = new Pipe(options);
+        // The input's only reader is PlaintextReader, which completes the application's read from
+        // the thread pool itself; calling it inline spares the pool a wrapper per frame.
+        _input = new Pipe(new PipeOptions(
+            readerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: PauseThreshold,
+            resumeWriterThreshold: ResumeThreshold,
+            useSynchronizationContext: false));
         _output = new Pipe(options);
         _inputReader = new PlaintextReader(_input.Reader);
     }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
+using System.Threading.Tasks.Sources;
 
 namespace Ossuary.Pipelines.Transport;
 
@@ -19,9 +20,18 @@ namespace Ossuary.Pipelines.Transport;
 /// application has examined all the data, reads return it with <see cref="ReadResult.IsCompleted"/>
 /// false (a completed result would read as a clean end); after that, every read throws.
 /// </remarks>
-internal sealed class PlaintextReader(PipeReader inner) : PipeReader
+internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTaskSource<ReadResult>
 {
     private ExceptionDispatchInfo? _failure;
+
+    // A read that has to wait completes through this one reusable source (a PipeReader allows one
+    // read at a time). The inner pipe calls back inline (PipeScheduler.Inline, see
+    // OssuaryDuplexPipe) and the source queues the application's continuation to the thread
+    // pool itself: an async method's box is queued as it is, so no read allocates, whichever
+    // threads start and finish it.
+    private ManualResetValueTaskSourceCore<ReadResult> _pending = new() { RunContinuationsAsynchronously = true };
+    private ConfiguredValueTaskAwaitable<ReadResult>.ConfiguredValueTaskAwaiter _innerRead;
+    private Action? _innerReadCompleted;
     private ReadOnlySequence<byte> _lastBuffer;
 
     // How many bytes at the front of the unconsumed data the application has already examined.
@@ -33,7 +43,15 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         ValueTask<ReadResult> read = inner.ReadAsync(cancellationToken);
-        return read.IsCompletedSuccessfully ? new ValueTask<ReadResult>(Inspect(read.Result)) : InspectAsync(read);
+        if (read.IsCompletedSuccessfully)
+        {
+            return new ValueTask<ReadResult>(Inspect(read.Result));
+        }
+
+        _pending.Reset();
+        _innerRead = read.ConfigureAwait(false).GetAwaiter();
+        _innerRead.UnsafeOnCompleted(_innerReadCompleted ??= OnInnerReadCompleted);
+        return new ValueTask<ReadResult>(this, _pending.Version);
     }
 
     public override bool TryRead(out ReadResult result)
@@ -63,9 +81,30 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader
 
     public override void Complete(Exception? exception = null) => inner.Complete(exception);
 
-    // Pooled, so that a read which has to wait allocates no more than the pipe's own reader does.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> InspectAsync(ValueTask<ReadResult> read) => Inspect(await read.ConfigureAwait(false));
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _pending.GetStatus(token);
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _pending.OnCompleted(continuation, state, token, flags);
+
+    private void OnInnerReadCompleted()
+    {
+        ReadResult result;
+        try
+        {
+            result = Inspect(_innerRead.GetResult());
+        }
+        catch (Exception ex)
+        {
+            _innerRead = default;
+            _pending.SetException(ex);
+            return;
+        }
+
+        _innerRead = default;
+        _pending.SetResult(result);
+    }
 
     private ReadResult Inspect(ReadResult result)
     {
