@@ -59,7 +59,7 @@ public sealed partial class OssuaryDuplexPipe
                     break;
                 }
 
-                if (flushed.IsCompleted || read.IsCanceled)
+                if (flushed.IsCompleted || (read.IsCanceled && _disposing))
                 {
                     break; // the application stopped reading, or we are being disposed
                 }
@@ -88,6 +88,16 @@ public sealed partial class OssuaryDuplexPipe
         if (failure is not null)
         {
             _inputReader.Fail(failure);
+
+            // A failed input fails the connection: stop taking the application's writes and tell
+            // the peer (Disconnect with error), where the transport still allows it.
+            lock (_sessionLock)
+            {
+                if (_session.IsEstablished)
+                {
+                    _session.Disconnect(error: true);
+                }
+            }
         }
 
         await application.CompleteAsync().ConfigureAwait(false);

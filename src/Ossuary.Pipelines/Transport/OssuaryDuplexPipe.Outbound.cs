@@ -59,7 +59,7 @@ public sealed partial class OssuaryDuplexPipe
                 }
 
                 FlushResult flushed = await transport.FlushAsync().ConfigureAwait(false);
-                if (finished || read.IsCompleted || flushed.IsCompleted)
+                if (finished || read.IsCompleted || flushed.IsCompleted || flushed.IsCanceled)
                 {
                     break;
                 }

@@ -7,7 +7,8 @@ namespace Ossuary.Pipelines.Transport;
 /// <summary>
 /// The plaintext side of an Ossuary connection over a transport <see cref="IDuplexPipe"/>.
 /// Bytes written to <see cref="Output"/> are sealed straight into the transport writer's memory,
-/// at most 16,384 a frame, and every application flush ends a frame; frames read from the
+/// at most 16,384 a frame, as soon as the application flushes (nothing waits to fill a frame;
+/// flushes that arrive together may share one); frames read from the
 /// transport are decrypted straight into <see cref="Input"/>'s memory.
 /// </summary>
 /// <remarks>
@@ -35,6 +36,12 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly PlaintextReader _inputReader;
+    // How long disposal waits for queued output (and the Disconnect) to reach a slow peer.
+    private static readonly TimeSpan DisposeFlushTimeout = TimeSpan.FromSeconds(5);
+
+    // Set before disposal cancels the transport read, so that a stray cancellation (the
+    // handshake's step timer firing late) is never mistaken for the end of the connection.
+    private volatile bool _disposing;
     private Task _inbound = Task.CompletedTask;
     private Task _outbound = Task.CompletedTask;
 
@@ -113,9 +120,19 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     {
         await _output.Writer.CompleteAsync().ConfigureAwait(false);
         await _inputReader.CompleteAsync().ConfigureAwait(false);
-        await _outbound.ConfigureAwait(false);
+        try
+        {
+            await _outbound.WaitAsync(DisposeFlushTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A peer that stopped reading must not hold the caller (a server's middleware) forever.
+            _transport.Output.CancelPendingFlush();
+            await _outbound.ConfigureAwait(false);
+        }
 
         // The peer may never answer our Disconnect: stop waiting for it.
+        _disposing = true;
         _transport.Input.CancelPendingRead();
         await _inbound.ConfigureAwait(false);
         lock (_sessionLock)
