@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
@@ -74,6 +75,7 @@ public sealed class OssuaryStream : Stream
     private OssuaryDuplexPipe Secure => _secure ?? throw new InvalidOperationException("Authenticate the OssuaryStream before reading or writing.");
 
     /// <inheritdoc />
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // reads that wait allocate nothing
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         PipeReader input = Secure.Input;
