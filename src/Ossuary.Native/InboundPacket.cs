@@ -1,0 +1,84 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Ossuary.Pipelines.Protocol;
+
+namespace Ossuary.Native;
+
+/// <summary>
+/// Gathers one packet from the caller's input, however it is split across calls. libossuary
+/// consumes the bytes of a partial packet into an internal buffer (its "would block" case);
+/// this does the same, but never takes a byte beyond the packet in hand, so whatever follows
+/// stays in the caller's buffer for the next call (recv_handshake, then recv_data).
+/// </summary>
+internal sealed class InboundPacket
+{
+    private const int HeaderSize = 8;
+    private const ushort EncryptedDataType = 0x20;
+
+    /// <summary>An EncryptedData body is the plaintext plus 4 bytes of blob header and a 16-byte tag.</summary>
+    private const int RecordOverhead = 20;
+
+    private readonly byte[] _buffer = new byte[OssuarySession.MaxPacketLength];
+    private int _length;
+
+    public bool HasHeader => _length >= HeaderSize;
+
+    /// <summary>The header announces more than a packet may hold; the session refuses it from the header alone.</summary>
+    public bool IsOversized => HasHeader && PacketLength > OssuarySession.MaxPacketLength;
+
+    public bool IsComplete => HasHeader && !IsOversized && _length == PacketLength;
+
+    /// <summary>What a complete packet needs handing to the session: the whole packet, or the bare header of an oversized one.</summary>
+    public bool IsReady => IsComplete || IsOversized;
+
+    /// <summary>For an EncryptedData packet, the plaintext it will decrypt to; otherwise 0.</summary>
+    public int PlaintextLength
+    {
+        get
+        {
+            if (!HasHeader || BinaryPrimitives.ReadUInt16BigEndian(_buffer.AsSpan(4)) != EncryptedDataType)
+            {
+                return 0;
+            }
+
+            return Math.Max(0, BodyLength - RecordOverhead);
+        }
+    }
+
+    public ReadOnlySequence<byte> Bytes => new(_buffer, 0, _length);
+
+    private int BodyLength => BinaryPrimitives.ReadUInt16BigEndian(_buffer);
+
+    private int PacketLength => HeaderSize + BodyLength;
+
+    /// <summary>Takes header bytes from <paramref name="input"/>, at most up to the end of the header.</summary>
+    public int TakeHeader(ReadOnlySpan<byte> input)
+    {
+        if (HasHeader)
+        {
+            return 0;
+        }
+
+        int count = Math.Min(HeaderSize - _length, input.Length);
+        input[..count].CopyTo(_buffer.AsSpan(_length));
+        _length += count;
+        return count;
+    }
+
+    /// <summary>Takes body bytes from <paramref name="input"/>, at most up to the end of the packet.</summary>
+    public int TakeBody(ReadOnlySpan<byte> input)
+    {
+        if (!HasHeader || IsOversized)
+        {
+            return 0;
+        }
+
+        int count = Math.Min(PacketLength - _length, input.Length);
+        input[..count].CopyTo(_buffer.AsSpan(_length));
+        _length += count;
+        return count;
+    }
+
+    /// <summary>Forgets the packet once the session has consumed it.</summary>
+    public void Clear() => _length = 0;
+}

@@ -1,0 +1,246 @@
+using System.Buffers;
+using Ossuary.Pipelines;
+using Ossuary.Pipelines.Protocol;
+
+namespace Ossuary.Native;
+
+/// <summary>
+/// What an <c>OssuaryConnection *</c> points at (through a GCHandle): one <see cref="OssuarySession"/>
+/// plus the buffering that turns its packet-at-a-time interface into libossuary's byte-buffer
+/// calls with partial reads and writes. Every method runs under the connection's lock.
+/// </summary>
+internal sealed class NativeConnection : IDisposable
+{
+    private readonly OssuaryRole _role;
+    private readonly List<OssuaryPublicKey> _authorizedKeys = [];
+    private readonly InboundPacket _inbound = new();
+    private readonly OutboundQueue _outbound = new();
+    private readonly ArrayBufferWriter<byte> _plaintext = new(OssuarySession.MaxPlaintextLength);
+    private OssuaryIdentity? _identity;
+    private OssuarySession _session;
+
+    /// <summary>Set once a byte has gone out or come in: from then on the identity is fixed.</summary>
+    private bool _started;
+
+    /// <summary>The current pause for an untrusted server has been reported (libossuary reports it once).</summary>
+    private bool _untrustedReported;
+
+    public NativeConnection(OssuaryRole role, OssuaryIdentity? identity)
+    {
+        _role = role;
+        _identity = identity;
+        _session = CreateSession();
+    }
+
+    public Lock Gate { get; } = new();
+
+    public OssuaryPublicKey? RemotePublicKey => _session.RemotePublicKey;
+
+    /// <summary>
+    /// Replaces this side's identity. Only before the first byte is exchanged: the session signs
+    /// with the identity it was created with, so a fresh session is made around the new one.
+    /// </summary>
+    /// <returns>False (and the identity disposed) once the handshake has begun.</returns>
+    public bool TrySetIdentity(OssuaryIdentity identity)
+    {
+        if (_started)
+        {
+            identity.Dispose();
+            return false;
+        }
+
+        OssuarySession oldSession = _session;
+        OssuaryIdentity? oldIdentity = _identity;
+        _identity = identity;
+        _session = CreateSession();
+        oldSession.Dispose();
+        oldIdentity?.Dispose();
+        return true;
+    }
+
+    public void AddAuthorizedKey(OssuaryPublicKey key)
+    {
+        _authorizedKeys.Add(key);
+        _session.AddAuthorizedKey(key);
+    }
+
+    public void Disconnect(bool error) => _session.Disconnect(error);
+
+    /// <summary>1 established, 0 under way (or output still to hand out), -65 untrusted server (once per pause), -1 ended.</summary>
+    public int HandshakeDone()
+    {
+        OssuarySessionState state = _session.State;
+        if (state != OssuarySessionState.AwaitingTrust)
+        {
+            _untrustedReported = false;
+        }
+
+        switch (state)
+        {
+            case OssuarySessionState.Established:
+                // The last handshake packet must leave before the caller switches to data calls.
+                return _outbound.IsEmpty ? 1 : 0;
+            case OssuarySessionState.AwaitingTrust when !_untrustedReported:
+                _untrustedReported = true;
+                return ReturnCode.UntrustedServer;
+            case OssuarySessionState.Closed:
+                // A final Disconnect still queued keeps the caller in its handshake loop until it is out.
+                return _outbound.IsEmpty ? ReturnCode.Other : 0;
+            default:
+                return 0;
+        }
+    }
+
+    public int SendHandshake(Span<byte> output, out int written)
+    {
+        written = _outbound.DrainTo(output);
+        if (_outbound.IsEmpty)
+        {
+            while (_session.WriteHandshake(_outbound) > 0)
+            {
+            }
+
+            written += _outbound.DrainTo(output[written..]);
+        }
+
+        _started |= written > 0;
+        return _outbound.IsEmpty ? written : ReturnCode.WouldBlock;
+    }
+
+    public int ReceiveHandshake(ReadOnlySpan<byte> input, out int consumed)
+    {
+        consumed = 0;
+        if (_session.State is OssuarySessionState.Established or OssuarySessionState.Closing or OssuarySessionState.Closed)
+        {
+            // Nothing for the handshake: the bytes stay with the caller (for ossuary_recv_data).
+            return 0;
+        }
+
+        consumed = _inbound.TakeHeader(input);
+        consumed += _inbound.TakeBody(input[consumed..]);
+        _started |= consumed > 0;
+        if (!_inbound.IsReady)
+        {
+            return ReturnCode.WouldBlock;
+        }
+
+        _plaintext.Clear();
+        OssuaryReceiveStatus status = Deliver();
+        _plaintext.Clear();
+        return status switch
+        {
+            OssuaryReceiveStatus.Handshake or OssuaryReceiveStatus.UntrustedServer or OssuaryReceiveStatus.Data => consumed,
+            OssuaryReceiveStatus.NeedMoreData => ReturnCode.WouldBlock,
+            _ => ReturnCode.Other, // Reset or Closed, as libossuary reports them
+        };
+    }
+
+    public int SendData(ReadOnlySpan<byte> plaintext, Span<byte> output, out int written)
+    {
+        written = 0;
+        if (plaintext.Length > OssuarySession.MaxPlaintextLength
+            || _session.State != OssuarySessionState.Established
+            || _outbound.Length > OutboundQueue.MaxPending)
+        {
+            return ReturnCode.Other;
+        }
+
+        _session.WriteData(plaintext, _outbound);
+        written = _outbound.DrainTo(output);
+        return _outbound.IsEmpty ? written : ReturnCode.WouldBlock;
+    }
+
+    public int ReceiveData(ReadOnlySpan<byte> input, out int consumed, Span<byte> output, out int written)
+    {
+        consumed = 0;
+        written = 0;
+        OssuarySessionState state = _session.State;
+        if (state == OssuarySessionState.Closed)
+        {
+            return 0; // libossuary answers a finished connection with nothing, not an error
+        }
+
+        if (state != OssuarySessionState.Established)
+        {
+            return ReturnCode.Other;
+        }
+
+        consumed = _inbound.TakeHeader(input);
+        if (_inbound.HasHeader && _inbound.PlaintextLength > output.Length)
+        {
+            // Refuse before the body is taken: the packet stays whole, so a call with a larger
+            // output buffer still gets the message.
+            return ReturnCode.Other;
+        }
+
+        consumed += _inbound.TakeBody(input[consumed..]);
+        if (!_inbound.IsReady)
+        {
+            return ReturnCode.WouldBlock;
+        }
+
+        _plaintext.Clear();
+        OssuaryReceiveStatus status = Deliver();
+        try
+        {
+            switch (status)
+            {
+                case OssuaryReceiveStatus.Data:
+                    _plaintext.WrittenSpan.CopyTo(output);
+                    written = _plaintext.WrittenCount;
+                    return consumed;
+                case OssuaryReceiveStatus.Handshake:
+                    return consumed; // a packet the session ignores in its state
+                case OssuaryReceiveStatus.NeedMoreData:
+                    return ReturnCode.WouldBlock;
+                default:
+                    return ReturnCode.Other; // Reset (the handshake starts over) or Closed
+            }
+        }
+        finally
+        {
+            _plaintext.Clear();
+        }
+    }
+
+    public int Flush(Span<byte> output) => _outbound.DrainTo(output);
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _identity?.Dispose();
+        _identity = null;
+    }
+
+    /// <summary>Hands the gathered packet to the session and forgets it if the session consumed it.</summary>
+    private OssuaryReceiveStatus Deliver()
+    {
+        ReadOnlySequence<byte> packet = _inbound.Bytes;
+        OssuaryReceiveResult result = _session.Receive(packet, _plaintext, out SequencePosition consumed, out _);
+        if (packet.GetOffset(consumed) > 0 || _inbound.IsOversized)
+        {
+            _inbound.Clear();
+        }
+
+        return result.Status;
+    }
+
+    private OssuarySession CreateSession()
+    {
+        var options = new OssuarySessionOptions
+        {
+            Role = _role,
+            Identity = _identity,
+
+            // libossuary's behaviour, which C peers expect: an unknown client is reset like any
+            // recoverable error until the fifth reset fails the connection.
+            RefuseUnauthorizedClientsAtOnce = false,
+        };
+        foreach (OssuaryPublicKey key in _authorizedKeys)
+        {
+            options.AuthorizedKeys.Add(key);
+        }
+
+        return new OssuarySession(options);
+    }
+}

@@ -1,0 +1,220 @@
+using System.Runtime.InteropServices;
+using Ossuary.Pipelines;
+
+namespace Ossuary.Native;
+
+internal static unsafe partial class OssuaryExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_create_connection")]
+    private static nint CreateConnection(int type, byte* secretKey)
+    {
+        OssuaryIdentity? identity = null;
+        try
+        {
+            if (type is not ((int)OssuaryRole.Client or (int)OssuaryRole.AuthenticatedServer or (int)OssuaryRole.UnauthenticatedServer))
+            {
+                return 0;
+            }
+
+            if (secretKey != null)
+            {
+                identity = OssuaryIdentity.FromSeed(new ReadOnlySpan<byte>(secretKey, KeySize));
+            }
+
+            var connection = new NativeConnection((OssuaryRole)type, identity);
+            identity = null; // the connection owns it now
+            return GCHandle.ToIntPtr(GCHandle.Alloc(connection));
+        }
+        catch (Exception)
+        {
+            identity?.Dispose();
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_destroy_connection")]
+    private static void DestroyConnection(nint* connection)
+    {
+        try
+        {
+            if (connection == null || *connection == 0)
+            {
+                return;
+            }
+
+            GCHandle handle = GCHandle.FromIntPtr(*connection);
+            *connection = 0;
+            if (handle.Target is NativeConnection target)
+            {
+                lock (target.Gate)
+                {
+                    target.Dispose();
+                }
+            }
+
+            handle.Free();
+        }
+        catch (Exception)
+        {
+            // Nothing to report through a void function; the pointer is already cleared.
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_set_secret_key")]
+    private static int SetSecretKey(nint connection, byte* secretKey)
+    {
+        try
+        {
+            NativeConnection? target = Resolve(connection);
+            if (target is null || secretKey == null)
+            {
+                return ReturnCode.Other;
+            }
+
+            OssuaryIdentity identity = OssuaryIdentity.FromSeed(new ReadOnlySpan<byte>(secretKey, KeySize));
+            lock (target.Gate)
+            {
+                return target.TrySetIdentity(identity) ? 0 : ReturnCode.Other;
+            }
+        }
+        catch (Exception)
+        {
+            return ReturnCode.Other;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_add_authorized_key")]
+    private static int AddAuthorizedKey(nint connection, byte* publicKey)
+    {
+        try
+        {
+            NativeConnection? target = Resolve(connection);
+            if (target is null || publicKey == null)
+            {
+                return ReturnCode.Other;
+            }
+
+            var key = new OssuaryPublicKey(new ReadOnlySpan<byte>(publicKey, KeySize));
+            lock (target.Gate)
+            {
+                target.AddAuthorizedKey(key);
+            }
+
+            return 0;
+        }
+        catch (Exception)
+        {
+            return ReturnCode.Other;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_add_authorized_keys")]
+    private static int AddAuthorizedKeys(nint connection, byte** publicKeys, byte count)
+    {
+        try
+        {
+            NativeConnection? target = Resolve(connection);
+            if (target is null || publicKeys == null)
+            {
+                return ReturnCode.Other;
+            }
+
+            int added = 0;
+            lock (target.Gate)
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    // libossuary skips NULL entries and counts only the keys it took.
+                    if (publicKeys[i] != null)
+                    {
+                        target.AddAuthorizedKey(new OssuaryPublicKey(new ReadOnlySpan<byte>(publicKeys[i], KeySize)));
+                        added++;
+                    }
+                }
+            }
+
+            return added;
+        }
+        catch (Exception)
+        {
+            return ReturnCode.Other;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_remote_public_key")]
+    private static int RemotePublicKey(nint connection, byte* buffer, ushort bufferLength)
+    {
+        try
+        {
+            NativeConnection? target = Resolve(connection);
+            if (target is null || buffer == null || bufferLength < KeySize)
+            {
+                return ReturnCode.Other;
+            }
+
+            OssuaryPublicKey? key;
+            lock (target.Gate)
+            {
+                key = target.RemotePublicKey;
+            }
+
+            if (key is null)
+            {
+                return ReturnCode.Other;
+            }
+
+            key.CopyTo(new Span<byte>(buffer, KeySize));
+            return 0;
+        }
+        catch (Exception)
+        {
+            return ReturnCode.Other;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_generate_auth_keypair")]
+    private static int GenerateAuthKeypair(byte* secretBuffer, ushort secretLength, byte* publicBuffer, ushort publicLength)
+    {
+        try
+        {
+            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize)
+            {
+                return ReturnCode.Other;
+            }
+
+            using OssuaryIdentity identity = OssuaryIdentity.Generate();
+            identity.CopySeedTo(new Span<byte>(secretBuffer, KeySize));
+            identity.PublicKey.CopyTo(new Span<byte>(publicBuffer, KeySize));
+            return 0;
+        }
+        catch (Exception)
+        {
+            return ReturnCode.Other;
+        }
+    }
+
+    /// <summary>Not in libossuary 0.5's C API (its Rust API has it): ends the connection with a Disconnect packet.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_disconnect")]
+    private static int Disconnect(nint connection, byte error)
+    {
+        try
+        {
+            NativeConnection? target = Resolve(connection);
+            if (target is null)
+            {
+                return ReturnCode.Other;
+            }
+
+            lock (target.Gate)
+            {
+                target.Disconnect(error != 0);
+            }
+
+            return 0;
+        }
+        catch (Exception)
+        {
+            return ReturnCode.Other;
+        }
+    }
+}

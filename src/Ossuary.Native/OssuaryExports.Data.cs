@@ -1,0 +1,79 @@
+using System.Runtime.InteropServices;
+
+namespace Ossuary.Native;
+
+internal static unsafe partial class OssuaryExports
+{
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_send_data")]
+    private static int SendData(nint connection, byte* input, ushort inputLength, byte* output, ushort* outputLength)
+    {
+        try
+        {
+            NativeConnection? target = Resolve(connection);
+            if (target is null || input == null || output == null || outputLength == null)
+            {
+                return Refuse(outputLength);
+            }
+
+            lock (target.Gate)
+            {
+                int result = target.SendData(new ReadOnlySpan<byte>(input, inputLength), new Span<byte>(output, *outputLength), out int written);
+                *outputLength = (ushort)written;
+                return result;
+            }
+        }
+        catch (Exception)
+        {
+            return Refuse(outputLength);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_recv_data")]
+    private static int ReceiveData(nint connection, byte* input, ushort* inputLength, byte* output, ushort* outputLength)
+    {
+        try
+        {
+            NativeConnection? target = Resolve(connection);
+            if (target is null || input == null || inputLength == null || output == null || outputLength == null)
+            {
+                return Refuse(inputLength, outputLength);
+            }
+
+            lock (target.Gate)
+            {
+                int result = target.ReceiveData(
+                    new ReadOnlySpan<byte>(input, *inputLength), out int consumed,
+                    new Span<byte>(output, *outputLength), out int written);
+                *inputLength = (ushort)consumed;
+                *outputLength = (ushort)written;
+                return result;
+            }
+        }
+        catch (Exception)
+        {
+            return Refuse(inputLength, outputLength);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "ossuary_flush")]
+    private static int Flush(nint connection, byte* output, ushort outputLength)
+    {
+        try
+        {
+            NativeConnection? target = Resolve(connection);
+            if (target is null || output == null)
+            {
+                return ReturnCode.Other;
+            }
+
+            lock (target.Gate)
+            {
+                return target.Flush(new Span<byte>(output, outputLength));
+            }
+        }
+        catch (Exception)
+        {
+            return ReturnCode.Other;
+        }
+    }
+}

@@ -1,0 +1,244 @@
+/*
+ * ossuary.h: the C interface of libossuary built from Ossuary.Pipelines (.NET, NativeAOT).
+ *
+ * It declares the same functions, argument types and return codes as the C API of libossuary
+ * 0.5 (Rust), so that C programs written against that library build and run against this one,
+ * and talk Ossuary v1 to either implementation.
+ *
+ * The library never touches a socket. The application moves bytes: what arrives from the peer
+ * goes into ossuary_recv_handshake() / ossuary_recv_data(); what the send functions put into the
+ * caller's buffer goes to the peer, in order.
+ *
+ * A typical loop, every time round:
+ *   - ossuary_handshake_done(): 0 means the handshake is still going, so send what
+ *     ossuary_send_handshake() writes and feed received bytes to ossuary_recv_handshake();
+ *     1 means the channel is up, so use ossuary_send_data() / ossuary_recv_data();
+ *     OSSUARY_ERR_UNTRUSTED_SERVER lets a client trust the server on first use;
+ *     any other negative value means the connection is over.
+ *   - Keep calling ossuary_handshake_done() even after it returned 1: a reset from the peer
+ *     (or a corrupted packet) sends both sides back into the handshake.
+ *
+ * Return values: a value >= 0 is a byte count (or success); OSSUARY_ERR_OTHER (-1) is any error,
+ * including NULL pointers and buffers that are too short; OSSUARY_ERR_WOULDBLOCK (-64) means part
+ * of a packet was read or written (the in/out length says how much); OSSUARY_ERR_UNTRUSTED_SERVER
+ * (-65) is the client's trust-on-first-use question. The in/out length arguments always report
+ * what happened: after any call, drop exactly *in_buf_len bytes from the front of the input and
+ * send exactly *out_buf_len bytes of the output.
+ *
+ * Threads: different connections may be used from different threads at once; calls on one
+ * connection are serialised by a lock inside it.
+ *
+ * Keys are 32 bytes: an Ed25519 secret key is the 32-byte seed, a public key the 32-byte point.
+ */
+#ifndef OSSUARY_H
+#define OSSUARY_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One end of one Ossuary channel. Opaque: only pointers to it are ever handled. */
+typedef struct OssuaryConnection OssuaryConnection;
+
+/* The role a connection plays. */
+typedef enum {
+  /* Connects to a server; trusts only the server keys added with ossuary_add_authorized_key(),
+   * or asks through OSSUARY_ERR_UNTRUSTED_SERVER. Anonymous unless it has a secret key. */
+  OSSUARY_CONN_TYPE_CLIENT = 0x00,
+  /* A server that admits only clients proving a key added with ossuary_add_authorized_key(). */
+  OSSUARY_CONN_TYPE_AUTHENTICATED_SERVER = 0x01,
+  /* A server that admits any client, anonymous ones included. Still proves its own key. */
+  OSSUARY_CONN_TYPE_UNAUTHENTICATED_SERVER = 0x02,
+} ossuary_conn_type_t;
+
+/* Negative return values. */
+typedef enum {
+  /* Anything that went wrong: bad arguments, a call in the wrong state, a reset, a closed or
+   * failed connection. */
+  OSSUARY_ERR_OTHER = -1,
+  /* Not an error: only part of a packet was read or written. The in/out length says how many
+   * bytes were consumed or written; call again with more input or output room. */
+  OSSUARY_ERR_WOULDBLOCK = -64,
+  /* From ossuary_handshake_done() on a client: the server proved a key the client does not
+   * trust. The handshake waits until that key is added (trust on first use) or the connection
+   * is dropped. */
+  OSSUARY_ERR_UNTRUSTED_SERVER = -65,
+} ossuary_error_t;
+
+/*
+ * Creates one end of a channel.
+ *
+ * type       OSSUARY_CONN_TYPE_CLIENT, _AUTHENTICATED_SERVER or _UNAUTHENTICATED_SERVER.
+ * auth_key   This host's 32-byte Ed25519 secret key (seed), copied; or NULL. Without a key a
+ *            client is anonymous (only unauthenticated servers admit it) and a server makes a
+ *            random key that lives as long as the connection.
+ *
+ * Returns the connection, or NULL for an unknown type or if the library could not start.
+ * Release it with ossuary_destroy_connection().
+ */
+OssuaryConnection *ossuary_create_connection(ossuary_conn_type_t type, const uint8_t auth_key[32]);
+
+/*
+ * Releases a connection and wipes its keys, then sets *conn to NULL. Nothing is sent: to tell
+ * the peer, call ossuary_disconnect() and send the packet it produces first.
+ * conn may be NULL, and *conn may be NULL (nothing happens).
+ */
+void ossuary_destroy_connection(OssuaryConnection **conn);
+
+/*
+ * Sets this host's 32-byte Ed25519 secret key (seed), like auth_key of
+ * ossuary_create_connection() but never NULL.
+ *
+ * Only before the connection has sent or received its first byte: after that the handshake
+ * is signed with the key it started with, and this returns -1.
+ *
+ * Returns 0, or -1.
+ */
+int32_t ossuary_set_secret_key(OssuaryConnection *conn, const uint8_t key[32]);
+
+/*
+ * Trusts a 32-byte Ed25519 public key: a server a client may talk to, or a client an
+ * authenticated server admits. A client waiting after OSSUARY_ERR_UNTRUSTED_SERVER carries on
+ * with its handshake when the key added is the server's.
+ *
+ * Returns 0, or -1.
+ */
+int32_t ossuary_add_authorized_key(OssuaryConnection *conn, const uint8_t key[32]);
+
+/*
+ * Trusts several public keys at once: 'key' is an array of 'count' pointers to 32-byte keys.
+ * NULL entries are skipped.
+ *
+ * Returns the number of keys added, or -1.
+ */
+int32_t ossuary_add_authorized_keys(OssuaryConnection *conn, uint8_t *key[], uint8_t count);
+
+/*
+ * Copies the peer's 32-byte Ed25519 public key into key_buf (key_buf_len must be at least 32).
+ *
+ * A client knows it once the server's handshake packet has been verified, which is the moment
+ * ossuary_handshake_done() returns OSSUARY_ERR_UNTRUSTED_SERVER for an unknown server; a server
+ * knows it once it has admitted the client (an anonymous client's key is 01 followed by 31
+ * zero bytes). A reset forgets it.
+ *
+ * Returns 0, or -1 if the key is not known (yet) or the arguments are bad.
+ */
+int32_t ossuary_remote_public_key(OssuaryConnection *conn,
+                                  uint8_t *key_buf, uint16_t key_buf_len);
+
+/*
+ * Makes a new random Ed25519 key pair, for setting up a host; needs no connection.
+ * Writes the 32-byte secret key (seed) to secret_buf and the 32-byte public key to public_buf;
+ * both lengths must be at least 32.
+ *
+ * Returns 0, or -1.
+ */
+int32_t ossuary_generate_auth_keypair(uint8_t *secret_buf, uint16_t secret_buf_len,
+                                      uint8_t *public_buf, uint16_t public_buf_len);
+
+/*
+ * Feeds bytes received from the peer to the handshake. Takes at most one packet per call and
+ * never a byte beyond it, so bytes that follow (the peer's first data, say) stay for the next
+ * call or for ossuary_recv_data().
+ *
+ * in_buf_len  In: the bytes available at in_buf. Out: how many were consumed; remove exactly
+ *             that many from the front of your buffer, whatever the return value.
+ *
+ * Returns the bytes consumed when a packet was complete (0 when the handshake takes no input
+ * now, e.g. it is already done); OSSUARY_ERR_WOULDBLOCK when the bytes (all consumed) were only
+ * part of a packet, which is kept inside until the rest arrives; -1 when the packet reset or
+ * ended the connection (ossuary_handshake_done() tells which) or on bad arguments.
+ */
+int32_t ossuary_recv_handshake(OssuaryConnection *conn,
+                               const uint8_t *in_buf, uint16_t *in_buf_len);
+
+/*
+ * Writes the handshake packets that are due (or a Reset or Disconnect) into out_buf. Call it
+ * on every pass of the handshake loop; it writes nothing when there is nothing to say.
+ *
+ * out_buf_len In: the room at out_buf. Out: the bytes written, to be sent to the peer.
+ *
+ * Returns the bytes written (possibly 0); OSSUARY_ERR_WOULDBLOCK when out_buf was too small
+ * for everything: the rest is kept and handed out by the next ossuary_send_handshake(),
+ * ossuary_send_data() or ossuary_flush(); -1 on bad arguments.
+ */
+int32_t ossuary_send_handshake(OssuaryConnection *conn,
+                               uint8_t *out_buf, uint16_t *out_buf_len);
+
+/*
+ * Says where the handshake stands. Call it on every pass of the application's loop.
+ *
+ * Returns 1 when the channel is established and every handshake byte has been handed out;
+ * 0 while the handshake is under way (again, after a reset), or while a final packet is still
+ * waiting in ossuary_send_handshake(); OSSUARY_ERR_UNTRUSTED_SERVER (clients only, once per
+ * pause) when the server proved a key that is not trusted: to trust it on first use, read it
+ * with ossuary_remote_public_key() and add it with ossuary_add_authorized_key(), otherwise
+ * give up; -1 once the connection has ended (closed by either side, refused, or failed after
+ * five resets) or for a NULL connection.
+ */
+int32_t ossuary_handshake_done(OssuaryConnection *conn);
+
+/*
+ * Encrypts one message (at most 16384 bytes) into one packet and writes it to out_buf.
+ * Only once ossuary_handshake_done() has returned 1. The receiver gets exactly this message
+ * from one ossuary_recv_data() call: message boundaries are kept. An empty message is allowed.
+ *
+ * in_buf_len  The message's length.
+ * out_buf_len In: the room at out_buf (in_buf_len + 28 holds the whole packet). Out: the
+ *             bytes written, to be sent to the peer.
+ *
+ * Returns the bytes written when the packet (and anything queued before it) is out;
+ * OSSUARY_ERR_WOULDBLOCK when out_buf was too small: the message was taken and the rest of its
+ * packet is kept, to be handed out by ossuary_flush() (call it until it returns 0) or by the
+ * next send call; -1 (nothing taken) when the channel is not established, the message is
+ * longer than 16384 bytes, more than 64 KiB of earlier output is still waiting for
+ * ossuary_flush(), or the arguments are bad.
+ */
+int32_t ossuary_send_data(OssuaryConnection *conn,
+                          const uint8_t *in_buf, uint16_t in_buf_len,
+                          uint8_t *out_buf, uint16_t *out_buf_len);
+
+/*
+ * Decrypts one packet of received bytes into out_buf. Takes at most one packet per call.
+ *
+ * in_buf_len  In: the bytes available at in_buf. Out: how many were consumed; remove exactly
+ *             that many from the front of your buffer, whatever the return value.
+ * out_buf_len In: the room at out_buf. Out: the message's length (0 when no message came out).
+ *
+ * Returns the bytes consumed when a packet was complete (its message, possibly empty, is in
+ * out_buf); OSSUARY_ERR_WOULDBLOCK when the bytes (all consumed) were only part of a packet;
+ * 0 once the connection has ended; -1 when the packet reset or ended the connection (check
+ * ossuary_handshake_done(): after a reset it returns 0 and the handshake runs again), when
+ * out_buf is too small for the message (the packet is kept: call again with more room), when
+ * the channel is not established, or on bad arguments.
+ */
+int32_t ossuary_recv_data(OssuaryConnection *conn,
+                          const uint8_t *in_buf, uint16_t *in_buf_len,
+                          uint8_t *out_buf, uint16_t *out_buf_len);
+
+/*
+ * Hands out output kept back by a send call that returned OSSUARY_ERR_WOULDBLOCK: writes up
+ * to out_buf_len bytes of it to out_buf. Call it until it returns 0.
+ *
+ * Returns the bytes written (0 when nothing is waiting), or -1 on bad arguments.
+ */
+int32_t ossuary_flush(OssuaryConnection *conn,
+                      uint8_t *out_buf, uint16_t out_buf_len);
+
+/*
+ * Not in libossuary 0.5's C API (its Rust API has the same call). Ends the connection: the
+ * next ossuary_send_handshake() writes a Disconnect packet, clean (error = 0) or reporting a
+ * failure (error != 0), and ossuary_handshake_done() returns 0 until that packet has been
+ * handed out, then -1. The peer's ossuary_recv_data() returns -1 when the packet arrives.
+ *
+ * Returns 0, or -1 for a NULL connection.
+ */
+int32_t ossuary_disconnect(OssuaryConnection *conn, uint8_t error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OSSUARY_H */
