@@ -1,0 +1,8 @@
+namespace Ossuary.Pipelines.Soak;
+
+/// <summary>What the server saw; fields so that Interlocked can update them.</summary>
+public sealed class SoakCounters
+{
+    public long BytesHashed;
+    public int ServerFailures;
+}
