@@ -22,6 +22,9 @@ internal sealed class NativeConnection : IDisposable
     /// <summary>Set once a byte has gone out or come in: from then on the identity is fixed.</summary>
     private bool _started;
 
+    /// <summary>Where the last handshake packet queued ends in the output stream.</summary>
+    private long _handshakeOutputEnd;
+
     /// <summary>The current pause for an untrusted server has been reported (libossuary reports it once).</summary>
     private bool _untrustedReported;
 
@@ -67,6 +70,9 @@ internal sealed class NativeConnection : IDisposable
     public void Disconnect(bool error) => _session.Disconnect(error);
 
     /// <summary>1 established, 0 under way (or output still to hand out), -65 untrusted server (once per pause), -1 ended.</summary>
+    /// <summary>A handshake packet (or the final Disconnect) is still partly in the queue.</summary>
+    private bool HandshakeOutputPending => _outbound.Drained < _handshakeOutputEnd;
+
     public int HandshakeDone()
     {
         OssuarySessionState state = _session.State;
@@ -79,13 +85,13 @@ internal sealed class NativeConnection : IDisposable
         {
             case OssuarySessionState.Established:
                 // The last handshake packet must leave before the caller switches to data calls.
-                return _outbound.IsEmpty ? 1 : 0;
+                return HandshakeOutputPending ? 0 : 1;
             case OssuarySessionState.AwaitingTrust when !_untrustedReported:
                 _untrustedReported = true;
                 return ReturnCode.UntrustedServer;
             case OssuarySessionState.Closed:
                 // A final Disconnect still queued keeps the caller in its handshake loop until it is out.
-                return _outbound.IsEmpty ? ReturnCode.Other : 0;
+                return HandshakeOutputPending ? 0 : ReturnCode.Other;
             default:
                 return 0;
         }
@@ -98,6 +104,7 @@ internal sealed class NativeConnection : IDisposable
         {
             while (_session.WriteHandshake(_outbound) > 0)
             {
+                _handshakeOutputEnd = _outbound.Queued;
             }
 
             written += _outbound.DrainTo(output[written..]);

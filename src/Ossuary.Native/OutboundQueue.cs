@@ -22,6 +22,12 @@ internal sealed class OutboundQueue : IBufferWriter<byte>
 
     public int Length => _end - _start;
 
+    /// <summary>Bytes ever queued: a position in the stream of output.</summary>
+    public long Queued { get; private set; }
+
+    /// <summary>Bytes ever handed out.</summary>
+    public long Drained { get; private set; }
+
     public bool IsEmpty => _start == _end;
 
     public void Advance(int count)
@@ -29,6 +35,7 @@ internal sealed class OutboundQueue : IBufferWriter<byte>
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _buffer.Length - _end);
         _end += count;
+        Queued += count;
     }
 
     public Memory<byte> GetMemory(int sizeHint = 0)
@@ -49,6 +56,7 @@ internal sealed class OutboundQueue : IBufferWriter<byte>
         int count = Math.Min(Length, destination.Length);
         _buffer.AsSpan(_start, count).CopyTo(destination);
         _start += count;
+        Drained += count;
         if (_start == _end)
         {
             _start = _end = 0;
