@@ -27,6 +27,12 @@ internal static class CliRunner
         CliException cli => (cli.Message, cli.ExitCode),
         OssuaryException { InnerException: CliException cli } => (cli.Message, cli.ExitCode),
         OssuaryException { Reason: OssuaryErrorReason.UntrustedServer } ossuary => (ossuary.Message, ExitCodes.Untrusted),
+
+        // The peer sent Disconnect (error). A server that refuses the client's key does exactly
+        // this right after the handshake, and the client cannot tell that case apart: say so.
+        OssuaryException { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null } ossuary =>
+            ($"connection failed ({ossuary.Reason}): the peer ended the connection with an error; a server that admits only " +
+             "authorized client keys does this when --key is missing or not among them", ExitCodes.Failure),
         OssuaryException ossuary => ($"connection failed ({ossuary.Reason}): {ossuary.Message}", ExitCodes.Failure),
         OperationCanceledException => ("cancelled", ExitCodes.Failure),
         SocketException socket => ($"network error: {socket.Message}", ExitCodes.Network),

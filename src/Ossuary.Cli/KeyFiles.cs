@@ -43,9 +43,16 @@ internal static class KeyFiles
             throw new CliException($"'{path}' already exists; not overwriting a key (use --force to replace it)", ExitCodes.BadInput);
         }
 
+        if (File.Exists(path))
+        {
+            // A new file, not the old one truncated: the old one may be readable by others (and
+            // open), and the new secret must never be in it, not even until the chmod below.
+            File.Delete(path);
+        }
+
         Span<char> hex = stackalloc char[OssuaryIdentity.SeedSize * 2];
         identity.TryFormatSeedHex(hex, out _);
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
             options.UnixCreateMode = OwnerOnly;
@@ -60,7 +67,7 @@ internal static class KeyFiles
         hex.Clear();
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(path, OwnerOnly); // also when an existing file was replaced
+            File.SetUnixFileMode(path, OwnerOnly); // the umask may have cleared bits of 0600
         }
     }
 

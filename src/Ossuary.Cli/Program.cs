@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ossuary.Cli;
 using Ossuary.Cli.Commands;
 
 var root = new RootCommand("ossuary: encrypted, authenticated connections with Ossuary v1 (wire-compatible with libossuary).")
@@ -12,4 +13,8 @@ var root = new RootCommand("ossuary: encrypted, authenticated connections with O
     DemoCommand.Create(),
 };
 
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+ParseResult parse = root.Parse(args);
+int exitCode = await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+
+// A missing or unknown argument is bad input (2), not a failure (System.CommandLine's 1).
+return parse.Errors.Count > 0 ? ExitCodes.BadInput : exitCode;

@@ -50,7 +50,7 @@ internal sealed class ServerTrust
                     options.AuthorizedClientKeys.Add(key);
                 }
             }
-            catch (FileNotFoundException)
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
             {
                 throw new CliException($"authorized-keys file '{path}' does not exist", ExitCodes.BadInput);
             }

@@ -29,10 +29,10 @@ internal static class ListenCommand
                 Console.Error.WriteLine($"ossuary: listening on {listener.LocalEndPoint} ({mode}); server key {identity.PublicKey}");
                 var serve = new ServeOptions(options, parse.GetValue(echo), TimeSpan.FromSeconds(parse.GetValue(wait)));
                 var running = new List<Task>();
-                do
+                while (true)
                 {
                     Socket socket = await listener.AcceptAsync(cancellationToken);
-                    Task connection = ServeAsync(socket, serve, cancellationToken);
+                    Task<Outcome> connection = ServeAsync(socket, serve, cancellationToken);
                     if (serve.Echo && !parse.GetValue(once))
                     {
                         running.Add(connection); // echo connections run side by side
@@ -40,13 +40,15 @@ internal static class ListenCommand
                     }
                     else
                     {
-                        await connection;
+                        // --once ends with the first connection that got past the handshake: a
+                        // refused client (unknown key, port scanner) must not end the server.
+                        Outcome outcome = await connection;
+                        if (parse.GetValue(once) && outcome != Outcome.Refused)
+                        {
+                            return outcome == Outcome.Closed ? ExitCodes.Success : ExitCodes.Failure;
+                        }
                     }
                 }
-                while (!parse.GetValue(once));
-
-                await Task.WhenAll(running);
-                return ExitCodes.Success;
             }
         }));
         return command;
@@ -54,34 +56,63 @@ internal static class ListenCommand
 
     private sealed record ServeOptions(OssuaryServerOptions Server, bool Echo, TimeSpan Wait);
 
+    private enum Outcome
+    {
+        /// <summary>The handshake failed or the client's key was not admitted.</summary>
+        Refused,
+
+        /// <summary>The connection was established and ended cleanly.</summary>
+        Closed,
+
+        /// <summary>The connection was established and then failed.</summary>
+        Failed,
+    }
+
     /// <summary>One connection; its failures are reported and never end the server.</summary>
-    private static async Task ServeAsync(Socket socket, ServeOptions serve, CancellationToken cancellationToken)
+    private static async Task<Outcome> ServeAsync(Socket socket, ServeOptions serve, CancellationToken cancellationToken)
     {
         await using var pipe = new SocketPipe(socket);
         string peer = pipe.RemoteEndPoint?.ToString() ?? "?";
+        OssuaryDuplexPipe secure;
         try
         {
-            await using OssuaryDuplexPipe secure = await OssuaryDuplexPipe.AcceptAsync(pipe, serve.Server, cancellationToken);
-            OssuaryPublicKey? client = secure.Feature.RemotePublicKey;
-            Console.Error.WriteLine($"ossuary: connection from {peer}, client key {client?.ToString() ?? "anonymous"}");
-            if (serve.Echo)
+            secure = await OssuaryDuplexPipe.AcceptAsync(pipe, serve.Server, cancellationToken);
+        }
+        catch (OssuaryException ex)
+        {
+            Console.Error.WriteLine($"ossuary: connection from {peer} refused ({ex.Reason}): {ex.Message}");
+            return Outcome.Refused;
+        }
+
+        try
+        {
+            await using (secure)
             {
-                await PlaintextPump.EchoAsync(secure, cancellationToken);
-            }
-            else
-            {
-                await Netcat.RunAsync(secure, serve.Wait, cancellationToken);
+                OssuaryPublicKey? client = secure.Feature.RemotePublicKey;
+                Console.Error.WriteLine($"ossuary: connection from {peer}, client key {client?.ToString() ?? "anonymous"}");
+                if (serve.Echo)
+                {
+                    await PlaintextPump.EchoAsync(secure, cancellationToken);
+                }
+                else
+                {
+                    await Netcat.RunAsync(secure, serve.Wait, cancellationToken);
+                }
+
+                Console.Error.WriteLine($"ossuary: connection from {peer} closed");
             }
 
-            Console.Error.WriteLine($"ossuary: connection from {peer} closed");
+            return Outcome.Closed;
         }
         catch (OssuaryException ex)
         {
             Console.Error.WriteLine($"ossuary: connection from {peer} failed ({ex.Reason}): {ex.Message}");
+            return Outcome.Failed;
         }
         catch (IOException ex)
         {
             Console.Error.WriteLine($"ossuary: connection from {peer} failed: {ex.Message}");
+            return Outcome.Failed;
         }
     }
 }

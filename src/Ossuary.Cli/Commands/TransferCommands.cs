@@ -37,13 +37,15 @@ internal static class TransferCommands
                 await using SocketPipe socket = await SocketPipe.ConnectAsync(server, cancellationToken);
                 await using OssuaryDuplexPipe secure = await OssuaryDuplexPipe.ConnectAsync(socket, options, cancellationToken);
                 await using FileStream source = File.OpenRead(path);
-                byte[] hash = await SendFileAsync(secure.Output, source, Path.GetFileName(path), cancellationToken);
-                string? answer = await TransferProtocol.ReadLineAsync(secure.Input, cancellationToken);
-                if (answer != $"OK {Convert.ToHexStringLower(hash)}")
+                byte[]? hash = await SendFileAsync(secure.Output, source, Path.GetFileName(path), cancellationToken);
+                string? answer = await ReadAnswerAsync(secure.Input, closedEarly: hash is null, cancellationToken);
+                if (hash is null || answer != $"OK {Convert.ToHexStringLower(hash)}")
                 {
-                    throw new CliException(answer is null
-                        ? "the receiver closed the connection without confirming the file"
-                        : $"the receiver refused the file: {answer}");
+                    throw new CliException(answer is not null
+                        ? $"the receiver refused the file: {answer}"
+                        : hash is null
+                            ? "the receiver closed the connection during the transfer"
+                            : "the receiver closed the connection without confirming the file");
                 }
 
                 Console.Error.WriteLine($"ossuary: sent {path} ({source.Length} bytes), SHA-256 {Convert.ToHexStringLower(hash)} confirmed by the receiver");
@@ -100,7 +102,25 @@ internal static class TransferCommands
         return command;
     }
 
-    private static async Task<byte[]> SendFileAsync(PipeWriter output, FileStream source, string name, CancellationToken cancellationToken)
+    /// <summary>
+    /// The receiver's answer line. A receiver that refuses the file (it exists) answers right
+    /// after the header and closes, so when it closed during the transfer its answer is read
+    /// too, as far as it arrived.
+    /// </summary>
+    private static async Task<string?> ReadAnswerAsync(PipeReader input, bool closedEarly, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await TransferProtocol.ReadLineAsync(input, cancellationToken);
+        }
+        catch (OssuaryException) when (closedEarly)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Sends the header, the file and its SHA-256; null if the receiver closed the connection first.</summary>
+    private static async Task<byte[]?> SendFileAsync(PipeWriter output, FileStream source, string name, CancellationToken cancellationToken)
     {
         await TransferProtocol.WriteLineAsync(output, TransferProtocol.HeaderLine(name, source.Length), cancellationToken);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -117,9 +137,9 @@ internal static class TransferCommands
 
             hash.AppendData(buffer.Span[..read]);
             output.Advance(read);
-            if ((await output.FlushAsync(cancellationToken)).IsCompleted)
+            if (!await TryFlushAsync(output, cancellationToken))
             {
-                throw new CliException("the receiver closed the connection during the transfer");
+                return null; // the receiver closed the connection during the transfer
             }
 
             sent += read;
@@ -130,6 +150,19 @@ internal static class TransferCommands
         byte[] digest = hash.GetHashAndReset();
         await output.WriteAsync(digest, cancellationToken);
         return digest;
+    }
+
+    /// <summary>False if the receiver has gone: it closed, or reset the connection after refusing the file.</summary>
+    private static async Task<bool> TryFlushAsync(PipeWriter output, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return !(await output.FlushAsync(cancellationToken)).IsCompleted;
+        }
+        catch (OssuaryException)
+        {
+            return false;
+        }
     }
 
     private static async Task<int> ReceiveFileAsync(OssuaryDuplexPipe secure, string directory, bool force, CancellationToken cancellationToken)

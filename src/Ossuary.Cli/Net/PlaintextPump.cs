@@ -47,6 +47,26 @@ internal static class PlaintextPump
         }
     }
 
+    /// <summary>Sends everything read from <paramref name="source"/> until it ends; a cancelled wait consumes nothing.</summary>
+    public static async Task FromPipeAsync(PipeReader source, PipeWriter output, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            ReadResult read = await source.ReadAsync(cancellationToken);
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                output.Write(segment.Span);
+            }
+
+            source.AdvanceTo(read.Buffer.End);
+            FlushResult flushed = await output.FlushAsync(cancellationToken);
+            if (read.IsCompleted || flushed.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
     /// <summary>Sends every byte back (the <c>--echo</c> server).</summary>
     public static async Task EchoAsync(IDuplexPipe connection, CancellationToken cancellationToken)
     {

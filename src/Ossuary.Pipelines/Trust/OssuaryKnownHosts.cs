@@ -78,9 +78,19 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary>Records a key for host:port and appends it to the file (created if missing).</summary>
+    /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host; a changed key is never overwritten silently.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        string name = NormalizeHost(host);
+        if (name.Length == 0 || name[0] == '#' || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '[' or ']'))
+        {
+            throw new ArgumentException($"'{host}' cannot be a host in a known-hosts file.", nameof(host));
+        }
+
         if (Check(host, port, key) == KnownHostStatus.Changed)
         {
             throw new InvalidOperationException($"The known-hosts file already holds a different key for {FormatHost(NormalizeHost(host), port)}; remove that line first.");
@@ -96,9 +106,28 @@ public sealed class OssuaryKnownHosts
                 Directory.CreateDirectory(directory);
             }
 
-            string line = FormatHost(entry.Host, port) + " " + key + (string.IsNullOrWhiteSpace(comment) ? "" : " " + comment.Trim());
-            File.AppendAllText(Path, line + Environment.NewLine);
+            // One line whatever the comment holds, and never glued to a last line that lacks its newline.
+            string? note = comment is null ? null : string.Join(' ', comment.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+            string line = FormatHost(entry.Host, port) + " " + key + (string.IsNullOrEmpty(note) ? "" : " " + note);
+            File.AppendAllText(Path, (EndsWithoutNewline(Path) ? Environment.NewLine : "") + line + Environment.NewLine);
         }
+    }
+
+    private static bool EndsWithoutNewline(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        using FileStream file = File.OpenRead(path);
+        if (file.Length == 0)
+        {
+            return false;
+        }
+
+        file.Seek(-1, SeekOrigin.End);
+        return file.ReadByte() != '\n';
     }
 
     private static List<KnownHost> ParseEntries(TextReader reader, string source)

@@ -1,0 +1,149 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary>Bad input: one line on stderr, the documented exit code, never a stack trace (checked for every run).</summary>
+[Collection(CliCollection.Name)]
+public sealed class CliBadInputTests : CliTestBase
+{
+    private const string AnyKey = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    [Fact]
+    public async Task AMissingKeyFileIsBadInput()
+    {
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("pubkey", "missing.key"),
+            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--key", "missing.key"),
+            RunAsync("connect", $"127.0.0.1:{ToolProcess.FreePort()}", "--key", "missing.key", "--trust", AnyKey));
+
+        foreach (ToolResult result in results)
+        {
+            AssertFails(result, 2, "key file 'missing.key' does not exist", "ossuary keygen -o missing.key");
+        }
+    }
+
+    [Fact]
+    public async Task AMalformedKeyFileIsBadInput()
+    {
+        string path = Path.Combine(Dir, "bad.key");
+        File.WriteAllText(path, "this is not a key\n");
+        SetMode("bad.key", OwnerOnly);
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("pubkey", "bad.key"),
+            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--key", "bad.key"));
+
+        foreach (ToolResult result in results)
+        {
+            AssertFails(result, 2, "key file 'bad.key' is malformed");
+        }
+    }
+
+    [Fact]
+    public async Task ASecretKeyReadableByOthersIsRefusedWithTheFix()
+    {
+        WriteKeyFile("open.key");
+        SetMode("open.key", OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.OtherRead); // 0644
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("pubkey", "open.key"),
+            RunAsync("connect", $"127.0.0.1:{ToolProcess.FreePort()}", "--key", "open.key", "--trust", AnyKey));
+
+        foreach (ToolResult result in results)
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                Assert.NotEqual(2, result.ExitCode); // no POSIX modes to check there
+                continue;
+            }
+
+            AssertFails(result, 2, "'open.key' is accessible by other users", "chmod 600 open.key");
+            Assert.Equal("", result.Stdout);
+        }
+    }
+
+    [Fact]
+    public async Task AnUnreachableHostIsANetworkError()
+    {
+        int closed = ToolProcess.FreePort();
+        File.WriteAllText(Path.Combine(Dir, "file.txt"), "data");
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("connect", $"127.0.0.1:{closed}", "--trust", AnyKey),
+            RunAsync("send", "file.txt", $"127.0.0.1:{closed}", "--trust", AnyKey));
+
+        foreach (ToolResult result in results)
+        {
+            AssertFails(result, 4, $"cannot connect to 127.0.0.1:{closed}");
+        }
+    }
+
+    [Fact]
+    public async Task APortInUseIsANetworkError()
+    {
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        int port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("listen", "--port", Port(port), "--bind", "127.0.0.1"),
+            RunAsync("receive", "--port", Port(port), "--bind", "127.0.0.1"));
+
+        foreach (ToolResult result in results)
+        {
+            AssertFails(result, 4, $"port {port} on 127.0.0.1 is already in use");
+        }
+    }
+
+    [Fact]
+    public async Task MalformedTrustFilesAreBadInputWithTheLineNumber()
+    {
+        File.WriteAllText(Path.Combine(Dir, "known_hosts"), $"# hosts\n\n127.0.0.1:7000 not-a-key\n");
+        File.WriteAllText(Path.Combine(Dir, "authorized_keys"), $"{AnyKey} fine\nexample.org:7000 {AnyKey}\n");
+        File.WriteAllText(Path.Combine(Dir, "no_keys"), "# nobody\n");
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("connect", $"127.0.0.1:{ToolProcess.FreePort()}", "--known-hosts", "known_hosts"),
+            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "authorized_keys"),
+            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "missing_keys"),
+            RunAsync("receive", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "no_keys"));
+
+        AssertFails(results[0], 2, "known-hosts file is malformed: known_hosts:3: the key must be 64 hex characters");
+        AssertFails(results[1], 2, "authorized-keys file is malformed: authorized_keys:2: the key must be 64 hex characters");
+        AssertFails(results[2], 2, "authorized-keys file 'missing_keys' does not exist");
+        AssertFails(results[3], 2, "authorized-keys file 'no_keys' holds no keys");
+    }
+
+    [Fact]
+    public async Task BadArgumentsAreBadInput()
+    {
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("connect", "no-port-here"),
+            RunAsync("connect", "127.0.0.1:7000", "--trust", "abc"),
+            RunAsync("receive", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "-o", "no-such-dir"),
+            RunAsync("send", "no-such-file", "127.0.0.1:7000"),
+            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "not-an-address"));
+
+        AssertFails(results[0], 2, "'no-port-here' is not HOST:PORT");
+        AssertFails(results[1], 2, "--trust 'abc' is not a public key");
+        AssertFails(results[2], 2, "output directory 'no-such-dir' does not exist");
+        AssertFails(results[3], 2, "file 'no-such-file' does not exist");
+        AssertFails(results[4], 2, "--bind 'not-an-address' is not an IP address");
+    }
+
+    [Fact]
+    public async Task ArgumentsTheParserRejectsAreBadInput()
+    {
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("listen"),
+            RunAsync("no-such-command"),
+            RunAsync("listen", "--port", "not-a-number"));
+
+        Assert.All(results, result => Assert.True(result.ExitCode == 2, result.ToString()));
+        Assert.Contains("Option '--port' is required.", results[0].Stderr, StringComparison.Ordinal);
+        Assert.Contains("no-such-command", results[1].Stderr, StringComparison.Ordinal);
+        Assert.Contains("not-a-number", results[2].Stderr, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,148 @@
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary><c>ossuary listen</c> and <c>ossuary connect</c> as separate processes over loopback.</summary>
+[Collection(CliCollection.Name)]
+public sealed class CliConnectionTests : CliTestBase
+{
+    [Fact]
+    public async Task ListenAndConnectWithAnAuthorizedKeyCarryDataBothWays()
+    {
+        string serverKey = await KeygenAsync("server.key");
+        string clientKey = await KeygenAsync("client.key");
+        File.WriteAllText(Path.Combine(Dir, "authorized_keys"), $"# who may connect\n\n{clientKey} the test client\n");
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+        Assert.Contains($"(authenticated, 1 client key(s)); server key {serverKey}", server.Stderr, StringComparison.Ordinal);
+
+        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--key", "client.key", "--trust", serverKey, "--known-hosts", "known_hosts");
+        await client.WaitForStderrAsync($"connected to 127.0.0.1:{port}, server key {serverKey}");
+        await server.WaitForStderrAsync($"client key {clientKey}");
+
+        await server.WriteAsync("hello from the server\n");
+        await client.WaitForStdoutAsync("hello from the server\n");
+        await client.WriteAsync("hello from the client\n");
+        await server.WaitForStdoutAsync("hello from the client\n");
+
+        client.CloseStdin(); // end of stdin: the client closes cleanly after its --wait
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        AssertSucceeds(clientResult);
+        Assert.Equal("hello from the server\n", clientResult.Stdout);
+        AssertSucceeds(serverResult); // --once: the first connection ended cleanly
+        Assert.Equal("hello from the client\n", serverResult.Stdout);
+        Assert.Contains("closed", serverResult.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(Dir, "known_hosts"))); // --trust needs no known-hosts entry
+    }
+
+    [Fact]
+    public async Task AListenServerGivesStdinTypedBetweenConnectionsToTheNextOne()
+    {
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1");
+        string serverKey = ServerKey(server);
+
+        ToolProcess first = Start("connect", $"127.0.0.1:{port}", "--trust", serverKey, "--wait", "0.2");
+        await first.WriteAsync("one\n");
+        await server.WaitForStdoutAsync("one\n");
+        first.CloseStdin();
+        AssertSucceeds(await first.WaitForExitAsync());
+        await server.WaitForStderrAsync("closed");
+
+        // Typed while nobody is connected: it belongs to the next connection, not to the one that ended.
+        await server.WriteAsync("for the second\n");
+        ToolProcess second = Start("connect", $"127.0.0.1:{port}", "--trust", serverKey, "--wait", "0.2");
+        await second.WaitForStdoutAsync("for the second\n");
+        second.CloseStdin();
+        ToolResult result = await second.WaitForExitAsync();
+
+        AssertSucceeds(result);
+        Assert.Equal("for the second\n", result.Stdout);
+        Assert.False(server.HasExited);
+    }
+
+    [Fact]
+    public async Task TofuRecordsTheServerAndALaterChangedKeyIsRefused()
+    {
+        int port = ToolProcess.FreePort();
+        string knownHosts = Path.Combine("trust", "store", "known_hosts"); // directories made on first use
+        ToolProcess first = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--echo", "--once");
+        string firstKey = ServerKey(first);
+
+        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--tofu", "--known-hosts", knownHosts, "--wait", "0.2");
+        await client.WriteAsync("ping\n");
+        await client.WaitForStdoutAsync("ping\n");
+        client.CloseStdin();
+        ToolResult trusted = await client.WaitForExitAsync();
+
+        AssertSucceeds(trusted);
+        Assert.Contains($"trusting 127.0.0.1:{port} on first use; recorded key {firstKey}", trusted.Stderr, StringComparison.Ordinal);
+        string recorded = File.ReadAllText(Path.Combine(Dir, knownHosts));
+        Assert.StartsWith($"127.0.0.1:{port} {firstKey}", recorded, StringComparison.Ordinal);
+        Assert.Single(recorded.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        AssertSucceeds(await first.WaitForExitAsync());
+
+        // The same host and port now answers with another key.
+        ToolProcess impostor = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--echo", "--once");
+        string otherKey = ServerKey(impostor);
+        Assert.NotEqual(firstKey, otherKey);
+        ToolProcess refusedClient = Start("connect", $"127.0.0.1:{port}", "--tofu", "--known-hosts", knownHosts);
+        await refusedClient.WriteAsync("secret\n");
+        ToolResult refused = await refusedClient.WaitForExitAsync();
+
+        AssertFails(refused, 3, "REMOTE HOST IDENTIFICATION HAS CHANGED", $"127.0.0.1:{port}", otherKey, firstKey);
+        Assert.Equal("", refused.Stdout);
+        Assert.Equal(recorded, File.ReadAllText(Path.Combine(Dir, knownHosts))); // --tofu never replaces a key
+        await impostor.WaitForStderrAsync("refused");
+        Assert.DoesNotContain("secret", impostor.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnUnknownServerIsRefusedWithItsKeyAndHowToTrustIt()
+    {
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--echo");
+        string serverKey = ServerKey(server);
+
+        ToolResult result = await RunAsync("connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts");
+
+        AssertFails(result, 3, $"127.0.0.1:{port} presented key {serverKey}, which is not trusted", $"--trust {serverKey}", "--tofu");
+        Assert.False(File.Exists(Path.Combine(Dir, "known_hosts")));
+        Assert.False(File.Exists(Path.Combine(Dir, ".ossuary", "known_hosts")));
+    }
+
+    [Fact]
+    public async Task AnUnknownClientIsRefusedByAuthorizedKeysAndTheOnceServerKeepsListening()
+    {
+        string serverKey = WriteKeyFile("server.key");
+        string clientKey = WriteKeyFile("client.key");
+        WriteKeyFile("intruder.key");
+        File.WriteAllText(Path.Combine(Dir, "authorized_keys"), clientKey + "\n");
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+
+        // stdin stays open and silent: the refusal, not an end of stdin, ends these clients.
+        ToolProcess intruder = Start("connect", $"127.0.0.1:{port}", "--key", "intruder.key", "--trust", serverKey);
+        ToolResult refused = await intruder.WaitForExitAsync();
+        AssertFails(refused, 1, "connection failed", "authorized client keys");
+        await server.WaitForStderrAsync("refused (InvalidKey): The client's key is not authorized on this server.");
+
+        ToolProcess anonymous = Start("connect", $"127.0.0.1:{port}", "--trust", serverKey);
+        AssertFails(await anonymous.WaitForExitAsync(), 1, "connection failed");
+        Assert.Equal("", server.Stdout);
+
+        // A refused client does not end a --once server: the authorized client still gets through.
+        Assert.False(server.HasExited, server.Stderr);
+        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--key", "client.key", "--trust", serverKey, "--wait", "0.2");
+        await client.WriteAsync("authorized\n");
+        await server.WaitForStdoutAsync("authorized\n");
+        client.CloseStdin();
+        AssertSucceeds(await client.WaitForExitAsync());
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        AssertSucceeds(serverResult);
+        Assert.Equal("authorized\n", serverResult.Stdout);
+        Assert.Equal(2, serverResult.Stderr.Split("refused (InvalidKey)").Length - 1);
+        Assert.Contains($"client key {clientKey}", serverResult.Stderr, StringComparison.Ordinal);
+    }
+}

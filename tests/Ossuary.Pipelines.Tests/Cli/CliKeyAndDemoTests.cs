@@ -1,0 +1,65 @@
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary><c>ossuary keygen</c>, <c>ossuary pubkey</c> and <c>ossuary demo</c>.</summary>
+[Collection(CliCollection.Name)]
+public sealed class CliKeyAndDemoTests : CliTestBase
+{
+    [Fact]
+    public async Task KeygenWritesAnOwnerOnlyKeyWhosePublicKeyPubkeyPrints()
+    {
+        ToolResult made = await RunAsync("keygen", "-o", "secret.key");
+
+        AssertSucceeds(made);
+        string publicKey = made.Stdout.Trim();
+        Assert.Matches("^[0-9a-f]{64}\n$", made.Stdout);
+        Assert.Contains("wrote secret key to secret.key", made.Stderr, StringComparison.Ordinal);
+        string path = Path.Combine(Dir, "secret.key");
+        AssertMode("secret.key", OwnerOnly);
+        Assert.Matches("^[0-9a-f]{64}\n$", File.ReadAllText(path));
+        Assert.NotEqual(publicKey, File.ReadAllText(path).Trim()); // the file holds the secret, not the public key
+
+        ToolResult printed = await RunAsync("pubkey", "secret.key");
+        AssertSucceeds(printed);
+        Assert.Equal(made.Stdout, printed.Stdout);
+    }
+
+    [Fact]
+    public async Task KeygenRefusesToOverwriteWithoutForce()
+    {
+        string first = await KeygenAsync("secret.key");
+        string path = Path.Combine(Dir, "secret.key");
+        string secret = File.ReadAllText(path);
+
+        ToolResult refused = await RunAsync("keygen", "-o", "secret.key");
+
+        AssertFails(refused, 2, "'secret.key' already exists", "--force");
+        Assert.Equal("", refused.Stdout);
+        Assert.Equal(secret, File.ReadAllText(path));
+
+        // Someone holding the old (readable) file open must not get to read the new secret.
+        SetMode("secret.key", OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        using var onlooker = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        ToolResult replaced = await RunAsync("keygen", "-o", "secret.key", "--force");
+
+        AssertSucceeds(replaced);
+        Assert.Equal(secret, await new StreamReader(onlooker).ReadToEndAsync());
+        string second = replaced.Stdout.Trim();
+        Assert.NotEqual(first, second);
+        Assert.NotEqual(secret, File.ReadAllText(path));
+        AssertMode("secret.key", OwnerOnly);
+        ToolResult printed = await RunAsync("pubkey", "secret.key");
+        AssertSucceeds(printed);
+        Assert.Equal(second, printed.Stdout.Trim());
+    }
+
+    [Fact]
+    public async Task DemoRunsAServerAndAClientAndReportsHandshakeAndThroughput()
+    {
+        ToolResult demo = await RunAsync("demo");
+
+        AssertSucceeds(demo);
+        Assert.Contains("handshake: 3 packets in", demo.Stdout, StringComparison.Ordinal);
+        Assert.Contains("throughput: ", demo.Stdout, StringComparison.Ordinal);
+        Assert.Contains("closed cleanly", demo.Stdout, StringComparison.Ordinal);
+    }
+}

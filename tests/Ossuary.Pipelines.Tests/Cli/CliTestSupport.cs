@@ -1,0 +1,112 @@
+using System.Text.RegularExpressions;
+
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary>
+/// The CLI tests start many <c>dotnet</c> processes: run them one at a time and apart from the
+/// rest of the suite, so a 2-core machine is not starved into timeouts.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class CliCollection
+{
+    public const string Name = "ossuary CLI processes";
+}
+
+/// <summary>A temporary working directory per test, and helpers shared by the CLI tests.</summary>
+public abstract partial class CliTestBase : IDisposable
+{
+    protected const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    private readonly List<IDisposable> _processes = [];
+
+    protected string Dir { get; } = Directory.CreateTempSubdirectory("ossuary-cli-").FullName;
+
+    public void Dispose()
+    {
+        foreach (IDisposable process in _processes)
+        {
+            process.Dispose();
+        }
+
+        Directory.Delete(Dir, recursive: true);
+        GC.SuppressFinalize(this);
+    }
+
+    internal ToolProcess Start(params string[] args)
+    {
+        ToolProcess process = ToolProcess.Start(Dir, args);
+        _processes.Add(process);
+        return process;
+    }
+
+    internal Task<ToolResult> RunAsync(params string[] args) => ToolProcess.RunAsync(Dir, args);
+
+    internal static void AssertFails(ToolResult result, int exitCode, params string[] messages)
+    {
+        // The reason is one line, the last one on stderr (after any progress or status lines).
+        Assert.True(result.ExitCode == exitCode, $"expected exit {exitCode}:\n{result}");
+        string last = result.Stderr.TrimEnd().Split('\n')[^1];
+        Assert.True(last.StartsWith("ossuary: ", StringComparison.Ordinal), $"expected the reason as the last line of stderr:\n{result}");
+        foreach (string message in messages)
+        {
+            Assert.True(last.Contains(message, StringComparison.Ordinal), $"expected '{message}' on the last line of stderr:\n{result}");
+        }
+    }
+
+    internal static void AssertSucceeds(ToolResult result) => Assert.True(result.ExitCode == 0, $"expected exit 0:\n{result}");
+
+    /// <summary>Runs <c>ossuary keygen -o NAME</c> and returns the public key it printed.</summary>
+    internal async Task<string> KeygenAsync(string name)
+    {
+        ToolResult result = await RunAsync("keygen", "-o", name);
+        AssertSucceeds(result);
+        return result.Stdout.Trim();
+    }
+
+    /// <summary>Writes a secret key file without starting a process (mode 0600); returns the public key.</summary>
+    protected string WriteKeyFile(string name)
+    {
+        using OssuaryIdentity identity = OssuaryIdentity.Generate();
+        Span<char> hex = stackalloc char[OssuaryIdentity.SeedSize * 2];
+        Assert.True(identity.TryFormatSeedHex(hex, out _));
+        string path = Path.Combine(Dir, name);
+        File.WriteAllText(path, new string(hex) + "\n");
+        SetMode(name, OwnerOnly);
+        return identity.PublicKey.ToString();
+    }
+
+    /// <summary>chmod; Windows has no such modes (and the tool checks none there).</summary>
+    protected void SetMode(string name, UnixFileMode mode)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Path.Combine(Dir, name), mode);
+        }
+    }
+
+    protected void AssertMode(string name, UnixFileMode mode)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(mode, File.GetUnixFileMode(Path.Combine(Dir, name)));
+        }
+    }
+
+    /// <summary>Starts a server (<c>listen</c> or <c>receive</c>) and waits until it says it is ready.</summary>
+    internal async Task<ToolProcess> StartServerAsync(params string[] args)
+    {
+        ToolProcess server = Start(args);
+        await server.WaitForStderrAsync(args[0] == "receive" ? "waiting for a file on 127.0.0.1:" : "listening on 127.0.0.1:");
+        return server;
+    }
+
+    /// <summary>The key a server announced on stderr ("server key HEX").</summary>
+    internal static string ServerKey(ToolProcess server) => ServerKeyPattern().Match(server.Stderr) is { Success: true } match
+        ? match.Groups[1].Value
+        : throw new InvalidOperationException($"no server key on stderr:\n{server.Stderr}");
+
+    protected static string Port(int port) => port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    [GeneratedRegex("server key ([0-9a-f]{64})")]
+    private static partial Regex ServerKeyPattern();
+}

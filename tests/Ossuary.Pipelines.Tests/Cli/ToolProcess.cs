@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using System.Text;
+
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary>
+/// The built <c>ossuary</c> tool (src/Ossuary.Cli, built first through the test project's
+/// reference to it) run as a separate process: stdin, stdout and stderr redirected, a hard
+/// timeout on every wait, and the whole process tree killed when a test is done with it.
+/// </summary>
+internal sealed class ToolProcess : IDisposable
+{
+    /// <summary>The bound on any one wait for a process; reaching it kills the tree and fails the test.</summary>
+    public static readonly TimeSpan HardTimeout = TimeSpan.FromSeconds(30);
+
+    private static readonly Lazy<string> ToolPath = new(LocateTool);
+
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+    private readonly Task _readers;
+    private readonly string _name;
+
+    private ToolProcess(Process process, string name)
+    {
+        _process = process;
+        _name = name;
+        _readers = Task.WhenAll(
+            DrainAsync(process.StandardOutput.BaseStream, _stdout),
+            DrainAsync(process.StandardError.BaseStream, _stderr));
+    }
+
+    public string Stdout
+    {
+        get
+        {
+            lock (_stdout)
+            {
+                return _stdout.ToString();
+            }
+        }
+    }
+
+    public string Stderr
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Starts <c>dotnet ossuary.dll ARGS</c> in <paramref name="directory"/>, which is also its HOME (so ~/.ossuary stays in the test's directory).</summary>
+    public static ToolProcess Start(string directory, params string[] args)
+    {
+        var info = new ProcessStartInfo(DotnetHost())
+        {
+            WorkingDirectory = directory,
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.ArgumentList.Add(ToolPath.Value);
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["HOME"] = directory;
+        info.Environment["USERPROFILE"] = directory;
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
+        return new ToolProcess(process, string.Join(' ', args));
+    }
+
+    /// <summary>Runs the tool with stdin closed (or fed <paramref name="stdin"/>) and waits for it to exit.</summary>
+    public static async Task<ToolResult> RunAsync(string directory, params string[] args) => await RunWithInputAsync(directory, null, args);
+
+    public static async Task<ToolResult> RunWithInputAsync(string directory, string? stdin, params string[] args)
+    {
+        using ToolProcess process = Start(directory, args);
+        if (stdin is not null)
+        {
+            await process.WriteAsync(stdin);
+        }
+
+        process.CloseStdin();
+        return await process.WaitForExitAsync();
+    }
+
+    public async Task WriteAsync(string text)
+    {
+        await _process.StandardInput.WriteAsync(text);
+        await _process.StandardInput.FlushAsync();
+    }
+
+    public void CloseStdin() => _process.StandardInput.Close();
+
+    /// <summary>Waits until stdout holds <paramref name="text"/>; fails if the process exits or the timeout passes first.</summary>
+    public Task WaitForStdoutAsync(string text) => WaitForAsync(() => Stdout, "stdout", text);
+
+    /// <summary>Waits until stderr holds <paramref name="text"/>; fails if the process exits or the timeout passes first.</summary>
+    public Task WaitForStderrAsync(string text) => WaitForAsync(() => Stderr, "stderr", text);
+
+    /// <summary>Waits for the exit; on timeout kills the tree and fails. Never a stack trace on stderr.</summary>
+    public async Task<ToolResult> WaitForExitAsync()
+    {
+        using var timeout = new CancellationTokenSource(HardTimeout);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw new TimeoutException($"'ossuary {_name}' did not exit within {HardTimeout.TotalSeconds} s; killed it.\n{Describe()}");
+        }
+
+        await _readers.WaitAsync(HardTimeout);
+        var result = new ToolResult(_process.ExitCode, Stdout, Stderr);
+        Assert.False(result.Stderr.Contains("   at ", StringComparison.Ordinal), $"'ossuary {_name}' printed a stack trace:\n{result.Stderr}");
+        return result;
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
+    /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
+    public static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    private async Task WaitForAsync(Func<string> read, string stream, string text)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!read().Contains(text, StringComparison.Ordinal))
+        {
+            if (_process.HasExited)
+            {
+                await _readers.WaitAsync(HardTimeout);
+                if (read().Contains(text, StringComparison.Ordinal))
+                {
+                    return;
+                }
+
+                throw new InvalidOperationException($"'ossuary {_name}' exited ({_process.ExitCode}) before its {stream} said '{text}'.\n{Describe()}");
+            }
+
+            if (clock.Elapsed > HardTimeout)
+            {
+                Kill();
+                throw new TimeoutException($"'ossuary {_name}' did not say '{text}' on {stream} within {HardTimeout.TotalSeconds} s; killed it.\n{Describe()}");
+            }
+
+            await Task.Delay(15);
+        }
+    }
+
+    private string Describe() => $"--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+
+    private void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // exited meanwhile
+        }
+    }
+
+    private static async Task DrainAsync(Stream stream, StringBuilder into)
+    {
+        var decoder = Encoding.UTF8.GetDecoder();
+        byte[] buffer = new byte[16 * 1024];
+        char[] chars = new char[Encoding.UTF8.GetMaxCharCount(buffer.Length)];
+        int read;
+        while ((read = await stream.ReadAsync(buffer)) > 0)
+        {
+            int count = decoder.GetChars(buffer, 0, read, chars, 0);
+            lock (into)
+            {
+                into.Append(chars, 0, count);
+            }
+        }
+    }
+
+    /// <summary>The dotnet host running these tests (DOTNET_HOST_PATH under the SDK), else the one on PATH.</summary>
+    private static string DotnetHost() =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+
+    /// <summary>
+    /// src/Ossuary.Cli/bin/CONFIGURATION/net10.0/ossuary.dll of the repository: the test assembly's
+    /// own configuration when that was built, else the newer of Release and Debug.
+    /// </summary>
+    private static string LocateTool()
+    {
+        DirectoryInfo? root = new(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Ossuary.Pipelines.sln")))
+        {
+            root = root.Parent;
+        }
+
+        if (root is null)
+        {
+            throw new InvalidOperationException($"No Ossuary.Pipelines.sln above {AppContext.BaseDirectory}.");
+        }
+
+        string Candidate(string configuration) => Path.Combine(root.FullName, "src", "Ossuary.Cli", "bin", configuration, "net10.0", "ossuary.dll");
+        string? own = typeof(ToolProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration;
+        if (own is { Length: > 0 } && File.Exists(Candidate(own)))
+        {
+            return Candidate(own);
+        }
+
+        return new[] { Candidate("Release"), Candidate("Debug") }
+            .Where(File.Exists)
+            .OrderByDescending(File.GetLastWriteTimeUtc)
+            .FirstOrDefault() ?? throw new InvalidOperationException($"ossuary.dll is not built under {Path.Combine(root.FullName, "src", "Ossuary.Cli", "bin")}.");
+    }
+}
+
+/// <summary>How a run of the tool ended.</summary>
+internal sealed record ToolResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+}

@@ -1,0 +1,71 @@
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Tests.Trust;
+
+/// <summary>The authorized-keys file: <c>key-hex [comment]</c> per line, a server's allow-list.</summary>
+public sealed class OssuaryAuthorizedKeysTests : IDisposable
+{
+    private static readonly OssuaryPublicKey KeyA = OssuaryPublicKey.Parse(new string('a', 64));
+    private static readonly OssuaryPublicKey KeyB = OssuaryPublicKey.Parse(new string('b', 64));
+    private static readonly OssuaryPublicKey KeyC = OssuaryPublicKey.Parse("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-authorized-keys-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public void KeysCommentsAndBlankLinesAreRead()
+    {
+        IReadOnlyList<OssuaryPublicKey> keys = OssuaryAuthorizedKeys.Parse(new StringReader(
+            "# the fleet\n" +
+            "\n" +
+            $"{KeyA}\n" +
+            "   \t  \n" +
+            $"  {KeyB} sensor 12, roof # not a comment marker here\r\n" +
+            "    # indented comment\n" +
+            $"{KeyC.ToString().ToUpperInvariant()}\tgateway"));
+
+        Assert.Equal([KeyA, KeyB, KeyC], keys);
+    }
+
+    [Fact]
+    public void AnEmptyFileHasNoKeys()
+    {
+        Assert.Empty(OssuaryAuthorizedKeys.Parse(new StringReader("")));
+        Assert.Empty(OssuaryAuthorizedKeys.Parse(new StringReader("# nobody yet\n\n")));
+    }
+
+    [Fact]
+    public void LoadReadsAFile()
+    {
+        string path = Path.Combine(_directory, "authorized_keys");
+        File.WriteAllLines(path, ["# clients", OssuaryAuthorizedKeys.FormatLine(KeyA, "alice"), OssuaryAuthorizedKeys.FormatLine(KeyB), OssuaryAuthorizedKeys.FormatLine(KeyC, "  ")]);
+
+        Assert.Equal([KeyA, KeyB, KeyC], OssuaryAuthorizedKeys.Load(path));
+        Assert.Equal($"{KeyA} alice", File.ReadAllLines(path)[1]);
+        Assert.Equal(KeyB.ToString(), File.ReadAllLines(path)[2]);
+    }
+
+    [Fact]
+    public void AMissingFileIsAnError() =>
+        Assert.Throws<FileNotFoundException>(() => OssuaryAuthorizedKeys.Load(Path.Combine(_directory, "missing")));
+
+    [Theory]
+    [InlineData("not-a-key")]
+    [InlineData("aaaa comment")]
+    [InlineData("KEYff")]
+    [InlineData("host:7000 KEY")]
+    public void AMalformedLineIsReportedWithItsNumber(string line)
+    {
+        string text = $"# header\n{KeyA}\n\n{line.Replace("KEY", KeyB.ToString(), StringComparison.Ordinal)}\n{KeyC}\n";
+
+        FormatException parsed = Assert.Throws<FormatException>(() => OssuaryAuthorizedKeys.Parse(new StringReader(text)));
+        Assert.StartsWith("authorized keys:4: ", parsed.Message, StringComparison.Ordinal);
+        Assert.Contains("64 hex characters", parsed.Message, StringComparison.Ordinal);
+
+        string path = Path.Combine(_directory, "authorized_keys");
+        File.WriteAllText(path, text);
+        FormatException loaded = Assert.Throws<FormatException>(() => OssuaryAuthorizedKeys.Load(path));
+        Assert.StartsWith($"{path}:4: ", loaded.Message, StringComparison.Ordinal);
+    }
+}

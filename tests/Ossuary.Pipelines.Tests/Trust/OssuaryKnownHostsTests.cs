@@ -1,0 +1,253 @@
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Tests.Trust;
+
+/// <summary>The known-hosts file: <c>host[:port] key-hex [comment]</c> per line, ssh style.</summary>
+public sealed class OssuaryKnownHostsTests : IDisposable
+{
+    private static readonly OssuaryPublicKey KeyA = OssuaryPublicKey.Parse(new string('a', 64));
+    private static readonly OssuaryPublicKey KeyB = OssuaryPublicKey.Parse(new string('b', 64));
+    private static readonly OssuaryPublicKey KeyC = OssuaryPublicKey.Parse(new string('c', 64));
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-known-hosts-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private static OssuaryKnownHosts Parse(string text) => OssuaryKnownHosts.Parse(new StringReader(text));
+
+    [Fact]
+    public void CommentsBlankLinesTabsAndTrailingCommentsAreTolerated()
+    {
+        OssuaryKnownHosts hosts = Parse(
+            "# known hosts\n" +
+            "\n" +
+            "   \t\n" +
+            "  # an indented comment\n" +
+            $"example.org:7000 {KeyA} the lab server, added by hand\n" +
+            $"\tother.example\t{KeyB.ToString().ToUpperInvariant()}\t\r\n" +
+            $"10.0.0.1:22 {KeyC}");
+
+        Assert.Equal(3, hosts.Count);
+        Assert.Null(hosts.Path);
+        Assert.Equal(KeyA, hosts.Find("example.org", 7000));
+        Assert.Equal(KeyB, hosts.Find("other.example", 1));
+        Assert.Equal(KeyC, hosts.Find("10.0.0.1", 22));
+    }
+
+    [Fact]
+    public void AHostPortEntryMatchesOnlyThatPort()
+    {
+        OssuaryKnownHosts hosts = Parse($"example.org:7000 {KeyA}\n");
+
+        Assert.Equal(KeyA, hosts.Find("example.org", 7000));
+        Assert.Null(hosts.Find("example.org", 7001));
+        Assert.Null(hosts.Find("example.com", 7000));
+    }
+
+    [Fact]
+    public void AHostOnlyEntryMatchesEveryPort()
+    {
+        OssuaryKnownHosts hosts = Parse($"example.org {KeyA}\n");
+
+        Assert.Equal(KeyA, hosts.Find("example.org", 1));
+        Assert.Equal(KeyA, hosts.Find("example.org", 7000));
+        Assert.Equal(KeyA, hosts.Find("example.org", 65535));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AnExactHostPortEntryWinsOverAHostOnlyOneWhicheverComesFirst(bool hostOnlyFirst)
+    {
+        string hostOnly = $"example.org {KeyA}\n";
+        string exact = $"example.org:7000 {KeyB}\n";
+        OssuaryKnownHosts hosts = Parse(hostOnlyFirst ? hostOnly + exact : exact + hostOnly);
+
+        Assert.Equal(KeyB, hosts.Find("example.org", 7000));
+        Assert.Equal(KeyA, hosts.Find("example.org", 7001));
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyB));
+        Assert.Equal(KnownHostStatus.Changed, hosts.Check("example.org", 7000, KeyA));
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7001, KeyA));
+    }
+
+    [Fact]
+    public void HostsCompareCaseInsensitively()
+    {
+        OssuaryKnownHosts hosts = Parse($"Example.ORG:7000 {KeyA}\n");
+
+        Assert.Equal(KeyA, hosts.Find("example.org", 7000));
+        Assert.Equal(KeyA, hosts.Find("EXAMPLE.org", 7000));
+    }
+
+    [Fact]
+    public void IPv6AddressesAreWrittenInBracketsWithAPort()
+    {
+        OssuaryKnownHosts hosts = Parse($"[::1]:7000 {KeyA}\n[fe80::1] {KeyB}\n2001:db8::5 {KeyC}\n");
+
+        Assert.Equal(KeyA, hosts.Find("::1", 7000));
+        Assert.Equal(KeyA, hosts.Find("[::1]", 7000));
+        Assert.Null(hosts.Find("::1", 7001));
+        Assert.Equal(KeyB, hosts.Find("fe80::1", 9)); // bracketed without a port: every port
+        Assert.Equal(KeyC, hosts.Find("2001:db8::5", 9)); // bare IPv6 address: host only, every port
+    }
+
+    [Fact]
+    public void CheckSaysUnknownTrustedOrChanged()
+    {
+        OssuaryKnownHosts hosts = Parse($"example.org:7000 {KeyA}\n");
+
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyA));
+        Assert.Equal(KnownHostStatus.Changed, hosts.Check("example.org", 7000, KeyB));
+        Assert.Equal(KnownHostStatus.Unknown, hosts.Check("example.org", 7001, KeyA));
+        Assert.Equal(KnownHostStatus.Unknown, hosts.Check("example.net", 7000, KeyA));
+    }
+
+    [Fact]
+    public void AMissingFileIsAnEmptySetAndIsNotCreatedByLoading()
+    {
+        string path = Path.Combine(_directory, "missing", "known_hosts");
+
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        Assert.Equal(0, hosts.Count);
+        Assert.Equal(path, hosts.Path);
+        Assert.Equal(KnownHostStatus.Unknown, hosts.Check("example.org", 7000, KeyA));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(path)));
+    }
+
+    [Fact]
+    public void AddCreatesTheDirectoriesAndTheFileAndALaterLoadFindsTheEntry()
+    {
+        string path = Path.Combine(_directory, "a", "b", "known_hosts");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        hosts.Add("example.org", 7000, KeyA, "first use");
+
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyA));
+        Assert.Equal([$"example.org:7000 {KeyA} first use"], File.ReadAllLines(path));
+        OssuaryKnownHosts reloaded = OssuaryKnownHosts.Load(path);
+        Assert.Equal(1, reloaded.Count);
+        Assert.Equal(KnownHostStatus.Trusted, reloaded.Check("example.org", 7000, KeyA));
+    }
+
+    [Fact]
+    public void AddAppendsAndKeepsWhatTheFileHeld()
+    {
+        string path = Path.Combine(_directory, "known_hosts");
+        string original = $"# mine\n\nexample.org:7000 {KeyA} by hand\n";
+        File.WriteAllText(path, original);
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        hosts.Add("::1", 7001, KeyB);
+        hosts.Add("[::2]", 7002, KeyC, null);
+
+        string text = File.ReadAllText(path);
+        Assert.StartsWith(original, text, StringComparison.Ordinal);
+        Assert.Equal([$"[::1]:7001 {KeyB}", $"[::2]:7002 {KeyC}"], text[original.Length..].Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+        OssuaryKnownHosts reloaded = OssuaryKnownHosts.Load(path);
+        Assert.Equal(3, reloaded.Count);
+        Assert.Equal(KeyA, reloaded.Find("example.org", 7000));
+        Assert.Equal(KeyB, reloaded.Find("::1", 7001));
+        Assert.Equal(KeyC, reloaded.Find("::2", 7002));
+    }
+
+    [Fact]
+    public void AddStartsANewLineWhenTheFileDoesNotEndWithOne()
+    {
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {KeyA} no newline at the end");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        hosts.Add("example.net", 7000, KeyB);
+
+        OssuaryKnownHosts reloaded = OssuaryKnownHosts.Load(path);
+        Assert.Equal(2, reloaded.Count);
+        Assert.Equal(KeyA, reloaded.Find("example.org", 7000));
+        Assert.Equal(KeyB, reloaded.Find("example.net", 7000));
+    }
+
+    [Fact]
+    public void AddKeepsAMultiLineCommentOnOneLine()
+    {
+        string path = Path.Combine(_directory, "known_hosts");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        hosts.Add("example.org", 7000, KeyA, $"first\nevil.example {KeyB}\r\nend");
+
+        Assert.Single(File.ReadAllLines(path));
+        OssuaryKnownHosts reloaded = OssuaryKnownHosts.Load(path);
+        Assert.Equal(1, reloaded.Count);
+        Assert.Null(reloaded.Find("evil.example", 7000));
+    }
+
+    [Fact]
+    public void AddRefusesAChangedKeyAndLeavesTheFileAlone()
+    {
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {KeyA}\nhost-only.example {KeyA}\n");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        InvalidOperationException changed = Assert.Throws<InvalidOperationException>(() => hosts.Add("example.org", 7000, KeyB));
+        Assert.Contains("example.org:7000", changed.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => hosts.Add("host-only.example", 9, KeyB));
+
+        Assert.Equal($"example.org:7000 {KeyA}\nhost-only.example {KeyA}\n", File.ReadAllText(path));
+        Assert.Equal(KnownHostStatus.Changed, hosts.Check("example.org", 7000, KeyB));
+        Assert.Equal(2, hosts.Count);
+    }
+
+    [Theory]
+    [InlineData("", 7000)]
+    [InlineData("two words", 7000)]
+    [InlineData("#comment", 7000)]
+    [InlineData("line\nbreak", 7000)]
+    [InlineData("example.org", 0)]
+    [InlineData("example.org", 65536)]
+    public void AddRefusesAHostOrPortThatWouldNotReadBack(string host, int port)
+    {
+        string path = Path.Combine(_directory, "known_hosts");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        Assert.ThrowsAny<ArgumentException>(() => hosts.Add(host, port, KeyA));
+
+        Assert.False(File.Exists(path));
+        Assert.Equal(0, hosts.Count);
+    }
+
+    [Fact]
+    public void AnInMemorySetAddsWithoutAFile()
+    {
+        OssuaryKnownHosts hosts = Parse("");
+
+        hosts.Add("example.org", 7000, KeyA);
+
+        Assert.Equal(KeyA, hosts.Find("example.org", 7000));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_directory));
+    }
+
+    [Theory]
+    [InlineData("example.org", "expected 'host[:port] key-hex [comment]'")]
+    [InlineData("example.org:7000 not-a-key", "64 hex characters")]
+    [InlineData("example.org:7000 aaaa", "64 hex characters")]
+    [InlineData("example.org:port KEY", "'port' is not a port number")]
+    [InlineData("example.org:0 KEY", "'0' is not a port number")]
+    [InlineData("example.org:65536 KEY", "'65536' is not a port number")]
+    [InlineData("example.org: KEY", "'' is not a port number")]
+    [InlineData(":7000 KEY", "the host is empty")]
+    [InlineData("[::1 KEY", "[::1]:7000")]
+    [InlineData("[::1]7000 KEY", "[::1]:7000")]
+    [InlineData("[]:7000 KEY", "the host is empty")]
+    public void AMalformedLineIsReportedWithItsNumber(string line, string problem)
+    {
+        string text = $"# header\n\nexample.net {KeyA}\n{line.Replace("KEY", KeyB.ToString(), StringComparison.Ordinal)}\nexample.com {KeyC}\n";
+
+        FormatException parsed = Assert.Throws<FormatException>(() => Parse(text));
+        Assert.StartsWith("known hosts:4: ", parsed.Message, StringComparison.Ordinal);
+        Assert.Contains(problem, parsed.Message, StringComparison.Ordinal);
+
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, text);
+        FormatException loaded = Assert.Throws<FormatException>(() => OssuaryKnownHosts.Load(path));
+        Assert.StartsWith($"{path}:4: ", loaded.Message, StringComparison.Ordinal);
+    }
+}
