@@ -1,0 +1,79 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Ossuary.Pipelines.Loopback.Measurements;
+using Ossuary.Pipelines.Loopback.Report;
+using Ossuary.Pipelines.Loopback.Targets;
+
+namespace Ossuary.Pipelines.Loopback;
+
+/// <summary>
+/// Ossuary side by side with plain TCP and SslStream TLS 1.3, over real TCP on 127.0.0.1, in one
+/// process and one run (only ratios from one run mean anything on a shared machine).
+/// </summary>
+public static class LoopbackBench
+{
+    /// <summary>Runs every measurement, logging progress to <paramref name="log"/>, and returns the figures.</summary>
+    public static async Task<BenchReport> RunAsync(BenchSettings settings, TextWriter log, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(log);
+        var report = new BenchReport(MachineInfo.Describe(), settings.IsQuick) { LoadAtStart = MachineInfo.LoadAverage() };
+        log.WriteLine($"machine: {report.Machine}");
+        log.WriteLine($"load average: {report.LoadAtStart}");
+
+        using var keys = new OssuaryKeys();
+        using X509Certificate2 certificate = TlsTarget.CreateCertificate();
+        await using var tcp = new TcpTarget();
+        await using var aesGcm = new TlsTarget(BenchReport.Reference, TlsCipherSuite.TLS_AES_256_GCM_SHA384, certificate);
+        await using var chaCha = new TlsTarget("tls13-chacha", TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256, certificate);
+        await using OssuaryKestrelTarget ossuary = await OssuaryKestrelTarget.StartAsync(keys).ConfigureAwait(false);
+        await using var raw = new OssuaryRawTarget(keys);
+
+        // Idle memory first, while the process is fresh: pools filled by the bulk transfers would hide allocations.
+        log.WriteLine($"idle memory, {settings.IdleConnections} connections held open:");
+        foreach ((string name, BenchTarget target) in new (string, BenchTarget)[] { ("tls13", aesGcm), ("ossuary", ossuary) })
+        {
+            IdleMemoryMeasurement.Result idle = await IdleMemoryMeasurement.RunAsync(target, settings.IdleConnections, cancellationToken).ConfigureAwait(false);
+            report.Add($"{name}.idle.managed", idle.ManagedPerPair, "bytes");
+            report.Add($"{name}.idle.workingset", idle.WorkingSetPerPair, "bytes");
+            log.WriteLine($"  {target.Name,-14} managed {idle.ManagedPerPair,9:N0} B, working set {idle.WorkingSetPerPair,9:N0} B per connection pair");
+        }
+
+        log.WriteLine("crypto-only bound (both sides' sessions in memory):");
+        double bound = CryptoBoundMeasurement.Run(keys, 1, settings.CryptoSeconds);
+        double boundParallel = CryptoBoundMeasurement.Run(keys, Environment.ProcessorCount, settings.CryptoSeconds);
+        report.Add("ossuary.handshakes.crypto-bound", bound, "handshakes/s");
+        report.Add("ossuary.handshakes.crypto-bound.parallel", boundParallel, "handshakes/s");
+        log.WriteLine($"  one thread {bound:N0}/s, {Environment.ProcessorCount} threads {boundParallel:N0}/s");
+
+        log.WriteLine("handshakes (connect, handshake, one byte each way, close):");
+        foreach ((string name, BenchTarget target) in new (string, BenchTarget)[] { ("tcp", tcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw) })
+        {
+            double sequential = await HandshakeMeasurement.RunAsync(target, 1, settings.HandshakeSeconds, cancellationToken).ConfigureAwait(false);
+            double parallel = await HandshakeMeasurement.RunAsync(target, settings.Parallelism, settings.HandshakeSeconds, cancellationToken).ConfigureAwait(false);
+            report.Add($"{name}.handshakes.sequential", sequential, "handshakes/s");
+            report.Add($"{name}.handshakes.parallel{settings.Parallelism}", parallel, "handshakes/s");
+            log.WriteLine($"  {target.Name,-14} sequential {sequential,8:N0}/s, {settings.Parallelism} in parallel {parallel,8:N0}/s");
+        }
+
+        BenchTarget[] all = [tcp, aesGcm, chaCha, ossuary, raw];
+        foreach (int writeSize in new[] { 16 * 1024, 1024 })
+        {
+            log.WriteLine($"throughput, {writeSize / 1024} KiB writes, client to server ({settings.ThroughputRounds} round(s), median kept):");
+            Dictionary<string, ThroughputMeasurement.Result> results = await ThroughputMeasurement.RunAsync(all, writeSize, settings, log, cancellationToken).ConfigureAwait(false);
+            string suffix = writeSize == 1024 ? ".1k" : "";
+            foreach (BenchTarget target in all)
+            {
+                report.Add($"{target.Name}.throughput{suffix}", results[target.Name].MegabytesPerSecond, "MB/s");
+            }
+
+            foreach (BenchTarget target in all)
+            {
+                report.Add($"{target.Name}.throughput{suffix}.alloc", results[target.Name].AllocatedPerWrite, "bytes/write");
+            }
+        }
+
+        report.LoadAtEnd = MachineInfo.LoadAverage();
+        return report;
+    }
+}

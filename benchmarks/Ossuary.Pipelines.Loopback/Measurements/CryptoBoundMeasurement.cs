@@ -1,0 +1,113 @@
+using System.Buffers;
+using System.Diagnostics;
+using Ossuary.Pipelines.Loopback.Targets;
+using Ossuary.Pipelines.Protocol;
+
+namespace Ossuary.Pipelines.Loopback.Measurements;
+
+/// <summary>
+/// The crypto-only bound on Ossuary handshakes: both sides' <see cref="OssuarySession"/>s, with
+/// the same keys and roles as the socket targets, exchange their packets in memory. No sockets,
+/// no pipes, no tasks: what is left is key generation, agreement, signatures and the cipher set-up.
+/// </summary>
+internal static class CryptoBoundMeasurement
+{
+    /// <summary>Handshakes per second on <paramref name="threads"/> threads, each running pairs back to back.</summary>
+    public static double Run(OssuaryKeys keys, int threads, double seconds)
+    {
+        RunOn(keys, 1, Math.Min(0.3, seconds / 2)); // warm-up
+        return RunOn(keys, threads, seconds);
+    }
+
+    private static double RunOn(OssuaryKeys keys, int threads, double seconds)
+    {
+        long count = 0;
+        var clock = Stopwatch.StartNew();
+        var workers = new Thread[threads];
+        for (int i = 0; i < threads; i++)
+        {
+            workers[i] = new Thread(() =>
+            {
+                var pair = new InMemoryPair(keys);
+                long done = 0;
+                while (clock.Elapsed.TotalSeconds < seconds)
+                {
+                    pair.Handshake();
+                    done++;
+                }
+
+                Interlocked.Add(ref count, done);
+            });
+            workers[i].Start();
+        }
+
+        foreach (Thread worker in workers)
+        {
+            worker.Join();
+        }
+
+        return count / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>One client and one server session, created afresh for every handshake, as a connection would.</summary>
+    private sealed class InMemoryPair
+    {
+        private readonly OssuarySessionOptions _client;
+        private readonly OssuarySessionOptions _server;
+        private readonly HashSet<OssuaryPublicKey> _admitted;
+        private readonly ArrayBufferWriter<byte> _toServer = new(512);
+        private readonly ArrayBufferWriter<byte> _toClient = new(512);
+        private readonly ArrayBufferWriter<byte> _plaintext = new(16);
+
+        public InMemoryPair(OssuaryKeys keys)
+        {
+            // As the pipes adapter runs them: the core's server is unauthenticated and admission
+            // (the authenticated server's allow-list) is checked once the handshake is done.
+            _client = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
+            _client.AuthorizedKeys.Add(keys.Server.PublicKey);
+            _server = new OssuarySessionOptions { Role = OssuaryRole.UnauthenticatedServer, Identity = keys.Server };
+            _admitted = [keys.Client.PublicKey];
+        }
+
+        public void Handshake()
+        {
+            using var client = new OssuarySession(_client);
+            using var server = new OssuarySession(_server);
+            for (int step = 0; !(client.IsEstablished && server.IsEstablished); step++)
+            {
+                if (step == 4)
+                {
+                    throw new InvalidOperationException($"the in-memory handshake did not finish (client {client.State}, server {server.State})");
+                }
+
+                Deliver(client, _toServer, server);
+                Deliver(server, _toClient, client);
+            }
+
+            if (!_admitted.Contains(server.RemotePublicKey!))
+            {
+                throw new InvalidOperationException("the server did not see the client's key");
+            }
+        }
+
+        private void Deliver(OssuarySession from, ArrayBufferWriter<byte> wire, OssuarySession to)
+        {
+            wire.ResetWrittenCount();
+            while (from.WriteHandshake(wire) > 0)
+            {
+            }
+
+            var packets = new ReadOnlySequence<byte>(wire.WrittenMemory);
+            while (!packets.IsEmpty)
+            {
+                OssuaryReceiveResult result = to.Receive(packets, _plaintext, out SequencePosition consumed, out _);
+                if (result.Status is not OssuaryReceiveStatus.Handshake)
+                {
+                    throw new InvalidOperationException($"the in-memory handshake failed: {result.Status} {result.Reason}");
+                }
+
+                packets = packets.Slice(consumed);
+            }
+        }
+    }
+}

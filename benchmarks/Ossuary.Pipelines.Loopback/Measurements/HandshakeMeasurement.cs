@@ -1,0 +1,45 @@
+using System.Diagnostics;
+using Ossuary.Pipelines.Loopback.Targets;
+
+namespace Ossuary.Pipelines.Loopback.Measurements;
+
+/// <summary>
+/// Connections per second, each one complete: TCP connect, handshake, one byte each way, close.
+/// One loop makes them one after another; N loops make them N at a time.
+/// </summary>
+internal static class HandshakeMeasurement
+{
+    public static async Task<double> RunAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)
+    {
+        await RunLoopsAsync(target, parallelism, Math.Min(0.4, seconds / 2), cancellationToken).ConfigureAwait(false); // warm-up
+        (long count, TimeSpan elapsed) = await RunLoopsAsync(target, parallelism, seconds, cancellationToken).ConfigureAwait(false);
+        target.ThrowIfServerFailed();
+        return count / elapsed.TotalSeconds;
+    }
+
+    private static async Task<(long Count, TimeSpan Elapsed)> RunLoopsAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)
+    {
+        long count = 0;
+        var clock = Stopwatch.StartNew();
+        var loops = new Task[parallelism];
+        for (int i = 0; i < parallelism; i++)
+        {
+            loops[i] = Task.Run(async () =>
+            {
+                while (clock.Elapsed.TotalSeconds < seconds)
+                {
+                    IBenchClient client = await target.ConnectAsync(cancellationToken).ConfigureAwait(false);
+                    await using (client.ConfigureAwait(false))
+                    {
+                        await client.PingAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    Interlocked.Increment(ref count);
+                }
+            }, cancellationToken);
+        }
+
+        await Task.WhenAll(loops).ConfigureAwait(false);
+        return (count, clock.Elapsed);
+    }
+}

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using Ossuary.Pipelines.Loopback.Targets;
+
+namespace Ossuary.Pipelines.Loopback.Measurements;
+
+/// <summary>
+/// Memory per idle established connection: N connections are opened (handshake, one byte each
+/// way), both ends left waiting in a read, and the growth of the managed heap (after a full
+/// collection) and of the process's working set is divided by N. Client and server live in this
+/// process, so each figure is for a connection pair: both ends.
+/// </summary>
+internal static class IdleMemoryMeasurement
+{
+    private const int WarmUpConnections = 64;
+    private const int OpenAtOnce = 8;
+
+    public sealed record Result(double ManagedPerPair, double WorkingSetPerPair);
+
+    public static async Task<Result> RunAsync(BenchTarget target, int count, CancellationToken cancellationToken)
+    {
+        // Code, pools and caches that any first connections fill are not per-connection costs.
+        await CloseAllAsync(await OpenIdleAsync(target, WarmUpConnections, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        (long managedBefore, long workingSetBefore) = Snapshot();
+
+        List<IBenchClient> clients = await OpenIdleAsync(target, count, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Let every server end reach its idle read after answering the ping.
+            await Task.Delay(500, cancellationToken).ConfigureAwait(false);
+            (long managedAfter, long workingSetAfter) = Snapshot();
+            target.ThrowIfServerFailed();
+            return new Result((double)(managedAfter - managedBefore) / count, (double)(workingSetAfter - workingSetBefore) / count);
+        }
+        finally
+        {
+            await CloseAllAsync(clients).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<List<IBenchClient>> OpenIdleAsync(BenchTarget target, int count, CancellationToken cancellationToken)
+    {
+        var clients = new List<IBenchClient>(count);
+        try
+        {
+            while (clients.Count < count)
+            {
+                var batch = new Task<IBenchClient>[Math.Min(OpenAtOnce, count - clients.Count)];
+                for (int i = 0; i < batch.Length; i++)
+                {
+                    batch[i] = OpenOneAsync(target, cancellationToken);
+                }
+
+                clients.AddRange(await Task.WhenAll(batch).ConfigureAwait(false));
+            }
+
+            return clients;
+        }
+        catch
+        {
+            await CloseAllAsync(clients).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<IBenchClient> OpenOneAsync(BenchTarget target, CancellationToken cancellationToken)
+    {
+        IBenchClient client = await target.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await client.PingAsync(cancellationToken).ConfigureAwait(false);
+        client.StartIdleRead();
+        return client;
+    }
+
+    private static async Task CloseAllAsync(List<IBenchClient> clients)
+    {
+        for (int i = 0; i < clients.Count; i += OpenAtOnce)
+        {
+            await Task.WhenAll(clients.Skip(i).Take(OpenAtOnce).Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+        }
+    }
+
+    private static (long Managed, long WorkingSet) Snapshot()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long managed = GC.GetTotalMemory(forceFullCollection: true);
+        using Process process = Process.GetCurrentProcess();
+        return (managed, process.WorkingSet64);
+    }
+}

@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using Ossuary.Pipelines.Loopback.Targets;
+
+namespace Ossuary.Pipelines.Loopback.Measurements;
+
+/// <summary>
+/// Bulk throughput, client to server, at one write size: the client writes N bytes in writes of
+/// that size and the clock stops when the server has counted all N (its one-byte answer arrived).
+/// </summary>
+internal static class ThroughputMeasurement
+{
+    private const int WarmUpBulk = 4 * 1024 * 1024;
+
+    public sealed record Result(double MegabytesPerSecond, double CoresBusy, double AllocatedPerWrite);
+
+    /// <summary>Measures every target <see cref="BenchSettings.ThroughputRounds"/> times, taking turns; returns each one's median round.</summary>
+    public static async Task<Dictionary<string, Result>> RunAsync(IReadOnlyList<BenchTarget> targets, int writeSize, BenchSettings settings, TextWriter log, CancellationToken cancellationToken)
+    {
+        byte[] chunk = new byte[writeSize];
+        Random.Shared.NextBytes(chunk);
+        var clients = new Dictionary<string, IBenchClient>();
+        var counts = new Dictionary<string, long>();
+        var rounds = targets.ToDictionary(t => t.Name, _ => new List<Result>());
+        try
+        {
+            foreach (BenchTarget target in targets)
+            {
+                IBenchClient client = await target.ConnectAsync(cancellationToken).ConfigureAwait(false);
+                clients[target.Name] = client;
+                double rate = await WarmUpAsync(client, chunk, settings.IsQuick ? 0.3 : 0.6, cancellationToken).ConfigureAwait(false);
+                long count = (long)(rate * settings.ThroughputSeconds) / writeSize * writeSize;
+                counts[target.Name] = Math.Max(count, 64L * writeSize);
+                target.ThrowIfServerFailed();
+            }
+
+            for (int round = 0; round < settings.ThroughputRounds; round++)
+            {
+                foreach (BenchTarget target in targets)
+                {
+                    long count = counts[target.Name];
+                    var clock = CpuClock.Start();
+                    await clients[target.Name].SendBulkAsync(count, chunk, cancellationToken).ConfigureAwait(false);
+                    TimeSpan elapsed = clock.Elapsed;
+                    var result = new Result(count / 1e6 / elapsed.TotalSeconds, clock.CoresBusy, (double)clock.Allocated / (count / writeSize));
+                    rounds[target.Name].Add(result);
+                    target.ThrowIfServerFailed();
+                    log.WriteLine($"  {target.Name,-14} {writeSize / 1024,2} KiB writes: {result.MegabytesPerSecond,8:N1} MB/s  ({count / 1e6:N0} MB in {elapsed.TotalSeconds:0.00} s, {result.CoresBusy:0.00} cores busy, {result.AllocatedPerWrite:0.#} B allocated per write)");
+                }
+            }
+        }
+        finally
+        {
+            foreach (IBenchClient client in clients.Values)
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        return rounds.ToDictionary(r => r.Key, r => r.Value.OrderBy(x => x.MegabytesPerSecond).ElementAt(r.Value.Count / 2));
+    }
+
+    /// <summary>Sends until tiered compilation has settled; returns the last transfer's bytes per second.</summary>
+    private static async Task<double> WarmUpAsync(IBenchClient client, byte[] chunk, double seconds, CancellationToken cancellationToken)
+    {
+        long bulk = Math.Max(WarmUpBulk / chunk.Length, 64) * chunk.Length;
+        var total = Stopwatch.StartNew();
+        double rate;
+        do
+        {
+            var one = Stopwatch.StartNew();
+            await client.SendBulkAsync(bulk, chunk, cancellationToken).ConfigureAwait(false);
+            rate = bulk / one.Elapsed.TotalSeconds;
+        }
+        while (total.Elapsed.TotalSeconds < seconds);
+        return rate;
+    }
+}

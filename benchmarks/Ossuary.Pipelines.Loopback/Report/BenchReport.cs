@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Ossuary.Pipelines.Loopback.Report;
+
+/// <summary>Every figure of one run, the table that compares them with SslStream AES-GCM, the targets, and the JSON file.</summary>
+public sealed class BenchReport
+{
+    /// <summary>The figure every ratio is taken against: SslStream TLS 1.3 with TLS_AES_256_GCM_SHA384.</summary>
+    public const string Reference = "tls13-aesgcm";
+
+    private readonly List<Figure> _figures = [];
+
+    internal BenchReport(string machine, bool quick)
+    {
+        Machine = machine;
+        IsQuick = quick;
+    }
+
+    /// <summary>CPU, cores, OS, runtime and OpenSSL version.</summary>
+    public string Machine { get; }
+
+    /// <summary>True for a <c>--quick</c> run.</summary>
+    public bool IsQuick { get; }
+
+    /// <summary>Load averages (1, 5, 15 min) when the run started and when it ended: others' work skews the figures.</summary>
+    public string? LoadAtStart { get; internal set; }
+
+    /// <inheritdoc cref="LoadAtStart"/>
+    public string? LoadAtEnd { get; internal set; }
+
+    /// <summary>The figures in the order they were measured.</summary>
+    public IReadOnlyList<Figure> Figures => _figures;
+
+    internal void Add(string name, double value, string unit) => _figures.Add(new Figure(name, value, unit, BaselineOf(name)));
+
+    /// <summary>The value of a figure, or NaN if it was not measured.</summary>
+    public double this[string name] => _figures.FirstOrDefault(f => f.Name == name)?.Value ?? double.NaN;
+
+    /// <summary>The figure's value over its SslStream AES-GCM counterpart's; NaN where there is none.</summary>
+    public double RatioToReference(Figure figure) =>
+        figure.Baseline is null || figure.Baseline == figure.Name || this[figure.Baseline] is not (> 0 and var baseline) ? double.NaN : figure.Value / baseline;
+
+    /// <summary>The issue's targets, each with the measured ratio and whether this run met it.</summary>
+    public IReadOnlyList<TargetCheck> Targets()
+    {
+        double ossuary = this["ossuary.throughput"];
+        double fasterTls = Math.Max(this["tls13-aesgcm.throughput"], this["tls13-chacha.throughput"]);
+        return
+        [
+            TargetCheck.AtLeast("Throughput, 16 KiB writes: >= 1.2x the faster SslStream TLS 1.3 suite", ossuary, fasterTls, 1.2),
+            TargetCheck.AtLeast("Throughput, 16 KiB writes: >= 75 % of plain TCP", ossuary, this["tcp.throughput"], 0.75),
+            TargetCheck.AtLeast("Handshakes/s, sequential: >= 5x SslStream TLS 1.3", this["ossuary.handshakes.sequential"], this["tls13.handshakes.sequential"], 5),
+            TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 5x SslStream TLS 1.3", this["ossuary.handshakes.parallel8"], this["tls13.handshakes.parallel8"], 5),
+            TargetCheck.AtLeast("Handshakes/s, sequential: >= 60 % of the crypto-only bound (one core)", this["ossuary.handshakes.sequential"], this["ossuary.handshakes.crypto-bound"], 0.6),
+            TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 60 % of the crypto-only bound (all cores)", this["ossuary.handshakes.parallel8"], this["ossuary.handshakes.crypto-bound.parallel"], 0.6),
+            TargetCheck.AtMost("Idle connection, managed heap: <= 1/4 of SslStream TLS 1.3", this["ossuary.idle.managed"], this["tls13.idle.managed"], 0.25),
+            TargetCheck.AtMost("Idle connection, working set: <= 1/4 of SslStream TLS 1.3", this["ossuary.idle.workingset"], this["tls13.idle.workingset"], 0.25),
+            TargetCheck.Zero("Allocations per 16 KiB write, whole process (BenchmarkDotNet: 0 B per frame both ways)", this["ossuary.throughput.alloc"]),
+        ];
+    }
+
+    /// <summary>Writes the table: every figure with its ratio to SslStream AES-GCM, then the targets.</summary>
+    public void WriteTable(TextWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteLine($"Machine: {Machine}");
+        writer.WriteLine($"Load average (1/5/15 min): {LoadAtStart ?? "?"} at the start, {LoadAtEnd ?? "?"} at the end{(IsQuick ? "; --quick run" : "")}");
+        writer.WriteLine();
+        writer.WriteLine($"| {"Figure",-40} | {"Value",12} | {"Unit",-13} | vs {Reference} |");
+        writer.WriteLine($"|{new string('-', 42)}|{new string('-', 13)}:|{new string('-', 15)}|{new string('-', 17)}:|");
+        foreach (Figure figure in _figures)
+        {
+            double ratio = RatioToReference(figure);
+            string ratioText = double.IsNaN(ratio) ? "" : ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
+            writer.WriteLine($"| {figure.Name,-40} | {Format(figure.Value),12} | {figure.Unit,-13} | {ratioText,16} |");
+        }
+
+        writer.WriteLine();
+        writer.WriteLine("Targets (this run):");
+        foreach (TargetCheck check in Targets())
+        {
+            writer.WriteLine($"  [{(check.Met is null ? "?" : check.Met.Value ? "met" : "NOT met")}] {check.Target}: {check.Measured}");
+        }
+    }
+
+    /// <summary>Writes <c>{"machine": ..., "figures": [{"name", "value", "unit"}]}</c> plus the load averages and targets.</summary>
+    public void WriteJson(Stream stream)
+    {
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteString("machine", Machine);
+        json.WriteString("mode", IsQuick ? "quick" : "full");
+        json.WriteString("loadAtStart", LoadAtStart);
+        json.WriteString("loadAtEnd", LoadAtEnd);
+        json.WriteStartArray("figures");
+        foreach (Figure figure in _figures)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", figure.Name);
+            json.WriteNumber("value", Math.Round(figure.Value, 3));
+            json.WriteString("unit", figure.Unit);
+            double ratio = RatioToReference(figure);
+            if (!double.IsNaN(ratio))
+            {
+                json.WriteNumber("ratioTo" + "Tls13AesGcm", Math.Round(ratio, 3));
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("targets");
+        foreach (TargetCheck check in Targets())
+        {
+            json.WriteStartObject();
+            json.WriteString("target", check.Target);
+            json.WriteString("measured", check.Measured);
+            if (check.Met is bool met)
+            {
+                json.WriteBoolean("met", met);
+            }
+            else
+            {
+                json.WriteNull("met");
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    internal static string Format(double value) => double.IsNaN(value) ? "-"
+        : Math.Abs(value) >= 100 ? value.ToString("N0", CultureInfo.InvariantCulture)
+        : value.ToString("N1", CultureInfo.InvariantCulture);
+
+    /// <summary>The SslStream AES-GCM figure a figure is compared with.</summary>
+    private static string? BaselineOf(string name)
+    {
+        int dot = name.IndexOf('.', StringComparison.Ordinal);
+        string measurement = name[(dot + 1)..];
+        return measurement switch
+        {
+            "handshakes.crypto-bound" => "tls13.handshakes.sequential",
+            "handshakes.crypto-bound.parallel" => "tls13.handshakes.parallel8",
+            _ when measurement.StartsWith("handshakes.", StringComparison.Ordinal) || measurement.StartsWith("idle.", StringComparison.Ordinal) => "tls13." + measurement,
+            _ when measurement.StartsWith("throughput", StringComparison.Ordinal) => $"{Reference}.{measurement}",
+            _ => null,
+        };
+    }
+}

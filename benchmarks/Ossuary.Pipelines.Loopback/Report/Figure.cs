@@ -1,0 +1,8 @@
+namespace Ossuary.Pipelines.Loopback.Report;
+
+/// <summary>One measured number, as written to the JSON file.</summary>
+/// <param name="Name">Dotted name: target, measurement, variant (<c>ossuary.handshakes.parallel8</c>).</param>
+/// <param name="Value">The number.</param>
+/// <param name="Unit"><c>MB/s</c>, <c>handshakes/s</c> or <c>bytes</c>.</param>
+/// <param name="Baseline">The SslStream AES-GCM figure this one is compared with in the table, if any.</param>
+public sealed record Figure(string Name, double Value, string Unit, string? Baseline = null);

@@ -1,0 +1,29 @@
+using System.Globalization;
+
+namespace Ossuary.Pipelines.Loopback.Report;
+
+/// <summary>One of the issue's targets as this run measured it.</summary>
+/// <param name="Target">The target, in words.</param>
+/// <param name="Measured">The ratio and the two figures it came from.</param>
+/// <param name="Met">Whether the run met it; null if a figure is missing.</param>
+public sealed record TargetCheck(string Target, string Measured, bool? Met)
+{
+    internal static TargetCheck AtLeast(string target, double value, double baseline, double factor) => Compare(target, value, baseline, factor, atLeast: true);
+
+    internal static TargetCheck AtMost(string target, double value, double baseline, double factor) => Compare(target, value, baseline, factor, atLeast: false);
+
+    internal static TargetCheck Zero(string target, double value) =>
+        new(target, double.IsNaN(value) ? "not measured" : $"{value.ToString("0.##", CultureInfo.InvariantCulture)} B", double.IsNaN(value) ? null : value < 0.5);
+
+    private static TargetCheck Compare(string target, double value, double baseline, double factor, bool atLeast)
+    {
+        if (double.IsNaN(value) || double.IsNaN(baseline) || baseline <= 0)
+        {
+            return new TargetCheck(target, "not measured", null);
+        }
+
+        double ratio = value / baseline;
+        string measured = $"{ratio.ToString("0.00", CultureInfo.InvariantCulture)}x ({BenchReport.Format(value)} against {BenchReport.Format(baseline)}; needs {(atLeast ? ">=" : "<=")} {factor.ToString("0.##", CultureInfo.InvariantCulture)}x)";
+        return new TargetCheck(target, measured, atLeast ? ratio >= factor : ratio <= factor);
+    }
+}
