@@ -40,19 +40,31 @@ internal sealed class ClientTrust
         }
 
         string knownHostsPath = parse.GetValue(KnownHosts) ?? DefaultKnownHostsPath;
-        OssuaryKnownHosts knownHosts;
+        bool tofu = parse.GetValue(Tofu);
+
+        // With --trust, the file is read only if the server's key is not among those trusted, so a
+        // damaged known-hosts file does not stand in the way of an explicitly trusted server;
+        // without, it is all we have, so a damaged one fails before connecting.
+        var knownHosts = new Lazy<OssuaryKnownHosts>(() => LoadKnownHosts(knownHostsPath));
+        if (options.TrustedServerKeys.Count == 0)
+        {
+            _ = knownHosts.Value;
+        }
+
+        options.TrustServer = (key, _) => ValueTask.FromResult(Decide(knownHosts.Value, server, key, tofu));
+        return options;
+    }
+
+    private static OssuaryKnownHosts LoadKnownHosts(string path)
+    {
         try
         {
-            knownHosts = OssuaryKnownHosts.Load(knownHostsPath);
+            return OssuaryKnownHosts.Load(path);
         }
         catch (FormatException ex)
         {
             throw new CliException($"known-hosts file is malformed: {ex.Message}", ExitCodes.BadInput);
         }
-
-        bool tofu = parse.GetValue(Tofu);
-        options.TrustServer = (key, _) => ValueTask.FromResult(Decide(knownHosts, server, key, tofu));
-        return options;
     }
 
     private static bool Decide(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key, bool tofu)

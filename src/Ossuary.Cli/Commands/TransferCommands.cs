@@ -179,18 +179,26 @@ internal static class TransferCommands
 
         string partial = destination + ".part";
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        await using (FileStream target = File.Create(partial))
+        byte[] actual;
+        try
         {
-            await CopyAsync(secure.Input, target, hash, length, new Progress("receive", length), cancellationToken);
-        }
+            await using (FileStream target = File.Create(partial))
+            {
+                await CopyAsync(secure.Input, target, hash, length, new Progress("receive", length), cancellationToken);
+            }
 
-        byte[] expected = await ReadExactlyAsync(secure.Input, SHA256.HashSizeInBytes, cancellationToken);
-        byte[] actual = hash.GetHashAndReset();
-        if (!CryptographicOperations.FixedTimeEquals(expected, actual))
+            byte[] expected = await ReadExactlyAsync(secure.Input, SHA256.HashSizeInBytes, cancellationToken);
+            actual = hash.GetHashAndReset();
+            if (!CryptographicOperations.FixedTimeEquals(expected, actual))
+            {
+                await TransferProtocol.WriteLineAsync(secure.Output, "ERR SHA-256 mismatch\n", cancellationToken);
+                throw new CliException("the file's SHA-256 does not match the sender's; discarded it");
+            }
+        }
+        catch
         {
-            File.Delete(partial);
-            await TransferProtocol.WriteLineAsync(secure.Output, "ERR SHA-256 mismatch\n", cancellationToken);
-            throw new CliException("the file's SHA-256 does not match the sender's; discarded it");
+            File.Delete(partial); // never leave half a file behind
+            throw;
         }
 
         File.Move(partial, destination, overwrite: true);

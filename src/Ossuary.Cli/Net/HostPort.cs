@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 
 namespace Ossuary.Cli.Net;
 
@@ -17,26 +15,6 @@ internal sealed record HostPort(string Host, int Port)
         }
 
         return new HostPort(host, port);
-    }
-
-    public async Task<IPEndPoint> ResolveAsync(CancellationToken cancellationToken)
-    {
-        if (IPAddress.TryParse(Host, out IPAddress? address))
-        {
-            return new IPEndPoint(address, Port);
-        }
-
-        try
-        {
-            IPAddress[] addresses = await Dns.GetHostAddressesAsync(Host, cancellationToken);
-            return addresses.Length > 0
-                ? new IPEndPoint(addresses[0], Port)
-                : throw new CliException($"cannot resolve host '{Host}'", ExitCodes.Network);
-        }
-        catch (SocketException ex)
-        {
-            throw new CliException($"cannot resolve host '{Host}': {ex.Message}", ExitCodes.Network);
-        }
     }
 
     public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";

@@ -24,13 +24,24 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 
     public PipeWriter Output { get; }
 
+    /// <summary>Connects to an address, or to each address of a host name in turn (a dual-mode socket tries them all).</summary>
     public static async Task<SocketPipe> ConnectAsync(HostPort target, CancellationToken cancellationToken)
     {
-        IPEndPoint endpoint = await target.ResolveAsync(cancellationToken);
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        bool literal = IPAddress.TryParse(target.Host, out IPAddress? address);
+        var socket = literal
+            ? new Socket(address!.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            await socket.ConnectAsync(endpoint, cancellationToken);
+            if (literal)
+            {
+                await socket.ConnectAsync(new IPEndPoint(address!, target.Port), cancellationToken);
+            }
+            else
+            {
+                await socket.ConnectAsync(target.Host, target.Port, cancellationToken);
+            }
+
             return new SocketPipe(socket);
         }
         catch (SocketException ex)

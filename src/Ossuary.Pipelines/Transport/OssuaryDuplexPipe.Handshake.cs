@@ -96,7 +96,20 @@ public sealed partial class OssuaryDuplexPipe
     private static async Task DecideTrustAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, CancellationToken cancellationToken)
     {
         OssuaryPublicKey server = session.RemotePublicKey!;
-        if (plan.TrustServer is not null && await plan.TrustServer(server, cancellationToken).ConfigureAwait(false))
+        bool trusted;
+        try
+        {
+            trusted = plan.TrustServer is not null && await plan.TrustServer(server, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The application refused by throwing: the server still deserves a Disconnect (error).
+            session.Disconnect(error: true);
+            await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
+            throw;
+        }
+
+        if (trusted)
         {
             session.AddAuthorizedKey(server);
             return;
