@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Xunit.Abstractions;
+
+namespace Ossuary.Pipelines.Tests.Native;
+
+/// <summary>
+/// The C API from C: tests/native/inproc.c runs a client and a server connection in one
+/// process, linked against libossuary.so and against libossuary.a.
+/// </summary>
+[Collection(NativeLibraryCollection.Name)]
+public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOutputHelper output)
+{
+    /// <summary>The scenarios of inproc.c, in its order.</summary>
+    private static readonly string[] Scenarios =
+    [
+        "authenticated_server",
+        "unauthenticated_server_anonymous_client",
+        "unauthenticated_server_client_with_key",
+        "trust_on_first_use",
+        "refused_client_resets_then_fails",
+        "would_block_handshake",
+        "would_block_data_and_flush",
+        "null_pointers_and_short_buffers",
+        "destroy_sets_null",
+        "generated_keys",
+        "set_secret_key",
+        "add_authorized_keys",
+        "clean_disconnect",
+        "error_disconnect",
+        "one_packet_per_call",
+        "reset_and_handshake_again",
+        "message_sizes",
+        "which_libsodium",
+    ];
+
+    public static TheoryData<string, NativeLink> ScenarioRuns()
+    {
+        var data = new TheoryData<string, NativeLink>();
+        foreach (NativeLink link in Enum.GetValues<NativeLink>())
+        {
+            foreach (string scenario in Scenarios)
+            {
+                data.Add(scenario, link);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ScenarioRuns))]
+    public async Task CScenarioPasses(string scenario, NativeLink link)
+    {
+        ProcessResult result = await native.RunAsync("inproc", link, scenario);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains($"ok {scenario}\n", result.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(NativeLink.Shared)]
+    [InlineData(NativeLink.Static)]
+    public async Task TheWholeProgramRunsEveryScenarioAndTimesTheFirstCall(NativeLink link)
+    {
+        ProcessResult result = await native.RunAsync("inproc", link);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(Scenarios, OkLine().Matches(result.Output).Select(m => m.Groups[1].Value));
+        double firstCall = Microseconds(result.Output, "first_call_us");
+        double secondCall = Microseconds(result.Output, "second_call_us");
+        output.WriteLine($"{link}: first ossuary_create_connection {firstCall / 1000:F2} ms (starts the runtime), " +
+            $"second {secondCall / 1000:F3} ms, whole process with {Scenarios.Length} scenarios {result.Elapsed.TotalMilliseconds:F0} ms");
+
+        // Generous bounds: they catch a runtime that starts slowly, not a busy machine.
+        Assert.InRange(firstCall, 0, 2_000_000);
+        Assert.InRange(secondCall, 0, firstCall);
+    }
+
+    [Theory]
+    [InlineData(NativeLink.Shared)]
+    [InlineData(NativeLink.Static)]
+    public async Task TheHeaderWorksFromCPlusPlus(NativeLink link)
+    {
+        ProcessResult result = await native.RunAsync("header_cpp", link);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("ok c++\n", result.Output);
+    }
+
+    private static double Microseconds(string text, string name) =>
+        double.Parse(Regex.Match(text, $@"^{name} (\d+)$", RegexOptions.Multiline).Groups[1].Value, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"^ok (\w+)$", RegexOptions.Multiline)]
+    private static partial Regex OkLine();
+}

@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Ossuary.Pipelines.Tests.Native;
+
+/// <summary>How a C test program is linked.</summary>
+public enum NativeLink
+{
+    /// <summary>Against libossuary.so in the publish folder, from another folder (so libsodium must come through RUNPATH).</summary>
+    Shared,
+
+    /// <summary>Against libossuary.a with exactly <c>-L. -lossuary -lm</c>, libsodium.so beside the program.</summary>
+    Static,
+}
+
+[CollectionDefinition(Name)]
+public sealed class NativeLibraryCollection : ICollectionFixture<NativeLibraryFixture>
+{
+    public const string Name = "native library";
+}
+
+/// <summary>
+/// Publishes src/Ossuary.Native once per test run (the README's command, into this test
+/// assembly's folder) and compiles the C programs of tests/native against it with gcc.
+/// </summary>
+public sealed class NativeLibraryFixture : IAsyncLifetime
+{
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(5);
+    private readonly ConcurrentDictionary<(string Program, NativeLink Link), Lazy<Task<string>>> _programs = new();
+
+    public NativeLibraryFixture()
+    {
+        RepositoryRoot = FindRepositoryRoot();
+
+        // One folder per test process, so that two test runs on one machine never share files.
+        RunDirectory = Path.Combine(AppContext.BaseDirectory, "native-tests", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        ArtifactsDirectory = Path.Combine(RunDirectory, "artifacts");
+        ProgramsDirectory = Path.Combine(RunDirectory, "programs");
+        NeutralDirectory = Path.Combine(RunDirectory, "cwd");
+        SourcesDirectory = Path.Combine(RepositoryRoot, "tests", "native");
+    }
+
+    public string RepositoryRoot { get; }
+
+    public string RunDirectory { get; }
+
+    /// <summary>Where the publish leaves libossuary.so, libossuary.a, libsodium.so and ossuary.h.</summary>
+    public string ArtifactsDirectory { get; }
+
+    public string ProgramsDirectory { get; }
+
+    /// <summary>An empty folder to run programs in, so nothing is found through the working directory.</summary>
+    public string NeutralDirectory { get; }
+
+    public string SourcesDirectory { get; }
+
+    public ProcessResult? Publish { get; private set; }
+
+    public string StaticDirectory => Path.Combine(ProgramsDirectory, "static");
+
+    public string SharedDirectory => Path.Combine(ProgramsDirectory, "shared");
+
+    public async Task InitializeAsync()
+    {
+        if (Directory.Exists(RunDirectory))
+        {
+            Directory.Delete(RunDirectory, recursive: true);
+        }
+
+        foreach (string directory in new[] { ArtifactsDirectory, ProgramsDirectory, NeutralDirectory })
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        // Publishing writes src/Ossuary.Native/obj: a second test run publishing at the same
+        // time would corrupt it, so runs take turns.
+        await using FileStream turn = await TakeTurnAsync(Path.Combine(RepositoryRoot, "src", "Ossuary.Native", "obj", "test-publish.lock"));
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        Publish = await NativeProcess.RunAsync(
+            dotnet,
+            [
+                "publish", Path.Combine(RepositoryRoot, "src", "Ossuary.Native"),
+                "-c", "Release", "-r", "linux-x64", "-o", ArtifactsDirectory,
+                // No build servers: they would outlive the publish and keep its output pipes open.
+                "--disable-build-servers", "-p:UseSharedCompilation=false", "-nodeReuse:false", "-v:n",
+            ],
+            RepositoryRoot,
+            PublishTimeout);
+        string[] missing = [.. new[] { "libossuary.so", "libossuary.a", "libsodium.so", "ossuary.h" }
+            .Where(file => !File.Exists(Path.Combine(ArtifactsDirectory, file)))];
+        if (Publish.ExitCode != 0 || missing.Length > 0)
+        {
+            throw new InvalidOperationException($"The native library did not publish (missing: {string.Join(", ", missing)}):\n{Publish}");
+        }
+
+        // The static-link folder holds what a C developer would copy: the archive, the header
+        // and libsodium.so, which the program loads at run time from its own folder.
+        Directory.CreateDirectory(StaticDirectory);
+        Directory.CreateDirectory(SharedDirectory);
+        foreach (string file in new[] { "libossuary.a", "ossuary.h", "libsodium.so" })
+        {
+            File.Copy(Path.Combine(ArtifactsDirectory, file), Path.Combine(StaticDirectory, file), overwrite: true);
+        }
+    }
+
+    public Task DisposeAsync()
+    {
+        try
+        {
+            Directory.Delete(RunDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Compiles tests/native/NAME.c (once per run and link) and returns the program's path.</summary>
+    public Task<string> ProgramAsync(string name, NativeLink link) =>
+        _programs.GetOrAdd((name, link), key => new Lazy<Task<string>>(() => CompileAsync(key.Program, key.Link))).Value;
+
+    /// <summary>Runs a compiled program from the neutral folder.</summary>
+    public async Task<ProcessResult> RunAsync(string name, NativeLink link, params string[] arguments)
+    {
+        string program = await ProgramAsync(name, link);
+        return await NativeProcess.RunAsync(program, arguments, NeutralDirectory, TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Runs a tool such as nm or readelf and returns its output; fails the test if it fails.</summary>
+    public static async Task<string> ToolAsync(string tool, params string[] arguments)
+    {
+        ProcessResult result = await NativeProcess.RunAsync(tool, arguments, timeout: TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return result.Output;
+    }
+
+    private async Task<string> CompileAsync(string name, NativeLink link)
+    {
+        string source = Path.Combine(SourcesDirectory, name + (name.EndsWith("_cpp", StringComparison.Ordinal) ? ".cpp" : ".c"));
+        string compiler = source.EndsWith(".cpp", StringComparison.Ordinal) ? "g++" : "gcc";
+        string output;
+        string workingDirectory;
+        List<string> arguments = ["-Wall", "-Wextra", "-Werror", "-O1"];
+        if (link == NativeLink.Shared)
+        {
+            workingDirectory = SharedDirectory;
+            output = Path.Combine(SharedDirectory, name);
+            arguments.AddRange(["-o", output, source, "-I" + ArtifactsDirectory, "-L" + ArtifactsDirectory, "-lossuary", "-Wl,-rpath," + ArtifactsDirectory]);
+        }
+        else
+        {
+            // Exactly what the README tells a C developer: the archive, the C library's libm, nothing else.
+            workingDirectory = StaticDirectory;
+            output = Path.Combine(StaticDirectory, name);
+            arguments.AddRange(["-o", output, source, "-I.", "-L.", "-lossuary", "-lm"]);
+        }
+
+        var clock = Stopwatch.StartNew();
+        ProcessResult result = await NativeProcess.RunAsync(compiler, arguments, workingDirectory, TimeSpan.FromMinutes(2));
+        Assert.True(result.ExitCode == 0, $"{compiler} failed ({clock.ElapsedMilliseconds} ms):\n{result}");
+        return output;
+    }
+
+    /// <summary>An exclusive lock on <paramref name="path"/> (flock underneath), waiting for another holder up to the publish timeout.</summary>
+    private static async Task<FileStream> TakeTurnAsync(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (waited.Elapsed < PublishTimeout)
+            {
+                await Task.Delay(250);
+            }
+        }
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Ossuary.Pipelines.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No Ossuary.Pipelines.sln above {AppContext.BaseDirectory}.");
+    }
+}
