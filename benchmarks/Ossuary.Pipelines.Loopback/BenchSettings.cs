@@ -45,4 +45,35 @@ public sealed record BenchSettings
 
     /// <summary>Connections made at once in the parallel handshake measurement.</summary>
     public int Parallelism { get; init; } = 8;
+
+    /// <summary>Which measurements to run (all by default; fewer while profiling one of them).</summary>
+    public BenchSections Sections { get; init; } = BenchSections.All;
+
+    /// <summary>Which targets to measure by name (<c>tcp</c>, <c>tls13-aesgcm</c>, <c>ossuary</c>, ...); null for all.</summary>
+    public IReadOnlySet<string>? Targets { get; init; }
+
+    internal bool Includes(string target) => Targets is null || Targets.Contains(target);
+}
+
+/// <summary>The harness's measurements.</summary>
+[Flags]
+public enum BenchSections
+{
+    /// <summary>Nothing.</summary>
+    None = 0,
+
+    /// <summary>Memory per idle connection.</summary>
+    IdleMemory = 1,
+
+    /// <summary>The crypto-only bound on handshakes.</summary>
+    CryptoBound = 2,
+
+    /// <summary>Handshakes per second over sockets.</summary>
+    Handshakes = 4,
+
+    /// <summary>Bulk throughput, 16 KiB and 1 KiB writes.</summary>
+    Throughput = 8,
+
+    /// <summary>Everything: what <c>ossuary bench</c> runs.</summary>
+    All = IdleMemory | CryptoBound | Handshakes | Throughput,
 }

@@ -30,33 +30,69 @@ public static class LoopbackBench
         await using var raw = new OssuaryRawTarget(keys);
 
         // Idle memory first, while the process is fresh: pools filled by the bulk transfers would hide allocations.
+        if (settings.Sections.HasFlag(BenchSections.IdleMemory))
+        {
+            await MeasureIdleMemoryAsync(report, settings, [("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw)], log, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (settings.Sections.HasFlag(BenchSections.CryptoBound))
+        {
+            MeasureCryptoBound(report, settings, keys, log);
+        }
+
+        if (settings.Sections.HasFlag(BenchSections.Handshakes))
+        {
+            await MeasureHandshakesAsync(report, settings, [("tcp", tcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw)], log, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (settings.Sections.HasFlag(BenchSections.Throughput))
+        {
+            await MeasureThroughputAsync(report, settings, [tcp, aesGcm, chaCha, ossuary, raw], log, cancellationToken).ConfigureAwait(false);
+        }
+
+        report.LoadAtEnd = MachineInfo.LoadAverage();
+        return report;
+    }
+
+    private static async Task MeasureIdleMemoryAsync(BenchReport report, BenchSettings settings, (string Name, BenchTarget Target)[] targets, TextWriter log, CancellationToken cancellationToken)
+    {
         log.WriteLine($"idle memory, {settings.IdleConnections} connections held open:");
-        foreach ((string name, BenchTarget target) in new (string, BenchTarget)[] { ("tls13", aesGcm), ("ossuary", ossuary) })
+        foreach ((string name, BenchTarget target) in targets.Where(t => settings.Includes(t.Target.Name)))
         {
             IdleMemoryMeasurement.Result idle = await IdleMemoryMeasurement.RunAsync(target, settings.IdleConnections, cancellationToken).ConfigureAwait(false);
             report.Add($"{name}.idle.managed", idle.ManagedPerPair, "bytes");
             report.Add($"{name}.idle.workingset", idle.WorkingSetPerPair, "bytes");
             log.WriteLine($"  {target.Name,-14} managed {idle.ManagedPerPair,9:N0} B, working set {idle.WorkingSetPerPair,9:N0} B per connection pair");
         }
+    }
 
+    private static void MeasureCryptoBound(BenchReport report, BenchSettings settings, OssuaryKeys keys, TextWriter log)
+    {
         log.WriteLine("crypto-only bound (both sides' sessions in memory):");
         double bound = CryptoBoundMeasurement.Run(keys, 1, settings.CryptoSeconds);
         double boundParallel = CryptoBoundMeasurement.Run(keys, Environment.ProcessorCount, settings.CryptoSeconds);
         report.Add("ossuary.handshakes.crypto-bound", bound, "handshakes/s");
         report.Add("ossuary.handshakes.crypto-bound.parallel", boundParallel, "handshakes/s");
         log.WriteLine($"  one thread {bound:N0}/s, {Environment.ProcessorCount} threads {boundParallel:N0}/s");
+    }
 
+    private static async Task MeasureHandshakesAsync(BenchReport report, BenchSettings settings, (string Name, BenchTarget Target)[] targets, TextWriter log, CancellationToken cancellationToken)
+    {
         log.WriteLine("handshakes (connect, handshake, one byte each way, close):");
-        foreach ((string name, BenchTarget target) in new (string, BenchTarget)[] { ("tcp", tcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw) })
+        foreach ((string name, BenchTarget target) in targets.Where(t => settings.Includes(t.Target.Name)))
         {
-            double sequential = await HandshakeMeasurement.RunAsync(target, 1, settings.HandshakeSeconds, cancellationToken).ConfigureAwait(false);
-            double parallel = await HandshakeMeasurement.RunAsync(target, settings.Parallelism, settings.HandshakeSeconds, cancellationToken).ConfigureAwait(false);
-            report.Add($"{name}.handshakes.sequential", sequential, "handshakes/s");
-            report.Add($"{name}.handshakes.parallel{settings.Parallelism}", parallel, "handshakes/s");
-            log.WriteLine($"  {target.Name,-14} sequential {sequential,8:N0}/s, {settings.Parallelism} in parallel {parallel,8:N0}/s");
+            HandshakeMeasurement.Result sequential = await HandshakeMeasurement.RunAsync(target, 1, settings.HandshakeSeconds, cancellationToken).ConfigureAwait(false);
+            HandshakeMeasurement.Result parallel = await HandshakeMeasurement.RunAsync(target, settings.Parallelism, settings.HandshakeSeconds, cancellationToken).ConfigureAwait(false);
+            report.Add($"{name}.handshakes.sequential", sequential.PerSecond, "handshakes/s");
+            report.Add($"{name}.handshakes.parallel{settings.Parallelism}", parallel.PerSecond, "handshakes/s");
+            report.Add($"{name}.handshakes.cpu", parallel.CpuMicroseconds, "us/handshake");
+            log.WriteLine($"  {target.Name,-14} sequential {sequential.PerSecond,8:N0}/s ({sequential.CpuMicroseconds:N0} us CPU each), {settings.Parallelism} in parallel {parallel.PerSecond,8:N0}/s ({parallel.CpuMicroseconds:N0} us CPU each)");
         }
+    }
 
-        BenchTarget[] all = [tcp, aesGcm, chaCha, ossuary, raw];
+    private static async Task MeasureThroughputAsync(BenchReport report, BenchSettings settings, BenchTarget[] targets, TextWriter log, CancellationToken cancellationToken)
+    {
+        BenchTarget[] all = [.. targets.Where(t => settings.Includes(t.Name))];
         foreach (int writeSize in new[] { 16 * 1024, 1024 })
         {
             log.WriteLine($"throughput, {writeSize / 1024} KiB writes, client to server ({settings.ThroughputRounds} round(s), median kept):");
@@ -72,8 +108,5 @@ public static class LoopbackBench
                 report.Add($"{target.Name}.throughput{suffix}.alloc", results[target.Name].AllocatedPerWrite, "bytes/write");
             }
         }
-
-        report.LoadAtEnd = MachineInfo.LoadAverage();
-        return report;
     }
 }

@@ -9,12 +9,18 @@ namespace Ossuary.Pipelines.Loopback.Measurements;
 /// </summary>
 internal static class HandshakeMeasurement
 {
-    public static async Task<double> RunAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)
+    /// <param name="PerSecond">Connections completed per second.</param>
+    /// <param name="CpuMicroseconds">Process CPU time per connection (client and server ends, everything in the process).</param>
+    public sealed record Result(double PerSecond, double CpuMicroseconds);
+
+    public static async Task<Result> RunAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)
     {
         await RunLoopsAsync(target, parallelism, Math.Min(0.4, seconds / 2), cancellationToken).ConfigureAwait(false); // warm-up
+        var clock = CpuClock.Start();
         (long count, TimeSpan elapsed) = await RunLoopsAsync(target, parallelism, seconds, cancellationToken).ConfigureAwait(false);
+        double cpu = clock.CoresBusy * clock.Elapsed.TotalMicroseconds / count;
         target.ThrowIfServerFailed();
-        return count / elapsed.TotalSeconds;
+        return new Result(count / elapsed.TotalSeconds, cpu);
     }
 
     private static async Task<(long Count, TimeSpan Elapsed)> RunLoopsAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)

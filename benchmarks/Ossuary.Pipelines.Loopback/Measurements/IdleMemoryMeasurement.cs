@@ -81,9 +81,12 @@ internal static class IdleMemoryMeasurement
 
     private static (long Managed, long WorkingSet) Snapshot()
     {
-        GC.Collect();
+        // Aggressive: free memory is decommitted, so the working set counts the pages live objects
+        // use, not what earlier measurements left committed (which later ones would reuse unseen).
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
-        long managed = GC.GetTotalMemory(forceFullCollection: true);
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        long managed = GC.GetTotalMemory(forceFullCollection: false);
         using Process process = Process.GetCurrentProcess();
         return (managed, process.WorkingSet64);
     }

@@ -27,14 +27,27 @@ public sealed class OssuaryClientConnection : ConnectionContext
         Features.Set<IOssuaryConnectionFeature>(secure.Feature);
     }
 
+    // ConnectionId and Items are made on first use: most clients never ask, and an idle
+    // connection's memory is mostly small objects like these.
+    private string? _connectionId;
+    private IDictionary<object, object?>? _items;
+
     /// <inheritdoc />
-    public override string ConnectionId { get; set; } = Guid.NewGuid().ToString("N");
+    public override string ConnectionId
+    {
+        get => _connectionId ??= Guid.NewGuid().ToString("N");
+        set => _connectionId = value;
+    }
 
     /// <inheritdoc />
     public override IFeatureCollection Features { get; } = new FeatureCollection();
 
     /// <inheritdoc />
-    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new Dictionary<object, object?>();
+        set => _items = value;
+    }
 
     /// <summary>The plaintext pipe.</summary>
     public override IDuplexPipe Transport { get; set; }

@@ -27,6 +27,20 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private const long PauseThreshold = 4 * OssuarySession.MaxPlaintextLength;
     private const long ResumeThreshold = 2 * OssuarySession.MaxPlaintextLength;
 
+    // PipeOptions are immutable: every connection shares these (an idle connection is mostly its objects).
+    // The input's only reader is PlaintextReader, which completes the application's read from
+    // the thread pool itself; calling it inline spares the pool a wrapper per frame.
+    private static readonly PipeOptions InputOptions = new(
+        readerScheduler: PipeScheduler.Inline,
+        pauseWriterThreshold: PauseThreshold,
+        resumeWriterThreshold: ResumeThreshold,
+        useSynchronizationContext: false);
+
+    private static readonly PipeOptions OutputOptions = new(
+        pauseWriterThreshold: PauseThreshold,
+        resumeWriterThreshold: ResumeThreshold,
+        useSynchronizationContext: false);
+
     private readonly IDuplexPipe _transport;
     private readonly OssuarySession _session;
     private readonly ConnectionTelemetry _telemetry;
@@ -51,18 +65,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         _session = session;
         _telemetry = telemetry;
         Feature = feature;
-        var options = new PipeOptions(
-            pauseWriterThreshold: PauseThreshold,
-            resumeWriterThreshold: ResumeThreshold,
-            useSynchronizationContext: false);
-        // The input's only reader is PlaintextReader, which completes the application's read from
-        // the thread pool itself; calling it inline spares the pool a wrapper per frame.
-        _input = new Pipe(new PipeOptions(
-            readerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: PauseThreshold,
-            resumeWriterThreshold: ResumeThreshold,
-            useSynchronizationContext: false));
-        _output = new Pipe(options);
+        _input = new Pipe(InputOptions);
+        _output = new Pipe(OutputOptions);
         _inputReader = new PlaintextReader(_input.Reader);
     }
 
