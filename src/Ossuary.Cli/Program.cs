@@ -11,6 +11,7 @@ var root = new RootCommand("ossuary: encrypted, authenticated connections with O
     TransferCommands.Send(),
     TransferCommands.Receive(),
     DemoCommand.Create(),
+    BenchCommand.Create(),
 };
 
 ParseResult parse = root.Parse(args);
