@@ -173,7 +173,7 @@ internal sealed class NativeConnection : IDisposable
         }
 
         consumed = _inbound.TakeHeader(input);
-        if (_inbound.HasHeader && _inbound.PlaintextLength > output.Length)
+        if (_inbound.HasHeader && !_inbound.IsOversized && _inbound.PlaintextLength > output.Length)
         {
             // Refuse before the body is taken: the packet stays whole, so a call with a larger
             // output buffer still gets the message.

@@ -648,6 +648,46 @@ static int message_sizes(void) {
   return 0;
 }
 
+static int oversized_packet(void) {
+  uint8_t out[64], buf[64];
+  end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL));
+  end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_UNAUTHENTICATED_SERVER, NULL));
+  client_end.tofu = 1;
+  EXPECT(pump(50) == 1, "handshake");
+
+  /* A header announcing 65535 bytes: refused from the 8 header bytes, nothing buffered. */
+  const uint8_t header[8] = {0xff, 0xff, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00};
+  uint16_t in_len = sizeof(header), msg_len = sizeof(buf);
+  EXPECT(ossuary_recv_data(server_end.conn, header, &in_len, buf, &msg_len) == -1, "refused");
+  EXPECT(in_len == 8 && msg_len == 0, "header consumed: %u", in_len);
+  EXPECT(ossuary_handshake_done(server_end.conn) == 0, "a Disconnect to send");
+  uint16_t out_len = sizeof(out);
+  EXPECT(ossuary_send_handshake(server_end.conn, out, &out_len) == 12, "sent");
+  EXPECT(out[5] == 0x10 && out[10] == 1, "Disconnect (error)");
+  EXPECT(ossuary_handshake_done(server_end.conn) == -1, "ended");
+  end_free(&client_end);
+  end_free(&server_end);
+  return 0;
+}
+
+static int unexpected_packet_resets(void) {
+  uint8_t out[256];
+  OssuaryConnection *server = ossuary_create_connection(OSSUARY_CONN_TYPE_UNAUTHENTICATED_SERVER, NULL);
+  EXPECT(server != NULL, "created");
+
+  /* msg_id 0 but a type nobody knows, where a ClientHandshake belongs: the server resets. */
+  const uint8_t packet[12] = {0x00, 0x04, 0x00, 0x00, 0x00, 0x99, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00};
+  uint16_t in_len = sizeof(packet);
+  EXPECT(ossuary_recv_handshake(server, packet, &in_len) == -1, "refused");
+  EXPECT(in_len == sizeof(packet), "consumed");
+  EXPECT(ossuary_handshake_done(server) == 0, "still handshaking");
+  uint16_t out_len = sizeof(out);
+  EXPECT(ossuary_send_handshake(server, out, &out_len) == 12 && out[5] == 0x11, "a Reset");
+  EXPECT(ossuary_handshake_done(server) == 0, "waiting for the peer's Reset");
+  ossuary_destroy_connection(&server);
+  return 0;
+}
+
 /* Prints which libsodium the process mapped, for the .NET test to check. */
 static int which_libsodium(void) {
   OssuaryConnection *conn = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
@@ -694,6 +734,8 @@ static const scenario_t scenarios[] = {
     {"one_packet_per_call", one_packet_per_call},
     {"reset_and_handshake_again", reset_and_handshake_again},
     {"message_sizes", message_sizes},
+    {"oversized_packet", oversized_packet},
+    {"unexpected_packet_resets", unexpected_packet_resets},
     {"which_libsodium", which_libsodium},
 };
 

@@ -31,6 +31,8 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "one_packet_per_call",
         "reset_and_handshake_again",
         "message_sizes",
+        "oversized_packet",
+        "unexpected_packet_resets",
         "which_libsodium",
     ];
 
