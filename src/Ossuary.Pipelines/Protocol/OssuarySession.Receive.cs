@@ -28,7 +28,11 @@ public sealed partial class OssuarySession
 
         if (CheckHandshakeTimeout())
         {
-            return OssuaryReceiveResult.Reset(OssuaryErrorReason.HandshakeTimeout);
+            // A timeout that was the connection's fifth reset closed the session: say so, since
+            // Reset promises a new handshake that will never come.
+            return _step == Step.SendFarewell
+                ? OssuaryReceiveResult.Closed(LastError)
+                : OssuaryReceiveResult.Reset(OssuaryErrorReason.HandshakeTimeout);
         }
 
         if (!PacketHeader.TryRead(input, out PacketHeader header))
