@@ -26,6 +26,7 @@ public static class LoopbackBench
         await using var tcp = new TcpTarget();
         await using var aesGcm = new TlsTarget(BenchReport.Reference, TlsCipherSuite.TLS_AES_256_GCM_SHA384, certificate);
         await using var chaCha = new TlsTarget("tls13-chacha", TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256, certificate);
+        await using KestrelTcpTarget kestrelTcp = await KestrelTcpTarget.StartAsync().ConfigureAwait(false);
         await using OssuaryKestrelTarget ossuary = await OssuaryKestrelTarget.StartAsync(keys).ConfigureAwait(false);
         await using var raw = new OssuaryRawTarget(keys);
 
@@ -47,7 +48,7 @@ public static class LoopbackBench
 
         if (settings.Sections.HasFlag(BenchSections.Throughput))
         {
-            await MeasureThroughputAsync(report, settings, [tcp, aesGcm, chaCha, ossuary, raw], log, cancellationToken).ConfigureAwait(false);
+            await MeasureThroughputAsync(report, settings, [tcp, kestrelTcp, aesGcm, chaCha, ossuary, raw], log, cancellationToken).ConfigureAwait(false);
         }
 
         report.LoadAtEnd = MachineInfo.LoadAverage();

@@ -1,11 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Loopback.Wire;
 using Ossuary.Pipelines.Transport;
@@ -37,17 +32,12 @@ internal sealed class OssuaryKestrelTarget : BenchTarget
     public static async Task<OssuaryKestrelTarget> StartAsync(OssuaryKeys keys)
     {
         OssuaryKestrelTarget? target = null;
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        WebApplication app = await KestrelTcpTarget.StartKestrelAsync(listen =>
         {
             listen.UseOssuary(keys.ServerOptions());
             listen.Run(connection => target!.ServeAsync(connection));
-        }));
-        WebApplication app = builder.Build();
-        await app.StartAsync().ConfigureAwait(false);
-        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        target = new OssuaryKestrelTarget(app, new IPEndPoint(IPAddress.Loopback, new Uri(address).Port), keys.ClientOptions());
+        }).ConfigureAwait(false);
+        target = new OssuaryKestrelTarget(app, KestrelTcpTarget.KestrelEndPoint(app), keys.ClientOptions());
         return target;
     }
 

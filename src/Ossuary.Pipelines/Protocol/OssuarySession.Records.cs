@@ -94,19 +94,28 @@ public sealed partial class OssuarySession
             return BeginReset(OssuaryErrorReason.UnexpectedPacketSize, initiator: true);
         }
 
-        Span<byte> tag = stackalloc byte[EncryptedBlob.TagSize];
-        body.Slice(EncryptedBlob.HeaderSize + length).CopyTo(tag);
         ReadOnlySequence<byte> ciphertext = body.Slice(EncryptedBlob.HeaderSize, length);
         Span<byte> destination = plaintext.GetSpan(length)[..length];
         bool opened;
-        if (ciphertext.IsSingleSegment)
+        if (body.IsSingleSegment)
         {
-            opened = _cipher!.TryOpen(_remoteNonce, ciphertext.FirstSpan, tag, destination);
+            // Ciphertext and tag side by side, as the cipher takes them best.
+            ReadOnlySpan<byte> blob = body.FirstSpan;
+            opened = _cipher!.TryOpen(_remoteNonce, blob.Slice(EncryptedBlob.HeaderSize, length), blob.Slice(EncryptedBlob.HeaderSize + length, EncryptedBlob.TagSize), destination);
         }
         else
         {
-            ciphertext.CopyTo(destination);
-            opened = _cipher!.TryOpen(_remoteNonce, destination, tag, destination);
+            Span<byte> tag = stackalloc byte[EncryptedBlob.TagSize];
+            body.Slice(EncryptedBlob.HeaderSize + length).CopyTo(tag);
+            if (ciphertext.IsSingleSegment)
+            {
+                opened = _cipher!.TryOpen(_remoteNonce, ciphertext.FirstSpan, tag, destination);
+            }
+            else
+            {
+                ciphertext.CopyTo(destination);
+                opened = _cipher!.TryOpen(_remoteNonce, destination, tag, destination);
+            }
         }
 
         if (!opened)
