@@ -46,6 +46,13 @@ public static class LoopbackBench
             await MeasureHandshakesAsync(report, settings, [("tcp", tcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw)], log, cancellationToken).ConfigureAwait(false);
         }
 
+        // A connection costs at least TCP's own connect/close plus the handshake's crypto: with
+        // every core busy (the parallel runs), no adapter can beat the sum of the two costs.
+        if (report[$"tcp.handshakes.parallel{settings.Parallelism}"] is > 0 and var tcpRate && report["ossuary.handshakes.crypto-bound.parallel"] is > 0 and var cryptoRate)
+        {
+            report.Add("ossuary.handshakes.ceiling", 1 / (1 / tcpRate + 1 / cryptoRate), "handshakes/s");
+        }
+
         if (settings.Sections.HasFlag(BenchSections.Throughput))
         {
             await MeasureThroughputAsync(report, settings, [tcp, kestrelTcp, aesGcm, chaCha, ossuary, raw], log, cancellationToken).ConfigureAwait(false);

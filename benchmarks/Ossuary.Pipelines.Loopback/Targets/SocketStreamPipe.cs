@@ -4,9 +4,8 @@ using System.Net.Sockets;
 namespace Ossuary.Pipelines.Loopback.Targets;
 
 /// <summary>
-/// A connected socket as an <see cref="IDuplexPipe"/> through NetworkStream, with the buffer
-/// sizes of the library's pipes client (and of the CLI's SocketPipe): the transport of the raw
-/// adapter target.
+/// A connected socket as an <see cref="IDuplexPipe"/> through NetworkStream, with the options of
+/// the library's pipes client (StreamDuplexPipe): the transport of the raw adapter target.
 /// </summary>
 internal sealed class SocketStreamPipe : IDuplexPipe, IAsyncDisposable
 {
@@ -16,7 +15,7 @@ internal sealed class SocketStreamPipe : IDuplexPipe, IAsyncDisposable
     {
         _stream = new NetworkStream(socket, ownsSocket: true);
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true, useZeroByteReads: true));
-        Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 32 * 1024, leaveOpen: true));
+        Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 128 * 1024, leaveOpen: true));
     }
 
     public PipeReader Input { get; }

@@ -9,7 +9,10 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen) : IDuplexP
     // instead of holding one for as long as the peer is quiet.
     public PipeReader Input { get; } = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true, useZeroByteReads: true));
 
-    public PipeWriter Output { get; } = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 32 * 1024, leaveOpen: true));
+    // A 128 KiB segment holds a whole batch of sealed frames (an application that flushes faster
+    // than the socket drains has up to 64 KiB queued), which then leaves in one socket write; a
+    // 32 KiB segment held one full frame, so each frame was its own write.
+    public PipeWriter Output { get; } = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 128 * 1024, leaveOpen: true));
 
     public async ValueTask DisposeStreamAsync()
     {
