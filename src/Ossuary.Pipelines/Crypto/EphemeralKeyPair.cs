@@ -37,6 +37,12 @@ internal sealed class EphemeralKeyPair : IDisposable
         {
             return false;
         }
+        finally
+        {
+            // One agreement per generation: a reset draws a new secret. Zeroing only on Dispose, as
+            // before, kept every connection's secret for its whole life despite the promise above.
+            CryptographicOperations.ZeroMemory(_secret);
+        }
 
         return !ConstantTime.IsAllZeros(sessionKey);
     }
