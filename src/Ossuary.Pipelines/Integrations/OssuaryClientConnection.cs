@@ -15,6 +15,7 @@ public sealed class OssuaryClientConnection : ConnectionContext
     private readonly OssuaryDuplexPipe _secure;
     private readonly StreamDuplexPipe _socketPipe;
     private readonly CancellationTokenSource _closed = new();
+    private int _disposed;
 
     internal OssuaryClientConnection(OssuaryDuplexPipe secure, StreamDuplexPipe socketPipe, EndPoint? local, EndPoint? remote)
     {
@@ -65,6 +66,13 @@ public sealed class OssuaryClientConnection : ConnectionContext
     /// <inheritdoc />
     public override async ValueTask DisposeAsync()
     {
+        // Only the first call does anything, as IAsyncDisposable asks: a bounded explicit dispose
+        // followed by `await using`'s own used to throw ObjectDisposedException from the disposed token source.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _secure.DisposeAsync().ConfigureAwait(false);
         await _socketPipe.DisposeStreamAsync().ConfigureAwait(false);
         await _closed.CancelAsync().ConfigureAwait(false);
