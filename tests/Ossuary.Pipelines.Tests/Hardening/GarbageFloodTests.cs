@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Transport;
+using Xunit.Abstractions;
+
+namespace Ossuary.Pipelines.Tests.Hardening;
+
+/// <summary>
+/// Hundreds of connections that send random bytes instead of a handshake: each is one quiet
+/// Debug line, nothing louder from any category, and the server keeps serving honest clients.
+/// </summary>
+[Collection(HardeningCollection.Name)]
+public class GarbageFloodTests(ITestOutputHelper output)
+{
+    private const int GarbageConnections = 500;
+    private const int GarbageInFlight = 50;
+    private const int MaxGarbageLength = 8 * 1024;
+
+    // A garbage header that announces a plausible length waits for a body that never comes; this
+    // bounds that wait (and every honest handshake must beat it, flood or not).
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(2);
+
+    // A starved thread pool shows as a 10 ms delay that takes seconds. The probe was seen at up to
+    // ~0.9 s on this shared 2-core machine under load from other work, with or without the flood.
+    private static readonly TimeSpan ProbeBound = TimeSpan.FromSeconds(2);
+
+    [Fact]
+    public Task GarbageConnectionsEachEndWithOneDebugLineWhileHonestClientsAreServed() => Within(TimeSpan.FromSeconds(60), async () =>
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var logs = new FakeLoggerProvider();
+        await using var server = await OssuaryTestServer.StartEchoAsync(
+            o =>
+            {
+                o.Identity = serverKey;
+                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+                o.HandshakeTimeout = HandshakeTimeout;
+            },
+            services =>
+            {
+                KestrelLoad.LogEverythingTo(logs, LogLevel.Debug)(services);
+                KestrelLoad.AcceptMany(services);
+            });
+        var clientOptions = new OssuaryClientOptions { Identity = clientKey };
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+
+        await HonestClient.EchoAsync(server.EndPoint, clientOptions, 1024, seed: -1); // warm-up: JIT, pools
+
+        await using RuntimeSampler sampler = RuntimeSampler.Start();
+        long started = Stopwatch.GetTimestamp();
+        using var slots = new SemaphoreSlim(GarbageInFlight);
+        Task<PeerClose?>[] garbage = [.. Enumerable.Range(0, GarbageConnections).Select(i => SendGarbageAsync(server.EndPoint, i, slots))];
+        Task<PeerClose?[]> flood = Task.WhenAll(garbage);
+
+        // Honest clients, one after another, for as long as the flood lasts.
+        var honest = new List<TimeSpan>();
+        while (!flood.IsCompleted || honest.Count < 3)
+        {
+            honest.Add(await HonestClient.EchoAsync(server.EndPoint, clientOptions, 1024, seed: honest.Count));
+            await Task.WhenAny(flood, Task.Delay(50));
+        }
+
+        PeerClose?[] closes = await flood.Within();
+        TimeSpan floodTook = Stopwatch.GetElapsedTime(started);
+        RuntimePeaks peaks = await sampler.StopAsync();
+
+        // Every garbage connection (and every honest one) ends its handshake with exactly one line.
+        int honestRounds = honest.Count + 1; // and the warm-up
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Count(r => IsOssuary(r) && r.Id.Id is 3 or 4) >= GarbageConnections);
+        IReadOnlyList<FakeLogRecord> records = logs.Collector.GetSnapshot();
+        FakeLogRecord[] ossuary = [.. records.Where(IsOssuary)];
+        FakeLogRecord[] failures = [.. ossuary.Where(r => r.Id.Id is 3 or 4)];
+        var reasons = failures
+            .GroupBy(r => r.Id.Id == 4 ? nameof(OssuaryErrorReason.HandshakeTimeout) : r.GetStructuredStateValue("Reason") ?? "?")
+            .ToDictionary(g => g.Key, g => g.Count());
+        PeerClose[] waited = [.. closes.OfType<PeerClose>()];
+
+        output.WriteLine($"{GarbageConnections} garbage connections, {GarbageInFlight} at a time, up to {MaxGarbageLength} random bytes each: done in {floodTook.TotalSeconds:0.00} s");
+        output.WriteLine($"server-side endings: {string.Join(", ", reasons.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"))}");
+        output.WriteLine($"peers that waited for the server: {waited.Length}, closed by reset {waited.Count(c => c.Reset)}, by EOF {waited.Count(c => !c.Reset)}");
+        output.WriteLine($"honest rounds during the flood: {honest.Count}, slowest {honest.Max().TotalMilliseconds:0} ms, median {honest.Order().ElementAt(honest.Count / 2).TotalMilliseconds:0} ms");
+        output.WriteLine($"log records: {records.Count} ({string.Join(", ", records.GroupBy(r => r.Level).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))})");
+        output.WriteLine(peaks.ToString());
+
+        Assert.All(waited, c => Assert.True(c.Closed, "a garbage connection was still open after the handshake timeout and a margin"));
+        Assert.Equal(GarbageConnections, failures.Length);
+        Assert.All(failures, r => Assert.Equal(LogLevel.Debug, r.Level));
+        Assert.Equal(GarbageConnections, failures.Select(r => r.GetStructuredStateValue("ConnectionId")).Distinct().Count());
+        Assert.Equal(honestRounds, ossuary.Count(r => r.Id.Id == 2));
+        Assert.Equal(GarbageConnections + honestRounds, ossuary.Count(r => r.Id.Id == 1));
+        Assert.DoesNotContain(ossuary, r => r.Level > LogLevel.Debug);
+        Assert.DoesNotContain(records, r => r.Level >= LogLevel.Warning); // Kestrel's and the host's categories included
+
+        Assert.True(peaks.SlowestDelayProbe < ProbeBound, $"a 10 ms delay took {peaks.SlowestDelayProbe.TotalMilliseconds:0} ms: the thread pool was starved");
+        Assert.True(honest.Max() < ProbeBound, $"an honest round took {honest.Max().TotalMilliseconds:0} ms during the flood");
+    });
+
+    /// <summary>
+    /// Connects and sends random bytes. Even connections then wait for the server to close
+    /// (returned); odd ones hang up at once, so that the server also sees garbage cut short.
+    /// </summary>
+    private static async Task<PeerClose?> SendGarbageAsync(EndPoint server, int index, SemaphoreSlim slots)
+    {
+        await slots.WaitAsync();
+        try
+        {
+            var random = new Random(20260701 + index);
+            byte[] bytes = new byte[random.Next(1, MaxGarbageLength + 1)];
+            random.NextBytes(bytes);
+            using Socket socket = await RawPeer.ConnectAsync(server);
+            await RawPeer.TrySendAsync(socket, bytes);
+            if (index % 2 == 1)
+            {
+                return null;
+            }
+
+            return await RawPeer.WaitForCloseAsync(socket, HandshakeTimeout + TimeSpan.FromSeconds(15));
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    private static bool IsOssuary(FakeLogRecord record) => (record.Category ?? "").StartsWith("Ossuary", StringComparison.Ordinal);
+
+    private static Task Within(TimeSpan limit, Func<Task> test) => test().Within(limit);
+}
