@@ -36,7 +36,10 @@ builder.WebHost.ConfigureKestrel(kestrel =>
         {
             o.Identity = serverKey;
             o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-            o.HandshakeTimeout = TimeSpan.FromSeconds(60); // 1,000 simultaneous handshakes on 2 cores queue up
+            // 1,000 simultaneous handshakes on 2 busy cores queue up for seconds: the original's 3 s
+            // wait per step would reset clients that are merely slow, which is not what is measured here.
+            o.HandshakeTimeout = TimeSpan.FromSeconds(60);
+            o.HandshakeStepTimeout = TimeSpan.FromSeconds(30);
         });
         listen.UseConnectionHandler<HashingConnectionHandler>();
     });
@@ -44,7 +47,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 await using WebApplication app = builder.Build();
 await app.StartAsync();
 var endpoint = new IPEndPoint(IPAddress.Loopback, new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()).Port);
-var options = new OssuaryClientOptions { Identity = clientKey, HandshakeTimeout = TimeSpan.FromSeconds(60) };
+var options = new OssuaryClientOptions { Identity = clientKey, HandshakeTimeout = TimeSpan.FromSeconds(60), HandshakeStepTimeout = TimeSpan.FromSeconds(30) };
 options.TrustedServerKeys.Add(serverKey.PublicKey);
 
 // Full warm-up rounds first, so that JIT, the thread pool and the buffer pools (Kestrel's and
@@ -89,8 +92,10 @@ async Task<int> RoundAsync(int count, long length)
         }
         catch (Exception ex) when (ex is OssuaryException or IOException or System.Net.Sockets.SocketException)
         {
-            Console.Error.WriteLine($"client failed: {ex.Message}");
-            bad++;
+            if (bad++ < 5)
+            {
+                Console.Error.WriteLine($"client failed: {ex.Message}");
+            }
         }
     }
 

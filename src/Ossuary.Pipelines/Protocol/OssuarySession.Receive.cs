@@ -26,19 +26,9 @@ public sealed partial class OssuarySession
             return OssuaryReceiveResult.Closed(LastError);
         }
 
-        if (CheckHandshakeTimeout())
-        {
-            // A timeout that was the connection's fifth reset closed the session: say so, since
-            // Reset promises a new handshake that will never come.
-            return _step == Step.SendFarewell
-                ? OssuaryReceiveResult.Closed(LastError)
-                : OssuaryReceiveResult.Reset(OssuaryErrorReason.HandshakeTimeout);
-        }
-
         if (!PacketHeader.TryRead(input, out PacketHeader header))
         {
-            examined = input.End;
-            return OssuaryReceiveResult.NeedMoreData;
+            return NeedMoreData(input, out examined);
         }
 
         if (header.BodyLength > PacketHeader.MaxBodyLength)
@@ -50,8 +40,7 @@ public sealed partial class OssuarySession
 
         if (input.Length < header.PacketLength)
         {
-            examined = input.End;
-            return OssuaryReceiveResult.NeedMoreData;
+            return NeedMoreData(input, out examined);
         }
 
         ReadOnlySequence<byte> body = input.Slice(PacketHeader.Size, header.BodyLength);
@@ -62,6 +51,29 @@ public sealed partial class OssuarySession
             PacketType.Disconnect => OnDisconnect(body),
             _ => OnSequencedPacket(header, body, plaintext),
         };
+    }
+
+    /// <summary>
+    /// No whole packet yet: only now can the wait have timed out. A packet that has arrived is
+    /// processed even if it came late, since it is no longer being waited for (the original
+    /// checks first, and resets a peer whose answer is already in its buffer).
+    /// </summary>
+    private OssuaryReceiveResult NeedMoreData(in ReadOnlySequence<byte> input, out SequencePosition examined)
+    {
+        if (CheckHandshakeTimeout())
+        {
+            // Nothing examined: the caller must not wait for more input before writing the Reset.
+            examined = input.Start;
+
+            // A timeout that was the connection's fifth reset closed the session: say so, since
+            // Reset promises a new handshake that will never come.
+            return _step == Step.SendFarewell
+                ? OssuaryReceiveResult.Closed(LastError)
+                : OssuaryReceiveResult.Reset(OssuaryErrorReason.HandshakeTimeout);
+        }
+
+        examined = input.End;
+        return OssuaryReceiveResult.NeedMoreData;
     }
 
     /// <summary>Reset and Disconnect carry no authentication; the original ignores their msg_id and len.</summary>
