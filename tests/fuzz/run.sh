@@ -14,7 +14,8 @@
 # the findings directory printed at the end); 2 on a usage or setup error.
 #
 # Environment: OSSUARY_FUZZ_WORK (default tests/fuzz/.work) holds builds, corpora and
-# findings, one folder per target; OSSUARY_FUZZ_TIMEOUT_MS (default 5000) is afl-fuzz -t.
+# findings, one folder per target; OSSUARY_FUZZ_TIMEOUT_MS (default 5000) is afl-fuzz -t;
+# OSSUARY_VECTORS_DIR (default ../shared/vectors/ossuary-v1 beside the repository) the vectors.
 set -euo pipefail
 
 usage() {
@@ -45,6 +46,14 @@ say() { echo "fuzz[$target]: $*"; }
 die() { echo "fuzz[$target]: error: $*" >&2; exit 2; }
 
 command -v dotnet >/dev/null 2>&1 || die "'dotnet' is not on PATH; install the .NET SDK pinned in global.json."
+
+# The targets seed their sessions from the recorded vectors beside the repository (the work
+# folder may be anywhere, so tell the binary where they are).
+if [[ -z "${OSSUARY_VECTORS_DIR:-}" ]]; then
+    OSSUARY_VECTORS_DIR="$(cd "$repo_root/.." && pwd)/shared/vectors/ossuary-v1"
+fi
+[[ -d "$OSSUARY_VECTORS_DIR" ]] || die "the test vectors are missing: expected $OSSUARY_VECTORS_DIR (or set OSSUARY_VECTORS_DIR)."
+export OSSUARY_VECTORS_DIR
 
 # 1. AFL++ (Debian package afl++). No silent skip: without afl-fuzz this fails.
 if ! command -v afl-fuzz >/dev/null 2>&1; then
