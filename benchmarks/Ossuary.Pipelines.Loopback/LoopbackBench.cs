@@ -43,7 +43,7 @@ public static class LoopbackBench
 
         if (settings.Sections.HasFlag(BenchSections.Handshakes))
         {
-            await MeasureHandshakesAsync(report, settings, [("tcp", tcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw)], log, cancellationToken).ConfigureAwait(false);
+            await MeasureHandshakesAsync(report, settings, [("tcp", tcp), ("tcp-kestrel", kestrelTcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw)], log, cancellationToken).ConfigureAwait(false);
         }
 
         // A connection costs at least TCP's own connect/close plus the handshake's crypto: with
@@ -77,11 +77,12 @@ public static class LoopbackBench
     private static void MeasureCryptoBound(BenchReport report, BenchSettings settings, OssuaryKeys keys, TextWriter log)
     {
         log.WriteLine("crypto-only bound (both sides' sessions in memory):");
-        double bound = CryptoBoundMeasurement.Run(keys, 1, settings.CryptoSeconds);
-        double boundParallel = CryptoBoundMeasurement.Run(keys, Environment.ProcessorCount, settings.CryptoSeconds);
-        report.Add("ossuary.handshakes.crypto-bound", bound, "handshakes/s");
-        report.Add("ossuary.handshakes.crypto-bound.parallel", boundParallel, "handshakes/s");
-        log.WriteLine($"  one thread {bound:N0}/s, {Environment.ProcessorCount} threads {boundParallel:N0}/s");
+        CryptoBoundMeasurement.Result bound = CryptoBoundMeasurement.Run(keys, 1, settings.CryptoSeconds);
+        CryptoBoundMeasurement.Result boundParallel = CryptoBoundMeasurement.Run(keys, Environment.ProcessorCount, settings.CryptoSeconds);
+        report.Add("ossuary.handshakes.crypto-bound", bound.PerSecond, "handshakes/s");
+        report.Add("ossuary.handshakes.crypto-bound.parallel", boundParallel.PerSecond, "handshakes/s");
+        report.Add("ossuary.handshakes.crypto-bound.cpu", bound.CpuMicroseconds, "us/handshake");
+        log.WriteLine($"  one thread {bound.PerSecond:N0}/s ({bound.CpuMicroseconds:N0} us CPU each), {Environment.ProcessorCount} threads {boundParallel.PerSecond:N0}/s");
     }
 
     private static async Task MeasureHandshakesAsync(BenchReport report, BenchSettings settings, (string Name, BenchTarget Target)[] targets, TextWriter log, CancellationToken cancellationToken)
@@ -109,6 +110,11 @@ public static class LoopbackBench
             foreach (BenchTarget target in all)
             {
                 report.Add($"{target.Name}.throughput{suffix}", results[target.Name].MegabytesPerSecond, "MB/s");
+            }
+
+            foreach (BenchTarget target in all)
+            {
+                report.Add($"{target.Name}.throughput{suffix}.cpu", results[target.Name].CpuMicrosecondsPerMegabyte, "us/MB");
             }
 
             foreach (BenchTarget target in all)

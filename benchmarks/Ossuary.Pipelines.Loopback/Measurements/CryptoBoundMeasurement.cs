@@ -12,16 +12,21 @@ namespace Ossuary.Pipelines.Loopback.Measurements;
 /// </summary>
 internal static class CryptoBoundMeasurement
 {
+    /// <param name="PerSecond">Handshakes (both sides) per second.</param>
+    /// <param name="CpuMicroseconds">Process CPU time per handshake (both sides): the cost, whatever the machine's load.</param>
+    public sealed record Result(double PerSecond, double CpuMicroseconds);
+
     /// <summary>Handshakes per second on <paramref name="threads"/> threads, each running pairs back to back.</summary>
-    public static double Run(OssuaryKeys keys, int threads, double seconds)
+    public static Result Run(OssuaryKeys keys, int threads, double seconds)
     {
         RunOn(keys, 1, Math.Min(0.3, seconds / 2)); // warm-up
         return RunOn(keys, threads, seconds);
     }
 
-    private static double RunOn(OssuaryKeys keys, int threads, double seconds)
+    private static Result RunOn(OssuaryKeys keys, int threads, double seconds)
     {
         long count = 0;
+        var cpu = CpuClock.Start();
         var clock = Stopwatch.StartNew();
         var workers = new Thread[threads];
         for (int i = 0; i < threads; i++)
@@ -46,7 +51,7 @@ internal static class CryptoBoundMeasurement
             worker.Join();
         }
 
-        return count / clock.Elapsed.TotalSeconds;
+        return new Result(count / clock.Elapsed.TotalSeconds, cpu.CoresBusy * cpu.Elapsed.TotalMicroseconds / count);
     }
 
     /// <summary>One client and one server session, created afresh for every handshake, as a connection would.</summary>

@@ -11,7 +11,11 @@ internal static class ThroughputMeasurement
 {
     private const int WarmUpBulk = 4 * 1024 * 1024;
 
-    public sealed record Result(double MegabytesPerSecond, double CoresBusy, double AllocatedPerWrite);
+    /// <param name="MegabytesPerSecond">Bytes counted by the server per second, in 10^6.</param>
+    /// <param name="CoresBusy">Process CPU time over wall time.</param>
+    /// <param name="AllocatedPerWrite">Bytes allocated by the whole process per client write.</param>
+    /// <param name="CpuMicrosecondsPerMegabyte">Process CPU time (both ends) per 10^6 bytes: the cost, whatever the machine's load.</param>
+    public sealed record Result(double MegabytesPerSecond, double CoresBusy, double AllocatedPerWrite, double CpuMicrosecondsPerMegabyte);
 
     /// <summary>Measures every target <see cref="BenchSettings.ThroughputRounds"/> times, taking turns; returns each one's median round.</summary>
     public static async Task<Dictionary<string, Result>> RunAsync(IReadOnlyList<BenchTarget> targets, int writeSize, BenchSettings settings, TextWriter log, CancellationToken cancellationToken)
@@ -41,10 +45,11 @@ internal static class ThroughputMeasurement
                     var clock = CpuClock.Start();
                     await clients[target.Name].SendBulkAsync(count, chunk, cancellationToken).ConfigureAwait(false);
                     TimeSpan elapsed = clock.Elapsed;
-                    var result = new Result(count / 1e6 / elapsed.TotalSeconds, clock.CoresBusy, (double)clock.Allocated / (count / writeSize));
+                    double coresBusy = clock.CoresBusy;
+                    var result = new Result(count / 1e6 / elapsed.TotalSeconds, coresBusy, (double)clock.Allocated / (count / writeSize), coresBusy * elapsed.TotalMicroseconds / (count / 1e6));
                     rounds[target.Name].Add(result);
                     target.ThrowIfServerFailed();
-                    log.WriteLine($"  {target.Name,-14} {writeSize / 1024,2} KiB writes: {result.MegabytesPerSecond,8:N1} MB/s  ({count / 1e6:N0} MB in {elapsed.TotalSeconds:0.00} s, {result.CoresBusy:0.00} cores busy, {result.AllocatedPerWrite:0.#} B allocated per write)");
+                    log.WriteLine($"  {target.Name,-14} {writeSize / 1024,2} KiB writes: {result.MegabytesPerSecond,8:N1} MB/s  ({count / 1e6:N0} MB in {elapsed.TotalSeconds:0.00} s, {result.CoresBusy:0.00} cores busy, {result.CpuMicrosecondsPerMegabyte:N0} us CPU per MB, {result.AllocatedPerWrite:0.#} B allocated per write)");
                 }
             }
         }

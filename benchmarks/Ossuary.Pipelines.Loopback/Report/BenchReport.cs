@@ -145,6 +145,7 @@ public sealed class BenchReport
         {
             "handshakes.crypto-bound" => "tls13.handshakes.sequential",
             "handshakes.crypto-bound.parallel" => "tls13.handshakes.parallel8",
+            "handshakes.crypto-bound.cpu" => "tls13.handshakes.cpu",
             "handshakes.cpu" => "tls13.handshakes.cpu",
             "handshakes.ceiling" => "tls13.handshakes.parallel8",
             _ when measurement.StartsWith("handshakes.", StringComparison.Ordinal) || measurement.StartsWith("idle.", StringComparison.Ordinal) => "tls13." + measurement,
