@@ -138,6 +138,11 @@ internal static class FuzzSeeds
                     .Seal(data: true, messageId: firstDataId, nonceOffset: 1, "first"u8.ToArray())
                     .Seal(data: true, messageId: (ushort)(firstDataId + 1), nonceOffset: 2, [])
                     .Deliver(30).Send(0x8000 | 12).ToArray());
+                // Above RecordCipher's 1,536-byte small-record limit the other AEAD implementation opens it.
+                byte[] large = [.. Enumerable.Range(0, 1600).Select(i => (byte)i)];
+                yield return ($"{vector.Name}-{side}-large", new Script(config)
+                    .Seal(data: true, messageId: firstDataId, nonceOffset: 1, large)
+                    .Deliver(200, 0, 100).Send(1600).ToArray());
                 yield return ($"{vector.Name}-{side}-reset", new Script(config)
                     .Raw(FuzzTargets.ControlPacket(OssuaryProtocolLimits.Reset, true)).Deliver().Write().Send(1).ToArray());
                 yield return ($"{vector.Name}-{side}-disconnect", new Script((byte)(config | 8))
