@@ -21,20 +21,20 @@ public sealed partial class OssuaryDuplexPipe
         PipeReader transport = _transport.Input;
         PipeWriter application = _input.Writer;
         Exception? failure = null;
+        int wanted = PacketHeader.Size;
         try
         {
             while (true)
             {
-                ReadResult read = await transport.ReadAsync().ConfigureAwait(false);
+                ReadResult read = await transport.ReadAtLeastAsync(wanted).ConfigureAwait(false);
                 ReadOnlySequence<byte> buffer = read.Buffer;
                 SequencePosition consumed = buffer.Start;
-                SequencePosition examined = buffer.Start;
                 OssuaryReceiveResult result;
                 while (true)
                 {
                     lock (_sessionLock)
                     {
-                        result = _session.Receive(buffer, application, out consumed, out examined);
+                        result = _session.Receive(buffer, application, out consumed, out _);
                     }
 
                     if (result.Status != OssuaryReceiveStatus.Data)
@@ -51,7 +51,11 @@ public sealed partial class OssuaryDuplexPipe
                     }
                 }
 
-                transport.AdvanceTo(consumed, examined);
+                // Nothing is marked examined: the next read waits for the whole of the next packet
+                // (ReadAtLeastAsync counts from the examined position), so this loop wakes once per
+                // packet rather than once per transport read (Kestrel's socket transport reads at most 4 KiB).
+                wanted = BytesForNextPacket(buffer.Slice(consumed));
+                transport.AdvanceTo(consumed);
                 FlushResult flushed = await application.FlushAsync().ConfigureAwait(false);
                 if (result.Status is OssuaryReceiveStatus.Reset or OssuaryReceiveStatus.Closed)
                 {
@@ -105,6 +109,21 @@ public sealed partial class OssuaryDuplexPipe
 
         // Whatever ended the input, a farewell may be due: the writer loop owns the transport writer.
         _output.Reader.CancelPendingRead();
+    }
+
+    /// <summary>
+    /// How many bytes the transport must hold before the next packet can be opened: its header,
+    /// then all of it. Whenever the session needs more data, this is more than the transport holds.
+    /// </summary>
+    private static int BytesForNextPacket(in ReadOnlySequence<byte> unconsumed)
+    {
+        if (!PacketHeader.TryRead(unconsumed, out PacketHeader header))
+        {
+            return PacketHeader.Size;
+        }
+
+        // An oversized length closes the session from the header alone: no need to wait for a body.
+        return header.BodyLength > PacketHeader.MaxBodyLength ? PacketHeader.Size : header.PacketLength;
     }
 
     /// <summary>
