@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Ossuary.Pipelines.Trust;
+
+/// <summary>
+/// Secret key files in the original's format: the 32-byte Ed25519 seed as 64 hex characters and a
+/// newline, owner-only (mode 0600 on Unix). Buffers that held the secret are zeroed after use, and
+/// error messages name the file, never its content.
+/// </summary>
+public static class OssuarySecretKeyFile
+{
+    private const int HexLength = OssuaryIdentity.SeedSize * 2;
+
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    private const UnixFileMode OthersAccess = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
+    /// <summary>True when users other than the owner may read, write or execute the file (always false on Windows).</summary>
+    public static bool IsAccessibleByOthers(string path) =>
+        !OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & OthersAccess) != 0;
+
+    /// <summary>Writes the identity's seed to a new file, created owner-only; an existing file is never touched.</summary>
+    /// <exception cref="IOException">The file exists or cannot be written.</exception>
+    public static void Write(string path, OssuaryIdentity identity)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        Span<char> hex = stackalloc char[HexLength];
+        Span<byte> line = stackalloc byte[HexLength + 1];
+        try
+        {
+            identity.TryFormatSeedHex(hex, out _);
+            Encoding.ASCII.GetBytes(hex, line);
+            line[HexLength] = (byte)'\n';
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = OwnerOnly;
+            }
+
+            using (var file = new FileStream(path, options))
+            {
+                file.Write(line);
+            }
+
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(path, OwnerOnly); // the umask may have cleared bits of 0600
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(hex));
+            CryptographicOperations.ZeroMemory(line);
+        }
+    }
+
+    /// <summary>Reads a secret key file (64 hex characters; surrounding whitespace such as a newline is fine).</summary>
+    /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    public static OssuaryIdentity Read(string path)
+    {
+        byte[] content = File.ReadAllBytes(path);
+        Span<char> hex = stackalloc char[HexLength + 8];
+        try
+        {
+            if (content.Length > hex.Length)
+            {
+                throw Malformed(path);
+            }
+
+            int count = Encoding.ASCII.GetChars(content, hex);
+            return OssuaryIdentity.ParseSeedHex(hex[..count]);
+        }
+        catch (FormatException)
+        {
+            throw Malformed(path);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(content);
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(hex));
+        }
+    }
+
+    private static FormatException Malformed(string path) => new($"{path}: a secret key file holds 64 hex characters.");
+}

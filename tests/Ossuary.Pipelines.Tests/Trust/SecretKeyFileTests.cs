@@ -1,0 +1,62 @@
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Tests.Trust;
+
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // file modes are a Unix concept
+public sealed class SecretKeyFileTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ossuary-keyfile-").FullName;
+
+    [Fact]
+    public void AWrittenKeyReadsBackOwnerOnly()
+    {
+        string path = Path.Combine(_dir, "a.key");
+        using var identity = OssuaryIdentity.Generate();
+
+        OssuarySecretKeyFile.Write(path, identity);
+        using OssuaryIdentity read = OssuarySecretKeyFile.Read(path);
+
+        Assert.Equal(identity.PublicKey, read.PublicKey);
+        Assert.Equal(65, new FileInfo(path).Length);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.False(OssuarySecretKeyFile.IsAccessibleByOthers(path));
+    }
+
+    [Fact]
+    public void AnExistingFileIsNeverOverwritten()
+    {
+        string path = Path.Combine(_dir, "b.key");
+        File.WriteAllText(path, "keep me");
+        using var identity = OssuaryIdentity.Generate();
+
+        Assert.Throws<IOException>(() => OssuarySecretKeyFile.Write(path, identity));
+        Assert.Equal("keep me", File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void AMalformedFileIsNamedButNotQuoted()
+    {
+        string path = Path.Combine(_dir, "c.key");
+        string almost = new string('a', 63) + "z";
+        File.WriteAllText(path, almost);
+
+        FormatException error = Assert.Throws<FormatException>(() => OssuarySecretKeyFile.Read(path));
+
+        Assert.Contains("c.key", error.Message);
+        Assert.DoesNotContain(almost, error.Message);
+    }
+
+    [Fact]
+    public void AGroupReadableFileIsReportedAsAccessibleByOthers()
+    {
+        string path = Path.Combine(_dir, "d.key");
+        using var identity = OssuaryIdentity.Generate();
+        OssuarySecretKeyFile.Write(path, identity);
+
+        File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.GroupRead);
+
+        Assert.True(OssuarySecretKeyFile.IsAccessibleByOthers(path));
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
