@@ -33,7 +33,7 @@ internal sealed class HandshakePlan
 
     public Func<OssuaryPublicKey, CancellationToken, ValueTask<bool>>? TrustServer { get; private init; }
 
-    public bool AdmitsAnyClient { get; private init; }
+    public bool AdmitsAnyClient => Role == OssuaryRole.UnauthenticatedServer;
 
     public Func<OssuaryPublicKey, ConnectionContext?, CancellationToken, ValueTask<bool>>? AuthorizeClient { get; private init; }
 
@@ -61,7 +61,6 @@ internal sealed class HandshakePlan
             open ? OssuaryRole.UnauthenticatedServer : OssuaryRole.AuthenticatedServer,
             options.Identity ?? generatedIdentity, [], options.HandshakeTimeout, options.HandshakeStepTimeout, options.TimeProvider)
         {
-            AdmitsAnyClient = open,
             AuthorizeClient = options.AuthorizeClient,
         };
         plan._admittedClients.UnionWith(options.AuthorizedClientKeys);

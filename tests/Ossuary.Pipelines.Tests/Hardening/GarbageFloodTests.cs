@@ -32,23 +32,16 @@ public class GarbageFloodTests(ITestOutputHelper output)
     [Fact]
     public Task GarbageConnectionsEachEndWithOneDebugLineWhileHonestClientsAreServed() => Within(TimeSpan.FromSeconds(60), async () =>
     {
-        using var serverKey = OssuaryIdentity.Generate();
-        using var clientKey = OssuaryIdentity.Generate();
+        using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
         await using var server = await OssuaryTestServer.StartEchoAsync(
-            o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-                o.HandshakeTimeout = HandshakeTimeout;
-            },
+            o => keys.ConfigureServer(o, HandshakeTimeout),
             services =>
             {
                 KestrelLoad.LogEverythingTo(logs, LogLevel.Debug)(services);
                 KestrelLoad.AcceptMany(services);
             });
-        var clientOptions = new OssuaryClientOptions { Identity = clientKey };
-        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        OssuaryClientOptions clientOptions = keys.ClientOptions();
 
         await HonestClient.EchoAsync(server.EndPoint, clientOptions, 1024, seed: -1); // warm-up: JIT, pools
 

@@ -45,23 +45,16 @@ public class StalledPeersTests(ITestOutputHelper output)
     [Fact]
     public Task ThousandStalledPeersAreClosedAtTheHandshakeTimeoutWhileHonestClientsTransfer() => Within(TimeSpan.FromSeconds(60), async () =>
     {
-        using var serverKey = OssuaryIdentity.Generate();
-        using var clientKey = OssuaryIdentity.Generate();
+        using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
         await using var server = await OssuaryTestServer.StartEchoAsync(
-            o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-                o.HandshakeTimeout = HandshakeTimeout;
-            },
+            o => keys.ConfigureServer(o, HandshakeTimeout),
             services =>
             {
                 OssuaryTestServer.LogTo(logs)(services);
                 KestrelLoad.AcceptMany(services);
             });
-        var clientOptions = new OssuaryClientOptions { Identity = clientKey };
-        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        OssuaryClientOptions clientOptions = keys.ClientOptions();
         byte[] dribble = new ForgedPeer().ClientHandshake(); // a genuine start, a byte at a time
 
         await HonestClient.EchoAsync(server.EndPoint, clientOptions, EchoSize, seed: -1); // warm-up: JIT, pools
