@@ -31,9 +31,10 @@ public static class LoopbackBench
         await using var raw = new OssuaryRawTarget(keys);
 
         // Idle memory first, while the process is fresh: pools filled by the bulk transfers would hide allocations.
+        // tcp and tcp-kestrel are the floor: what the sockets (and Kestrel) cost before any security layer.
         if (settings.Sections.HasFlag(BenchSections.IdleMemory))
         {
-            await MeasureIdleMemoryAsync(report, settings, [("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw)], log, cancellationToken).ConfigureAwait(false);
+            await MeasureIdleMemoryAsync(report, settings, [("tcp", tcp), ("tcp-kestrel", kestrelTcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw)], log, cancellationToken).ConfigureAwait(false);
         }
 
         if (settings.Sections.HasFlag(BenchSections.CryptoBound))

@@ -15,14 +15,36 @@ internal static class BenchCommand
     {
         var quick = new Option<bool>("--quick") { Description = "Shorter measurements: the whole run takes under a minute." };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this file as JSON.", HelpName = "FILE" };
+        var sections = new Option<BenchSections[]>("--sections")
+        {
+            Description = "Run only these measurements (IdleMemory, CryptoBound, Handshakes, Throughput); all by default.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var targets = new Option<string[]>("--targets")
+        {
+            Description = "Measure only these targets (tcp, tcp-kestrel, tls13-aesgcm, tls13-chacha, ossuary, ossuary-raw); all by default.",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var command = new Command("bench", "Measure Ossuary against plain TCP and SslStream TLS 1.3 over 127.0.0.1: throughput, handshakes per second, memory per idle connection.")
         {
             quick,
             json,
+            sections,
+            targets,
         };
         command.SetAction((parse, cancellationToken) => CliRunner.RunAsync(async () =>
         {
             BenchSettings settings = parse.GetValue(quick) ? BenchSettings.Quick : BenchSettings.Full;
+            if (parse.GetValue(sections) is { Length: > 0 } only)
+            {
+                settings = settings with { Sections = only.Aggregate(BenchSections.None, (all, one) => all | one) };
+            }
+
+            if (parse.GetValue(targets) is { Length: > 0 } names)
+            {
+                settings = settings with { Targets = names.ToHashSet(StringComparer.Ordinal) };
+            }
+
             BenchReport report = await LoopbackBench.RunAsync(settings, Console.Error, cancellationToken);
             Console.Error.WriteLine();
             report.WriteTable(Console.Out);

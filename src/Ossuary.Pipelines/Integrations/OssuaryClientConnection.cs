@@ -14,8 +14,17 @@ public sealed class OssuaryClientConnection : ConnectionContext
 {
     private readonly OssuaryDuplexPipe _secure;
     private readonly StreamDuplexPipe _socketPipe;
-    private readonly CancellationTokenSource _closed = new();
+    // Cancelled and in place of the source once the connection has closed, whoever asks later.
+    private static readonly CancellationTokenSource AlreadyClosed = CreateCancelled();
     private int _disposed;
+
+    // The token source, the feature collection, ConnectionId and Items are made on first use:
+    // most clients never ask, and an idle connection's memory is mostly small objects like these.
+    private CancellationTokenSource? _closed;
+    private CancellationToken? _assignedClosed;
+    private IFeatureCollection? _features;
+    private string? _connectionId;
+    private IDictionary<object, object?>? _items;
 
     internal OssuaryClientConnection(OssuaryDuplexPipe secure, StreamDuplexPipe socketPipe, EndPoint? local, EndPoint? remote)
     {
@@ -24,14 +33,7 @@ public sealed class OssuaryClientConnection : ConnectionContext
         Transport = secure;
         LocalEndPoint = local;
         RemoteEndPoint = remote;
-        ConnectionClosed = _closed.Token;
-        Features.Set<IOssuaryConnectionFeature>(secure.Feature);
     }
-
-    // ConnectionId and Items are made on first use: most clients never ask, and an idle
-    // connection's memory is mostly small objects like these.
-    private string? _connectionId;
-    private IDictionary<object, object?>? _items;
 
     /// <inheritdoc />
     public override string ConnectionId
@@ -41,7 +43,42 @@ public sealed class OssuaryClientConnection : ConnectionContext
     }
 
     /// <inheritdoc />
-    public override IFeatureCollection Features { get; } = new FeatureCollection();
+    public override IFeatureCollection Features
+    {
+        get
+        {
+            if (_features is { } features)
+            {
+                return features;
+            }
+
+            var created = new FeatureCollection();
+            created.Set<IOssuaryConnectionFeature>(_secure.Feature);
+            return Interlocked.CompareExchange(ref _features, created, null) ?? created;
+        }
+    }
+
+    /// <inheritdoc />
+    public override CancellationToken ConnectionClosed
+    {
+        get
+        {
+            if (_assignedClosed is { } assigned)
+            {
+                return assigned;
+            }
+
+            if (Volatile.Read(ref _closed) is { } source)
+            {
+                return source.Token;
+            }
+
+            var created = new CancellationTokenSource();
+            return (Interlocked.CompareExchange(ref _closed, created, null) ?? created).Token;
+        }
+
+        set => _assignedClosed = value;
+    }
 
     /// <inheritdoc />
     public override IDictionary<object, object?> Items
@@ -60,7 +97,7 @@ public sealed class OssuaryClientConnection : ConnectionContext
     public override void Abort(ConnectionAbortedException abortReason)
     {
         _secure.Output.Complete(abortReason);
-        _closed.Cancel();
+        SignalClosed();
     }
 
     /// <inheritdoc />
@@ -75,7 +112,23 @@ public sealed class OssuaryClientConnection : ConnectionContext
 
         await _secure.DisposeAsync().ConfigureAwait(false);
         await _socketPipe.DisposeStreamAsync().ConfigureAwait(false);
-        await _closed.CancelAsync().ConfigureAwait(false);
-        _closed.Dispose();
+        SignalClosed();
+    }
+
+    // The source is cancelled but not disposed: a reader that fetched it just before may still ask for its token.
+    private void SignalClosed()
+    {
+        CancellationTokenSource? source = Interlocked.Exchange(ref _closed, AlreadyClosed);
+        if (source is not null && source != AlreadyClosed)
+        {
+            source.Cancel();
+        }
+    }
+
+    private static CancellationTokenSource CreateCancelled()
+    {
+        var source = new CancellationTokenSource();
+        source.Cancel();
+        return source;
     }
 }

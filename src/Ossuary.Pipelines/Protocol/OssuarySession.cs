@@ -45,7 +45,8 @@ public sealed partial class OssuarySession : IDisposable
     private readonly TimeSpan _handshakeTimeout;
     private readonly OssuaryIdentity? _identity;
     private readonly bool _ownsIdentity;
-    private readonly List<OssuaryPublicKey> _authorizedKeys;
+    // An array, replaced on the rare AddAuthorizedKey: a held connection keeps no list around it.
+    private OssuaryPublicKey[] _authorizedKeys;
     private readonly bool _refuseAtOnce;
 
     private readonly byte[] _localChallenge = new byte[HandshakeBody.ChallengeSize];
@@ -217,7 +218,7 @@ public sealed partial class OssuarySession : IDisposable
     public void AddAuthorizedKey(OssuaryPublicKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        _authorizedKeys.Add(key);
+        _authorizedKeys = [.. _authorizedKeys, key];
         if (_step == Step.ClientAwaitingTrust && key == RemotePublicKey)
         {
             _step = Step.ClientSendAuthentication;

@@ -118,6 +118,53 @@ public class ShutdownAndCancellationTests
         Assert.Equal("sent"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 4));
     });
 
+    [Fact]
+    public Task ConnectionClosedIsCancelledByDisposalWhetherAskedForBeforeOrAfter() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        OssuaryClientConnection early = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+        OssuaryClientConnection late = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+        CancellationToken asked = early.ConnectionClosed;
+        Assert.False(asked.IsCancellationRequested);
+        Assert.Equal(asked, early.ConnectionClosed);
+
+        await early.DisposeAsync().Within();
+        await late.DisposeAsync().Within();
+
+        Assert.True(asked.IsCancellationRequested);
+        Assert.True(early.ConnectionClosed.IsCancellationRequested);
+        Assert.True(late.ConnectionClosed.IsCancellationRequested);
+    });
+
+    [Fact]
+    public Task AbortCancelsConnectionClosedAndAnAssignedTokenReplacesIt() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+        CancellationToken asked = connection.ConnectionClosed;
+
+        connection.Abort(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("test"));
+
+        Assert.True(asked.IsCancellationRequested);
+        using var assigned = new CancellationTokenSource();
+        connection.ConnectionClosed = assigned.Token;
+        Assert.Equal(assigned.Token, connection.ConnectionClosed);
+    });
+
+    [Fact]
+    public Task FeaturesCarryTheOssuaryFeatureOnceAndKeepWhatIsAdded() => Run(async () =>
+    {
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+
+        IOssuaryConnectionFeature? feature = connection.Features.Get<IOssuaryConnectionFeature>();
+        connection.Features.Set("kept");
+
+        Assert.Same(connection.Ossuary, feature);
+        Assert.Equal(server.ServerPublicKey, feature!.RemotePublicKey);
+        Assert.Equal("kept", connection.Features.Get<string>());
+    });
+
     internal static async Task<byte[]> ReadToEndAsync(PipeReader input)
     {
         var all = new List<byte>();
