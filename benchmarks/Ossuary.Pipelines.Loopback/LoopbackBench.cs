@@ -29,12 +29,13 @@ public static class LoopbackBench
         await using KestrelTcpTarget kestrelTcp = await KestrelTcpTarget.StartAsync().ConfigureAwait(false);
         await using OssuaryKestrelTarget ossuary = await OssuaryKestrelTarget.StartAsync(keys).ConfigureAwait(false);
         await using var raw = new OssuaryRawTarget(keys);
+        await using OssuaryKestrelTarget ossuaryLargeBlocks = await OssuaryKestrelTarget.StartAsync(keys, largeBlocks: true).ConfigureAwait(false);
 
         // Idle memory first, while the process is fresh: pools filled by the bulk transfers would hide allocations.
         // tcp and tcp-kestrel are the floor: what the sockets (and Kestrel) cost before any security layer.
         if (settings.Sections.HasFlag(BenchSections.IdleMemory))
         {
-            await MeasureIdleMemoryAsync(report, settings, [("tcp", tcp), ("tcp-kestrel", kestrelTcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw)], log, cancellationToken).ConfigureAwait(false);
+            await MeasureIdleMemoryAsync(report, settings, [("tcp", tcp), ("tcp-kestrel", kestrelTcp), ("tls13", aesGcm), ("ossuary", ossuary), ("ossuary-raw", raw), ("ossuary-64k", ossuaryLargeBlocks)], log, cancellationToken).ConfigureAwait(false);
         }
 
         if (settings.Sections.HasFlag(BenchSections.CryptoBound))
@@ -56,7 +57,7 @@ public static class LoopbackBench
 
         if (settings.Sections.HasFlag(BenchSections.Throughput))
         {
-            await MeasureThroughputAsync(report, settings, [tcp, kestrelTcp, aesGcm, chaCha, ossuary, raw], log, cancellationToken).ConfigureAwait(false);
+            await MeasureThroughputAsync(report, settings, [tcp, kestrelTcp, aesGcm, chaCha, ossuary, raw, ossuaryLargeBlocks], log, cancellationToken).ConfigureAwait(false);
         }
 
         report.LoadAtEnd = MachineInfo.LoadAverage();

@@ -45,11 +45,14 @@ public sealed class BenchReport
     public IReadOnlyList<TargetCheck> Targets()
     {
         double ossuary = this["ossuary.throughput"];
+        double largeBlocks = this["ossuary-64k.throughput"];
         double fasterTls = Math.Max(this["tls13-aesgcm.throughput"], this["tls13-chacha.throughput"]);
         return
         [
             TargetCheck.AtLeast("Throughput, 16 KiB writes: >= 1.2x the faster SslStream TLS 1.3 suite", ossuary, fasterTls, 1.2),
             TargetCheck.AtLeast("Throughput, 16 KiB writes: >= 75 % of plain TCP", ossuary, this["tcp.throughput"], 0.75),
+            TargetCheck.AtLeast("Throughput, 16 KiB writes, Kestrel with AddLargeBlockMemoryPool: >= 1.2x the faster SslStream TLS 1.3 suite", largeBlocks, fasterTls, 1.2),
+            TargetCheck.AtLeast("Throughput, 16 KiB writes, Kestrel with AddLargeBlockMemoryPool: >= 75 % of plain TCP", largeBlocks, this["tcp.throughput"], 0.75),
             TargetCheck.AtLeast("Handshakes/s, sequential: >= 5x SslStream TLS 1.3", this["ossuary.handshakes.sequential"], this["tls13.handshakes.sequential"], 5),
             TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 5x SslStream TLS 1.3", this["ossuary.handshakes.parallel8"], this["tls13.handshakes.parallel8"], 5),
             TargetCheck.AtLeast("Handshakes/s, sequential: >= 60 % of the crypto-only bound (one core)", this["ossuary.handshakes.sequential"], this["ossuary.handshakes.crypto-bound"], 0.6),

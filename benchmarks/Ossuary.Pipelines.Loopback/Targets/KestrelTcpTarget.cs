@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Loopback.Wire;
 
 namespace Ossuary.Pipelines.Loopback.Targets;
@@ -39,11 +40,18 @@ internal sealed class KestrelTcpTarget : BenchTarget
         return target;
     }
 
-    /// <summary>A Kestrel server on 127.0.0.1 with one listener configured by <paramref name="configure"/>, logging off.</summary>
-    public static async Task<WebApplication> StartKestrelAsync(Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions> configure)
+    /// <summary>
+    /// A Kestrel server on 127.0.0.1 with one listener configured by <paramref name="configure"/>, logging
+    /// off; with <paramref name="largeBlocks"/>, its transport receives into 64 KiB blocks (<c>AddLargeBlockMemoryPool</c>).
+    /// </summary>
+    public static async Task<WebApplication> StartKestrelAsync(Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions> configure, bool largeBlocks = false)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
+        if (largeBlocks)
+        {
+            builder.Services.AddLargeBlockMemoryPool();
+        }
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, configure));
         WebApplication app = builder.Build();
         await app.StartAsync().ConfigureAwait(false);

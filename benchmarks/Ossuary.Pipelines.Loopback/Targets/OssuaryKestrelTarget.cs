@@ -10,34 +10,38 @@ namespace Ossuary.Pipelines.Loopback.Targets;
 /// <summary>
 /// Ossuary as an application would deploy it: a Kestrel listener with <c>UseOssuary</c> in front
 /// of a connection handler, and <see cref="OssuaryClient.ConnectAsync"/> (the pipes client).
+/// <c>ossuary-64k</c> is the same with <c>AddLargeBlockMemoryPool</c>, as a bulk-transfer server would run.
 /// </summary>
 internal sealed class OssuaryKestrelTarget : BenchTarget
 {
     private readonly WebApplication _app;
     private readonly OssuaryClientOptions _clientOptions;
 
-    private OssuaryKestrelTarget(WebApplication app, IPEndPoint endpoint, OssuaryClientOptions clientOptions)
+    private OssuaryKestrelTarget(WebApplication app, IPEndPoint endpoint, OssuaryClientOptions clientOptions, string name = "ossuary")
     {
+        Name = name;
         _app = app;
         EndPoint = endpoint;
         _clientOptions = clientOptions;
     }
 
-    public override string Name => "ossuary";
+    public override string Name { get; }
 
-    public override string Description => "Kestrel + UseOssuary server, OssuaryClient.ConnectAsync client";
+    public override string Description => Name == "ossuary"
+        ? "Kestrel + UseOssuary server, OssuaryClient.ConnectAsync client"
+        : "the same, Kestrel with AddLargeBlockMemoryPool (64 KiB transport blocks)";
 
     public override IPEndPoint EndPoint { get; }
 
-    public static async Task<OssuaryKestrelTarget> StartAsync(OssuaryKeys keys)
+    public static async Task<OssuaryKestrelTarget> StartAsync(OssuaryKeys keys, bool largeBlocks = false)
     {
         OssuaryKestrelTarget? target = null;
         WebApplication app = await KestrelTcpTarget.StartKestrelAsync(listen =>
         {
             listen.UseOssuary(keys.ServerOptions());
             listen.Run(connection => target!.ServeAsync(connection));
-        }).ConfigureAwait(false);
-        target = new OssuaryKestrelTarget(app, KestrelTcpTarget.KestrelEndPoint(app), keys.ClientOptions());
+        }, largeBlocks).ConfigureAwait(false);
+        target = new OssuaryKestrelTarget(app, KestrelTcpTarget.KestrelEndPoint(app), keys.ClientOptions(), largeBlocks ? "ossuary-64k" : "ossuary");
         return target;
     }
 
