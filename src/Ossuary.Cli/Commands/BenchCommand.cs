@@ -22,7 +22,7 @@ internal static class BenchCommand
         };
         var targets = new Option<string[]>("--targets")
         {
-            Description = "Measure only these targets (tcp, tcp-kestrel, tls13-aesgcm, tls13-chacha, ossuary, ossuary-raw); all by default.",
+            Description = "Measure only these targets (tcp, tcp-kestrel, tls13-aesgcm, tls13-chacha, ossuary, ossuary-raw, ossuary-64k); all by default.",
             AllowMultipleArgumentsPerToken = true,
         };
         var command = new Command("bench", "Measure Ossuary against plain TCP and SslStream TLS 1.3 over 127.0.0.1: throughput, handshakes per second, memory per idle connection.")
