@@ -13,7 +13,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// 16,412-byte Ossuary packet takes at least five receives and arrives spread over five segments,
 /// which the adapter then gathers. With 64 KiB blocks, one receive brings several whole packets and
 /// most are opened where they lie. On the loopback harness (<c>ossuary bench</c>) this took the
-/// Kestrel server's throughput with 16 KiB writes from about 0.6x to about 0.8x of plain TCP, in the
+/// Kestrel server's throughput with 16 KiB writes from about 0.6x to 0.7-0.8x of plain TCP's, in the
 /// same run (see <c>benchmarks/README.md</c>).
 /// </para>
 /// <para>
