@@ -7,8 +7,10 @@ namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
 /// Ossuary over a <see cref="Stream"/>, for code without pipes: the counterpart of
-/// <see cref="System.Net.Security.SslStream"/>. Authenticate first, then read and write plaintext;
-/// every write is sent at once (one or more frames). Disposing sends Disconnect.
+/// <see cref="System.Net.Security.SslStream"/>. Authenticate first, then read and write plaintext.
+/// A write returns once its bytes are queued, and the connection's writer seals and sends them at
+/// once (writes made while it is busy share frames); <see cref="FlushAsync(CancellationToken)"/>
+/// waits until everything written so far has reached the inner stream. Disposing sends Disconnect.
 /// </summary>
 public sealed class OssuaryStream : Stream
 {
@@ -17,6 +19,9 @@ public sealed class OssuaryStream : Stream
     private StreamDuplexPipe? _innerPipe;
     private OssuaryDuplexPipe? _secure;
     private bool _innerDisposed;
+
+    // Plaintext bytes written so far: what a flush waits to see sent. A Stream takes one write at a time.
+    private long _written;
 
     /// <summary>Wraps <paramref name="innerStream"/>, which the new stream owns unless <paramref name="leaveInnerStreamOpen"/>.</summary>
     public OssuaryStream(Stream innerStream, bool leaveInnerStreamOpen = false)
@@ -114,6 +119,8 @@ public sealed class OssuaryStream : Stream
         {
             throw new OssuaryException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
         }
+
+        _written += buffer.Length;
     }
 
     /// <inheritdoc />
@@ -123,13 +130,14 @@ public sealed class OssuaryStream : Stream
     /// <inheritdoc />
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-    /// <summary>Writes are sent as they are made; nothing to flush.</summary>
-    public override void Flush()
-    {
-    }
+    /// <summary>Waits until everything written so far has been sealed and written to the inner stream, and that stream flushed.</summary>
+    /// <exception cref="OssuaryException">The connection ended before everything written was sent.</exception>
+    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
 
-    /// <inheritdoc />
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <inheritdoc cref="Flush"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the bytes are still sent.</exception>
+    public override Task FlushAsync(CancellationToken cancellationToken) =>
+        _secure is null ? Task.CompletedTask : _secure.WhenSentAsync(_written, cancellationToken);
 
     /// <inheritdoc />
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();

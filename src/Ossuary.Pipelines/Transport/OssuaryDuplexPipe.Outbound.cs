@@ -16,6 +16,7 @@ public sealed partial class OssuaryDuplexPipe
         PipeReader application = _output.Reader;
         PipeWriter transport = _transport.Output;
         Exception? failure = null;
+        long sealedBytes = 0;
         try
         {
             while (true)
@@ -40,6 +41,7 @@ public sealed partial class OssuaryDuplexPipe
                     if (_session.IsEstablished)
                     {
                         buffer = Seal(buffer, transport);
+                        sealedBytes += read.Buffer.Length - buffer.Length;
                         if (read.IsCompleted)
                         {
                             _session.Disconnect(applicationFailed);
@@ -59,6 +61,11 @@ public sealed partial class OssuaryDuplexPipe
                 }
 
                 FlushResult flushed = await transport.FlushAsync().ConfigureAwait(false);
+                if (!flushed.IsCanceled && !flushed.IsCompleted)
+                {
+                    ReportSent(sealedBytes);
+                }
+
                 if (finished || read.IsCompleted || flushed.IsCompleted || flushed.IsCanceled)
                 {
                     break;
@@ -72,6 +79,48 @@ public sealed partial class OssuaryDuplexPipe
 
         await application.CompleteAsync().ConfigureAwait(false);
         await transport.CompleteAsync(failure).ConfigureAwait(false);
+        _outboundFailed = failure is not null;
+        _outboundEnded = true;
+        Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
+    }
+
+    /// <summary>
+    /// Completes once <paramref name="total"/> plaintext bytes written to <see cref="Output"/> have
+    /// been sealed and the transport's flush has taken them (for a stream transport: written to the
+    /// stream and the stream flushed). <see cref="Integrations.OssuaryStream.FlushAsync(CancellationToken)"/> waits here.
+    /// </summary>
+    /// <exception cref="OssuaryException">The connection ended before they were.</exception>
+    internal async Task WhenSentAsync(long total, CancellationToken cancellationToken)
+    {
+        while (Volatile.Read(ref _sentBytes) < total)
+        {
+            if (_outboundEnded)
+            {
+                throw new OssuaryException(_outboundFailed ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
+                    "The Ossuary connection ended before everything written to it was sent.");
+            }
+
+            var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            TaskCompletionSource signal = Interlocked.CompareExchange(ref _sentSignal, fresh, null) ?? fresh;
+
+            // The loop may have moved on between the first check and publishing the signal.
+            if (Volatile.Read(ref _sentBytes) >= total || _outboundEnded)
+            {
+                continue;
+            }
+
+            await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void ReportSent(long sealedBytes)
+    {
+        // The loop is the only writer; a reader that waits installs a signal, which is the only case that costs an interlocked operation.
+        Volatile.Write(ref _sentBytes, sealedBytes);
+        if (Volatile.Read(ref _sentSignal) is not null)
+        {
+            Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
+        }
     }
 
     private ReadOnlySequence<byte> Seal(ReadOnlySequence<byte> buffer, PipeWriter transport)

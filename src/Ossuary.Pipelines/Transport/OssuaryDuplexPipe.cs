@@ -59,6 +59,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private Task _inbound = Task.CompletedTask;
     private Task _outbound = Task.CompletedTask;
 
+    // Plaintext bytes the outbound loop has sealed and the transport's flush has taken, and what
+    // WhenSentAsync waits on (see the Outbound part).
+    private long _sentBytes;
+    private TaskCompletionSource? _sentSignal;
+    private volatile bool _outboundEnded;
+    private volatile bool _outboundFailed;
+
     private OssuaryDuplexPipe(IDuplexPipe transport, OssuarySession session, ConnectionTelemetry telemetry, IOssuaryConnectionFeature feature)
     {
         _transport = transport;

@@ -117,6 +117,71 @@ public class OssuaryStreamTests
         Assert.True(left.CanRead);
     }
 
+    [Fact]
+    public Task FlushWaitsUntilTheInnerStreamHasTakenEveryByteWritten() => Run(async () =>
+    {
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        byte[] message = new byte[40_000];
+        new Random(3).NextBytes(message);
+        pair.ClientGate.Shut();
+
+        await pair.Client.WriteAsync(message); // queued: the write does not wait for the inner stream
+        Task flush = pair.Client.FlushAsync();
+        await Task.Delay(200);
+        Assert.False(flush.IsCompleted, "the flush returned while the inner stream still held back the bytes");
+
+        pair.ClientGate.Open();
+        await flush.Within();
+        byte[] received = new byte[message.Length];
+        await pair.Server.ReadExactlyAsync(received).AsTask().Within();
+        Assert.Equal(message, received);
+    });
+
+    [Fact]
+    public Task CancellingAFlushLeavesTheBytesGoingAndALaterFlushWaitsForThem() => Run(async () =>
+    {
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        pair.ClientGate.Shut();
+        await pair.Client.WriteAsync("late but whole"u8.ToArray());
+
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pair.Client.FlushAsync(cancel.Token));
+
+        pair.ClientGate.Open();
+        await pair.Client.FlushAsync().Within();
+        byte[] received = new byte[14];
+        await pair.Server.ReadExactlyAsync(received).AsTask().Within();
+        Assert.Equal("late but whole"u8.ToArray(), received);
+    });
+
+    [Fact]
+    public Task FlushReportsAnInnerStreamThatFailedBeforeTakingTheBytes() => Run(async () =>
+    {
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        pair.ClientGate.Shut();
+        await pair.Client.WriteAsync("never arrives"u8.ToArray());
+        Task flush = pair.Client.FlushAsync();
+
+        pair.ClientGate.Break();
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => flush.Within());
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+    });
+
+    [Fact]
+    public Task FlushWithNothingOutstandingCompletesAtOnceBeforeAndAfterAuthentication() => Run(async () =>
+    {
+        var unauthenticated = new OssuaryStream(new MemoryStream());
+        Assert.True(unauthenticated.FlushAsync().IsCompletedSuccessfully);
+        unauthenticated.Flush();
+
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        Assert.True(pair.Client.FlushAsync().IsCompletedSuccessfully);
+        await pair.Client.WriteAsync("x"u8.ToArray());
+        pair.Client.Flush();
+        Assert.True(pair.Client.FlushAsync().IsCompletedSuccessfully);
+    });
+
     internal static async Task<(NetworkStream Server, NetworkStream Client)> ConnectTcpPairAsync()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -130,4 +195,45 @@ public class OssuaryStreamTests
     }
 
     private static Task Run(Func<Task> test) => test().Within();
+
+    /// <summary>Two authenticated OssuaryStreams over loopback TCP; the client's inner stream is gated.</summary>
+    private sealed class AuthenticatedStreams : IAsyncDisposable
+    {
+        private readonly OssuaryIdentity _serverKey = OssuaryIdentity.Generate();
+        private readonly OssuaryIdentity _clientKey = OssuaryIdentity.Generate();
+
+        private AuthenticatedStreams(NetworkStream serverSide, NetworkStream clientSide)
+        {
+            ClientGate = new GatedStream(clientSide);
+            Server = new OssuaryStream(serverSide);
+            Client = new OssuaryStream(ClientGate);
+        }
+
+        public OssuaryStream Server { get; }
+
+        public OssuaryStream Client { get; }
+
+        public GatedStream ClientGate { get; }
+
+        public static async Task<AuthenticatedStreams> StartAsync()
+        {
+            (NetworkStream serverSide, NetworkStream clientSide) = await ConnectTcpPairAsync();
+            var pair = new AuthenticatedStreams(serverSide, clientSide);
+            var serverOptions = new OssuaryServerOptions { Identity = pair._serverKey };
+            serverOptions.AuthorizedClientKeys.Add(pair._clientKey.PublicKey);
+            var clientOptions = new OssuaryClientOptions { Identity = pair._clientKey };
+            clientOptions.TrustedServerKeys.Add(pair._serverKey.PublicKey);
+            await Task.WhenAll(pair.Server.AuthenticateAsServerAsync(serverOptions), pair.Client.AuthenticateAsClientAsync(clientOptions)).Within();
+            return pair;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            ClientGate.Open();
+            await Client.DisposeAsync();
+            await Server.DisposeAsync();
+            _serverKey.Dispose();
+            _clientKey.Dispose();
+        }
+    }
 }
