@@ -77,11 +77,18 @@ public sealed partial class OssuaryDuplexPipe
             failure = ex;
         }
 
-        await application.CompleteAsync().ConfigureAwait(false);
-        await transport.CompleteAsync(failure).ConfigureAwait(false);
-        _outboundFailed = failure is not null;
-        _outboundEnded = true;
-        Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
+        try
+        {
+            await application.CompleteAsync().ConfigureAwait(false);
+            await transport.CompleteAsync(failure).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Whatever happens above, a flush waiting for bytes that will never be sent must end.
+            _outboundFailed = failure is not null;
+            _outboundEnded = true;
+            Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
+        }
     }
 
     /// <summary>
