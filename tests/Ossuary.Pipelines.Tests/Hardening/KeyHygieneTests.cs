@@ -180,7 +180,7 @@ public class KeyHygieneTests
         await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, honest).Within())
         {
             await connection.Transport.Output.WriteAsync("secret-free"u8.ToArray());
-            await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 11).Within();
+            await PipeReads.ReadExactlyAsync(connection.Transport.Input, 11).Within();
             texts.Add(("the client connection", connection.ToString()));
             texts.Add(("the client's feature", connection.Ossuary.ToString()));
             texts.Add(("the client's transport", connection.Transport.ToString()));
@@ -281,7 +281,7 @@ public class KeyHygieneTests
         try
         {
             await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options).Within();
-            await ShutdownAndCancellationTests.ReadToEndAsync(connection.Transport.Input);
+            await PipeReads.ReadToEndAsync(connection.Transport.Input);
         }
         catch (Exception ex) when (ex is OssuaryException or InvalidOperationException)
         {

@@ -34,7 +34,7 @@ public class VanishingPeerTests
         await using OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(socket.Transport, server.ClientOptions).Within();
 
         await client.Output.WriteAsync("first words"u8.ToArray());
-        Assert.Equal("first words"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(client.Input, 11).Within());
+        Assert.Equal("first words"u8.ToArray(), await PipeReads.ReadExactlyAsync(client.Input, 11).Within());
         await client.Output.WriteAsync("never whole"u8.ToArray());
         await socket.Vanished.Within();
 
@@ -133,11 +133,11 @@ public class VanishingPeerTests
         await using OssuaryClientConnection client = await connecting.Within();
 
         await accepted.Output.WriteAsync("first words"u8.ToArray());
-        Assert.Equal("first words"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(client.Transport.Input, 11).Within());
+        Assert.Equal("first words"u8.ToArray(), await PipeReads.ReadExactlyAsync(client.Transport.Input, 11).Within());
         await accepted.Output.WriteAsync("never whole"u8.ToArray());
         await socket.Vanished.Within();
 
-        OssuaryException failure = await Assert.ThrowsAsync<OssuaryException>(() => ShutdownAndCancellationTests.ReadToEndAsync(client.Transport.Input).Within(Prompt));
+        OssuaryException failure = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(client.Transport.Input).Within(Prompt));
         Assert.Equal(expected, failure.Reason);
         if (!abortive)
         {
@@ -189,7 +189,7 @@ public class VanishingPeerTests
         await accepted.Output.CompleteAsync();
         await socket.Vanished.Within();
 
-        Assert.Equal("last words"u8.ToArray(), await ShutdownAndCancellationTests.ReadToEndAsync(client.Transport.Input).Within(Prompt));
+        Assert.Equal("last words"u8.ToArray(), await PipeReads.ReadToEndAsync(client.Transport.Input).Within(Prompt));
         await client.Transport.Output.WriteAsync("too late"u8.ToArray()).Within(Prompt); // goes nowhere, and does not throw
         await client.DisposeAsync().Within(Prompt); // without waiting for a peer that is gone
     });
@@ -200,7 +200,7 @@ public class VanishingPeerTests
         await using var socket = new VanishingSocket(await RawPeer.ConnectAsync(server.Server.EndPoint), AfterDisconnect, abortive);
         await using OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(socket.Transport, server.ClientOptions).Within();
         await client.Output.WriteAsync("ping"u8.ToArray());
-        Assert.Equal("ping"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(client.Input, 4).Within());
+        Assert.Equal("ping"u8.ToArray(), await PipeReads.ReadExactlyAsync(client.Input, 4).Within());
 
         await client.Output.CompleteAsync();
         await socket.Vanished.Within();

@@ -102,9 +102,9 @@ public sealed class NativeTcpTests(NativeLibraryFixture native)
         {
             Assert.Equal(serverKey.PublicKey, connection.Ossuary.RemotePublicKey);
             await connection.Transport.Output.WriteAsync("hello C server"u8.ToArray());
-            Assert.Equal("hello C server"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 14).Within());
+            Assert.Equal("hello C server"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 14).Within());
             await connection.Transport.Output.WriteAsync(bulk);
-            Assert.Equal(bulk, await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, bulk.Length).Within());
+            Assert.Equal(bulk, await PipeReads.ReadExactlyAsync(connection.Transport.Input, bulk.Length).Within());
         }
 
         ProcessResult result = await server.WaitForExitAsync(TimeSpan.FromSeconds(30));

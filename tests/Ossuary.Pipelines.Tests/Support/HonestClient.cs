@@ -17,7 +17,7 @@ internal static class HonestClient
         new Random(seed).NextBytes(payload);
         long started = Stopwatch.GetTimestamp();
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server, options).Within();
-        Task<byte[]> echoed = KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, size);
+        Task<byte[]> echoed = PipeReads.ReadExactlyAsync(connection.Transport.Input, size);
         await connection.Transport.Output.WriteAsync(payload).Within();
         byte[] back = await echoed.Within();
         Assert.Equal(SHA256.HashData(payload), SHA256.HashData(back));

@@ -19,10 +19,10 @@ public class FramingTests
             new Random(7).NextBytes(message);
 
             await pair.Client.Output.WriteAsync(message);
-            Assert.Equal(message, await KestrelEchoTests.ReadExactlyAsync(pair.Server.Input, message.Length));
+            Assert.Equal(message, await PipeReads.ReadExactlyAsync(pair.Server.Input, message.Length));
 
             await pair.Server.Output.WriteAsync(message.AsMemory(0, 300));
-            Assert.Equal(message[..300], await KestrelEchoTests.ReadExactlyAsync(pair.Client.Input, 300));
+            Assert.Equal(message[..300], await PipeReads.ReadExactlyAsync(pair.Client.Input, 300));
         }
 
         await relays.Within();
@@ -68,7 +68,7 @@ public class FramingTests
                 await framesSeen.WaitAsync().Within(); // one flush, one frame: wait for it before the next
             }
 
-            Assert.Equal(expected.ToArray(), await KestrelEchoTests.ReadExactlyAsync(pair.Server.Input, expected.Count));
+            Assert.Equal(expected.ToArray(), await PipeReads.ReadExactlyAsync(pair.Server.Input, expected.Count));
             Assert.Equal(1, deliveries);
         }
 
@@ -98,7 +98,7 @@ public class FramingTests
         await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link))
         {
             await pair.Client.Output.WriteAsync(message);
-            Assert.Equal(message, await KestrelEchoTests.ReadExactlyAsync(pair.Server.Input, message.Length));
+            Assert.Equal(message, await PipeReads.ReadExactlyAsync(pair.Server.Input, message.Length));
         }
 
         await Task.WhenAll(upstream, downstream).Within();

@@ -29,7 +29,7 @@ public class KestrelAuthenticationTests
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
         await connection.Transport.Output.WriteAsync("anyone home?"u8.ToArray());
 
-        Assert.Equal("anyone home?"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 12));
+        Assert.Equal("anyone home?"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 12));
         Assert.Equal(serverKey.PublicKey, connection.Ossuary.RemotePublicKey);
         Assert.Equal(OssuaryPublicKey.Anonymous, connection.Ossuary.LocalPublicKey);
         IOssuaryConnectionFeature? seen = Assert.Single(server.Log.Features);
@@ -62,7 +62,7 @@ public class KestrelAuthenticationTests
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
         await connection.Transport.Output.WriteAsync("first contact"u8.ToArray());
 
-        Assert.Equal("first contact"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 13));
+        Assert.Equal("first contact"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 13));
         Assert.Equal(serverKey.PublicKey, Assert.Single(asked));
         Assert.Equal(serverKey.PublicKey, connection.Ossuary.RemotePublicKey);
         Assert.Empty(options.TrustedServerKeys); // trust is per connection; recording it is the callback's job
@@ -213,7 +213,7 @@ public class KestrelAuthenticationTests
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
         await connection.Transport.Output.WriteAsync("let me in"u8.ToArray());
 
-        Assert.Equal("let me in"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 9));
+        Assert.Equal("let me in"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 9));
         (OssuaryPublicKey key, ConnectionContext? context) = Assert.Single(asked);
         Assert.Equal(clientKey.PublicKey, key);
         Assert.NotNull(context);
@@ -243,7 +243,7 @@ public class KestrelAuthenticationTests
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
         await connection.Transport.Output.WriteAsync("listed"u8.ToArray());
 
-        Assert.Equal("listed"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 6));
+        Assert.Equal("listed"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 6));
         Assert.Equal(0, Volatile.Read(ref asked));
     });
 

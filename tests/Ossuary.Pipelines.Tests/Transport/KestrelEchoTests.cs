@@ -23,28 +23,11 @@ public class KestrelEchoTests
 
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
         await connection.Transport.Output.WriteAsync("hello over ossuary"u8.ToArray());
-        byte[] echoed = await ReadExactlyAsync(connection.Transport.Input, 18);
+        byte[] echoed = await PipeReads.ReadExactlyAsync(connection.Transport.Input, 18);
 
         Assert.Equal("hello over ossuary"u8.ToArray(), echoed);
         Assert.Equal(serverKey.PublicKey, connection.Ossuary.RemotePublicKey);
         IOssuaryConnectionFeature? seen = Assert.Single(server.Log.Features);
         Assert.Equal(clientKey.PublicKey, seen!.RemotePublicKey);
-    }
-
-    internal static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count)
-    {
-        while (true)
-        {
-            ReadResult read = await reader.ReadAsync();
-            if (read.Buffer.Length >= count)
-            {
-                byte[] result = read.Buffer.Slice(0, count).ToArray();
-                reader.AdvanceTo(read.Buffer.GetPosition(count));
-                return result;
-            }
-
-            Assert.False(read.IsCompleted, $"the stream ended after {read.Buffer.Length} of {count} bytes");
-            reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
-        }
     }
 }

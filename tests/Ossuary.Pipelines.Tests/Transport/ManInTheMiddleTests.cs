@@ -28,7 +28,7 @@ public class ManInTheMiddleTests
         await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link))
         {
             await pair.Server.Output.WriteAsync("genuine"u8.ToArray());
-            Assert.Equal("genuine"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(pair.Client.Input, 7));
+            Assert.Equal("genuine"u8.ToArray(), await PipeReads.ReadExactlyAsync(pair.Client.Input, 7));
             await pair.Server.Output.WriteAsync("forged!"u8.ToArray());
 
             // The read fails instead of returning any byte of the forged frame.
@@ -36,7 +36,7 @@ public class ManInTheMiddleTests
             Assert.Equal(OssuaryErrorReason.DecryptionFailed, forged.Reason);
 
             // The client tells the server it failed (Disconnect with the error flag).
-            OssuaryException told = await Assert.ThrowsAsync<OssuaryException>(() => ReadUntilEndAsync(pair.Server.Input));
+            OssuaryException told = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Server.Input));
             Assert.Equal(OssuaryErrorReason.ConnectionFailed, told.Reason);
         }
 
@@ -63,7 +63,7 @@ public class ManInTheMiddleTests
         {
             await pair.Server.Output.WriteAsync("cut in half"u8.ToArray());
 
-            OssuaryException truncated = await Assert.ThrowsAsync<OssuaryException>(() => ReadUntilEndAsync(pair.Client.Input));
+            OssuaryException truncated = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Client.Input));
             Assert.Equal(OssuaryErrorReason.Truncated, truncated.Reason);
             Assert.Contains("middle", truncated.Message);
         }
@@ -90,7 +90,7 @@ public class ManInTheMiddleTests
         {
             await pair.Server.Output.WriteAsync("never arrives"u8.ToArray());
 
-            OssuaryException truncated = await Assert.ThrowsAsync<OssuaryException>(() => ReadUntilEndAsync(pair.Client.Input));
+            OssuaryException truncated = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Client.Input));
             Assert.Equal(OssuaryErrorReason.Truncated, truncated.Reason);
             Assert.Contains("without an Ossuary Disconnect", truncated.Message);
         }
@@ -119,7 +119,7 @@ public class ManInTheMiddleTests
             await pair.Server.Output.WriteAsync("last words"u8.ToArray());
             await pair.Server.Output.CompleteAsync();
 
-            Assert.Equal("last words"u8.ToArray(), await ReadUntilEndAsync(pair.Client.Input));
+            Assert.Equal("last words"u8.ToArray(), await PipeReads.ReadToEndAsync(pair.Client.Input));
         }
 
         await Task.WhenAll(upstream, downstream).Within();
@@ -134,7 +134,7 @@ public class ManInTheMiddleTests
         {
             await pair.Server.Output.CompleteAsync(new InvalidOperationException("the server application crashed"));
 
-            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => ReadUntilEndAsync(pair.Client.Input));
+            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Client.Input));
             Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
         }
 
@@ -267,26 +267,6 @@ public class ManInTheMiddleTests
         catch (OssuaryException ex)
         {
             return ([.. all], ex);
-        }
-    }
-
-    /// <summary>Reads until the input completes and returns everything; throws what the input throws.</summary>
-    private static async Task<byte[]> ReadUntilEndAsync(PipeReader input)
-    {
-        var all = new List<byte>();
-        while (true)
-        {
-            ReadResult read = await input.ReadAsync().AsTask().Within();
-            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
-            {
-                all.AddRange(segment.ToArray());
-            }
-
-            input.AdvanceTo(read.Buffer.End);
-            if (read.IsCompleted)
-            {
-                return [.. all];
-            }
         }
     }
 

@@ -88,7 +88,7 @@ public class OptionsValidationTests
         {
             await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
             await connection.Transport.Output.WriteAsync("hi"u8.ToArray());
-            Assert.Equal("hi"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 2));
+            Assert.Equal("hi"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 2));
         }
 
         FakeLogRecord warning = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == 10);

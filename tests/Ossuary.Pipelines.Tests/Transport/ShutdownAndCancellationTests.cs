@@ -16,7 +16,7 @@ public class ShutdownAndCancellationTests
         await using var server = await AuthenticatedEchoServer.StartAsync();
         OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
         await connection.Transport.Output.WriteAsync("one round"u8.ToArray());
-        Assert.Equal("one round"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 9));
+        Assert.Equal("one round"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 9));
 
         await connection.DisposeAsync().Within();
 
@@ -44,7 +44,7 @@ public class ShutdownAndCancellationTests
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
 
         Assert.Null(await server.Server.Log.NextOutcomeAsync());
-        byte[] everything = await ReadToEndAsync(connection.Transport.Input);
+        byte[] everything = await PipeReads.ReadToEndAsync(connection.Transport.Input);
 
         Assert.Equal(GoodbyeConnectionHandler.Goodbye.ToArray(), everything);
     });
@@ -102,7 +102,7 @@ public class ShutdownAndCancellationTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.AsTask().Within());
 
         await connection.Transport.Output.WriteAsync("still here"u8.ToArray());
-        Assert.Equal("still here"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(input, 10));
+        Assert.Equal("still here"u8.ToArray(), await PipeReads.ReadExactlyAsync(input, 10));
     });
 
     [Fact]
@@ -115,7 +115,7 @@ public class ShutdownAndCancellationTests
             () => connection.Transport.Output.WriteAsync("never sent"u8.ToArray(), new CancellationToken(canceled: true)).AsTask());
 
         await connection.Transport.Output.WriteAsync("sent"u8.ToArray());
-        Assert.Equal("sent"u8.ToArray(), await KestrelEchoTests.ReadExactlyAsync(connection.Transport.Input, 4));
+        Assert.Equal("sent"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 4));
     });
 
     [Fact]
@@ -164,25 +164,6 @@ public class ShutdownAndCancellationTests
         Assert.Equal(server.ServerPublicKey, feature!.RemotePublicKey);
         Assert.Equal("kept", connection.Features.Get<string>());
     });
-
-    internal static async Task<byte[]> ReadToEndAsync(PipeReader input)
-    {
-        var all = new List<byte>();
-        while (true)
-        {
-            ReadResult read = await input.ReadAsync().AsTask().Within();
-            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
-            {
-                all.AddRange(segment.ToArray());
-            }
-
-            input.AdvanceTo(read.Buffer.End);
-            if (read.IsCompleted)
-            {
-                return [.. all];
-            }
-        }
-    }
 
     private static Task Run(Func<Task> test) => test().Within();
 }
