@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
