@@ -1,0 +1,67 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Loopback.Wire;
+
+namespace Ossuary.Pipelines.Loopback.Targets;
+
+/// <summary>A target whose server is a Kestrel host on 127.0.0.1 answering the bench protocol, logging off.</summary>
+internal abstract class KestrelBenchTarget : BenchTarget
+{
+    private WebApplication? _app;
+    private IPEndPoint? _endpoint;
+
+    public override IPEndPoint EndPoint => _endpoint ?? throw new InvalidOperationException("The Kestrel server has not started.");
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync().ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Starts the server: <paramref name="configure"/> adds middleware in front of the bench handler;
+    /// with <paramref name="largeBlocks"/>, the transport receives into 64 KiB blocks (<c>AddLargeBlockMemoryPool</c>).
+    /// </summary>
+    protected async Task StartKestrelAsync(Action<ListenOptions> configure, bool largeBlocks = false)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        if (largeBlocks)
+        {
+            builder.Services.AddLargeBlockMemoryPool();
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            configure(listen);
+            listen.Run(ServeAsync);
+        }));
+        _app = builder.Build();
+        await _app.StartAsync().ConfigureAwait(false);
+        string address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        _endpoint = new IPEndPoint(IPAddress.Loopback, new Uri(address).Port);
+    }
+
+    private async Task ServeAsync(ConnectionContext connection)
+    {
+        try
+        {
+            await BenchWire.ServeAsync(connection.Transport, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ReportServerError(ex);
+        }
+    }
+}
