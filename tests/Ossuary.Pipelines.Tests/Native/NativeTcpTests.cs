@@ -22,11 +22,7 @@ public sealed class NativeTcpTests(NativeLibraryFixture native)
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, clientKey);
 
         ProcessResult result = await native.RunAsync(
             "tcp_client", NativeLink.Shared, Port(server.EndPoint), SeedHex(clientKey), serverKey.PublicKey.ToString());
@@ -65,11 +61,7 @@ public sealed class NativeTcpTests(NativeLibraryFixture native)
         using var serverKey = OssuaryIdentity.Generate();
         using var allowedKey = OssuaryIdentity.Generate();
         using var strangerKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(allowedKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, allowedKey);
 
         ProcessResult result = await native.RunAsync(
             "tcp_client", NativeLink.Shared, Port(server.EndPoint), SeedHex(strangerKey), serverKey.PublicKey.ToString());

@@ -37,6 +37,14 @@ public sealed class OssuaryTestServer : IAsyncDisposable
     public static Task<OssuaryTestServer> StartEchoAsync(Action<OssuaryServerOptions> configure, Action<IServiceCollection>? services = null) =>
         StartAsync<EchoConnectionHandler>(configure, services);
 
+    /// <summary>An echo server with <paramref name="identity"/> that admits exactly <paramref name="client"/>.</summary>
+    public static Task<OssuaryTestServer> StartEchoAsync(OssuaryIdentity identity, OssuaryIdentity client) =>
+        StartEchoAsync(o =>
+        {
+            o.Identity = identity;
+            o.AuthorizedClientKeys.Add(client.PublicKey);
+        });
+
     public static async Task<OssuaryTestServer> StartAsync<THandler>(Action<OssuaryServerOptions> configure, Action<IServiceCollection>? services = null)
         where THandler : ConnectionHandler
     {

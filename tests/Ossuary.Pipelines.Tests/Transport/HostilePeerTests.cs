@@ -128,11 +128,7 @@ public class HostilePeerTests
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, clientKey);
         using var durations = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Ossuary.Pipelines", "ossuary.handshake.duration");
 
         using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))

@@ -43,11 +43,7 @@ public class KestrelAuthenticationTests
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, clientKey);
         var asked = new ConcurrentQueue<OssuaryPublicKey>();
         var options = new OssuaryClientOptions
         {
@@ -109,11 +105,7 @@ public class KestrelAuthenticationTests
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var allowedKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(allowedKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, allowedKey);
         var options = new OssuaryClientOptions();
         options.TrustedServerKeys.Add(serverKey.PublicKey);
 
@@ -132,11 +124,7 @@ public class KestrelAuthenticationTests
         // (about 1 connection in 70 on loopback).
         using var serverKey = OssuaryIdentity.Generate();
         using var allowedKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(allowedKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, allowedKey);
         var options = new OssuaryClientOptions();
         options.TrustedServerKeys.Add(serverKey.PublicKey);
 
@@ -157,11 +145,7 @@ public class KestrelAuthenticationTests
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
         using var otherServerKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, clientKey);
         var options = new OssuaryClientOptions { Identity = clientKey };
         options.TrustedServerKeys.Add(otherServerKey.PublicKey);
 
@@ -177,11 +161,7 @@ public class KestrelAuthenticationTests
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, clientKey);
         var options = new OssuaryClientOptions { Identity = clientKey, TrustServer = (_, _) => ValueTask.FromResult(false) };
 
         OssuaryException untrusted = await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(server.EndPoint, options));

@@ -11,11 +11,7 @@ public class KestrelEchoTests
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
-        {
-            o.Identity = serverKey;
-            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-        });
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, clientKey);
         var options = new OssuaryClientOptions { Identity = clientKey };
         options.TrustedServerKeys.Add(serverKey.PublicKey);
 
