@@ -39,6 +39,7 @@ public sealed class SecretKeyFileTests : IDisposable
         string path = Path.Combine(_dir, "c.key");
         string almost = new string('a', 63) + "z";
         File.WriteAllText(path, almost);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // else it is refused before it is read
 
         FormatException error = Assert.Throws<FormatException>(() => OssuarySecretKeyFile.Read(path));
 
