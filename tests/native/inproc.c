@@ -474,7 +474,6 @@ static int stale_handle(void) {
   end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_AUTHENTICATED_SERVER, ss));
   end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, cs));
   EXPECT(server_end.conn != NULL && client_end.conn != NULL, "created again");
-  EXPECT(stale != server_end.conn && stale != client_end.conn, "a handle is never handed out twice");
 
   uint8_t *keys[] = {xp};
   uint8_t out[512], buf[64];
@@ -490,6 +489,7 @@ static int stale_handle(void) {
   EXPECT(ossuary_flush(stale, out, sizeof(out)) == -1, "nor flushes");
   EXPECT(ossuary_remote_public_key(stale, buf, sizeof(buf)) == -1, "nor names a peer");
   EXPECT(ossuary_disconnect(stale, 1) == -1, "nor disconnects");
+  EXPECT(stale != server_end.conn && stale != client_end.conn, "a handle is never handed out twice");
   ossuary_destroy_connection(&stale);
   EXPECT(stale == NULL, "destroying it again only clears the copy");
 
