@@ -7,14 +7,14 @@ namespace Ossuary.Pipelines.Transport;
 /// </summary>
 internal sealed class LocalFault : Exception
 {
-    public LocalFault(string source, Exception cause)
-        : base($"{source} threw {cause.GetType().Name}: {cause.Message}", cause)
+    public LocalFault(string site, Exception cause)
+        : base($"{site} threw {cause.GetType().Name}: {cause.Message}", cause)
     {
-        Source = source;
+        Site = site;
     }
 
     /// <summary>Where it happened, e.g. <c>AuthorizeClient</c>: with the exception type, the cause logs are limited by.</summary>
-    public new string Source { get; }
+    public string Site { get; }
 
     /// <summary>
     /// True for failures that are ours. The peer and the network cause <see cref="IOException"/>s
@@ -26,6 +26,6 @@ internal sealed class LocalFault : Exception
 
     /// <summary>The cause's key for rate limiting: where, and what type of exception.</summary>
     public static string CauseOf(Exception exception) => exception is LocalFault fault
-        ? $"{fault.Source}: {fault.InnerException!.GetType().FullName}"
+        ? $"{fault.Site}: {fault.InnerException!.GetType().FullName}"
         : $"handshake: {exception.GetType().FullName}";
 }
