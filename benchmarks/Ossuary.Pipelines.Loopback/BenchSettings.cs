@@ -8,7 +8,8 @@ public sealed record BenchSettings
     {
         ThroughputRounds = 3,
         ThroughputSeconds = 1.0,
-        HandshakeSeconds = 2.0,
+        HandshakeRounds = 3,
+        HandshakeSeconds = 0.7,
         CryptoSeconds = 2.0,
     };
 
@@ -16,10 +17,11 @@ public sealed record BenchSettings
     public static BenchSettings Quick { get; } = new()
     {
         IsQuick = true,
-        ThroughputRounds = 1,
-        ThroughputSeconds = 0.4,
-        HandshakeSeconds = 0.6,
-        CryptoSeconds = 0.6,
+        ThroughputRounds = 3,
+        ThroughputSeconds = 0.25,
+        HandshakeRounds = 3,
+        HandshakeSeconds = 0.25,
+        CryptoSeconds = 0.5,
     };
 
     /// <summary>True for <c>--quick</c>.</summary>
@@ -34,7 +36,13 @@ public sealed record BenchSettings
     /// <summary>About how long one throughput measurement runs.</summary>
     public double ThroughputSeconds { get; init; }
 
-    /// <summary>How long connections are made one after another (and 8 at a time) per target.</summary>
+    /// <summary>
+    /// Handshakes are measured this many times per target, sequential and parallel, the targets
+    /// taking turns as for throughput; the median counts and the spread is reported.
+    /// </summary>
+    public int HandshakeRounds { get; init; } = 1;
+
+    /// <summary>How long connections are made one after another (and 8 at a time) per target and round.</summary>
     public double HandshakeSeconds { get; init; }
 
     /// <summary>How long the in-memory handshakes run for the crypto-only bound.</summary>

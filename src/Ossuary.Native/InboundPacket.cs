@@ -10,7 +10,12 @@ namespace Ossuary.Native;
 /// this does the same, but never takes a byte beyond the packet in hand, so whatever follows
 /// stays in the caller's buffer for the next call (recv_handshake, then recv_data).
 /// </summary>
-internal sealed class InboundPacket
+/// <remarks>
+/// The header is gathered into 8 bytes of its own; the packet's buffer, sized from the header, is
+/// rented from <see cref="ArrayPool{T}.Shared"/> and returned when the session has consumed the
+/// packet, so an idle connection holds no packet buffer.
+/// </remarks>
+internal sealed class InboundPacket : IDisposable
 {
     private const int HeaderSize = 8;
     private const ushort EncryptedDataType = 0x20;
@@ -18,7 +23,10 @@ internal sealed class InboundPacket
     /// <summary>An EncryptedData body is the plaintext plus 4 bytes of blob header and a 16-byte tag.</summary>
     private const int RecordOverhead = 20;
 
-    private readonly byte[] _buffer = new byte[OssuarySession.MaxPacketLength];
+    private readonly byte[] _header = new byte[HeaderSize];
+
+    /// <summary>The whole packet, header included, once the header has come; otherwise null.</summary>
+    private byte[]? _packet;
     private int _length;
 
     public bool HasHeader => _length >= HeaderSize;
@@ -36,7 +44,7 @@ internal sealed class InboundPacket
     {
         get
         {
-            if (!HasHeader || BinaryPrimitives.ReadUInt16BigEndian(_buffer.AsSpan(4)) != EncryptedDataType)
+            if (!HasHeader || BinaryPrimitives.ReadUInt16BigEndian(_header.AsSpan(4)) != EncryptedDataType)
             {
                 return 0;
             }
@@ -45,9 +53,9 @@ internal sealed class InboundPacket
         }
     }
 
-    public ReadOnlySequence<byte> Bytes => new(_buffer, 0, _length);
+    public ReadOnlySequence<byte> Bytes => _packet is null ? new(_header, 0, _length) : new(_packet, 0, _length);
 
-    private int BodyLength => BinaryPrimitives.ReadUInt16BigEndian(_buffer);
+    private int BodyLength => BinaryPrimitives.ReadUInt16BigEndian(_header);
 
     private int PacketLength => HeaderSize + BodyLength;
 
@@ -60,8 +68,14 @@ internal sealed class InboundPacket
         }
 
         int count = Math.Min(HeaderSize - _length, input.Length);
-        input[..count].CopyTo(_buffer.AsSpan(_length));
+        input[..count].CopyTo(_header.AsSpan(_length));
         _length += count;
+        if (HasHeader && !IsOversized)
+        {
+            _packet = ArrayPool<byte>.Shared.Rent(PacketLength);
+            _header.CopyTo(_packet.AsSpan());
+        }
+
         return count;
     }
 
@@ -74,11 +88,22 @@ internal sealed class InboundPacket
         }
 
         int count = Math.Min(PacketLength - _length, input.Length);
-        input[..count].CopyTo(_buffer.AsSpan(_length));
+        input[..count].CopyTo(_packet!.AsSpan(_length));
         _length += count;
         return count;
     }
 
     /// <summary>Forgets the packet once the session has consumed it.</summary>
-    public void Clear() => _length = 0;
+    public void Clear()
+    {
+        _length = 0;
+        if (_packet is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_packet);
+            _packet = null;
+        }
+    }
+
+    /// <inheritdoc cref="Clear"/>
+    public void Dispose() => Clear();
 }

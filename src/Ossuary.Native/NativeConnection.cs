@@ -15,7 +15,7 @@ internal sealed class NativeConnection : IDisposable
     private readonly List<OssuaryPublicKey> _authorizedKeys = [];
     private readonly InboundPacket _inbound = new();
     private readonly OutboundQueue _outbound = new();
-    private readonly ArrayBufferWriter<byte> _plaintext = new(OssuarySession.MaxPlaintextLength);
+    private readonly PooledPlaintext _plaintext = new();
     private OssuaryIdentity? _identity;
     private OssuarySession _session;
 
@@ -215,6 +215,9 @@ internal sealed class NativeConnection : IDisposable
     public void Dispose()
     {
         _session.Dispose();
+        _inbound.Dispose();
+        _outbound.Dispose();
+        _plaintext.Clear();
         _identity?.Dispose();
         _identity = null;
     }

@@ -8,7 +8,12 @@ namespace Ossuary.Native;
 /// packet into an internal buffer and hands out as much as the caller's buffer holds; the rest
 /// waits here for the next send call or <c>ossuary_flush</c>.
 /// </summary>
-internal sealed class OutboundQueue : IBufferWriter<byte>
+/// <remarks>
+/// The buffer is rented from <see cref="ArrayPool{T}.Shared"/> when a packet is written and
+/// returned as soon as the caller has taken every byte: an idle connection holds none (a C server
+/// keeps thousands of them, and a 16 KiB buffer each was most of its memory).
+/// </remarks>
+internal sealed class OutboundQueue : IBufferWriter<byte>, IDisposable
 {
     /// <summary>
     /// How much unsent output <c>ossuary_send_data</c> lets pile up before it refuses more: a
@@ -16,7 +21,9 @@ internal sealed class OutboundQueue : IBufferWriter<byte>
     /// </summary>
     public const int MaxPending = 4 * OssuarySession.MaxPacketLength;
 
-    private byte[] _buffer = new byte[OssuarySession.MaxPacketLength];
+    private const int MinimumRent = 256;
+
+    private byte[]? _buffer;
     private int _start;
     private int _end;
 
@@ -33,26 +40,29 @@ internal sealed class OutboundQueue : IBufferWriter<byte>
     public void Advance(int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _buffer.Length - _end);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, (_buffer?.Length ?? 0) - _end);
         _end += count;
         Queued += count;
     }
 
     public Memory<byte> GetMemory(int sizeHint = 0)
     {
-        Reserve(sizeHint);
-        return _buffer.AsMemory(_end);
+        return Reserve(sizeHint).AsMemory(_end);
     }
 
     public Span<byte> GetSpan(int sizeHint = 0)
     {
-        Reserve(sizeHint);
-        return _buffer.AsSpan(_end);
+        return Reserve(sizeHint).AsSpan(_end);
     }
 
     /// <summary>Moves as many queued bytes as fit into <paramref name="destination"/>.</summary>
     public int DrainTo(Span<byte> destination)
     {
+        if (_buffer is null)
+        {
+            return 0;
+        }
+
         int count = Math.Min(Length, destination.Length);
         _buffer.AsSpan(_start, count).CopyTo(destination);
         _start += count;
@@ -60,17 +70,32 @@ internal sealed class OutboundQueue : IBufferWriter<byte>
         if (_start == _end)
         {
             _start = _end = 0;
+            ReturnBuffer();
         }
 
         return count;
     }
 
-    private void Reserve(int sizeHint)
+    /// <summary>Gives the buffer back to the pool; queued bytes are dropped (the connection is going away).</summary>
+    public void Dispose()
+    {
+        _start = _end = 0;
+        ReturnBuffer();
+    }
+
+    private byte[] Reserve(int sizeHint)
     {
         int needed = Math.Max(sizeHint, 1);
+        if (_buffer is null)
+        {
+            // The smallest that holds a handshake packet or a small record: the pool's buckets start at 16 bytes.
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(needed, MinimumRent));
+            return _buffer;
+        }
+
         if (_buffer.Length - _end >= needed)
         {
-            return;
+            return _buffer;
         }
 
         if (_start > 0)
@@ -82,7 +107,21 @@ internal sealed class OutboundQueue : IBufferWriter<byte>
 
         if (_buffer.Length - _end < needed)
         {
-            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _end + needed));
+            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _end + needed));
+            _buffer.AsSpan(0, _end).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+
+        return _buffer;
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
         }
     }
 }

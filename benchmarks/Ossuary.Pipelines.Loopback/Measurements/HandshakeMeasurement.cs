@@ -13,9 +13,16 @@ internal static class HandshakeMeasurement
     /// <param name="CpuMicroseconds">Process CPU time per connection (client and server ends, everything in the process).</param>
     public sealed record Result(double PerSecond, double CpuMicroseconds);
 
+    /// <summary>Makes connections for <paramref name="seconds"/> without measuring them (code, pools, the server's first connections).</summary>
+    public static async Task WarmUpAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)
+    {
+        await RunLoopsAsync(target, parallelism, seconds, cancellationToken).ConfigureAwait(false);
+        target.ThrowIfServerFailed();
+    }
+
+    /// <summary>One measured round: <paramref name="parallelism"/> loops for <paramref name="seconds"/>.</summary>
     public static async Task<Result> RunAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)
     {
-        await RunLoopsAsync(target, parallelism, Math.Min(0.4, seconds / 2), cancellationToken).ConfigureAwait(false); // warm-up
         var clock = CpuClock.Start();
         (long count, TimeSpan elapsed) = await RunLoopsAsync(target, parallelism, seconds, cancellationToken).ConfigureAwait(false);
         double cpu = clock.CoresBusy * clock.Elapsed.TotalMicroseconds / count;

@@ -17,8 +17,8 @@ internal static class ThroughputMeasurement
     /// <param name="CpuMicrosecondsPerMegabyte">Process CPU time (both ends) per 10^6 bytes: the cost, whatever the machine's load.</param>
     public sealed record Result(double MegabytesPerSecond, double CoresBusy, double AllocatedPerWrite, double CpuMicrosecondsPerMegabyte);
 
-    /// <summary>Measures every target <see cref="BenchSettings.ThroughputRounds"/> times, taking turns; returns each one's median round.</summary>
-    public static async Task<Dictionary<string, Result>> RunAsync(IReadOnlyList<BenchTarget> targets, int writeSize, BenchSettings settings, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>Measures every target <see cref="BenchSettings.ThroughputRounds"/> times, taking turns; returns every round per target.</summary>
+    public static async Task<Dictionary<string, List<Result>>> RunAsync(IReadOnlyList<BenchTarget> targets, int writeSize, BenchSettings settings, TextWriter log, CancellationToken cancellationToken)
     {
         byte[] chunk = new byte[writeSize];
         Random.Shared.NextBytes(chunk);
@@ -61,7 +61,7 @@ internal static class ThroughputMeasurement
             }
         }
 
-        return rounds.ToDictionary(r => r.Key, r => r.Value.OrderBy(x => x.MegabytesPerSecond).ElementAt(r.Value.Count / 2));
+        return rounds;
     }
 
     /// <summary>Sends until tiered compilation has settled; returns the last transfer's bytes per second.</summary>

@@ -5,4 +5,8 @@ namespace Ossuary.Pipelines.Loopback.Report;
 /// <param name="Value">The number.</param>
 /// <param name="Unit"><c>MB/s</c>, <c>handshakes/s</c> or <c>bytes</c>.</param>
 /// <param name="Baseline">The SslStream AES-GCM figure this one is compared with in the table, if any.</param>
-public sealed record Figure(string Name, double Value, string Unit, string? Baseline = null);
+/// <param name="Spread">
+/// For a figure measured in several rounds (the median is <paramref name="Value"/>): the largest
+/// round minus the smallest, over the median. Null for a figure measured once.
+/// </param>
+public sealed record Figure(string Name, double Value, string Unit, string? Baseline = null, double? Spread = null);

@@ -31,12 +31,18 @@ internal abstract class KestrelBenchTarget : BenchTarget
 
     /// <summary>
     /// Starts the server: <paramref name="configure"/> adds middleware in front of the bench handler;
-    /// with <paramref name="largeBlocks"/>, the transport receives into 64 KiB blocks (<c>AddLargeBlockMemoryPool</c>).
+    /// with <paramref name="largeBlocks"/>, the transport receives into 64 KiB blocks (<c>AddLargeBlockMemoryPool</c>);
+    /// <paramref name="https"/> enables <c>UseHttps</c>, which the slim builder leaves out.
     /// </summary>
-    protected async Task StartKestrelAsync(Action<ListenOptions> configure, bool largeBlocks = false)
+    protected async Task StartKestrelAsync(Action<ListenOptions> configure, bool largeBlocks = false, bool https = false)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
+        if (https)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+        }
+
         if (largeBlocks)
         {
             builder.Services.AddLargeBlockMemoryPool();

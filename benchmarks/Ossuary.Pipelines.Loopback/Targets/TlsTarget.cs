@@ -32,19 +32,7 @@ internal sealed class TlsTarget : BenchTarget
             CipherSuitesPolicy = policy,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        var trust = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck,
-        };
-        trust.CustomTrustStore.Add(certificate);
-        _clientOptions = new SslClientAuthenticationOptions
-        {
-            TargetHost = "localhost",
-            EnabledSslProtocols = SslProtocols.Tls13,
-            CipherSuitesPolicy = policy,
-            CertificateChainPolicy = trust,
-        };
+        _clientOptions = ClientOptions(policy, certificate);
         _listener = new SocketListener(ServeAsync, ReportServerError);
     }
 
@@ -53,6 +41,41 @@ internal sealed class TlsTarget : BenchTarget
     public override string Description { get; }
 
     public override IPEndPoint EndPoint => _listener.EndPoint;
+
+    /// <summary>The client side: TLS 1.3 with <paramref name="policy"/>, trusting exactly <paramref name="certificate"/> as its root.</summary>
+    internal static SslClientAuthenticationOptions ClientOptions(CipherSuitesPolicy? policy, X509Certificate2 certificate)
+    {
+        var trust = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+        };
+        trust.CustomTrustStore.Add(certificate);
+        return new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            EnabledSslProtocols = SslProtocols.Tls13,
+            CipherSuitesPolicy = policy,
+            CertificateChainPolicy = trust,
+        };
+    }
+
+    /// <summary>Connects an <see cref="SslStream"/> client with <paramref name="options"/> to <paramref name="endPoint"/>.</summary>
+    internal static async Task<IBenchClient> ConnectClientAsync(IPEndPoint endPoint, SslClientAuthenticationOptions options, CancellationToken cancellationToken)
+    {
+        Socket socket = await TcpTarget.ConnectSocketAsync(endPoint, cancellationToken).ConfigureAwait(false);
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        try
+        {
+            await tls.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+            return new StreamBenchClient(tls);
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
 
     /// <summary>A self-signed ECDSA P-256 server certificate for "localhost".</summary>
     public static X509Certificate2 CreateCertificate()
@@ -68,21 +91,7 @@ internal sealed class TlsTarget : BenchTarget
         return X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), password: null);
     }
 
-    public override async Task<IBenchClient> ConnectAsync(CancellationToken cancellationToken)
-    {
-        Socket socket = await TcpTarget.ConnectSocketAsync(EndPoint, cancellationToken).ConfigureAwait(false);
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
-        try
-        {
-            await tls.AuthenticateAsClientAsync(_clientOptions, cancellationToken).ConfigureAwait(false);
-            return new StreamBenchClient(tls);
-        }
-        catch
-        {
-            await tls.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+    public override Task<IBenchClient> ConnectAsync(CancellationToken cancellationToken) => ConnectClientAsync(EndPoint, _clientOptions, cancellationToken);
 
     public override ValueTask DisposeAsync() => _listener.DisposeAsync();
 

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Reflection;
 using Ossuary.Pipelines.Loopback;
 using Ossuary.Pipelines.Loopback.Report;
 
@@ -13,7 +15,7 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var quick = new Option<bool>("--quick") { Description = "Shorter measurements: the whole run takes under a minute." };
+        var quick = new Option<bool>("--quick") { Description = "Shorter measurements, still in interleaved rounds with medians: the whole run takes under a minute." };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this file as JSON.", HelpName = "FILE" };
         var sections = new Option<BenchSections[]>("--sections")
         {
@@ -22,18 +24,26 @@ internal static class BenchCommand
         };
         var targets = new Option<string[]>("--targets")
         {
-            Description = "Measure only these targets (tcp, tcp-kestrel, tls13-aesgcm, tls13-chacha, ossuary, ossuary-raw, ossuary-64k); all by default.",
+            Description = "Measure only these targets (tcp, tcp-kestrel, tls13-aesgcm, tls13-chacha, tls13-kestrel, ossuary, ossuary-raw, ossuary-64k); all by default.",
             AllowMultipleArgumentsPerToken = true,
         };
+        var checkTargets = new Option<bool>("--check-targets") { Description = "Also print the project's performance targets and whether this run met them (for maintainers)." };
         var command = new Command("bench", "Measure Ossuary against plain TCP and SslStream TLS 1.3 over 127.0.0.1: throughput, handshakes per second, memory per idle connection.")
         {
             quick,
             json,
             sections,
             targets,
+            checkTargets,
         };
         command.SetAction((parse, cancellationToken) => CliRunner.RunAsync(async () =>
         {
+            bool optimized = IsOptimized(typeof(LoopbackBench).Assembly) && IsOptimized(typeof(Ossuary.Pipelines.Protocol.OssuarySession).Assembly);
+            if (!optimized)
+            {
+                Console.Error.WriteLine("ossuary: warning: this is a Debug build; its figures say little. Run with -c Release.");
+            }
+
             BenchSettings settings = parse.GetValue(quick) ? BenchSettings.Quick : BenchSettings.Full;
             if (parse.GetValue(sections) is { Length: > 0 } only)
             {
@@ -46,8 +56,9 @@ internal static class BenchCommand
             }
 
             BenchReport report = await LoopbackBench.RunAsync(settings, Console.Error, cancellationToken);
+            report.Optimized = optimized;
             Console.Error.WriteLine();
-            report.WriteTable(Console.Out);
+            report.WriteTable(Console.Out, includeTargets: parse.GetValue(checkTargets));
             if (parse.GetValue(json) is { } path)
             {
                 await using (FileStream file = File.Create(path))
@@ -62,4 +73,8 @@ internal static class BenchCommand
         }));
         return command;
     }
+
+    /// <summary>False for an assembly compiled without optimizations (a Debug build).</summary>
+    internal static bool IsOptimized(Assembly assembly) =>
+        assembly.GetCustomAttribute<DebuggableAttribute>() is not { IsJITOptimizerDisabled: true };
 }

@@ -76,7 +76,9 @@ public sealed partial class OssuarySession : IDisposable
     internal OssuarySession(OssuarySessionOptions options, RandomSource random)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (!Enum.IsDefined(options.Role))
+        // A pattern, not Enum.IsDefined: under NativeAOT that builds the enum's reflection data on
+        // first use, a tenth of the C library's first ossuary_create_connection.
+        if (options.Role is not (OssuaryRole.Client or OssuaryRole.AuthenticatedServer or OssuaryRole.UnauthenticatedServer))
         {
             throw new ArgumentException($"{nameof(options.Role)} must be Client, AuthenticatedServer or UnauthenticatedServer.", nameof(options));
         }

@@ -19,7 +19,46 @@ public sealed class CliBenchTests : CliTestBase
         string[] names = [.. json.RootElement.GetProperty("figures").EnumerateArray().Select(f => f.GetProperty("name").GetString()!)];
         Assert.Equal(["ossuary.handshakes.crypto-bound", "ossuary.handshakes.crypto-bound.parallel", "ossuary.handshakes.crypto-bound.cpu"], names);
         Assert.All(json.RootElement.GetProperty("figures").EnumerateArray(), f => Assert.True(f.GetProperty("value").GetDouble() > 0));
-        Assert.Contains("Throughput, 16 KiB writes: >= 75 % of plain TCP: not measured", bench.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("Targets (this run)", bench.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("Debug build", bench.Stderr, StringComparison.Ordinal);
+        Assert.True(json.RootElement.GetProperty("optimized").GetBoolean());
+    }
+
+    [Fact]
+    public async Task CheckTargetsAddsTheTargetsAfterTheTable()
+    {
+        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "--check-targets");
+
+        AssertSucceeds(bench);
+        int table = bench.Stdout.IndexOf("| ossuary.handshakes.crypto-bound ", StringComparison.Ordinal);
+        int targets = bench.Stdout.IndexOf("Targets (this run):", StringComparison.Ordinal);
+        Assert.True(table >= 0 && targets > table, bench.Stdout);
+        Assert.Contains("[?] Throughput, 16 KiB writes: >= 1.3x Kestrel + UseHttps (tls13-kestrel): not measured", bench.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HandshakesAreMeasuredInRoundsWithTheirSpreadAndTheSequentialCeiling()
+    {
+        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "Handshakes", "--targets", "tcp", "tls13-kestrel", "--json", "rounds.json");
+
+        AssertSucceeds(bench);
+        using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "rounds.json")));
+        Dictionary<string, JsonElement> figures = json.RootElement.GetProperty("figures").EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!);
+        Assert.Equal(
+            [
+                "ossuary.handshakes.crypto-bound", "ossuary.handshakes.crypto-bound.parallel", "ossuary.handshakes.crypto-bound.cpu",
+                "tcp.handshakes.sequential", "tcp.handshakes.parallel8", "tcp.handshakes.cpu",
+                "tls13-kestrel.handshakes.sequential", "tls13-kestrel.handshakes.parallel8", "tls13-kestrel.handshakes.cpu",
+                "ossuary.handshakes.ceiling", "ossuary.handshakes.ceiling.sequential",
+            ],
+            figures.Keys);
+
+        // Three rounds, the targets taking turns: the log shows each target three times, and every
+        // figure measured in rounds carries its spread; the computed ceilings and the one-shot crypto bound do not.
+        Assert.Equal(3, bench.Stderr.Split('\n').Count(line => line.TrimStart().StartsWith("tls13-kestrel ", StringComparison.Ordinal)));
+        Assert.All(figures.Where(f => f.Key.StartsWith("tcp.", StringComparison.Ordinal) || f.Key.StartsWith("tls13-kestrel.", StringComparison.Ordinal)), f => Assert.True(f.Value.GetProperty("spread").GetDouble() >= 0));
+        Assert.False(figures["ossuary.handshakes.ceiling.sequential"].TryGetProperty("spread", out _));
+        Assert.Matches(@"\|\s+Spread\s+\|", bench.Stdout);
     }
 
     [Fact]

@@ -27,6 +27,7 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
 {
     private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(5);
     private readonly ConcurrentDictionary<(string Program, NativeLink Link), Lazy<Task<string>>> _programs = new();
+    private readonly ConcurrentDictionary<string, Lazy<Task<string>>> _originalPrograms = new();
 
     public NativeLibraryFixture()
     {
@@ -59,6 +60,9 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
     public string StaticDirectory => Path.Combine(ProgramsDirectory, "static");
 
     public string SharedDirectory => Path.Combine(ProgramsDirectory, "shared");
+
+    /// <summary>The original's C library and its own header (libossuary 0.5.2, ../shared/interop).</summary>
+    public string OriginalLibraryDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared", "interop", "libossuary-0.5.2"));
 
     public async Task InitializeAsync()
     {
@@ -122,6 +126,23 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
     /// <summary>Compiles tests/native/NAME.c (once per run and link) and returns the program's path.</summary>
     public Task<string> ProgramAsync(string name, NativeLink link) =>
         _programs.GetOrAdd((name, link), key => new Lazy<Task<string>>(() => CompileAsync(key.Program, key.Link))).Value;
+
+    /// <summary>Compiles tests/native/NAME.c against the original's libossuary.so and ossuary.h (once per run).</summary>
+    public Task<string> OriginalProgramAsync(string name) =>
+        _originalPrograms.GetOrAdd(name, key => new Lazy<Task<string>>(async () =>
+        {
+            string directory = Path.Combine(ProgramsDirectory, "original");
+            Directory.CreateDirectory(directory);
+            string output = Path.Combine(directory, key);
+            string library = OriginalLibraryDirectory;
+            ProcessResult result = await NativeProcess.RunAsync(
+                "gcc",
+                ["-Wall", "-Wextra", "-Werror", "-O1", "-o", output, Path.Combine(SourcesDirectory, key + ".c"), "-I" + library, "-L" + library, "-lossuary", "-Wl,-rpath," + library],
+                directory,
+                TimeSpan.FromMinutes(2));
+            Assert.True(result.ExitCode == 0, $"gcc failed against the original:\n{result}");
+            return output;
+        })).Value;
 
     /// <summary>Runs a compiled program from the neutral folder.</summary>
     public async Task<ProcessResult> RunAsync(string name, NativeLink link, params string[] arguments)
