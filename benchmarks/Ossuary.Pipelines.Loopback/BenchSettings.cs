@@ -10,7 +10,7 @@ public sealed record BenchSettings
         ThroughputSeconds = 1.0,
         HandshakeRounds = 3,
         HandshakeSeconds = 0.7,
-        CryptoSeconds = 2.0,
+        CryptoSeconds = 0.7,
     };
 
     /// <summary>The settings of <c>ossuary bench --quick</c>.</summary>
@@ -21,7 +21,7 @@ public sealed record BenchSettings
         ThroughputSeconds = 0.25,
         HandshakeRounds = 3,
         HandshakeSeconds = 0.25,
-        CryptoSeconds = 0.5,
+        CryptoSeconds = 0.25,
     };
 
     /// <summary>True for <c>--quick</c>.</summary>
@@ -45,7 +45,7 @@ public sealed record BenchSettings
     /// <summary>How long connections are made one after another (and 8 at a time) per target and round.</summary>
     public double HandshakeSeconds { get; init; }
 
-    /// <summary>How long the in-memory handshakes run for the crypto-only bound.</summary>
+    /// <summary>How long the in-memory handshakes run for the crypto-only bound, per round (one thread, then one per core).</summary>
     public double CryptoSeconds { get; init; }
 
     /// <summary>Idle connections held open for the memory figures.</summary>
