@@ -1,38 +1,39 @@
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
-/// Connection middleware that secures every connection of a listener with one validated plan.
-/// A connection whose handshake fails is logged at Debug and ended quietly: the failure is the
-/// peer's, and must never throw into the server.
+/// Connection middleware that secures every connection of a listener with the current plan of its
+/// <see cref="ServerPlanSource"/>. A connection whose handshake fails is logged and ended quietly:
+/// it must never throw into the server.
 /// </summary>
 internal sealed class OssuaryServerMiddleware
 {
     private readonly ConnectionDelegate _next;
-    private readonly HandshakePlan _plan;
-    private readonly ILogger _logger;
-    private readonly OssuaryMetrics _metrics;
+    private readonly ServerPlanSource _plans;
 
-    public OssuaryServerMiddleware(ConnectionDelegate next, HandshakePlan plan, ILogger logger, OssuaryMetrics metrics)
+    public OssuaryServerMiddleware(ConnectionDelegate next, ServerPlanSource plans)
     {
         _next = next;
-        _plan = plan;
-        _logger = logger;
-        _metrics = metrics;
+        _plans = plans;
     }
 
     public async Task OnConnectionAsync(ConnectionContext context)
     {
+        ServerPlanSource.Snapshot current = _plans.Current;
+        var telemetry = new ConnectionTelemetry(current.Telemetry.Logger, current.Telemetry.Metrics, context.ConnectionId);
+        if (SelectPlan(current.Plan, context, telemetry) is not { } plan)
+        {
+            return;
+        }
+
         IDuplexPipe transport = context.Transport;
         OssuaryDuplexPipe secure;
         try
         {
-            secure = await OssuaryDuplexPipe.StartAsync(transport, _plan, context, ConnectionTelemetry.For(context, _logger, _metrics), context.ConnectionClosed)
-                .ConfigureAwait(false);
+            secure = await OssuaryDuplexPipe.StartAsync(transport, plan, context, telemetry, context.ConnectionClosed).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OssuaryException or OperationCanceledException or IOException)
         {
@@ -50,6 +51,31 @@ internal sealed class OssuaryServerMiddleware
         {
             await secure.DisposeAsync().ConfigureAwait(false);
             context.Transport = transport;
+        }
+    }
+
+    /// <summary>The plan with the identity this connection gets; null (logged at Error) when the selector failed us.</summary>
+    private static HandshakePlan? SelectPlan(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry)
+    {
+        if (plan.IdentitySelector is not { } select)
+        {
+            return plan;
+        }
+
+        try
+        {
+            if (select(context) is { } chosen)
+            {
+                return plan.WithIdentity(chosen);
+            }
+
+            return plan.HasIdentity ? plan : throw new InvalidOperationException(
+                "OssuaryServerOptions.IdentitySelector returned null and no default Identity or IdentityKeyFile is set: the server has no key to present.");
+        }
+        catch (Exception ex)
+        {
+            OssuaryLog.IdentitySelectorFailed(telemetry.Logger, context.ConnectionId, ex);
+            return null;
         }
     }
 }

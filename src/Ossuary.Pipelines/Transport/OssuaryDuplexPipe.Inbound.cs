@@ -91,6 +91,7 @@ public sealed partial class OssuaryDuplexPipe
         // before (see PlaintextReader); the reader reports it once the application has seen them.
         if (failure is not null)
         {
+            _inputFailure = failure as OssuaryException;
             _inputReader.Fail(failure);
 
             // A failed input fails the connection: stop taking the application's writes and tell
