@@ -36,8 +36,9 @@ public sealed class OssuaryClientConnection : ConnectionContext
         RemoteEndPoint = remote;
 
         // ConnectionClosed fires when the server ends the connection too (its Disconnect, a failure,
-        // the socket's end), not only on Abort or dispose, as Kestrel's transports do.
-        secure.InputEnded.ContinueWith(static (_, state) => ((OssuaryClientConnection)state!).SignalClosed(), this,
+        // the socket's end), not only on Abort or dispose, as Kestrel's transports do: once both
+        // directions have stopped, so that a write made after it reports a completed pipe.
+        secure.Completion.ContinueWith(static (_, state) => ((OssuaryClientConnection)state!).SignalClosed(), this,
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 

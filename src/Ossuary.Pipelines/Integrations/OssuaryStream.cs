@@ -137,6 +137,13 @@ public sealed class OssuaryStream : Stream
     /// <inheritdoc />
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        // Once the peer has ended the connection with a failure (a refusal, say), nothing more can be
+        // sent: say so now, with the reason a read gives, rather than queue bytes that are dropped.
+        if (Secure.InputFailure is not null)
+        {
+            throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
+        }
+
         FlushResult flushed = await Secure.Output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
         if (flushed.IsCompleted)
         {

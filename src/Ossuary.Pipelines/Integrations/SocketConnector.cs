@@ -12,7 +12,11 @@ internal static class SocketConnector
 {
     /// <exception cref="SocketException">No address could be reached, the name did not resolve, or the timeout ran out (<see cref="SocketError.TimedOut"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public static async Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken)
+    public static Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken) =>
+        ConnectAsync(endpoint, timeout, Dns.GetHostAddressesAsync, cancellationToken);
+
+    /// <summary>As above, with the name resolver given (tests: a machine whose resolver maps no name to ::1).</summary>
+    internal static async Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
     {
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (timeout != Timeout.InfiniteTimeSpan)
@@ -24,7 +28,7 @@ internal static class SocketConnector
         {
             return endpoint switch
             {
-                DnsEndPoint name => await ConnectToNameAsync(name, bound.Token).ConfigureAwait(false),
+                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bound.Token).ConfigureAwait(false),
                 _ => await ConnectToAddressAsync(endpoint, bound.Token).ConfigureAwait(false),
             };
         }
@@ -34,9 +38,9 @@ internal static class SocketConnector
         }
     }
 
-    private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, CancellationToken cancellationToken)
+    private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
     {
-        IPAddress[] addresses = await Dns.GetHostAddressesAsync(endpoint.Host, endpoint.AddressFamily, cancellationToken).ConfigureAwait(false);
+        IPAddress[] addresses = await resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken).ConfigureAwait(false);
         if (addresses.Length == 0)
         {
             throw new SocketException((int)SocketError.HostNotFound, $"The host name '{endpoint.Host}' resolved to no address.");

@@ -103,8 +103,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>Completes when both directions have stopped and the transport has been completed.</summary>
     public Task Completion => Task.WhenAll(_inbound, _outbound);
 
-    /// <summary>Completes when the peer's input has ended: its Disconnect, a failure, or the transport's end.</summary>
-    internal Task InputEnded => _inbound;
+    /// <summary>Why the input failed, once it has; null while it is open or after a clean Disconnect.</summary>
+    internal OssuaryException? InputFailure => _inputFailure;
 
     /// <summary>
     /// The exception for an operation that found the connection closed: the input's failure when
