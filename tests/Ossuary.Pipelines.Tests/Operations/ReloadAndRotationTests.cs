@@ -113,6 +113,32 @@ public sealed class ReloadAndRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task AnInvalidConfigurationChangeIsRejectedAndThePreviousOptionsStayInForce()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
+            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot? configuration = null;
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+            });
+
+        settings["Ossuary:AuthorizedClientKeys:0"] = "not hex"; // a bad edit
+        Exception rejected = Assert.ThrowsAny<Exception>(configuration!.Reload);
+
+        Assert.Contains("Ossuary:AuthorizedClientKeys:0", rejected.ToString());
+        await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
     public async Task AServerRotatesItsKeyThroughConfigurationAndClientsTrustingBothFollow()
     {
         // The fleet procedure of the README: clients trust old and new, then the server switches.
