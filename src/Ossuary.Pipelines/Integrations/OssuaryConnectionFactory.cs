@@ -35,14 +35,12 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     }
 
     /// <summary>
-    /// Connects with the named options of <paramref name="monitor"/> (the DI registration's), and follows
+    /// Connects with the named options of <paramref name="monitor"/> (<c>AddOssuaryClient</c>'s), and follows
     /// their changes: each connection uses the options current when it starts.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
-    public OssuaryConnectionFactory(IOptionsMonitor<OssuaryClientOptions> monitor, string? optionsName = null, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
+    internal OssuaryConnectionFactory(IOptionsMonitor<OssuaryClientOptions> monitor, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
     {
         ArgumentNullException.ThrowIfNull(monitor);
-        string name = optionsName ?? Options.DefaultName;
         _loggerFactory = loggerFactory;
         _meterFactory = meterFactory;
         _current = Build(monitor.Get(name));

@@ -23,7 +23,7 @@ internal sealed class OssuaryServerMiddleware
     public async Task OnConnectionAsync(ConnectionContext context)
     {
         ServerPlanSource.Snapshot current = _plans.Current;
-        var telemetry = new ConnectionTelemetry(current.Telemetry.Logger, current.Telemetry.Metrics, context.ConnectionId);
+        ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
         if (SelectPlan(current.Plan, context, telemetry) is not { } plan)
         {
             return;

@@ -33,26 +33,38 @@ public static class OssuaryServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Registers <see cref="OssuaryServerOptions"/> named <paramref name="optionsName"/> (default: the
-    /// default name), validated at start-up (<c>ValidateOnStart</c>: key files are read then), for
-    /// <c>listen.UseOssuary()</c> or <c>listen.UseOssuary(optionsName)</c>. Configure them further with the
-    /// returned builder (an <see cref="OssuaryServerOptions.IdentitySelector"/>, an <see cref="OssuaryServerOptions.AuthorizeClient"/>).
+    /// Registers the default <see cref="OssuaryServerOptions"/>, validated at start-up (<c>ValidateOnStart</c>:
+    /// key files are read then), for <c>listen.UseOssuary()</c>. Set them with the returned builder
+    /// (<c>.Configure(o =&gt; ...)</c>: an <see cref="OssuaryServerOptions.IdentitySelector"/>, an
+    /// <see cref="OssuaryServerOptions.AuthorizeClient"/>, anything configuration cannot say).
     /// </summary>
-    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, string? optionsName = null)
+    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services) =>
+        services.AddOssuaryServer(Options.DefaultName);
+
+    /// <summary>
+    /// Registers <see cref="OssuaryServerOptions"/> named <paramref name="optionsName"/>, validated at
+    /// start-up, for <c>listen.UseOssuary(optionsName)</c>: one name per endpoint.
+    /// </summary>
+    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, string optionsName)
     {
         ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(optionsName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryServerOptions>, OssuaryOptionsValidator>());
-        return services.AddOptions<OssuaryServerOptions>(optionsName ?? Options.DefaultName).ValidateOnStart();
+        return services.AddOptions<OssuaryServerOptions>(optionsName).ValidateOnStart();
     }
 
     /// <summary>
-    /// As <see cref="AddOssuaryServer(IServiceCollection, string?)"/>, bound from <paramref name="configuration"/>
+    /// Registers the default <see cref="OssuaryServerOptions"/>, bound from <paramref name="configuration"/>
     /// (e.g. <c>builder.Configuration.GetSection("Ossuary")</c>): <c>Mode</c>, <c>IdentityKeyFile</c>,
     /// <c>AuthorizedClientKeys</c> (hex strings), <c>AuthorizedKeysFile</c>, <c>HandshakeTimeout</c>,
-    /// <c>HandshakeStepTimeout</c>. The binding is source-generated (works under NativeAOT) and
-    /// follows configuration reloads: the next connection uses the new options.
+    /// <c>HandshakeStepTimeout</c>. The binding is source-generated (works under NativeAOT), validated
+    /// at start-up, and follows configuration reloads: the next connection uses the new options.
     /// </summary>
-    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, IConfiguration configuration, string? optionsName = null)
+    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, IConfiguration configuration) =>
+        services.AddOssuaryServer(configuration, Options.DefaultName);
+
+    /// <summary>As <see cref="AddOssuaryServer(IServiceCollection, IConfiguration)"/>, for the options named <paramref name="optionsName"/>.</summary>
+    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, IConfiguration configuration, string optionsName)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         OptionsBuilder<OssuaryServerOptions> builder = services.AddOssuaryServer(optionsName);
@@ -62,11 +74,11 @@ public static class OssuaryServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Registers <see cref="OssuaryClientOptions"/> (validated at start-up), an <see cref="OssuaryConnectionFactory"/>
-    /// that follows them and logs and meters through the host, and makes it the host's <see cref="IConnectionFactory"/>
-    /// unless one is registered already.
+    /// Registers <see cref="OssuaryClientOptions"/> (validated at start-up; set them with the returned
+    /// builder), an <see cref="OssuaryConnectionFactory"/> that follows them and logs and meters through
+    /// the host, and makes it the host's <see cref="IConnectionFactory"/> unless one is registered already.
     /// </summary>
-    public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services, Action<OssuaryClientOptions>? configure = null)
+    public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryClientOptions>, OssuaryOptionsValidator>());
@@ -76,19 +88,20 @@ public static class OssuaryServiceCollectionExtensions
             provider.GetService<ILoggerFactory>(),
             provider.GetService<IMeterFactory>()));
         services.TryAddSingleton<IConnectionFactory>(provider => provider.GetRequiredService<OssuaryConnectionFactory>());
-        OptionsBuilder<OssuaryClientOptions> builder = services.AddOptions<OssuaryClientOptions>().ValidateOnStart();
-        if (configure is not null)
-        {
-            builder.Configure(configure);
-        }
+        return services.AddOptions<OssuaryClientOptions>().ValidateOnStart();
+    }
 
-        return builder;
+    /// <summary>As <see cref="AddOssuaryClient(IServiceCollection)"/>, with the options set by <paramref name="configure"/>.</summary>
+    public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services, Action<OssuaryClientOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        return services.AddOssuaryClient().Configure(configure);
     }
 
     /// <summary>
-    /// As <see cref="AddOssuaryClient(IServiceCollection, Action{OssuaryClientOptions}?)"/>, bound from
-    /// <paramref name="configuration"/>: <c>IdentityKeyFile</c>, <c>TrustedServerKeys</c> (hex strings),
-    /// <c>ConnectTimeout</c>, <c>HandshakeTimeout</c>, <c>HandshakeStepTimeout</c>; source-generated, reloaded on change.
+    /// As <see cref="AddOssuaryClient(IServiceCollection)"/>, bound from <paramref name="configuration"/>:
+    /// <c>IdentityKeyFile</c>, <c>TrustedServerKeys</c> (hex strings), <c>ConnectTimeout</c>,
+    /// <c>HandshakeTimeout</c>, <c>HandshakeStepTimeout</c>; source-generated, reloaded on change.
     /// </summary>
     public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services, IConfiguration configuration)
     {

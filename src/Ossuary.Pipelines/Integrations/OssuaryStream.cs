@@ -75,7 +75,7 @@ public sealed class OssuaryStream : Stream
     /// (what <see cref="OssuaryClientOptions.TrustServerAtEndPoint"/> is told; <c>SslStream</c>'s target host).
     /// </summary>
     /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
-    public Task AuthenticateAsClientAsync(OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken = default)
+    public Task AuthenticateAsClientAsync(OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
     {
         HandshakePlan plan = HandshakePlan.ForClient(options);
         return AuthenticateAsync(plan.ForEndPoint(serverEndPoint, serverEndPoint), cancellationToken);

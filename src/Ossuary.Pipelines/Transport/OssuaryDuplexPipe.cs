@@ -127,7 +127,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// and returns the plaintext pipe.
     /// </summary>
     /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
-    public static Task<OssuaryDuplexPipe> ConnectAsync(IDuplexPipe transport, OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken = default)
+    public static Task<OssuaryDuplexPipe> ConnectAsync(IDuplexPipe transport, OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
     {
         HandshakePlan plan = HandshakePlan.ForClient(options);
         return StartAsync(transport, plan.ForEndPoint(serverEndPoint, serverEndPoint), null, ConnectionTelemetry.For(plan), cancellationToken);

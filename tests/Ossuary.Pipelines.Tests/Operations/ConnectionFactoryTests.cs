@@ -124,7 +124,7 @@ public class ConnectionFactoryTests
         {
             await tcp.ConnectAsync(IPAddress.Loopback, host.Port()).Within();
             await using var stream = new OssuaryStream(tcp.GetStream());
-            await stream.AuthenticateAsClientAsync(options, named).Within();
+            await stream.AuthenticateAsClientAsync(options, named, CancellationToken.None).Within();
         }
 
         Assert.Equal([named], asked);
