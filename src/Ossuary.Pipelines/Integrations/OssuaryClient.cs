@@ -31,6 +31,30 @@ public static class OssuaryClient
         return ConnectAsync(endpoint, plan, ConnectionTelemetry.For(plan), cancellationToken);
     }
 
+    /// <summary>
+    /// Opens the TCP or Unix socket that <see cref="ConnectAsync(EndPoint, OssuaryClientOptions, CancellationToken)"/>
+    /// would, without a handshake: for code that puts its own stream between the socket and
+    /// <see cref="OssuaryStream"/> or <see cref="OssuaryDuplexPipe.ConnectAsync(System.IO.Pipelines.IDuplexPipe, OssuaryClientOptions, EndPoint?, CancellationToken)"/>
+    /// (a diagnostic recorder, a proxy protocol). Every address of a <see cref="DnsEndPoint"/> is
+    /// tried in order; TCP sockets have Nagle's algorithm off, as Ossuary's frames are already batched.
+    /// </summary>
+    /// <param name="endpoint">An <see cref="IPEndPoint"/>, <see cref="DnsEndPoint"/> or <see cref="UnixDomainSocketEndPoint"/>.</param>
+    /// <param name="connectTimeout">Bound on resolving and connecting; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as the OS does.</param>
+    /// <param name="cancellationToken">Cancels the attempt.</param>
+    /// <returns>The connected socket, which the caller owns.</returns>
+    /// <exception cref="SocketException">The endpoint could not be reached, its name did not resolve, or connecting timed out (<see cref="SocketError.TimedOut"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<Socket> ConnectSocketAsync(EndPoint endpoint, TimeSpan connectTimeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (connectTimeout <= TimeSpan.Zero && connectTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(connectTimeout), connectTimeout, "A connect timeout is positive or Timeout.InfiniteTimeSpan.");
+        }
+
+        return SocketConnector.ConnectAsync(endpoint, connectTimeout, cancellationToken);
+    }
+
     internal static async Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, HandshakePlan plan, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
     {
         Socket socket = await SocketConnector.ConnectAsync(endpoint, plan.ConnectTimeout, cancellationToken).ConfigureAwait(false);

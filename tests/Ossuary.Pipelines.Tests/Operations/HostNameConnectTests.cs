@@ -66,6 +66,24 @@ public class HostNameConnectTests
     }
 
     [Fact]
+    public async Task ConnectSocketAsyncOpensTheSameConnectionWithoutAHandshakeForCallersWithTheirOwnStream()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, Secure(serverKey, clientKey)));
+
+        using Socket socket = await OssuaryClient.ConnectSocketAsync(new DnsEndPoint("localhost", host.Port()), TimeSpan.FromSeconds(30)).Within();
+        await using var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false));
+        await stream.AuthenticateAsClientAsync(Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within();
+        await stream.WriteAsync("own stream"u8.ToArray()).AsTask().Within();
+        byte[] echoed = new byte[10];
+        await stream.ReadExactlyAsync(echoed).AsTask().Within();
+
+        Assert.Equal("own stream"u8.ToArray(), echoed);
+        Assert.True(socket.NoDelay);
+    }
+
+    [Fact]
     public async Task AHostWhereNoAddressAcceptsFailsWithTheLastSocketError()
     {
         int closedPort = ClosedPort();
