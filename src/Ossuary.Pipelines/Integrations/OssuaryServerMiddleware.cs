@@ -1,13 +1,16 @@
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
 /// Connection middleware that secures every connection of a listener with the current plan of its
-/// <see cref="ServerPlanSource"/>. A connection whose handshake fails is logged and ended quietly:
-/// it must never throw into the server.
+/// <see cref="ServerPlanSource"/>. A connection whose handshake fails never throws into the server:
+/// a failure the peer caused is logged at Debug and ends the connection quietly; one of ours (a
+/// throwing <c>AuthorizeClient</c> or <c>IdentitySelector</c>, a disposed identity, a bug) is logged
+/// at Error, limited per cause.
 /// </summary>
 internal sealed class OssuaryServerMiddleware
 {
@@ -37,7 +40,7 @@ internal sealed class OssuaryServerMiddleware
         }
         catch (Exception ex) when (ex is OssuaryException or OperationCanceledException or IOException)
         {
-            // Already logged and counted by the handshake; the connection simply ends.
+            // Already logged (at Debug or, when ours, at Error) and counted by the handshake; the connection simply ends.
             return;
         }
 
@@ -74,7 +77,8 @@ internal sealed class OssuaryServerMiddleware
         }
         catch (Exception ex)
         {
-            OssuaryLog.IdentitySelectorFailed(telemetry.Logger, context.ConnectionId, ex);
+            LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryServerOptions.IdentitySelector)}: {ex.GetType().FullName}", out int heldBack);
+            OssuaryLog.IdentitySelectorFailed(telemetry.Logger, level, context.ConnectionId, heldBack, ex);
             return null;
         }
     }

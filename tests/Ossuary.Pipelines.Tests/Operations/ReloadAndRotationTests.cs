@@ -233,6 +233,16 @@ public sealed class ReloadAndRotationTests : IDisposable
         Assert.Equal("the key vault is down", failed.Exception?.Message);
     }
 
+    [Fact]
+    public void AnUnauthenticatedServerWithAnAuthorizedKeysFileIsRefusedAtStartUp()
+    {
+        var options = new Pipelines.Transport.OssuaryServerOptions { Mode = Pipelines.Transport.OssuaryServerMode.Unauthenticated, AuthorizedKeysFile = Path.Combine(_folder, "keys") };
+
+        InvalidOperationException refused = Assert.Throws<InvalidOperationException>(options.Validate);
+
+        Assert.Contains("AuthorizedKeysFile", refused.Message);
+    }
+
     private string WriteKeyFile(OssuaryIdentity identity)
     {
         string path = Path.Combine(_folder, $"{Guid.NewGuid():N}.key");
