@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Xunit.Abstractions;
+
+namespace Ossuary.Pipelines.Tests.Interop.Original.Differential;
+
+/// <summary>
+/// Differential tests of the sans-IO core against the original libossuary 0.5: generated
+/// scenarios run through the original (ref-peer pair or the C driver tests/differential/original_pair.c)
+/// and through our sessions with the same random draws, every packet and call compared.
+/// Environment: OSSUARY_DIFF_SCENARIOS (default 300), OSSUARY_DIFF_SEED (run seed; default fixed,
+/// "random" for a new one), OSSUARY_DIFF_SCENARIO (one scenario seed, with its full trace),
+/// OSSUARY_DIFF_SUMMARY (file for the summary line; .ci/run prints it).
+/// </summary>
+public sealed class DifferentialTests(ITestOutputHelper output)
+{
+    private const ulong DefaultRunSeed = 20261129;
+    private const int DefaultScenarios = 300;
+
+    [Fact]
+    public void GeneratedScenariosMatchTheOriginal()
+    {
+        var run = new DifferentialRun();
+        string? single = Environment.GetEnvironmentVariable("OSSUARY_DIFF_SCENARIO");
+        var clock = Stopwatch.StartNew();
+        string header;
+        if (!string.IsNullOrEmpty(single))
+        {
+            ulong seed = ulong.Parse(single, CultureInfo.InvariantCulture);
+            var log = new StringBuilder();
+            run.RunOne(seed, log);
+            output.WriteLine(log.ToString());
+            header = $"scenario {seed}";
+        }
+        else
+        {
+            ulong runSeed = RunSeed();
+            int count = int.TryParse(Environment.GetEnvironmentVariable("OSSUARY_DIFF_SCENARIOS"), CultureInfo.InvariantCulture, out int n) && n > 0 ? n : DefaultScenarios;
+            run.RunAll(Enumerable.Range(0, count).Select(i => ScenarioGenerator.ScenarioSeed(runSeed, i)));
+            header = $"run seed {runSeed}";
+        }
+
+        string summary = $"{run.Summary()} ({header}, {clock.Elapsed.TotalSeconds:F1} s)";
+        output.WriteLine(summary);
+        Console.WriteLine(summary);
+        WriteSummary(summary);
+        Assert.True(run.Failed == 0, $"{summary}\n\n{string.Join("\n\n", run.Failures.Take(5))}");
+    }
+
+    [Fact]
+    public void SeededDrawsReproduceTheOriginalsGenerator()
+    {
+        // A scenario with resets, so that draws of several sizes and many blocks are compared.
+        DiffScenario scenario = ScenarioGenerator.Generate(7) with { Faults = [new Fault("server", 0, FaultKind.InjectReset)], ClientDisconnect = false };
+        var start = new ProcessStartInfo(OriginalOracle.DriverPath) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in scenario.Arguments())
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        start.Environment["OSSUARY_REF_SEED"] = "987654321";
+        start.Environment["OSSUARY_REF_TRACE_DRAWS"] = "1";
+        start.Environment.Remove("OSSUARY_REF_DRAWS_FILE");
+        using Process process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        string[] draws = [.. process.StandardError.ReadToEnd().Split('\n').Where(l => l.StartsWith("DRAW ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2])];
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "hang guard");
+        Assert.True(draws.Length >= 10, $"expected the resets to draw more: {draws.Length} draws");
+
+        var ours = new SeededDraws(987654321);
+        foreach (string draw in draws)
+        {
+            byte[] mine = new byte[draw.Length / 2];
+            ours.Fill(mine);
+            Assert.Equal(draw, Convert.ToHexStringLower(mine));
+        }
+    }
+
+    [Fact]
+    public void TheCDriverAgreesWithRefPeerPair()
+    {
+        // The C driver replaces ref-peer pair where faults are needed: on scenarios both can run
+        // (no faults, no clean close, which the original's C API cannot do), they must agree.
+        int compared = 0;
+        for (ulong seed = 1; compared < 12; seed++)
+        {
+            DiffScenario scenario = ScenarioGenerator.Generate(seed);
+            if (!scenario.UsesRefPeer)
+            {
+                continue;
+            }
+
+            scenario = scenario with { ClientDisconnect = false };
+            OracleRun pair = RunRefPeerWithoutDisconnect(scenario);
+            OracleRun driver = OriginalOracle.Run(scenario, forceDriver: true);
+            Assert.Equal(pair.Lines.Where(l => l.StartsWith("PKT ", StringComparison.Ordinal)), driver.Lines.Where(l => l.StartsWith("PKT ", StringComparison.Ordinal)));
+            Assert.Equal(
+                pair.Lines.Where(l => !l.StartsWith("PKT ", StringComparison.Ordinal)).Select(DiffComparison.Normalize),
+                driver.Lines.Where(l => !l.StartsWith("PKT ", StringComparison.Ordinal)).Select(DiffComparison.Normalize));
+            compared++;
+        }
+    }
+
+    [Fact]
+    public void TheComparisonFailsOnAChangedByteOrOutcome()
+    {
+        DiffScenario scenario = ScenarioGenerator.Generate(3) with { Faults = [], ClientDisconnect = false };
+        OracleRun original = OriginalOracle.Run(scenario);
+        var ours = new OurLockstepPair(scenario).Run();
+        Assert.Equal(DiffVerdict.Identical, DiffComparison.Compare(original, ours.Lines, ours.Markers).Kind);
+
+        List<string> changedPacket = [.. ours.Lines];
+        int packet = changedPacket.FindLastIndex(l => l.StartsWith("PKT ", StringComparison.Ordinal));
+        changedPacket[packet] = changedPacket[packet][..^1] + (changedPacket[packet][^1] == '0' ? '1' : '0');
+        Assert.Equal(DiffVerdict.Unexplained, DiffComparison.Compare(original, changedPacket, ours.Markers).Kind);
+
+        List<string> changedCall = [.. ours.Lines];
+        int call = changedCall.FindIndex(l => l.Contains("recv_handshake Ok(", StringComparison.Ordinal));
+        changedCall[call] = changedCall[call][..changedCall[call].IndexOf("Ok(", StringComparison.Ordinal)] + "Err(DecryptionFailed)";
+        Assert.Equal(DiffVerdict.Unexplained, DiffComparison.Compare(original, changedCall, ours.Markers).Kind);
+    }
+
+    private static OracleRun RunRefPeerWithoutDisconnect(DiffScenario scenario)
+    {
+        var start = new ProcessStartInfo(OriginalOracle.RefPeer) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("pair");
+        foreach (string a in scenario.Arguments())
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        start.Environment["OSSUARY_REF_SEED"] = scenario.DrawSeed.ToString(CultureInfo.InvariantCulture);
+        start.Environment.Remove("OSSUARY_REF_DRAWS_FILE");
+        using Process process = Process.Start(start)!;
+        var stderr = new StringBuilder();
+        process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.Append(e.Data).Append('\n'); } };
+        process.BeginErrorReadLine();
+        string stdout = process.StandardOutput.ReadToEnd();
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "hang guard");
+        process.WaitForExit();
+        Assert.Equal(0, process.ExitCode);
+        List<string> lines = [.. stderr.ToString().Split('\n').Where(l => l.StartsWith("ROUND ", StringComparison.Ordinal) || l.StartsWith("EVT ", StringComparison.Ordinal)), .. stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+        return new OracleRun("ref-peer pair", lines, null, process.ExitCode, "ref-peer pair");
+    }
+
+    private static ulong RunSeed()
+    {
+        string? text = Environment.GetEnvironmentVariable("OSSUARY_DIFF_SEED");
+        if (string.Equals(text, "random", StringComparison.OrdinalIgnoreCase))
+        {
+            return (ulong)Random.Shared.NextInt64();
+        }
+
+        return string.IsNullOrEmpty(text) ? DefaultRunSeed : ulong.Parse(text, CultureInfo.InvariantCulture);
+    }
+
+    private static void WriteSummary(string summary)
+    {
+        string path = Environment.GetEnvironmentVariable("OSSUARY_DIFF_SUMMARY") is { Length: > 0 } p
+            ? p
+            : Path.Combine(AppContext.BaseDirectory, "differential-summary.txt");
+        File.WriteAllText(path, summary + "\n");
+    }
+}

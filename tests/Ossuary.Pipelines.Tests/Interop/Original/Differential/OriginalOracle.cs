@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Ossuary.Pipelines.Tests.Interop.Original.Differential;
+
+/// <summary>What the original printed for one scenario.</summary>
+/// <param name="Lines">ROUND, EVT, PKT and END lines (for ref-peer pair: its stderr's ROUND/EVT lines, then its stdout).</param>
+/// <param name="Panic">The library's panic message when it panicked (the run then stops where it panicked).</param>
+internal sealed record OracleRun(string Oracle, IReadOnlyList<string> Lines, string? Panic, int ExitCode, string Command);
+
+/// <summary>
+/// Runs a scenario through the original: <c>ref-peer pair</c> (../shared/interop) when the
+/// scenario has no faults and closes cleanly, otherwise tests/differential/original_pair.c,
+/// compiled once per test process with gcc against the original's libossuary.so. Both get the
+/// scenario's draws through <c>OSSUARY_REF_SEED</c>; one process per scenario, since the
+/// original's generator is process-wide.
+/// </summary>
+internal static class OriginalOracle
+{
+    private static readonly Lazy<string> Driver = new(CompileDriver, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    public static string InteropDirectory => Path.Combine(RepositoryRoot, "..", "shared", "interop", "libossuary-0.5.2");
+
+    public static string RefPeer => Path.Combine(InteropDirectory, "ref-peer");
+
+    public static string DriverPath => Driver.Value;
+
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    public static OracleRun Run(DiffScenario scenario, bool forceDriver = false)
+    {
+        bool refPeer = scenario.UsesRefPeer && !forceDriver;
+        var arguments = new List<string>();
+        string file;
+        if (refPeer)
+        {
+            file = RefPeer;
+            arguments.Add("pair");
+            arguments.AddRange(scenario.Arguments());
+            arguments.AddRange(["--rounds", "400"]);
+        }
+        else
+        {
+            file = DriverPath;
+            arguments.AddRange(scenario.Arguments().Where(a => a != "--client-disconnect"));
+        }
+
+        (int exit, string stdout, string stderr) = Execute(file, arguments, scenario.DrawSeed);
+        string[] outLines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] errLines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        List<string> lines = refPeer
+            ? [.. errLines.Where(l => l.StartsWith("ROUND ", StringComparison.Ordinal) || l.StartsWith("EVT ", StringComparison.Ordinal)), .. outLines]
+            : [.. outLines];
+        int panicAt = Array.FindIndex(errLines, l => l.Contains("panicked at", StringComparison.Ordinal));
+        string? panic = panicAt < 0 ? null : string.Join(' ', errLines.Skip(panicAt).Take(2)).Trim();
+        if (panic is null && (exit != 0 || !lines.Any(l => l.StartsWith("END ", StringComparison.Ordinal))))
+        {
+            throw new InvalidOperationException($"The original's {(refPeer ? "ref-peer pair" : "driver")} failed (exit {exit}) for {scenario.Describe()}:\n{stderr}");
+        }
+
+        return new OracleRun(refPeer ? "ref-peer pair" : "original_pair", lines, panic, exit, $"{Path.GetFileName(file)} {string.Join(' ', arguments.Select(a => a.Length > 40 ? a[..16] + "…" : a))}");
+    }
+
+    private static (int Exit, string Stdout, string Stderr) Execute(string file, IEnumerable<string> arguments, ulong seed)
+    {
+        var start = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        foreach (string name in new[] { "OSSUARY_REF_DRAWS_FILE", "OSSUARY_REF_TRACE", "OSSUARY_REF_TRACE_DRAWS", "LD_LIBRARY_PATH" })
+        {
+            start.Environment.Remove(name);
+        }
+
+        start.Environment["OSSUARY_REF_SEED"] = seed.ToString(CultureInfo.InvariantCulture);
+        start.Environment["RUST_BACKTRACE"] = "0";
+        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {file}.");
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
+        {
+            process.Kill();
+            throw new TimeoutException($"{file} did not finish within 60 s (hang guard).");
+        }
+
+        return (process.ExitCode, stdout, stderr.GetAwaiter().GetResult());
+    }
+
+    private static string CompileDriver()
+    {
+        string source = Path.Combine(RepositoryRoot, "tests", "differential", "original_pair.c");
+        string directory = Path.Combine(AppContext.BaseDirectory, "differential", Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(directory);
+        string output = Path.Combine(directory, "original_pair");
+        string library = Path.GetFullPath(InteropDirectory);
+        var start = new ProcessStartInfo("gcc")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in new[] { "-Wall", "-Wextra", "-Werror", "-O1", "-o", output, source, "-I" + library, "-L" + library, "-lossuary", "-Wl,-rpath," + library })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using Process gcc = Process.Start(start) ?? throw new InvalidOperationException("Cannot start gcc.");
+        Task<string> errors = gcc.StandardError.ReadToEndAsync();
+        string messages = gcc.StandardOutput.ReadToEnd();
+        gcc.WaitForExit();
+        if (gcc.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"gcc could not build the original's driver {source}:\n{messages}{errors.GetAwaiter().GetResult()}");
+        }
+
+        return output;
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Ossuary.Pipelines.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No Ossuary.Pipelines.sln above {AppContext.BaseDirectory}.");
+    }
+}
