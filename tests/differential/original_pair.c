@@ -289,6 +289,9 @@ int main(int argc, char **argv) {
     int client_key_count = 0, server_key_count = 0;
     side_t c = { .name = "client", .index = 0 }, s = { .name = "server", .index = 1 };
 
+    /* Line by line even into a pipe: a panic aborts the process, and the lines of the step
+     * that panicked must not die in the stdio buffer with it. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc && strcmp(a, "--tofu") != 0) die_usage("an option needs a value");

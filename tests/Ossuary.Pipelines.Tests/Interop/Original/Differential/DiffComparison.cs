@@ -27,13 +27,13 @@ internal static partial class DiffComparison
         List<string> ourPackets = [.. ours.Where(IsPacket).Select(Normalize)];
         List<string> ourCalls = [.. ours.Where(l => !IsPacket(l)).Select(Normalize)];
 
-        if (original.Panic is not null)
-        {
-            return ComparePanic(original, theirPackets, theirCalls, ourPackets, ourCalls);
-        }
-
         int packetDiff = FirstDifference(theirPackets, ourPackets);
         int callDiff = FirstDifference(theirCalls, ourCalls);
+        if (original.Panic is not null && (packetDiff < 0 || packetDiff >= theirPackets.Count) && (callDiff < 0 || callDiff >= theirCalls.Count))
+        {
+            return ComparePanic(original, theirCalls, ourCalls);
+        }
+
         if (packetDiff < 0 && callDiff < 0)
         {
             return new DiffVerdict(DiffVerdict.Identical, false, "");
@@ -49,6 +49,10 @@ internal static partial class DiffComparison
                     when callDiff == markerCall && (packetDiff < 0 || packetDiff >= markerPacket)
                         && theirCalls[callDiff].EndsWith(" Err", StringComparison.Ordinal):
                     return new DiffVerdict(marker.Kind, false, $"{marker.Side} took a Reset as the answer to its own: {ourCalls[callDiff]} / original: {theirCalls[callDiff]}");
+                case KnownDifferences.DataTagLengthChecked
+                    when callDiff == markerCall && (packetDiff < 0 || packetDiff >= markerPacket)
+                        && theirCalls[callDiff].Contains(" recv_data Ok((", StringComparison.Ordinal) && ourCalls[callDiff].EndsWith(" Err", StringComparison.Ordinal):
+                    return new DiffVerdict(marker.Kind, false, $"{marker.Side} refused a data packet whose tag_len is not 16; the original decrypted it");
                 case KnownDifferences.EstablishedDisconnectIsFinal:
                     {
                         // The answer to the Disconnect is the side's next packet: it must match too.
@@ -64,24 +68,17 @@ internal static partial class DiffComparison
             }
         }
 
-        return new DiffVerdict(DiffVerdict.Unexplained, true, Explain(packetDiff, theirPackets, ourPackets, callDiff, theirCalls, ourCalls));
+        string panic = original.Panic is null ? "" : $"the original panicked later ({original.Panic}).\n";
+        return new DiffVerdict(DiffVerdict.Unexplained, true, panic + Explain(packetDiff, theirPackets, ourPackets, callDiff, theirCalls, ourCalls));
     }
 
-    private static DiffVerdict ComparePanic(OracleRun original, List<string> theirPackets, List<string> theirCalls, List<string> ourPackets, List<string> ourCalls)
+    /// <summary>The original's output is a prefix of ours: the call it panicked in must be a clean error in ours.</summary>
+    private static DiffVerdict ComparePanic(OracleRun original, List<string> theirCalls, List<string> ourCalls)
     {
-        int packetDiff = FirstDifference(theirPackets, ourPackets);
-        int callDiff = FirstDifference(theirCalls, ourCalls);
-        bool packetsPrefix = packetDiff < 0 || packetDiff >= theirPackets.Count;
-        bool callsPrefix = callDiff < 0 || callDiff >= theirCalls.Count;
         string next = theirCalls.Count < ourCalls.Count ? ourCalls[theirCalls.Count] : "(nothing)";
-        if (packetsPrefix && callsPrefix && RecvError().IsMatch(next))
-        {
-            return new DiffVerdict(KnownDifferences.OriginalPanics, false, $"original: {original.Panic}; ours: {next}");
-        }
-
-        return new DiffVerdict(DiffVerdict.Unexplained, true,
-            $"the original panicked ({original.Panic}) and our run differs before that point or does not answer with an error (ours next: {next}).\n"
-            + Explain(packetsPrefix ? -1 : packetDiff, theirPackets, ourPackets, callsPrefix ? -1 : callDiff, theirCalls, ourCalls));
+        return RecvError().IsMatch(next)
+            ? new DiffVerdict(KnownDifferences.OriginalPanics, false, $"original: {original.Panic}; ours: {next}")
+            : new DiffVerdict(DiffVerdict.Unexplained, true, $"the original panicked ({original.Panic}) where our next line is not a receive error: {next}");
     }
 
     private static string Explain(int packetDiff, List<string> theirPackets, List<string> ourPackets, int callDiff, List<string> theirCalls, List<string> ourCalls)

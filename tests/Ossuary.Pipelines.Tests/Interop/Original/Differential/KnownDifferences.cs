@@ -34,6 +34,15 @@ internal static class KnownDifferences
     public const string OriginalPanics = "OriginalPanics";
 
     /// <summary>
+    /// README: "Malformed blob lengths are a clean protocol error": a data packet whose blob says
+    /// <c>tag_len</c> is not 16 is refused (PROTOCOL.md: a receiver must check it). The original
+    /// checks the field in handshake blobs only and decrypts such a data packet (the field is
+    /// outside the authenticated bytes; an original peer always writes 16). Checked: the first
+    /// difference is that receive call, ours an error, the original's the plaintext.
+    /// </summary>
+    public const string DataTagLengthChecked = "DataTagLengthChecked";
+
+    /// <summary>
     /// README: "Unknown clients are refused at once" (<c>RefuseUnauthorizedClientsAtOnce</c>, on by
     /// default). The main comparison runs our server with the option off (the original's five
     /// resets); for refused clients the default is run as well. Checked: our server writes

@@ -266,6 +266,11 @@ internal sealed class OurLockstepPair
         {
             _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.EstablishedDisconnectIsFinal));
         }
+        else if (type == 0x20 && before == OssuarySessionState.Established && result.Status == OssuaryReceiveStatus.Reset
+            && packet.Length >= 12 && (packet[10] | (packet[11] << 8)) != 16 && 8 + 4 + (packet[8] | (packet[9] << 8)) + 16 == packet.Length)
+        {
+            _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.DataTagLengthChecked));
+        }
         else if (type == 0x11 && before != OssuarySessionState.Resetting && result.Status == OssuaryReceiveStatus.Handshake)
         {
             _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.ResetAnswerIsNotAnswered));
