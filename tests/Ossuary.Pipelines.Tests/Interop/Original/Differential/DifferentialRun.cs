@@ -16,6 +16,7 @@ internal sealed class DifferentialRun
     private readonly ConcurrentDictionary<string, int> _kinds = new();
     private readonly ConcurrentDictionary<string, int> _oracles = new();
     private readonly ConcurrentQueue<string> _failures = new();
+    private readonly ConcurrentDictionary<string, ulong> _examples = new();
     private int _ran;
 
     public int Ran => _ran;
@@ -59,6 +60,7 @@ internal sealed class DifferentialRun
         foreach (DiffVerdict v in verdicts)
         {
             _kinds.AddOrUpdate(v.Kind, 1, (_, n) => n + 1);
+            _examples.TryAdd(v.Kind, seed);
             if (v.Failed)
             {
                 _failures.Enqueue($"{v.Kind}: {scenario.Describe()}\n  oracle: {original.Oracle} ({original.Command})\n  repro: {Repro(seed)}\n{v.Detail}");
@@ -113,6 +115,10 @@ internal sealed class DifferentialRun
         return new DiffVerdict(KnownDifferences.RefuseUnauthorizedClientsAtOnce, !ok,
             ok ? "" : $"expected ServerHandshake then Disconnect(error), server InvalidKey, both clients failed; ours: server wrote [{string.Join(", ", serverPackets.Select(p => p[..Math.Min(24, p.Length)]))}], server {ours.Server.LastError}, {ourEnd}; original {originalEnd}");
     }
+
+    /// <summary>One scenario seed per verdict kind, to look at one with OSSUARY_DIFF_SCENARIO.</summary>
+    public string Examples() =>
+        string.Join(", ", _examples.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => string.Create(CultureInfo.InvariantCulture, $"{k.Key} {k.Value}")));
 
     /// <summary>"differential: N scenarios (...), M comparisons: identical a, ...; unexplained differences: u".</summary>
     public string Summary()
