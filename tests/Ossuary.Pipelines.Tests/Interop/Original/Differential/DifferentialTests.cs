@@ -9,14 +9,14 @@ namespace Ossuary.Pipelines.Tests.Interop.Original.Differential;
 /// Differential tests of the sans-IO core against the original libossuary 0.5: generated
 /// scenarios run through the original (ref-peer pair or the C driver tests/differential/original_pair.c)
 /// and through our sessions with the same random draws, every packet and call compared.
-/// Environment: OSSUARY_DIFF_SCENARIOS (default 300), OSSUARY_DIFF_SEED (run seed; default fixed,
+/// Environment: OSSUARY_DIFF_SCENARIOS (default 500), OSSUARY_DIFF_SEED (run seed; default fixed,
 /// "random" for a new one), OSSUARY_DIFF_SCENARIO (one scenario seed, with its full trace),
 /// OSSUARY_DIFF_SUMMARY (file for the summary line; .ci/run prints it).
 /// </summary>
 public sealed class DifferentialTests(ITestOutputHelper output)
 {
     private const ulong DefaultRunSeed = 20261129;
-    private const int DefaultScenarios = 300;
+    private const int DefaultScenarios = 500;
 
     [Fact]
     public void GeneratedScenariosMatchTheOriginal()
