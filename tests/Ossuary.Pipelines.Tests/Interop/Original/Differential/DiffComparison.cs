@@ -2,14 +2,6 @@ using System.Text.RegularExpressions;
 
 namespace Ossuary.Pipelines.Tests.Interop.Original.Differential;
 
-/// <summary>The verdict on one scenario: identical, a documented difference (named), or a failure with its detail.</summary>
-internal sealed record DiffVerdict(string Kind, bool Failed, string Detail)
-{
-    public const string Identical = "identical";
-    public const string Unexplained = "unexplained";
-    public const string OurException = "exception in our session";
-}
-
 /// <summary>
 /// Compares our run with the original's line by line, in two projections that survive
 /// ref-peer's split of stdout and stderr: the packets (PKT lines, in order) and the calls
