@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Protocol;
 
 namespace Ossuary.Pipelines.Tests.Interop.Original.Differential;
@@ -9,7 +10,7 @@ namespace Ossuary.Pipelines.Tests.Interop.Original.Differential;
 /// Runs generated scenarios through the original and through our sessions, compares them and
 /// tallies the verdicts by kind. Scenarios run on two workers (one short-lived process each).
 /// </summary>
-internal sealed class DifferentialRun
+internal sealed partial class DifferentialRun
 {
     public const string ReproTest = "FullyQualifiedName~Interop.Original.Differential.DifferentialTests.GeneratedScenariosMatchTheOriginal";
 
@@ -17,6 +18,7 @@ internal sealed class DifferentialRun
     private readonly ConcurrentDictionary<string, int> _oracles = new();
     private readonly ConcurrentQueue<string> _failures = new();
     private readonly ConcurrentDictionary<string, ulong> _examples = new();
+    private readonly ConcurrentDictionary<string, int> _panicSites = new();
     private int _ran;
 
     public int Ran => _ran;
@@ -38,6 +40,13 @@ internal sealed class DifferentialRun
         var verdicts = new List<DiffVerdict>();
         OracleRun original = OriginalOracle.Run(scenario);
         _oracles.AddOrUpdate(original.Oracle, 1, (_, n) => n + 1);
+        if (original.Panic is not null)
+        {
+            // "panicked at ossuary/src/comm.rs:276:31: range end index ..." -> "comm.rs:276"
+            Match site = PanicSite().Match(original.Panic);
+            _panicSites.AddOrUpdate(site.Success ? site.Groups[1].Value : "?", 1, (_, n) => n + 1);
+        }
+
         DiffVerdict verdict;
         OurLockstepPair? ours = null;
         try
@@ -119,6 +128,13 @@ internal sealed class DifferentialRun
     /// <summary>One scenario seed per verdict kind, to look at one with OSSUARY_DIFF_SCENARIO.</summary>
     public string Examples() =>
         string.Join(", ", _examples.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => string.Create(CultureInfo.InvariantCulture, $"{k.Key} {k.Value}")));
+
+    /// <summary>Where the original panicked, with counts ("comm.rs:276 x3").</summary>
+    public string PanicSites() =>
+        _panicSites.IsEmpty ? "none" : string.Join(", ", _panicSites.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => string.Create(CultureInfo.InvariantCulture, $"{k.Key} x{k.Value}")));
+
+    [GeneratedRegex(@"panicked at (?:[^\s:]*/)?([\w.-]+:\d+)")]
+    private static partial Regex PanicSite();
 
     /// <summary>"differential: N scenarios (...), M comparisons: identical a, ...; unexplained differences: u".</summary>
     public string Summary()

@@ -44,6 +44,7 @@ public sealed class DifferentialTests(ITestOutputHelper output)
         string summary = $"{run.Summary()} ({header}, {clock.Elapsed.TotalSeconds:F1} s)";
         output.WriteLine(summary);
         output.WriteLine($"example scenarios: {run.Examples()}");
+        output.WriteLine($"the original panicked at: {run.PanicSites()}");
         Console.WriteLine(summary);
         WriteSummary(summary);
         Assert.True(run.Failed == 0, $"{summary}\n\n{string.Join("\n\n", run.Failures.Take(5))}");
