@@ -76,23 +76,11 @@ public sealed class DifferentialTests(ITestOutputHelper output)
     {
         // A scenario with resets, so that draws of several sizes and many blocks are compared.
         DiffScenario scenario = ScenarioGenerator.Generate(7) with { Faults = [new Fault("server", 0, FaultKind.InjectReset)], ClientDisconnect = false };
-        var start = new ProcessStartInfo(OriginalOracle.DriverPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in scenario.Arguments())
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        start.Environment["OSSUARY_REF_SEED"] = "987654321";
-        start.Environment["OSSUARY_REF_TRACE_DRAWS"] = "1";
-        start.Environment.Remove("OSSUARY_REF_DRAWS_FILE");
-        using Process process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        string[] draws = [.. process.StandardError.ReadToEnd().Split('\n').Where(l => l.StartsWith("DRAW ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2])];
-        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "hang guard");
+        OracleRun run = OriginalOracle.Run(scenario, OracleChoice.Driver, new Dictionary<string, string> { ["OSSUARY_REF_TRACE_DRAWS"] = "1" });
+        string[] draws = [.. run.Stderr.Split('\n').Where(l => l.StartsWith("DRAW ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2])];
         Assert.True(draws.Length >= 10, $"expected the resets to draw more: {draws.Length} draws");
 
-        var ours = new SeededDraws(987654321);
+        var ours = new SeededDraws(scenario.DrawSeed);
         foreach (string draw in draws)
         {
             byte[] mine = new byte[draw.Length / 2];
@@ -116,8 +104,8 @@ public sealed class DifferentialTests(ITestOutputHelper output)
             }
 
             scenario = scenario with { ClientDisconnect = false };
-            OracleRun pair = RunRefPeerWithoutDisconnect(scenario);
-            OracleRun driver = OriginalOracle.Run(scenario, forceDriver: true);
+            OracleRun pair = OriginalOracle.Run(scenario, OracleChoice.RefPeerPair);
+            OracleRun driver = OriginalOracle.Run(scenario, OracleChoice.Driver);
             Assert.Equal(pair.Lines.Where(l => l.StartsWith("PKT ", StringComparison.Ordinal)), driver.Lines.Where(l => l.StartsWith("PKT ", StringComparison.Ordinal)));
             Assert.Equal(
                 pair.Lines.Where(l => !l.StartsWith("PKT ", StringComparison.Ordinal)).Select(DiffComparison.Normalize),
@@ -143,29 +131,6 @@ public sealed class DifferentialTests(ITestOutputHelper output)
         int call = changedCall.FindIndex(l => l.Contains("recv_handshake Ok(", StringComparison.Ordinal));
         changedCall[call] = changedCall[call][..changedCall[call].IndexOf("Ok(", StringComparison.Ordinal)] + "Err(DecryptionFailed)";
         Assert.Equal(DiffVerdict.Unexplained, DiffComparison.Compare(original, changedCall, ours.Markers).Kind);
-    }
-
-    private static OracleRun RunRefPeerWithoutDisconnect(DiffScenario scenario)
-    {
-        var start = new ProcessStartInfo(OriginalOracle.RefPeer) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("pair");
-        foreach (string a in scenario.Arguments())
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        start.Environment["OSSUARY_REF_SEED"] = scenario.DrawSeed.ToString(CultureInfo.InvariantCulture);
-        start.Environment.Remove("OSSUARY_REF_DRAWS_FILE");
-        using Process process = Process.Start(start)!;
-        var stderr = new StringBuilder();
-        process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.Append(e.Data).Append('\n'); } };
-        process.BeginErrorReadLine();
-        string stdout = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "hang guard");
-        process.WaitForExit();
-        Assert.Equal(0, process.ExitCode);
-        List<string> lines = [.. stderr.ToString().Split('\n').Where(l => l.StartsWith("ROUND ", StringComparison.Ordinal) || l.StartsWith("EVT ", StringComparison.Ordinal)), .. stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)];
-        return new OracleRun("ref-peer pair", lines, null, process.ExitCode, "ref-peer pair");
     }
 
     private static ulong RunSeed()

@@ -5,8 +5,22 @@ namespace Ossuary.Pipelines.Tests.Interop.Original.Differential;
 
 /// <summary>What the original printed for one scenario.</summary>
 /// <param name="Lines">ROUND, EVT, PKT and END lines (for ref-peer pair: its stderr's ROUND/EVT lines, then its stdout).</param>
+/// <param name="Stderr">What it wrote to stderr (ref-peer's EVT lines are also in <paramref name="Lines"/>).</param>
 /// <param name="Panic">The library's panic message when it panicked (the run then stops where it panicked).</param>
-internal sealed record OracleRun(string Oracle, IReadOnlyList<string> Lines, string? Panic, int ExitCode, string Command);
+internal sealed record OracleRun(string Oracle, IReadOnlyList<string> Lines, string? Panic, int ExitCode, string Stderr, string Command);
+
+/// <summary>Which program plays the original.</summary>
+internal enum OracleChoice
+{
+    /// <summary>ref-peer pair for the scenarios it can run (<see cref="DiffScenario.UsesRefPeer"/>), else the C driver.</summary>
+    Auto,
+
+    /// <summary>ref-peer pair (faults are not possible).</summary>
+    RefPeerPair,
+
+    /// <summary>tests/differential/original_pair.c (a clean close is not possible).</summary>
+    Driver,
+}
 
 /// <summary>
 /// Runs a scenario through the original: <c>ref-peer pair</c> (../shared/interop) when the
@@ -27,9 +41,10 @@ internal static class OriginalOracle
 
     public static string RepositoryRoot { get; } = FindRepositoryRoot();
 
-    public static OracleRun Run(DiffScenario scenario, bool forceDriver = false)
+    /// <summary>Runs <paramref name="scenario"/> through the original; <paramref name="oracle"/> overrides the choice (tests of the harness).</summary>
+    public static OracleRun Run(DiffScenario scenario, OracleChoice oracle = OracleChoice.Auto, IReadOnlyDictionary<string, string>? environment = null)
     {
-        bool refPeer = scenario.UsesRefPeer && !forceDriver;
+        bool refPeer = oracle == OracleChoice.RefPeerPair || (oracle == OracleChoice.Auto && scenario.UsesRefPeer);
         var arguments = new List<string>();
         string file;
         if (refPeer)
@@ -45,7 +60,7 @@ internal static class OriginalOracle
             arguments.AddRange(scenario.Arguments().Where(a => a != "--client-disconnect"));
         }
 
-        (int exit, string stdout, string stderr) = Execute(file, arguments, scenario.DrawSeed);
+        (int exit, string stdout, string stderr) = Execute(file, arguments, scenario.DrawSeed, environment);
         string[] outLines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         string[] errLines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         List<string> lines = refPeer
@@ -58,10 +73,10 @@ internal static class OriginalOracle
             throw new InvalidOperationException($"The original's {(refPeer ? "ref-peer pair" : "driver")} failed (exit {exit}) for {scenario.Describe()}:\n{stderr}");
         }
 
-        return new OracleRun(refPeer ? "ref-peer pair" : "original_pair", lines, panic, exit, $"{Path.GetFileName(file)} {string.Join(' ', arguments.Select(a => a.Length > 40 ? a[..16] + "…" : a))}");
+        return new OracleRun(refPeer ? "ref-peer pair" : "original_pair", lines, panic, exit, stderr, $"{Path.GetFileName(file)} {string.Join(' ', arguments.Select(a => a.Length > 40 ? a[..16] + "…" : a))}");
     }
 
-    private static (int Exit, string Stdout, string Stderr) Execute(string file, IEnumerable<string> arguments, ulong seed)
+    private static (int Exit, string Stdout, string Stderr) Execute(string file, IEnumerable<string> arguments, ulong seed, IReadOnlyDictionary<string, string>? environment)
     {
         var start = new ProcessStartInfo(file)
         {
@@ -81,6 +96,11 @@ internal static class OriginalOracle
 
         start.Environment["OSSUARY_REF_SEED"] = seed.ToString(CultureInfo.InvariantCulture);
         start.Environment["RUST_BACKTRACE"] = "0";
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         using Process process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {file}.");
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
