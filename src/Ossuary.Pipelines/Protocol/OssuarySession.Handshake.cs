@@ -21,7 +21,15 @@ public sealed partial class OssuarySession
     public int WriteHandshake(IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        CheckHandshakeTimeout();
+        lock (_gate)
+        {
+            return WriteNextHandshake(output);
+        }
+    }
+
+    private int WriteNextHandshake(IBufferWriter<byte> output)
+    {
+        CheckTimeout();
         if (_resetAnswerPending && _step != Step.SendFarewell)
         {
             _resetAnswerPending = false;
@@ -190,7 +198,7 @@ public sealed partial class OssuarySession
         }
 
         challenge.CopyTo(_remoteChallenge);
-        RemotePublicKey = new OssuaryPublicKey(identityKey);
+        _remotePublicKey = new OssuaryPublicKey(identityKey);
         if (IsAuthorized(identityKey))
         {
             _step = Step.ClientSendAuthentication;
@@ -198,7 +206,7 @@ public sealed partial class OssuarySession
         }
 
         _step = Step.ClientAwaitingTrust;
-        LastError = OssuaryErrorReason.UntrustedServer;
+        _lastError = OssuaryErrorReason.UntrustedServer;
         return new OssuaryReceiveResult(OssuaryReceiveStatus.UntrustedServer, 0, OssuaryErrorReason.UntrustedServer);
     }
 
@@ -245,7 +253,7 @@ public sealed partial class OssuarySession
             return BeginReset(OssuaryErrorReason.InvalidKey, initiator: true);
         }
 
-        RemotePublicKey = anonymous ? OssuaryPublicKey.Anonymous : new OssuaryPublicKey(identityKey);
+        _remotePublicKey = anonymous ? OssuaryPublicKey.Anonymous : new OssuaryPublicKey(identityKey);
         _step = Step.Established;
         return OssuaryReceiveResult.Handshake;
     }
