@@ -45,7 +45,7 @@ public sealed partial class OssuarySession
             case Step.ClientSendAuthentication:
                 return WritePacket(output, PacketType.ClientAuthentication, ClientAuthenticationSize, Step.Established);
             case Step.SendResetThenWait:
-                _step = Step.ResetWait;
+                EnterWait(Step.ResetWait);
                 return WriteControl(output, PacketType.Reset, error: true);
             case Step.SendFarewell:
                 _step = Step.Closed;
@@ -205,7 +205,7 @@ public sealed partial class OssuarySession
             return OssuaryReceiveResult.Handshake;
         }
 
-        _step = Step.ClientAwaitingTrust;
+        EnterWait(Step.ClientAwaitingTrust);
         _lastError = OssuaryErrorReason.UntrustedServer;
         return new OssuaryReceiveResult(OssuaryReceiveStatus.UntrustedServer, 0, OssuaryErrorReason.UntrustedServer);
     }
@@ -261,9 +261,18 @@ public sealed partial class OssuarySession
     /// <summary>Takes the peer's ephemeral key and nonce from a ClientHandshake or ServerHandshake and derives the session key.</summary>
     private bool AcceptPeerKeys(ReadOnlySpan<byte> body)
     {
+        // Both directions share one key, so two equal nonces would mean one keystream for two
+        // plaintexts. Random nonces never meet; a peer whose nonce is ours is replaying our own
+        // handshake back at us (or choosing it). Refused before any key agreement.
+        ReadOnlySpan<byte> peerNonce = body.Slice(NonceOffset, SessionNonce.Size);
+        if (peerNonce.SequenceEqual(_localNonce))
+        {
+            return false;
+        }
+
         ReadOnlySpan<byte> peerKey = body.Slice(EphemeralKeyOffset, KeySize);
         peerKey.CopyTo(_remoteEphemeralKey);
-        _remoteNonce = SessionNonce.From(body[NonceOffset..]);
+        _remoteNonce = SessionNonce.From(peerNonce);
         Span<byte> sessionKey = stackalloc byte[RecordCipher.KeySize];
         try
         {

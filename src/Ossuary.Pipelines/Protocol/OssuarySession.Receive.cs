@@ -31,7 +31,7 @@ public sealed partial class OssuarySession
         examined = input.Start;
         if (_step is Step.SendFarewell or Step.Closed)
         {
-            return OssuaryReceiveResult.Closed(_lastError);
+            return OssuaryReceiveResult.Closed(_closedResult);
         }
 
         if (!PacketHeader.TryRead(input, out PacketHeader header))

@@ -57,6 +57,8 @@ public sealed partial class OssuarySession : IDisposable
     private readonly RandomSource _random;
     private readonly TimeProvider _time;
     private readonly TimeSpan _handshakeTimeout;
+    private readonly TimeSpan _resetTimeout;
+    private readonly TimeSpan _trustTimeout;
     private readonly OssuaryIdentity? _identity;
     private readonly bool _ownsIdentity;
     // An array, replaced on the rare AddAuthorizedKey: a held connection keeps no list around it.
@@ -74,6 +76,9 @@ public sealed partial class OssuarySession : IDisposable
     private Step _step;
     private OssuaryPublicKey? _remotePublicKey;
     private OssuaryErrorReason _lastError;
+
+    /// <summary>What <see cref="Receive"/> reports once the session has ended.</summary>
+    private OssuaryErrorReason _closedResult;
     private ushort _localMessageId;
     private ushort _remoteMessageId;
     private int _resetCount;
@@ -97,15 +102,16 @@ public sealed partial class OssuarySession : IDisposable
             throw new ArgumentException($"{nameof(options.Role)} must be Client, AuthenticatedServer or UnauthenticatedServer.", nameof(options));
         }
 
-        if (options.HandshakeTimeout <= TimeSpan.Zero)
-        {
-            throw new ArgumentException($"{nameof(options.HandshakeTimeout)} must be positive.", nameof(options));
-        }
+        RequirePositive(options.HandshakeTimeout, nameof(options.HandshakeTimeout), OssuarySessionOptions.DefaultHandshakeTimeout);
+        RequirePositive(options.ResetTimeout, nameof(options.ResetTimeout), OssuarySessionOptions.DefaultResetTimeout);
+        RequirePositive(options.TrustDecisionTimeout, nameof(options.TrustDecisionTimeout), OssuarySessionOptions.DefaultTrustDecisionTimeout);
 
         Role = options.Role;
         _random = random;
         _time = options.TimeProvider ?? throw new ArgumentException($"{nameof(options.TimeProvider)} must not be null.", nameof(options));
         _handshakeTimeout = options.HandshakeTimeout;
+        _resetTimeout = options.ResetTimeout;
+        _trustTimeout = options.TrustDecisionTimeout;
         _authorizedKeys = [.. options.AuthorizedKeys];
         _refuseAtOnce = options.RefuseUnauthorizedClientsAtOnce;
 
@@ -246,9 +252,11 @@ public sealed partial class OssuarySession : IDisposable
     }
 
     /// <summary>
-    /// Time left before the current handshake wait times out, or null when the session is not
-    /// waiting for a handshake packet. An adapter sleeps at most this long before calling
-    /// <see cref="CheckHandshakeTimeout"/>.
+    /// Time left before the current wait times out, or null when the session is not waiting:
+    /// for the peer's next handshake packet (<see cref="OssuarySessionOptions.HandshakeTimeout"/>),
+    /// for the peer's answer to our Reset (<see cref="OssuarySessionOptions.ResetTimeout"/>), or for
+    /// the application's trust decision (<see cref="OssuarySessionOptions.TrustDecisionTimeout"/>).
+    /// An adapter sleeps at most this long before calling <see cref="CheckHandshakeTimeout"/>.
     /// </summary>
     public TimeSpan? HandshakeTimeRemaining
     {
@@ -256,25 +264,33 @@ public sealed partial class OssuarySession : IDisposable
         {
             lock (_gate)
             {
-                if (!IsWaitingForHandshake)
+                if (CurrentWaitLimit is not TimeSpan limit)
                 {
                     return null;
                 }
 
-                TimeSpan left = _handshakeTimeout - _time.GetElapsedTime(_waitStarted);
+                TimeSpan left = limit - _time.GetElapsedTime(_waitStarted);
                 return left > TimeSpan.Zero ? left : TimeSpan.Zero;
             }
         }
     }
 
-    private bool IsWaitingForHandshake =>
-        _step is Step.ClientWaitServerHandshake or Step.ServerWaitClientHandshake or Step.ServerWaitAuthentication;
+    /// <summary>How long the current step may wait, or null if it waits for nothing (it has something to write, or is established or closed).</summary>
+    private TimeSpan? CurrentWaitLimit => _step switch
+    {
+        Step.ClientWaitServerHandshake or Step.ServerWaitClientHandshake or Step.ServerWaitAuthentication => _handshakeTimeout,
+        Step.ResetWait => _resetTimeout,
+        Step.ClientAwaitingTrust => _trustTimeout,
+        _ => null,
+    };
 
     /// <summary>
-    /// Resets the session if the peer's next handshake packet is overdue. <see cref="Receive"/>
-    /// and <see cref="WriteHandshake"/> check this themselves.
+    /// Acts on an overdue wait. A handshake packet that is overdue resets the session (as the
+    /// original does); an unanswered Reset or an undecided trust question closes it with
+    /// Disconnect (error) and <see cref="OssuaryErrorReason.HandshakeTimeout"/>, where the original
+    /// would wait forever. <see cref="Receive"/> and <see cref="WriteHandshake"/> check this themselves.
     /// </summary>
-    /// <returns>True if the session just reset because of the timeout.</returns>
+    /// <returns>True if the session just reset or closed because of a timeout.</returns>
     public bool CheckHandshakeTimeout()
     {
         lock (_gate)
@@ -285,13 +301,30 @@ public sealed partial class OssuarySession : IDisposable
 
     private bool CheckTimeout()
     {
-        if (IsWaitingForHandshake && _time.GetElapsedTime(_waitStarted) > _handshakeTimeout)
+        if (CurrentWaitLimit is not TimeSpan limit || _time.GetElapsedTime(_waitStarted) <= limit)
         {
-            BeginReset(OssuaryErrorReason.HandshakeTimeout, initiator: true);
-            return true;
+            return false;
         }
 
-        return false;
+        if (_step is Step.ResetWait or Step.ClientAwaitingTrust)
+        {
+            // Another Reset would wait on the same silence: give up and say so.
+            Close(OssuaryErrorReason.HandshakeTimeout, Farewell.ErrorDisconnect);
+        }
+        else
+        {
+            BeginReset(OssuaryErrorReason.HandshakeTimeout, initiator: true);
+        }
+
+        return true;
+    }
+
+    private static void RequirePositive(TimeSpan value, string name, TimeSpan defaultValue)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"{name} must be positive (default {defaultValue.TotalSeconds:0.###} s); it bounds a wait that would otherwise last forever.", "options");
+        }
     }
 
     /// <summary>
@@ -346,7 +379,11 @@ public sealed partial class OssuarySession : IDisposable
                 _identity!.Dispose();
             }
 
-            _step = Step.Closed;
+            if (_step != Step.Closed)
+            {
+                _closedResult = _step == Step.SendFarewell ? _closedResult : _lastError;
+                _step = Step.Closed;
+            }
         }
     }
 
@@ -401,8 +438,10 @@ public sealed partial class OssuarySession : IDisposable
         _remotePublicKey = null;
         if (initiator && _resetCount >= MaxResets)
         {
-            Close(OssuaryErrorReason.ConnectionFailed, Farewell.ErrorDisconnect);
-            return OssuaryReceiveResult.Closed(OssuaryErrorReason.ConnectionFailed);
+            // As the original: this call reports the cause (its recv returns the error that caused
+            // the fifth reset), every later one that the connection failed. LastError keeps the cause.
+            Close(reason, Farewell.ErrorDisconnect, reportedAfter: OssuaryErrorReason.ConnectionFailed);
+            return OssuaryReceiveResult.Closed(reason);
         }
 
         // The side answering a peer's Reset starts over at once: everything the peer sends after
@@ -420,10 +459,14 @@ public sealed partial class OssuarySession : IDisposable
         return OssuaryReceiveResult.Reset(reason);
     }
 
-    private void Close(OssuaryErrorReason reason, Farewell farewell)
+    /// <param name="reason">Why the session ended: <see cref="LastError"/>, and what <see cref="Receive"/> reports.</param>
+    /// <param name="farewell">The last packet to write.</param>
+    /// <param name="reportedAfter">What <see cref="Receive"/> reports on later calls, if not <paramref name="reason"/>.</param>
+    private void Close(OssuaryErrorReason reason, Farewell farewell, OssuaryErrorReason? reportedAfter = null)
     {
         _resetAnswerPending = false;
         _lastError = reason;
+        _closedResult = reportedAfter ?? reason;
         ForgetSessionKey();
         _farewell = farewell;
         _step = Step.SendFarewell;
