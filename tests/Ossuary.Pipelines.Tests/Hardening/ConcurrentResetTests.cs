@@ -26,6 +26,7 @@ public class ConcurrentResetTests
         byte[] reset = Wire.Control(Wire.Reset, error: true);
         int zeroKeyRecords = 0;
         int records = 0;
+        int interrupted = 0;
         var unclean = new List<Exception>();
         using var zeroKey = new ZeroKeyRecords();
         var clock = Stopwatch.StartNew();
@@ -54,6 +55,7 @@ public class ConcurrentResetTests
                 catch (Exception ex) when (ex is OssuaryException or InvalidOperationException)
                 {
                     // Clean: the session was no longer established.
+                    Interlocked.Increment(ref interrupted);
                 }
                 catch (Exception ex)
                 {
@@ -84,6 +86,7 @@ public class ConcurrentResetTests
         }
 
         Assert.True(trials >= 100, $"only {trials} trials ran in {Budget.TotalSeconds} s");
+        Assert.True(interrupted > 0, "the Reset never landed while the writer was sealing: the test exercised nothing");
         Assert.True(zeroKeyRecords == 0 && unclean.Count == 0,
             $"In {trials} trials, {zeroKeyRecords} of {records} records were sealed under an all-zero key, and {unclean.Count} unclean exceptions escaped WriteData; the first: {unclean.FirstOrDefault()}");
     }
