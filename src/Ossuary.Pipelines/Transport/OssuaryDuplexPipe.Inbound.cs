@@ -22,6 +22,7 @@ public sealed partial class OssuaryDuplexPipe
         PipeWriter application = _input.Writer;
         Exception? failure = null;
         bool receivedData = false;
+        bool ours = false;
         int wanted = PacketHeader.Size;
         try
         {
@@ -79,12 +80,19 @@ public sealed partial class OssuaryDuplexPipe
                 }
             }
         }
+        catch (Exception ex) when (LocalFault.IsLocal(ex))
+        {
+            // Not the peer's doing (a bug, say): loud, and the peer is told below with Disconnect (error).
+            _telemetry.ReportLocalFault(ex);
+            ours = true;
+            failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The Ossuary connection failed on this side: {ex.GetType().Name}: {ex.Message}", ex);
+        }
         catch (Exception ex)
         {
             failure = ex as OssuaryException ?? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed: {ex.Message}", ex);
         }
 
-        if (failure is OssuaryException { Reason: var reason })
+        if (!ours && failure is OssuaryException { Reason: var reason })
         {
             OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
         }
