@@ -88,7 +88,7 @@ public static class LoopbackBench
         double warmUp = Math.Min(0.4, settings.HandshakeSeconds);
         foreach ((_, BenchTarget target) in chosen)
         {
-            await HandshakeMeasurement.WarmUpAsync(target, settings.Parallelism, warmUp, cancellationToken).ConfigureAwait(false);
+            await HandshakeMeasurement.WarmUpAsync(target, settings.Parallelism, warmUp, settings.IsQuick ? 1.5 : 4, cancellationToken).ConfigureAwait(false);
         }
 
         var boundOne = new List<CryptoBoundMeasurement.Result>();
