@@ -333,7 +333,25 @@ internal sealed partial record OriginalOutcome(string Command, int ExitCode, byt
         }
     }
 
-    public string DataSha256 => Convert.ToHexStringLower(SHA256.HashData(Data));
+    /// <summary>
+    /// Asserts that the peer printed exactly <paramref name="expected"/> (compared by SHA-256).
+    /// ref-peer ends data that does not end with a newline with one, so that its RESULT line
+    /// starts a line: that newline is expected too.
+    /// </summary>
+    public void AssertPrinted(ReadOnlySpan<byte> expected)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(expected);
+        if (expected.Length > 0 && expected[^1] != (byte)'\n')
+        {
+            hash.AppendData("\n"u8);
+        }
+
+        byte[] data = Data;
+        Assert.True(
+            hash.GetHashAndReset().AsSpan().SequenceEqual(SHA256.HashData(data)),
+            $"ref-peer printed {data.Length} bytes, not the {expected.Length} expected (SHA-256 differs):\n{this}");
+    }
 
     public override string ToString()
     {
