@@ -150,7 +150,7 @@ public sealed class OriginalClientToKestrelTests
         });
         ulong seed = NewSeed();
 
-        // An empty message first (a 20-byte packet), then three of 16,384 bytes, the largest.
+        // An empty message first (a 28-byte packet), then three of 16,384 bytes, the largest.
         await using OriginalPeer peer = OriginalPeer.StartClient(
             server.EndPoint.Port, seed, "--authorized", serverKey.PublicKey.ToString(), "--send", "", "--send-bytes", "49152", "--chunk", "16384", "--expect-echo");
         OriginalOutcome client = await peer.WaitForExitAsync();

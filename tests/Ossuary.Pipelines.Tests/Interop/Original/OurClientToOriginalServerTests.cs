@@ -147,6 +147,53 @@ public sealed class OurClientToOriginalServerTests
     }
 
     [Fact]
+    public async Task AnEmptyMessageEachWayBetweenOurSessionAndTheOriginalServer()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        await using OriginalPeer peer = await OriginalPeer.StartServerAsync("--secret", SeedHex(serverKey), "--echo");
+        var options = new OssuarySessionOptions { Role = OssuaryRole.Client };
+        options.AuthorizedKeys.Add(serverKey.PublicKey);
+        using var session = new OssuarySession(options);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, peer.Port));
+        byte[] last = RandomNumberGenerator.GetBytes(16384);
+        var echoed = new List<byte[]>();
+
+        // Pipes and streams have no empty write; the sans-IO core sends an empty message as one
+        // 28-byte packet. Send one, then a full-size one; the original echoes each as one message.
+        bool sent = false;
+        List<OssuaryReceiveResult> results = await SessionLoop.RunAsync(socket, session, (result, plaintext, output) =>
+        {
+            while (session.WriteHandshake(output) > 0)
+            {
+            }
+
+            if (session.IsEstablished && !sent)
+            {
+                Assert.Equal(28, session.WriteData([], output)); // an 8-byte header and a 20-byte body
+                session.WriteData(last, output);
+                sent = true;
+            }
+
+            if (result.Status == OssuaryReceiveStatus.Data)
+            {
+                echoed.Add(plaintext);
+                if (echoed.Count == 2)
+                {
+                    session.Disconnect(error: false);
+                }
+            }
+        }).Within();
+
+        OriginalOutcome server = await peer.WaitForExitAsync();
+        string trace = $"{string.Join(", ", results)}\n{server}";
+        Assert.True(echoed.Count == 2 && echoed[0].Length == 0 && Sha256(echoed[1]) == Sha256(last), trace);
+        Assert.True(results[^1].Status == OssuaryReceiveStatus.Closed, trace); // the original's Reset answering our Disconnect
+        server.AssertOk("bytes=16384");
+        Assert.Contains("data messages received: 2 (each echoed as one message)", server.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task OurPipesClientEndsAtTheOriginalServersFirstRefusal()
     {
         using var serverKey = OssuaryIdentity.Generate();

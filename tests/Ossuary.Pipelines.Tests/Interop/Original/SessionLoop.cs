@@ -10,7 +10,9 @@ namespace Ossuary.Pipelines.Tests.Interop.Original;
 /// </summary>
 internal static class SessionLoop
 {
-    public static async Task<List<OssuaryReceiveResult>> RunAsync(Socket socket, OssuarySession session)
+    /// <summary>Runs the loop; <paramref name="onResult"/> sees each result with its plaintext and may write packets to the output it is given.</summary>
+    public static async Task<List<OssuaryReceiveResult>> RunAsync(
+        Socket socket, OssuarySession session, Action<OssuaryReceiveResult, byte[], ArrayBufferWriter<byte>>? onResult = null)
     {
         var results = new List<OssuaryReceiveResult>();
         var output = new ArrayBufferWriter<byte>();
@@ -37,6 +39,8 @@ internal static class SessionLoop
             if (result.Status != OssuaryReceiveStatus.NeedMoreData)
             {
                 results.Add(result);
+                onResult?.Invoke(result, plaintext.WrittenSpan.ToArray(), output);
+                plaintext.Clear();
             }
 
             if (result.Status == OssuaryReceiveStatus.Closed)
