@@ -67,7 +67,7 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
     public string SharedDirectory => Path.Combine(ProgramsDirectory, "shared");
 
     /// <summary>../shared/interop/libossuary-0.5.2: the original's libossuary.so and ossuary.h.</summary>
-    public static string OriginalDirectory => Interop.Original.OriginalPeer.Directory;
+    public static string OriginalDirectory => Interop.Original.OriginalPeer.InteropDirectory;
 
     /// <summary>
     /// The environment for a <see cref="NativeLink.SharedAddressSanitizer"/> program: LeakSanitizer

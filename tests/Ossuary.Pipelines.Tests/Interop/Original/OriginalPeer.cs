@@ -18,6 +18,9 @@ internal sealed partial class OriginalPeer : IAsyncDisposable
     /// <summary>The bound on any one wait; reaching it kills the process and fails the test.</summary>
     public static readonly TimeSpan HardTimeout = TimeSpan.FromSeconds(120);
 
+    /// <summary>How long a server may take to print its LISTENING line.</summary>
+    private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(30);
+
     private static readonly Lazy<string> Folder = new(LocateFolder);
 
     private readonly Process _process;
@@ -34,7 +37,7 @@ internal sealed partial class OriginalPeer : IAsyncDisposable
     }
 
     /// <summary>../shared/interop/libossuary-0.5.2: ref-peer, libossuary.so and the original ossuary.h.</summary>
-    public static string Directory => Folder.Value;
+    public static string InteropDirectory => Folder.Value;
 
     /// <summary>The port a server announced on its <c>LISTENING</c> line.</summary>
     public int Port { get; private set; }
@@ -129,7 +132,7 @@ internal sealed partial class OriginalPeer : IAsyncDisposable
 
     private static OriginalPeer Start(ulong? seed, string[] args)
     {
-        var info = new ProcessStartInfo(Path.Combine(Directory, "ref-peer"))
+        var info = new ProcessStartInfo(Path.Combine(InteropDirectory, "ref-peer"))
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -178,8 +181,6 @@ internal sealed partial class OriginalPeer : IAsyncDisposable
             await Task.Delay(10);
         }
     }
-
-    private static TimeSpan ToolTimeout => TimeSpan.FromSeconds(30);
 
     private string Describe()
     {
