@@ -485,7 +485,7 @@ static int stale_handle(void) {
   EXPECT(ossuary_handshake_done(stale) == -1, "nor answers");
   EXPECT(ossuary_send_handshake(stale, out, &out_len) == -1, "nor sends");
   EXPECT(ossuary_recv_handshake(stale, out, &in_len) == -1, "nor receives");
-  EXPECT(ossuary_send_data(stale, (const uint8_t *)"x", 1, out, &out_len) == -1, "nor seals");
+  EXPECT(ossuary_send_data(stale, (uint8_t *)"x", 1, out, &out_len) == -1, "nor seals");
   EXPECT(ossuary_recv_data(stale, out, &in_len, buf, &msg_len) == -1, "nor opens");
   EXPECT(ossuary_flush(stale, out, sizeof(out)) == -1, "nor flushes");
   EXPECT(ossuary_remote_public_key(stale, buf, sizeof(buf)) == -1, "nor names a peer");

@@ -12,7 +12,7 @@ namespace Ossuary.Pipelines.Tests.Native;
 public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOutputHelper output)
 {
     /// <summary>The scenarios of inproc.c, in its order.</summary>
-    private static readonly string[] Scenarios =
+    internal static readonly string[] Scenarios =
     [
         "authenticated_server",
         "unauthenticated_server_anonymous_client",
