@@ -46,7 +46,7 @@ public sealed partial class NativeBenchTests(NativeLibraryFixture native, ITestO
 
     private async Task<Dictionary<string, double>> RunAsync(bool original, params string[] arguments)
     {
-        string program = original ? await native.OriginalProgramAsync("bench") : await native.ProgramAsync("bench", NativeLink.Shared);
+        string program = await native.ProgramAsync("bench", original ? NativeLink.Original : NativeLink.Shared);
         ProcessResult result = await NativeProcess.RunAsync(program, arguments, native.NeutralDirectory, TimeSpan.FromMinutes(5));
         output.WriteLine(result.ToString());
         Assert.True(result.ExitCode == 0, result.ToString());
