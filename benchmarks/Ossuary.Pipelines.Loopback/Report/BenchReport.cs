@@ -65,6 +65,65 @@ public sealed class BenchReport
         ];
     }
 
+    /// <summary>The comparison's rows: a label and the figure's name after the target's prefix.</summary>
+    private static readonly (string Label, string Measurement)[] ComparisonRows =
+    [
+        ("throughput, 16 KiB writes (MB/s)", "throughput"),
+        ("throughput, 1 KiB writes (MB/s)", "throughput.1k"),
+        ("CPU per MB, 16 KiB writes, both ends (us)", "throughput.cpu"),
+        ("handshakes/s, one after another", "handshakes.sequential"),
+        ("handshakes/s, 8 at once", "handshakes.parallel8"),
+        ("CPU per connection (us)", "handshakes.cpu"),
+        ("idle connection pair, managed heap (B)", "idle.managed"),
+        ("idle connection pair, working set (B)", "idle.workingset"),
+    ];
+
+    /// <summary>The comparison's columns, in order: the target and the prefix of its handshake and idle figures.</summary>
+    private static readonly (string Target, string HandshakePrefix)[] ComparisonColumns =
+    [
+        ("tcp", "tcp"), ("tcp-kestrel", "tcp-kestrel"), (Reference, "tls13"), ("tls13-chacha", "tls13-chacha"),
+        ("tls13-kestrel", "tls13-kestrel"), ("ossuary", "ossuary"), ("ossuary-64k", "ossuary-64k"), ("ossuary-raw", "ossuary-raw"),
+    ];
+
+    /// <summary>
+    /// Writes what a user reads first: one row per measurement, one column per target that was
+    /// measured, each value with its ratio to SslStream TLS 1.3 AES-GCM (the README's table).
+    /// </summary>
+    public void WriteComparison(TextWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        var columns = ComparisonColumns.Where(c => ComparisonRows.Any(r => !double.IsNaN(this[NameOf(c, r.Measurement)]))).ToList();
+        var rows = ComparisonRows.Where(r => columns.Any(c => !double.IsNaN(this[NameOf(c, r.Measurement)]))).ToList();
+        if (columns.Count == 0 || rows.Count == 0)
+        {
+            return;
+        }
+
+        string[][] cells = [.. rows.Select(row => columns.Select(column => Cell(column, row.Measurement)).ToArray())];
+        int[] widths = [.. columns.Select((column, i) => Math.Max(column.Target.Length, cells.Max(line => line[i].Length)))];
+        writer.WriteLine($"| {"figure",-42} | {string.Join(" | ", columns.Select((c, i) => c.Target.PadLeft(widths[i])))} |");
+        writer.WriteLine($"|{new string('-', 44)}|{string.Join("|", widths.Select(w => new string('-', w + 1) + ":"))}|");
+        for (int r = 0; r < rows.Count; r++)
+        {
+            writer.WriteLine($"| {rows[r].Label,-42} | {string.Join(" | ", cells[r].Select((cell, i) => cell.PadLeft(widths[i])))} |");
+        }
+    }
+
+    private string Cell((string Target, string HandshakePrefix) column, string measurement)
+    {
+        Figure? figure = _figures.FirstOrDefault(f => f.Name == NameOf(column, measurement));
+        if (figure is null)
+        {
+            return "";
+        }
+
+        double ratio = RatioToReference(figure);
+        return Format(figure.Value) + (double.IsNaN(ratio) ? "" : $" ({ratio.ToString("0.00", CultureInfo.InvariantCulture)}x)");
+    }
+
+    private static string NameOf((string Target, string HandshakePrefix) column, string measurement) =>
+        (measurement.StartsWith("throughput", StringComparison.Ordinal) ? column.Target : column.HandshakePrefix) + "." + measurement;
+
     /// <summary>
     /// Writes the comparison table: every figure, the spread of its rounds, and its ratio to
     /// SslStream AES-GCM; with <paramref name="includeTargets"/>, the project's targets after it.
@@ -79,7 +138,11 @@ public sealed class BenchReport
             writer.WriteLine("WARNING: a Debug build: these figures say little about a Release build.");
         }
 
-        writer.WriteLine("Spread: (largest - smallest round) / median, for figures measured in rounds. Compare ratios within one run only.");
+        writer.WriteLine("Ratios are to SslStream TLS 1.3 AES-GCM in this run; compare ratios within one run only.");
+        writer.WriteLine();
+        WriteComparison(writer);
+        writer.WriteLine();
+        writer.WriteLine("Every figure; spread: (largest - smallest round) / median, for figures measured in rounds.");
         writer.WriteLine();
         writer.WriteLine($"| {"Figure",-40} | {"Value",12} | {"Unit",-13} | {"Spread",7} | vs {Reference} |");
         writer.WriteLine($"|{new string('-', 42)}|{new string('-', 13)}:|{new string('-', 15)}|{new string('-', 8)}:|{new string('-', 17)}:|");

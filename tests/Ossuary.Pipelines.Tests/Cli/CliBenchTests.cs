@@ -60,6 +60,11 @@ public sealed class CliBenchTests : CliTestBase
         Assert.False(figures["ossuary.handshakes.ceiling"].TryGetProperty("spread", out _));
         Assert.False(figures["ossuary.handshakes.ceiling.sequential"].TryGetProperty("spread", out _));
         Assert.Matches(@"\|\s+Spread\s+\|", bench.Stdout);
+
+        // The comparison a user reads first: one column per measured target, the README's rows.
+        Assert.Matches(@"\| figure\s+\|\s+tcp \|\s+tls13-kestrel \|\n", bench.Stdout);
+        Assert.Matches(@"\| handshakes/s, one after another\s+\| +[0-9.,]+ \| +[0-9.,]+ \|", bench.Stdout);
+        Assert.True(bench.Stdout.IndexOf("| handshakes/s, 8 at once", StringComparison.Ordinal) < bench.Stdout.IndexOf("| tcp.handshakes.sequential", StringComparison.Ordinal), bench.Stdout);
     }
 
     [Fact]
