@@ -25,9 +25,6 @@ internal sealed class ClientTrust
         command.Add(Tofu);
     }
 
-    public static string DefaultKnownHostsPath =>
-        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ossuary", "known_hosts");
-
     /// <summary>Builds client options; the caller disposes the identity.</summary>
     public OssuaryClientOptions CreateOptions(ParseResult parse, HostPort server, out OssuaryIdentity? identity)
     {
@@ -39,13 +36,13 @@ internal sealed class ClientTrust
             options.TrustedServerKeys.Add(KeyFiles.ParsePublic(hex, "--trust"));
         }
 
-        string knownHostsPath = parse.GetValue(KnownHosts) ?? DefaultKnownHostsPath;
+        string knownHostsPath = parse.GetValue(KnownHosts) ?? KnownHostsFile.DefaultPath;
         bool tofu = parse.GetValue(Tofu);
 
         // With --trust, the file is read only if the server's key is not among those trusted, so a
         // damaged known-hosts file does not stand in the way of an explicitly trusted server;
         // without, it is all we have, so a damaged one fails before connecting.
-        var knownHosts = new Lazy<OssuaryKnownHosts>(() => LoadKnownHosts(knownHostsPath));
+        var knownHosts = new Lazy<OssuaryKnownHosts>(() => KnownHostsFile.Load(knownHostsPath));
         if (options.TrustedServerKeys.Count == 0)
         {
             _ = knownHosts.Value;
@@ -55,18 +52,6 @@ internal sealed class ClientTrust
         return options;
     }
 
-    private static OssuaryKnownHosts LoadKnownHosts(string path)
-    {
-        try
-        {
-            return OssuaryKnownHosts.Load(path);
-        }
-        catch (FormatException ex)
-        {
-            throw new CliException($"known-hosts file is malformed: {ex.Message}", ExitCodes.BadInput);
-        }
-    }
-
     private static bool Decide(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key, bool tofu)
     {
         switch (knownHosts.Check(server.Host, server.Port, key))
@@ -74,10 +59,12 @@ internal sealed class ClientTrust
             case KnownHostStatus.Trusted:
                 return true;
             case KnownHostStatus.Changed:
+                string path = knownHosts.Path!;
+                string where = string.Join(", ", KnownHostsFile.LinesFor(path, server).Select(line => $"{path}:{line}"));
                 throw new CliException(
-                    $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {knownHosts.Path} holds " +
+                    $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {where} holds " +
                     $"{knownHosts.Find(server.Host, server.Port)}. Someone may be impersonating the server. Refusing to connect; " +
-                    "if the key really changed, remove the old line from the known-hosts file.", ExitCodes.Untrusted);
+                    $"if the key really changed, remove the old entry with: ossuary known-hosts remove {server} --known-hosts {path}", ExitCodes.Untrusted);
             default:
                 if (!tofu)
                 {
@@ -86,6 +73,7 @@ internal sealed class ClientTrust
                         $"--trust {key}, or with --tofu to record it in {knownHosts.Path}.", ExitCodes.Untrusted);
                 }
 
+                KnownHostsFile.EnsureDirectory(knownHosts.Path!);
                 knownHosts.Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow:yyyy-MM-dd}");
                 Console.Error.WriteLine($"ossuary: trusting {server} on first use; recorded key {key} in {knownHosts.Path}");
                 return true;

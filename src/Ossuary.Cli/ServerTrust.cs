@@ -21,55 +21,92 @@ internal sealed class ServerTrust
         command.Add(Allow);
     }
 
-    /// <summary>Builds server options; without an allow-list the server is unauthenticated. The caller disposes the identity.</summary>
-    public OssuaryServerOptions CreateOptions(ParseResult parse, out OssuaryIdentity identity)
+    /// <summary>Reads the identity and the allow-list; without an allow-list the server is unauthenticated. The caller disposes the identity.</summary>
+    public ServerSetup Create(ParseResult parse)
     {
         string? keyPath = parse.GetValue(Key);
-        if (keyPath is null)
-        {
-            identity = OssuaryIdentity.Generate();
-            Console.Error.WriteLine($"ossuary: no --key given; using a temporary identity {identity.PublicKey}");
-        }
-        else
-        {
-            identity = KeyFiles.ReadSecret(keyPath);
-        }
-
-        var options = new OssuaryServerOptions { Identity = identity, Mode = OssuaryServerMode.Unauthenticated };
+        var keys = new List<OssuaryPublicKey>();
         foreach (string hex in parse.GetValue(Allow) ?? [])
         {
-            options.AuthorizedClientKeys.Add(KeyFiles.ParsePublic(hex, "--allow"));
+            keys.Add(KeyFiles.ParsePublic(hex, "--allow"));
         }
 
         if (parse.GetValue(AuthorizedKeys) is { } path)
         {
+            StdPaths.RequireFile(path, "authorized-keys file");
             try
             {
-                foreach (OssuaryPublicKey key in OssuaryAuthorizedKeys.Load(path))
-                {
-                    options.AuthorizedClientKeys.Add(key);
-                }
-            }
-            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-            {
-                throw new CliException($"authorized-keys file '{path}' does not exist", ExitCodes.BadInput);
+                keys.AddRange(OssuaryAuthorizedKeys.Load(path));
             }
             catch (FormatException ex)
             {
                 throw new CliException($"authorized-keys file is malformed: {ex.Message}", ExitCodes.BadInput);
             }
 
-            if (options.AuthorizedClientKeys.Count == 0)
+            if (keys.Count == 0)
             {
                 throw new CliException($"authorized-keys file '{path}' holds no keys: nobody could connect", ExitCodes.BadInput);
             }
         }
 
-        if (options.AuthorizedClientKeys.Count > 0)
+        OssuaryIdentity identity;
+        if (keyPath is null)
         {
-            options.Mode = OssuaryServerMode.Authenticated;
+            identity = OssuaryIdentity.Generate();
+            Console.Error.WriteLine(
+                $"ossuary: no --key given; using a temporary identity {identity.PublicKey}. Clients that recorded this server's key " +
+                "before (--tofu) will see a changed key and refuse to connect; for a lasting identity: ossuary keygen -o server.key, then --key server.key");
+        }
+        else
+        {
+            identity = KeyFiles.ReadSecret(keyPath);
+        }
+
+        return new ServerSetup(identity, keys);
+    }
+}
+
+/// <summary>A server's identity and allow-list, and fresh options for each connection so that a refused key can be told.</summary>
+internal sealed class ServerSetup(OssuaryIdentity identity, IReadOnlyList<OssuaryPublicKey> allowed) : IDisposable
+{
+    public OssuaryIdentity Identity => identity;
+
+    public bool Authenticated => allowed.Count > 0;
+
+    public int AllowedCount => allowed.Count;
+
+    /// <summary>Options for one connection; <paramref name="refused"/> receives the key of a client the allow-list turned away.</summary>
+    public OssuaryServerOptions ForConnection(StrongBoxKey refused)
+    {
+        var options = new OssuaryServerOptions
+        {
+            Identity = identity,
+            Mode = Authenticated ? OssuaryServerMode.Authenticated : OssuaryServerMode.Unauthenticated,
+        };
+        if (Authenticated)
+        {
+            // The allow-list is this callback's, so that the refused key can be logged: an admin needs it for --allow.
+            var keys = allowed.ToHashSet();
+            options.AuthorizeClient = (key, _, _) =>
+            {
+                bool admitted = keys.Contains(key);
+                if (!admitted)
+                {
+                    refused.Key = key;
+                }
+
+                return ValueTask.FromResult(admitted);
+            };
         }
 
         return options;
     }
+
+    public void Dispose() => identity.Dispose();
+}
+
+/// <summary>The key of a client the allow-list refused, if it presented one.</summary>
+internal sealed class StrongBoxKey
+{
+    public OssuaryPublicKey? Key { get; set; }
 }
