@@ -36,23 +36,26 @@ internal static class CliOptions
         },
     };
 
-    /// <summary>A duration in seconds (0 or more; fractions allowed); null when absent and no default is given.</summary>
-    public static Option<TimeSpan?> Seconds(string name, string description, double? fallback, bool allowForever = false) => new(name)
+    /// <summary>
+    /// A duration in seconds (0 or more; fractions allowed). <see cref="Timeout.InfiniteTimeSpan"/>
+    /// stands for 'forever' and for an absent option without a default; <see cref="Get"/> turns it into null.
+    /// </summary>
+    public static Option<TimeSpan> Seconds(string name, string description, double? fallback, bool allowForever = false) => new(name)
     {
         Description = description,
         HelpName = allowForever ? "SECONDS|forever" : "SECONDS",
-        DefaultValueFactory = _ => fallback is { } value ? TimeSpan.FromSeconds(value) : null,
+        DefaultValueFactory = _ => fallback is { } value ? TimeSpan.FromSeconds(value) : Timeout.InfiniteTimeSpan,
         CustomParser = result =>
         {
             if (result.Tokens.Count == 0)
             {
-                return fallback is { } absent ? TimeSpan.FromSeconds(absent) : null;
+                return fallback is { } absent ? TimeSpan.FromSeconds(absent) : Timeout.InfiniteTimeSpan;
             }
 
             string text = result.Tokens[0].Value;
             if (allowForever && string.Equals(text, Forever, StringComparison.OrdinalIgnoreCase))
             {
-                return null;
+                return Timeout.InfiniteTimeSpan;
             }
 
             if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds)
@@ -64,9 +67,13 @@ internal static class CliOptions
             result.AddError(allowForever
                 ? $"{name} must be a number of seconds (0 or more) or '{Forever}', not '{text}'"
                 : $"{name} must be a number of seconds (0 or more), not '{text}'");
-            return null;
+            return TimeSpan.Zero;
         },
     };
+
+    /// <summary>The value of a <see cref="Seconds"/> option; null for 'forever' or none.</summary>
+    public static TimeSpan? Get(ParseResult parse, Option<TimeSpan> option) =>
+        parse.GetValue(option) is var value && value == Timeout.InfiniteTimeSpan ? null : value;
 
     /// <summary>Describes a wait for messages: "1 s", "forever".</summary>
     public static string Describe(TimeSpan? wait) =>

@@ -8,14 +8,14 @@ namespace Ossuary.Cli.Commands;
 /// <summary><c>ossuary connect HOST:PORT</c>: stdin to the server, the server's bytes to stdout.</summary>
 internal static class ConnectCommand
 {
-    public static Option<TimeSpan?> WaitOption() => CliOptions.Seconds(
+    public static Option<TimeSpan> WaitOption() => CliOptions.Seconds(
         "--wait",
         "After the end of stdin: how long a peer that has sent nothing since our last byte is waited for before closing " +
         "(a peer that sends something is waited for until it closes); 'forever' never closes first.",
         fallback: 1.0,
         allowForever: true);
 
-    public static Option<TimeSpan?> TimeoutOption() => CliOptions.Seconds(
+    public static Option<TimeSpan> TimeoutOption() => CliOptions.Seconds(
         "--timeout", "Give up if the TCP connection and the Ossuary handshake take longer than this (nc's -w).", fallback: null);
 
     public static Option<bool> VerboseOption() => new("--verbose", "-v") { Description = "Say which server was reached and with which key." };
@@ -37,16 +37,16 @@ internal static class ConnectCommand
             using (identity)
             {
                 Netcat.StartReadingStdin();
-                await using SecureClient client = await SecureClient.ConnectAsync(server, options, parse.GetValue(timeout), cancellationToken);
+                await using SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
                 if (parse.GetValue(verbose))
                 {
                     Console.Error.WriteLine($"ossuary: connected to {server}, server key {client.Secure.Feature.RemotePublicKey}");
                 }
 
-                TimeSpan? idle = parse.GetValue(wait);
+                TimeSpan? idle = CliOptions.Get(parse, wait);
                 switch (await Netcat.RunAsync(client.Secure, idle, cancellationToken))
                 {
-                    case NetcatEnd.ClosedWhenIdle:
+                    case NetcatEnd.ClosedUnanswered:
                         Console.Error.WriteLine(
                             $"ossuary: nothing came from {server} for {CliOptions.Describe(idle)} after the end of stdin; closed the connection " +
                             "(anything it sends later is lost; --wait forever waits until the server closes)");

@@ -25,7 +25,7 @@ internal static class ListenCommand
             using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
             string mode = setup.Authenticated ? $"authenticated, {setup.AllowedCount} client key(s)" : "unauthenticated";
             Console.Error.WriteLine($"ossuary: listening on {listener.LocalEndPoint} ({mode}); server key {setup.Identity.PublicKey}");
-            var serve = new ServeOptions(setup, parse.GetValue(echo), parse.GetValue(wait), parse.GetValue(once));
+            var serve = new ServeOptions(setup, parse.GetValue(echo), CliOptions.Get(parse, wait), parse.GetValue(once));
             if (!serve.Echo)
             {
                 Netcat.StartReadingStdin();
@@ -84,7 +84,7 @@ internal static class ListenCommand
 
                 switch (await Netcat.RunAsync(secure, serve.Wait, cancellationToken))
                 {
-                    case NetcatEnd.ClosedWhenIdle:
+                    case NetcatEnd.ClosedUnanswered:
                         Console.Error.WriteLine(
                             $"ossuary: connection from {peer}: nothing came from the client for {CliOptions.Describe(serve.Wait)} after the end of stdin; " +
                             "closed it (anything it sends later is lost; --wait forever waits until the client closes)");

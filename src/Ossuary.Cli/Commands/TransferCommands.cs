@@ -46,7 +46,7 @@ internal static class TransferCommands
             using (identity)
             {
                 await using Stream source = fromStdin ? Console.OpenStandardInput() : File.OpenRead(path);
-                await using SecureClient client = await SecureClient.ConnectAsync(server, options, parse.GetValue(timeout), cancellationToken);
+                await using SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
                 SendResult sent = await SendFileAsync(client.Secure.Output, source, saveAs, fromStdin ? TransferProtocol.UnknownLength : source.Length, cancellationToken);
                 (string? answer, OssuaryException? closedWith) = await ReadAnswerAsync(client.Secure.Input, cancellationToken);
                 closedWith ??= sent.ClosedWith;

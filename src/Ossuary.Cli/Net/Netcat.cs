@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
+using Microsoft.Win32.SafeHandles;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Cli.Net;
@@ -10,14 +11,16 @@ namespace Ossuary.Cli.Net;
 /// directions), so the end of a session is decided like this:
 /// <list type="bullet">
 /// <item>After the end of stdin (everything read from it handed to the connection), we keep receiving.</item>
-/// <item>If the peer has sent anything since our last byte, it is answering or streaming: we wait
-///   until it closes, however long its pauses.</item>
-/// <item>Otherwise, when it has sent nothing for <c>--wait</c> seconds since the end of our stdin,
-///   we close, and say so (anything it sends later is lost). <c>--wait forever</c> never closes first.</item>
+/// <item>A side that has sent nothing while the peer has sent something is there to receive: it
+///   waits until the peer closes, however long the peer's pauses (netcat's default).</item>
+/// <item>Otherwise, once nothing has moved either way for <c>--wait</c> seconds (idle time, not a
+///   deadline: time spent writing to a slow stdout counts as activity), we close (netcat's <c>-q</c>).
+///   If the peer sent nothing after our last byte, we say so: it may have been about to answer.</item>
+/// <item><c>--wait forever</c> never closes first.</item>
 /// <item>A peer that closes while our stdin (a pipe or file) has not ended is reported as data not sent.</item>
 /// </list>
-/// So a side that only receives never cuts the sender off, and a side that only sends closes
-/// once the receiver has been silent for <c>--wait</c> after everything was sent.
+/// So a receiver never cuts off a slow sender, and a sender closes once everything is out and the
+/// line has been quiet for <c>--wait</c>.
 /// </summary>
 internal static class Netcat
 {
@@ -45,7 +48,7 @@ internal static class Netcat
     /// <param name="cancellationToken">Ends the session (Ctrl+C).</param>
     public static async Task<NetcatEnd> RunAsync(OssuaryDuplexPipe secure, TimeSpan? wait, CancellationToken cancellationToken)
     {
-        Stream stdout = Console.OpenStandardOutput();
+        Stream stdout = OpenStdout();
         var activity = new Activity();
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task fromPeer = ReceiveAsync(secure.Input, stdout, activity, cancellationToken);
@@ -53,10 +56,10 @@ internal static class Netcat
         if (await Task.WhenAny(fromPeer, toPeer) == toPeer)
         {
             await toPeer; // stdin ended, every byte of it handed to the connection
-            if (!await PeerClosesAsync(fromPeer, activity, wait, cancellationToken))
+            if (await PeerClosesAsync(fromPeer, activity, wait, cancellationToken) is { } closed)
             {
                 await secure.Output.CompleteAsync(); // Disconnect (clean)
-                return NetcatEnd.ClosedWhenIdle;
+                return closed;
             }
 
             await secure.Output.CompleteAsync();
@@ -87,31 +90,31 @@ internal static class Netcat
         return stdinEnded || !Console.IsInputRedirected ? NetcatEnd.PeerClosed : NetcatEnd.PeerClosedBeforeEndOfInput;
     }
 
-    /// <summary>True when the peer closed (or failed); false when it stayed silent for <paramref name="wait"/> since our last byte.</summary>
-    private static async Task<bool> PeerClosesAsync(Task fromPeer, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
+    /// <summary>Null when the peer closed (or failed); how we closed when the line was idle for <paramref name="wait"/>.</summary>
+    private static async Task<NetcatEnd?> PeerClosesAsync(Task fromPeer, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
     {
         long stdinEnded = Stopwatch.GetTimestamp();
         while (!fromPeer.IsCompleted)
         {
-            if (wait is not { } idle || activity.PeerSpokeLast)
+            if (wait is not { } idle || activity.OnlyReceives)
             {
-                // It is answering or streaming: only its close ends the session.
+                // Only the peer's close ends the session.
                 await Task.WhenAny(fromPeer, Task.Delay(Timeout.Infinite, cancellationToken));
                 cancellationToken.ThrowIfCancellationRequested();
-                return true;
+                return null;
             }
 
-            TimeSpan left = idle - Stopwatch.GetElapsedTime(stdinEnded);
+            TimeSpan left = activity.Busy ? idle : idle - Stopwatch.GetElapsedTime(Math.Max(stdinEnded, activity.Last));
             if (left <= TimeSpan.Zero)
             {
-                return false;
+                return activity.PeerSpokeLast ? NetcatEnd.ClosedWhenIdle : NetcatEnd.ClosedUnanswered;
             }
 
             await Task.WhenAny(fromPeer, Task.Delay(left < IdlePoll ? left : IdlePoll, cancellationToken));
             cancellationToken.ThrowIfCancellationRequested();
         }
 
-        return true;
+        return null;
     }
 
     private static async Task ReceiveAsync(PipeReader input, Stream stdout, Activity activity, CancellationToken cancellationToken)
@@ -121,22 +124,25 @@ internal static class Netcat
             ReadResult read = await input.ReadAsync(cancellationToken);
             if (!read.Buffer.IsEmpty)
             {
-                activity.Received();
-            }
-
-            try
-            {
-                foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+                activity.Receiving(busy: true);
+                try
                 {
-                    await stdout.WriteAsync(segment, cancellationToken);
-                }
+                    foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+                    {
+                        await stdout.WriteAsync(segment, cancellationToken);
+                    }
 
-                await stdout.FlushAsync(cancellationToken);
-            }
-            catch (IOException)
-            {
-                // `ossuary connect ... | head -c 100`: the reader is gone, and so is the point of the connection.
-                throw new CliException("standard output was closed (broken pipe); ended the connection");
+                    await stdout.FlushAsync(cancellationToken);
+                }
+                catch (IOException)
+                {
+                    // `ossuary connect ... | head -c 100`: the reader is gone, and so is the point of the connection.
+                    throw new CliException("standard output was closed (broken pipe); ended the connection");
+                }
+                finally
+                {
+                    activity.Receiving(busy: false);
+                }
             }
 
             input.AdvanceTo(read.Buffer.End);
@@ -172,6 +178,15 @@ internal static class Netcat
         }
     }
 
+    /// <summary>
+    /// stdout as a file stream where it can be: the console stream drops writes to a closed pipe
+    /// (EPIPE) without a word, so `ossuary connect ... | head -c 100` would never learn that its
+    /// reader is gone.
+    /// </summary>
+    private static Stream OpenStdout() => OperatingSystem.IsWindows()
+        ? Console.OpenStandardOutput()
+        : new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+
     private static async Task PumpStdinAsync(PipeWriter writer)
     {
         await Task.Yield();
@@ -186,17 +201,31 @@ internal static class Netcat
         }
     }
 
-    /// <summary>Who spoke last: the moments of our last byte sent and of the peer's last byte received.</summary>
+    /// <summary>Who has sent what, and when anything last moved.</summary>
     private sealed class Activity
     {
         private long _lastSent;
         private long _lastReceived;
+        private int _busy;
+
+        /// <summary>True when we have sent nothing and the peer has sent something: we are there to receive.</summary>
+        public bool OnlyReceives => Volatile.Read(ref _lastSent) == 0 && Volatile.Read(ref _lastReceived) != 0;
 
         /// <summary>True when the peer has sent something since our last byte.</summary>
         public bool PeerSpokeLast => Volatile.Read(ref _lastReceived) > Volatile.Read(ref _lastSent);
 
+        /// <summary>True while received bytes are being written to stdout (a slow reader is not an idle line).</summary>
+        public bool Busy => Volatile.Read(ref _busy) != 0;
+
+        /// <summary>The last moment anything moved either way.</summary>
+        public long Last => Math.Max(Volatile.Read(ref _lastSent), Volatile.Read(ref _lastReceived));
+
         public void Sent() => Volatile.Write(ref _lastSent, Stopwatch.GetTimestamp());
 
-        public void Received() => Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
+        public void Receiving(bool busy)
+        {
+            Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
+            Volatile.Write(ref _busy, busy ? 1 : 0);
+        }
     }
 }

@@ -12,6 +12,12 @@ internal enum NetcatEnd
     /// </summary>
     PeerClosedBeforeEndOfInput,
 
-    /// <summary>We closed: our stdin had ended and the peer sent nothing for <c>--wait</c> after our last byte.</summary>
+    /// <summary>We closed: our stdin had ended, the peer had answered our last bytes, then nothing moved for <c>--wait</c>.</summary>
     ClosedWhenIdle,
+
+    /// <summary>
+    /// We closed: our stdin had ended and the peer sent nothing after our last byte for <c>--wait</c>.
+    /// It may still have been about to answer, so this is said on stderr.
+    /// </summary>
+    ClosedUnanswered,
 }
