@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.Runtime.InteropServices;
 using Ossuary.Cli;
 using Ossuary.Cli.Commands;
 
@@ -38,7 +39,23 @@ if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
     return ExitCodes.BadInput;
 }
 
-return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+// Ctrl+C, SIGTERM and SIGHUP cancel the command's token, so that it can clean up (receive removes
+// its partial file) and say why it stopped; one that does not finish within 3 s is ended.
+using var interrupted = new CancellationTokenSource();
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
+using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Interrupt);
+return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, interrupted.Token);
+
+void Interrupt(PosixSignalContext context)
+{
+    context.Cancel = true;
+    if (!interrupted.IsCancellationRequested)
+    {
+        interrupted.Cancel();
+        _ = Task.Delay(TimeSpan.FromSeconds(3)).ContinueWith(_ => Environment.Exit(ExitCodes.Failure), TaskScheduler.Default);
+    }
+}
 
 IEnumerable<string> CommandPath(Command command)
 {
