@@ -42,7 +42,7 @@ internal static class Program
         catch (Exception e) when (e is IOException or FormatException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
         {
             string reason = e is OssuaryException ossuary ? $" ({ossuary.Reason})" : "";
-            Console.Error.WriteLine($"error: {e.GetType().Name}{reason}: {e.Message.ReplaceLineEndings(" ")}");
+            Console.Error.WriteLine($"error{reason}: {e.Message.ReplaceLineEndings(" ")}");
             return 1;
         }
     }

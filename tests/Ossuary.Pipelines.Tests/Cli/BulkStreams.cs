@@ -23,21 +23,35 @@ internal sealed class BulkStreams
         return hash.GetHashAndReset();
     }
 
-    /// <summary>Writes <paramref name="mebibytes"/> MiB, pausing <paramref name="pause"/> after every <paramref name="pauseEvery"/> MiB, then closes the stream.</summary>
-    public static async Task WriteAsync(Stream stdin, int mebibytes, int pauseEvery, TimeSpan pause)
+    /// <summary>
+    /// Writes <paramref name="mebibytes"/> MiB, pausing <paramref name="pause"/> after every
+    /// <paramref name="pauseEvery"/> MiB, then closes the stream. Returns the MiB written: fewer
+    /// when the process stopped reading (it closed the connection early), which the test reports.
+    /// </summary>
+    public static async Task<int> WriteAsync(Stream stdin, int mebibytes, int pauseEvery, TimeSpan pause)
     {
-        for (int i = 0; i < mebibytes; i++)
+        int written = 0;
+        try
         {
-            await stdin.WriteAsync(Block);
-            if ((i + 1) % pauseEvery == 0)
+            for (; written < mebibytes; written++)
             {
-                await stdin.FlushAsync();
-                await Task.Delay(pause);
+                await stdin.WriteAsync(Block);
+                if ((written + 1) % pauseEvery == 0)
+                {
+                    await stdin.FlushAsync();
+                    await Task.Delay(pause);
+                }
             }
+
+            await stdin.FlushAsync();
+            stdin.Close();
+        }
+        catch (IOException)
+        {
+            // the tool went away before reading everything
         }
 
-        await stdin.FlushAsync();
-        stdin.Close();
+        return written;
     }
 
     /// <summary>A stdout sink: counts and hashes everything, pausing <paramref name="pause"/> after every <paramref name="pauseEvery"/> MiB read.</summary>

@@ -23,10 +23,12 @@ public sealed class CliNetcatTests : CliTestBase
         ToolProcess client = Start(sink.ReadAsync, "connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.2");
         client.CloseStdin();
 
-        await BulkStreams.WriteAsync(server.StdinStream, MiB, pauseEvery: 50, Pause);
+        int written = await BulkStreams.WriteAsync(server.StdinStream, MiB, pauseEvery: 50, Pause);
         ToolResult clientResult = await client.WaitForExitAsync();
         ToolResult serverResult = await server.WaitForExitAsync();
 
+        Assert.True(written == MiB, $"the server stopped reading stdin after {written} MiB\n{serverResult}");
+        Assert.True((long)MiB << 20 == sink.Length, $"the client delivered {sink.Length} of {(long)MiB << 20} bytes\n{clientResult}\n{serverResult}");
         AssertSucceeds(clientResult);
         AssertSucceeds(serverResult);
         Assert.Equal((long)MiB << 20, sink.Length);
@@ -45,10 +47,12 @@ public sealed class CliNetcatTests : CliTestBase
         server.CloseStdin();
         ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.2");
 
-        await BulkStreams.WriteAsync(client.StdinStream, MiB, pauseEvery: 50, Pause);
+        int written = await BulkStreams.WriteAsync(client.StdinStream, MiB, pauseEvery: 50, Pause);
         ToolResult clientResult = await client.WaitForExitAsync();
         ToolResult serverResult = await server.WaitForExitAsync();
 
+        Assert.True(written == MiB, $"the client stopped reading stdin after {written} MiB\n{clientResult}");
+        Assert.True((long)MiB << 20 == sink.Length, $"the server delivered {sink.Length} of {(long)MiB << 20} bytes\n{clientResult}\n{serverResult}");
         AssertSucceeds(clientResult);
         AssertSucceeds(serverResult);
         Assert.Equal((long)MiB << 20, sink.Length);

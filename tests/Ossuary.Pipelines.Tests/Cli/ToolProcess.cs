@@ -224,10 +224,17 @@ internal sealed class ToolProcess : IDisposable
 
     /// <summary>
     /// src/Ossuary.Cli/bin/CONFIGURATION/net10.0/ossuary.dll of the repository: the test assembly's
-    /// own configuration when that was built, else the newer of Release and Debug.
+    /// own configuration when that was built, else the newer of Release and Debug; OSSUARY_CLI_DLL
+    /// names another.
     /// </summary>
     private static string LocateTool()
     {
+        // Another build of the tool (an installed one, or an older commit's to show a test failing before its fix).
+        if (Environment.GetEnvironmentVariable("OSSUARY_CLI_DLL") is { Length: > 0 } other)
+        {
+            return File.Exists(other) ? other : throw new InvalidOperationException($"OSSUARY_CLI_DLL names no file: {other}");
+        }
+
         DirectoryInfo? root = new(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "Ossuary.Pipelines.sln")))
         {
