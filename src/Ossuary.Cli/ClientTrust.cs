@@ -9,7 +9,7 @@ namespace Ossuary.Cli;
 /// <summary>The client's identity and trust options, shared by <c>connect</c> and <c>send</c>.</summary>
 internal sealed class ClientTrust
 {
-    public Option<string?> Key { get; } = new("--key") { Description = "Secret key file of this client (omit to connect anonymously)." };
+    public Option<string?> Key { get; } = new("--key") { Description = "Secret key file of this client (omit to connect anonymously); '-' reads stdin for send FILE." };
 
     public Option<string[]> Trust { get; } = new("--trust") { Description = "Trust this server public key (64 hex characters); repeatable." };
 
@@ -25,11 +25,11 @@ internal sealed class ClientTrust
         command.Add(Tofu);
     }
 
-    /// <summary>Builds client options; the caller disposes the identity.</summary>
-    public OssuaryClientOptions CreateOptions(ParseResult parse, HostPort server, out OssuaryIdentity? identity)
+    /// <summary>Builds client options; the caller disposes the identity. <paramref name="stdinFree"/>: stdin carries no data, so <c>--key -</c> may read it.</summary>
+    public OssuaryClientOptions CreateOptions(ParseResult parse, HostPort server, bool stdinFree, out OssuaryIdentity? identity)
     {
         string? keyPath = parse.GetValue(Key);
-        identity = keyPath is null ? null : KeyFiles.ReadSecret(keyPath);
+        identity = keyPath is null ? null : KeyFiles.ReadSecret(keyPath, allowStdin: stdinFree);
         var options = new OssuaryClientOptions { Identity = identity };
         foreach (string hex in parse.GetValue(Trust) ?? [])
         {
@@ -37,6 +37,11 @@ internal sealed class ClientTrust
         }
 
         string knownHostsPath = parse.GetValue(KnownHosts) ?? KnownHostsFile.DefaultPath;
+        if (StdPaths.IsStdio(knownHostsPath))
+        {
+            throw new CliException("--known-hosts cannot be '-': the file is read and, with --tofu, written; name a file", ExitCodes.BadInput);
+        }
+
         bool tofu = parse.GetValue(Tofu);
 
         // With --trust, the file is read only if the server's key is not among those trusted, so a

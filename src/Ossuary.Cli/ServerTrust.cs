@@ -8,9 +8,9 @@ namespace Ossuary.Cli;
 /// <summary>The server's identity and allow-list options, shared by <c>listen</c> and <c>receive</c>.</summary>
 internal sealed class ServerTrust
 {
-    public Option<string?> Key { get; } = new("--key") { Description = "Secret key file of this server (omit for a temporary identity)." };
+    public Option<string?> Key { get; } = new("--key") { Description = "Secret key file of this server (omit for a temporary identity); '-' reads stdin where it carries no data (receive, listen --echo)." };
 
-    public Option<string?> AuthorizedKeys { get; } = new("--authorized-keys") { Description = "File of client public keys to admit; admitting only those makes the server authenticated." };
+    public Option<string?> AuthorizedKeys { get; } = new("--authorized-keys") { Description = "File of client public keys to admit; admitting only those makes the server authenticated. '-' reads stdin where it carries no data." };
 
     public Option<string[]> Allow { get; } = new("--allow") { Description = "Admit this client public key (64 hex characters); repeatable." };
 
@@ -21,9 +21,18 @@ internal sealed class ServerTrust
         command.Add(Allow);
     }
 
-    /// <summary>Reads the identity and the allow-list; without an allow-list the server is unauthenticated. The caller disposes the identity.</summary>
-    public ServerSetup Create(ParseResult parse)
+    /// <summary>
+    /// Reads the identity and the allow-list; without an allow-list the server is unauthenticated.
+    /// The caller disposes the identity. <paramref name="stdinFree"/>: stdin carries no data, so one
+    /// of <c>--key -</c> and <c>--authorized-keys -</c> may read it.
+    /// </summary>
+    public ServerSetup Create(ParseResult parse, bool stdinFree)
     {
+        if (parse.GetValue(Key) == StdPaths.Dash && parse.GetValue(AuthorizedKeys) == StdPaths.Dash)
+        {
+            throw new CliException("--key and --authorized-keys cannot both be '-': there is one stdin", ExitCodes.BadInput);
+        }
+
         string? keyPath = parse.GetValue(Key);
         var keys = new List<OssuaryPublicKey>();
         foreach (string hex in parse.GetValue(Allow) ?? [])
@@ -33,10 +42,20 @@ internal sealed class ServerTrust
 
         if (parse.GetValue(AuthorizedKeys) is { } path)
         {
-            StdPaths.RequireFile(path, "authorized-keys file");
+            bool fromStdin = StdPaths.IsStdio(path);
+            if (fromStdin && !stdinFree)
+            {
+                throw new CliException("--authorized-keys cannot be '-' here: stdin carries the connection's data", ExitCodes.BadInput);
+            }
+
+            if (!fromStdin)
+            {
+                StdPaths.RequireFile(path, "authorized-keys file");
+            }
+
             try
             {
-                keys.AddRange(OssuaryAuthorizedKeys.Load(path));
+                keys.AddRange(fromStdin ? OssuaryAuthorizedKeys.Parse(Console.In, "stdin") : OssuaryAuthorizedKeys.Load(path));
             }
             catch (FormatException ex)
             {
@@ -59,7 +78,7 @@ internal sealed class ServerTrust
         }
         else
         {
-            identity = KeyFiles.ReadSecret(keyPath);
+            identity = KeyFiles.ReadSecret(keyPath, allowStdin: stdinFree);
         }
 
         return new ServerSetup(identity, keys);

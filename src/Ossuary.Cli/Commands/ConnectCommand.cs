@@ -33,7 +33,7 @@ internal static class ConnectCommand
         command.SetAction((parse, cancellationToken) => CliRunner.RunAsync(async () =>
         {
             HostPort server = HostPort.Parse(parse.GetValue(target)!);
-            OssuaryClientOptions options = trust.CreateOptions(parse, server, out OssuaryIdentity? identity);
+            OssuaryClientOptions options = trust.CreateOptions(parse, server, stdinFree: false, out OssuaryIdentity? identity);
             using (identity)
             {
                 Netcat.StartReadingStdin();

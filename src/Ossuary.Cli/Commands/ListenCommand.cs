@@ -21,7 +21,7 @@ internal static class ListenCommand
         trust.AddTo(command);
         command.SetAction((parse, cancellationToken) => CliRunner.RunAsync(async () =>
         {
-            using ServerSetup setup = trust.Create(parse);
+            using ServerSetup setup = trust.Create(parse, stdinFree: parse.GetValue(echo));
             using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
             string mode = setup.Authenticated ? $"authenticated, {setup.AllowedCount} client key(s)" : "unauthenticated";
             Console.Error.WriteLine($"ossuary: listening on {listener.LocalEndPoint} ({mode}); server key {setup.Identity.PublicKey}");

@@ -42,7 +42,7 @@ internal static class TransferCommands
             }
 
             HostPort server = HostPort.Parse(parse.GetValue(target)!);
-            OssuaryClientOptions options = trust.CreateOptions(parse, server, out OssuaryIdentity? identity);
+            OssuaryClientOptions options = trust.CreateOptions(parse, server, stdinFree: !fromStdin, out OssuaryIdentity? identity);
             using (identity)
             {
                 await using Stream source = fromStdin ? Console.OpenStandardInput() : File.OpenRead(path);
@@ -106,7 +106,7 @@ internal static class TransferCommands
                 throw new CliException($"output directory '{directory}' does not exist", ExitCodes.BadInput);
             }
 
-            using ServerSetup setup = trust.Create(parse);
+            using ServerSetup setup = trust.Create(parse, stdinFree: true);
             using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
             Console.Error.WriteLine($"ossuary: waiting for a file on {listener.LocalEndPoint}; server key {setup.Identity.PublicKey}");
             while (true)

@@ -28,6 +28,36 @@ public sealed class CliConventionsTests : CliTestBase
     }
 
     [Fact]
+    public async Task DashReadsStdinWhereStdinCarriesNoDataAndIsRefusedWhereItDoes()
+    {
+        string clientKey = WriteKeyFile("client.key");
+        File.WriteAllText(Path.Combine(Dir, "payload.txt"), "payload\n");
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = Start("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox", "--authorized-keys", "-");
+        await receiver.WriteAsync($"{clientKey} from stdin\n");
+        receiver.CloseStdin();
+        await receiver.WaitForStderrAsync("waiting for a file on 127.0.0.1:");
+
+        ToolProcess sender = Start("send", "payload.txt", $"127.0.0.1:{port}", "--key", "-", "--trust", ServerKey(receiver));
+        await sender.WriteAsync(File.ReadAllText(Path.Combine(Dir, "client.key")));
+        sender.CloseStdin();
+
+        AssertSucceeds(await sender.WaitForExitAsync());
+        AssertSucceeds(await receiver.WaitForExitAsync());
+        Assert.Equal("payload\n", File.ReadAllText(Path.Combine(Dir, "inbox", "payload.txt")));
+
+        ToolResult[] refused = await Task.WhenAll(
+            RunAsync("connect", "127.0.0.1:7000", "--key", "-", "--trust", clientKey),
+            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "-"),
+            RunAsync("connect", "127.0.0.1:7000", "--known-hosts", "-"));
+        AssertFails(refused[0], 2, "stdin carries the connection's data");
+        AssertFails(refused[1], 2, "stdin carries the connection's data");
+        AssertFails(refused[2], 2, "--known-hosts cannot be '-'");
+        Assert.False(File.Exists(Path.Combine(Dir, "-")));
+    }
+
+    [Fact]
     public async Task AKeyFileWithAByteOrderMarkIsAccepted()
     {
         string publicKey = WriteKeyFile("plain.key");
