@@ -108,11 +108,17 @@ public sealed partial class OssuarySession
         // The original answers a Disconnect with a Disconnect during the handshake. Once
         // established its receive path resets twice (counting both), and the second reset sends
         // a Reset, or a Disconnect (error) if that was its fifth; vector d records the Reset.
+        // During the handshake its receive path resets once, counting it: when that is the fifth,
+        // the permanent error becomes "connection failed" and the answer carries the error flag.
         Farewell answer = error ? Farewell.ErrorDisconnect : Farewell.CleanDisconnect;
         if (_step == Step.Established)
         {
             _resetCount += 2;
             answer = _resetCount >= MaxResets ? Farewell.ErrorDisconnect : Farewell.Reset;
+        }
+        else if (++_resetCount >= MaxResets)
+        {
+            answer = Farewell.ErrorDisconnect;
         }
 
         Close(reason, answer);
