@@ -173,7 +173,9 @@ internal static class Netcat
 
             if (read.IsCompleted || flushed.IsCompleted)
             {
-                return read.IsCompleted && !flushed.IsCompleted;
+                // Ended by stdin, unless the connection closed with bytes of ours still unsent
+                // (an empty last read lost nothing, however fast the peer left).
+                return read.IsCompleted && (!flushed.IsCompleted || !any);
             }
         }
     }
