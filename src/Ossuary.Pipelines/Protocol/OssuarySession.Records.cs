@@ -32,7 +32,7 @@ public sealed partial class OssuarySession
 
         if (plaintext.Length > MaxPlaintextLength)
         {
-            throw PlaintextTooLong(plaintext.Length);
+            throw PlaintextTooLong(nameof(plaintext), plaintext.Length);
         }
 
         Span<byte> packet = BeginRecord((int)plaintext.Length, output, out Span<byte> ciphertext, out Span<byte> tag);
@@ -51,7 +51,7 @@ public sealed partial class OssuarySession
 
         if (length > MaxPlaintextLength)
         {
-            throw PlaintextTooLong(length);
+            throw PlaintextTooLong("plaintext", length); // WriteData's parameter: the caller's argument.
         }
 
         int bodyLength = EncryptedBlob.Overhead + length;
@@ -72,8 +72,8 @@ public sealed partial class OssuarySession
         return packetLength;
     }
 
-    private static ArgumentOutOfRangeException PlaintextTooLong(long length) =>
-        new("plaintext", length, $"One packet carries at most {MaxPlaintextLength} bytes of plaintext.");
+    private static ArgumentOutOfRangeException PlaintextTooLong(string paramName, long length) =>
+        new(paramName, length, $"One packet carries at most {MaxPlaintextLength} bytes of plaintext.");
 
     /// <summary>
     /// Decrypts one EncryptedData body into <paramref name="plaintext"/>'s memory. A ciphertext in
