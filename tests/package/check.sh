@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The package check: what users of the packages get works, not only the project references
+# inside the solution. From the repository root (or anywhere):
+#
+#   bash tests/package/check.sh
+#
+# 1. Packs the solution into a folder feed. Exactly Ossuary.Pipelines and Ossuary.Cli must come
+#    out, each as VERSION.nupkg and VERSION.snupkg, VERSION being the one in Directory.Build.props,
+#    with the licence expression, the README, the release notes and the licence files inside.
+# 2. Creates a web project outside the repository (`dotnet new web`), adds Ossuary.Pipelines
+#    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
+#    to a free one), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
+#    and a client against it, one round trip.
+# 3. Installs the ossuary tool from its package into a folder and runs `ossuary --version`.
+#
+# Restores use the machine's own NuGet configuration (its sources) plus the folder feed, which a
+# NuGet.config in the work folder adds; nothing else is named. They go to a packages folder of
+# their own, so a package of the same version packed earlier is never served stale from the NuGet
+# cache; packages the machine's cache already has are read from it (a fallback folder) rather
+# than downloaded again.
+#
+# Exit status 0 when every step passed, 1 otherwise (the first failure says what and why).
+# Environment: OSSUARY_PACKAGE_WORK (default: a temporary folder, removed at the end) holds the
+# feed, the consumer project, the packages folder and the tool.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo_root"
+
+export DOTNET_NOLOGO=1
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+say() { echo "package check: $*"; }
+fail() { echo "package check: error: $*" >&2; exit 1; }
+
+command -v dotnet >/dev/null 2>&1 || fail "'dotnet' is not on PATH; install the .NET SDK pinned in global.json."
+command -v python3 >/dev/null 2>&1 || fail "'python3' is not on PATH; it is needed to read the packages."
+
+if [[ -n "${OSSUARY_PACKAGE_WORK:-}" ]]; then
+    work="$OSSUARY_PACKAGE_WORK"
+    rm -rf "$work"
+    mkdir -p "$work"
+else
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+fi
+work="$(cd "$work" && pwd)"
+case "$work/" in
+    "$repo_root"/*) fail "the work folder $work is inside the repository; the consumer must be outside it." ;;
+esac
+feed="$work/feed"
+mkdir -p "$feed"
+
+# The machine's packages folder, asked before NUGET_PACKAGES points elsewhere.
+machine_packages="$(dotnet nuget locals global-packages --list | sed -n 's/^global-packages: //p')"
+
+version="$(dotnet msbuild src/Ossuary.Pipelines/Ossuary.Pipelines.csproj -getProperty:PackageVersion)"
+[[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || fail "could not read the package version (got '$version')."
+say "version $version, work folder $work"
+
+# 1. Pack. PackageOutputPath rather than -o, which a solution does not take.
+say "packing the solution into $feed"
+dotnet pack Ossuary.Pipelines.sln -c Release -p:PackageOutputPath="$feed" -nologo -v:q \
+    || fail "dotnet pack of the solution failed."
+
+python3 - "$feed" "$version" <<'PY' || fail "the packages are not what they should be (see above)."
+import pathlib
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+
+feed, version = pathlib.Path(sys.argv[1]), sys.argv[2]
+expected = {f"{pid}.{version}.{ext}" for pid in ("Ossuary.Pipelines", "Ossuary.Cli") for ext in ("nupkg", "snupkg")}
+found = {p.name for p in feed.iterdir()}
+errors = []
+if found != expected:
+    errors.append(f"the feed holds {sorted(found)}; expected exactly {sorted(expected)} "
+                  "(a project that is not a package must set IsPackable to false)")
+
+for pid in ("Ossuary.Pipelines", "Ossuary.Cli"):
+    path = feed / f"{pid}.{version}.nupkg"
+    if not path.exists():
+        continue
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        nuspec = ET.fromstring(z.read(f"{pid}.nuspec"))
+    meta = nuspec.find("{*}metadata")
+    def text(tag):
+        el = meta.find("{*}" + tag)
+        return (el.text or "").strip() if el is not None else ""
+    lic = meta.find("{*}license")
+    if lic is None or lic.get("type") != "expression" or (lic.text or "").strip() != "Apache-2.0":
+        errors.append(f"{path.name}: no licence expression Apache-2.0")
+    readme = text("readme")
+    if not readme or readme not in names:
+        errors.append(f"{path.name}: no README inside (readme '{readme}')")
+    for required in ("LICENSE", "NOTICE", "CHANGELOG.md"):
+        if required not in names:
+            errors.append(f"{path.name}: {required} is missing")
+    if not text("releaseNotes"):
+        errors.append(f"{path.name}: no release notes")
+    if text("version") != version:
+        errors.append(f"{path.name}: nuspec version {text('version')}, expected {version}")
+    if "Ossuary.Pipelines contributors" not in text("authors"):
+        errors.append(f"{path.name}: authors are '{text('authors')}'")
+    if pid == "Ossuary.Pipelines" and f"lib/net10.0/{pid}.dll" not in names:
+        errors.append(f"{path.name}: lib/net10.0/{pid}.dll is missing")
+    if pid == "Ossuary.Cli" and not any(n.startswith("tools/net10.0/any/") and n.endswith("ossuary.dll") for n in names):
+        errors.append(f"{path.name}: not a .NET tool (no tools/net10.0/any/ossuary.dll)")
+    symbols = feed / f"{pid}.{version}.snupkg"
+    if symbols.exists():
+        with zipfile.ZipFile(symbols) as z:
+            if not any(n.endswith(".pdb") for n in z.namelist()):
+                errors.append(f"{symbols.name}: no .pdb inside")
+
+for e in errors:
+    print("package check: error: " + e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
+say "the feed holds Ossuary.Pipelines and Ossuary.Cli $version (.nupkg and .snupkg) with licence, README and release notes"
+
+# From here on, every restore goes to a packages folder of this check's own.
+export NUGET_PACKAGES="$work/packages"
+
+# 2. The consumer: a new web project, the package from the feed, the README's quick start.
+consumer="$work/consumer"
+dotnet new web --name QuickStart --output "$consumer" --no-restore >/dev/null \
+    || fail "dotnet new web failed."
+{
+    echo '<?xml version="1.0" encoding="utf-8"?>'
+    echo '<!-- Adds the folder feed to the machine'"'"'s own sources (no <clear />). -->'
+    echo '<configuration>'
+    echo '  <packageSources>'
+    echo "    <add key=\"ossuary-package-check\" value=\"$feed\" />"
+    echo '  </packageSources>'
+    # The machine's cache may serve the third-party packages, but never an Ossuary package.
+    if [[ -n "$machine_packages" && -d "$machine_packages" \
+          && ! -e "$machine_packages/ossuary.pipelines/$version" && ! -e "$machine_packages/ossuary.cli/$version" ]]; then
+        echo '  <fallbackPackageFolders>'
+        echo "    <add key=\"machine-packages\" value=\"$machine_packages\" />"
+        echo '  </fallbackPackageFolders>'
+    fi
+    echo '</configuration>'
+} >"$consumer/NuGet.config"
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+python3 - README.md "$consumer/Program.cs" "$port" <<'PY' || fail "could not take the quick start out of README.md."
+import re
+import sys
+
+readme, program, port = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(readme, encoding="utf-8").read()
+marker = text.index("<!-- quick-start:")
+match = re.compile(r"```csharp\n(.*?)```", re.S).search(text, marker)
+code = match.group(1)
+if "7400" not in code:
+    sys.exit("the quick start does not listen on port 7400 any more; update tests/package/check.sh")
+open(program, "w", encoding="utf-8").write(code.replace("7400", port))
+PY
+
+(cd "$consumer" && dotnet add package Ossuary.Pipelines --version "$version") >"$work/add-package.log" 2>&1 \
+    || { cat "$work/add-package.log" >&2; fail "could not add Ossuary.Pipelines $version from the feed to the consumer."; }
+[[ -d "$NUGET_PACKAGES/ossuary.pipelines/$version" ]] \
+    || fail "Ossuary.Pipelines $version was not restored into the check's packages folder."
+cmp -s "$NUGET_PACKAGES/ossuary.pipelines/$version/ossuary.pipelines.$version.nupkg" "$feed/Ossuary.Pipelines.$version.nupkg" \
+    || fail "the consumer restored an Ossuary.Pipelines $version that is not the one just packed."
+
+say "building the README's quick start against the package (warnings are errors)"
+dotnet build "$consumer" -c Release -warnaserror -nologo -v:q >"$work/consumer-build.log" 2>&1 \
+    || { cat "$work/consumer-build.log" >&2; fail "the README's quick start does not build against the package."; }
+
+say "running it: a Kestrel UseOssuary server on 127.0.0.1:$port and a client"
+set +e
+(cd "$consumer" && timeout 120 dotnet bin/Release/net10.0/QuickStart.dll) >"$work/consumer-run.log" 2>&1
+run_status=$?
+set -e
+cat "$work/consumer-run.log"
+[[ $run_status -eq 0 ]] || fail "the quick start exited with status $run_status (124: it hung for 120 s)."
+grep -Eq '^server: device [0-9a-f]{64} connected$' "$work/consumer-run.log" \
+    || fail "the server did not report the device's proven key."
+grep -q '^client: echoed sensor=temp value=21.5$' "$work/consumer-run.log" \
+    || fail "the client did not get its message back through the server."
+say "the quick start made a round trip through Kestrel and UseOssuary"
+
+# 3. The tool, installed from its package.
+tool_dir="$work/tool"
+(cd "$work" && dotnet tool install Ossuary.Cli --tool-path "$tool_dir" --add-source "$feed" --version "$version") \
+    >"$work/tool-install.log" 2>&1 \
+    || { cat "$work/tool-install.log" >&2; fail "dotnet tool install of Ossuary.Cli $version from the feed failed."; }
+tool_version="$("$tool_dir/ossuary" --version)" || fail "'ossuary --version' failed."
+[[ "$tool_version" == "$version" || "$tool_version" == "$version+"* ]] \
+    || fail "'ossuary --version' printed '$tool_version', expected $version."
+say "the installed tool says 'ossuary --version' = $tool_version"
+
+say "passed"
