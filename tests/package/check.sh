@@ -11,11 +11,13 @@
 #    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
 #    to a free one), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
 #    and a client against it, one round trip.
-# 3. Installs the ossuary tool from its package into a folder and runs `ossuary --version`.
+# 3. Installs the ossuary tool from its package (the feed its only source) into a folder and
+#    runs `ossuary --version`, which must print VERSION.
 #
-# Restores use the machine's own NuGet configuration (its sources) plus the folder feed, which a
-# NuGet.config in the work folder adds; nothing else is named. They go to a packages folder of
-# their own, so a package of the same version packed earlier is never served stale from the NuGet
+# The consumer's restore uses the machine's own NuGet configuration (its sources) plus the folder
+# feed, which a NuGet.config in the work folder adds; nothing else is named, and the check fails
+# if the Ossuary.Pipelines it got is not the one just packed. Every restore goes to a packages
+# folder of the check's own, so a package of the same version packed earlier is never served stale from the NuGet
 # cache; packages the machine's cache already has are read from it (a fallback folder) rather
 # than downloaded again.
 #
@@ -55,8 +57,13 @@ mkdir -p "$feed"
 # The machine's packages folder, asked before NUGET_PACKAGES points elsewhere.
 machine_packages="$(dotnet nuget locals global-packages --list | sed -n 's/^global-packages: //p')"
 
-version="$(dotnet msbuild src/Ossuary.Pipelines/Ossuary.Pipelines.csproj -getProperty:PackageVersion)"
+# The version comes from Directory.Build.props (VersionPrefix), never the SDK's default 1.0.0.
+read -r version version_prefix < <(dotnet msbuild src/Ossuary.Pipelines/Ossuary.Pipelines.csproj \
+    -getProperty:PackageVersion -getProperty:VersionPrefix \
+    | python3 -c 'import json, sys; p = json.load(sys.stdin)["Properties"]; print(p["PackageVersion"], p["VersionPrefix"])')
 [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || fail "could not read the package version (got '$version')."
+[[ "$version_prefix" == "$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' Directory.Build.props)" && "$version" == "$version_prefix"* ]] \
+    || fail "the package version $version does not come from Directory.Build.props' VersionPrefix ($version_prefix)."
 say "version $version, work folder $work"
 
 # 1. Pack. PackageOutputPath rather than -o, which a solution does not take.
@@ -184,8 +191,19 @@ grep -q '^client: echoed sensor=temp value=21.5$' "$work/consumer-run.log" \
 say "the quick start made a round trip through Kestrel and UseOssuary"
 
 # 3. The tool, installed from its package.
+# A tool package carries all it needs, so the feed is its only source: no other source can
+# answer for Ossuary.Cli.
 tool_dir="$work/tool"
-(cd "$work" && dotnet tool install Ossuary.Cli --tool-path "$tool_dir" --add-source "$feed" --version "$version") \
+cat >"$work/tool-nuget.config" <<CONFIG
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <clear />
+    <add key="ossuary-package-check" value="$feed" />
+  </packageSources>
+</configuration>
+CONFIG
+(cd "$work" && dotnet tool install Ossuary.Cli --tool-path "$tool_dir" --configfile "$work/tool-nuget.config" --version "$version") \
     >"$work/tool-install.log" 2>&1 \
     || { cat "$work/tool-install.log" >&2; fail "dotnet tool install of Ossuary.Cli $version from the feed failed."; }
 tool_version="$("$tool_dir/ossuary" --version)" || fail "'ossuary --version' failed."
