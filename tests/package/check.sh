@@ -9,7 +9,7 @@
 #    with the licence expression, the README, the release notes and the licence files inside.
 # 2. Creates a web project outside the repository (`dotnet new web`), adds Ossuary.Pipelines
 #    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
-#    to a free one), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
+#    to a free one; the package's README must show the same program), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
 #    and a client against it, one round trip.
 # 3. Installs the ossuary tool from its package (the feed its only source) into a folder and
 #    runs `ossuary --version`, which must print VERSION.
@@ -152,15 +152,26 @@ dotnet new web --name QuickStart --output "$consumer" --no-restore >/dev/null \
 } >"$consumer/NuGet.config"
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-python3 - README.md "$consumer/Program.cs" "$port" <<'PY' || fail "could not take the quick start out of README.md."
+python3 - "$consumer/Program.cs" "$port" README.md src/Ossuary.Pipelines/README.md <<'PY' \
+    || fail "could not take the quick start out of the READMEs (see above)."
 import re
 import sys
 
-readme, program, port = sys.argv[1], sys.argv[2], sys.argv[3]
-text = open(readme, encoding="utf-8").read()
-marker = text.index("<!-- quick-start:")
-match = re.compile(r"```csharp\n(.*?)```", re.S).search(text, marker)
-code = match.group(1)
+program, port, readmes = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+def quick_start(readme):
+    text = open(readme, encoding="utf-8").read()
+    marker = text.find("<!-- quick-start:")
+    match = re.compile(r"```csharp\n(.*?)```", re.S).search(text, marker) if marker >= 0 else None
+    if match is None:
+        sys.exit(f"{readme} has no '<!-- quick-start:' marker followed by a csharp block.")
+    return match.group(1)
+
+# The repository's README and the package's show the same program: this one check covers both.
+code = quick_start(readmes[0])
+for other in readmes[1:]:
+    if quick_start(other) != code:
+        sys.exit(f"the quick start in {other} differs from the one in {readmes[0]}; keep them the same.")
 if "7400" not in code:
     sys.exit("the quick start does not listen on port 7400 any more; update tests/package/check.sh")
 open(program, "w", encoding="utf-8").write(code.replace("7400", port))
