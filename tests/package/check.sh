@@ -11,6 +11,9 @@
 #    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
 #    to a free one; the package's README must show the same program), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
 #    and a client against it, one round trip.
+#    Then the same package in a console project without ASP.NET Core, so that the library runs on
+#    exactly the lowest dependency versions its package asks for: they must be what is restored,
+#    and an OssuaryStream server and the pipes client make a round trip on them.
 # 3. Installs the ossuary tool from its package (the feed its only source) into a folder and
 #    runs `ossuary --version`, which must print VERSION.
 #
@@ -200,6 +203,96 @@ grep -Eq '^server: device [0-9a-f]{64} connected$' "$work/consumer-run.log" \
 grep -q '^client: echoed sensor=temp value=21.5$' "$work/consumer-run.log" \
     || fail "the client did not get its message back through the server."
 say "the quick start made a round trip through Kestrel and UseOssuary"
+
+# 2b. The dependency floors: a console project without the ASP.NET Core shared framework, so
+# that the library runs on exactly the lowest versions its package asks for (a web project gets
+# newer ones from the framework). It must restore each dependency at the nuspec's minimum and make
+# a round trip: an OssuaryStream server on a TcpListener, the pipes client against it.
+floors="$work/floors"
+dotnet new console --name FloorCheck --output "$floors" --no-restore >/dev/null \
+    || fail "dotnet new console failed."
+cp "$consumer/NuGet.config" "$floors/NuGet.config"
+cat >"$floors/Program.cs" <<'CS'
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Ossuary.Pipelines;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Transport;
+
+using var serverIdentity = OssuaryIdentity.Generate();
+using var clientIdentity = OssuaryIdentity.Generate();
+using var listener = new TcpListener(IPAddress.Loopback, 0);
+listener.Start();
+var clientDone = new TaskCompletionSource();
+
+Task server = Task.Run(async () =>
+{
+    using TcpClient accepted = await listener.AcceptTcpClientAsync();
+    var serverOptions = new OssuaryServerOptions { Identity = serverIdentity };
+    serverOptions.AuthorizedClientKeys.Add(clientIdentity.PublicKey);
+    await using var secure = new OssuaryStream(accepted.GetStream());
+    await secure.AuthenticateAsServerAsync(serverOptions);
+    byte[] buffer = new byte[64];
+    int read = await secure.ReadAsync(buffer);
+    await secure.WriteAsync(buffer.AsMemory(0, read));
+    await secure.FlushAsync();
+    await clientDone.Task;
+});
+
+var options = new OssuaryClientOptions { Identity = clientIdentity };
+options.TrustedServerKeys.Add(serverIdentity.PublicKey);
+await using (var connection = await OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, options))
+{
+    await connection.Transport.Output.WriteAsync("floors"u8.ToArray());
+    var echo = await connection.Transport.Input.ReadAtLeastAsync(6);
+    Console.WriteLine($"floors: echoed {Encoding.UTF8.GetString(echo.Buffer)}");
+    connection.Transport.Input.AdvanceTo(echo.Buffer.End);
+}
+clientDone.SetResult();
+await server.WaitAsync(TimeSpan.FromSeconds(60));
+CS
+(cd "$floors" && dotnet add package Ossuary.Pipelines --version "$version") >"$work/floors-add-package.log" 2>&1 \
+    || { cat "$work/floors-add-package.log" >&2; fail "could not add Ossuary.Pipelines $version to the floors project."; }
+dotnet build "$floors" -c Release -warnaserror -nologo -v:q >"$work/floors-build.log" 2>&1 \
+    || { cat "$work/floors-build.log" >&2; fail "the floors project does not build."; }
+python3 - "$feed/Ossuary.Pipelines.$version.nupkg" "$floors/obj/project.assets.json" \
+    "$floors/bin/Release/net10.0/FloorCheck.runtimeconfig.json" <<'PY' || fail "the floors project did not get the lowest dependency versions (see above)."
+import json
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+
+nupkg, assets_path, runtimeconfig_path = sys.argv[1:]
+with zipfile.ZipFile(nupkg) as z:
+    nuspec = ET.fromstring(z.read("Ossuary.Pipelines.nuspec"))
+floors = {d.get("id"): d.get("version").strip("[]() ").split(",")[0] for d in nuspec.findall(".//{*}dependency")}
+if "Microsoft.AspNetCore.Connections.Abstractions" not in floors:
+    sys.exit(f"package check: error: the nuspec's dependencies were not read (got {floors})")
+resolved = {}
+for key in json.load(open(assets_path))["libraries"]:
+    name, _, ver = key.partition("/")
+    resolved[name] = ver
+errors = [f"{name}: floor {floor}, restored {resolved.get(name)}" for name, floor in sorted(floors.items()) if resolved.get(name) != floor]
+frameworks = json.load(open(runtimeconfig_path))["runtimeOptions"]
+names = [f["name"] for f in frameworks.get("frameworks", [frameworks.get("framework", {})])]
+if names != ["Microsoft.NETCore.App"]:
+    errors.append(f"the floors project runs on {names}, not on Microsoft.NETCore.App alone")
+for e in errors:
+    print("package check: error: " + e, file=sys.stderr)
+if not errors:
+    print("package check: restored at the floors: " + ", ".join(f"{n} {v}" for n, v in sorted(floors.items())))
+sys.exit(1 if errors else 0)
+PY
+set +e
+(cd "$floors" && timeout 120 dotnet bin/Release/net10.0/FloorCheck.dll) >"$work/floors-run.log" 2>&1
+floors_status=$?
+set -e
+cat "$work/floors-run.log"
+[[ $floors_status -eq 0 ]] || fail "the floors project exited with status $floors_status (124: it hung for 120 s)."
+grep -q '^floors: echoed floors$' "$work/floors-run.log" \
+    || fail "the floors project's client did not get its message back."
+say "the library made a round trip on its lowest dependency versions, without ASP.NET Core"
 
 # 3. The tool, installed from its package.
 # A tool package carries all it needs, so the feed is its only source: no other source can
