@@ -67,6 +67,11 @@ internal sealed class ClientTrust
         }
     }
 
+    private static CliException Changed(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key) => new(
+        $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {knownHosts.Path} holds " +
+        $"{knownHosts.Find(server.Host, server.Port)}. Someone may be impersonating the server. Refusing to connect; " +
+        "if the key really changed, remove the old line from the known-hosts file.", ExitCodes.Untrusted);
+
     private static bool Decide(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key, bool tofu)
     {
         switch (knownHosts.Check(server.Host, server.Port, key))
@@ -74,10 +79,7 @@ internal sealed class ClientTrust
             case KnownHostStatus.Trusted:
                 return true;
             case KnownHostStatus.Changed:
-                throw new CliException(
-                    $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {knownHosts.Path} holds " +
-                    $"{knownHosts.Find(server.Host, server.Port)}. Someone may be impersonating the server. Refusing to connect; " +
-                    "if the key really changed, remove the old line from the known-hosts file.", ExitCodes.Untrusted);
+                throw Changed(knownHosts, server, key);
             default:
                 if (!tofu)
                 {
@@ -86,7 +88,16 @@ internal sealed class ClientTrust
                         $"--trust {key}, or with --tofu to record it in {knownHosts.Path}.", ExitCodes.Untrusted);
                 }
 
-                knownHosts.Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow:yyyy-MM-dd}");
+                try
+                {
+                    knownHosts.Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow:yyyy-MM-dd}");
+                }
+                catch (InvalidOperationException)
+                {
+                    // Another process recorded a different key for this server since we read the file.
+                    throw Changed(knownHosts, server, key);
+                }
+
                 Console.Error.WriteLine($"ossuary: trusting {server} on first use; recorded key {key} in {knownHosts.Path}");
                 return true;
         }

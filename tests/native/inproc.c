@@ -460,6 +460,51 @@ static int destroy_sets_null(void) {
   return 0;
 }
 
+/* A copy of a destroyed connection's pointer must not reach the connection created after it,
+ * even if the library reuses the memory or slot: every call on it fails and changes nothing. */
+static int stale_handle(void) {
+  uint8_t cs[32], cp[32], ss[32], sp[32], xs[32], xp[32];
+  keypair(cs, cp);
+  keypair(ss, sp);
+  keypair(xs, xp);
+  OssuaryConnection *old = ossuary_create_connection(OSSUARY_CONN_TYPE_AUTHENTICATED_SERVER, ss);
+  EXPECT(old != NULL, "created");
+  OssuaryConnection *stale = old;
+  ossuary_destroy_connection(&old);
+  end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_AUTHENTICATED_SERVER, ss));
+  end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, cs));
+  EXPECT(server_end.conn != NULL && client_end.conn != NULL, "created again");
+
+  uint8_t *keys[] = {xp};
+  uint8_t out[512], buf[64];
+  uint16_t out_len = sizeof(out), in_len = 0, msg_len = sizeof(buf);
+  EXPECT(ossuary_add_authorized_key(stale, xp) == -1, "a stale handle admits nobody");
+  EXPECT(ossuary_add_authorized_keys(stale, keys, 1) == -1, "nor a list");
+  EXPECT(ossuary_set_secret_key(stale, xs) == -1, "nor sets a key");
+  EXPECT(ossuary_handshake_done(stale) == -1, "nor answers");
+  EXPECT(ossuary_send_handshake(stale, out, &out_len) == -1, "nor sends");
+  EXPECT(ossuary_recv_handshake(stale, out, &in_len) == -1, "nor receives");
+  EXPECT(ossuary_send_data(stale, (const uint8_t *)"x", 1, out, &out_len) == -1, "nor seals");
+  EXPECT(ossuary_recv_data(stale, out, &in_len, buf, &msg_len) == -1, "nor opens");
+  EXPECT(ossuary_flush(stale, out, sizeof(out)) == -1, "nor flushes");
+  EXPECT(ossuary_remote_public_key(stale, buf, sizeof(buf)) == -1, "nor names a peer");
+  EXPECT(ossuary_disconnect(stale, 1) == -1, "nor disconnects");
+  EXPECT(stale != server_end.conn && stale != client_end.conn, "a handle is never handed out twice");
+  ossuary_destroy_connection(&stale);
+  EXPECT(stale == NULL, "destroying it again only clears the copy");
+
+  /* The connections created after it are untouched: the stranger xp was not admitted, the
+   * server's key is still ss, and nothing was disconnected or destroyed. */
+  EXPECT(ossuary_add_authorized_key(client_end.conn, sp) == 0, "trust server");
+  EXPECT(ossuary_add_authorized_key(server_end.conn, cp) == 0, "admit client");
+  EXPECT(pump(50) == 1, "handshake");
+  EXPECT(key_is(client_end.conn, sp), "the server still has its own key");
+  EXPECT(talk_both_ways() == 0, "data");
+  end_free(&client_end);
+  end_free(&server_end);
+  return 0;
+}
+
 static int generated_keys(void) {
   uint8_t s1[32], p1[32], s2[32], p2[32], zero[32] = {0};
   keypair(s1, p1);
@@ -726,6 +771,7 @@ static const scenario_t scenarios[] = {
     {"would_block_data_and_flush", would_block_data_and_flush},
     {"null_pointers_and_short_buffers", null_pointers_and_short_buffers},
     {"destroy_sets_null", destroy_sets_null},
+    {"stale_handle", stale_handle},
     {"generated_keys", generated_keys},
     {"set_secret_key", set_secret_key},
     {"add_authorized_keys", add_authorized_keys},

@@ -28,6 +28,11 @@
  * Threads: different connections may be used from different threads at once; calls on one
  * connection are serialised by a lock inside it.
  *
+ * Handles: an OssuaryConnection * is an opaque handle, not an address, and no handle is ever
+ * handed out twice. A copy kept after ossuary_destroy_connection() (or any pointer this library
+ * did not return) makes every call return -1 (NULL, or nothing, where the function returns no
+ * number) and never touches another connection, even one created later.
+ *
  * Keys are 32 bytes: an Ed25519 secret key is the 32-byte seed, a public key the 32-byte point.
  */
 #ifndef OSSUARY_H
@@ -83,7 +88,7 @@ OssuaryConnection *ossuary_create_connection(ossuary_conn_type_t type, const uin
 /*
  * Releases a connection and wipes its keys, then sets *conn to NULL. Nothing is sent: to tell
  * the peer, call ossuary_disconnect() and send the packet it produces first.
- * conn may be NULL, and *conn may be NULL (nothing happens).
+ * conn may be NULL, and *conn may be NULL or a handle already destroyed (nothing happens).
  */
 void ossuary_destroy_connection(OssuaryConnection **conn);
 

@@ -7,8 +7,10 @@ namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
 /// Connection middleware that secures every connection of a listener with one validated plan.
-/// A connection whose handshake fails is logged at Debug and ended quietly: the failure is the
-/// peer's, and must never throw into the server.
+/// A connection whose handshake fails never throws into the server: a failure the peer caused is
+/// logged at Debug and ends the connection quietly; one of ours (a throwing <c>AuthorizeClient</c>,
+/// a disposed identity, a bug) is logged at Error, limited per cause, and the client is sent
+/// Disconnect (error).
 /// </summary>
 internal sealed class OssuaryServerMiddleware
 {
@@ -16,6 +18,7 @@ internal sealed class OssuaryServerMiddleware
     private readonly HandshakePlan _plan;
     private readonly ILogger _logger;
     private readonly OssuaryMetrics _metrics;
+    private readonly FaultLogLimiter _faults;
 
     public OssuaryServerMiddleware(ConnectionDelegate next, HandshakePlan plan, ILogger logger, OssuaryMetrics metrics)
     {
@@ -23,6 +26,7 @@ internal sealed class OssuaryServerMiddleware
         _plan = plan;
         _logger = logger;
         _metrics = metrics;
+        _faults = new FaultLogLimiter(plan.TimeProvider);
     }
 
     public async Task OnConnectionAsync(ConnectionContext context)
@@ -31,12 +35,12 @@ internal sealed class OssuaryServerMiddleware
         OssuaryDuplexPipe secure;
         try
         {
-            secure = await OssuaryDuplexPipe.StartAsync(transport, _plan, context, ConnectionTelemetry.For(context, _logger, _metrics), context.ConnectionClosed)
+            secure = await OssuaryDuplexPipe.StartAsync(transport, _plan, context, ConnectionTelemetry.For(context, _logger, _metrics, _faults), context.ConnectionClosed)
                 .ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OssuaryException or OperationCanceledException or IOException)
         {
-            // Already logged and counted by the handshake; the connection simply ends.
+            // Already logged (at Debug or, when ours, at Error) and counted by the handshake; the connection simply ends.
             return;
         }
 

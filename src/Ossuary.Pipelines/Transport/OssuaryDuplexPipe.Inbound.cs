@@ -21,6 +21,7 @@ public sealed partial class OssuaryDuplexPipe
         PipeReader transport = _transport.Input;
         PipeWriter application = _input.Writer;
         Exception? failure = null;
+        bool ours = false;
         int wanted = PacketHeader.Size;
         try
         {
@@ -77,12 +78,19 @@ public sealed partial class OssuaryDuplexPipe
                 }
             }
         }
+        catch (Exception ex) when (LocalFault.IsLocal(ex))
+        {
+            // Not the peer's doing (a bug, say): loud, and the peer is told below with Disconnect (error).
+            _telemetry.ReportLocalFault(ex);
+            ours = true;
+            failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The Ossuary connection failed on this side: {ex.GetType().Name}: {ex.Message}", ex);
+        }
         catch (Exception ex)
         {
             failure = ex as OssuaryException ?? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed: {ex.Message}", ex);
         }
 
-        if (failure is OssuaryException { Reason: var reason })
+        if (!ours && failure is OssuaryException { Reason: var reason })
         {
             OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
         }

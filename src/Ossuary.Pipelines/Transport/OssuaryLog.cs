@@ -3,8 +3,10 @@ using Microsoft.Extensions.Logging;
 namespace Ossuary.Pipelines.Transport;
 
 /// <summary>
-/// The library's log lines, with stable event ids. Failures a peer causes are Debug: a server
-/// must not let strangers fill its logs. No key material beyond public keys is ever logged.
+/// The library's log lines, with stable event ids (the README lists them). Failures a peer causes
+/// are Debug: a server must not let strangers fill its logs. Failures that are ours (a throwing
+/// callback, a disposed identity, a bug) are Error, limited per cause by <see cref="FaultLogLimiter"/>.
+/// No key material beyond public keys is ever logged.
 /// </summary>
 internal static partial class OssuaryLog
 {
@@ -22,6 +24,12 @@ internal static partial class OssuaryLog
 
     [LoggerMessage(5, LogLevel.Debug, "Ossuary connection {ConnectionId} ended with an error: {Reason}.")]
     public static partial void ConnectionFailed(ILogger logger, string? connectionId, OssuaryErrorReason reason, Exception exception);
+
+    [LoggerMessage(EventId = 6, Message = "Ossuary handshake failed as {Role} on connection {ConnectionId} because of this side, not the peer ({Cause}); the peer was sent Disconnect (error). Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void HandshakeFaulted(ILogger logger, LogLevel level, OssuaryRole role, string? connectionId, string cause, int heldBack, Exception exception);
+
+    [LoggerMessage(EventId = 7, Message = "Ossuary connection {ConnectionId} failed because of this side, not the peer ({Cause}); the peer was sent Disconnect (error). Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void ConnectionFaulted(ILogger logger, LogLevel level, string? connectionId, string cause, int heldBack, Exception exception);
 
     [LoggerMessage(10, LogLevel.Warning, "The unauthenticated Ossuary server has no identity configured; generated one with public key {PublicKey} for this process. Clients cannot pin a key that changes on restart: set OssuaryServerOptions.Identity.")]
     public static partial void GeneratedServerIdentity(ILogger logger, OssuaryPublicKey publicKey);

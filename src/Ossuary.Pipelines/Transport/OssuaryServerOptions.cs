@@ -21,13 +21,18 @@ public sealed class OssuaryServerOptions
     /// <summary>Whom the server admits. Default: <see cref="OssuaryServerMode.Authenticated"/>.</summary>
     public OssuaryServerMode Mode { get; set; } = OssuaryServerMode.Authenticated;
 
-    /// <summary>Client keys admitted in <see cref="OssuaryServerMode.Authenticated"/> mode.</summary>
+    /// <summary>
+    /// Client keys admitted in <see cref="OssuaryServerMode.Authenticated"/> mode. Setting any in
+    /// <see cref="OssuaryServerMode.Unauthenticated"/> mode is refused at start-up, since that mode admits everyone.
+    /// </summary>
     public ICollection<OssuaryPublicKey> AuthorizedClientKeys { get; } = new List<OssuaryPublicKey>();
 
     /// <summary>
     /// Asked in <see cref="OssuaryServerMode.Authenticated"/> mode about a client whose proven key is
     /// not in <see cref="AuthorizedClientKeys"/>; true admits it. The connection is null when a bare
-    /// pipe is secured without a <see cref="ConnectionContext"/>.
+    /// pipe is secured without a <see cref="ConnectionContext"/>. Refused at start-up in
+    /// <see cref="OssuaryServerMode.Unauthenticated"/> mode, which would never ask it. A callback that
+    /// throws refuses the client with Disconnect (error) and is logged at Error: the failure is the server's.
     /// </summary>
     public Func<OssuaryPublicKey, ConnectionContext?, CancellationToken, ValueTask<bool>>? AuthorizeClient { get; set; }
 
@@ -59,7 +64,20 @@ public sealed class OssuaryServerOptions
                     "set AuthorizeClient, or use Mode = Unauthenticated to admit any client.");
             }
         }
-        else if (Mode != OssuaryServerMode.Unauthenticated)
+        else if (Mode == OssuaryServerMode.Unauthenticated)
+        {
+            // Fail closed: an allow-list the mode would ignore looks like protection and is none.
+            if (AuthorizedClientKeys.Count > 0 || AuthorizeClient is not null)
+            {
+                string ignored = AuthorizedClientKeys.Count > 0 && AuthorizeClient is not null
+                    ? "AuthorizedClientKeys and AuthorizeClient"
+                    : AuthorizedClientKeys.Count > 0 ? "AuthorizedClientKeys" : "AuthorizeClient";
+                throw new InvalidOperationException(
+                    $"An unauthenticated Ossuary server admits any client, so it would ignore OssuaryServerOptions.{ignored}. " +
+                    "Use Mode = Authenticated to admit only those clients, or remove the allow-list to admit everyone.");
+            }
+        }
+        else
         {
             throw new InvalidOperationException($"OssuaryServerOptions.Mode {(int)Mode} is not a valid mode.");
         }

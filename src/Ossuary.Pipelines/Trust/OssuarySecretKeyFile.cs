@@ -57,11 +57,23 @@ public static class OssuarySecretKeyFile
         }
     }
 
-    /// <summary>Reads a secret key file (64 hex characters; surrounding whitespace such as a newline is fine).</summary>
+    /// <summary>
+    /// Reads a secret key file (64 hex characters; surrounding whitespace such as a newline is fine).
+    /// A file that users other than its owner may access is refused, as ssh refuses such a key:
+    /// the secret may already be known to them.
+    /// </summary>
+    /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), or it cannot be opened.</exception>
     /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static OssuaryIdentity Read(string path)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (File.Exists(path) && IsAccessibleByOthers(path))
+        {
+            throw new UnauthorizedAccessException(
+                $"{path}: the secret key file is accessible by other users; refusing to use it (fix with: chmod 600 {path}).");
+        }
+
         byte[] content = File.ReadAllBytes(path);
         Span<char> hex = stackalloc char[HexLength + 8];
         try

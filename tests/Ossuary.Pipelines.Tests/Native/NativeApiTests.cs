@@ -23,6 +23,7 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "would_block_data_and_flush",
         "null_pointers_and_short_buffers",
         "destroy_sets_null",
+        "stale_handle",
         "generated_keys",
         "set_secret_key",
         "add_authorized_keys",
