@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -10,6 +11,10 @@ namespace Ossuary.Pipelines.Transport;
 /// </summary>
 internal sealed record ConnectionTelemetry(ILogger Logger, OssuaryMetrics Metrics, string? ConnectionId, FaultLogLimiter Faults)
 {
+    public const string ClientCategory = "Ossuary.Pipelines.Client";
+
+    public const string ServerCategory = "Ossuary.Pipelines.Server";
+
     public static ConnectionTelemetry None { get; } = new(NullLogger.Instance, OssuaryMetrics.Create(null), null, new FaultLogLimiter(TimeProvider.System));
 
     public static ConnectionTelemetry For(ConnectionContext? connection, ILogger logger, OssuaryMetrics metrics, FaultLogLimiter faults) =>
@@ -29,5 +34,19 @@ internal sealed record ConnectionTelemetry(ILogger Logger, OssuaryMetrics Metric
         string cause = "connection: " + fault.GetType().FullName;
         LogLevel level = Faults.Next(cause, out int heldBack);
         OssuaryLog.ConnectionFaulted(Logger, level, ConnectionId, cause, heldBack, fault);
+    }
+
+    /// <summary>The telemetry a plan's options name, else the fallbacks (a host's), else none.</summary>
+    public static ConnectionTelemetry For(HandshakePlan plan, ILoggerFactory? fallbackLoggers = null, IMeterFactory? fallbackMeters = null)
+    {
+        ILoggerFactory? loggers = plan.LoggerFactory ?? fallbackLoggers;
+        IMeterFactory? meters = plan.MeterFactory ?? fallbackMeters;
+        if (loggers is null && meters is null)
+        {
+            return None;
+        }
+
+        ILogger logger = loggers?.CreateLogger(plan.Role == OssuaryRole.Client ? ClientCategory : ServerCategory) ?? NullLogger.Instance;
+        return new ConnectionTelemetry(logger, OssuaryMetrics.Create(meters), null, new FaultLogLimiter(plan.TimeProvider));
     }
 }

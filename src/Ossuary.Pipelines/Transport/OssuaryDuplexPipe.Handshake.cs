@@ -16,6 +16,7 @@ public sealed partial class OssuaryDuplexPipe
     private static async Task<TimeSpan> HandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
     {
         long started = plan.TimeProvider.GetTimestamp();
+        using Activity? activity = OssuaryActivity.StartHandshake(plan.Role);
         telemetry.Metrics.HandshakeStarted();
         OssuaryLog.HandshakeStarted(telemetry.Logger, plan.Role, telemetry.ConnectionId);
         using var timeout = new CancellationTokenSource(plan.Timeout, plan.TimeProvider);
@@ -26,14 +27,17 @@ public sealed partial class OssuaryDuplexPipe
             TimeSpan elapsed = plan.TimeProvider.GetElapsedTime(started);
             telemetry.Metrics.HandshakeEnded(plan.Role, elapsed, null);
             OssuaryLog.HandshakeCompleted(telemetry.Logger, plan.Role, telemetry.ConnectionId, elapsed.TotalMilliseconds, session.RemotePublicKey);
+            OssuaryActivity.Succeeded(activity, session.RemotePublicKey);
             return elapsed;
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.HandshakeTimeout);
             OssuaryLog.HandshakeTimedOut(telemetry.Logger, plan.Role, telemetry.ConnectionId, plan.Timeout.TotalMilliseconds);
-            throw new OssuaryException(OssuaryErrorReason.HandshakeTimeout,
+            var timedOut = new OssuaryException(OssuaryErrorReason.HandshakeTimeout,
                 $"The Ossuary handshake did not complete within {plan.Timeout.TotalSeconds:0.###} s.");
+            OssuaryActivity.Failed(activity, timedOut.Reason, session.RemotePublicKey, timedOut.Message);
+            throw timedOut;
         }
         catch (Exception ex) when (LocalFault.IsLocal(ex))
         {
@@ -44,6 +48,7 @@ public sealed partial class OssuaryDuplexPipe
                 $"The Ossuary handshake failed on this side, not the peer's: {(ex is LocalFault ? ex.Message : $"{ex.GetType().Name}: {ex.Message}")}", cause);
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason);
             telemetry.ReportLocalFault(plan.Role, ex);
+            OssuaryActivity.Failed(activity, failure.Reason, session.RemotePublicKey, failure.Message);
             session.Disconnect(error: true);
             await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
             throw failure;
@@ -55,6 +60,7 @@ public sealed partial class OssuaryDuplexPipe
                     $"The Ossuary handshake failed: {ex.Message}", ex);
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason);
             OssuaryLog.HandshakeFailed(telemetry.Logger, plan.Role, telemetry.ConnectionId, failure.Reason, ex);
+            OssuaryActivity.Failed(activity, failure.Reason, session.RemotePublicKey, failure.Message);
             if (ex is OperationCanceledException)
             {
                 throw;

@@ -103,7 +103,7 @@ public sealed partial class OssuaryDuplexPipe
         {
             if (_outboundEnded)
             {
-                throw new OssuaryException(_outboundFailed ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
+                throw ClosedException(_outboundFailed ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
                     "The Ossuary connection ended before everything written to it was sent.");
             }
 

@@ -33,4 +33,23 @@ internal static partial class OssuaryLog
 
     [LoggerMessage(10, LogLevel.Warning, "The unauthenticated Ossuary server has no identity configured; generated one with public key {PublicKey} for this process. Clients cannot pin a key that changes on restart: set OssuaryServerOptions.Identity.")]
     public static partial void GeneratedServerIdentity(ILogger logger, OssuaryPublicKey publicKey);
+
+    // 20-29: configuration, reload and rotation.
+    [LoggerMessage(EventId = 20, Message = "The Ossuary server's IdentitySelector failed on connection {ConnectionId}; the connection is closed without a handshake. Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void IdentitySelectorFailed(ILogger logger, LogLevel level, string? connectionId, int heldBack, Exception exception);
+
+    [LoggerMessage(21, LogLevel.Information, "Ossuary authorized keys reloaded from {Path}: {KeyCount} keys.")]
+    public static partial void AuthorizedKeysReloaded(ILogger logger, string path, int keyCount);
+
+    [LoggerMessage(22, LogLevel.Error, "Ossuary authorized keys file {Path} could not be reloaded; the previous keys stay in force until it is fixed.")]
+    public static partial void AuthorizedKeysReloadFailed(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(23, LogLevel.Warning, "Ossuary authorized keys file {Path} is gone; no client is admitted from it until it is back.")]
+    public static partial void AuthorizedKeysFileMissing(ILogger logger, string path);
+
+    [LoggerMessage(24, LogLevel.Error, "The changed Ossuary options '{OptionsName}' are invalid; the previous options stay in force until they are fixed.")]
+    public static partial void OptionsReloadFailed(ILogger logger, string optionsName, Exception exception);
+
+    [LoggerMessage(25, LogLevel.Information, "Ossuary options '{OptionsName}' reloaded: identity {PublicKey}, {KeyCount} authorized keys.")]
+    public static partial void OptionsReloaded(ILogger logger, string optionsName, OssuaryPublicKey publicKey, int keyCount);
 }
