@@ -34,9 +34,10 @@ internal static class CliRunner
             ($"connection failed ({ossuary.Reason}): the peer ended the connection with an error; a server that admits only " +
              "authorized client keys does this when --key is missing or not among them", ExitCodes.Failure),
         OssuaryException ossuary => ($"connection failed ({ossuary.Reason}): {ossuary.Message}", ExitCodes.Failure),
-        OperationCanceledException => ("cancelled", ExitCodes.Failure),
+        OperationCanceledException => ("interrupted", ExitCodes.Failure),
         SocketException socket => ($"network error: {socket.Message}", ExitCodes.Network),
         UnauthorizedAccessException or IOException => (ex.Message, ExitCodes.BadInput),
+        OutOfMemoryException => ("out of memory", ExitCodes.Failure),
         _ => ($"unexpected error: {ex.Message}", ExitCodes.Failure),
     };
 }

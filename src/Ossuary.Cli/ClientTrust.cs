@@ -9,7 +9,7 @@ namespace Ossuary.Cli;
 /// <summary>The client's identity and trust options, shared by <c>connect</c> and <c>send</c>.</summary>
 internal sealed class ClientTrust
 {
-    public Option<string?> Key { get; } = new("--key") { Description = "Secret key file of this client (omit to connect anonymously)." };
+    public Option<string?> Key { get; } = new("--key") { Description = "Secret key file of this client (omit to connect anonymously); '-' reads stdin for send FILE." };
 
     public Option<string[]> Trust { get; } = new("--trust") { Description = "Trust this server public key (64 hex characters); repeatable." };
 
@@ -25,27 +25,29 @@ internal sealed class ClientTrust
         command.Add(Tofu);
     }
 
-    public static string DefaultKnownHostsPath =>
-        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ossuary", "known_hosts");
-
-    /// <summary>Builds client options; the caller disposes the identity.</summary>
-    public OssuaryClientOptions CreateOptions(ParseResult parse, HostPort server, out OssuaryIdentity? identity)
+    /// <summary>Builds client options; the caller disposes the identity. <paramref name="stdinFree"/>: stdin carries no data, so <c>--key -</c> may read it.</summary>
+    public OssuaryClientOptions CreateOptions(ParseResult parse, HostPort server, bool stdinFree, out OssuaryIdentity? identity)
     {
         string? keyPath = parse.GetValue(Key);
-        identity = keyPath is null ? null : KeyFiles.ReadSecret(keyPath);
+        identity = keyPath is null ? null : KeyFiles.ReadSecret(keyPath, allowStdin: stdinFree);
         var options = new OssuaryClientOptions { Identity = identity };
         foreach (string hex in parse.GetValue(Trust) ?? [])
         {
             options.TrustedServerKeys.Add(KeyFiles.ParsePublic(hex, "--trust"));
         }
 
-        string knownHostsPath = parse.GetValue(KnownHosts) ?? DefaultKnownHostsPath;
+        string knownHostsPath = parse.GetValue(KnownHosts) ?? KnownHostsFile.DefaultPath;
+        if (StdPaths.IsStdio(knownHostsPath))
+        {
+            throw new CliException("--known-hosts cannot be '-': the file is read and, with --tofu, written; name a file", ExitCodes.BadInput);
+        }
+
         bool tofu = parse.GetValue(Tofu);
 
         // With --trust, the file is read only if the server's key is not among those trusted, so a
         // damaged known-hosts file does not stand in the way of an explicitly trusted server;
         // without, it is all we have, so a damaged one fails before connecting.
-        var knownHosts = new Lazy<OssuaryKnownHosts>(() => LoadKnownHosts(knownHostsPath));
+        var knownHosts = new Lazy<OssuaryKnownHosts>(() => KnownHostsFile.Load(knownHostsPath));
         if (options.TrustedServerKeys.Count == 0)
         {
             _ = knownHosts.Value;
@@ -55,22 +57,15 @@ internal sealed class ClientTrust
         return options;
     }
 
-    private static OssuaryKnownHosts LoadKnownHosts(string path)
+    private static CliException Changed(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key)
     {
-        try
-        {
-            return OssuaryKnownHosts.Load(path);
-        }
-        catch (FormatException ex)
-        {
-            throw new CliException($"known-hosts file is malformed: {ex.Message}", ExitCodes.BadInput);
-        }
+        string path = knownHosts.Path!;
+        string where = string.Join(", ", KnownHostsFile.LinesFor(path, server).Select(line => $"{path}:{line}"));
+        return new CliException(
+            $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {(where.Length > 0 ? where : path)} holds " +
+            $"{knownHosts.Find(server.Host, server.Port)}. Someone may be impersonating the server. Refusing to connect; " +
+            $"if the key really changed, remove the old entry with: ossuary known-hosts remove {server} --known-hosts {path}", ExitCodes.Untrusted);
     }
-
-    private static CliException Changed(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key) => new(
-        $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {knownHosts.Path} holds " +
-        $"{knownHosts.Find(server.Host, server.Port)}. Someone may be impersonating the server. Refusing to connect; " +
-        "if the key really changed, remove the old line from the known-hosts file.", ExitCodes.Untrusted);
 
     private static bool Decide(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key, bool tofu)
     {
@@ -88,6 +83,7 @@ internal sealed class ClientTrust
                         $"--trust {key}, or with --tofu to record it in {knownHosts.Path}.", ExitCodes.Untrusted);
                 }
 
+                KnownHostsFile.EnsureDirectory(knownHosts.Path!);
                 try
                 {
                     knownHosts.Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow:yyyy-MM-dd}");

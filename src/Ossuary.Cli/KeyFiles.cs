@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Trust;
 
@@ -5,17 +8,32 @@ namespace Ossuary.Cli;
 
 /// <summary>
 /// The tool's view of key files: the format is the library's <see cref="OssuarySecretKeyFile"/>;
-/// this adds the checks and messages a user needs (missing, readable by others, malformed, --force).
+/// this adds the checks and messages a user needs (missing, a directory, readable by others,
+/// malformed, --force) and <c>-</c> for standard input and output.
 /// </summary>
 internal static class KeyFiles
 {
-    public static OssuaryIdentity ReadSecret(string path)
+    /// <summary>Reads a secret key file; <c>-</c> reads standard input where <paramref name="allowStdin"/> (pubkey), and is refused where stdin carries a connection's data.</summary>
+    public static OssuaryIdentity ReadSecret(string path, bool allowStdin = false)
     {
-        if (!File.Exists(path))
+        if (StdPaths.IsStdio(path))
         {
-            throw new CliException($"key file '{path}' does not exist (make one with: ossuary keygen -o {path})", ExitCodes.BadInput);
+            if (!allowStdin)
+            {
+                throw new CliException("a secret key cannot come from standard input here: stdin carries the connection's data", ExitCodes.BadInput);
+            }
+
+            try
+            {
+                return OssuarySecretKeyFile.Read(Console.OpenStandardInput(), "standard input");
+            }
+            catch (FormatException)
+            {
+                throw new CliException("standard input does not hold a secret key: it must be 64 hex characters", ExitCodes.BadInput);
+            }
         }
 
+        StdPaths.RequireFile(path, "key file", $"make one with: ossuary keygen -o {path}");
         if (OssuarySecretKeyFile.IsAccessibleByOthers(path))
         {
             throw new CliException($"key file '{path}' is accessible by other users; refusing to use it (fix with: chmod 600 {path})", ExitCodes.BadInput);
@@ -31,9 +49,17 @@ internal static class KeyFiles
         }
     }
 
+    /// <summary>Writes a new secret key file (mode 0600); <c>-</c> writes the key to standard output, as <c>wg genkey</c> does.</summary>
     public static void WriteSecret(string path, OssuaryIdentity identity, bool overwrite)
     {
-        if (File.Exists(path))
+        if (StdPaths.IsStdio(path))
+        {
+            WriteSecretToStdout(identity);
+            return;
+        }
+
+        StdPaths.RequireNotDirectory(path, "key file");
+        if (File.Exists(path) || IsLink(path))
         {
             if (!overwrite)
             {
@@ -45,11 +71,40 @@ internal static class KeyFiles
             File.Delete(path);
         }
 
-        OssuarySecretKeyFile.Write(path, identity);
+        try
+        {
+            OssuarySecretKeyFile.Write(path, identity);
+        }
+        catch (IOException) when (File.Exists(path) || IsLink(path))
+        {
+            throw new CliException($"'{path}' appeared while writing the key; not overwriting it", ExitCodes.BadInput);
+        }
     }
 
     public static OssuaryPublicKey ParsePublic(string hex, string what) =>
         OssuaryPublicKey.TryParse(hex, out OssuaryPublicKey? key)
             ? key
             : throw new CliException($"{what} '{hex}' is not a public key (64 hex characters)", ExitCodes.BadInput);
+
+    private static bool IsLink(string path) => new FileInfo(path).LinkTarget is not null;
+
+    private static void WriteSecretToStdout(OssuaryIdentity identity)
+    {
+        Span<char> hex = stackalloc char[OssuaryIdentity.SeedSize * 2];
+        Span<byte> line = stackalloc byte[OssuaryIdentity.SeedSize * 2 + 1];
+        try
+        {
+            identity.TryFormatSeedHex(hex, out _);
+            Encoding.ASCII.GetBytes(hex, line);
+            line[^1] = (byte)'\n';
+            using Stream stdout = Console.OpenStandardOutput();
+            stdout.Write(line);
+            stdout.Flush();
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(hex));
+            CryptographicOperations.ZeroMemory(line);
+        }
+    }
 }

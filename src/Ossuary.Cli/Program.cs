@@ -1,8 +1,17 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.Runtime.InteropServices;
 using Ossuary.Cli;
 using Ossuary.Cli.Commands;
 
-var root = new RootCommand("ossuary: encrypted, authenticated connections with Ossuary v1 (wire-compatible with libossuary).")
+var root = new RootCommand(
+    """
+    ossuary: encrypted, authenticated connections with Ossuary v1 (wire-compatible with libossuary).
+
+    Exit codes: 0 success; 1 failure (a refused or failed connection, data that could not be delivered);
+    2 bad input (arguments, key and trust files); 3 untrusted or changed server key; 4 network
+    (unreachable host, port in use, --timeout). Wherever a file is named, '-' means stdin or stdout.
+    """)
 {
     KeyCommands.Keygen(),
     KeyCommands.Pubkey(),
@@ -10,12 +19,51 @@ var root = new RootCommand("ossuary: encrypted, authenticated connections with O
     ConnectCommand.Create(),
     TransferCommands.Send(),
     TransferCommands.Receive(),
+    KnownHostsCommand.Create(),
     DemoCommand.Create(),
     BenchCommand.Create(),
 };
 
 ParseResult parse = root.Parse(args);
-int exitCode = await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
+{
+    // Errors and a hint on stderr, never the whole help on stdout: `ossuary connect ... > file`
+    // must not fill the file with usage text.
+    foreach (var error in parse.Errors)
+    {
+        Console.Error.WriteLine($"ossuary: {error.Message}");
+    }
 
-// A missing or unknown argument is bad input (2), not a failure (System.CommandLine's 1).
-return parse.Errors.Count > 0 ? ExitCodes.BadInput : exitCode;
+    string command = parse.CommandResult.Command == root ? "ossuary" : $"ossuary {string.Join(" ", CommandPath(parse.CommandResult.Command))}";
+    Console.Error.WriteLine($"Try '{command} --help' for more information.");
+    return ExitCodes.BadInput;
+}
+
+// Ctrl+C, SIGTERM and SIGHUP cancel the command's token, so that it can clean up (receive removes
+// its partial file) and say why it stopped; one that does not finish within 3 s is ended.
+using var interrupted = new CancellationTokenSource();
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
+using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Interrupt);
+return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, interrupted.Token);
+
+void Interrupt(PosixSignalContext context)
+{
+    context.Cancel = true;
+    if (!interrupted.IsCancellationRequested)
+    {
+        interrupted.Cancel();
+        _ = Task.Delay(TimeSpan.FromSeconds(3)).ContinueWith(_ => Environment.Exit(ExitCodes.Failure), TaskScheduler.Default);
+    }
+}
+
+IEnumerable<string> CommandPath(Command command)
+{
+    var names = new Stack<string>();
+    for (Command? current = command; current is not null && current != root; current = current.Parents.OfType<Command>().FirstOrDefault())
+    {
+        names.Push(current.Name);
+    }
+
+    return names;
+}

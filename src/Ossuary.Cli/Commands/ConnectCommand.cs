@@ -8,24 +8,54 @@ namespace Ossuary.Cli.Commands;
 /// <summary><c>ossuary connect HOST:PORT</c>: stdin to the server, the server's bytes to stdout.</summary>
 internal static class ConnectCommand
 {
+    public static Option<string?> WaitOption() => CliOptions.Seconds(
+        "--wait",
+        "After the end of stdin, close once nothing has moved either way for this long (idle time, not a deadline); " +
+        "'forever' waits until the peer closes, as a side that has only received always does.",
+        fallback: 1.0,
+        allowForever: true);
+
+    public static Option<string?> TimeoutOption() => CliOptions.Seconds(
+        "--timeout", "Give up if the TCP connection and the Ossuary handshake take longer than this (nc's -w).", fallback: null);
+
+    public static Option<bool> VerboseOption() => new("--verbose", "-v") { Description = "Say which server was reached and with which key." };
+
     public static Command Create()
     {
         var target = new Argument<string>("HOST:PORT") { Description = "The server to connect to." };
-        var wait = new Option<double>("--wait") { Description = "Seconds to keep receiving after the end of stdin before closing.", DefaultValueFactory = _ => 1.0 };
+        var wait = WaitOption();
+        var timeout = TimeoutOption();
+        timeout.Aliases.Add("-w");
+        var verbose = VerboseOption();
         var trust = new ClientTrust();
-        var command = new Command("connect", "Connect to an Ossuary server: stdin goes to it, what it sends goes to stdout.") { target, wait };
+        var command = new Command("connect", "Connect to an Ossuary server: stdin goes to it, what it sends goes to stdout.") { target, wait, timeout, verbose };
         trust.AddTo(command);
         command.SetAction((parse, cancellationToken) => CliRunner.RunAsync(async () =>
         {
             HostPort server = HostPort.Parse(parse.GetValue(target)!);
-            OssuaryClientOptions options = trust.CreateOptions(parse, server, out OssuaryIdentity? identity);
+            OssuaryClientOptions options = trust.CreateOptions(parse, server, stdinFree: false, out OssuaryIdentity? identity);
             using (identity)
             {
-                await using SocketPipe socket = await SocketPipe.ConnectAsync(server, cancellationToken);
-                await using OssuaryDuplexPipe secure = await OssuaryDuplexPipe.ConnectAsync(socket, options, cancellationToken);
-                Console.Error.WriteLine($"ossuary: connected to {server}, server key {secure.Feature.RemotePublicKey}");
-                await Netcat.RunAsync(secure, TimeSpan.FromSeconds(parse.GetValue(wait)), cancellationToken);
-                return ExitCodes.Success;
+                Netcat.StartReadingStdin();
+                await using SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
+                if (parse.GetValue(verbose))
+                {
+                    Console.Error.WriteLine($"ossuary: connected to {server}, server key {client.Secure.Feature.RemotePublicKey}");
+                }
+
+                TimeSpan? idle = CliOptions.Get(parse, wait);
+                switch (await Netcat.RunAsync(client.Secure, idle, cancellationToken))
+                {
+                    case NetcatEnd.ClosedUnanswered:
+                        Console.Error.WriteLine(
+                            $"ossuary: nothing came from {server} for {CliOptions.Describe(idle)} after the end of stdin; closed the connection " +
+                            "(anything it sends later is lost; --wait forever waits until the server closes)");
+                        return ExitCodes.Success;
+                    case NetcatEnd.PeerClosedBeforeEndOfInput:
+                        throw new CliException($"{server} closed the connection before the end of stdin; the rest of stdin was not sent");
+                    default:
+                        return ExitCodes.Success;
+                }
             }
         }));
         return command;

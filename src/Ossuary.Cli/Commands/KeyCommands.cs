@@ -8,7 +8,11 @@ internal static class KeyCommands
 {
     public static Command Keygen()
     {
-        var output = new Option<string>("--output", "-o") { Description = "Where to write the secret key (mode 0600).", DefaultValueFactory = _ => "ossuary.key" };
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = "Where to write the secret key (mode 0600); '-' writes it to stdout and the public key to stderr.",
+            DefaultValueFactory = _ => "ossuary.key",
+        };
         var force = new Option<bool>("--force") { Description = "Replace an existing file." };
         var command = new Command("keygen", "Make a new secret key file and print its public key.") { output, force };
         command.SetAction(parse => CliRunner.Run(() =>
@@ -16,6 +20,13 @@ internal static class KeyCommands
             using OssuaryIdentity identity = OssuaryIdentity.Generate();
             string path = parse.GetValue(output)!;
             KeyFiles.WriteSecret(path, identity, parse.GetValue(force));
+            if (StdPaths.IsStdio(path))
+            {
+                // stdout holds the secret alone, so that `ossuary keygen -o - | ossuary pubkey -` works.
+                Console.Error.WriteLine($"ossuary: public key {identity.PublicKey}");
+                return ExitCodes.Success;
+            }
+
             Console.WriteLine(identity.PublicKey);
             Console.Error.WriteLine($"ossuary: wrote secret key to {path}; share the public key above");
             return ExitCodes.Success;
@@ -25,11 +36,11 @@ internal static class KeyCommands
 
     public static Command Pubkey()
     {
-        var file = new Argument<string>("FILE") { Description = "A secret key file." };
+        var file = new Argument<string>("FILE") { Description = "A secret key file; '-' reads it from stdin." };
         var command = new Command("pubkey", "Print the public key of a secret key file.") { file };
         command.SetAction(parse => CliRunner.Run(() =>
         {
-            using OssuaryIdentity identity = KeyFiles.ReadSecret(parse.GetValue(file)!);
+            using OssuaryIdentity identity = KeyFiles.ReadSecret(parse.GetValue(file)!, allowStdin: true);
             Console.WriteLine(identity.PublicKey);
             return ExitCodes.Success;
         }));

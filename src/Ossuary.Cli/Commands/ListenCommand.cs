@@ -11,77 +11,62 @@ internal static class ListenCommand
 {
     public static Command Create()
     {
-        var port = new Option<int>("--port", "-p") { Description = "TCP port to listen on.", Required = true };
-        var bind = new Option<string>("--bind") { Description = "Address to bind.", DefaultValueFactory = _ => "0.0.0.0" };
+        var port = CliOptions.Port("TCP port to listen on.");
+        var bind = new Option<string>("--bind") { Description = "Address or host name to bind (localhost, 127.0.0.1, ::).", DefaultValueFactory = _ => "0.0.0.0" };
         var echo = new Option<bool>("--echo") { Description = "Send every connection's bytes back instead of using stdin/stdout." };
-        var once = new Option<bool>("--once") { Description = "Exit after the first connection ends." };
-        var wait = new Option<double>("--wait") { Description = "Seconds to keep receiving after the end of stdin before closing.", DefaultValueFactory = _ => 1.0 };
+        var once = new Option<bool>("--once") { Description = "Exit after the first connection, refused handshakes included (exit 0 only if it ended cleanly)." };
+        var wait = ConnectCommand.WaitOption();
         var trust = new ServerTrust();
         var command = new Command("listen", "Accept Ossuary connections: the client's bytes go to stdout, stdin goes to the client.") { port, bind, echo, once, wait };
         trust.AddTo(command);
         command.SetAction((parse, cancellationToken) => CliRunner.RunAsync(async () =>
         {
-            OssuaryServerOptions options = trust.CreateOptions(parse, out OssuaryIdentity identity);
-            using (identity)
+            using ServerSetup setup = trust.Create(parse, stdinFree: parse.GetValue(echo));
+            using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
+            string mode = setup.Authenticated ? $"authenticated, {setup.AllowedCount} client key(s)" : "unauthenticated";
+            Console.Error.WriteLine($"ossuary: listening on {listener.LocalEndPoint} ({mode}); server key {setup.Identity.PublicKey}");
+            var serve = new ServeOptions(setup, parse.GetValue(echo), CliOptions.Get(parse, wait), parse.GetValue(once));
+            if (!serve.Echo)
             {
-                using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
-                string mode = options.Mode == OssuaryServerMode.Authenticated ? $"authenticated, {options.AuthorizedClientKeys.Count} client key(s)" : "unauthenticated";
-                Console.Error.WriteLine($"ossuary: listening on {listener.LocalEndPoint} ({mode}); server key {identity.PublicKey}");
-                var serve = new ServeOptions(options, parse.GetValue(echo), TimeSpan.FromSeconds(parse.GetValue(wait)));
-                var running = new List<Task>();
-                while (true)
+                Netcat.StartReadingStdin();
+            }
+
+            var running = new List<Task>();
+            while (true)
+            {
+                Socket socket = await listener.AcceptAsync(cancellationToken);
+                Task<int> connection = ServeAsync(socket, serve, cancellationToken);
+                if (serve.Echo && !serve.Once)
                 {
-                    Socket socket = await listener.AcceptAsync(cancellationToken);
-                    Task<Outcome> connection = ServeAsync(socket, serve, cancellationToken);
-                    if (serve.Echo && !parse.GetValue(once))
-                    {
-                        running.Add(connection); // echo connections run side by side
-                        running.RemoveAll(t => t.IsCompleted);
-                    }
-                    else
-                    {
-                        // --once ends with the first connection that got past the handshake: a
-                        // refused client (unknown key, port scanner) must not end the server.
-                        Outcome outcome = await connection;
-                        if (parse.GetValue(once) && outcome != Outcome.Refused)
-                        {
-                            return outcome == Outcome.Closed ? ExitCodes.Success : ExitCodes.Failure;
-                        }
-                    }
+                    running.Add(connection); // echo connections run side by side
+                    running.RemoveAll(t => t.IsCompleted);
+                    continue;
+                }
+
+                // One netcat connection at a time (they share stdin and stdout). --once ends with
+                // the first connection whatever became of it, a refused handshake included, as
+                // netcat's -l ends after its first connection.
+                int outcome = await connection;
+                if (serve.Once)
+                {
+                    return outcome;
                 }
             }
         }));
         return command;
     }
 
-    private sealed record ServeOptions(OssuaryServerOptions Server, bool Echo, TimeSpan Wait);
+    private sealed record ServeOptions(ServerSetup Setup, bool Echo, TimeSpan? Wait, bool Once);
 
-    private enum Outcome
-    {
-        /// <summary>The handshake failed or the client's key was not admitted.</summary>
-        Refused,
-
-        /// <summary>The connection was established and ended cleanly.</summary>
-        Closed,
-
-        /// <summary>The connection was established and then failed.</summary>
-        Failed,
-    }
-
-    /// <summary>One connection; its failures are reported and never end the server.</summary>
-    private static async Task<Outcome> ServeAsync(Socket socket, ServeOptions serve, CancellationToken cancellationToken)
+    /// <summary>One connection; its failures are reported and never end the server. Returns the exit code --once would end with.</summary>
+    private static async Task<int> ServeAsync(Socket socket, ServeOptions serve, CancellationToken cancellationToken)
     {
         await using var pipe = new SocketPipe(socket);
         string peer = pipe.RemoteEndPoint?.ToString() ?? "?";
-        OssuaryDuplexPipe secure;
-        try
+        OssuaryDuplexPipe? secure = await ServerHandshake.AcceptAsync(pipe, serve.Setup, cancellationToken);
+        if (secure is null)
         {
-            secure = await OssuaryDuplexPipe.AcceptAsync(pipe, serve.Server, cancellationToken);
-        }
-        catch (OssuaryException ex)
-        {
-            Console.Error.WriteLine($"ossuary: connection from {peer} refused ({ex.Reason}): {ex.Message}");
-            return Outcome.Refused;
+            return ExitCodes.Failure;
         }
 
         try
@@ -93,26 +78,38 @@ internal static class ListenCommand
                 if (serve.Echo)
                 {
                     await PlaintextPump.EchoAsync(secure, cancellationToken);
+                    Console.Error.WriteLine($"ossuary: connection from {peer} closed");
+                    return ExitCodes.Success;
                 }
-                else
+
+                switch (await Netcat.RunAsync(secure, serve.Wait, cancellationToken))
                 {
-                    await Netcat.RunAsync(secure, serve.Wait, cancellationToken);
+                    case NetcatEnd.ClosedUnanswered:
+                        Console.Error.WriteLine(
+                            $"ossuary: connection from {peer}: nothing came from the client for {CliOptions.Describe(serve.Wait)} after the end of stdin; " +
+                            "closed it (anything it sends later is lost; --wait forever waits until the client closes)");
+                        return ExitCodes.Success;
+                    case NetcatEnd.PeerClosedBeforeEndOfInput when serve.Once:
+                        Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; the rest of stdin was not sent");
+                        return ExitCodes.Failure;
+                    case NetcatEnd.PeerClosedBeforeEndOfInput:
+                        Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client; the rest of stdin goes to the next connection");
+                        return ExitCodes.Success;
+                    default:
+                        Console.Error.WriteLine($"ossuary: connection from {peer} closed");
+                        return ExitCodes.Success;
                 }
-
-                Console.Error.WriteLine($"ossuary: connection from {peer} closed");
             }
-
-            return Outcome.Closed;
         }
         catch (OssuaryException ex)
         {
             Console.Error.WriteLine($"ossuary: connection from {peer} failed ({ex.Reason}): {ex.Message}");
-            return Outcome.Failed;
+            return ExitCodes.Failure;
         }
         catch (IOException ex)
         {
             Console.Error.WriteLine($"ossuary: connection from {peer} failed: {ex.Message}");
-            return Outcome.Failed;
+            return ExitCodes.Failure;
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.CommandLine;
 using System.IO.Pipelines;
 using System.Net.Sockets;
@@ -17,39 +18,62 @@ internal static class TransferCommands
 
     public static Command Send()
     {
-        var file = new Argument<string>("FILE") { Description = "The file to send." };
+        var file = new Argument<string>("FILE") { Description = "The file to send; '-' sends stdin." };
         var target = new Argument<string>("HOST:PORT") { Description = "The receiving server." };
+        var name = new Option<string?>("--name") { Description = "The name to save it under (default: the file's name; 'stdin' for '-')." };
+        var timeout = ConnectCommand.TimeoutOption();
+        timeout.Aliases.Add("-w");
         var trust = new ClientTrust();
-        var command = new Command("send", "Send one file to 'ossuary receive'.") { file, target };
+        var command = new Command("send", "Send one file to 'ossuary receive'.") { file, target, name, timeout };
         trust.AddTo(command);
         command.SetAction((parse, cancellationToken) => CliRunner.RunAsync(async () =>
         {
             string path = parse.GetValue(file)!;
-            if (!File.Exists(path))
+            bool fromStdin = StdPaths.IsStdio(path);
+            if (!fromStdin)
             {
-                throw new CliException($"file '{path}' does not exist", ExitCodes.BadInput);
+                StdPaths.RequireFile(path, "file");
+            }
+
+            string saveAs = parse.GetValue(name) ?? (fromStdin ? "stdin" : Path.GetFileName(path));
+            if (saveAs.Length == 0 || saveAs is "." or ".." || Path.GetFileName(saveAs) != saveAs || saveAs.Any(char.IsControl))
+            {
+                throw new CliException($"--name '{TransferProtocol.Printable(saveAs)}' is not a bare file name", ExitCodes.BadInput);
             }
 
             HostPort server = HostPort.Parse(parse.GetValue(target)!);
-            OssuaryClientOptions options = trust.CreateOptions(parse, server, out OssuaryIdentity? identity);
+            OssuaryClientOptions options = trust.CreateOptions(parse, server, stdinFree: !fromStdin, out OssuaryIdentity? identity);
             using (identity)
             {
-                await using SocketPipe socket = await SocketPipe.ConnectAsync(server, cancellationToken);
-                await using OssuaryDuplexPipe secure = await OssuaryDuplexPipe.ConnectAsync(socket, options, cancellationToken);
-                await using FileStream source = File.OpenRead(path);
-                byte[]? hash = await SendFileAsync(secure.Output, source, Path.GetFileName(path), cancellationToken);
-                string? answer = await ReadAnswerAsync(secure.Input, closedEarly: hash is null, cancellationToken);
-                if (hash is null || answer != $"OK {Convert.ToHexStringLower(hash)}")
+                await using Stream source = fromStdin ? Console.OpenStandardInput() : File.OpenRead(path);
+                await using SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
+                SendResult sent = await SendFileAsync(client.Secure.Output, source, saveAs, fromStdin ? TransferProtocol.UnknownLength : source.Length, cancellationToken);
+                (string? answer, OssuaryException? closedWith) = await ReadAnswerAsync(client.Secure.Input, cancellationToken);
+                closedWith ??= sent.ClosedWith;
+                string expected = sent.Hash is null ? "" : $"OK {Convert.ToHexStringLower(sent.Hash)}";
+                if (answer == expected)
                 {
-                    throw new CliException(answer is not null
-                        ? $"the receiver refused the file: {answer}"
-                        : hash is null
-                            ? "the receiver closed the connection during the transfer"
-                            : "the receiver closed the connection without confirming the file");
+                    Console.Error.WriteLine($"ossuary: sent {(fromStdin ? "stdin" : path)} ({sent.Length} bytes), SHA-256 {Convert.ToHexStringLower(sent.Hash!)} confirmed by the receiver");
+                    return ExitCodes.Success;
                 }
 
-                Console.Error.WriteLine($"ossuary: sent {path} ({source.Length} bytes), SHA-256 {Convert.ToHexStringLower(hash)} confirmed by the receiver");
-                return ExitCodes.Success;
+                if (answer is not null)
+                {
+                    throw new CliException($"the receiver refused the file: {TransferProtocol.Printable(answer)}");
+                }
+
+                if (closedWith is { Reason: OssuaryErrorReason.ConnectionFailed })
+                {
+                    // The receiver ended the connection with an error before saying anything: an
+                    // allow-list refusing this client's key does exactly that, right after the handshake.
+                    throw new CliException(
+                        $"{server} refused this client: it ended the connection with an error without answering; a receiver that admits " +
+                        "only authorized client keys does this when --key is missing or not among them");
+                }
+
+                throw new CliException(sent.Hash is null
+                    ? "the receiver closed the connection during the transfer"
+                    : "the receiver closed the connection without confirming the file");
             }
         }));
         return command;
@@ -57,111 +81,131 @@ internal static class TransferCommands
 
     public static Command Receive()
     {
-        var port = new Option<int>("--port", "-p") { Description = "TCP port to listen on.", Required = true };
-        var bind = new Option<string>("--bind") { Description = "Address to bind.", DefaultValueFactory = _ => "0.0.0.0" };
+        var port = CliOptions.Port("TCP port to listen on.");
+        var bind = new Option<string>("--bind") { Description = "Address or host name to bind (localhost, 127.0.0.1, ::).", DefaultValueFactory = _ => "0.0.0.0" };
         var output = new Option<string>("--output", "-o") { Description = "Directory to save the file in.", DefaultValueFactory = _ => "." };
-        var force = new Option<bool>("--force") { Description = "Overwrite an existing file." };
+        var force = new Option<bool>("--force") { Description = "Replace an existing file of the same name (atomically)." };
         var trust = new ServerTrust();
         var command = new Command("receive", "Receive one file from 'ossuary send', then exit.") { port, bind, output, force };
         trust.AddTo(command);
         command.SetAction((parse, cancellationToken) => CliRunner.RunAsync(async () =>
         {
             string directory = parse.GetValue(output)!;
+            if (StdPaths.IsStdio(directory))
+            {
+                throw new CliException("-o names a directory to save the file in; '-' (stdout) is not one", ExitCodes.BadInput);
+            }
+
+            if (File.Exists(directory))
+            {
+                throw new CliException($"output directory '{directory}' is a file, not a directory", ExitCodes.BadInput);
+            }
+
             if (!Directory.Exists(directory))
             {
                 throw new CliException($"output directory '{directory}' does not exist", ExitCodes.BadInput);
             }
 
-            OssuaryServerOptions options = trust.CreateOptions(parse, out OssuaryIdentity identity);
-            using (identity)
+            using ServerSetup setup = trust.Create(parse, stdinFree: true);
+            using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
+            Console.Error.WriteLine($"ossuary: waiting for a file on {listener.LocalEndPoint}; server key {setup.Identity.PublicKey}");
+            while (true)
             {
-                using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
-                Console.Error.WriteLine($"ossuary: waiting for a file on {listener.LocalEndPoint}; server key {identity.PublicKey}");
-                while (true)
+                await using var pipe = new SocketPipe(await listener.AcceptAsync(cancellationToken));
+                OssuaryDuplexPipe? secure = await ServerHandshake.AcceptAsync(pipe, setup, cancellationToken);
+                if (secure is null)
                 {
-                    await using var pipe = new SocketPipe(await listener.AcceptAsync(cancellationToken));
-                    OssuaryDuplexPipe secure;
-                    try
-                    {
-                        secure = await OssuaryDuplexPipe.AcceptAsync(pipe, options, cancellationToken);
-                    }
-                    catch (OssuaryException ex)
-                    {
-                        Console.Error.WriteLine($"ossuary: connection from {pipe.RemoteEndPoint} refused ({ex.Reason}); still waiting");
-                        continue;
-                    }
+                    Console.Error.WriteLine("ossuary: still waiting for a file");
+                    continue;
+                }
 
-                    await using (secure)
-                    {
-                        Console.Error.WriteLine($"ossuary: connection from {pipe.RemoteEndPoint}, client key {secure.Feature.RemotePublicKey?.ToString() ?? "anonymous"}");
-                        return await ReceiveFileAsync(secure, directory, parse.GetValue(force), cancellationToken);
-                    }
+                await using (secure)
+                {
+                    Console.Error.WriteLine($"ossuary: connection from {pipe.RemoteEndPoint}, client key {secure.Feature.RemotePublicKey?.ToString() ?? "anonymous"}");
+                    return await ReceiveFileAsync(secure, directory, parse.GetValue(force), cancellationToken);
                 }
             }
         }));
         return command;
     }
 
-    /// <summary>
-    /// The receiver's answer line. A receiver that refuses the file (it exists) answers right
-    /// after the header and closes, so when it closed during the transfer its answer is read
-    /// too, as far as it arrived.
-    /// </summary>
-    private static async Task<string?> ReadAnswerAsync(PipeReader input, bool closedEarly, CancellationToken cancellationToken)
+    private sealed record SendResult(byte[]? Hash, long Length, OssuaryException? ClosedWith);
+
+    /// <summary>The receiver's answer line, or null and how the connection ended if it closed without one.</summary>
+    private static async Task<(string? Answer, OssuaryException? ClosedWith)> ReadAnswerAsync(PipeReader input, CancellationToken cancellationToken)
     {
         try
         {
-            return await TransferProtocol.ReadLineAsync(input, cancellationToken);
+            return (await TransferProtocol.ReadLineAsync(input, cancellationToken), null);
         }
-        catch (OssuaryException) when (closedEarly)
+        catch (OssuaryException ex)
         {
-            return null;
+            return (null, ex);
         }
     }
 
-    /// <summary>Sends the header, the file and its SHA-256; null if the receiver closed the connection first.</summary>
-    private static async Task<byte[]?> SendFileAsync(PipeWriter output, FileStream source, string name, CancellationToken cancellationToken)
+    /// <summary>Sends the header, the bytes and their SHA-256; no hash if the receiver closed the connection first.</summary>
+    private static async Task<SendResult> SendFileAsync(PipeWriter output, Stream source, string name, long length, CancellationToken cancellationToken)
     {
-        await TransferProtocol.WriteLineAsync(output, TransferProtocol.HeaderLine(name, source.Length), cancellationToken);
+        bool chunked = length == TransferProtocol.UnknownLength;
+        await TransferProtocol.WriteLineAsync(output, TransferProtocol.HeaderLine(name, length), cancellationToken);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var progress = new Progress("send", source.Length);
+        var progress = new Progress("send", length);
         long sent = 0;
         while (true)
         {
-            Memory<byte> buffer = output.GetMemory(ChunkSize);
-            int read = await source.ReadAsync(buffer, cancellationToken);
+            Memory<byte> buffer = output.GetMemory(ChunkSize + 4);
+            Memory<byte> data = chunked ? buffer[4..(ChunkSize + 4)] : buffer[..ChunkSize];
+            int read = await source.ReadAsync(data, cancellationToken);
             if (read == 0)
             {
                 break;
             }
 
-            hash.AppendData(buffer.Span[..read]);
-            output.Advance(read);
-            if (!await TryFlushAsync(output, cancellationToken))
+            hash.AppendData(data.Span[..read]);
+            if (chunked)
             {
-                return null; // the receiver closed the connection during the transfer
+                BinaryPrimitives.WriteInt32BigEndian(buffer.Span, read);
+            }
+
+            output.Advance(read + (chunked ? 4 : 0));
+            if (await TryFlushAsync(output, cancellationToken) is { } closed)
+            {
+                return new SendResult(null, sent, closed.Exception);
             }
 
             sent += read;
             progress.Report(sent);
         }
 
+        if (!chunked && sent != length)
+        {
+            throw new CliException($"the file changed while being sent: {sent} of the {length} bytes announced");
+        }
+
         progress.Finish(sent);
+        if (chunked)
+        {
+            TransferProtocol.WriteChunkHeader(output, 0);
+        }
+
         byte[] digest = hash.GetHashAndReset();
         await output.WriteAsync(digest, cancellationToken);
-        return digest;
+        return new SendResult(digest, sent, null);
     }
 
-    /// <summary>False if the receiver has gone: it closed, or reset the connection after refusing the file.</summary>
-    private static async Task<bool> TryFlushAsync(PipeWriter output, CancellationToken cancellationToken)
+    private sealed record Closed(OssuaryException? Exception);
+
+    /// <summary>Null while the receiver is there; how it went when it closed, or reset the connection after refusing.</summary>
+    private static async Task<Closed?> TryFlushAsync(PipeWriter output, CancellationToken cancellationToken)
     {
         try
         {
-            return !(await output.FlushAsync(cancellationToken)).IsCompleted;
+            return (await output.FlushAsync(cancellationToken)).IsCompleted ? new Closed(null) : null;
         }
-        catch (OssuaryException)
+        catch (OssuaryException ex)
         {
-            return false;
+            return new Closed(ex);
         }
     }
 
@@ -171,20 +215,26 @@ internal static class TransferCommands
             ?? throw new CliException("the sender closed the connection before sending a file");
         (string name, long length) = TransferProtocol.ParseHeader(header);
         string destination = Path.Combine(directory, name);
-        if (File.Exists(destination) && !force)
+        if (Exists(destination) && !force)
         {
             await TransferProtocol.WriteLineAsync(secure.Output, "ERR the file exists on the receiver\n", cancellationToken);
             throw new CliException($"'{destination}' already exists; not overwriting it (use --force)", ExitCodes.BadInput);
         }
 
-        string partial = destination + ".part";
+        // Our own new file, under a name nobody can predict: CreateNew never opens what is already
+        // there (a user's file, a planted symlink), so nothing outside our file is written.
+        string partial = Path.Combine(directory, $".{name}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.part");
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] actual;
+        long received;
         try
         {
-            await using (FileStream target = File.Create(partial))
+            await using (var target = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None }))
             {
-                await CopyAsync(secure.Input, target, hash, length, new Progress("receive", length), cancellationToken);
+                var progress = new Progress("receive", length);
+                received = length == TransferProtocol.UnknownLength
+                    ? await CopyChunksAsync(secure.Input, target, hash, progress, cancellationToken)
+                    : await CopyAsync(secure.Input, target, hash, length, progress, cancellationToken);
             }
 
             byte[] expected = await ReadExactlyAsync(secure.Input, SHA256.HashSizeInBytes, cancellationToken);
@@ -194,19 +244,67 @@ internal static class TransferCommands
                 await TransferProtocol.WriteLineAsync(secure.Output, "ERR SHA-256 mismatch\n", cancellationToken);
                 throw new CliException("the file's SHA-256 does not match the sender's; discarded it");
             }
+
+            Publish(partial, destination, force);
         }
-        catch
+        catch (Exception ex)
         {
-            File.Delete(partial); // never leave half a file behind
-            throw;
+            string removed = Discard(partial);
+            if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                throw new CliException($"interrupted; {removed}");
+            }
+
+            if (ex is CliException { ExitCode: ExitCodes.BadInput } exists)
+            {
+                await TransferProtocol.WriteLineAsync(secure.Output, "ERR the file exists on the receiver\n", CancellationToken.None);
+                throw new CliException($"{exists.Message}; {removed}", exists.ExitCode);
+            }
+
+            throw ex is CliException or OssuaryException ? new CliException($"{Describe(ex)}; {removed}", ExitCodes.Failure) : ex;
         }
 
-        File.Move(partial, destination, overwrite: true);
         await TransferProtocol.WriteLineAsync(secure.Output, $"OK {Convert.ToHexStringLower(actual)}\n", cancellationToken);
-        Console.Error.WriteLine($"ossuary: received {destination} ({length} bytes), SHA-256 {Convert.ToHexStringLower(actual)} verified");
+        Console.Error.WriteLine($"ossuary: received {destination} ({received} bytes), SHA-256 {Convert.ToHexStringLower(actual)} verified");
 
         await AwaitSenderCloseAsync(secure.Input, cancellationToken);
         return ExitCodes.Success;
+    }
+
+    private static string Describe(Exception ex) => ex is OssuaryException ossuary
+        ? $"the connection failed during the transfer ({ossuary.Reason}): {ossuary.Message}"
+        : ex.Message;
+
+    private static bool Exists(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
+
+    /// <summary>
+    /// The finished file takes its name in one step: without --force a link that fails if the name
+    /// exists (whatever appeared since the header), with --force a rename over it (a symlink there is
+    /// replaced, never followed).
+    /// </summary>
+    private static void Publish(string partial, string destination, bool force)
+    {
+        try
+        {
+            File.Move(partial, destination, overwrite: force);
+        }
+        catch (IOException) when (!force && Exists(destination))
+        {
+            throw new CliException($"'{destination}' appeared during the transfer; not overwriting it (use --force)", ExitCodes.BadInput);
+        }
+    }
+
+    private static string Discard(string partial)
+    {
+        try
+        {
+            File.Delete(partial);
+            return "removed the partial file";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"could not remove the partial file {partial}: {ex.Message}";
+        }
     }
 
     /// <summary>
@@ -234,7 +332,7 @@ internal static class TransferCommands
         }
     }
 
-    private static async Task CopyAsync(PipeReader input, Stream target, IncrementalHash hash, long length, Progress progress, CancellationToken cancellationToken)
+    private static async Task<long> CopyAsync(PipeReader input, Stream target, IncrementalHash hash, long length, Progress progress, CancellationToken cancellationToken)
     {
         long received = 0;
         while (received < length)
@@ -257,6 +355,30 @@ internal static class TransferCommands
         }
 
         progress.Finish(received);
+        return received;
+    }
+
+    private static async Task<long> CopyChunksAsync(PipeReader input, Stream target, IncrementalHash hash, Progress progress, CancellationToken cancellationToken)
+    {
+        long received = 0;
+        while (true)
+        {
+            byte[] header = await ReadExactlyAsync(input, 4, cancellationToken);
+            int length = BinaryPrimitives.ReadInt32BigEndian(header);
+            if (length is < 0 or > TransferProtocol.MaxChunk)
+            {
+                throw new CliException($"the sender announced a chunk of {length} bytes");
+            }
+
+            if (length == 0)
+            {
+                progress.Finish(received);
+                return received;
+            }
+
+            received += await CopyAsync(input, target, hash, length, Progress.Silent, cancellationToken);
+            progress.Report(received);
+        }
     }
 
     private static async Task<byte[]> ReadExactlyAsync(PipeReader input, int count, CancellationToken cancellationToken)
@@ -274,7 +396,7 @@ internal static class TransferCommands
             input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
             if (read.IsCompleted)
             {
-                throw new CliException("the sender closed the connection before sending the file's SHA-256");
+                throw new CliException("the sender closed the connection before the end of the file");
             }
         }
     }

@@ -1,11 +1,26 @@
+using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
+using Microsoft.Win32.SafeHandles;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Cli.Net;
 
 /// <summary>
-/// stdin → peer and peer → stdout. Ossuary's Disconnect ends both directions, so after stdin
-/// ends we keep receiving for a grace period (netcat's <c>-q</c>) before closing.
+/// stdin → peer and peer → stdout. Ossuary has no half-close (its Disconnect ends both
+/// directions), so the end of a session is decided like this:
+/// <list type="bullet">
+/// <item>After the end of stdin (everything read from it handed to the connection), we keep receiving.</item>
+/// <item>A side that has sent nothing while the peer has sent something is there to receive: it
+///   waits until the peer closes, however long the peer's pauses (netcat's default).</item>
+/// <item>Otherwise, once nothing has moved either way for <c>--wait</c> seconds (idle time, not a
+///   deadline: time spent writing to a slow stdout counts as activity), we close (netcat's <c>-q</c>).
+///   If the peer sent nothing after our last byte, we say so: it may have been about to answer.</item>
+/// <item><c>--wait forever</c> never closes first.</item>
+/// <item>A peer that closes while our stdin (a pipe or file) has not ended is reported as data not sent.</item>
+/// </list>
+/// So a receiver never cuts off a slow sender, and a sender closes once everything is out and the
+/// line has been quiet for <c>--wait</c>.
 /// </summary>
 internal static class Netcat
 {
@@ -22,36 +37,157 @@ internal static class Netcat
         return pipe.Reader;
     });
 
-    public static async Task RunAsync(OssuaryDuplexPipe secure, TimeSpan wait, CancellationToken cancellationToken)
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Starts reading stdin now, so that a peer that answers at once finds stdin's end already seen.</summary>
+    public static void StartReadingStdin() => _ = Stdin.Value;
+
+    /// <summary>Runs a session until it ends; throws if the peer failed or stdout was closed.</summary>
+    /// <param name="secure">The connection.</param>
+    /// <param name="wait">How long a silent peer is waited for after the end of stdin; null waits until it closes.</param>
+    /// <param name="cancellationToken">Ends the session (Ctrl+C).</param>
+    public static async Task<NetcatEnd> RunAsync(OssuaryDuplexPipe secure, TimeSpan? wait, CancellationToken cancellationToken)
     {
-        Stream stdout = Console.OpenStandardOutput();
+        Stream stdout = OpenStdout();
+        var activity = new Activity();
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Task fromPeer = PlaintextPump.ToStreamAsync(secure.Input, stdout, cancellationToken);
-        Task toPeer = PlaintextPump.FromPipeAsync(Stdin.Value, secure.Output, stopSending.Token);
-        if (await Task.WhenAny(fromPeer, toPeer) == toPeer)
+        Task fromPeer = ReceiveAsync(secure.Input, stdout, activity, cancellationToken);
+        Task<bool> toPeer = SendAsync(Stdin.Value, secure.Output, activity, stopSending.Token);
+        if (await Task.WhenAny(fromPeer, toPeer) == toPeer && await toPeer)
         {
-            await toPeer;
-            await Task.WhenAny(fromPeer, Task.Delay(wait, cancellationToken));
-        }
-        else
-        {
-            // The peer closed first: stop reading stdin so that the next connection gets what follows.
-            stopSending.Cancel();
-            try
+            // stdin ended, every byte of it handed to the connection
+            if (await PeerClosesAsync(fromPeer, activity, wait, cancellationToken) is { } closed)
             {
-                await toPeer;
+                await secure.Output.CompleteAsync(); // Disconnect (clean)
+                return closed;
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-            }
+
+            await secure.Output.CompleteAsync();
+            await fromPeer; // surfaces the reason if the peer failed rather than closed
+            return NetcatEnd.PeerClosed;
         }
 
-        await secure.Output.CompleteAsync(); // Disconnect (clean)
-        if (fromPeer.IsCompleted)
+        // The peer closed (or failed, or stdout went away) first: stop reading stdin, so that
+        // the next connection of a listen server gets what follows.
+        stopSending.Cancel();
+        bool stdinEnded;
+        try
         {
-            await fromPeer; // surfaces the reason if the peer failed rather than closed
+            stdinEnded = await toPeer;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            stdinEnded = false;
+        }
+        catch (Exception) when (fromPeer.IsFaulted)
+        {
+            stdinEnded = false; // the connection failed both ways; fromPeer says why
+        }
+
+        await secure.Output.CompleteAsync();
+        await fromPeer;
+        return stdinEnded || !Console.IsInputRedirected ? NetcatEnd.PeerClosed : NetcatEnd.PeerClosedBeforeEndOfInput;
+    }
+
+    /// <summary>Null when the peer closed (or failed); how we closed when the line was idle for <paramref name="wait"/>.</summary>
+    private static async Task<NetcatEnd?> PeerClosesAsync(Task fromPeer, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
+    {
+        long stdinEnded = Stopwatch.GetTimestamp();
+        while (!fromPeer.IsCompleted)
+        {
+            if (wait is not { } idle || activity.OnlyReceives)
+            {
+                // Only the peer's close ends the session.
+                await Task.WhenAny(fromPeer, Task.Delay(Timeout.Infinite, cancellationToken));
+                cancellationToken.ThrowIfCancellationRequested();
+                return null;
+            }
+
+            TimeSpan left = activity.Busy ? idle : idle - Stopwatch.GetElapsedTime(Math.Max(stdinEnded, activity.Last));
+            if (left <= TimeSpan.Zero)
+            {
+                return activity.PeerSpokeLast ? NetcatEnd.ClosedWhenIdle : NetcatEnd.ClosedUnanswered;
+            }
+
+            await Task.WhenAny(fromPeer, Task.Delay(left < IdlePoll ? left : IdlePoll, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        return null;
+    }
+
+    private static async Task ReceiveAsync(PipeReader input, Stream stdout, Activity activity, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync(cancellationToken);
+            if (!read.Buffer.IsEmpty)
+            {
+                activity.Receiving(busy: true);
+                try
+                {
+                    foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+                    {
+                        await stdout.WriteAsync(segment, cancellationToken);
+                    }
+
+                    await stdout.FlushAsync(cancellationToken);
+                }
+                catch (IOException)
+                {
+                    // `ossuary connect ... | head -c 100`: the reader is gone, and so is the point of the connection.
+                    throw new CliException("standard output was closed (broken pipe); ended the connection");
+                }
+                finally
+                {
+                    activity.Receiving(busy: false);
+                }
+            }
+
+            input.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                return;
+            }
         }
     }
+
+    /// <summary>Sends stdin until it ends (true) or the connection ends first (false).</summary>
+    private static async Task<bool> SendAsync(PipeReader source, PipeWriter output, Activity activity, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            ReadResult read = await source.ReadAsync(cancellationToken);
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                output.Write(segment.Span);
+            }
+
+            bool any = !read.Buffer.IsEmpty;
+            source.AdvanceTo(read.Buffer.End);
+            FlushResult flushed = await output.FlushAsync(cancellationToken);
+            if (any)
+            {
+                activity.Sent();
+            }
+
+            if (read.IsCompleted || flushed.IsCompleted)
+            {
+                // Ended by stdin, unless the connection closed with bytes of ours still unsent
+                // (an empty last read lost nothing, however fast the peer left).
+                return read.IsCompleted && (!flushed.IsCompleted || !any);
+            }
+        }
+    }
+
+    /// <summary>
+    /// stdout as a file stream where it can be: the console stream drops writes to a closed pipe
+    /// (EPIPE) without a word, so `ossuary connect ... | head -c 100` would never learn that its
+    /// reader is gone.
+    /// </summary>
+    private static Stream OpenStdout() => OperatingSystem.IsWindows()
+        ? Console.OpenStandardOutput()
+        : new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
 
     private static async Task PumpStdinAsync(PipeWriter writer)
     {
@@ -64,6 +200,34 @@ internal static class Netcat
         catch (Exception ex)
         {
             await writer.CompleteAsync(ex);
+        }
+    }
+
+    /// <summary>Who has sent what, and when anything last moved.</summary>
+    private sealed class Activity
+    {
+        private long _lastSent;
+        private long _lastReceived;
+        private int _busy;
+
+        /// <summary>True when we have sent nothing and the peer has sent something: we are there to receive.</summary>
+        public bool OnlyReceives => Volatile.Read(ref _lastSent) == 0 && Volatile.Read(ref _lastReceived) != 0;
+
+        /// <summary>True when the peer has sent something since our last byte.</summary>
+        public bool PeerSpokeLast => Volatile.Read(ref _lastReceived) > Volatile.Read(ref _lastSent);
+
+        /// <summary>True while received bytes are being written to stdout (a slow reader is not an idle line).</summary>
+        public bool Busy => Volatile.Read(ref _busy) != 0;
+
+        /// <summary>The last moment anything moved either way.</summary>
+        public long Last => Math.Max(Volatile.Read(ref _lastSent), Volatile.Read(ref _lastReceived));
+
+        public void Sent() => Volatile.Write(ref _lastSent, Stopwatch.GetTimestamp());
+
+        public void Receiving(bool busy)
+        {
+            Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
+            Volatile.Write(ref _busy, busy ? 1 : 0);
         }
     }
 }

@@ -6,26 +6,6 @@ namespace Ossuary.Cli.Net;
 /// <summary>Copies between the plaintext pipe and standard streams, netcat style.</summary>
 internal static class PlaintextPump
 {
-    /// <summary>Writes everything the peer sends to <paramref name="destination"/> until the peer closes.</summary>
-    public static async Task ToStreamAsync(PipeReader input, Stream destination, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            ReadResult read = await input.ReadAsync(cancellationToken);
-            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
-            {
-                await destination.WriteAsync(segment, cancellationToken);
-            }
-
-            await destination.FlushAsync(cancellationToken);
-            input.AdvanceTo(read.Buffer.End);
-            if (read.IsCompleted)
-            {
-                return;
-            }
-        }
-    }
-
     /// <summary>Sends everything read from <paramref name="source"/> until it ends; each read is flushed as it comes.</summary>
     public static async Task FromStreamAsync(Stream source, PipeWriter output, CancellationToken cancellationToken)
     {
@@ -41,26 +21,6 @@ internal static class PlaintextPump
             output.Advance(read);
             FlushResult flushed = await output.FlushAsync(cancellationToken);
             if (flushed.IsCompleted)
-            {
-                return;
-            }
-        }
-    }
-
-    /// <summary>Sends everything read from <paramref name="source"/> until it ends; a cancelled wait consumes nothing.</summary>
-    public static async Task FromPipeAsync(PipeReader source, PipeWriter output, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            ReadResult read = await source.ReadAsync(cancellationToken);
-            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
-            {
-                output.Write(segment.Span);
-            }
-
-            source.AdvanceTo(read.Buffer.End);
-            FlushResult flushed = await output.FlushAsync(cancellationToken);
-            if (read.IsCompleted || flushed.IsCompleted)
             {
                 return;
             }

@@ -1,19 +1,20 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 
 namespace Ossuary.Cli.Net;
 
 /// <summary>A connected socket as an <see cref="IDuplexPipe"/>, the transport the Ossuary adapter secures.</summary>
 internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 {
-    private readonly NetworkStream _stream;
+    private readonly FirstBytesStream _stream;
 
     public SocketPipe(Socket socket)
     {
         socket.NoDelay = true;
         RemoteEndPoint = socket.RemoteEndPoint;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = new FirstBytesStream(new NetworkStream(socket, ownsSocket: true));
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 32 * 1024, leaveOpen: true));
     }
@@ -24,7 +25,36 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 
     public PipeWriter Output { get; }
 
-    /// <summary>Connects to an address, or to each address of a host name in turn (a dual-mode socket tries them all).</summary>
+    /// <summary>
+    /// What the peer sent first, quoted for a message: printable ASCII kept, the rest escaped,
+    /// cut at the first line break (an HTTP status line, an SSH banner); null if it sent nothing.
+    /// </summary>
+    public string? DescribeFirstBytes()
+    {
+        ReadOnlySpan<byte> first = _stream.First;
+        if (first.IsEmpty)
+        {
+            return null;
+        }
+
+        var text = new StringBuilder();
+        foreach (byte b in first)
+        {
+            if (b is (byte)'\r' or (byte)'\n' && text.Length > 0)
+            {
+                break;
+            }
+
+            text.Append(b is >= 0x20 and < 0x7f ? (char)b : $"\\x{b:x2}");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// Connects to an address, or to each address of a host name in turn (a dual-mode socket tries
+    /// them all). The library's OssuaryClient takes only an IPEndPoint today, hence this.
+    /// </summary>
     public static async Task<SocketPipe> ConnectAsync(HostPort target, CancellationToken cancellationToken)
     {
         bool literal = IPAddress.TryParse(target.Host, out IPAddress? address);
@@ -49,15 +79,17 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
             socket.Dispose();
             throw new CliException($"cannot connect to {target}: {ex.Message}", ExitCodes.Network);
         }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
+    /// <summary>Listens on an address or a host name (<c>localhost</c>): the name's first IPv4 address, else its first.</summary>
     public static Socket Listen(string bind, int port)
     {
-        if (!IPAddress.TryParse(bind, out IPAddress? address))
-        {
-            throw new CliException($"--bind '{bind}' is not an IP address", ExitCodes.BadInput);
-        }
-
+        IPAddress address = ResolveBind(bind);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -75,4 +107,25 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await _stream.DisposeAsync();
+
+    private static IPAddress ResolveBind(string bind)
+    {
+        if (IPAddress.TryParse(bind.Trim('[', ']'), out IPAddress? address))
+        {
+            return address;
+        }
+
+        IPAddress[] addresses;
+        try
+        {
+            addresses = Dns.GetHostAddresses(bind);
+        }
+        catch (Exception ex) when (ex is SocketException or ArgumentException)
+        {
+            throw new CliException($"--bind '{bind}' is neither an IP address nor a name of this machine", ExitCodes.BadInput);
+        }
+
+        return addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault()
+            ?? throw new CliException($"--bind '{bind}' has no address", ExitCodes.BadInput);
+    }
 }

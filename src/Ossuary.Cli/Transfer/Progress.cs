@@ -9,9 +9,18 @@ internal sealed class Progress(string label, long total)
     private readonly bool _terminal = !Console.IsErrorRedirected;
     private long _lastDraw;
     private int _lastDecile = -1;
+    private bool _silent;
+
+    /// <summary>Reports nothing (the pieces of a chunked stream).</summary>
+    public static Progress Silent => new("", 0) { _silent = true };
 
     public void Report(long done)
     {
+        if (_silent)
+        {
+            return;
+        }
+
         if (_terminal)
         {
             if (_clock.ElapsedMilliseconds - _lastDraw < 100 && done < total)
@@ -24,7 +33,7 @@ internal sealed class Progress(string label, long total)
             return;
         }
 
-        int decile = total == 0 ? 10 : (int)(done * 10 / total);
+        int decile = total <= 0 ? (int)Math.Min(done / (16L << 20), int.MaxValue) : (int)(done * 10 / total);
         if (decile != _lastDecile)
         {
             _lastDecile = decile;
@@ -34,6 +43,11 @@ internal sealed class Progress(string label, long total)
 
     public void Finish(long done)
     {
+        if (_silent)
+        {
+            return;
+        }
+
         Report(done);
         if (_terminal)
         {
@@ -43,6 +57,11 @@ internal sealed class Progress(string label, long total)
 
     private string Describe(long done)
     {
+        if (total < 0)
+        {
+            return $"{label} {Mib(done)} MiB {Mib((long)(done / Math.Max(_clock.Elapsed.TotalSeconds, 1e-3)))} MiB/s";
+        }
+
         double seconds = Math.Max(_clock.Elapsed.TotalSeconds, 1e-3);
         double rate = done / seconds;
         string left = rate > 0 && done < total ? TimeSpan.FromSeconds((total - done) / rate).ToString(@"hh\:mm\:ss") : "00:00:00";

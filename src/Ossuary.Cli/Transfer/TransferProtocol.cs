@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
@@ -7,23 +8,33 @@ namespace Ossuary.Cli.Transfer;
 
 /// <summary>
 /// The one-off file transfer spoken inside an Ossuary connection. Sender: a header line
-/// <c>OSSUARY-FILE/1 LENGTH NAME-BASE64</c>, the file's bytes, then its 32-byte SHA-256.
+/// <c>OSSUARY-FILE/1 LENGTH NAME-BASE64</c>, the file's bytes, then its 32-byte SHA-256. When the
+/// length is not known in advance (<c>send -</c> from a pipe) LENGTH is <c>*</c> and the bytes come
+/// in chunks, each a 4-byte big-endian length and that many bytes, ended by an empty chunk.
 /// Receiver: one line back, <c>OK SHA256-HEX</c> or <c>ERR REASON</c>. The sender closes after
 /// the answer, since Ossuary's Disconnect ends both directions.
 /// </summary>
 internal static class TransferProtocol
 {
     public const string Magic = "OSSUARY-FILE/1";
+
+    /// <summary>The LENGTH of a stream sent in chunks.</summary>
+    public const long UnknownLength = -1;
+
+    /// <summary>The largest chunk a receiver accepts.</summary>
+    public const int MaxChunk = 1024 * 1024;
+
     private const int MaxLineLength = 1024;
 
     public static string HeaderLine(string name, long length) =>
-        $"{Magic} {length.ToString(CultureInfo.InvariantCulture)} {Convert.ToBase64String(Encoding.UTF8.GetBytes(name))}\n";
+        $"{Magic} {(length == UnknownLength ? "*" : length.ToString(CultureInfo.InvariantCulture))} {Convert.ToBase64String(Encoding.UTF8.GetBytes(name))}\n";
 
     public static (string Name, long Length) ParseHeader(string line)
     {
         string[] parts = line.Split(' ');
+        long length = UnknownLength;
         if (parts.Length != 3 || parts[0] != Magic
-            || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long length))
+            || (parts[1] != "*" && !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out length)))
         {
             throw new CliException("the sender did not speak the ossuary file-transfer protocol");
         }
@@ -31,25 +42,45 @@ internal static class TransferProtocol
         string name;
         try
         {
-            name = Encoding.UTF8.GetString(Convert.FromBase64String(parts[2]));
+            name = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(Convert.FromBase64String(parts[2]));
         }
-        catch (FormatException)
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
         {
             throw new CliException("the sender sent a malformed file name");
         }
 
-        // Only a bare file name: never a path that could escape the output directory.
+        // Only a bare, printable file name: never a path that could escape the output directory,
+        // never escape sequences for the terminal that prints it.
         string safe = Path.GetFileName(name);
-        if (safe.Length == 0 || safe is "." or ".." || safe != name)
+        if (safe.Length == 0 || safe is "." or ".." || safe != name || name.Any(char.IsControl))
         {
-            throw new CliException($"the sender asked for an unsafe file name '{name}'");
+            throw new CliException($"the sender asked for an unsafe file name '{Printable(name)}'");
         }
 
         return (safe, length);
     }
 
+    /// <summary>A sender-supplied text with its control characters replaced, safe to print on a terminal.</summary>
+    public static string Printable(string text)
+    {
+        var builder = new StringBuilder(text.Length);
+        foreach (char c in text)
+        {
+            builder.Append(char.IsControl(c) ? '?' : c);
+        }
+
+        return builder.ToString();
+    }
+
     public static async Task WriteLineAsync(PipeWriter output, string line, CancellationToken cancellationToken) =>
         await output.WriteAsync(Encoding.UTF8.GetBytes(line), cancellationToken);
+
+    /// <summary>Writes a chunk header (the length of the bytes that follow; 0 ends the stream).</summary>
+    public static void WriteChunkHeader(PipeWriter output, int length)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(output.GetSpan(4), length);
+        output.Advance(4);
+    }
 
     /// <summary>Reads one <c>\n</c>-terminated line; null if the peer closed first.</summary>
     public static async Task<string?> ReadLineAsync(PipeReader input, CancellationToken cancellationToken)

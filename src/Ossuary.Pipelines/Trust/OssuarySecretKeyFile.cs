@@ -13,6 +13,11 @@ public static class OssuarySecretKeyFile
 {
     private const int HexLength = OssuaryIdentity.SeedSize * 2;
 
+    /// <summary>The key, a byte-order mark and some whitespace: anything longer is not a key file.</summary>
+    private const int MaxFileLength = HexLength + 16;
+
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     private const UnixFileMode OthersAccess = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
@@ -58,9 +63,10 @@ public static class OssuarySecretKeyFile
     }
 
     /// <summary>
-    /// Reads a secret key file (64 hex characters; surrounding whitespace such as a newline is fine).
-    /// A file that users other than its owner may access is refused, as ssh refuses such a key:
-    /// the secret may already be known to them.
+    /// Reads a secret key file (64 hex characters; a UTF-8 byte-order mark and surrounding
+    /// whitespace such as a newline are fine). A file longer than any key file is refused without
+    /// being read. A file that users other than its owner may access is refused, as ssh refuses
+    /// such a key: the secret may already be known to them.
     /// </summary>
     /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), or it cannot be opened.</exception>
     /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
@@ -74,21 +80,45 @@ public static class OssuarySecretKeyFile
                 $"{path}: the secret key file is accessible by other users; refusing to use it (fix with: chmod 600 {path}).");
         }
 
-        byte[] content = File.ReadAllBytes(path);
-        Span<char> hex = stackalloc char[HexLength + 8];
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        return Read(file, path);
+    }
+
+    /// <summary>Reads a secret key in the file format from <paramref name="stream"/> (standard input, say), at most a key file's length of it.</summary>
+    /// <param name="stream">The key's bytes; read up to one byte past the longest key file.</param>
+    /// <param name="source">Names the stream in error messages.</param>
+    /// <exception cref="FormatException">The stream does not hold 64 hex characters; the message names <paramref name="source"/>, not the content.</exception>
+    public static OssuaryIdentity Read(Stream stream, string source)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        Span<byte> content = stackalloc byte[MaxFileLength + 1];
+        Span<char> hex = stackalloc char[MaxFileLength];
         try
         {
-            if (content.Length > hex.Length)
+            int length = 0;
+            int read;
+            while (length < content.Length && (read = stream.Read(content[length..])) > 0)
             {
-                throw Malformed(path);
+                length += read;
             }
 
-            int count = Encoding.ASCII.GetChars(content, hex);
-            return OssuaryIdentity.ParseSeedHex(hex[..count]);
+            if (length > MaxFileLength)
+            {
+                throw Malformed(source);
+            }
+
+            ReadOnlySpan<byte> text = content[..length];
+            if (text.StartsWith(Utf8Bom))
+            {
+                text = text[Utf8Bom.Length..]; // editors on Windows write one
+            }
+
+            int count = Encoding.ASCII.GetChars(text, hex);
+            return OssuaryIdentity.ParseSeedHex(hex[..count].Trim());
         }
         catch (FormatException)
         {
-            throw Malformed(path);
+            throw Malformed(source);
         }
         finally
         {

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Net;
 using Ossuary.Pipelines;
 using Ossuary.Samples.Telemetry.Keys;
@@ -11,16 +12,22 @@ namespace Ossuary.Samples.Telemetry.Commands;
 /// </summary>
 internal static class LoadCommand
 {
-    public static async Task<int> RunAsync(CommandLine options)
+    public static Command Create()
     {
-        string host = options.String("host", "127.0.0.1");
-        int port = options.Int("port", 7400, min: 1, max: 65535);
-        var fleet = new Fleet(options.String("keys", "fleet"));
-        int count = options.Int("devices", 100, min: 1);
-        int readings = options.Int("readings", 50);
-        int intervalMs = options.Int("interval-ms", 10);
-        options.RejectUnknown();
+        var host = SampleOptions.Text("--host", "The server's address or name.", "127.0.0.1");
+        var port = SampleOptions.Int("--port", "The server's port.", 7400, min: 1, max: 65535);
+        var keys = SampleOptions.Text("--keys", "The fleet directory (fleet --out).", "fleet");
+        var devices = SampleOptions.Int("--devices", "How many of the fleet's devices to simulate.", 100, min: 1);
+        var readings = SampleOptions.Int("--readings", "Readings per device.", 50);
+        var interval = SampleOptions.Int("--interval-ms", "Milliseconds between a device's readings (0: as fast as it can).", 10);
+        var command = new Command("load", "Simulate the fleet's devices and print the totals (exit 1 if any failed).") { host, port, keys, devices, readings, interval };
+        command.SetAction((parse, _) => RunAsync(
+            parse.GetValue(host)!, parse.GetValue(port), new Fleet(parse.GetValue(keys)!), parse.GetValue(devices), parse.GetValue(readings), parse.GetValue(interval)));
+        return command;
+    }
 
+    private static async Task<int> RunAsync(string host, int port, Fleet fleet, int count, int readings, int intervalMs)
+    {
         IPAddress address = IPAddress.TryParse(host, out IPAddress? literal)
             ? literal
             : (await Dns.GetHostAddressesAsync(host)).First();

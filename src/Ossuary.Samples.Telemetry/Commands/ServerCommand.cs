@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Net;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Trust;
@@ -13,18 +14,27 @@ namespace Ossuary.Samples.Telemetry.Commands;
 /// </summary>
 internal static class ServerCommand
 {
-    public static async Task<int> RunAsync(CommandLine options)
+    public static Command Create()
     {
-        IPAddress address = IPAddress.TryParse(options.String("bind", "127.0.0.1"), out IPAddress? parsed)
-            ? parsed
-            : throw new UsageException("--bind must be an IP address, e.g. 0.0.0.0");
-        int port = options.Int("port", 7400, max: 65535);
-        string keyPath = options.String("key", "fleet/server.key");
-        string authorizedPath = options.String("authorized-keys", "fleet/devices.keys");
-        int seconds = options.Int("summary-seconds", 5, min: 1);
-        int rows = options.Int("rows", 0);
-        options.RejectUnknown();
+        var bind = SampleOptions.Text("--bind", "Address to listen on (0.0.0.0 for other machines).", "127.0.0.1");
+        var port = SampleOptions.Int("--port", "TCP port.", 7400, max: 65535);
+        var key = SampleOptions.Text("--key", "The server's secret key file.", "fleet/server.key");
+        var authorized = SampleOptions.Text("--authorized-keys", "The devices admitted.", "fleet/devices.keys");
+        var summary = SampleOptions.Int("--summary-seconds", "Seconds between tables.", 5, min: 1);
+        var rows = SampleOptions.Int("--rows", "Show only the N busiest devices (0: all).", 0);
+        var command = new Command("server", "Count readings from authenticated devices until Ctrl+C.") { bind, port, key, authorized, summary, rows };
+        command.SetAction((parse, _) =>
+        {
+            IPAddress address = IPAddress.TryParse(parse.GetValue(bind), out IPAddress? parsed)
+                ? parsed
+                : throw new UsageException("--bind must be an IP address, e.g. 0.0.0.0");
+            return RunAsync(address, parse.GetValue(port), parse.GetValue(key)!, parse.GetValue(authorized)!, parse.GetValue(summary), parse.GetValue(rows));
+        });
+        return command;
+    }
 
+    private static async Task<int> RunAsync(IPAddress address, int port, string keyPath, string authorizedPath, int seconds, int rows)
+    {
         using OssuaryIdentity identity = KeyFiles.ReadSecretKey(keyPath);
         IReadOnlyList<OssuaryPublicKey> devices = OssuaryAuthorizedKeys.Load(authorizedPath);
         TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions

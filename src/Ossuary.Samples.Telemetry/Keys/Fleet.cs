@@ -8,7 +8,8 @@ namespace Ossuary.Samples.Telemetry.Keys;
 /// The key files of a fleet, in one directory:
 /// <c>server.key</c> (the server's secret), <c>server.pub</c> (what devices pin),
 /// <c>devices.keys</c> (the server's allow-list: <c>key-hex device-NNNN</c> per line) and
-/// <c>devices/device-NNNN.key</c> (each device's secret).
+/// <c>devices/device-NNNN.key</c> (each device's secret), and a <c>.gitignore</c> that keeps all of
+/// it out of git.
 /// </summary>
 public sealed class Fleet(string directory)
 {
@@ -37,6 +38,14 @@ public sealed class Fleet(string directory)
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(devices);
         var fleet = new Fleet(directory);
         System.IO.Directory.CreateDirectory(fleet.DevicesDirectory);
+
+        // Secret keys: never committed by accident, wherever --out points (the repository itself, say).
+        string ignore = Path.Combine(directory, ".gitignore");
+        if (!File.Exists(ignore))
+        {
+            File.WriteAllText(ignore, "# Secret keys made by the telemetry sample's fleet command: never commit them.\n*\n");
+        }
+
         using (var server = OssuaryIdentity.Generate())
         {
             KeyFiles.WriteSecretKey(fleet.ServerKeyPath, server);

@@ -1,3 +1,5 @@
+using Ossuary.Pipelines;
+
 namespace Ossuary.Samples.Telemetry.Server;
 
 /// <summary>Prints <see cref="SummaryTable"/> every period until cancelled, and on demand.</summary>
@@ -35,6 +37,16 @@ public sealed class SummaryReporter(TelemetryRegistry registry, TextWriter outpu
         _lastTotal = total;
         _lastTimestamp = now;
         output.WriteLine(SummaryTable.Format(devices, throughput, maxRows));
+        IReadOnlyList<(OssuaryPublicKey Key, long Count)> refused = registry.Refused();
+        if (refused.Count > 0)
+        {
+            output.WriteLine($"refused {refused.Sum(r => r.Count)} handshake(s) from {refused.Count} key(s) not in the authorized keys:");
+            foreach ((OssuaryPublicKey key, long count) in refused)
+            {
+                output.WriteLine($"  {key}  {count} time(s)");
+            }
+        }
+
         output.Flush();
     }
 }

@@ -11,6 +11,7 @@ public sealed class TelemetryRegistry(TimeProvider? time = null)
 {
     private readonly ConcurrentDictionary<OssuaryPublicKey, DeviceStats> _devices = new();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ConcurrentDictionary<OssuaryPublicKey, long> _refused = new();
     private long _sessionsEnded;
 
     /// <summary>The shared sensor names of all devices.</summary>
@@ -33,6 +34,13 @@ public sealed class TelemetryRegistry(TimeProvider? time = null)
         stats.Disconnected();
         Interlocked.Increment(ref _sessionsEnded);
     }
+
+    /// <summary>Records a handshake refused because <paramref name="device"/> is not on the allow-list.</summary>
+    public void Refuse(OssuaryPublicKey device) => _refused.AddOrUpdate(device, 1, (_, count) => count + 1);
+
+    /// <summary>Refused handshakes per unknown key, ordered by key: what an operator needs to admit a device or to spot a stray one.</summary>
+    public IReadOnlyList<(OssuaryPublicKey Key, long Count)> Refused() =>
+        _refused.Select(pair => (pair.Key, pair.Value)).OrderBy(pair => pair.Key.ToString(), StringComparer.Ordinal).ToList();
 
     /// <summary>The figures of one device, or null if it never connected.</summary>
     public DeviceSnapshot? Find(OssuaryPublicKey device) =>

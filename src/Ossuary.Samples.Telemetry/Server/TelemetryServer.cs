@@ -43,16 +43,32 @@ public sealed class TelemetryServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
-        builder.Services.AddSingleton(registry ?? new TelemetryRegistry());
+        registry ??= new TelemetryRegistry();
+        builder.Services.AddSingleton(registry);
+        var admitted = options.AuthorizedDevices.ToHashSet();
+        if (admitted.Count == 0)
+        {
+            throw new InvalidOperationException("No authorized devices: an authenticated server would admit nobody.");
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Address, options.Port, listen =>
         {
             listen.UseOssuary(ossuary =>
             {
                 ossuary.Identity = options.Identity;
-                foreach (var device in options.AuthorizedDevices)
+
+                // The allow-list as a callback, so that a refused device's key is counted and shown:
+                // an operator needs it to admit a new device or to spot a stray one.
+                ossuary.AuthorizeClient = (device, _, _) =>
                 {
-                    ossuary.AuthorizedClientKeys.Add(device);
-                }
+                    bool known = admitted.Contains(device);
+                    if (!known)
+                    {
+                        registry.Refuse(device);
+                    }
+
+                    return ValueTask.FromResult(known);
+                };
             });
             listen.UseConnectionHandler<TelemetryConnectionHandler>();
         }));

@@ -130,7 +130,7 @@ public sealed class CliBadInputTests : CliTestBase
         AssertFails(results[1], 2, "--trust 'abc' is not a public key");
         AssertFails(results[2], 2, "output directory 'no-such-dir' does not exist");
         AssertFails(results[3], 2, "file 'no-such-file' does not exist");
-        AssertFails(results[4], 2, "--bind 'not-an-address' is not an IP address");
+        AssertFails(results[4], 2, "--bind 'not-an-address' is neither an IP address nor a name of this machine");
     }
 
     [Fact]
@@ -142,8 +142,69 @@ public sealed class CliBadInputTests : CliTestBase
             RunAsync("listen", "--port", "not-a-number"));
 
         Assert.All(results, result => Assert.True(result.ExitCode == 2, result.ToString()));
+        Assert.All(results, result => Assert.Equal("", result.Stdout)); // no help text on stdout
+        Assert.All(results, result => Assert.Contains("--help' for more information.", result.Stderr, StringComparison.Ordinal));
         Assert.Contains("Option '--port' is required.", results[0].Stderr, StringComparison.Ordinal);
         Assert.Contains("no-such-command", results[1].Stderr, StringComparison.Ordinal);
         Assert.Contains("not-a-number", results[2].Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OutOfRangeNumbersAreExit2WithAPlainMessageAndNoTypeNames()
+    {
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("listen", "--port", "99999"),
+            RunAsync("receive", "--port", "0"),
+            RunAsync("listen", "--port", "7000", "--wait", "-1"),
+            RunAsync("connect", "127.0.0.1:7000", "--wait", "soon"),
+            RunAsync("connect", "127.0.0.1:7000", "--timeout", "-3"),
+            RunAsync("connect", "127.0.0.1:99999"));
+
+        foreach (ToolResult result in results)
+        {
+            Assert.True(result.ExitCode == 2, result.ToString());
+            Assert.Equal("", result.Stdout);
+            Assert.DoesNotContain("System.", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("unexpected error", result.Stderr, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("--port must be a port number from 1 to 65535, not '99999'", results[0].Stderr, StringComparison.Ordinal);
+        Assert.Contains("--port must be a port number from 1 to 65535, not '0'", results[1].Stderr, StringComparison.Ordinal);
+        Assert.Contains("--wait must be a number of seconds (0 or more) or 'forever', not '-1'", results[2].Stderr, StringComparison.Ordinal);
+        Assert.Contains("not 'soon'", results[3].Stderr, StringComparison.Ordinal);
+        Assert.Contains("--timeout must be a number of seconds (0 or more), not '-3'", results[4].Stderr, StringComparison.Ordinal);
+        AssertFails(results[5], 2, "'127.0.0.1:99999' is not HOST:PORT");
+    }
+
+    [Fact]
+    public async Task ADirectoryWhereAFileIsExpectedIsSaidToBeOne()
+    {
+        Directory.CreateDirectory(Path.Combine(Dir, "folder"));
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("pubkey", "folder"),
+            RunAsync("keygen", "-o", "folder"),
+            RunAsync("connect", "127.0.0.1:7000", "--key", "folder", "--trust", AnyKey),
+            RunAsync("connect", "127.0.0.1:7000", "--known-hosts", "folder"),
+            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "folder"),
+            RunAsync("send", "folder", "127.0.0.1:7000", "--trust", AnyKey));
+
+        AssertFails(results[0], 2, "key file 'folder' is a directory, not a file");
+        AssertFails(results[1], 2, "key file 'folder' is a directory, not a file");
+        AssertFails(results[2], 2, "key file 'folder' is a directory, not a file");
+        AssertFails(results[3], 2, "known-hosts file 'folder' is a directory, not a file");
+        AssertFails(results[4], 2, "authorized-keys file 'folder' is a directory, not a file");
+        AssertFails(results[5], 2, "file 'folder' is a directory, not a file");
+    }
+
+    [Fact]
+    public async Task HelpListsTheExitCodes()
+    {
+        ToolResult help = await RunAsync("--help");
+
+        AssertSucceeds(help);
+        Assert.Contains("Exit codes: 0 success; 1 failure", help.Stdout, StringComparison.Ordinal);
+        Assert.Contains("3 untrusted or changed server key", help.Stdout, StringComparison.Ordinal);
+        Assert.Contains("known-hosts", help.Stdout, StringComparison.Ordinal);
     }
 }

@@ -19,7 +19,7 @@ public sealed class CliConnectionTests : CliTestBase
         ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
         Assert.Contains($"(authenticated, 1 client key(s)); server key {serverKey}", server.Stderr, StringComparison.Ordinal);
 
-        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--key", "client.key", "--trust", serverKey, "--known-hosts", "known_hosts");
+        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--key", "client.key", "--trust", serverKey, "--known-hosts", "known_hosts", "-v");
         await client.WaitForStderrAsync($"connected to 127.0.0.1:{port}, server key {serverKey}");
         await server.WaitForStderrAsync($"client key {clientKey}");
 
@@ -28,7 +28,8 @@ public sealed class CliConnectionTests : CliTestBase
         await client.WriteAsync("hello from the client\n");
         await server.WaitForStdoutAsync("hello from the client\n");
 
-        client.CloseStdin(); // end of stdin: the client closes cleanly after its --wait
+        server.CloseStdin(); // both have said everything: the client closes cleanly after its --wait
+        client.CloseStdin();
         ToolResult clientResult = await client.WaitForExitAsync();
         ToolResult serverResult = await server.WaitForExitAsync();
 
@@ -58,6 +59,8 @@ public sealed class CliConnectionTests : CliTestBase
         await server.WriteAsync("for the second\n");
         ToolProcess second = Start("connect", $"127.0.0.1:{port}", "--trust", serverKey, "--wait", "0.2");
         await second.WaitForStdoutAsync("for the second\n");
+        await second.WriteAsync("bye\n"); // a client that only receives would wait for the server to close
+        await server.WaitForStdoutAsync("bye\n");
         second.CloseStdin();
         ToolResult result = await second.WaitForExitAsync();
 
@@ -180,37 +183,54 @@ public sealed class CliConnectionTests : CliTestBase
     }
 
     [Fact]
-    public async Task AnUnknownClientIsRefusedByAuthorizedKeysAndTheOnceServerKeepsListening()
+    public async Task AnUnknownClientIsRefusedWithItsKeyAndEndsAOnceServer()
     {
         string serverKey = WriteKeyFile("server.key");
         string clientKey = WriteKeyFile("client.key");
-        WriteKeyFile("intruder.key");
+        string intruderKey = WriteKeyFile("intruder.key");
         File.WriteAllText(Path.Combine(Dir, "authorized_keys"), clientKey + "\n");
         int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys");
 
         // stdin stays open and silent: the refusal, not an end of stdin, ends these clients.
         ToolProcess intruder = Start("connect", $"127.0.0.1:{port}", "--key", "intruder.key", "--trust", serverKey);
         ToolResult refused = await intruder.WaitForExitAsync();
         AssertFails(refused, 1, "connection failed", "authorized client keys");
-        await server.WaitForStderrAsync("refused (InvalidKey): The client's key is not authorized on this server.");
+        // The admin sees which key was turned away, and how to admit it.
+        await server.WaitForStderrAsync($"refused: client key {intruderKey} is not authorized (to admit it: --allow {intruderKey})");
 
         ToolProcess anonymous = Start("connect", $"127.0.0.1:{port}", "--trust", serverKey);
         AssertFails(await anonymous.WaitForExitAsync(), 1, "connection failed");
+        await server.WaitForStderrAsync("the client presented no key");
         Assert.Equal("", server.Stdout);
 
-        // A refused client does not end a --once server: the authorized client still gets through.
-        Assert.False(server.HasExited, server.Stderr);
         ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--key", "client.key", "--trust", serverKey, "--wait", "0.2");
         await client.WriteAsync("authorized\n");
         await server.WaitForStdoutAsync("authorized\n");
         client.CloseStdin();
         AssertSucceeds(await client.WaitForExitAsync());
+        await server.WaitForStderrAsync($"client key {clientKey}");
+
+        // --once counts a refused handshake as its one connection, as nc -l ends after its first.
+        int oncePort = ToolProcess.FreePort();
+        ToolProcess once = await StartServerAsync("listen", "--port", Port(oncePort), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+        AssertFails(await RunAsync("connect", $"127.0.0.1:{oncePort}", "--key", "intruder.key", "--trust", serverKey), 1, "connection failed");
+        ToolResult onceResult = await once.WaitForExitAsync();
+        AssertFails(onceResult, 1, $"client key {intruderKey} is not authorized");
+    }
+
+    [Fact]
+    public async Task AServerWhoseKeyTheClientRejectsDoesNotCallItARefusal()
+    {
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+
+        AssertFails(await RunAsync("connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts"), 3, "which is not trusted");
         ToolResult serverResult = await server.WaitForExitAsync();
 
-        AssertSucceeds(serverResult);
-        Assert.Equal("authorized\n", serverResult.Stdout);
-        Assert.Equal(2, serverResult.Stderr.Split("refused (InvalidKey)").Length - 1);
-        Assert.Contains($"client key {clientKey}", serverResult.Stderr, StringComparison.Ordinal);
+        Assert.True(serverResult.ExitCode == 1, serverResult.ToString());
+        Assert.Contains("ended the handshake with an error: the client does not trust this server's key", serverResult.Stderr, StringComparison.Ordinal);
+        Assert.Contains("this server refused nothing", serverResult.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(" refused:", serverResult.Stderr, StringComparison.Ordinal);
     }
 }

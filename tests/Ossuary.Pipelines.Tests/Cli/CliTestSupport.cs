@@ -39,7 +39,16 @@ public abstract partial class CliTestBase : IDisposable
         return process;
     }
 
+    internal ToolProcess Start(Func<Stream, Task> stdoutSink, params string[] args)
+    {
+        ToolProcess process = ToolProcess.Start(Dir, stdoutSink, args);
+        _processes.Add(process);
+        return process;
+    }
+
     internal Task<ToolResult> RunAsync(params string[] args) => ToolProcess.RunAsync(Dir, args);
+
+    internal Task<ToolResult> RunWithInputAsync(string stdin, params string[] args) => ToolProcess.RunWithInputAsync(Dir, stdin, args);
 
     internal static void AssertFails(ToolResult result, int exitCode, params string[] messages)
     {

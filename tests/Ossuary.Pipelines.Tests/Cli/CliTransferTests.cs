@@ -1,4 +1,8 @@
+using System.Net;
 using System.Security.Cryptography;
+using System.Text;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Cli;
 
@@ -57,6 +61,172 @@ public sealed class CliTransferTests : CliTestBase
         AssertSucceeds(forced);
         Assert.Equal(sha256, SHA256.HashData(File.ReadAllBytes(existing)));
         Assert.Equal(["payload.bin"], Directory.GetFiles(Path.GetDirectoryName(existing)!).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task ReceiveNeverWritesThroughAPlantedPartSymlinkNorTouchesAnExistingPartFile()
+    {
+        byte[] sha256 = WriteRandomFile(Path.Combine("outbox", "report"));
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(inbox);
+        File.WriteAllText(Path.Combine(Dir, "victim.txt"), "the victim");
+        File.CreateSymbolicLink(Path.Combine(inbox, "report.part"), Path.Combine("..", "victim.txt"));
+        File.WriteAllText(Path.Combine(inbox, "notes.txt.part"), "a user's own file");
+        File.WriteAllText(Path.Combine(inbox, ".report.part"), "another one");
+
+        await TransferAsync(Path.Combine("outbox", "report"), "-o", "inbox");
+
+        Assert.Equal(sha256, SHA256.HashData(File.ReadAllBytes(Path.Combine(inbox, "report"))));
+        Assert.Equal("the victim", File.ReadAllText(Path.Combine(Dir, "victim.txt")));
+        Assert.Equal(Path.Combine("..", "victim.txt"), new FileInfo(Path.Combine(inbox, "report.part")).LinkTarget);
+        Assert.Equal("a user's own file", File.ReadAllText(Path.Combine(inbox, "notes.txt.part")));
+        Assert.Equal("another one", File.ReadAllText(Path.Combine(inbox, ".report.part")));
+        Assert.Equal([".report.part", "notes.txt.part", "report", "report.part"], Names(inbox)); // no temporary file left
+    }
+
+    [Fact]
+    public async Task ForceReplacesADestinationSymlinkInsteadOfWritingThroughIt()
+    {
+        byte[] sha256 = WriteRandomFile(Path.Combine("outbox", "report"));
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(inbox);
+        File.WriteAllText(Path.Combine(Dir, "victim.txt"), "the victim");
+        File.CreateSymbolicLink(Path.Combine(inbox, "report"), Path.Combine("..", "victim.txt"));
+
+        // Without --force a symlink is an existing file too.
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        AssertFails(await RunAsync("send", Path.Combine("outbox", "report"), $"127.0.0.1:{port}", "--trust", ServerKey(receiver)), 1, "ERR the file exists");
+        AssertFails(await receiver.WaitForExitAsync(), 2, "already exists");
+
+        await TransferAsync(Path.Combine("outbox", "report"), "-o", "inbox", "--force");
+
+        Assert.Null(new FileInfo(Path.Combine(inbox, "report")).LinkTarget);
+        Assert.Equal(sha256, SHA256.HashData(File.ReadAllBytes(Path.Combine(inbox, "report"))));
+        Assert.Equal("the victim", File.ReadAllText(Path.Combine(Dir, "victim.txt")));
+        Assert.Equal(["report"], Names(inbox));
+    }
+
+    [Fact]
+    public async Task SendDashSendsStdin()
+    {
+        byte[] bytes = RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 17);
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess sender = Start("send", "-", $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--name", "from-a-pipe.bin");
+        await sender.StdinStream.WriteAsync(bytes);
+        sender.CloseStdin();
+
+        ToolResult sent = await sender.WaitForExitAsync();
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertSucceeds(sent);
+        AssertSucceeds(received);
+        Assert.Contains($"sent stdin ({bytes.Length} bytes)", sent.Stderr, StringComparison.Ordinal);
+        Assert.Equal(bytes, File.ReadAllBytes(Path.Combine(Dir, "inbox", "from-a-pipe.bin")));
+        Assert.Equal(["from-a-pipe.bin"], Names(Path.Combine(Dir, "inbox")));
+        Assert.False(File.Exists(Path.Combine(Dir, "-")));
+    }
+
+    [Fact]
+    public async Task ASendRefusedByTheAllowListSaysSoAndTheReceiverLogsTheKey()
+    {
+        WriteRandomFile("payload.bin");
+        string allowed = WriteKeyFile("allowed.key");
+        string intruder = WriteKeyFile("intruder.key");
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "--allow", allowed);
+
+        ToolResult sent = await RunAsync("send", "payload.bin", $"127.0.0.1:{port}", "--key", "intruder.key", "--trust", ServerKey(receiver));
+
+        AssertFails(sent, 1, $"127.0.0.1:{port} refused this client", "--key is missing or not among them");
+        await receiver.WaitForStderrAsync($"client key {intruder} is not authorized (to admit it: --allow {intruder})");
+        Assert.False(receiver.HasExited); // still waiting for an authorized sender
+    }
+
+    [Fact]
+    public async Task AnInterruptedReceiveRemovesItsPartialFile()
+    {
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(inbox);
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess sender = Start("send", "-", $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--name", "big.bin");
+        await sender.StdinStream.WriteAsync(new byte[4 * 1024 * 1024]);
+        await sender.StdinStream.FlushAsync();
+        await WaitUntilAsync(() => Directory.GetFiles(inbox).Any(f => new FileInfo(f).Length > 0));
+
+        await receiver.SignalAsync("TERM"); // Ctrl+C or a service manager stopping it
+        ToolResult interrupted = await receiver.WaitForExitAsync();
+
+        AssertFails(interrupted, 1, "interrupted; removed the partial file");
+        Assert.Empty(Directory.GetFileSystemEntries(inbox));
+    }
+
+    [Fact]
+    public async Task ASenderThatVanishesMidTransferLeavesNoPartialFile()
+    {
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(inbox);
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess sender = Start("send", "-", $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--name", "big.bin");
+        await sender.StdinStream.WriteAsync(new byte[4 * 1024 * 1024]);
+        await sender.StdinStream.FlushAsync();
+        await WaitUntilAsync(() => Directory.GetFiles(inbox).Any(f => new FileInfo(f).Length > 0));
+
+        sender.Dispose(); // killed
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertFails(received, 1, "removed the partial file");
+        Assert.Empty(Directory.GetFileSystemEntries(inbox));
+    }
+
+    [Fact]
+    public async Task ASenderSuppliedNameWithControlCharactersIsRefusedAndPrintedSafely()
+    {
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(receiver)));
+
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), options))
+        {
+            string name = Convert.ToBase64String(Encoding.UTF8.GetBytes("evil\u001b[2J\u0007.txt"));
+            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"OSSUARY-FILE/1 3 {name}\n"));
+            ToolResult refused = await receiver.WaitForExitAsync();
+
+            AssertFails(refused, 1, "the sender asked for an unsafe file name 'evil?[2J?.txt'");
+            Assert.DoesNotContain('\u001b', refused.Stderr);
+            Assert.DoesNotContain('\u0007', refused.Stderr);
+        }
+
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Dir, "inbox")));
+    }
+
+    private async Task TransferAsync(string file, params string[] receiveOptions)
+    {
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = await StartServerAsync(["receive", "--port", Port(port), "--bind", "127.0.0.1", .. receiveOptions]);
+        ToolResult sent = await RunAsync("send", file, $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--known-hosts", "known_hosts");
+        ToolResult received = await receiver.WaitForExitAsync();
+        AssertSucceeds(sent);
+        AssertSucceeds(received);
+    }
+
+    private static string[] Names(string directory) =>
+        Directory.GetFileSystemEntries(directory).Select(path => Path.GetFileName(path)!).Order(StringComparer.Ordinal).ToArray();
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < ToolProcess.HardTimeout, "the condition did not come true in time");
+            await Task.Delay(20);
+        }
     }
 
     private byte[] WriteRandomFile(string name)

@@ -24,13 +24,23 @@ internal sealed class ToolProcess : IDisposable
     private readonly Task _readers;
     private readonly string _name;
 
-    private ToolProcess(Process process, string name)
+    private ToolProcess(Process process, string name, Func<Stream, Task>? stdoutSink)
     {
         _process = process;
         _name = name;
         _readers = Task.WhenAll(
-            DrainAsync(process.StandardOutput.BaseStream, _stdout),
+            stdoutSink is null ? DrainAsync(process.StandardOutput.BaseStream, _stdout) : Task.Run(() => stdoutSink(process.StandardOutput.BaseStream)),
             DrainAsync(process.StandardError.BaseStream, _stderr));
+    }
+
+    /// <summary>The process's stdin as bytes, for feeding it binary data.</summary>
+    public Stream StdinStream => _process.StandardInput.BaseStream;
+
+    /// <summary>Sends a signal (TERM, INT) with kill(1), as a terminal or a service manager would.</summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) } })!;
+        await kill.WaitForExitAsync();
     }
 
     public string Stdout
@@ -58,7 +68,10 @@ internal sealed class ToolProcess : IDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Starts <c>dotnet ossuary.dll ARGS</c> in <paramref name="directory"/>, which is also its HOME (so ~/.ossuary stays in the test's directory).</summary>
-    public static ToolProcess Start(string directory, params string[] args)
+    public static ToolProcess Start(string directory, params string[] args) => Start(directory, null, args);
+
+    /// <summary>As <see cref="Start(string, string[])"/>, with stdout handed to <paramref name="stdoutSink"/> (binary data, a slow reader, a reader that goes away) instead of collected.</summary>
+    public static ToolProcess Start(string directory, Func<Stream, Task>? stdoutSink, params string[] args)
     {
         var info = new ProcessStartInfo(DotnetHost())
         {
@@ -79,7 +92,7 @@ internal sealed class ToolProcess : IDisposable
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         info.Environment["DOTNET_NOLOGO"] = "1";
         var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
-        return new ToolProcess(process, string.Join(' ', args));
+        return new ToolProcess(process, string.Join(' ', args), stdoutSink);
     }
 
     /// <summary>Runs the tool with stdin closed (or fed <paramref name="stdin"/>) and waits for it to exit.</summary>
@@ -211,10 +224,17 @@ internal sealed class ToolProcess : IDisposable
 
     /// <summary>
     /// src/Ossuary.Cli/bin/CONFIGURATION/net10.0/ossuary.dll of the repository: the test assembly's
-    /// own configuration when that was built, else the newer of Release and Debug.
+    /// own configuration when that was built, else the newer of Release and Debug; OSSUARY_CLI_DLL
+    /// names another.
     /// </summary>
     private static string LocateTool()
     {
+        // Another build of the tool (an installed one, or an older commit's to show a test failing before its fix).
+        if (Environment.GetEnvironmentVariable("OSSUARY_CLI_DLL") is { Length: > 0 } other)
+        {
+            return File.Exists(other) ? other : throw new InvalidOperationException($"OSSUARY_CLI_DLL names no file: {other}");
+        }
+
         DirectoryInfo? root = new(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "Ossuary.Pipelines.sln")))
         {

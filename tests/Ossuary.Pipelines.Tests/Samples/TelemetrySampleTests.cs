@@ -132,5 +132,12 @@ public sealed class TelemetrySampleTests : IDisposable
         });
 
         Assert.Empty(server.Registry.Snapshot());
+
+        // The operator sees it: how often, and the key to add if the device is new.
+        Assert.Equal([(stranger.PublicKey, 1L)], server.Registry.Refused());
+        using var output = new StringWriter();
+        new SummaryReporter(server.Registry, output).Report();
+        Assert.Contains("refused 1 handshake(s) from 1 key(s) not in the authorized keys:", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"  {stranger.PublicKey}  1 time(s)", output.ToString(), StringComparison.Ordinal);
     }
 }

@@ -23,6 +23,30 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public void AByteOrderMarkAndWindowsLineEndIsAccepted()
+    {
+        using var identity = OssuaryIdentity.Generate();
+        Span<char> hex = stackalloc char[64];
+        Assert.True(identity.TryFormatSeedHex(hex, out _));
+        byte[] content = [0xEF, 0xBB, 0xBF, .. System.Text.Encoding.ASCII.GetBytes(new string(hex) + "\r\n")];
+
+        using OssuaryIdentity read = OssuarySecretKeyFile.Read(new MemoryStream(content), "stdin");
+
+        Assert.Equal(identity.PublicKey, read.PublicKey);
+    }
+
+    [Fact]
+    public void AnEndlessStreamIsRefusedAfterAKeyFilesLength()
+    {
+        var endless = new CountingStream();
+
+        FormatException error = Assert.Throws<FormatException>(() => OssuarySecretKeyFile.Read(endless, "junk"));
+
+        Assert.StartsWith("junk:", error.Message, StringComparison.Ordinal);
+        Assert.True(endless.BytesRead < 4096, $"read {endless.BytesRead} bytes of junk"); // a key file's length and a little, never the whole
+    }
+
+    [Fact]
     public void AnExistingFileIsNeverOverwritten()
     {
         string path = Path.Combine(_dir, "b.key");
@@ -86,4 +110,39 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>An endless stream of 'a's that counts what was read from it.</summary>
+    private sealed class CountingStream : Stream
+    {
+        public long BytesRead { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            buffer.Fill((byte)'a');
+            BytesRead += buffer.Length;
+            return buffer.Length;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }

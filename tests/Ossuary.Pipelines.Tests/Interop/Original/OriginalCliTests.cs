@@ -39,10 +39,10 @@ public sealed class OriginalCliTests : CliTestBase
         int port = ToolProcess.FreePort();
         ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
         string serverKey = ServerKey(server);
+        server.CloseStdin(); // listen < /dev/null: a --once server whose stdin still had data would report it unsent
 
         await using OriginalPeer peer = OriginalPeer.StartClient(port, null, "--tofu", "--send", Text);
         OriginalOutcome client = await peer.WaitForExitAsync();
-        server.CloseStdin();
         ToolResult result = await server.WaitForExitAsync();
 
         client.AssertOk($"sent={Text.Length}");
@@ -65,8 +65,8 @@ public sealed class OriginalCliTests : CliTestBase
             port, null, "--secret", SeedHex(strangerKey), "--authorized", serverKey, "--send", "let me in", "--expect-echo");
         OriginalOutcome client = await peer.WaitForExitAsync();
 
-        // The refused client never reached the echo; a refusal does not use up --once, so the
-        // server stays up (the test's end stops it), having printed nothing of the client's.
+        // The refused client never reached the echo; the server printed nothing of the client's
+        // (the refusal is its --once connection, so it ends with exit 1).
         client.AssertError("received=0");
         Assert.Equal(string.Empty, server.Stdout);
     }

@@ -1,0 +1,23 @@
+namespace Ossuary.Cli.Net;
+
+/// <summary>How a netcat session (<c>connect</c>, <c>listen</c> without <c>--echo</c>) ended.</summary>
+internal enum NetcatEnd
+{
+    /// <summary>The peer closed after the end of our stdin: everything both ways was delivered.</summary>
+    PeerClosed,
+
+    /// <summary>
+    /// The peer closed while our stdin, a pipe or file, had not ended: what it still held was not
+    /// sent (for a <c>listen</c> server that goes on, it goes to the next connection).
+    /// </summary>
+    PeerClosedBeforeEndOfInput,
+
+    /// <summary>We closed: our stdin had ended, the peer had answered our last bytes, then nothing moved for <c>--wait</c>.</summary>
+    ClosedWhenIdle,
+
+    /// <summary>
+    /// We closed: our stdin had ended and the peer sent nothing after our last byte for <c>--wait</c>.
+    /// It may still have been about to answer, so this is said on stderr.
+    /// </summary>
+    ClosedUnanswered,
+}

@@ -1,0 +1,35 @@
+namespace Ossuary.Cli;
+
+/// <summary>
+/// Where a file is named, <c>-</c> means standard input or output (as in <c>wg genkey | wg pubkey</c>),
+/// and a directory named where a file is expected is said to be one.
+/// </summary>
+internal static class StdPaths
+{
+    public const string Dash = "-";
+
+    public static bool IsStdio(string path) => path == Dash;
+
+    /// <summary>Fails with exit 2 when <paramref name="path"/> is a directory or does not exist.</summary>
+    public static void RequireFile(string path, string what, string? hint = null)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new CliException($"{what} '{path}' is a directory, not a file", ExitCodes.BadInput);
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new CliException($"{what} '{path}' does not exist{(hint is null ? "" : $" ({hint})")}", ExitCodes.BadInput);
+        }
+    }
+
+    /// <summary>Fails with exit 2 when <paramref name="path"/> names a directory (a file to be written must not be one).</summary>
+    public static void RequireNotDirectory(string path, string what)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new CliException($"{what} '{path}' is a directory, not a file", ExitCodes.BadInput);
+        }
+    }
+}

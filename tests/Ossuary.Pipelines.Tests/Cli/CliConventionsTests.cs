@@ -1,0 +1,276 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary>The conventions of ssh, nc and wg that users bring: '-' for stdio, key file quirks, ~/.ossuary, --bind names.</summary>
+[Collection(CliCollection.Name)]
+public sealed class CliConventionsTests : CliTestBase
+{
+    [Fact]
+    public async Task KeygenToStdoutPipesIntoPubkeyFromStdin()
+    {
+        // ossuary keygen -o - | ossuary pubkey -   (wg genkey | wg pubkey)
+        ToolResult made = await RunAsync("keygen", "-o", "-");
+        AssertSucceeds(made);
+        Assert.Matches("^[0-9a-f]{64}\n$", made.Stdout); // the secret alone
+        string publicKey = made.Stderr.Split("public key ")[1].Trim();
+
+        ToolResult printed = await RunWithInputAsync(made.Stdout, "pubkey", "-");
+
+        AssertSucceeds(printed);
+        Assert.Equal(publicKey + "\n", printed.Stdout);
+        Assert.NotEqual(made.Stdout.Trim(), publicKey);
+        Assert.False(File.Exists(Path.Combine(Dir, "-")));
+        Assert.Empty(Directory.GetFileSystemEntries(Dir));
+    }
+
+    [Fact]
+    public async Task DashReadsStdinWhereStdinCarriesNoDataAndIsRefusedWhereItDoes()
+    {
+        string clientKey = WriteKeyFile("client.key");
+        File.WriteAllText(Path.Combine(Dir, "payload.txt"), "payload\n");
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        int port = ToolProcess.FreePort();
+        ToolProcess receiver = Start("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox", "--authorized-keys", "-");
+        await receiver.WriteAsync($"{clientKey} from stdin\n");
+        receiver.CloseStdin();
+        await receiver.WaitForStderrAsync("waiting for a file on 127.0.0.1:");
+
+        ToolProcess sender = Start("send", "payload.txt", $"127.0.0.1:{port}", "--key", "-", "--trust", ServerKey(receiver));
+        await sender.WriteAsync(File.ReadAllText(Path.Combine(Dir, "client.key")));
+        sender.CloseStdin();
+
+        AssertSucceeds(await sender.WaitForExitAsync());
+        AssertSucceeds(await receiver.WaitForExitAsync());
+        Assert.Equal("payload\n", File.ReadAllText(Path.Combine(Dir, "inbox", "payload.txt")));
+
+        ToolResult[] refused = await Task.WhenAll(
+            RunAsync("connect", "127.0.0.1:7000", "--key", "-", "--trust", clientKey),
+            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "-"),
+            RunAsync("connect", "127.0.0.1:7000", "--known-hosts", "-"));
+        AssertFails(refused[0], 2, "stdin carries the connection's data");
+        AssertFails(refused[1], 2, "stdin carries the connection's data");
+        AssertFails(refused[2], 2, "--known-hosts cannot be '-'");
+        Assert.False(File.Exists(Path.Combine(Dir, "-")));
+    }
+
+    [Fact]
+    public async Task AKeyFileWithAByteOrderMarkIsAccepted()
+    {
+        string publicKey = WriteKeyFile("plain.key");
+        byte[] content = File.ReadAllBytes(Path.Combine(Dir, "plain.key"));
+        File.WriteAllBytes(Path.Combine(Dir, "bom.key"), [0xEF, 0xBB, 0xBF, .. content[..64], (byte)'\r', (byte)'\n']);
+        SetMode("bom.key", OwnerOnly);
+
+        ToolResult printed = await RunAsync("pubkey", "bom.key");
+
+        AssertSucceeds(printed);
+        Assert.Equal(publicKey + "\n", printed.Stdout);
+    }
+
+    [Fact]
+    public async Task AnEndlessJunkKeyFileIsRejectedWithoutReadingItWhole()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // no FIFOs
+        }
+
+        // A FIFO fed without end: reading it whole would never finish.
+        string fifo = Path.Combine(Dir, "junk.key");
+        using (var mkfifo = Process.Start("mkfifo", ["-m", "600", fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        ToolProcess pubkey = Start("pubkey", "junk.key");
+        using var stop = new CancellationTokenSource();
+        Task feeder = Task.Run(async () =>
+        {
+            byte[] junk = Encoding.ASCII.GetBytes(new string('a', 4096));
+            try
+            {
+                await using var writer = new FileStream(fifo, FileMode.Open, FileAccess.Write);
+                while (!stop.IsCancellationRequested)
+                {
+                    await writer.WriteAsync(junk, stop.Token);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                // the reader closed the FIFO: it stopped reading
+            }
+        });
+
+        ToolResult result = await pubkey.WaitForExitAsync();
+        await stop.CancelAsync();
+        await feeder.WaitAsync(ToolProcess.HardTimeout);
+
+        AssertFails(result, 2, "key file 'junk.key' is malformed");
+    }
+
+    [Fact]
+    public async Task TheDefaultKnownHostsFolderIsPrivateAndBindTakesAHostName()
+    {
+        int port = ToolProcess.FreePort();
+        ToolProcess server = Start("listen", "--port", Port(port), "--bind", "localhost", "--echo", "--once");
+        await server.WaitForStderrAsync("listening on 127.0.0.1:");
+
+        ToolResult trusted = await RunWithInputAsync("hi\n", "connect", $"localhost:{port}", "--tofu", "--wait", "0.2");
+
+        AssertSucceeds(trusted);
+        Assert.Equal("hi\n", trusted.Stdout);
+        Assert.True(File.Exists(Path.Combine(Dir, ".ossuary", "known_hosts")));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(Dir, ".ossuary")));
+        }
+    }
+
+    [Fact]
+    public async Task AKeylessServerWarnsThatTofuClientsWillSeeAChangedKey()
+    {
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1");
+
+        Assert.Contains("no --key given; using a temporary identity", server.Stderr, StringComparison.Ordinal);
+        Assert.Contains("will see a changed key", server.Stderr, StringComparison.Ordinal);
+        Assert.Contains("ossuary keygen -o server.key", server.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task KnownHostsRemoveAndSetMaintainTheFileAndAChangedKeyNamesItsLine()
+    {
+        const string Old = "1111111111111111111111111111111111111111111111111111111111111111";
+        string serverKey = WriteKeyFile("server.key");
+        int port = ToolProcess.FreePort();
+        string hosts = $"# hosts\nexample.org:7000 {Old}\n127.0.0.1:{port} {Old} the old key\n";
+        File.WriteAllText(Path.Combine(Dir, "known_hosts"), hosts);
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--echo");
+
+        ToolResult changed = await RunAsync("connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts");
+        AssertFails(changed, 3, "REMOTE HOST IDENTIFICATION HAS CHANGED", "known_hosts:3", $"ossuary known-hosts remove 127.0.0.1:{port}");
+
+        ToolResult removed = await RunAsync("known-hosts", "remove", $"127.0.0.1:{port}", "--known-hosts", "known_hosts");
+        AssertSucceeds(removed);
+        Assert.Equal($"# hosts\nexample.org:7000 {Old}\n", File.ReadAllText(Path.Combine(Dir, "known_hosts")));
+        Assert.Equal(hosts, File.ReadAllText(Path.Combine(Dir, "known_hosts.old")));
+        AssertFails(await RunAsync("known-hosts", "remove", $"127.0.0.1:{port}", "--known-hosts", "known_hosts"), 1, "holds no key for");
+
+        AssertSucceeds(await RunAsync("known-hosts", "set", $"127.0.0.1:{port}", serverKey, "--known-hosts", "known_hosts"));
+        ToolResult reconnected = await RunWithInputAsync("back\n", "connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts", "--wait", "0.2");
+        AssertSucceeds(reconnected);
+        Assert.Equal("back\n", reconnected.Stdout);
+
+        // set replaces what was there.
+        AssertSucceeds(await RunAsync("known-hosts", "set", "example.org:7000", serverKey, "--known-hosts", "known_hosts"));
+        string[] lines = File.ReadAllLines(Path.Combine(Dir, "known_hosts"));
+        Assert.DoesNotContain(lines, line => line.Contains(Old, StringComparison.Ordinal));
+        Assert.Single(lines, line => line.StartsWith("example.org:7000 " + serverKey, StringComparison.Ordinal));
+        Assert.False(server.HasExited);
+    }
+
+    [Fact]
+    public async Task APeerThatIsNotOssuaryIsNamedByWhatItSent()
+    {
+        using var http = new FakePeer(async socket =>
+        {
+            byte[] buffer = new byte[4096];
+            _ = await socket.ReceiveAsync(buffer); // the client's hello, taken for a request
+            await socket.SendAsync("HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
+        });
+        using var ssh = new FakePeer(async socket => await socket.SendAsync("SSH-2.0-OpenSSH_9.6\r\n"u8.ToArray()));
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("connect", $"127.0.0.1:{http.Port}", "--trust", WriteKeyFile("any.key")),
+            RunAsync("connect", $"127.0.0.1:{ssh.Port}", "--known-hosts", "known_hosts"));
+
+        AssertFails(results[0], 1, $"127.0.0.1:{http.Port} does not speak Ossuary; it sent 'HTTP/1.0 400 Bad Request'");
+        AssertFails(results[1], 1, $"127.0.0.1:{ssh.Port} does not speak Ossuary; it sent 'SSH-2.0-OpenSSH_9.6'");
+    }
+
+    [Fact]
+    public async Task AListenServerNamesAClientThatIsNotOssuary()
+    {
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+        using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await client.ConnectAsync(IPAddress.Loopback, port);
+            await client.SendAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
+            ToolResult result = await server.WaitForExitAsync();
+
+            AssertFails(result, 1, "does not speak Ossuary; it sent 'GET / HTTP/1.1'");
+        }
+    }
+
+    [Fact]
+    public async Task ASilentPeerFailsAtTheHandshakeTimeoutOrAtTimeout()
+    {
+        using var silent = new FakePeer(async socket => await Task.Delay(TimeSpan.FromSeconds(20)));
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("connect", $"127.0.0.1:{silent.Port}", "--trust", WriteKeyFile("any.key")),
+            RunAsync("connect", $"127.0.0.1:{silent.Port}", "--trust", WriteKeyFile("other.key"), "-w", "0.5"),
+            RunAsync("send", "any.key", $"127.0.0.1:{silent.Port}", "--trust", WriteKeyFile("third.key"), "--timeout", "0.5"));
+
+        AssertFails(results[0], 1, $"127.0.0.1:{silent.Port} sent nothing within the handshake timeout", "it does not speak Ossuary");
+        AssertFails(results[1], 4, $"127.0.0.1:{silent.Port} accepted the connection but did not complete the Ossuary handshake within 0.5 s (--timeout)");
+        AssertFails(results[2], 4, "within 0.5 s (--timeout)");
+    }
+
+    /// <summary>A TCP server on 127.0.0.1 that runs <paramref name="serve"/> on each connection, then closes it.</summary>
+    private sealed class FakePeer : IDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        private readonly CancellationTokenSource _stop = new();
+
+        public FakePeer(Func<Socket, Task> serve)
+        {
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Listen();
+            Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+            _ = Task.Run(async () =>
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    Socket socket;
+                    try
+                    {
+                        socket = await _listener.AcceptAsync(_stop.Token);
+                    }
+                    catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+                    {
+                        return;
+                    }
+
+                    _ = Task.Run(async () =>
+                    {
+                        using (socket)
+                        {
+                            try
+                            {
+                                await serve(socket);
+                            }
+                            catch (SocketException)
+                            {
+                            }
+                        }
+                    });
+                }
+            });
+        }
+
+        public int Port { get; }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _listener.Dispose();
+            _stop.Dispose();
+        }
+    }
+}

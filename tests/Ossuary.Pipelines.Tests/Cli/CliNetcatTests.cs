@@ -1,0 +1,162 @@
+using System.Text;
+
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary>
+/// How a netcat session ends: the two common patterns deliver every byte of 200 MiB and exit 0
+/// with a slow producer and a slow consumer (pauses longer than --wait), and a side that cuts the
+/// other off says so.
+/// </summary>
+[Collection(CliCollection.Name)]
+public sealed class CliNetcatTests : CliTestBase
+{
+    private const int MiB = 200;
+    private static readonly TimeSpan Pause = TimeSpan.FromSeconds(0.6);
+
+    [Fact]
+    public async Task AServerSending200MiBToAClientWithNothingToSayDeliversEveryByte()
+    {
+        // ossuary listen --once < 200MB.bin    +    ossuary connect HOST:P < /dev/null > out
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once", "--wait", "0.2");
+        var sink = new BulkStreams.Sink(pauseEvery: 64, Pause);
+        ToolProcess client = Start(sink.ReadAsync, "connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.2");
+        client.CloseStdin();
+
+        int written = await BulkStreams.WriteAsync(server.StdinStream, MiB, pauseEvery: 50, Pause);
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        Assert.True(written == MiB, $"the server stopped reading stdin after {written} MiB\n{serverResult}");
+        Assert.True((long)MiB << 20 == sink.Length, $"the client delivered {sink.Length} of {(long)MiB << 20} bytes\n{clientResult}\n{serverResult}");
+        AssertSucceeds(clientResult);
+        AssertSucceeds(serverResult);
+        Assert.Equal((long)MiB << 20, sink.Length);
+        Assert.Equal(BulkStreams.ExpectedHash(MiB), sink.Hash);
+        Assert.Equal("", clientResult.Stderr); // connect is silent on success
+    }
+
+    [Fact]
+    public async Task AClientSending200MiBToAServerWithNothingToSayDeliversEveryByte()
+    {
+        // ossuary listen --once < /dev/null > out    +    head -c 200M FILE | ossuary connect ...
+        int port = ToolProcess.FreePort();
+        var sink = new BulkStreams.Sink(pauseEvery: 64, Pause);
+        ToolProcess server = Start(sink.ReadAsync, "listen", "--port", Port(port), "--bind", "127.0.0.1", "--once", "--wait", "0.2");
+        await server.WaitForStderrAsync("listening on 127.0.0.1:");
+        server.CloseStdin();
+        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.2");
+
+        int written = await BulkStreams.WriteAsync(client.StdinStream, MiB, pauseEvery: 50, Pause);
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        Assert.True(written == MiB, $"the client stopped reading stdin after {written} MiB\n{clientResult}");
+        Assert.True((long)MiB << 20 == sink.Length, $"the server delivered {sink.Length} of {(long)MiB << 20} bytes\n{clientResult}\n{serverResult}");
+        AssertSucceeds(clientResult);
+        AssertSucceeds(serverResult);
+        Assert.Equal((long)MiB << 20, sink.Length);
+        Assert.Equal(BulkStreams.ExpectedHash(MiB), sink.Hash);
+        Assert.Contains("closed", serverResult.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ASideThatClosesOnASilentPeerSaysSoAndThePeerWithDataLeftFails()
+    {
+        // A request, then the answer comes later than --wait: the client closes and says so; the
+        // server, whose stdin still had the answer to send, fails instead of exiting 0.
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.3");
+        await client.WriteAsync("request\n");
+        client.CloseStdin();
+        await server.WaitForStdoutAsync("request\n");
+        ToolResult clientResult = await client.WaitForExitAsync(); // the server's stdin is still open, its answer not yet written
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        AssertSucceeds(clientResult);
+        Assert.Contains($"nothing came from 127.0.0.1:{port} for 0.3 s after the end of stdin; closed the connection", clientResult.Stderr, StringComparison.Ordinal);
+        Assert.Contains("--wait forever", clientResult.Stderr, StringComparison.Ordinal);
+        Assert.True(serverResult.ExitCode == 1, serverResult.ToString());
+        Assert.Contains("closed by the client before the end of stdin; the rest of stdin was not sent", serverResult.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WaitForeverKeepsReceivingUntilThePeerCloses()
+    {
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once", "--wait", "0");
+        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "forever");
+        await client.WriteAsync("request\n");
+        client.CloseStdin();
+        await server.WaitForStdoutAsync("request\n");
+        await Task.Delay(TimeSpan.FromSeconds(1.5)); // far beyond the default --wait
+        Assert.False(client.HasExited, client.Stderr);
+
+        await server.WriteAsync("the late answer\n");
+        server.CloseStdin();
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        AssertSucceeds(clientResult);
+        Assert.Equal("the late answer\n", clientResult.Stdout);
+        AssertSucceeds(serverResult);
+    }
+
+    [Fact]
+    public async Task ABrokenStdoutPipeEndsTheConnectionPromptly()
+    {
+        // ossuary connect ... | head -c 100, against a server with endless data.
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+        var head = new byte[100];
+        ToolProcess client = Start(async stdout =>
+        {
+            await stdout.ReadExactlyAsync(head);
+            stdout.Close(); // head -c 100 exits
+        }, "connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "-v");
+        client.CloseStdin();
+        using var feeding = new CancellationTokenSource();
+        Task feeder = Task.Run(async () =>
+        {
+            byte[] line = Encoding.ASCII.GetBytes(new string('x', 1023) + "\n");
+            try
+            {
+                while (!feeding.IsCancellationRequested)
+                {
+                    await server.StdinStream.WriteAsync(line, feeding.Token);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+            }
+        });
+
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+        await feeding.CancelAsync();
+        await feeder;
+
+        AssertFails(clientResult, 1, "standard output was closed (broken pipe)");
+        Assert.Equal((byte)'x', head[0]);
+        Assert.True(serverResult.ExitCode == 1, serverResult.ToString()); // its stdin had more for the client
+    }
+
+    [Fact]
+    public async Task ConnectIsQuietOnSuccessAndSaysWhereItIsWithVerbose()
+    {
+        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--echo");
+        string key = ServerKey(server);
+
+        // The echo answers, and then the line is idle for --wait: a finished exchange, closed quietly.
+        ToolResult quiet = await RunWithInputAsync("ping\n", "connect", $"127.0.0.1:{port}", "--trust", key, "--wait", "0.3");
+        ToolResult verbose = await RunWithInputAsync("ping\n", "connect", $"127.0.0.1:{port}", "--trust", key, "--wait", "0.3", "-v");
+
+        AssertSucceeds(quiet);
+        Assert.Equal("ping\n", quiet.Stdout);
+        Assert.Equal("", quiet.Stderr);
+        AssertSucceeds(verbose);
+        Assert.Contains($"connected to 127.0.0.1:{port}, server key {key}", verbose.Stderr, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>The telemetry sample's command line, run as a process: System.CommandLine's parsing, and keys kept out of git.</summary>
+public sealed class TelemetryCommandLineTests : IDisposable
+{
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(60);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task BadArgumentsAreExit2WithAPlainMessageOnStderr()
+    {
+        (int code, string stdout, string stderr)[] results = await Task.WhenAll(
+            RunAsync(_directory, "fleet", "--devices", "0"),
+            RunAsync(_directory, "server", "--port", "99999"),
+            RunAsync(_directory, "load", "--interval-ms", "soon"),
+            RunAsync(_directory, "fleet", "--no-such-option", "1"),
+            RunAsync(_directory, "no-such-command"));
+
+        foreach ((int code, string stdout, string stderr) in results)
+        {
+            Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+            Assert.Equal("", stdout);
+            Assert.StartsWith("error: ", stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("System.", stderr, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("--devices must be a whole number from 1 to 100000, not '0'", results[0].stderr, StringComparison.Ordinal);
+        Assert.Contains("--port must be a whole number from 0 to 65535, not '99999'", results[1].stderr, StringComparison.Ordinal);
+        Assert.Contains("--interval-ms must be a whole number", results[2].stderr, StringComparison.Ordinal);
+        Assert.Contains("--no-such-option", results[3].stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_directory, "fleet")));
+    }
+
+    [Fact]
+    public async Task AFleetMadeInsideARepositoryIsIgnoredByGit()
+    {
+        Assert.Equal(0, (await RunProcessAsync(_directory, "git", "init", "-q")).code);
+
+        (int code, string stdout, string stderr) = await RunAsync(_directory, "fleet", "--devices", "3", "--out", "fleet");
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.True(File.Exists(Path.Combine(_directory, "fleet", "devices", "device-0002.key")));
+        (int gitCode, string status, string gitError) = await RunProcessAsync(_directory, "git", "status", "--porcelain", "--untracked-files=all", "--ignored=no");
+        Assert.True(gitCode == 0, gitError);
+        Assert.Equal("", status); // no secret key shows up as something to commit
+    }
+
+    private static Task<(int code, string stdout, string stderr)> RunAsync(string directory, params string[] args) =>
+        RunProcessAsync(directory, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), .. args]);
+
+    private static async Task<(int code, string stdout, string stderr)> RunProcessAsync(string directory, string program, params string[] args)
+    {
+        var info = new ProcessStartInfo(program)
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        info.Environment["GIT_CONFIG_NOSYSTEM"] = "1";
+        info.Environment["HOME"] = directory;
+        using var process = Process.Start(info)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(HardLimit);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{program} {string.Join(' ', args)} did not exit within {HardLimit.TotalSeconds} s");
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
