@@ -7,7 +7,7 @@ namespace Ossuary.Pipelines.Soak;
 
 /// <summary>Hashes everything a client sends and answers with the SHA-256 once the client signals the end.</summary>
 /// <remarks>The stream is: an 8-byte big-endian length, then that many bytes; the answer is the 32-byte digest.</remarks>
-public sealed class HashingConnectionHandler(SoakCounters counters) : ConnectionHandler
+internal sealed class HashingConnectionHandler(SoakCounters counters) : ConnectionHandler
 {
     private static long ReadLength(ReadOnlySequence<byte> buffer)
     {

@@ -1,7 +1,7 @@
 namespace Ossuary.Pipelines.Soak;
 
 /// <summary>What the server saw; fields so that Interlocked can update them.</summary>
-public sealed class SoakCounters
+internal sealed class SoakCounters
 {
     public long BytesHashed;
     public int ServerFailures;

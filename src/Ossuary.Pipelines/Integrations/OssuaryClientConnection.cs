@@ -112,14 +112,14 @@ public sealed class OssuaryClientConnection : ConnectionContext
     {
         // Only the first call does anything, as IAsyncDisposable asks: a bounded explicit dispose
         // followed by `await using`'s own used to throw ObjectDisposedException from the disposed token source.
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            return;
+            await _secure.DisposeAsync().ConfigureAwait(false);
+            await _socketPipe.DisposeStreamAsync().ConfigureAwait(false);
+            SignalClosed();
         }
 
-        await _secure.DisposeAsync().ConfigureAwait(false);
-        await _socketPipe.DisposeStreamAsync().ConfigureAwait(false);
-        SignalClosed();
+        await base.DisposeAsync().ConfigureAwait(false);
     }
 
     // The source is cancelled but not disposed: a reader that fetched it just before may still ask for its token.

@@ -39,7 +39,7 @@ public sealed partial class OssuarySession
 
         if (plaintext.Length > MaxPlaintextLength)
         {
-            throw PlaintextTooLong(plaintext.Length);
+            throw PlaintextTooLong(nameof(plaintext), plaintext.Length);
         }
 
         lock (_gate)
@@ -70,7 +70,7 @@ public sealed partial class OssuarySession
 
         if (length > MaxPlaintextLength)
         {
-            throw PlaintextTooLong(length);
+            throw PlaintextTooLong("plaintext", length); // WriteData's parameter: the caller's argument.
         }
 
         int bodyLength = EncryptedBlob.Overhead + length;
@@ -91,8 +91,8 @@ public sealed partial class OssuarySession
         return packetLength;
     }
 
-    private static ArgumentOutOfRangeException PlaintextTooLong(long length) =>
-        new("plaintext", length, $"One packet carries at most {MaxPlaintextLength} bytes of plaintext.");
+    private static ArgumentOutOfRangeException PlaintextTooLong(string paramName, long length) =>
+        new(paramName, length, $"One packet carries at most {MaxPlaintextLength} bytes of plaintext.");
 
     /// <summary>
     /// Decrypts one EncryptedData body into <paramref name="plaintext"/>'s memory. A ciphertext in

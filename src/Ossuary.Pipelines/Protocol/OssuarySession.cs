@@ -104,9 +104,9 @@ public sealed partial class OssuarySession : IDisposable
             throw new ArgumentException($"{nameof(options.Role)} must be Client, AuthenticatedServer or UnauthenticatedServer.", nameof(options));
         }
 
-        RequirePositive(options.HandshakeTimeout, nameof(options.HandshakeTimeout), OssuarySessionOptions.DefaultHandshakeTimeout);
-        RequirePositive(options.ResetTimeout, nameof(options.ResetTimeout), OssuarySessionOptions.DefaultResetTimeout);
-        RequirePositive(options.TrustDecisionTimeout, nameof(options.TrustDecisionTimeout), OssuarySessionOptions.DefaultTrustDecisionTimeout);
+        RequirePositive(options.HandshakeTimeout, nameof(options.HandshakeTimeout), OssuarySessionOptions.DefaultHandshakeTimeout, nameof(options));
+        RequirePositive(options.ResetTimeout, nameof(options.ResetTimeout), OssuarySessionOptions.DefaultResetTimeout, nameof(options));
+        RequirePositive(options.TrustDecisionTimeout, nameof(options.TrustDecisionTimeout), OssuarySessionOptions.DefaultTrustDecisionTimeout, nameof(options));
 
         Role = options.Role;
         _random = random;
@@ -321,11 +321,11 @@ public sealed partial class OssuarySession : IDisposable
         return true;
     }
 
-    private static void RequirePositive(TimeSpan value, string name, TimeSpan defaultValue)
+    private static void RequirePositive(TimeSpan value, string name, TimeSpan defaultValue, string paramName)
     {
         if (value <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"{name} must be positive (default {defaultValue.TotalSeconds:0.###} s); it bounds a wait that would otherwise last forever.", "options");
+            throw new ArgumentException($"{name} must be positive (default {defaultValue.TotalSeconds:0.###} s); it bounds a wait that would otherwise last forever.", paramName);
         }
     }
 

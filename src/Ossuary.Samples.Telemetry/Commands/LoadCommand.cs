@@ -48,7 +48,7 @@ internal static class LoadCommand
                 Devices = devices,
                 ReadingsPerDevice = readings,
                 Interval = TimeSpan.FromMilliseconds(intervalMs),
-            }, stop.Token);
+            }, cancellationToken: stop.Token);
 
             Print(result);
             return result.Failed == 0 ? 0 : 1;

@@ -6,7 +6,7 @@ namespace Ossuary.Samples.Telemetry.Load;
 public static class LoadGenerator
 {
     /// <summary>Runs every device to completion (or failure) and reports how each fared; never throws for one device's failure.</summary>
-    public static async Task<LoadResult> RunAsync(LoadOptions options, CancellationToken cancellationToken = default, TimeProvider? time = null)
+    public static async Task<LoadResult> RunAsync(LoadOptions options, TimeProvider? time = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegative(options.ReadingsPerDevice);

@@ -32,6 +32,7 @@ public sealed class NativeLibraryCollection : ICollectionFixture<NativeLibraryFi
 public sealed class NativeLibraryFixture : IAsyncLifetime
 {
     private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(5);
+    private static readonly string[] PublishedFiles = ["libossuary.so", "libossuary.a", "libsodium.so", "ossuary.h"];
     private readonly ConcurrentDictionary<(string Program, NativeLink Link), Lazy<Task<string>>> _programs = new();
 
     public NativeLibraryFixture()
@@ -105,7 +106,7 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
             ],
             RepositoryRoot,
             PublishTimeout);
-        string[] missing = [.. new[] { "libossuary.so", "libossuary.a", "libsodium.so", "ossuary.h" }
+        string[] missing = [.. PublishedFiles
             .Where(file => !File.Exists(Path.Combine(ArtifactsDirectory, file)))];
         if (Publish.ExitCode != 0 || missing.Length > 0)
         {

@@ -78,7 +78,7 @@ public sealed class TelemetrySampleTests : IDisposable
                 Devices = devices,
                 ReadingsPerDevice = Readings,
                 Interval = TimeSpan.FromMilliseconds(2),
-            }, budget.Token);
+            }, cancellationToken: budget.Token);
 
             Assert.All(result.Devices, run => Assert.Null(run.Error));
             Assert.Equal(Devices * Readings, result.ReadingsSent);

@@ -58,12 +58,18 @@ internal sealed class SessionPump(OssuarySession client, OssuarySession server)
         if (ReferenceEquals(to, Client))
         {
             ClientResults.Add(result);
-            if (result.Status == OssuaryReceiveStatus.Data) ClientReceived.Add(plaintext.WrittenSpan.ToArray());
+            if (result.Status == OssuaryReceiveStatus.Data)
+            {
+                ClientReceived.Add(plaintext.WrittenSpan.ToArray());
+            }
         }
         else
         {
             ServerResults.Add(result);
-            if (result.Status == OssuaryReceiveStatus.Data) ServerReceived.Add(plaintext.WrittenSpan.ToArray());
+            if (result.Status == OssuaryReceiveStatus.Data)
+            {
+                ServerReceived.Add(plaintext.WrittenSpan.ToArray());
+            }
         }
 
         return result;

@@ -39,7 +39,7 @@ public class ServerFaultLoggingTests
         }
 
         await HostilePeerTests.WaitForAsync(() => Faults(logs).Count == 2);
-        IReadOnlyList<FakeLogRecord> faults = Faults(logs);
+        List<FakeLogRecord> faults = Faults(logs);
         Assert.Equal([LogLevel.Error, LogLevel.Debug], faults.Select(r => r.Level)); // the same cause again within the minute: Debug
         Assert.All(faults, r => Assert.Equal("the device database is down", Assert.IsType<InvalidOperationException>(r.Exception).Message));
         Assert.Contains("AuthorizeClient", faults[0].Message);

@@ -360,7 +360,7 @@ internal sealed partial record OriginalOutcome(string Command, int ExitCode, byt
         return $"`{Command}` exited {ExitCode}\n--- stdout ({Stdout.Length} bytes, start)\n{stdout}\n--- results\n{string.Join('\n', Results)}\n--- stderr\n{Stderr}";
     }
 
-    private IEnumerable<string> Lines() => Encoding.Latin1.GetString(Stdout).Split('\n');
+    private string[] Lines() => Encoding.Latin1.GetString(Stdout).Split('\n');
 
     [GeneratedRegex("packets sent: ([0-9]+) \\(msg_id wrapped ([0-9]+) times\\), received: ([0-9]+) \\(msg_id wrapped ([0-9]+) times\\)")]
     private static partial Regex PacketsPattern();
