@@ -22,18 +22,19 @@ internal static class ServerCommand
         var authorized = SampleOptions.Text("--authorized-keys", "The devices admitted.", "fleet/devices.keys");
         var summary = SampleOptions.Int("--summary-seconds", "Seconds between tables.", 5, min: 1);
         var rows = SampleOptions.Int("--rows", "Show only the N busiest devices (0: all).", 0);
-        var command = new Command("server", "Count readings from authenticated devices until Ctrl+C.") { bind, port, key, authorized, summary, rows };
+        var db = SampleOptions.Text("--db", "The SQLite file readings are stored in (created if missing).", "telemetry.db");
+        var command = new Command("server", "Store readings from authenticated devices until Ctrl+C.") { bind, port, key, authorized, summary, rows, db };
         command.SetAction((parse, _) =>
         {
             IPAddress address = IPAddress.TryParse(parse.GetValue(bind), out IPAddress? parsed)
                 ? parsed
                 : throw new UsageException("--bind must be an IP address, e.g. 0.0.0.0");
-            return RunAsync(address, parse.GetValue(port), parse.GetValue(key)!, parse.GetValue(authorized)!, parse.GetValue(summary), parse.GetValue(rows));
+            return RunAsync(address, parse.GetValue(port), parse.GetValue(key)!, parse.GetValue(authorized)!, parse.GetValue(summary), parse.GetValue(rows), parse.GetValue(db)!);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(IPAddress address, int port, string keyPath, string authorizedPath, int seconds, int rows)
+    private static async Task<int> RunAsync(IPAddress address, int port, string keyPath, string authorizedPath, int seconds, int rows, string database)
     {
         using OssuaryIdentity identity = KeyFiles.ReadSecretKey(keyPath);
         IReadOnlyList<OssuaryPublicKey> devices = OssuaryAuthorizedKeys.Load(authorizedPath);
@@ -43,8 +44,9 @@ internal static class ServerCommand
             Port = port,
             Identity = identity,
             AuthorizedDevices = devices.ToList(),
+            DatabasePath = database,
         });
-        Console.WriteLine($"listening on {server.EndPoint} as {identity.PublicKey}; {devices.Count} devices authorized. Ctrl+C stops.");
+        Console.WriteLine($"listening on {server.EndPoint} as {identity.PublicKey}; {devices.Count} devices authorized; storing in {Path.GetFullPath(database)}. Ctrl+C stops.");
 
         var reporter = new SummaryReporter(server.Registry, Console.Out, rows == 0 ? null : rows);
         try
@@ -57,7 +59,7 @@ internal static class ServerCommand
             await server.DisposeAsync();
         }
 
-        Console.WriteLine("stopped; final counts:");
+        Console.WriteLine($"stopped; {server.Writer.Persisted} reading(s) stored; final counts:");
         reporter.Report();
         return 0;
     }

@@ -9,22 +9,36 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Integrations;
+using Ossuary.Samples.Telemetry.Storage;
 
 namespace Ossuary.Samples.Telemetry.Server;
 
 /// <summary>
 /// Kestrel with <c>UseOssuary</c> (authenticated: only listed devices get through) in front of
-/// <see cref="TelemetryConnectionHandler"/>. No HTTP: the listener speaks Ossuary, then readings.
+/// <see cref="TelemetryConnectionHandler"/>, which queues readings for the <see cref="StoreWriter"/>.
+/// No HTTP: the listener speaks Ossuary, then readings.
 /// </summary>
 public sealed class TelemetryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly IReadingStore _store;
+    private readonly bool _ownsStore;
 
-    private TelemetryServer(WebApplication app, IPEndPoint endPoint)
+    private TelemetryServer(WebApplication app, IPEndPoint endPoint, ReadingQueue queue, IReadingStore store, bool ownsStore, StoreWriter writer)
     {
         _app = app;
+        Queue = queue;
         EndPoint = endPoint;
+        _store = store;
+        _ownsStore = ownsStore;
+        Writer = writer;
     }
+
+    /// <summary>The queue between the connections and the store.</summary>
+    public ReadingQueue Queue { get; }
+
+    /// <summary>Writes queued readings to the store; <see cref="StoreWriter.Persisted"/> counts them.</summary>
+    public StoreWriter Writer { get; }
 
     /// <summary>Where the server listens (the real port when 0 was asked for).</summary>
     public IPEndPoint EndPoint { get; }
@@ -38,13 +52,19 @@ public sealed class TelemetryServer : IAsyncDisposable
     /// <summary>Starts listening.</summary>
     /// <exception cref="InvalidOperationException">The Ossuary options are invalid (say, no authorized devices).</exception>
     /// <exception cref="IOException">The address is in use.</exception>
+    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The database file cannot be opened.</exception>
     public static async Task<TelemetryServer> StartAsync(TelemetryServerOptions options, TelemetryRegistry? registry = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.QueueCapacity, 1, nameof(options.QueueCapacity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options.BatchSize));
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
         registry ??= new TelemetryRegistry();
         builder.Services.AddSingleton(registry);
+        var queue = new ReadingQueue(options.QueueCapacity);
+        builder.Services.AddSingleton(queue);
+        builder.Services.AddSingleton(TimeProvider.System);
         var admitted = options.AuthorizedDevices.ToHashSet();
         if (admitted.Count == 0)
         {
@@ -73,7 +93,9 @@ public sealed class TelemetryServer : IAsyncDisposable
             listen.UseConnectionHandler<TelemetryConnectionHandler>();
         }));
 
+        IReadingStore store = options.Store ?? SqliteReadingStore.Open(options.DatabasePath);
         WebApplication app = builder.Build();
+        var writer = new StoreWriter(queue, store, options.BatchSize, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<StoreWriter>());
         try
         {
             await app.StartAsync();
@@ -82,18 +104,41 @@ public sealed class TelemetryServer : IAsyncDisposable
         {
             // Kestrel runs the listen callback, and so UseOssuary's validation, while starting.
             await app.DisposeAsync();
+            await StopWriterAsync(queue, writer, store, ownsStore: options.Store is null);
             throw;
         }
 
         string address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         var port = new Uri(address).Port;
-        return new TelemetryServer(app, new IPEndPoint(options.Address, port));
+        return new TelemetryServer(app, new IPEndPoint(options.Address, port), queue, store, options.Store is null, writer);
     }
 
-    /// <summary>Stops listening and ends open connections.</summary>
+    /// <summary>
+    /// Stops listening, ends open connections (each device gets a Disconnect), then stores every
+    /// reading still queued before it returns.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The store failed; readings received since its last successful batch were not stored.</exception>
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        await StopWriterAsync(Queue, Writer, _store, _ownsStore);
+    }
+
+    private static async Task StopWriterAsync(ReadingQueue queue, StoreWriter writer, IReadingStore store, bool ownsStore)
+    {
+        // Connections have ended, so nothing enqueues any more: the writer drains the rest and stops.
+        queue.Complete();
+        try
+        {
+            await writer.Completion;
+        }
+        finally
+        {
+            if (ownsStore)
+            {
+                await store.DisposeAsync();
+            }
+        }
     }
 }

@@ -66,6 +66,7 @@ public sealed class TelemetrySampleTests : IDisposable
             Address = IPAddress.Loopback,
             Identity = serverKey,
             AuthorizedDevices = authorized.ToList(),
+            DatabasePath = Path.Combine(_directory, "telemetry.db"),
         });
 
         IReadOnlyList<OssuaryIdentity> devices = fleet.LoadDevices(Devices);
@@ -98,6 +99,8 @@ public sealed class TelemetrySampleTests : IDisposable
                 Assert.Equal(0, device.Connections);
                 Assert.Equal(1, device.Sessions);
                 Assert.NotNull(device.LastSensor);
+                Assert.Equal(0, device.Gaps);
+                Assert.Equal(0, device.Repeats);
             });
         }
         finally
@@ -109,7 +112,7 @@ public sealed class TelemetrySampleTests : IDisposable
         }
     }
 
-    private static async Task RefuseUnlistedDeviceAsync()
+    private async Task RefuseUnlistedDeviceAsync()
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var listed = OssuaryIdentity.Generate();
@@ -118,6 +121,7 @@ public sealed class TelemetrySampleTests : IDisposable
         {
             Identity = serverKey,
             AuthorizedDevices = [listed.PublicKey],
+            DatabasePath = Path.Combine(_directory, "telemetry.db"),
         });
         var options = new OssuaryClientOptions { Identity = stranger };
         options.TrustedServerKeys.Add(serverKey.PublicKey);
