@@ -11,7 +11,7 @@ public static class ReadingQueries
     {
         using SqliteConnection connection = OpenReadOnly(path);
         using SqliteCommand query = connection.CreateCommand();
-        query.CommandText = "SELECT device, seq, sensor, value, ts FROM readings WHERE device = $device AND ts >= $since ORDER BY ts, seq LIMIT $limit";
+        query.CommandText = "SELECT d.key, r.seq, r.sensor, r.value, r.ts FROM readings r JOIN devices d ON d.id = r.device WHERE d.key = $device AND r.ts >= $since ORDER BY r.ts, r.seq LIMIT $limit";
         query.Parameters.AddWithValue("$device", device);
         query.Parameters.AddWithValue("$since", sinceMs);
         query.Parameters.AddWithValue("$limit", limit);
@@ -31,7 +31,7 @@ public static class ReadingQueries
     {
         using SqliteConnection connection = OpenReadOnly(path);
         using SqliteCommand query = connection.CreateCommand();
-        query.CommandText = "SELECT device, count(*), count(seq), min(seq), max(seq), min(ts), max(ts) FROM readings GROUP BY device ORDER BY device";
+        query.CommandText = "SELECT d.key, count(*), count(r.seq), min(r.seq), max(r.seq), min(r.ts), max(r.ts) FROM readings r JOIN devices d ON d.id = r.device GROUP BY r.device ORDER BY d.key";
         var totals = new List<DeviceTotals>();
         using SqliteDataReader row = query.ExecuteReader();
         while (row.Read())
