@@ -37,6 +37,9 @@ public sealed class TelemetryServer : IAsyncDisposable
     /// <summary>The queue between the connections and the store.</summary>
     public ReadingQueue Queue { get; }
 
+    /// <summary>Where readings go: the SQLite store, the JetStream publisher, or the store given in the options.</summary>
+    public IReadingStore Store => _store;
+
     /// <summary>Writes queued readings to the store; <see cref="StoreWriter.Persisted"/> counts them.</summary>
     public StoreWriter Writer { get; }
 
@@ -93,7 +96,8 @@ public sealed class TelemetryServer : IAsyncDisposable
             listen.UseConnectionHandler<TelemetryConnectionHandler>();
         }));
 
-        IReadingStore store = options.Store ?? SqliteReadingStore.Open(options.DatabasePath);
+        IReadingStore store = options.Store
+            ?? (options.JetStream is { } jetStream ? await JetStream.JetStreamPublisher.ConnectAsync(jetStream) : SqliteReadingStore.Open(options.DatabasePath));
         WebApplication app = builder.Build();
         var writer = new StoreWriter(queue, store, options.BatchSize, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<StoreWriter>());
         try

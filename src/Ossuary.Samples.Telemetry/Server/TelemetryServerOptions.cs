@@ -20,9 +20,15 @@ public sealed class TelemetryServerOptions
 
     /// <summary>
     /// The SQLite file readings are stored in (created if missing; it survives restarts). Ignored when
-    /// <see cref="Store"/> is set. Default: <c>telemetry.db</c> in the working directory.
+    /// <see cref="Store"/> or <see cref="JetStream"/> is set. Default: <c>telemetry.db</c> in the working directory.
     /// </summary>
     public string DatabasePath { get; init; } = "telemetry.db";
+
+    /// <summary>
+    /// Publish readings to NATS JetStream instead of storing them here (an ingestion node of several; a
+    /// <see cref="JetStream.JetStreamStoreConsumer"/> stores them). Null (the default): the SQLite file.
+    /// </summary>
+    public JetStream.JetStreamOptions? JetStream { get; init; }
 
     /// <summary>Another store instead of the SQLite file (tests use a deliberately slow one). Not disposed by the server.</summary>
     public Storage.IReadingStore? Store { get; init; }
