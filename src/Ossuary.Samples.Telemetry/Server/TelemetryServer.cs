@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using Ossuary.Pipelines;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Samples.Telemetry.Storage;
 
@@ -18,15 +20,16 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// <see cref="TelemetryConnectionHandler"/>, which queues readings for the <see cref="StoreWriter"/>.
 /// No HTTP: the listener speaks Ossuary, then readings.
 /// </summary>
-public sealed class TelemetryServer : IAsyncDisposable
+public sealed partial class TelemetryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly IReadingStore _store;
     private readonly bool _ownsStore;
 
-    private TelemetryServer(WebApplication app, IPEndPoint endPoint, ReadingQueue queue, IReadingStore store, bool ownsStore, StoreWriter writer)
+    private TelemetryServer(WebApplication app, IPEndPoint endPoint, IPEndPoint? metrics, ReadingQueue queue, IReadingStore store, bool ownsStore, StoreWriter writer)
     {
         _app = app;
+        MetricsEndPoint = metrics;
         Queue = queue;
         EndPoint = endPoint;
         _store = store;
@@ -46,6 +49,9 @@ public sealed class TelemetryServer : IAsyncDisposable
     /// <summary>Where the server listens (the real port when 0 was asked for).</summary>
     public IPEndPoint EndPoint { get; }
 
+    /// <summary>Where <c>/metrics</c> is served over HTTP; null without <see cref="TelemetryServerOptions.MetricsPort"/>.</summary>
+    public IPEndPoint? MetricsEndPoint { get; }
+
     /// <summary>The counts the connection handler keeps.</summary>
     public TelemetryRegistry Registry => _app.Services.GetRequiredService<TelemetryRegistry>();
 
@@ -63,6 +69,20 @@ public sealed class TelemetryServer : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options.BatchSize));
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
+        if (options.LoggerProvider is { } provider)
+        {
+            builder.Logging.AddProvider(provider);
+        }
+
+        if (options.MetricsPort is int metricsPort)
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(metricsPort, 65535, nameof(options.MetricsPort));
+            ArgumentOutOfRangeException.ThrowIfNegative(metricsPort, nameof(options.MetricsPort));
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(TelemetryMetrics.MeterName, "Ossuary.Pipelines")
+                .AddPrometheusExporter());
+        }
+
         registry ??= new TelemetryRegistry();
         builder.Services.AddSingleton(registry);
         var queue = new ReadingQueue(options.QueueCapacity);
@@ -74,6 +94,7 @@ public sealed class TelemetryServer : IAsyncDisposable
             throw new InvalidOperationException("No authorized devices: an authenticated server would admit nobody.");
         }
 
+        ILogger? refusals = null;
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Address, options.Port, listen =>
         {
             listen.UseOssuary(ossuary =>
@@ -87,7 +108,16 @@ public sealed class TelemetryServer : IAsyncDisposable
                     bool known = admitted.Contains(device);
                     if (!known)
                     {
-                        registry.Refuse(device);
+                        // Logged once per key at Warning (a new device to admit, or a stray one), then
+                        // at Debug: a device retrying every second must not flood the log.
+                        if (registry.Refuse(device) == 1)
+                        {
+                            LogRefused(refusals!, device);
+                        }
+                        else
+                        {
+                            LogRefusedAgain(refusals!, device);
+                        }
                     }
 
                     return ValueTask.FromResult(known);
@@ -95,10 +125,20 @@ public sealed class TelemetryServer : IAsyncDisposable
             });
             listen.UseConnectionHandler<TelemetryConnectionHandler>();
         }));
+        if (options.MetricsPort is int port)
+        {
+            // Plain HTTP on its own port: the device port speaks only Ossuary.
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Address, port));
+        }
 
         IReadingStore store = options.Store
             ?? (options.JetStream is { } jetStream ? await JetStream.JetStreamPublisher.ConnectAsync(jetStream) : SqliteReadingStore.Open(options.DatabasePath));
         WebApplication app = builder.Build();
+        refusals = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<TelemetryServer>();
+        if (options.MetricsPort is not null)
+        {
+            app.UseOpenTelemetryPrometheusScrapingEndpoint();
+        }
         var writer = new StoreWriter(queue, store, options.BatchSize, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<StoreWriter>());
         try
         {
@@ -112,9 +152,11 @@ public sealed class TelemetryServer : IAsyncDisposable
             throw;
         }
 
-        string address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        var port = new Uri(address).Port;
-        return new TelemetryServer(app, new IPEndPoint(options.Address, port), queue, store, options.Store is null, writer);
+        // Kestrel binds, and lists, its endpoints in the order they were configured: devices first.
+        List<int> ports = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Select(a => new Uri(a).Port).ToList();
+        IPEndPoint? metricsEndPoint = options.MetricsPort is null ? null : new IPEndPoint(options.Address, ports[1]);
+        _ = new TelemetryMetrics(app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), registry, queue, () => writer.Persisted);
+        return new TelemetryServer(app, new IPEndPoint(options.Address, ports[0]), metricsEndPoint, queue, store, options.Store is null, writer);
     }
 
     /// <summary>
@@ -145,4 +187,10 @@ public sealed class TelemetryServer : IAsyncDisposable
             }
         }
     }
+
+    [LoggerMessage(EventId = 1720, Level = LogLevel.Warning, Message = "Refused device {Device}: its key is not in the authorized keys (add it to admit the device).")]
+    private static partial void LogRefused(ILogger logger, OssuaryPublicKey device);
+
+    [LoggerMessage(EventId = 1721, Level = LogLevel.Debug, Message = "Refused device {Device} again.")]
+    private static partial void LogRefusedAgain(ILogger logger, OssuaryPublicKey device);
 }

@@ -42,6 +42,16 @@ public sealed class TelemetryServerOptions
     /// <summary>Readings written to the store per transaction at most. Default 4,096.</summary>
     public int BatchSize { get; init; } = 4_096;
 
+    /// <summary>
+    /// Serve Prometheus metrics over plain HTTP at <c>http://{Address}:{MetricsPort}/metrics</c>: this
+    /// sample's meter and the library's <c>Ossuary.Pipelines</c> meter. 0 picks a free port
+    /// (<see cref="TelemetryServer.MetricsEndPoint"/>); null (the default) serves none.
+    /// </summary>
+    public int? MetricsPort { get; init; }
+
+    /// <summary>An extra log destination (tests capture the log with it). Not disposed by the server.</summary>
+    public Microsoft.Extensions.Logging.ILoggerProvider? LoggerProvider { get; init; }
+
     /// <summary>Minimum level of the server's console log. Default: warnings.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
 }

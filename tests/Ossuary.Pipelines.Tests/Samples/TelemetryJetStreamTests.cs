@@ -10,6 +10,7 @@ using Ossuary.Samples.Telemetry.Storage;
 namespace Ossuary.Pipelines.Tests.Samples;
 
 /// <summary>Past one machine: two ingestion nodes publish to a real nats-server's JetStream, one consumer stores, every reading exactly once.</summary>
+[Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryJetStreamTests : IDisposable
 {
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(90);

@@ -8,6 +8,7 @@ using Ossuary.Samples.Telemetry.Storage;
 namespace Ossuary.Pipelines.Tests.Samples;
 
 /// <summary>The telemetry sample's store: readings survive a restart, a slow store slows the devices instead of dropping or hoarding readings.</summary>
+[Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryStoreTests : IDisposable
 {
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(90);
