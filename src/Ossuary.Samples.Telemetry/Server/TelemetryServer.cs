@@ -22,6 +22,9 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// </summary>
 public sealed partial class TelemetryServer : IAsyncDisposable
 {
+    /// <summary>Bytes Kestrel reads ahead of the handler per connection before it stops reading the socket.</summary>
+    public const int MaxReadBufferSize = 64 * 1024;
+
     private readonly WebApplication _app;
     private readonly IReadingStore _store;
     private readonly bool _ownsStore;
@@ -94,6 +97,10 @@ public sealed partial class TelemetryServer : IAsyncDisposable
             throw new InvalidOperationException("No authorized devices: an authenticated server would admit nobody.");
         }
 
+        // A device that outpaces the store waits with its bytes in this connection's buffers: Kestrel's
+        // transport pipe (1 MiB by default, 64 KiB here) and the Ossuary adapter's (4 records). Per
+        // connection that bounds the server's memory to ~130 KiB; the rest waits in TCP, on the device.
+        builder.WebHost.UseSockets(sockets => sockets.MaxReadBufferSize = MaxReadBufferSize);
         ILogger? refusals = null;
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Address, options.Port, listen =>
         {
