@@ -37,43 +37,59 @@ internal static class CliOptions
     };
 
     /// <summary>
-    /// A duration in seconds (0 or more; fractions allowed). <see cref="Timeout.InfiniteTimeSpan"/>
-    /// stands for 'forever' and for an absent option without a default; <see cref="Get"/> turns it into null.
+    /// A duration in seconds (0 or more; fractions allowed), or 'forever' where <paramref name="allowForever"/>.
+    /// Kept as text so that help shows the default as written; <see cref="Get"/> reads it.
     /// </summary>
-    public static Option<TimeSpan> Seconds(string name, string description, double? fallback, bool allowForever = false) => new(name)
+    public static Option<string?> Seconds(string name, string description, double? fallback, bool allowForever = false)
     {
-        Description = description,
-        HelpName = allowForever ? "SECONDS|forever" : "SECONDS",
-        DefaultValueFactory = _ => fallback is { } value ? TimeSpan.FromSeconds(value) : Timeout.InfiniteTimeSpan,
-        CustomParser = result =>
+        var option = new Option<string?>(name)
+        {
+            Description = description,
+            HelpName = allowForever ? "SECONDS|forever" : "SECONDS",
+        };
+        if (fallback is { } value)
+        {
+            option.DefaultValueFactory = _ => value.ToString(CultureInfo.InvariantCulture);
+        }
+
+        option.Validators.Add(result =>
         {
             if (result.Tokens.Count == 0)
             {
-                return fallback is { } absent ? TimeSpan.FromSeconds(absent) : Timeout.InfiniteTimeSpan;
+                return; // the default
             }
 
             string text = result.Tokens[0].Value;
-            if (allowForever && string.Equals(text, Forever, StringComparison.OrdinalIgnoreCase))
+            if (!TryParseSeconds(text, allowForever, out _))
             {
-                return Timeout.InfiniteTimeSpan;
+                result.AddError(allowForever
+                    ? $"{name} must be a number of seconds (0 or more) or '{Forever}', not '{text}'"
+                    : $"{name} must be a number of seconds (0 or more), not '{text}'");
             }
+        });
+        return option;
+    }
 
-            if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds)
-                && seconds <= 24 * 3600 * 365)
-            {
-                return TimeSpan.FromSeconds(seconds);
-            }
+    /// <summary>The value of a <see cref="Seconds"/> option; null for 'forever' or none given.</summary>
+    public static TimeSpan? Get(ParseResult parse, Option<string?> option) =>
+        parse.GetValue(option) is { } text && TryParseSeconds(text, allowForever: true, out TimeSpan? value) ? value : null;
 
-            result.AddError(allowForever
-                ? $"{name} must be a number of seconds (0 or more) or '{Forever}', not '{text}'"
-                : $"{name} must be a number of seconds (0 or more), not '{text}'");
-            return TimeSpan.Zero;
-        },
-    };
+    private static bool TryParseSeconds(string text, bool allowForever, out TimeSpan? value)
+    {
+        value = null;
+        if (allowForever && string.Equals(text, Forever, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
 
-    /// <summary>The value of a <see cref="Seconds"/> option; null for 'forever' or none.</summary>
-    public static TimeSpan? Get(ParseResult parse, Option<TimeSpan> option) =>
-        parse.GetValue(option) is var value && value == Timeout.InfiniteTimeSpan ? null : value;
+        if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds) && seconds <= 24 * 3600 * 365)
+        {
+            value = TimeSpan.FromSeconds(seconds);
+            return true;
+        }
+
+        return false;
+    }
 
     /// <summary>Describes a wait for messages: "1 s", "forever".</summary>
     public static string Describe(TimeSpan? wait) =>

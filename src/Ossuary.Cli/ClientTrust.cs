@@ -57,6 +57,16 @@ internal sealed class ClientTrust
         return options;
     }
 
+    private static CliException Changed(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key)
+    {
+        string path = knownHosts.Path!;
+        string where = string.Join(", ", KnownHostsFile.LinesFor(path, server).Select(line => $"{path}:{line}"));
+        return new CliException(
+            $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {(where.Length > 0 ? where : path)} holds " +
+            $"{knownHosts.Find(server.Host, server.Port)}. Someone may be impersonating the server. Refusing to connect; " +
+            $"if the key really changed, remove the old entry with: ossuary known-hosts remove {server} --known-hosts {path}", ExitCodes.Untrusted);
+    }
+
     private static bool Decide(OssuaryKnownHosts knownHosts, HostPort server, OssuaryPublicKey key, bool tofu)
     {
         switch (knownHosts.Check(server.Host, server.Port, key))
@@ -64,12 +74,7 @@ internal sealed class ClientTrust
             case KnownHostStatus.Trusted:
                 return true;
             case KnownHostStatus.Changed:
-                string path = knownHosts.Path!;
-                string where = string.Join(", ", KnownHostsFile.LinesFor(path, server).Select(line => $"{path}:{line}"));
-                throw new CliException(
-                    $"REMOTE HOST IDENTIFICATION HAS CHANGED for {server}! It presented key {key}, but {where} holds " +
-                    $"{knownHosts.Find(server.Host, server.Port)}. Someone may be impersonating the server. Refusing to connect; " +
-                    $"if the key really changed, remove the old entry with: ossuary known-hosts remove {server} --known-hosts {path}", ExitCodes.Untrusted);
+                throw Changed(knownHosts, server, key);
             default:
                 if (!tofu)
                 {
@@ -79,7 +84,16 @@ internal sealed class ClientTrust
                 }
 
                 KnownHostsFile.EnsureDirectory(knownHosts.Path!);
-                knownHosts.Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow:yyyy-MM-dd}");
+                try
+                {
+                    knownHosts.Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow:yyyy-MM-dd}");
+                }
+                catch (InvalidOperationException)
+                {
+                    // Another process recorded a different key for this server since we read the file.
+                    throw Changed(knownHosts, server, key);
+                }
+
                 Console.Error.WriteLine($"ossuary: trusting {server} on first use; recorded key {key} in {knownHosts.Path}");
                 return true;
         }

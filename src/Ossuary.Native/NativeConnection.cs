@@ -5,7 +5,7 @@ using Ossuary.Pipelines.Protocol;
 namespace Ossuary.Native;
 
 /// <summary>
-/// What an <c>OssuaryConnection *</c> points at (through a GCHandle): one <see cref="OssuarySession"/>
+/// What an <c>OssuaryConnection *</c> stands for (a handle in the export table, never reused): one <see cref="OssuarySession"/>
 /// plus the buffering that turns its packet-at-a-time interface into libossuary's byte-buffer
 /// calls with partial reads and writes. Every method runs under the connection's lock.
 /// </summary>

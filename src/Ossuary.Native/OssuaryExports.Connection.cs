@@ -23,7 +23,7 @@ internal static unsafe partial class OssuaryExports
 
             var connection = new NativeConnection((OssuaryRole)type, identity);
             identity = null; // the connection owns it now
-            return GCHandle.ToIntPtr(GCHandle.Alloc(connection));
+            return Register(connection);
         }
         catch (Exception)
         {
@@ -42,17 +42,15 @@ internal static unsafe partial class OssuaryExports
                 return;
             }
 
-            GCHandle handle = GCHandle.FromIntPtr(*connection);
+            NativeConnection? target = Unregister(*connection);
             *connection = 0;
-            if (handle.Target is NativeConnection target)
+            if (target is not null)
             {
                 lock (target.Gate)
                 {
                     target.Dispose();
                 }
             }
-
-            handle.Free();
         }
         catch (Exception)
         {

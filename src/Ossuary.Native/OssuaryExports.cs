@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using System.Collections.Concurrent;
 
 namespace Ossuary.Native;
 
@@ -11,7 +11,27 @@ internal static unsafe partial class OssuaryExports
 {
     private const int KeySize = 32;
 
-    /// <summary>The object behind a connection pointer, or null for NULL.</summary>
+    // The live connections by handle. An OssuaryConnection * is a number handed out once and
+    // never again, not an address or a GCHandle slot (the runtime reuses those): a stale or copied
+    // pointer to a destroyed connection finds nothing here and fails with -1, instead of acting on
+    // whichever connection took its place.
+    private static readonly ConcurrentDictionary<nint, NativeConnection> Connections = new();
+    private static long s_lastHandle;
+
+    /// <summary>Registers <paramref name="connection"/> under a handle never used before.</summary>
+    private static nint Register(NativeConnection connection)
+    {
+        // 2^63 creations before the counter wraps, and nint is 64-bit on every target we publish.
+        nint handle = (nint)Interlocked.Increment(ref s_lastHandle);
+        Connections[handle] = connection;
+        return handle;
+    }
+
+    /// <summary>Takes the connection out of the table: the first destroy gets it, every later one null.</summary>
+    private static NativeConnection? Unregister(nint handle) =>
+        Connections.TryRemove(handle, out NativeConnection? connection) ? connection : null;
+
+    /// <summary>The live connection behind a handle; null for NULL, a destroyed connection, or a pointer we never handed out.</summary>
     private static NativeConnection? Resolve(nint connection) =>
-        connection == 0 ? null : GCHandle.FromIntPtr(connection).Target as NativeConnection;
+        connection != 0 && Connections.TryGetValue(connection, out NativeConnection? target) ? target : null;
 }

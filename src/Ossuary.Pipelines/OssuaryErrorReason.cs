@@ -30,7 +30,12 @@ public enum OssuaryErrorReason
     /// <summary>A handshake signature was missing, all zeros or did not verify.</summary>
     InvalidSignature,
 
-    /// <summary>A key was rejected: a low-order X25519 point, or a client key an authenticated server does not allow.</summary>
+    /// <summary>
+    /// A key was rejected: a low-order X25519 point, a handshake nonce equal to our own (our
+    /// handshake reflected back), or a client key an authenticated server does not allow. A pipes
+    /// client also reports it when the server ends the connection with an error as its first answer
+    /// to the client's authentication, which is how a server refuses a key it does not admit.
+    /// </summary>
     InvalidKey,
 
     /// <summary>The server presented a key the client does not trust.</summary>
@@ -39,13 +44,20 @@ public enum OssuaryErrorReason
     /// <summary>The peer reset the session.</summary>
     ConnectionReset,
 
-    /// <summary>The connection ended because of a failure (the peer's Disconnect with its error flag set, or too many resets).</summary>
+    /// <summary>
+    /// The connection ended because of a failure: the peer's Disconnect with its error flag set, our
+    /// own <see cref="Protocol.OssuarySession.Disconnect"/> with an error, or (on every call after the
+    /// one that reported the cause) a fifth reset.
+    /// </summary>
     ConnectionFailed,
 
     /// <summary>The connection was closed cleanly.</summary>
     ConnectionClosed,
 
-    /// <summary>The peer did not send its next handshake packet in time.</summary>
+    /// <summary>
+    /// A handshake wait ran out: the peer did not send its next handshake packet, or did not answer
+    /// our Reset, in time; or (a client) the application did not decide whether to trust the server in time.
+    /// </summary>
     HandshakeTimeout,
 
     /// <summary>A key had the wrong length (keys are 32 bytes).</summary>

@@ -38,7 +38,7 @@ public sealed class OssuaryException : IOException
         OssuaryErrorReason.ConnectionReset => "Connection reset by the peer.",
         OssuaryErrorReason.ConnectionFailed => "Connection failed.",
         OssuaryErrorReason.ConnectionClosed => "Connection closed.",
-        OssuaryErrorReason.HandshakeTimeout => "Handshake timed out: the peer did not answer in time.",
+        OssuaryErrorReason.HandshakeTimeout => "Handshake timed out: the peer did not answer in time, or the trust decision took too long.",
         OssuaryErrorReason.InvalidKeySize => "Invalid key size: keys are 32 bytes (64 hex characters).",
         OssuaryErrorReason.Truncated => "Connection truncated: the transport ended without a Disconnect.",
         _ => $"Ossuary error {(int)reason}.",

@@ -122,7 +122,8 @@ static int pump(int rounds) {
 static int deliver(end_t *from, end_t *to, const uint8_t *msg, uint16_t len) {
   static uint8_t out[65536];
   uint16_t out_len = from->out_room;
-  int rc = ossuary_send_data(from->conn, msg, len, out, &out_len);
+  /* libossuary 0.5's prototype takes 'uint8_t *in_buf' (never written to). */
+  int rc = ossuary_send_data(from->conn, (uint8_t *)msg, len, out, &out_len);
   if (rc < 0 && rc != WOULDBLOCK) {
     fprintf(stderr, "send_data: %d\n", rc);
     return -1;
@@ -460,6 +461,51 @@ static int destroy_sets_null(void) {
   return 0;
 }
 
+/* A copy of a destroyed connection's pointer must not reach the connection created after it,
+ * even if the library reuses the memory or slot: every call on it fails and changes nothing. */
+static int stale_handle(void) {
+  uint8_t cs[32], cp[32], ss[32], sp[32], xs[32], xp[32];
+  keypair(cs, cp);
+  keypair(ss, sp);
+  keypair(xs, xp);
+  OssuaryConnection *old = ossuary_create_connection(OSSUARY_CONN_TYPE_AUTHENTICATED_SERVER, ss);
+  EXPECT(old != NULL, "created");
+  OssuaryConnection *stale = old;
+  ossuary_destroy_connection(&old);
+  end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_AUTHENTICATED_SERVER, ss));
+  end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, cs));
+  EXPECT(server_end.conn != NULL && client_end.conn != NULL, "created again");
+
+  uint8_t *keys[] = {xp};
+  uint8_t out[512], buf[64];
+  uint16_t out_len = sizeof(out), in_len = 0, msg_len = sizeof(buf);
+  EXPECT(ossuary_add_authorized_key(stale, xp) == -1, "a stale handle admits nobody");
+  EXPECT(ossuary_add_authorized_keys(stale, keys, 1) == -1, "nor a list");
+  EXPECT(ossuary_set_secret_key(stale, xs) == -1, "nor sets a key");
+  EXPECT(ossuary_handshake_done(stale) == -1, "nor answers");
+  EXPECT(ossuary_send_handshake(stale, out, &out_len) == -1, "nor sends");
+  EXPECT(ossuary_recv_handshake(stale, out, &in_len) == -1, "nor receives");
+  EXPECT(ossuary_send_data(stale, (uint8_t *)"x", 1, out, &out_len) == -1, "nor seals");
+  EXPECT(ossuary_recv_data(stale, out, &in_len, buf, &msg_len) == -1, "nor opens");
+  EXPECT(ossuary_flush(stale, out, sizeof(out)) == -1, "nor flushes");
+  EXPECT(ossuary_remote_public_key(stale, buf, sizeof(buf)) == -1, "nor names a peer");
+  EXPECT(ossuary_disconnect(stale, 1) == -1, "nor disconnects");
+  EXPECT(stale != server_end.conn && stale != client_end.conn, "a handle is never handed out twice");
+  ossuary_destroy_connection(&stale);
+  EXPECT(stale == NULL, "destroying it again only clears the copy");
+
+  /* The connections created after it are untouched: the stranger xp was not admitted, the
+   * server's key is still ss, and nothing was disconnected or destroyed. */
+  EXPECT(ossuary_add_authorized_key(client_end.conn, sp) == 0, "trust server");
+  EXPECT(ossuary_add_authorized_key(server_end.conn, cp) == 0, "admit client");
+  EXPECT(pump(50) == 1, "handshake");
+  EXPECT(key_is(client_end.conn, sp), "the server still has its own key");
+  EXPECT(talk_both_ways() == 0, "data");
+  end_free(&client_end);
+  end_free(&server_end);
+  return 0;
+}
+
 static int generated_keys(void) {
   uint8_t s1[32], p1[32], s2[32], p2[32], zero[32] = {0};
   keypair(s1, p1);
@@ -577,7 +623,7 @@ static int one_packet_per_call(void) {
   const char *words[] = {"one", "two", "three"};
   for (int i = 0; i < 3; i++) {
     uint16_t out_len = sizeof(out);
-    EXPECT(ossuary_send_data(client_end.conn, (const uint8_t *)words[i], (uint16_t)strlen(words[i]), out, &out_len) > 0, "send");
+    EXPECT(ossuary_send_data(client_end.conn, (uint8_t *)words[i], (uint16_t)strlen(words[i]), out, &out_len) > 0, "send");
     wire_push(&server_end.in, out, out_len);
   }
 
@@ -614,7 +660,7 @@ static int reset_and_handshake_again(void) {
 
   /* A packet damaged on the way: the server resets, and both handshake again. */
   uint16_t out_len = sizeof(out);
-  EXPECT(ossuary_send_data(client_end.conn, (const uint8_t *)"damaged", 7, out, &out_len) > 0, "send");
+  EXPECT(ossuary_send_data(client_end.conn, (uint8_t *)"damaged", 7, out, &out_len) > 0, "send");
   out[14] ^= 0x01;
   wire_push(&server_end.in, out, out_len);
   EXPECT(receive_one(&server_end) == -1, "the server refuses it");
@@ -656,7 +702,7 @@ static int oversized_packet(void) {
   EXPECT(pump(50) == 1, "handshake");
 
   /* A header announcing 65535 bytes: refused from the 8 header bytes, nothing buffered. */
-  const uint8_t header[8] = {0xff, 0xff, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00};
+  uint8_t header[8] = {0xff, 0xff, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00};
   uint16_t in_len = sizeof(header), msg_len = sizeof(buf);
   EXPECT(ossuary_recv_data(server_end.conn, header, &in_len, buf, &msg_len) == -1, "refused");
   EXPECT(in_len == 8 && msg_len == 0, "header consumed: %u", in_len);
@@ -676,7 +722,7 @@ static int unexpected_packet_resets(void) {
   EXPECT(server != NULL, "created");
 
   /* msg_id 0 but a type nobody knows, where a ClientHandshake belongs: the server resets. */
-  const uint8_t packet[12] = {0x00, 0x04, 0x00, 0x00, 0x00, 0x99, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00};
+  uint8_t packet[12] = {0x00, 0x04, 0x00, 0x00, 0x00, 0x99, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00};
   uint16_t in_len = sizeof(packet);
   EXPECT(ossuary_recv_handshake(server, packet, &in_len) == -1, "refused");
   EXPECT(in_len == sizeof(packet), "consumed");
@@ -726,6 +772,7 @@ static const scenario_t scenarios[] = {
     {"would_block_data_and_flush", would_block_data_and_flush},
     {"null_pointers_and_short_buffers", null_pointers_and_short_buffers},
     {"destroy_sets_null", destroy_sets_null},
+    {"stale_handle", stale_handle},
     {"generated_keys", generated_keys},
     {"set_secret_key", set_secret_key},
     {"add_authorized_keys", add_authorized_keys},

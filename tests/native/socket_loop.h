@@ -66,11 +66,36 @@ static inline void consume(link_t *l, uint16_t n) {
   l->in_len -= n;
 }
 
+/*
+ * The length of the whole packet at the front of the input, or 0 while it is incomplete.
+ *
+ * The loop hands the library one whole packet per call, never more: libossuary 0.5 (the
+ * original) copies every byte it is given into its own buffer but reports only the first
+ * packet's length as consumed, so bytes beyond that packet would reach it twice (its
+ * examples' server.c loses packets this way), and it parses a header from stale bytes when
+ * given fewer than 8. Ours takes at most one packet and never a byte beyond it, so for ours
+ * this changes nothing.
+ */
+static inline uint16_t whole_packet(const link_t *l) {
+  if (l->in_len < 8) {
+    return 0;
+  }
+  size_t packet = 8 + (((size_t)l->in[0] << 8) | l->in[1]);
+  return l->in_len >= packet && packet <= 65535 ? (uint16_t)packet : 0;
+}
+
+/* What a failed receive call took: libossuary 0.5 reports 0 bytes consumed when a call fails,
+ * although it has taken the packet; ours reports what it took. */
+static inline uint16_t packet_taken(uint16_t reported, uint16_t packet) {
+  return reported == 0 ? packet : reported;
+}
+
 /* Sends one message as one packet. */
 static inline int send_message(link_t *l, const uint8_t *message, uint16_t len) {
   static uint8_t out[65535];
   uint16_t out_len = sizeof(out);
-  int rc = ossuary_send_data(l->conn, message, len, out, &out_len);
+  /* libossuary 0.5's prototype takes 'uint8_t *in_buf' (never written to). */
+  int rc = ossuary_send_data(l->conn, (uint8_t *)message, len, out, &out_len);
   if (rc < 0) {
     fprintf(stderr, "send_data: %d\n", rc);
     return -1;
@@ -104,19 +129,25 @@ static inline int pass(link_t *l) {
       return -1;
     }
     progress |= out_len > 0 || rc == OSSUARY_ERR_WOULDBLOCK;
-    if (l->in_len > 0) {
-      uint16_t in_len = (uint16_t)(l->in_len < 65535 ? l->in_len : 65535);
+    uint16_t packet = whole_packet(l);
+    if (packet > 0) {
+      uint16_t in_len = packet;
       rc = ossuary_recv_handshake(l->conn, l->in, &in_len);
       if (rc < 0 && rc != OSSUARY_ERR_WOULDBLOCK) {
         l->resets++;
+        in_len = packet_taken(in_len, packet);
       }
       consume(l, in_len);
       progress |= in_len > 0;
     }
-  } else if (l->in_len > 0) {
-    uint16_t in_len = (uint16_t)(l->in_len < 65535 ? l->in_len : 65535);
+  } else if (whole_packet(l) > 0) {
+    uint16_t packet = whole_packet(l);
+    uint16_t in_len = packet;
     uint16_t message_len = sizeof(message);
     int rc = ossuary_recv_data(l->conn, l->in, &in_len, message, &message_len);
+    if (rc == -1) {
+      in_len = packet_taken(in_len, packet);
+    }
     consume(l, in_len);
     progress |= in_len > 0;
     if (rc < 0 && rc != OSSUARY_ERR_WOULDBLOCK) {

@@ -8,14 +8,14 @@ namespace Ossuary.Cli.Commands;
 /// <summary><c>ossuary connect HOST:PORT</c>: stdin to the server, the server's bytes to stdout.</summary>
 internal static class ConnectCommand
 {
-    public static Option<TimeSpan> WaitOption() => CliOptions.Seconds(
+    public static Option<string?> WaitOption() => CliOptions.Seconds(
         "--wait",
-        "After the end of stdin: how long a peer that has sent nothing since our last byte is waited for before closing " +
-        "(a peer that sends something is waited for until it closes); 'forever' never closes first.",
+        "After the end of stdin, close once nothing has moved either way for this long (idle time, not a deadline); " +
+        "'forever' waits until the peer closes, as a side that has only received always does.",
         fallback: 1.0,
         allowForever: true);
 
-    public static Option<TimeSpan> TimeoutOption() => CliOptions.Seconds(
+    public static Option<string?> TimeoutOption() => CliOptions.Seconds(
         "--timeout", "Give up if the TCP connection and the Ossuary handshake take longer than this (nc's -w).", fallback: null);
 
     public static Option<bool> VerboseOption() => new("--verbose", "-v") { Description = "Say which server was reached and with which key." };

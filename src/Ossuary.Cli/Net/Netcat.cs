@@ -52,10 +52,10 @@ internal static class Netcat
         var activity = new Activity();
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task fromPeer = ReceiveAsync(secure.Input, stdout, activity, cancellationToken);
-        Task toPeer = SendAsync(Stdin.Value, secure.Output, activity, stopSending.Token);
-        if (await Task.WhenAny(fromPeer, toPeer) == toPeer)
+        Task<bool> toPeer = SendAsync(Stdin.Value, secure.Output, activity, stopSending.Token);
+        if (await Task.WhenAny(fromPeer, toPeer) == toPeer && await toPeer)
         {
-            await toPeer; // stdin ended, every byte of it handed to the connection
+            // stdin ended, every byte of it handed to the connection
             if (await PeerClosesAsync(fromPeer, activity, wait, cancellationToken) is { } closed)
             {
                 await secure.Output.CompleteAsync(); // Disconnect (clean)
@@ -73,8 +73,7 @@ internal static class Netcat
         bool stdinEnded;
         try
         {
-            await toPeer;
-            stdinEnded = true;
+            stdinEnded = await toPeer;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -153,7 +152,8 @@ internal static class Netcat
         }
     }
 
-    private static async Task SendAsync(PipeReader source, PipeWriter output, Activity activity, CancellationToken cancellationToken)
+    /// <summary>Sends stdin until it ends (true) or the connection ends first (false).</summary>
+    private static async Task<bool> SendAsync(PipeReader source, PipeWriter output, Activity activity, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -173,7 +173,9 @@ internal static class Netcat
 
             if (read.IsCompleted || flushed.IsCompleted)
             {
-                return;
+                // Ended by stdin, unless the connection closed with bytes of ours still unsent
+                // (an empty last read lost nothing, however fast the peer left).
+                return read.IsCompleted && (!flushed.IsCompleted || !any);
             }
         }
     }

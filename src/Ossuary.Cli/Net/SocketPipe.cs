@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Ossuary.Pipelines.Integrations;
 
 namespace Ossuary.Cli.Net;
 
@@ -52,37 +53,23 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     }
 
     /// <summary>
-    /// Connects to an address, or to each address of a host name in turn (a dual-mode socket tries
-    /// them all). The library's OssuaryClient takes only an IPEndPoint today, hence this.
+    /// Connects through the library's connector: an address, or each address of a host name in
+    /// turn, IPv6 and IPv4. The handshake is the caller's, over <see cref="FirstBytesStream"/>, so a
+    /// peer that is not Ossuary can be named by what it sent.
     /// </summary>
     public static async Task<SocketPipe> ConnectAsync(HostPort target, CancellationToken cancellationToken)
     {
-        bool literal = IPAddress.TryParse(target.Host, out IPAddress? address);
-        var socket = literal
-            ? new Socket(address!.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
-            : new Socket(SocketType.Stream, ProtocolType.Tcp);
+        EndPoint endpoint = IPAddress.TryParse(target.Host, out IPAddress? address)
+            ? new IPEndPoint(address, target.Port)
+            : new DnsEndPoint(target.Host, target.Port);
         try
         {
-            if (literal)
-            {
-                await socket.ConnectAsync(new IPEndPoint(address!, target.Port), cancellationToken);
-            }
-            else
-            {
-                await socket.ConnectAsync(target.Host, target.Port, cancellationToken);
-            }
-
-            return new SocketPipe(socket);
+            // The caller's --timeout covers the connect and the handshake together.
+            return new SocketPipe(await OssuaryClient.ConnectSocketAsync(endpoint, Timeout.InfiniteTimeSpan, cancellationToken));
         }
         catch (SocketException ex)
         {
-            socket.Dispose();
             throw new CliException($"cannot connect to {target}: {ex.Message}", ExitCodes.Network);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
         }
     }
 

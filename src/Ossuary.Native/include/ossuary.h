@@ -28,10 +28,28 @@
  * Threads: different connections may be used from different threads at once; calls on one
  * connection are serialised by a lock inside it.
  *
+ * Handles: an OssuaryConnection * is an opaque handle, not an address, and no handle is ever
+ * handed out twice. A copy kept after ossuary_destroy_connection() (or any pointer this library
+ * did not return) makes every call return -1 (NULL, or nothing, where the function returns no
+ * number) and never touches another connection, even one created later.
+ *
  * Keys are 32 bytes: an Ed25519 secret key is the 32-byte seed, a public key the 32-byte point.
+ *
+ * Drop-in: the include guard (_OSSUARY_H), the types, the return codes and every prototype of
+ * the 13 functions are libossuary 0.5's, parameter types included (its in_buf parameters are
+ * 'uint8_t *', not 'const uint8_t *', although neither library writes through them), so code
+ * that tests the guard, or stores the functions in pointers typed after 0.5's prototypes,
+ * compiles unchanged. What 0.5 does not have is marked "Addition" below: ossuary_disconnect()
+ * and the OSSUARY_HAS_DISCONNECT macro that announces it. 0.5's header has no extern "C"; this
+ * one adds it, so C++ programs link.
+ *
+ * A program that defines a function of its own named ossuary_disconnect cannot link against
+ * libossuary.a (two definitions of one symbol), and against libossuary.so its calls reach its
+ * own function, not the library's; rename it in the program.
  */
-#ifndef OSSUARY_H
-#define OSSUARY_H
+/* libossuary 0.5's guard, so that code testing _OSSUARY_H keeps working. */
+#ifndef _OSSUARY_H
+#define _OSSUARY_H
 
 #include <stdint.h>
 
@@ -83,7 +101,7 @@ OssuaryConnection *ossuary_create_connection(ossuary_conn_type_t type, const uin
 /*
  * Releases a connection and wipes its keys, then sets *conn to NULL. Nothing is sent: to tell
  * the peer, call ossuary_disconnect() and send the packet it produces first.
- * conn may be NULL, and *conn may be NULL (nothing happens).
+ * conn may be NULL, and *conn may be NULL or a handle already destroyed (nothing happens).
  */
 void ossuary_destroy_connection(OssuaryConnection **conn);
 
@@ -152,7 +170,7 @@ int32_t ossuary_generate_auth_keypair(uint8_t *secret_buf, uint16_t secret_buf_l
  * ended the connection (ossuary_handshake_done() tells which) or on bad arguments.
  */
 int32_t ossuary_recv_handshake(OssuaryConnection *conn,
-                               const uint8_t *in_buf, uint16_t *in_buf_len);
+                               uint8_t *in_buf, uint16_t *in_buf_len);
 
 /*
  * Writes the handshake packets that are due (or a Reset or Disconnect) into out_buf. Call it
@@ -197,7 +215,7 @@ int32_t ossuary_handshake_done(OssuaryConnection *conn);
  * ossuary_flush(), or the arguments are bad.
  */
 int32_t ossuary_send_data(OssuaryConnection *conn,
-                          const uint8_t *in_buf, uint16_t in_buf_len,
+                          uint8_t *in_buf, uint16_t in_buf_len,
                           uint8_t *out_buf, uint16_t *out_buf_len);
 
 /*
@@ -215,7 +233,7 @@ int32_t ossuary_send_data(OssuaryConnection *conn,
  * the channel is not established, or on bad arguments.
  */
 int32_t ossuary_recv_data(OssuaryConnection *conn,
-                          const uint8_t *in_buf, uint16_t *in_buf_len,
+                          uint8_t *in_buf, uint16_t *in_buf_len,
                           uint8_t *out_buf, uint16_t *out_buf_len);
 
 /*
@@ -227,11 +245,21 @@ int32_t ossuary_recv_data(OssuaryConnection *conn,
 int32_t ossuary_flush(OssuaryConnection *conn,
                       uint8_t *out_buf, uint16_t out_buf_len);
 
+/* ---- Addition: not in libossuary 0.5's C API ------------------------------------------- */
+
+/* Defined when this header declares ossuary_disconnect(), so that one program builds against
+ * either library: #ifdef OSSUARY_HAS_DISCONNECT. */
+#define OSSUARY_HAS_DISCONNECT 1
+
 /*
- * Not in libossuary 0.5's C API (its Rust API has the same call). Ends the connection: the
- * next ossuary_send_handshake() writes a Disconnect packet, clean (error = 0) or reporting a
- * failure (error != 0), and ossuary_handshake_done() returns 0 until that packet has been
- * handed out, then -1. The peer's ossuary_recv_data() returns -1 when the packet arrives.
+ * Addition (libossuary 0.5's Rust API has the same call, its C API does not). Ends the
+ * connection: the next ossuary_send_handshake() writes a Disconnect packet, clean (error = 0)
+ * or reporting a failure (error != 0), and ossuary_handshake_done() returns 0 until that packet
+ * has been handed out, then -1. The peer's ossuary_recv_data() returns -1 when the packet
+ * arrives.
+ *
+ * A program that defines its own function named ossuary_disconnect conflicts with this one:
+ * the static library (libossuary.a) then fails to link with a duplicate symbol.
  *
  * Returns 0, or -1 for a NULL connection.
  */
@@ -241,4 +269,4 @@ int32_t ossuary_disconnect(OssuaryConnection *conn, uint8_t error);
 }
 #endif
 
-#endif /* OSSUARY_H */
+#endif /* _OSSUARY_H */

@@ -14,21 +14,38 @@ internal sealed class EphemeralKeyPair : IDisposable
     private readonly byte[] _secret = GC.AllocateUninitializedArray<byte>(KeySize, pinned: true);
     private readonly byte[] _public = new byte[KeySize];
 
+    /// <summary>False once the secret has been used (and zeroed) or disposed, until the next <see cref="Regenerate"/>.</summary>
+    private bool _fresh;
+    private bool _disposed;
+
     public ReadOnlySpan<byte> PublicKey => _public;
 
     /// <summary>Draws a new secret (the raw 32 bytes; X25519 clamps them itself, as the original does).</summary>
     public void Regenerate(RandomSource random)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         random.Fill(_secret);
         X25519.ComputePublicKey(_public, _secret);
+        _fresh = true;
     }
 
     /// <summary>
     /// The raw X25519 output is the session key (the protocol has no KDF). An all-zero result means
     /// the peer sent a low-order point; the original accepts it, we refuse it.
     /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// This generation already agreed a key (or was disposed): its secret is zeroed, and an
+    /// agreement with the known all-zero scalar would give a key anyone can compute.
+    /// </exception>
     public bool TryAgree(ReadOnlySpan<byte> peerPublicKey, Span<byte> sessionKey)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_fresh)
+        {
+            throw new InvalidOperationException("This ephemeral key pair has already been used for a key agreement; a reset draws a new one.");
+        }
+
+        _fresh = false;
         try
         {
             X25519.ComputeSharedSecret(sessionKey, _secret, peerPublicKey);
@@ -47,5 +64,10 @@ internal sealed class EphemeralKeyPair : IDisposable
         return !ConstantTime.IsAllZeros(sessionKey);
     }
 
-    public void Dispose() => CryptographicOperations.ZeroMemory(_secret);
+    public void Dispose()
+    {
+        _disposed = true;
+        _fresh = false;
+        CryptographicOperations.ZeroMemory(_secret);
+    }
 }

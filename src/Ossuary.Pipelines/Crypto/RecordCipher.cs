@@ -28,6 +28,7 @@ internal sealed class RecordCipher : IDisposable
     private readonly byte[] _key = GC.AllocateUninitializedArray<byte>(KeySize, pinned: true);
     private ChaCha20Poly1305? _seal;
     private ChaCha20Poly1305? _open;
+    private bool _disposed;
 
     public RecordCipher(ReadOnlySpan<byte> key)
     {
@@ -35,8 +36,10 @@ internal sealed class RecordCipher : IDisposable
     }
 
     /// <summary>Encrypts; <paramref name="ciphertext"/> may be <paramref name="plaintext"/> itself (in place).</summary>
+    /// <exception cref="ObjectDisposedException">The cipher was disposed: its key is gone, and sealing under the zeroed key would publish the plaintext.</exception>
     public void Seal(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (plaintext.Length > SmallRecordLimit)
         {
             (_seal ??= new ChaCha20Poly1305(_key)).Encrypt(nonce, plaintext, ciphertext, tag);
@@ -60,8 +63,10 @@ internal sealed class RecordCipher : IDisposable
     /// itself. On a bad tag the output is zeroed and nothing else happens: a forged frame costs one
     /// tag check (and, both libraries being what they are, one caught exception, after which the session resets).
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The cipher was disposed.</exception>
     public bool TryOpen(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
             if (ciphertext.Length > SmallRecordLimit)
@@ -90,8 +95,13 @@ internal sealed class RecordCipher : IDisposable
         }
     }
 
+    /// <summary>
+    /// Zeroes the key. The session disposes a cipher only under its lock, so no seal or open is
+    /// in flight; the flag makes any later use throw rather than run under the zeroed key.
+    /// </summary>
     public void Dispose()
     {
+        _disposed = true;
         CryptographicOperations.ZeroMemory(_key);
         _seal?.Dispose();
         _open?.Dispose();

@@ -4,34 +4,70 @@ using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
 
-/// <summary>Connects to Ossuary servers over TCP (or any socket endpoint, Unix sockets included).</summary>
+/// <summary>
+/// Connects to Ossuary servers over TCP, by address or host name, or over Unix domain sockets. For
+/// code written against <c>IConnectionFactory</c>, use <see cref="OssuaryConnectionFactory"/>.
+/// </summary>
 public static class OssuaryClient
 {
-    /// <summary>Connects, runs the client handshake and returns the secured connection.</summary>
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/>, runs the client handshake and returns the secured connection.
+    /// A <see cref="DnsEndPoint"/> is resolved and every address tried in order (IPv6 and IPv4) until one
+    /// accepts; <see cref="IPEndPoint"/> and <see cref="UnixDomainSocketEndPoint"/> are connected directly.
+    /// Connecting is bounded by <see cref="OssuaryClientOptions.ConnectTimeout"/>, the handshake by
+    /// <see cref="OssuaryClientOptions.HandshakeTimeout"/>.
+    /// </summary>
+    /// <remarks>
+    /// A server that does not admit this client still completes the handshake; the refusal arrives as
+    /// its Disconnect (error), which the connection's first read reports (see <see cref="OssuaryDuplexPipe"/>).
+    /// </remarks>
     /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>
-    /// <exception cref="SocketException">The endpoint could not be reached.</exception>
-    public static async Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, OssuaryClientOptions options, CancellationToken cancellationToken = default)
+    /// <exception cref="SocketException">The endpoint could not be reached, its name did not resolve, or connecting timed out (<see cref="SocketError.TimedOut"/>).</exception>
+    /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
+    public static Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, OssuaryClientOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         HandshakePlan plan = HandshakePlan.ForClient(options);
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        return ConnectAsync(endpoint, plan, ConnectionTelemetry.For(plan), cancellationToken);
+    }
+
+    /// <summary>
+    /// Opens the TCP or Unix socket that <see cref="ConnectAsync(EndPoint, OssuaryClientOptions, CancellationToken)"/>
+    /// would, without a handshake: for code that puts its own stream between the socket and
+    /// <see cref="OssuaryStream"/> or <see cref="OssuaryDuplexPipe.ConnectAsync(System.IO.Pipelines.IDuplexPipe, OssuaryClientOptions, EndPoint?, CancellationToken)"/>
+    /// (a diagnostic recorder, a proxy protocol). Every address of a <see cref="DnsEndPoint"/> is
+    /// tried in order; TCP sockets have Nagle's algorithm off, as Ossuary's frames are already batched.
+    /// </summary>
+    /// <param name="endpoint">An <see cref="IPEndPoint"/>, <see cref="DnsEndPoint"/> or <see cref="UnixDomainSocketEndPoint"/>.</param>
+    /// <param name="connectTimeout">Bound on resolving and connecting; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as the OS does.</param>
+    /// <param name="cancellationToken">Cancels the attempt.</param>
+    /// <returns>The connected socket, which the caller owns.</returns>
+    /// <exception cref="SocketException">The endpoint could not be reached, its name did not resolve, or connecting timed out (<see cref="SocketError.TimedOut"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<Socket> ConnectSocketAsync(EndPoint endpoint, TimeSpan connectTimeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (connectTimeout <= TimeSpan.Zero && connectTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(connectTimeout), connectTimeout, "A connect timeout is positive or Timeout.InfiniteTimeSpan.");
+        }
+
+        return SocketConnector.ConnectAsync(endpoint, connectTimeout, cancellationToken);
+    }
+
+    internal static async Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, HandshakePlan plan, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
+    {
+        Socket socket = await SocketConnector.ConnectAsync(endpoint, plan.ConnectTimeout, cancellationToken).ConfigureAwait(false);
         StreamDuplexPipe? pipe = null;
         try
         {
-            if (endpoint is not UnixDomainSocketEndPoint)
-            {
-                socket.NoDelay = true;
-            }
-
-            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
-
             // Read now: Socket fetches them lazily (getpeername), which fails once the peer has
             // reset the connection, e.g. a server that refused this client right after the
             // handshake. Read afterwards, a successful handshake surfaced as a SocketException.
             EndPoint? local = socket.LocalEndPoint;
             EndPoint? remote = socket.RemoteEndPoint;
             pipe = new StreamDuplexPipe(new NetworkStream(socket, ownsSocket: true), leaveOpen: false);
-            OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan, null, ConnectionTelemetry.None, cancellationToken).ConfigureAwait(false);
+            OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan.ForEndPoint(endpoint, remote), null, telemetry, cancellationToken).ConfigureAwait(false);
             return new OssuaryClientConnection(secure, pipe, local, remote);
         }
         catch

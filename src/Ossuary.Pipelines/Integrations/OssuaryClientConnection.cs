@@ -8,7 +8,8 @@ namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
 /// A client connection whose <see cref="Transport"/> is the plaintext pipe. Dispose it to send
-/// Disconnect and close the socket.
+/// Disconnect and close the socket. <see cref="ConnectionClosed"/> fires when the server ends the
+/// connection (its Disconnect, a failure or the socket's end), on <see cref="Abort"/> and on dispose.
 /// </summary>
 public sealed class OssuaryClientConnection : ConnectionContext
 {
@@ -33,6 +34,12 @@ public sealed class OssuaryClientConnection : ConnectionContext
         Transport = secure;
         LocalEndPoint = local;
         RemoteEndPoint = remote;
+
+        // ConnectionClosed fires when the server ends the connection too (its Disconnect, a failure,
+        // the socket's end), not only on Abort or dispose, as Kestrel's transports do: once both
+        // directions have stopped, so that a write made after it reports a completed pipe.
+        secure.Completion.ContinueWith(static (_, state) => ((OssuaryClientConnection)state!).SignalClosed(), this,
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     /// <inheritdoc />

@@ -1,7 +1,8 @@
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
@@ -12,28 +13,19 @@ public static class OssuaryConnectionBuilderExtensions
     /// <summary>
     /// Secures every connection with Ossuary before the rest of the pipeline sees it: the next
     /// middleware gets a plaintext <see cref="ConnectionContext.Transport"/> and an
-    /// <see cref="IOssuaryConnectionFeature"/>. The options are validated and copied now.
+    /// <see cref="IOssuaryConnectionFeature"/>. The options are validated and copied now; their
+    /// <see cref="OssuaryServerOptions.AuthorizedKeysFile"/>, if any, is watched and reloaded on change.
     /// </summary>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
+    /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
+    /// <exception cref="IOException">A key file named by the options cannot be read.</exception>
+    /// <exception cref="UnauthorizedAccessException">A key file named by the options may not be read (or, for a secret key, may be read by others).</exception>
     public static TBuilder UseOssuary<TBuilder>(this TBuilder builder, OssuaryServerOptions options)
         where TBuilder : IConnectionBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
-        var loggerFactory = builder.ApplicationServices?.GetService(typeof(ILoggerFactory)) as ILoggerFactory;
-        var meterFactory = builder.ApplicationServices?.GetService(typeof(IMeterFactory)) as IMeterFactory;
-        ILogger logger = loggerFactory?.CreateLogger("Ossuary.Pipelines.Server") ?? NullLogger.Instance;
-
-        // Validated and snapshotted now, as Kestrel's UseHttps does, so bad options fail at start-up.
-        HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
-        if (generated is not null)
-        {
-            OssuaryLog.GeneratedServerIdentity(logger, generated.PublicKey);
-        }
-
-        var metrics = OssuaryMetrics.Create(meterFactory);
-        builder.Use(next => new OssuaryServerMiddleware(next, plan, logger, metrics).OnConnectionAsync);
-        return builder;
+        return builder.UseOssuary(options, null, Options.DefaultName);
     }
 
     /// <summary>Configures a fresh <see cref="OssuaryServerOptions"/> and secures every connection with it.</summary>
@@ -45,5 +37,64 @@ public static class OssuaryConnectionBuilderExtensions
         var options = new OssuaryServerOptions();
         configure(options);
         return builder.UseOssuary(options);
+    }
+
+    /// <summary>
+    /// Secures every connection with the default <see cref="OssuaryServerOptions"/> from the host's
+    /// services (<c>services.AddOssuaryServer(...)</c>), and follows them: when the options change
+    /// (configuration reload, <see cref="IOptionsMonitor{TOptions}"/>), the next connection uses the new ones.
+    /// </summary>
+    /// <inheritdoc cref="UseOssuary{TBuilder}(TBuilder, string)" path="/exception"/>
+    public static TBuilder UseOssuary<TBuilder>(this TBuilder builder)
+        where TBuilder : IConnectionBuilder =>
+        builder.UseOssuary(Options.DefaultName);
+
+    /// <summary>
+    /// Secures every connection with the named <see cref="OssuaryServerOptions"/> from the host's services
+    /// (<c>services.AddOssuaryServer(configuration, optionsName)</c>): one name per endpoint, e.g. a
+    /// device listener and an operator listener with different allow-lists. Changes apply from the next connection.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The builder has no services, or the options are invalid; the message says what to fix.</exception>
+    /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
+    /// <exception cref="IOException">A key file named by the options cannot be read.</exception>
+    /// <exception cref="UnauthorizedAccessException">A key file named by the options may not be read (or, for a secret key, may be read by others).</exception>
+    public static TBuilder UseOssuary<TBuilder>(this TBuilder builder, string optionsName)
+        where TBuilder : IConnectionBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(optionsName);
+        var monitor = builder.ApplicationServices?.GetService(typeof(IOptionsMonitor<OssuaryServerOptions>)) as IOptionsMonitor<OssuaryServerOptions>
+            ?? throw new InvalidOperationException(
+                "UseOssuary() takes its options from the host's services: register them with services.AddOssuaryServer(...), or pass OssuaryServerOptions.");
+        OssuaryServerOptions options;
+        try
+        {
+            options = monitor.Get(optionsName);
+        }
+        catch (OptionsValidationException ex)
+        {
+            throw new InvalidOperationException($"The Ossuary options '{optionsName}' are invalid: {string.Join(" ", ex.Failures)}", ex);
+        }
+
+        return builder.UseOssuary(options, monitor, optionsName);
+    }
+
+    private static TBuilder UseOssuary<TBuilder>(this TBuilder builder, OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, string name)
+        where TBuilder : IConnectionBuilder
+    {
+        IServiceProvider? services = builder.ApplicationServices;
+        var loggerFactory = services?.GetService(typeof(ILoggerFactory)) as ILoggerFactory;
+        var meterFactory = services?.GetService(typeof(IMeterFactory)) as IMeterFactory;
+
+        // Validated and snapshotted now, as Kestrel's UseHttps does, so bad options fail at start-up.
+        var plans = new ServerPlanSource(options, monitor, name, loggerFactory, meterFactory);
+        if (services?.GetService(typeof(IHostApplicationLifetime)) is IHostApplicationLifetime lifetime)
+        {
+            // The file watcher and the options subscription live as long as the host.
+            lifetime.ApplicationStopped.Register(plans.Dispose);
+        }
+
+        builder.Use(next => new OssuaryServerMiddleware(next, plans).OnConnectionAsync);
+        return builder;
     }
 }

@@ -6,37 +6,41 @@ using Ossuary.Pipelines.Transport;
 namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
-/// Connection middleware that secures every connection of a listener with one validated plan.
-/// A connection whose handshake fails is logged at Debug and ended quietly: the failure is the
-/// peer's, and must never throw into the server.
+/// Connection middleware that secures every connection of a listener with the current plan of its
+/// <see cref="ServerPlanSource"/>. A connection whose handshake fails never throws into the server:
+/// a failure the peer caused is logged at Debug and ends the connection quietly; one of ours (a
+/// throwing <c>AuthorizeClient</c> or <c>IdentitySelector</c>, a disposed identity, a bug) is logged
+/// at Error, limited per cause.
 /// </summary>
 internal sealed class OssuaryServerMiddleware
 {
     private readonly ConnectionDelegate _next;
-    private readonly HandshakePlan _plan;
-    private readonly ILogger _logger;
-    private readonly OssuaryMetrics _metrics;
+    private readonly ServerPlanSource _plans;
 
-    public OssuaryServerMiddleware(ConnectionDelegate next, HandshakePlan plan, ILogger logger, OssuaryMetrics metrics)
+    public OssuaryServerMiddleware(ConnectionDelegate next, ServerPlanSource plans)
     {
         _next = next;
-        _plan = plan;
-        _logger = logger;
-        _metrics = metrics;
+        _plans = plans;
     }
 
     public async Task OnConnectionAsync(ConnectionContext context)
     {
+        ServerPlanSource.Snapshot current = _plans.Current;
+        ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
+        if (SelectPlan(current.Plan, context, telemetry) is not { } plan)
+        {
+            return;
+        }
+
         IDuplexPipe transport = context.Transport;
         OssuaryDuplexPipe secure;
         try
         {
-            secure = await OssuaryDuplexPipe.StartAsync(transport, _plan, context, ConnectionTelemetry.For(context, _logger, _metrics), context.ConnectionClosed)
-                .ConfigureAwait(false);
+            secure = await OssuaryDuplexPipe.StartAsync(transport, plan, context, telemetry, context.ConnectionClosed).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OssuaryException or OperationCanceledException or IOException)
         {
-            // Already logged and counted by the handshake; the connection simply ends.
+            // Already logged (at Debug or, when ours, at Error) and counted by the handshake; the connection simply ends.
             return;
         }
 
@@ -50,6 +54,32 @@ internal sealed class OssuaryServerMiddleware
         {
             await secure.DisposeAsync().ConfigureAwait(false);
             context.Transport = transport;
+        }
+    }
+
+    /// <summary>The plan with the identity this connection gets; null (logged at Error) when the selector failed us.</summary>
+    private static HandshakePlan? SelectPlan(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry)
+    {
+        if (plan.IdentitySelector is not { } select)
+        {
+            return plan;
+        }
+
+        try
+        {
+            if (select(context) is { } chosen)
+            {
+                return plan.WithIdentity(chosen);
+            }
+
+            return plan.HasIdentity ? plan : throw new InvalidOperationException(
+                "OssuaryServerOptions.IdentitySelector returned null and no default Identity or IdentityKeyFile is set: the server has no key to present.");
+        }
+        catch (Exception ex)
+        {
+            LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryServerOptions.IdentitySelector)}: {ex.GetType().FullName}", out int heldBack);
+            OssuaryLog.IdentitySelectorFailed(telemetry.Logger, level, context.ConnectionId, heldBack, ex);
+            return null;
         }
     }
 }

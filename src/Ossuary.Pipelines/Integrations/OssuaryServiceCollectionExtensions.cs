@@ -1,9 +1,16 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Configuration;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
 
-/// <summary>Service registrations for hosts that serve Ossuary.</summary>
+/// <summary>Service registrations for hosts that serve or connect with Ossuary.</summary>
 public static class OssuaryServiceCollectionExtensions
 {
     /// <summary>
@@ -23,5 +30,85 @@ public static class OssuaryServiceCollectionExtensions
         // The last registration is the one resolved, whether Kestrel registered its own before or not.
         services.AddSingleton<IMemoryPoolFactory<byte>>(factory);
         return services;
+    }
+
+    /// <summary>
+    /// Registers the default <see cref="OssuaryServerOptions"/>, validated at start-up (<c>ValidateOnStart</c>:
+    /// key files are read then), for <c>listen.UseOssuary()</c>. Set them with the returned builder
+    /// (<c>.Configure(o =&gt; ...)</c>: an <see cref="OssuaryServerOptions.IdentitySelector"/>, an
+    /// <see cref="OssuaryServerOptions.AuthorizeClient"/>, anything configuration cannot say).
+    /// </summary>
+    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services) =>
+        services.AddOssuaryServer(Options.DefaultName);
+
+    /// <summary>
+    /// Registers <see cref="OssuaryServerOptions"/> named <paramref name="optionsName"/>, validated at
+    /// start-up, for <c>listen.UseOssuary(optionsName)</c>: one name per endpoint.
+    /// </summary>
+    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, string optionsName)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(optionsName);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryServerOptions>, OssuaryOptionsValidator>());
+        return services.AddOptions<OssuaryServerOptions>(optionsName).ValidateOnStart();
+    }
+
+    /// <summary>
+    /// Registers the default <see cref="OssuaryServerOptions"/>, bound from <paramref name="configuration"/>
+    /// (e.g. <c>builder.Configuration.GetSection("Ossuary")</c>): <c>Mode</c>, <c>IdentityKeyFile</c>,
+    /// <c>AuthorizedClientKeys</c> (hex strings), <c>AuthorizedKeysFile</c>, <c>HandshakeTimeout</c>,
+    /// <c>HandshakeStepTimeout</c>. The binding is source-generated (works under NativeAOT), validated
+    /// at start-up, and follows configuration reloads: the next connection uses the new options.
+    /// </summary>
+    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, IConfiguration configuration) =>
+        services.AddOssuaryServer(configuration, Options.DefaultName);
+
+    /// <summary>As <see cref="AddOssuaryServer(IServiceCollection, IConfiguration)"/>, for the options named <paramref name="optionsName"/>.</summary>
+    public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, IConfiguration configuration, string optionsName)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        OptionsBuilder<OssuaryServerOptions> builder = services.AddOssuaryServer(optionsName);
+        builder.Configure(options => OssuaryServerSettings.Apply(configuration, options));
+        services.AddSingleton<IOptionsChangeTokenSource<OssuaryServerOptions>>(new ConfigurationChangeTokenSource<OssuaryServerOptions>(builder.Name, configuration));
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers <see cref="OssuaryClientOptions"/> (validated at start-up; set them with the returned
+    /// builder), an <see cref="OssuaryConnectionFactory"/> that follows them and logs and meters through
+    /// the host, and makes it the host's <see cref="IConnectionFactory"/> unless one is registered already.
+    /// </summary>
+    public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryClientOptions>, OssuaryOptionsValidator>());
+        services.TryAddSingleton(provider => new OssuaryConnectionFactory(
+            provider.GetRequiredService<IOptionsMonitor<OssuaryClientOptions>>(),
+            Options.DefaultName,
+            provider.GetService<ILoggerFactory>(),
+            provider.GetService<IMeterFactory>()));
+        services.TryAddSingleton<IConnectionFactory>(provider => provider.GetRequiredService<OssuaryConnectionFactory>());
+        return services.AddOptions<OssuaryClientOptions>().ValidateOnStart();
+    }
+
+    /// <summary>As <see cref="AddOssuaryClient(IServiceCollection)"/>, with the options set by <paramref name="configure"/>.</summary>
+    public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services, Action<OssuaryClientOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        return services.AddOssuaryClient().Configure(configure);
+    }
+
+    /// <summary>
+    /// As <see cref="AddOssuaryClient(IServiceCollection)"/>, bound from <paramref name="configuration"/>:
+    /// <c>IdentityKeyFile</c>, <c>TrustedServerKeys</c> (hex strings), <c>ConnectTimeout</c>,
+    /// <c>HandshakeTimeout</c>, <c>HandshakeStepTimeout</c>; source-generated, reloaded on change.
+    /// </summary>
+    public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        OptionsBuilder<OssuaryClientOptions> builder = services.AddOssuaryClient();
+        builder.Configure(options => OssuaryClientSettings.Apply(configuration, options));
+        services.AddSingleton<IOptionsChangeTokenSource<OssuaryClientOptions>>(new ConfigurationChangeTokenSource<OssuaryClientOptions>(builder.Name, configuration));
+        return builder;
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
 using System.Runtime.CompilerServices;
 using Ossuary.Pipelines.Transport;
 
@@ -12,6 +13,14 @@ namespace Ossuary.Pipelines.Integrations;
 /// once (writes made while it is busy share frames); <see cref="FlushAsync(CancellationToken)"/>
 /// waits until everything written so far has reached the inner stream. Disposing sends Disconnect.
 /// </summary>
+/// <remarks>
+/// Admission is asynchronous: a client that the server's allow-list refuses still completes
+/// <see cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)"/> and learns of the refusal from the
+/// server's Disconnect (error): the next read, write or flush throws an <see cref="OssuaryException"/>
+/// with <see cref="OssuaryErrorReason.ConnectionFailed"/>, the reason a pipe read reports for the same
+/// event. A write made before the Disconnect arrived succeeds; the server discards its bytes.
+/// Logs, metrics and the handshake span go where the options' <c>LoggerFactory</c> and <c>MeterFactory</c> say.
+/// </remarks>
 public sealed class OssuaryStream : Stream
 {
     private readonly Stream _inner;
@@ -59,12 +68,26 @@ public sealed class OssuaryStream : Stream
     /// <summary>Runs the client handshake over the inner stream.</summary>
     /// <exception cref="OssuaryException">The handshake failed; <see cref="OssuaryException.Reason"/> says why.</exception>
     public Task AuthenticateAsClientAsync(OssuaryClientOptions options, CancellationToken cancellationToken = default) =>
-        AuthenticateAsync(HandshakePlan.ForClient(options), cancellationToken);
+        AuthenticateAsClientAsync(options, null, cancellationToken);
+
+    /// <summary>
+    /// Runs the client handshake over the inner stream, a connection to <paramref name="serverEndPoint"/>
+    /// (what <see cref="OssuaryClientOptions.TrustServerAtEndPoint"/> is told; <c>SslStream</c>'s target host).
+    /// </summary>
+    /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
+    public Task AuthenticateAsClientAsync(OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
+    {
+        HandshakePlan plan = HandshakePlan.ForClient(options);
+        return AuthenticateAsync(plan.ForEndPoint(serverEndPoint, serverEndPoint), cancellationToken);
+    }
 
     /// <summary>Runs the server handshake over the inner stream.</summary>
-    /// <inheritdoc cref="AuthenticateAsClientAsync" path="/exception"/>
-    public Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default) =>
-        AuthenticateAsync(HandshakePlan.ForServer(options, out _), cancellationToken);
+    /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
+    public Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default)
+    {
+        HandshakePlan plan = HandshakePlan.ForServer(options, out _);
+        return AuthenticateAsync(plan.IdentitySelector is { } select && select(null) is { } chosen ? plan.WithIdentity(chosen) : plan, cancellationToken);
+    }
 
     private async Task AuthenticateAsync(HandshakePlan plan, CancellationToken cancellationToken)
     {
@@ -74,7 +97,7 @@ public sealed class OssuaryStream : Stream
         }
 
         _innerPipe = new StreamDuplexPipe(_inner, leaveOpen: true);
-        _secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.None, cancellationToken).ConfigureAwait(false);
+        _secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
     }
 
     private OssuaryDuplexPipe Secure => _secure ?? throw new InvalidOperationException("Authenticate the OssuaryStream before reading or writing.");
@@ -114,10 +137,17 @@ public sealed class OssuaryStream : Stream
     /// <inheritdoc />
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        // Once the peer has ended the connection with a failure (a refusal, say), nothing more can be
+        // sent: say so now, with the reason a read gives, rather than queue bytes that are dropped.
+        if (Secure.InputFailure is not null)
+        {
+            throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
+        }
+
         FlushResult flushed = await Secure.Output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
         if (flushed.IsCompleted)
         {
-            throw new OssuaryException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
+            throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
         }
 
         _written += buffer.Length;

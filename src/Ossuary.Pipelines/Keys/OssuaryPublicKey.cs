@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 
@@ -6,8 +7,11 @@ namespace Ossuary.Pipelines;
 /// <summary>
 /// A 32-byte Ed25519 public key identifying an Ossuary host. Equality is constant-time, so a
 /// lookup in an allow-list does not reveal through timing how close a presented key came.
+/// Parsable from 64 hex characters (<see cref="ISpanParsable{TSelf}"/>, and a <see cref="TypeConverter"/>
+/// so that configuration binds <c>Ossuary__AuthorizedClientKeys__0=&lt;hex&gt;</c>).
 /// </summary>
-public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormattable
+[TypeConverter(typeof(OssuaryPublicKeyConverter))]
+public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormattable, ISpanParsable<OssuaryPublicKey>
 {
     /// <summary>Size of a public key in bytes.</summary>
     public const int Size = KeyHex.KeySize;
@@ -60,6 +64,29 @@ public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormat
 
         key = new OssuaryPublicKey(raw);
         return true;
+    }
+
+    /// <summary>Parses 64 hex characters.</summary>
+    /// <exception cref="FormatException">The text is not 64 hex characters.</exception>
+    public static OssuaryPublicKey Parse(ReadOnlySpan<char> s, IFormatProvider? provider) =>
+        TryParse(s, out OssuaryPublicKey? key) ? key : throw new FormatException("A public key is 64 hex characters (32 bytes).");
+
+    /// <inheritdoc cref="Parse(ReadOnlySpan{char}, IFormatProvider?)"/>
+    public static OssuaryPublicKey Parse(string s, IFormatProvider? provider)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return Parse(s.AsSpan(), provider);
+    }
+
+    /// <summary>Parses 64 hex characters; false if the text is anything else.</summary>
+    public static bool TryParse(ReadOnlySpan<char> s, IFormatProvider? provider, [MaybeNullWhen(false)] out OssuaryPublicKey result) =>
+        TryParse(s, out result);
+
+    /// <summary>Parses 64 hex characters; false if the text is null or anything else.</summary>
+    public static bool TryParse([NotNullWhen(true)] string? s, IFormatProvider? provider, [MaybeNullWhen(false)] out OssuaryPublicKey result)
+    {
+        result = null;
+        return s is not null && TryParse(s.AsSpan(), out result);
     }
 
     /// <summary>Copies the raw bytes into <paramref name="destination"/>.</summary>

@@ -21,7 +21,15 @@ public sealed partial class OssuarySession
     public int WriteHandshake(IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        CheckHandshakeTimeout();
+        lock (_gate)
+        {
+            return WriteNextHandshake(output);
+        }
+    }
+
+    private int WriteNextHandshake(IBufferWriter<byte> output)
+    {
+        CheckTimeout();
         if (_resetAnswerPending && _step != Step.SendFarewell)
         {
             _resetAnswerPending = false;
@@ -37,7 +45,7 @@ public sealed partial class OssuarySession
             case Step.ClientSendAuthentication:
                 return WritePacket(output, PacketType.ClientAuthentication, ClientAuthenticationSize, Step.Established);
             case Step.SendResetThenWait:
-                _step = Step.ResetWait;
+                EnterWait(Step.ResetWait);
                 return WriteControl(output, PacketType.Reset, error: true);
             case Step.SendFarewell:
                 _step = Step.Closed;
@@ -190,15 +198,15 @@ public sealed partial class OssuarySession
         }
 
         challenge.CopyTo(_remoteChallenge);
-        RemotePublicKey = new OssuaryPublicKey(identityKey);
+        _remotePublicKey = new OssuaryPublicKey(identityKey);
         if (IsAuthorized(identityKey))
         {
             _step = Step.ClientSendAuthentication;
             return OssuaryReceiveResult.Handshake;
         }
 
-        _step = Step.ClientAwaitingTrust;
-        LastError = OssuaryErrorReason.UntrustedServer;
+        EnterWait(Step.ClientAwaitingTrust);
+        _lastError = OssuaryErrorReason.UntrustedServer;
         return new OssuaryReceiveResult(OssuaryReceiveStatus.UntrustedServer, 0, OssuaryErrorReason.UntrustedServer);
     }
 
@@ -245,7 +253,7 @@ public sealed partial class OssuarySession
             return BeginReset(OssuaryErrorReason.InvalidKey, initiator: true);
         }
 
-        RemotePublicKey = anonymous ? OssuaryPublicKey.Anonymous : new OssuaryPublicKey(identityKey);
+        _remotePublicKey = anonymous ? OssuaryPublicKey.Anonymous : new OssuaryPublicKey(identityKey);
         _step = Step.Established;
         return OssuaryReceiveResult.Handshake;
     }
@@ -253,9 +261,18 @@ public sealed partial class OssuarySession
     /// <summary>Takes the peer's ephemeral key and nonce from a ClientHandshake or ServerHandshake and derives the session key.</summary>
     private bool AcceptPeerKeys(ReadOnlySpan<byte> body)
     {
+        // Both directions share one key, so two equal nonces would mean one keystream for two
+        // plaintexts. Random nonces never meet; a peer whose nonce is ours is replaying our own
+        // handshake back at us (or choosing it). Refused before any key agreement.
+        ReadOnlySpan<byte> peerNonce = body.Slice(NonceOffset, SessionNonce.Size);
+        if (peerNonce.SequenceEqual(_localNonce))
+        {
+            return false;
+        }
+
         ReadOnlySpan<byte> peerKey = body.Slice(EphemeralKeyOffset, KeySize);
         peerKey.CopyTo(_remoteEphemeralKey);
-        _remoteNonce = SessionNonce.From(body[NonceOffset..]);
+        _remoteNonce = SessionNonce.From(peerNonce);
         Span<byte> sessionKey = stackalloc byte[RecordCipher.KeySize];
         try
         {

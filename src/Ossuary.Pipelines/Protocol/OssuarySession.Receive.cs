@@ -19,11 +19,19 @@ public sealed partial class OssuarySession
     public OssuaryReceiveResult Receive(in ReadOnlySequence<byte> input, IBufferWriter<byte> plaintext, out SequencePosition consumed, out SequencePosition examined)
     {
         ArgumentNullException.ThrowIfNull(plaintext);
+        lock (_gate)
+        {
+            return ReceiveOne(input, plaintext, out consumed, out examined);
+        }
+    }
+
+    private OssuaryReceiveResult ReceiveOne(in ReadOnlySequence<byte> input, IBufferWriter<byte> plaintext, out SequencePosition consumed, out SequencePosition examined)
+    {
         consumed = input.Start;
         examined = input.Start;
         if (_step is Step.SendFarewell or Step.Closed)
         {
-            return OssuaryReceiveResult.Closed(LastError);
+            return OssuaryReceiveResult.Closed(_closedResult);
         }
 
         if (!PacketHeader.TryRead(input, out PacketHeader header))
@@ -60,7 +68,7 @@ public sealed partial class OssuarySession
     /// </summary>
     private OssuaryReceiveResult NeedMoreData(in ReadOnlySequence<byte> input, out SequencePosition examined)
     {
-        if (CheckHandshakeTimeout())
+        if (CheckTimeout())
         {
             // Nothing examined: the caller must not wait for more input before writing the Reset.
             examined = input.Start;
@@ -68,7 +76,7 @@ public sealed partial class OssuarySession
             // A timeout that was the connection's fifth reset closed the session: say so, since
             // Reset promises a new handshake that will never come.
             return _step == Step.SendFarewell
-                ? OssuaryReceiveResult.Closed(LastError)
+                ? OssuaryReceiveResult.Closed(_lastError)
                 : OssuaryReceiveResult.Reset(OssuaryErrorReason.HandshakeTimeout);
         }
 
@@ -108,11 +116,17 @@ public sealed partial class OssuarySession
         // The original answers a Disconnect with a Disconnect during the handshake. Once
         // established its receive path resets twice (counting both), and the second reset sends
         // a Reset, or a Disconnect (error) if that was its fifth; vector d records the Reset.
+        // During the handshake its receive path resets once, counting it: when that is the fifth,
+        // the permanent error becomes "connection failed" and the answer carries the error flag.
         Farewell answer = error ? Farewell.ErrorDisconnect : Farewell.CleanDisconnect;
         if (_step == Step.Established)
         {
             _resetCount += 2;
             answer = _resetCount >= MaxResets ? Farewell.ErrorDisconnect : Farewell.Reset;
+        }
+        else if (++_resetCount >= MaxResets)
+        {
+            answer = Farewell.ErrorDisconnect;
         }
 
         Close(reason, answer);

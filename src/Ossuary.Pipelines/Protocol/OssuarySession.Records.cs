@@ -1,4 +1,5 @@
 using System.Buffers;
+using Ossuary.Pipelines.Crypto;
 
 namespace Ossuary.Pipelines.Protocol;
 
@@ -13,9 +14,11 @@ public sealed partial class OssuarySession
     /// <exception cref="ArgumentOutOfRangeException">The plaintext is longer than <see cref="MaxPlaintextLength"/>.</exception>
     public int WriteData(ReadOnlySpan<byte> plaintext, IBufferWriter<byte> output)
     {
-        Span<byte> packet = BeginRecord(plaintext.Length, output, out Span<byte> ciphertext, out Span<byte> tag);
-        _cipher!.Seal(_localNonce, plaintext, ciphertext, tag);
-        return EndRecord(packet.Length, output);
+        ArgumentNullException.ThrowIfNull(output);
+        lock (_gate)
+        {
+            return SealRecord(plaintext, output);
+        }
     }
 
     /// <summary>
@@ -25,9 +28,13 @@ public sealed partial class OssuarySession
     /// <inheritdoc cref="WriteData(ReadOnlySpan{byte}, IBufferWriter{byte})"/>
     public int WriteData(in ReadOnlySequence<byte> plaintext, IBufferWriter<byte> output)
     {
+        ArgumentNullException.ThrowIfNull(output);
         if (plaintext.IsSingleSegment)
         {
-            return WriteData(plaintext.FirstSpan, output);
+            lock (_gate)
+            {
+                return SealRecord(plaintext.FirstSpan, output);
+            }
         }
 
         if (plaintext.Length > MaxPlaintextLength)
@@ -35,19 +42,31 @@ public sealed partial class OssuarySession
             throw PlaintextTooLong(plaintext.Length);
         }
 
-        Span<byte> packet = BeginRecord((int)plaintext.Length, output, out Span<byte> ciphertext, out Span<byte> tag);
-        plaintext.CopyTo(ciphertext);
-        _cipher!.Seal(_localNonce, ciphertext, ciphertext, tag);
+        lock (_gate)
+        {
+            Span<byte> packet = BeginRecord((int)plaintext.Length, output, out Span<byte> ciphertext, out Span<byte> tag, out RecordCipher cipher);
+            plaintext.CopyTo(ciphertext);
+            cipher.Seal(_localNonce, ciphertext, ciphertext, tag);
+            return EndRecord(packet.Length, output);
+        }
+    }
+
+    private int SealRecord(ReadOnlySpan<byte> plaintext, IBufferWriter<byte> output)
+    {
+        Span<byte> packet = BeginRecord(plaintext.Length, output, out Span<byte> ciphertext, out Span<byte> tag, out RecordCipher cipher);
+        cipher.Seal(_localNonce, plaintext, ciphertext, tag);
         return EndRecord(packet.Length, output);
     }
 
-    private Span<byte> BeginRecord(int length, IBufferWriter<byte> output, out Span<byte> ciphertext, out Span<byte> tag)
+    /// <summary>Checks that a record can be sealed now and lays out its packet. Runs under the lock.</summary>
+    private Span<byte> BeginRecord(int length, IBufferWriter<byte> output, out Span<byte> ciphertext, out Span<byte> tag, out RecordCipher cipher)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        if (_step != Step.Established)
+        if (_step != Step.Established || _cipher is null)
         {
-            throw new InvalidOperationException($"Data can be sent only on an established session; this one is {State}.");
+            throw new InvalidOperationException($"Data can be sent only on an established session; this one is {CurrentState}.");
         }
+
+        cipher = _cipher;
 
         if (length > MaxPlaintextLength)
         {

@@ -11,9 +11,17 @@ namespace Ossuary.Pipelines.Protocol;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Not thread-safe, with one exception an adapter needs: once established, one thread may call
-/// <see cref="Receive"/> while another calls <see cref="WriteData(ReadOnlySpan{byte}, System.Buffers.IBufferWriter{byte})"/>; they touch separate
-/// counters, nonces and cipher contexts.
+/// Thread-safe: every member may be called from any thread. An internal lock, held for one packet
+/// at a time, serialises the calls, so a Reset received on one thread can never take the key away
+/// from a seal running on another. The lock cannot make a sequence of calls atomic:
+/// <see cref="WriteData(ReadOnlySpan{byte}, System.Buffers.IBufferWriter{byte})"/> after <see cref="IsEstablished"/> returned true still throws
+/// <see cref="InvalidOperationException"/> if another thread's <see cref="Receive"/> reset or ended the
+/// session in between, and the caller must put the packets on the wire in the order they were
+/// written (the peer accepts only the next <c>msg_id</c>). So one thread, or one lock of the
+/// caller's, should own the transport writer and make every write call (<see cref="WriteData(ReadOnlySpan{byte}, System.Buffers.IBufferWriter{byte})"/>,
+/// <see cref="WriteHandshake"/>); another may call <see cref="Receive"/>, and the writer must take
+/// an <see cref="InvalidOperationException"/> from <see cref="WriteData(ReadOnlySpan{byte}, System.Buffers.IBufferWriter{byte})"/> to mean "the session
+/// reset or ended". A call racing <see cref="Dispose"/> either finishes first or finds the session closed.
 /// </para>
 /// <para>
 /// Deliberate differences from libossuary 0.5: an authenticated server refuses an unknown or
@@ -40,9 +48,17 @@ public sealed partial class OssuarySession : IDisposable
     /// <summary>The fifth reset of a connection turns into a permanent failure.</summary>
     internal const int MaxResets = 5;
 
+    /// <summary>
+    /// Guards every state change and every seal and open: a Reset received on one thread must
+    /// not dispose the cipher, or swap the generation, under a seal running on another. Held for
+    /// one packet at a time; uncontended it costs a few nanoseconds and allocates nothing.
+    /// </summary>
+    private readonly Lock _gate = new();
     private readonly RandomSource _random;
     private readonly TimeProvider _time;
     private readonly TimeSpan _handshakeTimeout;
+    private readonly TimeSpan _resetTimeout;
+    private readonly TimeSpan _trustTimeout;
     private readonly OssuaryIdentity? _identity;
     private readonly bool _ownsIdentity;
     // An array, replaced on the rare AddAuthorizedKey: a held connection keeps no list around it.
@@ -58,6 +74,11 @@ public sealed partial class OssuarySession : IDisposable
     private RecordCipher? _cipher;
 
     private Step _step;
+    private OssuaryPublicKey? _remotePublicKey;
+    private OssuaryErrorReason _lastError;
+
+    /// <summary>What <see cref="Receive"/> reports once the session has ended.</summary>
+    private OssuaryErrorReason _closedResult;
     private ushort _localMessageId;
     private ushort _remoteMessageId;
     private int _resetCount;
@@ -81,15 +102,16 @@ public sealed partial class OssuarySession : IDisposable
             throw new ArgumentException($"{nameof(options.Role)} must be Client, AuthenticatedServer or UnauthenticatedServer.", nameof(options));
         }
 
-        if (options.HandshakeTimeout <= TimeSpan.Zero)
-        {
-            throw new ArgumentException($"{nameof(options.HandshakeTimeout)} must be positive.", nameof(options));
-        }
+        RequirePositive(options.HandshakeTimeout, nameof(options.HandshakeTimeout), OssuarySessionOptions.DefaultHandshakeTimeout);
+        RequirePositive(options.ResetTimeout, nameof(options.ResetTimeout), OssuarySessionOptions.DefaultResetTimeout);
+        RequirePositive(options.TrustDecisionTimeout, nameof(options.TrustDecisionTimeout), OssuarySessionOptions.DefaultTrustDecisionTimeout);
 
         Role = options.Role;
         _random = random;
         _time = options.TimeProvider ?? throw new ArgumentException($"{nameof(options.TimeProvider)} must not be null.", nameof(options));
         _handshakeTimeout = options.HandshakeTimeout;
+        _resetTimeout = options.ResetTimeout;
+        _trustTimeout = options.TrustDecisionTimeout;
         _authorizedKeys = [.. options.AuthorizedKeys];
         _refuseAtOnce = options.RefuseUnauthorizedClientsAtOnce;
 
@@ -144,16 +166,54 @@ public sealed partial class OssuarySession : IDisposable
     /// trust is decided), the client's once the server accepted its ClientAuthentication
     /// (<see cref="OssuaryPublicKey.Anonymous"/> for an anonymous client). Null before that and after a reset.
     /// </summary>
-    public OssuaryPublicKey? RemotePublicKey { get; private set; }
+    public OssuaryPublicKey? RemotePublicKey
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _remotePublicKey;
+            }
+        }
+    }
 
     /// <summary>Why the session last reset or ended; <see cref="OssuaryErrorReason.None"/> if it never did.</summary>
-    public OssuaryErrorReason LastError { get; private set; }
+    public OssuaryErrorReason LastError
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lastError;
+            }
+        }
+    }
 
     /// <summary>How many resets this connection has seen; the fifth is fatal.</summary>
-    public int ResetCount => _resetCount;
+    public int ResetCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _resetCount;
+            }
+        }
+    }
 
     /// <summary>Where the session stands.</summary>
-    public OssuarySessionState State => _resetAnswerPending && _step is not (Step.SendFarewell or Step.Closed)
+    public OssuarySessionState State
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return CurrentState;
+            }
+        }
+    }
+
+    private OssuarySessionState CurrentState => _resetAnswerPending && _step is not (Step.SendFarewell or Step.Closed)
         ? OssuarySessionState.Resetting
         : _step switch
     {
@@ -166,48 +226,105 @@ public sealed partial class OssuarySession : IDisposable
     };
 
     /// <summary>True once records can be sent and received.</summary>
-    public bool IsEstablished => _step == Step.Established;
+    /// <remarks>A snapshot: another thread's <see cref="Receive"/> may end the session at any moment after.</remarks>
+    public bool IsEstablished
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _step == Step.Established;
+            }
+        }
+    }
 
     /// <summary>True when <see cref="WriteHandshake"/> has a packet to write.</summary>
-    public bool HasPendingOutput => _resetAnswerPending || _step is Step.ClientSendHandshake or Step.ServerSendHandshake
-        or Step.ClientSendAuthentication or Step.SendResetThenWait or Step.SendFarewell;
+    public bool HasPendingOutput
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _resetAnswerPending || _step is Step.ClientSendHandshake or Step.ServerSendHandshake
+                    or Step.ClientSendAuthentication or Step.SendResetThenWait or Step.SendFarewell;
+            }
+        }
+    }
 
     /// <summary>
-    /// Time left before the current handshake wait times out, or null when the session is not
-    /// waiting for a handshake packet. An adapter sleeps at most this long before calling
-    /// <see cref="CheckHandshakeTimeout"/>.
+    /// Time left before the current wait times out, or null when the session is not waiting:
+    /// for the peer's next handshake packet (<see cref="OssuarySessionOptions.HandshakeTimeout"/>),
+    /// for the peer's answer to our Reset (<see cref="OssuarySessionOptions.ResetTimeout"/>), or for
+    /// the application's trust decision (<see cref="OssuarySessionOptions.TrustDecisionTimeout"/>).
+    /// An adapter sleeps at most this long before calling <see cref="CheckHandshakeTimeout"/>.
     /// </summary>
     public TimeSpan? HandshakeTimeRemaining
     {
         get
         {
-            if (!IsWaitingForHandshake)
+            lock (_gate)
             {
-                return null;
-            }
+                if (CurrentWaitLimit is not TimeSpan limit)
+                {
+                    return null;
+                }
 
-            TimeSpan left = _handshakeTimeout - _time.GetElapsedTime(_waitStarted);
-            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+                TimeSpan left = limit - _time.GetElapsedTime(_waitStarted);
+                return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+            }
         }
     }
 
-    private bool IsWaitingForHandshake =>
-        _step is Step.ClientWaitServerHandshake or Step.ServerWaitClientHandshake or Step.ServerWaitAuthentication;
+    /// <summary>How long the current step may wait, or null if it waits for nothing (it has something to write, or is established or closed).</summary>
+    private TimeSpan? CurrentWaitLimit => _step switch
+    {
+        Step.ClientWaitServerHandshake or Step.ServerWaitClientHandshake or Step.ServerWaitAuthentication => _handshakeTimeout,
+        Step.ResetWait => _resetTimeout,
+        Step.ClientAwaitingTrust => _trustTimeout,
+        _ => null,
+    };
 
     /// <summary>
-    /// Resets the session if the peer's next handshake packet is overdue. <see cref="Receive"/>
-    /// and <see cref="WriteHandshake"/> check this themselves.
+    /// Acts on an overdue wait. A handshake packet that is overdue resets the session (as the
+    /// original does); an unanswered Reset or an undecided trust question closes it with
+    /// Disconnect (error) and <see cref="OssuaryErrorReason.HandshakeTimeout"/>, where the original
+    /// would wait forever. <see cref="Receive"/> and <see cref="WriteHandshake"/> check this themselves.
     /// </summary>
-    /// <returns>True if the session just reset because of the timeout.</returns>
+    /// <returns>True if the session just reset or closed because of a timeout.</returns>
     public bool CheckHandshakeTimeout()
     {
-        if (IsWaitingForHandshake && _time.GetElapsedTime(_waitStarted) > _handshakeTimeout)
+        lock (_gate)
         {
-            BeginReset(OssuaryErrorReason.HandshakeTimeout, initiator: true);
-            return true;
+            return CheckTimeout();
+        }
+    }
+
+    private bool CheckTimeout()
+    {
+        if (CurrentWaitLimit is not TimeSpan limit || _time.GetElapsedTime(_waitStarted) <= limit)
+        {
+            return false;
         }
 
-        return false;
+        if (_step is Step.ResetWait or Step.ClientAwaitingTrust)
+        {
+            // Another Reset would wait on the same silence: give up and say so.
+            Close(OssuaryErrorReason.HandshakeTimeout, Farewell.ErrorDisconnect);
+        }
+        else
+        {
+            BeginReset(OssuaryErrorReason.HandshakeTimeout, initiator: true);
+        }
+
+        return true;
+    }
+
+    private static void RequirePositive(TimeSpan value, string name, TimeSpan defaultValue)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"{name} must be positive (default {defaultValue.TotalSeconds:0.###} s); it bounds a wait that would otherwise last forever.", "options");
+        }
     }
 
     /// <summary>
@@ -218,10 +335,13 @@ public sealed partial class OssuarySession : IDisposable
     public void AddAuthorizedKey(OssuaryPublicKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        _authorizedKeys = [.. _authorizedKeys, key];
-        if (_step == Step.ClientAwaitingTrust && key == RemotePublicKey)
+        lock (_gate)
         {
-            _step = Step.ClientSendAuthentication;
+            _authorizedKeys = [.. _authorizedKeys, key];
+            if (_step == Step.ClientAwaitingTrust && key == _remotePublicKey)
+            {
+                _step = Step.ClientSendAuthentication;
+            }
         }
     }
 
@@ -232,26 +352,39 @@ public sealed partial class OssuarySession : IDisposable
     /// <param name="error">False for a clean close (the peer reports "connection closed"), true for a failure.</param>
     public void Disconnect(bool error)
     {
-        if (_step is Step.SendFarewell or Step.Closed)
+        lock (_gate)
         {
-            return;
-        }
+            if (_step is Step.SendFarewell or Step.Closed)
+            {
+                return;
+            }
 
-        Close(error ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
-            error ? Farewell.ErrorDisconnect : Farewell.CleanDisconnect);
+            Close(error ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
+                error ? Farewell.ErrorDisconnect : Farewell.CleanDisconnect);
+        }
     }
 
-    /// <summary>Zeroes the session's secrets and frees its cipher contexts.</summary>
+    /// <summary>
+    /// Zeroes the session's secrets and frees its cipher contexts. Safe while another thread is in
+    /// a call: that call finishes first, and every later one finds the session closed.
+    /// </summary>
     public void Dispose()
     {
-        ForgetSessionKey();
-        _ephemeral.Dispose();
-        if (_ownsIdentity)
+        lock (_gate)
         {
-            _identity!.Dispose();
-        }
+            ForgetSessionKey();
+            _ephemeral.Dispose();
+            if (_ownsIdentity)
+            {
+                _identity!.Dispose();
+            }
 
-        _step = Step.Closed;
+            if (_step != Step.Closed)
+            {
+                _closedResult = _step == Step.SendFarewell ? _closedResult : _lastError;
+                _step = Step.Closed;
+            }
+        }
     }
 
     private void EnterInitialStep()
@@ -296,17 +429,19 @@ public sealed partial class OssuarySession : IDisposable
     /// </remarks>
     private OssuaryReceiveResult BeginReset(OssuaryErrorReason reason, bool initiator)
     {
-        LastError = reason;
+        _lastError = reason;
         _resetCount++;
         ForgetSessionKey();
         NewEphemeralMaterial();
         _localMessageId = 0;
         _remoteMessageId = 0;
-        RemotePublicKey = null;
+        _remotePublicKey = null;
         if (initiator && _resetCount >= MaxResets)
         {
-            Close(OssuaryErrorReason.ConnectionFailed, Farewell.ErrorDisconnect);
-            return OssuaryReceiveResult.Closed(OssuaryErrorReason.ConnectionFailed);
+            // As the original: this call reports the cause (its recv returns the error that caused
+            // the fifth reset), every later one that the connection failed. LastError keeps the cause.
+            Close(reason, Farewell.ErrorDisconnect, reportedAfter: OssuaryErrorReason.ConnectionFailed);
+            return OssuaryReceiveResult.Closed(reason);
         }
 
         // The side answering a peer's Reset starts over at once: everything the peer sends after
@@ -324,10 +459,14 @@ public sealed partial class OssuarySession : IDisposable
         return OssuaryReceiveResult.Reset(reason);
     }
 
-    private void Close(OssuaryErrorReason reason, Farewell farewell)
+    /// <param name="reason">Why the session ended: <see cref="LastError"/>, and what <see cref="Receive"/> reports.</param>
+    /// <param name="farewell">The last packet to write.</param>
+    /// <param name="reportedAfter">What <see cref="Receive"/> reports on later calls, if not <paramref name="reason"/>.</param>
+    private void Close(OssuaryErrorReason reason, Farewell farewell, OssuaryErrorReason? reportedAfter = null)
     {
         _resetAnswerPending = false;
-        LastError = reason;
+        _lastError = reason;
+        _closedResult = reportedAfter ?? reason;
         ForgetSessionKey();
         _farewell = farewell;
         _step = Step.SendFarewell;

@@ -6,6 +6,12 @@ public sealed class OssuarySessionOptions
     /// <summary>The original's wait for the peer's next handshake packet.</summary>
     public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>How long a session waits for the peer to answer its Reset, by default: the handshake step's 3 s.</summary>
+    public static readonly TimeSpan DefaultResetTimeout = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long a client waits for the application's trust decision, by default: a minute, time for a person to compare a key.</summary>
+    public static readonly TimeSpan DefaultTrustDecisionTimeout = TimeSpan.FromMinutes(1);
+
     /// <summary>The side this session plays.</summary>
     public OssuaryRole Role { get; set; }
 
@@ -29,6 +35,22 @@ public sealed class OssuarySessionOptions
     public TimeSpan HandshakeTimeout { get; set; } = DefaultHandshakeTimeout;
 
     /// <summary>
+    /// How long to wait for the peer's answering Reset after this side reset the session
+    /// (<see cref="OssuarySessionState.Resetting"/>) before giving up: the session then closes with
+    /// Disconnect (error) and <see cref="OssuaryErrorReason.HandshakeTimeout"/>. Default 3 s. The
+    /// original waits forever here; any live peer answers at once, so only a silent one is affected.
+    /// </summary>
+    public TimeSpan ResetTimeout { get; set; } = DefaultResetTimeout;
+
+    /// <summary>
+    /// Clients only: how long the handshake stays paused in <see cref="OssuarySessionState.AwaitingTrust"/>
+    /// for the application to call <see cref="OssuarySession.AddAuthorizedKey"/> or
+    /// <see cref="OssuarySession.Disconnect"/> before the session closes with Disconnect (error) and
+    /// <see cref="OssuaryErrorReason.HandshakeTimeout"/>. Default 1 minute. The original waits forever.
+    /// </summary>
+    public TimeSpan TrustDecisionTimeout { get; set; } = DefaultTrustDecisionTimeout;
+
+    /// <summary>
     /// Authenticated servers only. True (the default): a client whose key is not on the allow-list,
     /// or an anonymous one, is refused at once with Disconnect (error); the original client then
     /// reports "connection failed". False: behave as libossuary 0.5 does, resetting as on any
@@ -36,6 +58,6 @@ public sealed class OssuarySessionOptions
     /// </summary>
     public bool RefuseUnauthorizedClientsAtOnce { get; set; } = true;
 
-    /// <summary>The clock for <see cref="HandshakeTimeout"/>.</summary>
+    /// <summary>The clock for <see cref="HandshakeTimeout"/>, <see cref="ResetTimeout"/> and <see cref="TrustDecisionTimeout"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

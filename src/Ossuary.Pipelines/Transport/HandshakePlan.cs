@@ -1,15 +1,20 @@
+using System.Diagnostics.Metrics;
+using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Protocol;
+using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Transport;
 
 /// <summary>
 /// A validated snapshot of client or server options: everything one handshake needs. Servers
-/// build one at start-up and reuse it for every connection.
+/// build one at start-up (and again whenever their options or authorized-keys file change) and
+/// reuse it for every connection.
 /// </summary>
 internal sealed class HandshakePlan
 {
-    private readonly OssuaryIdentity? _identity;
+    private OssuaryIdentity? _identity;
     private readonly OssuaryPublicKey[] _sessionKeys;
     private readonly HashSet<OssuaryPublicKey> _admittedClients;
     private readonly TimeSpan _stepTimeout;
@@ -31,40 +36,103 @@ internal sealed class HandshakePlan
 
     public TimeProvider TimeProvider { get; }
 
-    public Func<OssuaryPublicKey, CancellationToken, ValueTask<bool>>? TrustServer { get; private init; }
+    /// <summary>The client's trust decision for one server key; bound to an endpoint by <see cref="ForEndPoint"/>.</summary>
+    public Func<OssuaryPublicKey, CancellationToken, ValueTask<bool>>? TrustServer { get; private set; }
 
     public bool AdmitsAnyClient => Role == OssuaryRole.UnauthenticatedServer;
 
     public Func<OssuaryPublicKey, ConnectionContext?, CancellationToken, ValueTask<bool>>? AuthorizeClient { get; private init; }
 
+    /// <summary>The server's per-connection identity choice (Kestrel's ServerCertificateSelector).</summary>
+    public Func<ConnectionContext?, OssuaryIdentity?>? IdentitySelector { get; private init; }
+
     public OssuaryPublicKey LocalPublicKey => _identity?.PublicKey ?? OssuaryPublicKey.Anonymous;
 
+    public bool HasIdentity => _identity is not null;
+
+    public ILoggerFactory? LoggerFactory { get; private init; }
+
+    public IMeterFactory? MeterFactory { get; private init; }
+
+    public TimeSpan ConnectTimeout { get; private init; } = System.Threading.Timeout.InfiniteTimeSpan;
+
+    /// <summary>How many client keys this plan admits by list (options and file together).</summary>
+    public int AdmittedKeyCount => _admittedClients.Count;
+
+    private Func<OssuaryServerTrustContext, CancellationToken, ValueTask<bool>>? TrustServerAtEndPoint { get; init; }
+
+    /// <exception cref="InvalidOperationException">The options are invalid.</exception>
+    /// <exception cref="FormatException">The identity key file is malformed.</exception>
+    /// <exception cref="IOException">The identity key file cannot be read.</exception>
     public static HandshakePlan ForClient(OssuaryClientOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return new HandshakePlan(OssuaryRole.Client, options.Identity, options.TrustedServerKeys, options.HandshakeTimeout, options.HandshakeStepTimeout, options.TimeProvider)
+        OssuaryIdentity? identity = options.Identity ?? ReadIdentity(options.IdentityKeyFile);
+        var plan = new HandshakePlan(OssuaryRole.Client, identity, options.TrustedServerKeys, options.HandshakeTimeout, options.HandshakeStepTimeout, options.TimeProvider)
         {
-            TrustServer = options.TrustServer,
+            TrustServerAtEndPoint = options.TrustServerAtEndPoint,
+            LoggerFactory = options.LoggerFactory,
+            MeterFactory = options.MeterFactory,
+            ConnectTimeout = options.ConnectTimeout,
         };
+        plan.TrustServer = options.TrustServer ?? plan.BindTrust(null, null);
+        return plan;
     }
 
     /// <param name="options">The server options to validate and copy.</param>
     /// <param name="generatedIdentity">Set when an unauthenticated server had no identity and one was made; the caller owns and logs it.</param>
-    public static HandshakePlan ForServer(OssuaryServerOptions options, out OssuaryIdentity? generatedIdentity)
+    /// <exception cref="InvalidOperationException">The options are invalid.</exception>
+    /// <exception cref="FormatException">A key file is malformed; the message names the file.</exception>
+    /// <exception cref="IOException">A key file cannot be read.</exception>
+    public static HandshakePlan ForServer(OssuaryServerOptions options, out OssuaryIdentity? generatedIdentity) =>
+        ForServer(options, options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [], out generatedIdentity);
+
+    /// <summary>As above, with the keys of <see cref="OssuaryServerOptions.AuthorizedKeysFile"/> already read (by its watcher).</summary>
+    /// <param name="options">The server options to validate and copy.</param>
+    /// <param name="fileKeys">The keys of the authorized-keys file.</param>
+    /// <param name="generatedIdentity">Set when an identity had to be generated; the caller owns and logs it.</param>
+    /// <param name="generatedBefore">An identity generated by an earlier build of the same server, kept so that reloads do not change its key.</param>
+    public static HandshakePlan ForServer(OssuaryServerOptions options, IEnumerable<OssuaryPublicKey> fileKeys, out OssuaryIdentity? generatedIdentity, OssuaryIdentity? generatedBefore = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        generatedIdentity = options.Identity is null ? OssuaryIdentity.Generate() : null;
+        OssuaryIdentity? identity = options.Identity ?? ReadIdentity(options.IdentityKeyFile) ?? generatedBefore;
+        generatedIdentity = identity is null && options.IdentitySelector is null ? OssuaryIdentity.Generate() : null;
         bool open = options.Mode == OssuaryServerMode.Unauthenticated;
         var plan = new HandshakePlan(
             open ? OssuaryRole.UnauthenticatedServer : OssuaryRole.AuthenticatedServer,
-            options.Identity ?? generatedIdentity, [], options.HandshakeTimeout, options.HandshakeStepTimeout, options.TimeProvider)
+            identity ?? generatedIdentity, [], options.HandshakeTimeout, options.HandshakeStepTimeout, options.TimeProvider)
         {
             AuthorizeClient = options.AuthorizeClient,
+            IdentitySelector = options.IdentitySelector,
+            LoggerFactory = options.LoggerFactory,
+            MeterFactory = options.MeterFactory,
         };
         plan._admittedClients.UnionWith(options.AuthorizedClientKeys);
+        plan._admittedClients.UnionWith(fileKeys);
         return plan;
+    }
+
+    /// <summary>This plan for a connection to <paramref name="endPoint"/>: the trust callback learns where it is.</summary>
+    public HandshakePlan ForEndPoint(EndPoint? endPoint, EndPoint? remoteEndPoint)
+    {
+        if (TrustServerAtEndPoint is null)
+        {
+            return this;
+        }
+
+        var copy = (HandshakePlan)MemberwiseClone();
+        copy.TrustServer = BindTrust(endPoint, remoteEndPoint);
+        return copy;
+    }
+
+    /// <summary>This plan with the identity a server's selector chose for one connection.</summary>
+    public HandshakePlan WithIdentity(OssuaryIdentity identity)
+    {
+        var copy = (HandshakePlan)MemberwiseClone();
+        copy._identity = identity;
+        return copy;
     }
 
     /// <summary>
@@ -72,8 +140,15 @@ internal sealed class HandshakePlan
     /// signature); admission is decided here, after the handshake, so that an asynchronous
     /// callback can take part. A refused client gets Disconnect (error) before any data.
     /// </summary>
+    /// <exception cref="InvalidOperationException">A server has no identity (its selector returned none and no default is set).</exception>
     public OssuarySession CreateSession()
     {
+        if (_identity is null && Role != OssuaryRole.Client)
+        {
+            throw new InvalidOperationException(
+                "OssuaryServerOptions.IdentitySelector returned null and no default Identity or IdentityKeyFile is set: the server has no key to present.");
+        }
+
         var options = new OssuarySessionOptions
         {
             Role = Role == OssuaryRole.Client ? OssuaryRole.Client : OssuaryRole.UnauthenticatedServer,
@@ -104,4 +179,11 @@ internal sealed class HandshakePlan
         return _admittedClients.Contains(client)
             || (AuthorizeClient is not null && await AuthorizeClient(client, connection, cancellationToken).ConfigureAwait(false));
     }
+
+    private Func<OssuaryPublicKey, CancellationToken, ValueTask<bool>>? BindTrust(EndPoint? endPoint, EndPoint? remoteEndPoint) =>
+        TrustServerAtEndPoint is { } decide
+            ? (key, cancellationToken) => decide(new OssuaryServerTrustContext(key, endPoint, remoteEndPoint), cancellationToken)
+            : null;
+
+    private static OssuaryIdentity? ReadIdentity(string? keyFile) => keyFile is null ? null : OssuarySecretKeyFile.Read(keyFile);
 }

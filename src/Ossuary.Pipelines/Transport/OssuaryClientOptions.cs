@@ -1,10 +1,22 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+
 namespace Ossuary.Pipelines.Transport;
 
 /// <summary>Settings of an Ossuary client; validated and copied when the handshake starts.</summary>
 public sealed class OssuaryClientOptions
 {
+    /// <summary>Default bound on connecting the socket (every address of a host name included).</summary>
+    public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>The client's identity; null connects anonymously (accepted only by unauthenticated servers). Not disposed by the library.</summary>
     public OssuaryIdentity? Identity { get; set; }
+
+    /// <summary>
+    /// A secret key file (<see cref="Trust.OssuarySecretKeyFile"/>) to read the identity from, in place
+    /// of <see cref="Identity"/>; for configuration (<c>Ossuary:Client:IdentityKeyFile</c>).
+    /// </summary>
+    public string? IdentityKeyFile { get; set; }
 
     /// <summary>Server keys the client trusts without asking.</summary>
     public ICollection<OssuaryPublicKey> TrustedServerKeys { get; } = new List<OssuaryPublicKey>();
@@ -13,8 +25,23 @@ public sealed class OssuaryClientOptions
     /// Asked when the server proves a key that is not in <see cref="TrustedServerKeys"/>; true trusts it
     /// for this connection (trust on first use: record it, e.g. in a known-hosts file). Without a
     /// callback an unknown server is refused with <see cref="OssuaryErrorReason.UntrustedServer"/>.
+    /// To know which server is asking (one options object for many hosts), use
+    /// <see cref="TrustServerAtEndPoint"/> instead; set at most one of the two.
     /// </summary>
     public Func<OssuaryPublicKey, CancellationToken, ValueTask<bool>>? TrustServer { get; set; }
+
+    /// <summary>
+    /// <see cref="TrustServer"/> with the endpoint it decides for (<see cref="OssuaryServerTrustContext.EndPoint"/>,
+    /// as the caller named it, e.g. a <see cref="System.Net.DnsEndPoint"/>), so that one options object can
+    /// check a known-hosts file for many hosts.
+    /// </summary>
+    public Func<OssuaryServerTrustContext, CancellationToken, ValueTask<bool>>? TrustServerAtEndPoint { get; set; }
+
+    /// <summary>
+    /// Bound on connecting the socket in <c>OssuaryClient</c> and <c>OssuaryConnectionFactory</c>, every
+    /// address of a host name included. Default 30 s; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as the OS does.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; set; } = DefaultConnectTimeout;
 
     /// <summary>Bound on the whole handshake, re-handshakes included. Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = OssuaryServerOptions.DefaultHandshakeTimeout;
@@ -25,5 +52,43 @@ public sealed class OssuaryClientOptions
     /// <summary>The clock for both timeouts.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    internal void Validate() => OssuaryServerOptions.ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider);
+    /// <summary>Where the client's logs go (category <c>Ossuary.Pipelines.Client</c>); null: nowhere (the DI registration sets the host's).</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>Creates the <c>Ossuary.Pipelines</c> meter; null: a process-wide meter (the DI registration sets the host's).</summary>
+    public IMeterFactory? MeterFactory { get; set; }
+
+    /// <summary>Settings from configuration that could not be applied (a malformed key); validation reports them.</summary>
+    internal List<string> ConfigurationProblems { get; } = [];
+
+    /// <summary>Throws with a message that says what to fix.</summary>
+    internal void Validate()
+    {
+        if (ConfigurationProblems.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(" ", ConfigurationProblems));
+        }
+
+        if (TrustServer is not null && TrustServerAtEndPoint is not null)
+        {
+            throw new InvalidOperationException("Set OssuaryClientOptions.TrustServer or TrustServerAtEndPoint, not both: only one can decide.");
+        }
+
+        if (Identity is not null && IdentityKeyFile is not null)
+        {
+            throw new InvalidOperationException("Set OssuaryClientOptions.Identity or IdentityKeyFile, not both.");
+        }
+
+        if (TrustedServerKeys.Any(key => key is null))
+        {
+            throw new InvalidOperationException("OssuaryClientOptions.TrustedServerKeys holds a null key.");
+        }
+
+        if (ConnectTimeout <= TimeSpan.Zero && ConnectTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new InvalidOperationException("ConnectTimeout must be positive or Timeout.InfiniteTimeSpan (default 30 s).");
+        }
+
+        OssuaryServerOptions.ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider);
+    }
 }

@@ -16,6 +16,7 @@ public sealed partial class OssuaryDuplexPipe
     private static async Task<TimeSpan> HandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
     {
         long started = plan.TimeProvider.GetTimestamp();
+        using Activity? activity = OssuaryActivity.StartHandshake(plan.Role);
         telemetry.Metrics.HandshakeStarted();
         OssuaryLog.HandshakeStarted(telemetry.Logger, plan.Role, telemetry.ConnectionId);
         using var timeout = new CancellationTokenSource(plan.Timeout, plan.TimeProvider);
@@ -26,14 +27,31 @@ public sealed partial class OssuaryDuplexPipe
             TimeSpan elapsed = plan.TimeProvider.GetElapsedTime(started);
             telemetry.Metrics.HandshakeEnded(plan.Role, elapsed, null);
             OssuaryLog.HandshakeCompleted(telemetry.Logger, plan.Role, telemetry.ConnectionId, elapsed.TotalMilliseconds, session.RemotePublicKey);
+            OssuaryActivity.Succeeded(activity, session.RemotePublicKey);
             return elapsed;
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.HandshakeTimeout);
             OssuaryLog.HandshakeTimedOut(telemetry.Logger, plan.Role, telemetry.ConnectionId, plan.Timeout.TotalMilliseconds);
-            throw new OssuaryException(OssuaryErrorReason.HandshakeTimeout,
+            var timedOut = new OssuaryException(OssuaryErrorReason.HandshakeTimeout,
                 $"The Ossuary handshake did not complete within {plan.Timeout.TotalSeconds:0.###} s.");
+            OssuaryActivity.Failed(activity, timedOut.Reason, session.RemotePublicKey, timedOut.Message);
+            throw timedOut;
+        }
+        catch (Exception ex) when (LocalFault.IsLocal(ex))
+        {
+            // Ours, not the peer's: say so loudly, and tell the peer it was us (Disconnect with
+            // error) rather than leaving it to guess from a connection cut mid-handshake.
+            Exception cause = ex is LocalFault fault ? fault.InnerException! : ex;
+            var failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed,
+                $"The Ossuary handshake failed on this side, not the peer's: {(ex is LocalFault ? ex.Message : $"{ex.GetType().Name}: {ex.Message}")}", cause);
+            telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason);
+            telemetry.ReportLocalFault(plan.Role, ex);
+            OssuaryActivity.Failed(activity, failure.Reason, session.RemotePublicKey, failure.Message);
+            session.Disconnect(error: true);
+            await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
+            throw failure;
         }
         catch (Exception ex)
         {
@@ -42,6 +60,7 @@ public sealed partial class OssuaryDuplexPipe
                     $"The Ossuary handshake failed: {ex.Message}", ex);
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason);
             OssuaryLog.HandshakeFailed(telemetry.Logger, plan.Role, telemetry.ConnectionId, failure.Reason, ex);
+            OssuaryActivity.Failed(activity, failure.Reason, session.RemotePublicKey, failure.Message);
             if (ex is OperationCanceledException)
             {
                 throw;
@@ -51,12 +70,35 @@ public sealed partial class OssuaryDuplexPipe
         }
     }
 
+    /// <summary>The plan's admission check, with a throwing callback marked as our failure, not the client's.</summary>
+    private static async ValueTask<bool> AdmitsAsync(HandshakePlan plan, OssuaryPublicKey client, ConnectionContext? connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await plan.AdmitsAsync(client, connection, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw; // the handshake timed out or the connection closed while the callback ran
+        }
+        catch (Exception ex)
+        {
+            throw new LocalFault(nameof(OssuaryServerOptions.AuthorizeClient), ex);
+        }
+    }
+
     private static async Task ExchangeHandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, CancellationToken cancellationToken)
     {
         var ignored = new ArrayBufferWriter<byte>(1);
+        ReadResult? watched = null;
         while (true)
         {
-            await FlushPendingAsync(transport.Output, session, cancellationToken).ConfigureAwait(false);
+            // After a trust decision, what the server said meanwhile comes before our answer.
+            if (watched is null)
+            {
+                await FlushPendingAsync(transport.Output, session, cancellationToken).ConfigureAwait(false);
+            }
+
             if (session.State == OssuarySessionState.Closed)
             {
                 throw new OssuaryException(session.LastError);
@@ -64,7 +106,7 @@ public sealed partial class OssuaryDuplexPipe
 
             if (session.IsEstablished)
             {
-                if (plan.Role != OssuaryRole.Client && !await plan.AdmitsAsync(session.RemotePublicKey!, connection, cancellationToken).ConfigureAwait(false))
+                if (plan.Role != OssuaryRole.Client && !await AdmitsAsync(plan, session.RemotePublicKey!, connection, cancellationToken).ConfigureAwait(false))
                 {
                     session.Disconnect(error: true);
                     await FlushPendingAsync(transport.Output, session, cancellationToken).ConfigureAwait(false);
@@ -74,15 +116,31 @@ public sealed partial class OssuaryDuplexPipe
                 return;
             }
 
-            ReadResult read = await ReadWithStepTimeoutAsync(transport.Input, session, plan.TimeProvider, cancellationToken).ConfigureAwait(false);
-            OssuaryReceiveResult result = session.Receive(read.Buffer, ignored, out SequencePosition consumed, out SequencePosition examined);
-            transport.Input.AdvanceTo(consumed, examined);
+            OssuaryReceiveResult result;
+            ReadResult read;
+            if (watched is { } held)
+            {
+                read = held;
+                watched = null;
+                result = ReceiveAllBuffered(session, transport.Input, read, ignored);
+            }
+            else
+            {
+                read = await ReadWithStepTimeoutAsync(transport.Input, session, plan.TimeProvider, cancellationToken).ConfigureAwait(false);
+                result = session.Receive(read.Buffer, ignored, out SequencePosition consumed, out SequencePosition examined);
+                transport.Input.AdvanceTo(consumed, examined);
+            }
+
             switch (result.Status)
             {
                 case OssuaryReceiveStatus.NeedMoreData when read.IsCompleted:
                     throw new OssuaryException(OssuaryErrorReason.Truncated, "The peer closed the connection during the Ossuary handshake.");
                 case OssuaryReceiveStatus.UntrustedServer:
-                    await DecideTrustAsync(transport, session, plan, cancellationToken).ConfigureAwait(false);
+                    // What arrived while the application decided is handled before ClientAuthentication
+                    // goes out: a server whose step timeout ran out meanwhile has sent a Reset, and
+                    // answering it starts a handshake that now succeeds, where a ClientAuthentication
+                    // would be dropped and the connection "established" on one side only.
+                    watched = await DecideTrustAsync(transport, session, plan, cancellationToken).ConfigureAwait(false);
                     break;
                 case OssuaryReceiveStatus.Closed:
                     await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
@@ -93,9 +151,35 @@ public sealed partial class OssuaryDuplexPipe
         }
     }
 
-    private static async Task DecideTrustAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, CancellationToken cancellationToken)
+    /// <summary>
+    /// Feeds the core every whole packet of <paramref name="read"/> until one has something to
+    /// report (a Reset or Disconnect, say) and advances the reader past what it consumed.
+    /// </summary>
+    private static OssuaryReceiveResult ReceiveAllBuffered(OssuarySession session, PipeReader input, ReadResult read, ArrayBufferWriter<byte> ignored)
+    {
+        ReadOnlySequence<byte> buffer = read.Buffer;
+        OssuaryReceiveResult result;
+        SequencePosition consumed;
+        SequencePosition examined;
+        do
+        {
+            result = session.Receive(buffer, ignored, out consumed, out examined);
+            buffer = buffer.Slice(consumed);
+        }
+        while (result.Status == OssuaryReceiveStatus.Handshake && !buffer.IsEmpty);
+
+        input.AdvanceTo(consumed, examined);
+        return result;
+    }
+
+    /// <summary>
+    /// Asks the application whether to trust the server, watching the transport meanwhile, and
+    /// returns what the watch read (the caller processes it before anything is sent).
+    /// </summary>
+    private static async Task<ReadResult> DecideTrustAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, CancellationToken cancellationToken)
     {
         OssuaryPublicKey server = session.RemotePublicKey!;
+        ValueTask<ReadResult> watch = transport.Input.ReadAsync(cancellationToken);
         bool trusted;
         try
         {
@@ -104,21 +188,49 @@ public sealed partial class OssuaryDuplexPipe
         catch
         {
             // The application refused by throwing: the server still deserves a Disconnect (error).
+            await EndWatchAsync(transport.Input, watch).ConfigureAwait(false);
             session.Disconnect(error: true);
             await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
             throw;
         }
 
-        if (trusted)
+        if (!trusted)
         {
-            session.AddAuthorizedKey(server);
-            return;
+            await EndWatchAsync(transport.Input, watch).ConfigureAwait(false);
+            session.Disconnect(error: true);
+            await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
+            throw new OssuaryException(OssuaryErrorReason.UntrustedServer,
+                $"The server's key {server} is not trusted. Add it to OssuaryClientOptions.TrustedServerKeys, or accept it in TrustServer.");
         }
 
-        session.Disconnect(error: true);
-        await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
-        throw new OssuaryException(OssuaryErrorReason.UntrustedServer,
-            $"The server's key {server} is not trusted. Add it to OssuaryClientOptions.TrustedServerKeys, or accept it in TrustServer.");
+        session.AddAuthorizedKey(server);
+
+        // Whatever the transport holds now is what the server said while we decided; a read still
+        // waiting means it said nothing, and is cancelled (a cancelled read returns what it holds).
+        if (!watch.IsCompleted)
+        {
+            transport.Input.CancelPendingRead();
+        }
+
+        return await watch.ConfigureAwait(false);
+    }
+
+    /// <summary>Stops a watch read on a failing handshake; its outcome no longer matters.</summary>
+    private static async ValueTask EndWatchAsync(PipeReader input, ValueTask<ReadResult> watch)
+    {
+        if (!watch.IsCompleted)
+        {
+            input.CancelPendingRead();
+        }
+
+        try
+        {
+            ReadResult read = await watch.ConfigureAwait(false);
+            input.AdvanceTo(read.Buffer.Start);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+        {
+        }
     }
 
     /// <summary>Reads, but wakes up when the core's per-step wait runs out so that it can reset.</summary>

@@ -21,6 +21,8 @@ public sealed partial class OssuaryDuplexPipe
         PipeReader transport = _transport.Input;
         PipeWriter application = _input.Writer;
         Exception? failure = null;
+        bool receivedData = false;
+        bool ours = false;
         int wanted = PacketHeader.Size;
         try
         {
@@ -42,6 +44,7 @@ public sealed partial class OssuaryDuplexPipe
                         break;
                     }
 
+                    receivedData = true;
                     _telemetry.Metrics.FramesReceived.Add(1);
                     _telemetry.Metrics.BytesReceived.Add(result.PlaintextLength);
                     buffer = buffer.Slice(consumed);
@@ -59,7 +62,7 @@ public sealed partial class OssuaryDuplexPipe
                 FlushResult flushed = await application.FlushAsync().ConfigureAwait(false);
                 if (result.Status is OssuaryReceiveStatus.Reset or OssuaryReceiveStatus.Closed)
                 {
-                    failure = Ended(result);
+                    failure = Ended(result, receivedData);
                     break;
                 }
 
@@ -77,12 +80,19 @@ public sealed partial class OssuaryDuplexPipe
                 }
             }
         }
+        catch (Exception ex) when (LocalFault.IsLocal(ex))
+        {
+            // Not the peer's doing (a bug, say): loud, and the peer is told below with Disconnect (error).
+            _telemetry.ReportLocalFault(ex);
+            ours = true;
+            failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The Ossuary connection failed on this side: {ex.GetType().Name}: {ex.Message}", ex);
+        }
         catch (Exception ex)
         {
             failure = ex as OssuaryException ?? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed: {ex.Message}", ex);
         }
 
-        if (failure is OssuaryException { Reason: var reason })
+        if (!ours && failure is OssuaryException { Reason: var reason })
         {
             OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
         }
@@ -91,6 +101,7 @@ public sealed partial class OssuaryDuplexPipe
         // before (see PlaintextReader); the reader reports it once the application has seen them.
         if (failure is not null)
         {
+            _inputFailure = failure as OssuaryException;
             _inputReader.Fail(failure);
 
             // A failed input fails the connection: stop taking the application's writes and tell
@@ -115,6 +126,10 @@ public sealed partial class OssuaryDuplexPipe
     /// How many bytes the transport must hold before the next packet can be opened: its header,
     /// then all of it. Whenever the session needs more data, this is more than the transport holds.
     /// </summary>
+    private const string RefusedKeyHint =
+        "This is how a server refuses a client key it does not admit (it logs InvalidKey; the protocol carries no reason, "
+        + "so a server that failed for another reason looks the same): check that the server authorizes this client's key.";
+
     private static int BytesForNextPacket(in ReadOnlySequence<byte> unconsumed)
     {
         if (!PacketHeader.TryRead(unconsumed, out PacketHeader header))
@@ -130,8 +145,15 @@ public sealed partial class OssuaryDuplexPipe
     /// Turns a Reset or Closed result into the application's outcome. A Reset after the
     /// handshake fails the connection (bytes may have been in flight), with Disconnect (error).
     /// </summary>
-    private OssuaryException? Ended(OssuaryReceiveResult result)
+    /// <remarks>
+    /// A client that is failed before any data arrived keeps the wire's reason, but is told the
+    /// likely cause: a server that does not admit the client's key answers its authentication with
+    /// Disconnect (error), or (the original) a Reset. The protocol carries no reason, and a server
+    /// application that fails before writing looks the same, so the reason stays what was received.
+    /// </remarks>
+    private OssuaryException? Ended(OssuaryReceiveResult result, bool receivedData)
     {
+        bool refusedClient = !receivedData && _session.Role == OssuaryRole.Client;
         if (result.Status == OssuaryReceiveStatus.Reset)
         {
             lock (_sessionLock)
@@ -139,11 +161,21 @@ public sealed partial class OssuaryDuplexPipe
                 _session.Disconnect(error: true);
             }
 
-            return new OssuaryException(result.Reason, result.Reason == OssuaryErrorReason.ConnectionReset
-                ? "The peer reset the Ossuary session after the handshake; a byte stream cannot resume."
-                : $"The peer broke the Ossuary protocol: {OssuaryException.DescribeReason(result.Reason)}");
+            return new OssuaryException(result.Reason, result.Reason switch
+            {
+                OssuaryErrorReason.ConnectionReset when refusedClient =>
+                    "The server reset the Ossuary session before sending any data; a byte stream cannot resume. " + RefusedKeyHint,
+                OssuaryErrorReason.ConnectionReset => "The peer reset the Ossuary session after the handshake; a byte stream cannot resume.",
+                _ => $"The peer broke the Ossuary protocol: {OssuaryException.DescribeReason(result.Reason)}",
+            });
         }
 
-        return result.Reason == OssuaryErrorReason.ConnectionClosed ? null : new OssuaryException(result.Reason);
+        return result.Reason switch
+        {
+            OssuaryErrorReason.ConnectionClosed => null,
+            OssuaryErrorReason.ConnectionFailed when refusedClient => new OssuaryException(result.Reason,
+                "The server ended the Ossuary connection with an error before sending any data. " + RefusedKeyHint),
+            _ => new OssuaryException(result.Reason),
+        };
     }
 }

@@ -103,14 +103,15 @@ public sealed partial class OssuaryDuplexPipe
         {
             if (_outboundEnded)
             {
-                throw new OssuaryException(_outboundFailed ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
+                throw ClosedException(_outboundFailed ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
                     "The Ossuary connection ended before everything written to it was sent.");
             }
 
             var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             TaskCompletionSource signal = Interlocked.CompareExchange(ref _sentSignal, fresh, null) ?? fresh;
 
-            // The loop may have moved on between the first check and publishing the signal.
+            // The loop may have moved on between the first check and publishing the signal. The
+            // CompareExchange above is a full fence, so this read cannot pass it (see ReportSent).
             if (Volatile.Read(ref _sentBytes) >= total || _outboundEnded)
             {
                 continue;
@@ -122,8 +123,12 @@ public sealed partial class OssuaryDuplexPipe
 
     private void ReportSent(long sealedBytes)
     {
-        // The loop is the only writer; a reader that waits installs a signal, which is the only case that costs an interlocked operation.
-        Volatile.Write(ref _sentBytes, sealedBytes);
+        // A store-then-load handshake with WhenSentAsync, which publishes its signal and then reads
+        // the count: each side must store before it loads, or both can read the other's old value
+        // (the loop sees no signal, the waiter sees the old count) and the wake-up is lost. Volatile
+        // gives no such order (a store may pass a later load of another field, even on x64), so the
+        // count is published with a full fence, as the waiter publishes its signal with CompareExchange.
+        Interlocked.Exchange(ref _sentBytes, sealedBytes);
         if (Volatile.Read(ref _sentSignal) is not null)
         {
             Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();

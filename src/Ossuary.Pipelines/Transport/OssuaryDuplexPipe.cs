@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Ossuary.Pipelines.Protocol;
 
@@ -19,6 +20,15 @@ namespace Ossuary.Pipelines.Transport;
 /// or a transport that ends without Disconnect completes it with an <see cref="OssuaryException"/>
 /// naming the reason, thrown once the application has read every byte that arrived before it. A Reset during the handshake re-handshakes, as the protocol says; after it,
 /// the adapter cannot know which bytes were in flight, so it fails the connection instead.
+/// </para>
+/// <para>
+/// Admission is asynchronous: a server decides whether it admits a client after the handshake, so a
+/// client that the server's allow-list refuses still completes <see cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)"/>
+/// (as the original's client does) and learns of the refusal from the server's Disconnect (error):
+/// its next read of <see cref="Input"/> throws an <see cref="OssuaryException"/> with
+/// <see cref="OssuaryErrorReason.ConnectionFailed"/>, and writes after that return a completed
+/// <see cref="FlushResult"/> (a write made before the Disconnect arrived succeeds and its bytes are
+/// discarded by the server). <c>OssuaryStream</c> reports the same reason from both its reads and writes.
 /// </para>
 /// </remarks>
 public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
@@ -66,6 +76,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private volatile bool _outboundEnded;
     private volatile bool _outboundFailed;
 
+    // Why the input ended, when it failed (the peer's Disconnect with error, a Reset, a truncation):
+    // writes that find the connection closed report the same reason as reads.
+    private volatile OssuaryException? _inputFailure;
+
     private OssuaryDuplexPipe(IDuplexPipe transport, OssuarySession session, ConnectionTelemetry telemetry, IOssuaryConnectionFeature feature)
     {
         _transport = transport;
@@ -89,19 +103,47 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>Completes when both directions have stopped and the transport has been completed.</summary>
     public Task Completion => Task.WhenAll(_inbound, _outbound);
 
+    /// <summary>Why the input failed, once it has; null while it is open or after a clean Disconnect.</summary>
+    internal OssuaryException? InputFailure => _inputFailure;
+
+    /// <summary>
+    /// The exception for an operation that found the connection closed: the input's failure when
+    /// there was one (so a write reports what a read reports), else <paramref name="otherwise"/>.
+    /// </summary>
+    internal OssuaryException ClosedException(OssuaryErrorReason otherwise, string message) =>
+        _inputFailure is { } failure
+            ? new OssuaryException(failure.Reason, $"{message} {failure.Message}", failure)
+            : new OssuaryException(otherwise, message);
+
     /// <summary>Runs the client handshake over <paramref name="transport"/> and returns the plaintext pipe.</summary>
     /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static Task<OssuaryDuplexPipe> ConnectAsync(IDuplexPipe transport, OssuaryClientOptions options, CancellationToken cancellationToken = default) =>
-        StartAsync(transport, HandshakePlan.ForClient(options), null, ConnectionTelemetry.None, cancellationToken);
+        ConnectAsync(transport, options, null, cancellationToken);
+
+    /// <summary>
+    /// Runs the client handshake over <paramref name="transport"/>, a connection to
+    /// <paramref name="serverEndPoint"/> (what <see cref="OssuaryClientOptions.TrustServerAtEndPoint"/> is told),
+    /// and returns the plaintext pipe.
+    /// </summary>
+    /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
+    public static Task<OssuaryDuplexPipe> ConnectAsync(IDuplexPipe transport, OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
+    {
+        HandshakePlan plan = HandshakePlan.ForClient(options);
+        return StartAsync(transport, plan.ForEndPoint(serverEndPoint, serverEndPoint), null, ConnectionTelemetry.For(plan), cancellationToken);
+    }
 
     /// <summary>
     /// Runs the server handshake over <paramref name="transport"/> and returns the plaintext pipe.
     /// For many connections, prefer <c>UseOssuary</c>, which validates the options once.
     /// </summary>
-    /// <inheritdoc cref="ConnectAsync" path="/exception"/>
-    public static Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default) =>
-        StartAsync(transport, HandshakePlan.ForServer(options, out _), null, ConnectionTelemetry.None, cancellationToken);
+    /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
+    public static Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default)
+    {
+        HandshakePlan plan = HandshakePlan.ForServer(options, out _);
+        return StartAsync(transport, plan.IdentitySelector is { } select && select(null) is { } chosen ? plan.WithIdentity(chosen) : plan,
+            null, ConnectionTelemetry.For(plan), cancellationToken);
+    }
 
     internal static async Task<OssuaryDuplexPipe> StartAsync(IDuplexPipe transport, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
     {

@@ -3,8 +3,10 @@ using Microsoft.Extensions.Logging;
 namespace Ossuary.Pipelines.Transport;
 
 /// <summary>
-/// The library's log lines, with stable event ids. Failures a peer causes are Debug: a server
-/// must not let strangers fill its logs. No key material beyond public keys is ever logged.
+/// The library's log lines, with stable event ids (the README lists them). Failures a peer causes
+/// are Debug: a server must not let strangers fill its logs. Failures that are ours (a throwing
+/// callback, a disposed identity, a bug) are Error, limited per cause by <see cref="FaultLogLimiter"/>.
+/// No key material beyond public keys is ever logged.
 /// </summary>
 internal static partial class OssuaryLog
 {
@@ -23,6 +25,31 @@ internal static partial class OssuaryLog
     [LoggerMessage(5, LogLevel.Debug, "Ossuary connection {ConnectionId} ended with an error: {Reason}.")]
     public static partial void ConnectionFailed(ILogger logger, string? connectionId, OssuaryErrorReason reason, Exception exception);
 
+    [LoggerMessage(EventId = 6, Message = "Ossuary handshake failed as {Role} on connection {ConnectionId} because of this side, not the peer ({Cause}); the peer was sent Disconnect (error). Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void HandshakeFaulted(ILogger logger, LogLevel level, OssuaryRole role, string? connectionId, string cause, int heldBack, Exception exception);
+
+    [LoggerMessage(EventId = 7, Message = "Ossuary connection {ConnectionId} failed because of this side, not the peer ({Cause}); the peer was sent Disconnect (error). Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void ConnectionFaulted(ILogger logger, LogLevel level, string? connectionId, string cause, int heldBack, Exception exception);
+
     [LoggerMessage(10, LogLevel.Warning, "The unauthenticated Ossuary server has no identity configured; generated one with public key {PublicKey} for this process. Clients cannot pin a key that changes on restart: set OssuaryServerOptions.Identity.")]
     public static partial void GeneratedServerIdentity(ILogger logger, OssuaryPublicKey publicKey);
+
+    // 20-29: configuration, reload and rotation.
+    [LoggerMessage(EventId = 20, Message = "The Ossuary server's IdentitySelector failed on connection {ConnectionId}; the connection is closed without a handshake. Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void IdentitySelectorFailed(ILogger logger, LogLevel level, string? connectionId, int heldBack, Exception exception);
+
+    [LoggerMessage(21, LogLevel.Information, "Ossuary authorized keys reloaded from {Path}: {KeyCount} keys.")]
+    public static partial void AuthorizedKeysReloaded(ILogger logger, string path, int keyCount);
+
+    [LoggerMessage(22, LogLevel.Error, "Ossuary authorized keys file {Path} could not be reloaded; the previous keys stay in force until it is fixed.")]
+    public static partial void AuthorizedKeysReloadFailed(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(23, LogLevel.Warning, "Ossuary authorized keys file {Path} is gone; no client is admitted from it until it is back.")]
+    public static partial void AuthorizedKeysFileMissing(ILogger logger, string path);
+
+    [LoggerMessage(24, LogLevel.Error, "The changed Ossuary options '{OptionsName}' are invalid; the previous options stay in force until they are fixed.")]
+    public static partial void OptionsReloadFailed(ILogger logger, string optionsName, Exception exception);
+
+    [LoggerMessage(25, LogLevel.Information, "Ossuary options '{OptionsName}' reloaded: identity {PublicKey}, {KeyCount} authorized keys.")]
+    public static partial void OptionsReloaded(ILogger logger, string optionsName, OssuaryPublicKey publicKey, int keyCount);
 }

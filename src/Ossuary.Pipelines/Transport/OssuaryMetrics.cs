@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 
 namespace Ossuary.Pipelines.Transport;
 
@@ -12,6 +13,9 @@ internal sealed class OssuaryMetrics
     public const string MeterName = "Ossuary.Pipelines";
 
     private static readonly Lazy<OssuaryMetrics> Shared = new(() => new OssuaryMetrics(new Meter(MeterName)));
+
+    // One set of instruments per factory: plans are rebuilt on every options reload and per client connect.
+    private static readonly ConditionalWeakTable<IMeterFactory, OssuaryMetrics> PerFactory = [];
 
     private readonly Histogram<double> _handshakeDuration;
     private readonly UpDownCounter<long> _activeHandshakes;
@@ -37,7 +41,7 @@ internal sealed class OssuaryMetrics
     public Counter<long> FramesReceived { get; }
 
     public static OssuaryMetrics Create(IMeterFactory? factory) =>
-        factory is null ? Shared.Value : new OssuaryMetrics(factory.Create(MeterName));
+        factory is null ? Shared.Value : PerFactory.GetValue(factory, static f => new OssuaryMetrics(f.Create(MeterName)));
 
     public void HandshakeStarted() => _activeHandshakes.Add(1);
 

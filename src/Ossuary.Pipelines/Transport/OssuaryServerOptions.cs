@@ -1,10 +1,15 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 
 namespace Ossuary.Pipelines.Transport;
 
 /// <summary>
 /// Settings of an Ossuary server. They are validated and copied when the pipeline is built
-/// (<c>UseOssuary</c>) or the handshake starts, so later changes have no effect.
+/// (<c>UseOssuary</c>) or the handshake starts, so later changes to this object have no effect;
+/// options that come from DI (<c>services.AddOssuaryServer</c>, <c>UseOssuary()</c>) are rebuilt
+/// whenever <c>IOptionsMonitor</c> reports a change, and <see cref="AuthorizedKeysFile"/> is
+/// re-read whenever it changes on disk.
 /// </summary>
 public sealed class OssuaryServerOptions
 {
@@ -18,16 +23,46 @@ public sealed class OssuaryServerOptions
     /// </summary>
     public OssuaryIdentity? Identity { get; set; }
 
+    /// <summary>
+    /// A secret key file (<see cref="Trust.OssuarySecretKeyFile"/>: 64 hex characters, owner-only) to
+    /// read the identity from, in place of <see cref="Identity"/>; for configuration
+    /// (<c>Ossuary:IdentityKeyFile</c>). Read when the options are applied, and again on every reload.
+    /// </summary>
+    public string? IdentityKeyFile { get; set; }
+
+    /// <summary>
+    /// Chooses the identity per connection, the counterpart of Kestrel's <c>ServerCertificateSelector</c>:
+    /// during a key rotation a server can present the new key on one endpoint or to some clients and
+    /// the old one elsewhere. Null falls back to <see cref="Identity"/> (or <see cref="IdentityKeyFile"/>).
+    /// The connection is null when a bare pipe is secured. A selector that throws ends that
+    /// connection and is logged at Error. Not disposed by the library.
+    /// </summary>
+    public Func<ConnectionContext?, OssuaryIdentity?>? IdentitySelector { get; set; }
+
     /// <summary>Whom the server admits. Default: <see cref="OssuaryServerMode.Authenticated"/>.</summary>
     public OssuaryServerMode Mode { get; set; } = OssuaryServerMode.Authenticated;
 
-    /// <summary>Client keys admitted in <see cref="OssuaryServerMode.Authenticated"/> mode.</summary>
+    /// <summary>
+    /// Client keys admitted in <see cref="OssuaryServerMode.Authenticated"/> mode. Setting any in
+    /// <see cref="OssuaryServerMode.Unauthenticated"/> mode is refused at start-up, since that mode admits everyone.
+    /// </summary>
     public ICollection<OssuaryPublicKey> AuthorizedClientKeys { get; } = new List<OssuaryPublicKey>();
+
+    /// <summary>
+    /// An authorized-keys file (<see cref="Trust.OssuaryAuthorizedKeys"/>: one <c>key-hex [comment]</c>
+    /// a line) whose keys are admitted besides <see cref="AuthorizedClientKeys"/>. Under <c>UseOssuary</c>
+    /// the file is watched: a key added or removed takes effect from the next handshake, without a
+    /// restart. A file that no longer parses keeps the previous keys (logged at Error); a deleted
+    /// file admits nobody from it (logged at Warning).
+    /// </summary>
+    public string? AuthorizedKeysFile { get; set; }
 
     /// <summary>
     /// Asked in <see cref="OssuaryServerMode.Authenticated"/> mode about a client whose proven key is
     /// not in <see cref="AuthorizedClientKeys"/>; true admits it. The connection is null when a bare
-    /// pipe is secured without a <see cref="ConnectionContext"/>.
+    /// pipe is secured without a <see cref="ConnectionContext"/>. Refused at start-up in
+    /// <see cref="OssuaryServerMode.Unauthenticated"/> mode, which would never ask it. A callback that
+    /// throws refuses the client with Disconnect (error) and is logged at Error: the failure is the server's.
     /// </summary>
     public Func<OssuaryPublicKey, ConnectionContext?, CancellationToken, ValueTask<bool>>? AuthorizeClient { get; set; }
 
@@ -40,28 +75,75 @@ public sealed class OssuaryServerOptions
     /// <summary>The clock for both timeouts.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// Where handshake logs go (category <c>Ossuary.Pipelines.Server</c>). Null: the host's
+    /// <see cref="ILoggerFactory"/> under <c>UseOssuary</c>, otherwise nowhere.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>
+    /// Creates the <c>Ossuary.Pipelines</c> meter. Null: the host's <see cref="IMeterFactory"/> under
+    /// <c>UseOssuary</c>, otherwise a process-wide meter.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; set; }
+
+    /// <summary>Settings from configuration that could not be applied (a malformed key); validation reports them.</summary>
+    internal List<string> ConfigurationProblems { get; } = [];
+
     /// <summary>Throws with a message that says what to fix.</summary>
     internal void Validate()
     {
+        if (ConfigurationProblems.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(" ", ConfigurationProblems));
+        }
+
         if (Mode == OssuaryServerMode.Authenticated)
         {
-            if (Identity is null)
+            if (Identity is null && IdentityKeyFile is null && IdentitySelector is null)
             {
                 throw new InvalidOperationException(
                     "An authenticated Ossuary server needs OssuaryServerOptions.Identity: clients pin the server's key. " +
-                    "Load one with OssuaryIdentity.FromSeed/ParseSeedHex, or use Mode = Unauthenticated.");
+                    "Load one with OssuaryIdentity.FromSeed/ParseSeedHex, set IdentityKeyFile (Ossuary:IdentityKeyFile) or IdentitySelector, or use Mode = Unauthenticated.");
             }
 
-            if (AuthorizedClientKeys.Count == 0 && AuthorizeClient is null)
+            if (AuthorizedClientKeys.Count == 0 && AuthorizeClient is null && AuthorizedKeysFile is null)
             {
                 throw new InvalidOperationException(
-                    "An authenticated Ossuary server admits nobody: add keys to OssuaryServerOptions.AuthorizedClientKeys, " +
+                    "An authenticated Ossuary server admits nobody: add keys to OssuaryServerOptions.AuthorizedClientKeys " +
+                    "(Ossuary:AuthorizedClientKeys:0 in configuration), set AuthorizedKeysFile, " +
                     "set AuthorizeClient, or use Mode = Unauthenticated to admit any client.");
             }
         }
-        else if (Mode != OssuaryServerMode.Unauthenticated)
+        else if (Mode == OssuaryServerMode.Unauthenticated)
+        {
+            // Fail closed: an allow-list the mode would ignore looks like protection and is none.
+            if (AuthorizedClientKeys.Count > 0 || AuthorizeClient is not null || AuthorizedKeysFile is not null)
+            {
+                string ignored = string.Join(" and ", new[]
+                {
+                    AuthorizedClientKeys.Count > 0 ? nameof(AuthorizedClientKeys) : null,
+                    AuthorizedKeysFile is not null ? nameof(AuthorizedKeysFile) : null,
+                    AuthorizeClient is not null ? nameof(AuthorizeClient) : null,
+                }.OfType<string>());
+                throw new InvalidOperationException(
+                    $"An unauthenticated Ossuary server admits any client, so it would ignore OssuaryServerOptions.{ignored}. " +
+                    "Use Mode = Authenticated to admit only those clients, or remove the allow-list to admit everyone.");
+            }
+        }
+        else
         {
             throw new InvalidOperationException($"OssuaryServerOptions.Mode {(int)Mode} is not a valid mode.");
+        }
+
+        if (Identity is not null && IdentityKeyFile is not null)
+        {
+            throw new InvalidOperationException("Set OssuaryServerOptions.Identity or IdentityKeyFile, not both: it would be unclear which key the server presents.");
+        }
+
+        if (AuthorizedClientKeys.Any(key => key is null))
+        {
+            throw new InvalidOperationException("OssuaryServerOptions.AuthorizedClientKeys holds a null key.");
         }
 
         ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider);

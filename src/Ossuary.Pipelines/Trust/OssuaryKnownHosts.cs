@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace Ossuary.Pipelines.Trust;
 
@@ -33,8 +34,17 @@ public sealed class OssuaryKnownHosts
             return new OssuaryKnownHosts(path, []);
         }
 
-        using var reader = new StreamReader(path);
-        return new OssuaryKnownHosts(path, ParseEntries(reader, path));
+        try
+        {
+            // Shared access: waits out a writer that holds the file exclusively (see Add).
+            using FileStream file = OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            using var reader = new StreamReader(file);
+            return new OssuaryKnownHosts(path, ParseEntries(reader, path));
+        }
+        catch (FileNotFoundException)
+        {
+            return new OssuaryKnownHosts(path, []);
+        }
     }
 
     /// <summary>Reads entries from <paramref name="reader"/> into an in-memory set.</summary>
@@ -77,57 +87,110 @@ public sealed class OssuaryKnownHosts
         return hostOnly?.Key;
     }
 
-    /// <summary>Records a key for host:port and appends it to the file (created if missing).</summary>
+    /// <summary>
+    /// Records a key for host:port and appends it to the file (created if missing). The file is
+    /// re-read while held exclusively, and this set refreshed from it, so two processes that trust
+    /// a server on first use at once record one key: the second finds the first's entry.
+    /// </summary>
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535).</exception>
-    /// <exception cref="InvalidOperationException">The file already holds a different key for the host; a changed key is never overwritten silently.</exception>
+    /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
+    /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written.</exception>
+    /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        ArgumentNullException.ThrowIfNull(key);
         string name = NormalizeHost(host);
         if (name.Length == 0 || name[0] == '#' || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '[' or ']'))
         {
             throw new ArgumentException($"'{host}' cannot be a host in a known-hosts file.", nameof(host));
         }
 
-        if (Check(host, port, key) == KnownHostStatus.Changed)
+        if (Path is null)
         {
-            throw new InvalidOperationException($"The known-hosts file already holds a different key for {FormatHost(NormalizeHost(host), port)}; remove that line first.");
+            RecordUnlessKnown(name, port, key);
+            return;
         }
 
-        var entry = new KnownHost(NormalizeHost(host), port, key);
-        _entries.Add(entry);
-        if (Path is not null)
+        string? directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path));
+        if (directory is not null)
         {
-            string? directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path));
-            if (directory is not null)
-            {
-                Directory.CreateDirectory(directory);
-            }
+            Directory.CreateDirectory(directory);
+        }
 
-            // One line whatever the comment holds, and never glued to a last line that lacks its newline.
-            string? note = comment is null ? null : string.Join(' ', comment.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
-            string line = FormatHost(entry.Host, port) + " " + key + (string.IsNullOrEmpty(note) ? "" : " " + note);
-            File.AppendAllText(Path, (EndsWithoutNewline(Path) ? Environment.NewLine : "") + line + Environment.NewLine);
+        // Held exclusively from the re-read to the append: what was checked is what is appended to.
+        using FileStream file = OpenWithRetry(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        List<KnownHost> current;
+        using (var reader = new StreamReader(file, leaveOpen: true))
+        {
+            current = ParseEntries(reader, Path);
+        }
+
+        _entries.Clear();
+        _entries.AddRange(current);
+        if (!RecordUnlessKnown(name, port, key))
+        {
+            return; // already trusted, perhaps recorded by another writer a moment ago
+        }
+
+        // One line whatever the comment holds, and never glued to a last line that lacks its newline.
+        string? note = comment is null ? null : string.Join(' ', comment.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        string line = FormatHost(name, port) + " " + key + (string.IsNullOrEmpty(note) ? "" : " " + note);
+        bool glued = false;
+        if (file.Length > 0)
+        {
+            file.Seek(-1, SeekOrigin.End);
+            glued = file.ReadByte() != '\n';
+        }
+
+        file.Seek(0, SeekOrigin.End);
+        file.Write(Encoding.UTF8.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine));
+        file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>How long <see cref="Add"/> and <see cref="Load"/> wait for another writer to release the file.</summary>
+    public static TimeSpan LockWait { get; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Adds the entry to this set unless the key is already trusted there; throws if the host has a different key.</summary>
+    /// <returns>True if the entry was added.</returns>
+    private bool RecordUnlessKnown(string name, int port, OssuaryPublicKey key)
+    {
+        switch (Check(name, port, key))
+        {
+            case KnownHostStatus.Changed:
+                throw new InvalidOperationException($"The known-hosts file already holds a different key for {FormatHost(name, port)}; remove that line first.");
+            case KnownHostStatus.Trusted:
+                return false;
+            default:
+                _entries.Add(new KnownHost(name, port, key));
+                return true;
         }
     }
 
-    private static bool EndsWithoutNewline(string path)
+    /// <summary>
+    /// Opens the file, waiting while another process (or another set in this one) holds it:
+    /// .NET locks a file opened with <see cref="FileShare.None"/> (flock on Unix, per open file,
+    /// so threads conflict as processes do), and a conflicting open fails at once rather than waiting.
+    /// </summary>
+    private static FileStream OpenWithRetry(string path, FileMode mode, FileAccess access, FileShare share)
     {
-        if (!File.Exists(path))
+        long started = Environment.TickCount64;
+        int pause = 1;
+        while (true)
         {
-            return false;
+            try
+            {
+                return new FileStream(path, mode, access, share);
+            }
+            catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException or PathTooLongException)
+                && Environment.TickCount64 - started < LockWait.TotalMilliseconds)
+            {
+                Thread.Sleep(pause);
+                pause = Math.Min(pause * 2, 50);
+            }
         }
-
-        using FileStream file = File.OpenRead(path);
-        if (file.Length == 0)
-        {
-            return false;
-        }
-
-        file.Seek(-1, SeekOrigin.End);
-        return file.ReadByte() != '\n';
     }
 
     private static List<KnownHost> ParseEntries(TextReader reader, string source)

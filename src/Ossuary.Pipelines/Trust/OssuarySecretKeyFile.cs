@@ -65,12 +65,21 @@ public static class OssuarySecretKeyFile
     /// <summary>
     /// Reads a secret key file (64 hex characters; a UTF-8 byte-order mark and surrounding
     /// whitespace such as a newline are fine). A file longer than any key file is refused without
-    /// being read.
+    /// being read. A file that users other than its owner may access is refused, as ssh refuses
+    /// such a key: the secret may already be known to them.
     /// </summary>
+    /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), or it cannot be opened.</exception>
     /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static OssuaryIdentity Read(string path)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (File.Exists(path) && IsAccessibleByOthers(path))
+        {
+            throw new UnauthorizedAccessException(
+                $"{path}: the secret key file is accessible by other users; refusing to use it (fix with: chmod 600 {path}).");
+        }
+
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
         return Read(file, path);
     }

@@ -1,3 +1,8 @@
+using System.Net;
+using System.Net.Sockets;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
 namespace Ossuary.Pipelines.Tests.Cli;
 
 /// <summary><c>ossuary listen</c> and <c>ossuary connect</c> as separate processes over loopback.</summary>
@@ -98,6 +103,69 @@ public sealed class CliConnectionTests : CliTestBase
         Assert.Equal(recorded, File.ReadAllText(Path.Combine(Dir, knownHosts))); // --tofu never replaces a key
         await impostor.WaitForStderrAsync("refused");
         Assert.DoesNotContain("secret", impostor.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TwoProcessesTrustingDifferentKeysForOneHostAtOnceRecordOneAndTheOtherIsRefused()
+    {
+        // Two servers with different keys behind one address: a forwarder accepts both clients
+        // before passing either on, so both have read the (missing) known-hosts file before
+        // either records a key, the race a stale snapshot loses.
+        using var keyA = OssuaryIdentity.Generate();
+        using var keyB = OssuaryIdentity.Generate();
+        await using var serverA = await OssuaryTestServer.StartEchoAsync(o => { o.Identity = keyA; o.Mode = OssuaryServerMode.Unauthenticated; });
+        await using var serverB = await OssuaryTestServer.StartEchoAsync(o => { o.Identity = keyB; o.Mode = OssuaryServerMode.Unauthenticated; });
+        using var front = new TcpListener(IPAddress.Loopback, 0);
+        front.Start();
+        int port = ((IPEndPoint)front.LocalEndpoint).Port;
+        Task forwarding = ForwardPairAsync(front, serverA.EndPoint, serverB.EndPoint);
+
+        using ToolProcess first = Start("connect", $"127.0.0.1:{port}", "--tofu", "--known-hosts", "known_hosts", "--wait", "0.2");
+        using ToolProcess second = Start("connect", $"127.0.0.1:{port}", "--tofu", "--known-hosts", "known_hosts", "--wait", "0.2");
+        await first.WriteAsync("ping\n");
+        await second.WriteAsync("ping\n");
+        first.CloseStdin();
+        second.CloseStdin();
+        ToolResult[] results = [await first.WaitForExitAsync(), await second.WaitForExitAsync()];
+        await forwarding.Within();
+
+        string[] lines = File.ReadAllLines(Path.Combine(Dir, "known_hosts"));
+        string recorded = Assert.Single(lines).Split(' ')[1]; // exactly one key for 127.0.0.1:port
+        string other = recorded == keyA.PublicKey.ToString() ? keyB.PublicKey.ToString() : keyA.PublicKey.ToString();
+        Assert.Contains(recorded, new[] { keyA.PublicKey.ToString(), keyB.PublicKey.ToString() });
+        ToolResult winner = Assert.Single(results, r => r.ExitCode == 0);
+        ToolResult loser = Assert.Single(results, r => r.ExitCode != 0);
+        Assert.Contains($"recorded key {recorded}", winner.Stderr, StringComparison.Ordinal);
+        AssertFails(loser, 3, "REMOTE HOST IDENTIFICATION HAS CHANGED", other, recorded); // it sees the winner's key
+    }
+
+    /// <summary>Accepts two connections, then joins the first to <paramref name="a"/> and the second to <paramref name="b"/>.</summary>
+    private static async Task ForwardPairAsync(TcpListener front, IPEndPoint a, IPEndPoint b)
+    {
+        using TcpClient one = await front.AcceptTcpClientAsync();
+        using TcpClient two = await front.AcceptTcpClientAsync();
+        using var toA = new TcpClient();
+        using var toB = new TcpClient();
+        await toA.ConnectAsync(a);
+        await toB.ConnectAsync(b);
+        await Task.WhenAll(JoinAsync(one, toA), JoinAsync(two, toB));
+    }
+
+    private static async Task JoinAsync(TcpClient left, TcpClient right)
+    {
+        static async Task PumpAsync(TcpClient from, TcpClient to)
+        {
+            try
+            {
+                await from.GetStream().CopyToAsync(to.GetStream());
+                to.Client.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        await Task.WhenAll(PumpAsync(left, right), PumpAsync(right, left));
     }
 
     [Fact]

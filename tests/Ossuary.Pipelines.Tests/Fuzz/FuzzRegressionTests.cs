@@ -85,7 +85,7 @@ public sealed class FuzzRegressionTests
 
         clock.Advance(TimeSpan.FromSeconds(4));
         OssuaryReceiveResult fifth = server.Receive(ReadOnlySequence<byte>.Empty, plaintext, out _, out _);
-        Assert.Equal(new OssuaryReceiveResult(OssuaryReceiveStatus.Closed, 0, OssuaryErrorReason.ConnectionFailed), fifth);
+        Assert.Equal(new OssuaryReceiveResult(OssuaryReceiveStatus.Closed, 0, OssuaryErrorReason.HandshakeTimeout), fifth); // the cause, then ConnectionFailed
         Assert.Equal(OssuarySessionState.Closing, server.State);
         output.Clear();
         server.WriteHandshake(output);

@@ -72,6 +72,44 @@ public class KeyHygieneTests
     }
 
     [Fact]
+    public void ASecondKeyAgreementInOneGenerationThrowsInsteadOfUsingTheZeroedSecret()
+    {
+        using var pair = new EphemeralKeyPair();
+        pair.Regenerate(RandomSource.Secure);
+        using var peer = new EphemeralKeyPair();
+        peer.Regenerate(RandomSource.Secure);
+        byte[] key = new byte[RecordCipher.KeySize];
+        Assert.True(pair.TryAgree(peer.PublicKey, key));
+
+        // The secret is now zero: a second agreement would compute a key anyone can compute.
+        Assert.Throws<InvalidOperationException>(() => pair.TryAgree(peer.PublicKey, new byte[RecordCipher.KeySize]));
+
+        pair.Regenerate(RandomSource.Secure); // a new generation agrees again
+        Assert.True(pair.TryAgree(peer.PublicKey, key));
+        pair.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => pair.TryAgree(peer.PublicKey, key));
+    }
+
+    [Fact]
+    public void ADisposedRecordCipherThrowsInsteadOfSealingUnderItsZeroedKey()
+    {
+        var cipher = new RecordCipher(RandomNumberGenerator.GetBytes(RecordCipher.KeySize));
+        byte[] nonce = new byte[12];
+        byte[] packet = new byte[64 + RecordCipher.TagSize];
+        cipher.Seal(nonce, new byte[64], packet.AsSpan(0, 64), packet.AsSpan(64));
+
+        cipher.Dispose();
+
+        foreach (int size in new[] { 64, RecordCipher.SmallRecordLimit + 1 }) // both implementations
+        {
+            byte[] output = new byte[size + RecordCipher.TagSize];
+            Assert.Throws<ObjectDisposedException>(() => cipher.Seal(nonce, new byte[size], output.AsSpan(0, size), output.AsSpan(size)));
+            Assert.Throws<ObjectDisposedException>(() => cipher.TryOpen(nonce, output.AsSpan(0, size), output.AsSpan(size), new byte[size]));
+            Assert.All(output, b => Assert.Equal(0, b));
+        }
+    }
+
+    [Fact]
     public void TheEphemeralSecretsAreZeroOnceTheHandshakeHasAgreedTheSessionKey()
     {
         using SessionPair pair = SessionPair.Established();

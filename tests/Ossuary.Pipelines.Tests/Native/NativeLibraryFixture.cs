@@ -11,6 +11,12 @@ public enum NativeLink
 
     /// <summary>Against libossuary.a with exactly <c>-L. -lossuary -lm</c>, libsodium.so beside the program.</summary>
     Static,
+
+    /// <summary>Against the original libossuary 0.5.2 (../shared/interop/libossuary-0.5.2/libossuary.so) with the original's own ossuary.h.</summary>
+    Original,
+
+    /// <summary>Like <see cref="Shared"/>, built with <c>-fsanitize=address</c>; run it with <see cref="NativeLibraryFixture.SanitizerEnvironment"/>.</summary>
+    SharedAddressSanitizer,
 }
 
 [CollectionDefinition(Name)]
@@ -59,6 +65,19 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
     public string StaticDirectory => Path.Combine(ProgramsDirectory, "static");
 
     public string SharedDirectory => Path.Combine(ProgramsDirectory, "shared");
+
+    /// <summary>../shared/interop/libossuary-0.5.2: the original's libossuary.so and ossuary.h.</summary>
+    public static string OriginalDirectory => Interop.Original.OriginalPeer.InteropDirectory;
+
+    /// <summary>
+    /// The environment for a <see cref="NativeLink.SharedAddressSanitizer"/> program: LeakSanitizer
+    /// reads tests/native/lsan.supp, which names the NativeAOT runtime's one start-up allocation.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> SanitizerEnvironment => new Dictionary<string, string>
+    {
+        ["LSAN_OPTIONS"] = "suppressions=" + Path.Combine(SourcesDirectory, "lsan.supp"),
+        ["ASAN_OPTIONS"] = "abort_on_error=0:exitcode=86",
+    };
 
     public async Task InitializeAsync()
     {
@@ -124,10 +143,28 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
         _programs.GetOrAdd((name, link), key => new Lazy<Task<string>>(() => CompileAsync(key.Program, key.Link))).Value;
 
     /// <summary>Runs a compiled program from the neutral folder.</summary>
-    public async Task<ProcessResult> RunAsync(string name, NativeLink link, params string[] arguments)
+    public Task<ProcessResult> RunAsync(string name, NativeLink link, params string[] arguments) =>
+        RunAsync(name, link, link == NativeLink.SharedAddressSanitizer ? SanitizerEnvironment : null, arguments);
+
+    /// <summary>Runs a compiled program from the neutral folder with <paramref name="environment"/> added.</summary>
+    public async Task<ProcessResult> RunAsync(string name, NativeLink link, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         string program = await ProgramAsync(name, link);
-        return await NativeProcess.RunAsync(program, arguments, NeutralDirectory, TimeSpan.FromSeconds(60));
+        await using NativeProcess process = NativeProcess.Start(program, arguments, NeutralDirectory, environment);
+        return await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Compiles <paramref name="source"/> (a file anywhere) against our published library, like <see cref="NativeLink.Shared"/>; returns the gcc/g++ result and the program's path.</summary>
+    public async Task<(ProcessResult Result, string Program)> CompileSourceAsync(string source, string name)
+    {
+        string compiler = source.EndsWith(".cpp", StringComparison.Ordinal) ? "g++" : "gcc";
+        string output = Path.Combine(SharedDirectory, name);
+        ProcessResult result = await NativeProcess.RunAsync(
+            compiler,
+            ["-Wall", "-Wextra", "-Werror", "-O1", "-o", output, source, "-I" + ArtifactsDirectory, "-L" + ArtifactsDirectory, "-lossuary", "-Wl,-rpath," + ArtifactsDirectory],
+            SharedDirectory,
+            TimeSpan.FromMinutes(2));
+        return (result, output);
     }
 
     /// <summary>Runs a tool such as nm or readelf and returns its output; fails the test if it fails.</summary>
@@ -145,20 +182,36 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
         string output;
         string workingDirectory;
         List<string> arguments = ["-Wall", "-Wextra", "-Werror", "-O1"];
-        if (link == NativeLink.Shared)
+        switch (link)
         {
-            workingDirectory = SharedDirectory;
-            output = Path.Combine(SharedDirectory, name);
-            arguments.AddRange(["-o", output, source, "-I" + ArtifactsDirectory, "-L" + ArtifactsDirectory, "-lossuary", "-Wl,-rpath," + ArtifactsDirectory]);
-        }
-        else
-        {
-            // Exactly what the README tells a C developer: the archive, the C library's libm, nothing else.
-            workingDirectory = StaticDirectory;
-            output = Path.Combine(StaticDirectory, name);
-            arguments.AddRange(["-o", output, source, "-I.", "-L.", "-lossuary", "-lm"]);
+            case NativeLink.Shared:
+                workingDirectory = SharedDirectory;
+                output = Path.Combine(SharedDirectory, name);
+                arguments.AddRange(["-o", output, source, "-I" + ArtifactsDirectory, "-L" + ArtifactsDirectory, "-lossuary", "-Wl,-rpath," + ArtifactsDirectory]);
+                break;
+            case NativeLink.Static:
+                // Exactly what the README tells a C developer: the archive, the C library's libm, nothing else.
+                workingDirectory = StaticDirectory;
+                output = Path.Combine(StaticDirectory, name);
+                arguments.AddRange(["-o", output, source, "-I.", "-L.", "-lossuary", "-lm"]);
+                break;
+            case NativeLink.Original:
+                // The same source against the original's header and library, as a program written
+                // for libossuary 0.5 is built.
+                workingDirectory = Path.Combine(ProgramsDirectory, "original");
+                output = Path.Combine(workingDirectory, name);
+                arguments.AddRange(["-o", output, source, "-I" + OriginalDirectory, "-L" + OriginalDirectory, "-lossuary", "-Wl,-rpath," + OriginalDirectory]);
+                break;
+            case NativeLink.SharedAddressSanitizer:
+                workingDirectory = Path.Combine(ProgramsDirectory, "asan");
+                output = Path.Combine(workingDirectory, name);
+                arguments.AddRange(["-fsanitize=address", "-g", "-o", output, source, "-I" + ArtifactsDirectory, "-L" + ArtifactsDirectory, "-lossuary", "-Wl,-rpath," + ArtifactsDirectory]);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(link));
         }
 
+        Directory.CreateDirectory(workingDirectory);
         var clock = Stopwatch.StartNew();
         ProcessResult result = await NativeProcess.RunAsync(compiler, arguments, workingDirectory, TimeSpan.FromMinutes(2));
         Assert.True(result.ExitCode == 0, $"{compiler} failed ({clock.ElapsedMilliseconds} ms):\n{result}");

@@ -65,7 +65,7 @@ public class KestrelAuthenticationTests
     });
 
     [Fact]
-    public Task UnknownClientIsRefusedAndLearnsItOnItsFirstReadAsConnectionFailed() => Run(async () =>
+    public Task UnknownClientIsRefusedAndLearnsItOnItsFirstReadAsConnectionFailedWithTheLikelyCause() => Run(async () =>
     {
         // The client counts itself established as soon as it has sent ClientAuthentication (the
         // protocol's 1.5 round trips), so ConnectAsync succeeds; the server's Disconnect (error)
@@ -88,7 +88,10 @@ public class KestrelAuthenticationTests
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options);
         OssuaryException refused = await Assert.ThrowsAsync<OssuaryException>(() => connection.Transport.Input.ReadAsync().AsTask());
 
+        // The wire says only "error"; the message names the likely cause, which the server knows for sure.
         Assert.Equal(OssuaryErrorReason.ConnectionFailed, refused.Reason);
+        Assert.Contains("does not admit", refused.Message);
+        Assert.Contains("authorizes this client's key", refused.Message);
         await durations.WaitForMeasurementsAsync(1).Within();
         CollectedMeasurement<double> measurement = Assert.Single(durations.GetMeasurementSnapshot());
         Assert.Equal("failure", measurement.Tags["ossuary.outcome"]);
@@ -98,6 +101,45 @@ public class KestrelAuthenticationTests
         Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, failed.Level);
         Assert.Contains(nameof(OssuaryErrorReason.InvalidKey), failed.Message);
         Assert.Empty(server.Log.Features); // the echo handler never ran
+    });
+
+    [Fact]
+    public Task AnOssuaryStreamClientThatIsRefusedLearnsTheLikelyCauseOnItsFirstRead() => Run(async () =>
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var allowedKey = OssuaryIdentity.Generate();
+        using var strangerKey = OssuaryIdentity.Generate();
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, allowedKey);
+        var options = new OssuaryClientOptions { Identity = strangerKey };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+        using var socket = new System.Net.Sockets.TcpClient();
+        await socket.ConnectAsync(server.EndPoint).Within();
+        await using var stream = new OssuaryStream(socket.GetStream());
+
+        await stream.AuthenticateAsClientAsync(options).Within();
+        OssuaryException refused = await Assert.ThrowsAsync<OssuaryException>(() => stream.ReadAsync(new byte[16]).AsTask().Within());
+
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, refused.Reason);
+        Assert.Contains("does not admit", refused.Message);
+    });
+
+    [Fact]
+    public Task AServerApplicationThatFailsBeforeWritingIsNotBlamedOnTheClientKeyByItsReason() => Run(async () =>
+    {
+        // The same wire as a refusal (Disconnect with error before any data): the reason stays ConnectionFailed.
+        var link = LinkedPipes.Transparent(out Task relays);
+        await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link))
+        {
+            await pair.Server.Output.WriteAsync("one"u8.ToArray());
+            Assert.Equal("one"u8.ToArray(), await PipeReads.ReadExactlyAsync(pair.Client.Input, 3));
+            await pair.Server.Output.CompleteAsync(new InvalidOperationException("the server application crashed"));
+
+            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Client.Input));
+            Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+            Assert.DoesNotContain("does not admit", failed.Message); // data had arrived: no refusal hint
+        }
+
+        await relays.Within();
     });
 
     [Fact]

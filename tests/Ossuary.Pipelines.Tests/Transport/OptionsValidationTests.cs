@@ -34,6 +34,35 @@ public class OptionsValidationTests
     }
 
     [Theory]
+    [InlineData(true, false, "OssuaryServerOptions.AuthorizedClientKeys")]
+    [InlineData(false, true, "OssuaryServerOptions.AuthorizeClient")]
+    [InlineData(true, true, "AuthorizedClientKeys and AuthorizeClient")]
+    public void UnauthenticatedServerWithAnAllowListIsRefusedWhenConfigured(bool keys, bool callback, string named)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+
+        // The mode admits everyone: an allow-list beside it would be a protection that is not there.
+        var refused = Assert.Throws<InvalidOperationException>(() => NewBuilder().UseOssuary(o =>
+        {
+            o.Identity = serverKey;
+            o.Mode = OssuaryServerMode.Unauthenticated;
+            if (keys)
+            {
+                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+            }
+
+            if (callback)
+            {
+                o.AuthorizeClient = (_, _, _) => ValueTask.FromResult(false);
+            }
+        }));
+
+        Assert.Contains(named, refused.Message);
+        Assert.Contains("Mode = Authenticated", refused.Message);
+    }
+
+    [Theory]
     [InlineData(0)]
     [InlineData(-1)]
     public void HandshakeTimeoutThatIsNotPositiveIsRefusedWhenConfigured(int seconds)

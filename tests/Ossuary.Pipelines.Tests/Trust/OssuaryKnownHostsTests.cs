@@ -1,3 +1,4 @@
+using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Trust;
@@ -194,6 +195,62 @@ public sealed class OssuaryKnownHostsTests : IDisposable
         Assert.Equal($"example.org:7000 {KeyA}\nhost-only.example {KeyA}\n", File.ReadAllText(path));
         Assert.Equal(KnownHostStatus.Changed, hosts.Check("example.org", 7000, KeyB));
         Assert.Equal(2, hosts.Count);
+    }
+
+    [Fact]
+    public async Task TwoWritersTrustingOnFirstUseAtOnceRecordOneKeyAndTheLoserSeesTheWinners()
+    {
+        // Separate sets, as two processes would have: each read the file before either wrote.
+        // .NET's file lock is per open file, so two sets in one process conflict as two processes do.
+        for (int round = 0; round < 20; round++)
+        {
+            string path = Path.Combine(_directory, $"known_hosts_{round}");
+            OssuaryKnownHosts first = OssuaryKnownHosts.Load(path);
+            OssuaryKnownHosts second = OssuaryKnownHosts.Load(path);
+            Assert.Equal(KnownHostStatus.Unknown, first.Check("example.org", 7000, KeyA));
+            Assert.Equal(KnownHostStatus.Unknown, second.Check("example.org", 7000, KeyB));
+            using var start = new Barrier(2);
+
+            Task<bool> a = Task.Factory.StartNew(() => TryAdd(first, KeyA, start), TaskCreationOptions.LongRunning);
+            Task<bool> b = Task.Factory.StartNew(() => TryAdd(second, KeyB, start), TaskCreationOptions.LongRunning);
+            bool[] added = await Task.WhenAll(a, b).Within();
+
+            Assert.Equal(1, added.Count(x => x)); // exactly one writer recorded its key
+            (OssuaryPublicKey winner, OssuaryKnownHosts loser, OssuaryPublicKey lost) = added[0] ? (KeyA, second, KeyB) : (KeyB, first, KeyA);
+            OssuaryKnownHosts reloaded = OssuaryKnownHosts.Load(path);
+            Assert.Equal(1, reloaded.Count);
+            Assert.Equal(winner, reloaded.Find("example.org", 7000));
+            Assert.Equal(KnownHostStatus.Changed, loser.Check("example.org", 7000, lost));
+            Assert.Equal(winner, loser.Find("example.org", 7000));
+        }
+    }
+
+    [Fact]
+    public void AddingAKeyAnotherWriterAlreadyRecordedAddsNoSecondLine()
+    {
+        string path = Path.Combine(_directory, "known_hosts");
+        OssuaryKnownHosts first = OssuaryKnownHosts.Load(path);
+        OssuaryKnownHosts second = OssuaryKnownHosts.Load(path);
+
+        first.Add("example.org", 7000, KeyA);
+        second.Add("example.org", 7000, KeyA);
+
+        Assert.Equal(1, OssuaryKnownHosts.Load(path).Count);
+        Assert.Equal(KnownHostStatus.Trusted, second.Check("example.org", 7000, KeyA));
+    }
+
+    private static bool TryAdd(OssuaryKnownHosts hosts, OssuaryPublicKey key, Barrier start)
+    {
+        start.SignalAndWait();
+        try
+        {
+            hosts.Add("example.org", 7000, key, "first use");
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     [Theory]

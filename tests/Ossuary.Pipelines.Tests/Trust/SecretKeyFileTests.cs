@@ -63,6 +63,7 @@ public sealed class SecretKeyFileTests : IDisposable
         string path = Path.Combine(_dir, "c.key");
         string almost = new string('a', 63) + "z";
         File.WriteAllText(path, almost);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // else it is refused before it is read
 
         FormatException error = Assert.Throws<FormatException>(() => OssuarySecretKeyFile.Read(path));
 
@@ -80,6 +81,32 @@ public sealed class SecretKeyFileTests : IDisposable
         File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.GroupRead);
 
         Assert.True(OssuarySecretKeyFile.IsAccessibleByOthers(path));
+    }
+
+    [Fact]
+    public void AFileOthersMayReadIsRefusedWithoutRevealingTheKey()
+    {
+        string path = Path.Combine(_dir, "e.key");
+        using var identity = OssuaryIdentity.Generate();
+        OssuarySecretKeyFile.Write(path, identity);
+        File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.OtherRead);
+
+        var refused = Assert.Throws<UnauthorizedAccessException>(() => OssuarySecretKeyFile.Read(path));
+
+        Assert.Contains("e.key", refused.Message);
+        Assert.Contains("chmod 600", refused.Message);
+        Assert.DoesNotContain(identity.PublicKey.ToString(), refused.Message);
+    }
+
+    [Fact]
+    public void TheTelemetrySampleRefusesASecretKeyFileOthersMayRead()
+    {
+        string path = Path.Combine(_dir, "server.key");
+        using var identity = OssuaryIdentity.Generate();
+        Ossuary.Samples.Telemetry.Keys.KeyFiles.WriteSecretKey(path, identity);
+        File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.GroupRead);
+
+        Assert.Throws<UnauthorizedAccessException>(() => Ossuary.Samples.Telemetry.Keys.KeyFiles.ReadSecretKey(path));
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

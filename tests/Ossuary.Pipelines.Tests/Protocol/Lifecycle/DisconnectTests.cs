@@ -39,6 +39,32 @@ public class DisconnectTests
     }
 
     [Fact]
+    public void ACleanDisconnectThatIsTheFifthResetIsAnsweredWithAnErrorDisconnect()
+    {
+        // The original counts a Disconnect received during the handshake as a reset (its receive
+        // path resets with the Disconnect's reason); when that is the fifth, the permanent error
+        // becomes "connection failed" and its answer carries the error flag. Found by the
+        // differential tests (Interop/Original/Differential, e.g. scenario 5808742355453979720).
+        using var server = new OssuarySession(new OssuarySessionOptions { Role = OssuaryRole.UnauthenticatedServer });
+        for (int reset = 1; reset <= 4; reset++)
+        {
+            // A ClientHandshake with a gap in its msg_id: the server resets; the peer's Reset ends the wait.
+            using var client = new OssuarySession(new OssuarySessionOptions { Role = OssuaryRole.Client });
+            OssuaryReceiveResult gap = SessionPair.Receive(server, Wire.WithMessageId(SessionPair.NextPacket(client), 7));
+            Assert.Equal(OssuaryReceiveStatus.Reset, gap.Status);
+            Assert.Equal(Wire.Reset, Wire.Type(SessionPair.NextPacket(server)));
+            SessionPair.Receive(server, Wire.Control(Wire.Reset, error: true));
+            Assert.Equal((reset, OssuarySessionState.Handshaking), (server.ResetCount, server.State));
+        }
+
+        OssuaryReceiveResult result = SessionPair.Receive(server, Wire.Control(Wire.Disconnect, error: false));
+
+        Assert.Equal((OssuaryReceiveStatus.Closed, OssuaryErrorReason.ConnectionClosed), (result.Status, result.Reason));
+        byte[] answer = SessionPair.NextPacket(server);
+        Assert.Equal((Wire.Disconnect, (byte)1), (Wire.Type(answer), Wire.ErrorFlag(answer)));
+    }
+
+    [Fact]
     public void AClosedSessionReadsNothingAndRefusesToSend()
     {
         using SessionPair pair = SessionPair.Established();

@@ -115,7 +115,10 @@ public class HandshakeTimeoutTests
             pair.Pump.Run();
         }
 
-        Assert.Equal((OssuarySessionState.Closed, OssuaryErrorReason.ConnectionFailed), (pair.Server.State, pair.Server.LastError));
+        // The cause survives the fifth reset; later calls report the failure, as the original does.
+        Assert.Equal((OssuarySessionState.Closed, OssuaryErrorReason.HandshakeTimeout), (pair.Server.State, pair.Server.LastError));
+        OssuaryReceiveResult after = pair.Server.Receive(ReadOnlySequence<byte>.Empty, new ArrayBufferWriter<byte>(), out _, out _);
+        Assert.Equal((OssuaryReceiveStatus.Closed, OssuaryErrorReason.ConnectionFailed), (after.Status, after.Reason));
         Assert.Equal(5, pair.Server.ResetCount);
         byte[] last = pair.Pump.Wire.First(p => ReferenceEquals(p.From, pair.Server)).Packet;
         Assert.Equal((Wire.Disconnect, (byte)1), (Wire.Type(last), Wire.ErrorFlag(last)));

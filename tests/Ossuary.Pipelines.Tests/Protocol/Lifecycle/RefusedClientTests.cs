@@ -28,7 +28,7 @@ public class RefusedClientTests
     }
 
     [Fact]
-    public void WithoutRefusalAtOnceBothSidesFailAfterFiveResets()
+    public void WithoutRefusalAtOnceBothSidesFailAfterFiveResetsAndTheServerKeepsTheCause()
     {
         using SessionPair pair = SessionPair.Create(serverAdmitsClient: false, server: o => o.RefuseUnauthorizedClientsAtOnce = false);
 
@@ -47,8 +47,17 @@ public class RefusedClientTests
         Assert.Equal(expected, pair.Pump.Wire.Select(p => Describe(pair, p.From, p.Packet)));
         Assert.Equal(25, packets);
         Assert.Equal(5, pair.Server.ResetCount);
-        Assert.Equal(OssuaryErrorReason.ConnectionFailed, pair.Server.LastError);
-        Assert.Equal(OssuaryErrorReason.ConnectionFailed, pair.Client.LastError);
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, pair.Client.LastError); // the wire carries no reason
+
+        // The original's sequence (ref-peer pair): the fifth refusal's recv_handshake returns
+        // InvalidKey, and the connection reports "connection failed" from then on. The cause stays in LastError.
+        Assert.Equal(OssuaryErrorReason.InvalidKey, pair.Server.LastError);
+        OssuaryReceiveResult fifth = Assert.Single(pair.Pump.ServerResults, r => r.Status == OssuaryReceiveStatus.Closed && r.Reason != OssuaryErrorReason.ConnectionFailed);
+        Assert.Equal(OssuaryErrorReason.InvalidKey, fifth.Reason);
+        Assert.All(pair.Pump.ServerResults.SkipWhile(r => r != fifth).Skip(1), r => Assert.Equal((OssuaryReceiveStatus.Closed, OssuaryErrorReason.ConnectionFailed), (r.Status, r.Reason)));
+        OssuaryReceiveResult after = SessionPair.Receive(pair.Server, Wire.Control(Wire.Reset, error: true));
+        Assert.Equal((OssuaryReceiveStatus.Closed, OssuaryErrorReason.ConnectionFailed), (after.Status, after.Reason));
+        Assert.Equal(OssuaryErrorReason.InvalidKey, pair.Server.LastError);
         Assert.Equal(OssuarySessionState.Closed, pair.Server.State);
         Assert.Equal(OssuarySessionState.Closed, pair.Client.State);
         Assert.Equal(4, pair.Pump.ServerResults.Count(r => r is { Status: OssuaryReceiveStatus.Reset, Reason: OssuaryErrorReason.InvalidKey }));

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Configuration;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Configuration;
+
+/// <summary>The configuration shape of <see cref="OssuaryClientOptions"/> (see <see cref="OssuaryServerSettings"/>).</summary>
+internal sealed class OssuaryClientSettings
+{
+    public string? IdentityKeyFile { get; set; }
+
+    public List<string> TrustedServerKeys { get; set; } = [];
+
+    public TimeSpan? ConnectTimeout { get; set; }
+
+    public TimeSpan? HandshakeTimeout { get; set; }
+
+    public TimeSpan? HandshakeStepTimeout { get; set; }
+
+    /// <summary>Applies what <paramref name="section"/> sets; a malformed key becomes a validation failure naming its path.</summary>
+    public static void Apply(IConfiguration section, OssuaryClientOptions options)
+    {
+        var settings = new OssuaryClientSettings();
+        section.Bind(settings);
+        options.IdentityKeyFile = settings.IdentityKeyFile ?? options.IdentityKeyFile;
+        options.ConnectTimeout = settings.ConnectTimeout ?? options.ConnectTimeout;
+        options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
+        options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
+        foreach (OssuaryPublicKey key in SettingsKeys.Parse(settings.TrustedServerKeys, section, nameof(TrustedServerKeys), options.ConfigurationProblems))
+        {
+            options.TrustedServerKeys.Add(key);
+        }
+    }
+}

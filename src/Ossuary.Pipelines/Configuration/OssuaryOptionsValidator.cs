@@ -1,0 +1,35 @@
+using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Configuration;
+
+/// <summary>
+/// Validates Ossuary options as the handshake would (key files read and parsed included), so that
+/// <c>ValidateOnStart</c> reports a misconfiguration at start-up with the message that says what to fix.
+/// </summary>
+internal sealed class OssuaryOptionsValidator : IValidateOptions<OssuaryServerOptions>, IValidateOptions<OssuaryClientOptions>
+{
+    public ValidateOptionsResult Validate(string? name, OssuaryServerOptions options) =>
+        Check(name, () =>
+        {
+            HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
+            generated?.Dispose();
+        });
+
+    public ValidateOptionsResult Validate(string? name, OssuaryClientOptions options) =>
+        Check(name, () => HandshakePlan.ForClient(options));
+
+    private static ValidateOptionsResult Check(string? name, Action build)
+    {
+        try
+        {
+            build();
+            return ValidateOptionsResult.Success;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+        {
+            string which = string.IsNullOrEmpty(name) ? "The Ossuary options" : $"The Ossuary options '{name}'";
+            return ValidateOptionsResult.Fail($"{which} are invalid: {ex.Message}");
+        }
+    }
+}

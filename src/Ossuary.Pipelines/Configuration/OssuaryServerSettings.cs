@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Configuration;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Configuration;
+
+/// <summary>
+/// The configuration shape of <see cref="OssuaryServerOptions"/>: only what text can say (keys as
+/// hex, files as paths), so that the binding source generator handles it and binding works under
+/// NativeAOT. <c>Ossuary__AuthorizedClientKeys__0=&lt;hex&gt;</c> lands in <see cref="AuthorizedClientKeys"/>.
+/// </summary>
+internal sealed class OssuaryServerSettings
+{
+    public OssuaryServerMode? Mode { get; set; }
+
+    public string? IdentityKeyFile { get; set; }
+
+    public List<string> AuthorizedClientKeys { get; set; } = [];
+
+    public string? AuthorizedKeysFile { get; set; }
+
+    public TimeSpan? HandshakeTimeout { get; set; }
+
+    public TimeSpan? HandshakeStepTimeout { get; set; }
+
+    /// <summary>Applies what <paramref name="section"/> sets; a malformed key becomes a validation failure naming its path.</summary>
+    public static void Apply(IConfiguration section, OssuaryServerOptions options)
+    {
+        var settings = new OssuaryServerSettings();
+        section.Bind(settings);
+        if (settings.Mode is { } mode)
+        {
+            options.Mode = mode;
+        }
+
+        options.IdentityKeyFile = settings.IdentityKeyFile ?? options.IdentityKeyFile;
+        options.AuthorizedKeysFile = settings.AuthorizedKeysFile ?? options.AuthorizedKeysFile;
+        options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
+        options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
+        foreach (OssuaryPublicKey key in SettingsKeys.Parse(settings.AuthorizedClientKeys, section, nameof(AuthorizedClientKeys), options.ConfigurationProblems))
+        {
+            options.AuthorizedClientKeys.Add(key);
+        }
+    }
+}

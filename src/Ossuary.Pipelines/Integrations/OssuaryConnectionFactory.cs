@@ -1,0 +1,90 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// An <see cref="IConnectionFactory"/> whose connections are Ossuary clients: code written against
+/// <c>Microsoft.AspNetCore.Connections</c> (Bedrock-style clients, RPC stacks) gets a
+/// <see cref="ConnectionContext"/> whose <see cref="ConnectionContext.Transport"/> is plaintext, with
+/// an <see cref="IOssuaryConnectionFeature"/> in its features. Register it with
+/// <c>services.AddOssuaryClient(...)</c>, or construct it with options.
+/// </summary>
+public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
+{
+    private readonly ILoggerFactory? _loggerFactory;
+    private readonly IMeterFactory? _meterFactory;
+    private readonly IDisposable? _subscription;
+    private volatile Snapshot _current;
+
+    /// <summary>Connects with fixed options, validated and copied now.</summary>
+    /// <param name="options">The client options.</param>
+    /// <param name="loggerFactory">Where logs go when the options name no <see cref="OssuaryClientOptions.LoggerFactory"/>.</param>
+    /// <param name="meterFactory">Creates the meter when the options name no <see cref="OssuaryClientOptions.MeterFactory"/>.</param>
+    /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
+    public OssuaryConnectionFactory(OssuaryClientOptions options, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
+    {
+        _loggerFactory = loggerFactory;
+        _meterFactory = meterFactory;
+        _current = Build(options);
+    }
+
+    /// <summary>
+    /// Connects with the named options of <paramref name="monitor"/> (<c>AddOssuaryClient</c>'s), and follows
+    /// their changes: each connection uses the options current when it starts.
+    /// </summary>
+    internal OssuaryConnectionFactory(IOptionsMonitor<OssuaryClientOptions> monitor, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(monitor);
+        _loggerFactory = loggerFactory;
+        _meterFactory = meterFactory;
+        _current = Build(monitor.Get(name));
+        _subscription = monitor.OnChange((options, changed) =>
+        {
+            if ((changed ?? Options.DefaultName) != name)
+            {
+                return;
+            }
+
+            try
+            {
+                _current = Build(options);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+            {
+                // Connections keep the previous options rather than failing until the change is fixed.
+                ILogger logger = (options.LoggerFactory ?? _loggerFactory)?.CreateLogger(ConnectionTelemetry.ClientCategory) ?? NullLogger.Instance;
+                OssuaryLog.OptionsReloadFailed(logger, name, ex);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/> (<see cref="IPEndPoint"/>, <see cref="DnsEndPoint"/> or
+    /// <see cref="System.Net.Sockets.UnixDomainSocketEndPoint"/>) and runs the client handshake, as
+    /// <see cref="OssuaryClient.ConnectAsync(EndPoint, OssuaryClientOptions, CancellationToken)"/> does.
+    /// </summary>
+    /// <inheritdoc cref="OssuaryClient.ConnectAsync(EndPoint, OssuaryClientOptions, CancellationToken)" path="/exception"/>
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        Snapshot current = _current;
+        return await OssuaryClient.ConnectAsync(endpoint, current.Plan, current.Telemetry, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops following option changes.</summary>
+    public void Dispose() => _subscription?.Dispose();
+
+    private Snapshot Build(OssuaryClientOptions options)
+    {
+        HandshakePlan plan = HandshakePlan.ForClient(options);
+        return new Snapshot(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
+    }
+
+    private sealed record Snapshot(HandshakePlan Plan, ConnectionTelemetry Telemetry);
+}

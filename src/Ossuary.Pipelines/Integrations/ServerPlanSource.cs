@@ -1,0 +1,130 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// The plan a listener's next connection uses. It is rebuilt, and swapped in whole, when the
+/// options change (<see cref="IOptionsMonitor{TOptions}"/>) or the authorized-keys file changes on
+/// disk, so a key removed from either is refused from the next handshake on. Invalid changes are
+/// logged at Error and leave the previous plan in force: a half-edited file or setting must
+/// neither stop the server nor widen whom it admits.
+/// </summary>
+internal sealed class ServerPlanSource : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly string _name;
+    private readonly ILogger _logger;
+    private readonly ILoggerFactory? _loggerFactory;
+    private readonly IMeterFactory? _meterFactory;
+    private readonly IDisposable? _subscription;
+    private OssuaryServerOptions _options;
+    private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
+    private AuthorizedKeysFileWatcher? _watcher;
+    private OssuaryIdentity? _generated;
+    private volatile Snapshot _current;
+
+    /// <exception cref="InvalidOperationException">The options are invalid.</exception>
+    /// <exception cref="FormatException">A key file is malformed.</exception>
+    /// <exception cref="IOException">A key file cannot be read.</exception>
+    public ServerPlanSource(OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
+    {
+        _name = name;
+        _options = options;
+        _loggerFactory = options.LoggerFactory ?? loggerFactory;
+        _meterFactory = options.MeterFactory ?? meterFactory;
+        _logger = _loggerFactory?.CreateLogger(ConnectionTelemetry.ServerCategory) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
+        _current = Build(options, _fileKeys);
+        Watch(options.AuthorizedKeysFile);
+        _subscription = monitor?.OnChange(OnOptionsChanged);
+    }
+
+    public Snapshot Current => _current;
+
+    public void Dispose()
+    {
+        _subscription?.Dispose();
+        lock (_lock)
+        {
+            _watcher?.Dispose();
+            _watcher = null;
+        }
+    }
+
+    private void OnOptionsChanged(OssuaryServerOptions options, string? name)
+    {
+        if ((name ?? Options.DefaultName) != _name)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            try
+            {
+                IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile == _options.AuthorizedKeysFile ? _fileKeys
+                    : options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
+                _current = Build(options, fileKeys);
+                if (options.AuthorizedKeysFile != _options.AuthorizedKeysFile)
+                {
+                    Watch(options.AuthorizedKeysFile);
+                }
+
+                _options = options;
+                _fileKeys = fileKeys;
+                OssuaryLog.OptionsReloaded(_logger, _name, _current.Plan.LocalPublicKey, _current.Plan.AdmittedKeyCount);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+            {
+                OssuaryLog.OptionsReloadFailed(_logger, _name, ex);
+            }
+        }
+    }
+
+    private void OnFileChanged(string path, IReadOnlyList<OssuaryPublicKey> keys)
+    {
+        lock (_lock)
+        {
+            if (_options.AuthorizedKeysFile != path)
+            {
+                return; // a late event from a file the options no longer name
+            }
+
+            try
+            {
+                _current = Build(_options, keys);
+                _fileKeys = keys;
+                OssuaryLog.AuthorizedKeysReloaded(_logger, path, keys.Count);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+            {
+                // E.g. the identity key file went missing meanwhile: the previous plan stays.
+                OssuaryLog.AuthorizedKeysReloadFailed(_logger, path, ex);
+            }
+        }
+    }
+
+    private void Watch(string? path)
+    {
+        _watcher?.Dispose();
+        _watcher = path is null ? null : new AuthorizedKeysFileWatcher(path, OnFileChanged, _logger);
+    }
+
+    private Snapshot Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
+    {
+        HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated, _generated);
+        if (generated is not null)
+        {
+            _generated = generated;
+            OssuaryLog.GeneratedServerIdentity(_logger, generated.PublicKey);
+        }
+
+        return new Snapshot(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
+    }
+
+    public sealed record Snapshot(HandshakePlan Plan, ConnectionTelemetry Telemetry);
+}

@@ -1,0 +1,87 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// Opens the client's socket to an <see cref="IPEndPoint"/>, a <see cref="DnsEndPoint"/> (every
+/// resolved address in the resolver's order, IPv6 and IPv4 alike, as
+/// <c>Socket.ConnectAsync(DnsEndPoint)</c> does) or a <see cref="UnixDomainSocketEndPoint"/>, within a timeout.
+/// </summary>
+internal static class SocketConnector
+{
+    /// <exception cref="SocketException">No address could be reached, the name did not resolve, or the timeout ran out (<see cref="SocketError.TimedOut"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken) =>
+        ConnectAsync(endpoint, timeout, Dns.GetHostAddressesAsync, cancellationToken);
+
+    /// <summary>As above, with the name resolver given (tests: a machine whose resolver maps no name to ::1).</summary>
+    internal static async Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
+    {
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            bound.CancelAfter(timeout);
+        }
+
+        try
+        {
+            return endpoint switch
+            {
+                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bound.Token).ConfigureAwait(false),
+                _ => await ConnectToAddressAsync(endpoint, bound.Token).ConfigureAwait(false),
+            };
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new SocketException((int)SocketError.TimedOut, $"Connecting to {endpoint} did not complete within {timeout.TotalSeconds:0.###} s.");
+        }
+    }
+
+    private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses = await resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken).ConfigureAwait(false);
+        if (addresses.Length == 0)
+        {
+            throw new SocketException((int)SocketError.HostNotFound, $"The host name '{endpoint.Host}' resolved to no address.");
+        }
+
+        // Tried one after another, as Socket.ConnectAsync(DnsEndPoint) does; the last failure is
+        // reported, since it is the one a caller who named a single host can act on.
+        SocketException? last = null;
+        foreach (IPAddress address in addresses)
+        {
+            try
+            {
+                return await ConnectToAddressAsync(new IPEndPoint(address, endpoint.Port), cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex)
+            {
+                last = ex;
+            }
+        }
+
+        throw last!;
+    }
+
+    private static async Task<Socket> ConnectToAddressAsync(EndPoint endpoint, CancellationToken cancellationToken)
+    {
+        bool unix = endpoint is UnixDomainSocketEndPoint;
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        try
+        {
+            if (!unix)
+            {
+                socket.NoDelay = true;
+            }
+
+            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

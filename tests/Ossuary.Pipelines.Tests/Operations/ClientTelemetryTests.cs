@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Operations;
+
+/// <summary>Issue 14, item 5: the client logs, meters and traces its handshakes where it is told to.</summary>
+public sealed class ClientTelemetryTests : IDisposable
+{
+    private readonly ConcurrentQueue<Activity> _handshakes = new();
+    private readonly ActivityListener _listener;
+    private readonly ServiceProvider _telemetry;
+    private readonly FakeLoggerProvider _logs = new();
+
+    public ClientTelemetryTests()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == OssuaryTelemetry.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = _handshakes.Enqueue,
+        };
+        ActivitySource.AddActivityListener(_listener);
+        var services = new ServiceCollection();
+        services.AddMetrics();
+        services.AddLogging(logging => logging.AddProvider(_logs).SetMinimumLevel(LogLevel.Debug));
+        _telemetry = services.BuildServiceProvider();
+    }
+
+    private ILoggerFactory LoggerFactory => _telemetry.GetRequiredService<ILoggerFactory>();
+
+    private IMeterFactory MeterFactory => _telemetry.GetRequiredService<IMeterFactory>();
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _telemetry.Dispose();
+    }
+
+    [Fact]
+    public async Task OssuaryClientLogsMetersAndTracesItsHandshakeOnBothSides()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverKey, clientKey)));
+        using var durations = new MetricCollector<double>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.handshake.duration");
+        using var sent = new MetricCollector<long>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.bytes_sent");
+        OssuaryClientOptions options = Telemetered(Echo.ClientOptions(clientKey, serverKey.PublicKey));
+
+        await using (OssuaryClientConnection connection = await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), options))
+        {
+        }
+
+        FakeLogRecord completed = Assert.Single(_logs.Collector.GetSnapshot(), r => r.Id.Id == 2);
+        Assert.Equal("Ossuary.Pipelines.Client", completed.Category);
+        Assert.Contains(serverKey.PublicKey.ToString(), completed.Message);
+        CollectedMeasurement<double> duration = Assert.Single(durations.GetMeasurementSnapshot());
+        Assert.Equal("client", duration.Tags["ossuary.role"]);
+        Assert.Equal("success", duration.Tags["ossuary.outcome"]);
+        Assert.Equal(4, sent.GetMeasurementSnapshot().Sum(m => m.Value)); // "ping"
+
+        Activity client = await HandshakeSpanAsync(serverKey.PublicKey);
+        Assert.Equal(ActivityKind.Client, client.Kind);
+        Assert.Equal("client", client.GetTagItem("ossuary.role"));
+        Assert.Equal("success", client.GetTagItem("ossuary.outcome"));
+        Assert.True(client.Duration > TimeSpan.Zero);
+        Activity server = await HandshakeSpanAsync(clientKey.PublicKey);
+        Assert.Equal(ActivityKind.Server, server.Kind);
+        Assert.Equal("server", server.GetTagItem("ossuary.role"));
+    }
+
+    [Fact]
+    public async Task AFailedClientHandshakeIsAnErrorSpanAFailureMeasurementAndADebugLog()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        using var otherKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverKey, clientKey)));
+        using var durations = new MetricCollector<double>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.handshake.duration");
+
+        await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(
+            new IPEndPoint(IPAddress.Loopback, host.Port()), Telemetered(Echo.ClientOptions(clientKey, otherKey.PublicKey))).Within());
+
+        Assert.Equal(nameof(OssuaryErrorReason.UntrustedServer), Assert.Single(durations.GetMeasurementSnapshot()).Tags["error.type"]);
+        FakeLogRecord failed = Assert.Single(_logs.Collector.GetSnapshot(), r => r.Id.Id == 3);
+        Assert.Equal(LogLevel.Debug, failed.Level);
+        Activity span = await HandshakeSpanAsync(serverKey.PublicKey);
+        Assert.Equal(ActivityStatusCode.Error, span.Status);
+        Assert.Equal("failure", span.GetTagItem("ossuary.outcome"));
+        Assert.Equal(nameof(OssuaryErrorReason.UntrustedServer), span.GetTagItem("error.type"));
+    }
+
+    [Fact]
+    public async Task OssuaryStreamAndOssuaryDuplexPipeReportThroughTheirOptionsToo()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverKey, clientKey)));
+        using var durations = new MetricCollector<double>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.handshake.duration");
+        OssuaryClientOptions options = Telemetered(Echo.ClientOptions(clientKey, serverKey.PublicKey));
+
+        using (var tcp = new TcpClient())
+        {
+            await tcp.ConnectAsync(IPAddress.Loopback, host.Port()).Within();
+            await using var stream = new OssuaryStream(tcp.GetStream());
+            await stream.AuthenticateAsClientAsync(options).Within();
+        }
+
+        using (var tcp = new TcpClient())
+        {
+            await tcp.ConnectAsync(IPAddress.Loopback, host.Port()).Within();
+            NetworkStream network = tcp.GetStream();
+            var transport = new StreamPipe(network);
+            await using OssuaryDuplexPipe pipe = await OssuaryDuplexPipe.ConnectAsync(transport, options).Within();
+        }
+
+        Assert.Equal(2, durations.GetMeasurementSnapshot().Count(m => (string?)m.Tags["ossuary.role"] == "client"));
+        Assert.Equal(2, _logs.Collector.GetSnapshot().Count(r => r.Id.Id == 2 && r.Category == "Ossuary.Pipelines.Client"));
+        Assert.Equal(2, (await HandshakeSpansAsync(serverKey.PublicKey, 2)).Count);
+    }
+
+    private OssuaryClientOptions Telemetered(OssuaryClientOptions options)
+    {
+        options.LoggerFactory = LoggerFactory;
+        options.MeterFactory = MeterFactory;
+        return options;
+    }
+
+    /// <summary>The span of the handshake that met <paramref name="remote"/> (other tests' spans reach the listener too).</summary>
+    private async Task<Activity> HandshakeSpanAsync(OssuaryPublicKey remote) => Assert.Single(await HandshakeSpansAsync(remote, 1));
+
+    private async Task<List<Activity>> HandshakeSpansAsync(OssuaryPublicKey remote, int count)
+    {
+        string fingerprint = OssuaryActivity.Fingerprint(remote);
+        List<Activity> Matching() => [.. _handshakes.Where(a => (string?)a.GetTagItem("ossuary.remote_key.fingerprint") == fingerprint)];
+        await Transport.HostilePeerTests.WaitForAsync(() => Matching().Count >= count); // the server stops its span on its own thread
+        Assert.All(Matching(), a => Assert.Equal(OssuaryActivity.HandshakeName, a.OperationName));
+        return Matching();
+    }
+
+    private sealed class StreamPipe(Stream stream) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = PipeReader.Create(stream);
+
+        public PipeWriter Output { get; } = PipeWriter.Create(stream);
+    }
+}

@@ -1,0 +1,174 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Operations;
+
+/// <summary>Issue 14, item 1: the client connects by host name, address or Unix socket, within a timeout.</summary>
+public class HostNameConnectTests
+{
+    [Fact]
+    public async Task ConnectsByHostNameToAnIPv4LoopbackServer()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, Secure(serverKey, clientKey)));
+
+        await using OssuaryClientConnection connection = await Echo.ConnectAndEchoAsync(
+            new DnsEndPoint("localhost", host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey));
+
+        Assert.Equal(IPAddress.Loopback, Assert.IsType<IPEndPoint>(connection.RemoteEndPoint).Address);
+    }
+
+    [Fact]
+    public async Task ConnectsThroughADnsEndPointToAnIPv6LoopbackServer()
+    {
+        // This machine's resolver maps no name to ::1 (localhost is 127.0.0.1 only), so the name is
+        // the literal, which still takes the DnsEndPoint path; the test below covers names with both families.
+        Assert.True(Socket.OSSupportsIPv6, "this machine has ::1 on its loopback; IPv6 must work");
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.IPv6Loopback, 0, Secure(serverKey, clientKey)));
+
+        await using OssuaryClientConnection connection = await Echo.ConnectAndEchoAsync(
+            new DnsEndPoint("::1", host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey));
+
+        Assert.Equal(IPAddress.IPv6Loopback, Assert.IsType<IPEndPoint>(connection.RemoteEndPoint).Address);
+    }
+
+    [Theory]
+    [InlineData(AddressFamily.InterNetworkV6)]
+    [InlineData(AddressFamily.InterNetwork)]
+    public async Task EveryResolvedAddressIsTriedInOrderUntilOneAccepts(AddressFamily listening)
+    {
+        // The name resolves to ::1 then 127.0.0.1 (the order getaddrinfo gives for a dual-stack
+        // localhost); the server listens on only one of them, so the other is refused first or never tried.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        IPAddress address = listening == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(address, 0, Secure(serverKey, clientKey)));
+        var asked = new List<string>();
+
+        using Socket socket = await SocketConnector.ConnectAsync(
+            new DnsEndPoint("dual.example", host.Port()), TimeSpan.FromSeconds(30),
+            (name, _, _) =>
+            {
+                asked.Add(name);
+                return Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback });
+            },
+            CancellationToken.None).Within();
+
+        Assert.Equal(["dual.example"], asked);
+        Assert.Equal(address, ((IPEndPoint)socket.RemoteEndPoint!).Address);
+    }
+
+    [Fact]
+    public async Task ConnectSocketAsyncOpensTheSameConnectionWithoutAHandshakeForCallersWithTheirOwnStream()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, Secure(serverKey, clientKey)));
+
+        using Socket socket = await OssuaryClient.ConnectSocketAsync(new DnsEndPoint("localhost", host.Port()), TimeSpan.FromSeconds(30)).Within();
+        await using var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false));
+        await stream.AuthenticateAsClientAsync(Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within();
+        await stream.WriteAsync("own stream"u8.ToArray()).AsTask().Within();
+        byte[] echoed = new byte[10];
+        await stream.ReadExactlyAsync(echoed).AsTask().Within();
+
+        Assert.Equal("own stream"u8.ToArray(), echoed);
+        Assert.True(socket.NoDelay);
+    }
+
+    [Fact]
+    public async Task AHostWhereNoAddressAcceptsFailsWithTheLastSocketError()
+    {
+        int closedPort = ClosedPort();
+
+        SocketException failed = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
+            new DnsEndPoint("nobody.example", closedPort), TimeSpan.FromSeconds(30),
+            (_, _, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }),
+            CancellationToken.None).Within());
+
+        Assert.Equal(SocketError.ConnectionRefused, failed.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task ConnectTimeoutBoundsNameResolutionAndConnectingAndSaysSo()
+    {
+        var options = new OssuaryClientOptions { ConnectTimeout = TimeSpan.FromMilliseconds(200) };
+
+        SocketException timedOut = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
+            new DnsEndPoint("slow.example", 7400), options.ConnectTimeout,
+            async (_, _, cancellationToken) =>
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken); // a resolver that never answers
+                return [];
+            },
+            CancellationToken.None).Within());
+
+        Assert.Equal(SocketError.TimedOut, timedOut.SocketErrorCode);
+        Assert.Contains("slow.example", timedOut.Message);
+    }
+
+    [Fact]
+    public async Task CancellingTheCallerStillThrowsOperationCanceled()
+    {
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryClient.ConnectAsync(
+            new DnsEndPoint("localhost", ClosedPort()), new OssuaryClientOptions(), cancelled.Token).Within());
+    }
+
+    [Fact]
+    public async Task ConnectsOverAUnixDomainSocket()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string path = Path.Combine(Path.GetTempPath(), $"ossuary-{Guid.NewGuid():N}.sock");
+        try
+        {
+            await using KestrelHost host = await KestrelHost.StartAsync(k => k.ListenUnixSocket(path, Secure(serverKey, clientKey)));
+
+            await using OssuaryClientConnection connection = await Echo.ConnectAndEchoAsync(
+                new UnixDomainSocketEndPoint(path), Echo.ClientOptions(clientKey, serverKey.PublicKey));
+
+            Assert.Equal(clientKey.PublicKey, Assert.Single(host.Log.Features)!.RemotePublicKey);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void ConnectTimeoutMustBePositiveOrInfinite()
+    {
+        var options = new OssuaryClientOptions { ConnectTimeout = TimeSpan.Zero };
+
+        InvalidOperationException invalid = Assert.Throws<InvalidOperationException>(() => options.Validate());
+
+        Assert.Contains("ConnectTimeout", invalid.Message);
+    }
+
+    internal static Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions> Secure(OssuaryIdentity serverKey, OssuaryIdentity clientKey) => listen =>
+    {
+        listen.UseOssuary(o =>
+        {
+            o.Identity = serverKey;
+            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+        });
+        listen.UseConnectionHandler<EchoConnectionHandler>();
+    };
+
+    private static int ClosedPort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port; // closed once disposed: nothing listens there
+    }
+}

@@ -1,0 +1,263 @@
+using Microsoft.AspNetCore.Hosting;
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Tests.Operations;
+
+/// <summary>Issue 14, item 4: allow-lists reload and server keys rotate without a restart.</summary>
+public sealed class ReloadAndRotationTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("ossuary-reload-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public async Task AKeyRemovedFromTheWatchedAuthorizedKeysFileIsRefusedOnTheNextConnection()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [
+            OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey, "sensor-1"),
+            OssuaryAuthorizedKeys.FormatLine(revokedKey.PublicKey, "sensor-2 (lost)"),
+        ]);
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.Identity = serverKey;
+                    o.AuthorizedKeysFile = file;
+                })
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await using OssuaryClientConnection before = await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey));
+
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey, "sensor-1")]);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 21 && r.Message.EndsWith(": 1 keys.", StringComparison.Ordinal)));
+
+        await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(after);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        await Echo.RoundTripAsync(before, "an established connection is not cut"); // revocation applies to handshakes
+    }
+
+    [Fact]
+    public async Task AMalformedAuthorizedKeysFileKeepsThePreviousKeysAndLogsAnError()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllTextAsync(file, clientKey.PublicKey + "\n");
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.Identity = serverKey;
+                    o.AuthorizedKeysFile = file;
+                })
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+
+        // Replaced atomically, as the README advises: written in place, the file is empty for a moment
+        // (which admits nobody, failing closed) before it is malformed.
+        string draft = file + ".new";
+        await File.WriteAllTextAsync(draft, "this is not a key\n");
+        File.Move(draft, file, overwrite: true);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 22));
+
+        FakeLogRecord failed = logs.Collector.GetSnapshot().First(r => r.Id.Id == 22);
+        Assert.Equal(LogLevel.Error, failed.Level);
+        await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AKeyRemovedFromConfigurationIsRefusedAfterTheReload()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
+            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot? configuration = null;
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+            });
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+
+        using var replacementKey = OssuaryIdentity.Generate();
+        settings["Ossuary:AuthorizedClientKeys:0"] = replacementKey.PublicKey.ToString();
+        configuration!.Reload(); // what a reloadOnChange file source does when the file changes
+
+        await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(refused);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(replacementKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AnInvalidConfigurationChangeIsRejectedAndThePreviousOptionsStayInForce()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
+            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot? configuration = null;
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+            });
+
+        settings["Ossuary:AuthorizedClientKeys:0"] = "not hex"; // a bad edit
+        Exception rejected = Assert.ThrowsAny<Exception>(configuration!.Reload);
+
+        Assert.Contains("Ossuary:AuthorizedClientKeys:0", rejected.ToString());
+        await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AServerRotatesItsKeyThroughConfigurationAndClientsTrustingBothFollow()
+    {
+        // The fleet procedure of the README: clients trust old and new, then the server switches.
+        using var oldKey = OssuaryIdentity.Generate();
+        using var newKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey),
+            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot? configuration = null;
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+            });
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        var bothTrusted = Echo.ClientOptions(clientKey, oldKey.PublicKey, newKey.PublicKey);
+        await using OssuaryClientConnection onOld = await Echo.ConnectAndEchoAsync(endpoint, bothTrusted);
+
+        settings["Ossuary:IdentityKeyFile"] = WriteKeyFile(newKey);
+        configuration!.Reload();
+
+        await using OssuaryClientConnection onNew = await Echo.ConnectAndEchoAsync(endpoint, bothTrusted);
+        Assert.Equal(oldKey.PublicKey, onOld.Ossuary.RemotePublicKey);
+        Assert.Equal(newKey.PublicKey, onNew.Ossuary.RemotePublicKey);
+        await Echo.RoundTripAsync(onOld, "still here"); // connections made before the switch carry on
+        OssuaryException untrusted = await Assert.ThrowsAsync<OssuaryException>(() =>
+            OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(clientKey, oldKey.PublicKey)).Within());
+        Assert.Equal(OssuaryErrorReason.UntrustedServer, untrusted.Reason); // a client not yet updated notices
+    }
+
+    [Fact]
+    public async Task TheIdentitySelectorServesTheOldAndNewKeyPerEndpointDuringTheOverlap()
+    {
+        using var oldKey = OssuaryIdentity.Generate();
+        using var newKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        int newPort = 0;
+        await using KestrelHost host = await KestrelHost.StartAsync(k =>
+        {
+            Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions> secure = listen => listen
+                .UseOssuary(o =>
+                {
+                    o.Identity = oldKey;
+                    o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+                    o.IdentitySelector = connection =>
+                        connection?.LocalEndPoint is IPEndPoint local && local.Port == Volatile.Read(ref newPort) ? newKey : null;
+                })
+                .UseConnectionHandler<EchoConnectionHandler>();
+            k.Listen(IPAddress.Loopback, 0, secure);
+            k.Listen(IPAddress.Loopback, 0, secure);
+        });
+        Volatile.Write(ref newPort, host.Port(1));
+
+        await using OssuaryClientConnection onOld = await Echo.ConnectAndEchoAsync(
+            new IPEndPoint(IPAddress.Loopback, host.Port(0)), Echo.ClientOptions(clientKey, oldKey.PublicKey));
+        await using OssuaryClientConnection onNew = await Echo.ConnectAndEchoAsync(
+            new IPEndPoint(IPAddress.Loopback, host.Port(1)), Echo.ClientOptions(clientKey, newKey.PublicKey));
+
+        Assert.Equal(oldKey.PublicKey, onOld.Ossuary.RemotePublicKey);
+        Assert.Equal(newKey.PublicKey, onNew.Ossuary.RemotePublicKey);
+        Assert.Contains(host.Log.Features, f => f!.LocalPublicKey == newKey.PublicKey);
+    }
+
+    [Fact]
+    public async Task AnIdentitySelectorThatThrowsEndsThatConnectionAndIsLoggedAtError()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.Identity = serverKey;
+                    o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+                    o.IdentitySelector = _ => throw new InvalidOperationException("the key vault is down");
+                })
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+
+        await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(
+            new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within());
+
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 20));
+        FakeLogRecord failed = logs.Collector.GetSnapshot().First(r => r.Id.Id == 20);
+        Assert.Equal(LogLevel.Error, failed.Level);
+        Assert.Equal("the key vault is down", failed.Exception?.Message);
+    }
+
+    [Fact]
+    public void AnUnauthenticatedServerWithAnAuthorizedKeysFileIsRefusedAtStartUp()
+    {
+        var options = new Pipelines.Transport.OssuaryServerOptions { Mode = Pipelines.Transport.OssuaryServerMode.Unauthenticated, AuthorizedKeysFile = Path.Combine(_folder, "keys") };
+
+        InvalidOperationException refused = Assert.Throws<InvalidOperationException>(options.Validate);
+
+        Assert.Contains("AuthorizedKeysFile", refused.Message);
+    }
+
+    private string WriteKeyFile(OssuaryIdentity identity)
+    {
+        string path = Path.Combine(_folder, $"{Guid.NewGuid():N}.key");
+        OssuarySecretKeyFile.Write(path, identity);
+        return path;
+    }
+
+    /// <summary>An in-memory source whose data the test edits, then reloads, as a file source would on change.</summary>
+    private sealed class MutableSource(Dictionary<string, string?> data) : IConfigurationSource
+    {
+        public IConfigurationProvider Build(IConfigurationBuilder builder) => new Provider(data);
+
+        private sealed class Provider(Dictionary<string, string?> source) : ConfigurationProvider
+        {
+            public override void Load() => Data = new Dictionary<string, string?>(source, StringComparer.OrdinalIgnoreCase);
+        }
+    }
+}
