@@ -37,6 +37,7 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         EndPoint = endPoint;
         _store = store;
         _ownsStore = ownsStore;
+        Registry = app.Services.GetRequiredService<TelemetryRegistry>();
         Writer = writer;
     }
 
@@ -55,8 +56,8 @@ public sealed partial class TelemetryServer : IAsyncDisposable
     /// <summary>Where <c>/metrics</c> is served over HTTP; null without <see cref="TelemetryServerOptions.MetricsPort"/>.</summary>
     public IPEndPoint? MetricsEndPoint { get; }
 
-    /// <summary>The counts the connection handler keeps.</summary>
-    public TelemetryRegistry Registry => _app.Services.GetRequiredService<TelemetryRegistry>();
+    /// <summary>The counts the connection handler keeps (readable after the server has stopped).</summary>
+    public TelemetryRegistry Registry { get; }
 
     /// <summary>Cancelled when the host is asked to stop (Ctrl+C, SIGTERM).</summary>
     public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;

@@ -99,9 +99,15 @@ public sealed class TelemetryStoreTests : IDisposable
                 Interval = TimeSpan.Zero,
             }, cancellationToken);
             Assert.All(result.Devices, run => Assert.Null(run.Error));
-            while (server.Registry.SessionsEnded < devices.Count)
+
+            // Every device has closed; the server normally finishes each connection within
+            // milliseconds. The wait is only a hang guard: if it runs out, the counts below say what
+            // is missing instead of the test timing out without a reason (seen once in a full run).
+            using var guard = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            guard.CancelAfter(TimeSpan.FromSeconds(30));
+            while (server.Registry.SessionsEnded < devices.Count && !guard.IsCancellationRequested)
             {
-                await Task.Delay(10, cancellationToken);
+                await Task.Delay(10, CancellationToken.None);
             }
         }
         finally
@@ -110,7 +116,11 @@ public sealed class TelemetryStoreTests : IDisposable
             await server.DisposeAsync();
         }
 
-        Assert.Equal(devices.Count * (long)readings, server.Writer.Persisted);
+        IReadOnlyList<DeviceSnapshot> seen = server.Registry.Snapshot();
+        Assert.True(
+            devices.Count * (long)readings == server.Writer.Persisted,
+            $"stored {server.Writer.Persisted} of {devices.Count * (long)readings}; sessions ended {server.Registry.SessionsEnded} of {devices.Count}; " +
+            $"devices seen {seen.Count}: {string.Join(", ", seen.Select(d => $"{d.ShortKey} {d.Readings} readings, {d.Sessions} sessions, {d.Connections} open"))}");
     }
 
     private async Task SlowStoreAsync()
