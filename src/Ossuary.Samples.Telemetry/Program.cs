@@ -17,6 +17,8 @@ internal static class Program
             FleetCommand.Create(),
             ServerCommand.Create(),
             LoadCommand.Create(),
+            QueryCommand.Create(),
+            ConsumeCommand.Create(),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
@@ -39,7 +41,7 @@ internal static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is IOException or FormatException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or NATS.Client.Core.NatsException or IOException or FormatException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
         {
             string reason = e is OssuaryException ossuary ? $" ({ossuary.Reason})" : "";
             Console.Error.WriteLine($"error{reason}: {e.Message.ReplaceLineEndings(" ")}");

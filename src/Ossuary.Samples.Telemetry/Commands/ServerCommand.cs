@@ -22,18 +22,21 @@ internal static class ServerCommand
         var authorized = SampleOptions.Text("--authorized-keys", "The devices admitted.", "fleet/devices.keys");
         var summary = SampleOptions.Int("--summary-seconds", "Seconds between tables.", 5, min: 1);
         var rows = SampleOptions.Int("--rows", "Show only the N busiest devices (0: all).", 0);
-        var command = new Command("server", "Count readings from authenticated devices until Ctrl+C.") { bind, port, key, authorized, summary, rows };
+        var db = SampleOptions.Text("--db", "The SQLite file readings are stored in (created if missing).", "telemetry.db");
+        var nats = SampleOptions.Text("--nats", "Publish readings to NATS JetStream at this URL (e.g. nats://127.0.0.1:4222) instead of --db; run 'consume' to store them.", "");
+        var metrics = SampleOptions.Int("--metrics-port", "Serve Prometheus metrics at http://BIND:PORT/metrics (0: none).", 0, max: 65535);
+        var command = new Command("server", "Store readings from authenticated devices until Ctrl+C.") { bind, port, key, authorized, summary, rows, db, nats, metrics };
         command.SetAction((parse, _) =>
         {
             IPAddress address = IPAddress.TryParse(parse.GetValue(bind), out IPAddress? parsed)
                 ? parsed
                 : throw new UsageException("--bind must be an IP address, e.g. 0.0.0.0");
-            return RunAsync(address, parse.GetValue(port), parse.GetValue(key)!, parse.GetValue(authorized)!, parse.GetValue(summary), parse.GetValue(rows));
+            return RunAsync(address, parse.GetValue(port), parse.GetValue(key)!, parse.GetValue(authorized)!, parse.GetValue(summary), parse.GetValue(rows), parse.GetValue(db)!, parse.GetValue(nats)!, parse.GetValue(metrics));
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(IPAddress address, int port, string keyPath, string authorizedPath, int seconds, int rows)
+    private static async Task<int> RunAsync(IPAddress address, int port, string keyPath, string authorizedPath, int seconds, int rows, string database, string nats, int metricsPort)
     {
         using OssuaryIdentity identity = KeyFiles.ReadSecretKey(keyPath);
         IReadOnlyList<OssuaryPublicKey> devices = OssuaryAuthorizedKeys.Load(authorizedPath);
@@ -43,8 +46,17 @@ internal static class ServerCommand
             Port = port,
             Identity = identity,
             AuthorizedDevices = devices.ToList(),
+            DatabasePath = database,
+            JetStream = nats.Length == 0 ? null : new JetStream.JetStreamOptions { Url = nats },
+            MetricsPort = metricsPort == 0 ? null : metricsPort,
+            LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
         });
-        Console.WriteLine($"listening on {server.EndPoint} as {identity.PublicKey}; {devices.Count} devices authorized. Ctrl+C stops.");
+        string destination = nats.Length == 0 ? $"storing in {Path.GetFullPath(database)}" : $"publishing to JetStream at {nats}";
+        Console.WriteLine($"listening on {server.EndPoint} as {identity.PublicKey}; {devices.Count} devices authorized; {destination}. Ctrl+C stops.");
+        if (server.MetricsEndPoint is { } scrape)
+        {
+            Console.WriteLine($"metrics at http://{scrape}/metrics");
+        }
 
         var reporter = new SummaryReporter(server.Registry, Console.Out, rows == 0 ? null : rows);
         try
@@ -57,7 +69,7 @@ internal static class ServerCommand
             await server.DisposeAsync();
         }
 
-        Console.WriteLine("stopped; final counts:");
+        Console.WriteLine($"stopped; {server.Writer.Persisted} reading(s) {(nats.Length == 0 ? "stored" : "published")}; final counts:");
         reporter.Report();
         return 0;
     }

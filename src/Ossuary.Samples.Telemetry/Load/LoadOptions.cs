@@ -18,6 +18,12 @@ public sealed class LoadOptions
     /// <summary>Readings each device sends before it disconnects.</summary>
     public int ReadingsPerDevice { get; init; } = 50;
 
+    /// <summary>
+    /// The sequence number of each device's first reading; the next ones count up from it. A device
+    /// that reconnects continues where it stopped, so the server sees gaps (loss) and repeats (resends).
+    /// </summary>
+    public long FirstSequence { get; init; } = 1;
+
     /// <summary>Pause between two readings of a device; zero sends them back to back.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(10);
 }

@@ -4,7 +4,7 @@ using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Samples.Telemetry.Load;
 
-/// <summary>One device: connects with its own key, sends its readings one flush each, and disconnects cleanly.</summary>
+/// <summary>One device: connects with its own key, sends its numbered readings one flush each, and disconnects cleanly.</summary>
 internal static class SimulatedDevice
 {
     private static readonly string[] Sensors = ["temp", "humidity", "pressure"];
@@ -26,7 +26,7 @@ internal static class SimulatedDevice
                     await Task.Delay(options.Interval, time, cancellationToken);
                 }
 
-                ReadingLine.Write(connection.Transport.Output, sensor, ValueOf(index, i), time.GetUtcNow().ToUnixTimeMilliseconds());
+                ReadingLine.Write(connection.Transport.Output, sensor, ValueOf(index, i), time.GetUtcNow().ToUnixTimeMilliseconds(), options.FirstSequence + i);
                 var flushed = await connection.Transport.Output.FlushAsync(cancellationToken);
                 if (flushed.IsCompleted)
                 {

@@ -11,6 +11,8 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// <param name="LastValue">The latest reading's value.</param>
 /// <param name="Connections">Connections open now.</param>
 /// <param name="Sessions">Connections that have ended.</param>
+/// <param name="Gaps">Sequence numbers skipped: readings the device numbered but the server never received.</param>
+/// <param name="Repeats">Readings whose sequence number was not above the last one seen: resends after a reconnect.</param>
 public sealed record DeviceSnapshot(
     OssuaryPublicKey Key,
     long Readings,
@@ -19,7 +21,9 @@ public sealed record DeviceSnapshot(
     string? LastSensor,
     double LastValue,
     int Connections,
-    long Sessions)
+    long Sessions,
+    long Gaps = 0,
+    long Repeats = 0)
 {
     /// <summary>The first 12 hex characters of the key, enough to tell a fleet's devices apart.</summary>
     public string ShortKey => Key.ToString()[..12];

@@ -17,12 +17,15 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
     private double _lastValue;
     private int _connections;
     private long _sessions;
+    private long _lastSequence = -1;
+    private long _gaps;
+    private long _repeats;
 
     /// <summary>The device's proven public key.</summary>
     public OssuaryPublicKey Key { get; } = key;
 
-    /// <summary>Counts one accepted reading.</summary>
-    public void Record(string sensor, double value)
+    /// <summary>Counts one accepted reading; <paramref name="sequence"/>, when the device numbers its readings, shows gaps and resends.</summary>
+    public void Record(string sensor, double value, long? sequence = null)
     {
         long now = time.GetTimestamp();
         lock (_lock)
@@ -35,6 +38,23 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
             _lastTimestamp = now;
             _lastSensor = sensor;
             _lastValue = value;
+            if (sequence is long seq)
+            {
+                // The first sequenced reading sets the start: a device may begin at any number.
+                if (_lastSequence < 0 || seq == _lastSequence + 1)
+                {
+                    _lastSequence = seq;
+                }
+                else if (seq > _lastSequence)
+                {
+                    _gaps += seq - _lastSequence - 1;
+                    _lastSequence = seq;
+                }
+                else
+                {
+                    _repeats++;
+                }
+            }
         }
     }
 
@@ -71,7 +91,7 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
         {
             double seconds = time.GetElapsedTime(_firstTimestamp, _lastTimestamp).TotalSeconds;
             double rate = _readings > 1 && seconds > 0 ? (_readings - 1) / seconds : 0;
-            return new DeviceSnapshot(Key, _readings, _rejected, rate, _lastSensor, _lastValue, _connections, _sessions);
+            return new DeviceSnapshot(Key, _readings, _rejected, rate, _lastSensor, _lastValue, _connections, _sessions, _gaps, _repeats);
         }
     }
 }

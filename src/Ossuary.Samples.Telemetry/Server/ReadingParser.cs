@@ -5,8 +5,8 @@ namespace Ossuary.Samples.Telemetry.Server;
 
 /// <summary>
 /// The device protocol: newline-delimited readings of space-separated <c>key=value</c> fields,
-/// e.g. <c>sensor=temp value=21.5 ts=1718000000000</c>. <c>value</c> is required; <c>sensor</c>
-/// and <c>ts</c> are optional; unknown fields are ignored; a trailing CR is tolerated.
+/// e.g. <c>sensor=temp value=21.5 ts=1718000000000 seq=42</c>. <c>value</c> is required; <c>sensor</c>,
+/// <c>ts</c> and <c>seq</c> are optional; unknown fields are ignored; a trailing CR is tolerated.
 /// </summary>
 public static class ReadingParser
 {
@@ -59,6 +59,7 @@ public static class ReadingParser
         ReadOnlySpan<byte> sensor = default;
         double? value = null;
         long? timestamp = null;
+        long? sequence = null;
         foreach (Range range in text.Split((byte)' '))
         {
             ReadOnlySpan<byte> field = text[range];
@@ -97,6 +98,15 @@ public static class ReadingParser
 
                 timestamp = ms;
             }
+            else if (key.SequenceEqual("seq"u8))
+            {
+                if (!long.TryParse(content, NumberStyles.None, CultureInfo.InvariantCulture, out long seq))
+                {
+                    return false;
+                }
+
+                sequence = seq;
+            }
         }
 
         if (value is null)
@@ -104,7 +114,7 @@ public static class ReadingParser
             return false;
         }
 
-        reading = new Reading(sensor, value.Value, timestamp);
+        reading = new Reading(sensor, value.Value, timestamp, sequence);
         return true;
     }
 }

@@ -5,15 +5,18 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Transport;
+using Ossuary.Samples.Telemetry.Storage;
 
 namespace Ossuary.Samples.Telemetry.Server;
 
 /// <summary>
-/// Reads a device's readings off its Ossuary connection and counts them in the registry. The device
+/// Reads a device's readings off its Ossuary connection, counts them in the registry and queues them
+/// for the store. When the queue is full the handler stops reading until there is room (backpressure
+/// through the pipes and TCP to the device); a reading is never dropped. The device
 /// is whoever proved its key in the handshake (<see cref="IOssuaryConnectionFeature.RemotePublicKey"/>):
 /// nothing in the readings themselves claims an identity.
 /// </summary>
-public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registry, ILogger<TelemetryConnectionHandler> logger) : ConnectionHandler
+public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registry, ReadingQueue queue, TimeProvider time, ILogger<TelemetryConnectionHandler> logger) : ConnectionHandler
 {
     /// <inheritdoc />
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -27,6 +30,7 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         }
 
         DeviceStats stats = registry.Connect(device);
+        string deviceHex = device.ToString();
 
         // On shutdown Kestrel asks connections to close; completing our output sends the device a
         // Disconnect, which ends the input too. Without this, shutdown waits for its timeout.
@@ -38,12 +42,19 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
             // device closes its socket, which can be before this handler has read the last readings
             // (already decrypted into the pipe). The pipe's own end is the reliable signal: it completes
             // after the device's Disconnect, and throws OssuaryException if the device just vanished.
-            await ReadAllAsync(connection.Transport.Input, stats);
+            await ReadAllAsync(connection.Transport.Input, stats, deviceHex);
         }
         catch (OssuaryException ex)
         {
             // The device vanished without a Disconnect, or its bytes failed to authenticate.
             LogDropped(logger, device, ex.Reason);
+        }
+        catch (System.Threading.Channels.ChannelClosedException ex)
+        {
+            // The store failed (the writer logged why): end the connection rather than accept
+            // readings that cannot be stored. The device resends what it could not deliver.
+            LogStoreClosed(logger, device, ex.InnerException?.Message ?? ex.Message);
+            connection.Abort(new ConnectionAbortedException("The readings store is unavailable.", ex));
         }
         finally
         {
@@ -51,13 +62,20 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         }
     }
 
-    private async Task ReadAllAsync(PipeReader input, DeviceStats stats)
+    private async Task ReadAllAsync(PipeReader input, DeviceStats stats, string device)
     {
         while (true)
         {
             ReadResult read = await input.ReadAsync();
             ReadOnlySequence<byte> buffer = read.Buffer;
-            ReadLines(ref buffer, stats);
+
+            // The queue is full: wait for room while holding the unread buffer, so no more is read
+            // from this device until the store catches up.
+            while (ReadLines(ref buffer, stats, device, out StoredReading waiting))
+            {
+                await queue.EnqueueAsync(waiting, CancellationToken.None);
+            }
+
             if (buffer.Length > ReadingParser.MaxLineLength)
             {
                 stats.Reject();
@@ -74,7 +92,8 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         }
     }
 
-    private void ReadLines(ref ReadOnlySequence<byte> buffer, DeviceStats stats)
+    /// <summary>Parses and queues complete lines; true when the queue was full, with the reading that did not fit in <paramref name="waiting"/>.</summary>
+    private bool ReadLines(ref ReadOnlySequence<byte> buffer, DeviceStats stats, string device, out StoredReading waiting)
     {
         Span<byte> scratch = stackalloc byte[ReadingParser.MaxLineLength];
         while (ReadingParser.TryReadLine(ref buffer, out ReadOnlySequence<byte> line))
@@ -86,13 +105,23 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
 
             if (ReadingParser.TryParse(line, scratch, out Reading reading))
             {
-                stats.Record(registry.SensorNames.Get(reading.Sensor), reading.Value);
+                string sensor = registry.SensorNames.Get(reading.Sensor);
+                stats.Record(sensor, reading.Value, reading.Sequence);
+                var stored = new StoredReading(device, reading.Sequence, sensor, reading.Value, reading.TimestampMs ?? time.GetUtcNow().ToUnixTimeMilliseconds());
+                if (!queue.TryEnqueue(stored))
+                {
+                    waiting = stored;
+                    return true;
+                }
             }
             else
             {
                 stats.Reject();
             }
         }
+
+        waiting = default;
+        return false;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {ConnectionId} is anonymous; telemetry needs an authenticated device.")]
@@ -100,6 +129,9 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Device {Device} dropped its connection: {Reason}.")]
     private static partial void LogDropped(ILogger logger, OssuaryPublicKey device, OssuaryErrorReason reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device}'s connection ended because the readings store is unavailable: {Reason}")]
+    private static partial void LogStoreClosed(ILogger logger, OssuaryPublicKey device, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device} sent a line longer than the limit; closing its connection.")]
     private static partial void LogLineTooLong(ILogger logger, OssuaryPublicKey device);

@@ -35,8 +35,8 @@ public sealed class TelemetryRegistry(TimeProvider? time = null)
         Interlocked.Increment(ref _sessionsEnded);
     }
 
-    /// <summary>Records a handshake refused because <paramref name="device"/> is not on the allow-list.</summary>
-    public void Refuse(OssuaryPublicKey device) => _refused.AddOrUpdate(device, 1, (_, count) => count + 1);
+    /// <summary>Records a handshake refused because <paramref name="device"/> is not on the allow-list; returns how often it has been refused.</summary>
+    public long Refuse(OssuaryPublicKey device) => _refused.AddOrUpdate(device, 1, (_, count) => count + 1);
 
     /// <summary>Refused handshakes per unknown key, ordered by key: what an operator needs to admit a device or to spot a stray one.</summary>
     public IReadOnlyList<(OssuaryPublicKey Key, long Count)> Refused() =>

@@ -8,29 +8,56 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using Ossuary.Pipelines;
 using Ossuary.Pipelines.Integrations;
+using Ossuary.Samples.Telemetry.Storage;
 
 namespace Ossuary.Samples.Telemetry.Server;
 
 /// <summary>
 /// Kestrel with <c>UseOssuary</c> (authenticated: only listed devices get through) in front of
-/// <see cref="TelemetryConnectionHandler"/>. No HTTP: the listener speaks Ossuary, then readings.
+/// <see cref="TelemetryConnectionHandler"/>, which queues readings for the <see cref="StoreWriter"/>.
+/// No HTTP: the listener speaks Ossuary, then readings.
 /// </summary>
-public sealed class TelemetryServer : IAsyncDisposable
+public sealed partial class TelemetryServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    /// <summary>Bytes Kestrel reads ahead of the handler per connection before it stops reading the socket.</summary>
+    public const int MaxReadBufferSize = 64 * 1024;
 
-    private TelemetryServer(WebApplication app, IPEndPoint endPoint)
+    private readonly WebApplication _app;
+    private readonly IReadingStore _store;
+    private readonly bool _ownsStore;
+
+    private TelemetryServer(WebApplication app, IPEndPoint endPoint, IPEndPoint? metrics, ReadingQueue queue, IReadingStore store, bool ownsStore, StoreWriter writer)
     {
         _app = app;
+        MetricsEndPoint = metrics;
+        Queue = queue;
         EndPoint = endPoint;
+        _store = store;
+        _ownsStore = ownsStore;
+        Registry = app.Services.GetRequiredService<TelemetryRegistry>();
+        Writer = writer;
     }
+
+    /// <summary>The queue between the connections and the store.</summary>
+    public ReadingQueue Queue { get; }
+
+    /// <summary>Where readings go: the SQLite store, the JetStream publisher, or the store given in the options.</summary>
+    public IReadingStore Store => _store;
+
+    /// <summary>Writes queued readings to the store; <see cref="StoreWriter.Persisted"/> counts them.</summary>
+    public StoreWriter Writer { get; }
 
     /// <summary>Where the server listens (the real port when 0 was asked for).</summary>
     public IPEndPoint EndPoint { get; }
 
-    /// <summary>The counts the connection handler keeps.</summary>
-    public TelemetryRegistry Registry => _app.Services.GetRequiredService<TelemetryRegistry>();
+    /// <summary>Where <c>/metrics</c> is served over HTTP; null without <see cref="TelemetryServerOptions.MetricsPort"/>.</summary>
+    public IPEndPoint? MetricsEndPoint { get; }
+
+    /// <summary>The counts the connection handler keeps (readable after the server has stopped).</summary>
+    public TelemetryRegistry Registry { get; }
 
     /// <summary>Cancelled when the host is asked to stop (Ctrl+C, SIGTERM).</summary>
     public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
@@ -38,19 +65,44 @@ public sealed class TelemetryServer : IAsyncDisposable
     /// <summary>Starts listening.</summary>
     /// <exception cref="InvalidOperationException">The Ossuary options are invalid (say, no authorized devices).</exception>
     /// <exception cref="IOException">The address is in use.</exception>
+    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The database file cannot be opened.</exception>
     public static async Task<TelemetryServer> StartAsync(TelemetryServerOptions options, TelemetryRegistry? registry = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.QueueCapacity, 1, nameof(options.QueueCapacity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options.BatchSize));
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
+        if (options.LoggerProvider is { } provider)
+        {
+            builder.Logging.AddProvider(provider);
+        }
+
+        if (options.MetricsPort is int metricsPort)
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(metricsPort, 65535, nameof(options.MetricsPort));
+            ArgumentOutOfRangeException.ThrowIfNegative(metricsPort, nameof(options.MetricsPort));
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(TelemetryMetrics.MeterName, "Ossuary.Pipelines")
+                .AddPrometheusExporter());
+        }
+
         registry ??= new TelemetryRegistry();
         builder.Services.AddSingleton(registry);
+        var queue = new ReadingQueue(options.QueueCapacity);
+        builder.Services.AddSingleton(queue);
+        builder.Services.AddSingleton(TimeProvider.System);
         var admitted = options.AuthorizedDevices.ToHashSet();
         if (admitted.Count == 0)
         {
             throw new InvalidOperationException("No authorized devices: an authenticated server would admit nobody.");
         }
 
+        // A device that outpaces the store waits with its bytes in this connection's buffers: Kestrel's
+        // transport pipe (1 MiB by default, 64 KiB here) and the Ossuary adapter's (4 records). Per
+        // connection that bounds the server's memory to ~130 KiB; the rest waits in TCP, on the device.
+        builder.WebHost.UseSockets(sockets => sockets.MaxReadBufferSize = MaxReadBufferSize);
+        ILogger? refusals = null;
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Address, options.Port, listen =>
         {
             listen.UseOssuary(ossuary =>
@@ -64,7 +116,16 @@ public sealed class TelemetryServer : IAsyncDisposable
                     bool known = admitted.Contains(device);
                     if (!known)
                     {
-                        registry.Refuse(device);
+                        // Logged once per key at Warning (a new device to admit, or a stray one), then
+                        // at Debug: a device retrying every second must not flood the log.
+                        if (registry.Refuse(device) == 1)
+                        {
+                            LogRefused(refusals!, device);
+                        }
+                        else
+                        {
+                            LogRefusedAgain(refusals!, device);
+                        }
                     }
 
                     return ValueTask.FromResult(known);
@@ -72,8 +133,21 @@ public sealed class TelemetryServer : IAsyncDisposable
             });
             listen.UseConnectionHandler<TelemetryConnectionHandler>();
         }));
+        if (options.MetricsPort is int port)
+        {
+            // Plain HTTP on its own port: the device port speaks only Ossuary.
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Address, port));
+        }
 
+        IReadingStore store = options.Store
+            ?? (options.JetStream is { } jetStream ? await JetStream.JetStreamPublisher.ConnectAsync(jetStream) : SqliteReadingStore.Open(options.DatabasePath));
         WebApplication app = builder.Build();
+        refusals = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<TelemetryServer>();
+        if (options.MetricsPort is not null)
+        {
+            app.UseOpenTelemetryPrometheusScrapingEndpoint();
+        }
+        var writer = new StoreWriter(queue, store, options.BatchSize, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<StoreWriter>());
         try
         {
             await app.StartAsync();
@@ -82,18 +156,49 @@ public sealed class TelemetryServer : IAsyncDisposable
         {
             // Kestrel runs the listen callback, and so UseOssuary's validation, while starting.
             await app.DisposeAsync();
+            await StopWriterAsync(queue, writer, store, ownsStore: options.Store is null);
             throw;
         }
 
-        string address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        var port = new Uri(address).Port;
-        return new TelemetryServer(app, new IPEndPoint(options.Address, port));
+        // Kestrel binds, and lists, its endpoints in the order they were configured: devices first.
+        List<int> ports = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Select(a => new Uri(a).Port).ToList();
+        IPEndPoint? metricsEndPoint = options.MetricsPort is null ? null : new IPEndPoint(options.Address, ports[1]);
+        _ = new TelemetryMetrics(app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), registry, queue, () => writer.Persisted);
+        return new TelemetryServer(app, new IPEndPoint(options.Address, ports[0]), metricsEndPoint, queue, store, options.Store is null, writer);
     }
 
-    /// <summary>Stops listening and ends open connections.</summary>
+    /// <summary>
+    /// Stops listening, ends open connections (each device gets a Disconnect), then stores every
+    /// reading still queued before it returns.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The store failed; readings received since its last successful batch were not stored.</exception>
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        await StopWriterAsync(Queue, Writer, _store, _ownsStore);
     }
+
+    private static async Task StopWriterAsync(ReadingQueue queue, StoreWriter writer, IReadingStore store, bool ownsStore)
+    {
+        // Connections have ended, so nothing enqueues any more: the writer drains the rest and stops.
+        queue.Complete();
+        try
+        {
+            await writer.Completion;
+        }
+        finally
+        {
+            if (ownsStore)
+            {
+                await store.DisposeAsync();
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 1720, Level = LogLevel.Warning, Message = "Refused device {Device}: its key is not in the authorized keys (add it to admit the device).")]
+    private static partial void LogRefused(ILogger logger, OssuaryPublicKey device);
+
+    [LoggerMessage(EventId = 1721, Level = LogLevel.Debug, Message = "Refused device {Device} again.")]
+    private static partial void LogRefusedAgain(ILogger logger, OssuaryPublicKey device);
 }

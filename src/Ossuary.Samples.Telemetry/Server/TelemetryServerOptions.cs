@@ -18,6 +18,40 @@ public sealed class TelemetryServerOptions
     /// <summary>The devices admitted (an authorized-keys file's content).</summary>
     public required IReadOnlyCollection<OssuaryPublicKey> AuthorizedDevices { get; init; }
 
+    /// <summary>
+    /// The SQLite file readings are stored in (created if missing; it survives restarts). Ignored when
+    /// <see cref="Store"/> or <see cref="JetStream"/> is set. Default: <c>telemetry.db</c> in the working directory.
+    /// </summary>
+    public string DatabasePath { get; init; } = "telemetry.db";
+
+    /// <summary>
+    /// Publish readings to NATS JetStream instead of storing them here (an ingestion node of several; a
+    /// <see cref="JetStream.JetStreamStoreConsumer"/> stores them). Null (the default): the SQLite file.
+    /// </summary>
+    public JetStream.JetStreamOptions? JetStream { get; init; }
+
+    /// <summary>Another store instead of the SQLite file (tests use a deliberately slow one). Not disposed by the server.</summary>
+    public Storage.IReadingStore? Store { get; init; }
+
+    /// <summary>
+    /// Readings held between the connections and the store writer at most. When it is full, connections
+    /// stop reading and devices are slowed by flow control. Default 65,536 (a few MB).
+    /// </summary>
+    public int QueueCapacity { get; init; } = 65_536;
+
+    /// <summary>Readings written to the store per transaction at most. Default 4,096.</summary>
+    public int BatchSize { get; init; } = 4_096;
+
+    /// <summary>
+    /// Serve Prometheus metrics over plain HTTP at <c>http://{Address}:{MetricsPort}/metrics</c>: this
+    /// sample's meter and the library's <c>Ossuary.Pipelines</c> meter. 0 picks a free port
+    /// (<see cref="TelemetryServer.MetricsEndPoint"/>); null (the default) serves none.
+    /// </summary>
+    public int? MetricsPort { get; init; }
+
+    /// <summary>An extra log destination (tests capture the log with it). Not disposed by the server.</summary>
+    public Microsoft.Extensions.Logging.ILoggerProvider? LoggerProvider { get; init; }
+
     /// <summary>Minimum level of the server's console log. Default: warnings.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
 }

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
@@ -13,6 +15,7 @@ using Ossuary.Samples.Telemetry.Server;
 namespace Ossuary.Pipelines.Tests.Samples;
 
 /// <summary>The telemetry sample end to end: a generated fleet, the real server on loopback, the real load generator.</summary>
+[Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetrySampleTests : IDisposable
 {
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(60);
@@ -66,6 +69,7 @@ public sealed class TelemetrySampleTests : IDisposable
             Address = IPAddress.Loopback,
             Identity = serverKey,
             AuthorizedDevices = authorized.ToList(),
+            DatabasePath = Path.Combine(_directory, "telemetry.db"),
         });
 
         IReadOnlyList<OssuaryIdentity> devices = fleet.LoadDevices(Devices);
@@ -98,6 +102,8 @@ public sealed class TelemetrySampleTests : IDisposable
                 Assert.Equal(0, device.Connections);
                 Assert.Equal(1, device.Sessions);
                 Assert.NotNull(device.LastSensor);
+                Assert.Equal(0, device.Gaps);
+                Assert.Equal(0, device.Repeats);
             });
         }
         finally
@@ -109,15 +115,18 @@ public sealed class TelemetrySampleTests : IDisposable
         }
     }
 
-    private static async Task RefuseUnlistedDeviceAsync()
+    private async Task RefuseUnlistedDeviceAsync()
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var listed = OssuaryIdentity.Generate();
         using var stranger = OssuaryIdentity.Generate();
+        using var log = new FakeLoggerProvider();
         await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
         {
             Identity = serverKey,
             AuthorizedDevices = [listed.PublicKey],
+            DatabasePath = Path.Combine(_directory, "telemetry.db"),
+            LoggerProvider = log,
         });
         var options = new OssuaryClientOptions { Identity = stranger };
         options.TrustedServerKeys.Add(serverKey.PublicKey);
@@ -139,5 +148,10 @@ public sealed class TelemetrySampleTests : IDisposable
         new SummaryReporter(server.Registry, output).Report();
         Assert.Contains("refused 1 handshake(s) from 1 key(s) not in the authorized keys:", output.ToString(), StringComparison.Ordinal);
         Assert.Contains($"  {stranger.PublicKey}  1 time(s)", output.ToString(), StringComparison.Ordinal);
+
+        // And the log says so once, with the key, at a level an operator's default log shows.
+        FakeLogRecord refusal = Assert.Single(log.Collector.GetSnapshot(), record => record.Id.Id == 1720);
+        Assert.Equal(LogLevel.Warning, refusal.Level);
+        Assert.Contains(stranger.PublicKey.ToString(), refusal.Message, StringComparison.Ordinal);
     }
 }

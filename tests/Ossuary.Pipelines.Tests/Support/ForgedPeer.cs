@@ -1,7 +1,8 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using ChaCha20Poly1305 = System.Security.Cryptography.ChaCha20Poly1305;
-using X25519 = Geralt.X25519;
+// Not "X25519": NATS.NKeys (the telemetry sample's NATS client) defines a global X25519 type.
+using GeraltX25519 = Geralt.X25519;
 
 namespace Ossuary.Pipelines.Tests.Support;
 
@@ -20,7 +21,7 @@ internal sealed class ForgedPeer
     /// <param name="wireEphemeralKey">Sent instead of the real ephemeral public key (the session key is still derived from the real secret).</param>
     public ForgedPeer(byte[]? wireEphemeralKey = null)
     {
-        X25519.ComputePublicKey(EphemeralPublic, _ephemeralSecret);
+        GeraltX25519.ComputePublicKey(EphemeralPublic, _ephemeralSecret);
         WireEphemeralKey = wireEphemeralKey ?? EphemeralPublic;
     }
 
@@ -79,7 +80,7 @@ internal sealed class ForgedPeer
     private byte[] SessionKey(ReadOnlySpan<byte> peerEphemeral)
     {
         byte[] key = new byte[KeySize];
-        X25519.ComputeSharedSecret(key, _ephemeralSecret, peerEphemeral);
+        GeraltX25519.ComputeSharedSecret(key, _ephemeralSecret, peerEphemeral);
         return key;
     }
 

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Samples.Telemetry.Commands;
+
+/// <summary>
+/// <c>query --db telemetry.db [--device KEY --since T]</c>: without <c>--device</c>, every device's
+/// totals (readings, sequence range, missing sequence numbers); with it, that device's readings since T.
+/// Reads while a server writes (SQLite WAL).
+/// </summary>
+internal static class QueryCommand
+{
+    public static Command Create()
+    {
+        var db = SampleOptions.Text("--db", "The SQLite file the server stores readings in.", "telemetry.db");
+        var device = SampleOptions.Text("--device", "A device's public key (64 hex characters, or a unique prefix); without it, totals per device.", "");
+        var since = SampleOptions.Text("--since", "Readings taken at or after T: ISO 8601 (2026-11-29T03:00:00Z), Unix milliseconds, or an age such as 15m, 2h, 1d.", "");
+        var limit = SampleOptions.Int("--limit", "Readings to print at most.", 1000, min: 1);
+        var command = new Command("query", "Print the stored readings of a device, or every device's totals.") { db, device, since, limit };
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(db)!;
+            string key = parse.GetValue(device)!;
+            long sinceMs = ParseSince(parse.GetValue(since)!, DateTimeOffset.UtcNow);
+            return string.IsNullOrEmpty(key) ? PrintTotals(path) : PrintReadings(path, key, sinceMs, parse.GetValue(limit));
+        });
+        return command;
+    }
+
+    /// <summary>T as Unix milliseconds: empty is the beginning of time.</summary>
+    internal static long ParseSince(string text, DateTimeOffset now)
+    {
+        if (text.Length == 0)
+        {
+            return 0;
+        }
+
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long ms))
+        {
+            return ms;
+        }
+
+        if (text.Length > 1 && long.TryParse(text.AsSpan(0, text.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out long amount))
+        {
+            TimeSpan? unit = text[^1] switch { 's' => TimeSpan.FromSeconds(1), 'm' => TimeSpan.FromMinutes(1), 'h' => TimeSpan.FromHours(1), 'd' => TimeSpan.FromDays(1), _ => null };
+            if (unit is TimeSpan per)
+            {
+                return (now - (per * amount)).ToUnixTimeMilliseconds();
+            }
+        }
+
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset at))
+        {
+            return at.ToUnixTimeMilliseconds();
+        }
+
+        throw new UsageException($"--since must be ISO 8601, Unix milliseconds or an age such as 15m, not '{text}'");
+    }
+
+    private static int PrintTotals(string path)
+    {
+        IReadOnlyList<DeviceTotals> totals = ReadingQueries.Totals(path);
+        Console.WriteLine($"{"device",-64}  {"readings",10}  {"first seq",10}  {"last seq",10}  {"missing",8}  last reading (UTC)");
+        foreach (DeviceTotals device in totals)
+        {
+            string last = DateTimeOffset.FromUnixTimeMilliseconds(device.LastTimestampMs).ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{device.Device,-64}  {device.Readings,10}  {device.FirstSequence,10}  {device.LastSequence,10}  {device.Missing,8}  {last}"));
+        }
+
+        Console.WriteLine($"{totals.Count} device(s), {totals.Sum(d => d.Readings)} reading(s), {totals.Sum(d => d.Missing)} missing sequence number(s)");
+        return 0;
+    }
+
+    private static int PrintReadings(string path, string key, long sinceMs, int limit)
+    {
+        string device = ResolveDevice(path, key.ToLowerInvariant());
+        IReadOnlyList<StoredReading> readings = ReadingQueries.Readings(path, device, sinceMs, limit);
+        foreach (StoredReading reading in readings)
+        {
+            string at = DateTimeOffset.FromUnixTimeMilliseconds(reading.TimestampMs).ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at}  seq={reading.Sequence?.ToString(CultureInfo.InvariantCulture) ?? "-"}  {reading.Sensor}={reading.Value:0.###}"));
+        }
+
+        Console.WriteLine($"{readings.Count} reading(s) of {device}");
+        return 0;
+    }
+
+    private static string ResolveDevice(string path, string prefix)
+    {
+        List<string> matches = ReadingQueries.Totals(path).Select(t => t.Device).Where(d => d.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        return matches.Count switch
+        {
+            1 => matches[0],
+            0 => throw new UsageException($"no device in '{path}' has a key starting with '{prefix}'"),
+            _ => throw new UsageException($"'{prefix}' matches {matches.Count} devices; give more of the key"),
+        };
+    }
+}

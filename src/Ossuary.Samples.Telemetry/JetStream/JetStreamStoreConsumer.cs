@@ -1,0 +1,79 @@
+using Microsoft.Extensions.Logging;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+using NATS.Net;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Samples.Telemetry.JetStream;
+
+/// <summary>
+/// Reads the readings stream through a durable consumer and writes it into the store in batches,
+/// acknowledging a batch only after the store has it. Exactly once in the store: JetStream drops a
+/// resent reading within its duplicate window, and a batch redelivered after a crash between storing
+/// and acknowledging is ignored by the store's unique (device, seq).
+/// </summary>
+public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IReadingStore store, ILogger logger)
+{
+    private const int BatchSize = 1_000;
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
+    private long _stored;
+
+    /// <summary>Readings handed to the store so far (resends included; the store ignores those).</summary>
+    public long Stored => Interlocked.Read(ref _stored);
+
+    /// <summary>Consumes until <paramref name="cancellationToken"/> fires.</summary>
+    /// <exception cref="NATS.Client.Core.NatsException">The NATS server cannot be reached or has no JetStream.</exception>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        await using var nats = new NatsClient(options.Url);
+        INatsJSContext js = nats.CreateJetStreamContext();
+        await JetStreamStream.EnsureAsync(js, options, cancellationToken);
+        INatsJSConsumer consumer = await js.CreateOrUpdateConsumerAsync(
+            options.Stream,
+            new ConsumerConfig(options.Consumer) { AckPolicy = ConsumerConfigAckPolicy.All, MaxAckPending = 10 * BatchSize },
+            cancellationToken);
+        var batch = new List<StoredReading>(BatchSize);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                batch.Clear();
+                NatsJSMsg<byte[]>? last = null;
+                await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync<byte[]>(
+                    new NatsJSFetchOpts { MaxMsgs = BatchSize }, cancellationToken: cancellationToken))
+                {
+                    last = message;
+                    try
+                    {
+                        batch.Add(ReadingMessage.Decode(message.Data));
+                    }
+                    catch (FormatException ex)
+                    {
+                        // Not ours: skip it rather than block the stream; it is acknowledged with the batch.
+                        LogBadMessage(logger, message.Subject, ex.Message);
+                    }
+                }
+
+                if (last is null)
+                {
+                    // NoWait returns what is there at once; an empty stream is polled, not waited on for seconds.
+                    await Task.Delay(IdlePoll, cancellationToken);
+                    continue;
+                }
+
+                await store.WriteAsync(batch, cancellationToken);
+                Interlocked.Add(ref _stored, batch.Count);
+
+                // AckPolicy.All: acknowledging the last acknowledges the batch.
+                await last.Value.AckAsync(cancellationToken: cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: an unacknowledged batch is redelivered to the next consumer and ignored by the store if stored.
+        }
+    }
+
+    [LoggerMessage(EventId = 1710, Level = LogLevel.Warning, Message = "Skipped a message on {Subject} that is not a reading: {Reason}")]
+    private static partial void LogBadMessage(ILogger logger, string subject, string reason);
+}

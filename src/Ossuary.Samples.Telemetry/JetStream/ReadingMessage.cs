@@ -1,0 +1,39 @@
+using System.Globalization;
+using System.Text;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Samples.Telemetry.JetStream;
+
+/// <summary>
+/// A reading on the wire between nodes: one UTF-8 line <c>device seq ts value sensor</c> (<c>seq</c> is
+/// <c>-</c> when the device sent none). Sensor names never contain spaces: the device protocol splits on them.
+/// </summary>
+public static class ReadingMessage
+{
+    /// <summary>The JetStream message id: device key and sequence, so a resent reading is dropped as a duplicate. Null without a sequence number.</summary>
+    public static string? MessageId(in StoredReading reading) =>
+        reading.Sequence is long seq ? string.Create(CultureInfo.InvariantCulture, $"{reading.Device}:{seq}") : null;
+
+    /// <summary>Encodes a reading.</summary>
+    public static byte[] Encode(in StoredReading reading) => Encoding.UTF8.GetBytes(string.Create(
+        CultureInfo.InvariantCulture,
+        $"{reading.Device} {(reading.Sequence is long seq ? seq.ToString(CultureInfo.InvariantCulture) : "-")} {reading.TimestampMs} {reading.Value:R} {reading.Sensor}"));
+
+    /// <summary>Decodes a reading.</summary>
+    /// <exception cref="FormatException">Not a reading message.</exception>
+    public static StoredReading Decode(ReadOnlySpan<byte> data)
+    {
+        string[] fields = Encoding.UTF8.GetString(data).Split(' ', 5);
+        if (fields.Length != 5 || fields[0].Length != 64
+            || !long.TryParse(fields[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out long ts)
+            || !double.TryParse(fields[3], NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+        {
+            throw new FormatException("Not a reading message: expected 'device seq ts value sensor'.");
+        }
+
+        long? sequence = fields[1] == "-" ? null
+            : long.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out long seq) ? seq
+            : throw new FormatException("Not a reading message: bad sequence number.");
+        return new StoredReading(fields[0], sequence, fields[4], value, ts);
+    }
+}

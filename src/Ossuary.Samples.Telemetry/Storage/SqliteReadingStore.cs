@@ -1,0 +1,139 @@
+using Microsoft.Data.Sqlite;
+
+namespace Ossuary.Samples.Telemetry.Storage;
+
+/// <summary>
+/// The default store: one SQLite file in WAL mode, one transaction and one prepared
+/// <c>INSERT OR IGNORE</c> per batch. The unique index on (device, seq) makes a resent reading a
+/// no-op; readings without a sequence number are always inserted (SQLite treats NULLs as distinct).
+/// Devices are numbered in a <c>devices</c> table, so that the readings and their index hold an
+/// integer instead of a 64-character key (measured: the text index made inserts 5x slower).
+/// Queries open their own connections, which WAL lets read while the writer writes.
+/// </summary>
+public sealed class SqliteReadingStore : IReadingStore
+{
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS devices (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE);
+        CREATE TABLE IF NOT EXISTS readings (
+            device INTEGER NOT NULL REFERENCES devices(id),
+            seq INTEGER,
+            sensor TEXT NOT NULL,
+            value REAL NOT NULL,
+            ts INTEGER NOT NULL);
+        CREATE UNIQUE INDEX IF NOT EXISTS readings_device_seq ON readings(device, seq);
+        """;
+
+    private readonly SqliteConnection _connection;
+    private readonly SqliteCommand _insert;
+    private readonly SqliteParameter _device;
+    private readonly SqliteParameter _sequence;
+    private readonly SqliteParameter _sensor;
+    private readonly SqliteParameter _value;
+    private readonly SqliteParameter _timestamp;
+    private readonly SqliteCommand _addDevice;
+    private readonly Dictionary<string, long> _deviceIds = new(StringComparer.Ordinal);
+
+    private SqliteReadingStore(SqliteConnection connection)
+    {
+        _connection = connection;
+        _insert = connection.CreateCommand();
+        _insert.CommandText = "INSERT OR IGNORE INTO readings(device, seq, sensor, value, ts) VALUES($device, $seq, $sensor, $value, $ts)";
+        _device = _insert.Parameters.Add("$device", SqliteType.Integer);
+        _sequence = _insert.Parameters.Add("$seq", SqliteType.Integer);
+        _sensor = _insert.Parameters.Add("$sensor", SqliteType.Text);
+        _value = _insert.Parameters.Add("$value", SqliteType.Real);
+        _timestamp = _insert.Parameters.Add("$ts", SqliteType.Integer);
+        _insert.Prepare();
+        _addDevice = connection.CreateCommand();
+        _addDevice.CommandText = "INSERT INTO devices(key) VALUES($key) ON CONFLICT(key) DO UPDATE SET key = excluded.key RETURNING id";
+        _addDevice.Parameters.Add("$key", SqliteType.Text);
+        _addDevice.Prepare();
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path => _connection.DataSource;
+
+    /// <summary>Opens (creating if needed) the database at <paramref name="path"/>.</summary>
+    /// <exception cref="SqliteException">The file cannot be opened or is not a readings database.</exception>
+    public static SqliteReadingStore Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var connection = new SqliteConnection(ConnectionString(path, SqliteOpenMode.ReadWriteCreate));
+        try
+        {
+            connection.Open();
+            using SqliteCommand setup = connection.CreateCommand();
+
+            // WAL: readers (queries) do not block the writer. synchronous=NORMAL: a commit survives a
+            // crash of the process; a power cut may lose the last commits, never corrupt the file.
+            setup.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; " + Schema;
+            setup.ExecuteNonQuery();
+            return new SqliteReadingStore(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        // Microsoft.Data.Sqlite is synchronous underneath; the writer runs on its own task anyway.
+        using SqliteTransaction transaction = _connection.BeginTransaction();
+        _insert.Transaction = transaction;
+        _addDevice.Transaction = transaction;
+        try
+        {
+            foreach (StoredReading reading in batch)
+            {
+                _device.Value = DeviceId(reading.Device);
+                _sequence.Value = reading.Sequence is long seq ? seq : DBNull.Value;
+                _sensor.Value = reading.Sensor;
+                _value.Value = reading.Value;
+                _timestamp.Value = reading.TimestampMs;
+                _insert.ExecuteNonQuery();
+            }
+
+            transaction.Commit();
+        }
+        catch
+        {
+            // Device ids handed out in this transaction are gone with it.
+            _deviceIds.Clear();
+            throw;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private long DeviceId(string key)
+    {
+        if (!_deviceIds.TryGetValue(key, out long id))
+        {
+            _addDevice.Parameters[0].Value = key;
+            id = (long)_addDevice.ExecuteScalar()!;
+            _deviceIds[key] = id;
+        }
+
+        return id;
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        _insert.Dispose();
+        _addDevice.Dispose();
+        _connection.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    internal static string ConnectionString(string path, SqliteOpenMode mode) =>
+        new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ToString();
+}

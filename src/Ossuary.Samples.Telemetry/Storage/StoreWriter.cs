@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Logging;
+
+namespace Ossuary.Samples.Telemetry.Storage;
+
+/// <summary>
+/// Takes readings off the <see cref="ReadingQueue"/> in batches (as many as are queued, up to
+/// <c>batchSize</c>) and writes each batch to the store in one call. A store failure closes the
+/// queue with that error: connections then fail instead of feeding a queue nobody drains, and their
+/// devices, not having been acknowledged at the transport level, resend after reconnecting.
+/// </summary>
+public sealed partial class StoreWriter
+{
+    private readonly ReadingQueue _queue;
+    private readonly IReadingStore _store;
+    private readonly int _batchSize;
+    private readonly ILogger _logger;
+    private readonly Task _loop;
+    private long _persisted;
+    private long _batches;
+
+    /// <summary>Starts writing.</summary>
+    public StoreWriter(ReadingQueue queue, IReadingStore store, int batchSize, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(logger);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        _queue = queue;
+        _store = store;
+        _batchSize = batchSize;
+        _logger = logger;
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Readings the store has accepted.</summary>
+    public long Persisted => Interlocked.Read(ref _persisted);
+
+    /// <summary>Batches written.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Completes when the queue has been completed and drained, or the store failed (then it throws that failure).</summary>
+    public Task Completion => _loop;
+
+    private async Task RunAsync()
+    {
+        var batch = new List<StoredReading>(_batchSize);
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync())
+            {
+                batch.Clear();
+                while (batch.Count < _batchSize && _queue.Reader.TryRead(out StoredReading reading))
+                {
+                    batch.Add(reading);
+                }
+
+                // Not cancellable: a batch taken off the queue is written, or the failure is reported.
+                await _store.WriteAsync(batch, CancellationToken.None);
+                Interlocked.Add(ref _persisted, batch.Count);
+                Interlocked.Increment(ref _batches);
+            }
+        }
+        catch (Exception ex)
+        {
+            LogStoreFailed(_logger, ex, batch.Count);
+            _queue.Complete(new InvalidOperationException("The readings store failed; see the inner exception.", ex));
+            throw;
+        }
+    }
+
+    [LoggerMessage(EventId = 1701, Level = LogLevel.Error, Message = "The readings store failed with a batch of {Count} reading(s) not stored; closing the queue, connections will fail and devices must resend.")]
+    private static partial void LogStoreFailed(ILogger logger, Exception exception, int count);
+}

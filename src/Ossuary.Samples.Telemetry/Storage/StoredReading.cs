@@ -1,0 +1,9 @@
+namespace Ossuary.Samples.Telemetry.Storage;
+
+/// <summary>One reading as the store keeps it.</summary>
+/// <param name="Device">The device's proven public key, 64 hex characters.</param>
+/// <param name="Sequence">The device's sequence number (<c>seq=</c>), or null when it sent none.</param>
+/// <param name="Sensor">The sensor's name.</param>
+/// <param name="Value">The measured value.</param>
+/// <param name="TimestampMs">When it was taken (the device's <c>ts=</c>, else when the server received it), Unix milliseconds.</param>
+public readonly record struct StoredReading(string Device, long? Sequence, string Sensor, double Value, long TimestampMs);

@@ -1,0 +1,129 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using NATS.Client.JetStream;
+using NATS.Net;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Samples.Telemetry.JetStream;
+using Ossuary.Samples.Telemetry.Load;
+using Ossuary.Samples.Telemetry.Server;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>Past one machine: two ingestion nodes publish to a real nats-server's JetStream, one consumer stores, every reading exactly once.</summary>
+[Collection(TelemetryServerCollection.Name)]
+public sealed class TelemetryJetStreamTests : IDisposable
+{
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(90);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-js-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public Task DevicesMovedBetweenTwoNodesAndResendingAreStoredExactlyOnce() => MoveDevicesAsync().WaitAsync(HardLimit);
+
+    private async Task MoveDevicesAsync()
+    {
+        const int Devices = 8;
+        const int FirstRun = 30;   // readings 1..30 on the first node
+        const int Resent = 10;     // 21..30 again: the device never learned whether they arrived
+        const int Total = 50;      // and on to 50 on the second node
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var jetStream = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_TEST" };
+        string database = Path.Combine(_directory, "telemetry.db");
+        using var serverKey = OssuaryIdentity.Generate();
+        OssuaryIdentity[] devices = Enumerable.Range(0, Devices).Select(_ => OssuaryIdentity.Generate()).ToArray();
+        using var stopConsumer = CancellationTokenSource.CreateLinkedTokenSource(budget.Token);
+        await using SqliteReadingStore store = SqliteReadingStore.Open(database);
+        var consumer = new JetStreamStoreConsumer(jetStream, store, NullLogger.Instance);
+        Task consuming = consumer.RunAsync(stopConsumer.Token);
+        try
+        {
+            // Two ingestion nodes: same server key and allow-list, as behind an L4 load balancer.
+            TelemetryServer[] nodes =
+            [
+                await StartNodeAsync(serverKey, devices, jetStream),
+                await StartNodeAsync(serverKey, devices, jetStream),
+            ];
+            long duplicates;
+            try
+            {
+                // Half the fleet on each node, then every device moves to the other node and resends.
+                await Task.WhenAll(
+                    RunAsync(nodes[0], serverKey, devices[..(Devices / 2)], 1, FirstRun, budget.Token),
+                    RunAsync(nodes[1], serverKey, devices[(Devices / 2)..], 1, FirstRun, budget.Token));
+                await Task.WhenAll(
+                    RunAsync(nodes[1], serverKey, devices[..(Devices / 2)], FirstRun - Resent + 1, Total - FirstRun + Resent, budget.Token),
+                    RunAsync(nodes[0], serverKey, devices[(Devices / 2)..], FirstRun - Resent + 1, Total - FirstRun + Resent, budget.Token));
+            }
+            finally
+            {
+                // Stopping a node publishes everything it still holds before it returns.
+                foreach (TelemetryServer node in nodes)
+                {
+                    await node.DisposeAsync();
+                }
+
+                duplicates = nodes.Sum(node => ((JetStreamPublisher)GetStore(node)).Duplicates);
+            }
+
+            // JetStream itself dropped every resend (by message id device:seq), across nodes.
+            Assert.Equal(Devices * (long)Resent, duplicates);
+            await using (var client = new NatsClient(nats.Url))
+            {
+                INatsJSStream stream = await client.CreateJetStreamContext().GetStreamAsync(jetStream.Stream, cancellationToken: budget.Token);
+                Assert.Equal(Devices * (long)Total, stream.Info.State.Messages);
+            }
+
+            while (consumer.Stored < Devices * (long)Total)
+            {
+                await Task.Delay(20, budget.Token);
+            }
+        }
+        finally
+        {
+            await stopConsumer.CancelAsync();
+            await consuming;
+            foreach (OssuaryIdentity device in devices)
+            {
+                device.Dispose();
+            }
+        }
+
+        Assert.Equal(Devices * (long)Total, consumer.Stored);
+        IReadOnlyList<DeviceTotals> totals = ReadingQueries.Totals(database);
+        Assert.Equal(Devices, totals.Count);
+        Assert.All(totals, device => Assert.Equal((Total, 1L, (long?)Total, 0L), (device.Readings, device.FirstSequence!.Value, device.LastSequence, device.Missing)));
+    }
+
+    private static IReadingStore GetStore(TelemetryServer node) => node.Store;
+
+    private static Task<TelemetryServer> StartNodeAsync(OssuaryIdentity serverKey, OssuaryIdentity[] devices, JetStreamOptions jetStream) =>
+        TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = devices.Select(d => d.PublicKey).ToList(),
+            JetStream = jetStream,
+            BatchSize = 64,
+        });
+
+    private static async Task RunAsync(TelemetryServer node, OssuaryIdentity serverKey, OssuaryIdentity[] devices, long firstSequence, int readings, CancellationToken cancellationToken)
+    {
+        long ended = node.Registry.SessionsEnded;
+        LoadResult result = await LoadGenerator.RunAsync(new LoadOptions
+        {
+            Server = node.EndPoint,
+            ServerKey = serverKey.PublicKey,
+            Devices = devices,
+            ReadingsPerDevice = readings,
+            FirstSequence = firstSequence,
+            Interval = TimeSpan.Zero,
+        }, cancellationToken: cancellationToken);
+        Assert.All(result.Devices, run => Assert.Null(run.Error));
+        while (node.Registry.SessionsEnded < ended + devices.Length)
+        {
+            await Task.Delay(10, cancellationToken);
+        }
+    }
+}

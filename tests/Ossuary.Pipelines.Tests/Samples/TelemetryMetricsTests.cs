@@ -1,0 +1,97 @@
+using System.Globalization;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Transport;
+using Ossuary.Samples.Telemetry.Load;
+using Ossuary.Samples.Telemetry.Server;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>The telemetry server's /metrics, scraped over HTTP as Prometheus would.</summary>
+[Collection(TelemetryServerCollection.Name)]
+public sealed class TelemetryMetricsTests : IDisposable
+{
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(60);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-metrics-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public Task MetricsShowReadingsDevicesStoreAndTheLibrarysHandshakes() => ScrapeAsync().WaitAsync(HardLimit);
+
+    private async Task ScrapeAsync()
+    {
+        const int Devices = 3;
+        const int Readings = 10;
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var stranger = OssuaryIdentity.Generate();
+        OssuaryIdentity[] devices = Enumerable.Range(0, Devices).Select(_ => OssuaryIdentity.Generate()).ToArray();
+        try
+        {
+            await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+            {
+                Identity = serverKey,
+                AuthorizedDevices = devices.Select(d => d.PublicKey).ToList(),
+                DatabasePath = Path.Combine(_directory, "telemetry.db"),
+                MetricsPort = 0,
+            });
+            Assert.NotNull(server.MetricsEndPoint);
+            Assert.NotEqual(server.EndPoint.Port, server.MetricsEndPoint.Port);
+
+            LoadResult result = await LoadGenerator.RunAsync(new LoadOptions
+            {
+                Server = server.EndPoint,
+                ServerKey = serverKey.PublicKey,
+                Devices = devices,
+                ReadingsPerDevice = Readings,
+                Interval = TimeSpan.Zero,
+            }, cancellationToken: budget.Token);
+            Assert.All(result.Devices, run => Assert.Null(run.Error));
+            var refused = new OssuaryClientOptions { Identity = stranger };
+            refused.TrustedServerKeys.Add(serverKey.PublicKey);
+            await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, refused, budget.Token);
+                await connection.Transport.Input.ReadAsync(budget.Token);
+                throw new InvalidOperationException("not refused");
+            });
+            while (server.Registry.SessionsEnded < Devices || server.Writer.Persisted < Devices * Readings)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            string text = await http.GetStringAsync(new Uri($"http://{server.MetricsEndPoint}/metrics"), budget.Token);
+            Assert.Equal(Devices * Readings, Value(text, "telemetry_readings_received_total"));
+            Assert.Equal(Devices * Readings, Value(text, "telemetry_readings_stored_total"));
+            Assert.Equal(0, Value(text, "telemetry_devices_connected"));
+            Assert.Equal(0, Value(text, "telemetry_store_lag"));
+            Assert.Equal(1, Value(text, "telemetry_handshakes_refused_total"));
+
+            // The library's meter: the handshakes, by outcome, and the bytes.
+            Assert.Contains("ossuary_handshake_duration_seconds_count", text, StringComparison.Ordinal);
+            Assert.Contains("ossuary_outcome=\"failure\"", text, StringComparison.Ordinal);
+            Assert.True(Value(text, "ossuary_bytes_received_bytes_total") > 0, text);
+        }
+        finally
+        {
+            foreach (OssuaryIdentity device in devices)
+            {
+                device.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The value of the first sample of <paramref name="metric"/> (labels ignored).</summary>
+    private static double Value(string exposition, string metric)
+    {
+        string? line = exposition.Split('\n').FirstOrDefault(l => l.StartsWith(metric + " ", StringComparison.Ordinal) || l.StartsWith(metric + "{", StringComparison.Ordinal));
+        Assert.True(line is not null, $"no {metric} in:\n{exposition}");
+        string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+        // "name{labels} value [timestamp]": the value is the token after the labels.
+        int valueIndex = parts.Length >= 3 && long.TryParse(parts[^1], NumberStyles.Integer, CultureInfo.InvariantCulture, out _) && parts.Length > 2 ? parts.Length - 2 : parts.Length - 1;
+        return double.Parse(parts[valueIndex], NumberStyles.Float, CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,228 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Ossuary.Samples.Telemetry.Keys;
+using Ossuary.Samples.Telemetry.Load;
+using Ossuary.Samples.Telemetry.Server;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>The telemetry sample's store: readings survive a restart, a slow store slows the devices instead of dropping or hoarding readings.</summary>
+[Collection(TelemetryServerCollection.Name)]
+public sealed class TelemetryStoreTests : IDisposable
+{
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(90);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-store-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public Task ReadingsSurviveAServerRestartAndAResendIsStoredOnce() => SurviveRestartAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public Task ASlowStoreSlowsTheDevicesWithABoundedQueueAndLosesNothing() => SlowStoreAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public void SequenceNumbersShowGapsAndResends()
+    {
+        using var key = OssuaryIdentity.Generate();
+        var stats = new DeviceStats(key.PublicKey, TimeProvider.System);
+        foreach (long seq in new long[] { 7, 8, 10, 13, 13, 9 })
+        {
+            stats.Record("temp", 1, seq);
+        }
+
+        DeviceSnapshot snapshot = stats.Snapshot();
+        Assert.Equal(3, snapshot.Gaps); // 9 (arrived late, counted as a repeat), 11, 12
+        Assert.Equal(2, snapshot.Repeats); // the second 13, and 9
+    }
+
+    private async Task SurviveRestartAsync()
+    {
+        const int Devices = 6;
+        const int Readings = 20;
+        using var budget = new CancellationTokenSource(HardLimit);
+        Fleet fleet = Fleet.Generate(Path.Combine(_directory, "fleet"), Devices);
+        string database = Path.Combine(_directory, "telemetry.db");
+        IReadOnlyList<OssuaryIdentity> devices = fleet.LoadDevices(Devices);
+        try
+        {
+            // First run: sequence 1..20. Second run (a new server on the same file): the devices resend
+            // 11..20, as a device does that never learned whether they arrived, and go on to 40.
+            await RunServerAsync(fleet, database, devices, firstSequence: 1, Readings, budget.Token);
+            IReadOnlyList<DeviceTotals> afterFirst = ReadingQueries.Totals(database);
+            Assert.Equal(Devices, afterFirst.Count);
+            Assert.All(afterFirst, device => Assert.Equal((Readings, 1L, (long?)Readings, 0L), (device.Readings, device.FirstSequence!.Value, device.LastSequence, device.Missing)));
+
+            await RunServerAsync(fleet, database, devices, firstSequence: 11, 30, budget.Token);
+            IReadOnlyList<DeviceTotals> totals = ReadingQueries.Totals(database);
+            Assert.Equal(devices.Select(d => d.PublicKey.ToString()).Order(StringComparer.Ordinal), totals.Select(t => t.Device));
+            Assert.All(totals, device => Assert.Equal((40L, 1L, (long?)40, 0L), (device.Readings, device.FirstSequence!.Value, device.LastSequence, device.Missing)));
+
+            string first = devices[0].PublicKey.ToString();
+            IReadOnlyList<StoredReading> readings = ReadingQueries.Readings(database, first, sinceMs: 0);
+            Assert.Equal(Enumerable.Range(1, 40).Select(i => (long?)i), readings.Select(r => r.Sequence).Order());
+            Assert.All(readings, r => Assert.Equal(first, r.Device));
+
+            // --since filters on the reading's time: nothing is newer than now + 1 h.
+            Assert.Empty(ReadingQueries.Readings(database, first, DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds()));
+        }
+        finally
+        {
+            foreach (OssuaryIdentity device in devices)
+            {
+                device.Dispose();
+            }
+        }
+    }
+
+    private static async Task RunServerAsync(Fleet fleet, string database, IReadOnlyList<OssuaryIdentity> devices, long firstSequence, int readings, CancellationToken cancellationToken)
+    {
+        using OssuaryIdentity serverKey = KeyFiles.ReadSecretKey(fleet.ServerKeyPath);
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Address = IPAddress.Loopback,
+            Identity = serverKey,
+            AuthorizedDevices = devices.Select(d => d.PublicKey).ToList(),
+            DatabasePath = database,
+        });
+        try
+        {
+            LoadResult result = await LoadGenerator.RunAsync(new LoadOptions
+            {
+                Server = server.EndPoint,
+                ServerKey = serverKey.PublicKey,
+                Devices = devices,
+                ReadingsPerDevice = readings,
+                FirstSequence = firstSequence,
+                Interval = TimeSpan.Zero,
+            }, cancellationToken: cancellationToken);
+            Assert.All(result.Devices, run => Assert.Null(run.Error));
+
+            // Every device has closed; the server normally finishes each connection within
+            // milliseconds. The wait is only a hang guard: if it runs out, the counts below say what
+            // is missing instead of the test timing out without a reason (seen once in a full run).
+            using var guard = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            guard.CancelAfter(TimeSpan.FromSeconds(30));
+            while (server.Registry.SessionsEnded < devices.Count && !guard.IsCancellationRequested)
+            {
+                await Task.Delay(10, CancellationToken.None);
+            }
+        }
+        finally
+        {
+            // Stopping drains the queue into the file before it returns.
+            await server.DisposeAsync();
+        }
+
+        IReadOnlyList<DeviceSnapshot> seen = server.Registry.Snapshot();
+        Assert.True(
+            devices.Count * (long)readings == server.Writer.Persisted,
+            $"stored {server.Writer.Persisted} of {devices.Count * (long)readings}; sessions ended {server.Registry.SessionsEnded} of {devices.Count}; " +
+            $"devices seen {seen.Count}: {string.Join(", ", seen.Select(d => $"{d.ShortKey} {d.Readings} readings, {d.Sessions} sessions, {d.Connections} open"))}");
+    }
+
+    private static async Task SlowStoreAsync()
+    {
+        const int Devices = 4;
+        const int Readings = 500;
+        const int Capacity = 32;
+        const int Batch = 16;
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        OssuaryIdentity[] devices = Enumerable.Range(0, Devices).Select(_ => OssuaryIdentity.Generate()).ToArray();
+        var store = new GatedStore();
+        try
+        {
+            TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+            {
+                Identity = serverKey,
+                AuthorizedDevices = devices.Select(d => d.PublicKey).ToList(),
+                Store = store,
+                QueueCapacity = Capacity,
+                BatchSize = Batch,
+            });
+            LoadResult result;
+            try
+            {
+                Task<LoadResult> load = LoadGenerator.RunAsync(new LoadOptions
+                {
+                    Server = server.EndPoint,
+                    ServerKey = serverKey.PublicKey,
+                    Devices = devices,
+                    ReadingsPerDevice = Readings,
+                    Interval = TimeSpan.Zero,
+                }, cancellationToken: budget.Token);
+
+                // The store does not answer: the writer holds one batch, the queue fills, and then the
+                // handlers stop reading. What they have parsed stays bounded by the queue, not by what the
+                // devices sent (their bytes wait in the pipes and TCP buffers, bounded too).
+                while (server.Queue.Count < Capacity)
+                {
+                    await Task.Delay(10, budget.Token);
+                }
+
+                long bound = Capacity + Batch + Devices; // queued + held by the writer + one waiting per handler
+                for (int i = 0; i < 20; i++)
+                {
+                    await Task.Delay(25, budget.Token);
+                    long parsed = server.Registry.Snapshot().Sum(d => d.Readings);
+                    Assert.InRange(parsed, Capacity, bound);
+                }
+
+                Assert.False(load.IsCompleted && server.Registry.SessionsEnded == Devices, "every device finished while the store was stalled");
+
+                // The store comes back, slowly (a millisecond per batch): everything arrives.
+                store.Open();
+                result = await load;
+                while (server.Registry.SessionsEnded < Devices)
+                {
+                    await Task.Delay(10, budget.Token);
+                }
+            }
+            finally
+            {
+                store.Open();
+                await server.DisposeAsync();
+            }
+
+            Assert.All(result.Devices, run => Assert.Null(run.Error));
+            Assert.Equal(Devices * (long)Readings, server.Writer.Persisted);
+            foreach (OssuaryIdentity device in devices)
+            {
+                Assert.Equal(Enumerable.Range(1, Readings).Select(i => (long?)i), store.Sequences(device.PublicKey.ToString()));
+            }
+        }
+        finally
+        {
+            foreach (OssuaryIdentity device in devices)
+            {
+                device.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A store that blocks every write until <see cref="Open"/>, then takes a millisecond per batch.</summary>
+    private sealed class GatedStore : IReadingStore
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ConcurrentQueue<StoredReading> _stored = new();
+
+        public void Open() => _open.TrySetResult();
+
+        public IEnumerable<long?> Sequences(string device) => _stored.Where(r => r.Device == device).Select(r => r.Sequence);
+
+        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        {
+            await _open.Task.WaitAsync(cancellationToken);
+            await Task.Delay(1, cancellationToken);
+            foreach (StoredReading reading in batch)
+            {
+                _stored.Enqueue(reading);
+            }
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
