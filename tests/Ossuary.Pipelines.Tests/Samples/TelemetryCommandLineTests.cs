@@ -50,7 +50,8 @@ public sealed class TelemetryCommandLineTests : IDisposable
         Assert.Equal("", status); // no secret key shows up as something to commit
     }
 
-    private static Task<(int code, string stdout, string stderr)> RunAsync(string directory, params string[] args) =>
+    /// <summary>Runs the sample as a process in <paramref name="directory"/>.</summary>
+    internal static Task<(int code, string stdout, string stderr)> RunAsync(string directory, params string[] args) =>
         RunProcessAsync(directory, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet",
             [Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), .. args]);
 

@@ -67,6 +67,19 @@ public sealed class TelemetryStoreTests : IDisposable
 
             // --since filters on the reading's time: nothing is newer than now + 1 h.
             Assert.Empty(ReadingQueries.Readings(database, first, DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds()));
+
+            // The same through the query command, as an operator runs it: totals, then one device by
+            // a key prefix and an age.
+            (int code, string stdout, string stderr) = await TelemetryCommandLineTests.RunAsync(_directory, "query", "--db", database);
+            Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+            Assert.Contains($"{Devices} device(s), {Devices * 40} reading(s), 0 missing sequence number(s)", stdout, StringComparison.Ordinal);
+            (code, stdout, stderr) = await TelemetryCommandLineTests.RunAsync(_directory, "query", "--db", database, "--device", first[..12], "--since", "1h");
+            Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+            Assert.Equal(40, stdout.Split('\n').Count(line => line.Contains("  seq=", StringComparison.Ordinal)));
+            Assert.Contains($"40 reading(s) of {first}", stdout, StringComparison.Ordinal);
+            (code, _, stderr) = await TelemetryCommandLineTests.RunAsync(_directory, "query", "--db", database, "--device", first, "--since", "yesterday-ish");
+            Assert.Equal(2, code);
+            Assert.Contains("--since must be", stderr, StringComparison.Ordinal);
         }
         finally
         {
