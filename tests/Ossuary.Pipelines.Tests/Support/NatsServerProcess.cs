@@ -1,12 +1,15 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Ossuary.Pipelines.Tests.Interop.Original.Differential;
 
 namespace Ossuary.Pipelines.Tests.Support;
 
 /// <summary>
 /// A real <c>nats-server -js</c> on 127.0.0.1, a free port and its own store directory, stopped and
-/// deleted on dispose. Needs Debian's <c>nats-server</c> package (.ci/run installs it where missing).
+/// deleted on dispose. Needs Debian's <c>nats-server</c> package: tests/install-prerequisites.sh
+/// installs it where it is missing, from .ci/run or from here, so a plain <c>dotnet test</c> works on
+/// a fresh machine.
 /// </summary>
 internal sealed class NatsServerProcess : IAsyncDisposable
 {
@@ -27,7 +30,7 @@ internal sealed class NatsServerProcess : IAsyncDisposable
     public static async Task<NatsServerProcess> StartAsync(CancellationToken cancellationToken)
     {
         string executable = Candidates.FirstOrDefault(File.Exists)
-            ?? throw new InvalidOperationException("nats-server is not installed: apt-get install -y nats-server (.ci/run does this).");
+            ?? await InstallAsync(cancellationToken);
         string directory = Directory.CreateTempSubdirectory("ossuary-nats-").FullName;
         int port = FreePort();
         var start = new ProcessStartInfo(executable)
@@ -68,6 +71,15 @@ internal sealed class NatsServerProcess : IAsyncDisposable
             await server.DisposeAsync();
             throw;
         }
+    }
+
+    private static async Task<string> InstallAsync(CancellationToken cancellationToken)
+    {
+        string script = Path.Combine(OriginalOracle.RepositoryRoot, "tests", "install-prerequisites.sh");
+        using Process install = Process.Start(new ProcessStartInfo("bash", [script])) ?? throw new InvalidOperationException("bash did not start");
+        await install.WaitForExitAsync(cancellationToken);
+        return Candidates.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException($"nats-server is not installed and {script} could not install it (exit {install.ExitCode}): apt-get install -y nats-server");
     }
 
     public async ValueTask DisposeAsync()
