@@ -122,14 +122,14 @@ public sealed partial class OssuaryDuplexPipe
         _output.Reader.CancelPendingRead();
     }
 
-    /// <summary>
-    /// How many bytes the transport must hold before the next packet can be opened: its header,
-    /// then all of it. Whenever the session needs more data, this is more than the transport holds.
-    /// </summary>
     private const string RefusedKeyHint =
         "This is how a server refuses a client key it does not admit (it logs InvalidKey; the protocol carries no reason, "
         + "so a server that failed for another reason looks the same): check that the server authorizes this client's key.";
 
+    /// <summary>
+    /// How many bytes the transport must hold before the next packet can be opened: its header,
+    /// then all of it. Whenever the session needs more data, this is more than the transport holds.
+    /// </summary>
     private static int BytesForNextPacket(in ReadOnlySequence<byte> unconsumed)
     {
         if (!PacketHeader.TryRead(unconsumed, out PacketHeader header))

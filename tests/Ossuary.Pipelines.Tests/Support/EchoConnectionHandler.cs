@@ -1,19 +1,26 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Security.Cryptography;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Support;
 
-/// <summary>Sends every byte back, and records what each connection's Ossuary feature said and how the connection ended.</summary>
-public sealed class EchoConnectionHandler(EchoLog log) : ConnectionHandler
+/// <summary>
+/// Sends every byte back, and records what each connection's Ossuary feature said and how the
+/// connection ended; with a <see cref="ReceivedLog"/> registered, also each connection's byte count
+/// and SHA-256.
+/// </summary>
+public sealed class EchoConnectionHandler(EchoLog log, ReceivedLog? received = null) : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
         log.Features.Add(connection.Features.Get<IOssuaryConnectionFeature>());
         PipeReader input = connection.Transport.Input;
         PipeWriter output = connection.Transport.Output;
+        using IncrementalHash? hash = received is null ? null : IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long count = 0;
         Exception? outcome = null;
         try
         {
@@ -22,6 +29,8 @@ public sealed class EchoConnectionHandler(EchoLog log) : ConnectionHandler
                 ReadResult read = await input.ReadAsync();
                 foreach (ReadOnlyMemory<byte> segment in read.Buffer)
                 {
+                    hash?.AppendData(segment.Span);
+                    count += segment.Length;
                     await output.WriteAsync(segment);
                 }
 
@@ -44,6 +53,11 @@ public sealed class EchoConnectionHandler(EchoLog log) : ConnectionHandler
         }
         finally
         {
+            if (hash is not null)
+            {
+                received!.Add(count, Convert.ToHexStringLower(hash.GetHashAndReset()));
+            }
+
             log.Ended(outcome);
         }
     }

@@ -188,7 +188,7 @@ public sealed class OriginalClientToKestrelTests
     }
 
     private static Task<OssuaryTestServer> StartAsync(Action<OssuaryServerOptions> configure) =>
-        OssuaryTestServer.StartAsync<HashingEchoHandler>(configure, services => services.AddSingleton<ReceivedLog>());
+        OssuaryTestServer.StartAsync<EchoConnectionHandler>(configure, services => services.AddSingleton<ReceivedLog>());
 
     /// <summary>
     /// ref-peer sends <see cref="Greeting"/> and <paramref name="bytes"/> bytes of its payload and
