@@ -14,7 +14,7 @@ namespace Ossuary.Native;
 /// program itself the name is empty (<c>dladdr</c> would say <c>argv[0]</c>, which the caller may
 /// have set to anything), so the program's path comes from the kernel. Only a library loaded by a
 /// relative path (the process may have changed directory since) makes us read /proc/self/maps,
-/// which costs about a tenth of the runtime's start, so not on the usual path.
+/// which cost about a tenth of the first call, so not on the usual path.
 /// </remarks>
 internal static unsafe partial class OwnImage
 {
