@@ -42,6 +42,14 @@ internal static class GeneratorMode
                 string[] command = (await commands.Reader.ReadAsync()).Split(' ');
                 switch (command[0])
                 {
+                    case GeneratorProtocol.WarmUp:
+                        // A few devices connect and leave, so that the idle measurement that follows
+                        // sees code compiled, threads started and pools filled.
+                        List<BenchDevice> some = fleet.Take(Int(command[1])).ToList();
+                        await Fleet.ForAllAsync(some, 256, d => d.ConnectAsync(budget.Token));
+                        await Fleet.ForAllAsync(some, 256, d => d.DisconnectAsync().AsTask());
+                        await Reply(stdout, GeneratorProtocol.WarmedUp);
+                        break;
                     case GeneratorProtocol.Connect:
                         await Fleet.ForAllAsync(fleet, 256, d => d.ConnectAsync(budget.Token));
                         await Reply(stdout, $"{GeneratorProtocol.Connected} {fleet.Sum(d => d.ConnectFailures)}");

@@ -11,6 +11,8 @@ internal static class GeneratorProtocol
     public const string Key = "key";
     public const string KeysDone = "keys-done";
     public const string Server = "server";
+    public const string WarmUp = "warm-up";
+    public const string WarmedUp = "warmed-up";
     public const string Connect = "connect";
     public const string Connected = "connected";
     public const string Send = "send";

@@ -34,17 +34,26 @@ internal static class IngestionRun
         }
 
         using var serverKey = OssuaryIdentity.Generate();
+        CountingStore? counting = settings.NoStore ? new CountingStore() : null;
         TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
         {
             Address = IPAddress.Loopback,
             Identity = serverKey,
             AuthorizedDevices = devices,
             DatabasePath = database,
+            Store = counting,
         });
         Dictionary<string, long> sentByDevice;
         try
         {
             await generator.WriteAsync($"{GeneratorProtocol.Server} {server.EndPoint} {serverKey.PublicKey}");
+
+            // The per-device figures are growth over N connections; a warm-up group that connects and
+            // leaves first keeps one-time costs (JIT, thread-pool threads, pools) out of them.
+            int warmUp = Math.Min(256, settings.Devices);
+            await generator.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"{GeneratorProtocol.WarmUp} {warmUp}"));
+            await generator.ReadAsync(GeneratorProtocol.WarmedUp, budget.Token);
+            await WaitAsync(() => server.Registry.SessionsEnded >= warmUp, budget.Token);
             (long workingSetBefore, long managedBefore) = Memory();
             Console.WriteLine($"connecting {settings.Devices} devices...");
             long start = Stopwatch.GetTimestamp();
@@ -57,6 +66,11 @@ internal static class IngestionRun
             report.Add("telemetry.server.workingset_per_device_bytes", (workingSetIdle - workingSetBefore) / (double)settings.Devices, "bytes");
             report.Add("telemetry.server.managed_per_device_bytes", (managedIdle - managedBefore) / (double)settings.Devices, "bytes");
             report.Add("telemetry.generator.workingset_per_device_bytes", WorkingSetOf(generator.Id) / (double)settings.Devices, "bytes");
+            if (settings.HoldIdleSeconds > 0)
+            {
+                Console.WriteLine($"holding {settings.HoldIdleSeconds} s with every device idle: server (this process) {Environment.ProcessId}, generator {generator.Id}");
+                await Task.Delay(TimeSpan.FromSeconds(settings.HoldIdleSeconds), budget.Token);
+            }
 
             // Ingest: the generator keeps the fleet at most InFlight readings ahead of what the server
             // has queued, which this process tells it every 20 ms. Rates are the server's own counts over
@@ -94,6 +108,10 @@ internal static class IngestionRun
             await WaitAsync(() => server.Queue.Enqueued - ingestedBefore >= sent && server.Writer.Persisted - persistedBefore >= sent, budget.Token);
             report.Add("telemetry.readings.drain_seconds", Stopwatch.GetElapsedTime(start).TotalSeconds, "s");
 
+            // Idle again, but every connection has now carried records (ciphers made, pipes used).
+            (_, long managedAfterSend) = Memory();
+            report.Add("telemetry.server.managed_per_device_after_send_bytes", (managedAfterSend - managedBefore) / (double)settings.Devices, "bytes");
+
             // The storm: every device drops its connection at once and reconnects at once; done when
             // every device is connected again and the server has queued one new reading from each.
             Console.WriteLine("reconnect storm...");
@@ -130,8 +148,9 @@ internal static class IngestionRun
         }
 
         // Lost: what each device sent (its last sequence number) that the store does not hold.
-        Dictionary<string, DeviceTotals> totals = ReadingQueries.Totals(database).ToDictionary(t => t.Device, StringComparer.Ordinal);
-        long lost = sentByDevice.Sum(d => d.Value - (totals.TryGetValue(d.Key, out DeviceTotals? t) ? t.Readings : 0));
+        IReadOnlyDictionary<string, long> stored = counting?.Readings
+            ?? ReadingQueries.Totals(database).ToDictionary(t => t.Device, t => t.Readings, StringComparer.Ordinal);
+        long lost = sentByDevice.Sum(d => d.Value - stored.GetValueOrDefault(d.Key));
         report.Add("telemetry.readings.lost", lost, "readings");
         report.Add("telemetry.readings.sent", sentByDevice.Values.Sum(), "readings");
         Directory.Delete(directory, recursive: true);
