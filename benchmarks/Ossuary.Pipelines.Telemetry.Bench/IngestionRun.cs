@@ -66,11 +66,7 @@ internal static class IngestionRun
             report.Add("telemetry.server.workingset_per_device_bytes", (workingSetIdle - workingSetBefore) / (double)settings.Devices, "bytes");
             report.Add("telemetry.server.managed_per_device_bytes", (managedIdle - managedBefore) / (double)settings.Devices, "bytes");
             report.Add("telemetry.generator.workingset_per_device_bytes", WorkingSetOf(generator.Id) / (double)settings.Devices, "bytes");
-            if (settings.HoldIdleSeconds > 0)
-            {
-                Console.WriteLine($"holding {settings.HoldIdleSeconds} s with every device idle: server (this process) {Environment.ProcessId}, generator {generator.Id}");
-                await Task.Delay(TimeSpan.FromSeconds(settings.HoldIdleSeconds), budget.Token);
-            }
+            await HoldAsync(settings, generator, "connected, no reading sent yet", budget.Token);
 
             // Ingest: the generator keeps the fleet at most InFlight readings ahead of what the server
             // has queued, which this process tells it every 20 ms. Rates are the server's own counts over
@@ -111,6 +107,7 @@ internal static class IngestionRun
             // Idle again, but every connection has now carried records (ciphers made, pipes used).
             (_, long managedAfterSend) = Memory();
             report.Add("telemetry.server.managed_per_device_after_send_bytes", (managedAfterSend - managedBefore) / (double)settings.Devices, "bytes");
+            await HoldAsync(settings, generator, "idle after sending", budget.Token);
 
             // The storm: every device drops its connection at once and reconnects at once; done when
             // every device is connected again and the server has queued one new reading from each.
@@ -154,6 +151,16 @@ internal static class IngestionRun
         report.Add("telemetry.readings.lost", lost, "readings");
         report.Add("telemetry.readings.sent", sentByDevice.Values.Sum(), "readings");
         Directory.Delete(directory, recursive: true);
+    }
+
+    /// <summary>With <c>--hold-idle S</c>, waits S seconds so that dotnet-gcdump or dotnet-counters can look at either process.</summary>
+    private static async Task HoldAsync(BenchSettings settings, GeneratorProcess generator, string state, CancellationToken cancellationToken)
+    {
+        if (settings.HoldIdleSeconds > 0)
+        {
+            Console.WriteLine($"holding {settings.HoldIdleSeconds} s, every device {state}: server (this process) {Environment.ProcessId}, generator {generator.Id}");
+            await Task.Delay(TimeSpan.FromSeconds(settings.HoldIdleSeconds), cancellationToken);
+        }
     }
 
     private static double PerMillion(double cpuSeconds, long readings) => readings > 0 ? cpuSeconds / readings * 1e6 : double.NaN;
