@@ -17,11 +17,18 @@ internal sealed class GeneratorProcess : IAsyncDisposable
     private readonly Channel<string> _replies = Channel.CreateUnbounded<string>();
     private readonly ConcurrentQueue<string> _stderrTail = new();
     private readonly SemaphoreSlim _stdin = new(1, 1);
+    private readonly CancellationTokenSource _died = new();
 
     private GeneratorProcess(Process process) => _process = process;
 
     /// <summary>The child's process id (for its CPU time and memory in the report).</summary>
     public int Id => _process.Id;
+
+    /// <summary>
+    /// Cancelled when the child exits with anything but 0 (it exits with 0 only after its last reply),
+    /// so that a wait on the server's side (a hold, a drain) ends at once instead of at its budget.
+    /// </summary>
+    public CancellationToken Died => _died.Token;
 
     public static GeneratorProcess Start(int devices)
     {
@@ -42,8 +49,22 @@ internal sealed class GeneratorProcess : IAsyncDisposable
 
         start.ArgumentList.Add("--generator");
         start.ArgumentList.Add(devices.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var process = new Process { StartInfo = start };
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var generator = new GeneratorProcess(process);
+        process.Exited += (_, _) =>
+        {
+            try
+            {
+                if (process.ExitCode != 0)
+                {
+                    generator._died.Cancel();
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // Killed while the run was being torn down: nobody waits on Died any more.
+            }
+        };
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
@@ -108,6 +129,10 @@ internal sealed class GeneratorProcess : IAsyncDisposable
         {
             throw await DiedAsync(null);
         }
+        catch (OperationCanceledException) when (_died.IsCancellationRequested)
+        {
+            throw await DiedAsync(null);
+        }
 
         string[] fields = line.Split(' ');
         return fields[0] == expected
@@ -125,12 +150,16 @@ internal sealed class GeneratorProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The error to fail the run with once <see cref="Died"/> has fired: the exit code and the last stderr lines.</summary>
+    public Task<Exception> FailureAsync() => DiedAsync(null);
+
     public async ValueTask DisposeAsync()
     {
         Kill();
         await _process.WaitForExitAsync(CancellationToken.None);
         _process.Dispose();
         _stdin.Dispose();
+        _died.Dispose();
     }
 
     private void Kill()

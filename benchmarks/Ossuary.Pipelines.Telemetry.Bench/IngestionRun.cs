@@ -14,17 +14,37 @@ namespace Ossuary.Pipelines.Telemetry.Bench;
 /// </summary>
 internal static class IngestionRun
 {
+    /// <exception cref="InvalidOperationException">The generator died or answered out of turn.</exception>
+    /// <exception cref="TimeoutException">The run took longer than its budget (8 minutes with --quick, else 30).</exception>
     public static async Task RunAsync(BenchSettings settings, Report report)
+    {
+        TimeSpan limit = TimeSpan.FromMinutes(settings.Quick ? 8 : 30);
+        using var budget = new CancellationTokenSource(limit);
+        await using GeneratorProcess generator = GeneratorProcess.Start(settings.Devices);
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, generator.Died);
+        try
+        {
+            await RunAsync(settings, report, generator, run.Token);
+        }
+        catch (OperationCanceledException) when (generator.Died.IsCancellationRequested)
+        {
+            throw await generator.FailureAsync();
+        }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested)
+        {
+            throw new TimeoutException($"the run took longer than its budget of {limit.TotalMinutes} minutes");
+        }
+    }
+
+    private static async Task RunAsync(BenchSettings settings, Report report, GeneratorProcess generator, CancellationToken cancellationToken)
     {
         string directory = Directory.CreateTempSubdirectory("ossuary-telemetry-bench-").FullName;
         string database = Path.Combine(directory, "telemetry.db");
-        using var budget = new CancellationTokenSource(TimeSpan.FromMinutes(settings.Quick ? 8 : 30));
-        await using GeneratorProcess generator = GeneratorProcess.Start(settings.Devices);
         Console.WriteLine($"generator process {generator.Id}: making {settings.Devices} device keys...");
         var devices = new List<OssuaryPublicKey>(settings.Devices);
         while (true)
         {
-            string[] line = await generator.ReadAsync(devices.Count == settings.Devices ? GeneratorProtocol.KeysDone : GeneratorProtocol.Key, budget.Token);
+            string[] line = await generator.ReadAsync(devices.Count == settings.Devices ? GeneratorProtocol.KeysDone : GeneratorProtocol.Key, cancellationToken);
             if (line[0] == GeneratorProtocol.KeysDone)
             {
                 break;
@@ -52,21 +72,21 @@ internal static class IngestionRun
             // leaves first keeps one-time costs (JIT, thread-pool threads, pools) out of them.
             int warmUp = Math.Min(256, settings.Devices);
             await generator.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"{GeneratorProtocol.WarmUp} {warmUp}"));
-            await generator.ReadAsync(GeneratorProtocol.WarmedUp, budget.Token);
-            await WaitAsync(() => server.Registry.SessionsEnded >= warmUp, budget.Token);
+            await generator.ReadAsync(GeneratorProtocol.WarmedUp, cancellationToken);
+            await WaitAsync(() => server.Registry.SessionsEnded >= warmUp, cancellationToken);
             (long workingSetBefore, long managedBefore) = Memory();
             Console.WriteLine($"connecting {settings.Devices} devices...");
             long start = Stopwatch.GetTimestamp();
             await generator.WriteAsync(GeneratorProtocol.Connect);
-            string[] connected = await generator.ReadAsync(GeneratorProtocol.Connected, budget.Token);
-            await WaitAsync(() => Connected(server) >= settings.Devices, budget.Token);
+            string[] connected = await generator.ReadAsync(GeneratorProtocol.Connected, cancellationToken);
+            await WaitAsync(() => Connected(server) >= settings.Devices, cancellationToken);
             Console.WriteLine($"  connected in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s ({connected[1]} retries)");
             report.Add("telemetry.devices.connected", Connected(server), "devices");
             (long workingSetIdle, long managedIdle) = Memory();
             report.Add("telemetry.server.workingset_per_device_bytes", (workingSetIdle - workingSetBefore) / (double)settings.Devices, "bytes");
             report.Add("telemetry.server.managed_per_device_bytes", (managedIdle - managedBefore) / (double)settings.Devices, "bytes");
             report.Add("telemetry.generator.workingset_per_device_bytes", WorkingSetOf(generator.Id) / (double)settings.Devices, "bytes");
-            await HoldAsync(settings, generator, "connected, no reading sent yet", budget.Token);
+            await HoldAsync(settings, generator, "connected, no reading sent yet", cancellationToken);
 
             // Ingest: the generator keeps the fleet at most InFlight readings ahead of what the server
             // has queued, which this process tells it every 20 ms. Rates are the server's own counts over
@@ -78,11 +98,11 @@ internal static class IngestionRun
             TimeSpan cpuBefore = Cpu();
             start = Stopwatch.GetTimestamp();
             await generator.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"{GeneratorProtocol.Send} {settings.Seconds} {settings.ReadingsPerFlush} {inFlight}"));
-            Task<string[]> sending = generator.ReadAsync(GeneratorProtocol.Sent, budget.Token);
+            Task<string[]> sending = generator.ReadAsync(GeneratorProtocol.Sent, cancellationToken);
             while (!sending.IsCompleted)
             {
                 await generator.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"{GeneratorProtocol.Ingested} {server.Queue.Enqueued - ingestedBefore}"));
-                await Task.WhenAny(sending, Task.Delay(20, budget.Token));
+                await Task.WhenAny(sending, Task.Delay(20, cancellationToken));
             }
 
             string[] sentReply = await sending;
@@ -101,13 +121,13 @@ internal static class IngestionRun
             report.Add("telemetry.server.cpu_utilisation", serverCpu / seconds, "cores");
             report.Add("telemetry.generator.cpu_utilisation", generatorCpu / seconds, "cores");
             start = Stopwatch.GetTimestamp();
-            await WaitAsync(() => server.Queue.Enqueued - ingestedBefore >= sent && server.Writer.Persisted - persistedBefore >= sent, budget.Token);
+            await WaitAsync(() => server.Queue.Enqueued - ingestedBefore >= sent && server.Writer.Persisted - persistedBefore >= sent, cancellationToken);
             report.Add("telemetry.readings.drain_seconds", Stopwatch.GetElapsedTime(start).TotalSeconds, "s");
 
             // Idle again, but every connection has now carried records (ciphers made, pipes used).
             (_, long managedAfterSend) = Memory();
             report.Add("telemetry.server.managed_per_device_after_send_bytes", (managedAfterSend - managedBefore) / (double)settings.Devices, "bytes");
-            await HoldAsync(settings, generator, "idle after sending", budget.Token);
+            await HoldAsync(settings, generator, "idle after sending", cancellationToken);
 
             // The storm: every device drops its connection at once and reconnects at once; done when
             // every device is connected again and the server has queued one new reading from each.
@@ -116,8 +136,8 @@ internal static class IngestionRun
             cpuBefore = Cpu();
             start = Stopwatch.GetTimestamp();
             await generator.WriteAsync(GeneratorProtocol.Storm);
-            string[] stormed = await generator.ReadAsync(GeneratorProtocol.Stormed, budget.Token);
-            await WaitAsync(() => Connected(server) >= settings.Devices && server.Queue.Enqueued >= beforeStorm + settings.Devices, budget.Token);
+            string[] stormed = await generator.ReadAsync(GeneratorProtocol.Stormed, cancellationToken);
+            await WaitAsync(() => Connected(server) >= settings.Devices && server.Queue.Enqueued >= beforeStorm + settings.Devices, cancellationToken);
             report.Add("telemetry.reconnect_storm.seconds", Stopwatch.GetElapsedTime(start).TotalSeconds, "s");
             report.Add("telemetry.reconnect_storm.connect_retries", int.Parse(stormed[1], CultureInfo.InvariantCulture), "retries");
             report.Add("telemetry.reconnect_storm.server_cpu_ms_per_device", (Cpu() - cpuBefore).TotalMilliseconds / settings.Devices, "CPU ms");
@@ -128,7 +148,7 @@ internal static class IngestionRun
             sentByDevice = new Dictionary<string, long>(StringComparer.Ordinal);
             while (true)
             {
-                string[] line = await generator.ReadAsync(sentByDevice.Count == settings.Devices ? GeneratorProtocol.Done : GeneratorProtocol.Device, budget.Token);
+                string[] line = await generator.ReadAsync(sentByDevice.Count == settings.Devices ? GeneratorProtocol.Done : GeneratorProtocol.Device, cancellationToken);
                 if (line[0] == GeneratorProtocol.Done)
                 {
                     break;
@@ -137,7 +157,7 @@ internal static class IngestionRun
                 sentByDevice.Add(line[1], long.Parse(line[2], CultureInfo.InvariantCulture));
             }
 
-            await generator.WaitForExitAsync(budget.Token);
+            await generator.WaitForExitAsync(cancellationToken);
         }
         finally
         {

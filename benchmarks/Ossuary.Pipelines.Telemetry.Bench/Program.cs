@@ -33,7 +33,7 @@ else
     {
         await IngestionRun.RunAsync(settings, report);
     }
-    catch (Exception ex) when (ex is InvalidOperationException or IOException or OperationCanceledException)
+    catch (Exception ex) when (ex is InvalidOperationException or IOException or TimeoutException)
     {
         // Never a report that looks like a success: the figures so far are shown, the run fails.
         Console.Error.WriteLine($"error: the ingestion run failed: {ex.Message}");
