@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -14,11 +13,10 @@ namespace Ossuary.Native;
 /// The RUNPATH <c>$ORIGIN</c> of libossuary.so is not enough: a program built with
 /// <c>-fsanitize=address</c> loads libraries through ASan's <c>dlopen</c> wrapper, so the loader
 /// sees the wrapper, not libossuary.so, as the caller and finds nothing in libossuary's folder.
-/// The folder comes from /proc/self/maps (the mapping that holds this code), which needs no libc
-/// call. A failure is said once on stderr, with the paths tried: the C API itself can only
-/// return NULL.
+/// The folder comes from the dynamic loader (<see cref="OwnImage"/>). A failure is said once on
+/// stderr, with the paths tried: the C API itself can only return NULL.
 /// </remarks>
-internal static unsafe class LibsodiumLoader
+internal static class LibsodiumLoader
 {
     private const string LibraryName = "libsodium";
     private const string FileName = "libsodium.so";
@@ -43,42 +41,6 @@ internal static unsafe class LibsodiumLoader
         }
     }
 
-    /// <summary>The folder of the image (shared library or executable) that holds this code, or null.</summary>
-    internal static string? OwnFolder()
-    {
-        ulong address = (ulong)(nint)(delegate* unmanaged<void>)&Anchor;
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/self/maps"))
-            {
-                // start-end perms offset dev inode [path]
-                int dash = line.IndexOf('-', StringComparison.Ordinal);
-                int space = line.IndexOf(' ', StringComparison.Ordinal);
-                int slash = line.IndexOf('/', StringComparison.Ordinal);
-                if (dash <= 0 || space <= dash || slash < 0
-                    || !ulong.TryParse(line.AsSpan(0, dash), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong start)
-                    || !ulong.TryParse(line.AsSpan(dash + 1, space - dash - 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong end))
-                {
-                    continue;
-                }
-
-                if (address >= start && address < end)
-                {
-                    string path = line[slash..];
-                    return path.EndsWith(" (deleted)", StringComparison.Ordinal) ? null : Path.GetDirectoryName(path);
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-
-        return null;
-    }
-
     private static nint Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (libraryName != LibraryName)
@@ -86,7 +48,7 @@ internal static unsafe class LibsodiumLoader
             return 0;
         }
 
-        string? folder = OwnFolder();
+        string? folder = OwnImage.Folder();
         string? besideUs = folder is null ? null : Path.Combine(folder, FileName);
         string? firstFailure = null;
         if (besideUs is not null && File.Exists(besideUs))
@@ -129,11 +91,5 @@ internal static unsafe class LibsodiumLoader
             {
             }
         }
-    }
-
-    /// <summary>A function whose native address locates this image in /proc/self/maps; never called.</summary>
-    [UnmanagedCallersOnly]
-    private static void Anchor()
-    {
     }
 }

@@ -4,7 +4,10 @@
  * (../shared/interop/libossuary-0.5.2, its own ossuary.h), and benchmarks/native-bench.sh prints
  * the two side by side. The .NET tests run it in a small mode to check that it completes.
  *
- *   bench [--connections N] [--seconds S] [--name NAME]
+ *   bench [--connections N] [--seconds S] [--name NAME] [--only first_create]
+ *
+ * With --only first_create it prints the first three figures and stops: benchmarks/native-bench.sh
+ * starts it many times for a median, since one process start is one sample of the first call.
  *
  * Prints one "figure value unit" line per figure:
  *   first_create          wall time of the process's first ossuary_create_connection (us)
@@ -197,6 +200,7 @@ int main(int argc, char **argv) {
   long connections = 10000;
   double seconds = 1.0;
   const char *name = "libossuary";
+  int first_create_only = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--connections") == 0) {
       connections = atol(argv[i + 1]);
@@ -204,8 +208,10 @@ int main(int argc, char **argv) {
       seconds = atof(argv[i + 1]);
     } else if (strcmp(argv[i], "--name") == 0) {
       name = argv[i + 1];
+    } else if (strcmp(argv[i], "--only") == 0 && strcmp(argv[i + 1], "first_create") == 0) {
+      first_create_only = 1;
     } else {
-      fprintf(stderr, "usage: bench [--connections N] [--seconds S] [--name NAME]\n");
+      fprintf(stderr, "usage: bench [--connections N] [--seconds S] [--name NAME] [--only first_create]\n");
       return 2;
     }
   }
@@ -228,6 +234,9 @@ int main(int argc, char **argv) {
   ossuary_destroy_connection(&first);
   ossuary_destroy_connection(&second);
   printf("first_create %.0f us\nfirst_create.cpu %.0f us\nsecond_create %.1f us\n", first_wall, first_cpu, second_wall);
+  if (first_create_only) {
+    return 0;
+  }
 
   if (ossuary_generate_auth_keypair(client_secret, 32, client_public, 32) != 0 ||
       ossuary_generate_auth_keypair(server_secret, 32, server_public, 32) != 0) {

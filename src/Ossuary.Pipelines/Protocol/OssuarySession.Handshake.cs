@@ -67,12 +67,12 @@ public sealed partial class OssuarySession
         switch (type)
         {
             case PacketType.ClientHandshake:
-                _ephemeral.PublicKey.CopyTo(body[EphemeralKeyOffset..]);
+                Ephemeral.PublicKey.CopyTo(body[EphemeralKeyOffset..]);
                 ((ReadOnlySpan<byte>)_localNonce).CopyTo(body[NonceOffset..]);
                 _localChallenge.CopyTo(body[ChallengeOffset..]);
                 break;
             case PacketType.ServerHandshake:
-                _ephemeral.PublicKey.CopyTo(body[EphemeralKeyOffset..]);
+                Ephemeral.PublicKey.CopyTo(body[EphemeralKeyOffset..]);
                 ((ReadOnlySpan<byte>)_localNonce).CopyTo(body[NonceOffset..]);
                 SealServerSecrets(body[ServerBlobOffset..]);
                 break;
@@ -84,7 +84,7 @@ public sealed partial class OssuarySession
         output.Advance(packetSize);
         if (next == Step.Established)
         {
-            _step = next;
+            EnterEstablished();
         }
         else
         {
@@ -138,7 +138,7 @@ public sealed partial class OssuarySession
     private void SignOwnKeys(Span<byte> signature)
     {
         Span<byte> message = stackalloc byte[SignedMessageSize];
-        ComposeSignedMessage(message, _ephemeral.PublicKey, _localNonce, _remoteChallenge);
+        ComposeSignedMessage(message, Ephemeral.PublicKey, _localNonce, RemoteChallenge);
         _identity!.Sign(signature, message);
     }
 
@@ -163,7 +163,7 @@ public sealed partial class OssuarySession
             return BeginReset(OssuaryErrorReason.InvalidKey, initiator: true);
         }
 
-        body.Slice(ChallengeOffset, ChallengeSize).CopyTo(_remoteChallenge);
+        body.Slice(ChallengeOffset, ChallengeSize).CopyTo(RemoteChallenge);
         _step = Step.ServerSendHandshake;
         return OssuaryReceiveResult.Handshake;
     }
@@ -197,7 +197,7 @@ public sealed partial class OssuarySession
             return BeginReset(OssuaryErrorReason.InvalidSignature, initiator: true);
         }
 
-        challenge.CopyTo(_remoteChallenge);
+        challenge.CopyTo(RemoteChallenge);
         _remotePublicKey = new OssuaryPublicKey(identityKey);
         if (IsAuthorized(identityKey))
         {
@@ -254,7 +254,7 @@ public sealed partial class OssuarySession
         }
 
         _remotePublicKey = anonymous ? OssuaryPublicKey.Anonymous : new OssuaryPublicKey(identityKey);
-        _step = Step.Established;
+        EnterEstablished();
         return OssuaryReceiveResult.Handshake;
     }
 
@@ -271,12 +271,12 @@ public sealed partial class OssuarySession
         }
 
         ReadOnlySpan<byte> peerKey = body.Slice(EphemeralKeyOffset, KeySize);
-        peerKey.CopyTo(_remoteEphemeralKey);
+        peerKey.CopyTo(RemoteEphemeralKey);
         _remoteNonce = SessionNonce.From(peerNonce);
         Span<byte> sessionKey = stackalloc byte[RecordCipher.KeySize];
         try
         {
-            if (!_ephemeral.TryAgree(peerKey, sessionKey))
+            if (!Ephemeral.TryAgree(peerKey, sessionKey))
             {
                 return false;
             }
@@ -314,7 +314,7 @@ public sealed partial class OssuarySession
     private bool VerifyPeer(ReadOnlySpan<byte> identityKey, ReadOnlySpan<byte> signature, ReadOnlySpan<byte> peerNonce)
     {
         Span<byte> message = stackalloc byte[SignedMessageSize];
-        ComposeSignedMessage(message, _remoteEphemeralKey, peerNonce, _localChallenge);
+        ComposeSignedMessage(message, RemoteEphemeralKey, peerNonce, _localChallenge);
         return Ed25519.Verify(signature, message, identityKey);
     }
 }

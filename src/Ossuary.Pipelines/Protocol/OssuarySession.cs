@@ -66,9 +66,12 @@ public sealed partial class OssuarySession : IDisposable
     private readonly bool _refuseAtOnce;
 
     private readonly byte[] _localChallenge = new byte[HandshakeBody.ChallengeSize];
-    private readonly byte[] _remoteChallenge = new byte[HandshakeBody.ChallengeSize];
-    private readonly byte[] _remoteEphemeralKey = new byte[HandshakeBody.KeySize];
-    private readonly EphemeralKeyPair _ephemeral = new();
+
+    // Handshake material: made for each handshake and dropped once it is established, so an idle
+    // connection holds none of it (about 260 B a side); a reset makes it again.
+    private byte[]? _remoteChallenge;
+    private byte[]? _remoteEphemeralKey;
+    private EphemeralKeyPair? _ephemeral;
     private SessionNonce _localNonce;
     private SessionNonce _remoteNonce;
     private RecordCipher? _cipher;
@@ -375,7 +378,7 @@ public sealed partial class OssuarySession : IDisposable
         lock (_gate)
         {
             ForgetSessionKey();
-            _ephemeral.Dispose();
+            _ephemeral?.Dispose();
             if (_ownsIdentity)
             {
                 _identity!.Dispose();
@@ -409,10 +412,31 @@ public sealed partial class OssuarySession : IDisposable
 
     private void NewEphemeralMaterial()
     {
-        _ephemeral.Regenerate(_random);
+        _remoteChallenge ??= new byte[HandshakeBody.ChallengeSize];
+        _remoteEphemeralKey ??= new byte[HandshakeBody.KeySize];
+        (_ephemeral ??= new EphemeralKeyPair()).Regenerate(_random);
         Span<byte> nonce = stackalloc byte[SessionNonce.Size];
         _random.Fill(nonce);
         _localNonce = SessionNonce.From(nonce);
+    }
+
+    private EphemeralKeyPair Ephemeral => _ephemeral ?? throw NoHandshakeMaterial();
+
+    private byte[] RemoteChallenge => _remoteChallenge ?? throw NoHandshakeMaterial();
+
+    private byte[] RemoteEphemeralKey => _remoteEphemeralKey ?? throw NoHandshakeMaterial();
+
+    private static InvalidOperationException NoHandshakeMaterial() =>
+        new("The session used handshake material outside a handshake (a bug in the session's steps).");
+
+    /// <summary>The handshake is done: the session key is all it needs until a reset.</summary>
+    private void EnterEstablished()
+    {
+        _step = Step.Established;
+        _ephemeral?.Dispose();
+        _ephemeral = null;
+        _remoteChallenge = null;
+        _remoteEphemeralKey = null;
     }
 
     private void ForgetSessionKey()

@@ -110,13 +110,24 @@ public class KeyHygieneTests
     }
 
     [Fact]
-    public void TheEphemeralSecretsAreZeroOnceTheHandshakeHasAgreedTheSessionKey()
+    public void TheEphemeralSecretsAreZeroAndTheHandshakeMaterialGoneOnceTheHandshakeIsDone()
     {
-        using SessionPair pair = SessionPair.Established();
+        using SessionPair pair = SessionPair.Create(OssuaryRole.AuthenticatedServer);
+        OssuarySession[] sides = [pair.Client, pair.Server];
+        byte[][] secrets = [.. sides.Select(side => EphemeralSecret(SessionEphemeral(side)))];
+        Assert.All(secrets, secret => Assert.Contains(secret, b => b != 0));
 
-        foreach (OssuarySession side in new[] { pair.Client, pair.Server })
+        pair.Pump.Run();
+
+        Assert.True(pair.Client.IsEstablished && pair.Server.IsEstablished, "the handshake did not complete");
+        Assert.All(secrets, secret => Assert.All(secret, b => Assert.Equal(0, b)));
+        foreach (OssuarySession side in sides)
         {
-            Assert.All(EphemeralSecret(SessionEphemeral(side)), b => Assert.Equal(0, b));
+            // An idle connection keeps nothing of the handshake but the session key (and its own challenge, which survives resets).
+            foreach (string field in new[] { "_ephemeral", "_remoteChallenge", "_remoteEphemeralKey" })
+            {
+                Assert.Null(typeof(OssuarySession).GetField(field, InstanceFields)!.GetValue(side));
+            }
         }
 
         // The session key lives on in the cipher: data still flows both ways.

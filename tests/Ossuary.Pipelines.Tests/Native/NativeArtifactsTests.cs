@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -69,6 +70,65 @@ public sealed partial class NativeArtifactsTests(NativeLibraryFixture native)
     }
 
     [Fact]
+    public async Task TheStaticProgramFindsLibsodiumBesideItselfWhateverItsArgv0()
+    {
+        // For the program itself dladdr gives argv[0], which whoever starts it chooses.
+        string program = await native.ProgramAsync("inproc", NativeLink.Static);
+        ProcessResult result = await NativeProcess.RunAsync(
+            "bash", ["-c", "exec -a not-the-program \"$0\" which_libsodium", program], native.NeutralDirectory);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains($"libsodium {Path.Combine(native.StaticDirectory, "libsodium.so")}\n", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ALibraryLoadedByARelativePathFindsLibsodiumBesideItself()
+    {
+        // Through LD_LIBRARY_PATH=. the loader knows the library only as ./libossuary.so.
+        string program = await native.ProgramAsync("inproc", NativeLink.Shared);
+        await using NativeProcess process = NativeProcess.Start(
+            program, ["which_libsodium"], native.ArtifactsDirectory, new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = "." });
+        ProcessResult result = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains($"libsodium {Path.Combine(native.ArtifactsDirectory, "libsodium.so")}\n", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheRuntimeReservesAFewGibibytesNotTwiceTheMachinesMemory()
+    {
+        // The GC sizes and clears its bookkeeping by its address range (4 GiB, see the project
+        // file): by default, twice the machine's memory or more, which the first call pays for.
+        string source = Path.Combine(native.RunDirectory, "address_space.c");
+        File.WriteAllText(source, """
+            #include <stdio.h>
+            #include <string.h>
+            #include "ossuary.h"
+            int main(void) {
+              OssuaryConnection *conn = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+              int created = conn != NULL;
+              char line[256];
+              FILE *status = fopen("/proc/self/status", "r");
+              while (status != NULL && fgets(line, sizeof(line), status) != NULL) {
+                if (strncmp(line, "VmSize:", 7) == 0) {
+                  fputs(line, stdout);
+                }
+              }
+              ossuary_destroy_connection(&conn);
+              return created ? 0 : 1;
+            }
+            """);
+        (ProcessResult compiled, string program) = await native.CompileSourceAsync(source, "address_space");
+        Assert.True(compiled.ExitCode == 0, compiled.ToString());
+
+        ProcessResult result = await NativeProcess.RunAsync(program, [], native.NeutralDirectory);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        long kilobytes = long.Parse(AddressSpace().Match(result.Output).Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.InRange(kilobytes, 1, 6L * 1024 * 1024);
+    }
+
+    [Fact]
     public async Task StaticallyLinkedProgramNeedsOnlyTheCLibrary()
     {
         string program = await native.ProgramAsync("inproc", NativeLink.Static);
@@ -101,4 +161,7 @@ public sealed partial class NativeArtifactsTests(NativeLibraryFixture native)
 
     [GeneratedRegex(@"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")]
     private static partial Regex NeededEntry();
+
+    [GeneratedRegex(@"^VmSize:\s+(\d+) kB$", RegexOptions.Multiline)]
+    private static partial Regex AddressSpace();
 }

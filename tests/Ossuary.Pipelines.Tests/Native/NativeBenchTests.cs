@@ -30,6 +30,17 @@ public sealed partial class NativeBenchTests(NativeLibraryFixture native, ITestO
         Assert.All(FigureNames.Where(name => name != "rss_per_connection"), name => Assert.True(figures[name] > 0, $"{name} = {figures[name]}"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TheFirstCreateModePrintsTheFirstThreeFiguresOnly(bool original)
+    {
+        // benchmarks/native-bench.sh starts the program this way many times for its medians.
+        Dictionary<string, double> figures = await RunAsync(original, "--only", "first_create");
+
+        Assert.Equal(FigureNames[..3], figures.Keys);
+    }
+
     [Fact]
     public async Task ALiveConnectionHoldsNoMoreResidentMemoryThanTheOriginals()
     {
