@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using Ossuary.Samples.Telemetry.Server;
 using Ossuary.Samples.Telemetry.Storage;
@@ -6,157 +7,213 @@ using Ossuary.Samples.Telemetry.Storage;
 namespace Ossuary.Pipelines.Telemetry.Bench;
 
 /// <summary>
-/// The sample's server (Kestrel + UseOssuary, every device on the allow-list, SQLite store) and N
-/// devices in this one process: connect all, measure idle memory, send as fast as they can for S
-/// seconds, drop and reconnect all at once (the storm), then count what the store holds against what
-/// each device sent.
+/// The sample's server (Kestrel + UseOssuary, every device on the allow-list, SQLite store) in this
+/// process and N devices in a generator process (<see cref="GeneratorProcess"/>): connect all, measure
+/// the server's idle memory, send as fast as the server takes for S seconds, drop and reconnect all at
+/// once (the storm), then count what the store holds against what each device sent.
 /// </summary>
 internal static class IngestionRun
 {
+    /// <exception cref="InvalidOperationException">The generator died or answered out of turn.</exception>
+    /// <exception cref="TimeoutException">The run took longer than its budget (8 minutes with --quick, else 30).</exception>
     public static async Task RunAsync(BenchSettings settings, Report report)
+    {
+        TimeSpan limit = TimeSpan.FromMinutes(settings.Quick ? 8 : 30);
+        using var budget = new CancellationTokenSource(limit);
+        await using GeneratorProcess generator = GeneratorProcess.Start(settings.Devices);
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, generator.Died);
+        try
+        {
+            await RunAsync(settings, report, generator, run.Token);
+        }
+        catch (OperationCanceledException) when (generator.Died.IsCancellationRequested)
+        {
+            throw await generator.FailureAsync();
+        }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested)
+        {
+            throw new TimeoutException($"the run took longer than its budget of {limit.TotalMinutes} minutes");
+        }
+    }
+
+    private static async Task RunAsync(BenchSettings settings, Report report, GeneratorProcess generator, CancellationToken cancellationToken)
     {
         string directory = Directory.CreateTempSubdirectory("ossuary-telemetry-bench-").FullName;
         string database = Path.Combine(directory, "telemetry.db");
+        Console.WriteLine($"generator process {generator.Id}: making {settings.Devices} device keys...");
+        var devices = new List<OssuaryPublicKey>(settings.Devices);
+        while (true)
+        {
+            string[] line = await generator.ReadAsync(devices.Count == settings.Devices ? GeneratorProtocol.KeysDone : GeneratorProtocol.Key, cancellationToken);
+            if (line[0] == GeneratorProtocol.KeysDone)
+            {
+                break;
+            }
+
+            devices.Add(OssuaryPublicKey.Parse(line[1]));
+        }
+
         using var serverKey = OssuaryIdentity.Generate();
-        var identities = Enumerable.Range(0, settings.Devices).Select(_ => OssuaryIdentity.Generate()).ToList();
+        CountingStore? counting = settings.NoStore ? new CountingStore() : null;
         TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
         {
             Address = IPAddress.Loopback,
             Identity = serverKey,
-            AuthorizedDevices = identities.Select(i => i.PublicKey).ToList(),
+            AuthorizedDevices = devices,
             DatabasePath = database,
+            Store = counting,
         });
-        var devices = identities.Select(i => new BenchDevice(i, server.EndPoint, serverKey.PublicKey)).ToList();
-        using var budget = new CancellationTokenSource(TimeSpan.FromMinutes(settings.Quick ? 8 : 30));
+        Dictionary<string, long> sentByDevice;
         try
         {
-            long workingSetBefore = WorkingSet();
+            await generator.WriteAsync($"{GeneratorProtocol.Server} {server.EndPoint} {serverKey.PublicKey}");
+
+            // The per-device figures are growth over N connections; a warm-up group that connects and
+            // leaves first keeps one-time costs (JIT, thread-pool threads, pools) out of them.
+            int warmUp = Math.Min(256, settings.Devices);
+            await generator.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"{GeneratorProtocol.WarmUp} {warmUp}"));
+            await generator.ReadAsync(GeneratorProtocol.WarmedUp, cancellationToken);
+            await WaitAsync(() => server.Registry.SessionsEnded >= warmUp, cancellationToken);
+            (long workingSetBefore, long managedBefore) = Memory();
             Console.WriteLine($"connecting {settings.Devices} devices...");
             long start = Stopwatch.GetTimestamp();
-            await ForAllAsync(devices, 256, d => d.ConnectAsync(budget.Token));
-            await WaitAsync(() => Connected(server) >= settings.Devices, budget.Token);
-            Console.WriteLine($"  connected in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s");
+            await generator.WriteAsync(GeneratorProtocol.Connect);
+            string[] connected = await generator.ReadAsync(GeneratorProtocol.Connected, cancellationToken);
+            await WaitAsync(() => Connected(server) >= settings.Devices, cancellationToken);
+            Console.WriteLine($"  connected in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s ({connected[1]} retries)");
             report.Add("telemetry.devices.connected", Connected(server), "devices");
-            long workingSetIdle = WorkingSet();
+            (long workingSetIdle, long managedIdle) = Memory();
             report.Add("telemetry.server.workingset_per_device_bytes", (workingSetIdle - workingSetBefore) / (double)settings.Devices, "bytes");
+            report.Add("telemetry.server.managed_per_device_bytes", (managedIdle - managedBefore) / (double)settings.Devices, "bytes");
+            report.Add("telemetry.generator.workingset_per_device_bytes", WorkingSetOf(generator.Id) / (double)settings.Devices, "bytes");
+            await HoldAsync(settings, generator, "connected, no reading sent yet", cancellationToken);
 
-            // Ingest: every device sends batches back to back until the time is up, but the fleet keeps at
-            // most InFlight readings ahead of what the server has parsed. Without that window the kernel's
-            // loopback TCP buffers (MBs per connection) absorb seconds of sending, the devices look
-            // faster than the server, and draining them takes minutes. Rates are the server's own counts
-            // over the window; everything sent is then drained and counted for loss.
+            // Ingest: the generator keeps the fleet at most InFlight readings ahead of what the server
+            // has queued, which this process tells it every 20 ms. Rates are the server's own counts over
+            // the window; everything sent is then drained and counted for loss.
             Console.WriteLine($"ingesting for {settings.Seconds} s...");
             long inFlight = Math.Max(100_000, 4L * settings.Devices * settings.ReadingsPerFlush);
-            long sentTotal = devices.Sum(d => d.Sent);
-            long ingestedSeen = Ingested(server);
-            using var sampling = new CancellationTokenSource();
-            Task sampler = Task.Run(async () =>
-            {
-                while (!sampling.IsCancellationRequested)
-                {
-                    Volatile.Write(ref ingestedSeen, Ingested(server));
-                    await Task.Delay(20, CancellationToken.None);
-                }
-            });
-            long ingestedBefore = Ingested(server);
+            long ingestedBefore = server.Queue.Enqueued;
             long persistedBefore = server.Writer.Persisted;
-            long sentBefore = sentTotal;
-            TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            TimeSpan cpuBefore = Cpu();
             start = Stopwatch.GetTimestamp();
-            var stop = DateTime.UtcNow.AddSeconds(settings.Seconds);
-            await ForAllAsync(devices, devices.Count, async d =>
+            await generator.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"{GeneratorProtocol.Send} {settings.Seconds} {settings.ReadingsPerFlush} {inFlight}"));
+            Task<string[]> sending = generator.ReadAsync(GeneratorProtocol.Sent, cancellationToken);
+            while (!sending.IsCompleted)
             {
-                while (DateTime.UtcNow < stop)
-                {
-                    if (Interlocked.Read(ref sentTotal) - Volatile.Read(ref ingestedSeen) > inFlight)
-                    {
-                        await Task.Delay(5);
-                        continue;
-                    }
+                await generator.WriteAsync(string.Create(CultureInfo.InvariantCulture, $"{GeneratorProtocol.Ingested} {server.Queue.Enqueued - ingestedBefore}"));
+                await Task.WhenAny(sending, Task.Delay(20, cancellationToken));
+            }
 
-                    await d.SendAsync(settings.ReadingsPerFlush);
-                    Interlocked.Add(ref sentTotal, settings.ReadingsPerFlush);
-                }
-            });
+            string[] sentReply = await sending;
             double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            long ingested = Ingested(server) - ingestedBefore;
+            long ingested = server.Queue.Enqueued - ingestedBefore;
             long persisted = server.Writer.Persisted - persistedBefore;
-            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
-            await sampling.CancelAsync();
-            await sampler;
-            long sent = devices.Sum(d => d.Sent) - sentBefore;
+            double serverCpu = (Cpu() - cpuBefore).TotalSeconds;
+            long sent = long.Parse(sentReply[1], CultureInfo.InvariantCulture);
+            double generatorCpu = double.Parse(sentReply[2], CultureInfo.InvariantCulture);
             report.Add("telemetry.readings.sent_per_second", sent / seconds, "readings/s");
             report.Add("telemetry.readings.ingested_per_second", ingested / seconds, "readings/s");
             report.Add("telemetry.readings.persisted_per_second", persisted / seconds, "readings/s");
-            report.Add("telemetry.cpu_seconds_per_million_readings", ingested > 0 ? cpu / ingested * 1e6 : double.NaN, "CPU s");
+            report.Add("telemetry.server.cpu_seconds_per_million_readings", PerMillion(serverCpu, ingested), "CPU s");
+            report.Add("telemetry.generator.cpu_seconds_per_million_readings", PerMillion(generatorCpu, sent), "CPU s");
+            report.Add("telemetry.cpu_seconds_per_million_readings", PerMillion(serverCpu, ingested) + PerMillion(generatorCpu, sent), "CPU s");
+            report.Add("telemetry.server.cpu_utilisation", serverCpu / seconds, "cores");
+            report.Add("telemetry.generator.cpu_utilisation", generatorCpu / seconds, "cores");
             start = Stopwatch.GetTimestamp();
-            await WaitAsync(() => Ingested(server) - ingestedBefore >= sent && server.Writer.Persisted - persistedBefore >= sent, budget.Token);
+            await WaitAsync(() => server.Queue.Enqueued - ingestedBefore >= sent && server.Writer.Persisted - persistedBefore >= sent, cancellationToken);
             report.Add("telemetry.readings.drain_seconds", Stopwatch.GetElapsedTime(start).TotalSeconds, "s");
 
+            // Idle again, but every connection has now carried records (ciphers made, pipes used).
+            (_, long managedAfterSend) = Memory();
+            report.Add("telemetry.server.managed_per_device_after_send_bytes", (managedAfterSend - managedBefore) / (double)settings.Devices, "bytes");
+            await HoldAsync(settings, generator, "idle after sending", cancellationToken);
+
             // The storm: every device drops its connection at once and reconnects at once; done when
-            // every device is connected again and the server has parsed one new reading from each.
+            // every device is connected again and the server has queued one new reading from each.
             Console.WriteLine("reconnect storm...");
-            long beforeStorm = Ingested(server);
+            long beforeStorm = server.Queue.Enqueued;
+            cpuBefore = Cpu();
             start = Stopwatch.GetTimestamp();
-            await ForAllAsync(devices, devices.Count, d => d.DisconnectAsync().AsTask());
-            await ForAllAsync(devices, devices.Count, async d =>
-            {
-                await d.ConnectAsync(budget.Token);
-                await d.SendAsync(1);
-            });
-            await WaitAsync(() => Connected(server) >= settings.Devices && Ingested(server) >= beforeStorm + settings.Devices, budget.Token);
+            await generator.WriteAsync(GeneratorProtocol.Storm);
+            string[] stormed = await generator.ReadAsync(GeneratorProtocol.Stormed, cancellationToken);
+            await WaitAsync(() => Connected(server) >= settings.Devices && server.Queue.Enqueued >= beforeStorm + settings.Devices, cancellationToken);
             report.Add("telemetry.reconnect_storm.seconds", Stopwatch.GetElapsedTime(start).TotalSeconds, "s");
-            report.Add("telemetry.reconnect_storm.connect_retries", devices.Sum(d => d.ConnectFailures), "retries");
+            report.Add("telemetry.reconnect_storm.connect_retries", int.Parse(stormed[1], CultureInfo.InvariantCulture), "retries");
+            report.Add("telemetry.reconnect_storm.server_cpu_ms_per_device", (Cpu() - cpuBefore).TotalMilliseconds / settings.Devices, "CPU ms");
+            report.Add("telemetry.reconnect_storm.generator_cpu_ms_per_device", double.Parse(stormed[2], CultureInfo.InvariantCulture) * 1000 / settings.Devices, "CPU ms");
+
+            // Every device disconnects cleanly and says how many readings it sent in all.
+            await generator.WriteAsync(GeneratorProtocol.Finish);
+            sentByDevice = new Dictionary<string, long>(StringComparer.Ordinal);
+            while (true)
+            {
+                string[] line = await generator.ReadAsync(sentByDevice.Count == settings.Devices ? GeneratorProtocol.Done : GeneratorProtocol.Device, cancellationToken);
+                if (line[0] == GeneratorProtocol.Done)
+                {
+                    break;
+                }
+
+                sentByDevice.Add(line[1], long.Parse(line[2], CultureInfo.InvariantCulture));
+            }
+
+            await generator.WaitForExitAsync(cancellationToken);
         }
         finally
         {
-            await ForAllAsync(devices, devices.Count, d => d.DisposeAsync().AsTask());
             await server.DisposeAsync();
         }
 
         // Lost: what each device sent (its last sequence number) that the store does not hold.
-        Dictionary<string, DeviceTotals> totals = ReadingQueries.Totals(database).ToDictionary(t => t.Device, StringComparer.Ordinal);
-        long lost = devices.Sum(d => d.Sent - (totals.TryGetValue(d.KeyHex, out DeviceTotals? t) ? t.Readings : 0));
+        IReadOnlyDictionary<string, long> stored = counting?.Readings
+            ?? ReadingQueries.Totals(database).ToDictionary(t => t.Device, t => t.Readings, StringComparer.Ordinal);
+        long lost = sentByDevice.Sum(d => d.Value - stored.GetValueOrDefault(d.Key));
         report.Add("telemetry.readings.lost", lost, "readings");
-        report.Add("telemetry.readings.sent", devices.Sum(d => d.Sent), "readings");
+        report.Add("telemetry.readings.sent", sentByDevice.Values.Sum(), "readings");
         Directory.Delete(directory, recursive: true);
     }
 
+    /// <summary>With <c>--hold-idle S</c>, waits S seconds so that dotnet-gcdump or dotnet-counters can look at either process.</summary>
+    private static async Task HoldAsync(BenchSettings settings, GeneratorProcess generator, string state, CancellationToken cancellationToken)
+    {
+        if (settings.HoldIdleSeconds > 0)
+        {
+            Console.WriteLine($"holding {settings.HoldIdleSeconds} s, every device {state}: server (this process) {Environment.ProcessId}, generator {generator.Id}");
+            await Task.Delay(TimeSpan.FromSeconds(settings.HoldIdleSeconds), cancellationToken);
+        }
+    }
+
+    private static double PerMillion(double cpuSeconds, long readings) => readings > 0 ? cpuSeconds / readings * 1e6 : double.NaN;
+
     private static int Connected(TelemetryServer server) => server.Registry.Snapshot().Count(d => d.Connections > 0);
 
-    private static long Ingested(TelemetryServer server) => server.Registry.Snapshot().Sum(d => d.Readings);
-
-    private static long WorkingSet()
+    private static (long WorkingSet, long Managed) Memory()
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
+        long managed = GC.GetTotalMemory(forceFullCollection: true);
         using var process = Process.GetCurrentProcess();
+        return (process.WorkingSet64, managed);
+    }
+
+    private static long WorkingSetOf(int processId)
+    {
+        using var process = Process.GetProcessById(processId);
         return process.WorkingSet64;
+    }
+
+    private static TimeSpan Cpu()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime;
     }
 
     private static async Task WaitAsync(Func<bool> done, CancellationToken cancellationToken)
     {
         while (!done())
         {
-            await Task.Delay(20, cancellationToken);
+            await Task.Delay(50, cancellationToken);
         }
-    }
-
-    private static async Task ForAllAsync<T>(IReadOnlyList<T> items, int parallel, Func<T, Task> action)
-    {
-        using var gate = new SemaphoreSlim(parallel);
-        await Task.WhenAll(items.Select(async item =>
-        {
-            await gate.WaitAsync();
-            try
-            {
-                await Task.Run(() => action(item));
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }));
     }
 }

@@ -2,6 +2,12 @@ using System.Globalization;
 using Ossuary.Pipelines.Telemetry.Bench;
 
 // dotnet run -c Release --project benchmarks/Ossuary.Pipelines.Telemetry.Bench -- [--quick] [--devices N] [--seconds S] [--json FILE] [--store]
+// (--generator N is the child process the bench starts for its devices; not for use by hand.)
+if (args is ["--generator", string count])
+{
+    return await GeneratorMode.RunAsync(int.Parse(count, CultureInfo.InvariantCulture));
+}
+
 BenchSettings settings;
 try
 {
@@ -23,7 +29,21 @@ if (settings.StoreOnly)
 else
 {
     Console.WriteLine($"telemetry ingestion: {settings.Devices} devices, {settings.Seconds} s, {settings.ReadingsPerFlush} readings per flush");
-    await IngestionRun.RunAsync(settings, report);
+    try
+    {
+        await IngestionRun.RunAsync(settings, report);
+    }
+    catch (Exception ex) when (ex is InvalidOperationException or IOException or TimeoutException)
+    {
+        // Never a report that looks like a success: the figures so far are shown, the run fails.
+        Console.Error.WriteLine($"error: the ingestion run failed: {ex.Message}");
+        if (ex.InnerException is { } inner)
+        {
+            Console.Error.WriteLine($"  because: {inner.Message}");
+        }
+        return 1;
+    }
+
     AddTargets(report, settings);
 }
 
@@ -47,5 +67,5 @@ static void AddTargets(Report report, BenchSettings settings)
     report.Target(">= 1,000,000 readings/s persisted", F("telemetry.readings.persisted_per_second"), report["telemetry.readings.persisted_per_second"] >= 1e6);
     report.Target("0 readings lost", F("telemetry.readings.lost"), report["telemetry.readings.lost"] == 0);
     report.Target($"reconnect storm of 10,000 devices <= 5 s (this run: {settings.Devices})", F("telemetry.reconnect_storm.seconds") + " s", full ? report["telemetry.reconnect_storm.seconds"] <= 5 : null);
-    report.Target("<= 16 KB working set per idle device (upper bound: both ends in this process)", F("telemetry.server.workingset_per_device_bytes") + " B", report["telemetry.server.workingset_per_device_bytes"] <= 16 * 1024);
+    report.Target("<= 16 KB server working set per idle device", F("telemetry.server.workingset_per_device_bytes") + " B", report["telemetry.server.workingset_per_device_bytes"] <= 16 * 1024);
 }

@@ -1,9 +1,11 @@
 using System.IO.Pipelines;
+using System.Net.Sockets;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>Pipes over a <see cref="Stream"/> (a socket's <see cref="System.Net.Sockets.NetworkStream"/>, an <see cref="OssuaryStream"/>'s inner stream).</summary>
-internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen) : IDuplexPipe
+internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen) : IDuplexPipe, IReadStoppingTransport
 {
     // Zero-byte reads: an idle connection waits for data before it rents its 64 KiB read buffer,
     // instead of holding one for as long as the peer is quiet.
@@ -17,6 +19,29 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen) : IDuplexP
     public PipeReader Input { get; } = PipeReader.Create(stream, ReaderOptions);
 
     public PipeWriter Output { get; } = PipeWriter.Create(stream, WriterOptions);
+
+    /// <summary>
+    /// A socket this pipe owns stops receiving: on Linux a pending receive then returns 0 bytes,
+    /// which ends the read as the peer's close would, where cancelling it throws inside the socket.
+    /// Elsewhere (shutdown need not wake a pending receive there) and for a stream the caller owns, false.
+    /// </summary>
+    public bool TryStopReading()
+    {
+        if (leaveOpen || !OperatingSystem.IsLinux() || stream is not NetworkStream { Socket: var socket })
+        {
+            return false;
+        }
+
+        try
+        {
+            socket.Shutdown(SocketShutdown.Receive);
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
 
     public async ValueTask DisposeStreamAsync()
     {

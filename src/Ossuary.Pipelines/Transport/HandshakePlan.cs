@@ -19,6 +19,10 @@ internal sealed class HandshakePlan
     private readonly HashSet<OssuaryPublicKey> _admittedClients;
     private readonly TimeSpan _stepTimeout;
 
+    // What CreateSession hands every session of this plan (a session copies what it keeps, so they
+    // can share it): made on first use, forgotten by WithIdentity's copy.
+    private OssuarySessionOptions? _sessionOptions;
+
     private HandshakePlan(OssuaryRole role, OssuaryIdentity? identity, IEnumerable<OssuaryPublicKey> sessionKeys, TimeSpan timeout, TimeSpan stepTimeout, TimeProvider time)
     {
         Role = role;
@@ -132,6 +136,7 @@ internal sealed class HandshakePlan
     {
         var copy = (HandshakePlan)MemberwiseClone();
         copy._identity = identity;
+        copy._sessionOptions = null;
         return copy;
     }
 
@@ -149,6 +154,11 @@ internal sealed class HandshakePlan
                 "OssuaryServerOptions.IdentitySelector returned null and no default Identity or IdentityKeyFile is set: the server has no key to present.");
         }
 
+        return new OssuarySession(_sessionOptions ??= SessionOptions());
+    }
+
+    private OssuarySessionOptions SessionOptions()
+    {
         var options = new OssuarySessionOptions
         {
             Role = Role == OssuaryRole.Client ? OssuaryRole.Client : OssuaryRole.UnauthenticatedServer,
@@ -161,7 +171,7 @@ internal sealed class HandshakePlan
             options.AuthorizedKeys.Add(key);
         }
 
-        return new OssuarySession(options);
+        return options;
     }
 
     public async ValueTask<bool> AdmitsAsync(OssuaryPublicKey client, ConnectionContext? connection, CancellationToken cancellationToken)

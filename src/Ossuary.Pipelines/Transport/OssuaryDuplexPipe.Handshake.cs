@@ -10,8 +10,8 @@ public sealed partial class OssuaryDuplexPipe
 {
     /// <summary>
     /// Drives the core through the handshake: write what it has, read one packet, repeat. The
-    /// whole handshake is bounded by the plan's timeout; each step by the core's own wait, which a
-    /// timer enforces by cancelling the pending read.
+    /// whole handshake is bounded by the plan's timeout; each step by the core's own wait, which
+    /// the same timer enforces by cancelling the pending read (see <see cref="HandshakeTimer"/>).
     /// </summary>
     private static async Task<TimeSpan> HandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
     {
@@ -19,18 +19,17 @@ public sealed partial class OssuaryDuplexPipe
         using Activity? activity = OssuaryActivity.StartHandshake(plan.Role);
         telemetry.Metrics.HandshakeStarted();
         OssuaryLog.HandshakeStarted(telemetry.Logger, plan.Role, telemetry.ConnectionId);
-        using var timeout = new CancellationTokenSource(plan.Timeout, plan.TimeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        using var timer = new HandshakeTimer(plan.TimeProvider, plan.Timeout, cancellationToken);
         try
         {
-            await ExchangeHandshakeAsync(transport, session, plan, connection, linked.Token).ConfigureAwait(false);
+            await ExchangeHandshakeAsync(transport, session, plan, connection, timer).ConfigureAwait(false);
             TimeSpan elapsed = plan.TimeProvider.GetElapsedTime(started);
             telemetry.Metrics.HandshakeEnded(plan.Role, elapsed, null);
             OssuaryLog.HandshakeCompleted(telemetry.Logger, plan.Role, telemetry.ConnectionId, elapsed.TotalMilliseconds, session.RemotePublicKey);
             OssuaryActivity.Succeeded(activity, session.RemotePublicKey);
             return elapsed;
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (timer.TimedOut && !cancellationToken.IsCancellationRequested)
         {
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.HandshakeTimeout);
             OssuaryLog.HandshakeTimedOut(telemetry.Logger, plan.Role, telemetry.ConnectionId, plan.Timeout.TotalMilliseconds);
@@ -87,8 +86,9 @@ public sealed partial class OssuaryDuplexPipe
         }
     }
 
-    private static async Task ExchangeHandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, CancellationToken cancellationToken)
+    private static async Task ExchangeHandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, HandshakeTimer timer)
     {
+        CancellationToken cancellationToken = timer.Token;
         var ignored = new ArrayBufferWriter<byte>(1);
         ReadResult? watched = null;
         while (true)
@@ -126,7 +126,16 @@ public sealed partial class OssuaryDuplexPipe
             }
             else
             {
-                read = await ReadWithStepTimeoutAsync(transport.Input, session, plan.TimeProvider, cancellationToken).ConfigureAwait(false);
+                StartStep(transport.Input, session, timer);
+                try
+                {
+                    read = await transport.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    timer.EndStep();
+                }
+
                 result = session.Receive(read.Buffer, ignored, out SequencePosition consumed, out SequencePosition examined);
                 transport.Input.AdvanceTo(consumed, examined);
             }
@@ -233,18 +242,14 @@ public sealed partial class OssuaryDuplexPipe
         }
     }
 
-    /// <summary>Reads, but wakes up when the core's per-step wait runs out so that it can reset.</summary>
-    private static async ValueTask<ReadResult> ReadWithStepTimeoutAsync(PipeReader input, OssuarySession session, TimeProvider time, CancellationToken cancellationToken)
+    /// <summary>Has the next read woken up when the core's per-step wait runs out, so that it can reset.</summary>
+    private static void StartStep(PipeReader input, OssuarySession session, HandshakeTimer timer)
     {
-        if (session.HandshakeTimeRemaining is not TimeSpan remaining)
+        if (session.HandshakeTimeRemaining is TimeSpan remaining)
         {
-            return await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            // The core resets only once the wait is strictly exceeded.
+            timer.StartStep(input, remaining + TimeSpan.FromMilliseconds(1));
         }
-
-        // The core resets only once the wait is strictly exceeded.
-        TimeSpan due = remaining + TimeSpan.FromMilliseconds(1);
-        using ITimer timer = time.CreateTimer(static state => ((PipeReader)state!).CancelPendingRead(), input, due, Timeout.InfiniteTimeSpan);
-        return await input.ReadAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static async ValueTask FlushPendingAsync(PipeWriter output, OssuarySession session, CancellationToken cancellationToken)

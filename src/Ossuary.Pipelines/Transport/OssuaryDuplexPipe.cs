@@ -184,9 +184,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             await _outbound.ConfigureAwait(false);
         }
 
-        // The peer may never answer our Disconnect: stop waiting for it.
+        // The peer may never answer our Disconnect: stop waiting for it, without an exception where the transport can.
         _disposing = true;
-        _transport.Input.CancelPendingRead();
+        if (_transport is not IReadStoppingTransport stoppable || !stoppable.TryStopReading())
+        {
+            _transport.Input.CancelPendingRead();
+        }
+
         await _inbound.ConfigureAwait(false);
         lock (_sessionLock)
         {

@@ -1,0 +1,13 @@
+namespace Ossuary.Pipelines.Transport;
+
+/// <summary>
+/// A transport that can end its own pending read without an exception, which disposal prefers to
+/// <see cref="System.IO.Pipelines.PipeReader.CancelPendingRead"/>: cancelling a socket stream's
+/// read throws (and catches) an <see cref="OperationCanceledException"/> inside the socket layer,
+/// which a profile of short client connections found to be about 2% of their CPU time.
+/// </summary>
+internal interface IReadStoppingTransport
+{
+    /// <summary>Makes the input's pending read (and any later one) end as if the peer had closed; false if it cannot.</summary>
+    bool TryStopReading();
+}
