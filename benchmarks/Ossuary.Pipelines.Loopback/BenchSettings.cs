@@ -17,8 +17,8 @@ public sealed record BenchSettings
     public static BenchSettings Quick { get; } = new()
     {
         IsQuick = true,
-        ThroughputRounds = 3,
-        ThroughputSeconds = 0.25,
+        ThroughputRounds = 5,
+        ThroughputSeconds = 0.3,
         HandshakeRounds = 3,
         HandshakeSeconds = 0.25,
         CryptoSeconds = 0.25,
