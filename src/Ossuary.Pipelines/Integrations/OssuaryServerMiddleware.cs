@@ -36,7 +36,12 @@ internal sealed class OssuaryServerMiddleware
         OssuaryDuplexPipe secure;
         try
         {
-            secure = await OssuaryDuplexPipe.StartAsync(transport, plan, context, telemetry, context.ConnectionClosed).ConfigureAwait(false);
+            // Not context.ConnectionClosed: Kestrel cancels it as soon as it reads the socket's end,
+            // which can be before the handshake has read the ClientAuthentication already in the
+            // transport pipe; a client that sends its data and Disconnect and closes at once would be
+            // dropped unserved. The transport's own end (its input completes) and the handshake
+            // timeout are what end a handshake whose client has gone.
+            secure = await OssuaryDuplexPipe.StartAsync(transport, plan, context, telemetry, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OssuaryException or OperationCanceledException or IOException)
         {
