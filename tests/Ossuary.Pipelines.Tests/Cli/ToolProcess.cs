@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
 using System.Text;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Cli;
 
@@ -73,7 +74,7 @@ internal sealed class ToolProcess : IDisposable
     /// <summary>As <see cref="Start(string, string[])"/>, with stdout handed to <paramref name="stdoutSink"/> (binary data, a slow reader, a reader that goes away) instead of collected.</summary>
     public static ToolProcess Start(string directory, Func<Stream, Task>? stdoutSink, params string[] args)
     {
-        var info = new ProcessStartInfo(DotnetHost())
+        var info = new ProcessStartInfo(RepositoryPaths.DotnetHost())
         {
             WorkingDirectory = directory,
             UseShellExecute = false,
@@ -218,10 +219,6 @@ internal sealed class ToolProcess : IDisposable
         }
     }
 
-    /// <summary>The dotnet host running these tests (DOTNET_HOST_PATH under the SDK), else the one on PATH.</summary>
-    private static string DotnetHost() =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-
     /// <summary>
     /// src/Ossuary.Cli/bin/CONFIGURATION/net10.0/ossuary.dll of the repository: the test assembly's
     /// own configuration when that was built, else the newer of Release and Debug; OSSUARY_CLI_DLL
@@ -235,18 +232,9 @@ internal sealed class ToolProcess : IDisposable
             return File.Exists(other) ? other : throw new InvalidOperationException($"OSSUARY_CLI_DLL names no file: {other}");
         }
 
-        DirectoryInfo? root = new(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Ossuary.Pipelines.sln")))
-        {
-            root = root.Parent;
-        }
+        string root = RepositoryPaths.Root();
 
-        if (root is null)
-        {
-            throw new InvalidOperationException($"No Ossuary.Pipelines.sln above {AppContext.BaseDirectory}.");
-        }
-
-        string Candidate(string configuration) => Path.Combine(root.FullName, "src", "Ossuary.Cli", "bin", configuration, "net10.0", "ossuary.dll");
+        string Candidate(string configuration) => Path.Combine(root, "src", "Ossuary.Cli", "bin", configuration, "net10.0", "ossuary.dll");
         string? own = typeof(ToolProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration;
         if (own is { Length: > 0 } && File.Exists(Candidate(own)))
         {
@@ -256,7 +244,7 @@ internal sealed class ToolProcess : IDisposable
         return new[] { Candidate("Release"), Candidate("Debug") }
             .Where(File.Exists)
             .OrderByDescending(File.GetLastWriteTimeUtc)
-            .FirstOrDefault() ?? throw new InvalidOperationException($"ossuary.dll is not built under {Path.Combine(root.FullName, "src", "Ossuary.Cli", "bin")}.");
+            .FirstOrDefault() ?? throw new InvalidOperationException($"ossuary.dll is not built under {Path.Combine(root, "src", "Ossuary.Cli", "bin")}.");
     }
 }
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Tests.Hardening;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Samples;
 
@@ -105,8 +106,7 @@ public sealed partial class TelemetryBenchTests : IDisposable
 
         public static BenchProcess Start(string directory, params string[] args)
         {
-            string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path && File.Exists(path) ? path : "dotnet";
-            var info = new ProcessStartInfo(host)
+            var info = new ProcessStartInfo(RepositoryPaths.DotnetHost())
             {
                 WorkingDirectory = directory,
                 RedirectStandardOutput = true,
@@ -197,19 +197,10 @@ public sealed partial class TelemetryBenchTests : IDisposable
         /// <summary>benchmarks/Ossuary.Pipelines.Telemetry.Bench/bin/CONFIGURATION/net10.0 (built through the test project's reference to it), the test assembly's own configuration first.</summary>
         private static string LocateBench()
         {
-            DirectoryInfo? root = new(AppContext.BaseDirectory);
-            while (root is not null && !File.Exists(Path.Combine(root.FullName, "Ossuary.Pipelines.sln")))
-            {
-                root = root.Parent;
-            }
-
-            if (root is null)
-            {
-                throw new InvalidOperationException($"No Ossuary.Pipelines.sln above {AppContext.BaseDirectory}.");
-            }
+            string root = RepositoryPaths.Root();
 
             string Candidate(string configuration) =>
-                Path.Combine(root.FullName, "benchmarks", "Ossuary.Pipelines.Telemetry.Bench", "bin", configuration, "net10.0", "Ossuary.Pipelines.Telemetry.Bench.dll");
+                Path.Combine(root, "benchmarks", "Ossuary.Pipelines.Telemetry.Bench", "bin", configuration, "net10.0", "Ossuary.Pipelines.Telemetry.Bench.dll");
             string own = typeof(TelemetryBenchTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
             return new[] { Candidate(own), Candidate("Release"), Candidate("Debug") }.FirstOrDefault(File.Exists)
                 ?? throw new InvalidOperationException($"The telemetry bench is not built: {Candidate(own)}");

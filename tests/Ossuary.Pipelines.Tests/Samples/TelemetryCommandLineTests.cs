@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Samples;
 
@@ -52,7 +53,7 @@ public sealed class TelemetryCommandLineTests : IDisposable
 
     /// <summary>Runs the sample as a process in <paramref name="directory"/>.</summary>
     internal static Task<(int code, string stdout, string stderr)> RunAsync(string directory, params string[] args) =>
-        RunProcessAsync(directory, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet",
+        RunProcessAsync(directory, RepositoryPaths.DotnetHost(),
             [Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), .. args]);
 
     private static async Task<(int code, string stdout, string stderr)> RunProcessAsync(string directory, string program, params string[] args)
