@@ -24,6 +24,7 @@ public static class LoopbackBench
         using var keys = new OssuaryKeys();
         using X509Certificate2 certificate = TlsTarget.CreateCertificate();
         await using var tcp = new TcpTarget();
+        await using var tcpPackets = new TcpPacketsTarget(OssuaryPacketSizes.Measure(keys));
         await using var aesGcm = new TlsTarget(BenchReport.Reference, TlsCipherSuite.TLS_AES_256_GCM_SHA384, certificate);
         await using var chaCha = new TlsTarget("tls13-chacha", TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256, certificate);
         await using KestrelTcpTarget kestrelTcp = await KestrelTcpTarget.StartAsync().ConfigureAwait(false);
@@ -43,7 +44,7 @@ public static class LoopbackBench
         // that the ceilings below compare figures measured under the same load.
         if (settings.Sections.HasFlag(BenchSections.CryptoBound) || settings.Sections.HasFlag(BenchSections.Handshakes))
         {
-            await MeasureHandshakesAsync(report, settings, keys, settings.Sections.HasFlag(BenchSections.Handshakes) ? [("tcp", tcp), ("tcp-kestrel", kestrelTcp), ("tls13", aesGcm), ("tls13-kestrel", kestrelTls), ("ossuary", ossuary), ("ossuary-raw", raw)] : [], log, cancellationToken).ConfigureAwait(false);
+            await MeasureHandshakesAsync(report, settings, keys, settings.Sections.HasFlag(BenchSections.Handshakes) ? [("tcp", tcp), ("tcp-packets", tcpPackets), ("tcp-kestrel", kestrelTcp), ("tls13", aesGcm), ("tls13-kestrel", kestrelTls), ("ossuary", ossuary), ("ossuary-raw", raw)] : [], log, cancellationToken).ConfigureAwait(false);
         }
 
         // A connection costs at least TCP's own connect/close plus the handshake's crypto: with
@@ -59,9 +60,30 @@ public static class LoopbackBench
             report.Add("ossuary.handshakes.ceiling.sequential", 1 / (1 / tcpSequential + 1 / cryptoSequential), "handshakes/s");
         }
 
+        // The protocol's own packets on top: three handshake packets, and Disconnect answered with
+        // a Reset, are four more sends (and wake-ups) a connection than the tcp target's ping.
+        if (report[$"tcp-packets.handshakes.parallel{settings.Parallelism}"] is > 0 and var packetsRate && report["ossuary.handshakes.crypto-bound.parallel"] is > 0 and var cryptoAll)
+        {
+            report.Add("ossuary.handshakes.ceiling.packets", 1 / (1 / packetsRate + 1 / cryptoAll), "handshakes/s");
+        }
+
+        if (report["tcp-packets.handshakes.sequential"] is > 0 and var packetsSequential && report["ossuary.handshakes.crypto-bound"] is > 0 and var cryptoOne)
+        {
+            report.Add("ossuary.handshakes.ceiling.packets.sequential", 1 / (1 / packetsSequential + 1 / cryptoOne), "handshakes/s");
+        }
+
         if (settings.Sections.HasFlag(BenchSections.Throughput))
         {
             await MeasureThroughputAsync(report, settings, [tcp, kestrelTcp, aesGcm, chaCha, kestrelTls, ossuary, raw, ossuaryLargeBlocks], log, cancellationToken).ConfigureAwait(false);
+            if (settings.Includes(ossuary.Name) && report["tcp-kestrel.throughput.cpu"] is > 0 and var kestrelCpu && report["tcp-kestrel.throughput"] is > 0 and var kestrelRate)
+            {
+                // The throughput ceiling of UseOssuary: Kestrel's plain TCP path with the record
+                // layer's CPU added to every MB (on busy cores, throughput is cores over CPU per MB).
+                double cipher = CipherMeasurement.CpuMicrosecondsPerMegabyte(keys, settings.IsQuick ? 0.5 : 1);
+                report.Add("ossuary.cipher.cpu", cipher, "us/MB");
+                report.Add("ossuary.throughput.ceiling", kestrelRate * kestrelCpu / (kestrelCpu + cipher), "MB/s");
+                log.WriteLine($"  the record layer alone (seal + open, 16 KiB records, one thread): {cipher:N0} us CPU per MB");
+            }
         }
 
         report.LoadAtEnd = MachineInfo.LoadAverage();

@@ -8,6 +8,31 @@ namespace Ossuary.Pipelines.Loopback.Report;
 /// <param name="Met">Whether the run met it; null if a figure is missing.</param>
 public sealed record TargetCheck(string Target, string Measured, bool? Met)
 {
+    /// <summary>
+    /// What the same run says the physical ceiling allows for this ratio (the wire's packets, the
+    /// cipher the protocol fixes, Kestrel's own path), when it was measured: a target the
+    /// ceiling itself does not reach cannot be met by any adapter.
+    /// </summary>
+    public string? Limit { get; init; }
+
+    /// <summary>Adds the ratio the ceiling <paramref name="ceiling"/> reaches against the target's baseline, and how close the measured value is to the ceiling.</summary>
+    internal TargetCheck WithCeiling(string what, double value, double ceiling, double baseline, double factor)
+    {
+        if (double.IsNaN(ceiling) || double.IsNaN(baseline) || baseline <= 0 || ceiling <= 0 || double.IsNaN(value))
+        {
+            return this;
+        }
+
+        double allowed = ceiling / baseline;
+        string verdict = allowed >= factor ? "reachable" : "out of reach of any adapter";
+        return this with
+        {
+            Limit = $"{what} = {BenchReport.Format(ceiling)}, {Ratio(allowed)} the baseline: the target is {verdict}; measured {Ratio(value / ceiling)} of the ceiling",
+        };
+    }
+
+    private static string Ratio(double ratio) => ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
+
     internal static TargetCheck AtLeast(string target, double value, double baseline, double factor) => Compare(target, value, baseline, factor, atLeast: true);
 
     internal static TargetCheck AtMost(string target, double value, double baseline, double factor) => Compare(target, value, baseline, factor, atLeast: false);
