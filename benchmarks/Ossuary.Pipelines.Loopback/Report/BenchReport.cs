@@ -52,7 +52,7 @@ public sealed class BenchReport
         double ossuary = this["ossuary.throughput"];
         double fasterTls = Math.Max(this["tls13-aesgcm.throughput"], this["tls13-chacha.throughput"]);
         double throughputCeiling = this["ossuary.throughput.ceiling"];
-        const string ThroughputCeiling = "ceiling (tcp-kestrel with the record layer's CPU per MB added)";
+        const string ThroughputCeiling = "ceiling (ossuary's busy cores at plain tcp's CPU per MB plus the record layer's)";
         const string PacketsCeiling = "ceiling with the protocol's packets (tcp-packets + crypto)";
         double sequential = this["ossuary.handshakes.sequential"];
         double parallel = this["ossuary.handshakes.parallel8"];
