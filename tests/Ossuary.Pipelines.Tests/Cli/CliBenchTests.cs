@@ -68,6 +68,35 @@ public sealed class CliBenchTests : CliTestBase
     }
 
     [Fact]
+    public async Task TheCeilingsIncludeTheProtocolsPacketsAndTheRecordLayerAndTheTargetsSayWhatTheyAllow()
+    {
+        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "Handshakes", "Throughput", "--targets", "tcp", "tcp-packets", "ossuary", "--check-targets", "--json", "ceilings.json");
+
+        AssertSucceeds(bench);
+        using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "ceilings.json")));
+        Dictionary<string, double> figures = json.RootElement.GetProperty("figures").EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!, f => f.GetProperty("value").GetDouble());
+
+        // tcp-packets measures handshakes only, and the ceiling with the protocol's packets is computed from it and the crypto bound.
+        Assert.True(figures["tcp-packets.handshakes.cpu"] > 0);
+        double packets = 1 / (1 / figures["tcp-packets.handshakes.parallel8"] + 1 / figures["ossuary.handshakes.crypto-bound.parallel"]);
+        double packetsSequential = 1 / (1 / figures["tcp-packets.handshakes.sequential"] + 1 / figures["ossuary.handshakes.crypto-bound"]);
+        Assert.Equal(packets, figures["ossuary.handshakes.ceiling.packets"], packets * 1e-3);
+        Assert.Equal(packetsSequential, figures["ossuary.handshakes.ceiling.packets.sequential"], packetsSequential * 1e-3);
+        Assert.DoesNotContain("tcp-packets.throughput", figures.Keys);
+
+        // The throughput ceiling: the ossuary target's busy cores at plain TCP's CPU per MB plus the record layer's.
+        Assert.InRange(figures["ossuary.cipher.cpu"], 1, 100_000);
+        double ceiling = figures["ossuary.throughput"] * figures["ossuary.throughput.cpu"] / (figures["tcp.throughput.cpu"] + figures["ossuary.cipher.cpu"]);
+        Assert.Equal(ceiling, figures["ossuary.throughput.ceiling"], ceiling * 1e-3);
+
+        // Each target the ceilings bear on says what they allow, on screen and in the JSON; the others do not.
+        JsonElement[] targets = [.. json.RootElement.GetProperty("targets").EnumerateArray()];
+        string[] limited = [.. targets.Where(t => t.TryGetProperty("limit", out _)).Select(t => t.GetProperty("target").GetString()!)];
+        Assert.Equal(["Handshakes/s, sequential: >= 0.8x the sequential ceiling (TCP connect + crypto, one after the other)", "Handshakes/s, 8 in parallel: >= 0.8x the ceiling (TCP connect + crypto, every core busy)"], limited);
+        Assert.Matches(@"\n\s+ceiling with the protocol's packets \(tcp-packets \+ crypto\) = [0-9,]+, [0-9.]+x the baseline: (the ceiling allows the target|the target needs [0-9.]+x the ceiling); measured [0-9.]+x the ceiling\n", bench.Stdout);
+    }
+
+    [Fact]
     public async Task TargetsLimitTheIdleMemoryMeasurementToTheNamedTargets()
     {
         ToolResult bench = await RunAsync("bench", "--quick", "--sections", "IdleMemory", "--targets", "tcp", "ossuary-64k", "--json", "idle.json");
