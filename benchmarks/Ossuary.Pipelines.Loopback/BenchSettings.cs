@@ -7,6 +7,7 @@ public sealed record BenchSettings
     public static BenchSettings Full { get; } = new()
     {
         ThroughputRounds = 3,
+        SmallWriteRounds = 3,
         ThroughputSeconds = 1.0,
         HandshakeRounds = 3,
         HandshakeSeconds = 0.7,
@@ -18,6 +19,7 @@ public sealed record BenchSettings
     {
         IsQuick = true,
         ThroughputRounds = 5,
+        SmallWriteRounds = 3,
         ThroughputSeconds = 0.3,
         HandshakeRounds = 3,
         HandshakeSeconds = 0.25,
@@ -32,6 +34,12 @@ public sealed record BenchSettings
     /// (so a burst of load from elsewhere on the machine hits all of them alike); the median counts.
     /// </summary>
     public int ThroughputRounds { get; init; }
+
+    /// <summary>
+    /// Rounds of the 1 KiB-write throughput, which no target is set on: with <c>--quick</c>, fewer
+    /// than the 16 KiB figures get, to keep the run under a minute.
+    /// </summary>
+    public int SmallWriteRounds { get; init; }
 
     /// <summary>About how long one throughput measurement runs.</summary>
     public double ThroughputSeconds { get; init; }
@@ -50,6 +58,13 @@ public sealed record BenchSettings
 
     /// <summary>Idle connections held open for the memory figures.</summary>
     public int IdleConnections { get; init; } = 1000;
+
+    /// <summary>
+    /// The idle memory figures are measured this many times per target, the targets taking turns;
+    /// the median counts. One round moved by up to a third (SslStream's figure most), with what
+    /// the other targets' servers release in the background while a target is measured.
+    /// </summary>
+    public int IdleRounds { get; init; } = 3;
 
     /// <summary>Connections made at once in the parallel handshake measurement.</summary>
     public int Parallelism { get; init; } = 8;

@@ -93,13 +93,23 @@ public static class LoopbackBench
 
     private static async Task MeasureIdleMemoryAsync(BenchReport report, BenchSettings settings, (string Name, BenchTarget Target)[] targets, TextWriter log, CancellationToken cancellationToken)
     {
-        log.WriteLine($"idle memory, {settings.IdleConnections} connections held open:");
-        foreach ((string name, BenchTarget target) in targets.Where(t => settings.Includes(t.Target.Name)))
+        log.WriteLine($"idle memory, {settings.IdleConnections} connections held open ({settings.IdleRounds} round(s), taking turns, median kept):");
+        (string Name, BenchTarget Target)[] chosen = [.. targets.Where(t => settings.Includes(t.Target.Name))];
+        var results = chosen.ToDictionary(t => t.Name, _ => new List<IdleMemoryMeasurement.Result>());
+        for (int round = 0; round < settings.IdleRounds; round++)
         {
-            IdleMemoryMeasurement.Result idle = await IdleMemoryMeasurement.RunAsync(target, settings.IdleConnections, cancellationToken).ConfigureAwait(false);
-            report.Add($"{name}.idle.managed", idle.ManagedPerPair, "bytes");
-            report.Add($"{name}.idle.workingset", idle.WorkingSetPerPair, "bytes");
-            log.WriteLine($"  {target.Name,-14} managed {idle.ManagedPerPair,9:N0} B, working set {idle.WorkingSetPerPair,9:N0} B per connection pair");
+            foreach ((string name, BenchTarget target) in chosen)
+            {
+                IdleMemoryMeasurement.Result idle = await IdleMemoryMeasurement.RunAsync(target, settings.IdleConnections, cancellationToken).ConfigureAwait(false);
+                results[name].Add(idle);
+                log.WriteLine($"  {target.Name,-14} managed {idle.ManagedPerPair,9:N0} B, working set {idle.WorkingSetPerPair,9:N0} B per connection pair");
+            }
+        }
+
+        foreach ((string name, _) in chosen)
+        {
+            report.Add($"{name}.idle.managed", Rounds.Of([.. results[name].Select(r => r.ManagedPerPair)]), "bytes");
+            report.Add($"{name}.idle.workingset", Rounds.Of([.. results[name].Select(r => r.WorkingSetPerPair)]), "bytes");
         }
     }
 
@@ -159,8 +169,9 @@ public static class LoopbackBench
         BenchTarget[] all = [.. targets.Where(t => settings.Includes(t.Name))];
         foreach (int writeSize in new[] { 16 * 1024, 1024 })
         {
-            log.WriteLine($"throughput, {writeSize / 1024} KiB writes, client to server ({settings.ThroughputRounds} round(s), median kept):");
-            Dictionary<string, List<ThroughputMeasurement.Result>> results = await ThroughputMeasurement.RunAsync(all, writeSize, settings, log, cancellationToken).ConfigureAwait(false);
+            int rounds = writeSize == 1024 ? settings.SmallWriteRounds : settings.ThroughputRounds;
+            log.WriteLine($"throughput, {writeSize / 1024} KiB writes, client to server ({rounds} round(s), median kept):");
+            Dictionary<string, List<ThroughputMeasurement.Result>> results = await ThroughputMeasurement.RunAsync(all, writeSize, rounds, settings, log, cancellationToken).ConfigureAwait(false);
             string suffix = writeSize == 1024 ? ".1k" : "";
             foreach (BenchTarget target in all)
             {

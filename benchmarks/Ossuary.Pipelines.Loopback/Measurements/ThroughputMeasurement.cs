@@ -17,8 +17,8 @@ internal static class ThroughputMeasurement
     /// <param name="CpuMicrosecondsPerMegabyte">Process CPU time (both ends) per 10^6 bytes: the cost, whatever the machine's load.</param>
     public sealed record Result(double MegabytesPerSecond, double CoresBusy, double AllocatedPerWrite, double CpuMicrosecondsPerMegabyte);
 
-    /// <summary>Measures every target <see cref="BenchSettings.ThroughputRounds"/> times, taking turns; returns every round per target.</summary>
-    public static async Task<Dictionary<string, List<Result>>> RunAsync(IReadOnlyList<BenchTarget> targets, int writeSize, BenchSettings settings, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>Measures every target <paramref name="roundCount"/> times, taking turns; returns every round per target.</summary>
+    public static async Task<Dictionary<string, List<Result>>> RunAsync(IReadOnlyList<BenchTarget> targets, int writeSize, int roundCount, BenchSettings settings, TextWriter log, CancellationToken cancellationToken)
     {
         byte[] chunk = new byte[writeSize];
         Random.Shared.NextBytes(chunk);
@@ -37,7 +37,7 @@ internal static class ThroughputMeasurement
                 target.ThrowIfServerFailed();
             }
 
-            for (int round = 0; round < settings.ThroughputRounds; round++)
+            for (int round = 0; round < roundCount; round++)
             {
                 foreach (BenchTarget target in targets)
                 {

@@ -19,6 +19,9 @@ internal abstract class BenchTarget : IAsyncDisposable
 
     public abstract IPEndPoint EndPoint { get; }
 
+    /// <summary>Server ends of connections still running (a closed client's server end finishes after the client).</summary>
+    public abstract int OpenServerConnections { get; }
+
     /// <summary>Connects, runs the handshake if there is one, and returns the client end.</summary>
     public abstract Task<IBenchClient> ConnectAsync(CancellationToken cancellationToken);
 

@@ -17,8 +17,12 @@ internal abstract class KestrelBenchTarget : BenchTarget
 {
     private WebApplication? _app;
     private IPEndPoint? _endpoint;
+    private int _open;
 
     public override IPEndPoint EndPoint => _endpoint ?? throw new InvalidOperationException("The Kestrel server has not started.");
+
+    /// <summary>Connections inside the listener's middleware (UseOssuary's handshake and teardown included).</summary>
+    public override int OpenServerConnections => Volatile.Read(ref _open);
 
     public override async ValueTask DisposeAsync()
     {
@@ -50,6 +54,18 @@ internal abstract class KestrelBenchTarget : BenchTarget
 
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
         {
+            listen.Use(next => async connection =>
+            {
+                Interlocked.Increment(ref _open);
+                try
+                {
+                    await next(connection).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _open);
+                }
+            });
             configure(listen);
             listen.Run(ServeAsync);
         }));

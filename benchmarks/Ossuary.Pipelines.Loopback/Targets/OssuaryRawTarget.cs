@@ -25,6 +25,8 @@ internal sealed class OssuaryRawTarget : BenchTarget
 
     public override IPEndPoint EndPoint => _listener.EndPoint;
 
+    public override int OpenServerConnections => _listener.OpenConnections;
+
     public override async Task<IBenchClient> ConnectAsync(CancellationToken cancellationToken)
     {
         var transport = new SocketStreamPipe(await TcpTarget.ConnectSocketAsync(EndPoint, cancellationToken).ConfigureAwait(false));

@@ -26,6 +26,9 @@ internal sealed class SocketListener : IAsyncDisposable
 
     public IPEndPoint EndPoint { get; }
 
+    /// <summary>Server ends still running: accepted and not yet disposed.</summary>
+    public int OpenConnections => Volatile.Read(ref _running);
+
     private async Task AcceptAsync()
     {
         while (true)

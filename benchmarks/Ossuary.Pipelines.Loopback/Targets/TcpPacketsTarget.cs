@@ -31,6 +31,8 @@ internal sealed class TcpPacketsTarget : BenchTarget
 
     public override IPEndPoint EndPoint => _listener.EndPoint;
 
+    public override int OpenServerConnections => _listener.OpenConnections;
+
     public override async Task<IBenchClient> ConnectAsync(CancellationToken cancellationToken)
     {
         var stream = new NetworkStream(await TcpTarget.ConnectSocketAsync(EndPoint, cancellationToken).ConfigureAwait(false), ownsSocket: true);

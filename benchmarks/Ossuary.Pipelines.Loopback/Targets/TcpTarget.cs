@@ -20,6 +20,8 @@ internal sealed class TcpTarget : BenchTarget
 
     public override IPEndPoint EndPoint => _listener.EndPoint;
 
+    public override int OpenServerConnections => _listener.OpenConnections;
+
     public override async Task<IBenchClient> ConnectAsync(CancellationToken cancellationToken) =>
         new StreamBenchClient(new NetworkStream(await ConnectSocketAsync(EndPoint, cancellationToken).ConfigureAwait(false), ownsSocket: true));
 

@@ -42,6 +42,8 @@ internal sealed class TlsTarget : BenchTarget
 
     public override IPEndPoint EndPoint => _listener.EndPoint;
 
+    public override int OpenServerConnections => _listener.OpenConnections;
+
     /// <summary>The client side: TLS 1.3 with <paramref name="policy"/>, trusting exactly <paramref name="certificate"/> as its root.</summary>
     internal static SslClientAuthenticationOptions ClientOptions(CipherSuitesPolicy? policy, X509Certificate2 certificate)
     {
