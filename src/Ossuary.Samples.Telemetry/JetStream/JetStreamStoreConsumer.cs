@@ -25,6 +25,19 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     /// <exception cref="NATS.Client.Core.NatsException">The NATS server cannot be reached or has no JetStream.</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            await ConsumeAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping, even before the stream and the consumer were set up: an unacknowledged batch
+            // is redelivered to the next consumer and ignored by the store if stored.
+        }
+    }
+
+    private async Task ConsumeAsync(CancellationToken cancellationToken)
+    {
         await using var nats = new NatsClient(options.Url);
         INatsJSContext js = nats.CreateJetStreamContext();
         await JetStreamStream.EnsureAsync(js, options, cancellationToken);
@@ -33,44 +46,37 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             new ConsumerConfig(options.Consumer) { AckPolicy = ConsumerConfigAckPolicy.All, MaxAckPending = 10 * BatchSize },
             cancellationToken);
         var batch = new List<StoredReading>(BatchSize);
-        try
+        while (!cancellationToken.IsCancellationRequested)
         {
-            while (!cancellationToken.IsCancellationRequested)
+            batch.Clear();
+            NatsJSMsg<byte[]>? last = null;
+            await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync<byte[]>(
+                new NatsJSFetchOpts { MaxMsgs = BatchSize }, cancellationToken: cancellationToken))
             {
-                batch.Clear();
-                NatsJSMsg<byte[]>? last = null;
-                await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync<byte[]>(
-                    new NatsJSFetchOpts { MaxMsgs = BatchSize }, cancellationToken: cancellationToken))
+                last = message;
+                try
                 {
-                    last = message;
-                    try
-                    {
-                        batch.Add(ReadingMessage.Decode(message.Data));
-                    }
-                    catch (FormatException ex)
-                    {
-                        // Not ours: skip it rather than block the stream; it is acknowledged with the batch.
-                        LogBadMessage(logger, message.Subject, ex.Message);
-                    }
+                    batch.Add(ReadingMessage.Decode(message.Data));
                 }
-
-                if (last is null)
+                catch (FormatException ex)
                 {
-                    // NoWait returns what is there at once; an empty stream is polled, not waited on for seconds.
-                    await Task.Delay(IdlePoll, cancellationToken);
-                    continue;
+                    // Not ours: skip it rather than block the stream; it is acknowledged with the batch.
+                    LogBadMessage(logger, message.Subject, ex.Message);
                 }
-
-                await store.WriteAsync(batch, cancellationToken);
-                Interlocked.Add(ref _stored, batch.Count);
-
-                // AckPolicy.All: acknowledging the last acknowledges the batch.
-                await last.Value.AckAsync(cancellationToken: cancellationToken);
             }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Stopping: an unacknowledged batch is redelivered to the next consumer and ignored by the store if stored.
+
+            if (last is null)
+            {
+                // NoWait returns what is there at once; an empty stream is polled, not waited on for seconds.
+                await Task.Delay(IdlePoll, cancellationToken);
+                continue;
+            }
+
+            await store.WriteAsync(batch, cancellationToken);
+            Interlocked.Add(ref _stored, batch.Count);
+
+            // AckPolicy.All: acknowledging the last acknowledges the batch.
+            await last.Value.AckAsync(cancellationToken: cancellationToken);
         }
     }
 

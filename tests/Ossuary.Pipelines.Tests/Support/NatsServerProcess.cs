@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Tests.Interop.Original.Differential;
 
 namespace Ossuary.Pipelines.Tests.Support;
@@ -11,7 +10,7 @@ namespace Ossuary.Pipelines.Tests.Support;
 /// installs it where it is missing, from .ci/run or from here, so a plain <c>dotnet test</c> works on
 /// a fresh machine.
 /// </summary>
-internal sealed class NatsServerProcess : IAsyncDisposable
+internal sealed partial class NatsServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly string _directory;
@@ -32,46 +31,67 @@ internal sealed class NatsServerProcess : IAsyncDisposable
         string executable = Candidates.FirstOrDefault(File.Exists)
             ?? await InstallAsync(cancellationToken);
         string directory = Directory.CreateTempSubdirectory("ossuary-nats-").FullName;
-        int port = FreePort();
+
+        // The server picks its own port (-p -1) and says which in its log: a port found free here and
+        // handed over could be taken by another test's listener first, and a probe that connected to
+        // that listener took it for nats-server (the clients' requests then failed at once).
         var start = new ProcessStartInfo(executable)
         {
-            ArgumentList = { "-js", "-a", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-sd", directory },
+            ArgumentList = { "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", directory },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        int port = 0;
+        void OnLine(string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            log.Enqueue(line);
+            Match match = ListeningLine().Match(line);
+            if (match.Success)
+            {
+                port = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+            else if (line.Contains("Server is ready", StringComparison.Ordinal) && port > 0)
+            {
+                listening.TrySetResult(port);
+            }
+        }
+
         Process process = Process.Start(start) ?? throw new InvalidOperationException("nats-server did not start");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException(
+            $"nats-server exited before it was ready: {string.Join(Environment.NewLine, log)}"));
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new NatsServerProcess(process, directory, port);
         try
         {
-            while (true)
-            {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException($"nats-server exited with {process.ExitCode} before it listened on port {port}");
-                }
-
-                try
-                {
-                    using var probe = new TcpClient();
-                    await probe.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
-                    return server;
-                }
-                catch (SocketException)
-                {
-                    await Task.Delay(50, cancellationToken);
-                }
-            }
+            int ready = await listening.Task.WaitAsync(cancellationToken);
+            return new NatsServerProcess(process, directory, ready);
         }
         catch
         {
-            await server.DisposeAsync();
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+
+            await process.WaitForExitAsync(CancellationToken.None);
+            process.Dispose();
+            Directory.Delete(directory, recursive: true);
             throw;
         }
     }
+
+    [GeneratedRegex(@"Listening for client connections on [^\s]+:(\d+)")]
+    private static partial Regex ListeningLine();
 
     private static async Task<string> InstallAsync(CancellationToken cancellationToken)
     {
@@ -92,12 +112,5 @@ internal sealed class NatsServerProcess : IAsyncDisposable
 
         _process.Dispose();
         Directory.Delete(_directory, recursive: true);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
