@@ -14,16 +14,14 @@ internal static class CipherMeasurement
     /// <summary>Process CPU time per 10^6 plaintext bytes, sealed by one end and opened by the other.</summary>
     public static double CpuMicrosecondsPerMegabyte(OssuaryKeys keys, double seconds)
     {
-        var clientOptions = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
-        clientOptions.AuthorizedKeys.Add(keys.Server.PublicKey);
-        using var client = new OssuarySession(clientOptions);
-        using var server = new OssuarySession(new OssuarySessionOptions { Role = OssuaryRole.UnauthenticatedServer, Identity = keys.Server });
+        using var client = new OssuarySession(keys.ClientSessionOptions());
+        using var server = new OssuarySession(keys.ServerSessionOptions());
         var wire = new ArrayBufferWriter<byte>(OssuarySession.MaxPacketLength);
         var plaintext = new ArrayBufferWriter<byte>(OssuarySession.MaxPlaintextLength);
         while (!(client.IsEstablished && server.IsEstablished))
         {
-            Exchange(client, server, wire, plaintext);
-            Exchange(server, client, wire, plaintext);
+            InMemoryWire.Deliver(client, server, wire, plaintext);
+            InMemoryWire.Deliver(server, client, wire, plaintext);
         }
 
         byte[] record = new byte[OssuarySession.MaxPlaintextLength];
@@ -56,20 +54,5 @@ internal static class CipherMeasurement
         }
 
         return bytes;
-    }
-
-    private static void Exchange(OssuarySession from, OssuarySession to, ArrayBufferWriter<byte> wire, ArrayBufferWriter<byte> plaintext)
-    {
-        wire.ResetWrittenCount();
-        while (from.WriteHandshake(wire) > 0)
-        {
-        }
-
-        var packets = new ReadOnlySequence<byte>(wire.WrittenMemory);
-        while (!packets.IsEmpty)
-        {
-            to.Receive(packets, plaintext, out SequencePosition consumed, out _);
-            packets = packets.Slice(consumed);
-        }
     }
 }

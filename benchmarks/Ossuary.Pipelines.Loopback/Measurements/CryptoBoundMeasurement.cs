@@ -66,11 +66,8 @@ internal static class CryptoBoundMeasurement
 
         public InMemoryPair(OssuaryKeys keys)
         {
-            // As the pipes adapter runs them: the core's server is unauthenticated and admission
-            // (the authenticated server's allow-list) is checked once the handshake is done.
-            _client = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
-            _client.AuthorizedKeys.Add(keys.Server.PublicKey);
-            _server = new OssuarySessionOptions { Role = OssuaryRole.UnauthenticatedServer, Identity = keys.Server };
+            _client = keys.ClientSessionOptions();
+            _server = keys.ServerSessionOptions();
             _admitted = [keys.Client.PublicKey];
         }
 
@@ -85,33 +82,13 @@ internal static class CryptoBoundMeasurement
                     throw new InvalidOperationException($"the in-memory handshake did not finish (client {client.State}, server {server.State})");
                 }
 
-                Deliver(client, _toServer, server);
-                Deliver(server, _toClient, client);
+                InMemoryWire.Deliver(client, server, _toServer, _plaintext);
+                InMemoryWire.Deliver(server, client, _toClient, _plaintext);
             }
 
             if (!_admitted.Contains(server.RemotePublicKey!))
             {
                 throw new InvalidOperationException("the server did not see the client's key");
-            }
-        }
-
-        private void Deliver(OssuarySession from, ArrayBufferWriter<byte> wire, OssuarySession to)
-        {
-            wire.ResetWrittenCount();
-            while (from.WriteHandshake(wire) > 0)
-            {
-            }
-
-            var packets = new ReadOnlySequence<byte>(wire.WrittenMemory);
-            while (!packets.IsEmpty)
-            {
-                OssuaryReceiveResult result = to.Receive(packets, _plaintext, out SequencePosition consumed, out _);
-                if (result.Status is not OssuaryReceiveStatus.Handshake)
-                {
-                    throw new InvalidOperationException($"the in-memory handshake failed: {result.Status} {result.Reason}");
-                }
-
-                packets = packets.Slice(consumed);
             }
         }
     }

@@ -1,3 +1,4 @@
+using Ossuary.Pipelines.Protocol;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Loopback.Targets;
@@ -26,6 +27,21 @@ internal sealed class OssuaryKeys : IDisposable
         options.TrustedServerKeys.Add(Server.PublicKey);
         return options;
     }
+
+    /// <summary>
+    /// The client's core session options, as the pipes adapter runs them: the client pins the
+    /// server's key. (The core's server is unauthenticated: the adapter checks the allow-list once
+    /// the handshake is done.)
+    /// </summary>
+    public OssuarySessionOptions ClientSessionOptions()
+    {
+        var options = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = Client };
+        options.AuthorizedKeys.Add(Server.PublicKey);
+        return options;
+    }
+
+    /// <inheritdoc cref="ClientSessionOptions"/>
+    public OssuarySessionOptions ServerSessionOptions() => new() { Role = OssuaryRole.UnauthenticatedServer, Identity = Server };
 
     public void Dispose()
     {

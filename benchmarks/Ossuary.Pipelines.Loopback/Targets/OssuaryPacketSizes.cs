@@ -1,4 +1,5 @@
 using System.Buffers;
+using Ossuary.Pipelines.Loopback.Measurements;
 using Ossuary.Pipelines.Protocol;
 
 namespace Ossuary.Pipelines.Loopback.Targets;
@@ -16,19 +17,19 @@ internal sealed record OssuaryPacketSizes(int ClientHandshake, int ServerHandsha
 {
     public static OssuaryPacketSizes Measure(OssuaryKeys keys)
     {
-        var clientOptions = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
-        clientOptions.AuthorizedKeys.Add(keys.Server.PublicKey);
-        using var client = new OssuarySession(clientOptions);
-        using var server = new OssuarySession(new OssuarySessionOptions { Role = OssuaryRole.UnauthenticatedServer, Identity = keys.Server });
-        int clientHandshake = Deliver(client, server);
-        int serverHandshake = Deliver(server, client);
-        int clientAuthentication = Deliver(client, server);
+        using var client = new OssuarySession(keys.ClientSessionOptions());
+        using var server = new OssuarySession(keys.ServerSessionOptions());
+        var wire = new ArrayBufferWriter<byte>();
+        var ignored = new ArrayBufferWriter<byte>(1);
+        int clientHandshake = InMemoryWire.Deliver(client, server, wire, ignored);
+        int serverHandshake = InMemoryWire.Deliver(server, client, wire, ignored);
+        int clientAuthentication = InMemoryWire.Deliver(client, server, wire, ignored);
         if (!client.IsEstablished || !server.IsEstablished)
         {
             throw new InvalidOperationException($"the in-memory handshake did not finish (client {client.State}, server {server.State})");
         }
 
-        var wire = new ArrayBufferWriter<byte>();
+        wire.ResetWrittenCount();
         client.WriteData("P"u8, wire);
         int data = wire.WrittenCount;
         wire.ResetWrittenCount();
@@ -38,24 +39,5 @@ internal sealed record OssuaryPacketSizes(int ClientHandshake, int ServerHandsha
         }
 
         return new OssuaryPacketSizes(clientHandshake, serverHandshake, clientAuthentication, data, wire.WrittenCount);
-    }
-
-    /// <summary>Moves what <paramref name="from"/> has to send into <paramref name="to"/>; returns its size.</summary>
-    private static int Deliver(OssuarySession from, OssuarySession to)
-    {
-        var wire = new ArrayBufferWriter<byte>();
-        while (from.WriteHandshake(wire) > 0)
-        {
-        }
-
-        var packets = new ReadOnlySequence<byte>(wire.WrittenMemory);
-        var ignored = new ArrayBufferWriter<byte>(1);
-        while (!packets.IsEmpty)
-        {
-            to.Receive(packets, ignored, out SequencePosition consumed, out _);
-            packets = packets.Slice(consumed);
-        }
-
-        return wire.WrittenCount;
     }
 }
