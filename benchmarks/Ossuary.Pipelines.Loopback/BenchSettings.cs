@@ -21,9 +21,9 @@ public sealed record BenchSettings
         ThroughputRounds = 5,
         SmallWriteRounds = 3,
         ThroughputSeconds = 0.3,
-        HandshakeRounds = 3,
-        HandshakeSeconds = 0.25,
-        CryptoSeconds = 0.25,
+        HandshakeRounds = 5,
+        HandshakeSeconds = 0.15,
+        CryptoSeconds = 0.15,
     };
 
     /// <summary>True for <c>--quick</c>.</summary>
