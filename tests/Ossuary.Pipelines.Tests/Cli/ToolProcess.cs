@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Reflection;
 using System.Text;
+using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Cli;
@@ -72,7 +72,13 @@ internal sealed class ToolProcess : IDisposable
     public static ToolProcess Start(string directory, params string[] args) => Start(directory, null, args);
 
     /// <summary>As <see cref="Start(string, string[])"/>, with stdout handed to <paramref name="stdoutSink"/> (binary data, a slow reader, a reader that goes away) instead of collected.</summary>
-    public static ToolProcess Start(string directory, Func<Stream, Task>? stdoutSink, params string[] args)
+    public static ToolProcess Start(string directory, Func<Stream, Task>? stdoutSink, params string[] args) =>
+        Start(ToolPath.Value, "ossuary", directory, stdoutSink, args);
+
+    /// <summary>Starts another of the repository's programs the same way: <c>dotnet ASSEMBLY ARGS</c>, named <paramref name="name"/> in failures.</summary>
+    public static ToolProcess Start(string assembly, string name, string directory, params string[] args) => Start(assembly, name, directory, null, args);
+
+    private static ToolProcess Start(string assembly, string name, string directory, Func<Stream, Task>? stdoutSink, string[] args)
     {
         var info = new ProcessStartInfo(RepositoryPaths.DotnetHost())
         {
@@ -82,7 +88,7 @@ internal sealed class ToolProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        info.ArgumentList.Add(ToolPath.Value);
+        info.ArgumentList.Add(assembly);
         foreach (string arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -93,7 +99,7 @@ internal sealed class ToolProcess : IDisposable
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         info.Environment["DOTNET_NOLOGO"] = "1";
         var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
-        return new ToolProcess(process, string.Join(' ', args), stdoutSink);
+        return new ToolProcess(process, string.Join(' ', [name, .. args]), stdoutSink);
     }
 
     /// <summary>Runs the tool with stdin closed (or fed <paramref name="stdin"/>) and waits for it to exit.</summary>
@@ -120,15 +126,24 @@ internal sealed class ToolProcess : IDisposable
     public void CloseStdin() => _process.StandardInput.Close();
 
     /// <summary>Waits until stdout holds <paramref name="text"/>; fails if the process exits or the timeout passes first.</summary>
-    public Task WaitForStdoutAsync(string text) => WaitForAsync(() => Stdout, "stdout", text);
+    public Task WaitForStdoutAsync(string text) => WaitForAsync(() => Stdout, "stdout", text, HardTimeout);
+
+    /// <summary>Waits until a line of stdout matches <paramref name="line"/> (whole lines only) and returns the match; fails as <see cref="WaitForStdoutAsync(string)"/> does, after <paramref name="limit"/>.</summary>
+    public async Task<Match> WaitForStdoutLineAsync(Regex line, TimeSpan limit)
+    {
+        Match match = Match.Empty;
+        await WaitForAsync(() => (match = line.Match(Stdout)).Success, "stdout", line.ToString(), limit);
+        return match;
+    }
 
     /// <summary>Waits until stderr holds <paramref name="text"/>; fails if the process exits or the timeout passes first.</summary>
-    public Task WaitForStderrAsync(string text) => WaitForAsync(() => Stderr, "stderr", text);
+    public Task WaitForStderrAsync(string text) => WaitForAsync(() => Stderr, "stderr", text, HardTimeout);
 
-    /// <summary>Waits for the exit; on timeout kills the tree and fails. Never a stack trace on stderr.</summary>
-    public async Task<ToolResult> WaitForExitAsync()
+    /// <summary>Waits for the exit, <see cref="HardTimeout"/> or <paramref name="limit"/> at most; on timeout kills the tree and fails. Never a stack trace on stderr.</summary>
+    public async Task<ToolResult> WaitForExitAsync(TimeSpan? limit = null)
     {
-        using var timeout = new CancellationTokenSource(HardTimeout);
+        TimeSpan bound = limit ?? HardTimeout;
+        using var timeout = new CancellationTokenSource(bound);
         try
         {
             await _process.WaitForExitAsync(timeout.Token);
@@ -136,12 +151,12 @@ internal sealed class ToolProcess : IDisposable
         catch (OperationCanceledException)
         {
             Kill();
-            throw new TimeoutException($"'ossuary {_name}' did not exit within {HardTimeout.TotalSeconds} s; killed it.\n{Describe()}");
+            throw new TimeoutException($"'{_name}' did not exit within {bound.TotalSeconds} s; killed it.\n{Describe()}");
         }
 
         await _readers.WaitAsync(HardTimeout);
         var result = new ToolResult(_process.ExitCode, Stdout, Stderr);
-        Assert.False(result.Stderr.Contains("   at ", StringComparison.Ordinal), $"'ossuary {_name}' printed a stack trace:\n{result.Stderr}");
+        Assert.False(result.Stderr.Contains("   at ", StringComparison.Ordinal), $"'{_name}' printed a stack trace:\n{result.Stderr}");
         return result;
     }
 
@@ -159,26 +174,29 @@ internal sealed class ToolProcess : IDisposable
         return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
-    private async Task WaitForAsync(Func<string> read, string stream, string text)
+    private Task WaitForAsync(Func<string> read, string stream, string text, TimeSpan limit) =>
+        WaitForAsync(() => read().Contains(text, StringComparison.Ordinal), stream, text, limit);
+
+    private async Task WaitForAsync(Func<bool> said, string stream, string what, TimeSpan limit)
     {
         var clock = Stopwatch.StartNew();
-        while (!read().Contains(text, StringComparison.Ordinal))
+        while (!said())
         {
             if (_process.HasExited)
             {
                 await _readers.WaitAsync(HardTimeout);
-                if (read().Contains(text, StringComparison.Ordinal))
+                if (said())
                 {
                     return;
                 }
 
-                throw new InvalidOperationException($"'ossuary {_name}' exited ({_process.ExitCode}) before its {stream} said '{text}'.\n{Describe()}");
+                throw new InvalidOperationException($"'{_name}' exited ({_process.ExitCode}) before its {stream} said '{what}'.\n{Describe()}");
             }
 
-            if (clock.Elapsed > HardTimeout)
+            if (clock.Elapsed > limit)
             {
                 Kill();
-                throw new TimeoutException($"'ossuary {_name}' did not say '{text}' on {stream} within {HardTimeout.TotalSeconds} s; killed it.\n{Describe()}");
+                throw new TimeoutException($"'{_name}' did not say '{what}' on {stream} within {limit.TotalSeconds} s; killed it.\n{Describe()}");
             }
 
             await Task.Delay(15);
@@ -219,11 +237,7 @@ internal sealed class ToolProcess : IDisposable
         }
     }
 
-    /// <summary>
-    /// src/Ossuary.Cli/bin/CONFIGURATION/net10.0/ossuary.dll of the repository: the test assembly's
-    /// own configuration when that was built, else the newer of Release and Debug; OSSUARY_CLI_DLL
-    /// names another.
-    /// </summary>
+    /// <summary>The repository's built ossuary.dll (<see cref="RepositoryPaths.Built"/>), or the one OSSUARY_CLI_DLL names.</summary>
     private static string LocateTool()
     {
         // Another build of the tool (an installed one, or an older commit's to show a test failing before its fix).
@@ -232,19 +246,7 @@ internal sealed class ToolProcess : IDisposable
             return File.Exists(other) ? other : throw new InvalidOperationException($"OSSUARY_CLI_DLL names no file: {other}");
         }
 
-        string root = RepositoryPaths.Root();
-
-        string Candidate(string configuration) => Path.Combine(root, "src", "Ossuary.Cli", "bin", configuration, "net10.0", "ossuary.dll");
-        string? own = typeof(ToolProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration;
-        if (own is { Length: > 0 } && File.Exists(Candidate(own)))
-        {
-            return Candidate(own);
-        }
-
-        return new[] { Candidate("Release"), Candidate("Debug") }
-            .Where(File.Exists)
-            .OrderByDescending(File.GetLastWriteTimeUtc)
-            .FirstOrDefault() ?? throw new InvalidOperationException($"ossuary.dll is not built under {Path.Combine(root, "src", "Ossuary.Cli", "bin")}.");
+        return RepositoryPaths.Built(Path.Combine("src", "Ossuary.Cli"), "ossuary.dll");
     }
 }
 

@@ -1,3 +1,5 @@
+using System.Reflection;
+
 namespace Ossuary.Pipelines.Tests.Support;
 
 /// <summary>Where the tests find the repository and the dotnet host that runs its programs.</summary>
@@ -18,5 +20,29 @@ internal static class RepositoryPaths
         }
 
         return root?.FullName ?? throw new InvalidOperationException($"No Ossuary.Pipelines.sln above {AppContext.BaseDirectory}.");
+    }
+
+    /// <summary>
+    /// A program the test project builds through its references: PROJECT/bin/CONFIGURATION/net10.0/FILE
+    /// under the repository, the test assembly's own configuration when that was built, else the
+    /// newer of Release and Debug.
+    /// </summary>
+    /// <param name="project">The project's folder, relative to the repository root (src/Ossuary.Cli).</param>
+    /// <param name="file">The built assembly's file name (ossuary.dll).</param>
+    /// <exception cref="InvalidOperationException">It is not built.</exception>
+    public static string Built(string project, string file)
+    {
+        string bin = Path.Combine(Root(), project, "bin");
+        string Candidate(string configuration) => Path.Combine(bin, configuration, "net10.0", file);
+        string? own = typeof(RepositoryPaths).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration;
+        if (own is { Length: > 0 } && File.Exists(Candidate(own)))
+        {
+            return Candidate(own);
+        }
+
+        return new[] { Candidate("Release"), Candidate("Debug") }
+            .Where(File.Exists)
+            .OrderByDescending(File.GetLastWriteTimeUtc)
+            .FirstOrDefault() ?? throw new InvalidOperationException($"{file} is not built under {bin}.");
     }
 }
