@@ -44,13 +44,6 @@ internal sealed class LinkedPipes
             PacketRelay.ForwardAsync(link.Downstream.From, link.Downstream.To));
         return link;
     }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 }
 
 /// <summary>Relays that understand Ossuary framing (an 8-byte header whose first two bytes are the big-endian body length).</summary>

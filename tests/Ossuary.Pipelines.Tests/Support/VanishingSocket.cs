@@ -124,11 +124,4 @@ internal sealed class VanishingSocket : IAsyncDisposable
 
         await toLocal.CompleteAsync(failure);
     }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 }

@@ -77,13 +77,6 @@ public class HalfClosingClientTests
         await client.DisposeAsync().AsTask().Within();
     }
 
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
-
     /// <summary>The thread pool, except that while <see cref="Hold"/> is set work waits for <see cref="Release"/>.</summary>
     private sealed class HoldingScheduler : PipeScheduler
     {

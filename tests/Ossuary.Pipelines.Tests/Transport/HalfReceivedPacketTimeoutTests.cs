@@ -85,11 +85,4 @@ public class HalfReceivedPacketTimeoutTests
             }
         }
     }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 }
