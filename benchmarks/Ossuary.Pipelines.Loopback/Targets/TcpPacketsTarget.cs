@@ -19,9 +19,19 @@ internal sealed class TcpPacketsTarget : BenchTarget
     private readonly SocketListener _listener;
     private readonly OssuaryPacketSizes _sizes;
 
+    // What the clients send, made once and only read (a ceiling carries no allocation it can avoid).
+    private readonly byte[] _clientHandshake;
+    private readonly byte[] _clientAuthentication;
+    private readonly byte[] _ping;
+    private readonly byte[] _farewell;
+
     public TcpPacketsTarget(OssuaryPacketSizes sizes)
     {
         _sizes = sizes;
+        _clientHandshake = new byte[sizes.ClientHandshake];
+        _clientAuthentication = new byte[sizes.ClientAuthentication];
+        _ping = PacketOf(PingKind, sizes.Data);
+        _farewell = PacketOf(FarewellKind, sizes.Farewell);
         _listener = new SocketListener(ServeAsync, ReportServerError);
     }
 
@@ -38,11 +48,11 @@ internal sealed class TcpPacketsTarget : BenchTarget
         var stream = new NetworkStream(await TcpTarget.ConnectSocketAsync(EndPoint, cancellationToken).ConfigureAwait(false), ownsSocket: true);
         try
         {
-            byte[] buffer = new byte[Math.Max(_sizes.ServerHandshake, _sizes.ClientHandshake)];
-            await stream.WriteAsync(buffer.AsMemory(0, _sizes.ClientHandshake), cancellationToken).ConfigureAwait(false);
-            await stream.ReadExactlyAsync(buffer.AsMemory(0, _sizes.ServerHandshake), cancellationToken).ConfigureAwait(false);
-            await stream.WriteAsync(new byte[_sizes.ClientAuthentication], cancellationToken).ConfigureAwait(false);
-            return new Client(stream, _sizes);
+            var client = new Client(stream, this);
+            await stream.WriteAsync(_clientHandshake, cancellationToken).ConfigureAwait(false);
+            await client.ReadAsync(_sizes.ServerHandshake, cancellationToken).ConfigureAwait(false);
+            await stream.WriteAsync(_clientAuthentication, cancellationToken).ConfigureAwait(false);
+            return client;
         }
         catch
         {
@@ -83,16 +93,24 @@ internal sealed class TcpPacketsTarget : BenchTarget
         }
     }
 
-    private sealed class Client(NetworkStream stream, OssuaryPacketSizes sizes) : IBenchClient
+    private static byte[] PacketOf(byte kind, int size)
     {
-        private readonly byte[] _ping = PacketOf(PingKind, sizes.Data);
-        private readonly byte[] _answer = new byte[sizes.Data];
+        byte[] packet = new byte[size];
+        packet[0] = kind;
+        return packet;
+    }
+
+    private sealed class Client(NetworkStream stream, TcpPacketsTarget target) : IBenchClient
+    {
+        private readonly byte[] _received = new byte[Math.Max(target._sizes.ServerHandshake, target._sizes.Data)];
 
         public async Task PingAsync(CancellationToken cancellationToken)
         {
-            await stream.WriteAsync(_ping, cancellationToken).ConfigureAwait(false);
-            await stream.ReadExactlyAsync(_answer, cancellationToken).ConfigureAwait(false);
+            await stream.WriteAsync(target._ping, cancellationToken).ConfigureAwait(false);
+            await ReadAsync(target._sizes.Data, cancellationToken).ConfigureAwait(false);
         }
+
+        public ValueTask ReadAsync(int count, CancellationToken cancellationToken) => stream.ReadExactlyAsync(_received.AsMemory(0, count), cancellationToken);
 
         public Task SendBulkAsync(long count, ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken) =>
             throw new NotSupportedException("tcp-packets measures handshakes only.");
@@ -103,19 +121,12 @@ internal sealed class TcpPacketsTarget : BenchTarget
         {
             try
             {
-                await stream.WriteAsync(PacketOf(FarewellKind, sizes.Farewell)).ConfigureAwait(false);
+                await stream.WriteAsync(target._farewell).ConfigureAwait(false);
             }
             finally
             {
                 await stream.DisposeAsync().ConfigureAwait(false);
             }
-        }
-
-        private static byte[] PacketOf(byte kind, int size)
-        {
-            byte[] packet = new byte[size];
-            packet[0] = kind;
-            return packet;
         }
     }
 }
