@@ -13,10 +13,14 @@ internal static class CliOptions
     /// <summary>The word that makes <c>--wait</c> wait until the peer closes.</summary>
     public const string Forever = "forever";
 
-    /// <summary>A TCP port, 1-65535.</summary>
-    public static Option<int> Port(string description) => new("--port", "-p")
+    /// <summary>
+    /// A TCP port, 1-65535; with <paramref name="anyFree"/> (a server's port) also 0, which asks the
+    /// system for a free port: the server prints the one it got, as it prints any port it listens on,
+    /// which is how scripts and tests start a server with no race for a port someone else may take.
+    /// </summary>
+    public static Option<int> Port(string description, bool anyFree = false) => new("--port", "-p")
     {
-        Description = description,
+        Description = anyFree ? $"{description} 0 picks a free port (printed on stderr)." : description,
         Required = true,
         CustomParser = result =>
         {
@@ -26,12 +30,13 @@ internal static class CliOptions
             }
 
             string text = result.Tokens[0].Value;
-            if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is >= 1 and <= 65535)
+            int lowest = anyFree ? 0 : 1;
+            if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port >= lowest && port <= 65535)
             {
                 return port;
             }
 
-            result.AddError($"--port must be a port number from 1 to 65535, not '{text}'");
+            result.AddError($"--port must be a port number from {lowest} to 65535, not '{text}'");
             return 0;
         },
     };

@@ -11,7 +11,7 @@ internal static class ListenCommand
 {
     public static Command Create()
     {
-        var port = CliOptions.Port("TCP port to listen on.");
+        var port = CliOptions.Port("TCP port to listen on.", anyFree: true);
         var bind = new Option<string>("--bind") { Description = "Address or host name to bind (localhost, 127.0.0.1, ::).", DefaultValueFactory = _ => "0.0.0.0" };
         var echo = new Option<bool>("--echo") { Description = "Send every connection's bytes back instead of using stdin/stdout." };
         var once = new Option<bool>("--once") { Description = "Exit after the first connection, refused handshakes included (exit 0 only if it ended cleanly)." };

@@ -81,7 +81,7 @@ internal static class TransferCommands
 
     public static Command Receive()
     {
-        var port = CliOptions.Port("TCP port to listen on.");
+        var port = CliOptions.Port("TCP port to listen on.", anyFree: true);
         var bind = new Option<string>("--bind") { Description = "Address or host name to bind (localhost, 127.0.0.1, ::).", DefaultValueFactory = _ => "0.0.0.0" };
         var output = new Option<string>("--output", "-o") { Description = "Directory to save the file in.", DefaultValueFactory = _ => "." };
         var force = new Option<bool>("--force") { Description = "Replace an existing file of the same name (atomically)." };

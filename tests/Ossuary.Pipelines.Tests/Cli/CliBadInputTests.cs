@@ -14,7 +14,7 @@ public sealed class CliBadInputTests : CliTestBase
     {
         ToolResult[] results = await Task.WhenAll(
             RunAsync("pubkey", "missing.key"),
-            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--key", "missing.key"),
+            RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "missing.key"),
             RunAsync("connect", $"127.0.0.1:{ToolProcess.FreePort()}", "--key", "missing.key", "--trust", AnyKey));
 
         foreach (ToolResult result in results)
@@ -32,7 +32,7 @@ public sealed class CliBadInputTests : CliTestBase
 
         ToolResult[] results = await Task.WhenAll(
             RunAsync("pubkey", "bad.key"),
-            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--key", "bad.key"));
+            RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "bad.key"));
 
         foreach (ToolResult result in results)
         {
@@ -106,9 +106,9 @@ public sealed class CliBadInputTests : CliTestBase
 
         ToolResult[] results = await Task.WhenAll(
             RunAsync("connect", $"127.0.0.1:{ToolProcess.FreePort()}", "--known-hosts", "known_hosts"),
-            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "authorized_keys"),
-            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "missing_keys"),
-            RunAsync("receive", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "no_keys"));
+            RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "authorized_keys"),
+            RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "missing_keys"),
+            RunAsync("receive", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "no_keys"));
 
         AssertFails(results[0], 2, "known-hosts file is malformed: known_hosts:3: the key must be 64 hex characters");
         AssertFails(results[1], 2, "authorized-keys file is malformed: authorized_keys:2: the key must be 64 hex characters");
@@ -122,9 +122,9 @@ public sealed class CliBadInputTests : CliTestBase
         ToolResult[] results = await Task.WhenAll(
             RunAsync("connect", "no-port-here"),
             RunAsync("connect", "127.0.0.1:7000", "--trust", "abc"),
-            RunAsync("receive", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "-o", "no-such-dir"),
+            RunAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "no-such-dir"),
             RunAsync("send", "no-such-file", "127.0.0.1:7000"),
-            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "not-an-address"));
+            RunAsync("listen", "--port", "0", "--bind", "not-an-address"));
 
         AssertFails(results[0], 2, "'no-port-here' is not HOST:PORT");
         AssertFails(results[1], 2, "--trust 'abc' is not a public key");
@@ -154,11 +154,12 @@ public sealed class CliBadInputTests : CliTestBase
     {
         ToolResult[] results = await Task.WhenAll(
             RunAsync("listen", "--port", "99999"),
-            RunAsync("receive", "--port", "0"),
+            RunAsync("receive", "--port", "65536"),
             RunAsync("listen", "--port", "7000", "--wait", "-1"),
             RunAsync("connect", "127.0.0.1:7000", "--wait", "soon"),
             RunAsync("connect", "127.0.0.1:7000", "--timeout", "-3"),
-            RunAsync("connect", "127.0.0.1:99999"));
+            RunAsync("connect", "127.0.0.1:99999"),
+            RunAsync("connect", "127.0.0.1:0"));
 
         foreach (ToolResult result in results)
         {
@@ -168,12 +169,14 @@ public sealed class CliBadInputTests : CliTestBase
             Assert.DoesNotContain("unexpected error", result.Stderr, StringComparison.Ordinal);
         }
 
-        Assert.Contains("--port must be a port number from 1 to 65535, not '99999'", results[0].Stderr, StringComparison.Ordinal);
-        Assert.Contains("--port must be a port number from 1 to 65535, not '0'", results[1].Stderr, StringComparison.Ordinal);
+        // A server's --port 0 picks a free port (CliConventionsTests.PortZeroListensOnAFreePortAndSaysWhichOne); a client has no port 0 to reach.
+        Assert.Contains("--port must be a port number from 0 to 65535, not '99999'", results[0].Stderr, StringComparison.Ordinal);
+        Assert.Contains("--port must be a port number from 0 to 65535, not '65536'", results[1].Stderr, StringComparison.Ordinal);
         Assert.Contains("--wait must be a number of seconds (0 or more) or 'forever', not '-1'", results[2].Stderr, StringComparison.Ordinal);
         Assert.Contains("not 'soon'", results[3].Stderr, StringComparison.Ordinal);
         Assert.Contains("--timeout must be a number of seconds (0 or more), not '-3'", results[4].Stderr, StringComparison.Ordinal);
         AssertFails(results[5], 2, "'127.0.0.1:99999' is not HOST:PORT");
+        AssertFails(results[6], 2, "'127.0.0.1:0' is not HOST:PORT");
     }
 
     [Fact]
@@ -186,7 +189,7 @@ public sealed class CliBadInputTests : CliTestBase
             RunAsync("keygen", "-o", "folder"),
             RunAsync("connect", "127.0.0.1:7000", "--key", "folder", "--trust", AnyKey),
             RunAsync("connect", "127.0.0.1:7000", "--known-hosts", "folder"),
-            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "folder"),
+            RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "folder"),
             RunAsync("send", "folder", "127.0.0.1:7000", "--trust", AnyKey));
 
         AssertFails(results[0], 2, "key file 'folder' is a directory, not a file");

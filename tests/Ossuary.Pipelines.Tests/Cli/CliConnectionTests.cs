@@ -15,8 +15,8 @@ public sealed class CliConnectionTests : CliTestBase
         string serverKey = await KeygenAsync("server.key");
         string clientKey = await KeygenAsync("client.key");
         File.WriteAllText(Path.Combine(Dir, "authorized_keys"), $"# who may connect\n\n{clientKey} the test client\n");
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+        int port = ServerPort(server);
         Assert.Contains($"(authenticated, 1 client key(s)); server key {serverKey}", server.Stderr, StringComparison.Ordinal);
 
         ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--key", "client.key", "--trust", serverKey, "--known-hosts", "known_hosts", "-v");
@@ -44,8 +44,8 @@ public sealed class CliConnectionTests : CliTestBase
     [Fact]
     public async Task AListenServerGivesStdinTypedBetweenConnectionsToTheNextOne()
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1");
+        int port = ServerPort(server);
         string serverKey = ServerKey(server);
 
         ToolProcess first = Start("connect", $"127.0.0.1:{port}", "--trust", serverKey, "--wait", "0.2");
@@ -72,9 +72,9 @@ public sealed class CliConnectionTests : CliTestBase
     [Fact]
     public async Task TofuRecordsTheServerAndALaterChangedKeyIsRefused()
     {
-        int port = ToolProcess.FreePort();
         string knownHosts = Path.Combine("trust", "store", "known_hosts"); // directories made on first use
-        ToolProcess first = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--echo", "--once");
+        ToolProcess first = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo", "--once");
+        int port = ServerPort(first);
         string firstKey = ServerKey(first);
 
         ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--tofu", "--known-hosts", knownHosts, "--wait", "0.2");
@@ -90,7 +90,7 @@ public sealed class CliConnectionTests : CliTestBase
         Assert.Single(recorded.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         AssertSucceeds(await first.WaitForExitAsync());
 
-        // The same host and port now answers with another key.
+        // The same host and port now answers with another key (the port is the one the first server just gave up).
         ToolProcess impostor = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--echo", "--once");
         string otherKey = ServerKey(impostor);
         Assert.NotEqual(firstKey, otherKey);
@@ -171,8 +171,8 @@ public sealed class CliConnectionTests : CliTestBase
     [Fact]
     public async Task AnUnknownServerIsRefusedWithItsKeyAndHowToTrustIt()
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--echo");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo");
+        int port = ServerPort(server);
         string serverKey = ServerKey(server);
 
         ToolResult result = await RunAsync("connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts");
@@ -189,8 +189,8 @@ public sealed class CliConnectionTests : CliTestBase
         string clientKey = WriteKeyFile("client.key");
         string intruderKey = WriteKeyFile("intruder.key");
         File.WriteAllText(Path.Combine(Dir, "authorized_keys"), clientKey + "\n");
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys");
+        int port = ServerPort(server);
 
         // stdin stays open and silent: the refusal, not an end of stdin, ends these clients.
         ToolProcess intruder = Start("connect", $"127.0.0.1:{port}", "--key", "intruder.key", "--trust", serverKey);
@@ -212,8 +212,8 @@ public sealed class CliConnectionTests : CliTestBase
         await server.WaitForStderrAsync($"client key {clientKey}");
 
         // --once counts a refused handshake as its one connection, as nc -l ends after its first.
-        int oncePort = ToolProcess.FreePort();
-        ToolProcess once = await StartServerAsync("listen", "--port", Port(oncePort), "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+        ToolProcess once = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+        int oncePort = ServerPort(once);
         AssertFails(await RunAsync("connect", $"127.0.0.1:{oncePort}", "--key", "intruder.key", "--trust", serverKey), 1, "connection failed");
         ToolResult onceResult = await once.WaitForExitAsync();
         AssertFails(onceResult, 1, $"client key {intruderKey} is not authorized");
@@ -222,8 +222,8 @@ public sealed class CliConnectionTests : CliTestBase
     [Fact]
     public async Task AServerWhoseKeyTheClientRejectsDoesNotCallItARefusal()
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once");
+        int port = ServerPort(server);
 
         AssertFails(await RunAsync("connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts"), 3, "which is not trusted");
         ToolResult serverResult = await server.WaitForExitAsync();

@@ -33,13 +33,12 @@ public sealed class CliConventionsTests : CliTestBase
         string clientKey = WriteKeyFile("client.key");
         File.WriteAllText(Path.Combine(Dir, "payload.txt"), "payload\n");
         Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = Start("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox", "--authorized-keys", "-");
+        ToolProcess receiver = Start("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox", "--authorized-keys", "-");
         await receiver.WriteAsync($"{clientKey} from stdin\n");
         receiver.CloseStdin();
-        await receiver.WaitForStderrAsync("waiting for a file on 127.0.0.1:");
+        await WaitUntilListeningAsync(receiver);
 
-        ToolProcess sender = Start("send", "payload.txt", $"127.0.0.1:{port}", "--key", "-", "--trust", ServerKey(receiver));
+        ToolProcess sender = Start("send", "payload.txt", $"127.0.0.1:{ServerPort(receiver)}", "--key", "-", "--trust", ServerKey(receiver));
         await sender.WriteAsync(File.ReadAllText(Path.Combine(Dir, "client.key")));
         sender.CloseStdin();
 
@@ -49,7 +48,7 @@ public sealed class CliConventionsTests : CliTestBase
 
         ToolResult[] refused = await Task.WhenAll(
             RunAsync("connect", "127.0.0.1:7000", "--key", "-", "--trust", clientKey),
-            RunAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1", "--authorized-keys", "-"),
+            RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "-"),
             RunAsync("connect", "127.0.0.1:7000", "--known-hosts", "-"));
         AssertFails(refused[0], 2, "stdin carries the connection's data");
         AssertFails(refused[1], 2, "stdin carries the connection's data");
@@ -116,9 +115,9 @@ public sealed class CliConventionsTests : CliTestBase
     [Fact]
     public async Task TheDefaultKnownHostsFolderIsPrivateAndBindTakesAHostName()
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess server = Start("listen", "--port", Port(port), "--bind", "localhost", "--echo", "--once");
-        await server.WaitForStderrAsync("listening on 127.0.0.1:");
+        ToolProcess server = Start("listen", "--port", "0", "--bind", "localhost", "--echo", "--once");
+        await WaitUntilListeningAsync(server);
+        int port = ServerPort(server);
 
         ToolResult trusted = await RunWithInputAsync("hi\n", "connect", $"localhost:{port}", "--tofu", "--wait", "0.2");
 
@@ -132,9 +131,26 @@ public sealed class CliConventionsTests : CliTestBase
     }
 
     [Fact]
+    public async Task PortZeroListensOnAFreePortAndSaysWhichOne()
+    {
+        // What scripts (and these tests) do instead of guessing a free port that someone may take first.
+        ToolProcess listener = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo", "--once");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1");
+        int listenPort = ServerPort(listener);
+
+        Assert.NotEqual(0, listenPort);
+        Assert.NotEqual(0, ServerPort(receiver));
+        Assert.NotEqual(listenPort, ServerPort(receiver));
+        ToolResult echoed = await RunWithInputAsync("hi\n", "connect", $"127.0.0.1:{listenPort}", "--trust", ServerKey(listener), "--wait", "0.2");
+        AssertSucceeds(echoed);
+        Assert.Equal("hi\n", echoed.Stdout);
+        AssertSucceeds(await listener.WaitForExitAsync());
+    }
+
+    [Fact]
     public async Task AKeylessServerWarnsThatTofuClientsWillSeeAChangedKey()
     {
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(ToolProcess.FreePort()), "--bind", "127.0.0.1");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1");
 
         Assert.Contains("no --key given; using a temporary identity", server.Stderr, StringComparison.Ordinal);
         Assert.Contains("will see a changed key", server.Stderr, StringComparison.Ordinal);
@@ -146,10 +162,10 @@ public sealed class CliConventionsTests : CliTestBase
     {
         const string Old = "1111111111111111111111111111111111111111111111111111111111111111";
         string serverKey = WriteKeyFile("server.key");
-        int port = ToolProcess.FreePort();
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--echo");
+        int port = ServerPort(server);
         string hosts = $"# hosts\nexample.org:7000 {Old}\n127.0.0.1:{port} {Old} the old key\n";
         File.WriteAllText(Path.Combine(Dir, "known_hosts"), hosts);
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--echo");
 
         ToolResult changed = await RunAsync("connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts");
         AssertFails(changed, 3, "REMOTE HOST IDENTIFICATION HAS CHANGED", "known_hosts:3", $"ossuary known-hosts remove 127.0.0.1:{port}");
@@ -195,8 +211,8 @@ public sealed class CliConventionsTests : CliTestBase
     [Fact]
     public async Task AListenServerNamesAClientThatIsNotOssuary()
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once");
+        int port = ServerPort(server);
         using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
             await client.ConnectAsync(IPAddress.Loopback, port);

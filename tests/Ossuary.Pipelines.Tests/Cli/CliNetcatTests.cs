@@ -17,8 +17,8 @@ public sealed class CliNetcatTests : CliTestBase
     public async Task AServerSending200MiBToAClientWithNothingToSayDeliversEveryByte()
     {
         // ossuary listen --once < 200MB.bin    +    ossuary connect HOST:P < /dev/null > out
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once", "--wait", "0.2");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "0.2");
+        int port = ServerPort(server);
         var sink = new BulkStreams.Sink(pauseEvery: 64, Pause);
         ToolProcess client = Start(sink.ReadAsync, "connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.2");
         client.CloseStdin();
@@ -40,12 +40,11 @@ public sealed class CliNetcatTests : CliTestBase
     public async Task AClientSending200MiBToAServerWithNothingToSayDeliversEveryByte()
     {
         // ossuary listen --once < /dev/null > out    +    head -c 200M FILE | ossuary connect ...
-        int port = ToolProcess.FreePort();
         var sink = new BulkStreams.Sink(pauseEvery: 64, Pause);
-        ToolProcess server = Start(sink.ReadAsync, "listen", "--port", Port(port), "--bind", "127.0.0.1", "--once", "--wait", "0.2");
-        await server.WaitForStderrAsync("listening on 127.0.0.1:");
+        ToolProcess server = Start(sink.ReadAsync, "listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "0.2");
+        await WaitUntilListeningAsync(server);
         server.CloseStdin();
-        ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.2");
+        ToolProcess client = Start("connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "0.2");
 
         int written = await BulkStreams.WriteAsync(client.StdinStream, MiB, pauseEvery: 50, Pause);
         ToolResult clientResult = await client.WaitForExitAsync();
@@ -65,8 +64,8 @@ public sealed class CliNetcatTests : CliTestBase
     {
         // A request, then the answer comes later than --wait: the client closes and says so; the
         // server, whose stdin still had the answer to send, fails instead of exiting 0.
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once");
+        int port = ServerPort(server);
         ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.3");
         await client.WriteAsync("request\n");
         client.CloseStdin();
@@ -84,8 +83,8 @@ public sealed class CliNetcatTests : CliTestBase
     [Fact]
     public async Task WaitForeverKeepsReceivingUntilThePeerCloses()
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once", "--wait", "0");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "0");
+        int port = ServerPort(server);
         ToolProcess client = Start("connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "forever");
         await client.WriteAsync("request\n");
         client.CloseStdin();
@@ -107,8 +106,8 @@ public sealed class CliNetcatTests : CliTestBase
     public async Task ABrokenStdoutPipeEndsTheConnectionPromptly()
     {
         // ossuary connect ... | head -c 100, against a server with endless data.
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once");
+        int port = ServerPort(server);
         var head = new byte[100];
         ToolProcess client = Start(async stdout =>
         {
@@ -145,8 +144,8 @@ public sealed class CliNetcatTests : CliTestBase
     [Fact]
     public async Task ConnectIsQuietOnSuccessAndSaysWhereItIsWithVerbose()
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--echo");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo");
+        int port = ServerPort(server);
         string key = ServerKey(server);
 
         // The echo answers, and then the line is idle for --wait: a finished exchange, closed quietly.

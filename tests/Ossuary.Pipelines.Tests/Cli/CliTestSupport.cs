@@ -101,13 +101,26 @@ public abstract partial class CliTestBase : IDisposable
         }
     }
 
-    /// <summary>Starts a server (<c>listen</c> or <c>receive</c>) and waits until it says it is ready.</summary>
+    /// <summary>
+    /// Starts a server (<c>listen</c> or <c>receive</c>) and waits until it says it is ready, port
+    /// included. Give it <c>--port 0</c> and read the port with <see cref="ServerPort"/>: a port found
+    /// free beforehand can be taken by another test's socket before the server binds it.
+    /// </summary>
     internal async Task<ToolProcess> StartServerAsync(params string[] args)
     {
         ToolProcess server = Start(args);
-        await server.WaitForStderrAsync(args[0] == "receive" ? "waiting for a file on 127.0.0.1:" : "listening on 127.0.0.1:");
+        await WaitUntilListeningAsync(server);
         return server;
     }
+
+    /// <summary>Waits until a started server has announced the address it listens on.</summary>
+    internal static Task WaitUntilListeningAsync(ToolProcess server) =>
+        server.WaitForStderrMatchAsync(ListeningPattern(), ToolProcess.HardTimeout);
+
+    /// <summary>The port a server announced on stderr ("listening on 127.0.0.1:PORT", "waiting for a file on 127.0.0.1:PORT").</summary>
+    internal static int ServerPort(ToolProcess server) => ListeningPattern().Match(server.Stderr) is { Success: true } match
+        ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)
+        : throw new InvalidOperationException($"no listening port on stderr:\n{server.Stderr}");
 
     /// <summary>The key a server announced on stderr ("server key HEX").</summary>
     internal static string ServerKey(ToolProcess server) => ServerKeyPattern().Match(server.Stderr) is { Success: true } match
@@ -115,6 +128,10 @@ public abstract partial class CliTestBase : IDisposable
         : throw new InvalidOperationException($"no server key on stderr:\n{server.Stderr}");
 
     protected static string Port(int port) => port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    // The announcement's address and port end with " (" (listen) or ";" (receive): never a port cut short.
+    [GeneratedRegex(@"(?:listening on|waiting for a file on) 127\.0\.0\.1:([0-9]+)[ ;]")]
+    private static partial Regex ListeningPattern();
 
     [GeneratedRegex("server key ([0-9a-f]{64})")]
     private static partial Regex ServerKeyPattern();

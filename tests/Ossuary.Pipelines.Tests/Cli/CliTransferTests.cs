@@ -17,8 +17,8 @@ public sealed class CliTransferTests : CliTestBase
     {
         byte[] sha256 = WriteRandomFile(Path.Combine("outbox", "payload.bin"));
         Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        int port = ServerPort(receiver);
         string receiverKey = ServerKey(receiver);
 
         ToolResult sent = await RunAsync("send", Path.Combine("outbox", "payload.bin"), $"127.0.0.1:{port}", "--trust", receiverKey, "--known-hosts", "known_hosts");
@@ -42,8 +42,8 @@ public sealed class CliTransferTests : CliTestBase
         Directory.CreateDirectory(Path.GetDirectoryName(existing)!);
         File.WriteAllText(existing, "keep me");
 
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        int port = ServerPort(receiver);
         ToolResult sent = await RunAsync("send", Path.Combine("outbox", "payload.bin"), $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--known-hosts", "known_hosts");
         ToolResult refused = await receiver.WaitForExitAsync();
 
@@ -52,8 +52,8 @@ public sealed class CliTransferTests : CliTestBase
         Assert.Equal("keep me", File.ReadAllText(existing));
         Assert.Equal(["payload.bin"], Directory.GetFiles(Path.GetDirectoryName(existing)!).Select(Path.GetFileName));
 
-        port = ToolProcess.FreePort();
-        receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox", "--force");
+        receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox", "--force");
+        port = ServerPort(receiver);
         sent = await RunAsync("send", Path.Combine("outbox", "payload.bin"), $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--known-hosts", "known_hosts");
         ToolResult forced = await receiver.WaitForExitAsync();
 
@@ -94,8 +94,8 @@ public sealed class CliTransferTests : CliTestBase
         File.CreateSymbolicLink(Path.Combine(inbox, "report"), Path.Combine("..", "victim.txt"));
 
         // Without --force a symlink is an existing file too.
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        int port = ServerPort(receiver);
         AssertFails(await RunAsync("send", Path.Combine("outbox", "report"), $"127.0.0.1:{port}", "--trust", ServerKey(receiver)), 1, "ERR the file exists");
         AssertFails(await receiver.WaitForExitAsync(), 2, "already exists");
 
@@ -112,8 +112,8 @@ public sealed class CliTransferTests : CliTestBase
     {
         byte[] bytes = RandomNumberGenerator.GetBytes(3 * 1024 * 1024 + 17);
         Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        int port = ServerPort(receiver);
         ToolProcess sender = Start("send", "-", $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--name", "from-a-pipe.bin");
         await sender.StdinStream.WriteAsync(bytes);
         sender.CloseStdin();
@@ -135,8 +135,8 @@ public sealed class CliTransferTests : CliTestBase
         WriteRandomFile("payload.bin");
         string allowed = WriteKeyFile("allowed.key");
         string intruder = WriteKeyFile("intruder.key");
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "--allow", allowed);
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "--allow", allowed);
+        int port = ServerPort(receiver);
 
         ToolResult sent = await RunAsync("send", "payload.bin", $"127.0.0.1:{port}", "--key", "intruder.key", "--trust", ServerKey(receiver));
 
@@ -150,8 +150,8 @@ public sealed class CliTransferTests : CliTestBase
     {
         string inbox = Path.Combine(Dir, "inbox");
         Directory.CreateDirectory(inbox);
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        int port = ServerPort(receiver);
         ToolProcess sender = Start("send", "-", $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--name", "big.bin");
         await sender.StdinStream.WriteAsync(new byte[4 * 1024 * 1024]);
         await sender.StdinStream.FlushAsync();
@@ -169,8 +169,8 @@ public sealed class CliTransferTests : CliTestBase
     {
         string inbox = Path.Combine(Dir, "inbox");
         Directory.CreateDirectory(inbox);
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        int port = ServerPort(receiver);
         ToolProcess sender = Start("send", "-", $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--name", "big.bin");
         await sender.StdinStream.WriteAsync(new byte[4 * 1024 * 1024]);
         await sender.StdinStream.FlushAsync();
@@ -187,8 +187,8 @@ public sealed class CliTransferTests : CliTestBase
     public async Task ASenderSuppliedNameWithControlCharactersIsRefusedAndPrintedSafely()
     {
         Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync("receive", "--port", Port(port), "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        int port = ServerPort(receiver);
         var options = new OssuaryClientOptions();
         options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(receiver)));
 
@@ -208,8 +208,8 @@ public sealed class CliTransferTests : CliTestBase
 
     private async Task TransferAsync(string file, params string[] receiveOptions)
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess receiver = await StartServerAsync(["receive", "--port", Port(port), "--bind", "127.0.0.1", .. receiveOptions]);
+        ToolProcess receiver = await StartServerAsync(["receive", "--port", "0", "--bind", "127.0.0.1", .. receiveOptions]);
+        int port = ServerPort(receiver);
         ToolResult sent = await RunAsync("send", file, $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--known-hosts", "known_hosts");
         ToolResult received = await receiver.WaitForExitAsync();
         AssertSucceeds(sent);

@@ -139,6 +139,10 @@ internal sealed class ToolProcess : IDisposable
     /// <summary>Waits until stderr holds <paramref name="text"/>; fails if the process exits or the timeout passes first.</summary>
     public Task WaitForStderrAsync(string text) => WaitForAsync(() => Stderr, "stderr", text, HardTimeout);
 
+    /// <summary>Waits until stderr matches <paramref name="pattern"/>; fails as <see cref="WaitForStderrAsync(string)"/> does, after <paramref name="limit"/>.</summary>
+    public Task WaitForStderrMatchAsync(Regex pattern, TimeSpan limit) =>
+        WaitForAsync(() => pattern.IsMatch(Stderr), "stderr", pattern.ToString(), limit);
+
     /// <summary>Waits for the exit, <see cref="HardTimeout"/> or <paramref name="limit"/> at most; on timeout kills the tree and fails. Never a stack trace on stderr.</summary>
     public async Task<ToolResult> WaitForExitAsync(TimeSpan? limit = null)
     {
@@ -166,7 +170,11 @@ internal sealed class ToolProcess : IDisposable
         _process.Dispose();
     }
 
-    /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
+    /// <summary>
+    /// A port nothing listened on a moment ago on 127.0.0.1: for clients that must fail before or at
+    /// connecting. A server is started with <c>--port 0</c> instead (see <c>CliTestSupport.StartServerAsync</c>),
+    /// since a port found free here can be taken by another test's socket before the server binds it.
+    /// </summary>
     public static int FreePort()
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

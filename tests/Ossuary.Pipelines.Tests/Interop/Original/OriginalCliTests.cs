@@ -20,9 +20,9 @@ public sealed class OriginalCliTests : CliTestBase
     {
         string serverKey = WriteKeyFile("server.key");
         using var clientKey = OssuaryIdentity.Generate();
-        int port = ToolProcess.FreePort();
         ToolProcess server = await StartServerAsync(
-            "listen", "--port", Port(port), "--bind", "127.0.0.1", "--key", "server.key", "--allow", clientKey.PublicKey.ToString(), "--echo", "--once");
+            "listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--allow", clientKey.PublicKey.ToString(), "--echo", "--once");
+        int port = ServerPort(server);
 
         await using OriginalPeer peer = OriginalPeer.StartClient(
             port, NewSeed(), "--secret", SeedHex(clientKey), "--authorized", serverKey, "--send", "hello", "--send-bytes", "100000", "--expect-echo");
@@ -36,8 +36,8 @@ public sealed class OriginalCliTests : CliTestBase
     [Fact]
     public async Task OurListenPrintsWhatAnAnonymousOriginalClientTrustingOnFirstUseSends()
     {
-        int port = ToolProcess.FreePort();
-        ToolProcess server = await StartServerAsync("listen", "--port", Port(port), "--bind", "127.0.0.1", "--once");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once");
+        int port = ServerPort(server);
         string serverKey = ServerKey(server);
         server.CloseStdin(); // listen < /dev/null: a --once server whose stdin still had data would report it unsent
 
@@ -56,9 +56,9 @@ public sealed class OriginalCliTests : CliTestBase
     {
         using var allowedKey = OssuaryIdentity.Generate();
         using var strangerKey = OssuaryIdentity.Generate();
-        int port = ToolProcess.FreePort();
         ToolProcess server = await StartServerAsync(
-            "listen", "--port", Port(port), "--bind", "127.0.0.1", "--allow", allowedKey.PublicKey.ToString(), "--echo", "--once");
+            "listen", "--port", "0", "--bind", "127.0.0.1", "--allow", allowedKey.PublicKey.ToString(), "--echo", "--once");
+        int port = ServerPort(server);
         string serverKey = ServerKey(server);
 
         await using OriginalPeer peer = OriginalPeer.StartClient(
