@@ -24,7 +24,8 @@ long perConnection = totalBytes / connections;
 using OssuaryIdentity serverKey = OssuaryIdentity.Generate();
 using OssuaryIdentity clientKey = OssuaryIdentity.Generate();
 var counters = new SoakCounters();
-WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+// The program's directory as the content root, not the current one, which the host would watch recursively.
+WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
 builder.Logging.ClearProviders();
 builder.Services.AddSingleton(counters);
 builder.WebHost.ConfigureKestrel(kestrel =>

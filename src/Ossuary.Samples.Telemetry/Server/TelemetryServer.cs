@@ -71,7 +71,10 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.QueueCapacity, 1, nameof(options.QueueCapacity));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options.BatchSize));
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        // Not the current directory, the default: the host watches its content root for
+        // appsettings.json with one inotify watch per subdirectory, and a service started from / or
+        // a home directory would watch the whole tree (and can run out of watches).
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.SetMinimumLevel(options.LogLevel);
         if (options.LoggerProvider is { } provider)
         {

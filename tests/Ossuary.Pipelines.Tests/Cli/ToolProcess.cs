@@ -68,6 +68,9 @@ internal sealed class ToolProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process's id, for looking at it from outside (/proc).</summary>
+    public int Id => _process.Id;
+
     /// <summary>Starts <c>dotnet ossuary.dll ARGS</c> in <paramref name="directory"/>, which is also its HOME (so ~/.ossuary stays in the test's directory).</summary>
     public static ToolProcess Start(string directory, params string[] args) => Start(directory, null, args);
 

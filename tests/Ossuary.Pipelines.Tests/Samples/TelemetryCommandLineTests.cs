@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Ossuary.Pipelines.Tests.Cli;
 using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Samples;
@@ -50,6 +52,43 @@ public sealed class TelemetryCommandLineTests : IDisposable
         Assert.True(gitCode == 0, gitError);
         Assert.Equal("", status); // no secret key shows up as something to commit
     }
+
+    [Fact]
+    public async Task AServerStartedFromABigDirectoryTreeDoesNotWatchIt()
+    {
+        // ASP.NET Core watches its content root, by default the current directory, for
+        // appsettings.json with one inotify watch per subdirectory: a service started from / or a
+        // home directory would watch the whole tree, and can run out of watches.
+        (int code, string stdout, string stderr) = await RunAsync(_directory, "fleet", "--devices", "1", "--out", "fleet");
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        const int Subdirectories = 1000;
+        for (int i = 0; i < Subdirectories; i++)
+        {
+            Directory.CreateDirectory(Path.Combine(_directory, "tree", i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        using ToolProcess server = ToolProcess.Start(Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), "telemetry server", _directory,
+            "server", "--port", "0", "--db", "telemetry.db");
+        await server.WaitForStdoutLineAsync(new Regex("^listening on .*$", RegexOptions.Multiline), HardLimit);
+
+        int watches = InotifyWatches(server.Id);
+        Assert.True(watches < Subdirectories, $"the server holds {watches} inotify watches, started from a directory with {Subdirectories} subdirectories");
+    }
+
+    /// <summary>How many inotify watches a Linux process holds (each is one "inotify wd:" line in its fdinfo).</summary>
+    private static int InotifyWatches(int processId) =>
+        Directory.EnumerateFiles($"/proc/{processId}/fdinfo")
+            .Sum(fd =>
+            {
+                try
+                {
+                    return File.ReadLines(fd).Count(line => line.StartsWith("inotify wd:", StringComparison.Ordinal));
+                }
+                catch (IOException)
+                {
+                    return 0; // closed since it was listed
+                }
+            });
 
     /// <summary>Runs the sample as a process in <paramref name="directory"/>.</summary>
     internal static Task<(int code, string stdout, string stderr)> RunAsync(string directory, params string[] args) =>
