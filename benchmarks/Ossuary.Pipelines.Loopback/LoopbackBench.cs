@@ -161,6 +161,7 @@ public static class LoopbackBench
             report.Add($"{name}.handshakes.sequential", Rounds.Of([.. sequential[name].Select(r => r.PerSecond)]), "handshakes/s");
             report.Add($"{name}.handshakes.parallel{settings.Parallelism}", Rounds.Of([.. parallel[name].Select(r => r.PerSecond)]), "handshakes/s");
             report.Add($"{name}.handshakes.cpu", Rounds.Of([.. parallel[name].Select(r => r.CpuMicroseconds)]), "us/handshake");
+            report.Add($"{name}.handshakes.alloc", Rounds.Of([.. parallel[name].Select(r => r.AllocatedBytes)]), "bytes/connection");
         }
     }
 

@@ -11,7 +11,8 @@ internal static class HandshakeMeasurement
 {
     /// <param name="PerSecond">Connections completed per second.</param>
     /// <param name="CpuMicroseconds">Process CPU time per connection (client and server ends, everything in the process).</param>
-    public sealed record Result(double PerSecond, double CpuMicroseconds);
+    /// <param name="AllocatedBytes">Bytes allocated per connection, whole process (both ends and the harness): what the collector is handed to clear.</param>
+    public sealed record Result(double PerSecond, double CpuMicroseconds, double AllocatedBytes);
 
     /// <summary>
     /// Makes connections without measuring them (code, pools, the server's first connections), in
@@ -37,11 +38,13 @@ internal static class HandshakeMeasurement
     /// <summary>One measured round: <paramref name="parallelism"/> loops for <paramref name="seconds"/>.</summary>
     public static async Task<Result> RunAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)
     {
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var clock = CpuClock.Start();
         (long count, TimeSpan elapsed) = await RunLoopsAsync(target, parallelism, seconds, cancellationToken).ConfigureAwait(false);
         double cpu = clock.CoresBusy * clock.Elapsed.TotalMicroseconds / count;
+        double allocated = (double)(GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / count;
         target.ThrowIfServerFailed();
-        return new Result(count / elapsed.TotalSeconds, cpu);
+        return new Result(count / elapsed.TotalSeconds, cpu, allocated);
     }
 
     private static async Task<(long Count, TimeSpan Elapsed)> RunLoopsAsync(BenchTarget target, int parallelism, double seconds, CancellationToken cancellationToken)

@@ -86,6 +86,7 @@ public sealed class BenchReport
         ("handshakes/s, one after another", "handshakes.sequential"),
         ("handshakes/s, 8 at once", "handshakes.parallel8"),
         ("CPU per connection (us)", "handshakes.cpu"),
+        ("allocated per connection (B)", "handshakes.alloc"),
         ("idle connection pair, managed heap (B)", "idle.managed"),
         ("idle connection pair, working set (B)", "idle.workingset"),
     ];

@@ -47,8 +47,8 @@ public sealed class CliBenchTests : CliTestBase
         Assert.Equal(
             [
                 "ossuary.handshakes.crypto-bound", "ossuary.handshakes.crypto-bound.parallel", "ossuary.handshakes.crypto-bound.cpu",
-                "tcp.handshakes.sequential", "tcp.handshakes.parallel8", "tcp.handshakes.cpu",
-                "tls13-kestrel.handshakes.sequential", "tls13-kestrel.handshakes.parallel8", "tls13-kestrel.handshakes.cpu",
+                "tcp.handshakes.sequential", "tcp.handshakes.parallel8", "tcp.handshakes.cpu", "tcp.handshakes.alloc",
+                "tls13-kestrel.handshakes.sequential", "tls13-kestrel.handshakes.parallel8", "tls13-kestrel.handshakes.cpu", "tls13-kestrel.handshakes.alloc",
                 "ossuary.handshakes.ceiling", "ossuary.handshakes.ceiling.sequential",
             ],
             figures.Keys);
@@ -64,6 +64,11 @@ public sealed class CliBenchTests : CliTestBase
         // The comparison a user reads first: one column per measured target, the README's rows.
         Assert.Matches(@"\| figure\s+\|\s+tcp \|\s+tls13-kestrel \|\n", bench.Stdout);
         Assert.Matches(@"\| handshakes/s, one after another\s+\| +[0-9.,]+ \| +[0-9.,]+ \|", bench.Stdout);
+
+        // What a connection allocates, both ends, whole process: a Kestrel connection and SslStream's objects are kilobytes.
+        Assert.Equal("bytes/connection", figures["tls13-kestrel.handshakes.alloc"].GetProperty("unit").GetString());
+        Assert.InRange(figures["tls13-kestrel.handshakes.alloc"].GetProperty("value").GetDouble(), 1_000, 1_000_000);
+        Assert.Matches(@"\| allocated per connection \(B\)\s+\| +[0-9.,]+ ", bench.Stdout);
         Assert.True(bench.Stdout.IndexOf("| handshakes/s, 8 at once", StringComparison.Ordinal) < bench.Stdout.IndexOf("| tcp.handshakes.sequential", StringComparison.Ordinal), bench.Stdout);
     }
 
