@@ -116,10 +116,16 @@ public sealed partial class OssuaryDuplexPipe
         }
 
         await application.CompleteAsync().ConfigureAwait(false);
-        await transport.CompleteAsync().ConfigureAwait(false);
 
         // Whatever ended the input, a farewell may be due: the writer loop owns the transport writer.
         _output.Reader.CancelPendingRead();
+
+        // The transport's input is completed only once the output is done with the transport: a
+        // transport over a stream it owns (PipeReader.Create's default) disposes the stream when its
+        // reader completes, which took the farewell above with it, and every later write of an
+        // application that had only stopped reading.
+        await _outbound.ConfigureAwait(false);
+        await transport.CompleteAsync().ConfigureAwait(false);
     }
 
     private const string RefusedKeyHint =

@@ -154,8 +154,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             TimeSpan elapsed = await HandshakeAsync(transport, session, plan, connection, telemetry, cancellationToken).ConfigureAwait(false);
             var feature = new OssuaryConnectionFeature(plan.Role, session.RemotePublicKey is { IsAnonymous: true } ? null : session.RemotePublicKey, plan.LocalPublicKey, elapsed);
             var pipe = new OssuaryDuplexPipe(transport, session, telemetry, feature);
+            pipe._outbound = pipe.RunOutboundAsync(); // first: the inbound loop waits for it when it ends
             pipe._inbound = pipe.RunInboundAsync();
-            pipe._outbound = pipe.RunOutboundAsync();
             return pipe;
         }
         catch

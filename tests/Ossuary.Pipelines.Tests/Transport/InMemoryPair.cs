@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
 
@@ -17,8 +18,8 @@ internal sealed class InMemoryPair : IAsyncDisposable
 
     public OssuaryPublicKey ClientKey => _clientKey.PublicKey;
 
-    /// <summary>Runs both handshakes at once over <paramref name="link"/>.</summary>
-    public static async Task<InMemoryPair> ConnectAsync(LinkedPipes link, CancellationToken cancellationToken = default)
+    /// <summary>Runs both handshakes at once over <paramref name="link"/>; <paramref name="serverTransport"/> may wrap the server's end first.</summary>
+    public static async Task<InMemoryPair> ConnectAsync(LinkedPipes link, Func<IDuplexPipe, IDuplexPipe>? serverTransport = null, CancellationToken cancellationToken = default)
     {
         var pair = new InMemoryPair();
         var serverOptions = new OssuaryServerOptions { Identity = pair._serverKey };
@@ -26,7 +27,7 @@ internal sealed class InMemoryPair : IAsyncDisposable
         var clientOptions = new OssuaryClientOptions { Identity = pair._clientKey };
         clientOptions.TrustedServerKeys.Add(pair._serverKey.PublicKey);
 
-        Task<OssuaryDuplexPipe> server = OssuaryDuplexPipe.AcceptAsync(link.Server, serverOptions, cancellationToken);
+        Task<OssuaryDuplexPipe> server = OssuaryDuplexPipe.AcceptAsync(serverTransport is null ? link.Server : serverTransport(link.Server), serverOptions, cancellationToken);
         Task<OssuaryDuplexPipe> client = OssuaryDuplexPipe.ConnectAsync(link.Client, clientOptions, cancellationToken);
         await Task.WhenAll(server, client).Within();
         pair.Server = server.Result;

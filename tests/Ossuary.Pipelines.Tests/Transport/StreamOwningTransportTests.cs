@@ -1,0 +1,71 @@
+using Ossuary.Pipelines.Tests.Support;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// A server whose transport owns its stream, made the way a user holding a <c>NetworkStream</c> would
+/// make it (<c>PipeReader.Create(stream)</c> and <c>PipeWriter.Create(stream)</c>, their defaults):
+/// completing the transport's input there disposes the stream, and with it the output.
+/// </summary>
+public class StreamOwningTransportTests
+{
+    [Fact]
+    public Task AServerThatReceivesAForgedFrameStillTellsTheClient() => Run(async () =>
+    {
+        var link = new LinkedPipes();
+        int dataFrames = 0;
+        Task upstream = PacketRelay.ForwardAsync(link.Upstream.From, link.Upstream.To, async (packet, to) =>
+        {
+            if (PacketRelay.IsData(packet) && ++dataFrames == 2)
+            {
+                packet[8 + 4] ^= 0x01; // the first ciphertext byte of the client's second data frame
+            }
+
+            await to.WriteAsync(packet);
+            return true;
+        });
+        Task downstream = PacketRelay.ForwardAsync(link.Downstream.From, link.Downstream.To);
+        await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link, serverTransport: DuplexPipeStream.OwningTransport))
+        {
+            await pair.Client.Output.WriteAsync("genuine"u8.ToArray());
+            Assert.Equal("genuine"u8.ToArray(), await PipeReads.ReadExactlyAsync(pair.Server.Input, 7));
+            await pair.Client.Output.WriteAsync("forged!"u8.ToArray());
+
+            OssuaryException forged = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Server.Input));
+            Assert.Equal(OssuaryErrorReason.DecryptionFailed, forged.Reason);
+
+            // The server's Disconnect (error) reaches the client before the stream goes: not a
+            // transport that merely ended (Truncated), which is what the client saw while the
+            // failed input's completion disposed the stream under the farewell.
+            OssuaryException told = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Client.Input));
+            Assert.Equal(OssuaryErrorReason.ConnectionFailed, told.Reason);
+        }
+
+        await Task.WhenAll(upstream, downstream).Within();
+    });
+
+    [Fact]
+    public Task AServerThatStopsReadingCanStillWrite() => Run(async () =>
+    {
+        LinkedPipes link = LinkedPipes.Transparent(out Task relays);
+        await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link, serverTransport: DuplexPipeStream.OwningTransport))
+        {
+            await pair.Server.Input.CompleteAsync(); // done reading, not done writing
+
+            // A frame the server no longer reads ends its inbound loop, which then completed the
+            // transport's input and so disposed the stream under the output. The pause gives the loop
+            // time to get there (the test passes without it, it would just catch the fault less surely).
+            await pair.Client.Output.WriteAsync("ignored"u8.ToArray()).AsTask().Within();
+            await Task.Delay(100);
+
+            await pair.Server.Output.WriteAsync("still here"u8.ToArray()).AsTask().Within();
+            Assert.Equal("still here"u8.ToArray(), await PipeReads.ReadExactlyAsync(pair.Client.Input, 10));
+            await pair.Server.Output.WriteAsync("and here"u8.ToArray()).AsTask().Within();
+            Assert.Equal("and here"u8.ToArray(), await PipeReads.ReadExactlyAsync(pair.Client.Input, 8));
+        }
+
+        await relays.Within();
+    });
+
+    private static Task Run(Func<Task> test) => test().Within();
+}
