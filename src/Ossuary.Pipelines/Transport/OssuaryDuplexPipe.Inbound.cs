@@ -80,6 +80,11 @@ public sealed partial class OssuaryDuplexPipe
                 }
             }
         }
+        catch (Exception) when (_closedByApplication)
+        {
+            // Our Disconnect ended the connection. A transport over a stream it owns closes the stream
+            // when the output completes, and the read still waiting on it throws: the end we asked for.
+        }
         catch (Exception ex) when (LocalFault.IsLocal(ex))
         {
             // Not the peer's doing (a bug, say): loud, and the peer is told below with Disconnect (error).

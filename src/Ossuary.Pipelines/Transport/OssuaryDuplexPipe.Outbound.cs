@@ -45,6 +45,7 @@ public sealed partial class OssuaryDuplexPipe
                         if (read.IsCompleted)
                         {
                             _session.Disconnect(applicationFailed);
+                            _closedByApplication = !applicationFailed;
                         }
                     }
 

@@ -76,6 +76,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private volatile bool _outboundEnded;
     private volatile bool _outboundFailed;
 
+    // Set when the application's completed output sent a clean Disconnect: the connection is over
+    // by our choice, so the transport going away under a read after that is the end, not a failure.
+    private volatile bool _closedByApplication;
+
     // Why the input ended, when it failed (the peer's Disconnect with error, a Reset, a truncation):
     // writes that find the connection closed report the same reason as reads.
     private volatile OssuaryException? _inputFailure;

@@ -67,5 +67,25 @@ public class StreamOwningTransportTests
         await relays.Within();
     });
 
+    [Fact]
+    public Task AServerThatEndsTheConnectionSeesItEndCleanly() => Run(async () =>
+    {
+        LinkedPipes link = LinkedPipes.Transparent(out Task relays);
+        await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link, serverTransport: DuplexPipeStream.OwningTransport))
+        {
+            await pair.Server.Output.WriteAsync("bye"u8.ToArray()).AsTask().Within();
+            await pair.Server.Output.CompleteAsync(); // Disconnect: the stream goes with the output
+
+            Assert.Equal("bye"u8.ToArray(), await PipeReads.ReadToEndAsync(pair.Client.Input));
+
+            // Its own read ends as the connection did, cleanly; it used to fail as a fault of this side
+            // (loud) because the read still waiting on the stream threw when the output closed it.
+            Assert.Empty(await PipeReads.ReadToEndAsync(pair.Server.Input));
+            Assert.Null(pair.Server.InputFailure);
+        }
+
+        await relays.Within();
+    });
+
     private static Task Run(Func<Task> test) => test().Within();
 }
