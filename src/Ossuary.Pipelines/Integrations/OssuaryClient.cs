@@ -66,7 +66,7 @@ public static class OssuaryClient
             // handshake. Read afterwards, a successful handshake surfaced as a SocketException.
             EndPoint? local = socket.LocalEndPoint;
             EndPoint? remote = socket.RemoteEndPoint;
-            pipe = new StreamDuplexPipe(new NetworkStream(socket, ownsSocket: true), leaveOpen: false);
+            pipe = new StreamDuplexPipe(new NetworkStream(socket, ownsSocket: true), leaveOpen: false, mayStopReading: true);
             OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan.ForEndPoint(endpoint, remote), null, telemetry, cancellationToken).ConfigureAwait(false);
             return new OssuaryClientConnection(secure, pipe, local, remote);
         }

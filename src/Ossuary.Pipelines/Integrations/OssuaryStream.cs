@@ -96,7 +96,9 @@ public sealed class OssuaryStream : Stream
             throw new InvalidOperationException("This OssuaryStream has already been authenticated (or tried to be).");
         }
 
-        _innerPipe = new StreamDuplexPipe(_inner, leaveOpen: true);
+        // The pipe never disposes the inner stream (this stream does, on its own disposal), but when
+        // this stream owns it, its socket may stop receiving as the connection ends.
+        _innerPipe = new StreamDuplexPipe(_inner, leaveOpen: true, mayStopReading: !_leaveInnerStreamOpen);
         _secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
     }
 
@@ -175,7 +177,11 @@ public sealed class OssuaryStream : Stream
     /// <inheritdoc />
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    /// <summary>Sends Disconnect, then disposes the inner stream unless asked to leave it open.</summary>
+    /// <summary>
+    /// Sends Disconnect, then disposes the inner stream unless asked to leave it open. An inner
+    /// <see cref="System.Net.Sockets.NetworkStream"/> this stream owns stops receiving first (on Linux),
+    /// so that the wait for the peer's answer ends at once.
+    /// </summary>
     public override async ValueTask DisposeAsync()
     {
         if (_secure is not null)

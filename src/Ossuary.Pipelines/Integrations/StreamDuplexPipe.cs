@@ -5,7 +5,11 @@ using Ossuary.Pipelines.Transport;
 namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>Pipes over a <see cref="Stream"/> (a socket's <see cref="System.Net.Sockets.NetworkStream"/>, an <see cref="OssuaryStream"/>'s inner stream).</summary>
-internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen) : IDuplexPipe, IReadStoppingTransport
+/// <param name="stream">The stream.</param>
+/// <param name="leaveOpen">Whether <see cref="DisposeStreamAsync"/> leaves the stream to its owner.</param>
+/// <param name="mayStopReading">Whether the stream's socket may stop receiving when the connection ends: the stream is
+/// disposed then (by this pipe or by the <see cref="OssuaryStream"/> that owns it), so nobody reads it again.</param>
+internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool mayStopReading) : IDuplexPipe, IReadStoppingTransport
 {
     // Zero-byte reads: an idle connection waits for data before it rents its 64 KiB read buffer,
     // instead of holding one for as long as the peer is quiet.
@@ -21,13 +25,14 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen) : IDuplexP
     public PipeWriter Output { get; } = PipeWriter.Create(stream, WriterOptions);
 
     /// <summary>
-    /// A socket this pipe owns stops receiving: on Linux a pending receive then returns 0 bytes,
-    /// which ends the read as the peer's close would, where cancelling it throws inside the socket.
-    /// Elsewhere (shutdown need not wake a pending receive there) and for a stream the caller owns, false.
+    /// A socket nobody reads after this connection stops receiving: on Linux a pending receive then
+    /// returns 0 bytes, which ends the read as the peer's close would, where cancelling it throws
+    /// (and catches) an exception inside the pipe reader, once a connection. Elsewhere (shutdown need
+    /// not wake a pending receive there) and for a stream the caller goes on owning, false.
     /// </summary>
     public bool TryStopReading()
     {
-        if (leaveOpen || !OperatingSystem.IsLinux() || stream is not NetworkStream { Socket: var socket })
+        if (!mayStopReading || !OperatingSystem.IsLinux() || stream is not NetworkStream { Socket: var socket })
         {
             return false;
         }

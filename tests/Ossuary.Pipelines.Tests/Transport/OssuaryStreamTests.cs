@@ -182,6 +182,51 @@ public class OssuaryStreamTests
         Assert.True(pair.Client.FlushAsync().IsCompletedSuccessfully);
     });
 
+    [Fact]
+    public Task DisposingAStreamThatOwnsItsSocketThrowsNothingInside() => Run(async () =>
+    {
+        // Cancelling the pipe reader's pending receive throws and catches an exception inside it, once
+        // a connection; a stream that owns its socket stops the receive instead. Only exceptions of
+        // this test's own flow count (the marker flows into every continuation it starts).
+        ExceptionsOfThisFlow.Value = true;
+        var thrown = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        EventHandler<System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs> watch = (_, e) =>
+        {
+            if (ExceptionsOfThisFlow.Value)
+            {
+                thrown.Enqueue(e.Exception);
+            }
+        };
+
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        (NetworkStream serverSide, NetworkStream clientSide) = await ConnectTcpPairAsync();
+        await using var server = new OssuaryStream(serverSide);
+        var client = new OssuaryStream(clientSide);
+        var serverOptions = new OssuaryServerOptions { Identity = serverKey };
+        serverOptions.AuthorizedClientKeys.Add(clientKey.PublicKey);
+        var clientOptions = new OssuaryClientOptions { Identity = clientKey };
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        await Task.WhenAll(server.AuthenticateAsServerAsync(serverOptions), client.AuthenticateAsClientAsync(clientOptions));
+        await client.WriteAsync("ping"u8.ToArray());
+        await server.ReadExactlyAsync(new byte[4]);
+
+        AppDomain.CurrentDomain.FirstChanceException += watch;
+        try
+        {
+            await client.DisposeAsync(); // Disconnect; the server's answer may never come, so the client stops receiving
+            Assert.Equal(0, await server.ReadAsync(new byte[16]).AsTask().Within());
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.FirstChanceException -= watch;
+        }
+
+        Assert.Empty(thrown);
+    });
+
+    private static readonly AsyncLocal<bool> ExceptionsOfThisFlow = new();
+
     internal static async Task<(NetworkStream Server, NetworkStream Client)> ConnectTcpPairAsync()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
