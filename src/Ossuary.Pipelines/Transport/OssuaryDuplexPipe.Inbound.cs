@@ -128,8 +128,8 @@ public sealed partial class OssuaryDuplexPipe
         // The transport's input is completed only once the output is done with the transport: a
         // transport over a stream it owns (PipeReader.Create's default) disposes the stream when its
         // reader completes, which took the farewell above with it, and every later write of an
-        // application that had only stopped reading.
-        await _outbound.ConfigureAwait(false);
+        // application that had only stopped reading. (How the output ended is the outbound loop's to report.)
+        await _outbound.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await transport.CompleteAsync().ConfigureAwait(false);
     }
 
