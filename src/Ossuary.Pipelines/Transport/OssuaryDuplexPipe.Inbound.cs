@@ -82,8 +82,9 @@ public sealed partial class OssuaryDuplexPipe
         }
         catch (Exception) when (_closedByApplication)
         {
-            // Our Disconnect ended the connection. A transport over a stream it owns closes the stream
-            // when the output completes, and the read still waiting on it throws: the end we asked for.
+            // Our Disconnect ended the connection, and the transport ended the input with the output:
+            // Kestrel aborts it (ConnectionAbortedException), a stream the transport owns is disposed
+            // under the waiting read. Either is the end we asked for.
         }
         catch (Exception ex) when (LocalFault.IsLocal(ex))
         {
