@@ -37,6 +37,41 @@ public sealed class TelemetryJetStreamTests : IDisposable
         Assert.Equal(0, consumer.Stored);
     }
 
+    [Fact]
+    public async Task ANodeThatLosesTheRaceToCreateTheStreamUsesTheWinnersStream()
+    {
+        // Every node and the consumer ensure the stream, whoever comes first. Started together, two
+        // creates can cross in nats-server, and the loser reads "subjects overlap with an existing
+        // stream" (seen once in CI: two nodes and the consumer on a loaded machine). The crossing is
+        // rare on purpose-built load, so the context here makes it happen: another caller's create
+        // lands first, on the real server, and this one gets the server's answer to the loser.
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        await using var client = new NatsClient(nats.Url);
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_RACE", Subject = "race.readings" };
+        INatsJSContext losing = LosingFirstCreate.Wrap(client.CreateJetStreamContext());
+
+        INatsJSStream stream = await JetStreamStream.EnsureAsync(losing, options, budget.Token);
+
+        Assert.Equal("TELEMETRY_RACE", stream.Info.Config.Name);
+        Assert.Equal(options.DuplicateWindow, stream.Info.Config.DuplicateWindow);
+    }
+
+    [Fact]
+    public async Task AStreamWhoseSubjectsAnotherStreamHoldsIsRefusedWithTheServersReason()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        await using var client = new NatsClient(nats.Url);
+        INatsJSContext js = client.CreateJetStreamContext();
+        await js.CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig("SOMEONE_ELSE", ["taken.readings.>"]), budget.Token);
+
+        // Not a race: the retries give up and the server's reason comes through.
+        NatsJSApiException refused = await Assert.ThrowsAsync<NatsJSApiException>(() =>
+            JetStreamStream.EnsureAsync(js, new JetStreamOptions { Url = nats.Url, Stream = "MINE", Subject = "taken.readings" }, budget.Token));
+        Assert.Equal(10065, refused.Error.ErrCode);
+    }
+
     private async Task MoveDevicesAsync()
     {
         const int Devices = 8;
@@ -113,6 +148,38 @@ public sealed class TelemetryJetStreamTests : IDisposable
     }
 
     private static IReadingStore GetStore(TelemetryServer node) => node.Store;
+
+    /// <summary>A JetStream context whose first stream create loses a race: another caller's create reaches the server first.</summary>
+    public class LosingFirstCreate : System.Reflection.DispatchProxy
+    {
+        private INatsJSContext _inner = null!;
+        private int _creates;
+
+        public static INatsJSContext Wrap(INatsJSContext inner)
+        {
+            INatsJSContext proxy = Create<INatsJSContext, LosingFirstCreate>();
+            ((LosingFirstCreate)(object)proxy)._inner = inner;
+            return proxy;
+        }
+
+        protected override object? Invoke(System.Reflection.MethodInfo? targetMethod, object?[]? args)
+        {
+            if (targetMethod!.Name == nameof(INatsJSContext.CreateOrUpdateStreamAsync) && Interlocked.Increment(ref _creates) == 1)
+            {
+#pragma warning disable CA2012 // a proxy hands the ValueTask back boxed; its caller awaits it once
+                return LoseAsync((NATS.Client.JetStream.Models.StreamConfig)args![0]!, (CancellationToken)args[1]!);
+#pragma warning restore CA2012
+            }
+
+            return targetMethod.Invoke(_inner, args);
+        }
+
+        private async ValueTask<INatsJSStream> LoseAsync(NATS.Client.JetStream.Models.StreamConfig config, CancellationToken cancellationToken)
+        {
+            await _inner.CreateStreamAsync(config, cancellationToken); // the winner
+            throw new NatsJSApiException(new NATS.Client.JetStream.Models.ApiError { Code = 400, ErrCode = 10065, Description = "subjects overlap with an existing stream" });
+        }
+    }
 
     private static Task<TelemetryServer> StartNodeAsync(OssuaryIdentity serverKey, OssuaryIdentity[] devices, JetStreamOptions jetStream) =>
         TelemetryServer.StartAsync(new TelemetryServerOptions
