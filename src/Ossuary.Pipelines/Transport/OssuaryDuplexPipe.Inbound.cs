@@ -28,7 +28,19 @@ public sealed partial class OssuaryDuplexPipe
         {
             while (true)
             {
-                ReadResult read = await transport.ReadAtLeastAsync(wanted).ConfigureAwait(false);
+                ReadResult read;
+                try
+                {
+                    read = await transport.ReadAtLeastAsync(wanted).ConfigureAwait(false);
+                }
+                catch (Exception) when (_closedByApplication)
+                {
+                    // Our Disconnect ended the connection, and the transport ended the input with the
+                    // output: Kestrel aborts it (ConnectionAbortedException), a stream the transport owns
+                    // is disposed under the waiting read. Either is the end we asked for.
+                    break;
+                }
+
                 ReadOnlySequence<byte> buffer = read.Buffer;
                 SequencePosition consumed = buffer.Start;
                 OssuaryReceiveResult result;
@@ -79,12 +91,6 @@ public sealed partial class OssuaryDuplexPipe
                     break;
                 }
             }
-        }
-        catch (Exception) when (_closedByApplication)
-        {
-            // Our Disconnect ended the connection, and the transport ended the input with the output:
-            // Kestrel aborts it (ConnectionAbortedException), a stream the transport owns is disposed
-            // under the waiting read. Either is the end we asked for.
         }
         catch (Exception ex) when (LocalFault.IsLocal(ex))
         {
