@@ -18,11 +18,7 @@ internal static class CipherMeasurement
         using var server = new OssuarySession(keys.ServerSessionOptions());
         var wire = new ArrayBufferWriter<byte>(OssuarySession.MaxPacketLength);
         var plaintext = new ArrayBufferWriter<byte>(OssuarySession.MaxPlaintextLength);
-        while (!(client.IsEstablished && server.IsEstablished))
-        {
-            InMemoryWire.Deliver(client, server, wire, plaintext);
-            InMemoryWire.Deliver(server, client, wire, plaintext);
-        }
+        InMemoryWire.Establish(client, server, wire, plaintext);
 
         byte[] record = new byte[OssuarySession.MaxPlaintextLength];
         Random.Shared.NextBytes(record);

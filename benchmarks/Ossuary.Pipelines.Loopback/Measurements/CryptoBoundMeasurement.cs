@@ -60,8 +60,7 @@ internal static class CryptoBoundMeasurement
         private readonly OssuarySessionOptions _client;
         private readonly OssuarySessionOptions _server;
         private readonly HashSet<OssuaryPublicKey> _admitted;
-        private readonly ArrayBufferWriter<byte> _toServer = new(512);
-        private readonly ArrayBufferWriter<byte> _toClient = new(512);
+        private readonly ArrayBufferWriter<byte> _wire = new(512);
         private readonly ArrayBufferWriter<byte> _plaintext = new(16);
 
         public InMemoryPair(OssuaryKeys keys)
@@ -75,16 +74,7 @@ internal static class CryptoBoundMeasurement
         {
             using var client = new OssuarySession(_client);
             using var server = new OssuarySession(_server);
-            for (int step = 0; !(client.IsEstablished && server.IsEstablished); step++)
-            {
-                if (step == 4)
-                {
-                    throw new InvalidOperationException($"the in-memory handshake did not finish (client {client.State}, server {server.State})");
-                }
-
-                InMemoryWire.Deliver(client, server, _toServer, _plaintext);
-                InMemoryWire.Deliver(server, client, _toClient, _plaintext);
-            }
+            InMemoryWire.Establish(client, server, _wire, _plaintext);
 
             if (!_admitted.Contains(server.RemotePublicKey!))
             {

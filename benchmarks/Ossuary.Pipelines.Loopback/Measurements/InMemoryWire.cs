@@ -32,4 +32,20 @@ internal static class InMemoryWire
 
         return wire.WrittenCount;
     }
+
+    /// <summary>Runs the handshake between <paramref name="client"/> and <paramref name="server"/> until both are established.</summary>
+    /// <exception cref="InvalidOperationException">It failed, or did not finish in the protocol's three packets.</exception>
+    public static void Establish(OssuarySession client, OssuarySession server, ArrayBufferWriter<byte> wire, IBufferWriter<byte> plaintext)
+    {
+        for (int step = 0; !(client.IsEstablished && server.IsEstablished); step++)
+        {
+            if (step == 4)
+            {
+                throw new InvalidOperationException($"the in-memory handshake did not finish (client {client.State}, server {server.State})");
+            }
+
+            Deliver(client, server, wire, plaintext);
+            Deliver(server, client, wire, plaintext);
+        }
+    }
 }
