@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Native;
 
@@ -37,7 +38,7 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
 
     public NativeLibraryFixture()
     {
-        RepositoryRoot = FindRepositoryRoot();
+        RepositoryRoot = RepositoryPaths.Root();
 
         // One folder per test process, so that two test runs on one machine never share files.
         RunDirectory = Path.Combine(AppContext.BaseDirectory, "native-tests", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -235,18 +236,5 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
                 await Task.Delay(250);
             }
         }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Ossuary.Pipelines.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Ossuary.Pipelines.sln above {AppContext.BaseDirectory}.");
     }
 }

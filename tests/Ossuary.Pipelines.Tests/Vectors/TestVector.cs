@@ -59,18 +59,10 @@ public sealed class TestVector
 
     public static string SharedVectorsDirectory()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Ossuary.Pipelines.sln")))
-            {
-                string vectors = System.IO.Path.Combine(dir.FullName, "..", "shared", "vectors", "ossuary-v1");
-                return Directory.Exists(vectors)
-                    ? vectors
-                    : throw new DirectoryNotFoundException($"The shared test vectors are missing: expected {vectors}.");
-            }
-        }
-
-        throw new DirectoryNotFoundException("Could not find the repository root (Ossuary.Pipelines.sln) above the test binaries.");
+        string vectors = System.IO.Path.Combine(Support.RepositoryPaths.Root(), "..", "shared", "vectors", "ossuary-v1");
+        return Directory.Exists(vectors)
+            ? vectors
+            : throw new DirectoryNotFoundException($"The shared test vectors are missing: expected {vectors}.");
     }
 
     public override string ToString() => Name;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Interop.Original;
 
@@ -236,18 +237,10 @@ internal sealed partial class OriginalPeer : IAsyncDisposable
 
     private static string LocateFolder()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Ossuary.Pipelines.sln")))
-            {
-                string folder = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "interop", "libossuary-0.5.2"));
-                return File.Exists(Path.Combine(folder, "ref-peer"))
-                    ? folder
-                    : throw new DirectoryNotFoundException($"The original libossuary is missing: expected {folder}/ref-peer (see ../shared/interop/README.md).");
-            }
-        }
-
-        throw new DirectoryNotFoundException("Could not find the repository root (Ossuary.Pipelines.sln) above the test binaries.");
+        string folder = Path.GetFullPath(Path.Combine(RepositoryPaths.Root(), "..", "shared", "interop", "libossuary-0.5.2"));
+        return File.Exists(Path.Combine(folder, "ref-peer"))
+            ? folder
+            : throw new DirectoryNotFoundException($"The original libossuary is missing: expected {folder}/ref-peer (see ../shared/interop/README.md).");
     }
 
     [GeneratedRegex("^LISTENING 127\\.0\\.0\\.1:([0-9]+) server_key=([0-9a-f]{64}|none)$")]

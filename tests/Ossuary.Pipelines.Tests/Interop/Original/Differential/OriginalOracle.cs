@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Interop.Original.Differential;
 
@@ -39,7 +40,7 @@ internal static class OriginalOracle
 
     public static string DriverPath => Driver.Value;
 
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+    public static string RepositoryRoot { get; } = RepositoryPaths.Root();
 
     /// <summary>Runs <paramref name="scenario"/> through the original; <paramref name="oracle"/> overrides the choice (tests of the harness).</summary>
     public static OracleRun Run(DiffScenario scenario, OracleChoice oracle = OracleChoice.Auto, IReadOnlyDictionary<string, string>? environment = null)
@@ -141,18 +142,5 @@ internal static class OriginalOracle
         }
 
         return output;
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Ossuary.Pipelines.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Ossuary.Pipelines.sln above {AppContext.BaseDirectory}.");
     }
 }
