@@ -59,6 +59,22 @@ internal static class PacketRelay
 
     public static bool IsData(byte[] packet) => TypeOf(packet) == EncryptedData;
 
+    /// <summary>A handler that flips the first ciphertext byte of the <paramref name="ordinal"/>-th data frame (1 = the first) and passes everything on.</summary>
+    public static PacketHandler ForgingDataFrame(int ordinal)
+    {
+        int dataFrames = 0;
+        return async (packet, to) =>
+        {
+            if (IsData(packet) && ++dataFrames == ordinal)
+            {
+                packet[8 + 4] ^= 0x01; // the first ciphertext byte: after the header, the blob's two 2-byte lengths
+            }
+
+            await to.WriteAsync(packet);
+            return true;
+        };
+    }
+
     /// <summary>
     /// Copies whole packets from <paramref name="from"/> to <paramref name="to"/>, one flush each,
     /// passing each through <paramref name="onPacket"/>. Completes <paramref name="to"/> at the end.

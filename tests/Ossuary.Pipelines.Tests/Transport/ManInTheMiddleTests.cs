@@ -13,17 +13,7 @@ public class ManInTheMiddleTests
     public Task ForgedFrameFailsTheReadWithDecryptionFailedAfterTheGenuineBytes() => Run(async () =>
     {
         var link = new LinkedPipes();
-        int dataFrames = 0;
-        Task downstream = PacketRelay.ForwardAsync(link.Downstream.From, link.Downstream.To, async (packet, to) =>
-        {
-            if (PacketRelay.IsData(packet) && ++dataFrames == 2)
-            {
-                packet[8 + 4] ^= 0x01; // the first ciphertext byte of the second data frame
-            }
-
-            await to.WriteAsync(packet);
-            return true;
-        });
+        Task downstream = PacketRelay.ForwardAsync(link.Downstream.From, link.Downstream.To, PacketRelay.ForgingDataFrame(2));
         Task upstream = PacketRelay.ForwardAsync(link.Upstream.From, link.Upstream.To);
         await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link))
         {

@@ -13,17 +13,7 @@ public class StreamOwningTransportTests
     public Task AServerThatReceivesAForgedFrameStillTellsTheClient() => Run(async () =>
     {
         var link = new LinkedPipes();
-        int dataFrames = 0;
-        Task upstream = PacketRelay.ForwardAsync(link.Upstream.From, link.Upstream.To, async (packet, to) =>
-        {
-            if (PacketRelay.IsData(packet) && ++dataFrames == 2)
-            {
-                packet[8 + 4] ^= 0x01; // the first ciphertext byte of the client's second data frame
-            }
-
-            await to.WriteAsync(packet);
-            return true;
-        });
+        Task upstream = PacketRelay.ForwardAsync(link.Upstream.From, link.Upstream.To, PacketRelay.ForgingDataFrame(2)); // the client's second frame
         Task downstream = PacketRelay.ForwardAsync(link.Downstream.From, link.Downstream.To);
         await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link, serverTransport: DuplexPipeStream.OwningTransport))
         {
