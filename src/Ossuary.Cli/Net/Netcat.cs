@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using Microsoft.Win32.SafeHandles;
+using Ossuary.Pipelines;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Cli.Net;
@@ -48,6 +49,21 @@ internal static class Netcat
     /// <param name="cancellationToken">Ends the session (Ctrl+C).</param>
     public static async Task<NetcatEnd> RunAsync(OssuaryDuplexPipe secure, TimeSpan? wait, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await RunSessionAsync(secure, wait, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OssuaryException)
+        {
+            // Our own failure (stdin, stdout) or an interruption: what was in flight is lost, so the
+            // peer is told with Disconnect (error) rather than left to take this for a clean close.
+            await secure.Output.CompleteAsync(ex);
+            throw;
+        }
+    }
+
+    private static async Task<NetcatEnd> RunSessionAsync(OssuaryDuplexPipe secure, TimeSpan? wait, CancellationToken cancellationToken)
+    {
         Stream stdout = OpenStdout();
         var activity = new Activity();
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -62,8 +78,9 @@ internal static class Netcat
                 return closed;
             }
 
+            // The peer closed or failed, or our stdout did: the reason surfaces before any clean Disconnect.
+            await fromPeer;
             await secure.Output.CompleteAsync();
-            await fromPeer; // surfaces the reason if the peer failed rather than closed
             return NetcatEnd.PeerClosed;
         }
 
@@ -82,6 +99,11 @@ internal static class Netcat
         catch (Exception) when (fromPeer.IsFaulted)
         {
             stdinEnded = false; // the connection failed both ways; fromPeer says why
+        }
+
+        if (fromPeer.IsCompleted)
+        {
+            await fromPeer; // a failure of our stdout, before any clean Disconnect
         }
 
         await secure.Output.CompleteAsync();
