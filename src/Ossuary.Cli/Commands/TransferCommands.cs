@@ -47,7 +47,7 @@ internal static class TransferCommands
             {
                 await using Stream source = fromStdin ? Console.OpenStandardInput() : File.OpenRead(path);
                 await using SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
-                SendResult sent = await SendFileAsync(client.Secure.Output, source, saveAs, fromStdin ? TransferProtocol.UnknownLength : source.Length, cancellationToken);
+                SendResult sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, fromStdin ? TransferProtocol.UnknownLength : source.Length, cancellationToken);
                 (string? answer, OssuaryException? closedWith) = await ReadAnswerAsync(client.Secure.Input, cancellationToken);
                 closedWith ??= sent.ClosedWith;
                 string expected = sent.Hash is null ? "" : $"OK {Convert.ToHexStringLower(sent.Hash)}";
@@ -145,7 +145,7 @@ internal static class TransferCommands
     }
 
     /// <summary>Sends the header, the bytes and their SHA-256; no hash if the receiver closed the connection first.</summary>
-    private static async Task<SendResult> SendFileAsync(PipeWriter output, Stream source, string name, long length, CancellationToken cancellationToken)
+    private static async Task<SendResult> SendFileAsync(PipeWriter output, Stream source, string sourceName, string name, long length, CancellationToken cancellationToken)
     {
         bool chunked = length == TransferProtocol.UnknownLength;
         await TransferProtocol.WriteLineAsync(output, TransferProtocol.HeaderLine(name, length), cancellationToken);
@@ -156,7 +156,17 @@ internal static class TransferCommands
         {
             Memory<byte> buffer = output.GetMemory(ChunkSize + 4);
             Memory<byte> data = chunked ? buffer[4..(ChunkSize + 4)] : buffer[..ChunkSize];
-            int read = await source.ReadAsync(data, cancellationToken);
+            int read;
+            try
+            {
+                read = await source.ReadAsync(data, cancellationToken);
+            }
+            catch (IOException ex)
+            {
+                // Alone, the system's reason ("Connection reset by peer") would read like the receiver's.
+                throw new CliException($"cannot read {sourceName}: {ex.Message}");
+            }
+
             if (read == 0)
             {
                 break;

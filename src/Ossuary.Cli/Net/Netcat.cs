@@ -179,7 +179,17 @@ internal static class Netcat
     {
         while (true)
         {
-            ReadResult read = await source.ReadAsync(cancellationToken);
+            ReadResult read;
+            try
+            {
+                read = await source.ReadAsync(cancellationToken);
+            }
+            catch (IOException ex)
+            {
+                // Alone, the system's reason ("Connection reset by peer") would read like the Ossuary peer's.
+                throw new CliException($"cannot read standard input: {ex.Message}; ended the connection");
+            }
+
             foreach (ReadOnlyMemory<byte> segment in read.Buffer)
             {
                 output.Write(segment.Span);

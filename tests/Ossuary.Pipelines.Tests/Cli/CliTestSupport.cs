@@ -46,6 +46,14 @@ public abstract partial class CliTestBase : IDisposable
         return process;
     }
 
+    /// <summary>Starts the tool with bash redirections applied to it (see <see cref="ToolProcess.StartRedirected"/>).</summary>
+    internal ToolProcess StartRedirected(string redirections, params string[] args)
+    {
+        ToolProcess process = ToolProcess.StartRedirected(Dir, redirections, args);
+        _processes.Add(process);
+        return process;
+    }
+
     internal Task<ToolResult> RunAsync(params string[] args) => ToolProcess.RunAsync(Dir, args);
 
     internal Task<ToolResult> RunWithInputAsync(string stdin, params string[] args) => ToolProcess.RunWithInputAsync(Dir, stdin, args);

@@ -81,9 +81,20 @@ internal sealed class ToolProcess : IDisposable
     /// <summary>Starts another of the repository's programs the same way: <c>dotnet ASSEMBLY ARGS</c>, named <paramref name="name"/> in failures.</summary>
     public static ToolProcess Start(string assembly, string name, string directory, params string[] args) => Start(assembly, name, directory, null, args);
 
-    private static ToolProcess Start(string assembly, string name, string directory, Func<Stream, Task>? stdoutSink, string[] args)
+    /// <summary>
+    /// Starts the tool through bash with <paramref name="redirections"/> (bash syntax, e.g.
+    /// <c>&gt;/dev/full</c> or <c>0&lt;&gt;/dev/tcp/127.0.0.1/PORT</c>) applied to it: standard streams
+    /// that fail in ways a pipe from this process cannot. Unix only.
+    /// </summary>
+    public static ToolProcess StartRedirected(string directory, string redirections, params string[] args) =>
+        Start("bash", ["-c", $"exec \"$0\" \"$@\" {redirections}", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+
+    private static ToolProcess Start(string assembly, string name, string directory, Func<Stream, Task>? stdoutSink, string[] args) =>
+        Start(RepositoryPaths.DotnetHost(), [assembly], name, directory, stdoutSink, args);
+
+    private static ToolProcess Start(string program, string[] leading, string name, string directory, Func<Stream, Task>? stdoutSink, string[] args)
     {
-        var info = new ProcessStartInfo(RepositoryPaths.DotnetHost())
+        var info = new ProcessStartInfo(program)
         {
             WorkingDirectory = directory,
             UseShellExecute = false,
@@ -91,7 +102,11 @@ internal sealed class ToolProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        info.ArgumentList.Add(assembly);
+        foreach (string arg in leading)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
         foreach (string arg in args)
         {
             info.ArgumentList.Add(arg);
