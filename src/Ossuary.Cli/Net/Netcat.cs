@@ -38,6 +38,9 @@ internal static class Netcat
         return pipe.Reader;
     });
 
+    /// <summary>EPIPE (Linux, macOS), the HResult of a write to a pipe whose reader is gone.</summary>
+    private const int BrokenPipe = 32;
+
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Starts reading stdin now, so that a peer that answers at once finds stdin's end already seen.</summary>
@@ -155,10 +158,13 @@ internal static class Netcat
 
                     await stdout.FlushAsync(cancellationToken);
                 }
-                catch (IOException)
+                catch (IOException ex)
                 {
-                    // `ossuary connect ... | head -c 100`: the reader is gone, and so is the point of the connection.
-                    throw new CliException("standard output was closed (broken pipe); ended the connection");
+                    // `ossuary connect ... | head -c 100`: the reader is gone, and so is the point of the
+                    // connection. Any other failure (a full disk) keeps its own reason.
+                    throw new CliException(ex.HResult == BrokenPipe
+                        ? "standard output was closed (broken pipe); ended the connection"
+                        : $"cannot write to standard output: {ex.Message}; ended the connection");
                 }
                 finally
                 {

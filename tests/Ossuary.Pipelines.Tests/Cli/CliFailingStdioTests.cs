@@ -59,6 +59,29 @@ public sealed class CliFailingStdioTests : CliTestBase
         Assert.Empty(Directory.GetFileSystemEntries(inbox));
     }
 
+    [Fact]
+    public async Task AConnectWhoseStdoutIsFullSaysSoRatherThanBrokenPipe()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // bash redirections
+        }
+
+        // ossuary connect ... > file, on a full disk
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
+        await server.WriteAsync("no room for this\n");
+        server.CloseStdin();
+        ToolProcess client = StartRedirected(">/dev/full", "connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "forever");
+        client.CloseStdin();
+
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        AssertFails(clientResult, 1, "cannot write to standard output", "No space left on device");
+        Assert.DoesNotContain("broken pipe", clientResult.Stderr, StringComparison.Ordinal);
+        Assert.True(serverResult.ExitCode == 1, serverResult.ToString());
+    }
+
     /// <summary>A stdin that is a TCP socket whose far end (here) sends some bytes, then a reset: read(0) fails with ECONNRESET.</summary>
     private sealed class ResettingStdin : IDisposable
     {
