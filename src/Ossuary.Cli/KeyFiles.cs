@@ -97,9 +97,7 @@ internal static class KeyFiles
             identity.TryFormatSeedHex(hex, out _);
             Encoding.ASCII.GetBytes(hex, line);
             line[^1] = (byte)'\n';
-            using Stream stdout = Console.OpenStandardOutput();
-            stdout.Write(line);
-            stdout.Flush();
+            StdPaths.WriteStdout(line, "the secret key");
         }
         finally
         {

@@ -1,3 +1,5 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace Ossuary.Cli;
 
 /// <summary>
@@ -21,6 +23,29 @@ internal static class StdPaths
         if (!File.Exists(path))
         {
             throw new CliException($"{what} '{path}' does not exist{(hint is null ? "" : $" ({hint})")}", ExitCodes.BadInput);
+        }
+    }
+
+    /// <summary>
+    /// stdout as a file stream where it can be: the console stream drops a write to a closed pipe
+    /// (EPIPE) without a word, and .NET ignores SIGPIPE, so the output would be lost with exit 0.
+    /// </summary>
+    public static Stream OpenStdout() => OperatingSystem.IsWindows()
+        ? Console.OpenStandardOutput()
+        : new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+
+    /// <summary>Writes <paramref name="bytes"/> (<paramref name="what"/>, for the message) to stdout; exit 1 if they could not be.</summary>
+    public static void WriteStdout(ReadOnlySpan<byte> bytes, string what)
+    {
+        try
+        {
+            using Stream stdout = OpenStdout();
+            stdout.Write(bytes);
+            stdout.Flush();
+        }
+        catch (IOException ex)
+        {
+            throw new CliException($"cannot write {what} to standard output: {ex.Message}");
         }
     }
 

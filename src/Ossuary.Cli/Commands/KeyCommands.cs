@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using Ossuary.Pipelines;
 
 namespace Ossuary.Cli.Commands;
@@ -27,7 +28,7 @@ internal static class KeyCommands
                 return ExitCodes.Success;
             }
 
-            Console.WriteLine(identity.PublicKey);
+            StdPaths.WriteStdout(Encoding.ASCII.GetBytes($"{identity.PublicKey}\n"), "the public key");
             Console.Error.WriteLine($"ossuary: wrote secret key to {path}; share the public key above");
             return ExitCodes.Success;
         }));
@@ -41,7 +42,7 @@ internal static class KeyCommands
         command.SetAction(parse => CliRunner.Run(() =>
         {
             using OssuaryIdentity identity = KeyFiles.ReadSecret(parse.GetValue(file)!, allowStdin: true);
-            Console.WriteLine(identity.PublicKey);
+            StdPaths.WriteStdout(Encoding.ASCII.GetBytes($"{identity.PublicKey}\n"), "the public key");
             return ExitCodes.Success;
         }));
         return command;

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
-using Microsoft.Win32.SafeHandles;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Transport;
 
@@ -67,7 +66,7 @@ internal static class Netcat
 
     private static async Task<NetcatEnd> RunSessionAsync(OssuaryDuplexPipe secure, TimeSpan? wait, CancellationToken cancellationToken)
     {
-        Stream stdout = OpenStdout();
+        Stream stdout = StdPaths.OpenStdout();
         var activity = new Activity();
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task fromPeer = ReceiveAsync(secure.Input, stdout, activity, cancellationToken);
@@ -217,15 +216,6 @@ internal static class Netcat
             }
         }
     }
-
-    /// <summary>
-    /// stdout as a file stream where it can be: the console stream drops writes to a closed pipe
-    /// (EPIPE) without a word, so `ossuary connect ... | head -c 100` would never learn that its
-    /// reader is gone.
-    /// </summary>
-    private static Stream OpenStdout() => OperatingSystem.IsWindows()
-        ? Console.OpenStandardOutput()
-        : new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
 
     private static async Task PumpStdinAsync(PipeWriter writer)
     {

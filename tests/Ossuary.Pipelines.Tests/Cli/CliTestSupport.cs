@@ -54,6 +54,14 @@ public abstract partial class CliTestBase : IDisposable
         return process;
     }
 
+    /// <summary>Starts the tool once a line is written to its stdin (see <see cref="ToolProcess.StartGated"/>).</summary>
+    internal ToolProcess StartGated(Func<Stream, Task>? stdoutSink, params string[] args)
+    {
+        ToolProcess process = ToolProcess.StartGated(Dir, stdoutSink, args);
+        _processes.Add(process);
+        return process;
+    }
+
     internal Task<ToolResult> RunAsync(params string[] args) => ToolProcess.RunAsync(Dir, args);
 
     internal Task<ToolResult> RunWithInputAsync(string stdin, params string[] args) => ToolProcess.RunWithInputAsync(Dir, stdin, args);

@@ -89,6 +89,14 @@ internal sealed class ToolProcess : IDisposable
     public static ToolProcess StartRedirected(string directory, string redirections, params string[] args) =>
         Start("bash", ["-c", $"exec \"$0\" \"$@\" {redirections}", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
+    /// <summary>
+    /// As <see cref="Start(string, Func{Stream, Task}?, string[])"/>, but the tool starts only once a
+    /// line is written to stdin (bash reads it, then runs the tool): the test can arrange its
+    /// stdout first, a closed pipe say, with no race against the tool's first write. Unix only.
+    /// </summary>
+    public static ToolProcess StartGated(string directory, Func<Stream, Task>? stdoutSink, params string[] args) =>
+        Start("bash", ["-c", "read -r _ && exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, stdoutSink, args);
+
     private static ToolProcess Start(string assembly, string name, string directory, Func<Stream, Task>? stdoutSink, string[] args) =>
         Start(RepositoryPaths.DotnetHost(), [assembly], name, directory, stdoutSink, args);
 
