@@ -245,6 +245,11 @@ internal static class TransferCommands
                 received = length == TransferProtocol.UnknownLength
                     ? await CopyChunksAsync(secure.Input, target, hash, progress, cancellationToken)
                     : await CopyAsync(secure.Input, target, hash, length, progress, cancellationToken);
+
+                // "OK" lets the sender report success, and its user delete the original: the bytes
+                // must be on disk by then, not only in the page cache.
+                await target.FlushAsync(cancellationToken);
+                target.Flush(flushToDisk: true);
             }
 
             byte[] expected = await ReadExactlyAsync(secure.Input, SHA256.HashSizeInBytes, cancellationToken);
@@ -256,6 +261,7 @@ internal static class TransferCommands
             }
 
             Publish(partial, destination, force);
+            DirectorySync.Sync(directory); // and so must the name
         }
         catch (Exception ex)
         {

@@ -1,0 +1,43 @@
+using System.Text.RegularExpressions;
+
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary>
+/// "OK" from the receiver lets the sender report success (and its user delete the original): by
+/// then the file must be on disk, its bytes and its name, not only in the page cache.
+/// </summary>
+[Collection(CliCollection.Name)]
+public sealed class CliDurableReceiveTests : CliTestBase
+{
+    [Fact]
+    public async Task ReceiveSyncsTheFileBeforeNamingItAndTheDirectoryAfter()
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/strace"))
+        {
+            return; // the kernel's view of it needs strace
+        }
+
+        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        string log = Path.Combine(Dir, "strace.log");
+        var receiver = ToolProcess.StartTraced(Dir, "fsync,fdatasync,rename,renameat,renameat2,link,linkat", log,
+            "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        using (receiver)
+        {
+            await WaitUntilListeningAsync(receiver);
+            ToolResult sent = await RunAsync("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+            AssertSucceeds(await receiver.WaitForExitAsync());
+            AssertSucceeds(sent);
+        }
+
+        // strace -y shows each descriptor's path; -f lines are in the order the calls were made.
+        string[] calls = File.ReadAllLines(log);
+        int synced = Array.FindIndex(calls, line => Regex.IsMatch(line, @"f(data)?sync\(\d+<[^>]*/inbox/\.payload\.bin\.[0-9a-f]+\.part>\) = 0"));
+        int named = Array.FindIndex(calls, line => Regex.IsMatch(line, @"(rename|link)\w*\(.*\.part"".*/inbox/payload\.bin"".*= 0"));
+        int dirSynced = Array.FindLastIndex(calls, line => Regex.IsMatch(line, @"f(data)?sync\(\d+<[^>]*/inbox>\) = 0"));
+        string trace = string.Join('\n', calls.Where(line => line.Contains("inbox", StringComparison.Ordinal)));
+        Assert.True(named >= 0, $"no rename to payload.bin:\n{trace}");
+        Assert.True(synced >= 0 && synced < named, $"the file was not synced before it got its name:\n{trace}");
+        Assert.True(dirSynced > named, $"the directory was not synced after the file got its name:\n{trace}");
+    }
+}
