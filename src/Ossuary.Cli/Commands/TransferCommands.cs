@@ -233,7 +233,7 @@ internal static class TransferCommands
 
         // Our own new file, under a name nobody can predict: CreateNew never opens what is already
         // there (a user's file, a planted symlink), so nothing outside our file is written.
-        string partial = Path.Combine(directory, $".{name}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.part");
+        string partial = Path.Combine(directory, $".{PartialStem(name)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.part");
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] actual;
         long received;
@@ -290,6 +290,28 @@ internal static class TransferCommands
     private static string Describe(Exception ex) => ex is OssuaryException ossuary
         ? $"the connection failed during the transfer ({ossuary.Reason}): {ossuary.Message}"
         : ex.Message;
+
+    /// <summary>
+    /// The name, cut to 200 UTF-8 bytes (never inside a character): a name may take the system's
+    /// whole 255, and the partial file's name adds 20 to it.
+    /// </summary>
+    private static string PartialStem(string name)
+    {
+        int length = 0;
+        int bytes = 0;
+        foreach (System.Text.Rune rune in name.EnumerateRunes())
+        {
+            bytes += rune.Utf8SequenceLength;
+            if (bytes > 200)
+            {
+                break;
+            }
+
+            length += rune.Utf16SequenceLength;
+        }
+
+        return name[..length];
+    }
 
     private static bool Exists(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
 

@@ -206,6 +206,19 @@ public sealed class CliTransferTests : CliTestBase
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Dir, "inbox")));
     }
 
+    [Fact]
+    public async Task AFileWhoseNameIsNearTheSystemsLimitArrives()
+    {
+        // 240 bytes: a valid name (the limit is 255), but the partial file's name around it is not.
+        string name = new string('n', 236) + ".bin";
+        File.WriteAllText(Path.Combine(Dir, name), "long name\n");
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+
+        await TransferAsync(name, "-o", "inbox");
+
+        Assert.Equal([name], Names(Path.Combine(Dir, "inbox")));
+    }
+
     private async Task TransferAsync(string file, params string[] receiveOptions)
     {
         ToolProcess receiver = await StartServerAsync(["receive", "--port", "0", "--bind", "127.0.0.1", .. receiveOptions]);
