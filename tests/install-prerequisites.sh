@@ -3,7 +3,8 @@
 #   gcc g++ binutils libc6-dev  the C library tests publish src/Ossuary.Native with NativeAOT and
 #                               build C programs against it (ld, objcopy, ar, nm, readelf)
 #   nats-server                 the telemetry sample's JetStream test starts its own nats-server -js
-# .ci/run runs it before the tests; the JetStream test runs it too when nats-server is missing, so
+#   strace                      the CLI's durability test watches receive's fsync and rename calls
+# .ci/run runs it before the tests; the tests that need nats-server or strace run it too when it is missing, so
 # the README's `dotnet test` works on a fresh machine. Fails loudly where it cannot install.
 set -euo pipefail
 
@@ -13,6 +14,10 @@ if ! command -v gcc >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1 || ! com
 fi
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
     missing+=(nats-server)
+fi
+
+if ! command -v strace >/dev/null 2>&1 && [ ! -x /usr/bin/strace ]; then
+    missing+=(strace)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Cli;
 
@@ -12,15 +13,12 @@ public sealed class CliDurableReceiveTests : CliTestBase
     [Fact]
     public async Task ReceiveSyncsTheFileBeforeNamingItAndTheDirectoryAfter()
     {
-        if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/strace"))
-        {
-            return; // the kernel's view of it needs strace
-        }
-
+        // The kernel's view of it: strace, from Debian's package, installed here if missing.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
         File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
         Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
         string log = Path.Combine(Dir, "strace.log");
-        var receiver = ToolProcess.StartTraced(Dir, "fsync,fdatasync,rename,renameat,renameat2,link,linkat", log,
+        var receiver = ToolProcess.StartTraced(strace, Dir, "fsync,fdatasync,rename,renameat,renameat2,link,linkat", log,
             "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
         using (receiver)
         {

@@ -97,9 +97,9 @@ internal sealed class ToolProcess : IDisposable
     public static ToolProcess StartGated(string directory, Func<Stream, Task>? stdoutSink, params string[] args) =>
         Start("bash", ["-c", "read -r _ && exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, stdoutSink, args);
 
-    /// <summary>Starts the tool under <c>strace -f -y -e trace=SYSCALLS -o LOG</c>, to see what it asks of the kernel. Linux only.</summary>
-    public static ToolProcess StartTraced(string directory, string syscalls, string log, params string[] args) =>
-        Start("strace", ["-f", "-y", "-e", $"trace={syscalls}", "-o", log, RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+    /// <summary>Starts the tool under <c>STRACE -f -y -e trace=SYSCALLS -o LOG</c>, to see what it asks of the kernel (Linux).</summary>
+    public static ToolProcess StartTraced(string strace, string directory, string syscalls, string log, params string[] args) =>
+        Start(strace, ["-f", "-y", "-e", $"trace={syscalls}", "-o", log, RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
     private static ToolProcess Start(string assembly, string name, string directory, Func<Stream, Task>? stdoutSink, string[] args) =>
         Start(RepositoryPaths.DotnetHost(), [assembly], name, directory, stdoutSink, args);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using Ossuary.Pipelines.Tests.Interop.Original.Differential;
 
 namespace Ossuary.Pipelines.Tests.Support;
 
@@ -28,8 +27,7 @@ internal sealed partial class NatsServerProcess : IAsyncDisposable
 
     public static async Task<NatsServerProcess> StartAsync(CancellationToken cancellationToken)
     {
-        string executable = Candidates.FirstOrDefault(File.Exists)
-            ?? await InstallAsync(cancellationToken);
+        string executable = await DebianPrerequisites.FindOrInstallAsync(Candidates, "nats-server", cancellationToken);
         string directory = Directory.CreateTempSubdirectory("ossuary-nats-").FullName;
 
         // The server picks its own port (-p -1) and says which in its log: a port found free here and
@@ -92,15 +90,6 @@ internal sealed partial class NatsServerProcess : IAsyncDisposable
 
     [GeneratedRegex(@"Listening for client connections on [^\s]+:(\d+)")]
     private static partial Regex ListeningLine();
-
-    private static async Task<string> InstallAsync(CancellationToken cancellationToken)
-    {
-        string script = Path.Combine(OriginalOracle.RepositoryRoot, "tests", "install-prerequisites.sh");
-        using Process install = Process.Start(new ProcessStartInfo("bash", [script])) ?? throw new InvalidOperationException("bash did not start");
-        await install.WaitForExitAsync(cancellationToken);
-        return Candidates.FirstOrDefault(File.Exists)
-            ?? throw new InvalidOperationException($"nats-server is not installed and {script} could not install it (exit {install.ExitCode}): apt-get install -y nats-server");
-    }
 
     public async ValueTask DisposeAsync()
     {
