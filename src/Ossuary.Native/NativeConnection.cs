@@ -56,6 +56,12 @@ internal sealed class NativeConnection : IDisposable
         OssuaryIdentity? oldIdentity = _identity;
         _identity = identity;
         _session = CreateSession();
+
+        // A send call with no room may have had the old session write its ClientHandshake into
+        // the queue: none of it went out (or _started would be set), and the new session writes
+        // its own, so the old one must not follow it onto the wire.
+        _outbound.Discard();
+        _handshakeOutputEnd = _outbound.Queued;
         oldSession.Dispose();
         oldIdentity?.Dispose();
         return true;

@@ -76,6 +76,17 @@ internal sealed class OutboundQueue : IBufferWriter<byte>, IDisposable
         return count;
     }
 
+    /// <summary>
+    /// Drops every queued byte, as if it had been handed out: for output that must never reach
+    /// the peer (the packets of a session that has been replaced before any byte went out).
+    /// </summary>
+    public void Discard()
+    {
+        _start = _end = 0;
+        Queued = Drained;
+        ReturnBuffer();
+    }
+
     /// <summary>Gives the buffer back to the pool; queued bytes are dropped (the connection is going away).</summary>
     public void Dispose()
     {

@@ -542,6 +542,33 @@ static int set_secret_key(void) {
   return 0;
 }
 
+/* ossuary_send_handshake() with no room has already made the ClientHandshake (kept for the
+ * next call), yet no byte has gone out, so ossuary_set_secret_key() may still change the key.
+ * The packet kept from before must not go out too: two ClientHandshakes make the server reset. */
+static int set_secret_key_after_zero_room(void) {
+  uint8_t cs[32], cp[32], ss[32], sp[32], out[512];
+  keypair(cs, cp);
+  keypair(ss, sp);
+  end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL));
+  end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_AUTHENTICATED_SERVER, ss));
+  uint16_t out_len = 0;
+  EXPECT(ossuary_send_handshake(client_end.conn, out, &out_len) == WOULDBLOCK && out_len == 0, "no room, nothing written");
+  EXPECT(ossuary_set_secret_key(client_end.conn, cs) == 0, "no byte has gone out: the key may change");
+  out_len = sizeof(out);
+  int rc = ossuary_send_handshake(client_end.conn, out, &out_len);
+  EXPECT(rc == 92 && out_len == 92, "one ClientHandshake, not two: rc %d, %u bytes", rc, out_len);
+  wire_push(&server_end.in, out, out_len);
+  ossuary_add_authorized_key(client_end.conn, sp);
+  ossuary_add_authorized_key(server_end.conn, cp);
+  EXPECT(pump(50) == 1, "handshake");
+  EXPECT(client_end.recv_failed == 0 && server_end.recv_failed == 0, "without a reset: %d, %d", client_end.recv_failed, server_end.recv_failed);
+  EXPECT(key_is(server_end.conn, cp), "the server sees the key set later");
+  EXPECT(talk_both_ways() == 0, "data");
+  end_free(&client_end);
+  end_free(&server_end);
+  return 0;
+}
+
 static int add_authorized_keys(void) {
   uint8_t cs[32], cp[32], os[32], op[32];
   keypair(cs, cp);
@@ -775,6 +802,7 @@ static const scenario_t scenarios[] = {
     {"stale_handle", stale_handle},
     {"generated_keys", generated_keys},
     {"set_secret_key", set_secret_key},
+    {"set_secret_key_after_zero_room", set_secret_key_after_zero_room},
     {"add_authorized_keys", add_authorized_keys},
     {"clean_disconnect", clean_disconnect_clean},
     {"error_disconnect", clean_disconnect_error},

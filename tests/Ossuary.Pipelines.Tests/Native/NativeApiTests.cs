@@ -26,6 +26,7 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "stale_handle",
         "generated_keys",
         "set_secret_key",
+        "set_secret_key_after_zero_room",
         "add_authorized_keys",
         "clean_disconnect",
         "error_disconnect",
