@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Security.Cryptography;
 
 namespace Ossuary.Native;
 
@@ -26,15 +27,18 @@ internal sealed class PooledPlaintext : IBufferWriter<byte>
 
     public Span<byte> GetSpan(int sizeHint = 0) => Reserve(sizeHint).AsSpan(WrittenCount);
 
-    /// <summary>Forgets what was written and gives the buffer back to the pool.</summary>
+    /// <summary>Wipes what was written and gives the buffer back to the pool.</summary>
     public void Clear()
     {
-        WrittenCount = 0;
         if (_buffer is not null)
         {
+            // A decrypted message left in a pooled array would outlive the caller's copy of it.
+            CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, WrittenCount));
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = null;
         }
+
+        WrittenCount = 0;
     }
 
     private byte[] Reserve(int sizeHint)
@@ -48,6 +52,7 @@ internal sealed class PooledPlaintext : IBufferWriter<byte>
         {
             byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, needed));
             _buffer.AsSpan(0, WrittenCount).CopyTo(larger);
+            CryptographicOperations.ZeroMemory(_buffer.AsSpan(0, WrittenCount));
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = larger;
         }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "ossuary.h"
 #include "test_support.h"
@@ -761,6 +763,71 @@ static int unexpected_packet_resets(void) {
   return 0;
 }
 
+/* The places in readable memory that hold the 64 bytes mask ^ 0xa5. The marker is never whole
+ * in this function's own memory (it is compared byte by byte), so each hit is a copy somewhere
+ * else. Mappings over 1 GiB are skipped: AddressSanitizer's shadow is terabytes of them. */
+static int count_marker(const uint8_t mask[64]) {
+  static uint8_t chunk[1 << 20];
+  FILE *maps = fopen("/proc/self/maps", "r");
+  int mem = open("/proc/self/mem", O_RDONLY);
+  if (maps == NULL || mem < 0) {
+    return -1;
+  }
+  char line[4096];
+  int found = 0;
+  while (fgets(line, sizeof(line), maps) != NULL) {
+    unsigned long lo, hi;
+    char perms[8];
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' || hi - lo > (1ul << 30)
+        || strstr(line, "[vvar") != NULL || strstr(line, "[vsyscall]") != NULL) {
+      continue;
+    }
+    for (unsigned long at = lo; at < hi; at += sizeof(chunk) - 64) {
+      size_t want = hi - at < sizeof(chunk) ? hi - at : sizeof(chunk);
+      ssize_t got = pread(mem, chunk, want, (off_t)at);
+      for (ssize_t i = 0; i + 64 <= got; i++) {
+        int j = 0;
+        while (j < 64 && chunk[i + j] == (uint8_t)(mask[j] ^ 0xa5)) j++;
+        found += j == 64;
+      }
+      if (got < (ssize_t)want || want < sizeof(chunk)) {
+        break;
+      }
+    }
+  }
+  close(mem);
+  fclose(maps);
+  return found;
+}
+
+/* A decrypted message is the caller's: once it is in out_buf, and the caller has wiped that,
+ * no copy of it may stay behind in the library's memory (a core dump, a heap disclosure). */
+static int received_plaintext_is_wiped(void) {
+  uint8_t mask[64], message[64], out[256], got[256];
+  keypair(mask, mask + 32); /* 64 random bytes */
+  end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL));
+  end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_UNAUTHENTICATED_SERVER, NULL));
+  client_end.tofu = 1;
+  EXPECT(pump(50) == 1, "handshake");
+  for (int i = 0; i < 64; i++) message[i] = mask[i] ^ 0xa5;
+  uint16_t out_len = sizeof(out);
+  EXPECT(ossuary_send_data(client_end.conn, message, sizeof(message), out, &out_len) == 92, "sealed");
+  explicit_bzero(message, sizeof(message));
+  uint16_t in_len = out_len, got_len = sizeof(got);
+  EXPECT(ossuary_recv_data(server_end.conn, out, &in_len, got, &got_len) == 92 && got_len == 64, "opened");
+  int intact = 1;
+  for (int i = 0; i < 64; i++) intact &= got[i] == (uint8_t)(mask[i] ^ 0xa5);
+  EXPECT(intact, "the message came through");
+  explicit_bzero(got, sizeof(got));
+  int copies = count_marker(mask);
+  EXPECT(copies == 0, "%d copies of the message left in memory while the connection lives", copies);
+  end_free(&client_end);
+  end_free(&server_end);
+  copies = count_marker(mask);
+  EXPECT(copies == 0, "%d copies of the message left in memory after destroy", copies);
+  return 0;
+}
+
 /* Prints which libsodium the process mapped, for the .NET test to check. */
 static int which_libsodium(void) {
   OssuaryConnection *conn = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
@@ -811,6 +878,7 @@ static const scenario_t scenarios[] = {
     {"message_sizes", message_sizes},
     {"oversized_packet", oversized_packet},
     {"unexpected_packet_resets", unexpected_packet_resets},
+    {"received_plaintext_is_wiped", received_plaintext_is_wiped},
     {"which_libsodium", which_libsodium},
 };
 
