@@ -216,7 +216,8 @@ internal sealed class NativeConnection : IDisposable
         }
     }
 
-    public int Flush(Span<byte> output) => _outbound.DrainTo(output);
+    /// <summary>The bytes handed out; WouldBlock when there was no room for any of those waiting, since 0 says nothing waits.</summary>
+    public int Flush(Span<byte> output) => output.IsEmpty && !_outbound.IsEmpty ? ReturnCode.WouldBlock : _outbound.DrainTo(output);
 
     public void Dispose()
     {

@@ -452,6 +452,27 @@ static int null_pointers_and_short_buffers(void) {
   return 0;
 }
 
+/* "Call it until it returns 0": a flush loop that has filled its buffer calls with no room
+ * left. 0 would tell it that nothing is waiting, and the rest of the packet would stay inside
+ * until some later send call; it must hear that something is still waiting. */
+static int flush_without_room(void) {
+  static uint8_t out[256], msg[100];
+  end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL));
+  end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_UNAUTHENTICATED_SERVER, NULL));
+  client_end.tofu = 1;
+  EXPECT(pump(50) == 1, "handshake");
+  uint16_t out_len = 10;
+  EXPECT(ossuary_send_data(client_end.conn, msg, sizeof(msg), out, &out_len) == WOULDBLOCK && out_len == 10, "10 bytes out");
+  int rc = ossuary_flush(client_end.conn, out + 10, 0);
+  EXPECT(rc == WOULDBLOCK, "no room, %d bytes waiting: got %d", (int)sizeof(msg) + DATA_OVERHEAD - 10, rc);
+  EXPECT(ossuary_flush(client_end.conn, out + 10, sizeof(out) - 10) == (int)sizeof(msg) + DATA_OVERHEAD - 10, "the rest");
+  EXPECT(ossuary_flush(client_end.conn, out, 0) == 0, "nothing waiting, no room needed");
+  EXPECT(ossuary_flush(client_end.conn, out, sizeof(out)) == 0, "nothing waiting");
+  end_free(&client_end);
+  end_free(&server_end);
+  return 0;
+}
+
 static int destroy_sets_null(void) {
   OssuaryConnection *conn = ossuary_create_connection(OSSUARY_CONN_TYPE_AUTHENTICATED_SERVER, NULL);
   EXPECT(conn != NULL, "created");
@@ -865,6 +886,7 @@ static const scenario_t scenarios[] = {
     {"would_block_handshake", would_block_handshake},
     {"would_block_data_and_flush", would_block_data_and_flush},
     {"null_pointers_and_short_buffers", null_pointers_and_short_buffers},
+    {"flush_without_room", flush_without_room},
     {"destroy_sets_null", destroy_sets_null},
     {"stale_handle", stale_handle},
     {"generated_keys", generated_keys},

@@ -240,7 +240,8 @@ int32_t ossuary_recv_data(OssuaryConnection *conn,
  * Hands out output kept back by a send call that returned OSSUARY_ERR_WOULDBLOCK: writes up
  * to out_buf_len bytes of it to out_buf. Call it until it returns 0.
  *
- * Returns the bytes written (0 when nothing is waiting), or -1 on bad arguments.
+ * Returns the bytes written (0 when nothing is waiting); OSSUARY_ERR_WOULDBLOCK when out_buf_len
+ * is 0 and something is waiting; -1 on bad arguments.
  */
 int32_t ossuary_flush(OssuaryConnection *conn,
                       uint8_t *out_buf, uint16_t out_buf_len);

@@ -22,6 +22,7 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "would_block_handshake",
         "would_block_data_and_flush",
         "null_pointers_and_short_buffers",
+        "flush_without_room",
         "destroy_sets_null",
         "stale_handle",
         "generated_keys",
