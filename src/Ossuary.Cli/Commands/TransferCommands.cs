@@ -277,6 +277,12 @@ internal static class TransferCommands
                 throw new CliException($"{exists.Message}; {removed}", exists.ExitCode);
             }
 
+            if (StorageFailure.Is(ex))
+            {
+                await TryAnswerAsync(secure.Output, $"ERR the receiver could not save the file: {StorageFailure.ReasonForSender(ex)}\n");
+                throw new CliException($"cannot save the file: {ex.Message}; {removed}", ExitCodes.Failure);
+            }
+
             throw ex is CliException or OssuaryException ? new CliException($"{Describe(ex)}; {removed}", ExitCodes.Failure) : ex;
         }
 
@@ -285,6 +291,18 @@ internal static class TransferCommands
 
         await AwaitSenderCloseAsync(secure.Input, cancellationToken);
         return ExitCodes.Success;
+    }
+
+    /// <summary>Best effort: the answer to a sender that may already be gone must not hide why we failed.</summary>
+    private static async Task TryAnswerAsync(PipeWriter output, string line)
+    {
+        try
+        {
+            await TransferProtocol.WriteLineAsync(output, line, CancellationToken.None);
+        }
+        catch (OssuaryException)
+        {
+        }
     }
 
     private static string Describe(Exception ex) => ex is OssuaryException ossuary
@@ -380,7 +398,7 @@ internal static class TransferCommands
             foreach (ReadOnlyMemory<byte> segment in chunk)
             {
                 hash.AppendData(segment.Span);
-                await target.WriteAsync(segment, cancellationToken);
+                await StorageFailure.WriteAsync(target, segment, cancellationToken);
             }
 
             received += chunk.Length;

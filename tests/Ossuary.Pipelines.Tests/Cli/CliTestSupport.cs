@@ -54,6 +54,14 @@ public abstract partial class CliTestBase : IDisposable
         return process;
     }
 
+    /// <summary>Starts the tool with the files it writes limited in size (see <see cref="ToolProcess.StartWithFileSizeLimit"/>).</summary>
+    internal ToolProcess StartWithFileSizeLimit(int kilobytes, params string[] args)
+    {
+        ToolProcess process = ToolProcess.StartWithFileSizeLimit(Dir, kilobytes, args);
+        _processes.Add(process);
+        return process;
+    }
+
     /// <summary>Starts the tool once a line is written to its stdin (see <see cref="ToolProcess.StartGated"/>).</summary>
     internal ToolProcess StartGated(Func<Stream, Task>? stdoutSink, params string[] args)
     {

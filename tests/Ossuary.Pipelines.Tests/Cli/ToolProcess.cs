@@ -90,6 +90,16 @@ internal sealed class ToolProcess : IDisposable
         Start("bash", ["-c", $"exec \"$0\" \"$@\" {redirections}", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
     /// <summary>
+    /// Starts the tool with files it writes limited to <paramref name="kilobytes"/> KiB (bash's
+    /// <c>ulimit -f</c>, SIGXFSZ ignored so that a write past it fails with EFBIG): a disk that fills
+    /// up mid-file, without a small file system to fill. Unix only. The runtime's write-xor-execute
+    /// double mapping is off there: its memory file is far larger than the limit, and the runtime
+    /// does not start ("Failed to create CoreCLR").
+    /// </summary>
+    public static ToolProcess StartWithFileSizeLimit(string directory, int kilobytes, params string[] args) =>
+        Start("bash", ["-c", $"trap '' XFSZ; ulimit -f {kilobytes} && DOTNET_EnableWriteXorExecute=0 exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+
+    /// <summary>
     /// As <see cref="Start(string, Func{Stream, Task}?, string[])"/>, but the tool starts only once a
     /// line is written to stdin (bash reads it, then runs the tool): the test can arrange its
     /// stdout first, a closed pipe say, with no race against the tool's first write. Unix only.
