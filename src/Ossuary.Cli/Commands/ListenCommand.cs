@@ -93,7 +93,7 @@ internal static class ListenCommand
                         Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; the rest of stdin was not sent");
                         return ExitCodes.Failure;
                     case NetcatEnd.PeerClosedBeforeEndOfInput:
-                        Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client; the rest of stdin goes to the next connection");
+                        Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; what was in flight to it may not have arrived, the rest of stdin goes to the next connection");
                         return ExitCodes.Success;
                     default:
                         Console.Error.WriteLine($"ossuary: connection from {peer} closed");

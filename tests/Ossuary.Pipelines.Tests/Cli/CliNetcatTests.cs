@@ -81,6 +81,25 @@ public sealed class CliNetcatTests : CliTestBase
     }
 
     [Fact]
+    public async Task AServerThatGoesOnSaysWhatWasInFlightToAClosedClientMayNotHaveArrived()
+    {
+        // Without --once the rest of stdin goes to the next connection, but bytes already sent to
+        // the closed one cannot be taken back: the protocol has no acknowledgements, so say so.
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1");
+        ToolProcess client = Start("connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "0.3");
+        await client.WriteAsync("request\n");
+        client.CloseStdin();
+        await server.WaitForStdoutAsync("request\n");
+        await server.WriteAsync("the first part of the answer\n");
+        AssertSucceeds(await client.WaitForExitAsync());
+
+        await server.WaitForStderrAsync("may not have arrived");
+        Assert.Contains("closed by the client before the end of stdin; what was in flight to it may not have arrived, the rest of stdin goes to the next connection",
+            server.Stderr, StringComparison.Ordinal);
+        Assert.False(server.HasExited, server.Stderr);
+    }
+
+    [Fact]
     public async Task WaitForeverKeepsReceivingUntilThePeerCloses()
     {
         ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "0");
