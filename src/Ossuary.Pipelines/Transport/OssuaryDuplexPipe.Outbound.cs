@@ -16,6 +16,7 @@ public sealed partial class OssuaryDuplexPipe
         PipeReader application = _output.Reader;
         PipeWriter transport = _transport.Output;
         Exception? failure = null;
+        bool abandoned = false;
         long sealedBytes = 0;
         try
         {
@@ -67,7 +68,13 @@ public sealed partial class OssuaryDuplexPipe
                     ReportSent(sealedBytes);
                 }
 
-                if (finished || read.IsCompleted || flushed.IsCompleted || flushed.IsCanceled)
+                if (flushed.IsCanceled)
+                {
+                    abandoned = true; // only disposal cancels the flush: it gave up on a peer that stopped reading
+                    break;
+                }
+
+                if (finished || read.IsCompleted || flushed.IsCompleted)
                 {
                     break;
                 }
@@ -81,12 +88,17 @@ public sealed partial class OssuaryDuplexPipe
         try
         {
             await application.CompleteAsync().ConfigureAwait(false);
-            await transport.CompleteAsync(failure).ConfigureAwait(false);
+
+            // Completed cleanly, a stream transport's writer (PipeWriter.Create) writes what it still
+            // holds to the stream, with no way left to cancel it: for a peer that stopped reading,
+            // that write never returns, and neither did disposal. An abandoned transport is aborted.
+            await transport.CompleteAsync(failure ?? (abandoned ? new OperationCanceledException(
+                "The Ossuary connection was disposed while the peer was not reading; its last bytes were dropped.") : null)).ConfigureAwait(false);
         }
         finally
         {
             // Whatever happens above, a flush waiting for bytes that will never be sent must end.
-            _outboundFailed = failure is not null;
+            _outboundFailed = failure is not null || abandoned;
             _outboundEnded = true;
             Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
         }

@@ -1,0 +1,104 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// Disposal gives up on a peer that stopped reading (after its bounded wait) instead of waiting
+/// for it forever: a socket's send then never completes, and a server's middleware or a client's
+/// <c>await using</c> must not hang on it.
+/// </summary>
+public class StalledPeerDisposalTests
+{
+    [Fact]
+    public Task DisposingAClientWhoseServerStoppedReadingReturns() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        await using var stalled = await StalledServer.StartAsync(keys);
+        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(stalled.EndPoint, keys.ClientOptions()).Within();
+        await stalled.AuthenticatedAsync().Within();
+
+        // Far more than the sockets' buffers hold: the server never reads, so most of it can never leave.
+        client.Transport.Output.Write(new byte[32 << 20]);
+
+        await client.DisposeAsync().AsTask().Within();
+    });
+
+    [Fact]
+    public Task DisposingAStreamWhosePeerStoppedReadingReturns() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        await using var stalled = await StalledServer.StartAsync(keys);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(stalled.EndPoint).Within();
+        var client = new OssuaryStream(new NetworkStream(socket, ownsSocket: true));
+        await client.AuthenticateAsClientAsync(keys.ClientOptions()).Within();
+        await stalled.AuthenticatedAsync().Within();
+
+        // Writes return while their bytes are still queued, until the queue is full: cancelling the
+        // wait for room then leaves them queued, with nowhere to go.
+        using var room = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            while (true)
+            {
+                await client.WriteAsync(new byte[1 << 20], room.Token);
+            }
+        });
+
+        await client.DisposeAsync().AsTask().Within();
+    });
+
+    private static Task Run(Func<Task> test) => test().Within(TimeSpan.FromSeconds(60));
+
+    /// <summary>A server that authenticates one client over TCP and then never reads again.</summary>
+    private sealed class StalledServer : IAsyncDisposable
+    {
+        private readonly TcpListener _listener;
+        private readonly Task<OssuaryStream> _accepted;
+
+        private StalledServer(TcpListener listener, Task<OssuaryStream> accepted)
+        {
+            _listener = listener;
+            _accepted = accepted;
+        }
+
+        public EndPoint EndPoint => _listener.LocalEndpoint;
+
+        public static Task<StalledServer> StartAsync(MutualKeys keys)
+        {
+            var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Server.ReceiveBufferSize = 4096; // inherited by the accepted socket: the stall comes soon
+            listener.Start();
+            return Task.FromResult(new StalledServer(listener, AcceptAsync(listener, keys)));
+        }
+
+        public Task<OssuaryStream> AuthenticatedAsync() => _accepted;
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Stop();
+            if (_accepted.IsCompletedSuccessfully)
+            {
+                // Not DisposeAsync: that waits for the stalled stream's own Disconnect to leave.
+                _accepted.Result.Dispose();
+            }
+
+            await Task.CompletedTask;
+        }
+
+        private static async Task<OssuaryStream> AcceptAsync(TcpListener listener, MutualKeys keys)
+        {
+            Socket socket = await listener.AcceptSocketAsync();
+            var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: true));
+            var options = new OssuaryServerOptions();
+            keys.ConfigureServer(options, TimeSpan.FromSeconds(10));
+            await stream.AuthenticateAsServerAsync(options);
+            return stream;
+        }
+    }
+}
