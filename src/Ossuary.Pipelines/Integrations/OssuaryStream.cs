@@ -29,6 +29,9 @@ public sealed class OssuaryStream : Stream
     private OssuaryDuplexPipe? _secure;
     private bool _innerDisposed;
 
+    // Set by disposal: a disposed stream says so, where it used to ask to be authenticated (again).
+    private volatile bool _disposed;
+
     // Plaintext bytes written so far: what a flush waits to see sent. A Stream takes one write at a time.
     private long _written;
 
@@ -91,6 +94,7 @@ public sealed class OssuaryStream : Stream
 
     private async Task AuthenticateAsync(HandshakePlan plan, CancellationToken cancellationToken)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (_innerPipe is not null)
         {
             throw new InvalidOperationException("This OssuaryStream has already been authenticated (or tried to be).");
@@ -102,7 +106,14 @@ public sealed class OssuaryStream : Stream
         _secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
     }
 
-    private OssuaryDuplexPipe Secure => _secure ?? throw new InvalidOperationException("Authenticate the OssuaryStream before reading or writing.");
+    private OssuaryDuplexPipe Secure
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _secure ?? throw new InvalidOperationException("Authenticate the OssuaryStream before reading or writing.");
+        }
+    }
 
     /// <inheritdoc />
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // reads that wait allocate nothing
@@ -184,6 +195,7 @@ public sealed class OssuaryStream : Stream
     /// </summary>
     public override async ValueTask DisposeAsync()
     {
+        _disposed = true;
         if (_secure is not null)
         {
             await _secure.DisposeAsync().ConfigureAwait(false);
@@ -204,6 +216,7 @@ public sealed class OssuaryStream : Stream
     {
         if (disposing)
         {
+            _disposed = true;
             if (_secure is not null)
             {
                 _secure.DisposeAsync().AsTask().GetAwaiter().GetResult();

@@ -1,0 +1,40 @@
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// An OssuaryStream used after its disposal says so, as every Stream does, instead of asking to be
+/// authenticated (which it was) or failing a new handshake as a fault of this side.
+/// </summary>
+public class DisposedStreamTests
+{
+    [Fact]
+    public async Task ADisposedStreamThrowsObjectDisposedException()
+    {
+        var stream = new OssuaryStream(new MemoryStream());
+        await stream.DisposeAsync();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stream.WriteAsync(new byte[1]).AsTask().Within());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stream.ReadAsync(new byte[1]).AsTask().Within());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stream.AuthenticateAsClientAsync(new OssuaryClientOptions()).Within());
+    }
+
+    [Fact]
+    public async Task AnAuthenticatedStreamThatWasDisposedThrowsObjectDisposedException()
+    {
+        (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var keys = new MutualKeys();
+        var options = new OssuaryServerOptions();
+        keys.ConfigureServer(options, TimeSpan.FromSeconds(10));
+        await using var server = new OssuaryStream(serverSide);
+        var client = new OssuaryStream(clientSide);
+        await Task.WhenAll(server.AuthenticateAsServerAsync(options), client.AuthenticateAsClientAsync(keys.ClientOptions())).Within();
+
+        client.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => client.Write([1]));
+        Assert.Throws<ObjectDisposedException>(() => client.Read(new byte[1]));
+    }
+}
