@@ -104,6 +104,14 @@ public sealed partial class OssuaryDuplexPipe
             failure = ex as OssuaryException ?? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed: {ex.Message}", ex);
         }
 
+        if (!ours && failure is not null && _applicationFailure is { } crash)
+        {
+            // Our own Disconnect (error) ended the session: the peer's answer or the transport's end
+            // that followed is no failure of the peer's (nor, for a client, a refusal of its key).
+            failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed,
+                $"This side ended the Ossuary connection: its application completed the output with {crash.GetType().Name}: {crash.Message}", crash);
+        }
+
         if (!ours && failure is OssuaryException { Reason: var reason })
         {
             OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);

@@ -22,7 +22,7 @@ public sealed partial class OssuaryDuplexPipe
         {
             while (true)
             {
-                bool applicationFailed = false;
+                Exception? applicationFailure = null;
                 ReadResult read;
                 try
                 {
@@ -31,10 +31,11 @@ public sealed partial class OssuaryDuplexPipe
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     // The application completed its output with an error: tell the peer it failed.
-                    applicationFailed = true;
+                    applicationFailure = ex;
                     read = new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
                 }
 
+                bool applicationFailed = applicationFailure is not null;
                 ReadOnlySequence<byte> buffer = read.Buffer;
                 bool finished;
                 lock (_sessionLock)
@@ -47,6 +48,7 @@ public sealed partial class OssuaryDuplexPipe
                         {
                             _session.Disconnect(applicationFailed);
                             _closedByApplication = !applicationFailed;
+                            _applicationFailure = applicationFailure;
                         }
                     }
 

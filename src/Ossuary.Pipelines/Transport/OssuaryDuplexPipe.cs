@@ -80,6 +80,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // by our choice, so the transport going away under a read after that is the end, not a failure.
     private volatile bool _closedByApplication;
 
+    // Set when the application's output, completed with an error, ended the connection: whatever
+    // ends the input after that is its consequence, and the input reports this, not the peer.
+    private volatile Exception? _applicationFailure;
+
     // Why the input ended, when it failed (the peer's Disconnect with error, a Reset, a truncation):
     // writes that find the connection closed report the same reason as reads.
     private volatile OssuaryException? _inputFailure;
