@@ -23,6 +23,7 @@ public sealed partial class OssuaryDuplexPipe
             while (true)
             {
                 Exception? applicationFailure = null;
+                bool readThrew = false;
                 ReadResult read;
                 try
                 {
@@ -30,9 +31,18 @@ public sealed partial class OssuaryDuplexPipe
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    // The application completed its output with an error: tell the peer it failed.
+                    // The pipe itself failed (Output parks an application's exception instead, below):
+                    // nothing more can be read, so tell the peer it failed.
                     applicationFailure = ex;
+                    readThrew = true;
                     read = new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+                }
+
+                // The application completed its output with an error (see PlaintextWriter): what it
+                // wrote before is sealed below, then the Disconnect tells the peer it failed.
+                if (read.IsCompleted && _outputWriter.Failure is { } parked)
+                {
+                    applicationFailure ??= parked;
                 }
 
                 bool applicationFailed = applicationFailure is not null;
@@ -59,7 +69,7 @@ public sealed partial class OssuaryDuplexPipe
                     finished = _session.State == OssuarySessionState.Closed;
                 }
 
-                if (!applicationFailed)
+                if (!readThrew)
                 {
                     application.AdvanceTo(read.IsCompleted || finished ? read.Buffer.End : buffer.End);
                 }

@@ -60,6 +60,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly PlaintextReader _inputReader;
+    private readonly PlaintextWriter _outputWriter;
     // How long disposal waits for queued output (and the Disconnect) to reach a slow peer.
     private static readonly TimeSpan DisposeFlushTimeout = TimeSpan.FromSeconds(5);
 
@@ -97,13 +98,14 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         _input = new Pipe(InputOptions);
         _output = new Pipe(OutputOptions);
         _inputReader = new PlaintextReader(_input.Reader);
+        _outputWriter = new PlaintextWriter(_output.Writer);
     }
 
     /// <summary>Plaintext from the peer.</summary>
     public PipeReader Input => _inputReader;
 
     /// <summary>Plaintext to the peer.</summary>
-    public PipeWriter Output => _output.Writer;
+    public PipeWriter Output => _outputWriter;
 
     /// <summary>What the handshake established.</summary>
     public IOssuaryConnectionFeature Feature { get; }

@@ -1,0 +1,61 @@
+using System.IO.Pipelines;
+
+namespace Ossuary.Pipelines.Transport;
+
+/// <summary>
+/// The application's end of the plaintext output: the plaintext pipe's writer, except that
+/// completing it with an exception completes the pipe cleanly and parks the exception here.
+/// </summary>
+/// <remarks>
+/// Why this exists (the output's counterpart of <see cref="PlaintextReader"/>): a <see cref="Pipe"/>
+/// whose writer completes with an exception throws it from the reader's very next read, even with
+/// unread data buffered. The outbound loop then never saw the bytes the application had written
+/// (and flushed, and been told were accepted) just before it failed, and the peer got the
+/// Disconnect (error) without them. Parked here, the failure is read by the outbound loop once the
+/// pipe has given it everything: it seals those bytes, then sends the Disconnect (error).
+/// </remarks>
+internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
+{
+    private volatile Exception? _failure;
+
+    /// <summary>The exception the application completed the output with; read it after a completed read.</summary>
+    public Exception? Failure => _failure;
+
+    public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+    public override long UnflushedBytes => inner.UnflushedBytes;
+
+    public override void Advance(int bytes) => inner.Advance(bytes);
+
+    public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+    public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+    public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
+        inner.WriteAsync(source, cancellationToken);
+
+    public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+    // The failure is parked before the completion that publishes it to the outbound loop.
+    public override void Complete(Exception? exception = null)
+    {
+        Park(exception);
+        inner.Complete();
+    }
+
+    public override ValueTask CompleteAsync(Exception? exception = null)
+    {
+        Park(exception);
+        return inner.CompleteAsync();
+    }
+
+    private void Park(Exception? exception)
+    {
+        if (exception is not null)
+        {
+            Interlocked.CompareExchange(ref _failure, exception, null);
+        }
+    }
+}
