@@ -55,6 +55,13 @@ internal sealed class OssuaryServerMiddleware
         {
             await _next(context).ConfigureAwait(false);
         }
+        catch (Exception ex)
+        {
+            // The handler failed: the client must learn it (Disconnect with error), where disposal's
+            // clean Disconnect told it that whatever part of a reply it had got was all of it.
+            await secure.Output.CompleteAsync(ex).ConfigureAwait(false);
+            throw;
+        }
         finally
         {
             await secure.DisposeAsync().ConfigureAwait(false);
