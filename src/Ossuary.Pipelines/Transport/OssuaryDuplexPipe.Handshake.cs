@@ -74,7 +74,7 @@ public sealed partial class OssuaryDuplexPipe
     {
         try
         {
-            return await plan.AdmitsAsync(client, connection, cancellationToken).ConfigureAwait(false);
+            return await Bounded(plan.AdmitsAsync(client, connection, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -192,7 +192,7 @@ public sealed partial class OssuaryDuplexPipe
         bool trusted;
         try
         {
-            trusted = plan.TrustServer is not null && await plan.TrustServer(server, cancellationToken).ConfigureAwait(false);
+            trusted = plan.TrustServer is not null && await Bounded(plan.TrustServer(server, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -223,6 +223,14 @@ public sealed partial class OssuaryDuplexPipe
 
         return await watch.ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// An application's decision, given up on once <paramref name="cancellationToken"/> (the handshake's
+    /// timeout, the caller's token) is cancelled: a callback that never returns and does not watch its
+    /// token held the handshake, and a server's connection, past the timeout forever.
+    /// </summary>
+    private static ValueTask<bool> Bounded(ValueTask<bool> decision, CancellationToken cancellationToken) =>
+        decision.IsCompleted ? decision : new ValueTask<bool>(decision.AsTask().WaitAsync(cancellationToken));
 
     /// <summary>Stops a watch read on a failing handshake; its outcome no longer matters.</summary>
     private static async ValueTask EndWatchAsync(PipeReader input, ValueTask<ReadResult> watch)
