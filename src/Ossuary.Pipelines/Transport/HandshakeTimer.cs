@@ -49,6 +49,12 @@ internal sealed class HandshakeTimer : IDisposable
     /// <summary>True once the whole handshake's timeout has run out (and <see cref="Token"/> was cancelled for it).</summary>
     public bool TimedOut => _timedOut;
 
+    /// <summary>
+    /// The application callback the handshake is waiting for (<c>AuthorizeClient</c>, <c>TrustServer</c>), if any:
+    /// a timeout that finds one was this side's doing, not the peer's.
+    /// </summary>
+    public string? PendingCallback { get; set; }
+
     /// <summary>From now on, <paramref name="reader"/>'s pending read is cancelled once <paramref name="wait"/> has passed.</summary>
     public void StartStep(PipeReader reader, TimeSpan wait)
     {

@@ -32,9 +32,20 @@ public sealed partial class OssuaryDuplexPipe
         catch (OperationCanceledException) when (timer.TimedOut && !cancellationToken.IsCancellationRequested)
         {
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.HandshakeTimeout);
-            OssuaryLog.HandshakeTimedOut(telemetry.Logger, plan.Role, telemetry.ConnectionId, plan.Timeout.TotalMilliseconds);
+            string within = $"The Ossuary handshake did not complete within {plan.Timeout.TotalSeconds:0.###} s";
+            if (timer.PendingCallback is { } callback)
+            {
+                // The application's callback used up the time, not the peer: loud, as a throwing one is.
+                telemetry.ReportLocalFault(plan.Role, new LocalFault(callback, new TimeoutException(
+                    $"{within}: {callback} had not returned (a callback should finish well within HandshakeTimeout and stop when its token is cancelled).")));
+            }
+            else
+            {
+                OssuaryLog.HandshakeTimedOut(telemetry.Logger, plan.Role, telemetry.ConnectionId, plan.Timeout.TotalMilliseconds);
+            }
+
             var timedOut = new OssuaryException(OssuaryErrorReason.HandshakeTimeout,
-                $"The Ossuary handshake did not complete within {plan.Timeout.TotalSeconds:0.###} s.");
+                timer.PendingCallback is { } waitedFor ? $"{within}: {waitedFor} had not returned." : $"{within}.");
             OssuaryActivity.Failed(activity, timedOut.Reason, session.RemotePublicKey, timedOut.Message);
             throw timedOut;
         }
@@ -70,11 +81,12 @@ public sealed partial class OssuaryDuplexPipe
     }
 
     /// <summary>The plan's admission check, with a throwing callback marked as our failure, not the client's.</summary>
-    private static async ValueTask<bool> AdmitsAsync(HandshakePlan plan, OssuaryPublicKey client, ConnectionContext? connection, CancellationToken cancellationToken)
+    private static async ValueTask<bool> AdmitsAsync(HandshakePlan plan, OssuaryPublicKey client, ConnectionContext? connection, HandshakeTimer timer)
     {
+        CancellationToken cancellationToken = timer.Token;
         try
         {
-            return await Bounded(plan.AdmitsAsync(client, connection, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await Bounded(plan.AdmitsAsync(client, connection, cancellationToken), nameof(OssuaryServerOptions.AuthorizeClient), timer).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -106,7 +118,7 @@ public sealed partial class OssuaryDuplexPipe
 
             if (session.IsEstablished)
             {
-                if (plan.Role != OssuaryRole.Client && !await AdmitsAsync(plan, session.RemotePublicKey!, connection, cancellationToken).ConfigureAwait(false))
+                if (plan.Role != OssuaryRole.Client && !await AdmitsAsync(plan, session.RemotePublicKey!, connection, timer).ConfigureAwait(false))
                 {
                     session.Disconnect(error: true);
                     await FlushPendingAsync(transport.Output, session, cancellationToken).ConfigureAwait(false);
@@ -149,7 +161,7 @@ public sealed partial class OssuaryDuplexPipe
                     // goes out: a server whose step timeout ran out meanwhile has sent a Reset, and
                     // answering it starts a handshake that now succeeds, where a ClientAuthentication
                     // would be dropped and the connection "established" on one side only.
-                    watched = await DecideTrustAsync(transport, session, plan, cancellationToken).ConfigureAwait(false);
+                    watched = await DecideTrustAsync(transport, session, plan, timer).ConfigureAwait(false);
                     break;
                 case OssuaryReceiveStatus.Closed:
                     await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
@@ -185,14 +197,15 @@ public sealed partial class OssuaryDuplexPipe
     /// Asks the application whether to trust the server, watching the transport meanwhile, and
     /// returns what the watch read (the caller processes it before anything is sent).
     /// </summary>
-    private static async Task<ReadResult> DecideTrustAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, CancellationToken cancellationToken)
+    private static async Task<ReadResult> DecideTrustAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, HandshakeTimer timer)
     {
+        CancellationToken cancellationToken = timer.Token;
         OssuaryPublicKey server = session.RemotePublicKey!;
         ValueTask<ReadResult> watch = transport.Input.ReadAsync(cancellationToken);
         bool trusted;
         try
         {
-            trusted = plan.TrustServer is not null && await Bounded(plan.TrustServer(server, cancellationToken), cancellationToken).ConfigureAwait(false);
+            trusted = plan.TrustServer is not null && await Bounded(plan.TrustServer(server, cancellationToken), nameof(OssuaryClientOptions.TrustServer), timer).ConfigureAwait(false);
         }
         catch
         {
@@ -225,12 +238,23 @@ public sealed partial class OssuaryDuplexPipe
     }
 
     /// <summary>
-    /// An application's decision, given up on once <paramref name="cancellationToken"/> (the handshake's
-    /// timeout, the caller's token) is cancelled: a callback that never returns and does not watch its
-    /// token held the handshake, and a server's connection, past the timeout forever.
+    /// An application's decision, given up on once the handshake's token (its timeout, the caller's
+    /// token) is cancelled: a callback that never returns and does not watch its token held the
+    /// handshake, and a server's connection, past the timeout forever. While it is pending, the
+    /// timer knows whose the wait is (<see cref="HandshakeTimer.PendingCallback"/>).
     /// </summary>
-    private static ValueTask<bool> Bounded(ValueTask<bool> decision, CancellationToken cancellationToken) =>
-        decision.IsCompleted ? decision : new ValueTask<bool>(decision.AsTask().WaitAsync(cancellationToken));
+    private static async ValueTask<bool> Bounded(ValueTask<bool> decision, string callback, HandshakeTimer timer)
+    {
+        if (decision.IsCompleted)
+        {
+            return await decision.ConfigureAwait(false);
+        }
+
+        timer.PendingCallback = callback;
+        bool decided = await decision.AsTask().WaitAsync(timer.Token).ConfigureAwait(false);
+        timer.PendingCallback = null;
+        return decided;
+    }
 
     /// <summary>Stops a watch read on a failing handshake; its outcome no longer matters.</summary>
     private static async ValueTask EndWatchAsync(PipeReader input, ValueTask<ReadResult> watch)

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
 
@@ -6,18 +8,23 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// <summary>
 /// HandshakeTimeout bounds the whole handshake even when a trust or admission callback never
 /// returns and does not watch its token (a lookup stuck on a dead database, say): the callback's
-/// token is cancelled at the timeout, and the handshake stops waiting for it then.
+/// token is cancelled at the timeout, and the handshake stops waiting for it then. The time was
+/// used up by this side's callback, not the peer: it is logged at Error, naming the callback.
 /// </summary>
 public class StuckCallbackTimeoutTests
 {
+    private const int HandshakeTimedOut = 4;
+    private const int HandshakeFaulted = 6;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1);
 
     [Fact]
-    public Task AnAuthorizeClientThatNeverReturnsStillTimesTheHandshakeOut() => Run(async () =>
+    public Task AnAuthorizeClientThatNeverReturnsStillTimesTheHandshakeOutAndIsLoggedAsOurs() => Run(async () =>
     {
         using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
         var never = new TaskCompletionSource<bool>();
-        var serverOptions = new OssuaryServerOptions { Identity = keys.Server, HandshakeTimeout = Timeout };
+        var serverOptions = new OssuaryServerOptions { Identity = keys.Server, HandshakeTimeout = Timeout, LoggerFactory = loggers };
         serverOptions.AuthorizeClient = (_, _, _) => new ValueTask<bool>(never.Task);
         LinkedPipes link = LinkedPipes.Transparent(out _);
 
@@ -26,16 +33,20 @@ public class StuckCallbackTimeoutTests
 
         OssuaryException timedOut = await Assert.ThrowsAsync<OssuaryException>(() => server.Within());
         Assert.Equal(OssuaryErrorReason.HandshakeTimeout, timedOut.Reason);
+        Assert.Contains("AuthorizeClient had not returned", timedOut.Message, StringComparison.Ordinal);
+        AssertLoggedAsOurs(logs, "AuthorizeClient");
     });
 
     [Fact]
-    public Task ATrustServerThatNeverReturnsStillTimesTheHandshakeOut() => Run(async () =>
+    public Task ATrustServerThatNeverReturnsStillTimesTheHandshakeOutAndIsLoggedAsOurs() => Run(async () =>
     {
         using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
         var never = new TaskCompletionSource<bool>();
         var serverOptions = new OssuaryServerOptions();
         keys.ConfigureServer(serverOptions, TimeSpan.FromSeconds(10));
-        var clientOptions = new OssuaryClientOptions { Identity = keys.Client, HandshakeTimeout = Timeout };
+        var clientOptions = new OssuaryClientOptions { Identity = keys.Client, HandshakeTimeout = Timeout, LoggerFactory = loggers };
         clientOptions.TrustServer = (_, _) => new ValueTask<bool>(never.Task);
         LinkedPipes link = LinkedPipes.Transparent(out _);
 
@@ -44,7 +55,33 @@ public class StuckCallbackTimeoutTests
 
         OssuaryException timedOut = await Assert.ThrowsAsync<OssuaryException>(() => client.Within());
         Assert.Equal(OssuaryErrorReason.HandshakeTimeout, timedOut.Reason);
+        Assert.Contains("TrustServer had not returned", timedOut.Message, StringComparison.Ordinal);
+        AssertLoggedAsOurs(logs, "TrustServer");
     });
+
+    [Fact]
+    public Task ASilentPeerIsStillAQuietTimeout() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        var serverOptions = new OssuaryServerOptions { Identity = keys.Server, HandshakeTimeout = Timeout, LoggerFactory = loggers, Mode = OssuaryServerMode.Unauthenticated };
+        LinkedPipes link = LinkedPipes.Transparent(out _);
+
+        // Nobody connects: the peer, not a callback, let the time run out.
+        OssuaryException timedOut = await Assert.ThrowsAsync<OssuaryException>(() => OssuaryDuplexPipe.AcceptAsync(link.Server, serverOptions).Within());
+        Assert.Equal(OssuaryErrorReason.HandshakeTimeout, timedOut.Reason);
+        FakeLogRecord record = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id is HandshakeTimedOut or HandshakeFaulted);
+        Assert.Equal((HandshakeTimedOut, LogLevel.Debug), (record.Id.Id, record.Level));
+    });
+
+    private static void AssertLoggedAsOurs(FakeLoggerProvider logs, string callback)
+    {
+        FakeLogRecord record = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id is HandshakeTimedOut or HandshakeFaulted);
+        Assert.Equal((HandshakeFaulted, LogLevel.Error), (record.Id.Id, record.Level));
+        Assert.Contains(callback, record.Message, StringComparison.Ordinal);
+        Assert.IsType<TimeoutException>(record.Exception);
+    }
 
     private static Task Run(Func<Task> test) => test().Within();
 }
