@@ -32,9 +32,6 @@ public sealed class OssuaryStream : Stream
     // Set by disposal: a disposed stream says so, where it used to ask to be authenticated (again).
     private volatile bool _disposed;
 
-    // Plaintext bytes written so far: what a flush waits to see sent. A Stream takes one write at a time.
-    private long _written;
-
     /// <summary>Wraps <paramref name="innerStream"/>, which the new stream owns unless <paramref name="leaveInnerStreamOpen"/>.</summary>
     public OssuaryStream(Stream innerStream, bool leaveInnerStreamOpen = false)
     {
@@ -163,7 +160,6 @@ public sealed class OssuaryStream : Stream
             throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
         }
 
-        _written += buffer.Length;
     }
 
     /// <inheritdoc />
@@ -180,7 +176,7 @@ public sealed class OssuaryStream : Stream
     /// <inheritdoc cref="Flush"/>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the bytes are still sent.</exception>
     public override Task FlushAsync(CancellationToken cancellationToken) =>
-        _secure is null ? Task.CompletedTask : _secure.WhenSentAsync(_written, cancellationToken);
+        _secure is null ? Task.CompletedTask : _secure.WhenSentAsync(_secure.PlaintextWritten, cancellationToken);
 
     /// <inheritdoc />
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();

@@ -113,6 +113,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>Completes when both directions have stopped and the transport has been completed.</summary>
     public Task Completion => Task.WhenAll(_inbound, _outbound);
 
+    /// <summary>Plaintext bytes the application has put in <see cref="Output"/> so far (see <see cref="WhenSentAsync"/>).</summary>
+    internal long PlaintextWritten => _outputWriter.Written;
+
     /// <summary>Why the input failed, once it has; null while it is open or after a clean Disconnect.</summary>
     internal OssuaryException? InputFailure => _inputFailure;
 

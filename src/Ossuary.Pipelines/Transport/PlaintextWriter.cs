@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 
 namespace Ossuary.Pipelines.Transport;
@@ -13,19 +14,29 @@ namespace Ossuary.Pipelines.Transport;
 /// (and flushed, and been told were accepted) just before it failed, and the peer got the
 /// Disconnect (error) without them. Parked here, the failure is read by the outbound loop once the
 /// pipe has given it everything: it seals those bytes, then sends the Disconnect (error).
+/// It also counts what the application has put in the output (<see cref="Written"/>), which
+/// <see cref="OssuaryDuplexPipe.WhenSentAsync"/> callers wait for.
 /// </remarks>
 internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
 {
     private volatile Exception? _failure;
+    private long _written;
 
     /// <summary>The exception the application completed the output with; read it after a completed read.</summary>
     public Exception? Failure => _failure;
+
+    /// <summary>Plaintext bytes put in the output so far, flushed or not: they are all sent unless the connection fails.</summary>
+    public long Written => Volatile.Read(ref _written);
 
     public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
 
     public override long UnflushedBytes => inner.UnflushedBytes;
 
-    public override void Advance(int bytes) => inner.Advance(bytes);
+    public override void Advance(int bytes)
+    {
+        inner.Advance(bytes);
+        Volatile.Write(ref _written, _written + bytes); // one writer at a time, as for any PipeWriter
+    }
 
     public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
 
@@ -33,8 +44,14 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
 
-    public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
-        inner.WriteAsync(source, cancellationToken);
+    // Copied here, not by the pipe's WriteAsync, so that Written is exact: that one drops a source
+    // whose token is already cancelled, but keeps (and sends) one cancelled while it waits for room.
+    public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        this.Write(source.Span);
+        return inner.FlushAsync(cancellationToken);
+    }
 
     public override void CancelPendingFlush() => inner.CancelPendingFlush();
 

@@ -7,11 +7,24 @@ namespace Ossuary.Pipelines.Tests.Support;
 internal sealed class GatedStream(Stream inner) : Stream
 {
     private volatile TaskCompletionSource _gate = OpenGate();
+    private volatile TaskCompletionSource _waiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _broken;
+    private int _shutAfterNextWrite;
+
+    /// <summary>Completes once a write waits at the shut gate (since the last <see cref="OpenOnce"/>).</summary>
+    public Task Waiting => _waiting.Task;
 
     public void Shut() => _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void Open() => _gate.TrySetResult();
+
+    /// <summary>Lets one write through, then shuts again.</summary>
+    public void OpenOnce()
+    {
+        _waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _shutAfterNextWrite, 1);
+        _gate.TrySetResult();
+    }
 
     public void Break()
     {
@@ -35,7 +48,18 @@ internal sealed class GatedStream(Stream inner) : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        await _gate.Task.WaitAsync(cancellationToken);
+        TaskCompletionSource gate = _gate;
+        if (!gate.Task.IsCompleted)
+        {
+            _waiting.TrySetResult();
+        }
+
+        await gate.Task.WaitAsync(cancellationToken);
+        if (Interlocked.Exchange(ref _shutAfterNextWrite, 0) == 1)
+        {
+            Shut();
+        }
+
         if (_broken)
         {
             throw new IOException("the gated stream broke");

@@ -118,6 +118,33 @@ public class OssuaryStreamTests
     }
 
     [Fact]
+    public Task FlushAlsoWaitsForAWriteWhoseWaitForRoomWasCancelled() => Run(async () =>
+    {
+        // A write cancelled while it waits for room has already put its bytes in the pipe, and they
+        // are sent: a flush that did not count them returned before they reached the inner stream.
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        byte[] message = new byte[1 << 20];
+        new Random(4).NextBytes(message);
+        pair.ClientGate.Shut();
+        await pair.Client.WriteAsync(message.AsMemory(0, 1));
+        await pair.ClientGate.Waiting.Within(); // the sender holds that byte at the gate
+
+        using var giveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pair.Client.WriteAsync(message.AsMemory(1), giveUp.Token).AsTask().Within());
+        Task flush = pair.Client.FlushAsync();
+        pair.ClientGate.OpenOnce(); // the first byte goes; the rest waits at the gate
+        await pair.ClientGate.Waiting.Within();
+        await Task.Delay(200);
+        Assert.False(flush.IsCompleted, "the flush returned while the cancelled write's bytes were still held back");
+
+        pair.ClientGate.Open();
+        await flush.Within();
+        byte[] received = new byte[message.Length];
+        await pair.Server.ReadExactlyAsync(received).AsTask().Within();
+        Assert.Equal(message, received);
+    });
+
+    [Fact]
     public Task FlushWaitsUntilTheInnerStreamHasTakenEveryByteWritten() => Run(async () =>
     {
         await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
