@@ -18,11 +18,13 @@ internal sealed class LocalFault : Exception
 
     /// <summary>
     /// True for failures that are ours. The peer and the network cause <see cref="IOException"/>s
-    /// (<see cref="OssuaryException"/> among them) and cancellations (timeouts, a closed connection);
+    /// (<see cref="OssuaryException"/> among them), <see cref="System.Net.Sockets.SocketException"/>s
+    /// (Kestrel's transport passes on a socket error that is not a reset or an abort: a vanished peer's
+    /// keep-alive or retransmission timeout) and cancellations (timeouts, a closed connection);
     /// anything else escaping the handshake is ours.
     /// </summary>
     public static bool IsLocal(Exception exception) =>
-        exception is LocalFault || exception is not (IOException or OperationCanceledException);
+        exception is LocalFault || exception is not (IOException or System.Net.Sockets.SocketException or OperationCanceledException);
 
     /// <summary>The cause's key for rate limiting: where, and what type of exception.</summary>
     public static string CauseOf(Exception exception) => exception is LocalFault fault

@@ -1,0 +1,43 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// A transport that fails with a socket error (Kestrel passes on what is not a reset or an abort:
+/// a peer that vanished, whose keep-alive probes or retransmissions time out) failed because of the
+/// network and the peer, not this side: Debug, reason ConnectionFailed, the system's words kept.
+/// </summary>
+public class TransportSocketErrorTests
+{
+    private const int ConnectionEndedWithError = 5;
+    private const int ConnectionFaulted = 7;
+
+    [Fact]
+    public Task ASocketErrorUnderAnEstablishedConnectionIsThePeersFailureNotOurs() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        var serverOptions = new OssuaryServerOptions { LoggerFactory = loggers };
+        keys.ConfigureServer(serverOptions, TimeSpan.FromSeconds(10));
+        LinkedPipes link = LinkedPipes.Transparent(out _);
+        Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(link.Server, serverOptions);
+        await using OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(link.Client, keys.ClientOptions()).Within();
+        await using OssuaryDuplexPipe server = await accepting.Within();
+
+        await link.Upstream.To.CompleteAsync(new SocketException((int)SocketError.TimedOut));
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(server.Input).Within());
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+        Assert.Contains("The transport failed", failed.Message, StringComparison.Ordinal);
+        Assert.IsType<SocketException>(failed.InnerException);
+        FakeLogRecord logged = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id is ConnectionEndedWithError or ConnectionFaulted);
+        Assert.Equal((ConnectionEndedWithError, LogLevel.Debug), (logged.Id.Id, logged.Level));
+    });
+
+    private static Task Run(Func<Task> test) => test().Within();
+}
