@@ -16,6 +16,8 @@ internal sealed class OssuaryClientSettings
 
     public TimeSpan? HandshakeStepTimeout { get; set; }
 
+    public TimeSpan? TcpKeepAlive { get; set; }
+
     /// <summary>Applies what <paramref name="section"/> sets; a malformed key becomes a validation failure naming its path.</summary>
     public static void Apply(IConfiguration section, OssuaryClientOptions options)
     {
@@ -25,6 +27,7 @@ internal sealed class OssuaryClientSettings
         options.ConnectTimeout = settings.ConnectTimeout ?? options.ConnectTimeout;
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
         options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
+        options.TcpKeepAlive = settings.TcpKeepAlive ?? options.TcpKeepAlive;
         foreach (OssuaryPublicKey key in SettingsKeys.Parse(settings.TrustedServerKeys, section, nameof(TrustedServerKeys), options.ConfigurationProblems))
         {
             options.TrustedServerKeys.Add(key);

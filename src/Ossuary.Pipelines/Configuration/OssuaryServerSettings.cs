@@ -22,6 +22,8 @@ internal sealed class OssuaryServerSettings
 
     public TimeSpan? HandshakeStepTimeout { get; set; }
 
+    public TimeSpan? TcpKeepAlive { get; set; }
+
     /// <summary>Applies what <paramref name="section"/> sets; a malformed key becomes a validation failure naming its path.</summary>
     public static void Apply(IConfiguration section, OssuaryServerOptions options)
     {
@@ -36,6 +38,7 @@ internal sealed class OssuaryServerSettings
         options.AuthorizedKeysFile = settings.AuthorizedKeysFile ?? options.AuthorizedKeysFile;
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
         options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
+        options.TcpKeepAlive = settings.TcpKeepAlive ?? options.TcpKeepAlive;
         foreach (OssuaryPublicKey key in SettingsKeys.Parse(settings.AuthorizedClientKeys, section, nameof(AuthorizedClientKeys), options.ConfigurationProblems))
         {
             options.AuthorizedClientKeys.Add(key);

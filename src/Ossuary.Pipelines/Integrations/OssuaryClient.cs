@@ -61,6 +61,8 @@ public static class OssuaryClient
         StreamDuplexPipe? pipe = null;
         try
         {
+            TcpKeepAlive.Apply(socket, plan.TcpKeepAlive);
+
             // Read now: Socket fetches them lazily (getpeername), which fails once the peer has
             // reset the connection, e.g. a server that refused this client right after the
             // handshake. Read afterwards, a successful handshake surfaced as a SocketException.

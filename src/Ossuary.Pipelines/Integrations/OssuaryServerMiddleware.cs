@@ -1,5 +1,7 @@
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Transport;
 
@@ -32,6 +34,7 @@ internal sealed class OssuaryServerMiddleware
             return;
         }
 
+        EnableKeepAlive(context, plan.TcpKeepAlive, telemetry);
         IDuplexPipe transport = context.Transport;
         OssuaryDuplexPipe secure;
         try
@@ -66,6 +69,33 @@ internal sealed class OssuaryServerMiddleware
         {
             await secure.DisposeAsync().ConfigureAwait(false);
             context.Transport = transport;
+        }
+    }
+
+    /// <summary>
+    /// TCP keep-alive on the connection's socket, where the transport shows it (Kestrel's socket
+    /// transport does). A socket the client has already closed refuses it: Debug, as the peer's doing;
+    /// a system without the options: Error, limited per cause, and the connection goes on without.
+    /// </summary>
+    private static void EnableKeepAlive(ConnectionContext context, TimeSpan time, ConnectionTelemetry telemetry)
+    {
+        if (context.Features.Get<IConnectionSocketFeature>()?.Socket is not { } socket)
+        {
+            return;
+        }
+
+        try
+        {
+            TcpKeepAlive.Apply(socket, time);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            OssuaryLog.KeepAliveNotSet(telemetry.Logger, LogLevel.Debug, context.ConnectionId, 0, ex);
+        }
+        catch (PlatformNotSupportedException ex)
+        {
+            LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryServerOptions.TcpKeepAlive)}: {ex.GetType().FullName}", out int heldBack);
+            OssuaryLog.KeepAliveNotSet(telemetry.Logger, level, context.ConnectionId, heldBack, ex);
         }
     }
 

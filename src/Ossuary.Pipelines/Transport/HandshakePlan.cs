@@ -60,6 +60,9 @@ internal sealed class HandshakePlan
 
     public TimeSpan ConnectTimeout { get; private init; } = System.Threading.Timeout.InfiniteTimeSpan;
 
+    /// <summary>The options' <c>TcpKeepAlive</c>, for whoever holds the socket.</summary>
+    public TimeSpan TcpKeepAlive { get; private init; } = System.Threading.Timeout.InfiniteTimeSpan;
+
     /// <summary>How many client keys this plan admits by list (options and file together).</summary>
     public int AdmittedKeyCount => _admittedClients.Count;
 
@@ -79,6 +82,7 @@ internal sealed class HandshakePlan
             LoggerFactory = options.LoggerFactory,
             MeterFactory = options.MeterFactory,
             ConnectTimeout = options.ConnectTimeout,
+            TcpKeepAlive = options.TcpKeepAlive,
         };
         plan.TrustServer = options.TrustServer ?? plan.BindTrust(null, null);
         return plan;
@@ -112,6 +116,7 @@ internal sealed class HandshakePlan
             IdentitySelector = options.IdentitySelector,
             LoggerFactory = options.LoggerFactory,
             MeterFactory = options.MeterFactory,
+            TcpKeepAlive = options.TcpKeepAlive,
         };
         plan._admittedClients.UnionWith(options.AuthorizedClientKeys);
         plan._admittedClients.UnionWith(fileKeys);

@@ -49,6 +49,16 @@ public sealed class OssuaryClientOptions
     /// <summary>The protocol core's wait for each handshake packet before it resets. Default 3 s, as the original.</summary>
     public TimeSpan HandshakeStepTimeout { get; set; } = Protocol.OssuarySessionOptions.DefaultHandshakeTimeout;
 
+    /// <summary>
+    /// TCP keep-alive for the connection's socket: after this long without a packet from the peer
+    /// the system probes it, so that a peer that vanished without closing (power lost, cable pulled,
+    /// a NAT that forgot the connection) fails the connection after about twice this time, instead
+    /// of being waited for forever; an idle peer that is still there stays connected. Default 60 s;
+    /// <see cref="Timeout.InfiniteTimeSpan"/> leaves the socket as the system has it (usually no
+    /// keep-alive). Applies where the library has the socket: <c>OssuaryClient</c> and <c>OssuaryConnectionFactory</c>.
+    /// </summary>
+    public TimeSpan TcpKeepAlive { get; set; } = Integrations.TcpKeepAlive.Default;
+
     /// <summary>The clock for both timeouts.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -90,5 +100,6 @@ public sealed class OssuaryClientOptions
         }
 
         OssuaryServerOptions.ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider);
+        Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryClientOptions));
     }
 }

@@ -50,6 +50,9 @@ internal static partial class OssuaryLog
     [LoggerMessage(24, LogLevel.Error, "The changed Ossuary options '{OptionsName}' are invalid; the previous options stay in force until they are fixed.")]
     public static partial void OptionsReloadFailed(ILogger logger, string optionsName, Exception exception);
 
+    [LoggerMessage(EventId = 26, Message = "TCP keep-alive could not be set on Ossuary connection {ConnectionId}; it goes on without (a peer that vanishes is not noticed). Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void KeepAliveNotSet(ILogger logger, LogLevel level, string? connectionId, int heldBack, Exception exception);
+
     [LoggerMessage(25, LogLevel.Information, "Ossuary options '{OptionsName}' reloaded: identity {PublicKey}, {KeyCount} authorized keys.")]
     public static partial void OptionsReloaded(ILogger logger, string optionsName, OssuaryPublicKey publicKey, int keyCount);
 }

@@ -32,7 +32,8 @@ public sealed class ConfigurationBindingTests : IDisposable
               "Ossuary": {
                 "IdentityKeyFile": "{{keyFile}}",
                 "AuthorizedClientKeys": [ "{{clientKey.PublicKey}}" ],
-                "HandshakeTimeout": "00:00:20"
+                "HandshakeTimeout": "00:00:20",
+                "TcpKeepAlive": "00:02:00"
               }
             }
             """);
@@ -54,6 +55,7 @@ public sealed class ConfigurationBindingTests : IDisposable
         await using OssuaryClientConnection stranger = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(strangerKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(stranger);
         Assert.Equal(TimeSpan.FromSeconds(20), host.Services.GetRequiredService<IOptions<OssuaryServerOptions>>().Value.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromMinutes(2), host.Services.GetRequiredService<IOptions<OssuaryServerOptions>>().Value.TcpKeepAlive);
     }
 
     [Fact]
@@ -217,6 +219,7 @@ public sealed class ConfigurationBindingTests : IDisposable
                 ["Client:IdentityKeyFile"] = WriteKeyFile(clientKey),
                 ["Client:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
                 ["Client:ConnectTimeout"] = "00:00:05",
+                ["Client:TcpKeepAlive"] = "00:00:45",
             })
             .Build();
         var services = new ServiceCollection();
@@ -228,6 +231,7 @@ public sealed class ConfigurationBindingTests : IDisposable
         await Echo.RoundTripAsync(connection);
 
         Assert.Equal(TimeSpan.FromSeconds(5), provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value.ConnectTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(45), provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value.TcpKeepAlive);
     }
 
     private string WriteKeyFile(OssuaryIdentity identity)
