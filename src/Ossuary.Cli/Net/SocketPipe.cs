@@ -14,6 +14,7 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     public SocketPipe(Socket socket)
     {
         socket.NoDelay = true;
+        EnableKeepAlive(socket);
         RemoteEndPoint = socket.RemoteEndPoint;
         _stream = new FirstBytesStream(new NetworkStream(socket, ownsSocket: true));
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
@@ -21,6 +22,23 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     }
 
     public EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>
+    /// A peer that vanishes without closing (power lost, a NAT that forgot the connection) must not
+    /// hold a transfer or a session forever: TCP keep-alive as the library's default
+    /// (<c>OssuaryServerOptions.TcpKeepAlive</c>), a probe after 60 s of silence and every 15 s after,
+    /// the connection failed after four unanswered. A peer that is only idle answers from its kernel.
+    /// </summary>
+    private static void EnableKeepAlive(Socket socket)
+    {
+        if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 60);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 15);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 4);
+        }
+    }
 
     public PipeReader Input { get; }
 

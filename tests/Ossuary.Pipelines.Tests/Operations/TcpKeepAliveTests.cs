@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Ossuary.Pipelines.Integrations;
@@ -10,7 +9,7 @@ namespace Ossuary.Pipelines.Tests.Operations;
 /// <summary>
 /// TCP keep-alive on both ends' sockets, so that a peer that vanishes without closing is noticed
 /// (Ossuary has no ping of its own). Checked where it takes effect: the kernel's keep-alive timer
-/// on each established socket (/proc/net/tcp), armed for the configured time.
+/// on each established socket (<see cref="KernelTcpSockets"/>), armed for the configured time.
 /// </summary>
 public class TcpKeepAliveTests
 {
@@ -81,36 +80,12 @@ public class TcpKeepAliveTests
         Assert.Contains("OssuaryClientOptions.TcpKeepAlive", Assert.Throws<InvalidOperationException>(() => HandshakePlan.ForClient(client)).Message, StringComparison.Ordinal);
     }
 
-    /// <summary>An established 127.0.0.1 socket in /proc/net/tcp: its timer kind (2: keep-alive) and when it fires.</summary>
-    private sealed record KernelSocket(int Timer, TimeSpan Due);
+    private static Task<KernelTcpSockets.Entry> IdleSocketAsync(int local, int remote) =>
+        KernelTcpSockets.IdleAsync(socket => socket.LocalPort == local && socket.RemotePort == remote);
 
-    /// <summary>The socket once nothing it sent awaits an acknowledgement (timer 1, which the kernel shows before keep-alive).</summary>
-    private static async Task<KernelSocket> IdleSocketAsync(int local, int remote)
+    private static void AssertKeepAliveArmed(KernelTcpSockets.Entry socket, TimeSpan time)
     {
-        KernelSocket socket;
-        while ((socket = Socket(local, remote)).Timer == 1)
-        {
-            await Task.Delay(20);
-        }
-
-        return socket;
-    }
-
-    private static KernelSocket Socket(int local, int remote)
-    {
-        string wanted = $"0100007F:{local:X4} 0100007F:{remote:X4} 01 "; // 127.0.0.1, little-endian; 01: ESTABLISHED
-        string line = File.ReadLines("/proc/net/tcp").SingleOrDefault(l => l.Contains(wanted, StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"no established socket 127.0.0.1:{local} -> {remote} in /proc/net/tcp");
-
-        // "tr:tm->when": the timer, then its due time in clock ticks (USER_HZ, 100 a second).
-        string[] timer = line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[5].Split(':');
-        return new KernelSocket(int.Parse(timer[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
-            TimeSpan.FromSeconds(long.Parse(timer[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) / 100.0));
-    }
-
-    private static void AssertKeepAliveArmed(KernelSocket socket, TimeSpan time)
-    {
-        Assert.Equal(2, socket.Timer);
+        Assert.Equal(KernelTcpSockets.KeepAliveTimer, socket.Timer);
         Assert.InRange(socket.Due, time - TimeSpan.FromSeconds(10), time);
     }
 

@@ -1,0 +1,56 @@
+using System.Globalization;
+
+namespace Ossuary.Pipelines.Tests.Support;
+
+/// <summary>
+/// The kernel's view of this machine's established TCP sockets on 127.0.0.1 (/proc/net/tcp): which
+/// timer each has armed and when it fires, to see that keep-alive took effect where it counts.
+/// </summary>
+internal static class KernelTcpSockets
+{
+    /// <summary>The timer of an established socket that is idle with keep-alive on.</summary>
+    public const int KeepAliveTimer = 2;
+
+    /// <summary>One socket: <paramref name="Timer"/> is the kind armed (0 none, 1 retransmission, 2 keep-alive), <paramref name="Due"/> when it fires.</summary>
+    public sealed record Entry(int LocalPort, int RemotePort, int Timer, TimeSpan Due);
+
+    /// <summary>
+    /// The one established 127.0.0.1 socket that <paramref name="which"/> picks, once nothing it sent
+    /// awaits an acknowledgement (the retransmission timer, shown in place of keep-alive's).
+    /// </summary>
+    public static async Task<Entry> IdleAsync(Func<Entry, bool> which)
+    {
+        while (true)
+        {
+            Entry socket = Established().Where(which).SingleOrDefault()
+                ?? throw new InvalidOperationException("no such established socket on 127.0.0.1 in /proc/net/tcp");
+            if (socket.Timer != 1)
+            {
+                return socket;
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    private static IEnumerable<Entry> Established()
+    {
+        foreach (string line in File.ReadLines("/proc/net/tcp").Skip(1))
+        {
+            // "sl local rem st tx:rx tr:tm->when ...": addresses as little-endian hex, state 01 ESTABLISHED,
+            // the timer's due time in clock ticks (USER_HZ, 100 a second).
+            string[] fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            string[] local = fields[1].Split(':');
+            string[] remote = fields[2].Split(':');
+            if (fields[3] != "01" || local[0] != "0100007F" || remote[0] != "0100007F")
+            {
+                continue;
+            }
+
+            string[] timer = fields[5].Split(':');
+            yield return new Entry(Hex(local[1]), Hex(remote[1]), Hex(timer[0]), TimeSpan.FromSeconds(long.Parse(timer[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) / 100.0));
+        }
+    }
+
+    private static int Hex(string text) => int.Parse(text, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+}
