@@ -26,7 +26,9 @@
  * send exactly *out_buf_len bytes of the output.
  *
  * Threads: different connections may be used from different threads at once; calls on one
- * connection are serialised by a lock inside it.
+ * connection are serialised by a lock inside it. Destroying a connection must not race other
+ * calls on it (as free() must not race a use): a call already under way may act on it after the
+ * destroy, instead of returning -1.
  *
  * Handles: an OssuaryConnection * is an opaque handle, not an address, and no handle is ever
  * handed out twice. A copy kept after ossuary_destroy_connection() (or any pointer this library
