@@ -50,14 +50,14 @@ internal static class TransferCommands
                 SendResult sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, fromStdin ? TransferProtocol.UnknownLength : source.Length, cancellationToken);
                 (string? answer, OssuaryException? closedWith) = await ReadAnswerAsync(client.Secure.Input, cancellationToken);
                 closedWith ??= sent.ClosedWith;
-                string expected = sent.Hash is null ? "" : $"OK {Convert.ToHexStringLower(sent.Hash)}";
-                if (answer == expected)
+                // Only the hash of everything sent confirms; an unfinished transfer has none to confirm.
+                if (sent.Hash is { } hash && answer == $"OK {Convert.ToHexStringLower(hash)}")
                 {
-                    Console.Error.WriteLine($"ossuary: sent {(fromStdin ? "stdin" : path)} ({sent.Length} bytes), SHA-256 {Convert.ToHexStringLower(sent.Hash!)} confirmed by the receiver");
+                    Console.Error.WriteLine($"ossuary: sent {(fromStdin ? "stdin" : path)} ({sent.Length} bytes), SHA-256 {Convert.ToHexStringLower(hash)} confirmed by the receiver");
                     return ExitCodes.Success;
                 }
 
-                if (answer is not null)
+                if (!string.IsNullOrEmpty(answer))
                 {
                     throw new CliException($"the receiver refused the file: {TransferProtocol.Printable(answer)}");
                 }
