@@ -159,7 +159,6 @@ public sealed class OssuaryStream : Stream
         {
             throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
         }
-
     }
 
     /// <inheritdoc />

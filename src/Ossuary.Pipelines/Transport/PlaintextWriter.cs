@@ -48,7 +48,11 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     // whose token is already cancelled, but keeps (and sends) one cancelled while it waits for room.
     public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<FlushResult>(cancellationToken); // as the pipe's: nothing written
+        }
+
         this.Write(source.Span);
         return inner.FlushAsync(cancellationToken);
     }
