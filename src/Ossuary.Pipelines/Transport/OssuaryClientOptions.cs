@@ -55,7 +55,9 @@ public sealed class OssuaryClientOptions
     /// a NAT that forgot the connection) fails the connection after about twice this time, instead
     /// of being waited for forever; an idle peer that is still there stays connected. Default 60 s;
     /// <see cref="Timeout.InfiniteTimeSpan"/> leaves the socket as the system has it (usually no
-    /// keep-alive). Applies where the library has the socket: <c>OssuaryClient</c> and <c>OssuaryConnectionFactory</c>.
+    /// keep-alive). Applies where the library has the socket: <c>OssuaryClient</c> and <c>OssuaryConnectionFactory</c>,
+    /// whose connect fails with the system's <see cref="System.Net.Sockets.SocketException"/> or
+    /// <see cref="PlatformNotSupportedException"/> where the options cannot be set (then use <see cref="Timeout.InfiniteTimeSpan"/>).
     /// </summary>
     public TimeSpan TcpKeepAlive { get; set; } = Integrations.TcpKeepAlive.Default;
 

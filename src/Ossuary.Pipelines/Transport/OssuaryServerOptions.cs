@@ -82,7 +82,8 @@ public sealed class OssuaryServerOptions
     /// a NAT that forgot the connection) fails the connection after about twice this time, instead
     /// of being waited for forever; an idle peer that is still there stays connected. Default 60 s;
     /// <see cref="Timeout.InfiniteTimeSpan"/> leaves the socket as the system has it (usually no
-    /// keep-alive). Applies where the library has the socket: <c>UseOssuary</c> on Kestrel's socket transport (through <c>IConnectionSocketFeature</c>).
+    /// keep-alive). Applies where the library has the socket: <c>UseOssuary</c> on Kestrel's socket transport (through <c>IConnectionSocketFeature</c>);
+    /// a connection whose socket refuses the options goes on without, logged (event 26).
     /// </summary>
     public TimeSpan TcpKeepAlive { get; set; } = Integrations.TcpKeepAlive.Default;
 
