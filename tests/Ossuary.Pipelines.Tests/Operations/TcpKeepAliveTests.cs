@@ -83,11 +83,10 @@ public class TcpKeepAliveTests
     private static Task<KernelTcpSockets.Entry> IdleSocketAsync(int local, int remote) =>
         KernelTcpSockets.IdleAsync(socket => socket.LocalPort == local && socket.RemotePort == remote);
 
-    private static void AssertKeepAliveArmed(KernelTcpSockets.Entry socket, TimeSpan time)
-    {
-        Assert.Equal(KernelTcpSockets.KeepAliveTimer, socket.Timer);
-        Assert.InRange(socket.Due, time - TimeSpan.FromSeconds(10), time);
-    }
+    /// <summary>Armed, and due within the configured time (less what has passed since it was set; generous for a loaded machine).</summary>
+    private static void AssertKeepAliveArmed(KernelTcpSockets.Entry socket, TimeSpan time) =>
+        Assert.True(socket.Timer == KernelTcpSockets.KeepAliveTimer && socket.Due <= time && socket.Due >= time - TimeSpan.FromSeconds(20),
+            $"expected the keep-alive timer (2) due within {time.TotalSeconds} s: {socket}");
 
     private static Task Run(Func<Task> test) => test().Within();
 }
