@@ -1,0 +1,71 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Tests.Operations;
+
+/// <summary>
+/// An authorized-keys file that is a symlink whose target is swapped, as Kubernetes updates a
+/// mounted ConfigMap or Secret: <c>keys -> ..data/keys</c>, and <c>..data</c> is renamed to point
+/// at a new timestamped folder. Nothing named <c>keys</c> changes in the watched folder.
+/// </summary>
+public sealed class SwappedAuthorizedKeysTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("ossuary-swap-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public async Task AKeyRemovedByAnAtomicSwapOfTheSymlinkedFolderIsRefusedOnTheNextConnection()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        Publish("v1", keptKey, revokedKey);
+        File.CreateSymbolicLink(Path.Combine(_folder, "..data"), "v1");
+        string file = Path.Combine(_folder, "authorized_keys");
+        File.CreateSymbolicLink(file, Path.Combine("..data", "authorized_keys"));
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.Identity = serverKey;
+                    o.AuthorizedKeysFile = file;
+                })
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
+
+        // The kubelet's update: a new folder, a new link to it, renamed over ..data in one step.
+        Publish("v2", keptKey);
+        File.CreateSymbolicLink(Path.Combine(_folder, "..data_tmp"), "v2");
+        await RenameAsync(Path.Combine(_folder, "..data_tmp"), Path.Combine(_folder, "..data"));
+        Assert.Single(OssuaryAuthorizedKeys.Load(file)); // the file, read through its link, lists one key now
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 21 && r.Message.EndsWith(": 1 keys.", StringComparison.Ordinal)));
+
+        await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(after);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    /// <summary>rename(2) of a link over a link, which File.Move refuses for a link to a folder.</summary>
+    private static async Task RenameAsync(string from, string to)
+    {
+        using var mv = System.Diagnostics.Process.Start("mv", ["-T", "-f", from, to]);
+        await mv.WaitForExitAsync().Within();
+        Assert.Equal(0, mv.ExitCode);
+    }
+
+    private void Publish(string version, params OssuaryIdentity[] clients)
+    {
+        string folder = Directory.CreateDirectory(Path.Combine(_folder, version)).FullName;
+        File.WriteAllLines(Path.Combine(folder, "authorized_keys"), clients.Select(c => OssuaryAuthorizedKeys.FormatLine(c.PublicKey)));
+    }
+}
