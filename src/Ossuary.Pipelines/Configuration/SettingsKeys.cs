@@ -10,6 +10,13 @@ internal static class SettingsKeys
     {
         string prefix = section is IConfigurationSection named ? $"{named.Path}:{property}" : property;
         var keys = new List<OssuaryPublicKey>(entries.Count);
+        if (!string.IsNullOrWhiteSpace(section.GetSection(property).Value))
+        {
+            // The binder fills a list from its items only: a value set on the list itself (an
+            // environment variable without its index) would be dropped without a word.
+            problems.Add($"{prefix} is set as one value, which a list ignores: write each key as an item, {prefix}:0, {prefix}:1 (environment variables: __0, __1).");
+        }
+
         for (int i = 0; i < entries.Count; i++)
         {
             if (OssuaryPublicKey.TryParse(entries[i], out OssuaryPublicKey? key))
