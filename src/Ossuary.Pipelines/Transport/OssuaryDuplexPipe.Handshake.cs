@@ -205,7 +205,16 @@ public sealed partial class OssuaryDuplexPipe
         bool trusted;
         try
         {
-            trusted = plan.TrustServer is not null && await Bounded(plan.TrustServer(server, cancellationToken), nameof(OssuaryClientOptions.TrustServer), timer).ConfigureAwait(false);
+            try
+            {
+                trusted = plan.TrustServer is not null && await Bounded(plan.TrustServer(server, cancellationToken), nameof(OssuaryClientOptions.TrustServer), timer).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                // Whatever the callback threw is ours, an IOException (a known-hosts file that
+                // cannot be written) included: not a transport failure, as AdmitsAsync has it too.
+                throw new LocalFault(nameof(OssuaryClientOptions.TrustServer), ex);
+            }
         }
         catch
         {
