@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,6 +16,10 @@ internal sealed record ConnectionTelemetry(ILogger Logger, OssuaryMetrics Metric
     public const string ClientCategory = "Ossuary.Pipelines.Client";
 
     public const string ServerCategory = "Ossuary.Pipelines.Server";
+
+    // One limiter per logger factory, side and clock, not per plan: a client builds a plan for every
+    // connect (a retry loop would log each repeat at Error) and a server one for every reload.
+    private static readonly ConditionalWeakTable<ILoggerFactory, ConcurrentDictionary<(string Category, TimeProvider Time), FaultLogLimiter>> Limiters = [];
 
     public static ConnectionTelemetry None { get; } = new(NullLogger.Instance, OssuaryMetrics.Create(null), null, new FaultLogLimiter(TimeProvider.System));
 
@@ -46,7 +52,10 @@ internal sealed record ConnectionTelemetry(ILogger Logger, OssuaryMetrics Metric
             return None;
         }
 
-        ILogger logger = loggers?.CreateLogger(plan.Role == OssuaryRole.Client ? ClientCategory : ServerCategory) ?? NullLogger.Instance;
-        return new ConnectionTelemetry(logger, OssuaryMetrics.Create(meters), null, new FaultLogLimiter(plan.TimeProvider));
+        string category = plan.Role == OssuaryRole.Client ? ClientCategory : ServerCategory;
+        ILogger logger = loggers?.CreateLogger(category) ?? NullLogger.Instance;
+        FaultLogLimiter faults = loggers is null ? new FaultLogLimiter(plan.TimeProvider)
+            : Limiters.GetValue(loggers, static _ => new()).GetOrAdd((category, plan.TimeProvider), static key => new FaultLogLimiter(key.Time));
+        return new ConnectionTelemetry(logger, OssuaryMetrics.Create(meters), null, faults);
     }
 }
