@@ -18,9 +18,15 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
     private readonly string _fullPath;
     private readonly Action<string, IReadOnlyList<OssuaryPublicKey>> _changed;
     private readonly ILogger _logger;
-    private readonly FileSystemWatcher _watcher;
+    private readonly string _directory;
     private readonly Lock _reloading = new();
+    private readonly Timer _missingFilePoll;
+    private FileSystemWatcher _watcher;
     private string? _lastRead;
+    private bool _disposed;
+
+    /// <summary>How often a deleted file is looked for again: its folder's watch may have died with the folder.</summary>
+    internal static TimeSpan MissingFilePollInterval { get; } = TimeSpan.FromSeconds(1);
 
     public AuthorizedKeysFileWatcher(string path, Action<string, IReadOnlyList<OssuaryPublicKey>> changed, ILogger logger)
     {
@@ -28,20 +34,111 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         _fullPath = Path.GetFullPath(path);
         _changed = changed;
         _logger = logger;
+        _directory = Path.GetDirectoryName(_fullPath)!;
+        _missingFilePoll = new Timer(_ => OnMissingFilePoll());
         _lastRead = TryRead();
-        _watcher = new FileSystemWatcher(Path.GetDirectoryName(_fullPath)!)
+        _watcher = Watch();
+    }
+
+    public void Dispose()
+    {
+        // Not under _reloading: a reload holds it while it calls into its owner, which may be
+        // disposing this watcher under its own lock. Full fences pair with OnMissingFilePoll's.
+        Interlocked.Exchange(ref _disposed, true);
+        _missingFilePoll.Dispose();
+        Interlocked.CompareExchange(ref _watcher, null!, null!).Dispose();
+    }
+
+    private FileSystemWatcher Watch()
+    {
+        var watcher = new FileSystemWatcher(_directory)
         {
             NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
         };
-        _watcher.Changed += OnEvent;
-        _watcher.Created += OnEvent;
-        _watcher.Deleted += OnEvent;
-        _watcher.Renamed += OnEvent;
-        _watcher.Error += (_, e) => OssuaryLog.AuthorizedKeysReloadFailed(_logger, _path, e.GetException());
-        _watcher.EnableRaisingEvents = true;
+        watcher.Changed += OnEvent;
+        watcher.Created += OnEvent;
+        watcher.Deleted += OnEvent;
+        watcher.Renamed += OnEvent;
+        watcher.Error += (_, e) =>
+        {
+            OssuaryLog.AuthorizedKeysReloadFailed(_logger, _path, e.GetException());
+            PollAfterDeletion(deleted: true);
+        };
+        watcher.EnableRaisingEvents = true;
+        return watcher;
     }
 
-    public void Dispose() => _watcher.Dispose();
+    /// <summary>
+    /// A deleted folder takes its watch with it, and one recreated under the same name is not
+    /// watched (a deployment that replaces the whole folder). The file's deletion is seen, perhaps
+    /// before its folder's, and the file may be back before this runs: after any deletion, look for
+    /// the file, and when it is there watch afresh and read it again.
+    /// </summary>
+    private void PollAfterDeletion(bool deleted)
+    {
+        lock (_reloading)
+        {
+            if (!Volatile.Read(ref _disposed) && (deleted || !File.Exists(_fullPath)))
+            {
+                ArmMissingFilePoll();
+            }
+        }
+    }
+
+    private void ArmMissingFilePoll()
+    {
+        try
+        {
+            _missingFilePoll.Change(MissingFilePollInterval, Timeout.InfiniteTimeSpan);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed since the check: nothing to look for any more.
+        }
+    }
+
+    private void OnMissingFilePoll()
+    {
+        lock (_reloading)
+        {
+            if (Volatile.Read(ref _disposed))
+            {
+                return;
+            }
+
+            if (!File.Exists(_fullPath))
+            {
+                ArmMissingFilePoll();
+                return;
+            }
+
+            // Watch afresh, then read: a file written meanwhile is either read now or raises an event.
+            FileSystemWatcher watcher;
+            try
+            {
+                watcher = Watch();
+            }
+            catch (Exception ex) when (ex is ArgumentException or IOException)
+            {
+                ArmMissingFilePoll(); // gone again before it could be watched
+                return;
+            }
+
+            Interlocked.Exchange(ref _watcher, watcher).Dispose();
+            if (Volatile.Read(ref _disposed))
+            {
+                _watcher.Dispose(); // disposed meanwhile, before or after it took the old watcher
+                return;
+            }
+
+            string? content = TryRead();
+            if (content != _lastRead)
+            {
+                _lastRead = content; // back without an event reaching us: the old watch had died
+                Reload(content);
+            }
+        }
+    }
 
     private void OnEvent(object sender, FileSystemEventArgs e)
     {
@@ -50,15 +147,16 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         bool ours = IsFile(e.Name) || (e is RenamedEventArgs renamed && IsFile(renamed.OldName));
         lock (_reloading)
         {
+            // When another name changed and what the file says did not, there is nothing to reload.
             string? content = TryRead();
-            if (!ours && content == _lastRead)
+            if (ours || content != _lastRead)
             {
-                return; // another name changed, and what the file says did not
+                _lastRead = content;
+                Reload(content);
             }
-
-            _lastRead = content;
-            Reload(content);
         }
+
+        PollAfterDeletion(e.ChangeType == WatcherChangeTypes.Deleted);
     }
 
     private bool IsFile(string? name) => string.Equals(name, Path.GetFileName(_fullPath), StringComparison.Ordinal);
