@@ -34,8 +34,8 @@ internal sealed class OssuaryServerSettings
             options.Mode = mode;
         }
 
-        options.IdentityKeyFile = settings.IdentityKeyFile ?? options.IdentityKeyFile;
-        options.AuthorizedKeysFile = settings.AuthorizedKeysFile ?? options.AuthorizedKeysFile;
+        options.IdentityKeyFile = SettingsKeys.FilePath(settings.IdentityKeyFile, options.IdentityKeyFile, section, nameof(IdentityKeyFile), options.ConfigurationProblems);
+        options.AuthorizedKeysFile = SettingsKeys.FilePath(settings.AuthorizedKeysFile, options.AuthorizedKeysFile, section, nameof(AuthorizedKeysFile), options.ConfigurationProblems);
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
         options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
         options.TcpKeepAlive = settings.TcpKeepAlive ?? options.TcpKeepAlive;

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Configuration;
 
 namespace Ossuary.Pipelines.Configuration;
 
-/// <summary>Public keys from configuration text, with the setting's path in the error: a typo must not shrink an allow-list silently.</summary>
+/// <summary>Public keys and file paths from configuration text, with the setting's path in the error: a typo must not shrink an allow-list silently.</summary>
 internal static class SettingsKeys
 {
     /// <summary>The keys that parse; each entry that does not is added to <paramref name="problems"/>, which validation reports.</summary>
@@ -30,5 +30,26 @@ internal static class SettingsKeys
         }
 
         return keys;
+    }
+
+    /// <summary>
+    /// A file path from configuration; one set but blank (an override meant to clear it) is a problem
+    /// naming the setting, not a path that fails later with an ArgumentException that names nothing.
+    /// </summary>
+    public static string? FilePath(string? value, string? current, IConfiguration section, string property, ICollection<string> problems)
+    {
+        if (value is null)
+        {
+            return current;
+        }
+
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            string setting = section is IConfigurationSection named ? $"{named.Path}:{property}" : property;
+            problems.Add($"{setting} is empty: name a file, or remove the setting.");
+            return current;
+        }
+
+        return value;
     }
 }
