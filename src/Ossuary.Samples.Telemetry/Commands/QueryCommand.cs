@@ -11,6 +11,9 @@ namespace Ossuary.Samples.Telemetry.Commands;
 /// </summary>
 internal static class QueryCommand
 {
+    private static readonly long MinUnixMs = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
+    private static readonly long MaxUnixMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
+
     public static Command Create()
     {
         var db = SampleOptions.Text("--db", "The SQLite file the server stores readings in.", "telemetry.db");
@@ -64,7 +67,7 @@ internal static class QueryCommand
         Console.WriteLine($"{"device",-64}  {"readings",10}  {"first seq",10}  {"last seq",10}  {"missing",8}  last reading (UTC)");
         foreach (DeviceTotals device in totals)
         {
-            string last = DateTimeOffset.FromUnixTimeMilliseconds(device.LastTimestampMs).ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture);
+            string last = FormatTime(device.LastTimestampMs);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{device.Device,-64}  {device.Readings,10}  {device.FirstSequence,10}  {device.LastSequence,10}  {device.Missing,8}  {last}"));
         }
 
@@ -78,13 +81,22 @@ internal static class QueryCommand
         IReadOnlyList<StoredReading> readings = ReadingQueries.Readings(path, device, sinceMs, limit);
         foreach (StoredReading reading in readings)
         {
-            string at = DateTimeOffset.FromUnixTimeMilliseconds(reading.TimestampMs).ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture);
+            string at = FormatTime(reading.TimestampMs);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at}  seq={reading.Sequence?.ToString(CultureInfo.InvariantCulture) ?? "-"}  {reading.Sensor}={reading.Value:0.###}"));
         }
 
         Console.WriteLine($"{readings.Count} reading(s) of {device}");
         return 0;
     }
+
+    /// <summary>
+    /// A stored time as UTC, or as the raw number when no date has it: <c>ts=</c> is whatever the device
+    /// sent (say, microseconds by mistake), and one such reading must not stop the query for every device.
+    /// </summary>
+    private static string FormatTime(long ms) =>
+        ms >= MinUnixMs && ms <= MaxUnixMs
+            ? DateTimeOffset.FromUnixTimeMilliseconds(ms).ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture)
+            : ms.ToString(CultureInfo.InvariantCulture);
 
     private static string ResolveDevice(string path, string prefix)
     {
