@@ -32,6 +32,9 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         DeviceStats stats = registry.Connect(device);
         string deviceHex = device.ToString();
 
+        // Shutdown completes the queue only after this handler has queued what it parsed.
+        queue.AddProducer();
+
         // On shutdown Kestrel asks connections to close; completing our output sends the device a
         // Disconnect, which ends the input too. Without this, shutdown waits for its timeout.
         using CancellationTokenRegistration closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?
@@ -58,6 +61,7 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         }
         finally
         {
+            queue.RemoveProducer();
             registry.Disconnect(stats);
         }
     }

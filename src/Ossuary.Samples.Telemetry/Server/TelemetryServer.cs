@@ -184,10 +184,12 @@ public sealed partial class TelemetryServer : IAsyncDisposable
 
     private static async Task StopWriterAsync(ReadingQueue queue, StoreWriter writer, IReadingStore store, bool ownsStore)
     {
-        // Connections have ended, so nothing enqueues any more: the writer drains the rest and stops.
-        queue.Complete();
+        // Once every handler has ended (Kestrel may have stopped waiting for them), nothing enqueues
+        // any more: the writer drains the rest and stops. A store failure completes the queue itself,
+        // which ends the handlers still waiting for room.
         try
         {
+            await queue.CompleteWhenProducersEndAsync();
             await writer.Completion;
         }
         finally

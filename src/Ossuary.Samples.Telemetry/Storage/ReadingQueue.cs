@@ -11,7 +11,10 @@ namespace Ossuary.Samples.Telemetry.Storage;
 public sealed class ReadingQueue
 {
     private readonly Channel<StoredReading> _channel;
+    private readonly Lock _lock = new();
     private long _enqueued;
+    private int _producers;
+    private TaskCompletionSource? _producersLeft;
 
     /// <summary>Creates a queue of <paramref name="capacity"/> readings.</summary>
     public ReadingQueue(int capacity)
@@ -58,4 +61,45 @@ public sealed class ReadingQueue
 
     /// <summary>No more readings will come: the writer drains what is queued and stops.</summary>
     public void Complete(Exception? error = null) => _channel.Writer.TryComplete(error);
+
+    /// <summary>A connection that will queue readings has started; <see cref="RemoveProducer"/> when it ends.</summary>
+    internal void AddProducer()
+    {
+        lock (_lock)
+        {
+            _producers++;
+        }
+    }
+
+    /// <summary>A connection added with <see cref="AddProducer"/> has ended and queues nothing more.</summary>
+    internal void RemoveProducer()
+    {
+        TaskCompletionSource? left = null;
+        lock (_lock)
+        {
+            if (--_producers == 0)
+            {
+                left = _producersLeft;
+            }
+        }
+
+        left?.TrySetResult();
+    }
+
+    /// <summary>
+    /// Completes the queue once every producer has ended. Kestrel's shutdown gives up on a connection
+    /// after its timeout (and one second after aborting it), while its handler may still hold a reading
+    /// it parsed and waits to queue behind a slow store: completing the queue then would drop it.
+    /// </summary>
+    internal async Task CompleteWhenProducersEndAsync()
+    {
+        Task left;
+        lock (_lock)
+        {
+            left = _producers == 0 ? Task.CompletedTask : (_producersLeft ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+
+        await left;
+        Complete();
+    }
 }

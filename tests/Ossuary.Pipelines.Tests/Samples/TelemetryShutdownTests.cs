@@ -1,0 +1,104 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Samples.Telemetry.Load;
+using Ossuary.Samples.Telemetry.Server;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>Shutdown stores everything received, also when the store is too slow for Kestrel's shutdown timeout.</summary>
+[Collection(TelemetryServerCollection.Name)]
+public sealed class TelemetryShutdownTests
+{
+    // Kestrel waits 30 s (the host's shutdown timeout) for connections to close, then 1 s after aborting them.
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(150);
+
+    [Fact]
+    public Task AReadingAHandlerParsedBeforeKestrelGaveUpOnItsConnectionIsStored() => OutliveKestrelAsync().WaitAsync(HardLimit);
+
+    private static async Task OutliveKestrelAsync()
+    {
+        const int Capacity = 4;
+        const int Batch = 2;
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+        using var log = new FakeLoggerProvider();
+        var store = new StalledStore();
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            Store = store,
+            QueueCapacity = Capacity,
+            BatchSize = Batch,
+            LoggerProvider = log,
+            LogLevel = LogLevel.Debug,
+        });
+        Task<LoadResult> load = LoadGenerator.RunAsync(new LoadOptions
+        {
+            Server = server.EndPoint,
+            ServerKey = serverKey.PublicKey,
+            Devices = [device],
+            ReadingsPerDevice = 1_000,
+            Interval = TimeSpan.Zero,
+        }, cancellationToken: budget.Token);
+
+        // The store holds one batch, the queue is full, and the handler waits with one more reading it
+        // has parsed and counted.
+        while (server.Registry.Snapshot().Sum(d => d.Readings) < Batch + Capacity + 1)
+        {
+            await Task.Delay(10, budget.Token);
+        }
+
+        // Ctrl+C while the store is stalled: Kestrel waits for the connection, aborts it, and gives up
+        // on the handler, which is still waiting for room in the queue.
+        Task stopping = server.DisposeAsync().AsTask();
+        while (!log.Collector.GetSnapshot().Any(r => r.Id.Name == "NotAllConnectionsAborted" || r.Message.Contains("failed to abort", StringComparison.OrdinalIgnoreCase)))
+        {
+            await Task.Delay(50, budget.Token);
+        }
+
+        // Were the handler let go now, it would end within milliseconds; with the store still stalled
+        // it must not (it has a reading to queue). The wait only bounds the look, it asserts nothing.
+        using (var look = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
+        {
+            look.CancelAfter(TimeSpan.FromSeconds(5));
+            while (server.Registry.SessionsEnded == 0 && !look.IsCancellationRequested)
+            {
+                await Task.Delay(10, CancellationToken.None);
+            }
+        }
+
+        store.Open();
+        await stopping;
+        await load;
+
+        long parsed = server.Registry.Snapshot().Sum(d => d.Readings);
+        Assert.True(parsed == server.Writer.Persisted, $"received {parsed} reading(s), stored {server.Writer.Persisted}");
+        Assert.Equal(Enumerable.Range(1, (int)parsed).Select(i => (long?)i), store.Sequences());
+    }
+
+    /// <summary>A store that blocks every write until <see cref="Open"/>.</summary>
+    private sealed class StalledStore : IReadingStore
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ConcurrentQueue<StoredReading> _stored = new();
+
+        public void Open() => _open.TrySetResult();
+
+        public IEnumerable<long?> Sequences() => _stored.Select(r => r.Sequence).Order();
+
+        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        {
+            await _open.Task.WaitAsync(cancellationToken);
+            foreach (StoredReading reading in batch)
+            {
+                _stored.Enqueue(reading);
+            }
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
