@@ -39,6 +39,9 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         // Disconnect, which ends the input too. Without this, shutdown waits for its timeout.
         using CancellationTokenRegistration closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?
             .ConnectionClosedRequested.Register(() => connection.Transport.Output.Complete()) ?? default;
+        // A store failure ends even a connection whose device is between readings, and one that
+        // connects afterwards (the token is already cancelled: the read is cancelled before it starts).
+        using CancellationTokenRegistration storeFailed = queue.Failed.UnsafeRegister(static input => ((PipeReader)input!).CancelPendingRead(), connection.Transport.Input);
         try
         {
             // Not ReadAsync(connection.ConnectionClosed): Kestrel fires that token as soon as the
@@ -71,6 +74,12 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         while (true)
         {
             ReadResult read = await input.ReadAsync();
+            if (read.IsCanceled)
+            {
+                // Only the store's failure cancels a read.
+                queue.ThrowIfFailed();
+            }
+
             ReadOnlySequence<byte> buffer = read.Buffer;
 
             // The queue is full: wait for room while holding the unread buffer, so no more is read

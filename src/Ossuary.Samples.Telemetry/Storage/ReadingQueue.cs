@@ -8,6 +8,7 @@ namespace Ossuary.Samples.Telemetry.Storage;
 /// without reading further: the device's bytes pile up in the (bounded) pipes and TCP windows, and the
 /// device's own flushes wait. Memory stays bounded and nothing is dropped.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The CancellationTokenSource has no timer and holds nothing to release; the queue lives as long as its server.")]
 public sealed class ReadingQueue
 {
     private readonly Channel<StoredReading> _channel;
@@ -15,6 +16,8 @@ public sealed class ReadingQueue
     private long _enqueued;
     private int _producers;
     private TaskCompletionSource? _producersLeft;
+    private readonly CancellationTokenSource _failed = new();
+    private volatile Exception? _failure;
 
     /// <summary>Creates a queue of <paramref name="capacity"/> readings.</summary>
     public ReadingQueue(int capacity)
@@ -60,7 +63,30 @@ public sealed class ReadingQueue
     }
 
     /// <summary>No more readings will come: the writer drains what is queued and stops.</summary>
-    public void Complete(Exception? error = null) => _channel.Writer.TryComplete(error);
+    public void Complete(Exception? error = null)
+    {
+        if (_channel.Writer.TryComplete(error) && error is not null)
+        {
+            _failure = error;
+            _failed.Cancel();
+        }
+    }
+
+    /// <summary>
+    /// Cancelled when the queue was completed with an error (the store failed): a connection then ends
+    /// at once, rather than when its device next sends a reading that would be counted and dropped.
+    /// </summary>
+    internal CancellationToken Failed => _failed.Token;
+
+    /// <summary>Throws what <see cref="EnqueueAsync"/> would, if the store has failed.</summary>
+    /// <exception cref="ChannelClosedException">The writer has stopped (its failure is the inner exception).</exception>
+    internal void ThrowIfFailed()
+    {
+        if (_failure is { } failure)
+        {
+            throw new ChannelClosedException(failure);
+        }
+    }
 
     /// <summary>A connection that will queue readings has started; <see cref="RemoveProducer"/> when it ends.</summary>
     internal void AddProducer()

@@ -1,0 +1,109 @@
+using System.IO.Pipelines;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Transport;
+using Ossuary.Samples.Telemetry.Server;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>A store failure ends the connections: none stays open to take readings nobody will store.</summary>
+[Collection(TelemetryServerCollection.Name)]
+public sealed class TelemetryStoreFailureTests
+{
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public Task AStoreFailureEndsIdleConnectionsAndRefusesNewOnesReadings() => FailAsync().WaitAsync(HardLimit);
+
+    private static async Task FailAsync()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var first = OssuaryIdentity.Generate();
+        using var later = OssuaryIdentity.Generate();
+        var store = new FailingStore();
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [first.PublicKey, later.PublicKey],
+            Store = store,
+        });
+        try
+        {
+            // The first device's reading is queued, and the store fails on it: the device then sits
+            // idle with its connection open, as a device between two readings does.
+            await using OssuaryClientConnection idle = await ConnectAsync(server, serverKey, first, budget.Token);
+            await idle.Transport.Output.WriteAsync("sensor=temp value=1 seq=1\n"u8.ToArray(), budget.Token);
+            await store.Failed.WaitAsync(budget.Token);
+
+            // The server must end it now, not when the device next sends (and have that reading counted, then dropped).
+            Assert.True(await EndedAsync(idle.Transport.Input, budget.Token), "the idle device's connection stayed open after the store failed");
+
+            // A device that connects after the failure is ended before any of its readings is taken.
+            await using OssuaryClientConnection late = await ConnectAsync(server, serverKey, later, budget.Token);
+            await late.Transport.Output.WriteAsync("sensor=temp value=2 seq=1\n"u8.ToArray(), budget.Token);
+            Assert.True(await EndedAsync(late.Transport.Input, budget.Token), "a device connecting after the store failed kept its connection");
+            while (server.Registry.SessionsEnded < 2)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            Assert.Equal(0, server.Registry.Find(later.PublicKey)?.Readings ?? 0);
+        }
+        finally
+        {
+            await Assert.ThrowsAsync<IOException>(async () => await server.DisposeAsync());
+        }
+    }
+
+    private static async Task<OssuaryClientConnection> ConnectAsync(TelemetryServer server, OssuaryIdentity serverKey, OssuaryIdentity device, CancellationToken cancellationToken)
+    {
+        var options = new OssuaryClientOptions { Identity = device };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+        return await OssuaryClient.ConnectAsync(server.EndPoint, options, cancellationToken);
+    }
+
+    /// <summary>True once the server has ended the connection (cleanly or not); false if it still holds it after a generous wait.</summary>
+    private static async Task<bool> EndedAsync(PipeReader input, CancellationToken cancellationToken)
+    {
+        // A hang guard, not a timing: a server that ends the connection does so within milliseconds.
+        using var guard = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        guard.CancelAfter(TimeSpan.FromSeconds(20));
+        try
+        {
+            while (true)
+            {
+                ReadResult read = await input.ReadAsync(guard.Token);
+                input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+        catch (OperationCanceledException) when (guard.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A store whose disk is full.</summary>
+    private sealed class FailingStore : IReadingStore
+    {
+        private readonly TaskCompletionSource _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Failed => _failed.Task;
+
+        public ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        {
+            _failed.TrySetResult();
+            return ValueTask.FromException(new IOException("disk I/O error: no space left on device"));
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
