@@ -59,7 +59,8 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         {
             // The store failed (the writer logged why): end the connection rather than accept
             // readings that cannot be stored. The device resends what it could not deliver.
-            LogStoreClosed(logger, device, ex.InnerException?.Message ?? ex.Message);
+            // The innermost reason (the store's own): the writer wraps it in "see the inner exception".
+            LogStoreClosed(logger, device, ex.GetBaseException().Message);
             connection.Abort(new ConnectionAbortedException("The readings store is unavailable.", ex));
         }
         finally

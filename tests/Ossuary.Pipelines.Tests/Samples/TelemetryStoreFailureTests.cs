@@ -1,4 +1,6 @@
 using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Transport;
 using Ossuary.Samples.Telemetry.Server;
@@ -14,6 +16,43 @@ public sealed class TelemetryStoreFailureTests
 
     [Fact]
     public Task AStoreFailureEndsIdleConnectionsAndRefusesNewOnesReadings() => FailAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public Task AConnectionEndedByAStoreFailureLogsTheStoresReason() => LogReasonAsync().WaitAsync(HardLimit);
+
+    private static async Task LogReasonAsync()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+        using var log = new FakeLoggerProvider();
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            Store = new FailingStore(),
+            LoggerProvider = log,
+        });
+        try
+        {
+            await using OssuaryClientConnection connection = await ConnectAsync(server, serverKey, device, budget.Token);
+            await connection.Transport.Output.WriteAsync("sensor=temp value=1 seq=1\n"u8.ToArray(), budget.Token);
+            await connection.Transport.Output.WriteAsync("sensor=temp value=1 seq=2\n"u8.ToArray(), budget.Token);
+            Assert.True(await EndedAsync(connection.Transport.Input, budget.Token), "the connection stayed open after the store failed");
+            while (server.Registry.SessionsEnded < 1)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+        }
+        finally
+        {
+            await Assert.ThrowsAsync<IOException>(async () => await server.DisposeAsync());
+        }
+
+        // The operator reading this line learns why, not "see the inner exception" with none attached.
+        FakeLogRecord ended = Assert.Single(log.Collector.GetSnapshot(), r => r.Category == typeof(TelemetryConnectionHandler).FullName && r.Level == LogLevel.Warning);
+        Assert.Contains("no space left on device", ended.Message, StringComparison.Ordinal);
+    }
 
     private static async Task FailAsync()
     {
