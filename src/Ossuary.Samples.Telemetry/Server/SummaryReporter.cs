@@ -47,6 +47,11 @@ public sealed class SummaryReporter(TelemetryRegistry registry, TextWriter outpu
             }
         }
 
+        if (registry.RefusedUnlisted > 0)
+        {
+            output.WriteLine($"refused {registry.RefusedUnlisted} more handshake(s) from keys not listed (past the first {TelemetryRegistry.MaxRefusedKeys})");
+        }
+
         output.Flush();
     }
 }

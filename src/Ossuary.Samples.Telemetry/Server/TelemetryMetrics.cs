@@ -27,6 +27,6 @@ public sealed class TelemetryMetrics
         meter.CreateObservableCounter("telemetry.readings.gaps", () => registry.Snapshot().Sum(d => d.Gaps), unit: "{reading}", description: "Sequence numbers skipped: readings devices numbered but never delivered.");
         meter.CreateObservableUpDownCounter("telemetry.devices.connected", () => registry.Snapshot().Count(d => d.Connections > 0), unit: "{device}", description: "Devices with a connection open.");
         meter.CreateObservableUpDownCounter("telemetry.store.lag", () => (long)queue.Count, unit: "{reading}", description: "Readings received and queued, not yet stored.");
-        meter.CreateObservableCounter("telemetry.handshakes.refused", () => registry.Refused().Sum(r => r.Count), unit: "{handshake}", description: "Handshakes refused: the device's key is not on the allow-list.");
+        meter.CreateObservableCounter("telemetry.handshakes.refused", () => registry.Refused().Sum(r => r.Count) + registry.RefusedUnlisted, unit: "{handshake}", description: "Handshakes refused: the device's key is not on the allow-list.");
     }
 }

@@ -13,6 +13,7 @@ public sealed class TelemetryRegistry(TimeProvider? time = null)
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<OssuaryPublicKey, long> _refused = new();
     private long _sessionsEnded;
+    private long _refusedUnlisted;
 
     /// <summary>The shared sensor names of all devices.</summary>
     public SensorNames SensorNames { get; } = new();
@@ -35,8 +36,33 @@ public sealed class TelemetryRegistry(TimeProvider? time = null)
         Interlocked.Increment(ref _sessionsEnded);
     }
 
-    /// <summary>Records a handshake refused because <paramref name="device"/> is not on the allow-list; returns how often it has been refused.</summary>
-    public long Refuse(OssuaryPublicKey device) => _refused.AddOrUpdate(device, 1, (_, count) => count + 1);
+    /// <summary>
+    /// Refused keys listed (with their counts) at most. Anyone who reaches the port can make a fresh key
+    /// per attempt: past this many, refusals are only counted (<see cref="RefusedUnlisted"/>).
+    /// </summary>
+    public const int MaxRefusedKeys = 256;
+
+    /// <summary>
+    /// Records a handshake refused because <paramref name="device"/> is not on the allow-list; returns how
+    /// often it has been refused, or 0 when the key is not listed (past <see cref="MaxRefusedKeys"/>).
+    /// </summary>
+    public long Refuse(OssuaryPublicKey device)
+    {
+        // A listed key keeps its count; a new one is listed only while there is room (concurrent
+        // refusals may overshoot by a few, which still bounds the list).
+        if (_refused.ContainsKey(device) || _refused.Count < MaxRefusedKeys)
+        {
+            return _refused.AddOrUpdate(device, 1, (_, count) => count + 1);
+        }
+
+        Interlocked.Increment(ref _refusedUnlisted);
+        return 0;
+    }
+
+    /// <summary>
+    /// Refused handshakes from keys past the first <see cref="MaxRefusedKeys"/>: counted, not listed.
+    /// </summary>
+    public long RefusedUnlisted => Interlocked.Read(ref _refusedUnlisted);
 
     /// <summary>Refused handshakes per unknown key, ordered by key: what an operator needs to admit a device or to spot a stray one.</summary>
     public IReadOnlyList<(OssuaryPublicKey Key, long Count)> Refused() =>
