@@ -147,6 +147,8 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
     [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device}'s connection ended because the readings store is unavailable: {Reason}")]
     private static partial void LogStoreClosed(ILogger logger, OssuaryPublicKey device, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device} sent a line longer than the limit; closing its connection.")]
+    // Information, as a dropped connection: the device's fault, and one that reconnects to repeat it
+    // must not fill a log kept at Warning for the server's own troubles.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Device {Device} sent a line longer than the limit; closing its connection.")]
     private static partial void LogLineTooLong(ILogger logger, OssuaryPublicKey device);
 }
