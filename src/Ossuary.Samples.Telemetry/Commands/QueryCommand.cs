@@ -47,7 +47,8 @@ internal static class QueryCommand
         if (text.Length > 1 && long.TryParse(text.AsSpan(0, text.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out long amount))
         {
             TimeSpan? unit = text[^1] switch { 's' => TimeSpan.FromSeconds(1), 'm' => TimeSpan.FromMinutes(1), 'h' => TimeSpan.FromHours(1), 'd' => TimeSpan.FromDays(1), _ => null };
-            if (unit is TimeSpan per)
+            // An age reaching back before year 1 (or past TimeSpan) is no time at all: a usage error, not a crash.
+            if (unit is TimeSpan per && amount <= (now - DateTimeOffset.MinValue).Ticks / per.Ticks)
             {
                 return (now - (per * amount)).ToUnixTimeMilliseconds();
             }

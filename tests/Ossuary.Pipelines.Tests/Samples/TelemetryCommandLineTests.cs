@@ -40,6 +40,19 @@ public sealed class TelemetryCommandLineTests : IDisposable
     }
 
     [Fact]
+    public async Task AnAgeBeyondTheCalendarIsABadSinceNotACrash()
+    {
+        // 99999999d overflows TimeSpan; 9999999d is a TimeSpan, but before year 1 when taken from now.
+        foreach (string age in new[] { "99999999d", "9999999d" })
+        {
+            (int code, string stdout, string stderr) = await RunAsync(_directory, "query", "--db", "telemetry.db", "--device", "ab", "--since", age);
+
+            Assert.True(code == 2, $"--since {age}: exit {code}\n{stdout}\n{stderr}");
+            Assert.StartsWith("error: --since must be", stderr, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task AFleetMadeInsideARepositoryIsIgnoredByGit()
     {
         Assert.Equal(0, (await RunProcessAsync(_directory, "git", "init", "-q")).code);
