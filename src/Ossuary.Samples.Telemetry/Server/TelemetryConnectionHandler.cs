@@ -98,9 +98,16 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
             }
 
             // Consumed up to the last complete line; examined everything, so the next read waits for more.
+            bool partialLine = !buffer.IsEmpty;
             input.AdvanceTo(buffer.Start, buffer.End);
             if (read.IsCompleted || read.IsCanceled)
             {
+                if (read.IsCompleted && partialLine)
+                {
+                    // The device ended in the middle of a line: not a reading, but counted, so the loss shows.
+                    stats.Reject();
+                }
+
                 return;
             }
         }
