@@ -43,17 +43,21 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
         await JetStreamStream.EnsureAsync(js, options, cancellationToken);
         INatsJSConsumer consumer = await js.CreateOrUpdateConsumerAsync(
             options.Stream,
-            new ConsumerConfig(options.Consumer) { AckPolicy = ConsumerConfigAckPolicy.All, MaxAckPending = 10 * BatchSize },
+            // Explicit, not acknowledge-all: a process that died between taking a batch and storing it
+            // leaves that batch pending until AckWait, and the next process's first acknowledgement
+            // would, under acknowledge-all, acknowledge it too: lost, never stored.
+            new ConsumerConfig(options.Consumer) { AckPolicy = ConsumerConfigAckPolicy.Explicit, MaxAckPending = 10 * BatchSize },
             cancellationToken);
         var batch = new List<StoredReading>(BatchSize);
+        var messages = new List<NatsJSMsg<byte[]>>(BatchSize);
         while (!cancellationToken.IsCancellationRequested)
         {
             batch.Clear();
-            NatsJSMsg<byte[]>? last = null;
+            messages.Clear();
             await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync<byte[]>(
                 new NatsJSFetchOpts { MaxMsgs = BatchSize }, cancellationToken: cancellationToken))
             {
-                last = message;
+                messages.Add(message);
                 try
                 {
                     batch.Add(ReadingMessage.Decode(message.Data));
@@ -65,7 +69,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                 }
             }
 
-            if (last is null)
+            if (messages.Count == 0)
             {
                 // NoWait returns what is there at once; an empty stream is polled, not waited on for seconds.
                 await Task.Delay(IdlePoll, cancellationToken);
@@ -75,8 +79,11 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             await store.WriteAsync(batch, cancellationToken);
             Interlocked.Add(ref _stored, batch.Count);
 
-            // AckPolicy.All: acknowledging the last acknowledges the batch.
-            await last.Value.AckAsync(cancellationToken: cancellationToken);
+            // Each message of the batch (one connection, so in order; the acknowledgements are not waited for).
+            foreach (NatsJSMsg<byte[]> message in messages)
+            {
+                await message.AckAsync(cancellationToken: cancellationToken);
+            }
         }
     }
 

@@ -1,0 +1,93 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using NATS.Client.JetStream;
+using NATS.Net;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Samples.Telemetry.JetStream;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>
+/// A consume process that dies between taking a batch and storing it (killed, a store error) leaves that
+/// batch owed by JetStream. The next process must not acknowledge it away with its own first batch.
+/// </summary>
+[Collection(TelemetryServerCollection.Name)]
+public sealed class TelemetryConsumerRestartTests : IDisposable
+{
+    // JetStream redelivers an unacknowledged batch after the consumer's AckWait (30 s by default).
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(150);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-restart-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public Task ABatchTakenByAConsumerThatDiedIsStoredAfterARestart() => RestartAsync().WaitAsync(HardLimit);
+
+    private async Task RestartAsync()
+    {
+        const int Half = 5;
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_RESTART", Subject = "restart.readings" };
+        string device = new('a', 64);
+        string database = Path.Combine(_directory, "telemetry.db");
+        await using JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, budget.Token);
+
+        // Readings 1..5 are taken by a consumer whose store fails: it stops without acknowledging them.
+        await publisher.WriteAsync(Readings(device, 1, Half), budget.Token);
+        await Assert.ThrowsAsync<IOException>(() => new JetStreamStoreConsumer(options, new BrokenStore(), NullLogger.Instance).RunAsync(budget.Token));
+
+        // Readings keep coming while it is restarted; the new process stores 6..10 first.
+        await publisher.WriteAsync(Readings(device, Half + 1, Half), budget.Token);
+        await using SqliteReadingStore store = SqliteReadingStore.Open(database);
+        var consumer = new JetStreamStoreConsumer(options, store, NullLogger.Instance);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token);
+        Task consuming = consumer.RunAsync(stop.Token);
+        try
+        {
+            while (consumer.Stored < Half)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            // Once the new process's acknowledgements have landed, every reading must be stored or still
+            // owed: with acknowledge-all, its acknowledgement of 10 also acknowledged 1..5, unstored.
+            await using var client = new NatsClient(nats.Url);
+            INatsJSContext js = client.CreateJetStreamContext();
+            long pending;
+            while ((pending = (await js.GetConsumerAsync(options.Stream, options.Consumer, budget.Token)).Info.NumAckPending) > Half)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            long stored = ReadingQueries.Totals(database).Single().Readings;
+            Assert.True(stored + pending == 2 * Half, $"{stored} stored and {pending} still owed by JetStream, of {2 * Half}: the rest is lost");
+
+            // And JetStream does deliver them again (after its AckWait).
+            while (ReadingQueries.Totals(database).Single().Readings < 2 * Half)
+            {
+                await Task.Delay(100, budget.Token);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await consuming;
+        }
+
+        Assert.Equal(Enumerable.Range(1, 2 * Half).Select(i => (long?)i), ReadingQueries.Readings(database, device, 0).Select(r => r.Sequence));
+    }
+
+    private static StoredReading[] Readings(string device, int first, int count) =>
+        Enumerable.Range(first, count).Select(seq => new StoredReading(device, seq, "temp", seq, seq)).ToArray();
+
+    /// <summary>A store whose disk fails on the first batch.</summary>
+    private sealed class BrokenStore : IReadingStore
+    {
+        public ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken) =>
+            ValueTask.FromException(new IOException("disk I/O error"));
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
