@@ -12,12 +12,12 @@ internal sealed class OssuaryOptionsValidator : IValidateOptions<OssuaryServerOp
     public ValidateOptionsResult Validate(string? name, OssuaryServerOptions options) =>
         Check(name, () =>
         {
-            HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
+            HandshakePlan.ForServer(options, out OssuaryIdentity? generated).ReleaseOwnIdentity();
             generated?.Dispose();
         });
 
     public ValidateOptionsResult Validate(string? name, OssuaryClientOptions options) =>
-        Check(name, () => HandshakePlan.ForClient(options));
+        Check(name, () => HandshakePlan.ForClient(options).ReleaseOwnIdentity());
 
     private static ValidateOptionsResult Check(string? name, Action build)
     {

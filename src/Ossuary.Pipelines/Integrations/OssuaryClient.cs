@@ -24,11 +24,18 @@ public static class OssuaryClient
     /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="SocketException">The endpoint could not be reached, its name did not resolve, or connecting timed out (<see cref="SocketError.TimedOut"/>).</exception>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
-    public static Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, OssuaryClientOptions options, CancellationToken cancellationToken = default)
+    public static async Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, OssuaryClientOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         HandshakePlan plan = HandshakePlan.ForClient(options);
-        return ConnectAsync(endpoint, plan, ConnectionTelemetry.For(plan), cancellationToken);
+        try
+        {
+            return await ConnectAsync(endpoint, plan, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            plan.ReleaseOwnIdentity(); // this connect's copy of a key file's secret: the handshake is over
+        }
     }
 
     /// <summary>

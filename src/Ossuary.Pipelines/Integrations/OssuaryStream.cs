@@ -75,18 +75,34 @@ public sealed class OssuaryStream : Stream
     /// (what <see cref="OssuaryClientOptions.TrustServerAtEndPoint"/> is told; <c>SslStream</c>'s target host).
     /// </summary>
     /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
-    public Task AuthenticateAsClientAsync(OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
+    public async Task AuthenticateAsClientAsync(OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
     {
         HandshakePlan plan = HandshakePlan.ForClient(options);
-        return AuthenticateAsync(plan.ForEndPoint(serverEndPoint, serverEndPoint), cancellationToken);
+        try
+        {
+            await AuthenticateAsync(plan.ForEndPoint(serverEndPoint, serverEndPoint), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            plan.ReleaseOwnIdentity(); // the handshake is over: nothing signs again
+        }
     }
 
     /// <summary>Runs the server handshake over the inner stream.</summary>
     /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
-    public Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default)
+    public async Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default)
     {
-        HandshakePlan plan = HandshakePlan.ForServer(options, out _);
-        return AuthenticateAsync(plan.IdentitySelector is { } select && select(null) is { } chosen ? plan.WithIdentity(chosen) : plan, cancellationToken);
+        HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
+        try
+        {
+            await AuthenticateAsync(plan.IdentitySelector is { } select && select(null) is { } chosen ? plan.WithIdentity(chosen) : plan, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // This call's own secrets (a key file's copy, an identity generated for it): the handshake is over.
+            plan.ReleaseOwnIdentity();
+            generated?.Dispose();
+        }
     }
 
     private async Task AuthenticateAsync(HandshakePlan plan, CancellationToken cancellationToken)

@@ -19,6 +19,10 @@ internal sealed class HandshakePlan
     private readonly HashSet<OssuaryPublicKey> _admittedClients;
     private readonly TimeSpan _stepTimeout;
 
+    // An identity this plan read from IdentityKeyFile itself: nobody else holds it, so whoever made
+    // the plan for one connection frees it once that handshake is over (ReleaseOwnIdentity).
+    private bool _identityFromFile;
+
     // What CreateSession hands every session of this plan (a session copies what it keeps, so they
     // can share it): made on first use, forgotten by WithIdentity's copy.
     private OssuarySessionOptions? _sessionOptions;
@@ -85,6 +89,7 @@ internal sealed class HandshakePlan
             TcpKeepAlive = options.TcpKeepAlive,
         };
         plan.TrustServer = options.TrustServer ?? plan.BindTrust(null, null);
+        plan._identityFromFile = options.Identity is null && identity is not null;
         return plan;
     }
 
@@ -118,9 +123,25 @@ internal sealed class HandshakePlan
             MeterFactory = options.MeterFactory,
             TcpKeepAlive = options.TcpKeepAlive,
         };
+        plan._identityFromFile = options.Identity is null && options.IdentityKeyFile is not null;
         plan._admittedClients.UnionWith(options.AuthorizedClientKeys);
         plan._admittedClients.UnionWith(fileKeys);
         return plan;
+    }
+
+    /// <summary>
+    /// Zeroes and frees the identity this plan read from its key file, for a plan made for one
+    /// connection (or one validation) whose handshake is over: the secret is needed only to sign
+    /// during the handshake. Left to the finalizer, each connect's copy of the seed stayed in memory
+    /// until a collection came. A plan shared by many connections (a server's, a connection
+    /// factory's) must not call this.
+    /// </summary>
+    public void ReleaseOwnIdentity()
+    {
+        if (_identityFromFile)
+        {
+            _identity?.Dispose();
+        }
     }
 
     /// <summary>This plan for a connection to <paramref name="endPoint"/>: the trust callback learns where it is.</summary>
@@ -141,6 +162,7 @@ internal sealed class HandshakePlan
     {
         var copy = (HandshakePlan)MemberwiseClone();
         copy._identity = identity;
+        copy._identityFromFile = false; // the selector's, not ours to free
         copy._sessionOptions = null;
         return copy;
     }

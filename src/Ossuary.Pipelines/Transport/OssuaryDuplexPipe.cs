@@ -140,10 +140,17 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// and returns the plaintext pipe.
     /// </summary>
     /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
-    public static Task<OssuaryDuplexPipe> ConnectAsync(IDuplexPipe transport, OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
+    public static async Task<OssuaryDuplexPipe> ConnectAsync(IDuplexPipe transport, OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
     {
         HandshakePlan plan = HandshakePlan.ForClient(options);
-        return StartAsync(transport, plan.ForEndPoint(serverEndPoint, serverEndPoint), null, ConnectionTelemetry.For(plan), cancellationToken);
+        try
+        {
+            return await StartAsync(transport, plan.ForEndPoint(serverEndPoint, serverEndPoint), null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            plan.ReleaseOwnIdentity(); // the handshake is over: nothing signs again
+        }
     }
 
     /// <summary>
@@ -151,11 +158,20 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// For many connections, prefer <c>UseOssuary</c>, which validates the options once.
     /// </summary>
     /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
-    public static Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default)
+    public static async Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default)
     {
-        HandshakePlan plan = HandshakePlan.ForServer(options, out _);
-        return StartAsync(transport, plan.IdentitySelector is { } select && select(null) is { } chosen ? plan.WithIdentity(chosen) : plan,
-            null, ConnectionTelemetry.For(plan), cancellationToken);
+        HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
+        try
+        {
+            return await StartAsync(transport, plan.IdentitySelector is { } select && select(null) is { } chosen ? plan.WithIdentity(chosen) : plan,
+                null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // This call's own secrets (a key file's copy, an identity generated for it): the handshake is over.
+            plan.ReleaseOwnIdentity();
+            generated?.Dispose();
+        }
     }
 
     internal static async Task<OssuaryDuplexPipe> StartAsync(IDuplexPipe transport, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken)

@@ -1,0 +1,64 @@
+using System.Globalization;
+
+namespace Ossuary.Pipelines.Tests.Support;
+
+/// <summary>Looks for bytes in this process's own writable memory (Linux /proc/self/maps and /proc/self/mem).</summary>
+internal static class ProcessMemory
+{
+    /// <summary>
+    /// How many times <paramref name="needle"/> occurs in the process's private writable mappings (the
+    /// heaps, native and managed, and the stacks), not counting the <paramref name="ignore"/> bytes the
+    /// caller itself keeps it in: a pinned array, which is not counted.
+    /// </summary>
+    public static int Count(byte[] pinnedNeedle)
+    {
+        nint ignored = System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(pinnedNeedle, 0);
+        ReadOnlySpan<byte> needle = pinnedNeedle;
+        int count = 0;
+        using var memory = new FileStream("/proc/self/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+        byte[] chunk = new byte[1 << 20];
+        foreach (string line in File.ReadAllLines("/proc/self/maps"))
+        {
+            // "start-end perms offset dev inode [path]": private writable regions only (file-backed code and data are not secrets' homes).
+            string[] fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (!fields[1].StartsWith("rw", StringComparison.Ordinal) || fields[1][3] != 'p' || (fields.Length > 5 && fields[5].StartsWith('/')))
+            {
+                continue;
+            }
+
+            string[] range = fields[0].Split('-');
+            long start = long.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            long end = long.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            for (long at = start; at < end; at += chunk.Length - needle.Length)
+            {
+                int length = (int)Math.Min(chunk.Length, end - at);
+                int read;
+                try
+                {
+                    memory.Position = at;
+                    read = memory.ReadAtLeast(chunk.AsSpan(0, length), length, throwOnEndOfStream: false);
+                }
+                catch (IOException)
+                {
+                    break; // a region that cannot be read (guard pages)
+                }
+
+                Span<byte> span = chunk.AsSpan(0, read);
+                for (int i = span.IndexOf(needle); i >= 0; i = span[(i + 1)..].IndexOf(needle) is var next and >= 0 ? i + 1 + next : -1)
+                {
+                    if (at + i != ignored)
+                    {
+                        count++;
+                    }
+                }
+
+                if (read < length || at + length >= end)
+                {
+                    break;
+                }
+            }
+        }
+
+        return count;
+    }
+}
