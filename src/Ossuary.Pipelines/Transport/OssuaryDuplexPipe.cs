@@ -196,7 +196,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>
     /// Completes the plaintext pipes (sending Disconnect if the application has not), waits for
-    /// both directions to finish, and frees the session's secrets.
+    /// both directions to finish, and frees the session's secrets. Output still queued for a peer
+    /// that does not read is waited for at most 5 s; then the transport is aborted (its last bytes
+    /// and the Disconnect are dropped) rather than disposal waiting on the peer forever.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
