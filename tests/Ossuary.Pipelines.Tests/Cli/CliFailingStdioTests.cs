@@ -14,11 +14,6 @@ public sealed class CliFailingStdioTests : CliTestBase
     [Fact]
     public async Task AConnectWhoseStdinFailsMidStreamSaysItWasStdinAndTheListenerFails()
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return; // bash redirections
-        }
-
         ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
         server.CloseStdin();
         using var stdin = new ResettingStdin();
@@ -37,11 +32,6 @@ public sealed class CliFailingStdioTests : CliTestBase
     [Fact]
     public async Task ASendWhoseStdinFailsMidStreamSaysItWasStdinAndNothingIsSaved()
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return; // bash redirections
-        }
-
         string inbox = Path.Combine(Dir, "inbox");
         Directory.CreateDirectory(inbox);
         ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
@@ -62,11 +52,6 @@ public sealed class CliFailingStdioTests : CliTestBase
     [Fact]
     public async Task AConnectWhoseStdoutIsFullSaysSoRatherThanBrokenPipe()
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return; // bash redirections
-        }
-
         // ossuary connect ... > file, on a full disk
         ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
         await server.WriteAsync("no room for this\n");
