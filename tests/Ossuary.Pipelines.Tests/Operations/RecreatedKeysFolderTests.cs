@@ -1,8 +1,5 @@
 using System.Net;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
-using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Tests.Transport;
 using Ossuary.Pipelines.Trust;
@@ -27,21 +24,13 @@ public sealed class RecreatedKeysFolderTests : IDisposable
         Directory.CreateDirectory(keys);
         await File.WriteAllTextAsync(file, OssuaryAuthorizedKeys.FormatLine(oldClient.PublicKey) + "\n");
         var logs = new FakeLoggerProvider();
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen
-                .UseOssuary(o =>
-                {
-                    o.Identity = serverKey;
-                    o.AuthorizedKeysFile = file;
-                })
-                .UseConnectionHandler<EchoConnectionHandler>()),
-            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
 
         Directory.Delete(keys, recursive: true);
         await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
         Directory.CreateDirectory(keys);
         await File.WriteAllTextAsync(file, OssuaryAuthorizedKeys.FormatLine(newClient.PublicKey) + "\n");
-        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 21 && r.Message.EndsWith(": 1 keys.", StringComparison.Ordinal)));
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
 
         await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(newClient, serverKey.PublicKey))).DisposeAsync();
     }

@@ -31,20 +31,12 @@ public sealed class ReloadAndRotationTests : IDisposable
             OssuaryAuthorizedKeys.FormatLine(revokedKey.PublicKey, "sensor-2 (lost)"),
         ]);
         var logs = new FakeLoggerProvider();
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen
-                .UseOssuary(o =>
-                {
-                    o.Identity = serverKey;
-                    o.AuthorizedKeysFile = file;
-                })
-                .UseConnectionHandler<EchoConnectionHandler>()),
-            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         await using OssuaryClientConnection before = await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey));
 
         await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey, "sensor-1")]);
-        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 21 && r.Message.EndsWith(": 1 keys.", StringComparison.Ordinal)));
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
 
         await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(after);
@@ -60,15 +52,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         string file = Path.Combine(_folder, "authorized_keys");
         await File.WriteAllTextAsync(file, clientKey.PublicKey + "\n");
         var logs = new FakeLoggerProvider();
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen
-                .UseOssuary(o =>
-                {
-                    o.Identity = serverKey;
-                    o.AuthorizedKeysFile = file;
-                })
-                .UseConnectionHandler<EchoConnectionHandler>()),
-            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
 
         // Replaced atomically, as the README advises: written in place, the file is empty for a moment
         // (which admits nobody, failing closed) before it is malformed.

@@ -1,6 +1,4 @@
 using System.Net;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
@@ -31,15 +29,7 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
         string file = Path.Combine(_folder, "authorized_keys");
         File.CreateSymbolicLink(file, Path.Combine("..data", "authorized_keys"));
         var logs = new FakeLoggerProvider();
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen
-                .UseOssuary(o =>
-                {
-                    o.Identity = serverKey;
-                    o.AuthorizedKeysFile = file;
-                })
-                .UseConnectionHandler<EchoConnectionHandler>()),
-            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
 
@@ -48,7 +38,7 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
         File.CreateSymbolicLink(Path.Combine(_folder, "..data_tmp"), "v2");
         await RenameAsync(Path.Combine(_folder, "..data_tmp"), Path.Combine(_folder, "..data"));
         Assert.Single(OssuaryAuthorizedKeys.Load(file)); // the file, read through its link, lists one key now
-        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 21 && r.Message.EndsWith(": 1 keys.", StringComparison.Ordinal)));
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
 
         await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(after);

@@ -9,9 +9,10 @@ using Ossuary.Pipelines.Transport;
 namespace Ossuary.Pipelines.Tests.Operations;
 
 /// <summary>
-/// A trust-on-first-use callback records the key with <c>OssuaryKnownHosts.Add</c>, which throws
-/// IOException when the file cannot be written or stays locked: that is this side's failure, for
-/// the operator (event 6, Error), not a peer's to be logged at Debug.
+/// A client's trust callback that throws is this side's failure, for the operator (event 6, Error),
+/// not a peer's to be logged at Debug: an IOException included, which <c>OssuaryKnownHosts.Add</c>
+/// throws when the file cannot be written. The README's limit on our own errors ("repeats within a
+/// minute log at Debug") holds for a client that reconnects with the same options, as a retry loop does.
 /// </summary>
 public sealed class ThrowingTrustCallbackTests : IDisposable
 {
@@ -32,15 +33,10 @@ public sealed class ThrowingTrustCallbackTests : IDisposable
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverKey, clientKey)));
-        var options = new OssuaryClientOptions
-        {
-            Identity = clientKey,
-            TrustServer = (_, _) => throw new IOException("the known-hosts file could not be written"),
-            LoggerFactory = _services.GetRequiredService<ILoggerFactory>(),
-        };
+        await using KestrelHost host = await StartServerAsync(serverKey, clientKey);
+        OssuaryClientOptions options = Options(clientKey, new IOException("the known-hosts file could not be written"));
 
-        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), options).Within());
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(EndPoint(host), options).Within());
 
         Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
         FakeLogRecord fault = Assert.Single(_logs.Collector.GetSnapshot(), r => r.Id.Id == 6);
@@ -48,4 +44,31 @@ public sealed class ThrowingTrustCallbackTests : IDisposable
         Assert.Equal("the known-hosts file could not be written", fault.Exception?.Message);
         Assert.DoesNotContain(_logs.Collector.GetSnapshot(), r => r.Id.Id == 3);
     }
+
+    [Fact]
+    public async Task ASecondConnectWhoseTrustCallbackThrowsTheSameWayIsLoggedAtDebug()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await StartServerAsync(serverKey, clientKey);
+        OssuaryClientOptions options = Options(clientKey, new InvalidOperationException("the trust store is down"));
+
+        await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(EndPoint(host), options).Within());
+        await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(EndPoint(host), options).Within());
+
+        LogLevel[] faults = [.. _logs.Collector.GetSnapshot().Where(r => r.Id.Id == 6).Select(r => r.Level)];
+        Assert.Equal([LogLevel.Error, LogLevel.Debug], faults);
+    }
+
+    private static Task<KestrelHost> StartServerAsync(OssuaryIdentity serverKey, OssuaryIdentity clientKey) =>
+        KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverKey, clientKey)));
+
+    private static IPEndPoint EndPoint(KestrelHost host) => new(IPAddress.Loopback, host.Port());
+
+    private OssuaryClientOptions Options(OssuaryIdentity clientKey, Exception thrownByTrustServer) => new()
+    {
+        Identity = clientKey,
+        TrustServer = (_, _) => throw thrownByTrustServer,
+        LoggerFactory = _services.GetRequiredService<ILoggerFactory>(),
+    };
 }
