@@ -13,37 +13,31 @@ public class OwnFailureReasonTests
     [Fact]
     public Task AClientThatFailsItsOutputReadsItsOwnFailureNotTheServersRefusal() => Run(async () =>
     {
-        var link = LinkedPipes.Transparent(out Task relays);
-        await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link))
-        {
-            var crash = new InvalidOperationException("the client application crashed");
-            await pair.Client.Output.CompleteAsync(crash);
-
-            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Client.Input));
-            Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
-            Assert.Same(crash, failed.InnerException);
-            Assert.DoesNotContain("server", failed.Message, StringComparison.OrdinalIgnoreCase);
-        }
-
-        await relays.Within();
+        OssuaryException failed = await OwnFailureAsync(pair => pair.Client, "the client application crashed");
+        Assert.DoesNotContain("server", failed.Message, StringComparison.OrdinalIgnoreCase);
     });
 
     [Fact]
-    public Task AServerThatFailsItsOutputReadsItsOwnFailure() => Run(async () =>
+    public Task AServerThatFailsItsOutputReadsItsOwnFailure() => Run(() => OwnFailureAsync(pair => pair.Server, "the server application crashed"));
+
+    /// <summary>Fails one end's output with an exception and returns what that end's own input then throws.</summary>
+    private static async Task<OssuaryException> OwnFailureAsync(Func<InMemoryPair, OssuaryDuplexPipe> end, string crashMessage)
     {
         var link = LinkedPipes.Transparent(out Task relays);
+        OssuaryException failed;
         await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link))
         {
-            var crash = new InvalidOperationException("the server application crashed");
-            await pair.Server.Output.CompleteAsync(crash);
+            var crash = new InvalidOperationException(crashMessage);
+            await end(pair).Output.CompleteAsync(crash);
 
-            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(pair.Server.Input));
+            failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(end(pair).Input));
             Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
             Assert.Same(crash, failed.InnerException);
         }
 
         await relays.Within();
-    });
+        return failed;
+    }
 
     private static Task Run(Func<Task> test) => test().Within();
 }
