@@ -211,8 +211,11 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         catch (TimeoutException)
         {
             // A peer that stopped reading must not hold the caller (a server's middleware) forever.
+            // What it never took is dropped: said (the peer's doing, so at Debug), not passed over.
             _transport.Output.CancelPendingFlush();
             await _outbound.ConfigureAwait(false);
+            OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, new OssuaryException(OssuaryErrorReason.ConnectionFailed,
+                $"The peer read nothing for {DisposeFlushTimeout.TotalSeconds:0} s while the connection was disposed; the output still queued and the Disconnect were dropped."));
         }
 
         // The peer may never answer our Disconnect: stop waiting for it, without an exception where the transport can.

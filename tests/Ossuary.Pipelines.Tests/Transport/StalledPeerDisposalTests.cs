@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
@@ -19,13 +21,21 @@ public class StalledPeerDisposalTests
     {
         using var keys = new MutualKeys();
         await using var stalled = await StalledServer.StartAsync(keys);
-        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(stalled.EndPoint, keys.ClientOptions()).Within();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        OssuaryClientOptions options = keys.ClientOptions();
+        options.LoggerFactory = loggers;
+        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(stalled.EndPoint, options).Within();
         await stalled.AuthenticatedAsync().Within();
 
         // Far more than the sockets' buffers hold: the server never reads, so most of it can never leave.
         client.Transport.Output.Write(new byte[32 << 20]);
 
         await client.DisposeAsync().AsTask().Within();
+
+        // Dropped, and said so: the peer's doing, at Debug (event 5).
+        FakeLogRecord dropped = Assert.Single(logs.Collector.GetSnapshot(), r => r.Exception?.Message.Contains("were dropped", StringComparison.Ordinal) == true);
+        Assert.Equal((5, LogLevel.Debug), (dropped.Id.Id, dropped.Level));
     });
 
     [Fact]
