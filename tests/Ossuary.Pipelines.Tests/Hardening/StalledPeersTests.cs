@@ -36,11 +36,13 @@ public class StalledPeersTests(ITestOutputHelper output)
     private static readonly TimeSpan CloseMargin = TimeSpan.FromSeconds(15);
 
     // Measured during this test (2 cores, .NET 10, Release, client and server in one process):
-    // managed heap 34-37 MB at its peak (from 3-5 MB), working set 145-160 MB (from about 115 MB).
-    // The bounds are about three times that, so that only a real per-connection leak, or a
-    // buffer held by every stalled peer, trips them.
-    private const long ManagedPeakBound = 120L * 1024 * 1024;
-    private const long WorkingSetPeakBound = 512L * 1024 * 1024;
+    // the managed heap grew by 28-41 MB at its peak, the working set by 0-45 MB. The bounds are on
+    // growth during the run, not the process's size: the suite shares one process, and what earlier
+    // tests left behind (a working set of 556 MB was seen before this test began in a CI run) says
+    // nothing about stalled peers. They are about three times the measured growth, so that only a
+    // real per-connection leak, or a buffer held by every stalled peer, trips them.
+    private const long ManagedGrowthBound = 120L * 1024 * 1024;
+    private const long WorkingSetGrowthBound = 192L * 1024 * 1024;
 
     [Fact]
     public Task ThousandStalledPeersAreClosedAtTheHandshakeTimeoutWhileHonestClientsTransfer() => Within(TimeSpan.FromSeconds(60), async () =>
@@ -112,8 +114,8 @@ public class StalledPeersTests(ITestOutputHelper output)
         Assert.DoesNotContain(ossuary, r => r.Id.Id is 3 or 5);
         Assert.DoesNotContain(records, r => r.Level >= LogLevel.Warning); // Kestrel's and the host's categories included
 
-        Assert.True(peaks.PeakManagedBytes < ManagedPeakBound, $"managed heap peaked at {RuntimePeaks.Megabytes(peaks.PeakManagedBytes):0.0} MB");
-        Assert.True(peaks.PeakWorkingSetBytes < WorkingSetPeakBound, $"working set peaked at {RuntimePeaks.Megabytes(peaks.PeakWorkingSetBytes):0.0} MB");
+        Assert.True(peaks.ManagedGrowthBytes < ManagedGrowthBound, $"managed heap grew by {RuntimePeaks.Megabytes(peaks.ManagedGrowthBytes):0.0} MB");
+        Assert.True(peaks.WorkingSetGrowthBytes < WorkingSetGrowthBound, $"working set grew by {RuntimePeaks.Megabytes(peaks.WorkingSetGrowthBytes):0.0} MB");
     });
 
     private static async Task<StalledOutcome> StallAsync(IPEndPoint server, byte[]? dribble, SemaphoreSlim connectSlots, StallCounter stalls)

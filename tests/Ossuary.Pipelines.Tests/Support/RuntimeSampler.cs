@@ -99,6 +99,12 @@ internal sealed record RuntimePeaks(
     TimeSpan SlowestDelayProbeStarted,
     int Samples)
 {
+    /// <summary>How far the managed heap rose above its collected baseline.</summary>
+    public long ManagedGrowthBytes => PeakManagedBytes - BaselineManagedBytes;
+
+    /// <summary>How far the working set rose above what the process held when sampling began.</summary>
+    public long WorkingSetGrowthBytes => PeakWorkingSetBytes - BaselineWorkingSetBytes;
+
     public static double Megabytes(long bytes) => bytes / (1024.0 * 1024.0);
 
     public override string ToString() =>
