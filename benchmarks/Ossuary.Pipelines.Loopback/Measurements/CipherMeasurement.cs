@@ -32,7 +32,7 @@ internal static class CipherMeasurement
     {
         long bytes = 0;
         var clock = CpuClock.Start();
-        while (clock.Elapsed.TotalSeconds < seconds)
+        do
         {
             for (int i = 0; i < 64; i++)
             {
@@ -48,6 +48,7 @@ internal static class CipherMeasurement
 
             bytes += 64L * record.Length;
         }
+        while (clock.Elapsed.TotalSeconds < seconds);
 
         return bytes;
     }

@@ -54,9 +54,11 @@ internal static class HandshakeMeasurement
         var loops = new Task[parallelism];
         for (int i = 0; i < parallelism; i++)
         {
+            // At least one connection a loop: under load a loop can start after the round's time is
+            // up, and a round of none would be 0 connections/s and an infinite CPU per connection.
             loops[i] = Task.Run(async () =>
             {
-                while (clock.Elapsed.TotalSeconds < seconds)
+                do
                 {
                     IBenchClient client = await target.ConnectAsync(cancellationToken).ConfigureAwait(false);
                     await using (client.ConfigureAwait(false))
@@ -66,6 +68,7 @@ internal static class HandshakeMeasurement
 
                     Interlocked.Increment(ref count);
                 }
+                while (clock.Elapsed.TotalSeconds < seconds);
             }, cancellationToken);
         }
 

@@ -162,8 +162,8 @@ public sealed class BenchReport
         foreach (Figure figure in _figures)
         {
             double ratio = RatioToReference(figure);
-            string ratioText = double.IsNaN(ratio) ? "" : ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
-            string spreadText = figure.Spread is double spread ? (spread * 100).ToString("0", CultureInfo.InvariantCulture) + "%" : "";
+            string ratioText = !double.IsFinite(ratio) ? "" : ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
+            string spreadText = figure.Spread is double spread && double.IsFinite(spread) ? (spread * 100).ToString("0", CultureInfo.InvariantCulture) + "%" : "";
             writer.WriteLine($"| {figure.Name,-40} | {Format(figure.Value),12} | {figure.Unit,-13} | {spreadText,7} | {ratioText,16} |");
         }
 
@@ -197,16 +197,16 @@ public sealed class BenchReport
         {
             json.WriteStartObject();
             json.WriteString("name", figure.Name);
-            json.WriteNumber("value", Math.Round(figure.Value, 3));
+            WriteNumber(json, "value", figure.Value);
             json.WriteString("unit", figure.Unit);
             if (figure.Spread is double spread)
             {
-                json.WriteNumber("spread", Math.Round(spread, 3));
+                WriteNumber(json, "spread", spread);
             }
             double ratio = RatioToReference(figure);
             if (!double.IsNaN(ratio))
             {
-                json.WriteNumber("ratioTo" + "Tls13AesGcm", Math.Round(ratio, 3));
+                WriteNumber(json, "ratioTo" + "Tls13AesGcm", ratio);
             }
 
             json.WriteEndObject();
@@ -239,9 +239,23 @@ public sealed class BenchReport
         json.WriteEndObject();
     }
 
-    internal static string Format(double value) => double.IsNaN(value) ? "-"
+    internal static string Format(double value) => !double.IsFinite(value) ? "-"
         : Math.Abs(value) >= 100 ? value.ToString("N0", CultureInfo.InvariantCulture)
         : value.ToString("N1", CultureInfo.InvariantCulture);
+
+    // JSON has no infinity: a figure that came out infinite (a division by a round that measured
+    // nothing) is written as null rather than failing the whole file after a run.
+    private static void WriteNumber(Utf8JsonWriter json, string name, double value)
+    {
+        if (double.IsFinite(value))
+        {
+            json.WriteNumber(name, Math.Round(value, 3));
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
+    }
 
     /// <summary>The SslStream AES-GCM figure a figure is compared with.</summary>
     private static string? BaselineOf(string name)

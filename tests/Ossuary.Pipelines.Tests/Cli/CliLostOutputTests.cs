@@ -27,6 +27,23 @@ public sealed class CliLostOutputTests : CliTestBase
         AssertFails(result, 1, "cannot write the public key to standard output");
     }
 
+    [Fact]
+    public async Task DemoToAStdoutWhoseReaderIsGoneFails()
+    {
+        ToolResult result = await RunWithClosedStdoutAsync(null, "demo");
+
+        AssertFails(result, 1, "cannot write the demo's report to standard output");
+    }
+
+    [Fact]
+    public async Task BenchToAStdoutWhoseReaderIsGoneFailsButKeepsItsJson()
+    {
+        ToolResult result = await RunWithClosedStdoutAsync(null, "bench", "--quick", "--sections", "CryptoBound", "--json", "bench.json");
+
+        AssertFails(result, 1, "cannot write the benchmark table to standard output");
+        Assert.Contains("ossuary.handshakes.crypto-bound", File.ReadAllText(Path.Combine(Dir, "bench.json")), StringComparison.Ordinal);
+    }
+
     private async Task<ToolResult> RunWithClosedStdoutAsync(string? stdin, params string[] args)
     {
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
