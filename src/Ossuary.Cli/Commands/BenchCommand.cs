@@ -57,8 +57,8 @@ internal static class BenchCommand
 
             BenchReport report = await LoopbackBench.RunAsync(settings, Console.Error, cancellationToken);
             report.Optimized = optimized;
-            Console.Error.WriteLine();
-            report.WriteTable(Console.Out, includeTargets: parse.GetValue(checkTargets));
+
+            // The JSON first: a table that cannot be written (stdout closed) then loses no figures.
             if (parse.GetValue(json) is { } path)
             {
                 await using (FileStream file = File.Create(path))
@@ -67,6 +67,12 @@ internal static class BenchCommand
                 }
 
                 Console.Error.WriteLine($"ossuary: wrote {path}");
+            }
+
+            Console.Error.WriteLine();
+            using (var table = new StdoutReport("the benchmark table"))
+            {
+                report.WriteTable(table, includeTargets: parse.GetValue(checkTargets));
             }
 
             return ExitCodes.Success;

@@ -25,18 +25,21 @@ internal static class DemoCommand
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(60));
-            await RunAsync(timeout.Token);
+
+            // The server's task writes too: one writer, synchronized as Console.Out is.
+            using TextWriter report = TextWriter.Synchronized(new StdoutReport("the demo's report"));
+            await RunAsync(report, timeout.Token);
             return ExitCodes.Success;
         }));
         return command;
     }
 
-    private static async Task RunAsync(CancellationToken cancellationToken)
+    private static async Task RunAsync(TextWriter report, CancellationToken cancellationToken)
     {
         using OssuaryIdentity serverKey = OssuaryIdentity.Generate();
         using OssuaryIdentity clientKey = OssuaryIdentity.Generate();
-        Console.WriteLine($"server identity: {serverKey.PublicKey}");
-        Console.WriteLine($"client identity: {clientKey.PublicKey}");
+        report.WriteLine($"server identity: {serverKey.PublicKey}");
+        report.WriteLine($"client identity: {clientKey.PublicKey}");
 
         var serverOptions = new OssuaryServerOptions { Identity = serverKey };
         serverOptions.AuthorizedClientKeys.Add(clientKey.PublicKey);
@@ -45,30 +48,30 @@ internal static class DemoCommand
 
         using Socket listener = SocketPipe.Listen("127.0.0.1", 0);
         var server = new HostPort("127.0.0.1", ((System.Net.IPEndPoint)listener.LocalEndPoint!).Port);
-        Console.WriteLine($"server listening on {server} (authenticated: it admits only the client's key)");
-        Task serving = ServeAsync(listener, serverOptions, cancellationToken);
+        report.WriteLine($"server listening on {server} (authenticated: it admits only the client's key)");
+        Task serving = ServeAsync(listener, serverOptions, report, cancellationToken);
 
         await using (SocketPipe socket = await SocketPipe.ConnectAsync(server, cancellationToken))
         await using (OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(socket, clientOptions, cancellationToken))
         {
-            Console.WriteLine($"handshake: 3 packets in {client.Feature.HandshakeDuration.TotalMilliseconds:0.0} ms; server proved key {client.Feature.RemotePublicKey}");
+            report.WriteLine($"handshake: 3 packets in {client.Feature.HandshakeDuration.TotalMilliseconds:0.0} ms; server proved key {client.Feature.RemotePublicKey}");
             foreach (string message in new[] { "temperature=21.5C", "door=closed", "battery=87%" })
             {
-                Console.WriteLine($"  client -> server: {message}");
+                report.WriteLine($"  client -> server: {message}");
                 await TransferProtocol.WriteLineAsync(client.Output, $"MSG {message}\n", cancellationToken);
                 string? answer = await TransferProtocol.ReadLineAsync(client.Input, cancellationToken);
-                Console.WriteLine($"  server -> client: {answer}");
+                report.WriteLine($"  server -> client: {answer}");
             }
 
-            await MeasureThroughputAsync(client, cancellationToken);
+            await MeasureThroughputAsync(client, report, cancellationToken);
             await client.Output.CompleteAsync();
         }
 
         await serving;
-        Console.WriteLine("closed cleanly: the client sent Disconnect and the server saw a clean end of stream.");
+        report.WriteLine("closed cleanly: the client sent Disconnect and the server saw a clean end of stream.");
     }
 
-    private static async Task MeasureThroughputAsync(OssuaryDuplexPipe client, CancellationToken cancellationToken)
+    private static async Task MeasureThroughputAsync(OssuaryDuplexPipe client, TextWriter report, CancellationToken cancellationToken)
     {
         long total = BulkMiB * 1024L * 1024L;
         await TransferProtocol.WriteLineAsync(client.Output, $"BULK {total.ToString(CultureInfo.InvariantCulture)}\n", cancellationToken);
@@ -87,14 +90,14 @@ internal static class DemoCommand
             throw new CliException($"the demo server did not confirm the bulk transfer (said '{done}')");
         }
 
-        Console.WriteLine($"throughput: {BulkMiB} MiB in 16 KiB writes, encrypted, sent and decrypted in {clock.Elapsed.TotalSeconds:0.00} s = {total / 1e6 / clock.Elapsed.TotalSeconds:0} MB/s");
+        report.WriteLine($"throughput: {BulkMiB} MiB in 16 KiB writes, encrypted, sent and decrypted in {clock.Elapsed.TotalSeconds:0.00} s = {total / 1e6 / clock.Elapsed.TotalSeconds:0} MB/s");
     }
 
-    private static async Task ServeAsync(Socket listener, OssuaryServerOptions options, CancellationToken cancellationToken)
+    private static async Task ServeAsync(Socket listener, OssuaryServerOptions options, TextWriter report, CancellationToken cancellationToken)
     {
         await using var pipe = new SocketPipe(await listener.AcceptAsync(cancellationToken));
         await using OssuaryDuplexPipe connection = await OssuaryDuplexPipe.AcceptAsync(pipe, options, cancellationToken);
-        Console.WriteLine($"server: client proved key {connection.Feature.RemotePublicKey}");
+        report.WriteLine($"server: client proved key {connection.Feature.RemotePublicKey}");
         while (await TransferProtocol.ReadLineAsync(connection.Input, cancellationToken) is { } line)
         {
             if (line.StartsWith("MSG ", StringComparison.Ordinal))
