@@ -39,6 +39,11 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         _ownsStore = ownsStore;
         Registry = app.Services.GetRequiredService<TelemetryRegistry>();
         Writer = writer;
+
+        // A failed store closes the queue for good: a server that went on accepting devices only to
+        // end their connections would never recover. It stops instead, and DisposeAsync throws the
+        // store's failure, so that `server` exits 1 and a supervisor restarts it (and alerts).
+        _ = writer.Completion.ContinueWith(_ => app.Lifetime.StopApplication(), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
 
     /// <summary>The queue between the connections and the store.</summary>
@@ -59,7 +64,7 @@ public sealed partial class TelemetryServer : IAsyncDisposable
     /// <summary>The counts the connection handler keeps (readable after the server has stopped).</summary>
     public TelemetryRegistry Registry { get; }
 
-    /// <summary>Cancelled when the host is asked to stop (Ctrl+C, SIGTERM).</summary>
+    /// <summary>Cancelled when the host is asked to stop (Ctrl+C, SIGTERM), or stops itself because the store failed.</summary>
     public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
 
     /// <summary>Starts listening.</summary>
