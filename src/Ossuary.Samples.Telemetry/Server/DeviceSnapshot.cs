@@ -11,8 +11,8 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// <param name="LastValue">The latest reading's value.</param>
 /// <param name="Connections">Connections open now.</param>
 /// <param name="Sessions">Connections that have ended.</param>
-/// <param name="Gaps">Sequence numbers skipped: readings the device numbered but the server never received.</param>
-/// <param name="Repeats">Readings whose sequence number was not above the last one seen: resends after a reconnect.</param>
+/// <param name="Gaps">Sequence numbers skipped: readings the device numbered but the server has not received (one arriving late, within the last 1,024 numbers, fills its gap).</param>
+/// <param name="Repeats">Readings whose sequence number had arrived already (resends after a reconnect), or arrived more than 1,024 numbers late.</param>
 public sealed record DeviceSnapshot(
     OssuaryPublicKey Key,
     long Readings,

@@ -17,9 +17,7 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
     private double _lastValue;
     private int _connections;
     private long _sessions;
-    private long _lastSequence = -1;
-    private long _gaps;
-    private long _repeats;
+    private readonly SequenceWindow _sequences = new();
 
     /// <summary>The device's proven public key.</summary>
     public OssuaryPublicKey Key { get; } = key;
@@ -40,20 +38,7 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
             _lastValue = value;
             if (sequence is long seq)
             {
-                // The first sequenced reading sets the start: a device may begin at any number.
-                if (_lastSequence < 0 || seq == _lastSequence + 1)
-                {
-                    _lastSequence = seq;
-                }
-                else if (seq > _lastSequence)
-                {
-                    _gaps += seq - _lastSequence - 1;
-                    _lastSequence = seq;
-                }
-                else
-                {
-                    _repeats++;
-                }
+                _sequences.Record(seq);
             }
         }
     }
@@ -91,7 +76,7 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
         {
             double seconds = time.GetElapsedTime(_firstTimestamp, _lastTimestamp).TotalSeconds;
             double rate = _readings > 1 && seconds > 0 ? (_readings - 1) / seconds : 0;
-            return new DeviceSnapshot(Key, _readings, _rejected, rate, _lastSensor, _lastValue, _connections, _sessions, _gaps, _repeats);
+            return new DeviceSnapshot(Key, _readings, _rejected, rate, _lastSensor, _lastValue, _connections, _sessions, _sequences.Gaps, _sequences.Repeats);
         }
     }
 }
