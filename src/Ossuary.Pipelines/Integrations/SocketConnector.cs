@@ -10,6 +10,10 @@ namespace Ossuary.Pipelines.Integrations;
 /// </summary>
 internal static class SocketConnector
 {
+    // The longest delay CancelAfter accepts (about 49.7 days); the options take any positive
+    // timeout, and one longer than this is as good as none for a connect.
+    private static readonly TimeSpan LongestTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     /// <exception cref="SocketException">No address could be reached, the name did not resolve, or the timeout ran out (<see cref="SocketError.TimedOut"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken) =>
@@ -19,7 +23,7 @@ internal static class SocketConnector
     internal static async Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
     {
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (timeout != Timeout.InfiniteTimeSpan)
+        if (timeout != Timeout.InfiniteTimeSpan && timeout < LongestTimeout)
         {
             bound.CancelAfter(timeout);
         }
