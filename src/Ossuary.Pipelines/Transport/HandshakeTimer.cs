@@ -65,9 +65,12 @@ internal sealed class HandshakeTimer : IDisposable
                 return;
             }
 
+            // A step that outlasts the handshake ends with it; so computed, a wait near
+            // TimeSpan.MaxValue (which the options accept) does not overflow.
+            TimeSpan now = _time.GetElapsedTime(_started);
             _stepReader = reader;
-            _stepDue = _time.GetElapsedTime(_started) + wait;
-            Reschedule(_time.GetElapsedTime(_started));
+            _stepDue = wait < _timeout - now ? now + wait : _timeout;
+            Reschedule(now);
         }
     }
 

@@ -288,8 +288,9 @@ public sealed partial class OssuaryDuplexPipe
     {
         if (session.HandshakeTimeRemaining is TimeSpan remaining)
         {
-            // The core resets only once the wait is strictly exceeded.
-            timer.StartStep(input, remaining + TimeSpan.FromMilliseconds(1));
+            // The core resets only once the wait is strictly exceeded (a wait that long cannot be exceeded anyway).
+            TimeSpan beyond = TimeSpan.FromMilliseconds(1);
+            timer.StartStep(input, remaining < TimeSpan.MaxValue - beyond ? remaining + beyond : remaining);
         }
     }
 

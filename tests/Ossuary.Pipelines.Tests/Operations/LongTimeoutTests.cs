@@ -28,4 +28,24 @@ public class LongTimeoutTests
         Assert.NotNull(connection.Features.Get<IOssuaryConnectionFeature>());
         Assert.True(socket.Connected);
     }
+
+    [Fact]
+    public async Task TheLongestHandshakeStepTimeoutHandshakesOnBothSides()
+    {
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            keys.ConfigureServer(o, OssuaryServerOptions.DefaultHandshakeTimeout);
+            o.HandshakeStepTimeout = TimeSpan.MaxValue;
+        });
+        OssuaryClientOptions options = keys.ClientOptions();
+        options.HandshakeStepTimeout = TimeSpan.MaxValue;
+        options.HandshakeTimeout = TimeSpan.MaxValue;
+
+        // Both failed every handshake with an OverflowException, reported as this side's fault.
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options).Within();
+        await connection.Transport.Output.WriteAsync("echo"u8.ToArray());
+
+        Assert.Equal("echo"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 4).Within());
+    }
 }
