@@ -100,10 +100,19 @@ public sealed class OssuaryClientConnection : ConnectionContext
     /// <summary>What the handshake established.</summary>
     public IOssuaryConnectionFeature Ossuary => _secure.Feature;
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Ends the connection now, as Kestrel's transports do: the socket is shut down under any pending
+    /// write or read, so a write waiting on a server that stopped reading returns (completed) and
+    /// reads fail with an <see cref="OssuaryException"/> that carries <paramref name="abortReason"/>;
+    /// what was still queued is dropped. Dispose the connection afterwards to free it.
+    /// </summary>
+    /// <param name="abortReason">Why: what the connection's reads report.</param>
     public override void Abort(ConnectionAbortedException abortReason)
     {
-        _secure.Output.Complete(abortReason);
+        // Completing the output alone waited for the peer to take what was queued first: a write
+        // stuck on a server that stopped reading stayed stuck, though ConnectionClosed had fired.
+        _secure.Abort(abortReason);
+        _socketPipe.Abort();
         SignalClosed();
     }
 

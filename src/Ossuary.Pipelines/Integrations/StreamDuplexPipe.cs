@@ -48,6 +48,30 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         }
     }
 
+    /// <summary>
+    /// Shuts a socket stream down in both directions: a pending send fails whether or not the peer
+    /// reads, and on Linux a pending receive ends (elsewhere disposal ends it, as <see cref="TryStopReading"/>
+    /// explains). Not disposed here: the stream's owner still disposes it,
+    /// and a stream disposed under the pipes' reads fails them with ObjectDisposedException, which
+    /// reads as a bug of ours rather than an ended connection.
+    /// </summary>
+    public void Abort()
+    {
+        if (leaveOpen || stream is not NetworkStream { Socket: var socket })
+        {
+            return;
+        }
+
+        try
+        {
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed or reset: nothing left to stop.
+        }
+    }
+
     public async ValueTask DisposeStreamAsync()
     {
         if (!leaveOpen)

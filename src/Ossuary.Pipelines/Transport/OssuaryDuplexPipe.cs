@@ -195,6 +195,16 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     }
 
     /// <summary>
+    /// Completes the output with <paramref name="reason"/> for a connection whose transport the caller
+    /// is about to cut (an abort): the input then reports this side's reason, not a peer that vanished.
+    /// </summary>
+    internal void Abort(Exception reason)
+    {
+        _applicationFailure ??= reason;
+        _outputWriter.Complete(reason);
+    }
+
+    /// <summary>
     /// Completes the plaintext pipes (sending Disconnect if the application has not), waits for
     /// both directions to finish, and frees the session's secrets. Output still queued for a peer
     /// that does not read is waited for at most 5 s; then the transport is aborted (its last bytes
