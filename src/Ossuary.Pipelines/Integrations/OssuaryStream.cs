@@ -95,7 +95,7 @@ public sealed class OssuaryStream : Stream
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {
-            await AuthenticateAsync(plan.IdentitySelector is { } select && select(null) is { } chosen ? plan.WithIdentity(chosen) : plan, cancellationToken).ConfigureAwait(false);
+            await AuthenticateAsync(OssuaryDuplexPipe.SelectIdentity(plan, ConnectionTelemetry.For(plan)), cancellationToken).ConfigureAwait(false);
         }
         finally
         {

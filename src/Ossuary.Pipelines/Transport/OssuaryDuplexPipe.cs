@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Protocol;
 
 namespace Ossuary.Pipelines.Transport;
@@ -163,14 +164,45 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {
-            return await StartAsync(transport, plan.IdentitySelector is { } select && select(null) is { } chosen ? plan.WithIdentity(chosen) : plan,
-                null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+            ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan);
+            return await StartAsync(transport, SelectIdentity(plan, telemetry), null, telemetry, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             // This call's own secrets (a key file's copy, an identity generated for it): the handshake is over.
             plan.ReleaseOwnIdentity();
             generated?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The plan with the identity <see cref="OssuaryServerOptions.IdentitySelector"/> chose for a bare
+    /// pipe or stream (no <see cref="ConnectionContext"/>). A selector that throws, or returns none where no default is set, is our failure, not the
+    /// peer's: logged at Error (event 20, as UseOssuary does) and thrown as the documented
+    /// <see cref="OssuaryException"/> with the selector's exception inside.
+    /// </summary>
+    internal static HandshakePlan SelectIdentity(HandshakePlan plan, ConnectionTelemetry telemetry)
+    {
+        if (plan.IdentitySelector is not { } select)
+        {
+            return plan;
+        }
+
+        try
+        {
+            if (select(null) is { } chosen)
+            {
+                return plan.WithIdentity(chosen);
+            }
+
+            return plan.HasIdentity ? plan : throw new InvalidOperationException(
+                "OssuaryServerOptions.IdentitySelector returned null and no default Identity or IdentityKeyFile is set: the server has no key to present.");
+        }
+        catch (Exception ex)
+        {
+            LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryServerOptions.IdentitySelector)}: {ex.GetType().FullName}", out int heldBack);
+            OssuaryLog.IdentitySelectorFailed(telemetry.Logger, level, telemetry.ConnectionId, heldBack, ex);
+            throw new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"OssuaryServerOptions.IdentitySelector failed: {ex.Message}", ex);
         }
     }
 

@@ -1,0 +1,71 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// <see cref="OssuaryServerOptions.IdentitySelector"/> on a bare pipe or stream (no connection):
+/// a selector that fails is this side's failure, logged at Error (event 20, as under UseOssuary) and
+/// thrown as the documented <see cref="OssuaryException"/> with its cause inside. It escaped raw
+/// and unlogged before.
+/// </summary>
+public class BareIdentitySelectorTests
+{
+    private const int IdentitySelectorFailed = 20;
+
+    [Fact]
+    public async Task AThrowingSelectorFailsAcceptAsyncWithItsCauseAndIsLoggedAtError()
+    {
+        var logs = new FakeLoggerProvider();
+        var vaultDown = new InvalidOperationException("the key vault is down");
+        OssuaryServerOptions options = Options(logs, _ => throw vaultDown);
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => OssuaryDuplexPipe.AcceptAsync(new LinkedPipes().Server, options).Within());
+
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+        Assert.Same(vaultDown, failed.InnerException);
+        Assert.Contains("IdentitySelector", failed.Message);
+        FakeLogRecord logged = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == IdentitySelectorFailed);
+        Assert.Equal(LogLevel.Error, logged.Level);
+        Assert.Same(vaultDown, logged.Exception);
+    }
+
+    [Fact]
+    public async Task ASelectorThatReturnsNoKeyWithoutADefaultFailsAcceptAsyncSayingSo()
+    {
+        var logs = new FakeLoggerProvider();
+        OssuaryServerOptions options = Options(logs, _ => null);
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => OssuaryDuplexPipe.AcceptAsync(new LinkedPipes().Server, options).Within());
+
+        Assert.Contains("no key to present", Assert.IsType<InvalidOperationException>(failed.InnerException).Message);
+        Assert.Equal(LogLevel.Error, Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == IdentitySelectorFailed).Level);
+    }
+
+    [Fact]
+    public async Task AThrowingSelectorFailsAStreamsServerAuthenticationWithItsCauseAndIsLoggedAtError()
+    {
+        var logs = new FakeLoggerProvider();
+        var vaultDown = new InvalidOperationException("the key vault is down");
+        await using var stream = new OssuaryStream(new MemoryStream());
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => stream.AuthenticateAsServerAsync(Options(logs, _ => throw vaultDown)).Within());
+
+        Assert.Same(vaultDown, failed.InnerException);
+        Assert.Equal(LogLevel.Error, Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == IdentitySelectorFailed).Level);
+    }
+
+    private static OssuaryServerOptions Options(FakeLoggerProvider logs, Func<Microsoft.AspNetCore.Connections.ConnectionContext?, OssuaryIdentity?> selector)
+    {
+        var options = new OssuaryServerOptions
+        {
+            IdentitySelector = selector,
+            LoggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)),
+        };
+        options.AuthorizedClientKeys.Add(OssuaryIdentity.Generate().PublicKey);
+        return options;
+    }
+}
