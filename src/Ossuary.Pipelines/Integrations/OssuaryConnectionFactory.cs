@@ -20,7 +20,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
     private readonly IDisposable? _subscription;
-    private volatile Snapshot _current;
+    private readonly CurrentPlan _current;
 
     /// <summary>Connects with fixed options, validated and copied now.</summary>
     /// <param name="options">The client options.</param>
@@ -31,7 +31,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     {
         _loggerFactory = loggerFactory;
         _meterFactory = meterFactory;
-        _current = Build(options);
+        _current = new CurrentPlan(Build(options));
     }
 
     /// <summary>
@@ -43,7 +43,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         ArgumentNullException.ThrowIfNull(monitor);
         _loggerFactory = loggerFactory;
         _meterFactory = meterFactory;
-        _current = Build(monitor.Get(name));
+        _current = new CurrentPlan(Build(monitor.Get(name)));
         _subscription = monitor.OnChange((options, changed) =>
         {
             if ((changed ?? Options.DefaultName) != name)
@@ -53,7 +53,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
 
             try
             {
-                _current = Build(options);
+                _current.Replace(Build(options)); // the previous options' key-file identity goes once their handshakes are over
             }
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
             {
@@ -70,21 +70,35 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// <see cref="OssuaryClient.ConnectAsync(EndPoint, OssuaryClientOptions, CancellationToken)"/> does.
     /// </summary>
     /// <inheritdoc cref="OssuaryClient.ConnectAsync(EndPoint, OssuaryClientOptions, CancellationToken)" path="/exception"/>
+    /// <exception cref="ObjectDisposedException">The factory has been disposed.</exception>
     public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        Snapshot current = _current;
-        return await OssuaryClient.ConnectAsync(endpoint, current.Plan, current.Telemetry, cancellationToken).ConfigureAwait(false);
+        SharedPlan current = _current.Hold() ?? throw new ObjectDisposedException(nameof(OssuaryConnectionFactory));
+        try
+        {
+            return await OssuaryClient.ConnectAsync(endpoint, current.Plan, current.Telemetry, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            current.Release(); // the handshake is over: this connection signs nothing again
+        }
     }
 
-    /// <summary>Stops following option changes.</summary>
-    public void Dispose() => _subscription?.Dispose();
+    /// <summary>
+    /// Stops following option changes and frees the identity read from <see cref="OssuaryClientOptions.IdentityKeyFile"/>
+    /// once the handshakes under way are over (an <see cref="OssuaryClientOptions.Identity"/> stays the application's).
+    /// Connections already made are not affected; new ones are refused.
+    /// </summary>
+    public void Dispose()
+    {
+        _subscription?.Dispose();
+        _current.Close();
+    }
 
-    private Snapshot Build(OssuaryClientOptions options)
+    private SharedPlan Build(OssuaryClientOptions options)
     {
         HandshakePlan plan = HandshakePlan.ForClient(options);
-        return new Snapshot(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
+        return new SharedPlan(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
     }
-
-    private sealed record Snapshot(HandshakePlan Plan, ConnectionTelemetry Telemetry);
 }

@@ -11,7 +11,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// options change (<see cref="IOptionsMonitor{TOptions}"/>) or the authorized-keys file changes on
 /// disk, so a key removed from either is refused from the next handshake on. Invalid changes are
 /// logged at Error and leave the previous plan in force: a half-edited file or setting must
-/// neither stop the server nor widen whom it admits.
+/// neither stop the server nor widen whom it admits. A replaced plan's key-file identity is freed
+/// once the handshakes that took it are over; the plan in force's, once the host has stopped and
+/// its handshakes are over.
 /// </summary>
 internal sealed class ServerPlanSource : IDisposable
 {
@@ -25,7 +27,7 @@ internal sealed class ServerPlanSource : IDisposable
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
     private OssuaryIdentity? _generated;
-    private volatile Snapshot _current;
+    private readonly CurrentPlan _current;
 
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>
     /// <exception cref="FormatException">A key file is malformed.</exception>
@@ -38,12 +40,13 @@ internal sealed class ServerPlanSource : IDisposable
         _meterFactory = options.MeterFactory ?? meterFactory;
         _logger = _loggerFactory?.CreateLogger(ConnectionTelemetry.ServerCategory) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
-        _current = Build(options, _fileKeys);
+        _current = new CurrentPlan(Build(options, _fileKeys));
         Watch(options.AuthorizedKeysFile);
         _subscription = monitor?.OnChange(OnOptionsChanged);
     }
 
-    public Snapshot Current => _current;
+    /// <summary>The plan in force, held for one handshake: release it once the handshake is over. Null once disposed.</summary>
+    public SharedPlan? Hold() => _current.Hold();
 
     public void Dispose()
     {
@@ -53,6 +56,8 @@ internal sealed class ServerPlanSource : IDisposable
             _watcher?.Dispose();
             _watcher = null;
         }
+
+        _current.Close();
     }
 
     private void OnOptionsChanged(OssuaryServerOptions options, string? name)
@@ -68,7 +73,8 @@ internal sealed class ServerPlanSource : IDisposable
             {
                 IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile == _options.AuthorizedKeysFile ? _fileKeys
                     : options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
-                _current = Build(options, fileKeys);
+                SharedPlan next = Build(options, fileKeys);
+                _current.Replace(next);
                 if (options.AuthorizedKeysFile != _options.AuthorizedKeysFile)
                 {
                     Watch(options.AuthorizedKeysFile);
@@ -76,7 +82,7 @@ internal sealed class ServerPlanSource : IDisposable
 
                 _options = options;
                 _fileKeys = fileKeys;
-                OssuaryLog.OptionsReloaded(_logger, _name, _current.Plan.LocalPublicKey, _current.Plan.AdmittedKeyCount);
+                OssuaryLog.OptionsReloaded(_logger, _name, next.Plan.LocalPublicKey, next.Plan.AdmittedKeyCount);
             }
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
             {
@@ -96,7 +102,7 @@ internal sealed class ServerPlanSource : IDisposable
 
             try
             {
-                _current = Build(_options, keys);
+                _current.Replace(Build(_options, keys));
                 _fileKeys = keys;
                 OssuaryLog.AuthorizedKeysReloaded(_logger, path, keys.Count);
             }
@@ -114,7 +120,7 @@ internal sealed class ServerPlanSource : IDisposable
         _watcher = path is null ? null : new AuthorizedKeysFileWatcher(path, OnFileChanged, _logger);
     }
 
-    private Snapshot Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
+    private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
     {
         HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated, _generated);
         if (generated is not null)
@@ -123,8 +129,6 @@ internal sealed class ServerPlanSource : IDisposable
             OssuaryLog.GeneratedServerIdentity(_logger, generated.PublicKey);
         }
 
-        return new Snapshot(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
+        return new SharedPlan(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
     }
-
-    public sealed record Snapshot(HandshakePlan Plan, ConnectionTelemetry Telemetry);
 }

@@ -19,8 +19,9 @@ internal sealed class HandshakePlan
     private readonly HashSet<OssuaryPublicKey> _admittedClients;
     private readonly TimeSpan _stepTimeout;
 
-    // An identity this plan read from IdentityKeyFile itself: nobody else holds it, so whoever made
-    // the plan for one connection frees it once that handshake is over (ReleaseOwnIdentity).
+    // An identity this plan read from IdentityKeyFile itself: nobody else holds it, so it is freed
+    // (ReleaseOwnIdentity) once the handshake of the connection the plan was made for is over, or,
+    // for a shared plan, once the plan is replaced and the last handshake that took it is over.
     private bool _identityFromFile;
 
     // What CreateSession hands every session of this plan (a session copies what it keeps, so they
@@ -134,7 +135,7 @@ internal sealed class HandshakePlan
     /// connection (or one validation) whose handshake is over: the secret is needed only to sign
     /// during the handshake. Left to the finalizer, each connect's copy of the seed stayed in memory
     /// until a collection came. A plan shared by many connections (a server's, a connection
-    /// factory's) must not call this.
+    /// factory's) is released through its <c>SharedPlan</c>, when the last handshake holding it is over.
     /// </summary>
     public void ReleaseOwnIdentity()
     {

@@ -233,15 +233,4 @@ public sealed class ReloadAndRotationTests : IDisposable
         OssuarySecretKeyFile.Write(path, identity);
         return path;
     }
-
-    /// <summary>An in-memory source whose data the test edits, then reloads, as a file source would on change.</summary>
-    private sealed class MutableSource(Dictionary<string, string?> data) : IConfigurationSource
-    {
-        public IConfigurationProvider Build(IConfigurationBuilder builder) => new Provider(data);
-
-        private sealed class Provider(Dictionary<string, string?> source) : ConfigurationProvider
-        {
-            public override void Load() => Data = new Dictionary<string, string?>(source, StringComparer.OrdinalIgnoreCase);
-        }
-    }
 }

@@ -5,6 +5,12 @@ namespace Ossuary.Pipelines.Tests.Support;
 /// <summary>Looks for bytes in this process's own writable memory (Linux /proc/self/maps and /proc/self/mem).</summary>
 internal static class ProcessMemory
 {
+    // One buffer for every search, not 1 MiB on the large object heap each time: such allocations
+    // bring on full collections, whose finalizers free the very secrets a test checks that the
+    // library frees itself. Searches run one at a time (the tests that call them run in parallel).
+    private static readonly Lock Searching = new();
+    private static readonly byte[] Chunk = new byte[1 << 20];
+
     /// <summary>
     /// How many times <paramref name="needle"/> occurs in the process's private writable mappings (the
     /// heaps, native and managed, and the stacks), not counting the <paramref name="ignore"/> bytes the
@@ -12,11 +18,25 @@ internal static class ProcessMemory
     /// </summary>
     public static int Count(byte[] pinnedNeedle)
     {
+        lock (Searching)
+        {
+            try
+            {
+                return CountUnlocked(pinnedNeedle, Chunk);
+            }
+            finally
+            {
+                Array.Clear(Chunk); // what it last read may be the needle: not for the next search to find
+            }
+        }
+    }
+
+    private static int CountUnlocked(byte[] pinnedNeedle, byte[] chunk)
+    {
         nint ignored = System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(pinnedNeedle, 0);
         ReadOnlySpan<byte> needle = pinnedNeedle;
         int count = 0;
         using var memory = new FileStream("/proc/self/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
-        byte[] chunk = new byte[1 << 20];
         foreach (string line in File.ReadAllLines("/proc/self/maps"))
         {
             // "start-end perms offset dev inode [path]": private writable regions only (file-backed code and data are not secrets' homes).

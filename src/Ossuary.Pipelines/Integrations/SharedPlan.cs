@@ -1,0 +1,54 @@
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// A plan that many handshakes share (a listener's, a connection factory's), counted by who holds
+/// it: its owner until it lets go (the plan was replaced, or the owner disposed), and each
+/// handshake that took it until that handshake ends. The last to let go frees the identity the
+/// plan read from its key file, exactly once. Freed when replaced, the key would go from under
+/// handshakes still about to sign with it; left to the finalizer, every replaced key's seed
+/// stayed in memory until a collection came.
+/// </summary>
+internal sealed class SharedPlan
+{
+    // The owner's hold is the first. Zero is final: the identity is freed, and nobody may take the plan again.
+    private int _holds = 1;
+
+    public SharedPlan(HandshakePlan plan, ConnectionTelemetry telemetry)
+    {
+        Plan = plan;
+        Telemetry = telemetry;
+    }
+
+    public HandshakePlan Plan { get; }
+
+    public ConnectionTelemetry Telemetry { get; }
+
+    /// <summary>Takes a hold for one handshake; false once the last hold has gone (see <see cref="CurrentPlan.Hold"/>).</summary>
+    public bool TryHold()
+    {
+        int holds = Volatile.Read(ref _holds);
+        while (holds > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref _holds, holds + 1, holds);
+            if (seen == holds)
+            {
+                return true;
+            }
+
+            holds = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>Gives back one hold: a handshake's once it has ended, however it ended, or the owner's.</summary>
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _holds) == 0)
+        {
+            Plan.ReleaseOwnIdentity();
+        }
+    }
+}
