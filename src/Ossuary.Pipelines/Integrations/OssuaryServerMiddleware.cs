@@ -33,20 +33,33 @@ internal sealed class OssuaryServerMiddleware
         }
 
         IDuplexPipe transport = context.Transport;
-        OssuaryDuplexPipe? secure;
+        OssuaryDuplexPipe secure;
         try
         {
-            secure = await SecureAsync(context, current).ConfigureAwait(false);
+            ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
+            if (SelectPlan(current.Plan, context, telemetry) is not { } plan)
+            {
+                return;
+            }
+
+            EnableKeepAlive(context, plan.TcpKeepAlive, telemetry);
+
+            // Not context.ConnectionClosed: Kestrel cancels it as soon as it reads the socket's end,
+            // which can be before the handshake has read the ClientAuthentication already in the
+            // transport pipe; a client that sends its data and Disconnect and closes at once would be
+            // dropped unserved. The transport's own end (its input completes) and the handshake
+            // timeout are what end a handshake whose client has gone.
+            secure = await OssuaryDuplexPipe.StartAsync(transport, plan, context, telemetry, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OssuaryException or OperationCanceledException or IOException)
+        {
+            // Already logged (at Debug or, when ours, at Error) and counted by the handshake; the connection simply ends.
+            return;
         }
         finally
         {
             // Nothing of this connection signs again: a replaced plan's key may go once no other handshake holds it.
             current.Release();
-        }
-
-        if (secure is null)
-        {
-            return;
         }
 
         context.Features.Set<IOssuaryConnectionFeature>(secure.Feature);
@@ -66,32 +79,6 @@ internal sealed class OssuaryServerMiddleware
         {
             await secure.DisposeAsync().ConfigureAwait(false);
             context.Transport = transport;
-        }
-    }
-
-    /// <summary>The handshake with <paramref name="current"/>'s plan; null when it failed (already logged and counted).</summary>
-    private static async Task<OssuaryDuplexPipe?> SecureAsync(ConnectionContext context, SharedPlan current)
-    {
-        ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
-        if (SelectPlan(current.Plan, context, telemetry) is not { } plan)
-        {
-            return null;
-        }
-
-        EnableKeepAlive(context, plan.TcpKeepAlive, telemetry);
-        try
-        {
-            // Not context.ConnectionClosed: Kestrel cancels it as soon as it reads the socket's end,
-            // which can be before the handshake has read the ClientAuthentication already in the
-            // transport pipe; a client that sends its data and Disconnect and closes at once would be
-            // dropped unserved. The transport's own end (its input completes) and the handshake
-            // timeout are what end a handshake whose client has gone.
-            return await OssuaryDuplexPipe.StartAsync(context.Transport, plan, context, telemetry, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is OssuaryException or OperationCanceledException or IOException)
-        {
-            // Already logged (at Debug or, when ours, at Error) and counted by the handshake; the connection simply ends.
-            return null;
         }
     }
 
