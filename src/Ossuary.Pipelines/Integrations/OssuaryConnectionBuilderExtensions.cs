@@ -87,7 +87,7 @@ public static class OssuaryConnectionBuilderExtensions
         var meterFactory = services?.GetService(typeof(IMeterFactory)) as IMeterFactory;
 
         // Validated and snapshotted now, as Kestrel's UseHttps does, so bad options fail at start-up.
-        var plans = new ServerPlanSource(options, monitor, name, loggerFactory, meterFactory);
+        var plans = new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory);
         if (services?.GetService(typeof(IHostApplicationLifetime)) is IHostApplicationLifetime lifetime)
         {
             // The file watcher and the options subscription live as long as the host.
@@ -97,4 +97,11 @@ public static class OssuaryConnectionBuilderExtensions
         builder.Use(next => new OssuaryServerMiddleware(next, plans).OnConnectionAsync);
         return builder;
     }
+
+    /// <summary>What the options monitor follows and where it caches, so that a change it refused is seen too (<see cref="OptionsReloadCheck{TOptions}"/>).</summary>
+    private static (IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>>, IOptionsMonitorCache<OssuaryServerOptions>)? ChangesOf(IServiceProvider? services) =>
+        services?.GetService(typeof(IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>>)) is IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>> sources
+        && services.GetService(typeof(IOptionsMonitorCache<OssuaryServerOptions>)) is IOptionsMonitorCache<OssuaryServerOptions> cache
+            ? (sources, cache)
+            : null;
 }

@@ -84,6 +84,7 @@ public static class OssuaryServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryClientOptions>, OssuaryOptionsValidator>());
         services.TryAddSingleton(provider => new OssuaryConnectionFactory(
             provider.GetRequiredService<IOptionsMonitor<OssuaryClientOptions>>(),
+            (provider.GetServices<IOptionsChangeTokenSource<OssuaryClientOptions>>(), provider.GetRequiredService<IOptionsMonitorCache<OssuaryClientOptions>>()),
             Options.DefaultName,
             provider.GetService<ILoggerFactory>(),
             provider.GetService<IMeterFactory>()));

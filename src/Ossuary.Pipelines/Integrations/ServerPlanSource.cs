@@ -11,7 +11,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// options change (<see cref="IOptionsMonitor{TOptions}"/>) or the authorized-keys file changes on
 /// disk, so a key removed from either is refused from the next handshake on. Invalid changes are
 /// logged at Error and leave the previous plan in force: a half-edited file or setting must
-/// neither stop the server nor widen whom it admits. A replaced plan's key-file identity is freed
+/// neither stop the server nor widen whom it admits; a change the options validator refused (which
+/// the monitor does not pass on) is reported too, and read again every second until it passes
+/// (<see cref="OptionsReloadCheck{TOptions}"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
 /// its handshakes are over.
 /// </summary>
@@ -23,7 +25,11 @@ internal sealed class ServerPlanSource : IDisposable
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
     private readonly IDisposable? _subscription;
+    private readonly OptionsReloadCheck<OssuaryServerOptions>? _reloadCheck;
     private OssuaryServerOptions _options;
+
+    // The options last handed to OnOptionsChanged: the monitor and the reload check may both bring the same.
+    private OssuaryServerOptions? _lastSeen;
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
     private OssuaryIdentity? _generated;
@@ -32,7 +38,7 @@ internal sealed class ServerPlanSource : IDisposable
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>
     /// <exception cref="FormatException">A key file is malformed.</exception>
     /// <exception cref="IOException">A key file cannot be read.</exception>
-    public ServerPlanSource(OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
+    public ServerPlanSource(OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>> Sources, IOptionsMonitorCache<OssuaryServerOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
     {
         _name = name;
         _options = options;
@@ -42,7 +48,14 @@ internal sealed class ServerPlanSource : IDisposable
         _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
         _current = new CurrentPlan(Build(options, _fileKeys));
         Watch(options.AuthorizedKeysFile);
+        _lastSeen = options;
         _subscription = monitor?.OnChange(OnOptionsChanged);
+        if (monitor is not null && changes is { } watched)
+        {
+            _reloadCheck = new OptionsReloadCheck<OssuaryServerOptions>(monitor, watched.Cache, name, watched.Sources, options.TimeProvider,
+                passed => OnOptionsChanged(passed, name),
+                refused => OssuaryLog.OptionsReloadFailed(_logger, _name, refused));
+        }
     }
 
     /// <summary>The plan in force, held for one handshake: release it once the handshake is over. Null once disposed.</summary>
@@ -51,6 +64,7 @@ internal sealed class ServerPlanSource : IDisposable
     public void Dispose()
     {
         _subscription?.Dispose();
+        _reloadCheck?.Dispose();
         lock (_lock)
         {
             _watcher?.Dispose();
@@ -69,6 +83,12 @@ internal sealed class ServerPlanSource : IDisposable
 
         lock (_lock)
         {
+            if (ReferenceEquals(options, _lastSeen))
+            {
+                return;
+            }
+
+            _lastSeen = options;
             try
             {
                 IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile == _options.AuthorizedKeysFile ? _fileKeys

@@ -51,8 +51,8 @@ public class TcpKeepAliveTests
         await connection.Transport.Input.ReadAtLeastAsync(1).AsTask().Within();
 
         int clientPort = ((IPEndPoint)connection.LocalEndPoint!).Port;
-        Assert.Equal(0, (await IdleSocketAsync(local: clientPort, remote: server.EndPoint.Port)).Timer);
-        Assert.Equal(0, (await IdleSocketAsync(local: server.EndPoint.Port, remote: clientPort)).Timer);
+        AssertNoTimer(await IdleSocketAsync(local: clientPort, remote: server.EndPoint.Port));
+        AssertNoTimer(await IdleSocketAsync(local: server.EndPoint.Port, remote: clientPort));
     });
 
     [Fact]
@@ -87,6 +87,10 @@ public class TcpKeepAliveTests
     private static void AssertKeepAliveArmed(KernelTcpSockets.Entry socket, TimeSpan time) =>
         Assert.True(socket.Timer == KernelTcpSockets.KeepAliveTimer && socket.Due <= time && socket.Due >= time - TimeSpan.FromSeconds(20),
             $"expected the keep-alive timer (2) due within {time.TotalSeconds} s: {socket}");
+
+    // Seen to fail once in a group run and not since: the kernel's entry says which timer was armed.
+    private static void AssertNoTimer(KernelTcpSockets.Entry socket) =>
+        Assert.True(socket.Timer == 0, $"expected no timer (0): {socket}");
 
     private static Task Run(Func<Task> test) => test().Within();
 }

@@ -21,7 +21,7 @@ public class HalfClosingClientTests
         using var keys = new MutualKeys();
         var serverOptions = new OssuaryServerOptions();
         keys.ConfigureServer(serverOptions, TimeSpan.FromSeconds(30));
-        using var plans = new ServerPlanSource(serverOptions, null, "test", null, null);
+        using var plans = new ServerPlanSource(serverOptions, null, null, "test", null, null);
 
         // The server's transport input wakes its reader through a scheduler the test can hold, to
         // put Kestrel's order on it: the bytes, then the socket's end, then ConnectionClosed, all

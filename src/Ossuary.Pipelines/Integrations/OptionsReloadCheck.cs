@@ -1,0 +1,121 @@
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// What <see cref="IOptionsMonitor{TOptions}.OnChange"/> cannot say: that a change was refused. When
+/// the changed options fail validation (a key file named before it was copied into place, a file not
+/// yet readable), the monitor throws to whoever reloaded the configuration (a file source swallows
+/// it) and never calls its listeners, so the server would go on with its old key in silence, and
+/// copying the file in afterwards would change nothing (the monitor's cache keeps the validation
+/// failure and throws it again on every read until the next change). This follows the same change tokens the
+/// monitor follows, reads the options again once the monitor has taken the change, reports a
+/// refused change once, and reads again every <see cref="RetryInterval"/> until the options pass,
+/// then hands them on as the monitor would have.
+/// </summary>
+internal sealed class OptionsReloadCheck<TOptions> : IDisposable
+    where TOptions : class
+{
+    // The monitor's own listener runs in the same token callback as ours, after it (last registered,
+    // first called): reading at once would find the previous options still cached.
+    private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
+
+    private readonly IOptionsMonitor<TOptions> _monitor;
+    private readonly IOptionsMonitorCache<TOptions> _cache;
+    private readonly string _name;
+    private readonly Action<TOptions> _passed;
+    private readonly Action<OptionsValidationException> _refused;
+    private readonly List<IDisposable> _subscriptions;
+    private readonly Lock _lock = new();
+    private readonly ITimer _check;
+    private bool _reported;
+    private bool _disposed;
+
+    /// <param name="monitor">The monitor whose options are read again.</param>
+    /// <param name="cache">The monitor's cache, which keeps a validation failure until it is removed.</param>
+    /// <param name="name">Which of its options.</param>
+    /// <param name="sources">The change tokens the monitor follows (those of other names are ignored).</param>
+    /// <param name="time">The clock of the retries.</param>
+    /// <param name="passed">Given the options once they pass; the owner ignores options it has seen (the monitor's listener may have had them first).</param>
+    /// <param name="refused">Told once per change whose options fail validation.</param>
+    public OptionsReloadCheck(IOptionsMonitor<TOptions> monitor, IOptionsMonitorCache<TOptions> cache, string name, IEnumerable<IOptionsChangeTokenSource<TOptions>> sources, TimeProvider time, Action<TOptions> passed, Action<OptionsValidationException> refused)
+    {
+        _monitor = monitor;
+        _cache = cache;
+        _name = name;
+        _passed = passed;
+        _refused = refused;
+        _check = time.CreateTimer(static state => ((OptionsReloadCheck<TOptions>)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _subscriptions = [.. sources
+            .Where(source => (source.Name ?? Options.DefaultName) == name)
+            .Select(source => ChangeToken.OnChange(source.GetChangeToken, OnChange))];
+    }
+
+    /// <summary>How often options that failed validation are read again.</summary>
+    internal static TimeSpan RetryInterval { get; } = TimeSpan.FromSeconds(1);
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+        }
+
+        foreach (IDisposable subscription in _subscriptions)
+        {
+            subscription.Dispose();
+        }
+
+        _check.Dispose();
+    }
+
+    private void OnChange()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _reported = false; // a new change: its refusal is news
+            _check.Change(Settle, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void Check()
+    {
+        TOptions options;
+        try
+        {
+            options = _monitor.Get(_name);
+        }
+        catch (OptionsValidationException ex)
+        {
+            // Read afresh next time: the cache would throw this failure again, files fixed or not.
+            _cache.TryRemove(_name);
+            bool report;
+            lock (_lock)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+
+                report = !_reported;
+                _reported = true;
+                _check.Change(RetryInterval, Timeout.InfiniteTimeSpan);
+            }
+
+            if (report)
+            {
+                _refused(ex);
+            }
+
+            return;
+        }
+
+        _passed(options);
+    }
+}

@@ -1,0 +1,136 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Tests.Operations;
+
+/// <summary>
+/// A key rotation whose configuration names the new key file before the file is in place: the
+/// options validator refuses that change, and the options monitor tells its listeners nothing (it
+/// throws to whoever reloaded; a file source swallows that). Before, the server went on with its old
+/// key in silence, and copying the file in changed nothing until some other setting changed. Now the
+/// refusal is logged at Error (event 24) and the options are read again until they pass.
+/// </summary>
+public sealed class RefusedReloadTests : IDisposable
+{
+    private const int OptionsReloadFailed = 24;
+    private const int OptionsReloaded = 25;
+
+    private readonly string _folder = Directory.CreateTempSubdirectory("ossuary-refused-reload-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public async Task AServerWhoseNewKeyFileArrivesAfterTheSettingSaysSoThenSwitchesToIt()
+    {
+        using var oldKey = OssuaryIdentity.Generate();
+        using var newKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
+            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+        };
+        var logs = new FakeLoggerProvider();
+        IConfigurationRoot? configuration = null;
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
+            });
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        string newPath = Path.Combine(_folder, "new.key");
+        settings["Ossuary:IdentityKeyFile"] = newPath; // not there yet
+        Assert.ThrowsAny<Exception>(configuration!.Reload); // to the reloader, which a file source would swallow
+
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+        FakeLogRecord refused = Assert.Single(Records(logs, OptionsReloadFailed));
+        Assert.Equal(LogLevel.Error, refused.Level);
+        Assert.Contains("new.key", refused.Exception?.Message);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, oldKey.PublicKey))).DisposeAsync(); // the old key meanwhile
+
+        OssuarySecretKeyFile.Write(newPath, newKey); // the deployment catches up
+
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
+        await using OssuaryClientConnection onNew = await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, newKey.PublicKey));
+        Assert.Equal(newKey.PublicKey, onNew.Ossuary.RemotePublicKey);
+        Assert.Single(Records(logs, OptionsReloadFailed)); // reported once, not once per second of retrying
+    }
+
+    [Fact]
+    public async Task AConnectionFactoryWhoseNewKeyFileArrivesAfterTheSettingSaysSoThenSwitchesToIt()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var oldKey = OssuaryIdentity.Generate();
+        using var newKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen => listen
+            .UseOssuary(o =>
+            {
+                o.Identity = serverKey;
+                o.AuthorizedClientKeys.Add(oldKey.PublicKey);
+                o.AuthorizedClientKeys.Add(newKey.PublicKey);
+            })
+            .UseConnectionHandler<EchoConnectionHandler>()));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
+            ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var logs = new FakeLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
+
+        string newPath = Path.Combine(_folder, "new.key");
+        settings["Ossuary:IdentityKeyFile"] = newPath;
+        Assert.ThrowsAny<Exception>(configuration.Reload);
+
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+        Assert.Equal(LogLevel.Error, Assert.Single(Records(logs, OptionsReloadFailed)).Level);
+        Assert.Equal(oldKey.PublicKey, await LocalKeyAsync(factory, endpoint));
+
+        OssuarySecretKeyFile.Write(newPath, newKey);
+
+        using (var limit = new CancellationTokenSource(TestTimeout.Default))
+        {
+            while (await LocalKeyAsync(factory, endpoint) != newKey.PublicKey)
+            {
+                await Task.Delay(100, limit.Token);
+            }
+        }
+
+        Assert.Single(Records(logs, OptionsReloadFailed));
+    }
+
+    private static async Task<OssuaryPublicKey> LocalKeyAsync(OssuaryConnectionFactory factory, IPEndPoint endpoint)
+    {
+        await using ConnectionContext connection = await factory.ConnectAsync(endpoint).AsTask().Within();
+        return connection.Features.Get<IOssuaryConnectionFeature>()!.LocalPublicKey;
+    }
+
+    private static List<FakeLogRecord> Records(FakeLoggerProvider logs, int id) =>
+        [.. logs.Collector.GetSnapshot().Where(r => r.Category?.StartsWith("Ossuary", StringComparison.Ordinal) == true && r.Id.Id == id)];
+
+    private string WriteKeyFile(OssuaryIdentity identity, string name)
+    {
+        string path = Path.Combine(_folder, name);
+        OssuarySecretKeyFile.Write(path, identity);
+        return path;
+    }
+}
