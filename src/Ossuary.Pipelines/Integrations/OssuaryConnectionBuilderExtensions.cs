@@ -73,7 +73,10 @@ public static class OssuaryConnectionBuilderExtensions
         }
         catch (OptionsValidationException ex)
         {
-            throw new InvalidOperationException($"The Ossuary options '{optionsName}' are invalid: {string.Join(" ", ex.Failures)}", ex);
+            // A mistyped name reads as empty options ("needs an Identity"): say what is more likely wrong.
+            string hint = IsConfigured(builder.ApplicationServices!, optionsName) ? "" :
+                $" Nothing configures Ossuary options named '{optionsName}': check the name, or register them with services.AddOssuaryServer(configuration, \"{optionsName}\").";
+            throw new InvalidOperationException($"The Ossuary options '{optionsName}' are invalid: {string.Join(" ", ex.Failures)}{hint}", ex);
         }
 
         return builder.UseOssuary(options, monitor, optionsName);
@@ -104,4 +107,12 @@ public static class OssuaryConnectionBuilderExtensions
         && services.GetService(typeof(IOptionsMonitorCache<OssuaryServerOptions>)) is IOptionsMonitorCache<OssuaryServerOptions> cache
             ? (sources, cache)
             : null;
+
+    /// <summary>
+    /// False only when every registered configuration of the options is one named for another name
+    /// (what <c>AddOssuaryServer(..., name).Configure</c> registers); any other kind may configure this name.
+    /// </summary>
+    private static bool IsConfigured(IServiceProvider services, string name) =>
+        services.GetService(typeof(IEnumerable<IConfigureOptions<OssuaryServerOptions>>)) is not IEnumerable<IConfigureOptions<OssuaryServerOptions>> configures
+        || configures.Any(configure => configure is not ConfigureNamedOptions<OssuaryServerOptions> named || named.Name is null || named.Name == name);
 }

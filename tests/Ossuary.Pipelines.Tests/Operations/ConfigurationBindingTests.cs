@@ -174,6 +174,24 @@ public sealed class ConfigurationBindingTests : IDisposable
     }
 
     [Fact]
+    public async Task AMistypedOptionsNameSaysNothingConfiguresItRatherThanOnlyThatAKeyIsMissing()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string keyFile = WriteKeyFile(serverKey);
+
+        InvalidOperationException invalid = await Assert.ThrowsAsync<InvalidOperationException>(() => KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary("device").UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Services.AddOssuaryServer("devices").Configure(o =>
+            {
+                o.IdentityKeyFile = keyFile;
+                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+            })));
+
+        Assert.Contains("Nothing configures Ossuary options named 'device'", invalid.Message);
+    }
+
+    [Fact]
     public async Task NamedOptionsGiveEachEndpointItsOwnAllowList()
     {
         using var serverKey = OssuaryIdentity.Generate();
