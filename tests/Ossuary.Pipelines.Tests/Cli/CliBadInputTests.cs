@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Cli;
 
@@ -12,10 +13,11 @@ public sealed class CliBadInputTests : CliTestBase
     [Fact]
     public async Task AMissingKeyFileIsBadInput()
     {
+        using var closed = new ClosedPort();
         ToolResult[] results = await Task.WhenAll(
             RunAsync("pubkey", "missing.key"),
             RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "missing.key"),
-            RunAsync("connect", $"127.0.0.1:{ToolProcess.FreePort()}", "--key", "missing.key", "--trust", AnyKey));
+            RunAsync("connect", $"127.0.0.1:{closed.Port}", "--key", "missing.key", "--trust", AnyKey));
 
         foreach (ToolResult result in results)
         {
@@ -45,10 +47,11 @@ public sealed class CliBadInputTests : CliTestBase
     {
         WriteKeyFile("open.key");
         SetMode("open.key", OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.OtherRead); // 0644
+        using var closed = new ClosedPort();
 
         ToolResult[] results = await Task.WhenAll(
             RunAsync("pubkey", "open.key"),
-            RunAsync("connect", $"127.0.0.1:{ToolProcess.FreePort()}", "--key", "open.key", "--trust", AnyKey));
+            RunAsync("connect", $"127.0.0.1:{closed.Port}", "--key", "open.key", "--trust", AnyKey));
 
         foreach (ToolResult result in results)
         {
@@ -66,16 +69,16 @@ public sealed class CliBadInputTests : CliTestBase
     [Fact]
     public async Task AnUnreachableHostIsANetworkError()
     {
-        int closed = ToolProcess.FreePort();
+        using var closed = new ClosedPort();
         File.WriteAllText(Path.Combine(Dir, "file.txt"), "data");
 
         ToolResult[] results = await Task.WhenAll(
-            RunAsync("connect", $"127.0.0.1:{closed}", "--trust", AnyKey),
-            RunAsync("send", "file.txt", $"127.0.0.1:{closed}", "--trust", AnyKey));
+            RunAsync("connect", $"127.0.0.1:{closed.Port}", "--trust", AnyKey),
+            RunAsync("send", "file.txt", $"127.0.0.1:{closed.Port}", "--trust", AnyKey));
 
         foreach (ToolResult result in results)
         {
-            AssertFails(result, 4, $"cannot connect to 127.0.0.1:{closed}");
+            AssertFails(result, 4, $"cannot connect to 127.0.0.1:{closed.Port}");
         }
     }
 
@@ -103,9 +106,10 @@ public sealed class CliBadInputTests : CliTestBase
         File.WriteAllText(Path.Combine(Dir, "known_hosts"), $"# hosts\n\n127.0.0.1:7000 not-a-key\n");
         File.WriteAllText(Path.Combine(Dir, "authorized_keys"), $"{AnyKey} fine\nexample.org:7000 {AnyKey}\n");
         File.WriteAllText(Path.Combine(Dir, "no_keys"), "# nobody\n");
+        using var closed = new ClosedPort();
 
         ToolResult[] results = await Task.WhenAll(
-            RunAsync("connect", $"127.0.0.1:{ToolProcess.FreePort()}", "--known-hosts", "known_hosts"),
+            RunAsync("connect", $"127.0.0.1:{closed.Port}", "--known-hosts", "known_hosts"),
             RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "authorized_keys"),
             RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "missing_keys"),
             RunAsync("receive", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "no_keys"));

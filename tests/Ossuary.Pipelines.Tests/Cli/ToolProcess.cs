@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Tests.Support;
@@ -208,18 +206,6 @@ internal sealed class ToolProcess : IDisposable
     {
         Kill();
         _process.Dispose();
-    }
-
-    /// <summary>
-    /// A port nothing listened on a moment ago on 127.0.0.1: for clients that must fail before or at
-    /// connecting. A server is started with <c>--port 0</c> instead (see <c>CliTestSupport.StartServerAsync</c>),
-    /// since a port found free here can be taken by another test's socket before the server binds it.
-    /// </summary>
-    public static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
     private Task WaitForAsync(Func<string> read, string stream, string text, TimeSpan limit) =>

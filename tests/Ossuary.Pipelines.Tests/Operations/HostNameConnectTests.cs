@@ -86,10 +86,10 @@ public class HostNameConnectTests
     [Fact]
     public async Task AHostWhereNoAddressAcceptsFailsWithTheLastSocketError()
     {
-        int closedPort = ClosedPort();
+        using var closed = new ClosedPort(bothFamilies: true);
 
         SocketException failed = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
-            new DnsEndPoint("nobody.example", closedPort), TimeSpan.FromSeconds(30),
+            new DnsEndPoint("nobody.example", closed.Port), TimeSpan.FromSeconds(30),
             (_, _, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }),
             CancellationToken.None).Within());
 
@@ -119,9 +119,10 @@ public class HostNameConnectTests
     {
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();
+        using var closed = new ClosedPort();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryClient.ConnectAsync(
-            new DnsEndPoint("localhost", ClosedPort()), new OssuaryClientOptions(), cancelled.Token).Within());
+            new DnsEndPoint("localhost", closed.Port), new OssuaryClientOptions(), cancelled.Token).Within());
     }
 
     [Fact]
@@ -164,11 +165,4 @@ public class HostNameConnectTests
         });
         listen.UseConnectionHandler<EchoConnectionHandler>();
     };
-
-    private static int ClosedPort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port; // closed once disposed: nothing listens there
-    }
 }
