@@ -35,10 +35,15 @@ internal sealed class ToolProcess : IDisposable
     /// <summary>The process's stdin as bytes, for feeding it binary data.</summary>
     public Stream StdinStream => _process.StandardInput.BaseStream;
 
-    /// <summary>Sends a signal (TERM, INT) with kill(1), as a terminal or a service manager would.</summary>
+    /// <summary>Sends a signal (TERM, INT), as a terminal or a service manager would.</summary>
     public async Task SignalAsync(string signal)
     {
-        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) } })!;
+        // bash's own kill: /bin/kill comes with procps, which a minimal Debian (the .NET SDK's
+        // container image among them) does not have.
+        using var kill = Process.Start(new ProcessStartInfo("bash")
+        {
+            ArgumentList = { "-c", "kill -\"$0\" \"$1\"", signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        })!;
         await kill.WaitForExitAsync();
     }
 
