@@ -119,7 +119,7 @@ public sealed class CliConventionsTests : CliTestBase
         await WaitUntilListeningAsync(server);
         int port = ServerPort(server);
 
-        ToolResult trusted = await RunWithInputAsync("hi\n", "connect", $"localhost:{port}", "--tofu", "--wait", "0.2");
+        ToolResult trusted = await EchoAsync("hi\n", "connect", $"localhost:{port}", "--tofu", "--wait", "0.2");
 
         AssertSucceeds(trusted);
         Assert.Equal("hi\n", trusted.Stdout);
@@ -141,7 +141,7 @@ public sealed class CliConventionsTests : CliTestBase
         Assert.NotEqual(0, listenPort);
         Assert.NotEqual(0, ServerPort(receiver));
         Assert.NotEqual(listenPort, ServerPort(receiver));
-        ToolResult echoed = await RunWithInputAsync("hi\n", "connect", $"127.0.0.1:{listenPort}", "--trust", ServerKey(listener), "--wait", "0.2");
+        ToolResult echoed = await EchoAsync("hi\n", "connect", $"127.0.0.1:{listenPort}", "--trust", ServerKey(listener), "--wait", "0.2");
         AssertSucceeds(echoed);
         Assert.Equal("hi\n", echoed.Stdout);
         AssertSucceeds(await listener.WaitForExitAsync());
@@ -177,7 +177,7 @@ public sealed class CliConventionsTests : CliTestBase
         AssertFails(await RunAsync("known-hosts", "remove", $"127.0.0.1:{port}", "--known-hosts", "known_hosts"), 1, "holds no key for");
 
         AssertSucceeds(await RunAsync("known-hosts", "set", $"127.0.0.1:{port}", serverKey, "--known-hosts", "known_hosts"));
-        ToolResult reconnected = await RunWithInputAsync("back\n", "connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts", "--wait", "0.2");
+        ToolResult reconnected = await EchoAsync("back\n", "connect", $"127.0.0.1:{port}", "--known-hosts", "known_hosts", "--wait", "0.2");
         AssertSucceeds(reconnected);
         Assert.Equal("back\n", reconnected.Stdout);
 

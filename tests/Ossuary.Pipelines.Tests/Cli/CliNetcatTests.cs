@@ -168,8 +168,8 @@ public sealed class CliNetcatTests : CliTestBase
         string key = ServerKey(server);
 
         // The echo answers, and then the line is idle for --wait: a finished exchange, closed quietly.
-        ToolResult quiet = await RunWithInputAsync("ping\n", "connect", $"127.0.0.1:{port}", "--trust", key, "--wait", "0.3");
-        ToolResult verbose = await RunWithInputAsync("ping\n", "connect", $"127.0.0.1:{port}", "--trust", key, "--wait", "0.3", "-v");
+        ToolResult quiet = await EchoAsync("ping\n", "connect", $"127.0.0.1:{port}", "--trust", key, "--wait", "0.3");
+        ToolResult verbose = await EchoAsync("ping\n", "connect", $"127.0.0.1:{port}", "--trust", key, "--wait", "0.3", "-v");
 
         AssertSucceeds(quiet);
         Assert.Equal("ping\n", quiet.Stdout);

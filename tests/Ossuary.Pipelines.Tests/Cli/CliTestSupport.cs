@@ -74,6 +74,21 @@ public abstract partial class CliTestBase : IDisposable
 
     internal Task<ToolResult> RunWithInputAsync(string stdin, params string[] args) => ToolProcess.RunWithInputAsync(Dir, stdin, args);
 
+    /// <summary>
+    /// Runs <c>connect</c> against an echo server: writes <paramref name="line"/>, waits until it has
+    /// come back, and only then ends stdin. Stdin ended at once starts the client's --wait (a few tenths
+    /// of a second in these tests) before the echo has left the server, and a loaded machine can take
+    /// longer than that: the client would close unanswered.
+    /// </summary>
+    internal async Task<ToolResult> EchoAsync(string line, params string[] args)
+    {
+        ToolProcess client = Start(args);
+        await client.WriteAsync(line);
+        await client.WaitForStdoutAsync(line);
+        client.CloseStdin();
+        return await client.WaitForExitAsync();
+    }
+
     internal static void AssertFails(ToolResult result, int exitCode, params string[] messages)
     {
         // The reason is one line, the last one on stderr (after any progress or status lines).

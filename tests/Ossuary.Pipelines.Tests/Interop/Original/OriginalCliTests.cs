@@ -93,8 +93,7 @@ public sealed class OriginalCliTests : CliTestBase
     {
         await using OriginalPeer peer = await OriginalPeer.StartServerAsync("--echo");
 
-        ToolResult result = await ToolProcess.RunWithInputAsync(
-            Dir, Text, "connect", $"127.0.0.1:{peer.Port}", "--tofu", "--known-hosts", "known_hosts", "--wait", "2");
+        ToolResult result = await EchoAsync(Text, "connect", $"127.0.0.1:{peer.Port}", "--tofu", "--known-hosts", "known_hosts", "--wait", "2");
         OriginalOutcome server = await peer.WaitForExitAsync();
 
         AssertSucceeds(result);
