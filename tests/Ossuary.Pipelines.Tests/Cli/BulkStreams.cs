@@ -58,8 +58,12 @@ internal sealed class BulkStreams
     public sealed class Sink(int pauseEvery, TimeSpan pause)
     {
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly TaskCompletionSource _flowing = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public long Length { get; private set; }
+
+        /// <summary>Completes at the first bytes read (or at the end of the stream, if none came).</summary>
+        public Task Flowing => _flowing.Task;
 
         public byte[] Hash => _hash.GetCurrentHash();
 
@@ -70,6 +74,7 @@ internal sealed class BulkStreams
             int read;
             while ((read = await stdout.ReadAsync(buffer)) > 0)
             {
+                _flowing.TrySetResult();
                 _hash.AppendData(buffer, 0, read);
                 Length += read;
                 if (Length >= nextPause)
@@ -78,6 +83,8 @@ internal sealed class BulkStreams
                     await Task.Delay(pause);
                 }
             }
+
+            _flowing.TrySetResult();
         }
     }
 }

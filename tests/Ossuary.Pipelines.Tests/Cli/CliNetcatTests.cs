@@ -21,9 +21,14 @@ public sealed class CliNetcatTests : CliTestBase
         int port = ServerPort(server);
         var sink = new BulkStreams.Sink(pauseEvery: 64, Pause);
         ToolProcess client = Start(sink.ReadAsync, "connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.2");
-        client.CloseStdin();
 
-        int written = await BulkStreams.WriteAsync(server.StdinStream, MiB, pauseEvery: 50, Pause);
+        Task<int> writing = BulkStreams.WriteAsync(server.StdinStream, MiB, pauseEvery: 50, Pause);
+        // The client's empty stdin ends once the data flows: ended before, it starts the client's
+        // --wait before the server's first bytes, a race a loaded machine can lose (the client, with
+        // nothing received yet, would close unanswered). From the first bytes on it only receives.
+        await sink.Flowing.WaitAsync(ToolProcess.HardTimeout);
+        client.CloseStdin();
+        int written = await writing;
         ToolResult clientResult = await client.WaitForExitAsync();
         ToolResult serverResult = await server.WaitForExitAsync();
 
@@ -43,10 +48,13 @@ public sealed class CliNetcatTests : CliTestBase
         var sink = new BulkStreams.Sink(pauseEvery: 64, Pause);
         ToolProcess server = Start(sink.ReadAsync, "listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "0.2");
         await WaitUntilListeningAsync(server);
-        server.CloseStdin();
         ToolProcess client = Start("connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "0.2");
 
-        int written = await BulkStreams.WriteAsync(client.StdinStream, MiB, pauseEvery: 50, Pause);
+        Task<int> writing = BulkStreams.WriteAsync(client.StdinStream, MiB, pauseEvery: 50, Pause);
+        // As above, the side with nothing to say ends its stdin once the data flows.
+        await sink.Flowing.WaitAsync(ToolProcess.HardTimeout);
+        server.CloseStdin();
+        int written = await writing;
         ToolResult clientResult = await client.WaitForExitAsync();
         ToolResult serverResult = await server.WaitForExitAsync();
 
