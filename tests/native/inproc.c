@@ -915,9 +915,19 @@ int main(int argc, char **argv) {
   double start = now_us();
   OssuaryConnection *first = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
   double first_us = now_us() - start;
-  start = now_us();
-  OssuaryConnection *second = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
-  double second_us = now_us() - start;
+  /* A later call, the fastest of five: any one of them can lose the CPU on a busy machine for
+     longer than the first call took (about a millisecond), which is not what is measured. */
+  OssuaryConnection *second = NULL;
+  double second_us = 0;
+  for (int i = 0; i < 5; i++) {
+    ossuary_destroy_connection(&second);
+    start = now_us();
+    second = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+    double took = now_us() - start;
+    if (i == 0 || took < second_us) {
+      second_us = took;
+    }
+  }
   printf("first_call_us %.0f\nsecond_call_us %.0f\n", first_us, second_us);
   if (first == NULL || second == NULL) {
     fprintf(stderr, "FAIL: cannot create a connection (is libsodium.so beside libossuary?)\n");

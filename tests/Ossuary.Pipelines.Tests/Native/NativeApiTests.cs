@@ -78,9 +78,10 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         double firstCall = Microseconds(result.Output, "first_call_us");
         double secondCall = Microseconds(result.Output, "second_call_us");
         output.WriteLine($"{link}: first ossuary_create_connection {firstCall / 1000:F2} ms (starts the runtime), " +
-            $"second {secondCall / 1000:F3} ms, whole process with {Scenarios.Length} scenarios {result.Elapsed.TotalMilliseconds:F0} ms");
+            $"a later one {secondCall / 1000:F3} ms (fastest of five), whole process with {Scenarios.Length} scenarios {result.Elapsed.TotalMilliseconds:F0} ms");
 
-        // Generous bounds: they catch a runtime that starts slowly, not a busy machine.
+        // Generous bounds: they catch a runtime that starts slowly, not a busy machine (hence the
+        // fastest of five later calls: one 20 us call that lost the CPU could outlast the first).
         Assert.InRange(firstCall, 0, 2_000_000);
         Assert.InRange(secondCall, 0, firstCall);
     }
