@@ -12,9 +12,12 @@ namespace Ossuary.Pipelines.Tests.Transport;
 public class SlowTrustDecisionTests
 {
     // The server gives up on each handshake step after StepTimeout; the client decides in
-    // Decision, far longer, so the server's Reset is waiting when the decision is made.
-    private static readonly TimeSpan StepTimeout = TimeSpan.FromMilliseconds(300);
-    private static readonly TimeSpan Decision = TimeSpan.FromSeconds(2);
+    // Decision, far longer, so the server's Reset is waiting when the decision is made, and well
+    // before the server stops waiting for the answer to its Reset (3 s after it). Every step of the
+    // second handshake must beat StepTimeout: at 300 ms a stall of a loaded CI machine could reset
+    // it as well, and a Reset crossing the ClientAuthentication fails the connection.
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan Decision = TimeSpan.FromSeconds(3.5);
 
     [Fact]
     public Task ATrustDecisionSlowerThanTheServersStepTimeoutReHandshakesAndTheConnectionWorks() => Run(async () =>
