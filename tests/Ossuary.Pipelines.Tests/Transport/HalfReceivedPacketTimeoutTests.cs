@@ -15,7 +15,12 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// </summary>
 public class HalfReceivedPacketTimeoutTests
 {
-    private static readonly TimeSpan StepTimeout = TimeSpan.FromMilliseconds(200);
+    // The server's step wait: the test holds half a packet back for one, and then every step of the
+    // honest handshake that follows must beat it (at 200 ms one stall of a loaded machine could reset
+    // that handshake too, and a Reset that crosses a ClientAuthentication fails it). The client's own wait
+    // is longer still, so that holding its ServerHandshake back for StepTimeout does not reset it.
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan ClientStepTimeout = TimeSpan.FromSeconds(20);
 
     [Fact]
     public async Task AStepTimeoutWithHalfAPacketBufferedResetsAndTheHandshakeRecovers()
@@ -29,12 +34,16 @@ public class HalfReceivedPacketTimeoutTests
         var fromServer = new Pipe(new PipeOptions(useSynchronizationContext: false));
         var toClient = new Pipe(new PipeOptions(useSynchronizationContext: false));
         var fromClient = new Pipe(new PipeOptions(useSynchronizationContext: false));
-        Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(new DuplexPipe(toServer.Reader, fromServer.Writer), serverOptions);
-        Task<OssuaryDuplexPipe> connecting = OssuaryDuplexPipe.ConnectAsync(new DuplexPipe(toClient.Reader, fromClient.Writer), keys.ClientOptions());
+        OssuaryClientOptions clientOptions = keys.ClientOptions();
+        clientOptions.HandshakeStepTimeout = ClientStepTimeout;
+        clientOptions.HandshakeTimeout = TimeSpan.FromSeconds(30);
+        Task<OssuaryDuplexPipe> connecting = OssuaryDuplexPipe.ConnectAsync(new DuplexPipe(toClient.Reader, fromClient.Writer), clientOptions);
 
         // Half of the ClientHandshake reaches the server, and then nothing until its step times out.
+        // The half is there before the server starts, so its first step cannot time out on nothing.
         byte[] hello = await ReadPacketAsync(fromClient.Reader).Within();
         await toServer.Writer.WriteAsync(hello.AsMemory(0, hello.Length / 2));
+        Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(new DuplexPipe(toServer.Reader, fromServer.Writer), serverOptions);
         byte[] answer = await ReadPacketAsync(fromServer.Reader).Within();
         Assert.False(accepting.IsCompleted, $"the server's handshake ended instead of resetting: {accepting.Exception?.InnerException}");
         Assert.Equal(Wire.Reset, Wire.Type(answer));
