@@ -10,6 +10,13 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// <summary>Ending a connection from either side, and giving up on a handshake or a read.</summary>
 public class ShutdownAndCancellationTests
 {
+    // The cancellation tests give the handshake a step wait and a bound far beyond Prompt, so that
+    // only the token can end it within Prompt. With the defaults (3 s, 10 s) Prompt was 2.5 s for a
+    // cancelled continuation to run, tight on a loaded 2-core CI machine.
+    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StepWait = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan HandshakeBound = TimeSpan.FromSeconds(60);
+
     [Fact]
     public Task ClientDisposingEndsTheServerHandlersInputNormally() => Run(async () =>
     {
@@ -56,7 +63,7 @@ public class ShutdownAndCancellationTests
         listener.Start();
         Task<Socket> accepted = listener.AcceptSocketAsync();
         using var serverKey = OssuaryIdentity.Generate();
-        var options = new OssuaryClientOptions();
+        var options = new OssuaryClientOptions { HandshakeStepTimeout = StepWait, HandshakeTimeout = HandshakeBound };
         options.TrustedServerKeys.Add(serverKey.PublicKey);
         using var cancel = new CancellationTokenSource();
 
@@ -71,8 +78,8 @@ public class ShutdownAndCancellationTests
 
         cancel.Cancel();
 
-        // Well inside both the 3 s step wait and the 10 s handshake bound: only the token can end it.
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connect.Within(TimeSpan.FromSeconds(2.5)));
+        // Well inside both the step wait and the handshake bound: only the token can end it.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connect.Within(Prompt));
         Assert.Equal(0, await silent.ReceiveAsync(new byte[16]).Within()); // the client closed its socket
     });
 
@@ -81,10 +88,10 @@ public class ShutdownAndCancellationTests
     {
         var link = new LinkedPipes();
         using var serverKey = OssuaryIdentity.Generate();
-        var options = new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated };
+        var options = new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated, HandshakeStepTimeout = StepWait, HandshakeTimeout = HandshakeBound };
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryDuplexPipe.AcceptAsync(link.Server, options, cancel.Token).Within(TimeSpan.FromSeconds(2.5)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryDuplexPipe.AcceptAsync(link.Server, options, cancel.Token).Within(Prompt));
     });
 
     [Fact]
