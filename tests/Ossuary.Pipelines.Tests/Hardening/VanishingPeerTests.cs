@@ -19,8 +19,13 @@ namespace Ossuary.Pipelines.Tests.Hardening;
 /// </summary>
 public class VanishingPeerTests
 {
-    // Well inside the core's 3 s step wait and the 10 s handshake bound: only the vanishing can end it this fast.
-    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(2.5);
+    // Well inside the step wait and the handshake bound of both ends of a handshake (30 s and 60 s
+    // here, see Patient): only the vanishing can end it this fast. With the defaults (3 s and 10 s)
+    // this was 2.5 s for connecting, handshaking and noticing, little on a loaded 2-core CI machine
+    // (GarbageFloodTests saw a 10 ms delay take 0.9 s on one).
+    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StepWait = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan HandshakeBound = TimeSpan.FromSeconds(60);
 
     [Theory]
     [InlineData(false, OssuaryErrorReason.Truncated)]
@@ -54,7 +59,7 @@ public class VanishingPeerTests
     public Task ClientVanishingAfterItsClientHandshakeIsAQuietHandshakeFailure(bool abortive) => Run(async () =>
     {
         var logs = new FakeLoggerProvider();
-        await using var server = await AuthenticatedEchoServer.StartAsync(KestrelLoad.LogEverythingTo(logs, LogLevel.Debug));
+        await using var server = await AuthenticatedEchoServer.StartAsync(KestrelLoad.LogEverythingTo(logs, LogLevel.Debug), Patient);
         long started = Stopwatch.GetTimestamp();
         using (Socket socket = await RawPeer.ConnectAsync(server.Server.EndPoint))
         {
@@ -73,7 +78,7 @@ public class VanishingPeerTests
         await HostilePeerTests.WaitForAsync(() => OssuaryRecords(logs).Any(r => r.Id.Id == 3));
         TimeSpan noticed = Stopwatch.GetElapsedTime(started);
         FakeLogRecord failed = Assert.Single(OssuaryRecords(logs), r => r.Id.Id is 3 or 4);
-        Assert.Equal(3, failed.Id.Id); // a failure, not the 10 s timeout
+        Assert.Equal(3, failed.Id.Id); // a failure, not the timeout
         Assert.Equal(LogLevel.Debug, failed.Level);
         Assert.True(noticed < Prompt, $"the server noticed after {noticed.TotalSeconds:0.00} s");
 
@@ -264,6 +269,18 @@ public class VanishingPeerTests
 
     private static Task Run(Func<Task> test) => test().Within();
 
+    private static void Patient(OssuaryServerOptions options)
+    {
+        options.HandshakeStepTimeout = StepWait;
+        options.HandshakeTimeout = HandshakeBound;
+    }
+
+    private static void Patient(OssuaryClientOptions options)
+    {
+        options.HandshakeStepTimeout = StepWait;
+        options.HandshakeTimeout = HandshakeBound;
+    }
+
     /// <summary>A server the test drives by hand: a TcpListener whose one connection goes through a <see cref="VanishingSocket"/>.</summary>
     private sealed class TestControlledServer : IAsyncDisposable
     {
@@ -276,6 +293,7 @@ public class VanishingPeerTests
             _listener.Start();
             ClientOptions = new OssuaryClientOptions { Identity = _clientKey };
             ClientOptions.TrustedServerKeys.Add(_serverKey.PublicKey);
+            Patient(ClientOptions);
         }
 
         public EndPoint EndPoint => _listener.LocalEndpoint;
@@ -291,6 +309,7 @@ public class VanishingPeerTests
         {
             var options = new OssuaryServerOptions { Identity = _serverKey };
             options.AuthorizedClientKeys.Add(_clientKey.PublicKey);
+            Patient(options);
             return OssuaryDuplexPipe.AcceptAsync(socket.Transport, options).Within();
         }
 

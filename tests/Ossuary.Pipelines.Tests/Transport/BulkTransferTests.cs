@@ -124,7 +124,8 @@ internal sealed class AuthenticatedEchoServer : IAsyncDisposable
 
     public OssuaryPublicKey ClientPublicKey => _clientKey.PublicKey;
 
-    public static async Task<AuthenticatedEchoServer> StartAsync<THandler>(Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null)
+    public static async Task<AuthenticatedEchoServer> StartAsync<THandler>(
+        Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null, Action<OssuaryServerOptions>? configure = null)
         where THandler : Microsoft.AspNetCore.Connections.ConnectionHandler
     {
         var serverKey = OssuaryIdentity.Generate();
@@ -134,13 +135,15 @@ internal sealed class AuthenticatedEchoServer : IAsyncDisposable
             {
                 o.Identity = serverKey;
                 o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+                configure?.Invoke(o);
             },
             services);
         return new AuthenticatedEchoServer(serverKey, clientKey, server);
     }
 
-    public static Task<AuthenticatedEchoServer> StartAsync(Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null) =>
-        StartAsync<EchoConnectionHandler>(services);
+    public static Task<AuthenticatedEchoServer> StartAsync(
+        Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null, Action<OssuaryServerOptions>? configure = null) =>
+        StartAsync<EchoConnectionHandler>(services, configure);
 
     public async ValueTask DisposeAsync()
     {
