@@ -22,6 +22,7 @@ public sealed class TelemetryRefusedKeysTests
     {
         const int Bound = TelemetryRegistry.MaxRefusedKeys;
         const int Attempts = Bound + 64;
+        const int InFlight = 4;
         using var budget = new CancellationTokenSource(HardLimit);
         using var serverKey = OssuaryIdentity.Generate();
         using var listed = OssuaryIdentity.Generate();
@@ -35,7 +36,7 @@ public sealed class TelemetryRefusedKeysTests
         });
 
         // Four at a time: the attempts are cheap for the stranger, and the test should not take long.
-        await Parallel.ForAsync(0, Attempts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = budget.Token }, async (_, cancellationToken) =>
+        await Parallel.ForAsync(0, Attempts, new ParallelOptions { MaxDegreeOfParallelism = InFlight, CancellationToken = budget.Token }, async (_, cancellationToken) =>
         {
             using var stranger = OssuaryIdentity.Generate();
             var options = new OssuaryClientOptions { Identity = stranger };
@@ -54,9 +55,12 @@ public sealed class TelemetryRefusedKeysTests
         // Every refusal is still counted...
         Assert.Equal(Attempts, server.Registry.Refused().Sum(r => r.Count) + server.Registry.RefusedUnlisted);
 
-        // ...but the keys kept, and the Warnings logged, stop at the bound.
-        Assert.InRange(server.Registry.Refused().Count, 1, Bound);
-        Assert.InRange(log.Collector.GetSnapshot().Count(r => r.Id.Id == 1720), 1, Bound);
+        // ...but the keys kept, and the Warnings logged, stop at the bound, give or take the refusals in
+        // flight as the list filled: TelemetryRegistry.Refuse looks for room without a lock, and says
+        // that concurrent refusals may overshoot by a few (here 257 was seen, on a loaded machine).
+        // Without a bound all 320 strangers would be kept.
+        Assert.InRange(server.Registry.Refused().Count, 1, Bound + InFlight - 1);
+        Assert.InRange(log.Collector.GetSnapshot().Count(r => r.Id.Id == 1720), 1, Bound + InFlight - 1);
     }
 
     /// <summary>No device sends readings here.</summary>
