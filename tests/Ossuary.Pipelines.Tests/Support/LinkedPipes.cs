@@ -12,13 +12,19 @@ internal sealed class LinkedPipes
 {
     private static readonly PipeOptions Options = new(useSynchronizationContext: false);
 
-    private readonly Pipe _clientToRelay = new(Options);
-    private readonly Pipe _relayToServer = new(Options);
-    private readonly Pipe _serverToRelay = new(Options);
-    private readonly Pipe _relayToClient = new(Options);
+    private readonly Pipe _clientToRelay;
+    private readonly Pipe _relayToServer;
+    private readonly Pipe _serverToRelay;
+    private readonly Pipe _relayToClient;
 
-    public LinkedPipes()
+    /// <param name="pool">Where the four pipes rent their memory (a <see cref="DiagnosticMemoryPool"/>); null for the default.</param>
+    public LinkedPipes(MemoryPool<byte>? pool = null)
     {
+        PipeOptions options = pool is null ? Options : new PipeOptions(pool: pool, useSynchronizationContext: false);
+        _clientToRelay = new Pipe(options);
+        _relayToServer = new Pipe(options);
+        _serverToRelay = new Pipe(options);
+        _relayToClient = new Pipe(options);
         Client = new DuplexPipe(_relayToClient.Reader, _clientToRelay.Writer);
         Server = new DuplexPipe(_relayToServer.Reader, _serverToRelay.Writer);
     }
@@ -36,9 +42,9 @@ internal sealed class LinkedPipes
     public (PipeReader From, PipeWriter To) Downstream => (_serverToRelay.Reader, _relayToClient.Writer);
 
     /// <summary>Relays both directions packet by packet, untouched, until both ends close.</summary>
-    public static LinkedPipes Transparent(out Task relays)
+    public static LinkedPipes Transparent(out Task relays, MemoryPool<byte>? pool = null)
     {
-        var link = new LinkedPipes();
+        var link = new LinkedPipes(pool);
         relays = Task.WhenAll(
             PacketRelay.ForwardAsync(link.Upstream.From, link.Upstream.To),
             PacketRelay.ForwardAsync(link.Downstream.From, link.Downstream.To));
