@@ -133,23 +133,32 @@ public sealed class OssuaryStream : Stream
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         PipeReader input = Secure.Input;
-        while (true)
+        try
         {
-            ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            ReadOnlySequence<byte> available = read.Buffer;
-            if (!available.IsEmpty)
+            while (true)
             {
-                int count = (int)Math.Min(available.Length, buffer.Length);
-                available.Slice(0, count).CopyTo(buffer.Span);
-                input.AdvanceTo(available.GetPosition(count));
-                return count;
-            }
+                ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                ReadOnlySequence<byte> available = read.Buffer;
+                if (!available.IsEmpty)
+                {
+                    int count = (int)Math.Min(available.Length, buffer.Length);
+                    available.Slice(0, count).CopyTo(buffer.Span);
+                    input.AdvanceTo(available.GetPosition(count));
+                    return count;
+                }
 
-            input.AdvanceTo(available.End);
-            if (read.IsCompleted || buffer.IsEmpty)
-            {
-                return 0;
+                input.AdvanceTo(available.End);
+                if (read.IsCompleted || buffer.IsEmpty)
+                {
+                    return 0;
+                }
             }
+        }
+        catch (InvalidOperationException) when (_disposed)
+        {
+            // Disposed under a pending read ("dispose to cancel"): the pipe says "reading is not
+            // allowed after reader was completed", which reads as a bug; streams say disposed.
+            throw new ObjectDisposedException(GetType().FullName, "The OssuaryStream was disposed while the read was pending.");
         }
     }
 
@@ -170,7 +179,16 @@ public sealed class OssuaryStream : Stream
             throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
         }
 
-        FlushResult flushed = await Secure.Output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        FlushResult flushed;
+        try
+        {
+            flushed = await Secure.Output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException) when (_disposed)
+        {
+            throw new ObjectDisposedException(GetType().FullName, "The OssuaryStream was disposed while the write was pending.");
+        }
+
         if (flushed.IsCompleted)
         {
             throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
