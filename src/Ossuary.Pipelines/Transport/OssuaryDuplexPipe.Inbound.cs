@@ -70,6 +70,7 @@ public sealed partial class OssuaryDuplexPipe
                 // (ReadAtLeastAsync counts from the examined position), so this loop wakes once per
                 // packet rather than once per transport read (Kestrel's socket transport reads at most 4 KiB).
                 wanted = BytesForNextPacket(buffer.Slice(consumed));
+                bool partialPacket = !buffer.IsEmpty; // read now: after AdvanceTo the buffer's segments may be reused
                 transport.AdvanceTo(consumed);
                 FlushResult flushed = await application.FlushAsync().ConfigureAwait(false);
                 if (result.Status is OssuaryReceiveStatus.Reset or OssuaryReceiveStatus.Closed)
@@ -85,9 +86,9 @@ public sealed partial class OssuaryDuplexPipe
 
                 if (read.IsCompleted && result.Status == OssuaryReceiveStatus.NeedMoreData)
                 {
-                    failure = new OssuaryException(OssuaryErrorReason.Truncated, buffer.IsEmpty
-                        ? "The transport ended without an Ossuary Disconnect."
-                        : "The transport ended in the middle of an Ossuary packet.");
+                    failure = new OssuaryException(OssuaryErrorReason.Truncated, partialPacket
+                        ? "The transport ended in the middle of an Ossuary packet."
+                        : "The transport ended without an Ossuary Disconnect.");
                     break;
                 }
             }
