@@ -37,27 +37,40 @@ internal static class ConnectCommand
             using (identity)
             {
                 Netcat.StartReadingStdin();
-                await using SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
-                if (parse.GetValue(verbose))
+                SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
+                int outcome;
+                await using (client)
                 {
-                    Console.Error.WriteLine($"ossuary: connected to {server}, server key {client.Secure.Feature.RemotePublicKey}");
+                    outcome = await RunAsync(client, server, parse.GetValue(verbose), CliOptions.Get(parse, wait), cancellationToken);
                 }
 
-                TimeSpan? idle = CliOptions.Get(parse, wait);
-                switch (await Netcat.RunAsync(client.Secure, idle, cancellationToken))
-                {
-                    case NetcatEnd.ClosedUnanswered:
-                        Console.Error.WriteLine(
-                            $"ossuary: nothing came from {server} for {CliOptions.Describe(idle)} after the end of stdin; closed the connection " +
-                            "(anything it sends later is lost; --wait forever waits until the server closes)");
-                        return ExitCodes.Success;
-                    case NetcatEnd.PeerClosedBeforeEndOfInput:
-                        throw new CliException($"{server} closed the connection before the end of stdin; the rest of stdin was not sent");
-                    default:
-                        return ExitCodes.Success;
-                }
+                // Disposal gives up on a server that stopped reading and drops what it had not taken.
+                return outcome == ExitCodes.Success && client.Socket.OutputDropped
+                    ? throw new CliException($"{server} stopped reading; the last bytes sent to it and the close were dropped")
+                    : outcome;
             }
         }));
         return command;
+    }
+
+    private static async Task<int> RunAsync(SecureClient client, HostPort server, bool verbose, TimeSpan? idle, CancellationToken cancellationToken)
+    {
+        if (verbose)
+        {
+            Console.Error.WriteLine($"ossuary: connected to {server}, server key {client.Secure.Feature.RemotePublicKey}");
+        }
+
+        switch (await Netcat.RunAsync(client.Secure, idle, cancellationToken))
+        {
+            case NetcatEnd.ClosedUnanswered:
+                Console.Error.WriteLine(
+                    $"ossuary: nothing came from {server} for {CliOptions.Describe(idle)} after the end of stdin; closed the connection " +
+                    "(anything it sends later is lost; --wait forever waits until the server closes)");
+                return ExitCodes.Success;
+            case NetcatEnd.PeerClosedBeforeEndOfInput:
+                throw new CliException($"{server} closed the connection before the end of stdin; the rest of stdin was not sent");
+            default:
+                return ExitCodes.Success;
+        }
     }
 }

@@ -71,35 +71,20 @@ internal static class ListenCommand
 
         try
         {
+            int outcome;
             await using (secure)
             {
-                OssuaryPublicKey? client = secure.Feature.RemotePublicKey;
-                Console.Error.WriteLine($"ossuary: connection from {peer}, client key {client?.ToString() ?? "anonymous"}");
-                if (serve.Echo)
-                {
-                    await PlaintextPump.EchoAsync(secure, cancellationToken);
-                    Console.Error.WriteLine($"ossuary: connection from {peer} closed");
-                    return ExitCodes.Success;
-                }
-
-                switch (await Netcat.RunAsync(secure, serve.Wait, cancellationToken))
-                {
-                    case NetcatEnd.ClosedUnanswered:
-                        Console.Error.WriteLine(
-                            $"ossuary: connection from {peer}: nothing came from the client for {CliOptions.Describe(serve.Wait)} after the end of stdin; " +
-                            "closed it (anything it sends later is lost; --wait forever waits until the client closes)");
-                        return ExitCodes.Success;
-                    case NetcatEnd.PeerClosedBeforeEndOfInput when serve.Once:
-                        Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; the rest of stdin was not sent");
-                        return ExitCodes.Failure;
-                    case NetcatEnd.PeerClosedBeforeEndOfInput:
-                        Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; what was in flight to it may not have arrived, the rest of stdin goes to the next connection");
-                        return ExitCodes.Success;
-                    default:
-                        Console.Error.WriteLine($"ossuary: connection from {peer} closed");
-                        return ExitCodes.Success;
-                }
+                outcome = await ServeSecuredAsync(secure, peer, serve, cancellationToken);
             }
+
+            // Disposal gives up on a client that stopped reading and drops what it had not taken.
+            if (outcome == ExitCodes.Success && pipe.OutputDropped)
+            {
+                Console.Error.WriteLine($"ossuary: connection from {peer}: the client stopped reading; the last bytes sent to it and the close were dropped");
+                return ExitCodes.Failure;
+            }
+
+            return outcome;
         }
         catch (OssuaryException ex)
         {
@@ -110,6 +95,37 @@ internal static class ListenCommand
         {
             Console.Error.WriteLine($"ossuary: connection from {peer} failed: {ex.Message}");
             return ExitCodes.Failure;
+        }
+    }
+
+    /// <summary>The session itself; the exit code --once would end with, before disposal has had its say.</summary>
+    private static async Task<int> ServeSecuredAsync(OssuaryDuplexPipe secure, string peer, ServeOptions serve, CancellationToken cancellationToken)
+    {
+        OssuaryPublicKey? client = secure.Feature.RemotePublicKey;
+        Console.Error.WriteLine($"ossuary: connection from {peer}, client key {client?.ToString() ?? "anonymous"}");
+        if (serve.Echo)
+        {
+            await PlaintextPump.EchoAsync(secure, cancellationToken);
+            Console.Error.WriteLine($"ossuary: connection from {peer} closed");
+            return ExitCodes.Success;
+        }
+
+        switch (await Netcat.RunAsync(secure, serve.Wait, cancellationToken))
+        {
+            case NetcatEnd.ClosedUnanswered:
+                Console.Error.WriteLine(
+                    $"ossuary: connection from {peer}: nothing came from the client for {CliOptions.Describe(serve.Wait)} after the end of stdin; " +
+                    "closed it (anything it sends later is lost; --wait forever waits until the client closes)");
+                return ExitCodes.Success;
+            case NetcatEnd.PeerClosedBeforeEndOfInput when serve.Once:
+                Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; the rest of stdin was not sent");
+                return ExitCodes.Failure;
+            case NetcatEnd.PeerClosedBeforeEndOfInput:
+                Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; what was in flight to it may not have arrived, the rest of stdin goes to the next connection");
+                return ExitCodes.Success;
+            default:
+                Console.Error.WriteLine($"ossuary: connection from {peer} closed");
+                return ExitCodes.Success;
         }
     }
 }

@@ -40,11 +40,29 @@ internal sealed class FirstBytesStream(Stream inner) : Stream
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        inner.WriteAsync(buffer, cancellationToken);
+    /// <summary>
+    /// True once a write was cancelled: the library gives up on a peer that stopped reading when the
+    /// connection is disposed (it cancels the pending flush) and drops what was queued, which it only
+    /// logs; the tool must not exit 0 after it. (A write that fails is a broken connection, which
+    /// the session reports itself.)
+    /// </summary>
+    public bool WriteAbandoned { get; private set; }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await inner.WriteAsync(buffer, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            WriteAbandoned = true;
+            throw;
+        }
+    }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        inner.WriteAsync(buffer, offset, count, cancellationToken);
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
 

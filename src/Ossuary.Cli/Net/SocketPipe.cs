@@ -24,6 +24,13 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     public EndPoint? RemoteEndPoint { get; }
 
     /// <summary>
+    /// True if bytes handed to the socket were not all delivered to it because a write was cancelled.
+    /// Disposing a session whose peer stopped reading gives up after a few seconds and drops
+    /// the rest, which the library logs (nowhere, in the tool) rather than throws.
+    /// </summary>
+    public bool OutputDropped => _stream.WriteAbandoned;
+
+    /// <summary>
     /// A peer that vanishes without closing (power lost, a NAT that forgot the connection) must not
     /// hold a transfer or a session forever: TCP keep-alive as the library's default
     /// (<c>OssuaryServerOptions.TcpKeepAlive</c>), a probe after 60 s of silence and every 15 s after,
