@@ -104,7 +104,9 @@ public sealed class OssuaryClientConnection : ConnectionContext
     /// Ends the connection now, as Kestrel's transports do: the socket is shut down under any pending
     /// write or read, so a write waiting on a server that stopped reading returns (completed) and
     /// reads fail with an <see cref="OssuaryException"/> that carries <paramref name="abortReason"/>;
-    /// what was still queued is dropped. Dispose the connection afterwards to free it.
+    /// what was still queued is dropped. Dispose the connection afterwards to free it. Safe from any
+    /// thread while the application reads or writes on others: a write in progress then ends with a
+    /// completed <see cref="FlushResult"/>, never an exception.
     /// </summary>
     /// <param name="abortReason">Why: what the connection's reads report.</param>
     public override void Abort(ConnectionAbortedException abortReason)

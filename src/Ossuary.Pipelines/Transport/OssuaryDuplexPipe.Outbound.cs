@@ -38,9 +38,11 @@ public sealed partial class OssuaryDuplexPipe
                     read = new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
                 }
 
-                // The application completed its output with an error (see PlaintextWriter): what it
-                // wrote before is sealed below, then the Disconnect tells the peer it failed.
-                if (read.IsCompleted && _outputWriter.Failure is { } parked)
+                // The application completed its output with an error, or an abort parked its reason and
+                // cancelled this read (see PlaintextWriter): what was written before is sealed below,
+                // then the Disconnect tells the peer it failed.
+                bool ended = read.IsCompleted || (read.IsCanceled && _outputWriter.Failure is not null);
+                if (ended && _outputWriter.Failure is { } parked)
                 {
                     applicationFailure ??= parked;
                 }
@@ -54,7 +56,7 @@ public sealed partial class OssuaryDuplexPipe
                     {
                         buffer = Seal(buffer, transport);
                         sealedBytes += read.Buffer.Length - buffer.Length;
-                        if (read.IsCompleted)
+                        if (ended)
                         {
                             _session.Disconnect(applicationFailed);
                             _closedByApplication = !applicationFailed;
@@ -71,7 +73,7 @@ public sealed partial class OssuaryDuplexPipe
 
                 if (!readThrew)
                 {
-                    application.AdvanceTo(read.IsCompleted || finished ? read.Buffer.End : buffer.End);
+                    application.AdvanceTo(ended || finished ? read.Buffer.End : buffer.End);
                 }
 
                 FlushResult flushed = await transport.FlushAsync().ConfigureAwait(false);
@@ -86,7 +88,7 @@ public sealed partial class OssuaryDuplexPipe
                     break;
                 }
 
-                if (finished || read.IsCompleted || flushed.IsCompleted)
+                if (finished || ended || flushed.IsCompleted)
                 {
                     break;
                 }

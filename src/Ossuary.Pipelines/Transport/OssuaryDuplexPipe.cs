@@ -230,10 +230,15 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// Completes the output with <paramref name="reason"/> for a connection whose transport the caller
     /// is about to cut (an abort): the input then reports this side's reason, not a peer that vanished.
     /// </summary>
+    /// <remarks>
+    /// Safe from any thread while the application writes: the application's writer is left alone
+    /// (see <see cref="PlaintextWriter.Abort"/>) and the outbound loop, woken here, ends the output.
+    /// </remarks>
     internal void Abort(Exception reason)
     {
         _applicationFailure ??= reason;
-        _outputWriter.Complete(reason);
+        _outputWriter.Abort(reason);
+        _output.Reader.CancelPendingRead();
     }
 
     /// <summary>

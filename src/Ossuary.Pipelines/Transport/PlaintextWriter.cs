@@ -72,6 +72,14 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         return inner.CompleteAsync();
     }
 
+    /// <summary>
+    /// Parks an abort's reason without completing the pipe: the abort comes from any thread, and
+    /// completing a writer under a GetMemory/Advance/FlushAsync in progress on another fails that
+    /// write and can hand the memory it is filling back to the pool. The caller wakes the outbound
+    /// loop, which ends the output by completing its reader: the writer's next flush reports completed.
+    /// </summary>
+    public void Abort(Exception reason) => Park(reason);
+
     private void Park(Exception? exception)
     {
         if (exception is not null)
