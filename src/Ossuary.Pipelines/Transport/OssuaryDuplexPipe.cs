@@ -247,6 +247,11 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// that does not read is waited for at most 5 s; then the transport is aborted (its last bytes
     /// and the Disconnect are dropped) rather than disposal waiting on the peer forever.
     /// </summary>
+    /// <remarks>
+    /// May run while a read or a flush waits on another thread (both then return completed), but not
+    /// under a read or write in progress (between ReadAsync and AdvanceTo, between GetMemory and
+    /// FlushAsync): completing the application's ends fails that call and may pool its memory.
+    /// </remarks>
     public async ValueTask DisposeAsync()
     {
         await _output.Writer.CompleteAsync().ConfigureAwait(false);
