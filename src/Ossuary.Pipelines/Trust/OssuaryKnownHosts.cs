@@ -7,10 +7,15 @@ namespace Ossuary.Pipelines.Trust;
 /// A known-hosts file, ssh style: one <c>host[:port] key-hex [comment]</c> per line. An entry
 /// without a port covers every port of the host; IPv6 addresses are written in brackets with a
 /// port (<c>[::1]:7000</c>). Lookups are case-insensitive on the host.
+/// Thread-safe: one set may serve the trust callbacks of many connections at once.
 /// </summary>
 public sealed class OssuaryKnownHosts
 {
     private readonly List<KnownHost> _entries;
+
+    // A client's trust callback consults one set for every connection, and callbacks run at once:
+    // Add refills the list while another thread's Find walks it. Trust decisions only, never per frame.
+    private readonly Lock _sync = new();
 
     private OssuaryKnownHosts(string? path, List<KnownHost> entries)
     {
@@ -22,7 +27,16 @@ public sealed class OssuaryKnownHosts
     public string? Path { get; }
 
     /// <summary>How many entries the file holds.</summary>
-    public int Count => _entries.Count;
+    public int Count
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _entries.Count;
+            }
+        }
+    }
 
     /// <summary>Reads <paramref name="path"/>; a missing file is an empty set that <see cref="Add"/> creates.</summary>
     /// <exception cref="FormatException">A line is malformed; the message gives the file and line number.</exception>
@@ -64,7 +78,14 @@ public sealed class OssuaryKnownHosts
     public OssuaryPublicKey? Find(string host, int port)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
-        string name = NormalizeHost(host);
+        lock (_sync)
+        {
+            return FindLocked(NormalizeHost(host), port);
+        }
+    }
+
+    private OssuaryPublicKey? FindLocked(string name, int port)
+    {
         KnownHost? hostOnly = null;
         foreach (KnownHost entry in _entries)
         {
@@ -110,7 +131,11 @@ public sealed class OssuaryKnownHosts
 
         if (Path is null)
         {
-            RecordUnlessKnown(name, port, key);
+            lock (_sync)
+            {
+                RecordUnlessKnown(name, port, key);
+            }
+
             return;
         }
 
@@ -128,11 +153,14 @@ public sealed class OssuaryKnownHosts
             current = ParseEntries(reader, Path);
         }
 
-        _entries.Clear();
-        _entries.AddRange(current);
-        if (!RecordUnlessKnown(name, port, key))
+        lock (_sync)
         {
-            return; // already trusted, perhaps recorded by another writer a moment ago
+            _entries.Clear();
+            _entries.AddRange(current);
+            if (!RecordUnlessKnown(name, port, key))
+            {
+                return; // already trusted, perhaps recorded by another writer a moment ago
+            }
         }
 
         // One line whatever the comment holds, and never glued to a last line that lacks its newline.
@@ -153,20 +181,19 @@ public sealed class OssuaryKnownHosts
     /// <summary>How long <see cref="Add"/> and <see cref="Load"/> wait for another writer to release the file.</summary>
     public static TimeSpan LockWait { get; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Adds the entry to this set unless the key is already trusted there; throws if the host has a different key.</summary>
+    /// <summary>Adds the entry to this set unless the key is already trusted there; throws if the host has a different key. Call under the lock.</summary>
     /// <returns>True if the entry was added.</returns>
     private bool RecordUnlessKnown(string name, int port, OssuaryPublicKey key)
     {
-        switch (Check(name, port, key))
+        OssuaryPublicKey? known = FindLocked(name, port);
+        if (known is null)
         {
-            case KnownHostStatus.Changed:
-                throw new InvalidOperationException($"The known-hosts file already holds a different key for {FormatHost(name, port)}; remove that line first.");
-            case KnownHostStatus.Trusted:
-                return false;
-            default:
-                _entries.Add(new KnownHost(name, port, key));
-                return true;
+            _entries.Add(new KnownHost(name, port, key));
+            return true;
         }
+
+        return known == key ? false : throw new InvalidOperationException(
+            $"The known-hosts file already holds a different key for {FormatHost(name, port)}; remove that line first.");
     }
 
     /// <summary>
