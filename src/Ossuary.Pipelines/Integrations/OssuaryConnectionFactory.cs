@@ -14,6 +14,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// <see cref="ConnectionContext"/> whose <see cref="ConnectionContext.Transport"/> is plaintext, with
 /// an <see cref="IOssuaryConnectionFeature"/> in its features. Register it with
 /// <c>services.AddOssuaryClient(...)</c>, or construct it with options.
+/// Thread-safe: <see cref="ConnectAsync"/> from any number of threads at once, and <see cref="Dispose"/> while they run.
 /// </summary>
 public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
 {

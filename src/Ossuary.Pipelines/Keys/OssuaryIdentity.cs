@@ -8,6 +8,7 @@ namespace Ossuary.Pipelines;
 /// A host's long-term Ed25519 identity: the 32-byte secret seed the original library stores,
 /// and the public key derived from it. The secret lives in unmanaged memory and is zeroed on
 /// <see cref="Dispose"/>; it never appears in <see cref="ToString"/> or in any exception.
+/// Thread-safe except <see cref="Dispose"/>: one identity may sign for many connections at once; dispose it after them.
 /// </summary>
 public sealed unsafe class OssuaryIdentity : IDisposable
 {
