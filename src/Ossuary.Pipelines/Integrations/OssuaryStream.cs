@@ -12,6 +12,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// A write returns once its bytes are queued, and the connection's writer seals and sends them at
 /// once (writes made while it is busy share frames); <see cref="FlushAsync(CancellationToken)"/>
 /// waits until everything written so far has reached the inner stream. Disposing sends Disconnect.
+/// One read and one write may be in progress at once, on two threads, as with SslStream; never two reads or two writes.
 /// </summary>
 /// <remarks>
 /// Admission is asynchronous: a client that the server's allow-list refuses still completes
