@@ -112,26 +112,13 @@ internal sealed class OssuaryServerMiddleware
     /// <summary>The plan with the identity this connection gets; null (logged at Error) when the selector failed us.</summary>
     private static HandshakePlan? SelectPlan(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry)
     {
-        if (plan.IdentitySelector is not { } select)
-        {
-            return plan;
-        }
-
         try
         {
-            if (select(context) is { } chosen)
-            {
-                return plan.WithIdentity(chosen);
-            }
-
-            return plan.HasIdentity ? plan : throw new InvalidOperationException(
-                "OssuaryServerOptions.IdentitySelector returned null and no default Identity or IdentityKeyFile is set: the server has no key to present.");
+            return OssuaryDuplexPipe.SelectIdentity(plan, context, telemetry);
         }
-        catch (Exception ex)
+        catch (OssuaryException)
         {
-            LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryServerOptions.IdentitySelector)}: {ex.GetType().FullName}", out int heldBack);
-            OssuaryLog.IdentitySelectorFailed(telemetry.Logger, level, context.ConnectionId, heldBack, ex);
-            return null;
+            return null; // logged by SelectIdentity; the connection ends without a handshake
         }
     }
 }

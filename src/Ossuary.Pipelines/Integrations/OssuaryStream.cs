@@ -96,7 +96,7 @@ public sealed class OssuaryStream : Stream
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {
-            await AuthenticateAsync(OssuaryDuplexPipe.SelectIdentity(plan, ConnectionTelemetry.For(plan)), cancellationToken).ConfigureAwait(false);
+            await AuthenticateAsync(OssuaryDuplexPipe.SelectIdentity(plan, null, ConnectionTelemetry.For(plan)), cancellationToken).ConfigureAwait(false);
         }
         finally
         {

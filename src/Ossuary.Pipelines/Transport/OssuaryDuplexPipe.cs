@@ -165,7 +165,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         try
         {
             ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan);
-            return await StartAsync(transport, SelectIdentity(plan, telemetry), null, telemetry, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(transport, SelectIdentity(plan, null, telemetry), null, telemetry, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -176,12 +176,12 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     }
 
     /// <summary>
-    /// The plan with the identity <see cref="OssuaryServerOptions.IdentitySelector"/> chose for a bare
-    /// pipe or stream (no <see cref="ConnectionContext"/>). A selector that throws, or returns none where no default is set, is our failure, not the
-    /// peer's: logged at Error (event 20, as UseOssuary does) and thrown as the documented
+    /// The plan with the identity <see cref="OssuaryServerOptions.IdentitySelector"/> chose for
+    /// <paramref name="connection"/> (null for a bare pipe or stream). A selector that throws, or returns none where no default is set, is our failure, not the
+    /// peer's: logged at Error (event 20) and thrown as the documented
     /// <see cref="OssuaryException"/> with the selector's exception inside.
     /// </summary>
-    internal static HandshakePlan SelectIdentity(HandshakePlan plan, ConnectionTelemetry telemetry)
+    internal static HandshakePlan SelectIdentity(HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry)
     {
         if (plan.IdentitySelector is not { } select)
         {
@@ -190,7 +190,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
         try
         {
-            if (select(null) is { } chosen)
+            if (select(connection) is { } chosen)
             {
                 return plan.WithIdentity(chosen);
             }
