@@ -66,9 +66,8 @@ internal static class KeyFiles
                 throw new CliException($"'{path}' already exists; not overwriting a key (use --force to replace it)", ExitCodes.BadInput);
             }
 
-            // A new file, not the old one truncated: the old one may be readable by others (and
-            // open), and the new secret must never be in it.
-            File.Delete(path);
+            ReplaceSecret(path, identity);
+            return;
         }
 
         try
@@ -78,6 +77,29 @@ internal static class KeyFiles
         catch (IOException) when (File.Exists(path) || IsLink(path))
         {
             throw new CliException($"'{path}' appeared while writing the key; not overwriting it", ExitCodes.BadInput);
+        }
+    }
+
+    /// <summary>
+    /// --force: the new key is written to a new file beside the old one and renamed over it. A new
+    /// file, not the old one truncated: the old one may be readable by others (and open), and the new
+    /// secret must never be in it. And renamed, not deleted first: a write that fails (a full disk)
+    /// must leave the old key, not neither key.
+    /// </summary>
+    private static void ReplaceSecret(string path, OssuaryIdentity identity)
+    {
+        string draft = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.new");
+        try
+        {
+            OssuarySecretKeyFile.Write(draft, identity);
+            File.Move(draft, path, overwrite: true);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Whatever failed (a full disk reaches us as IOException, a file-size limit as
+            // ArgumentException from the file stream), the draft goes and the old key stays.
+            File.Delete(draft);
+            throw new CliException($"cannot write the new key beside '{path}' ({ex.Message}); the old key is unchanged");
         }
     }
 

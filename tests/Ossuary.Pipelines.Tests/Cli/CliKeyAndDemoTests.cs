@@ -24,6 +24,20 @@ public sealed class CliKeyAndDemoTests : CliTestBase
     }
 
     [Fact]
+    public async Task KeygenForceThatCannotWriteTheNewKeyLeavesTheOldOne()
+    {
+        await KeygenAsync("secret.key");
+        string secret = File.ReadAllText(Path.Combine(Dir, "secret.key"));
+
+        // No byte may be written to any file: the disk is full. The old key used to be deleted first.
+        ToolResult failed = await StartWithFileSizeLimit(0, "keygen", "-o", "secret.key", "--force").WaitForExitAsync();
+
+        Assert.Equal(secret, File.ReadAllText(Path.Combine(Dir, "secret.key")));
+        AssertFails(failed, 1, "the old key is unchanged");
+        Assert.Equal(["secret.key"], Directory.GetFiles(Dir, "*secret.key*").Select(Path.GetFileName));
+    }
+
+    [Fact]
     public async Task KeygenRefusesToOverwriteWithoutForce()
     {
         string first = await KeygenAsync("secret.key");
