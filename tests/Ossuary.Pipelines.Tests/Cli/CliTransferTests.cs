@@ -130,6 +130,34 @@ public sealed class CliTransferTests : CliTestBase
     }
 
     [Fact]
+    public async Task SendOfANamedPipeSendsWhatComesThroughIt()
+    {
+        // A FIFO has no length: asking for one failed the send with "unexpected error".
+        byte[] bytes = RandomNumberGenerator.GetBytes(1024 * 1024 + 5);
+        string fifo = Path.Combine(Dir, "stream.fifo");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess sender = Start("send", "stream.fifo", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+        await using (var writer = new FileStream(fifo, FileMode.Open, FileAccess.Write))
+        {
+            await writer.WriteAsync(bytes);
+        }
+
+        ToolResult sent = await sender.WaitForExitAsync();
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertSucceeds(sent);
+        AssertSucceeds(received);
+        Assert.Equal(bytes, File.ReadAllBytes(Path.Combine(Dir, "inbox", "stream.fifo")));
+    }
+
+    [Fact]
     public async Task ASendRefusedByTheAllowListSaysSoAndTheReceiverLogsTheKey()
     {
         WriteRandomFile("payload.bin");
