@@ -101,7 +101,7 @@ public static class OssuaryConnectionBuilderExtensions
         return builder;
     }
 
-    /// <summary>What the options monitor follows and where it caches, so that a change it refused is seen too (<see cref="OptionsReloadCheck{TOptions}"/>).</summary>
+    /// <summary>What the options monitor follows and where it caches, so that a change it refused is seen too (<see cref="OptionsFollower{TOptions}"/>).</summary>
     private static (IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>>, IOptionsMonitorCache<OssuaryServerOptions>)? ChangesOf(IServiceProvider? services) =>
         services?.GetService(typeof(IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>>)) is IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>> sources
         && services.GetService(typeof(IOptionsMonitorCache<OssuaryServerOptions>)) is IOptionsMonitorCache<OssuaryServerOptions> cache

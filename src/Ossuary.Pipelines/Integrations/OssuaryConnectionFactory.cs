@@ -20,13 +20,8 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
 {
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
-    private readonly IDisposable? _subscription;
-    private readonly OptionsReloadCheck<OssuaryClientOptions>? _reloadCheck;
+    private readonly OptionsFollower<OssuaryClientOptions>? _follower;
     private readonly CurrentPlan _current;
-    private readonly Lock _reloading = new();
-
-    // The options last handed to OnOptionsChanged: the monitor and the reload check may both bring the same.
-    private OssuaryClientOptions? _lastSeen;
 
     /// <summary>Connects with fixed options, validated and copied now.</summary>
     /// <param name="options">The client options.</param>
@@ -43,7 +38,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// <summary>
     /// Connects with the named options of <paramref name="monitor"/> (<c>AddOssuaryClient</c>'s), and follows
     /// their changes: each connection uses the options current when it starts. A change the options
-    /// validator refused is reported and read again until it passes (<see cref="OptionsReloadCheck{TOptions}"/>).
+    /// validator refused is reported and read again until it passes (<see cref="OptionsFollower{TOptions}"/>).
     /// </summary>
     internal OssuaryConnectionFactory(IOptionsMonitor<OssuaryClientOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryClientOptions>> Sources, IOptionsMonitorCache<OssuaryClientOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
     {
@@ -51,21 +46,9 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         _loggerFactory = loggerFactory;
         _meterFactory = meterFactory;
         OssuaryClientOptions first = monitor.Get(name);
-        _lastSeen = first;
         _current = new CurrentPlan(Build(first));
-        _subscription = monitor.OnChange((options, changed) =>
-        {
-            if ((changed ?? Options.DefaultName) == name)
-            {
-                OnOptionsChanged(options, name);
-            }
-        });
-        if (changes is { } watched)
-        {
-            _reloadCheck = new OptionsReloadCheck<OssuaryClientOptions>(monitor, watched.Cache, name, watched.Sources, first.TimeProvider,
-                passed => OnOptionsChanged(passed, name),
-                refused => OssuaryLog.OptionsReloadFailed(Logger(_lastSeen), name, refused));
-        }
+        _follower = new OptionsFollower<OssuaryClientOptions>(monitor, changes, name, first, first.TimeProvider,
+            options => OnOptionsChanged(options, name), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
     }
 
     /// <summary>
@@ -96,35 +79,26 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// </summary>
     public void Dispose()
     {
-        _subscription?.Dispose();
-        _reloadCheck?.Dispose();
+        _follower?.Dispose();
         _current.Close();
     }
 
+    /// <summary>Called by the follower, one value at a time.</summary>
     private void OnOptionsChanged(OssuaryClientOptions options, string name)
     {
-        lock (_reloading)
+        try
         {
-            if (ReferenceEquals(options, _lastSeen))
-            {
-                return;
-            }
-
-            _lastSeen = options;
-            try
-            {
-                _current.Replace(Build(options)); // the previous options' key-file identity goes once their handshakes are over
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
-            {
-                // Connections keep the previous options rather than failing until the change is fixed.
-                OssuaryLog.OptionsReloadFailed(Logger(options), name, ex);
-            }
+            _current.Replace(Build(options)); // the previous options' key-file identity goes once their handshakes are over
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+        {
+            // Connections keep the previous options rather than failing until the change is fixed.
+            OssuaryLog.OptionsReloadFailed(Logger(options), name, ex);
         }
     }
 
-    private ILogger Logger(OssuaryClientOptions? options) =>
-        (options?.LoggerFactory ?? _loggerFactory)?.CreateLogger(ConnectionTelemetry.ClientCategory) ?? NullLogger.Instance;
+    private ILogger Logger(OssuaryClientOptions options) =>
+        (options.LoggerFactory ?? _loggerFactory)?.CreateLogger(ConnectionTelemetry.ClientCategory) ?? NullLogger.Instance;
 
     private SharedPlan Build(OssuaryClientOptions options)
     {

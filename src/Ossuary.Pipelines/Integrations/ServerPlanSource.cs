@@ -13,7 +13,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// logged at Error and leave the previous plan in force: a half-edited file or setting must
 /// neither stop the server nor widen whom it admits; a change the options validator refused (which
 /// the monitor does not pass on) is reported too, and read again every second until it passes
-/// (<see cref="OptionsReloadCheck{TOptions}"/>). A replaced plan's key-file identity is freed
+/// (<see cref="OptionsFollower{TOptions}"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
 /// its handshakes are over.
 /// </summary>
@@ -24,12 +24,8 @@ internal sealed class ServerPlanSource : IDisposable
     private readonly ILogger _logger;
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
-    private readonly IDisposable? _subscription;
-    private readonly OptionsReloadCheck<OssuaryServerOptions>? _reloadCheck;
+    private readonly OptionsFollower<OssuaryServerOptions>? _follower;
     private OssuaryServerOptions _options;
-
-    // The options last handed to OnOptionsChanged: the monitor and the reload check may both bring the same.
-    private OssuaryServerOptions? _lastSeen;
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
     private OssuaryIdentity? _generated;
@@ -48,13 +44,10 @@ internal sealed class ServerPlanSource : IDisposable
         _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
         _current = new CurrentPlan(Build(options, _fileKeys));
         Watch(options.AuthorizedKeysFile);
-        _lastSeen = options;
-        _subscription = monitor?.OnChange(OnOptionsChanged);
-        if (monitor is not null && changes is { } watched)
+        if (monitor is not null)
         {
-            _reloadCheck = new OptionsReloadCheck<OssuaryServerOptions>(monitor, watched.Cache, name, watched.Sources, options.TimeProvider,
-                passed => OnOptionsChanged(passed, name),
-                refused => OssuaryLog.OptionsReloadFailed(_logger, _name, refused));
+            _follower = new OptionsFollower<OssuaryServerOptions>(monitor, changes, name, options, options.TimeProvider,
+                OnOptionsChanged, refused => OssuaryLog.OptionsReloadFailed(_logger, _name, refused));
         }
     }
 
@@ -63,8 +56,7 @@ internal sealed class ServerPlanSource : IDisposable
 
     public void Dispose()
     {
-        _subscription?.Dispose();
-        _reloadCheck?.Dispose();
+        _follower?.Dispose();
         lock (_lock)
         {
             _watcher?.Dispose();
@@ -74,21 +66,10 @@ internal sealed class ServerPlanSource : IDisposable
         _current.Close();
     }
 
-    private void OnOptionsChanged(OssuaryServerOptions options, string? name)
+    private void OnOptionsChanged(OssuaryServerOptions options)
     {
-        if ((name ?? Options.DefaultName) != _name)
-        {
-            return;
-        }
-
         lock (_lock)
         {
-            if (ReferenceEquals(options, _lastSeen))
-            {
-                return;
-            }
-
-            _lastSeen = options;
             try
             {
                 IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile == _options.AuthorizedKeysFile ? _fileKeys

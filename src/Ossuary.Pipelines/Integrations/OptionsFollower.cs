@@ -4,7 +4,9 @@ using Microsoft.Extensions.Primitives;
 namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
-/// What <see cref="IOptionsMonitor{TOptions}.OnChange"/> cannot say: that a change was refused. When
+/// Hands an owner (a server's plans, a connection factory) each new value of its named options,
+/// once: from <see cref="IOptionsMonitor{TOptions}.OnChange"/>, and from what the monitor cannot
+/// say, that a change was refused. When
 /// the changed options fail validation (a key file named before it was copied into place, a file not
 /// yet readable), the monitor throws to whoever reloaded the configuration (a file source swallows
 /// it) and never calls its listeners, so the server would go on with its old key in silence, and
@@ -12,9 +14,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// failure and throws it again on every read until the next change). This follows the same change tokens the
 /// monitor follows, reads the options again once the monitor has taken the change, reports a
 /// refused change once, and reads again every <see cref="RetryInterval"/> until the options pass,
-/// then hands them on as the monitor would have.
+/// then hands them on as the monitor would have. Both ways may bring the same value: it is handed on once.
 /// </summary>
-internal sealed class OptionsReloadCheck<TOptions> : IDisposable
+internal sealed class OptionsFollower<TOptions> : IDisposable
     where TOptions : class
 {
     // The monitor's own listener runs in the same token callback as ours, after it (last registered,
@@ -22,34 +24,47 @@ internal sealed class OptionsReloadCheck<TOptions> : IDisposable
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
 
     private readonly IOptionsMonitor<TOptions> _monitor;
-    private readonly IOptionsMonitorCache<TOptions> _cache;
+    private readonly IOptionsMonitorCache<TOptions>? _cache;
     private readonly string _name;
-    private readonly Action<TOptions> _passed;
+    private readonly Action<TOptions> _changed;
     private readonly Action<OptionsValidationException> _refused;
     private readonly List<IDisposable> _subscriptions;
     private readonly Lock _lock = new();
     private readonly ITimer _check;
+    private TOptions _lastSeen;
     private bool _reported;
     private bool _disposed;
 
-    /// <param name="monitor">The monitor whose options are read again.</param>
-    /// <param name="cache">The monitor's cache, which keeps a validation failure until it is removed.</param>
+    /// <param name="monitor">The monitor whose options are followed.</param>
+    /// <param name="changes">The change tokens the monitor follows (those of other names are ignored) and its cache,
+    /// which keeps a validation failure until it is removed; without them only the monitor's own changes are followed.</param>
     /// <param name="name">Which of its options.</param>
-    /// <param name="sources">The change tokens the monitor follows (those of other names are ignored).</param>
+    /// <param name="first">The value the owner started with.</param>
     /// <param name="time">The clock of the retries.</param>
-    /// <param name="passed">Given the options once they pass; the owner ignores options it has seen (the monitor's listener may have had them first).</param>
+    /// <param name="changed">Given each new value once, one at a time.</param>
     /// <param name="refused">Told once per change whose options fail validation.</param>
-    public OptionsReloadCheck(IOptionsMonitor<TOptions> monitor, IOptionsMonitorCache<TOptions> cache, string name, IEnumerable<IOptionsChangeTokenSource<TOptions>> sources, TimeProvider time, Action<TOptions> passed, Action<OptionsValidationException> refused)
+    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, TimeProvider time, Action<TOptions> changed, Action<OptionsValidationException> refused)
     {
         _monitor = monitor;
-        _cache = cache;
+        _cache = changes?.Cache;
         _name = name;
-        _passed = passed;
+        _lastSeen = first;
+        _changed = changed;
         _refused = refused;
-        _check = time.CreateTimer(static state => ((OptionsReloadCheck<TOptions>)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _subscriptions = [.. sources
+        _check = time.CreateTimer(static state => ((OptionsFollower<TOptions>)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _subscriptions = [.. (changes?.Sources ?? [])
             .Where(source => (source.Name ?? Options.DefaultName) == name)
             .Select(source => ChangeToken.OnChange(source.GetChangeToken, OnChange))];
+        if (monitor.OnChange((options, changedName) =>
+            {
+                if ((changedName ?? Options.DefaultName) == name)
+                {
+                    Offer(options);
+                }
+            }) is { } subscription)
+        {
+            _subscriptions.Add(subscription);
+        }
     }
 
     /// <summary>How often options that failed validation are read again.</summary>
@@ -94,7 +109,7 @@ internal sealed class OptionsReloadCheck<TOptions> : IDisposable
         catch (OptionsValidationException ex)
         {
             // Read afresh next time: the cache would throw this failure again, files fixed or not.
-            _cache.TryRemove(_name);
+            _cache?.TryRemove(_name);
             bool report;
             lock (_lock)
             {
@@ -116,6 +131,20 @@ internal sealed class OptionsReloadCheck<TOptions> : IDisposable
             return;
         }
 
-        _passed(options);
+        Offer(options);
+    }
+
+    private void Offer(TOptions options)
+    {
+        lock (_lock)
+        {
+            if (_disposed || ReferenceEquals(options, _lastSeen))
+            {
+                return;
+            }
+
+            _lastSeen = options;
+            _changed(options);
+        }
     }
 }
