@@ -41,13 +41,16 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // PipeOptions are immutable: every connection shares these (an idle connection is mostly its objects).
     // The input's only reader is PlaintextReader, which completes the application's read from
     // the thread pool itself; calling it inline spares the pool a wrapper per frame.
+    // Both pipes hold plaintext: their memory is zeroed as it is given back (PlaintextMemoryPool).
     private static readonly PipeOptions InputOptions = new(
+        pool: PlaintextMemoryPool.Instance,
         readerScheduler: PipeScheduler.Inline,
         pauseWriterThreshold: PauseThreshold,
         resumeWriterThreshold: ResumeThreshold,
         useSynchronizationContext: false);
 
     private static readonly PipeOptions OutputOptions = new(
+        pool: PlaintextMemoryPool.Instance,
         pauseWriterThreshold: PauseThreshold,
         resumeWriterThreshold: ResumeThreshold,
         useSynchronizationContext: false);

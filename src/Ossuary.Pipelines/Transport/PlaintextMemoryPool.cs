@@ -1,0 +1,106 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Security.Cryptography;
+
+namespace Ossuary.Pipelines.Transport;
+
+/// <summary>
+/// The memory of the adapter's plaintext pipes: every block is zeroed when a pipe gives it back.
+/// </summary>
+/// <remarks>
+/// A pipe without a pool rents from <see cref="ArrayPool{T}.Shared"/>, which does not clear what it
+/// takes back: what a connection decrypted, or what its application wrote to be sealed, stayed in
+/// arrays that any code in the process rents next (and a component that sends a rented array past
+/// what it wrote would send it). Zeroing costs one pass over each block as it is returned, a few
+/// percent of a frame's cost beside the cipher. Blocks come in powers of two from 4 KiB (the pipes'
+/// minimum segment) to 64 KiB; each size keeps at most <see cref="RetainedBytesPerSize"/> of free
+/// blocks, so a burst does not hold on to its peak; larger requests are served unpooled and zeroed all
+/// the same. Blocks are pinned, so that the GC never moves one and leaves a copy behind.
+/// Owners are reused with their arrays: renting a block allocates nothing once the pool is warm.
+/// </remarks>
+internal sealed class PlaintextMemoryPool : MemoryPool<byte>
+{
+    public static readonly PlaintextMemoryPool Instance = new();
+
+    internal const int RetainedBytesPerSize = 2 * 1024 * 1024;
+    private const int SmallestShift = 12; // 4 KiB
+    private const int LargestShift = 16; // 64 KiB
+
+    private readonly Shelf[] _shelves = new Shelf[LargestShift - SmallestShift + 1];
+
+    private PlaintextMemoryPool()
+    {
+        for (int i = 0; i < _shelves.Length; i++)
+        {
+            _shelves[i] = new Shelf(1 << (SmallestShift + i));
+        }
+    }
+
+    public override int MaxBufferSize => Array.MaxLength;
+
+    public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
+    {
+        int size = Math.Max(minBufferSize, 1 << SmallestShift);
+        int shift = BitOperations.Log2(BitOperations.RoundUpToPowerOf2((uint)size));
+        return shift <= LargestShift ? _shelves[shift - SmallestShift].Take() : new Block(null, size);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        // Shared by every connection of the process: never disposed.
+    }
+
+    /// <summary>The free blocks of one size.</summary>
+    private sealed class Shelf(int blockSize)
+    {
+        private readonly ConcurrentQueue<Block> _free = new();
+        private readonly int _capacity = RetainedBytesPerSize / blockSize;
+        private int _count;
+
+        public Block Take()
+        {
+            if (_free.TryDequeue(out Block? block))
+            {
+                Interlocked.Decrement(ref _count);
+                block.MarkRented();
+                return block;
+            }
+
+            return new Block(this, blockSize);
+        }
+
+        public void Put(Block block)
+        {
+            // Past the cap the block is left to the GC (already zeroed).
+            if (Interlocked.Increment(ref _count) > _capacity)
+            {
+                Interlocked.Decrement(ref _count);
+                return;
+            }
+
+            _free.Enqueue(block);
+        }
+    }
+
+    private sealed class Block(Shelf? shelf, int size) : IMemoryOwner<byte>
+    {
+        // Pinned: a block the GC compacted would leave a copy of its plaintext behind, never zeroed.
+        private readonly byte[] _array = GC.AllocateArray<byte>(size, pinned: true);
+        private int _rented = 1;
+
+        public Memory<byte> Memory => _array;
+
+        public void MarkRented() => Volatile.Write(ref _rented, 1);
+
+        public void Dispose()
+        {
+            // A second Dispose of the same rental must not zero a block rented again since, nor shelve it twice.
+            if (Interlocked.Exchange(ref _rented, 0) == 1)
+            {
+                CryptographicOperations.ZeroMemory(_array);
+                shelf?.Put(this);
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+using System.Buffers;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>The plaintext pipes' pool alone: sizes, zeroing, reuse (the pipes' use is in PlaintextHygieneTests).</summary>
+public class PlaintextMemoryPoolTests
+{
+    [Theory]
+    [InlineData(-1, 4096)] // the pipe's "any size"
+    [InlineData(1, 4096)]
+    [InlineData(4096, 4096)]
+    [InlineData(4097, 8192)]
+    [InlineData(16384, 16384)] // one whole frame's plaintext
+    [InlineData(65536, 65536)]
+    [InlineData(65537, 65537)] // past the largest pooled size: exactly what was asked, unpooled
+    public void RentalsAreAtLeastWhatWasAskedFor(int asked, int length)
+    {
+        using IMemoryOwner<byte> block = PlaintextMemoryPool.Instance.Rent(asked);
+        Assert.Equal(length, block.Memory.Length);
+    }
+
+    [Theory]
+    [InlineData(4096)]
+    [InlineData(100_000)]
+    public void AReturnedBlockIsZeroed(int size)
+    {
+        IMemoryOwner<byte> block = PlaintextMemoryPool.Instance.Rent(size);
+        Memory<byte> memory = block.Memory;
+        memory.Span.Fill(0xA5);
+        block.Dispose();
+        Assert.Equal(-1, memory.Span.IndexOfAnyExcept((byte)0));
+    }
+
+    [Fact]
+    public void ABlockDisposedTwiceIsShelvedOnce()
+    {
+        // A size the pipes seldom ask for; another test taking the block in between cannot fail this.
+        IMemoryOwner<byte> block = PlaintextMemoryPool.Instance.Rent(32768);
+        block.Dispose();
+        block.Dispose();
+
+        using IMemoryOwner<byte> first = PlaintextMemoryPool.Instance.Rent(32768);
+        using IMemoryOwner<byte> second = PlaintextMemoryPool.Instance.Rent(32768);
+        Assert.NotSame(first, second);
+    }
+}
