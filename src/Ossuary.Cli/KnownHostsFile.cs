@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Ossuary.Cli.Net;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Trust;
@@ -72,20 +73,50 @@ internal static class KnownHostsFile
         return lines;
     }
 
-    /// <summary>Removes every line for host:port (and host-only lines for the host), keeping the old file as FILE.old; returns the lines removed.</summary>
+    /// <summary>
+    /// Removes every line for host:port (and host-only lines for the host), keeping the old file as
+    /// FILE.old; returns the lines removed.
+    /// </summary>
+    /// <remarks>
+    /// The file is held exclusively from the read to the rewrite, the lock the library takes to add a
+    /// host (<see cref="OssuaryKnownHosts.Add"/>): a host that a <c>connect --tofu</c> trusts meanwhile
+    /// is either in what is read here or appended after, never lost. So the file is rewritten in
+    /// place, not replaced by a new one renamed over it (a writer waiting on the old file's lock would
+    /// append to a file no longer there); what a crash in the middle of the rewrite would cost is in
+    /// FILE.old, written first.
+    /// </remarks>
     public static int Remove(string path, HostPort server)
     {
         StdPaths.RequireFile(path, "known-hosts file");
-        string[] lines = File.ReadAllLines(path);
-        string[] kept = lines.Where(line => !Matches(line, server)).ToArray();
+        using FileStream file = OpenExclusive(path);
+        byte[] content = new byte[file.Length];
+        file.ReadExactly(content);
+        string[] lines = Encoding.UTF8.GetString(content).Split('\n');
+        if (lines[^1].Length == 0)
+        {
+            lines = lines[..^1]; // the last line's newline ends a line; it does not start one
+        }
+
+        string[] kept = lines.Where(line => !Matches(line.TrimEnd('\r'), server)).ToArray();
         int removed = lines.Length - kept.Length;
         if (removed == 0)
         {
             return 0;
         }
 
-        // A new file renamed over the old one: a reader never sees half a file.
-        string temporary = path + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)) + ".tmp";
+        WriteBackup(path, content);
+        byte[] rewritten = Encoding.UTF8.GetBytes(string.Concat(kept.Select(line => line + "\n")));
+        file.SetLength(0);
+        file.Write(rewritten);
+        file.Flush(flushToDisk: true);
+        return removed;
+    }
+
+    /// <summary>FILE.old, written whole (a new file renamed into place), with the file's own permissions.</summary>
+    private static void WriteBackup(string path, byte[] content)
+    {
+        string backup = path + ".old";
+        string temporary = backup + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)) + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
@@ -94,24 +125,37 @@ internal static class KnownHostsFile
 
         try
         {
-            using (var writer = new StreamWriter(new FileStream(temporary, options)))
+            using (var writer = new FileStream(temporary, options))
             {
-                foreach (string line in kept)
-                {
-                    writer.WriteLine(line);
-                }
+                writer.Write(content);
+                writer.Flush(flushToDisk: true);
             }
 
-            File.Copy(path, path + ".old", overwrite: true);
-            File.Move(temporary, path, overwrite: true);
+            File.Move(temporary, backup, overwrite: true);
         }
         catch
         {
             File.Delete(temporary);
             throw;
         }
+    }
 
-        return removed;
+    /// <summary>Opens the file exclusively, waiting (as the library does) while another writer holds it.</summary>
+    private static FileStream OpenExclusive(string path)
+    {
+        long started = Environment.TickCount64;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException)
+                && Environment.TickCount64 - started < OssuaryKnownHosts.LockWait.TotalMilliseconds)
+            {
+                Thread.Sleep(10);
+            }
+        }
     }
 
     /// <summary>Removes what the file says about host:port, then records <paramref name="key"/> for it.</summary>

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Cli;
 
@@ -155,6 +157,38 @@ public sealed class CliConventionsTests : CliTestBase
         Assert.Contains("no --key given; using a temporary identity", server.Stderr, StringComparison.Ordinal);
         Assert.Contains("will see a changed key", server.Stderr, StringComparison.Ordinal);
         Assert.Contains("ossuary keygen -o server.key", server.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task KnownHostsRemoveKeepsAHostAddedWhileItRewritesTheFile()
+    {
+        // A `connect --tofu` trusting a new host (the library's OssuaryKnownHosts.Add, which holds the file
+        // exclusively) while a removal is between reading the file and putting the new one in place:
+        // the removal read it unlocked and renamed a new file over it, and the host added in between was
+        // lost. strace (Debian's, installed if missing) holds back every rename the tool makes by 2 s.
+        const string Old = "1111111111111111111111111111111111111111111111111111111111111111";
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"old.example:7000 {Old}\nkept.example:7000 {Old}\n");
+        using var added = OssuaryIdentity.Generate();
+
+        using ToolProcess remove = ToolProcess.StartUnderStrace(
+            strace,
+            ["-f", "-o", Path.Combine(Dir, "strace.log"), "-e", "trace=rename,renameat,renameat2", "-e", "inject=rename,renameat,renameat2:delay_enter=2000000"],
+            Dir, "known-hosts", "remove", "old.example:7000", "--known-hosts", "known_hosts");
+        Stopwatch started = Stopwatch.StartNew();
+        while (Directory.GetFiles(Dir, "*.tmp").Length == 0)
+        {
+            Assert.False(remove.HasExited, $"the tool wrote no new file:\n{remove.Stderr}");
+            Assert.True(started.Elapsed < ToolProcess.HardTimeout, "the tool wrote no new file in time");
+            await Task.Delay(10);
+        }
+
+        await Task.Run(() => OssuaryKnownHosts.Load(path).Add("new.example", 7000, added.PublicKey)).Within(TimeSpan.FromSeconds(20));
+
+        AssertSucceeds(await remove.WaitForExitAsync());
+        Assert.Equal($"kept.example:7000 {Old}\nnew.example:7000 {added.PublicKey}\n", File.ReadAllText(path));
+        Assert.Equal($"old.example:7000 {Old}\nkept.example:7000 {Old}\n", File.ReadAllText(path + ".old"));
     }
 
     [Fact]

@@ -112,7 +112,11 @@ internal sealed class ToolProcess : IDisposable
 
     /// <summary>Starts the tool under <c>STRACE -f -y -e trace=SYSCALLS -o LOG</c>, to see what it asks of the kernel (Linux).</summary>
     public static ToolProcess StartTraced(string strace, string directory, string syscalls, string log, params string[] args) =>
-        Start(strace, ["-f", "-y", "-e", $"trace={syscalls}", "-o", log, RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+        StartUnderStrace(strace, ["-f", "-y", "-e", $"trace={syscalls}", "-o", log], directory, args);
+
+    /// <summary>Starts the tool under <c>STRACE OPTIONS</c>: a trace, or faults and delays injected into its system calls (Linux).</summary>
+    public static ToolProcess StartUnderStrace(string strace, string[] straceOptions, string directory, params string[] args) =>
+        Start(strace, [.. straceOptions, RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
     private static ToolProcess Start(string assembly, string name, string directory, Func<Stream, Task>? stdoutSink, string[] args) =>
         Start(RepositoryPaths.DotnetHost(), [assembly], name, directory, stdoutSink, args);
