@@ -238,6 +238,7 @@ internal static class TransferCommands
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] actual;
         long received;
+        bool published = false;
         try
         {
             await using (var target = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None }))
@@ -262,11 +263,14 @@ internal static class TransferCommands
             }
 
             Publish(partial, destination, force);
+            published = true;
             DirectorySync.Sync(directory); // and so must the name
         }
         catch (Exception ex)
         {
-            string removed = Discard(partial);
+            // Once named, the file is the user's: not deleted (with --force it replaced one), and not
+            // reported as removed. The sender is told the transfer failed all the same.
+            string removed = published ? $"the file is at '{destination}', but its name may not survive a crash" : Discard(partial);
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
                 throw new CliException($"interrupted; {removed}");

@@ -38,4 +38,25 @@ public sealed class CliDurableReceiveTests : CliTestBase
         Assert.True(synced >= 0 && synced < named, $"the file was not synced before it got its name:\n{trace}");
         Assert.True(dirSynced > named, $"the directory was not synced after the file got its name:\n{trace}");
     }
+
+    [Fact]
+    public async Task AFailedDirectorySyncAfterTheFileIsNamedSaysWhereTheFileIs()
+    {
+        // The directory's fsync fails (strace injects EIO into it alone): the file already has its
+        // name, so the receiver must not say it removed it; the sender is told the transfer failed.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
+        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
+        using var receiver = ToolProcess.StartUnderStrace(strace, ["-f", "-o", Path.Combine(Dir, "strace.log"), "-P", inbox, "-e", "trace=fsync", "-e", "inject=fsync:error=EIO"],
+            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        await WaitUntilListeningAsync(receiver);
+
+        ToolResult sent = await RunAsync("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+
+        AssertFails(sent, 1, "the receiver could not save the file");
+        ToolResult received = await receiver.WaitForExitAsync();
+        AssertFails(received, 1, "cannot sync directory", "the file is at 'inbox/payload.bin', but its name may not survive a crash");
+        Assert.DoesNotContain("removed the partial file", received.Stderr, StringComparison.Ordinal);
+        Assert.Equal(100_000, new FileInfo(Path.Combine(inbox, "payload.bin")).Length);
+    }
 }
