@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
@@ -76,8 +77,18 @@ public static class OssuaryClient
             EndPoint? local = socket.LocalEndPoint;
             EndPoint? remote = socket.RemoteEndPoint;
             pipe = new StreamDuplexPipe(new NetworkStream(socket, ownsSocket: true), leaveOpen: false, mayStopReading: true);
-            OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan.ForEndPoint(endpoint, remote), null, telemetry, cancellationToken).ConfigureAwait(false);
-            return new OssuaryClientConnection(secure, pipe, local, remote);
+
+            // Log lines name the connection by the ConnectionId its user sees; made only for a logger.
+            string? connectionId = telemetry.Logger == NullLogger.Instance ? null : Guid.NewGuid().ToString("N");
+            OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan.ForEndPoint(endpoint, remote), null,
+                connectionId is null ? telemetry : telemetry with { ConnectionId = connectionId }, cancellationToken).ConfigureAwait(false);
+            var connection = new OssuaryClientConnection(secure, pipe, local, remote);
+            if (connectionId is not null)
+            {
+                connection.ConnectionId = connectionId;
+            }
+
+            return connection;
         }
         catch
         {

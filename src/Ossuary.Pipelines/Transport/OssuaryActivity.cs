@@ -38,6 +38,18 @@ internal static class OssuaryActivity
         activity.Stop();
     }
 
+    /// <summary>The caller cancelled the handshake: not an error of the span's (its status stays unset).</summary>
+    public static void Cancelled(Activity? activity)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetTag("ossuary.outcome", "cancelled");
+        activity.Stop();
+    }
+
     public static void Failed(Activity? activity, OssuaryErrorReason reason, OssuaryPublicKey? remote, string message)
     {
         if (activity is null)

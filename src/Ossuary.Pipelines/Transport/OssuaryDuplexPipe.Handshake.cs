@@ -49,6 +49,14 @@ public sealed partial class OssuaryDuplexPipe
             OssuaryActivity.Failed(activity, timedOut.Reason, session.RemotePublicKey, timedOut.Message);
             throw timedOut;
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The caller gave up: neither side failed, and a dashboard must not count it as a failure.
+            telemetry.Metrics.HandshakeCancelled(plan.Role, plan.TimeProvider.GetElapsedTime(started));
+            OssuaryLog.HandshakeCancelled(telemetry.Logger, plan.Role, telemetry.ConnectionId);
+            OssuaryActivity.Cancelled(activity);
+            throw;
+        }
         catch (Exception ex) when (LocalFault.IsLocal(ex))
         {
             // Ours, not the peer's: say so loudly, and tell the peer it was us (Disconnect with

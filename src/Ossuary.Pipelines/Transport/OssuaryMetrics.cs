@@ -45,13 +45,19 @@ internal sealed class OssuaryMetrics
 
     public void HandshakeStarted() => _activeHandshakes.Add(1);
 
-    public void HandshakeEnded(OssuaryRole role, TimeSpan elapsed, OssuaryErrorReason? error)
+    public void HandshakeEnded(OssuaryRole role, TimeSpan elapsed, OssuaryErrorReason? error) =>
+        RecordHandshake(role, elapsed, error is null ? "success" : "failure", error);
+
+    /// <summary>A handshake its caller cancelled (its token): neither side failed, so no <c>error.type</c>.</summary>
+    public void HandshakeCancelled(OssuaryRole role, TimeSpan elapsed) => RecordHandshake(role, elapsed, "cancelled", null);
+
+    private void RecordHandshake(OssuaryRole role, TimeSpan elapsed, string outcome, OssuaryErrorReason? error)
     {
         _activeHandshakes.Add(-1);
         var tags = new TagList
         {
             { "ossuary.role", RoleTag(role) },
-            { "ossuary.outcome", error is null ? "success" : "failure" },
+            { "ossuary.outcome", outcome },
         };
         if (error is not null)
         {

@@ -57,12 +57,15 @@ public sealed class ClientTelemetryTests : IDisposable
         using var sent = new MetricCollector<long>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.bytes_sent");
         OssuaryClientOptions options = Telemetered(Echo.ClientOptions(clientKey, serverKey.PublicKey));
 
+        string connectionId;
         await using (OssuaryClientConnection connection = await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), options))
         {
+            connectionId = connection.ConnectionId;
         }
 
         FakeLogRecord completed = Assert.Single(_logs.Collector.GetSnapshot(), r => r.Id.Id == 2);
         Assert.Equal("Ossuary.Pipelines.Client", completed.Category);
+        Assert.Equal(connectionId, completed.GetStructuredStateValue("ConnectionId")); // the id its user sees
         Assert.Contains(serverKey.PublicKey.ToString(), completed.Message);
         CollectedMeasurement<double> duration = Assert.Single(durations.GetMeasurementSnapshot());
         Assert.Equal("client", duration.Tags["ossuary.role"]);
@@ -98,6 +101,33 @@ public sealed class ClientTelemetryTests : IDisposable
         Assert.Equal(ActivityStatusCode.Error, span.Status);
         Assert.Equal("failure", span.GetTagItem("ossuary.outcome"));
         Assert.Equal(nameof(OssuaryErrorReason.UntrustedServer), span.GetTagItem("error.type"));
+    }
+
+    [Fact]
+    public async Task AHandshakeItsCallerCancelledIsCountedAsCancelledNotAsAFailure()
+    {
+        // A server that accepts and never answers; the caller gives up on its own token.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        using var durations = new MetricCollector<double>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.handshake.duration");
+        using var parent = new Activity("test").Start(); // this test's span, among every test's
+        using var giveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryClient.ConnectAsync(silent.LocalEndpoint, Telemetered(options), giveUp.Token).Within());
+        parent.Stop();
+
+        CollectedMeasurement<double> duration = Assert.Single(durations.GetMeasurementSnapshot());
+        Assert.Equal("cancelled", duration.Tags["ossuary.outcome"]);
+        Assert.False(duration.Tags.ContainsKey("error.type"));
+        FakeLogRecord cancelled = Assert.Single(_logs.Collector.GetSnapshot(), r => r.Id.Id == 8);
+        Assert.Equal(LogLevel.Debug, cancelled.Level);
+        Assert.DoesNotContain(_logs.Collector.GetSnapshot(), r => r.Id.Id == 3);
+        Activity span = Assert.Single(_handshakes, a => a.ParentSpanId == parent.SpanId);
+        Assert.Equal("cancelled", span.GetTagItem("ossuary.outcome"));
+        Assert.Equal(ActivityStatusCode.Unset, span.Status);
     }
 
     [Fact]
