@@ -22,7 +22,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// event. A write made before the Disconnect arrived succeeds; the server discards its bytes.
 /// Logs, metrics and the handshake span go where the options' <c>LoggerFactory</c> and <c>MeterFactory</c> say.
 /// </remarks>
-public sealed class OssuaryStream : Stream
+public sealed partial class OssuaryStream : Stream
 {
     private readonly Stream _inner;
     private readonly bool _leaveInnerStreamOpen;

@@ -1,0 +1,80 @@
+using System.Buffers;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// The members Stream implements over an array from <see cref="ArrayPool{T}.Shared"/>: the same,
+/// except that the array is cleared before it goes back. Stream's own return it as it is, with the
+/// plaintext it carried there for the pool's next renter, which the plaintext pipes never allow (SECURITY.md).
+/// </summary>
+public sealed partial class OssuaryStream
+{
+    /// <inheritdoc />
+    public override int Read(Span<byte> buffer)
+    {
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            int read = Read(scratch, 0, buffer.Length);
+            scratch.AsSpan(0, read).CopyTo(buffer);
+            return read;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch, clearArray: true);
+        }
+    }
+
+    /// <inheritdoc />
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            buffer.CopyTo(scratch);
+            Write(scratch, 0, buffer.Length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch, clearArray: true);
+        }
+    }
+
+    /// <inheritdoc />
+    public override void CopyTo(Stream destination, int bufferSize)
+    {
+        ValidateCopyToArguments(destination, bufferSize);
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(bufferSize);
+        try
+        {
+            int read;
+            while ((read = Read(scratch, 0, scratch.Length)) != 0)
+            {
+                destination.Write(scratch, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch, clearArray: true);
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken)
+    {
+        ValidateCopyToArguments(destination, bufferSize);
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(bufferSize);
+        try
+        {
+            int read;
+            while ((read = await ReadAsync(scratch, cancellationToken).ConfigureAwait(false)) != 0)
+            {
+                await destination.WriteAsync(scratch.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch, clearArray: true);
+        }
+    }
+}
