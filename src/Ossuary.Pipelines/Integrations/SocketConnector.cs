@@ -40,6 +40,11 @@ internal static class SocketConnector
         {
             throw new SocketException((int)SocketError.TimedOut, $"Connecting to {endpoint} did not complete within {timeout.TotalSeconds:0.###} s.");
         }
+        catch (OperationCanceledException ex) when (ex.CancellationToken != cancellationToken)
+        {
+            // The caller's token was cancelled; the exception named the linked one, which the caller cannot recognise.
+            throw new OperationCanceledException(ex.Message, ex, cancellationToken);
+        }
     }
 
     private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)

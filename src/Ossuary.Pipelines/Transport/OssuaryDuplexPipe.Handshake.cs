@@ -79,8 +79,14 @@ public sealed partial class OssuaryDuplexPipe
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason);
             OssuaryLog.HandshakeFailed(telemetry.Logger, plan.Role, telemetry.ConnectionId, failure.Reason, ex);
             OssuaryActivity.Failed(activity, failure.Reason, session.RemotePublicKey, failure.Message);
-            if (ex is OperationCanceledException)
+            if (ex is OperationCanceledException cancelled)
             {
+                // The timer's token is linked to the caller's: name the caller's, the one it can recognise.
+                if (cancellationToken.IsCancellationRequested && cancelled.CancellationToken != cancellationToken)
+                {
+                    throw new OperationCanceledException(cancelled.Message, cancelled, cancellationToken);
+                }
+
                 throw;
             }
 

@@ -1,0 +1,78 @@
+using System.Net;
+using System.Net.Sockets;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// A connect or handshake given up because the caller's token was cancelled throws an
+/// OperationCanceledException that carries that token, as .NET's own APIs do: callers tell their
+/// cancellation from any other with <c>ex.CancellationToken == token</c>. It carried a token
+/// linked to it inside the library, which no caller can recognise.
+/// </summary>
+public class CallerTokenCancellationTests
+{
+    // Far beyond the test's own waits: only the token can end the handshake.
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task ConnectWithACancelledTokenThrowsWithThatToken()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+
+        OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => OssuaryClient.ConnectAsync(listener.LocalEndpoint, new OssuaryClientOptions(), cancel.Token).Within());
+
+        Assert.Equal(cancel.Token, cancelled.CancellationToken);
+    }
+
+    [Fact]
+    public async Task ConnectCancelledDuringTheHandshakeThrowsWithThatToken()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        Task<Socket> accepted = listener.AcceptSocketAsync();
+        var options = new OssuaryClientOptions { HandshakeStepTimeout = Long, HandshakeTimeout = Long };
+        using var cancel = new CancellationTokenSource();
+
+        Task<OssuaryClientConnection> connect = OssuaryClient.ConnectAsync(listener.LocalEndpoint, options, cancel.Token);
+        using Socket silent = await accepted.Within();
+        await ReceiveClientHelloAsync(silent);
+        cancel.Cancel();
+
+        OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connect.Within());
+        Assert.Equal(cancel.Token, cancelled.CancellationToken);
+    }
+
+    [Fact]
+    public async Task StreamAuthenticationCancelledDuringTheHandshakeThrowsWithThatToken()
+    {
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using Socket silent = serverSide.Socket;
+        await using var stream = new OssuaryStream(clientSide);
+        var options = new OssuaryClientOptions { HandshakeStepTimeout = Long, HandshakeTimeout = Long };
+        using var cancel = new CancellationTokenSource();
+
+        Task authenticate = stream.AuthenticateAsClientAsync(options, cancel.Token);
+        await ReceiveClientHelloAsync(silent);
+        cancel.Cancel();
+
+        OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => authenticate.Within());
+        Assert.Equal(cancel.Token, cancelled.CancellationToken);
+    }
+
+    private static async Task ReceiveClientHelloAsync(Socket server)
+    {
+        byte[] hello = new byte[92];
+        int received = 0;
+        while (received < hello.Length)
+        {
+            received += await server.ReceiveAsync(hello.AsMemory(received)).Within();
+        }
+    }
+}
