@@ -227,7 +227,9 @@ public sealed partial class OssuaryStream : Stream
     /// <inheritdoc cref="Flush"/>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the bytes are still sent.</exception>
     public override Task FlushAsync(CancellationToken cancellationToken) =>
-        _secure is null ? Task.CompletedTask : _secure.WhenSentAsync(_secure.PlaintextWritten, cancellationToken);
+        cancellationToken.IsCancellationRequested ? Task.FromCanceled(cancellationToken) // as every Stream, with or without bytes outstanding
+        : _secure is null ? Task.CompletedTask
+        : _secure.WhenSentAsync(_secure.PlaintextWritten, cancellationToken);
 
     /// <inheritdoc />
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();

@@ -210,6 +210,20 @@ public class OssuaryStreamTests
     });
 
     [Fact]
+    public Task FlushWithACancelledTokenIsCancelledEvenWithNothingOutstanding() => Run(async () =>
+    {
+        // As every Stream's FlushAsync (Stream's own, NetworkStream's): a cancelled token cancels the
+        // call, whether or not there was anything to wait for. It returned success when there was not.
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+
+        OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pair.Client.FlushAsync(cancel.Token));
+        Assert.Equal(cancel.Token, cancelled.CancellationToken);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new OssuaryStream(new MemoryStream()).FlushAsync(cancel.Token));
+    });
+
+    [Fact]
     public Task DisposingAStreamThatOwnsItsSocketThrowsNothingInside() => Run(async () =>
     {
         // Cancelling the pipe reader's pending receive throws and catches an exception inside it, once
