@@ -9,19 +9,25 @@ namespace Ossuary.Pipelines.Integrations;
 /// </summary>
 public sealed partial class OssuaryStream
 {
+    private const int ReadScratchLimit = 4 * Protocol.OssuarySession.MaxPlaintextLength;
+
     /// <inheritdoc />
     public override int Read(Span<byte> buffer)
     {
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        // A read returns what has arrived, which the pipe's thresholds keep to a few frames: the
+        // scratch need not be as large as the caller's buffer, and only what was read is cleared.
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length, ReadScratchLimit));
+        int read = 0;
         try
         {
-            int read = Read(scratch, 0, buffer.Length);
+            read = Read(scratch, 0, Math.Min(buffer.Length, scratch.Length));
             scratch.AsSpan(0, read).CopyTo(buffer);
             return read;
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(scratch, clearArray: true);
+            scratch.AsSpan(0, read).Clear();
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 
@@ -36,7 +42,8 @@ public sealed partial class OssuaryStream
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(scratch, clearArray: true);
+            scratch.AsSpan(0, buffer.Length).Clear();
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 

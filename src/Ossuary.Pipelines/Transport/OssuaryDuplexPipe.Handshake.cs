@@ -49,12 +49,19 @@ public sealed partial class OssuaryDuplexPipe
             OssuaryActivity.Failed(activity, timedOut.Reason, session.RemotePublicKey, timedOut.Message);
             throw timedOut;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException cancelled) when (cancellationToken.IsCancellationRequested)
         {
             // The caller gave up: neither side failed, and a dashboard must not count it as a failure.
             telemetry.Metrics.HandshakeCancelled(plan.Role, plan.TimeProvider.GetElapsedTime(started));
             OssuaryLog.HandshakeCancelled(telemetry.Logger, plan.Role, telemetry.ConnectionId);
             OssuaryActivity.Cancelled(activity);
+
+            // The timer's token is linked to the caller's: name the caller's, the one it can recognise.
+            if (cancelled.CancellationToken != cancellationToken)
+            {
+                throw new OperationCanceledException(cancelled.Message, cancelled, cancellationToken);
+            }
+
             throw;
         }
         catch (Exception ex) when (LocalFault.IsLocal(ex))
@@ -79,15 +86,9 @@ public sealed partial class OssuaryDuplexPipe
             telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason);
             OssuaryLog.HandshakeFailed(telemetry.Logger, plan.Role, telemetry.ConnectionId, failure.Reason, ex);
             OssuaryActivity.Failed(activity, failure.Reason, session.RemotePublicKey, failure.Message);
-            if (ex is OperationCanceledException cancelled)
+            if (ex is OperationCanceledException)
             {
-                // The timer's token is linked to the caller's: name the caller's, the one it can recognise.
-                if (cancellationToken.IsCancellationRequested && cancelled.CancellationToken != cancellationToken)
-                {
-                    throw new OperationCanceledException(cancelled.Message, cancelled, cancellationToken);
-                }
-
-                throw;
+                throw; // not the caller's token (that is above): the transport's, e.g. Kestrel's abort
             }
 
             throw failure;
