@@ -124,8 +124,10 @@ public class KestrelPooledMemoryTests
     private static async Task ClientDisposedMidTransferAsync(EndPoint server, OssuaryClientOptions options, DiagnosticMemoryPool pool)
     {
         PooledClient client = await PooledClient.ConnectAsync(server, options, pool);
-        Task writing = PooledTransportMemoryTests.WriteUntilClosedAsync(client.Secure.Output);
+        var waitingForRoom = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task writing = PooledTransportMemoryTests.WriteUntilClosedAsync(client.Secure.Output, waitingForRoom);
         await PipeReads.ReadExactlyAsync(client.Secure.Input, 100_000).Within();
+        await waitingForRoom.Task.Within(); // disposed under a waiting flush, never under a write in progress
         await client.DisposeAsync();
         await writing.Within();
     }

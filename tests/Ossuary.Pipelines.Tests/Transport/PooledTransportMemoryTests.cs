@@ -65,8 +65,10 @@ public class PooledTransportMemoryTests
         await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link))
         {
             Task echo = EchoAsync(pair.Server);
-            writing = WriteUntilClosedAsync(pair.Client.Output);
+            var waitingForRoom = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            writing = WriteUntilClosedAsync(pair.Client.Output, waitingForRoom);
             await PipeReads.ReadExactlyAsync(pair.Client.Input, 100_000).Within();
+            await waitingForRoom.Task.Within(); // the client stopped reading: the echo backs up to the writer
         }
 
         await writing.Within();
@@ -186,19 +188,39 @@ public class PooledTransportMemoryTests
         }
     }
 
-    /// <summary>Writes 20 KB at a time until the output reports the connection closed (or throws it).</summary>
-    internal static async Task WriteUntilClosedAsync(PipeWriter output)
+    /// <summary>
+    /// Writes 20 KB at a time until the output reports the connection closed (or throws it).
+    /// <paramref name="waitingForRoom"/> is set once a write waits for room (its bytes copied, its
+    /// flush pending): the moment a test may dispose the connection under it, since disposal may end
+    /// a waiting flush but not a write in progress (SECURITY.md; a write caught between GetSpan and
+    /// Advance fails with whatever the completed pipe says, and fills memory the pipe gave back).
+    /// </summary>
+    internal static async Task WriteUntilClosedAsync(PipeWriter output, TaskCompletionSource? waitingForRoom = null)
     {
         byte[] chunk = Pattern(20_000, seed: 1);
         try
         {
-            while (!(await output.WriteAsync(chunk)).IsCompleted)
+            while (true)
             {
+                ValueTask<FlushResult> write = output.WriteAsync(chunk);
+                if (!write.IsCompleted)
+                {
+                    waitingForRoom?.TrySetResult();
+                }
+
+                if ((await write).IsCompleted)
+                {
+                    break;
+                }
             }
         }
         catch (Exception ex) when (ex is OssuaryException or InvalidOperationException or OperationCanceledException)
         {
-            // A write racing disposal finds the pipe completed: that is the end being tested.
+            // A write after the end (a reset, an abort) finds the pipe completed: that is the end being tested.
+        }
+        finally
+        {
+            waitingForRoom?.TrySetResult(); // ended without waiting: the test goes on and finds out why
         }
     }
 
