@@ -72,7 +72,10 @@ internal static class QueryCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{device.Device,-64}  {device.Readings,10}  {device.FirstSequence,10}  {device.LastSequence,10}  {device.Missing,8}  {last}"));
         }
 
-        Console.WriteLine($"{totals.Count} device(s), {totals.Sum(d => d.Readings)} reading(s), {totals.Sum(d => d.Missing)} missing sequence number(s)");
+        // Not Sum(): a device's numbers are its own, and two that jumped to near long.MaxValue
+        // (a firmware's "unset", say) miss more numbers together than a long holds.
+        Int128 missing = totals.Aggregate(Int128.Zero, (sum, device) => sum + device.Missing);
+        Console.WriteLine($"{totals.Count} device(s), {totals.Sum(d => d.Readings)} reading(s), {missing} missing sequence number(s)");
         return 0;
     }
 
