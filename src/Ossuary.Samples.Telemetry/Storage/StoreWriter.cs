@@ -62,12 +62,14 @@ public sealed partial class StoreWriter
         }
         catch (Exception ex)
         {
-            LogStoreFailed(_logger, ex, batch.Count);
+            // Closed first, so that nothing more is queued: what is still in it is lost with the
+            // batch, and the operator must learn all of it, not only the batch's share.
             _queue.Complete(new InvalidOperationException("The readings store failed; see the inner exception.", ex));
+            LogStoreFailed(_logger, ex, batch.Count + _queue.Count);
             throw;
         }
     }
 
-    [LoggerMessage(EventId = 1701, Level = LogLevel.Error, Message = "The readings store failed with a batch of {Count} reading(s) not stored; closing the queue, connections will fail and devices must resend.")]
+    [LoggerMessage(EventId = 1701, Level = LogLevel.Error, Message = "The readings store failed with {Count} queued reading(s) not stored (the batch it failed on and those behind it); closing the queue, connections will fail and devices must resend.")]
     private static partial void LogStoreFailed(ILogger logger, Exception exception, int count);
 }
