@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Ossuary.Samples.Telemetry.JetStream;
 using Ossuary.Samples.Telemetry.Storage;
@@ -19,11 +20,23 @@ internal static class ConsumeCommand
 
     private static async Task<int> RunAsync(string url, string database, CancellationToken cancellationToken)
     {
+        // Program turns System.CommandLine's signal handling off (it would end the server 2 s into its
+        // drain), so that token never fires on Ctrl+C or SIGTERM: without these the process died at
+        // once, mid-batch, without its report. A second signal still ends it at once.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        void Stop(PosixSignalContext signal)
+        {
+            signal.Cancel = !stop.IsCancellationRequested;
+            stop.Cancel();
+        }
+
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using ILoggerFactory logging = LoggerFactory.Create(builder => builder.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
         await using SqliteReadingStore store = SqliteReadingStore.Open(database);
         var consumer = new JetStreamStoreConsumer(new JetStreamOptions { Url = url }, store, logging.CreateLogger<JetStreamStoreConsumer>());
         Console.WriteLine($"storing readings from JetStream at {url} in {Path.GetFullPath(database)}. Ctrl+C stops.");
-        await consumer.RunAsync(cancellationToken);
+        await consumer.RunAsync(stop.Token);
         Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored.");
         return 0;
     }

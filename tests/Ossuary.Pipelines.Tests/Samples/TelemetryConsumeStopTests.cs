@@ -1,0 +1,50 @@
+using System.Text.RegularExpressions;
+using Ossuary.Pipelines.Tests.Cli;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Samples.Telemetry.JetStream;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary><c>consume</c> stops as it says it does: on Ctrl+C or a service manager's SIGTERM it finishes, reports and exits 0.</summary>
+[Collection(TelemetryServerCollection.Name)]
+public sealed class TelemetryConsumeStopTests : IDisposable
+{
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(120);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-consume-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("INT")]
+    public Task ConsumeStopsCleanlyOnASignal(string signal) => StopAsync(signal).WaitAsync(HardLimit);
+
+    private async Task StopAsync(string signal)
+    {
+        const int Readings = 3;
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(new JetStreamOptions { Url = nats.Url }, budget.Token))
+        {
+            string device = new('a', 64);
+            await publisher.WriteAsync(Enumerable.Range(1, Readings).Select(seq => new StoredReading(device, seq, "temp", seq, seq)).ToArray(), budget.Token);
+        }
+
+        string database = Path.Combine(_directory, "telemetry.db");
+        using ToolProcess consume = ToolProcess.Start(Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), "telemetry consume", _directory,
+            "consume", "--nats", nats.Url, "--db", database);
+        await consume.WaitForStdoutLineAsync(new Regex("^storing readings .*$", RegexOptions.Multiline), HardLimit);
+        while (!File.Exists(database) || ReadingQueries.Totals(database).Sum(t => t.Readings) < Readings)
+        {
+            await Task.Delay(50, budget.Token);
+        }
+
+        await consume.SignalAsync(signal);
+        ToolResult result = await consume.WaitForExitAsync(HardLimit);
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.Stdout}\n{result.Stderr}");
+        Assert.Contains($"stopped; {Readings} reading(s) stored.", result.Stdout, StringComparison.Ordinal);
+    }
+}
