@@ -16,6 +16,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
 {
     private const int BatchSize = 1_000;
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan AcknowledgementFlush = TimeSpan.FromSeconds(5);
     private long _stored;
 
     /// <summary>Readings handed to the store so far (resends included; the store ignores those).</summary>
@@ -50,40 +51,66 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             cancellationToken);
         var batch = new List<StoredReading>(BatchSize);
         var messages = new List<NatsJSMsg<byte[]>>(BatchSize);
-        while (!cancellationToken.IsCancellationRequested)
+        try
         {
-            batch.Clear();
-            messages.Clear();
-            await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync<byte[]>(
-                new NatsJSFetchOpts { MaxMsgs = BatchSize }, cancellationToken: cancellationToken))
+            while (!cancellationToken.IsCancellationRequested)
             {
-                messages.Add(message);
-                try
+                batch.Clear();
+                messages.Clear();
+                await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync<byte[]>(
+                    new NatsJSFetchOpts { MaxMsgs = BatchSize }, cancellationToken: cancellationToken))
                 {
-                    batch.Add(ReadingMessage.Decode(message.Data));
+                    messages.Add(message);
+                    try
+                    {
+                        batch.Add(ReadingMessage.Decode(message.Data));
+                    }
+                    catch (FormatException ex)
+                    {
+                        // Not ours: skip it rather than block the stream; it is acknowledged with the batch.
+                        LogBadMessage(logger, message.Subject, ex.Message);
+                    }
                 }
-                catch (FormatException ex)
+
+                if (messages.Count == 0)
                 {
-                    // Not ours: skip it rather than block the stream; it is acknowledged with the batch.
-                    LogBadMessage(logger, message.Subject, ex.Message);
+                    // NoWait returns what is there at once; an empty stream is polled, not waited on for seconds.
+                    await Task.Delay(IdlePoll, cancellationToken);
+                    continue;
+                }
+
+                await store.WriteAsync(batch, cancellationToken);
+                Interlocked.Add(ref _stored, batch.Count);
+
+                // Each message of the batch (one connection, so in order; the acknowledgements are not waited for).
+                foreach (NatsJSMsg<byte[]> message in messages)
+                {
+                    await message.AckAsync(cancellationToken: cancellationToken);
                 }
             }
+        }
+        finally
+        {
+            await SendAcknowledgementsAsync(nats);
+        }
+    }
 
-            if (messages.Count == 0)
-            {
-                // NoWait returns what is there at once; an empty stream is polled, not waited on for seconds.
-                await Task.Delay(IdlePoll, cancellationToken);
-                continue;
-            }
-
-            await store.WriteAsync(batch, cancellationToken);
-            Interlocked.Add(ref _stored, batch.Count);
-
-            // Each message of the batch (one connection, so in order; the acknowledgements are not waited for).
-            foreach (NatsJSMsg<byte[]> message in messages)
-            {
-                await message.AckAsync(cancellationToken: cancellationToken);
-            }
+    /// <summary>
+    /// Acknowledgements are buffered, not waited for, and disposing the connection drops what is still
+    /// buffered: a batch stored just before a stop was delivered again to the next consumer (a reading
+    /// without a sequence number, stored twice). A round trip sends them first; bounded, because a
+    /// server gone while stopping must not hold the process (its batch is then redelivered).
+    /// </summary>
+    private static async Task SendAcknowledgementsAsync(NatsClient nats)
+    {
+        using var bound = new CancellationTokenSource(AcknowledgementFlush);
+        try
+        {
+            await nats.PingAsync(bound.Token);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or NATS.Client.Core.NatsException)
+        {
+            // Unreachable now: what was not acknowledged is delivered again (stored once if it has a sequence number).
         }
     }
 
