@@ -40,8 +40,9 @@ public sealed partial class OssuaryDuplexPipe
 
                 // The application completed its output with an error, or an abort parked its reason and
                 // cancelled this read (see PlaintextWriter): what was written before is sealed below,
-                // then the Disconnect tells the peer it failed.
-                bool ended = read.IsCompleted || (read.IsCanceled && _outputWriter.Failure is not null);
+                // then the Disconnect tells the peer it failed. Disposal under a write in progress
+                // cancels it too: the output ends cleanly with what was flushed.
+                bool ended = read.IsCompleted || (read.IsCanceled && (_outputWriter.Failure is not null || _outputWriter.CompletionWaiting));
                 if (ended && _outputWriter.Failure is { } parked)
                 {
                     applicationFailure ??= parked;

@@ -251,14 +251,23 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// and the Disconnect are dropped) rather than disposal waiting on the peer forever.
     /// </summary>
     /// <remarks>
-    /// May run while a read or a flush waits on another thread (both then return completed), but not
-    /// under a read or write in progress (between ReadAsync and AdvanceTo, between GetMemory and
-    /// FlushAsync): completing the application's ends fails that call and may pool its memory.
+    /// May run while other threads read or write. A read or a flush that is waiting returns
+    /// completed. A read in progress (between ReadAsync and AdvanceTo) keeps its buffer, a write in
+    /// progress (between GetMemory and Advance or FlushAsync) its memory, until the call ends; only
+    /// then is that end completed and its memory zeroed and pooled, so that no buffer the application
+    /// holds is ever given to another connection. Such a write's flush returns completed.
     /// </remarks>
     public async ValueTask DisposeAsync()
     {
-        await _output.Writer.CompleteAsync().ConfigureAwait(false);
-        await _inputReader.CompleteAsync().ConfigureAwait(false);
+        // The application's ends, unless it is inside a read or write on another thread: then when
+        // that call ends (its memory must not go back to the pool under it), and the outbound loop
+        // is told now to send what was flushed and the Disconnect without waiting for it.
+        if (!_outputWriter.CompleteFromDisposal())
+        {
+            _output.Reader.CancelPendingRead();
+        }
+
+        _inputReader.CompleteFromDisposal();
         try
         {
             await _outbound.WaitAsync(DisposeFlushTimeout).ConfigureAwait(false);

@@ -37,6 +37,9 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
     // How many bytes at the front of the unconsumed data the application has already examined.
     private long _examined;
 
+    // From ReadAsync to AdvanceTo: disposal completes the pipe only once the application is done with its buffer.
+    private ApplicationCallGate _call;
+
     /// <summary>Parks the failure; call before completing the pipe's writer (whose completion publishes it).</summary>
     public void Fail(Exception failure) => _failure = ExceptionDispatchInfo.Capture(failure);
 
@@ -75,11 +78,37 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
             : _lastBuffer.Slice(consumed).Length - _lastBuffer.Slice(examined).Length;
         _lastBuffer = default;
         inner.AdvanceTo(consumed, examined);
+        LeaveCall();
     }
 
     public override void CancelPendingRead() => inner.CancelPendingRead();
 
-    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+    public override void Complete(Exception? exception = null)
+    {
+        _call.MarkCompleted();
+        inner.Complete(exception);
+    }
+
+    /// <summary>
+    /// Disposal's completion, from another thread: now if the application holds no buffer of a read
+    /// (a read still waiting then returns completed and empty), else once its AdvanceTo gives the
+    /// buffer back (see <see cref="ApplicationCallGate"/>).
+    /// </summary>
+    public void CompleteFromDisposal()
+    {
+        if (_call.TryCompleteNow())
+        {
+            inner.Complete();
+        }
+    }
+
+    private void LeaveCall()
+    {
+        if (_call.Leave())
+        {
+            inner.Complete();
+        }
+    }
 
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
 
@@ -108,6 +137,13 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     private ReadResult Inspect(ReadResult result)
     {
+        // The application holds the buffer from here to its AdvanceTo. A read that was waiting when
+        // disposal completed the reader gets no buffer: its memory is about to go back to the pool.
+        if (!_call.TryEnter())
+        {
+            return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+        }
+
         if (!result.IsCompleted || _failure is null)
         {
             _lastBuffer = result.Buffer;
@@ -122,6 +158,7 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
         // Everything before the failure has been seen: report it, leaving the reader ready for another read.
         inner.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        LeaveCall();
         _failure.Throw();
         return default;
     }

@@ -21,6 +21,8 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
 {
     private volatile Exception? _failure;
     private long _written;
+    private ApplicationCallGate _call;
+    private volatile bool _completedAfterWrite;
 
     /// <summary>The exception the application completed the output with; read it after a completed read.</summary>
     public Exception? Failure => _failure;
@@ -32,17 +34,35 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
 
     public override long UnflushedBytes => inner.UnflushedBytes;
 
+    /// <summary>True while disposal waits for a write in progress to end before it completes the output.</summary>
+    public bool CompletionWaiting => _call.CompletionWaiting;
+
     public override void Advance(int bytes)
     {
         inner.Advance(bytes);
         Volatile.Write(ref _written, _written + bytes); // one writer at a time, as for any PipeWriter
+        LeaveCall();
     }
 
-    public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+    public override Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        _call.TryEnter(); // once completed, the pipe itself refuses the write
+        return inner.GetMemory(sizeHint);
+    }
 
-    public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+    public override Span<byte> GetSpan(int sizeHint = 0)
+    {
+        _call.TryEnter();
+        return inner.GetSpan(sizeHint);
+    }
 
-    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        LeaveCall(); // a span taken and given up without Advance ends the write too
+        return _completedAfterWrite
+            ? new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true)) // disposed under the write: as a waiting flush reports it
+            : inner.FlushAsync(cancellationToken);
+    }
 
     // Copied here, not by the pipe's WriteAsync, so that Written is exact: that one drops a source
     // whose token is already cancelled, but keeps (and sends) one cancelled while it waits for room.
@@ -54,7 +74,7 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         }
 
         this.Write(source.Span);
-        return inner.FlushAsync(cancellationToken);
+        return FlushAsync(cancellationToken);
     }
 
     public override void CancelPendingFlush() => inner.CancelPendingFlush();
@@ -63,13 +83,30 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     public override void Complete(Exception? exception = null)
     {
         Park(exception);
+        _call.MarkCompleted();
         inner.Complete();
     }
 
     public override ValueTask CompleteAsync(Exception? exception = null)
     {
         Park(exception);
+        _call.MarkCompleted();
         return inner.CompleteAsync();
+    }
+
+    /// <summary>
+    /// Disposal's completion, from another thread: now if no write is in progress, else when that
+    /// write's Advance or FlushAsync ends it (see <see cref="ApplicationCallGate"/>). False if it had to wait.
+    /// </summary>
+    public bool CompleteFromDisposal()
+    {
+        if (!_call.TryCompleteNow())
+        {
+            return false;
+        }
+
+        inner.Complete();
+        return true;
     }
 
     /// <summary>
@@ -79,6 +116,15 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     /// loop, which ends the output by completing its reader: the writer's next flush reports completed.
     /// </summary>
     public void Abort(Exception reason) => Park(reason);
+
+    private void LeaveCall()
+    {
+        if (_call.Leave())
+        {
+            _completedAfterWrite = true;
+            inner.Complete(); // what the write put in is committed, and sent before the Disconnect
+        }
+    }
 
     private void Park(Exception? exception)
     {

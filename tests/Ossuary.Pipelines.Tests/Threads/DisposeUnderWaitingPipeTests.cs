@@ -9,9 +9,8 @@ namespace Ossuary.Pipelines.Tests.Threads;
 
 /// <summary>
 /// What SECURITY.md promises about disposing a connection's pipes while other threads use them:
-/// disposal may end a read or a flush that is waiting (both return completed),
-/// not a write between GetMemory and FlushAsync (which completing the writer would fail, and whose
-/// memory could go back to the pool), so the table no longer says "while they are in use".
+/// a read or a flush that is waiting returns completed (a read or write in progress keeps its
+/// memory until it ends: DisposalUnderACallTests).
 /// </summary>
 public class DisposeUnderWaitingPipeTests
 {

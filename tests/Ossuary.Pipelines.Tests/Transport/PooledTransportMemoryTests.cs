@@ -191,9 +191,8 @@ public class PooledTransportMemoryTests
     /// <summary>
     /// Writes 20 KB at a time until the output reports the connection closed (or throws it).
     /// <paramref name="waitingForRoom"/> is set once a write waits for room (its bytes copied, its
-    /// flush pending): the moment a test may dispose the connection under it, since disposal may end
-    /// a waiting flush but not a write in progress (SECURITY.md; a write caught between GetSpan and
-    /// Advance fails with whatever the completed pipe says, and fills memory the pipe gave back).
+    /// flush pending): the moment these tests dispose the connection, so that the blocks they count
+    /// are a waiting flush's (a write in progress at disposal is DisposalUnderACallTests' case).
     /// </summary>
     internal static async Task WriteUntilClosedAsync(PipeWriter output, TaskCompletionSource? waitingForRoom = null)
     {

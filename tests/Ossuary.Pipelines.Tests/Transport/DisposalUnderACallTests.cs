@@ -1,0 +1,72 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Ossuary.Pipelines.Tests.Support;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// Disposal from another thread while the application is inside a read (holding its buffer) or a
+/// write (filling the memory GetSpan gave it): the call finishes on memory that is still its own,
+/// and the end is completed, its memory zeroed and pooled, only once the call is over. Completed
+/// under the call, the pipe gave that memory back at once: a held buffer read zeros (or, once
+/// rented again, another connection's plaintext), and the write's Advance threw ArgumentOutOfRange.
+/// </summary>
+public sealed class DisposalUnderACallTests
+{
+    private const int Length = 48 * 1024;
+
+    [Fact]
+    public Task AReadersBufferStaysItsOwnUntilAdvanceToThoughTheConnectionIsDisposed() => Run(async () =>
+    {
+        LinkedPipes link = LinkedPipes.Transparent(out Task relays);
+        InMemoryPair pair = await InMemoryPair.ConnectAsync(link);
+        await pair.Server.Output.WriteAsync(Enumerable.Repeat((byte)0xA5, Length).ToArray());
+        ReadResult held = await ReadAtLeastWithoutConsumingAsync(pair.Client.Input, Length);
+
+        await pair.DisposeAsync(); // on this thread, while the read's buffer is held
+
+        Assert.Equal(Length, held.Buffer.Length);
+        foreach (ReadOnlyMemory<byte> segment in held.Buffer)
+        {
+            Assert.Equal(-1, segment.Span.IndexOfAnyExcept((byte)0xA5)); // not zeroed, not reused
+        }
+
+        pair.Client.Input.AdvanceTo(held.Buffer.End);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await pair.Client.Input.ReadAsync()); // completed once given back
+        await relays.Within();
+    });
+
+    [Fact]
+    public Task AWriteInProgressEndsOnItsOwnMemoryAndItsFlushReportsTheEnd() => Run(async () =>
+    {
+        LinkedPipes link = LinkedPipes.Transparent(out Task relays);
+        InMemoryPair pair = await InMemoryPair.ConnectAsync(link);
+        Memory<byte> filling = pair.Client.Output.GetMemory(4096);
+
+        await pair.DisposeAsync(); // on this thread, between GetMemory and Advance
+
+        filling.Span.Fill(0x5A);
+        pair.Client.Output.Advance(filling.Length);
+        FlushResult flushed = await pair.Client.Output.FlushAsync();
+        Assert.True(flushed.IsCompleted);
+        Assert.Throws<InvalidOperationException>(() => pair.Client.Output.GetMemory()); // completed once the write ended
+        await relays.Within();
+    });
+
+    private static async Task<ReadResult> ReadAtLeastWithoutConsumingAsync(PipeReader input, int length)
+    {
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync();
+            if (read.Buffer.Length >= length)
+            {
+                return read;
+            }
+
+            Assert.False(read.IsCompleted, "the input ended early");
+            input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
+    }
+
+    private static Task Run(Func<Task> test) => test().Within();
+}
