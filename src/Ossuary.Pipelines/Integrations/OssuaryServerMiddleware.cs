@@ -77,6 +77,10 @@ internal sealed class OssuaryServerMiddleware
         }
         finally
         {
+            // The handler has returned, so nothing of its own reads or writes any more, whatever it
+            // left half done: its ends are completed now, not when a read or write it abandoned ends.
+            await secure.Input.CompleteAsync().ConfigureAwait(false);
+            await secure.Output.CompleteAsync().ConfigureAwait(false);
             await secure.DisposeAsync().ConfigureAwait(false);
             context.Transport = transport;
         }

@@ -79,7 +79,7 @@ public sealed partial class OssuaryDuplexPipe
                     break;
                 }
 
-                if (flushed.IsCompleted || (read.IsCanceled && _disposing))
+                if (flushed.IsCompleted || ((read.IsCanceled || flushed.IsCanceled) && _disposing))
                 {
                     break; // the application stopped reading, or we are being disposed
                 }

@@ -262,7 +262,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         // The application's ends, unless it is inside a read or write on another thread: then when
         // that call ends (its memory must not go back to the pool under it), and the outbound loop
         // is told now to send what was flushed and the Disconnect without waiting for it.
-        if (!_outputWriter.CompleteFromDisposal())
+        if (!_outputWriter.CompleteFromDisposal() && _outputWriter.CompletionWaiting)
         {
             _output.Reader.CancelPendingRead();
         }
@@ -288,6 +288,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             _transport.Input.CancelPendingRead();
         }
+
+        // Nor for room in the input: an application holding a read's buffer (its reader's completion
+        // waits for that) may never make room, and the inbound loop must end all the same.
+        _input.Writer.CancelPendingFlush();
 
         await _inbound.ConfigureAwait(false);
         lock (_sessionLock)

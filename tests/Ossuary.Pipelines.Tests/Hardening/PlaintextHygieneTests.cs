@@ -1,6 +1,8 @@
 using System.IO.Pipelines;
+using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Hardening;
 
@@ -51,6 +53,33 @@ public sealed class PlaintextHygieneTests
         }
 
         await relays.Within();
+        Assert.Equal(0, ProcessMemory.Count(marker));
+    });
+
+    [Fact]
+    public Task PlaintextAHandlerLeftInTheMiddleOfAReadIsZeroedOnceItReturns() => WithMarker(async marker =>
+    {
+        // The handler returns holding a read's buffer: the middleware completes its ends itself
+        // (the handler is done with them), where disposal would wait for an AdvanceTo that never comes.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using var server = await OssuaryTestServer.StartAsync<HalfReadingConnectionHandler>(o =>
+        {
+            o.Identity = serverKey;
+            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+        });
+        var options = new OssuaryClientOptions { Identity = clientKey };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+        Assert.Equal(HalfReadingConnectionHandler.Length, MarkerCount * marker.Length);
+
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options))
+        {
+            await WriteMarkersAsync(connection.Transport.Output, marker);
+            ReadResult end = await connection.Transport.Input.ReadAsync(); // the server ends the connection once its handler has returned
+            Assert.True(end.IsCompleted && end.Buffer.IsEmpty);
+            connection.Transport.Input.AdvanceTo(end.Buffer.End);
+        }
+
         Assert.Equal(0, ProcessMemory.Count(marker));
     });
 

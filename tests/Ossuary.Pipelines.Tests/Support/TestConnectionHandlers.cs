@@ -16,3 +16,23 @@ public sealed class GoodbyeConnectionHandler(EchoLog log) : ConnectionHandler
         log.Ended(flushed.IsCompleted ? new InvalidOperationException("the output was already closed") : null);
     }
 }
+
+/// <summary>Reads until it holds <see cref="Length"/> bytes, then returns holding them, its read never advanced.</summary>
+public sealed class HalfReadingConnectionHandler : ConnectionHandler
+{
+    public const int Length = 48 * 1024;
+
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        while (true)
+        {
+            ReadResult read = await connection.Transport.Input.ReadAsync();
+            if (read.Buffer.Length >= Length || read.IsCompleted)
+            {
+                return; // no AdvanceTo: a handler that gave up half way through its read
+            }
+
+            connection.Transport.Input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
+    }
+}

@@ -37,6 +37,23 @@ public sealed class DisposalUnderACallTests
     });
 
     [Fact]
+    public Task DisposalEndsThoughTheApplicationHoldsAReadAndTheInputIsFull() => Run(async () =>
+    {
+        // The inbound loop waits for room the application (holding its buffer) never makes; the
+        // reader's completion waits for the application: disposal must end the loop all the same.
+        LinkedPipes link = LinkedPipes.Transparent(out Task relays);
+        InMemoryPair pair = await InMemoryPair.ConnectAsync(link);
+        Task sending = pair.Server.Output.WriteAsync(new byte[1024 * 1024]).AsTask();
+        ReadResult held = await ReadAtLeastWithoutConsumingAsync(pair.Client.Input, 4 * Ossuary.Pipelines.Protocol.OssuarySession.MaxPlaintextLength);
+
+        await pair.DisposeAsync().Within(); // hung on the inbound loop's flush
+
+        pair.Client.Input.AdvanceTo(held.Buffer.End);
+        await sending.Within();
+        await relays.Within();
+    });
+
+    [Fact]
     public Task AWriteInProgressEndsOnItsOwnMemoryAndItsFlushReportsTheEnd() => Run(async () =>
     {
         LinkedPipes link = LinkedPipes.Transparent(out Task relays);
