@@ -46,13 +46,13 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
 
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
-        _call.TryEnter(); // once completed, the pipe itself refuses the write
+        EnterCall();
         return inner.GetMemory(sizeHint);
     }
 
     public override Span<byte> GetSpan(int sizeHint = 0)
     {
-        _call.TryEnter();
+        EnterCall();
         return inner.GetSpan(sizeHint);
     }
 
@@ -116,6 +116,20 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     /// loop, which ends the output by completing its reader: the writer's next flush reports completed.
     /// </summary>
     public void Abort(Exception reason) => Park(reason);
+
+    /// <summary>
+    /// Refuses a write once the end is completed, as the pipe does, without asking the pipe: disposal
+    /// on another thread marks the gate before it completes the pipe, and memory the pipe handed out
+    /// in between went back to the pool under the write (its Advance then threw ArgumentOutOfRange).
+    /// Within a write whose completion waits (GetMemory again before Advance), the memory is still its own.
+    /// </summary>
+    private void EnterCall()
+    {
+        if (!_call.TryEnter() && !_call.CompletionWaiting)
+        {
+            throw new InvalidOperationException("Writing is not allowed after writer was completed.");
+        }
+    }
 
     private void LeaveCall()
     {
