@@ -228,8 +228,8 @@ public sealed partial class OssuaryStream : Stream
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the bytes are still sent.</exception>
     public override Task FlushAsync(CancellationToken cancellationToken) =>
         cancellationToken.IsCancellationRequested ? Task.FromCanceled(cancellationToken) // as every Stream, with or without bytes outstanding
-        : _secure is null ? Task.CompletedTask
-        : _secure.WhenSentAsync(_secure.PlaintextWritten, cancellationToken);
+        : _secure is not { } secure ? Task.CompletedTask // read once: disposal on another thread clears it
+        : secure.WhenSentAsync(secure.PlaintextWritten, cancellationToken);
 
     /// <inheritdoc />
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
