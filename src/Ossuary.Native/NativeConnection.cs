@@ -217,7 +217,19 @@ internal sealed class NativeConnection : IDisposable
     }
 
     /// <summary>The bytes handed out; WouldBlock when there was no room for any of those waiting, since 0 says nothing waits.</summary>
-    public int Flush(Span<byte> output) => output.IsEmpty && !_outbound.IsEmpty ? ReturnCode.WouldBlock : _outbound.DrainTo(output);
+    public int Flush(Span<byte> output)
+    {
+        if (output.IsEmpty && !_outbound.IsEmpty)
+        {
+            return ReturnCode.WouldBlock;
+        }
+
+        int written = _outbound.DrainTo(output);
+
+        // What send_handshake kept back (its ClientHandshake, say) may leave here: a byte has gone out.
+        _started |= written > 0;
+        return written;
+    }
 
     public void Dispose()
     {

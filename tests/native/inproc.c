@@ -592,6 +592,30 @@ static int set_secret_key_after_zero_room(void) {
   return 0;
 }
 
+/* ossuary_flush() hands out what a send call kept back, the ClientHandshake of a send_handshake
+ * with no room included: once it has, the first byte has gone out and the key is fixed. A key
+ * accepted now would make a fresh ClientHandshake follow the first: the server resets. */
+static int set_secret_key_after_flush(void) {
+  uint8_t cs[32], cp[32], out[512];
+  keypair(cs, cp);
+  end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL));
+  end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_UNAUTHENTICATED_SERVER, NULL));
+  client_end.tofu = 1;
+  uint16_t out_len = 0;
+  EXPECT(ossuary_send_handshake(client_end.conn, out, &out_len) == WOULDBLOCK && out_len == 0, "no room, nothing written");
+  int rc = ossuary_flush(client_end.conn, out, sizeof(out));
+  EXPECT(rc == 92, "flush hands out the ClientHandshake: %d", rc);
+  wire_push(&server_end.in, out, (size_t)rc);
+  rc = ossuary_set_secret_key(client_end.conn, cs);
+  EXPECT(rc == -1, "the ClientHandshake has gone out: too late to change the key, got %d", rc);
+  EXPECT(pump(50) == 1, "handshake");
+  EXPECT(client_end.recv_failed == 0 && server_end.recv_failed == 0, "without a reset: %d, %d", client_end.recv_failed, server_end.recv_failed);
+  EXPECT(talk_both_ways() == 0, "data");
+  end_free(&client_end);
+  end_free(&server_end);
+  return 0;
+}
+
 static int add_authorized_keys(void) {
   uint8_t cs[32], cp[32], os[32], op[32];
   keypair(cs, cp);
@@ -892,6 +916,7 @@ static const scenario_t scenarios[] = {
     {"generated_keys", generated_keys},
     {"set_secret_key", set_secret_key},
     {"set_secret_key_after_zero_room", set_secret_key_after_zero_room},
+    {"set_secret_key_after_flush", set_secret_key_after_flush},
     {"add_authorized_keys", add_authorized_keys},
     {"clean_disconnect", clean_disconnect_clean},
     {"error_disconnect", clean_disconnect_error},

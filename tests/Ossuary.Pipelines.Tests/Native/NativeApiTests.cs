@@ -28,6 +28,7 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "generated_keys",
         "set_secret_key",
         "set_secret_key_after_zero_room",
+        "set_secret_key_after_flush",
         "add_authorized_keys",
         "clean_disconnect",
         "error_disconnect",
