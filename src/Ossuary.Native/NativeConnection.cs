@@ -43,10 +43,11 @@ internal sealed class NativeConnection : IDisposable
     /// Replaces this side's identity. Only before the first byte is exchanged: the session signs
     /// with the identity it was created with, so a fresh session is made around the new one.
     /// </summary>
-    /// <returns>False (and the identity disposed) once the handshake has begun.</returns>
+    /// <returns>False (and the identity disposed) once the handshake has begun, or once the connection has been ended.</returns>
     public bool TrySetIdentity(OssuaryIdentity identity)
     {
-        if (_started)
+        // A fresh session would also forget an ossuary_disconnect() made before the first byte.
+        if (_started || _session.State != OssuarySessionState.Handshaking)
         {
             identity.Dispose();
             return false;

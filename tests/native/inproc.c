@@ -616,6 +616,25 @@ static int set_secret_key_after_flush(void) {
   return 0;
 }
 
+/* ossuary_disconnect() ends the connection; a key set before any byte has moved must not bring
+ * it back: the Disconnect still goes out and the connection stays over. */
+static int set_secret_key_after_disconnect(void) {
+  uint8_t cs[32], cp[32], out[512];
+  keypair(cs, cp);
+  OssuaryConnection *conn = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  EXPECT(conn != NULL, "created");
+  EXPECT(ossuary_disconnect(conn, 0) == 0, "disconnect before the first byte");
+  int rc = ossuary_set_secret_key(conn, cs);
+  EXPECT(rc == -1, "an ended connection takes no key, got %d", rc);
+  EXPECT(ossuary_handshake_done(conn) == 0, "the Disconnect is still to be sent");
+  uint16_t out_len = sizeof(out);
+  rc = ossuary_send_handshake(conn, out, &out_len);
+  EXPECT(rc == 12 && out_len == 12 && out[5] == 0x10, "a Disconnect, not a ClientHandshake: rc %d, type %02x%02x", rc, out[4], out[5]);
+  EXPECT(ossuary_handshake_done(conn) == -1, "over");
+  ossuary_destroy_connection(&conn);
+  return 0;
+}
+
 static int add_authorized_keys(void) {
   uint8_t cs[32], cp[32], os[32], op[32];
   keypair(cs, cp);
@@ -917,6 +936,7 @@ static const scenario_t scenarios[] = {
     {"set_secret_key", set_secret_key},
     {"set_secret_key_after_zero_room", set_secret_key_after_zero_room},
     {"set_secret_key_after_flush", set_secret_key_after_flush},
+    {"set_secret_key_after_disconnect", set_secret_key_after_disconnect},
     {"add_authorized_keys", add_authorized_keys},
     {"clean_disconnect", clean_disconnect_clean},
     {"error_disconnect", clean_disconnect_error},

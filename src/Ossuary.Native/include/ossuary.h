@@ -114,7 +114,8 @@ void ossuary_destroy_connection(OssuaryConnection **conn);
  * ossuary_create_connection() but never NULL.
  *
  * Only before the connection has sent or received its first byte: after that the handshake
- * is signed with the key it started with, and this returns -1.
+ * is signed with the key it started with, and this returns -1. It returns -1 too once
+ * ossuary_disconnect() has ended the connection.
  *
  * Returns 0, or -1.
  */

@@ -29,6 +29,7 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "set_secret_key",
         "set_secret_key_after_zero_room",
         "set_secret_key_after_flush",
+        "set_secret_key_after_disconnect",
         "add_authorized_keys",
         "clean_disconnect",
         "error_disconnect",
