@@ -27,7 +27,7 @@ internal sealed class OptionsFollower<TOptions> : IDisposable
     private readonly IOptionsMonitorCache<TOptions>? _cache;
     private readonly string _name;
     private readonly Action<TOptions> _changed;
-    private readonly Action<OptionsValidationException> _refused;
+    private readonly Action<Exception> _refused;
     private readonly List<IDisposable> _subscriptions;
     private readonly Lock _lock = new();
     private readonly ITimer _check;
@@ -42,8 +42,8 @@ internal sealed class OptionsFollower<TOptions> : IDisposable
     /// <param name="first">The value the owner started with.</param>
     /// <param name="time">The clock of the retries.</param>
     /// <param name="changed">Given each new value once, one at a time.</param>
-    /// <param name="refused">Told once per change whose options fail validation.</param>
-    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, TimeProvider time, Action<TOptions> changed, Action<OptionsValidationException> refused)
+    /// <param name="refused">Told once per change whose options fail validation, or cannot even be made (a value the binder cannot convert).</param>
+    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, TimeProvider time, Action<TOptions> changed, Action<Exception> refused)
     {
         _monitor = monitor;
         _cache = changes?.Cache;
@@ -106,8 +106,11 @@ internal sealed class OptionsFollower<TOptions> : IDisposable
         {
             options = _monitor.Get(_name);
         }
-        catch (OptionsValidationException ex)
+        catch (Exception ex)
         {
+            // Not only a validation failure: a value the binder cannot convert ("5 seconds" for a
+            // TimeSpan) makes the options factory throw InvalidOperationException, and anything
+            // escaping this timer callback would end the process.
             // Read afresh next time: the cache would throw this failure again, files fixed or not.
             _cache?.TryRemove(_name);
             bool report;
