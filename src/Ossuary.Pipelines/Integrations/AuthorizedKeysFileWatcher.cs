@@ -11,6 +11,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// file's, because a file reached through a link changes when another name does (Kubernetes mounts
 /// <c>keys -&gt; ..data/keys</c> and swaps <c>..data</c>). Changes to other names reload only when
 /// the file's content differs from what was last read, so a busy directory does not flood the log.
+/// The folder's own name is watched in its parent too: a folder swapped in by rename (mv keys keys.old;
+/// mv keys.new keys) changes no name inside the watched folder, whose watch follows the old folder away.
 /// </summary>
 internal sealed class AuthorizedKeysFileWatcher : IDisposable
 {
@@ -21,7 +23,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
     private readonly string _directory;
     private readonly Lock _reloading = new();
     private readonly Timer _missingFilePoll;
-    private FileSystemWatcher _watcher;
+    private Watches _watcher;
     private string? _lastRead;
     private bool _disposed;
 
@@ -49,7 +51,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         Interlocked.CompareExchange(ref _watcher, null!, null!).Dispose();
     }
 
-    private FileSystemWatcher Watch()
+    private Watches Watch()
     {
         var watcher = new FileSystemWatcher(_directory)
         {
@@ -59,13 +61,64 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         watcher.Created += OnEvent;
         watcher.Deleted += OnEvent;
         watcher.Renamed += OnEvent;
-        watcher.Error += (_, e) =>
-        {
-            OssuaryLog.AuthorizedKeysReloadFailed(_logger, _path, e.GetException());
-            PollAfterDeletion(deleted: true);
-        };
+        watcher.Error += OnError;
         watcher.EnableRaisingEvents = true;
-        return watcher;
+        return new Watches(watcher, WatchFolderName());
+    }
+
+    /// <summary>The folder's name in its parent; none for a root, or a parent that may not be watched (the folder's own watch still works).</summary>
+    private FileSystemWatcher? WatchFolderName()
+    {
+        if (Path.GetDirectoryName(_directory) is not { } parent)
+        {
+            return null;
+        }
+
+        FileSystemWatcher? watcher = null;
+        try
+        {
+            watcher = new FileSystemWatcher(parent) { NotifyFilter = NotifyFilters.DirectoryName };
+            watcher.Created += OnFolderEvent;
+            watcher.Deleted += OnFolderEvent;
+            watcher.Renamed += OnFolderEvent;
+            watcher.Error += OnError;
+            watcher.EnableRaisingEvents = true;
+            return watcher;
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            watcher?.Dispose();
+            return null;
+        }
+    }
+
+    private void OnError(object sender, ErrorEventArgs e)
+    {
+        OssuaryLog.AuthorizedKeysReloadFailed(_logger, _path, e.GetException());
+        PollAfterDeletion(deleted: true);
+    }
+
+    /// <summary>The folder was renamed, deleted or (re)created under its name: read the file as the path now has it, and watch afresh.</summary>
+    private void OnFolderEvent(object sender, FileSystemEventArgs e)
+    {
+        string folder = Path.GetFileName(_directory);
+        if (!string.Equals(e.Name, folder, StringComparison.Ordinal)
+            && !(e is RenamedEventArgs renamed && string.Equals(renamed.OldName, folder, StringComparison.Ordinal)))
+        {
+            return;
+        }
+
+        lock (_reloading)
+        {
+            string? content = TryRead();
+            if (content != _lastRead)
+            {
+                _lastRead = content;
+                Reload(content);
+            }
+        }
+
+        PollAfterDeletion(deleted: true); // the folder's watch may be following the old folder away
     }
 
     /// <summary>
@@ -113,12 +166,12 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
             }
 
             // Watch afresh, then read: a file written meanwhile is either read now or raises an event.
-            FileSystemWatcher watcher;
+            Watches watcher;
             try
             {
                 watcher = Watch();
             }
-            catch (Exception ex) when (ex is ArgumentException or IOException)
+            catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
             {
                 ArmMissingFilePoll(); // gone again before it could be watched
                 return;
@@ -157,6 +210,16 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         }
 
         PollAfterDeletion(e.ChangeType == WatcherChangeTypes.Deleted);
+    }
+
+    /// <summary>The folder's watch and the watch of its name in its parent, replaced together.</summary>
+    private sealed class Watches(FileSystemWatcher folder, FileSystemWatcher? name) : IDisposable
+    {
+        public void Dispose()
+        {
+            folder.Dispose();
+            name?.Dispose();
+        }
     }
 
     private bool IsFile(string? name) => string.Equals(name, Path.GetFileName(_fullPath), StringComparison.Ordinal);
