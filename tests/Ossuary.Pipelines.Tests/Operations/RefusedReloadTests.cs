@@ -17,7 +17,9 @@ namespace Ossuary.Pipelines.Tests.Operations;
 /// options validator refuses that change, and the options monitor tells its listeners nothing (it
 /// throws to whoever reloaded; a file source swallows that). Before, the server went on with its old
 /// key in silence, and copying the file in changed nothing until some other setting changed. Now the
-/// refusal is logged at Error (event 24) and the options are read again until they pass.
+/// refusal is logged at Error (event 24) and the options are read again until they pass. The same
+/// for a setting that does not even bind ("HandshakeTimeout": "5 seconds"): the options factory throws
+/// the binder's InvalidOperationException, which escaped the follower's timer and ended the process.
 /// </summary>
 public sealed class RefusedReloadTests : IDisposable
 {
@@ -116,6 +118,79 @@ public sealed class RefusedReloadTests : IDisposable
         }
 
         Assert.Single(Records(logs, OptionsReloadFailed));
+    }
+
+    [Fact]
+    public async Task AServerSurvivesAReloadThatDoesNotBindAndAppliesTheFixedOne()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string serverKeyFile = Path.Combine(_folder, "server.key");
+        OssuarySecretKeyFile.Write(serverKeyFile, serverKey);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = serverKeyFile,
+            ["Ossuary:AuthorizedClientKeys:0"] = keptKey.PublicKey.ToString(),
+            ["Ossuary:AuthorizedClientKeys:1"] = revokedKey.PublicKey.ToString(),
+        };
+        var logs = new FakeLoggerProvider();
+        IConfigurationRoot? configuration = null;
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
+            });
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        settings.Remove("Ossuary:AuthorizedClientKeys:1");
+        settings["Ossuary:HandshakeTimeout"] = "5 seconds"; // a typo in the same edit
+        Assert.ThrowsAny<Exception>(configuration!.Reload); // to the reloader, which a file source would swallow
+
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+        FakeLogRecord refused = Assert.Single(Records(logs, OptionsReloadFailed));
+        Assert.Equal(LogLevel.Error, refused.Level);
+        Assert.Contains("HandshakeTimeout", refused.Exception?.Message);
+
+        settings["Ossuary:HandshakeTimeout"] = "00:00:05"; // fixed
+        configuration.Reload();
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
+
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AConnectionFactorySurvivesAReloadThatDoesNotBind()
+    {
+        using var clientKey = OssuaryIdentity.Generate();
+        using var serverKey = OssuaryIdentity.Generate();
+        string clientKeyFile = Path.Combine(_folder, "client.key");
+        OssuarySecretKeyFile.Write(clientKeyFile, clientKey);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = clientKeyFile,
+            ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var logs = new FakeLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
+
+        settings["Ossuary:ConnectTimeout"] = "thirty seconds";
+        Assert.ThrowsAny<Exception>(configuration.Reload);
+
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+        FakeLogRecord refused = Assert.Single(Records(logs, OptionsReloadFailed));
+        Assert.Equal(LogLevel.Error, refused.Level);
+        Assert.Contains("ConnectTimeout", refused.Exception?.Message);
     }
 
     private static async Task<OssuaryPublicKey> LocalKeyAsync(OssuaryConnectionFactory factory, IPEndPoint endpoint)
