@@ -10,7 +10,9 @@ namespace Ossuary.Pipelines.Tests.Operations;
 /// <summary>
 /// An authorized-keys file that is a symlink whose target is swapped, as Kubernetes updates a
 /// mounted ConfigMap or Secret: <c>keys -> ..data/keys</c>, and <c>..data</c> is renamed to point
-/// at a new timestamped folder. Nothing named <c>keys</c> changes in the watched folder.
+/// at a new timestamped folder. Nothing named <c>keys</c> changes in the watched folder. And the
+/// file's whole folder swapped by renames (mv keys keys.old; mv keys.new keys): no name in the
+/// watched folder changes either, and the watch follows the old folder to its new name.
 /// </summary>
 public sealed class SwappedAuthorizedKeysTests : IDisposable
 {
@@ -43,6 +45,45 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
         await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(after);
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AKeyLeftOutOfAFolderSwappedInByRenameIsRefused()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptClient = OssuaryIdentity.Generate();
+        using var revokedClient = OssuaryIdentity.Generate();
+        Publish("keys", keptClient, revokedClient);
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, Path.Combine(_folder, "keys", "authorized_keys"), logs);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedClient, serverKey.PublicKey))).DisposeAsync();
+
+        Publish("keys.new", keptClient);
+        Directory.Move(Path.Combine(_folder, "keys"), Path.Combine(_folder, "keys.old"));
+        Directory.Move(Path.Combine(_folder, "keys.new"), Path.Combine(_folder, "keys"));
+
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedClient, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptClient, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AFolderRenamedAwayAdmitsNobodyFromItsFile()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var client = OssuaryIdentity.Generate();
+        Publish("keys", client);
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, Path.Combine(_folder, "keys", "authorized_keys"), logs);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        Directory.Move(Path.Combine(_folder, "keys"), Path.Combine(_folder, "keys.old"));
+
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23)); // the file is gone from its path
+        await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(client, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(refused);
     }
 
     /// <summary>rename(2) of a link over a link, which File.Move refuses for a link to a folder.</summary>
