@@ -1,8 +1,10 @@
+using System.Globalization;
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Transport;
+using Ossuary.Samples.Telemetry.Load;
 using Ossuary.Samples.Telemetry.Server;
 using Ossuary.Samples.Telemetry.Storage;
 
@@ -10,7 +12,8 @@ namespace Ossuary.Pipelines.Tests.Samples;
 
 /// <summary>
 /// A store failure ends the connections (none stays open to take readings nobody will store) and
-/// stops the server: its queue is closed for good, so it must not go on looking alive.
+/// stops the server: its queue is closed for good, so it must not go on looking alive. The loss
+/// shows: the error counts every queued reading that went unstored, not only the batch it failed on.
 /// </summary>
 [Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryStoreFailureTests
@@ -22,6 +25,9 @@ public sealed class TelemetryStoreFailureTests
 
     [Fact]
     public Task AConnectionEndedByAStoreFailureLogsTheStoresReason() => LogReasonAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public Task AStoreFailureLogsEveryQueuedReadingItDidNotStore() => FailWithAFullQueueAsync().WaitAsync(HardLimit);
 
     private static async Task LogReasonAsync()
     {
@@ -164,17 +170,74 @@ public sealed class TelemetryStoreFailureTests
         }
     }
 
-    /// <summary>A store whose disk is full.</summary>
-    private sealed class FailingStore : IReadingStore
+    private static async Task FailWithAFullQueueAsync()
+    {
+        const int Capacity = 8;
+        const int Batch = 2;
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+        using var log = new FakeLoggerProvider();
+        var store = new FailingStore(held: true);
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            Store = store,
+            QueueCapacity = Capacity,
+            BatchSize = Batch,
+            LoggerProvider = log,
+        });
+        try
+        {
+            Task<LoadResult> load = LoadGenerator.RunAsync(new LoadOptions
+            {
+                Server = server.EndPoint,
+                ServerKey = serverKey.PublicKey,
+                Devices = [device],
+                ReadingsPerDevice = 1_000,
+                Interval = TimeSpan.Zero,
+            }, cancellationToken: budget.Token);
+
+            // The store holds its first batch; the queue behind it is full.
+            while (server.Queue.Count < Capacity)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            store.Fail();
+            await load;
+        }
+        finally
+        {
+            await Assert.ThrowsAsync<IOException>(async () => await server.DisposeAsync());
+        }
+
+        FakeLogRecord failed = Assert.Single(log.Collector.GetSnapshot(), r => r.Id.Id == 1701);
+        long notStored = server.Queue.Enqueued - server.Writer.Persisted;
+        Assert.Equal(Batch + Capacity, notStored);
+        Assert.Equal(notStored.ToString(CultureInfo.InvariantCulture), failed.GetStructuredStateValue("Count"));
+    }
+
+    /// <summary>A store whose disk is full: at its first write, or (held) once told to <see cref="Fail"/>.</summary>
+    private sealed class FailingStore(bool held = false) : IReadingStore
     {
         private readonly TaskCompletionSource _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Task Failed => _failed.Task;
 
-        public ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        public void Fail() => _release.TrySetResult();
+
+        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
         {
+            if (held)
+            {
+                await _release.Task.WaitAsync(cancellationToken);
+            }
+
             _failed.TrySetResult();
-            return ValueTask.FromException(new IOException("disk I/O error: no space left on device"));
+            throw new IOException("disk I/O error: no space left on device");
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
