@@ -101,17 +101,25 @@ internal sealed class ServerPlanSource : IDisposable
                 return; // a late event from a file the options no longer name
             }
 
+            // The plan in force with the new keys, its identity as it is: rebuilt from the options, it
+            // read the identity key file again, and a key file gone or unreadable meanwhile kept a
+            // revoked client admitted until the authorized-keys file changed once more.
+            if (_current.Hold() is not { } current)
+            {
+                return; // disposed meanwhile
+            }
+
             try
             {
-                _current.Replace(Build(_options, keys));
-                _fileKeys = keys;
-                OssuaryLog.AuthorizedKeysReloaded(_logger, path, keys.Count);
+                _current.Replace(current.WithAdmittedClients(_options.AuthorizedClientKeys, keys));
             }
-            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+            finally
             {
-                // E.g. the identity key file went missing meanwhile: the previous plan stays.
-                OssuaryLog.AuthorizedKeysReloadFailed(_logger, path, ex);
+                current.Release();
             }
+
+            _fileKeys = keys;
+            OssuaryLog.AuthorizedKeysReloaded(_logger, path, keys.Count);
         }
     }
 

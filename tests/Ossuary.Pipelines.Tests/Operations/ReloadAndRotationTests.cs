@@ -45,6 +45,44 @@ public sealed class ReloadAndRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task AKeyRemovedFromTheWatchedFileIsRefusedWhileTheServersOwnKeyFileCannotBeReadAgain()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string keyFile = WriteKeyFile(serverKey);
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [
+            OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey),
+            OssuaryAuthorizedKeys.FormatLine(revokedKey.PublicKey),
+        ]);
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.IdentityKeyFile = keyFile;
+                    o.AuthorizedKeysFile = file;
+                })
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        // The server read its key at start-up; the file has since gone (or become unreadable).
+        // Revoking a client must not depend on reading it again.
+        File.Delete(keyFile);
+        string draft = file + ".new";
+        await File.WriteAllLinesAsync(draft, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey)]);
+        File.Move(draft, file, overwrite: true);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id is 21 or 22));
+
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Id.Id == 22);
+    }
+
+    [Fact]
     public async Task AMalformedAuthorizedKeysFileKeepsThePreviousKeysAndLogsAnError()
     {
         using var serverKey = OssuaryIdentity.Generate();
