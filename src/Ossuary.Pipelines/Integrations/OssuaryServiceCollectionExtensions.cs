@@ -49,6 +49,7 @@ public static class OssuaryServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(optionsName);
+        services.TryAddSingleton<FollowedKeyFiles>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryServerOptions>, OssuaryOptionsValidator>());
         return services.AddOptions<OssuaryServerOptions>(optionsName).ValidateOnStart();
     }
@@ -81,6 +82,7 @@ public static class OssuaryServiceCollectionExtensions
     public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton<FollowedKeyFiles>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryClientOptions>, OssuaryOptionsValidator>());
         services.TryAddSingleton(provider => new OssuaryConnectionFactory(
             provider.GetRequiredService<IOptionsMonitor<OssuaryClientOptions>>(),

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Configuration;
 using Ossuary.Pipelines.Transport;
 using Ossuary.Pipelines.Trust;
 
@@ -15,7 +16,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// the monitor does not pass on) is reported too, and read again every second until it passes
 /// (<see cref="OptionsFollower{TOptions}"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
-/// its handshakes are over.
+/// its handshakes are over. The authorized-keys file it follows is registered with
+/// <see cref="FollowedKeyFiles"/>, so that the options validator leaves that file's state to the watcher.
 /// </summary>
 internal sealed class ServerPlanSource : IDisposable
 {
@@ -25,6 +27,8 @@ internal sealed class ServerPlanSource : IDisposable
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
     private readonly OptionsFollower<OssuaryServerOptions>? _follower;
+    private readonly FollowedKeyFiles? _followed;
+    private IDisposable? _following;
     private OssuaryServerOptions _options;
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
@@ -34,9 +38,10 @@ internal sealed class ServerPlanSource : IDisposable
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>
     /// <exception cref="FormatException">A key file is malformed.</exception>
     /// <exception cref="IOException">A key file cannot be read.</exception>
-    public ServerPlanSource(OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>> Sources, IOptionsMonitorCache<OssuaryServerOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
+    public ServerPlanSource(OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>> Sources, IOptionsMonitorCache<OssuaryServerOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, FollowedKeyFiles? followed = null)
     {
         _name = name;
+        _followed = followed;
         _options = options;
         _loggerFactory = options.LoggerFactory ?? loggerFactory;
         _meterFactory = options.MeterFactory ?? meterFactory;
@@ -61,6 +66,8 @@ internal sealed class ServerPlanSource : IDisposable
         {
             _watcher?.Dispose();
             _watcher = null;
+            _following?.Dispose();
+            _following = null;
         }
 
         _current.Close();
@@ -127,6 +134,8 @@ internal sealed class ServerPlanSource : IDisposable
     {
         _watcher?.Dispose();
         _watcher = path is null ? null : new AuthorizedKeysFileWatcher(path, OnFileChanged, _logger);
+        _following?.Dispose();
+        _following = path is null ? null : _followed?.Follow(_name, path);
     }
 
     private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)

@@ -135,6 +135,48 @@ public sealed class ReloadAndRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task AKeyRemovedFromConfigurationIsRefusedWhileTheWatchedAuthorizedKeysFileIsAway()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var fileClient = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(fileClient.PublicKey)]);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
+            ["Ossuary:AuthorizedKeysFile"] = file,
+            ["Ossuary:AuthorizedClientKeys:0"] = revokedKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot? configuration = null;
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
+            });
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
+
+        // The file is away for a while (a deployment replacing it, say): nobody is admitted from it,
+        // as documented, and the server runs on. A key revoked in configuration meanwhile must go.
+        File.Delete(file);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
+        settings.Remove("Ossuary:AuthorizedClientKeys:0");
+        configuration!.Reload();
+
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(fileClient.PublicKey)]);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 21 && r.Message.EndsWith(": 1 keys.", StringComparison.Ordinal)));
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(fileClient, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
     public async Task AnInvalidConfigurationChangeIsRejectedAndThePreviousOptionsStayInForce()
     {
         using var serverKey = OssuaryIdentity.Generate();
