@@ -46,9 +46,24 @@ internal sealed class ServerPlanSource : IDisposable
         _loggerFactory = options.LoggerFactory ?? loggerFactory;
         _meterFactory = options.MeterFactory ?? meterFactory;
         _logger = _loggerFactory?.CreateLogger(ConnectionTelemetry.ServerCategory) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
-        _current = new CurrentPlan(Build(options, _fileKeys));
-        Watch(options.AuthorizedKeysFile);
+        _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : []; // a start-up that fails says why
+        lock (_lock) // what the watcher sees waits for the first plan
+        {
+            AuthorizedKeysFileWatcher? watcher = StartWatching(options.AuthorizedKeysFile);
+            try
+            {
+                _fileKeys = ReadAgain(options.AuthorizedKeysFile, _fileKeys);
+                _current = new CurrentPlan(Build(options, _fileKeys));
+            }
+            catch
+            {
+                watcher?.Dispose();
+                throw;
+            }
+
+            Follow(options.AuthorizedKeysFile, watcher);
+        }
+
         if (monitor is not null)
         {
             _follower = new OptionsFollower<OssuaryServerOptions>(monitor, changes, name, options, options.TimeProvider,
@@ -77,25 +92,37 @@ internal sealed class ServerPlanSource : IDisposable
     {
         lock (_lock)
         {
+            bool newFile = options.AuthorizedKeysFile != _options.AuthorizedKeysFile;
+            AuthorizedKeysFileWatcher? watcher = null;
+            SharedPlan next;
+            IReadOnlyList<OssuaryPublicKey> fileKeys;
             try
             {
-                IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile == _options.AuthorizedKeysFile ? _fileKeys
-                    : options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
-                SharedPlan next = Build(options, fileKeys);
-                _current.Replace(next);
-                if (options.AuthorizedKeysFile != _options.AuthorizedKeysFile)
+                fileKeys = !newFile ? _fileKeys : options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
+                if (newFile)
                 {
-                    Watch(options.AuthorizedKeysFile);
+                    watcher = StartWatching(options.AuthorizedKeysFile);
+                    fileKeys = ReadAgain(options.AuthorizedKeysFile, fileKeys);
                 }
 
-                _options = options;
-                _fileKeys = fileKeys;
-                OssuaryLog.OptionsReloaded(_logger, _name, next.Plan.LocalPublicKey, next.Plan.AdmittedKeyCount);
+                next = Build(options, fileKeys);
             }
-            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
             {
+                watcher?.Dispose(); // its late events find the options naming another file, and are ignored
                 OssuaryLog.OptionsReloadFailed(_logger, _name, ex);
+                return;
             }
+
+            _current.Replace(next);
+            if (newFile)
+            {
+                Follow(options.AuthorizedKeysFile, watcher);
+            }
+
+            _options = options;
+            _fileKeys = fileKeys;
+            OssuaryLog.OptionsReloaded(_logger, _name, next.Plan.LocalPublicKey, next.Plan.AdmittedKeyCount);
         }
     }
 
@@ -103,9 +130,9 @@ internal sealed class ServerPlanSource : IDisposable
     {
         lock (_lock)
         {
-            if (_options.AuthorizedKeysFile != path)
+            if (_options.AuthorizedKeysFile != path || _watcher is null)
             {
-                return; // a late event from a file the options no longer name
+                return; // a late event from a file the options no longer name, or from a source disposed (or never started)
             }
 
             // The plan in force with the new keys, its identity as it is: rebuilt from the options, it
@@ -130,10 +157,23 @@ internal sealed class ServerPlanSource : IDisposable
         }
     }
 
-    private void Watch(string? path)
+    /// <summary>
+    /// Watches <paramref name="path"/> before its keys are read for a plan: a change made while the plan
+    /// is built then raises an event (handled once the caller lets go of the lock) rather than going
+    /// unseen until the next one, which kept a key removed in that moment admitted.
+    /// </summary>
+    private AuthorizedKeysFileWatcher? StartWatching(string? path) =>
+        path is null ? null : new AuthorizedKeysFileWatcher(path, OnFileChanged, _logger);
+
+    /// <summary>The file's keys as they are now that it is watched: a change since <paramref name="read"/> was read is not missed.</summary>
+    private static IReadOnlyList<OssuaryPublicKey> ReadAgain(string? path, IReadOnlyList<OssuaryPublicKey> read) =>
+        path is null ? read : OssuaryAuthorizedKeys.Load(path);
+
+    /// <summary>Makes <paramref name="watcher"/> (of <paramref name="path"/>) the one in force, in place of the previous.</summary>
+    private void Follow(string? path, AuthorizedKeysFileWatcher? watcher)
     {
         _watcher?.Dispose();
-        _watcher = path is null ? null : new AuthorizedKeysFileWatcher(path, OnFileChanged, _logger);
+        _watcher = watcher;
         _following?.Dispose();
         _following = path is null ? null : _followed?.Follow(_name, path);
     }

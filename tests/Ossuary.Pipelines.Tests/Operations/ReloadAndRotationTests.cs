@@ -83,6 +83,53 @@ public sealed class ReloadAndRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task AKeyRemovedWhileTheServerIsStillStartingIsRefused()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [
+            OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey),
+            OssuaryAuthorizedKeys.FormatLine(revokedKey.PublicKey),
+        ]);
+
+        // The server key comes through a pipe, so that start-up waits, between reading the
+        // authorized-keys file and anything after it, until the test has changed that file (a slow
+        // key file, on a network share say, widens the same gap).
+        string keyFile = Path.Combine(_folder, "server.key");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", keyFile]))
+        {
+            await mkfifo.WaitForExitAsync().Within();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        Task<KestrelHost> starting = Task.Run(() => KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.IdentityKeyFile = keyFile;
+                    o.AuthorizedKeysFile = file;
+                })
+                .UseConnectionHandler<EchoConnectionHandler>())));
+        await using (FileStream key = await Task.Run(() => new FileStream(keyFile, FileMode.Open, FileAccess.Write)).Within()) // opens once the server reads
+        {
+            string draft = file + ".new";
+            await File.WriteAllLinesAsync(draft, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey)]);
+            File.Move(draft, file, overwrite: true);
+            char[] hex = new char[OssuaryIdentity.SeedSize * 2];
+            serverKey.TryFormatSeedHex(hex, out _);
+            await key.WriteAsync(System.Text.Encoding.ASCII.GetBytes(hex));
+        }
+
+        await using KestrelHost host = await starting.Within();
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
     public async Task AMalformedAuthorizedKeysFileKeepsThePreviousKeysAndLogsAnError()
     {
         using var serverKey = OssuaryIdentity.Generate();
