@@ -104,6 +104,7 @@ public sealed class ReloadAndRotationTests : IDisposable
             Assert.Equal(0, mkfifo.ExitCode);
         }
 
+        var logs = new FakeLoggerProvider();
         Task<KestrelHost> starting = Task.Run(() => KestrelHost.StartAsync(
             k => k.Listen(IPAddress.Loopback, 0, listen => listen
                 .UseOssuary(o =>
@@ -111,7 +112,8 @@ public sealed class ReloadAndRotationTests : IDisposable
                     o.IdentityKeyFile = keyFile;
                     o.AuthorizedKeysFile = file;
                 })
-                .UseConnectionHandler<EchoConnectionHandler>())));
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug)));
         await using (FileStream key = await Task.Run(() => new FileStream(keyFile, FileMode.Open, FileAccess.Write)).Within()) // opens once the server reads
         {
             string draft = file + ".new";
@@ -123,6 +125,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         }
 
         await using KestrelHost host = await starting.Within();
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1); // the change was seen, if late
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(revoked);
