@@ -16,7 +16,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// the monitor does not pass on) is reported too, and read again every second until it passes
 /// (<see cref="OptionsFollower{TOptions}"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
-/// its handshakes are over. The authorized-keys file it follows is registered with
+/// its handshakes are over; an identity generated for an unauthenticated server (kept across
+/// reloads), likewise once the host has stopped and the last handshake presenting it is over. The authorized-keys file it follows is registered with
 /// <see cref="FollowedKeyFiles"/>, so that the options validator leaves that file's state to the watcher.
 /// </summary>
 internal sealed class ServerPlanSource : IDisposable
@@ -33,6 +34,9 @@ internal sealed class ServerPlanSource : IDisposable
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
     private OssuaryIdentity? _generated;
+
+    // The plan that generated it, held by this source while it runs so that every later plan can present the same key.
+    private SharedPlan? _generatedOwner;
     private readonly CurrentPlan _current;
 
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>
@@ -86,6 +90,12 @@ internal sealed class ServerPlanSource : IDisposable
         }
 
         _current.Close();
+        lock (_lock)
+        {
+            // The generated key goes once the last plan presenting it is let go (a handshake may still hold one).
+            _generatedOwner?.Release();
+            _generatedOwner = null;
+        }
     }
 
     private void OnOptionsChanged(OssuaryServerOptions options)
@@ -181,12 +191,20 @@ internal sealed class ServerPlanSource : IDisposable
     private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
     {
         HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated, _generated);
+        ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory);
         if (generated is not null)
         {
+            // Made once, and freed once the server has stopped and its last handshake is over, not left to the finalizer.
             _generated = generated;
             OssuaryLog.GeneratedServerIdentity(_logger, generated.PublicKey);
+            var owner = new SharedPlan(plan, telemetry, generated);
+            owner.TryHold(); // this source's own hold, let go on disposal
+            _generatedOwner = owner;
+            return owner;
         }
 
-        return new SharedPlan(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
+        return _generatedOwner is { } generatedOwner && plan.Presents(_generated)
+            ? SharedPlan.Sharing(plan, telemetry, generatedOwner)
+            : new SharedPlan(plan, telemetry);
     }
 }

@@ -16,13 +16,20 @@ internal sealed class SharedPlan
     // The owner's hold is the first. Zero is final: the identity is freed, and nobody may take the plan again.
     private int _holds = 1;
 
-    // The plan whose identity this one uses without owning it (see WithAdmittedClients), held until this one is freed.
+    // The plan whose identity this one uses without owning it (see Sharing), held until this one is freed.
     private readonly SharedPlan? _identityOwner;
 
-    public SharedPlan(HandshakePlan plan, ConnectionTelemetry telemetry)
+    // An identity generated for the server (it had none configured), freed as a key file's is.
+    private readonly OssuaryIdentity? _generated;
+
+    /// <param name="plan">The plan.</param>
+    /// <param name="telemetry">Where its connections report.</param>
+    /// <param name="generated">The identity generated for this plan, which it owns.</param>
+    public SharedPlan(HandshakePlan plan, ConnectionTelemetry telemetry, OssuaryIdentity? generated = null)
     {
         Plan = plan;
         Telemetry = telemetry;
+        _generated = generated;
     }
 
     private SharedPlan(HandshakePlan plan, ConnectionTelemetry telemetry, SharedPlan identityOwner)
@@ -58,16 +65,23 @@ internal sealed class SharedPlan
     /// authorized-keys file's change must not wait for (or fail with) the identity key file. The
     /// identity's owner stays held until the new plan is freed. Call while holding this plan.
     /// </summary>
-    public SharedPlan WithAdmittedClients(IEnumerable<OssuaryPublicKey> optionKeys, IEnumerable<OssuaryPublicKey> fileKeys)
+    public SharedPlan WithAdmittedClients(IEnumerable<OssuaryPublicKey> optionKeys, IEnumerable<OssuaryPublicKey> fileKeys) =>
+        Sharing(Plan.WithAdmittedClients(optionKeys, fileKeys), Telemetry, this);
+
+    /// <summary>
+    /// A plan that presents the identity <paramref name="identityOwner"/> owns (or borrows), which stays held
+    /// until the new plan is freed. Call while <paramref name="identityOwner"/> is held.
+    /// </summary>
+    public static SharedPlan Sharing(HandshakePlan plan, ConnectionTelemetry telemetry, SharedPlan identityOwner)
     {
-        // The owner, not this plan: a chain of plans, one per change, would keep every one of them alive.
-        SharedPlan owner = _identityOwner ?? this;
+        // The owner itself, not the plan that borrows from it: a chain of plans, one per change, would keep every one of them alive.
+        SharedPlan owner = identityOwner._identityOwner ?? identityOwner;
         if (!owner.TryHold())
         {
             throw new InvalidOperationException("The plan was freed while still held."); // the caller's hold keeps the owner's
         }
 
-        return new SharedPlan(Plan.WithAdmittedClients(optionKeys, fileKeys), Telemetry, owner);
+        return new SharedPlan(plan, telemetry, owner);
     }
 
     /// <summary>Gives back one hold: a handshake's once it has ended, however it ended, or the owner's.</summary>
@@ -82,6 +96,7 @@ internal sealed class SharedPlan
             else
             {
                 Plan.ReleaseOwnIdentity();
+                _generated?.Dispose();
             }
         }
     }

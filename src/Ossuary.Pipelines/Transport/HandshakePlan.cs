@@ -59,6 +59,9 @@ internal sealed class HandshakePlan
 
     public bool HasIdentity => _identity is not null;
 
+    /// <summary>Whether the server presents <paramref name="identity"/> (by default, before any selector).</summary>
+    public bool Presents(OssuaryIdentity? identity) => identity is not null && ReferenceEquals(_identity, identity);
+
     public ILoggerFactory? LoggerFactory { get; private init; }
 
     public IMeterFactory? MeterFactory { get; private init; }
