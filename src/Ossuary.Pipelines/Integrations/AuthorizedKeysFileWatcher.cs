@@ -47,11 +47,11 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         _missingFilePoll = new Timer(_ => OnMissingFilePoll());
         _linkPoll = new Timer(_ => OnLinkPoll());
         _lastRead = TryRead();
+
+        // Before the watch starts, and not under the reload lock: an owner may make this watcher
+        // under its own lock, which an event's reload (holding the reload lock) waits for.
+        FollowLink();
         _watcher = Watch();
-        lock (_reloading)
-        {
-            FollowLink();
-        }
     }
 
     public void Dispose()
@@ -232,7 +232,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         }
     }
 
-    /// <summary>Polls the file while it is a link (it may become one, or stop being one, with any change). Call under the reload lock.</summary>
+    /// <summary>Polls the file while it is a link (it may become one, or stop being one, with any change). Call under the reload lock, or before the watch starts.</summary>
     private void FollowLink()
     {
         bool link;
