@@ -35,6 +35,11 @@
  * did not return) makes every call return -1 (NULL, or nothing, where the function returns no
  * number) and never touches another connection, even one created later.
  *
+ * Signals: the first call starts the .NET runtime, which sets SIGPIPE to ignored (replacing the
+ * program's handler: install yours after the first call to keep it) and installs handlers for
+ * SIGSEGV, SIGFPE and SIGRTMIN that pass on to the program's earlier ones what is not the
+ * runtime's. libossuary 0.5 touches no signal. See the README's "Signals".
+ *
  * Keys are 32 bytes: an Ed25519 secret key is the 32-byte seed, a public key the 32-byte point.
  *
  * Drop-in: the include guard (_OSSUARY_H), the types, the return codes and every prototype of
