@@ -221,8 +221,8 @@ int32_t ossuary_handshake_done(OssuaryConnection *conn);
  * OSSUARY_ERR_WOULDBLOCK when out_buf was too small: the message was taken and the rest of its
  * packet is kept, to be handed out by ossuary_flush() (call it until it returns 0) or by the
  * next send call; -1 (nothing taken) when the channel is not established, the message is
- * longer than 16384 bytes, more than 64 KiB of earlier output is still waiting for
- * ossuary_flush(), or the arguments are bad.
+ * longer than 16384 bytes, more than four full packets (65648 bytes) of earlier output
+ * are still waiting for ossuary_flush(), or the arguments are bad.
  */
 int32_t ossuary_send_data(OssuaryConnection *conn,
                           uint8_t *in_buf, uint16_t in_buf_len,
