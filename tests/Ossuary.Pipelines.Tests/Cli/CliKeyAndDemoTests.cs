@@ -1,3 +1,5 @@
+using Ossuary.Pipelines.Tests.Support;
+
 namespace Ossuary.Pipelines.Tests.Cli;
 
 /// <summary><c>ossuary keygen</c>, <c>ossuary pubkey</c> and <c>ossuary demo</c>.</summary>
@@ -35,6 +37,25 @@ public sealed class CliKeyAndDemoTests : CliTestBase
         Assert.Equal(secret, File.ReadAllText(Path.Combine(Dir, "secret.key")));
         AssertFails(failed, 1, "the old key is unchanged");
         Assert.Equal(["secret.key"], Directory.GetFiles(Dir, "*secret.key*").Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task KeygenThatCannotWriteTheKeyLeavesNoFileUnderItsName()
+    {
+        // The disk is full: strace fails every write to a file (pwrite64, which .NET's file streams
+        // use; stdout and stderr use write). An empty key file used to keep the name, said to have
+        // "appeared while writing", so the next keygen refused to replace it and commands called it malformed.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        using ToolProcess keygen = ToolProcess.StartUnderStrace(
+            strace, ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-e", "trace=pwrite64", "-e", "inject=pwrite64:error=ENOSPC"],
+            Dir, "keygen", "-o", "secret.key");
+
+        ToolResult failed = await keygen.WaitForExitAsync();
+
+        AssertFails(failed, 1, "cannot write the key to 'secret.key'", "No space left on device", "no key file was made");
+        Assert.DoesNotContain("appeared", failed.Stderr, StringComparison.Ordinal);
+        Assert.Equal("", failed.Stdout); // no public key for a secret that is nowhere
+        Assert.Equal(["strace.log"], Directory.GetFiles(Dir).Select(Path.GetFileName));
     }
 
     [Fact]
