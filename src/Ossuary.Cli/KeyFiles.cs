@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Ossuary.Cli.Transfer;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Trust;
 
@@ -49,7 +50,7 @@ internal static class KeyFiles
         }
     }
 
-    /// <summary>Writes a new secret key file (mode 0600); <c>-</c> writes the key to standard output, as <c>wg genkey</c> does.</summary>
+    /// <summary>Writes a new secret key file (mode 0600), synced to disk with its name; <c>-</c> writes the key to standard output, as <c>wg genkey</c> does.</summary>
     /// <remarks>
     /// The key is written to a new file beside <paramref name="path"/> and takes the name only once
     /// whole: a write that fails (a full disk) leaves no file under the name, never an empty or cut
@@ -78,6 +79,7 @@ internal static class KeyFiles
         try
         {
             OssuarySecretKeyFile.Write(draft, identity);
+            SyncFile(draft);
 
             // Without --force a link that fails if the name was taken meanwhile; with it a rename over it.
             File.Move(draft, path, overwrite);
@@ -101,6 +103,25 @@ internal static class KeyFiles
                 $"cannot write the key to '{path}' ({ex.Message}); no key file was made",
                 ex is DirectoryNotFoundException or UnauthorizedAccessException ? ExitCodes.BadInput : ExitCodes.Failure);
         }
+
+        try
+        {
+            DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(path))!); // and so must the name
+        }
+        catch (IOException ex)
+        {
+            throw new CliException($"wrote the key to '{path}', but its name may not survive a crash: {ex.Message}");
+        }
+    }
+
+    /// <summary>
+    /// The key's bytes on disk before it takes the name: keygen prints the public key for sharing,
+    /// and a crash must not leave that name empty (a new file's data is written back later than its name).
+    /// </summary>
+    private static void SyncFile(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.None);
+        file.Flush(flushToDisk: true);
     }
 
     private static void Discard(string draft)

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Cli;
@@ -56,6 +57,33 @@ public sealed class CliKeyAndDemoTests : CliTestBase
         Assert.DoesNotContain("appeared", failed.Stderr, StringComparison.Ordinal);
         Assert.Equal("", failed.Stdout); // no public key for a secret that is nowhere
         Assert.Equal(["strace.log"], Directory.GetFiles(Dir).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task KeygenSyncsTheKeyBeforeNamingItAndTheFolderAfter()
+    {
+        // keygen prints the public key for sharing: by then the secret must be on disk, its bytes and
+        // its name, not only in the page cache, or a crash leaves a shared key whose secret is gone.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string keys = Directory.CreateDirectory(Path.Combine(Dir, "keys")).FullName;
+        string log = Path.Combine(Dir, "strace.log");
+        foreach (string[] args in new[] { new[] { "keygen", "-o", "keys/secret.key" }, ["keygen", "-o", "keys/secret.key", "--force"] })
+        {
+            using ToolProcess keygen = ToolProcess.StartTraced(strace, Dir, "fsync,fdatasync,rename,renameat,renameat2,link,linkat", log, args);
+            AssertSucceeds(await keygen.WaitForExitAsync());
+
+            // strace -y shows each descriptor's path; -f lines are in the order the calls were made.
+            string[] calls = File.ReadAllLines(log);
+            int named = Array.FindIndex(calls, line => Regex.IsMatch(line, @"(rename|link)\w*\(.*""(?<draft>[^""]*/keys/[^""/]+)"".*/keys/secret\.key"".*= 0"));
+            string trace = string.Join('\n', calls.Where(line => line.Contains("keys", StringComparison.Ordinal)));
+            Assert.True(named >= 0, $"{string.Join(' ', args)}: no rename or link to secret.key:\n{trace}");
+            string draft = Regex.Match(calls[named], @"""(?<draft>[^""]*/keys/[^""/]+)""").Groups["draft"].Value;
+            int synced = Array.FindIndex(calls, line => line.Contains($"sync(", StringComparison.Ordinal) && line.Contains($"<{draft}>) = 0", StringComparison.Ordinal));
+            int folderSynced = Array.FindLastIndex(calls, line => line.Contains($"<{keys}>) = 0", StringComparison.Ordinal) && line.Contains("sync(", StringComparison.Ordinal));
+            Assert.True(synced >= 0 && synced < named, $"{string.Join(' ', args)}: the key was not synced before it got its name:\n{trace}");
+            Assert.True(folderSynced > named, $"{string.Join(' ', args)}: the folder was not synced after the key got its name:\n{trace}");
+            File.Delete(log);
+        }
     }
 
     [Fact]
