@@ -347,7 +347,14 @@ internal static class TransferCommands
     {
         try
         {
-            File.Move(partial, destination, overwrite: force);
+            if (force)
+            {
+                File.Move(partial, destination, overwrite: true);
+            }
+            else
+            {
+                ExclusiveName.Take(partial, destination);
+            }
         }
         catch (IOException) when (!force && Exists(destination))
         {

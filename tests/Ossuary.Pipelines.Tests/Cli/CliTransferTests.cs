@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Cli;
@@ -61,6 +63,47 @@ public sealed class CliTransferTests : CliTestBase
         AssertSucceeds(forced);
         Assert.Equal(sha256, SHA256.HashData(File.ReadAllBytes(existing)));
         Assert.Equal(["payload.bin"], Directory.GetFiles(Path.GetDirectoryName(existing)!).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task ReceiveWithoutForceNeverReplacesAFileThatTakesTheNameAsItNamesTheFile()
+    {
+        // Someone's file takes the name just as the receiver names the finished file: File.Move without
+        // overwrite looked at the name, then renamed over whatever appeared meanwhile. strace (Debian's,
+        // installed if missing) holds back every look at the name, and every rename or link to it, by
+        // 2 s; the file appears in the middle.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
+        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
+        string destination = Path.Combine(inbox, "payload.bin");
+        using ToolProcess receiver = ToolProcess.StartUnderStrace(
+            strace,
+            ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-P", destination,
+             "-e", "trace=stat,lstat,newfstatat,statx,rename,renameat,renameat2,link,linkat",
+             "-e", "inject=stat,lstat,newfstatat,statx:delay_exit=2000000",
+             "-e", "inject=rename,renameat,renameat2,link,linkat:delay_enter=2000000"],
+            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        await WaitUntilListeningAsync(receiver);
+        Task<ToolResult> sending = RunAsync("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+
+        // The whole file is in the partial file: the receiver is about to name it.
+        Stopwatch waited = Stopwatch.StartNew();
+        while (!Directory.GetFiles(inbox, ".payload.bin.*.part").Any(file => new FileInfo(file).Length == 100_000))
+        {
+            Assert.False(receiver.HasExited, $"the receiver ended before it had the file:\n{receiver.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, "the receiver did not get the file in time");
+            await Task.Delay(10);
+        }
+
+        await Task.Delay(TimeSpan.FromMilliseconds(800));
+        File.WriteAllText(destination, "someone's own file");
+
+        ToolResult received = await receiver.WaitForExitAsync();
+        ToolResult sent = await sending;
+        Assert.Equal("someone's own file", File.ReadAllText(destination));
+        AssertFails(received, 2, "appeared during the transfer; not overwriting it (use --force)");
+        AssertFails(sent, 1, "ERR the file exists on the receiver");
+        Assert.Equal(["payload.bin"], Names(inbox));
     }
 
     [Fact]
