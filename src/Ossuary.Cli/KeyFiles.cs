@@ -82,7 +82,14 @@ internal static class KeyFiles
             SyncFile(draft);
 
             // Without --force a link that fails if the name was taken meanwhile; with it a rename over it.
-            File.Move(draft, path, overwrite);
+            if (overwrite)
+            {
+                File.Move(draft, path, overwrite: true);
+            }
+            else
+            {
+                ExclusiveName.Take(draft, path);
+            }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

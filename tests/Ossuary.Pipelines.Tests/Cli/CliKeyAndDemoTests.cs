@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Tests.Support;
 
@@ -84,6 +85,39 @@ public sealed class CliKeyAndDemoTests : CliTestBase
             Assert.True(folderSynced > named, $"{string.Join(' ', args)}: the folder was not synced after the key got its name:\n{trace}");
             File.Delete(log);
         }
+    }
+
+    [Fact]
+    public async Task KeygenWithoutForceNeverReplacesAFileThatTakesTheNameAsItNamesTheKey()
+    {
+        // A file takes the name just as keygen names the new key: File.Move without overwrite looked at
+        // the name, then renamed over whatever appeared meanwhile. strace holds back every look at the
+        // name, and every rename or link to it, by 2 s; the file appears in the middle.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string path = Path.Combine(Dir, "secret.key");
+        using ToolProcess keygen = ToolProcess.StartUnderStrace(
+            strace,
+            ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-P", path,
+             "-e", "trace=stat,lstat,newfstatat,statx,rename,renameat,renameat2,link,linkat",
+             "-e", "inject=stat,lstat,newfstatat,statx:delay_exit=2000000",
+             "-e", "inject=rename,renameat,renameat2,link,linkat:delay_enter=2000000"],
+            Dir, "keygen", "-o", "secret.key");
+
+        // The new key is whole beside its name: keygen is about to name it.
+        Stopwatch waited = Stopwatch.StartNew();
+        while (!Directory.GetFiles(Dir, ".*.new").Any(file => new FileInfo(file).Length == 65))
+        {
+            Assert.False(keygen.HasExited, $"keygen ended before it wrote the key:\n{keygen.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, "keygen did not write the key in time");
+            await Task.Delay(10);
+        }
+
+        await Task.Delay(TimeSpan.FromMilliseconds(800));
+        File.WriteAllText(path, "someone's own file");
+
+        AssertFails(await keygen.WaitForExitAsync(), 2, "'secret.key' appeared while writing the key; not overwriting it");
+        Assert.Equal("someone's own file", File.ReadAllText(path));
+        Assert.Equal(["secret.key", "strace.log"], Directory.GetFiles(Dir).Select(Path.GetFileName).Order());
     }
 
     [Fact]
