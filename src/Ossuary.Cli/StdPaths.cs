@@ -49,9 +49,15 @@ internal static class StdPaths
         }
     }
 
-    /// <summary>Fails with exit 2 when <paramref name="path"/> names a directory (a file to be written must not be one).</summary>
+    /// <summary>Fails with exit 2 when <paramref name="path"/> is empty or names a directory (a file to be written must not be one).</summary>
     public static void RequireNotDirectory(string path, string what)
     {
+        if (path.Length == 0)
+        {
+            // .NET's own refusal names a parameter ("path") the user never saw, as an unexpected error.
+            throw new CliException($"{what} name is empty", ExitCodes.BadInput);
+        }
+
         if (Directory.Exists(path))
         {
             throw new CliException($"{what} '{path}' is a directory, not a file", ExitCodes.BadInput);
