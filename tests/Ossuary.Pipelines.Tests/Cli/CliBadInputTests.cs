@@ -157,6 +157,22 @@ public sealed class CliBadInputTests : CliTestBase
     }
 
     [Fact]
+    public async Task AKnownHostsFileOfDashIsRefusedNotWrittenUnderThatName()
+    {
+        // '-' means stdin or stdout wherever a file is named; `known-hosts set` wrote a file called '-'.
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("known-hosts", "set", "127.0.0.1:7000", AnyKey, "--known-hosts", "-"),
+            RunAsync("known-hosts", "remove", "127.0.0.1:7000", "--known-hosts", "-"));
+
+        foreach (ToolResult result in results)
+        {
+            AssertFails(result, 2, "--known-hosts cannot be '-'");
+        }
+
+        Assert.False(File.Exists(Path.Combine(Dir, "-")), "a file called '-' was written");
+    }
+
+    [Fact]
     public async Task ArgumentsTheParserRejectsAreBadInput()
     {
         ToolResult[] results = await Task.WhenAll(
