@@ -41,6 +41,12 @@ internal static class TransferCommands
                 throw new CliException($"--name '{TransferProtocol.Printable(saveAs)}' is not a bare file name", ExitCodes.BadInput);
             }
 
+            int nameBytes = System.Text.Encoding.UTF8.GetByteCount(saveAs);
+            if (nameBytes > TransferProtocol.MaxNameBytes)
+            {
+                throw new CliException($"--name is {nameBytes} bytes long; a file name has at most {TransferProtocol.MaxNameBytes}", ExitCodes.BadInput);
+            }
+
             HostPort server = HostPort.Parse(parse.GetValue(target)!);
             OssuaryClientOptions options = trust.CreateOptions(parse, server, stdinFree: !fromStdin, out OssuaryIdentity? identity);
             using (identity)
@@ -224,7 +230,19 @@ internal static class TransferCommands
     {
         string header = await TransferProtocol.ReadLineAsync(secure.Input, cancellationToken)
             ?? throw new CliException("the sender closed the connection before sending a file");
-        (string name, long length) = TransferProtocol.ParseHeader(header);
+        string name;
+        long length;
+        try
+        {
+            (name, length) = TransferProtocol.ParseHeader(header);
+        }
+        catch (CliException refused)
+        {
+            // The sender learns why, rather than only that the connection closed.
+            await TryAnswerAsync(secure.Output, $"ERR {refused.Message}\n");
+            throw;
+        }
+
         string destination = Path.Combine(directory, name);
         if (Exists(destination) && !force)
         {

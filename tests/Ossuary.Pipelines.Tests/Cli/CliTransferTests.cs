@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
@@ -275,6 +276,55 @@ public sealed class CliTransferTests : CliTestBase
         }
 
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Dir, "inbox")));
+    }
+
+    [Fact]
+    public async Task ANameLongerThanAFileNameCanBeIsRefusedBeforeAnyByteIsSent()
+    {
+        // 300 bytes: no file system takes it (255 at most). The receiver took the whole file, then
+        // failed to name it and told the sender only "an I/O error".
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        File.WriteAllText(Path.Combine(Dir, "file.txt"), "data");
+        string tooLong = new('n', 300);
+        using (var closed = new ClosedPort())
+        {
+            AssertFails(await RunAsync("send", "file.txt", $"127.0.0.1:{closed.Port}", "--trust", WriteKeyFile("any.key"), "--name", tooLong),
+                2, "--name is 300 bytes long; a file name has at most 255");
+        }
+
+        // Another sender's header alone is answered at once, before any of the file's bytes.
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(receiver)));
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort(receiver)), options))
+        {
+            string name = Convert.ToBase64String(Encoding.UTF8.GetBytes(tooLong));
+            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"OSSUARY-FILE/1 3 {name}\n"));
+            string answer = await ReadLineAsync(connection.Transport.Input).Within(TimeSpan.FromSeconds(20));
+
+            Assert.StartsWith("ERR ", answer, StringComparison.Ordinal);
+            Assert.Contains("a file name of 300 bytes", answer, StringComparison.Ordinal);
+        }
+
+        AssertFails(await receiver.WaitForExitAsync(), 1, "the sender asked for a file name of 300 bytes; a file name has at most 255");
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Dir, "inbox")));
+    }
+
+    private static async Task<string> ReadLineAsync(System.IO.Pipelines.PipeReader input)
+    {
+        while (true)
+        {
+            System.IO.Pipelines.ReadResult read = await input.ReadAsync();
+            byte[] bytes = read.Buffer.ToArray();
+            int end = Array.IndexOf(bytes, (byte)'\n');
+            if (end >= 0)
+            {
+                return Encoding.UTF8.GetString(bytes, 0, end);
+            }
+
+            Assert.False(read.IsCompleted, $"the receiver closed without an answer; it sent '{Encoding.UTF8.GetString(bytes)}'");
+            input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
     }
 
     [Fact]
