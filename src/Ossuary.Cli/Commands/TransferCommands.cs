@@ -244,6 +244,13 @@ internal static class TransferCommands
         }
 
         string destination = Path.Combine(directory, name);
+        if (Directory.Exists(destination) && new FileInfo(destination).LinkTarget is null)
+        {
+            // --force replaces a file (or a symlink), never a folder: refused now, not after the whole file.
+            await TransferProtocol.WriteLineAsync(secure.Output, "ERR a directory of that name exists on the receiver\n", cancellationToken);
+            throw new CliException($"'{destination}' is a directory; not replacing it, even with --force", ExitCodes.BadInput);
+        }
+
         if (Exists(destination) && !force)
         {
             await TransferProtocol.WriteLineAsync(secure.Output, "ERR the file exists on the receiver\n", cancellationToken);

@@ -67,6 +67,25 @@ public sealed class CliTransferTests : CliTestBase
     }
 
     [Fact]
+    public async Task ForceNeverReplacesADirectoryAndSaysSoBeforeTheTransfer()
+    {
+        // The whole file used to be received, then fail to take the directory's name, the sender told
+        // only "ERR the receiver could not save the file: an I/O error".
+        WriteRandomFile(Path.Combine("outbox", "report"));
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(Path.Combine(inbox, "report"));
+        File.WriteAllText(Path.Combine(inbox, "report", "kept.txt"), "kept");
+
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox", "--force");
+        ToolResult sent = await RunAsync("send", Path.Combine("outbox", "report"), $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+
+        AssertFails(sent, 1, "the receiver refused the file: ERR a directory of that name exists on the receiver");
+        AssertFails(await receiver.WaitForExitAsync(), 2, "is a directory; not replacing it, even with --force");
+        Assert.Equal("kept", File.ReadAllText(Path.Combine(inbox, "report", "kept.txt")));
+        Assert.Equal(["report"], Names(inbox));
+    }
+
+    [Fact]
     public async Task ReceiveWithoutForceNeverReplacesAFileThatTakesTheNameAsItNamesTheFile()
     {
         // Someone's file takes the name just as the receiver names the finished file: File.Move without
