@@ -47,6 +47,19 @@ internal sealed partial class StdoutStream : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
+    /// <remarks>
+    /// On the thread pool, as a file stream over a blocking descriptor does, and from the caller's
+    /// memory: the base class would copy memory it cannot see as an array into the shared array
+    /// pool, and decrypted bytes must not linger there.
+    /// </remarks>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        cancellationToken.IsCancellationRequested
+            ? ValueTask.FromCanceled(cancellationToken)
+            : new ValueTask(Task.Run(() => Write(buffer.Span), cancellationToken));
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
     public override void Flush()
     {
         // Nothing is held back: every write went to the descriptor.
