@@ -14,6 +14,8 @@ internal sealed partial class StdoutStream : Stream
 {
     private const int Descriptor = 1;
     private const int Interrupted = 4; // EINTR, Linux and macOS
+    private const int WouldBlock = 11; // EAGAIN, Linux: a parent may have made a shared stdout non-blocking
+    private const short PollOut = 0x4;
 
     public override bool CanRead => false;
 
@@ -35,6 +37,15 @@ internal sealed partial class StdoutStream : Stream
                 int error = Marshal.GetLastPInvokeError();
                 if (error == Interrupted)
                 {
+                    continue;
+                }
+
+                if (error == WouldBlock)
+                {
+                    // A full pipe on a descriptor someone made non-blocking (as the console stream does):
+                    // wait until it takes more, rather than fail a transfer the reader is still taking.
+                    var poll = new PollDescriptor { Descriptor = Descriptor, Events = PollOut };
+                    Poll(ref poll, 1, -1);
                     continue;
                 }
 
@@ -70,6 +81,17 @@ internal sealed partial class StdoutStream : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
     public override void SetLength(long value) => throw new NotSupportedException();
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollDescriptor
+    {
+        public int Descriptor;
+        public short Events;
+        public short ReturnedEvents;
+    }
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static partial int Poll(ref PollDescriptor descriptor, nuint count, int timeoutMilliseconds);
 
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static partial nint WriteNative(int descriptor, ReadOnlySpan<byte> buffer, nint count);

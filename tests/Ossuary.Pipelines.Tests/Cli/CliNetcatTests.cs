@@ -42,6 +42,31 @@ public sealed class CliNetcatTests : CliTestBase
     }
 
     [Fact]
+    public async Task AClientWhoseStdoutIsANonBlockingPipeWaitsForRoomAndDeliversEveryByte()
+    {
+        // A parent that made its stdout non-blocking (node.js does) hands it on: a slow reader fills
+        // the pipe, and a write that fails with EAGAIN must wait for room, not end the transfer.
+        const int Size = 16;
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "0.2");
+        int port = ServerPort(server);
+        var sink = new BulkStreams.Sink(pauseEvery: 2, Pause);
+        ToolProcess client = StartWithNonBlockingStdout(sink.ReadAsync, "connect", $"127.0.0.1:{port}", "--trust", ServerKey(server), "--wait", "0.2");
+
+        Task<int> writing = BulkStreams.WriteAsync(server.StdinStream, Size, pauseEvery: Size, Pause);
+        await sink.Flowing.WaitAsync(ToolProcess.HardTimeout);
+        client.CloseStdin();
+        int written = await writing;
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        Assert.True(written == Size, $"the server stopped reading stdin after {written} MiB\n{serverResult}");
+        AssertSucceeds(clientResult);
+        AssertSucceeds(serverResult);
+        Assert.Equal((long)Size << 20, sink.Length);
+        Assert.Equal(BulkStreams.ExpectedHash(Size), sink.Hash);
+    }
+
+    [Fact]
     public async Task AClientSending200MiBToAServerWithNothingToSayDeliversEveryByte()
     {
         // ossuary listen --once < /dev/null > out    +    head -c 200M FILE | ossuary connect ...

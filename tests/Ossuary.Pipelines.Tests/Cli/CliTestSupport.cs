@@ -46,6 +46,14 @@ public abstract partial class CliTestBase : IDisposable
         return process;
     }
 
+    /// <summary>Starts the tool with a non-blocking stdout (see <see cref="ToolProcess.StartWithNonBlockingStdout"/>).</summary>
+    internal ToolProcess StartWithNonBlockingStdout(Func<Stream, Task> stdoutSink, params string[] args)
+    {
+        ToolProcess process = ToolProcess.StartWithNonBlockingStdout(Dir, stdoutSink, args);
+        _processes.Add(process);
+        return process;
+    }
+
     /// <summary>Starts the tool with bash redirections applied to it (see <see cref="ToolProcess.StartRedirected"/>).</summary>
     internal ToolProcess StartRedirected(string redirections, params string[] args)
     {

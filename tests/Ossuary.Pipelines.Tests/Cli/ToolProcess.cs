@@ -93,6 +93,15 @@ internal sealed class ToolProcess : IDisposable
         Start("bash", ["-c", $"exec \"$0\" \"$@\" {redirections}", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
     /// <summary>
+    /// Starts the tool with its stdout (a pipe to <paramref name="stdoutSink"/>) made non-blocking, as a
+    /// parent that shares its own non-blocking stdout hands it on (python3 sets O_NONBLOCK, then execs
+    /// the tool): a full pipe then fails a write with EAGAIN instead of waiting. Unix only.
+    /// </summary>
+    public static ToolProcess StartWithNonBlockingStdout(string directory, Func<Stream, Task> stdoutSink, params string[] args) =>
+        Start("python3", ["-c", "import fcntl, os, sys; fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_NONBLOCK); os.execv(sys.argv[1], sys.argv[1:])",
+            RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, stdoutSink, args);
+
+    /// <summary>
     /// Starts the tool with files it writes limited to <paramref name="kilobytes"/> KiB (bash's
     /// <c>ulimit -f</c>, SIGXFSZ ignored so that a write past it fails with EFBIG): a disk that fills
     /// up mid-file, without a small file system to fill. Unix only. The runtime's write-xor-execute
