@@ -1,5 +1,9 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
+using System.Text;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Transport;
 using Ossuary.Samples.Telemetry.Keys;
 using Ossuary.Samples.Telemetry.Load;
 using Ossuary.Samples.Telemetry.Server;
@@ -22,6 +26,9 @@ public sealed class TelemetryStoreTests : IDisposable
 
     [Fact]
     public Task ASlowStoreSlowsTheDevicesWithABoundedQueueAndLosesNothing() => SlowStoreAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public Task EverySensorNameIsStoredAsSentHoweverManyTheFleetUses() => SensorNamesAsync().WaitAsync(HardLimit);
 
     [Fact]
     public void SequenceNumbersShowGapsAndResends()
@@ -88,6 +95,56 @@ public sealed class TelemetryStoreTests : IDisposable
                 device.Dispose();
             }
         }
+    }
+
+    private async Task SensorNamesAsync()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var noisy = OssuaryIdentity.Generate();
+        using var quiet = OssuaryIdentity.Generate();
+        string database = Path.Combine(_directory, "telemetry.db");
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [noisy.PublicKey, quiet.PublicKey],
+            DatabasePath = database,
+        });
+        string longName = new('n', 100);
+        try
+        {
+            // One device uses more distinct names than the server keeps shared copies of; then another
+            // device reports a name nobody used before, and a long one.
+            var noisyLines = new StringBuilder();
+            for (int i = 1; i <= SensorNames.Capacity + 10; i++)
+            {
+                noisyLines.Append(CultureInfo.InvariantCulture, $"sensor=probe-{i} value={i} seq={i}\n");
+            }
+
+            await SendAsync(server, serverKey, noisy, noisyLines.ToString(), budget.Token);
+            await SendAsync(server, serverKey, quiet, $"sensor=temp value=1 seq=1\nsensor={longName} value=2 seq=2\n", budget.Token);
+            while (server.Registry.SessionsEnded < 2)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+
+        Assert.Equal(["temp", longName], ReadingQueries.Readings(database, quiet.PublicKey.ToString(), 0).OrderBy(r => r.Sequence).Select(r => r.Sensor));
+        IReadOnlyList<StoredReading> noisyReadings = ReadingQueries.Readings(database, noisy.PublicKey.ToString(), 0);
+        Assert.Equal(SensorNames.Capacity + 10, noisyReadings.Count);
+        Assert.All(noisyReadings, r => Assert.Equal($"probe-{r.Sequence}", r.Sensor));
+    }
+
+    private static async Task SendAsync(TelemetryServer server, OssuaryIdentity serverKey, OssuaryIdentity device, string lines, CancellationToken cancellationToken)
+    {
+        var options = new OssuaryClientOptions { Identity = device };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options, cancellationToken);
+        await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes(lines), cancellationToken);
     }
 
     private static async Task RunServerAsync(Fleet fleet, string database, IReadOnlyList<OssuaryIdentity> devices, long firstSequence, int readings, CancellationToken cancellationToken)
