@@ -42,6 +42,12 @@ public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormat
     /// <summary>Whether this is <see cref="Anonymous"/>.</summary>
     public bool IsAnonymous => Equals(Anonymous);
 
+    /// <summary>
+    /// <see cref="Anonymous"/> or all zeros: keys no peer can prove (the handshake refuses both), so an
+    /// allow-list or trusted-key entry holding one matches nobody.
+    /// </summary>
+    internal bool IsUnprovable => IsAnonymous || System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(_bytes, stackalloc byte[Size]);
+
     /// <summary>Parses 64 hex characters.</summary>
     /// <exception cref="FormatException">The text is not 64 hex characters.</exception>
     public static OssuaryPublicKey Parse(string hex)

@@ -18,7 +18,10 @@ public sealed class OssuaryClientOptions
     /// </summary>
     public string? IdentityKeyFile { get; set; }
 
-    /// <summary>Server keys the client trusts without asking.</summary>
+    /// <summary>
+    /// Server keys the client trusts without asking. <see cref="OssuaryPublicKey.Anonymous"/> and the
+    /// all-zero key are refused when the options are validated: no server can prove them.
+    /// </summary>
     public ICollection<OssuaryPublicKey> TrustedServerKeys { get; } = new List<OssuaryPublicKey>();
 
     /// <summary>
@@ -94,6 +97,13 @@ public sealed class OssuaryClientOptions
         if (TrustedServerKeys.Any(key => key is null))
         {
             throw new InvalidOperationException("OssuaryClientOptions.TrustedServerKeys holds a null key.");
+        }
+
+        if (TrustedServerKeys.FirstOrDefault(key => key.IsUnprovable) is { } unprovable)
+        {
+            throw new InvalidOperationException(
+                $"OssuaryClientOptions.TrustedServerKeys holds {unprovable}, {(unprovable.IsAnonymous ? "the anonymous key" : "all zeros")}: " +
+                "no server can prove it, so it trusts nobody. Remove it and list the server's own public key.");
         }
 
         if (ConnectTimeout <= TimeSpan.Zero && ConnectTimeout != Timeout.InfiniteTimeSpan)

@@ -44,7 +44,8 @@ public sealed class OssuaryServerOptions
 
     /// <summary>
     /// Client keys admitted in <see cref="OssuaryServerMode.Authenticated"/> mode. Setting any in
-    /// <see cref="OssuaryServerMode.Unauthenticated"/> mode is refused at start-up, since that mode admits everyone.
+    /// <see cref="OssuaryServerMode.Unauthenticated"/> mode is refused at start-up, since that mode admits everyone,
+    /// and so is <see cref="OssuaryPublicKey.Anonymous"/> or the all-zero key, which no client can prove.
     /// </summary>
     public ICollection<OssuaryPublicKey> AuthorizedClientKeys { get; } = new List<OssuaryPublicKey>();
 
@@ -159,6 +160,14 @@ public sealed class OssuaryServerOptions
         if (AuthorizedClientKeys.Any(key => key is null))
         {
             throw new InvalidOperationException("OssuaryServerOptions.AuthorizedClientKeys holds a null key.");
+        }
+
+        // Listed, it counted toward "admits somebody" while it matched nobody: an entry no client can prove is a mistake.
+        if (AuthorizedClientKeys.FirstOrDefault(key => key.IsUnprovable) is { } unprovable)
+        {
+            throw new InvalidOperationException(
+                $"OssuaryServerOptions.AuthorizedClientKeys holds {unprovable}, {(unprovable.IsAnonymous ? "the key an anonymous client sends" : "all zeros")}: " +
+                "no client can prove it, so it admits nobody. Remove it; to admit clients without an identity, use Mode = Unauthenticated.");
         }
 
         ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider);

@@ -153,6 +153,53 @@ public sealed class ConfigurationBindingTests : IDisposable
         Assert.Contains("Ossuary:AuthorizedClientKeys:0", invalid.Message);
     }
 
+    // The anonymous key (what a client without an identity sends) and all zeros: no client can prove
+    // either, so an allow-list entry for one admits nobody while it looks like it admits someone.
+    [Theory]
+    [InlineData("0100000000000000000000000000000000000000000000000000000000000000")]
+    [InlineData("0000000000000000000000000000000000000000000000000000000000000000")]
+    public async Task ValidateOnStartRefusesAnAuthorizedClientKeyNoClientCanProve(string unprovable)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+
+        OptionsValidationException invalid = await Assert.ThrowsAsync<OptionsValidationException>(() => KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+                {
+                    ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
+                    ["Ossuary:AuthorizedClientKeys:0"] = unprovable,
+                });
+                builder.Services.AddOssuaryServer(builder.Configuration.GetSection("Ossuary"));
+            }));
+
+        Assert.Contains("AuthorizedClientKeys", invalid.Message);
+        Assert.Contains(unprovable, invalid.Message);
+    }
+
+    [Theory]
+    [InlineData("0100000000000000000000000000000000000000000000000000000000000000")]
+    [InlineData("0000000000000000000000000000000000000000000000000000000000000000")]
+    public async Task ValidationRefusesATrustedServerKeyNoServerCanProve(string unprovable)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Client:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+                ["Client:TrustedServerKeys:1"] = unprovable,
+            })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryClient(configuration.GetSection("Client"));
+        await using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value);
+        Assert.Contains("TrustedServerKeys", invalid.Message);
+        Assert.Contains(unprovable, invalid.Message);
+    }
+
     [Fact]
     public async Task ValidateOnStartReportsAnUnreadableIdentityKeyFile()
     {
