@@ -6,7 +6,7 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// <summary>
 /// The meter <c>Ossuary.Samples.Telemetry</c>, read when scraped: readings received and stored
 /// (Prometheus derives readings/s with <c>rate()</c>), devices connected, the store's lag (readings
-/// queued, not yet stored) and refused handshakes. Observable instruments: recording costs nothing per reading.
+/// received, not yet stored) and refused handshakes. Observable instruments: recording costs nothing per reading.
 /// </summary>
 public sealed class TelemetryMetrics
 {
@@ -14,21 +14,23 @@ public sealed class TelemetryMetrics
     public const string MeterName = "Ossuary.Samples.Telemetry";
 
     /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
-    public TelemetryMetrics(IMeterFactory meters, TelemetryRegistry registry, ReadingQueue queue, Func<long> persisted)
+    public TelemetryMetrics(IMeterFactory meters, TelemetryRegistry registry, ReadingQueue queue, StoreWriter writer)
     {
         ArgumentNullException.ThrowIfNull(meters);
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(queue);
-        ArgumentNullException.ThrowIfNull(persisted);
+        ArgumentNullException.ThrowIfNull(writer);
         Meter meter = meters.Create(MeterName);
         meter.CreateObservableCounter("telemetry.readings.received", () => registry.Snapshot().Sum(d => d.Readings), unit: "{reading}", description: "Readings parsed from devices.");
-        meter.CreateObservableCounter("telemetry.readings.stored", persisted, unit: "{reading}", description: "Readings the store (or JetStream) has accepted.");
+        meter.CreateObservableCounter("telemetry.readings.stored", () => writer.Persisted, unit: "{reading}", description: "Readings the store (or JetStream) has accepted.");
         meter.CreateObservableCounter("telemetry.readings.rejected", () => registry.Snapshot().Sum(d => d.Rejected), unit: "{line}", description: "Lines that were not readings.");
         // In double: a device's sequence numbers are its own, and two that jumped to near long.MaxValue
         // overflow a long sum, which throws in the callback and drops the counter from every scrape.
         meter.CreateObservableCounter("telemetry.readings.gaps", () => registry.Snapshot().Sum(d => (double)d.Gaps), unit: "{reading}", description: "Sequence numbers skipped: readings devices numbered but never delivered.");
         meter.CreateObservableUpDownCounter("telemetry.devices.connected", () => registry.Snapshot().Count(d => d.Connections > 0), unit: "{device}", description: "Devices with a connection open.");
-        meter.CreateObservableUpDownCounter("telemetry.store.lag", () => (long)queue.Count, unit: "{reading}", description: "Readings received and queued, not yet stored.");
+        // The batch the store is writing counts too: a stalled store (a JetStream outage) holds up to a
+        // whole batch with the queue empty, and the lag must not read 0 then.
+        meter.CreateObservableUpDownCounter("telemetry.store.lag", () => queue.Count + writer.Writing, unit: "{reading}", description: "Readings received and not yet stored: queued, or in the batch being written.");
         meter.CreateObservableCounter("telemetry.handshakes.refused", () => registry.Refused().Sum(r => r.Count) + registry.RefusedUnlisted, unit: "{handshake}", description: "Handshakes refused: the device's key is not on the allow-list.");
     }
 }

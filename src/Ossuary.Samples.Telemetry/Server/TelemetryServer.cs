@@ -171,7 +171,7 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         // Kestrel binds, and lists, its endpoints in the order they were configured: devices first.
         List<int> ports = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Select(a => new Uri(a).Port).ToList();
         IPEndPoint? metricsEndPoint = options.MetricsPort is null ? null : new IPEndPoint(options.Address, ports[1]);
-        _ = new TelemetryMetrics(app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), registry, queue, () => writer.Persisted);
+        _ = new TelemetryMetrics(app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), registry, queue, writer);
         return new TelemetryServer(app, new IPEndPoint(options.Address, ports[0]), metricsEndPoint, queue, store, options.Store is null, writer);
     }
 

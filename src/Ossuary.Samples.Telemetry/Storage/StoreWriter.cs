@@ -17,6 +17,7 @@ public sealed partial class StoreWriter
     private readonly Task _loop;
     private long _persisted;
     private long _batches;
+    private long _writing;
 
     /// <summary>Starts writing.</summary>
     public StoreWriter(ReadingQueue queue, IReadingStore store, int batchSize, ILogger logger)
@@ -34,6 +35,12 @@ public sealed partial class StoreWriter
 
     /// <summary>Readings the store has accepted.</summary>
     public long Persisted => Interlocked.Read(ref _persisted);
+
+    /// <summary>
+    /// Readings taken off the queue that the store has not yet accepted (the batch being written): with
+    /// the queue's count, what has been received and is not stored.
+    /// </summary>
+    public long Writing => Interlocked.Read(ref _writing);
 
     /// <summary>Batches written.</summary>
     public long Batches => Interlocked.Read(ref _batches);
@@ -55,8 +62,10 @@ public sealed partial class StoreWriter
                 }
 
                 // Not cancellable: a batch taken off the queue is written, or the failure is reported.
+                Interlocked.Exchange(ref _writing, batch.Count);
                 await _store.WriteAsync(batch, CancellationToken.None);
                 Interlocked.Add(ref _persisted, batch.Count);
+                Interlocked.Exchange(ref _writing, 0);
                 Interlocked.Increment(ref _batches);
             }
         }

@@ -19,6 +19,53 @@ public sealed class TelemetryMetricsTests : IDisposable
     [Fact]
     public Task MetricsShowReadingsDevicesStoreAndTheLibrarysHandshakes() => ScrapeAsync().WaitAsync(HardLimit);
 
+    [Fact]
+    public Task TheStoreLagCountsTheBatchTheStoreIsStillWriting() => LagAsync().WaitAsync(HardLimit);
+
+    private static async Task LagAsync()
+    {
+        const int Readings = 5;
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+        var store = new StalledStore();
+        await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            Store = store,
+            MetricsPort = 0,
+        });
+        try
+        {
+            var options = new OssuaryClientOptions { Identity = device };
+            options.TrustedServerKeys.Add(serverKey.PublicKey);
+            await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options, budget.Token))
+            {
+                for (int seq = 1; seq <= Readings; seq++)
+                {
+                    await connection.Transport.Output.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"sensor=temp value={seq} seq={seq}\n"), budget.Token);
+                }
+            }
+
+            // Every reading received and taken off the queue by the writer, whose store has not answered.
+            while (server.Registry.SessionsEnded < 1 || server.Queue.Count > 0 || !store.Writing)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            string text = await http.GetStringAsync(new Uri($"http://{server.MetricsEndPoint}/metrics"), budget.Token);
+            Assert.Equal(Readings, Value(text, "telemetry_readings_received_total"));
+            Assert.Equal(0, Value(text, "telemetry_readings_stored_total"));
+            Assert.Equal(Readings, Value(text, "telemetry_store_lag"));
+        }
+        finally
+        {
+            store.Open();
+        }
+    }
+
     private async Task ScrapeAsync()
     {
         const int Devices = 3;
@@ -81,6 +128,25 @@ public sealed class TelemetryMetricsTests : IDisposable
                 device.Dispose();
             }
         }
+    }
+
+    /// <summary>A store that holds every batch until <see cref="Open"/>.</summary>
+    private sealed class StalledStore : Ossuary.Samples.Telemetry.Storage.IReadingStore
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private volatile bool _writing;
+
+        public bool Writing => _writing;
+
+        public void Open() => _open.TrySetResult();
+
+        public async ValueTask WriteAsync(IReadOnlyList<Ossuary.Samples.Telemetry.Storage.StoredReading> batch, CancellationToken cancellationToken)
+        {
+            _writing = true;
+            await _open.Task.WaitAsync(cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     /// <summary>The value of the first sample of <paramref name="metric"/> (labels ignored).</summary>
