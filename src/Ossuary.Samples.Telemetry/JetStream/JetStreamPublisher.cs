@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
@@ -9,20 +11,26 @@ namespace Ossuary.Samples.Telemetry.JetStream;
 /// <summary>
 /// An ingestion node's "store": publishes each batch to JetStream and completes when JetStream has
 /// acknowledged every reading (stored in the stream, or recognised as a duplicate by its message id).
-/// Behind the same bounded queue as the SQLite store, so a slow or absent NATS server slows the devices.
+/// Behind the same bounded queue as the SQLite store, so a slow or absent NATS server slows the devices:
+/// a reading JetStream did not acknowledge (no answer in time, no JetStream to answer) is published
+/// again until it is, while the queue fills and the connections wait.
 /// </summary>
-public sealed class JetStreamPublisher : IReadingStore
+public sealed partial class JetStreamPublisher : IReadingStore
 {
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
+
     private readonly NatsClient _nats;
     private readonly INatsJSContext _js;
     private readonly JetStreamOptions _options;
+    private readonly ILogger _logger;
     private long _duplicates;
 
-    private JetStreamPublisher(NatsClient nats, JetStreamOptions options)
+    private JetStreamPublisher(NatsClient nats, JetStreamOptions options, ILogger logger)
     {
         _nats = nats;
         _js = nats.CreateJetStreamContext();
         _options = options;
+        _logger = logger;
     }
 
     /// <summary>Readings JetStream recognised as already published (a device's resend, possibly through another node).</summary>
@@ -30,13 +38,18 @@ public sealed class JetStreamPublisher : IReadingStore
 
     /// <summary>Connects to NATS and ensures the stream exists.</summary>
     /// <exception cref="NatsException">The NATS server cannot be reached or has no JetStream.</exception>
-    public static async Task<JetStreamPublisher> ConnectAsync(JetStreamOptions options, CancellationToken cancellationToken = default)
+    public static Task<JetStreamPublisher> ConnectAsync(JetStreamOptions options, CancellationToken cancellationToken = default) =>
+        ConnectAsync(options, null, cancellationToken);
+
+    /// <summary>Connects to NATS and ensures the stream exists; <paramref name="logger"/> hears of readings published again during an outage.</summary>
+    /// <exception cref="NatsException">The NATS server cannot be reached or has no JetStream.</exception>
+    public static async Task<JetStreamPublisher> ConnectAsync(JetStreamOptions options, ILogger? logger, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         var nats = new NatsClient(options.Url);
         try
         {
-            var publisher = new JetStreamPublisher(nats, options);
+            var publisher = new JetStreamPublisher(nats, options, logger ?? NullLogger.Instance);
             await JetStreamStream.EnsureAsync(publisher._js, options, cancellationToken);
             return publisher;
         }
@@ -51,7 +64,28 @@ public sealed class JetStreamPublisher : IReadingStore
     public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        IReadOnlyList<StoredReading> unacknowledged = batch;
+        TimeSpan delay = TimeSpan.FromMilliseconds(250);
+        while (true)
+        {
+            unacknowledged = await PublishAsync(unacknowledged, cancellationToken);
+            if (unacknowledged.Count == 0)
+            {
+                return;
+            }
 
+            // An outage is waited out, as a slow disk is: a reading with a message id published twice
+            // is dropped by JetStream as a duplicate. (One without, whose first publish landed but
+            // whose acknowledgement was lost, is stored twice: it has nothing to recognise it by.)
+            LogRetrying(_logger, unacknowledged.Count, delay.TotalSeconds);
+            await Task.Delay(delay, cancellationToken);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+        }
+    }
+
+    /// <summary>Publishes all of <paramref name="batch"/> at once; returns the readings JetStream did not acknowledge for want of an answer.</summary>
+    private async Task<IReadOnlyList<StoredReading>> PublishAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+    {
         // All of the batch in flight at once, then every acknowledgement: one round trip per batch, not per reading.
         var acks = new Task<PubAckResponse>[batch.Count];
         for (int i = 0; i < batch.Count; i++)
@@ -64,8 +98,26 @@ public sealed class JetStreamPublisher : IReadingStore
                 cancellationToken: cancellationToken).AsTask();
         }
 
-        foreach (PubAckResponse ack in await Task.WhenAll(acks))
+        try
         {
+            await Task.WhenAll(acks);
+        }
+        catch (Exception) when (acks.All(ack => ack.IsCompletedSuccessfully || IsUnanswered(ack.Exception?.InnerException)))
+        {
+            // Some were not answered: those are published again, below.
+        }
+
+        var unanswered = new List<StoredReading>();
+        for (int i = 0; i < acks.Length; i++)
+        {
+            if (!acks[i].IsCompletedSuccessfully)
+            {
+                unanswered.Add(batch[i]);
+                continue;
+            }
+
+            PubAckResponse ack = acks[i].Result;
+
             // A duplicate is success here: the reading is in the stream already (EnsureSuccess would throw).
             if (ack.Duplicate && ack.Error is null)
             {
@@ -76,7 +128,16 @@ public sealed class JetStreamPublisher : IReadingStore
                 ack.EnsureSuccess();
             }
         }
+
+        return unanswered;
     }
+
+    /// <summary>No answer (in time, or no JetStream to give one): the server is away, not refusing the reading.</summary>
+    private static bool IsUnanswered(Exception? error) =>
+        error is NatsJSPublishNoResponseException or NatsNoRespondersException or NatsNoReplyException or NatsConnectionFailedException;
+
+    [LoggerMessage(EventId = 1711, Level = LogLevel.Warning, Message = "JetStream did not acknowledge {Count} reading(s); publishing them again in {Seconds} s (devices wait meanwhile).")]
+    private static partial void LogRetrying(ILogger logger, int count, double seconds);
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _nats.DisposeAsync();

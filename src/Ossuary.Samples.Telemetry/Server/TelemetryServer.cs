@@ -147,10 +147,21 @@ public sealed partial class TelemetryServer : IAsyncDisposable
             builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Address, port));
         }
 
-        IReadingStore store = options.Store
-            ?? (options.JetStream is { } jetStream ? await JetStream.JetStreamPublisher.ConnectAsync(jetStream) : SqliteReadingStore.Open(options.DatabasePath));
         WebApplication app = builder.Build();
         refusals = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<TelemetryServer>();
+        IReadingStore store;
+        try
+        {
+            store = options.Store ?? (options.JetStream is { } jetStream
+                ? await JetStream.JetStreamPublisher.ConnectAsync(jetStream, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<JetStream.JetStreamPublisher>())
+                : SqliteReadingStore.Open(options.DatabasePath));
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
         if (options.MetricsPort is not null)
         {
             app.UseOpenTelemetryPrometheusScrapingEndpoint();

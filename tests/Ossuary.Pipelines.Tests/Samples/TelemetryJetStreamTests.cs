@@ -23,6 +23,28 @@ public sealed class TelemetryJetStreamTests : IDisposable
     public Task DevicesMovedBetweenTwoNodesAndResendingAreStoredExactlyOnce() => MoveDevicesAsync().WaitAsync(HardLimit);
 
     [Fact]
+    public async Task APublisherWaitsOutAJetStreamOutageAndPublishesEveryReading()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_OUTAGE", Subject = "outage.readings" };
+        await using JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, budget.Token);
+        string device = new('a', 64);
+
+        // NATS stops answering for longer than a request's timeout, then comes back: the batch is
+        // published late, not failed (which stops the node and loses what it has queued).
+        await nats.PauseAsync();
+        Task write = publisher.WriteAsync(Enumerable.Range(1, 5).Select(seq => new StoredReading(device, seq, "temp", seq, seq)).ToArray(), budget.Token).AsTask();
+        await Task.Delay(TimeSpan.FromSeconds(8), budget.Token);
+        await nats.ResumeAsync();
+        await write;
+
+        await using var client = new NatsClient(nats.Url);
+        INatsJSStream stream = await client.CreateJetStreamContext().GetStreamAsync(options.Stream, cancellationToken: budget.Token);
+        Assert.Equal(5, stream.Info.State.Messages);
+    }
+
+    [Fact]
     public async Task AConsumerStoppedBeforeItsStreamIsSetUpStopsQuietly()
     {
         using var budget = new CancellationTokenSource(HardLimit);

@@ -88,6 +88,22 @@ internal sealed partial class NatsServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Freezes the server (SIGSTOP): connections stay open and nothing answers, as in an outage.</summary>
+    public Task PauseAsync() => SignalAsync("STOP");
+
+    /// <summary>Lets a paused server go on (SIGCONT).</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        // bash's own kill: /bin/kill comes with procps, which a minimal Debian does not have.
+        using Process kill = Process.Start(new ProcessStartInfo("bash")
+        {
+            ArgumentList = { "-c", "kill -\"$0\" \"$1\"", signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        })!;
+        await kill.WaitForExitAsync();
+    }
+
     [GeneratedRegex(@"Listening for client connections on [^\s]+:(\d+)")]
     private static partial Regex ListeningLine();
 
@@ -95,6 +111,7 @@ internal sealed partial class NatsServerProcess : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
+            await ResumeAsync(); // a paused process would not die until resumed
             _process.Kill();
             await _process.WaitForExitAsync();
         }
