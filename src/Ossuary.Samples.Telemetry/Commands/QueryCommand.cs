@@ -86,7 +86,7 @@ internal static class QueryCommand
         foreach (StoredReading reading in readings)
         {
             string at = FormatTime(reading.TimestampMs);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at}  seq={reading.Sequence?.ToString(CultureInfo.InvariantCulture) ?? "-"}  {reading.Sensor}={reading.Value:0.###}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at}  seq={reading.Sequence?.ToString(CultureInfo.InvariantCulture) ?? "-"}  {PrintableText.Escape(reading.Sensor)}={reading.Value:0.###}"));
         }
 
         Console.WriteLine($"{readings.Count} reading(s) of {device}");

@@ -28,7 +28,7 @@ public static class SummaryTable
 
         foreach (DeviceSnapshot device in rows)
         {
-            string last = device.LastSensor is null ? "-" : $"{device.LastSensor}={device.LastValue.ToString("0.###", invariant)}";
+            string last = device.LastSensor is null ? "-" : $"{PrintableText.Escape(device.LastSensor)}={device.LastValue.ToString("0.###", invariant)}";
             string online = device.Connections > 0 ? "" : "  (offline)";
             text.AppendLine(invariant, $"{device.ShortKey,-12}  {device.Readings,10}  {device.Rate,8:F1}  {last}{online}");
         }

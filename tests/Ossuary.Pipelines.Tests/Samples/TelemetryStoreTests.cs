@@ -31,6 +31,9 @@ public sealed class TelemetryStoreTests : IDisposable
     public Task EverySensorNameIsStoredAsSentHoweverManyTheFleetUses() => SensorNamesAsync().WaitAsync(HardLimit);
 
     [Fact]
+    public Task ASensorNameCannotWriteControlCharactersToTheOperatorsTerminal() => ControlCharactersAsync().WaitAsync(HardLimit);
+
+    [Fact]
     public void SequenceNumbersShowGapsAndResends()
     {
         using var key = OssuaryIdentity.Generate();
@@ -139,12 +142,57 @@ public sealed class TelemetryStoreTests : IDisposable
         Assert.All(noisyReadings, r => Assert.Equal($"probe-{r.Sequence}", r.Sensor));
     }
 
+    private async Task ControlCharactersAsync()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+        string database = Path.Combine(_directory, "telemetry.db");
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            DatabasePath = database,
+        });
+        try
+        {
+            // An escape sequence that clears the screen, a carriage return that overwrites the row, and
+            // a right-to-left override (U+202E) that reorders what follows: a device's bytes, not the server's output.
+            await SendAsync(server, serverKey, device, "sensor=\u001b[2J\rfake\u202E value=1 seq=1\n", budget.Token);
+            while (server.Registry.SessionsEnded < 1)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+
+        using var table = new StringWriter();
+        new SummaryReporter(server.Registry, table).Report();
+        AssertPrintable(table.ToString());
+        (int code, string stdout, string stderr) = await TelemetryCommandLineTests.RunAsync(_directory, "query", "--db", database, "--device", device.PublicKey.ToString());
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("seq=1", stdout, StringComparison.Ordinal);
+        AssertPrintable(stdout);
+
+        // Stored as sent: only what is printed is escaped.
+        Assert.Equal("\u001b[2J\rfake\u202E", Assert.Single(ReadingQueries.Readings(database, device.PublicKey.ToString(), 0)).Sensor);
+
+        static void AssertPrintable(string output)
+        {
+            string lines = output.Replace(Environment.NewLine, "\n", StringComparison.Ordinal);
+            Assert.DoesNotContain(lines, c => c != '\n' && (char.IsControl(c) || char.GetUnicodeCategory(c) == UnicodeCategory.Format));
+        }
+    }
+
     private static async Task SendAsync(TelemetryServer server, OssuaryIdentity serverKey, OssuaryIdentity device, string lines, CancellationToken cancellationToken)
     {
         var options = new OssuaryClientOptions { Identity = device };
         options.TrustedServerKeys.Add(serverKey.PublicKey);
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options, cancellationToken);
-        await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes(lines), cancellationToken);
+        await connection.Transport.Output.WriteAsync(Encoding.UTF8.GetBytes(lines), cancellationToken);
     }
 
     private static async Task RunServerAsync(Fleet fleet, string database, IReadOnlyList<OssuaryIdentity> devices, long firstSequence, int readings, CancellationToken cancellationToken)
