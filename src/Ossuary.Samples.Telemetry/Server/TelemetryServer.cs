@@ -106,6 +106,13 @@ public sealed partial class TelemetryServer : IAsyncDisposable
             throw new InvalidOperationException("No authorized devices: an authenticated server would admit nobody.");
         }
 
+        // The handshake refuses both, so such a line (a placeholder, say) admits nobody while it looks like a device.
+        if (admitted.FirstOrDefault(key => key.IsAnonymous || key.Span.IndexOfAnyExcept((byte)0) < 0) is { } unprovable)
+        {
+            throw new InvalidOperationException(
+                $"The authorized devices hold {unprovable}, {(unprovable.IsAnonymous ? "the key an anonymous client sends" : "all zeros")}: no device can prove it. Remove it, or put the device's own public key there.");
+        }
+
         // A device that outpaces the store waits with its bytes in this connection's buffers: Kestrel's
         // transport pipe (1 MiB by default, 64 KiB here) and the Ossuary adapter's (4 records). Per
         // connection that bounds the server's memory to ~130 KiB; the rest waits in TCP, on the device.

@@ -30,6 +30,29 @@ public sealed class TelemetrySampleTests : IDisposable
     [Fact]
     public Task ADeviceMissingFromTheAllowListIsRefusedAndNeverCounted() => RefuseUnlistedDeviceAsync().WaitAsync(HardLimit);
 
+    // A device key no device can prove (the anonymous key, all zeros; say, a placeholder line left in
+    // devices.keys) admits nobody: refused at start-up, not found out when that device is refused.
+    [Theory]
+    [InlineData("0100000000000000000000000000000000000000000000000000000000000000")]
+    [InlineData("0000000000000000000000000000000000000000000000000000000000000000")]
+    public async Task AnAuthorizedDeviceKeyNoDeviceCanProveIsRefusedAtStartUp(string unprovable)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+
+        InvalidOperationException refused = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+            {
+                Identity = serverKey,
+                AuthorizedDevices = [device.PublicKey, OssuaryPublicKey.Parse(unprovable, null)],
+                DatabasePath = Path.Combine(_directory, "telemetry.db"),
+            });
+        });
+
+        Assert.Contains(unprovable, refused.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void LinesSplitAcrossSegmentsParseAndMalformedOnesDoNot()
     {
