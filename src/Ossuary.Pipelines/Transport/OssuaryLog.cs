@@ -34,6 +34,9 @@ internal static partial class OssuaryLog
     [LoggerMessage(8, LogLevel.Debug, "Ossuary handshake as {Role} on connection {ConnectionId} was cancelled by its caller.")]
     public static partial void HandshakeCancelled(ILogger logger, OssuaryRole role, string? connectionId);
 
+    [LoggerMessage(EventId = 9, Message = "A ConnectionClosed callback of Ossuary connection {ConnectionId} threw; the connection closed all the same. Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void ConnectionClosedCallbackFailed(ILogger logger, LogLevel level, string? connectionId, int heldBack, Exception exception);
+
     [LoggerMessage(10, LogLevel.Warning, "The unauthenticated Ossuary server has no identity configured; generated one with public key {PublicKey} for this process. Clients cannot pin a key that changes on restart: set OssuaryServerOptions.Identity.")]
     public static partial void GeneratedServerIdentity(ILogger logger, OssuaryPublicKey publicKey);
 
