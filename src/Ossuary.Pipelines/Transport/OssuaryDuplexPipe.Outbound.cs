@@ -100,6 +100,8 @@ public sealed partial class OssuaryDuplexPipe
             failure = ex;
         }
 
+        // Before the application's writes see the output completed: they report this, not a clean close.
+        _outboundFailure = failure;
         try
         {
             await application.CompleteAsync().ConfigureAwait(false);
