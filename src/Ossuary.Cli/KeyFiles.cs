@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Ossuary.Cli.Transfer;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Trust;
 
@@ -49,7 +50,15 @@ internal static class KeyFiles
         }
     }
 
-    /// <summary>Writes a new secret key file (mode 0600); <c>-</c> writes the key to standard output, as <c>wg genkey</c> does.</summary>
+    /// <summary>Writes a new secret key file (mode 0600), synced to disk with its name; <c>-</c> writes the key to standard output, as <c>wg genkey</c> does.</summary>
+    /// <remarks>
+    /// The key is written to a new file beside <paramref name="path"/> and takes the name only once
+    /// whole: a write that fails (a full disk) leaves no file under the name, never an empty or cut
+    /// key that the next keygen would refuse to replace and every command would call malformed.
+    /// With <paramref name="overwrite"/> the name is taken by a rename over the old file, not the old
+    /// one truncated: the old one may be readable by others (and open), and the new secret must never
+    /// be in it; and renamed, not deleted first, so that a failure leaves the old key, not neither.
+    /// </remarks>
     public static void WriteSecret(string path, OssuaryIdentity identity, bool overwrite)
     {
         if (StdPaths.IsStdio(path))
@@ -59,47 +68,79 @@ internal static class KeyFiles
         }
 
         StdPaths.RequireNotDirectory(path, "key file");
-        if (File.Exists(path) || IsLink(path))
+        bool replacing = File.Exists(path) || IsLink(path);
+        if (replacing && !overwrite)
         {
-            if (!overwrite)
+            throw new CliException($"'{path}' already exists; not overwriting a key (use --force to replace it)", ExitCodes.BadInput);
+        }
+
+        // Named for no one (a key file's own name may be near the system's limit already).
+        string draft = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".ossuary-key.{Guid.NewGuid():N}.new");
+        try
+        {
+            OssuarySecretKeyFile.Write(draft, identity);
+            SyncFile(draft);
+
+            // Without --force a link that fails if the name was taken meanwhile; with it a rename over it.
+            if (overwrite)
             {
-                throw new CliException($"'{path}' already exists; not overwriting a key (use --force to replace it)", ExitCodes.BadInput);
+                File.Move(draft, path, overwrite: true);
+            }
+            else
+            {
+                ExclusiveName.Take(draft, path);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A full disk reaches us as IOException, a file-size limit as ArgumentException from the file stream.
+            Discard(draft);
+            if (!overwrite && ex is IOException && (File.Exists(path) || IsLink(path)))
+            {
+                throw new CliException($"'{path}' appeared while writing the key; not overwriting it", ExitCodes.BadInput);
             }
 
-            ReplaceSecret(path, identity);
-            return;
+            if (replacing)
+            {
+                throw new CliException($"cannot write the new key beside '{path}' ({ex.Message}); the old key is unchanged");
+            }
+
+            // A folder that is missing or not ours is the path's fault; anything else (a full disk) is not.
+            throw new CliException(
+                $"cannot write the key to '{path}' ({ex.Message}); no key file was made",
+                ex is DirectoryNotFoundException or UnauthorizedAccessException ? ExitCodes.BadInput : ExitCodes.Failure);
         }
 
         try
         {
-            OssuarySecretKeyFile.Write(path, identity);
+            DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(path))!); // and so must the name
         }
-        catch (IOException) when (File.Exists(path) || IsLink(path))
+        catch (IOException ex)
         {
-            throw new CliException($"'{path}' appeared while writing the key; not overwriting it", ExitCodes.BadInput);
+            throw new CliException($"wrote the key to '{path}', but its name may not survive a crash: {ex.Message}");
         }
     }
 
     /// <summary>
-    /// --force: the new key is written to a new file beside the old one and renamed over it. A new
-    /// file, not the old one truncated: the old one may be readable by others (and open), and the new
-    /// secret must never be in it. And renamed, not deleted first: a write that fails (a full disk)
-    /// must leave the old key, not neither key.
+    /// The key's bytes on disk before it takes the name: keygen prints the public key for sharing,
+    /// and a crash must not leave that name empty (a new file's data is written back later than its name).
     /// </summary>
-    private static void ReplaceSecret(string path, OssuaryIdentity identity)
+    private static void SyncFile(string path)
     {
-        string draft = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.new");
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.None);
+        file.Flush(flushToDisk: true);
+    }
+
+    private static void Discard(string draft)
+    {
         try
         {
-            OssuarySecretKeyFile.Write(draft, identity);
-            File.Move(draft, path, overwrite: true);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // Whatever failed (a full disk reaches us as IOException, a file-size limit as
-            // ArgumentException from the file stream), the draft goes and the old key stays.
             File.Delete(draft);
-            throw new CliException($"cannot write the new key beside '{path}' ({ex.Message}); the old key is unchanged");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The draft was never made (no such folder, no permission), or cannot be removed: the
+            // failure that brought us here is the one to report.
         }
     }
 

@@ -18,6 +18,12 @@ internal static class KnownHostsFile
 
     public static OssuaryKnownHosts Load(string path)
     {
+        if (StdPaths.IsStdio(path))
+        {
+            // '-' means stdin or stdout wherever a file is named: never a file called '-'.
+            throw new CliException("--known-hosts cannot be '-': the file is read and written; name a file", ExitCodes.BadInput);
+        }
+
         StdPaths.RequireNotDirectory(path, "known-hosts file");
         try
         {

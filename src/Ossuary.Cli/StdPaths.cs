@@ -1,5 +1,3 @@
-using Microsoft.Win32.SafeHandles;
-
 namespace Ossuary.Cli;
 
 /// <summary>
@@ -27,12 +25,12 @@ internal static class StdPaths
     }
 
     /// <summary>
-    /// stdout as a file stream where it can be: the console stream drops a write to a closed pipe
-    /// (EPIPE) without a word, and .NET ignores SIGPIPE, so the output would be lost with exit 0.
+    /// stdout as a <see cref="StdoutStream"/> where it can be: the console stream drops a write to a
+    /// closed pipe (EPIPE) without a word, and .NET ignores SIGPIPE, so the output would be lost with
+    /// exit 0; a file stream writes a regular file at an offset of its own, over what stderr and the
+    /// shell write after it.
     /// </summary>
-    public static Stream OpenStdout() => OperatingSystem.IsWindows()
-        ? Console.OpenStandardOutput()
-        : new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+    public static Stream OpenStdout() => OperatingSystem.IsWindows() ? Console.OpenStandardOutput() : new StdoutStream();
 
     /// <summary>Writes <paramref name="bytes"/> (<paramref name="what"/>, for the message) to stdout; exit 1 if they could not be.</summary>
     public static void WriteStdout(ReadOnlySpan<byte> bytes, string what)
@@ -49,9 +47,15 @@ internal static class StdPaths
         }
     }
 
-    /// <summary>Fails with exit 2 when <paramref name="path"/> names a directory (a file to be written must not be one).</summary>
+    /// <summary>Fails with exit 2 when <paramref name="path"/> is empty or names a directory (a file to be written must not be one).</summary>
     public static void RequireNotDirectory(string path, string what)
     {
+        if (path.Length == 0)
+        {
+            // .NET's own refusal names a parameter ("path") the user never saw, as an unexpected error.
+            throw new CliException($"{what} name is empty", ExitCodes.BadInput);
+        }
+
         if (Directory.Exists(path))
         {
             throw new CliException($"{what} '{path}' is a directory, not a file", ExitCodes.BadInput);

@@ -15,7 +15,8 @@ public static class OssuaryTelemetry
 
     /// <summary>
     /// The activity source: one <c>ossuary.handshake</c> span per handshake (kind Client or Server) with
-    /// tags <c>ossuary.role</c>, <c>ossuary.outcome</c> (<c>success</c>/<c>failure</c>),
+    /// tags <c>ossuary.role</c>, <c>ossuary.outcome</c> (<c>success</c>/<c>failure</c>, or <c>cancelled</c>
+    /// when the caller's token ended it, status left unset),
     /// <c>ossuary.remote_key.fingerprint</c> (<c>SHA256:</c> and the unpadded base64 of the key's
     /// SHA-256, as OpenSSH prints fingerprints) and, on failure, <c>error.type</c> (the
     /// <see cref="OssuaryErrorReason"/>) with status Error. The span's duration is the handshake's.

@@ -66,8 +66,13 @@ static inline void consume(link_t *l, uint16_t n) {
   l->in_len -= n;
 }
 
+/* The largest packet either library accepts: an 8-byte header and a record of 16384 bytes of
+ * message, its 4-byte blob header and 16-byte tag. */
+#define LINK_MAX_PACKET (8 + 16384 + 4 + 16)
+
 /*
- * The length of the whole packet at the front of the input, or 0 while it is incomplete.
+ * How many bytes at the front of the input to hand the library next: the whole packet, or 0
+ * while it is incomplete.
  *
  * The loop hands the library one whole packet per call, never more: libossuary 0.5 (the
  * original) copies every byte it is given into its own buffer but reports only the first
@@ -75,13 +80,20 @@ static inline void consume(link_t *l, uint16_t n) {
  * examples' server.c loses packets this way), and it parses a header from stale bytes when
  * given fewer than 8. Ours takes at most one packet and never a byte beyond it, so for ours
  * this changes nothing.
+ *
+ * A header announcing more than LINK_MAX_PACKET is handed over alone, at once: both libraries
+ * refuse it from the header (a reset), and waiting for its body would wait for bytes that no
+ * packet may hold, up to 64 KiB more than the input buffer has room for.
  */
 static inline uint16_t whole_packet(const link_t *l) {
   if (l->in_len < 8) {
     return 0;
   }
   size_t packet = 8 + (((size_t)l->in[0] << 8) | l->in[1]);
-  return l->in_len >= packet && packet <= 65535 ? (uint16_t)packet : 0;
+  if (packet > LINK_MAX_PACKET) {
+    return 8;
+  }
+  return l->in_len >= packet ? (uint16_t)packet : 0;
 }
 
 /* What a failed receive call took: libossuary 0.5 reports 0 bytes consumed when a call fails,
@@ -103,7 +115,11 @@ static inline int send_message(link_t *l, const uint8_t *message, uint16_t len) 
   return write_all(l->fd, out, out_len);
 }
 
-/* One pass of the application's loop. Returns what ossuary_handshake_done() said. */
+/*
+ * One pass of the application's loop. Returns what ossuary_handshake_done() said, or -1 once
+ * the peer has closed its end and nothing left can move: then l->in_len bytes (the start of a
+ * packet that never came whole) are lost.
+ */
 static inline int pass(link_t *l) {
   static uint8_t out[65535], message[16384];
   int progress = 0;
@@ -159,6 +175,11 @@ static inline int pass(link_t *l) {
     }
   }
   if (!progress) {
+    if (l->eof) {
+      /* Nothing will ever arrive to finish what is left, and read_some() returns at once at the
+       * end of the stream: going round again would spin. */
+      return -1;
+    }
     read_some(l, 50);
   }
   return done;

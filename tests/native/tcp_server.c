@@ -7,7 +7,8 @@
  *
  * 1 is an authenticated server (admitting CLIENT_PUBLIC_HEX), 2 an unauthenticated one.
  * Prints "client_key HEX" once established, and "ended after N messages, M bytes" when the
- * client has gone; exits 0.
+ * client has gone; exits 0, 5 if the client was never admitted, 7 if the client's stream ended
+ * inside a packet ("the peer closed inside a packet: N bytes lost").
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -88,7 +89,11 @@ int main(int argc, char **argv) {
     }
   }
   printf("ended after %zu messages, %zu bytes (handshake_done %d, eof %d)\n", messages, bytes, done, link.eof);
+  int lost = link.eof && link.in_len > 0;
+  if (lost) {
+    printf("the peer closed inside a packet: %zu bytes lost\n", link.in_len);
+  }
   ossuary_destroy_connection(&link.conn);
   close(fd);
-  return announced ? 0 : 5;
+  return !announced ? 5 : lost ? 7 : 0;
 }

@@ -41,6 +41,12 @@ internal static class TransferCommands
                 throw new CliException($"--name '{TransferProtocol.Printable(saveAs)}' is not a bare file name", ExitCodes.BadInput);
             }
 
+            int nameBytes = System.Text.Encoding.UTF8.GetByteCount(saveAs);
+            if (nameBytes > TransferProtocol.MaxNameBytes)
+            {
+                throw new CliException($"--name is {nameBytes} bytes long; a file name has at most {TransferProtocol.MaxNameBytes}", ExitCodes.BadInput);
+            }
+
             HostPort server = HostPort.Parse(parse.GetValue(target)!);
             OssuaryClientOptions options = trust.CreateOptions(parse, server, stdinFree: !fromStdin, out OssuaryIdentity? identity);
             using (identity)
@@ -224,8 +230,27 @@ internal static class TransferCommands
     {
         string header = await TransferProtocol.ReadLineAsync(secure.Input, cancellationToken)
             ?? throw new CliException("the sender closed the connection before sending a file");
-        (string name, long length) = TransferProtocol.ParseHeader(header);
+        string name;
+        long length;
+        try
+        {
+            (name, length) = TransferProtocol.ParseHeader(header);
+        }
+        catch (CliException refused)
+        {
+            // The sender learns why, rather than only that the connection closed.
+            await TryAnswerAsync(secure.Output, $"ERR {refused.Message}\n");
+            throw;
+        }
+
         string destination = Path.Combine(directory, name);
+        if (Directory.Exists(destination) && new FileInfo(destination).LinkTarget is null)
+        {
+            // --force replaces a file (or a symlink), never a folder: refused now, not after the whole file.
+            await TransferProtocol.WriteLineAsync(secure.Output, "ERR a directory of that name exists on the receiver\n", cancellationToken);
+            throw new CliException($"'{destination}' is a directory; not replacing it, even with --force", ExitCodes.BadInput);
+        }
+
         if (Exists(destination) && !force)
         {
             await TransferProtocol.WriteLineAsync(secure.Output, "ERR the file exists on the receiver\n", cancellationToken);
@@ -347,7 +372,14 @@ internal static class TransferCommands
     {
         try
         {
-            File.Move(partial, destination, overwrite: force);
+            if (force)
+            {
+                File.Move(partial, destination, overwrite: true);
+            }
+            else
+            {
+                ExclusiveName.Take(partial, destination);
+            }
         }
         catch (IOException) when (!force && Exists(destination))
         {

@@ -1,3 +1,5 @@
+using Ossuary.Pipelines;
+
 namespace Ossuary.Cli.Transfer;
 
 /// <summary>
@@ -27,7 +29,8 @@ internal static class StorageFailure
         }
     }
 
-    public static bool Is(Exception ex) => ex is IOException or UnauthorizedAccessException;
+    /// <remarks>An <see cref="OssuaryException"/> is an <see cref="IOException"/> too, but the connection's failure (a sender that vanished), not the disk's.</remarks>
+    public static bool Is(Exception ex) => ex is (IOException and not OssuaryException) or UnauthorizedAccessException;
 
     /// <summary>What the sender is told: the kind of failure, not the receiver's paths.</summary>
     public static string ReasonForSender(Exception ex) => ex switch

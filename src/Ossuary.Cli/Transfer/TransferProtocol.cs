@@ -24,6 +24,9 @@ internal static class TransferProtocol
     /// <summary>The largest chunk a receiver accepts.</summary>
     public const int MaxChunk = 1024 * 1024;
 
+    /// <summary>The longest file name, in UTF-8 bytes, that file systems take (NAME_MAX).</summary>
+    public const int MaxNameBytes = 255;
+
     private const int MaxLineLength = 1024;
 
     public static string HeaderLine(string name, long length) =>
@@ -55,6 +58,13 @@ internal static class TransferProtocol
         if (safe.Length == 0 || safe is "." or ".." || safe != name || name.Any(char.IsControl))
         {
             throw new CliException($"the sender asked for an unsafe file name '{Printable(name)}'");
+        }
+
+        // Refused now, not after the whole file when it cannot be named.
+        int bytes = Encoding.UTF8.GetByteCount(name);
+        if (bytes > MaxNameBytes)
+        {
+            throw new CliException($"the sender asked for a file name of {bytes} bytes; a file name has at most {MaxNameBytes}");
         }
 
         return (safe, length);

@@ -35,6 +35,11 @@
  * did not return) makes every call return -1 (NULL, or nothing, where the function returns no
  * number) and never touches another connection, even one created later.
  *
+ * Signals: the first call starts the .NET runtime, which sets SIGPIPE to ignored (replacing the
+ * program's handler: install yours after the first call to keep it) and installs handlers for
+ * SIGSEGV, SIGFPE and SIGRTMIN that pass on to the program's earlier ones what is not the
+ * runtime's. libossuary 0.5 touches no signal. See the README's "Signals".
+ *
  * Keys are 32 bytes: an Ed25519 secret key is the 32-byte seed, a public key the 32-byte point.
  *
  * Drop-in: the include guard (_OSSUARY_H), the types, the return codes and every prototype of
@@ -216,8 +221,8 @@ int32_t ossuary_handshake_done(OssuaryConnection *conn);
  * OSSUARY_ERR_WOULDBLOCK when out_buf was too small: the message was taken and the rest of its
  * packet is kept, to be handed out by ossuary_flush() (call it until it returns 0) or by the
  * next send call; -1 (nothing taken) when the channel is not established, the message is
- * longer than 16384 bytes, more than 64 KiB of earlier output is still waiting for
- * ossuary_flush(), or the arguments are bad.
+ * longer than 16384 bytes, more than four full packets (65648 bytes) of earlier output
+ * are still waiting for ossuary_flush(), or the arguments are bad.
  */
 int32_t ossuary_send_data(OssuaryConnection *conn,
                           uint8_t *in_buf, uint16_t in_buf_len,

@@ -1,18 +1,24 @@
 using Microsoft.Extensions.Options;
 using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Configuration;
 
 /// <summary>
 /// Validates Ossuary options as the handshake would (key files read and parsed included), so that
 /// <c>ValidateOnStart</c> reports a misconfiguration at start-up with the message that says what to fix.
+/// An authorized-keys file that a running server of the same options already follows is not read
+/// (<see cref="FollowedKeyFiles"/>): its state must not block a change to the other settings.
 /// </summary>
-internal sealed class OssuaryOptionsValidator : IValidateOptions<OssuaryServerOptions>, IValidateOptions<OssuaryClientOptions>
+internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IValidateOptions<OssuaryServerOptions>, IValidateOptions<OssuaryClientOptions>
 {
     public ValidateOptionsResult Validate(string? name, OssuaryServerOptions options) =>
         Check(name, () =>
         {
-            HandshakePlan.ForServer(options, out OssuaryIdentity? generated).ReleaseOwnIdentity();
+            IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed(name ?? Options.DefaultName, file)
+                ? OssuaryAuthorizedKeys.Load(file)
+                : [];
+            HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated).ReleaseOwnIdentity();
             generated?.Dispose();
         });
 

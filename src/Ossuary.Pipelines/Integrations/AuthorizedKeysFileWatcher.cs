@@ -13,6 +13,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// the file's content differs from what was last read, so a busy directory does not flood the log.
 /// The folder's own name is watched in its parent too: a folder swapped in by rename (mv keys keys.old;
 /// mv keys.new keys) changes no name inside the watched folder, whose watch follows the old folder away.
+/// A file that is itself a link is also read again every <see cref="LinkPollInterval"/>: its target may
+/// live in another folder (<c>/etc/ossuary/keys -&gt; /srv/config/keys</c>), where an edit raises no
+/// event in the folder watched here.
 /// </summary>
 internal sealed class AuthorizedKeysFileWatcher : IDisposable
 {
@@ -23,12 +26,16 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
     private readonly string _directory;
     private readonly Lock _reloading = new();
     private readonly Timer _missingFilePoll;
+    private readonly Timer _linkPoll;
     private Watches _watcher;
     private string? _lastRead;
     private bool _disposed;
 
     /// <summary>How often a deleted file is looked for again: its folder's watch may have died with the folder.</summary>
     internal static TimeSpan MissingFilePollInterval { get; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often a file that is a link is read again: what it leads to may change where no watch of ours looks.</summary>
+    internal static TimeSpan LinkPollInterval { get; } = TimeSpan.FromSeconds(1);
 
     public AuthorizedKeysFileWatcher(string path, Action<string, IReadOnlyList<OssuaryPublicKey>> changed, ILogger logger)
     {
@@ -38,7 +45,12 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         _logger = logger;
         _directory = Path.GetDirectoryName(_fullPath)!;
         _missingFilePoll = new Timer(_ => OnMissingFilePoll());
+        _linkPoll = new Timer(_ => OnLinkPoll());
         _lastRead = TryRead();
+
+        // Before the watch starts, and not under the reload lock: an owner may make this watcher
+        // under its own lock, which an event's reload (holding the reload lock) waits for.
+        FollowLink();
         _watcher = Watch();
     }
 
@@ -48,6 +60,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         // disposing this watcher under its own lock. Full fences pair with OnMissingFilePoll's.
         Interlocked.Exchange(ref _disposed, true);
         _missingFilePoll.Dispose();
+        _linkPoll.Dispose();
         Interlocked.CompareExchange(ref _watcher, null!, null!).Dispose();
     }
 
@@ -193,6 +206,55 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         }
     }
 
+    /// <summary>
+    /// A link's target may be edited or replaced in a folder nobody watches (the link's folder sees
+    /// nothing): read the file again, and reload when what it says changed.
+    /// </summary>
+    private void OnLinkPoll()
+    {
+        lock (_reloading)
+        {
+            if (Volatile.Read(ref _disposed))
+            {
+                return;
+            }
+
+            string? content = TryRead();
+            if (content != _lastRead)
+            {
+                _lastRead = content;
+                Reload(content); // follows the link again
+            }
+            else
+            {
+                FollowLink();
+            }
+        }
+    }
+
+    /// <summary>Polls the file while it is a link (it may become one, or stop being one, with any change). Call under the reload lock, or before the watch starts.</summary>
+    private void FollowLink()
+    {
+        bool link;
+        try
+        {
+            link = new FileInfo(_fullPath).LinkTarget is not null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            link = false; // its folder is gone or closed to us: the folder's watches and the missing-file poll take over
+        }
+
+        try
+        {
+            _linkPoll.Change(link ? LinkPollInterval : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile: nothing to follow any more.
+        }
+    }
+
     private void OnEvent(object sender, FileSystemEventArgs e)
     {
         // Events arrive on pool threads, several per save; reloads run one at a time and each reads
@@ -239,6 +301,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
 
     private void Reload(string? content)
     {
+        FollowLink();
         if (!File.Exists(_fullPath))
         {
             OssuaryLog.AuthorizedKeysFileMissing(_logger, _path);

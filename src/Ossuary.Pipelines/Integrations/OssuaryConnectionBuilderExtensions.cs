@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Configuration;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
@@ -90,7 +91,9 @@ public static class OssuaryConnectionBuilderExtensions
         var meterFactory = services?.GetService(typeof(IMeterFactory)) as IMeterFactory;
 
         // Validated and snapshotted now, as Kestrel's UseHttps does, so bad options fail at start-up.
-        var plans = new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory);
+        // Options that follow the monitor tell its validator which authorized-keys file they follow.
+        var followed = monitor is null ? null : services?.GetService(typeof(FollowedKeyFiles)) as FollowedKeyFiles;
+        var plans = new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory, followed);
         if (services?.GetService(typeof(IHostApplicationLifetime)) is IHostApplicationLifetime lifetime)
         {
             // The file watcher and the options subscription live as long as the host.

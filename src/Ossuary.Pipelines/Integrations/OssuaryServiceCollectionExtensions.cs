@@ -49,6 +49,7 @@ public static class OssuaryServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(optionsName);
+        services.TryAddSingleton<FollowedKeyFiles>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryServerOptions>, OssuaryOptionsValidator>());
         return services.AddOptions<OssuaryServerOptions>(optionsName).ValidateOnStart();
     }
@@ -57,7 +58,7 @@ public static class OssuaryServiceCollectionExtensions
     /// Registers the default <see cref="OssuaryServerOptions"/>, bound from <paramref name="configuration"/>
     /// (e.g. <c>builder.Configuration.GetSection("Ossuary")</c>): <c>Mode</c>, <c>IdentityKeyFile</c>,
     /// <c>AuthorizedClientKeys</c> (hex strings), <c>AuthorizedKeysFile</c>, <c>HandshakeTimeout</c>,
-    /// <c>HandshakeStepTimeout</c>. The binding is source-generated (works under NativeAOT), validated
+    /// <c>HandshakeStepTimeout</c>, <c>TcpKeepAlive</c>. The binding is source-generated (works under NativeAOT), validated
     /// at start-up, and follows configuration reloads: the next connection uses the new options.
     /// </summary>
     public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, IConfiguration configuration) =>
@@ -81,6 +82,7 @@ public static class OssuaryServiceCollectionExtensions
     public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton<FollowedKeyFiles>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryClientOptions>, OssuaryOptionsValidator>());
         services.TryAddSingleton(provider => new OssuaryConnectionFactory(
             provider.GetRequiredService<IOptionsMonitor<OssuaryClientOptions>>(),
@@ -102,7 +104,7 @@ public static class OssuaryServiceCollectionExtensions
     /// <summary>
     /// As <see cref="AddOssuaryClient(IServiceCollection)"/>, bound from <paramref name="configuration"/>:
     /// <c>IdentityKeyFile</c>, <c>TrustedServerKeys</c> (hex strings), <c>ConnectTimeout</c>,
-    /// <c>HandshakeTimeout</c>, <c>HandshakeStepTimeout</c>; source-generated, reloaded on change.
+    /// <c>HandshakeTimeout</c>, <c>HandshakeStepTimeout</c>, <c>TcpKeepAlive</c>; source-generated, reloaded on change.
     /// </summary>
     public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services, IConfiguration configuration)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Configuration;
 using Ossuary.Pipelines.Transport;
 using Ossuary.Pipelines.Trust;
 
@@ -15,7 +16,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// the monitor does not pass on) is reported too, and read again every second until it passes
 /// (<see cref="OptionsFollower{TOptions}"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
-/// its handshakes are over.
+/// its handshakes are over; an identity generated for an unauthenticated server (kept across
+/// reloads), likewise once the host has stopped and the last handshake presenting it is over. The authorized-keys file it follows is registered with
+/// <see cref="FollowedKeyFiles"/>, so that the options validator leaves that file's state to the watcher.
 /// </summary>
 internal sealed class ServerPlanSource : IDisposable
 {
@@ -25,25 +28,46 @@ internal sealed class ServerPlanSource : IDisposable
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
     private readonly OptionsFollower<OssuaryServerOptions>? _follower;
+    private readonly FollowedKeyFiles? _followed;
+    private IDisposable? _following;
     private OssuaryServerOptions _options;
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
     private OssuaryIdentity? _generated;
+
+    // The plan that generated it, held by this source while it runs so that every later plan can present the same key.
+    private SharedPlan? _generatedOwner;
     private readonly CurrentPlan _current;
 
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>
     /// <exception cref="FormatException">A key file is malformed.</exception>
     /// <exception cref="IOException">A key file cannot be read.</exception>
-    public ServerPlanSource(OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>> Sources, IOptionsMonitorCache<OssuaryServerOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
+    public ServerPlanSource(OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>> Sources, IOptionsMonitorCache<OssuaryServerOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, FollowedKeyFiles? followed = null)
     {
         _name = name;
+        _followed = followed;
         _options = options;
         _loggerFactory = options.LoggerFactory ?? loggerFactory;
         _meterFactory = options.MeterFactory ?? meterFactory;
         _logger = _loggerFactory?.CreateLogger(ConnectionTelemetry.ServerCategory) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
-        _current = new CurrentPlan(Build(options, _fileKeys));
-        Watch(options.AuthorizedKeysFile);
+        _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : []; // a start-up that fails says why
+        lock (_lock) // what the watcher sees waits for the first plan
+        {
+            AuthorizedKeysFileWatcher? watcher = StartWatching(options.AuthorizedKeysFile);
+            try
+            {
+                _fileKeys = ReadAgain(options.AuthorizedKeysFile, _fileKeys);
+                _current = new CurrentPlan(Build(options, _fileKeys));
+            }
+            catch
+            {
+                watcher?.Dispose();
+                throw;
+            }
+
+            Follow(options.AuthorizedKeysFile, watcher);
+        }
+
         if (monitor is not null)
         {
             _follower = new OptionsFollower<OssuaryServerOptions>(monitor, changes, name, options, options.TimeProvider,
@@ -61,34 +85,54 @@ internal sealed class ServerPlanSource : IDisposable
         {
             _watcher?.Dispose();
             _watcher = null;
+            _following?.Dispose();
+            _following = null;
         }
 
         _current.Close();
+        lock (_lock)
+        {
+            // The generated key goes once the last plan presenting it is let go (a handshake may still hold one).
+            _generatedOwner?.Release();
+            _generatedOwner = null;
+        }
     }
 
     private void OnOptionsChanged(OssuaryServerOptions options)
     {
         lock (_lock)
         {
+            bool newFile = options.AuthorizedKeysFile != _options.AuthorizedKeysFile;
+            AuthorizedKeysFileWatcher? watcher = null;
+            SharedPlan next;
+            IReadOnlyList<OssuaryPublicKey> fileKeys;
             try
             {
-                IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile == _options.AuthorizedKeysFile ? _fileKeys
-                    : options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
-                SharedPlan next = Build(options, fileKeys);
-                _current.Replace(next);
-                if (options.AuthorizedKeysFile != _options.AuthorizedKeysFile)
+                fileKeys = !newFile ? _fileKeys : options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
+                if (newFile)
                 {
-                    Watch(options.AuthorizedKeysFile);
+                    watcher = StartWatching(options.AuthorizedKeysFile);
+                    fileKeys = ReadAgain(options.AuthorizedKeysFile, fileKeys);
                 }
 
-                _options = options;
-                _fileKeys = fileKeys;
-                OssuaryLog.OptionsReloaded(_logger, _name, next.Plan.LocalPublicKey, next.Plan.AdmittedKeyCount);
+                next = Build(options, fileKeys);
             }
-            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
             {
+                watcher?.Dispose(); // its late events find the options naming another file, and are ignored
                 OssuaryLog.OptionsReloadFailed(_logger, _name, ex);
+                return;
             }
+
+            _current.Replace(next);
+            if (newFile)
+            {
+                Follow(options.AuthorizedKeysFile, watcher);
+            }
+
+            _options = options;
+            _fileKeys = fileKeys;
+            OssuaryLog.OptionsReloaded(_logger, _name, next.Plan.LocalPublicKey, next.Plan.AdmittedKeyCount);
         }
     }
 
@@ -96,40 +140,71 @@ internal sealed class ServerPlanSource : IDisposable
     {
         lock (_lock)
         {
-            if (_options.AuthorizedKeysFile != path)
+            if (_options.AuthorizedKeysFile != path || _watcher is null)
             {
-                return; // a late event from a file the options no longer name
+                return; // a late event from a file the options no longer name, or from a source disposed (or never started)
+            }
+
+            // The plan in force with the new keys, its identity as it is: rebuilt from the options, it
+            // read the identity key file again, and a key file gone or unreadable meanwhile kept a
+            // revoked client admitted until the authorized-keys file changed once more.
+            if (_current.Hold() is not { } current)
+            {
+                return; // disposed meanwhile
             }
 
             try
             {
-                _current.Replace(Build(_options, keys));
-                _fileKeys = keys;
-                OssuaryLog.AuthorizedKeysReloaded(_logger, path, keys.Count);
+                _current.Replace(current.WithAdmittedClients(_options.AuthorizedClientKeys, keys));
             }
-            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+            finally
             {
-                // E.g. the identity key file went missing meanwhile: the previous plan stays.
-                OssuaryLog.AuthorizedKeysReloadFailed(_logger, path, ex);
+                current.Release();
             }
+
+            _fileKeys = keys;
+            OssuaryLog.AuthorizedKeysReloaded(_logger, path, keys.Count);
         }
     }
 
-    private void Watch(string? path)
+    /// <summary>
+    /// Watches <paramref name="path"/> before its keys are read for a plan: a change made while the plan
+    /// is built then raises an event (handled once the caller lets go of the lock) rather than going
+    /// unseen until the next one, which kept a key removed in that moment admitted.
+    /// </summary>
+    private AuthorizedKeysFileWatcher? StartWatching(string? path) =>
+        path is null ? null : new AuthorizedKeysFileWatcher(path, OnFileChanged, _logger);
+
+    /// <summary>The file's keys as they are now that it is watched: a change since <paramref name="read"/> was read is not missed.</summary>
+    private static IReadOnlyList<OssuaryPublicKey> ReadAgain(string? path, IReadOnlyList<OssuaryPublicKey> read) =>
+        path is null ? read : OssuaryAuthorizedKeys.Load(path);
+
+    /// <summary>Makes <paramref name="watcher"/> (of <paramref name="path"/>) the one in force, in place of the previous.</summary>
+    private void Follow(string? path, AuthorizedKeysFileWatcher? watcher)
     {
         _watcher?.Dispose();
-        _watcher = path is null ? null : new AuthorizedKeysFileWatcher(path, OnFileChanged, _logger);
+        _watcher = watcher;
+        _following?.Dispose();
+        _following = path is null ? null : _followed?.Follow(_name, path);
     }
 
     private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
     {
         HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated, _generated);
+        ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory);
         if (generated is not null)
         {
+            // Made once, and freed once the server has stopped and its last handshake is over, not left to the finalizer.
             _generated = generated;
             OssuaryLog.GeneratedServerIdentity(_logger, generated.PublicKey);
+            var owner = new SharedPlan(plan, telemetry, generated);
+            owner.TryHold(); // this source's own hold, let go on disposal
+            _generatedOwner = owner;
+            return owner;
         }
 
-        return new SharedPlan(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
+        return _generatedOwner is { } generatedOwner && plan.Presents(_generated)
+            ? SharedPlan.Sharing(plan, telemetry, generatedOwner)
+            : new SharedPlan(plan, telemetry);
     }
 }

@@ -232,30 +232,36 @@ public sealed partial class OssuarySession
         ReadOnlySpan<byte> signature = secrets[KeySize..];
         bool anonymous = OssuaryPublicKey.Anonymous.Equals(identityKey) && ConstantTime.IsAllZeros(signature);
         bool authenticated = Role == OssuaryRole.AuthenticatedServer;
-        bool admitted = !authenticated || (!anonymous && IsAuthorized(identityKey));
-        if (!admitted && _refuseAtOnce)
+        if (authenticated && anonymous && _refuseAtOnce)
         {
-            // PROTOCOL.md, "Refused client": a Disconnect (error) now instead of five resets.
-            Close(OssuaryErrorReason.InvalidKey, Farewell.ErrorDisconnect);
-            return OssuaryReceiveResult.Closed(OssuaryErrorReason.InvalidKey);
+            return RefuseAtOnce();
         }
 
         // The original checks signatures only on authenticated servers; we also check them on an
         // unauthenticated server whenever a client presents a key, so RemotePublicKey is proven.
+        // Before the allow-list, as the original does: a key that did not sign gets the same answer
+        // whether the list holds it or not, so a forger cannot learn which keys are admitted.
         if ((authenticated || !anonymous) && (ConstantTime.IsAllZeros(identityKey) || ConstantTime.IsAllZeros(signature)
             || !VerifyPeer(identityKey, signature, signedNonce)))
         {
             return BeginReset(OssuaryErrorReason.InvalidSignature, initiator: true);
         }
 
-        if (!admitted)
+        if (authenticated && !IsAuthorized(identityKey))
         {
-            return BeginReset(OssuaryErrorReason.InvalidKey, initiator: true);
+            return _refuseAtOnce ? RefuseAtOnce() : BeginReset(OssuaryErrorReason.InvalidKey, initiator: true);
         }
 
         _remotePublicKey = anonymous ? OssuaryPublicKey.Anonymous : new OssuaryPublicKey(identityKey);
         EnterEstablished();
         return OssuaryReceiveResult.Handshake;
+    }
+
+    /// <summary>PROTOCOL.md, "Refused client": a Disconnect (error) now instead of five resets.</summary>
+    private OssuaryReceiveResult RefuseAtOnce()
+    {
+        Close(OssuaryErrorReason.InvalidKey, Farewell.ErrorDisconnect);
+        return OssuaryReceiveResult.Closed(OssuaryErrorReason.InvalidKey);
     }
 
     /// <summary>Takes the peer's ephemeral key and nonce from a ClientHandshake or ServerHandshake and derives the session key.</summary>

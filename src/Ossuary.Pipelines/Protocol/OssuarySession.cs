@@ -118,6 +118,13 @@ public sealed partial class OssuarySession : IDisposable
         _resetTimeout = options.ResetTimeout;
         _trustTimeout = options.TrustDecisionTimeout;
         _authorizedKeys = [.. options.AuthorizedKeys];
+        if (Array.Exists(_authorizedKeys, key => key is null))
+        {
+            // Checked here, as AddAuthorizedKey checks its key: otherwise the first handshake that
+            // consults the list throws NullReferenceException out of Receive.
+            throw new ArgumentException($"{nameof(options.AuthorizedKeys)} must not contain null.", nameof(options));
+        }
+
         _refuseAtOnce = options.RefuseUnauthorizedClientsAtOnce;
 
         // The original draws in this order (challenge, ephemeral secret, nonce, then a missing

@@ -54,7 +54,10 @@ public sealed class OssuarySessionOptions
     /// Authenticated servers only. True (the default): a client whose key is not on the allow-list,
     /// or an anonymous one, is refused at once with Disconnect (error); the original client then
     /// reports "connection failed". False: behave as libossuary 0.5 does, resetting as on any
-    /// recoverable error until the fifth reset fails the connection (26 packets later).
+    /// recoverable error until the fifth reset fails the connection (26 packets later). Either way
+    /// a presented key's signature is checked before the allow-list: a key that did not sign is a
+    /// bad signature (a reset) whether the list holds it or not, so refusals reveal nothing about
+    /// the list to a client that cannot sign.
     /// </summary>
     public bool RefuseUnauthorizedClientsAtOnce { get; set; } = true;
 

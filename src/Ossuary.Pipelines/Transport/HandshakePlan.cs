@@ -16,7 +16,7 @@ internal sealed class HandshakePlan
 {
     private OssuaryIdentity? _identity;
     private readonly OssuaryPublicKey[] _sessionKeys;
-    private readonly HashSet<OssuaryPublicKey> _admittedClients;
+    private HashSet<OssuaryPublicKey> _admittedClients;
     private readonly TimeSpan _stepTimeout;
 
     // An identity this plan read from IdentityKeyFile itself: nobody else holds it, so it is freed
@@ -58,6 +58,9 @@ internal sealed class HandshakePlan
     public OssuaryPublicKey LocalPublicKey => _identity?.PublicKey ?? OssuaryPublicKey.Anonymous;
 
     public bool HasIdentity => _identity is not null;
+
+    /// <summary>Whether the server presents <paramref name="identity"/> (by default, before any selector).</summary>
+    public bool Presents(OssuaryIdentity? identity) => identity is not null && ReferenceEquals(_identity, identity);
 
     public ILoggerFactory? LoggerFactory { get; private init; }
 
@@ -168,6 +171,20 @@ internal sealed class HandshakePlan
         copy._identity = identity;
         copy._identityFromFile = false; // the selector's, not ours to free
         copy._sessionOptions = null;
+        return copy;
+    }
+
+    /// <summary>
+    /// This server plan with another allow-list (the options' keys and an authorized-keys file's) and
+    /// everything else, the identity included, as it is: an authorized-keys file that changed must
+    /// take effect without the identity key file being read again. The copy does not own the identity:
+    /// whoever frees this plan's frees it (<c>SharedPlan</c> keeps this plan held while the copy is in use).
+    /// </summary>
+    public HandshakePlan WithAdmittedClients(IEnumerable<OssuaryPublicKey> optionKeys, IEnumerable<OssuaryPublicKey> fileKeys)
+    {
+        var copy = (HandshakePlan)MemberwiseClone();
+        copy._admittedClients = [.. optionKeys, .. fileKeys];
+        copy._identityFromFile = false;
         return copy;
     }
 

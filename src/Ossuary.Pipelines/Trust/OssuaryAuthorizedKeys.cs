@@ -35,7 +35,15 @@ public static class OssuaryAuthorizedKeys
         return keys;
     }
 
-    /// <summary>Formats one line of an authorized-keys file.</summary>
-    public static string FormatLine(OssuaryPublicKey key, string? comment = null) =>
-        string.IsNullOrWhiteSpace(comment) ? key.ToString() : $"{key} {comment.Trim()}";
+    /// <summary>
+    /// Formats one line of an authorized-keys file. The comment's whitespace, line breaks included,
+    /// becomes single spaces: text after a line break would otherwise be a line of its own, a key
+    /// the file admits (a device name from a form, say, ending in a line break and a key).
+    /// </summary>
+    public static string FormatLine(OssuaryPublicKey key, string? comment = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        string note = comment is null ? "" : string.Join(' ', comment.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        return note.Length == 0 ? key.ToString() : $"{key} {note}";
+    }
 }

@@ -138,6 +138,41 @@ public sealed class CliBadInputTests : CliTestBase
     }
 
     [Fact]
+    public async Task AnEmptyFileNameIsBadInput()
+    {
+        using var closed = new ClosedPort();
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("keygen", "-o", ""),
+            RunAsync("connect", $"127.0.0.1:{closed.Port}", "--known-hosts", ""),
+            RunAsync("known-hosts", "set", "127.0.0.1:7000", AnyKey, "--known-hosts", ""),
+            RunAsync("known-hosts", "remove", "127.0.0.1:7000", "--known-hosts", ""));
+
+        AssertFails(results[0], 2, "key file name is empty");
+        foreach (ToolResult result in results[1..])
+        {
+            AssertFails(result, 2, "known-hosts file name is empty");
+        }
+
+        Assert.All(results, result => Assert.DoesNotContain("Parameter", result.Stderr, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AKnownHostsFileOfDashIsRefusedNotWrittenUnderThatName()
+    {
+        // '-' means stdin or stdout wherever a file is named; `known-hosts set` wrote a file called '-'.
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("known-hosts", "set", "127.0.0.1:7000", AnyKey, "--known-hosts", "-"),
+            RunAsync("known-hosts", "remove", "127.0.0.1:7000", "--known-hosts", "-"));
+
+        foreach (ToolResult result in results)
+        {
+            AssertFails(result, 2, "--known-hosts cannot be '-'");
+        }
+
+        Assert.False(File.Exists(Path.Combine(Dir, "-")), "a file called '-' was written");
+    }
+
+    [Fact]
     public async Task ArgumentsTheParserRejectsAreBadInput()
     {
         ToolResult[] results = await Task.WhenAll(

@@ -1,3 +1,7 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Ossuary.Pipelines.Tests.Support;
+
 namespace Ossuary.Pipelines.Tests.Cli;
 
 /// <summary><c>ossuary keygen</c>, <c>ossuary pubkey</c> and <c>ossuary demo</c>.</summary>
@@ -35,6 +39,85 @@ public sealed class CliKeyAndDemoTests : CliTestBase
         Assert.Equal(secret, File.ReadAllText(Path.Combine(Dir, "secret.key")));
         AssertFails(failed, 1, "the old key is unchanged");
         Assert.Equal(["secret.key"], Directory.GetFiles(Dir, "*secret.key*").Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task KeygenThatCannotWriteTheKeyLeavesNoFileUnderItsName()
+    {
+        // The disk is full: strace fails every write to a file (pwrite64, which .NET's file streams
+        // use; stdout and stderr use write). An empty key file used to keep the name, said to have
+        // "appeared while writing", so the next keygen refused to replace it and commands called it malformed.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        using ToolProcess keygen = ToolProcess.StartUnderStrace(
+            strace, ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-e", "trace=pwrite64", "-e", "inject=pwrite64:error=ENOSPC"],
+            Dir, "keygen", "-o", "secret.key");
+
+        ToolResult failed = await keygen.WaitForExitAsync();
+
+        AssertFails(failed, 1, "cannot write the key to 'secret.key'", "No space left on device", "no key file was made");
+        Assert.DoesNotContain("appeared", failed.Stderr, StringComparison.Ordinal);
+        Assert.Equal("", failed.Stdout); // no public key for a secret that is nowhere
+        Assert.Equal(["strace.log"], Directory.GetFiles(Dir).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task KeygenSyncsTheKeyBeforeNamingItAndTheFolderAfter()
+    {
+        // keygen prints the public key for sharing: by then the secret must be on disk, its bytes and
+        // its name, not only in the page cache, or a crash leaves a shared key whose secret is gone.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string keys = Directory.CreateDirectory(Path.Combine(Dir, "keys")).FullName;
+        string log = Path.Combine(Dir, "strace.log");
+        foreach (string[] args in new[] { new[] { "keygen", "-o", "keys/secret.key" }, ["keygen", "-o", "keys/secret.key", "--force"] })
+        {
+            using ToolProcess keygen = ToolProcess.StartTraced(strace, Dir, "fsync,fdatasync,rename,renameat,renameat2,link,linkat", log, args);
+            AssertSucceeds(await keygen.WaitForExitAsync());
+
+            // strace -y shows each descriptor's path; -f lines are in the order the calls were made.
+            string[] calls = File.ReadAllLines(log);
+            int named = Array.FindIndex(calls, line => Regex.IsMatch(line, @"(rename|link)\w*\(.*""(?<draft>[^""]*/keys/[^""/]+)"".*/keys/secret\.key"".*= 0"));
+            string trace = string.Join('\n', calls.Where(line => line.Contains("keys", StringComparison.Ordinal)));
+            Assert.True(named >= 0, $"{string.Join(' ', args)}: no rename or link to secret.key:\n{trace}");
+            string draft = Regex.Match(calls[named], @"""(?<draft>[^""]*/keys/[^""/]+)""").Groups["draft"].Value;
+            int synced = Array.FindIndex(calls, line => line.Contains($"sync(", StringComparison.Ordinal) && line.Contains($"<{draft}>) = 0", StringComparison.Ordinal));
+            int folderSynced = Array.FindLastIndex(calls, line => line.Contains($"<{keys}>) = 0", StringComparison.Ordinal) && line.Contains("sync(", StringComparison.Ordinal));
+            Assert.True(synced >= 0 && synced < named, $"{string.Join(' ', args)}: the key was not synced before it got its name:\n{trace}");
+            Assert.True(folderSynced > named, $"{string.Join(' ', args)}: the folder was not synced after the key got its name:\n{trace}");
+            File.Delete(log);
+        }
+    }
+
+    [Fact]
+    public async Task KeygenWithoutForceNeverReplacesAFileThatTakesTheNameAsItNamesTheKey()
+    {
+        // A file takes the name just as keygen names the new key: File.Move without overwrite looked at
+        // the name, then renamed over whatever appeared meanwhile. strace holds back every look at the
+        // name, and every rename or link to it, by 2 s; the file appears in the middle.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string path = Path.Combine(Dir, "secret.key");
+        using ToolProcess keygen = ToolProcess.StartUnderStrace(
+            strace,
+            ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-P", path,
+             "-e", "trace=stat,lstat,newfstatat,statx,rename,renameat,renameat2,link,linkat",
+             "-e", "inject=stat,lstat,newfstatat,statx:delay_exit=2000000",
+             "-e", "inject=rename,renameat,renameat2,link,linkat:delay_enter=2000000"],
+            Dir, "keygen", "-o", "secret.key");
+
+        // The new key is whole beside its name: keygen is about to name it.
+        Stopwatch waited = Stopwatch.StartNew();
+        while (!Directory.GetFiles(Dir, ".*.new").Any(file => new FileInfo(file).Length == 65))
+        {
+            Assert.False(keygen.HasExited, $"keygen ended before it wrote the key:\n{keygen.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, "keygen did not write the key in time");
+            await Task.Delay(10);
+        }
+
+        await Task.Delay(TimeSpan.FromMilliseconds(800));
+        File.WriteAllText(path, "someone's own file");
+
+        AssertFails(await keygen.WaitForExitAsync(), 2, "'secret.key' appeared while writing the key; not overwriting it");
+        Assert.Equal("someone's own file", File.ReadAllText(path));
+        Assert.Equal(["secret.key", "strace.log"], Directory.GetFiles(Dir).Select(Path.GetFileName).Order());
     }
 
     [Fact]

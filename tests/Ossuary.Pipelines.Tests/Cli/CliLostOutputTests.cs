@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
 namespace Ossuary.Pipelines.Tests.Cli;
 
 /// <summary>
@@ -7,6 +10,45 @@ namespace Ossuary.Pipelines.Tests.Cli;
 [Collection(CliCollection.Name)]
 public sealed class CliLostOutputTests : CliTestBase
 {
+    [Fact]
+    public async Task KeygenWithStdoutAndStderrInOneFileKeepsThePublicKey()
+    {
+        // ossuary keygen -o secret.key > log 2>&1: stdout was a file stream writing at an offset of its
+        // own (pwrite), which the shared offset never followed, so the stderr line went over the key.
+        ToolResult made = await StartRedirected(">log 2>&1", "keygen", "-o", "secret.key").WaitForExitAsync();
+
+        Assert.True(made.ExitCode == 0, made.ToString());
+        ToolResult printed = await RunAsync("pubkey", "secret.key");
+        AssertSucceeds(printed);
+        Assert.Equal($"{printed.Stdout}ossuary: wrote secret key to secret.key; share the public key above\n", File.ReadAllText(Path.Combine(Dir, "log")));
+    }
+
+    [Fact]
+    public async Task AListenerWithStdoutAndStderrInOneFileKeepsWhatItReceived()
+    {
+        // ossuary listen --once > log 2>&1: the closing line on stderr went over the bytes received.
+        string log = Path.Combine(Dir, "log");
+        ToolProcess server = StartRedirected(">log 2>&1", "listen", "--port", "0", "--bind", "127.0.0.1", "--once");
+        server.CloseStdin();
+        Stopwatch waited = Stopwatch.StartNew();
+        Match announced;
+        while (!(announced = Regex.Match(File.Exists(log) ? File.ReadAllText(log) : "", @"listening on 127\.0\.0\.1:([0-9]+) .*server key ([0-9a-f]{64})")).Success)
+        {
+            Assert.False(server.HasExited, $"the server ended before it listened:\n{(File.Exists(log) ? File.ReadAllText(log) : "")}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, "the server did not listen in time");
+            await Task.Delay(10);
+        }
+
+        ToolResult sent = await RunWithInputAsync("a line the server must keep\n", "connect", $"127.0.0.1:{announced.Groups[1].Value}", "--trust", announced.Groups[2].Value);
+        ToolResult served = await server.WaitForExitAsync();
+
+        Assert.True(sent.ExitCode == 0, sent.ToString());
+        Assert.True(served.ExitCode == 0, served.ToString());
+        string written = File.ReadAllText(log);
+        Assert.Contains("client key anonymous\na line the server must keep\nossuary: connection from ", written, StringComparison.Ordinal);
+        Assert.EndsWith(" closed\n", written, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task KeygenToAStdoutWhoseReaderIsGoneFailsRatherThanLoseTheSecretKey()
     {

@@ -1,7 +1,10 @@
+using System.Buffers;
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Cli;
@@ -61,6 +64,66 @@ public sealed class CliTransferTests : CliTestBase
         AssertSucceeds(forced);
         Assert.Equal(sha256, SHA256.HashData(File.ReadAllBytes(existing)));
         Assert.Equal(["payload.bin"], Directory.GetFiles(Path.GetDirectoryName(existing)!).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task ForceNeverReplacesADirectoryAndSaysSoBeforeTheTransfer()
+    {
+        // The whole file used to be received, then fail to take the directory's name, the sender told
+        // only "ERR the receiver could not save the file: an I/O error".
+        WriteRandomFile(Path.Combine("outbox", "report"));
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(Path.Combine(inbox, "report"));
+        File.WriteAllText(Path.Combine(inbox, "report", "kept.txt"), "kept");
+
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox", "--force");
+        ToolResult sent = await RunAsync("send", Path.Combine("outbox", "report"), $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+
+        AssertFails(sent, 1, "the receiver refused the file: ERR a directory of that name exists on the receiver");
+        AssertFails(await receiver.WaitForExitAsync(), 2, "is a directory; not replacing it, even with --force");
+        Assert.Equal("kept", File.ReadAllText(Path.Combine(inbox, "report", "kept.txt")));
+        Assert.Equal(["report"], Names(inbox));
+    }
+
+    [Fact]
+    public async Task ReceiveWithoutForceNeverReplacesAFileThatTakesTheNameAsItNamesTheFile()
+    {
+        // Someone's file takes the name just as the receiver names the finished file: File.Move without
+        // overwrite looked at the name, then renamed over whatever appeared meanwhile. strace (Debian's,
+        // installed if missing) holds back every look at the name, and every rename or link to it, by
+        // 2 s; the file appears in the middle.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
+        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
+        string destination = Path.Combine(inbox, "payload.bin");
+        using ToolProcess receiver = ToolProcess.StartUnderStrace(
+            strace,
+            ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-P", destination,
+             "-e", "trace=stat,lstat,newfstatat,statx,rename,renameat,renameat2,link,linkat",
+             "-e", "inject=stat,lstat,newfstatat,statx:delay_exit=2000000",
+             "-e", "inject=rename,renameat,renameat2,link,linkat:delay_enter=2000000"],
+            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        await WaitUntilListeningAsync(receiver);
+        Task<ToolResult> sending = RunAsync("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+
+        // The whole file is in the partial file: the receiver is about to name it.
+        Stopwatch waited = Stopwatch.StartNew();
+        while (!Directory.GetFiles(inbox, ".payload.bin.*.part").Any(file => new FileInfo(file).Length == 100_000))
+        {
+            Assert.False(receiver.HasExited, $"the receiver ended before it had the file:\n{receiver.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, "the receiver did not get the file in time");
+            await Task.Delay(10);
+        }
+
+        await Task.Delay(TimeSpan.FromMilliseconds(800));
+        File.WriteAllText(destination, "someone's own file");
+
+        ToolResult received = await receiver.WaitForExitAsync();
+        ToolResult sent = await sending;
+        Assert.Equal("someone's own file", File.ReadAllText(destination));
+        AssertFails(received, 2, "appeared during the transfer; not overwriting it (use --force)");
+        AssertFails(sent, 1, "ERR the file exists on the receiver");
+        Assert.Equal(["payload.bin"], Names(inbox));
     }
 
     [Fact]
@@ -207,7 +270,9 @@ public sealed class CliTransferTests : CliTestBase
         sender.Dispose(); // killed
         ToolResult received = await receiver.WaitForExitAsync();
 
-        AssertFails(received, 1, "removed the partial file");
+        // The connection failed, not the receiver's disk (an OssuaryException is an IOException too).
+        AssertFails(received, 1, "the connection failed during the transfer", "removed the partial file");
+        Assert.DoesNotContain("cannot save the file", received.Stderr, StringComparison.Ordinal);
         Assert.Empty(Directory.GetFileSystemEntries(inbox));
     }
 
@@ -232,6 +297,55 @@ public sealed class CliTransferTests : CliTestBase
         }
 
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Dir, "inbox")));
+    }
+
+    [Fact]
+    public async Task ANameLongerThanAFileNameCanBeIsRefusedBeforeAnyByteIsSent()
+    {
+        // 300 bytes: no file system takes it (255 at most). The receiver took the whole file, then
+        // failed to name it and told the sender only "an I/O error".
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        File.WriteAllText(Path.Combine(Dir, "file.txt"), "data");
+        string tooLong = new('n', 300);
+        using (var closed = new ClosedPort())
+        {
+            AssertFails(await RunAsync("send", "file.txt", $"127.0.0.1:{closed.Port}", "--trust", WriteKeyFile("any.key"), "--name", tooLong),
+                2, "--name is 300 bytes long; a file name has at most 255");
+        }
+
+        // Another sender's header alone is answered at once, before any of the file's bytes.
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(receiver)));
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort(receiver)), options))
+        {
+            string name = Convert.ToBase64String(Encoding.UTF8.GetBytes(tooLong));
+            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"OSSUARY-FILE/1 3 {name}\n"));
+            string answer = await ReadLineAsync(connection.Transport.Input).Within(TimeSpan.FromSeconds(20));
+
+            Assert.StartsWith("ERR ", answer, StringComparison.Ordinal);
+            Assert.Contains("a file name of 300 bytes", answer, StringComparison.Ordinal);
+        }
+
+        AssertFails(await receiver.WaitForExitAsync(), 1, "the sender asked for a file name of 300 bytes; a file name has at most 255");
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Dir, "inbox")));
+    }
+
+    private static async Task<string> ReadLineAsync(System.IO.Pipelines.PipeReader input)
+    {
+        while (true)
+        {
+            System.IO.Pipelines.ReadResult read = await input.ReadAsync();
+            byte[] bytes = read.Buffer.ToArray();
+            int end = Array.IndexOf(bytes, (byte)'\n');
+            if (end >= 0)
+            {
+                return Encoding.UTF8.GetString(bytes, 0, end);
+            }
+
+            Assert.False(read.IsCompleted, $"the receiver closed without an answer; it sent '{Encoding.UTF8.GetString(bytes)}'");
+            input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
     }
 
     [Fact]

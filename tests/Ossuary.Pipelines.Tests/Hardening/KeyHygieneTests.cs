@@ -168,6 +168,30 @@ public class KeyHygieneTests
         Assert.All(EphemeralSecret(SessionEphemeral(session)), b => Assert.Equal(0, b));
     }
 
+    [Fact]
+    public void AServerFreesTheIdentityItGeneratedOnceStoppedAndItsLastHandshakeIsOver()
+    {
+        var plans = new ServerPlanSource(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated }, null, null, "test", null, null);
+        var identity = (OssuaryIdentity)typeof(ServerPlanSource).GetField("_generated", InstanceFields)!.GetValue(plans)!;
+        FieldInfo secret = Assert.Single(typeof(OssuaryIdentity).GetFields(InstanceFields), f => f.FieldType.IsPointer);
+
+        // A reload keeps the generated key (clients may have recorded it), and so does letting go of the plan it replaced.
+        SharedPlan first = plans.Hold()!;
+        typeof(ServerPlanSource).GetMethod("OnOptionsChanged", InstanceFields)!.Invoke(plans,
+            [new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(5) }]);
+        first.Release();
+        SharedPlan handshake = plans.Hold()!; // a handshake still under way when the host stops
+        Assert.NotSame(first, handshake);
+        Assert.Equal(identity.PublicKey, handshake.Plan.LocalPublicKey);
+        Assert.NotEqual(0, ReadPointer(identity, secret));
+
+        plans.Dispose();
+        Assert.NotEqual(0, ReadPointer(identity, secret)); // that handshake may still sign
+        handshake.Release();
+
+        Assert.Equal(0, ReadPointer(identity, secret));
+    }
+
     /// <remarks>
     /// Timing cannot be asserted reliably in a test, so this pins the implementation instead:
     /// OssuaryPublicKey.Equals(OssuaryPublicKey) and Equals(ReadOnlySpan&lt;byte&gt;) call

@@ -99,6 +99,22 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         Assert.Equal("ok c++\n", result.Output);
     }
 
+    /// <summary>
+    /// The README's "Signals": starting the runtime at the first call sets SIGPIPE to ignored
+    /// and takes SIGSEGV, SIGFPE and SIGRTMIN (passing on what is not the runtime's), and no
+    /// other signal; a SIGPIPE handler installed afterwards stays.
+    /// </summary>
+    [Theory]
+    [InlineData(NativeLink.Shared)]
+    [InlineData(NativeLink.Static)]
+    public async Task TheFirstCallTakesOnlyTheSignalsTheReadmeNames(NativeLink link)
+    {
+        ProcessResult result = await native.RunAsync("signals", link);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("taken 13\ntaken 11\ntaken 8\ntaken 34\nok signals\n", result.Output);
+    }
+
     private static double Microseconds(string text, string name) =>
         double.Parse(Regex.Match(text, $@"^{name} (\d+)$", RegexOptions.Multiline).Groups[1].Value, CultureInfo.InvariantCulture);
 

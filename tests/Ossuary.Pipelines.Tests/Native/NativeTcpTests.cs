@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
@@ -104,6 +105,88 @@ public sealed class NativeTcpTests(NativeLibraryFixture native)
         string expectedKey = authenticated ? clientKey.PublicKey.ToString() : OssuaryPublicKey.Anonymous.ToString();
         Assert.Contains($"client_key {expectedKey}\n", result.Output, StringComparison.Ordinal);
         Assert.Contains($"{14 + bulk.Length} bytes", result.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The README's loop (socket_loop.h), established, under a header announcing 65535 body
+    /// bytes: more than a packet may hold, and more than its 64 KiB input buffer could ever
+    /// gather. Both libraries refuse such a header from the header alone, so the loop must hand
+    /// it over rather than wait for a body; the server then answers (a Reset, or the original's
+    /// Disconnect) instead of waiting forever.
+    /// </summary>
+    [Theory]
+    [InlineData(NativeLink.Shared)]
+    [InlineData(NativeLink.Original)]
+    public async Task CServerLoopHandsAnOversizedHeaderToTheLibraryAtOnce(NativeLink link)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        await using NativeProcess server = await StartServerAsync(link, serverKey);
+        using Socket peer = await RawPeer.ConnectAsync(await EndPointAsync(server));
+        await using var stream = new NetworkStream(peer, ownsSocket: false);
+        await HandshakeAnonymouslyAsync(server, stream);
+
+        await stream.WriteAsync(Wire.Header(0xFFFF, 2, Wire.EncryptedData));
+
+        byte[] answer = await ReadPacketAsync(stream);
+        Assert.Contains(Wire.Type(answer), new[] { Wire.Reset, Wire.Disconnect });
+    }
+
+    /// <summary>
+    /// The README's loop, established, when the peer closes in the middle of a packet: the bytes
+    /// it holds can never become a packet, so the loop must end and say that they were lost,
+    /// not go round without ever waiting again.
+    /// </summary>
+    [Theory]
+    [InlineData(NativeLink.Shared)]
+    [InlineData(NativeLink.Original)]
+    public async Task CServerLoopEndsWhenThePeerClosesInsideAPacket(NativeLink link)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        await using NativeProcess server = await StartServerAsync(link, serverKey);
+        using (Socket peer = await RawPeer.ConnectAsync(await EndPointAsync(server)))
+        {
+            await using var stream = new NetworkStream(peer, ownsSocket: false);
+            await HandshakeAnonymouslyAsync(server, stream);
+
+            // A record's header announcing 100 body bytes, then 10 of them, then the end of the stream.
+            byte[] unfinished = [.. Wire.Header(100, 2, Wire.EncryptedData), .. new byte[10]];
+            await stream.WriteAsync(unfinished);
+            peer.Shutdown(SocketShutdown.Send);
+        }
+
+        ProcessResult result = await server.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode == 7, result.ToString());
+        Assert.Contains("the peer closed inside a packet: 18 bytes lost", result.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Starts tcp_server on <paramref name="link"/> as an unauthenticated server.</summary>
+    private async Task<NativeProcess> StartServerAsync(NativeLink link, OssuaryIdentity serverKey) =>
+        NativeProcess.Start(await native.ProgramAsync("tcp_server", link), [SeedHex(serverKey), "2"], native.NeutralDirectory);
+
+    /// <summary>Where tcp_server listens, from the "port N" line it prints.</summary>
+    private static async Task<IPEndPoint> EndPointAsync(NativeProcess server) =>
+        new(IPAddress.Loopback, int.Parse((await server.WaitForLineAsync("port "))["port ".Length..], System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Runs a handshake by hand as an anonymous client, until tcp_server says it is established.</summary>
+    private static async Task HandshakeAnonymouslyAsync(NativeProcess server, NetworkStream stream)
+    {
+        var client = new ForgedPeer();
+        await stream.WriteAsync(client.ClientHandshake());
+        byte[] serverHandshake = await ReadPacketAsync(stream);
+        Assert.Equal(Wire.ServerHandshake, Wire.Type(serverHandshake));
+        await stream.WriteAsync(client.ClientAuthentication(serverHandshake, identity: null));
+        await server.WaitForLineAsync("client_key ");
+    }
+
+    /// <summary>One whole packet, header included.</summary>
+    private static async Task<byte[]> ReadPacketAsync(NetworkStream stream)
+    {
+        byte[] header = new byte[Wire.HeaderSize];
+        await stream.ReadExactlyAsync(header).Within();
+        byte[] packet = new byte[Wire.HeaderSize + Wire.Length(header)];
+        header.CopyTo(packet, 0);
+        await stream.ReadExactlyAsync(packet.AsMemory(Wire.HeaderSize)).Within();
+        return packet;
     }
 
     private static string Port(IPEndPoint endpoint) => endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);

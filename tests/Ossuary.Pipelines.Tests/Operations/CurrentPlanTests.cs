@@ -53,6 +53,33 @@ public sealed class CurrentPlanTests : IDisposable
         Assert.Equal(0, racing.CopiesInMemory());
     }
 
+    [Fact]
+    public void AKeyReusedByPlansWithOtherAllowListsIsZeroedOnceTheLastOfThemLetsGo()
+    {
+        using var key = new KeyFileSeed(_folder, "server.key");
+        using var client = OssuaryIdentity.Generate();
+        var current = new CurrentPlan(Shared(key));
+        SharedPlan handshake = current.Hold()!;
+
+        // Two authorized-keys changes: each plan keeps the identity the first one read.
+        SharedPlan held = current.Hold()!;
+        current.Replace(held.WithAdmittedClients([], [client.PublicKey]));
+        held.Release();
+        held = current.Hold()!;
+        current.Replace(held.WithAdmittedClients([], []));
+        held.Release();
+
+        SharedPlan latest = current.Hold()!;
+        Assert.Equal(key.PublicKey, latest.Plan.LocalPublicKey);
+        Assert.Equal(0, latest.Plan.AdmittedKeyCount);
+        latest.Release();
+        handshake.Release(); // the first plan's last handshake: the later plans still sign with the key
+        Assert.NotEqual(0, key.CopiesInMemory());
+
+        current.Close();
+        Assert.Equal(0, key.CopiesInMemory());
+    }
+
     private static SharedPlan Shared(KeyFileSeed key)
     {
         HandshakePlan plan = HandshakePlan.ForClient(new OssuaryClientOptions { IdentityKeyFile = key.Path });

@@ -45,6 +45,94 @@ public sealed class ReloadAndRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task AKeyRemovedFromTheWatchedFileIsRefusedWhileTheServersOwnKeyFileCannotBeReadAgain()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string keyFile = WriteKeyFile(serverKey);
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [
+            OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey),
+            OssuaryAuthorizedKeys.FormatLine(revokedKey.PublicKey),
+        ]);
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.IdentityKeyFile = keyFile;
+                    o.AuthorizedKeysFile = file;
+                })
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        // The server read its key at start-up; the file has since gone (or become unreadable).
+        // Revoking a client must not depend on reading it again.
+        File.Delete(keyFile);
+        string draft = file + ".new";
+        await File.WriteAllLinesAsync(draft, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey)]);
+        File.Move(draft, file, overwrite: true);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id is 21 or 22));
+
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Id.Id == 22);
+    }
+
+    [Fact]
+    public async Task AKeyRemovedWhileTheServerIsStillStartingIsRefused()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [
+            OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey),
+            OssuaryAuthorizedKeys.FormatLine(revokedKey.PublicKey),
+        ]);
+
+        // The server key comes through a pipe, so that start-up waits, between reading the
+        // authorized-keys file and anything after it, until the test has changed that file (a slow
+        // key file, on a network share say, widens the same gap).
+        string keyFile = Path.Combine(_folder, "server.key");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", keyFile]))
+        {
+            await mkfifo.WaitForExitAsync().Within();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        var logs = new FakeLoggerProvider();
+        Task<KestrelHost> starting = Task.Run(() => KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.IdentityKeyFile = keyFile;
+                    o.AuthorizedKeysFile = file;
+                })
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug)));
+        await using (FileStream key = await Task.Run(() => new FileStream(keyFile, FileMode.Open, FileAccess.Write)).Within()) // opens once the server reads
+        {
+            string draft = file + ".new";
+            await File.WriteAllLinesAsync(draft, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey)]);
+            File.Move(draft, file, overwrite: true);
+            char[] hex = new char[OssuaryIdentity.SeedSize * 2];
+            serverKey.TryFormatSeedHex(hex, out _);
+            await key.WriteAsync(System.Text.Encoding.ASCII.GetBytes(hex));
+        }
+
+        await using KestrelHost host = await starting.Within();
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1); // the change was seen, if late
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
     public async Task AMalformedAuthorizedKeysFileKeepsThePreviousKeysAndLogsAnError()
     {
         using var serverKey = OssuaryIdentity.Generate();
@@ -94,6 +182,48 @@ public sealed class ReloadAndRotationTests : IDisposable
         await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(refused);
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(replacementKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AKeyRemovedFromConfigurationIsRefusedWhileTheWatchedAuthorizedKeysFileIsAway()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var fileClient = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(fileClient.PublicKey)]);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
+            ["Ossuary:AuthorizedKeysFile"] = file,
+            ["Ossuary:AuthorizedClientKeys:0"] = revokedKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot? configuration = null;
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
+            });
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
+
+        // The file is away for a while (a deployment replacing it, say): nobody is admitted from it,
+        // as documented, and the server runs on. A key revoked in configuration meanwhile must go.
+        File.Delete(file);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
+        settings.Remove("Ossuary:AuthorizedClientKeys:0");
+        configuration!.Reload();
+
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(fileClient.PublicKey)]);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 21 && r.Message.EndsWith(": 1 keys.", StringComparison.Ordinal)));
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(fileClient, serverKey.PublicKey))).DisposeAsync();
     }
 
     [Fact]

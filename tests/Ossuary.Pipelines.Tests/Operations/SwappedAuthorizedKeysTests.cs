@@ -48,6 +48,32 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public async Task AKeyRemovedFromTheTargetOfALinkInAnotherFolderIsRefused()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        Publish("config", keptKey, revokedKey);
+        string file = Path.Combine(Directory.CreateDirectory(Path.Combine(_folder, "etc")).FullName, "authorized_keys");
+        File.CreateSymbolicLink(file, Path.Combine("..", "config", "authorized_keys")); // etc/authorized_keys -> ../config/authorized_keys
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
+
+        // The file is edited where it lives (replaced atomically, as advised); nothing in etc/ changes.
+        string target = Path.Combine(_folder, "config", "authorized_keys");
+        await File.WriteAllLinesAsync(target + ".new", [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey)]);
+        File.Move(target + ".new", target, overwrite: true);
+        Assert.Single(OssuaryAuthorizedKeys.Load(file));
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
+
+        await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(after);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
     public async Task AKeyLeftOutOfAFolderSwappedInByRenameIsRefused()
     {
         using var serverKey = OssuaryIdentity.Generate();

@@ -46,6 +46,20 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
         Assert.Equal(KeyB.ToString(), File.ReadAllLines(path)[2]);
     }
 
+    [Theory]
+    [InlineData("\n")]
+    [InlineData("\r\n")]
+    [InlineData("\r")]
+    public void AFormattedLineIsOneLineWhateverItsCommentHolds(string lineBreak)
+    {
+        // A device name from a form, say: what follows its line break must not become a key of its own.
+        string path = Path.Combine(_directory, "authorized_keys");
+        File.WriteAllLines(path, [OssuaryAuthorizedKeys.FormatLine(KeyA, $"sensor 7{lineBreak}{KeyB}")]);
+
+        Assert.Equal([KeyA], OssuaryAuthorizedKeys.Load(path));
+        Assert.Equal($"{KeyA} sensor 7 {KeyB}", Assert.Single(File.ReadAllLines(path)));
+    }
+
     [Fact]
     public void AMissingFileIsAnError() =>
         Assert.Throws<FileNotFoundException>(() => OssuaryAuthorizedKeys.Load(Path.Combine(_directory, "missing")));

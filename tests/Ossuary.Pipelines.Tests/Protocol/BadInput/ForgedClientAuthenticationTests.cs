@@ -48,7 +48,7 @@ public class ForgedClientAuthenticationTests
     }
 
     [Fact]
-    public void AnAllZeroClientKeyIsRefusedByAnAuthenticatedServer()
+    public void AnAllZeroClientKeyResetsAnAuthenticatedServerWithInvalidSignature()
     {
         using var client = OssuaryIdentity.Generate();
         using var serverIdentity = OssuaryIdentity.Generate();
@@ -56,7 +56,8 @@ public class ForgedClientAuthenticationTests
 
         OssuaryReceiveResult result = Authenticate(server, client, secrets => secrets.AsSpan(0, 32).Clear());
 
-        Assert.Equal((OssuaryReceiveStatus.Closed, OssuaryErrorReason.InvalidKey), (result.Status, result.Reason));
+        // A key nobody can sign for, like any claimed key whose signature fails: checked before the allow-list.
+        Assert.Equal((OssuaryReceiveStatus.Reset, OssuaryErrorReason.InvalidSignature), (result.Status, result.Reason));
     }
 
     [Fact]
@@ -70,6 +71,35 @@ public class ForgedClientAuthenticationTests
         OssuaryReceiveResult result = Authenticate(server, impostor, secrets => client.PublicKey.CopyTo(secrets));
 
         Assert.Equal((OssuaryReceiveStatus.Reset, OssuaryErrorReason.InvalidSignature), (result.Status, result.Reason));
+    }
+
+    /// <summary>
+    /// A client that claims a key it cannot sign for learns nothing about the allow-list: the
+    /// authenticated server checks the signature before it looks the key up, so a forged
+    /// signature gets the same answer for an admitted key as for any other (the original's order
+    /// too). Refusing an unadmitted key before its signature was checked told the forger, by a
+    /// Disconnect instead of a Reset, which keys the server admits.
+    /// </summary>
+    [Fact]
+    public void AForgedSignatureGetsTheSameAnswerWhetherTheClaimedKeyIsAdmittedOrNot()
+    {
+        using var admitted = OssuaryIdentity.Generate();
+        using var stranger = OssuaryIdentity.Generate();
+        using var forger = OssuaryIdentity.Generate();
+        using var serverIdentity = OssuaryIdentity.Generate();
+        var answers = new List<(OssuaryReceiveStatus, OssuaryErrorReason, ushort)>();
+        foreach (OssuaryPublicKey claimed in new[] { admitted.PublicKey, stranger.PublicKey })
+        {
+            using OssuarySession server = Server(OssuaryRole.AuthenticatedServer, serverIdentity, admitted.PublicKey);
+
+            OssuaryReceiveResult result = Authenticate(server, forger, secrets => claimed.CopyTo(secrets));
+
+            answers.Add((result.Status, result.Reason, Wire.Type(SessionPair.NextPacket(server))));
+            Assert.Null(server.RemotePublicKey);
+        }
+
+        Assert.Equal((OssuaryReceiveStatus.Reset, OssuaryErrorReason.InvalidSignature, Wire.Reset), answers[0]);
+        Assert.Equal(answers[0], answers[1]);
     }
 
     private static OssuarySession Server(OssuaryRole role, OssuaryIdentity identity, params OssuaryPublicKey[] admitted)

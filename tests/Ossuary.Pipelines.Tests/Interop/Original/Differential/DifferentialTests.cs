@@ -56,6 +56,10 @@ public sealed class DifferentialTests(ITestOutputHelper output)
     [InlineData(5808742355453979720UL, DiffVerdict.Identical)]
     [InlineData(560340231990534184UL, DiffVerdict.Identical)]
     [InlineData(12390159688744620313UL, DiffVerdict.Identical)]
+    // A clean Disconnect injected during the handshake ends the server, and the client resets
+    // afterwards: the original's server drew session material as it ended, so the client's new
+    // ClientHandshake carries the draws after those (a long random run reported it unexplained).
+    [InlineData(11203307941033123134UL, DiffVerdict.Identical)]
     // One scenario of each documented difference, checked by its rule.
     [InlineData(391918855410614752UL, KnownDifferences.DataTagLengthChecked)]
     [InlineData(16184226688143867045UL, KnownDifferences.EstablishedDisconnectIsFinal)]

@@ -26,11 +26,12 @@ internal sealed class OurLockstepPair
     private readonly Side _server;
     private readonly List<string> _lines = [];
     private readonly List<Marker> _markers = [];
+    private readonly SeededDraws _draws;
 
     public OurLockstepPair(DiffScenario scenario, bool refuseAtOnce = false)
     {
         _scenario = scenario;
-        var draws = new SeededDraws(scenario.DrawSeed);
+        var draws = _draws = new SeededDraws(scenario.DrawSeed);
         var time = new FakeTimeProvider();
 
         // Created in the original's order (client, then server): both draw from one stream.
@@ -263,6 +264,17 @@ internal sealed class OurLockstepPair
         consumed = (int)input.GetOffset(end);
         plaintext = output.WrittenSpan.ToArray();
         ushort type = packet.Length >= 8 ? (ushort)((packet[4] << 8) | packet[5]) : (ushort)0;
+        if (result.Status == OssuaryReceiveStatus.Closed && before is not (OssuarySessionState.Closing or OssuarySessionState.Closed)
+            && ((type == 0x10 && before != OssuarySessionState.Established) || result.Reason == OssuaryErrorReason.OversizedPacket))
+        {
+            // The original ends a connection through its reset, which draws fresh session material
+            // (a 32-byte secret, a 12-byte nonce) from the generator both sides share; our session
+            // just closes. Drawing the same bytes here keeps the peer's later draws (a reset of its
+            // own, after this side is gone) on the original's.
+            _draws.Fill(new byte[32]);
+            _draws.Fill(new byte[12]);
+        }
+
         if (type == 0x10 && before == OssuarySessionState.Established && result.Status == OssuaryReceiveStatus.Closed)
         {
             _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.EstablishedDisconnectIsFinal));
