@@ -80,9 +80,10 @@ public static class OssuaryClient
 
             // Log lines name the connection by the ConnectionId its user sees; made only for a logger.
             string? connectionId = telemetry.Logger == NullLogger.Instance ? null : Guid.NewGuid().ToString("N");
+            ConnectionTelemetry connectionTelemetry = connectionId is null ? telemetry : telemetry with { ConnectionId = connectionId };
             OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan.ForEndPoint(endpoint, remote), null,
-                connectionId is null ? telemetry : telemetry with { ConnectionId = connectionId }, cancellationToken).ConfigureAwait(false);
-            var connection = new OssuaryClientConnection(secure, pipe, local, remote);
+                connectionTelemetry, cancellationToken).ConfigureAwait(false);
+            var connection = new OssuaryClientConnection(secure, pipe, connectionTelemetry, local, remote);
             if (connectionId is not null)
             {
                 connection.ConnectionId = connectionId;

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
@@ -9,12 +10,14 @@ namespace Ossuary.Pipelines.Integrations;
 /// <summary>
 /// A client connection whose <see cref="Transport"/> is the plaintext pipe. Dispose it to send
 /// Disconnect and close the socket. <see cref="ConnectionClosed"/> fires when the server ends the
-/// connection (its Disconnect, a failure or the socket's end), on <see cref="Abort"/> and on dispose.
+/// connection (its Disconnect, a failure or the socket's end), on <see cref="Abort"/> and on dispose;
+/// a callback of it that throws is logged at Error (event 9), never thrown out of <see cref="Abort"/> or <see cref="DisposeAsync"/>.
 /// </summary>
 public sealed class OssuaryClientConnection : ConnectionContext
 {
     private readonly OssuaryDuplexPipe _secure;
     private readonly StreamDuplexPipe _socketPipe;
+    private readonly ConnectionTelemetry _telemetry;
     // Cancelled and in place of the source once the connection has closed, whoever asks later.
     private static readonly CancellationTokenSource AlreadyClosed = CreateCancelled();
     private int _disposed;
@@ -27,10 +30,11 @@ public sealed class OssuaryClientConnection : ConnectionContext
     private string? _connectionId;
     private IDictionary<object, object?>? _items;
 
-    internal OssuaryClientConnection(OssuaryDuplexPipe secure, StreamDuplexPipe socketPipe, EndPoint? local, EndPoint? remote)
+    internal OssuaryClientConnection(OssuaryDuplexPipe secure, StreamDuplexPipe socketPipe, ConnectionTelemetry telemetry, EndPoint? local, EndPoint? remote)
     {
         _secure = secure;
         _socketPipe = socketPipe;
+        _telemetry = telemetry;
         Transport = secure;
         LocalEndPoint = local;
         RemoteEndPoint = remote;
@@ -137,9 +141,22 @@ public sealed class OssuaryClientConnection : ConnectionContext
     private void SignalClosed()
     {
         CancellationTokenSource? source = Interlocked.Exchange(ref _closed, AlreadyClosed);
-        if (source is not null && source != AlreadyClosed)
+        if (source is null || source == AlreadyClosed)
+        {
+            return;
+        }
+
+        try
         {
             source.Cancel();
+        }
+        catch (AggregateException ex)
+        {
+            // The application's callbacks threw (Cancel runs them all first). Its failure, reported as
+            // Kestrel's transports report it: thrown, it escaped Abort and DisposeAsync into whoever
+            // closed the connection, or, when the server closed it, vanished in a faulted continuation.
+            LogLevel level = _telemetry.Faults.Next($"{nameof(ConnectionClosed)}: {ex.InnerException?.GetType().FullName}", out int heldBack);
+            OssuaryLog.ConnectionClosedCallbackFailed(_telemetry.Logger, level, ConnectionId, heldBack, ex);
         }
     }
 

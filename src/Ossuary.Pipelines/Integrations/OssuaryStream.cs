@@ -149,6 +149,12 @@ public sealed partial class OssuaryStream : Stream
                 }
 
                 input.AdvanceTo(available.End);
+                if (read.IsCompleted && _disposed)
+                {
+                    // Disposal ended the read ("dispose to cancel"): not the peer's clean end, which 0 would say.
+                    throw new ObjectDisposedException(GetType().FullName, "The OssuaryStream was disposed while the read was pending.");
+                }
+
                 if (read.IsCompleted || buffer.IsEmpty)
                 {
                     return 0;

@@ -53,7 +53,7 @@ internal sealed record ConnectionTelemetry(ILogger Logger, OssuaryMetrics Metric
         }
 
         string category = plan.Role == OssuaryRole.Client ? ClientCategory : ServerCategory;
-        ILogger logger = loggers?.CreateLogger(category) ?? NullLogger.Instance;
+        ILogger logger = loggers is null ? NullLogger.Instance : new FailSafeLogger(loggers.CreateLogger(category));
         FaultLogLimiter faults = loggers is null ? new FaultLogLimiter(plan.TimeProvider)
             : Limiters.GetValue(loggers, static _ => new()).GetOrAdd((category, plan.TimeProvider), static key => new FaultLogLimiter(key.Time));
         return new ConnectionTelemetry(logger, OssuaryMetrics.Create(meters), null, faults);

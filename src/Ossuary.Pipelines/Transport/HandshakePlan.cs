@@ -102,8 +102,11 @@ internal sealed class HandshakePlan
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>
     /// <exception cref="FormatException">A key file is malformed; the message names the file.</exception>
     /// <exception cref="IOException">A key file cannot be read.</exception>
-    public static HandshakePlan ForServer(OssuaryServerOptions options, out OssuaryIdentity? generatedIdentity) =>
-        ForServer(options, options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [], out generatedIdentity);
+    public static HandshakePlan ForServer(OssuaryServerOptions options, out OssuaryIdentity? generatedIdentity)
+    {
+        ArgumentNullException.ThrowIfNull(options); // before its key file is read: null is the caller's ArgumentNullException
+        return ForServer(options, options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [], out generatedIdentity);
+    }
 
     /// <summary>As above, with the keys of <see cref="OssuaryServerOptions.AuthorizedKeysFile"/> already read (by its watcher).</summary>
     /// <param name="options">The server options to validate and copy.</param>

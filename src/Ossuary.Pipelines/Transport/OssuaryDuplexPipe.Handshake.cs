@@ -38,6 +38,11 @@ public sealed partial class OssuaryDuplexPipe
                 // The application's callback used up the time, not the peer: loud, as a throwing one is.
                 telemetry.ReportLocalFault(plan.Role, new LocalFault(callback, new TimeoutException(
                     $"{within}: {callback} had not returned (a callback should finish well within HandshakeTimeout and stop when its token is cancelled).")));
+
+                // Ours, so the peer is told, as for a callback that throws: a client whose AuthorizeClient
+                // never returned is established on its side and read a cut connection (Truncated) instead.
+                session.Disconnect(error: true);
+                await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
             }
             else
             {

@@ -98,8 +98,16 @@ public sealed partial class OssuaryDuplexPipe
         catch (Exception ex)
         {
             failure = ex;
+            if (LocalFault.IsLocal(ex))
+            {
+                // Not the peer's doing (a bug, say), as the inbound loop has it: loud. An I/O failure is
+                // the transport's, and the input, which fails with it, reports that at Debug.
+                _telemetry.ReportLocalFault(ex);
+            }
         }
 
+        // Before the application's writes see the output completed: they report this, not a clean close.
+        _outboundFailure = failure;
         try
         {
             await application.CompleteAsync().ConfigureAwait(false);

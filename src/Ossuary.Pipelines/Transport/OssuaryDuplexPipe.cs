@@ -81,6 +81,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private volatile bool _outboundEnded;
     private volatile bool _outboundFailed;
 
+    // What failed the output (the transport's write, say), for writes that find it completed.
+    private volatile Exception? _outboundFailure;
+
     // Set when the application's completed output sent a clean Disconnect: the connection is over
     // by our choice, so the transport going away under a read after that is the end, not a failure.
     private volatile bool _closedByApplication;
@@ -125,12 +128,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>
     /// The exception for an operation that found the connection closed: the input's failure when
-    /// there was one (so a write reports what a read reports), else <paramref name="otherwise"/>.
+    /// there was one (so a write reports what a read reports), else the output's (a write that
+    /// failed under the transport is no clean close), else <paramref name="otherwise"/>.
     /// </summary>
     internal OssuaryException ClosedException(OssuaryErrorReason otherwise, string message) =>
-        _inputFailure is { } failure
-            ? new OssuaryException(failure.Reason, $"{message} {failure.Message}", failure)
-            : new OssuaryException(otherwise, message);
+        _inputFailure is { } failure ? new OssuaryException(failure.Reason, $"{message} {failure.Message}", failure)
+        : _outboundFailure is { } output ? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"{message} The transport failed: {output.Message}", output)
+        : new OssuaryException(otherwise, message);
 
     /// <summary>Runs the client handshake over <paramref name="transport"/> and returns the plaintext pipe.</summary>
     /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>

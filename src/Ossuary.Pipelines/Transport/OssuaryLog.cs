@@ -28,11 +28,14 @@ internal static partial class OssuaryLog
     [LoggerMessage(EventId = 6, Message = "Ossuary handshake failed as {Role} on connection {ConnectionId} because of this side, not the peer ({Cause}); the peer was sent Disconnect (error). Held back since the last report of this cause: {HeldBack}.")]
     public static partial void HandshakeFaulted(ILogger logger, LogLevel level, OssuaryRole role, string? connectionId, string cause, int heldBack, Exception exception);
 
-    [LoggerMessage(EventId = 7, Message = "Ossuary connection {ConnectionId} failed because of this side, not the peer ({Cause}); the peer was sent Disconnect (error). Held back since the last report of this cause: {HeldBack}.")]
+    [LoggerMessage(EventId = 7, Message = "Ossuary connection {ConnectionId} failed because of this side, not the peer ({Cause}); the peer was sent Disconnect (error) where the transport still allowed it. Held back since the last report of this cause: {HeldBack}.")]
     public static partial void ConnectionFaulted(ILogger logger, LogLevel level, string? connectionId, string cause, int heldBack, Exception exception);
 
     [LoggerMessage(8, LogLevel.Debug, "Ossuary handshake as {Role} on connection {ConnectionId} was cancelled by its caller.")]
     public static partial void HandshakeCancelled(ILogger logger, OssuaryRole role, string? connectionId);
+
+    [LoggerMessage(EventId = 9, Message = "A ConnectionClosed callback of Ossuary connection {ConnectionId} threw; the connection closed all the same. Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void ConnectionClosedCallbackFailed(ILogger logger, LogLevel level, string? connectionId, int heldBack, Exception exception);
 
     [LoggerMessage(10, LogLevel.Warning, "The unauthenticated Ossuary server has no identity configured; generated one with public key {PublicKey} for this process. Clients cannot pin a key that changes on restart: set OssuaryServerOptions.Identity.")]
     public static partial void GeneratedServerIdentity(ILogger logger, OssuaryPublicKey publicKey);

@@ -40,6 +40,9 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
     // From ReadAsync to AdvanceTo: disposal completes the pipe only once the application is done with its buffer.
     private ApplicationCallGate _call;
 
+    // Set when a read got disposal's empty result instead of the pipe's: its AdvanceTo is ours to take.
+    private bool _handedEnd;
+
     /// <summary>Parks the failure; call before completing the pipe's writer (whose completion publishes it).</summary>
     public void Fail(Exception failure) => _failure = ExceptionDispatchInfo.Capture(failure);
 
@@ -72,6 +75,13 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
+        if (_handedEnd)
+        {
+            // The positions are the empty sequence's, not the pipe's, whose read was given back already.
+            _handedEnd = false;
+            return;
+        }
+
         // The common AdvanceTo(buffer.End) examines nothing beyond what it consumes: no slicing.
         _examined = _lastBuffer.IsEmpty || consumed.Equals(examined)
             ? 0
@@ -141,6 +151,19 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
         // disposal completed the reader gets no buffer: its memory is about to go back to the pool.
         if (!_call.TryEnter())
         {
+            // Disposal closed the gate and is completing the pipe: the pipe's read is given back here,
+            // and the application's AdvanceTo for this result is taken without passing it on (passed
+            // on, the empty sequence's positions made the pipe throw InvalidCastException).
+            try
+            {
+                inner.AdvanceTo(result.Buffer.Start);
+            }
+            catch (InvalidOperationException)
+            {
+                // Completed meanwhile: nothing left to give back.
+            }
+
+            _handedEnd = true;
             return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
         }
 

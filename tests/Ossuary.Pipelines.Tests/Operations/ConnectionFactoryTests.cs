@@ -2,8 +2,11 @@ using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Tests.Transport;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Operations;
@@ -59,6 +62,71 @@ public class ConnectionFactoryTests
 
         await closed.Task.Within();
         Assert.Equal("bye"u8.ToArray(), await PipeReads.ReadToEndAsync(connection.Transport.Input)); // a clean Disconnect: no data lost
+    }
+
+    /// <summary>
+    /// A ConnectionClosed callback of the application that throws is the application's failure, as
+    /// Kestrel's transports treat it: logged at Error with its exception, never thrown into whoever
+    /// closed the connection. It was thrown out of DisposeAsync and Abort (an AggregateException from
+    /// the token source), and, when the server ended the connection, lost without a word in a faulted continuation.
+    /// </summary>
+    [Fact]
+    public async Task AThrowingConnectionClosedCallbackIsLoggedAtErrorAndNeverThrownFromAbortOrDispose()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            listen.UseOssuary(o =>
+            {
+                o.Identity = serverKey;
+                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+            });
+            listen.Run(async connection => await connection.Transport.Input.ReadAsync()); // the server ends it when told to
+        }));
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        OssuaryClientOptions options = Echo.ClientOptions(clientKey, serverKey.PublicKey);
+        options.LoggerFactory = loggers;
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        // The server ends the connection.
+        await using (OssuaryClientConnection closedByServer = await OssuaryClient.ConnectAsync(endpoint, options).Within())
+        {
+            var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            closedByServer.ConnectionClosed.Register(() =>
+            {
+                ran.SetResult();
+                throw new InvalidOperationException("the application's closed handler failed (server)");
+            });
+            await closedByServer.Transport.Output.WriteAsync("bye"u8.ToArray());
+            await ran.Task.Within();
+            await AssertLoggedAsync(logs, "(server)");
+        }
+
+        // The client aborts, then disposes. (Each case throws its own type: repeats of one cause log at Debug.)
+        await using (OssuaryClientConnection aborted = await OssuaryClient.ConnectAsync(endpoint, options).Within())
+        {
+            aborted.ConnectionClosed.Register(() => throw new NotSupportedException("the application's closed handler failed (abort)"));
+            aborted.Abort(new ConnectionAbortedException("done"));
+            Assert.True(aborted.ConnectionClosed.IsCancellationRequested);
+            await AssertLoggedAsync(logs, "(abort)");
+        }
+
+        // The client disposes.
+        OssuaryClientConnection disposed = await OssuaryClient.ConnectAsync(endpoint, options).Within();
+        disposed.ConnectionClosed.Register(() => throw new FormatException("the application's closed handler failed (dispose)"));
+        await disposed.DisposeAsync().AsTask().Within();
+        Assert.True(disposed.ConnectionClosed.IsCancellationRequested);
+        await AssertLoggedAsync(logs, "(dispose)");
+
+        static async Task AssertLoggedAsync(FakeLoggerProvider logs, string which)
+        {
+            await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Exception?.ToString().Contains(which) == true));
+            FakeLogRecord record = logs.Collector.GetSnapshot().Single(r => r.Exception?.ToString().Contains(which) == true);
+            Assert.Equal((9, LogLevel.Error), (record.Id.Id, record.Level));
+            Assert.Equal("Ossuary.Pipelines.Client", record.Category);
+        }
     }
 
     [Fact]

@@ -41,6 +41,38 @@ public class FullDuplexStreamTests
         Assert.True(failures.IsEmpty, $"{failures.Count} threads failed; the first: {failures.FirstOrDefault()}");
     }
 
+    /// <summary>
+    /// The same promise through the APM methods (BeginRead/BeginWrite), which older code (and
+    /// Stream's own adapters) use. Stream's defaults run them on one semaphore, so a write begun while
+    /// a read waited for the peer blocked its caller until that read ended: a client that waits to
+    /// read the server's answer while it sends the request deadlocked.
+    /// </summary>
+    [Fact]
+    public async Task AWriteBegunWhileAReadWaitsCompletesThroughTheApmMethods()
+    {
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var keys = new MutualKeys();
+        var serverOptions = new OssuaryServerOptions();
+        keys.ConfigureServer(serverOptions, TimeSpan.FromSeconds(60));
+        await using var server = new OssuaryStream(serverSide);
+        await using var client = new OssuaryStream(clientSide);
+        await Task.WhenAll(server.AuthenticateAsServerAsync(serverOptions), client.AuthenticateAsClientAsync(keys.ClientOptions())).Within(TimeSpan.FromSeconds(60));
+
+        byte[] answer = new byte[8];
+        IAsyncResult reading = client.BeginRead(answer, 0, answer.Length, null, null);
+        Assert.False(reading.IsCompleted); // the server has said nothing yet
+
+        // Begun on another thread, so that a BeginWrite that blocks shows as a timeout, not a hung test.
+        await Task.Run(() => client.EndWrite(client.BeginWrite("request"u8.ToArray(), 0, 7, null, null))).Within();
+        byte[] request = new byte[7];
+        await server.ReadExactlyAsync(request).AsTask().Within();
+        await server.WriteAsync("answered"u8.ToArray()).AsTask().Within();
+
+        int read = await Task.Run(() => client.EndRead(reading)).Within();
+        Assert.Equal("answered"u8.ToArray()[..read], answer[..read]);
+        Assert.Equal("request"u8.ToArray(), request);
+    }
+
     private static byte Expected(int seed, long position) => (byte)((position * 31) + seed + (position >> 13));
 
     private static Thread Writer(Stream stream, int seed) => new(state => Guard(state, () =>

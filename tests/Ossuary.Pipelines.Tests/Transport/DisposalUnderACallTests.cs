@@ -36,6 +36,33 @@ public sealed class DisposalUnderACallTests
         await relays.Within();
     });
 
+    /// <summary>
+    /// A read that lands while disposal is completing the input (its gate is closed, the pipe not yet
+    /// completed) gets an empty, completed result; the application's AdvanceTo for it, which every
+    /// reader owes, must be taken. It was passed to the pipe, whose read had returned real data, with
+    /// the positions of the empty sequence: InvalidCastException (seen first in
+    /// DisposalRacingTheApplicationTests; the inner reader here holds that window open).
+    /// </summary>
+    [Fact]
+    public Task AReadLandingWhileDisposalCompletesTheInputEndsCleanly() => Run(async () =>
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync("arrived"u8.ToArray());
+        var inner = new SlowCompletingReader(pipe.Reader);
+        var input = new Ossuary.Pipelines.Transport.PlaintextReader(inner);
+
+        Task disposal = Task.Run(input.CompleteFromDisposal);
+        await inner.Completing.Within(); // the gate is closed; the pipe is not completed yet
+
+        ReadResult read = await input.ReadAsync();
+        Assert.True(read.IsCompleted);
+        Assert.True(read.Buffer.IsEmpty);
+        input.AdvanceTo(read.Buffer.End);
+
+        inner.FinishCompleting();
+        await disposal.Within();
+    });
+
     [Fact]
     public Task DisposalEndsThoughTheApplicationHoldsAReadAndTheInputIsFull() => Run(async () =>
     {
@@ -83,6 +110,34 @@ public sealed class DisposalUnderACallTests
             Assert.False(read.IsCompleted, "the input ended early");
             input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
         }
+    }
+
+    /// <summary>A pipe's reader whose completion waits until told: the window between disposal closing the gate and completing the pipe.</summary>
+    private sealed class SlowCompletingReader(PipeReader inner) : PipeReader
+    {
+        private readonly TaskCompletionSource _completing = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _finish = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Completing => _completing.Task;
+
+        public void FinishCompleting() => _finish.TrySetResult();
+
+        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null)
+        {
+            _completing.TrySetResult();
+            _finish.Task.Wait(TestTimeout.Default); // on disposal's own thread, as a slow Complete would hold it
+            inner.Complete(exception);
+        }
+
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) => inner.ReadAsync(cancellationToken);
+
+        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
     }
 
     private static Task Run(Func<Task> test) => test().Within();

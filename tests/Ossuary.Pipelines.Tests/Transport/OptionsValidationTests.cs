@@ -12,6 +12,22 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// <summary>UseOssuary checks its options while the pipeline is built, and says what to fix.</summary>
 public class OptionsValidationTests
 {
+    /// <summary>
+    /// Null server options are an ArgumentNullException naming them, as null client options are;
+    /// the server's overloads read the options' AuthorizedKeysFile before checking, and threw NullReferenceException.
+    /// </summary>
+    [Fact]
+    public async Task NullServerOptionsAreAnArgumentNullExceptionNamingThem()
+    {
+        LinkedPipes link = LinkedPipes.Transparent(out _);
+        await using var stream = new OssuaryStream(new MemoryStream());
+
+        ArgumentNullException pipe = await Assert.ThrowsAsync<ArgumentNullException>(() => OssuaryDuplexPipe.AcceptAsync(link.Server, null!).Within());
+        ArgumentNullException streamed = await Assert.ThrowsAsync<ArgumentNullException>(() => stream.AuthenticateAsServerAsync(null!).Within());
+
+        Assert.Equal(("options", "options"), (pipe.ParamName, streamed.ParamName));
+    }
+
     [Fact]
     public void AuthenticatedServerWithoutIdentityIsRefusedWhenConfigured()
     {

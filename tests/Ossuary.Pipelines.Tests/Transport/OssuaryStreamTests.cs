@@ -195,6 +195,25 @@ public class OssuaryStreamTests
         Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
     });
 
+    /// <summary>
+    /// A write after the inner stream failed under an earlier one reports the failure and its cause,
+    /// as the flush does: it said ConnectionClosed, the reason of a clean Disconnect, with no cause,
+    /// so the application could not tell its bytes were lost to a broken stream rather than a goodbye.
+    /// </summary>
+    [Fact]
+    public Task AWriteAfterTheInnerStreamFailedReportsTheFailureAndItsCause() => Run(async () =>
+    {
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        pair.ClientGate.Break();
+        await pair.Client.WriteAsync("never arrives"u8.ToArray());
+        await Assert.ThrowsAsync<OssuaryException>(() => pair.Client.FlushAsync().Within()); // the output has failed now
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => pair.Client.WriteAsync("nor this"u8.ToArray()).AsTask().Within());
+
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+        Assert.Contains("the gated stream broke", failed.ToString(), StringComparison.Ordinal);
+    });
+
     [Fact]
     public Task FlushWithNothingOutstandingCompletesAtOnceBeforeAndAfterAuthentication() => Run(async () =>
     {

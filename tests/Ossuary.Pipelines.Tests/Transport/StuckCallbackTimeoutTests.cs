@@ -62,6 +62,30 @@ public class StuckCallbackTimeoutTests
         AssertLoggedAsOurs(logs, "TrustServer");
     });
 
+    /// <summary>
+    /// The client of a server whose AuthorizeClient ran out the time is told, as it is when the callback
+    /// throws (and as a stuck TrustServer's server is): Disconnect (error), read as ConnectionFailed.
+    /// It read Truncated instead, a connection cut as if by the network, though it was established on
+    /// its side (its authentication was out) and the failure was the server's.
+    /// </summary>
+    [Fact]
+    public Task TheClientOfAnAuthorizeClientThatNeverReturnsIsToldWithADisconnect() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        var never = new TaskCompletionSource<bool>();
+        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            o.Identity = keys.Server;
+            o.HandshakeTimeout = Timeout;
+            o.AuthorizeClient = (_, _, _) => new ValueTask<bool>(never.Task);
+        });
+
+        await using Integrations.OssuaryClientConnection connection = await Integrations.OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(connection.Transport.Input).Within());
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason); // a Disconnect (error), not Truncated
+    });
+
     [Fact]
     public Task ASilentPeerIsStillAQuietTimeout() => Run(async () =>
     {

@@ -39,5 +39,35 @@ public class TransportSocketErrorTests
         Assert.Equal((ConnectionEndedWithError, LogLevel.Debug), (logged.Id.Id, logged.Level));
     });
 
+    /// <summary>
+    /// The other direction's counterpart of the inbound loop's rule: a failure of the output that is
+    /// not I/O (here the transport's writer completed under the connection by code on this side) is
+    /// ours, logged at Error with its exception. The outbound loop kept it to itself: the application's
+    /// writes returned completed and nothing said why.
+    /// </summary>
+    [Fact]
+    public Task AnOutputFailureOfThisSideIsLoggedAtErrorWithItsCause() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        var serverOptions = new OssuaryServerOptions();
+        keys.ConfigureServer(serverOptions, TimeSpan.FromSeconds(10));
+        OssuaryClientOptions clientOptions = keys.ClientOptions();
+        clientOptions.LoggerFactory = loggers;
+        LinkedPipes link = LinkedPipes.Transparent(out _);
+        Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(link.Server, serverOptions);
+        await using OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(link.Client, clientOptions).Within();
+        await using OssuaryDuplexPipe server = await accepting.Within();
+
+        await link.Client.Output.CompleteAsync(); // a bug of this side: the connection's transport writer is gone
+        await client.Output.WriteAsync("lost"u8.ToArray()).AsTask().Within();
+
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == ConnectionFaulted));
+        FakeLogRecord logged = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == ConnectionFaulted);
+        Assert.Equal(LogLevel.Error, logged.Level);
+        Assert.IsType<InvalidOperationException>(logged.Exception);
+    });
+
     private static Task Run(Func<Task> test) => test().Within();
 }
