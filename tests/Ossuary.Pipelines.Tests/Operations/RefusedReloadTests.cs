@@ -42,20 +42,14 @@ public sealed class RefusedReloadTests : IDisposable
             ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
         };
         var logs = new FakeLoggerProvider();
-        IConfigurationRoot? configuration = null;
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
-            builder =>
-            {
-                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
-                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
-                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
-            });
+        await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
+        KestrelHost host = server.Host;
+        IConfigurationRoot configuration = server.Configuration;
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
 
         string newPath = Path.Combine(_folder, "new.key");
         settings["Ossuary:IdentityKeyFile"] = newPath; // not there yet
-        Assert.ThrowsAny<Exception>(configuration!.Reload); // to the reloader, which a file source would swallow
+        Assert.ThrowsAny<Exception>(configuration.Reload); // to the reloader, which a file source would swallow
 
         await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
         FakeLogRecord refused = Assert.Single(Records(logs, OptionsReloadFailed));
@@ -135,20 +129,14 @@ public sealed class RefusedReloadTests : IDisposable
             ["Ossuary:AuthorizedClientKeys:1"] = revokedKey.PublicKey.ToString(),
         };
         var logs = new FakeLoggerProvider();
-        IConfigurationRoot? configuration = null;
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
-            builder =>
-            {
-                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
-                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
-                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
-            });
+        await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
+        KestrelHost host = server.Host;
+        IConfigurationRoot configuration = server.Configuration;
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
 
         settings.Remove("Ossuary:AuthorizedClientKeys:1");
         settings["Ossuary:HandshakeTimeout"] = "5 seconds"; // a typo in the same edit
-        Assert.ThrowsAny<Exception>(configuration!.Reload); // to the reloader, which a file source would swallow
+        Assert.ThrowsAny<Exception>(configuration.Reload); // to the reloader, which a file source would swallow
 
         await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
         FakeLogRecord refused = Assert.Single(Records(logs, OptionsReloadFailed));

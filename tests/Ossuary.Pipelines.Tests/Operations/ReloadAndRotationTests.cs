@@ -1,8 +1,7 @@
-using Microsoft.AspNetCore.Hosting;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
@@ -164,20 +163,15 @@ public sealed class ReloadAndRotationTests : IDisposable
             ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
             ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
         };
-        IConfigurationRoot? configuration = null;
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
-            builder =>
-            {
-                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
-                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
-            });
+        await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings);
+        KestrelHost host = server.Host;
+        IConfigurationRoot configuration = server.Configuration;
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
 
         using var replacementKey = OssuaryIdentity.Generate();
         settings["Ossuary:AuthorizedClientKeys:0"] = replacementKey.PublicKey.ToString();
-        configuration!.Reload(); // what a reloadOnChange file source does when the file changes
+        configuration.Reload(); // what a reloadOnChange file source does when the file changes
 
         await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(refused);
@@ -198,16 +192,10 @@ public sealed class ReloadAndRotationTests : IDisposable
             ["Ossuary:AuthorizedKeysFile"] = file,
             ["Ossuary:AuthorizedClientKeys:0"] = revokedKey.PublicKey.ToString(),
         };
-        IConfigurationRoot? configuration = null;
         var logs = new FakeLoggerProvider();
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
-            builder =>
-            {
-                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
-                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
-                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
-            });
+        await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
+        KestrelHost host = server.Host;
+        IConfigurationRoot configuration = server.Configuration;
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
 
@@ -216,7 +204,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         File.Delete(file);
         await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
         settings.Remove("Ossuary:AuthorizedClientKeys:0");
-        configuration!.Reload();
+        configuration.Reload();
 
         await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(revoked);
@@ -236,17 +224,12 @@ public sealed class ReloadAndRotationTests : IDisposable
             ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
             ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
         };
-        IConfigurationRoot? configuration = null;
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
-            builder =>
-            {
-                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
-                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
-            });
+        await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings);
+        KestrelHost host = server.Host;
+        IConfigurationRoot configuration = server.Configuration;
 
         settings["Ossuary:AuthorizedClientKeys:0"] = "not hex"; // a bad edit
-        Exception rejected = Assert.ThrowsAny<Exception>(configuration!.Reload);
+        Exception rejected = Assert.ThrowsAny<Exception>(configuration.Reload);
 
         Assert.Contains("Ossuary:AuthorizedClientKeys:0", rejected.ToString());
         await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
@@ -264,20 +247,15 @@ public sealed class ReloadAndRotationTests : IDisposable
             ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey),
             ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
         };
-        IConfigurationRoot? configuration = null;
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
-            builder =>
-            {
-                configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
-                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
-            });
+        await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings);
+        KestrelHost host = server.Host;
+        IConfigurationRoot configuration = server.Configuration;
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         var bothTrusted = Echo.ClientOptions(clientKey, oldKey.PublicKey, newKey.PublicKey);
         await using OssuaryClientConnection onOld = await Echo.ConnectAndEchoAsync(endpoint, bothTrusted);
 
         settings["Ossuary:IdentityKeyFile"] = WriteKeyFile(newKey);
-        configuration!.Reload();
+        configuration.Reload();
 
         await using OssuaryClientConnection onNew = await Echo.ConnectAndEchoAsync(endpoint, bothTrusted);
         Assert.Equal(oldKey.PublicKey, onOld.Ossuary.RemotePublicKey);
