@@ -146,7 +146,31 @@ public sealed partial class OssuaryDuplexPipe
         // reader completes, which took the farewell above with it, and every later write of an
         // application that had only stopped reading. (How the output ended is the outbound loop's to report.)
         await _outbound.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await transport.CompleteAsync().ConfigureAwait(false);
+        try
+        {
+            await transport.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ReportTransportCompletionFailure(ex);
+        }
+    }
+
+    /// <summary>
+    /// A transport end that throws as it is completed: the transport's failure (Debug, as any I/O
+    /// failure of the connection) unless it is this side's own (Error, with its cause).
+    /// </summary>
+    private void ReportTransportCompletionFailure(Exception ex)
+    {
+        if (LocalFault.IsLocal(ex))
+        {
+            _telemetry.ReportLocalFault(ex);
+        }
+        else
+        {
+            OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed,
+                new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed as it was completed: {ex.Message}", ex));
+        }
     }
 
     private const string RefusedKeyHint =

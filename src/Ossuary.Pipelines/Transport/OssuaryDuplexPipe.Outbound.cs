@@ -115,8 +115,19 @@ public sealed partial class OssuaryDuplexPipe
             // Completed cleanly, a stream transport's writer (PipeWriter.Create) writes what it still
             // holds to the stream, with no way left to cancel it: for a peer that stopped reading,
             // that write never returns, and neither did disposal. An abandoned transport is aborted.
-            await transport.CompleteAsync(failure ?? (abandoned ? new OperationCanceledException(
-                "The Ossuary connection was disposed while the peer was not reading; its last bytes were dropped.") : null)).ConfigureAwait(false);
+            try
+            {
+                await transport.CompleteAsync(failure ?? (abandoned ? new OperationCanceledException(
+                    "The Ossuary connection was disposed while the peer was not reading; its last bytes were dropped.") : null)).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // A stream transport's writer writes what it holds as it completes, and throws if the
+                // stream does: the last bytes (the Disconnect at least) may not have gone. Reported as
+                // any failure of the output, not thrown from disposal, which still has keys to zero.
+                ReportTransportCompletionFailure(ex);
+                failure ??= ex;
+            }
         }
         finally
         {

@@ -252,7 +252,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// Completes the plaintext pipes (sending Disconnect if the application has not), waits for
     /// both directions to finish, and frees the session's secrets. Output still queued for a peer
     /// that does not read is waited for at most 5 s; then the transport is aborted (its last bytes
-    /// and the Disconnect are dropped) rather than disposal waiting on the peer forever.
+    /// and the Disconnect are dropped) rather than disposal waiting on the peer forever. A transport
+    /// that throws as its ends are completed (a stream writer whose stream fails writing what it
+    /// held) is logged as a failed connection, not thrown from here; the secrets are freed whatever happens.
     /// </summary>
     /// <remarks>
     /// May run while other threads read or write. A read or a flush that is waiting returns
@@ -272,6 +274,22 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         }
 
         _inputReader.CompleteFromDisposal();
+        try
+        {
+            await StopLoopsAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            // Whatever the loops did, the session key goes with the connection.
+            lock (_sessionLock)
+            {
+                _session.Dispose();
+            }
+        }
+    }
+
+    private async Task StopLoopsAsync()
+    {
         try
         {
             await _outbound.WaitAsync(DisposeFlushTimeout).ConfigureAwait(false);
@@ -298,9 +316,5 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         _input.Writer.CancelPendingFlush();
 
         await _inbound.ConfigureAwait(false);
-        lock (_sessionLock)
-        {
-            _session.Dispose();
-        }
     }
 }
