@@ -8,7 +8,7 @@ namespace Ossuary.Pipelines.Trust;
 public static class OssuaryAuthorizedKeys
 {
     /// <summary>Reads the keys of <paramref name="path"/>.</summary>
-    /// <exception cref="FormatException">A line is malformed; the message gives the file and line number.</exception>
+    /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static IReadOnlyList<OssuaryPublicKey> Load(string path)
     {
@@ -17,7 +17,7 @@ public static class OssuaryAuthorizedKeys
     }
 
     /// <summary>Reads keys from <paramref name="reader"/>; <paramref name="source"/> names it in error messages.</summary>
-    /// <exception cref="FormatException">A line is malformed; the message gives the source and line number.</exception>
+    /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
     public static IReadOnlyList<OssuaryPublicKey> Parse(TextReader reader, string source = "authorized keys")
     {
         ArgumentNullException.ThrowIfNull(reader);

@@ -39,7 +39,7 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary>Reads <paramref name="path"/>; a missing file is an empty set that <see cref="Add"/> creates.</summary>
-    /// <exception cref="FormatException">A line is malformed; the message gives the file and line number.</exception>
+    /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
     public static OssuaryKnownHosts Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -62,7 +62,7 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary>Reads entries from <paramref name="reader"/> into an in-memory set.</summary>
-    /// <exception cref="FormatException">A line is malformed; the message gives the source and line number.</exception>
+    /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
     public static OssuaryKnownHosts Parse(TextReader reader, string source = "known hosts") =>
         new(null, ParseEntries(reader, source));
 

@@ -20,10 +20,22 @@ internal static class TrustFileLine
         return trimmed.Split(Separators, fields, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
-    public static OssuaryPublicKey ParseKey(string field, string source, int lineNumber) =>
-        OssuaryPublicKey.TryParse(field, out OssuaryPublicKey? key)
-            ? key
-            : throw Malformed(source, lineNumber, "the key must be 64 hex characters (32 bytes)");
+    /// <summary>
+    /// The line's key. One no peer can prove (<see cref="OssuaryPublicKey.Anonymous"/> or all zeros: the
+    /// handshake refuses both) is refused as the options refuse it: such a line (a placeholder, say)
+    /// could never match, and a file of only such lines would admit or trust nobody while looking filled.
+    /// </summary>
+    public static OssuaryPublicKey ParseKey(string field, string source, int lineNumber)
+    {
+        if (!OssuaryPublicKey.TryParse(field, out OssuaryPublicKey? key))
+        {
+            throw Malformed(source, lineNumber, "the key must be 64 hex characters (32 bytes)");
+        }
+
+        return key.IsUnprovable
+            ? throw Malformed(source, lineNumber, $"{key} is {(key.IsAnonymous ? "the key an anonymous client sends" : "all zeros")}, which no peer can prove; put the peer's own public key there")
+            : key;
+    }
 
     public static FormatException Malformed(string source, int lineNumber, string problem) =>
         new($"{source}:{lineNumber}: {problem}.");

@@ -82,4 +82,17 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
         FormatException loaded = Assert.Throws<FormatException>(() => OssuaryAuthorizedKeys.Load(path));
         Assert.StartsWith($"{path}:4: ", loaded.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("0100000000000000000000000000000000000000000000000000000000000000", "the key an anonymous client sends")]
+    [InlineData("0000000000000000000000000000000000000000000000000000000000000000 placeholder", "all zeros")]
+    public void AKeyNoClientCanProveIsReportedWithItsNumber(string line, string which)
+    {
+        // The handshake refuses both keys: such a line admits nobody, and a file of them admitted nobody in silence.
+        string text = $"{KeyA}\n{line}\n";
+
+        FormatException parsed = Assert.Throws<FormatException>(() => OssuaryAuthorizedKeys.Parse(new StringReader(text)));
+        Assert.StartsWith("authorized keys:2: ", parsed.Message, StringComparison.Ordinal);
+        Assert.Contains(which, parsed.Message, StringComparison.Ordinal);
+    }
 }

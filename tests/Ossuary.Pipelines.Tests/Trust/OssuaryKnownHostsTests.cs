@@ -294,6 +294,8 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     [InlineData("[::1 KEY", "[::1]:7000")]
     [InlineData("[::1]7000 KEY", "[::1]:7000")]
     [InlineData("[]:7000 KEY", "the host is empty")]
+    [InlineData("example.org:7000 0100000000000000000000000000000000000000000000000000000000000000", "no peer can prove")]
+    [InlineData("example.org:7000 0000000000000000000000000000000000000000000000000000000000000000", "no peer can prove")]
     public void AMalformedLineIsReportedWithItsNumber(string line, string problem)
     {
         string text = $"# header\n\nexample.net {KeyA}\n{line.Replace("KEY", KeyB.ToString(), StringComparison.Ordinal)}\nexample.com {KeyC}\n";
