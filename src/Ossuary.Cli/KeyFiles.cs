@@ -144,10 +144,21 @@ internal static class KeyFiles
         }
     }
 
-    public static OssuaryPublicKey ParsePublic(string hex, string what) =>
-        OssuaryPublicKey.TryParse(hex, out OssuaryPublicKey? key)
-            ? key
-            : throw new CliException($"{what} '{hex}' is not a public key (64 hex characters)", ExitCodes.BadInput);
+    public static OssuaryPublicKey ParsePublic(string hex, string what)
+    {
+        if (!OssuaryPublicKey.TryParse(hex, out OssuaryPublicKey? key))
+        {
+            throw new CliException($"{what} '{hex}' is not a public key (64 hex characters)", ExitCodes.BadInput);
+        }
+
+        // The handshake refuses both: a peer could never match it, and a trust file would not read it back.
+        if (key.IsAnonymous || key.Span.IndexOfAnyExcept((byte)0) < 0)
+        {
+            throw new CliException($"{what} '{hex}' is {(key.IsAnonymous ? "the key an anonymous client sends" : "all zeros")}, which no peer can prove", ExitCodes.BadInput);
+        }
+
+        return key;
+    }
 
     private static bool IsLink(string path) => new FileInfo(path).LinkTarget is not null;
 

@@ -40,9 +40,11 @@ public static class OssuaryAuthorizedKeys
     /// becomes single spaces: text after a line break would otherwise be a line of its own, a key
     /// the file admits (a device name from a form, say, ending in a line break and a key).
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is one no client can prove (the anonymous key, all zeros): the line would not read back.</exception>
     public static string FormatLine(OssuaryPublicKey key, string? comment = null)
     {
         ArgumentNullException.ThrowIfNull(key);
+        TrustFileLine.RequireProvable(key, nameof(key));
         string note = comment is null ? "" : string.Join(' ', comment.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
         return note.Length == 0 ? key.ToString() : $"{key} {note}";
     }

@@ -113,7 +113,7 @@ public sealed class OssuaryKnownHosts
     /// re-read while held exclusively, and this set refreshed from it, so two processes that trust
     /// a server on first use at once record one key: the second finds the first's entry.
     /// </summary>
-    /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535).</exception>
+    /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
     /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written.</exception>
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
@@ -123,6 +123,7 @@ public sealed class OssuaryKnownHosts
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
         ArgumentNullException.ThrowIfNull(key);
+        TrustFileLine.RequireProvable(key, nameof(key));
         string name = NormalizeHost(host);
         if (name.Length == 0 || name[0] == '#' || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '[' or ']'))
         {

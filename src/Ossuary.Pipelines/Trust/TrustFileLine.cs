@@ -37,6 +37,15 @@ internal static class TrustFileLine
             : key;
     }
 
+    /// <summary>Refuses to write a line that <see cref="ParseKey"/> would not read back.</summary>
+    public static void RequireProvable(OssuaryPublicKey key, string paramName)
+    {
+        if (key.IsUnprovable)
+        {
+            throw new ArgumentException($"{key} is {(key.IsAnonymous ? "the key an anonymous client sends" : "all zeros")}, which no peer can prove: a trust file does not take it.", paramName);
+        }
+    }
+
     public static FormatException Malformed(string source, int lineNumber, string problem) =>
         new($"{source}:{lineNumber}: {problem}.");
 }

@@ -138,6 +138,22 @@ public sealed class CliBadInputTests : CliTestBase
     }
 
     [Fact]
+    public async Task AKeyNoPeerCanProveIsBadInput()
+    {
+        // The handshake refuses both keys: a --trust that can never match, and a known-hosts line the
+        // library would then refuse to read (every later connect failing on a malformed file).
+        const string Anonymous = "0100000000000000000000000000000000000000000000000000000000000000";
+        const string Zeros = "0000000000000000000000000000000000000000000000000000000000000000";
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("connect", "127.0.0.1:7000", "--trust", Zeros),
+            RunAsync("known-hosts", "set", "127.0.0.1:7000", Anonymous, "--known-hosts", "known_hosts"));
+
+        AssertFails(results[0], 2, $"--trust '{Zeros}' is all zeros, which no peer can prove");
+        AssertFails(results[1], 2, $"KEY '{Anonymous}' is the key an anonymous client sends, which no peer can prove");
+        Assert.False(File.Exists(Path.Combine(Dir, "known_hosts")));
+    }
+
+    [Fact]
     public async Task AnEmptyFileNameIsBadInput()
     {
         using var closed = new ClosedPort();

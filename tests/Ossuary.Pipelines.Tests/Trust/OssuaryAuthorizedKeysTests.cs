@@ -61,6 +61,13 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public void FormatLineRefusesAKeyNoClientCanProve()
+    {
+        Assert.Throws<ArgumentException>("key", () => OssuaryAuthorizedKeys.FormatLine(OssuaryPublicKey.Anonymous));
+        Assert.Throws<ArgumentException>("key", () => OssuaryAuthorizedKeys.FormatLine(OssuaryPublicKey.Parse(new string('0', 64)), "placeholder"));
+    }
+
+    [Fact]
     public void AMissingFileIsAnError() =>
         Assert.Throws<FileNotFoundException>(() => OssuaryAuthorizedKeys.Load(Path.Combine(_directory, "missing")));
 

@@ -132,6 +132,19 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void AddRefusesAKeyNoServerCanProveAndWritesNothing()
+    {
+        // The file would no longer load: every later connection checking it would fail as malformed.
+        string path = Path.Combine(_directory, "known_hosts");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+        OssuaryPublicKey zeros = OssuaryPublicKey.Parse(new string('0', 64));
+
+        Assert.Throws<ArgumentException>("key", () => hosts.Add("example.org", 7000, OssuaryPublicKey.Anonymous));
+        Assert.Throws<ArgumentException>("key", () => hosts.Add("example.org", 7000, zeros));
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
     public void AddAppendsAndKeepsWhatTheFileHeld()
     {
         string path = Path.Combine(_directory, "known_hosts");
