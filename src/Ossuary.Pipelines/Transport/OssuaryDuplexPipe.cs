@@ -276,45 +276,40 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         _inputReader.CompleteFromDisposal();
         try
         {
-            await StopLoopsAsync().ConfigureAwait(false);
+            try
+            {
+                await _outbound.WaitAsync(DisposeFlushTimeout).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // A peer that stopped reading must not hold the caller (a server's middleware) forever.
+                // What it never took is dropped: said (the peer's doing, so at Debug), not passed over.
+                _transport.Output.CancelPendingFlush();
+                await _outbound.ConfigureAwait(false);
+                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, new OssuaryException(OssuaryErrorReason.ConnectionFailed,
+                    $"The peer read nothing for {DisposeFlushTimeout.TotalSeconds:0} s while the connection was disposed; the output still queued and the Disconnect were dropped."));
+            }
+
+            // The peer may never answer our Disconnect: stop waiting for it, without an exception where the transport can.
+            _disposing = true;
+            if (_transport is not IReadStoppingTransport stoppable || !stoppable.TryStopReading())
+            {
+                _transport.Input.CancelPendingRead();
+            }
+
+            // Nor for room in the input: an application holding a read's buffer (its reader's completion
+            // waits for that) may never make room, and the inbound loop must end all the same.
+            _input.Writer.CancelPendingFlush();
+
+            await _inbound.ConfigureAwait(false);
         }
         finally
         {
-            // Whatever the loops did, the session key goes with the connection.
+            // Whatever the loops did (a transport that throws as it completes, say), the session key goes with the connection.
             lock (_sessionLock)
             {
                 _session.Dispose();
             }
         }
-    }
-
-    private async Task StopLoopsAsync()
-    {
-        try
-        {
-            await _outbound.WaitAsync(DisposeFlushTimeout).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // A peer that stopped reading must not hold the caller (a server's middleware) forever.
-            // What it never took is dropped: said (the peer's doing, so at Debug), not passed over.
-            _transport.Output.CancelPendingFlush();
-            await _outbound.ConfigureAwait(false);
-            OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, new OssuaryException(OssuaryErrorReason.ConnectionFailed,
-                $"The peer read nothing for {DisposeFlushTimeout.TotalSeconds:0} s while the connection was disposed; the output still queued and the Disconnect were dropped."));
-        }
-
-        // The peer may never answer our Disconnect: stop waiting for it, without an exception where the transport can.
-        _disposing = true;
-        if (_transport is not IReadStoppingTransport stoppable || !stoppable.TryStopReading())
-        {
-            _transport.Input.CancelPendingRead();
-        }
-
-        // Nor for room in the input: an application holding a read's buffer (its reader's completion
-        // waits for that) may never make room, and the inbound loop must end all the same.
-        _input.Writer.CancelPendingFlush();
-
-        await _inbound.ConfigureAwait(false);
     }
 }
