@@ -9,14 +9,14 @@ namespace Ossuary.Cli.Commands;
 /// <summary>
 /// <c>ossuary bench</c>: the loopback harness (benchmarks/Ossuary.Pipelines.Loopback), Ossuary
 /// next to plain TCP and SslStream TLS 1.3 in one process and one run. Progress goes to stderr,
-/// the table to stdout.
+/// the table to stdout, or to stderr when <c>--json -</c> puts the JSON there.
 /// </summary>
 internal static class BenchCommand
 {
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "Shorter measurements, still in interleaved rounds with medians: the whole run takes under a minute." };
-        var json = new Option<string?>("--json") { Description = "Also write the figures to this file as JSON.", HelpName = "FILE" };
+        var json = new Option<string?>("--json") { Description = "Also write the figures to this file as JSON ('-': to stdout, the table then to stderr).", HelpName = "FILE" };
         var sections = new Option<BenchSections[]>("--sections")
         {
             Description = "Run only these measurements (IdleMemory, CryptoBound, Handshakes, Throughput); all by default.",
@@ -44,6 +44,14 @@ internal static class BenchCommand
                 Console.Error.WriteLine("ossuary: warning: this is a Debug build; its figures say little. Run with -c Release.");
             }
 
+            // Checked before the run, which takes minutes: a path that cannot be written would otherwise
+            // fail only after it, with every figure lost.
+            string? jsonPath = parse.GetValue(json);
+            if (jsonPath is not null && !StdPaths.IsStdio(jsonPath))
+            {
+                StdPaths.RequireNotDirectory(jsonPath, "--json file");
+            }
+
             BenchSettings settings = parse.GetValue(quick) ? BenchSettings.Quick : BenchSettings.Full;
             if (parse.GetValue(sections) is { Length: > 0 } only)
             {
@@ -59,25 +67,51 @@ internal static class BenchCommand
             report.Optimized = optimized;
 
             // The JSON first: a table that cannot be written (stdout closed) then loses no figures.
-            if (parse.GetValue(json) is { } path)
+            // '-' is stdout, as wherever the tool names a file; no file named '-' is ever made.
+            bool jsonToStdout = jsonPath is not null && StdPaths.IsStdio(jsonPath);
+            if (jsonToStdout)
             {
-                await using (FileStream file = File.Create(path))
+                WriteJsonToStdout(report);
+            }
+            else if (jsonPath is not null)
+            {
+                await using (FileStream file = File.Create(jsonPath))
                 {
                     report.WriteJson(file);
                 }
 
-                Console.Error.WriteLine($"ossuary: wrote {path}");
+                Console.Error.WriteLine($"ossuary: wrote {jsonPath}");
             }
 
             Console.Error.WriteLine();
-            using (var table = new StdoutReport("the benchmark table"))
+            if (jsonToStdout)
             {
+                report.WriteTable(Console.Error, includeTargets: parse.GetValue(checkTargets));
+            }
+            else
+            {
+                using var table = new StdoutReport("the benchmark table");
                 report.WriteTable(table, includeTargets: parse.GetValue(checkTargets));
             }
 
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>Writes the figures as JSON to stdout; exit 1 naming stdout if they could not be.</summary>
+    private static void WriteJsonToStdout(BenchReport report)
+    {
+        try
+        {
+            using Stream stdout = StdPaths.OpenStdout();
+            report.WriteJson(stdout);
+            stdout.Flush();
+        }
+        catch (IOException ex)
+        {
+            throw new CliException($"cannot write the benchmark figures to standard output: {ex.Message}");
+        }
     }
 
     /// <summary>False for an assembly compiled without optimizations (a Debug build).</summary>

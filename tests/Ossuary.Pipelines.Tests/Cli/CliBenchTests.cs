@@ -25,6 +25,30 @@ public sealed class CliBenchTests : CliTestBase
     }
 
     [Fact]
+    public async Task JsonToDashGoesToStdoutAndMakesNoFileNamedDash()
+    {
+        // README: wherever a file is named, '-' means stdin or stdout, and no file named '-' is ever made.
+        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "--json", "-");
+
+        AssertSucceeds(bench);
+        Assert.False(File.Exists(Path.Combine(Dir, "-")), "bench --json - made a file named '-'");
+        using JsonDocument json = JsonDocument.Parse(bench.Stdout);
+        Assert.Contains(json.RootElement.GetProperty("figures").EnumerateArray(), f => f.GetProperty("name").GetString() == "ossuary.handshakes.crypto-bound");
+        Assert.Contains("| ossuary.handshakes.crypto-bound ", bench.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AJsonPathThatIsADirectoryIsBadInputBeforeTheRun()
+    {
+        Directory.CreateDirectory(Path.Combine(Dir, "figures"));
+
+        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "--json", "figures");
+
+        AssertFails(bench, 2, "'figures' is a directory");
+        Assert.DoesNotContain("crypto-bound", bench.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CheckTargetsAddsTheTargetsAfterTheTable()
     {
         ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "--check-targets");
