@@ -66,15 +66,23 @@ public sealed class OssuaryKnownHosts
     public static OssuaryKnownHosts Parse(TextReader reader, string source = "known hosts") =>
         new(null, ParseEntries(reader, source));
 
-    /// <summary>Compares <paramref name="key"/> with what the file says about <paramref name="host"/>:<paramref name="port"/>.</summary>
+    /// <summary>
+    /// Compares <paramref name="key"/> with what the file says about <paramref name="host"/>:<paramref name="port"/>:
+    /// trusted if any of the keys recorded for it is <paramref name="key"/> (a host may have several,
+    /// the old and the new during a key rotation, as in ssh), changed if others are recorded.
+    /// Exact host:port entries win over host-only ones.
+    /// </summary>
     public KnownHostStatus Check(string host, int port, OssuaryPublicKey key)
     {
+        ArgumentException.ThrowIfNullOrEmpty(host);
         ArgumentNullException.ThrowIfNull(key);
-        OssuaryPublicKey? known = Find(host, port);
-        return known is null ? KnownHostStatus.Unknown : known == key ? KnownHostStatus.Trusted : KnownHostStatus.Changed;
+        lock (_sync)
+        {
+            return StatusLocked(NormalizeHost(host), port, key);
+        }
     }
 
-    /// <summary>The key recorded for the host and port (an exact host:port entry wins over a host-only one); null if none.</summary>
+    /// <summary>The key recorded for the host and port (an exact host:port entry wins over a host-only one; of several, the first); null if none.</summary>
     public OssuaryPublicKey? Find(string host, int port)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -82,6 +90,41 @@ public sealed class OssuaryKnownHosts
         {
             return FindLocked(NormalizeHost(host), port);
         }
+    }
+
+    /// <summary>
+    /// Trusted if any entry of the kind that applies (exact host:port entries if there are any, host-only
+    /// ones otherwise) holds <paramref name="key"/>: a rotation lists the old and the new key side by side,
+    /// and taking only the first made the new one look like an impostor's.
+    /// </summary>
+    private KnownHostStatus StatusLocked(string name, int port, OssuaryPublicKey key)
+    {
+        bool exactFound = false;
+        bool exactMatch = false;
+        bool hostOnlyFound = false;
+        bool hostOnlyMatch = false;
+        foreach (KnownHost entry in _entries)
+        {
+            if (!string.Equals(entry.Host, name, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (entry.Port == port)
+            {
+                exactFound = true;
+                exactMatch |= entry.Key == key;
+            }
+            else if (entry.Port is null)
+            {
+                hostOnlyFound = true;
+                hostOnlyMatch |= entry.Key == key;
+            }
+        }
+
+        return exactFound ? (exactMatch ? KnownHostStatus.Trusted : KnownHostStatus.Changed)
+            : hostOnlyFound ? (hostOnlyMatch ? KnownHostStatus.Trusted : KnownHostStatus.Changed)
+            : KnownHostStatus.Unknown;
     }
 
     private OssuaryPublicKey? FindLocked(string name, int port)
@@ -186,14 +229,16 @@ public sealed class OssuaryKnownHosts
     /// <returns>True if the entry was added.</returns>
     private bool RecordUnlessKnown(string name, int port, OssuaryPublicKey key)
     {
-        OssuaryPublicKey? known = FindLocked(name, port);
-        if (known is null)
+        switch (StatusLocked(name, port, key))
         {
-            _entries.Add(new KnownHost(name, port, key));
-            return true;
+            case KnownHostStatus.Unknown:
+                _entries.Add(new KnownHost(name, port, key));
+                return true;
+            case KnownHostStatus.Trusted:
+                return false;
         }
 
-        return known == key ? false : throw new InvalidOperationException(
+        throw new InvalidOperationException(
             $"The known-hosts file already holds a different key for {FormatHost(name, port)}; remove that line first.");
     }
 

@@ -104,6 +104,25 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void EveryKeyListedForAHostIsTrustedAsDuringARotation()
+    {
+        // README, key rotation: the new server key goes into the clients' known-hosts files next to
+        // the old one, then the server switches; a client must accept either, as ssh does.
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {KeyA} old\nexample.org:7000 {KeyB} new\nexample.net {KeyA}\nexample.net {KeyB}\n");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyA));
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyB));
+        Assert.Equal(KnownHostStatus.Changed, hosts.Check("example.org", 7000, KeyC));
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.net", 1, KeyB));
+
+        hosts.Add("example.org", 7000, KeyB); // already trusted: nothing to record, nothing to refuse
+        Assert.Equal(4, File.ReadAllLines(path).Length);
+        Assert.Throws<InvalidOperationException>(() => hosts.Add("example.org", 7000, KeyC));
+    }
+
+    [Fact]
     public void AMissingFileIsAnEmptySetAndIsNotCreatedByLoading()
     {
         string path = Path.Combine(_directory, "missing", "known_hosts");
