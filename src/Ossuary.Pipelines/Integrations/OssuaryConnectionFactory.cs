@@ -97,8 +97,9 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         }
     }
 
+    /// <summary>Fail-safe: a refused reload is logged from the options follower's timer, where a provider's throw would crash the process.</summary>
     private ILogger Logger(OssuaryClientOptions options) =>
-        (options.LoggerFactory ?? _loggerFactory)?.CreateLogger(ConnectionTelemetry.ClientCategory) ?? NullLogger.Instance;
+        (options.LoggerFactory ?? _loggerFactory) is { } loggers ? new FailSafeLogger(loggers.CreateLogger(ConnectionTelemetry.ClientCategory)) : NullLogger.Instance;
 
     private SharedPlan Build(OssuaryClientOptions options)
     {

@@ -49,7 +49,11 @@ internal sealed class ServerPlanSource : IDisposable
         _options = options;
         _loggerFactory = options.LoggerFactory ?? loggerFactory;
         _meterFactory = options.MeterFactory ?? meterFactory;
-        _logger = _loggerFactory?.CreateLogger(ConnectionTelemetry.ServerCategory) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        // Fail-safe as the connections' loggers are: these lines are written from the file watcher's
+        // thread and timers, where a provider's throw crashed the process, and before a deleted
+        // file's keys were dropped, so a failing log sink kept them admitted.
+        _logger = _loggerFactory is null ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance
+            : new FailSafeLogger(_loggerFactory.CreateLogger(ConnectionTelemetry.ServerCategory));
         _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : []; // a start-up that fails says why
         lock (_lock) // what the watcher sees waits for the first plan
         {

@@ -1,9 +1,14 @@
+using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Operations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Tests.Transport;
 using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Hardening;
 
@@ -71,11 +76,55 @@ public class BrokenLoggerTests
         Assert.Equal("hello"u8.ToArray(), hello);
     }
 
+    /// <summary>
+    /// The server's reload lines (events 21-25) went to a logger that was not fail-safe: on a deleted
+    /// authorized-keys file the line came first, so its throw skipped the revocation (and escaped
+    /// the file watcher's thread), and the deleted file's clients were still admitted.
+    /// </summary>
+    [Fact]
+    public async Task ADeletedAuthorizedKeysFileAdmitsNobodyWhenTheLoggerThrows()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string folder = Directory.CreateTempSubdirectory("ossuary-broken-logger-").FullName;
+        try
+        {
+            string file = Path.Combine(folder, "authorized_keys");
+            await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(clientKey.PublicKey)]);
+            var sink = new BreakableLoggerProvider();
+            var logs = new FakeLoggerProvider(); // a working provider next to the broken one: it still sees every line
+            await using KestrelHost host = await KestrelHost.StartAsync(
+                k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                    .UseOssuary(o =>
+                    {
+                        o.Identity = serverKey;
+                        o.AuthorizedKeysFile = file;
+                    })
+                    .UseConnectionHandler<EchoConnectionHandler>()),
+                builder => builder.Logging.AddProvider(logs).AddProvider(sink).AddFilter("Ossuary", LogLevel.Debug));
+            var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+            await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+
+            sink.Broken = true;
+            File.Delete(file);
+            await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
+
+            await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within();
+            await Echo.AssertRefusedAsync(revoked);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private sealed class BreakableLoggerProvider : ILoggerProvider
     {
         public volatile bool Broken;
 
-        public ILogger CreateLogger(string categoryName) => new BreakableLogger(this);
+        // Only Ossuary's categories break: a host's own lines (its shutdown's, say) are not under test.
+        public ILogger CreateLogger(string categoryName) =>
+            categoryName.StartsWith("Ossuary", StringComparison.Ordinal) ? new BreakableLogger(this) : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
         public void Dispose()
         {
