@@ -159,6 +159,34 @@ public sealed class ClientTelemetryTests : IDisposable
         Assert.Equal(2, (await HandshakeSpansAsync(serverKey.PublicKey, 2)).Count);
     }
 
+    [Fact]
+    public async Task FramesAndBytesAreCountedEachWay()
+    {
+        // README, Metrics: ossuary.frames_sent/_received count EncryptedData packets, bytes_sent/_received their plaintext.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverKey, clientKey)));
+        using var framesSent = new MetricCollector<long>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.frames_sent");
+        using var framesReceived = new MetricCollector<long>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.frames_received");
+        using var bytesSent = new MetricCollector<long>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.bytes_sent");
+        using var bytesReceived = new MetricCollector<long>(MeterFactory, OssuaryTelemetry.MeterName, "ossuary.bytes_received");
+        byte[] message = new byte[40_000]; // one write, one flush: sealed as 16,384 + 16,384 + 7,232
+        Random.Shared.NextBytes(message);
+
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Telemetered(Echo.ClientOptions(clientKey, serverKey.PublicKey))).Within())
+        {
+            Task<byte[]> echoed = PipeReads.ReadExactlyAsync(connection.Transport.Input, message.Length);
+            await connection.Transport.Output.WriteAsync(message).Within();
+            Assert.Equal(message, await echoed.Within());
+        }
+
+        Assert.Equal(3, framesSent.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.Equal(message.Length, bytesSent.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.Equal(message.Length, bytesReceived.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.InRange(framesReceived.GetMeasurementSnapshot().Sum(m => m.Value), 3, message.Length); // the echo's writes are the server's to cut
+        Assert.All(framesSent.GetMeasurementSnapshot(), m => Assert.Empty(m.Tags)); // untagged, as documented
+    }
+
     private OssuaryClientOptions Telemetered(OssuaryClientOptions options)
     {
         options.LoggerFactory = LoggerFactory;
