@@ -50,6 +50,11 @@ internal static class BenchCommand
             if (jsonPath is not null && !StdPaths.IsStdio(jsonPath))
             {
                 StdPaths.RequireNotDirectory(jsonPath, "--json file");
+                string? folder = Path.GetDirectoryName(Path.GetFullPath(jsonPath));
+                if (folder is not null && !Directory.Exists(folder))
+                {
+                    throw new CliException($"--json file '{jsonPath}': its folder '{folder}' does not exist", ExitCodes.BadInput);
+                }
             }
 
             BenchSettings settings = parse.GetValue(quick) ? BenchSettings.Quick : BenchSettings.Full;

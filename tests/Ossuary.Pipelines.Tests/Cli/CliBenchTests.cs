@@ -49,6 +49,15 @@ public sealed class CliBenchTests : CliTestBase
     }
 
     [Fact]
+    public async Task AJsonPathInAMissingFolderIsBadInputBeforeTheRun()
+    {
+        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "--json", "missing/figures.json");
+
+        AssertFails(bench, 2, "missing");
+        Assert.DoesNotContain("crypto-bound", bench.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CheckTargetsAddsTheTargetsAfterTheTable()
     {
         ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "--check-targets");
