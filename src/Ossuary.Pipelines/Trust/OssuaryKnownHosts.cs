@@ -6,7 +6,8 @@ namespace Ossuary.Pipelines.Trust;
 /// <summary>
 /// A known-hosts file, ssh style: one <c>host[:port] key-hex [comment]</c> per line. An entry
 /// without a port covers every port of the host; IPv6 addresses are written in brackets with a
-/// port (<c>[::1]:7000</c>). Lookups are case-insensitive on the host.
+/// port (<c>[::1]:7000</c>). Lookups are case-insensitive on the host. A host may have several
+/// lines (the old and the new key during a rotation); any of their keys is trusted.
 /// Thread-safe: one set may serve the trust callbacks of many connections at once.
 /// </summary>
 public sealed class OssuaryKnownHosts
