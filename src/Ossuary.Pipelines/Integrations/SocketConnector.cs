@@ -49,7 +49,17 @@ internal static class SocketConnector
 
     private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
     {
-        IPAddress[] addresses = await resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken).ConfigureAwait(false);
+        IPAddress[] addresses;
+        try
+        {
+            addresses = await resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            // The resolver's message ("Name or service not known") names no host.
+            throw Named(ex, $"The host name '{endpoint.Host}' did not resolve");
+        }
+
         if (addresses.Length == 0)
         {
             throw new SocketException((int)SocketError.HostNotFound, $"The host name '{endpoint.Host}' resolved to no address.");
@@ -70,8 +80,16 @@ internal static class SocketConnector
             }
         }
 
-        throw last!;
+        throw Named(last!, $"No address of {endpoint.Host}:{endpoint.Port} accepted ({addresses.Length} tried); the last");
     }
+
+    /// <summary>
+    /// The same socket error, with what failed in front of the system's message: a connect's own
+    /// ("Connection refused") names no endpoint, and a host connecting to many servers could not
+    /// tell from its log which one refused.
+    /// </summary>
+    private static SocketException Named(SocketException ex, string what) =>
+        new((int)ex.SocketErrorCode, $"{what}: {ex.Message}");
 
     private static async Task<Socket> ConnectToAddressAsync(EndPoint endpoint, CancellationToken cancellationToken)
     {
@@ -86,6 +104,11 @@ internal static class SocketConnector
 
             await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
             return socket;
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw Named(ex, $"Connecting to {endpoint} failed");
         }
         catch
         {

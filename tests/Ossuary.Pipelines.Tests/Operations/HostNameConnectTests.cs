@@ -96,6 +96,33 @@ public class HostNameConnectTests
         Assert.Equal(SocketError.ConnectionRefused, failed.SocketErrorCode);
     }
 
+    /// <summary>
+    /// A factory shared by a host connects to many servers, and its failures end up in one log: the
+    /// system's message alone ("Name or service not known", "Connection refused") did not say which
+    /// name failed to resolve or which endpoint refused.
+    /// </summary>
+    [Fact]
+    public async Task AFailedConnectNamesTheHostOrEndPointAndKeepsTheSocketError()
+    {
+        using var factory = new OssuaryConnectionFactory(new OssuaryClientOptions { ConnectTimeout = TimeSpan.FromSeconds(10) });
+        using var closed = new ClosedPort();
+
+        // The reserved .invalid domain resolves nowhere; a resolver that cannot answer at all times out, which names it too.
+        SocketException unresolved = await Assert.ThrowsAsync<SocketException>(() => factory.ConnectAsync(new DnsEndPoint("no-such-host.invalid", 7400)).AsTask().Within());
+        SocketException refused = await Assert.ThrowsAsync<SocketException>(() => factory.ConnectAsync(new IPEndPoint(IPAddress.Loopback, closed.Port)).AsTask().Within());
+        SocketException refusedByName = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
+            new DnsEndPoint("device-7.example", closed.Port), TimeSpan.FromSeconds(30),
+            (_, _, _) => Task.FromResult(new[] { IPAddress.Loopback }),
+            CancellationToken.None).Within());
+
+        Assert.Contains("no-such-host.invalid", unresolved.Message, StringComparison.Ordinal);
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        Assert.Contains($"127.0.0.1:{closed.Port}", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(SocketError.ConnectionRefused, refusedByName.SocketErrorCode);
+        Assert.Contains("device-7.example", refusedByName.Message, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{closed.Port}", refusedByName.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ConnectTimeoutBoundsNameResolutionAndConnectingAndSaysSo()
     {
