@@ -16,12 +16,21 @@ internal static class SocketConnector
 
     /// <exception cref="SocketException">No address could be reached, the name did not resolve, or the timeout ran out (<see cref="SocketError.TimedOut"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="NotSupportedException"><paramref name="endpoint"/> is none of the three kinds a socket is opened to.</exception>
     public static Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken) =>
         ConnectAsync(endpoint, timeout, Dns.GetHostAddressesAsync, cancellationToken);
 
     /// <summary>As above, with the name resolver given (tests: a machine whose resolver maps no name to ::1).</summary>
     internal static async Task<Socket> ConnectAsync(EndPoint endpoint, TimeSpan timeout, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
     {
+        if (endpoint is not (IPEndPoint or DnsEndPoint or UnixDomainSocketEndPoint))
+        {
+            // Kestrel's other endpoints (UriEndPoint, NamedPipeEndPoint) open no socket: EndPoint.AddressFamily
+            // threw NotImplementedException for them. Refused as Kestrel's SocketConnectionFactory refuses them.
+            throw new NotSupportedException(
+                $"Ossuary connects to an IPEndPoint, a DnsEndPoint or a UnixDomainSocketEndPoint, not a {endpoint.GetType().Name} ({endpoint}).");
+        }
+
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (timeout != Timeout.InfiniteTimeSpan && timeout < LongestTimeout)
         {

@@ -123,6 +123,27 @@ public class HostNameConnectTests
         Assert.Contains($"127.0.0.1:{closed.Port}", refusedByName.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Kestrel's other endpoints (a URI, a named pipe) are no socket this client can open: the
+    /// connect threw NotImplementedException from EndPoint.AddressFamily, which says nothing of why;
+    /// it is refused as Kestrel's own SocketConnectionFactory refuses what it cannot connect to.
+    /// </summary>
+    [Fact]
+    public async Task AnEndPointNoSocketCanReachIsRefusedAsNotSupportedByName()
+    {
+        using var factory = new OssuaryConnectionFactory(new OssuaryClientOptions());
+        var uri = new UriEndPoint(new Uri("http://device-7.example:7400/"));
+        var pipe = new NamedPipeEndPoint("ossuary-devices");
+
+        NotSupportedException byUri = await Assert.ThrowsAsync<NotSupportedException>(() => factory.ConnectAsync(uri).AsTask().Within());
+        NotSupportedException byPipe = await Assert.ThrowsAsync<NotSupportedException>(() => OssuaryClient.ConnectAsync(pipe, new OssuaryClientOptions()).Within());
+        NotSupportedException socketByUri = await Assert.ThrowsAsync<NotSupportedException>(() => OssuaryClient.ConnectSocketAsync(uri, TimeSpan.FromSeconds(10)).Within());
+
+        Assert.Contains(nameof(UriEndPoint), byUri.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(NamedPipeEndPoint), byPipe.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(DnsEndPoint), socketByUri.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ConnectTimeoutBoundsNameResolutionAndConnectingAndSaysSo()
     {
