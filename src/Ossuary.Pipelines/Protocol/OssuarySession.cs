@@ -281,8 +281,11 @@ public sealed partial class OssuarySession : IDisposable
                     return null;
                 }
 
+                // The wait is due once the limit is passed ("more than 3 seconds"), not at it: at the
+                // limit itself a tick is left, so that zero always means CheckHandshakeTimeout acts (a
+                // caller that sleeps what this says and then checks never finds "none left, not due").
                 TimeSpan left = limit - _time.GetElapsedTime(_waitStarted);
-                return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+                return left > TimeSpan.Zero ? left : left == TimeSpan.Zero ? TimeSpan.FromTicks(1) : TimeSpan.Zero;
             }
         }
     }

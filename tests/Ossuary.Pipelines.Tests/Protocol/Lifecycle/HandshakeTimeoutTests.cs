@@ -85,6 +85,22 @@ public class HandshakeTimeoutTests
     }
 
     [Fact]
+    public void NoTimeIsLeftExactlyWhenTheWaitIsDue()
+    {
+        // A caller that sleeps what HandshakeTimeRemaining says and then checks must find the wait due
+        // whenever it says zero: on a clock standing still at the limit, "zero left, not due" would spin.
+        using SessionPair pair = ServerAwaitingAuthentication(TimeSpan.FromSeconds(10));
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(pair.Server.HandshakeTimeRemaining > TimeSpan.Zero);
+        Assert.False(pair.Server.CheckHandshakeTimeout());
+
+        _time.Advance(pair.Server.HandshakeTimeRemaining!.Value);
+
+        Assert.Equal(TimeSpan.Zero, pair.Server.HandshakeTimeRemaining);
+        Assert.True(pair.Server.CheckHandshakeTimeout());
+    }
+
+    [Fact]
     public void AnEstablishedSessionNeverTimesOut()
     {
         using SessionPair pair = SessionPair.Create(client: o => o.TimeProvider = _time, server: o => o.TimeProvider = _time);
