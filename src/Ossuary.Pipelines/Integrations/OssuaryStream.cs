@@ -68,6 +68,12 @@ public sealed partial class OssuaryStream : Stream
 
     /// <summary>Runs the client handshake over the inner stream.</summary>
     /// <exception cref="OssuaryException">The handshake failed; <see cref="OssuaryException.Reason"/> says why.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
+    /// <exception cref="FormatException">A key file the options name is malformed; the message names the file.</exception>
+    /// <exception cref="IOException">A key file the options name cannot be read.</exception>
+    /// <exception cref="UnauthorizedAccessException">A secret key file the options name may be read by other users (fix with <c>chmod 600</c>), or cannot be opened.</exception>
     public Task AuthenticateAsClientAsync(OssuaryClientOptions options, CancellationToken cancellationToken = default) =>
         AuthenticateAsClientAsync(options, null, cancellationToken);
 
