@@ -152,7 +152,7 @@ internal static class KeyFiles
         }
 
         // The handshake refuses both: a peer could never match it, and a trust file would not read it back.
-        if (key.IsAnonymous || key.Span.IndexOfAnyExcept((byte)0) < 0)
+        if (key.IsUnprovable)
         {
             throw new CliException($"{what} '{hex}' is {(key.IsAnonymous ? "the key an anonymous client sends" : "all zeros")}, which no peer can prove", ExitCodes.BadInput);
         }

@@ -44,9 +44,10 @@ public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormat
 
     /// <summary>
     /// <see cref="Anonymous"/> or all zeros: keys no peer can prove (the handshake refuses both), so an
-    /// allow-list or trusted-key entry holding one matches nobody.
+    /// allow-list or trusted-key entry holding one matches nobody. The options and the trust files
+    /// refuse such a key; an application's own allow-list (an <c>AuthorizeClient</c> callback's) should too.
     /// </summary>
-    internal bool IsUnprovable => IsAnonymous || System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(_bytes, stackalloc byte[Size]);
+    public bool IsUnprovable => IsAnonymous || System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(_bytes, stackalloc byte[Size]);
 
     /// <summary>Parses 64 hex characters.</summary>
     /// <exception cref="FormatException">The text is not 64 hex characters.</exception>

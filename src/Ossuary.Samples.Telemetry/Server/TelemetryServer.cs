@@ -107,7 +107,7 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         }
 
         // The handshake refuses both, so such a line (a placeholder, say) admits nobody while it looks like a device.
-        if (admitted.FirstOrDefault(key => key.IsAnonymous || key.Span.IndexOfAnyExcept((byte)0) < 0) is { } unprovable)
+        if (admitted.FirstOrDefault(key => key.IsUnprovable) is { } unprovable)
         {
             throw new InvalidOperationException(
                 $"The authorized devices hold {unprovable}, {(unprovable.IsAnonymous ? "the key an anonymous client sends" : "all zeros")}: no device can prove it. Remove it, or put the device's own public key there.");
