@@ -85,12 +85,9 @@ public sealed class RefusedReloadTests : IDisposable
             ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
             ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
         };
-        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
         var logs = new FakeLoggerProvider();
-        var services = new ServiceCollection();
-        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
-        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
-        await using ServiceProvider provider = services.BuildServiceProvider();
+        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient(settings, logs);
+        await using ServiceProvider provider = client;
         OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
 
         string newPath = Path.Combine(_folder, "new.key");
@@ -164,12 +161,9 @@ public sealed class RefusedReloadTests : IDisposable
             ["Ossuary:IdentityKeyFile"] = clientKeyFile,
             ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
         };
-        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
         var logs = new FakeLoggerProvider();
-        var services = new ServiceCollection();
-        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
-        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
-        await using ServiceProvider provider = services.BuildServiceProvider();
+        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient(settings, logs);
+        await using ServiceProvider provider = client;
         OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
 
         settings["Ossuary:ConnectTimeout"] = "thirty seconds";
@@ -185,6 +179,16 @@ public sealed class RefusedReloadTests : IDisposable
     {
         await using ConnectionContext connection = await factory.ConnectAsync(endpoint).AsTask().Within();
         return connection.Features.Get<IOssuaryConnectionFeature>()!.LocalPublicKey;
+    }
+
+    /// <summary>A client host (<c>AddOssuaryClient</c>) bound to settings the test changes and reloads, logging from Debug up to <paramref name="logs"/>.</summary>
+    private static (ServiceProvider Provider, IConfigurationRoot Configuration) ConfiguredClient(Dictionary<string, string?> settings, FakeLoggerProvider logs)
+    {
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
+        return (services.BuildServiceProvider(), configuration);
     }
 
     private static List<FakeLogRecord> Records(FakeLoggerProvider logs, int id) =>
