@@ -23,6 +23,10 @@ public sealed partial class JetStreamPublisher : IReadingStore
     private readonly INatsJSContext _js;
     private readonly JetStreamOptions _options;
     private readonly ILogger _logger;
+
+    // Names this node's readings without a sequence number, so that their ids never meet another node's.
+    private readonly string _node = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+    private long _unsequenced;
     private long _duplicates;
 
     private JetStreamPublisher(NatsClient nats, JetStreamOptions options, ILogger logger)
@@ -64,7 +68,10 @@ public sealed partial class JetStreamPublisher : IReadingStore
     public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        IReadOnlyList<StoredReading> unacknowledged = batch;
+
+        // Each reading's id is fixed before its first publish and kept for every retry: JetStream then
+        // drops a retry whose first publish landed but whose acknowledgement was lost, whatever the reading.
+        IReadOnlyList<Outgoing> unacknowledged = batch.Select(reading => new Outgoing(reading, MessageId(reading))).ToArray();
         TimeSpan delay = TimeSpan.FromMilliseconds(250);
         while (true)
         {
@@ -74,9 +81,8 @@ public sealed partial class JetStreamPublisher : IReadingStore
                 return;
             }
 
-            // An outage is waited out, as a slow disk is: a reading with a message id published twice
-            // is dropped by JetStream as a duplicate. (One without, whose first publish landed but
-            // whose acknowledgement was lost, is stored twice: it has nothing to recognise it by.)
+            // An outage is waited out, as a slow disk is: a reading published twice under its id is
+            // dropped by JetStream as a duplicate (within the stream's duplicate window).
             LogRetrying(_logger, unacknowledged.Count, delay.TotalSeconds);
             await Task.Delay(delay, cancellationToken);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
@@ -84,17 +90,17 @@ public sealed partial class JetStreamPublisher : IReadingStore
     }
 
     /// <summary>Publishes all of <paramref name="batch"/> at once; returns the readings JetStream did not acknowledge for want of an answer.</summary>
-    private async Task<IReadOnlyList<StoredReading>> PublishAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<Outgoing>> PublishAsync(IReadOnlyList<Outgoing> batch, CancellationToken cancellationToken)
     {
         // All of the batch in flight at once, then every acknowledgement: one round trip per batch, not per reading.
         var acks = new Task<PubAckResponse>[batch.Count];
         for (int i = 0; i < batch.Count; i++)
         {
-            StoredReading reading = batch[i];
+            (StoredReading reading, string messageId) = batch[i];
             acks[i] = _js.PublishAsync(
                 $"{_options.Subject}.{reading.Device}",
                 ReadingMessage.Encode(reading),
-                opts: new NatsJSPubOpts { MsgId = ReadingMessage.MessageId(reading) },
+                opts: new NatsJSPubOpts { MsgId = messageId },
                 cancellationToken: cancellationToken).AsTask();
         }
 
@@ -107,7 +113,7 @@ public sealed partial class JetStreamPublisher : IReadingStore
             // Some were not answered: those are published again, below.
         }
 
-        var unanswered = new List<StoredReading>();
+        var unanswered = new List<Outgoing>();
         for (int i = 0; i < acks.Length; i++)
         {
             if (!acks[i].IsCompletedSuccessfully)
@@ -132,6 +138,14 @@ public sealed partial class JetStreamPublisher : IReadingStore
         return unanswered;
     }
 
+    /// <summary>
+    /// The device's key and sequence number, so that a device's resend (through any node) is dropped too;
+    /// a reading without one is this node's: named by the node and a count, unique for the stream.
+    /// </summary>
+    private string MessageId(in StoredReading reading) =>
+        ReadingMessage.MessageId(reading)
+        ?? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{reading.Device}:{_node}-{Interlocked.Increment(ref _unsequenced)}");
+
     /// <summary>No answer (in time, or no JetStream to give one): the server is away, not refusing the reading.</summary>
     private static bool IsUnanswered(Exception? error) =>
         error is NatsJSPublishNoResponseException or NatsNoRespondersException or NatsNoReplyException or NatsConnectionFailedException;
@@ -141,4 +155,6 @@ public sealed partial class JetStreamPublisher : IReadingStore
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _nats.DisposeAsync();
+
+    private readonly record struct Outgoing(StoredReading Reading, string MessageId);
 }

@@ -1,4 +1,6 @@
+using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 using NATS.Client.JetStream;
 using NATS.Net;
 using Ossuary.Pipelines.Tests.Support;
@@ -42,6 +44,34 @@ public sealed class TelemetryJetStreamTests : IDisposable
         await using var client = new NatsClient(nats.Url);
         INatsJSStream stream = await client.CreateJetStreamContext().GetStreamAsync(options.Stream, cancellationToken: budget.Token);
         Assert.Equal(5, stream.Info.State.Messages);
+    }
+
+    [Fact]
+    public async Task AReadingWithoutASequenceNumberWhoseAcknowledgementWasLostIsStoredOnce()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        await using var proxy = new HoldingProxy(new IPEndPoint(IPAddress.Loopback, new Uri(nats.Url).Port));
+        var options = new JetStreamOptions { Url = $"nats://127.0.0.1:{proxy.EndPoint.Port}", Stream = "TELEMETRY_LOST_ACK", Subject = "lostack.readings" };
+        var logger = new FakeLogger();
+        await using JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, logger, budget.Token);
+
+        // JetStream stores the reading, but its acknowledgement arrives after the publisher stopped
+        // waiting for it; the node publishes the reading again (event 1711), and that one is answered.
+        proxy.HoldReplies();
+        Task write = publisher.WriteAsync([new StoredReading(new string('b', 64), null, "temp", 21.5, 1_000)], budget.Token).AsTask();
+        while (!logger.Collector.GetSnapshot().Any(record => record.Id.Id == 1711))
+        {
+            await Task.Delay(50, budget.Token);
+        }
+
+        proxy.ReleaseReplies();
+        await write;
+
+        await using var client = new NatsClient(nats.Url);
+        INatsJSStream stream = await client.CreateJetStreamContext().GetStreamAsync(options.Stream, cancellationToken: budget.Token);
+        Assert.Equal(1, stream.Info.State.Messages);
+        Assert.Equal(1, publisher.Duplicates);
     }
 
     [Fact]
