@@ -20,7 +20,9 @@ public sealed class OssuaryClientOptions
 
     /// <summary>
     /// Server keys the client trusts without asking. <see cref="OssuaryPublicKey.Anonymous"/> and the
-    /// all-zero key are refused when the options are validated: no server can prove them.
+    /// all-zero key are refused when the options are validated: no server can prove them. Every server
+    /// proves a key, an unauthenticated one too, so options with no key here and neither
+    /// <see cref="TrustServer"/> nor <see cref="TrustServerAtEndPoint"/> are refused as well: they would refuse every server.
     /// </summary>
     public ICollection<OssuaryPublicKey> TrustedServerKeys { get; } = new List<OssuaryPublicKey>();
 
@@ -113,5 +115,14 @@ public sealed class OssuaryClientOptions
 
         OssuaryServerOptions.ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider);
         Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryClientOptions));
+
+        if (TrustedServerKeys.Count == 0 && TrustServer is null && TrustServerAtEndPoint is null)
+        {
+            // Every server proves a key (an unauthenticated one too), so such a client refuses them all,
+            // one UntrustedServer at a time: a misconfiguration to report now, not on each connect.
+            throw new InvalidOperationException(
+                "OssuaryClientOptions trusts no server: add the server's public key to TrustedServerKeys " +
+                "(Ossuary:Client:TrustedServerKeys), or decide with TrustServer or TrustServerAtEndPoint (e.g. a known-hosts file).");
+        }
     }
 }

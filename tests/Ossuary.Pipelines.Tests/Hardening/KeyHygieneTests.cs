@@ -268,7 +268,7 @@ public class KeyHygieneTests
         // not trust, a trust callback that throws, garbage, and a seed typed one character short.
         exceptions.Add(("a stranger's connection", await FailureOfAsync(server, ClientOptions(strangerKey, serverKey.PublicKey))));
         exceptions.Add(("an anonymous connection", await FailureOfAsync(server, ClientOptions(null, serverKey.PublicKey))));
-        OssuaryException untrusted = Assert.IsType<OssuaryException>(await FailureOfAsync(server, ClientOptions(clientKey, null)));
+        OssuaryException untrusted = Assert.IsType<OssuaryException>(await FailureOfAsync(server, ClientOptions(clientKey, StrangerKey.Value)));
         Assert.Equal(OssuaryErrorReason.UntrustedServer, untrusted.Reason);
         Assert.Contains(serverKey.PublicKey.ToString(), untrusted.Message); // public keys may appear, and do
         exceptions.Add(("an untrusted server's connection", untrusted));

@@ -178,6 +178,24 @@ public sealed class ConfigurationBindingTests : IDisposable
         Assert.Contains(unprovable, invalid.Message);
     }
 
+    [Fact]
+    public async Task ValidationRefusesAClientWhoseConfigurationTrustsNoServer()
+    {
+        // A TrustedServerKeys section left out (or misspelt): every server would be refused on connect,
+        // each at Debug as a peer's doing, so the mistake is reported here, once.
+        using var clientKey = OssuaryIdentity.Generate();
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Client:IdentityKeyFile"] = WriteKeyFile(clientKey), ["Client:TrustedServerKey:0"] = clientKey.PublicKey.ToString() })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryClient(configuration.GetSection("Client"));
+        await using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value);
+        Assert.Contains("trusts no server", invalid.Message);
+        Assert.Contains("TrustedServerKeys", invalid.Message);
+    }
+
     [Theory]
     [InlineData("0100000000000000000000000000000000000000000000000000000000000000")]
     [InlineData("0000000000000000000000000000000000000000000000000000000000000000")]

@@ -82,7 +82,7 @@ public sealed class CurrentPlanTests : IDisposable
 
     private static SharedPlan Shared(KeyFileSeed key)
     {
-        HandshakePlan plan = HandshakePlan.ForClient(new OssuaryClientOptions { IdentityKeyFile = key.Path });
+        HandshakePlan plan = HandshakePlan.ForClient(new OssuaryClientOptions { IdentityKeyFile = key.Path, TrustedServerKeys = { StrangerKey.Value } });
         return new SharedPlan(plan, ConnectionTelemetry.For(plan));
     }
 }

@@ -104,7 +104,7 @@ public class HostNameConnectTests
     [Fact]
     public async Task AFailedConnectNamesTheHostOrEndPointAndKeepsTheSocketError()
     {
-        using var factory = new OssuaryConnectionFactory(new OssuaryClientOptions { ConnectTimeout = TimeSpan.FromSeconds(10) });
+        using var factory = new OssuaryConnectionFactory(new OssuaryClientOptions { ConnectTimeout = TimeSpan.FromSeconds(10), TrustedServerKeys = { StrangerKey.Value } });
         using var closed = new ClosedPort();
 
         // The reserved .invalid domain resolves nowhere; a resolver that cannot answer at all times out, which names it too.
@@ -131,12 +131,12 @@ public class HostNameConnectTests
     [Fact]
     public async Task AnEndPointNoSocketCanReachIsRefusedAsNotSupportedByName()
     {
-        using var factory = new OssuaryConnectionFactory(new OssuaryClientOptions());
+        using var factory = new OssuaryConnectionFactory(new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value } });
         var uri = new UriEndPoint(new Uri("http://device-7.example:7400/"));
         var pipe = new NamedPipeEndPoint("ossuary-devices");
 
         NotSupportedException byUri = await Assert.ThrowsAsync<NotSupportedException>(() => factory.ConnectAsync(uri).AsTask().Within());
-        NotSupportedException byPipe = await Assert.ThrowsAsync<NotSupportedException>(() => OssuaryClient.ConnectAsync(pipe, new OssuaryClientOptions()).Within());
+        NotSupportedException byPipe = await Assert.ThrowsAsync<NotSupportedException>(() => OssuaryClient.ConnectAsync(pipe, new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value } }).Within());
         NotSupportedException socketByUri = await Assert.ThrowsAsync<NotSupportedException>(() => OssuaryClient.ConnectSocketAsync(uri, TimeSpan.FromSeconds(10)).Within());
 
         Assert.Contains(nameof(UriEndPoint), byUri.Message, StringComparison.Ordinal);
@@ -147,7 +147,7 @@ public class HostNameConnectTests
     [Fact]
     public async Task ConnectTimeoutBoundsNameResolutionAndConnectingAndSaysSo()
     {
-        var options = new OssuaryClientOptions { ConnectTimeout = TimeSpan.FromMilliseconds(200) };
+        var options = new OssuaryClientOptions { ConnectTimeout = TimeSpan.FromMilliseconds(200), TrustedServerKeys = { StrangerKey.Value } };
 
         SocketException timedOut = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
             new DnsEndPoint("slow.example", 7400), options.ConnectTimeout,
@@ -170,7 +170,7 @@ public class HostNameConnectTests
         using var closed = new ClosedPort();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryClient.ConnectAsync(
-            new DnsEndPoint("localhost", closed.Port), new OssuaryClientOptions(), cancelled.Token).Within());
+            new DnsEndPoint("localhost", closed.Port), new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value } }, cancelled.Token).Within());
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public class CallerTokenCancellationTests
         cancel.Cancel();
 
         OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(
-            () => OssuaryClient.ConnectAsync(listener.LocalEndpoint, new OssuaryClientOptions(), cancel.Token).Within());
+            () => OssuaryClient.ConnectAsync(listener.LocalEndpoint, new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value } }, cancel.Token).Within());
 
         Assert.Equal(cancel.Token, cancelled.CancellationToken);
     }
@@ -37,7 +37,7 @@ public class CallerTokenCancellationTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         Task<Socket> accepted = listener.AcceptSocketAsync();
-        var options = new OssuaryClientOptions { HandshakeStepTimeout = Long, HandshakeTimeout = Long };
+        var options = new OssuaryClientOptions { HandshakeStepTimeout = Long, HandshakeTimeout = Long, TrustedServerKeys = { StrangerKey.Value } };
         using var cancel = new CancellationTokenSource();
 
         Task<OssuaryClientConnection> connect = OssuaryClient.ConnectAsync(listener.LocalEndpoint, options, cancel.Token);
@@ -55,7 +55,7 @@ public class CallerTokenCancellationTests
         (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
         using Socket silent = serverSide.Socket;
         await using var stream = new OssuaryStream(clientSide);
-        var options = new OssuaryClientOptions { HandshakeStepTimeout = Long, HandshakeTimeout = Long };
+        var options = new OssuaryClientOptions { HandshakeStepTimeout = Long, HandshakeTimeout = Long, TrustedServerKeys = { StrangerKey.Value } };
         using var cancel = new CancellationTokenSource();
 
         Task authenticate = stream.AuthenticateAsClientAsync(options, cancel.Token);

@@ -18,7 +18,7 @@ public class DisposedStreamTests
 
         await Assert.ThrowsAsync<ObjectDisposedException>(() => stream.WriteAsync(new byte[1]).AsTask().Within());
         await Assert.ThrowsAsync<ObjectDisposedException>(() => stream.ReadAsync(new byte[1]).AsTask().Within());
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => stream.AuthenticateAsClientAsync(new OssuaryClientOptions()).Within());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stream.AuthenticateAsClientAsync(new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value } }).Within());
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
@@ -104,6 +105,19 @@ public class OptionsValidationTests
         var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => OssuaryClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1), options));
 
         Assert.Contains("HandshakeTimeout must be positive", refused.Message);
+    });
+
+    [Fact]
+    public Task AClientThatTrustsNoServerIsRefusedBeforeConnecting() => Run(async () =>
+    {
+        using var clientKey = OssuaryIdentity.Generate();
+        var options = new OssuaryClientOptions { Identity = clientKey };
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => OssuaryClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1), options));
+
+        Assert.Contains("trusts no server", refused.Message);
+        options.TrustServer = (_, _) => ValueTask.FromResult(false);
+        await Assert.ThrowsAsync<SocketException>(() => OssuaryClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1), options));
     });
 
     [Fact]

@@ -98,7 +98,7 @@ public class OssuaryStreamTests
         var stream = new OssuaryStream(clientSide);
         serverSide.Socket.Shutdown(SocketShutdown.Both); // the "server" hangs up at once
 
-        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => stream.AuthenticateAsClientAsync(new OssuaryClientOptions()));
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => stream.AuthenticateAsClientAsync(new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value } }));
         Assert.Equal(OssuaryErrorReason.Truncated, failed.Reason);
         stream.Dispose();
 
