@@ -54,6 +54,8 @@ public static class OssuaryConnectionBuilderExtensions
     /// Secures every connection with the named <see cref="OssuaryServerOptions"/> from the host's services
     /// (<c>services.AddOssuaryServer(configuration, optionsName)</c>): one name per endpoint, e.g. a
     /// device listener and an operator listener with different allow-lists. Changes apply from the next connection.
+    /// The listeners of one name in a host share what follows the options (and the authorized-keys file they
+    /// name): an endpoint Kestrel rebinds on a configuration reload takes it over, and none is left behind.
     /// </summary>
     /// <exception cref="InvalidOperationException">The builder has no services, or the options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
@@ -93,11 +95,27 @@ public static class OssuaryConnectionBuilderExtensions
         // Validated and snapshotted now, as Kestrel's UseHttps does, so bad options fail at start-up.
         // Options that follow the monitor tell its validator which authorized-keys file they follow.
         var followed = monitor is null ? null : services?.GetService(typeof(FollowedKeyFiles)) as FollowedKeyFiles;
-        var plans = new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory, followed);
-        if (services?.GetService(typeof(IHostApplicationLifetime)) is IHostApplicationLifetime lifetime)
+        var lifetime = services?.GetService(typeof(IHostApplicationLifetime)) as IHostApplicationLifetime;
+        ServerPlanSource plans;
+        if (monitor is not null && services is not null)
         {
+            // One per name and host: Kestrel runs this again for each rebind of a reloaded endpoint.
+            NamedPlanSources sources = NamedPlanSources.Of(services);
+            plans = sources.GetOrAdd(
+                name,
+                () => new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory, followed),
+                source => lifetime?.ApplicationStopped.Register(() =>
+                {
+                    sources.Remove(name, source);
+                    source.Dispose();
+                }));
+        }
+        else
+        {
+            plans = new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory, followed);
+
             // The file watcher and the options subscription live as long as the host.
-            lifetime.ApplicationStopped.Register(plans.Dispose);
+            lifetime?.ApplicationStopped.Register(plans.Dispose);
         }
 
         builder.Use(next => new OssuaryServerMiddleware(next, plans).OnConnectionAsync);

@@ -1,0 +1,82 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Tests.Operations;
+
+/// <summary>
+/// Kestrel's endpoints from configuration with <c>reloadOnChange</c>: an endpoint whose settings
+/// change is unbound and bound again, and its <c>UseOssuary</c> runs again. Each such run made a
+/// plan source (options subscription, retry timer, authorized-keys file watchers, link poll) that
+/// lived until the host stopped, though nothing used it any more: a long-running server that is
+/// reconfigured now and then grew by one per rebind, and each change of the options was applied
+/// (key files read, event 25 logged) once per rebind there had been.
+/// </summary>
+public sealed class KestrelEndpointReloadTests : IDisposable
+{
+    private const int OptionsReloaded = 25;
+
+    private readonly string _folder = Directory.CreateTempSubdirectory("ossuary-endpoint-reload-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public async Task RebindingAnEndpointDoesNotLeaveItsPreviousPlanSourceFollowingTheOptions()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        using var fileClient = OssuaryIdentity.Generate();
+        string keyFile = Path.Combine(_folder, "server.key");
+        OssuarySecretKeyFile.Write(keyFile, serverKey);
+        string authorizedKeys = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(authorizedKeys, [OssuaryAuthorizedKeys.FormatLine(fileClient.PublicKey)]);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Kestrel:Endpoints:Devices:Url"] = "http://127.0.0.1:0",
+            ["Kestrel:Endpoints:Devices:Generation"] = "0",
+            ["Ossuary:IdentityKeyFile"] = keyFile,
+            ["Ossuary:AuthorizedKeysFile"] = authorizedKeys,
+            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Configure(configuration.GetSection("Kestrel"), reloadOnChange: true)
+                .Endpoint("Devices", endpoint => endpoint.ListenOptions.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
+            });
+
+        const int rebinds = 5;
+        for (int i = 1; i <= rebinds; i++)
+        {
+            int before = host.Port();
+            settings["Kestrel:Endpoints:Devices:Generation"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            configuration.Reload();
+            await HostilePeerTests.WaitForAsync(() => host.Addresses.Count == 1 && host.Port() != before);
+            await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+        }
+
+        // A change of the options only: the endpoint stays bound, and the plan source serving it
+        // applies the change, which its listeners hear of while the configuration reloads.
+        using var addedKey = OssuaryIdentity.Generate();
+        settings["Ossuary:AuthorizedClientKeys:1"] = addedKey.PublicKey.ToString();
+        int reloadsBefore = Records(logs, OptionsReloaded).Count;
+        configuration.Reload();
+        await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(addedKey, serverKey.PublicKey))).DisposeAsync();
+
+        Assert.Equal(1, Records(logs, OptionsReloaded).Count - reloadsBefore);
+    }
+
+    private static List<FakeLogRecord> Records(FakeLoggerProvider logs, int id) =>
+        [.. logs.Collector.GetSnapshot().Where(r => r.Id.Id == id)];
+}
