@@ -86,15 +86,23 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// <summary>Called by the follower, one value at a time.</summary>
     private void OnOptionsChanged(OssuaryClientOptions options, string name)
     {
+        SharedPlan next;
         try
         {
-            _current.Replace(Build(options)); // the previous options' key-file identity goes once their handshakes are over
+            next = Build(options);
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
         {
             // Connections keep the previous options rather than failing until the change is fixed.
             OssuaryLog.OptionsReloadFailed(Logger(options), name, ex);
+            return;
         }
+
+        _current.Replace(next); // the previous options' key-file identity goes once their handshakes are over
+
+        // As a server says so: an operator who fixed a refused change (event 24) sees when it took effect.
+        // (Dispose waits for this call to end before it frees the plan in force.)
+        OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan.LocalPublicKey, next.Plan.TrustedKeyCount);
     }
 
     /// <summary>Fail-safe: a refused reload is logged from the options follower's timer, where a provider's throw would crash the process.</summary>

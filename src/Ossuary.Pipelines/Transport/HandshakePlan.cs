@@ -74,6 +74,9 @@ internal sealed class HandshakePlan
     /// <summary>How many client keys this plan admits by list (options and file together).</summary>
     public int AdmittedKeyCount => _admittedClients.Count;
 
+    /// <summary>How many server keys this client plan trusts by list.</summary>
+    public int TrustedKeyCount => _sessionKeys.Length;
+
     private Func<OssuaryServerTrustContext, CancellationToken, ValueTask<bool>>? TrustServerAtEndPoint { get; init; }
 
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>

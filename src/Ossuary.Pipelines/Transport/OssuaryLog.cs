@@ -59,6 +59,6 @@ internal static partial class OssuaryLog
     [LoggerMessage(EventId = 26, Message = "TCP keep-alive could not be set on Ossuary connection {ConnectionId}; it goes on without (a peer that vanishes is not noticed). Held back since the last report of this cause: {HeldBack}.")]
     public static partial void KeepAliveNotSet(ILogger logger, LogLevel level, string? connectionId, int heldBack, Exception exception);
 
-    [LoggerMessage(25, LogLevel.Information, "Ossuary options '{OptionsName}' reloaded: identity {PublicKey}, {KeyCount} authorized keys.")]
+    [LoggerMessage(25, LogLevel.Information, "Ossuary options '{OptionsName}' reloaded: identity {PublicKey}, {KeyCount} listed peer keys (a server's authorized client keys, a client's trusted server keys).")]
     public static partial void OptionsReloaded(ILogger logger, string optionsName, OssuaryPublicKey publicKey, int keyCount);
 }

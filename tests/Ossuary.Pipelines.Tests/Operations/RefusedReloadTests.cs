@@ -112,6 +112,34 @@ public sealed class RefusedReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task AConnectionFactorySaysWhichOptionsItReloadedAsAServerDoes()
+    {
+        // The README's promise for both: a change applied is event 25, so an operator who fixed a
+        // refused change (event 24) sees when it took effect. The factory applied it in silence.
+        using var clientKey = OssuaryIdentity.Generate();
+        using var oldServer = OssuaryIdentity.Generate();
+        using var newServer = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(clientKey, "client.key"),
+            ["Ossuary:TrustedServerKeys:0"] = oldServer.PublicKey.ToString(),
+        };
+        var logs = new FakeLoggerProvider();
+        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient(settings, logs);
+        await using ServiceProvider provider = client;
+        _ = provider.GetRequiredService<OssuaryConnectionFactory>();
+
+        settings["Ossuary:TrustedServerKeys:1"] = newServer.PublicKey.ToString(); // step 1 of a server key's rotation
+        configuration.Reload(); // the monitor's listeners hear of it before this returns
+
+        FakeLogRecord reloaded = Assert.Single(Records(logs, OptionsReloaded));
+        Assert.Equal(LogLevel.Information, reloaded.Level);
+        Assert.Equal("Ossuary.Pipelines.Client", reloaded.Category);
+        Assert.Contains(clientKey.PublicKey.ToString(), reloaded.Message, StringComparison.Ordinal);
+        Assert.Contains(" 2 ", reloaded.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AServerSurvivesAReloadThatDoesNotBindAndAppliesTheFixedOne()
     {
         using var serverKey = OssuaryIdentity.Generate();
