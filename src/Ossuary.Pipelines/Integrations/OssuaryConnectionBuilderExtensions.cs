@@ -96,30 +96,35 @@ public static class OssuaryConnectionBuilderExtensions
         // Options that follow the monitor tell its validator which authorized-keys file they follow.
         var followed = monitor is null ? null : services?.GetService(typeof(FollowedKeyFiles)) as FollowedKeyFiles;
         var lifetime = services?.GetService(typeof(IHostApplicationLifetime)) as IHostApplicationLifetime;
+        NamedPlanSources? sources = services is null ? null : NamedPlanSources.Of(services);
         ServerPlanSource plans;
-        if (monitor is not null && services is not null)
+        if (monitor is not null && sources is not null)
         {
             // One per name and host: Kestrel runs this again for each rebind of a reloaded endpoint.
-            NamedPlanSources sources = NamedPlanSources.Of(services);
             plans = sources.GetOrAdd(
                 name,
                 () => new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory, followed),
-                source => lifetime?.ApplicationStopped.Register(() =>
-                {
-                    sources.Remove(name, source);
-                    source.Dispose();
-                }));
+                source => lifetime?.ApplicationStopped.Register(() => Stop(sources, name, source)));
         }
         else
         {
             plans = new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory, followed);
-
-            // The file watcher and the options subscription live as long as the host.
-            lifetime?.ApplicationStopped.Register(plans.Dispose);
+            sources?.Add(plans);
+            lifetime?.ApplicationStopped.Register(() => Stop(sources, null, plans));
         }
 
         builder.Use(next => new OssuaryServerMiddleware(next, plans).OnConnectionAsync);
         return builder;
+    }
+
+    /// <summary>
+    /// The file watcher and the options subscription live as long as the host: they end when it has
+    /// stopped, or with its services (<see cref="NamedPlanSources"/>) if it never started.
+    /// </summary>
+    private static void Stop(NamedPlanSources? sources, string? name, ServerPlanSource source)
+    {
+        sources?.Remove(name, source);
+        source.Dispose();
     }
 
     /// <summary>What the options monitor follows and where it caches, so that a change it refused is seen too (<see cref="OptionsFollower{TOptions}"/>).</summary>

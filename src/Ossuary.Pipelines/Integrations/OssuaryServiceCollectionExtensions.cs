@@ -50,6 +50,7 @@ public static class OssuaryServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(optionsName);
         services.TryAddSingleton<FollowedKeyFiles>();
+        services.TryAddSingleton<NamedPlanSources>(); // what UseOssuary starts ends with the services, started or not
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OssuaryServerOptions>, OssuaryOptionsValidator>());
         return services.AddOptions<OssuaryServerOptions>(optionsName).ValidateOnStart();
     }

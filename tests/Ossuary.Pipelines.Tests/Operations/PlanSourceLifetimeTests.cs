@@ -12,6 +12,7 @@ using Ossuary.Pipelines.Trust;
 namespace Ossuary.Pipelines.Tests.Operations;
 
 /// <summary>
+/// How long what <c>UseOssuary</c> starts (options subscription, file watchers, the server's key) lives.
 /// Kestrel's endpoints from configuration with <c>reloadOnChange</c>: an endpoint whose settings
 /// change is unbound and bound again, and its <c>UseOssuary</c> runs again. Each such run made a
 /// plan source (options subscription, retry timer, authorized-keys file watchers, link poll) that
@@ -19,7 +20,7 @@ namespace Ossuary.Pipelines.Tests.Operations;
 /// reconfigured now and then grew by one per rebind, and each change of the options was applied
 /// (key files read, event 25 logged) once per rebind there had been.
 /// </summary>
-public sealed class KestrelEndpointReloadTests : IDisposable
+public sealed class PlanSourceLifetimeTests : IDisposable
 {
     private const int OptionsReloaded = 25;
 
@@ -75,6 +76,41 @@ public sealed class KestrelEndpointReloadTests : IDisposable
         await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(addedKey, serverKey.PublicKey))).DisposeAsync();
 
         Assert.Equal(1, Records(logs, OptionsReloaded).Count - reloadsBefore);
+    }
+
+    [Fact]
+    public async Task AHostThatFailsToStartLeavesNoWatchOfItsAuthorizedKeysFileBehind()
+    {
+        // A second listener's port is taken: Kestrel has run UseOssuary for the first when it fails,
+        // and a host that never started never stops, so nothing ended that listener's watcher.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string keys = Directory.CreateDirectory(Path.Combine(_folder, "keys")).FullName;
+        string authorizedKeys = Path.Combine(keys, "authorized_keys");
+        await File.WriteAllLinesAsync(authorizedKeys, [OssuaryAuthorizedKeys.FormatLine(clientKey.PublicKey)]);
+        var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0); // another server has the second port
+        taken.Start();
+        try
+        {
+            // The host is disposed without ever having stopped (KestrelHost does, as RunAsync does).
+            await Assert.ThrowsAnyAsync<IOException>(() => KestrelHost.StartAsync(
+                k =>
+                {
+                    k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>());
+                    k.Listen((IPEndPoint)taken.LocalEndpoint);
+                },
+                builder => builder.Services.AddOssuaryServer().Configure(o =>
+                {
+                    o.Identity = serverKey;
+                    o.AuthorizedKeysFile = authorizedKeys;
+                })));
+        }
+        finally
+        {
+            taken.Stop();
+        }
+
+        Assert.Equal(0, InotifyWatches.On(keys));
     }
 
     private static List<FakeLogRecord> Records(FakeLoggerProvider logs, int id) =>
