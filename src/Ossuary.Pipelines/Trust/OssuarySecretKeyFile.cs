@@ -74,13 +74,17 @@ public static class OssuarySecretKeyFile
     public static OssuaryIdentity Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (File.Exists(path) && IsAccessibleByOthers(path))
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+
+        // The mode of the file opened, not of whatever the name led to a moment before: a name
+        // checked and then opened could be swapped in between (a link renamed over it) for a key
+        // others can read, and that key was used.
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(file.SafeFileHandle) & OthersAccess) != 0)
         {
             throw new UnauthorizedAccessException(
                 $"{path}: the secret key file is accessible by other users; refusing to use it (fix with: chmod 600 {path}).");
         }
 
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
         return Read(file, path);
     }
 

@@ -1,3 +1,4 @@
+using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Trust;
@@ -96,6 +97,59 @@ public sealed class SecretKeyFileTests : IDisposable
         Assert.Contains("e.key", refused.Message);
         Assert.Contains("chmod 600", refused.Message);
         Assert.DoesNotContain(identity.PublicKey.ToString(), refused.Message);
+    }
+
+    [Fact]
+    public async Task AKeyFileSwappedForOneOthersMayReadIsNeverRead()
+    {
+        // The name flips between an owner-only key and one others may read (a link swapped by
+        // rename, as a user who can write the folder could). Every key that is read must be the
+        // owner-only one: the mode checked has to be the opened file's, not whatever the name led
+        // to a moment before it was opened.
+        string ownerOnly = Path.Combine(_dir, "private.key");
+        string shared = Path.Combine(_dir, "shared.key");
+        string name = Path.Combine(_dir, "server.key");
+        using var privateIdentity = OssuaryIdentity.Generate();
+        using var sharedIdentity = OssuaryIdentity.Generate();
+        OssuarySecretKeyFile.Write(ownerOnly, privateIdentity);
+        OssuarySecretKeyFile.Write(shared, sharedIdentity);
+        File.SetUnixFileMode(shared, File.GetUnixFileMode(shared) | UnixFileMode.OtherRead);
+        File.CreateSymbolicLink(name, ownerOnly);
+
+        using var stop = new CancellationTokenSource();
+        var swapper = Task.Run(() =>
+        {
+            string draft = Path.Combine(_dir, "draft.link");
+            for (int i = 0; !stop.IsCancellationRequested; i++)
+            {
+                File.CreateSymbolicLink(draft, i % 2 == 0 ? shared : ownerOnly);
+                File.Move(draft, name, overwrite: true); // rename(2): the name always leads somewhere
+            }
+        });
+
+        int readShared = 0;
+        try
+        {
+            for (int i = 0; i < 20_000 && readShared == 0; i++)
+            {
+                try
+                {
+                    using OssuaryIdentity read = OssuarySecretKeyFile.Read(name);
+                    readShared += read.PublicKey == sharedIdentity.PublicKey ? 1 : 0;
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    // The shared key, refused: as it should be.
+                }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            await swapper.Within();
+        }
+
+        Assert.Equal(0, readShared);
     }
 
     [Fact]
