@@ -68,7 +68,8 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
     {
         var watcher = new FileSystemWatcher(_directory)
         {
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+            // Attributes: a chmod that makes the file safe again (or not) must be seen like an edit.
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime | NotifyFilters.Attributes,
         };
         watcher.Changed += OnEvent;
         watcher.Created += OnEvent;
@@ -286,12 +287,13 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
 
     private bool IsFile(string? name) => string.Equals(name, Path.GetFileName(_fullPath), StringComparison.Ordinal);
 
-    /// <summary>The file's text as it is now; null when it is missing or cannot be read.</summary>
+    /// <summary>The file's text as it is now; null when it is missing, cannot be read, or others may write it (Reload then says why).</summary>
     private string? TryRead()
     {
         try
         {
-            return File.ReadAllText(_fullPath);
+            using var reader = new StreamReader(OssuaryAuthorizedKeys.OpenFile(_fullPath));
+            return reader.ReadToEnd();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -53,8 +53,9 @@ public sealed class OssuaryServerOptions
     /// An authorized-keys file (<see cref="Trust.OssuaryAuthorizedKeys"/>: one <c>key-hex [comment]</c>
     /// a line) whose keys are admitted besides <see cref="AuthorizedClientKeys"/>. Under <c>UseOssuary</c>
     /// the file is watched: a key added or removed takes effect from the next handshake, without a
-    /// restart. A file that no longer parses keeps the previous keys (logged at Error); a deleted
-    /// file admits nobody from it (logged at Warning).
+    /// restart. A file that no longer parses, or that other users may write, keeps the previous keys
+    /// (logged at Error); a deleted file admits nobody from it (logged at Warning). A file that other
+    /// users may write is refused at start-up: any of them could admit their own key.
     /// </summary>
     public string? AuthorizedKeysFile { get; set; }
 

@@ -7,14 +7,22 @@ namespace Ossuary.Pipelines.Trust;
 /// </summary>
 public static class OssuaryAuthorizedKeys
 {
-    /// <summary>Reads the keys of <paramref name="path"/>.</summary>
+    /// <summary>
+    /// Reads the keys of <paramref name="path"/>. A file that users other than its owner may write
+    /// is refused, as OpenSSH's StrictModes refuses it: any of them could admit their own key.
+    /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), or it cannot be opened.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static IReadOnlyList<OssuaryPublicKey> Load(string path)
     {
-        using var reader = new StreamReader(path);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var reader = new StreamReader(OpenFile(path));
         return Parse(reader, path);
     }
+
+    /// <summary>Opens an authorized-keys file for reading, refusing one others may write.</summary>
+    internal static FileStream OpenFile(string path) => TrustFilePermissions.OpenRead(path, "authorized-keys", "admit their own key");
 
     /// <summary>Reads keys from <paramref name="reader"/>; <paramref name="source"/> names it in error messages.</summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>

@@ -39,8 +39,13 @@ public sealed class OssuaryKnownHosts
         }
     }
 
-    /// <summary>Reads <paramref name="path"/>; a missing file is an empty set that <see cref="Add"/> creates.</summary>
+    /// <summary>
+    /// Reads <paramref name="path"/>; a missing file is an empty set that <see cref="Add"/> creates.
+    /// A file that users other than its owner may write is refused: any of them could have any
+    /// server trusted under their own key.
+    /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), or it cannot be opened.</exception>
     public static OssuaryKnownHosts Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -53,6 +58,7 @@ public sealed class OssuaryKnownHosts
         {
             // Shared access: waits out a writer that holds the file exclusively (see Add).
             using FileStream file = OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            RequireOwnerOnlyWrites(file, path);
             using var reader = new StreamReader(file);
             return new OssuaryKnownHosts(path, ParseEntries(reader, path));
         }
@@ -161,6 +167,7 @@ public sealed class OssuaryKnownHosts
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
     /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written.</exception>
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), or it cannot be opened.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -192,6 +199,7 @@ public sealed class OssuaryKnownHosts
 
         // Held exclusively from the re-read to the append: what was checked is what is appended to.
         using FileStream file = OpenWithRetry(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        RequireOwnerOnlyWrites(file, Path);
         List<KnownHost> current;
         using (var reader = new StreamReader(file, leaveOpen: true))
         {
@@ -250,13 +258,20 @@ public sealed class OssuaryKnownHosts
     /// </summary>
     private static FileStream OpenWithRetry(string path, FileMode mode, FileAccess access, FileShare share)
     {
+        var options = new FileStreamOptions { Mode = mode, Access = access, Share = share };
+        if (!OperatingSystem.IsWindows() && mode != FileMode.Open)
+        {
+            // Made 0644 whatever the umask (0002 would leave it group-writable, and then refused).
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        }
+
         long started = Environment.TickCount64;
         int pause = 1;
         while (true)
         {
             try
             {
-                return new FileStream(path, mode, access, share);
+                return new FileStream(path, options);
             }
             catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException or PathTooLongException)
                 && Environment.TickCount64 - started < LockWait.TotalMilliseconds)
@@ -266,6 +281,9 @@ public sealed class OssuaryKnownHosts
             }
         }
     }
+
+    private static void RequireOwnerOnlyWrites(FileStream file, string path) =>
+        TrustFilePermissions.Require(file, path, "known-hosts", "have any server trusted under their own key");
 
     private static List<KnownHost> ParseEntries(TextReader reader, string source)
     {

@@ -121,6 +121,29 @@ public sealed class CliBadInputTests : CliTestBase
     }
 
     [Fact]
+    public async Task TrustFilesOthersMayWriteAreRefusedWithTheFix()
+    {
+        // Whoever may write them could pin their own key for a server, or admit their own key.
+        File.WriteAllText(Path.Combine(Dir, "known_hosts"), $"127.0.0.1:7000 {AnyKey}\n");
+        File.WriteAllText(Path.Combine(Dir, "authorized_keys"), $"{AnyKey}\n");
+        SetMode("known_hosts", OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.OtherWrite); // 0646
+        SetMode("authorized_keys", OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead); // 0664
+        using var closed = new ClosedPort();
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("connect", $"127.0.0.1:{closed.Port}", "--known-hosts", "known_hosts"),
+            RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--authorized-keys", "authorized_keys"));
+
+        if (OperatingSystem.IsWindows())
+        {
+            return; // no POSIX modes to check there
+        }
+
+        AssertFails(results[0], 2, "known_hosts: the known-hosts file is writable by other users", "chmod go-w known_hosts");
+        AssertFails(results[1], 2, "authorized_keys: the authorized-keys file is writable by other users", "chmod go-w authorized_keys");
+    }
+
+    [Fact]
     public async Task BadArgumentsAreBadInput()
     {
         ToolResult[] results = await Task.WhenAll(

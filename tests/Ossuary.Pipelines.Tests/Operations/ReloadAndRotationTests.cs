@@ -154,6 +154,54 @@ public sealed class ReloadAndRotationTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task AnAuthorizedKeysFileOthersMayWriteKeepsThePreviousKeysAndLogsAnError()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        using var intruderKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllTextAsync(file, clientKey.PublicKey + "\n");
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
+
+        // A file anyone may write, with a key in it that anyone could have put there.
+        string draft = file + ".new";
+        await File.WriteAllTextAsync(draft, intruderKey.PublicKey + "\n");
+        File.SetUnixFileMode(draft, File.GetUnixFileMode(draft) | UnixFileMode.OtherWrite);
+        File.Move(draft, file, overwrite: true);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 22));
+
+        FakeLogRecord failed = logs.Collector.GetSnapshot().First(r => r.Id.Id == 22);
+        Assert.Equal(LogLevel.Error, failed.Level);
+        Assert.IsType<UnauthorizedAccessException>(failed.Exception);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+        await using OssuaryClientConnection intruder = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(intruderKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(intruder);
+
+        // Made owner-only again, with no edit: the fix is seen, and the file's keys apply.
+        File.SetUnixFileMode(file, File.GetUnixFileMode(file) & ~UnixFileMode.OtherWrite);
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(intruderKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task AnAuthorizedKeysFileOthersMayWriteIsRefusedAtStartUp()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllTextAsync(file, serverKey.PublicKey + "\n");
+        File.SetUnixFileMode(file, File.GetUnixFileMode(file) | UnixFileMode.GroupWrite);
+
+        UnauthorizedAccessException refused = await Assert.ThrowsAsync<UnauthorizedAccessException>(
+            () => AuthorizedKeysFileServer.StartAsync(serverKey, file, new FakeLoggerProvider()));
+
+        Assert.Contains(file, refused.Message);
+    }
+
+    [Fact]
     public async Task AKeyRemovedFromConfigurationIsRefusedAfterTheReload()
     {
         using var serverKey = OssuaryIdentity.Generate();

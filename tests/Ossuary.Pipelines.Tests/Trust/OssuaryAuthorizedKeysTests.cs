@@ -47,6 +47,23 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
     }
 
     [Theory]
+    [InlineData(UnixFileMode.GroupWrite)]
+    [InlineData(UnixFileMode.OtherWrite)]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void AFileOthersMayWriteIsRefused(UnixFileMode others)
+    {
+        // Whoever can write the allow-list can admit themselves (OpenSSH's StrictModes refuses it too).
+        string path = Path.Combine(_directory, "authorized_keys");
+        File.WriteAllLines(path, [OssuaryAuthorizedKeys.FormatLine(KeyA)]);
+        File.SetUnixFileMode(path, File.GetUnixFileMode(path) | others);
+
+        UnauthorizedAccessException refused = Assert.Throws<UnauthorizedAccessException>(() => OssuaryAuthorizedKeys.Load(path));
+
+        Assert.Contains(path, refused.Message);
+        Assert.Contains("chmod go-w", refused.Message);
+    }
+
+    [Theory]
     [InlineData("\n")]
     [InlineData("\r\n")]
     [InlineData("\r")]

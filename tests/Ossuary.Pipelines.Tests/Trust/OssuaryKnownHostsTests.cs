@@ -35,6 +35,26 @@ public sealed class OssuaryKnownHostsTests : IDisposable
         Assert.Equal(KeyC, hosts.Find("10.0.0.1", 22));
     }
 
+    [Theory]
+    [InlineData(UnixFileMode.GroupWrite)]
+    [InlineData(UnixFileMode.OtherWrite)]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void AFileOthersMayWriteIsRefused(UnixFileMode others)
+    {
+        // Whoever can write it can pin their own key for a server, and be trusted as that server.
+        string path = Path.Combine(_directory, "known_hosts");
+        OssuaryKnownHosts empty = OssuaryKnownHosts.Load(path); // missing: an empty set that Add creates
+        File.WriteAllText(path, $"example.org:7000 {KeyA}\n");
+        File.SetUnixFileMode(path, File.GetUnixFileMode(path) | others);
+
+        UnauthorizedAccessException refused = Assert.Throws<UnauthorizedAccessException>(() => OssuaryKnownHosts.Load(path));
+        Assert.Throws<UnauthorizedAccessException>(() => empty.Add("example.net", 7000, KeyB));
+
+        Assert.Contains(path, refused.Message);
+        Assert.Contains("chmod go-w", refused.Message);
+        Assert.Equal($"example.org:7000 {KeyA}\n", File.ReadAllText(path));
+    }
+
     [Fact]
     public void AHostPortEntryMatchesOnlyThatPort()
     {
