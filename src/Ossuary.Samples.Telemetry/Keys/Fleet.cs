@@ -52,7 +52,14 @@ public sealed class Fleet(string directory)
             KeyFiles.WritePublicKey(fleet.ServerPublicKeyPath, server.PublicKey);
         }
 
-        using var authorized = new StreamWriter(new FileStream(fleet.AuthorizedKeysPath, FileMode.CreateNew));
+        // 0644 whatever the umask: the server refuses an allow-list that others may write.
+        var created = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            created.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        }
+
+        using var authorized = new StreamWriter(new FileStream(fleet.AuthorizedKeysPath, created));
         authorized.WriteLine("# Ossuary telemetry fleet: one device key per line (key-hex comment).");
         for (int i = 0; i < devices; i++)
         {
