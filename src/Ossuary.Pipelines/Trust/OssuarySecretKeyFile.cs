@@ -45,15 +45,15 @@ public static class OssuarySecretKeyFile
                 options.UnixCreateMode = OwnerOnly;
             }
 
-            using (var file = new FileStream(path, options))
-            {
-                file.Write(line);
-            }
-
+            using var file = new FileStream(path, options);
             if (!OperatingSystem.IsWindows())
             {
-                File.SetUnixFileMode(path, OwnerOnly); // the umask may have cleared bits of 0600
+                // The umask may have cleared bits of 0600. Set on the handle, not the name: the name
+                // may lead elsewhere by now (a link renamed over it), and that file is not ours to change.
+                File.SetUnixFileMode(file.SafeFileHandle, OwnerOnly);
             }
+
+            file.Write(line);
         }
         finally
         {

@@ -24,6 +24,54 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public async Task WritingAKeyNeverChangesTheModeOfAnotherFile()
+    {
+        // A user who can write the folder swaps the new key file for a link to another file (a
+        // rename over it) right after it is written: the owner-only mode is for the key file, and
+        // must never land on what the name leads to a moment later (made 0600, that file is lost to its readers).
+        const UnixFileMode Shared = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        string other = Path.Combine(_dir, "shared.txt");
+        string name = Path.Combine(_dir, "new.key");
+        File.WriteAllText(other, "everyone reads this\n");
+        File.SetUnixFileMode(other, Shared);
+        using var identity = OssuaryIdentity.Generate();
+
+        using var stop = new CancellationTokenSource();
+        var swapper = Task.Run(() =>
+        {
+            string draft = Path.Combine(_dir, "draft.link");
+            while (!stop.IsCancellationRequested)
+            {
+                File.CreateSymbolicLink(draft, other);
+                File.Move(draft, name, overwrite: true);
+            }
+        });
+
+        try
+        {
+            for (int i = 0; i < 20_000 && File.GetUnixFileMode(other) == Shared; i++)
+            {
+                File.Delete(name);
+                try
+                {
+                    OssuarySecretKeyFile.Write(name, identity);
+                }
+                catch (IOException)
+                {
+                    // The link came back before the key file could be made: it is never written through.
+                }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            await swapper.Within();
+        }
+
+        Assert.Equal(Shared, File.GetUnixFileMode(other));
+    }
+
+    [Fact]
     public void AByteOrderMarkAndWindowsLineEndIsAccepted()
     {
         using var identity = OssuaryIdentity.Generate();
