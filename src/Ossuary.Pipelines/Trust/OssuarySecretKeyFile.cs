@@ -95,13 +95,17 @@ public static class OssuarySecretKeyFile
     public static OssuaryIdentity Read(Stream stream, string source)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        Span<byte> content = stackalloc byte[MaxFileLength + 1];
+
+        // An array of our own, pinned so the GC leaves no copy, read through Read(byte[], ...): every
+        // stream implements that, while Stream's own span overload, which many streams keep, reads
+        // through an array from ArrayPool<byte>.Shared and gives it back with the key in it.
+        byte[] content = GC.AllocateArray<byte>(MaxFileLength + 1, pinned: true);
         Span<char> hex = stackalloc char[MaxFileLength];
         try
         {
             int length = 0;
             int read;
-            while (length < content.Length && (read = stream.Read(content[length..])) > 0)
+            while (length < content.Length && (read = stream.Read(content, length, content.Length - length)) > 0)
             {
                 length += read;
             }
@@ -111,7 +115,7 @@ public static class OssuarySecretKeyFile
                 throw Malformed(source);
             }
 
-            ReadOnlySpan<byte> text = content[..length];
+            ReadOnlySpan<byte> text = content.AsSpan(0, length);
             if (text.StartsWith(Utf8Bom))
             {
                 text = text[Utf8Bom.Length..]; // editors on Windows write one

@@ -85,6 +85,34 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public void AStreamThatReadsOnlyIntoArraysLeavesNoCopyOfTheKeyInTheSharedPool()
+    {
+        // A stream that implements only Read(byte[], int, int), as many do (Stream's span overload then
+        // reads through an array from ArrayPool<byte>.Shared and gives it back as it is).
+        using var identity = OssuaryIdentity.Generate();
+        Span<char> hex = stackalloc char[64];
+        Assert.True(identity.TryFormatSeedHex(hex, out _));
+        byte[] content = System.Text.Encoding.ASCII.GetBytes(new string(hex) + "\n");
+
+        using (OssuaryIdentity read = OssuarySecretKeyFile.Read(new ArrayOnlyStream(content), "vault"))
+        {
+            Assert.Equal(identity.PublicKey, read.PublicKey);
+        }
+
+        // On this thread, the pool hands back the array it was last given for this size.
+        byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(128);
+        try
+        {
+            Assert.Equal(-1, rented.AsSpan().IndexOf(content.AsSpan(0, 16)));
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented, clearArray: true);
+            Array.Clear(content);
+        }
+    }
+
+    [Fact]
     public void AnEndlessStreamIsRefusedAfterAKeyFilesLength()
     {
         var endless = new CountingStream();
@@ -212,6 +240,40 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>A stream with only the array overload of Read, over <paramref name="content"/>.</summary>
+    private sealed class ArrayOnlyStream(byte[] content) : Stream
+    {
+        private int _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int length = Math.Min(count, content.Length - _position);
+            content.AsSpan(_position, length).CopyTo(buffer.AsSpan(offset));
+            _position += length;
+            return length;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 
     /// <summary>An endless stream of 'a's that counts what was read from it.</summary>
     private sealed class CountingStream : Stream
