@@ -31,7 +31,9 @@ namespace Ossuary.Pipelines.Protocol;
 /// <see cref="RemotePublicKey"/> is never a claim nobody proved; an all-zero X25519 result is
 /// refused; a session that has received Disconnect is closed for good (once established, the
 /// original answers a Disconnect with a Reset and waits for a re-handshake that never comes; we
-/// send the same answer, so the bytes on the wire match, and stop).
+/// send the same answer, so the bytes on the wire match, and stop); the fifth reset fails the
+/// connection also when the peer started it (the original answers every Reset it receives, so a
+/// peer streaming Resets had it generate keys and answer without end).
 /// </para>
 /// </remarks>
 public sealed partial class OssuarySession : IDisposable
@@ -460,8 +462,11 @@ public sealed partial class OssuarySession : IDisposable
     /// counters to 0, peer identity forgotten (the challenge survives, as in the original).
     /// </summary>
     /// <remarks>
-    /// Only the side that starts a reset turns its fifth into a failure; the side that answers a
-    /// peer's Reset always answers, exactly as the original does, so both agree on the packet count.
+    /// The fifth reset of a connection is a failure whichever side starts it. The original fails
+    /// only the side that starts it and answers every Reset it receives, so a peer streaming
+    /// 12-byte Resets bought a fresh key pair and an answer each, without end. A conforming peer
+    /// never meets the difference: both sides count every reset, and its own fifth is already a
+    /// Disconnect (error), so the Resets it sends arrive at our first four.
     /// </remarks>
     private OssuaryReceiveResult BeginReset(OssuaryErrorReason reason, bool initiator)
     {
@@ -472,7 +477,7 @@ public sealed partial class OssuarySession : IDisposable
         _localMessageId = 0;
         _remoteMessageId = 0;
         _remotePublicKey = null;
-        if (initiator && _resetCount >= MaxResets)
+        if (_resetCount >= MaxResets)
         {
             // As the original: this call reports the cause (its recv returns the error that caused
             // the fifth reset), every later one that the connection failed. LastError keeps the cause.

@@ -146,6 +146,80 @@ public class HostilePeerTests
         Assert.True(reason is nameof(OssuaryErrorReason.Truncated) or nameof(OssuaryErrorReason.ConnectionClosed), reason);
     });
 
+    [Fact]
+    public Task AFloodOfResetsEndsAtTheFifthResetLikeAnyOther() => Run(async () =>
+    {
+        // Each Reset the server answers costs it a fresh X25519 key pair and a send: a peer that
+        // streams 12-byte Resets must not buy that without limit within one connection (a
+        // connection limit bounds nothing then), whatever the handshake timeout.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var logs = new FakeLoggerProvider();
+        await using var server = await OssuaryTestServer.StartEchoAsync(
+            o =>
+            {
+                o.Identity = serverKey;
+                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+                o.HandshakeTimeout = TimeSpan.FromMinutes(5);
+            },
+            OssuaryTestServer.LogTo(logs));
+        using var durations = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Ossuary.Pipelines", "ossuary.handshake.duration");
+
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(server.EndPoint);
+        byte[] reset = Wire.Control(Wire.Reset, error: true);
+        byte[] flood = [.. Enumerable.Repeat(reset, 1000).SelectMany(packet => packet)];
+        await RawPeer.TrySendAsync(socket, flood);
+
+        // Every packet the server sends here is a 12-byte Reset or Disconnect.
+        var answers = new List<ushort>();
+        byte[] packet = new byte[reset.Length];
+        while (await ReceiveExactlyAsync(socket, packet))
+        {
+            answers.Add(Wire.Type(packet));
+            if (Wire.Type(packet) == Wire.Disconnect)
+            {
+                Assert.Equal(1, Wire.ErrorFlag(packet));
+                break;
+            }
+
+            Assert.True(answers.Count < 5, $"the server answered {answers.Count} Resets and goes on answering");
+        }
+
+        Assert.Equal([Wire.Reset, Wire.Reset, Wire.Reset, Wire.Reset, Wire.Disconnect], answers);
+        Assert.Equal(0, await ReceiveUntilClosedAsync(socket));
+        await durations.WaitForMeasurementsAsync(1).Within();
+        Assert.Equal(nameof(OssuaryErrorReason.ConnectionReset), Assert.Single(durations.GetMeasurementSnapshot()).Tags["error.type"]);
+        await WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 3));
+        Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => (r.Category ?? "").StartsWith("Ossuary", StringComparison.Ordinal) && r.Level > LogLevel.Debug);
+        Assert.Empty(server.Log.Features);
+    });
+
+    /// <summary>Fills <paramref name="buffer"/> from the socket; false at EOF (or a reset) before it is full.</summary>
+    private static async Task<bool> ReceiveExactlyAsync(Socket socket, byte[] buffer)
+    {
+        int filled = 0;
+        try
+        {
+            while (filled < buffer.Length)
+            {
+                int n = await socket.ReceiveAsync(buffer.AsMemory(filled)).AsTask().Within();
+                if (n == 0)
+                {
+                    return false;
+                }
+
+                filled += n;
+            }
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return false;
+        }
+
+        return true;
+    }
+
     /// <summary>Reads until EOF (or a reset, which also ends the connection) and returns the byte count.</summary>
     private static async Task<int> ReceiveUntilClosedAsync(Socket socket) => (await ReceiveAllAsync(socket)).Length;
 
