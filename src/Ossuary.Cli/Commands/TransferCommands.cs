@@ -116,21 +116,13 @@ internal static class TransferCommands
             using ServerSetup setup = trust.Create(parse, stdinFree: true);
             using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
             Console.Error.WriteLine($"ossuary: waiting for a file on {listener.LocalEndPoint}; server key {setup.Identity.PublicKey}");
-            while (true)
+            (SocketPipe pipe, OssuaryDuplexPipe secure) = await FirstSecuredConnection.AcceptAsync(
+                listener, setup, static () => Console.Error.WriteLine("ossuary: still waiting for a file"), cancellationToken);
+            await using (pipe)
+            await using (secure)
             {
-                await using var pipe = new SocketPipe(await listener.AcceptAsync(cancellationToken));
-                OssuaryDuplexPipe? secure = await ServerHandshake.AcceptAsync(pipe, setup, cancellationToken);
-                if (secure is null)
-                {
-                    Console.Error.WriteLine("ossuary: still waiting for a file");
-                    continue;
-                }
-
-                await using (secure)
-                {
-                    Console.Error.WriteLine($"ossuary: connection from {pipe.RemoteEndPoint}, client key {secure.Feature.RemotePublicKey?.ToString() ?? "anonymous"}");
-                    return await ReceiveFileAsync(secure, directory, parse.GetValue(force), cancellationToken);
-                }
+                Console.Error.WriteLine($"ossuary: connection from {pipe.RemoteEndPoint}, client key {secure.Feature.RemotePublicKey?.ToString() ?? "anonymous"}");
+                return await ReceiveFileAsync(secure, directory, parse.GetValue(force), cancellationToken);
             }
         }));
         return command;

@@ -237,6 +237,45 @@ public sealed class CliTransferTests : CliTestBase
     }
 
     [Fact]
+    public async Task StrangersThatConnectAndSayNothingDoNotKeepTheSenderOut()
+    {
+        // receive took one connection at a time: each silent stranger held the sender out for a whole
+        // handshake timeout (10 s), and three of them longer than the sender's own handshake waits.
+        byte[] sha256 = WriteRandomFile("payload.bin");
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        var endPoint = new IPEndPoint(IPAddress.Loopback, ServerPort(receiver));
+        var strangers = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                strangers.Add(await RawPeer.ConnectAsync(endPoint)); // accepted before the sender: the backlog is first come, first served
+            }
+
+            ToolResult sent = await RunAsync("send", "payload.bin", $"127.0.0.1:{endPoint.Port}", "--trust", ServerKey(receiver));
+            AssertSucceeds(sent);
+            ToolResult received = await receiver.WaitForExitAsync();
+            AssertSucceeds(received);
+            Assert.Equal(sha256, SHA256.HashData(File.ReadAllBytes(Path.Combine(Dir, "inbox", "payload.bin"))));
+
+            // The strangers were closed unserved once the file was in: nothing sent, no stray line.
+            foreach (System.Net.Sockets.Socket stranger in strangers)
+            {
+                PeerClose close = await RawPeer.WaitForCloseAsync(stranger, ToolProcess.HardTimeout);
+                Assert.True(close.Closed);
+                Assert.Equal(0, close.BytesReceived);
+            }
+
+            Assert.DoesNotContain("still waiting", received.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            strangers.ForEach(stranger => stranger.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task AnInterruptedReceiveRemovesItsPartialFile()
     {
         string inbox = Path.Combine(Dir, "inbox");

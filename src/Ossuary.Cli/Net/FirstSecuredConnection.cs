@@ -1,0 +1,110 @@
+using System.Net.Sockets;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Cli.Net;
+
+/// <summary>
+/// Accepts connections and runs their handshakes side by side until one succeeds, for a server that
+/// serves one client (<c>receive</c>). Taken one at a time, every peer that connected and said
+/// nothing held the next one out for a whole handshake timeout, so a stranger who reached the port
+/// could keep the expected client out for as long as it kept a connection or two open.
+/// </summary>
+internal static class FirstSecuredConnection
+{
+    /// <summary>
+    /// Handshakes under way at once, at most: past it, connections wait in the listen backlog until one
+    /// ends (each ends by the handshake timeout at the latest), so a flood of connections costs a
+    /// bounded number of sockets and read buffers.
+    /// </summary>
+    private const int MaxHandshakes = 128;
+
+    /// <summary>The first connection whose handshake succeeded; the others under way are closed.</summary>
+    /// <param name="onFailed">Called after each failed handshake (already reported by <see cref="ServerHandshake"/>).</param>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static async Task<(SocketPipe Pipe, OssuaryDuplexPipe Secure)> AcceptAsync(Socket listener, ServerSetup setup, Action onFailed, CancellationToken cancellationToken)
+    {
+        using var settled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var winner = new TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var slots = new SemaphoreSlim(MaxHandshakes);
+        var handshakes = new List<Task>();
+        try
+        {
+            while (true)
+            {
+                Task slot = slots.WaitAsync(settled.Token);
+                if (await Task.WhenAny(slot, winner.Task) == winner.Task)
+                {
+                    break;
+                }
+
+                await slot; // cancelled: the caller's token
+                Task<Socket> accepting = listener.AcceptAsync(settled.Token).AsTask();
+                if (await Task.WhenAny(accepting, winner.Task) == winner.Task)
+                {
+                    break;
+                }
+
+                Socket socket = await accepting;
+                handshakes.RemoveAll(task => task.IsCompleted);
+                handshakes.Add(HandshakeAsync(socket, setup, winner, slots, onFailed, settled.Token));
+            }
+        }
+        finally
+        {
+            // One client is served, or the caller gave up: the accept and the other handshakes end here.
+            await settled.CancelAsync();
+            await Task.WhenAll(handshakes);
+        }
+
+        return await winner.Task;
+    }
+
+    private static async Task HandshakeAsync(Socket socket, ServerSetup setup, TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)> winner, SemaphoreSlim slots, Action onFailed, CancellationToken cancellationToken)
+    {
+        SocketPipe? pipe = null;
+        bool won = false;
+        try
+        {
+            pipe = new SocketPipe(socket);
+            if (await ServerHandshake.AcceptAsync(pipe, setup, cancellationToken) is not { } secure)
+            {
+                if (!winner.Task.IsCompleted)
+                {
+                    onFailed();
+                }
+
+                return;
+            }
+
+            won = winner.TrySetResult((pipe, secure));
+            if (!won)
+            {
+                await secure.DisposeAsync(); // another client got there first
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Another client got there first, or the caller gave up: this one is closed unserved.
+        }
+        catch (Exception ex) when (ex is IOException or SocketException)
+        {
+            // The peer went away in a way the handshake does not report (a reset as its socket was set up).
+        }
+        finally
+        {
+            if (!won)
+            {
+                if (pipe is null)
+                {
+                    socket.Dispose();
+                }
+                else
+                {
+                    await pipe.DisposeAsync();
+                }
+            }
+
+            slots.Release();
+        }
+    }
+}
