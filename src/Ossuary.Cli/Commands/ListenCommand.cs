@@ -32,13 +32,26 @@ internal static class ListenCommand
             }
 
             var running = new List<Task>();
+
+            // Echo connections run side by side, as many as the process has descriptors for (see
+            // ConnectionBudget); past that, connections wait in the backlog until one ends. Not disposed:
+            // a connection still ending after the command returns releases its slot.
+            var slots = new SemaphoreSlim(ConnectionBudget.Connections);
+            var full = new OncePerMinute();
             while (true)
             {
-                Socket socket = await listener.AcceptAsync(cancellationToken);
-                Task<int> connection = ServeAsync(socket, serve, cancellationToken);
-                if (serve.Echo && !serve.Once)
+                bool sideBySide = serve.Echo && !serve.Once;
+                if (sideBySide && !slots.Wait(0))
                 {
-                    running.Add(connection); // echo connections run side by side
+                    full.Say($"ossuary: {ConnectionBudget.Connections} connections open, as many as this process can hold; accepting more as they end (said at most once a minute)");
+                    await slots.WaitAsync(cancellationToken);
+                }
+
+                Socket socket = await ListenerAccept.NextAsync(listener, cancellationToken);
+                Task<int> connection = ServeAsync(socket, serve, cancellationToken);
+                if (sideBySide)
+                {
+                    running.Add(ReleaseWhenEndedAsync(connection, slots));
                     running.RemoveAll(t => t.IsCompleted);
                     continue;
                 }
@@ -54,6 +67,12 @@ internal static class ListenCommand
             }
         }));
         return command;
+    }
+
+    private static async Task ReleaseWhenEndedAsync(Task<int> connection, SemaphoreSlim slots)
+    {
+        await ((Task)connection).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        slots.Release();
     }
 
     private sealed record ServeOptions(ServerSetup Setup, bool Echo, TimeSpan? Wait, bool Once);

@@ -14,9 +14,9 @@ internal static class FirstSecuredConnection
     /// <summary>
     /// Handshakes under way at once, at most: past it, connections wait in the listen backlog until one
     /// ends (each ends by the handshake timeout at the latest), so a flood of connections costs a
-    /// bounded number of sockets and read buffers.
+    /// bounded number of sockets and read buffers, and never every descriptor (<see cref="ConnectionBudget"/>).
     /// </summary>
-    private const int MaxHandshakes = 128;
+    private static readonly int MaxHandshakes = Math.Min(128, ConnectionBudget.Connections);
 
     /// <summary>The first connection whose handshake succeeded; the others under way are closed.</summary>
     /// <param name="onFailed">Called after each failed handshake (already reported by <see cref="ServerHandshake"/>).</param>
@@ -38,7 +38,7 @@ internal static class FirstSecuredConnection
                 }
 
                 await slot; // cancelled: the caller's token
-                Task<Socket> accepting = listener.AcceptAsync(settled.Token).AsTask();
+                Task<Socket> accepting = ListenerAccept.NextAsync(listener, settled.Token);
                 if (await Task.WhenAny(accepting, winner.Task) == winner.Task)
                 {
                     break;

@@ -169,6 +169,39 @@ public sealed class CliConnectionTests : CliTestBase
     }
 
     [Fact]
+    public async Task AnEchoServerOutOfFileDescriptorsWaitsForSomeToEndInsteadOfExiting()
+    {
+        // A flood of connections that say nothing takes a descriptor each until its handshake times
+        // out. The accept that found none left threw out of the accept loop: the server exited
+        // ("network error: Too many open files") and served nobody again; and where the runtime found
+        // none left as it loaded code, it aborted the process. It holds (192 - 64) / 2 = 64 at once now.
+        ToolProcess server = StartWithOpenFileLimit(192, "listen", "--port", "0", "--bind", "127.0.0.1", "--echo");
+        await WaitUntilListeningAsync(server);
+        int port = ServerPort(server);
+        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+        var flood = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 256; i++)
+            {
+                flood.Add(await RawPeer.ConnectAsync(endPoint)); // the kernel's backlog takes them all
+            }
+
+            await server.WaitForStderrAsync("64 connections open, as many as this process can hold; accepting more as they end");
+            Assert.False(server.HasExited, $"the server exited:\n{server.Stderr}");
+        }
+        finally
+        {
+            flood.ForEach(socket => socket.Dispose());
+        }
+
+        // Once the flood's connections end, the server accepts and serves again.
+        string serverKey = ServerKey(server);
+        AssertSucceeds(await EchoAsync("still here\n", "connect", $"127.0.0.1:{port}", "--trust", serverKey, "--known-hosts", "known_hosts"));
+        Assert.False(server.HasExited, $"the server exited:\n{server.Stderr}");
+    }
+
+    [Fact]
     public async Task AnUnknownServerIsRefusedWithItsKeyAndHowToTrustIt()
     {
         ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo");

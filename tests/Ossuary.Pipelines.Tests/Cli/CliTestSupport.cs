@@ -70,6 +70,14 @@ public abstract partial class CliTestBase : IDisposable
         return process;
     }
 
+    /// <summary>Starts the tool with few file descriptors (see <see cref="ToolProcess.StartWithOpenFileLimit"/>).</summary>
+    internal ToolProcess StartWithOpenFileLimit(int files, params string[] args)
+    {
+        ToolProcess process = ToolProcess.StartWithOpenFileLimit(Dir, files, args);
+        _processes.Add(process);
+        return process;
+    }
+
     /// <summary>Starts the tool once a line is written to its stdin (see <see cref="ToolProcess.StartGated"/>).</summary>
     internal ToolProcess StartGated(Func<Stream, Task>? stdoutSink, params string[] args)
     {

@@ -112,6 +112,14 @@ internal sealed class ToolProcess : IDisposable
         Start("bash", ["-c", $"trap '' XFSZ; ulimit -f {kilobytes} && DOTNET_EnableWriteXorExecute=0 exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
     /// <summary>
+    /// Starts the tool with at most <paramref name="files"/> open file descriptors (bash's <c>ulimit -n</c>,
+    /// soft and hard, so that the runtime cannot raise it): a connection flood that exhausts them,
+    /// without opening tens of thousands of sockets. Unix only.
+    /// </summary>
+    public static ToolProcess StartWithOpenFileLimit(string directory, int files, params string[] args) =>
+        Start("bash", ["-c", $"ulimit -n {files} && exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+
+    /// <summary>
     /// As <see cref="Start(string, Func{Stream, Task}?, string[])"/>, but the tool starts only once a
     /// line is written to stdin (bash reads it, then runs the tool): the test can arrange its
     /// stdout first, a closed pipe say, with no race against the tool's first write. Unix only.
