@@ -22,26 +22,23 @@ internal static partial class ConnectionBudget
 
     private static int Compute()
     {
-        if (OperatingSystem.IsWindows())
+        // RLIMIT_NOFILE: 7 on Linux, 8 on macOS and FreeBSD. The runtime has already raised the soft limit to the hard one.
+        int resource = OperatingSystem.IsLinux() ? 7 : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? 8 : -1;
+        if (resource < 0 || GetLimit(resource, out ResourceLimit limit) != 0)
         {
             return Unlimited;
         }
 
-        // RLIMIT_NOFILE: 7 on Linux, 8 on macOS. The runtime has already raised the soft limit to the hard one.
-        if (GetLimit(OperatingSystem.IsMacOS() ? 8 : 7, out ResourceLimit limit) != 0)
-        {
-            return Unlimited;
-        }
-
-        long descriptors = (long)Math.Min(limit.Current, Unlimited);
+        long descriptors = (long)Math.Min((ulong)limit.Current, Unlimited);
         return (int)Math.Max(Smallest, (descriptors - Reserve) / 2);
     }
 
+    // rlim_t of the getrlimit symbol: unsigned long, the word size on Linux; 64 bits on (64-bit only) macOS.
     [StructLayout(LayoutKind.Sequential)]
     private struct ResourceLimit
     {
-        public ulong Current;
-        public ulong Maximum;
+        public nuint Current;
+        public nuint Maximum;
     }
 
     [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
