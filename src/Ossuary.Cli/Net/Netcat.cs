@@ -121,8 +121,9 @@ internal static class Netcat
         {
             if (wait is not { } idle || activity.OnlyReceives)
             {
-                // Only the peer's close ends the session.
-                await Task.WhenAny(fromPeer, Task.Delay(Timeout.Infinite, cancellationToken));
+                // Only the peer's close ends the session. Not WhenAny with Task.Delay(Infinite, token):
+                // that delay and its registration on the process's token outlived every session.
+                await fromPeer.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 cancellationToken.ThrowIfCancellationRequested();
                 return null;
             }

@@ -17,6 +17,9 @@ internal sealed class ToolProcess : IDisposable
 
     private static readonly Lazy<string> ToolPath = new(LocateTool);
 
+    /// <summary>The tool's assembly (ossuary.dll), for the few tests that call a piece of it in this process.</summary>
+    public static string AssemblyPath => ToolPath.Value;
+
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
