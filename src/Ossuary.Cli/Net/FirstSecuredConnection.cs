@@ -27,6 +27,7 @@ internal static class FirstSecuredConnection
         var winner = new TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var slots = new SemaphoreSlim(MaxHandshakes);
         var handshakes = new List<Task>();
+        Task<Socket>? accepting = null;
         try
         {
             while (true)
@@ -38,13 +39,14 @@ internal static class FirstSecuredConnection
                 }
 
                 await slot; // cancelled: the caller's token
-                Task<Socket> accepting = ListenerAccept.NextAsync(listener, settled.Token);
+                accepting = ListenerAccept.NextAsync(listener, settled.Token);
                 if (await Task.WhenAny(accepting, winner.Task) == winner.Task)
                 {
                     break;
                 }
 
                 Socket socket = await accepting;
+                accepting = null;
                 handshakes.RemoveAll(task => task.IsCompleted);
                 handshakes.Add(HandshakeAsync(socket, setup, winner, slots, onFailed, settled.Token));
             }
@@ -54,6 +56,15 @@ internal static class FirstSecuredConnection
             // One client is served, or the caller gave up: the accept and the other handshakes end here.
             await settled.CancelAsync();
             await Task.WhenAll(handshakes);
+            if (accepting is not null)
+            {
+                // An accept that completed as another client won: that connection is closed unserved too.
+                await ((Task)accepting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (accepting.IsCompletedSuccessfully)
+                {
+                    accepting.Result.Dispose();
+                }
+            }
         }
 
         return await winner.Task;
