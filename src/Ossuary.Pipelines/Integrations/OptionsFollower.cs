@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 
@@ -16,7 +17,10 @@ namespace Ossuary.Pipelines.Integrations;
 /// refused change once, and reads again every <see cref="RetryInterval"/> until the options pass,
 /// then hands them on as the monitor would have. Both ways may bring the same value: it is handed on once.
 /// </summary>
-internal sealed class OptionsFollower<TOptions> : IDisposable
+// TOptions carries IOptionsMonitor's own annotation: without it the trimmer warns (IL2091) in every
+// trimmed or NativeAOT application that uses AddOssuaryServer or AddOssuaryClient, although
+// Roslyn's trim analyzer does not see generic arguments in field and parameter types.
+internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] TOptions> : IDisposable
     where TOptions : class
 {
     // The monitor's own listener runs in the same token callback as ours, after it (last registered,
