@@ -6,7 +6,8 @@
 #
 # 1. Packs the solution into a folder feed. Exactly Ossuary.Pipelines and Ossuary.Cli must come
 #    out, each as VERSION.nupkg and VERSION.snupkg, VERSION being the one in Directory.Build.props,
-#    with the licence expression, the README, the release notes and the licence files inside.
+#    with the licence expression, the README, the release notes and the licence files inside,
+#    and the library's SECURITY.md, which its README sends its reader to.
 # 2. Creates a web project outside the repository (`dotnet new web`), adds Ossuary.Pipelines
 #    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
 #    to a free one; the package's README must show the same program), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
@@ -108,7 +109,9 @@ for pid in ("Ossuary.Pipelines", "Ossuary.Cli"):
     readme = text("readme")
     if not readme or readme not in names:
         errors.append(f"{path.name}: no README inside (readme '{readme}')")
-    for required in ("LICENSE", "NOTICE", "CHANGELOG.md"):
+    # What the package's README tells its reader to read must be inside: a package user has no
+    # repository to look in (the library's README sends them to SECURITY.md).
+    for required in ("LICENSE", "NOTICE", "CHANGELOG.md") + (("SECURITY.md",) if pid == "Ossuary.Pipelines" else ()):
         if required not in names:
             errors.append(f"{path.name}: {required} is missing")
     if not text("releaseNotes"):
