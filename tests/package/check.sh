@@ -305,7 +305,8 @@ say "the library made a round trip on its lowest dependency versions, without AS
 # what the trimmer finds (a generic argument in a field's type), so a web project publishes with
 # PublishAot and warnings as errors, one line per warning, using what an AOT application of the
 # library uses: named server options and the client's connection factory bound from configuration,
-# key files, UseOssuary. Then it runs: a Kestrel server and a client, one round trip.
+# key files, UseOssuary; the whole library is rooted, so every path of it is analysed. Then it runs:
+# a Kestrel server and a client, one round trip.
 aot="$work/aot"
 dotnet new web --name AotCheck --output "$aot" --no-restore >/dev/null \
     || fail "dotnet new web failed."
@@ -370,6 +371,11 @@ sealed class EchoHandler : ConnectionHandler
 CS
 (cd "$aot" && dotnet add package Ossuary.Pipelines --version "$version") >"$work/aot-add-package.log" 2>&1 \
     || { cat "$work/aot-add-package.log" >&2; fail "could not add Ossuary.Pipelines $version to the NativeAOT project."; }
+# The whole library is analysed, not only what this program reaches (as the trimming guide advises
+# for testing a library): a warning on any other path would reach some application.
+sed -i 's#</Project>#  <ItemGroup>\n    <TrimmerRootAssembly Include="Ossuary.Pipelines" />\n  </ItemGroup>\n</Project>#' "$aot/AotCheck.csproj"
+grep -q '<TrimmerRootAssembly Include="Ossuary.Pipelines" />' "$aot/AotCheck.csproj" \
+    || fail "could not root Ossuary.Pipelines in the NativeAOT project."
 say "publishing it with NativeAOT (trim and AOT warnings are errors)"
 rid="$(dotnet --info | sed -n 's/^ *RID: *//p' | head -n 1)"
 [[ -n "$rid" ]] || fail "could not read the machine's runtime identifier from 'dotnet --info'."
