@@ -19,7 +19,7 @@
 #    says IsAotCompatible): its options bound from configuration, UseOssuary and the client's
 #    connection factory make a round trip.
 # 3. Installs the ossuary tool from its package (the feed its only source) into a folder and
-#    runs `ossuary --version`, which must print VERSION.
+#    runs `ossuary --version`, which must print VERSION, and `ossuary demo`.
 #
 # The consumer's restore uses the machine's own NuGet configuration (its sources) plus the folder
 # feed, which a NuGet.config in the work folder adds; nothing else is named, and the check fails
@@ -414,5 +414,16 @@ tool_version="$("$tool_dir/ossuary" --version)" || fail "'ossuary --version' fai
 [[ "$tool_version" == "$version" || "$tool_version" == "$version+"* ]] \
     || fail "'ossuary --version' printed '$tool_version', expected $version."
 say "the installed tool says 'ossuary --version' = $tool_version"
+
+# `--version` loads no native code: the demo (the README's main job) needs libsodium from the
+# package's runtimes folder, a server and a client, a handshake and a clean close.
+set +e
+(cd "$work" && timeout 120 "$tool_dir/ossuary" demo) >"$work/tool-demo.log" 2>&1
+demo_status=$?
+set -e
+[[ $demo_status -eq 0 ]] || { cat "$work/tool-demo.log" >&2; fail "'ossuary demo' from the installed tool exited with status $demo_status (124: it hung for 120 s)."; }
+grep -q '^closed cleanly' "$work/tool-demo.log" \
+    || { cat "$work/tool-demo.log" >&2; fail "'ossuary demo' from the installed tool did not close cleanly."; }
+say "the installed tool ran 'ossuary demo'"
 
 say "passed"
