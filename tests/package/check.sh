@@ -7,7 +7,8 @@
 # 1. Packs the solution into a folder feed. Exactly Ossuary.Pipelines and Ossuary.Cli must come
 #    out, each as VERSION.nupkg and VERSION.snupkg, VERSION being the one in Directory.Build.props,
 #    with the licence expression, the README, the release notes and the licence files inside,
-#    and the library's SECURITY.md, which its README sends its reader to.
+#    and the library's SECURITY.md, which its README sends its reader to; a package that carries
+#    third-party binaries (the tool) has their licence notices in THIRD-PARTY-NOTICES.txt.
 # 2. Creates a web project outside the repository (`dotnet new web`), adds Ossuary.Pipelines
 #    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
 #    to a free one; the package's README must show the same program), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
@@ -124,6 +125,23 @@ for pid in ("Ossuary.Pipelines", "Ossuary.Cli"):
         errors.append(f"{path.name}: lib/net10.0/{pid}.dll is missing")
     if pid == "Ossuary.Cli" and not any(n.startswith("tools/net10.0/any/") and n.endswith("ossuary.dll") for n in names):
         errors.append(f"{path.name}: not a .NET tool (no tools/net10.0/any/ossuary.dll)")
+    # Every third-party binary a package carries goes with its licence's notice (MIT and ISC ask
+    # for it in all copies): THIRD-PARTY-NOTICES.txt must name each one.
+    bundled = set()
+    for n in names:
+        base = n.rsplit("/", 1)[-1]
+        stem, _, ext = base.rpartition(".")
+        if ext in ("dll", "so", "dylib", "a") and not stem.lower().startswith("ossuary"):
+            bundled.add(stem.removesuffix(".resources"))
+    if bundled:
+        if "THIRD-PARTY-NOTICES.txt" not in names:
+            errors.append(f"{path.name}: carries {sorted(bundled)} but no THIRD-PARTY-NOTICES.txt")
+        else:
+            with zipfile.ZipFile(path) as z:
+                notices = z.read("THIRD-PARTY-NOTICES.txt").decode("utf-8")
+            for component in sorted(bundled):
+                if component not in notices:
+                    errors.append(f"{path.name}: THIRD-PARTY-NOTICES.txt has no notice for {component}")
     symbols = feed / f"{pid}.{version}.snupkg"
     if symbols.exists():
         with zipfile.ZipFile(symbols) as z:
