@@ -26,7 +26,7 @@ internal static class KeyFiles
 
             try
             {
-                return OssuarySecretKeyFile.Read(Console.OpenStandardInput(), "standard input");
+                return OssuarySecretKeyFile.Read(StdPaths.OpenStdin("the secret key"), "standard input");
             }
             catch (FormatException)
             {

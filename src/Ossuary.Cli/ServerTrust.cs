@@ -48,7 +48,11 @@ internal sealed class ServerTrust
                 throw new CliException("--authorized-keys cannot be '-' here: stdin carries the connection's data", ExitCodes.BadInput);
             }
 
-            if (!fromStdin)
+            if (fromStdin)
+            {
+                StdPaths.RequireStdin("the authorized keys");
+            }
+            else
             {
                 StdPaths.RequireFile(path, "authorized-keys file");
             }

@@ -32,6 +32,26 @@ internal static class StdPaths
     /// </summary>
     public static Stream OpenStdout() => OperatingSystem.IsWindows() ? Console.OpenStandardOutput() : new StdoutStream();
 
+    /// <summary>
+    /// stdin, for a file's or a key's bytes: fails with exit 2 when the shell closed it (<c>&lt;&amp;-</c>),
+    /// where a read would wait forever (see <see cref="ClosedStdio"/>). <paramref name="what"/> says what
+    /// was to be read from it (<c>the file to send</c>).
+    /// </summary>
+    public static Stream OpenStdin(string what)
+    {
+        RequireStdin(what);
+        return Console.OpenStandardInput();
+    }
+
+    /// <summary>Fails with exit 2, naming <paramref name="what"/> was to be read, when the shell closed stdin.</summary>
+    public static void RequireStdin(string what)
+    {
+        if (ClosedStdio.Stdin)
+        {
+            throw new CliException($"standard input is closed; {what} is read from it", ExitCodes.BadInput);
+        }
+    }
+
     /// <summary>Writes <paramref name="bytes"/> (<paramref name="what"/>, for the message) to stdout; exit 1 if they could not be.</summary>
     public static void WriteStdout(ReadOnlySpan<byte> bytes, string what)
     {

@@ -13,6 +13,7 @@ namespace Ossuary.Cli;
 internal sealed partial class StdoutStream : Stream
 {
     private const int Descriptor = 1;
+    private const int BadDescriptor = 9; // EBADF, Linux and macOS
     private const int Interrupted = 4; // EINTR, Linux and macOS
     private const int WouldBlock = 11; // EAGAIN, Linux: a parent may have made a shared stdout non-blocking
     private const short PollOut = 0x4;
@@ -29,6 +30,12 @@ internal sealed partial class StdoutStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        if (ClosedStdio.Stdout && !buffer.IsEmpty)
+        {
+            // What took the closed descriptor's number is no reader of ours: bytes written there are lost.
+            throw new IOException("it is closed", BadDescriptor);
+        }
+
         while (!buffer.IsEmpty)
         {
             nint written = WriteNative(Descriptor, buffer, buffer.Length);

@@ -52,7 +52,7 @@ internal static class TransferCommands
             using (identity)
             {
                 // A FIFO or a device (a named pipe, /dev/stdin) has no length: it is sent as stdin is.
-                await using Stream source = fromStdin ? Console.OpenStandardInput() : File.OpenRead(path);
+                await using Stream source = fromStdin ? StdPaths.OpenStdin("the file to send") : File.OpenRead(path);
                 await using SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
                 SendResult sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, fromStdin || !source.CanSeek ? TransferProtocol.UnknownLength : source.Length, cancellationToken);
                 (string? answer, OssuaryException? closedWith) = await ReadAnswerAsync(client.Secure.Input, cancellationToken);

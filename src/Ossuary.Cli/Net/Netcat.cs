@@ -223,7 +223,13 @@ internal static class Netcat
         await Task.Yield();
         try
         {
-            await PlaintextPump.FromStreamAsync(Console.OpenStandardInput(), writer, CancellationToken.None);
+            // A stdin the shell closed (<&-) has nothing to send, as /dev/null: a read of what took
+            // its place would never end, and a receive-only session would never see the end of stdin.
+            if (!ClosedStdio.Stdin)
+            {
+                await PlaintextPump.FromStreamAsync(Console.OpenStandardInput(), writer, CancellationToken.None);
+            }
+
             await writer.CompleteAsync();
         }
         catch (Exception ex)

@@ -7,6 +7,9 @@ namespace Ossuary.Pipelines.Tests.Cli;
 /// <summary>
 /// A standard stream that fails (not one that ends): the message names the stream and keeps the
 /// system's reason, which alone would read like the network peer's ("Connection reset by peer").
+/// And one the shell closed (<c>&lt;&amp;-</c>, <c>&gt;&amp;-</c>), whose number the runtime's own
+/// pipe takes as it starts: an empty stdin where it carries a session, refused where it carries a
+/// file or a key; a stdout that fails.
 /// </summary>
 [Collection(CliCollection.Name)]
 public sealed class CliFailingStdioTests : CliTestBase
@@ -65,6 +68,57 @@ public sealed class CliFailingStdioTests : CliTestBase
         AssertFails(clientResult, 1, "cannot write to standard output", "No space left on device");
         Assert.DoesNotContain("broken pipe", clientResult.Stderr, StringComparison.Ordinal);
         Assert.True(serverResult.ExitCode == 1, serverResult.ToString());
+    }
+
+    [Fact]
+    public async Task AReceiveOnlyListenerWhoseStdinIsClosedEndsCleanlyWithEverything()
+    {
+        // ossuary listen --once <&- > file: a closed stdin is an empty one, not one that never ends.
+        ToolProcess server = StartRedirected("<&-", "listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
+        await WaitUntilListeningAsync(server);
+        ToolProcess client = Start("connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "0.3");
+        await client.WriteAsync("all of it\n");
+        await server.WaitForStdoutAsync("all of it\n");
+        client.CloseStdin();
+
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        AssertSucceeds(clientResult);
+        AssertSucceeds(serverResult);
+        Assert.Equal("all of it\n", serverResult.Stdout);
+    }
+
+    [Fact]
+    public async Task AConnectWhoseStdinAndStdoutAreClosedFailsRatherThanLoseWhatItReceives()
+    {
+        // With both closed, the runtime's own pipe takes descriptors 0 and 1: stdout is its write end.
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
+        await server.WriteAsync("nobody reads this\n");
+        server.CloseStdin();
+        ToolProcess client = StartRedirected("<&- >&-", "connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "forever");
+
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        AssertFails(clientResult, 1, "cannot write to standard output: it is closed");
+        Assert.True(serverResult.ExitCode == 1, serverResult.ToString());
+    }
+
+    [Fact]
+    public async Task AFileOrKeyFromAClosedStdinIsBadInputNotAWaitForever()
+    {
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1");
+        ToolProcess sender = StartRedirected("<&-", "send", "-", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+        ToolProcess pubkey = StartRedirected("<&-", "pubkey", "-");
+
+        // Bounds against the hang this was, not a measure: either exits at once.
+        ToolResult sent = await sender.WaitForExitAsync(TimeSpan.FromSeconds(20));
+        ToolResult printed = await pubkey.WaitForExitAsync(TimeSpan.FromSeconds(20));
+
+        AssertFails(sent, 2, "standard input is closed; the file to send is read from it");
+        AssertFails(printed, 2, "standard input is closed; the secret key is read from it");
+        Assert.False(receiver.HasExited, "the sender connected although it had nothing to send");
     }
 
     /// <summary>A stdin that is a TCP socket whose far end (here) sends some bytes, then a reset: read(0) fails with ECONNRESET.</summary>
