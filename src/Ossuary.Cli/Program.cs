@@ -53,7 +53,13 @@ void Interrupt(PosixSignalContext context)
     if (!interrupted.IsCancellationRequested)
     {
         interrupted.Cancel();
-        _ = Task.Delay(TimeSpan.FromSeconds(3)).ContinueWith(_ => Environment.Exit(ExitCodes.Failure), TaskScheduler.Default);
+        _ = Task.Delay(TimeSpan.FromSeconds(3)).ContinueWith(_ =>
+        {
+            // A read of stdin or a write to stdout cannot be cancelled: `producer | ossuary send -`
+            // stopped while the producer is quiet ends here, and exit 1 alone would say nothing.
+            Console.Error.WriteLine("ossuary: interrupted; a read or write in progress did not stop within 3 s, so the command was ended without finishing its cleanup");
+            Environment.Exit(ExitCodes.Failure);
+        }, TaskScheduler.Default);
     }
 }
 

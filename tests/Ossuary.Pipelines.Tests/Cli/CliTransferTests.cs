@@ -295,6 +295,27 @@ public sealed class CliTransferTests : CliTestBase
     }
 
     [Fact]
+    public async Task AnInterruptedSendWaitingOnStdinSaysWhyItEndedAndTheReceiverKeepsNothing()
+    {
+        // producer | ossuary send - ..., stopped while the producer is quiet: a read of stdin cannot be cancelled.
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(inbox);
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess sender = Start("send", "-", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver), "--name", "quiet.bin");
+        await sender.StdinStream.WriteAsync(new byte[100_000]);
+        await sender.StdinStream.FlushAsync();
+        await WaitUntilAsync(() => Directory.GetFiles(inbox).Any(f => new FileInfo(f).Length > 0));
+
+        await sender.SignalAsync("TERM");
+        ToolResult sent = await sender.WaitForExitAsync();
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertFails(sent, 1, "interrupted");
+        Assert.True(received.ExitCode == 1, received.ToString());
+        Assert.Empty(Directory.GetFileSystemEntries(inbox));
+    }
+
+    [Fact]
     public async Task ASenderThatVanishesMidTransferLeavesNoPartialFile()
     {
         string inbox = Path.Combine(Dir, "inbox");
