@@ -83,15 +83,27 @@ internal sealed class ClientTrust
                         $"--trust {key}, or with --tofu to record it in {knownHosts.Path}.", ExitCodes.Untrusted);
                 }
 
-                KnownHostsFile.EnsureDirectory(knownHosts.Path!);
                 try
                 {
+                    KnownHostsFile.EnsureDirectory(knownHosts.Path!);
                     knownHosts.Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow:yyyy-MM-dd}");
                 }
                 catch (InvalidOperationException)
                 {
                     // Another process recorded a different key for this server since we read the file.
                     throw Changed(knownHosts, server, key);
+                }
+                catch (FormatException ex)
+                {
+                    // Re-read as it is added to: another writer left a line that does not parse.
+                    throw new CliException($"known-hosts file is malformed: {ex.Message}", ExitCodes.BadInput);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Trust on first use that is not recorded would be first use again next time: not connecting.
+                    throw new CliException(
+                        $"cannot record {server}'s key {key} in the known-hosts file '{knownHosts.Path}': {ex.Message}; not connecting",
+                        ExitCodes.BadInput);
                 }
 
                 Console.Error.WriteLine($"ossuary: trusting {server} on first use; recorded key {key} in {knownHosts.Path}");

@@ -141,6 +141,20 @@ public sealed class CliBadInputTests : CliTestBase
 
         AssertFails(results[0], 2, "known_hosts: the known-hosts file is writable by other users", "chmod go-w known_hosts");
         AssertFails(results[1], 2, "authorized_keys: the authorized-keys file is writable by other users", "chmod go-w authorized_keys");
+    public async Task AKnownHostsFileThatTofuCannotWriteIsBadInputNamingItAndNoConnection()
+    {
+        // --known-hosts in a "folder" that is a file: the key cannot be recorded.
+        File.WriteAllText(Path.Combine(Dir, "not-a-folder"), "");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo");
+
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("connect", $"127.0.0.1:{ServerPort(server)}", "--tofu", "--known-hosts", "not-a-folder/known_hosts"),
+            RunAsync("send", "not-a-folder", $"127.0.0.1:{ServerPort(server)}", "--tofu", "--known-hosts", "not-a-folder/known_hosts"));
+
+        foreach (ToolResult result in results)
+        {
+            AssertFails(result, 2, $"cannot record 127.0.0.1:{ServerPort(server)}'s key {ServerKey(server)} in the known-hosts file 'not-a-folder/known_hosts'");
+        }
     }
 
     [Fact]
