@@ -48,18 +48,14 @@ internal sealed class ServerTrust
                 throw new CliException("--authorized-keys cannot be '-' here: stdin carries the connection's data", ExitCodes.BadInput);
             }
 
-            if (fromStdin)
-            {
-                StdPaths.RequireStdin("the authorized keys");
-            }
-            else
+            if (!fromStdin)
             {
                 StdPaths.RequireFile(path, "authorized-keys file");
             }
 
             try
             {
-                keys.AddRange(fromStdin ? OssuaryAuthorizedKeys.Parse(Console.In, "stdin") : OssuaryAuthorizedKeys.Load(path));
+                keys.AddRange(fromStdin ? OssuaryAuthorizedKeys.Parse(new StreamReader(StdPaths.OpenStdin("the authorized keys")), "stdin") : OssuaryAuthorizedKeys.Load(path));
             }
             catch (FormatException ex)
             {

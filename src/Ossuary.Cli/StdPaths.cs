@@ -40,11 +40,18 @@ internal static class StdPaths
     public static Stream OpenStdin(string what)
     {
         RequireStdin(what);
-        return Console.OpenStandardInput();
+        return OpenStdin();
     }
 
+    /// <summary>
+    /// stdin as a stream: read with read(2) where redirected (<see cref="StdinStream"/>, which waits on
+    /// a non-blocking descriptor), the console's own on a terminal and on Windows.
+    /// </summary>
+    public static Stream OpenStdin() =>
+        OperatingSystem.IsWindows() || !Console.IsInputRedirected ? Console.OpenStandardInput() : new StdinStream();
+
     /// <summary>Fails with exit 2, naming <paramref name="what"/> was to be read, when the shell closed stdin.</summary>
-    public static void RequireStdin(string what)
+    private static void RequireStdin(string what)
     {
         if (ClosedStdio.Stdin)
         {

@@ -10,13 +10,10 @@ namespace Ossuary.Cli;
 /// what the tool had written. A failed write is an <see cref="IOException"/> whose HResult is the
 /// errno (EPIPE 32, ENOSPC 28), as the console stream, which drops EPIPE without a word, never says.
 /// </summary>
-internal sealed partial class StdoutStream : Stream
+internal sealed class StdoutStream : Stream
 {
     private const int Descriptor = 1;
     private const int BadDescriptor = 9; // EBADF, Linux and macOS
-    private const int Interrupted = 4; // EINTR, Linux and macOS
-    private const int WouldBlock = 11; // EAGAIN, Linux: a parent may have made a shared stdout non-blocking
-    private const short PollOut = 0x4;
 
     public override bool CanRead => false;
 
@@ -38,25 +35,24 @@ internal sealed partial class StdoutStream : Stream
 
         while (!buffer.IsEmpty)
         {
-            nint written = WriteNative(Descriptor, buffer, buffer.Length);
+            nint written = NativeStdio.Write(Descriptor, buffer, buffer.Length);
             if (written < 0)
             {
                 int error = Marshal.GetLastPInvokeError();
-                if (error == Interrupted)
+                if (error == NativeStdio.Interrupted)
                 {
                     continue;
                 }
 
-                if (error == WouldBlock)
+                if (error == NativeStdio.WouldBlock)
                 {
-                    // A full pipe on a descriptor someone made non-blocking (as the console stream does):
-                    // wait until it takes more, rather than fail a transfer the reader is still taking.
-                    var poll = new PollDescriptor { Descriptor = Descriptor, Events = PollOut };
-                    Poll(ref poll, 1, -1);
+                    // A full pipe on a descriptor a parent made non-blocking (node.js does): wait until
+                    // it takes more, rather than fail a transfer the reader is still taking.
+                    NativeStdio.WaitUntilReady(Descriptor, NativeStdio.PollOut);
                     continue;
                 }
 
-                throw new IOException(Marshal.GetPInvokeErrorMessage(error), error);
+                throw NativeStdio.Failure(error);
             }
 
             buffer = buffer[(int)written..];
@@ -88,18 +84,4 @@ internal sealed partial class StdoutStream : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
     public override void SetLength(long value) => throw new NotSupportedException();
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollDescriptor
-    {
-        public int Descriptor;
-        public short Events;
-        public short ReturnedEvents;
-    }
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static partial int Poll(ref PollDescriptor descriptor, nuint count, int timeoutMilliseconds);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static partial nint WriteNative(int descriptor, ReadOnlySpan<byte> buffer, nint count);
 }

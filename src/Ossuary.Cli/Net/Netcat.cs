@@ -227,7 +227,7 @@ internal static class Netcat
             // its place would never end, and a receive-only session would never see the end of stdin.
             if (!ClosedStdio.Stdin)
             {
-                await PlaintextPump.FromStreamAsync(Console.OpenStandardInput(), writer, CancellationToken.None);
+                await PlaintextPump.FromStreamAsync(StdPaths.OpenStdin(), writer, CancellationToken.None);
             }
 
             await writer.CompleteAsync();

@@ -106,6 +106,29 @@ public sealed class CliNetcatTests : CliTestBase
     }
 
     [Fact]
+    public async Task AClientWhoseStdinIsANonBlockingPipeWaitsForDataAndSendsEveryByte()
+    {
+        // A parent that made its stdin non-blocking (python's asyncio does) hands it on: a producer
+        // that pauses empties the pipe, and a read that fails with EAGAIN must wait, not end the transfer.
+        const int Size = 8;
+        var sink = new BulkStreams.Sink(pauseEvery: Size, Pause);
+        ToolProcess server = Start(sink.ReadAsync, "listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
+        await WaitUntilListeningAsync(server);
+        server.CloseStdin();
+        ToolProcess client = StartWithNonBlockingStdin("connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "0.2");
+
+        int written = await BulkStreams.WriteAsync(client.StdinStream, Size, pauseEvery: 2, Pause);
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        Assert.True(written == Size, $"the client stopped reading stdin after {written} MiB\n{clientResult}");
+        AssertSucceeds(clientResult);
+        AssertSucceeds(serverResult);
+        Assert.Equal((long)Size << 20, sink.Length);
+        Assert.Equal(BulkStreams.ExpectedHash(Size), sink.Hash);
+    }
+
+    [Fact]
     public async Task AClientSending200MiBToAServerWithNothingToSayDeliversEveryByte()
     {
         // ossuary listen --once < /dev/null > out    +    head -c 200M FILE | ossuary connect ...

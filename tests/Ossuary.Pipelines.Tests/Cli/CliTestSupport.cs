@@ -54,6 +54,14 @@ public abstract partial class CliTestBase : IDisposable
         return process;
     }
 
+    /// <summary>Starts the tool with a non-blocking stdin (see <see cref="ToolProcess.StartWithNonBlockingStdin"/>).</summary>
+    internal ToolProcess StartWithNonBlockingStdin(params string[] args)
+    {
+        ToolProcess process = ToolProcess.StartWithNonBlockingStdin(Dir, args);
+        _processes.Add(process);
+        return process;
+    }
+
     /// <summary>Starts the tool with bash redirections applied to it (see <see cref="ToolProcess.StartRedirected"/>).</summary>
     internal ToolProcess StartRedirected(string redirections, params string[] args)
     {

@@ -105,6 +105,15 @@ internal sealed class ToolProcess : IDisposable
             RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, stdoutSink, args);
 
     /// <summary>
+    /// Starts the tool with its stdin (a pipe from this process) made non-blocking, as a parent that
+    /// shares its own non-blocking stdin hands it on: an empty pipe then fails a read with EAGAIN
+    /// instead of waiting. Unix only.
+    /// </summary>
+    public static ToolProcess StartWithNonBlockingStdin(string directory, params string[] args) =>
+        Start("python3", ["-c", "import fcntl, os, sys; fcntl.fcntl(0, fcntl.F_SETFL, fcntl.fcntl(0, fcntl.F_GETFL) | os.O_NONBLOCK); os.execv(sys.argv[1], sys.argv[1:])",
+            RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+
+    /// <summary>
     /// Starts the tool with files it writes limited to <paramref name="kilobytes"/> KiB (bash's
     /// <c>ulimit -f</c>, SIGXFSZ ignored so that a write past it fails with EFBIG): a disk that fills
     /// up mid-file, without a small file system to fill. Unix only. The runtime's write-xor-execute
