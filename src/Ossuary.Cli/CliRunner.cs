@@ -28,11 +28,12 @@ internal static class CliRunner
         OssuaryException { InnerException: CliException cli } => (cli.Message, cli.ExitCode),
         OssuaryException { Reason: OssuaryErrorReason.UntrustedServer } ossuary => (ossuary.Message, ExitCodes.Untrusted),
 
-        // The peer sent Disconnect (error). A server that refuses the client's key does exactly
-        // this right after the handshake, and the client cannot tell that case apart: say so.
+        // The peer sent Disconnect (error): it failed or was stopped, or it refused the client's key,
+        // which a server does right after the handshake and the client cannot tell apart: say both.
         OssuaryException { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null } ossuary =>
-            ($"connection failed ({ossuary.Reason}): the peer ended the connection with an error; a server that admits only " +
-             "authorized client keys does this when --key is missing or not among them", ExitCodes.Failure),
+            ($"connection failed ({ossuary.Reason}): the peer ended the connection with an error: it failed or was stopped, " +
+             "or, right after connecting, it refused this client (a server that admits only authorized client keys does this " +
+             "when --key is missing or not among them)", ExitCodes.Failure),
         OssuaryException ossuary => ($"connection failed ({ossuary.Reason}): {ossuary.Message}", ExitCodes.Failure),
         OperationCanceledException => ("interrupted", ExitCodes.Failure),
         SocketException socket => ($"network error: {socket.Message}", ExitCodes.Network),

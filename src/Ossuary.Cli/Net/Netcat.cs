@@ -51,9 +51,19 @@ internal static class Netcat
     /// <param name="cancellationToken">Ends the session (Ctrl+C).</param>
     public static async Task<NetcatEnd> RunAsync(OssuaryDuplexPipe secure, TimeSpan? wait, CancellationToken cancellationToken)
     {
+        var activity = new Activity();
         try
         {
-            return await RunSessionAsync(secure, wait, cancellationToken);
+            return await RunSessionAsync(secure, activity, wait, cancellationToken);
+        }
+        catch (OssuaryException ex) when (ex is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null } && activity.Received)
+        {
+            // The peer's Disconnect (error) after it had sent data: it failed or was stopped. Not a
+            // refusal of our key, which comes right after the handshake, before the peer sends anything.
+            throw new OssuaryException(
+                ex.Reason,
+                "the peer ended the connection with an error after it had sent data (it failed or was stopped); what was in flight either way may not have arrived",
+                ex);
         }
         catch (Exception ex) when (ex is not OssuaryException)
         {
@@ -64,10 +74,9 @@ internal static class Netcat
         }
     }
 
-    private static async Task<NetcatEnd> RunSessionAsync(OssuaryDuplexPipe secure, TimeSpan? wait, CancellationToken cancellationToken)
+    private static async Task<NetcatEnd> RunSessionAsync(OssuaryDuplexPipe secure, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
     {
         Stream stdout = StdPaths.OpenStdout();
-        var activity = new Activity();
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task fromPeer = ReceiveAsync(secure.Input, stdout, activity, cancellationToken);
         Task<bool> toPeer = SendAsync(Stdin.Value, secure.Output, activity, stopSending.Token);
@@ -247,6 +256,9 @@ internal static class Netcat
 
         /// <summary>True when we have sent nothing and the peer has sent something: we are there to receive.</summary>
         public bool OnlyReceives => Volatile.Read(ref _lastSent) == 0 && Volatile.Read(ref _lastReceived) != 0;
+
+        /// <summary>True once the peer has sent anything.</summary>
+        public bool Received => Volatile.Read(ref _lastReceived) != 0;
 
         /// <summary>True when the peer has sent something since our last byte.</summary>
         public bool PeerSpokeLast => Volatile.Read(ref _lastReceived) > Volatile.Read(ref _lastSent);

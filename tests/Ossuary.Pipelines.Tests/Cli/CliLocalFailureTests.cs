@@ -26,6 +26,25 @@ public sealed class CliLocalFailureTests : CliTestBase
     }
 
     [Fact]
+    public async Task AClientWhoseServerIsInterruptedMidStreamSaysItFailedNotThatItRefusedTheKey()
+    {
+        // ossuary listen < big.bin, stopped with Ctrl+C half way   +   ossuary connect ... > out
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
+        await server.WriteAsync("the first half\n");
+        ToolProcess client = Start("connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "forever");
+        client.CloseStdin();
+        await client.WaitForStdoutAsync("the first half\n");
+
+        await server.SignalAsync("TERM");
+        ToolResult serverResult = await server.WaitForExitAsync();
+        ToolResult clientResult = await client.WaitForExitAsync();
+
+        AssertFails(serverResult, 1, "interrupted");
+        AssertFails(clientResult, 1, "the peer ended the connection with an error after it had sent data (it failed or was stopped)");
+        Assert.DoesNotContain("--key", clientResult.Stderr, StringComparison.Ordinal); // the server took this client's key long ago
+    }
+
+    [Fact]
     public async Task AListenerWhoseClientCannotWriteItsStdoutDoesNotReportACleanClose()
     {
         // ossuary listen --once < file   +   ossuary connect ... | (a reader that is gone)
