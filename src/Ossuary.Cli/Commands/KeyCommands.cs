@@ -28,7 +28,16 @@ internal static class KeyCommands
                 return ExitCodes.Success;
             }
 
-            StdPaths.WriteStdout(Encoding.ASCII.GetBytes($"{identity.PublicKey}\n"), "the public key");
+            try
+            {
+                StdPaths.WriteStdout(Encoding.ASCII.GetBytes($"{identity.PublicKey}\n"), "the public key");
+            }
+            catch (CliException ex)
+            {
+                // The key file is made: a run again would only find it there ("already exists").
+                throw new CliException($"{ex.Message}; wrote the secret key to '{path}' all the same (ossuary pubkey {path} prints its public key)", ex.ExitCode);
+            }
+
             Console.Error.WriteLine($"ossuary: wrote secret key to {path}; share the public key above");
             return ExitCodes.Success;
         }));

@@ -59,6 +59,17 @@ public sealed class CliLostOutputTests : CliTestBase
     }
 
     [Fact]
+    public async Task KeygenToAFileWhosePublicKeyCannotBePrintedSaysTheKeyFileWasWritten()
+    {
+        // ossuary keygen -o server.key | a-reader-that-has-exited: the key file is made all the same,
+        // and a run again would find it there ("already exists").
+        ToolResult result = await RunWithClosedStdoutAsync(null, "keygen", "-o", "server.key");
+
+        AssertFails(result, 1, "cannot write the public key to standard output", "wrote the secret key to 'server.key'", "ossuary pubkey server.key");
+        Assert.True(File.Exists(Path.Combine(Dir, "server.key")));
+    }
+
+    [Fact]
     public async Task PubkeyToAStdoutWhoseReaderIsGoneFails()
     {
         WriteKeyFile("client.key");
