@@ -141,6 +141,9 @@ public sealed class CliBadInputTests : CliTestBase
 
         AssertFails(results[0], 2, "known_hosts: the known-hosts file is writable by other users", "chmod go-w known_hosts");
         AssertFails(results[1], 2, "authorized_keys: the authorized-keys file is writable by other users", "chmod go-w authorized_keys");
+    }
+
+    [Fact]
     public async Task AKnownHostsFileThatTofuCannotWriteIsBadInputNamingItAndNoConnection()
     {
         // --known-hosts in a "folder" that is a file: the key cannot be recorded.
