@@ -8,7 +8,9 @@ namespace Ossuary.Pipelines;
 /// A host's long-term Ed25519 identity: the 32-byte secret seed the original library stores,
 /// and the public key derived from it. The secret lives in unmanaged memory and is zeroed on
 /// <see cref="Dispose"/>; it never appears in <see cref="ToString"/> or in any exception.
-/// Thread-safe except <see cref="Dispose"/>: one identity may sign for many connections at once; dispose it after them.
+/// Thread-safe: one identity may sign for many connections at once. Dispose it after them; a
+/// <see cref="Dispose"/> that races a use lets that use finish under the key (and frees the key
+/// after it), and every later use throws <see cref="ObjectDisposedException"/>.
 /// </summary>
 public sealed unsafe class OssuaryIdentity : IDisposable
 {
@@ -18,27 +20,27 @@ public sealed unsafe class OssuaryIdentity : IDisposable
     // seed (32) followed by the public key (32): libsodium's expanded secret key layout.
     private const int SecretKeySize = 64;
 
-    private byte* _secretKey;
+    // Counted per use (see SecretKeyMemory): a Dispose racing a use frees the key once that use is over.
+    private readonly SecretKeyMemory _secretKey = new(SecretKeySize);
 
     private OssuaryIdentity(ReadOnlySpan<byte> seed)
     {
-        _secretKey = (byte*)NativeMemory.AllocZeroed(SecretKeySize);
         Span<byte> publicKey = stackalloc byte[OssuaryPublicKey.Size];
-        Ed25519.GenerateKeyPair(publicKey, SecretKey, seed);
+        try
+        {
+            Ed25519.GenerateKeyPair(publicKey, new Span<byte>((void*)_secretKey.DangerousGetHandle(), SecretKeySize), seed);
+        }
+        catch
+        {
+            _secretKey.Dispose();
+            throw;
+        }
+
         PublicKey = new OssuaryPublicKey(publicKey);
     }
 
     /// <summary>The public half, which peers put on their allow-lists.</summary>
     public OssuaryPublicKey PublicKey { get; }
-
-    private Span<byte> SecretKey
-    {
-        get
-        {
-            ObjectDisposedException.ThrowIf(_secretKey == null, this);
-            return new Span<byte>(_secretKey, SecretKeySize);
-        }
-    }
 
     /// <summary>Makes a new identity from the operating system's secure random generator.</summary>
     public static OssuaryIdentity Generate()
@@ -85,36 +87,72 @@ public sealed unsafe class OssuaryIdentity : IDisposable
     }
 
     /// <summary>Writes the secret seed as 64 lowercase hex characters, for a key file. Handle the result as a secret.</summary>
-    public bool TryFormatSeedHex(Span<char> destination, out int charsWritten) =>
-        Convert.TryToHexStringLower(SecretKey[..SeedSize], destination, out charsWritten);
+    public bool TryFormatSeedHex(Span<char> destination, out int charsWritten)
+    {
+        Span<byte> secretKey = AcquireSecretKey();
+        try
+        {
+            return Convert.TryToHexStringLower(secretKey[..SeedSize], destination, out charsWritten);
+        }
+        finally
+        {
+            _secretKey.DangerousRelease();
+        }
+    }
 
     /// <summary>Copies the 32-byte secret seed. Handle the result as a secret.</summary>
-    public void CopySeedTo(Span<byte> destination) => SecretKey[..SeedSize].CopyTo(destination);
+    public void CopySeedTo(Span<byte> destination)
+    {
+        Span<byte> secretKey = AcquireSecretKey();
+        try
+        {
+            secretKey[..SeedSize].CopyTo(destination);
+        }
+        finally
+        {
+            _secretKey.DangerousRelease();
+        }
+    }
 
     /// <summary>Signs <paramref name="message"/> into a 64-byte <paramref name="signature"/>.</summary>
-    internal void Sign(Span<byte> signature, ReadOnlySpan<byte> message) => Ed25519.Sign(signature, message, SecretKey);
+    internal void Sign(Span<byte> signature, ReadOnlySpan<byte> message)
+    {
+        Span<byte> secretKey = AcquireSecretKey();
+        try
+        {
+            Ed25519.Sign(signature, message, secretKey);
+        }
+        finally
+        {
+            _secretKey.DangerousRelease();
+        }
+    }
 
     /// <summary>Names the public key only.</summary>
     public override string ToString() => $"OssuaryIdentity({PublicKey})";
 
-    /// <summary>Zeroes and frees the secret. Do not dispose an identity that sessions are still using.</summary>
-    public void Dispose()
-    {
-        Free();
-        GC.SuppressFinalize(this);
-    }
+    /// <summary>
+    /// Zeroes and frees the secret: at once, or, if a signature or copy is under way on another
+    /// thread, as soon as it is done. Every use that starts after this throws <see cref="ObjectDisposedException"/>.
+    /// Do not dispose an identity that sessions are still using: their handshakes then fail.
+    /// </summary>
+    public void Dispose() => _secretKey.Dispose();
 
-    /// <summary>Frees the secret of an identity nobody disposed.</summary>
-    ~OssuaryIdentity() => Free();
-
-    private void Free()
+    /// <summary>The secret key, held against a racing Dispose until the caller's DangerousRelease.</summary>
+    /// <exception cref="ObjectDisposedException">The identity has been disposed.</exception>
+    private Span<byte> AcquireSecretKey()
     {
-        byte* secret = _secretKey;
-        if (secret != null)
+        bool held = false;
+        try
         {
-            _secretKey = null;
-            CryptographicOperations.ZeroMemory(new Span<byte>(secret, SecretKeySize));
-            NativeMemory.Free(secret);
+            _secretKey.DangerousAddRef(ref held);
         }
+        catch (ObjectDisposedException)
+        {
+            // The handle's own exception names SafeHandle; ours names the identity.
+        }
+
+        ObjectDisposedException.ThrowIf(!held, this);
+        return new Span<byte>((void*)_secretKey.DangerousGetHandle(), SecretKeySize);
     }
 }

@@ -1,7 +1,6 @@
 using System.Collections;
 using System.Net.Sockets;
 using System.Reflection;
-using System.Reflection.Emit;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
@@ -30,8 +29,7 @@ public class KeyHygieneTests
         byte[] seed = RandomNumberGenerator.GetBytes(OssuaryIdentity.SeedSize);
         using OssuaryIdentity identity = OssuaryIdentity.FromSeed(seed);
 
-        FieldInfo secret = Assert.Single(typeof(OssuaryIdentity).GetFields(InstanceFields), f => f.FieldType.IsPointer);
-        nint address = ReadPointer(identity, secret);
+        nint address = SecretAddress(identity);
         Assert.NotEqual(0, address);
         byte[] unmanaged = new byte[OssuaryIdentity.SeedSize];
         Marshal.Copy(address, unmanaged, 0, unmanaged.Length);
@@ -46,11 +44,10 @@ public class KeyHygieneTests
     {
         OssuaryIdentity identity = OssuaryIdentity.Generate();
         OssuaryPublicKey publicKey = identity.PublicKey;
-        FieldInfo secret = Assert.Single(typeof(OssuaryIdentity).GetFields(InstanceFields), f => f.FieldType.IsPointer);
 
         identity.Dispose();
 
-        Assert.Equal(0, ReadPointer(identity, secret));
+        Assert.Equal(0, SecretAddress(identity));
         Assert.Throws<ObjectDisposedException>(() => identity.CopySeedTo(new byte[OssuaryIdentity.SeedSize]));
         Assert.Throws<ObjectDisposedException>(() => identity.TryFormatSeedHex(new char[64], out _));
         Assert.Throws<ObjectDisposedException>(() => identity.Sign(new byte[64], "message"u8));
@@ -159,12 +156,11 @@ public class KeyHygieneTests
     {
         var session = new OssuarySession(new OssuarySessionOptions { Role = OssuaryRole.UnauthenticatedServer });
         var identity = (OssuaryIdentity)typeof(OssuarySession).GetField("_identity", InstanceFields)!.GetValue(session)!;
-        FieldInfo secret = Assert.Single(typeof(OssuaryIdentity).GetFields(InstanceFields), f => f.FieldType.IsPointer);
-        Assert.NotEqual(0, ReadPointer(identity, secret));
+        Assert.NotEqual(0, SecretAddress(identity));
 
         session.Dispose();
 
-        Assert.Equal(0, ReadPointer(identity, secret));
+        Assert.Equal(0, SecretAddress(identity));
         Assert.All(EphemeralSecret(SessionEphemeral(session)), b => Assert.Equal(0, b));
     }
 
@@ -173,7 +169,6 @@ public class KeyHygieneTests
     {
         var plans = new ServerPlanSource(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated }, null, null, "test", null, null);
         var identity = (OssuaryIdentity)typeof(ServerPlanSource).GetField("_generated", InstanceFields)!.GetValue(plans)!;
-        FieldInfo secret = Assert.Single(typeof(OssuaryIdentity).GetFields(InstanceFields), f => f.FieldType.IsPointer);
 
         // A reload keeps the generated key (clients may have recorded it), and so does letting go of the plan it replaced.
         SharedPlan first = plans.Hold()!;
@@ -183,13 +178,13 @@ public class KeyHygieneTests
         SharedPlan handshake = plans.Hold()!; // a handshake still under way when the host stops
         Assert.NotSame(first, handshake);
         Assert.Equal(identity.PublicKey, handshake.Plan.LocalPublicKey);
-        Assert.NotEqual(0, ReadPointer(identity, secret));
+        Assert.NotEqual(0, SecretAddress(identity));
 
         plans.Dispose();
-        Assert.NotEqual(0, ReadPointer(identity, secret)); // that handshake may still sign
+        Assert.NotEqual(0, SecretAddress(identity)); // that handshake may still sign
         handshake.Release();
 
-        Assert.Equal(0, ReadPointer(identity, secret));
+        Assert.Equal(0, SecretAddress(identity));
     }
 
     /// <remarks>
@@ -374,18 +369,9 @@ public class KeyHygieneTests
     private static byte[] EphemeralSecret(EphemeralKeyPair pair) =>
         (byte[])typeof(EphemeralKeyPair).GetField("_secret", InstanceFields)!.GetValue(pair)!;
 
-    /// <summary>Reads a pointer field as an address without unsafe code: a two-instruction method, ldfld then conv.u.</summary>
-    private static nint ReadPointer(object owner, FieldInfo field)
-    {
-        var read = new DynamicMethod("ReadPointer", typeof(nint), [typeof(object)], typeof(KeyHygieneTests).Module, skipVisibility: true);
-        ILGenerator il = read.GetILGenerator();
-        il.Emit(OpCodes.Ldarg_0);
-        il.Emit(OpCodes.Castclass, field.DeclaringType!);
-        il.Emit(OpCodes.Ldfld, field);
-        il.Emit(OpCodes.Conv_U);
-        il.Emit(OpCodes.Ret);
-        return ((Func<object, nint>)read.CreateDelegate(typeof(Func<object, nint>)))(owner);
-    }
+    /// <summary>Where the identity's secret key lives in unmanaged memory; zero once it has been freed.</summary>
+    private static nint SecretAddress(OssuaryIdentity identity) =>
+        ((SecretKeyMemory)Assert.Single(typeof(OssuaryIdentity).GetFields(InstanceFields), f => f.FieldType == typeof(SecretKeyMemory)).GetValue(identity)!).Address;
 
     /// <summary>Walks every managed object reachable from <paramref name="root"/>'s fields: no byte array may hold 8 bytes of the secret in a row.</summary>
     private static void AssertNoManagedCopy(object root, byte[] secret)
