@@ -94,7 +94,13 @@ internal static class KnownHostsFile
     public static int Remove(string path, HostPort server)
     {
         StdPaths.RequireFile(path, "known-hosts file");
-        using FileStream file = OpenExclusive(path);
+        using FileStream file = OpenExclusive(path, FileMode.Open);
+        return Rewrite(file, path, server, added: null);
+    }
+
+    /// <summary>The lines of the file held, less those for <paramref name="server"/>, plus <paramref name="added"/>; returns the lines removed.</summary>
+    private static int Rewrite(FileStream file, string path, HostPort server, string? added)
+    {
         byte[] content = new byte[file.Length];
         file.ReadExactly(content);
         string[] lines = Encoding.UTF8.GetString(content).Split('\n');
@@ -105,15 +111,25 @@ internal static class KnownHostsFile
 
         string[] kept = lines.Where(line => !Matches(line.TrimEnd('\r'), server)).ToArray();
         int removed = lines.Length - kept.Length;
-        if (removed == 0)
+        if (removed > 0)
+        {
+            WriteBackup(path, content);
+            byte[] rewritten = Encoding.UTF8.GetBytes(string.Concat(kept.Append(added).OfType<string>().Select(line => line + "\n")));
+            file.SetLength(0);
+            file.Write(rewritten);
+        }
+        else if (added is not null)
+        {
+            // Appended, never glued to a last line that lacks its newline.
+            bool glued = content.Length > 0 && content[^1] != '\n';
+            file.Seek(0, SeekOrigin.End);
+            file.Write(Encoding.UTF8.GetBytes((glued ? "\n" : "") + added + "\n"));
+        }
+        else
         {
             return 0;
         }
 
-        WriteBackup(path, content);
-        byte[] rewritten = Encoding.UTF8.GetBytes(string.Concat(kept.Select(line => line + "\n")));
-        file.SetLength(0);
-        file.Write(rewritten);
         file.Flush(flushToDisk: true);
         return removed;
     }
@@ -147,14 +163,14 @@ internal static class KnownHostsFile
     }
 
     /// <summary>Opens the file exclusively, waiting (as the library does) while another writer holds it.</summary>
-    private static FileStream OpenExclusive(string path)
+    private static FileStream OpenExclusive(string path, FileMode mode)
     {
         long started = Environment.TickCount64;
         while (true)
         {
             try
             {
-                return new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+                return new FileStream(path, mode, FileAccess.ReadWrite, FileShare.None);
             }
             catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException)
                 && Environment.TickCount64 - started < OssuaryKnownHosts.LockWait.TotalMilliseconds)
@@ -164,16 +180,19 @@ internal static class KnownHostsFile
         }
     }
 
-    /// <summary>Removes what the file says about host:port, then records <paramref name="key"/> for it.</summary>
+    /// <summary>
+    /// Replaces what the file says about host:port with <paramref name="key"/>, in one hold of the
+    /// file: removed first and added after, each under its own hold, a client trusting the server on
+    /// first use could record its key in between, and the new key was then refused as a changed one.
+    /// </summary>
     public static void Replace(string path, HostPort server, OssuaryPublicKey key)
     {
-        if (File.Exists(path))
-        {
-            Remove(path, server);
-        }
-
+        // The library's rules for what a line may hold (a host it can read back, a key a server can prove).
+        string comment = $"added by ossuary on {DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}";
+        OssuaryKnownHosts.Parse(new StringReader("")).Add(server.Host, server.Port, key, comment);
         EnsureDirectory(path);
-        Load(path).Add(server.Host, server.Port, key, $"added by ossuary on {DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}");
+        using FileStream file = OpenExclusive(path, FileMode.OpenOrCreate);
+        Rewrite(file, path, server, $"{server} {key} {comment}");
     }
 
     private static bool Matches(string line, HostPort server)

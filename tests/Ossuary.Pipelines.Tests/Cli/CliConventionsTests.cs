@@ -224,6 +224,66 @@ public sealed class CliConventionsTests : CliTestBase
     }
 
     [Fact]
+    public async Task KnownHostsSetReplacesTheKeyWhileAClientRecordsOneOnFirstUse()
+    {
+        // What a client trusting the server on first use (connect --tofu) records whenever the file holds no key for it.
+        const string Recorded = "2222222222222222222222222222222222222222222222222222222222222222";
+        string path = Path.Combine(Dir, "known_hosts");
+        string wanted = WriteKeyFile("new.key");
+
+        // A few rounds: the client gets in between only when it finds the file free at the right moment.
+        for (int round = 0; round < 15; round++)
+        {
+            File.WriteAllText(path, $"example.org:7000 {Recorded}\n");
+            using var stop = new CancellationTokenSource();
+            OssuaryKnownHosts firstUse = OssuaryKnownHosts.Load(path);
+            Task client = Task.Run(() =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    Thread.SpinWait(2_000); // leaves the file unlocked now and then, as clients connecting at times do
+                    try
+                    {
+                        // Only once the file is free: Add would wait for it in sleeps of up to 50 ms, and
+                        // clients connecting at any moment do not all sleep through the same few milliseconds.
+                        new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None).Dispose();
+                    }
+                    catch (IOException)
+                    {
+                        continue;
+                    }
+
+                    try
+                    {
+                        firstUse.Add("example.org", 7000, OssuaryPublicKey.Parse(Recorded));
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // The file holds another key for the host: a client refuses, records nothing.
+                    }
+                }
+            });
+
+            ToolResult set;
+            try
+            {
+                set = await RunAsync("known-hosts", "set", "example.org:7000", wanted, "--known-hosts", "known_hosts");
+            }
+            finally
+            {
+                await stop.CancelAsync();
+                await client;
+            }
+
+            // set replaces whatever the file held: the file is never without a key for the host, so no client records one in between.
+            AssertSucceeds(set);
+            OssuaryKnownHosts after = OssuaryKnownHosts.Load(path);
+            Assert.Equal(KnownHostStatus.Trusted, after.Check("example.org", 7000, OssuaryPublicKey.Parse(wanted)));
+            Assert.Equal(KnownHostStatus.Changed, after.Check("example.org", 7000, OssuaryPublicKey.Parse(Recorded)));
+        }
+    }
+
+    [Fact]
     public async Task APeerThatIsNotOssuaryIsNamedByWhatItSent()
     {
         using var http = new FakePeer(async socket =>
