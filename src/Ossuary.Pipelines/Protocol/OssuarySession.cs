@@ -401,6 +401,10 @@ public sealed partial class OssuarySession : IDisposable
                 _closedResult = _step == Step.SendFarewell ? _closedResult : _lastError;
                 _step = Step.Closed;
             }
+
+            // An answer to the peer's Reset not yet written is not written now: WriteHandshake put it
+            // on the wire after Dispose, and HasPendingOutput said there was more to send.
+            _resetAnswerPending = false;
         }
     }
 

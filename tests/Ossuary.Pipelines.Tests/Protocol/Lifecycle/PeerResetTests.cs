@@ -42,6 +42,24 @@ public class PeerResetTests
     }
 
     [Fact]
+    public void ASessionDisposedWithAResetStillToAnswerWritesNothingMore()
+    {
+        using SessionPair pair = SessionPair.Established();
+        byte[] damaged = SessionPair.DataPacket(pair.Client, "damaged"u8);
+        damaged[^1] ^= 0xFF;
+        SessionPair.Receive(pair.Server, damaged);
+        Assert.Equal(OssuaryReceiveStatus.Reset, SessionPair.Receive(pair.Client, SessionPair.NextPacket(pair.Server)).Status);
+        Assert.True(pair.Client.HasPendingOutput); // the answer to the server's Reset
+
+        pair.Client.Dispose();
+
+        // Every call after Dispose finds the session closed: none puts a packet on the wire.
+        Assert.Equal(OssuarySessionState.Closed, pair.Client.State);
+        Assert.False(pair.Client.HasPendingOutput);
+        Assert.Equal(0, pair.Client.WriteHandshake(new System.Buffers.ArrayBufferWriter<byte>()));
+    }
+
+    [Fact]
     public void DataSentBeforeTheResetDoesNotOpenAfterIt()
     {
         using SessionPair pair = SessionPair.Established();
