@@ -8,7 +8,10 @@ namespace Ossuary.Pipelines.Trust;
 /// without a port covers every port of the host; IPv6 addresses are written in brackets with a
 /// port (<c>[::1]:7000</c>). Lookups are case-insensitive on the host. A host may have several
 /// lines (the old and the new key during a rotation); any of their keys is trusted.
-/// Thread-safe: one set may serve the trust callbacks of many connections at once.
+/// Thread-safe: one set may serve the trust callbacks of many connections at once. A set loaded
+/// from a file answers from the file as it is when asked, so a key another process adds to it or
+/// removes from it (the tool's <c>known-hosts set</c> or <c>remove</c>, a configuration push) counts
+/// from the next check on, as it does for ssh, which reads its file for every connection.
 /// </summary>
 public sealed class OssuaryKnownHosts
 {
@@ -16,6 +19,7 @@ public sealed class OssuaryKnownHosts
 
     // A client's trust callback consults one set for every connection, and callbacks run at once:
     // Add refills the list while another thread's Find walks it. Trust decisions only, never per frame.
+    // A file-backed set's queries read the file instead (see Query): the list serves Add only.
     private readonly Lock _sync = new();
 
     private OssuaryKnownHosts(string? path, List<KnownHost> entries)
@@ -28,16 +32,10 @@ public sealed class OssuaryKnownHosts
     public string? Path { get; }
 
     /// <summary>How many entries the file holds.</summary>
-    public int Count
-    {
-        get
-        {
-            lock (_sync)
-            {
-                return _entries.Count;
-            }
-        }
-    }
+    /// <exception cref="FormatException">The file, as read now, has a malformed line; the message gives the file and line number.</exception>
+    /// <exception cref="IOException">The file cannot be read, or another writer held it for longer than <see cref="LockWait"/>.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    public int Count => Query(static entries => entries.Count);
 
     /// <summary>
     /// Reads <paramref name="path"/>; a missing file is an empty set that <see cref="Add"/> creates.
@@ -49,9 +47,15 @@ public sealed class OssuaryKnownHosts
     public static OssuaryKnownHosts Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        return new OssuaryKnownHosts(path, ReadFile(path));
+    }
+
+    /// <summary>The entries of the file at <paramref name="path"/> as it is now; none if it is missing.</summary>
+    private static List<KnownHost> ReadFile(string path)
+    {
         if (!File.Exists(path))
         {
-            return new OssuaryKnownHosts(path, []);
+            return [];
         }
 
         try
@@ -60,11 +64,29 @@ public sealed class OssuaryKnownHosts
             using FileStream file = OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             RequireOwnerOnlyWrites(file, path);
             using var reader = new StreamReader(file);
-            return new OssuaryKnownHosts(path, ParseEntries(reader, path));
+            return ParseEntries(reader, path);
         }
         catch (FileNotFoundException)
         {
-            return new OssuaryKnownHosts(path, []);
+            return [];
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="query"/> over the entries: a file-backed set's as the file holds them now,
+    /// read for each question (trust decisions, once a handshake), since another process may have
+    /// changed it; an in-memory set's under the lock.
+    /// </summary>
+    private T Query<T>(Func<List<KnownHost>, T> query)
+    {
+        if (Path is { } path)
+        {
+            return query(ReadFile(path));
+        }
+
+        lock (_sync)
+        {
+            return query(_entries);
         }
     }
 
@@ -79,24 +101,22 @@ public sealed class OssuaryKnownHosts
     /// the old and the new during a key rotation, as in ssh), changed if others are recorded.
     /// Exact host:port entries win over host-only ones.
     /// </summary>
+    /// <inheritdoc cref="Count" path="/exception"/>
     public KnownHostStatus Check(string host, int port, OssuaryPublicKey key)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
         ArgumentNullException.ThrowIfNull(key);
-        lock (_sync)
-        {
-            return StatusLocked(NormalizeHost(host), port, key);
-        }
+        string name = NormalizeHost(host);
+        return Query(entries => StatusIn(entries, name, port, key));
     }
 
     /// <summary>The key recorded for the host and port (an exact host:port entry wins over a host-only one; of several, the first); null if none.</summary>
+    /// <inheritdoc cref="Count" path="/exception"/>
     public OssuaryPublicKey? Find(string host, int port)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
-        lock (_sync)
-        {
-            return FindLocked(NormalizeHost(host), port);
-        }
+        string name = NormalizeHost(host);
+        return Query(entries => FindIn(entries, name, port));
     }
 
     /// <summary>
@@ -104,13 +124,13 @@ public sealed class OssuaryKnownHosts
     /// ones otherwise) holds <paramref name="key"/>: a rotation lists the old and the new key side by side,
     /// and taking only the first made the new one look like an impostor's.
     /// </summary>
-    private KnownHostStatus StatusLocked(string name, int port, OssuaryPublicKey key)
+    private static KnownHostStatus StatusIn(List<KnownHost> entries, string name, int port, OssuaryPublicKey key)
     {
         bool exactFound = false;
         bool exactMatch = false;
         bool hostOnlyFound = false;
         bool hostOnlyMatch = false;
-        foreach (KnownHost entry in _entries)
+        foreach (KnownHost entry in entries)
         {
             if (!string.Equals(entry.Host, name, StringComparison.OrdinalIgnoreCase))
             {
@@ -134,10 +154,10 @@ public sealed class OssuaryKnownHosts
             : KnownHostStatus.Unknown;
     }
 
-    private OssuaryPublicKey? FindLocked(string name, int port)
+    private static OssuaryPublicKey? FindIn(List<KnownHost> entries, string name, int port)
     {
         KnownHost? hostOnly = null;
-        foreach (KnownHost entry in _entries)
+        foreach (KnownHost entry in entries)
         {
             if (!string.Equals(entry.Host, name, StringComparison.OrdinalIgnoreCase))
             {
@@ -238,7 +258,7 @@ public sealed class OssuaryKnownHosts
     /// <returns>True if the entry was added.</returns>
     private bool RecordUnlessKnown(string name, int port, OssuaryPublicKey key)
     {
-        switch (StatusLocked(name, port, key))
+        switch (StatusIn(_entries, name, port, key))
         {
             case KnownHostStatus.Unknown:
                 _entries.Add(new KnownHost(name, port, key));

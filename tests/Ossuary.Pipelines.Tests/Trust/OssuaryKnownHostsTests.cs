@@ -143,6 +143,29 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void ASetServingAClientFollowsTheKeysOtherProcessesPutInOrTakeOutOfItsFile()
+    {
+        // One set serves a long-running client's trust callbacks. The README's rotation pushes the new
+        // key into its file next to the old, then takes the old one out; another process (a push, the
+        // tool's known-hosts set or remove) does it, and the client must follow without a restart.
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {KeyA} old\n");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyA));
+
+        File.AppendAllText(path, $"example.org:7000 {KeyB} new\n");
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyB));
+        Assert.Equal(2, hosts.Count);
+
+        File.WriteAllText(path, $"example.org:7000 {KeyB} new\n");
+        Assert.Equal(KnownHostStatus.Changed, hosts.Check("example.org", 7000, KeyA)); // taken out: no longer trusted
+        Assert.Equal(KeyB, hosts.Find("example.org", 7000));
+
+        File.Delete(path);
+        Assert.Equal(KnownHostStatus.Unknown, hosts.Check("example.org", 7000, KeyB));
+    }
+
+    [Fact]
     public void AMissingFileIsAnEmptySetAndIsNotCreatedByLoading()
     {
         string path = Path.Combine(_directory, "missing", "known_hosts");
