@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Native;
 
@@ -135,6 +136,60 @@ public sealed partial class NativeArtifactsTests(NativeLibraryFixture native)
         string dynamic = await NativeLibraryFixture.ToolAsync("readelf", "-d", program);
 
         Assert.Equal(["ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6"], Needed(dynamic).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// The README's link commands for C developers, run as written from a folder laid out as they
+    /// assume (the publish output in artifacts/native, the program's source app.c), followed by
+    /// the program they built: a command that builds a program which cannot start is a broken
+    /// instruction, whatever the library does.
+    /// </summary>
+    [Theory]
+    [InlineData("**Linking against `libossuary.so`.**")]
+    [InlineData("**Linking against `libossuary.a`.**")]
+    public async Task TheReadmesLinkCommandBuildsAProgramThatRuns(string paragraph)
+    {
+        string commands = ReadmeShellBlockAfter(paragraph);
+        string root = Path.Combine(native.RunDirectory, "readme-" + (paragraph.Contains(".so", StringComparison.Ordinal) ? "shared" : "static"));
+        string published = Path.Combine(root, "artifacts", "native");
+        Directory.CreateDirectory(published);
+        foreach (string file in Directory.GetFiles(native.ArtifactsDirectory))
+        {
+            File.Copy(file, Path.Combine(published, Path.GetFileName(file)), overwrite: true);
+        }
+
+        const string App = """
+            #include <stdio.h>
+            #include "ossuary.h"
+            int main(void) {
+              OssuaryConnection *conn = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+              printf("created %d\n", conn != NULL);
+              ossuary_destroy_connection(&conn);
+              return 0;
+            }
+            """;
+
+        // Where the README's commands look for the source: the folder they run in, or myapp/.
+        File.WriteAllText(Path.Combine(root, "app.c"), App);
+        Directory.CreateDirectory(Path.Combine(root, "myapp"));
+        File.WriteAllText(Path.Combine(root, "myapp", "app.c"), App);
+
+        // The commands, then the program they built (a.out, in the folder they ended in).
+        ProcessResult result = await NativeProcess.RunAsync("bash", ["-ec", commands + "\n./a.out\n"], root, TimeSpan.FromMinutes(2));
+
+        Assert.True(result.ExitCode == 0, $"{commands}\n{result}");
+        Assert.Contains("created 1\n", result.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>The first ```sh block after <paramref name="paragraph"/> in the README.</summary>
+    private static string ReadmeShellBlockAfter(string paragraph)
+    {
+        string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "README.md"));
+        int at = readme.IndexOf(paragraph, StringComparison.Ordinal);
+        Assert.True(at >= 0, $"The README has no paragraph {paragraph}");
+        int start = readme.IndexOf("```sh\n", at, StringComparison.Ordinal) + "```sh\n".Length;
+        int end = readme.IndexOf("```", start, StringComparison.Ordinal);
+        return readme[start..end];
     }
 
     /// <summary>The functions ossuary.h declares.</summary>
