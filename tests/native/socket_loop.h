@@ -121,6 +121,9 @@ static inline int send_message(link_t *l, const uint8_t *message, uint16_t len) 
  * packet that never came whole) are lost.
  */
 static inline int pass(link_t *l) {
+  /* message[] holds the largest plaintext a packet carries (16384): with a smaller one, a packet
+   * too large for it fails with 0 bytes consumed, which packet_taken() reads as the original's
+   * "taken", while our library keeps the packet for a call with room: the loop would lose its place. */
   static uint8_t out[65535], message[16384];
   int progress = 0;
   int done = ossuary_handshake_done(l->conn);
