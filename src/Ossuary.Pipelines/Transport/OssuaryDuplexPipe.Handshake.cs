@@ -22,7 +22,7 @@ public sealed partial class OssuaryDuplexPipe
         using var timer = new HandshakeTimer(plan.TimeProvider, plan.Timeout, cancellationToken);
         try
         {
-            await ExchangeHandshakeAsync(transport, session, plan, connection, timer).ConfigureAwait(false);
+            await ExchangeHandshakeAsync(transport, session, plan, connection, telemetry, timer).ConfigureAwait(false);
             TimeSpan elapsed = plan.TimeProvider.GetElapsedTime(started);
             telemetry.Metrics.HandshakeEnded(plan.Role, elapsed, null);
             OssuaryLog.HandshakeCompleted(telemetry.Logger, plan.Role, telemetry.ConnectionId, elapsed.TotalMilliseconds, session.RemotePublicKey);
@@ -101,12 +101,12 @@ public sealed partial class OssuaryDuplexPipe
     }
 
     /// <summary>The plan's admission check, with a throwing callback marked as our failure, not the client's.</summary>
-    private static async ValueTask<bool> AdmitsAsync(HandshakePlan plan, OssuaryPublicKey client, ConnectionContext? connection, HandshakeTimer timer)
+    private static async ValueTask<bool> AdmitsAsync(HandshakePlan plan, OssuaryPublicKey client, ConnectionContext? connection, ConnectionTelemetry telemetry, HandshakeTimer timer)
     {
         CancellationToken cancellationToken = timer.Token;
         try
         {
-            return await Bounded(plan.AdmitsAsync(client, connection, cancellationToken), nameof(OssuaryServerOptions.AuthorizeClient), timer).ConfigureAwait(false);
+            return await Bounded(plan.AdmitsAsync(client, connection, cancellationToken), nameof(OssuaryServerOptions.AuthorizeClient), plan.Role, telemetry, timer).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -118,7 +118,7 @@ public sealed partial class OssuaryDuplexPipe
         }
     }
 
-    private static async Task ExchangeHandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, HandshakeTimer timer)
+    private static async Task ExchangeHandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, HandshakeTimer timer)
     {
         CancellationToken cancellationToken = timer.Token;
         var ignored = new ArrayBufferWriter<byte>(1);
@@ -138,7 +138,7 @@ public sealed partial class OssuaryDuplexPipe
 
             if (session.IsEstablished)
             {
-                if (plan.Role != OssuaryRole.Client && !await AdmitsAsync(plan, session.RemotePublicKey!, connection, timer).ConfigureAwait(false))
+                if (plan.Role != OssuaryRole.Client && !await AdmitsAsync(plan, session.RemotePublicKey!, connection, telemetry, timer).ConfigureAwait(false))
                 {
                     session.Disconnect(error: true);
                     await FlushPendingAsync(transport.Output, session, cancellationToken).ConfigureAwait(false);
@@ -181,7 +181,7 @@ public sealed partial class OssuaryDuplexPipe
                     // goes out: a server whose step timeout ran out meanwhile has sent a Reset, and
                     // answering it starts a handshake that now succeeds, where a ClientAuthentication
                     // would be dropped and the connection "established" on one side only.
-                    watched = await DecideTrustAsync(transport, session, plan, timer).ConfigureAwait(false);
+                    watched = await DecideTrustAsync(transport, session, plan, telemetry, timer).ConfigureAwait(false);
                     break;
                 case OssuaryReceiveStatus.Closed:
                     await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
@@ -217,7 +217,7 @@ public sealed partial class OssuaryDuplexPipe
     /// Asks the application whether to trust the server, watching the transport meanwhile, and
     /// returns what the watch read (the caller processes it before anything is sent).
     /// </summary>
-    private static async Task<ReadResult> DecideTrustAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, HandshakeTimer timer)
+    private static async Task<ReadResult> DecideTrustAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionTelemetry telemetry, HandshakeTimer timer)
     {
         CancellationToken cancellationToken = timer.Token;
         OssuaryPublicKey server = session.RemotePublicKey!;
@@ -227,7 +227,7 @@ public sealed partial class OssuaryDuplexPipe
         {
             try
             {
-                trusted = plan.TrustServer is not null && await Bounded(plan.TrustServer(server, cancellationToken), nameof(OssuaryClientOptions.TrustServer), timer).ConfigureAwait(false);
+                trusted = plan.TrustServer is not null && await Bounded(plan.TrustServer(server, cancellationToken), nameof(OssuaryClientOptions.TrustServer), plan.Role, telemetry, timer).ConfigureAwait(false);
             }
             catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
@@ -272,7 +272,7 @@ public sealed partial class OssuaryDuplexPipe
     /// handshake, and a server's connection, past the timeout forever. While it is pending, the
     /// timer knows whose the wait is (<see cref="HandshakeTimer.PendingCallback"/>).
     /// </summary>
-    private static async ValueTask<bool> Bounded(ValueTask<bool> decision, string callback, HandshakeTimer timer)
+    private static async ValueTask<bool> Bounded(ValueTask<bool> decision, string callback, OssuaryRole role, ConnectionTelemetry telemetry, HandshakeTimer timer)
     {
         if (decision.IsCompleted)
         {
@@ -280,10 +280,39 @@ public sealed partial class OssuaryDuplexPipe
         }
 
         timer.PendingCallback = callback;
-        bool decided = await decision.AsTask().WaitAsync(timer.Token).ConfigureAwait(false);
-        timer.PendingCallback = null;
-        return decided;
+        Task<bool> pending = decision.AsTask();
+        try
+        {
+            bool decided = await pending.WaitAsync(timer.Token).ConfigureAwait(false);
+            timer.PendingCallback = null;
+            return decided;
+        }
+        catch (OperationCanceledException)
+        {
+            ReportLateFailure(pending, callback, role, telemetry);
+            throw;
+        }
     }
+
+    /// <summary>
+    /// A callback given up on (the handshake timed out or was cancelled while it ran) may still fail
+    /// later, the lookup it was stuck on erroring at last. That failure is this side's and is logged
+    /// with its cause (event 6, as a callback that throws in time); left alone, the abandoned task
+    /// faulted unobserved and its exception reached only TaskScheduler.UnobservedTaskException.
+    /// </summary>
+    private static void ReportLateFailure(Task<bool> pending, string callback, OssuaryRole role, ConnectionTelemetry telemetry) =>
+        _ = pending.ContinueWith(
+            static (task, state) =>
+            {
+                var (callback, role, telemetry) = ((string, OssuaryRole, ConnectionTelemetry))state!;
+                AggregateException failure = task.Exception!; // read, so observed
+                telemetry.ReportLocalFault(role, new LocalFault($"{callback} (after the handshake gave up on it)",
+                    failure.InnerExceptions.Count == 1 ? failure.InnerException! : failure));
+            },
+            (callback, role, telemetry),
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
     /// <summary>Stops a watch read on a failing handshake; its outcome no longer matters.</summary>
     private static async ValueTask EndWatchAsync(PipeReader input, ValueTask<ReadResult> watch)

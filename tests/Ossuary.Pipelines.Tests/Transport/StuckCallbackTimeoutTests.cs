@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Tests.Support;
@@ -84,6 +85,64 @@ public class StuckCallbackTimeoutTests
 
         OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(connection.Transport.Input).Within());
         Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason); // a Disconnect (error), not Truncated
+    });
+
+    /// <summary>
+    /// A callback the handshake gave up on at its timeout may still fail later (the lookup it was stuck
+    /// on finally errors). That failure is this side's, with its cause: logged at Error (event 6) as a
+    /// throwing callback is. It was dropped: the abandoned task faulted unobserved, its exception lost
+    /// to TaskScheduler.UnobservedTaskException when the task was collected, and never logged.
+    /// </summary>
+    [Fact]
+    public Task AnAuthorizeClientThatThrowsAfterTheTimeoutIsLoggedWithItsCauseNotLeftUnobserved() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        const string Cause = "the directory behind AuthorizeClient went away after the timeout";
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thrown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var serverOptions = new OssuaryServerOptions { Identity = keys.Server, HandshakeTimeout = Timeout, LoggerFactory = loggers };
+        serverOptions.AuthorizeClient = async (_, _, _) =>
+        {
+            await release.Task; // ignores its token: stuck until released
+            thrown.SetResult();
+            throw new InvalidOperationException(Cause);
+        };
+        var unobserved = new ConcurrentQueue<Exception>();
+        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, e) => unobserved.Enqueue(e.Exception);
+        TaskScheduler.UnobservedTaskException += onUnobserved;
+        try
+        {
+            LinkedPipes link = LinkedPipes.Transparent(out _);
+            Task<OssuaryDuplexPipe> server = OssuaryDuplexPipe.AcceptAsync(link.Server, serverOptions);
+            _ = OssuaryDuplexPipe.ConnectAsync(link.Client, keys.ClientOptions());
+            OssuaryException timedOut = await Assert.ThrowsAsync<OssuaryException>(() => server.Within());
+            Assert.Equal(OssuaryErrorReason.HandshakeTimeout, timedOut.Reason);
+
+            release.SetResult();
+            await thrown.Task.Within();
+            for (int i = 0; i < 5; i++)
+            {
+                await Task.Delay(50);
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+
+            Assert.DoesNotContain(unobserved, e => e.ToString().Contains(Cause, StringComparison.Ordinal));
+            while (!logs.Collector.GetSnapshot().Any(r => r.Exception?.Message == Cause))
+            {
+                await Task.Delay(20); // the report follows the throw on the callback's thread; Run guards against a hang
+            }
+
+            FakeLogRecord late = logs.Collector.GetSnapshot().First(r => r.Exception?.Message == Cause);
+            Assert.Equal((HandshakeFaulted, LogLevel.Error), (late.Id.Id, late.Level));
+            Assert.Contains("AuthorizeClient", late.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= onUnobserved;
+        }
     });
 
     [Fact]
