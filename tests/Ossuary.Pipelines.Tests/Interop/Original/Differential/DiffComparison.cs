@@ -45,6 +45,21 @@ internal static partial class DiffComparison
                     when callDiff == markerCall && (packetDiff < 0 || packetDiff >= markerPacket)
                         && theirCalls[callDiff].Contains(" recv_data Ok((", StringComparison.Ordinal) && ourCalls[callDiff].EndsWith(" Err", StringComparison.Ordinal):
                     return new DiffVerdict(marker.Kind, false, $"{marker.Side} refused a data packet whose tag_len is not 16; the original decrypted it");
+                case KnownDifferences.PeerStartedFifthResetFails:
+                    {
+                        // The side's next packet is where the runs part: the original's Reset, our Disconnect (error).
+                        int answer = NextPacketOf(ours, marker, markerPacket);
+                        if (answer >= 0 && packetDiff == answer && callDiff >= markerCall
+                            && theirPackets[answer] == $"PKT {marker.Side} 0004000000110000xxxx0100"
+                            && ourPackets[answer] == $"PKT {marker.Side} 0004000000100000xxxx0100"
+                            && ours[^1].Contains($"{marker.Side}=Err(", StringComparison.Ordinal))
+                        {
+                            return new DiffVerdict(marker.Kind, false, $"{marker.Side} failed at a fifth reset the peer started");
+                        }
+
+                        break;
+                    }
+
                 case KnownDifferences.EstablishedDisconnectIsFinal:
                     {
                         // The answer to the Disconnect is the side's next packet: it must match too.
@@ -72,6 +87,11 @@ internal static partial class DiffComparison
             ? new DiffVerdict(KnownDifferences.OriginalPanics, false, $"original: {original.Panic}; ours: {next}")
             : new DiffVerdict(DiffVerdict.Unexplained, true, $"the original panicked ({original.Panic}) where our next line is not a receive error: {next}");
     }
+
+    /// <summary>The index among our packets of the first one <paramref name="marker"/>'s side writes after it, or -1.</summary>
+    private static int NextPacketOf(IReadOnlyList<string> ours, Marker marker, int markerPacket) =>
+        ours.Skip(marker.Line).Select((l, i) => (l, i)).Where(x => x.l.StartsWith($"PKT {marker.Side} ", StringComparison.Ordinal))
+            .Select(x => markerPacket + ours.Skip(marker.Line).Take(x.i).Count(IsPacket)).DefaultIfEmpty(-1).First();
 
     private static string Explain(int packetDiff, List<string> theirPackets, List<string> ourPackets, int callDiff, List<string> theirCalls, List<string> ourCalls)
     {
