@@ -54,7 +54,12 @@ public sealed partial class JetStreamPublisher : IReadingStore
         try
         {
             var publisher = new JetStreamPublisher(nats, options, logger ?? NullLogger.Instance);
-            await JetStreamStream.EnsureAsync(publisher._js, options, cancellationToken);
+            INatsJSStream stream = await JetStreamStream.EnsureAsync(publisher._js, options, cancellationToken);
+            if (JetStreamStream.KeepsStoredReadings(stream))
+            {
+                LogStreamKeepsReadings(publisher._logger, options.Stream);
+            }
+
             return publisher;
         }
         catch
@@ -152,6 +157,9 @@ public sealed partial class JetStreamPublisher : IReadingStore
 
     [LoggerMessage(EventId = 1711, Level = LogLevel.Warning, Message = "JetStream did not acknowledge {Count} reading(s); publishing them again in {Seconds} s (devices wait meanwhile).")]
     private static partial void LogRetrying(ILogger logger, int count, double seconds);
+
+    [LoggerMessage(EventId = 1712, Level = LogLevel.Warning, Message = "The JetStream stream {Stream} keeps every reading after it is stored (made by an earlier version, not a work queue): it grows until the NATS server's disk is full. Replace it: stop the nodes, let consume store what is left, then 'nats stream rm {Stream}' and start them again.")]
+    private static partial void LogStreamKeepsReadings(ILogger logger, string stream);
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _nats.DisposeAsync();

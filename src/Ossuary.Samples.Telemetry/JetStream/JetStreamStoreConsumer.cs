@@ -41,7 +41,12 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     {
         await using var nats = new NatsClient(options.Url);
         INatsJSContext js = nats.CreateJetStreamContext();
-        await JetStreamStream.EnsureAsync(js, options, cancellationToken);
+        INatsJSStream stream = await JetStreamStream.EnsureAsync(js, options, cancellationToken);
+        if (JetStreamStream.KeepsStoredReadings(stream))
+        {
+            LogStreamKeepsReadings(logger, options.Stream);
+        }
+
         INatsJSConsumer consumer = await js.CreateOrUpdateConsumerAsync(
             options.Stream,
             // Explicit, not acknowledge-all: a process that died between taking a batch and storing it
@@ -113,6 +118,9 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             // Unreachable now: what was not acknowledged is delivered again (stored once if it has a sequence number).
         }
     }
+
+    [LoggerMessage(EventId = 1712, Level = LogLevel.Warning, Message = "The JetStream stream {Stream} keeps every reading after it is stored (made by an earlier version, not a work queue): it grows until the NATS server's disk is full. Replace it once this consumer has stored all of it (no pending messages) and the nodes are stopped: 'nats stream rm {Stream}', then start them again.")]
+    private static partial void LogStreamKeepsReadings(ILogger logger, string stream);
 
     [LoggerMessage(EventId = 1710, Level = LogLevel.Warning, Message = "Skipped a message on {Subject} that is not a reading: {Reason}")]
     private static partial void LogBadMessage(ILogger logger, string subject, string reason);

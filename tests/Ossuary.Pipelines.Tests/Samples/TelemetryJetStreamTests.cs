@@ -75,6 +75,101 @@ public sealed class TelemetryJetStreamTests : IDisposable
     }
 
     [Fact]
+    public async Task AReadingStoredByTheConsumerLeavesTheStream()
+    {
+        // JetStream is the queue between the nodes and the store, not a second copy of the database:
+        // a stream that kept every stored reading grew by the fleet's whole rate until the NATS
+        // server's disk was full, and then every node failed its publishes and stopped.
+        const int Readings = 20;
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_DRAINED", Subject = "drained.readings" };
+        string device = new('c', 64);
+        await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, budget.Token))
+        {
+            await publisher.WriteAsync(Enumerable.Range(1, Readings).Select(seq => new StoredReading(device, seq, "temp", seq, seq)).ToArray(), budget.Token);
+        }
+
+        string database = Path.Combine(_directory, "drained.db");
+        await using SqliteReadingStore store = SqliteReadingStore.Open(database);
+        var consumer = new JetStreamStoreConsumer(options, store, NullLogger.Instance);
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
+        {
+            Task consuming = consumer.RunAsync(stop.Token);
+            while (consumer.Stored < Readings)
+            {
+                await Task.Delay(20, budget.Token);
+            }
+
+            await stop.CancelAsync();
+            await consuming;
+        }
+
+        Assert.Equal(Readings, ReadingQueries.Totals(database).Single().Readings);
+
+        // Once JetStream has the acknowledgements (the ack floor at the last reading), nothing is
+        // left in the stream. The guard only bounds the look at the acknowledgements.
+        await using var client = new NatsClient(nats.Url);
+        INatsJSContext js = client.CreateJetStreamContext();
+        using var guard = CancellationTokenSource.CreateLinkedTokenSource(budget.Token);
+        guard.CancelAfter(TimeSpan.FromSeconds(20));
+        while ((await js.GetConsumerAsync(options.Stream, options.Consumer, budget.Token)).Info.AckFloor?.StreamSeq < Readings && !guard.IsCancellationRequested)
+        {
+            await Task.Delay(50, CancellationToken.None);
+        }
+
+        INatsJSStream stream = await js.GetStreamAsync(options.Stream, cancellationToken: budget.Token);
+        while (stream.Info.State.Messages > 0 && !guard.IsCancellationRequested)
+        {
+            await Task.Delay(50, CancellationToken.None);
+            stream = await js.GetStreamAsync(options.Stream, cancellationToken: budget.Token);
+        }
+
+        Assert.True(stream.Info.State.Messages == 0, $"the stream still holds {stream.Info.State.Messages} of the {Readings} readings the store has");
+    }
+
+    [Fact]
+    public async Task AStreamAnEarlierVersionMadeIsStillUsedAndTheOperatorIsToldToReplaceIt()
+    {
+        // nats-server cannot turn a stream that keeps its messages into a work queue in place. Failing
+        // on it would stop every node and consume together on upgrade, and consume is what must empty
+        // the old stream before it can be replaced.
+        const int Readings = 3;
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_OLD", Subject = "old.readings" };
+        await using (var client = new NatsClient(nats.Url))
+        {
+            await client.CreateJetStreamContext().CreateStreamAsync(new NATS.Client.JetStream.Models.StreamConfig(options.Stream, [options.Subject + ".>"]), budget.Token);
+        }
+
+        var nodeLog = new FakeLogger();
+        await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, nodeLog, budget.Token))
+        {
+            await publisher.WriteAsync(Enumerable.Range(1, Readings).Select(seq => new StoredReading(new string('d', 64), seq, "temp", seq, seq)).ToArray(), budget.Token);
+        }
+
+        var consumerLog = new FakeLogger();
+        string database = Path.Combine(_directory, "old.db");
+        await using SqliteReadingStore store = SqliteReadingStore.Open(database);
+        var consumer = new JetStreamStoreConsumer(options, store, consumerLog);
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
+        {
+            Task consuming = consumer.RunAsync(stop.Token);
+            while (consumer.Stored < Readings)
+            {
+                await Task.Delay(20, budget.Token);
+            }
+
+            await stop.CancelAsync();
+            await consuming;
+        }
+
+        Assert.Equal(Readings, ReadingQueries.Totals(database).Single().Readings);
+        Assert.All([nodeLog, consumerLog], log => Assert.Contains(log.Collector.GetSnapshot(), record => record.Id.Id == 1712 && record.Level == Microsoft.Extensions.Logging.LogLevel.Warning && record.Message.Contains("nats stream rm TELEMETRY_OLD", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task AConsumerStoppedBeforeItsStreamIsSetUpStopsQuietly()
     {
         using var budget = new CancellationTokenSource(HardLimit);
@@ -174,8 +269,10 @@ public sealed class TelemetryJetStreamTests : IDisposable
             Assert.Equal(Devices * (long)Resent, duplicates);
             await using (var client = new NatsClient(nats.Url))
             {
+                // Every message the stream took has a number (a dropped duplicate none); the stream
+                // holds fewer, as it lets go of what the consumer has stored.
                 INatsJSStream stream = await client.CreateJetStreamContext().GetStreamAsync(jetStream.Stream, cancellationToken: budget.Token);
-                Assert.Equal(Devices * (long)Total, stream.Info.State.Messages);
+                Assert.Equal(Devices * (ulong)Total, stream.Info.State.LastSeq);
             }
 
             while (consumer.Stored < Devices * (long)Total)
