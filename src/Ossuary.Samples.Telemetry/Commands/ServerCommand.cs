@@ -20,7 +20,9 @@ internal static class ServerCommand
         var port = SampleOptions.Int("--port", "TCP port.", 7400, max: 65535);
         var key = SampleOptions.Text("--key", "The server's secret key file.", "fleet/server.key");
         var authorized = SampleOptions.Text("--authorized-keys", "The devices admitted.", "fleet/devices.keys");
-        var summary = SampleOptions.Int("--summary-seconds", "Seconds between tables.", 5, min: 1);
+        // Bounded here, so that a period no timer takes (past 49.7 days) is a bad argument before the
+        // server listens, not a crash once it does.
+        var summary = SampleOptions.Int("--summary-seconds", "Seconds between tables (at most a day).", 5, min: 1, max: 86_400);
         var rows = SampleOptions.Int("--rows", "Show only the N busiest devices (0: all).", 0);
         var db = SampleOptions.Text("--db", "The SQLite file readings are stored in (created if missing).", "telemetry.db");
         var nats = SampleOptions.Text("--nats", "Publish readings to NATS JetStream at this URL (e.g. nats://127.0.0.1:4222) instead of --db; run 'consume' to store them.", "");

@@ -53,6 +53,20 @@ public sealed class TelemetryCommandLineTests : IDisposable
     }
 
     [Fact]
+    public async Task ASummaryPeriodPastTheTimersRangeIsABadArgumentNotACrash()
+    {
+        // 5,000,000 s (58 days) is past what a timer takes (49.7 days): the server used to start
+        // listening, then die of an unhandled exception (exit 134, a stack trace) as it set the timer.
+        Assert.Equal(0, (await RunAsync(_directory, "fleet", "--devices", "1", "--out", "fleet")).code);
+
+        (int code, string stdout, string stderr) = await RunAsync(_directory, "server", "--port", "0", "--summary-seconds", "5000000");
+
+        Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Equal("", stdout);
+        Assert.StartsWith("error: --summary-seconds must be a whole number from 1 to 86400, not '5000000'", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AFleetMadeInsideARepositoryIsIgnoredByGit()
     {
         Assert.Equal(0, (await RunProcessAsync(_directory, "git", "init", "-q")).code);
