@@ -22,6 +22,94 @@ public sealed class TelemetryMetricsTests : IDisposable
     [Fact]
     public Task TheStoreLagCountsTheBatchTheStoreIsStillWriting() => LagAsync().WaitAsync(HardLimit);
 
+    [Fact]
+    public Task NoCounterGoesDownWhenALateReadingFillsItsGap() => LateReadingAsync().WaitAsync(HardLimit);
+
+    private async Task LateReadingAsync()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+        await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            DatabasePath = Path.Combine(_directory, "late.db"),
+            MetricsPort = 0,
+        });
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var scrape = new Uri($"http://{server.MetricsEndPoint}/metrics");
+
+        // Reading 2 is missing, then arrives over a second connection (a reconnected device resending).
+        await SendAsync(server, serverKey, device, "sensor=temp value=1 seq=1\nsensor=temp value=3 seq=3\n", 1, 2, budget.Token);
+        string before = await ScrapeAsync(http, scrape, received: 2, budget.Token);
+        await SendAsync(server, serverKey, device, "sensor=temp value=2 seq=2\n", 2, 3, budget.Token);
+        Assert.Equal(0, server.Registry.Find(device.PublicKey)!.Gaps);
+        string after = await ScrapeAsync(http, scrape, received: 3, budget.Token);
+
+        // Prometheus takes any fall of a counter for a restart of the process: increase() and rate()
+        // then add the whole new value, and an alert on lost readings fires for a reading that arrived.
+        Dictionary<string, double> counted = Counters(after);
+        foreach ((string sample, double value) in Counters(before))
+        {
+            Assert.True(counted.TryGetValue(sample, out double later) && later >= value, $"the counter {sample} went from {value} to {(counted.TryGetValue(sample, out double v) ? v : double.NaN)}");
+        }
+
+        // What is missing now is a level that falls when a reading fills its gap: a gauge.
+        Assert.Equal(1, Value(before, "telemetry_readings_gaps"));
+        Assert.Equal(0, Value(after, "telemetry_readings_gaps"));
+    }
+
+    private static async Task SendAsync(TelemetryServer server, OssuaryIdentity serverKey, OssuaryIdentity device, string lines, long sessionsEnded, long persisted, CancellationToken cancellationToken)
+    {
+        var options = new OssuaryClientOptions { Identity = device };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options, cancellationToken))
+        {
+            await connection.Transport.Output.WriteAsync(System.Text.Encoding.ASCII.GetBytes(lines), cancellationToken);
+        }
+
+        while (server.Registry.SessionsEnded < sessionsEnded || server.Writer.Persisted < persisted)
+        {
+            await Task.Delay(10, cancellationToken);
+        }
+    }
+
+    /// <summary>A scrape that counts <paramref name="received"/> readings: the exporter answers from a cache for a moment.</summary>
+    private static async Task<string> ScrapeAsync(HttpClient http, Uri scrape, int received, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            string text = await http.GetStringAsync(scrape, cancellationToken);
+            if (Value(text, "telemetry_readings_received_total") >= received)
+            {
+                return text;
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+    }
+
+    /// <summary>Every sample (name and labels) of the metrics the exposition declares counters.</summary>
+    private static Dictionary<string, double> Counters(string exposition)
+    {
+        string[] lines = exposition.Split('\n');
+        HashSet<string> counters = lines.Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal) && l.EndsWith(" counter", StringComparison.Ordinal))
+            .Select(l => l.Split(' ')[2]).ToHashSet(StringComparer.Ordinal);
+        var samples = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (string line in lines.Where(l => l.Length > 0 && l[0] != '#'))
+        {
+            int labels = line.IndexOfAny([' ', '{']);
+            if (labels > 0 && counters.Contains(line[..labels]))
+            {
+                int end = line[labels] == '{' ? line.IndexOf("} ", labels, StringComparison.Ordinal) + 1 : labels;
+                samples[line[..end]] = Value(line, line[..labels]);
+            }
+        }
+
+        return samples;
+    }
+
     private static async Task LagAsync()
     {
         const int Readings = 5;
