@@ -19,7 +19,7 @@ internal static class QueryCommand
         var db = SampleOptions.Text("--db", "The SQLite file the server stores readings in.", "telemetry.db");
         var device = SampleOptions.Text("--device", "A device's public key (64 hex characters, or a unique prefix); without it, totals per device.", "");
         var since = SampleOptions.Text("--since", "Readings taken at or after T: ISO 8601 (2026-11-29T03:00:00Z), Unix milliseconds, or an age such as 15m, 2h, 1d.", "");
-        var limit = SampleOptions.Int("--limit", "Readings to print at most.", 1000, min: 1);
+        var limit = SampleOptions.Int("--limit", "Readings to print at most, oldest first (a cut list says so).", 1000, min: 1);
         var command = new Command("query", "Print the stored readings of a device, or every device's totals.") { db, device, since, limit };
         command.SetAction(parse =>
         {
@@ -82,14 +82,19 @@ internal static class QueryCommand
     private static int PrintReadings(string path, string key, long sinceMs, int limit)
     {
         string device = ResolveDevice(path, key.ToLowerInvariant());
-        IReadOnlyList<StoredReading> readings = ReadingQueries.Readings(path, device, sinceMs, limit);
+
+        // One more than printed, to tell a cut list (oldest first, so it ends before the newest) from
+        // the whole answer: a count that read as all of it made a device look silent since its end.
+        IReadOnlyList<StoredReading> found = ReadingQueries.Readings(path, device, sinceMs, limit == int.MaxValue ? limit : limit + 1);
+        bool cut = found.Count > limit;
+        IEnumerable<StoredReading> readings = cut ? found.Take(limit) : found;
         foreach (StoredReading reading in readings)
         {
             string at = FormatTime(reading.TimestampMs);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at}  seq={reading.Sequence?.ToString(CultureInfo.InvariantCulture) ?? "-"}  {PrintableText.Escape(reading.Sensor)}={reading.Value:0.###}"));
         }
 
-        Console.WriteLine($"{readings.Count} reading(s) of {device}");
+        Console.WriteLine(cut ? $"the first {limit} reading(s) of {device}; more are stored (raise --limit)" : $"{found.Count} reading(s) of {device}");
         return 0;
     }
 

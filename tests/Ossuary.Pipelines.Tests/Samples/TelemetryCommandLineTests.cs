@@ -67,6 +67,30 @@ public sealed class TelemetryCommandLineTests : IDisposable
     }
 
     [Fact]
+    public async Task AQueryCutByItsLimitSaysSo()
+    {
+        // Oldest first: a device's last 15 minutes cut at --limit end well before now, and a count
+        // that read as the whole answer made a device look silent since then.
+        string device = new('e', 64);
+        string database = Path.Combine(_directory, "telemetry.db");
+        await using (Ossuary.Samples.Telemetry.Storage.SqliteReadingStore store = Ossuary.Samples.Telemetry.Storage.SqliteReadingStore.Open(database))
+        {
+            await store.WriteAsync(Enumerable.Range(1, 3).Select(seq => new Ossuary.Samples.Telemetry.Storage.StoredReading(device, seq, "temp", seq, seq)).ToArray(), CancellationToken.None);
+        }
+
+        (int code, string stdout, string stderr) = await RunAsync(_directory, "query", "--db", database, "--device", device, "--limit", "2");
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Equal(2, stdout.Split('\n').Count(line => line.Contains("temp=", StringComparison.Ordinal)));
+        Assert.Contains($"the first 2 reading(s) of {device}; more are stored (raise --limit)", stdout, StringComparison.Ordinal);
+
+        (code, stdout, stderr) = await RunAsync(_directory, "query", "--db", database, "--device", device, "--limit", "3");
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains($"3 reading(s) of {device}", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("more are stored", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AFleetMadeInsideARepositoryIsIgnoredByGit()
     {
         Assert.Equal(0, (await RunProcessAsync(_directory, "git", "init", "-q")).code);
