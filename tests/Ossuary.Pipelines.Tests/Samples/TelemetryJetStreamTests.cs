@@ -92,18 +92,7 @@ public sealed class TelemetryJetStreamTests : IDisposable
 
         string database = Path.Combine(_directory, "drained.db");
         await using SqliteReadingStore store = SqliteReadingStore.Open(database);
-        var consumer = new JetStreamStoreConsumer(options, store, NullLogger.Instance);
-        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
-        {
-            Task consuming = consumer.RunAsync(stop.Token);
-            while (consumer.Stored < Readings)
-            {
-                await Task.Delay(20, budget.Token);
-            }
-
-            await stop.CancelAsync();
-            await consuming;
-        }
+        await ConsumeAsync(new JetStreamStoreConsumer(options, store, NullLogger.Instance), Readings, budget.Token);
 
         Assert.Equal(Readings, ReadingQueries.Totals(database).Single().Readings);
 
@@ -152,18 +141,7 @@ public sealed class TelemetryJetStreamTests : IDisposable
         var consumerLog = new FakeLogger();
         string database = Path.Combine(_directory, "old.db");
         await using SqliteReadingStore store = SqliteReadingStore.Open(database);
-        var consumer = new JetStreamStoreConsumer(options, store, consumerLog);
-        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
-        {
-            Task consuming = consumer.RunAsync(stop.Token);
-            while (consumer.Stored < Readings)
-            {
-                await Task.Delay(20, budget.Token);
-            }
-
-            await stop.CancelAsync();
-            await consuming;
-        }
+        await ConsumeAsync(new JetStreamStoreConsumer(options, store, consumerLog), Readings, budget.Token);
 
         Assert.Equal(Readings, ReadingQueries.Totals(database).Single().Readings);
         Assert.All([nodeLog, consumerLog], log => Assert.Contains(log.Collector.GetSnapshot(), record => record.Id.Id == 1712 && record.Level == Microsoft.Extensions.Logging.LogLevel.Warning && record.Message.Contains("nats stream rm TELEMETRY_OLD", StringComparison.Ordinal)));
@@ -324,5 +302,19 @@ public sealed class TelemetryJetStreamTests : IDisposable
         {
             await Task.Delay(10, cancellationToken);
         }
+    }
+
+    /// <summary>Runs <paramref name="consumer"/> until it has stored <paramref name="readings"/>, then stops it.</summary>
+    private static async Task ConsumeAsync(JetStreamStoreConsumer consumer, int readings, CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task consuming = consumer.RunAsync(stop.Token);
+        while (consumer.Stored < readings)
+        {
+            await Task.Delay(20, cancellationToken);
+        }
+
+        await stop.CancelAsync();
+        await consuming;
     }
 }
