@@ -72,7 +72,17 @@ public class PooledTransportMemoryTests
         }
 
         await writing.Within();
-        await relays.Within();
+        try
+        {
+            await relays.Within();
+        }
+        catch (OperationCanceledException aborted) when (aborted.Message.Contains("while the peer was not reading", StringComparison.Ordinal))
+        {
+            // Under load the server's echo can back up into a full transport before the client is
+            // disposed: the client's disposal then gives up on the peer after its wait and aborts
+            // the transport, which the relay reads (seen once in CI). Every block must come back either way.
+        }
+
         await pool.AssertAllReturnedAsync();
     });
 
