@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
+using static Ossuary.Pipelines.Tests.Support.LogRecords;
 using Ossuary.Pipelines.Tests.Transport;
 using Ossuary.Pipelines.Trust;
 
@@ -112,7 +113,4 @@ public sealed class PlanSourceLifetimeTests : IDisposable
 
         Assert.Equal(0, InotifyWatches.On(keys));
     }
-
-    private static List<FakeLogRecord> Records(FakeLoggerProvider logs, int id) =>
-        [.. logs.Collector.GetSnapshot().Where(r => r.Id.Id == id)];
 }

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
+using static Ossuary.Pipelines.Tests.Support.LogRecords;
 using Ossuary.Pipelines.Tests.Transport;
 using Ossuary.Pipelines.Transport;
 using Ossuary.Pipelines.Trust;
@@ -219,8 +220,6 @@ public sealed class RefusedReloadTests : IDisposable
         return (services.BuildServiceProvider(), configuration);
     }
 
-    private static List<FakeLogRecord> Records(FakeLoggerProvider logs, int id) =>
-        [.. logs.Collector.GetSnapshot().Where(r => r.Category?.StartsWith("Ossuary", StringComparison.Ordinal) == true && r.Id.Id == id)];
 
     private string WriteKeyFile(OssuaryIdentity identity, string name)
     {

@@ -152,17 +152,9 @@ public class HostilePeerTests
         // Each Reset the server answers costs it a fresh X25519 key pair and a send: a peer that
         // streams 12-byte Resets must not buy that without limit within one connection (a
         // connection limit bounds nothing then), whatever the handshake timeout.
-        using var serverKey = OssuaryIdentity.Generate();
-        using var clientKey = OssuaryIdentity.Generate();
+        using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
-        await using var server = await OssuaryTestServer.StartEchoAsync(
-            o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-                o.HandshakeTimeout = TimeSpan.FromMinutes(5);
-            },
-            OssuaryTestServer.LogTo(logs));
+        await using var server = await OssuaryTestServer.StartEchoAsync(o => keys.ConfigureServer(o, TimeSpan.FromMinutes(5)), OssuaryTestServer.LogTo(logs));
         using var durations = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Ossuary.Pipelines", "ossuary.handshake.duration");
 
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
