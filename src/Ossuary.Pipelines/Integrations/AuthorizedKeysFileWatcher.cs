@@ -306,8 +306,9 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         FollowLink();
         if (!File.Exists(_fullPath))
         {
-            OssuaryLog.AuthorizedKeysFileMissing(_logger, _path);
+            // Applied first, as a reload is before event 21: event 23 says nobody is admitted, so it must be true when read.
             _changed(_path, []);
+            OssuaryLog.AuthorizedKeysFileMissing(_logger, _path);
             return;
         }
 
