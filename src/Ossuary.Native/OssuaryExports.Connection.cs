@@ -9,6 +9,7 @@ internal static unsafe partial class OssuaryExports
     private static nint CreateConnection(int type, byte* secretKey)
     {
         OssuaryIdentity? identity = null;
+        NativeConnection? created = null;
         try
         {
             if (type is not ((int)OssuaryRole.Client or (int)OssuaryRole.AuthenticatedServer or (int)OssuaryRole.UnauthenticatedServer))
@@ -21,12 +22,14 @@ internal static unsafe partial class OssuaryExports
                 identity = OssuaryIdentity.FromSeed(new ReadOnlySpan<byte>(secretKey, KeySize));
             }
 
-            var connection = new NativeConnection((OssuaryRole)type, identity);
+            created = new NativeConnection((OssuaryRole)type, identity);
             identity = null; // the connection owns it now
-            return Register(connection);
+            return Register(created);
         }
         catch (Exception)
         {
+            // Nothing that failed to register can be reached again: its keys are wiped here.
+            created?.Dispose();
             identity?.Dispose();
             return 0;
         }

@@ -11,18 +11,32 @@ internal static unsafe partial class OssuaryExports
 {
     private const int KeySize = 32;
 
-    // The live connections by handle. An OssuaryConnection * is a number handed out once and
-    // never again, not an address or a GCHandle slot (the runtime reuses those): a stale or copied
-    // pointer to a destroyed connection finds nothing here and fails with -1, instead of acting on
-    // whichever connection took its place.
+    // The live connections by handle. An OssuaryConnection * is neither an address nor a
+    // GCHandle slot (the runtime reuses those) nor a bare count (1, 2, 3... in every process): it
+    // is the connection's serial number through a keyed permutation (HandleCipher). A stale copy
+    // of a destroyed connection's handle, a made-up value or another process's handle finds
+    // nothing here and fails with -1, instead of acting on whichever connection took its number.
     private static readonly ConcurrentDictionary<nint, NativeConnection> Connections = new();
-    private static long s_lastHandle;
+    private static long s_lastSerial;
+    private static HandleCipher? s_cipher;
 
     /// <summary>Registers <paramref name="connection"/> under a handle never used before.</summary>
     private static nint Register(NativeConnection connection)
     {
-        // 2^63 creations before the counter wraps, and nint is 64-bit on every target we publish.
-        nint handle = (nint)Interlocked.Increment(ref s_lastHandle);
+        // Made at the first registration, not in a static constructor: the key comes from
+        // libsodium, and a type whose initialiser failed (libsodium missing at the first call)
+        // would fail every export for the rest of the process.
+        HandleCipher cipher = LazyInitializer.EnsureInitialized(ref s_cipher, static () => new HandleCipher());
+        nint handle;
+        do
+        {
+            // Shifted to look like a heap address (8-byte aligned, below 2^47), as the original's
+            // handles do. The serial number that maps to NULL is skipped; past 2^44 creations
+            // Encrypt throws and ossuary_create_connection returns NULL, rather than reuse a handle.
+            handle = (nint)(cipher.Encrypt((ulong)Interlocked.Increment(ref s_lastSerial)) << 3);
+        }
+        while (handle == 0);
+
         Connections[handle] = connection;
         return handle;
     }

@@ -529,6 +529,67 @@ static int stale_handle(void) {
   return 0;
 }
 
+/* A value the library did not hand out names no connection, however close it is to one it did:
+ * small numbers, the neighbours of a live handle and its one-bit corruptions all fail with -1,
+ * instead of acting on whichever connection happens to own that number. */
+static int made_up_handles(void) {
+  OssuaryConnection *first = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  OssuaryConnection *second = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  EXPECT(first != NULL && second != NULL, "created");
+  const uintptr_t base = (uintptr_t)first;
+  /* Shaped like the original's heap addresses, for programs that tag or pack pointers. */
+  EXPECT((base & 7) == 0 && base < ((uintptr_t)1 << 47), "the handle %#llx looks like an address", (unsigned long long)base);
+  EXPECT(((uintptr_t)second & 7) == 0 && (uintptr_t)second < ((uintptr_t)1 << 47), "so does %#llx", (unsigned long long)(uintptr_t)second);
+  static uintptr_t guesses[3 * 65536 + 2 * 64 + 4];
+  size_t count = 0;
+  for (uintptr_t i = 1; i <= 65536; i++) {
+    guesses[count++] = i;
+    guesses[count++] = base + i;
+    guesses[count++] = base - i;
+  }
+  for (int bit = 0; bit < 64; bit++) {
+    guesses[count++] = base ^ ((uintptr_t)1 << bit);
+    guesses[count++] = (uintptr_t)second ^ ((uintptr_t)1 << bit);
+  }
+  guesses[count++] = 0xdeadbeef;
+  guesses[count++] = UINTPTR_MAX;
+  guesses[count++] = (uintptr_t)&count;
+  guesses[count++] = (uintptr_t)ossuary_create_connection;
+  for (size_t i = 0; i < count; i++) {
+    if (guesses[i] == base) {
+      continue;
+    }
+    OssuaryConnection *guess = (OssuaryConnection *)guesses[i];
+    EXPECT(ossuary_handshake_done(guess) == -1, "the made-up handle %#llx (first %#llx, second %#llx) names a connection",
+           (unsigned long long)guesses[i], (unsigned long long)base, (unsigned long long)(uintptr_t)second);
+    if (guesses[i] != (uintptr_t)second) {
+      ossuary_destroy_connection(&guess); /* destroys nothing */
+      EXPECT(guess == NULL, "destroy clears the copy");
+    }
+  }
+  EXPECT(ossuary_handshake_done(first) == 0 && ossuary_handshake_done(second) == 0, "the real handles still work");
+  ossuary_destroy_connection(&first);
+  ossuary_destroy_connection(&second);
+  return 0;
+}
+
+/* Prints a live handle, and refuses the one another run of this program printed
+ * (OSSUARY_TEST_FOREIGN_HANDLE, hex): two processes must not number their connections alike. */
+static int foreign_handle(void) {
+  OssuaryConnection *conn = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  EXPECT(conn != NULL, "created");
+  printf("handle %llx\n", (unsigned long long)(uintptr_t)conn);
+  const char *foreign = getenv("OSSUARY_TEST_FOREIGN_HANDLE");
+  if (foreign != NULL) {
+    OssuaryConnection *other = (OssuaryConnection *)(uintptr_t)strtoull(foreign, NULL, 16);
+    EXPECT(ossuary_handshake_done(other) == -1, "the other process's handle %s names a connection here", foreign);
+    EXPECT(ossuary_disconnect(other, 1) == -1, "nor disconnects one");
+    EXPECT(ossuary_handshake_done(conn) == 0, "this process's connection is untouched");
+  }
+  ossuary_destroy_connection(&conn);
+  return 0;
+}
+
 static int generated_keys(void) {
   uint8_t s1[32], p1[32], s2[32], p2[32], zero[32] = {0};
   keypair(s1, p1);
@@ -932,6 +993,8 @@ static const scenario_t scenarios[] = {
     {"flush_without_room", flush_without_room},
     {"destroy_sets_null", destroy_sets_null},
     {"stale_handle", stale_handle},
+    {"made_up_handles", made_up_handles},
+    {"foreign_handle", foreign_handle},
     {"generated_keys", generated_keys},
     {"set_secret_key", set_secret_key},
     {"set_secret_key_after_zero_room", set_secret_key_after_zero_room},

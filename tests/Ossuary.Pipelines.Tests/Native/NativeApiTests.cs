@@ -25,6 +25,8 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "flush_without_room",
         "destroy_sets_null",
         "stale_handle",
+        "made_up_handles",
+        "foreign_handle",
         "generated_keys",
         "set_secret_key",
         "set_secret_key_after_zero_room",
@@ -88,6 +90,28 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         Assert.InRange(secondCall, 0, firstCall);
     }
 
+    /// <summary>
+    /// ossuary.h's "Handles": a pointer this library did not return names no connection. Every
+    /// process numbering its connections alike would make one process's handle (logged, or kept
+    /// in shared memory) name a live connection of another; the second run refuses the first's.
+    /// </summary>
+    [Theory]
+    [InlineData(NativeLink.Shared)]
+    [InlineData(NativeLink.Static)]
+    public async Task AHandleFromAnotherProcessNamesNoConnection(NativeLink link)
+    {
+        ProcessResult first = await native.RunAsync("inproc", link, "foreign_handle");
+        Assert.True(first.ExitCode == 0, first.ToString());
+        string handle = HandleLine().Match(first.Output).Groups[1].Value;
+        Assert.NotEmpty(handle);
+
+        ProcessResult second = await native.RunAsync(
+            "inproc", link, new Dictionary<string, string> { ["OSSUARY_TEST_FOREIGN_HANDLE"] = handle }, "foreign_handle");
+
+        Assert.True(second.ExitCode == 0, $"the handle {handle} of the first run:\n{second}");
+        Assert.Contains("ok foreign_handle\n", second.Output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(NativeLink.Shared)]
     [InlineData(NativeLink.Static)]
@@ -120,4 +144,7 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
 
     [GeneratedRegex(@"^ok (\w+)$", RegexOptions.Multiline)]
     private static partial Regex OkLine();
+
+    [GeneratedRegex(@"^handle ([0-9a-f]+)$", RegexOptions.Multiline)]
+    private static partial Regex HandleLine();
 }
