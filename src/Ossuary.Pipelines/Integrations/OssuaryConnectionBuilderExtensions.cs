@@ -20,7 +20,7 @@ public static class OssuaryConnectionBuilderExtensions
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
     /// <exception cref="IOException">A key file named by the options cannot be read.</exception>
-    /// <exception cref="UnauthorizedAccessException">A key file named by the options may not be read (or, for a secret key, may be read by others; for an authorized-keys file, written by others).</exception>
+    /// <exception cref="UnauthorizedAccessException">A key file named by the options may not be read (or, for a secret key, may be read by others; for an authorized-keys file, written by others; or is owned by another user).</exception>
     public static TBuilder UseOssuary<TBuilder>(this TBuilder builder, OssuaryServerOptions options)
         where TBuilder : IConnectionBuilder
     {
@@ -60,7 +60,7 @@ public static class OssuaryConnectionBuilderExtensions
     /// <exception cref="InvalidOperationException">The builder has no services, or the options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
     /// <exception cref="IOException">A key file named by the options cannot be read.</exception>
-    /// <exception cref="UnauthorizedAccessException">A key file named by the options may not be read (or, for a secret key, may be read by others; for an authorized-keys file, written by others).</exception>
+    /// <exception cref="UnauthorizedAccessException">A key file named by the options may not be read (or, for a secret key, may be read by others; for an authorized-keys file, written by others; or is owned by another user).</exception>
     public static TBuilder UseOssuary<TBuilder>(this TBuilder builder, string optionsName)
         where TBuilder : IConnectionBuilder
     {

@@ -73,7 +73,7 @@ public sealed partial class OssuaryStream : Stream
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file the options name is malformed; the message names the file.</exception>
     /// <exception cref="IOException">A key file the options name cannot be read.</exception>
-    /// <exception cref="UnauthorizedAccessException">A secret key file the options name may be read by other users (fix with <c>chmod 600</c>), a server's authorized-keys file may be written by them (fix with <c>chmod go-w</c>), or a file cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">A secret key file the options name may be read by other users (fix with <c>chmod 600</c>), a server's authorized-keys file may be written by them (fix with <c>chmod go-w</c>), either is owned by another user, or a file cannot be opened.</exception>
     public Task AuthenticateAsClientAsync(OssuaryClientOptions options, CancellationToken cancellationToken = default) =>
         AuthenticateAsClientAsync(options, null, cancellationToken);
 

@@ -9,10 +9,11 @@ public static class OssuaryAuthorizedKeys
 {
     /// <summary>
     /// Reads the keys of <paramref name="path"/>. A file that users other than its owner may write
-    /// is refused, as OpenSSH's StrictModes refuses it: any of them could admit their own key.
+    /// is refused, as OpenSSH's StrictModes refuses it: any of them could admit their own key. So is
+    /// a file another user owns (anyone but this process's user and root): its owner could.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), or it cannot be opened.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static IReadOnlyList<OssuaryPublicKey> Load(string path)
     {

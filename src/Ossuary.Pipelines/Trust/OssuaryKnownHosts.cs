@@ -40,10 +40,11 @@ public sealed class OssuaryKnownHosts
     /// <summary>
     /// Reads <paramref name="path"/>; a missing file is an empty set that <see cref="Add"/> creates.
     /// A file that users other than its owner may write is refused: any of them could have any
-    /// server trusted under their own key.
+    /// server trusted under their own key. So is a file another user owns (anyone but this
+    /// process's user and root): its owner could.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), or it cannot be opened.</exception>
     public static OssuaryKnownHosts Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -187,7 +188,7 @@ public sealed class OssuaryKnownHosts
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
     /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written.</exception>
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), or it cannot be opened.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);

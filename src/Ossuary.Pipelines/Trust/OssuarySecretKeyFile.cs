@@ -66,9 +66,10 @@ public static class OssuarySecretKeyFile
     /// Reads a secret key file (64 hex characters; a UTF-8 byte-order mark and surrounding
     /// whitespace such as a newline are fine). A file longer than any key file is refused without
     /// being read. A file that users other than its owner may access is refused, as ssh refuses
-    /// such a key: the secret may already be known to them.
+    /// such a key: the secret may already be known to them. So is a file another user owns (anyone
+    /// but this process's user and root; not checked on Windows): they know the key.
     /// </summary>
-    /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), another user owns it (fix with <c>chown</c>), or it cannot be opened.</exception>
     /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static OssuaryIdentity Read(string path)
@@ -84,6 +85,9 @@ public static class OssuarySecretKeyFile
             throw new UnauthorizedAccessException(
                 $"{path}: the secret key file is accessible by other users; refusing to use it (fix with: chmod 600 {path}).");
         }
+
+        // Owner-only, but whose? Another user who owns it knows the key, and may open it to anyone.
+        FileOwner.Require(file.SafeFileHandle, path, "secret key", "read the key, or let others read it");
 
         return Read(file, path);
     }

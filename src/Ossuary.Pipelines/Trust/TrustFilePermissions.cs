@@ -3,19 +3,20 @@ namespace Ossuary.Pipelines.Trust;
 /// <summary>
 /// Trust files (authorized keys, known hosts) that users other than the owner may write are refused,
 /// as OpenSSH's StrictModes refuses such an authorized_keys: whoever can write the allow-list can
-/// admit their own key, and whoever can write the known hosts can be trusted as any server. The
-/// mode checked is the opened file's, so a name swapped (or a link) between a check and the open
-/// cannot slip another file in.
+/// admit their own key, and whoever can write the known hosts can be trusted as any server. So are
+/// files another user owns (anyone but this process's user and root): the owner may rewrite one, or
+/// chmod it open, whenever they like. The mode and owner checked are the opened file's, so a name
+/// swapped (or a link) between a check and the open cannot slip another file in.
 /// </summary>
 internal static class TrustFilePermissions
 {
     private const UnixFileMode WritableByOthers = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
 
-    /// <summary>Opens <paramref name="path"/> for reading, refusing it if others may write it.</summary>
+    /// <summary>Opens <paramref name="path"/> for reading, refusing it if others may write it or another user owns it.</summary>
     /// <param name="path">The trust file.</param>
     /// <param name="kind">What the file is, for the message ("authorized-keys").</param>
     /// <param name="risk">What a writer could do, for the message ("admit their own key").</param>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file, or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file, another user owns it, or it cannot be opened.</exception>
     public static FileStream OpenRead(string path, string kind, string risk)
     {
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
@@ -31,14 +32,21 @@ internal static class TrustFilePermissions
         }
     }
 
-    /// <summary>Throws if users other than the owner may write the opened <paramref name="file"/> (never on Windows).</summary>
-    /// <exception cref="UnauthorizedAccessException">Others may write it.</exception>
+    /// <summary>Throws if users other than the owner may write the opened <paramref name="file"/>, or another user owns it (never on Windows).</summary>
+    /// <exception cref="UnauthorizedAccessException">Others may write it, or another user owns it.</exception>
     public static void Require(FileStream file, string path, string kind, string risk)
     {
-        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(file.SafeFileHandle) & WritableByOthers) != 0)
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        if ((File.GetUnixFileMode(file.SafeFileHandle) & WritableByOthers) != 0)
         {
             throw new UnauthorizedAccessException(
                 $"{path}: the {kind} file is writable by other users, who could {risk}; refusing to use it (fix with: chmod go-w {path}).");
         }
+
+        FileOwner.Require(file.SafeFileHandle, path, kind, risk);
     }
 }

@@ -202,6 +202,69 @@ public sealed class ReloadAndRotationTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task AnAuthorizedKeysFileAnotherUserOwnsKeepsThePreviousKeysAndLogsAnError()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        using var intruderKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllTextAsync(file, clientKey.PublicKey + "\n");
+        string draft = file + ".new";
+        await File.WriteAllTextAsync(draft, intruderKey.PublicKey + "\n");
+        if (!ForeignOwner.TryGiveAway(draft))
+        {
+            ForeignOwner.AssertOwnersAreRead(draft);
+            return;
+        }
+
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
+
+        // Owner-only, but another user's: they could put any key in it whenever they like.
+        File.Move(draft, file, overwrite: true);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 22));
+
+        FakeLogRecord failed = logs.Collector.GetSnapshot().First(r => r.Id.Id == 22);
+        Assert.Equal(LogLevel.Error, failed.Level);
+        Assert.IsType<UnauthorizedAccessException>(failed.Exception);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+        await using OssuaryClientConnection intruder = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(intruderKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(intruder);
+
+        // Taken back, with no edit: the change of owner is seen, and the file's keys apply.
+        using (var chown = System.Diagnostics.Process.Start("chown", ["0", file]))
+        {
+            await chown.WaitForExitAsync().Within();
+            Assert.Equal(0, chown.ExitCode);
+        }
+
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(intruderKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task AnAuthorizedKeysFileAnotherUserOwnsIsRefusedAtStartUp()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllTextAsync(file, serverKey.PublicKey + "\n");
+        if (!ForeignOwner.TryGiveAway(file))
+        {
+            ForeignOwner.AssertOwnersAreRead(file);
+            return;
+        }
+
+        UnauthorizedAccessException refused = await Assert.ThrowsAsync<UnauthorizedAccessException>(
+            () => AuthorizedKeysFileServer.StartAsync(serverKey, file, new FakeLoggerProvider()));
+
+        Assert.Contains(file, refused.Message);
+        Assert.Contains($"owned by user {ForeignOwner.Nobody}", refused.Message);
+    }
+
+    [Fact]
     public async Task AKeyRemovedFromConfigurationIsRefusedAfterTheReload()
     {
         using var serverKey = OssuaryIdentity.Generate();

@@ -1,3 +1,4 @@
+using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Trust;
@@ -61,6 +62,53 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
 
         Assert.Contains(path, refused.Message);
         Assert.Contains("chmod go-w", refused.Message);
+    }
+
+    [Theory]
+    [InlineData("the file itself")]
+    [InlineData("a hard link")]
+    [InlineData("a symbolic link")]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void AFileAnotherUserOwnsIsRefused(string reachedThrough)
+    {
+        // Its owner may rewrite it, or make it writable, at any moment after its mode was checked
+        // (OpenSSH's StrictModes refuses it too). A hard link keeps the owner of the file it links,
+        // and a symbolic link leads to a file whose owner counts, not the link's.
+        string owned = Path.Combine(_directory, "theirs");
+        File.WriteAllLines(owned, [OssuaryAuthorizedKeys.FormatLine(KeyA)]);
+        string path = Path.Combine(_directory, "authorized_keys");
+        switch (reachedThrough)
+        {
+            case "a hard link":
+                Link(owned, path);
+                break;
+            case "a symbolic link":
+                File.CreateSymbolicLink(path, owned);
+                break;
+            default:
+                path = owned;
+                break;
+        }
+
+        if (!ForeignOwner.TryGiveAway(owned))
+        {
+            ForeignOwner.AssertOwnersAreRead(path);
+            Assert.Equal([KeyA], OssuaryAuthorizedKeys.Load(path)); // ours: taken
+            return;
+        }
+
+        UnauthorizedAccessException refused = Assert.Throws<UnauthorizedAccessException>(() => OssuaryAuthorizedKeys.Load(path));
+
+        Assert.Contains(path, refused.Message);
+        Assert.Contains($"owned by user {ForeignOwner.Nobody}", refused.Message);
+        Assert.Contains("chown", refused.Message);
+    }
+
+    private static void Link(string target, string name)
+    {
+        using var ln = System.Diagnostics.Process.Start("ln", [target, name]);
+        ln.WaitForExit();
+        Assert.Equal(0, ln.ExitCode);
     }
 
     [Theory]

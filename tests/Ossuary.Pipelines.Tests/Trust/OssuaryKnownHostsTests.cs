@@ -56,6 +56,30 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void AFileAnotherUserOwnsIsRefused()
+    {
+        // Its owner may pin their own key for a server at any moment, whatever its mode is now.
+        string path = Path.Combine(_directory, "known_hosts");
+        OssuaryKnownHosts empty = OssuaryKnownHosts.Load(path);
+        File.WriteAllText(path, $"example.org:7000 {KeyA}\n");
+        if (!ForeignOwner.TryGiveAway(path))
+        {
+            ForeignOwner.AssertOwnersAreRead(path);
+            Assert.Equal(KeyA, OssuaryKnownHosts.Load(path).Find("example.org", 7000));
+            return;
+        }
+
+        UnauthorizedAccessException refused = Assert.Throws<UnauthorizedAccessException>(() => OssuaryKnownHosts.Load(path));
+        Assert.Throws<UnauthorizedAccessException>(() => empty.Find("example.org", 7000));
+        Assert.Throws<UnauthorizedAccessException>(() => empty.Add("example.net", 7000, KeyB));
+
+        Assert.Contains(path, refused.Message);
+        Assert.Contains($"owned by user {ForeignOwner.Nobody}", refused.Message);
+        Assert.Equal($"example.org:7000 {KeyA}\n", File.ReadAllText(path));
+    }
+
+    [Fact]
     public void AHostPortEntryMatchesOnlyThatPort()
     {
         OssuaryKnownHosts hosts = Parse($"example.org:7000 {KeyA}\n");

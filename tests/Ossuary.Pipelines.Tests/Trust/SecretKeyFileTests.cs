@@ -176,6 +176,28 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public void AKeyFileAnotherUserOwnsIsRefusedWithoutRevealingTheKey()
+    {
+        // Owner-only, but the owner is someone else: they know the key, and may open it to anyone.
+        string path = Path.Combine(_dir, "f.key");
+        using var identity = OssuaryIdentity.Generate();
+        OssuarySecretKeyFile.Write(path, identity);
+        if (!ForeignOwner.TryGiveAway(path))
+        {
+            ForeignOwner.AssertOwnersAreRead(path);
+            using OssuaryIdentity read = OssuarySecretKeyFile.Read(path);
+            Assert.Equal(identity.PublicKey, read.PublicKey);
+            return;
+        }
+
+        var refused = Assert.Throws<UnauthorizedAccessException>(() => OssuarySecretKeyFile.Read(path));
+
+        Assert.Contains("f.key", refused.Message);
+        Assert.Contains($"owned by user {ForeignOwner.Nobody}", refused.Message);
+        Assert.DoesNotContain(identity.PublicKey.ToString(), refused.Message);
+    }
+
+    [Fact]
     public async Task AKeyFileSwappedForOneOthersMayReadIsNeverRead()
     {
         // The name flips between an owner-only key and one others may read (a link swapped by
