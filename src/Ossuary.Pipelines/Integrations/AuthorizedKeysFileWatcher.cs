@@ -28,7 +28,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
     private readonly Timer _missingFilePoll;
     private readonly Timer _linkPoll;
     private Watches _watcher;
-    private string? _lastRead;
+    private Reading _lastRead;
     private bool _disposed;
 
     /// <summary>How often a deleted file is looked for again: its folder's watch may have died with the folder.</summary>
@@ -124,7 +124,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
 
         lock (_reloading)
         {
-            string? content = TryRead();
+            Reading content = TryRead();
             if (content != _lastRead)
             {
                 _lastRead = content;
@@ -198,7 +198,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
                 return;
             }
 
-            string? content = TryRead();
+            Reading content = TryRead();
             if (content != _lastRead)
             {
                 _lastRead = content; // back without an event reaching us: the old watch had died
@@ -220,7 +220,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
                 return;
             }
 
-            string? content = TryRead();
+            Reading content = TryRead();
             if (content != _lastRead)
             {
                 _lastRead = content;
@@ -264,7 +264,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         lock (_reloading)
         {
             // When another name changed and what the file says did not, there is nothing to reload.
-            string? content = TryRead();
+            Reading content = TryRead();
             if (ours || content != _lastRead)
             {
                 _lastRead = content;
@@ -287,24 +287,39 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
 
     private bool IsFile(string? name) => string.Equals(name, Path.GetFileName(_fullPath), StringComparison.Ordinal);
 
-    /// <summary>The file's text as it is now; null when it is missing, cannot be read, or others may write it (Reload then says why).</summary>
-    private string? TryRead()
+    /// <summary>The file as it is now: its text, or whether it is missing or refused (Reload then says why).</summary>
+    private Reading TryRead()
     {
         try
         {
             using var reader = new StreamReader(OssuaryAuthorizedKeys.OpenFile(_fullPath));
-            return reader.ReadToEnd();
+            return new Reading(Present: true, reader.ReadToEnd());
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return new Reading(Present: false, null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return null;
+            return new Reading(Present: true, null);
         }
     }
 
-    private void Reload(string? content)
+    /// <summary>
+    /// What a read of the file found: its text, or no text because it is missing, or because it is
+    /// there but refused (others may write it, another user owns it) or unreadable. The two without
+    /// text differ: a refused file that is then deleted must admit nobody, and the link poll sees a
+    /// link's target deleted only as this change. Missing is what the open found, not File.Exists,
+    /// which finds a link whose target is gone.
+    /// </summary>
+    private readonly record struct Reading(bool Present, string? Text);
+
+    private void Reload(Reading reading)
     {
         FollowLink();
-        if (!File.Exists(_fullPath))
+
+        // Missing as the read found it (a link left dangling too, which File.Exists counts as a file), or gone since.
+        if (!reading.Present || !File.Exists(_fullPath))
         {
             // Applied first, as a reload is before event 21: event 23 says nobody is admitted, so it must be true when read.
             _changed(_path, []);
@@ -314,7 +329,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
 
         try
         {
-            _changed(_path, content is null ? OssuaryAuthorizedKeys.Load(_fullPath) : OssuaryAuthorizedKeys.Parse(new StringReader(content), _fullPath));
+            _changed(_path, reading.Text is not { } text ? OssuaryAuthorizedKeys.Load(_fullPath) : OssuaryAuthorizedKeys.Parse(new StringReader(text), _fullPath));
         }
         catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException)
         {

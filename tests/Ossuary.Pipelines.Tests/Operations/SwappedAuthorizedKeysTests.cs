@@ -74,6 +74,54 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public async Task ALinksTargetDeletedAdmitsNobodyFromIt()
+    {
+        // A link left dangling is a file that is not there (File.Exists still finds the link).
+        using var serverKey = OssuaryIdentity.Generate();
+        using var client = OssuaryIdentity.Generate();
+        Publish("config", client);
+        string file = Path.Combine(Directory.CreateDirectory(Path.Combine(_folder, "etc")).FullName, "authorized_keys");
+        File.CreateSymbolicLink(file, Path.Combine("..", "config", "authorized_keys"));
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(client, serverKey.PublicKey))).DisposeAsync();
+
+        File.Delete(Path.Combine(_folder, "config", "authorized_keys"));
+
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
+        await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(client, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(refused);
+        Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Id.Id == 22);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task ALinksTargetDeletedWhileItWasRefusedAdmitsNobodyFromIt()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var client = OssuaryIdentity.Generate();
+        Publish("config", client);
+        string file = Path.Combine(Directory.CreateDirectory(Path.Combine(_folder, "etc")).FullName, "authorized_keys");
+        File.CreateSymbolicLink(file, Path.Combine("..", "config", "authorized_keys"));
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        // Made group-writable where it lives: refused, and the keys read before it stay (event 22).
+        string target = Path.Combine(_folder, "config", "authorized_keys");
+        File.SetUnixFileMode(target, File.GetUnixFileMode(target) | UnixFileMode.GroupWrite);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 22));
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(client, serverKey.PublicKey))).DisposeAsync();
+
+        // Then deleted (the operator's way to admit nobody from it): a deleted file admits nobody.
+        File.Delete(target);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
+        await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(client, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(refused);
+    }
+
+    [Fact]
     public async Task AKeyLeftOutOfAFolderSwappedInByRenameIsRefused()
     {
         using var serverKey = OssuaryIdentity.Generate();
