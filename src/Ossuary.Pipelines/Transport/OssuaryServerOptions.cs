@@ -24,7 +24,7 @@ public sealed class OssuaryServerOptions
     public OssuaryIdentity? Identity { get; set; }
 
     /// <summary>
-    /// A secret key file (<see cref="Trust.OssuarySecretKeyFile"/>: 64 hex characters, owner-only) to
+    /// A secret key file (<see cref="Trust.OssuarySecretKeyFile"/>: 64 hex characters, owner-only, owned by the server's user or root) to
     /// read the identity from, in place of <see cref="Identity"/>; for configuration
     /// (<c>Ossuary:IdentityKeyFile</c>). Read when the options are applied, and again on every reload.
     /// </summary>
@@ -53,9 +53,11 @@ public sealed class OssuaryServerOptions
     /// An authorized-keys file (<see cref="Trust.OssuaryAuthorizedKeys"/>: one <c>key-hex [comment]</c>
     /// a line) whose keys are admitted besides <see cref="AuthorizedClientKeys"/>. Under <c>UseOssuary</c>
     /// the file is watched: a key added or removed takes effect from the next handshake, without a
-    /// restart. A file that no longer parses, or that other users may write, keeps the previous keys
-    /// (logged at Error); a deleted file admits nobody from it (logged at Warning). A file that other
-    /// users may write is refused at start-up: any of them could admit their own key.
+    /// restart. A file that no longer parses, that other users may write, or that another user owns,
+    /// keeps the previous keys (logged at Error); a deleted file (or a link's deleted target) admits
+    /// nobody from it (logged at Warning). A file that other users may write, or another user owns
+    /// (anyone but the server's user and root; not checked on Windows), is refused at start-up: any of
+    /// them could admit their own key.
     /// </summary>
     public string? AuthorizedKeysFile { get; set; }
 
