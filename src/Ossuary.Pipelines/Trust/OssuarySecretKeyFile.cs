@@ -39,7 +39,9 @@ public static class OssuarySecretKeyFile
             identity.TryFormatSeedHex(hex, out _);
             Encoding.ASCII.GetBytes(hex, line);
             line[HexLength] = (byte)'\n';
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            // Unbuffered, as Read is: a file stream's buffer is an array of its own, which would keep
+            // a copy of the key, never zeroed, after the stream is gone.
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 };
             if (!OperatingSystem.IsWindows())
             {
                 options.UnixCreateMode = OwnerOnly;

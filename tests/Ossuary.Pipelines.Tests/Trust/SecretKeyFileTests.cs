@@ -72,6 +72,40 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public void WritingAKeyLeavesNoCopyOfItInMemory()
+    {
+        // What the file gets, kept for the search in one pinned array the search skips.
+        byte[] hex = GC.AllocateArray<byte>(OssuaryIdentity.SeedSize * 2, pinned: true);
+        try
+        {
+            using (var identity = OssuaryIdentity.Generate())
+            {
+                Span<char> chars = stackalloc char[OssuaryIdentity.SeedSize * 2];
+                Assert.True(identity.TryFormatSeedHex(chars, out _));
+                System.Text.Encoding.ASCII.GetBytes(chars, hex);
+                chars.Clear();
+
+                OssuarySecretKeyFile.Write(Path.Combine(_dir, "g.key"), identity);
+            }
+
+            int copies = ProcessMemory.Count(hex);
+            using (OssuaryIdentity read = OssuarySecretKeyFile.Read(Path.Combine(_dir, "g.key")))
+            {
+                Span<char> chars = stackalloc char[OssuaryIdentity.SeedSize * 2];
+                Assert.True(read.TryFormatSeedHex(chars, out _));
+                Assert.True(System.Text.Encoding.ASCII.GetString(hex).AsSpan().SequenceEqual(chars)); // written: the search had something to find
+                chars.Clear();
+            }
+
+            Assert.Equal(0, copies);
+        }
+        finally
+        {
+            Array.Clear(hex);
+        }
+    }
+
+    [Fact]
     public void AByteOrderMarkAndWindowsLineEndIsAccepted()
     {
         using var identity = OssuaryIdentity.Generate();
