@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using System.Globalization;
 using System.Text;
 
@@ -180,7 +181,8 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary>
-    /// Records a key for host:port and appends it to the file (created if missing). The file is
+    /// Records a key for host:port and appends it to the file (created if missing, with any missing
+    /// folders above it, those for this user only: 0700). The file is
     /// re-read while held exclusively, and this set refreshed from it, so two processes that trust
     /// a server on first use at once record one key: the second finds the first's entry.
     /// </summary>
@@ -213,9 +215,18 @@ public sealed class OssuaryKnownHosts
         }
 
         string? directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path));
-        if (directory is not null)
+        if (directory is not null && !Directory.Exists(directory))
         {
-            Directory.CreateDirectory(directory);
+            // The user's only, as ssh makes ~/.ssh, whatever the umask: others who may write a
+            // folder above the file can rename another known-hosts file in, whatever its mode.
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(directory);
+            }
+            else
+            {
+                CreateUserOnly(directory);
+            }
         }
 
         // Held exclusively from the re-read to the append: what was checked is what is appended to.
@@ -250,6 +261,19 @@ public sealed class OssuaryKnownHosts
         file.Seek(0, SeekOrigin.End);
         file.Write(Encoding.UTF8.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine));
         file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Creates <paramref name="directory"/> and the missing folders above it, each 0700 (the mode overload sets only the last one's).</summary>
+    [UnsupportedOSPlatform("windows")]
+    private static void CreateUserOnly(string directory)
+    {
+        string? parent = System.IO.Path.GetDirectoryName(directory);
+        if (parent is not null && !Directory.Exists(parent))
+        {
+            CreateUserOnly(parent);
+        }
+
+        Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     /// <summary>How long <see cref="Add"/> and <see cref="Load"/> wait for another writer to release the file.</summary>

@@ -218,6 +218,25 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void TheFoldersAddCreatesAreTheUsersOnly()
+    {
+        // A folder others may write lets them rename another known-hosts file in, whatever the
+        // file's own mode: Add makes the folders it creates 0700 whatever the umask, as ssh does ~/.ssh.
+        string path = Path.Combine(_directory, "a", "b", "known_hosts");
+
+        OssuaryKnownHosts.Load(path).Add("example.org", 7000, KeyA);
+
+        if (!OperatingSystem.IsWindows())
+        {
+            const UnixFileMode UserOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+            Assert.Equal(UserOnly, File.GetUnixFileMode(Path.Combine(_directory, "a")));
+            Assert.Equal(UserOnly, File.GetUnixFileMode(Path.Combine(_directory, "a", "b")));
+        }
+
+        Assert.True(File.Exists(path));
+    }
+
+    [Fact]
     public void AddRefusesAKeyNoServerCanProveAndWritesNothing()
     {
         // The file would no longer load: every later connection checking it would fail as malformed.
