@@ -102,7 +102,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
 
         // As a server says so: an operator who fixed a refused change (event 24) sees when it took effect.
         // (Dispose waits for this call to end before it frees the plan in force.)
-        OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan.LocalPublicKey, next.Plan.TrustedKeyCount);
+        OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan, next.Plan.TrustedKeyCount);
     }
 
     /// <summary>Fail-safe: a refused reload is logged from the options follower's timer, where a provider's throw would crash the process.</summary>

@@ -136,7 +136,7 @@ internal sealed class ServerPlanSource : IDisposable
 
             _options = options;
             _fileKeys = fileKeys;
-            OssuaryLog.OptionsReloaded(_logger, _name, next.Plan.LocalPublicKey, next.Plan.AdmittedKeyCount);
+            OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
         }
     }
 

@@ -59,6 +59,22 @@ internal static partial class OssuaryLog
     [LoggerMessage(EventId = 26, Message = "TCP keep-alive could not be set on Ossuary connection {ConnectionId}; it goes on without (a peer that vanishes is not noticed). Held back since the last report of this cause: {HeldBack}.")]
     public static partial void KeepAliveNotSet(ILogger logger, LogLevel level, string? connectionId, int heldBack, Exception exception);
 
-    [LoggerMessage(25, LogLevel.Information, "Ossuary options '{OptionsName}' reloaded: identity {PublicKey}, {KeyCount} listed peer keys (a server's authorized client keys, a client's trusted server keys).")]
-    public static partial void OptionsReloaded(ILogger logger, string optionsName, OssuaryPublicKey publicKey, int keyCount);
+    [LoggerMessage(25, LogLevel.Information, "Ossuary options '{OptionsName}' reloaded: identity {Identity}, {KeyCount} listed peer keys (a server's authorized client keys, a client's trusted server keys).")]
+    private static partial void OptionsReloaded(ILogger logger, string optionsName, string identity, int keyCount);
+
+    /// <summary>
+    /// Event 25 for <paramref name="plan"/>: its key, or, for a server whose <c>IdentitySelector</c> chooses it,
+    /// that it is chosen per connection. The plan of a selector without a default has no key, and its
+    /// "identity" read as the anonymous key: as if the server presented none.
+    /// </summary>
+    public static void OptionsReloaded(ILogger logger, string optionsName, HandshakePlan plan, int keyCount)
+    {
+        string identity = (plan.IdentitySelector is null, plan.HasIdentity) switch
+        {
+            (true, _) => plan.LocalPublicKey.ToString(),
+            (false, true) => $"{plan.LocalPublicKey} unless the IdentitySelector chooses another per connection",
+            (false, false) => "chosen per connection by the IdentitySelector",
+        };
+        OptionsReloaded(logger, optionsName, identity, keyCount);
+    }
 }

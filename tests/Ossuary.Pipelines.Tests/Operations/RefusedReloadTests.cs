@@ -141,6 +141,34 @@ public sealed class RefusedReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task AServerWhoseIdentitySelectorChoosesItsKeySaysSoWhenItReloads()
+    {
+        // Only a selector: the plan has no key of its own, and event 25 named the anonymous key as
+        // the server's identity, which reads as a server that presents none.
+        using var selected = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        using var addedKey = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?> { ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString() };
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary")).Configure(o => o.IdentitySelector = _ => selected);
+                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
+            });
+
+        settings["Ossuary:AuthorizedClientKeys:1"] = addedKey.PublicKey.ToString();
+        configuration.Reload(); // the monitor's listeners hear of it before this returns
+        await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(addedKey, selected.PublicKey))).DisposeAsync();
+
+        FakeLogRecord reloaded = Assert.Single(Records(logs, OptionsReloaded));
+        Assert.DoesNotContain(OssuaryPublicKey.Anonymous.ToString(), reloaded.Message, StringComparison.Ordinal);
+        Assert.Contains("per connection", reloaded.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AServerSurvivesAReloadThatDoesNotBindAndAppliesTheFixedOne()
     {
         using var serverKey = OssuaryIdentity.Generate();
