@@ -65,10 +65,26 @@ public static class OssuaryServiceCollectionExtensions
     public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, IConfiguration configuration) =>
         services.AddOssuaryServer(configuration, Options.DefaultName);
 
-    /// <summary>As <see cref="AddOssuaryServer(IServiceCollection, IConfiguration)"/>, for the options named <paramref name="optionsName"/>.</summary>
+    /// <summary>
+    /// As <see cref="AddOssuaryServer(IServiceCollection, IConfiguration)"/>, for the options named <paramref name="optionsName"/>.
+    /// Options of one name are bound from one section: each listener with its own allow-list takes a name of its own.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The options of this name are bound from a section already: the two
+    /// would merge into one server's options, admitting the clients of both.</exception>
     public static OptionsBuilder<OssuaryServerOptions> AddOssuaryServer(this IServiceCollection services, IConfiguration configuration, string optionsName)
     {
+        ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(optionsName);
+        if (BoundSection.Find<OssuaryServerOptions>(services, optionsName) is { } bound)
+        {
+            string which = optionsName.Length == 0 ? "The default Ossuary server options are" : $"The Ossuary server options '{optionsName}' are";
+            throw new InvalidOperationException(
+                $"{which} bound from '{bound.Path}' already; binding '{BoundSection.PathOf(configuration)}' as well would merge the two into one allow-list, " +
+                "admitting the clients of both. Give each section a name of its own: AddOssuaryServer(section, \"devices\") with listen.UseOssuary(\"devices\").");
+        }
+
+        BoundSection.Add<OssuaryServerOptions>(services, optionsName, configuration);
         OptionsBuilder<OssuaryServerOptions> builder = services.AddOssuaryServer(optionsName);
         builder.Configure(options => OssuaryServerSettings.Apply(configuration, options));
         services.AddSingleton<IOptionsChangeTokenSource<OssuaryServerOptions>>(new ConfigurationChangeTokenSource<OssuaryServerOptions>(builder.Name, configuration));
@@ -106,10 +122,24 @@ public static class OssuaryServiceCollectionExtensions
     /// As <see cref="AddOssuaryClient(IServiceCollection)"/>, bound from <paramref name="configuration"/>:
     /// <c>IdentityKeyFile</c>, <c>TrustedServerKeys</c> (hex strings), <c>ConnectTimeout</c>,
     /// <c>HandshakeTimeout</c>, <c>HandshakeStepTimeout</c>, <c>TcpKeepAlive</c>; source-generated, reloaded on change.
+    /// A host has one such client, bound from one section; to connect with other options as well, construct an
+    /// <see cref="OssuaryConnectionFactory"/> with them.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The client is bound from a section already: the two would merge into
+    /// one client's options, trusting the servers of both.</exception>
     public static OptionsBuilder<OssuaryClientOptions> AddOssuaryClient(this IServiceCollection services, IConfiguration configuration)
     {
+        ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
+        if (BoundSection.Find<OssuaryClientOptions>(services, Options.DefaultName) is { } bound)
+        {
+            throw new InvalidOperationException(
+                $"The host's Ossuary client is bound from '{bound.Path}' already; binding '{BoundSection.PathOf(configuration)}' as well would merge the two " +
+                "into one client's options, trusting the servers of both. A host has one AddOssuaryClient: to connect with other options too, " +
+                "construct an OssuaryConnectionFactory with them.");
+        }
+
+        BoundSection.Add<OssuaryClientOptions>(services, Options.DefaultName, configuration);
         OptionsBuilder<OssuaryClientOptions> builder = services.AddOssuaryClient();
         builder.Configure(options => OssuaryClientSettings.Apply(configuration, options));
         services.AddSingleton<IOptionsChangeTokenSource<OssuaryClientOptions>>(new ConfigurationChangeTokenSource<OssuaryClientOptions>(builder.Name, configuration));

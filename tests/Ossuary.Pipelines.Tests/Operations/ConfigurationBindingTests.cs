@@ -317,6 +317,44 @@ public sealed class ConfigurationBindingTests : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(45), provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value.TcpKeepAlive);
     }
 
+    [Fact]
+    public void AClientBoundFromASecondSectionIsRefusedRatherThanTrustingTheServersOfBoth()
+    {
+        // Two AddOssuaryClient(section) calls made one client whose TrustedServerKeys were both
+        // sections' keys: the device client trusted the telemetry servers too, without a word.
+        using var deviceServer = OssuaryIdentity.Generate();
+        using var telemetryServer = OssuaryIdentity.Generate();
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Devices:TrustedServerKeys:0"] = deviceServer.PublicKey.ToString(),
+                ["Telemetry:TrustedServerKeys:0"] = telemetryServer.PublicKey.ToString(),
+            })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryClient(configuration.GetSection("Devices"));
+
+        var refused = Assert.Throws<InvalidOperationException>(() => services.AddOssuaryClient(configuration.GetSection("Telemetry")));
+
+        Assert.Contains("'Devices'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("'Telemetry'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(OssuaryConnectionFactory), refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AServerOptionsNameBoundFromASecondSectionIsRefusedRatherThanAdmittingTheClientsOfBoth()
+    {
+        var services = new ServiceCollection();
+        IConfiguration configuration = new ConfigurationBuilder().Build();
+        services.AddOssuaryServer(configuration.GetSection("Ossuary:Devices"), "devices");
+        services.AddOssuaryServer(configuration.GetSection("Ossuary:Operators"), "operators"); // a name each: fine
+
+        var refused = Assert.Throws<InvalidOperationException>(() => services.AddOssuaryServer(configuration.GetSection("Ossuary:Operators"), "devices"));
+
+        Assert.Contains("'devices'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("'Ossuary:Devices'", refused.Message, StringComparison.Ordinal);
+    }
+
     private string WriteKeyFile(OssuaryIdentity identity)
     {
         string path = Path.Combine(_folder, $"{Guid.NewGuid():N}.key");
