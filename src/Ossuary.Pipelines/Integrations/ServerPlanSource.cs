@@ -44,6 +44,10 @@ internal sealed class ServerPlanSource : IDisposable
     /// <exception cref="IOException">A key file cannot be read.</exception>
     public ServerPlanSource(OssuaryServerOptions options, IOptionsMonitor<OssuaryServerOptions>? monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryServerOptions>> Sources, IOptionsMonitorCache<OssuaryServerOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, FollowedKeyFiles? followed = null)
     {
+        // The caller's object may change after this (a listener's options reused for the next one):
+        // a file change is applied with the options as they were given.
+        OssuaryServerOptions given = options;
+        options = options.Copy();
         _name = name;
         _followed = followed;
         _options = options;
@@ -74,7 +78,7 @@ internal sealed class ServerPlanSource : IDisposable
 
         if (monitor is not null)
         {
-            _follower = new OptionsFollower<OssuaryServerOptions>(monitor, changes, name, options, options.TimeProvider,
+            _follower = new OptionsFollower<OssuaryServerOptions>(monitor, changes, name, given, options.TimeProvider,
                 OnOptionsChanged, refused => OssuaryLog.OptionsReloadFailed(_logger, _name, refused));
         }
     }
@@ -104,6 +108,7 @@ internal sealed class ServerPlanSource : IDisposable
 
     private void OnOptionsChanged(OssuaryServerOptions options)
     {
+        options = options.Copy();
         lock (_lock)
         {
             bool newFile = options.AuthorizedKeysFile != _options.AuthorizedKeysFile;

@@ -47,7 +47,10 @@ public sealed class OssuaryServerOptions
     /// <see cref="OssuaryServerMode.Unauthenticated"/> mode is refused at start-up, since that mode admits everyone,
     /// and so is <see cref="OssuaryPublicKey.Anonymous"/> or the all-zero key, which no client can prove.
     /// </summary>
-    public ICollection<OssuaryPublicKey> AuthorizedClientKeys { get; } = new List<OssuaryPublicKey>();
+    public ICollection<OssuaryPublicKey> AuthorizedClientKeys => _authorizedClientKeys;
+
+    // Not readonly: a copy (Copy) gets a list of its own.
+    private List<OssuaryPublicKey> _authorizedClientKeys = [];
 
     /// <summary>
     /// An authorized-keys file (<see cref="Trust.OssuaryAuthorizedKeys"/>: one <c>key-hex [comment]</c>
@@ -108,7 +111,20 @@ public sealed class OssuaryServerOptions
     public IMeterFactory? MeterFactory { get; set; }
 
     /// <summary>Settings from configuration that could not be applied (a malformed key); validation reports them.</summary>
-    internal List<string> ConfigurationProblems { get; } = [];
+    internal List<string> ConfigurationProblems { get; private set; } = [];
+
+    /// <summary>
+    /// A copy with lists of its own, which <c>UseOssuary</c> keeps so that later changes to this object
+    /// have no effect: the watcher of <see cref="AuthorizedKeysFile"/> read the caller's object, and a
+    /// change to its path (the object reused for the next listener) made it ignore this file from then on.
+    /// </summary>
+    internal OssuaryServerOptions Copy()
+    {
+        var copy = (OssuaryServerOptions)MemberwiseClone(); // every setting, those added later too
+        copy._authorizedClientKeys = [.. _authorizedClientKeys];
+        copy.ConfigurationProblems = [.. ConfigurationProblems];
+        return copy;
+    }
 
     /// <summary>Throws with a message that says what to fix.</summary>
     internal void Validate()

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Transport;
 using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Operations;
@@ -129,6 +130,62 @@ public sealed class ReloadAndRotationTests : IDisposable
         await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(revoked);
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AKeyRemovedFromTheWatchedFileIsRefusedAfterTheOptionsObjectNamesAnotherFile()
+    {
+        // The options are "validated and copied" by UseOssuary, but the watcher compared its events
+        // with the caller's object: one reused for the next listener with another file made every
+        // change of this listener's file "a file the options no longer name", and a revoked key stayed admitted.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey), OssuaryAuthorizedKeys.FormatLine(revokedKey.PublicKey)]);
+        string otherFile = Path.Combine(_folder, "operators_keys");
+        await File.WriteAllLinesAsync(otherFile, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey)]);
+        var logs = new FakeLoggerProvider();
+        var options = new OssuaryServerOptions { Identity = serverKey, AuthorizedKeysFile = file };
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k =>
+            {
+                k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary(options).UseConnectionHandler<EchoConnectionHandler>());
+                options.AuthorizedKeysFile = otherFile; // the same object, for the next listener
+                k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary(options).UseConnectionHandler<EchoConnectionHandler>());
+            },
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port(0));
+
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey)]);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 21 && r.Message.Contains(file, StringComparison.Ordinal)));
+
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+    }
+
+    [Fact]
+    public async Task AKeyAddedToTheOptionsObjectAfterUseOssuaryIsNotAdmittedWhenTheWatchedFileChanges()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var fileKey = OssuaryIdentity.Generate();
+        using var laterKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(fileKey.PublicKey)]);
+        var logs = new FakeLoggerProvider();
+        var options = new OssuaryServerOptions { Identity = serverKey, AuthorizedKeysFile = file };
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary(options).UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        options.AuthorizedClientKeys.Add(laterKey.PublicKey); // "later changes to this object have no effect"
+
+        using var another = OssuaryIdentity.Generate();
+        await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(fileKey.PublicKey), OssuaryAuthorizedKeys.FormatLine(another.PublicKey)]);
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 2);
+
+        await using OssuaryClientConnection later = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(laterKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(later);
     }
 
     [Fact]
