@@ -1,12 +1,16 @@
 using System.Runtime.CompilerServices;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
-/// The plan sources of one host's listeners. Those that follow named options are kept one per name:
-/// Kestrel calls an endpoint's <c>UseOssuary(name)</c> again each time a configuration reload
-/// (<c>reloadOnChange</c>) rebinds it, and a source made per call lived, watching its files and
-/// following the options, until the host stopped, though the rebound endpoint no longer used it.
+/// The plan sources of one host's listeners. Those that follow named options are kept one per name,
+/// those of options given to <c>UseOssuary(options)</c> one per equivalent options
+/// (<see cref="EquivalentServerOptions"/>): Kestrel calls an endpoint's <c>UseOssuary</c> again each
+/// time a configuration reload (<c>reloadOnChange</c>) rebinds it, and a source made per call lived,
+/// watching its files and following the options, until the host stopped, though the rebound endpoint
+/// no longer used it. (A rebind whose options differ still makes a source of its own, since a listener
+/// still bound may use the previous one: it ends with the host.)
 /// <c>AddOssuaryServer</c> registers this with the host's services, which dispose it with themselves,
 /// and it disposes every source it holds: a host that failed to start never stops, and its sources
 /// went on watching their authorized-keys files, holding the server's key, for the life of the process.
@@ -18,6 +22,7 @@ internal sealed class NamedPlanSources : IDisposable
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ServerPlanSource> _named = new(StringComparer.Ordinal);
+    private readonly List<(OssuaryServerOptions Options, ServerPlanSource Source)> _given = [];
     private readonly HashSet<ServerPlanSource> _all = [];
     private bool _disposed;
 
@@ -29,12 +34,30 @@ internal sealed class NamedPlanSources : IDisposable
     /// The source of <paramref name="name"/>, made by <paramref name="create"/> when there is none.
     /// <paramref name="stopped"/>, given the source made, registers its end: call <see cref="Remove"/>, then dispose it.
     /// </summary>
-    public ServerPlanSource GetOrAdd(string name, Func<ServerPlanSource> create, Action<ServerPlanSource> stopped)
+    public ServerPlanSource GetOrAdd(string name, Func<ServerPlanSource> create, Action<ServerPlanSource> stopped) =>
+        GetOrAdd(() => _named.GetValueOrDefault(name), create, source => _named.Add(name, source), stopped);
+
+    /// <summary>
+    /// The source of options equivalent to <paramref name="options"/> (given to <c>UseOssuary(options)</c>),
+    /// made by <paramref name="create"/> when there is none; <paramref name="stopped"/> as for a name.
+    /// </summary>
+    public ServerPlanSource GetOrAdd(OssuaryServerOptions options, Func<ServerPlanSource> create, Action<ServerPlanSource> stopped)
+    {
+        // Kept as given (a copy): the caller may change its object once UseOssuary has returned.
+        OssuaryServerOptions given = options.Copy();
+        return GetOrAdd(
+            () => _given.FirstOrDefault(entry => EquivalentServerOptions.Equivalent(entry.Options, given)).Source,
+            create,
+            source => _given.Add((given, source)),
+            stopped);
+    }
+
+    private ServerPlanSource GetOrAdd(Func<ServerPlanSource?> find, Func<ServerPlanSource> create, Action<ServerPlanSource> add, Action<ServerPlanSource> stopped)
     {
         ServerPlanSource source;
         lock (_lock)
         {
-            if (_named.TryGetValue(name, out ServerPlanSource? existing))
+            if (find() is { } existing)
             {
                 return existing;
             }
@@ -42,7 +65,7 @@ internal sealed class NamedPlanSources : IDisposable
             source = create();
             if (!_disposed)
             {
-                _named.Add(name, source);
+                add(source);
                 _all.Add(source);
             }
         }
@@ -51,20 +74,6 @@ internal sealed class NamedPlanSources : IDisposable
         stopped(source);
         DisposeIfDisposed(source);
         return source;
-    }
-
-    /// <summary>Disposes <paramref name="source"/>, of options not named, with the host's services.</summary>
-    public void Add(ServerPlanSource source)
-    {
-        lock (_lock)
-        {
-            if (!_disposed)
-            {
-                _all.Add(source);
-            }
-        }
-
-        DisposeIfDisposed(source);
     }
 
     /// <summary>Forgets <paramref name="source"/> (its host stopped, and it is disposed): a later listener of its name gets a fresh one.</summary>
@@ -77,6 +86,7 @@ internal sealed class NamedPlanSources : IDisposable
                 _named.Remove(name);
             }
 
+            _given.RemoveAll(entry => ReferenceEquals(entry.Source, source));
             _all.Remove(source);
         }
     }
@@ -90,6 +100,7 @@ internal sealed class NamedPlanSources : IDisposable
             sources = [.. _all];
             _all.Clear();
             _named.Clear();
+            _given.Clear();
         }
 
         foreach (ServerPlanSource source in sources)

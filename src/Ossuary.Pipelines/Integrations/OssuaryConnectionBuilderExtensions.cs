@@ -16,6 +16,11 @@ public static class OssuaryConnectionBuilderExtensions
     /// middleware gets a plaintext <see cref="ConnectionContext.Transport"/> and an
     /// <see cref="IOssuaryConnectionFeature"/>. The options are validated and copied now; their
     /// <see cref="OssuaryServerOptions.AuthorizedKeysFile"/>, if any, is watched and reloaded on change.
+    /// The listeners of a host given equal options (the same settings, the same key objects and callbacks)
+    /// share what follows them (the file watcher, the key read from a key file, a generated key): an endpoint
+    /// Kestrel rebinds on a configuration reload takes it over, and none is left behind. A rebind with other
+    /// options gets its own, and the previous stays until the host stops; options that change belong in
+    /// configuration (<c>AddOssuaryServer(section, name)</c> and <c>UseOssuary(name)</c>).
     /// </summary>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
@@ -29,7 +34,10 @@ public static class OssuaryConnectionBuilderExtensions
         return builder.UseOssuary(options, null, Options.DefaultName);
     }
 
-    /// <summary>Configures a fresh <see cref="OssuaryServerOptions"/> and secures every connection with it.</summary>
+    /// <summary>
+    /// Configures a fresh <see cref="OssuaryServerOptions"/> and secures every connection with it; listeners
+    /// for which <paramref name="configure"/> makes equal options share one source, as with the options given.
+    /// </summary>
     /// <inheritdoc cref="UseOssuary{TBuilder}(TBuilder, OssuaryServerOptions)" path="/exception"/>
     public static TBuilder UseOssuary<TBuilder>(this TBuilder builder, Action<OssuaryServerOptions> configure)
         where TBuilder : IConnectionBuilder
@@ -98,7 +106,11 @@ public static class OssuaryConnectionBuilderExtensions
         var lifetime = services?.GetService(typeof(IHostApplicationLifetime)) as IHostApplicationLifetime;
         NamedPlanSources? sources = services is null ? null : NamedPlanSources.Of(services);
         ServerPlanSource plans;
-        if (monitor is not null && sources is not null)
+        if (sources is null)
+        {
+            plans = new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory, followed);
+        }
+        else if (monitor is not null)
         {
             // One per name and host: Kestrel runs this again for each rebind of a reloaded endpoint.
             plans = sources.GetOrAdd(
@@ -108,9 +120,11 @@ public static class OssuaryConnectionBuilderExtensions
         }
         else
         {
-            plans = new ServerPlanSource(options, monitor, ChangesOf(services), name, loggerFactory, meterFactory, followed);
-            sources?.Add(plans);
-            lifetime?.ApplicationStopped.Register(() => Stop(sources, null, plans));
+            // One per host and equivalent options, for the same reason: the rebound endpoint's are the same.
+            plans = sources.GetOrAdd(
+                options,
+                () => new ServerPlanSource(options, null, null, name, loggerFactory, meterFactory),
+                source => lifetime?.ApplicationStopped.Register(() => Stop(sources, null, source)));
         }
 
         builder.Use(next => new OssuaryServerMiddleware(next, plans).OnConnectionAsync);

@@ -8,6 +8,7 @@ using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using static Ossuary.Pipelines.Tests.Support.LogRecords;
 using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Transport;
 using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Operations;
@@ -78,6 +79,84 @@ public sealed class PlanSourceLifetimeTests : IDisposable
         await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(addedKey, serverKey.PublicKey))).DisposeAsync();
 
         Assert.Equal(1, Records(logs, OptionsReloaded).Count - reloadsBefore);
+    }
+
+    [Fact]
+    public async Task RebindingAnEndpointWithEqualOptionsKeepsItsPlanSourceAndGeneratedKey()
+    {
+        // UseOssuary(options) rather than a name: each rebind made a source of its own, and the
+        // previous ones lived on until the host stopped. An unauthenticated server without a key
+        // shows it: each source generated a key of its own (event 10), so the server's key changed
+        // with every rebind, and every source so far still held one.
+        IConfigurationRoot configuration = EndpointConfiguration(out Dictionary<string, string?> settings);
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Configure(configuration.GetSection("Kestrel"), reloadOnChange: true)
+                .Endpoint("Devices", endpoint => endpoint.ListenOptions
+                    .UseOssuary(o => o.Mode = OssuaryServerMode.Unauthenticated)
+                    .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        OssuaryPublicKey first = await ServerKeyAsync(host);
+
+        await RebindAsync(host, settings, configuration, rebinds: 5);
+
+        Assert.Equal(first, await ServerKeyAsync(host));
+        Assert.Single(Records(logs, GeneratedServerIdentity));
+    }
+
+    [Fact]
+    public async Task RebindingAnEndpointWithTheSameOptionsLeavesNoWatchOfItsAuthorizedKeysFileBehind()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string keys = Directory.CreateDirectory(Path.Combine(_folder, "keys")).FullName;
+        string authorizedKeys = Path.Combine(keys, "authorized_keys");
+        await File.WriteAllLinesAsync(authorizedKeys, [OssuaryAuthorizedKeys.FormatLine(clientKey.PublicKey)]);
+        var options = new OssuaryServerOptions { Identity = serverKey, AuthorizedKeysFile = authorizedKeys };
+        IConfigurationRoot configuration = EndpointConfiguration(out Dictionary<string, string?> settings);
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Configure(configuration.GetSection("Kestrel"), reloadOnChange: true)
+                .Endpoint("Devices", endpoint => endpoint.ListenOptions.UseOssuary(options).UseConnectionHandler<EchoConnectionHandler>()));
+        int watches = InotifyWatches.On(keys);
+
+        await RebindAsync(host, settings, configuration, rebinds: 5);
+
+        await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+        Assert.Equal(watches, InotifyWatches.On(keys));
+    }
+
+    private const int GeneratedServerIdentity = 10;
+
+    /// <summary>Settings of one Kestrel endpoint, "Devices", which <see cref="RebindAsync"/> changes.</summary>
+    private static IConfigurationRoot EndpointConfiguration(out Dictionary<string, string?> settings)
+    {
+        settings = new Dictionary<string, string?>
+        {
+            ["Kestrel:Endpoints:Devices:Url"] = "http://127.0.0.1:0",
+            ["Kestrel:Endpoints:Devices:Generation"] = "0",
+        };
+        return new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+    }
+
+    /// <summary>Changes the endpoint's settings <paramref name="rebinds"/> times, each time until Kestrel has bound it again.</summary>
+    private static async Task RebindAsync(KestrelHost host, Dictionary<string, string?> settings, IConfigurationRoot configuration, int rebinds)
+    {
+        for (int i = 1; i <= rebinds; i++)
+        {
+            int before = host.Port();
+            settings["Kestrel:Endpoints:Devices:Generation"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            configuration.Reload();
+            // One snapshot of the addresses: Kestrel empties and refills them while it rebinds.
+            await HostilePeerTests.WaitForAsync(() => host.Addresses is [string address] && new Uri(address).Port != before);
+        }
+    }
+
+    /// <summary>The key an unauthenticated server presents now.</summary>
+    private static async Task<OssuaryPublicKey> ServerKeyAsync(KestrelHost host)
+    {
+        var anyServer = new OssuaryClientOptions { TrustServer = (_, _) => ValueTask.FromResult(true) };
+        await using OssuaryClientConnection connection = await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), anyServer);
+        return connection.Ossuary.RemotePublicKey!;
     }
 
     [Fact]
