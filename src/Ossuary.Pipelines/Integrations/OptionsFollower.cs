@@ -15,7 +15,11 @@ namespace Ossuary.Pipelines.Integrations;
 /// failure and throws it again on every read until the next change). This follows the same change tokens the
 /// monitor follows, reads the options again once the monitor has taken the change, reports a
 /// refused change once, and reads again every <see cref="RetryInterval"/> until the options pass,
-/// then hands them on as the monitor would have. Both ways may bring the same value: it is handed on once.
+/// then hands them on as the monitor would have. Both ways may bring the same value: it is handed on once
+/// it has been taken. A value the owner could not take (no validator refused it, as with options bound
+/// without <c>AddOssuaryServer</c>, but its key file is not there yet) is reported once too, and offered
+/// again every <see cref="RetryInterval"/>: once seen, it was never offered again, and the file copied
+/// into place afterwards changed nothing until some other setting changed.
 /// </summary>
 // TOptions carries IOptionsMonitor's own annotation: without it the trimmer warns (IL2091) in every
 // trimmed or NativeAOT application that uses AddOssuaryServer or AddOssuaryClient, although
@@ -30,12 +34,12 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     private readonly IOptionsMonitor<TOptions> _monitor;
     private readonly IOptionsMonitorCache<TOptions>? _cache;
     private readonly string _name;
-    private readonly Action<TOptions> _changed;
+    private readonly Func<TOptions, Exception?> _changed;
     private readonly Action<Exception> _refused;
     private readonly List<IDisposable> _subscriptions;
     private readonly Lock _lock = new();
     private readonly ITimer _check;
-    private TOptions _lastSeen;
+    private TOptions _taken;
     private bool _reported;
     private bool _disposed;
 
@@ -45,14 +49,14 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     /// <param name="name">Which of its options.</param>
     /// <param name="first">The value the owner started with.</param>
     /// <param name="time">The clock of the retries.</param>
-    /// <param name="changed">Given each new value once, one at a time.</param>
-    /// <param name="refused">Told once per change whose options fail validation, or cannot even be made (a value the binder cannot convert).</param>
-    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, TimeProvider time, Action<TOptions> changed, Action<Exception> refused)
+    /// <param name="changed">Given each new value, one at a time, until it takes one: returns null when it did, or why it could not.</param>
+    /// <param name="refused">Told once per change whose options fail validation, cannot even be made (a value the binder cannot convert), or were not taken.</param>
+    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, TimeProvider time, Func<TOptions, Exception?> changed, Action<Exception> refused)
     {
         _monitor = monitor;
         _cache = changes?.Cache;
         _name = name;
-        _lastSeen = first;
+        _taken = first;
         _changed = changed;
         _refused = refused;
         _check = time.CreateTimer(static state => ((OptionsFollower<TOptions>)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -125,9 +129,7 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
                     return;
                 }
 
-                report = !_reported;
-                _reported = true;
-                _check.Change(RetryInterval, Timeout.InfiniteTimeSpan);
+                report = RetryLater();
             }
 
             if (report)
@@ -143,15 +145,36 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
 
     private void Offer(TOptions options)
     {
+        Exception? failed;
         lock (_lock)
         {
-            if (_disposed || ReferenceEquals(options, _lastSeen))
+            if (_disposed || ReferenceEquals(options, _taken))
             {
                 return;
             }
 
-            _lastSeen = options;
-            _changed(options);
+            failed = _changed(options);
+            if (failed is null)
+            {
+                _taken = options;
+                return;
+            }
+
+            failed = RetryLater() ? failed : null;
         }
+
+        if (failed is not null)
+        {
+            _refused(failed);
+        }
+    }
+
+    /// <summary>Reads the options again after <see cref="RetryInterval"/>; true if this change's failure is news. Call under the lock.</summary>
+    private bool RetryLater()
+    {
+        bool report = !_reported;
+        _reported = true;
+        _check.Change(RetryInterval, Timeout.InfiniteTimeSpan);
+        return report;
     }
 }

@@ -83,8 +83,8 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         _current.Close();
     }
 
-    /// <summary>Called by the follower, one value at a time.</summary>
-    private void OnOptionsChanged(OssuaryClientOptions options, string name)
+    /// <summary>Called by the follower, one value at a time: null once applied, or why not (the follower reports it and offers it again).</summary>
+    private Exception? OnOptionsChanged(OssuaryClientOptions options, string name)
     {
         SharedPlan next;
         try
@@ -94,8 +94,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
         {
             // Connections keep the previous options rather than failing until the change is fixed.
-            OssuaryLog.OptionsReloadFailed(Logger(options), name, ex);
-            return;
+            return ex;
         }
 
         _current.Replace(next); // the previous options' key-file identity goes once their handshakes are over
@@ -103,6 +102,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         // As a server says so: an operator who fixed a refused change (event 24) sees when it took effect.
         // (Dispose waits for this call to end before it frees the plan in force.)
         OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan, next.Plan.TrustedKeyCount);
+        return null;
     }
 
     /// <summary>Fail-safe: a refused reload is logged from the options follower's timer, where a provider's throw would crash the process.</summary>

@@ -13,8 +13,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// disk, so a key removed from either is refused from the next handshake on. Invalid changes are
 /// logged at Error and leave the previous plan in force: a half-edited file or setting must
 /// neither stop the server nor widen whom it admits; a change the options validator refused (which
-/// the monitor does not pass on) is reported too, and read again every second until it passes
-/// (<see cref="OptionsFollower{TOptions}"/>). A replaced plan's key-file identity is freed
+/// the monitor does not pass on), or that this could not apply, is reported once, and read again every
+/// second until it passes (<see cref="OptionsFollower{TOptions}"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
 /// its handshakes are over; an identity generated for an unauthenticated server (kept across
 /// reloads), likewise once the host has stopped and the last handshake presenting it is over. The authorized-keys file it follows is registered with
@@ -106,7 +106,8 @@ internal sealed class ServerPlanSource : IDisposable
         }
     }
 
-    private void OnOptionsChanged(OssuaryServerOptions options)
+    /// <summary>Called by the follower, one value at a time: null once applied, or why not (the follower reports it and offers it again).</summary>
+    private Exception? OnOptionsChanged(OssuaryServerOptions options)
     {
         options = options.Copy();
         lock (_lock)
@@ -129,8 +130,7 @@ internal sealed class ServerPlanSource : IDisposable
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
             {
                 watcher?.Dispose(); // its late events find the options naming another file, and are ignored
-                OssuaryLog.OptionsReloadFailed(_logger, _name, ex);
-                return;
+                return ex;
             }
 
             _current.Replace(next);
@@ -142,6 +142,7 @@ internal sealed class ServerPlanSource : IDisposable
             _options = options;
             _fileKeys = fileKeys;
             OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
+            return null;
         }
     }
 

@@ -141,6 +141,48 @@ public sealed class RefusedReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task AServerWhoseOptionsNoValidatorChecksTakesItsNewKeyFileOnceItArrives()
+    {
+        // Options bound without AddOssuaryServer (the reflection binder, as the README allows): no
+        // validator refuses the change, so the monitor hands it on, and the server, unable to read the
+        // new key file yet, logged event 24 and never tried again. The file copied into place changed
+        // nothing, and a key removed in the same edit stayed admitted until some other setting changed.
+        using var oldKey = OssuaryIdentity.Generate();
+        using var newKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
+            ["Ossuary:AuthorizedClientKeys:0"] = keptKey.PublicKey.ToString(),
+            ["Ossuary:AuthorizedClientKeys:1"] = revokedKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                builder.Services.Configure<OssuaryServerOptions>(configuration.GetSection("Ossuary"));
+                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
+            });
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        string newPath = Path.Combine(_folder, "new.key");
+        settings.Remove("Ossuary:AuthorizedClientKeys:1");
+        settings["Ossuary:IdentityKeyFile"] = newPath; // not there yet
+        configuration.Reload();
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+        OssuarySecretKeyFile.Write(newPath, newKey);
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
+
+        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, newKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(revoked);
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, newKey.PublicKey))).DisposeAsync();
+        Assert.Single(Records(logs, OptionsReloadFailed)); // once, not once per attempt
+    }
+
+    [Fact]
     public async Task AServerWhoseIdentitySelectorChoosesItsKeySaysSoWhenItReloads()
     {
         // Only a selector: the plan has no key of its own, and event 25 named the anonymous key as
