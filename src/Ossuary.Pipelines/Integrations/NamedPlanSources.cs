@@ -30,6 +30,15 @@ internal sealed class NamedPlanSources : IDisposable
     public static NamedPlanSources Of(IServiceProvider services) =>
         services.GetService(typeof(NamedPlanSources)) as NamedPlanSources ?? PerHost.GetValue(services, static _ => new());
 
+    /// <summary>The source of <paramref name="name"/>, if a listener made one.</summary>
+    public ServerPlanSource? Find(string name)
+    {
+        lock (_lock)
+        {
+            return _named.GetValueOrDefault(name);
+        }
+    }
+
     /// <summary>
     /// The source of <paramref name="name"/>, made by <paramref name="create"/> when there is none.
     /// <paramref name="stopped"/>, given the source made, registers its end: call <see cref="Remove"/>, then dispose it.

@@ -63,7 +63,8 @@ public static class OssuaryConnectionBuilderExtensions
     /// (<c>services.AddOssuaryServer(configuration, optionsName)</c>): one name per endpoint, e.g. a
     /// device listener and an operator listener with different allow-lists. Changes apply from the next connection.
     /// The listeners of one name in a host share what follows the options (and the authorized-keys file they
-    /// name): an endpoint Kestrel rebinds on a configuration reload takes it over, and none is left behind.
+    /// name): an endpoint Kestrel rebinds on a configuration reload takes it over, and none is left behind,
+    /// also while a change of the options waits to pass (the previous options stay in force meanwhile).
     /// </summary>
     /// <exception cref="InvalidOperationException">The builder has no services, or the options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
@@ -77,6 +78,14 @@ public static class OssuaryConnectionBuilderExtensions
         var monitor = builder.ApplicationServices?.GetService(typeof(IOptionsMonitor<OssuaryServerOptions>)) as IOptionsMonitor<OssuaryServerOptions>
             ?? throw new InvalidOperationException(
                 "UseOssuary() takes its options from the host's services: register them with services.AddOssuaryServer(...), or pass OssuaryServerOptions.");
+        if (NamedPlanSources.Of(builder.ApplicationServices!).Find(optionsName) is { } following)
+        {
+            // An endpoint Kestrel rebinds: its name's source follows the options already. Read here,
+            // options waiting for a change to pass (a key file not there yet) threw, and with them
+            // Kestrel's reload, half-way: the endpoint stayed bound where it was, out of Kestrel's reach.
+            return builder.UsePlans(following);
+        }
+
         OssuaryServerOptions options;
         try
         {
@@ -127,6 +136,12 @@ public static class OssuaryConnectionBuilderExtensions
                 source => lifetime?.ApplicationStopped.Register(() => Stop(sources, null, source)));
         }
 
+        return builder.UsePlans(plans);
+    }
+
+    private static TBuilder UsePlans<TBuilder>(this TBuilder builder, ServerPlanSource plans)
+        where TBuilder : IConnectionBuilder
+    {
         builder.Use(next => new OssuaryServerMiddleware(next, plans).OnConnectionAsync);
         return builder;
     }

@@ -82,6 +82,50 @@ public sealed class PlanSourceLifetimeTests : IDisposable
     }
 
     [Fact]
+    public async Task AnEndpointIsReboundWhileAChangeOfItsOptionsWaitsForItsKeyFile()
+    {
+        // A change of the options that waits for its key file (refused, read again every second)
+        // leaves the monitor nothing to return: UseOssuary(name) read the options first on the rebind
+        // of its endpoint, and threw, so Kestrel's reload failed half-way (logged Critical) and the
+        // endpoint stayed where it was, out of Kestrel's reach, though its name already had a source.
+        using var oldKey = OssuaryIdentity.Generate();
+        using var newKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string oldPath = Path.Combine(_folder, "old.key");
+        OssuarySecretKeyFile.Write(oldPath, oldKey);
+        IConfigurationRoot configuration = EndpointConfiguration(out Dictionary<string, string?> settings);
+        settings["Ossuary:IdentityKeyFile"] = oldPath;
+        settings["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString();
+        configuration.Reload();
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Configure(configuration.GetSection("Kestrel"), reloadOnChange: true)
+                .Endpoint("Devices", endpoint => endpoint.ListenOptions.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
+                builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
+            });
+        string newPath = Path.Combine(_folder, "new.key");
+        settings["Ossuary:IdentityKeyFile"] = newPath; // not there yet
+        Assert.ThrowsAny<Exception>(configuration.Reload); // to the reloader, which a file source would swallow
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+
+        await RebindAsync(host, settings, configuration, rebinds: 1, reloadThrows: true);
+
+        var clientOfBoth = Echo.ClientOptions(clientKey, oldKey.PublicKey, newKey.PublicKey);
+        await using (OssuaryClientConnection onOld = await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), clientOfBoth))
+        {
+            Assert.Equal(oldKey.PublicKey, onOld.Ossuary.RemotePublicKey); // the previous options meanwhile
+        }
+
+        OssuarySecretKeyFile.Write(newPath, newKey);
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
+        await using OssuaryClientConnection onNew = await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), clientOfBoth);
+        Assert.Equal(newKey.PublicKey, onNew.Ossuary.RemotePublicKey);
+    }
+
+    [Fact]
     public async Task RebindingAnEndpointWithEqualOptionsKeepsItsPlanSourceAndGeneratedKey()
     {
         // UseOssuary(options) rather than a name: each rebind made a source of its own, and the
@@ -126,6 +170,7 @@ public sealed class PlanSourceLifetimeTests : IDisposable
     }
 
     private const int GeneratedServerIdentity = 10;
+    private const int OptionsReloadFailed = 24;
 
     /// <summary>Settings of one Kestrel endpoint, "Devices", which <see cref="RebindAsync"/> changes.</summary>
     private static IConfigurationRoot EndpointConfiguration(out Dictionary<string, string?> settings)
@@ -139,13 +184,22 @@ public sealed class PlanSourceLifetimeTests : IDisposable
     }
 
     /// <summary>Changes the endpoint's settings <paramref name="rebinds"/> times, each time until Kestrel has bound it again.</summary>
-    private static async Task RebindAsync(KestrelHost host, Dictionary<string, string?> settings, IConfigurationRoot configuration, int rebinds)
+    /// <param name="reloadThrows">Whether options the validator refuses make each reload throw (to the reloader: a file source swallows it).</param>
+    private static async Task RebindAsync(KestrelHost host, Dictionary<string, string?> settings, IConfigurationRoot configuration, int rebinds, bool reloadThrows = false)
     {
         for (int i = 1; i <= rebinds; i++)
         {
             int before = host.Port();
             settings["Kestrel:Endpoints:Devices:Generation"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            configuration.Reload();
+            if (reloadThrows)
+            {
+                Assert.ThrowsAny<Exception>(configuration.Reload);
+            }
+            else
+            {
+                configuration.Reload();
+            }
+
             // One snapshot of the addresses: Kestrel empties and refills them while it rebinds.
             await HostilePeerTests.WaitForAsync(() => host.Addresses is [string address] && new Uri(address).Port != before);
         }
