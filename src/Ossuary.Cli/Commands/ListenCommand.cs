@@ -31,42 +31,53 @@ internal static class ListenCommand
                 Netcat.StartReadingStdin();
             }
 
-            var running = new List<Task>();
-
-            // Echo connections run side by side, as many as the process has descriptors for (see
-            // ConnectionBudget); past that, connections wait in the backlog until one ends. Not disposed:
-            // a connection still ending after the command returns releases its slot.
-            var slots = new SemaphoreSlim(ConnectionBudget.Connections);
-            var full = new OncePerMinute();
-            while (true)
-            {
-                bool sideBySide = serve.Echo && !serve.Once;
-                if (sideBySide && !slots.Wait(0))
-                {
-                    full.Say($"ossuary: {ConnectionBudget.Connections} connections open, as many as this process can hold; accepting more as they end (said at most once a minute)");
-                    await slots.WaitAsync(cancellationToken);
-                }
-
-                Socket socket = await ListenerAccept.NextAsync(listener, cancellationToken);
-                Task<int> connection = ServeAsync(socket, serve, cancellationToken);
-                if (sideBySide)
-                {
-                    running.Add(ReleaseWhenEndedAsync(connection, slots));
-                    running.RemoveAll(t => t.IsCompleted);
-                    continue;
-                }
-
-                // One netcat connection at a time (they share stdin and stdout). --once ends with
-                // the first connection whatever became of it, a refused handshake included, as
-                // netcat's -l ends after its first connection.
-                int outcome = await connection;
-                if (serve.Once)
-                {
-                    return outcome;
-                }
-            }
+            return serve.Echo && !serve.Once
+                ? await ServeSideBySideAsync(listener, serve, cancellationToken)
+                : await ServeOneAtATimeAsync(listener, serve, cancellationToken);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// One session at a time (netcat sessions share stdin and stdout; --once serves one), but the
+    /// handshakes of the connections waiting for it run side by side: a stranger who connects and
+    /// says nothing must not hold the port until its handshake times out. --once ends with the first
+    /// connection whose handshake ends, a refused one included, as nc -l ends after its first connection.
+    /// </summary>
+    private static async Task<int> ServeOneAtATimeAsync(Socket listener, ServeOptions serve, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            (SocketPipe Pipe, OssuaryDuplexPipe Secure)? accepted = await FirstSecuredConnection.AcceptAsync(
+                listener, serve.Setup, () => serve.Once, cancellationToken);
+            int outcome = accepted is { } session ? await ServeAsync(session.Pipe, session.Secure, serve, cancellationToken) : ExitCodes.Failure;
+            if (serve.Once)
+            {
+                return outcome;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Echo connections side by side, as many as the process has descriptors for (see
+    /// <see cref="ConnectionBudget"/>); past that, connections wait in the backlog until one ends.
+    /// </summary>
+    private static async Task<int> ServeSideBySideAsync(Socket listener, ServeOptions serve, CancellationToken cancellationToken)
+    {
+        // Not disposed: a connection still ending after the command returns releases its slot.
+        var slots = new SemaphoreSlim(ConnectionBudget.Connections);
+        var full = new OncePerMinute();
+        while (true)
+        {
+            if (!slots.Wait(0, CancellationToken.None))
+            {
+                full.Say($"ossuary: {ConnectionBudget.Connections} connections open, as many as this process can hold; accepting more as they end (said at most once a minute)");
+                await slots.WaitAsync(cancellationToken);
+            }
+
+            Socket socket = await ListenerAccept.NextAsync(listener, cancellationToken);
+            _ = ReleaseWhenEndedAsync(HandshakeAndServeAsync(socket, serve, cancellationToken), slots);
+        }
     }
 
     private static async Task ReleaseWhenEndedAsync(Task<int> connection, SemaphoreSlim slots)
@@ -77,17 +88,31 @@ internal static class ListenCommand
 
     private sealed record ServeOptions(ServerSetup Setup, bool Echo, TimeSpan? Wait, bool Once);
 
-    /// <summary>One connection; its failures are reported and never end the server. Returns the exit code --once would end with.</summary>
-    private static async Task<int> ServeAsync(Socket socket, ServeOptions serve, CancellationToken cancellationToken)
+    /// <summary>One connection of an echo server, handshake included; its failures are reported and never end the server.</summary>
+    private static async Task<int> HandshakeAndServeAsync(Socket socket, ServeOptions serve, CancellationToken cancellationToken)
     {
-        await using var pipe = new SocketPipe(socket);
-        string peer = pipe.RemoteEndPoint?.ToString() ?? "?";
-        OssuaryDuplexPipe? secure = await ServerHandshake.AcceptAsync(pipe, serve.Setup, cancellationToken);
-        if (secure is null)
+        var pipe = new SocketPipe(socket);
+        OssuaryDuplexPipe? secure = null;
+        try
         {
-            return ExitCodes.Failure;
+            secure = await ServerHandshake.AcceptAsync(pipe, serve.Setup, cancellationToken);
+        }
+        finally
+        {
+            if (secure is null)
+            {
+                await pipe.DisposeAsync();
+            }
         }
 
+        return secure is null ? ExitCodes.Failure : await ServeAsync(pipe, secure, serve, cancellationToken);
+    }
+
+    /// <summary>One secured connection, which this disposes; its failures are reported and never end the server. Returns the exit code --once would end with.</summary>
+    private static async Task<int> ServeAsync(SocketPipe pipe, OssuaryDuplexPipe secure, ServeOptions serve, CancellationToken cancellationToken)
+    {
+        await using var owned = pipe;
+        string peer = pipe.RemoteEndPoint?.ToString() ?? "?";
         try
         {
             int outcome;

@@ -5,9 +5,10 @@ namespace Ossuary.Cli.Net;
 
 /// <summary>
 /// Accepts connections and runs their handshakes side by side until one succeeds, for a server that
-/// serves one client (<c>receive</c>). Taken one at a time, every peer that connected and said
-/// nothing held the next one out for a whole handshake timeout, so a stranger who reached the port
-/// could keep the expected client out for as long as it kept a connection or two open.
+/// serves one client at a time (<c>receive</c>, netcat-style <c>listen</c>). Taken one at a time,
+/// every peer that connected and said nothing held the next one out for a whole handshake timeout,
+/// so a stranger who reached the port could keep the expected client out for as long as it kept a
+/// connection or two open.
 /// </summary>
 internal static class FirstSecuredConnection
 {
@@ -18,13 +19,19 @@ internal static class FirstSecuredConnection
     /// </summary>
     private static readonly int MaxHandshakes = Math.Min(128, ConnectionBudget.Connections);
 
-    /// <summary>The first connection whose handshake succeeded; the others under way are closed.</summary>
-    /// <param name="onFailed">Called after each failed handshake (already reported by <see cref="ServerHandshake"/>).</param>
+    /// <summary>
+    /// The first connection whose handshake succeeded, or null once <paramref name="onFailed"/> has
+    /// asked to stop; the other handshakes under way are closed.
+    /// </summary>
+    /// <param name="onFailed">
+    /// Called after each failed handshake (already reported by <see cref="ServerHandshake"/>); true
+    /// stops the wait (<c>listen --once</c>, which ends with its first connection, a refused one included).
+    /// </param>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public static async Task<(SocketPipe Pipe, OssuaryDuplexPipe Secure)> AcceptAsync(Socket listener, ServerSetup setup, Action onFailed, CancellationToken cancellationToken)
+    public static async Task<(SocketPipe Pipe, OssuaryDuplexPipe Secure)?> AcceptAsync(Socket listener, ServerSetup setup, Func<bool> onFailed, CancellationToken cancellationToken)
     {
         using var settled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var winner = new TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var winner = new TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)?>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var slots = new SemaphoreSlim(MaxHandshakes);
         var handshakes = new List<Task>();
         Task<Socket>? accepting = null;
@@ -70,7 +77,7 @@ internal static class FirstSecuredConnection
         return await winner.Task;
     }
 
-    private static async Task HandshakeAsync(Socket socket, ServerSetup setup, TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)> winner, SemaphoreSlim slots, Action onFailed, CancellationToken cancellationToken)
+    private static async Task HandshakeAsync(Socket socket, ServerSetup setup, TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)?> winner, SemaphoreSlim slots, Func<bool> onFailed, CancellationToken cancellationToken)
     {
         SocketPipe? pipe = null;
         bool won = false;
@@ -79,9 +86,9 @@ internal static class FirstSecuredConnection
             pipe = new SocketPipe(socket);
             if (await ServerHandshake.AcceptAsync(pipe, setup, cancellationToken) is not { } secure)
             {
-                if (!winner.Task.IsCompleted)
+                if (!winner.Task.IsCompleted && onFailed())
                 {
-                    onFailed();
+                    winner.TrySetResult(null);
                 }
 
                 return;

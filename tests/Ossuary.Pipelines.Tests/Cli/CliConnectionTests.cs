@@ -70,6 +70,48 @@ public sealed class CliConnectionTests : CliTestBase
     }
 
     [Fact]
+    public async Task StrangersThatConnectToANetcatListenerAndSayNothingDoNotKeepTheClientOut()
+    {
+        // listen took one handshake at a time, as nc -l takes one connection: a stranger who reached the
+        // port and said nothing held it for a whole handshake timeout (10 s), and --once then ended with
+        // that stranger's failure (exit 1); the client behind it in the backlog was never served.
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "0.2");
+        var endPoint = new IPEndPoint(IPAddress.Loopback, ServerPort(server));
+        var strangers = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                strangers.Add(await RawPeer.ConnectAsync(endPoint)); // accepted before the client: the backlog is first come, first served
+            }
+
+            ToolProcess client = Start("connect", $"127.0.0.1:{endPoint.Port}", "--trust", ServerKey(server), "--wait", "0.2");
+            await client.WriteAsync("hello\n");
+            await server.WaitForStdoutAsync("hello\n");
+            client.CloseStdin();
+            server.CloseStdin();
+            ToolResult clientResult = await client.WaitForExitAsync();
+            ToolResult serverResult = await server.WaitForExitAsync();
+
+            AssertSucceeds(clientResult);
+            AssertSucceeds(serverResult);
+            Assert.Equal("hello\n", serverResult.Stdout);
+
+            // The strangers were closed unserved once the client had won: none was sent anything.
+            foreach (Socket stranger in strangers)
+            {
+                PeerClose close = await RawPeer.WaitForCloseAsync(stranger, ToolProcess.HardTimeout);
+                Assert.True(close.Closed);
+                Assert.Equal(0, close.BytesReceived);
+            }
+        }
+        finally
+        {
+            strangers.ForEach(stranger => stranger.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task TofuRecordsTheServerAndALaterChangedKeyIsRefused()
     {
         string knownHosts = Path.Combine("trust", "store", "known_hosts"); // directories made on first use
