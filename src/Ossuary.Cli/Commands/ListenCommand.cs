@@ -25,7 +25,8 @@ internal static class ListenCommand
             using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
             string mode = setup.Authenticated ? $"authenticated, {setup.AllowedCount} client key(s)" : "unauthenticated";
             Console.Error.WriteLine($"ossuary: listening on {listener.LocalEndPoint} ({mode}); server key {setup.Identity.PublicKey}");
-            var serve = new ServeOptions(setup, parse.GetValue(echo), CliOptions.Get(parse, wait), parse.GetValue(once));
+            using var failures = new ConnectionFailureLog();
+            var serve = new ServeOptions(setup, failures, parse.GetValue(echo), CliOptions.Get(parse, wait), parse.GetValue(once));
             if (!serve.Echo)
             {
                 Netcat.StartReadingStdin();
@@ -49,7 +50,7 @@ internal static class ListenCommand
         while (true)
         {
             (SocketPipe Pipe, OssuaryDuplexPipe Secure)? accepted = await FirstSecuredConnection.AcceptAsync(
-                listener, serve.Setup, () => serve.Once, cancellationToken);
+                listener, serve.Setup, serve.Failures, () => serve.Once, cancellationToken);
             int outcome = accepted is { } session ? await ServeAsync(session.Pipe, session.Secure, serve, cancellationToken) : ExitCodes.Failure;
             if (serve.Once)
             {
@@ -86,7 +87,7 @@ internal static class ListenCommand
         slots.Release();
     }
 
-    private sealed record ServeOptions(ServerSetup Setup, bool Echo, TimeSpan? Wait, bool Once);
+    private sealed record ServeOptions(ServerSetup Setup, ConnectionFailureLog Failures, bool Echo, TimeSpan? Wait, bool Once);
 
     /// <summary>One connection of an echo server, handshake included; its failures are reported and never end the server.</summary>
     private static async Task<int> HandshakeAndServeAsync(Socket socket, ServeOptions serve, CancellationToken cancellationToken)
@@ -95,7 +96,7 @@ internal static class ListenCommand
         OssuaryDuplexPipe? secure = null;
         try
         {
-            secure = await ServerHandshake.AcceptAsync(pipe, serve.Setup, cancellationToken);
+            secure = await ServerHandshake.AcceptAsync(pipe, serve.Setup, serve.Failures, cancellationToken);
         }
         finally
         {
@@ -132,12 +133,12 @@ internal static class ListenCommand
         }
         catch (OssuaryException ex)
         {
-            Console.Error.WriteLine($"ossuary: connection from {peer} failed ({ex.Reason}): {ex.Message}");
+            serve.Failures.Report($"ossuary: connection from {peer} failed ({ex.Reason}): {ex.Message}");
             return ExitCodes.Failure;
         }
         catch (IOException ex)
         {
-            Console.Error.WriteLine($"ossuary: connection from {peer} failed: {ex.Message}");
+            serve.Failures.Report($"ossuary: connection from {peer} failed: {ex.Message}");
             return ExitCodes.Failure;
         }
     }

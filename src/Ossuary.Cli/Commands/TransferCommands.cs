@@ -116,7 +116,9 @@ internal static class TransferCommands
             using ServerSetup setup = trust.Create(parse, stdinFree: true);
             using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
             Console.Error.WriteLine($"ossuary: waiting for a file on {listener.LocalEndPoint}; server key {setup.Identity.PublicKey}");
-            (SocketPipe pipe, OssuaryDuplexPipe secure) = (await FirstSecuredConnection.AcceptAsync(listener, setup, StillWaiting, cancellationToken))!.Value;
+            // A failed handshake does not end a receive: the sender may be next.
+            using var failures = new ConnectionFailureLog(followUp: "ossuary: still waiting for a file");
+            (SocketPipe pipe, OssuaryDuplexPipe secure) = (await FirstSecuredConnection.AcceptAsync(listener, setup, failures, static () => false, cancellationToken))!.Value;
             await using (pipe)
             await using (secure)
             {
@@ -125,13 +127,6 @@ internal static class TransferCommands
             }
         }));
         return command;
-    }
-
-    /// <summary>A failed handshake does not end a receive: the sender may be next.</summary>
-    private static bool StillWaiting()
-    {
-        Console.Error.WriteLine("ossuary: still waiting for a file");
-        return false;
     }
 
     private sealed record SendResult(byte[]? Hash, long Length, OssuaryException? ClosedWith);

@@ -28,7 +28,7 @@ internal static class FirstSecuredConnection
     /// stops the wait (<c>listen --once</c>, which ends with its first connection, a refused one included).
     /// </param>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public static async Task<(SocketPipe Pipe, OssuaryDuplexPipe Secure)?> AcceptAsync(Socket listener, ServerSetup setup, Func<bool> onFailed, CancellationToken cancellationToken)
+    public static async Task<(SocketPipe Pipe, OssuaryDuplexPipe Secure)?> AcceptAsync(Socket listener, ServerSetup setup, ConnectionFailureLog failures, Func<bool> onFailed, CancellationToken cancellationToken)
     {
         using var settled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var winner = new TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)?>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -55,7 +55,7 @@ internal static class FirstSecuredConnection
                 Socket socket = await accepting;
                 accepting = null;
                 handshakes.RemoveAll(task => task.IsCompleted);
-                handshakes.Add(HandshakeAsync(socket, setup, winner, slots, onFailed, settled.Token));
+                handshakes.Add(HandshakeAsync(socket, setup, failures, winner, slots, onFailed, settled.Token));
             }
         }
         finally
@@ -77,14 +77,14 @@ internal static class FirstSecuredConnection
         return await winner.Task;
     }
 
-    private static async Task HandshakeAsync(Socket socket, ServerSetup setup, TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)?> winner, SemaphoreSlim slots, Func<bool> onFailed, CancellationToken cancellationToken)
+    private static async Task HandshakeAsync(Socket socket, ServerSetup setup, ConnectionFailureLog failures, TaskCompletionSource<(SocketPipe, OssuaryDuplexPipe)?> winner, SemaphoreSlim slots, Func<bool> onFailed, CancellationToken cancellationToken)
     {
         SocketPipe? pipe = null;
         bool won = false;
         try
         {
             pipe = new SocketPipe(socket);
-            if (await ServerHandshake.AcceptAsync(pipe, setup, cancellationToken) is not { } secure)
+            if (await ServerHandshake.AcceptAsync(pipe, setup, failures, cancellationToken) is not { } secure)
             {
                 if (!winner.Task.IsCompleted && onFailed())
                 {

@@ -5,13 +5,13 @@ namespace Ossuary.Cli.Net;
 
 /// <summary>
 /// The server side of a handshake for <c>listen</c> and <c>receive</c>: a failure is one line on
-/// stderr that says whose decision it was (ours: the client's key is not allowed, with the key; the
+/// stderr (<see cref="ConnectionFailureLog"/>) that says whose decision it was (ours: the client's key is not allowed, with the key; the
 /// client's: it did not trust our key; neither: the peer does not speak Ossuary).
 /// </summary>
 internal static class ServerHandshake
 {
     /// <summary>The secured connection, or null (already reported) when the handshake failed.</summary>
-    public static async Task<OssuaryDuplexPipe?> AcceptAsync(SocketPipe pipe, ServerSetup setup, CancellationToken cancellationToken)
+    public static async Task<OssuaryDuplexPipe?> AcceptAsync(SocketPipe pipe, ServerSetup setup, ConnectionFailureLog failures, CancellationToken cancellationToken)
     {
         string peer = pipe.RemoteEndPoint?.ToString() ?? "?";
         var refused = new StrongBoxKey();
@@ -22,7 +22,7 @@ internal static class ServerHandshake
         }
         catch (OssuaryException ex)
         {
-            Console.Error.WriteLine("ossuary: " + Describe(ex, pipe, peer, refused.Key, setup, options.HandshakeTimeout));
+            failures.Report("ossuary: " + Describe(ex, pipe, peer, refused.Key, setup, options.HandshakeTimeout));
             return null;
         }
     }

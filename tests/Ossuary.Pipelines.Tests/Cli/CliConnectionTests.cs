@@ -112,6 +112,32 @@ public sealed class CliConnectionTests : CliTestBase
     }
 
     [Fact]
+    public async Task AFloodOfFailedConnectionsIsReportedAFewLinesAMinuteWithACountOfTheRest()
+    {
+        // A server wrote a line on stderr for every failed connection: a scan or a flood of them, which
+        // anyone who reaches the port can make, filled the operator's terminal or journal.
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo");
+        var endPoint = new IPEndPoint(IPAddress.Loopback, ServerPort(server));
+        const int Strangers = 40;
+        const int ShownAMinute = 10;
+        for (int i = 0; i < Strangers; i++)
+        {
+            using Socket stranger = await RawPeer.ConnectAsync(endPoint);
+            stranger.Shutdown(SocketShutdown.Send); // it hangs up without a word
+            // Closed by the server: its failure has been reported or counted.
+            Assert.True((await RawPeer.WaitForCloseAsync(stranger, ToolProcess.HardTimeout)).Closed);
+        }
+
+        await server.SignalAsync("TERM");
+        ToolResult stopped = await server.WaitForExitAsync();
+
+        // The first ones in full (the one an operator looks for is usually the first), then a count.
+        int shown = stopped.Stderr.Split('\n').Count(line => line.Contains("closed the connection without answering the Ossuary handshake", StringComparison.Ordinal));
+        Assert.True(shown == ShownAMinute, stopped.ToString());
+        Assert.Contains($"ossuary: {Strangers - ShownAMinute} more connection(s) failed in the same minute, not reported one by one", stopped.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TofuRecordsTheServerAndALaterChangedKeyIsRefused()
     {
         string knownHosts = Path.Combine("trust", "store", "known_hosts"); // directories made on first use
