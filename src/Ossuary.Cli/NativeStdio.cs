@@ -10,7 +10,8 @@ namespace Ossuary.Cli;
 internal static partial class NativeStdio
 {
     public const int Interrupted = 4; // EINTR, Linux and macOS
-    public const int WouldBlock = 11; // EAGAIN, Linux
+    /// <summary>EAGAIN: 11 on Linux, 35 on macOS and FreeBSD (where 11 is EDEADLK, a failure to report).</summary>
+    public static readonly int WouldBlock = OperatingSystem.IsMacOS() || OperatingSystem.IsMacCatalyst() || OperatingSystem.IsFreeBSD() ? 35 : 11;
     public const short PollIn = 0x1;
     public const short PollOut = 0x4;
 

@@ -12,7 +12,8 @@ internal static class StorageFailure
     private const int FileTooLarge = 27; // EFBIG
     private const int NoSpace = 28; // ENOSPC
     private const int ReadOnlyFileSystem = 30; // EROFS
-    private const int QuotaExceeded = 122; // EDQUOT (Linux)
+    // EDQUOT: 122 on Linux, 69 on macOS and FreeBSD.
+    private static readonly int QuotaExceeded = OperatingSystem.IsMacOS() || OperatingSystem.IsMacCatalyst() || OperatingSystem.IsFreeBSD() ? 69 : 122;
 
     /// <summary>Writes to the file being received, any refusal of the file system reported as an <see cref="IOException"/>.</summary>
     public static async ValueTask WriteAsync(Stream target, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
@@ -37,7 +38,7 @@ internal static class StorageFailure
     {
         UnauthorizedAccessException => "permission denied",
         IOException { HResult: NoSpace } => "no space left on device",
-        IOException { HResult: QuotaExceeded } => "disk quota exceeded",
+        IOException quota when quota.HResult == QuotaExceeded => "disk quota exceeded",
         IOException { HResult: FileTooLarge } => "file too large",
         IOException { HResult: ReadOnlyFileSystem } => "read-only file system",
         _ => "an I/O error",

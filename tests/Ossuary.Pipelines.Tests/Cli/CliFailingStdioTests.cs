@@ -1,5 +1,8 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Text;
 
 namespace Ossuary.Pipelines.Tests.Cli;
@@ -14,6 +17,25 @@ namespace Ossuary.Pipelines.Tests.Cli;
 [Collection(CliCollection.Name)]
 public sealed class CliFailingStdioTests : CliTestBase
 {
+    [Fact]
+    public async Task TheErrorNumbersTheToolTellsApartAreThoseOfTheSystemItRunsOn()
+    {
+        // EAGAIN, on which a read of a non-blocking stdin or a write to a non-blocking stdout waits,
+        // was Linux's 11 everywhere: on macOS, where it is 35 (and 11 is EDEADLK), such a read or
+        // write failed the session ("Resource temporarily unavailable") instead of waiting. EDQUOT
+        // likewise (122 on Linux, 69 on macOS). The system's own numbers come from Python's errno module.
+        using var python = Process.Start(new ProcessStartInfo("python3", ["-c", "import errno; print(errno.EAGAIN, errno.EDQUOT)"]) { RedirectStandardOutput = true })!;
+        string[] system = (await python.StandardOutput.ReadToEndAsync()).Split(' ', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        await python.WaitForExitAsync();
+        Assembly tool = Assembly.LoadFrom(ToolProcess.AssemblyPath);
+
+        Assert.Equal(int.Parse(system[0], CultureInfo.InvariantCulture), Errno(tool, "Ossuary.Cli.NativeStdio", "WouldBlock"));
+        Assert.Equal(int.Parse(system[1], CultureInfo.InvariantCulture), Errno(tool, "Ossuary.Cli.Transfer.StorageFailure", "QuotaExceeded"));
+
+        static int Errno(Assembly tool, string type, string name) =>
+            (int)tool.GetType(type, throwOnError: true)!.GetField(name, BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
+    }
+
     [Fact]
     public async Task AConnectWhoseStdinFailsMidStreamSaysItWasStdinAndTheListenerFails()
     {
