@@ -28,10 +28,12 @@ public sealed partial class OssuaryStream : Stream
     private readonly bool _leaveInnerStreamOpen;
     private StreamDuplexPipe? _innerPipe;
     private OssuaryDuplexPipe? _secure;
-    private bool _innerDisposed;
 
     // Set by disposal: a disposed stream says so, where it used to ask to be authenticated (again).
     private volatile bool _disposed;
+
+    // The first disposal's work; a disposal racing it (two threads, or Dispose and DisposeAsync) waits for it instead.
+    private TaskCompletionSource? _disposal;
 
     /// <summary>Wraps <paramref name="innerStream"/>, which the new stream owns unless <paramref name="leaveInnerStreamOpen"/>.</summary>
     public OssuaryStream(Stream innerStream, bool leaveInnerStreamOpen = false)
@@ -69,6 +71,7 @@ public sealed partial class OssuaryStream : Stream
     /// <summary>Runs the client handshake over the inner stream.</summary>
     /// <exception cref="OssuaryException">The handshake failed; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="ObjectDisposedException">The stream was disposed, before the handshake or while it ran (the connection it made is closed).</exception>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file the options name is malformed; the message names the file.</exception>
@@ -123,15 +126,25 @@ public sealed partial class OssuaryStream : Stream
         // The pipe never disposes the inner stream (this stream does, on its own disposal), but when
         // this stream owns it, its socket may stop receiving as the connection ends.
         _innerPipe = new StreamDuplexPipe(_inner, leaveOpen: true, mayStopReading: !_leaveInnerStreamOpen);
-        _secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+        OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+        Interlocked.Exchange(ref _secure, secure); // a full fence: a disposal under way either takes it or is seen below
+        if (_disposed && Interlocked.Exchange(ref _secure, null) is { } orphan)
+        {
+            // Disposed while the handshake ran, and too early to see the connection: it goes here.
+            await orphan.DisposeAsync().ConfigureAwait(false);
+            throw new ObjectDisposedException(GetType().FullName, "The OssuaryStream was disposed during the handshake.");
+        }
     }
 
     private OssuaryDuplexPipe Secure
     {
         get
         {
+            // The connection first: disposal marks the stream disposed before it takes the connection
+            // away, so a connection found gone is either never made or disposed, and then said so.
+            OssuaryDuplexPipe? secure = Volatile.Read(ref _secure);
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _secure ?? throw new InvalidOperationException("Authenticate the OssuaryStream before reading or writing.");
+            return secure ?? throw new InvalidOperationException("Authenticate the OssuaryStream before reading or writing.");
         }
     }
 
@@ -252,21 +265,32 @@ public sealed partial class OssuaryStream : Stream
     /// <summary>
     /// Sends Disconnect, then disposes the inner stream unless asked to leave it open. An inner
     /// <see cref="System.Net.Sockets.NetworkStream"/> this stream owns stops receiving first (on Linux),
-    /// so that the wait for the peer's answer ends at once.
+    /// so that the wait for the peer's answer ends at once. Safe to call more than once, and from
+    /// several threads at once: the first call does the work, the others wait until it is done.
     /// </summary>
     public override async ValueTask DisposeAsync()
     {
-        _disposed = true;
-        if (_secure is not null)
+        if (BeginDisposal() is { } first)
         {
-            await _secure.DisposeAsync().ConfigureAwait(false);
-            _secure = null;
+            await first.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // that call reports its own failure
+            return;
         }
 
-        if (!_leaveInnerStreamOpen && !_innerDisposed)
+        try
         {
-            _innerDisposed = true;
-            await _inner.DisposeAsync().ConfigureAwait(false);
+            if (Interlocked.Exchange(ref _secure, null) is { } secure)
+            {
+                await secure.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (!_leaveInnerStreamOpen)
+            {
+                await _inner.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _disposal!.SetResult();
         }
 
         await base.DisposeAsync().ConfigureAwait(false);
@@ -277,22 +301,39 @@ public sealed partial class OssuaryStream : Stream
     {
         if (disposing)
         {
-            _disposed = true;
-            if (_secure is not null)
+            if (BeginDisposal() is { } first)
             {
-                _secure.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                _secure = null;
+                // Another call's disposal (or DisposeAsync's own call of this, once its work is done).
+                first.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing).GetAwaiter().GetResult();
             }
-
-            // The inner stream is owned whether or not a handshake succeeded: disposing it only
-            // after a successful one leaked the socket of every failed (or never tried) handshake.
-            if (!_leaveInnerStreamOpen && !_innerDisposed)
+            else
             {
-                _innerDisposed = true;
-                _inner.Dispose();
+                try
+                {
+                    Interlocked.Exchange(ref _secure, null)?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+                    // The inner stream is owned whether or not a handshake succeeded: disposing it only
+                    // after a successful one leaked the socket of every failed (or never tried) handshake.
+                    if (!_leaveInnerStreamOpen)
+                    {
+                        _inner.Dispose();
+                    }
+                }
+                finally
+                {
+                    _disposal!.SetResult();
+                }
             }
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>Marks the stream disposed; null for the call that is to do the work, else the task of the call doing it.</summary>
+    private Task? BeginDisposal()
+    {
+        _disposed = true;
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return Interlocked.CompareExchange(ref _disposal, mine, null)?.Task;
     }
 }

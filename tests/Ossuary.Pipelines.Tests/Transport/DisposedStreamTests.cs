@@ -54,15 +54,169 @@ public class DisposedStreamTests
         }
     }
 
+    /// <summary>
+    /// Dispose and DisposeAsync on several threads at once: every call returns without an exception,
+    /// and only once the stream is disposed (its inner stream closed); the peer sees a clean close.
+    /// Disposal read the connection's field twice without synchronisation, so a call that found it
+    /// set could find it cleared by another the next moment (a NullReferenceException), and a call
+    /// could return while another was still closing the inner stream.
+    /// </summary>
+    [Fact]
+    public async Task DisposalFromSeveralThreadsAtOnceIsSafeAndReturnsOnlyOnceDone()
+    {
+        const int Rounds = 200;
+        const int Disposers = 4;
+        for (int round = 0; round < Rounds; round++)
+        {
+            (OssuaryStream server, OssuaryStream client, System.Net.Sockets.NetworkStream clientInner) = await AuthenticatedPairWithInnerAsync();
+            await using (server)
+            {
+                using var start = new Barrier(Disposers);
+                Task[] disposers = Enumerable.Range(0, Disposers).Select(i => Task.Factory.StartNew(
+                    () =>
+                    {
+                        start.SignalAndWait();
+                        if (i % 2 == 0)
+                        {
+                            client.Dispose();
+                        }
+                        else
+                        {
+                            client.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                        }
+
+                        Assert.Throws<ObjectDisposedException>(() => clientInner.Write([1])); // closed before any call returned
+                    },
+                    CancellationToken.None,
+                    TaskCreationOptions.LongRunning,
+                    TaskScheduler.Default)).ToArray();
+
+                await Task.WhenAll(disposers).Within();
+                Assert.Equal(0, await server.ReadAsync(new byte[1]).Within()); // the client's Disconnect: a clean end
+            }
+        }
+    }
+
+    /// <summary>
+    /// A disposal that finds another under way waits for it: it returned at once, while the first was
+    /// still closing the inner stream, so the caller went on as if the connection were closed.
+    /// </summary>
+    [Fact]
+    public async Task ADisposalThatFindsAnotherUnderWayReturnsOnlyOnceTheInnerStreamIsClosed()
+    {
+        HoldingCloseStream? holding = null;
+        (OssuaryStream server, OssuaryStream client, _) = await AuthenticatedPairWithInnerAsync(inner => holding = new HoldingCloseStream(inner));
+        await using (server)
+        {
+            Task first = Task.Run(client.Dispose);
+            await holding!.Closing.Within(); // the first disposal is closing the inner stream
+
+            Task second = client.DisposeAsync().AsTask();
+            bool returnedEarly = second.IsCompleted;
+            holding.Release();
+            await Task.WhenAll(first, second).Within();
+
+            Assert.False(returnedEarly, "a second DisposeAsync returned while the first disposal was still closing the inner stream");
+            Assert.Equal(1, holding.Closes);
+        }
+    }
+
+    /// <summary>
+    /// A disposal while the handshake runs, whose handshake then completes (the inner stream still
+    /// open as the disposal closes it): the authentication says the stream was disposed and the
+    /// connection it made is closed. It reported success on the disposed stream and left that
+    /// connection, its session key included, to the garbage collector.
+    /// </summary>
+    [Fact]
+    public async Task AHandshakeThatCompletesAfterTheStreamWasDisposedThrowsAndClosesItsConnection()
+    {
+        (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var keys = new MutualKeys();
+        var options = new OssuaryServerOptions();
+        keys.ConfigureServer(options, TimeSpan.FromSeconds(10));
+        await using var server = new OssuaryStream(serverSide);
+        var holding = new HoldingCloseStream(clientSide);
+        var client = new OssuaryStream(holding);
+
+        Task authenticating = client.AuthenticateAsClientAsync(keys.ClientOptions()); // waits for the server's answer
+        Task disposing = Task.Run(client.Dispose);
+        await holding.Closing.Within(); // the disposal is closing the inner stream, which still carries the handshake
+        await server.AuthenticateAsServerAsync(options).Within();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => authenticating.Within());
+        Assert.Equal(0, await server.ReadAsync(new byte[1]).Within()); // the client's connection sent its Disconnect
+        holding.Release();
+        await disposing.Within();
+    }
+
     private static async Task<(OssuaryStream Server, OssuaryStream Client)> AuthenticatedPairAsync()
+    {
+        (OssuaryStream server, OssuaryStream client, _) = await AuthenticatedPairWithInnerAsync();
+        return (server, client);
+    }
+
+    private static async Task<(OssuaryStream Server, OssuaryStream Client, System.Net.Sockets.NetworkStream ClientInner)> AuthenticatedPairWithInnerAsync(Func<Stream, Stream>? wrapClient = null)
     {
         (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
         using var keys = new MutualKeys();
         var options = new OssuaryServerOptions();
         keys.ConfigureServer(options, TimeSpan.FromSeconds(10));
         var server = new OssuaryStream(serverSide);
-        var client = new OssuaryStream(clientSide);
+        var client = new OssuaryStream(wrapClient?.Invoke(clientSide) ?? clientSide);
         await Task.WhenAll(server.AuthenticateAsServerAsync(options), client.AuthenticateAsClientAsync(keys.ClientOptions())).Within();
-        return (server, client);
+        return (server, client, clientSide);
+    }
+
+    /// <summary>An inner stream whose close takes a while (one that flushes a buffer as it closes), held until released.</summary>
+    private sealed class HoldingCloseStream(Stream inner) : Stream
+    {
+        private readonly TaskCompletionSource _closing = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ManualResetEventSlim _released = new();
+        private int _closes;
+
+        public Task Closing => _closing.Task;
+
+        public int Closes => Volatile.Read(ref _closes);
+
+        public override bool CanRead => true;
+
+        public override bool CanWrite => true;
+
+        public override bool CanSeek => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public void Release() => _released.Set();
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing && Interlocked.Increment(ref _closes) == 1)
+            {
+                _closing.TrySetResult();
+                _released.Wait(TestTimeout.Default);
+                inner.Dispose();
+                _released.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
     }
 }
