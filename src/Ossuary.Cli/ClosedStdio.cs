@@ -3,12 +3,13 @@ using System.Runtime.InteropServices;
 namespace Ossuary.Cli;
 
 /// <summary>
-/// Standard input or output that the shell closed (<c>&lt;&amp;-</c>, <c>&gt;&amp;-</c>). The number
+/// Standard input, output or error that the shell closed (<c>&lt;&amp;-</c>, <c>&gt;&amp;-</c>, <c>2&gt;&amp;-</c>). The number
 /// does not stay free: a new descriptor takes the lowest free one, and the runtime's first is the
 /// internal pipe it creates as it starts, read end and write end both held by this process. A stdin
 /// that is that read end never ends (a <c>send -</c> or <c>pubkey -</c> waited forever, a
 /// receive-only <c>listen --once</c> exited 1 as if stdin still held data); a stdout that is its
-/// write end takes every byte written to it, lost with exit 0.
+/// write end takes every byte written to it, lost with exit 0. A stderr that is its read end fails
+/// every write (EBADF), one that is its write end feeds the runtime's signal pipe.
 /// </summary>
 /// <remarks>
 /// Whatever took the number was opened by this process, close-on-exec as the runtime opens
@@ -23,12 +24,16 @@ internal static partial class ClosedStdio
 
     private static readonly Lazy<bool> StdinClosed = new(() => ClosedAtStart(0));
     private static readonly Lazy<bool> StdoutClosed = new(() => ClosedAtStart(1));
+    private static readonly Lazy<bool> StderrClosed = new(() => ClosedAtStart(2));
 
     /// <summary>True when the shell closed stdin: there is nothing to read.</summary>
     public static bool Stdin => StdinClosed.Value;
 
     /// <summary>True when the shell closed stdout: nothing written there reaches anyone.</summary>
     public static bool Stdout => StdoutClosed.Value;
+
+    /// <summary>True when the shell closed stderr: the tool's messages have nowhere to go.</summary>
+    public static bool Stderr => StderrClosed.Value;
 
     private static bool ClosedAtStart(int descriptor)
     {

@@ -4,6 +4,9 @@ using System.Runtime.InteropServices;
 using Ossuary.Cli;
 using Ossuary.Cli.Commands;
 
+// Before anything is said there: a message that cannot be written must not end the command.
+BestEffortStderr.Install();
+
 var root = new RootCommand(
     """
     ossuary: encrypted, authenticated connections with Ossuary v1 (wire-compatible with libossuary).

@@ -93,6 +93,34 @@ public sealed class CliFailingStdioTests : CliTestBase
     }
 
     [Fact]
+    public async Task AStderrThatIsFullOrClosedCostsOnlyTheMessages()
+    {
+        // ossuary ... 2>>log on a full disk, or 2>&- (a daemon's stderr closed, whose number the
+        // runtime's own pipe then takes): a message that could not be written threw out of the command,
+        // and again out of the handler that reports failures, and the runtime aborted the process
+        // (SIGABRT, exit 134): keygen after it had made its key, send after the receiver had confirmed
+        // the file, a server as it announced its port.
+        ToolProcess keygen = StartRedirected("2>/dev/full", "keygen", "-o", "full.key");
+        keygen.CloseStdin();
+        ToolResult made = await keygen.WaitForExitAsync();
+        AssertSucceeds(made);
+        Assert.Matches("^[0-9a-f]{64}\n$", made.Stdout);
+
+        byte[] payload = System.Security.Cryptography.RandomNumberGenerator.GetBytes(100_000);
+        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), payload);
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        ToolProcess sender = StartRedirected("2>&-", "send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+        sender.CloseStdin();
+        ToolResult sent = await sender.WaitForExitAsync();
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertSucceeds(sent);
+        AssertSucceeds(received);
+        Assert.Equal(payload, File.ReadAllBytes(Path.Combine(Dir, "inbox", "payload.bin")));
+    }
+
+    [Fact]
     public async Task AReceiveOnlyListenerWhoseStdinIsClosedEndsCleanlyWithEverything()
     {
         // ossuary listen --once <&- > file: a closed stdin is an empty one, not one that never ends.
