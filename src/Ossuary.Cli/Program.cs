@@ -27,7 +27,10 @@ var root = new RootCommand(
     BenchCommand.Create(),
 };
 
-ParseResult parse = root.Parse(args);
+// No response files: an argument '@NAME' is what it says (a file to send, a --name), never the
+// arguments that a file NAME holds, which whoever could write NAME chose (another file to send,
+// another host to send it to).
+ParseResult parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
 {
     // Errors and a hint on stderr, never the whole help on stdout: `ossuary connect ... > file`

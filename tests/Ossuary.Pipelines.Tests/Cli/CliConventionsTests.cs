@@ -59,6 +59,27 @@ public sealed class CliConventionsTests : CliTestBase
     }
 
     [Fact]
+    public async Task AnArgumentThatStartsWithAnAtSignIsTakenAsItIsNotAsAResponseFile()
+    {
+        // System.CommandLine reads '@NAME' as a response file by default: its contents replaced the
+        // argument. `for f in *; do ossuary send "$f" HOST:P; done` over a folder that others can write
+        // to then sent what a file named 'notes' chose, a secret key say, when it met one named '@notes'.
+        WriteKeyFile("secret.key");
+        File.WriteAllText(Path.Combine(Dir, "@notes"), "the notes\n");
+        File.WriteAllText(Path.Combine(Dir, "notes"), "secret.key\n");
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+
+        ToolResult sent = await RunAsync("send", "@notes", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertSucceeds(sent);
+        AssertSucceeds(received);
+        Assert.Equal(["@notes"], Directory.GetFiles(Path.Combine(Dir, "inbox")).Select(Path.GetFileName));
+        Assert.Equal("the notes\n", File.ReadAllText(Path.Combine(Dir, "inbox", "@notes")));
+    }
+
+    [Fact]
     public async Task AKeyFileWithAByteOrderMarkIsAccepted()
     {
         string publicKey = WriteKeyFile("plain.key");
