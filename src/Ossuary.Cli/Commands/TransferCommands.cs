@@ -116,9 +116,11 @@ internal static class TransferCommands
             using ServerSetup setup = trust.Create(parse, stdinFree: true);
             using Socket listener = SocketPipe.Listen(parse.GetValue(bind)!, parse.GetValue(port));
             Console.Error.WriteLine($"ossuary: waiting for a file on {listener.LocalEndPoint}; server key {setup.Identity.PublicKey}");
+
             // A failed handshake does not end a receive: the sender may be next.
             using var failures = new ConnectionFailureLog(followUp: "ossuary: still waiting for a file");
-            (SocketPipe pipe, OssuaryDuplexPipe secure) = (await FirstSecuredConnection.AcceptAsync(listener, setup, failures, static () => false, cancellationToken))!.Value;
+            (SocketPipe pipe, OssuaryDuplexPipe secure) = await FirstSecuredConnection.AcceptAsync(listener, setup, failures, static () => false, cancellationToken)
+                ?? throw new InvalidOperationException("the wait for a sender ended without one, though no failure may end it");
             await using (pipe)
             await using (secure)
             {
