@@ -77,12 +77,13 @@ internal sealed class ConnectionFailureLog : IDisposable
         _summary.Dispose();
     }
 
+    // The minute itself ends with the next failure that finds it over (Report): a timer that fires
+    // late must not cut short the minute that failure started.
     private void Summarize()
     {
         lock (_lock)
         {
             WriteSummary();
-            _windowStart = 0; // the next failure starts a new minute, shown again
         }
     }
 
