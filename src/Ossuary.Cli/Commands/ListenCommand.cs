@@ -125,7 +125,7 @@ internal static class ListenCommand
             // Disposal gives up on a client that stopped reading and drops what it had not taken.
             if (outcome == ExitCodes.Success && pipe.OutputDropped)
             {
-                Console.Error.WriteLine($"ossuary: connection from {peer}: the client stopped reading; the last bytes sent to it and the close were dropped");
+                serve.Failures.Report($"ossuary: connection from {peer}: the client stopped reading; the last bytes sent to it and the close were dropped");
                 return ExitCodes.Failure;
             }
 
