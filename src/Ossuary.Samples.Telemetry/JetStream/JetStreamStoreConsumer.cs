@@ -10,11 +10,13 @@ namespace Ossuary.Samples.Telemetry.JetStream;
 /// Reads the readings stream through a durable consumer and writes it into the store in batches,
 /// acknowledging a batch only after the store has it. Exactly once in the store: JetStream drops a
 /// resent reading within its duplicate window, and a batch redelivered after a crash between storing
-/// and acknowledging is ignored by the store's unique (device, seq).
+/// and acknowledging is ignored by the store's unique (device, seq), or, for a reading without a
+/// sequence number, (device, the message id the node published it under).
 /// </summary>
 public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IReadingStore store, ILogger logger)
 {
     private const int BatchSize = 1_000;
+    private const string MessageIdHeader = "Nats-Msg-Id";
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan AcknowledgementFlush = TimeSpan.FromSeconds(5);
     private long _stored;
@@ -68,7 +70,10 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                     messages.Add(message);
                     try
                     {
-                        batch.Add(ReadingMessage.Decode(message.Data));
+                        // The id names a reading without a sequence number: a redelivery of it (this process
+                        // stored it and died before acknowledging) is then a no-op in the store, not a second row.
+                        string? messageId = message.Headers is { } headers && headers.TryGetValue(MessageIdHeader, out var id) ? id.ToString() : null;
+                        batch.Add(ReadingMessage.Decode(message.Data, messageId));
                     }
                     catch (FormatException ex)
                     {

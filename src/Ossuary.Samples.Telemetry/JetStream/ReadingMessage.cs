@@ -19,6 +19,27 @@ public static class ReadingMessage
         CultureInfo.InvariantCulture,
         $"{reading.Device} {(reading.Sequence is long seq ? seq.ToString(CultureInfo.InvariantCulture) : "-")} {reading.TimestampMs} {reading.Value:R} {reading.Sensor}"));
 
+    /// <summary>
+    /// Decodes a reading delivered under <paramref name="messageId"/> (its <c>Nats-Msg-Id</c>). A reading
+    /// without a sequence number keeps the id as its <see cref="StoredReading.Origin"/> (without the device
+    /// key it starts with): a redelivery of it is then recognised by the store.
+    /// </summary>
+    /// <exception cref="FormatException">Not a reading message.</exception>
+    public static StoredReading Decode(ReadOnlySpan<byte> data, string? messageId)
+    {
+        StoredReading reading = Decode(data);
+        if (reading.Sequence is not null || string.IsNullOrEmpty(messageId))
+        {
+            return reading;
+        }
+
+        string origin = messageId.Length > reading.Device.Length + 1
+            && messageId.StartsWith(reading.Device, StringComparison.Ordinal) && messageId[reading.Device.Length] == ':'
+            ? messageId[(reading.Device.Length + 1)..]
+            : messageId;
+        return reading with { Origin = origin };
+    }
+
     /// <summary>Decodes a reading.</summary>
     /// <exception cref="FormatException">Not a reading message.</exception>
     public static StoredReading Decode(ReadOnlySpan<byte> data)

@@ -6,4 +6,8 @@ namespace Ossuary.Samples.Telemetry.Storage;
 /// <param name="Sensor">The sensor's name.</param>
 /// <param name="Value">The measured value.</param>
 /// <param name="TimestampMs">When it was taken (the device's <c>ts=</c>, else when the server received it), Unix milliseconds.</param>
-public readonly record struct StoredReading(string Device, long? Sequence, string Sensor, double Value, long TimestampMs);
+/// <param name="Origin">
+/// For a reading without <paramref name="Sequence"/> that came through JetStream: the id the node published it
+/// under (its name and count), so that a redelivery of it is a no-op in the store. Null otherwise.
+/// </param>
+public readonly record struct StoredReading(string Device, long? Sequence, string Sensor, double Value, long TimestampMs, string? Origin = null);

@@ -83,6 +83,60 @@ public sealed class TelemetryConsumerRestartTests : IDisposable
         Assert.Equal(Enumerable.Range(1, 2 * Half).Select(i => (long?)i), ReadingQueries.Readings(database, device, 0).Select(r => r.Sequence));
     }
 
+    [Fact]
+    public Task AReadingWithoutASequenceNumberRedeliveredAfterTheConsumerDiedIsStoredOnce() => RedeliverUnsequencedAsync().WaitAsync(HardLimit);
+
+    private async Task RedeliverUnsequencedAsync()
+    {
+        const int Readings = 3;
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_REDELIVER", Subject = "redeliver.readings" };
+        string device = new('a', 64);
+        await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, budget.Token))
+        {
+            await publisher.WriteAsync(Enumerable.Range(1, Readings).Select(i => new StoredReading(device, null, "temp", i, i)).ToArray(), budget.Token);
+        }
+
+        // The first process stores the batch and dies before it acknowledges it (killed, say):
+        // JetStream delivers the batch again, after its AckWait, to the next process.
+        string database = Path.Combine(_directory, "telemetry.db");
+        await using SqliteReadingStore store = SqliteReadingStore.Open(database);
+        await Assert.ThrowsAsync<IOException>(() => new JetStreamStoreConsumer(options, new DiesAfterStoring(store), NullLogger.Instance).RunAsync(budget.Token));
+        Assert.Equal(Readings, ReadingQueries.Totals(database).Single().Readings);
+
+        var consumer = new JetStreamStoreConsumer(options, store, NullLogger.Instance);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token);
+        Task consuming = consumer.RunAsync(stop.Token);
+        try
+        {
+            while (consumer.Stored < Readings)
+            {
+                await Task.Delay(100, budget.Token);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await consuming;
+        }
+
+        // The redelivered readings carry no sequence number; their message ids are what tells them apart.
+        Assert.Equal(Enumerable.Range(1, Readings).Select(i => (double)i), ReadingQueries.Readings(database, device, 0).Select(r => r.Value));
+    }
+
+    /// <summary>Stores the batch, then fails as a process killed before its acknowledgements would.</summary>
+    private sealed class DiesAfterStoring(IReadingStore inner) : IReadingStore
+    {
+        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        {
+            await inner.WriteAsync(batch, cancellationToken);
+            throw new IOException("killed after storing, before acknowledging");
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
     private static StoredReading[] Readings(string device, int first, int count) =>
         Enumerable.Range(first, count).Select(seq => new StoredReading(device, seq, "temp", seq, seq)).ToArray();
 

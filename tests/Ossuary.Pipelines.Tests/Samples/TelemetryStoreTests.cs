@@ -34,6 +34,42 @@ public sealed class TelemetryStoreTests : IDisposable
     public Task ASensorNameCannotWriteControlCharactersToTheOperatorsTerminal() => ControlCharactersAsync().WaitAsync(HardLimit);
 
     [Fact]
+    public async Task AFileAnEarlierVersionMadeKeepsItsReadingsAndStoresARedeliveryOnce()
+    {
+        // The readings table as earlier versions made it: no origin column.
+        string database = Path.Combine(_directory, "old.db");
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Pooling=False"))
+        {
+            old.Open();
+            using Microsoft.Data.Sqlite.SqliteCommand create = old.CreateCommand();
+            create.CommandText = """
+                PRAGMA journal_mode=WAL;
+                CREATE TABLE devices (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+                CREATE TABLE readings (device INTEGER NOT NULL REFERENCES devices(id), seq INTEGER, sensor TEXT NOT NULL, value REAL NOT NULL, ts INTEGER NOT NULL);
+                CREATE UNIQUE INDEX readings_device_seq ON readings(device, seq);
+                INSERT INTO devices(key) VALUES('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
+                INSERT INTO readings VALUES(1, 1, 'temp', 1, 1), (1, NULL, 'temp', 2, 2);
+                """;
+            create.ExecuteNonQuery();
+        }
+
+        string device = new('a', 64);
+        await using (SqliteReadingStore store = SqliteReadingStore.Open(database))
+        {
+            StoredReading redelivered = new(device, null, "temp", 3, 3, "node-1");
+            await store.WriteAsync([redelivered, new StoredReading(device, 1, "temp", 1, 1)], CancellationToken.None);
+            await store.WriteAsync([redelivered], CancellationToken.None);
+        }
+
+        // Opened again (the column is there now), and still read by query.
+        await using (SqliteReadingStore.Open(database))
+        {
+        }
+
+        Assert.Equal([1, 2, 3], ReadingQueries.Readings(database, device, 0).Select(r => r.Value));
+    }
+
+    [Fact]
     public void SequenceNumbersShowGapsAndResends()
     {
         using var key = OssuaryIdentity.Generate();
