@@ -27,18 +27,19 @@ internal static class ServerCommand
         var db = SampleOptions.Text("--db", "The SQLite file readings are stored in (created if missing).", "telemetry.db");
         var nats = SampleOptions.Text("--nats", "Publish readings to NATS JetStream at this URL (e.g. nats://127.0.0.1:4222) instead of --db; run 'consume' to store them.", "");
         var metrics = SampleOptions.Int("--metrics-port", "Serve Prometheus metrics at http://BIND:PORT/metrics (0: none).", 0, max: 65535);
-        var command = new Command("server", "Store readings from authenticated devices until Ctrl+C.") { bind, port, key, authorized, summary, rows, db, nats, metrics };
+        var maxConnections = SampleOptions.Int("--max-connections", "Device connections open at once at most; more are closed as they are accepted.", 20_000, min: 1);
+        var command = new Command("server", "Store readings from authenticated devices until Ctrl+C.") { bind, port, key, authorized, summary, rows, db, nats, metrics, maxConnections };
         command.SetAction((parse, _) =>
         {
             IPAddress address = IPAddress.TryParse(parse.GetValue(bind), out IPAddress? parsed)
                 ? parsed
                 : throw new UsageException("--bind must be an IP address, e.g. 0.0.0.0");
-            return RunAsync(address, parse.GetValue(port), parse.GetValue(key)!, parse.GetValue(authorized)!, parse.GetValue(summary), parse.GetValue(rows), parse.GetValue(db)!, parse.GetValue(nats)!, parse.GetValue(metrics));
+            return RunAsync(address, parse.GetValue(port), parse.GetValue(key)!, parse.GetValue(authorized)!, parse.GetValue(summary), parse.GetValue(rows), parse.GetValue(db)!, parse.GetValue(nats)!, parse.GetValue(metrics), parse.GetValue(maxConnections));
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(IPAddress address, int port, string keyPath, string authorizedPath, int seconds, int rows, string database, string nats, int metricsPort)
+    private static async Task<int> RunAsync(IPAddress address, int port, string keyPath, string authorizedPath, int seconds, int rows, string database, string nats, int metricsPort, int maxConnections)
     {
         using OssuaryIdentity identity = KeyFiles.ReadSecretKey(keyPath);
         IReadOnlyList<OssuaryPublicKey> devices = OssuaryAuthorizedKeys.Load(authorizedPath);
@@ -51,6 +52,7 @@ internal static class ServerCommand
             DatabasePath = database,
             JetStream = nats.Length == 0 ? null : new JetStream.JetStreamOptions { Url = nats },
             MetricsPort = metricsPort == 0 ? null : metricsPort,
+            MaxConnections = maxConnections,
             LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
         });
         string destination = nats.Length == 0 ? $"storing in {Path.GetFullPath(database)}" : $"publishing to JetStream at {nats}";

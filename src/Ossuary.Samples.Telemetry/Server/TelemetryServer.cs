@@ -76,6 +76,7 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.QueueCapacity, 1, nameof(options.QueueCapacity));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options.BatchSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxConnections, 1, nameof(options.MaxConnections));
         // Not the current directory, the default: the host watches its content root for
         // appsettings.json with one inotify watch per subdirectory, and a service started from / or
         // a home directory would watch the whole tree (and can run out of watches).
@@ -118,6 +119,13 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         // connection that bounds the server's memory to ~130 KiB; the rest waits in TCP, on the device.
         builder.WebHost.UseSockets(sockets => sockets.MaxReadBufferSize = MaxReadBufferSize);
         ILogger? refusals = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // Every socket costs a descriptor and memory, and every handshake CPU, before the allow-list
+            // can refuse anyone: past the limit Kestrel closes a connection as it accepts it (and logs
+            // it at Warning). Kestrel counts per endpoint, so a full device port still lets /metrics be scraped.
+            kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+        });
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Address, options.Port, listen =>
         {
             listen.UseOssuary(ossuary =>

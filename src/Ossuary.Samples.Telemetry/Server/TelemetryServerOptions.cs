@@ -39,6 +39,14 @@ public sealed class TelemetryServerOptions
     /// </summary>
     public int QueueCapacity { get; init; } = 65_536;
 
+    /// <summary>
+    /// Device connections open at once at most (Kestrel's <c>MaxConcurrentConnections</c> on the device
+    /// port); one more is closed as it is accepted, before its handshake costs anything, and Kestrel logs
+    /// it at Warning. Default 20,000: twice the 10,000 devices the sample is measured with, so that a
+    /// reconnect storm's new connections fit while the old ones close. At least 1.
+    /// </summary>
+    public int MaxConnections { get; init; } = 20_000;
+
     /// <summary>Readings written to the store per transaction at most. Default 4,096.</summary>
     public int BatchSize { get; init; } = 4_096;
 

@@ -54,6 +54,26 @@ public sealed class TelemetrySampleTests : IDisposable
     }
 
     [Fact]
+    public Task ConnectionsPastTheLimitAreRefusedUntilOneCloses() => ConnectionLimitAsync().WaitAsync(HardLimit);
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public async Task AConnectionLimitBelowOneIsRefusedAtStartUp(int limit)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            DatabasePath = Path.Combine(_directory, "telemetry.db"),
+            MaxConnections = limit,
+        }));
+    }
+
+    [Fact]
     public void LinesSplitAcrossSegmentsParseAndMalformedOnesDoNot()
     {
         byte[] bytes = Encoding.ASCII.GetBytes("sensor=temp value=21.5 ts=1718000000000\r\nvalue=-3\nsensor=x value=abc\nsensor=y\npartial value=1");
@@ -69,6 +89,94 @@ public sealed class TelemetrySampleTests : IDisposable
 
         Assert.Equal(["temp|21.5|1718000000000", "|-3|", "rejected", "rejected"], parsed);
         Assert.Equal("partial value=1", Encoding.ASCII.GetString(buffer.ToArray())); // no newline yet: left for the next read
+    }
+
+    private async Task ConnectionLimitAsync()
+    {
+        const int Limit = 2;
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        OssuaryIdentity[] devices = [OssuaryIdentity.Generate(), OssuaryIdentity.Generate(), OssuaryIdentity.Generate()];
+        try
+        {
+            await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+            {
+                Identity = serverKey,
+                AuthorizedDevices = devices.Select(device => device.PublicKey).ToList(),
+                DatabasePath = Path.Combine(_directory, "telemetry.db"),
+                MaxConnections = Limit,
+                MetricsPort = 0,
+            });
+            var open = new List<OssuaryClientConnection>();
+            try
+            {
+                for (int i = 0; i < Limit; i++)
+                {
+                    open.Add(await OssuaryClient.ConnectAsync(server.EndPoint, ClientOptions(devices[i], serverKey), budget.Token));
+                }
+
+                while (server.Registry.Snapshot().Count(device => device.Connections > 0) < Limit)
+                {
+                    await Task.Delay(10, budget.Token);
+                }
+
+                // One more is closed by Kestrel before any handshake: the client learns it from the handshake.
+                await Assert.ThrowsAsync<OssuaryException>(async () =>
+                {
+                    await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(server.EndPoint, ClientOptions(devices[Limit], serverKey), budget.Token);
+                });
+
+                // Kestrel counts per endpoint: a full device port still lets Prometheus scrape.
+                using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
+                {
+                    Assert.Contains("telemetry_devices_connected", await http.GetStringAsync(new Uri($"http://{server.MetricsEndPoint}/metrics"), budget.Token), StringComparison.Ordinal);
+                }
+
+                // A freed place admits the next device (once Kestrel has counted the closed connection out).
+                await open[0].DisposeAsync();
+                open.RemoveAt(0);
+                OssuaryClientConnection? admitted = null;
+                while (admitted is null)
+                {
+                    try
+                    {
+                        admitted = await OssuaryClient.ConnectAsync(server.EndPoint, ClientOptions(devices[Limit], serverKey), budget.Token);
+                    }
+                    catch (OssuaryException)
+                    {
+                        await Task.Delay(50, budget.Token);
+                    }
+                }
+
+                open.Add(admitted);
+                await admitted.Transport.Output.WriteAsync("sensor=temp value=1 seq=1\n"u8.ToArray(), budget.Token);
+                while (server.Registry.Find(devices[Limit].PublicKey)?.Readings is not 1)
+                {
+                    await Task.Delay(10, budget.Token);
+                }
+            }
+            finally
+            {
+                foreach (OssuaryClientConnection connection in open)
+                {
+                    await connection.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            foreach (OssuaryIdentity device in devices)
+            {
+                device.Dispose();
+            }
+        }
+    }
+
+    private static OssuaryClientOptions ClientOptions(OssuaryIdentity device, OssuaryIdentity serverKey)
+    {
+        var options = new OssuaryClientOptions { Identity = device };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+        return options;
     }
 
     private async Task CountEveryReadingAsync()
