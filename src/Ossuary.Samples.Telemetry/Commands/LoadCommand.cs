@@ -28,9 +28,7 @@ internal static class LoadCommand
 
     private static async Task<int> RunAsync(string host, int port, Fleet fleet, int count, int readings, int intervalMs)
     {
-        IPAddress address = IPAddress.TryParse(host, out IPAddress? literal)
-            ? literal
-            : (await Dns.GetHostAddressesAsync(host)).First();
+        EndPoint server = ServerEndPoint(host, port);
         IReadOnlyList<OssuaryIdentity> devices = fleet.LoadDevices(count);
         try
         {
@@ -43,7 +41,7 @@ internal static class LoadCommand
 
             LoadResult result = await LoadGenerator.RunAsync(new LoadOptions
             {
-                Server = new IPEndPoint(address, port),
+                Server = server,
                 ServerKey = fleet.LoadServerPublicKey(),
                 Devices = devices,
                 ReadingsPerDevice = readings,
@@ -61,6 +59,14 @@ internal static class LoadCommand
             }
         }
     }
+
+    /// <summary>
+    /// A name is left to the client, which tries every address it resolves to in turn (as
+    /// <c>Socket.ConnectAsync</c> does): cut to its first address here, a name listing ::1 before
+    /// 127.0.0.1 for a server on IPv4 only failed every device, and one resolving to nothing crashed.
+    /// </summary>
+    internal static EndPoint ServerEndPoint(string host, int port) =>
+        IPAddress.TryParse(host, out IPAddress? literal) ? new IPEndPoint(literal, port) : new DnsEndPoint(host, port);
 
     private static void Print(LoadResult result)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Tests.Cli;
 using Ossuary.Pipelines.Tests.Support;
@@ -37,6 +38,36 @@ public sealed class TelemetryCommandLineTests : IDisposable
         Assert.Contains("--interval-ms must be a whole number", results[2].stderr, StringComparison.Ordinal);
         Assert.Contains("--no-such-option", results[3].stderr, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_directory, "fleet")));
+    }
+
+    [Fact]
+    public void LoadLeavesAHostNameToTheClientWhichTriesEveryAddress()
+    {
+        // Resolved here and cut to its first address, a name whose first address does not answer (::1
+        // before 127.0.0.1 for a server on IPv4 only) failed every device; the client tries each in turn.
+        Assert.Equal(new DnsEndPoint("localhost", 7400), Ossuary.Samples.Telemetry.Commands.LoadCommand.ServerEndPoint("localhost", 7400));
+        Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, 7400), Ossuary.Samples.Telemetry.Commands.LoadCommand.ServerEndPoint("::1", 7400));
+    }
+
+    [Fact]
+    public async Task LoadByHostNameSendsEveryReading()
+    {
+        Ossuary.Samples.Telemetry.Keys.Fleet fleet = Ossuary.Samples.Telemetry.Keys.Fleet.Generate(Path.Combine(_directory, "fleet"), 2);
+        using OssuaryIdentity serverKey = Ossuary.Samples.Telemetry.Keys.KeyFiles.ReadSecretKey(fleet.ServerKeyPath);
+        await using Ossuary.Samples.Telemetry.Server.TelemetryServer server = await Ossuary.Samples.Telemetry.Server.TelemetryServer.StartAsync(new Ossuary.Samples.Telemetry.Server.TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = Ossuary.Pipelines.Trust.OssuaryAuthorizedKeys.Load(fleet.AuthorizedKeysPath).ToList(),
+            DatabasePath = Path.Combine(_directory, "telemetry.db"),
+        });
+
+        (int code, string stdout, string stderr) = await RunAsync(
+            _directory, "load", "--host", "localhost", "--port", server.EndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--keys", "fleet", "--devices", "2", "--readings", "3", "--interval-ms", "0");
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("devices:  2 (2 completed, 0 failed)", stdout, StringComparison.Ordinal);
+        Assert.Contains("readings: 6 sent", stdout, StringComparison.Ordinal);
     }
 
     [Fact]
