@@ -4,7 +4,10 @@ using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Samples.Telemetry.Load;
 
-/// <summary>One device: connects with its own key, sends its numbered readings one flush each, and disconnects cleanly.</summary>
+/// <summary>
+/// One device: connects with its own key, sends its numbered readings one flush each, has the server
+/// confirm it took them all (<see cref="DeliveryCheck"/>), and disconnects cleanly.
+/// </summary>
 internal static class SimulatedDevice
 {
     private static readonly string[] Sensors = ["temp", "humidity", "pressure"];
@@ -35,6 +38,8 @@ internal static class SimulatedDevice
 
                 sent++;
             }
+
+            await DeliveryCheck.ConfirmAsync(connection.Transport, sent, cancellationToken);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or System.Net.Sockets.SocketException)
         {

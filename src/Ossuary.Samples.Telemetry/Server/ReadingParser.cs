@@ -13,6 +13,35 @@ public static class ReadingParser
     /// <summary>The longest line accepted, newline excluded. A device that sends a longer one is cut off.</summary>
     public const int MaxLineLength = 512;
 
+    /// <summary>
+    /// A line a device sends to learn what the server took: the server answers <c>ok N</c> (see
+    /// <see cref="SyncAnswer"/>), N the readings this connection has handed to the store so far. A flush
+    /// only says the bytes left the device; this answer is what tells them delivered.
+    /// </summary>
+    public const string SyncLine = "sync";
+
+    /// <summary>The start of the answer to <see cref="SyncLine"/>, followed by the count and a newline.</summary>
+    public const string SyncAnswer = "ok ";
+
+    /// <summary>True for a <see cref="SyncLine"/> (a trailing CR tolerated).</summary>
+    public static bool IsSync(in ReadOnlySequence<byte> line)
+    {
+        if (line.Length is not (4 or 5))
+        {
+            return false;
+        }
+
+        Span<byte> text = stackalloc byte[5];
+        text = text[..(int)line.Length];
+        line.CopyTo(text);
+        if (text.EndsWith((byte)'\r'))
+        {
+            text = text[..^1];
+        }
+
+        return text.SequenceEqual("sync"u8);
+    }
+
     /// <summary>Takes the first complete line (without its newline) off the front of <paramref name="buffer"/>.</summary>
     public static bool TryReadLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
     {

@@ -12,7 +12,8 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// <summary>
 /// Reads a device's readings off its Ossuary connection, counts them in the registry and queues them
 /// for the store. When the queue is full the handler stops reading until there is room (backpressure
-/// through the pipes and TCP to the device); a reading is never dropped. The device
+/// through the pipes and TCP to the device); a reading is never dropped. A <c>sync</c> line is answered
+/// with the readings this connection has queued (<see cref="ReadingParser.SyncLine"/>). The device
 /// is whoever proved its key in the handshake (<see cref="IOssuaryConnectionFeature.RemotePublicKey"/>):
 /// nothing in the readings themselves claims an identity.
 /// </summary>
@@ -37,8 +38,9 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
 
         // On shutdown Kestrel asks connections to close; completing our output sends the device a
         // Disconnect, which ends the input too. Without this, shutdown waits for its timeout.
+        var replies = new DeviceReplies(connection.Transport.Output);
         using CancellationTokenRegistration closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?
-            .ConnectionClosedRequested.Register(() => connection.Transport.Output.Complete()) ?? default;
+            .ConnectionClosedRequested.Register(static replies => _ = ((DeviceReplies)replies!).CloseAsync(), replies) ?? default;
         // A store failure ends even a connection whose device is between readings, and one that
         // connects afterwards (the token is already cancelled: the read is cancelled before it starts).
         using CancellationTokenRegistration storeFailed = queue.Failed.UnsafeRegister(static input => ((PipeReader)input!).CancelPendingRead(), connection.Transport.Input);
@@ -48,7 +50,7 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
             // device closes its socket, which can be before this handler has read the last readings
             // (already decrypted into the pipe). The pipe's own end is the reliable signal: it completes
             // after the device's Disconnect, and throws OssuaryException if the device just vanished.
-            await ReadAllAsync(connection.Transport.Input, stats, deviceHex);
+            await ReadAllAsync(connection.Transport.Input, replies, stats, deviceHex);
         }
         catch (OssuaryException ex)
         {
@@ -70,8 +72,9 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         }
     }
 
-    private async Task ReadAllAsync(PipeReader input, DeviceStats stats, string device)
+    private async Task ReadAllAsync(PipeReader input, DeviceReplies replies, DeviceStats stats, string device)
     {
+        long queued = 0; // by this connection: what a sync is answered with
         while (true)
         {
             ReadResult read = await input.ReadAsync();
@@ -84,10 +87,20 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
             ReadOnlySequence<byte> buffer = read.Buffer;
 
             // The queue is full: wait for room while holding the unread buffer, so no more is read
-            // from this device until the store catches up.
-            while (ReadLines(ref buffer, stats, device, out StoredReading waiting))
+            // from this device until the store catches up. A sync is answered once every reading
+            // before it is queued.
+            Pause pause;
+            while ((pause = ReadLines(ref buffer, stats, device, ref queued, out StoredReading waiting)) != Pause.None)
             {
-                await queue.EnqueueAsync(waiting, CancellationToken.None);
+                if (pause == Pause.QueueFull)
+                {
+                    await queue.EnqueueAsync(waiting, CancellationToken.None);
+                    queued++;
+                }
+                else
+                {
+                    await replies.AcknowledgeAsync(queued);
+                }
             }
 
             if (buffer.Length > ReadingParser.MaxLineLength)
@@ -113,15 +126,32 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
         }
     }
 
-    /// <summary>Parses and queues complete lines; true when the queue was full, with the reading that did not fit in <paramref name="waiting"/>.</summary>
-    private bool ReadLines(ref ReadOnlySequence<byte> buffer, DeviceStats stats, string device, out StoredReading waiting)
+    /// <summary>Why <see cref="ReadLines"/> stopped before the end of the buffer.</summary>
+    private enum Pause
+    {
+        None,
+        QueueFull,
+        Sync,
+    }
+
+    /// <summary>
+    /// Parses and queues complete lines, counting them in <paramref name="queued"/>. Stops at a full queue,
+    /// with the reading that did not fit in <paramref name="waiting"/>, and at a sync, to be answered.
+    /// </summary>
+    private Pause ReadLines(ref ReadOnlySequence<byte> buffer, DeviceStats stats, string device, ref long queued, out StoredReading waiting)
     {
         Span<byte> scratch = stackalloc byte[ReadingParser.MaxLineLength];
+        waiting = default;
         while (ReadingParser.TryReadLine(ref buffer, out ReadOnlySequence<byte> line))
         {
             if (line.IsEmpty)
             {
                 continue;
+            }
+
+            if (ReadingParser.IsSync(line))
+            {
+                return Pause.Sync;
             }
 
             if (ReadingParser.TryParse(line, scratch, out Reading reading))
@@ -132,8 +162,10 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
                 if (!queue.TryEnqueue(stored))
                 {
                     waiting = stored;
-                    return true;
+                    return Pause.QueueFull;
                 }
+
+                queued++;
             }
             else
             {
@@ -141,8 +173,7 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
             }
         }
 
-        waiting = default;
-        return false;
+        return Pause.None;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {ConnectionId} is anonymous; telemetry needs an authenticated device.")]

@@ -74,6 +74,35 @@ public sealed class TelemetrySampleTests : IDisposable
     }
 
     [Fact]
+    public async Task ADeviceTheServerRefusesIsReportedFailedByTheLoadGenerator()
+    {
+        // The allow-list is applied after the handshake: the device's connect succeeds and its one
+        // reading is flushed before the refusal (Disconnect with error) arrives.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var listed = OssuaryIdentity.Generate();
+        using var stranger = OssuaryIdentity.Generate();
+        await using TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [listed.PublicKey],
+            DatabasePath = Path.Combine(_directory, "telemetry.db"),
+        });
+
+        LoadResult result = await LoadGenerator.RunAsync(new LoadOptions
+        {
+            Server = server.EndPoint,
+            ServerKey = serverKey.PublicKey,
+            Devices = [stranger],
+            ReadingsPerDevice = 1,
+            Interval = TimeSpan.Zero,
+        }).WaitAsync(HardLimit);
+
+        Assert.Empty(server.Registry.Snapshot());
+        Assert.Equal(1, result.Failed);
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, Assert.IsType<OssuaryException>(Assert.Single(result.Devices).Error).Reason);
+    }
+
+    [Fact]
     public void LinesSplitAcrossSegmentsParseAndMalformedOnesDoNot()
     {
         byte[] bytes = Encoding.ASCII.GetBytes("sensor=temp value=21.5 ts=1718000000000\r\nvalue=-3\nsensor=x value=abc\nsensor=y\npartial value=1");

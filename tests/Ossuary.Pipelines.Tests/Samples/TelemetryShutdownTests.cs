@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Samples.Telemetry.Load;
 using Ossuary.Samples.Telemetry.Server;
 using Ossuary.Samples.Telemetry.Storage;
@@ -16,6 +18,50 @@ public sealed class TelemetryShutdownTests
 
     [Fact]
     public Task AReadingAHandlerParsedBeforeKestrelGaveUpOnItsConnectionIsStored() => OutliveKestrelAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public Task AReadingThatCrossedTheServersDisconnectFailsItsDevice() => CrossDisconnectAsync().WaitAsync(HardLimit);
+
+    private static async Task CrossDisconnectAsync()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            Store = new StalledStore(opened: true),
+        });
+        await using var proxy = new HoldingProxy(server.EndPoint);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        Task<LoadResult> load = LoadGenerator.RunAsync(new LoadOptions
+        {
+            Server = proxy.EndPoint,
+            ServerKey = serverKey.PublicKey,
+            Devices = [device],
+            ReadingsPerDevice = 2,
+            Interval = TimeSpan.FromSeconds(1),
+        }, time, budget.Token);
+        while (server.Registry.Find(device.PublicKey)?.Readings is not 1)
+        {
+            await Task.Delay(10, budget.Token);
+        }
+
+        // The server stops (its Disconnect held on the way) while the device, unaware, sends its last
+        // reading: its flush succeeds, and the server, gone, never reads it.
+        proxy.HoldReplies();
+        await server.DisposeAsync();
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Task.Delay(500, budget.Token);
+        proxy.ReleaseReplies();
+        LoadResult result = await load;
+
+        Assert.Equal(1, server.Registry.Find(device.PublicKey)!.Readings);
+        DeviceRun run = Assert.Single(result.Devices);
+        Assert.True(run.Error is not null, $"the device reported its {run.Sent} reading(s) delivered; the server received 1");
+        Assert.Equal(1, result.Failed);
+    }
 
     private static async Task OutliveKestrelAsync()
     {
@@ -81,12 +127,23 @@ public sealed class TelemetryShutdownTests
     }
 
     /// <summary>A store that blocks every write until <see cref="Open"/>.</summary>
-    private sealed class StalledStore : IReadingStore
+    private sealed class StalledStore(bool opened = false) : IReadingStore
     {
-        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _open = Gate(opened);
         private readonly ConcurrentQueue<StoredReading> _stored = new();
 
         public void Open() => _open.TrySetResult();
+
+        private static TaskCompletionSource Gate(bool opened)
+        {
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (opened)
+            {
+                gate.SetResult();
+            }
+
+            return gate;
+        }
 
         public IEnumerable<long?> Sequences() => _stored.Select(r => r.Sequence).Order();
 
