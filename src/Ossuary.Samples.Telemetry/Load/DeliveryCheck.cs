@@ -35,7 +35,7 @@ internal static class DeliveryCheck
                 input.AdvanceTo(buffer.Start);
                 if (taken != sent)
                 {
-                    throw new IOException($"The server took {taken} of the {sent} reading(s) sent on this connection.");
+                    throw new IOException($"The server stored {taken} of the {sent} reading(s) sent on this connection.");
                 }
 
                 return;

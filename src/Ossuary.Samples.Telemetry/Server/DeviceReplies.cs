@@ -17,8 +17,8 @@ internal sealed class DeviceReplies(PipeWriter output)
     private bool _closed;
 
     /// <summary>
-    /// Answers <c>sync</c> with <c>ok N</c>: this connection has handed N readings to the store's queue,
-    /// every one it sent before the <c>sync</c>. Nothing is written once the output is closed.
+    /// Answers <c>sync</c> with <c>ok N</c>: the store has the N readings this connection gave it, every
+    /// one the device sent before the <c>sync</c>. Nothing is written once the output is closed.
     /// </summary>
     public async ValueTask AcknowledgeAsync(long readings)
     {

@@ -14,9 +14,9 @@ public static class ReadingParser
     public const int MaxLineLength = 512;
 
     /// <summary>
-    /// A line a device sends to learn what the server took: the server answers <c>ok N</c> (see
-    /// <see cref="SyncAnswer"/>), N the readings this connection has handed to the store so far. A flush
-    /// only says the bytes left the device; this answer is what tells them delivered.
+    /// A line a device sends to learn what the server took: once every reading sent before it is stored,
+    /// the server answers <c>ok N</c> (see <see cref="SyncAnswer"/>), N the readings this connection has
+    /// given the store. A flush only says the bytes left the device; this answer is what tells them stored.
     /// </summary>
     public const string SyncLine = "sync";
 

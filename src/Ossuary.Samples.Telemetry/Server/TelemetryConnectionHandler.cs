@@ -74,7 +74,7 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
 
     private async Task ReadAllAsync(PipeReader input, DeviceReplies replies, DeviceStats stats, string device)
     {
-        long queued = 0; // by this connection: what a sync is answered with
+        long queued = 0; // by this connection: a sync is answered with it once they are stored
         while (true)
         {
             ReadResult read = await input.ReadAsync();
@@ -88,7 +88,7 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
 
             // The queue is full: wait for room while holding the unread buffer, so no more is read
             // from this device until the store catches up. A sync is answered once every reading
-            // before it is queued.
+            // before it is stored.
             Pause pause;
             while ((pause = ReadLines(ref buffer, stats, device, ref queued, out StoredReading waiting)) != Pause.None)
             {
@@ -99,6 +99,7 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
                 }
                 else
                 {
+                    await queue.SyncAsync(CancellationToken.None);
                     await replies.AcknowledgeAsync(queued);
                 }
             }

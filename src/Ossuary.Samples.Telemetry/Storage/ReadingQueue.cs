@@ -11,9 +11,10 @@ namespace Ossuary.Samples.Telemetry.Storage;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The CancellationTokenSource has no timer and holds nothing to release; the queue lives as long as its server.")]
 public sealed class ReadingQueue
 {
-    private readonly Channel<StoredReading> _channel;
+    private readonly Channel<QueueEntry> _channel;
     private readonly Lock _lock = new();
     private long _enqueued;
+    private int _markers;
     private int _producers;
     private TaskCompletionSource? _producersLeft;
     private readonly CancellationTokenSource _failed = new();
@@ -24,7 +25,7 @@ public sealed class ReadingQueue
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
-        _channel = Channel.CreateBounded<StoredReading>(new BoundedChannelOptions(capacity)
+        _channel = Channel.CreateBounded<QueueEntry>(new BoundedChannelOptions(capacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
@@ -35,17 +36,17 @@ public sealed class ReadingQueue
     public int Capacity { get; }
 
     /// <summary>Readings waiting for the writer now.</summary>
-    public int Count => _channel.Reader.Count;
+    public int Count => Math.Max(0, _channel.Reader.Count - Volatile.Read(ref _markers));
 
     /// <summary>Readings accepted into the queue so far.</summary>
     public long Enqueued => Interlocked.Read(ref _enqueued);
 
-    internal ChannelReader<StoredReading> Reader => _channel.Reader;
+    internal ChannelReader<QueueEntry> Reader => _channel.Reader;
 
     /// <summary>Queues <paramref name="reading"/> if there is room now.</summary>
     public bool TryEnqueue(in StoredReading reading)
     {
-        if (!_channel.Writer.TryWrite(reading))
+        if (!_channel.Writer.TryWrite(new QueueEntry(reading, null)))
         {
             return false;
         }
@@ -58,9 +59,44 @@ public sealed class ReadingQueue
     /// <exception cref="ChannelClosedException">The writer has stopped (its failure is the inner exception).</exception>
     public async ValueTask EnqueueAsync(StoredReading reading, CancellationToken cancellationToken)
     {
-        await _channel.Writer.WriteAsync(reading, cancellationToken);
+        await _channel.Writer.WriteAsync(new QueueEntry(reading, null), cancellationToken);
         Interlocked.Increment(ref _enqueued);
     }
+
+    /// <summary>
+    /// Completes once every reading queued before this call is stored (written by the store, or
+    /// acknowledged by JetStream): what a connection waits for before it tells its device so.
+    /// </summary>
+    /// <exception cref="ChannelClosedException">The store failed first (its failure is the inner exception).</exception>
+    public async Task SyncAsync(CancellationToken cancellationToken)
+    {
+        var stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Increment(ref _markers);
+        try
+        {
+            // Behind the readings, in the same bounded queue: the writer meets it after storing them.
+            await _channel.Writer.WriteAsync(new QueueEntry(default, stored), cancellationToken);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _markers);
+            throw;
+        }
+
+        // A failed store completes no marker: its failure ends the wait, as it ends EnqueueAsync.
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _failed.Token);
+        try
+        {
+            await stored.Task.WaitAsync(either.Token);
+        }
+        catch (OperationCanceledException) when (_failed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ChannelClosedException(_failure);
+        }
+    }
+
+    /// <summary>The writer has taken a marker off the queue.</summary>
+    internal void MarkerTaken() => Interlocked.Decrement(ref _markers);
 
     /// <summary>No more readings will come: the writer drains what is queued and stops.</summary>
     public void Complete(Exception? error = null)

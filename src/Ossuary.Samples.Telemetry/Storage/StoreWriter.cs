@@ -51,22 +51,38 @@ public sealed partial class StoreWriter
     private async Task RunAsync()
     {
         var batch = new List<StoredReading>(_batchSize);
+        var synced = new List<TaskCompletionSource>();
         try
         {
             while (await _queue.Reader.WaitToReadAsync())
             {
                 batch.Clear();
-                while (batch.Count < _batchSize && _queue.Reader.TryRead(out StoredReading reading))
+                while (batch.Count < _batchSize && _queue.Reader.TryRead(out QueueEntry entry))
                 {
-                    batch.Add(reading);
+                    if (entry.Stored is { } marker)
+                    {
+                        _queue.MarkerTaken();
+                        synced.Add(marker);
+                    }
+                    else
+                    {
+                        batch.Add(entry.Reading);
+                    }
                 }
 
-                // Not cancellable: a batch taken off the queue is written, or the failure is reported.
-                Interlocked.Exchange(ref _writing, batch.Count);
-                await _store.WriteAsync(batch, CancellationToken.None);
-                Interlocked.Add(ref _persisted, batch.Count);
-                Interlocked.Exchange(ref _writing, 0);
-                Interlocked.Increment(ref _batches);
+                if (batch.Count > 0)
+                {
+                    // Not cancellable: a batch taken off the queue is written, or the failure is reported.
+                    Interlocked.Exchange(ref _writing, batch.Count);
+                    await _store.WriteAsync(batch, CancellationToken.None);
+                    Interlocked.Add(ref _persisted, batch.Count);
+                    Interlocked.Exchange(ref _writing, 0);
+                    Interlocked.Increment(ref _batches);
+                }
+
+                // Every reading queued before these markers is in this batch or an earlier one: stored.
+                synced.ForEach(marker => marker.TrySetResult());
+                synced.Clear();
             }
         }
         catch (Exception ex)
@@ -74,6 +90,7 @@ public sealed partial class StoreWriter
             // Closed first, so that nothing more is queued: what is still in it is lost with the
             // batch, and the operator must learn all of it, not only the batch's share.
             _queue.Complete(new InvalidOperationException("The readings store failed; see the inner exception.", ex));
+            // The markers left uncompleted are let go by the queue's failure (ReadingQueue.SyncAsync).
             LogStoreFailed(_logger, ex, batch.Count + _queue.Count);
             throw;
         }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
@@ -28,6 +29,72 @@ public sealed class TelemetryStoreFailureTests
 
     [Fact]
     public Task AStoreFailureLogsEveryQueuedReadingItDidNotStore() => FailWithAFullQueueAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public Task ADeviceWhoseReadingsTheStoreFailedOnIsNotToldTheyWereTaken() => AcknowledgeAsync().WaitAsync(HardLimit);
+
+    private static async Task AcknowledgeAsync()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        using var device = OssuaryIdentity.Generate();
+        var store = new FailingStore(held: true);
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [device.PublicKey],
+            Store = store,
+        });
+        string answer;
+        try
+        {
+            // Three readings and a sync in one write: the server parses them in one pass. The store
+            // holds the readings' batch, then its disk fails: none of them is stored.
+            await using OssuaryClientConnection connection = await ConnectAsync(server, serverKey, device, budget.Token);
+            await connection.Transport.Output.WriteAsync("sensor=t value=1 seq=1\nsensor=t value=2 seq=2\nsensor=t value=3 seq=3\nsync\n"u8.ToArray(), budget.Token);
+            Task<string> answering = AnswerAsync(connection.Transport.Input, budget.Token);
+            while (server.Registry.Find(device.PublicKey)?.Readings is not 3)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            // An answer given for readings still held by the store comes now; one given once they are
+            // stored never does. The wait only gives the first a chance to show, it asserts nothing.
+            await Task.WhenAny(answering, Task.Delay(TimeSpan.FromSeconds(2), budget.Token));
+            store.Fail();
+            answer = await answering;
+        }
+        finally
+        {
+            await Assert.ThrowsAsync<IOException>(async () => await server.DisposeAsync());
+        }
+
+        Assert.Equal(0, server.Writer.Persisted);
+        Assert.False(answer.StartsWith("ok", StringComparison.Ordinal), $"the device was told '{answer}' for readings the store failed on");
+    }
+
+    /// <summary>What the server answered, or how the connection ended instead.</summary>
+    private static async Task<string> AnswerAsync(PipeReader input, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                ReadResult read = await input.ReadAsync(cancellationToken);
+                string text = System.Text.Encoding.ASCII.GetString(read.Buffer.ToArray());
+                if (text.Contains('\n', StringComparison.Ordinal) || read.IsCompleted)
+                {
+                    return read.IsCompleted && text.Length == 0 ? "(closed)" : text.TrimEnd('\n');
+                }
+
+                input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+            }
+        }
+        catch (OssuaryException ex)
+        {
+            return $"({ex.Reason})";
+        }
+    }
 
     private static async Task LogReasonAsync()
     {
