@@ -12,8 +12,9 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// <summary>
 /// Reads a device's readings off its Ossuary connection, counts them in the registry and queues them
 /// for the store. When the queue is full the handler stops reading until there is room (backpressure
-/// through the pipes and TCP to the device); a reading is never dropped. A <c>sync</c> line is answered
-/// with the readings this connection has queued (<see cref="ReadingParser.SyncLine"/>). The device
+/// through the pipes and TCP to the device); a reading is never dropped. A <c>sync</c> line is answered,
+/// once the store has every reading before it, with how many this connection gave it
+/// (<see cref="ReadingParser.SyncLine"/>). The device
 /// is whoever proved its key in the handshake (<see cref="IOssuaryConnectionFeature.RemotePublicKey"/>):
 /// nothing in the readings themselves claims an identity.
 /// </summary>
