@@ -62,6 +62,9 @@ internal static class IngestionRun
             AuthorizedDevices = devices,
             DatabasePath = database,
             Store = counting,
+
+            // The bench measures connections, not the limit: room for every device and a reconnect storm's overlap.
+            MaxConnections = Math.Max(TelemetryServerOptions.DefaultMaxConnections, 2 * settings.Devices),
         });
         Dictionary<string, long> sentByDevice;
         try

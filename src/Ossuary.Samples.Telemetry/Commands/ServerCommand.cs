@@ -27,7 +27,7 @@ internal static class ServerCommand
         var db = SampleOptions.Text("--db", "The SQLite file readings are stored in (created if missing).", "telemetry.db");
         var nats = SampleOptions.Text("--nats", "Publish readings to NATS JetStream at this URL (e.g. nats://127.0.0.1:4222) instead of --db; run 'consume' to store them.", "");
         var metrics = SampleOptions.Int("--metrics-port", "Serve Prometheus metrics at http://BIND:PORT/metrics (0: none).", 0, max: 65535);
-        var maxConnections = SampleOptions.Int("--max-connections", "Device connections open at once at most; more are closed as they are accepted.", 20_000, min: 1);
+        var maxConnections = SampleOptions.Int("--max-connections", "Device connections open at once at most; more are closed as they are accepted.", TelemetryServerOptions.DefaultMaxConnections, min: 1);
         var command = new Command("server", "Store readings from authenticated devices until Ctrl+C.") { bind, port, key, authorized, summary, rows, db, nats, metrics, maxConnections };
         command.SetAction((parse, _) =>
         {

@@ -45,7 +45,10 @@ public sealed class TelemetryServerOptions
     /// it at Warning. Default 20,000: twice the 10,000 devices the sample is measured with, so that a
     /// reconnect storm's new connections fit while the old ones close. At least 1.
     /// </summary>
-    public int MaxConnections { get; init; } = 20_000;
+    public int MaxConnections { get; init; } = DefaultMaxConnections;
+
+    /// <summary>The default of <see cref="MaxConnections"/>.</summary>
+    public const int DefaultMaxConnections = 20_000;
 
     /// <summary>Readings written to the store per transaction at most. Default 4,096.</summary>
     public int BatchSize { get; init; } = 4_096;
