@@ -20,7 +20,9 @@ internal static class Program
             QueryCommand.Create(),
             ConsumeCommand.Create(),
         };
-        ParseResult parse = root.Parse(args);
+        // No response files: '@NAME' is a name, not the arguments a file NAME holds (a fleet or
+        // database path taken from a folder others write to must not pick the command's arguments).
+        ParseResult parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
             foreach (var error in parse.Errors)

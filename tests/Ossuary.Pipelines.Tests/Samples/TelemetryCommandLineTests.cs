@@ -122,6 +122,20 @@ public sealed class TelemetryCommandLineTests : IDisposable
     }
 
     [Fact]
+    public async Task AnArgumentThatStartsWithAnAtSignIsTakenAsItIsNotAsAResponseFile()
+    {
+        // System.CommandLine would replace '@NAME' with the arguments the file NAME holds (here a
+        // file the fleet must not be written over), as the ossuary tool's own test shows for send.
+        await File.WriteAllTextAsync(Path.Combine(_directory, "notes"), "--out notes-fleet");
+
+        (int code, string stdout, string stderr) = await RunAsync(_directory, "fleet", "--devices", "1", "--out", "@notes");
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.True(File.Exists(Path.Combine(_directory, "@notes", "devices", "device-0000.key")));
+        Assert.False(Directory.Exists(Path.Combine(_directory, "notes-fleet")));
+    }
+
+    [Fact]
     public async Task AFleetMadeInsideARepositoryIsIgnoredByGit()
     {
         Assert.Equal(0, (await RunProcessAsync(_directory, "git", "init", "-q")).code);
