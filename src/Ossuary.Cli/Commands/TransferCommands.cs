@@ -36,7 +36,7 @@ internal static class TransferCommands
             }
 
             string saveAs = parse.GetValue(name) ?? (fromStdin ? "stdin" : Path.GetFileName(path));
-            if (saveAs.Length == 0 || saveAs is "." or ".." || Path.GetFileName(saveAs) != saveAs || saveAs.Any(char.IsControl))
+            if (saveAs.Length == 0 || saveAs is "." or ".." || Path.GetFileName(saveAs) != saveAs || saveAs.Any(TransferProtocol.IsUnprintable))
             {
                 throw new CliException($"--name '{TransferProtocol.Printable(saveAs)}' is not a bare file name", ExitCodes.BadInput);
             }

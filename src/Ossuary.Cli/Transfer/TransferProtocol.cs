@@ -55,7 +55,7 @@ internal static class TransferProtocol
         // Only a bare, printable file name: never a path that could escape the output directory,
         // never escape sequences for the terminal that prints it.
         string safe = Path.GetFileName(name);
-        if (safe.Length == 0 || safe is "." or ".." || safe != name || name.Any(char.IsControl))
+        if (safe.Length == 0 || safe is "." or ".." || safe != name || name.Any(IsUnprintable))
         {
             throw new CliException($"the sender asked for an unsafe file name '{Printable(name)}'");
         }
@@ -76,11 +76,19 @@ internal static class TransferProtocol
         var builder = new StringBuilder(text.Length);
         foreach (char c in text)
         {
-            builder.Append(char.IsControl(c) ? '?' : c);
+            builder.Append(IsUnprintable(c) ? '?' : c);
         }
 
         return builder.ToString();
     }
+
+    /// <summary>
+    /// A control character (terminal escapes), or one of Unicode's bidirectional controls, which
+    /// reorder what follows them on screen ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf"): a
+    /// name holding one reads as another file in a terminal or a listing.
+    /// </summary>
+    public static bool IsUnprintable(char c) =>
+        char.IsControl(c) || c is '\u061C' or '\u200E' or '\u200F' or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069');
 
     public static async Task WriteLineAsync(PipeWriter output, string line, CancellationToken cancellationToken) =>
         await output.WriteAsync(Encoding.UTF8.GetBytes(line), cancellationToken);
