@@ -32,9 +32,9 @@ public enum OssuaryErrorReason
 
     /// <summary>
     /// A key was rejected: a low-order X25519 point, a handshake nonce equal to our own (our
-    /// handshake reflected back), or a client key an authenticated server does not allow. A pipes
-    /// client also reports it when the server ends the connection with an error as its first answer
-    /// to the client's authentication, which is how a server refuses a key it does not admit.
+    /// handshake reflected back), or a client key an authenticated server does not allow (what the
+    /// server reports and logs). The refused client does not see this reason: the wire carries none,
+    /// so its first read reports <see cref="ConnectionFailed"/>, with the likely cause in the message.
     /// </summary>
     InvalidKey,
 
@@ -45,9 +45,9 @@ public enum OssuaryErrorReason
     ConnectionReset,
 
     /// <summary>
-    /// The connection ended because of a failure: the peer's Disconnect with its error flag set, our
-    /// own <see cref="Protocol.OssuarySession.Disconnect"/> with an error, or (on every call after the
-    /// one that reported the cause) a fifth reset.
+    /// The connection ended because of a failure: the peer's Disconnect with its error flag set (how
+    /// a server refuses a client it does not admit), our own <see cref="Protocol.OssuarySession.Disconnect"/>
+    /// with an error, or (on every call after the one that reported the cause) a fifth reset.
     /// </summary>
     ConnectionFailed,
 
