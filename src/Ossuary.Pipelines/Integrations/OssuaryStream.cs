@@ -90,7 +90,7 @@ public sealed partial class OssuaryStream : Stream
         HandshakePlan plan = HandshakePlan.ForClient(options);
         try
         {
-            await AuthenticateAsync(plan.ForEndPoint(serverEndPoint, serverEndPoint), cancellationToken).ConfigureAwait(false);
+            await AuthenticateAsync(plan.ForEndPoint(serverEndPoint, AddressReached(_inner)), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -112,6 +112,23 @@ public sealed partial class OssuaryStream : Stream
             // This call's own secrets (a key file's copy, an identity generated for it): the handshake is over.
             plan.ReleaseOwnIdentity();
             generated?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The address the inner stream is connected to, for <see cref="OssuaryServerTrustContext.RemoteEndPoint"/>:
+    /// a socket's peer address, else null (unknown). Never the endpoint the caller named, which may be a
+    /// host name: a trust callback that pins addresses took a <see cref="DnsEndPoint"/> for one reached.
+    /// </summary>
+    private static EndPoint? AddressReached(Stream inner)
+    {
+        try
+        {
+            return inner is System.Net.Sockets.NetworkStream { Socket: var socket } ? socket.RemoteEndPoint : null;
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            return null; // the peer already reset the connection: the handshake will say so
         }
     }
 

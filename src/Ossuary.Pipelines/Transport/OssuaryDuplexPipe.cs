@@ -158,7 +158,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         HandshakePlan plan = HandshakePlan.ForClient(options);
         try
         {
-            return await StartAsync(transport, plan.ForEndPoint(serverEndPoint, serverEndPoint), null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+            // A bare pipe does not know the address it reached: RemoteEndPoint is null (unknown), not the name.
+            return await StartAsync(transport, plan.ForEndPoint(serverEndPoint, null), null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
         }
         finally
         {

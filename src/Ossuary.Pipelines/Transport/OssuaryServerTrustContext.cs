@@ -21,6 +21,10 @@ public sealed class OssuaryServerTrustContext
     /// </summary>
     public EndPoint? EndPoint { get; }
 
-    /// <summary>The address actually connected to (the resolved address of a host name); null when unknown.</summary>
+    /// <summary>
+    /// The address actually connected to (the resolved address of a host name): the socket's peer for
+    /// <c>OssuaryClient</c>, <c>OssuaryConnectionFactory</c> and an <c>OssuaryStream</c> over a
+    /// <see cref="System.Net.Sockets.NetworkStream"/>; null when unknown (another stream, a bare pipe).
+    /// </summary>
     public EndPoint? RemoteEndPoint { get; }
 }

@@ -177,25 +177,33 @@ public class ConnectionFactoryTests
         using var clientKey = OssuaryIdentity.Generate();
         await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverKey, clientKey)));
         var named = new DnsEndPoint("telemetry.example", host.Port());
-        var asked = new ConcurrentQueue<EndPoint?>();
+        var asked = new ConcurrentQueue<(EndPoint? Named, EndPoint? Reached)>();
         var options = new OssuaryClientOptions
         {
             Identity = clientKey,
             TrustServerAtEndPoint = (context, _) =>
             {
-                asked.Enqueue(context.EndPoint);
+                asked.Enqueue((context.EndPoint, context.RemoteEndPoint));
                 return ValueTask.FromResult(true);
             },
         };
 
-        using (var tcp = new System.Net.Sockets.TcpClient())
+        using (var tcp = new System.Net.Sockets.TcpClient(System.Net.Sockets.AddressFamily.InterNetwork))
         {
             await tcp.ConnectAsync(IPAddress.Loopback, host.Port()).Within();
             await using var stream = new OssuaryStream(tcp.GetStream());
             await stream.AuthenticateAsClientAsync(options, named, CancellationToken.None).Within();
         }
 
-        Assert.Equal([named], asked);
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(IPAddress.Loopback, host.Port()).Within();
+            var transport = new DuplexPipe(System.IO.Pipelines.PipeReader.Create(tcp.GetStream()), System.IO.Pipelines.PipeWriter.Create(tcp.GetStream()));
+            await using OssuaryDuplexPipe pipe = await OssuaryDuplexPipe.ConnectAsync(transport, options, named, CancellationToken.None).Within();
+        }
+
+        // RemoteEndPoint is the address reached, never the name: a stream's socket tells it, a bare pipe cannot (null).
+        Assert.Equal([(named, new IPEndPoint(IPAddress.Loopback, host.Port())), (named, null)], asked);
     }
 
     [Fact]
