@@ -24,7 +24,12 @@ public static class OssuaryClient
     /// </remarks>
     /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="SocketException">The endpoint could not be reached, its name did not resolve, or connecting timed out (<see cref="SocketError.TimedOut"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="endpoint"/> or <paramref name="options"/> is null.</exception>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
+    /// <exception cref="FormatException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> is malformed; the message names the file.</exception>
+    /// <exception cref="IOException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> cannot be read.</exception>
+    /// <exception cref="UnauthorizedAccessException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> may be read by other users (fix with <c>chmod 600</c>), or cannot be opened.</exception>
     /// <exception cref="NotSupportedException"><paramref name="endpoint"/> is not an <see cref="IPEndPoint"/>, <see cref="DnsEndPoint"/> or <see cref="UnixDomainSocketEndPoint"/> (e.g. Kestrel's <c>UriEndPoint</c> or <c>NamedPipeEndPoint</c>).</exception>
     public static async Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, OssuaryClientOptions options, CancellationToken cancellationToken = default)
     {

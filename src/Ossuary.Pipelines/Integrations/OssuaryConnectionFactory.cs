@@ -27,7 +27,11 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// <param name="options">The client options.</param>
     /// <param name="loggerFactory">Where logs go when the options name no <see cref="OssuaryClientOptions.LoggerFactory"/>.</param>
     /// <param name="meterFactory">Creates the meter when the options name no <see cref="OssuaryClientOptions.MeterFactory"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
+    /// <exception cref="FormatException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> is malformed; the message names the file.</exception>
+    /// <exception cref="IOException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> cannot be read.</exception>
+    /// <exception cref="UnauthorizedAccessException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> may be read by other users (fix with <c>chmod 600</c>), or cannot be opened.</exception>
     public OssuaryConnectionFactory(OssuaryClientOptions options, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
     {
         _loggerFactory = loggerFactory;
@@ -56,7 +60,11 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// <see cref="System.Net.Sockets.UnixDomainSocketEndPoint"/>) and runs the client handshake, as
     /// <see cref="OssuaryClient.ConnectAsync(EndPoint, OssuaryClientOptions, CancellationToken)"/> does.
     /// </summary>
-    /// <inheritdoc cref="OssuaryClient.ConnectAsync(EndPoint, OssuaryClientOptions, CancellationToken)" path="/exception"/>
+    /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>
+    /// <exception cref="System.Net.Sockets.SocketException">The endpoint could not be reached, its name did not resolve, or connecting timed out (<see cref="System.Net.Sockets.SocketError.TimedOut"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="endpoint"/> is null.</exception>
+    /// <exception cref="NotSupportedException"><paramref name="endpoint"/> is not an <see cref="IPEndPoint"/>, <see cref="DnsEndPoint"/> or <see cref="System.Net.Sockets.UnixDomainSocketEndPoint"/>.</exception>
     /// <exception cref="ObjectDisposedException">The factory has been disposed.</exception>
     public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {

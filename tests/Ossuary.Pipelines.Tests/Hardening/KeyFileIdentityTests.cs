@@ -56,5 +56,26 @@ public sealed class KeyFileIdentityTests : IDisposable
         }
     });
 
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // file modes are a Unix concept
+    public async Task AKeyFileOthersMayReadFailsTheConnectWithTheDocumentedExceptionBeforeAnySocket()
+    {
+        string keyFile = Path.Combine(_folder, "shared.key");
+        using (var clientKey = OssuaryIdentity.Generate())
+        {
+            OssuarySecretKeyFile.Write(keyFile, clientKey);
+        }
+
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        var options = new OssuaryClientOptions { IdentityKeyFile = keyFile, TrustedServerKeys = { StrangerKey.Value } };
+        using var closed = new ClosedPort(); // a connect first would fail with a SocketException instead
+
+        UnauthorizedAccessException refused = await Assert.ThrowsAsync<UnauthorizedAccessException>(
+            () => OssuaryClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, closed.Port), options).Within());
+        Assert.Throws<UnauthorizedAccessException>(() => new OssuaryConnectionFactory(options));
+
+        Assert.Contains("chmod 600", refused.Message);
+    }
+
     private static Task Run(Func<Task> test) => test().Within();
 }
