@@ -9,6 +9,10 @@ namespace Ossuary.Pipelines.Integrations;
 /// After <c>time</c> without a packet from the peer the system probes it, then probes again every
 /// quarter of <c>time</c>; after four unanswered probes (about twice <c>time</c> in all) the socket
 /// fails, and with it the connection. A live peer answers from its kernel: idle connections stay up.
+/// The system probes only a connection with nothing of ours unacknowledged: a side sending when its
+/// peer vanished fails at its retransmission limit instead (about 15 minutes on Linux by default).
+/// TCP_USER_TIMEOUT is not set: it would bound that, but Linux then also ends a live peer that keeps
+/// its window closed (an application that stopped reading) after that time.
 /// </summary>
 internal static class TcpKeepAlive
 {

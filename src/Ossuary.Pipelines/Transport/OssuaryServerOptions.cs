@@ -88,7 +88,10 @@ public sealed class OssuaryServerOptions
     /// TCP keep-alive for the connection's socket: after this long without a packet from the peer
     /// the system probes it, so that a peer that vanished without closing (power lost, cable pulled,
     /// a NAT that forgot the connection) fails the connection after about twice this time, instead
-    /// of being waited for forever; an idle peer that is still there stays connected. Default 60 s;
+    /// of being waited for forever; an idle peer that is still there stays connected. This holds while
+    /// this side waits for the peer (reads or is idle): the system sends no probe while bytes of ours
+    /// are unacknowledged, so a side that is sending when its peer vanishes fails only once its
+    /// retransmissions give up (about 15 minutes with Linux's defaults). Default 60 s;
     /// <see cref="Timeout.InfiniteTimeSpan"/> leaves the socket as the system has it (usually no
     /// keep-alive). Applies where the library has the socket: <c>UseOssuary</c> on Kestrel's socket transport (through <c>IConnectionSocketFeature</c>);
     /// a connection whose socket refuses the options goes on without, logged (event 26).
