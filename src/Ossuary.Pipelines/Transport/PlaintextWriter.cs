@@ -74,7 +74,40 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         }
 
         this.Write(source.Span);
-        return FlushAsync(cancellationToken);
+        ValueTask<FlushResult> flush = FlushAsync(cancellationToken);
+        if (flush.IsCanceled)
+        {
+            // The token was cancelled while the bytes were copied, and the pipe refused the flush at once,
+            // before committing them: Written counted bytes nothing would send, and OssuaryStream's
+            // FlushAsync waited for them forever. Committed now, the write ends as one cancelled
+            // while it waited for room: an OperationCanceledException, its bytes still sent.
+            Commit();
+        }
+
+        return flush;
+    }
+
+    /// <summary>Commits what the application wrote without waiting for room (a wait is cancelled at once).</summary>
+    private void Commit()
+    {
+        try
+        {
+            ValueTask<FlushResult> committed = inner.FlushAsync(CancellationToken.None);
+            if (!committed.IsCompleted)
+            {
+                inner.CancelPendingFlush(); // this flush's wait, which is pending: not a later flush's
+            }
+
+            // Observed, so that the cancellation is this flush's and the next one starts clean.
+            if (committed.IsCompleted)
+            {
+                _ = committed.Result;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposal completed the writer meanwhile, and completing committed the bytes.
+        }
     }
 
     public override void CancelPendingFlush() => inner.CancelPendingFlush();

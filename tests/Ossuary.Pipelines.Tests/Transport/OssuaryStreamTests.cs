@@ -145,6 +145,38 @@ public class OssuaryStreamTests
     });
 
     [Fact]
+    public Task FlushAlsoWaitsForAWriteCancelledWhileItsBytesWereCopied() => Run(async () =>
+    {
+        // A token cancelled while WriteAsync copies a large buffer into the pipe: the pipe's flush,
+        // asked with that token, refused at once without committing the copied bytes, which stayed
+        // counted as written. The next FlushAsync waited for bytes nothing would ever send.
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        Task drain = pair.Server.CopyToAsync(Stream.Null);
+        byte[] message = new byte[32 << 20];
+        int cancelled = 0;
+        for (int attempt = 0; attempt < 4; attempt++)
+        {
+            // From another thread, a few milliseconds in: while the write still copies its 32 MiB.
+            using var giveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(1 << attempt));
+            Task write = pair.Client.WriteAsync(message, giveUp.Token).AsTask();
+            try
+            {
+                await write.Within();
+            }
+            catch (OperationCanceledException)
+            {
+                cancelled++;
+            }
+
+            await pair.Client.FlushAsync().Within(TimeSpan.FromSeconds(20));
+        }
+
+        Assert.True(cancelled > 0, "no write was cancelled: the test proved nothing");
+        await pair.Client.DisposeAsync();
+        await drain.Within();
+    });
+
+    [Fact]
     public Task FlushWaitsUntilTheInnerStreamHasTakenEveryByteWritten() => Run(async () =>
     {
         await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
