@@ -23,6 +23,9 @@ public sealed partial class OssuaryDuplexPipe
         Exception? failure = null;
         bool receivedData = false;
         bool ours = false;
+
+        // Whether the connection ended (true unless the application only stopped reading, or disposal stopped this loop).
+        bool sessionEnded = true;
         int wanted = PacketHeader.Size;
         try
         {
@@ -81,6 +84,7 @@ public sealed partial class OssuaryDuplexPipe
 
                 if (flushed.IsCompleted || ((read.IsCanceled || flushed.IsCanceled) && _disposing))
                 {
+                    sessionEnded = false;
                     break; // the application stopped reading, or we are being disposed
                 }
 
@@ -116,6 +120,13 @@ public sealed partial class OssuaryDuplexPipe
         if (!ours && failure is OssuaryException { Reason: var reason })
         {
             OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
+        }
+
+        // Before the application's read can see the end: a write it makes then must learn that nothing
+        // more is sent (a completed flush), not wait for the outbound loop to finish the farewell first.
+        if (sessionEnded)
+        {
+            _outputWriter.EndConnection();
         }
 
         // Not CompleteAsync(failure): the pipe would throw it in place of the bytes flushed just

@@ -24,6 +24,11 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     private ApplicationCallGate _call;
     private volatile bool _completedAfterWrite;
 
+    // Set when the connection ended under the application (the peer's Disconnect, a Reset, a failure):
+    // from then on a flush reports completed at once, as the pipe's does only once the outbound loop
+    // has finished its farewell and let its reader go, a moment after the application's read saw the end.
+    private volatile bool _connectionEnded;
+
     /// <summary>The exception the application completed the output with; read it after a completed read.</summary>
     public Exception? Failure => _failure;
 
@@ -59,10 +64,17 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         LeaveCall(); // a span taken and given up without Advance ends the write too
-        return _completedAfterWrite
-            ? new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true)) // disposed under the write: as a waiting flush reports it
+        return _completedAfterWrite || _connectionEnded
+            ? new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true)) // disposed under the write, or nothing more is sent
             : inner.FlushAsync(cancellationToken);
     }
+
+    /// <summary>
+    /// The connection has ended in both directions (the inbound loop saw the session end): every later
+    /// flush returns completed. Call before the application's input reports the end, so that a write
+    /// made after a read saw it is told its bytes go nowhere, not that they are on their way.
+    /// </summary>
+    public void EndConnection() => _connectionEnded = true;
 
     // Copied here, not by the pipe's WriteAsync, so that Written is exact: that one drops a source
     // whose token is already cancelled, but keeps (and sends) one cancelled while it waits for room.

@@ -63,6 +63,32 @@ public class AdmissionReasonTests
     }
 
     [Fact]
+    public async Task ARefusedPipeClientsWriteRightAfterItsFailedReadReturnsCompleted()
+    {
+        // The README's table: the first read throws ConnectionFailed, and writes after that return a
+        // completed FlushResult, at once, not only once the connection has finished closing: a write
+        // told it was not completed believes its bytes are on their way, and they are dropped.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var listedKey = OssuaryIdentity.Generate();
+        using var strangerKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverKey, listedKey)));
+        var endPoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+
+        int notCompleted = 0;
+        for (int i = 0; i < 20; i++)
+        {
+            await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(endPoint, Echo.ClientOptions(strangerKey, serverKey.PublicKey)).Within();
+            await Echo.AssertRefusedAsync(connection);
+            if (!(await connection.Transport.Output.WriteAsync("after the refusal"u8.ToArray()).AsTask().Within()).IsCompleted)
+            {
+                notCompleted++;
+            }
+        }
+
+        Assert.Equal(0, notCompleted);
+    }
+
+    [Fact]
     public async Task ARefusedPipeClientSeesConnectionFailedFromItsReadAndACompletedWriteAfter()
     {
         using var serverKey = OssuaryIdentity.Generate();
