@@ -18,8 +18,9 @@ public sealed class OssuaryServerOptions
 
     /// <summary>
     /// The server's identity. Required in <see cref="OssuaryServerMode.Authenticated"/> mode (clients
-    /// pin it). In <see cref="OssuaryServerMode.Unauthenticated"/> mode a missing key is generated once,
-    /// with a warning, and lives as long as the server. Not disposed by the library.
+    /// pin it). In <see cref="OssuaryServerMode.Unauthenticated"/> mode a missing key (with no
+    /// <see cref="IdentitySelector"/> either) is generated once, with a warning, and lives as long as
+    /// the server. Not disposed by the library.
     /// </summary>
     public OssuaryIdentity? Identity { get; set; }
 
@@ -33,9 +34,10 @@ public sealed class OssuaryServerOptions
     /// <summary>
     /// Chooses the identity per connection, the counterpart of Kestrel's <c>ServerCertificateSelector</c>:
     /// during a key rotation a server can present the new key on one endpoint or to some clients and
-    /// the old one elsewhere. Null falls back to <see cref="Identity"/> (or <see cref="IdentityKeyFile"/>).
-    /// The connection is null when a bare pipe is secured. A selector that throws ends that
-    /// connection and is logged at Error. Not disposed by the library.
+    /// the old one elsewhere. Null falls back to <see cref="Identity"/> (or <see cref="IdentityKeyFile"/>);
+    /// where neither is set, null ends that connection as a throw does (no key is generated for a server
+    /// with a selector, an unauthenticated one included). The connection is null when a bare pipe is
+    /// secured. A selector that throws ends that connection and is logged at Error (event 20). Not disposed by the library.
     /// </summary>
     public Func<ConnectionContext?, OssuaryIdentity?>? IdentitySelector { get; set; }
 

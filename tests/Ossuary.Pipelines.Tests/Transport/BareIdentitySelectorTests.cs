@@ -46,6 +46,25 @@ public class BareIdentitySelectorTests
     }
 
     [Fact]
+    public async Task AnUnauthenticatedServersSelectorThatReturnsNoKeyGetsNoGeneratedOneAndFails()
+    {
+        // As OssuaryServerOptions.IdentitySelector says: a server with a selector gets no generated key,
+        // unauthenticated or not, so a selector that returns none ends the connection (event 20).
+        var logs = new FakeLoggerProvider();
+        var options = new OssuaryServerOptions
+        {
+            Mode = OssuaryServerMode.Unauthenticated,
+            IdentitySelector = _ => null,
+            LoggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)),
+        };
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => OssuaryDuplexPipe.AcceptAsync(new LinkedPipes().Server, options).Within());
+
+        Assert.Contains("no key to present", Assert.IsType<InvalidOperationException>(failed.InnerException).Message);
+        Assert.Equal(LogLevel.Error, Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == IdentitySelectorFailed).Level);
+    }
+
+    [Fact]
     public async Task AThrowingSelectorFailsAStreamsServerAuthenticationWithItsCauseAndIsLoggedAtError()
     {
         var logs = new FakeLoggerProvider();
