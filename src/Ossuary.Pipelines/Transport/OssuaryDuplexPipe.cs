@@ -250,6 +250,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     internal void Abort(Exception reason)
     {
         _applicationFailure ??= reason;
+        _outputWriter.EndConnection(); // a write from now on is told nothing more is sent
         _outputWriter.Abort(reason);
         _output.Reader.CancelPendingRead();
     }

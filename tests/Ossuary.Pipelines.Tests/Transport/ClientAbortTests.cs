@@ -33,4 +33,25 @@ public class ClientAbortTests
         Assert.Same(reason, read.InnerException);
         Assert.True(connection.ConnectionClosed.IsCancellationRequested);
     }
+
+    [Fact]
+    public async Task AWriteMadeAfterAbortReturnsCompleted()
+    {
+        // Abort ends the connection now: a write made after it is told that nothing more is sent,
+        // not that its bytes are on their way until the connection has finished winding down.
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartEchoAsync(o => keys.ConfigureServer(o, TimeSpan.FromSeconds(10)));
+        int notCompleted = 0;
+        for (int i = 0; i < 20; i++)
+        {
+            await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
+            connection.Abort(new ConnectionAbortedException("done with it"));
+            if (!(await connection.Transport.Output.WriteAsync("after the abort"u8.ToArray()).AsTask().Within()).IsCompleted)
+            {
+                notCompleted++;
+            }
+        }
+
+        Assert.Equal(0, notCompleted);
+    }
 }
