@@ -110,7 +110,7 @@ public sealed class OssuaryClientConnection : ConnectionContext
     /// reads fail with an <see cref="OssuaryException"/> that carries <paramref name="abortReason"/>;
     /// what was still queued is dropped. Dispose the connection afterwards to free it. Safe from any
     /// thread while the application reads or writes on others: a write in progress then ends with a
-    /// completed <see cref="FlushResult"/>, never an exception.
+    /// completed <see cref="FlushResult"/>, never an exception, and so does every write after it.
     /// </summary>
     /// <param name="abortReason">Why: what the connection's reads report.</param>
     public override void Abort(ConnectionAbortedException abortReason)
