@@ -51,6 +51,8 @@ public static class OssuaryClient
     /// <see cref="OssuaryStream"/> or <see cref="OssuaryDuplexPipe.ConnectAsync(System.IO.Pipelines.IDuplexPipe, OssuaryClientOptions, EndPoint?, CancellationToken)"/>
     /// (a diagnostic recorder, a proxy protocol). Every address of a <see cref="DnsEndPoint"/> is
     /// tried in order; TCP sockets have Nagle's algorithm off, as Ossuary's frames are already batched.
+    /// TCP keep-alive is not set (it is an <see cref="OssuaryClientOptions"/> setting, and these are not
+    /// given): turn it on with <c>Socket.SetSocketOption</c> where a vanished server must be noticed.
     /// </summary>
     /// <param name="endpoint">An <see cref="IPEndPoint"/>, <see cref="DnsEndPoint"/> or <see cref="UnixDomainSocketEndPoint"/>.</param>
     /// <param name="connectTimeout">Bound on resolving and connecting; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as the OS does.</param>
