@@ -36,6 +36,12 @@ internal static class TransferCommands
             }
 
             string saveAs = parse.GetValue(name) ?? (fromStdin ? "stdin" : Path.GetFileName(path));
+            if (StdPaths.IsStdio(saveAs))
+            {
+                // The receiver refuses it: no file named '-' is ever made.
+                throw new CliException("--name cannot be '-' (stdin or stdout to the tool, never a file's name); name the file otherwise", ExitCodes.BadInput);
+            }
+
             if (saveAs.Length == 0 || saveAs is "." or ".." || Path.GetFileName(saveAs) != saveAs || saveAs.Any(TransferProtocol.IsUnprintable))
             {
                 throw new CliException($"--name '{TransferProtocol.Printable(saveAs)}' is not a bare file name", ExitCodes.BadInput);

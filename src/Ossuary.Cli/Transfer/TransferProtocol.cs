@@ -53,9 +53,10 @@ internal static class TransferProtocol
         }
 
         // Only a bare, printable file name: never a path that could escape the output directory,
-        // never escape sequences for the terminal that prints it.
+        // never escape sequences for the terminal that prints it, never '-' (stdin or stdout to
+        // every command of the tool, so a file of that name would be read or written as neither).
         string safe = Path.GetFileName(name);
-        if (safe.Length == 0 || safe is "." or ".." || safe != name || name.Any(IsUnprintable))
+        if (safe.Length == 0 || safe is "." or ".." or StdPaths.Dash || safe != name || name.Any(IsUnprintable))
         {
             throw new CliException($"the sender asked for an unsafe file name '{Printable(name)}'");
         }

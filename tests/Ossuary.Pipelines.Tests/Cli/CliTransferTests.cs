@@ -385,6 +385,36 @@ public sealed class CliTransferTests : CliTestBase
     }
 
     [Fact]
+    public async Task ANamedDashIsNeverSavedAsAFileCalledDash()
+    {
+        // The README: "no file named '-' is ever made" ('-' is stdin or stdout to every command, so
+        // a script's 'cat inbox/*' or 'ossuary send inbox/- ...' would read stdin instead). The
+        // receiver saved a sender's name '-' as inbox/-.
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        File.WriteAllText(Path.Combine(Dir, "file.txt"), "data");
+        using (var closed = new ClosedPort())
+        {
+            AssertFails(await RunAsync("send", "file.txt", $"127.0.0.1:{closed.Port}", "--trust", WriteKeyFile("any.key"), "--name", "-"),
+                2, "--name cannot be '-'");
+        }
+
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(receiver)));
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort(receiver)), options))
+        {
+            string name = Convert.ToBase64String(Encoding.UTF8.GetBytes("-"));
+            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"OSSUARY-FILE/1 4 {name}\ndata"));
+            string answer = await ReadLineAsync(connection.Transport.Input).Within(TimeSpan.FromSeconds(20));
+
+            Assert.StartsWith("ERR ", answer, StringComparison.Ordinal);
+            AssertFails(await receiver.WaitForExitAsync(), 1, "the sender asked for an unsafe file name '-'");
+        }
+
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Dir, "inbox")));
+    }
+
+    [Fact]
     public async Task ANameLongerThanAFileNameCanBeIsRefusedBeforeAnyByteIsSent()
     {
         // 300 bytes: no file system takes it (255 at most). The receiver took the whole file, then
