@@ -191,7 +191,15 @@ public sealed class TelemetryMetricsTests : IDisposable
                 await connection.Transport.Input.ReadAsync(budget.Token);
                 throw new InvalidOperationException("not refused");
             });
-            while (server.Registry.SessionsEnded < Devices || server.Writer.Persisted < Devices * Readings)
+            // A line that is not a reading: the README's telemetry_readings_rejected_total counts it.
+            var device = new OssuaryClientOptions { Identity = devices[0] };
+            device.TrustedServerKeys.Add(serverKey.PublicKey);
+            await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, device, budget.Token))
+            {
+                await connection.Transport.Output.WriteAsync("not a reading\n"u8.ToArray(), budget.Token);
+            }
+
+            while (server.Registry.SessionsEnded < Devices + 1 || server.Writer.Persisted < Devices * Readings)
             {
                 await Task.Delay(10, budget.Token);
             }
@@ -203,6 +211,7 @@ public sealed class TelemetryMetricsTests : IDisposable
             Assert.Equal(0, Value(text, "telemetry_devices_connected"));
             Assert.Equal(0, Value(text, "telemetry_store_lag"));
             Assert.Equal(1, Value(text, "telemetry_handshakes_refused_total"));
+            Assert.Equal(1, Value(text, "telemetry_readings_rejected_total"));
 
             // The library's meter: the handshakes, by outcome, and the bytes.
             Assert.Contains("ossuary_handshake_duration_seconds_count", text, StringComparison.Ordinal);
