@@ -195,6 +195,24 @@ public sealed class CliNetcatTests : CliTestBase
     }
 
     [Fact]
+    public async Task APeerThatClosesWhileStdinIsATerminalIsNoFailure()
+    {
+        // The README: a peer that closes while our stdin still had data is a failure, "on a terminal
+        // ... it is not": a person who did not type anything more lost nothing.
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once");
+        using ToolProcess client = ToolProcess.StartOnTerminal(Dir, "connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server));
+        await server.WaitForStderrAsync("client key anonymous");
+        await server.WriteAsync("the answer\n");
+        server.CloseStdin();
+
+        AssertSucceeds(await server.WaitForExitAsync());
+        ToolResult onTerminal = await client.WaitForExitAsync();
+        AssertSucceeds(onTerminal);
+        Assert.Contains("the answer", onTerminal.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("not sent", onTerminal.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task WaitForeverKeepsReceivingUntilThePeerCloses()
     {
         ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "0");

@@ -147,6 +147,15 @@ internal sealed class ToolProcess : IDisposable
     public static ToolProcess StartUnderStrace(string strace, string[] straceOptions, string directory, params string[] args) =>
         Start(strace, [.. straceOptions, RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
+    /// <summary>
+    /// Starts the tool with a terminal (a pseudo-terminal from util-linux's <c>script</c>) as its stdin,
+    /// stdout and stderr, all three read back as this process's stdout; <c>script -e</c> exits with the
+    /// tool's exit code. For what the tool does differently when a person types its input. Unix only.
+    /// </summary>
+    public static ToolProcess StartOnTerminal(string directory, params string[] args) =>
+        Start("script", ["-qec", string.Join(' ', new[] { "exec", RepositoryPaths.DotnetHost(), ToolPath.Value }.Concat(args).Select(arg => "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'")), "/dev/null"],
+            "ossuary", directory, null, []);
+
     private static ToolProcess Start(string assembly, string name, string directory, Func<Stream, Task>? stdoutSink, string[] args) =>
         Start(RepositoryPaths.DotnetHost(), [assembly], name, directory, stdoutSink, args);
 
