@@ -33,12 +33,12 @@ var root = new RootCommand(
 ParseResult parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
 {
-    // Errors and a hint on stderr, never the whole help on stdout: `ossuary connect ... > file`
-    // must not fill the file with usage text.
-    foreach (var error in parse.Errors)
-    {
-        Console.Error.WriteLine($"ossuary: {error.Message}");
-    }
+    // One error and a hint on stderr, never the whole help on stdout: `ossuary connect ... > file`
+    // must not fill the file with usage text. A word the parser did not know comes first: the
+    // parser also reports a mistyped command as one not given, and the rest may be its consequence.
+    Console.Error.WriteLine(parse.UnmatchedTokens.Count > 0
+        ? $"ossuary: unrecognized command or argument '{parse.UnmatchedTokens[0]}'"
+        : $"ossuary: {parse.Errors[0].Message}");
 
     string command = parse.CommandResult.Command == root ? "ossuary" : $"ossuary {string.Join(" ", CommandPath(parse.CommandResult.Command))}";
     Console.Error.WriteLine($"Try '{command} --help' for more information.");

@@ -25,10 +25,10 @@ internal static class Program
         ParseResult parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
-            foreach (var error in parse.Errors)
-            {
-                Console.Error.WriteLine($"error: {error.Message}");
-            }
+            // One error (the README's promise); a word the parser did not know first, as the ossuary tool does.
+            Console.Error.WriteLine(parse.UnmatchedTokens.Count > 0
+                ? $"error: unrecognized command or argument '{parse.UnmatchedTokens[0]}'"
+                : $"error: {parse.Errors[0].Message}");
 
             Console.Error.WriteLine("Try '--help' for the commands and their options.");
             return 2;

@@ -234,11 +234,19 @@ public sealed class CliBadInputTests : CliTestBase
         ToolResult[] results = await Task.WhenAll(
             RunAsync("listen"),
             RunAsync("no-such-command"),
-            RunAsync("listen", "--port", "not-a-number"));
+            RunAsync("listen", "--port", "not-a-number"),
+            RunAsync("listen", "--bogus"));
 
         Assert.All(results, result => Assert.True(result.ExitCode == 2, result.ToString()));
         Assert.All(results, result => Assert.Equal("", result.Stdout)); // no help text on stdout
         Assert.All(results, result => Assert.Contains("--help' for more information.", result.Stderr, StringComparison.Ordinal));
+
+        // The README: "one line on stderr and a hint". A mistyped command was also said to be
+        // missing ("Required command was not provided."), and an unknown option came with every
+        // other complaint about the command line.
+        Assert.All(results, result => Assert.Equal(2, result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length));
+        Assert.DoesNotContain("not provided", results[1].Stderr, StringComparison.Ordinal);
+        Assert.Contains("--bogus", results[3].Stderr, StringComparison.Ordinal);
         Assert.Contains("Option '--port' is required.", results[0].Stderr, StringComparison.Ordinal);
         Assert.Contains("no-such-command", results[1].Stderr, StringComparison.Ordinal);
         Assert.Contains("not-a-number", results[2].Stderr, StringComparison.Ordinal);

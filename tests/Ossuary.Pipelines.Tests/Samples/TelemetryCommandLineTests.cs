@@ -31,7 +31,10 @@ public sealed class TelemetryCommandLineTests : IDisposable
             Assert.Equal("", stdout);
             Assert.StartsWith("error: ", stderr, StringComparison.Ordinal);
             Assert.DoesNotContain("System.", stderr, StringComparison.Ordinal);
+            Assert.Equal(2, stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // one line and the hint
         }
+
+        Assert.DoesNotContain("not provided", results[4].stderr, StringComparison.Ordinal);
 
         Assert.Contains("--devices must be a whole number from 1 to 100000, not '0'", results[0].stderr, StringComparison.Ordinal);
         Assert.Contains("--port must be a whole number from 0 to 65535, not '99999'", results[1].stderr, StringComparison.Ordinal);
