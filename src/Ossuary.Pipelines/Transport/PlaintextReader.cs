@@ -34,6 +34,9 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
     private Action? _innerReadCompleted;
     private ReadOnlySequence<byte> _lastBuffer;
 
+    // 1 while a read waits on the source above: a second read must not reset it under the first.
+    private int _waiting;
+
     // How many bytes at the front of the unconsumed data the application has already examined.
     private long _examined;
 
@@ -48,6 +51,14 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
+        if (Volatile.Read(ref _waiting) != 0)
+        {
+            // Refused before the pipe is asked: Reset below dropped the waiting read's continuation
+            // (it never returned, not even after disposal), and the pipe's own refusal of a second
+            // read completes its writer, the inbound loop's, with the error.
+            throw new InvalidOperationException("Concurrent reads are not supported: a read of this input is already waiting.");
+        }
+
         ValueTask<ReadResult> read = inner.ReadAsync(cancellationToken);
         if (read.IsCompletedSuccessfully)
         {
@@ -55,6 +66,7 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
         }
 
         _pending.Reset();
+        Volatile.Write(ref _waiting, 1);
         _innerRead = read.ConfigureAwait(false).GetAwaiter();
         _innerRead.UnsafeOnCompleted(_innerReadCompleted ??= OnInnerReadCompleted);
         return new ValueTask<ReadResult>(this, _pending.Version);
@@ -129,6 +141,7 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     private void OnInnerReadCompleted()
     {
+        Volatile.Write(ref _waiting, 0); // before the result: the application may read again as soon as it has it
         ReadResult result;
         try
         {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -110,6 +111,31 @@ public class ShutdownAndCancellationTests
 
         await connection.Transport.Output.WriteAsync("still here"u8.ToArray());
         Assert.Equal("still here"u8.ToArray(), await PipeReads.ReadExactlyAsync(input, 10));
+    });
+
+    [Fact]
+    public Task ASecondReadWhileOneWaitsThrowsAndTheWaitingReadStillGetsItsBytes() => Run(async () =>
+    {
+        // One read at a time is the pipe's rule; breaking it must not break the read that keeps it.
+        // The second read reset the reader's only completion source under the first, whose
+        // continuation was dropped: the first read never returned, not even once the connection was disposed.
+        await using var server = await AuthenticatedEchoServer.StartAsync();
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.Server.EndPoint, server.ClientOptions);
+        PipeReader input = connection.Transport.Input;
+        Task<ReadResult> first = input.ReadAsync().AsTask();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => input.ReadAsync().AsTask().Within());
+
+        await connection.Transport.Output.WriteAsync("first"u8.ToArray());
+        ReadResult read = await first.Within();
+        while (read.Buffer.Length < 5 && !read.IsCompleted)
+        {
+            input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+            read = await input.ReadAsync().AsTask().Within();
+        }
+
+        Assert.Equal("first"u8.ToArray(), read.Buffer.ToArray());
+        input.AdvanceTo(read.Buffer.End);
     });
 
     [Fact]
