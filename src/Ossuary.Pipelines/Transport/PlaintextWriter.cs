@@ -44,7 +44,20 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
 
     public override void Advance(int bytes)
     {
-        inner.Advance(bytes);
+        // Once the connection has ended nothing more is sent, and a flush no longer commits or waits
+        // for room: advanced, the bytes piled up in the pipe for as long as the outbound loop was
+        // stuck on a peer that said goodbye and stopped reading (without bound for a writer that
+        // ignores IsCompleted, as Output.AsStream() does). Not advancing hands the same memory to the
+        // next write, as a pipe whose reader has completed does. Still counted: they were not sent.
+        if (_connectionEnded)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        }
+        else
+        {
+            inner.Advance(bytes);
+        }
+
         Volatile.Write(ref _written, _written + bytes); // one writer at a time, as for any PipeWriter
         LeaveCall();
     }
