@@ -34,7 +34,7 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
     private Action? _innerReadCompleted;
     private ReadOnlySequence<byte> _lastBuffer;
 
-    // 1 while a read waits on the source above: a second read must not reset it under the first.
+    // 1 from a read's start until its result is out: a second read must not reset the source above under the first.
     private int _waiting;
 
     // How many bytes at the front of the unconsumed data the application has already examined.
@@ -51,22 +51,33 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        if (Volatile.Read(ref _waiting) != 0)
+        // Claimed before the pipe is asked, atomically, so that two racing reads cannot both pass:
+        // Reset below dropped the waiting read's continuation (it never returned, not even after
+        // disposal), and the pipe's own refusal of a second read completes its writer, the inbound
+        // loop's, with the error.
+        if (Interlocked.CompareExchange(ref _waiting, 1, 0) != 0)
         {
-            // Refused before the pipe is asked: Reset below dropped the waiting read's continuation
-            // (it never returned, not even after disposal), and the pipe's own refusal of a second
-            // read completes its writer, the inbound loop's, with the error.
             throw new InvalidOperationException("Concurrent reads are not supported: a read of this input is already waiting.");
         }
 
-        ValueTask<ReadResult> read = inner.ReadAsync(cancellationToken);
+        ValueTask<ReadResult> read;
+        try
+        {
+            read = inner.ReadAsync(cancellationToken);
+        }
+        catch
+        {
+            Volatile.Write(ref _waiting, 0);
+            throw;
+        }
+
         if (read.IsCompletedSuccessfully)
         {
+            Volatile.Write(ref _waiting, 0);
             return new ValueTask<ReadResult>(Inspect(read.Result));
         }
 
         _pending.Reset();
-        Volatile.Write(ref _waiting, 1);
         _innerRead = read.ConfigureAwait(false).GetAwaiter();
         _innerRead.UnsafeOnCompleted(_innerReadCompleted ??= OnInnerReadCompleted);
         return new ValueTask<ReadResult>(this, _pending.Version);
