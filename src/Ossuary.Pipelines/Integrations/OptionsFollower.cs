@@ -48,10 +48,9 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     /// which keeps a validation failure until it is removed; without them only the monitor's own changes are followed.</param>
     /// <param name="name">Which of its options.</param>
     /// <param name="first">The value the owner started with.</param>
-    /// <param name="time">The clock of the retries.</param>
     /// <param name="changed">Given each new value, one at a time, until it takes one: returns null when it did, or why it could not.</param>
     /// <param name="refused">Told once per change whose options fail validation, cannot even be made (a value the binder cannot convert), or were not taken.</param>
-    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, TimeProvider time, Func<TOptions, Exception?> changed, Action<Exception> refused)
+    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, Func<TOptions, Exception?> changed, Action<Exception> refused)
     {
         _monitor = monitor;
         _cache = changes?.Cache;
@@ -59,7 +58,10 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
         _taken = first;
         _changed = changed;
         _refused = refused;
-        _check = time.CreateTimer(static state => ((OptionsFollower<TOptions>)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        // The system clock, not the options' TimeProvider: that one is the handshake timeouts' clock,
+        // and a host or test that gives a fake one (never advanced) never had a refused change reported
+        // nor read again, though a configuration reload is real time.
+        _check = TimeProvider.System.CreateTimer(static state => ((OptionsFollower<TOptions>)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _subscriptions = [.. (changes?.Sources ?? [])
             .Where(source => (source.Name ?? Options.DefaultName) == name)
             .Select(source => ChangeToken.OnChange(source.GetChangeToken, OnChange))];

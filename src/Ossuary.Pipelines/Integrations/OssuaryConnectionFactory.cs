@@ -51,7 +51,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         _meterFactory = meterFactory;
         OssuaryClientOptions first = monitor.Get(name);
         _current = new CurrentPlan(Build(first));
-        _follower = new OptionsFollower<OssuaryClientOptions>(monitor, changes, name, first, first.TimeProvider,
+        _follower = new OptionsFollower<OssuaryClientOptions>(monitor, changes, name, first,
             options => OnOptionsChanged(options, name), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
     }
 

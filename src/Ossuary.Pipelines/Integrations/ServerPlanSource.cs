@@ -78,7 +78,7 @@ internal sealed class ServerPlanSource : IDisposable
 
         if (monitor is not null)
         {
-            _follower = new OptionsFollower<OssuaryServerOptions>(monitor, changes, name, given, options.TimeProvider,
+            _follower = new OptionsFollower<OssuaryServerOptions>(monitor, changes, name, given,
                 OnOptionsChanged, refused => OssuaryLog.OptionsReloadFailed(_logger, _name, refused));
         }
     }

@@ -69,7 +69,7 @@ public sealed class OssuaryClientOptions
     /// </summary>
     public TimeSpan TcpKeepAlive { get; set; } = Integrations.TcpKeepAlive.Default;
 
-    /// <summary>The clock for <see cref="HandshakeTimeout"/> and <see cref="HandshakeStepTimeout"/>; <see cref="ConnectTimeout"/> is the socket connect's, on the system clock.</summary>
+    /// <summary>The clock for <see cref="HandshakeTimeout"/> and <see cref="HandshakeStepTimeout"/>; <see cref="ConnectTimeout"/> is the socket connect's, on the system clock, as is the retry of a refused change of the options.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>Where the client's logs go (category <c>Ossuary.Pipelines.Client</c>); null: nowhere (the DI registration sets the host's).</summary>

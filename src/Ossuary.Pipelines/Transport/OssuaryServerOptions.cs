@@ -100,7 +100,7 @@ public sealed class OssuaryServerOptions
     /// </summary>
     public TimeSpan TcpKeepAlive { get; set; } = Integrations.TcpKeepAlive.Default;
 
-    /// <summary>The clock for both timeouts.</summary>
+    /// <summary>The clock for both timeouts (not for reading a refused change of the options again, which is real time).</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>

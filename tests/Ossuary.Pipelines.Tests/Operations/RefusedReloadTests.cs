@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using static Ossuary.Pipelines.Tests.Support.LogRecords;
@@ -110,6 +111,48 @@ public sealed class RefusedReloadTests : IDisposable
         }
 
         Assert.Single(Records(logs, OptionsReloadFailed));
+    }
+
+    [Fact]
+    public async Task AConnectionFactoryOnAFakeClockStillRetriesARefusedChangeEverySecond()
+    {
+        // The options' TimeProvider is the handshake timeouts' clock; a host or test that gives a
+        // fake one (never advanced) never saw a refused change reported nor retried, though the
+        // docs promise it is read again every second.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var oldKey = OssuaryIdentity.Generate();
+        using var newKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen => listen
+            .UseOssuary(o =>
+            {
+                o.Identity = serverKey;
+                o.AuthorizedClientKeys.Add(oldKey.PublicKey);
+                o.AuthorizedClientKeys.Add(newKey.PublicKey);
+            })
+            .UseConnectionHandler<EchoConnectionHandler>()));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
+            ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+        };
+        var logs = new FakeLoggerProvider();
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
+        services.PostConfigure<OssuaryClientOptions>(o => o.TimeProvider = new FakeTimeProvider());
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
+
+        string newPath = Path.Combine(_folder, "new.key");
+        settings["Ossuary:IdentityKeyFile"] = newPath;
+        Assert.ThrowsAny<Exception>(configuration.Reload);
+
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+        OssuarySecretKeyFile.Write(newPath, newKey);
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
+        Assert.Equal(newKey.PublicKey, await LocalKeyAsync(factory, endpoint));
     }
 
     [Fact]
