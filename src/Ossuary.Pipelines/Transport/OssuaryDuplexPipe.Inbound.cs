@@ -75,7 +75,21 @@ public sealed partial class OssuaryDuplexPipe
                 wanted = BytesForNextPacket(buffer.Slice(consumed));
                 bool partialPacket = !buffer.IsEmpty; // read now: after AdvanceTo the buffer's segments may be reused
                 transport.AdvanceTo(consumed);
-                FlushResult flushed = await application.FlushAsync().ConfigureAwait(false);
+                FlushResult flushed;
+                try
+                {
+                    flushed = await application.FlushAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ReferenceEquals(ex, _inputReader.CompletedWith))
+                {
+                    // The application completed its input with an exception: the pipe throws it to this
+                    // writer. It failed, and says so itself: the connection ends as for Output.Complete(exception),
+                    // the peer told with Disconnect (error), logged at Debug, not as a fault of this library.
+                    failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed,
+                        $"This side ended the Ossuary connection: its application completed the input with {ex.GetType().Name}: {ex.Message}", ex);
+                    break;
+                }
+
                 if (result.Status is OssuaryReceiveStatus.Reset or OssuaryReceiveStatus.Closed)
                 {
                     failure = Ended(result, receivedData);

@@ -16,7 +16,13 @@ namespace Ossuary.Pipelines.Transport;
 /// <remarks>
 /// <para>
 /// Completing <see cref="Output"/> sends Disconnect and ends the connection in both directions,
-/// as Ossuary's Disconnect does: read what you need first. A peer's clean Disconnect completes
+/// as Ossuary's Disconnect does: read what you need first; completing it with an exception sends
+/// Disconnect (error) after the bytes written before. Completing <see cref="Input"/> only stops
+/// reading: the output goes on, and what the peer sends after is not read. Completing it with an
+/// exception says the application failed, as a <see cref="Pipe"/>'s reader does to its writer: the
+/// connection ends once more bytes arrive, with Disconnect (error) to the peer, and is logged at
+/// Debug (event 5, the exception as its inner exception), as the application's own failure is not
+/// one of the connection's. A peer's clean Disconnect completes
 /// <see cref="Input"/> normally; a protocol error, a peer failure, a Reset after the handshake,
 /// or a transport that ends without Disconnect completes it with an <see cref="OssuaryException"/>
 /// naming the reason, thrown once the application has read every byte that arrived before it. A Reset during the handshake re-handshakes, as the protocol says; after it,

@@ -23,6 +23,7 @@ namespace Ossuary.Pipelines.Transport;
 internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTaskSource<ReadResult>
 {
     private ExceptionDispatchInfo? _failure;
+    private Exception? _completedWith;
 
     // A read that has to wait completes through this one reusable source (a PipeReader allows one
     // read at a time). The inner pipe calls back inline (PipeScheduler.Inline, see
@@ -116,8 +117,15 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     public override void CancelPendingRead() => inner.CancelPendingRead();
 
+    /// <summary>
+    /// What the application completed the input with, if it gave an exception: the inbound loop's next
+    /// flush throws it, and it is the application's failure, not one of the connection's.
+    /// </summary>
+    public Exception? CompletedWith => Volatile.Read(ref _completedWith);
+
     public override void Complete(Exception? exception = null)
     {
+        Volatile.Write(ref _completedWith, exception);
         _call.MarkCompleted();
         inner.Complete(exception);
     }

@@ -36,3 +36,27 @@ public sealed class HalfReadingConnectionHandler : ConnectionHandler
         }
     }
 }
+
+/// <summary>
+/// Reads once, completes its input with <see cref="Failure"/> and says <c>done</c>, then stays until the connection closes:
+/// an application that failed while reading.
+/// </summary>
+public sealed class FailingReaderConnectionHandler : ConnectionHandler
+{
+    public const string Failure = "the handler gave up reading";
+
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        ReadResult read = await connection.Transport.Input.ReadAsync();
+        connection.Transport.Input.AdvanceTo(read.Buffer.End);
+        await connection.Transport.Input.CompleteAsync(new InvalidOperationException(Failure));
+        await connection.Transport.Output.WriteAsync("done"u8.ToArray());
+        try
+        {
+            await Task.Delay(Timeout.Infinite, connection.ConnectionClosed);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

@@ -15,6 +15,8 @@ public class ServerFaultLoggingTests
 {
     private const int HandshakeFailed = 3;
     private const int HandshakeFaulted = 6;
+    private const int ConnectionFailed = 5;
+    private const int ConnectionFaulted = 7;
 
     [Fact]
     public Task AThrowingAuthorizeClientIsLoggedAsErrorOnceAndTheClientSeesADisconnect() => Run(async () =>
@@ -93,6 +95,42 @@ public class ServerFaultLoggingTests
 
         await HostilePeerTests.WaitForAsync(() => OssuaryRecords(logs).Any(r => r.Id.Id == HandshakeFailed));
         Assert.Equal(LogLevel.Debug, OssuaryRecords(logs).Single(r => r.Id.Id == HandshakeFailed).Level);
+        Assert.DoesNotContain(OssuaryRecords(logs), r => r.Level >= LogLevel.Warning);
+    });
+
+    [Fact]
+    public Task AHandlerThatCompletesItsInputWithAnErrorEndsTheConnectionAndIsNotLoggedAsOurFault() => Run(async () =>
+    {
+        // The application's own failure, which it reports itself: as Output.Complete(exception) is,
+        // it ends the connection (the client gets Disconnect (error)) and is logged at Debug (event 5)
+        // saying so. Before, the pipe's throw reached the inbound loop as an unexpected exception:
+        // Error (event 7) as a fault of the library's, with the handler's exception as its "cause".
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var logs = new FakeLoggerProvider();
+        await using var server = await OssuaryTestServer.StartAsync<FailingReaderConnectionHandler>(o =>
+        {
+            o.Identity = serverKey;
+            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+        }, OssuaryTestServer.LogTo(logs));
+        var options = new OssuaryClientOptions { Identity = clientKey };
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, options))
+        {
+            await connection.Transport.Output.WriteAsync("hello"u8.ToArray());
+            Assert.Equal("done"u8.ToArray(), await PipeReads.ReadExactlyAsync(connection.Transport.Input, 4));
+            await connection.Transport.Output.WriteAsync("anyone there?"u8.ToArray()); // reaches the input the handler completed
+            var failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(connection.Transport.Input));
+            Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+        }
+
+        await HostilePeerTests.WaitForAsync(() => OssuaryRecords(logs).Any(r => r.Id.Id is ConnectionFailed or ConnectionFaulted));
+        FakeLogRecord ended = Assert.Single(OssuaryRecords(logs), r => r.Id.Id is ConnectionFailed or ConnectionFaulted);
+        Assert.Equal(ConnectionFailed, ended.Id.Id);
+        Assert.Equal(LogLevel.Debug, ended.Level);
+        Assert.Contains("completed the input", ended.Exception?.Message);
+        Assert.Equal(FailingReaderConnectionHandler.Failure, ended.Exception?.InnerException?.Message);
         Assert.DoesNotContain(OssuaryRecords(logs), r => r.Level >= LogLevel.Warning);
     });
 
