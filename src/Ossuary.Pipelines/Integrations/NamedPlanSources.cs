@@ -14,6 +14,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// <c>AddOssuaryServer</c> registers this with the host's services, which dispose it with themselves,
 /// and it disposes every source it holds: a host that failed to start never stops, and its sources
 /// went on watching their authorized-keys files, holding the server's key, for the life of the process.
+/// Without <c>AddOssuaryServer</c> the host's logger factory disposes it (<see cref="DisposedWithLoggerFactory"/>);
+/// services without one leave it to the host's stop.
 /// </summary>
 internal sealed class NamedPlanSources : IDisposable
 {
@@ -28,7 +30,19 @@ internal sealed class NamedPlanSources : IDisposable
 
     /// <summary>The ones of the host whose services these are.</summary>
     public static NamedPlanSources Of(IServiceProvider services) =>
-        services.GetService(typeof(NamedPlanSources)) as NamedPlanSources ?? PerHost.GetValue(services, static _ => new());
+        services.GetService(typeof(NamedPlanSources)) as NamedPlanSources ?? PerHost.GetValue(services, static services =>
+        {
+            // Not registered, so the services will not dispose it: their logger factory does, as a host
+            // that failed to start (and so never stops) is disposed. A logger factory already disposed
+            // means services disposed: whatever is made after ends at once (see DisposeIfDisposed).
+            var sources = new NamedPlanSources();
+            if (!DisposedWithLoggerFactory.Attach(services, sources) && services.GetService(typeof(Microsoft.Extensions.Logging.ILoggerFactory)) is not null)
+            {
+                sources.Dispose();
+            }
+
+            return sources;
+        });
 
     /// <summary>The source of <paramref name="name"/>, if a listener made one.</summary>
     public ServerPlanSource? Find(string name)

@@ -19,7 +19,8 @@ public static class OssuaryConnectionBuilderExtensions
     /// The listeners of a host given equal options (the same settings, the same key objects and callbacks)
     /// share what follows them (the file watcher, the key read from a key file, a generated key): an endpoint
     /// Kestrel rebinds on a configuration reload takes it over, and none is left behind. A rebind with other
-    /// options gets its own, and the previous stays until the host stops; options that change belong in
+    /// options gets its own, and the previous stays until the host stops (a host that never started: until its
+    /// services, and with them its logger factory, are disposed); options that change belong in
     /// configuration (<c>AddOssuaryServer(section, name)</c> and <c>UseOssuary(name)</c>).
     /// </summary>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
@@ -148,7 +149,8 @@ public static class OssuaryConnectionBuilderExtensions
 
     /// <summary>
     /// The file watcher and the options subscription live as long as the host: they end when it has
-    /// stopped, or with its services (<see cref="NamedPlanSources"/>) if it never started.
+    /// stopped, or with its services (<see cref="NamedPlanSources"/>, or without <c>AddOssuaryServer</c> its
+    /// logger factory) if it never started.
     /// </summary>
     private static void Stop(NamedPlanSources? sources, string? name, ServerPlanSource source)
     {

@@ -247,4 +247,38 @@ public sealed class PlanSourceLifetimeTests : IDisposable
 
         Assert.Equal(0, InotifyWatches.On(keys));
     }
+
+    [Fact]
+    public async Task AHostThatFailsToStartLeavesNoWatchOfTheAuthorizedKeysFileOfOptionsGivenToUseOssuary()
+    {
+        // As above, with the options given to UseOssuary and no AddOssuaryServer: nothing of the
+        // library's is registered with the host's services, whose disposal ended the sources above.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string keys = Directory.CreateDirectory(Path.Combine(_folder, "given-keys")).FullName;
+        string authorizedKeys = Path.Combine(keys, "authorized_keys");
+        await File.WriteAllLinesAsync(authorizedKeys, [OssuaryAuthorizedKeys.FormatLine(clientKey.PublicKey)]);
+        var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            await Assert.ThrowsAnyAsync<IOException>(() => KestrelHost.StartAsync(k =>
+            {
+                k.Listen(IPAddress.Loopback, 0, listen => listen
+                    .UseOssuary(o =>
+                    {
+                        o.Identity = serverKey;
+                        o.AuthorizedKeysFile = authorizedKeys;
+                    })
+                    .UseConnectionHandler<EchoConnectionHandler>());
+                k.Listen((IPEndPoint)taken.LocalEndpoint);
+            }));
+        }
+        finally
+        {
+            taken.Stop();
+        }
+
+        Assert.Equal(0, InotifyWatches.On(keys));
+    }
 }
