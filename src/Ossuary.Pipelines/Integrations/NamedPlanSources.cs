@@ -36,7 +36,7 @@ internal sealed class NamedPlanSources : IDisposable
             // that failed to start (and so never stops) is disposed. A logger factory already disposed
             // means services disposed: whatever is made after ends at once (see DisposeIfDisposed).
             var sources = new NamedPlanSources();
-            if (!DisposedWithLoggerFactory.Attach(services, sources) && services.GetService(typeof(Microsoft.Extensions.Logging.ILoggerFactory)) is not null)
+            if (DisposedWithLoggerFactory.Attach(services, sources) == false)
             {
                 sources.Dispose();
             }

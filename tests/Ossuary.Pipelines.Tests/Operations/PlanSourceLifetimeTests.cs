@@ -281,4 +281,36 @@ public sealed class PlanSourceLifetimeTests : IDisposable
 
         Assert.Equal(0, InotifyWatches.On(keys));
     }
+
+    [Fact]
+    public async Task AHostWhoseLoggerFactoryRefusesProvidersStillServesOptionsGivenToUseOssuary()
+    {
+        // The sources above are tied to the host's logger factory through a provider; a logging
+        // library's own factory may refuse providers, and UseOssuary must not fail with it.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen
+                .UseOssuary(o =>
+                {
+                    o.Identity = serverKey;
+                    o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+                })
+                .UseConnectionHandler<EchoConnectionHandler>()),
+            builder => builder.Services.AddSingleton<ILoggerFactory, ProviderRefusingLoggerFactory>());
+
+        await using OssuaryClientConnection connection = await Echo.ConnectAndEchoAsync(
+            new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey));
+    }
+
+    private sealed class ProviderRefusingLoggerFactory : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+        public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException("this factory takes no providers");
+
+        public void Dispose()
+        {
+        }
+    }
 }
