@@ -27,11 +27,47 @@ public static class OssuarySecretKeyFile
     public static bool IsAccessibleByOthers(string path) =>
         !OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & OthersAccess) != 0;
 
-    /// <summary>Writes the identity's seed to a new file, created owner-only; an existing file is never touched.</summary>
-    /// <exception cref="IOException">The file exists or cannot be written.</exception>
+    /// <summary>
+    /// Writes the identity's seed to a new file, created owner-only; an existing file is never touched.
+    /// All or nothing: the key is written and synced to a new file beside <paramref name="path"/>, which
+    /// takes the name only once whole, so a write that fails (a full disk) leaves no file under the
+    /// name, never an empty or cut key that a retry would find existing and a read would call malformed.
+    /// </summary>
+    /// <exception cref="IOException">The file exists or cannot be written; no file is left under the name.</exception>
     public static void Write(string path, OssuaryIdentity identity)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(identity);
+        string fullPath = Path.GetFullPath(path);
+        if (Path.Exists(fullPath) || new FileInfo(fullPath).LinkTarget is not null)
+        {
+            throw new IOException($"'{path}' already exists.");
+        }
+
+        // Named for no one (a key file's own name may be near the system's limit already), in the
+        // same folder: a link or rename does not cross file systems.
+        string draft = Path.Combine(Path.GetDirectoryName(fullPath)!, $".ossuary-key.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            WriteNew(draft, identity);
+            ExclusiveLink.Take(draft, fullPath);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Discard(draft);
+            if (ex.GetType() == typeof(IOException) && !Path.Exists(fullPath) && new FileInfo(fullPath).LinkTarget is null)
+            {
+                // The error names the draft, a name the caller never gave (the subtypes, a missing folder, name the caller's own).
+                throw new IOException($"{path}: cannot write the secret key file ({ex.Message}); no file was made.", ex);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Creates <paramref name="draft"/> owner-only, writes the key's line to it, and syncs it to disk.</summary>
+    private static void WriteNew(string draft, OssuaryIdentity identity)
+    {
         Span<char> hex = stackalloc char[HexLength];
         Span<byte> line = stackalloc byte[HexLength + 1];
         try
@@ -47,7 +83,7 @@ public static class OssuarySecretKeyFile
                 options.UnixCreateMode = OwnerOnly;
             }
 
-            using var file = new FileStream(path, options);
+            using var file = new FileStream(draft, options);
             if (!OperatingSystem.IsWindows())
             {
                 // The umask may have cleared bits of 0600. Set on the handle, not the name: the name
@@ -56,11 +92,27 @@ public static class OssuarySecretKeyFile
             }
 
             file.Write(line);
+
+            // On disk before it has the name: a crash must not leave the name with a key's data still unwritten.
+            file.Flush(flushToDisk: true);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(hex));
             CryptographicOperations.ZeroMemory(line);
+        }
+    }
+
+    private static void Discard(string draft)
+    {
+        try
+        {
+            File.Delete(draft);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Never made (no such folder, no permission), or cannot be removed: the failure that
+            // brought us here is the one to report.
         }
     }
 

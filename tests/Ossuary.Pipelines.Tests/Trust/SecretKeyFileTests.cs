@@ -169,6 +169,27 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public void AKeyThatCannotBeWrittenLeavesNoFileAndAWriteAfterTheDiskHasRoomSucceeds()
+    {
+        // The disk is full: the file can be created, not written. An empty owner-only file used to
+        // keep the name, so the retry said it exists and every read called it malformed.
+        using var disk = FullDisk.Mount();
+        disk.Fill();
+        string path = Path.Combine(disk.Path, "host.key");
+        using var identity = OssuaryIdentity.Generate();
+
+        IOException full = Assert.Throws<IOException>(() => OssuarySecretKeyFile.Write(path, identity));
+
+        Assert.Contains("No space left on device", full.Message, StringComparison.Ordinal);
+        Assert.Equal([".filler"], Directory.GetFileSystemEntries(disk.Path).Select(Path.GetFileName));
+        disk.Free();
+        OssuarySecretKeyFile.Write(path, identity);
+        using OssuaryIdentity read = OssuarySecretKeyFile.Read(path);
+        Assert.Equal(identity.PublicKey, read.PublicKey);
+        Assert.Equal(["host.key"], Directory.GetFileSystemEntries(disk.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void AMalformedFileIsNamedButNotQuoted()
     {
         string path = Path.Combine(_dir, "c.key");
