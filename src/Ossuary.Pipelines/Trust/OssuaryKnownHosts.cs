@@ -188,7 +188,7 @@ public sealed class OssuaryKnownHosts
     /// </summary>
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
-    /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written.</exception>
+    /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written (the file is then cut back to what it held, never left with part of a line).</exception>
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), or it cannot be opened.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
@@ -258,9 +258,26 @@ public sealed class OssuaryKnownHosts
             glued = file.ReadByte() != '\n';
         }
 
-        file.Seek(0, SeekOrigin.End);
-        file.Write(Encoding.UTF8.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine));
-        file.Flush(flushToDisk: true);
+        long before = file.Length;
+        try
+        {
+            // Past the stream's buffer: a write it failed to flush stays buffered, and SetLength below
+            // would try to flush it again first and fail the same way, leaving the cut line in place.
+            RandomAccess.Write(file.SafeFileHandle, Encoding.UTF8.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine), before);
+            file.Flush(flushToDisk: true);
+        }
+        catch (IOException)
+        {
+            // A disk that fills up mid-line leaves its first bytes: a cut last line would make the
+            // whole file malformed, refusing every later connection. Still held, so cut it back.
+            lock (_sync)
+            {
+                _entries.RemoveAt(_entries.Count - 1);
+            }
+
+            file.SetLength(before);
+            throw;
+        }
     }
 
     /// <summary>Creates <paramref name="directory"/> and the missing folders above it, each 0700 (the mode overload sets only the last one's).</summary>

@@ -286,6 +286,29 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void AnAddThatCannotBeWrittenLeavesTheFileAsItWas()
+    {
+        // The disk fills up in the middle of the append: the line's first bytes fit in the file's last
+        // page, the rest do not. The cut line used to stay, and every later Load, Check or Add called
+        // the file malformed, refusing every connection.
+        using var disk = FullDisk.Mount();
+        string path = Path.Combine(disk.Path, "known_hosts");
+        string held = $"# {new string('x', 4000 - 2 - 1 - 80 - 1)}\nexample.org:7000 {KeyA} the lab\n";
+        held += new string('#', 4050 - held.Length - 1) + "\n";
+        File.WriteAllText(path, held);
+        disk.Fill();
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        Assert.Throws<IOException>(() => hosts.Add("other.example", 7000, KeyB, "a comment long enough to need a new page"));
+
+        Assert.Equal(held, File.ReadAllText(path));
+        Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("example.org", 7000, KeyA));
+        disk.Free();
+        hosts.Add("other.example", 7000, KeyB);
+        Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("other.example", 7000, KeyB));
+    }
+
+    [Fact]
     public void AddKeepsAMultiLineCommentOnOneLine()
     {
         string path = Path.Combine(_directory, "known_hosts");
