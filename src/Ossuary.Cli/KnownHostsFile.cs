@@ -115,23 +115,44 @@ internal static class KnownHostsFile
         {
             WriteBackup(path, content);
             byte[] rewritten = Encoding.UTF8.GetBytes(string.Concat(kept.Append(added).OfType<string>().Select(line => line + "\n")));
-            file.SetLength(0);
-            file.Write(rewritten);
+            WriteOrRestore(file, path, content, rewritten, offset: 0);
         }
         else if (added is not null)
         {
             // Appended, never glued to a last line that lacks its newline.
             bool glued = content.Length > 0 && content[^1] != '\n';
-            file.Seek(0, SeekOrigin.End);
-            file.Write(Encoding.UTF8.GetBytes((glued ? "\n" : "") + added + "\n"));
+            WriteOrRestore(file, path, content, Encoding.UTF8.GetBytes((glued ? "\n" : "") + added + "\n"), offset: content.Length);
         }
         else
         {
             return 0;
         }
 
-        file.Flush(flushToDisk: true);
         return removed;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="bytes"/> at <paramref name="offset"/> and makes them the file's end; if
+    /// that fails (a disk that fills up mid-line) puts <paramref name="original"/> back, so the file is
+    /// never left with a cut line, which would make it malformed for every later connect.
+    /// </summary>
+    private static void WriteOrRestore(FileStream file, string path, byte[] original, byte[] bytes, long offset)
+    {
+        try
+        {
+            // Past the stream's buffer, which would retry a failed write before any SetLength.
+            RandomAccess.Write(file.SafeFileHandle, bytes, offset);
+            file.SetLength(offset + bytes.Length);
+            file.Flush(flushToDisk: true);
+        }
+        catch (IOException ex)
+        {
+            // Nothing was cut before the write, so what is put back goes where it was and needs no new space.
+            RandomAccess.Write(file.SafeFileHandle, original.AsSpan((int)offset), offset);
+            file.SetLength(original.Length);
+            file.Flush(flushToDisk: true);
+            throw new CliException($"cannot write '{path}' ({ex.Message}); the file is unchanged");
+        }
     }
 
     /// <summary>FILE.old, written whole (a new file renamed into place), with the file's own permissions.</summary>

@@ -245,6 +245,29 @@ public sealed class CliConventionsTests : CliTestBase
     }
 
     [Fact]
+    public async Task KnownHostsSetThatCannotWriteTheLineLeavesTheFileAsItWas()
+    {
+        // The disk fills up in the middle of the appended line: its first bytes fit in the file's last
+        // page, the rest do not. The cut line used to stay, and the file was malformed for every later connect.
+        const string Old = "1111111111111111111111111111111111111111111111111111111111111111";
+        const string New = "2222222222222222222222222222222222222222222222222222222222222222";
+        using var disk = FullDisk.Mount();
+        string path = Path.Combine(disk.Path, "known_hosts");
+        string held = $"# {new string('x', 3900)}\nexample.org:7000 {Old}\n";
+        held += new string('#', 4080 - held.Length - 1) + "\n";
+        File.WriteAllText(path, held);
+        disk.Fill();
+
+        ToolResult failed = await RunAsync("known-hosts", "set", "other.example:7000", New, "--known-hosts", path);
+
+        AssertFails(failed, 1, "No space left on device", "the file is unchanged");
+        Assert.Equal(held, File.ReadAllText(path));
+        disk.Free();
+        AssertSucceeds(await RunAsync("known-hosts", "set", "other.example:7000", New, "--known-hosts", path));
+        Assert.StartsWith(held + "other.example:7000 " + New, File.ReadAllText(path), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task KnownHostsSetReplacesTheKeyWhileAClientRecordsOneOnFirstUse()
     {
         // What a client trusting the server on first use (connect --tofu) records whenever the file holds no key for it.
