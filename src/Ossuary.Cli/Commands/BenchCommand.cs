@@ -78,14 +78,10 @@ internal static class BenchCommand
             {
                 WriteJsonToStdout(report);
             }
-            else if (jsonPath is not null)
+            CliException? jsonFailed = null;
+            if (!jsonToStdout && jsonPath is not null)
             {
-                await using (FileStream file = File.Create(jsonPath))
-                {
-                    report.WriteJson(file);
-                }
-
-                Console.Error.WriteLine($"ossuary: wrote {jsonPath}");
+                jsonFailed = WriteJsonFile(report, jsonPath);
             }
 
             Console.Error.WriteLine();
@@ -99,9 +95,49 @@ internal static class BenchCommand
                 report.WriteTable(table, includeTargets: parse.GetValue(checkTargets));
             }
 
-            return ExitCodes.Success;
+            // After the table, which still holds the figures the file could not.
+            return jsonFailed is null ? ExitCodes.Success : throw jsonFailed;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Writes the figures as JSON to a new file beside <paramref name="path"/>, renamed over it once
+    /// whole: a disk that fills up leaves the old file, or none, never an empty or cut one. Returns the
+    /// failure to report (exit 1: the disk, not the user's input) instead of throwing, so the table
+    /// is still written.
+    /// </summary>
+    private static CliException? WriteJsonFile(BenchReport report, string path)
+    {
+        string draft = $"{Path.GetFullPath(path)}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var file = new FileStream(draft, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                report.WriteJson(file);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(draft, path, overwrite: true);
+            Console.Error.WriteLine($"ossuary: wrote {path}");
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                File.Delete(draft);
+            }
+            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+            {
+                // The failure to write is the one to report.
+            }
+
+            // A folder not ours to write is the path's fault; anything else (a full disk) is not.
+            return new CliException(
+                $"cannot write the benchmark figures to '{path}' ({ex.Message}); they are in the table only",
+                ex is UnauthorizedAccessException ? ExitCodes.BadInput : ExitCodes.Failure);
+        }
     }
 
     /// <summary>Writes the figures as JSON to stdout; exit 1 naming stdout if they could not be.</summary>

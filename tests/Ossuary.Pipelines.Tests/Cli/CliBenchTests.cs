@@ -38,6 +38,22 @@ public sealed class CliBenchTests : CliTestBase
     }
 
     [Fact]
+    public async Task AJsonFileTheDiskHasNoRoomForIsAFailureThatKeepsTheTableAndLeavesNoCutFile()
+    {
+        // The disk is full when the run ends: the JSON cannot be written. That is not the user's bad
+        // input (exit 2), an empty or cut file must not stand for the figures, and the table still has them.
+        using var disk = Ossuary.Pipelines.Tests.Support.FullDisk.Mount();
+        disk.Fill();
+        string path = Path.Combine(disk.Path, "bench.json");
+
+        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "--json", path);
+
+        AssertFails(bench, 1, "No space left on device", "bench.json");
+        Assert.Contains("| ossuary.handshakes.crypto-bound ", bench.Stdout, StringComparison.Ordinal);
+        Assert.Equal([".filler"], Directory.GetFileSystemEntries(disk.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public async Task AJsonPathThatIsADirectoryIsBadInputBeforeTheRun()
     {
         Directory.CreateDirectory(Path.Combine(Dir, "figures"));
