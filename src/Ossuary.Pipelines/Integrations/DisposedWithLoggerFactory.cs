@@ -13,14 +13,16 @@ namespace Ossuary.Pipelines.Integrations;
 internal sealed class DisposedWithLoggerFactory(IDisposable owned) : ILoggerProvider
 {
     /// <summary>
-    /// Ties <paramref name="owned"/> to <paramref name="services"/>' logger factory; false if they have none
-    /// or it is disposed already (the caller then disposes it, or leaves it to the process).
+    /// Ties <paramref name="owned"/> to <paramref name="services"/>' logger factory. False if that factory
+    /// is disposed already (so are the services: the caller disposes <paramref name="owned"/> now); null if
+    /// it cannot be tied (no logger factory, or one of another library that does not take providers):
+    /// <paramref name="owned"/> then ends with the host's stop, as before.
     /// </summary>
-    public static bool Attach(IServiceProvider services, IDisposable owned)
+    public static bool? Attach(IServiceProvider services, IDisposable owned)
     {
         if (services.GetService(typeof(ILoggerFactory)) is not ILoggerFactory loggers)
         {
-            return false;
+            return null;
         }
 
         try
@@ -31,6 +33,11 @@ internal sealed class DisposedWithLoggerFactory(IDisposable owned) : ILoggerProv
         catch (ObjectDisposedException)
         {
             return false;
+        }
+        catch (Exception ex) when (ex is NotSupportedException or NotImplementedException or InvalidOperationException)
+        {
+            // A factory that refuses providers (some logging libraries' own) must not fail UseOssuary.
+            return null;
         }
     }
 
