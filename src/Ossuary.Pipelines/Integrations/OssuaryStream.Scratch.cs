@@ -1,68 +1,56 @@
 using System.Buffers;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
-/// The members Stream implements over an array from <see cref="ArrayPool{T}.Shared"/>: the same,
-/// except that the array is cleared before it goes back. Stream's own return it as it is, with the
-/// plaintext it carried there for the pool's next renter, which the plaintext pipes never allow (SECURITY.md).
+/// The members Stream implements over an array from <see cref="ArrayPool{T}.Shared"/>, here over a
+/// block of the plaintext pipes' own pool instead. Stream's own return the array as it is, with the
+/// plaintext it carried there for the pool's next renter, which the plaintext pipes never allow
+/// (SECURITY.md); and an array of that pool's may be moved by the garbage collector while it holds
+/// plaintext, leaving a copy nobody clears. The plaintext pool's blocks are pinned and zeroed on return.
 /// </summary>
 public sealed partial class OssuaryStream
 {
-    private const int ReadScratchLimit = 4 * Protocol.OssuarySession.MaxPlaintextLength;
+    // The plaintext pool's largest pooled block: a read returns what has arrived, which the pipe's
+    // thresholds keep to a few frames, and a larger write goes through in pieces.
+    private const int ScratchLimit = 64 * 1024;
 
     /// <inheritdoc />
     public override int Read(Span<byte> buffer)
     {
-        // A read returns what has arrived, which the pipe's thresholds keep to a few frames: the
-        // scratch need not be as large as the caller's buffer, and only what was read is cleared.
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length, ReadScratchLimit));
-        int read = 0;
-        try
-        {
-            read = Read(scratch, 0, Math.Min(buffer.Length, scratch.Length));
-            scratch.AsSpan(0, read).CopyTo(buffer);
-            return read;
-        }
-        finally
-        {
-            scratch.AsSpan(0, read).Clear();
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
+        using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(buffer.Length, ScratchLimit));
+        Memory<byte> into = scratch.Memory[..Math.Min(buffer.Length, ScratchLimit)];
+        int read = ReadAsync(into).AsTask().GetAwaiter().GetResult();
+        into.Span[..read].CopyTo(buffer);
+        return read;
     }
 
     /// <inheritdoc />
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(buffer.Length);
-        try
+        using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(buffer.Length, ScratchLimit));
+        Memory<byte> block = scratch.Memory;
+        do
         {
-            buffer.CopyTo(scratch);
-            Write(scratch, 0, buffer.Length);
+            int count = Math.Min(buffer.Length, block.Length);
+            buffer[..count].CopyTo(block.Span);
+            WriteAsync(block[..count]).AsTask().GetAwaiter().GetResult();
+            buffer = buffer[count..];
         }
-        finally
-        {
-            scratch.AsSpan(0, buffer.Length).Clear();
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
+        while (!buffer.IsEmpty);
     }
 
     /// <inheritdoc />
     public override void CopyTo(Stream destination, int bufferSize)
     {
         ValidateCopyToArguments(destination, bufferSize);
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(bufferSize);
-        try
+        using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(bufferSize, ScratchLimit));
+        Memory<byte> block = scratch.Memory;
+        int read;
+        while ((read = ReadAsync(block).AsTask().GetAwaiter().GetResult()) != 0)
         {
-            int read;
-            while ((read = Read(scratch, 0, scratch.Length)) != 0)
-            {
-                destination.Write(scratch, 0, read);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch, clearArray: true);
+            destination.Write(block.Span[..read]);
         }
     }
 
@@ -70,18 +58,12 @@ public sealed partial class OssuaryStream
     public override async Task CopyToAsync(Stream destination, int bufferSize, CancellationToken cancellationToken)
     {
         ValidateCopyToArguments(destination, bufferSize);
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(bufferSize);
-        try
+        using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(bufferSize, ScratchLimit));
+        Memory<byte> block = scratch.Memory;
+        int read;
+        while ((read = await ReadAsync(block, cancellationToken).ConfigureAwait(false)) != 0)
         {
-            int read;
-            while ((read = await ReadAsync(scratch, cancellationToken).ConfigureAwait(false)) != 0)
-            {
-                await destination.WriteAsync(scratch.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch, clearArray: true);
+            await destination.WriteAsync(block[..read], cancellationToken).ConfigureAwait(false);
         }
     }
 }
