@@ -205,15 +205,16 @@ internal static class KnownHostsFile
     /// Replaces what the file says about host:port with <paramref name="key"/>, in one hold of the
     /// file: removed first and added after, each under its own hold, a client trusting the server on
     /// first use could record its key in between, and the new key was then refused as a changed one.
+    /// Returns the lines replaced (host-only lines for the host among them), kept in FILE.old.
     /// </summary>
-    public static void Replace(string path, HostPort server, OssuaryPublicKey key)
+    public static int Replace(string path, HostPort server, OssuaryPublicKey key)
     {
         // The library's rules for what a line may hold (a host it can read back, a key a server can prove).
         string comment = $"added by ossuary on {DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}";
         OssuaryKnownHosts.Parse(new StringReader("")).Add(server.Host, server.Port, key, comment);
         EnsureDirectory(path);
         using FileStream file = OpenExclusive(path, FileMode.OpenOrCreate);
-        Rewrite(file, path, server, $"{server} {key} {comment}");
+        return Rewrite(file, path, server, $"{server} {key} {comment}");
     }
 
     private static bool Matches(string line, HostPort server)

@@ -60,8 +60,11 @@ internal static class KnownHostsCommand
             var publicKey = KeyFiles.ParsePublic(parse.GetValue(key)!, "KEY");
             string path = parse.GetValue(file) ?? KnownHostsFile.DefaultPath;
             KnownHostsFile.Load(path);
-            KnownHostsFile.Replace(path, server, publicKey);
-            Console.Error.WriteLine($"ossuary: {path} now trusts {publicKey} for {server}");
+            int replaced = KnownHostsFile.Replace(path, server, publicKey);
+            // Host-only lines go too (an exact line would win over them anyway): said, not done in silence.
+            Console.Error.WriteLine(replaced == 0
+                ? $"ossuary: {path} now trusts {publicKey} for {server}"
+                : $"ossuary: {path} now trusts {publicKey} for {server}; replaced {replaced} line(s) for it (host-only lines for {server.Host} included); the old file is {path}.old");
             return ExitCodes.Success;
         }));
         return command;

@@ -236,8 +236,11 @@ public sealed class CliConventionsTests : CliTestBase
         AssertSucceeds(reconnected);
         Assert.Equal("back\n", reconnected.Stdout);
 
-        // set replaces what was there.
-        AssertSucceeds(await RunAsync("known-hosts", "set", "example.org:7000", serverKey, "--known-hosts", "known_hosts"));
+        // set replaces what was there, host-only lines for the host included, and says what it replaced.
+        File.AppendAllText(Path.Combine(Dir, "known_hosts"), $"example.org {Old} any port\n");
+        ToolResult replaced = await RunAsync("known-hosts", "set", "example.org:7000", serverKey, "--known-hosts", "known_hosts");
+        AssertSucceeds(replaced);
+        Assert.Contains("replaced 2 line(s) for it (host-only lines for example.org included); the old file is known_hosts.old", replaced.Stderr, StringComparison.Ordinal);
         string[] lines = File.ReadAllLines(Path.Combine(Dir, "known_hosts"));
         Assert.DoesNotContain(lines, line => line.Contains(Old, StringComparison.Ordinal));
         Assert.Single(lines, line => line.StartsWith("example.org:7000 " + serverKey, StringComparison.Ordinal));
