@@ -31,44 +31,60 @@ public sealed class Fleet(string directory)
     /// <summary>The name of device <paramref name="index"/> (its key file's name and its comment in devices.keys).</summary>
     public static string DeviceName(int index) => "device-" + index.ToString("D4", CultureInfo.InvariantCulture);
 
-    /// <summary>Generates a server key and <paramref name="devices"/> device keys; refuses to overwrite an existing fleet.</summary>
+    /// <summary>
+    /// Generates a server key and <paramref name="devices"/> device keys; refuses to overwrite an
+    /// existing fleet. All or nothing: if a file cannot be written (a full disk, say), the files
+    /// written so far are removed again, so that the command can simply be run again.
+    /// </summary>
     /// <exception cref="IOException">A key file already exists or cannot be written.</exception>
     public static Fleet Generate(string directory, int devices)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(devices);
         var fleet = new Fleet(directory);
-        System.IO.Directory.CreateDirectory(fleet.DevicesDirectory);
+        var made = new FleetFiles(directory, fleet.DevicesDirectory);
+        try
+        {
+            WriteFiles(fleet, devices, made);
+            return fleet;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            made.Remove();
+            throw new IOException($"{e.Message.TrimEnd('.')}; the fleet was not made (the files written so far were removed).", e);
+        }
+    }
+
+    private static void WriteFiles(Fleet fleet, int devices, FleetFiles made)
+    {
+        made.CreateDirectories();
 
         // Secret keys: never committed by accident, wherever --out points (the repository itself, say).
-        string ignore = Path.Combine(directory, ".gitignore");
+        string ignore = Path.Combine(fleet.Directory, ".gitignore");
         if (!File.Exists(ignore))
         {
+            made.Add(ignore);
             File.WriteAllText(ignore, "# Secret keys made by the telemetry sample's fleet command: never commit them.\n*\n");
         }
 
         using (var server = OssuaryIdentity.Generate())
         {
-            KeyFiles.WriteSecretKey(fleet.ServerKeyPath, server);
-            KeyFiles.WritePublicKey(fleet.ServerPublicKeyPath, server.PublicKey);
+            KeyFiles.WriteSecretKey(fleet.ServerKeyPath, server); // never under its name unless whole
+            made.Add(fleet.ServerKeyPath);
+            using var publicKey = new StreamWriter(made.CreateNew(fleet.ServerPublicKeyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead));
+            publicKey.Write(server.PublicKey + "\n");
         }
 
         // 0644 whatever the umask: the server refuses an allow-list that others may write.
-        var created = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            created.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-        }
-
-        using var authorized = new StreamWriter(new FileStream(fleet.AuthorizedKeysPath, created));
+        using var authorized = new StreamWriter(made.CreateNew(fleet.AuthorizedKeysPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead));
         authorized.WriteLine("# Ossuary telemetry fleet: one device key per line (key-hex comment).");
         for (int i = 0; i < devices; i++)
         {
             using var device = OssuaryIdentity.Generate();
-            KeyFiles.WriteSecretKey(Path.Combine(fleet.DevicesDirectory, DeviceName(i) + ".key"), device);
+            string path = Path.Combine(fleet.DevicesDirectory, DeviceName(i) + ".key");
+            KeyFiles.WriteSecretKey(path, device);
+            made.Add(path);
             authorized.WriteLine(OssuaryAuthorizedKeys.FormatLine(device.PublicKey, DeviceName(i)));
         }
-
-        return fleet;
     }
 
     /// <summary>The server's key as devices pin it: server.pub, or derived from server.key when only that is present.</summary>

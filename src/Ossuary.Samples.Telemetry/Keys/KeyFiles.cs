@@ -17,10 +17,6 @@ public static class KeyFiles
     /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
     public static OssuaryIdentity ReadSecretKey(string path) => OssuarySecretKeyFile.Read(path);
 
-    /// <summary>Writes a public key file (one line of 64 hex characters).</summary>
-    public static void WritePublicKey(string path, OssuaryPublicKey key) =>
-        File.WriteAllText(path, key + "\n");
-
     /// <summary>Reads a public key file.</summary>
     /// <exception cref="FormatException">The file does not hold 64 hex characters.</exception>
     public static OssuaryPublicKey ReadPublicKey(string path) =>

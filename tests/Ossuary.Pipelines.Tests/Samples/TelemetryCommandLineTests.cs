@@ -153,6 +153,27 @@ public sealed class TelemetryCommandLineTests : IDisposable
     }
 
     [Fact]
+    public async Task AFleetThatDoesNotFitLeavesNothingBehindAndIsMadeOnceThereIsRoom()
+    {
+        // 64 KiB hold about sixteen key files: the run fails partway. Its files used to stay, and
+        // the next run was refused ("exists") with an allow-list naming devices that had no key.
+        using var disk = FullDisk.Mount();
+        string output = Path.Combine(disk.Path, "fleet");
+
+        (int code, string stdout, string stderr) = await RunAsync(_directory, "fleet", "--devices", "40", "--out", output);
+
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.True(!Directory.Exists(output), $"left behind: {string.Join(", ", Directory.Exists(output) ? Directory.GetFileSystemEntries(output, "*", SearchOption.AllDirectories) : [])}");
+        Assert.Contains("No space left on device", stderr, StringComparison.Ordinal);
+        Assert.Contains("the fleet was not made", stderr, StringComparison.Ordinal);
+
+        (code, stdout, stderr) = await RunAsync(_directory, "fleet", "--devices", "4", "--out", output);
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(output, "devices"), "*.key").Length);
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(output, "devices.keys")).Length);
+    }
+
+    [Fact]
     public async Task AServerStartedFromABigDirectoryTreeDoesNotWatchIt()
     {
         // ASP.NET Core watches its content root, by default the current directory, for
