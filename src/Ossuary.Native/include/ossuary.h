@@ -192,8 +192,9 @@ int32_t ossuary_recv_handshake(OssuaryConnection *conn,
  * out_buf_len In: the room at out_buf. Out: the bytes written, to be sent to the peer.
  *
  * Returns the bytes written (possibly 0); OSSUARY_ERR_WOULDBLOCK when out_buf was too small
- * for everything: the rest is kept and handed out by the next ossuary_send_handshake(),
- * ossuary_send_data() or ossuary_flush(); -1 on bad arguments.
+ * for everything: the rest is kept and handed out by the next ossuary_send_handshake() or
+ * ossuary_flush() (or ossuary_send_data() once the channel is established: before that it
+ * returns -1 and hands out nothing); -1 on bad arguments.
  */
 int32_t ossuary_send_handshake(OssuaryConnection *conn,
                                uint8_t *out_buf, uint16_t *out_buf_len);
