@@ -37,6 +37,8 @@ internal static class CliRunner
         OssuaryException ossuary => ($"connection failed ({ossuary.Reason}): {ossuary.Message}", ExitCodes.Failure),
         OperationCanceledException => ("interrupted", ExitCodes.Failure),
         SocketException socket => ($"network error: {socket.Message}", ExitCodes.Network),
+        // A full disk or an I/O error is the system's failure, not a bad argument or file.
+        IOException when SystemFailure.Is(ex) => (ex.Message, ExitCodes.Failure),
         UnauthorizedAccessException or IOException => (ex.Message, ExitCodes.BadInput),
         OutOfMemoryException => ("out of memory", ExitCodes.Failure),
         _ => ($"unexpected error: {ex.Message}", ExitCodes.Failure),

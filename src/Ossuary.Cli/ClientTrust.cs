@@ -103,7 +103,7 @@ internal sealed class ClientTrust
                     // Trust on first use that is not recorded would be first use again next time: not connecting.
                     throw new CliException(
                         $"cannot record {server}'s key {key} in the known-hosts file '{knownHosts.Path}': {ex.Message}; not connecting",
-                        ExitCodes.BadInput);
+                        SystemFailure.ExitCode(ex));
                 }
 
                 Console.Error.WriteLine($"ossuary: trusting {server} on first use; recorded key {key} in {knownHosts.Path}");

@@ -176,10 +176,12 @@ internal static class KnownHostsFile
 
             File.Move(temporary, backup, overwrite: true);
         }
-        catch
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             File.Delete(temporary);
-            throw;
+
+            // Written before the file is touched: the error must say so, and name the backup, not the draft.
+            throw new CliException($"cannot write the backup '{backup}' ({ex.Message}); the file is unchanged", SystemFailure.ExitCode(ex));
         }
     }
 

@@ -37,9 +37,6 @@ internal static class Netcat
         return pipe.Reader;
     });
 
-    /// <summary>EPIPE (Linux, macOS), the HResult of a write to a pipe whose reader is gone.</summary>
-    private const int BrokenPipe = 32;
-
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Starts reading stdin now, so that a peer that answers at once finds stdin's end already seen.</summary>
@@ -171,7 +168,7 @@ internal static class Netcat
                 {
                     // `ossuary connect ... | head -c 100`: the reader is gone, and so is the point of the
                     // connection. Any other failure (a full disk) keeps its own reason.
-                    throw new CliException(ex.HResult == BrokenPipe
+                    throw new CliException(ex.HResult == SystemFailure.BrokenPipe
                         ? "standard output was closed (broken pipe); ended the connection"
                         : $"cannot write to standard output: {ex.Message}; ended the connection");
                 }

@@ -9,12 +9,6 @@ namespace Ossuary.Cli.Transfer;
 /// </summary>
 internal static class StorageFailure
 {
-    private const int FileTooLarge = 27; // EFBIG
-    private const int NoSpace = 28; // ENOSPC
-    private const int ReadOnlyFileSystem = 30; // EROFS
-    // EDQUOT: 122 on Linux, 69 on macOS and FreeBSD.
-    private static readonly int QuotaExceeded = OperatingSystem.IsMacOS() || OperatingSystem.IsMacCatalyst() || OperatingSystem.IsFreeBSD() ? 69 : 122;
-
     /// <summary>Writes to the file being received, any refusal of the file system reported as an <see cref="IOException"/>.</summary>
     public static async ValueTask WriteAsync(Stream target, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
@@ -26,7 +20,7 @@ internal static class StorageFailure
         {
             // .NET reports EFBIG (past the file system's largest file, or the process's file size
             // limit) as an argument error, "Specified file length was too large for the file system".
-            throw new IOException($"File too large for the file system ({ex.Message})", FileTooLarge);
+            throw new IOException($"File too large for the file system ({ex.Message})", SystemFailure.FileTooLarge);
         }
     }
 
@@ -37,10 +31,10 @@ internal static class StorageFailure
     public static string ReasonForSender(Exception ex) => ex switch
     {
         UnauthorizedAccessException => "permission denied",
-        IOException { HResult: NoSpace } => "no space left on device",
-        IOException quota when quota.HResult == QuotaExceeded => "disk quota exceeded",
-        IOException { HResult: FileTooLarge } => "file too large",
-        IOException { HResult: ReadOnlyFileSystem } => "read-only file system",
+        IOException { HResult: SystemFailure.NoSpace } => "no space left on device",
+        IOException quota when quota.HResult == SystemFailure.QuotaExceeded => "disk quota exceeded",
+        IOException { HResult: SystemFailure.FileTooLarge } => "file too large",
+        IOException { HResult: SystemFailure.ReadOnlyFileSystem } => "read-only file system",
         _ => "an I/O error",
     };
 }

@@ -174,6 +174,21 @@ public sealed class CliConnectionTests : CliTestBase
     }
 
     [Fact]
+    public async Task TofuThatCannotRecordTheKeyOnAFullDiskIsAFailureNotBadInput()
+    {
+        // The known-hosts file is fine; the disk under it is full. Exit 2 said the user's file was at fault.
+        using var disk = FullDisk.Mount();
+        disk.Fill();
+        string knownHosts = Path.Combine(disk.Path, "known_hosts");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo");
+
+        ToolResult failed = await RunAsync("connect", $"127.0.0.1:{ServerPort(server)}", "--tofu", "--known-hosts", knownHosts);
+
+        AssertFails(failed, 1, $"cannot record 127.0.0.1:{ServerPort(server)}'s key {ServerKey(server)}", "No space left on device", "not connecting");
+        Assert.Equal("", failed.Stdout);
+    }
+
+    [Fact]
     public async Task TwoProcessesTrustingDifferentKeysForOneHostAtOnceRecordOneAndTheOtherIsRefused()
     {
         // Two servers with different keys behind one address: a forwarder accepts both clients

@@ -271,6 +271,25 @@ public sealed class CliConventionsTests : CliTestBase
     }
 
     [Fact]
+    public async Task KnownHostsRemoveThatCannotWriteTheBackupIsAFailureThatLeavesTheFileAsItWas()
+    {
+        // FILE.old is written first and the disk has no room for it: a full disk is no bad input
+        // (exit 2 was the tool's code for any IOException), and the message named a temporary file.
+        const string Old = "1111111111111111111111111111111111111111111111111111111111111111";
+        using var disk = FullDisk.Mount();
+        string path = Path.Combine(disk.Path, "known_hosts");
+        string held = $"example.org:7000 {Old}\nother.example:7000 {Old}\n";
+        File.WriteAllText(path, held);
+        disk.Fill();
+
+        ToolResult failed = await RunAsync("known-hosts", "remove", "example.org:7000", "--known-hosts", path);
+
+        AssertFails(failed, 1, $"cannot write the backup '{path}.old'", "No space left on device", "the file is unchanged");
+        Assert.Equal(held, File.ReadAllText(path));
+        Assert.Equal(["known_hosts"], Directory.GetFiles(disk.Path).Select(Path.GetFileName).Where(name => name != ".filler"));
+    }
+
+    [Fact]
     public async Task KnownHostsSetReplacesTheKeyWhileAClientRecordsOneOnFirstUse()
     {
         // What a client trusting the server on first use (connect --tofu) records whenever the file holds no key for it.
