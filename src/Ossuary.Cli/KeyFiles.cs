@@ -74,12 +74,12 @@ internal static class KeyFiles
             throw new CliException($"'{path}' already exists; not overwriting a key (use --force to replace it)", ExitCodes.BadInput);
         }
 
-        // Named for no one (a key file's own name may be near the system's limit already).
-        string draft = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".ossuary-key.{Guid.NewGuid():N}.new");
+        // The library's draft, owner-only and synced before it is named: a crash must not leave the
+        // name (and the public key printed for sharing) with the secret's bytes still unwritten.
+        string? draft = null;
         try
         {
-            OssuarySecretKeyFile.Write(draft, identity);
-            SyncFile(draft);
+            draft = OssuarySecretKeyFile.WriteDraft(Path.GetFullPath(path), identity);
 
             // Without --force a link that fails if the name was taken meanwhile; with it a rename over it.
             if (overwrite)
@@ -88,13 +88,17 @@ internal static class KeyFiles
             }
             else
             {
-                ExclusiveName.Take(draft, path);
+                ExclusiveLink.Take(draft, path);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // A full disk reaches us as IOException, a file-size limit as ArgumentException from the file stream.
-            Discard(draft);
+            if (draft is not null)
+            {
+                Discard(draft);
+            }
+
             if (!overwrite && ex is IOException && (File.Exists(path) || IsLink(path)))
             {
                 throw new CliException($"'{path}' appeared while writing the key; not overwriting it", ExitCodes.BadInput);
@@ -119,16 +123,6 @@ internal static class KeyFiles
         {
             throw new CliException($"wrote the key to '{path}', but its name may not survive a crash: {ex.Message}");
         }
-    }
-
-    /// <summary>
-    /// The key's bytes on disk before it takes the name: keygen prints the public key for sharing,
-    /// and a crash must not leave that name empty (a new file's data is written back later than its name).
-    /// </summary>
-    private static void SyncFile(string path)
-    {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.None);
-        file.Flush(flushToDisk: true);
     }
 
     private static void Discard(string draft)

@@ -8,6 +8,7 @@ using Ossuary.Cli.Net;
 using Ossuary.Cli.Transfer;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Cli.Commands;
 
@@ -379,7 +380,7 @@ internal static class TransferCommands
             }
             else
             {
-                ExclusiveName.Take(partial, destination);
+                ExclusiveLink.Take(partial, destination);
             }
         }
         catch (IOException) when (!force && Exists(destination))

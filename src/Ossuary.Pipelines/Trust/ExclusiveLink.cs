@@ -5,7 +5,8 @@ namespace Ossuary.Pipelines.Trust;
 /// <summary>
 /// Gives a finished file its final name only if nothing has that name, in one step: link(2) fails
 /// if the name exists, where a move without overwrite looks first and then renames over whatever
-/// appeared in between.
+/// appeared in between. The one implementation for the library's key files and the tool's received
+/// files and keys (the tool sees it through InternalsVisibleTo).
 /// </summary>
 internal static partial class ExclusiveLink
 {
@@ -21,7 +22,8 @@ internal static partial class ExclusiveLink
             return;
         }
 
-        if (Link(source, destination) != 0)
+        // Whole paths, whatever the caller's: the same file either way, and the calls a trace shows name it.
+        if (Link(Path.GetFullPath(source), Path.GetFullPath(destination)) != 0)
         {
             int error = Marshal.GetLastPInvokeError();
             if (error == AlreadyExists)

@@ -44,9 +44,7 @@ public static class OssuarySecretKeyFile
             throw new IOException($"'{path}' already exists.");
         }
 
-        // Named for no one (a key file's own name may be near the system's limit already), in the
-        // same folder: a link or rename does not cross file systems.
-        string draft = Path.Combine(Path.GetDirectoryName(fullPath)!, $".ossuary-key.{Guid.NewGuid():N}.tmp");
+        string draft = DraftBeside(fullPath);
         try
         {
             WriteNew(draft, identity);
@@ -64,6 +62,32 @@ public static class OssuarySecretKeyFile
             throw;
         }
     }
+
+    /// <summary>
+    /// The key written whole, owner-only and synced, to a new file beside <paramref name="fullPath"/>,
+    /// for a caller that gives it the name its own way (<c>ossuary keygen --force</c> renames it over an
+    /// old key). Returns the draft's path; on failure no draft is left.
+    /// </summary>
+    internal static string WriteDraft(string fullPath, OssuaryIdentity identity)
+    {
+        string draft = DraftBeside(fullPath);
+        try
+        {
+            WriteNew(draft, identity);
+            return draft;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Discard(draft);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A new name for no one (a key file's own name may be near the system's limit already), in the
+    /// same folder: a link or rename does not cross file systems.
+    /// </summary>
+    private static string DraftBeside(string fullPath) => Path.Combine(Path.GetDirectoryName(fullPath)!, $".ossuary-key.{Guid.NewGuid():N}.tmp");
 
     /// <summary>Creates <paramref name="draft"/> owner-only, writes the key's line to it, and syncs it to disk.</summary>
     private static void WriteNew(string draft, OssuaryIdentity identity)

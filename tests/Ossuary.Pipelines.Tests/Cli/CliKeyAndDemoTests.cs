@@ -88,6 +88,29 @@ public sealed class CliKeyAndDemoTests : CliTestBase
     }
 
     [Fact]
+    public async Task KeygenWritesTheKeyToOneNewFileAndNamesItOnce()
+    {
+        // keygen wrote its draft with the library's OssuarySecretKeyFile.Write, which made, synced and
+        // linked a draft of its own, then synced and linked that draft again: two files and two names
+        // for one secret, each left behind by a crash in between.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string keys = Directory.CreateDirectory(Path.Combine(Dir, "keys")).FullName;
+        string log = Path.Combine(Dir, "strace.log");
+        foreach (string[] args in new[] { new[] { "keygen", "-o", "keys/secret.key" }, ["keygen", "-o", "keys/secret.key", "--force"] })
+        {
+            using ToolProcess keygen = ToolProcess.StartTraced(strace, Dir, "openat,rename,renameat,renameat2,link,linkat", log, args);
+            AssertSucceeds(await keygen.WaitForExitAsync());
+
+            string[] calls = File.ReadAllLines(log).Where(line => line.Contains(keys + "/", StringComparison.Ordinal) && line.Contains("= ", StringComparison.Ordinal)).ToArray();
+            string trace = string.Join('\n', calls);
+            Assert.True(calls.Count(line => line.Contains("O_CREAT", StringComparison.Ordinal) && !line.Contains("= -1", StringComparison.Ordinal)) == 1, $"{string.Join(' ', args)}: not one new file:\n{trace}");
+            Assert.True(calls.Count(line => Regex.IsMatch(line, @"^\d+ +(rename|link)\w*\(") && line.EndsWith("= 0", StringComparison.Ordinal)) == 1, $"{string.Join(' ', args)}: not one name given:\n{trace}");
+            Assert.Equal(["secret.key"], Directory.GetFiles(keys).Select(Path.GetFileName));
+            File.Delete(log);
+        }
+    }
+
+    [Fact]
     public async Task KeygenWithoutForceNeverReplacesAFileThatTakesTheNameAsItNamesTheKey()
     {
         // A file takes the name just as keygen names the new key: File.Move without overwrite looked at
@@ -105,7 +128,7 @@ public sealed class CliKeyAndDemoTests : CliTestBase
 
         // The new key is whole beside its name: keygen is about to name it.
         Stopwatch waited = Stopwatch.StartNew();
-        while (!Directory.GetFiles(Dir, ".*.new").Any(file => new FileInfo(file).Length == 65))
+        while (!Directory.GetFiles(Dir, ".ossuary-key.*").Any(file => new FileInfo(file).Length == 65))
         {
             Assert.False(keygen.HasExited, $"keygen ended before it wrote the key:\n{keygen.Stderr}");
             Assert.True(waited.Elapsed < ToolProcess.HardTimeout, "keygen did not write the key in time");
