@@ -161,21 +161,12 @@ internal static class TransferCommands
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var progress = new Progress("send", length);
         long sent = 0;
-        while (true)
+        while (chunked || sent < length)
         {
             Memory<byte> buffer = output.GetMemory(ChunkSize + 4);
-            Memory<byte> data = chunked ? buffer[4..(ChunkSize + 4)] : buffer[..ChunkSize];
-            int read;
-            try
-            {
-                read = await source.ReadAsync(data, cancellationToken);
-            }
-            catch (IOException ex)
-            {
-                // Alone, the system's reason ("Connection reset by peer") would read like the receiver's.
-                throw new CliException($"cannot read {sourceName}: {ex.Message}");
-            }
-
+            // Never past the length announced: the receiver reads the SHA-256 right after it.
+            Memory<byte> data = chunked ? buffer[4..(ChunkSize + 4)] : buffer[..(int)Math.Min(ChunkSize, length - sent)];
+            int read = await ReadSourceAsync(source, sourceName, data, cancellationToken);
             if (read == 0)
             {
                 break;
@@ -202,6 +193,12 @@ internal static class TransferCommands
             throw new CliException($"the file changed while being sent: {sent} of the {length} bytes announced");
         }
 
+        if (!chunked && await ReadSourceAsync(source, sourceName, new byte[1], cancellationToken) != 0)
+        {
+            // A file being written (a log): what was sent is no whole version of it, so no hash confirms it.
+            throw new CliException($"{sourceName} grew while being sent: it holds more than the {length} bytes announced; send a copy that is not being written");
+        }
+
         progress.Finish(sent);
         if (chunked)
         {
@@ -211,6 +208,19 @@ internal static class TransferCommands
         byte[] digest = hash.GetHashAndReset();
         await output.WriteAsync(digest, cancellationToken);
         return new SendResult(digest, sent, null);
+    }
+
+    private static async Task<int> ReadSourceAsync(Stream source, string sourceName, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await source.ReadAsync(buffer, cancellationToken);
+        }
+        catch (IOException ex)
+        {
+            // Alone, the system's reason ("Connection reset by peer") would read like the receiver's.
+            throw new CliException($"cannot read {sourceName}: {ex.Message}");
+        }
     }
 
     private sealed record Closed(OssuaryException? Exception);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using Ossuary.Pipelines.Integrations;
@@ -313,6 +314,66 @@ public sealed class CliTransferTests : CliTestBase
         AssertFails(sent, 1, "interrupted");
         Assert.True(received.ExitCode == 1, received.ToString());
         Assert.Empty(Directory.GetFileSystemEntries(inbox));
+    }
+
+    [Fact]
+    public async Task ASenderWhoseFileGrowsWhileSentSendsNoMoreThanItAnnouncedAndSaysTheFileGrew()
+    {
+        // A file that grows after its length was announced (a log being written): the sender read on
+        // to its new end and sent the extra bytes where the receiver reads the SHA-256, so a real
+        // receiver blamed a "SHA-256 mismatch", and the sender said "N of the M bytes announced" with N > M.
+        const int Announced = 64 * 1024 * 1024; // more than the socket buffers and pipes hold
+        string path = Path.Combine(Dir, "growing.log");
+        File.WriteAllBytes(path, new byte[Announced]);
+        using var receiverKey = OssuaryIdentity.Generate();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var headerRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var grown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<long> receiving = Task.Run(async () =>
+        {
+            using Socket socket = await listener.AcceptSocketAsync();
+            await using var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false));
+            await stream.AuthenticateAsServerAsync(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = receiverKey });
+            byte[] one = new byte[1];
+            do
+            {
+                await stream.ReadExactlyAsync(one);
+            }
+            while (one[0] != (byte)'\n');
+
+            headerRead.SetResult();
+            await grown.Task; // the sender is held by the unread bytes until the file has grown
+            long total = 0;
+            byte[] buffer = new byte[64 * 1024];
+            try
+            {
+                int read;
+                while ((read = await stream.ReadAsync(buffer)) > 0)
+                {
+                    total += read;
+                }
+            }
+            catch (OssuaryException)
+            {
+                // The sender's Disconnect (error): what came before it is counted.
+            }
+
+            return total;
+        });
+
+        using ToolProcess sender = Start("send", "growing.log", $"127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", "--trust", receiverKey.PublicKey.ToString());
+        await headerRead.Task.Within();
+        using (var log = new FileStream(path, FileMode.Append, FileAccess.Write))
+        {
+            log.Write(new byte[1024 * 1024]);
+        }
+
+        grown.SetResult();
+        ToolResult sent = await sender.WaitForExitAsync();
+
+        AssertFails(sent, 1, $"growing.log grew while being sent: it holds more than the {Announced} bytes announced");
+        Assert.Equal(Announced, await receiving.Within()); // the announced bytes, and neither more nor a hash
     }
 
     [Fact]
