@@ -64,10 +64,26 @@ internal sealed class Progress(string label, long total)
 
         double seconds = Math.Max(_clock.Elapsed.TotalSeconds, 1e-3);
         double rate = done / seconds;
-        string left = rate > 0 && done < total ? TimeSpan.FromSeconds((total - done) / rate).ToString(@"hh\:mm\:ss") : "00:00:00";
+        string left = rate > 0 && done < total ? TimeLeft((total - done) / rate) : "00:00:00";
         int percent = total == 0 ? 100 : (int)(done * 100 / total);
         int filled = percent / 5;
         return $"{label} [{new string('#', filled)}{new string('.', 20 - filled)}] {percent,3}% {Mib(done)}/{Mib(total)} MiB {Mib((long)rate)} MiB/s, {left} left";
+    }
+
+    /// <summary>
+    /// Hours, minutes and seconds, the hours not wrapped at a day; past 99 hours only that. A length
+    /// the sender announced can be any (long.MaxValue at a byte a millisecond is past what a TimeSpan
+    /// holds), and a progress line must not end the transfer.
+    /// </summary>
+    private static string TimeLeft(double seconds)
+    {
+        if (!(seconds < 100 * 3600))
+        {
+            return "more than 99 hours";
+        }
+
+        long whole = (long)Math.Ceiling(seconds);
+        return $"{whole / 3600:00}:{whole / 60 % 60:00}:{whole % 60:00}";
     }
 
     private static string Mib(long bytes) => (bytes / 1048576.0).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);

@@ -397,6 +397,31 @@ public sealed class CliTransferTests : CliTestBase
         Assert.Empty(Directory.GetFileSystemEntries(inbox));
     }
 
+    [Fact]
+    public async Task AnAnnouncedLengthNoTransferCouldReachFailsAsATransferNotAsAnUnexpectedError()
+    {
+        // The time left at the rate seen (long.MaxValue bytes at a byte a millisecond) is past what a
+        // TimeSpan holds: the progress line threw OverflowException, "unexpected error", and the
+        // receive ended at the first bytes instead of taking what the sender sends.
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(receiver)));
+
+        await using (OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort(receiver)), options))
+        {
+            string name = Convert.ToBase64String("huge.bin"u8);
+            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"OSSUARY-FILE/1 {long.MaxValue} {name}\nx"));
+            await WaitUntilAsync(() => receiver.HasExited || receiver.Stderr.Contains("receive [", StringComparison.Ordinal));
+            await connection.Transport.Output.WriteAsync("y"u8.ToArray());
+        }
+
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertFails(received, 1, $"the sender closed the connection after 2 of {long.MaxValue} bytes", "removed the partial file");
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Dir, "inbox")));
+    }
+
     // Terminal escapes, and Unicode's bidirectional controls: U+202E (right-to-left override) shows
     // "invoice\u202Efdp.exe" as "invoiceexe.pdf", a name that reads as one file in the receiver's
     // terminal and listing and is another.
