@@ -61,8 +61,11 @@ internal static class TransferCommands
                 // A FIFO or a device (a named pipe, /dev/stdin) has no length: it is sent as stdin is.
                 await using Stream source = fromStdin ? StdPaths.OpenStdin("the file to send") : File.OpenRead(path);
                 await using SecureClient client = await SecureClient.ConnectAsync(server, options, CliOptions.Get(parse, timeout), cancellationToken);
-                SendResult sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, fromStdin || !source.CanSeek ? TransferProtocol.UnknownLength : source.Length, cancellationToken);
-                (string? answer, OssuaryException? closedWith) = await ReadAnswerAsync(client.Secure.Input, cancellationToken);
+                // Read from the start: a receiver that refuses the file answers at once and closes, and
+                // a sender waiting on a quiet producer (tail -f | ossuary send -) must not wait on.
+                Task<(string? Answer, OssuaryException? ClosedWith)> answering = ReadAnswerAsync(client.Secure.Input, cancellationToken);
+                SendResult sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, fromStdin || !source.CanSeek ? TransferProtocol.UnknownLength : source.Length, answering, cancellationToken);
+                (string? answer, OssuaryException? closedWith) = await answering;
                 closedWith ??= sent.ClosedWith;
                 // Only the hash of everything sent confirms; an unfinished transfer has none to confirm.
                 if (sent.Hash is { } hash && answer == $"OK {Convert.ToHexStringLower(hash)}")
@@ -154,38 +157,59 @@ internal static class TransferCommands
     }
 
     /// <summary>Sends the header, the bytes and their SHA-256; no hash if the receiver closed the connection first.</summary>
-    private static async Task<SendResult> SendFileAsync(PipeWriter output, Stream source, string sourceName, string name, long length, CancellationToken cancellationToken)
+    private static async Task<SendResult> SendFileAsync(PipeWriter output, Stream source, string sourceName, string name, long length, Task answered, CancellationToken cancellationToken)
     {
         bool chunked = length == TransferProtocol.UnknownLength;
         await TransferProtocol.WriteLineAsync(output, TransferProtocol.HeaderLine(name, length), cancellationToken);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var progress = new Progress("send", length);
         long sent = 0;
-        while (chunked || sent < length)
+
+        // Read into a buffer of our own, not the connection's: a read of stdin cannot be cancelled,
+        // and one still waiting when the receiver has answered (a refusal, before the file's end) or
+        // closed is left behind, the transfer over. It must not write into memory the connection
+        // has given back. Pinned, so the collector leaves no copy of the file's bytes; zeroed after.
+        byte[] chunk = GC.AllocateArray<byte>(ChunkSize, pinned: true);
+        Task<int>? reading = null;
+        try
         {
-            Memory<byte> buffer = output.GetMemory(ChunkSize + 4);
-            // Never past the length announced: the receiver reads the SHA-256 right after it.
-            Memory<byte> data = chunked ? buffer[4..(ChunkSize + 4)] : buffer[..(int)Math.Min(ChunkSize, length - sent)];
-            int read = await ReadSourceAsync(source, sourceName, data, cancellationToken);
-            if (read == 0)
+            while (chunked || sent < length)
             {
-                break;
-            }
+                // Never past the length announced: the receiver reads the SHA-256 right after it.
+                reading = ReadSourceAsync(source, sourceName, chunk.AsMemory(0, chunked ? ChunkSize : (int)Math.Min(ChunkSize, length - sent)), cancellationToken);
+                if (await Task.WhenAny(reading, answered) != reading)
+                {
+                    return new SendResult(null, sent, null);
+                }
 
-            hash.AppendData(data.Span[..read]);
-            if (chunked)
+                int read = await reading;
+                if (read == 0)
+                {
+                    break;
+                }
+
+                hash.AppendData(chunk, 0, read);
+                if (chunked)
+                {
+                    TransferProtocol.WriteChunkHeader(output, read);
+                }
+
+                output.Write(chunk.AsSpan(0, read));
+                if (await TryFlushAsync(output, cancellationToken) is { } closed)
+                {
+                    return new SendResult(null, sent, closed.Exception);
+                }
+
+                sent += read;
+                progress.Report(sent);
+            }
+        }
+        finally
+        {
+            if (reading is null || reading.IsCompleted)
             {
-                BinaryPrimitives.WriteInt32BigEndian(buffer.Span, read);
+                CryptographicOperations.ZeroMemory(chunk);
             }
-
-            output.Advance(read + (chunked ? 4 : 0));
-            if (await TryFlushAsync(output, cancellationToken) is { } closed)
-            {
-                return new SendResult(null, sent, closed.Exception);
-            }
-
-            sent += read;
-            progress.Report(sent);
         }
 
         if (!chunked && sent != length)

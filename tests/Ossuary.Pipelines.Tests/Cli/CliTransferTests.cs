@@ -317,6 +317,27 @@ public sealed class CliTransferTests : CliTestBase
     }
 
     [Fact]
+    public async Task ASendWaitingOnAQuietStdinEndsWhenTheReceiverRefusesTheFile()
+    {
+        // producer | ossuary send - ...: the receiver refuses the file (it exists there) and exits; the
+        // sender, waiting for the producer's next bytes, learnt of it only then, and a producer that
+        // stays quiet (tail -f) kept it waiting forever.
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(inbox);
+        File.WriteAllText(Path.Combine(inbox, "quiet.bin"), "keep me");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        using ToolProcess sender = Start("send", "-", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver), "--name", "quiet.bin");
+        await sender.StdinStream.WriteAsync(new byte[1000]);
+        await sender.StdinStream.FlushAsync();
+
+        AssertFails(await receiver.WaitForExitAsync(), 2, "already exists; not overwriting it");
+        ToolResult sent = await sender.WaitForExitAsync(); // stdin still open
+
+        AssertFails(sent, 1, "the receiver refused the file: ERR the file exists on the receiver");
+        Assert.Equal("keep me", File.ReadAllText(Path.Combine(inbox, "quiet.bin")));
+    }
+
+    [Fact]
     public async Task ASenderWhoseFileGrowsWhileSentSendsNoMoreThanItAnnouncedAndSaysTheFileGrew()
     {
         // A file that grows after its length was announced (a log being written): the sender read on
