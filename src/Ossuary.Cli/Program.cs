@@ -12,9 +12,9 @@ var root = new RootCommand(
     ossuary: encrypted, authenticated connections with Ossuary v1 (wire-compatible with libossuary).
 
     Exit codes: 0 success; 1 failure (a refused or failed connection, data that could not be delivered,
-    a full disk or an I/O error); 2 bad input (arguments, key and trust files); 3 untrusted or changed
-    server key; 4 network (unreachable host, port in use, --timeout). Wherever a file is named, '-'
-    means stdin or stdout.
+    a full disk or an I/O error); 2 bad input (arguments, key and trust files);
+    3 untrusted or changed server key; 4 network (unreachable host, port in use, --timeout).
+    Wherever a file is named, '-' means stdin or stdout.
     """)
 {
     KeyCommands.Keygen(),

@@ -30,7 +30,7 @@ public sealed class CliFailingStdioTests : CliTestBase
         Assembly tool = Assembly.LoadFrom(ToolProcess.AssemblyPath);
 
         Assert.Equal(int.Parse(system[0], CultureInfo.InvariantCulture), Errno(tool, "Ossuary.Cli.NativeStdio", "WouldBlock"));
-        Assert.Equal(int.Parse(system[1], CultureInfo.InvariantCulture), Errno(tool, "Ossuary.Cli.Transfer.StorageFailure", "QuotaExceeded"));
+        Assert.Equal(int.Parse(system[1], CultureInfo.InvariantCulture), Errno(tool, "Ossuary.Cli.SystemFailure", "QuotaExceeded"));
 
         static int Errno(Assembly tool, string type, string name) =>
             (int)tool.GetType(type, throwOnError: true)!.GetField(name, BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
