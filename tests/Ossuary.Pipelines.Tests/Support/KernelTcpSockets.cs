@@ -18,19 +18,30 @@ internal static class KernelTcpSockets
     /// The one established 127.0.0.1 socket that <paramref name="which"/> picks, once nothing it sent
     /// awaits an acknowledgement (the retransmission timer, shown in place of keep-alive's).
     /// </summary>
+    /// <remarks>
+    /// The kernel makes /proc/net/tcp afresh for each read of it, a page at a time: sockets opened or
+    /// closed meanwhile (other tests run in parallel) shift the table, so one reading can list a socket
+    /// twice or miss it (seen in a full run: "Sequence contains more than one element"). A reading
+    /// that does not show exactly one is taken again.
+    /// </remarks>
     public static async Task<Entry> IdleAsync(Func<Entry, bool> which)
     {
-        while (true)
+        const int Readings = 250; // five seconds: a retransmission on loopback is over in milliseconds
+        List<Entry> found = [];
+        for (int reading = 0; reading < Readings; reading++)
         {
-            Entry socket = Established().Where(which).SingleOrDefault()
-                ?? throw new InvalidOperationException("no such established socket on 127.0.0.1 in /proc/net/tcp");
-            if (socket.Timer != 1)
+            found = Established().Where(which).ToList();
+            if (found.Count == 1 && found[0].Timer != 1)
             {
-                return socket;
+                return found[0];
             }
 
             await Task.Delay(20);
         }
+
+        throw new InvalidOperationException(found.Count == 0
+            ? "no such established socket on 127.0.0.1 in /proc/net/tcp"
+            : $"{Readings} readings of /proc/net/tcp, the last found: {string.Join(", ", found)}");
     }
 
     private static IEnumerable<Entry> Established()
