@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace Ossuary.Pipelines.Transport;
 
@@ -77,9 +78,20 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         LeaveCall(); // a span taken and given up without Advance ends the write too
-        return _completedAfterWrite || _connectionEnded
-            ? new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true)) // disposed under the write, or nothing more is sent
-            : inner.FlushAsync(cancellationToken);
+        if (_completedAfterWrite || _connectionEnded)
+        {
+            return new ValueTask<FlushResult>(Ended); // disposed under the write, or nothing more is sent
+        }
+
+        ValueTask<FlushResult> flush = inner.FlushAsync(cancellationToken);
+        if (!flush.IsCompletedSuccessfully)
+        {
+            return flush.IsCompleted ? flush : WaitForRoomAsync(flush);
+        }
+
+        // Cancelled by EndConnection between the check above and the pipe's flush: the end, as below.
+        FlushResult result = flush.Result;
+        return new ValueTask<FlushResult>(result.IsCanceled && _connectionEnded ? Ended : result);
     }
 
     /// <summary>
@@ -87,7 +99,25 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     /// flush returns completed. Call before the application's input reports the end, so that a write
     /// made after a read saw it is told its bytes go nowhere, not that they are on their way.
     /// </summary>
-    public void EndConnection() => _connectionEnded = true;
+    public void EndConnection()
+    {
+        _connectionEnded = true;
+
+        // A flush already waiting for room (the output stuck on a peer that said goodbye and stopped
+        // reading) waited on until the output unstuck or disposal, up to its 5 s: woken, it returns
+        // completed as a flush made from now on does. Its bytes were committed, and go nowhere either way.
+        inner.CancelPendingFlush();
+    }
+
+    private static FlushResult Ended => new(isCanceled: false, isCompleted: true);
+
+    // Only flushes that wait for room come here: the common flush allocates nothing.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FlushResult> WaitForRoomAsync(ValueTask<FlushResult> flush)
+    {
+        FlushResult result = await flush.ConfigureAwait(false);
+        return result.IsCanceled && _connectionEnded ? Ended : result;
+    }
 
     // Copied here, not by the pipe's WriteAsync, so that Written is exact: that one drops a source
     // whose token is already cancelled, but keeps (and sends) one cancelled while it waits for room.

@@ -49,5 +49,57 @@ public class WritesAfterThePeersDisconnectTests
         Assert.True(client.Output.UnflushedBytes <= chunk.Length, $"{client.Output.UnflushedBytes} bytes written after the end are held");
     });
 
+    [Fact]
+    public Task AWriteWaitingForRoomWhenThePeersDisconnectArrivesReturnsCompleted() => Run(async () =>
+    {
+        // The same stuck peer, but the write was already waiting for room when the Disconnect came:
+        // it went on waiting (until the output unstuck or disposal, up to 5 s), where a write made
+        // after the Disconnect is told at once that nothing more is sent.
+        using var serverKey = OssuaryIdentity.Generate();
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using NetworkStream serverSocket = serverSide;
+        using NetworkStream clientSocket = clientSide;
+        var clientOptions = new OssuaryClientOptions();
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(
+            new StreamDuplexPipe(serverSide, leaveOpen: true, mayStopReading: false),
+            new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated });
+        await using OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(new StreamDuplexPipe(clientSide, leaveOpen: true, mayStopReading: false), clientOptions).Within();
+        await using OssuaryDuplexPipe server = await accepting.Within();
+
+        Assert.False((await client.Output.WriteAsync(new byte[32 << 20]).AsTask().Within()).IsCompleted);
+        ValueTask<FlushResult> waiting = client.Output.WriteAsync(new byte[1 << 20]); // more than the output's pause threshold
+        Assert.False(waiting.IsCompleted);
+
+        await server.Output.CompleteAsync(); // Disconnect
+        Assert.Empty(await PipeReads.ReadToEndAsync(client.Input).Within());
+        Assert.True((await waiting.AsTask().WaitAsync(TimeSpan.FromSeconds(20))).IsCompleted);
+    });
+
+    [Fact]
+    public Task AStreamWriteWaitingForRoomWhenThePeersDisconnectArrivesSaysTheConnectionIsClosed() => Run(async () =>
+    {
+        // OssuaryStream's write over the same wait: it is to throw the closed connection's OssuaryException.
+        using var serverKey = OssuaryIdentity.Generate();
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using NetworkStream serverSocket = serverSide; // left open: the peer's socket stays, unread
+        await using var server = new OssuaryStream(serverSide, leaveInnerStreamOpen: true);
+        await using var client = new OssuaryStream(clientSide);
+        var clientOptions = new OssuaryClientOptions();
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        await Task.WhenAll(
+            server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
+            client.AuthenticateAsClientAsync(clientOptions)).Within();
+
+        await client.WriteAsync(new byte[32 << 20]).AsTask().Within();
+        Task waiting = client.WriteAsync(new byte[1 << 20]).AsTask();
+        Assert.False(waiting.IsCompleted);
+
+        await server.DisposeAsync(); // Disconnect
+        Assert.Equal(0, await client.ReadAsync(new byte[1]).AsTask().Within());
+        OssuaryException closed = await Assert.ThrowsAsync<OssuaryException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(OssuaryErrorReason.ConnectionClosed, closed.Reason);
+    });
+
     private static Task Run(Func<Task> test) => test().Within();
 }
