@@ -60,3 +60,63 @@ public sealed class FailingReaderConnectionHandler : ConnectionHandler
         }
     }
 }
+
+/// <summary>
+/// Sends without pause (until its writes are refused) while it reads slowly: a server streaming a
+/// long answer the client may never read. Records each connection's byte count, and how it ended.
+/// </summary>
+public sealed class StreamingSlowReaderConnectionHandler(EchoLog log, ReceivedLog received) : ConnectionHandler
+{
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        Task sending = SendAsync(connection.Transport.Output);
+        PipeReader input = connection.Transport.Input;
+        long count = 0;
+        Exception? outcome = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult read = await input.ReadAsync();
+                count += read.Buffer.Length;
+                input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+
+                await Task.Delay(2); // slower than the client sends: its last bytes wait in its socket
+            }
+        }
+        catch (Exception ex)
+        {
+            outcome = ex;
+        }
+        finally
+        {
+            received.Add(count, "");
+            log.Ended(outcome);
+        }
+
+        await sending;
+    }
+
+    private static async Task SendAsync(PipeWriter output)
+    {
+        byte[] chunk = new byte[64 * 1024];
+        try
+        {
+            for (int i = 0; i < 4096; i++)
+            {
+                if ((await output.WriteAsync(chunk)).IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OssuaryException or InvalidOperationException or IOException or ConnectionAbortedException)
+        {
+            // The connection ended under the write: how it ended is the reader's to record.
+        }
+    }
+}

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
+using Microsoft.Extensions.DependencyInjection;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 
@@ -46,6 +47,31 @@ public class ClientDisposalTests
         }
 
         Assert.Empty(thrown.Select(ex => $"{ex.GetType().Name}: {ex.Message}"));
+    }
+
+    [Fact]
+    public async Task DisposingAClientThatLeftTheServersDataUnreadStillDeliversWhatItSent()
+    {
+        // The server streams to the client, which never reads; the client sends more than the
+        // server takes at once, then disposes. Closed with the server's bytes unread, its socket
+        // sent a reset, which dropped what the client's kernel still held of the last frames and the
+        // Disconnect: the server failed, with part of the data, while the client's disposal returned
+        // as if all was sent.
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartAsync<StreamingSlowReaderConnectionHandler>(o =>
+        {
+            o.Identity = keys.Server;
+            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+        }, services => services.AddSingleton<ReceivedLog>());
+
+        const int Length = 8 << 20;
+        OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
+        Assert.False((await connection.Transport.Output.WriteAsync(new byte[Length]).AsTask().Within()).IsCompleted);
+        await connection.DisposeAsync().AsTask().Within();
+
+        Exception? outcome = await server.Log.NextOutcomeAsync();
+        Assert.Null(outcome);
+        Assert.Equal(Length, Assert.Single(server.Services.GetRequiredService<ReceivedLog>().Entries).Count);
     }
 
     private static async Task ConnectAndDisposeAsync(OssuaryTestServer server, MutualKeys keys)
