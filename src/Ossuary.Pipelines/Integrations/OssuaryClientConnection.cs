@@ -9,7 +9,12 @@ namespace Ossuary.Pipelines.Integrations;
 
 /// <summary>
 /// A client connection whose <see cref="Transport"/> is the plaintext pipe. Dispose it to send
-/// Disconnect and close the socket. <see cref="ConnectionClosed"/> fires when the server ends the
+/// Disconnect and close the socket. When the server is still sending (bytes of its wait unread), the
+/// socket sends its end (FIN) after the Disconnect and disposal waits for the server to close its own,
+/// discarding what it still sends, within the 5 s that disposal gives the output (then the socket is
+/// closed anyway): closed with the server's bytes unread, the socket would send a reset, which can drop
+/// the last frames written and the Disconnect before the server reads them, so the server failed where
+/// disposal returned as if all was sent. <see cref="ConnectionClosed"/> fires when the server ends the
 /// connection (its Disconnect, a failure or the socket's end), on <see cref="Abort"/> and on dispose;
 /// a callback of it that throws is logged at Error (event 9), never thrown out of <see cref="Abort"/> or <see cref="DisposeAsync"/>.
 /// </summary>
@@ -130,7 +135,7 @@ public sealed class OssuaryClientConnection : ConnectionContext
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             await _secure.DisposeAsync().ConfigureAwait(false);
-            await _socketPipe.DisposeStreamAsync().ConfigureAwait(false);
+            await _socketPipe.CloseAsync().ConfigureAwait(false); // after the server's close, if it is still sending (see the class remarks)
             SignalClosed();
         }
 

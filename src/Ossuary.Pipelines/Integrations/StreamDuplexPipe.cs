@@ -9,6 +9,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// <param name="leaveOpen">Whether <see cref="DisposeStreamAsync"/> leaves the stream to its owner.</param>
 /// <param name="mayStopReading">Whether the stream's socket may stop receiving when the connection ends: the stream is
 /// disposed then (by this pipe or by the <see cref="OssuaryStream"/> that owns it), so nobody reads it again.</param>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "CloseAsync disposes the linger's source, and each owner calls it; one it never reaches (a disposal racing the handshake) holds only its timer, which lets go once it fires.")]
 internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool mayStopReading) : IDuplexPipe, IReadStoppingTransport
 {
     // Zero-byte reads: an idle connection waits for data before it rents its 64 KiB read buffer,
@@ -24,27 +25,111 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
 
     public PipeWriter Output { get; } = PipeWriter.Create(stream, WriterOptions);
 
+    // Set when disposal lingers (see TryStopReading): cancelled at the deadline, disposed by CloseAsync.
+    private CancellationTokenSource? _linger;
+
     /// <summary>
     /// A socket nobody reads after this connection stops receiving: on Linux a pending receive then
     /// returns 0 bytes, which ends the read as the peer's close would, where cancelling it throws
     /// (and catches) an exception inside the pipe reader, once a connection. Elsewhere (shutdown need
     /// not wake a pending receive there) and for a stream the caller goes on owning, false.
     /// </summary>
-    public bool TryStopReading()
+    /// <remarks>
+    /// With <paramref name="lingerFor"/> positive (our Disconnect went out, nothing failed) and bytes of
+    /// the peer's waiting unread, the socket sends its end (FIN) after the Disconnect now and stops
+    /// receiving only once the peer has closed its end or the time is up: a socket closed with bytes
+    /// of the peer's unread (a server still streaming to a client that is done) sends a reset, and the reset drops whatever of the last
+    /// frames and the Disconnect this side's kernel still held, so the peer failed where this side
+    /// reported a clean close. <see cref="CloseAsync"/> reads and discards until then.
+    /// </remarks>
+    public bool TryStopReading(TimeSpan lingerFor)
     {
-        if (!mayStopReading || !OperatingSystem.IsLinux() || stream is not NetworkStream { Socket: var socket })
+        if (!mayStopReading || stream is not NetworkStream { Socket: var socket })
         {
             return false;
         }
 
+        // Only with bytes of the peer's waiting unread (it is still sending): a socket closed with none
+        // ends with a FIN, and a peer that waits for the application to close its end (as another
+        // OssuaryStream does) would hold every disposal for the whole time.
+        if (lingerFor > TimeSpan.Zero && HasUnreadBytes(socket) && Shutdown(socket, SocketShutdown.Send))
+        {
+            _linger = new CancellationTokenSource(lingerFor);
+            if (!OperatingSystem.IsLinux())
+            {
+                return false; // the pending read is cancelled, and CloseAsync's reads with the deadline's token
+            }
+
+            // At the deadline the socket stops receiving, which ends the pending read or CloseAsync's.
+            _linger.Token.UnsafeRegister(static state => Shutdown((Socket)state!, SocketShutdown.Receive), socket);
+            return true;
+        }
+
+        return OperatingSystem.IsLinux() && Shutdown(socket, SocketShutdown.Receive);
+    }
+
+    /// <summary>
+    /// Once the connection's loops are done: after a linger was asked for (<see cref="TryStopReading"/>),
+    /// reads and discards what the peer still sends until it closes its end or the deadline passes; then
+    /// disposes the stream unless it is left to its owner (who disposes it after this).
+    /// </summary>
+    public async ValueTask CloseAsync()
+    {
+        if (Interlocked.Exchange(ref _linger, null) is { } linger)
+        {
+            using (linger)
+            {
+                await DiscardUntilClosedAsync(linger.Token).ConfigureAwait(false);
+            }
+        }
+
+        await DisposeStreamAsync().ConfigureAwait(false);
+    }
+
+    private async Task DiscardUntilClosedAsync(CancellationToken deadline)
+    {
+        // Ciphertext of a connection that is over: nothing secret, so an array of the shared pool.
+        byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
-            socket.Shutdown(SocketShutdown.Receive);
+            // On Linux the deadline ends a read by stopping the socket's receiving (no exception); elsewhere by cancelling it.
+            CancellationToken token = OperatingSystem.IsLinux() ? CancellationToken.None : deadline;
+            while (!deadline.IsCancellationRequested && await stream.ReadAsync(scratch, token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // The deadline, or the peer reset or went away: there is nothing more to wait for.
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private static bool HasUnreadBytes(Socket socket)
+    {
+        try
+        {
+            return socket.Available > 0;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false; // already closed or reset
+        }
+    }
+
+    private static bool Shutdown(Socket socket, SocketShutdown how)
+    {
+        try
+        {
+            socket.Shutdown(how);
             return true;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
-            return false;
+            return false; // already closed or reset
         }
     }
 
@@ -72,6 +157,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         }
     }
 
+    /// <summary>Disposes the stream unless it is left to its owner; <see cref="CloseAsync"/> for a connection that may linger.</summary>
     public async ValueTask DisposeStreamAsync()
     {
         if (!leaveOpen)

@@ -8,6 +8,11 @@ namespace Ossuary.Pipelines.Transport;
 /// </summary>
 internal interface IReadStoppingTransport
 {
-    /// <summary>Makes the input's pending read (and any later one) end as if the peer had closed; false if it cannot.</summary>
-    bool TryStopReading();
+    /// <summary>
+    /// Makes the input's pending read (and any later one) end as if the peer had closed; false if it cannot.
+    /// With a positive <paramref name="lingerFor"/> (our Disconnect was sent and nothing failed), a
+    /// socket first sends its end and gives the peer up to that long to close its own: the read ends
+    /// at the peer's close or then (see <c>StreamDuplexPipe</c>).
+    /// </summary>
+    bool TryStopReading(TimeSpan lingerFor);
 }

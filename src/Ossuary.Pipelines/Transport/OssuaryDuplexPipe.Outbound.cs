@@ -60,6 +60,7 @@ public sealed partial class OssuaryDuplexPipe
                         if (ended)
                         {
                             _session.Disconnect(applicationFailed);
+                            _saidGoodbye = true;
                             _closedByApplication = !applicationFailed;
                             _applicationFailure = applicationFailure;
                         }

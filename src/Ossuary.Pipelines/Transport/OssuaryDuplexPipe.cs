@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
@@ -93,6 +94,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // Set when the application's completed output sent a clean Disconnect: the connection is over
     // by our choice, so the transport going away under a read after that is the end, not a failure.
     private volatile bool _closedByApplication;
+
+    // Set when this side's Disconnect (clean or error) ended an established session: the peer had
+    // not ended it, and may still be sending (see DisposeAsync's linger).
+    private volatile bool _saidGoodbye;
 
     // Set when the application's output, completed with an error, ended the connection: whatever
     // ends the input after that is its consequence, and the input reports this, not the peer.
@@ -278,6 +283,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// </remarks>
     public async ValueTask DisposeAsync()
     {
+        long started = Stopwatch.GetTimestamp();
+
         // The application's ends, unless it is inside a read or write on another thread: then when
         // that call ends (its memory must not go back to the pool under it), and the outbound loop
         // is told now to send what was flushed and the Disconnect without waiting for it.
@@ -303,9 +310,12 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
                     $"The peer read nothing for {DisposeFlushTimeout.TotalSeconds:0} s while the connection was disposed; the output still queued and the Disconnect were dropped."));
             }
 
-            // The peer may never answer our Disconnect: stop waiting for it, without an exception where the transport can.
+            // The peer may never answer our Disconnect: stop waiting for it, without an exception where the
+            // transport can. Once our Disconnect went out, a socket transport gives the peer what is left
+            // of the same 5 s to close its end (see StreamDuplexPipe.TryStopReading); after a failure, none.
             _disposing = true;
-            if (_transport is not IReadStoppingTransport stoppable || !stoppable.TryStopReading())
+            TimeSpan lingerFor = _saidGoodbye && !_outboundFailed ? DisposeFlushTimeout - Stopwatch.GetElapsedTime(started) : TimeSpan.Zero;
+            if (_transport is not IReadStoppingTransport stoppable || !stoppable.TryStopReading(lingerFor))
             {
                 _transport.Input.CancelPendingRead();
             }

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
+using System.Net.Sockets;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.DependencyInjection;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Transport;
 
@@ -72,6 +74,60 @@ public class ClientDisposalTests
         Exception? outcome = await server.Log.NextOutcomeAsync();
         Assert.Null(outcome);
         Assert.Equal(Length, Assert.Single(server.Services.GetRequiredService<ReceivedLog>().Entries).Count);
+    }
+
+    [Fact]
+    public async Task DisposingAStreamThatOwnsItsSocketAndLeftTheServersDataUnreadStillDeliversWhatItSent()
+    {
+        // The same for an OssuaryStream that owns its socket (as HttpClient's ConnectCallback makes it).
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartAsync<StreamingSlowReaderConnectionHandler>(o =>
+        {
+            o.Identity = keys.Server;
+            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+        }, services => services.AddSingleton<ReceivedLog>());
+
+        const int Length = 8 << 20;
+        Socket socket = await OssuaryClient.ConnectSocketAsync(server.EndPoint, TimeSpan.FromSeconds(30)).Within();
+        var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: true));
+        await stream.AuthenticateAsClientAsync(keys.ClientOptions()).Within();
+        await stream.WriteAsync(new byte[Length]).AsTask().Within();
+        await stream.FlushAsync().Within();
+        await stream.DisposeAsync().AsTask().Within();
+
+        Assert.Null(await server.Log.NextOutcomeAsync());
+        Assert.Equal(Length, Assert.Single(server.Services.GetRequiredService<ReceivedLog>().Entries).Count);
+    }
+
+    [Fact]
+    public async Task DisposingAStreamWhosePeerNeverClosesStillEnds()
+    {
+        // The wait for the peer's close is bounded: a peer that keeps its socket open (and sent
+        // more than the client read) holds disposal no longer than its 5 s, then the socket closes.
+        using var serverKey = OssuaryIdentity.Generate();
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using NetworkStream serverSocket = serverSide;
+        var clientOptions = new OssuaryClientOptions();
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(
+            new StreamDuplexPipe(serverSide, leaveOpen: true, mayStopReading: false),
+            new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated });
+        var client = new OssuaryStream(clientSide);
+        await client.AuthenticateAsClientAsync(clientOptions).Within();
+        OssuaryDuplexPipe server = await accepting.Within(); // never disposed while the client is: its socket stays open
+        try
+        {
+            await server.Output.WriteAsync(new byte[1 << 20]).AsTask().Within();
+            await client.DisposeAsync().AsTask().Within();
+
+            // The server got the Disconnect, and then the client's end.
+            Assert.Empty(await PipeReads.ReadToEndAsync(server.Input).Within());
+            Assert.Equal(0, await serverSide.ReadAsync(new byte[1]).AsTask().Within());
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
     }
 
     private static async Task ConnectAndDisposeAsync(OssuaryTestServer server, MutualKeys keys)
