@@ -35,10 +35,10 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// not wake a pending receive there) and for a stream the caller goes on owning, false.
     /// </summary>
     /// <remarks>
-    /// With <paramref name="lingerFor"/> positive (our Disconnect went out, nothing failed) and bytes of
-    /// the peer's waiting unread, the socket sends its end (FIN) after the Disconnect now and stops
+    /// With <paramref name="lingerFor"/> positive (our Disconnect went out, nothing failed) and bytes
+    /// from the peer waiting unread, the socket sends its end (FIN) after the Disconnect now and stops
     /// receiving only once the peer has closed its end or the time is up: a socket closed with bytes
-    /// of the peer's unread (a server still streaming to a client that is done) sends a reset, and the reset drops whatever of the last
+    /// from the peer unread (a server still streaming to a client that is done) sends a reset, and the reset drops whatever of the last
     /// frames and the Disconnect this side's kernel still held, so the peer failed where this side
     /// reported a clean close. <see cref="CloseAsync"/> reads and discards until then.
     /// </remarks>
@@ -49,7 +49,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             return false;
         }
 
-        // Only with bytes of the peer's waiting unread (it is still sending): a socket closed with none
+        // Only with bytes from the peer waiting unread (it is still sending): a socket closed with none
         // ends with a FIN, and a peer that waits for the application to close its end (as another
         // OssuaryStream does) would hold every disposal for the whole time.
         if (lingerFor > TimeSpan.Zero && HasUnreadBytes(socket) && Shutdown(socket, SocketShutdown.Send))
