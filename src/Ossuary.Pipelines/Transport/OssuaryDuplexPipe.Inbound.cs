@@ -141,6 +141,9 @@ public sealed partial class OssuaryDuplexPipe
         if (sessionEnded)
         {
             _outputWriter.EndConnection();
+
+            // And a WhenSentAsync waiting for bytes the output had not sent yet: they never reach the peer now.
+            Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
         }
 
         // Not CompleteAsync(failure): the pipe would throw it in place of the bytes flushed just

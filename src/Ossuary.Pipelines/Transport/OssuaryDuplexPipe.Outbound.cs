@@ -144,12 +144,14 @@ public sealed partial class OssuaryDuplexPipe
     /// been sealed and the transport's flush has taken them (for a stream transport: written to the
     /// stream and the stream flushed). <see cref="Integrations.OssuaryStream.FlushAsync(CancellationToken)"/> waits here.
     /// </summary>
-    /// <exception cref="OssuaryException">The connection ended before they were.</exception>
+    /// <exception cref="OssuaryException">The connection ended before they were (the output's end, or the peer's: its Disconnect, a Reset, a failure).</exception>
     internal async Task WhenSentAsync(long total, CancellationToken cancellationToken)
     {
         while (Volatile.Read(ref _sentBytes) < total)
         {
-            if (_outboundEnded)
+            // The peer's end counts too: the output may stay stuck on a peer that said goodbye and stopped
+            // reading until disposal, and what it has not sent by now is discarded by the peer anyway.
+            if (_outboundEnded || _outputWriter.ConnectionEnded)
             {
                 throw ClosedException(_outboundFailed ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
                     "The Ossuary connection ended before everything written to it was sent.");
@@ -160,7 +162,7 @@ public sealed partial class OssuaryDuplexPipe
 
             // The loop may have moved on between the first check and publishing the signal. The
             // CompareExchange above is a full fence, so this read cannot pass it (see ReportSent).
-            if (Volatile.Read(ref _sentBytes) >= total || _outboundEnded)
+            if (Volatile.Read(ref _sentBytes) >= total || _outboundEnded || _outputWriter.ConnectionEnded)
             {
                 continue;
             }

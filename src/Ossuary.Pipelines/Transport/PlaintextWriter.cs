@@ -30,6 +30,9 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     // has finished its farewell and let its reader go, a moment after the application's read saw the end.
     private volatile bool _connectionEnded;
 
+    /// <summary>True once the connection has ended under the application (see <see cref="EndConnection"/>): nothing more is sent.</summary>
+    public bool ConnectionEnded => _connectionEnded;
+
     /// <summary>The exception the application completed the output with; read it after a completed read.</summary>
     public Exception? Failure => _failure;
 

@@ -101,5 +101,32 @@ public class WritesAfterThePeersDisconnectTests
         Assert.Equal(OssuaryErrorReason.ConnectionClosed, closed.Reason);
     });
 
+    [Fact]
+    public Task AStreamFlushWaitingWhenThePeersDisconnectArrivesSaysTheBytesWereNotSent() => Run(async () =>
+    {
+        // OssuaryStream.FlushAsync waits until what was written has reached the inner stream. The
+        // peer said goodbye while it waited: those bytes can no longer reach it, but the flush went on
+        // waiting until the output unstuck or disposal.
+        using var serverKey = OssuaryIdentity.Generate();
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using NetworkStream serverSocket = serverSide; // left open: the peer's socket stays, unread
+        await using var server = new OssuaryStream(serverSide, leaveInnerStreamOpen: true);
+        await using var client = new OssuaryStream(clientSide);
+        var clientOptions = new OssuaryClientOptions();
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        await Task.WhenAll(
+            server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
+            client.AuthenticateAsClientAsync(clientOptions)).Within();
+
+        await client.WriteAsync(new byte[32 << 20]).AsTask().Within();
+        Task flushing = client.FlushAsync();
+        Assert.False(flushing.IsCompleted);
+
+        await server.DisposeAsync(); // Disconnect
+        Assert.Equal(0, await client.ReadAsync(new byte[1]).AsTask().Within());
+        OssuaryException closed = await Assert.ThrowsAsync<OssuaryException>(() => flushing.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(OssuaryErrorReason.ConnectionClosed, closed.Reason);
+    });
+
     private static Task Run(Func<Task> test) => test().Within();
 }
