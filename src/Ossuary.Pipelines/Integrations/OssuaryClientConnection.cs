@@ -45,9 +45,11 @@ public sealed class OssuaryClientConnection : ConnectionContext
         RemoteEndPoint = remote;
 
         // ConnectionClosed fires when the server ends the connection too (its Disconnect, a failure,
-        // the socket's end), not only on Abort or dispose, as Kestrel's transports do: once both
-        // directions have stopped, so that a write made after it reports a completed pipe.
-        secure.Completion.ContinueWith(static (_, state) => ((OssuaryClientConnection)state!).SignalClosed(), this,
+        // the socket's end), not only on Abort or dispose, as Kestrel's transports do: once a write made
+        // after it reports a completed pipe. Not only once both directions have stopped: the output may
+        // stay stuck on a server that said goodbye and stopped reading, until disposal, which code
+        // that disposes on ConnectionClosed never got to.
+        secure.EndedForApplication.ContinueWith(static (_, state) => ((OssuaryClientConnection)state!).SignalClosed(), this,
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 

@@ -165,6 +165,12 @@ public sealed partial class OssuaryDuplexPipe
         }
 
         await application.CompleteAsync().ConfigureAwait(false);
+        if (sessionEnded)
+        {
+            // Reads now see the end and writes return completed, though the output may stay stuck
+            // on a peer that stopped reading until disposal: the connection is over for its user.
+            _ended.TrySetResult();
+        }
 
         // Whatever ended the input, a farewell may be due: the writer loop owns the transport writer.
         _output.Reader.CancelPendingRead();

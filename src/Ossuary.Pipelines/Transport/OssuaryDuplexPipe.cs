@@ -88,6 +88,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private volatile bool _outboundEnded;
     private volatile bool _outboundFailed;
 
+    // Set by the inbound loop once the session's end has reached the application (see EndedForApplication).
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     // What failed the output (the transport's write, say), for writes that find it completed.
     private volatile Exception? _outboundFailure;
 
@@ -130,6 +133,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>Completes when both directions have stopped and the transport has been completed.</summary>
     public Task Completion => Task.WhenAll(_inbound, _outbound);
+
+    /// <summary>
+    /// Completes once the connection has ended under the application (the peer's Disconnect, a Reset,
+    /// a failure): its reads have seen the end and its writes return completed, whether or not the
+    /// output has finished; else with <see cref="Completion"/>. What <c>ConnectionClosed</c> waits for.
+    /// </summary>
+    internal Task EndedForApplication => Task.WhenAny(_ended.Task, Completion);
 
     /// <summary>Plaintext bytes the application has put in <see cref="Output"/> so far (see <see cref="WhenSentAsync"/>).</summary>
     internal long PlaintextWritten => _outputWriter.Written;
