@@ -38,9 +38,10 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// With <paramref name="lingerFor"/> positive (our Disconnect went out, nothing failed) and bytes
     /// from the peer waiting unread, the socket sends its end (FIN) after the Disconnect now and stops
     /// receiving only once the peer has closed its end or the time is up: a socket closed with bytes
-    /// from the peer unread (a server still streaming to a client that is done) sends a reset, and the reset drops whatever of the last
-    /// frames and the Disconnect this side's kernel still held, so the peer failed where this side
-    /// reported a clean close. <see cref="CloseAsync"/> reads and discards until then.
+    /// from the peer unread (a server still streaming to a client that is done) sends a reset, and
+    /// the reset drops whatever of the last frames and the Disconnect this side's kernel still held,
+    /// so the peer failed where this side reported a clean close. <see cref="CloseAsync"/> reads and
+    /// discards until then.
     /// </remarks>
     public bool TryStopReading(TimeSpan lingerFor)
     {
