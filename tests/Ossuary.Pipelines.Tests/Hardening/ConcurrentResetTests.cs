@@ -75,6 +75,12 @@ public class ConcurrentResetTests
                         pair.Client.WriteData(message, output);
                         produced.Add(output.WrittenSpan.ToArray());
                         Interlocked.Increment(ref sealedCount);
+
+                        // Offers the core between records: where the two threads share one (the
+                        // machine's other core busy elsewhere), the receiving thread ran only once
+                        // this one was parked at the limit, a few hundred microseconds in, so no
+                        // Reset ever landed mid-write. With a core each, this returns at once.
+                        Thread.Yield();
                     }
 
                     output.ResetWrittenCount();
