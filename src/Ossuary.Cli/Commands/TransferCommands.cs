@@ -302,7 +302,11 @@ internal static class TransferCommands
         bool published = false;
         try
         {
-            await using (var target = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None }))
+            // Unbuffered: each write reaches the file system (or fails) in StorageFailure.WriteAsync.
+            // A buffered stream kept the bytes of a flush the disk refused and wrote them again as it
+            // closed; that second failure replaced the first, as an unexpected error the sender was
+            // never told about. The writes are the pipe's segments, kilobytes each.
+            await using (var target = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 }))
             {
                 var progress = new Progress("receive", length);
                 received = length == TransferProtocol.UnknownLength
