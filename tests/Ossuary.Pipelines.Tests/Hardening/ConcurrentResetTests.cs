@@ -21,15 +21,6 @@ public class ConcurrentResetTests
     /// Reset and then writes once more, which must fail cleanly too.
     /// </summary>
     private const int MaxRecordsPerTrial = 256;
-
-    /// <summary>
-    /// Past this many records the writer yields before each one. Full speed, it reached the limit in
-    /// a quarter of a millisecond: with both cores busy elsewhere the receiving thread, off the CPU
-    /// for whole time slices, found it at the limit in every trial, and the Reset never landed while
-    /// it sealed. Yielding gives the receiver the writer's core; with a core to spare, it costs nothing.
-    /// </summary>
-    private const int FullSpeedRecords = 8;
-
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(20);
 
     [Fact]
@@ -64,11 +55,6 @@ public class ConcurrentResetTests
                         {
                             Thread.Yield();
                             continue;
-                        }
-
-                        if (produced.Count >= FullSpeedRecords)
-                        {
-                            Thread.Yield();
                         }
 
                         output.ResetWrittenCount();
