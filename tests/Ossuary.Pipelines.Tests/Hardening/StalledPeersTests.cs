@@ -112,7 +112,7 @@ public class StalledPeersTests(ITestOutputHelper output)
         Assert.Equal(outcomes.Length, ossuary.Count(r => r.Id.Id == 4 && r.Level == LogLevel.Debug));
         Assert.Equal(HonestClients + 1, ossuary.Count(r => r.Id.Id == 2 && r.Level == LogLevel.Debug)); // and the warm-up
         Assert.DoesNotContain(ossuary, r => r.Id.Id is 3 or 5);
-        Assert.DoesNotContain(records, r => r.Level >= LogLevel.Warning); // Kestrel's and the host's categories included
+        Assert.DoesNotContain(records, r => r.Level >= LogLevel.Warning && !KestrelHeartbeat.RanLate(r)); // Kestrel's and the host's categories included
 
         Assert.True(peaks.ManagedGrowthBytes < ManagedGrowthBound, $"managed heap grew by {RuntimePeaks.Megabytes(peaks.ManagedGrowthBytes):0.0} MB");
         Assert.True(peaks.WorkingSetGrowthBytes < WorkingSetGrowthBound, $"working set grew by {RuntimePeaks.Megabytes(peaks.WorkingSetGrowthBytes):0.0} MB");

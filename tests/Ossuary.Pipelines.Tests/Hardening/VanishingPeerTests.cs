@@ -263,7 +263,7 @@ public class VanishingPeerTests
 
         await Task.Delay(100); // anything the server would still log about the vanished peer
         Assert.Equal(connectionFailed, OssuaryRecords(logs).Count(r => r.Id.Id == 5));
-        Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+        Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Level >= LogLevel.Warning && !KestrelHeartbeat.RanLate(r));
         Assert.DoesNotContain(OssuaryRecords(logs), r => r.Level > LogLevel.Debug);
     }
 
