@@ -13,6 +13,7 @@
 #    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
 #    to a free one; the package's README must show the same program), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
 #    and a client against it, one round trip.
+#    Every other C# block of the READMEs compiles against the package too (readme_snippets.py).
 #    Then the same package in a console project without ASP.NET Core, so that the library runs on
 #    exactly the lowest dependency versions its package asks for: they must be what is restored,
 #    and an OssuaryStream server and the pipes client make a round trip on them.
@@ -227,6 +228,24 @@ grep -Eq '^server: device [0-9a-f]{64} connected$' "$work/consumer-run.log" \
 grep -q '^client: echoed sensor=temp value=21.5$' "$work/consumer-run.log" \
     || fail "the client did not get its message back through the server."
 say "the quick start made a round trip through Kestrel and UseOssuary"
+
+# 2a. Every other C# block of the READMEs (HTTP over Ossuary, configuration, the sans-IO loop),
+# taken out of the Markdown as it stands and compiled against the package with warnings as errors:
+# each is the body of a method whose parameters are what its `<!-- snippet: ... -->` marker says
+# the reader already has (tests/package/readme_snippets.py; a csharp block without a marker fails).
+# The tests run copies of the recipes against real peers; this keeps the text itself compiling.
+snippets="$work/snippets"
+dotnet new web --name ReadmeSnippets --output "$snippets" --no-restore >/dev/null \
+    || fail "dotnet new web failed."
+cp "$consumer/NuGet.config" "$snippets/NuGet.config"
+python3 tests/package/readme_snippets.py "$snippets" README.md src/Ossuary.Pipelines/README.md \
+    || fail "the READMEs' C# blocks could not be taken out (see above)."
+(cd "$snippets" && dotnet add package Ossuary.Pipelines --version "$version") >"$work/snippets-add-package.log" 2>&1 \
+    || { cat "$work/snippets-add-package.log" >&2; fail "could not add Ossuary.Pipelines $version to the snippets project."; }
+dotnet build "$snippets" -c Release -warnaserror -nologo -v:q >"$work/snippets-build.log" 2>&1 \
+    || { grep -E 'error' "$work/snippets-build.log" | sort -u >&2 || cat "$work/snippets-build.log" >&2
+         fail "a C# block of the READMEs does not compile against the package (README and line above)."; }
+say "the READMEs' other C# blocks compile against the package"
 
 # 2b. The dependency floors: a console project without the ASP.NET Core shared framework, so
 # that the library runs on exactly the lowest versions its package asks for (a web project gets
