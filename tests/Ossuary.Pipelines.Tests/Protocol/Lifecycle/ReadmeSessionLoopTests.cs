@@ -30,6 +30,52 @@ public class ReadmeSessionLoopTests
         Assert.Equal(["hello"], answers);
     }
 
+    [Fact]
+    public async Task TheReadmesSessionLoopThrowsWhenTheServerRefusesTheClient()
+    {
+        // A refused client learns of it from the server's Disconnect (error), after its handshake:
+        // the loop must not end as it does after a clean close, as if the hello had been answered.
+        using var serverIdentity = OssuaryIdentity.Generate();
+        using var admitted = OssuaryIdentity.Generate();
+        using var stranger = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, HostNameConnectTests.Secure(serverIdentity, admitted)));
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, host.Port()).Within();
+        await using NetworkStream transport = tcp.GetStream();
+        var answers = new List<string>();
+
+        OssuaryException refused = await Assert.ThrowsAsync<OssuaryException>(() => RunAsync(transport, stranger, serverIdentity.PublicKey, answers).Within());
+
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, refused.Reason);
+        Assert.Empty(answers);
+    }
+
+    [Fact]
+    public void TheLoopHereIsTheReadmesBlock()
+    {
+        // The tests above run a copy; the README's text is what users copy. Every line of its block,
+        // in order, must be here (the identity and server key are this copy's parameters).
+        string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "README.md"));
+        int section = readme.IndexOf("## The sans-IO core", StringComparison.Ordinal);
+        int start = readme.IndexOf("```csharp\n", section, StringComparison.Ordinal) + "```csharp\n".Length;
+        string block = readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)];
+        string[] copy = File.ReadAllLines(Path.Combine(RepositoryPaths.Root(), "tests", "Ossuary.Pipelines.Tests", "Protocol", "Lifecycle", "ReadmeSessionLoopTests.cs"))
+            .Select(line => line.Trim()).ToArray();
+        int at = Array.FindIndex(copy, line => line.StartsWith("private static async Task RunAsync", StringComparison.Ordinal));
+        foreach (string line in block.Split('\n').Select(line => line.Trim()))
+        {
+            if (line.Length == 0 || line.StartsWith("using ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            string expected = line.Replace("Console.WriteLine(", "answers.Add(", StringComparison.Ordinal);
+            int found = Array.IndexOf(copy, expected, at + 1);
+            Assert.True(found > at, $"The README's sans-IO loop has '{line}', which the copy here lacks (or has out of order): update the copy, then run it.");
+            at = found;
+        }
+    }
+
     // The README's block, with Console.WriteLine collecting into answers.
     private static async Task RunAsync(Stream transport, OssuaryIdentity identity, OssuaryPublicKey serverKey, List<string> answers)
     {
@@ -73,8 +119,10 @@ public class ReadmeSessionLoopTests
                     break;
                 case OssuaryReceiveStatus.UntrustedServer:              // trust on first use would call
                     throw new OssuaryException(result.Reason);          // session.AddAuthorizedKey(session.RemotePublicKey!)
-                case OssuaryReceiveStatus.Closed:
-                    return;                                             // result.Reason says why
+                case OssuaryReceiveStatus.Closed when result.Reason == OssuaryErrorReason.ConnectionClosed:
+                    return;                                             // a clean close, ours or the server's
+                case OssuaryReceiveStatus.Closed:                       // refused (ConnectionFailed), reset, ...
+                    throw new OssuaryException(result.Reason);
             }
         }
     }
