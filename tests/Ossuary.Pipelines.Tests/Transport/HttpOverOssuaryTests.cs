@@ -76,6 +76,27 @@ public class HttpOverOssuaryTests
         Assert.Equal(0, app.Services.GetRequiredService<RequestCount>().Value);
     });
 
+    [Fact]
+    public void TheConnectCallbackHereIsTheReadmes()
+    {
+        // These tests run a copy of the README's handler; every line of the README's, from
+        // `var handler` to the end of its initializer, must be in OverOssuary, in order.
+        string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "README.md"));
+        int paragraph = readme.IndexOf("`HttpClient` opens its connections through `OssuaryStream`", StringComparison.Ordinal);
+        Assert.True(paragraph >= 0, "The README has no paragraph on HttpClient over OssuaryStream.");
+        int start = readme.IndexOf("var handler", paragraph, StringComparison.Ordinal);
+        string[] handler = readme[start..readme.IndexOf("\n};", start, StringComparison.Ordinal)].Split('\n');
+        string[] copy = File.ReadAllLines(Path.Combine(RepositoryPaths.Root(), "tests", "Ossuary.Pipelines.Tests", "Transport", "HttpOverOssuaryTests.cs"))
+            .Select(line => line.Trim()).ToArray();
+        int at = Array.FindIndex(copy, line => line.StartsWith("private static HttpClient OverOssuary", StringComparison.Ordinal));
+        foreach (string line in handler.Select(line => line.Trim()).Where(line => line.Length > 0))
+        {
+            int found = Array.IndexOf(copy, line, at + 1);
+            Assert.True(found > at, $"The README's HttpClient recipe has '{line}', which OverOssuary lacks (or has out of order): update the copy, then run it.");
+            at = found;
+        }
+    }
+
     private static async Task<WebApplication> StartAsync(MutualKeys keys, HttpProtocols protocols)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
