@@ -23,6 +23,7 @@ internal sealed class OssuaryClientSettings
     {
         var settings = new OssuaryClientSettings();
         section.Bind(settings);
+        options.ConfigurationPrefix = SettingsKeys.Prefix(section);
         options.IdentityKeyFile = SettingsKeys.FilePath(settings.IdentityKeyFile, options.IdentityKeyFile, section, nameof(IdentityKeyFile), options.ConfigurationProblems);
         options.ConnectTimeout = settings.ConnectTimeout ?? options.ConnectTimeout;
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;

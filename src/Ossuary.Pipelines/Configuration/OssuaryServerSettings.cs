@@ -29,6 +29,7 @@ internal sealed class OssuaryServerSettings
     {
         var settings = new OssuaryServerSettings();
         section.Bind(settings);
+        options.ConfigurationPrefix = SettingsKeys.Prefix(section);
         if (settings.Mode is { } mode)
         {
             options.Mode = mode;

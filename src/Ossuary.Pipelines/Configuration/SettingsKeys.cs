@@ -5,6 +5,9 @@ namespace Ossuary.Pipelines.Configuration;
 /// <summary>Public keys and file paths from configuration text, with the setting's path in the error: a typo must not shrink an allow-list silently.</summary>
 internal static class SettingsKeys
 {
+    /// <summary>What the keys of <paramref name="section"/>'s settings start with: "Ossuary:Devices:", or "" at the root.</summary>
+    public static string Prefix(IConfiguration section) => section is IConfigurationSection named ? named.Path + ":" : "";
+
     /// <summary>The keys that parse; each entry that does not is added to <paramref name="problems"/>, which validation reports.</summary>
     public static IEnumerable<OssuaryPublicKey> Parse(List<string> entries, IConfiguration section, string property, ICollection<string> problems)
     {

@@ -81,6 +81,9 @@ public sealed class OssuaryClientOptions
     /// <summary>Settings from configuration that could not be applied (a malformed key); validation reports them.</summary>
     internal List<string> ConfigurationProblems { get; } = [];
 
+    /// <summary>What a setting's configuration key starts with when these options are bound from configuration, null otherwise.</summary>
+    internal string? ConfigurationPrefix { get; set; }
+
     /// <summary>Throws with a message that says what to fix.</summary>
     internal void Validate()
     {
@@ -124,8 +127,8 @@ public sealed class OssuaryClientOptions
             // Every server proves a key (an unauthenticated one too), so such a client refuses them all,
             // one UntrustedServer at a time: a misconfiguration to report now, not on each connect.
             throw new InvalidOperationException(
-                "OssuaryClientOptions trusts no server: add the server's public key to TrustedServerKeys " +
-                "(Ossuary:Client:TrustedServerKeys), or decide with TrustServer or TrustServerAtEndPoint (e.g. a known-hosts file).");
+                "OssuaryClientOptions trusts no server: add the server's public key to TrustedServerKeys" +
+                (ConfigurationPrefix is null ? "" : $" ({ConfigurationPrefix}{nameof(TrustedServerKeys)}:0 in configuration)") + ", or decide with TrustServer or TrustServerAtEndPoint (e.g. a known-hosts file).");
         }
     }
 }

@@ -27,7 +27,7 @@ public sealed class OssuaryServerOptions
     /// <summary>
     /// A secret key file (<see cref="Trust.OssuarySecretKeyFile"/>: 64 hex characters, owner-only, owned by the server's user or root) to
     /// read the identity from, in place of <see cref="Identity"/>; for configuration
-    /// (<c>Ossuary:IdentityKeyFile</c>). Read when the options are applied, and again on every reload.
+    /// (<c>IdentityKeyFile</c> in the options' section, e.g. <c>Ossuary:Devices:IdentityKeyFile</c>). Read when the options are applied, and again on every reload.
     /// </summary>
     public string? IdentityKeyFile { get; set; }
 
@@ -119,6 +119,16 @@ public sealed class OssuaryServerOptions
     internal List<string> ConfigurationProblems { get; private set; } = [];
 
     /// <summary>
+    /// What a setting's configuration key starts with ("Ossuary:Devices:", or "" at the root) when these
+    /// options are bound from configuration, null otherwise: a message names the key the operator must
+    /// set, not an example path that nothing of theirs reads.
+    /// </summary>
+    internal string? ConfigurationPrefix { get; set; }
+
+    private string InConfiguration(string setting) =>
+        ConfigurationPrefix is null ? "" : $" ({ConfigurationPrefix}{setting} in configuration)";
+
+    /// <summary>
     /// A copy with lists of its own, which <c>UseOssuary</c> keeps so that later changes to this object
     /// have no effect: the watcher of <see cref="AuthorizedKeysFile"/> read the caller's object, and a
     /// change to its path (the object reused for the next listener) made it ignore this file from then on.
@@ -145,14 +155,14 @@ public sealed class OssuaryServerOptions
             {
                 throw new InvalidOperationException(
                     "An authenticated Ossuary server needs OssuaryServerOptions.Identity: clients pin the server's key. " +
-                    "Load one with OssuaryIdentity.FromSeed/ParseSeedHex, set IdentityKeyFile (Ossuary:IdentityKeyFile) or IdentitySelector, or use Mode = Unauthenticated.");
+                    $"Load one with OssuaryIdentity.FromSeed/ParseSeedHex, set IdentityKeyFile{InConfiguration(nameof(IdentityKeyFile))} or IdentitySelector, or use Mode = Unauthenticated.");
             }
 
             if (AuthorizedClientKeys.Count == 0 && AuthorizeClient is null && AuthorizedKeysFile is null)
             {
                 throw new InvalidOperationException(
-                    "An authenticated Ossuary server admits nobody: add keys to OssuaryServerOptions.AuthorizedClientKeys " +
-                    "(Ossuary:AuthorizedClientKeys:0 in configuration), set AuthorizedKeysFile, " +
+                    $"An authenticated Ossuary server admits nobody: add keys to OssuaryServerOptions.AuthorizedClientKeys{InConfiguration(nameof(AuthorizedClientKeys) + ":0")}, " +
+                    "set AuthorizedKeysFile, " +
                     "set AuthorizeClient, or use Mode = Unauthenticated to admit any client.");
             }
         }

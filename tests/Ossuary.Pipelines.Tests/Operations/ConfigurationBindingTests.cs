@@ -134,6 +134,34 @@ public sealed class ConfigurationBindingTests : IDisposable
     }
 
     [Fact]
+    public async Task AMissingIdentityOrKeyListIsNamedInTheSectionTheOptionsAreBoundFrom()
+    {
+        // The README binds Ossuary:Devices and Ossuary:Client: a message that points at
+        // Ossuary:IdentityKeyFile or Ossuary:Client:TrustedServerKeys sends the operator to a setting
+        // nothing reads, and the host fails again the same way.
+        using var clientKey = OssuaryIdentity.Generate();
+        OptionsValidationException server = await Assert.ThrowsAsync<OptionsValidationException>(() => KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseConnectionHandler<EchoConnectionHandler>()),
+            builder =>
+            {
+                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Ossuary:Devices:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString() });
+                builder.Services.AddOssuaryServer(builder.Configuration.GetSection("Ossuary:Devices"), "devices");
+            }));
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Gateway:Uplink:IdentityKeyFile"] = WriteKeyFile(clientKey) })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryClient(configuration.GetSection("Gateway:Uplink"));
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        OptionsValidationException client = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value);
+
+        Assert.Contains("Ossuary:Devices:IdentityKeyFile", server.Message);
+        Assert.DoesNotContain("Ossuary:IdentityKeyFile", server.Message);
+        Assert.Contains("Gateway:Uplink:TrustedServerKeys", client.Message);
+        Assert.DoesNotContain("Ossuary:Client", client.Message);
+    }
+
+    [Fact]
     public async Task ValidateOnStartNamesAMalformedKeyByItsConfigurationPath()
     {
         using var serverKey = OssuaryIdentity.Generate();
