@@ -102,6 +102,11 @@ public sealed partial class OssuaryDuplexPipe
                     break; // the application stopped reading, or we are being disposed
                 }
 
+                if ((read.IsCanceled || flushed.IsCanceled) && _outputCompletionDeferred)
+                {
+                    break; // our Disconnect ended the connection, and the transport waits for this loop (see LingerAsync)
+                }
+
                 if (read.IsCompleted && result.Status == OssuaryReceiveStatus.NeedMoreData)
                 {
                     failure = new OssuaryException(OssuaryErrorReason.Truncated, partialPacket
@@ -180,6 +185,11 @@ public sealed partial class OssuaryDuplexPipe
         // reader completes, which took the farewell above with it, and every later write of an
         // application that had only stopped reading. (How the output ended is the outbound loop's to report.)
         await _outbound.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_outputCompletionDeferred)
+        {
+            await LingerAsync(transport).ConfigureAwait(false);
+        }
+
         try
         {
             await transport.CompleteAsync().ConfigureAwait(false);

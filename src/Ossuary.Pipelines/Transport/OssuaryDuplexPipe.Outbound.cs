@@ -116,10 +116,15 @@ public sealed partial class OssuaryDuplexPipe
             // Completed cleanly, a stream transport's writer (PipeWriter.Create) writes what it still
             // holds to the stream, with no way left to cancel it: for a peer that stopped reading,
             // that write never returns, and neither did disposal. An abandoned transport is aborted.
+            // Over a transport that closes its socket with the output (Kestrel's), not while the peer is
+            // still sending: the inbound loop completes it then (see LingerAsync).
             try
             {
-                await transport.CompleteAsync(failure ?? (abandoned ? new OperationCanceledException(
-                    "The Ossuary connection was disposed while the peer was not reading; its last bytes were dropped.") : null)).ConfigureAwait(false);
+                if (!DeferOutputCompletion(failure is not null || abandoned))
+                {
+                    await transport.CompleteAsync(failure ?? (abandoned ? new OperationCanceledException(
+                        "The Ossuary connection was disposed while the peer was not reading; its last bytes were dropped.") : null)).ConfigureAwait(false);
+                }
             }
             catch (Exception ex)
             {

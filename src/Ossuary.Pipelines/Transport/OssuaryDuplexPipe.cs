@@ -110,9 +110,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // writes that find the connection closed report the same reason as reads.
     private volatile OssuaryException? _inputFailure;
 
-    private OssuaryDuplexPipe(IDuplexPipe transport, OssuarySession session, ConnectionTelemetry telemetry, IOssuaryConnectionFeature feature)
+    private OssuaryDuplexPipe(IDuplexPipe transport, OssuarySession session, ConnectionTelemetry telemetry, IOssuaryConnectionFeature feature, ConnectionContext? connection)
     {
         _transport = transport;
+        _closingSocket = ClosingSocketOf(transport, connection);
         _session = session;
         _telemetry = telemetry;
         Feature = feature;
@@ -248,7 +249,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             TimeSpan elapsed = await HandshakeAsync(transport, session, plan, connection, telemetry, cancellationToken).ConfigureAwait(false);
             var feature = new OssuaryConnectionFeature(plan.Role, session.RemotePublicKey is { IsAnonymous: true } ? null : session.RemotePublicKey, plan.LocalPublicKey, elapsed);
-            var pipe = new OssuaryDuplexPipe(transport, session, telemetry, feature);
+            var pipe = new OssuaryDuplexPipe(transport, session, telemetry, feature, connection);
             pipe._outbound = pipe.RunOutboundAsync(); // first: the inbound loop waits for it when it ends
             pipe._inbound = pipe.RunInboundAsync();
             return pipe;
@@ -280,7 +281,11 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// Completes the plaintext pipes (sending Disconnect if the application has not), waits for
     /// both directions to finish, and frees the session's secrets. Output still queued for a peer
     /// that does not read is waited for at most 5 s; then the transport is aborted (its last bytes
-    /// and the Disconnect are dropped) rather than disposal waiting on the peer forever. A transport
+    /// and the Disconnect are dropped) rather than disposal waiting on the peer forever. Over a socket
+    /// (a client's, or Kestrel's under <c>UseOssuary</c>) whose peer is still sending when our
+    /// Disconnect has gone, disposal then waits for the peer to close its end, discarding what it
+    /// sends, within what is left of the same 5 s: a socket closed with the peer's bytes unread sends
+    /// a reset, which drops the last bytes and the Disconnect before the peer reads them. A transport
     /// that throws as its ends are completed (a stream writer whose stream fails writing what it
     /// held) is logged as a failed connection, not thrown from here; the secrets are freed whatever happens.
     /// </summary>
@@ -322,17 +327,27 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
             // The peer may never answer our Disconnect: stop waiting for it, without an exception where the
             // transport can. Once our Disconnect went out, a socket transport gives the peer what is left
-            // of the same 5 s to close its end (see StreamDuplexPipe.TryStopReading); after a failure, none.
+            // of the same 5 s to close its end (see StreamDuplexPipe.TryStopReading and LingerAsync); after a failure, none.
             _disposing = true;
             TimeSpan lingerFor = _saidGoodbye && !_outboundFailed ? DisposeFlushTimeout - Stopwatch.GetElapsedTime(started) : TimeSpan.Zero;
-            if (_transport is not IReadStoppingTransport stoppable || !stoppable.TryStopReading(lingerFor))
-            {
-                _transport.Input.CancelPendingRead();
-            }
 
             // Nor for room in the input: an application holding a read's buffer (its reader's completion
             // waits for that) may never make room, and the inbound loop must end all the same.
             _input.Writer.CancelPendingFlush();
+            if (_outputCompletionDeferred)
+            {
+                // The inbound loop waits for a peer still sending to close its end: what is left of the 5 s, no more.
+                if (lingerFor > TimeSpan.Zero)
+                {
+                    await _inbound.WaitAsync(lingerFor).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+
+                CutLinger();
+            }
+            else if (_transport is not IReadStoppingTransport stoppable || !stoppable.TryStopReading(lingerFor))
+            {
+                _transport.Input.CancelPendingRead();
+            }
 
             await _inbound.ConfigureAwait(false);
         }

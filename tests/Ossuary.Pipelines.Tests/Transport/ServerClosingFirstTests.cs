@@ -52,6 +52,170 @@ public class ServerClosingFirstTests
     }
 
     [Fact]
+    public async Task AServerThatReturnsWhileTheClientIsStillSendingDeliversItsLastBytesAndDisconnect()
+    {
+        // The handler streams 8 MiB and returns without reading a byte of what the client keeps
+        // sending; the client reads slowly. The server's socket was closed with the client's bytes
+        // unread, so it sent a reset, which dropped what the server's kernel still held of the last
+        // frames and the Disconnect: the client read a reset (or a truncated stream) where the
+        // server had logged a clean close.
+        const int Length = 8 << 20;
+        using var keys = new MutualKeys();
+        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            listen.UseOssuary(o =>
+            {
+                o.Identity = keys.Server;
+                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+            });
+            listen.Run(async connection =>
+            {
+                byte[] chunk = new byte[64 * 1024];
+                for (int sent = 0; sent < Length; sent += chunk.Length)
+                {
+                    await connection.Transport.Output.WriteAsync(chunk);
+                }
+            });
+        }));
+
+        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within();
+        Task sending = Task.Run(async () =>
+        {
+            byte[] chunk = new byte[16 * 1024];
+            while (!(await client.Transport.Output.WriteAsync(chunk)).IsCompleted)
+            {
+            }
+        });
+
+        long received = 0;
+        string outcome = "clean end";
+        try
+        {
+            while (true)
+            {
+                System.IO.Pipelines.ReadResult read = await client.Transport.Input.ReadAsync().AsTask().Within();
+                received += read.Buffer.Length;
+                client.Transport.Input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+
+                await Task.Delay(1); // slower than the server sends: its last frames wait in its socket
+            }
+        }
+        catch (OssuaryException ex)
+        {
+            outcome = $"{ex.Reason}: {ex.Message}";
+        }
+        finally
+        {
+            await client.DisposeAsync().AsTask().Within();
+        }
+
+        await sending.Within();
+        Assert.Equal(("clean end", (long)Length), (outcome, received));
+    }
+
+    [Fact]
+    public async Task AServerWaitsForAClientThatNeverClosesNoLongerThanItsDisposalTime()
+    {
+        // The wait for a client still sending to close its end is bounded: one that stops when the
+        // Disconnect arrives but never closes its socket holds the server's connection no longer than
+        // disposal's 5 s; then the server closes it.
+        using var keys = new MutualKeys();
+        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            listen.UseOssuary(o =>
+            {
+                o.Identity = keys.Server;
+                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+            });
+            listen.Run(async connection =>
+            {
+                System.IO.Pipelines.ReadResult read = await connection.Transport.Input.ReadAsync(); // the client is sending
+                connection.Transport.Input.AdvanceTo(read.Buffer.End);
+                await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
+            });
+        }));
+
+        using System.Net.Sockets.Socket socket = await OssuaryClient.ConnectSocketAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), TimeSpan.FromSeconds(30)).Within();
+        var client = new OssuaryStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: false));
+        try
+        {
+            await client.AuthenticateAsClientAsync(keys.ClientOptions()).Within();
+            await Task.Run(async () =>
+            {
+                byte[] chunk = new byte[16 * 1024];
+                try
+                {
+                    while (true)
+                    {
+                        await client.WriteAsync(chunk);
+                    }
+                }
+                catch (Exception ex) when (ex is OssuaryException or IOException)
+                {
+                    // The server's Disconnect: the client stops sending, and keeps its socket open.
+                }
+            }).Within();
+
+            Assert.True((await RawPeer.WaitForCloseAsync(socket, TimeSpan.FromSeconds(30))).Closed);
+        }
+        finally
+        {
+            await client.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task AHandlerThatSaysGoodbyeWithItsInputFullSeesConnectionClosed()
+    {
+        // The handler leaves what the client sent unread until its input is full, completes its
+        // output and waits for ConnectionClosed, as a server that is done does; the client keeps its
+        // socket open. The connection must still end (at most disposal's 5 s later, the client still
+        // having bytes unsent): waiting for the client's close must not wait on the full input.
+        using var keys = new MutualKeys();
+        var sawClose = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            listen.UseOssuary(o =>
+            {
+                o.Identity = keys.Server;
+                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+            });
+            listen.Run(async connection =>
+            {
+                while (true)
+                {
+                    System.IO.Pipelines.ReadResult read = await connection.Transport.Input.ReadAsync();
+                    connection.Transport.Input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                    if (read.Buffer.Length >= 128 * 1024 || read.IsCompleted)
+                    {
+                        break; // its input is full: the connection's reading waits for room
+                    }
+                }
+
+                await connection.Transport.Output.CompleteAsync();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, connection.ConnectionClosed);
+                }
+                catch (OperationCanceledException)
+                {
+                    sawClose.TrySetResult();
+                }
+            });
+        }));
+
+        await using OssuaryClientConnection client = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within();
+        Task<System.IO.Pipelines.FlushResult> sending = client.Transport.Output.WriteAsync(new byte[4 << 20]).AsTask();
+        Assert.Empty(await PipeReads.ReadToEndAsync(client.Transport.Input).Within());
+        await sawClose.Task.Within();
+        await sending.Within();
+    }
+
+    [Fact]
     public async Task ConnectionClosedFiresWhenTheServersDisconnectArrivesWhileTheClientsOutputIsStuck()
     {
         // A server that says goodbye without reading what the client sent, and keeps its socket open:

@@ -1,0 +1,135 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+
+namespace Ossuary.Pipelines.Transport;
+
+/// <summary>
+/// The end of a connection over a transport that closes its socket as its output completes
+/// (Kestrel's socket transport): the server's side of what <c>StreamDuplexPipe</c> does for a client.
+/// </summary>
+/// <remarks>
+/// A socket closed with bytes of the peer's unread sends a reset, not a FIN, and the reset drops
+/// whatever this side's kernel still held unsent: the last frames and the Disconnect never reached a
+/// client that reads slowly, which saw a reset or a truncated stream where this side reported a clean
+/// close. So after our Disconnect, while the peer is still sending, the transport's output is left
+/// open and its input read and discarded until the peer closes its end, at most 5 s (and within what
+/// is left of disposal's 5 s); only then is the output completed, and the socket closed. A peer that
+/// is not sending costs nothing: the output is completed at once, as before.
+/// </remarks>
+public sealed partial class OssuaryDuplexPipe
+{
+    // The socket under a transport whose output's completion closes it; null for a transport that
+    // has its own way to end (StreamDuplexPipe) or shows no socket (a pipe in memory).
+    private readonly Socket? _closingSocket;
+
+    // Set by the outbound loop when it left the transport's output open after our Disconnect: the
+    // inbound loop completes it once the peer has stopped sending (see LingerAsync).
+    private volatile bool _outputCompletionDeferred;
+
+    // Set by disposal, before it cancels the transport's read, once its 5 s are up: a cancellation
+    // that PeerIsStillSending's TryRead consumes must still end the linger.
+    private volatile bool _lingerCut;
+
+    private static Socket? ClosingSocketOf(IDuplexPipe transport, ConnectionContext? connection) =>
+        transport is IReadStoppingTransport ? null : connection?.Features.Get<IConnectionSocketFeature>()?.Socket;
+
+    /// <summary>
+    /// Whether the outbound loop, done, leaves the transport's output to the inbound loop: after a
+    /// Disconnect that went out whole, over a transport that closes its socket with the output.
+    /// The inbound loop is woken from its read, as the socket's close woke it before, and from a flush
+    /// that waits for room in an application's full input: the socket's close waited for neither, and
+    /// a handler that completed its output and waits for the connection's end would wait forever.
+    /// </summary>
+    private bool DeferOutputCompletion(bool outputFailed)
+    {
+        if (outputFailed || !_saidGoodbye || _closingSocket is null)
+        {
+            return false;
+        }
+
+        _outputCompletionDeferred = true;
+        _transport.Input.CancelPendingRead();
+        _input.Writer.CancelPendingFlush();
+        return true;
+    }
+
+    /// <summary>Ends the linger now (disposal's time is up): the read it waits in returns cancelled.</summary>
+    private void CutLinger()
+    {
+        _lingerCut = true;
+        _transport.Input.CancelPendingRead();
+    }
+
+    /// <summary>
+    /// Once the inbound loop is done: if the peer is still sending, reads and discards until it closes
+    /// its end or 5 s pass (disposal cuts it shorter, see <see cref="DisposeAsync"/>), then completes the
+    /// output the outbound loop left open.
+    /// </summary>
+    private async Task LingerAsync(PipeReader transport)
+    {
+        try
+        {
+            if (PeerIsStillSending(transport) && !_lingerCut)
+            {
+                using var deadline = new CancellationTokenSource(DisposeFlushTimeout);
+                using CancellationTokenRegistration cut = deadline.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), transport);
+                while (true)
+                {
+                    ReadResult read = await transport.ReadAsync().ConfigureAwait(false);
+                    transport.AdvanceTo(read.Buffer.End);
+                    if (read.IsCompleted || read.IsCanceled)
+                    {
+                        break; // the peer closed its end, or the time is up
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (!LocalFault.IsLocal(ex))
+        {
+            // The peer reset, or the connection was aborted: there is nothing more to wait for.
+        }
+        catch (Exception ex)
+        {
+            ReportTransportCompletionFailure(ex);
+        }
+
+        try
+        {
+            await _transport.Output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ReportTransportCompletionFailure(ex);
+        }
+    }
+
+    /// <summary>
+    /// Bytes of the peer's wait unread, in the transport or in the socket (discarding those the
+    /// transport holds): closed now, the socket would send a reset.
+    /// </summary>
+    private bool PeerIsStillSending(PipeReader transport)
+    {
+        bool unread = false;
+        if (transport.TryRead(out ReadResult read))
+        {
+            transport.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                return false; // the peer has closed its end: nothing of its waits in the socket
+            }
+
+            unread = !read.Buffer.IsEmpty;
+        }
+
+        try
+        {
+            return unread || _closingSocket!.Available > 0;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false; // already closed or reset
+        }
+    }
+}
