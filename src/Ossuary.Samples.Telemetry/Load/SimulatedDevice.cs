@@ -33,7 +33,9 @@ internal static class SimulatedDevice
                 var flushed = await connection.Transport.Output.FlushAsync(cancellationToken);
                 if (flushed.IsCompleted)
                 {
-                    throw new OssuaryException(OssuaryErrorReason.ConnectionClosed, "The server closed the connection.");
+                    // The connection has ended: the delivery check's read says why (the allow-list's
+                    // refusal, a shutdown) where a bare "closed" hid the server's reason.
+                    break;
                 }
 
                 sent++;
