@@ -21,17 +21,8 @@ public class WritesAfterThePeersDisconnectTests
         // Disconnect returned completed without waiting for room and without committing, so every byte
         // of them piled up in the output's memory: an application that writes through Output.AsStream()
         // (which ignores IsCompleted) grew it without bound.
-        using var serverKey = OssuaryIdentity.Generate();
-        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
-        using NetworkStream serverSocket = serverSide;
-        using NetworkStream clientSocket = clientSide;
-        var clientOptions = new OssuaryClientOptions();
-        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
-        Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(
-            new StreamDuplexPipe(serverSide, leaveOpen: true, mayStopReading: false),
-            new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated });
-        await using OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(new StreamDuplexPipe(clientSide, leaveOpen: true, mayStopReading: false), clientOptions).Within();
-        await using OssuaryDuplexPipe server = await accepting.Within();
+        await using TcpPipePair pair = await TcpPipePair.ConnectAsync();
+        (OssuaryDuplexPipe client, OssuaryDuplexPipe server) = (pair.Client, pair.Server);
 
         // More than the peer's input and both sockets hold: the output loop sends it and waits there.
         Assert.False((await client.Output.WriteAsync(new byte[32 << 20]).AsTask().Within()).IsCompleted);
@@ -55,17 +46,8 @@ public class WritesAfterThePeersDisconnectTests
         // The same stuck peer, but the write was already waiting for room when the Disconnect came:
         // it went on waiting (until the output unstuck or disposal, up to 5 s), where a write made
         // after the Disconnect is told at once that nothing more is sent.
-        using var serverKey = OssuaryIdentity.Generate();
-        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
-        using NetworkStream serverSocket = serverSide;
-        using NetworkStream clientSocket = clientSide;
-        var clientOptions = new OssuaryClientOptions();
-        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
-        Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(
-            new StreamDuplexPipe(serverSide, leaveOpen: true, mayStopReading: false),
-            new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated });
-        await using OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(new StreamDuplexPipe(clientSide, leaveOpen: true, mayStopReading: false), clientOptions).Within();
-        await using OssuaryDuplexPipe server = await accepting.Within();
+        await using TcpPipePair pair = await TcpPipePair.ConnectAsync();
+        (OssuaryDuplexPipe client, OssuaryDuplexPipe server) = (pair.Client, pair.Server);
 
         Assert.False((await client.Output.WriteAsync(new byte[32 << 20]).AsTask().Within()).IsCompleted);
         ValueTask<FlushResult> waiting = client.Output.WriteAsync(new byte[1 << 20]); // more than the output's pause threshold
@@ -129,4 +111,43 @@ public class WritesAfterThePeersDisconnectTests
     });
 
     private static Task Run(Func<Task> test) => test().Within();
+
+    /// <summary>Both ends over real sockets that neither end closes on its own (so a peer can stop reading and stay).</summary>
+    private sealed class TcpPipePair : IAsyncDisposable
+    {
+        private readonly OssuaryIdentity _serverKey;
+        private readonly NetworkStream _serverSocket;
+        private readonly NetworkStream _clientSocket;
+
+        private TcpPipePair(OssuaryIdentity serverKey, NetworkStream serverSocket, NetworkStream clientSocket, OssuaryDuplexPipe client, OssuaryDuplexPipe server)
+        {
+            (_serverKey, _serverSocket, _clientSocket, Client, Server) = (serverKey, serverSocket, clientSocket, client, server);
+        }
+
+        public OssuaryDuplexPipe Client { get; }
+
+        public OssuaryDuplexPipe Server { get; }
+
+        public static async Task<TcpPipePair> ConnectAsync()
+        {
+            var serverKey = OssuaryIdentity.Generate();
+            (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+            var clientOptions = new OssuaryClientOptions();
+            clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+            Task<OssuaryDuplexPipe> accepting = OssuaryDuplexPipe.AcceptAsync(
+                new StreamDuplexPipe(serverSide, leaveOpen: true, mayStopReading: false),
+                new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated });
+            OssuaryDuplexPipe client = await OssuaryDuplexPipe.ConnectAsync(new StreamDuplexPipe(clientSide, leaveOpen: true, mayStopReading: false), clientOptions).Within();
+            return new TcpPipePair(serverKey, serverSide, clientSide, client, await accepting.Within());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Server.DisposeAsync();
+            await Client.DisposeAsync();
+            _clientSocket.Dispose();
+            _serverSocket.Dispose();
+            _serverKey.Dispose();
+        }
+    }
 }
