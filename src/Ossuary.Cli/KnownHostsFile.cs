@@ -215,8 +215,19 @@ internal static class KnownHostsFile
         string comment = $"added by ossuary on {DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}";
         OssuaryKnownHosts.Parse(new StringReader("")).Add(server.Host, server.Port, key, comment);
         EnsureDirectory(path);
+        bool existed = File.Exists(path);
         using FileStream file = OpenExclusive(path, FileMode.OpenOrCreate);
-        return Rewrite(file, path, server, $"{server} {key} {comment}");
+        try
+        {
+            return Rewrite(file, path, server, $"{server} {key} {comment}");
+        }
+        catch (CliException) when (!existed && file.Length == 0)
+        {
+            // A file this call created and could not write a line to (a full disk) goes again, so that
+            // "the file is unchanged" holds; an empty file would also have made later connects find no key.
+            File.Delete(path);
+            throw;
+        }
     }
 
     private static bool Matches(string line, HostPort server)

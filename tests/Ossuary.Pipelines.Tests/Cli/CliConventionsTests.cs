@@ -271,6 +271,22 @@ public sealed class CliConventionsTests : CliTestBase
     }
 
     [Fact]
+    public async Task KnownHostsSetThatCannotWriteANewFileLeavesNoFile()
+    {
+        // The file did not exist and the disk is full: the tool said "the file is unchanged" and
+        // left an empty file it had created.
+        const string New = "2222222222222222222222222222222222222222222222222222222222222222";
+        using var disk = FullDisk.Mount();
+        string path = Path.Combine(disk.Path, "known_hosts");
+        disk.Fill();
+
+        ToolResult failed = await RunAsync("known-hosts", "set", "other.example:7000", New, "--known-hosts", path);
+
+        AssertFails(failed, 1, "No space left on device", "the file is unchanged");
+        Assert.False(File.Exists(path), "an empty known-hosts file was left behind");
+    }
+
+    [Fact]
     public async Task KnownHostsRemoveThatCannotWriteTheBackupIsAFailureThatLeavesTheFileAsItWas()
     {
         // FILE.old is written first and the disk has no room for it: a full disk is no bad input
