@@ -49,8 +49,11 @@ public sealed class Fleet(string directory)
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            made.Remove();
-            throw new IOException($"{e.Message.TrimEnd('.')}; the fleet was not made (the files written so far were removed).", e);
+            IReadOnlyList<string> left = made.Remove();
+            string cleanUp = left.Count == 0
+                ? "the files written so far were removed"
+                : $"these files it wrote could not be removed; remove them before running it again: {string.Join(", ", left)}";
+            throw new IOException($"{e.Message.TrimEnd('.')}; the fleet was not made ({cleanUp}).", e);
         }
     }
 

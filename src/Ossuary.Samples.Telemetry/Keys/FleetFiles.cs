@@ -40,9 +40,15 @@ internal sealed class FleetFiles(string directory, string devicesDirectory)
         return file;
     }
 
-    /// <summary>Removes what this run made, newest first; what cannot be removed stays (the error already says the fleet was not made).</summary>
-    public void Remove()
+    /// <summary>
+    /// Removes what this run made, newest first. Returns the files that could not be removed (a
+    /// file system gone read-only, say), with why, so that the error does not claim a clean slate
+    /// the next run would be refused on; a directory that is not empty stays without a word (someone
+    /// else put something there meanwhile).
+    /// </summary>
+    public IReadOnlyList<string> Remove()
     {
+        var left = new List<string>();
         foreach (string path in Enumerable.Reverse(_files))
         {
             try
@@ -51,6 +57,7 @@ internal sealed class FleetFiles(string directory, string devicesDirectory)
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                left.Add($"{path} ({e.Message.TrimEnd('.')})");
             }
         }
 
@@ -64,5 +71,7 @@ internal sealed class FleetFiles(string directory, string devicesDirectory)
             {
             }
         }
+
+        return left;
     }
 }

@@ -50,6 +50,21 @@ internal sealed class FullDisk : IDisposable
         }
     }
 
+    /// <summary>Makes the file system read-only, as a kernel does after an I/O error (ext4's errors=remount-ro).</summary>
+    public void RemountReadOnly()
+    {
+        using Process remount = Process.Start(new ProcessStartInfo("mount", ["-o", "remount,ro", Path])
+        {
+            RedirectStandardError = true,
+        }) ?? throw new InvalidOperationException("mount did not start");
+        string error = remount.StandardError.ReadToEnd();
+        remount.WaitForExit();
+        if (remount.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"mount -o remount,ro exited {remount.ExitCode}: {error}");
+        }
+    }
+
     /// <summary>Frees the space <see cref="Fill"/> took.</summary>
     public void Free(string name = ".filler") => File.Delete(System.IO.Path.Combine(Path, name));
 
