@@ -64,7 +64,10 @@ internal static class TransferCommands
                 // Read from the start: a receiver that refuses the file answers at once and closes, and
                 // a sender waiting on a quiet producer (tail -f | ossuary send -) must not wait on.
                 Task<(string? Answer, OssuaryException? ClosedWith)> answering = ReadAnswerAsync(client.Secure.Input, cancellationToken);
-                SendResult sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, fromStdin || !source.CanSeek ? TransferProtocol.UnknownLength : source.Length, answering, cancellationToken);
+                // A file of length 0 may still hold bytes (/proc/cpuinfo and its kind): sent as stdin is too,
+                // which for a file that is really empty costs the one end-of-chunks mark.
+                long length = fromStdin || !source.CanSeek || source.Length == 0 ? TransferProtocol.UnknownLength : source.Length;
+                SendResult sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, length, answering, cancellationToken);
                 (string? answer, OssuaryException? closedWith) = await answering;
                 closedWith ??= sent.ClosedWith;
                 // Only the hash of everything sent confirms; an unfinished transfer has none to confirm.

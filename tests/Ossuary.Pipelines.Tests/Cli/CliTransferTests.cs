@@ -397,6 +397,32 @@ public sealed class CliTransferTests : CliTestBase
         Assert.Equal(Announced, await receiving.Within()); // the announced bytes, and neither more nor a hash
     }
 
+    [Theory]
+    [InlineData("/proc/version")] // length 0, content: failed as "grew while being sent"
+    [InlineData("")] // a file that is really empty
+    public async Task AFileOfLengthZeroArrivesWithWhatItHolds(string path)
+    {
+        if (path.Length == 0)
+        {
+            path = Path.Combine(Dir, "empty.txt");
+            File.WriteAllBytes(path, []);
+        }
+
+        byte[] content = File.ReadAllBytes(path);
+        Assert.Equal(0, new FileInfo(path).Length);
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        int port = ServerPort(receiver);
+
+        ToolResult sent = await RunAsync("send", path, $"127.0.0.1:{port}", "--trust", ServerKey(receiver), "--known-hosts", "known_hosts", "--name", "copy");
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertSucceeds(sent);
+        AssertSucceeds(received);
+        Assert.Contains($"({content.Length} bytes), SHA-256 {Convert.ToHexStringLower(SHA256.HashData(content))} confirmed by the receiver", sent.Stderr, StringComparison.Ordinal);
+        Assert.Equal(content, File.ReadAllBytes(Path.Combine(Dir, "inbox", "copy")));
+    }
+
     [Fact]
     public async Task ASenderThatVanishesMidTransferLeavesNoPartialFile()
     {
