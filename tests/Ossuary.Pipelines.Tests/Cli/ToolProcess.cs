@@ -88,6 +88,14 @@ internal sealed class ToolProcess : IDisposable
     public static ToolProcess Start(string assembly, string name, string directory, params string[] args) => Start(assembly, name, directory, null, args);
 
     /// <summary>
+    /// As <see cref="Start(string, string, string, string[])"/>, with SIGINT handled as the program
+    /// decides even when this test run ignores it (a background job of a non-interactive shell, whose
+    /// children inherit the ignored signal across exec): for tests that stop a program with Ctrl+C.
+    /// </summary>
+    public static ToolProcess StartWithDefaultInterrupt(string assembly, string name, string directory, params string[] args) =>
+        Start("env", ["--default-signal=INT", RepositoryPaths.DotnetHost(), assembly], name, directory, null, args);
+
+    /// <summary>
     /// Starts the tool through bash with <paramref name="redirections"/> (bash syntax, e.g.
     /// <c>&gt;/dev/full</c> or <c>0&lt;&gt;/dev/tcp/127.0.0.1/PORT</c>) applied to it: standard streams
     /// that fail in ways a pipe from this process cannot. Unix only.

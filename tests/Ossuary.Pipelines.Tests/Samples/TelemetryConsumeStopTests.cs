@@ -33,7 +33,7 @@ public sealed class TelemetryConsumeStopTests : IDisposable
         }
 
         string database = Path.Combine(_directory, "telemetry.db");
-        using ToolProcess consume = ToolProcess.Start(Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), "telemetry consume", _directory,
+        using ToolProcess consume = ToolProcess.StartWithDefaultInterrupt(Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), "telemetry consume", _directory,
             "consume", "--nats", nats.Url, "--db", database);
         await consume.WaitForStdoutLineAsync(new Regex("^storing readings .*$", RegexOptions.Multiline), HardLimit);
         while (!File.Exists(database) || ReadingQueries.Totals(database).Sum(t => t.Readings) < Readings)
