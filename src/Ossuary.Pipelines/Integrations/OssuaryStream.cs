@@ -283,10 +283,11 @@ public sealed partial class OssuaryStream : Stream
     /// Sends Disconnect, then disposes the inner stream unless asked to leave it open. An inner
     /// <see cref="System.Net.Sockets.NetworkStream"/> this stream owns stops receiving first (on Linux),
     /// so that the wait for the peer's answer ends at once; but while the peer is still sending (bytes
-    /// from it wait unread), the socket sends its end (FIN) after the Disconnect and is closed once the
-    /// peer has closed its own, what the peer still sends read and discarded, within the 5 s that
-    /// disposal gives the output: closed with the peer's bytes unread, the socket would send a reset,
-    /// which can drop the last bytes written and the Disconnect before the peer reads them. Safe to call more than once, and from
+    /// from it wait unread), or (Linux) has not acknowledged the last bytes written, the socket sends
+    /// its end (FIN) after the Disconnect and is closed once the peer has closed its own, what the peer
+    /// still sends read and discarded, within the 5 s that disposal gives the output: closed with the
+    /// peer's bytes unread, or receiving any once closed, the socket would send a reset, which can drop
+    /// the last bytes written and the Disconnect before the peer reads them. Safe to call more than once, and from
     /// several threads at once: the first call does the work, the others wait until it is done.
     /// </summary>
     public override async ValueTask DisposeAsync()

@@ -36,12 +36,13 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// </summary>
     /// <remarks>
     /// With <paramref name="lingerFor"/> positive (our Disconnect went out, nothing failed) and bytes
-    /// from the peer waiting unread, the socket sends its end (FIN) after the Disconnect now and stops
-    /// receiving only once the peer has closed its end or the time is up: a socket closed with bytes
-    /// from the peer unread (a server still streaming to a client that is done) sends a reset, and
-    /// the reset drops whatever of the last frames and the Disconnect this side's kernel still held,
-    /// so the peer failed where this side reported a clean close. <see cref="CloseAsync"/> reads and
-    /// discards until then.
+    /// from the peer waiting unread, or bytes of ours the peer has not acknowledged yet (Linux), the
+    /// socket sends its end (FIN) after the Disconnect now and stops receiving only once the peer has
+    /// closed its end or the time is up: a socket closed with bytes from the peer unread (a server
+    /// still streaming to a client that is done), or receiving any once closed (a server answering
+    /// what it reads), sends a reset, and the reset drops whatever of the last frames and the
+    /// Disconnect this side's kernel still held, so the peer failed where this side reported a clean
+    /// close. <see cref="CloseAsync"/> reads and discards until then.
     /// </remarks>
     public bool TryStopReading(TimeSpan lingerFor)
     {
@@ -50,10 +51,11 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             return false;
         }
 
-        // Only with bytes from the peer waiting unread (it is still sending): a socket closed with none
-        // ends with a FIN, and a peer that waits for the application to close its end (as another
-        // OssuaryStream does) would hold every disposal for the whole time.
-        if (lingerFor > TimeSpan.Zero && HasUnreadBytes(socket) && Shutdown(socket, SocketShutdown.Send))
+        // Only with bytes from the peer waiting unread (it is still sending), or bytes of ours it has
+        // not acknowledged yet (an answer it sends meanwhile would meet a closed socket, and the reset
+        // would drop them): a socket closed with neither ends with a FIN, and a peer that waits for the
+        // application to close its end (as another OssuaryStream does) would hold every disposal for the whole time.
+        if (lingerFor > TimeSpan.Zero && (SocketQueues.HasUnreadBytes(socket) || SocketQueues.HasUndeliveredData(socket)) && Shutdown(socket, SocketShutdown.Send))
         {
             _linger = new CancellationTokenSource(lingerFor);
             if (!OperatingSystem.IsLinux())
@@ -106,18 +108,6 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
-        }
-    }
-
-    private static bool HasUnreadBytes(Socket socket)
-    {
-        try
-        {
-            return socket.Available > 0;
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            return false; // already closed or reset
         }
     }
 

@@ -10,13 +10,15 @@ namespace Ossuary.Pipelines.Transport;
 /// (Kestrel's socket transport): the server's side of what <c>StreamDuplexPipe</c> does for a client.
 /// </summary>
 /// <remarks>
-/// A socket closed with bytes of the peer's unread sends a reset, not a FIN, and the reset drops
-/// whatever this side's kernel still held unsent: the last frames and the Disconnect never reached a
-/// client that reads slowly, which saw a reset or a truncated stream where this side reported a clean
-/// close. So after our Disconnect, while the peer is still sending, the transport's output is left
-/// open and its input read and discarded until the peer closes its end, at most 5 s (and within what
-/// is left of disposal's 5 s); only then is the output completed, and the socket closed. A peer that
-/// is not sending costs nothing: the output is completed at once, as before.
+/// A socket closed with bytes of the peer's unread, or receiving bytes once closed, sends a reset, not
+/// a FIN, and the reset drops whatever this side's kernel still held unsent: the last frames and the
+/// Disconnect never reached a client that reads slowly, which saw a reset or a truncated stream where
+/// this side reported a clean close. So after our Disconnect, while the peer is still sending or (on
+/// Linux) our last frames are not yet acknowledged, the transport's output is left open and its input
+/// read and discarded until the peer closes its end, at most 5 s (and within what is left of
+/// disposal's 5 s); only then is the output completed, and the socket closed. A connection whose
+/// frames were all delivered, with a peer that is not sending, costs nothing: the output is completed
+/// at once, as before.
 /// </remarks>
 public sealed partial class OssuaryDuplexPipe
 {
@@ -29,7 +31,7 @@ public sealed partial class OssuaryDuplexPipe
     private volatile bool _outputCompletionDeferred;
 
     // Set by disposal, before it cancels the transport's read, once its 5 s are up: a cancellation
-    // that PeerIsStillSending's TryRead consumes must still end the linger.
+    // that ClosingNowCouldReset's TryRead consumes must still end the linger.
     private volatile bool _lingerCut;
 
     private static Socket? ClosingSocketOf(IDuplexPipe transport, ConnectionContext? connection) =>
@@ -71,7 +73,7 @@ public sealed partial class OssuaryDuplexPipe
     {
         try
         {
-            if (PeerIsStillSending(transport) && !_lingerCut)
+            if (ClosingNowCouldReset(transport) && !_lingerCut)
             {
                 using var deadline = new CancellationTokenSource(DisposeFlushTimeout);
                 using CancellationTokenRegistration cut = deadline.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), transport);
@@ -107,9 +109,11 @@ public sealed partial class OssuaryDuplexPipe
 
     /// <summary>
     /// Bytes of the peer's wait unread, in the transport or in the socket (discarding those the
-    /// transport holds): closed now, the socket would send a reset.
+    /// transport holds): closed now, the socket would send a reset. Or bytes of ours wait for the
+    /// peer's acknowledgement (Linux): anything the peer sends before it has read our Disconnect
+    /// would meet a closed socket and draw the same reset, which drops them.
     /// </summary>
-    private bool PeerIsStillSending(PipeReader transport)
+    private bool ClosingNowCouldReset(PipeReader transport)
     {
         bool unread = false;
         if (transport.TryRead(out ReadResult read))
@@ -123,13 +127,6 @@ public sealed partial class OssuaryDuplexPipe
             unread = !read.Buffer.IsEmpty;
         }
 
-        try
-        {
-            return unread || _closingSocket!.Available > 0;
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            return false; // already closed or reset
-        }
+        return unread || SocketQueues.HasUnreadBytes(_closingSocket!) || SocketQueues.HasUndeliveredData(_closingSocket!);
     }
 }

@@ -44,6 +44,34 @@ internal static class KernelTcpSockets
             : $"{Readings} readings of /proc/net/tcp, the last found: {string.Join(", ", found)}");
     }
 
+    /// <summary>
+    /// Waits until the 127.0.0.1 socket with local port <paramref name="localPort"/> (and remote port
+    /// <paramref name="remotePort"/>, if given) has left ESTABLISHED: its side has sent or queued its
+    /// end (a shutdown of its sending, or its close). False if it has not after <paramref name="atMost"/>.
+    /// </summary>
+    public static async Task<bool> LeavesEstablishedAsync(int localPort, int? remotePort, TimeSpan atMost)
+    {
+        string local = "0100007F:" + localPort.ToString("X4", CultureInfo.InvariantCulture);
+        string? remote = remotePort is int port ? "0100007F:" + port.ToString("X4", CultureInfo.InvariantCulture) : null;
+        long started = Environment.TickCount64;
+        do
+        {
+            // "sl local rem st ...": the addresses and ports, then the state (01 ESTABLISHED).
+            bool established = File.ReadLines("/proc/net/tcp").Skip(1)
+                .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Any(fields => fields[1] == local && (remote is null || fields[2] == remote) && fields[3] == "01");
+            if (!established)
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+        while (Environment.TickCount64 - started < atMost.TotalMilliseconds);
+
+        return false;
+    }
+
     private static IEnumerable<Entry> Established()
     {
         foreach (string line in File.ReadLines("/proc/net/tcp").Skip(1))

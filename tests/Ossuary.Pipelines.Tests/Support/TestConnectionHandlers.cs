@@ -120,3 +120,57 @@ public sealed class StreamingSlowReaderConnectionHandler(EchoLog log, ReceivedLo
         }
     }
 }
+
+/// <summary>When the test says so (<see cref="LateAnswerGate.Answer"/>), the server answers once; the test learns the client's port first.</summary>
+public sealed class LateAnswerGate
+{
+    public TaskCompletionSource<int> ClientPort { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TaskCompletionSource Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>
+/// Reads slowly (the client's last bytes wait in its socket) and, once the test opens the gate,
+/// sends one small frame, as a server acknowledging what it has read would; logs what it read and how it ended.
+/// </summary>
+public sealed class LateAnsweringSlowReaderConnectionHandler(EchoLog log, ReceivedLog received, LateAnswerGate gate) : ConnectionHandler
+{
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        gate.ClientPort.TrySetResult(((System.Net.IPEndPoint)connection.RemoteEndPoint!).Port);
+        PipeReader input = connection.Transport.Input;
+        bool answered = false;
+        long count = 0;
+        Exception? outcome = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult read = await input.ReadAsync();
+                count += read.Buffer.Length;
+                input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+
+                if (!answered && gate.Answer.Task.IsCompleted)
+                {
+                    answered = true;
+                    await connection.Transport.Output.WriteAsync("ack"u8.ToArray());
+                }
+
+                await Task.Delay(2);
+            }
+        }
+        catch (Exception ex)
+        {
+            outcome = ex;
+        }
+        finally
+        {
+            received.Add(count, "");
+            log.Ended(outcome);
+        }
+    }
+}

@@ -77,6 +77,41 @@ public class ClientDisposalTests
     }
 
     [Fact]
+    public async Task AServerThatAnswersAfterTheClientSaidGoodbyeStillGetsWhatTheClientSent()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // what is still undelivered is asked of Linux's socket (SIOCOUTQ); elsewhere the window stays
+        }
+
+        // Nothing of the server's waited unread when the client disposed, so its socket closed at
+        // once, with the client's last bytes still in its kernel (the server reads slowly). Then the
+        // server answered: bytes arriving at a closed socket draw a reset, which dropped what the
+        // client's kernel still held, and the Disconnect: the server failed with part of the data
+        // while the client's disposal had returned as if all was sent.
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartAsync<LateAnsweringSlowReaderConnectionHandler>(o =>
+        {
+            o.Identity = keys.Server;
+            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+        }, services => services.AddSingleton<ReceivedLog>().AddSingleton<LateAnswerGate>());
+        LateAnswerGate gate = server.Services.GetRequiredService<LateAnswerGate>();
+
+        const int Length = 8 << 20;
+        OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
+        Assert.False((await connection.Transport.Output.WriteAsync(new byte[Length]).AsTask().Within()).IsCompleted);
+        int clientPort = await gate.ClientPort.Task.Within();
+        Task disposing = connection.DisposeAsync().AsTask();
+        // The client has said goodbye and sent (or queued) its end, lingering or closed.
+        Assert.True(await KernelTcpSockets.LeavesEstablishedAsync(clientPort, remotePort: null, TimeSpan.FromSeconds(30)), "the client never sent its end");
+        gate.Answer.SetResult();
+        await disposing.Within();
+
+        Assert.Null(await server.Log.NextOutcomeAsync());
+        Assert.Equal(Length, Assert.Single(server.Services.GetRequiredService<ReceivedLog>().Entries).Count);
+    }
+
+    [Fact]
     public async Task DisposingAStreamThatOwnsItsSocketAndLeftTheServersDataUnreadStillDeliversWhatItSent()
     {
         // The same for an OssuaryStream that owns its socket (as HttpClient's ConnectCallback makes it).

@@ -118,6 +118,81 @@ public class ServerClosingFirstTests
     }
 
     [Fact]
+    public async Task AClientThatSpeaksAfterTheServerSaidGoodbyeStillGetsTheServersLastBytes()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // what is still undelivered is asked of Linux's socket (SIOCOUTQ); elsewhere the window stays
+        }
+
+        // The handler streams 8 MiB and returns; the client reads slowly and sends nothing until the
+        // server has said goodbye, so nothing of the client's waited unread and the server's socket
+        // closed at once with its last frames still in its kernel. Then the client spoke: bytes
+        // arriving at a closed socket draw a reset, which dropped those frames and the Disconnect.
+        const int Length = 8 << 20;
+        using var keys = new MutualKeys();
+        var clientPort = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var returned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            listen.UseOssuary(o =>
+            {
+                o.Identity = keys.Server;
+                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+            });
+            listen.Run(async connection =>
+            {
+                clientPort.TrySetResult(((IPEndPoint)connection.RemoteEndPoint!).Port);
+                byte[] chunk = new byte[64 * 1024];
+                for (int sent = 0; sent < Length; sent += chunk.Length)
+                {
+                    await connection.Transport.Output.WriteAsync(chunk);
+                }
+
+                returned.SetResult();
+            });
+        }));
+
+        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within();
+        Task speaking = Task.Run(async () =>
+        {
+            int port = await clientPort.Task;
+            await returned.Task;
+
+            // The server closes its socket within moments of its Disconnect, or (fixed) keeps it open until
+            // the client closes: either way, once this wait is over the client's bytes arrive after the server's check.
+            await KernelTcpSockets.LeavesEstablishedAsync(host.Port(), port, TimeSpan.FromSeconds(3));
+            await client.Transport.Output.WriteAsync("late"u8.ToArray());
+        });
+
+        long received = 0;
+        string outcome = "clean end";
+        try
+        {
+            while (true)
+            {
+                System.IO.Pipelines.ReadResult read = await client.Transport.Input.ReadAsync().AsTask().Within();
+                received += read.Buffer.Length;
+                client.Transport.Input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+
+                await Task.Delay(1); // slower than the server sends: its last frames wait in its socket
+            }
+        }
+        catch (OssuaryException ex)
+        {
+            outcome = $"{ex.Reason}: {ex.Message}";
+        }
+
+        await speaking.Within();
+        await client.DisposeAsync().AsTask().Within();
+        Assert.Equal(("clean end", (long)Length), (outcome, received));
+    }
+
+    [Fact]
     public async Task AServerWaitsForAClientThatNeverClosesNoLongerThanItsDisposalTime()
     {
         // The wait for a client still sending to close its end is bounded: one that stops when the
