@@ -9,6 +9,9 @@ namespace Ossuary.Pipelines.Crypto;
 /// implementation is faster for the size (see benchmarks/README.md, AEAD): libsodium (Geralt) up to
 /// <see cref="SmallRecordLimit"/> bytes, where each BCL call's fixed cost of about 0.8 µs dominates,
 /// and the BCL (OpenSSL, about twice as fast per byte) above it. Both produce the same bytes.
+/// Where OpenSSL cannot be loaded (<see cref="ChaCha20Poly1305.IsSupported"/> is false: a C program
+/// using libossuary on a machine without libssl, such as a slim container image) libsodium takes
+/// every record, so large records work wherever the handshake does.
 /// The BCL contexts are made on the first large record: handshake blobs and small records never
 /// need them, so a connection that stays small (or idle) holds no OpenSSL cipher context. Sealing
 /// and opening get separate BCL instances because an instance holds one native context, and an
@@ -40,7 +43,7 @@ internal sealed class RecordCipher : IDisposable
     public void Seal(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (plaintext.Length > SmallRecordLimit)
+        if (plaintext.Length > SmallRecordLimit && ChaCha20Poly1305.IsSupported)
         {
             (_seal ??= new ChaCha20Poly1305(_key)).Encrypt(nonce, plaintext, ciphertext, tag);
         }
@@ -69,7 +72,7 @@ internal sealed class RecordCipher : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            if (ciphertext.Length > SmallRecordLimit)
+            if (ciphertext.Length > SmallRecordLimit && ChaCha20Poly1305.IsSupported)
             {
                 (_open ??= new ChaCha20Poly1305(_key)).Decrypt(nonce, ciphertext, tag, plaintext);
             }
