@@ -70,6 +70,14 @@ internal sealed class NativeConnection : IDisposable
 
     public void AddAuthorizedKey(OssuaryPublicKey key)
     {
+        // ossuary.h: the pause for a trust decision lasts at most one minute. The session acts on
+        // an overdue wait only when it next sends or receives, so a key added after the minute,
+        // with no call in between, would still resume the handshake: end the wait first.
+        if (_session.State == OssuarySessionState.AwaitingTrust)
+        {
+            _session.CheckHandshakeTimeout();
+        }
+
         _authorizedKeys.Add(key);
         _session.AddAuthorizedKey(key);
     }

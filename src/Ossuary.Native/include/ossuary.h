@@ -93,7 +93,7 @@ typedef enum {
    * trust. The handshake waits until that key is added (trust on first use) or the connection
    * is dropped, for at most one minute: after that, the next ossuary_send_handshake() hands out
    * a Disconnect (error) for the server and ossuary_handshake_done() then returns
-   * OSSUARY_ERR_OTHER. The original waits forever. */
+   * OSSUARY_ERR_OTHER, even if the key was added after the minute. The original waits forever. */
   OSSUARY_ERR_UNTRUSTED_SERVER = -65,
 } ossuary_error_t;
 
