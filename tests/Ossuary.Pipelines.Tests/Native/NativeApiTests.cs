@@ -139,6 +139,23 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         Assert.Equal("taken 13\ntaken 11\ntaken 8\ntaken 34\nok signals\n", result.Output);
     }
 
+    /// <summary>
+    /// The README's "Signals" also promises the program's drand48 generator: the runtime's
+    /// random-bytes fallback reseeded it (srand48(time(NULL))) and drew from it, so a sequence the
+    /// program seeded itself changed once it had called the library. tests/native/program_random.c
+    /// seeds one, uses the library in between its draws, and checks every draw.
+    /// </summary>
+    [Theory]
+    [InlineData(NativeLink.Shared)]
+    [InlineData(NativeLink.Static)]
+    public async Task TheProgramsDrand48SequenceIsLeftAlone(NativeLink link)
+    {
+        ProcessResult result = await native.RunAsync("program_random", link);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("ok program_random\n", result.Output);
+    }
+
     private static double Microseconds(string text, string name) =>
         double.Parse(Regex.Match(text, $@"^{name} (\d+)$", RegexOptions.Multiline).Groups[1].Value, CultureInfo.InvariantCulture);
 
