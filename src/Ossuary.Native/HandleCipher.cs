@@ -5,7 +5,7 @@ namespace Ossuary.Native;
 
 /// <summary>
 /// Turns the serial number of a connection into its <c>OssuaryConnection *</c>: a permutation of
-/// 44-bit values under a key drawn once per process, so that handles look random.
+/// 44-bit values under a key drawn once per process (a child made by fork() draws its own), so that handles look random.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -33,10 +33,14 @@ internal sealed class HandleCipher
 
     private readonly byte[] _key = new byte[BLAKE2b.KeySize];
 
-    public HandleCipher()
+    public HandleCipher(int process)
     {
+        Process = process;
         SecureRandom.Fill(_key);
     }
+
+    /// <summary>The process (its id) the key was drawn in: a child made by fork() draws its own.</summary>
+    public int Process { get; }
 
     /// <summary>The image of <paramref name="serial"/> (below 2^44) under the permutation, also below 2^44.</summary>
     public ulong Encrypt(ulong serial)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 
 namespace Ossuary.Native;
 
@@ -23,23 +24,48 @@ internal static unsafe partial class OssuaryExports
     /// <summary>Registers <paramref name="connection"/> under a handle never used before.</summary>
     private static nint Register(NativeConnection connection)
     {
-        // Made at the first registration, not in a static constructor: the key comes from
-        // libsodium, and a type whose initialiser failed (libsodium missing at the first call)
-        // would fail every export for the rest of the process.
-        HandleCipher cipher = LazyInitializer.EnsureInitialized(ref s_cipher, static () => new HandleCipher());
+        HandleCipher cipher = CipherOfThisProcess();
         nint handle;
         do
         {
             // Shifted to look like a heap address (8-byte aligned, below 2^47), as the original's
-            // handles do. The serial number that maps to NULL is skipped; past 2^44 creations
+            // handles do. The serial number that maps to NULL is skipped, and so is one whose
+            // handle a connection inherited from the parent process holds; past 2^44 creations
             // Encrypt throws and ossuary_create_connection returns NULL, rather than reuse a handle.
             handle = (nint)(cipher.Encrypt((ulong)Interlocked.Increment(ref s_lastSerial)) << 3);
         }
-        while (handle == 0);
+        while (handle == 0 || !Connections.TryAdd(handle, connection));
 
-        Connections[handle] = connection;
         return handle;
     }
+
+    /// <summary>
+    /// The handle key of this process. Made at the first registration, not in a static
+    /// constructor: the key comes from libsodium, and a type whose initialiser failed (libsodium
+    /// missing at the first call) would fail every export for the rest of the process. A child
+    /// made by fork() inherits its parent's key and serial number, and would hand out the very
+    /// handles its parent and its siblings hand out next: it draws a key of its own at its first
+    /// registration (the connections it inherited keep their handles).
+    /// </summary>
+    private static HandleCipher CipherOfThisProcess()
+    {
+        int process = GetProcessId();
+        HandleCipher? current = Volatile.Read(ref s_cipher);
+        while (current is null || current.Process != process)
+        {
+            // No lock: in a child made by fork() only the forking thread exists, and a lock some
+            // other thread of the parent held at the fork would never be released.
+            var fresh = new HandleCipher(process);
+            HandleCipher? seen = Interlocked.CompareExchange(ref s_cipher, fresh, current);
+            current = ReferenceEquals(seen, current) ? fresh : seen;
+        }
+
+        return current;
+    }
+
+    /// <summary>getpid(): not Environment.ProcessId, which keeps the first value it read, the parent's in a forked child.</summary>
+    [LibraryImport("libc", EntryPoint = "getpid")]
+    private static partial int GetProcessId();
 
     /// <summary>Takes the connection out of the table: the first destroy gets it, every later one null.</summary>
     private static NativeConnection? Unregister(nint handle) =>

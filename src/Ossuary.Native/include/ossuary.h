@@ -35,8 +35,8 @@
  * did not return: a made-up value, a handle of another process) makes every call return -1
  * (NULL, or nothing, where the function returns no number) and never touches another
  * connection, even one created later. Handles are drawn from a permutation keyed afresh in each
- * process, so a value not handed out names a live connection only by a 2^-44 chance; like heap
- * addresses, they are 8-byte aligned and below 2^47.
+ * process (a child made by fork() included), so a value not handed out names a live connection
+ * only by a 2^-44 chance; like heap addresses, they are 8-byte aligned and below 2^47.
  *
  * Signals: the first call starts the .NET runtime, which sets SIGPIPE to ignored (replacing the
  * program's handler: install yours after the first call to keep it) and installs handlers for
