@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text;
 
 namespace Ossuary.Native;
 
@@ -16,7 +17,7 @@ namespace Ossuary.Native;
 /// The folder comes from the dynamic loader (<see cref="OwnImage"/>). A failure is said once on
 /// stderr, with the paths tried: the C API itself can only return NULL.
 /// </remarks>
-internal static class LibsodiumLoader
+internal static partial class LibsodiumLoader
 {
     private const string LibraryName = "libsodium";
     private const string FileName = "libsodium.so";
@@ -79,17 +80,34 @@ internal static class LibsodiumLoader
     }
 
     /// <summary>Writes <paramref name="message"/> to stderr, once per process.</summary>
-    private static void Report(string message)
+    /// <remarks>
+    /// With write(2) on descriptor 2, not Console: the first use of Console.Error sets up .NET's
+    /// terminal handling, which takes SIGINT, SIGQUIT and SIGCONT from the C program (the README's
+    /// "Signals" names the four signals the library takes, and these are not among them).
+    /// </remarks>
+    private static unsafe void Report(string message)
     {
         if (Interlocked.Exchange(ref _reported, 1) == 0)
         {
-            try
+            byte[] line = Encoding.UTF8.GetBytes(message + "\n");
+            fixed (byte* start = line)
             {
-                Console.Error.WriteLine(message);
-            }
-            catch (IOException)
-            {
+                // A short write goes on with the rest; a failed one (no stderr) gives up: there is nowhere else to say it.
+                for (int written = 0; written < line.Length;)
+                {
+                    nint result = Write(2, start + written, (nuint)(line.Length - written));
+                    if (result <= 0)
+                    {
+                        break;
+                    }
+
+                    written += (int)result;
+                }
             }
         }
     }
+
+    /// <summary>write(2) of libc, bound directly (the project's DirectPInvoke).</summary>
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = false)]
+    private static unsafe partial nint Write(int descriptor, byte* buffer, nuint count);
 }
