@@ -63,8 +63,11 @@ public sealed partial class OssuarySession : IDisposable
     private readonly TimeSpan _trustTimeout;
     private readonly OssuaryIdentity? _identity;
     private readonly bool _ownsIdentity;
-    // An array, replaced on the rare AddAuthorizedKey: a held connection keeps no list around it.
+    // An array and its count, not a List: a held connection keeps no list object around it. It grows
+    // by doubling, as a List does: copied whole on every AddAuthorizedKey, a long allow-list added one
+    // key at a time cost the square of its length (5,000 keys copied 100 MB of references).
     private OssuaryPublicKey[] _authorizedKeys;
+    private int _authorizedKeyCount;
     private readonly bool _refuseAtOnce;
 
     private readonly byte[] _localChallenge = new byte[HandshakeBody.ChallengeSize];
@@ -120,6 +123,7 @@ public sealed partial class OssuarySession : IDisposable
         _resetTimeout = options.ResetTimeout;
         _trustTimeout = options.TrustDecisionTimeout;
         _authorizedKeys = [.. options.AuthorizedKeys];
+        _authorizedKeyCount = _authorizedKeys.Length;
         if (Array.Exists(_authorizedKeys, key => key is null))
         {
             // Checked here, as AddAuthorizedKey checks its key: otherwise the first handshake that
@@ -354,7 +358,12 @@ public sealed partial class OssuarySession : IDisposable
         ArgumentNullException.ThrowIfNull(key);
         lock (_gate)
         {
-            _authorizedKeys = [.. _authorizedKeys, key];
+            if (_authorizedKeyCount == _authorizedKeys.Length)
+            {
+                Array.Resize(ref _authorizedKeys, Math.Max(4, _authorizedKeys.Length * 2));
+            }
+
+            _authorizedKeys[_authorizedKeyCount++] = key;
             if (_step == Step.ClientAwaitingTrust && key == _remotePublicKey)
             {
                 _step = Step.ClientSendAuthentication;
@@ -521,7 +530,7 @@ public sealed partial class OssuarySession : IDisposable
     {
         // Visit every entry so the time taken does not depend on where (or whether) the key matched.
         bool found = false;
-        foreach (OssuaryPublicKey candidate in _authorizedKeys)
+        foreach (OssuaryPublicKey candidate in _authorizedKeys.AsSpan(0, _authorizedKeyCount))
         {
             found |= candidate.Equals(key);
         }
