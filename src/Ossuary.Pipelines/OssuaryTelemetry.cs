@@ -11,6 +11,20 @@ public static class OssuaryTelemetry
     /// The meter: <c>ossuary.handshake.duration</c>, <c>ossuary.active_handshakes</c>,
     /// <c>ossuary.bytes_sent</c>/<c>_received</c>, <c>ossuary.frames_sent</c>/<c>_received</c>.
     /// </summary>
+    /// <remarks>
+    /// A process may hold more than one meter of this name, as it does for <c>System.Net.Http</c>
+    /// (a static <c>HttpClient</c> and <c>IHttpClientFactory</c>'s): each host's, made by its
+    /// <c>IMeterFactory</c> (<c>UseOssuary</c>, <c>AddOssuaryClient</c>, options whose <c>MeterFactory</c>
+    /// is set), and one process-wide meter for connections whose options name no factory
+    /// (<c>OssuaryClient.ConnectAsync</c>, <c>OssuaryStream</c>, <c>OssuaryDuplexPipe</c>). They have the same
+    /// instruments and tags. OpenTelemetry adds their measurements into one series per instrument and
+    /// tag set, the process's total; a <c>MeterListener</c> sees each instrument once per meter
+    /// (<c>Instrument.Meter.Scope</c> is the factory, null for the process-wide meter). To count a
+    /// client in a host on the host's meter, set <c>OssuaryClientOptions.MeterFactory</c> to the host's
+    /// <c>IMeterFactory</c>. A host's meter ends when the host is disposed; OpenTelemetry (1.20) then
+    /// stops exporting the series it shared with the other meters, so a process that stops a host and
+    /// goes on connecting should give its remaining connections a meter factory that lives as long.
+    /// </remarks>
     public const string MeterName = "Ossuary.Pipelines";
 
     /// <summary>

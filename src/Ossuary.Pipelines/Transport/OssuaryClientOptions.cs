@@ -75,7 +75,11 @@ public sealed class OssuaryClientOptions
     /// <summary>Where the client's logs go (category <c>Ossuary.Pipelines.Client</c>); null: nowhere (the DI registration sets the host's).</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
-    /// <summary>Creates the <c>Ossuary.Pipelines</c> meter; null: a process-wide meter (the DI registration sets the host's).</summary>
+    /// <summary>
+    /// Creates the <c>Ossuary.Pipelines</c> meter; null: a process-wide meter (the DI registration sets the host's).
+    /// In a host, set the host's <c>IMeterFactory</c> here: the process-wide meter has the same name and
+    /// instruments as the host's (see <see cref="OssuaryTelemetry.MeterName"/>).
+    /// </summary>
     public IMeterFactory? MeterFactory { get; set; }
 
     /// <summary>Settings from configuration that could not be applied (a malformed key); validation reports them.</summary>
