@@ -8,8 +8,6 @@ internal sealed class OssuaryClientSettings
 {
     public string? IdentityKeyFile { get; set; }
 
-    public List<string> TrustedServerKeys { get; set; } = [];
-
     public TimeSpan? ConnectTimeout { get; set; }
 
     public TimeSpan? HandshakeTimeout { get; set; }
@@ -29,7 +27,7 @@ internal sealed class OssuaryClientSettings
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
         options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
         options.TcpKeepAlive = settings.TcpKeepAlive ?? options.TcpKeepAlive;
-        foreach (OssuaryPublicKey key in SettingsKeys.Parse(settings.TrustedServerKeys, section, nameof(TrustedServerKeys), options.ConfigurationProblems))
+        foreach (OssuaryPublicKey key in SettingsKeys.Parse(section, nameof(OssuaryClientOptions.TrustedServerKeys), options.ConfigurationProblems))
         {
             options.TrustedServerKeys.Add(key);
         }

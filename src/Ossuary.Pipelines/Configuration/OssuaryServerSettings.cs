@@ -6,15 +6,13 @@ namespace Ossuary.Pipelines.Configuration;
 /// <summary>
 /// The configuration shape of <see cref="OssuaryServerOptions"/>: only what text can say (keys as
 /// hex, files as paths), so that the binding source generator handles it and binding works under
-/// NativeAOT. <c>Ossuary__AuthorizedClientKeys__0=&lt;hex&gt;</c> lands in <see cref="AuthorizedClientKeys"/>.
+/// NativeAOT. The key list (<c>Ossuary__AuthorizedClientKeys__0=&lt;hex&gt;</c>) is read entry by entry (<see cref="SettingsKeys.Parse"/>).
 /// </summary>
 internal sealed class OssuaryServerSettings
 {
     public OssuaryServerMode? Mode { get; set; }
 
     public string? IdentityKeyFile { get; set; }
-
-    public List<string> AuthorizedClientKeys { get; set; } = [];
 
     public string? AuthorizedKeysFile { get; set; }
 
@@ -40,7 +38,7 @@ internal sealed class OssuaryServerSettings
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
         options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
         options.TcpKeepAlive = settings.TcpKeepAlive ?? options.TcpKeepAlive;
-        foreach (OssuaryPublicKey key in SettingsKeys.Parse(settings.AuthorizedClientKeys, section, nameof(AuthorizedClientKeys), options.ConfigurationProblems))
+        foreach (OssuaryPublicKey key in SettingsKeys.Parse(section, nameof(OssuaryServerOptions.AuthorizedClientKeys), options.ConfigurationProblems))
         {
             options.AuthorizedClientKeys.Add(key);
         }

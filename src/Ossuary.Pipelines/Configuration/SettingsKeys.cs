@@ -8,11 +8,17 @@ internal static class SettingsKeys
     /// <summary>What the keys of <paramref name="section"/>'s settings start with: "Ossuary:Devices:", or "" at the root.</summary>
     public static string Prefix(IConfiguration section) => section is IConfigurationSection named ? named.Path + ":" : "";
 
-    /// <summary>The keys that parse; each entry that does not is added to <paramref name="problems"/>, which validation reports.</summary>
-    public static IEnumerable<OssuaryPublicKey> Parse(List<string> entries, IConfiguration section, string property, ICollection<string> problems)
+    /// <summary>
+    /// The keys of the list <paramref name="property"/> that parse; each entry that does not, or that no
+    /// peer can prove, is added to <paramref name="problems"/> (which validation reports) by its own path.
+    /// Read from the section's entries, not from a bound list: the binder numbers what it keeps from 0
+    /// (entries 0 and 2, or named ones, became items 0 and 1, and a message named the wrong key), and
+    /// drops an entry that is an object (<c>{ "Key": "..." }</c>) without a word.
+    /// </summary>
+    public static IEnumerable<OssuaryPublicKey> Parse(IConfiguration section, string property, ICollection<string> problems)
     {
         string prefix = section is IConfigurationSection named ? $"{named.Path}:{property}" : property;
-        var keys = new List<OssuaryPublicKey>(entries.Count);
+        var keys = new List<OssuaryPublicKey>();
         if (!string.IsNullOrWhiteSpace(section.GetSection(property).Value))
         {
             // The binder fills a list from its items only: a value set on the list itself (an
@@ -20,15 +26,20 @@ internal static class SettingsKeys
             problems.Add($"{prefix} is set as one value, which a list ignores: write each key as an item, {prefix}:0, {prefix}:1 (environment variables: __0, __1).");
         }
 
-        for (int i = 0; i < entries.Count; i++)
+        foreach (IConfigurationSection entry in section.GetSection(property).GetChildren())
         {
-            if (OssuaryPublicKey.TryParse(entries[i], out OssuaryPublicKey? key))
+            if (!OssuaryPublicKey.TryParse(entry.Value, null, out OssuaryPublicKey? key))
             {
-                keys.Add(key);
+                problems.Add($"{entry.Path} is not a public key: a key is 64 hex characters (32 bytes).");
+            }
+            else if (key.IsUnprovable)
+            {
+                // Listed, it looks like someone is admitted (or trusted) while it matches nobody.
+                problems.Add($"{entry.Path} is {key}, {(key.IsAnonymous ? "the key a peer without an identity sends" : "all zeros")}: no peer can prove it. Remove it.");
             }
             else
             {
-                problems.Add($"{prefix}:{i} is not a public key: a key is 64 hex characters (32 bytes).");
+                keys.Add(key);
             }
         }
 

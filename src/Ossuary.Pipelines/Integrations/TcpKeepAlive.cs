@@ -26,12 +26,12 @@ internal static class TcpKeepAlive
     public static bool IsOn(TimeSpan time) => time != Timeout.InfiniteTimeSpan;
 
     /// <exception cref="InvalidOperationException"><paramref name="time"/> is neither 1 s to about 9 hours nor infinite; the message names <paramref name="owner"/>.</exception>
-    public static void Validate(TimeSpan time, string owner)
+    public static void Validate(TimeSpan time, string owner, string inConfiguration)
     {
         if (IsOn(time) && (time < TimeSpan.FromSeconds(1) || time > Longest))
         {
             throw new InvalidOperationException(
-                $"{owner}.TcpKeepAlive must be between 1 s and {Longest.TotalSeconds:0} s, or Timeout.InfiniteTimeSpan to leave keep-alive to the system (default {Default.TotalSeconds:0} s).");
+                $"{owner}.TcpKeepAlive{inConfiguration} must be between 1 s and {Longest.TotalSeconds:0} s, or Timeout.InfiniteTimeSpan to leave keep-alive to the system (default {Default.TotalSeconds:0} s).");
         }
     }
 

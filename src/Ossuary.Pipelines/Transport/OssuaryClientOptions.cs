@@ -88,6 +88,9 @@ public sealed class OssuaryClientOptions
     /// <summary>What a setting's configuration key starts with when these options are bound from configuration, null otherwise.</summary>
     internal string? ConfigurationPrefix { get; set; }
 
+    private string InConfiguration(string setting) =>
+        ConfigurationPrefix is null ? "" : $" ({ConfigurationPrefix}{setting} in configuration)";
+
     /// <summary>Throws with a message that says what to fix.</summary>
     internal void Validate()
     {
@@ -120,11 +123,11 @@ public sealed class OssuaryClientOptions
 
         if (ConnectTimeout <= TimeSpan.Zero && ConnectTimeout != Timeout.InfiniteTimeSpan)
         {
-            throw new InvalidOperationException("ConnectTimeout must be positive or Timeout.InfiniteTimeSpan (default 30 s).");
+            throw new InvalidOperationException($"ConnectTimeout{InConfiguration(nameof(ConnectTimeout))} must be positive or Timeout.InfiniteTimeSpan (default 30 s).");
         }
 
-        OssuaryServerOptions.ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider);
-        Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryClientOptions));
+        OssuaryServerOptions.ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider, InConfiguration);
+        Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryClientOptions), InConfiguration(nameof(TcpKeepAlive)));
 
         if (TrustedServerKeys.Count == 0 && TrustServer is null && TrustServerAtEndPoint is null)
         {
@@ -132,7 +135,7 @@ public sealed class OssuaryClientOptions
             // one UntrustedServer at a time: a misconfiguration to report now, not on each connect.
             throw new InvalidOperationException(
                 "OssuaryClientOptions trusts no server: add the server's public key to TrustedServerKeys" +
-                (ConfigurationPrefix is null ? "" : $" ({ConfigurationPrefix}{nameof(TrustedServerKeys)}:0 in configuration)") + ", or decide with TrustServer or TrustServerAtEndPoint (e.g. a known-hosts file).");
+                InConfiguration($"{nameof(TrustedServerKeys)}:0") + ", or decide with TrustServer or TrustServerAtEndPoint (e.g. a known-hosts file).");
         }
     }
 }

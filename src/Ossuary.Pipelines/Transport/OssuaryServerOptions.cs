@@ -184,7 +184,7 @@ public sealed class OssuaryServerOptions
         }
         else
         {
-            throw new InvalidOperationException($"OssuaryServerOptions.Mode {(int)Mode} is not a valid mode.");
+            throw new InvalidOperationException($"OssuaryServerOptions.Mode{InConfiguration(nameof(Mode))} {(int)Mode} is not a valid mode: use Authenticated or Unauthenticated.");
         }
 
         if (Identity is not null && IdentityKeyFile is not null)
@@ -205,20 +205,24 @@ public sealed class OssuaryServerOptions
                 "no client can prove it, so it admits nobody. Remove it; to admit clients without an identity, use Mode = Unauthenticated.");
         }
 
-        ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider);
-        Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryServerOptions));
+        ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider, InConfiguration);
+        Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryServerOptions), InConfiguration(nameof(TcpKeepAlive)));
     }
 
-    internal static void ValidateTimeouts(TimeSpan handshake, TimeSpan step, TimeProvider? time)
+    /// <param name="handshake">The options' HandshakeTimeout.</param>
+    /// <param name="step">The options' HandshakeStepTimeout.</param>
+    /// <param name="time">The options' TimeProvider.</param>
+    /// <param name="inConfiguration">Where a setting is in configuration, for the message (" (Ossuary:Devices:HandshakeTimeout in configuration)"), or "".</param>
+    internal static void ValidateTimeouts(TimeSpan handshake, TimeSpan step, TimeProvider? time, Func<string, string> inConfiguration)
     {
         if (handshake <= TimeSpan.Zero)
         {
-            throw new InvalidOperationException("HandshakeTimeout must be positive (default 10 s).");
+            throw new InvalidOperationException($"HandshakeTimeout{inConfiguration("HandshakeTimeout")} must be positive (default 10 s).");
         }
 
         if (step <= TimeSpan.Zero)
         {
-            throw new InvalidOperationException("HandshakeStepTimeout must be positive (default 3 s).");
+            throw new InvalidOperationException($"HandshakeStepTimeout{inConfiguration("HandshakeStepTimeout")} must be positive (default 3 s).");
         }
 
         if (time is null)

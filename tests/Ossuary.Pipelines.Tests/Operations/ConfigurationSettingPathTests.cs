@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Tests.Operations;
+
+/// <summary>
+/// A setting from configuration that fails validation is named by its path in the section the options
+/// are bound from (the README's <c>Ossuary:Devices</c>), so the operator edits the key that is read:
+/// a timeout, the keep-alive, the mode, and each entry of a key list by its own key, not by its place
+/// in the list the binder made (entries <c>0</c> and <c>2</c>, or named ones, are items 0 and 1 there).
+/// </summary>
+public sealed class ConfigurationSettingPathTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("ossuary-paths-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    public static TheoryData<string, string?, string> ServerSettings => new()
+    {
+        { "HandshakeTimeout", "00:00:00", "Ossuary:Devices:HandshakeTimeout" },
+        { "HandshakeStepTimeout", "-00:00:01", "Ossuary:Devices:HandshakeStepTimeout" },
+        { "TcpKeepAlive", "00:00:00.500", "Ossuary:Devices:TcpKeepAlive" },
+        { "Mode", "2", "Ossuary:Devices:Mode" },
+        { "AuthorizedClientKeys:2", "0000000000000000000000000000000000000000000000000000000000000000", "Ossuary:Devices:AuthorizedClientKeys:2" },
+        { "AuthorizedClientKeys:2", "00112233", "Ossuary:Devices:AuthorizedClientKeys:2" },
+        { "AuthorizedClientKeys:2:Key", "00112233", "Ossuary:Devices:AuthorizedClientKeys:2" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ServerSettings))]
+    public void AServerSettingThatFailsValidationIsNamedByItsPath(string setting, string? value, string path)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Ossuary:Devices:IdentityKeyFile"] = WriteKeyFile(serverKey),
+                ["Ossuary:Devices:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+                [$"Ossuary:Devices:{setting}"] = value,
+            })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryServer(configuration.GetSection("Ossuary:Devices"), "devices");
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<OssuaryServerOptions>>().Get("devices"));
+
+        Assert.Contains(path, invalid.Message);
+    }
+
+    public static TheoryData<string, string?, string> ClientSettings => new()
+    {
+        { "ConnectTimeout", "00:00:00", "Gateway:Uplink:ConnectTimeout" },
+        { "HandshakeTimeout", "-00:00:01", "Gateway:Uplink:HandshakeTimeout" },
+        { "TcpKeepAlive", "10:00:00", "Gateway:Uplink:TcpKeepAlive" },
+        { "TrustedServerKeys:primary", "0100000000000000000000000000000000000000000000000000000000000000", "Gateway:Uplink:TrustedServerKeys:primary" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ClientSettings))]
+    public void AClientSettingThatFailsValidationIsNamedByItsPath(string setting, string? value, string path)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Gateway:Uplink:TrustedServerKeys:backup"] = serverKey.PublicKey.ToString(),
+                [$"Gateway:Uplink:{setting}"] = value,
+            })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryClient(configuration.GetSection("Gateway:Uplink"));
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value);
+
+        Assert.Contains(path, invalid.Message);
+    }
+
+    private string WriteKeyFile(OssuaryIdentity identity)
+    {
+        string path = Path.Combine(_folder, $"{Guid.NewGuid():N}.key");
+        OssuarySecretKeyFile.Write(path, identity);
+        return path;
+    }
+}
