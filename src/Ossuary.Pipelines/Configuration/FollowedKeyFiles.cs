@@ -6,6 +6,8 @@ namespace Ossuary.Pipelines.Configuration;
 /// stay), so the options validator does not read it again on a reload: refusing the changed options
 /// for the file's state kept a key removed from configuration admitted while the file was away.
 /// A file the options name for the first time, at start-up or by a change of path, is still read.
+/// The server's own identity key file is followed the same way: a running server goes on presenting
+/// the key it read when the file cannot be read again (<see cref="Integrations.ServerPlanSource"/>).
 /// </summary>
 internal sealed class FollowedKeyFiles
 {

@@ -8,16 +8,25 @@ namespace Ossuary.Pipelines.Configuration;
 /// Validates Ossuary options as the handshake would (key files read and parsed included), so that
 /// <c>ValidateOnStart</c> reports a misconfiguration at start-up with the message that says what to fix.
 /// An authorized-keys file that a running server of the same options already follows is not read
-/// (<see cref="FollowedKeyFiles"/>): its state must not block a change to the other settings.
+/// (<see cref="FollowedKeyFiles"/>): its state must not block a change to the other settings. Nor is
+/// the identity key file such a server already presents: it goes on presenting the key it read if the
+/// file cannot be read again, and a client key removed meanwhile must still be refused.
 /// </summary>
 internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IValidateOptions<OssuaryServerOptions>, IValidateOptions<OssuaryClientOptions>
 {
     public ValidateOptionsResult Validate(string? name, OssuaryServerOptions options) =>
         Check(name, () =>
         {
-            IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed(name ?? Options.DefaultName, file)
+            string named = name ?? Options.DefaultName;
+            IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed(named, file)
                 ? OssuaryAuthorizedKeys.Load(file)
                 : [];
+            if (options.Identity is null && options.IdentityKeyFile is { } keyFile && followed.IsFollowed(named, keyFile))
+            {
+                options.Validate(); // all the plan would check but the key file, which the running server has read
+                return;
+            }
+
             HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated).ReleaseOwnIdentity();
             generated?.Dispose();
         });

@@ -14,7 +14,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// logged at Error and leave the previous plan in force: a half-edited file or setting must
 /// neither stop the server nor widen whom it admits; a change the options validator refused (which
 /// the monitor does not pass on), or that this could not apply, is reported once, and read again every
-/// second until it passes (<see cref="OptionsFollower{TOptions}"/>). A replaced plan's key-file identity is freed
+/// second until it passes (<see cref="OptionsFollower{TOptions}"/>); but an identity key file in force that
+/// cannot be read again keeps its key and lets the rest of the change through (see <see cref="BuildKeepingIdentity"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
 /// its handshakes are over; an identity generated for an unauthenticated server (kept across
 /// reloads), likewise once the host has stopped and the last handshake presenting it is over. The authorized-keys file it follows is registered with
@@ -30,6 +31,7 @@ internal sealed class ServerPlanSource : IDisposable
     private readonly OptionsFollower<OssuaryServerOptions>? _follower;
     private readonly FollowedKeyFiles? _followed;
     private IDisposable? _following;
+    private IDisposable? _followingIdentity;
     private OssuaryServerOptions _options;
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
@@ -74,6 +76,7 @@ internal sealed class ServerPlanSource : IDisposable
             }
 
             Follow(options.AuthorizedKeysFile, watcher);
+            FollowIdentity(options);
         }
 
         if (monitor is not null)
@@ -95,6 +98,8 @@ internal sealed class ServerPlanSource : IDisposable
             _watcher = null;
             _following?.Dispose();
             _following = null;
+            _followingIdentity?.Dispose();
+            _followingIdentity = null;
         }
 
         _current.Close();
@@ -125,7 +130,7 @@ internal sealed class ServerPlanSource : IDisposable
                     fileKeys = ReadAgain(options.AuthorizedKeysFile, fileKeys);
                 }
 
-                next = Build(options, fileKeys);
+                next = BuildKeepingIdentity(options, fileKeys);
             }
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
             {
@@ -141,6 +146,7 @@ internal sealed class ServerPlanSource : IDisposable
 
             _options = options;
             _fileKeys = fileKeys;
+            FollowIdentity(options);
             OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
             return null;
         }
@@ -196,6 +202,54 @@ internal sealed class ServerPlanSource : IDisposable
         _watcher = watcher;
         _following?.Dispose();
         _following = path is null ? null : _followed?.Follow(_name, path);
+    }
+
+    /// <summary>
+    /// The plan for changed options. When the identity key file they name is the one in force and
+    /// cannot be read again (deleted, half-written, its permissions changed), the plan presents the key
+    /// read before and takes the rest of the change, said at Error: refusing the whole change kept a
+    /// client key removed from configuration admitted for as long as the file stayed unreadable.
+    /// A file the options name for the first time must still be read. Call under the lock.
+    /// </summary>
+    private SharedPlan BuildKeepingIdentity(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
+    {
+        try
+        {
+            return Build(options, fileKeys);
+        }
+        catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException
+            && options.Identity is null && options.IdentityKeyFile is { } path
+            && _options.Identity is null && path == _options.IdentityKeyFile)
+        {
+            if (_current.Hold() is not { } current)
+            {
+                throw; // disposed meanwhile
+            }
+
+            try
+            {
+                if (current.Plan.Identity is not { } kept)
+                {
+                    throw;
+                }
+
+                HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out _, _generated, kept);
+                SharedPlan next = SharedPlan.Sharing(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory), current);
+                OssuaryLog.IdentityKeyFileKept(_logger, path, _name, kept.PublicKey, ex);
+                return next;
+            }
+            finally
+            {
+                current.Release();
+            }
+        }
+    }
+
+    /// <summary>Registers the identity key file of <paramref name="options"/>, now in force, with <see cref="FollowedKeyFiles"/>.</summary>
+    private void FollowIdentity(OssuaryServerOptions options)
+    {
+        _followingIdentity?.Dispose();
+        _followingIdentity = options.Identity is null && options.IdentityKeyFile is { } path ? _followed?.Follow(_name, path) : null;
     }
 
     private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
