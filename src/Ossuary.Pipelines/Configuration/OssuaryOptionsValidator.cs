@@ -18,10 +18,10 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
         Check(name, () =>
         {
             string named = name ?? Options.DefaultName;
-            IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed(named, file)
+            IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed<OssuaryServerOptions>(named, file)
                 ? OssuaryAuthorizedKeys.Load(file)
                 : [];
-            if (options.Identity is null && options.IdentityKeyFile is { } keyFile && followed.IsFollowed(named, keyFile))
+            if (options.Identity is null && options.IdentityKeyFile is { } keyFile && followed.IsFollowed<OssuaryServerOptions>(named, keyFile))
             {
                 options.Validate(); // all the plan would check but the key file, which the running server has read
                 return;
@@ -32,7 +32,16 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
         });
 
     public ValidateOptionsResult Validate(string? name, OssuaryClientOptions options) =>
-        Check(name, () => HandshakePlan.ForClient(options).ReleaseOwnIdentity());
+        Check(name, () =>
+        {
+            if (options.Identity is null && options.IdentityKeyFile is { } keyFile && followed.IsFollowed<OssuaryClientOptions>(name ?? Options.DefaultName, keyFile))
+            {
+                options.Validate(); // as for a server: the running connection factory has read the key file
+                return;
+            }
+
+            HandshakePlan.ForClient(options).ReleaseOwnIdentity();
+        });
 
     private static ValidateOptionsResult Check(string? name, Action build)
     {

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Configuration;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
@@ -22,6 +23,12 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     private readonly IMeterFactory? _meterFactory;
     private readonly OptionsFollower<OssuaryClientOptions>? _follower;
     private readonly CurrentPlan _current;
+
+    // The identity key file of the options in force, registered so that the options validator does not
+    // refuse a change for its state: see OnOptionsChanged. Changed by the follower, one change at a time.
+    private readonly FollowedKeyFiles? _followed;
+    private string? _keyFileInForce;
+    private IDisposable? _followingKeyFile;
 
     /// <summary>Connects with fixed options, validated and copied now.</summary>
     /// <param name="options">The client options.</param>
@@ -44,13 +51,15 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// their changes: each connection uses the options current when it starts. A change the options
     /// validator refused is reported and read again until it passes (<see cref="OptionsFollower{TOptions}"/>).
     /// </summary>
-    internal OssuaryConnectionFactory(IOptionsMonitor<OssuaryClientOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryClientOptions>> Sources, IOptionsMonitorCache<OssuaryClientOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
+    internal OssuaryConnectionFactory(IOptionsMonitor<OssuaryClientOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<OssuaryClientOptions>> Sources, IOptionsMonitorCache<OssuaryClientOptions> Cache)? changes, string name, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory, FollowedKeyFiles? followed = null)
     {
         ArgumentNullException.ThrowIfNull(monitor);
         _loggerFactory = loggerFactory;
         _meterFactory = meterFactory;
+        _followed = followed;
         OssuaryClientOptions first = monitor.Get(name);
         _current = new CurrentPlan(Build(first));
+        FollowKeyFile(first, name);
         _follower = new OptionsFollower<OssuaryClientOptions>(monitor, changes, name, first,
             options => OnOptionsChanged(options, name), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
     }
@@ -87,7 +96,8 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// </summary>
     public void Dispose()
     {
-        _follower?.Dispose();
+        _follower?.Dispose(); // no change is being applied once this returns
+        _followingKeyFile?.Dispose();
         _current.Close();
     }
 
@@ -97,13 +107,15 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         SharedPlan next;
         try
         {
-            next = Build(options);
+            next = BuildKeepingIdentity(options, name);
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
         {
             // Connections keep the previous options rather than failing until the change is fixed.
             return ex;
         }
+
+        FollowKeyFile(options, name);
 
         _current.Replace(next); // the previous options' key-file identity goes once their handshakes are over
 
@@ -116,6 +128,53 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// <summary>Fail-safe: a refused reload is logged from the options follower's timer, where a provider's throw would crash the process.</summary>
     private ILogger Logger(OssuaryClientOptions options) =>
         (options.LoggerFactory ?? _loggerFactory) is { } loggers ? new FailSafeLogger(loggers.CreateLogger(ConnectionTelemetry.ClientCategory)) : NullLogger.Instance;
+
+    /// <summary>
+    /// The plan for changed options. When the identity key file they name is the one in force and cannot
+    /// be read again (deleted, half-written, readable by others), the plan presents the key read before and
+    /// takes the rest of the change, said at Error: refusing the whole change kept a server key removed
+    /// from <see cref="OssuaryClientOptions.TrustedServerKeys"/> trusted while the file stayed unreadable.
+    /// </summary>
+    private SharedPlan BuildKeepingIdentity(OssuaryClientOptions options, string name)
+    {
+        try
+        {
+            return Build(options);
+        }
+        catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException
+            && options.Identity is null && options.IdentityKeyFile is { } path && path == _keyFileInForce)
+        {
+            if (_current.Hold() is not { } current)
+            {
+                throw; // disposed meanwhile
+            }
+
+            try
+            {
+                if (current.Plan.Identity is not { } kept)
+                {
+                    throw;
+                }
+
+                HandshakePlan plan = HandshakePlan.ForClient(options, kept);
+                SharedPlan next = SharedPlan.Sharing(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory), current);
+                OssuaryLog.IdentityKeyFileKept(Logger(options), path, name, kept.PublicKey, ex);
+                return next;
+            }
+            finally
+            {
+                current.Release();
+            }
+        }
+    }
+
+    /// <summary>Registers the identity key file of <paramref name="options"/>, now in force, with <see cref="FollowedKeyFiles"/>.</summary>
+    private void FollowKeyFile(OssuaryClientOptions options, string name)
+    {
+        _keyFileInForce = options.Identity is null ? options.IdentityKeyFile : null;
+        _followingKeyFile?.Dispose();
+        _followingKeyFile = _keyFileInForce is { } path ? _followed?.Follow<OssuaryClientOptions>(name, path) : null;
+    }
 
     private SharedPlan Build(OssuaryClientOptions options)
     {

@@ -106,7 +106,8 @@ public static class OssuaryServiceCollectionExtensions
             (provider.GetServices<IOptionsChangeTokenSource<OssuaryClientOptions>>(), provider.GetRequiredService<IOptionsMonitorCache<OssuaryClientOptions>>()),
             Options.DefaultName,
             provider.GetService<ILoggerFactory>(),
-            provider.GetService<IMeterFactory>()));
+            provider.GetService<IMeterFactory>(),
+            provider.GetRequiredService<FollowedKeyFiles>()));
         services.TryAddSingleton<IConnectionFactory>(provider => provider.GetRequiredService<OssuaryConnectionFactory>());
         return services.AddOptions<OssuaryClientOptions>().ValidateOnStart();
     }

@@ -201,7 +201,7 @@ internal sealed class ServerPlanSource : IDisposable
         _watcher?.Dispose();
         _watcher = watcher;
         _following?.Dispose();
-        _following = path is null ? null : _followed?.Follow(_name, path);
+        _following = path is null ? null : _followed?.Follow<OssuaryServerOptions>(_name, path);
     }
 
     /// <summary>
@@ -249,7 +249,7 @@ internal sealed class ServerPlanSource : IDisposable
     private void FollowIdentity(OssuaryServerOptions options)
     {
         _followingIdentity?.Dispose();
-        _followingIdentity = options.Identity is null && options.IdentityKeyFile is { } path ? _followed?.Follow(_name, path) : null;
+        _followingIdentity = options.Identity is null && options.IdentityKeyFile is { } path ? _followed?.Follow<OssuaryServerOptions>(_name, path) : null;
     }
 
     private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)

@@ -85,11 +85,14 @@ internal sealed class HandshakePlan
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>
     /// <exception cref="FormatException">The identity key file is malformed.</exception>
     /// <exception cref="IOException">The identity key file cannot be read.</exception>
-    public static HandshakePlan ForClient(OssuaryClientOptions options)
+    /// <param name="options">The client options to validate and copy.</param>
+    /// <param name="keptFromFile">The identity an earlier plan read from the same <see cref="OssuaryClientOptions.IdentityKeyFile"/>,
+    /// presented instead of reading the file again (which could not be read); not this plan's to free.</param>
+    public static HandshakePlan ForClient(OssuaryClientOptions options, OssuaryIdentity? keptFromFile = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        OssuaryIdentity? identity = options.Identity ?? ReadIdentity(options.IdentityKeyFile);
+        OssuaryIdentity? identity = options.Identity ?? keptFromFile ?? ReadIdentity(options.IdentityKeyFile);
         var plan = new HandshakePlan(OssuaryRole.Client, identity, options.TrustedServerKeys, options.HandshakeTimeout, options.HandshakeStepTimeout, options.TimeProvider)
         {
             TrustServerAtEndPoint = options.TrustServerAtEndPoint,
@@ -99,7 +102,7 @@ internal sealed class HandshakePlan
             TcpKeepAlive = options.TcpKeepAlive,
         };
         plan.TrustServer = options.TrustServer ?? plan.BindTrust(null, null);
-        plan._identityFromFile = options.Identity is null && identity is not null;
+        plan._identityFromFile = options.Identity is null && identity is not null && keptFromFile is null;
         return plan;
     }
 

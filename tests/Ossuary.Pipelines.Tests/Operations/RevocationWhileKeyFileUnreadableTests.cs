@@ -1,4 +1,7 @@
 using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
@@ -15,6 +18,8 @@ namespace Ossuary.Pipelines.Tests.Operations;
 /// (deleted, half-written, its permissions changed). The whole change was refused for the key file's
 /// state and retried every second, so the revoked client was admitted for as long as the file stayed
 /// away. The server now keeps presenting the key it has, applies the rest, and says why at Error.
+/// The same for a server key removed from an <c>AddOssuaryClient</c> client's configuration while
+/// the client's own key file cannot be read again: the client went on trusting that server.
 /// </summary>
 public sealed class RevocationWhileKeyFileUnreadableTests : IDisposable
 {
@@ -78,5 +83,58 @@ public sealed class RevocationWhileKeyFileUnreadableTests : IDisposable
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync(); // the key it had
         FakeLogRecord said = Assert.Single(logs.Collector.GetSnapshot(), r => r.Level == LogLevel.Error);
         Assert.Contains("server.key", said.Message + said.Exception?.Message);
+    }
+
+    [Fact]
+    public async Task AServerKeyRemovedFromAClientsConfigurationIsNoLongerTrustedWhileItsKeyFileCannotBeReadAgain()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var otherServerKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string keyFile = Path.Combine(_folder, "client.key");
+        OssuarySecretKeyFile.Write(keyFile, clientKey);
+        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen => listen
+            .UseOssuary(o =>
+            {
+                o.Identity = serverKey;
+                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+            })
+            .UseConnectionHandler<EchoConnectionHandler>()));
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        var settings = new Dictionary<string, string?>
+        {
+            ["Client:IdentityKeyFile"] = keyFile,
+            ["Client:TrustedServerKeys:0"] = otherServerKey.PublicKey.ToString(),
+            ["Client:TrustedServerKeys:1"] = serverKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var logs = new FakeLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(logging => logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        services.AddOssuaryClient(configuration.GetSection("Client"));
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
+        await using (ConnectionContext trusted = await factory.ConnectAsync(endpoint).AsTask().Within())
+        {
+            await Echo.RoundTripAsync(trusted);
+        }
+
+        File.Delete(keyFile);
+        settings.Remove("Client:TrustedServerKeys:1");
+        try
+        {
+            configuration.Reload();
+        }
+        catch (AggregateException ex) when (ex.InnerException is OptionsValidationException)
+        {
+            // What a validator's refusal throws to the reloader (a file source swallows it).
+        }
+
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id is OptionsReloadFailed or OptionsReloaded));
+
+        OssuaryException untrusted = await Assert.ThrowsAsync<OssuaryException>(() => factory.ConnectAsync(endpoint).AsTask().Within());
+        Assert.Equal(OssuaryErrorReason.UntrustedServer, untrusted.Reason);
+        FakeLogRecord said = Assert.Single(logs.Collector.GetSnapshot(), r => r.Level == LogLevel.Error);
+        Assert.Contains("client.key", said.Message + said.Exception?.Message);
     }
 }
