@@ -179,7 +179,7 @@ public sealed class OssuaryServerOptions
                 }.OfType<string>());
                 throw new InvalidOperationException(
                     $"An unauthenticated Ossuary server admits any client, so it would ignore OssuaryServerOptions.{ignored}. " +
-                    "Use Mode = Authenticated to admit only those clients, or remove the allow-list to admit everyone.");
+                    $"Use Mode = Authenticated{InConfiguration(nameof(Mode))} to admit only those clients, or remove the allow-list to admit everyone.");
             }
         }
         else

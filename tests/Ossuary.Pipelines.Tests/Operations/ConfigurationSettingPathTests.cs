@@ -25,6 +25,7 @@ public sealed class ConfigurationSettingPathTests : IDisposable
         { "HandshakeStepTimeout", "-00:00:01", "Ossuary:Devices:HandshakeStepTimeout" },
         { "TcpKeepAlive", "00:00:00.500", "Ossuary:Devices:TcpKeepAlive" },
         { "Mode", "2", "Ossuary:Devices:Mode" },
+        { "Mode", "Unauthenticated", "Ossuary:Devices:Mode" }, // with the allow-list it would ignore
         { "AuthorizedClientKeys:2", "0000000000000000000000000000000000000000000000000000000000000000", "Ossuary:Devices:AuthorizedClientKeys:2" },
         { "AuthorizedClientKeys:2", "00112233", "Ossuary:Devices:AuthorizedClientKeys:2" },
         { "AuthorizedClientKeys:2:Key", "00112233", "Ossuary:Devices:AuthorizedClientKeys:2" },
