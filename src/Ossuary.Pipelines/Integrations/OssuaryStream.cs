@@ -142,8 +142,22 @@ public sealed partial class OssuaryStream : Stream
 
         // The pipe never disposes the inner stream (this stream does, on its own disposal), but when
         // this stream owns it, its socket may stop receiving as the connection ends.
-        _innerPipe = new StreamDuplexPipe(_inner, leaveOpen: true, mayStopReading: !_leaveInnerStreamOpen);
-        OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+        // Published with a full fence: a disposal under way either finds the pipe (and marks it closed
+        // by its owner before it closes the stream) or is seen here.
+        Interlocked.Exchange(ref _innerPipe, new StreamDuplexPipe(_inner, leaveOpen: true, mayStopReading: !_leaveInnerStreamOpen));
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        OssuaryDuplexPipe secure;
+        try
+        {
+            secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (_disposed)
+        {
+            // Disposed while the handshake ran, which closed the inner stream under it ("dispose to
+            // cancel"): what the handshake saw (the closed stream's exception) follows from that.
+            throw new ObjectDisposedException("The OssuaryStream was disposed during the handshake.", ex);
+        }
+
         Interlocked.Exchange(ref _secure, secure); // a full fence: a disposal under way either takes it or is seen below
         if (_disposed && Interlocked.Exchange(ref _secure, null) is { } orphan)
         {
@@ -309,6 +323,7 @@ public sealed partial class OssuaryStream : Stream
             {
                 if (_innerPipe is { } innerPipe)
                 {
+                    innerPipe.MarkClosedByOwner(); // a handshake under way fails with the stream: our doing, not a fault
                     await innerPipe.CloseAsync().ConfigureAwait(false); // the wait for the peer's close (see DisposeAsync)
                 }
 
@@ -343,6 +358,7 @@ public sealed partial class OssuaryStream : Stream
                     // after a successful one leaked the socket of every failed (or never tried) handshake.
                     if (!_leaveInnerStreamOpen)
                     {
+                        _innerPipe?.MarkClosedByOwner(); // as in DisposeAsync
                         _innerPipe?.CloseAsync().AsTask().GetAwaiter().GetResult();
                         _inner.Dispose();
                     }

@@ -10,7 +10,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// <param name="mayStopReading">Whether the stream's socket may stop receiving when the connection ends: the stream is
 /// disposed then (by this pipe or by the <see cref="OssuaryStream"/> that owns it), so nobody reads it again.</param>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "CloseAsync disposes the linger's source, and each owner calls it; one it never reaches (a disposal racing the handshake) holds only its timer, which lets go once it fires.")]
-internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool mayStopReading) : IDuplexPipe, IReadStoppingTransport
+internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool mayStopReading) : IDuplexPipe, IReadStoppingTransport, IOwnerClosedTransport
 {
     // Zero-byte reads: an idle connection waits for data before it rents its 64 KiB read buffer,
     // instead of holding one for as long as the peer is quiet.
@@ -27,6 +27,17 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
 
     // Set when disposal lingers (see TryStopReading): cancelled at the deadline, disposed by CloseAsync.
     private CancellationTokenSource? _linger;
+
+    private volatile bool _closedByOwner;
+
+    /// <inheritdoc />
+    public bool ClosedByOwner => _closedByOwner;
+
+    /// <summary>
+    /// The stream's owner is about to close it, whatever runs over it (an <see cref="OssuaryStream"/>
+    /// disposed during its handshake): call before the stream is closed.
+    /// </summary>
+    public void MarkClosedByOwner() => _closedByOwner = true;
 
     /// <summary>
     /// A socket nobody reads after this connection stops receiving: on Linux a pending receive then

@@ -69,6 +69,17 @@ public sealed partial class OssuaryDuplexPipe
 
             throw;
         }
+        catch (Exception ex) when (ex is not LocalFault && transport is IOwnerClosedTransport { ClosedByOwner: true })
+        {
+            // The transport's owner closed it under the handshake (an OssuaryStream disposed while it
+            // authenticated): its caller gave up, as with a cancelled token, and the stream's failure
+            // that followed is neither ours nor the peer's. It was logged at Error as a fault of this
+            // side ("the peer was sent Disconnect (error)", which a closed stream cannot carry).
+            telemetry.Metrics.HandshakeCancelled(plan.Role, plan.TimeProvider.GetElapsedTime(started));
+            OssuaryLog.HandshakeCancelled(telemetry.Logger, plan.Role, telemetry.ConnectionId);
+            OssuaryActivity.Cancelled(activity);
+            throw; // the owner says what happened (OssuaryStream: ObjectDisposedException)
+        }
         catch (Exception ex) when (LocalFault.IsLocal(ex))
         {
             // Ours, not the peer's: say so loudly, and tell the peer it was us (Disconnect with

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
@@ -147,6 +149,40 @@ public class DisposedStreamTests
         Assert.Equal(0, await server.ReadAsync(new byte[1]).Within()); // the client's connection sent its Disconnect
         holding.Release();
         await disposing.Within();
+    }
+
+    /// <summary>
+    /// "Dispose to cancel" during the handshake: the disposal closes the inner stream under it, and the
+    /// authentication ends with ObjectDisposedException, as documented, logged as cancelled by its caller
+    /// (event 8, Debug). It threw OssuaryException ("The Ossuary handshake failed on this side, not the
+    /// peer's: ObjectDisposedException") and logged that at Error as a fault of this side (event 6,
+    /// "the peer was sent Disconnect (error)"), which pages an operator for an application that gave up.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DisposingAStreamDuringItsHandshakeEndsItWithObjectDisposedExceptionAndNoError(bool synchronously)
+    {
+        (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var silentServer = serverSide;
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        var client = new OssuaryStream(clientSide);
+        Task authenticating = client.AuthenticateAsClientAsync(new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value }, LoggerFactory = loggers });
+        await serverSide.ReadExactlyAsync(new byte[1]).AsTask().Within(); // the handshake is under way: it waits for the server's answer
+
+        if (synchronously)
+        {
+            client.Dispose();
+        }
+        else
+        {
+            await client.DisposeAsync().AsTask().Within();
+        }
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => authenticating.Within());
+        Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Level > LogLevel.Debug);
+        Assert.Single(LogRecords.Records(logs, 8)); // cancelled by its caller
     }
 
     private static async Task<(OssuaryStream Server, OssuaryStream Client)> AuthenticatedPairAsync()
