@@ -286,6 +286,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// Disconnect has gone, disposal then waits for the peer to close its end, discarding what it
     /// sends, within what is left of the same 5 s: a socket closed with the peer's bytes unread sends
     /// a reset, which drops the last bytes and the Disconnect before the peer reads them. A transport
+    /// whose pending read cannot be cancelled (a stream written for synchronous reading) is waited for
+    /// 5 s more at most: disposal then returns, and the session's secrets are freed when that read
+    /// ends (when the stream is closed, or the peer sends or closes). A transport
     /// that throws as its ends are completed (a stream writer whose stream fails writing what it
     /// held) is logged as a failed connection, not thrown from here; the secrets are freed whatever happens.
     /// </summary>
@@ -309,6 +312,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         }
 
         _inputReader.CompleteFromDisposal();
+        bool sessionOutlivesDisposal = false;
         try
         {
             try
@@ -334,6 +338,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             // Nor for room in the input: an application holding a read's buffer (its reader's completion
             // waits for that) may never make room, and the inbound loop must end all the same.
             _input.Writer.CancelPendingFlush();
+            TimeSpan readEndsWithin = TimeSpan.Zero; // beyond the grace below: a linger's time
             if (_outputCompletionDeferred)
             {
                 // The inbound loop waits for a peer still sending to close its end: what is left of the 5 s, no more.
@@ -344,9 +349,28 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
                 CutLinger();
             }
-            else if (_transport is not IReadStoppingTransport stoppable || !stoppable.TryStopReading(lingerFor))
+            else if (_transport is IReadStoppingTransport stoppable && stoppable.TryStopReading(lingerFor))
+            {
+                readEndsWithin = lingerFor > TimeSpan.Zero ? lingerFor : TimeSpan.Zero; // at the peer's close, or then
+            }
+            else
             {
                 _transport.Input.CancelPendingRead();
+            }
+
+            // The read ends when asked, or at the linger's deadline. One that does neither is a read the
+            // transport cannot cancel (a stream written for synchronous reading, such as a process's stdio
+            // pipes, whose ReadAsync looks at its token only as it starts) waiting for a peer that sends
+            // nothing, and disposal waited for it forever. Given up on after a further 5 s: the loop ends
+            // when that read does (closing the stream ends most), and it frees the session's secrets then,
+            // as it may still use the session until that moment.
+            await _inbound.WaitAsync(readEndsWithin + DisposeFlushTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!_inbound.IsCompleted)
+            {
+                sessionOutlivesDisposal = true;
+                _ = _inbound.ContinueWith(static (_, state) => ((OssuaryDuplexPipe)state!).DisposeSession(), this,
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                return;
             }
 
             await _inbound.ConfigureAwait(false);
@@ -354,10 +378,18 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         finally
         {
             // Whatever the loops did (a transport that throws as it completes, say), the session key goes with the connection.
-            lock (_sessionLock)
+            if (!sessionOutlivesDisposal)
             {
-                _session.Dispose();
+                DisposeSession();
             }
+        }
+    }
+
+    private void DisposeSession()
+    {
+        lock (_sessionLock)
+        {
+            _session.Dispose();
         }
     }
 }

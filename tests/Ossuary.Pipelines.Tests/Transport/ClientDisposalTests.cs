@@ -165,6 +165,33 @@ public class ClientDisposalTests
         }
     }
 
+    /// <summary>
+    /// Disposal over an inner stream whose waiting read cannot be cancelled (a stream written for
+    /// synchronous reading, such as a process's stdio pipes), to a peer that sends nothing and does
+    /// not read our Disconnect (its application reads nothing, so its input is full): disposal asked
+    /// the read to stop and then waited for it without bound, and never returned.
+    /// </summary>
+    [Fact]
+    public async Task DisposingAStreamWhoseInnerReadCannotBeCancelledStillEnds()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        var clientOptions = new OssuaryClientOptions();
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        await using var server = new OssuaryStream(serverSide);
+        var client = new OssuaryStream(new SynchronousReadStream(clientSide));
+        await Task.WhenAll(
+            server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
+            client.AuthenticateAsClientAsync(clientOptions)).Within();
+
+        // Far more than the server's input holds: its connection stops reading the socket, and what
+        // follows (the Disconnect) waits there unread, so the server never answers or closes.
+        await client.WriteAsync(new byte[1 << 20]).AsTask().Within();
+        await client.FlushAsync().Within();
+
+        await client.DisposeAsync().AsTask().Within();
+    }
+
     private static async Task ConnectAndDisposeAsync(OssuaryTestServer server, MutualKeys keys)
     {
         InThisTest.Value = true;
