@@ -278,14 +278,26 @@ public sealed partial class OssuaryStream : Stream
 
     /// <summary>Waits until everything written so far has been sealed and written to the inner stream, and that stream flushed.</summary>
     /// <exception cref="OssuaryException">The connection ended before everything written was sent.</exception>
+    /// <exception cref="ObjectDisposedException">The stream was disposed (what was written may have been dropped: see <see cref="DisposeAsync"/>).</exception>
     public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
 
     /// <inheritdoc cref="Flush"/>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the bytes are still sent.</exception>
-    public override Task FlushAsync(CancellationToken cancellationToken) =>
-        cancellationToken.IsCancellationRequested ? Task.FromCanceled(cancellationToken) // as every Stream, with or without bytes outstanding
-        : _secure is not { } secure ? Task.CompletedTask // read once: disposal on another thread clears it
-        : secure.WhenSentAsync(secure.PlaintextWritten, cancellationToken);
+    public override Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled(cancellationToken); // as every Stream, with or without bytes outstanding
+        }
+
+        // The connection first, as Secure reads it: one found gone is either never made (nothing was
+        // written: nothing to wait for) or disposed, which a flush must not report as sent, since
+        // disposal drops what a peer that stopped reading never took.
+        OssuaryDuplexPipe? secure = Volatile.Read(ref _secure);
+        return _disposed ? Task.FromException(new ObjectDisposedException(GetType().FullName))
+            : secure is null ? Task.CompletedTask
+            : secure.WhenSentAsync(secure.PlaintextWritten, cancellationToken);
+    }
 
     /// <inheritdoc />
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();

@@ -37,6 +37,25 @@ public class DisposedStreamTests
     }
 
     /// <summary>
+    /// A flush after disposal says the stream is disposed, as a read or write does: it reported success,
+    /// though disposal may have dropped what was written (a peer that read nothing for its 5 s), so an
+    /// application that flushes to learn its bytes were sent (another thread disposing on a timeout) was told they were.
+    /// </summary>
+    [Fact]
+    public async Task AFlushAfterDisposalThrowsObjectDisposedException()
+    {
+        (OssuaryStream server, OssuaryStream client) = await AuthenticatedPairAsync();
+        await using (server)
+        {
+            await client.WriteAsync(new byte[16]);
+            await client.DisposeAsync().AsTask().Within();
+
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => client.FlushAsync().Within());
+            Assert.Throws<ObjectDisposedException>(client.Flush);
+        }
+    }
+
+    /// <summary>
     /// "Dispose to cancel": a read waiting when the stream is disposed ends with ObjectDisposedException,
     /// as streams do. It threw the pipe's InvalidOperationException ("Reading is not allowed after
     /// reader was completed"), which reads as a bug in the caller or the library.
