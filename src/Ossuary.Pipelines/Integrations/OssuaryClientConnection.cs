@@ -26,7 +26,9 @@ public sealed class OssuaryClientConnection : ConnectionContext
     private readonly ConnectionTelemetry _telemetry;
     // Cancelled and in place of the source once the connection has closed, whoever asks later.
     private static readonly CancellationTokenSource AlreadyClosed = CreateCancelled();
-    private int _disposed;
+
+    // The first disposal's work; a disposal made while it runs waits for it.
+    private Task? _disposal;
 
     // The token source, the feature collection, ConnectionId and Items are made on first use:
     // most clients never ask, and an idle connection's memory is mostly small objects like these.
@@ -130,16 +132,35 @@ public sealed class OssuaryClientConnection : ConnectionContext
         SignalClosed();
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Sends Disconnect and closes the socket (see the class remarks). Safe to call more than once, and
+    /// from several threads at once: the first call does the work, and the others return once it is done.
+    /// </summary>
     public override async ValueTask DisposeAsync()
     {
         // Only the first call does anything, as IAsyncDisposable asks: a bounded explicit dispose
         // followed by `await using`'s own used to throw ObjectDisposedException from the disposed token source.
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        // The others wait for it, as Kestrel's connections do: one that returned at once let its caller go
+        // on (or its process exit) while the Disconnect and the last bytes had not yet gone.
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _disposal, mine.Task, null) is { } first)
         {
-            await _secure.DisposeAsync().ConfigureAwait(false);
-            await _socketPipe.CloseAsync().ConfigureAwait(false); // after the server's close, if it is still sending (see the class remarks)
-            SignalClosed();
+            await first.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // that call reports its own failure
+        }
+        else
+        {
+            try
+            {
+                await _secure.DisposeAsync().ConfigureAwait(false);
+                await _socketPipe.CloseAsync().ConfigureAwait(false); // after the server's close, if it is still sending (see the class remarks)
+            }
+            finally
+            {
+                // Done before the callbacks run: one that disposes the connection again and blocks on
+                // it (they run on this thread) would otherwise wait for itself.
+                mine.SetResult();
+                SignalClosed();
+            }
         }
 
         await base.DisposeAsync().ConfigureAwait(false);

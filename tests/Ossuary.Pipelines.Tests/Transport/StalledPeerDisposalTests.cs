@@ -38,6 +38,28 @@ public class StalledPeerDisposalTests
         Assert.Equal((5, LogLevel.Debug), (dropped.Id.Id, dropped.Level));
     });
 
+    /// <summary>
+    /// A second DisposeAsync while the first is still at work (its wait for a peer that stopped reading)
+    /// returns only once the first has finished, as Kestrel's connections do: it returned at once, so code
+    /// that disposed on two paths (a ConnectionClosed callback and its main flow, say) went on, or let its
+    /// process exit, while the Disconnect and the last bytes had not yet gone.
+    /// </summary>
+    [Fact]
+    public Task ASecondDisposalOfAClientReturnsOnlyOnceTheFirstHasFinished() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        await using var stalled = await StalledServer.StartAsync(keys);
+        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(stalled.EndPoint, keys.ClientOptions()).Within();
+        await stalled.AuthenticatedAsync().Within();
+        client.Transport.Output.Write(new byte[32 << 20]); // can never all leave: the first disposal waits its 5 s
+
+        Task first = client.DisposeAsync().AsTask();
+        await client.DisposeAsync().AsTask().Within();
+
+        Assert.True(first.IsCompleted, "the second DisposeAsync returned while the first was still disposing");
+        await first;
+    });
+
     [Fact]
     public Task DisposingAStreamWhosePeerStoppedReadingReturns() => Run(async () =>
     {
