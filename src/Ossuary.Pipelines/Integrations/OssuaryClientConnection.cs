@@ -10,7 +10,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// <summary>
 /// A client connection whose <see cref="Transport"/> is the plaintext pipe. Dispose it to send
 /// Disconnect and close the socket. When the server is still sending (bytes from it wait unread), or
-/// (Linux) has not acknowledged the last frames yet, the socket sends its end (FIN) after the
+/// (Linux) is behind with the last frames, the socket sends its end (FIN) after the
 /// Disconnect and disposal waits for the server to close its own,
 /// discarding what it still sends, within the 5 s that disposal gives the output (then the socket is
 /// closed anyway): closed with the server's bytes unread, the socket would send a reset, which can drop

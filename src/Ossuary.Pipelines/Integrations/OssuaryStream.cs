@@ -309,7 +309,7 @@ public sealed partial class OssuaryStream : Stream
     /// Sends Disconnect, then disposes the inner stream unless asked to leave it open. An inner
     /// <see cref="System.Net.Sockets.NetworkStream"/> this stream owns stops receiving first (on Linux),
     /// so that the wait for the peer's answer ends at once; but while the peer is still sending (bytes
-    /// from it wait unread), or (Linux) has not acknowledged the last bytes written, the socket sends
+    /// from it wait unread), or (Linux) is behind with the last bytes written, the socket sends
     /// its end (FIN) after the Disconnect and is closed once the peer has closed its own, what the peer
     /// still sends read and discarded, within the 5 s that disposal gives the output: closed with the
     /// peer's bytes unread, or receiving any once closed, the socket would send a reset, which can drop

@@ -47,7 +47,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// </summary>
     /// <remarks>
     /// With <paramref name="lingerFor"/> positive (our Disconnect went out, nothing failed) and bytes
-    /// from the peer waiting unread, or bytes of ours the peer has not acknowledged yet (Linux), the
+    /// from the peer waiting unread, or a peer behind with what we sent (Linux, <see cref="SocketQueues.PeerIsBehind"/>), the
     /// socket sends its end (FIN) after the Disconnect now and stops receiving only once the peer has
     /// closed its end or the time is up: a socket closed with bytes from the peer unread (a server
     /// still streaming to a client that is done), or receiving any once closed (a server answering
@@ -62,11 +62,11 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             return false;
         }
 
-        // Only with bytes from the peer waiting unread (it is still sending), or bytes of ours it has
-        // not acknowledged yet (an answer it sends meanwhile would meet a closed socket, and the reset
-        // would drop them): a socket closed with neither ends with a FIN, and a peer that waits for the
+        // Only with bytes from the peer waiting unread (it is still sending), or bytes of ours it is
+        // behind with (an answer it sends meanwhile would meet a closed socket, and the reset would
+        // drop them): a socket closed with neither ends with a FIN, and a peer that waits for the
         // application to close its end (as another OssuaryStream does) would hold every disposal for the whole time.
-        if (lingerFor > TimeSpan.Zero && (SocketQueues.HasUnreadBytes(socket) || SocketQueues.HasUndeliveredData(socket)) && Shutdown(socket, SocketShutdown.Send))
+        if (lingerFor > TimeSpan.Zero && (SocketQueues.HasUnreadBytes(socket) || SocketQueues.PeerIsBehind(socket)) && Shutdown(socket, SocketShutdown.Send))
         {
             _linger = new CancellationTokenSource(lingerFor);
             if (!OperatingSystem.IsLinux())

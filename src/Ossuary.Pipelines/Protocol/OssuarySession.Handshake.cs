@@ -11,9 +11,6 @@ public sealed partial class OssuarySession
     /// <summary>Body of Reset and Disconnect: len · error flag · reserved.</summary>
     private const int ControlBodySize = 4;
 
-    /// <summary>The size of a Reset or Disconnect packet on the wire.</summary>
-    internal const int ControlPacketSize = PacketHeader.Size + ControlBodySize;
-
     /// <summary>
     /// Writes the next handshake or control packet (ClientHandshake, ServerHandshake,
     /// ClientAuthentication, Reset or Disconnect), if the session has one to send. Call it until

@@ -14,11 +14,10 @@ namespace Ossuary.Pipelines.Transport;
 /// a FIN, and the reset drops whatever this side's kernel still held unsent: the last frames and the
 /// Disconnect never reached a client that reads slowly, which saw a reset or a truncated stream where
 /// this side reported a clean close. So after our Disconnect, while the peer is still sending or (on
-/// Linux) our last frames are not yet acknowledged, the transport's output is left open and its input
+/// Linux) is behind with our last frames, the transport's output is left open and its input
 /// read and discarded until the peer closes its end, at most 5 s (and within what is left of
-/// disposal's 5 s); only then is the output completed, and the socket closed. A connection whose
-/// frames were all delivered, with a peer that is not sending, costs nothing: the output is completed
-/// at once, as before.
+/// disposal's 5 s); only then is the output completed, and the socket closed. A connection whose peer
+/// keeps up and is not sending costs nothing: the output is completed at once, as before.
 /// </remarks>
 public sealed partial class OssuaryDuplexPipe
 {
@@ -109,9 +108,9 @@ public sealed partial class OssuaryDuplexPipe
 
     /// <summary>
     /// Bytes of the peer's wait unread, in the transport or in the socket (discarding those the
-    /// transport holds): closed now, the socket would send a reset. Or bytes of ours wait for the
-    /// peer's acknowledgement (Linux): anything the peer sends before it has read our Disconnect
-    /// would meet a closed socket and draw the same reset, which drops them.
+    /// transport holds): closed now, the socket would send a reset. Or the peer is behind with what we
+    /// sent (Linux, <see cref="SocketQueues.PeerIsBehind"/>): anything it sends before it has read our
+    /// Disconnect would meet a closed socket and draw the same reset, which drops those bytes.
     /// </summary>
     private bool ClosingNowCouldReset(PipeReader transport)
     {
@@ -127,6 +126,6 @@ public sealed partial class OssuaryDuplexPipe
             unread = !read.Buffer.IsEmpty;
         }
 
-        return unread || SocketQueues.HasUnreadBytes(_closingSocket!) || SocketQueues.HasUndeliveredData(_closingSocket!);
+        return unread || SocketQueues.HasUnreadBytes(_closingSocket!) || SocketQueues.PeerIsBehind(_closingSocket!);
     }
 }

@@ -1,6 +1,5 @@
+using System.Buffers.Binary;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
-using Ossuary.Pipelines.Protocol;
 
 namespace Ossuary.Pipelines.Transport;
 
@@ -10,10 +9,13 @@ namespace Ossuary.Pipelines.Transport;
 /// (a peer still sending), sends a reset, and the reset throws away what this side's kernel has not
 /// seen acknowledged yet: the last frames and the Disconnect.
 /// </summary>
-internal static partial class SocketQueues
+internal static class SocketQueues
 {
-    // Linux's SIOCOUTQ (TIOCOUTQ): the bytes in a TCP socket's send queue, sent or not, that the peer has not acknowledged.
-    private const nuint SiocOutQ = 0x5411;
+    // Linux's TCP_INFO (struct tcp_info): tcpi_notsent_bytes, the bytes queued and not yet sent (Linux 4.6 and later).
+    private const int IpProtocolTcp = 6;
+    private const int TcpInfo = 11;
+    private const int TcpInfoLength = 232;
+    private const int NotSentOffset = 144;
 
     /// <summary>Bytes of the peer's wait unread in the socket.</summary>
     public static bool HasUnreadBytes(Socket socket)
@@ -29,39 +31,30 @@ internal static partial class SocketQueues
     }
 
     /// <summary>
-    /// Bytes written before our Disconnect that the peer has not acknowledged yet (Linux; elsewhere
-    /// false): a reset now would drop them. The Disconnect alone does not count, so that a connection
-    /// whose data was all delivered closes at once, as before.
+    /// Whether the peer is behind with what this side sent (Linux; elsewhere false): bytes wait in the
+    /// send queue unsent, because the peer's window is full (it reads more slowly than we wrote) or
+    /// the link is. A reset now would drop them. Bytes sent and not yet acknowledged do not count:
+    /// after any last write (the handshake's, the Disconnect) a delayed acknowledgement holds them
+    /// back for up to 40 ms, and a peer that does not close at once (its application busy elsewhere)
+    /// would then hold every disposal for its whole time. A connection whose peer keeps up closes at
+    /// once, as before.
     /// </summary>
-    public static bool HasUndeliveredData(Socket socket)
+    public static bool PeerIsBehind(Socket socket)
     {
         if (!OperatingSystem.IsLinux() || socket.ProtocolType != ProtocolType.Tcp)
         {
             return false;
         }
 
-        bool added = false;
-        SafeSocketHandle handle = socket.SafeHandle;
+        Span<byte> info = stackalloc byte[TcpInfoLength];
         try
         {
-            handle.DangerousAddRef(ref added);
-            return ioctl((int)handle.DangerousGetHandle(), SiocOutQ, out int queued) == 0 && queued > OssuarySession.ControlPacketSize;
+            int length = socket.GetRawSocketOption(IpProtocolTcp, TcpInfo, info);
+            return length >= NotSentOffset + 4 && BinaryPrimitives.ReadUInt32LittleEndian(info[NotSentOffset..]) > 0;
         }
-        catch (ObjectDisposedException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
-            return false; // already closed
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            return false; // already closed or reset
         }
     }
-
-#pragma warning disable SA1300, IDE1006 // libc's name
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int ioctl(int fd, nuint request, out int value);
-#pragma warning restore SA1300, IDE1006
 }
