@@ -27,6 +27,11 @@ internal sealed class OssuaryClientSettings
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
         options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
         options.TcpKeepAlive = settings.TcpKeepAlive ?? options.TcpKeepAlive;
+        foreach (string duration in (string[])[nameof(ConnectTimeout), nameof(HandshakeTimeout), nameof(HandshakeStepTimeout), nameof(TcpKeepAlive)])
+        {
+            SettingsKeys.CheckDuration(section, duration, options.ConfigurationProblems);
+        }
+
         foreach (OssuaryPublicKey key in SettingsKeys.Parse(section, nameof(OssuaryClientOptions.TrustedServerKeys), options.ConfigurationProblems))
         {
             options.TrustedServerKeys.Add(key);

@@ -38,6 +38,11 @@ internal sealed class OssuaryServerSettings
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
         options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
         options.TcpKeepAlive = settings.TcpKeepAlive ?? options.TcpKeepAlive;
+        foreach (string duration in (string[])[nameof(HandshakeTimeout), nameof(HandshakeStepTimeout), nameof(TcpKeepAlive)])
+        {
+            SettingsKeys.CheckDuration(section, duration, options.ConfigurationProblems);
+        }
+
         foreach (OssuaryPublicKey key in SettingsKeys.Parse(section, nameof(OssuaryServerOptions.AuthorizedClientKeys), options.ConfigurationProblems))
         {
             options.AuthorizedClientKeys.Add(key);

@@ -66,4 +66,20 @@ internal static class SettingsKeys
 
         return value;
     }
+
+    /// <summary>
+    /// A duration from configuration that is a bare whole number is a problem naming the setting:
+    /// TimeSpan reads "30" as 30 days, so a handshake timeout meant as 30 seconds held a silent peer's
+    /// connection for a month. Days are still written as days ("30.00:00:00"), and options set in
+    /// code take any length (a timeout as good as forever is accepted on purpose).
+    /// </summary>
+    public static void CheckDuration(IConfiguration section, string property, ICollection<string> problems)
+    {
+        string? text = section[property]?.Trim();
+        if (text is { Length: > 0 } && text.All(char.IsAsciiDigit))
+        {
+            string setting = section is IConfigurationSection named ? $"{named.Path}:{property}" : property;
+            problems.Add($"{setting} is '{text}', which configuration reads as {text} days: write hh:mm:ss (00:00:30 is 30 seconds), or {text}.00:00:00 if days are meant.");
+        }
+    }
 }

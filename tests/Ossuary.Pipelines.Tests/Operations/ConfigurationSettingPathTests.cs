@@ -83,6 +83,73 @@ public sealed class ConfigurationSettingPathTests : IDisposable
         Assert.Contains(path, invalid.Message);
     }
 
+    [Theory]
+    [InlineData("HandshakeTimeout", "30")]
+    [InlineData("HandshakeStepTimeout", "3")]
+    [InlineData("TcpKeepAlive", "60")]
+    public void AServerDurationWrittenAsABareNumberIsRefusedSayingItIsDays(string setting, string value)
+    {
+        // TimeSpan reads a bare number as days: a HandshakeTimeout of "30" held a silent client's
+        // handshake for 30 days, and a TcpKeepAlive of "60" was refused as out of range without saying why.
+        using var serverKey = OssuaryIdentity.Generate();
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Ossuary:Devices:IdentityKeyFile"] = WriteKeyFile(serverKey),
+                ["Ossuary:Devices:Mode"] = "Unauthenticated",
+                [$"Ossuary:Devices:{setting}"] = value,
+            })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryServer(configuration.GetSection("Ossuary:Devices"), "devices");
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<OssuaryServerOptions>>().Get("devices"));
+
+        Assert.Contains($"Ossuary:Devices:{setting} is '{value}', which configuration reads as {value} days", invalid.Message);
+        Assert.Contains("00:00:30 is 30 seconds", invalid.Message);
+    }
+
+    [Theory]
+    [InlineData("ConnectTimeout", "30")]
+    [InlineData("HandshakeTimeout", "10")]
+    public void AClientDurationWrittenAsABareNumberIsRefusedSayingItIsDays(string setting, string value)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Gateway:Uplink:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+                [$"Gateway:Uplink:{setting}"] = value,
+            })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryClient(configuration.GetSection("Gateway:Uplink"));
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value);
+
+        Assert.Contains($"Gateway:Uplink:{setting} is '{value}', which configuration reads as {value} days", invalid.Message);
+    }
+
+    [Fact]
+    public void DaysWrittenAsADurationAreAccepted()
+    {
+        // Only the bare number is refused: a timeout as good as forever stays possible, written out.
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Gateway:Uplink:TrustedServerKeys:0"] = new string('1', 64),
+                ["Gateway:Uplink:ConnectTimeout"] = "30.00:00:00",
+            })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryClient(configuration.GetSection("Gateway:Uplink"));
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        Assert.Equal(TimeSpan.FromDays(30), provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value.ConnectTimeout);
+    }
+
     private string WriteKeyFile(OssuaryIdentity identity)
     {
         string path = Path.Combine(_folder, $"{Guid.NewGuid():N}.key");
