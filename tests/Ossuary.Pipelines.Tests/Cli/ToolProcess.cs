@@ -38,7 +38,10 @@ internal sealed class ToolProcess : IDisposable
     /// <summary>The process's stdin as bytes, for feeding it binary data.</summary>
     public Stream StdinStream => _process.StandardInput.BaseStream;
 
-    /// <summary>Sends a signal (TERM, INT), as a terminal or a service manager would.</summary>
+    /// <summary>
+    /// Sends a signal (TERM, INT), as a terminal or a service manager would. INT reaches only a process
+    /// that does not ignore it: start one with <see cref="StartInterruptible"/> to stop it with INT.
+    /// </summary>
     public async Task SignalAsync(string signal)
     {
         // bash's own kill: /bin/kill comes with procps, which a minimal Debian (the .NET SDK's
@@ -88,11 +91,14 @@ internal sealed class ToolProcess : IDisposable
     public static ToolProcess Start(string assembly, string name, string directory, params string[] args) => Start(assembly, name, directory, null, args);
 
     /// <summary>
-    /// As <see cref="Start(string, string, string, string[])"/>, with SIGINT handled as the program
-    /// decides even when this test run ignores it (a background job of a non-interactive shell, whose
-    /// children inherit the ignored signal across exec): for tests that stop a program with Ctrl+C.
+    /// As <see cref="Start(string, string, string, string[])"/>, with SIGINT's default action restored
+    /// (coreutils' <c>env --default-signal</c>), as a job a person started at a terminal has it, so that
+    /// <c>SignalAsync("INT")</c> is Ctrl+C. A process inherits an ignored signal, and this one's tests
+    /// may run as a background job of a non-interactive shell (a CI script's <c>dotnet test ... &amp;</c>),
+    /// whose jobs start with SIGINT ignored; the runtime then leaves it ignored, handlers or not, and the
+    /// tool never saw the INT.
     /// </summary>
-    public static ToolProcess StartWithDefaultInterrupt(string assembly, string name, string directory, params string[] args) =>
+    public static ToolProcess StartInterruptible(string assembly, string name, string directory, params string[] args) =>
         Start("env", ["--default-signal=INT", RepositoryPaths.DotnetHost(), assembly], name, directory, null, args);
 
     /// <summary>
