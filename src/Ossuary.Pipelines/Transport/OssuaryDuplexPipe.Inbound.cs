@@ -136,6 +136,10 @@ public sealed partial class OssuaryDuplexPipe
                 $"This side ended the Ossuary connection: its application completed the output with {crash.GetType().Name}: {crash.Message}", crash);
         }
 
+        // Recorded before anything that takes time (the log line, a slow logger's) or lets a write see the
+        // end: the session is over, and the outbound loop, woken by a flush, ends and reports that
+        // flush through ClosedException, which without this said ConnectionClosed, a clean close.
+        _inputFailure = failure as OssuaryException;
         if (!ours && failure is OssuaryException { Reason: var reason })
         {
             OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
@@ -155,7 +159,6 @@ public sealed partial class OssuaryDuplexPipe
         // before (see PlaintextReader); the reader reports it once the application has seen them.
         if (failure is not null)
         {
-            _inputFailure = failure as OssuaryException;
             _inputReader.Fail(failure);
 
             // A failed input fails the connection: stop taking the application's writes and tell
