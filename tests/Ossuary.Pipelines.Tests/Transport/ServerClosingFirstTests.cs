@@ -91,29 +91,36 @@ public class ServerClosingFirstTests
         string outcome = "clean end";
         try
         {
-            while (true)
+            try
             {
-                System.IO.Pipelines.ReadResult read = await client.Transport.Input.ReadAsync().AsTask().Within();
-                received += read.Buffer.Length;
-                client.Transport.Input.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
+                while (true)
                 {
-                    break;
-                }
+                    System.IO.Pipelines.ReadResult read = await client.Transport.Input.ReadAsync().AsTask().Within();
+                    received += read.Buffer.Length;
+                    client.Transport.Input.AdvanceTo(read.Buffer.End);
+                    if (read.IsCompleted)
+                    {
+                        break;
+                    }
 
-                await Task.Delay(1); // slower than the server sends: its last frames wait in its socket
+                    await Task.Delay(1); // slower than the server sends: its last frames wait in its socket
+                }
             }
-        }
-        catch (OssuaryException ex)
-        {
-            outcome = $"{ex.Reason}: {ex.Message}";
+            catch (OssuaryException ex)
+            {
+                outcome = $"{ex.Reason}: {ex.Message}";
+            }
+
+            // The sender's next write finds the connection ended (a completed flush) and it stops; only
+            // then is the client disposed. A write that disposal overtakes ends, as documented, with
+            // InvalidOperationException ('Writing is not allowed after writer was completed').
+            await sending.Within();
         }
         finally
         {
             await client.DisposeAsync().AsTask().Within();
         }
 
-        await sending.Within();
         Assert.Equal(("clean end", (long)Length), (outcome, received));
     }
 
