@@ -37,19 +37,12 @@ public sealed class ConfigurationSettingPathTests : IDisposable
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        IConfiguration configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Ossuary:Devices:IdentityKeyFile"] = WriteKeyFile(serverKey),
-                ["Ossuary:Devices:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
-                [$"Ossuary:Devices:{setting}"] = value,
-            })
-            .Build();
-        var services = new ServiceCollection();
-        services.AddOssuaryServer(configuration.GetSection("Ossuary:Devices"), "devices");
-        using ServiceProvider provider = services.BuildServiceProvider();
-
-        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<OssuaryServerOptions>>().Get("devices"));
+        OptionsValidationException invalid = ServerRefuses(new()
+        {
+            ["Ossuary:Devices:IdentityKeyFile"] = WriteKeyFile(serverKey),
+            ["Ossuary:Devices:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+            [$"Ossuary:Devices:{setting}"] = value,
+        });
 
         Assert.Contains(path, invalid.Message);
     }
@@ -67,18 +60,11 @@ public sealed class ConfigurationSettingPathTests : IDisposable
     public void AClientSettingThatFailsValidationIsNamedByItsPath(string setting, string? value, string path)
     {
         using var serverKey = OssuaryIdentity.Generate();
-        IConfiguration configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Gateway:Uplink:TrustedServerKeys:backup"] = serverKey.PublicKey.ToString(),
-                [$"Gateway:Uplink:{setting}"] = value,
-            })
-            .Build();
-        var services = new ServiceCollection();
-        services.AddOssuaryClient(configuration.GetSection("Gateway:Uplink"));
-        using ServiceProvider provider = services.BuildServiceProvider();
-
-        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value);
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => BindClient(new()
+        {
+            ["Gateway:Uplink:TrustedServerKeys:backup"] = serverKey.PublicKey.ToString(),
+            [$"Gateway:Uplink:{setting}"] = value,
+        }));
 
         Assert.Contains(path, invalid.Message);
     }
@@ -92,19 +78,12 @@ public sealed class ConfigurationSettingPathTests : IDisposable
         // TimeSpan reads a bare number as days: a HandshakeTimeout of "30" held a silent client's
         // handshake for 30 days, and a TcpKeepAlive of "60" was refused as out of range without saying why.
         using var serverKey = OssuaryIdentity.Generate();
-        IConfiguration configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Ossuary:Devices:IdentityKeyFile"] = WriteKeyFile(serverKey),
-                ["Ossuary:Devices:Mode"] = "Unauthenticated",
-                [$"Ossuary:Devices:{setting}"] = value,
-            })
-            .Build();
-        var services = new ServiceCollection();
-        services.AddOssuaryServer(configuration.GetSection("Ossuary:Devices"), "devices");
-        using ServiceProvider provider = services.BuildServiceProvider();
-
-        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<OssuaryServerOptions>>().Get("devices"));
+        OptionsValidationException invalid = ServerRefuses(new()
+        {
+            ["Ossuary:Devices:IdentityKeyFile"] = WriteKeyFile(serverKey),
+            ["Ossuary:Devices:Mode"] = "Unauthenticated",
+            [$"Ossuary:Devices:{setting}"] = value,
+        });
 
         Assert.Contains($"Ossuary:Devices:{setting} is '{value}', which configuration reads as {value} days", invalid.Message);
         Assert.Contains("00:00:30 is 30 seconds", invalid.Message);
@@ -116,18 +95,11 @@ public sealed class ConfigurationSettingPathTests : IDisposable
     public void AClientDurationWrittenAsABareNumberIsRefusedSayingItIsDays(string setting, string value)
     {
         using var serverKey = OssuaryIdentity.Generate();
-        IConfiguration configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Gateway:Uplink:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
-                [$"Gateway:Uplink:{setting}"] = value,
-            })
-            .Build();
-        var services = new ServiceCollection();
-        services.AddOssuaryClient(configuration.GetSection("Gateway:Uplink"));
-        using ServiceProvider provider = services.BuildServiceProvider();
-
-        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value);
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => BindClient(new()
+        {
+            ["Gateway:Uplink:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+            [$"Gateway:Uplink:{setting}"] = value,
+        }));
 
         Assert.Contains($"Gateway:Uplink:{setting} is '{value}', which configuration reads as {value} days", invalid.Message);
     }
@@ -136,18 +108,33 @@ public sealed class ConfigurationSettingPathTests : IDisposable
     public void DaysWrittenAsADurationAreAccepted()
     {
         // Only the bare number is refused: a timeout as good as forever stays possible, written out.
-        IConfiguration configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Gateway:Uplink:TrustedServerKeys:0"] = new string('1', 64),
-                ["Gateway:Uplink:ConnectTimeout"] = "30.00:00:00",
-            })
-            .Build();
+        OssuaryClientOptions bound = BindClient(new()
+        {
+            ["Gateway:Uplink:TrustedServerKeys:0"] = new string('1', 64),
+            ["Gateway:Uplink:ConnectTimeout"] = "30.00:00:00",
+        });
+
+        Assert.Equal(TimeSpan.FromDays(30), bound.ConnectTimeout);
+    }
+
+    /// <summary>The validation failure of server options "devices" bound from <c>Ossuary:Devices</c> in <paramref name="settings"/>.</summary>
+    private static OptionsValidationException ServerRefuses(Dictionary<string, string?> settings)
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryServer(configuration.GetSection("Ossuary:Devices"), "devices");
+        using ServiceProvider provider = services.BuildServiceProvider();
+        return Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<OssuaryServerOptions>>().Get("devices"));
+    }
+
+    /// <summary>Client options bound from <c>Gateway:Uplink</c> in <paramref name="settings"/> and validated.</summary>
+    private static OssuaryClientOptions BindClient(Dictionary<string, string?> settings)
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection();
         services.AddOssuaryClient(configuration.GetSection("Gateway:Uplink"));
         using ServiceProvider provider = services.BuildServiceProvider();
-
-        Assert.Equal(TimeSpan.FromDays(30), provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value.ConnectTimeout);
+        return provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value;
     }
 
     private string WriteKeyFile(OssuaryIdentity identity)

@@ -87,29 +87,10 @@ public class ServerClosingFirstTests
             }
         });
 
-        long received = 0;
-        string outcome = "clean end";
+        (string Outcome, long Received) result;
         try
         {
-            try
-            {
-                while (true)
-                {
-                    System.IO.Pipelines.ReadResult read = await client.Transport.Input.ReadAsync().AsTask().Within();
-                    received += read.Buffer.Length;
-                    client.Transport.Input.AdvanceTo(read.Buffer.End);
-                    if (read.IsCompleted)
-                    {
-                        break;
-                    }
-
-                    await Task.Delay(1); // slower than the server sends: its last frames wait in its socket
-                }
-            }
-            catch (OssuaryException ex)
-            {
-                outcome = $"{ex.Reason}: {ex.Message}";
-            }
+            result = await ReadSlowlyToTheEndAsync(client);
 
             // The sender's next write finds the connection ended (a completed flush) and it stops; only
             // then is the client disposed. A write that disposal overtakes ends, as documented, with
@@ -121,7 +102,7 @@ public class ServerClosingFirstTests
             await client.DisposeAsync().AsTask().Within();
         }
 
-        Assert.Equal(("clean end", (long)Length), (outcome, received));
+        Assert.Equal(("clean end", (long)Length), result);
     }
 
     [Fact]
@@ -172,31 +153,11 @@ public class ServerClosingFirstTests
             await client.Transport.Output.WriteAsync("late"u8.ToArray());
         });
 
-        long received = 0;
-        string outcome = "clean end";
-        try
-        {
-            while (true)
-            {
-                System.IO.Pipelines.ReadResult read = await client.Transport.Input.ReadAsync().AsTask().Within();
-                received += read.Buffer.Length;
-                client.Transport.Input.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
-                {
-                    break;
-                }
-
-                await Task.Delay(1); // slower than the server sends: its last frames wait in its socket
-            }
-        }
-        catch (OssuaryException ex)
-        {
-            outcome = $"{ex.Reason}: {ex.Message}";
-        }
+        (string Outcome, long Received) result = await ReadSlowlyToTheEndAsync(client);
 
         await speaking.Within();
         await client.DisposeAsync().AsTask().Within();
-        Assert.Equal(("clean end", (long)Length), (outcome, received));
+        Assert.Equal(("clean end", (long)Length), result);
     }
 
     [Fact]
@@ -323,5 +284,33 @@ public class ServerClosingFirstTests
         Assert.Empty(await PipeReads.ReadToEndAsync(client.Transport.Input).Within());
         Assert.True((await stuck.Within()).IsCompleted);
         await closed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
+    /// <summary>
+    /// Reads the client's input to its end more slowly than a server sends, so that its last frames
+    /// wait in its socket: how the input ended, and how many bytes came.
+    /// </summary>
+    private static async Task<(string Outcome, long Received)> ReadSlowlyToTheEndAsync(OssuaryClientConnection client)
+    {
+        long received = 0;
+        try
+        {
+            while (true)
+            {
+                System.IO.Pipelines.ReadResult read = await client.Transport.Input.ReadAsync().AsTask().Within();
+                received += read.Buffer.Length;
+                client.Transport.Input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    return ("clean end", received);
+                }
+
+                await Task.Delay(1);
+            }
+        }
+        catch (OssuaryException ex)
+        {
+            return ($"{ex.Reason}: {ex.Message}", received);
+        }
     }
 }
