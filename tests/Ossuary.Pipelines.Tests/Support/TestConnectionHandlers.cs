@@ -70,34 +70,7 @@ public sealed class StreamingSlowReaderConnectionHandler(EchoLog log, ReceivedLo
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
         Task sending = SendAsync(connection.Transport.Output);
-        PipeReader input = connection.Transport.Input;
-        long count = 0;
-        Exception? outcome = null;
-        try
-        {
-            while (true)
-            {
-                ReadResult read = await input.ReadAsync();
-                count += read.Buffer.Length;
-                input.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
-                {
-                    break;
-                }
-
-                await Task.Delay(2); // slower than the client sends: its last bytes wait in its socket
-            }
-        }
-        catch (Exception ex)
-        {
-            outcome = ex;
-        }
-        finally
-        {
-            received.Add(count, "");
-            log.Ended(outcome);
-        }
-
+        await SlowReader.ReadToTheEndAsync(connection.Transport.Input, log, received, betweenReads: null);
         await sending;
     }
 
@@ -138,8 +111,27 @@ public sealed class LateAnsweringSlowReaderConnectionHandler(EchoLog log, Receiv
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
         gate.ClientPort.TrySetResult(((System.Net.IPEndPoint)connection.RemoteEndPoint!).Port);
-        PipeReader input = connection.Transport.Input;
         bool answered = false;
+        await SlowReader.ReadToTheEndAsync(connection.Transport.Input, log, received, async () =>
+        {
+            if (!answered && gate.Answer.Task.IsCompleted)
+            {
+                answered = true;
+                await connection.Transport.Output.WriteAsync("ack"u8.ToArray());
+            }
+        });
+    }
+}
+
+/// <summary>The read loop of the slow-reading handlers above.</summary>
+internal static class SlowReader
+{
+    /// <summary>
+    /// Reads to the end, more slowly than a client sends (its last bytes wait in its socket), doing
+    /// <paramref name="betweenReads"/> after each read; records the byte count and how the input ended.
+    /// </summary>
+    public static async Task ReadToTheEndAsync(PipeReader input, EchoLog log, ReceivedLog received, Func<Task>? betweenReads)
+    {
         long count = 0;
         Exception? outcome = null;
         try
@@ -154,10 +146,9 @@ public sealed class LateAnsweringSlowReaderConnectionHandler(EchoLog log, Receiv
                     break;
                 }
 
-                if (!answered && gate.Answer.Task.IsCompleted)
+                if (betweenReads is not null)
                 {
-                    answered = true;
-                    await connection.Transport.Output.WriteAsync("ack"u8.ToArray());
+                    await betweenReads();
                 }
 
                 await Task.Delay(2);

@@ -60,11 +60,7 @@ public class ClientDisposalTests
         // Disconnect: the server failed, with part of the data, while the client's disposal returned
         // as if all was sent.
         using var keys = new MutualKeys();
-        await using OssuaryTestServer server = await OssuaryTestServer.StartAsync<StreamingSlowReaderConnectionHandler>(o =>
-        {
-            o.Identity = keys.Server;
-            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-        }, services => services.AddSingleton<ReceivedLog>());
+        await using OssuaryTestServer server = await StartSlowReaderAsync<StreamingSlowReaderConnectionHandler>(keys);
 
         const int Length = 8 << 20;
         OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
@@ -90,11 +86,7 @@ public class ClientDisposalTests
         // client's kernel still held, and the Disconnect: the server failed with part of the data
         // while the client's disposal had returned as if all was sent.
         using var keys = new MutualKeys();
-        await using OssuaryTestServer server = await OssuaryTestServer.StartAsync<LateAnsweringSlowReaderConnectionHandler>(o =>
-        {
-            o.Identity = keys.Server;
-            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-        }, services => services.AddSingleton<ReceivedLog>().AddSingleton<LateAnswerGate>());
+        await using OssuaryTestServer server = await StartSlowReaderAsync<LateAnsweringSlowReaderConnectionHandler>(keys);
         LateAnswerGate gate = server.Services.GetRequiredService<LateAnswerGate>();
 
         const int Length = 8 << 20;
@@ -116,11 +108,7 @@ public class ClientDisposalTests
     {
         // The same for an OssuaryStream that owns its socket (as HttpClient's ConnectCallback makes it).
         using var keys = new MutualKeys();
-        await using OssuaryTestServer server = await OssuaryTestServer.StartAsync<StreamingSlowReaderConnectionHandler>(o =>
-        {
-            o.Identity = keys.Server;
-            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-        }, services => services.AddSingleton<ReceivedLog>());
+        await using OssuaryTestServer server = await StartSlowReaderAsync<StreamingSlowReaderConnectionHandler>(keys);
 
         const int Length = 8 << 20;
         Socket socket = await OssuaryClient.ConnectSocketAsync(server.EndPoint, TimeSpan.FromSeconds(30)).Within();
@@ -192,6 +180,15 @@ public class ClientDisposalTests
 
         await client.DisposeAsync().AsTask().Within();
     }
+
+    /// <summary>A server whose handler <typeparamref name="THandler"/> reads slowly and logs what it read (its <see cref="ReceivedLog"/>, and the gate a late answer waits for).</summary>
+    private static Task<OssuaryTestServer> StartSlowReaderAsync<THandler>(MutualKeys keys)
+        where THandler : Microsoft.AspNetCore.Connections.ConnectionHandler =>
+        OssuaryTestServer.StartAsync<THandler>(o =>
+        {
+            o.Identity = keys.Server;
+            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+        }, services => services.AddSingleton<ReceivedLog>().AddSingleton<LateAnswerGate>());
 
     private static async Task ConnectAndDisposeAsync(OssuaryTestServer server, MutualKeys keys)
     {
