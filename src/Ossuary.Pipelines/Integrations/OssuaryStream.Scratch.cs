@@ -13,7 +13,7 @@ namespace Ossuary.Pipelines.Integrations;
 public sealed partial class OssuaryStream
 {
     // The plaintext pool's largest pooled block: a read returns what has arrived, which the pipe's
-    // thresholds keep to a few frames, and a larger write goes through in pieces.
+    // thresholds keep to a few frames, and a larger write goes through in pieces (of this size, as WriteAsync's).
     private const int ScratchLimit = 64 * 1024;
 
     /// <inheritdoc />

@@ -236,7 +236,19 @@ public sealed partial class OssuaryStream : Stream
         return ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Queues <paramref name="buffer"/> to be sealed and sent, and returns once all of it is queued:
+    /// a write larger than 64 KiB goes in pieces of that size, each waiting for room in the
+    /// connection (a peer that reads slowly) before the next is taken from the buffer.
+    /// </summary>
+    /// <remarks>
+    /// A write cancelled while it waits for room throws <see cref="OperationCanceledException"/>; the
+    /// pieces it had queued by then, the start of the buffer, are still sent, and the rest is not, so
+    /// what the peer reads after that is undefined, as for any <see cref="Stream"/> (<c>SslStream</c>'s).
+    /// </remarks>
+    /// <exception cref="OssuaryException">The connection is closed (by the peer, a failure, or this side); what was not queued was not sent.</exception>
+    /// <exception cref="ObjectDisposedException">The stream was disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         // Once the peer has ended the connection with a failure (a refusal, say), nothing more can be
@@ -246,20 +258,34 @@ public sealed partial class OssuaryStream : Stream
             throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
         }
 
-        FlushResult flushed;
-        try
+        // In pieces: the connection copies what it is given into pinned plaintext memory before it waits
+        // for room, so one copy of the whole buffer held all of it (1 GiB for a 1 GiB write) for as long
+        // as the peer took to read it. A piece is one copy beyond the pipe's threshold; a small write is one piece.
+        bool queuedAny = false;
+        do
         {
-            flushed = await Secure.Output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-        }
-        catch (InvalidOperationException) when (_disposed)
-        {
-            throw new ObjectDisposedException(GetType().FullName, "The OssuaryStream was disposed while the write was pending.");
-        }
+            ReadOnlyMemory<byte> piece = buffer[..Math.Min(buffer.Length, ScratchLimit)];
+            FlushResult flushed;
+            try
+            {
+                flushed = await Secure.Output.WriteAsync(piece, cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException) when (_disposed)
+            {
+                throw new ObjectDisposedException(GetType().FullName, "The OssuaryStream was disposed while the write was pending.");
+            }
 
-        if (flushed.IsCompleted)
-        {
-            throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
+            if (flushed.IsCompleted)
+            {
+                throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, queuedAny
+                    ? "The Ossuary connection is closed; the rest of the write was not sent."
+                    : "The Ossuary connection is closed; the write was not sent.");
+            }
+
+            queuedAny = true;
+            buffer = buffer[piece.Length..];
         }
+        while (!buffer.IsEmpty);
     }
 
     /// <inheritdoc />

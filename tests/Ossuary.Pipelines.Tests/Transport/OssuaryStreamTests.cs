@@ -120,8 +120,9 @@ public class OssuaryStreamTests
     [Fact]
     public Task FlushAlsoWaitsForAWriteWhoseWaitForRoomWasCancelled() => Run(async () =>
     {
-        // A write cancelled while it waits for room has already put its bytes in the pipe, and they
-        // are sent: a flush that did not count them returned before they reached the inner stream.
+        // A write cancelled while it waits for room has already put a piece of its bytes in the pipe,
+        // and they are sent: a flush that did not count them returned before they reached the inner
+        // stream. The pieces it had not taken yet are not sent (a write holds no more than a piece).
         await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
         byte[] message = new byte[1 << 20];
         new Random(4).NextBytes(message);
@@ -139,9 +140,11 @@ public class OssuaryStreamTests
 
         pair.ClientGate.Open();
         await flush.Within();
-        byte[] received = new byte[message.Length];
-        await pair.Server.ReadExactlyAsync(received).AsTask().Within();
-        Assert.Equal(message, received);
+        await pair.Client.DisposeAsync();
+        var received = new MemoryStream();
+        await pair.Server.CopyToAsync(received).Within();
+        Assert.InRange(received.Length, 2, message.Length - 1);
+        Assert.Equal(message[..(int)received.Length], received.ToArray());
     });
 
     [Fact]
@@ -334,7 +337,7 @@ public class OssuaryStreamTests
     private static Task Run(Func<Task> test) => test().Within();
 
     /// <summary>Two authenticated OssuaryStreams over loopback TCP; the client's inner stream is gated.</summary>
-    private sealed class AuthenticatedStreams : IAsyncDisposable
+    internal sealed class AuthenticatedStreams : IAsyncDisposable
     {
         private readonly OssuaryIdentity _serverKey = OssuaryIdentity.Generate();
         private readonly OssuaryIdentity _clientKey = OssuaryIdentity.Generate();

@@ -1,0 +1,49 @@
+using System.Reflection;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+using static Ossuary.Pipelines.Tests.Transport.OssuaryStreamTests;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>What an <see cref="OssuaryStream"/> write holds while the inner stream takes nothing.</summary>
+public class StreamWriteTests
+{
+    // Far below the write under test, far above the pieces, the pipe's threshold and one batch of sealed frames.
+    private const long HeldBound = 1 << 20;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task ALargeWriteTakesOnlyAFewPiecesOfItsBufferWhileTheInnerStreamTakesNothing(bool synchronous) => Run(async () =>
+    {
+        // The whole buffer was copied into the connection's pinned plaintext memory before the write
+        // waited for room: a 16 MiB write held 16 MiB, a 1 GiB write 1 GiB, for as long as the peer was slow.
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        byte[] message = new byte[16 << 20];
+        new Random(5).NextBytes(message);
+        pair.ClientGate.Shut();
+
+        Task write = synchronous
+            ? Task.Run(() => pair.Client.Write(message, 0, message.Length))
+            : pair.Client.WriteAsync(message).AsTask();
+
+        // The connection's sender has sealed the first bytes it was given and is held at the gate:
+        // nothing of the write has reached the inner stream, so whatever it took is held.
+        await pair.ClientGate.Waiting.Within();
+        long held = Connection(pair.Client).PlaintextWritten;
+        Assert.False(write.IsCompleted, "the write returned though the inner stream took nothing");
+        Assert.True(held <= HeldBound, $"the write put {held} bytes of its {message.Length} in the connection while the inner stream took none");
+
+        pair.ClientGate.Open();
+        byte[] received = new byte[message.Length];
+        await Task.WhenAll(write, pair.Server.ReadExactlyAsync(received).AsTask()).Within();
+        Assert.Equal(message, received);
+    });
+
+    /// <summary>The stream's connection, for what it has taken from its writers.</summary>
+    private static OssuaryDuplexPipe Connection(OssuaryStream stream) =>
+        (OssuaryDuplexPipe)typeof(OssuaryStream).GetField("_secure", BindingFlags.Instance | BindingFlags.NonPublic)!.GetValue(stream)!;
+
+    private static Task Run(Func<Task> test) => test().Within();
+}
