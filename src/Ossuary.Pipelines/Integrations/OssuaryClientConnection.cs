@@ -117,7 +117,7 @@ public sealed class OssuaryClientConnection : ConnectionContext
     /// <summary>
     /// Ends the connection now, as Kestrel's transports do: the socket is shut down under any pending
     /// write or read, so a write waiting on a server that stopped reading returns (completed) and
-    /// reads fail with an <see cref="OssuaryException"/> that carries <paramref name="abortReason"/>;
+    /// reads fail with an <see cref="OssuaryException"/> that says this side aborted the connection and carries <paramref name="abortReason"/>;
     /// what was still queued is dropped. Dispose the connection afterwards to free it. Safe from any
     /// thread while the application reads or writes on others: a write in progress then ends with a
     /// completed <see cref="FlushResult"/>, never an exception, and so does every write after it.

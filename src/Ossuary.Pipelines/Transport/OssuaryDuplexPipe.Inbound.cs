@@ -132,8 +132,9 @@ public sealed partial class OssuaryDuplexPipe
         {
             // Our own Disconnect (error) ended the session: the peer's answer or the transport's end
             // that followed is no failure of the peer's (nor, for a client, a refusal of its key).
-            failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed,
-                $"This side ended the Ossuary connection: its application completed the output with {crash.GetType().Name}: {crash.Message}", crash);
+            failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed, ReferenceEquals(crash, _abortReason)
+                ? $"This side aborted the Ossuary connection: {crash.Message}"
+                : $"This side ended the Ossuary connection: its application completed the output with {crash.GetType().Name}: {crash.Message}", crash);
         }
 
         // Recorded before anything that takes time (the log line, a slow logger's) or lets a write see the

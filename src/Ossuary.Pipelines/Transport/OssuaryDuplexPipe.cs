@@ -106,6 +106,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // ends the input after that is its consequence, and the input reports this, not the peer.
     private volatile Exception? _applicationFailure;
 
+    // The reason Abort was given, when it was: the input then says this side aborted the connection,
+    // not that its application failed while writing.
+    private volatile Exception? _abortReason;
+
     // Why the input ended, when it failed (the peer's Disconnect with error, a Reset, a truncation):
     // writes that find the connection closed report the same reason as reads.
     private volatile OssuaryException? _inputFailure;
@@ -271,6 +275,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// </remarks>
     internal void Abort(Exception reason)
     {
+        _abortReason ??= reason;
         _applicationFailure ??= reason;
         _outputWriter.EndConnection(); // a write from now on is told nothing more is sent
         _outputWriter.Abort(reason);

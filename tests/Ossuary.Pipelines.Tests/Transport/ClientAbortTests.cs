@@ -35,6 +35,25 @@ public class ClientAbortTests
     }
 
     [Fact]
+    public async Task ReadsAfterAbortSayThisSideAbortedTheConnection()
+    {
+        // They said "its application completed the output with ConnectionAbortedException", as if the
+        // application had failed while writing, where it had called Abort.
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartEchoAsync(o => keys.ConfigureServer(o, TimeSpan.FromSeconds(10)));
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
+        var reason = new ConnectionAbortedException("the application gave up on the server");
+
+        connection.Abort(reason);
+
+        OssuaryException read = await Assert.ThrowsAsync<OssuaryException>(() => connection.Transport.Input.ReadAsync().AsTask().Within());
+        Assert.Same(reason, read.InnerException);
+        Assert.Contains("This side aborted the Ossuary connection", read.Message, StringComparison.Ordinal);
+        Assert.Contains(reason.Message, read.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("completed the output", read.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AWriteMadeAfterAbortReturnsCompleted()
     {
         // Abort ends the connection now: a write made after it is told that nothing more is sent,
