@@ -29,16 +29,25 @@ public sealed partial class OssuaryStream
     /// <inheritdoc />
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(buffer.Length, ScratchLimit));
-        Memory<byte> block = scratch.Memory;
-        do
+        // One write for the whole span (see EnterWrite): another at once is refused, not interleaved between pieces.
+        EnterWrite();
+        try
         {
-            int count = Math.Min(buffer.Length, block.Length);
-            buffer[..count].CopyTo(block.Span);
-            WriteAsync(block[..count]).AsTask().GetAwaiter().GetResult();
-            buffer = buffer[count..];
+            using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(buffer.Length, ScratchLimit));
+            Memory<byte> block = scratch.Memory;
+            do
+            {
+                int count = Math.Min(buffer.Length, block.Length);
+                buffer[..count].CopyTo(block.Span);
+                WriteClaimedAsync(block[..count], leaveWrite: false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+                buffer = buffer[count..];
+            }
+            while (!buffer.IsEmpty);
         }
-        while (!buffer.IsEmpty);
+        finally
+        {
+            LeaveWrite();
+        }
     }
 
     /// <inheritdoc />

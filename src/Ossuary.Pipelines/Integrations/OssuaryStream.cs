@@ -12,7 +12,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// A write returns once its bytes are queued, and the connection's writer seals and sends them at
 /// once (writes made while it is busy share frames); <see cref="FlushAsync(CancellationToken)"/>
 /// waits until everything written so far has reached the inner stream. Disposing sends Disconnect.
-/// One read and one write may be in progress at once, on two threads, as with SslStream; never two reads or two writes.
+/// One read and one write may be in progress at once, on two threads, as with SslStream; never two reads or two writes
+/// (a second one at once is refused with <see cref="InvalidOperationException"/>, and the first goes on).
 /// </summary>
 /// <remarks>
 /// Admission is asynchronous: a client that the server's allow-list refuses still completes
@@ -31,6 +32,9 @@ public sealed partial class OssuaryStream : Stream
 
     // Set by disposal: a disposed stream says so, where it used to ask to be authenticated (again).
     private volatile bool _disposed;
+
+    // 1 while a write is in progress (see EnterWrite).
+    private int _writing;
 
     // The first disposal's work; a disposal racing it (two threads, or Dispose and DisposeAsync) waits for it instead.
     private TaskCompletionSource? _disposal;
@@ -249,43 +253,78 @@ public sealed partial class OssuaryStream : Stream
     /// <exception cref="OssuaryException">The connection is closed (by the peer, a failure, or this side); what was not queued was not sent.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <exception cref="InvalidOperationException">Another write is in progress (one write at a time): this one is refused, sending nothing, and the other goes on.</exception>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        // Once the peer has ended the connection with a failure (a refusal, say), nothing more can be
-        // sent: say so now, with the reason a read gives, rather than queue bytes that are dropped.
-        if (Secure.InputFailure is not null)
+        EnterWrite();
+        return WriteClaimedAsync(buffer, leaveWrite: true, cancellationToken);
+    }
+
+    /// <summary>
+    /// Claims the stream's one write. A second write at once, which the docs forbid, went on into the
+    /// connection's writer under the first, which a pipe does not allow: it went through without a
+    /// word, or the pipe failed the first ("Concurrent reads or writes are not supported") while it
+    /// waited for room, its rest unsent. Now the second is refused before it touches anything.
+    /// </summary>
+    private void EnterWrite()
+    {
+        if (Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
         {
-            throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
+            throw new InvalidOperationException(
+                "Another write is in progress on this OssuaryStream: one write at a time (a read may run alongside it). This write was not sent; the other goes on.");
         }
+    }
 
-        // In pieces: the connection copies what it is given into pinned plaintext memory before it waits
-        // for room, so one copy of the whole buffer held all of it (1 GiB for a 1 GiB write) for as long
-        // as the peer took to read it. A piece is one copy beyond the pipe's threshold; a small write is one piece.
-        bool queuedAny = false;
-        do
+    private void LeaveWrite() => Volatile.Write(ref _writing, 0);
+
+    /// <summary>The write, once claimed (<see cref="EnterWrite"/>); <paramref name="leaveWrite"/> unless it is one piece of a larger call's.</summary>
+    private async ValueTask WriteClaimedAsync(ReadOnlyMemory<byte> buffer, bool leaveWrite, CancellationToken cancellationToken)
+    {
+        try
         {
-            ReadOnlyMemory<byte> piece = buffer[..Math.Min(buffer.Length, ScratchLimit)];
-            FlushResult flushed;
-            try
+            // Once the peer has ended the connection with a failure (a refusal, say), nothing more can be
+            // sent: say so now, with the reason a read gives, rather than queue bytes that are dropped.
+            if (Secure.InputFailure is not null)
             {
-                flushed = await Secure.Output.WriteAsync(piece, cancellationToken).ConfigureAwait(false);
-            }
-            catch (InvalidOperationException) when (_disposed)
-            {
-                throw new ObjectDisposedException(GetType().FullName, "The OssuaryStream was disposed while the write was pending.");
+                throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, "The Ossuary connection is closed; the write was not sent.");
             }
 
-            if (flushed.IsCompleted)
+            // In pieces: the connection copies what it is given into pinned plaintext memory before it waits
+            // for room, so one copy of the whole buffer held all of it (1 GiB for a 1 GiB write) for as long
+            // as the peer took to read it. A piece is one copy beyond the pipe's threshold; a small write is one piece.
+            bool queuedAny = false;
+            do
             {
-                throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, queuedAny
-                    ? "The Ossuary connection is closed; the rest of the write was not sent."
-                    : "The Ossuary connection is closed; the write was not sent.");
-            }
+                ReadOnlyMemory<byte> piece = buffer[..Math.Min(buffer.Length, ScratchLimit)];
+                FlushResult flushed;
+                try
+                {
+                    flushed = await Secure.Output.WriteAsync(piece, cancellationToken).ConfigureAwait(false);
+                }
+                catch (InvalidOperationException) when (_disposed)
+                {
+                    throw new ObjectDisposedException(GetType().FullName, "The OssuaryStream was disposed while the write was pending.");
+                }
 
-            queuedAny = true;
-            buffer = buffer[piece.Length..];
+                if (flushed.IsCompleted)
+                {
+                    throw Secure.ClosedException(OssuaryErrorReason.ConnectionClosed, queuedAny
+                        ? "The Ossuary connection is closed; the rest of the write was not sent."
+                        : "The Ossuary connection is closed; the write was not sent.");
+                }
+
+                queuedAny = true;
+                buffer = buffer[piece.Length..];
+            }
+            while (!buffer.IsEmpty);
         }
-        while (!buffer.IsEmpty);
+        finally
+        {
+            if (leaveWrite)
+            {
+                LeaveWrite();
+            }
+        }
     }
 
     /// <inheritdoc />

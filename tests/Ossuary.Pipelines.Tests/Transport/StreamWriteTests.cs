@@ -6,7 +6,10 @@ using static Ossuary.Pipelines.Tests.Transport.OssuaryStreamTests;
 
 namespace Ossuary.Pipelines.Tests.Transport;
 
-/// <summary>What an <see cref="OssuaryStream"/> write holds while the inner stream takes nothing.</summary>
+/// <summary>
+/// What an <see cref="OssuaryStream"/> write holds while the inner stream takes nothing, and what a
+/// second write made while one is in progress (which the stream's docs forbid) does to the first.
+/// </summary>
 public class StreamWriteTests
 {
     // Far below the write under test, far above the pieces, the pipe's threshold and one batch of sealed frames.
@@ -39,6 +42,28 @@ public class StreamWriteTests
         byte[] received = new byte[message.Length];
         await Task.WhenAll(write, pair.Server.ReadExactlyAsync(received).AsTask()).Within();
         Assert.Equal(message, received);
+    });
+
+    [Fact]
+    public Task ASecondWriteWhileOneIsInProgressIsRefusedAndTheFirstStillDeliversEveryByte() => Run(async () =>
+    {
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        byte[] message = new byte[1 << 20];
+        new Random(6).NextBytes(message);
+        pair.ClientGate.Shut();
+        Task first = pair.Client.WriteAsync(message).AsTask();
+        await pair.ClientGate.Waiting.Within();
+        Assert.False(first.IsCompleted, "the first write returned though the inner stream took nothing: the test proves nothing");
+
+        InvalidOperationException refused = await Assert.ThrowsAsync<InvalidOperationException>(() => pair.Client.WriteAsync("interloper"u8.ToArray()).AsTask().Within());
+        Assert.Contains("write", refused.Message, StringComparison.OrdinalIgnoreCase);
+
+        pair.ClientGate.Open();
+        await first.Within();
+        await pair.Client.WriteAsync("next"u8.ToArray()).AsTask().Within(); // the stream goes on, in order
+        byte[] received = new byte[message.Length + 4];
+        await pair.Server.ReadExactlyAsync(received).AsTask().Within();
+        Assert.Equal([.. message, .. "next"u8.ToArray()], received);
     });
 
     /// <summary>The stream's connection, for what it has taken from its writers.</summary>
