@@ -73,8 +73,8 @@ public class WritesAfterThePeersDisconnectTests
             server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
             client.AuthenticateAsClientAsync(clientOptions)).Within();
 
-        await client.WriteAsync(new byte[32 << 20]).AsTask().Within();
-        Task waiting = client.WriteAsync(new byte[1 << 20]).AsTask();
+        // More than the peer's input and both sockets hold: the write goes in pieces until it waits for room.
+        Task waiting = client.WriteAsync(new byte[32 << 20]).AsTask();
         Assert.False(waiting.IsCompleted);
 
         await server.DisposeAsync(); // Disconnect
@@ -92,22 +92,28 @@ public class WritesAfterThePeersDisconnectTests
         using var serverKey = OssuaryIdentity.Generate();
         (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
         using NetworkStream serverSocket = serverSide; // left open: the peer's socket stays, unread
+        var clientGate = new GatedStream(clientSide);
         await using var server = new OssuaryStream(serverSide, leaveInnerStreamOpen: true);
-        await using var client = new OssuaryStream(clientSide);
+        await using var client = new OssuaryStream(clientGate);
         var clientOptions = new OssuaryClientOptions();
         clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
         await Task.WhenAll(
             server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
             client.AuthenticateAsClientAsync(clientOptions)).Within();
 
-        await client.WriteAsync(new byte[32 << 20]).AsTask().Within();
+        // The output stuck (a write holds no more than a piece beyond the pipe's threshold, so the
+        // stuck inner stream is a shut gate rather than more bytes than the sockets hold).
+        clientGate.Shut();
+        await client.WriteAsync(new byte[16 << 10]).AsTask().Within();
         Task flushing = client.FlushAsync();
+        await clientGate.Waiting.Within();
         Assert.False(flushing.IsCompleted);
 
         await server.DisposeAsync(); // Disconnect
         Assert.Equal(0, await client.ReadAsync(new byte[1]).AsTask().Within());
         OssuaryException closed = await Assert.ThrowsAsync<OssuaryException>(() => flushing.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.Equal(OssuaryErrorReason.ConnectionClosed, closed.Reason);
+        clientGate.Open(); // disposal need not wait out its 5 s on the gate
     });
 
     private static Task Run(Func<Task> test) => test().Within();
