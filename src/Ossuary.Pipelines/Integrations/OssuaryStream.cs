@@ -179,7 +179,10 @@ public sealed partial class OssuaryStream : Stream
             // away, so a connection found gone is either never made or disposed, and then said so.
             OssuaryDuplexPipe? secure = Volatile.Read(ref _secure);
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return secure ?? throw new InvalidOperationException("Authenticate the OssuaryStream before reading or writing.");
+            // A stream whose handshake failed was told to authenticate, which it can no longer do.
+            return secure ?? throw new InvalidOperationException(_innerPipe is null
+                ? "Authenticate the OssuaryStream before reading or writing."
+                : "The OssuaryStream is not authenticated: its authentication failed (or has not finished), and a stream authenticates once; dispose it.");
         }
     }
 

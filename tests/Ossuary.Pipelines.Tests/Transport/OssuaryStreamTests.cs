@@ -106,6 +106,25 @@ public class OssuaryStreamTests
     });
 
     [Fact]
+    public Task AReadOrWriteAfterAFailedAuthenticationSaysItFailedNotToAuthenticate() => Run(async () =>
+    {
+        // It said "Authenticate the OssuaryStream before reading or writing.", which the stream then
+        // refuses ("already been authenticated (or tried to be)").
+        (NetworkStream serverSide, NetworkStream clientSide) = await ConnectTcpPairAsync();
+        using var peer = serverSide;
+        await using var stream = new OssuaryStream(clientSide);
+        serverSide.Socket.Shutdown(SocketShutdown.Both); // the "server" hangs up at once
+        await Assert.ThrowsAsync<OssuaryException>(() => stream.AuthenticateAsClientAsync(new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value } }));
+
+        InvalidOperationException read = Assert.Throws<InvalidOperationException>(() => stream.Read(new byte[1], 0, 1));
+        InvalidOperationException write = await Assert.ThrowsAsync<InvalidOperationException>(() => stream.WriteAsync(new byte[1]).AsTask());
+
+        Assert.Contains("authentication failed", read.Message, StringComparison.Ordinal);
+        Assert.Equal(read.Message, write.Message);
+        Assert.Contains("Authenticate the OssuaryStream before", Assert.Throws<InvalidOperationException>(() => new OssuaryStream(new MemoryStream()).Read(new byte[1], 0, 1)).Message, StringComparison.Ordinal);
+    });
+
+    [Fact]
     public void StreamNeverAuthenticatedDisposesItsInnerStreamUnlessAskedToLeaveItOpen()
     {
         var owned = new MemoryStream();
