@@ -13,7 +13,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// once (writes made while it is busy share frames); <see cref="FlushAsync(CancellationToken)"/>
 /// waits until everything written so far has reached the inner stream. Disposing sends Disconnect.
 /// One read and one write may be in progress at once, on two threads, as with SslStream; never two reads or two writes
-/// (a second one at once is refused with <see cref="InvalidOperationException"/>, and the first goes on).
+/// (a second write, or a second read while one waits, is refused with <see cref="InvalidOperationException"/>, and the first goes on).
 /// </summary>
 /// <remarks>
 /// Admission is asynchronous: a client that the server's allow-list refuses still completes

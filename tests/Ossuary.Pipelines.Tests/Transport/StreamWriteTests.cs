@@ -8,7 +8,8 @@ namespace Ossuary.Pipelines.Tests.Transport;
 
 /// <summary>
 /// What an <see cref="OssuaryStream"/> write holds while the inner stream takes nothing, and what a
-/// second write made while one is in progress (which the stream's docs forbid) does to the first.
+/// second write made while one is in progress (which the stream's docs forbid) does to the first, and
+/// a second read to a waiting one.
 /// </summary>
 public class StreamWriteTests
 {
@@ -64,6 +65,21 @@ public class StreamWriteTests
         byte[] received = new byte[message.Length + 4];
         await pair.Server.ReadExactlyAsync(received).AsTask().Within();
         Assert.Equal([.. message, .. "next"u8.ToArray()], received);
+    });
+
+    [Fact]
+    public Task ASecondReadWhileOneWaitsIsRefusedAndTheFirstStillGetsTheBytes() => Run(async () =>
+    {
+        // What the class summary says of reads, as of writes.
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        byte[] first = new byte[5];
+        Task<int> waiting = pair.Client.ReadAsync(first).AsTask();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => pair.Client.ReadAsync(new byte[5]).AsTask().Within());
+
+        await pair.Server.WriteAsync("first"u8.ToArray()).AsTask().Within();
+        Assert.Equal(5, await waiting.Within());
+        Assert.Equal("first"u8.ToArray(), first);
     });
 
     /// <summary>The stream's connection, for what it has taken from its writers.</summary>
