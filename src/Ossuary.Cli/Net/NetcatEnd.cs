@@ -3,7 +3,11 @@ namespace Ossuary.Cli.Net;
 /// <summary>How a netcat session (<c>connect</c>, <c>listen</c> without <c>--echo</c>) ended.</summary>
 internal enum NetcatEnd
 {
-    /// <summary>The peer closed after the end of our stdin: everything both ways was delivered.</summary>
+    /// <summary>
+    /// The peer closed after the end of our stdin. Everything it sent reached our stdout; what we sent was
+    /// handed to the connection, but only the peer's own answer proves its application read it all (a
+    /// peer that closes without reading loses the rest, as with netcat; <c>send</c> checks length and hash).
+    /// </summary>
     PeerClosed,
 
     /// <summary>
