@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
@@ -11,7 +12,10 @@ namespace Ossuary.Pipelines.Crypto;
 /// and the BCL (OpenSSL, about twice as fast per byte) above it. Both produce the same bytes.
 /// Where OpenSSL cannot be loaded (<see cref="ChaCha20Poly1305.IsSupported"/> is false: a C program
 /// using libossuary on a machine without libssl, such as a slim container image) libsodium takes
-/// every record, so large records work wherever the handshake does.
+/// every record, so large records work wherever the handshake does. The C library turns the BCL
+/// off altogether (<see cref="OpenSslSwitch"/>): it is a guest in a C program, and loading OpenSSL
+/// there would load the machine's openssl.cnf and its providers into the host, and a libssl without
+/// the symbols the BCL requires makes the BCL abort() the whole process.
 /// The BCL contexts are made on the first large record: handshake blobs and small records never
 /// need them, so a connection that stays small (or idle) holds no OpenSSL cipher context. Sealing
 /// and opening get separate BCL instances because an instance holds one native context, and an
@@ -28,6 +32,12 @@ internal sealed class RecordCipher : IDisposable
     /// </summary>
     internal const int SmallRecordLimit = 1536;
 
+    /// <summary>
+    /// The runtime switch that keeps every record on libsodium when set to false
+    /// (src/Ossuary.Native sets it, trimmed to a constant there, so the C library never touches OpenSSL).
+    /// </summary>
+    internal const string OpenSslSwitch = "Ossuary.Pipelines.RecordCipher.UseOpenSsl";
+
     private readonly byte[] _key = GC.AllocateUninitializedArray<byte>(KeySize, pinned: true);
     private ChaCha20Poly1305? _seal;
     private ChaCha20Poly1305? _open;
@@ -43,7 +53,7 @@ internal sealed class RecordCipher : IDisposable
     public void Seal(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (plaintext.Length > SmallRecordLimit && ChaCha20Poly1305.IsSupported)
+        if (UsesOpenSsl(plaintext.Length))
         {
             (_seal ??= new ChaCha20Poly1305(_key)).Encrypt(nonce, plaintext, ciphertext, tag);
         }
@@ -72,7 +82,7 @@ internal sealed class RecordCipher : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            if (ciphertext.Length > SmallRecordLimit && ChaCha20Poly1305.IsSupported)
+            if (UsesOpenSsl(ciphertext.Length))
             {
                 (_open ??= new ChaCha20Poly1305(_key)).Decrypt(nonce, ciphertext, tag, plaintext);
             }
@@ -109,6 +119,14 @@ internal sealed class RecordCipher : IDisposable
         _seal?.Dispose();
         _open?.Dispose();
     }
+
+    /// <summary>Whether the BCL's OpenSSL is allowed in this process; read before <see cref="ChaCha20Poly1305.IsSupported"/>, which loads it.</summary>
+    [FeatureSwitchDefinition(OpenSslSwitch)]
+    private static bool OpenSslAllowed => !AppContext.TryGetSwitch(OpenSslSwitch, out bool allowed) || allowed;
+
+    /// <summary>Whether a record of <paramref name="length"/> bytes goes through the BCL (OpenSSL).</summary>
+    private static bool UsesOpenSsl(int length) =>
+        length > SmallRecordLimit && OpenSslAllowed && ChaCha20Poly1305.IsSupported;
 
     /// <summary>True when <paramref name="second"/> starts where <paramref name="first"/> ends (two slices of one packet).</summary>
     private static bool Adjacent(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second) =>
