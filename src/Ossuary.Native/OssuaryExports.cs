@@ -6,7 +6,8 @@ namespace Ossuary.Native;
 /// <summary>
 /// The C API (include/ossuary.h). Every export checks its pointers, runs under the connection's
 /// lock and catches every exception: a C caller sees -1 (or NULL), never a crash or a managed
-/// exception unwinding into C.
+/// exception unwinding into C. Every export also counts itself in with <see cref="ForkGate"/>, so
+/// that fork() never copies a call half-done into the child.
 /// </summary>
 internal static unsafe partial class OssuaryExports
 {

@@ -30,6 +30,12 @@
  * calls on it (as free() must not race a use): a call already under way may act on it after the
  * destroy, instead of returning -1.
  *
+ * fork(): a fork waits until no other thread is inside a call of this library (calls that start
+ * meanwhile wait for it), so the child finds every connection and the library itself usable. A
+ * connection the child inherits is the same channel as the parent's copy, keys and message
+ * counters included: use it in one of the two processes only, as with a socket (two processes
+ * sending on it would encrypt two messages under one nonce, which exposes both).
+ *
  * Handles: an OssuaryConnection * is an opaque handle, not an address, and no handle is ever
  * handed out twice. A copy kept after ossuary_destroy_connection() (or any pointer this library
  * did not return: a made-up value, a handle of another process) makes every call return -1
