@@ -98,8 +98,9 @@ public sealed partial class NativeArtifactsTests(NativeLibraryFixture native)
     [Fact]
     public async Task TheRuntimeReservesAFewGibibytesNotTwiceTheMachinesMemory()
     {
-        // The GC sizes and clears its bookkeeping by its address range (4 GiB, see the project
-        // file): by default, twice the machine's memory or more, which the first call pays for.
+        // The GC sizes and clears its bookkeeping by its address range (5 GiB, five times the heap
+        // limit in the project file): by default, twice the machine's memory or more, which the
+        // first call pays for. AddressSpaceLimitTests checks that it fits under a smaller limit.
         string source = Path.Combine(native.RunDirectory, "address_space.c");
         File.WriteAllText(source, """
             #include <stdio.h>
