@@ -28,7 +28,10 @@
  * Threads: different connections may be used from different threads at once; calls on one
  * connection are serialised by a lock inside it. Destroying a connection must not race other
  * calls on it (as free() must not race a use): a call already under way may act on it after the
- * destroy, instead of returning -1.
+ * destroy, instead of returning -1. No function is async-signal-safe: do not call one from a
+ * signal handler, and never leave a call by longjmp() or pthread_exit() from a handler that
+ * interrupted it: the call's lock stays held, and the .NET runtime (at its next garbage
+ * collection) and every later fork() wait for that call for ever.
  *
  * fork(): a fork waits until no other thread is inside a call of this library (calls that start
  * meanwhile wait for it), so the child finds every connection and the library itself usable. A
