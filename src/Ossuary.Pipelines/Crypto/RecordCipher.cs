@@ -120,9 +120,12 @@ internal sealed class RecordCipher : IDisposable
         _open?.Dispose();
     }
 
-    /// <summary>Whether the BCL's OpenSSL is allowed in this process; read before <see cref="ChaCha20Poly1305.IsSupported"/>, which loads it.</summary>
+    /// <summary>
+    /// Whether the BCL's OpenSSL is allowed in this process; read before <see cref="ChaCha20Poly1305.IsSupported"/>,
+    /// which loads it. Read once: <see cref="AppContext.TryGetSwitch"/> takes a process-wide lock, too much for every record.
+    /// </summary>
     [FeatureSwitchDefinition(OpenSslSwitch)]
-    private static bool OpenSslAllowed => !AppContext.TryGetSwitch(OpenSslSwitch, out bool allowed) || allowed;
+    private static bool OpenSslAllowed { get; } = !AppContext.TryGetSwitch(OpenSslSwitch, out bool allowed) || allowed;
 
     /// <summary>Whether a record of <paramref name="length"/> bytes goes through the BCL (OpenSSL).</summary>
     private static bool UsesOpenSsl(int length) =>
