@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -52,6 +53,19 @@ internal sealed class KestrelHost : IAsyncDisposable
 
         return new KestrelHost(app);
     }
+
+    /// <summary>An echo server on a loopback port behind <c>UseOssuary</c>, with <paramref name="identity"/>, admitting <paramref name="authorized"/>.</summary>
+    public static Task<KestrelHost> StartEchoAsync(OssuaryIdentity identity, params OssuaryPublicKey[] authorized) =>
+        StartAsync(k => k.Listen(System.Net.IPAddress.Loopback, 0, listen => listen
+            .UseOssuary(o =>
+            {
+                o.Identity = identity;
+                foreach (OssuaryPublicKey key in authorized)
+                {
+                    o.AuthorizedClientKeys.Add(key);
+                }
+            })
+            .UseConnectionHandler<EchoConnectionHandler>()));
 
     public async ValueTask DisposeAsync()
     {

@@ -24,8 +24,6 @@ namespace Ossuary.Pipelines.Tests.Operations;
 /// </summary>
 public sealed class PlanSourceLifetimeTests : IDisposable
 {
-    private const int OptionsReloaded = 25;
-
     private readonly string _folder = Directory.CreateTempSubdirectory("ossuary-endpoint-reload-").FullName;
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
@@ -170,7 +168,6 @@ public sealed class PlanSourceLifetimeTests : IDisposable
     }
 
     private const int GeneratedServerIdentity = 10;
-    private const int OptionsReloadFailed = 24;
 
     /// <summary>Settings of one Kestrel endpoint, "Devices", which <see cref="RebindAsync"/> changes.</summary>
     private static IConfigurationRoot EndpointConfiguration(out Dictionary<string, string?> settings)

@@ -25,9 +25,6 @@ namespace Ossuary.Pipelines.Tests.Operations;
 /// </summary>
 public sealed class RefusedReloadTests : IDisposable
 {
-    private const int OptionsReloadFailed = 24;
-    private const int OptionsReloaded = 25;
-
     private readonly string _folder = Directory.CreateTempSubdirectory("ossuary-refused-reload-").FullName;
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
@@ -73,14 +70,7 @@ public sealed class RefusedReloadTests : IDisposable
         using var serverKey = OssuaryIdentity.Generate();
         using var oldKey = OssuaryIdentity.Generate();
         using var newKey = OssuaryIdentity.Generate();
-        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen => listen
-            .UseOssuary(o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(oldKey.PublicKey);
-                o.AuthorizedClientKeys.Add(newKey.PublicKey);
-            })
-            .UseConnectionHandler<EchoConnectionHandler>()));
+        await using KestrelHost host = await KestrelHost.StartEchoAsync(serverKey, oldKey.PublicKey, newKey.PublicKey);
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         var settings = new Dictionary<string, string?>
         {
@@ -88,7 +78,7 @@ public sealed class RefusedReloadTests : IDisposable
             ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
         };
         var logs = new FakeLoggerProvider();
-        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient(settings, logs);
+        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient.Build(settings, logs);
         await using ServiceProvider provider = client;
         OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
 
@@ -122,14 +112,7 @@ public sealed class RefusedReloadTests : IDisposable
         using var serverKey = OssuaryIdentity.Generate();
         using var oldKey = OssuaryIdentity.Generate();
         using var newKey = OssuaryIdentity.Generate();
-        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen => listen
-            .UseOssuary(o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(oldKey.PublicKey);
-                o.AuthorizedClientKeys.Add(newKey.PublicKey);
-            })
-            .UseConnectionHandler<EchoConnectionHandler>()));
+        await using KestrelHost host = await KestrelHost.StartEchoAsync(serverKey, oldKey.PublicKey, newKey.PublicKey);
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         var settings = new Dictionary<string, string?>
         {
@@ -137,12 +120,9 @@ public sealed class RefusedReloadTests : IDisposable
             ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
         };
         var logs = new FakeLoggerProvider();
-        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
-        var services = new ServiceCollection();
-        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
-        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
-        services.PostConfigure<OssuaryClientOptions>(o => o.TimeProvider = new FakeTimeProvider());
-        await using ServiceProvider provider = services.BuildServiceProvider();
+        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient.Build(
+            settings, logs, services => services.PostConfigure<OssuaryClientOptions>(o => o.TimeProvider = new FakeTimeProvider()));
+        await using ServiceProvider provider = client;
         OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
 
         string newPath = Path.Combine(_folder, "new.key");
@@ -169,7 +149,7 @@ public sealed class RefusedReloadTests : IDisposable
             ["Ossuary:TrustedServerKeys:0"] = oldServer.PublicKey.ToString(),
         };
         var logs = new FakeLoggerProvider();
-        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient(settings, logs);
+        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient.Build(settings, logs);
         await using ServiceProvider provider = client;
         _ = provider.GetRequiredService<OssuaryConnectionFactory>();
 
@@ -192,14 +172,8 @@ public sealed class RefusedReloadTests : IDisposable
         // nothing, and a key removed in the same edit stayed admitted until some other setting changed.
         using var oldKey = OssuaryIdentity.Generate();
         using var newKey = OssuaryIdentity.Generate();
-        using var keptKey = OssuaryIdentity.Generate();
-        using var revokedKey = OssuaryIdentity.Generate();
-        var settings = new Dictionary<string, string?>
-        {
-            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
-            ["Ossuary:AuthorizedClientKeys:0"] = keptKey.PublicKey.ToString(),
-            ["Ossuary:AuthorizedClientKeys:1"] = revokedKey.PublicKey.ToString(),
-        };
+        using var clients = new KeptAndRevokedClients();
+        Dictionary<string, string?> settings = clients.Settings(WriteKeyFile(oldKey, "old.key"));
         IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
         var logs = new FakeLoggerProvider();
         await using KestrelHost host = await KestrelHost.StartAsync(
@@ -212,16 +186,14 @@ public sealed class RefusedReloadTests : IDisposable
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
 
         string newPath = Path.Combine(_folder, "new.key");
-        settings.Remove("Ossuary:AuthorizedClientKeys:1");
+        KeptAndRevokedClients.Revoke(settings);
         settings["Ossuary:IdentityKeyFile"] = newPath; // not there yet
         configuration.Reload();
         await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
         OssuarySecretKeyFile.Write(newPath, newKey);
         await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
 
-        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, newKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(revoked);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, newKey.PublicKey))).DisposeAsync();
+        await clients.AssertRevokedAsync(endpoint, newKey.PublicKey);
         Assert.Single(Records(logs, OptionsReloadFailed)); // once, not once per attempt
     }
 
@@ -257,23 +229,15 @@ public sealed class RefusedReloadTests : IDisposable
     public async Task AServerSurvivesAReloadThatDoesNotBindAndAppliesTheFixedOne()
     {
         using var serverKey = OssuaryIdentity.Generate();
-        using var keptKey = OssuaryIdentity.Generate();
-        using var revokedKey = OssuaryIdentity.Generate();
-        string serverKeyFile = Path.Combine(_folder, "server.key");
-        OssuarySecretKeyFile.Write(serverKeyFile, serverKey);
-        var settings = new Dictionary<string, string?>
-        {
-            ["Ossuary:IdentityKeyFile"] = serverKeyFile,
-            ["Ossuary:AuthorizedClientKeys:0"] = keptKey.PublicKey.ToString(),
-            ["Ossuary:AuthorizedClientKeys:1"] = revokedKey.PublicKey.ToString(),
-        };
+        using var clients = new KeptAndRevokedClients();
+        Dictionary<string, string?> settings = clients.Settings(WriteKeyFile(serverKey, "server.key"));
         var logs = new FakeLoggerProvider();
         await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
         KestrelHost host = server.Host;
         IConfigurationRoot configuration = server.Configuration;
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
 
-        settings.Remove("Ossuary:AuthorizedClientKeys:1");
+        KeptAndRevokedClients.Revoke(settings);
         settings["Ossuary:HandshakeTimeout"] = "5 seconds"; // a typo in the same edit
         Assert.ThrowsAny<Exception>(configuration.Reload); // to the reloader, which a file source would swallow
 
@@ -286,9 +250,7 @@ public sealed class RefusedReloadTests : IDisposable
         configuration.Reload();
         await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
 
-        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(revoked);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        await clients.AssertRevokedAsync(endpoint, serverKey.PublicKey);
     }
 
     [Fact]
@@ -304,7 +266,7 @@ public sealed class RefusedReloadTests : IDisposable
             ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
         };
         var logs = new FakeLoggerProvider();
-        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient(settings, logs);
+        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient.Build(settings, logs);
         await using ServiceProvider provider = client;
         OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
 
@@ -322,17 +284,6 @@ public sealed class RefusedReloadTests : IDisposable
         await using ConnectionContext connection = await factory.ConnectAsync(endpoint).AsTask().Within();
         return connection.Features.Get<IOssuaryConnectionFeature>()!.LocalPublicKey;
     }
-
-    /// <summary>A client host (<c>AddOssuaryClient</c>) bound to settings the test changes and reloads, logging from Debug up to <paramref name="logs"/>.</summary>
-    private static (ServiceProvider Provider, IConfigurationRoot Configuration) ConfiguredClient(Dictionary<string, string?> settings, FakeLoggerProvider logs)
-    {
-        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
-        var services = new ServiceCollection();
-        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
-        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
-        return (services.BuildServiceProvider(), configuration);
-    }
-
 
     private string WriteKeyFile(OssuaryIdentity identity, string name)
     {

@@ -4,9 +4,9 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
-using Microsoft.Extensions.Options;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
+using static Ossuary.Pipelines.Tests.Support.LogRecords;
 using Ossuary.Pipelines.Tests.Transport;
 using Ossuary.Pipelines.Trust;
 
@@ -23,9 +23,6 @@ namespace Ossuary.Pipelines.Tests.Operations;
 /// </summary>
 public sealed class RevocationWhileKeyFileUnreadableTests : IDisposable
 {
-    private const int OptionsReloadFailed = 24;
-    private const int OptionsReloaded = 25;
-
     private readonly string _folder = Directory.CreateTempSubdirectory("ossuary-revoke-").FullName;
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
@@ -38,20 +35,14 @@ public sealed class RevocationWhileKeyFileUnreadableTests : IDisposable
     public async Task AClientKeyRemovedFromConfigurationIsRefusedWhileTheServersKeyFileCannotBeReadAgain(string state)
     {
         using var serverKey = OssuaryIdentity.Generate();
-        using var keptKey = OssuaryIdentity.Generate();
-        using var revokedKey = OssuaryIdentity.Generate();
+        using var clients = new KeptAndRevokedClients();
         string keyFile = Path.Combine(_folder, "server.key");
         OssuarySecretKeyFile.Write(keyFile, serverKey);
-        var settings = new Dictionary<string, string?>
-        {
-            ["Ossuary:IdentityKeyFile"] = keyFile,
-            ["Ossuary:AuthorizedClientKeys:0"] = keptKey.PublicKey.ToString(),
-            ["Ossuary:AuthorizedClientKeys:1"] = revokedKey.PublicKey.ToString(),
-        };
+        Dictionary<string, string?> settings = clients.Settings(keyFile);
         var logs = new FakeLoggerProvider();
         await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
         var endpoint = new IPEndPoint(IPAddress.Loopback, server.Host.Port());
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clients.Revoked, serverKey.PublicKey))).DisposeAsync();
 
         if (state == "deleted")
         {
@@ -66,21 +57,12 @@ public sealed class RevocationWhileKeyFileUnreadableTests : IDisposable
             File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         }
 
-        settings.Remove("Ossuary:AuthorizedClientKeys:1");
-        try
-        {
-            server.Configuration.Reload();
-        }
-        catch (AggregateException ex) when (ex.InnerException is OptionsValidationException)
-        {
-            // What a validator's refusal throws to the reloader (a file source swallows it).
-        }
+        KeptAndRevokedClients.Revoke(settings);
+        MutableSource.ReloadAsAFileWould(server.Configuration);
 
         await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id is OptionsReloadFailed or OptionsReloaded));
 
-        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(revoked);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync(); // the key it had
+        await clients.AssertRevokedAsync(endpoint, serverKey.PublicKey); // the kept client, on the key the server had
         FakeLogRecord said = Assert.Single(logs.Collector.GetSnapshot(), r => r.Level == LogLevel.Error);
         Assert.Contains("server.key", said.Message + said.Exception?.Message);
     }
@@ -93,26 +75,17 @@ public sealed class RevocationWhileKeyFileUnreadableTests : IDisposable
         using var clientKey = OssuaryIdentity.Generate();
         string keyFile = Path.Combine(_folder, "client.key");
         OssuarySecretKeyFile.Write(keyFile, clientKey);
-        await using KestrelHost host = await KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen => listen
-            .UseOssuary(o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-            })
-            .UseConnectionHandler<EchoConnectionHandler>()));
+        await using KestrelHost host = await KestrelHost.StartEchoAsync(serverKey, clientKey.PublicKey);
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         var settings = new Dictionary<string, string?>
         {
-            ["Client:IdentityKeyFile"] = keyFile,
-            ["Client:TrustedServerKeys:0"] = otherServerKey.PublicKey.ToString(),
-            ["Client:TrustedServerKeys:1"] = serverKey.PublicKey.ToString(),
+            ["Ossuary:IdentityKeyFile"] = keyFile,
+            ["Ossuary:TrustedServerKeys:0"] = otherServerKey.PublicKey.ToString(),
+            ["Ossuary:TrustedServerKeys:1"] = serverKey.PublicKey.ToString(),
         };
-        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
         var logs = new FakeLoggerProvider();
-        var services = new ServiceCollection();
-        services.AddLogging(logging => logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
-        services.AddOssuaryClient(configuration.GetSection("Client"));
-        await using ServiceProvider provider = services.BuildServiceProvider();
+        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient.Build(settings, logs);
+        await using ServiceProvider provider = client;
         OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
         await using (ConnectionContext trusted = await factory.ConnectAsync(endpoint).AsTask().Within())
         {
@@ -120,15 +93,8 @@ public sealed class RevocationWhileKeyFileUnreadableTests : IDisposable
         }
 
         File.Delete(keyFile);
-        settings.Remove("Client:TrustedServerKeys:1");
-        try
-        {
-            configuration.Reload();
-        }
-        catch (AggregateException ex) when (ex.InnerException is OptionsValidationException)
-        {
-            // What a validator's refusal throws to the reloader (a file source swallows it).
-        }
+        settings.Remove("Ossuary:TrustedServerKeys:1");
+        MutableSource.ReloadAsAFileWould(configuration);
 
         await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id is OptionsReloadFailed or OptionsReloaded));
 
