@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -19,13 +18,12 @@ namespace Ossuary.Pipelines.Tests.Hardening;
 /// </summary>
 public class VanishingPeerTests
 {
-    // Well inside the step wait and the handshake bound of both ends of a handshake (30 s and 60 s
-    // here, see Patient): only the vanishing can end it this fast. With the defaults (3 s and 10 s)
-    // this was 2.5 s for connecting, handshaking and noticing, little on a loaded 2-core CI machine
-    // (GarbageFloodTests saw a 10 ms delay take 0.9 s on one).
+    // A hang guard on each step that waits for the other end. The handshake's own waits (see
+    // Patient) are far longer than it and than the test's whole limit, so nothing but the vanishing
+    // can end a handshake here: that the right failure comes at all is what the tests check, not how fast.
     private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan StepWait = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan HandshakeBound = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan StepWait = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan HandshakeBound = TimeSpan.FromMinutes(20);
 
     [Theory]
     [InlineData(false, OssuaryErrorReason.Truncated)]
@@ -60,7 +58,6 @@ public class VanishingPeerTests
     {
         var logs = new FakeLoggerProvider();
         await using var server = await AuthenticatedEchoServer.StartAsync(KestrelLoad.LogEverythingTo(logs, LogLevel.Debug), Patient);
-        long started = Stopwatch.GetTimestamp();
         using (Socket socket = await RawPeer.ConnectAsync(server.Server.EndPoint))
         {
             await socket.SendAsync(new ForgedPeer().ClientHandshake());
@@ -76,11 +73,9 @@ public class VanishingPeerTests
         }
 
         await HostilePeerTests.WaitForAsync(() => OssuaryRecords(logs).Any(r => r.Id.Id == 3));
-        TimeSpan noticed = Stopwatch.GetElapsedTime(started);
         FakeLogRecord failed = Assert.Single(OssuaryRecords(logs), r => r.Id.Id is 3 or 4);
         Assert.Equal(3, failed.Id.Id); // a failure, not the timeout
         Assert.Equal(LogLevel.Debug, failed.Level);
-        Assert.True(noticed < Prompt, $"the server noticed after {noticed.TotalSeconds:0.00} s");
 
         // Kestrel cancels ConnectionClosed as soon as the socket ends, racing the handshake's read of the end.
         string? reason = failed.GetStructuredStateValue("Reason");
@@ -160,7 +155,6 @@ public class VanishingPeerTests
     public Task ServerVanishingInTheMiddleOfItsServerHandshakeFailsConnect(bool abortive, OssuaryErrorReason expected) => Run(async () =>
     {
         await using var server = await TestControlledServer.StartAsync();
-        long started = Stopwatch.GetTimestamp();
         Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync(server.EndPoint, server.ClientOptions);
         await using VanishingSocket socket = await server.AcceptAsync(async (packet, to) =>
         {
@@ -171,7 +165,6 @@ public class VanishingPeerTests
 
         OssuaryException failure = await Assert.ThrowsAsync<OssuaryException>(() => connecting.Within(Prompt));
         Assert.Equal(expected, failure.Reason);
-        Assert.True(Stopwatch.GetElapsedTime(started) < Prompt);
         await Assert.ThrowsAnyAsync<Exception>(() => accepting.Within(Prompt)); // and the vanished side's own handshake ends too
     });
 
