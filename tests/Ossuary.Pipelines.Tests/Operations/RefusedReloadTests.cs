@@ -67,30 +67,14 @@ public sealed class RefusedReloadTests : IDisposable
     [Fact]
     public async Task AConnectionFactoryWhoseNewKeyFileArrivesAfterTheSettingSaysSoThenSwitchesToIt()
     {
-        using var serverKey = OssuaryIdentity.Generate();
         using var oldKey = OssuaryIdentity.Generate();
         using var newKey = OssuaryIdentity.Generate();
-        await using KestrelHost host = await KestrelHost.StartEchoAsync(serverKey, oldKey.PublicKey, newKey.PublicKey);
-        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
-        var settings = new Dictionary<string, string?>
-        {
-            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
-            ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
-        };
-        var logs = new FakeLoggerProvider();
-        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient.Build(settings, logs);
-        await using ServiceProvider provider = client;
-        OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
-
-        string newPath = Path.Combine(_folder, "new.key");
-        settings["Ossuary:IdentityKeyFile"] = newPath;
-        Assert.ThrowsAny<Exception>(configuration.Reload);
-
-        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+        await using FactoryRotation rotation = await RotateBeforeTheNewKeyFileIsThereAsync(oldKey, newKey);
+        (OssuaryConnectionFactory factory, IPEndPoint endpoint, FakeLoggerProvider logs) = (rotation.Factory, rotation.Endpoint, rotation.Logs);
         Assert.Equal(LogLevel.Error, Assert.Single(Records(logs, OptionsReloadFailed)).Level);
         Assert.Equal(oldKey.PublicKey, await LocalKeyAsync(factory, endpoint));
 
-        OssuarySecretKeyFile.Write(newPath, newKey);
+        OssuarySecretKeyFile.Write(rotation.NewPath, newKey);
 
         using (var limit = new CancellationTokenSource(TestTimeout.Default))
         {
@@ -109,30 +93,13 @@ public sealed class RefusedReloadTests : IDisposable
         // The options' TimeProvider is the handshake timeouts' clock; a host or test that gives a
         // fake one (never advanced) never saw a refused change reported nor retried, though the
         // docs promise it is read again every second.
-        using var serverKey = OssuaryIdentity.Generate();
         using var oldKey = OssuaryIdentity.Generate();
         using var newKey = OssuaryIdentity.Generate();
-        await using KestrelHost host = await KestrelHost.StartEchoAsync(serverKey, oldKey.PublicKey, newKey.PublicKey);
-        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
-        var settings = new Dictionary<string, string?>
-        {
-            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
-            ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
-        };
-        var logs = new FakeLoggerProvider();
-        (ServiceProvider client, IConfigurationRoot configuration) = ConfiguredClient.Build(
-            settings, logs, services => services.PostConfigure<OssuaryClientOptions>(o => o.TimeProvider = new FakeTimeProvider()));
-        await using ServiceProvider provider = client;
-        OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
-
-        string newPath = Path.Combine(_folder, "new.key");
-        settings["Ossuary:IdentityKeyFile"] = newPath;
-        Assert.ThrowsAny<Exception>(configuration.Reload);
-
-        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
-        OssuarySecretKeyFile.Write(newPath, newKey);
-        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
-        Assert.Equal(newKey.PublicKey, await LocalKeyAsync(factory, endpoint));
+        await using FactoryRotation rotation = await RotateBeforeTheNewKeyFileIsThereAsync(
+            oldKey, newKey, services => services.PostConfigure<OssuaryClientOptions>(o => o.TimeProvider = new FakeTimeProvider()));
+        OssuarySecretKeyFile.Write(rotation.NewPath, newKey);
+        await HostilePeerTests.WaitForAsync(() => Records(rotation.Logs, OptionsReloaded).Count > 0);
+        Assert.Equal(newKey.PublicKey, await LocalKeyAsync(rotation.Factory, rotation.Endpoint));
     }
 
     [Fact]
@@ -279,6 +246,31 @@ public sealed class RefusedReloadTests : IDisposable
         Assert.Contains("ConnectTimeout", refused.Exception?.Message);
     }
 
+    /// <summary>
+    /// An echo server that admits both keys, and a configured client host presenting
+    /// <paramref name="oldKey"/> from old.key whose settings then name new.key before that file is
+    /// there; returns once the client has refused that change (event 24).
+    /// </summary>
+    private async Task<FactoryRotation> RotateBeforeTheNewKeyFileIsThereAsync(
+        OssuaryIdentity oldKey, OssuaryIdentity newKey, Action<IServiceCollection>? configure = null)
+    {
+        var serverKey = OssuaryIdentity.Generate();
+        KestrelHost host = await KestrelHost.StartEchoAsync(serverKey, oldKey.PublicKey, newKey.PublicKey);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey, "old.key"),
+            ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+        };
+        var logs = new FakeLoggerProvider();
+        (ServiceProvider provider, IConfigurationRoot configuration) = ConfiguredClient.Build(settings, logs, configure);
+        var rotation = new FactoryRotation(serverKey, host, provider, logs, Path.Combine(_folder, "new.key"));
+
+        settings["Ossuary:IdentityKeyFile"] = rotation.NewPath; // not there yet
+        Assert.ThrowsAny<Exception>(configuration.Reload);
+        await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
+        return rotation;
+    }
+
     private static async Task<OssuaryPublicKey> LocalKeyAsync(OssuaryConnectionFactory factory, IPEndPoint endpoint)
     {
         await using ConnectionContext connection = await factory.ConnectAsync(endpoint).AsTask().Within();
@@ -290,5 +282,24 @@ public sealed class RefusedReloadTests : IDisposable
         string path = Path.Combine(_folder, name);
         OssuarySecretKeyFile.Write(path, identity);
         return path;
+    }
+
+    /// <summary>What <see cref="RotateBeforeTheNewKeyFileIsThereAsync"/> set up, disposed in reverse.</summary>
+    private sealed class FactoryRotation(OssuaryIdentity serverKey, KestrelHost host, ServiceProvider client, FakeLoggerProvider logs, string newPath) : IAsyncDisposable
+    {
+        public OssuaryConnectionFactory Factory { get; } = client.GetRequiredService<OssuaryConnectionFactory>();
+
+        public IPEndPoint Endpoint { get; } = new(IPAddress.Loopback, host.Port());
+
+        public FakeLoggerProvider Logs => logs;
+
+        public string NewPath => newPath;
+
+        public async ValueTask DisposeAsync()
+        {
+            await client.DisposeAsync();
+            await host.DisposeAsync();
+            serverKey.Dispose();
+        }
     }
 }
