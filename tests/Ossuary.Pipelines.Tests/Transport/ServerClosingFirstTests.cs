@@ -17,31 +17,23 @@ public class ServerClosingFirstTests
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
         var serverRead = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        await using KestrelHost host = await StartAsync(serverKey, clientKey.PublicKey, async connection =>
         {
-            listen.UseOssuary(o =>
+            try
             {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-            });
-            listen.Run(async connection =>
-            {
-                try
-                {
-                    await connection.Transport.Output.WriteAsync("reply"u8.ToArray());
-                    await connection.Transport.Output.CompleteAsync(); // Disconnect: the server is done
+                await connection.Transport.Output.WriteAsync("reply"u8.ToArray());
+                await connection.Transport.Output.CompleteAsync(); // Disconnect: the server is done
 
-                    // Kestrel aborts a connection's input once its output completes; that is the end
-                    // the server asked for, not a failure ("The transport failed" before).
-                    await PipeReads.ReadToEndAsync(connection.Transport.Input);
-                    serverRead.TrySetResult("clean end");
-                }
-                catch (Exception ex)
-                {
-                    serverRead.TrySetResult($"{ex.GetType().Name}: {ex.Message}");
-                }
-            });
-        }));
+                // Kestrel aborts a connection's input once its output completes; that is the end
+                // the server asked for, not a failure ("The transport failed" before).
+                await PipeReads.ReadToEndAsync(connection.Transport.Input);
+                serverRead.TrySetResult("clean end");
+            }
+            catch (Exception ex)
+            {
+                serverRead.TrySetResult($"{ex.GetType().Name}: {ex.Message}");
+            }
+        });
         var options = new OssuaryClientOptions { Identity = clientKey };
         options.TrustedServerKeys.Add(serverKey.PublicKey);
 
@@ -61,22 +53,14 @@ public class ServerClosingFirstTests
         // server had logged a clean close.
         const int Length = 8 << 20;
         using var keys = new MutualKeys();
-        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        await using KestrelHost host = await StartAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
-            listen.UseOssuary(o =>
+            byte[] chunk = new byte[64 * 1024];
+            for (int sent = 0; sent < Length; sent += chunk.Length)
             {
-                o.Identity = keys.Server;
-                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-            });
-            listen.Run(async connection =>
-            {
-                byte[] chunk = new byte[64 * 1024];
-                for (int sent = 0; sent < Length; sent += chunk.Length)
-                {
-                    await connection.Transport.Output.WriteAsync(chunk);
-                }
-            });
-        }));
+                await connection.Transport.Output.WriteAsync(chunk);
+            }
+        });
 
         OssuaryClientConnection client = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within();
         Task sending = Task.Run(async () =>
@@ -121,25 +105,17 @@ public class ServerClosingFirstTests
         using var keys = new MutualKeys();
         var clientPort = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var returned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        await using KestrelHost host = await StartAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
-            listen.UseOssuary(o =>
+            clientPort.TrySetResult(((IPEndPoint)connection.RemoteEndPoint!).Port);
+            byte[] chunk = new byte[64 * 1024];
+            for (int sent = 0; sent < Length; sent += chunk.Length)
             {
-                o.Identity = keys.Server;
-                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-            });
-            listen.Run(async connection =>
-            {
-                clientPort.TrySetResult(((IPEndPoint)connection.RemoteEndPoint!).Port);
-                byte[] chunk = new byte[64 * 1024];
-                for (int sent = 0; sent < Length; sent += chunk.Length)
-                {
-                    await connection.Transport.Output.WriteAsync(chunk);
-                }
+                await connection.Transport.Output.WriteAsync(chunk);
+            }
 
-                returned.SetResult();
-            });
-        }));
+            returned.SetResult();
+        });
 
         OssuaryClientConnection client = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within();
         Task speaking = Task.Run(async () =>
@@ -167,20 +143,12 @@ public class ServerClosingFirstTests
         // Disconnect arrives but never closes its socket holds the server's connection no longer than
         // disposal's 5 s; then the server closes it.
         using var keys = new MutualKeys();
-        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        await using KestrelHost host = await StartAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
-            listen.UseOssuary(o =>
-            {
-                o.Identity = keys.Server;
-                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-            });
-            listen.Run(async connection =>
-            {
-                System.IO.Pipelines.ReadResult read = await connection.Transport.Input.ReadAsync(); // the client is sending
-                connection.Transport.Input.AdvanceTo(read.Buffer.End);
-                await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
-            });
-        }));
+            System.IO.Pipelines.ReadResult read = await connection.Transport.Input.ReadAsync(); // the client is sending
+            connection.Transport.Input.AdvanceTo(read.Buffer.End);
+            await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
+        });
 
         using System.Net.Sockets.Socket socket = await OssuaryClient.ConnectSocketAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), TimeSpan.FromSeconds(30)).Within();
         var client = new OssuaryStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: false));
@@ -220,36 +188,28 @@ public class ServerClosingFirstTests
         // having bytes unsent): waiting for the client's close must not wait on the full input.
         using var keys = new MutualKeys();
         var sawClose = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        await using KestrelHost host = await StartAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
-            listen.UseOssuary(o =>
+            while (true)
             {
-                o.Identity = keys.Server;
-                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-            });
-            listen.Run(async connection =>
-            {
-                while (true)
+                System.IO.Pipelines.ReadResult read = await connection.Transport.Input.ReadAsync();
+                connection.Transport.Input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                if (read.Buffer.Length >= 128 * 1024 || read.IsCompleted)
                 {
-                    System.IO.Pipelines.ReadResult read = await connection.Transport.Input.ReadAsync();
-                    connection.Transport.Input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
-                    if (read.Buffer.Length >= 128 * 1024 || read.IsCompleted)
-                    {
-                        break; // its input is full: the connection's reading waits for room
-                    }
+                    break; // its input is full: the connection's reading waits for room
                 }
+            }
 
-                await connection.Transport.Output.CompleteAsync();
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, connection.ConnectionClosed);
-                }
-                catch (OperationCanceledException)
-                {
-                    sawClose.TrySetResult();
-                }
-            });
-        }));
+            await connection.Transport.Output.CompleteAsync();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, connection.ConnectionClosed);
+            }
+            catch (OperationCanceledException)
+            {
+                sawClose.TrySetResult();
+            }
+        });
 
         await using OssuaryClientConnection client = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within();
         Task<System.IO.Pipelines.FlushResult> sending = client.Transport.Output.WriteAsync(new byte[4 << 20]).AsTask();
@@ -313,4 +273,16 @@ public class ServerClosingFirstTests
             return ($"{ex.Reason}: {ex.Message}", received);
         }
     }
+
+    /// <summary>A Kestrel host whose one listener, behind <c>UseOssuary</c> as <paramref name="server"/>, admits <paramref name="client"/> and runs <paramref name="handler"/>.</summary>
+    private static Task<KestrelHost> StartAsync(OssuaryIdentity server, OssuaryPublicKey client, Func<ConnectionContext, Task> handler) =>
+        KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            listen.UseOssuary(o =>
+            {
+                o.Identity = server;
+                o.AuthorizedClientKeys.Add(client);
+            });
+            listen.Run(handler);
+        }));
 }

@@ -62,16 +62,8 @@ public class WritesAfterThePeersDisconnectTests
     public Task AStreamWriteWaitingForRoomWhenThePeersDisconnectArrivesSaysTheConnectionIsClosed() => Run(async () =>
     {
         // OssuaryStream's write over the same wait: it is to throw the closed connection's OssuaryException.
-        using var serverKey = OssuaryIdentity.Generate();
-        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
-        using NetworkStream serverSocket = serverSide; // left open: the peer's socket stays, unread
-        await using var server = new OssuaryStream(serverSide, leaveInnerStreamOpen: true);
-        await using var client = new OssuaryStream(clientSide);
-        var clientOptions = new OssuaryClientOptions();
-        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
-        await Task.WhenAll(
-            server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
-            client.AuthenticateAsClientAsync(clientOptions)).Within();
+        await using TcpStreamPair pair = await TcpStreamPair.ConnectAsync();
+        (OssuaryStream client, OssuaryStream server) = (pair.Client, pair.Server);
 
         // More than the peer's input and both sockets hold: the write goes in pieces until it waits for room.
         Task waiting = client.WriteAsync(new byte[32 << 20]).AsTask();
@@ -89,21 +81,13 @@ public class WritesAfterThePeersDisconnectTests
         // OssuaryStream.FlushAsync waits until what was written has reached the inner stream. The
         // peer said goodbye while it waited: those bytes can no longer reach it, but the flush went on
         // waiting until the output unstuck or disposal.
-        using var serverKey = OssuaryIdentity.Generate();
-        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
-        using NetworkStream serverSocket = serverSide; // left open: the peer's socket stays, unread
-        var clientGate = new GatedStream(clientSide);
-        await using var server = new OssuaryStream(serverSide, leaveInnerStreamOpen: true);
-        await using var client = new OssuaryStream(clientGate);
-        var clientOptions = new OssuaryClientOptions();
-        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
-        await Task.WhenAll(
-            server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
-            client.AuthenticateAsClientAsync(clientOptions)).Within();
+        GatedStream? clientGate = null;
+        await using TcpStreamPair pair = await TcpStreamPair.ConnectAsync(socket => clientGate = new GatedStream(socket));
+        (OssuaryStream client, OssuaryStream server) = (pair.Client, pair.Server);
 
         // The output stuck (a write holds no more than a piece beyond the pipe's threshold, so the
         // stuck inner stream is a shut gate rather than more bytes than the sockets hold).
-        clientGate.Shut();
+        clientGate!.Shut();
         await client.WriteAsync(new byte[16 << 10]).AsTask().Within();
         Task flushing = client.FlushAsync();
         await clientGate.Waiting.Within();
@@ -152,6 +136,48 @@ public class WritesAfterThePeersDisconnectTests
             await Server.DisposeAsync();
             await Client.DisposeAsync();
             _clientSocket.Dispose();
+            _serverSocket.Dispose();
+            _serverKey.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Both ends as <see cref="OssuaryStream"/>s over real sockets; the server's stream leaves its
+    /// socket open when disposed, so that the peer's socket stays, unread.
+    /// </summary>
+    private sealed class TcpStreamPair : IAsyncDisposable
+    {
+        private readonly OssuaryIdentity _serverKey;
+        private readonly NetworkStream _serverSocket;
+
+        private TcpStreamPair(OssuaryIdentity serverKey, NetworkStream serverSocket, OssuaryStream client, OssuaryStream server)
+        {
+            (_serverKey, _serverSocket, Client, Server) = (serverKey, serverSocket, client, server);
+        }
+
+        public OssuaryStream Client { get; }
+
+        public OssuaryStream Server { get; }
+
+        /// <param name="clientInner">What the client's stream is over, given its socket's stream (a gate, say); the socket's stream itself by default.</param>
+        public static async Task<TcpStreamPair> ConnectAsync(Func<NetworkStream, Stream>? clientInner = null)
+        {
+            var serverKey = OssuaryIdentity.Generate();
+            (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+            Stream clientStream = clientInner is null ? clientSide : clientInner(clientSide);
+            var pair = new TcpStreamPair(serverKey, serverSide, new OssuaryStream(clientStream), new OssuaryStream(serverSide, leaveInnerStreamOpen: true));
+            var clientOptions = new OssuaryClientOptions();
+            clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+            await Task.WhenAll(
+                pair.Server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
+                pair.Client.AuthenticateAsClientAsync(clientOptions)).Within();
+            return pair;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            await Server.DisposeAsync();
             _serverSocket.Dispose();
             _serverKey.Dispose();
         }
