@@ -52,8 +52,13 @@ public sealed class TelemetryShutdownTests
         // reading: its flush succeeds, and the server, gone, never reads it.
         proxy.HoldReplies();
         await server.DisposeAsync();
+        long sent = proxy.BytesFromClients;
         time.Advance(TimeSpan.FromSeconds(1));
-        await Task.Delay(500, budget.Token);
+        while (proxy.BytesFromClients == sent) // the last reading has left the device before the Disconnect reaches it
+        {
+            await Task.Delay(10, budget.Token);
+        }
+
         proxy.ReleaseReplies();
         LoadResult result = await load;
 

@@ -17,6 +17,7 @@ internal sealed class HoldingProxy : IAsyncDisposable
     private readonly List<Task> _pumps = [];
     private readonly Task _accepting;
     private TaskCompletionSource _released = Released();
+    private long _fromClients;
 
     public HoldingProxy(IPEndPoint target)
     {
@@ -26,6 +27,9 @@ internal sealed class HoldingProxy : IAsyncDisposable
     }
 
     public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
+
+    /// <summary>The bytes read from the clients so far: once a client's write is counted here, it has left the client.</summary>
+    public long BytesFromClients => Interlocked.Read(ref _fromClients);
 
     /// <summary>From now on, the server's bytes wait in the proxy until <see cref="ReleaseReplies"/>.</summary>
     public void HoldReplies() => Interlocked.Exchange(ref _released, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
@@ -82,6 +86,10 @@ internal sealed class HoldingProxy : IAsyncDisposable
                 if (hold)
                 {
                     await Volatile.Read(ref _released).Task.WaitAsync(_stop.Token);
+                }
+                else
+                {
+                    Interlocked.Add(ref _fromClients, read);
                 }
 
                 await to.SendAsync(buffer.AsMemory(0, read), _stop.Token);
