@@ -1,6 +1,4 @@
 using System.Net;
-using Ossuary.Pipelines.Integrations;
-using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Operations;
 
@@ -26,12 +24,8 @@ internal sealed class KeptAndRevokedClients : IDisposable
     public static void Revoke(Dictionary<string, string?> settings) => settings.Remove("Ossuary:AuthorizedClientKeys:1");
 
     /// <summary>Asserts that the revocation took: the revoked client is refused, the kept one still served by <paramref name="server"/>.</summary>
-    public async Task AssertRevokedAsync(EndPoint endpoint, OssuaryPublicKey server)
-    {
-        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(Revoked, server)).Within();
-        await Echo.AssertRefusedAsync(revoked);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(Kept, server))).DisposeAsync();
-    }
+    public Task AssertRevokedAsync(EndPoint endpoint, OssuaryPublicKey server) =>
+        Echo.AssertRefusedAndServedAsync(endpoint, refused: Revoked, served: Kept, server);
 
     public void Dispose()
     {

@@ -103,6 +103,17 @@ internal static class Echo
         return options;
     }
 
+    /// <summary>
+    /// Asserts that the server refuses <paramref name="refused"/> and still serves <paramref name="served"/>,
+    /// both trusting <paramref name="server"/>: what a revoked key and a kept one see.
+    /// </summary>
+    public static async Task AssertRefusedAndServedAsync(System.Net.EndPoint endpoint, OssuaryIdentity refused, OssuaryIdentity served, OssuaryPublicKey server)
+    {
+        await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(endpoint, ClientOptions(refused, server)).Within();
+        await AssertRefusedAsync(connection);
+        await (await ConnectAndEchoAsync(endpoint, ClientOptions(served, server))).DisposeAsync();
+    }
+
     /// <summary>Connects and echoes once: the server admitted this client.</summary>
     public static async Task<OssuaryClientConnection> ConnectAndEchoAsync(System.Net.EndPoint endpoint, OssuaryClientOptions options)
     {

@@ -38,9 +38,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(keptKey.PublicKey, "sensor-1")]);
         await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
 
-        await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(after);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        await Echo.AssertRefusedAndServedAsync(endpoint, refused: revokedKey, served: keptKey, serverKey.PublicKey);
         await Echo.RoundTripAsync(before, "an established connection is not cut"); // revocation applies to handshakes
     }
 
@@ -76,9 +74,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         File.Move(draft, file, overwrite: true);
         await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id is 21 or 22));
 
-        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(revoked);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        await Echo.AssertRefusedAndServedAsync(endpoint, refused: revokedKey, served: keptKey, serverKey.PublicKey);
         Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Id.Id == 22);
     }
 
@@ -127,9 +123,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         await using KestrelHost host = await starting.Within();
         await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1); // the change was seen, if late
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
-        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(revoked);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        await Echo.AssertRefusedAndServedAsync(endpoint, refused: revokedKey, served: keptKey, serverKey.PublicKey);
     }
 
     [Fact]
@@ -341,9 +335,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         settings["Ossuary:AuthorizedClientKeys:0"] = replacementKey.PublicKey.ToString();
         configuration.Reload(); // what a reloadOnChange file source does when the file changes
 
-        await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(refused);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(replacementKey, serverKey.PublicKey))).DisposeAsync();
+        await Echo.AssertRefusedAndServedAsync(endpoint, refused: clientKey, served: replacementKey, serverKey.PublicKey);
     }
 
     [Fact]

@@ -42,9 +42,7 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
         Assert.Single(OssuaryAuthorizedKeys.Load(file)); // the file, read through its link, lists one key now
         await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
 
-        await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(after);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        await Echo.AssertRefusedAndServedAsync(endpoint, refused: revokedKey, served: keptKey, serverKey.PublicKey);
     }
 
     [Fact]
@@ -68,9 +66,7 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
         Assert.Single(OssuaryAuthorizedKeys.Load(file));
         await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
 
-        await using OssuaryClientConnection after = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(after);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptKey, serverKey.PublicKey))).DisposeAsync();
+        await Echo.AssertRefusedAndServedAsync(endpoint, refused: revokedKey, served: keptKey, serverKey.PublicKey);
     }
 
     [Fact]
@@ -138,9 +134,7 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
         Directory.Move(Path.Combine(_folder, "keys.new"), Path.Combine(_folder, "keys"));
 
         await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
-        await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedClient, serverKey.PublicKey)).Within();
-        await Echo.AssertRefusedAsync(revoked);
-        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(keptClient, serverKey.PublicKey))).DisposeAsync();
+        await Echo.AssertRefusedAndServedAsync(endpoint, refused: revokedClient, served: keptClient, serverKey.PublicKey);
     }
 
     [Fact]
