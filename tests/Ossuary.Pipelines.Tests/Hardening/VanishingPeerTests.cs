@@ -254,10 +254,20 @@ public class VanishingPeerTests
             await HostilePeerTests.WaitForAsync(() => OssuaryRecords(logs).Count(r => r.Id.Id == 5) >= connectionFailed);
         }
 
-        await Task.Delay(100); // anything the server would still log about the vanished peer
+        // Anything the server would still log about the vanished peer comes before Kestrel's line for
+        // the connection's stop (its middleware and handler have returned by then): wait for that
+        // line for every connection it started, not for a guess at how long logging takes.
+        await HostilePeerTests.WaitForAsync(() => KestrelConnections(logs) is ( > 0 and var started, var stopped) && stopped == started);
         Assert.Equal(connectionFailed, OssuaryRecords(logs).Count(r => r.Id.Id == 5));
         Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => r.Level >= LogLevel.Warning && !KestrelHeartbeat.RanLate(r));
         Assert.DoesNotContain(OssuaryRecords(logs), r => r.Level > LogLevel.Debug);
+    }
+
+    /// <summary>How many connections Kestrel has logged as started and as stopped (its Debug lines).</summary>
+    private static (int Started, int Stopped) KestrelConnections(FakeLoggerProvider logs)
+    {
+        FakeLogRecord[] kestrel = [.. logs.Collector.GetSnapshot().Where(r => r.Category == "Microsoft.AspNetCore.Server.Kestrel.Connections")];
+        return (kestrel.Count(r => r.Id.Name == "ConnectionStart"), kestrel.Count(r => r.Id.Name == "ConnectionStop"));
     }
 
     private static Task Run(Func<Task> test) => test().Within();
