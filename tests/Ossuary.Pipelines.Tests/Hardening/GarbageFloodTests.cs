@@ -23,7 +23,7 @@ public class GarbageFloodTests(ITestOutputHelper output)
 
     // A garbage header that announces a plausible length waits for a body that never comes; this
     // bounds that wait. Every honest handshake must beat it too, so it is generous for a loaded
-    // machine (an honest round was seen at up to ~0.9 s on a shared 2-core machine, flood or not).
+    // machine (a 10 ms delay was seen to take ~0.9 s on a shared 2-core machine, flood or not).
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
 
     [Fact]
