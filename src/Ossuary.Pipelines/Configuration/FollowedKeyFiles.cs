@@ -6,28 +6,43 @@ namespace Ossuary.Pipelines.Configuration;
 /// stay), so the options validator does not read it again on a reload: refusing the changed options
 /// for the file's state kept a key removed from configuration admitted while the file was away.
 /// A file the options name for the first time, at start-up or by a change of path, is still read.
-/// The identity key file is followed the same way: a running server (or connection factory) goes on
-/// presenting the key it read when the file cannot be read again (<see cref="Integrations.ServerPlanSource"/>).
+/// The identity key files that running servers (and connection factories) present are followed too:
+/// one that has a key file's key in force goes on presenting it while the file its options name cannot
+/// be read, the one in force or a new one (<see cref="Integrations.ServerPlanSource"/>), so the
+/// validator does not read that file on a reload either.
 /// Files are followed per options type and name: a server's and a client's options may both be the default ones.
 /// </summary>
 internal sealed class FollowedKeyFiles
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<(Type Options, string Name, string Path), int> _followers = [];
+    private readonly Dictionary<(Type Options, string Name, string Path, bool Identity), int> _followers = [];
 
-    /// <summary>Whether a server (or client) with the <typeparamref name="TOptions"/> named <paramref name="name"/> follows <paramref name="path"/>.</summary>
+    /// <summary>Whether a server with the <typeparamref name="TOptions"/> named <paramref name="name"/> follows the authorized-keys file <paramref name="path"/>.</summary>
     public bool IsFollowed<TOptions>(string name, string path)
     {
         lock (_lock)
         {
-            return _followers.ContainsKey((typeof(TOptions), name, path));
+            return _followers.ContainsKey((typeof(TOptions), name, path, false));
         }
     }
 
-    /// <summary>Marks <paramref name="path"/> as followed for the <typeparamref name="TOptions"/> named <paramref name="name"/> until the result is disposed.</summary>
-    public IDisposable Follow<TOptions>(string name, string path)
+    /// <summary>Whether a server (or client) with the <typeparamref name="TOptions"/> named <paramref name="name"/> presents a key it read from an identity key file.</summary>
+    public bool PresentsKeyFile<TOptions>(string name)
     {
-        var key = (typeof(TOptions), name, path);
+        lock (_lock)
+        {
+            return _followers.Keys.Any(key => key.Options == typeof(TOptions) && key.Name == name && key.Identity);
+        }
+    }
+
+    /// <summary>Marks the authorized-keys file <paramref name="path"/> as followed for the <typeparamref name="TOptions"/> named <paramref name="name"/> until the result is disposed.</summary>
+    public IDisposable Follow<TOptions>(string name, string path) => Add((typeof(TOptions), name, path, false));
+
+    /// <summary>Marks the identity key file <paramref name="path"/> as presented for the <typeparamref name="TOptions"/> named <paramref name="name"/> until the result is disposed.</summary>
+    public IDisposable FollowIdentity<TOptions>(string name, string path) => Add((typeof(TOptions), name, path, true));
+
+    private Following Add((Type Options, string Name, string Path, bool Identity) key)
+    {
         lock (_lock)
         {
             _followers[key] = _followers.GetValueOrDefault(key) + 1;
@@ -36,7 +51,7 @@ internal sealed class FollowedKeyFiles
         return new Following(this, key);
     }
 
-    private void Unfollow((Type Options, string Name, string Path) key)
+    private void Unfollow((Type Options, string Name, string Path, bool Identity) key)
     {
         lock (_lock)
         {
@@ -51,7 +66,7 @@ internal sealed class FollowedKeyFiles
         }
     }
 
-    private sealed class Following(FollowedKeyFiles owner, (Type Options, string Name, string Path) key) : IDisposable
+    private sealed class Following(FollowedKeyFiles owner, (Type Options, string Name, string Path, bool Identity) key) : IDisposable
     {
         private int _disposed;
 

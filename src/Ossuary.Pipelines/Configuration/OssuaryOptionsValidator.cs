@@ -9,8 +9,9 @@ namespace Ossuary.Pipelines.Configuration;
 /// <c>ValidateOnStart</c> reports a misconfiguration at start-up with the message that says what to fix.
 /// An authorized-keys file that a running server of the same options already follows is not read
 /// (<see cref="FollowedKeyFiles"/>): its state must not block a change to the other settings. Nor is
-/// the identity key file such a server already presents: it goes on presenting the key it read if the
-/// file cannot be read again, and a client key removed meanwhile must still be refused.
+/// the identity key file, when such a server already presents a key file's key: it goes on presenting
+/// that key while the file the options name cannot be read (the one in force, or a new one not yet
+/// copied into place), and a client key removed in the same change must still be refused.
 /// </summary>
 internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IValidateOptions<OssuaryServerOptions>, IValidateOptions<OssuaryClientOptions>
 {
@@ -21,9 +22,9 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
             IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed<OssuaryServerOptions>(named, file)
                 ? OssuaryAuthorizedKeys.Load(file)
                 : [];
-            if (options.Identity is null && options.IdentityKeyFile is { } keyFile && followed.IsFollowed<OssuaryServerOptions>(named, keyFile))
+            if (options.Identity is null && options.IdentityKeyFile is not null && followed.PresentsKeyFile<OssuaryServerOptions>(named))
             {
-                options.Validate(); // all the plan would check but the key file, which the running server has read
+                options.Validate(); // all the plan would check but the key file, which the running server reads itself
                 return;
             }
 
@@ -34,9 +35,9 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
     public ValidateOptionsResult Validate(string? name, OssuaryClientOptions options) =>
         Check(name, () =>
         {
-            if (options.Identity is null && options.IdentityKeyFile is { } keyFile && followed.IsFollowed<OssuaryClientOptions>(name ?? Options.DefaultName, keyFile))
+            if (options.Identity is null && options.IdentityKeyFile is not null && followed.PresentsKeyFile<OssuaryClientOptions>(name ?? Options.DefaultName))
             {
-                options.Validate(); // as for a server: the running connection factory has read the key file
+                options.Validate(); // as for a server: the running connection factory reads the key file itself
                 return;
             }
 

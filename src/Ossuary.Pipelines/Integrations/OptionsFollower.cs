@@ -19,7 +19,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// it has been taken. A value the owner could not take (no validator refused it, as with options bound
 /// without <c>AddOssuaryServer</c>, but its key file is not there yet) is reported once too, and offered
 /// again every <see cref="RetryInterval"/>: once seen, it was never offered again, and the file copied
-/// into place afterwards changed nothing until some other setting changed.
+/// into place afterwards changed nothing until some other setting changed. A value the owner took but
+/// for its identity key file (<see cref="OptionsApplied.KeyFilePending"/>) is offered again every
+/// <see cref="RetryInterval"/> too, marked as such, until the owner has read the file.
 /// </summary>
 // TOptions carries IOptionsMonitor's own annotation: without it the trimmer warns (IL2091) in every
 // trimmed or NativeAOT application that uses AddOssuaryServer or AddOssuaryClient, although
@@ -34,12 +36,13 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     private readonly IOptionsMonitor<TOptions> _monitor;
     private readonly IOptionsMonitorCache<TOptions>? _cache;
     private readonly string _name;
-    private readonly Func<TOptions, Exception?> _changed;
+    private readonly Func<TOptions, bool, OptionsApplied> _changed;
     private readonly Action<Exception> _refused;
     private readonly List<IDisposable> _subscriptions;
     private readonly Lock _lock = new();
     private readonly ITimer _check;
     private TOptions _taken;
+    private bool _keyFilePending;
     private bool _reported;
     private bool _disposed;
 
@@ -48,9 +51,10 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     /// which keeps a validation failure until it is removed; without them only the monitor's own changes are followed.</param>
     /// <param name="name">Which of its options.</param>
     /// <param name="first">The value the owner started with.</param>
-    /// <param name="changed">Given each new value, one at a time, until it takes one: returns null when it did, or why it could not.</param>
+    /// <param name="changed">Given each new value, one at a time, until it takes one, and told whether the value is the one
+    /// it took but for its identity key file, offered again: says whether it took it, in part, or why it could not.</param>
     /// <param name="refused">Told once per change whose options fail validation, cannot even be made (a value the binder cannot convert), or were not taken.</param>
-    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, Func<TOptions, Exception?> changed, Action<Exception> refused)
+    public OptionsFollower(IOptionsMonitor<TOptions> monitor, (IEnumerable<IOptionsChangeTokenSource<TOptions>> Sources, IOptionsMonitorCache<TOptions> Cache)? changes, string name, TOptions first, Func<TOptions, bool, OptionsApplied> changed, Action<Exception> refused)
     {
         _monitor = monitor;
         _cache = changes?.Cache;
@@ -150,19 +154,26 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
         Exception? failed;
         lock (_lock)
         {
-            if (_disposed || ReferenceEquals(options, _taken))
+            bool again = ReferenceEquals(options, _taken);
+            if (_disposed || (again && !_keyFilePending))
             {
                 return;
             }
 
-            failed = _changed(options);
-            if (failed is null)
+            OptionsApplied applied = _changed(options, again);
+            if (applied.Failure is null)
             {
                 _taken = options;
+                _keyFilePending = applied.KeyFilePending;
+                if (_keyFilePending)
+                {
+                    _check.Change(RetryInterval, Timeout.InfiniteTimeSpan); // its key file may be there by then
+                }
+
                 return;
             }
 
-            failed = RetryLater() ? failed : null;
+            failed = RetryLater() ? applied.Failure : null;
         }
 
         if (failed is not null)

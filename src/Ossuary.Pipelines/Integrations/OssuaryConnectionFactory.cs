@@ -24,8 +24,8 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     private readonly OptionsFollower<OssuaryClientOptions>? _follower;
     private readonly CurrentPlan _current;
 
-    // The identity key file of the options in force, registered so that the options validator does not
-    // refuse a change for its state: see OnOptionsChanged. Changed by the follower, one change at a time.
+    // The identity key file of the options in force (read, or still to be read), registered so that the options
+    // validator does not refuse a change for its state: see OnOptionsChanged. Changed by the follower, one change at a time.
     private readonly FollowedKeyFiles? _followed;
     private string? _keyFileInForce;
     private IDisposable? _followingKeyFile;
@@ -61,7 +61,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         _current = new CurrentPlan(Build(first));
         FollowKeyFile(first, name);
         _follower = new OptionsFollower<OssuaryClientOptions>(monitor, changes, name, first,
-            options => OnOptionsChanged(options, name), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
+            (options, again) => OnOptionsChanged(options, name, again), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
     }
 
     /// <summary>
@@ -101,18 +101,28 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         _current.Close();
     }
 
-    /// <summary>Called by the follower, one value at a time: null once applied, or why not (the follower reports it and offers it again).</summary>
-    private Exception? OnOptionsChanged(OssuaryClientOptions options, string name)
+    /// <summary>
+    /// Called by the follower, one value at a time: whether it was applied, or why not (the follower reports
+    /// it and offers it again); <paramref name="again"/> when it is the value in force, offered again because
+    /// its identity key file could not be read.
+    /// </summary>
+    private OptionsApplied OnOptionsChanged(OssuaryClientOptions options, string name, bool again)
     {
+        if (again)
+        {
+            return ReadIdentityAgain(options, name);
+        }
+
         SharedPlan next;
+        bool keptKey;
         try
         {
-            next = BuildKeepingIdentity(options, name);
+            next = BuildKeepingIdentity(options, name, out keptKey);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             // Connections keep the previous options rather than failing until the change is fixed.
-            return ex;
+            return OptionsApplied.Refused(ex);
         }
 
         FollowKeyFile(options, name);
@@ -122,7 +132,28 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         // As a server says so: an operator who fixed a refused change (event 24) sees when it took effect.
         // (Dispose waits for this call to end before it frees the plan in force.)
         OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan, next.Plan.TrustedKeyCount);
-        return null;
+        return keptKey ? OptionsApplied.TakenKeepingKey : OptionsApplied.Taken;
+    }
+
+    /// <summary>
+    /// The options in force (<paramref name="options"/>) name an identity key file that could not be read, and the
+    /// key before it is presented meanwhile: read the file again, and present its key once it can be.
+    /// </summary>
+    private OptionsApplied ReadIdentityAgain(OssuaryClientOptions options, string name)
+    {
+        SharedPlan next;
+        try
+        {
+            next = Build(options);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return OptionsApplied.TakenKeepingKey; // said once already (event 27): still not readable
+        }
+
+        _current.Replace(next);
+        OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan, next.Plan.TrustedKeyCount);
+        return OptionsApplied.Taken;
     }
 
     /// <summary>Fail-safe: a refused reload is logged from the options follower's timer, where a provider's throw would crash the process.</summary>
@@ -130,19 +161,22 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         (options.LoggerFactory ?? _loggerFactory) is { } loggers ? new FailSafeLogger(loggers.CreateLogger(ConnectionTelemetry.ClientCategory)) : NullLogger.Instance;
 
     /// <summary>
-    /// The plan for changed options. When the identity key file they name is the one in force and cannot
-    /// be read again (deleted, half-written, readable by others), the plan presents the key read before and
-    /// takes the rest of the change, said at Error: refusing the whole change kept a server key removed
-    /// from <see cref="OssuaryClientOptions.TrustedServerKeys"/> trusted while the file stayed unreadable.
+    /// The plan for changed options. When the identity key file they name cannot be read (the one in force
+    /// deleted, half-written or readable by others; a new one not yet copied into place) and the plan in
+    /// force presents a key file's key, the plan presents that key and takes the rest of the change, said
+    /// at Error, and <paramref name="keptKey"/> is set (the file is read again until it can be): refusing
+    /// the whole change kept a server key removed from <see cref="OssuaryClientOptions.TrustedServerKeys"/>
+    /// trusted while the file stayed unreadable.
     /// </summary>
-    private SharedPlan BuildKeepingIdentity(OssuaryClientOptions options, string name)
+    private SharedPlan BuildKeepingIdentity(OssuaryClientOptions options, string name, out bool keptKey)
     {
+        keptKey = false;
         try
         {
             return Build(options);
         }
         catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException
-            && options.Identity is null && options.IdentityKeyFile is { } path && path == _keyFileInForce)
+            && options.Identity is null && options.IdentityKeyFile is { } path && _keyFileInForce is not null)
         {
             if (_current.Hold() is not { } current)
             {
@@ -159,6 +193,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
                 HandshakePlan plan = HandshakePlan.ForClient(options, kept);
                 SharedPlan next = SharedPlan.Sharing(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory), current);
                 OssuaryLog.IdentityKeyFileKept(Logger(options), path, name, kept.PublicKey, ex);
+                keptKey = true;
                 return next;
             }
             finally
@@ -173,7 +208,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     {
         _keyFileInForce = options.Identity is null ? options.IdentityKeyFile : null;
         _followingKeyFile?.Dispose();
-        _followingKeyFile = _keyFileInForce is { } path ? _followed?.Follow<OssuaryClientOptions>(name, path) : null;
+        _followingKeyFile = _keyFileInForce is { } path ? _followed?.FollowIdentity<OssuaryClientOptions>(name, path) : null;
     }
 
     private SharedPlan Build(OssuaryClientOptions options)

@@ -14,8 +14,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// logged at Error and leave the previous plan in force: a half-edited file or setting must
 /// neither stop the server nor widen whom it admits; a change the options validator refused (which
 /// the monitor does not pass on), or that this could not apply, is reported once, and read again every
-/// second until it passes (<see cref="OptionsFollower{TOptions}"/>); but an identity key file in force that
-/// cannot be read again keeps its key and lets the rest of the change through (see <see cref="BuildKeepingIdentity"/>). A replaced plan's key-file identity is freed
+/// second until it passes (<see cref="OptionsFollower{TOptions}"/>); but an identity key file that cannot
+/// be read (the one in force, or a new one not yet in place) keeps the key in force and lets the rest of the
+/// change through, and is read again every second until it can be (see <see cref="BuildKeepingIdentity"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
 /// its handshakes are over; an identity generated for an unauthenticated server (kept across
 /// reloads), likewise once the host has stopped and the last handshake presenting it is over. The authorized-keys file it follows is registered with
@@ -111,15 +112,25 @@ internal sealed class ServerPlanSource : IDisposable
         }
     }
 
-    /// <summary>Called by the follower, one value at a time: null once applied, or why not (the follower reports it and offers it again).</summary>
-    private Exception? OnOptionsChanged(OssuaryServerOptions options)
+    /// <summary>
+    /// Called by the follower, one value at a time: whether it was applied, or why not (the follower reports
+    /// it and offers it again); <paramref name="again"/> when it is the value in force, offered again because
+    /// its identity key file could not be read.
+    /// </summary>
+    private OptionsApplied OnOptionsChanged(OssuaryServerOptions options, bool again)
     {
         options = options.Copy();
         lock (_lock)
         {
+            if (again)
+            {
+                return ReadIdentityAgain();
+            }
+
             bool newFile = options.AuthorizedKeysFile != _options.AuthorizedKeysFile;
             AuthorizedKeysFileWatcher? watcher = null;
             SharedPlan next;
+            bool keptKey;
             IReadOnlyList<OssuaryPublicKey> fileKeys;
             try
             {
@@ -130,12 +141,12 @@ internal sealed class ServerPlanSource : IDisposable
                     fileKeys = ReadAgain(options.AuthorizedKeysFile, fileKeys);
                 }
 
-                next = BuildKeepingIdentity(options, fileKeys);
+                next = BuildKeepingIdentity(options, fileKeys, out keptKey);
             }
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
             {
                 watcher?.Dispose(); // its late events find the options naming another file, and are ignored
-                return ex;
+                return OptionsApplied.Refused(ex);
             }
 
             _current.Replace(next);
@@ -148,8 +159,29 @@ internal sealed class ServerPlanSource : IDisposable
             _fileKeys = fileKeys;
             FollowIdentity(options);
             OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
-            return null;
+            return keptKey ? OptionsApplied.TakenKeepingKey : OptionsApplied.Taken;
         }
+    }
+
+    /// <summary>
+    /// The options in force name an identity key file that could not be read, and the key before it is
+    /// presented meanwhile: read the file again, and present its key once it can be. Call under the lock.
+    /// </summary>
+    private OptionsApplied ReadIdentityAgain()
+    {
+        SharedPlan next;
+        try
+        {
+            next = Build(_options, _fileKeys);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return OptionsApplied.TakenKeepingKey; // said once already (event 27): still not readable
+        }
+
+        _current.Replace(next);
+        OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
+        return OptionsApplied.Taken;
     }
 
     private void OnFileChanged(string path, IReadOnlyList<OssuaryPublicKey> keys)
@@ -205,21 +237,24 @@ internal sealed class ServerPlanSource : IDisposable
     }
 
     /// <summary>
-    /// The plan for changed options. When the identity key file they name is the one in force and
-    /// cannot be read again (deleted, half-written, its permissions changed), the plan presents the key
-    /// read before and takes the rest of the change, said at Error: refusing the whole change kept a
-    /// client key removed from configuration admitted for as long as the file stayed unreadable.
-    /// A file the options name for the first time must still be read. Call under the lock.
+    /// The plan for changed options. When the identity key file they name cannot be read (the one in
+    /// force deleted, half-written or its permissions changed; a new one not yet copied into place) and
+    /// the plan in force presents a key file's key, the plan presents that key and takes the rest of the
+    /// change, said at Error, and <paramref name="keptKey"/> is set (the file is read again until it can
+    /// be): refusing the whole change kept a client key removed from configuration admitted for as long
+    /// as the file stayed unreadable, and a new file not yet in place held up whatever the same edit revoked.
+    /// A server that presents no key file's key (its first, at start-up) must still read it. Call under the lock.
     /// </summary>
-    private SharedPlan BuildKeepingIdentity(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
+    private SharedPlan BuildKeepingIdentity(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys, out bool keptKey)
     {
+        keptKey = false;
         try
         {
             return Build(options, fileKeys);
         }
         catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException
             && options.Identity is null && options.IdentityKeyFile is { } path
-            && _options.Identity is null && path == _options.IdentityKeyFile)
+            && _options.Identity is null && _options.IdentityKeyFile is not null)
         {
             if (_current.Hold() is not { } current)
             {
@@ -236,6 +271,7 @@ internal sealed class ServerPlanSource : IDisposable
                 HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out _, _generated, kept);
                 SharedPlan next = SharedPlan.Sharing(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory), current);
                 OssuaryLog.IdentityKeyFileKept(_logger, path, _name, kept.PublicKey, ex);
+                keptKey = true;
                 return next;
             }
             finally
@@ -249,7 +285,7 @@ internal sealed class ServerPlanSource : IDisposable
     private void FollowIdentity(OssuaryServerOptions options)
     {
         _followingIdentity?.Dispose();
-        _followingIdentity = options.Identity is null && options.IdentityKeyFile is { } path ? _followed?.Follow<OssuaryServerOptions>(_name, path) : null;
+        _followingIdentity = options.Identity is null && options.IdentityKeyFile is { } path ? _followed?.FollowIdentity<OssuaryServerOptions>(_name, path) : null;
     }
 
     private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)

@@ -56,7 +56,7 @@ internal static partial class OssuaryLog
     [LoggerMessage(24, LogLevel.Error, "The changed Ossuary options '{OptionsName}' are invalid; the previous options stay in force until they are fixed.")]
     public static partial void OptionsReloadFailed(ILogger logger, string optionsName, Exception exception);
 
-    [LoggerMessage(27, LogLevel.Error, "The identity key file {Path} of the changed Ossuary options '{OptionsName}' could not be read again; this side goes on presenting the key it read before, {PublicKey}, and the rest of the change is in force.")]
+    [LoggerMessage(27, LogLevel.Error, "The identity key file {Path} of the changed Ossuary options '{OptionsName}' could not be read; this side goes on presenting the key it presented before, {PublicKey}, the rest of the change is in force, and the file is read again every second until its key can be presented (event 25 then).")]
     public static partial void IdentityKeyFileKept(ILogger logger, string path, string optionsName, OssuaryPublicKey publicKey, Exception exception);
 
     [LoggerMessage(EventId = 26, Message = "TCP keep-alive could not be set on Ossuary connection {ConnectionId}; it goes on without (a peer that vanishes is not noticed). Held back since the last report of this cause: {HeldBack}.")]

@@ -11,6 +11,9 @@ internal static class LogRecords
     /// <summary>Event 25: a change of the options was applied.</summary>
     public const int OptionsReloaded = 25;
 
+    /// <summary>Event 27: the identity key file named could not be read; the key in force is kept and the rest of the change applied (Error).</summary>
+    public const int IdentityKeyFileKept = 27;
+
     /// <summary>Ossuary's records (by category) with event id <paramref name="id"/>, as logged so far.</summary>
     public static List<FakeLogRecord> Records(FakeLoggerProvider logs, int id) =>
         [.. logs.Collector.GetSnapshot().Where(r => r.Category?.StartsWith("Ossuary", StringComparison.Ordinal) == true && r.Id.Id == id)];
