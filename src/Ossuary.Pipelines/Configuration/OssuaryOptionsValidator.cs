@@ -19,13 +19,13 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
         Check(name, () =>
         {
             string named = name ?? Options.DefaultName;
+            options.Validate(); // before any file is opened: a path no file can have is named as the setting it is
             IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed<OssuaryServerOptions>(named, file)
                 ? OssuaryAuthorizedKeys.Load(file)
                 : [];
             if (options.Identity is null && options.IdentityKeyFile is not null && followed.PresentsKeyFile<OssuaryServerOptions>(named))
             {
-                options.Validate(); // all the plan would check but the key file, which the running server reads itself
-                return;
+                return; // all the plan would check is checked but the key file, which the running server reads itself
             }
 
             HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated).ReleaseOwnIdentity();
@@ -51,8 +51,10 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
             build();
             return ValidateOptionsResult.Success;
         }
-        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
         {
+            // ArgumentException: whatever the file API refuses beyond what Validate names (it went past
+            // this, and start-up failed with a message that named neither the options nor the setting).
             string which = string.IsNullOrEmpty(name) ? "The Ossuary options" : $"The Ossuary options '{name}'";
             return ValidateOptionsResult.Fail($"{which} are invalid: {ex.Message}");
         }

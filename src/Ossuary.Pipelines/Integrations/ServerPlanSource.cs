@@ -61,6 +61,7 @@ internal sealed class ServerPlanSource : IDisposable
         // file's keys were dropped, so a failing log sink kept them admitted.
         _logger = _loggerFactory is null ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance
             : new FailSafeLogger(_loggerFactory.CreateLogger(ConnectionTelemetry.ServerCategory));
+        options.Validate(); // before its files are opened: a path no file can have is named as the setting it is
         _fileKeys = options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : []; // a start-up that fails says why
         lock (_lock) // what the watcher sees waits for the first plan
         {
@@ -134,6 +135,7 @@ internal sealed class ServerPlanSource : IDisposable
             IReadOnlyList<OssuaryPublicKey> fileKeys;
             try
             {
+                options.Validate(); // as at start-up: before a new file is opened
                 fileKeys = !newFile ? _fileKeys : options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
                 if (newFile)
                 {

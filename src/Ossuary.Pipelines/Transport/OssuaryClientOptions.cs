@@ -109,6 +109,8 @@ public sealed class OssuaryClientOptions
             throw new InvalidOperationException("Set OssuaryClientOptions.Identity or IdentityKeyFile, not both.");
         }
 
+        Configuration.KeyFilePath.Require(IdentityKeyFile, $"OssuaryClientOptions.{nameof(IdentityKeyFile)}", InConfiguration(nameof(IdentityKeyFile)));
+
         if (TrustedServerKeys.Any(key => key is null))
         {
             throw new InvalidOperationException("OssuaryClientOptions.TrustedServerKeys holds a null key.");

@@ -192,6 +192,9 @@ public sealed class OssuaryServerOptions
             throw new InvalidOperationException("Set OssuaryServerOptions.Identity or IdentityKeyFile, not both: it would be unclear which key the server presents.");
         }
 
+        Configuration.KeyFilePath.Require(IdentityKeyFile, $"OssuaryServerOptions.{nameof(IdentityKeyFile)}", InConfiguration(nameof(IdentityKeyFile)));
+        Configuration.KeyFilePath.Require(AuthorizedKeysFile, $"OssuaryServerOptions.{nameof(AuthorizedKeysFile)}", InConfiguration(nameof(AuthorizedKeysFile)));
+
         if (AuthorizedClientKeys.Any(key => key is null))
         {
             throw new InvalidOperationException("OssuaryServerOptions.AuthorizedClientKeys holds a null key.");

@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Operations;
+
+/// <summary>
+/// A key-file path that no file can have (a NUL character in it, from JSON's <c>\u0000</c> or a
+/// generated setting; an empty path set in code) must stop start-up with the validation failure that
+/// names the setting, as an unreadable file does. The options validator let the ArgumentException of
+/// the file API through: start-up failed with "Null character in path" (or "The value cannot be an
+/// empty string"), naming neither the setting nor the options.
+/// </summary>
+public sealed class MalformedKeyFilePathTests
+{
+    private const string Nul = "keys/server\0.key";
+
+    [Theory]
+    [InlineData("IdentityKeyFile")]
+    [InlineData("AuthorizedKeysFile")]
+    public void AServerKeyFilePathWithANulCharacterIsNamedByItsConfigurationKey(string setting)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:Devices:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+            [$"Ossuary:Devices:{setting}"] = Nul,
+        };
+        if (setting != "IdentityKeyFile")
+        {
+            settings["Ossuary:Devices:Mode"] = "Authenticated";
+        }
+
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryServer(configuration.GetSection("Ossuary:Devices"), "devices")
+            .Configure(o => o.Identity ??= setting == "IdentityKeyFile" ? null : serverKey);
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<OssuaryServerOptions>>().Get("devices"));
+        Assert.Contains($"Ossuary:Devices:{setting}", invalid.Message);
+    }
+
+    [Fact]
+    public void AClientKeyFilePathWithANulCharacterIsNamedByItsConfigurationKey()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Gateway:Uplink:IdentityKeyFile"] = Nul,
+            ["Gateway:Uplink:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryClient(configuration.GetSection("Gateway:Uplink"));
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryClientOptions>>().Value);
+        Assert.Contains("Gateway:Uplink:IdentityKeyFile", invalid.Message);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(Nul)]
+    public void AnIdentityKeyFileSetInCodeThatNoFileCanHaveIsAValidationFailure(string path)
+    {
+        using var clientKey = OssuaryIdentity.Generate();
+        var services = new ServiceCollection();
+        services.AddOssuaryServer().Configure(o =>
+        {
+            o.IdentityKeyFile = path;
+            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+        });
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OssuaryServerOptions>>().Value);
+        Assert.Contains("IdentityKeyFile", invalid.Message);
+    }
+
+    [Fact]
+    public void UseOssuaryGivenAnAuthorizedKeysFileThatNoFileCanHaveSaysWhichSetting()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        var options = new OssuaryServerOptions { Identity = serverKey, AuthorizedKeysFile = Nul };
+
+        InvalidOperationException invalid = Assert.Throws<InvalidOperationException>(() => new ServerPlanSource(options, null, null, "", null, null).Dispose());
+        Assert.Contains("AuthorizedKeysFile", invalid.Message);
+    }
+}
