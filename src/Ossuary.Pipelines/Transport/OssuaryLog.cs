@@ -50,7 +50,7 @@ internal static partial class OssuaryLog
     [LoggerMessage(22, LogLevel.Error, "Ossuary authorized keys file {Path} could not be reloaded; the previous keys stay in force until it is fixed.")]
     public static partial void AuthorizedKeysReloadFailed(ILogger logger, string path, Exception exception);
 
-    [LoggerMessage(23, LogLevel.Warning, "Ossuary authorized keys file {Path} is gone; no client is admitted from it until it is back.")]
+    [LoggerMessage(23, LogLevel.Error, "Ossuary authorized keys file {Path} is gone; no client is admitted from it until it is back.")]
     public static partial void AuthorizedKeysFileMissing(ILogger logger, string path);
 
     [LoggerMessage(24, LogLevel.Error, "The changed Ossuary options '{OptionsName}' are invalid; the previous options stay in force until they are fixed.")]

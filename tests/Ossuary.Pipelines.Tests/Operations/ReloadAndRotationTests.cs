@@ -205,6 +205,29 @@ public sealed class ReloadAndRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task ADeletedAuthorizedKeysFileIsLoggedAtErrorAsTheOperatorsToFix()
+    {
+        // Every client the file admitted is refused from then on: the failure is ours (the server's
+        // configuration, which only the operator can fix), so it is Error as a malformed file (22) is,
+        // not a Warning that a log filtered at Error drops while the devices are all refused.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string file = Path.Combine(_folder, "authorized_keys");
+        await File.WriteAllTextAsync(file, clientKey.PublicKey + "\n");
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
+
+        File.Delete(file);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
+
+        FakeLogRecord gone = logs.Collector.GetSnapshot().First(r => r.Id.Id == 23);
+        Assert.Equal(LogLevel.Error, gone.Level);
+        Assert.Contains("authorized_keys", gone.Message);
+        await using OssuaryClientConnection refused = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey)).Within();
+        await Echo.AssertRefusedAsync(refused);
+    }
+
+    [Fact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task AnAuthorizedKeysFileOthersMayWriteKeepsThePreviousKeysAndLogsAnError()
     {
