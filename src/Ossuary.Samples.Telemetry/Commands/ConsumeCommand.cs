@@ -37,7 +37,8 @@ internal static class ConsumeCommand
         var consumer = new JetStreamStoreConsumer(new JetStreamOptions { Url = url }, store, logging.CreateLogger<JetStreamStoreConsumer>());
         Console.WriteLine($"storing readings from JetStream at {url} in {Path.GetFullPath(database)}. Ctrl+C stops.");
         await consumer.RunAsync(stop.Token);
-        Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored.");
+        // A redelivered batch the store had already is not "stored" again: the operator reads this line as data saved.
+        Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored, {consumer.Duplicates} already stored (redelivered) and ignored.");
         return 0;
     }
 }

@@ -73,7 +73,9 @@ internal static class ServerCommand
             await server.DisposeAsync();
         }
 
-        Console.WriteLine($"stopped; {server.Writer.Persisted} reading(s) {(nats.Length == 0 ? "stored" : "published")}; final counts:");
+        // A device's resend the store (or JetStream) had already is not new data: counted apart, not as stored.
+        string done = nats.Length == 0 ? "stored" : "published";
+        Console.WriteLine($"stopped; {server.Writer.Persisted - server.Writer.Duplicates} reading(s) {done}, {server.Writer.Duplicates} resent and already {done} (ignored); final counts:");
         reporter.Report();
         return 0;
     }

@@ -70,9 +70,11 @@ public sealed partial class JetStreamPublisher : IReadingStore
     }
 
     /// <inheritdoc />
-    public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+    /// <remarks>A reading JetStream recognised as published already (within its duplicate window) is not counted.</remarks>
+    public async ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        long duplicatesBefore = Duplicates;
 
         // Each reading's id is fixed before its first publish and kept for every retry: JetStream then
         // drops a retry whose first publish landed but whose acknowledgement was lost, whatever the reading.
@@ -83,7 +85,7 @@ public sealed partial class JetStreamPublisher : IReadingStore
             unacknowledged = await PublishAsync(unacknowledged, cancellationToken);
             if (unacknowledged.Count == 0)
             {
-                return;
+                return batch.Count - (int)(Duplicates - duplicatesBefore); // one writer at a time: these are this batch's
             }
 
             // An outage is waited out, as a slow disk is: a reading published twice under its id is

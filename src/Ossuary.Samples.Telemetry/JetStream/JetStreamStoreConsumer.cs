@@ -20,9 +20,16 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan AcknowledgementFlush = TimeSpan.FromSeconds(5);
     private long _stored;
+    private long _duplicates;
 
-    /// <summary>Readings handed to the store so far (resends included; the store ignores those).</summary>
+    /// <summary>Readings the store did not hold before: stored by this consumer.</summary>
     public long Stored => Interlocked.Read(ref _stored);
+
+    /// <summary>
+    /// Readings the store held already, and ignored: a batch redelivered after a consumer stored it and died
+    /// before acknowledging it, or a device's resend after JetStream's duplicate window.
+    /// </summary>
+    public long Duplicates => Interlocked.Read(ref _duplicates);
 
     /// <summary>Consumes until <paramref name="cancellationToken"/> fires.</summary>
     /// <exception cref="NATS.Client.Core.NatsException">The NATS server cannot be reached or has no JetStream.</exception>
@@ -89,8 +96,9 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                     continue;
                 }
 
-                await store.WriteAsync(batch, cancellationToken);
-                Interlocked.Add(ref _stored, batch.Count);
+                int added = await store.WriteAsync(batch, cancellationToken);
+                Interlocked.Add(ref _stored, added);
+                Interlocked.Add(ref _duplicates, batch.Count - added);
 
                 // Each message of the batch (one connection, so in order; the acknowledgements are not waited for).
                 foreach (NatsJSMsg<byte[]> message in messages)

@@ -22,7 +22,7 @@ public sealed class TelemetryMetrics
         ArgumentNullException.ThrowIfNull(writer);
         Meter meter = meters.Create(MeterName);
         meter.CreateObservableCounter("telemetry.readings.received", () => registry.Snapshot().Sum(d => d.Readings), unit: "{reading}", description: "Readings parsed from devices.");
-        meter.CreateObservableCounter("telemetry.readings.stored", () => writer.Persisted, unit: "{reading}", description: "Readings the store (or JetStream) has accepted.");
+        meter.CreateObservableCounter("telemetry.readings.stored", () => writer.Persisted, unit: "{reading}", description: "Readings the store (or JetStream) has accepted, resends it had already included.");
         meter.CreateObservableCounter("telemetry.readings.rejected", () => registry.Snapshot().Sum(d => d.Rejected), unit: "{line}", description: "Lines that were not readings.");
         // Not a counter: a reading that arrives late (a reconnected device's resend) fills its gap, so
         // the figure falls, and Prometheus takes any fall of a counter for a restart (rate() and

@@ -6,6 +6,10 @@ namespace Ossuary.Samples.Telemetry.Storage;
 /// </summary>
 public interface IReadingStore : IAsyncDisposable
 {
-    /// <summary>Stores <paramref name="batch"/> durably (all or nothing) before it completes.</summary>
-    ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken);
+    /// <summary>
+    /// Stores <paramref name="batch"/> durably (all or nothing) before it completes, and says how many of
+    /// its readings were new: a resent one the store holds already is accepted and not counted, so that
+    /// a count of stored readings does not report a duplicate as data stored.
+    /// </summary>
+    ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken);
 }

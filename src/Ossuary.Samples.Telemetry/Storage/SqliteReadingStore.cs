@@ -114,7 +114,7 @@ public sealed class SqliteReadingStore : IReadingStore
     }
 
     /// <inheritdoc />
-    public ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+    public ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         cancellationToken.ThrowIfCancellationRequested();
@@ -123,6 +123,7 @@ public sealed class SqliteReadingStore : IReadingStore
         using SqliteTransaction transaction = _connection.BeginTransaction();
         _insert.Transaction = transaction;
         _addDevice.Transaction = transaction;
+        int added = 0;
         try
         {
             foreach (StoredReading reading in batch)
@@ -133,7 +134,7 @@ public sealed class SqliteReadingStore : IReadingStore
                 _value.Value = reading.Value;
                 _timestamp.Value = reading.TimestampMs;
                 _origin.Value = reading.Sequence is null && reading.Origin is { } origin ? origin : DBNull.Value;
-                _insert.ExecuteNonQuery();
+                added += _insert.ExecuteNonQuery(); // 0 when OR IGNORE ignored it: stored already
             }
 
             transaction.Commit();
@@ -145,7 +146,7 @@ public sealed class SqliteReadingStore : IReadingStore
             throw;
         }
 
-        return ValueTask.CompletedTask;
+        return ValueTask.FromResult(added);
     }
 
     private long DeviceId(string key)

@@ -16,6 +16,7 @@ public sealed partial class StoreWriter
     private readonly ILogger _logger;
     private readonly Task _loop;
     private long _persisted;
+    private long _duplicates;
     private long _batches;
     private long _writing;
 
@@ -33,8 +34,11 @@ public sealed partial class StoreWriter
         _loop = Task.Run(RunAsync);
     }
 
-    /// <summary>Readings the store has accepted.</summary>
+    /// <summary>Readings the store has accepted, resends it held already (<see cref="Duplicates"/>) included.</summary>
     public long Persisted => Interlocked.Read(ref _persisted);
+
+    /// <summary>Readings the store accepted that it held already (a device's resend): in <see cref="Persisted"/>, and not new data.</summary>
+    public long Duplicates => Interlocked.Read(ref _duplicates);
 
     /// <summary>
     /// Readings taken off the queue that the store has not yet accepted (the batch being written): with
@@ -74,7 +78,8 @@ public sealed partial class StoreWriter
                 {
                     // Not cancellable: a batch taken off the queue is written, or the failure is reported.
                     Interlocked.Exchange(ref _writing, batch.Count);
-                    await _store.WriteAsync(batch, CancellationToken.None);
+                    int added = await _store.WriteAsync(batch, CancellationToken.None);
+                    Interlocked.Add(ref _duplicates, batch.Count - added);
                     Interlocked.Add(ref _persisted, batch.Count);
                     Interlocked.Exchange(ref _writing, 0);
                     Interlocked.Increment(ref _batches);

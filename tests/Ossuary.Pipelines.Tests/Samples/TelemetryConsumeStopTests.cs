@@ -6,7 +6,10 @@ using Ossuary.Samples.Telemetry.Storage;
 
 namespace Ossuary.Pipelines.Tests.Samples;
 
-/// <summary><c>consume</c> stops as it says it does: on Ctrl+C or a service manager's SIGTERM it finishes, reports and exits 0.</summary>
+/// <summary>
+/// <c>consume</c> stops as it says it does: on Ctrl+C or a service manager's SIGTERM it finishes, reports
+/// and exits 0; and what it reports as stored is what the store did not have before.
+/// </summary>
 [Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryConsumeStopTests : IDisposable
 {
@@ -47,6 +50,46 @@ public sealed class TelemetryConsumeStopTests : IDisposable
         ToolResult result = await consume.WaitForExitAsync();
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.Stdout}\n{result.Stderr}");
-        Assert.Contains($"stopped; {Readings} reading(s) stored.", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"stopped; {Readings} reading(s) stored, 0 already stored (redelivered) and ignored.", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public Task ConsumeCountsReadingsTheStoreHadAlreadyApartFromThoseItStored() => CountAsync().WaitAsync(HardLimit);
+
+    private async Task CountAsync()
+    {
+        // An earlier consume stored readings 1-3 and died before acknowledging them: JetStream delivers
+        // them again with 4 and 5. The store ignores the three; consume said "5 reading(s) stored".
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        string device = new('a', 64);
+        StoredReading[] readings = [.. Enumerable.Range(1, 5).Select(seq => new StoredReading(device, seq, "temp", seq, seq))];
+        await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(new JetStreamOptions { Url = nats.Url }, budget.Token))
+        {
+            await publisher.WriteAsync(readings, budget.Token);
+        }
+
+        string database = Path.Combine(_directory, "telemetry.db");
+        await using (SqliteReadingStore earlier = SqliteReadingStore.Open(database))
+        {
+            Assert.Equal(3, await earlier.WriteAsync(readings[..3], budget.Token));
+            Assert.Equal(0, await earlier.WriteAsync(readings[..1], budget.Token)); // the store's own count: new ones only
+        }
+
+        using ToolProcess consume = ToolProcess.StartInterruptible(Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), "telemetry consume", _directory,
+            "consume", "--nats", nats.Url, "--db", database);
+        await consume.WaitForStdoutLineAsync(new Regex("^storing readings .*$", RegexOptions.Multiline), HardLimit);
+        while (ReadingQueries.Totals(database).Sum(t => t.Readings) < readings.Length)
+        {
+            await Task.Delay(50, budget.Token);
+        }
+
+        // Readings 4 and 5 are stored, so 1-3, delivered before them, were taken too.
+        await consume.SignalAsync("INT");
+        ToolResult result = await consume.WaitForExitAsync();
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.Stdout}\n{result.Stderr}");
+        Assert.Contains("stopped; 2 reading(s) stored, 3 already stored (redelivered) and ignored.", result.Stdout, StringComparison.Ordinal);
+        Assert.Equal(readings.Length, ReadingQueries.Totals(database).Single().Readings);
     }
 }

@@ -110,7 +110,7 @@ public sealed class TelemetryConsumerRestartTests : IDisposable
         Task consuming = consumer.RunAsync(stop.Token);
         try
         {
-            while (consumer.Stored < Readings)
+            while (consumer.Stored + consumer.Duplicates < Readings)
             {
                 await Task.Delay(100, budget.Token);
             }
@@ -121,6 +121,10 @@ public sealed class TelemetryConsumerRestartTests : IDisposable
             await consuming;
         }
 
+        // Counted as what they were: the store had them all, so this consumer stored none.
+        Assert.Equal(0, consumer.Stored);
+        Assert.Equal(Readings, consumer.Duplicates);
+
         // The redelivered readings carry no sequence number; their message ids are what tells them apart.
         Assert.Equal(Enumerable.Range(1, Readings).Select(i => (double)i), ReadingQueries.Readings(database, device, 0).Select(r => r.Value));
     }
@@ -128,7 +132,7 @@ public sealed class TelemetryConsumerRestartTests : IDisposable
     /// <summary>Stores the batch, then fails as a process killed before its acknowledgements would.</summary>
     private sealed class DiesAfterStoring(IReadingStore inner) : IReadingStore
     {
-        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        public async ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
         {
             await inner.WriteAsync(batch, cancellationToken);
             throw new IOException("killed after storing, before acknowledging");
@@ -143,8 +147,8 @@ public sealed class TelemetryConsumerRestartTests : IDisposable
     /// <summary>A store whose disk fails on the first batch.</summary>
     private sealed class BrokenStore : IReadingStore
     {
-        public ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken) =>
-            ValueTask.FromException(new IOException("disk I/O error"));
+        public ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken) =>
+            ValueTask.FromException<int>(new IOException("disk I/O error"));
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
@@ -189,10 +193,11 @@ public sealed class TelemetryConsumerRestartTests : IDisposable
     /// <summary>Stores into the real store, then stops the consumer, as a signal arriving during the write does.</summary>
     private sealed class StopWhileStoring(IReadingStore inner, CancellationTokenSource stop) : IReadingStore
     {
-        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        public async ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
         {
-            await inner.WriteAsync(batch, cancellationToken);
+            int added = await inner.WriteAsync(batch, cancellationToken);
             await stop.CancelAsync();
+            return added;
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;

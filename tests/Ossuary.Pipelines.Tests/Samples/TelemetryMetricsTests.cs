@@ -241,10 +241,11 @@ public sealed class TelemetryMetricsTests : IDisposable
 
         public void Open() => _open.TrySetResult();
 
-        public async ValueTask WriteAsync(IReadOnlyList<Ossuary.Samples.Telemetry.Storage.StoredReading> batch, CancellationToken cancellationToken)
+        public async ValueTask<int> WriteAsync(IReadOnlyList<Ossuary.Samples.Telemetry.Storage.StoredReading> batch, CancellationToken cancellationToken)
         {
             _writing = true;
             await _open.Task.WaitAsync(cancellationToken);
+            return batch.Count;
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;

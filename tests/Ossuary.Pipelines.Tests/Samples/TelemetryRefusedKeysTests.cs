@@ -66,7 +66,7 @@ public sealed class TelemetryRefusedKeysTests
     /// <summary>No device sends readings here.</summary>
     private sealed class NoStore : IReadingStore
     {
-        public ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken) => ValueTask.FromResult(batch.Count);
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

@@ -152,13 +152,15 @@ public sealed class TelemetryShutdownTests
 
         public IEnumerable<long?> Sequences() => _stored.Select(r => r.Sequence).Order();
 
-        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        public async ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
         {
             await _open.Task.WaitAsync(cancellationToken);
             foreach (StoredReading reading in batch)
             {
                 _stored.Enqueue(reading);
             }
+
+            return batch.Count;
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -302,7 +302,7 @@ public sealed class TelemetryStoreFailureTests
 
         public void Fail() => _release.TrySetResult();
 
-        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        public async ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
         {
             if (held)
             {

@@ -367,7 +367,7 @@ public sealed class TelemetryStoreTests : IDisposable
 
         public IEnumerable<long?> Sequences(string device) => _stored.Where(r => r.Device == device).Select(r => r.Sequence);
 
-        public async ValueTask WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
+        public async ValueTask<int> WriteAsync(IReadOnlyList<StoredReading> batch, CancellationToken cancellationToken)
         {
             await _open.Task.WaitAsync(cancellationToken);
             await Task.Delay(1, cancellationToken);
@@ -375,6 +375,8 @@ public sealed class TelemetryStoreTests : IDisposable
             {
                 _stored.Enqueue(reading);
             }
+
+            return batch.Count;
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
