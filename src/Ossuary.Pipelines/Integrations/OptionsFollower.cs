@@ -42,6 +42,10 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     private readonly Lock _lock = new();
     private readonly ITimer _check;
     private TOptions _taken;
+
+    // Values the monitor announced and changes its tokens signalled, counted: a read of the monitor begun
+    // before one of them may return the value it replaced, which must not be handed on after it.
+    private int _announced;
     private bool _keyFilePending;
     private bool _reported;
     private bool _disposed;
@@ -109,55 +113,88 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
             }
 
             _reported = false; // a new change: its refusal is news
+            _announced++;
             _check.Change(Settle, Timeout.InfiniteTimeSpan);
         }
     }
 
+    /// <summary>
+    /// Reads the options and offers them. The read is not under the lock (the monitor may build and validate
+    /// them, key files read): a newer value announced meanwhile was taken first, and the value read, older,
+    /// was then handed on and taken after it, putting back options the configuration no longer says
+    /// (a client key it had just removed, admitted again). Such a read is read again.
+    /// </summary>
     private void Check()
     {
-        TOptions options;
-        try
+        while (true)
         {
-            options = _monitor.Get(_name);
-        }
-        catch (Exception ex)
-        {
-            // Not only a validation failure: a value the binder cannot convert ("5 seconds" for a
-            // TimeSpan) makes the options factory throw InvalidOperationException, and anything
-            // escaping this timer callback would end the process.
-            // Read afresh next time: the cache would throw this failure again, files fixed or not.
-            _cache?.TryRemove(_name);
-            bool report;
-            lock (_lock)
+            int announced = Volatile.Read(ref _announced);
+            TOptions options;
+            try
             {
-                if (_disposed)
+                options = _monitor.Get(_name);
+            }
+            catch (Exception ex)
+            {
+                // Not only a validation failure: a value the binder cannot convert ("5 seconds" for a
+                // TimeSpan) makes the options factory throw InvalidOperationException, and anything
+                // escaping this timer callback would end the process.
+                // Read afresh next time: the cache would throw this failure again, files fixed or not.
+                _cache?.TryRemove(_name);
+                bool report;
+                lock (_lock)
                 {
-                    return;
+                    if (_disposed)
+                    {
+                        return;
+                    }
+
+                    if (announced != _announced)
+                    {
+                        continue; // the failure of a value already replaced: read the newer one
+                    }
+
+                    report = RetryLater();
                 }
 
-                report = RetryLater();
+                if (report)
+                {
+                    _refused(ex);
+                }
+
+                return;
             }
 
-            if (report)
+            if (Offer(options, announced))
             {
-                _refused(ex);
+                return;
             }
-
-            return;
         }
-
-        Offer(options);
     }
 
-    private void Offer(TOptions options)
+    /// <summary>
+    /// Hands <paramref name="options"/> on unless taken already; <paramref name="readAt"/> is the count of
+    /// announcements when a read of the monitor began, null for a value the monitor announces. False when
+    /// a newer value was announced since the read began: read again.
+    /// </summary>
+    private bool Offer(TOptions options, int? readAt = null)
     {
         Exception? failed;
         lock (_lock)
         {
+            if (readAt is null)
+            {
+                _announced++;
+            }
+            else if (readAt != _announced && !_disposed)
+            {
+                return false;
+            }
+
             bool again = ReferenceEquals(options, _taken);
             if (_disposed || (again && !_keyFilePending))
             {
-                return;
+                return true;
             }
 
             OptionsApplied applied = _changed(options, again);
@@ -170,7 +207,7 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
                     _check.Change(RetryInterval, Timeout.InfiniteTimeSpan); // its key file may be there by then
                 }
 
-                return;
+                return true;
             }
 
             failed = RetryLater() ? applied.Failure : null;
@@ -180,6 +217,8 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
         {
             _refused(failed);
         }
+
+        return true;
     }
 
     /// <summary>Reads the options again after <see cref="RetryInterval"/>; true if this change's failure is news. Call under the lock.</summary>
