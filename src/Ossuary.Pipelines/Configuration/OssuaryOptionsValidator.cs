@@ -21,14 +21,17 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
             string named = name ?? Options.DefaultName;
             options.Validate(); // before any file is opened: a path no file can have is named as the setting it is
             IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed<OssuaryServerOptions>(named, file)
-                ? OssuaryAuthorizedKeys.Load(file)
+                ? ReadKeyFile(options.Named(nameof(options.AuthorizedKeysFile)), () => OssuaryAuthorizedKeys.Load(file))
                 : [];
             if (options.Identity is null && options.IdentityKeyFile is not null && followed.PresentsKeyFile<OssuaryServerOptions>(named))
             {
                 return; // all the plan would check is checked but the key file, which the running server reads itself
             }
 
-            HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated).ReleaseOwnIdentity();
+            // With the file's keys given, the only file the plan reads is the identity key file.
+            (HandshakePlan plan, OssuaryIdentity? generated) = ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)),
+                () => (HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? made), made));
+            plan.ReleaseOwnIdentity();
             generated?.Dispose();
         });
 
@@ -41,8 +44,25 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
                 return;
             }
 
-            HandshakePlan.ForClient(options).ReleaseOwnIdentity();
+            ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)), () => HandshakePlan.ForClient(options)).ReleaseOwnIdentity();
         });
+
+    /// <summary>
+    /// The result of <paramref name="read"/>; a key file it cannot read is named by its setting too: the
+    /// message named only the file, and the same file may be named in two sections (a server's Devices and
+    /// Operators), or the path be a default the operator never wrote.
+    /// </summary>
+    private static T ReadKeyFile<T>(string setting, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"{setting}: {ex.Message}", ex);
+        }
+    }
 
     private static ValidateOptionsResult Check(string? name, Action build)
     {

@@ -91,6 +91,9 @@ public sealed class OssuaryClientOptions
     private string InConfiguration(string setting) =>
         ConfigurationPrefix is null ? "" : $" ({ConfigurationPrefix}{setting} in configuration)";
 
+    /// <summary>How a message names <paramref name="setting"/>: with its configuration key when bound from configuration.</summary>
+    internal string Named(string setting) => $"{nameof(OssuaryClientOptions)}.{setting}{InConfiguration(setting)}";
+
     /// <summary>Throws with a message that says what to fix.</summary>
     internal void Validate()
     {

@@ -128,6 +128,9 @@ public sealed class OssuaryServerOptions
     private string InConfiguration(string setting) =>
         ConfigurationPrefix is null ? "" : $" ({ConfigurationPrefix}{setting} in configuration)";
 
+    /// <summary>How a message names <paramref name="setting"/>: with its configuration key when bound from configuration.</summary>
+    internal string Named(string setting) => $"{nameof(OssuaryServerOptions)}.{setting}{InConfiguration(setting)}";
+
     /// <summary>
     /// A copy with lists of its own, which <c>UseOssuary</c> keeps so that later changes to this object
     /// have no effect: the watcher of <see cref="AuthorizedKeysFile"/> read the caller's object, and a

@@ -70,6 +70,40 @@ public sealed class ConfigurationSettingPathTests : IDisposable
     }
 
     [Theory]
+    [InlineData("IdentityKeyFile")]
+    [InlineData("AuthorizedKeysFile")]
+    public void AServerKeyFileThatCannotBeReadIsNamedByItsPath(string setting)
+    {
+        // The message named the file ("Could not find file '.../missing.key'") and not the setting: with
+        // the same file named in two sections (the README's Devices and Operators), which one to fix?
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        OptionsValidationException invalid = ServerRefuses(new()
+        {
+            ["Ossuary:Devices:IdentityKeyFile"] = setting == "IdentityKeyFile" ? Path.Combine(_folder, "missing.key") : WriteKeyFile(serverKey),
+            ["Ossuary:Devices:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+            ["Ossuary:Devices:AuthorizedKeysFile"] = setting == "AuthorizedKeysFile" ? Path.Combine(_folder, "missing.keys") : null,
+        });
+
+        Assert.Contains($"Ossuary:Devices:{setting}", invalid.Message);
+        Assert.Contains("missing", invalid.Message); // and the file, as before
+    }
+
+    [Fact]
+    public void AClientKeyFileThatCannotBeReadIsNamedByItsPath()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => BindClient(new()
+        {
+            ["Gateway:Uplink:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+            ["Gateway:Uplink:IdentityKeyFile"] = Path.Combine(_folder, "missing.key"),
+        }));
+
+        Assert.Contains("Gateway:Uplink:IdentityKeyFile", invalid.Message);
+        Assert.Contains("missing.key", invalid.Message);
+    }
+
+    [Theory]
     [InlineData("HandshakeTimeout", "30")]
     [InlineData("HandshakeStepTimeout", "3")]
     [InlineData("TcpKeepAlive", "60")]
