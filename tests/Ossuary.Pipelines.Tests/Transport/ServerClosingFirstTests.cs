@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Protocol;
 using Ossuary.Pipelines.Tests.Operations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
@@ -139,44 +140,67 @@ public class ServerClosingFirstTests
     [Fact]
     public async Task AServerWaitsForAClientThatNeverClosesNoLongerThanItsDisposalTime()
     {
-        // The wait for a client still sending to close its end is bounded: one that stops when the
-        // Disconnect arrives but never closes its socket holds the server's connection no longer than
-        // disposal's 5 s; then the server closes it.
+        // The wait for a client still sending to close its end is bounded: one whose bytes the server
+        // leaves unread when it says goodbye, and which never closes its socket, holds the server's
+        // connection no longer than disposal's 5 s. The client sends 4 MiB in one write, more than
+        // Kestrel's transport buffers, before the handler has read a frame of it, so the server's
+        // socket holds the client's bytes unread when its Disconnect has gone: it must wait (closed
+        // now, the socket would send a reset).
         using var keys = new MutualKeys();
-        await using KestrelHost host = await StartAsync(keys.Server, keys.Client.PublicKey, async connection =>
+        var read = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
         {
-            System.IO.Pipelines.ReadResult read = await connection.Transport.Input.ReadAsync(); // the client is sending
-            connection.Transport.Input.AdvanceTo(read.Buffer.End);
-            await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
-        });
-
-        using System.Net.Sockets.Socket socket = await OssuaryClient.ConnectSocketAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), TimeSpan.FromSeconds(30)).Within();
-        var client = new OssuaryStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: false));
-        try
-        {
-            await client.AuthenticateAsClientAsync(keys.ClientOptions()).Within();
-            await Task.Run(async () =>
+            // Outside UseOssuary: returns once the secure connection has been disposed.
+            listen.Use(next => async connection =>
             {
-                byte[] chunk = new byte[16 * 1024];
                 try
                 {
-                    while (true)
-                    {
-                        await client.WriteAsync(chunk);
-                    }
+                    await next(connection);
                 }
-                catch (Exception ex) when (ex is OssuaryException or IOException)
+                finally
                 {
-                    // The server's Disconnect: the client stops sending, and keeps its socket open.
+                    disposed.TrySetResult();
                 }
-            }).Within();
+            });
+            listen.UseOssuary(o =>
+            {
+                o.Identity = keys.Server;
+                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+            });
+            listen.Run(async connection =>
+            {
+                System.IO.Pipelines.ReadResult first = await connection.Transport.Input.ReadAsync();
+                connection.Transport.Input.AdvanceTo(first.Buffer.End);
+                read.SetResult();
+                await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
+            });
+        }));
 
-            Assert.True((await RawPeer.WaitForCloseAsync(socket, TimeSpan.FromSeconds(30))).Closed);
-        }
-        finally
-        {
-            await client.DisposeAsync();
-        }
+        var clientOptions = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
+        clientOptions.AuthorizedKeys.Add(keys.Server.PublicKey);
+        using var client = new SessionSocketPeer(await RawPeer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port())), new OssuarySession(clientOptions));
+        await client.HandshakeAsync();
+        byte[] frame = new byte[OssuarySession.MaxPlaintextLength];
+        Task sending = client.SendTogetherAsync([.. Enumerable.Range(0, 256).Select(_ => client.DataPacket(frame))]);
+        await read.Task.Within();
+        Assert.Equal(("bye", OssuaryErrorReason.ConnectionClosed), await ReadUntilEndedAsync(client));
+
+        // The server's Disconnect has come and its socket is still open: it is waiting, reading and
+        // discarding what the client sends (its session is over: any bytes), more than any buffer on
+        // the way holds. A socket that had closed would answer them with a reset.
+        await client.SendTogetherAsync(new byte[8 << 20]);
+        await sending.Within();
+
+        // The client never closes its socket: the server's disposal ends on its own bound, then its socket closes.
+        await disposed.Task.Within();
+        Assert.True((await RawPeer.WaitForCloseAsync(client.Socket, TestTimeout.Default)).Closed);
+    }
+
+    private static async Task<(string Plaintext, OssuaryErrorReason Ended)> ReadUntilEndedAsync(SessionSocketPeer client)
+    {
+        (byte[] plaintext, OssuaryErrorReason ended) = await client.ReadUntilEndedAsync();
+        return (System.Text.Encoding.ASCII.GetString(plaintext), ended);
     }
 
     [Fact]
