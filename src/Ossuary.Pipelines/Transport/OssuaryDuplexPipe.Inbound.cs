@@ -36,6 +36,14 @@ public sealed partial class OssuaryDuplexPipe
                 {
                     read = await transport.ReadAtLeastAsync(wanted).ConfigureAwait(false);
                 }
+                catch (Exception ex) when (_closedByApplication && IsPeerReset(ex))
+                {
+                    // Not the end we asked for: a peer's socket resets when it closes with bytes unread, so
+                    // it never read what we sent last (our Disconnect among them), or it aborted. Taken
+                    // for the clean end below, the application was told its goodbye went through.
+                    throw new OssuaryException(OssuaryErrorReason.ConnectionFailed,
+                        $"The peer reset the connection after this side's Disconnect, which it may not have read: the last bytes sent may not have reached its application ({ex.Message}).", ex);
+                }
                 catch (Exception) when (_closedByApplication)
                 {
                     // Our Disconnect ended the connection, and the transport ended the input with the
@@ -220,6 +228,11 @@ public sealed partial class OssuaryDuplexPipe
                 new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed as it was completed: {ex.Message}", ex));
         }
     }
+
+    /// <summary>A transport read that failed because the peer's socket reset the connection (Kestrel's or a socket stream's way of saying so).</summary>
+    private static bool IsPeerReset(Exception ex) => ex is Microsoft.AspNetCore.Connections.ConnectionResetException
+        || ex is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset }
+        || ex is IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } };
 
     private const string RefusedKeyHint =
         "This is how a server refuses a client key it does not admit (it logs InvalidKey; the protocol carries no reason, "
