@@ -41,8 +41,7 @@ public sealed partial class OssuaryDuplexPipe
                     // Not the end we asked for: a peer's socket resets when it closes with bytes unread, so
                     // it never read what we sent last (our Disconnect among them), or it aborted. Taken
                     // for the clean end below, the application was told its goodbye went through.
-                    throw new OssuaryException(OssuaryErrorReason.ConnectionFailed,
-                        $"The peer reset the connection after this side's Disconnect, which it may not have read: the last bytes sent may not have reached its application ({ex.Message}).", ex);
+                    throw ResetAfterGoodbye(ex);
                 }
                 catch (Exception) when (_closedByApplication)
                 {
@@ -233,6 +232,10 @@ public sealed partial class OssuaryDuplexPipe
     private static bool IsPeerReset(Exception ex) => ex is Microsoft.AspNetCore.Connections.ConnectionResetException
         || ex is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset }
         || ex is IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } };
+
+    /// <summary>What a peer's reset after our Disconnect means: the goodbye, and what went before it, may not have been read.</summary>
+    private static OssuaryException ResetAfterGoodbye(Exception reset) => new(OssuaryErrorReason.ConnectionFailed,
+        $"The peer reset the connection after this side's Disconnect, which it may not have read: the last bytes sent may not have reached its application ({reset.Message}).", reset);
 
     private const string RefusedKeyHint =
         "This is how a server refuses a client key it does not admit (it logs InvalidKey; the protocol carries no reason, "

@@ -87,9 +87,16 @@ public sealed partial class OssuaryDuplexPipe
                 }
             }
         }
+        catch (Exception ex) when (IsPeerReset(ex))
+        {
+            // Nothing more to wait for, but not the close waited for: a socket resets when it closes with
+            // bytes unread, so the peer never read our last frames and Disconnect (or it aborted). The
+            // application was told nothing either way; the peer's doing, so at Debug, as the input would report it.
+            OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, ResetAfterGoodbye(ex));
+        }
         catch (Exception ex) when (!LocalFault.IsLocal(ex))
         {
-            // The peer reset, or the connection was aborted: there is nothing more to wait for.
+            // The connection was aborted: there is nothing more to wait for.
         }
         catch (Exception ex)
         {
