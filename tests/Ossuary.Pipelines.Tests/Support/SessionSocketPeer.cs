@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Net;
 using System.Net.Sockets;
+using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Protocol;
 
 namespace Ossuary.Pipelines.Tests.Support;
@@ -17,6 +19,29 @@ internal sealed class SessionSocketPeer(Socket socket, OssuarySession session) :
     public Socket Socket { get; } = socket;
 
     public OssuarySession Session { get; } = session;
+
+    /// <summary>A client with <paramref name="keys"/>' client key, connected to <paramref name="server"/> and established.</summary>
+    public static async Task<SessionSocketPeer> ConnectClientAsync(IPEndPoint server, MutualKeys keys)
+    {
+        var options = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
+        options.AuthorizedKeys.Add(keys.Server.PublicKey);
+        var client = new SessionSocketPeer(await RawPeer.ConnectAsync(server), new OssuarySession(options));
+        await client.HandshakeAsync();
+        return client;
+    }
+
+    /// <summary>An authenticating server with <paramref name="keys"/>' server key, and an <see cref="OssuaryClient"/> established with it.</summary>
+    public static async Task<(SessionSocketPeer Server, OssuaryClientConnection Client)> ServeClientAsync(MutualKeys keys)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, keys.ClientOptions());
+        var options = new OssuarySessionOptions { Role = OssuaryRole.AuthenticatedServer, Identity = keys.Server };
+        options.AuthorizedKeys.Add(keys.Client.PublicKey);
+        var server = new SessionSocketPeer(await listener.AcceptSocketAsync().Within(), new OssuarySession(options));
+        await server.HandshakeAsync();
+        return (server, await connecting.Within());
+    }
 
     /// <summary>Runs the handshake to the end (until this side counts itself established).</summary>
     public async Task HandshakeAsync()
@@ -57,6 +82,15 @@ internal sealed class SessionSocketPeer(Socket socket, OssuarySession session) :
     /// <summary>Sends <paramref name="packets"/> in one socket write.</summary>
     public async Task SendTogetherAsync(params byte[][] packets) =>
         await Socket.SendAsync(packets.SelectMany(packet => packet).ToArray(), SocketFlags.None).Within();
+
+    /// <summary>Waits until at least <paramref name="count"/> bytes the adapter sent lie unread in this socket.</summary>
+    public Task WaitUntilUnreadAsync(int count) => Task.Run(async () =>
+    {
+        while (Socket.Available < count)
+        {
+            await Task.Delay(10);
+        }
+    }).Within();
 
     /// <summary>
     /// Reads what the adapter sends until its Disconnect or Reset: the plaintext of its data packets

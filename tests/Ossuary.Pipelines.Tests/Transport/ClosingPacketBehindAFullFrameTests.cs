@@ -29,14 +29,9 @@ public class ClosingPacketBehindAFullFrameTests
     public async Task AClientReadsTheFrameAndThenThePeersEnd(string ending, string expected)
     {
         using var keys = new MutualKeys();
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, keys.ClientOptions());
-        var serverOptions = new OssuarySessionOptions { Role = OssuaryRole.AuthenticatedServer, Identity = keys.Server };
-        serverOptions.AuthorizedKeys.Add(keys.Client.PublicKey);
-        using var server = new SessionSocketPeer(await listener.AcceptSocketAsync().Within(), new OssuarySession(serverOptions));
-        await server.HandshakeAsync();
-        await using OssuaryClientConnection client = await connecting.Within();
+        (SessionSocketPeer server, OssuaryClientConnection client) = await SessionSocketPeer.ServeClientAsync(keys);
+        using SessionSocketPeer serverPeer = server;
+        await using OssuaryClientConnection clientConnection = client;
 
         // The socket stays open: only the closing packet can end the client's input.
         await server.SendTogetherAsync(server.DataPacket(new byte[OssuarySession.MaxPlaintextLength]), Closing(ending));
@@ -67,10 +62,7 @@ public class ClosingPacketBehindAFullFrameTests
             });
         }));
 
-        var clientOptions = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
-        clientOptions.AuthorizedKeys.Add(keys.Server.PublicKey);
-        using var client = new SessionSocketPeer(await RawPeer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port())), new OssuarySession(clientOptions));
-        await client.HandshakeAsync();
+        using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys);
         await started.Task.Within();
 
         // Six full frames: more than the input holds before its reader must make room.

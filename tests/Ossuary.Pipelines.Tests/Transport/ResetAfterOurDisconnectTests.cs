@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Protocol;
 using Ossuary.Pipelines.Tests.Support;
@@ -17,14 +15,9 @@ public class ResetAfterOurDisconnectTests
     public async Task AClientWhoseServerResetsWithItsLastBytesUnreadIsNotToldTheEndWasClean()
     {
         using var keys = new MutualKeys();
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, keys.ClientOptions());
-        var serverOptions = new OssuarySessionOptions { Role = OssuaryRole.AuthenticatedServer, Identity = keys.Server };
-        serverOptions.AuthorizedKeys.Add(keys.Client.PublicKey);
-        using var server = new SessionSocketPeer(await listener.AcceptSocketAsync().Within(), new OssuarySession(serverOptions));
-        await server.HandshakeAsync();
-        await using OssuaryClientConnection client = await connecting.Within();
+        (SessionSocketPeer server, OssuaryClientConnection client) = await SessionSocketPeer.ServeClientAsync(keys);
+        using SessionSocketPeer serverPeer = server;
+        await using OssuaryClientConnection clientConnection = client;
 
         byte[] last = new byte[1000];
         await client.Transport.Output.WriteAsync(last).Within();
@@ -32,14 +25,7 @@ public class ResetAfterOurDisconnectTests
 
         // The server's socket holds the last frame and the Disconnect, unread; it closes, which sends a reset.
         int expected = last.Length + OssuarySession.DataPacketOverhead + Wire.Control(Wire.Disconnect, error: false).Length;
-        await Task.Run(async () =>
-        {
-            while (server.Socket.Available < expected)
-            {
-                await Task.Delay(10);
-            }
-        }).Within();
-
+        await server.WaitUntilUnreadAsync(expected);
         server.Socket.Close();
 
         OssuaryException failure = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(client.Transport.Input));

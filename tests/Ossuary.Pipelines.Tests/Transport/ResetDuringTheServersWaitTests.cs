@@ -1,10 +1,5 @@
-using System.Net;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging.Testing;
-using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Protocol;
-using Ossuary.Pipelines.Tests.Operations;
 using Ossuary.Pipelines.Tests.Support;
 
 namespace Ossuary.Pipelines.Tests.Transport;
@@ -21,40 +16,8 @@ public class ResetDuringTheServersWaitTests
     {
         using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
-        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
-            {
-                // Outside UseOssuary: returns once the secure connection has been disposed.
-                listen.Use(next => async connection =>
-                {
-                    try
-                    {
-                        await next(connection);
-                    }
-                    finally
-                    {
-                        disposed.TrySetResult();
-                    }
-                });
-                listen.UseOssuary(o =>
-                {
-                    o.Identity = keys.Server;
-                    o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-                });
-                listen.Run(async connection =>
-                {
-                    System.IO.Pipelines.ReadResult first = await connection.Transport.Input.ReadAsync();
-                    connection.Transport.Input.AdvanceTo(first.Buffer.End);
-                    await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
-                });
-            }),
-            builder => OssuaryTestServer.LogTo(logs)(builder.Services));
-
-        var clientOptions = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
-        clientOptions.AuthorizedKeys.Add(keys.Server.PublicKey);
-        using var client = new SessionSocketPeer(await RawPeer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port())), new OssuarySession(clientOptions));
-        await client.HandshakeAsync();
+        await using ByeServer server = await ByeServer.StartAsync(keys, logs);
+        using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(server.Endpoint, keys);
 
         // More than Kestrel's buffers take: unread when the server says goodbye, so it waits for the client's close.
         byte[] frame = new byte[OssuarySession.MaxPlaintextLength];
@@ -62,17 +25,11 @@ public class ResetDuringTheServersWaitTests
 
         // The server's last frame and Disconnect reach the client's socket, and are left unread: its close sends a reset.
         int expected = 3 + OssuarySession.DataPacketOverhead + Wire.Control(Wire.Disconnect, error: false).Length;
-        await Task.Run(async () =>
-        {
-            while (client.Socket.Available < expected)
-            {
-                await Task.Delay(10);
-            }
-        }).Within();
+        await client.WaitUntilUnreadAsync(expected);
         client.Socket.Close();
 
-        await disposed.Task.Within();
-        Microsoft.Extensions.Logging.Testing.FakeLogRecord failed = Assert.Single(LogRecords.Records(logs, 5));
+        await server.Disposed.Within();
+        FakeLogRecord failed = Assert.Single(LogRecords.Records(logs, 5));
         Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, failed.Level);
         Assert.Contains("reset the connection after this side's Disconnect", failed.Exception?.Message);
     }

@@ -147,43 +147,11 @@ public class ServerClosingFirstTests
         // socket holds the client's bytes unread when its Disconnect has gone: it must wait (closed
         // now, the socket would send a reset).
         using var keys = new MutualKeys();
-        var read = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
-        {
-            // Outside UseOssuary: returns once the secure connection has been disposed.
-            listen.Use(next => async connection =>
-            {
-                try
-                {
-                    await next(connection);
-                }
-                finally
-                {
-                    disposed.TrySetResult();
-                }
-            });
-            listen.UseOssuary(o =>
-            {
-                o.Identity = keys.Server;
-                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-            });
-            listen.Run(async connection =>
-            {
-                System.IO.Pipelines.ReadResult first = await connection.Transport.Input.ReadAsync();
-                connection.Transport.Input.AdvanceTo(first.Buffer.End);
-                read.SetResult();
-                await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
-            });
-        }));
-
-        var clientOptions = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
-        clientOptions.AuthorizedKeys.Add(keys.Server.PublicKey);
-        using var client = new SessionSocketPeer(await RawPeer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port())), new OssuarySession(clientOptions));
-        await client.HandshakeAsync();
+        await using ByeServer server = await ByeServer.StartAsync(keys);
+        using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(server.Endpoint, keys);
         byte[] frame = new byte[OssuarySession.MaxPlaintextLength];
         Task sending = client.SendTogetherAsync([.. Enumerable.Range(0, 256).Select(_ => client.DataPacket(frame))]);
-        await read.Task.Within();
+        await server.FirstRead.Within();
         Assert.Equal(("bye", OssuaryErrorReason.ConnectionClosed), await ReadUntilEndedAsync(client));
 
         // The server's Disconnect has come and its socket is still open: it is waiting, reading and
@@ -193,7 +161,7 @@ public class ServerClosingFirstTests
         await sending.Within();
 
         // The client never closes its socket: the server's disposal ends on its own bound, then its socket closes.
-        await disposed.Task.Within();
+        await server.Disposed.Within();
         Assert.True((await RawPeer.WaitForCloseAsync(client.Socket, TestTimeout.Default)).Closed);
     }
 
