@@ -96,12 +96,12 @@ public sealed class TelemetryStoreTests : IDisposable
         {
             // First run: sequence 1..20. Second run (a new server on the same file): the devices resend
             // 11..20, as a device does that never learned whether they arrived, and go on to 40.
-            await RunServerAsync(fleet, database, devices, firstSequence: 1, Readings, budget.Token);
+            await RunServerAsync(fleet, database, devices, firstSequence: 1, Readings, resent: 0, budget.Token);
             IReadOnlyList<DeviceTotals> afterFirst = ReadingQueries.Totals(database);
             Assert.Equal(Devices, afterFirst.Count);
             Assert.All(afterFirst, device => Assert.Equal((Readings, 1L, (long?)Readings, 0L), (device.Readings, device.FirstSequence!.Value, device.LastSequence, device.Missing)));
 
-            await RunServerAsync(fleet, database, devices, firstSequence: 11, 30, budget.Token);
+            await RunServerAsync(fleet, database, devices, firstSequence: 11, 30, resent: 10, budget.Token);
             IReadOnlyList<DeviceTotals> totals = ReadingQueries.Totals(database);
             Assert.Equal(devices.Select(d => d.PublicKey.ToString()).Order(StringComparer.Ordinal), totals.Select(t => t.Device));
             Assert.All(totals, device => Assert.Equal((40L, 1L, (long?)40, 0L), (device.Readings, device.FirstSequence!.Value, device.LastSequence, device.Missing)));
@@ -231,7 +231,8 @@ public sealed class TelemetryStoreTests : IDisposable
         await connection.Transport.Output.WriteAsync(Encoding.UTF8.GetBytes(lines), cancellationToken);
     }
 
-    private static async Task RunServerAsync(Fleet fleet, string database, IReadOnlyList<OssuaryIdentity> devices, long firstSequence, int readings, CancellationToken cancellationToken)
+    /// <summary>Runs a server on <paramref name="database"/> while each device sends <paramref name="readings"/>, the first <paramref name="resent"/> of which the file holds already.</summary>
+    private static async Task RunServerAsync(Fleet fleet, string database, IReadOnlyList<OssuaryIdentity> devices, long firstSequence, int readings, int resent, CancellationToken cancellationToken)
     {
         using OssuaryIdentity serverKey = KeyFiles.ReadSecretKey(fleet.ServerKeyPath);
         TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
@@ -275,6 +276,9 @@ public sealed class TelemetryStoreTests : IDisposable
             devices.Count * (long)readings == server.Writer.Persisted,
             $"stored {server.Writer.Persisted} of {devices.Count * (long)readings}; sessions ended {server.Registry.SessionsEnded} of {devices.Count}; " +
             $"devices seen {seen.Count}: {string.Join(", ", seen.Select(d => $"{d.ShortKey} {d.Readings} readings, {d.Sessions} sessions, {d.Connections} open"))}");
+
+        // What the server's stop line reports as resent and ignored, rather than as stored again.
+        Assert.Equal(devices.Count * (long)resent, server.Writer.Duplicates);
     }
 
     private static async Task SlowStoreAsync()
