@@ -79,15 +79,15 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(Scenarios, OkLine().Matches(result.Output).Select(m => m.Groups[1].Value));
+
+        // The times are printed, never asserted: how long the first call takes to start the runtime is
+        // the benchmark's to measure (tests/native/bench.c's first_create, benchmarks/native-bench.sh,
+        // a median of many process starts), and a busy machine can hold any one call for seconds. A
+        // runtime that does not start at all fails above; one that hangs, at RunAsync's bound.
         double firstCall = Microseconds(result.Output, "first_call_us");
         double secondCall = Microseconds(result.Output, "second_call_us");
         output.WriteLine($"{link}: first ossuary_create_connection {firstCall / 1000:F2} ms (starts the runtime), " +
             $"a later one {secondCall / 1000:F3} ms (fastest of five), whole process with {Scenarios.Length} scenarios {result.Elapsed.TotalMilliseconds:F0} ms");
-
-        // Generous bounds: they catch a runtime that starts slowly, not a busy machine (hence the
-        // fastest of five later calls: one 20 us call that lost the CPU could outlast the first).
-        Assert.InRange(firstCall, 0, 2_000_000);
-        Assert.InRange(secondCall, 0, firstCall);
     }
 
     /// <summary>
@@ -156,8 +156,12 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         Assert.Equal("ok program_random\n", result.Output);
     }
 
-    private static double Microseconds(string text, string name) =>
-        double.Parse(Regex.Match(text, $@"^{name} (\d+)$", RegexOptions.Multiline).Groups[1].Value, CultureInfo.InvariantCulture);
+    private static double Microseconds(string text, string name)
+    {
+        Match figure = Regex.Match(text, $@"^{name} (\d+)$", RegexOptions.Multiline);
+        Assert.True(figure.Success, $"no {name} line:\n{text}");
+        return double.Parse(figure.Groups[1].Value, CultureInfo.InvariantCulture);
+    }
 
     [GeneratedRegex(@"^ok (\w+)$", RegexOptions.Multiline)]
     private static partial Regex OkLine();
