@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
@@ -154,7 +155,7 @@ public class OssuaryStreamTests
         Task flush = pair.Client.FlushAsync();
         pair.ClientGate.OpenOnce(); // the first byte goes; the rest waits at the gate
         await pair.ClientGate.Waiting.Within();
-        await Task.Delay(200);
+        await SettledAsync(pair.Client, flush);
         Assert.False(flush.IsCompleted, "the flush returned while the cancelled write's bytes were still held back");
 
         pair.ClientGate.Open();
@@ -208,7 +209,8 @@ public class OssuaryStreamTests
 
         await pair.Client.WriteAsync(message); // queued: the write does not wait for the inner stream
         Task flush = pair.Client.FlushAsync();
-        await Task.Delay(200);
+        await pair.ClientGate.Waiting.Within(); // sealed, and held at the gate
+        await SettledAsync(pair.Client, flush);
         Assert.False(flush.IsCompleted, "the flush returned while the inner stream still held back the bytes");
 
         pair.ClientGate.Open();
@@ -354,6 +356,26 @@ public class OssuaryStreamTests
     }
 
     private static Task Run(Func<Task> test) => test().Within();
+
+    /// <summary>
+    /// Waits until <paramref name="flush"/> has returned or waits for the connection's output to report
+    /// more bytes sent (it has published its signal, which the output takes down each time it reports).
+    /// Called once the output is held at the gate, after its last report: a flush that counted fewer
+    /// bytes than it should have been woken by that report and returns, one that counted them all waits
+    /// again. Without this, the check that follows could run before a wrong flush had got to return.
+    /// </summary>
+    private static async Task SettledAsync(OssuaryStream stream, Task flush)
+    {
+        const BindingFlags Private = BindingFlags.Instance | BindingFlags.NonPublic;
+        object connection = typeof(OssuaryStream).GetField("_secure", Private)!.GetValue(stream)!;
+        FieldInfo signal = typeof(OssuaryDuplexPipe).GetField("_sentSignal", Private)!;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!flush.IsCompleted && signal.GetValue(connection) is null)
+        {
+            Assert.True(waited.Elapsed < TestTimeout.Default, "the flush neither returned nor waited");
+            await Task.Delay(10);
+        }
+    }
 
     /// <summary>Two authenticated OssuaryStreams over loopback TCP; the client's inner stream is gated.</summary>
     internal sealed class AuthenticatedStreams : IAsyncDisposable
