@@ -172,14 +172,33 @@ public class ClientDisposalTests
             server.AuthenticateAsServerAsync(new OssuaryServerOptions { Identity = serverKey, Mode = OssuaryServerMode.Unauthenticated }),
             client.AuthenticateAsClientAsync(clientOptions)).Within();
 
-        // Far more than the server's input holds: its connection stops reading the socket, and what
-        // follows (the Disconnect) waits there unread, so the server never answers or closes. Not
-        // flushed: whether the sockets' buffers take it all is the system's business (disposal then
-        // gives up on the output after its 5 s), and the read is stuck either way.
-        await client.WriteAsync(new byte[1 << 20]).AsTask().Within();
+        // Far more than the server's connection ever takes from its socket while its application reads
+        // nothing: what follows (the Disconnect) waits there unread, so the server never answers or
+        // closes. The write is not awaited: it returns only once all but the client's own four frames
+        // have gone into the sockets, and how much their buffers take is the system's business. It is
+        // handed over in 64 KiB pieces, each once the last has mostly gone; once three are in (192 KiB),
+        // the Disconnect, whether disposal sends it or drops it, is behind more than the server reads
+        // (its input pipe's 64 KiB, and one 64 KiB read of the socket with a frame left over), with no
+        // socket buffering anything.
+        Task write = client.WriteAsync(new byte[1 << 20]).AsTask();
+        OssuaryDuplexPipe connection = Connection(client);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (connection.PlaintextWritten < 192 * 1024 && !write.IsCompleted)
+        {
+            Assert.True(waited.Elapsed < TestTimeout.Default, $"the client took only {connection.PlaintextWritten} bytes of the write");
+            await Task.Delay(10);
+        }
+
+        Assert.True(connection.PlaintextWritten >= 192 * 1024, $"the write ended after {connection.PlaintextWritten} bytes: {write.Exception}");
 
         await client.DisposeAsync().AsTask().Within();
+        await Task.WhenAny(write).Within(); // disposal ended it, if the sockets had not taken it all
+        _ = write.Exception; // how it ended is not what this test is about
     }
+
+    /// <summary>The stream's connection, for what it has taken from its writer.</summary>
+    private static OssuaryDuplexPipe Connection(OssuaryStream stream) =>
+        (OssuaryDuplexPipe)typeof(OssuaryStream).GetField("_secure", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.GetValue(stream)!;
 
     /// <summary>A server whose handler <typeparamref name="THandler"/> reads slowly and logs what it read (its <see cref="ReceivedLog"/>, and the gate a late answer waits for).</summary>
     private static Task<OssuaryTestServer> StartSlowReaderAsync<THandler>(MutualKeys keys)
