@@ -221,7 +221,16 @@ public sealed class CliNetcatTests : CliTestBase
         await client.WriteAsync("request\n");
         client.CloseStdin();
         await server.WaitForStdoutAsync("request\n");
-        await Task.Delay(TimeSpan.FromSeconds(1.5)); // far beyond the default --wait
+
+        // A client with the default --wait, started now, after the first had sent everything: once it
+        // has closed for want of an answer, the default wait has passed for the first one too.
+        ToolProcess other = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once");
+        ToolProcess control = Start("connect", $"127.0.0.1:{ServerPort(other)}", "--trust", ServerKey(other));
+        await control.WriteAsync("request\n");
+        control.CloseStdin();
+        ToolResult gaveUp = await control.WaitForExitAsync();
+        AssertSucceeds(gaveUp);
+        Assert.Contains("nothing came from", gaveUp.Stderr, StringComparison.Ordinal);
         Assert.False(client.HasExited, client.Stderr);
 
         await server.WriteAsync("the late answer\n");
