@@ -1,7 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
@@ -343,20 +342,14 @@ public sealed class ReloadAndRotationTests : IDisposable
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        var settings = new Dictionary<string, string?>
-        {
-            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
-            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
-        };
+        Dictionary<string, string?> settings = Settings(serverKey, clientKey);
         await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings);
-        KestrelHost host = server.Host;
-        IConfigurationRoot configuration = server.Configuration;
-        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        var endpoint = new IPEndPoint(IPAddress.Loopback, server.Host.Port());
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
 
         using var replacementKey = OssuaryIdentity.Generate();
         settings["Ossuary:AuthorizedClientKeys:0"] = replacementKey.PublicKey.ToString();
-        configuration.Reload(); // what a reloadOnChange file source does when the file changes
+        server.Configuration.Reload(); // what a reloadOnChange file source does when the file changes
 
         await Echo.AssertRefusedAndServedAsync(endpoint, refused: clientKey, served: replacementKey, serverKey.PublicKey);
     }
@@ -377,9 +370,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         };
         var logs = new FakeLoggerProvider();
         await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
-        KestrelHost host = server.Host;
-        IConfigurationRoot configuration = server.Configuration;
-        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        var endpoint = new IPEndPoint(IPAddress.Loopback, server.Host.Port());
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
 
         // The file is away for a while (a deployment replacing it, say): nobody is admitted from it,
@@ -387,7 +378,7 @@ public sealed class ReloadAndRotationTests : IDisposable
         File.Delete(file);
         await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 23));
         settings.Remove("Ossuary:AuthorizedClientKeys:0");
-        configuration.Reload();
+        server.Configuration.Reload();
 
         await using OssuaryClientConnection revoked = await OssuaryClient.ConnectAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey)).Within();
         await Echo.AssertRefusedAsync(revoked);
@@ -402,20 +393,14 @@ public sealed class ReloadAndRotationTests : IDisposable
     {
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        var settings = new Dictionary<string, string?>
-        {
-            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
-            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
-        };
+        Dictionary<string, string?> settings = Settings(serverKey, clientKey);
         await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings);
-        KestrelHost host = server.Host;
-        IConfigurationRoot configuration = server.Configuration;
 
         settings["Ossuary:AuthorizedClientKeys:0"] = "not hex"; // a bad edit
-        Exception rejected = Assert.ThrowsAny<Exception>(configuration.Reload);
+        Exception rejected = Assert.ThrowsAny<Exception>(server.Configuration.Reload);
 
         Assert.Contains("Ossuary:AuthorizedClientKeys:0", rejected.ToString());
-        await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
+        await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, server.Host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
     }
 
     [Fact]
@@ -425,20 +410,14 @@ public sealed class ReloadAndRotationTests : IDisposable
         using var oldKey = OssuaryIdentity.Generate();
         using var newKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        var settings = new Dictionary<string, string?>
-        {
-            ["Ossuary:IdentityKeyFile"] = WriteKeyFile(oldKey),
-            ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
-        };
+        Dictionary<string, string?> settings = Settings(oldKey, clientKey);
         await using ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings);
-        KestrelHost host = server.Host;
-        IConfigurationRoot configuration = server.Configuration;
-        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        var endpoint = new IPEndPoint(IPAddress.Loopback, server.Host.Port());
         var bothTrusted = Echo.ClientOptions(clientKey, oldKey.PublicKey, newKey.PublicKey);
         await using OssuaryClientConnection onOld = await Echo.ConnectAndEchoAsync(endpoint, bothTrusted);
 
         settings["Ossuary:IdentityKeyFile"] = WriteKeyFile(newKey);
-        configuration.Reload();
+        server.Configuration.Reload();
 
         await using OssuaryClientConnection onNew = await Echo.ConnectAndEchoAsync(endpoint, bothTrusted);
         Assert.Equal(oldKey.PublicKey, onOld.Ossuary.RemotePublicKey);
@@ -517,6 +496,13 @@ public sealed class ReloadAndRotationTests : IDisposable
 
         Assert.Contains("AuthorizedKeysFile", refused.Message);
     }
+
+    /// <summary>A configured server's settings: <paramref name="serverKey"/> in a key file, <paramref name="clientKey"/> admitted.</summary>
+    private Dictionary<string, string?> Settings(OssuaryIdentity serverKey, OssuaryIdentity clientKey) => new()
+    {
+        ["Ossuary:IdentityKeyFile"] = WriteKeyFile(serverKey),
+        ["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString(),
+    };
 
     private string WriteKeyFile(OssuaryIdentity identity)
     {

@@ -15,17 +15,9 @@ public class HostilePeerTests
     [Fact]
     public Task SilentClientIsClosedAtTheHandshakeTimeoutAndLoggedAsDebug() => Run(async () =>
     {
-        using var serverKey = OssuaryIdentity.Generate();
-        using var clientKey = OssuaryIdentity.Generate();
+        using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
-        await using var server = await OssuaryTestServer.StartEchoAsync(
-            o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-                o.HandshakeTimeout = TimeSpan.FromSeconds(1);
-            },
-            OssuaryTestServer.LogTo(logs));
+        await using OssuaryTestServer server = await StartLoggedEchoAsync(keys, logs, TimeSpan.FromSeconds(1));
         var meters = server.Services.GetRequiredService<IMeterFactory>();
         using var durations = new MetricCollector<double>(meters, "Ossuary.Pipelines", "ossuary.handshake.duration");
         using var active = new MetricCollector<long>(meters, "Ossuary.Pipelines", "ossuary.active_handshakes");
@@ -49,24 +41,16 @@ public class HostilePeerTests
         Assert.Equal(LogLevel.Debug, timedOut.Level);
         Assert.Equal("HandshakeTimedOut", timedOut.Id.Name);
         Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => (r.Category ?? "").StartsWith("Ossuary", StringComparison.Ordinal) && r.Level > LogLevel.Debug);
-        AssertNoSecretIn(logs, serverKey, clientKey);
+        AssertNoSecretIn(logs, keys.Server, keys.Client);
         Assert.Empty(server.Log.Features);
     });
 
     [Fact]
     public Task ClientSendingGarbageIsDisconnectedAndLoggedAsADebugFailure() => Run(async () =>
     {
-        using var serverKey = OssuaryIdentity.Generate();
-        using var clientKey = OssuaryIdentity.Generate();
+        using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
-        await using var server = await OssuaryTestServer.StartEchoAsync(
-            o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-                o.HandshakeTimeout = TimeSpan.FromSeconds(1);
-            },
-            OssuaryTestServer.LogTo(logs));
+        await using OssuaryTestServer server = await StartLoggedEchoAsync(keys, logs, TimeSpan.FromSeconds(1));
 
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(server.EndPoint);
@@ -89,23 +73,16 @@ public class HostilePeerTests
         FakeLogRecord failed = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id is 3 or 4);
         Assert.Equal(LogLevel.Debug, failed.Level);
         Assert.DoesNotContain(logs.Collector.GetSnapshot(), r => (r.Category ?? "").StartsWith("Ossuary", StringComparison.Ordinal) && r.Level > LogLevel.Debug);
-        AssertNoSecretIn(logs, serverKey, clientKey);
+        AssertNoSecretIn(logs, keys.Server, keys.Client);
         Assert.Empty(server.Log.Features);
     });
 
     [Fact]
     public Task OversizedHeaderIsRefusedFromItsEightBytesAlone() => Run(async () =>
     {
-        using var serverKey = OssuaryIdentity.Generate();
-        using var clientKey = OssuaryIdentity.Generate();
+        using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
-        await using var server = await OssuaryTestServer.StartEchoAsync(
-            o =>
-            {
-                o.Identity = serverKey;
-                o.AuthorizedClientKeys.Add(clientKey.PublicKey);
-            },
-            OssuaryTestServer.LogTo(logs));
+        await using OssuaryTestServer server = await StartLoggedEchoAsync(keys, logs, OssuaryServerOptions.DefaultHandshakeTimeout);
         using var durations = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Ossuary.Pipelines", "ossuary.handshake.duration");
 
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -154,7 +131,7 @@ public class HostilePeerTests
         // connection limit bounds nothing then), whatever the handshake timeout.
         using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
-        await using var server = await OssuaryTestServer.StartEchoAsync(o => keys.ConfigureServer(o, TimeSpan.FromMinutes(5)), OssuaryTestServer.LogTo(logs));
+        await using OssuaryTestServer server = await StartLoggedEchoAsync(keys, logs, TimeSpan.FromMinutes(5));
         using var durations = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Ossuary.Pipelines", "ossuary.handshake.duration");
 
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -260,6 +237,10 @@ public class HostilePeerTests
             await Task.Delay(10, limit.Token);
         }
     }
+
+    /// <summary>An echo server admitting <paramref name="keys"/>'s client, its logs (Ossuary's at Debug) in <paramref name="logs"/>.</summary>
+    private static Task<OssuaryTestServer> StartLoggedEchoAsync(MutualKeys keys, FakeLoggerProvider logs, TimeSpan handshakeTimeout) =>
+        OssuaryTestServer.StartEchoAsync(o => keys.ConfigureServer(o, handshakeTimeout), OssuaryTestServer.LogTo(logs));
 
     private static Task Run(Func<Task> test) => test().Within();
 }
