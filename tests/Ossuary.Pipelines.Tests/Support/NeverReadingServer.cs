@@ -1,5 +1,8 @@
+using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
 using Microsoft.AspNetCore.Connections;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Operations;
@@ -15,6 +18,11 @@ internal static class NeverReadingServer
 {
     private const int ChunkSize = 256 * 1024;
 
+    // Linux's TCP_INFO (struct tcp_info): tcpi_snd_wnd, the receive window the peer last advertised (Linux 5.4 and later).
+    private const int IpProtocolTcp = 6;
+    private const int TcpInfo = 11;
+    private const int SendWindowOffset = 228;
+
     public static Task<KestrelHost> StartAsync(MutualKeys keys) =>
         KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen =>
         {
@@ -23,23 +31,51 @@ internal static class NeverReadingServer
         }));
 
     /// <summary>
-    /// Writes from the thread pool until a write has not returned for a while (the server's buffers
-    /// and the sockets' are full) and returns that write, still pending.
+    /// Writes to <paramref name="connection"/> from the thread pool until a write waits on a server
+    /// that has stopped taking bytes, and returns that write, still pending. Stuck, not slow: the
+    /// write waits while the client's socket can take nothing more (its send buffer is full) and the
+    /// server's kernel says its own buffer is full too (it advertises a zero window), which only the
+    /// server's reading can change.
     /// </summary>
-    public static async Task<Task<FlushResult>> WriteUntilOneWaitsAsync(PipeWriter output)
+    public static async Task<Task<FlushResult>> WriteUntilOneWaitsAsync(OssuaryClientConnection connection)
     {
+        Socket socket = SocketOf(connection);
+        PipeWriter output = connection.Transport.Output;
         byte[] chunk = new byte[ChunkSize];
         for (int written = 0; written < 1024; written++) // 256 MiB: far beyond any buffer between the two
         {
             Task<FlushResult> write = Task.Run(async () => await output.WriteAsync(chunk));
-            if (await Task.WhenAny(write, Task.Delay(TimeSpan.FromSeconds(2))) != write)
+            while (!write.IsCompleted)
             {
-                return write;
+                if (!socket.Poll(0, SelectMode.SelectWrite) && PeerWindow(socket) == 0 && !write.IsCompleted)
+                {
+                    return write;
+                }
+
+                await Task.WhenAny(write, Task.Delay(20)); // looked at again when the write returns, or soon
             }
 
             await write;
         }
 
         throw new InvalidOperationException("Every write returned: the server is reading after all.");
+    }
+
+    /// <summary>The window the socket's peer last advertised, in bytes: 0 while its receive buffer is full.</summary>
+    private static uint PeerWindow(Socket socket)
+    {
+        Span<byte> info = stackalloc byte[SendWindowOffset + 4];
+        int length = socket.GetRawSocketOption(IpProtocolTcp, TcpInfo, info);
+        Assert.True(length >= SendWindowOffset + 4, $"TCP_INFO has {length} bytes, without tcpi_snd_wnd (Linux 5.4 and later)");
+        return BinaryPrimitives.ReadUInt32LittleEndian(info[SendWindowOffset..]);
+    }
+
+    /// <summary>The client connection's socket (its transport's stream's), to ask the kernel about.</summary>
+    private static Socket SocketOf(OssuaryClientConnection connection)
+    {
+        const BindingFlags Private = BindingFlags.Instance | BindingFlags.NonPublic;
+        object pipe = typeof(OssuaryClientConnection).GetField("_socketPipe", Private)!.GetValue(connection)!;
+        FieldInfo stream = pipe.GetType().GetFields(Private).Single(f => f.FieldType == typeof(Stream));
+        return ((NetworkStream)stream.GetValue(pipe)!).Socket;
     }
 }

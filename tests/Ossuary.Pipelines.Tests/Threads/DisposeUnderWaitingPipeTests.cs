@@ -22,7 +22,7 @@ public class DisposeUnderWaitingPipeTests
         OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(
             new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within(TimeSpan.FromSeconds(60));
         Task<ReadResult> read = Task.Run(async () => await connection.Transport.Input.ReadAsync());
-        Task<FlushResult> flush = await NeverReadingServer.WriteUntilOneWaitsAsync(connection.Transport.Output);
+        Task<FlushResult> flush = await NeverReadingServer.WriteUntilOneWaitsAsync(connection);
         Assert.False(read.IsCompleted);
 
         await Task.Run(async () => await connection.DisposeAsync()).Within(TimeSpan.FromSeconds(60));

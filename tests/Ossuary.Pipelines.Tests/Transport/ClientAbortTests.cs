@@ -21,7 +21,7 @@ public class ClientAbortTests
         await using KestrelHost host = await NeverReadingServer.StartAsync(keys);
         await using OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(
             new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within();
-        Task<FlushResult> stuck = await NeverReadingServer.WriteUntilOneWaitsAsync(connection.Transport.Output);
+        Task<FlushResult> stuck = await NeverReadingServer.WriteUntilOneWaitsAsync(connection);
         var reason = new ConnectionAbortedException("the application gave up on the server");
 
         connection.Abort(reason);

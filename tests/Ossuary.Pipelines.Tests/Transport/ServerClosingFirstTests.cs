@@ -228,7 +228,7 @@ public class ServerClosingFirstTests
             new StreamDuplexPipe(new System.Net.Sockets.NetworkStream(accepted), leaveOpen: true, mayStopReading: false), serverOptions).Within();
         await using OssuaryClientConnection client = await connecting.Within();
 
-        Task<System.IO.Pipelines.FlushResult> stuck = await NeverReadingServer.WriteUntilOneWaitsAsync(client.Transport.Output);
+        Task<System.IO.Pipelines.FlushResult> stuck = await NeverReadingServer.WriteUntilOneWaitsAsync(client);
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using CancellationTokenRegistration registration = client.ConnectionClosed.Register(() => closed.TrySetResult());
 
