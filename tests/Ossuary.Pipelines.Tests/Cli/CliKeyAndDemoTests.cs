@@ -115,12 +115,13 @@ public sealed class CliKeyAndDemoTests : CliTestBase
     {
         // A file takes the name just as keygen names the new key: File.Move without overwrite looked at
         // the name, then renamed over whatever appeared meanwhile. strace holds back every look at the
-        // name, and every rename or link to it, by 2 s; the file appears in the middle.
+        // name, and every rename or link to it, by 2 s; the file appears once keygen is held in a call on
+        // the name made after it wrote the key (strace's log shows it), before the naming takes effect.
         string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
         string path = Path.Combine(Dir, "secret.key");
         using ToolProcess keygen = ToolProcess.StartUnderStrace(
             strace,
-            ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-P", path,
+            ["-f", "-qq", "-ttt", "-o", Path.Combine(Dir, "strace.log"), "-P", path,
              "-e", "trace=stat,lstat,newfstatat,statx,rename,renameat,renameat2,link,linkat",
              "-e", "inject=stat,lstat,newfstatat,statx:delay_exit=2000000",
              "-e", "inject=rename,renameat,renameat2,link,linkat:delay_enter=2000000"],
@@ -128,14 +129,16 @@ public sealed class CliKeyAndDemoTests : CliTestBase
 
         // The new key is whole beside its name: keygen is about to name it.
         Stopwatch waited = Stopwatch.StartNew();
-        while (!Directory.GetFiles(Dir, ".ossuary-key.*").Any(file => new FileInfo(file).Length == 65))
+        string? draft;
+        while ((draft = Directory.GetFiles(Dir, ".ossuary-key.*").FirstOrDefault(file => new FileInfo(file).Length == 65)) is null)
         {
             Assert.False(keygen.HasExited, $"keygen ended before it wrote the key:\n{keygen.Stderr}");
             Assert.True(waited.Elapsed < ToolProcess.HardTimeout, "keygen did not write the key in time");
             await Task.Delay(10);
         }
 
-        await Task.Delay(TimeSpan.FromMilliseconds(800));
+        // keygen is held in its last look at the name or in the call that names the key: the file appears now.
+        await WaitForCallAfterDraftAsync(Path.Combine(Dir, "strace.log"), path, draft, keygen);
         File.WriteAllText(path, "someone's own file");
 
         AssertFails(await keygen.WaitForExitAsync(), 2, "'secret.key' appeared while writing the key; not overwriting it");

@@ -92,14 +92,15 @@ public sealed class CliTransferTests : CliTestBase
         // Someone's file takes the name just as the receiver names the finished file: File.Move without
         // overwrite looked at the name, then renamed over whatever appeared meanwhile. strace (Debian's,
         // installed if missing) holds back every look at the name, and every rename or link to it, by
-        // 2 s; the file appears in the middle.
+        // 2 s; the file appears once the receiver is held in a call on the name made after it wrote the
+        // whole file (strace's log shows it), before the naming takes effect.
         string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
         File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
         string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
         string destination = Path.Combine(inbox, "payload.bin");
         using ToolProcess receiver = ToolProcess.StartUnderStrace(
             strace,
-            ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-P", destination,
+            ["-f", "-qq", "-ttt", "-o", Path.Combine(Dir, "strace.log"), "-P", destination,
              "-e", "trace=stat,lstat,newfstatat,statx,rename,renameat,renameat2,link,linkat",
              "-e", "inject=stat,lstat,newfstatat,statx:delay_exit=2000000",
              "-e", "inject=rename,renameat,renameat2,link,linkat:delay_enter=2000000"],
@@ -109,14 +110,16 @@ public sealed class CliTransferTests : CliTestBase
 
         // The whole file is in the partial file: the receiver is about to name it.
         Stopwatch waited = Stopwatch.StartNew();
-        while (!Directory.GetFiles(inbox, ".payload.bin.*.part").Any(file => new FileInfo(file).Length == 100_000))
+        string? partial;
+        while ((partial = Directory.GetFiles(inbox, ".payload.bin.*.part").FirstOrDefault(file => new FileInfo(file).Length == 100_000)) is null)
         {
             Assert.False(receiver.HasExited, $"the receiver ended before it had the file:\n{receiver.Stderr}");
             Assert.True(waited.Elapsed < ToolProcess.HardTimeout, "the receiver did not get the file in time");
             await Task.Delay(10);
         }
 
-        await Task.Delay(TimeSpan.FromMilliseconds(800));
+        // The receiver is held in its last look at the name or in the call that names the file: the file appears now.
+        await WaitForCallAfterDraftAsync(Path.Combine(Dir, "strace.log"), destination, partial, receiver);
         File.WriteAllText(destination, "someone's own file");
 
         ToolResult received = await receiver.WaitForExitAsync();
