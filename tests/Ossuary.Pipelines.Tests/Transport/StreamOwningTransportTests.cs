@@ -1,4 +1,6 @@
+using System.Reflection;
 using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Transport;
 
@@ -43,10 +45,17 @@ public class StreamOwningTransportTests
             await pair.Server.Input.CompleteAsync(); // done reading, not done writing
 
             // A frame the server no longer reads ends its inbound loop, which then completed the
-            // transport's input and so disposed the stream under the output. The pause gives the loop
-            // time to get there (the test passes without it, it would just catch the fault less surely).
+            // transport's input and so disposed the stream under the output. The loop's last act on
+            // the way out wakes the output (which has nothing to send), and the output then reports
+            // what it has sent to any flush waiting: a wait for a byte never written sees that report,
+            // and from then on the loop is past the point where it took the stream with it.
+            using var stop = new CancellationTokenSource();
+            Task neverSent = pair.Server.WhenSentAsync(pair.Server.PlaintextWritten + 1, stop.Token);
+            object? armed = await SentSignalAsync(pair.Server, signal => signal is not null);
             await pair.Client.Output.WriteAsync("ignored"u8.ToArray()).AsTask().Within();
-            await Task.Delay(100);
+            await SentSignalAsync(pair.Server, signal => !ReferenceEquals(signal, armed));
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => neverSent.Within());
 
             await pair.Server.Output.WriteAsync("still here"u8.ToArray()).AsTask().Within();
             Assert.Equal("still here"u8.ToArray(), await PipeReads.ReadExactlyAsync(pair.Client.Input, 10));
@@ -76,6 +85,21 @@ public class StreamOwningTransportTests
 
         await relays.Within();
     });
+
+    /// <summary>Waits until the signal a flush of <paramref name="connection"/> waits on (its <c>_sentSignal</c>) satisfies <paramref name="condition"/>; returns it.</summary>
+    private static async Task<object?> SentSignalAsync(OssuaryDuplexPipe connection, Func<object?, bool> condition)
+    {
+        FieldInfo field = typeof(OssuaryDuplexPipe).GetField("_sentSignal", BindingFlags.Instance | BindingFlags.NonPublic)!;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        object? signal;
+        while (!condition(signal = field.GetValue(connection)))
+        {
+            Assert.True(waited.Elapsed < TestTimeout.Default, "the flush's signal did not change");
+            await Task.Delay(10);
+        }
+
+        return signal;
+    }
 
     private static Task Run(Func<Task> test) => test().Within();
 }
