@@ -44,7 +44,14 @@ internal static class ConnectCommand
                     outcome = await RunAsync(client, server, parse.GetValue(verbose), CliOptions.Get(parse, wait), cancellationToken);
                 }
 
-                // Disposal gives up on a server that stopped reading and drops what it had not taken.
+                // The end of stdin only means every byte was handed to the connection: a server that
+                // stopped reading and then closed left the last of them here, and disposal gives up on
+                // one that stopped reading and drops what it had not taken.
+                if (outcome == ExitCodes.Success && UnsentStdin.Count(client.Secure) is > 0 and long unsent)
+                {
+                    throw new CliException(UnsentStdin.Describe(unsent, server.ToString()));
+                }
+
                 return outcome == ExitCodes.Success && client.Socket.OutputDropped
                     ? throw new CliException($"{server} stopped reading; the last bytes sent to it and the close were dropped")
                     : outcome;

@@ -117,9 +117,18 @@ internal static class ListenCommand
         try
         {
             int outcome;
+            bool stdinHandedOver;
             await using (secure)
             {
-                outcome = await ServeSecuredAsync(secure, peer, serve, cancellationToken);
+                (outcome, stdinHandedOver) = await ServeSecuredAsync(secure, peer, serve, cancellationToken);
+            }
+
+            // The end of stdin only means every byte was handed to the connection: a client that
+            // stopped reading and then closed left the last of them here, and they are gone.
+            if (outcome == ExitCodes.Success && stdinHandedOver && UnsentStdin.Count(secure) is > 0 and long unsent)
+            {
+                serve.Failures.Report($"ossuary: connection from {peer}: {UnsentStdin.Describe(unsent, "the client")}");
+                return ExitCodes.Failure;
             }
 
             // Disposal gives up on a client that stopped reading and drops what it had not taken.
@@ -143,8 +152,11 @@ internal static class ListenCommand
         }
     }
 
-    /// <summary>The session itself; the exit code --once would end with, before disposal has had its say.</summary>
-    private static async Task<int> ServeSecuredAsync(OssuaryDuplexPipe secure, string peer, ServeOptions serve, CancellationToken cancellationToken)
+    /// <summary>
+    /// The session itself: the exit code --once would end with, before disposal has had its say, and
+    /// whether every byte of stdin was handed to the connection (the session claims them delivered).
+    /// </summary>
+    private static async Task<(int Outcome, bool StdinHandedOver)> ServeSecuredAsync(OssuaryDuplexPipe secure, string peer, ServeOptions serve, CancellationToken cancellationToken)
     {
         OssuaryPublicKey? client = secure.Feature.RemotePublicKey;
         Console.Error.WriteLine($"ossuary: connection from {peer}, client key {client?.ToString() ?? "anonymous"}");
@@ -152,7 +164,7 @@ internal static class ListenCommand
         {
             await PlaintextPump.EchoAsync(secure, cancellationToken);
             Console.Error.WriteLine($"ossuary: connection from {peer} closed");
-            return ExitCodes.Success;
+            return (ExitCodes.Success, false);
         }
 
         switch (await Netcat.RunAsync(secure, serve.Wait, cancellationToken))
@@ -161,16 +173,16 @@ internal static class ListenCommand
                 Console.Error.WriteLine(
                     $"ossuary: connection from {peer}: nothing came from the client for {CliOptions.Describe(serve.Wait)} after the end of stdin; " +
                     "closed it (anything it sends later is lost; --wait forever waits until the client closes)");
-                return ExitCodes.Success;
+                return (ExitCodes.Success, true);
             case NetcatEnd.PeerClosedBeforeEndOfInput when serve.Once:
                 Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; the rest of stdin was not sent");
-                return ExitCodes.Failure;
+                return (ExitCodes.Failure, false);
             case NetcatEnd.PeerClosedBeforeEndOfInput:
                 Console.Error.WriteLine($"ossuary: connection from {peer} closed by the client before the end of stdin; what was in flight to it may not have arrived, the rest of stdin goes to the next connection");
-                return ExitCodes.Success;
+                return (ExitCodes.Success, false);
             default:
                 Console.Error.WriteLine($"ossuary: connection from {peer} closed");
-                return ExitCodes.Success;
+                return (ExitCodes.Success, true);
         }
     }
 }

@@ -7,6 +7,8 @@ internal enum NetcatEnd
     /// The peer closed after the end of our stdin. Everything it sent reached our stdout; what we sent was
     /// handed to the connection, but only the peer's own answer proves its application read it all (a
     /// peer that closes without reading loses the rest, as with netcat; <c>send</c> checks length and hash).
+    /// Handed over is not sent: a peer that stopped reading and then closed leaves the last bytes queued
+    /// here, which the command finds once the connection is disposed (<see cref="UnsentStdin"/>).
     /// </summary>
     PeerClosed,
 

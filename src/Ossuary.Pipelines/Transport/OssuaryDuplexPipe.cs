@@ -151,6 +151,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>Plaintext bytes the application has put in <see cref="Output"/> so far (see <see cref="WhenSentAsync"/>).</summary>
     internal long PlaintextWritten => _outputWriter.Written;
 
+    /// <summary>
+    /// Plaintext bytes of <see cref="Output"/> sealed and taken by the transport's flush so far (what
+    /// <see cref="WhenSentAsync"/> waits for). Once the connection is disposed it moves no more:
+    /// <see cref="PlaintextWritten"/> less this is what was written and never sent.
+    /// </summary>
+    internal long PlaintextSent => Interlocked.Read(ref _sentBytes);
+
     /// <summary>Why the input failed, once it has; null while it is open or after a clean Disconnect.</summary>
     internal OssuaryException? InputFailure => _inputFailure;
 
