@@ -67,7 +67,20 @@ internal static class TransferCommands
                 // A file of length 0 may still hold bytes (/proc/cpuinfo and its kind): sent as stdin is too,
                 // which for a file that is really empty costs the one end-of-chunks mark.
                 long length = fromStdin || !source.CanSeek || source.Length == 0 ? TransferProtocol.UnknownLength : source.Length;
-                SendResult sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, length, answering, cancellationToken);
+                SendResult sent;
+                try
+                {
+                    sent = await SendFileAsync(client.Secure.Output, source, fromStdin ? "standard input" : path, saveAs, length, answering, cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OssuaryException)
+                {
+                    // Our own failure (the file, stdin) or an interruption: the receiver is told the transfer
+                    // failed with Disconnect (error). Disposal alone closes cleanly, and a clean end of a
+                    // file sent in chunks is for the receiver only a transfer cut short, not a failed one.
+                    await client.Secure.Output.CompleteAsync(ex);
+                    throw;
+                }
+
                 (string? answer, OssuaryException? closedWith) = await answering;
                 closedWith ??= sent.ClosedWith;
                 // Only the hash of everything sent confirms; an unfinished transfer has none to confirm.
@@ -378,9 +391,14 @@ internal static class TransferCommands
         }
     }
 
-    private static string Describe(Exception ex) => ex is OssuaryException ossuary
-        ? $"the connection failed during the transfer ({ossuary.Reason}): {ossuary.Message}"
-        : ex.Message;
+    private static string Describe(Exception ex) => ex switch
+    {
+        // The sender's Disconnect (error): it could not read its file or stdin, or was interrupted.
+        OssuaryException { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null } =>
+            "the sender ended the connection with an error during the transfer (it failed or was stopped)",
+        OssuaryException ossuary => $"the connection failed during the transfer ({ossuary.Reason}): {ossuary.Message}",
+        _ => ex.Message,
+    };
 
     /// <summary>
     /// The name, cut to 200 UTF-8 bytes (never inside a character): a name may take the system's
