@@ -95,13 +95,23 @@ internal static class TransferCommands
                     throw new CliException($"the receiver refused the file: {TransferProtocol.Printable(answer)}");
                 }
 
-                if (closedWith is { Reason: OssuaryErrorReason.ConnectionFailed })
+                if (closedWith is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null })
                 {
-                    // The receiver ended the connection with an error before saying anything: an
-                    // allow-list refusing this client's key does exactly that, right after the handshake.
+                    // The receiver's Disconnect (error) before any answer: an allow-list refusing this
+                    // client's key sends it right after the handshake, a receiver that fails or is stopped
+                    // during the transfer sends the same, and the sender cannot tell which (the
+                    // receiver sends nothing before its answer): both are said.
                     throw new CliException(
-                        $"{server} refused this client: it ended the connection with an error without answering; a receiver that admits " +
-                        "only authorized client keys does this when --key is missing or not among them");
+                        $"{server} ended the connection with an error without answering: it failed or was stopped during the transfer, " +
+                        "or it refused this client (a receiver that admits only authorized client keys does this right after connecting, " +
+                        "when --key is missing or not among them)");
+                }
+
+                if (closedWith is not null and not { Reason: OssuaryErrorReason.ConnectionClosed })
+                {
+                    // The connection itself failed (a reset, a socket closed without the receiver's
+                    // Disconnect): no decision of the receiver's, a refusal least of all.
+                    throw new CliException($"the connection to {server} failed during the transfer ({closedWith.Reason}): {closedWith.Message}");
                 }
 
                 throw new CliException(sent.Hash is null

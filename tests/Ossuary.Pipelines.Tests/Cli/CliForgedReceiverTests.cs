@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Ossuary.Pipelines.Integrations;
@@ -34,5 +35,71 @@ public sealed class CliForgedReceiverTests : CliTestBase
         await forged.Within();
 
         AssertFails(sent, 1, "the receiver closed the connection during the transfer");
+    }
+
+    [Fact]
+    public async Task AReceiverWhoseConnectionResetsMidTransferIsNotCalledARefusal()
+    {
+        // A receiver that took the header and the first bytes, then went away with its socket reset (its
+        // process killed with the sender's bytes unread): the sender said "refused this client", as if
+        // an allow-list had turned its key away.
+        File.WriteAllBytes(Path.Combine(Dir, "big.bin"), new byte[10 * 1024 * 1024]);
+        using var receiverKey = OssuaryIdentity.Generate();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        Task forged = Task.Run(async () =>
+        {
+            using Socket socket = await listener.AcceptSocketAsync();
+            await using (var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: true))
+            {
+                await stream.AuthenticateAsServerAsync(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = receiverKey });
+                await stream.ReadExactlyAsync(new byte[1000]); // the header and the start of the file
+
+                socket.LingerState = new LingerOption(true, 0);
+                socket.Close(); // a reset, under the stream
+            }
+        });
+
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        ToolResult sent = await RunAsync("send", "big.bin", $"127.0.0.1:{port}", "--trust", receiverKey.PublicKey.ToString());
+        await forged.Within();
+
+        // ConnectionFailed when a read meets the reset, Truncated when a write met it first (a read then finds the end).
+        AssertFails(sent, 1, $"the connection to 127.0.0.1:{port} failed during the transfer (");
+        Assert.DoesNotContain("refused", sent.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AReceiverThatFailsMidTransferIsNotCalledARefusalAlone()
+    {
+        // A receiver that took the header and the first bytes, then failed and said so (Disconnect with
+        // error): the sender said only that it had been refused, which an allow-list does the same way
+        // right after connecting. It cannot tell the two apart, so it names both.
+        File.WriteAllBytes(Path.Combine(Dir, "big.bin"), new byte[10 * 1024 * 1024]);
+        using var receiverKey = OssuaryIdentity.Generate();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        Task forged = Task.Run(async () =>
+        {
+            using Socket socket = await listener.AcceptSocketAsync();
+            await using var network = new NetworkStream(socket, ownsSocket: false);
+            await using OssuaryDuplexPipe secure = await OssuaryDuplexPipe.AcceptAsync(
+                new DuplexPipe(PipeReader.Create(network), PipeWriter.Create(network)),
+                new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = receiverKey });
+            ReadResult read;
+            while ((read = await secure.Input.ReadAsync()).Buffer.Length < 1000) // the header and the start of the file
+            {
+                secure.Input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+            }
+
+            secure.Input.AdvanceTo(read.Buffer.End);
+            await secure.Output.CompleteAsync(new IOException("the receiver's disk failed")); // Disconnect (error)
+        });
+
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        ToolResult sent = await RunAsync("send", "big.bin", $"127.0.0.1:{port}", "--trust", receiverKey.PublicKey.ToString());
+        await forged.Within();
+
+        AssertFails(sent, 1, $"127.0.0.1:{port} ended the connection with an error without answering: it failed or was stopped during the transfer", "or it refused this client");
     }
 }
