@@ -161,7 +161,18 @@ internal static class TransferCommands
             await using (secure)
             {
                 Console.Error.WriteLine($"ossuary: connection from {pipe.RemoteEndPoint}, client key {secure.Feature.RemotePublicKey?.ToString() ?? "anonymous"}");
-                return await ReceiveFileAsync(secure, directory, parse.GetValue(force), cancellationToken);
+                try
+                {
+                    return await ReceiveFileAsync(secure, directory, parse.GetValue(force), cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OssuaryException)
+                {
+                    // The transfer failed here (interrupted, the disk, a refusal): after any ERR line, the
+                    // sender is told with Disconnect (error). Disposal alone closes cleanly, which an
+                    // interrupted receive had the sender take for the receiver's choice to close.
+                    await secure.Output.CompleteAsync(ex);
+                    throw;
+                }
             }
         }));
         return command;

@@ -293,9 +293,13 @@ public sealed class CliTransferTests : CliTestBase
 
         await receiver.SignalAsync("TERM"); // Ctrl+C or a service manager stopping it
         ToolResult interrupted = await receiver.WaitForExitAsync();
+        ToolResult sent = await sender.WaitForExitAsync(); // its stdin still open
 
         AssertFails(interrupted, 1, "interrupted; removed the partial file");
         Assert.Empty(Directory.GetFileSystemEntries(inbox));
+        // Told with Disconnect (error): the receiver's disposal closed cleanly, and the sender said
+        // "the receiver closed the connection during the transfer", as if it had chosen to.
+        AssertFails(sent, 1, $"127.0.0.1:{port} ended the connection with an error without answering: it failed or was stopped during the transfer");
     }
 
     [Fact]
