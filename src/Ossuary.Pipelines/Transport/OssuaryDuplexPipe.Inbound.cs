@@ -26,6 +26,10 @@ public sealed partial class OssuaryDuplexPipe
 
         // Whether the connection ended (true unless the application only stopped reading, or disposal stopped this loop).
         bool sessionEnded = true;
+
+        // Set when our Disconnect ended the input; and how many unconsumed bytes arrived before it went (see the Crossing part).
+        bool endedByGoodbye = false;
+        long beforeGoodbye = 0;
         int wanted = PacketHeader.Size;
         try
         {
@@ -51,6 +55,8 @@ public sealed partial class OssuaryDuplexPipe
                     break;
                 }
 
+                // Read after the read returned: while our Disconnect has not gone, all it returned came before it.
+                bool readBeforeGoodbye = !_saidGoodbye;
                 ReadOnlySequence<byte> buffer = read.Buffer;
                 SequencePosition consumed = buffer.Start;
                 OssuaryReceiveResult result;
@@ -81,6 +87,7 @@ public sealed partial class OssuaryDuplexPipe
                 // packet rather than once per transport read (Kestrel's socket transport reads at most 4 KiB).
                 wanted = BytesForNextPacket(buffer.Slice(consumed));
                 bool partialPacket = !buffer.IsEmpty; // read now: after AdvanceTo the buffer's segments may be reused
+                beforeGoodbye = BytesBeforeGoodbye(beforeGoodbye, readBeforeGoodbye, read.Buffer.Length, read.Buffer.Slice(consumed).Length);
                 transport.AdvanceTo(consumed);
                 FlushResult flushed;
                 try
@@ -100,6 +107,9 @@ public sealed partial class OssuaryDuplexPipe
                 if (result.Status is OssuaryReceiveStatus.Reset or OssuaryReceiveStatus.Closed)
                 {
                     failure = Ended(result, receivedData);
+
+                    // Our Disconnect closed the session (the peer's own Disconnect or Reset closes it first, and then none is sent).
+                    endedByGoodbye = failure is null && _saidGoodbye;
                     break;
                 }
 
@@ -111,6 +121,7 @@ public sealed partial class OssuaryDuplexPipe
 
                 if ((read.IsCanceled || flushed.IsCanceled) && _outputCompletionDeferred)
                 {
+                    endedByGoodbye = true;
                     break; // our Disconnect ended the connection, and the transport waits for this loop (see LingerAsync)
                 }
 
@@ -133,6 +144,12 @@ public sealed partial class OssuaryDuplexPipe
         catch (Exception ex)
         {
             failure = ex as OssuaryException ?? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed: {ex.Message}", ex);
+        }
+
+        if (endedByGoodbye)
+        {
+            // The peer may have failed before our Disconnect reached it: said so, not a clean end.
+            failure = FailureBeforeGoodbye(transport, beforeGoodbye, receivedData);
         }
 
         if (!ours && failure is not null && _applicationFailure is { } crash)

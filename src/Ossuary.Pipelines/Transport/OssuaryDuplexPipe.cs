@@ -20,7 +20,9 @@ namespace Ossuary.Pipelines.Transport;
 /// as Ossuary's Disconnect does: read what you need first; completing it with an exception sends
 /// Disconnect (error) after the bytes written before. A peer whose socket then resets the connection
 /// (it closed with our last bytes unread, or aborted) fails <see cref="Input"/> with
-/// <see cref="OssuaryErrorReason.ConnectionFailed"/>: the Disconnect may not have been received. Completing <see cref="Input"/> only stops
+/// <see cref="OssuaryErrorReason.ConnectionFailed"/>: the Disconnect may not have been received. So does a peer's
+/// Reset (<see cref="OssuaryErrorReason.ConnectionReset"/>) or Disconnect (error) that had arrived before our Disconnect
+/// went out, behind frames the application had not yet made room for. Completing <see cref="Input"/> only stops
 /// reading: the output goes on, and what the peer sends after is not read. Completing it with an
 /// exception says the application failed, as a <see cref="Pipe"/>'s reader does to its writer: the
 /// connection ends once more bytes arrive, with Disconnect (error) to the peer, and is logged at

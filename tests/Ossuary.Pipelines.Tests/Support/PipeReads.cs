@@ -24,6 +24,29 @@ internal static class PipeReads
         }
     }
 
+    /// <summary>
+    /// Waits until the input holds <paramref name="count"/> bytes, examining none of them: its writer
+    /// (the inbound loop) then waits for room once they reach the pipe's pause threshold. A read that
+    /// examined them would let it go on: a pipe counts examined bytes as taken.
+    /// </summary>
+    public static Task WaitUntilHoldsAsync(PipeReader input, long count) => Task.Run(async () =>
+    {
+        while (true)
+        {
+            if (input.TryRead(out ReadResult read))
+            {
+                bool holds = read.Buffer.Length >= count;
+                input.AdvanceTo(read.Buffer.Start);
+                if (holds)
+                {
+                    return;
+                }
+            }
+
+            await Task.Delay(10);
+        }
+    }).Within();
+
     /// <summary>Reads until the input completes and returns everything; throws what the input throws.</summary>
     public static async Task<byte[]> ReadToEndAsync(PipeReader input)
     {
