@@ -28,6 +28,9 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     // Set when disposal lingers (see TryStopReading): cancelled at the deadline, disposed by CloseAsync.
     private CancellationTokenSource? _linger;
 
+    // The connection's telemetry, set with _linger: where CloseAsync reports a peer that resets during the wait.
+    private ConnectionTelemetry? _lingerTelemetry;
+
     private volatile bool _closedByOwner;
 
     /// <inheritdoc />
@@ -53,9 +56,10 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// still streaming to a client that is done), or receiving any once closed (a server answering
     /// what it reads), sends a reset, and the reset drops whatever of the last frames and the
     /// Disconnect this side's kernel still held, so the peer failed where this side reported a clean
-    /// close. <see cref="CloseAsync"/> reads and discards until then.
+    /// close. <see cref="CloseAsync"/> reads and discards until then, and logs a peer that resets
+    /// the connection meanwhile to <paramref name="telemetry"/> (event 5, Debug), as the input does.
     /// </remarks>
-    public bool TryStopReading(TimeSpan lingerFor)
+    public bool TryStopReading(TimeSpan lingerFor, ConnectionTelemetry telemetry)
     {
         if (!mayStopReading || stream is not NetworkStream { Socket: var socket })
         {
@@ -68,6 +72,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         // application to close its end (as another OssuaryStream does) would hold every disposal for the whole time.
         if (lingerFor > TimeSpan.Zero && (SocketQueues.HasUnreadBytes(socket) || SocketQueues.PeerIsBehind(socket)) && Shutdown(socket, SocketShutdown.Send))
         {
+            _lingerTelemetry = telemetry;
             _linger = new CancellationTokenSource(lingerFor);
             if (!OperatingSystem.IsLinux())
             {
@@ -93,14 +98,14 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         {
             using (linger)
             {
-                await DiscardUntilClosedAsync(linger.Token).ConfigureAwait(false);
+                await DiscardUntilClosedAsync(_lingerTelemetry!, linger.Token).ConfigureAwait(false);
             }
         }
 
         await DisposeStreamAsync().ConfigureAwait(false);
     }
 
-    private async Task DiscardUntilClosedAsync(CancellationToken deadline)
+    private async Task DiscardUntilClosedAsync(ConnectionTelemetry telemetry, CancellationToken deadline)
     {
         // Ciphertext of a connection that is over: nothing secret, so an array of the shared pool.
         byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
@@ -112,9 +117,16 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             {
             }
         }
+        catch (Exception ex) when (OssuaryDuplexPipe.IsPeerReset(ex))
+        {
+            // Nothing more to wait for, but not the close waited for: a socket resets when it closes with
+            // bytes unread, so the peer never read our last bytes and Disconnect (or it aborted). The
+            // input had ended already and said nothing; the peer's doing, so at Debug, as the input reports it.
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.ResetAfterGoodbye(ex));
+        }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
         {
-            // The deadline, or the peer reset or went away: there is nothing more to wait for.
+            // The deadline, or the peer went away: there is nothing more to wait for.
         }
         finally
         {

@@ -246,12 +246,12 @@ public sealed partial class OssuaryDuplexPipe
     }
 
     /// <summary>A transport read that failed because the peer's socket reset the connection (Kestrel's or a socket stream's way of saying so).</summary>
-    private static bool IsPeerReset(Exception ex) => ex is Microsoft.AspNetCore.Connections.ConnectionResetException
+    internal static bool IsPeerReset(Exception ex) => ex is Microsoft.AspNetCore.Connections.ConnectionResetException
         || ex is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset }
         || ex is IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } };
 
     /// <summary>What a peer's reset after our Disconnect means: the goodbye, and what went before it, may not have been read.</summary>
-    private static OssuaryException ResetAfterGoodbye(Exception reset) => new(OssuaryErrorReason.ConnectionFailed,
+    internal static OssuaryException ResetAfterGoodbye(Exception reset) => new(OssuaryErrorReason.ConnectionFailed,
         $"The peer reset the connection after this side's Disconnect, which it may not have read: the last bytes sent may not have reached its application ({reset.Message}).", reset);
 
     private const string RefusedKeyHint =

@@ -365,7 +365,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
                 CutLinger();
             }
-            else if (_transport is IReadStoppingTransport stoppable && stoppable.TryStopReading(lingerFor))
+            else if (_transport is IReadStoppingTransport stoppable && stoppable.TryStopReading(lingerFor, _telemetry))
             {
                 readEndsWithin = lingerFor > TimeSpan.Zero ? lingerFor : TimeSpan.Zero; // at the peer's close, or then
             }
