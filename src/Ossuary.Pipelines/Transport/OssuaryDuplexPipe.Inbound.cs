@@ -148,8 +148,11 @@ public sealed partial class OssuaryDuplexPipe
 
         if (endedByGoodbye)
         {
-            // The peer may have failed before our Disconnect reached it: said so, not a clean end.
-            failure = FailureBeforeGoodbye(transport, beforeGoodbye, receivedData);
+            // The peer may have failed before our Disconnect reached it: said so, not a clean end. Nor is
+            // our own Disconnect (error): the session's end reports the application's failure (below)
+            // when the loop reads on, and the deferral break, which reads nothing more, must do the same.
+            failure = FailureBeforeGoodbye(transport, beforeGoodbye, receivedData)
+                ?? (_applicationFailure is not null ? new OssuaryException(OssuaryErrorReason.ConnectionFailed) : null);
         }
 
         if (!ours && failure is not null && _applicationFailure is { } crash)
