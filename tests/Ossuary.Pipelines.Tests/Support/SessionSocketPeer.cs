@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Protocol;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Support;
 
@@ -30,12 +31,12 @@ internal sealed class SessionSocketPeer(Socket socket, OssuarySession session) :
         return client;
     }
 
-    /// <summary>An authenticating server with <paramref name="keys"/>' server key, and an <see cref="OssuaryClient"/> established with it.</summary>
-    public static async Task<(SessionSocketPeer Server, OssuaryClientConnection Client)> ServeClientAsync(MutualKeys keys)
+    /// <summary>An authenticating server with <paramref name="keys"/>' server key, and an <see cref="OssuaryClient"/> established with it (with <paramref name="client"/>, by default the keys' own).</summary>
+    public static async Task<(SessionSocketPeer Server, OssuaryClientConnection Client)> ServeClientAsync(MutualKeys keys, OssuaryClientOptions? client = null)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, keys.ClientOptions());
+        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, client ?? keys.ClientOptions());
         var options = new OssuarySessionOptions { Role = OssuaryRole.AuthenticatedServer, Identity = keys.Server };
         options.AuthorizedKeys.Add(keys.Client.PublicKey);
         var server = new SessionSocketPeer(await listener.AcceptSocketAsync().Within(), new OssuarySession(options));

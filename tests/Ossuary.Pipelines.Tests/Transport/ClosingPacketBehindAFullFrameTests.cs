@@ -17,12 +17,7 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// </summary>
 public class ClosingPacketBehindAFullFrameTests
 {
-    public static TheoryData<string, string> Endings => new()
-    {
-        { "reset", nameof(OssuaryErrorReason.ConnectionReset) },
-        { "disconnect (error)", nameof(OssuaryErrorReason.ConnectionFailed) },
-        { "disconnect", "clean end" },
-    };
+    public static TheoryData<string, string> Endings => PeerEndings.All();
 
     [Theory]
     [MemberData(nameof(Endings))]
@@ -34,9 +29,9 @@ public class ClosingPacketBehindAFullFrameTests
         await using OssuaryClientConnection clientConnection = client;
 
         // The socket stays open: only the closing packet can end the client's input.
-        await server.SendTogetherAsync(server.DataPacket(new byte[OssuarySession.MaxPlaintextLength]), Closing(ending));
+        await server.SendTogetherAsync(server.DataPacket(new byte[OssuarySession.MaxPlaintextLength]), PeerEndings.Packet(ending));
 
-        Assert.Equal((expected, OssuarySession.MaxPlaintextLength), await ReadToTheEndAsync(client.Transport.Input));
+        Assert.Equal((expected, OssuarySession.MaxPlaintextLength), await PeerEndings.ReadToTheEndAsync(client.Transport.Input));
     }
 
     [Theory]
@@ -58,7 +53,7 @@ public class ClosingPacketBehindAFullFrameTests
             {
                 started.TrySetResult();
                 await go.Task;
-                outcome.TrySetResult(await ReadToTheEndAsync(connection.Transport.Input));
+                outcome.TrySetResult(await PeerEndings.ReadToTheEndAsync(connection.Transport.Input));
             });
         }));
 
@@ -67,38 +62,9 @@ public class ClosingPacketBehindAFullFrameTests
 
         // Six full frames: more than the input holds before its reader must make room.
         byte[][] frames = [.. Enumerable.Range(0, 6).Select(_ => client.DataPacket(new byte[OssuarySession.MaxPlaintextLength]))];
-        await client.SendTogetherAsync([.. frames, Closing(ending)]);
+        await client.SendTogetherAsync([.. frames, PeerEndings.Packet(ending)]);
         go.SetResult();
 
         Assert.Equal((expected, 6 * OssuarySession.MaxPlaintextLength), await outcome.Task.Within());
-    }
-
-    private static byte[] Closing(string ending) => ending switch
-    {
-        "reset" => Wire.Control(Wire.Reset, error: false),
-        "disconnect (error)" => Wire.Control(Wire.Disconnect, error: true),
-        _ => Wire.Control(Wire.Disconnect, error: false),
-    };
-
-    private static async Task<(string Outcome, int Received)> ReadToTheEndAsync(System.IO.Pipelines.PipeReader input)
-    {
-        int received = 0;
-        try
-        {
-            while (true)
-            {
-                System.IO.Pipelines.ReadResult read = await input.ReadAsync().AsTask().Within();
-                received += (int)read.Buffer.Length;
-                input.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
-                {
-                    return ("clean end", received);
-                }
-            }
-        }
-        catch (OssuaryException ex)
-        {
-            return (ex.Reason.ToString(), received);
-        }
     }
 }

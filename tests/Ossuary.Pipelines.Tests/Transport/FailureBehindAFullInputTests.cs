@@ -23,32 +23,22 @@ public class FailureBehindAFullInputTests
     // one arriving in the same transport read as the closing packet behind it.
     private const int Frames = 4;
 
-    public static TheoryData<string, string> Endings => new()
-    {
-        { "reset", nameof(OssuaryErrorReason.ConnectionReset) },
-        { "disconnect (error)", nameof(OssuaryErrorReason.ConnectionFailed) },
-        { "disconnect", "clean end" },
-    };
+    public static TheoryData<string, string> Endings => PeerEndings.All();
 
     [Theory]
     [MemberData(nameof(Endings))]
     public async Task AClientThatCompletesItsOutputWithAFullInputStillReadsThePeersFailure(string ending, string expected)
     {
         using var keys = new MutualKeys();
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, keys.ClientOptions());
-        var serverOptions = new OssuarySessionOptions { Role = OssuaryRole.AuthenticatedServer, Identity = keys.Server };
-        serverOptions.AuthorizedKeys.Add(keys.Client.PublicKey);
-        using var server = new SessionSocketPeer(await listener.AcceptSocketAsync().Within(), new OssuarySession(serverOptions));
-        await server.HandshakeAsync();
-        await using OssuaryClientConnection client = await connecting.Within();
+        (SessionSocketPeer server, OssuaryClientConnection client) = await SessionSocketPeer.ServeClientAsync(keys);
+        using SessionSocketPeer serverPeer = server;
+        await using OssuaryClientConnection clientConnection = client;
 
-        await server.SendTogetherAsync([.. FullFrames(server), Closing(ending)]);
+        await server.SendTogetherAsync([.. FullFrames(server), PeerEndings.Packet(ending)]);
         await PipeReads.WaitUntilHoldsAsync(client.Transport.Input, Frames * OssuarySession.MaxPlaintextLength);
         await client.Transport.Output.CompleteAsync(); // Disconnect, with the peer's end unread behind the frames
 
-        (string outcome, int received) = await ReadToTheEndAsync(client.Transport.Input);
+        (string outcome, int received) = await PeerEndings.ReadToTheEndAsync(client.Transport.Input);
         Assert.Equal(expected, outcome);
         Assert.Equal(Frames * OssuarySession.MaxPlaintextLength, received);
     }
@@ -72,49 +62,17 @@ public class FailureBehindAFullInputTests
                 started.TrySetResult();
                 await PipeReads.WaitUntilHoldsAsync(connection.Transport.Input, Frames * OssuarySession.MaxPlaintextLength);
                 await connection.Transport.Output.CompleteAsync();
-                outcome.TrySetResult(await ReadToTheEndAsync(connection.Transport.Input));
+                outcome.TrySetResult(await PeerEndings.ReadToTheEndAsync(connection.Transport.Input));
             });
         }));
 
-        var clientOptions = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
-        clientOptions.AuthorizedKeys.Add(keys.Server.PublicKey);
-        using var client = new SessionSocketPeer(await RawPeer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port())), new OssuarySession(clientOptions));
-        await client.HandshakeAsync();
+        using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys);
         await started.Task.Within();
-        await client.SendTogetherAsync([.. FullFrames(client), Closing(ending)]);
+        await client.SendTogetherAsync([.. FullFrames(client), PeerEndings.Packet(ending)]);
 
         Assert.Equal((expected, Frames * OssuarySession.MaxPlaintextLength), await outcome.Task.Within());
     }
 
     private static IEnumerable<byte[]> FullFrames(SessionSocketPeer peer) =>
         [.. Enumerable.Range(0, Frames).Select(_ => peer.DataPacket(new byte[OssuarySession.MaxPlaintextLength]))];
-
-    private static byte[] Closing(string ending) => ending switch
-    {
-        "reset" => Wire.Control(Wire.Reset, error: false),
-        "disconnect (error)" => Wire.Control(Wire.Disconnect, error: true),
-        _ => Wire.Control(Wire.Disconnect, error: false),
-    };
-
-    private static async Task<(string Outcome, int Received)> ReadToTheEndAsync(PipeReader input)
-    {
-        int received = 0;
-        try
-        {
-            while (true)
-            {
-                ReadResult read = await input.ReadAsync().AsTask().Within();
-                received += (int)read.Buffer.Length;
-                input.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
-                {
-                    return ("clean end", received);
-                }
-            }
-        }
-        catch (OssuaryException ex)
-        {
-            return (ex.Reason.ToString(), received);
-        }
-    }
 }

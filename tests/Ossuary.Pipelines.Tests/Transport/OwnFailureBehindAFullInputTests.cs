@@ -42,10 +42,7 @@ public class OwnFailureBehindAFullInputTests
             }),
             builder => OssuaryTestServer.LogTo(logs)(builder.Services));
 
-        var clientOptions = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = keys.Client };
-        clientOptions.AuthorizedKeys.Add(keys.Server.PublicKey);
-        using var client = new SessionSocketPeer(await RawPeer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port())), new OssuarySession(clientOptions));
-        await client.HandshakeAsync();
+        using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys);
         await client.SendTogetherAsync([.. Enumerable.Range(0, 4).Select(_ => client.DataPacket(new byte[OssuarySession.MaxPlaintextLength]))]);
 
         OssuaryException failed = Assert.IsType<OssuaryException>(await outcome.Task.Within());

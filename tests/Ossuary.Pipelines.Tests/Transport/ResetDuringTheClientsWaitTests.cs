@@ -25,14 +25,8 @@ public class ResetDuringTheClientsWaitTests
         using var loggers = new LoggerFactory([logs]);
         OssuaryClientOptions options = keys.ClientOptions();
         options.LoggerFactory = loggers;
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, options);
-        var serverOptions = new OssuarySessionOptions { Role = OssuaryRole.AuthenticatedServer, Identity = keys.Server };
-        serverOptions.AuthorizedKeys.Add(keys.Client.PublicKey);
-        using var server = new SessionSocketPeer(await listener.AcceptSocketAsync().Within(), new OssuarySession(serverOptions));
-        await server.HandshakeAsync();
-        OssuaryClientConnection client = await connecting.Within();
+        (SessionSocketPeer server, OssuaryClientConnection client) = await SessionSocketPeer.ServeClientAsync(keys, options);
+        using SessionSocketPeer serverPeer = server;
 
         // Far more than the client's input holds: the rest waits unread in its socket when it says goodbye,
         // so it waits for the server's close. Its input full, the inbound loop ends at disposal without
