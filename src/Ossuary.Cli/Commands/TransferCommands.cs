@@ -90,6 +90,14 @@ internal static class TransferCommands
                     return ExitCodes.Success;
                 }
 
+                if (sent.Hash is { } ours && answer?.StartsWith("OK ", StringComparison.Ordinal) == true)
+                {
+                    // Not a refusal: the receiver took bytes whose hash is not the file's, so what it
+                    // stored is not what was sent (or it is not an honest receiver).
+                    throw new CliException(
+                        $"the receiver confirmed a different SHA-256 ({TransferProtocol.Printable(answer[3..])}) than the file's ({Convert.ToHexStringLower(ours)}): what it received is not what was sent");
+                }
+
                 if (!string.IsNullOrEmpty(answer))
                 {
                     throw new CliException($"the receiver refused the file: {TransferProtocol.Printable(answer)}");

@@ -38,6 +38,36 @@ public sealed class CliForgedReceiverTests : CliTestBase
     }
 
     [Fact]
+    public async Task AConfirmationOfAnotherHashIsSaidToBeOneNotARefusal()
+    {
+        // A receiver that took the whole file and answered OK with a hash that is not the file's: the
+        // sender said "the receiver refused the file: OK ...", which hides that what arrived differs.
+        byte[] file = new byte[100];
+        File.WriteAllBytes(Path.Combine(Dir, "small.bin"), file);
+        string wrong = new('0', 64);
+        using var receiverKey = OssuaryIdentity.Generate();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        Task forged = Task.Run(async () =>
+        {
+            using Socket socket = await listener.AcceptSocketAsync();
+            await using var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false));
+            await stream.AuthenticateAsServerAsync(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = receiverKey });
+            int header = $"OSSUARY-FILE/1 {file.Length} {Convert.ToBase64String("small.bin"u8)}\n".Length;
+            await stream.ReadExactlyAsync(new byte[header + file.Length + 32]); // the header, the file and its hash
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"OK {wrong}\n"));
+            await stream.FlushAsync();
+            await stream.ReadAtLeastAsync(new byte[1], 1, throwOnEndOfStream: false); // until the sender closes
+        });
+
+        ToolResult sent = await RunAsync("send", "small.bin", $"127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", "--trust", receiverKey.PublicKey.ToString());
+        await forged.Within();
+
+        string ours = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file));
+        AssertFails(sent, 1, $"the receiver confirmed a different SHA-256 ({wrong}) than the file's ({ours}): what it received is not what was sent");
+    }
+
+    [Fact]
     public async Task AReceiverWhoseConnectionResetsMidTransferIsNotCalledARefusal()
     {
         // A receiver that took the header and the first bytes, then went away with its socket reset (its
