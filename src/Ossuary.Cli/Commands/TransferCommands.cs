@@ -309,8 +309,22 @@ internal static class TransferCommands
 
     private static async Task<int> ReceiveFileAsync(OssuaryDuplexPipe secure, string directory, bool force, CancellationToken cancellationToken)
     {
-        string header = await TransferProtocol.ReadLineAsync(secure.Input, cancellationToken)
-            ?? throw new CliException("the sender closed the connection before sending a file");
+        string? header;
+        try
+        {
+            header = await TransferProtocol.ReadLineAsync(secure.Input, cancellationToken);
+        }
+        catch (OssuaryException ex) when (ex is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null })
+        {
+            // The sender's Disconnect (error). Said in the receiver's terms: the tool's general wording
+            // for it names a refusal of this client's key, which only a server does to a client.
+            throw new CliException("the sender ended the connection with an error before sending a file (it failed or was stopped)");
+        }
+
+        if (header is null)
+        {
+            throw new CliException("the sender closed the connection before sending a file");
+        }
         string name;
         long length;
         try
