@@ -224,6 +224,9 @@ internal static class TransferCommands
                 reading = ReadSourceAsync(source, sourceName, chunk.AsMemory(0, chunked ? ChunkSize : (int)Math.Min(ChunkSize, length - sent)), cancellationToken);
                 if (await Task.WhenAny(reading, answered) != reading)
                 {
+                    // Ctrl+C ends the wait for the answer (its read takes the token) where no token ends a
+                    // read of stdin: an interruption, for the caller to tell the receiver, not an answer.
+                    cancellationToken.ThrowIfCancellationRequested();
                     return new SendResult(null, sent, null);
                 }
 
