@@ -18,21 +18,15 @@ public sealed class CliForgedReceiverTests : CliTestBase
     public async Task AnEmptyAnswerToAnUnfinishedTransferIsNoConfirmation()
     {
         File.WriteAllBytes(Path.Combine(Dir, "big.bin"), new byte[10 * 1024 * 1024]);
-        using var receiverKey = OssuaryIdentity.Generate();
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Task forged = Task.Run(async () =>
+        using ForgedReceiver forged = ForgedReceiver.Start(async (stream, _) =>
         {
-            using Socket socket = await listener.AcceptSocketAsync();
-            await using var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false));
-            await stream.AuthenticateAsServerAsync(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = receiverKey });
             await stream.ReadExactlyAsync(new byte[1000]); // the header and the start of the file
             await stream.WriteAsync("\n"u8.ToArray()); // an empty answer, then Disconnect before the rest
             await stream.FlushAsync();
         });
 
-        ToolResult sent = await RunAsync("send", "big.bin", $"127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", "--trust", receiverKey.PublicKey.ToString());
-        await forged.Within();
+        ToolResult sent = await RunAsync("send", "big.bin", forged.Address, "--trust", forged.Key.PublicKey.ToString());
+        await forged.Running.Within();
 
         AssertFails(sent, 1, "the receiver closed the connection during the transfer");
     }
@@ -45,14 +39,8 @@ public sealed class CliForgedReceiverTests : CliTestBase
         byte[] file = new byte[100];
         File.WriteAllBytes(Path.Combine(Dir, "small.bin"), file);
         string wrong = new('0', 64);
-        using var receiverKey = OssuaryIdentity.Generate();
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Task forged = Task.Run(async () =>
+        using ForgedReceiver forged = ForgedReceiver.Start(async (stream, _) =>
         {
-            using Socket socket = await listener.AcceptSocketAsync();
-            await using var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false));
-            await stream.AuthenticateAsServerAsync(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = receiverKey });
             int header = $"OSSUARY-FILE/1 {file.Length} {Convert.ToBase64String("small.bin"u8)}\n".Length;
             await stream.ReadExactlyAsync(new byte[header + file.Length + 32]); // the header, the file and its hash
             await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"OK {wrong}\n"));
@@ -60,8 +48,8 @@ public sealed class CliForgedReceiverTests : CliTestBase
             await stream.ReadAtLeastAsync(new byte[1], 1, throwOnEndOfStream: false); // until the sender closes
         });
 
-        ToolResult sent = await RunAsync("send", "small.bin", $"127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", "--trust", receiverKey.PublicKey.ToString());
-        await forged.Within();
+        ToolResult sent = await RunAsync("send", "small.bin", forged.Address, "--trust", forged.Key.PublicKey.ToString());
+        await forged.Running.Within();
 
         string ours = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file));
         AssertFails(sent, 1, $"the receiver confirmed a different SHA-256 ({wrong}) than the file's ({ours}): what it received is not what was sent");
@@ -74,28 +62,19 @@ public sealed class CliForgedReceiverTests : CliTestBase
         // process killed with the sender's bytes unread): the sender said "refused this client", as if
         // an allow-list had turned its key away.
         File.WriteAllBytes(Path.Combine(Dir, "big.bin"), new byte[10 * 1024 * 1024]);
-        using var receiverKey = OssuaryIdentity.Generate();
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Task forged = Task.Run(async () =>
+        using ForgedReceiver forged = ForgedReceiver.Start(async (stream, socket) =>
         {
-            using Socket socket = await listener.AcceptSocketAsync();
-            await using (var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: true))
-            {
-                await stream.AuthenticateAsServerAsync(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = receiverKey });
-                await stream.ReadExactlyAsync(new byte[1000]); // the header and the start of the file
+            await stream.ReadExactlyAsync(new byte[1000]); // the header and the start of the file
 
-                socket.LingerState = new LingerOption(true, 0);
-                socket.Close(); // a reset, under the stream
-            }
-        });
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close(); // a reset, under the stream
+        }, leaveInnerStreamOpen: true);
 
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        ToolResult sent = await RunAsync("send", "big.bin", $"127.0.0.1:{port}", "--trust", receiverKey.PublicKey.ToString());
-        await forged.Within();
+        ToolResult sent = await RunAsync("send", "big.bin", forged.Address, "--trust", forged.Key.PublicKey.ToString());
+        await forged.Running.Within();
 
         // ConnectionFailed when a read meets the reset, Truncated when a write met it first (a read then finds the end).
-        AssertFails(sent, 1, $"the connection to 127.0.0.1:{port} failed during the transfer (");
+        AssertFails(sent, 1, $"the connection to {forged.Address} failed during the transfer (");
         Assert.DoesNotContain("refused", sent.Stderr, StringComparison.Ordinal);
     }
 
@@ -106,16 +85,12 @@ public sealed class CliForgedReceiverTests : CliTestBase
         // error): the sender said only that it had been refused, which an allow-list does the same way
         // right after connecting. It cannot tell the two apart, so it names both.
         File.WriteAllBytes(Path.Combine(Dir, "big.bin"), new byte[10 * 1024 * 1024]);
-        using var receiverKey = OssuaryIdentity.Generate();
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        Task forged = Task.Run(async () =>
+        using ForgedReceiver forged = ForgedReceiver.StartRaw(async (socket, key) =>
         {
-            using Socket socket = await listener.AcceptSocketAsync();
             await using var network = new NetworkStream(socket, ownsSocket: false);
             await using OssuaryDuplexPipe secure = await OssuaryDuplexPipe.AcceptAsync(
                 new DuplexPipe(PipeReader.Create(network), PipeWriter.Create(network)),
-                new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = receiverKey });
+                new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = key });
             ReadResult read;
             while ((read = await secure.Input.ReadAsync()).Buffer.Length < 1000) // the header and the start of the file
             {
@@ -126,10 +101,54 @@ public sealed class CliForgedReceiverTests : CliTestBase
             await secure.Output.CompleteAsync(new IOException("the receiver's disk failed")); // Disconnect (error)
         });
 
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        ToolResult sent = await RunAsync("send", "big.bin", $"127.0.0.1:{port}", "--trust", receiverKey.PublicKey.ToString());
-        await forged.Within();
+        ToolResult sent = await RunAsync("send", "big.bin", forged.Address, "--trust", forged.Key.PublicKey.ToString());
+        await forged.Running.Within();
 
-        AssertFails(sent, 1, $"127.0.0.1:{port} ended the connection with an error without answering: it failed or was stopped during the transfer", "or it refused this client");
+        AssertFails(sent, 1, $"{forged.Address} ended the connection with an error without answering: it failed or was stopped during the transfer", "or it refused this client");
+    }
+
+    /// <summary>
+    /// A receiver on 127.0.0.1 that takes one connection and does what a test has it do; <see cref="Start"/>
+    /// first authenticates as an unauthenticated server over an <see cref="OssuaryStream"/>.
+    /// </summary>
+    private sealed class ForgedReceiver : IDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+
+        private ForgedReceiver() => _listener.Start();
+
+        public OssuaryIdentity Key { get; } = OssuaryIdentity.Generate();
+
+        public string Address => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+
+        /// <summary>Completes when the receiver has done its part (and throws what it threw).</summary>
+        public Task Running { get; private set; } = Task.CompletedTask;
+
+        /// <summary>Given the accepted socket and the receiver's key, <paramref name="behave"/> does the rest.</summary>
+        public static ForgedReceiver StartRaw(Func<Socket, OssuaryIdentity, Task> behave)
+        {
+            var receiver = new ForgedReceiver();
+            receiver.Running = Task.Run(async () =>
+            {
+                using Socket socket = await receiver._listener.AcceptSocketAsync();
+                await behave(socket, receiver.Key);
+            });
+            return receiver;
+        }
+
+        /// <summary><paramref name="behave"/> runs on the authenticated stream (and its socket); the stream is disposed after it.</summary>
+        public static ForgedReceiver Start(Func<OssuaryStream, Socket, Task> behave, bool leaveInnerStreamOpen = false) =>
+            StartRaw(async (socket, key) =>
+            {
+                await using var stream = new OssuaryStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen);
+                await stream.AuthenticateAsServerAsync(new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = key });
+                await behave(stream, socket);
+            });
+
+        public void Dispose()
+        {
+            _listener.Dispose();
+            Key.Dispose();
+        }
     }
 }

@@ -67,6 +67,23 @@ internal sealed class KestrelHost : IAsyncDisposable
             })
             .UseConnectionHandler<EchoConnectionHandler>()));
 
+    /// <summary>
+    /// A server on a loopback port behind <c>UseOssuary</c>, with <paramref name="identity"/>, admitting
+    /// <paramref name="client"/>, whose connections <paramref name="handler"/> takes.
+    /// </summary>
+    public static Task<KestrelHost> StartOssuaryAsync(OssuaryIdentity identity, OssuaryPublicKey client, Func<ConnectionContext, Task> handler, Action<WebApplicationBuilder>? configure = null) =>
+        StartAsync(
+            k => k.Listen(System.Net.IPAddress.Loopback, 0, listen =>
+            {
+                listen.UseOssuary(o =>
+                {
+                    o.Identity = identity;
+                    o.AuthorizedClientKeys.Add(client);
+                });
+                listen.Run(handler);
+            }),
+            configure);
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();

@@ -42,20 +42,12 @@ public class ClosingPacketBehindAFullFrameTests
         var outcome = new TaskCompletionSource<(string, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        await using KestrelHost host = await KestrelHost.StartOssuaryAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
-            listen.UseOssuary(o =>
-            {
-                o.Identity = keys.Server;
-                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-            });
-            listen.Run(async connection =>
-            {
-                started.TrySetResult();
-                await go.Task;
-                outcome.TrySetResult(await PeerEndings.ReadToTheEndAsync(connection.Transport.Input));
-            });
-        }));
+            started.TrySetResult();
+            await go.Task;
+            outcome.TrySetResult(await PeerEndings.ReadToTheEndAsync(connection.Transport.Input));
+        });
 
         using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys);
         await started.Task.Within();

@@ -50,21 +50,13 @@ public class FailureBehindAFullInputTests
         using var keys = new MutualKeys();
         var outcome = new TaskCompletionSource<(string, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+        await using KestrelHost host = await KestrelHost.StartOssuaryAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
-            listen.UseOssuary(o =>
-            {
-                o.Identity = keys.Server;
-                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-            });
-            listen.Run(async connection =>
-            {
-                started.TrySetResult();
-                await PipeReads.WaitUntilHoldsAsync(connection.Transport.Input, Frames * OssuarySession.MaxPlaintextLength);
-                await connection.Transport.Output.CompleteAsync();
-                outcome.TrySetResult(await PeerEndings.ReadToTheEndAsync(connection.Transport.Input));
-            });
-        }));
+            started.TrySetResult();
+            await PipeReads.WaitUntilHoldsAsync(connection.Transport.Input, Frames * OssuarySession.MaxPlaintextLength);
+            await connection.Transport.Output.CompleteAsync();
+            outcome.TrySetResult(await PeerEndings.ReadToTheEndAsync(connection.Transport.Input));
+        });
 
         using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys);
         await started.Task.Within();

@@ -25,22 +25,12 @@ public class OwnFailureBehindAFullInputTests
         var logs = new FakeLoggerProvider();
         var crash = new InvalidOperationException("the handler failed");
         var outcome = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await KestrelHost.StartAsync(
-            kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
-            {
-                listen.UseOssuary(o =>
-                {
-                    o.Identity = keys.Server;
-                    o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
-                });
-                listen.Run(async connection =>
-                {
-                    await PipeReads.WaitUntilHoldsAsync(connection.Transport.Input, 4 * OssuarySession.MaxPlaintextLength);
-                    await connection.Transport.Output.CompleteAsync(crash);
-                    outcome.TrySetResult(await Record.ExceptionAsync(() => PipeReads.ReadToEndAsync(connection.Transport.Input)));
-                });
-            }),
-            builder => OssuaryTestServer.LogTo(logs)(builder.Services));
+        await using KestrelHost host = await KestrelHost.StartOssuaryAsync(keys.Server, keys.Client.PublicKey, async connection =>
+        {
+            await PipeReads.WaitUntilHoldsAsync(connection.Transport.Input, 4 * OssuarySession.MaxPlaintextLength);
+            await connection.Transport.Output.CompleteAsync(crash);
+            outcome.TrySetResult(await Record.ExceptionAsync(() => PipeReads.ReadToEndAsync(connection.Transport.Input)));
+        }, builder => OssuaryTestServer.LogTo(logs)(builder.Services));
 
         using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys);
         await client.SendTogetherAsync([.. Enumerable.Range(0, 4).Select(_ => client.DataPacket(new byte[OssuarySession.MaxPlaintextLength]))]);

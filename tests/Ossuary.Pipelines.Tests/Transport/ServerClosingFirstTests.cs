@@ -18,7 +18,7 @@ public class ServerClosingFirstTests
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
         var serverRead = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await StartAsync(serverKey, clientKey.PublicKey, async connection =>
+        await using KestrelHost host = await KestrelHost.StartOssuaryAsync(serverKey, clientKey.PublicKey, async connection =>
         {
             try
             {
@@ -54,7 +54,7 @@ public class ServerClosingFirstTests
         // server had logged a clean close.
         const int Length = 8 << 20;
         using var keys = new MutualKeys();
-        await using KestrelHost host = await StartAsync(keys.Server, keys.Client.PublicKey, async connection =>
+        await using KestrelHost host = await KestrelHost.StartOssuaryAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
             byte[] chunk = new byte[64 * 1024];
             for (int sent = 0; sent < Length; sent += chunk.Length)
@@ -106,7 +106,7 @@ public class ServerClosingFirstTests
         using var keys = new MutualKeys();
         var clientPort = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var returned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await StartAsync(keys.Server, keys.Client.PublicKey, async connection =>
+        await using KestrelHost host = await KestrelHost.StartOssuaryAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
             clientPort.TrySetResult(((IPEndPoint)connection.RemoteEndPoint!).Port);
             byte[] chunk = new byte[64 * 1024];
@@ -180,7 +180,7 @@ public class ServerClosingFirstTests
         // having bytes unsent): waiting for the client's close must not wait on the full input.
         using var keys = new MutualKeys();
         var sawClose = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using KestrelHost host = await StartAsync(keys.Server, keys.Client.PublicKey, async connection =>
+        await using KestrelHost host = await KestrelHost.StartOssuaryAsync(keys.Server, keys.Client.PublicKey, async connection =>
         {
             while (true)
             {
@@ -267,14 +267,4 @@ public class ServerClosingFirstTests
     }
 
     /// <summary>A Kestrel host whose one listener, behind <c>UseOssuary</c> as <paramref name="server"/>, admits <paramref name="client"/> and runs <paramref name="handler"/>.</summary>
-    private static Task<KestrelHost> StartAsync(OssuaryIdentity server, OssuaryPublicKey client, Func<ConnectionContext, Task> handler) =>
-        KestrelHost.StartAsync(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
-        {
-            listen.UseOssuary(o =>
-            {
-                o.Identity = server;
-                o.AuthorizedClientKeys.Add(client);
-            });
-            listen.Run(handler);
-        }));
 }
