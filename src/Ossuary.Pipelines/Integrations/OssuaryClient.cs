@@ -61,6 +61,8 @@ public static class OssuaryClient
     /// <exception cref="SocketException">The endpoint could not be reached, its name did not resolve, or connecting timed out (<see cref="SocketError.TimedOut"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     /// <exception cref="NotSupportedException"><paramref name="endpoint"/> is not an <see cref="IPEndPoint"/>, <see cref="DnsEndPoint"/> or <see cref="UnixDomainSocketEndPoint"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="endpoint"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="connectTimeout"/> is neither positive nor <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
     public static Task<Socket> ConnectSocketAsync(EndPoint endpoint, TimeSpan connectTimeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);

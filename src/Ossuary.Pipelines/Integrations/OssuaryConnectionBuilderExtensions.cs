@@ -23,6 +23,7 @@ public static class OssuaryConnectionBuilderExtensions
     /// services, and with them its logger factory, are disposed); options that change belong in
     /// configuration (<c>AddOssuaryServer(section, name)</c> and <c>UseOssuary(name)</c>).
     /// </summary>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
     /// <exception cref="IOException">A key file named by the options cannot be read.</exception>
@@ -67,6 +68,7 @@ public static class OssuaryConnectionBuilderExtensions
     /// name): an endpoint Kestrel rebinds on a configuration reload takes it over, and none is left behind,
     /// also while a change of the options waits to pass (the previous options stay in force meanwhile).
     /// </summary>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="InvalidOperationException">The builder has no services, or the options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file named by the options is malformed; the message names the file.</exception>
     /// <exception cref="IOException">A key file named by the options cannot be read.</exception>

@@ -77,7 +77,7 @@ public sealed partial class OssuaryStream : Stream
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed, before the handshake or while it ran (the connection it made is closed).</exception>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
-    /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
+    /// <exception cref="InvalidOperationException">The options are invalid (the message says what to fix), or this stream has authenticated, or tried to, before: a stream authenticates once.</exception>
     /// <exception cref="FormatException">A key file the options name is malformed; the message names the file.</exception>
     /// <exception cref="IOException">A key file the options name cannot be read.</exception>
     /// <exception cref="UnauthorizedAccessException">A secret key file the options name may be read by other users (fix with <c>chmod 600</c>), a server's authorized-keys file may be written by them (fix with <c>chmod go-w</c>), either is owned by another user, or a file cannot be opened.</exception>
@@ -186,7 +186,17 @@ public sealed partial class OssuaryStream : Stream
         }
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Reads decrypted bytes into <paramref name="buffer"/>: what has arrived, up to its length, waiting
+    /// for the peer when nothing has. Returns 0 once the peer has closed the connection cleanly (Disconnect).
+    /// </summary>
+    /// <exception cref="OssuaryException">The connection failed: the peer refused this client or failed
+    /// (<see cref="OssuaryErrorReason.ConnectionFailed"/>), reset it, sent a bad record, or the inner stream
+    /// ended or failed; <see cref="OssuaryException.Reason"/> says which.</exception>
+    /// <exception cref="ObjectDisposedException">The stream was disposed, also while the read waited.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="InvalidOperationException">The stream is not authenticated (its authentication failed or
+    /// has not run), or another read is waiting (one read at a time): this one is refused, and the other goes on.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // reads that wait allocate nothing
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -229,14 +239,21 @@ public sealed partial class OssuaryStream : Stream
     // The array overloads check their arguments as every Stream does (ValidateBufferArguments):
     // AsMemory alone took a null buffer with count 0 as empty and named no parameter when out of range.
 
-    /// <inheritdoc />
+    /// <inheritdoc cref="ReadAsync(Memory{byte}, CancellationToken)"/>
+    /// <exception cref="ArgumentNullException"><paramref name="buffer"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> and <paramref name="count"/> are not a range of <paramref name="buffer"/>.</exception>
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
     {
         ValidateBufferArguments(buffer, offset, count);
         return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    /// <inheritdoc />
+    /// <summary>As <see cref="ReadAsync(byte[], int, int, CancellationToken)"/>, blocking the calling thread while it waits.</summary>
+    /// <exception cref="OssuaryException">The connection failed; <see cref="OssuaryException.Reason"/> says why.</exception>
+    /// <exception cref="ObjectDisposedException">The stream was disposed, also while the read waited.</exception>
+    /// <exception cref="InvalidOperationException">The stream is not authenticated, or another read is waiting.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="buffer"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> and <paramref name="count"/> are not a range of <paramref name="buffer"/>.</exception>
     public override int Read(byte[] buffer, int offset, int count)
     {
         ValidateBufferArguments(buffer, offset, count);

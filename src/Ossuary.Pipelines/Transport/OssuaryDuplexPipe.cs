@@ -176,7 +176,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>Runs the client handshake over <paramref name="transport"/> and returns the plaintext pipe.</summary>
     /// <exception cref="OssuaryException">The handshake failed or timed out; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="transport"/> or <paramref name="options"/> is null.</exception>
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">A key file the options name is malformed; the message names the file.</exception>
     /// <exception cref="IOException">A key file the options name cannot be read.</exception>
