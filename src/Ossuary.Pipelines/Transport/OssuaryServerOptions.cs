@@ -60,7 +60,7 @@ public sealed class OssuaryServerOptions
     /// the file is watched: a key added or removed takes effect from the next handshake, without a
     /// restart. A file that no longer parses, that other users may write, or that another user owns,
     /// keeps the previous keys (logged at Error); a deleted file (or a link's deleted target) admits
-    /// nobody from it (logged at Warning). A file that other users may write, or another user owns
+    /// nobody from it until it is back (logged at Error, event 23). A file that other users may write, or another user owns
     /// (anyone but the server's user and root; not checked on Windows), is refused at start-up: any of
     /// them could admit their own key.
     /// </summary>
