@@ -18,6 +18,27 @@ public sealed partial class NativeArtifactsTests(NativeLibraryFixture native)
         }
     }
 
+    /// <summary>
+    /// A C program ships what the publish leaves (the README's link commands copy it beside the
+    /// program): libsodium.so (ISC) and, compiled into both libraries, Geralt and the .NET runtime
+    /// (MIT), whose licences ask for their notice in every copy. The tool's package carries them;
+    /// so must this folder, with the library's own licence and NOTICE.
+    /// </summary>
+    [Fact]
+    public void PublishLeavesTheLicenceNoticesOfWhatTheLibrariesCarry()
+    {
+        foreach (string file in new[] { "LICENSE", "NOTICE", "THIRD-PARTY-NOTICES.txt" })
+        {
+            Assert.True(File.Exists(Path.Combine(native.ArtifactsDirectory, file)), $"{file} is missing from {native.ArtifactsDirectory}");
+        }
+
+        string notices = File.ReadAllText(Path.Combine(native.ArtifactsDirectory, "THIRD-PARTY-NOTICES.txt"));
+        foreach (string component in new[] { "libsodium (", "Geralt (", ".NET runtime (" })
+        {
+            Assert.Contains(component, notices, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void LibsodiumIsTheOneFromTheNuGetPackageGeraltNeeds()
     {
