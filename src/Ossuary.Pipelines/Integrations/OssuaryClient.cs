@@ -29,7 +29,7 @@ public static class OssuaryClient
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> is malformed; the message names the file.</exception>
     /// <exception cref="IOException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> cannot be read.</exception>
-    /// <exception cref="UnauthorizedAccessException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> may be read by other users (fix with <c>chmod 600</c>), or cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> may be read by other users (fix with <c>chmod 600</c>), is owned by another user (fix with <c>chown</c>; not checked on Windows), or cannot be opened.</exception>
     /// <exception cref="NotSupportedException"><paramref name="endpoint"/> is not an <see cref="IPEndPoint"/>, <see cref="DnsEndPoint"/> or <see cref="UnixDomainSocketEndPoint"/> (e.g. Kestrel's <c>UriEndPoint</c> or <c>NamedPipeEndPoint</c>).</exception>
     public static async Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, OssuaryClientOptions options, CancellationToken cancellationToken = default)
     {

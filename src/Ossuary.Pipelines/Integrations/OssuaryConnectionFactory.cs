@@ -38,7 +38,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// <exception cref="InvalidOperationException">The options are invalid; the message says what to fix.</exception>
     /// <exception cref="FormatException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> is malformed; the message names the file.</exception>
     /// <exception cref="IOException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> cannot be read.</exception>
-    /// <exception cref="UnauthorizedAccessException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> may be read by other users (fix with <c>chmod 600</c>), or cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">The options' <see cref="OssuaryClientOptions.IdentityKeyFile"/> may be read by other users (fix with <c>chmod 600</c>), is owned by another user (fix with <c>chown</c>; not checked on Windows), or cannot be opened.</exception>
     public OssuaryConnectionFactory(OssuaryClientOptions options, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
     {
         _loggerFactory = loggerFactory;

@@ -35,7 +35,7 @@ public sealed class OssuaryKnownHosts
     /// <summary>How many entries the file holds.</summary>
     /// <exception cref="FormatException">The file, as read now, has a malformed line; the message gives the file and line number.</exception>
     /// <exception cref="IOException">The file cannot be read, or another writer held it for longer than <see cref="LockWait"/>.</exception>
-    /// <exception cref="UnauthorizedAccessException">The file may not be read.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), or it cannot be opened: it is checked each time it is read, as at <see cref="Load"/>.</exception>
     public int Count => Query(static entries => entries.Count);
 
     /// <summary>
