@@ -7,8 +7,9 @@
 # 1. Packs the solution into a folder feed. Exactly Ossuary.Pipelines and Ossuary.Cli must come
 #    out, each as VERSION.nupkg and VERSION.snupkg, VERSION being the one in Directory.Build.props,
 #    with the licence expression, the README, the release notes and the licence files inside,
-#    and the library's SECURITY.md, which its README sends its reader to; a package that carries
-#    third-party binaries (the tool) has their licence notices in THIRD-PARTY-NOTICES.txt.
+#    and the library's SECURITY.md, which its README sends its reader to, and its XML docs beside
+#    its assembly (what an IDE shows); a package that carries third-party binaries (the tool) has
+#    their licence notices in THIRD-PARTY-NOTICES.txt.
 # 2. Creates a web project outside the repository (`dotnet new web`), adds Ossuary.Pipelines
 #    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
 #    to a free one; the package's README must show the same program), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
@@ -124,6 +125,18 @@ for pid in ("Ossuary.Pipelines", "Ossuary.Cli"):
         errors.append(f"{path.name}: authors are '{text('authors')}'")
     if pid == "Ossuary.Pipelines" and f"lib/net10.0/{pid}.dll" not in names:
         errors.append(f"{path.name}: lib/net10.0/{pid}.dll is missing")
+    # The XML docs beside the assembly are what an IDE shows a package user (summaries, exceptions):
+    # without them every tooltip of the library is empty.
+    if pid == "Ossuary.Pipelines":
+        docs = f"lib/net10.0/{pid}.xml"
+        if docs not in names:
+            errors.append(f"{path.name}: {docs} is missing (GenerateDocumentationFile)")
+        else:
+            with zipfile.ZipFile(path) as z:
+                members = {m.get("name") for m in ET.fromstring(z.read(docs)).iter("member")}
+            for member in ("T:Ossuary.Pipelines.Integrations.OssuaryClient", "T:Ossuary.Pipelines.Integrations.OssuaryStream"):
+                if member not in members:
+                    errors.append(f"{path.name}: {docs} does not document {member}")
     if pid == "Ossuary.Cli" and not any(n.startswith("tools/net10.0/any/") and n.endswith("ossuary.dll") for n in names):
         errors.append(f"{path.name}: not a .NET tool (no tools/net10.0/any/ossuary.dll)")
     # Every third-party binary a package carries goes with its licence's notice (MIT and ISC ask
