@@ -47,10 +47,10 @@ public sealed partial class OssuaryStream : Stream
         _leaveInnerStreamOpen = leaveInnerStreamOpen;
     }
 
-    /// <summary>What the handshake established; null before authentication.</summary>
+    /// <summary>What the handshake established; null before authentication, after a failed one, and once the stream is disposed.</summary>
     public IOssuaryConnectionFeature? Connection => _secure?.Feature;
 
-    /// <summary>True once a handshake has succeeded.</summary>
+    /// <summary>True once a handshake has succeeded, until the stream is disposed.</summary>
     public bool IsAuthenticated => _secure is not null;
 
     /// <inheritdoc />
