@@ -74,8 +74,14 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
         if (read.IsCompletedSuccessfully)
         {
-            Volatile.Write(ref _waiting, 0);
-            return new ValueTask<ReadResult>(Inspect(read.Result));
+            try
+            {
+                return new ValueTask<ReadResult>(Inspect(read.Result));
+            }
+            finally
+            {
+                Volatile.Write(ref _waiting, 0);
+            }
         }
 
         _pending.Reset();
@@ -160,7 +166,6 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     private void OnInnerReadCompleted()
     {
-        Volatile.Write(ref _waiting, 0); // before the result: the application may read again as soon as it has it
         ReadResult result;
         try
         {
@@ -168,13 +173,26 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
         }
         catch (Exception ex)
         {
-            _innerRead = default;
+            HandOver();
             _pending.SetException(ex);
             return;
         }
 
-        _innerRead = default;
+        HandOver();
         _pending.SetResult(result);
+    }
+
+    /// <summary>
+    /// Lets the next read start: after the pipe's read has been claimed (GetResult) and inspected, and
+    /// before the result is out (the application may read again as soon as it has it). Released
+    /// before GetResult, a second read landing in between went to the pipe, which takes a read as
+    /// begun only at GetResult: it got the bytes, and the first read, the one that kept the rule,
+    /// failed ("Reading is already in progress").
+    /// </summary>
+    private void HandOver()
+    {
+        _innerRead = default;
+        Volatile.Write(ref _waiting, 0);
     }
 
     private ReadResult Inspect(ReadResult result)
