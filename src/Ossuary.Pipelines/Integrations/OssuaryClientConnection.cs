@@ -17,7 +17,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// the last frames written and the Disconnect before the server reads them, so the server failed where
 /// disposal returned as if all was sent. <see cref="ConnectionClosed"/> fires when the server ends the
 /// connection (its Disconnect, a failure or the socket's end), on <see cref="Abort"/> and on dispose;
-/// a callback of it that throws is logged at Error (event 9), never thrown out of <see cref="Abort"/> or <see cref="DisposeAsync"/>.
+/// its callbacks run on the thread pool when the connection's end fires it, on the caller's thread
+/// when <see cref="Abort"/> or <see cref="DisposeAsync"/> does.
+/// A callback of it that throws is logged at Error (event 9), never thrown out of <see cref="Abort"/> or <see cref="DisposeAsync"/>.
 /// </summary>
 public sealed class OssuaryClientConnection : ConnectionContext
 {
@@ -51,9 +53,12 @@ public sealed class OssuaryClientConnection : ConnectionContext
         // the socket's end), not only on Abort or dispose, as Kestrel's transports do: once a write made
         // after it reports a completed pipe. Not only once both directions have stopped: the output may
         // stay stuck on a server that said goodbye and stopped reading, until disposal, which code
-        // that disposes on ConnectionClosed never got to.
+        // that disposes on ConnectionClosed never got to. Queued to the thread pool, as Kestrel's transports
+        // queue theirs, not run inline: when the loops' end fires it, it ran in the continuations of the
+        // inbound loop's task ahead of those registered later (disposal's, Completion's), so a callback
+        // that waited for the connection waited for work queued behind itself (disposal gave up after 10 s).
         secure.EndedForApplication.ContinueWith(static (_, state) => ((OssuaryClientConnection)state!).SignalClosed(), this,
-            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     /// <inheritdoc />
