@@ -14,7 +14,9 @@ public static class OssuaryClient
     /// <summary>
     /// Connects to <paramref name="endpoint"/>, runs the client handshake and returns the secured connection.
     /// A <see cref="DnsEndPoint"/> is resolved and every address tried in order (IPv6 and IPv4) until one
-    /// accepts; <see cref="IPEndPoint"/> and <see cref="UnixDomainSocketEndPoint"/> are connected directly.
+    /// accepts, each but the last given up on after its share of the time left (that time divided among the
+    /// addresses left, at least 2 s), so that one that never answers leaves time for the next;
+    /// <see cref="IPEndPoint"/> and <see cref="UnixDomainSocketEndPoint"/> are connected directly.
     /// Connecting is bounded by <see cref="OssuaryClientOptions.ConnectTimeout"/>, the handshake by
     /// <see cref="OssuaryClientOptions.HandshakeTimeout"/>.
     /// </summary>
@@ -50,7 +52,7 @@ public static class OssuaryClient
     /// would, without a handshake: for code that puts its own stream between the socket and
     /// <see cref="OssuaryStream"/> or <see cref="OssuaryDuplexPipe.ConnectAsync(System.IO.Pipelines.IDuplexPipe, OssuaryClientOptions, EndPoint?, CancellationToken)"/>
     /// (a diagnostic recorder, a proxy protocol). Every address of a <see cref="DnsEndPoint"/> is
-    /// tried in order; TCP sockets have Nagle's algorithm off, as Ossuary's frames are already batched.
+    /// tried in order, as by ConnectAsync (each but the last within its share of the time left); TCP sockets have Nagle's algorithm off, as Ossuary's frames are already batched.
     /// TCP keep-alive is not set (it is an <see cref="OssuaryClientOptions"/> setting, and these are not
     /// given): turn it on with <c>Socket.SetSocketOption</c> where a vanished server must be noticed.
     /// </summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
@@ -7,12 +8,17 @@ namespace Ossuary.Pipelines.Integrations;
 /// Opens the client's socket to an <see cref="IPEndPoint"/>, a <see cref="DnsEndPoint"/> (every
 /// resolved address in the resolver's order, IPv6 and IPv4 alike, as
 /// <c>Socket.ConnectAsync(DnsEndPoint)</c> does) or a <see cref="UnixDomainSocketEndPoint"/>, within a timeout.
+/// Every address of a name but the last is given up on after its share of the time left (see <see cref="Share"/>).
 /// </summary>
 internal static class SocketConnector
 {
     // The longest delay CancelAfter accepts (about 49.7 days); the options take any positive
     // timeout, and one longer than this is as good as none for a connect.
     private static readonly TimeSpan LongestTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    // The least an address that is not a name's last is given before the next is tried: a connect on
+    // a slow path (a loaded machine, a distant server) still completes within it.
+    private static readonly TimeSpan ShortestShare = TimeSpan.FromSeconds(2);
 
     /// <exception cref="SocketException">No address could be reached, the name did not resolve, or the timeout ran out (<see cref="SocketError.TimedOut"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -31,8 +37,10 @@ internal static class SocketConnector
                 $"Ossuary connects to an IPEndPoint, a DnsEndPoint or a UnixDomainSocketEndPoint, not a {endpoint.GetType().Name} ({endpoint}).");
         }
 
+        long started = Stopwatch.GetTimestamp();
+        bool bounded = timeout != Timeout.InfiniteTimeSpan && timeout < LongestTimeout;
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (timeout != Timeout.InfiniteTimeSpan && timeout < LongestTimeout)
+        if (bounded)
         {
             bound.CancelAfter(timeout);
         }
@@ -41,7 +49,7 @@ internal static class SocketConnector
         {
             return endpoint switch
             {
-                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bound.Token).ConfigureAwait(false),
+                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bounded ? (started, timeout) : null, bound.Token).ConfigureAwait(false),
                 _ => await ConnectToAddressAsync(endpoint, bound.Token).ConfigureAwait(false),
             };
         }
@@ -56,7 +64,9 @@ internal static class SocketConnector
         }
     }
 
-    private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
+    /// <summary>Every address of <paramref name="endpoint"/> in turn; <paramref name="bound"/>: when the timeout started and its length, null when it is none a timer can take.</summary>
+    private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve,
+        (long Started, TimeSpan Timeout)? bound, CancellationToken cancellationToken)
     {
         IPAddress[] addresses;
         try
@@ -77,19 +87,58 @@ internal static class SocketConnector
         // Tried one after another, as Socket.ConnectAsync(DnsEndPoint) does; the last failure is
         // reported, since it is the one a caller who named a single host can act on.
         SocketException? last = null;
-        foreach (IPAddress address in addresses)
+        for (int i = 0; i < addresses.Length; i++)
         {
+            var address = new IPEndPoint(addresses[i], endpoint.Port);
+            int left = addresses.Length - i;
+            if (bound is not { } timeout || left == 1)
+            {
+                try
+                {
+                    return await ConnectToAddressAsync(address, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException ex)
+                {
+                    last = ex;
+                    continue;
+                }
+            }
+
+            TimeSpan share = Share(timeout.Timeout - Stopwatch.GetElapsedTime(timeout.Started), left);
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            attempt.CancelAfter(share);
             try
             {
-                return await ConnectToAddressAsync(new IPEndPoint(address, endpoint.Port), cancellationToken).ConfigureAwait(false);
+                return await ConnectToAddressAsync(address, attempt.Token).ConfigureAwait(false);
             }
             catch (SocketException ex)
             {
                 last = ex;
             }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                last = new SocketException((int)SocketError.TimedOut, $"Connecting to {address} did not complete within its {share.TotalSeconds:0.###} s");
+            }
         }
 
         throw Named(last!, $"No address of {endpoint.Host}:{endpoint.Port} accepted ({addresses.Length} tried); the last");
+    }
+
+    /// <summary>
+    /// How long an address that is not the last may take: what is left of the timeout, shared among the
+    /// addresses left, at least <see cref="ShortestShare"/> (and never more than is left). Waited for to
+    /// the end, an address that never answers (a black-holed IPv6 route, whose SYNs vanish) took the whole
+    /// timeout, and the next, which would have accepted, was never tried.
+    /// </summary>
+    private static TimeSpan Share(TimeSpan remaining, int addressesLeft)
+    {
+        if (remaining <= TimeSpan.Zero)
+        {
+            return TimeSpan.Zero; // the whole timeout is up: the bound token ends the attempt
+        }
+
+        TimeSpan share = remaining / addressesLeft;
+        return share >= ShortestShare ? share : remaining < ShortestShare ? remaining : ShortestShare;
     }
 
     /// <summary>

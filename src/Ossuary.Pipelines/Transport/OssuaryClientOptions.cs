@@ -44,7 +44,10 @@ public sealed class OssuaryClientOptions
 
     /// <summary>
     /// Bound on connecting the socket in <c>OssuaryClient</c> and <c>OssuaryConnectionFactory</c>, every
-    /// address of a host name included. Default 30 s; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as the OS does.
+    /// address of a host name included: each address but the last is given up on after its share of the
+    /// time left (divided among the addresses left, at least 2 s), so that one that never answers (a
+    /// black-holed IPv6 route) leaves time for the next. Default 30 s; <see cref="Timeout.InfiniteTimeSpan"/>
+    /// waits as long as the OS does, for each address.
     /// </summary>
     public TimeSpan ConnectTimeout { get; set; } = DefaultConnectTimeout;
 

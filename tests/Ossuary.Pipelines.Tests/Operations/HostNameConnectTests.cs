@@ -65,6 +65,34 @@ public class HostNameConnectTests
         Assert.Equal(address, ((IPEndPoint)socket.RemoteEndPoint!).Address);
     }
 
+    /// <summary>
+    /// A name whose first address never answers (a black-holed IPv6 route: its SYNs vanish) and whose
+    /// second accepts. The first took the whole ConnectTimeout and the connect failed with TimedOut,
+    /// the second never tried, where the docs promise every address is tried until one accepts; now an
+    /// address that is not the last gets its share of what is left (at least 2 s) and the next is tried.
+    /// </summary>
+    [Fact]
+    public async Task AnAddressThatNeverAnswersLeavesTimeForTheNext()
+    {
+        // ::1 never answers: a listener with a backlog of 0, filled by one connection it never accepts,
+        // has the kernel drop further SYNs. 127.0.0.1 on the same port accepts.
+        using var unanswering = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        unanswering.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        unanswering.Listen(0);
+        using var filling = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        await filling.ConnectAsync(unanswering.LocalEndPoint!).Within();
+        int port = ((IPEndPoint)unanswering.LocalEndPoint!).Port;
+        using var accepting = new TcpListener(IPAddress.Loopback, port);
+        accepting.Start();
+
+        using Socket socket = await SocketConnector.ConnectAsync(
+            new DnsEndPoint("dual.example", port), TimeSpan.FromSeconds(6),
+            (_, _, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }),
+            CancellationToken.None).Within();
+
+        Assert.Equal(IPAddress.Loopback, ((IPEndPoint)socket.RemoteEndPoint!).Address);
+    }
+
     [Fact]
     public async Task ConnectSocketAsyncOpensTheSameConnectionWithoutAHandshakeForCallersWithTheirOwnStream()
     {
