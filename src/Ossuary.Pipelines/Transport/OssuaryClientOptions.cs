@@ -131,10 +131,10 @@ public sealed class OssuaryClientOptions
 
         if (ConnectTimeout <= TimeSpan.Zero && ConnectTimeout != Timeout.InfiniteTimeSpan)
         {
-            throw new InvalidOperationException($"ConnectTimeout{InConfiguration(nameof(ConnectTimeout))} must be positive or Timeout.InfiniteTimeSpan (default 30 s).");
+            throw new InvalidOperationException($"{Named(nameof(ConnectTimeout))} must be positive or Timeout.InfiniteTimeSpan (default 30 s).");
         }
 
-        OssuaryServerOptions.ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider, InConfiguration);
+        OssuaryServerOptions.ValidateTimeouts(nameof(OssuaryClientOptions), HandshakeTimeout, HandshakeStepTimeout, TimeProvider, InConfiguration);
         Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryClientOptions), InConfiguration(nameof(TcpKeepAlive)));
 
         if (TrustedServerKeys.Count == 0 && TrustServer is null && TrustServerAtEndPoint is null)

@@ -211,29 +211,30 @@ public sealed class OssuaryServerOptions
                 "no client can prove it, so it admits nobody. Remove it; to admit clients without an identity, use Mode = Unauthenticated.");
         }
 
-        ValidateTimeouts(HandshakeTimeout, HandshakeStepTimeout, TimeProvider, InConfiguration);
+        ValidateTimeouts(nameof(OssuaryServerOptions), HandshakeTimeout, HandshakeStepTimeout, TimeProvider, InConfiguration);
         Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryServerOptions), InConfiguration(nameof(TcpKeepAlive)));
     }
 
+    /// <param name="owner">The options' type, which the message names (a process may hold a client's and a server's).</param>
     /// <param name="handshake">The options' HandshakeTimeout.</param>
     /// <param name="step">The options' HandshakeStepTimeout.</param>
     /// <param name="time">The options' TimeProvider.</param>
     /// <param name="inConfiguration">Where a setting is in configuration, for the message (" (Ossuary:Devices:HandshakeTimeout in configuration)"), or "".</param>
-    internal static void ValidateTimeouts(TimeSpan handshake, TimeSpan step, TimeProvider? time, Func<string, string> inConfiguration)
+    internal static void ValidateTimeouts(string owner, TimeSpan handshake, TimeSpan step, TimeProvider? time, Func<string, string> inConfiguration)
     {
         if (handshake <= TimeSpan.Zero)
         {
-            throw new InvalidOperationException($"HandshakeTimeout{inConfiguration("HandshakeTimeout")} must be positive (default 10 s).");
+            throw new InvalidOperationException($"{owner}.HandshakeTimeout{inConfiguration("HandshakeTimeout")} must be positive (default 10 s).");
         }
 
         if (step <= TimeSpan.Zero)
         {
-            throw new InvalidOperationException($"HandshakeStepTimeout{inConfiguration("HandshakeStepTimeout")} must be positive (default 3 s).");
+            throw new InvalidOperationException($"{owner}.HandshakeStepTimeout{inConfiguration("HandshakeStepTimeout")} must be positive (default 3 s).");
         }
 
         if (time is null)
         {
-            throw new InvalidOperationException("TimeProvider must not be null (use TimeProvider.System).");
+            throw new InvalidOperationException($"{owner}.TimeProvider must not be null (use TimeProvider.System).");
         }
     }
 }

@@ -107,6 +107,40 @@ public class OptionsValidationTests
         Assert.Contains("HandshakeTimeout must be positive", refused.Message);
     });
 
+    /// <summary>
+    /// A refused timing setting of a client names the client's options, as its other messages do
+    /// ("OssuaryClientOptions.TrustedServerKeys holds ..."): "HandshakeTimeout must be positive" alone
+    /// did not say whether the client's options or a server's in the same process were wrong.
+    /// </summary>
+    [Theory]
+    [InlineData(nameof(OssuaryClientOptions.ConnectTimeout))]
+    [InlineData(nameof(OssuaryClientOptions.HandshakeTimeout))]
+    [InlineData(nameof(OssuaryClientOptions.HandshakeStepTimeout))]
+    [InlineData(nameof(OssuaryClientOptions.TimeProvider))]
+    public Task ARefusedClientTimingSettingIsNamedWithItsOptions(string setting) => Run(async () =>
+    {
+        var options = new OssuaryClientOptions { TrustedServerKeys = { StrangerKey.Value } };
+        switch (setting)
+        {
+            case nameof(OssuaryClientOptions.ConnectTimeout):
+                options.ConnectTimeout = TimeSpan.Zero;
+                break;
+            case nameof(OssuaryClientOptions.HandshakeTimeout):
+                options.HandshakeTimeout = TimeSpan.Zero;
+                break;
+            case nameof(OssuaryClientOptions.HandshakeStepTimeout):
+                options.HandshakeStepTimeout = TimeSpan.Zero;
+                break;
+            default:
+                options.TimeProvider = null!;
+                break;
+        }
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => OssuaryClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1), options));
+
+        Assert.StartsWith($"OssuaryClientOptions.{setting} ", refused.Message, StringComparison.Ordinal);
+    });
+
     [Fact]
     public Task AClientThatTrustsNoServerIsRefusedBeforeConnecting() => Run(async () =>
     {
