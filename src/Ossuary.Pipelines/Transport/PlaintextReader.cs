@@ -92,13 +92,27 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     public override bool TryRead(out ReadResult result)
     {
-        if (!inner.TryRead(out result))
+        // Claimed as ReadAsync claims it: while a read waits, the pipe may already hold the bytes it has
+        // not been handed, and a TryRead passed on took them, and the waiting read then failed.
+        if (Interlocked.CompareExchange(ref _waiting, 1, 0) != 0)
         {
-            return false;
+            throw new InvalidOperationException("Concurrent reads are not supported: a read of this input is already waiting.");
         }
 
-        result = Inspect(result);
-        return true;
+        try
+        {
+            if (!inner.TryRead(out result))
+            {
+                return false;
+            }
+
+            result = Inspect(result);
+            return true;
+        }
+        finally
+        {
+            Volatile.Write(ref _waiting, 0);
+        }
     }
 
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);

@@ -12,7 +12,7 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// it had claimed the pipe's result, and a pipe takes a read as begun only when its result is claimed:
 /// the second read went to the pipe and got the bytes, and the first, the one that kept the rule,
 /// failed with the pipe's "Reading is already in progress". The window is a few instructions wide
-/// on the inbound loop's thread; the inner reader here holds it open.
+/// on the inbound loop's thread; the inner reader here holds it open. A TryRead is a read too.
 /// </summary>
 public sealed class SecondReadDuringHandOverTests
 {
@@ -40,6 +40,29 @@ public sealed class SecondReadDuringHandOverTests
 
         await delivered.Within();
         ReadResult read = await first.Within();
+        Assert.Equal("arrived"u8.ToArray(), read.Buffer.ToArray());
+        input.AdvanceTo(read.Buffer.End);
+    }
+
+    /// <summary>
+    /// The same for a TryRead made while a read waits: the pipe held bytes the waiting read had not
+    /// been handed yet, TryRead took them, and the waiting read then failed ("Reading is already in progress").
+    /// </summary>
+    [Fact]
+    public async Task ATryReadWhileAReadWaitsIsRefusedAndTheWaitingReadGetsTheBytes()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync("arrived"u8.ToArray());
+        var inner = new HandOverHoldingReader(pipe.Reader);
+        var input = new PlaintextReader(inner);
+
+        Task<ReadResult> waiting = input.ReadAsync().AsTask(); // the bytes are in the pipe; the read has not been handed them
+        InvalidOperationException refused = Assert.Throws<InvalidOperationException>(() => input.TryRead(out _));
+        Assert.Contains("Concurrent reads", refused.Message, StringComparison.Ordinal);
+
+        inner.FinishHandingOver();
+        await Task.Run(inner.Deliver).Within();
+        ReadResult read = await waiting.Within();
         Assert.Equal("arrived"u8.ToArray(), read.Buffer.ToArray());
         input.AdvanceTo(read.Buffer.End);
     }
