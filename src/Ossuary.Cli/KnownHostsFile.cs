@@ -16,6 +16,9 @@ internal static class KnownHostsFile
     public static string DefaultPath =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ossuary", "known_hosts");
 
+    /// <summary>What an editor saving UTF-8 may start the file with, and the library's reader skips.</summary>
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     public static OssuaryKnownHosts Load(string path)
     {
         if (StdPaths.IsStdio(path))
@@ -99,23 +102,50 @@ internal static class KnownHostsFile
     }
 
     /// <summary>The lines of the file held, less those for <paramref name="server"/>, plus <paramref name="added"/>; returns the lines removed.</summary>
+    /// <remarks>
+    /// Each line is decoded only to ask whether it speaks of the server, as the library reads it: past
+    /// the UTF-8 byte-order mark that starts a file an editor saved (the mark was taken for part of the
+    /// first host, and that line's key stayed trusted through a set or remove). The lines kept are
+    /// written back as they were, byte for byte: decoded and encoded again, a comment in another
+    /// encoding came back as U+FFFD.
+    /// </remarks>
     private static int Rewrite(FileStream file, string path, HostPort server, string? added)
     {
         byte[] content = new byte[file.Length];
         file.ReadExactly(content);
-        string[] lines = Encoding.UTF8.GetString(content).Split('\n');
-        if (lines[^1].Length == 0)
+        using var kept = new MemoryStream(content.Length + (added?.Length ?? 0) + 2);
+        int removed = 0;
+        for (int start = 0; start < content.Length;)
         {
-            lines = lines[..^1]; // the last line's newline ends a line; it does not start one
+            int newline = Array.IndexOf(content, (byte)'\n', start);
+            int end = newline < 0 ? content.Length : newline + 1; // the last line's newline ends a line; it does not start one
+            ReadOnlySpan<byte> line = content.AsSpan(start, (newline < 0 ? content.Length : newline) - start);
+            if (start == 0 && line.StartsWith(Utf8Bom))
+            {
+                line = line[Utf8Bom.Length..];
+            }
+
+            if (Matches(Encoding.UTF8.GetString(line).TrimEnd('\r'), server))
+            {
+                removed++;
+            }
+            else
+            {
+                kept.Write(content, start, end - start);
+            }
+
+            start = end;
         }
 
-        string[] kept = lines.Where(line => !Matches(line.TrimEnd('\r'), server)).ToArray();
-        int removed = lines.Length - kept.Length;
         if (removed > 0)
         {
             WriteBackup(path, content);
-            byte[] rewritten = Encoding.UTF8.GetBytes(string.Concat(kept.Append(added).OfType<string>().Select(line => line + "\n")));
-            WriteOrRestore(file, path, content, rewritten, offset: 0);
+            if (added is not null)
+            {
+                AppendLine(kept, added);
+            }
+
+            WriteOrRestore(file, path, content, kept.ToArray(), offset: 0);
         }
         else if (added is not null)
         {
@@ -129,6 +159,17 @@ internal static class KnownHostsFile
         }
 
         return removed;
+    }
+
+    /// <summary>Writes <paramref name="line"/> and a newline at the end of <paramref name="lines"/>, on a line of its own.</summary>
+    private static void AppendLine(MemoryStream lines, string line)
+    {
+        if (lines.Length > 0 && lines.GetBuffer()[lines.Length - 1] != '\n')
+        {
+            lines.WriteByte((byte)'\n');
+        }
+
+        lines.Write(Encoding.UTF8.GetBytes(line + "\n"));
     }
 
     /// <summary>
