@@ -39,26 +39,12 @@ internal static class KnownHostsFile
     }
 
     /// <summary>
-    /// Makes the file's folder if missing, owner-only (0700, as ssh does for ~/.ssh): it says
-    /// which servers this user talks to.
+    /// Makes the file's folder if missing, and any missing folder above it, owner-only (0700, as ssh
+    /// does for ~/.ssh, and as the library's <see cref="OssuaryKnownHosts.Add"/> does): it says which
+    /// servers this user talks to, and others who may write a folder above it can rename another file
+    /// in. Made here, before the library's Add, the folders above the last were the umask's (0775 under 002).
     /// </summary>
-    public static void EnsureDirectory(string path)
-    {
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is null || Directory.Exists(directory))
-        {
-            return;
-        }
-
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(directory);
-        }
-        else
-        {
-            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-    }
+    public static void EnsureDirectory(string path) => UserOnlyFolders.CreateFor(path);
 
     /// <summary>The 1-based numbers of the lines that speak of host:port (an exact entry or a host-only one).</summary>
     public static IReadOnlyList<int> LinesFor(string path, HostPort server)
@@ -229,12 +215,20 @@ internal static class KnownHostsFile
     /// <summary>Opens the file exclusively, waiting (as the library does) while another writer holds it.</summary>
     private static FileStream OpenExclusive(string path, FileMode mode)
     {
+        var options = new FileStreamOptions { Mode = mode, Access = FileAccess.ReadWrite, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows() && mode != FileMode.Open)
+        {
+            // Made 0644 whatever the umask, as the library makes it: under umask 002 it was group-writable,
+            // and every later connect refused the file this had just written.
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        }
+
         long started = Environment.TickCount64;
         while (true)
         {
             try
             {
-                return new FileStream(path, mode, FileAccess.ReadWrite, FileShare.None);
+                return new FileStream(path, options);
             }
             catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException)
                 && Environment.TickCount64 - started < OssuaryKnownHosts.LockWait.TotalMilliseconds)

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using System.Globalization;
 using System.Text;
 
@@ -214,20 +213,7 @@ public sealed class OssuaryKnownHosts
             return;
         }
 
-        string? directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path));
-        if (directory is not null && !Directory.Exists(directory))
-        {
-            // The user's only, as ssh makes ~/.ssh, whatever the umask: others who may write a
-            // folder above the file can rename another known-hosts file in, whatever its mode.
-            if (OperatingSystem.IsWindows())
-            {
-                Directory.CreateDirectory(directory);
-            }
-            else
-            {
-                CreateUserOnly(directory);
-            }
-        }
+        UserOnlyFolders.CreateFor(Path);
 
         // Held exclusively from the re-read to the append: what was checked is what is appended to.
         using FileStream file = OpenWithRetry(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
@@ -278,19 +264,6 @@ public sealed class OssuaryKnownHosts
             file.SetLength(before);
             throw;
         }
-    }
-
-    /// <summary>Creates <paramref name="directory"/> and the missing folders above it, each 0700 (the mode overload sets only the last one's).</summary>
-    [UnsupportedOSPlatform("windows")]
-    private static void CreateUserOnly(string directory)
-    {
-        string? parent = System.IO.Path.GetDirectoryName(directory);
-        if (parent is not null && !Directory.Exists(parent))
-        {
-            CreateUserOnly(parent);
-        }
-
-        Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     /// <summary>How long <see cref="Add"/> and <see cref="Load"/> wait for another writer to release the file.</summary>

@@ -3,7 +3,7 @@ using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Cli;
 
-/// <summary><c>ossuary known-hosts remove</c> and <c>set</c> on files as editors leave them.</summary>
+/// <summary><c>ossuary known-hosts remove</c> and <c>set</c> on files as editors and umasks leave them.</summary>
 [Collection(CliCollection.Name)]
 public sealed class CliKnownHostsFileTests : CliTestBase
 {
@@ -51,5 +51,22 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         AssertSucceeds(await RunAsync("known-hosts", "remove", "example.org:7000", "--known-hosts", "known_hosts"));
 
         Assert.Equal(kept, File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public async Task SetUnderAPermissiveUmaskMakesAFileAndFoldersThatConnectsAccept()
+    {
+        // umask 002 (a user's own group, common on Debian and in containers): the tool created the file
+        // and the folders above it as the umask left them, group-writable, where the library makes them
+        // 0644 and 0700. Every later connect then refused the file the tool had just written.
+        ToolResult set = await StartWithUmask("002", "known-hosts", "set", "example.org:7000", New, "--known-hosts", "hosts/per-site/known_hosts").WaitForExitAsync();
+
+        AssertSucceeds(set);
+        string path = Path.Combine(Dir, "hosts", "per-site", "known_hosts");
+        Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("example.org", 7000, OssuaryPublicKey.Parse(New)));
+        const UnixFileMode UserOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        AssertMode(Path.Combine("hosts", "per-site", "known_hosts"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        AssertMode(Path.Combine("hosts", "per-site"), UserOnly);
+        AssertMode("hosts", UserOnly);
     }
 }

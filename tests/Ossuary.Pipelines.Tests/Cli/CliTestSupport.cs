@@ -86,6 +86,14 @@ public abstract partial class CliTestBase : IDisposable
         return process;
     }
 
+    /// <summary>Starts the tool with a file-creation mask (see <see cref="ToolProcess.StartWithUmask"/>).</summary>
+    internal ToolProcess StartWithUmask(string umask, params string[] args)
+    {
+        ToolProcess process = ToolProcess.StartWithUmask(Dir, umask, args);
+        _processes.Add(process);
+        return process;
+    }
+
     /// <summary>Starts the tool once a line is written to its stdin (see <see cref="ToolProcess.StartGated"/>).</summary>
     internal ToolProcess StartGated(Func<Stream, Task>? stdoutSink, params string[] args)
     {

@@ -146,6 +146,13 @@ internal sealed class ToolProcess : IDisposable
         Start("bash", ["-c", $"ulimit -n {files} && exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
     /// <summary>
+    /// Starts the tool with <paramref name="umask"/> (bash's <c>umask</c>, octal) as its file-creation
+    /// mask: what it creates without a mode of its own gets the mask's, as a user's shell would leave it. Unix only.
+    /// </summary>
+    public static ToolProcess StartWithUmask(string directory, string umask, params string[] args) =>
+        Start("bash", ["-c", $"umask {umask} && exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+
+    /// <summary>
     /// As <see cref="Start(string, Func{Stream, Task}?, string[])"/>, but the tool starts only once a
     /// line is written to stdin (bash reads it, then runs the tool): the test can arrange its
     /// stdout first, a closed pipe say, with no race against the tool's first write. Unix only.
