@@ -104,14 +104,16 @@ internal static class KeyFiles
                 throw new CliException($"'{path}' appeared while writing the key; not overwriting it", ExitCodes.BadInput);
             }
 
+            // The library names the key file where the system named the draft; the naming here may too.
+            string why = draft is null ? ex.Message : ex.Message.Replace(draft, Path.GetFullPath(path), StringComparison.Ordinal);
             if (replacing)
             {
-                throw new CliException($"cannot write the new key beside '{path}' ({ex.Message}); the old key is unchanged");
+                throw new CliException($"cannot write the new key beside '{path}' ({why}); the old key is unchanged");
             }
 
             // A folder that is missing or not ours is the path's fault; anything else (a full disk) is not.
             throw new CliException(
-                $"cannot write the key to '{path}' ({ex.Message}); no key file was made",
+                $"cannot write the key to '{path}' ({why}); no key file was made",
                 ex is DirectoryNotFoundException or UnauthorizedAccessException ? ExitCodes.BadInput : ExitCodes.Failure);
         }
 

@@ -53,13 +53,18 @@ public static class OssuarySecretKeyFile
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             Discard(draft);
-            if (ex.GetType() == typeof(IOException) && !Path.Exists(fullPath) && new FileInfo(fullPath).LinkTarget is null)
+            Exception named = NamingTheKeyFile(ex, draft, fullPath);
+            if (named.GetType() == typeof(IOException) && !Path.Exists(fullPath) && new FileInfo(fullPath).LinkTarget is null)
             {
-                // The error names the draft, a name the caller never gave (the subtypes, a missing folder, name the caller's own).
-                throw new IOException($"{path}: cannot write the secret key file ({ex.Message}); no file was made.", ex);
+                throw new IOException($"{path}: cannot write the secret key file ({named.Message}); no file was made.", ex) { HResult = ex.HResult };
             }
 
-            throw;
+            if (named == ex)
+            {
+                throw;
+            }
+
+            throw named;
         }
     }
 
@@ -79,8 +84,46 @@ public static class OssuarySecretKeyFile
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             Discard(draft);
-            throw;
+            Exception named = NamingTheKeyFile(ex, draft, fullPath);
+            if (named == ex)
+            {
+                throw;
+            }
+
+            throw named;
         }
+    }
+
+    /// <summary>
+    /// <paramref name="ex"/> with the key file's name where the system's message names the draft
+    /// (".ossuary-key.&lt;guid&gt;.tmp", a file the caller never named: "Could not find a part of the path
+    /// '…/.ossuary-key.….tmp'" for a missing folder, the same on a full disk or a folder not theirs);
+    /// of the same type and error code, so that callers tell a full disk from a missing folder as before.
+    /// <paramref name="ex"/> itself if its message does not name the draft.
+    /// </summary>
+    private static Exception NamingTheKeyFile(Exception ex, string draft, string fullPath)
+    {
+        if (!ex.Message.Contains(draft, StringComparison.Ordinal))
+        {
+            return ex;
+        }
+
+        string message = ex.Message.Replace(draft, fullPath, StringComparison.Ordinal);
+        Exception? named = ex switch
+        {
+            DirectoryNotFoundException => new DirectoryNotFoundException(message, ex),
+            PathTooLongException => new PathTooLongException(message, ex),
+            UnauthorizedAccessException => new UnauthorizedAccessException(message, ex),
+            _ when ex.GetType() == typeof(IOException) => new IOException(message, ex),
+            _ => null, // a type of its own that cannot be made again: its message, draft and all
+        };
+        if (named is null)
+        {
+            return ex;
+        }
+
+        named.HResult = ex.HResult;
+        return named;
     }
 
     /// <summary>

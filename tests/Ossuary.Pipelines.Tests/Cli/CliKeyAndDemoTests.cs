@@ -61,6 +61,23 @@ public sealed class CliKeyAndDemoTests : CliTestBase
     }
 
     [Fact]
+    public async Task KeygenThatCannotWriteTheKeyNamesTheKeyFileNotItsDraft()
+    {
+        // The key goes to a draft beside its name first, and the system's message named the draft:
+        // "Could not find a part of the path '.../keys/.ossuary-key.<guid>.tmp'", a file the user never named.
+        ToolResult missing = await RunAsync("keygen", "-o", "keys/secret.key");
+
+        AssertFails(missing, 2, "cannot write the key to 'keys/secret.key'", Path.Combine(Dir, "keys", "secret.key"), "no key file was made");
+        Assert.DoesNotContain(".ossuary-key", missing.Stderr, StringComparison.Ordinal);
+
+        await KeygenAsync("secret.key");
+        ToolResult full = await StartWithFileSizeLimit(0, "keygen", "-o", "secret.key", "--force").WaitForExitAsync();
+
+        AssertFails(full, 1, "the old key is unchanged");
+        Assert.DoesNotContain(".ossuary-key", full.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task KeygenSyncsTheKeyBeforeNamingItAndTheFolderAfter()
     {
         // keygen prints the public key for sharing: by then the secret must be on disk, its bytes and

@@ -190,6 +190,26 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public void AKeyThatCannotBeWrittenIsReportedUnderItsOwnNameNotItsDrafts()
+    {
+        // The key is written to a draft beside its name first; the system's messages named the draft
+        // (".ossuary-key.<guid>.tmp", a file the caller never named), in a missing folder and on a full disk alike.
+        using var identity = OssuaryIdentity.Generate();
+        string missing = Path.Combine(_dir, "missing", "d.key");
+        DirectoryNotFoundException notFound = Assert.Throws<DirectoryNotFoundException>(() => OssuarySecretKeyFile.Write(missing, identity));
+        Assert.Contains(missing, notFound.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(".ossuary-key", notFound.Message, StringComparison.Ordinal);
+
+        using var disk = FullDisk.Mount();
+        disk.Fill();
+        string full = Path.Combine(disk.Path, "host.key");
+        IOException noSpace = Assert.Throws<IOException>(() => OssuarySecretKeyFile.Write(full, identity));
+        Assert.Contains("No space left on device", noSpace.Message, StringComparison.Ordinal);
+        Assert.Contains(full, noSpace.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(".ossuary-key", noSpace.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AMalformedFileIsNamedButNotQuoted()
     {
         string path = Path.Combine(_dir, "c.key");
