@@ -99,6 +99,12 @@ internal static class KnownHostsFile
     {
         byte[] content = new byte[file.Length];
         file.ReadExactly(content);
+        if (OtherEncoding(content) is { } encoding)
+        {
+            // Split on UTF-8 bytes, no line of it matched, and an appended line read back as garbage.
+            throw new CliException($"{path} is in {encoding} (Windows PowerShell 5's '>' writes that); the tool rewrites only UTF-8 known-hosts files: save it as UTF-8 and run this again", ExitCodes.BadInput);
+        }
+
         using var kept = new MemoryStream(content.Length + (added?.Length ?? 0) + 2);
         int removed = 0;
         for (int start = 0; start < content.Length;)
@@ -146,6 +152,12 @@ internal static class KnownHostsFile
 
         return removed;
     }
+
+    /// <summary>The encoding other than UTF-8 that the file's byte-order mark names (as the library's reader takes it), or null.</summary>
+    private static string? OtherEncoding(ReadOnlySpan<byte> content) =>
+        content.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE, 0x00, 0x00]) || content.StartsWith((ReadOnlySpan<byte>)[0x00, 0x00, 0xFE, 0xFF]) ? "UTF-32"
+        : content.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || content.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]) ? "UTF-16"
+        : null;
 
     /// <summary>Writes <paramref name="line"/> and a newline at the end of <paramref name="lines"/>, on a line of its own.</summary>
     private static void AppendLine(MemoryStream lines, string line)

@@ -181,7 +181,8 @@ public sealed class OssuaryKnownHosts
 
     /// <summary>
     /// Records a key for host:port and appends it to the file (created if missing, with any missing
-    /// folders above it, those for this user only: 0700). The file is
+    /// folders above it, those for this user only: 0700), in the file's encoding: UTF-8 unless a
+    /// byte-order mark says UTF-16 or UTF-32, as <see cref="Load"/> reads it. The file is
     /// re-read while held exclusively, and this set refreshed from it, so two processes that trust
     /// a server on first use at once record one key: the second finds the first's entry.
     /// </summary>
@@ -219,9 +220,19 @@ public sealed class OssuaryKnownHosts
         using FileStream file = OpenWithRetry(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         RequireOwnerOnlyWrites(file, Path);
         List<KnownHost> current;
+        Encoding encoding;
+        bool glued;
         using (var reader = new StreamReader(file, leaveOpen: true))
         {
-            current = ParseEntries(reader, Path);
+            string text = reader.ReadToEnd();
+            current = ParseEntries(new StringReader(text), Path);
+
+            // The line goes in the file's own encoding, as its byte-order mark says (UTF-16 from Windows
+            // PowerShell 5's `>`): in UTF-8 it read back as a line of garbage, and the file as malformed.
+            encoding = reader.CurrentEncoding;
+
+            // One line whatever the comment holds, and never glued to a last line that lacks its newline.
+            glued = text.Length > 0 && text[^1] != '\n';
         }
 
         lock (_sync)
@@ -234,22 +245,14 @@ public sealed class OssuaryKnownHosts
             }
         }
 
-        // One line whatever the comment holds, and never glued to a last line that lacks its newline.
         string? note = comment is null ? null : string.Join(' ', comment.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
         string line = FormatHost(name, port) + " " + key + (string.IsNullOrEmpty(note) ? "" : " " + note);
-        bool glued = false;
-        if (file.Length > 0)
-        {
-            file.Seek(-1, SeekOrigin.End);
-            glued = file.ReadByte() != '\n';
-        }
-
         long before = file.Length;
         try
         {
             // Past the stream's buffer: a write it failed to flush stays buffered, and SetLength below
             // would try to flush it again first and fail the same way, leaving the cut line in place.
-            RandomAccess.Write(file.SafeFileHandle, Encoding.UTF8.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine), before);
+            RandomAccess.Write(file.SafeFileHandle, encoding.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine), before);
             file.Flush(flushToDisk: true);
         }
         catch (IOException)

@@ -54,6 +54,25 @@ public sealed class CliKnownHostsFileTests : CliTestBase
     }
 
     [Fact]
+    public async Task SetAndRemoveRefuseAUtf16FileAndLeaveItAlone()
+    {
+        // Windows PowerShell 5's `>` writes UTF-16, which the library reads. The tool split the file on
+        // bytes as UTF-8: remove found no line for the server, and set appended a UTF-8 line, leaving a
+        // file every later connect called malformed, after saying it now trusted the key.
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {Old}\r\n", Encoding.Unicode);
+        byte[] held = File.ReadAllBytes(path);
+
+        ToolResult set = await RunAsync("known-hosts", "set", "other.example:7000", New, "--known-hosts", "known_hosts");
+        ToolResult removed = await RunAsync("known-hosts", "remove", "example.org:7000", "--known-hosts", "known_hosts");
+
+        AssertFails(set, 2, "known_hosts", "UTF-16", "save it as UTF-8");
+        AssertFails(removed, 2, "known_hosts", "UTF-16", "save it as UTF-8");
+        Assert.Equal(held, File.ReadAllBytes(path));
+        Assert.False(File.Exists(path + ".old"));
+    }
+
+    [Fact]
     public async Task SetUnderAPermissiveUmaskMakesAFileAndFoldersThatConnectsAccept()
     {
         // umask 002 (a user's own group, common on Debian and in containers): the tool created the file

@@ -286,6 +286,25 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void AddToAUtf16FileWritesTheLineInTheFilesEncoding()
+    {
+        // Windows PowerShell 5's `>` and Out-File write UTF-16 with a byte-order mark, which Load reads.
+        // Add appended its line in UTF-8 all the same: read back as UTF-16 it was one line of garbage,
+        // and the file, said to trust the new host, was malformed for every later Load, Check and Add.
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {KeyA} by hand\r\n", System.Text.Encoding.Unicode);
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        hosts.Add("example.net", 7000, KeyB);
+
+        OssuaryKnownHosts reloaded = OssuaryKnownHosts.Load(path);
+        Assert.Equal(2, reloaded.Count);
+        Assert.Equal(KeyA, reloaded.Find("example.org", 7000));
+        Assert.Equal(KeyB, reloaded.Find("example.net", 7000));
+        Assert.Equal($"example.org:7000 {KeyA} by hand\r\nexample.net:7000 {KeyB}{Environment.NewLine}", File.ReadAllText(path, System.Text.Encoding.Unicode));
+    }
+
+    [Fact]
     public void AnAddThatCannotBeWrittenLeavesTheFileAsItWas()
     {
         // The disk fills up in the middle of the append: the line's first bytes fit in the file's last
