@@ -260,7 +260,18 @@ internal static class KnownHostsFile
     {
         // The library's rules for what a line may hold (a host it can read back, a key a server can prove).
         string comment = $"added by ossuary on {DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}";
-        OssuaryKnownHosts.Parse(new StringReader("")).Add(server.Host, server.Port, key, comment);
+        try
+        {
+            OssuaryKnownHosts.Parse(new StringReader("")).Add(server.Host, server.Port, key, comment);
+        }
+        catch (ArgumentException ex) when (ex.ParamName == "host")
+        {
+            // The argument's fault, not the tool's: it was "unexpected error: ... (Parameter 'host')", exit 1.
+            throw new CliException(
+                $"'{server.Host}' cannot be a host in a known-hosts file: its lines are 'host[:port] key', so a host holds no space, control character or bracket and does not start with '#'",
+                ExitCodes.BadInput);
+        }
+
         EnsureDirectory(path);
         bool existed = File.Exists(path);
         using FileStream file = OpenExclusive(path, FileMode.OpenOrCreate);

@@ -194,6 +194,23 @@ public sealed class CliBadInputTests : CliTestBase
     }
 
     [Fact]
+    public async Task AHostAKnownHostsFileCannotHoldIsBadInput()
+    {
+        // A known-hosts line is 'host[:port] key': a host with a space, or starting with '#', would not
+        // read back. The library's refusal (ArgumentException) reached the user as "unexpected error:
+        // ... (Parameter 'host')", exit 1, as if the tool had failed rather than the argument.
+        const string Key = "2222222222222222222222222222222222222222222222222222222222222222";
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("known-hosts", "set", "a b:7000", Key, "--known-hosts", "known_hosts"),
+            RunAsync("known-hosts", "set", "#lab:7000", Key, "--known-hosts", "known_hosts"));
+
+        AssertFails(results[0], 2, "'a b' cannot be a host in a known-hosts file");
+        AssertFails(results[1], 2, "'#lab' cannot be a host in a known-hosts file");
+        Assert.All(results, result => Assert.DoesNotContain("Parameter", result.Stderr, StringComparison.Ordinal));
+        Assert.False(File.Exists(Path.Combine(Dir, "known_hosts")));
+    }
+
+    [Fact]
     public async Task AnEmptyFileNameIsBadInput()
     {
         using var closed = new ClosedPort();
