@@ -44,7 +44,7 @@ public sealed class OssuaryKnownHosts
     /// process's user and root): its owner could.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, or it cannot be opened.</exception>
     public static OssuaryKnownHosts Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -54,6 +54,7 @@ public sealed class OssuaryKnownHosts
     /// <summary>The entries of the file at <paramref name="path"/> as it is now; none if it is missing.</summary>
     private static List<KnownHost> ReadFile(string path)
     {
+        RequireNotFolder(path);
         if (!File.Exists(path))
         {
             return [];
@@ -190,7 +191,7 @@ public sealed class OssuaryKnownHosts
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
     /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written (the file is then cut back to what it held, never left with part of a line).</exception>
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, or it cannot be opened.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -214,6 +215,7 @@ public sealed class OssuaryKnownHosts
             return;
         }
 
+        RequireNotFolder(Path);
         UserOnlyFolders.CreateFor(Path);
 
         // Held exclusively from the re-read to the append: what was checked is what is appended to.
@@ -317,6 +319,15 @@ public sealed class OssuaryKnownHosts
                 Thread.Sleep(pause);
                 pause = Math.Min(pause * 2, 50);
             }
+        }
+    }
+
+    /// <summary>A folder is no file, but not a missing one either: taken for one, every server was unknown.</summary>
+    private static void RequireNotFolder(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            throw TrustFilePermissions.Folder(path, "known-hosts");
         }
     }
 

@@ -190,13 +190,13 @@ public static class OssuarySecretKeyFile
     /// such a key: the secret may already be known to them. So is a file another user owns (anyone
     /// but this process's user and root; not checked on Windows): they know the key.
     /// </summary>
-    /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), another user owns it (fix with <c>chown</c>), or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), another user owns it (fix with <c>chown</c>), it is a folder, or it cannot be opened.</exception>
     /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static OssuaryIdentity Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        using FileStream file = OpenRead(path);
 
         // The mode of the file opened, not of whatever the name led to a moment before: a name
         // checked and then opened could be swapped in between (a link renamed over it) for a key
@@ -211,6 +211,19 @@ public static class OssuarySecretKeyFile
         FileOwner.Require(file.SafeFileHandle, path, "secret key", "read the key, or let others read it");
 
         return Read(file, path);
+    }
+
+    /// <summary>Opens the key file unbuffered (a stream's buffer would keep a copy of the key), refusing a folder as one.</summary>
+    private static FileStream OpenRead(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        }
+        catch (UnauthorizedAccessException ex) when (Directory.Exists(path))
+        {
+            throw TrustFilePermissions.Folder(path, "secret key", ex);
+        }
     }
 
     /// <summary>Reads a secret key in the file format from <paramref name="stream"/> (standard input, say), at most a key file's length of it.</summary>

@@ -16,10 +16,19 @@ internal static class TrustFilePermissions
     /// <param name="path">The trust file.</param>
     /// <param name="kind">What the file is, for the message ("authorized-keys").</param>
     /// <param name="risk">What a writer could do, for the message ("admit their own key").</param>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file, another user owns it, or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file, another user owns it, it is a folder, or it cannot be opened.</exception>
     public static FileStream OpenRead(string path, string kind, string risk)
     {
-        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        }
+        catch (UnauthorizedAccessException ex) when (Directory.Exists(path))
+        {
+            throw Folder(path, kind, ex);
+        }
+
         try
         {
             Require(file, path, kind, risk);
@@ -31,6 +40,14 @@ internal static class TrustFilePermissions
             throw;
         }
     }
+
+    /// <summary>
+    /// The refusal of a folder named where a trust or key file belongs (/etc/ossuary for
+    /// /etc/ossuary/authorized_keys): .NET's own is "Access to the path ... is denied", which reads as a
+    /// permission that a chmod would fix.
+    /// </summary>
+    public static UnauthorizedAccessException Folder(string path, string kind, Exception? inner = null) =>
+        new($"{path}: the {kind} file is a folder, not a file; name the file.", inner);
 
     /// <summary>Throws if users other than the owner may write the opened <paramref name="file"/>, or another user owns it (never on Windows).</summary>
     /// <exception cref="UnauthorizedAccessException">Others may write it, or another user owns it.</exception>

@@ -133,6 +133,16 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public void AFolderIsRefusedAsAFolder()
+    {
+        // A folder named where the file belongs (/etc/ossuary for /etc/ossuary/authorized_keys) was
+        // refused as "Access to the path '/etc/ossuary' is denied.", a permission a chmod cannot fix.
+        UnauthorizedAccessException refused = Assert.Throws<UnauthorizedAccessException>(() => OssuaryAuthorizedKeys.Load(_directory));
+
+        Assert.Equal($"{_directory}: the authorized-keys file is a folder, not a file; name the file.", refused.Message);
+    }
+
+    [Fact]
     public void AMissingFileIsAnError() =>
         Assert.Throws<FileNotFoundException>(() => OssuaryAuthorizedKeys.Load(Path.Combine(_directory, "missing")));
 

@@ -203,6 +203,19 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void AFolderIsRefusedNotTakenForAMissingFile()
+    {
+        // A folder named where the file belongs (~/.ossuary for ~/.ossuary/known_hosts) is no file, so
+        // Load took it for a missing one: an empty set, every server unknown, and Add then failed with
+        // "Access to the path ... is denied", a permission a chmod cannot fix.
+        string folder = Directory.CreateDirectory(Path.Combine(_directory, ".ossuary")).FullName;
+
+        UnauthorizedAccessException refused = Assert.Throws<UnauthorizedAccessException>(() => OssuaryKnownHosts.Load(folder));
+
+        Assert.Equal($"{folder}: the known-hosts file is a folder, not a file; name the file.", refused.Message);
+    }
+
+    [Fact]
     public void AddCreatesTheDirectoriesAndTheFileAndALaterLoadFindsTheEntry()
     {
         string path = Path.Combine(_directory, "a", "b", "known_hosts");

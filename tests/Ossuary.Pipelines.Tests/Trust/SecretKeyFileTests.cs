@@ -210,6 +210,16 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public void AFolderIsRefusedAsAFolder()
+    {
+        // A folder named where the key file belongs was refused as "Access to the path ... is denied.",
+        // which reads as a permission to fix, at a server's start-up as anywhere.
+        UnauthorizedAccessException refused = Assert.Throws<UnauthorizedAccessException>(() => OssuarySecretKeyFile.Read(_dir));
+
+        Assert.Equal($"{_dir}: the secret key file is a folder, not a file; name the file.", refused.Message);
+    }
+
+    [Fact]
     public void AMalformedFileIsNamedButNotQuoted()
     {
         string path = Path.Combine(_dir, "c.key");
