@@ -26,15 +26,13 @@ public static class OssuaryAuthorizedKeys
     internal static FileStream OpenFile(string path) => TrustFilePermissions.OpenRead(path, "authorized-keys", "admit their own key");
 
     /// <summary>Reads keys from <paramref name="reader"/>; <paramref name="source"/> names it in error messages.</summary>
-    /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
+    /// <exception cref="FormatException">A line is malformed, longer than any key line (64 KiB characters, refused before more of it is read), or holds a key no client can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
     public static IReadOnlyList<OssuaryPublicKey> Parse(TextReader reader, string source = "authorized keys")
     {
         ArgumentNullException.ThrowIfNull(reader);
         var keys = new List<OssuaryPublicKey>();
-        int lineNumber = 0;
-        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        foreach ((int lineNumber, string line) in TrustFileLine.Read(reader, source))
         {
-            lineNumber++;
             if (TrustFileLine.Split(line, 2) is { } fields)
             {
                 keys.Add(TrustFileLine.ParseKey(fields[0], source, lineNumber));

@@ -93,7 +93,7 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary>Reads entries from <paramref name="reader"/> into an in-memory set.</summary>
-    /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
+    /// <exception cref="FormatException">A line is malformed, longer than any key line (64 KiB characters, refused before more of it is read), or holds a key no server can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
     public static OssuaryKnownHosts Parse(TextReader reader, string source = "known hosts") =>
         new(null, ParseEntries(reader, source));
 
@@ -338,10 +338,8 @@ public sealed class OssuaryKnownHosts
     {
         ArgumentNullException.ThrowIfNull(reader);
         var entries = new List<KnownHost>();
-        int lineNumber = 0;
-        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        foreach ((int lineNumber, string line) in TrustFileLine.Read(reader, source))
         {
-            lineNumber++;
             if (TrustFileLine.Split(line, 3) is not { } fields)
             {
                 continue;

@@ -6,7 +6,60 @@ namespace Ossuary.Pipelines.Trust;
 /// </summary>
 internal static class TrustFileLine
 {
+    /// <summary>
+    /// The longest line read: a key and a comment take a few hundred characters. Past it the line is
+    /// refused before more of it is read: ReadLine gathered a line however long, so an endless one
+    /// (<c>--authorized-keys - &lt; /dev/zero</c>, a log piped in by mistake) filled the memory.
+    /// </summary>
+    public const int MaxLineLength = 64 * 1024;
+
     private static readonly char[] Separators = [' ', '\t'];
+
+    /// <summary>
+    /// The lines of <paramref name="reader"/> with their numbers, ended as <see cref="TextReader.ReadLine"/>
+    /// ends them (CR LF, LF or CR), each at most <see cref="MaxLineLength"/> characters.
+    /// </summary>
+    /// <exception cref="FormatException">A line is longer; the message gives the source and line number.</exception>
+    public static IEnumerable<(int Number, string Text)> Read(TextReader reader, string source)
+    {
+        var line = new System.Text.StringBuilder();
+        int number = 0;
+        bool afterCarriageReturn = false;
+        while (true)
+        {
+            int c = reader.Read();
+            if (c == '\n' && afterCarriageReturn)
+            {
+                afterCarriageReturn = false; // the second half of a CR LF
+                continue;
+            }
+
+            afterCarriageReturn = c == '\r';
+            if (c is -1 or '\n' or '\r')
+            {
+                if (c == -1 && line.Length == 0)
+                {
+                    yield break; // the last line's break ends it; it does not start another
+                }
+
+                yield return (++number, line.ToString());
+                line.Clear();
+                if (c == -1)
+                {
+                    yield break;
+                }
+
+                continue;
+            }
+
+            if (line.Length == MaxLineLength)
+            {
+                throw Malformed(source, number + 1, $"the line is longer than {MaxLineLength} characters, which no key line is");
+            }
+
+            line.Append((char)c);
+        }
+    }
 
     /// <summary>Splits a line into at most <paramref name="fields"/> fields, the last holding the rest; null for a blank or comment line.</summary>
     public static string[]? Split(string line, int fields)

@@ -143,6 +143,18 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public void AnEndlessLineIsRefusedWithoutBeingReadWhole()
+    {
+        // `--authorized-keys - < /dev/zero`: ReadLine gathered the line until the memory ran out.
+        var endless = new EndlessLineReader($"{new string('a', 64)} first\n");
+
+        FormatException error = Assert.Throws<FormatException>(() => OssuaryAuthorizedKeys.Parse(endless, "stdin"));
+
+        Assert.StartsWith("stdin:2: the line is longer than", error.Message, StringComparison.Ordinal);
+        Assert.True(endless.CharsRead < 1024 * 1024, $"read {endless.CharsRead} characters");
+    }
+
+    [Fact]
     public void AMissingFileIsAnError() =>
         Assert.Throws<FileNotFoundException>(() => OssuaryAuthorizedKeys.Load(Path.Combine(_directory, "missing")));
 

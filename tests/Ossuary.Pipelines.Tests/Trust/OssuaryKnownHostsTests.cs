@@ -216,6 +216,28 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void AnEndlessLineIsRefusedWithoutBeingReadWhole()
+    {
+        var endless = new EndlessLineReader($"example.org:7000 {KeyA}\r\n");
+
+        FormatException error = Assert.Throws<FormatException>(() => OssuaryKnownHosts.Parse(endless, "piped"));
+
+        Assert.StartsWith("piped:2: the line is longer than", error.Message, StringComparison.Ordinal);
+        Assert.True(endless.CharsRead < 1024 * 1024, $"read {endless.CharsRead} characters");
+    }
+
+    [Fact]
+    public void LinesEndWithCrLfLfOrCrAsReadLineEndsThem()
+    {
+        // Line numbers in errors count as an editor does, whichever line ends the file uses.
+        FormatException error = Assert.Throws<FormatException>(() => Parse($"a:1 {KeyA}\r\nb:2 {KeyA}\rc:3 {KeyA}\n\r\nbroken"));
+
+        Assert.StartsWith("known hosts:5:", error.Message, StringComparison.Ordinal);
+        Assert.Equal(3, Parse($"a:1 {KeyA}\r\nb:2 {KeyB}\rc:3 {KeyC}").Count);
+        Assert.Equal(KeyC, Parse($"a:1 {KeyA}\r\nb:2 {KeyB}\rc:3 {KeyC}\n").Find("c", 3));
+    }
+
+    [Fact]
     public void AddCreatesTheDirectoriesAndTheFileAndALaterLoadFindsTheEntry()
     {
         string path = Path.Combine(_directory, "a", "b", "known_hosts");
