@@ -12,6 +12,10 @@ public sealed partial class OssuarySession
     /// <param name="plaintext">Where a data packet's plaintext goes: the caller's buffer, decrypted into directly.</param>
     /// <param name="consumed">The end of the packet consumed, or the start of <paramref name="input"/> if none was.</param>
     /// <param name="examined">How far the session looked: the end of the input when it needs more.</param>
+    /// <exception cref="Exception">
+    /// Whatever <paramref name="plaintext"/> throws from <c>GetSpan</c> or <c>Advance</c>: the packet is then
+    /// not consumed and the session is as it was before the call, so the same input can be handed in again.
+    /// </exception>
     /// <remarks>
     /// A header announcing more than <see cref="MaxPacketLength"/> bytes closes the session from
     /// the 8 header bytes alone, so a hostile length never makes the caller buffer a body.
@@ -151,10 +155,15 @@ public sealed partial class OssuarySession
             return BeginReset(OssuaryErrorReason.MessageIdMismatch, initiator: true);
         }
 
+        if (_step == Step.Established && header.Type == PacketType.EncryptedData)
+        {
+            // The id advances once the plaintext is in the caller's writer, which may throw.
+            return OpenRecord(body, plaintext);
+        }
+
         _remoteMessageId++;
         return (_step, header.Type) switch
         {
-            (Step.Established, PacketType.EncryptedData) => OpenRecord(body, plaintext),
             (Step.ServerWaitClientHandshake, PacketType.ClientHandshake) or
             (Step.ClientWaitServerHandshake, PacketType.ServerHandshake) or
             (Step.ServerWaitAuthentication, PacketType.ClientAuthentication) => OnHandshakePacket(header.Type, body),

@@ -142,8 +142,11 @@ public sealed partial class OssuarySession
             return BeginReset(OssuaryErrorReason.DecryptionFailed, initiator: true);
         }
 
-        _remoteNonce.Increment();
+        // The writer first: if it throws, the packet was not taken, and the nonce and id must still
+        // expect it (advanced, a retry of the same packet reset the session for a message id gap).
         plaintext.Advance(length);
+        _remoteNonce.Increment();
+        _remoteMessageId++;
         return OssuaryReceiveResult.Data(length);
     }
 }
