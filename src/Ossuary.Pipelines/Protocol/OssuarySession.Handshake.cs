@@ -205,8 +205,9 @@ public sealed partial class OssuarySession
             return OssuaryReceiveResult.Handshake;
         }
 
+        // Not LastError: a pause for the application's decision is neither a reset nor an end, and
+        // trusted on first use the session would have said UntrustedServer for the rest of its life.
         EnterWait(Step.ClientAwaitingTrust);
-        _lastError = OssuaryErrorReason.UntrustedServer;
         return new OssuaryReceiveResult(OssuaryReceiveStatus.UntrustedServer, 0, OssuaryErrorReason.UntrustedServer);
     }
 

@@ -394,6 +394,11 @@ public sealed partial class OssuarySession : IDisposable
     /// Zeroes the session's secrets and frees its cipher contexts. Safe while another thread is in
     /// a call: that call finishes first, and every later one finds the session closed.
     /// </summary>
+    /// <remarks>
+    /// A later <see cref="Receive"/> reports <see cref="OssuaryReceiveStatus.Closed"/> with the reason the
+    /// session had ended with, or <see cref="LastError"/> if it had not ended (<see cref="OssuaryErrorReason.None"/>
+    /// for a session that never reset): disposal sends nothing, so it is not a clean close for the peer.
+    /// </remarks>
     public void Dispose()
     {
         lock (_gate)

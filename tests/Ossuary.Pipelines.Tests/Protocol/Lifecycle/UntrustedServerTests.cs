@@ -51,6 +51,24 @@ public class UntrustedServerTests
     }
 
     [Fact]
+    public void AServerTrustedOnFirstUseLeavesNoErrorBehind()
+    {
+        // LastError is why the session last reset or ended: a pause for the application's decision
+        // is neither. It said UntrustedServer for as long as the session lived, and a Receive after
+        // Dispose reported the established connection as Closed (UntrustedServer).
+        using SessionPair pair = SessionPair.Create(clientTrustsServer: false);
+        pair.Pump.Run();
+        pair.Client.AddAuthorizedKey(pair.Client.RemotePublicKey!);
+        pair.Pump.Run();
+        byte[] late = SessionPair.DataPacket(pair.Server, "late"u8);
+
+        Assert.Equal((OssuarySessionState.Established, OssuaryErrorReason.None), (pair.Client.State, pair.Client.LastError));
+        pair.Client.Dispose();
+        OssuaryReceiveResult afterDispose = SessionPair.Receive(pair.Client, late);
+        Assert.Equal((OssuaryReceiveStatus.Closed, OssuaryErrorReason.None), (afterDispose.Status, afterDispose.Reason));
+    }
+
+    [Fact]
     public void GivingUpWithAnErrorDisconnectFailsBothSides()
     {
         using SessionPair pair = SessionPair.Create(clientTrustsServer: false);
