@@ -463,6 +463,12 @@ public sealed partial class OssuarySession : IDisposable
     private void EnterEstablished()
     {
         _step = Step.Established;
+        ForgetHandshakeMaterial();
+    }
+
+    /// <summary>Zeroes the ephemeral secret (if no key agreement used it yet) and drops the rest of the handshake's material.</summary>
+    private void ForgetHandshakeMaterial()
+    {
         _ephemeral?.Dispose();
         _ephemeral = null;
         _remoteChallenge = null;
@@ -527,6 +533,10 @@ public sealed partial class OssuarySession : IDisposable
         _lastError = reason;
         _closedResult = reportedAfter ?? reason;
         ForgetSessionKey();
+
+        // A session that ends during its handshake never agrees a key: its secret, live until then,
+        // went only with Dispose (the fifth reset had even drawn a fresh one just before closing).
+        ForgetHandshakeMaterial();
         _farewell = farewell;
         _step = Step.SendFarewell;
     }

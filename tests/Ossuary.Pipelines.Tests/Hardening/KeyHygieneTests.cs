@@ -134,6 +134,49 @@ public class KeyHygieneTests
         Assert.Equal("down"u8.ToArray(), down);
     }
 
+    [Theory]
+    [InlineData("the peer's Disconnect")]
+    [InlineData("its own Disconnect")]
+    [InlineData("the fifth reset")]
+    public void ASessionThatEndsDuringTheHandshakeZeroesItsEphemeralSecretAtOnce(string ending)
+    {
+        // The client has sent its ClientHandshake and waits: its secret is live until the key agreement.
+        using var client = new OssuarySession(new OssuarySessionOptions { Role = OssuaryRole.Client });
+        SessionPair.NextPacket(client);
+        byte[] secret = EphemeralSecret(SessionEphemeral(client));
+        Assert.Contains(secret, b => b != 0);
+
+        switch (ending)
+        {
+            case "the peer's Disconnect":
+                SessionPair.Receive(client, Wire.Control(Wire.Disconnect, error: true));
+                break;
+            case "its own Disconnect":
+                client.Disconnect(error: false);
+                break;
+            default:
+                // A packet with a gap in its msg_id makes the client reset, and the peer's Reset starts it over:
+                // each reset draws a new secret into the same array, and the fifth ends the session.
+                for (int reset = 1; reset <= OssuarySession.MaxResets; reset++)
+                {
+                    using var stranger = new OssuarySession(new OssuarySessionOptions { Role = OssuaryRole.Client });
+                    SessionPair.Receive(client, Wire.WithMessageId(SessionPair.NextPacket(stranger), 7));
+                    SessionPair.NextPacket(client);
+                    if (reset < OssuarySession.MaxResets)
+                    {
+                        SessionPair.Receive(client, Wire.Control(Wire.Reset, error: true));
+                        SessionPair.NextPacket(client);
+                    }
+                }
+
+                break;
+        }
+
+        // Closed (or closing), not disposed: nothing can use the secret again, so nothing may hold it.
+        Assert.True(client.State is OssuarySessionState.Closing or OssuarySessionState.Closed, $"the client is {client.State}");
+        Assert.All(secret, b => Assert.Equal(0, b));
+    }
+
     [Fact]
     public void DisposingASessionZeroesItsSessionKey()
     {
