@@ -18,6 +18,10 @@ public sealed partial class OssuarySession
     /// or <see cref="Disconnect"/>.
     /// </summary>
     /// <returns>The bytes written: one whole packet, or 0 if there is nothing to send.</returns>
+    /// <exception cref="Exception">
+    /// Whatever <paramref name="output"/> throws from <c>GetSpan</c>: nothing was written, and the packet is still
+    /// owed to the next call.
+    /// </exception>
     public int WriteHandshake(IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
@@ -30,10 +34,16 @@ public sealed partial class OssuarySession
     private int WriteNextHandshake(IBufferWriter<byte> output)
     {
         CheckTimeout();
+
+        // Each control packet is written before the step moves on: an output that throws (the
+        // caller's writer) leaves it owed, and the next call writes it. Moved on first, a writer that
+        // threw lost the Disconnect, the Reset or its answer for good, and the session waited for
+        // the answer to a Reset it never sent.
         if (_resetAnswerPending && _step != Step.SendFarewell)
         {
+            int answer = WriteControl(output, PacketType.Reset, error: true);
             _resetAnswerPending = false;
-            return WriteControl(output, PacketType.Reset, error: true);
+            return answer;
         }
 
         switch (_step)
@@ -45,13 +55,15 @@ public sealed partial class OssuarySession
             case Step.ClientSendAuthentication:
                 return WritePacket(output, PacketType.ClientAuthentication, ClientAuthenticationSize, Step.Established);
             case Step.SendResetThenWait:
+                int reset = WriteControl(output, PacketType.Reset, error: true);
                 EnterWait(Step.ResetWait);
-                return WriteControl(output, PacketType.Reset, error: true);
+                return reset;
             case Step.SendFarewell:
-                _step = Step.Closed;
-                return _farewell == Farewell.Reset
+                int farewell = _farewell == Farewell.Reset
                     ? WriteControl(output, PacketType.Reset, error: true)
                     : WriteControl(output, PacketType.Disconnect, _farewell == Farewell.ErrorDisconnect);
+                _step = Step.Closed;
+                return farewell;
             default:
                 return 0;
         }
