@@ -351,7 +351,9 @@ public sealed partial class OssuarySession : IDisposable
     /// <summary>
     /// Adds a key to the allow-list (a trusted server for a client, an admitted client for an
     /// authenticated server). A client paused in <see cref="OssuarySessionState.AwaitingTrust"/>
-    /// resumes if the key is the server's: this is trust on first use.
+    /// resumes if the key is the server's: this is trust on first use. A key added once
+    /// <see cref="OssuarySessionOptions.TrustDecisionTimeout"/> has passed comes too late: the session
+    /// closes for the timeout instead, as <see cref="CheckHandshakeTimeout"/> would have closed it.
     /// </summary>
     public void AddAuthorizedKey(OssuaryPublicKey key)
     {
@@ -364,7 +366,10 @@ public sealed partial class OssuarySession : IDisposable
             }
 
             _authorizedKeys[_authorizedKeyCount++] = key;
-            if (_step == Step.ClientAwaitingTrust && key == _remotePublicKey)
+
+            // A decision that comes after TrustDecisionTimeout is too late even if no call looked at the
+            // clock in between: it resumed the handshake, and the deadline held only for a caller that checked.
+            if (_step == Step.ClientAwaitingTrust && key == _remotePublicKey && !CheckTimeout())
             {
                 _step = Step.ClientSendAuthentication;
             }

@@ -223,6 +223,10 @@ internal sealed class HandshakePlan
             Role = Role == OssuaryRole.Client ? OssuaryRole.Client : OssuaryRole.UnauthenticatedServer,
             Identity = _identity,
             HandshakeTimeout = _stepTimeout,
+
+            // TrustServer is bounded by the whole handshake's timeout (HandshakeTimer): the core must not
+            // close a session whose callback the handshake still waits for (its default is 1 min).
+            TrustDecisionTimeout = Timeout,
             TimeProvider = TimeProvider,
         };
         foreach (OssuaryPublicKey key in _sessionKeys)

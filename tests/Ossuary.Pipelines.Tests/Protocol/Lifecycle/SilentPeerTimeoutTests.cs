@@ -80,6 +80,20 @@ public class SilentPeerTimeoutTests
     }
 
     [Fact]
+    public void ATrustDecisionAfterTheMinuteIsTooLateEvenIfNothingCheckedTheWaitMeanwhile()
+    {
+        using SessionPair pair = ClientAwaitingTrust();
+        _time.Advance(TimeSpan.FromMinutes(1) + Tick);
+
+        // No call looked at the clock between the deadline and the decision: the decision still comes too late.
+        pair.Client.AddAuthorizedKey(pair.ServerIdentity.PublicKey);
+        byte[] farewell = SessionPair.NextPacket(pair.Client);
+
+        Assert.Equal((Wire.Disconnect, (byte)1), (Wire.Type(farewell), Wire.ErrorFlag(farewell)));
+        Assert.Equal((OssuarySessionState.Closed, OssuaryErrorReason.HandshakeTimeout), (pair.Client.State, pair.Client.LastError));
+    }
+
+    [Fact]
     public void ATrustDecisionInTimeCompletesTheHandshake()
     {
         using SessionPair pair = ClientAwaitingTrust();
