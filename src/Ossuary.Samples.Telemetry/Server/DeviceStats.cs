@@ -69,6 +69,19 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
         }
     }
 
+    /// <summary>Adds this device's figures to <paramref name="totals"/>, without copying them.</summary>
+    internal FleetTotals AddTo(FleetTotals totals)
+    {
+        lock (_lock)
+        {
+            return new FleetTotals(
+                totals.Readings + _readings,
+                totals.Rejected + _rejected,
+                totals.Gaps + _sequences.Gaps,
+                totals.Connected + (_connections > 0 ? 1 : 0));
+        }
+    }
+
     /// <summary>A consistent copy of the figures.</summary>
     public DeviceSnapshot Snapshot()
     {
