@@ -4,7 +4,8 @@ namespace Ossuary.Samples.Telemetry.Storage;
 
 /// <summary>
 /// The default store: one SQLite file in WAL mode, one transaction and one prepared
-/// <c>INSERT OR IGNORE</c> per batch. The unique index on (device, seq) makes a resent reading a
+/// <c>INSERT OR IGNORE</c> per batch, on disk when <see cref="WriteAsync"/> returns (the log is
+/// synced at every commit, as <see cref="IReadingStore"/> requires). The unique index on (device, seq) makes a resent reading a
 /// no-op; a reading without a sequence number is a no-op when its <see cref="StoredReading.Origin"/>
 /// (the JetStream message id it came under) is stored already, and is always inserted without one
 /// (SQLite treats NULLs as distinct).
@@ -75,9 +76,12 @@ public sealed class SqliteReadingStore : IReadingStore
             connection.Open();
             using SqliteCommand setup = connection.CreateCommand();
 
-            // WAL: readers (queries) do not block the writer. synchronous=NORMAL: a commit survives a
-            // crash of the process; a power cut may lose the last commits, never corrupt the file.
-            setup.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;";
+            // WAL: readers (queries) do not block the writer. synchronous=FULL: a commit returns once
+            // the log is on disk. A commit is what a device's "ok N" (and consume's acknowledgement,
+            // after which JetStream deletes the reading) stand on; under NORMAL the log was synced only
+            // at checkpoints, so a power cut lost readings the devices had been told were stored. One
+            // sync per batch: the writer's batches grow with the load, so the sync is shared.
+            setup.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;";
             setup.ExecuteNonQuery();
             CreateOrMigrate(connection);
             return new SqliteReadingStore(connection);

@@ -168,6 +168,10 @@ internal sealed class ToolProcess : IDisposable
     public static ToolProcess StartUnderStrace(string strace, string[] straceOptions, string directory, params string[] args) =>
         Start(strace, [.. straceOptions, RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
+    /// <summary>Starts another of the repository's programs (<c>dotnet ASSEMBLY ARGS</c>) under <c>STRACE OPTIONS</c>, named <paramref name="name"/> in failures (Linux).</summary>
+    public static ToolProcess StartProgramUnderStrace(string strace, string[] straceOptions, string assembly, string name, string directory, params string[] args) =>
+        Start(strace, [.. straceOptions, RepositoryPaths.DotnetHost(), assembly], name, directory, null, args);
+
     /// <summary>
     /// Starts the tool with a terminal (a pseudo-terminal from util-linux's <c>script</c>) as its stdin,
     /// stdout and stderr, all three read back as this process's stdout; <c>script -e</c> exits with the
