@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using System.Runtime.InteropServices;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Trust;
 using Ossuary.Samples.Telemetry.Keys;
@@ -70,7 +71,7 @@ internal static class ServerCommand
         finally
         {
             // Stopping first sends every device a Disconnect, so the final table counts all it received.
-            await server.DisposeAsync();
+            await StopAsync(server, nats.Length == 0 ? "stored" : "published");
         }
 
         // A device's resend the store (or JetStream) had already is not new data: counted apart, not as stored.
@@ -78,5 +79,35 @@ internal static class ServerCommand
         Console.WriteLine($"stopped; {server.Writer.Persisted - server.Writer.Duplicates} reading(s) {done}, {server.Writer.Duplicates} resent and already {done} (ignored); final counts:");
         reporter.Report();
         return 0;
+    }
+
+    /// <summary>
+    /// Stops the server, which waits until the store has every reading received: through a JetStream
+    /// outage, until NATS is back. A second Ctrl+C or SIGTERM gives that up. The host's own handlers
+    /// take every signal while Kestrel waits for the connections (its 30 s shutdown timeout, all of it
+    /// when a connection waits for the stalled store), and did nothing with a second one.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A second signal came first: readings received were not stored.</exception>
+    private static async Task StopAsync(TelemetryServer server, string done)
+    {
+        var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Abandon(PosixSignalContext signal)
+        {
+            signal.Cancel = true;
+            abandoned.TrySetResult();
+        }
+
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Abandon);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Abandon);
+        Task stopping = server.DisposeAsync().AsTask();
+        if (await Task.WhenAny(stopping, abandoned.Task) != stopping)
+        {
+            // Received and not stored: queued, in the batch being written, or held by a connection
+            // waiting for room. No device was told they were stored, so each resends them.
+            long lost = server.Registry.Totals().Readings - server.Writer.Persisted;
+            throw new InvalidOperationException($"stopped by a second signal before the store had every reading: {lost} reading(s) received were not {done} (their devices were not told they were, and resend them).");
+        }
+
+        await stopping;
     }
 }
