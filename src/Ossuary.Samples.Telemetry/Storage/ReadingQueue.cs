@@ -71,17 +71,14 @@ public sealed class ReadingQueue
     public async Task SyncAsync(CancellationToken cancellationToken)
     {
         var stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Behind the readings, in the same bounded queue: the writer meets it after storing them.
+        await _channel.Writer.WriteAsync(new QueueEntry(default, stored), cancellationToken);
+
+        // Counted once in the queue, not before: counted while it waited for room in a full queue, it
+        // took one off the readings Count reports (and off the store's lag), per device syncing. Now
+        // Count may say one more for a moment (the writer can even take the marker before this line).
         Interlocked.Increment(ref _markers);
-        try
-        {
-            // Behind the readings, in the same bounded queue: the writer meets it after storing them.
-            await _channel.Writer.WriteAsync(new QueueEntry(default, stored), cancellationToken);
-        }
-        catch
-        {
-            Interlocked.Decrement(ref _markers);
-            throw;
-        }
 
         // A failed store completes no marker: its failure ends the wait, as it ends EnqueueAsync.
         using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _failed.Token);
