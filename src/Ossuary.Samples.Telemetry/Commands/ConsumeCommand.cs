@@ -37,8 +37,10 @@ internal static class ConsumeCommand
         var consumer = new JetStreamStoreConsumer(new JetStreamOptions { Url = url }, store, logging.CreateLogger<JetStreamStoreConsumer>());
         Console.WriteLine($"storing readings from JetStream at {url} in {Path.GetFullPath(database)}. Ctrl+C stops.");
         await consumer.RunAsync(stop.Token);
-        // A redelivered batch the store had already is not "stored" again: the operator reads this line as data saved.
-        Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored, {consumer.Duplicates} already stored (redelivered) and ignored.");
+        // A redelivered batch the store had already is not "stored" again: the operator reads this line as
+        // data saved. Nor is a message that was not a reading, which the stream deleted all the same.
+        string dropped = consumer.Dropped == 0 ? "" : $"; {consumer.Dropped} message(s) that were not readings deleted from the stream (event 1710)";
+        Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored, {consumer.Duplicates} already stored (redelivered) and ignored{dropped}.");
         return 0;
     }
 }

@@ -21,6 +21,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     private static readonly TimeSpan AcknowledgementFlush = TimeSpan.FromSeconds(5);
     private long _stored;
     private long _duplicates;
+    private long _dropped;
 
     /// <summary>Readings the store did not hold before: stored by this consumer.</summary>
     public long Stored => Interlocked.Read(ref _stored);
@@ -30,6 +31,13 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     /// before acknowledging it, or a device's resend after JetStream's duplicate window.
     /// </summary>
     public long Duplicates => Interlocked.Read(ref _duplicates);
+
+    /// <summary>
+    /// Messages on the readings' subjects that were not readings (another program's, another version's):
+    /// acknowledged without being stored, so that they do not block the stream, which deletes them
+    /// (logged as event 1710).
+    /// </summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Consumes until <paramref name="cancellationToken"/> fires.</summary>
     /// <exception cref="NATS.Client.Core.NatsException">The NATS server cannot be reached or has no JetStream.</exception>
@@ -84,7 +92,9 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                     }
                     catch (FormatException ex)
                     {
-                        // Not ours: skip it rather than block the stream; it is acknowledged with the batch.
+                        // Not ours: skip it rather than block the stream; it is acknowledged with the batch,
+                        // which deletes it, so it is counted for the stop line as well as logged.
+                        Interlocked.Increment(ref _dropped);
                         LogBadMessage(logger, message.Subject, ex.Message);
                     }
                 }

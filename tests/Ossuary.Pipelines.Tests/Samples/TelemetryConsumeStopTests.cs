@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using NATS.Net;
 using Ossuary.Pipelines.Tests.Cli;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Samples.Telemetry.JetStream;
@@ -51,6 +52,46 @@ public sealed class TelemetryConsumeStopTests : IDisposable
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.Stdout}\n{result.Stderr}");
         Assert.Contains($"stopped; {Readings} reading(s) stored, 0 already stored (redelivered) and ignored.", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public Task ConsumeSaysItDroppedAMessageThatWasNotAReading() => DroppedAsync().WaitAsync(HardLimit);
+
+    private async Task DroppedAsync()
+    {
+        // A message on the readings' subjects that consume cannot decode (another program's, another
+        // version's) is acknowledged, which deletes it from the work queue, so that it does not block
+        // the stream. That is data gone: the stop line said "stopped; 2 reading(s) stored, ..." as if
+        // everything had been, with only a warning in the log.
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        string device = new('a', 64);
+        await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(new JetStreamOptions { Url = nats.Url }, budget.Token))
+        {
+            await using (var client = new NatsClient(nats.Url))
+            {
+                await client.CreateJetStreamContext().PublishAsync("telemetry.readings.stranger", "not a reading"u8.ToArray(), cancellationToken: budget.Token);
+            }
+
+            await publisher.WriteAsync([new StoredReading(device, 1, "temp", 1, 1), new StoredReading(device, 2, "temp", 2, 2)], budget.Token);
+        }
+
+        string database = Path.Combine(_directory, "telemetry.db");
+        using ToolProcess consume = ToolProcess.StartInterruptible(Path.Combine(AppContext.BaseDirectory, "Ossuary.Samples.Telemetry.dll"), "telemetry consume", _directory,
+            "consume", "--nats", nats.Url, "--db", database);
+        await consume.WaitForStdoutLineAsync(new Regex("^storing readings .*$", RegexOptions.Multiline), HardLimit);
+        while (!File.Exists(database) || ReadingQueries.Totals(database).Sum(t => t.Readings) < 2)
+        {
+            await Task.Delay(50, budget.Token);
+        }
+
+        // The readings are stored, so the message published before them was taken too.
+        await consume.SignalAsync("INT");
+        ToolResult result = await consume.WaitForExitAsync();
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.Stdout}\n{result.Stderr}");
+        const string Stopped = "stopped; 2 reading(s) stored, 0 already stored (redelivered) and ignored; 1 message(s) that were not readings deleted from the stream (event 1710).";
+        Assert.True(result.Stdout.Contains(Stopped, StringComparison.Ordinal), $"expected '{Stopped}' in:\n{result.Stdout}");
     }
 
     [Fact]
