@@ -72,19 +72,9 @@ public sealed partial class OssuaryDuplexPipe
     {
         try
         {
-            if (ClosingNowCouldReset(transport) && !_lingerCut)
+            if (ClosingNowCouldReset(transport, _closingSocket!) && !_lingerCut)
             {
-                using var deadline = new CancellationTokenSource(DisposeFlushTimeout);
-                using CancellationTokenRegistration cut = deadline.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), transport);
-                while (true)
-                {
-                    ReadResult read = await transport.ReadAsync().ConfigureAwait(false);
-                    transport.AdvanceTo(read.Buffer.End);
-                    if (read.IsCompleted || read.IsCanceled)
-                    {
-                        break; // the peer closed its end, or the time is up
-                    }
-                }
+                await DiscardUntilThePeerClosesAsync(transport, stopOnAnyCancel: true).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (IsPeerReset(ex))
@@ -119,7 +109,7 @@ public sealed partial class OssuaryDuplexPipe
     /// sent (Linux, <see cref="SocketQueues.PeerIsBehind"/>): anything it sends before it has read our
     /// Disconnect would meet a closed socket and draw the same reset, which drops those bytes.
     /// </summary>
-    private bool ClosingNowCouldReset(PipeReader transport)
+    private static bool ClosingNowCouldReset(PipeReader transport, Socket socket)
     {
         bool unread = false;
         if (transport.TryRead(out ReadResult read))
@@ -133,6 +123,60 @@ public sealed partial class OssuaryDuplexPipe
             unread = !read.Buffer.IsEmpty;
         }
 
-        return unread || SocketQueues.HasUnreadBytes(_closingSocket!) || SocketQueues.PeerIsBehind(_closingSocket!);
+        return unread || SocketQueues.HasUnreadBytes(socket) || SocketQueues.PeerIsBehind(socket);
+    }
+
+    /// <summary>
+    /// Reads and discards until the peer closes its end or 5 s pass. A cancelled read ends it too when
+    /// <paramref name="stopOnAnyCancel"/> (disposal cuts the linger that way); otherwise only the
+    /// deadline's does, and a stray one (the handshake's step timer firing late) is read past.
+    /// </summary>
+    private static async Task DiscardUntilThePeerClosesAsync(PipeReader transport, bool stopOnAnyCancel)
+    {
+        using var deadline = new CancellationTokenSource(DisposeFlushTimeout);
+        using CancellationTokenRegistration cut = deadline.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), transport);
+        while (true)
+        {
+            ReadResult read = await transport.ReadAsync().ConfigureAwait(false);
+            transport.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted || (read.IsCanceled && (stopOnAnyCancel || deadline.IsCancellationRequested)))
+            {
+                break; // the peer closed its end, or the time is up
+            }
+        }
+    }
+
+    /// <summary>
+    /// A server's handshake that ended with its Disconnect (error) to a client that counts itself
+    /// established (its ClientAuthentication had come: a refusal, or a failure of ours after it), over
+    /// a transport that closes its socket as it ends: the client may be sending already, and a socket
+    /// closed with its bytes unread, or receiving them once closed, sends a reset, which on many
+    /// stacks drops the Disconnect before the client reads it (it saw "connection reset", not why).
+    /// So, as after the Disconnect of an established connection, what the client sends is read and
+    /// discarded until it closes its end, at most 5 s, before the caller lets the socket close.
+    /// Costs nothing when the client is not sending.
+    /// </summary>
+    private static async Task LingerAfterRefusalAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
+    {
+        if (ClosingSocketOf(transport, connection) is not { } socket)
+        {
+            return;
+        }
+
+        try
+        {
+            if (ClosingNowCouldReset(transport.Input, socket))
+            {
+                await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (!LocalFault.IsLocal(ex))
+        {
+            // The client reset or the connection was aborted (the host stopping): nothing more to wait for.
+        }
+        catch (Exception ex)
+        {
+            telemetry.ReportLocalFault(ex);
+        }
     }
 }

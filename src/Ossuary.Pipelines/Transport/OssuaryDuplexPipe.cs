@@ -271,7 +271,15 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         }
         catch
         {
+            // A server that ended the handshake after the client's authentication told it so with
+            // Disconnect (error), and the client, established on its side, may be sending already.
+            bool toldAnEstablishedClient = plan.Role != OssuaryRole.Client && session.RemotePublicKey is not null;
             session.Dispose();
+            if (toldAnEstablishedClient)
+            {
+                await LingerAfterRefusalAsync(transport, connection, telemetry).ConfigureAwait(false);
+            }
+
             throw;
         }
     }
