@@ -25,7 +25,8 @@ public sealed partial class OssuaryDuplexPipe
     /// <summary>
     /// The peer's failure among the first <paramref name="before"/> bytes the transport holds (which
     /// arrived before our Disconnect went out), as the input reports one it reads: a Reset, or a
-    /// Disconnect with the error flag; null if there is none, or a clean Disconnect comes first.
+    /// Disconnect with the error flag; null if there is none, or a clean Disconnect comes first. A
+    /// transport that fails before they can be read is a failure too (the peer's reset, say).
     /// The bytes are left in the transport.
     /// </summary>
     private OssuaryException? FailureBeforeGoodbye(PipeReader transport, long before, bool receivedData)
@@ -40,7 +41,13 @@ public sealed partial class OssuaryDuplexPipe
         }
         catch (Exception ex) when (!LocalFault.IsLocal(ex))
         {
-            return null; // the transport failed meanwhile: what ends the connection now is for the caller to see
+            // The transport failed meanwhile (Kestrel's input fails with the peer's reset, and then gives
+            // none of the bytes it held): whether the peer failed before our Disconnect can no longer be
+            // seen, and the end is no clean one. Only the abort that our own clean close causes is the
+            // end asked for, as it is for the inbound loop's read.
+            return _closedByApplication && ex is Microsoft.AspNetCore.Connections.ConnectionAbortedException ? null
+                : new OssuaryException(OssuaryErrorReason.ConnectionFailed,
+                    $"The transport failed before what the peer sent ahead of this side's Disconnect could be read; the peer may have failed before it read the last bytes sent: {ex.Message}", ex);
         }
 
         try

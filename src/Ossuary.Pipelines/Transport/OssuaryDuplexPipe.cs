@@ -22,7 +22,8 @@ namespace Ossuary.Pipelines.Transport;
 /// (it closed with our last bytes unread, or aborted) fails <see cref="Input"/> with
 /// <see cref="OssuaryErrorReason.ConnectionFailed"/>: the Disconnect may not have been received. So does a peer's
 /// Reset (<see cref="OssuaryErrorReason.ConnectionReset"/>) or Disconnect (error) that had arrived before our Disconnect
-/// went out, behind frames the application had not yet made room for. Completing <see cref="Input"/> only stops
+/// went out, behind frames the application had not yet made room for, and so does a transport that fails
+/// before those frames could be read. Completing <see cref="Input"/> only stops
 /// reading: the output goes on, and what the peer sends after is not read. Completing it with an
 /// exception says the application failed, as a <see cref="Pipe"/>'s reader does to its writer: the
 /// connection ends once more bytes arrive, with Disconnect (error) to the peer, and is logged at
