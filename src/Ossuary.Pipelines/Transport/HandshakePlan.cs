@@ -250,8 +250,18 @@ internal sealed class HandshakePlan
         }
 
         return _admittedClients.Contains(client)
-            || (AuthorizeClient is not null && await AuthorizeClient(client, connection, cancellationToken).ConfigureAwait(false));
+            || (AuthorizeClient is { } authorize && await Ask(authorize, client, connection, cancellationToken).ConfigureAwait(false));
     }
+
+    /// <summary>
+    /// The application's callback, run on the thread pool rather than inline: one that blocks before it
+    /// returns its task (a synchronous lookup stuck on a dead database, wrapped in a finished ValueTask)
+    /// held the handshake where its timeout could not reach it, so the connection waited for as long as
+    /// the callback did (admitted after the timeout, or never ended), its client never told. Its thread
+    /// stays blocked, but the handshake gives up on it at the timeout, as on a task that never completes.
+    /// </summary>
+    private static Task<bool> Ask(Func<OssuaryPublicKey, ConnectionContext?, CancellationToken, ValueTask<bool>> authorize, OssuaryPublicKey client, ConnectionContext? connection, CancellationToken cancellationToken) =>
+        Task.Run(() => authorize(client, connection, cancellationToken).AsTask(), CancellationToken.None);
 
     private Func<OssuaryPublicKey, CancellationToken, ValueTask<bool>>? BindTrust(EndPoint? endPoint, EndPoint? remoteEndPoint) =>
         TrustServerAtEndPoint is { } decide

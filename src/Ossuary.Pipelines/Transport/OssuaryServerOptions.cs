@@ -74,7 +74,9 @@ public sealed class OssuaryServerOptions
     /// throws refuses the client with Disconnect (error) and is logged at Error: the failure is the server's.
     /// The token is cancelled when <see cref="HandshakeTimeout"/> runs out (or, for
     /// <c>OssuaryDuplexPipe.AcceptAsync</c>, by the caller's token); a callback that has not returned
-    /// at the timeout refuses the client as one that throws does (and should it throw later, that is logged at Error too). Under <c>UseOssuary</c> the token is not
+    /// at the timeout refuses the client as one that throws does (and should it throw later, that is logged at Error too). It is
+    /// called on the thread pool, so this holds too for one that blocks before it returns its task (its thread stays blocked
+    /// until it returns). Under <c>UseOssuary</c> the token is not
     /// tied to the connection's <c>ConnectionClosed</c> token, since a client may close its socket
     /// right after sending its data and Disconnect, and that client is still served.
     /// </summary>

@@ -88,6 +88,44 @@ public class StuckCallbackTimeoutTests
     });
 
     /// <summary>
+    /// An AuthorizeClient that blocks before it returns its task (a synchronous lookup stuck on a dead
+    /// database, handed back in a finished ValueTask) is bound by the timeout too, and its client told.
+    /// The handshake called it inline, so the timer had nothing to give up on: the connection waited
+    /// for as long as the callback blocked (here, until the test ends), the client never told and nothing logged.
+    /// </summary>
+    [Fact]
+    public Task AnAuthorizeClientThatBlocksBeforeReturningStillTimesTheHandshakeOutAndItsClientIsTold() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        using var release = new ManualResetEventSlim();
+        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            o.Identity = keys.Server;
+            o.HandshakeTimeout = Timeout;
+            o.LoggerFactory = loggers;
+            o.AuthorizeClient = (_, _, _) =>
+            {
+                release.Wait(CancellationToken.None); // ignores its token, and blocks the thread that called it
+                return ValueTask.FromResult(true);
+            };
+        });
+
+        try
+        {
+            await using Integrations.OssuaryClientConnection connection = await Integrations.OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
+            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => PipeReads.ReadToEndAsync(connection.Transport.Input).Within());
+            Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+            AssertLoggedAsOurs(logs, "AuthorizeClient");
+        }
+        finally
+        {
+            release.Set();
+        }
+    });
+
+    /// <summary>
     /// A callback the handshake gave up on at its timeout may still fail later (the lookup it was stuck
     /// on finally errors). That failure is this side's, with its cause: logged at Error (event 6) as a
     /// throwing callback is. It was dropped: the abandoned task faulted unobserved, its exception lost
