@@ -17,9 +17,16 @@ internal static class OssuaryActivity
             return null;
         }
 
-        Activity? activity = Source.StartActivity(HandshakeName, role == OssuaryRole.Client ? ActivityKind.Client : ActivityKind.Server);
-        activity?.SetTag("ossuary.role", role == OssuaryRole.Client ? "client" : "server");
-        return activity;
+        try
+        {
+            Activity? activity = Source.StartActivity(HandshakeName, role == OssuaryRole.Client ? ActivityKind.Client : ActivityKind.Server);
+            activity?.SetTag("ossuary.role", role == OssuaryRole.Client ? "client" : "server");
+            return activity;
+        }
+        catch (Exception)
+        {
+            return null; // a listener's ActivityStarted threw: the span is lost (see Stop)
+        }
     }
 
     public static void Succeeded(Activity? activity, OssuaryPublicKey? remote)
@@ -35,7 +42,7 @@ internal static class OssuaryActivity
             activity.SetTag("ossuary.remote_key.fingerprint", Fingerprint(remote));
         }
 
-        activity.Stop();
+        Stop(activity);
     }
 
     /// <summary>The caller cancelled the handshake: not an error of the span's (its status stays unset).</summary>
@@ -47,7 +54,7 @@ internal static class OssuaryActivity
         }
 
         activity.SetTag("ossuary.outcome", "cancelled");
-        activity.Stop();
+        Stop(activity);
     }
 
     public static void Failed(Activity? activity, OssuaryErrorReason reason, OssuaryPublicKey? remote, string message)
@@ -65,7 +72,25 @@ internal static class OssuaryActivity
         }
 
         activity.SetStatus(ActivityStatusCode.Error, message);
-        activity.Stop();
+        Stop(activity);
+    }
+
+    /// <summary>
+    /// Stops the span, whatever its listeners do: Activity.Stop runs their ActivityStopped callbacks on
+    /// this thread and lets their exceptions through. One that threw (an exporter's bug) failed a
+    /// handshake that had completed, as this side's fault, and had it recorded twice (a success and a
+    /// failure); as for a logging provider that throws (FailSafeLogger), the span is lost, not the connection.
+    /// </summary>
+    private static void Stop(Activity activity)
+    {
+        try
+        {
+            activity.Stop();
+        }
+        catch (Exception)
+        {
+            // Nowhere to say it that is not the listener that failed.
+        }
     }
 
     /// <summary>OpenSSH's form: <c>SHA256:</c> and the unpadded base64 of the key's SHA-256.</summary>
