@@ -12,7 +12,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// <see cref="ServerPlanSource"/>. A connection whose handshake fails never throws into the server:
 /// a failure the peer caused is logged at Debug and ends the connection quietly; one of ours (a
 /// throwing <c>AuthorizeClient</c> or <c>IdentitySelector</c>, a disposed identity, a bug) is logged
-/// at Error, limited per cause.
+/// at Error, limited per cause, and the client is told with Disconnect (error).
 /// </summary>
 internal sealed class OssuaryServerMiddleware
 {
@@ -39,6 +39,8 @@ internal sealed class OssuaryServerMiddleware
             ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
             if (SelectPlan(current.Plan, context, telemetry) is not { } plan)
             {
+                // Our failure, not the client's: it is told so, and not reset under its ClientHandshake.
+                await OssuaryDuplexPipe.RefuseWithoutHandshakeAsync(transport, context, telemetry).ConfigureAwait(false);
                 return;
             }
 
@@ -122,7 +124,7 @@ internal sealed class OssuaryServerMiddleware
         }
         catch (OssuaryException)
         {
-            return null; // logged by SelectIdentity; the connection ends without a handshake
+            return null; // logged by SelectIdentity; the connection ends with Disconnect (error), without a handshake
         }
     }
 }

@@ -108,6 +108,19 @@ public sealed partial class OssuarySession
 
     private int WriteControl(IBufferWriter<byte> output, PacketType type, bool error)
     {
+        int packetSize = WriteControlPacket(output, type, error);
+        _localMessageId = 0;
+        return packetSize;
+    }
+
+    /// <summary>
+    /// A Disconnect with the error flag set, for a server that fails before it has a session (its
+    /// <c>IdentitySelector</c> gave it no key): what a session's own Disconnect (error) writes.
+    /// </summary>
+    internal static int WriteErrorDisconnect(IBufferWriter<byte> output) => WriteControlPacket(output, PacketType.Disconnect, error: true);
+
+    private static int WriteControlPacket(IBufferWriter<byte> output, PacketType type, bool error)
+    {
         const int packetSize = PacketHeader.Size + ControlBodySize;
         Span<byte> packet = output.GetSpan(packetSize)[..packetSize];
 
@@ -117,7 +130,6 @@ public sealed partial class OssuarySession
         packet[PacketHeader.Size + 2] = error ? (byte)1 : (byte)0;
         packet[PacketHeader.Size + 3] = 0;
         output.Advance(packetSize);
-        _localMessageId = 0;
         return packetSize;
     }
 

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
+using Ossuary.Pipelines.Protocol;
 
 namespace Ossuary.Pipelines.Transport;
 
@@ -143,6 +144,51 @@ public sealed partial class OssuaryDuplexPipe
             {
                 break; // the peer closed its end, or the time is up
             }
+        }
+    }
+
+    /// <summary>
+    /// A server that failed before its handshake began (its <see cref="OssuaryServerOptions.IdentitySelector"/>
+    /// gave it no key; logged at Error already): the client is told with Disconnect (error), which it reports
+    /// as <see cref="OssuaryErrorReason.ConnectionFailed"/> (the original's client too), where it saw the
+    /// socket close mid-handshake (Truncated) or reset, as if the network had failed. Over a transport that
+    /// closes its socket as it ends, what the client sends is then read and discarded until it closes its
+    /// end, at most 5 s: its ClientHandshake waits unread or is still on its way, and a socket closed with
+    /// bytes of the peer's unread, or receiving them once closed, sends a reset, which can drop the
+    /// Disconnect. A client told answers and closes at once.
+    /// </summary>
+    internal static async Task RefuseWithoutHandshakeAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
+    {
+        try
+        {
+            OssuarySession.WriteErrorDisconnect(transport.Output);
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            if ((await transport.Output.FlushAsync(bound.Token).ConfigureAwait(false)).IsCompleted)
+            {
+                return; // the connection has ended already: nobody left to tell
+            }
+        }
+        catch (Exception ex) when (!LocalFault.IsLocal(ex))
+        {
+            return; // the client went away, or reads nothing: nothing more to tell it
+        }
+
+        if (ClosingSocketOf(transport, connection) is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!LocalFault.IsLocal(ex))
+        {
+            // The client reset or the connection was aborted (the host stopping): nothing more to wait for.
+        }
+        catch (Exception ex)
+        {
+            telemetry.ReportLocalFault(ex);
         }
     }
 
