@@ -57,7 +57,8 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// what it reads), sends a reset, and the reset drops whatever of the last frames and the
     /// Disconnect this side's kernel still held, so the peer failed where this side reported a clean
     /// close. <see cref="CloseAsync"/> reads and discards until then, and logs a peer that resets
-    /// the connection meanwhile to <paramref name="telemetry"/> (event 5, Debug), as the input does.
+    /// the connection meanwhile, or has not closed its end when the time is up (the socket is closed
+    /// under it), to <paramref name="telemetry"/> (event 5, Debug), as the input does.
     /// </remarks>
     public bool TryStopReading(TimeSpan lingerFor, ConnectionTelemetry telemetry)
     {
@@ -109,6 +110,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     {
         // Ciphertext of a connection that is over: nothing secret, so an array of the shared pool.
         byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+        bool timedOut;
         try
         {
             // On Linux the deadline ends a read by stopping the socket's receiving (no exception); elsewhere by cancelling it.
@@ -116,6 +118,9 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             while (!deadline.IsCancellationRequested && await stream.ReadAsync(scratch, token).ConfigureAwait(false) > 0)
             {
             }
+
+            // Linux's stopped receiving reads as an end too: only a read ended before the deadline was the peer's close.
+            timedOut = deadline.IsCancellationRequested;
         }
         catch (Exception ex) when (OssuaryDuplexPipe.IsPeerReset(ex))
         {
@@ -123,14 +128,26 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             // bytes unread, so the peer never read our last bytes and Disconnect (or it aborted). The
             // input had ended already and said nothing; the peer's doing, so at Debug, as the input reports it.
             OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.ResetAfterGoodbye(ex));
+            return;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            timedOut = true;
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
         {
-            // The deadline, or the peer went away: there is nothing more to wait for.
+            return; // the peer went away: there is nothing more to wait for
         }
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
+        }
+
+        if (timedOut)
+        {
+            // The peer neither closed nor reset in its time, and the stream's disposal closes the socket under
+            // it, which may reset what we sent last. Said as the output's own timeout says its drop: the peer's doing, at Debug.
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.StillSendingAfterGoodbye());
         }
     }
 

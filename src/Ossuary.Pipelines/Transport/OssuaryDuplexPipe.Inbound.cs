@@ -257,6 +257,15 @@ public sealed partial class OssuaryDuplexPipe
     internal static OssuaryException ResetAfterGoodbye(Exception reset) => new(OssuaryErrorReason.ConnectionFailed,
         $"The peer reset the connection after this side's Disconnect, which it may not have read: the last bytes sent may not have reached its application ({reset.Message}).", reset);
 
+    /// <summary>
+    /// What closing the socket at the end of the linger means, the peer not having closed its end: one closed
+    /// with bytes of the peer's unread, or receiving any once closed, resets, which may drop our last bytes and
+    /// the Disconnect. Said as the output's own 5 s timeout says its drop (the peer's doing, so at Debug).
+    /// </summary>
+    internal static OssuaryException StillSendingAfterGoodbye() => new(OssuaryErrorReason.ConnectionFailed,
+        $"The peer had not closed its end {DisposeFlushTimeout.TotalSeconds:0} s after this side's Disconnect (it was still sending, or behind with what we sent): "
+        + "the socket was closed under it, which resets the connection, so the last bytes sent and the Disconnect may not have reached its application.");
+
     private const string RefusedKeyHint =
         "This is how a server refuses a client key it does not admit (it logs InvalidKey; the protocol carries no reason, "
         + "so a server that failed for another reason looks the same): check that the server authorizes this client's key.";

@@ -73,9 +73,13 @@ public sealed partial class OssuaryDuplexPipe
     {
         try
         {
-            if (ClosingNowCouldReset(transport, _closingSocket!) && !_lingerCut)
+            // Disposal's time may be up before the linger starts: the socket closes under the peer all the same.
+            if (ClosingNowCouldReset(transport, _closingSocket!)
+                && (_lingerCut || !await DiscardUntilThePeerClosesAsync(transport, stopOnAnyCancel: true).ConfigureAwait(false)))
             {
-                await DiscardUntilThePeerClosesAsync(transport, stopOnAnyCancel: true).ConfigureAwait(false);
+                // The peer neither closed nor reset in its time: the close now may reset what we sent last. The
+                // application was told nothing; the peer's doing, so at Debug, as the output's own timeout says its drop.
+                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillSendingAfterGoodbye());
             }
         }
         catch (Exception ex) when (IsPeerReset(ex))
@@ -132,7 +136,8 @@ public sealed partial class OssuaryDuplexPipe
     /// <paramref name="stopOnAnyCancel"/> (disposal cuts the linger that way); otherwise only the
     /// deadline's does, and a stray one (the handshake's step timer firing late) is read past.
     /// </summary>
-    private static async Task DiscardUntilThePeerClosesAsync(PipeReader transport, bool stopOnAnyCancel)
+    /// <returns>True once the peer has closed its end; false when the wait was cut or ran out first.</returns>
+    private static async Task<bool> DiscardUntilThePeerClosesAsync(PipeReader transport, bool stopOnAnyCancel)
     {
         using var deadline = new CancellationTokenSource(DisposeFlushTimeout);
         using CancellationTokenRegistration cut = deadline.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), transport);
@@ -140,9 +145,14 @@ public sealed partial class OssuaryDuplexPipe
         {
             ReadResult read = await transport.ReadAsync().ConfigureAwait(false);
             transport.AdvanceTo(read.Buffer.End);
-            if (read.IsCompleted || (read.IsCanceled && (stopOnAnyCancel || deadline.IsCancellationRequested)))
+            if (read.IsCompleted)
             {
-                break; // the peer closed its end, or the time is up
+                return true; // the peer closed its end
+            }
+
+            if (read.IsCanceled && (stopOnAnyCancel || deadline.IsCancellationRequested))
+            {
+                return false; // the time is up
             }
         }
     }

@@ -310,7 +310,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// (a client's, or Kestrel's under <c>UseOssuary</c>) whose peer is still sending when our
     /// Disconnect has gone, disposal then waits for the peer to close its end, discarding what it
     /// sends, within what is left of the same 5 s: a socket closed with the peer's bytes unread sends
-    /// a reset, which drops the last bytes and the Disconnect before the peer reads them. A transport
+    /// a reset, which drops the last bytes and the Disconnect before the peer reads them. A peer that
+    /// has not closed its end by then is logged (event 5, Debug) as the socket is closed under it. A transport
     /// whose pending read cannot be cancelled (a stream written for synchronous reading) is waited for
     /// 5 s more at most: disposal then returns, and the session's secrets are freed when that read
     /// ends (when the stream is closed, or the peer sends or closes). A transport
