@@ -212,11 +212,24 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public static async Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(transport);
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {
             ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan);
-            return await StartAsync(transport, SelectIdentity(plan, null, telemetry), null, telemetry, cancellationToken).ConfigureAwait(false);
+            HandshakePlan selected;
+            try
+            {
+                selected = SelectIdentity(plan, null, telemetry);
+            }
+            catch (OssuaryException)
+            {
+                // Ours, not the peer's: it is told, as under UseOssuary, rather than left waiting for a ServerHandshake.
+                await RefuseWithoutHandshakeAsync(transport, null, telemetry).ConfigureAwait(false);
+                throw;
+            }
+
+            return await StartAsync(transport, selected, null, telemetry, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

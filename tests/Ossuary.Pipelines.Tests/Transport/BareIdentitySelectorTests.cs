@@ -33,6 +33,29 @@ public class BareIdentitySelectorTests
         Assert.Same(vaultDown, logged.Exception);
     }
 
+    /// <summary>
+    /// The peer of a bare pipe whose selector failed is told, as under <c>UseOssuary</c>: Disconnect
+    /// (error), read as <see cref="OssuaryErrorReason.ConnectionFailed"/>. Nothing was sent, and a
+    /// client over a transport its server's caller kept open waited for the ServerHandshake until
+    /// its own handshake timed out.
+    /// </summary>
+    [Fact]
+    public async Task TheClientOfABarePipeWhoseSelectorThrowsIsToldWithADisconnect()
+    {
+        var logs = new FakeLoggerProvider();
+        OssuaryServerOptions options = Options(logs, _ => throw new InvalidOperationException("the key vault is down"));
+        using var server = OssuaryIdentity.Generate();
+        var clientOptions = new OssuaryClientOptions { HandshakeTimeout = TimeSpan.FromMinutes(1) };
+        clientOptions.TrustedServerKeys.Add(server.PublicKey);
+        LinkedPipes link = LinkedPipes.Transparent(out _);
+
+        Task<OssuaryDuplexPipe> client = OssuaryDuplexPipe.ConnectAsync(link.Client, clientOptions);
+        await Assert.ThrowsAsync<OssuaryException>(() => OssuaryDuplexPipe.AcceptAsync(link.Server, options).Within());
+
+        OssuaryException told = await Assert.ThrowsAsync<OssuaryException>(() => client.Within());
+        Assert.Equal((OssuaryErrorReason.ConnectionFailed, null), (told.Reason, told.InnerException?.GetType()));
+    }
+
     [Fact]
     public async Task ASelectorThatReturnsNoKeyWithoutADefaultFailsAcceptAsyncSayingSo()
     {
