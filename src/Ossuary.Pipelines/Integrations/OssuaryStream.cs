@@ -109,13 +109,50 @@ public sealed partial class OssuaryStream : Stream
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {
-            await AuthenticateAsync(OssuaryDuplexPipe.SelectIdentity(plan, null, ConnectionTelemetry.For(plan)), cancellationToken).ConfigureAwait(false);
+            HandshakePlan selected;
+            try
+            {
+                selected = OssuaryDuplexPipe.SelectIdentity(plan, null, ConnectionTelemetry.For(plan));
+            }
+            catch (OssuaryException)
+            {
+                await TellSelectorFailedAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            await AuthenticateAsync(selected, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             // This call's own secrets (a key file's copy, an identity generated for it): the handshake is over.
             plan.ReleaseOwnIdentity();
             generated?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A server whose <see cref="OssuaryServerOptions.IdentitySelector"/> failed (ours, logged at Error) tells its
+    /// client with Disconnect (error), as <c>UseOssuary</c> does, rather than leave it waiting for a ServerHandshake
+    /// until its own handshake times out. Best effort, within 1 s; not on a stream already authenticated or disposed.
+    /// </summary>
+    private async ValueTask TellSelectorFailedAsync()
+    {
+        if (_disposed || _innerPipe is not null)
+        {
+            return;
+        }
+
+        var disconnect = new ArrayBufferWriter<byte>(16);
+        Protocol.OssuarySession.WriteErrorDisconnect(disconnect);
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        try
+        {
+            await _inner.WriteAsync(disconnect.WrittenMemory, bound.Token).ConfigureAwait(false);
+            await _inner.FlushAsync(bound.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or NotSupportedException)
+        {
+            // The client went away, or reads nothing: the failure thrown to the caller is what matters.
         }
     }
 

@@ -38,7 +38,7 @@ public sealed class OssuaryServerOptions
     /// where neither is set, null ends that connection as a throw does (no key is generated for a server
     /// with a selector, an unauthenticated one included). The connection is null when a bare pipe is
     /// secured. A selector that throws ends that connection and is logged at Error (event 20); under
-    /// <c>UseOssuary</c> and over a bare pipe (<c>OssuaryDuplexPipe.AcceptAsync</c>) the client is told with
+    /// <c>UseOssuary</c>, over a bare pipe (<c>OssuaryDuplexPipe.AcceptAsync</c>) and an <c>OssuaryStream</c> the client is told with
     /// Disconnect (error), which it reports as <see cref="OssuaryErrorReason.ConnectionFailed"/>. Not disposed by the library.
     /// </summary>
     public Func<ConnectionContext?, OssuaryIdentity?>? IdentitySelector { get; set; }

@@ -56,6 +56,29 @@ public class BareIdentitySelectorTests
         Assert.Equal((OssuaryErrorReason.ConnectionFailed, null), (told.Reason, told.InnerException?.GetType()));
     }
 
+    /// <summary>
+    /// The same over an <see cref="OssuaryStream"/> on real loopback TCP: its client waited for the
+    /// ServerHandshake until its own handshake timed out while the failed server's stream stayed open.
+    /// </summary>
+    [Fact]
+    public async Task TheClientOfAStreamWhoseSelectorThrowsIsToldWithADisconnect()
+    {
+        var logs = new FakeLoggerProvider();
+        OssuaryServerOptions options = Options(logs, _ => throw new InvalidOperationException("the key vault is down"));
+        using var server = OssuaryIdentity.Generate();
+        var clientOptions = new OssuaryClientOptions { HandshakeTimeout = TimeSpan.FromMinutes(1) };
+        clientOptions.TrustedServerKeys.Add(server.PublicKey);
+        (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        await using var serverStream = new OssuaryStream(serverSide);
+        await using var clientStream = new OssuaryStream(clientSide);
+
+        Task client = clientStream.AuthenticateAsClientAsync(clientOptions);
+        await Assert.ThrowsAsync<OssuaryException>(() => serverStream.AuthenticateAsServerAsync(options).Within());
+
+        OssuaryException told = await Assert.ThrowsAsync<OssuaryException>(() => client.Within());
+        Assert.Equal((OssuaryErrorReason.ConnectionFailed, null), (told.Reason, told.InnerException?.GetType()));
+    }
+
     [Fact]
     public async Task ASelectorThatReturnsNoKeyWithoutADefaultFailsAcceptAsyncSayingSo()
     {
