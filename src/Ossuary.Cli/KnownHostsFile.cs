@@ -224,31 +224,13 @@ internal static class KnownHostsFile
         }
     }
 
-    /// <summary>Opens the file exclusively, waiting (as the library does) while another writer holds it.</summary>
-    private static FileStream OpenExclusive(string path, FileMode mode)
-    {
-        var options = new FileStreamOptions { Mode = mode, Access = FileAccess.ReadWrite, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows() && mode != FileMode.Open)
-        {
-            // Made 0644 whatever the umask, as the library makes it: under umask 002 it was group-writable,
-            // and every later connect refused the file this had just written.
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-        }
-
-        long started = Environment.TickCount64;
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, options);
-            }
-            catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException)
-                && Environment.TickCount64 - started < OssuaryKnownHosts.LockWait.TotalMilliseconds)
-            {
-                Thread.Sleep(10);
-            }
-        }
-    }
+    /// <summary>
+    /// Opens the file exclusively, waiting as the library does while another writer holds it, and, as
+    /// it does, making sure the file locked is still the one the path names (a set that failed to write
+    /// a file it had created deletes it before letting go).
+    /// </summary>
+    private static FileStream OpenExclusive(string path, FileMode mode) =>
+        OssuaryKnownHosts.OpenWithRetry(path, mode, FileAccess.ReadWrite, FileShare.None);
 
     /// <summary>
     /// Replaces what the file says about host:port with <paramref name="key"/>, in one hold of the
@@ -283,6 +265,7 @@ internal static class KnownHostsFile
         {
             // A file this call created and could not write a line to (a full disk) goes again, so that
             // "the file is unchanged" holds; an empty file would also have made later connects find no key.
+            // A writer that opened it meanwhile finds, once it holds it, that the name leads nowhere, and opens it again.
             File.Delete(path);
             throw;
         }

@@ -295,8 +295,17 @@ public sealed class OssuaryKnownHosts
     /// Opens the file, waiting while another process (or another set in this one) holds it:
     /// .NET locks a file opened with <see cref="FileShare.None"/> (flock on Unix, per open file,
     /// so threads conflict as processes do), and a conflicting open fails at once rather than waiting.
+    /// The one implementation for this class and the tool's <c>known-hosts set</c> and <c>remove</c>
+    /// (through InternalsVisibleTo), which replace the file by renaming a new one over it.
     /// </summary>
-    private static FileStream OpenWithRetry(string path, FileMode mode, FileAccess access, FileShare share)
+    /// <remarks>
+    /// The lock is taken after the open: a writer that held the file meanwhile may have renamed a new
+    /// file over it, or deleted one it had created, before letting go. The lock is then on a file no
+    /// folder names, and what was appended to it was lost though the append succeeded (a key recorded
+    /// on first use, reported as recorded). So the file locked must still be the one the name leads to,
+    /// or it is opened again (<see cref="FileIdentity"/>).
+    /// </remarks>
+    internal static FileStream OpenWithRetry(string path, FileMode mode, FileAccess access, FileShare share)
     {
         var options = new FileStreamOptions { Mode = mode, Access = access, Share = share };
         if (!OperatingSystem.IsWindows() && mode != FileMode.Open)
@@ -309,15 +318,37 @@ public sealed class OssuaryKnownHosts
         int pause = 1;
         while (true)
         {
+            FileStream file;
             try
             {
-                return new FileStream(path, options);
+                file = new FileStream(path, options);
             }
             catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException or PathTooLongException)
                 && Environment.TickCount64 - started < LockWait.TotalMilliseconds)
             {
                 Thread.Sleep(pause);
                 pause = Math.Min(pause * 2, 50);
+                continue;
+            }
+
+            try
+            {
+                if (FileIdentity.StillNamedBy(file.SafeFileHandle, path))
+                {
+                    return file;
+                }
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+
+            // Replaced or deleted while this waited for it: the name's file now (or a new one) is the file.
+            file.Dispose();
+            if (Environment.TickCount64 - started >= LockWait.TotalMilliseconds)
+            {
+                throw new IOException($"'{path}' was replaced again and again while this waited to write it, for longer than {LockWait.TotalSeconds:0} s.");
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Text;
+using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.Cli;
@@ -87,5 +88,50 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         AssertMode(Path.Combine("hosts", "per-site", "known_hosts"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         AssertMode(Path.Combine("hosts", "per-site"), UserOnly);
         AssertMode("hosts", UserOnly);
+    }
+
+    [Fact]
+    public async Task ATofuClientWhoseFileIsDeletedBeforeItsLockTakesHoldRecordsTheKeyInTheFileOfThatName()
+    {
+        // `known-hosts set` on a file that did not exist and could not be written (a full disk) deletes the
+        // file it created, still holding it. A `connect --tofu` that had opened that file got its lock once
+        // the set let go, on a file no folder named any more: it appended the key there, said it had recorded
+        // it, and the key was lost. strace holds back the client's flock by 3 s (it opens, then locks), and
+        // the test deletes the file meanwhile, as the set does between the client's open and its lock.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string serverKey = WriteKeyFile("server.key");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--echo");
+        int port = ServerPort(server);
+        string path = Path.Combine(Dir, "known_hosts");
+        string log = Path.Combine(Dir, "strace.log");
+
+        using ToolProcess client = ToolProcess.StartUnderStrace(
+            strace, ["-f", "-y", "-o", log, "-e", "trace=flock", "-e", "inject=flock:delay_enter=3000000"],
+            Dir, "connect", $"127.0.0.1:{Port(port)}", "--known-hosts", "known_hosts", "--tofu");
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(log) || !ReadShared(log).Contains("known_hosts>, LOCK_EX", StringComparison.Ordinal))
+        {
+            Assert.False(client.HasExited, $"the client ended before it locked the file:\n{client.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"the client did not lock the file:\n{(File.Exists(log) ? ReadShared(log) : "")}");
+            await Task.Delay(10);
+        }
+
+        File.Delete(path);
+        client.CloseStdin();
+
+        // The connection itself may not outlast the held-back locks (the server's handshake timeout): what
+        // matters is that what the client says it recorded is in the file.
+        ToolResult connected = await client.WaitForExitAsync();
+        Assert.Contains($"recorded key {serverKey} in known_hosts", connected.Stderr, StringComparison.Ordinal);
+        Assert.True(File.Exists(path), $"the client said it recorded the key, in no file:\n{connected}");
+        Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("127.0.0.1", port, OssuaryPublicKey.Parse(serverKey)));
+    }
+
+    /// <summary>What strace has written to its log so far, read without getting in its way.</summary>
+    private static string ReadShared(string log)
+    {
+        using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
     }
 }
