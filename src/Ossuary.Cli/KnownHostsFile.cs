@@ -75,10 +75,9 @@ internal static class KnownHostsFile
     /// <remarks>
     /// The file is held exclusively from the read to the rewrite, the lock the library takes to add a
     /// host (<see cref="OssuaryKnownHosts.Add"/>): a host that a <c>connect --tofu</c> trusts meanwhile
-    /// is either in what is read here or appended after, never lost. So the file is rewritten in
-    /// place, not replaced by a new one renamed over it (a writer waiting on the old file's lock would
-    /// append to a file no longer there); what a crash in the middle of the rewrite would cost is in
-    /// FILE.old, written first.
+    /// is either in what is read here or appended after, never lost. The new file is written beside
+    /// the old and renamed over it (see <see cref="ReplaceWith"/>); a writer waiting for the old one
+    /// finds, once it holds it, that the name leads to another file, and takes that one.
     /// </remarks>
     public static int Remove(string path, HostPort server)
     {
@@ -137,13 +136,14 @@ internal static class KnownHostsFile
                 AppendLine(kept, added);
             }
 
-            WriteOrRestore(file, path, content, kept.ToArray(), offset: 0);
+            ReplaceWith(file, path, kept.ToArray());
         }
         else if (added is not null)
         {
-            // Appended, never glued to a last line that lacks its newline.
-            bool glued = content.Length > 0 && content[^1] != '\n';
-            WriteOrRestore(file, path, content, Encoding.UTF8.GetBytes((glued ? "\n" : "") + added + "\n"), offset: content.Length);
+            // Appended (never glued to a last line that lacks its newline), in a whole new file as well:
+            // appended in place, a crash in the middle of the line left a cut one, and the file malformed.
+            AppendLine(kept, added);
+            ReplaceWith(file, path, kept.ToArray());
         }
         else
         {
@@ -171,26 +171,53 @@ internal static class KnownHostsFile
     }
 
     /// <summary>
-    /// Writes <paramref name="bytes"/> at <paramref name="offset"/> and makes them the file's end; if
-    /// that fails (a disk that fills up mid-line) puts <paramref name="original"/> back, so the file is
-    /// never left with a cut line, which would make it malformed for every later connect.
+    /// Makes <paramref name="bytes"/> the content of the file held, <paramref name="file"/>: written to
+    /// a new file beside it (with its mode), flushed to disk, renamed over it, and the folder flushed,
+    /// so that the name leads to the old file or the new one, whole, whenever the tool stops.
     /// </summary>
-    private static void WriteOrRestore(FileStream file, string path, byte[] original, byte[] bytes, long offset)
+    /// <remarks>
+    /// The file was rewritten in place, the new text over the old and then cut to its length: killed
+    /// in between (kill -9, a power cut), it held the new text followed by the old file's last bytes,
+    /// which may read as an entry nobody wrote (a comment's tail that names a host and a key). The held
+    /// file's lock stays on it until the new file has the name: the library's writers check, once they
+    /// hold the file, that the name still leads to it. A link's target is replaced, not the link.
+    /// </remarks>
+    private static void ReplaceWith(FileStream file, string path, byte[] bytes)
     {
+        string target = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        string folder = Path.GetDirectoryName(target)!;
+        string temporary = target + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)) + ".tmp";
         try
         {
-            // Past the stream's buffer, which would retry a failed write before any SetLength.
-            RandomAccess.Write(file.SafeFileHandle, bytes, offset);
-            file.SetLength(offset + bytes.Length);
-            file.Flush(flushToDisk: true);
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            using (var writer = new FileStream(temporary, options))
+            {
+                if (!OperatingSystem.IsWindows())
+                {
+                    // The held file's mode, not the umask's: a known-hosts file others may write is refused.
+                    File.SetUnixFileMode(writer.SafeFileHandle, File.GetUnixFileMode(file.SafeFileHandle));
+                }
+
+                writer.Write(bytes);
+                writer.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, target, overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            File.Delete(temporary);
+            throw new CliException($"cannot write '{path}' ({ex.Message}); the file is unchanged", SystemFailure.ExitCode(ex));
+        }
+
+        try
+        {
+            Transfer.DirectorySync.Sync(folder);
         }
         catch (IOException ex)
         {
-            // Nothing was cut before the write, so what is put back goes where it was and needs no new space.
-            RandomAccess.Write(file.SafeFileHandle, original.AsSpan((int)offset), offset);
-            file.SetLength(original.Length);
-            file.Flush(flushToDisk: true);
-            throw new CliException($"cannot write '{path}' ({ex.Message}); the file is unchanged");
+            // The new file has the name, but a crash could still take that back.
+            throw new CliException($"rewrote '{path}' but could not flush its folder to disk ({ex.Message}); a crash could undo the change");
         }
     }
 
@@ -229,8 +256,13 @@ internal static class KnownHostsFile
     /// it does, making sure the file locked is still the one the path names (a set that failed to write
     /// a file it had created deletes it before letting go).
     /// </summary>
+    /// <remarks>
+    /// On Windows the file is shared for deletion only, which keeps other writers out (they ask to read
+    /// and write it) yet lets <see cref="ReplaceWith"/> rename the new file over it; the library's
+    /// writers wait by opening the name again, so they take the new file.
+    /// </remarks>
     private static FileStream OpenExclusive(string path, FileMode mode) =>
-        OssuaryKnownHosts.OpenWithRetry(path, mode, FileAccess.ReadWrite, FileShare.None);
+        OssuaryKnownHosts.OpenWithRetry(path, mode, FileAccess.ReadWrite, OperatingSystem.IsWindows() ? FileShare.Delete : FileShare.None);
 
     /// <summary>
     /// Replaces what the file says about host:port with <paramref name="key"/>, in one hold of the

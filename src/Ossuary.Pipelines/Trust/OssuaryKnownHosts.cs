@@ -314,8 +314,10 @@ public sealed class OssuaryKnownHosts
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
         }
 
+        const int MaxReplaced = 100;
         long started = Environment.TickCount64;
         int pause = 1;
+        int replaced = 0;
         while (true)
         {
             FileStream file;
@@ -345,10 +347,11 @@ public sealed class OssuaryKnownHosts
             }
 
             // Replaced or deleted while this waited for it: the name's file now (or a new one) is the file.
+            // Not bound by LockWait (the wait that ended was for a lock, and it was had), but not endless.
             file.Dispose();
-            if (Environment.TickCount64 - started >= LockWait.TotalMilliseconds)
+            if (++replaced == MaxReplaced)
             {
-                throw new IOException($"'{path}' was replaced again and again while this waited to write it, for longer than {LockWait.TotalSeconds:0} s.");
+                throw new IOException($"'{path}' was replaced {MaxReplaced} times while this opened it; giving up.");
             }
         }
     }

@@ -127,6 +127,75 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("127.0.0.1", port, OssuaryPublicKey.Parse(serverKey)));
     }
 
+    [Theory]
+    [InlineData("ftruncate")]
+    [InlineData("pwrite64")]
+    [InlineData("rename")]
+    public async Task RemoveKilledAtAnyCallOnTheFileLeavesTheOldFileOrTheNew(string call)
+    {
+        // remove rewrote the file in place: the lines kept over the old ones, then the file cut to their
+        // length. Killed in between (kill -9, a power cut), the file held the new text followed by the old
+        // file's last bytes: here, since the kept line ends with a comment that reads as an entry of its
+        // own, a trust entry for evil.example:700 that nobody wrote. strace kills the tool as it enters
+        // the first call of that kind on the file itself (-P: the file, not a draft beside it).
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string path = Path.Combine(Dir, "known_hosts");
+        string removed = $"old.example:7000 {Old}\n";
+        string tail = $"evil.example:700 {New}\n";
+        Assert.Equal(removed.Length, tail.Length);
+        string kept = $"kept.example:7000 {Old} {tail}";
+        File.WriteAllText(path, removed + kept);
+
+        using ToolProcess remove = ToolProcess.StartUnderStrace(
+            strace, ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-P", path, "-e", $"trace={call}", "-e", $"inject={call}:signal=SIGKILL"],
+            Dir, "known-hosts", "remove", "old.example:7000", "--known-hosts", "known_hosts");
+        ToolResult result = await remove.WaitForExitAsync();
+
+        string after = File.ReadAllText(path);
+        Assert.True(after == removed + kept || after == kept, $"the file is neither the old nor the new one:\n{after}\n{result}");
+        Assert.NotEqual(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("evil.example", 700, OssuaryPublicKey.Parse(New)));
+    }
+
+    [Fact]
+    public async Task ATofuClientThatOpenedTheFileBeforeARemoveRenamedANewOneOverItRecordsTheKeyInTheNewOne()
+    {
+        // remove writes the new file beside the old and renames it over the old one, holding the old one's
+        // lock until then. A `connect --tofu` that had opened the old file takes that lock once the remove
+        // lets go: it must see that the name now leads to another file and append there, or the key it
+        // reports as recorded is in a file no folder holds. strace holds back the client's flock by 3 s
+        // (it opens, then locks); the remove runs in that time.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string serverKey = WriteKeyFile("server.key");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--echo");
+        int port = ServerPort(server);
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"old.example:7000 {Old}\nkept.example:7000 {Old}\n");
+        string log = Path.Combine(Dir, "strace.log");
+
+        using ToolProcess client = ToolProcess.StartUnderStrace(
+            strace, ["-f", "-y", "-o", log, "-e", "trace=flock", "-e", "inject=flock:delay_enter=3000000"],
+            Dir, "connect", $"127.0.0.1:{Port(port)}", "--known-hosts", "known_hosts", "--tofu");
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(log) || !ReadShared(log).Contains("known_hosts>, LOCK_EX", StringComparison.Ordinal))
+        {
+            Assert.False(client.HasExited, $"the client ended before it locked the file:\n{client.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"the client did not lock the file:\n{(File.Exists(log) ? ReadShared(log) : "")}");
+            await Task.Delay(10);
+        }
+
+        AssertSucceeds(await RunAsync("known-hosts", "remove", "old.example:7000", "--known-hosts", "known_hosts"));
+        client.CloseStdin();
+
+        // The connection itself may not outlast the held-back locks (the server's handshake timeout): what
+        // matters is that what the client says it recorded is in the file.
+        ToolResult connected = await client.WaitForExitAsync();
+        Assert.Contains($"recorded key {serverKey} in known_hosts", connected.Stderr, StringComparison.Ordinal);
+        OssuaryKnownHosts after = OssuaryKnownHosts.Load(path);
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("127.0.0.1", port, OssuaryPublicKey.Parse(serverKey)));
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("kept.example", 7000, OssuaryPublicKey.Parse(Old)));
+        Assert.Equal(KnownHostStatus.Unknown, after.Check("old.example", 7000, OssuaryPublicKey.Parse(Old)));
+    }
+
     /// <summary>What strace has written to its log so far, read without getting in its way.</summary>
     private static string ReadShared(string log)
     {
