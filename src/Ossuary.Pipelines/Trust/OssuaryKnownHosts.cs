@@ -185,7 +185,10 @@ public sealed class OssuaryKnownHosts
     /// folders above it, those for this user only: 0700), in the file's encoding: UTF-8 unless a
     /// byte-order mark says UTF-16 or UTF-32, as <see cref="Load"/> reads it. The file is
     /// re-read while held exclusively, and this set refreshed from it, so two processes that trust
-    /// a server on first use at once record one key: the second finds the first's entry.
+    /// a server on first use at once record one key: the second finds the first's entry. Once held,
+    /// the file is checked to be the one the path still names (on Linux and macOS): another writer
+    /// (the tool's <c>known-hosts set</c> or <c>remove</c>) may have renamed a new file over it or
+    /// deleted it meanwhile, and the key then goes to the file that has the name.
     /// </summary>
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>

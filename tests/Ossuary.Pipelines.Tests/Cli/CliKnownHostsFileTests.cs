@@ -196,6 +196,28 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Equal(KnownHostStatus.Unknown, after.Check("old.example", 7000, OssuaryPublicKey.Parse(Old)));
     }
 
+    [Fact]
+    public async Task SetThroughALinkReplacesTheLinkedFileWithItsModeAndKeepsTheLink()
+    {
+        // set and remove rename a new file over the old one: over a link (a dotfiles checkout's
+        // known_hosts, say), the link itself would have become a plain file, and the checkout's file
+        // kept the old key; the new file would have had the umask's mode, not the file's.
+        string real = Path.Combine(Dir, "dotfiles", "known_hosts");
+        Directory.CreateDirectory(Path.GetDirectoryName(real)!);
+        File.WriteAllText(real, $"example.org:7000 {Old}\nother.example:7000 {Old}\n");
+        SetMode(Path.Combine("dotfiles", "known_hosts"), OwnerOnly);
+        File.CreateSymbolicLink(Path.Combine(Dir, "known_hosts"), Path.Combine("dotfiles", "known_hosts"));
+
+        AssertSucceeds(await RunAsync("known-hosts", "set", "example.org:7000", New, "--known-hosts", "known_hosts"));
+
+        Assert.Equal(Path.Combine("dotfiles", "known_hosts"), new FileInfo(Path.Combine(Dir, "known_hosts")).LinkTarget);
+        AssertMode(Path.Combine("dotfiles", "known_hosts"), OwnerOnly);
+        OssuaryKnownHosts after = OssuaryKnownHosts.Load(real);
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("example.org", 7000, OssuaryPublicKey.Parse(New)));
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("other.example", 7000, OssuaryPublicKey.Parse(Old)));
+        Assert.Equal(["known_hosts"], Directory.GetFiles(Path.GetDirectoryName(real)!).Select(Path.GetFileName));
+    }
+
     /// <summary>What strace has written to its log so far, read without getting in its way.</summary>
     private static string ReadShared(string log)
     {
