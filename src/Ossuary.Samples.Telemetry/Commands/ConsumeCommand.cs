@@ -32,7 +32,8 @@ internal static class ConsumeCommand
 
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using ILoggerFactory logging = LoggerFactory.Create(builder => builder.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
+        // Information: after a NATS outage's warning (event 1713) the operator reads that it is back (1714).
+        using ILoggerFactory logging = LoggerFactory.Create(builder => builder.AddSimpleConsole().SetMinimumLevel(LogLevel.Information));
         await using SqliteReadingStore store = SqliteReadingStore.Open(database);
         var consumer = new JetStreamStoreConsumer(new JetStreamOptions { Url = url }, store, logging.CreateLogger<JetStreamStoreConsumer>());
         Console.WriteLine($"storing readings from JetStream at {url} in {Path.GetFullPath(database)}. Ctrl+C stops.");

@@ -11,13 +11,15 @@ namespace Ossuary.Pipelines.Tests.Support;
 /// </summary>
 internal sealed partial class NatsServerProcess : IAsyncDisposable
 {
-    private readonly Process _process;
     private readonly string _directory;
+    private readonly int _port;
+    private Process _process;
 
     private NatsServerProcess(Process process, string directory, int port)
     {
         _process = process;
         _directory = directory;
+        _port = port;
         Url = $"nats://127.0.0.1:{port}";
     }
 
@@ -27,15 +29,36 @@ internal sealed partial class NatsServerProcess : IAsyncDisposable
 
     public static async Task<NatsServerProcess> StartAsync(CancellationToken cancellationToken)
     {
-        string executable = await DebianPrerequisites.FindOrInstallAsync(Candidates, "nats-server", cancellationToken);
         string directory = Directory.CreateTempSubdirectory("ossuary-nats-").FullName;
 
         // The server picks its own port (-p -1) and says which in its log: a port found free here and
         // handed over could be taken by another test's listener first, and a probe that connected to
         // that listener took it for nats-server (the clients' requests then failed at once).
+        (Process process, int port) = await LaunchAsync(directory, -1, cancellationToken);
+        return new NatsServerProcess(process, directory, port);
+    }
+
+    /// <summary>Kills the server, as a crash or a stopped service does; its files are kept for <see cref="RestartAsync"/>.</summary>
+    public async Task StopAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>Starts the server again after <see cref="StopAsync"/>, on the same port with the same files (streams and consumers kept).</summary>
+    public async Task RestartAsync(CancellationToken cancellationToken)
+    {
+        (Process process, _) = await LaunchAsync(_directory, _port, cancellationToken);
+        _process.Dispose();
+        _process = process;
+    }
+
+    private static async Task<(Process Process, int Port)> LaunchAsync(string directory, int requestedPort, CancellationToken cancellationToken)
+    {
+        string executable = await DebianPrerequisites.FindOrInstallAsync(Candidates, "nats-server", cancellationToken);
         var start = new ProcessStartInfo(executable)
         {
-            ArgumentList = { "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", directory },
+            ArgumentList = { "-js", "-a", "127.0.0.1", "-p", requestedPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-sd", directory },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -72,7 +95,7 @@ internal sealed partial class NatsServerProcess : IAsyncDisposable
         try
         {
             int ready = await listening.Task.WaitAsync(cancellationToken);
-            return new NatsServerProcess(process, directory, ready);
+            return (process, ready);
         }
         catch
         {
@@ -83,7 +106,11 @@ internal sealed partial class NatsServerProcess : IAsyncDisposable
 
             await process.WaitForExitAsync(CancellationToken.None);
             process.Dispose();
-            Directory.Delete(directory, recursive: true);
+            if (requestedPort == -1)
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+
             throw;
         }
     }
