@@ -12,7 +12,7 @@ namespace Ossuary.Pipelines.Trust;
 /// (statx, fstat); Windows refuses to delete or rename a file opened without
 /// <see cref="FileShare.Delete"/>, and other systems are not checked.
 /// </summary>
-internal static partial class FileIdentity
+internal static class FileIdentity
 {
     private const int NoSuchFile = 2; // ENOENT
     private const int NotAFolder = 20; // ENOTDIR
@@ -56,7 +56,7 @@ internal static partial class FileIdentity
         byte[] name = path is null ? [0] : [.. System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(path)), 0];
         fixed (byte* pathname = name)
         {
-            if (statx(path is null ? descriptor : CurrentFolder, pathname, path is null ? EmptyPath : 0, InodeField, buffer) != 0)
+            if (LibcStat.statx(path is null ? descriptor : CurrentFolder, pathname, path is null ? EmptyPath : 0, InodeField, buffer) != 0)
             {
                 return Failed(path);
             }
@@ -76,8 +76,8 @@ internal static partial class FileIdentity
         byte* buffer = stackalloc byte[256]; // sizeof(struct stat) is 144
         bool x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64; // x64's plain calls have the old layout, with 32-bit inodes
         int result = path is null
-            ? (x64 ? fstat_inode64(descriptor, buffer) : fstat(descriptor, buffer))
-            : (x64 ? stat_inode64(Path.GetFullPath(path), buffer) : stat(Path.GetFullPath(path), buffer));
+            ? (x64 ? LibcStat.fstat_inode64(descriptor, buffer) : LibcStat.fstat(descriptor, buffer))
+            : (x64 ? LibcStat.stat_inode64(Path.GetFullPath(path), buffer) : LibcStat.stat(Path.GetFullPath(path), buffer));
         if (result != 0)
         {
             return Failed(path);
@@ -94,21 +94,4 @@ internal static partial class FileIdentity
             ? null
             : throw new IOException($"cannot tell which file '{path}' is: {Marshal.GetPInvokeErrorMessage(error)}", error);
     }
-
-#pragma warning disable SA1300, IDE1006 // libc's names
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int statx(int dirfd, byte* pathname, int flags, uint mask, byte* statxbuf);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int fstat(int fd, byte* buf);
-
-    [LibraryImport("libc", EntryPoint = "fstat$INODE64", SetLastError = true)]
-    private static unsafe partial int fstat_inode64(int fd, byte* buf);
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static unsafe partial int stat(string path, byte* buf);
-
-    [LibraryImport("libc", EntryPoint = "stat$INODE64", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static unsafe partial int stat_inode64(string path, byte* buf);
-#pragma warning restore SA1300, IDE1006
 }

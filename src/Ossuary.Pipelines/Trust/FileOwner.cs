@@ -74,7 +74,7 @@ internal static partial class FileOwner
         const int UidOffset = 20; // struct statx: stx_mask (u32), stx_blksize (u32), stx_attributes (u64), stx_nlink (u32), stx_uid (u32)
         byte* buffer = stackalloc byte[256]; // sizeof(struct statx), the same on every architecture
         byte empty = 0;
-        if (statx(descriptor, &empty, EmptyPath, UidField, buffer) != 0)
+        if (LibcStat.statx(descriptor, &empty, EmptyPath, UidField, buffer) != 0)
         {
             throw Unknown(path, kind, $"statx failed: {Marshal.GetLastPInvokeErrorMessage()}");
         }
@@ -92,8 +92,8 @@ internal static partial class FileOwner
         const int UidOffset = 16; // struct stat (64-bit inodes): st_dev (i32), st_mode (u16), st_nlink (u16), st_ino (u64), st_uid (u32)
         byte* buffer = stackalloc byte[256]; // sizeof(struct stat) is 144
         int result = RuntimeInformation.ProcessArchitecture == Architecture.X64
-            ? fstat_inode64(descriptor, buffer) // x64's plain fstat has the old layout, with 32-bit inodes
-            : fstat(descriptor, buffer);
+            ? LibcStat.fstat_inode64(descriptor, buffer) // x64's plain fstat has the old layout, with 32-bit inodes
+            : LibcStat.fstat(descriptor, buffer);
         if (result != 0)
         {
             throw Unknown(path, kind, $"fstat failed: {Marshal.GetLastPInvokeErrorMessage()}");
@@ -106,15 +106,6 @@ internal static partial class FileOwner
         new($"{path}: cannot tell who owns the {kind} file ({why}); refusing to use it.");
 
 #pragma warning disable SA1300, IDE1006 // libc's names
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int statx(int dirfd, byte* pathname, int flags, uint mask, byte* statxbuf);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int fstat(int fd, byte* buf);
-
-    [LibraryImport("libc", EntryPoint = "fstat$INODE64", SetLastError = true)]
-    private static unsafe partial int fstat_inode64(int fd, byte* buf);
-
     [LibraryImport("libc")]
     private static partial uint geteuid();
 #pragma warning restore SA1300, IDE1006
