@@ -98,31 +98,12 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         // the set let go, on a file no folder named any more: it appended the key there, said it had recorded
         // it, and the key was lost. strace holds back the client's flock by 3 s (it opens, then locks), and
         // the test deletes the file meanwhile, as the set does between the client's open and its lock.
-        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
-        string serverKey = WriteKeyFile("server.key");
-        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--echo");
-        int port = ServerPort(server);
         string path = Path.Combine(Dir, "known_hosts");
-        string log = Path.Combine(Dir, "strace.log");
-
-        using ToolProcess client = ToolProcess.StartUnderStrace(
-            strace, ["-f", "-y", "-o", log, "-e", "trace=flock", "-e", "inject=flock:delay_enter=3000000"],
-            Dir, "connect", $"127.0.0.1:{Port(port)}", "--known-hosts", "known_hosts", "--tofu");
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (!File.Exists(log) || !ReadShared(log).Contains("known_hosts>, LOCK_EX", StringComparison.Ordinal))
+        (string serverKey, int port, ToolResult connected) = await TofuWithItsLockHeldBackAsync(() =>
         {
-            Assert.False(client.HasExited, $"the client ended before it locked the file:\n{client.Stderr}");
-            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"the client did not lock the file:\n{(File.Exists(log) ? ReadShared(log) : "")}");
-            await Task.Delay(10);
-        }
-
-        File.Delete(path);
-        client.CloseStdin();
-
-        // The connection itself may not outlast the held-back locks (the server's handshake timeout): what
-        // matters is that what the client says it recorded is in the file.
-        ToolResult connected = await client.WaitForExitAsync();
-        Assert.Contains($"recorded key {serverKey} in known_hosts", connected.Stderr, StringComparison.Ordinal);
+            File.Delete(path);
+            return Task.CompletedTask;
+        });
         Assert.True(File.Exists(path), $"the client said it recorded the key, in no file:\n{connected}");
         Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("127.0.0.1", port, OssuaryPublicKey.Parse(serverKey)));
     }
@@ -164,32 +145,10 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         // lets go: it must see that the name now leads to another file and append there, or the key it
         // reports as recorded is in a file no folder holds. strace holds back the client's flock by 3 s
         // (it opens, then locks); the remove runs in that time.
-        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
-        string serverKey = WriteKeyFile("server.key");
-        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--echo");
-        int port = ServerPort(server);
         string path = Path.Combine(Dir, "known_hosts");
         File.WriteAllText(path, $"old.example:7000 {Old}\nkept.example:7000 {Old}\n");
-        string log = Path.Combine(Dir, "strace.log");
-
-        using ToolProcess client = ToolProcess.StartUnderStrace(
-            strace, ["-f", "-y", "-o", log, "-e", "trace=flock", "-e", "inject=flock:delay_enter=3000000"],
-            Dir, "connect", $"127.0.0.1:{Port(port)}", "--known-hosts", "known_hosts", "--tofu");
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (!File.Exists(log) || !ReadShared(log).Contains("known_hosts>, LOCK_EX", StringComparison.Ordinal))
-        {
-            Assert.False(client.HasExited, $"the client ended before it locked the file:\n{client.Stderr}");
-            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"the client did not lock the file:\n{(File.Exists(log) ? ReadShared(log) : "")}");
-            await Task.Delay(10);
-        }
-
-        AssertSucceeds(await RunAsync("known-hosts", "remove", "old.example:7000", "--known-hosts", "known_hosts"));
-        client.CloseStdin();
-
-        // The connection itself may not outlast the held-back locks (the server's handshake timeout): what
-        // matters is that what the client says it recorded is in the file.
-        ToolResult connected = await client.WaitForExitAsync();
-        Assert.Contains($"recorded key {serverKey} in known_hosts", connected.Stderr, StringComparison.Ordinal);
+        (string serverKey, int port, _) = await TofuWithItsLockHeldBackAsync(async () =>
+            AssertSucceeds(await RunAsync("known-hosts", "remove", "old.example:7000", "--known-hosts", "known_hosts")));
         OssuaryKnownHosts after = OssuaryKnownHosts.Load(path);
         Assert.Equal(KnownHostStatus.Trusted, after.Check("127.0.0.1", port, OssuaryPublicKey.Parse(serverKey)));
         Assert.Equal(KnownHostStatus.Trusted, after.Check("kept.example", 7000, OssuaryPublicKey.Parse(Old)));
@@ -224,5 +183,39 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
+    }
+
+    /// <summary>
+    /// A `connect --tofu` to a fresh server whose flock on known_hosts strace holds back by 3 s (it opens,
+    /// then locks): <paramref name="whileHeld"/> runs in that time. Requires the client to say it recorded
+    /// the server's key; the caller checks that the key is in the file of that name.
+    /// </summary>
+    private async Task<(string ServerKey, int Port, ToolResult Connected)> TofuWithItsLockHeldBackAsync(Func<Task> whileHeld)
+    {
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string serverKey = WriteKeyFile("server.key");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--echo");
+        int port = ServerPort(server);
+        string log = Path.Combine(Dir, "strace.log");
+
+        using ToolProcess client = ToolProcess.StartUnderStrace(
+            strace, ["-f", "-y", "-o", log, "-e", "trace=flock", "-e", "inject=flock:delay_enter=3000000"],
+            Dir, "connect", $"127.0.0.1:{Port(port)}", "--known-hosts", "known_hosts", "--tofu");
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(log) || !ReadShared(log).Contains("known_hosts>, LOCK_EX", StringComparison.Ordinal))
+        {
+            Assert.False(client.HasExited, $"the client ended before it locked the file:\n{client.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"the client did not lock the file:\n{(File.Exists(log) ? ReadShared(log) : "")}");
+            await Task.Delay(10);
+        }
+
+        await whileHeld();
+        client.CloseStdin();
+
+        // The connection itself may not outlast the held-back locks (the server's handshake timeout): what
+        // matters is that what the client says it recorded is in the file.
+        ToolResult connected = await client.WaitForExitAsync();
+        Assert.Contains($"recorded key {serverKey} in known_hosts", connected.Stderr, StringComparison.Ordinal);
+        return (serverKey, port, connected);
     }
 }
