@@ -122,6 +122,12 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             // Linux's stopped receiving reads as an end too: only a read ended before the deadline was the peer's close.
             timedOut = deadline.IsCancellationRequested;
         }
+        catch (Exception ex) when (OssuaryDuplexPipe.IsPeerReset(ex) && deadline.IsCancellationRequested)
+        {
+            // The deadline stopped the socket's receiving while the peer still sent: Linux answers such
+            // bytes with a reset of its own (a socket that sent its FIN and stopped receiving), so this is the timeout's end.
+            timedOut = true;
+        }
         catch (Exception ex) when (OssuaryDuplexPipe.IsPeerReset(ex))
         {
             // Nothing more to wait for, but not the close waited for: a socket resets when it closes with

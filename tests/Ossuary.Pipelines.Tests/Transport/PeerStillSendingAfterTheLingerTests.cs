@@ -89,7 +89,11 @@ public class PeerStillSendingAfterTheLingerTests
     {
         FakeLogRecord logged = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == ConnectionFailed);
         Assert.Equal(LogLevel.Debug, logged.Level);
-        Assert.Contains("still sending", Assert.IsType<OssuaryException>(logged.Exception).Message, StringComparison.Ordinal);
+        // At the deadline the socket stops receiving; Linux answers the bytes the peer still sends with a reset
+        // of its own, which a read waiting at that moment (the client's inbound loop) reports as a reset after
+        // our Disconnect. Either way the one event 5 says our last bytes may not have reached the peer.
+        string message = Assert.IsType<OssuaryException>(logged.Exception).Message;
+        Assert.True(message.Contains("still sending", StringComparison.Ordinal) || message.Contains("reset the connection after this side's Disconnect", StringComparison.Ordinal), message);
     }
 
     private static Task Run(Func<Task> test) => test().Within();
