@@ -112,7 +112,11 @@ public sealed class VectorPacket
         byte[] copy = bytes.ToArray();
         foreach ((int start, int end) in UnspecifiedRanges)
         {
-            copy.AsSpan(start, Math.Min(end, copy.Length) - start).Clear();
+            // Clamped: a packet of ours that came out shorter than the recorded one is compared (and hashed), not an exception.
+            if (start < copy.Length)
+            {
+                copy.AsSpan(start, Math.Min(end, copy.Length) - start).Clear();
+            }
         }
 
         return copy;
