@@ -12,6 +12,14 @@ public sealed partial class OssuarySession
     /// <returns>The packet's length: the plaintext's plus <see cref="DataPacketOverhead"/>.</returns>
     /// <exception cref="InvalidOperationException">The session is not established.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The plaintext is longer than <see cref="MaxPlaintextLength"/>.</exception>
+    /// <exception cref="Exception">
+    /// Whatever <paramref name="output"/> throws. From <c>GetSpan</c>: nothing was sealed and the session is as
+    /// it was. From <c>Advance</c>: the packet was sealed and counts as sent, so its nonce is never used
+    /// again (a second packet sealed under it would expose both plaintexts), but it is lost. The next
+    /// packet then carries the message id after the lost one, and the peer resets the session on it
+    /// (<see cref="OssuaryErrorReason.MessageIdMismatch"/>): treat an exception from <c>Advance</c> as the
+    /// end of the session, and <see cref="Disconnect"/> it.
+    /// </exception>
     public int WriteData(ReadOnlySpan<byte> plaintext, IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
