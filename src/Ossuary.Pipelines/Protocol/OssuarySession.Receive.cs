@@ -99,15 +99,11 @@ public sealed partial class OssuarySession
             return OssuaryReceiveResult.Handshake;
         }
 
-        if (_answeredReset)
-        {
-            // We answered a Reset and the next thing back is a Reset: the peer is answering our
-            // answer. This happens only when neither side started the reset (one was injected on
-            // the wire); answering again, as the original does, would ping-pong forever.
-            _answeredReset = false;
-            return OssuaryReceiveResult.Handshake;
-        }
-
+        // Any other Reset is one we did not ask for, also right after we answered one: a peer that
+        // started it waits in its ResetWait for our answer (the original for ever). Conforming peers
+        // never answer an answer (the side that started a reset takes the first Reset back as it);
+        // only a Reset injected on the wire makes both sides answer each other, as the original's
+        // do, until the fifth reset ends the connection.
         return BeginReset(OssuaryErrorReason.ConnectionReset, initiator: false);
     }
 
@@ -149,7 +145,6 @@ public sealed partial class OssuarySession
                 return OssuaryReceiveResult.Handshake;
         }
 
-        _answeredReset = false;
         if (header.MessageId != _remoteMessageId)
         {
             return BeginReset(OssuaryErrorReason.MessageIdMismatch, initiator: true);

@@ -90,7 +90,6 @@ public sealed partial class OssuarySession : IDisposable
     private ushort _localMessageId;
     private ushort _remoteMessageId;
     private int _resetCount;
-    private bool _answeredReset;
     private bool _resetAnswerPending;
     private long _waitStarted;
     private Farewell _farewell;
@@ -516,7 +515,7 @@ public sealed partial class OssuarySession : IDisposable
 
         // The side answering a peer's Reset starts over at once: everything the peer sends after
         // its Reset belongs to the new handshake, even if it arrives before our answer is written.
-        _answeredReset = _resetAnswerPending = !initiator;
+        _resetAnswerPending = !initiator;
         if (initiator)
         {
             _step = Step.SendResetThenWait;

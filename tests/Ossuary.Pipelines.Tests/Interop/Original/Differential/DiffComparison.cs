@@ -37,10 +37,6 @@ internal static partial class DiffComparison
             int markerPacket = ours.Take(marker.Line).Count(IsPacket);
             switch (marker.Kind)
             {
-                case KnownDifferences.ResetAnswerIsNotAnswered
-                    when callDiff == markerCall && (packetDiff < 0 || packetDiff >= markerPacket)
-                        && theirCalls[callDiff].EndsWith(" Err", StringComparison.Ordinal):
-                    return new DiffVerdict(marker.Kind, false, $"{marker.Side} took a Reset as the answer to its own: {ourCalls[callDiff]} / original: {theirCalls[callDiff]}");
                 case KnownDifferences.DataTagLengthChecked
                     when callDiff == markerCall && (packetDiff < 0 || packetDiff >= markerPacket)
                         && theirCalls[callDiff].Contains(" recv_data Ok((", StringComparison.Ordinal) && ourCalls[callDiff].EndsWith(" Err", StringComparison.Ordinal):

@@ -18,14 +18,6 @@ internal static class KnownDifferences
     public const string EstablishedDisconnectIsFinal = "EstablishedDisconnectIsFinal";
 
     /// <summary>
-    /// README: "A Reset right after we answered one is the peer's answer." With a Reset injected
-    /// on the wire both originals answer each other's answers until the fifth reset fails the
-    /// connection; we take the Reset that comes back as the answer and re-handshake. Checked: the
-    /// first difference is that very receive call (the original: an error, we: a packet consumed).
-    /// </summary>
-    public const string ResetAnswerIsNotAnswered = "ResetAnswerIsNotAnswered";
-
-    /// <summary>
     /// README: "Malformed blob lengths are a clean protocol error, where the original can crash."
     /// The original's bug: it panics (slice index out of range) on some corrupted lengths. Checked:
     /// everything it printed before the panic matches, and our answer to the same packet is a

@@ -284,10 +284,6 @@ internal sealed class OurLockstepPair
         {
             _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.DataTagLengthChecked));
         }
-        else if (type == 0x11 && before != OssuarySessionState.Resetting && result.Status == OssuaryReceiveStatus.Handshake)
-        {
-            _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.ResetAnswerIsNotAnswered));
-        }
         else if (type == 0x11 && before is not (OssuarySessionState.Closing or OssuarySessionState.Closed) && result.Status == OssuaryReceiveStatus.Closed)
         {
             _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.PeerStartedFifthResetFails));
