@@ -19,8 +19,8 @@ public sealed partial class OssuarySession
     /// </summary>
     /// <returns>The bytes written: one whole packet, or 0 if there is nothing to send.</returns>
     /// <exception cref="Exception">
-    /// Whatever <paramref name="output"/> throws from <c>GetSpan</c>: nothing was written, and the packet is still
-    /// owed to the next call.
+    /// Whatever <paramref name="output"/> throws from <c>GetSpan</c> or <c>Advance</c>: the packet is still owed,
+    /// and the next call writes it again, the same bytes.
     /// </exception>
     public int WriteHandshake(IBufferWriter<byte> output)
     {
@@ -73,7 +73,7 @@ public sealed partial class OssuarySession
     {
         int packetSize = PacketHeader.Size + bodySize;
         Span<byte> packet = output.GetSpan(packetSize)[..packetSize];
-        new PacketHeader((ushort)bodySize, _localMessageId++, type).Write(packet);
+        new PacketHeader((ushort)bodySize, _localMessageId, type).Write(packet);
         Span<byte> body = packet[PacketHeader.Size..];
         WriteCommon(body);
         switch (type)
@@ -94,6 +94,18 @@ public sealed partial class OssuarySession
         }
 
         output.Advance(packetSize);
+
+        // Spent only once the writer took the packet: one whose Advance throws stays owed, and the next
+        // call writes the same bytes again. Spent before, the retry carried the next message id (and,
+        // sealed, the next nonce, which the peer does not expect for its blob): the peer reset on it.
+        // Sealing the same blob again under the same nonce gives the same ciphertext: its plaintext
+        // (identity key, challenge, a deterministic Ed25519 signature over the same bytes) is unchanged.
+        _localMessageId++;
+        if (type != PacketType.ClientHandshake)
+        {
+            _localNonce.Increment();
+        }
+
         if (next == Step.Established)
         {
             EnterEstablished();
@@ -166,12 +178,12 @@ public sealed partial class OssuarySession
         _identity!.Sign(signature, message);
     }
 
+    /// <summary>Seals a handshake blob under this side's nonce, which <see cref="WritePacket"/> spends once the packet is written.</summary>
     private void SealBlob(ReadOnlySpan<byte> secrets, Span<byte> blob)
     {
         EncryptedBlob.WriteHeader(blob, secrets.Length);
         Span<byte> ciphertext = blob.Slice(EncryptedBlob.HeaderSize, secrets.Length);
         _cipher!.Seal(_localNonce, secrets, ciphertext, blob.Slice(EncryptedBlob.HeaderSize + secrets.Length, EncryptedBlob.TagSize));
-        _localNonce.Increment();
     }
 
     private OssuaryReceiveResult ReadClientHandshake(ReadOnlySpan<byte> body)

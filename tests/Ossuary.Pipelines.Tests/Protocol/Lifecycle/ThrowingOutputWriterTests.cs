@@ -42,6 +42,57 @@ public class ThrowingOutputWriterTests
         Assert.Equal(owed == "a Disconnect" ? Wire.Disconnect : Wire.Reset, packet.Length > 0 ? Wire.Type(packet) : (ushort)0);
     }
 
+    [Theory]
+    [InlineData("ClientHandshake")]
+    [InlineData("ServerHandshake")]
+    [InlineData("ClientAuthentication")]
+    public void AHandshakePacketWhoseAdvanceThrewIsWrittenAgainByTheNextCallAsItWas(string owed)
+    {
+        using SessionPair pair = SessionPair.Create();
+        OssuarySession writer = owed == "ServerHandshake" ? pair.Server : pair.Client;
+        if (owed != "ClientHandshake")
+        {
+            SessionPair.Receive(pair.Server, SessionPair.NextPacket(pair.Client));
+        }
+
+        if (owed == "ClientAuthentication")
+        {
+            SessionPair.Receive(pair.Client, SessionPair.NextPacket(pair.Server));
+        }
+
+        var refusing = new AdvanceRefusingWriter();
+        Assert.Throws<InvalidOperationException>(() => writer.WriteHandshake(refusing));
+        Assert.True(writer.HasPendingOutput, $"the {owed} is no longer owed");
+
+        // The same packet again: its message id and (for the two sealed ones) its nonce were not spent
+        // on the packet the writer refused, or the peer resets (a message id gap, a blob it cannot open).
+        byte[] again = SessionPair.NextPacket(writer);
+        Assert.Equal(Convert.ToHexString(refusing.Refused), Convert.ToHexString(again));
+        OssuaryReceiveResult result = SessionPair.Receive(pair.Pump.Peer(writer), again);
+        Assert.Equal((OssuaryReceiveStatus.Handshake, OssuaryErrorReason.None), (result.Status, result.Reason));
+        pair.Pump.Run();
+        Assert.True(pair.Client.IsEstablished && pair.Server.IsEstablished, $"client {pair.Client.State}, server {pair.Server.State}");
+        Assert.Equal((0, 0), (pair.Client.ResetCount, pair.Server.ResetCount));
+    }
+
+    /// <summary>Hands out memory, then refuses to commit it; keeps what was written there.</summary>
+    private sealed class AdvanceRefusingWriter : IBufferWriter<byte>
+    {
+        private readonly byte[] _buffer = new byte[OssuarySession.MaxPacketLength];
+
+        public byte[] Refused { get; private set; } = [];
+
+        public void Advance(int count)
+        {
+            Refused = _buffer[..count];
+            throw new InvalidOperationException("The writer is completed.");
+        }
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => _buffer;
+
+        public Span<byte> GetSpan(int sizeHint = 0) => _buffer;
+    }
+
     private sealed class RefusingWriter : IBufferWriter<byte>
     {
         public void Advance(int count) => throw new InvalidOperationException("The writer is completed.");
