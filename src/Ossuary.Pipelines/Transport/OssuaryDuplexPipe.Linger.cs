@@ -165,7 +165,8 @@ public sealed partial class OssuaryDuplexPipe
     /// closes its socket as it ends, what the client sends is then read and discarded until it closes its
     /// end, at most 5 s: its ClientHandshake waits unread or is still on its way, and a socket closed with
     /// bytes of the peer's unread, or receiving them once closed, sends a reset, which can drop the
-    /// Disconnect. A client told answers and closes at once.
+    /// Disconnect. A client told answers and closes at once; one that has not closed its end when the time is
+    /// up is logged (event 5, Debug) as the socket closes under it.
     /// </summary>
     internal static async Task RefuseWithoutHandshakeAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
     {
@@ -190,7 +191,11 @@ public sealed partial class OssuaryDuplexPipe
 
         try
         {
-            await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false);
+            if (!await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false))
+            {
+                // The client's doing, so at Debug, as the established connection's linger says it.
+                OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillOpenAfterRefusal());
+            }
         }
         catch (Exception ex) when (!LocalFault.IsLocal(ex))
         {
@@ -209,8 +214,8 @@ public sealed partial class OssuaryDuplexPipe
     /// closed with its bytes unread, or receiving them once closed, sends a reset, which on many
     /// stacks drops the Disconnect before the client reads it (it saw "connection reset", not why).
     /// So, as after the Disconnect of an established connection, what the client sends is read and
-    /// discarded until it closes its end, at most 5 s, before the caller lets the socket close.
-    /// Costs nothing when the client is not sending.
+    /// discarded until it closes its end, at most 5 s, before the caller lets the socket close (a client
+    /// that has not closed it by then is logged, event 5 at Debug). Costs nothing when the client is not sending.
     /// </summary>
     private static async Task LingerAfterRefusalAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
     {
@@ -221,9 +226,11 @@ public sealed partial class OssuaryDuplexPipe
 
         try
         {
-            if (ClosingNowCouldReset(transport.Input, socket))
+            if (ClosingNowCouldReset(transport.Input, socket)
+                && !await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false))
             {
-                await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false);
+                // The client's doing, so at Debug, as the established connection's linger says it.
+                OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillOpenAfterRefusal());
             }
         }
         catch (Exception ex) when (!LocalFault.IsLocal(ex))
@@ -235,4 +242,13 @@ public sealed partial class OssuaryDuplexPipe
             telemetry.ReportLocalFault(ex);
         }
     }
+
+    /// <summary>
+    /// What closing the socket at the end of a refusal's wait means, the client not having closed its end:
+    /// a client still sending then meets a closed socket, and the reset that follows may drop the
+    /// Disconnect (error) before its application reads it (it sees "connection reset", not a refusal).
+    /// </summary>
+    private static OssuaryException StillOpenAfterRefusal() => new(OssuaryErrorReason.ConnectionFailed,
+        $"The client had not closed its end {DisposeFlushTimeout.TotalSeconds:0} s after this side's Disconnect (error), which ended its handshake: "
+        + "the socket was closed under it, which resets the connection if it was still sending, so the Disconnect may not have reached its application.");
 }
