@@ -91,7 +91,11 @@ public sealed partial class OssuaryDuplexPipe
         }
         catch (Exception ex) when (!LocalFault.IsLocal(ex))
         {
-            // The connection was aborted: there is nothing more to wait for.
+            // Nothing more to wait for, and the socket closes under what the peer had not read yet. A socket
+            // error (Kestrel passes on what is not a reset: the peer's keep-alive or retransmission timed out) is
+            // the network's or the peer's doing; an abort (Kestrel's, as the host stops) is the host's, no fault
+            // of ours either. So at Debug, as the input reports both; it ended the wait in silence.
+            OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, FailedAfterGoodbye(ex));
         }
         catch (Exception ex)
         {
@@ -107,6 +111,11 @@ public sealed partial class OssuaryDuplexPipe
             ReportTransportCompletionFailure(ex);
         }
     }
+
+    /// <summary>What a transport that failed (or was aborted) while the linger waited means: our last bytes may not have been read.</summary>
+    private static OssuaryException FailedAfterGoodbye(Exception failure) => new(OssuaryErrorReason.ConnectionFailed,
+        $"The transport failed while this side waited for the peer to close its end after its Disconnect ({failure.Message}): "
+        + "the last bytes sent and the Disconnect may not have reached its application.", failure);
 
     /// <summary>
     /// Bytes of the peer's wait unread, in the transport or in the socket (discarding those the
