@@ -326,8 +326,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// a reset, which drops the last bytes and the Disconnect before the peer reads them. A peer that
     /// has not closed its end by then is logged (event 5, Debug) as the socket is closed under it. A transport
     /// whose pending read cannot be cancelled (a stream written for synchronous reading) is waited for
-    /// 5 s more at most: disposal then returns, and the session's secrets are freed when that read
-    /// ends (when the stream is closed, or the peer sends or closes). A transport
+    /// 5 s more at most: disposal then returns, logging that it gave the read up (event 11, Warning), and the
+    /// session's secrets are freed when that read ends (when the stream is closed, or the peer sends or closes). A transport
     /// that throws as its ends are completed (a stream writer whose stream fails writing what it
     /// held) is logged as a failed connection, not thrown from here; the secrets are freed whatever happens.
     /// </summary>
@@ -406,6 +406,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             await _inbound.WaitAsync(readEndsWithin + DisposeFlushTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (!_inbound.IsCompleted)
             {
+                // Said, not passed over: the caller's transport keeps a read pending (and this the key) until it is closed.
+                OssuaryLog.DisposalGaveUpOnARead(_telemetry.Logger, _telemetry.ConnectionId, DisposeFlushTimeout.TotalSeconds);
                 sessionOutlivesDisposal = true;
                 _ = _inbound.ContinueWith(static (_, state) => ((OssuaryDuplexPipe)state!).DisposeSession(), this,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

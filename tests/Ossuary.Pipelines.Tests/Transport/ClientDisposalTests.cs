@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
@@ -15,6 +17,8 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// </summary>
 public class ClientDisposalTests
 {
+    private const int DisposalGaveUpOnARead = 11;
+
     // Marks this test's own async flow: the client's loops and their socket reads inherit it, the
     // in-process server's connections (accepted on Kestrel's flow) and other tests do not.
     private static readonly AsyncLocal<bool> InThisTest = new();
@@ -157,14 +161,18 @@ public class ClientDisposalTests
     /// Disposal over an inner stream whose waiting read cannot be cancelled (a stream written for
     /// synchronous reading, such as a process's stdio pipes), to a peer that sends nothing and does
     /// not read our Disconnect (its application reads nothing, so its input is full): disposal asked
-    /// the read to stop and then waited for it without bound, and never returned.
+    /// the read to stop and then waited for it without bound, and never returned. Disposal that gives
+    /// the read up says so (event 11, Warning): the read stays pending on the caller's stream, and the
+    /// session's key in memory, until the stream is closed; it said nothing.
     /// </summary>
     [Fact]
     public async Task DisposingAStreamWhoseInnerReadCannotBeCancelledStillEnds()
     {
         using var serverKey = OssuaryIdentity.Generate();
         (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
-        var clientOptions = new OssuaryClientOptions();
+        var logs = new FakeLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        var clientOptions = new OssuaryClientOptions { LoggerFactory = loggers };
         clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
         await using var server = new OssuaryStream(serverSide);
         var client = new OssuaryStream(new SynchronousReadStream(clientSide));
@@ -194,6 +202,9 @@ public class ClientDisposalTests
         await client.DisposeAsync().AsTask().Within();
         await Task.WhenAny(write).Within(); // disposal ended it, if the sockets had not taken it all
         _ = write.Exception; // how it ended is not what this test is about
+
+        FakeLogRecord gaveUp = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == DisposalGaveUpOnARead);
+        Assert.Equal(LogLevel.Warning, gaveUp.Level);
     }
 
     /// <summary>The stream's connection, for what it has taken from its writer.</summary>
