@@ -222,21 +222,23 @@ public sealed partial class OssuaryDuplexPipe
     /// a transport that closes its socket as it ends: the client may be sending already, and a socket
     /// closed with its bytes unread, or receiving them once closed, sends a reset, which on many
     /// stacks drops the Disconnect before the client reads it (it saw "connection reset", not why).
-    /// So, as after the Disconnect of an established connection, what the client sends is read and
-    /// discarded until it closes its end, at most 5 s, before the caller lets the socket close (a client
-    /// that has not closed it by then is logged, event 5 at Debug). Costs nothing when the client is not sending.
+    /// So what the client sends is read and discarded until it closes its end, at most 5 s, before the
+    /// caller lets the socket close (a client that has not closed it by then is logged, event 5 at Debug).
+    /// Unlike the established connection's linger, this waits whether or not the client's bytes are there
+    /// yet: a client told of its refusal closes at once, so the wait costs it a round trip, and bytes it
+    /// sent just after a look that found none drew the reset all the same.
     /// </summary>
     private static async Task LingerAfterRefusalAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
     {
-        if (ClosingSocketOf(transport, connection) is not { } socket)
+        if (ClosingSocketOf(transport, connection) is null)
         {
             return;
         }
 
         try
         {
-            if (ClosingNowCouldReset(transport.Input, socket)
-                && !await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false))
+            // Whether or not its bytes are here yet: ones that arrive just after a look found none meet the closed socket all the same.
+            if (!await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false))
             {
                 // The client's doing, so at Debug, as the established connection's linger says it.
                 OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillOpenAfterRefusal());

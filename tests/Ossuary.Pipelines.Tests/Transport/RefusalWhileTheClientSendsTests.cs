@@ -62,4 +62,38 @@ public class RefusalWhileTheClientSendsTests
 
         Assert.Equal((true, OssuaryErrorReason.ConnectionFailed, new PeerClose(Closed: true, Reset: false, BytesReceived: 0), 0), (sent, ended, close, pendingError));
     }
+
+    [Fact]
+    public async Task ARefusedClientThatSendsJustAfterTheRefusalGetsAnOrderlyEndNotAReset()
+    {
+        // The server looked for the client's bytes once, right after its Disconnect (error), and let the
+        // socket close when none were there yet: bytes the client sent a moment later (it counts itself
+        // established, and its application writes when it likes) met a closed socket and drew a reset,
+        // which on many stacks drops the Disconnect before the client reads it. Here the client sends
+        // just after the refusal has reached it, so its bytes come after the server's one look.
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            o.Identity = keys.Server;
+            o.AuthorizeClient = (_, _, _) => ValueTask.FromResult(false);
+        });
+        using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(server.EndPoint, keys);
+        byte[] packet = client.DataPacket(new byte[1024]);
+
+        (_, OssuaryErrorReason ended) = await client.ReadUntilEndedAsync();
+        bool sent = await RawPeer.TrySendAsync(client.Socket, packet);
+        try
+        {
+            client.Socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (SocketException)
+        {
+            // Already reset: the socket has no end left to close (what is asserted below says so).
+        }
+
+        PeerClose close = await RawPeer.WaitForCloseAsync(client.Socket, TestTimeout.Default);
+        int pendingError = (int)client.Socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+
+        Assert.Equal((true, OssuaryErrorReason.ConnectionFailed, new PeerClose(Closed: true, Reset: false, BytesReceived: 0), 0), (sent, ended, close, pendingError));
+    }
 }
