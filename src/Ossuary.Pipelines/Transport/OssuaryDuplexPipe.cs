@@ -242,7 +242,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>
     /// The plan with the identity <see cref="OssuaryServerOptions.IdentitySelector"/> chose for
     /// <paramref name="connection"/> (null for a bare pipe or stream). A selector that throws, or returns none where no default is set, is our failure, not the
-    /// peer's: logged at Error (event 20) and thrown as the documented
+    /// peer's: logged at Error (event 20), counted as a failed handshake (<c>error.type</c> <c>ConnectionFailed</c>), and thrown as the documented
     /// <see cref="OssuaryException"/> with the selector's exception inside.
     /// </summary>
     internal static HandshakePlan SelectIdentity(HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry)
@@ -252,6 +252,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             return plan;
         }
 
+        long started = plan.TimeProvider.GetTimestamp();
         try
         {
             if (select(connection) is { } chosen)
@@ -266,6 +267,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryServerOptions.IdentitySelector)}: {ex.GetType().FullName}", out int heldBack);
             OssuaryLog.IdentitySelectorFailed(telemetry.Logger, level, telemetry.ConnectionId, heldBack, ex);
+
+            // A client turned away is a failed handshake to whoever watches the meter, as one our AuthorizeClient failed is.
+            telemetry.Metrics.HandshakeFailedBeforeItBegan(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.ConnectionFailed);
             throw new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"OssuaryServerOptions.IdentitySelector failed: {ex.Message}", ex);
         }
     }

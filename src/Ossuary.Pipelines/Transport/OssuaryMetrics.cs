@@ -48,6 +48,16 @@ internal sealed class OssuaryMetrics
     public void HandshakeEnded(OssuaryRole role, TimeSpan elapsed, OssuaryErrorReason? error) =>
         RecordHandshake(role, elapsed, error is null ? "success" : "failure", error);
 
+    /// <summary>
+    /// A handshake that failed before it began (a server's <c>IdentitySelector</c> failed): counted as the
+    /// failed handshake it is, in and out of <c>ossuary.active_handshakes</c> at once.
+    /// </summary>
+    public void HandshakeFailedBeforeItBegan(OssuaryRole role, TimeSpan elapsed, OssuaryErrorReason error)
+    {
+        HandshakeStarted();
+        HandshakeEnded(role, elapsed, error);
+    }
+
     /// <summary>A handshake its caller cancelled (its token): neither side failed, so no <c>error.type</c>.</summary>
     public void HandshakeCancelled(OssuaryRole role, TimeSpan elapsed) => RecordHandshake(role, elapsed, "cancelled", null);
 

@@ -1,5 +1,8 @@
 using System.Buffers;
+using System.Diagnostics.Metrics;
 using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Ossuary.Pipelines.Integrations;
@@ -83,6 +86,30 @@ public class FailingIdentitySelectorTests
         PeerClose close = await RawPeer.WaitForCloseAsync(client.Socket, TestTimeout.Default);
         int pendingError = (int)client.Socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
         Assert.Equal((OssuaryErrorReason.ConnectionFailed, new PeerClose(Closed: true, Reset: false, BytesReceived: 0), 0), (ended, close, pendingError));
+    });
+
+    [Fact]
+    public Task AFailingIdentitySelectorIsCountedAsAFailedHandshake() => Run(async () =>
+    {
+        // The connection ended without a handshake, and the meter counted nothing: a dashboard of
+        // handshake failures showed none while every client was turned away.
+        using var keys = new MutualKeys();
+        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+            o.IdentitySelector = _ => throw new InvalidOperationException("the key vault is down");
+        });
+        IMeterFactory meters = server.Services.GetRequiredService<IMeterFactory>();
+        using var durations = new MetricCollector<double>(meters, "Ossuary.Pipelines", "ossuary.handshake.duration");
+        using var active = new MetricCollector<long>(meters, "Ossuary.Pipelines", "ossuary.active_handshakes");
+
+        await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()));
+
+        await durations.WaitForMeasurementsAsync(1).Within();
+        CollectedMeasurement<double> duration = Assert.Single(durations.GetMeasurementSnapshot());
+        Assert.Equal(("failure", nameof(OssuaryErrorReason.ConnectionFailed), "server"),
+            (duration.Tags["ossuary.outcome"], duration.Tags["error.type"], duration.Tags["ossuary.role"]));
+        Assert.Equal(0, active.GetMeasurementSnapshot().Sum(m => m.Value)); // counted in and out again
     });
 
     private static Task Run(Func<Task> test) => test().Within();
