@@ -10,6 +10,9 @@ namespace Ossuary.Cli.Net;
 /// </summary>
 internal static class ServerHandshake
 {
+    // How long a failed handshake's socket waits for the client to close its end, as the library's servers wait.
+    private static readonly TimeSpan ClientCloseWait = TimeSpan.FromSeconds(5);
+
     /// <summary>The secured connection, or null (already reported) when the handshake failed.</summary>
     public static async Task<OssuaryDuplexPipe?> AcceptAsync(SocketPipe pipe, ServerSetup setup, ConnectionFailureLog failures, CancellationToken cancellationToken)
     {
@@ -23,6 +26,15 @@ internal static class ServerHandshake
         catch (OssuaryException ex)
         {
             failures.Report("ossuary: " + Describe(ex, pipe, peer, refused.Key, setup, options.HandshakeTimeout));
+
+            // A refused client counts itself established and may be sending: closed under its bytes, the socket
+            // would reset and could drop our Disconnect (error), the only word of its refusal. Only then: a peer
+            // that does not speak Ossuary, or said nothing in time, is owed nothing more.
+            if (refused.Key is not null || (ex.Reason == OssuaryErrorReason.InvalidKey && setup.Authenticated))
+            {
+                await pipe.LingerAfterFailedHandshakeAsync(ClientCloseWait, cancellationToken);
+            }
+
             return null;
         }
     }

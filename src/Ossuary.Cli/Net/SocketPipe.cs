@@ -10,9 +10,11 @@ namespace Ossuary.Cli.Net;
 internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 {
     private readonly FirstBytesStream _stream;
+    private readonly Socket _socket;
 
     public SocketPipe(Socket socket)
     {
+        _socket = socket;
         socket.NoDelay = true;
         EnableKeepAlive(socket);
         RemoteEndPoint = socket.RemoteEndPoint;
@@ -75,6 +77,46 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
         }
 
         return text.ToString();
+    }
+
+    /// <summary>
+    /// Ends a connection whose handshake failed after this side's last word (a refusal's Disconnect (error)):
+    /// sends our end behind it, then reads and discards until the client closes its end, at most
+    /// <paramref name="limit"/>, before the socket is closed. A refused client counts itself established
+    /// and may be sending: a socket closed with its bytes unread, or receiving them once closed, sends a
+    /// reset, which can drop the Disconnect before the client reads it (it saw "connection reset", not that
+    /// it was refused). A client told closes at once, so this costs it a round trip.
+    /// </summary>
+    public async Task LingerAfterFailedHandshakeAsync(TimeSpan limit, CancellationToken cancellationToken)
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return; // already reset or closed: nothing left to wait for
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(limit);
+        try
+        {
+            while (true)
+            {
+                ReadResult read = await Input.ReadAsync(deadline.Token);
+                Input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted || read.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The time is up, the command is stopping, the client reset, or the handshake left the reader
+            // completed: the socket closes now all the same.
+        }
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Ossuary.Pipelines.Protocol;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Transport;
 
@@ -333,6 +334,45 @@ public sealed class CliConnectionTests : CliTestBase
         AssertFails(await RunAsync("connect", $"127.0.0.1:{oncePort}", "--key", "intruder.key", "--trust", serverKey), 1, "connection failed");
         ToolResult onceResult = await once.WaitForExitAsync();
         AssertFails(onceResult, 1, $"client key {intruderKey} is not authorized");
+    }
+
+    /// <summary>
+    /// A client counts itself established once its authentication has gone, and may send at once. The
+    /// server closed its socket as soon as it had reported its refusal (Disconnect (error)): the client's
+    /// bytes then met a closed socket, or waited there unread, and drew a reset, which on many stacks drops
+    /// the Disconnect before the client reads it (it saw "connection reset", not that it was refused).
+    /// </summary>
+    [Fact]
+    public async Task ARefusedClientThatSendsAfterTheRefusalGetsAnOrderlyEndNotAReset()
+    {
+        string serverKey = WriteKeyFile("server.key");
+        File.WriteAllText(Path.Combine(Dir, "authorized_keys"), WriteKeyFile("client.key") + "\n");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--authorized-keys", "authorized_keys", "--once");
+        using var intruderKey = OssuaryIdentity.Generate();
+        var options = new OssuarySessionOptions { Role = OssuaryRole.Client, Identity = intruderKey };
+        options.AuthorizedKeys.Add(OssuaryPublicKey.Parse(serverKey));
+        using var intruder = new SessionSocketPeer(await RawPeer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort(server))), new OssuarySession(options));
+        await intruder.HandshakeAsync();
+        byte[] packet = intruder.DataPacket(new byte[1024]);
+
+        // Sends once the server has said it refused the client: after its one chance to have closed the socket first.
+        (_, OssuaryErrorReason ended) = await intruder.ReadUntilEndedAsync();
+        await server.WaitForStderrAsync($"client key {intruderKey.PublicKey} is not authorized");
+        bool sent = await RawPeer.TrySendAsync(intruder.Socket, packet);
+        try
+        {
+            intruder.Socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (SocketException)
+        {
+            // Already reset: the socket has no end left to close (what is asserted below says so).
+        }
+
+        PeerClose close = await RawPeer.WaitForCloseAsync(intruder.Socket, TestTimeout.Default);
+        int pendingError = (int)intruder.Socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+
+        Assert.Equal((true, OssuaryErrorReason.ConnectionFailed, new PeerClose(Closed: true, Reset: false, BytesReceived: 0), 0), (sent, ended, close, pendingError));
+        AssertFails(await server.WaitForExitAsync(), 1, $"client key {intruderKey.PublicKey} is not authorized");
     }
 
     [Fact]
