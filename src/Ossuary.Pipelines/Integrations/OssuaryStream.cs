@@ -103,6 +103,12 @@ public sealed partial class OssuaryStream : Stream
     }
 
     /// <summary>Runs the server handshake over the inner stream.</summary>
+    /// <remarks>
+    /// A client this side turns away (not admitted, or the <see cref="OssuaryServerOptions.IdentitySelector"/>
+    /// failed) is told with Disconnect (error); over a socket this stream owns, what the client sends is then
+    /// read and discarded until it closes its end, at most 5 s, before this throws: a socket closed with the
+    /// client's bytes unread resets, which can drop the Disconnect before the client reads it.
+    /// </remarks>
     /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public async Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default)
     {
@@ -110,13 +116,14 @@ public sealed partial class OssuaryStream : Stream
         try
         {
             HandshakePlan selected;
+            ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan);
             try
             {
-                selected = OssuaryDuplexPipe.SelectIdentity(plan, null, ConnectionTelemetry.For(plan));
+                selected = OssuaryDuplexPipe.SelectIdentity(plan, null, telemetry);
             }
             catch (OssuaryException)
             {
-                await TellSelectorFailedAsync().ConfigureAwait(false);
+                await TellSelectorFailedAsync(telemetry).ConfigureAwait(false);
                 throw;
             }
 
@@ -134,8 +141,10 @@ public sealed partial class OssuaryStream : Stream
     /// A server whose <see cref="OssuaryServerOptions.IdentitySelector"/> failed (ours, logged at Error) tells its
     /// client with Disconnect (error), as <c>UseOssuary</c> does, rather than leave it waiting for a ServerHandshake
     /// until its own handshake times out. Best effort, within 1 s; not on a stream already authenticated or disposed.
+    /// Over a socket this stream owns, the client is then given at most 5 s to close its end, as under <c>UseOssuary</c>:
+    /// its ClientHandshake waits unread, and the socket closed under it would reset, which can drop the Disconnect.
     /// </summary>
-    private async ValueTask TellSelectorFailedAsync()
+    private async ValueTask TellSelectorFailedAsync(ConnectionTelemetry telemetry)
     {
         if (_disposed || _innerPipe is not null)
         {
@@ -153,6 +162,12 @@ public sealed partial class OssuaryStream : Stream
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or NotSupportedException)
         {
             // The client went away, or reads nothing: the failure thrown to the caller is what matters.
+            return;
+        }
+
+        if (!_leaveInnerStreamOpen)
+        {
+            await StreamDuplexPipe.LingerAfterRefusalAsync(_inner, telemetry).ConfigureAwait(false);
         }
     }
 

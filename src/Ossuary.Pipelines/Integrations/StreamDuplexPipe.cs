@@ -33,6 +33,9 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
 
     private volatile bool _closedByOwner;
 
+    // How long a refusal waits for the client to close its end: UseOssuary's 5 s.
+    private static readonly TimeSpan RefusalLinger = TimeSpan.FromSeconds(5);
+
     /// <inheritdoc />
     public bool ClosedByOwner => _closedByOwner;
 
@@ -154,6 +157,50 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             // The peer neither closed nor reset in its time, and the stream's disposal closes the socket under
             // it, which may reset what we sent last. Said as the output's own timeout says its drop: the peer's doing, at Debug.
             OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.StillSendingAfterGoodbye());
+        }
+    }
+
+    /// <inheritdoc />
+    public Task LingerAfterRefusalAsync(ConnectionTelemetry telemetry) =>
+        mayStopReading ? LingerAfterRefusalAsync(stream, telemetry) : Task.CompletedTask;
+
+    /// <summary>
+    /// After a server's Disconnect (error) that ended the handshake (a refusal, or a failure of ours), over
+    /// a socket stream that its owner closes next: sends our end behind the Disconnect and reads and discards
+    /// until the client closes its own, at most 5 s, as <c>UseOssuary</c> does. The client's bytes (its
+    /// ClientHandshake, or what a refused client, which counts itself established, sends at once) would
+    /// otherwise wait unread as the socket closes, or arrive once it has, and the reset that sends can drop
+    /// the Disconnect before the client reads it. A client told closes at once; one that has not closed its
+    /// end by then is logged (event 5, Debug). Nothing else reads the stream: the handshake has ended.
+    /// </summary>
+    internal static async Task LingerAfterRefusalAsync(Stream stream, ConnectionTelemetry telemetry)
+    {
+        if (stream is not NetworkStream { Socket: var socket } || !Shutdown(socket, SocketShutdown.Send))
+        {
+            return;
+        }
+
+        // Ciphertext and handshake packets of a connection that is over: nothing secret, so an array of the shared pool.
+        byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+        using var deadline = new CancellationTokenSource(RefusalLinger);
+        try
+        {
+            while (await stream.ReadAsync(scratch, deadline.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            // The client's doing, so at Debug, as UseOssuary's refusal says it.
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.StillOpenAfterRefusal());
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client reset, or the stream's owner closed it: nothing more to wait for.
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 

@@ -16,4 +16,11 @@ internal interface IReadStoppingTransport
     /// during that wait is reported to <paramref name="telemetry"/>, the connection's.
     /// </summary>
     bool TryStopReading(TimeSpan lingerFor, ConnectionTelemetry telemetry);
+
+    /// <summary>
+    /// After a server's Disconnect (error) that ended the handshake of a client that counts itself
+    /// established (a refusal): over a socket whose owner closes it next, waits for the client to close
+    /// its end, as <c>UseOssuary</c> does (see <c>StreamDuplexPipe.LingerAfterRefusalAsync</c>); else returns at once.
+    /// </summary>
+    Task LingerAfterRefusalAsync(ConnectionTelemetry telemetry);
 }

@@ -230,6 +230,13 @@ public sealed partial class OssuaryDuplexPipe
     /// </summary>
     private static async Task LingerAfterRefusalAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
     {
+        if (transport is IReadStoppingTransport stream)
+        {
+            // A socket stream (an OssuaryStream's) that its owner closes once the handshake has thrown: the same wait, on the stream.
+            await stream.LingerAfterRefusalAsync(telemetry).ConfigureAwait(false);
+            return;
+        }
+
         if (ClosingSocketOf(transport, connection) is null)
         {
             return;
@@ -259,7 +266,7 @@ public sealed partial class OssuaryDuplexPipe
     /// a client still sending then meets a closed socket, and the reset that follows may drop the
     /// Disconnect (error) before its application reads it (it sees "connection reset", not a refusal).
     /// </summary>
-    private static OssuaryException StillOpenAfterRefusal() => new(OssuaryErrorReason.ConnectionFailed,
+    internal static OssuaryException StillOpenAfterRefusal() => new(OssuaryErrorReason.ConnectionFailed,
         $"The client had not closed its end {DisposeFlushTimeout.TotalSeconds:0} s after this side's Disconnect (error), which ended its handshake: "
         + "the socket was closed under it, which resets the connection if it was still sending, so the Disconnect may not have reached its application.");
 }
