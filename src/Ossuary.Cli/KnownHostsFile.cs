@@ -108,15 +108,20 @@ internal static class KnownHostsFile
         int removed = 0;
         for (int start = 0; start < content.Length;)
         {
-            int newline = Array.IndexOf(content, (byte)'\n', start);
-            int end = newline < 0 ? content.Length : newline + 1; // the last line's newline ends a line; it does not start one
-            ReadOnlySpan<byte> line = content.AsSpan(start, (newline < 0 ? content.Length : newline) - start);
+            // A line ends where the library ends it: at LF, CR LF or a CR alone. Split at LF only, a file
+            // with CR line ends (an old Mac's) was one line that spoke of the server, and all of it went.
+            int lineBreak = content.AsSpan(start).IndexOfAny((byte)'\n', (byte)'\r');
+            int stop = lineBreak < 0 ? content.Length : start + lineBreak;
+            int end = lineBreak < 0 ? content.Length // the last line's line break ends a line; it does not start one
+                : content[stop] == '\r' && stop + 1 < content.Length && content[stop + 1] == '\n' ? stop + 2
+                : stop + 1;
+            ReadOnlySpan<byte> line = content.AsSpan(start, stop - start);
             if (start == 0 && line.StartsWith(Utf8Bom))
             {
                 line = line[Utf8Bom.Length..];
             }
 
-            if (Matches(Encoding.UTF8.GetString(line).TrimEnd('\r'), server))
+            if (Matches(Encoding.UTF8.GetString(line), server))
             {
                 removed++;
             }

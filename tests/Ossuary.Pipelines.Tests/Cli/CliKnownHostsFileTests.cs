@@ -40,6 +40,34 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Equal($"other.example:7000 {Old}\r\n", File.ReadAllText(path));
     }
 
+    [Theory]
+    [InlineData("\r", "\r")] // old Mac line ends
+    [InlineData("\r", "\n")] // a lone CR in a file of LF lines
+    public async Task RemoveAndSetTakeOnlyTheServersLineWhenLinesEndWithACarriageReturn(string first, string second)
+    {
+        // The library ends a line at CR, LF or CR LF; the tool split the file at LF only. A file with CR
+        // line ends was one line to it, which spoke of the server (the library's parser found it among
+        // the entries), so remove and set took every line of the file away: other servers' keys lost
+        // (kept only in FILE.old), and the next connect to them found them unknown.
+        string path = Path.Combine(Dir, "known_hosts");
+        string other = $"other.example:7000 {Old}{second}";
+        File.WriteAllText(path, $"example.org:7000 {Old}{first}{other}");
+
+        ToolResult removed = await RunAsync("known-hosts", "remove", "example.org:7000", "--known-hosts", "known_hosts");
+
+        AssertSucceeds(removed);
+        Assert.Contains("removed 1 line(s)", removed.Stderr, StringComparison.Ordinal);
+        Assert.Equal(other, File.ReadAllText(path));
+
+        File.WriteAllText(path, $"example.org:7000 {Old}{first}{other}");
+        AssertSucceeds(await RunAsync("known-hosts", "set", "example.org:7000", New, "--known-hosts", "known_hosts"));
+
+        OssuaryKnownHosts after = OssuaryKnownHosts.Load(path);
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("example.org", 7000, OssuaryPublicKey.Parse(New)));
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("other.example", 7000, OssuaryPublicKey.Parse(Old)));
+        Assert.Equal(2, after.Count);
+    }
+
     [Fact]
     public async Task RemoveKeepsTheBytesOfTheLinesItKeeps()
     {
