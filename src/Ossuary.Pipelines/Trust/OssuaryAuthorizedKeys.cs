@@ -31,7 +31,7 @@ public static class OssuaryAuthorizedKeys
     {
         ArgumentNullException.ThrowIfNull(reader);
         var keys = new List<OssuaryPublicKey>();
-        foreach ((int lineNumber, string line) in TrustFileLine.Read(reader, source))
+        foreach ((int lineNumber, string line, _) in TrustFileLine.Read(reader, source))
         {
             if (TrustFileLine.Split(line, 2) is { } fields)
             {

@@ -41,7 +41,10 @@ public sealed class OssuaryKnownHosts
     /// Reads <paramref name="path"/>; a missing file is an empty set that <see cref="Add"/> creates.
     /// A file that users other than its owner may write is refused: any of them could have any
     /// server trusted under their own key. So is a file another user owns (anyone but this
-    /// process's user and root): its owner could.
+    /// process's user and root): its owner could. A last line that no line break ends and that does
+    /// not parse is left out, here and whenever the file is read: it is what a crash or a power cut
+    /// leaves of a line <see cref="Add"/> was appending (which then drops it), and it can only be the
+    /// start of an entry, so it trusts nobody. Any other malformed line refuses the file.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, or it cannot be opened.</exception>
@@ -66,7 +69,7 @@ public sealed class OssuaryKnownHosts
             using FileStream file = OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             RequireOwnerOnlyWrites(file, path);
             using var reader = new StreamReader(file);
-            return ParseEntries(reader, path);
+            return ParseEntries(reader, path, forgiveCutEnd: true, out _);
         }
         catch (FileNotFoundException)
         {
@@ -95,7 +98,7 @@ public sealed class OssuaryKnownHosts
     /// <summary>Reads entries from <paramref name="reader"/> into an in-memory set.</summary>
     /// <exception cref="FormatException">A line is malformed, longer than any key line (64 KiB characters, refused before more of it is read), or holds a key no server can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
     public static OssuaryKnownHosts Parse(TextReader reader, string source = "known hosts") =>
-        new(null, ParseEntries(reader, source));
+        new(null, ParseEntries(reader, source, forgiveCutEnd: false, out _));
 
     /// <summary>
     /// Compares <paramref name="key"/> with what the file says about <paramref name="host"/>:<paramref name="port"/>:
@@ -188,7 +191,8 @@ public sealed class OssuaryKnownHosts
     /// a server on first use at once record one key: the second finds the first's entry. Once held,
     /// the file is checked to be the one the path still names (on Linux and macOS): another writer
     /// (the tool's <c>known-hosts set</c> or <c>remove</c>) may have renamed a new file over it or
-    /// deleted it meanwhile, and the key then goes to the file that has the name.
+    /// deleted it meanwhile, and the key then goes to the file that has the name. A last line cut
+    /// short by a crash (see <see cref="Load"/>) is cut away, and the new line takes its place.
     /// </summary>
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
@@ -224,20 +228,28 @@ public sealed class OssuaryKnownHosts
         // Held exclusively from the re-read to the append: what was checked is what is appended to.
         using FileStream file = OpenWithRetry(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         RequireOwnerOnlyWrites(file, Path);
+        byte[] held;
+        using (var copy = new MemoryStream())
+        {
+            file.CopyTo(copy);
+            held = copy.ToArray();
+        }
+
         List<KnownHost> current;
         Encoding encoding;
+        bool cutEnd;
         bool glued;
-        using (var reader = new StreamReader(file, leaveOpen: true))
+        using (var reader = new StreamReader(new MemoryStream(held)))
         {
             string text = reader.ReadToEnd();
-            current = ParseEntries(new StringReader(text), Path);
+            current = ParseEntries(new StringReader(text), Path, forgiveCutEnd: true, out cutEnd);
 
             // The line goes in the file's own encoding, as its byte-order mark says (UTF-16 from Windows
             // PowerShell 5's `>`): in UTF-8 it read back as a line of garbage, and the file as malformed.
             encoding = reader.CurrentEncoding;
 
             // One line whatever the comment holds, and never glued to a last line that lacks its newline.
-            glued = text.Length > 0 && text[^1] != '\n';
+            glued = !cutEnd && text.Length > 0 && text[^1] != '\n';
         }
 
         lock (_sync)
@@ -252,9 +264,16 @@ public sealed class OssuaryKnownHosts
 
         string? note = comment is null ? null : string.Join(' ', comment.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
         string line = FormatHost(name, port) + " " + key + (string.IsNullOrEmpty(note) ? "" : " " + note);
-        long before = file.Length;
+        // What a crash left of a line (see ParseEntries) goes: after a line break the line would be in
+        // the middle of the file, where it makes the whole file malformed.
+        long before = cutEnd ? CutLineStart(held, encoding) : held.Length;
         try
         {
+            if (cutEnd)
+            {
+                file.SetLength(before);
+            }
+
             // Past the stream's buffer: a write it failed to flush stays buffered, and SetLength below
             // would try to flush it again first and fail the same way, leaving the cut line in place.
             RandomAccess.Write(file.SafeFileHandle, encoding.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine), before);
@@ -371,27 +390,89 @@ public sealed class OssuaryKnownHosts
     private static void RequireOwnerOnlyWrites(FileStream file, string path) =>
         TrustFilePermissions.Require(file, path, "known-hosts", "have any server trusted under their own key");
 
-    private static List<KnownHost> ParseEntries(TextReader reader, string source)
+    /// <summary>The entries of <paramref name="reader"/>'s lines.</summary>
+    /// <param name="reader">The lines.</param>
+    /// <param name="source">Names them in error messages.</param>
+    /// <param name="forgiveCutEnd">
+    /// Leave out a last line that no line break ends and that does not parse, rather than refuse the
+    /// whole file: it is what a crash or a power cut leaves of a line <see cref="Add"/> was appending,
+    /// and one such crash made every later check of the file fail. Such a line can only be the start of
+    /// an entry (a prefix with the host and the whole key reads as that entry), so leaving it out
+    /// trusts nobody it would not have. For files; text handed to <see cref="Parse"/> is whole.
+    /// </param>
+    /// <param name="cutEnd">Set when such a line was left out.</param>
+    private static List<KnownHost> ParseEntries(TextReader reader, string source, bool forgiveCutEnd, out bool cutEnd)
     {
         ArgumentNullException.ThrowIfNull(reader);
         var entries = new List<KnownHost>();
-        foreach ((int lineNumber, string line) in TrustFileLine.Read(reader, source))
+        cutEnd = false;
+        foreach ((int lineNumber, string line, bool ended) in TrustFileLine.Read(reader, source))
         {
-            if (TrustFileLine.Split(line, 3) is not { } fields)
+            try
             {
-                continue;
+                if (ParseEntry(line, source, lineNumber) is { } entry)
+                {
+                    entries.Add(entry);
+                }
             }
-
-            if (fields.Length < 2)
+            catch (FormatException) when (forgiveCutEnd && !ended)
             {
-                throw TrustFileLine.Malformed(source, lineNumber, "expected 'host[:port] key-hex [comment]'");
+                cutEnd = true;
             }
-
-            (string host, int? port) = ParseHost(fields[0], source, lineNumber);
-            entries.Add(new KnownHost(host, port, TrustFileLine.ParseKey(fields[1], source, lineNumber)));
         }
 
         return entries;
+    }
+
+    /// <summary>The entry a line holds; null for a blank or comment line.</summary>
+    private static KnownHost? ParseEntry(string line, string source, int lineNumber)
+    {
+        if (TrustFileLine.Split(line, 3) is not { } fields)
+        {
+            return null;
+        }
+
+        if (fields.Length < 2)
+        {
+            throw TrustFileLine.Malformed(source, lineNumber, "expected 'host[:port] key-hex [comment]'");
+        }
+
+        (string host, int? port) = ParseHost(fields[0], source, lineNumber);
+        return new KnownHost(host, port, TrustFileLine.ParseKey(fields[1], source, lineNumber));
+    }
+
+    /// <summary>
+    /// Where a cut last line of <paramref name="held"/> starts: just past the last line break (a whole
+    /// code unit of <paramref name="encoding"/>), or past the byte-order mark if there is none. Found in
+    /// the bytes, not the decoded text: a byte another encoding wrote (a Latin-1 comment) decodes to
+    /// U+FFFD, whose UTF-8 is longer, and a crash may leave half a character.
+    /// </summary>
+    private static long CutLineStart(byte[] held, Encoding encoding)
+    {
+        int unit = encoding switch
+        {
+            UTF32Encoding => 4,
+            UnicodeEncoding => 2,
+            _ => 1,
+        };
+        bool bigEndian = encoding.CodePage is 1201 or 12001; // UTF-16BE, UTF-32BE
+        ReadOnlySpan<byte> mark = encoding.GetPreamble();
+        int first = held.AsSpan().StartsWith(mark) ? mark.Length : 0;
+        for (int at = first + ((((held.Length - first) / unit) - 1) * unit); at >= first; at -= unit)
+        {
+            uint value = 0;
+            for (int i = 0; i < unit; i++)
+            {
+                value |= (uint)held[at + (bigEndian ? unit - 1 - i : i)] << (8 * i);
+            }
+
+            if (value is '\n' or '\r')
+            {
+                return at + unit;
+            }
+        }
+
+        return first;
     }
 
     private static (string Host, int? Port) ParseHost(string field, string source, int lineNumber)

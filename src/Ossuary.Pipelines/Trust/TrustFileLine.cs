@@ -17,10 +17,11 @@ internal static class TrustFileLine
 
     /// <summary>
     /// The lines of <paramref name="reader"/> with their numbers, ended as <see cref="TextReader.ReadLine"/>
-    /// ends them (CR LF, LF or CR), each at most <see cref="MaxLineLength"/> characters.
+    /// ends them (CR LF, LF or CR), each at most <see cref="MaxLineLength"/> characters. Ended is false
+    /// only for a last line that no line break ends: what a crash leaves of a line being appended.
     /// </summary>
     /// <exception cref="FormatException">A line is longer; the message gives the source and line number.</exception>
-    public static IEnumerable<(int Number, string Text)> Read(TextReader reader, string source)
+    public static IEnumerable<(int Number, string Text, bool Ended)> Read(TextReader reader, string source)
     {
         var line = new System.Text.StringBuilder();
         int number = 0;
@@ -42,7 +43,7 @@ internal static class TrustFileLine
                     yield break; // the last line's break ends it; it does not start another
                 }
 
-                yield return (++number, line.ToString());
+                yield return (++number, line.ToString(), c != -1);
                 line.Clear();
                 if (c == -1)
                 {

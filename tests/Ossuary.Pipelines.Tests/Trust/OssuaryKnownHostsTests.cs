@@ -362,6 +362,62 @@ public sealed class OssuaryKnownHostsTests : IDisposable
         Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("other.example", 7000, KeyB));
     }
 
+    [Theory]
+    [InlineData("example.net:7000 bbbbbbbbbbbb")] // cut in the key
+    [InlineData("example.n")] // cut in the host
+    [InlineData("\0\0\0\0\0\0\0\0")] // a file system that kept the length but not the bytes (XFS after a power cut)
+    public void ALastLineCutShortByACrashIsIgnoredAndAddReplacesIt(string cut)
+    {
+        // Add appends its line in place: a crash in the middle of it (a power cut) leaves the line's
+        // first bytes and no line break. Every later Load, Check and Add called the whole file malformed,
+        // so one crash during a `connect --tofu` refused every later connection until the file was
+        // edited by hand. Such a line can only be the start of the entry being written: a prefix that
+        // holds the host and the whole key reads as that entry, anything shorter trusts nobody.
+        string path = Path.Combine(_directory, "known_hosts");
+        string held = $"example.org:7000 {KeyA} the lab\n";
+        File.WriteAllText(path, held + cut);
+
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+        Assert.Equal(1, hosts.Count);
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyA));
+        Assert.Equal(KnownHostStatus.Unknown, hosts.Check("example.net", 7000, KeyB));
+
+        hosts.Add("example.net", 7000, KeyB);
+
+        Assert.Equal(held + $"example.net:7000 {KeyB}{Environment.NewLine}", File.ReadAllText(path));
+        OssuaryKnownHosts reloaded = OssuaryKnownHosts.Load(path);
+        Assert.Equal(KnownHostStatus.Trusted, reloaded.Check("example.org", 7000, KeyA));
+        Assert.Equal(KnownHostStatus.Trusted, reloaded.Check("example.net", 7000, KeyB));
+    }
+
+    [Fact]
+    public void ACutLastLineOfAUtf16FileIsDroppedAtItsLineBreak()
+    {
+        // The cut line's bytes, not its characters, are what Add takes away: in UTF-16 a crash may even
+        // leave half a character.
+        string path = Path.Combine(_directory, "known_hosts");
+        string held = $"example.org:7000 {KeyA} by hand\r\n";
+        byte[] bytes = [.. System.Text.Encoding.Unicode.GetPreamble(), .. System.Text.Encoding.Unicode.GetBytes(held + "example.net:70"), (byte)'0'];
+        File.WriteAllBytes(path, bytes);
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        hosts.Add("example.net", 7000, KeyB);
+
+        Assert.Equal(held + $"example.net:7000 {KeyB}{Environment.NewLine}", File.ReadAllText(path, System.Text.Encoding.Unicode));
+    }
+
+    [Fact]
+    public void AMalformedLineThatEndsWithALineBreakIsStillRefused()
+    {
+        // Only what a crash leaves is let go: a whole line, ended, that does not parse was written so.
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {KeyA}\nexample.net:7000 bbbb\n");
+
+        FormatException refused = Assert.Throws<FormatException>(() => OssuaryKnownHosts.Load(path));
+        Assert.StartsWith($"{path}:2: ", refused.Message, StringComparison.Ordinal);
+        Assert.Throws<FormatException>(() => Parse($"example.org:7000 {KeyA}\nexample.net:7000 bbbb"));
+    }
+
     [Fact]
     public void AddKeepsAMultiLineCommentOnOneLine()
     {
