@@ -34,7 +34,7 @@ public sealed class OssuaryKnownHosts
     /// <summary>How many entries the file holds.</summary>
     /// <exception cref="FormatException">The file, as read now, has a malformed line; the message gives the file and line number.</exception>
     /// <exception cref="IOException">The file cannot be read, or another writer held it for longer than <see cref="LockWait"/>.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), or it cannot be opened: it is checked each time it is read, as at <see cref="Load"/>.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is not a regular file, or it cannot be opened: it is checked each time it is read, as at <see cref="Load"/>.</exception>
     public int Count => Query(static entries => entries.Count);
 
     /// <summary>
@@ -47,7 +47,7 @@ public sealed class OssuaryKnownHosts
     /// start of an entry, so it trusts nobody. Any other malformed line refuses the file.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
     public static OssuaryKnownHosts Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -198,7 +198,7 @@ public sealed class OssuaryKnownHosts
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
     /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written (the file is then cut back to what it held, never left with part of a line).</exception>
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -378,13 +378,18 @@ public sealed class OssuaryKnownHosts
         }
     }
 
-    /// <summary>A folder is no file, but not a missing one either: taken for one, every server was unknown.</summary>
+    /// <summary>
+    /// A folder is no file, but not a missing one either: taken for one, every server was unknown.
+    /// Nor is a named pipe, whose open waited for a writer (<see cref="RegularFile"/>).
+    /// </summary>
     private static void RequireNotFolder(string path)
     {
         if (Directory.Exists(path))
         {
             throw TrustFilePermissions.Folder(path, "known-hosts");
         }
+
+        RegularFile.Require(path, "known-hosts");
     }
 
     private static void RequireOwnerOnlyWrites(FileStream file, string path) =>

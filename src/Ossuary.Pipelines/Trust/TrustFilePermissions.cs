@@ -16,9 +16,10 @@ internal static class TrustFilePermissions
     /// <param name="path">The trust file.</param>
     /// <param name="kind">What the file is, for the message ("authorized-keys").</param>
     /// <param name="risk">What a writer could do, for the message ("admit their own key").</param>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file, another user owns it, it is a folder, or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file, another user owns it, it is a folder or not a regular file (a named pipe), or it cannot be opened.</exception>
     public static FileStream OpenRead(string path, string kind, string risk)
     {
+        RegularFile.Require(path, kind); // a named pipe's open waits for a writer
         FileStream file;
         try
         {

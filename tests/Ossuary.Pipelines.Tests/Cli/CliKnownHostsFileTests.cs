@@ -68,6 +68,29 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Equal(2, after.Count);
     }
 
+    [Theory]
+    [InlineData("listen", "--authorized-keys")]
+    [InlineData("connect", "--known-hosts")]
+    public async Task ANamedPipeGivenAsATrustFileIsRefusedNotWaitedOn(string command, string option)
+    {
+        // Opening a FIFO for reading waits until something opens it for writing: a trust file that is one
+        // (a mkfifo, a `<(...)` taken for a file) hung the tool at start-up without a word. The library
+        // refuses it as no regular file, naming it; '-' remains for keys on stdin.
+        string fifo = Path.Combine(Dir, "trust");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "644", fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        WriteKeyFile("own.key");
+        ToolResult result = command == "listen"
+            ? await RunAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "own.key", option, "trust")
+            : await RunAsync("connect", "127.0.0.1:1", option, "trust");
+
+        AssertFails(result, 2, "trust", "named pipe", "not a regular file");
+    }
+
     [Fact]
     public async Task RemoveKeepsTheBytesOfTheLinesItKeeps()
     {

@@ -1,0 +1,71 @@
+using System.Runtime.InteropServices;
+
+namespace Ossuary.Pipelines.Trust;
+
+/// <summary>
+/// Trust files must be regular files. Opening a named pipe (FIFO) for reading waits until something
+/// opens it for writing: an authorized-keys or known-hosts file that was one hung a server's or a
+/// client's start-up without a word, and a followed authorized-keys file could give its keys only once.
+/// Linux and macOS are checked (statx, stat), links followed; a folder is left to the callers, whose
+/// message names it as one, and so is a name that leads nowhere.
+/// </summary>
+/// <remarks>
+/// The check comes before the open, so a name swapped for a pipe in between still waits; whoever can
+/// swap it may write the folder, and could as well put in a file of their own keys.
+/// </remarks>
+internal static class RegularFile
+{
+    private const int TypeMask = 0xF000; // S_IFMT
+    private const int Regular = 0x8000; // S_IFREG
+    private const int Folder = 0x4000; // S_IFDIR
+
+    /// <summary>Throws if <paramref name="path"/> leads to a named pipe, a socket or a device.</summary>
+    /// <param name="path">The trust file.</param>
+    /// <param name="kind">What the file is, for the message ("authorized-keys").</param>
+    /// <exception cref="UnauthorizedAccessException">It is no regular file; the message names it and says what it is.</exception>
+    public static void Require(string path, string kind)
+    {
+        int? type = OperatingSystem.IsLinux() ? TypeOnLinux(path) : OperatingSystem.IsMacOS() ? TypeOnDarwin(path) : null;
+        if (type is null or Regular or Folder)
+        {
+            return;
+        }
+
+        string what = type switch
+        {
+            0x1000 => "a named pipe (FIFO), which would be read only once something writes to it",
+            0xC000 => "a socket",
+            0x2000 or 0x6000 => "a device",
+            _ => "a special file",
+        };
+        throw new UnauthorizedAccessException($"{path}: the {kind} file is {what}, not a regular file; name a regular file.");
+    }
+
+    /// <summary>The file type bits of the file <paramref name="path"/> leads to, or null if the system cannot tell (no such file, say).</summary>
+    private static unsafe int? TypeOnLinux(string path)
+    {
+        const int CurrentFolder = -100; // AT_FDCWD
+        const uint TypeField = 0x1; // STATX_TYPE
+        const int ModeOffset = 28; // struct statx: stx_mask, stx_blksize (u32), stx_attributes (u64), stx_nlink, stx_uid, stx_gid (u32), stx_mode (u16)
+        byte* buffer = stackalloc byte[256]; // sizeof(struct statx)
+        byte[] name = [.. System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(path)), 0];
+        fixed (byte* pathname = name)
+        {
+            if (LibcStat.statx(CurrentFolder, pathname, 0, TypeField, buffer) != 0 || (*(uint*)buffer & TypeField) == 0)
+            {
+                return null;
+            }
+        }
+
+        return *(ushort*)(buffer + ModeOffset) & TypeMask;
+    }
+
+    private static unsafe int? TypeOnDarwin(string path)
+    {
+        const int ModeOffset = 4; // struct stat: st_dev (i32), st_mode (u16)
+        byte* buffer = stackalloc byte[256]; // sizeof(struct stat) is 144
+        bool x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64; // x64's plain call has the old layout, st_mode elsewhere
+        int result = x64 ? LibcStat.stat_inode64(Path.GetFullPath(path), buffer) : LibcStat.stat(Path.GetFullPath(path), buffer);
+        return result != 0 ? null : *(ushort*)(buffer + ModeOffset) & TypeMask;
+    }
+}
