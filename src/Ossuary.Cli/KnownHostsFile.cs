@@ -121,9 +121,16 @@ internal static class KnownHostsFile
                 line = line[Utf8Bom.Length..];
             }
 
-            if (Matches(Encoding.UTF8.GetString(line), server))
+            string text = Encoding.UTF8.GetString(line);
+            if (Matches(text, server))
             {
                 removed++;
+            }
+            else if (lineBreak < 0 && IsCutShort(text))
+            {
+                // What a crash left of a line being appended (connect --tofu): the library leaves it out and
+                // its Add cuts it away. Kept, with a line added after it, it was a malformed line in the
+                // middle of the file, and every later connect refused the file.
             }
             else
             {
@@ -305,6 +312,25 @@ internal static class KnownHostsFile
             // A writer that opened it meanwhile finds, once it holds it, that the name leads nowhere, and opens it again.
             File.Delete(path);
             throw;
+        }
+    }
+
+    /// <summary>True for a last line, unended, that the library does not read and so leaves out (<see cref="OssuaryKnownHosts.Load"/>).</summary>
+    private static bool IsCutShort(string line)
+    {
+        if (line.Length > TrustFileLine.MaxLineLength)
+        {
+            return false; // the library refuses the file for that: no crash leaves such a line
+        }
+
+        try
+        {
+            _ = OssuaryKnownHosts.Parse(new StringReader(line));
+            return false;
+        }
+        catch (FormatException)
+        {
+            return true;
         }
     }
 

@@ -68,6 +68,25 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Equal(2, after.Count);
     }
 
+    [Fact]
+    public async Task SetDropsALastLineACrashCutShort()
+    {
+        // connect --tofu appends its line in place, and a crash in the middle of it leaves the line's start
+        // with no line break, which the library leaves out. set kept it and wrote its own line after it:
+        // the cut line was then in the middle of the file, and every later connect called it malformed.
+        string path = Path.Combine(Dir, "known_hosts");
+        string kept = $"example.org:7000 {Old}\nother.example:7000 {Old}\n";
+        File.WriteAllText(path, $"{kept}new.exam");
+
+        AssertSucceeds(await RunAsync("known-hosts", "set", "new.example:7000", New, "--known-hosts", "known_hosts"));
+
+        OssuaryKnownHosts after = OssuaryKnownHosts.Load(path);
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("example.org", 7000, OssuaryPublicKey.Parse(Old)));
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("new.example", 7000, OssuaryPublicKey.Parse(New)));
+        Assert.Equal(3, after.Count);
+        Assert.StartsWith(kept + "new.example:7000 ", File.ReadAllText(path), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("listen", "--authorized-keys")]
     [InlineData("connect", "--known-hosts")]
