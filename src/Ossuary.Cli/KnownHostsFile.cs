@@ -47,6 +47,11 @@ internal static class KnownHostsFile
     public static void EnsureDirectory(string path) => UserOnlyFolders.CreateFor(path);
 
     /// <summary>The 1-based numbers of the lines that speak of host:port (an exact entry or a host-only one).</summary>
+    /// <remarks>
+    /// Read as the library reads the file, shared, waiting out a writer that holds it (a <c>known-hosts
+    /// set</c>, another client's <c>--tofu</c>): opened without waiting, it failed at once with "being used
+    /// by another process", and a client refusing a changed key said only that.
+    /// </remarks>
     public static IReadOnlyList<int> LinesFor(string path, HostPort server)
     {
         var lines = new List<int>();
@@ -55,8 +60,19 @@ internal static class KnownHostsFile
             return lines;
         }
 
+        FileStream file;
+        try
+        {
+            file = OssuaryKnownHosts.OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return lines;
+        }
+
+        using var reader = new StreamReader(file);
         int number = 0;
-        foreach (string line in File.ReadLines(path))
+        while (reader.ReadLine() is { } line)
         {
             number++;
             if (Matches(line, server))

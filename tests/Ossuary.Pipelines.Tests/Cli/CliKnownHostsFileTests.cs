@@ -247,6 +247,49 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Equal(["known_hosts"], Directory.GetFiles(Path.GetDirectoryName(real)!).Select(Path.GetFileName));
     }
 
+    [Fact]
+    public async Task AChangedKeyIsReportedAsOneWhileAWriterHoldsTheFile()
+    {
+        // The client refusing a changed key reads the file again to say which lines hold the old key. That
+        // read did not wait for a writer holding the file (a `known-hosts set`, another client's --tofu), as
+        // the library's reads do: it failed at once with "The process cannot access the file ... because it
+        // is being used by another process", and that was all the user was told. strace holds back the
+        // client's third flock in a thread (the check's lock and unlock come first) by 3 s, and the test takes the file
+        // exclusively meanwhile, as a writer would, letting go once the client has found it held.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string serverKey = WriteKeyFile("server.key");
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--key", "server.key", "--echo");
+        int port = ServerPort(server);
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"# the old key\n127.0.0.1:{Port(port)} {Old}\n");
+        string log = Path.Combine(Dir, "strace.log");
+
+        using ToolProcess client = ToolProcess.StartUnderStrace(
+            strace, ["-f", "-y", "-o", log, "-e", "trace=flock", "-e", "inject=flock:delay_enter=3000000:when=3"],
+            Dir, "connect", $"127.0.0.1:{Port(port)}", "--known-hosts", "known_hosts");
+        await WaitForLogAsync(client, log, lines => lines.Where(line => line.Contains("known_hosts>, LOCK_SH", StringComparison.Ordinal))
+            .GroupBy(line => line.Split(' ', 2)[0]).Any(thread => thread.Count() == 2));
+        using (new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        {
+            await WaitForLogAsync(client, log, lines => client.HasExited || lines.Any(line => line.Contains("= -1 EAGAIN", StringComparison.Ordinal) || line.Contains("= -1 EWOULDBLOCK", StringComparison.Ordinal)));
+        }
+
+        ToolResult refused = await client.WaitForExitAsync();
+        AssertFails(refused, 3, "REMOTE HOST IDENTIFICATION HAS CHANGED", serverKey, Old, "known_hosts:2");
+    }
+
+    /// <summary>Waits until <paramref name="done"/> holds for the lines of strace's log; fails if the tool ends first.</summary>
+    private static async Task WaitForLogAsync(ToolProcess tool, string log, Func<string[], bool> done)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!done(File.Exists(log) ? ReadShared(log).Split('\n') : []))
+        {
+            Assert.False(tool.HasExited, $"the tool ended first:\n{tool.Stderr}\n{(File.Exists(log) ? ReadShared(log) : "")}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"not seen in the trace:\n{(File.Exists(log) ? ReadShared(log) : "")}");
+            await Task.Delay(10);
+        }
+    }
+
     /// <summary>What strace has written to its log so far, read without getting in its way.</summary>
     private static string ReadShared(string log)
     {
