@@ -249,7 +249,7 @@ internal static class KnownHostsFile
         }
     }
 
-    /// <summary>FILE.old, written whole (a new file renamed into place), with the file's own permissions.</summary>
+    /// <summary>FILE.old, written whole (a new file renamed into place, and its folder flushed), with the file's own permissions.</summary>
     private static void WriteBackup(string path, byte[] content)
     {
         string backup = path + ".old";
@@ -269,6 +269,11 @@ internal static class KnownHostsFile
             }
 
             File.Move(temporary, backup, overwrite: true);
+
+            // Its name on disk before the file is replaced: flushed only with the file's folder, after that
+            // rename, a crash could keep the new file and lose the backup of the lines it no longer holds
+            // (and through a link, whose folder is not the file's, the backup's name was never flushed).
+            Transfer.DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(backup))!);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -290,6 +290,31 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         }
     }
 
+    [Fact]
+    public async Task TheBackupsNameIsFlushedToDiskBeforeTheFileIsReplaced()
+    {
+        // remove and set rename FILE.old into place and then the new file over FILE, and flushed the folder
+        // only after both: a crash before that flush, on a file system that does not keep renames in order,
+        // could keep the new FILE and lose FILE.old, the only copy of the lines removed. Through a link,
+        // FILE.old's folder (the link's) was not flushed at all. strace shows the order of the calls.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {Old}\nother.example:7000 {Old}\n");
+        string log = Path.Combine(Dir, "strace.log");
+
+        using ToolProcess remove = ToolProcess.StartTraced(strace, Dir, "rename,renameat,renameat2,fsync", log, "known-hosts", "remove", "example.org:7000", "--known-hosts", "known_hosts");
+        AssertSucceeds(await remove.WaitForExitAsync());
+
+        string[] calls = File.ReadAllLines(log);
+        int backup = Array.FindIndex(calls, call => call.Contains("rename", StringComparison.Ordinal) && call.Contains($"\"{path}.old\"", StringComparison.Ordinal));
+        int replaced = Array.FindIndex(calls, call => call.Contains("rename", StringComparison.Ordinal) && call.Contains($"\"{path}\"", StringComparison.Ordinal));
+        string trace = string.Join('\n', calls);
+        Assert.True(backup >= 0 && replaced > backup, $"expected FILE.old, then FILE, renamed:\n{trace}");
+        Assert.True(
+            calls[(backup + 1)..replaced].Any(call => call.Contains("fsync(", StringComparison.Ordinal) && call.Contains($"<{Dir}>)", StringComparison.Ordinal)),
+            $"the folder was not flushed between the two renames:\n{trace}");
+    }
+
     /// <summary>What strace has written to its log so far, read without getting in its way.</summary>
     private static string ReadShared(string log)
     {
