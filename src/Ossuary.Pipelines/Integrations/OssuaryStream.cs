@@ -191,21 +191,24 @@ public sealed partial class OssuaryStream : Stream
     private async Task AuthenticateAsync(HandshakePlan plan, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_innerPipe is not null)
+
+        // The pipe never disposes the inner stream (this stream does, on its own disposal), but when
+        // this stream owns it, its socket may stop receiving as the connection ends.
+        // Claimed and published at once, with a full fence: of two calls at once exactly one gets it
+        // (a check, then a set, let both through, each running a handshake over the same inner stream),
+        // and a disposal under way either finds the pipe (and marks it closed by its owner before it
+        // closes the stream) or is seen here.
+        var pipe = new StreamDuplexPipe(_inner, leaveOpen: true, mayStopReading: !_leaveInnerStreamOpen);
+        if (Interlocked.CompareExchange(ref _innerPipe, pipe, null) is not null)
         {
             throw new InvalidOperationException("This OssuaryStream has already been authenticated (or tried to be).");
         }
 
-        // The pipe never disposes the inner stream (this stream does, on its own disposal), but when
-        // this stream owns it, its socket may stop receiving as the connection ends.
-        // Published with a full fence: a disposal under way either finds the pipe (and marks it closed
-        // by its owner before it closes the stream) or is seen here.
-        Interlocked.Exchange(ref _innerPipe, new StreamDuplexPipe(_inner, leaveOpen: true, mayStopReading: !_leaveInnerStreamOpen));
         ObjectDisposedException.ThrowIf(_disposed, this);
         OssuaryDuplexPipe secure;
         try
         {
-            secure = await OssuaryDuplexPipe.StartAsync(_innerPipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+            secure = await OssuaryDuplexPipe.StartAsync(pipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (_disposed)
         {
