@@ -69,9 +69,21 @@ internal static class SocketConnector
         (long Started, TimeSpan Timeout)? bound, CancellationToken cancellationToken)
     {
         IPAddress[] addresses;
+        Task<IPAddress[]> lookup = resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken);
         try
         {
-            addresses = await resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken).ConfigureAwait(false);
+            // Waited for with the token, not as it is: the system's lookup does not end when the token is
+            // cancelled once it has started (on Linux, getaddrinfo blocks a thread until the resolver
+            // answers or gives up, 30 s a try at most against a server that never answers), so neither
+            // the caller's cancellation nor the timeout ended a connect waiting for a name.
+            addresses = await lookup.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!lookup.IsCompleted)
+        {
+            // Left to end in its own time; its failure then is nobody's (and no unobserved exception).
+            _ = lookup.ContinueWith(static done => done.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
         }
         catch (SocketException ex)
         {
