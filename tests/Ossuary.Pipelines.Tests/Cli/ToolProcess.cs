@@ -173,6 +173,39 @@ internal sealed class ToolProcess : IDisposable
         Start(strace, [.. straceOptions, RepositoryPaths.DotnetHost(), assembly], name, directory, null, args);
 
     /// <summary>
+    /// Starts the tool with SIGINT's default action (see <see cref="StartInterruptible"/>) in a user, mount and network
+    /// namespace of its own (util-linux's <c>unshare -rmn</c>, no root needed) whose resolver is <paramref name="resolvConf"/>
+    /// (bind-mounted over /etc/resolv.conf) and whose 127.0.0.1:53 is a UDP socket that never answers: a name
+    /// lookup that hangs in the system's own resolver. "resolver asked" on stderr says the first query has come;
+    /// an INT sent to the process is passed on to the tool. Linux only.
+    /// </summary>
+    public static ToolProcess StartWithUnansweredResolver(string directory, string resolvConf, params string[] args) =>
+        Start("unshare", ["-rmn", "python3", "-c", UnansweredResolver, resolvConf, RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+
+    // The namespace's loopback is down until brought up (SIOCSIFFLAGS); the socket is bound before the tool
+    // starts, so that its first query finds it; the tool runs as a child, and this process waits for it.
+    private const string UnansweredResolver = """
+        import fcntl, os, signal, socket, struct, subprocess, sys, threading
+        resolv, tool = sys.argv[1], sys.argv[2:]
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        fcntl.ioctl(sink, 0x8914, struct.pack('16sh', b'lo', 0x1 | 0x8 | 0x40))
+        sink.bind(('127.0.0.1', 53))
+        subprocess.run(['mount', '--bind', resolv, '/etc/resolv.conf'], check=True)
+        child = os.fork()
+        if child == 0:
+            sink.close()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.execv(tool[0], tool)
+        signal.signal(signal.SIGINT, lambda *_: os.kill(child, signal.SIGINT))
+        def report():
+            sink.recvfrom(512)
+            sys.stderr.write('resolver asked\n')
+            sys.stderr.flush()
+        threading.Thread(target=report, daemon=True).start()
+        sys.exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+        """;
+
+    /// <summary>
     /// Starts the tool with a terminal (a pseudo-terminal from util-linux's <c>script</c>) as its stdin,
     /// stdout and stderr, all three read back as this process's stdout; <c>script -e</c> exits with the
     /// tool's exit code. For what the tool does differently when a person types its input. Unix only.
