@@ -39,6 +39,10 @@ public sealed partial class OssuaryStream : Stream
     // The first disposal's work; a disposal racing it (two threads, or Dispose and DisposeAsync) waits for it instead.
     private TaskCompletionSource? _disposal;
 
+    // The handshake under way's token source (the caller's token linked), which disposal cancels: an inner
+    // stream left open is not closed under the handshake, which otherwise went on using it after disposal.
+    private CancellationTokenSource? _handshakeCancellation;
+
     /// <summary>Wraps <paramref name="innerStream"/>, which the new stream owns unless <paramref name="leaveInnerStreamOpen"/>.</summary>
     public OssuaryStream(Stream innerStream, bool leaveInnerStreamOpen = false)
     {
@@ -204,17 +208,29 @@ public sealed partial class OssuaryStream : Stream
             throw new InvalidOperationException("This OssuaryStream has already been authenticated (or tried to be).");
         }
 
+        // Published with a full fence before disposal is looked for, as the pipe is: a disposal under way
+        // either cancels it or is seen here.
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Interlocked.Exchange(ref _handshakeCancellation, handshake);
         ObjectDisposedException.ThrowIf(_disposed, this);
         OssuaryDuplexPipe secure;
         try
         {
-            secure = await OssuaryDuplexPipe.StartAsync(pipe, plan, null, ConnectionTelemetry.For(plan), cancellationToken).ConfigureAwait(false);
+            secure = await OssuaryDuplexPipe.StartAsync(pipe, plan, null, ConnectionTelemetry.For(plan), handshake.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (_disposed)
         {
-            // Disposed while the handshake ran, which closed the inner stream under it ("dispose to
-            // cancel"): what the handshake saw (the closed stream's exception) follows from that.
+            // Disposed while the handshake ran, which cancelled it and closed the inner stream under it
+            // unless that is left open ("dispose to cancel"): what the handshake saw follows from that.
             throw new ObjectDisposedException("The OssuaryStream was disposed during the handshake.", ex);
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex.CancellationToken != cancellationToken)
+        {
+            throw new OperationCanceledException(ex.Message, ex, cancellationToken); // the caller's, which it can recognise
+        }
+        finally
+        {
+            Interlocked.CompareExchange(ref _handshakeCancellation, null, handshake);
         }
 
         Interlocked.Exchange(ref _secure, secure); // a full fence: a disposal under way either takes it or is seen below
@@ -453,7 +469,8 @@ public sealed partial class OssuaryStream : Stream
     /// its end (FIN) after the Disconnect and is closed once the peer has closed its own, what the peer
     /// still sends read and discarded, within the 5 s that disposal gives the output: closed with the
     /// peer's bytes unread, or receiving any once closed, the socket would send a reset, which can drop
-    /// the last bytes written and the Disconnect before the peer reads them. Safe to call more than once, and from
+    /// the last bytes written and the Disconnect before the peer reads them. A handshake under way ends with
+    /// <see cref="ObjectDisposedException"/>, also over an inner stream left open, which it no longer uses. Safe to call more than once, and from
     /// several threads at once: the first call does the work, the others wait until it is done.
     /// </summary>
     public override async ValueTask DisposeAsync()
@@ -466,6 +483,7 @@ public sealed partial class OssuaryStream : Stream
 
         try
         {
+            CancelHandshake();
             if (Interlocked.Exchange(ref _secure, null) is { } secure)
             {
                 await secure.DisposeAsync().ConfigureAwait(false);
@@ -504,6 +522,7 @@ public sealed partial class OssuaryStream : Stream
             {
                 try
                 {
+                    CancelHandshake();
                     Interlocked.Exchange(ref _secure, null)?.DisposeAsync().AsTask().GetAwaiter().GetResult();
 
                     // The inner stream is owned whether or not a handshake succeeded: disposing it only
@@ -523,6 +542,27 @@ public sealed partial class OssuaryStream : Stream
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// Ends a handshake under way over an inner stream left open (see <see cref="_handshakeCancellation"/>); call
+    /// once the stream is marked disposed. An owned inner stream is closed under the handshake, which ends it.
+    /// </summary>
+    private void CancelHandshake()
+    {
+        if (!_leaveInnerStreamOpen)
+        {
+            return;
+        }
+
+        try
+        {
+            Interlocked.Exchange(ref _handshakeCancellation, null)?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The handshake ended meanwhile and let its source go: nothing left to cancel.
+        }
     }
 
     /// <summary>Marks the stream disposed; null for the call that is to do the work, else the task of the call doing it.</summary>

@@ -204,6 +204,35 @@ public class DisposedStreamTests
         Assert.Single(LogRecords.Records(logs, 8)); // cancelled by its caller
     }
 
+    /// <summary>
+    /// "Dispose to cancel" for a stream that leaves its inner stream open: disposal closes nothing under the
+    /// handshake, and the handshake went on until its timeouts ran out (HandshakeStepTimeout, 3 s by default),
+    /// reading and writing the inner stream that the caller had been given back; a server that answered
+    /// meanwhile completed it, and its connection then sent Disconnect on that stream after DisposeAsync had
+    /// returned. Now disposal cancels the handshake: it ends with ObjectDisposedException, the inner stream open.
+    /// </summary>
+    [Fact]
+    public async Task DisposingAStreamThatLeavesItsInnerStreamOpenEndsItsHandshake()
+    {
+        (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var silentServer = serverSide;
+        using var inner = clientSide;
+        var client = new OssuaryStream(clientSide, leaveInnerStreamOpen: true);
+        var options = new OssuaryClientOptions
+        {
+            TrustedServerKeys = { StrangerKey.Value },
+            HandshakeTimeout = TimeSpan.FromMinutes(10), // only disposal can end it within the test
+            HandshakeStepTimeout = TimeSpan.FromMinutes(10),
+        };
+        Task authenticating = client.AuthenticateAsClientAsync(options);
+        await serverSide.ReadExactlyAsync(new byte[1]).AsTask().Within(); // the handshake is under way: it waits for the server's answer
+
+        await client.DisposeAsync().AsTask().Within();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => authenticating.Within());
+        await clientSide.WriteAsync("still the caller's"u8.ToArray()).AsTask().Within(); // left open, as asked
+    }
+
     private static async Task<(OssuaryStream Server, OssuaryStream Client)> AuthenticatedPairAsync()
     {
         (OssuaryStream server, OssuaryStream client, _) = await AuthenticatedPairWithInnerAsync();
