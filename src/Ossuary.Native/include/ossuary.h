@@ -52,6 +52,9 @@
  * SIGSEGV, SIGFPE and SIGRTMIN that pass on to the program's earlier ones what is not the
  * runtime's. libossuary 0.5 touches no signal. See the README's "Signals".
  *
+ * Environment: the runtime inside the library ignores the program's DOTNET_* and COMPlus_*
+ * variables (settings meant for .NET programs); see the README's "Environment".
+ *
  * Keys are 32 bytes: an Ed25519 secret key is the 32-byte seed, a public key the 32-byte point.
  *
  * Drop-in: the include guard (_OSSUARY_H), the types, the return codes and every prototype of
