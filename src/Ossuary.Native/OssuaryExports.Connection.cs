@@ -5,7 +5,7 @@ namespace Ossuary.Native;
 
 internal static unsafe partial class OssuaryExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_create_connection")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_create_connection")]
     private static nint CreateConnection(int type, byte* secretKey)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -36,7 +36,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_destroy_connection")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_destroy_connection")]
     private static void DestroyConnection(nint* connection)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -63,7 +63,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_set_secret_key")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_set_secret_key")]
     private static int SetSecretKey(nint connection, byte* secretKey)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -87,7 +87,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_add_authorized_key")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_add_authorized_key")]
     private static int AddAuthorizedKey(nint connection, byte* publicKey)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -113,7 +113,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_add_authorized_keys")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_add_authorized_keys")]
     private static int AddAuthorizedKeys(nint connection, byte** publicKeys, byte count)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -147,7 +147,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_remote_public_key")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_remote_public_key")]
     private static int RemotePublicKey(nint connection, byte* buffer, ushort bufferLength)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -179,7 +179,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_generate_auth_keypair")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_generate_auth_keypair")]
     private static int GenerateAuthKeypair(byte* secretBuffer, ushort secretLength, byte* publicBuffer, ushort publicLength)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -202,7 +202,7 @@ internal static unsafe partial class OssuaryExports
     }
 
     /// <summary>Not in libossuary 0.5's C API (its Rust API has it): ends the connection with a Disconnect packet.</summary>
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_disconnect")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_disconnect")]
     private static int Disconnect(nint connection, byte error)
     {
         using ForkGate.Call call = ForkGate.Enter();

@@ -4,7 +4,7 @@ namespace Ossuary.Native;
 
 internal static unsafe partial class OssuaryExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_send_data")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_send_data")]
     private static int SendData(nint connection, byte* input, ushort inputLength, byte* output, ushort* outputLength)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -29,7 +29,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_recv_data")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_recv_data")]
     private static int ReceiveData(nint connection, byte* input, ushort* inputLength, byte* output, ushort* outputLength)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -57,7 +57,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_flush")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_flush")]
     private static int Flush(nint connection, byte* output, ushort outputLength)
     {
         using ForkGate.Call call = ForkGate.Enter();

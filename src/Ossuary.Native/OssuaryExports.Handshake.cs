@@ -4,7 +4,7 @@ namespace Ossuary.Native;
 
 internal static unsafe partial class OssuaryExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_recv_handshake")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_recv_handshake")]
     private static int ReceiveHandshake(nint connection, byte* input, ushort* inputLength)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -29,7 +29,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_send_handshake")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_send_handshake")]
     private static int SendHandshake(nint connection, byte* output, ushort* outputLength)
     {
         using ForkGate.Call call = ForkGate.Enter();
@@ -54,7 +54,7 @@ internal static unsafe partial class OssuaryExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "ossuary_handshake_done")]
+    [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_handshake_done")]
     private static int HandshakeDone(nint connection)
     {
         using ForkGate.Call call = ForkGate.Enter();

@@ -9,6 +9,11 @@ namespace Ossuary.Native;
 /// exception unwinding into C. Every export also counts itself in with <see cref="ForkGate"/>, so
 /// that fork() never copies a call half-done into the child.
 /// </summary>
+/// <remarks>
+/// These are the bodies of the C API, compiled as <c>dotnet_ossuary_*</c>. The functions a program
+/// calls are C (native/runtime_start.c): they call in here only once the runtime is running or can
+/// start, since a runtime that cannot start (no thread for it) aborts the host program.
+/// </remarks>
 internal static unsafe partial class OssuaryExports
 {
     private const int KeySize = 32;

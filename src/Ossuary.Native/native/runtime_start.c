@@ -1,0 +1,171 @@
+/*
+ * The C API's entry points: each passes its call on to its .NET body (OssuaryExports, compiled
+ * under the name dotnet_ossuary_*, which neither library exports), once the .NET runtime is
+ * running or can start.
+ *
+ * The runtime starts in the process's first call into .NET code, and it needs a thread of its own
+ * for that (its finalizer thread). When no thread can be created (RLIMIT_NPROC reached, a cgroup's
+ * pids.max, no memory for a stack), it cannot start, and it does not fail that call: it prints
+ * "Fatal error. .NET runtime failed to initialize." and aborts the host program. So before the
+ * first call goes in, ossuary_create_connection() and ossuary_generate_auth_keypair() (the two
+ * calls that can do anything without a connection) try to create a thread; if that fails they
+ * return NULL or -1, say why on stderr (once), and leave the runtime unstarted, to be tried again
+ * by the next call. Every other call needs a connection, which cannot exist before the runtime has
+ * started: until then they answer as for any handle that names no connection, without going in.
+ * A child made by fork() inherits the flag with the running runtime.
+ *
+ * Once the runtime is running, each call costs one more load of a flag.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../include/ossuary.h"
+
+OssuaryConnection *dotnet_ossuary_create_connection(ossuary_conn_type_t type, const uint8_t auth_key[32]);
+void dotnet_ossuary_destroy_connection(OssuaryConnection **conn);
+int32_t dotnet_ossuary_set_secret_key(OssuaryConnection *conn, const uint8_t key[32]);
+int32_t dotnet_ossuary_add_authorized_key(OssuaryConnection *conn, const uint8_t key[32]);
+int32_t dotnet_ossuary_add_authorized_keys(OssuaryConnection *conn, uint8_t *key[], uint8_t count);
+int32_t dotnet_ossuary_remote_public_key(OssuaryConnection *conn, uint8_t *key_buf, uint16_t key_buf_len);
+int32_t dotnet_ossuary_generate_auth_keypair(uint8_t *secret_buf, uint16_t secret_buf_len,
+                                             uint8_t *public_buf, uint16_t public_buf_len);
+int32_t dotnet_ossuary_recv_handshake(OssuaryConnection *conn, uint8_t *in_buf, uint16_t *in_buf_len);
+int32_t dotnet_ossuary_send_handshake(OssuaryConnection *conn, uint8_t *out_buf, uint16_t *out_buf_len);
+int32_t dotnet_ossuary_handshake_done(OssuaryConnection *conn);
+int32_t dotnet_ossuary_send_data(OssuaryConnection *conn, uint8_t *in_buf, uint16_t in_buf_len,
+                                 uint8_t *out_buf, uint16_t *out_buf_len);
+int32_t dotnet_ossuary_recv_data(OssuaryConnection *conn, uint8_t *in_buf, uint16_t *in_buf_len,
+                                 uint8_t *out_buf, uint16_t *out_buf_len);
+int32_t dotnet_ossuary_flush(OssuaryConnection *conn, uint8_t *out_buf, uint16_t out_buf_len);
+int32_t dotnet_ossuary_disconnect(OssuaryConnection *conn, uint8_t error);
+
+/* Set once a call has gone in to start the runtime (or found it running). */
+static int runtime_started;
+static int failure_reported;
+
+static int runtime_running(void) { return __atomic_load_n(&runtime_started, __ATOMIC_ACQUIRE); }
+
+static void *thread_probe(void *argument) { return argument; }
+
+static void report(int error) {
+  if (__atomic_exchange_n(&failure_reported, 1, __ATOMIC_RELAXED)) {
+    return;
+  }
+  /* write(2), not stdio: the program's stderr buffer and locks are its own. */
+  char line[256];
+  int length = snprintf(line, sizeof(line),
+                        "libossuary: cannot start the .NET runtime: no thread can be created (%s); "
+                        "ossuary_create_connection() returns NULL until one can.\n",
+                        strerror(error));
+  if (length > 0) {
+    ssize_t ignored = write(STDERR_FILENO, line, (size_t)length < sizeof(line) ? (size_t)length : sizeof(line) - 1);
+    (void)ignored;
+  }
+}
+
+/* 1 when the runtime is running or a thread can be created for it to start; 0 (said once) otherwise. */
+static int runtime_can_start(void) {
+  if (runtime_running()) {
+    return 1;
+  }
+  pthread_attr_t attributes;
+  pthread_t probe;
+  int error = pthread_attr_init(&attributes);
+  if (error == 0) {
+    /* The smallest stack: the probe only returns, and a default stack would be 8 MiB to map. */
+    pthread_attr_setstacksize(&attributes, PTHREAD_STACK_MIN);
+    error = pthread_create(&probe, &attributes, thread_probe, NULL);
+    pthread_attr_destroy(&attributes);
+  }
+  if (error != 0) {
+    report(error);
+    return 0;
+  }
+  pthread_join(probe, NULL);
+  __atomic_store_n(&runtime_started, 1, __ATOMIC_RELEASE);
+  return 1;
+}
+
+/* What a call that takes a connection answers for a handle that names none: the in/out lengths say nothing moved. */
+static int32_t refuse(uint16_t *length, uint16_t *other) {
+  if (length != NULL) {
+    *length = 0;
+  }
+  if (other != NULL) {
+    *other = 0;
+  }
+  return OSSUARY_ERR_OTHER;
+}
+
+OssuaryConnection *ossuary_create_connection(ossuary_conn_type_t type, const uint8_t auth_key[32]) {
+  return runtime_can_start() ? dotnet_ossuary_create_connection(type, auth_key) : NULL;
+}
+
+int32_t ossuary_generate_auth_keypair(uint8_t *secret_buf, uint16_t secret_buf_len,
+                                      uint8_t *public_buf, uint16_t public_buf_len) {
+  return runtime_can_start()
+             ? dotnet_ossuary_generate_auth_keypair(secret_buf, secret_buf_len, public_buf, public_buf_len)
+             : OSSUARY_ERR_OTHER;
+}
+
+void ossuary_destroy_connection(OssuaryConnection **conn) {
+  if (runtime_running()) {
+    dotnet_ossuary_destroy_connection(conn);
+  } else if (conn != NULL) {
+    *conn = NULL;
+  }
+}
+
+int32_t ossuary_set_secret_key(OssuaryConnection *conn, const uint8_t key[32]) {
+  return runtime_running() ? dotnet_ossuary_set_secret_key(conn, key) : OSSUARY_ERR_OTHER;
+}
+
+int32_t ossuary_add_authorized_key(OssuaryConnection *conn, const uint8_t key[32]) {
+  return runtime_running() ? dotnet_ossuary_add_authorized_key(conn, key) : OSSUARY_ERR_OTHER;
+}
+
+int32_t ossuary_add_authorized_keys(OssuaryConnection *conn, uint8_t *key[], uint8_t count) {
+  return runtime_running() ? dotnet_ossuary_add_authorized_keys(conn, key, count) : OSSUARY_ERR_OTHER;
+}
+
+int32_t ossuary_remote_public_key(OssuaryConnection *conn, uint8_t *key_buf, uint16_t key_buf_len) {
+  return runtime_running() ? dotnet_ossuary_remote_public_key(conn, key_buf, key_buf_len) : OSSUARY_ERR_OTHER;
+}
+
+int32_t ossuary_recv_handshake(OssuaryConnection *conn, uint8_t *in_buf, uint16_t *in_buf_len) {
+  return runtime_running() ? dotnet_ossuary_recv_handshake(conn, in_buf, in_buf_len) : refuse(in_buf_len, NULL);
+}
+
+int32_t ossuary_send_handshake(OssuaryConnection *conn, uint8_t *out_buf, uint16_t *out_buf_len) {
+  return runtime_running() ? dotnet_ossuary_send_handshake(conn, out_buf, out_buf_len) : refuse(out_buf_len, NULL);
+}
+
+int32_t ossuary_handshake_done(OssuaryConnection *conn) {
+  return runtime_running() ? dotnet_ossuary_handshake_done(conn) : OSSUARY_ERR_OTHER;
+}
+
+int32_t ossuary_send_data(OssuaryConnection *conn, uint8_t *in_buf, uint16_t in_buf_len,
+                          uint8_t *out_buf, uint16_t *out_buf_len) {
+  return runtime_running() ? dotnet_ossuary_send_data(conn, in_buf, in_buf_len, out_buf, out_buf_len)
+                           : refuse(out_buf_len, NULL);
+}
+
+int32_t ossuary_recv_data(OssuaryConnection *conn, uint8_t *in_buf, uint16_t *in_buf_len,
+                          uint8_t *out_buf, uint16_t *out_buf_len) {
+  return runtime_running() ? dotnet_ossuary_recv_data(conn, in_buf, in_buf_len, out_buf, out_buf_len)
+                           : refuse(in_buf_len, out_buf_len);
+}
+
+int32_t ossuary_flush(OssuaryConnection *conn, uint8_t *out_buf, uint16_t out_buf_len) {
+  return runtime_running() ? dotnet_ossuary_flush(conn, out_buf, out_buf_len) : OSSUARY_ERR_OTHER;
+}
+
+int32_t ossuary_disconnect(OssuaryConnection *conn, uint8_t error) {
+  return runtime_running() ? dotnet_ossuary_disconnect(conn, error) : OSSUARY_ERR_OTHER;
+}
