@@ -16,7 +16,6 @@
  *
  * Once the runtime is running, each call costs one more load of a flag.
  */
-#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
