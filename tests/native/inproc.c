@@ -753,6 +753,36 @@ static int clean_disconnect(int error) {
   return 0;
 }
 
+/* ossuary.h: a local ossuary_disconnect() drops what the peer sent and was not read yet, as
+ * libossuary 0.5's Rust disconnect() does: recv_data says -1 and takes nothing until the
+ * Disconnect is out, then 0; recv_handshake takes nothing either. */
+static int disconnect_drops_unread_data(void) {
+  uint8_t out[64], buf[64];
+  end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL));
+  end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_UNAUTHENTICATED_SERVER, NULL));
+  client_end.tofu = 1;
+  EXPECT(pump(50) == 1, "handshake");
+  uint16_t out_len = sizeof(out);
+  EXPECT(ossuary_send_data(server_end.conn, (uint8_t *)"unread", 6, out, &out_len) == 6 + DATA_OVERHEAD, "server sends");
+  wire_push(&client_end.in, out, out_len);
+
+  EXPECT(ossuary_disconnect(client_end.conn, 0) == 0, "the client disconnects before reading it");
+  uint16_t in_len = (uint16_t)client_end.in.len, msg_len = sizeof(buf);
+  EXPECT(ossuary_recv_data(client_end.conn, client_end.in.data, &in_len, buf, &msg_len) == -1, "recv_data refuses");
+  EXPECT(in_len == 0 && msg_len == 0, "and takes nothing: %u, %u", in_len, msg_len);
+  in_len = (uint16_t)client_end.in.len;
+  EXPECT(ossuary_recv_handshake(client_end.conn, client_end.in.data, &in_len) == 0 && in_len == 0, "nor does recv_handshake");
+  out_len = sizeof(out);
+  EXPECT(ossuary_send_handshake(client_end.conn, out, &out_len) == 12 && out[5] == 0x10, "the Disconnect");
+  in_len = (uint16_t)client_end.in.len;
+  msg_len = sizeof(buf);
+  EXPECT(ossuary_recv_data(client_end.conn, client_end.in.data, &in_len, buf, &msg_len) == 0, "then a finished connection");
+  EXPECT(in_len == 0 && msg_len == 0, "still nothing taken: %u, %u", in_len, msg_len);
+  end_free(&client_end);
+  end_free(&server_end);
+  return 0;
+}
+
 static int clean_disconnect_clean(void) { return clean_disconnect(0); }
 static int clean_disconnect_error(void) { return clean_disconnect(1); }
 
@@ -843,6 +873,11 @@ static int message_sizes(void) {
   uint16_t in_len = out_len, msg_len = 16;
   EXPECT(ossuary_recv_data(server_end.conn, out, &in_len, msg, &msg_len) == DATA_OVERHEAD, "received");
   EXPECT(msg_len == 0, "empty");
+
+  /* As in libossuary 0.5, an empty message still needs a buffer: NULL is refused, nothing is sent. */
+  out_len = sizeof(out);
+  EXPECT(ossuary_send_data(client_end.conn, NULL, 0, out, &out_len) == -1 && out_len == 0, "NULL, 0 is refused");
+  EXPECT(deliver(&client_end, &server_end, msg, 1) == 0, "and the next message is the next packet");
   end_free(&client_end);
   end_free(&server_end);
   return 0;
@@ -1003,6 +1038,7 @@ static const scenario_t scenarios[] = {
     {"add_authorized_keys", add_authorized_keys},
     {"clean_disconnect", clean_disconnect_clean},
     {"error_disconnect", clean_disconnect_error},
+    {"disconnect_drops_unread_data", disconnect_drops_unread_data},
     {"one_packet_per_call", one_packet_per_call},
     {"reset_and_handshake_again", reset_and_handshake_again},
     {"message_sizes", message_sizes},

@@ -19,7 +19,8 @@
  *     (or a corrupted packet) sends both sides back into the handshake.
  *
  * Return values: a value >= 0 is a byte count (or success); OSSUARY_ERR_OTHER (-1) is any error,
- * including NULL pointers and buffers that are too short; OSSUARY_ERR_WOULDBLOCK (-64) means part
+ * including NULL pointers (a NULL buffer is refused even with a length of 0, as libossuary 0.5
+ * refuses it) and buffers that are too short; OSSUARY_ERR_WOULDBLOCK (-64) means part
  * of a packet was read or written (the in/out length says how much); OSSUARY_ERR_UNTRUSTED_SERVER
  * (-65) is the client's trust-on-first-use question. The in/out length arguments always report
  * what happened: after any call, drop exactly *in_buf_len bytes from the front of the input and
@@ -229,7 +230,9 @@ int32_t ossuary_handshake_done(OssuaryConnection *conn);
  * Only once ossuary_handshake_done() has returned 1. The receiver gets exactly this message
  * from one ossuary_recv_data() call: message boundaries are kept. An empty message is allowed.
  *
- * in_buf_len  The message's length.
+ * in_buf      The message. Never NULL, even for an empty message: libossuary 0.5 answers a NULL
+ *             in_buf with -1 whatever in_buf_len says, and so does this library.
+ * in_buf_len  The message's length (0 for an empty message).
  * out_buf_len In: the room at out_buf (in_buf_len + 28 holds the whole packet). Out: the
  *             bytes written, to be sent to the peer.
  *
@@ -284,6 +287,11 @@ int32_t ossuary_flush(OssuaryConnection *conn,
  * or reporting a failure (error != 0), and ossuary_handshake_done() returns 0 until that packet
  * has been handed out, then -1. The peer's ossuary_recv_data() returns -1 when the packet
  * arrives.
+ *
+ * What the peer sent that has not been read yet is dropped, as libossuary 0.5's Rust disconnect()
+ * drops it (the session keys go with the session): from this call on, ossuary_recv_data()
+ * returns -1 and consumes nothing until the Disconnect has been handed out, then 0, and
+ * ossuary_recv_handshake() consumes nothing. Read what you want from the peer first.
  *
  * A program that defines its own function named ossuary_disconnect conflicts with this one:
  * the static library (libossuary.a) then fails to link with a duplicate symbol.

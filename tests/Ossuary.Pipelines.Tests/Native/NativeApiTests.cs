@@ -35,6 +35,7 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "add_authorized_keys",
         "clean_disconnect",
         "error_disconnect",
+        "disconnect_drops_unread_data",
         "one_packet_per_call",
         "reset_and_handshake_again",
         "message_sizes",
