@@ -84,10 +84,10 @@ internal sealed class NativeConnection : IDisposable
 
     public void Disconnect(bool error) => _session.Disconnect(error);
 
-    /// <summary>1 established, 0 under way (or output still to hand out), -65 untrusted server (once per pause), -1 ended.</summary>
     /// <summary>A handshake packet (or the final Disconnect) is still partly in the queue.</summary>
     private bool HandshakeOutputPending => _outbound.Drained < _handshakeOutputEnd;
 
+    /// <summary>1 established, 0 under way (or output still to hand out), -65 untrusted server (once per pause), -1 ended.</summary>
     public int HandshakeDone()
     {
         OssuarySessionState state = _session.State;
