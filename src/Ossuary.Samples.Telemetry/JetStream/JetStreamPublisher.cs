@@ -12,8 +12,8 @@ namespace Ossuary.Samples.Telemetry.JetStream;
 /// An ingestion node's "store": publishes each batch to JetStream and completes when JetStream has
 /// acknowledged every reading (stored in the stream, or recognised as a duplicate by its message id).
 /// Behind the same bounded queue as the SQLite store, so a slow or absent NATS server slows the devices:
-/// a reading JetStream did not acknowledge (no answer in time, no JetStream to answer) is published
-/// again until it is, while the queue fills and the connections wait.
+/// a reading JetStream did not acknowledge (no answer in time, no JetStream to answer, no room in a
+/// full stream) is published again until it is, while the queue fills and the connections wait.
 /// </summary>
 public sealed partial class JetStreamPublisher : IReadingStore
 {
@@ -28,6 +28,7 @@ public sealed partial class JetStreamPublisher : IReadingStore
     private readonly string _node = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
     private long _unsequenced;
     private long _duplicates;
+    private int _full;
 
     private JetStreamPublisher(NatsClient nats, JetStreamOptions options, ILogger logger)
     {
@@ -82,22 +83,30 @@ public sealed partial class JetStreamPublisher : IReadingStore
         TimeSpan delay = TimeSpan.FromMilliseconds(250);
         while (true)
         {
-            unacknowledged = await PublishAsync(unacknowledged, cancellationToken);
+            (unacknowledged, int refused) = await PublishAsync(unacknowledged, cancellationToken);
             if (unacknowledged.Count == 0)
             {
                 return batch.Count - (int)(Duplicates - duplicatesBefore); // one writer at a time: these are this batch's
             }
 
             // An outage is waited out, as a slow disk is: a reading published twice under its id is
-            // dropped by JetStream as a duplicate (within the stream's duplicate window).
-            LogRetrying(_logger, unacknowledged.Count, delay.TotalSeconds);
+            // dropped by JetStream as a duplicate (within the stream's duplicate window). So is a full
+            // stream, which consume empties: the devices wait meanwhile, none told its reading is stored.
+            if (refused < unacknowledged.Count)
+            {
+                LogRetrying(_logger, unacknowledged.Count - refused, delay.TotalSeconds);
+            }
+
             await Task.Delay(delay, cancellationToken);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
         }
     }
 
-    /// <summary>Publishes all of <paramref name="batch"/> at once; returns the readings JetStream did not acknowledge for want of an answer.</summary>
-    private async Task<IReadOnlyList<Outgoing>> PublishAsync(IReadOnlyList<Outgoing> batch, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes all of <paramref name="batch"/> at once; returns the readings JetStream did not acknowledge,
+    /// for want of an answer or of room in the stream (<c>Refused</c> of them).
+    /// </summary>
+    private async Task<(IReadOnlyList<Outgoing> Unacknowledged, int Refused)> PublishAsync(IReadOnlyList<Outgoing> batch, CancellationToken cancellationToken)
     {
         // All of the batch in flight at once, then every acknowledgement: one round trip per batch, not per reading.
         var acks = new Task<PubAckResponse>[batch.Count];
@@ -120,16 +129,24 @@ public sealed partial class JetStreamPublisher : IReadingStore
             // Some were not answered: those are published again, below.
         }
 
-        var unanswered = new List<Outgoing>();
+        var unacknowledged = new List<Outgoing>();
+        ApiError? noRoom = null;
         for (int i = 0; i < acks.Length; i++)
         {
             if (!acks[i].IsCompletedSuccessfully)
             {
-                unanswered.Add(batch[i]);
+                unacknowledged.Add(batch[i]);
                 continue;
             }
 
             PubAckResponse ack = acks[i].Result;
+            if (ack.Error is { } error && IsNoRoom(error))
+            {
+                // The stream is at its limits: held back, as in an outage, until consume makes room.
+                noRoom ??= error;
+                unacknowledged.Add(batch[i]);
+                continue;
+            }
 
             // A duplicate is success here: the reading is in the stream already (EnsureSuccess would throw).
             if (ack.Duplicate && ack.Error is null)
@@ -142,8 +159,30 @@ public sealed partial class JetStreamPublisher : IReadingStore
             }
         }
 
-        return unanswered;
+        int refused = unacknowledged.Count - acks.Count(ack => !ack.IsCompletedSuccessfully);
+        if (noRoom is not null)
+        {
+            // Once per episode: the node goes on trying every few seconds for as long as it lasts.
+            if (Interlocked.Exchange(ref _full, 1) == 0)
+            {
+                LogStreamFull(_logger, _options.Stream, noRoom.ErrCode, noRoom.Description ?? "");
+            }
+        }
+        else if (refused == 0 && unacknowledged.Count < batch.Count && Interlocked.Exchange(ref _full, 0) == 1)
+        {
+            LogStreamHasRoom(_logger, _options.Stream);
+        }
+
+        return (unacknowledged, refused);
     }
+
+    /// <summary>
+    /// JetStream refused a reading for want of room: the stream's limits (maximum messages or bytes,
+    /// JSStreamStoreFailedF, and JSStreamMaxStreamBytesExceeded) or the server's (JSInsufficientResourcesErr,
+    /// JSStorageResourcesExceededErr). The stream discards new messages when full (<see cref="JetStreamStream"/>),
+    /// so this is consume falling behind, or a limit too small: not a reason to stop the node and lose its queue.
+    /// </summary>
+    private static bool IsNoRoom(ApiError error) => error.ErrCode is 10077 or 10122 or 10023 or 10047;
 
     /// <summary>
     /// The device's key and sequence number, so that a device's resend (through any node) is dropped too;
@@ -159,6 +198,12 @@ public sealed partial class JetStreamPublisher : IReadingStore
 
     [LoggerMessage(EventId = 1711, Level = LogLevel.Warning, Message = "JetStream did not acknowledge {Count} reading(s); publishing them again in {Seconds} s (devices wait meanwhile).")]
     private static partial void LogRetrying(ILogger logger, int count, double seconds);
+
+    [LoggerMessage(EventId = 1715, Level = LogLevel.Error, Message = "The JetStream stream {Stream} is full ({Code}: {Reason}): holding readings back, and the devices with them (none is told its readings are stored), until it has room. Is consume running and keeping up? Otherwise raise the stream's limits or the NATS server's JetStream storage.")]
+    private static partial void LogStreamFull(ILogger logger, string stream, int code, string reason);
+
+    [LoggerMessage(EventId = 1716, Level = LogLevel.Information, Message = "The JetStream stream {Stream} has room again; publishing the readings held back.")]
+    private static partial void LogStreamHasRoom(ILogger logger, string stream);
 
     [LoggerMessage(EventId = 1712, Level = LogLevel.Warning, Message = "The JetStream stream {Stream} keeps every reading after it is stored (made by an earlier version, not a work queue): it grows until the NATS server's disk is full. Replace it: stop the nodes, let consume store what is left, then 'nats stream rm {Stream}' and start them again.")]
     private static partial void LogStreamKeepsReadings(ILogger logger, string stream);

@@ -18,7 +18,8 @@ public static class JetStreamStream
 
     /// <summary>
     /// Ensures the stream exists, as a work queue (a reading leaves it once the store consumer has
-    /// acknowledged it) with the duplicate window of <paramref name="options"/>. A stream an earlier
+    /// acknowledged it) that refuses new readings rather than deleting old ones when it reaches its
+    /// limits, with the duplicate window of <paramref name="options"/>. A stream an earlier
     /// version made keeps every reading (limits retention), which nats-server cannot change in place:
     /// that stream is returned as it is, and <see cref="KeepsStoredReadings"/> tells the caller to warn.
     /// </summary>
@@ -37,6 +38,11 @@ public static class JetStreamStream
             // stream kept every reading, growing at the fleet's rate until NATS's disk was full and
             // every node's publishes failed. Readings published before a consumer exists are kept.
             Retention = StreamConfigRetention.Workqueue,
+
+            // At its limits (an operator's max-msgs or max-bytes) the stream refuses a new reading, and
+            // the node holds it back until consume makes room. Under the default (discard old) it made
+            // room by deleting its oldest readings, unstored, which devices had been told were stored.
+            Discard = StreamConfigDiscard.New,
         };
         for (int attempt = 1; ; attempt++)
         {
