@@ -38,7 +38,12 @@ public sealed partial class JetStreamPublisher : IReadingStore
         _logger = logger;
     }
 
-    /// <summary>Readings JetStream recognised as already published (a device's resend, possibly through another node).</summary>
+    /// <summary>
+    /// Readings JetStream recognised as already published (a device's resend, possibly through another node).
+    /// Not a reading this node published again because JetStream's answer did not come: when that answer
+    /// is "duplicate", the copy the stream holds is the node's own first publish, and the reading counts
+    /// as published (as does, in the rare case, a device's resend that crossed such an outage).
+    /// </summary>
     public long Duplicates => Interlocked.Read(ref _duplicates);
 
     /// <summary>Connects to NATS and ensures the stream exists.</summary>
@@ -112,7 +117,7 @@ public sealed partial class JetStreamPublisher : IReadingStore
         var acks = new Task<PubAckResponse>[batch.Count];
         for (int i = 0; i < batch.Count; i++)
         {
-            (StoredReading reading, string messageId) = batch[i];
+            (StoredReading reading, string messageId, _) = batch[i];
             acks[i] = _js.PublishAsync(
                 $"{_options.Subject}.{reading.Device}",
                 ReadingMessage.Encode(reading),
@@ -135,7 +140,8 @@ public sealed partial class JetStreamPublisher : IReadingStore
         {
             if (!acks[i].IsCompletedSuccessfully)
             {
-                unacknowledged.Add(batch[i]);
+                // It may have reached the stream all the same (the answer was lost, not the reading).
+                unacknowledged.Add(batch[i] with { Unanswered = true });
                 continue;
             }
 
@@ -149,9 +155,13 @@ public sealed partial class JetStreamPublisher : IReadingStore
             }
 
             // A duplicate is success here: the reading is in the stream already (EnsureSuccess would throw).
+            // After an unanswered publish the copy there is that publish, this node's: published, not a resend.
             if (ack.Duplicate && ack.Error is null)
             {
-                Interlocked.Increment(ref _duplicates);
+                if (!batch[i].Unanswered)
+                {
+                    Interlocked.Increment(ref _duplicates);
+                }
             }
             else
             {
@@ -211,5 +221,6 @@ public sealed partial class JetStreamPublisher : IReadingStore
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _nats.DisposeAsync();
 
-    private readonly record struct Outgoing(StoredReading Reading, string MessageId);
+    /// <summary>A reading and its message id; <c>Unanswered</c> once a publish of it went unanswered (and may have landed).</summary>
+    private readonly record struct Outgoing(StoredReading Reading, string MessageId, bool Unanswered = false);
 }
