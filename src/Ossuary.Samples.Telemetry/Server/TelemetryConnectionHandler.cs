@@ -181,7 +181,9 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {ConnectionId} is anonymous; telemetry needs an authenticated device.")]
     private static partial void LogAnonymous(ILogger logger, string connectionId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Device {Device} dropped its connection: {Reason}.")]
+    // Debug: the device's doing (or its network's), as the README's logging rules have it for what a peer
+    // causes; at Information a fleet of flaky devices filled the log with one line per lost connection.
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Device {Device} dropped its connection: {Reason}.")]
     private static partial void LogDropped(ILogger logger, OssuaryPublicKey device, OssuaryErrorReason reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device}'s connection ended because the readings store is unavailable: {Reason}")]
