@@ -51,15 +51,24 @@ public sealed partial class JetStreamPublisher : IReadingStore
     public static Task<JetStreamPublisher> ConnectAsync(JetStreamOptions options, CancellationToken cancellationToken = default) =>
         ConnectAsync(options, null, cancellationToken);
 
-    /// <summary>Connects to NATS and ensures the stream exists; <paramref name="logger"/> hears of readings published again during an outage.</summary>
+    /// <summary>
+    /// Connects to NATS and ensures the stream exists; <paramref name="logger"/> hears of NATS outages
+    /// (event 1713 when the connection is lost, once an outage, and 1714 when it is back) and of readings
+    /// published again meanwhile.
+    /// </summary>
     /// <exception cref="NatsException">The NATS server cannot be reached or has no JetStream.</exception>
     public static async Task<JetStreamPublisher> ConnectAsync(JetStreamOptions options, ILogger? logger, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        logger ??= NullLogger.Instance;
         var nats = new NatsClient(options.Url);
+
+        // As consume does: the NATS client reconnects on its own and tells nobody, and the node's only
+        // sign of an outage was its retries (1711), which say nothing of a lost server while it is idle.
+        NatsOutageLog.Watch(nats.Connection, logger);
         try
         {
-            var publisher = new JetStreamPublisher(nats, options, logger ?? NullLogger.Instance);
+            var publisher = new JetStreamPublisher(nats, options, logger);
             INatsJSStream stream = await JetStreamStream.EnsureAsync(publisher._js, options, cancellationToken);
             if (JetStreamStream.KeepsStoredReadings(stream))
             {

@@ -82,6 +82,11 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         // a home directory would watch the whole tree (and can run out of watches).
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.SetMinimumLevel(options.LogLevel);
+
+        // The publisher's Information lines end a Warning or an Error it logged (NATS back after 1713,
+        // room in a full stream after 1715): shown at Warning too, or the operator never reads that the
+        // trouble is over.
+        builder.Logging.AddFilter(typeof(JetStream.JetStreamPublisher).FullName, (LogLevel)Math.Min((int)options.LogLevel, (int)LogLevel.Information));
         if (options.LoggerProvider is { } provider)
         {
             builder.Logging.AddProvider(provider);

@@ -63,6 +63,10 @@ public sealed class TelemetryServerOptions
     /// <summary>An extra log destination (tests capture the log with it). Not disposed by the server.</summary>
     public Microsoft.Extensions.Logging.ILoggerProvider? LoggerProvider { get; init; }
 
-    /// <summary>Minimum level of the server's console log. Default: warnings.</summary>
+    /// <summary>
+    /// Minimum level of the server's console log. Default: warnings. The JetStream publisher's log goes
+    /// down to Information whatever this says: its Information lines say that a NATS outage or a full
+    /// stream it warned of is over.
+    /// </summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
 }
