@@ -61,11 +61,9 @@ public sealed partial class JetStreamPublisher : IReadingStore
     {
         ArgumentNullException.ThrowIfNull(options);
         logger ??= NullLogger.Instance;
-        var nats = new NatsClient(options.Url);
-
         // As consume does: the NATS client reconnects on its own and tells nobody, and the node's only
         // sign of an outage was its retries (1711), which say nothing of a lost server while it is idle.
-        NatsOutageLog.Watch(nats.Connection, logger);
+        NatsClient nats = NatsConnections.Create(options.Url, logger);
         try
         {
             var publisher = new JetStreamPublisher(nats, options, logger);
