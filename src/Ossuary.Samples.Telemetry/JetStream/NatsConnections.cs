@@ -31,8 +31,9 @@ internal static class NatsConnections
     /// <summary>A client for <paramref name="url"/> (not connected yet) whose outages go to <paramref name="logger"/>.</summary>
     public static NatsClient Create(string url, ILogger logger)
     {
-        var client = new NatsClient(new NatsOpts { Url = url, PingInterval = PingInterval, MaxPingOut = MaxPingsOut });
-        NatsOutageLog.Watch(client.Connection, logger);
+        var outages = new NatsOutageLog(logger);
+        var client = new NatsClient(new NatsOpts { Url = url, PingInterval = PingInterval, MaxPingOut = MaxPingsOut, LoggerFactory = outages.ClientLogs });
+        outages.Watch(client.Connection);
         return client;
     }
 }

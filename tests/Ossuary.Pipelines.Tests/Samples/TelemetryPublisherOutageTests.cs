@@ -9,17 +9,22 @@ namespace Ossuary.Pipelines.Tests.Samples;
 
 /// <summary>
 /// An ingestion node (<c>server --nats</c>) while its NATS server is down: it says so once, and says
-/// when the server is back, at the levels <c>server</c> shows (it logs at Warning and above).
+/// when the server is back, at the levels <c>server</c> shows (it logs at Warning and above), and it
+/// says why it cannot reconnect.
 /// </summary>
 [Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryPublisherOutageTests
 {
     private const int Lost = 1713;
     private const int Back = 1714;
+    private const int Unreachable = 1717;
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(120);
 
     [Fact]
     public Task TheNodeSaysOnceThatItLostNatsAndSaysWhenItIsBack() => NodeOutageAsync().WaitAsync(HardLimit);
+
+    [Fact]
+    public Task WhyNatsCannotBeReachedAgainIsLoggedOnceAnOutage() => CauseAsync().WaitAsync(HardLimit);
 
     private static async Task NodeOutageAsync()
     {
@@ -51,6 +56,23 @@ public sealed class TelemetryPublisherOutageTests
 
         Assert.Equal([LogLevel.Warning], Levels(log.Collector, Lost));
         Assert.Equal([LogLevel.Information], Levels(log.Collector, Back));
+    }
+
+    private static async Task CauseAsync()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var logger = new FakeLogger();
+        await using JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(
+            new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_CAUSE", Subject = "cause.readings" }, logger, budget.Token);
+
+        // Nothing listens on the port: each attempt is refused, and the operator reads that, not only "lost".
+        await KillAndWaitForReconnectFailuresAsync(nats, budget.Token);
+
+        FakeLogRecord cause = Assert.Single(logger.Collector.GetSnapshot(), record => record.Id.Id == Unreachable);
+        Assert.Equal(LogLevel.Warning, cause.Level);
+        Assert.Contains("refused", cause.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains(nats.Url.Replace("nats://", "", StringComparison.Ordinal), cause.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
