@@ -29,6 +29,7 @@ public sealed partial class JetStreamPublisher : IReadingStore
     private long _unsequenced;
     private long _duplicates;
     private int _full;
+    private int _retrying;
 
     private JetStreamPublisher(NatsClient nats, JetStreamOptions options, ILogger logger)
     {
@@ -98,6 +99,7 @@ public sealed partial class JetStreamPublisher : IReadingStore
             (unacknowledged, int refused) = await PublishAsync(unacknowledged, cancellationToken);
             if (unacknowledged.Count == 0)
             {
+                Volatile.Write(ref _retrying, 0); // the next unanswered publish starts another episode
                 return batch.Count - (int)(Duplicates - duplicatesBefore); // one writer at a time: these are this batch's
             }
 
@@ -106,7 +108,10 @@ public sealed partial class JetStreamPublisher : IReadingStore
             // stream, which consume empties: the devices wait meanwhile, none told its reading is stored.
             if (refused < unacknowledged.Count)
             {
-                LogRetrying(_logger, unacknowledged.Count - refused, delay.TotalSeconds);
+                // At Warning once an episode, then at Debug: an outage's retries come every 5 s for as
+                // long as it lasts, and NatsOutageLog says once that the server is lost (1713).
+                LogLevel level = Interlocked.Exchange(ref _retrying, 1) == 0 ? LogLevel.Warning : LogLevel.Debug;
+                LogRetrying(_logger, level, unacknowledged.Count - refused, delay.TotalSeconds);
             }
 
             await Task.Delay(delay, cancellationToken);
@@ -213,8 +218,8 @@ public sealed partial class JetStreamPublisher : IReadingStore
     private static bool IsUnanswered(Exception? error) =>
         error is NatsJSPublishNoResponseException or NatsNoRespondersException or NatsNoReplyException or NatsConnectionFailedException;
 
-    [LoggerMessage(EventId = 1711, Level = LogLevel.Warning, Message = "JetStream did not acknowledge {Count} reading(s); publishing them again in {Seconds} s (devices wait meanwhile).")]
-    private static partial void LogRetrying(ILogger logger, int count, double seconds);
+    [LoggerMessage(EventId = 1711, Message = "JetStream did not acknowledge {Count} reading(s); publishing them again in {Seconds} s (devices wait meanwhile).")]
+    private static partial void LogRetrying(ILogger logger, LogLevel level, int count, double seconds);
 
     [LoggerMessage(EventId = 1715, Level = LogLevel.Error, Message = "The JetStream stream {Stream} is full ({Code}: {Reason}): holding readings back, and the devices with them (none is told its readings are stored), until it has room. Is consume running and keeping up? Otherwise raise the stream's limits or the NATS server's JetStream storage.")]
     private static partial void LogStreamFull(ILogger logger, string stream, int code, string reason);

@@ -45,6 +45,17 @@ public sealed class TelemetryJetStreamTests : IDisposable
         }
 
         Assert.False(write.IsCompleted, $"the write ended during the outage instead of waiting it out: {write.Exception?.InnerException}");
+
+        // Said once at Warning, the outage's further retries at Debug: before, each retry (every 5 s
+        // for as long as the outage lasted) was another Warning.
+        while (logger.Collector.GetSnapshot().Count(record => record.Id.Id == 1711) < 3 && !write.IsCompleted)
+        {
+            await Task.Delay(50, budget.Token);
+        }
+
+        Assert.Equal(
+            [Microsoft.Extensions.Logging.LogLevel.Warning, Microsoft.Extensions.Logging.LogLevel.Debug, Microsoft.Extensions.Logging.LogLevel.Debug],
+            logger.Collector.GetSnapshot().Where(record => record.Id.Id == 1711).Take(3).Select(record => record.Level));
         await nats.ResumeAsync();
         await write;
 
