@@ -4,6 +4,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Operations;
 
@@ -23,12 +25,17 @@ internal static class NeverReadingServer
     private const int TcpInfo = 11;
     private const int SendWindowOffset = 228;
 
+    // Its connection never ends by itself (a server that does not read never sees the client go), and
+    // stopping the host waits for it until the host's shutdown timeout, 30 s by default. The test is
+    // done with the server by then: the host gives up on the connection after a second instead.
     public static Task<KestrelHost> StartAsync(MutualKeys keys) =>
-        KestrelHost.StartAsync(k => k.Listen(IPAddress.Loopback, 0, listen =>
-        {
-            listen.UseOssuary(o => keys.ConfigureServer(o, TimeSpan.FromSeconds(30)));
-            listen.Run(connection => Task.Delay(Timeout.Infinite, connection.ConnectionClosed).ContinueWith(_ => { }));
-        }));
+        KestrelHost.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, listen =>
+            {
+                listen.UseOssuary(o => keys.ConfigureServer(o, TimeSpan.FromSeconds(30)));
+                listen.Run(connection => Task.Delay(Timeout.Infinite, connection.ConnectionClosed).ContinueWith(_ => { }));
+            }),
+            builder => builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(1)));
 
     /// <summary>
     /// Writes to <paramref name="connection"/> from the thread pool until a write waits on a server
@@ -44,7 +51,17 @@ internal static class NeverReadingServer
         byte[] chunk = new byte[ChunkSize];
         for (int written = 0; written < 1024; written++) // 256 MiB: far beyond any buffer between the two
         {
-            Task<FlushResult> write = Task.Run(async () => await output.WriteAsync(chunk));
+            // Returned only once WriteAsync has been called: a write still queued on a busy thread pool
+            // when the socket filled (from earlier writes) would start after the test ended the connection,
+            // and fail as a write to a completed pipe instead of returning as the stuck write should.
+            var called = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Task<FlushResult> write = Task.Run(async () =>
+            {
+                ValueTask<FlushResult> flush = output.WriteAsync(chunk);
+                called.SetResult();
+                return await flush;
+            });
+            await called.Task;
             while (!write.IsCompleted)
             {
                 if (!socket.Poll(0, SelectMode.SelectWrite) && PeerWindow(socket) == 0 && !write.IsCompleted)
