@@ -69,4 +69,11 @@ public sealed class TelemetryServerOptions
     /// stream it warned of is over.
     /// </summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
+
+    /// <summary>
+    /// How long stopping waits for open connections to end before Kestrel aborts them; null (the
+    /// default) keeps the host's 30 s. Internal: for tests of what happens past that wait, which
+    /// need not spend 30 s getting there.
+    /// </summary>
+    internal TimeSpan? ShutdownTimeout { get; init; }
 }

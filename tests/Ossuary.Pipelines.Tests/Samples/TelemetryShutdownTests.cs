@@ -13,8 +13,12 @@ namespace Ossuary.Pipelines.Tests.Samples;
 [Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryShutdownTests
 {
-    // Kestrel waits 30 s (the host's shutdown timeout) for connections to close, then 1 s after aborting them.
+    // Kestrel waits the host's shutdown timeout (30 s by default) for connections to close, then 1 s after aborting them.
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(150);
+
+    // The server's shutdown timeout where a test waits it out: Kestrel gives up on the connection as
+    // it would after the default 30 s, only sooner.
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(2);
 
     [Fact]
     public Task AReadingAHandlerParsedBeforeKestrelGaveUpOnItsConnectionIsStored() => OutliveKestrelAsync().WaitAsync(HardLimit);
@@ -86,6 +90,7 @@ public sealed class TelemetryShutdownTests
             BatchSize = Batch,
             LoggerProvider = log,
             LogLevel = LogLevel.Debug,
+            ShutdownTimeout = ShutdownTimeout,
         });
         Task<LoadResult> load = LoadGenerator.RunAsync(new LoadOptions
         {
