@@ -21,4 +21,11 @@ public sealed class JetStreamOptions
 
     /// <summary>The durable consumer the store reads through. Default <c>store</c>.</summary>
     public string Consumer { get; init; } = "store";
+
+    /// <summary>
+    /// How long JetStream waits for the store consumer to acknowledge a message before it delivers it
+    /// again; null (the default) keeps JetStream's 30 s. Internal: for tests of a consumer that died
+    /// holding a batch, which need not spend 30 s waiting for its redelivery.
+    /// </summary>
+    internal TimeSpan? AckWait { get; init; }
 }

@@ -64,13 +64,16 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             LogStreamKeepsReadings(logger, options.Stream);
         }
 
-        INatsJSConsumer consumer = await js.CreateOrUpdateConsumerAsync(
-            options.Stream,
-            // Explicit, not acknowledge-all: a process that died between taking a batch and storing it
-            // leaves that batch pending until AckWait, and the next process's first acknowledgement
-            // would, under acknowledge-all, acknowledge it too: lost, never stored.
-            new ConsumerConfig(options.Consumer) { AckPolicy = ConsumerConfigAckPolicy.Explicit, MaxAckPending = 10 * BatchSize },
-            cancellationToken);
+        // Explicit, not acknowledge-all: a process that died between taking a batch and storing it
+        // leaves that batch pending until AckWait, and the next process's first acknowledgement
+        // would, under acknowledge-all, acknowledge it too: lost, never stored.
+        var config = new ConsumerConfig(options.Consumer) { AckPolicy = ConsumerConfigAckPolicy.Explicit, MaxAckPending = 10 * BatchSize };
+        if (options.AckWait is TimeSpan ackWait)
+        {
+            config.AckWait = ackWait;
+        }
+
+        INatsJSConsumer consumer = await js.CreateOrUpdateConsumerAsync(options.Stream, config, cancellationToken);
         var batch = new List<StoredReading>(BatchSize);
         var messages = new List<NatsJSMsg<byte[]>>(BatchSize);
         try

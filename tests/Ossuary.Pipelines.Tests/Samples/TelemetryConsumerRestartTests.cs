@@ -18,8 +18,14 @@ namespace Ossuary.Pipelines.Tests.Samples;
 [Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryConsumerRestartTests : IDisposable
 {
-    // JetStream redelivers an unacknowledged batch after the consumer's AckWait (30 s by default).
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(150);
+
+    // JetStream redelivers an unacknowledged batch after the consumer's AckWait (30 s by default),
+    // which these tests wait out. Shorter here, but still far longer than a restarted consumer takes to
+    // acknowledge its first batch: were the dead consumer's batch redelivered before that, the first
+    // test would no longer see an acknowledgement of the new batch take the old one with it, and a
+    // redelivered batch acknowledged later than this would be counted twice in the second.
+    private static readonly TimeSpan AckWait = TimeSpan.FromSeconds(10);
 
     private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-restart-").FullName;
 
@@ -33,7 +39,7 @@ public sealed class TelemetryConsumerRestartTests : IDisposable
         const int Half = 5;
         using var budget = new CancellationTokenSource(HardLimit);
         await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
-        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_RESTART", Subject = "restart.readings" };
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_RESTART", Subject = "restart.readings", AckWait = AckWait };
         string device = new('a', 64);
         string database = Path.Combine(_directory, "telemetry.db");
         await using JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, budget.Token);
@@ -91,7 +97,7 @@ public sealed class TelemetryConsumerRestartTests : IDisposable
         const int Readings = 3;
         using var budget = new CancellationTokenSource(HardLimit);
         await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
-        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_REDELIVER", Subject = "redeliver.readings" };
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_REDELIVER", Subject = "redeliver.readings", AckWait = AckWait };
         string device = new('a', 64);
         await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, budget.Token))
         {
