@@ -41,9 +41,12 @@ public class OssuaryStreamTests
         await client.ReadExactlyAsync(reply);
         Assert.Equal("reply"u8.ToArray(), reply);
 
-        // Disposing sends Disconnect: the other side reads a clean end of stream.
-        await client.DisposeAsync();
+        // Disposing sends Disconnect: the other side reads a clean end of stream. The client's disposal
+        // then waits for the server to close (up to 5 s), so the server closes once it has read the end.
+        Task clientClosing = client.DisposeAsync().AsTask();
         Assert.Equal(0, await server.ReadAsync(new byte[16]).AsTask().Within());
+        await server.DisposeAsync();
+        await clientClosing.Within();
     });
 
     [Fact]
