@@ -87,6 +87,7 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         // room in a full stream after 1715): shown at Warning too, or the operator never reads that the
         // trouble is over.
         builder.Logging.AddFilter(typeof(JetStream.JetStreamPublisher).FullName, (LogLevel)Math.Min((int)options.LogLevel, (int)LogLevel.Information));
+
         if (options.ShutdownTimeout is TimeSpan shutdownTimeout)
         {
             builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = shutdownTimeout);
