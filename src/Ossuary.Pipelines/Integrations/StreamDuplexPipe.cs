@@ -143,9 +143,17 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         {
             timedOut = true;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
+        catch (IOException ex)
         {
-            return; // the peer went away: there is nothing more to wait for
+            // Nothing more to wait for, and our last bytes and Disconnect may not have been read: a socket error
+            // that is not a reset (the kernel gave the connection up: a retransmission, keep-alive or user timeout).
+            // The network's or the peer's doing, so at Debug, as the input reports it; it ended the wait in silence.
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.FailedAfterGoodbye(ex));
+            return;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            return; // the stream's owner closed it: there is nothing more to wait for
         }
         finally
         {

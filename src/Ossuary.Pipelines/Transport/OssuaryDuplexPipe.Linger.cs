@@ -113,7 +113,7 @@ public sealed partial class OssuaryDuplexPipe
     }
 
     /// <summary>What a transport that failed (or was aborted) while the linger waited means: our last bytes may not have been read.</summary>
-    private static OssuaryException FailedAfterGoodbye(Exception failure) => new(OssuaryErrorReason.ConnectionFailed,
+    internal static OssuaryException FailedAfterGoodbye(Exception failure) => new(OssuaryErrorReason.ConnectionFailed,
         $"The transport failed while this side waited for the peer to close its end after its Disconnect ({failure.Message}): "
         + "the last bytes sent and the Disconnect may not have reached its application.", failure);
 
