@@ -202,9 +202,15 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
             // The client's doing, so at Debug, as UseOssuary's refusal says it.
             OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.StillOpenAfterRefusal());
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        catch (IOException ex)
         {
-            // The client reset, or the stream's owner closed it: nothing more to wait for.
+            // The client reset (or the kernel gave the connection up), and may not have read the Disconnect:
+            // the peer's or the network's doing, so at Debug, as the established connection's wait says it.
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.EndOfWaitAfterGoodbye(ex));
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            // The stream's owner closed it: nothing more to wait for.
         }
         finally
         {

@@ -112,6 +112,9 @@ public sealed partial class OssuaryDuplexPipe
         }
     }
 
+    /// <summary>What ended a wait for the peer's close after our Disconnect, not the close: a reset, or any other failure (or abort) of the transport.</summary>
+    internal static OssuaryException EndOfWaitAfterGoodbye(Exception failure) => IsPeerReset(failure) ? ResetAfterGoodbye(failure) : FailedAfterGoodbye(failure);
+
     /// <summary>What a transport that failed (or was aborted) while the linger waited means: our last bytes may not have been read.</summary>
     internal static OssuaryException FailedAfterGoodbye(Exception failure) => new(OssuaryErrorReason.ConnectionFailed,
         $"The transport failed while this side waited for the peer to close its end after its Disconnect ({failure.Message}): "
@@ -208,7 +211,9 @@ public sealed partial class OssuaryDuplexPipe
         }
         catch (Exception ex) when (!LocalFault.IsLocal(ex))
         {
-            // The client reset or the connection was aborted (the host stopping): nothing more to wait for.
+            // The client reset or the connection was aborted (the host stopping), and the client may not have read
+            // the Disconnect: not our doing, so at Debug, as the established connection's linger says it.
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, EndOfWaitAfterGoodbye(ex));
         }
         catch (Exception ex)
         {
@@ -253,7 +258,9 @@ public sealed partial class OssuaryDuplexPipe
         }
         catch (Exception ex) when (!LocalFault.IsLocal(ex))
         {
-            // The client reset or the connection was aborted (the host stopping): nothing more to wait for.
+            // The client reset or the connection was aborted (the host stopping), and the client may not have read
+            // the Disconnect: not our doing, so at Debug, as the established connection's linger says it.
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, EndOfWaitAfterGoodbye(ex));
         }
         catch (Exception ex)
         {
