@@ -209,6 +209,18 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// Runs the server handshake over <paramref name="transport"/> and returns the plaintext pipe.
     /// For many connections, prefer <c>UseOssuary</c>, which validates the options once.
     /// </summary>
+    /// <remarks>
+    /// A server that refuses a client (its allow-list says no, or the client presents no key to an authenticated
+    /// server) or whose <see cref="OssuaryServerOptions.IdentitySelector"/> fails tells the client with Disconnect
+    /// (error) and throws an <see cref="OssuaryException"/>. The client may be sending by then (it counts itself
+    /// established once its authentication has gone), and a socket closed with its bytes unread, or receiving them
+    /// once closed, sends a reset, which on many stacks drops the Disconnect before the client reads it: it sees
+    /// "connection reset", not its refusal. A bare pipe shows no socket, so this method cannot wait for the client
+    /// as <c>UseOssuary</c> and an <c>OssuaryStream</c> over a <c>NetworkStream</c> do: over a socket, once this has
+    /// thrown, shut down the socket's sending side (<c>Socket.Shutdown(SocketShutdown.Send)</c>), read and discard
+    /// until the client closes its end (a few seconds at most; a client told closes at once), and only then close
+    /// the socket, as the <c>ossuary</c> command line's servers do.
+    /// </remarks>
     /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public static async Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default)
     {
