@@ -342,7 +342,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// a reset, which drops the last bytes and the Disconnect before the peer reads them. A peer that
     /// has not closed its end by then is logged (event 5, Debug) as the socket is closed under it. A transport
     /// whose pending read cannot be cancelled (a stream written for synchronous reading) is waited for
-    /// 5 s more at most: disposal then returns, logging that it gave the read up (event 11, Warning), and the
+    /// 5 s more at most: disposal then returns, logging that it gave the read up (event 11, Warning; at most once a
+    /// minute, Debug in between), and the
     /// session's secrets are freed when that read ends (when the stream is closed, or the peer sends or closes). A transport
     /// that throws as its ends are completed (a stream writer whose stream fails writing what it
     /// held) is logged as a failed connection, not thrown from here; the secrets are freed whatever happens.
@@ -423,7 +424,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             if (!_inbound.IsCompleted)
             {
                 // Said, not passed over: the caller's transport keeps a read pending (and this the key) until it is closed.
-                OssuaryLog.DisposalGaveUpOnARead(_telemetry.Logger, _telemetry.ConnectionId, DisposeFlushTimeout.TotalSeconds);
+                // At Warning once a minute (the limiter's Error), else at Debug: every connection over such a transport ends so.
+                LogLevel level = _telemetry.Faults.Next("disposal: a transport read not cancelled", out int heldBack) == LogLevel.Error ? LogLevel.Warning : LogLevel.Debug;
+                OssuaryLog.DisposalGaveUpOnARead(_telemetry.Logger, level, _telemetry.ConnectionId, DisposeFlushTimeout.TotalSeconds, heldBack);
                 sessionOutlivesDisposal = true;
                 _ = _inbound.ContinueWith(static (_, state) => ((OssuaryDuplexPipe)state!).DisposeSession(), this,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

@@ -41,9 +41,11 @@ internal static partial class OssuaryLog
     public static partial void GeneratedServerIdentity(ILogger logger, OssuaryPublicKey publicKey);
 
     // Warning, not Debug: neither the peer's doing nor a fault of the library, but the caller's transport (a stream
-    // written for synchronous reading), which holds a read and the session's key until it is closed; once a connection.
-    [LoggerMessage(11, LogLevel.Warning, "Disposal of Ossuary connection {ConnectionId} gave up after {Seconds} s on a read of its transport that did not end when cancelled (a stream written for synchronous reading, such as a process's stdio pipes?): the read stays pending, and the session's key in memory, until the transport ends it; close the transport (the inner stream) to end it.")]
-    public static partial void DisposalGaveUpOnARead(ILogger logger, string? connectionId, double seconds);
+    // written for synchronous reading), which holds a read and the session's key until it is closed. Once a connection,
+    // and limited as faults of ours are (Debug when held back): an application whose every connection runs over such
+    // a stream would otherwise warn on each.
+    [LoggerMessage(EventId = 11, Message = "Disposal of Ossuary connection {ConnectionId} gave up after {Seconds} s on a read of its transport that did not end when cancelled (a stream written for synchronous reading, such as a process's stdio pipes?): the read stays pending, and the session's key in memory, until the transport ends it; close the transport (the inner stream) to end it. Held back since the last report of this cause: {HeldBack}.")]
+    public static partial void DisposalGaveUpOnARead(ILogger logger, LogLevel level, string? connectionId, double seconds, int heldBack);
 
     // 20-29: configuration, reload and rotation.
     [LoggerMessage(EventId = 20, Message = "The Ossuary server's IdentitySelector failed on connection {ConnectionId}; the connection is closed without a handshake. Held back since the last report of this cause: {HeldBack}.")]
