@@ -98,7 +98,8 @@ public sealed partial class OssuaryStream : Stream
         HandshakePlan plan = HandshakePlan.ForClient(options);
         try
         {
-            await AuthenticateAsync(plan.ForEndPoint(serverEndPoint, AddressReached(_inner)), cancellationToken).ConfigureAwait(false);
+            StreamDuplexPipe pipe = ClaimInnerStream();
+            await AuthenticateAsync(pipe, plan.ForEndPoint(serverEndPoint, AddressReached(_inner)), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -111,7 +112,8 @@ public sealed partial class OssuaryStream : Stream
     /// A client this side turns away (not admitted, or the <see cref="OssuaryServerOptions.IdentitySelector"/>
     /// failed) is told with Disconnect (error); over a socket this stream owns, what the client sends is then
     /// read and discarded until it closes its end, at most 5 s, before this throws: a socket closed with the
-    /// client's bytes unread resets, which can drop the Disconnect before the client reads it.
+    /// client's bytes unread resets, which can drop the Disconnect before the client reads it. A stream
+    /// authenticates once: a second call, also after a failed one, is refused before the selector runs.
     /// </remarks>
     /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public async Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default)
@@ -119,6 +121,10 @@ public sealed partial class OssuaryStream : Stream
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {
+            // Claimed before the IdentitySelector runs: a call that is refused runs none of the application's code
+            // (nor counts a failed handshake), and a stream whose selector failed has told its client so and
+            // is spent; unclaimed, a second call ran a handshake over a stream that had carried that Disconnect.
+            StreamDuplexPipe pipe = ClaimInnerStream();
             HandshakePlan selected;
             ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan);
             try
@@ -131,7 +137,7 @@ public sealed partial class OssuaryStream : Stream
                 throw;
             }
 
-            await AuthenticateAsync(selected, cancellationToken).ConfigureAwait(false);
+            await AuthenticateAsync(pipe, selected, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -144,13 +150,13 @@ public sealed partial class OssuaryStream : Stream
     /// <summary>
     /// A server whose <see cref="OssuaryServerOptions.IdentitySelector"/> failed (ours, logged at Error) tells its
     /// client with Disconnect (error), as <c>UseOssuary</c> does, rather than leave it waiting for a ServerHandshake
-    /// until its own handshake times out. Best effort, within 1 s; not on a stream already authenticated or disposed.
+    /// until its own handshake times out. Best effort, within 1 s; not on a stream disposed meanwhile.
     /// Over a socket this stream owns, the client is then given at most 5 s to close its end, as under <c>UseOssuary</c>:
     /// its ClientHandshake waits unread, and the socket closed under it would reset, which can drop the Disconnect.
     /// </summary>
     private async ValueTask TellSelectorFailedAsync(ConnectionTelemetry telemetry)
     {
-        if (_disposed || _innerPipe is not null)
+        if (_disposed)
         {
             return;
         }
@@ -192,7 +198,12 @@ public sealed partial class OssuaryStream : Stream
         }
     }
 
-    private async Task AuthenticateAsync(HandshakePlan plan, CancellationToken cancellationToken)
+    /// <summary>
+    /// Claims the inner stream for this call's authentication, once for the stream's life: a stream that
+    /// has authenticated, or tried to (its handshake or its IdentitySelector failed), refuses another, as
+    /// <c>SslStream</c> does. Call before anything touches the inner stream or runs the application's code.
+    /// </summary>
+    private StreamDuplexPipe ClaimInnerStream()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
 
@@ -201,13 +212,18 @@ public sealed partial class OssuaryStream : Stream
         // Claimed and published at once, with a full fence: of two calls at once exactly one gets it
         // (a check, then a set, let both through, each running a handshake over the same inner stream),
         // and a disposal under way either finds the pipe (and marks it closed by its owner before it
-        // closes the stream) or is seen here.
+        // closes the stream) or is seen in AuthenticateAsync.
         var pipe = new StreamDuplexPipe(_inner, leaveOpen: true, mayStopReading: !_leaveInnerStreamOpen);
         if (Interlocked.CompareExchange(ref _innerPipe, pipe, null) is not null)
         {
-            throw new InvalidOperationException("This OssuaryStream has already been authenticated (or tried to be).");
+            throw new InvalidOperationException("This OssuaryStream has already been authenticated (or tried to be): a stream authenticates once.");
         }
 
+        return pipe;
+    }
+
+    private async Task AuthenticateAsync(StreamDuplexPipe pipe, HandshakePlan plan, CancellationToken cancellationToken)
+    {
         // Published with a full fence before disposal is looked for, as the pipe is: a disposal under way
         // either cancels it or is seen here.
         using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

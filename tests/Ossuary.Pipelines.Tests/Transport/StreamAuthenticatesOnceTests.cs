@@ -1,0 +1,70 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// An <see cref="OssuaryStream"/> authenticates once, as <c>SslStream</c> does: a second
+/// <see cref="OssuaryStream.AuthenticateAsServerAsync"/> is refused with <see cref="InvalidOperationException"/>
+/// before the application's <see cref="OssuaryServerOptions.IdentitySelector"/> runs. The selector ran
+/// before the stream was claimed, so it ran (and was counted as a handshake) for a call then refused, and a
+/// stream whose selector had failed was left unclaimed: a second call ran a handshake over a stream that
+/// had already carried the client its Disconnect (error).
+/// </summary>
+public class StreamAuthenticatesOnceTests
+{
+    [Fact]
+    public async Task AStreamWhoseSelectorFailedRefusesASecondAuthenticationWithoutRunningTheSelector()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        int calls = 0;
+        OssuaryServerOptions options = Options(_ => Interlocked.Increment(ref calls) == 1 ? throw new InvalidOperationException("the key vault is down") : serverKey);
+        var clientOptions = new OssuaryClientOptions { HandshakeTimeout = TimeSpan.FromMinutes(1) };
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        await using var server = new OssuaryStream(serverSide);
+        await using var client = new OssuaryStream(clientSide);
+
+        Task told = client.AuthenticateAsClientAsync(clientOptions);
+        await Assert.ThrowsAsync<OssuaryException>(() => server.AuthenticateAsServerAsync(options).Within());
+        await Assert.ThrowsAsync<OssuaryException>(() => told.Within()); // the client read its Disconnect (error)
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => server.AuthenticateAsServerAsync(options).Within());
+        Assert.Equal(1, Volatile.Read(ref calls));
+        Assert.False(server.IsAuthenticated);
+    }
+
+    [Fact]
+    public async Task AnAuthenticatedStreamRefusesASecondAuthenticationWithoutRunningTheSelector()
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        int calls = 0;
+        OssuaryServerOptions options = Options(_ =>
+        {
+            Interlocked.Increment(ref calls);
+            return serverKey;
+        });
+        var clientOptions = new OssuaryClientOptions();
+        clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        await using var server = new OssuaryStream(serverSide);
+        await using var client = new OssuaryStream(clientSide);
+        await Task.WhenAll(server.AuthenticateAsServerAsync(options), client.AuthenticateAsClientAsync(clientOptions)).Within();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => server.AuthenticateAsServerAsync(options).Within());
+
+        Assert.Equal(1, Volatile.Read(ref calls));
+        Assert.True(server.IsAuthenticated);
+    }
+
+    private static OssuaryServerOptions Options(Func<Microsoft.AspNetCore.Connections.ConnectionContext?, OssuaryIdentity?> selector) => new()
+    {
+        Mode = OssuaryServerMode.Unauthenticated,
+        IdentitySelector = selector,
+        LoggerFactory = NullLoggerFactory.Instance,
+    };
+}
