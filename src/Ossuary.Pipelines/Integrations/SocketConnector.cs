@@ -78,9 +78,10 @@ internal static class SocketConnector
             // the caller's cancellation nor the timeout ended a connect waiting for a name.
             addresses = await lookup.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!lookup.IsCompleted)
+        catch (OperationCanceledException)
         {
             // Left to end in its own time; its failure then is nobody's (and no unobserved exception).
+            // Whether or not it has ended by now: one that failed as the wait was cancelled was never awaited.
             _ = lookup.ContinueWith(static done => done.Exception, CancellationToken.None,
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             throw;

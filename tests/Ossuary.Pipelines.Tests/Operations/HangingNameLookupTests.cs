@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Ossuary.Pipelines.Integrations;
@@ -43,6 +44,78 @@ public class HangingNameLookupTests
         Assert.Contains("hanging.example", timedOut.Message, StringComparison.Ordinal);
         lookup.FailLate();
     }
+
+    /// <summary>
+    /// A lookup that fails at the instant the caller gives up: its failure is nobody's, and must still be
+    /// observed. The connect observed it only when the lookup had not ended by the time its catch looked
+    /// (<c>when (!lookup.IsCompleted)</c>), so one that failed in between went to
+    /// <see cref="TaskScheduler.UnobservedTaskException"/>. The caller cancels on a thread with a
+    /// synchronization context of its own (a UI thread's, say), so the connect goes on from the cancelled
+    /// wait on the thread pool, not inline, and the lookup (which heard of the cancellation first, as the
+    /// system's may) fails meanwhile on the caller's thread.
+    /// </summary>
+    [Fact]
+    public async Task ALookupThatFailsAsTheCallerGivesUpHasItsFailureObserved()
+    {
+        const string Marker = "lookup failed as the caller gave up";
+        var unobserved = new ConcurrentQueue<Exception>();
+        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, e) =>
+        {
+            if (e.Exception.InnerExceptions.Any(inner => inner.Message == Marker))
+            {
+                unobserved.Enqueue(e.Exception);
+            }
+        };
+        TaskScheduler.UnobservedTaskException += onUnobserved;
+        try
+        {
+            for (int round = 0; round < 20; round++)
+            {
+                await FailAsTheCallerGivesUpAsync(Marker);
+            }
+
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= onUnobserved;
+        }
+
+        Assert.True(unobserved.IsEmpty, $"{unobserved.Count} lookups' failures went unobserved: {unobserved.FirstOrDefault()}");
+    }
+
+    private static async Task FailAsTheCallerGivesUpAsync(string marker)
+    {
+        using var caller = new CancellationTokenSource();
+        var answer = new TaskCompletionSource<IPAddress[]>();
+        Task<Socket> connecting = SocketConnector.ConnectAsync(new DnsEndPoint("failing.example", 7400), Timeout.InfiniteTimeSpan,
+            (_, _, token) =>
+            {
+                // Registered before the connect's wait registers its own, so it runs just after that wait is cancelled.
+                token.Register(() => answer.TrySetException(new SocketException((int)SocketError.TryAgain, marker)));
+                return answer.Task;
+            },
+            caller.Token);
+
+        SynchronizationContext? previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(new OwnContext());
+        try
+        {
+            caller.Cancel();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connecting.Within());
+    }
+
+    /// <summary>Any context but the default one: a task completed on its thread runs no continuation inline.</summary>
+    private sealed class OwnContext : SynchronizationContext;
 
     /// <summary>A lookup that is asked, takes no notice of its token, and answers only when the test says.</summary>
     private sealed class DeafLookup
