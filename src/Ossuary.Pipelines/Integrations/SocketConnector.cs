@@ -45,17 +45,22 @@ internal static class SocketConnector
             bound.CancelAfter(timeout);
         }
 
+        // How each address of a name tried before failed: a timeout on the last said only "timed out", and
+        // an operator could not tell that an earlier address had refused (a server down on one of them).
+        var failures = new List<string>();
         try
         {
             return endpoint switch
             {
-                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bounded ? (started, timeout) : null, bound.Token).ConfigureAwait(false),
+                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bounded ? (started, timeout) : null, failures, bound.Token).ConfigureAwait(false),
                 _ => await ConnectToAddressAsync(endpoint, bound.Token).ConfigureAwait(false),
             };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new SocketException((int)SocketError.TimedOut, $"Connecting to {endpoint} did not complete within {timeout.TotalSeconds:0.###} s.");
+            // A SocketException carries no inner exception: the causes go in its message.
+            string before = failures.Count == 0 ? "." : $"; before that, {string.Join("; ", failures)}.";
+            throw new SocketException((int)SocketError.TimedOut, $"Connecting to {endpoint} did not complete within {timeout.TotalSeconds:0.###} s{before}");
         }
         catch (OperationCanceledException ex) when (ex.CancellationToken != cancellationToken)
         {
@@ -64,9 +69,12 @@ internal static class SocketConnector
         }
     }
 
-    /// <summary>Every address of <paramref name="endpoint"/> in turn; <paramref name="bound"/>: when the timeout started and its length, null when it is none a timer can take.</summary>
+    /// <summary>
+    /// Every address of <paramref name="endpoint"/> in turn; <paramref name="bound"/>: when the timeout started and its length,
+    /// null when it is none a timer can take. Each address that fails is told to <paramref name="failures"/>, as its exception's message.
+    /// </summary>
     private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve,
-        (long Started, TimeSpan Timeout)? bound, CancellationToken cancellationToken)
+        (long Started, TimeSpan Timeout)? bound, List<string> failures, CancellationToken cancellationToken)
     {
         IPAddress[] addresses;
         Task<IPAddress[]> lookup = resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken);
@@ -97,8 +105,9 @@ internal static class SocketConnector
             throw new SocketException((int)SocketError.HostNotFound, $"The host name '{endpoint.Host}' resolved to no address.");
         }
 
-        // Tried one after another, as Socket.ConnectAsync(DnsEndPoint) does; the last failure is
-        // reported, since it is the one a caller who named a single host can act on.
+        // Tried one after another, as Socket.ConnectAsync(DnsEndPoint) does; the last failure's error is
+        // reported, since it is the one a caller who named a single host can act on, and the message
+        // names every address's failure (Socket's names none).
         SocketException? last = null;
         for (int i = 0; i < addresses.Length; i++)
         {
@@ -113,6 +122,7 @@ internal static class SocketConnector
                 catch (SocketException ex)
                 {
                     last = ex;
+                    failures.Add(ex.Message);
                     continue;
                 }
             }
@@ -127,14 +137,17 @@ internal static class SocketConnector
             catch (SocketException ex)
             {
                 last = ex;
+                failures.Add(ex.Message);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 last = new SocketException((int)SocketError.TimedOut, $"Connecting to {address} did not complete within its {share.TotalSeconds:0.###} s");
+                failures.Add(last.Message);
             }
         }
 
-        throw Named(last!, $"No address of {endpoint.Host}:{endpoint.Port} accepted ({addresses.Length} tried); the last");
+        throw new SocketException((int)last!.SocketErrorCode,
+            $"No address of {endpoint.Host}:{endpoint.Port} accepted ({addresses.Length} tried): {string.Join("; ", failures)}.");
     }
 
     /// <summary>

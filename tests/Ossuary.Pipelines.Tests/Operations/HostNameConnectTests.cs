@@ -111,6 +111,48 @@ public class HostNameConnectTests
         Assert.True(socket.NoDelay);
     }
 
+    /// <summary>
+    /// A name whose first address refuses and whose last never answers: the ConnectTimeout runs out on the
+    /// last, and its TimedOut said only that the host did not answer in time, so an operator could not tell
+    /// that the first address refused (a server down on one of its addresses). The message now names each
+    /// address tried and how it failed.
+    /// </summary>
+    [Fact]
+    public async Task ATimeoutSaysHowTheAddressesTriedBeforeItFailed()
+    {
+        // ::1 never answers (a backlog of 0, filled); nothing listens on 127.0.0.1 at that port.
+        using var unanswering = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        unanswering.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        unanswering.Listen(0);
+        using var filling = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        await filling.ConnectAsync(unanswering.LocalEndPoint!).Within();
+        int port = ((IPEndPoint)unanswering.LocalEndPoint!).Port;
+
+        SocketException timedOut = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
+            new DnsEndPoint("half.example", port), TimeSpan.FromSeconds(1),
+            (_, _, _) => Task.FromResult(new[] { IPAddress.Loopback, IPAddress.IPv6Loopback }),
+            CancellationToken.None).Within());
+
+        Assert.Equal(SocketError.TimedOut, timedOut.SocketErrorCode);
+        Assert.Contains($"127.0.0.1:{port}", timedOut.Message, StringComparison.Ordinal);
+        Assert.Contains("refused", timedOut.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>Where no address accepts, each one's failure is named, not only the last's.</summary>
+    [Fact]
+    public async Task AHostWhereNoAddressAcceptsNamesEachAddresssFailure()
+    {
+        using var closed = new ClosedPort(bothFamilies: true);
+
+        SocketException failed = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
+            new DnsEndPoint("nobody.example", closed.Port), TimeSpan.FromSeconds(30),
+            (_, _, _) => Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback }),
+            CancellationToken.None).Within());
+
+        Assert.Contains($"[::1]:{closed.Port}", failed.Message, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{closed.Port}", failed.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AHostWhereNoAddressAcceptsFailsWithTheLastSocketError()
     {
