@@ -360,11 +360,15 @@ public sealed partial class OssuaryStream : Stream
     /// <exception cref="OssuaryException">The connection is closed (by the peer, a failure, or this side); what was not queued was not sent.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    /// <exception cref="InvalidOperationException">Another write is in progress (one write at a time): this one is refused, sending nothing, and the other goes on.</exception>
+    /// <exception cref="InvalidOperationException">Another write is in progress (one write at a time): this one is refused, sending nothing,
+    /// and the other goes on. Thrown through the returned task, as <c>SslStream</c> refuses a second write, not from the call.</exception>
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        EnterWrite();
-        return WriteClaimedAsync(buffer, leaveWrite: true, cancellationToken);
+        // Through the task: thrown from the call, the refusal escaped code that starts writes and awaits them
+        // together, and BeginWrite (over this) threw instead of calling its callback and failing in EndWrite.
+        return TryEnterWrite()
+            ? WriteClaimedAsync(buffer, leaveWrite: true, cancellationToken)
+            : ValueTask.FromException(WriteInProgress());
     }
 
     /// <summary>
@@ -375,12 +379,16 @@ public sealed partial class OssuaryStream : Stream
     /// </summary>
     private void EnterWrite()
     {
-        if (Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
+        if (!TryEnterWrite())
         {
-            throw new InvalidOperationException(
-                "Another write is in progress on this OssuaryStream: one write at a time (a read may run alongside it). This write was not sent; the other goes on.");
+            throw WriteInProgress();
         }
     }
+
+    private bool TryEnterWrite() => Interlocked.CompareExchange(ref _writing, 1, 0) == 0;
+
+    private static InvalidOperationException WriteInProgress() => new(
+        "Another write is in progress on this OssuaryStream: one write at a time (a read may run alongside it). This write was not sent; the other goes on.");
 
     private void LeaveWrite() => Volatile.Write(ref _writing, 0);
 

@@ -45,6 +45,42 @@ public class StreamWriteTests
         Assert.Equal(message, received);
     });
 
+    /// <summary>
+    /// The refusal of a second write comes through the task it returns (EndWrite for BeginWrite), as
+    /// <c>SslStream</c>'s does, not from the call: it was thrown from WriteAsync and BeginWrite themselves,
+    /// which escapes code that starts writes and awaits them together, and left a BeginWrite's callback uncalled.
+    /// </summary>
+    [Fact]
+    public Task ASecondWritesRefusalComesThroughItsTaskNotFromTheCall() => Run(async () =>
+    {
+        await using AuthenticatedStreams pair = await AuthenticatedStreams.StartAsync();
+        byte[] message = new byte[1 << 20];
+        new Random(7).NextBytes(message);
+        pair.ClientGate.Shut();
+        Task first = pair.Client.WriteAsync(message).AsTask();
+        await pair.ClientGate.Waiting.Within();
+        Assert.False(first.IsCompleted, "the first write returned though the inner stream took nothing: the test proves nothing");
+        byte[] interloper = "interloper"u8.ToArray();
+
+        ValueTask memoryWrite = default;
+        Assert.Null(Record.Exception(() => { memoryWrite = pair.Client.WriteAsync(interloper.AsMemory()); }));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => memoryWrite.AsTask().Within());
+
+        Task arrayWrite = Task.CompletedTask;
+        Assert.Null(Record.Exception(() => { arrayWrite = pair.Client.WriteAsync(interloper, 0, interloper.Length); }));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => arrayWrite.Within());
+
+        var called = new TaskCompletionSource<IAsyncResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Assert.Null(Record.Exception(() => { pair.Client.BeginWrite(interloper, 0, interloper.Length, result => called.TrySetResult(result), null); }));
+        IAsyncResult begun = await called.Task.Within();
+        Assert.Throws<InvalidOperationException>(() => pair.Client.EndWrite(begun));
+
+        pair.ClientGate.Open();
+        byte[] received = new byte[message.Length];
+        await Task.WhenAll(first, pair.Server.ReadExactlyAsync(received).AsTask()).Within();
+        Assert.Equal(message, received);
+    });
+
     [Fact]
     public Task ASecondWriteWhileOneIsInProgressIsRefusedAndTheFirstStillDeliversEveryByte() => Run(async () =>
     {
