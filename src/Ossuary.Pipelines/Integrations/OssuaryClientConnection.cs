@@ -16,7 +16,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// closed anyway): closed with the server's bytes unread, the socket would send a reset, which can drop
 /// the last frames written and the Disconnect before the server reads them, so the server failed where
 /// disposal returned as if all was sent. <see cref="ConnectionClosed"/> fires when the server ends the
-/// connection (its Disconnect, a failure or the socket's end), on <see cref="Abort"/> and on dispose;
+/// connection (its Disconnect, a failure or the socket's end; the server's last bytes may then still be
+/// unread in the input, so read it to its end), on <see cref="Abort"/> and on dispose;
 /// its callbacks run on the thread pool when the connection's end fires it, on the caller's thread
 /// when <see cref="Abort"/> or <see cref="DisposeAsync"/> does.
 /// A callback of it that throws is logged at Error (event 9), never thrown out of <see cref="Abort"/> or <see cref="DisposeAsync"/>.
@@ -84,7 +85,17 @@ public sealed class OssuaryClientConnection : ConnectionContext
         }
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Cancelled when the connection ends: the server's Disconnect, a failure or the socket's end, <see cref="Abort"/>, or disposal
+    /// (see the class remarks for the thread its callbacks run on).
+    /// </summary>
+    /// <remarks>
+    /// It says the connection is over, not that everything the server sent has been read: when the server ends the
+    /// connection, it fires once that end has reached <see cref="Transport"/>'s input, and the plaintext the server sent
+    /// before it may still wait there unread. An application that stops reading (or disposes the connection) when this
+    /// fires can lose the last bytes; to have them all, read the input until a read returns
+    /// <see cref="ReadResult.IsCompleted"/> (what came before the end is in that read's buffer, or in earlier ones).
+    /// </remarks>
     public override CancellationToken ConnectionClosed
     {
         get
