@@ -8,6 +8,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_create_connection")]
     private static nint CreateConnection(int type, byte* secretKey)
     {
+        using ForkGate.Call call = ForkGate.Enter();
         OssuaryIdentity? identity = null;
         NativeConnection? created = null;
         try
@@ -38,6 +39,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_destroy_connection")]
     private static void DestroyConnection(nint* connection)
     {
+        using ForkGate.Call call = ForkGate.Enter();
         try
         {
             if (connection == null || *connection == 0)
@@ -64,6 +66,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_set_secret_key")]
     private static int SetSecretKey(nint connection, byte* secretKey)
     {
+        using ForkGate.Call call = ForkGate.Enter();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -87,6 +90,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_add_authorized_key")]
     private static int AddAuthorizedKey(nint connection, byte* publicKey)
     {
+        using ForkGate.Call call = ForkGate.Enter();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -112,6 +116,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_add_authorized_keys")]
     private static int AddAuthorizedKeys(nint connection, byte** publicKeys, byte count)
     {
+        using ForkGate.Call call = ForkGate.Enter();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -145,6 +150,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_remote_public_key")]
     private static int RemotePublicKey(nint connection, byte* buffer, ushort bufferLength)
     {
+        using ForkGate.Call call = ForkGate.Enter();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -176,6 +182,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_generate_auth_keypair")]
     private static int GenerateAuthKeypair(byte* secretBuffer, ushort secretLength, byte* publicBuffer, ushort publicLength)
     {
+        using ForkGate.Call call = ForkGate.Enter();
         try
         {
             if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize)
@@ -198,6 +205,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_disconnect")]
     private static int Disconnect(nint connection, byte error)
     {
+        using ForkGate.Call call = ForkGate.Enter();
         try
         {
             NativeConnection? target = Resolve(connection);

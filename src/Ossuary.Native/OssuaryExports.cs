@@ -6,15 +6,13 @@ namespace Ossuary.Native;
 /// <summary>
 /// The C API (include/ossuary.h). Every export checks its pointers, runs under the connection's
 /// lock and catches every exception: a C caller sees -1 (or NULL), never a crash or a managed
-/// exception unwinding into C.
+/// exception unwinding into C. Every export also counts itself in with <see cref="ForkGate"/>, so
+/// that fork() never copies a call half-done into the child.
 /// </summary>
 /// <remarks>
 /// These are the bodies of the C API, compiled as <c>dotnet_ossuary_*</c>. The functions a program
 /// calls are C (native/runtime_start.c): they call in here only once the runtime is running or can
-/// start, since a runtime that cannot start (no thread for it) aborts the host program. They also
-/// hold the fork gate around each call (fork() waits until no other thread is inside one): in C,
-/// because a call's first steps (attaching a new thread to the runtime, entering the runtime's
-/// cooperative mode) come before any code of these bodies runs.
+/// start, since a runtime that cannot start (no thread for it) aborts the host program.
 /// </remarks>
 internal static unsafe partial class OssuaryExports
 {

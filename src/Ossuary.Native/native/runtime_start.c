@@ -14,23 +14,10 @@
  * started: until then they answer as for any handle that names no connection, without going in.
  * A child made by fork() inherits the flag with the running runtime.
  *
- * The fork gate lives here too, around each call into .NET code: a pthread_atfork handler makes
- * fork() wait until no other thread is inside a call, and calls that start meanwhile wait for the
- * fork, so that fork() never copies a call half-done into the child (the call's connection locked
- * for ever by a thread the child does not have). It counts a call in before the call enters the
- * runtime and out after it has left: a thread's first call attaches the thread to the runtime
- * (it joins the runtime's thread list), and every call switches the thread into the runtime's
- * cooperative mode on the way in and back on the way out. A child forked while another thread
- * was at one of those steps inherited a runtime that knew a thread it does not have, half
- * attached or running managed code, and crashed (SIGSEGV) or hung at its next thread start or
- * garbage collection; a gate inside the .NET bodies could not cover those steps.
- *
- * Once the runtime is running, each call costs one more load of a flag and the gate's two atomic
- * operations.
+ * Once the runtime is running, each call costs one more load of a flag.
  */
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,61 +49,6 @@ static int runtime_started;
 static int failure_reported;
 
 static int runtime_running(void) { return __atomic_load_n(&runtime_started, __ATOMIC_ACQUIRE); }
-
-/* Calls under way, each counted once on its thread (a nested one, from a signal handler, is not
- * counted again), and forks under way (several threads may fork at once): while forks is above
- * zero, calls wait to start. */
-static int calls_inside;
-static int forks;
-/* How deep this thread is in calls: 0 outside, 1 inside one, more when a signal handler called in again. */
-static __thread int call_depth;
-
-/* Counts a call in, first waiting for any fork under way. */
-static void gate_enter(void) {
-  if (call_depth++ > 0) {
-    return;
-  }
-  for (;;) {
-    __atomic_add_fetch(&calls_inside, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&forks, __ATOMIC_SEQ_CST) == 0) {
-      return;
-    }
-    /* A fork began: step out of its way until it is done. */
-    __atomic_sub_fetch(&calls_inside, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&forks, __ATOMIC_SEQ_CST) != 0) {
-      sched_yield();
-    }
-  }
-}
-
-static void gate_leave(void) {
-  if (--call_depth == 0) {
-    __atomic_sub_fetch(&calls_inside, 1, __ATOMIC_SEQ_CST);
-  }
-}
-
-/* Before fork(): wait for the calls of other threads to end; new ones wait in gate_enter(). A
- * signal handler that forks while its thread is inside a call cannot wait for that call. */
-static void gate_prepare(void) {
-  __atomic_add_fetch(&forks, 1, __ATOMIC_SEQ_CST);
-  int own = call_depth > 0 ? 1 : 0;
-  while (__atomic_load_n(&calls_inside, __ATOMIC_SEQ_CST) > own) {
-    sched_yield();
-  }
-}
-
-static void gate_after_in_parent(void) { __atomic_sub_fetch(&forks, 1, __ATOMIC_SEQ_CST); }
-
-/* The child has only this thread: no other call is under way, and no other fork. */
-static void gate_after_in_child(void) {
-  __atomic_store_n(&calls_inside, call_depth > 0 ? 1 : 0, __ATOMIC_SEQ_CST);
-  __atomic_store_n(&forks, 0, __ATOMIC_SEQ_CST);
-}
-
-static pthread_once_t gate_installed = PTHREAD_ONCE_INIT;
-
-/* Nothing to report if it fails (ENOMEM): forks then go on as before, without waiting. */
-static void gate_install(void) { (void)pthread_atfork(gate_prepare, gate_after_in_parent, gate_after_in_child); }
 
 static void *thread_probe(void *argument) { return argument; }
 
@@ -155,8 +87,6 @@ static int runtime_can_start(void) {
     return 0;
   }
   pthread_join(probe, NULL);
-  /* Before the first call goes in: no call can be under way without the gate. */
-  pthread_once(&gate_installed, gate_install);
   __atomic_store_n(&runtime_started, 1, __ATOMIC_RELEASE);
   return 1;
 }
@@ -173,146 +103,68 @@ static int32_t refuse(uint16_t *length, uint16_t *other) {
 }
 
 OssuaryConnection *ossuary_create_connection(ossuary_conn_type_t type, const uint8_t auth_key[32]) {
-  if (!runtime_can_start()) {
-    return NULL;
-  }
-  gate_enter();
-  OssuaryConnection *result = dotnet_ossuary_create_connection(type, auth_key);
-  gate_leave();
-  return result;
+  return runtime_can_start() ? dotnet_ossuary_create_connection(type, auth_key) : NULL;
 }
 
 int32_t ossuary_generate_auth_keypair(uint8_t *secret_buf, uint16_t secret_buf_len,
                                       uint8_t *public_buf, uint16_t public_buf_len) {
-  if (!runtime_can_start()) {
-    return OSSUARY_ERR_OTHER;
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_generate_auth_keypair(secret_buf, secret_buf_len, public_buf, public_buf_len);
-  gate_leave();
-  return result;
+  return runtime_can_start()
+             ? dotnet_ossuary_generate_auth_keypair(secret_buf, secret_buf_len, public_buf, public_buf_len)
+             : OSSUARY_ERR_OTHER;
 }
 
 void ossuary_destroy_connection(OssuaryConnection **conn) {
-  if (!runtime_running()) {
-    if (conn != NULL) {
-      *conn = NULL;
-    }
-    return;
+  if (runtime_running()) {
+    dotnet_ossuary_destroy_connection(conn);
+  } else if (conn != NULL) {
+    *conn = NULL;
   }
-  gate_enter();
-  dotnet_ossuary_destroy_connection(conn);
-  gate_leave();
 }
 
 int32_t ossuary_set_secret_key(OssuaryConnection *conn, const uint8_t key[32]) {
-  if (!runtime_running()) {
-    return OSSUARY_ERR_OTHER;
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_set_secret_key(conn, key);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_set_secret_key(conn, key) : OSSUARY_ERR_OTHER;
 }
 
 int32_t ossuary_add_authorized_key(OssuaryConnection *conn, const uint8_t key[32]) {
-  if (!runtime_running()) {
-    return OSSUARY_ERR_OTHER;
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_add_authorized_key(conn, key);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_add_authorized_key(conn, key) : OSSUARY_ERR_OTHER;
 }
 
 int32_t ossuary_add_authorized_keys(OssuaryConnection *conn, uint8_t *key[], uint8_t count) {
-  if (!runtime_running()) {
-    return OSSUARY_ERR_OTHER;
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_add_authorized_keys(conn, key, count);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_add_authorized_keys(conn, key, count) : OSSUARY_ERR_OTHER;
 }
 
 int32_t ossuary_remote_public_key(OssuaryConnection *conn, uint8_t *key_buf, uint16_t key_buf_len) {
-  if (!runtime_running()) {
-    return OSSUARY_ERR_OTHER;
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_remote_public_key(conn, key_buf, key_buf_len);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_remote_public_key(conn, key_buf, key_buf_len) : OSSUARY_ERR_OTHER;
 }
 
 int32_t ossuary_recv_handshake(OssuaryConnection *conn, uint8_t *in_buf, uint16_t *in_buf_len) {
-  if (!runtime_running()) {
-    return refuse(in_buf_len, NULL);
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_recv_handshake(conn, in_buf, in_buf_len);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_recv_handshake(conn, in_buf, in_buf_len) : refuse(in_buf_len, NULL);
 }
 
 int32_t ossuary_send_handshake(OssuaryConnection *conn, uint8_t *out_buf, uint16_t *out_buf_len) {
-  if (!runtime_running()) {
-    return refuse(out_buf_len, NULL);
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_send_handshake(conn, out_buf, out_buf_len);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_send_handshake(conn, out_buf, out_buf_len) : refuse(out_buf_len, NULL);
 }
 
 int32_t ossuary_handshake_done(OssuaryConnection *conn) {
-  if (!runtime_running()) {
-    return OSSUARY_ERR_OTHER;
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_handshake_done(conn);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_handshake_done(conn) : OSSUARY_ERR_OTHER;
 }
 
 int32_t ossuary_send_data(OssuaryConnection *conn, uint8_t *in_buf, uint16_t in_buf_len,
                           uint8_t *out_buf, uint16_t *out_buf_len) {
-  if (!runtime_running()) {
-    return refuse(out_buf_len, NULL);
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_send_data(conn, in_buf, in_buf_len, out_buf, out_buf_len);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_send_data(conn, in_buf, in_buf_len, out_buf, out_buf_len)
+                           : refuse(out_buf_len, NULL);
 }
 
 int32_t ossuary_recv_data(OssuaryConnection *conn, uint8_t *in_buf, uint16_t *in_buf_len,
                           uint8_t *out_buf, uint16_t *out_buf_len) {
-  if (!runtime_running()) {
-    return refuse(in_buf_len, out_buf_len);
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_recv_data(conn, in_buf, in_buf_len, out_buf, out_buf_len);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_recv_data(conn, in_buf, in_buf_len, out_buf, out_buf_len)
+                           : refuse(in_buf_len, out_buf_len);
 }
 
 int32_t ossuary_flush(OssuaryConnection *conn, uint8_t *out_buf, uint16_t out_buf_len) {
-  if (!runtime_running()) {
-    return OSSUARY_ERR_OTHER;
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_flush(conn, out_buf, out_buf_len);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_flush(conn, out_buf, out_buf_len) : OSSUARY_ERR_OTHER;
 }
 
 int32_t ossuary_disconnect(OssuaryConnection *conn, uint8_t error) {
-  if (!runtime_running()) {
-    return OSSUARY_ERR_OTHER;
-  }
-  gate_enter();
-  int32_t result = dotnet_ossuary_disconnect(conn, error);
-  gate_leave();
-  return result;
+  return runtime_running() ? dotnet_ossuary_disconnect(conn, error) : OSSUARY_ERR_OTHER;
 }

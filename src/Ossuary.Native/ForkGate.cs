@@ -1,0 +1,113 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Ossuary.Native;
+
+/// <summary>
+/// Keeps fork() from copying a call in progress into the child: a pthread_atfork handler makes
+/// fork wait until no other thread is inside a call of the C API, and holds calls that start
+/// meanwhile until the fork is done, as glibc's malloc does with its arenas.
+/// </summary>
+/// <remarks>
+/// fork() copies only the thread that calls it. A call under way on another thread holds its
+/// connection's lock and runs managed code, so in the child that lock was held forever by a
+/// thread that does not exist (the next call on the connection never returned), and the runtime
+/// could be in the middle of a collection or an allocation of that thread. A program that forks
+/// from one thread while others use the library (a server whose workers fork to run a command,
+/// a pre-forking server with threads) met this in some of its children. Every export counts
+/// itself in and out (<see cref="Enter"/>); the cost is two atomic operations per call.
+/// </remarks>
+internal static unsafe partial class ForkGate
+{
+    /// <summary>Calls under way, each counted once on its thread (a nested one, from a signal handler, is not counted again).</summary>
+    private static int s_callsInside;
+
+    /// <summary>Forks under way (several threads may fork at once): while above zero, calls wait to start.</summary>
+    private static int s_forks;
+
+    /// <summary>How deep this thread is in calls of the C API: 0 outside, 1 inside one, more when a signal handler called in again.</summary>
+    [ThreadStatic]
+    private static int t_depth;
+
+    /// <summary>Registers the fork handlers when the runtime starts, i.e. in the first call into the library.</summary>
+    [ModuleInitializer]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "This assembly is the application: NativeAOT compiles it into libossuary, and the handlers must be in place before the first connection exists.")]
+    internal static void Install()
+    {
+        // Nothing to report if it fails (ENOMEM): forks then go on as before, without waiting.
+        _ = AtFork(&Prepare, &AfterInParent, &AfterInChild);
+    }
+
+    /// <summary>Counts a call in, first waiting for any fork under way; dispose the result when the call returns.</summary>
+    public static Call Enter()
+    {
+        bool outermost = t_depth++ == 0;
+        if (outermost)
+        {
+            while (true)
+            {
+                Interlocked.Increment(ref s_callsInside);
+                if (Volatile.Read(ref s_forks) == 0)
+                {
+                    break;
+                }
+
+                // A fork began: step out of its way until it is done.
+                Interlocked.Decrement(ref s_callsInside);
+                while (Volatile.Read(ref s_forks) != 0)
+                {
+                    _ = SchedYield();
+                }
+            }
+        }
+
+        return new Call(outermost);
+    }
+
+    /// <summary>Before fork(): wait for the calls of other threads to end; new ones wait in <see cref="Enter"/>.</summary>
+    [UnmanagedCallersOnly]
+    private static void Prepare()
+    {
+        Interlocked.Increment(ref s_forks);
+
+        // A signal handler that forks while its thread is inside a call cannot wait for that call.
+        int own = t_depth > 0 ? 1 : 0;
+        while (Volatile.Read(ref s_callsInside) > own)
+        {
+            // A P/Invoke: the runtime may collect garbage while this thread waits for a call that allocates.
+            _ = SchedYield();
+        }
+    }
+
+    [UnmanagedCallersOnly]
+    private static void AfterInParent() => Interlocked.Decrement(ref s_forks);
+
+    /// <summary>The child has only this thread: no other call is under way, and no other fork.</summary>
+    [UnmanagedCallersOnly]
+    private static void AfterInChild()
+    {
+        Volatile.Write(ref s_callsInside, t_depth > 0 ? 1 : 0);
+        Volatile.Write(ref s_forks, 0);
+    }
+
+    [LibraryImport("libc", EntryPoint = "pthread_atfork")]
+    private static partial int AtFork(delegate* unmanaged<void> prepare, delegate* unmanaged<void> parent, delegate* unmanaged<void> child);
+
+    [LibraryImport("libc", EntryPoint = "sched_yield")]
+    private static partial int SchedYield();
+
+    /// <summary>One call counted in by <see cref="Enter"/>: <c>using</c> it counts the call out.</summary>
+    public readonly ref struct Call(bool outermost)
+    {
+        private readonly bool _outermost = outermost;
+
+        public void Dispose()
+        {
+            t_depth--;
+            if (_outermost)
+            {
+                Interlocked.Decrement(ref s_callsInside);
+            }
+        }
+    }
+}
