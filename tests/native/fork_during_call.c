@@ -1,6 +1,11 @@
 /*
  * fork() while another thread is inside a call: the child must find the library usable.
  *
+ * The child starts no thread: one that did (after a parent whose other threads had called in)
+ * could hang or crash at its next garbage collection, on the runtime's records of the parent's
+ * threads, which the library cannot remove (the README's fork() paragraph); that is documented
+ * as unsupported, not checked here.
+ *
  * A thread keeps sealing 16 KiB messages with ossuary_send_data() on one established connection
  * (each call holds the connection's lock while it encrypts) while the main thread forks, again
  * and again.

@@ -35,8 +35,11 @@
  * collection) and every later fork() wait for that call for ever.
  *
  * fork(): a fork waits until no other thread is inside a call of this library (calls that start
- * meanwhile wait for it), so the child finds every connection and the library itself usable. A
- * connection the child inherits is the same channel as the parent's copy, keys and message
+ * meanwhile wait for it). The child can use the library only if no thread but the one that forked
+ * had ever called it: the .NET runtime inside keeps a record of every thread that has called in,
+ * the child inherits those records without their threads, and its next garbage collection then
+ * hangs or crashes. A child of a process whose calls came from several threads should only exec()
+ * or _exit() (see the README). A connection the child inherits is the same channel as the parent's copy, keys and message
  * counters included: use it in one of the two processes only, as with a socket (two processes
  * sending on it would encrypt two messages under one nonce, which exposes both).
  *
