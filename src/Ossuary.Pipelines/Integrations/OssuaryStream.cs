@@ -133,7 +133,7 @@ public sealed partial class OssuaryStream : Stream
             }
             catch (OssuaryException)
             {
-                await TellSelectorFailedAsync(telemetry).ConfigureAwait(false);
+                await TellSelectorFailedAsync(pipe, telemetry).ConfigureAwait(false);
                 throw;
             }
 
@@ -154,7 +154,7 @@ public sealed partial class OssuaryStream : Stream
     /// Over a socket this stream owns, the client is then given at most 5 s to close its end, as under <c>UseOssuary</c>:
     /// its ClientHandshake waits unread, and the socket closed under it would reset, which can drop the Disconnect.
     /// </summary>
-    private async ValueTask TellSelectorFailedAsync(ConnectionTelemetry telemetry)
+    private async ValueTask TellSelectorFailedAsync(StreamDuplexPipe pipe, ConnectionTelemetry telemetry)
     {
         if (_disposed)
         {
@@ -175,10 +175,8 @@ public sealed partial class OssuaryStream : Stream
             return;
         }
 
-        if (!_leaveInnerStreamOpen)
-        {
-            await StreamDuplexPipe.LingerAfterRefusalAsync(_inner, telemetry).ConfigureAwait(false);
-        }
+        // Only over a stream this one owns (the pipe may stop its reading): one left open is its owner's to close.
+        await pipe.LingerAfterRefusalAsync(telemetry).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -181,7 +181,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// the Disconnect before the client reads it. A client told closes at once; one that has not closed its
     /// end by then is logged (event 5, Debug). Nothing else reads the stream: the handshake has ended.
     /// </summary>
-    internal static async Task LingerAfterRefusalAsync(Stream stream, ConnectionTelemetry telemetry)
+    private static async Task LingerAfterRefusalAsync(Stream stream, ConnectionTelemetry telemetry)
     {
         if (stream is not NetworkStream { Socket: var socket } || !Shutdown(socket, SocketShutdown.Send))
         {

@@ -177,8 +177,8 @@ public sealed partial class OssuaryDuplexPipe
     /// closes its socket as it ends, what the client sends is then read and discarded until it closes its
     /// end, at most 5 s: its ClientHandshake waits unread or is still on its way, and a socket closed with
     /// bytes of the peer's unread, or receiving them once closed, sends a reset, which can drop the
-    /// Disconnect. A client told answers and closes at once; one that has not closed its end when the time is
-    /// up is logged (event 5, Debug) as the socket closes under it.
+    /// Disconnect (the wait <see cref="LingerAfterRefusalAsync"/> does after a refusal). A client told answers and
+    /// closes at once; one that has not closed its end when the time is up is logged (event 5, Debug).
     /// </summary>
     internal static async Task RefuseWithoutHandshakeAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
     {
@@ -196,29 +196,7 @@ public sealed partial class OssuaryDuplexPipe
             return; // the client went away, or reads nothing: nothing more to tell it
         }
 
-        if (ClosingSocketOf(transport, connection) is null)
-        {
-            return;
-        }
-
-        try
-        {
-            if (!await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false))
-            {
-                // The client's doing, so at Debug, as the established connection's linger says it.
-                OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillOpenAfterRefusal());
-            }
-        }
-        catch (Exception ex) when (!LocalFault.IsLocal(ex))
-        {
-            // The client reset or the connection was aborted (the host stopping), and the client may not have read
-            // the Disconnect: not our doing, so at Debug, as the established connection's linger says it.
-            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, EndOfWaitAfterGoodbye(ex));
-        }
-        catch (Exception ex)
-        {
-            telemetry.ReportLocalFault(ex);
-        }
+        await LingerAfterRefusalAsync(transport, connection, telemetry).ConfigureAwait(false);
     }
 
     /// <summary>
