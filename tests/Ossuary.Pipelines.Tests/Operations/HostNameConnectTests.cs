@@ -76,12 +76,8 @@ public class HostNameConnectTests
     {
         // ::1 never answers: a listener with a backlog of 0, filled by one connection it never accepts,
         // has the kernel drop further SYNs. 127.0.0.1 on the same port accepts.
-        using var unanswering = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
-        unanswering.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
-        unanswering.Listen(0);
-        using var filling = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
-        await filling.ConnectAsync(unanswering.LocalEndPoint!).Within();
-        int port = ((IPEndPoint)unanswering.LocalEndPoint!).Port;
+        using UnansweringListener unanswering = await UnansweringListener.StartAsync();
+        int port = unanswering.Port;
         using var accepting = new TcpListener(IPAddress.Loopback, port);
         accepting.Start();
 
@@ -122,12 +118,8 @@ public class HostNameConnectTests
     {
         // ::1 never answers (a backlog of 0, filled); nothing listens on 127.0.0.1 at that port, which refuses
         // at once (3 s: on a loaded machine the refusal still comes well within the first address's 2 s share).
-        using var unanswering = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
-        unanswering.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
-        unanswering.Listen(0);
-        using var filling = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
-        await filling.ConnectAsync(unanswering.LocalEndPoint!).Within();
-        int port = ((IPEndPoint)unanswering.LocalEndPoint!).Port;
+        using UnansweringListener unanswering = await UnansweringListener.StartAsync();
+        int port = unanswering.Port;
 
         SocketException timedOut = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
             new DnsEndPoint("half.example", port), TimeSpan.FromSeconds(3),
@@ -273,6 +265,33 @@ public class HostNameConnectTests
         InvalidOperationException invalid = Assert.Throws<InvalidOperationException>(() => options.Validate());
 
         Assert.Contains("ConnectTimeout", invalid.Message);
+    }
+
+    /// <summary>
+    /// A port on ::1 that never answers: a listener with a backlog of 0, filled by one connection it never
+    /// accepts, has the kernel drop further SYNs (a black-holed route, as a connect sees it).
+    /// </summary>
+    private sealed class UnansweringListener : IDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        private readonly Socket _filling = new(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+
+        public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
+
+        public static async Task<UnansweringListener> StartAsync()
+        {
+            var unanswering = new UnansweringListener();
+            unanswering._listener.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+            unanswering._listener.Listen(0);
+            await unanswering._filling.ConnectAsync(unanswering._listener.LocalEndPoint!).Within();
+            return unanswering;
+        }
+
+        public void Dispose()
+        {
+            _filling.Dispose();
+            _listener.Dispose();
+        }
     }
 
     internal static Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions> Secure(OssuaryIdentity serverKey, OssuaryIdentity clientKey) => listen =>
