@@ -95,6 +95,7 @@ public sealed partial class OssuaryStream : Stream
     /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public async Task AuthenticateAsClientAsync(OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
     {
+        ThrowIfSpent();
         HandshakePlan plan = HandshakePlan.ForClient(options);
         try
         {
@@ -118,6 +119,7 @@ public sealed partial class OssuaryStream : Stream
     /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public async Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default)
     {
+        ThrowIfSpent();
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {
@@ -203,7 +205,7 @@ public sealed partial class OssuaryStream : Stream
     /// </summary>
     private StreamDuplexPipe ClaimInnerStream()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfSpent();
 
         // The pipe never disposes the inner stream (this stream does, on its own disposal), but when
         // this stream owns it, its socket may stop receiving as the connection ends.
@@ -214,11 +216,29 @@ public sealed partial class OssuaryStream : Stream
         var pipe = new StreamDuplexPipe(_inner, leaveOpen: true, mayStopReading: !_leaveInnerStreamOpen);
         if (Interlocked.CompareExchange(ref _innerPipe, pipe, null) is not null)
         {
-            throw new InvalidOperationException("This OssuaryStream has already been authenticated (or tried to be): a stream authenticates once.");
+            throw AlreadyAuthenticated();
         }
 
         return pipe;
     }
+
+    /// <summary>
+    /// Refuses a call on a disposed stream, or one that has authenticated (or tried to), before the options are
+    /// read: their key files were read first, so such a call threw a key-file error (or generated and logged a
+    /// server identity) instead of saying the stream was disposed or spent. <see cref="ClaimInnerStream"/> still
+    /// decides between two calls at once. Not a claim: a call whose own options are invalid leaves the stream unspent.
+    /// </summary>
+    private void ThrowIfSpent()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Volatile.Read(ref _innerPipe) is not null)
+        {
+            throw AlreadyAuthenticated();
+        }
+    }
+
+    private static InvalidOperationException AlreadyAuthenticated() =>
+        new("This OssuaryStream has already been authenticated (or tried to be): a stream authenticates once.");
 
     private async Task AuthenticateAsync(StreamDuplexPipe pipe, HandshakePlan plan, CancellationToken cancellationToken)
     {

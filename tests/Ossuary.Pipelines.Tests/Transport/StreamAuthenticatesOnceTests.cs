@@ -61,6 +61,35 @@ public class StreamAuthenticatesOnceTests
         Assert.True(server.IsAuthenticated);
     }
 
+    /// <summary>
+    /// A refused call is refused before its options are read: they were read first, so a second call whose
+    /// options name a key file that cannot be read (a path mistyped on the retry, say) threw that file's
+    /// FileNotFoundException, and a call on a disposed stream did too, instead of saying why no handshake could run.
+    /// </summary>
+    [Fact]
+    public async Task ASpentStreamSaysSoBeforeReadingTheOptionsKeyFiles()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), $"ossuary-missing-{Guid.NewGuid():N}");
+        var clientOptions = new OssuaryClientOptions { IdentityKeyFile = missing, TrustedServerKeys = { OssuaryIdentity.Generate().PublicKey } };
+        var serverOptions = new OssuaryServerOptions { AuthorizedKeysFile = missing, LoggerFactory = NullLoggerFactory.Instance };
+        using var serverKey = OssuaryIdentity.Generate();
+        serverOptions.Identity = serverKey;
+
+        // Spent by a handshake that failed: the inner stream ends at once.
+        await using var spent = new OssuaryStream(new MemoryStream());
+        await Assert.ThrowsAsync<OssuaryException>(() => spent.AuthenticateAsServerAsync(Options(_ => serverKey)).Within());
+
+        InvalidOperationException asClient = await Assert.ThrowsAsync<InvalidOperationException>(() => spent.AuthenticateAsClientAsync(clientOptions).Within());
+        InvalidOperationException asServer = await Assert.ThrowsAsync<InvalidOperationException>(() => spent.AuthenticateAsServerAsync(serverOptions).Within());
+        Assert.Contains("authenticates once", asClient.Message, StringComparison.Ordinal);
+        Assert.Contains("authenticates once", asServer.Message, StringComparison.Ordinal);
+
+        var disposed = new OssuaryStream(new MemoryStream());
+        await disposed.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => disposed.AuthenticateAsClientAsync(clientOptions).Within());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => disposed.AuthenticateAsServerAsync(serverOptions).Within());
+    }
+
     private static OssuaryServerOptions Options(Func<Microsoft.AspNetCore.Connections.ConnectionContext?, OssuaryIdentity?> selector) => new()
     {
         Mode = OssuaryServerMode.Unauthenticated,
