@@ -284,12 +284,14 @@ public sealed partial class OssuaryStream : Stream
             // away, so a connection found gone is either never made or disposed, and then said so.
             OssuaryDuplexPipe? secure = Volatile.Read(ref _secure);
             ObjectDisposedException.ThrowIf(_disposed, this);
-            // A stream whose handshake failed was told to authenticate, which it can no longer do.
-            return secure ?? throw new InvalidOperationException(_innerPipe is null
-                ? "Authenticate the OssuaryStream before reading or writing."
-                : "The OssuaryStream is not authenticated: its authentication failed (or has not finished), and a stream authenticates once; dispose it.");
+            return secure ?? throw NotAuthenticated();
         }
     }
+
+    // A stream whose handshake failed was told to authenticate, which it can no longer do.
+    private InvalidOperationException NotAuthenticated() => new(Volatile.Read(ref _innerPipe) is null
+        ? "Authenticate the OssuaryStream before reading or writing."
+        : "The OssuaryStream is not authenticated: its authentication failed (or has not finished), and a stream authenticates once; dispose it.");
 
     /// <summary>
     /// Reads decrypted bytes into <paramref name="buffer"/>: what has arrived, up to its length, waiting
@@ -477,6 +479,7 @@ public sealed partial class OssuaryStream : Stream
     /// <summary>Waits until everything written so far has been sealed and written to the inner stream, and that stream flushed.</summary>
     /// <exception cref="OssuaryException">The connection ended before everything written was sent.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed (what was written may have been dropped: see <see cref="DisposeAsync"/>).</exception>
+    /// <exception cref="InvalidOperationException">The stream's authentication failed or has not finished (a stream never authenticated has nothing to flush, and returns at once).</exception>
     public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
 
     /// <inheritdoc cref="Flush"/>
@@ -488,13 +491,16 @@ public sealed partial class OssuaryStream : Stream
             return Task.FromCanceled(cancellationToken); // as every Stream, with or without bytes outstanding
         }
 
-        // The connection first, as Secure reads it: one found gone is either never made (nothing was
-        // written: nothing to wait for) or disposed, which a flush must not report as sent, since
-        // disposal drops what a peer that stopped reading never took.
+        // The connection first, as Secure reads it: one found gone is either disposed, which a flush must
+        // not report as sent, since disposal drops what a peer that stopped reading never took; or never
+        // made. Before any authentication nothing can have been written: nothing to wait for. Once one has
+        // been tried, the flush is refused as a write is: it reported success for a stream whose
+        // authentication had failed (or was still running), which had refused every write.
         OssuaryDuplexPipe? secure = Volatile.Read(ref _secure);
         return _disposed ? Task.FromException(new ObjectDisposedException(GetType().FullName))
-            : secure is null ? Task.CompletedTask
-            : secure.WhenSentAsync(secure.PlaintextWritten, cancellationToken);
+            : secure is not null ? secure.WhenSentAsync(secure.PlaintextWritten, cancellationToken)
+            : Volatile.Read(ref _innerPipe) is null ? Task.CompletedTask
+            : Task.FromException(NotAuthenticated());
     }
 
     /// <inheritdoc />

@@ -287,6 +287,23 @@ public class OssuaryStreamTests
         Assert.True(pair.Client.FlushAsync().IsCompletedSuccessfully);
     });
 
+    /// <summary>
+    /// A stream whose authentication failed refuses a flush as it refuses a write: the flush reported success,
+    /// so code that flushes to learn its bytes went out (through a buffering layer that swallowed the write's
+    /// failure, or on another thread) was told they had, over a connection that never was.
+    /// </summary>
+    [Fact]
+    public Task AFlushAfterAFailedAuthenticationIsRefusedAsAWriteIs() => Run(async () =>
+    {
+        await using var stream = new OssuaryStream(new MemoryStream()); // ends at once: the handshake fails
+        await Assert.ThrowsAsync<OssuaryException>(() => stream.AuthenticateAsClientAsync(new OssuaryClientOptions { TrustedServerKeys = { OssuaryIdentity.Generate().PublicKey } }));
+
+        InvalidOperationException write = await Assert.ThrowsAsync<InvalidOperationException>(() => stream.WriteAsync(new byte[1]).AsTask());
+        InvalidOperationException flush = await Assert.ThrowsAsync<InvalidOperationException>(() => stream.FlushAsync());
+        Assert.Throws<InvalidOperationException>(stream.Flush);
+        Assert.Equal(write.Message, flush.Message);
+    });
+
     [Fact]
     public Task FlushWithACancelledTokenIsCancelledEvenWithNothingOutstanding() => Run(async () =>
     {
