@@ -133,9 +133,16 @@ public sealed partial class OssuaryStream : Stream
             {
                 selected = OssuaryDuplexPipe.SelectIdentity(plan, null, telemetry);
             }
-            catch (OssuaryException)
+            catch (OssuaryException ex)
             {
                 await TellSelectorFailedAsync(pipe, telemetry).ConfigureAwait(false);
+                if (_disposed)
+                {
+                    // "Dispose to cancel", while the selector ran: said as a disposal during the handshake
+                    // is, not as the selector's own failure, which the caller that disposed could not tell apart.
+                    throw new ObjectDisposedException("The OssuaryStream was disposed while its IdentitySelector ran.", ex);
+                }
+
                 throw;
             }
 

@@ -233,6 +233,41 @@ public class DisposedStreamTests
         await clientSide.WriteAsync("still the caller's"u8.ToArray()).AsTask().Within(); // left open, as asked
     }
 
+    /// <summary>
+    /// "Dispose to cancel" while the server's IdentitySelector runs, which then fails (the vault it waited on
+    /// was closed with the stream, say): the authentication ends with ObjectDisposedException, as a disposal
+    /// during the handshake ends it. It threw the selector's OssuaryException, which the caller that disposed
+    /// the stream could not tell from a selector that failed on its own.
+    /// </summary>
+    [Fact]
+    public async Task DisposingAStreamWhileItsIdentitySelectorRunsEndsItWithObjectDisposedException()
+    {
+        (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var silentClient = clientSide;
+        using var selecting = new ManualResetEventSlim();
+        using var disposed = new ManualResetEventSlim();
+        var options = new OssuaryServerOptions
+        {
+            Mode = OssuaryServerMode.Unauthenticated,
+            LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            IdentitySelector = _ =>
+            {
+                selecting.Set();
+                disposed.Wait();
+                throw new InvalidOperationException("the key vault was closed");
+            },
+        };
+        var server = new OssuaryStream(serverSide);
+
+        Task authenticating = Task.Run(() => server.AuthenticateAsServerAsync(options));
+        await Task.Run(() => selecting.Wait()).Within();
+        await server.DisposeAsync().AsTask().Within();
+        disposed.Set();
+
+        ObjectDisposedException thrown = await Assert.ThrowsAsync<ObjectDisposedException>(() => authenticating.Within());
+        Assert.IsType<OssuaryException>(thrown.InnerException); // the selector's failure, kept as the cause
+    }
+
     private static async Task<(OssuaryStream Server, OssuaryStream Client)> AuthenticatedPairAsync()
     {
         (OssuaryStream server, OssuaryStream client, _) = await AuthenticatedPairWithInnerAsync();
