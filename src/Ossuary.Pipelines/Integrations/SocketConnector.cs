@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 
 namespace Ossuary.Pipelines.Integrations;
 
@@ -77,9 +78,11 @@ internal static class SocketConnector
         (long Started, TimeSpan Timeout)? bound, List<string> failures, CancellationToken cancellationToken)
     {
         IPAddress[] addresses;
-        Task<IPAddress[]> lookup = resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken);
+        Task<IPAddress[]>? lookup = null;
         try
         {
+            lookup = resolve(endpoint.Host, endpoint.AddressFamily, cancellationToken);
+
             // Waited for with the token, not as it is: the system's lookup does not end when the token is
             // cancelled once it has started (on Linux, getaddrinfo blocks a thread until the resolver
             // answers or gives up, 30 s a try at most against a server that never answers), so neither
@@ -90,7 +93,7 @@ internal static class SocketConnector
         {
             // Left to end in its own time; its failure then is nobody's (and no unobserved exception).
             // Whether or not it has ended by now: one that failed as the wait was cancelled was never awaited.
-            _ = lookup.ContinueWith(static done => done.Exception, CancellationToken.None,
+            _ = lookup?.ContinueWith(static done => done.Exception, CancellationToken.None,
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             throw;
         }
@@ -98,6 +101,12 @@ internal static class SocketConnector
         {
             // The resolver's message ("Name or service not known") names no host.
             throw Named(ex, $"The host name '{endpoint.Host}' did not resolve");
+        }
+        catch (ArgumentException ex)
+        {
+            // The system's resolver refuses a name it cannot look up (longer than DNS allows) from the call itself:
+            // an exception the connect does not document, whose message ("hostName") names no host.
+            throw Keeping(ex, new SocketException((int)SocketError.HostNotFound, $"The host name '{endpoint.Host}' did not resolve: {ex.Message}"));
         }
 
         if (addresses.Length == 0)
@@ -146,8 +155,8 @@ internal static class SocketConnector
             }
         }
 
-        throw new SocketException((int)last!.SocketErrorCode,
-            $"No address of {endpoint.Host}:{endpoint.Port} accepted ({addresses.Length} tried): {string.Join("; ", failures)}.");
+        throw Keeping(last!, new SocketException((int)last!.SocketErrorCode,
+            $"No address of {endpoint.Host}:{endpoint.Port} accepted ({addresses.Length} tried): {string.Join("; ", failures)}."));
     }
 
     /// <summary>
@@ -173,7 +182,15 @@ internal static class SocketConnector
     /// tell from its log which one refused.
     /// </summary>
     private static SocketException Named(SocketException ex, string what) =>
-        new((int)ex.SocketErrorCode, $"{what}: {ex.Message}");
+        Keeping(ex, new SocketException((int)ex.SocketErrorCode, $"{what}: {ex.Message}"));
+
+    /// <summary>
+    /// <paramref name="named"/>, not yet thrown, with the stack of <paramref name="cause"/> under its own. A
+    /// SocketException takes no inner exception, so a rebuilt one was thrown from our frames alone, with nothing of
+    /// the system call that failed (the error code carries over: SocketException maps it back to the OS's).
+    /// </summary>
+    private static SocketException Keeping(Exception cause, SocketException named) =>
+        cause.StackTrace is { } trace ? (SocketException)ExceptionDispatchInfo.SetRemoteStackTrace(named, trace) : named;
 
     private static async Task<Socket> ConnectToAddressAsync(EndPoint endpoint, CancellationToken cancellationToken)
     {

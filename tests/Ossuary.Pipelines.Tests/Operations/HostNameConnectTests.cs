@@ -187,6 +187,53 @@ public class HostNameConnectTests
     }
 
     /// <summary>
+    /// The named failure keeps what the system said: the raw OS error (what NativeErrorCode gives a plain
+    /// socket's failure) and the stack of the connect that failed. Rebuilt to put the endpoint in its
+    /// message, it was thrown from our own frames alone, with nothing of the socket call under them.
+    /// </summary>
+    [Fact]
+    public async Task AFailedConnectKeepsTheSystemsErrorAndStack()
+    {
+        using var closed = new ClosedPort();
+        int systemsError;
+        using (var plain = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            systemsError = (await Assert.ThrowsAsync<SocketException>(() => plain.ConnectAsync(new IPEndPoint(IPAddress.Loopback, closed.Port)).Within())).NativeErrorCode;
+        }
+
+        SocketException byAddress = await Assert.ThrowsAsync<SocketException>(() => OssuaryClient.ConnectSocketAsync(
+            new IPEndPoint(IPAddress.Loopback, closed.Port), TimeSpan.FromSeconds(30)).Within());
+        SocketException byName = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
+            new DnsEndPoint("device-7.example", closed.Port), TimeSpan.FromSeconds(30),
+            (_, _, _) => Task.FromResult(new[] { IPAddress.Loopback }),
+            CancellationToken.None).Within());
+
+        foreach (SocketException failed in new[] { byAddress, byName })
+        {
+            Assert.Equal((SocketError.ConnectionRefused, systemsError), (failed.SocketErrorCode, failed.NativeErrorCode));
+            Assert.Contains("System.Net.Sockets.Socket", failed.StackTrace, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
+    /// A name the system's resolver rejects outright (longer than DNS allows) fails as a name that did
+    /// not resolve, naming it: the resolver's ArgumentOutOfRangeException ("hostName") went out as it was,
+    /// an exception ConnectAsync does not document, whose message named no host.
+    /// </summary>
+    [Fact]
+    public async Task ANameTheResolverRejectsFailsAsUnresolvedAndNamesIt()
+    {
+        string name = new string('a', 300) + ".example";
+
+        SocketException failed = await Assert.ThrowsAsync<SocketException>(() => OssuaryClient.ConnectSocketAsync(
+            new DnsEndPoint(name, 7400), TimeSpan.FromSeconds(30)).Within());
+
+        Assert.Equal(SocketError.HostNotFound, failed.SocketErrorCode);
+        Assert.Contains(name, failed.Message, StringComparison.Ordinal);
+        Assert.Contains("System.Net.Dns", failed.StackTrace, StringComparison.Ordinal); // the resolver's refusal, where it was made
+    }
+
+    /// <summary>
     /// Kestrel's other endpoints (a URI, a named pipe) are no socket this client can open: the
     /// connect threw NotImplementedException from EndPoint.AddressFamily, which says nothing of why;
     /// it is refused as Kestrel's own SocketConnectionFactory refuses what it cannot connect to.
