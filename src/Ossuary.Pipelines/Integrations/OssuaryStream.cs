@@ -120,6 +120,10 @@ public sealed partial class OssuaryStream : Stream
     public async Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default)
     {
         ThrowIfSpent();
+
+        // Before the IdentitySelector, the application's code, which ran for a caller that had already given
+        // up (only the handshake after it looked at the token); the stream is left untouched and unspent.
+        cancellationToken.ThrowIfCancellationRequested();
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {

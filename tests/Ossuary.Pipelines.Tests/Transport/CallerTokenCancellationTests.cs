@@ -66,6 +66,38 @@ public class CallerTokenCancellationTests
         Assert.Equal(cancel.Token, cancelled.CancellationToken);
     }
 
+    /// <summary>
+    /// A server authentication asked for with a token already cancelled runs none of the application's code:
+    /// the IdentitySelector ran first (a vault asked for a key, a handshake counted as started) and only the
+    /// handshake after it looked at the token, so a caller that had given up still paid for the selection.
+    /// </summary>
+    [Fact]
+    public async Task StreamServerAuthenticationWithACancelledTokenThrowsWithThatTokenWithoutRunningTheSelector()
+    {
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var silentClient = clientSide;
+        using var serverKey = OssuaryIdentity.Generate();
+        int selections = 0;
+        var options = new OssuaryServerOptions
+        {
+            Mode = OssuaryServerMode.Unauthenticated,
+            LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            IdentitySelector = _ =>
+            {
+                Interlocked.Increment(ref selections);
+                return serverKey;
+            },
+        };
+        await using var stream = new OssuaryStream(serverSide);
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+
+        OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.AuthenticateAsServerAsync(options, cancel.Token).Within());
+
+        Assert.Equal(cancel.Token, cancelled.CancellationToken);
+        Assert.Equal(0, Volatile.Read(ref selections));
+    }
+
     private static async Task ReceiveClientHelloAsync(Socket server)
     {
         byte[] hello = new byte[92];
