@@ -18,7 +18,11 @@ namespace Ossuary.Pipelines.Tests.Support;
 /// </summary>
 internal static class NeverReadingServer
 {
-    private const int ChunkSize = 256 * 1024;
+    // One write: more than the server can ever take of what it does not read. Linux grows a socket's
+    // receive buffer to 32 MiB at most (tcp_rmem, and only while its application reads), the client's
+    // send buffer to 4 MiB (tcp_wmem); the server's own buffers (Kestrel's input, the connection's) hold
+    // little more than 1 MiB.
+    private const int ChunkSize = 64 << 20;
 
     // Linux's TCP_INFO (struct tcp_info): tcpi_snd_wnd, the receive window the peer last advertised (Linux 5.4 and later).
     private const int IpProtocolTcp = 6;
@@ -40,16 +44,26 @@ internal static class NeverReadingServer
     /// <summary>
     /// Writes to <paramref name="connection"/> from the thread pool until a write waits on a server
     /// that has stopped taking bytes, and returns that write, still pending. Stuck, not slow: the
-    /// write waits while the client's socket can take nothing more (its send buffer is full) and the
-    /// server's kernel says its own buffer is full too (it advertises a zero window), which only the
-    /// server's reading can change.
+    /// write waits behind bytes the server can never take, and is handed back while the client's
+    /// socket can take nothing more (its send buffer is full) and the server's kernel says its own
+    /// buffer is full too (it advertises a zero window).
     /// </summary>
+    /// <remarks>
+    /// The kernel's word alone was not enough: a server only late to read (its loops not yet run on a
+    /// loaded machine, its input not yet full) reopened its window afterwards, and the client's outbound
+    /// loop, whose send had just filled the socket, went on to take the write it waited behind; either
+    /// way the write taken for stuck returned by itself, and a caller's assertion that Abort, disposal or
+    /// the server's Disconnect ended it failed for nothing (ServerClosingFirstTests, 1 run in 6 under load).
+    /// Each write is now more than the server and both sockets can ever hold (<see cref="ChunkSize"/>):
+    /// the outbound loop takes a write whole and seals it before it sends, so the first write returns
+    /// and the next waits behind megabytes that nothing will take until the connection ends.
+    /// </remarks>
     public static async Task<Task<FlushResult>> WriteUntilOneWaitsAsync(OssuaryClientConnection connection)
     {
         Socket socket = SocketOf(connection);
         PipeWriter output = connection.Transport.Output;
         byte[] chunk = new byte[ChunkSize];
-        for (int written = 0; written < 1024; written++) // 256 MiB: far beyond any buffer between the two
+        for (int written = 0; written < 4; written++) // 256 MiB: the second write must wait already
         {
             // Returned only once WriteAsync has been called: a write still queued on a busy thread pool
             // when the socket filled (from earlier writes) would start after the test ended the connection,
@@ -64,7 +78,7 @@ internal static class NeverReadingServer
             await called.Task;
             while (!write.IsCompleted)
             {
-                if (!socket.Poll(0, SelectMode.SelectWrite) && PeerWindow(socket) == 0 && !write.IsCompleted)
+                if (written > 0 && !socket.Poll(0, SelectMode.SelectWrite) && PeerWindow(socket) == 0 && !write.IsCompleted)
                 {
                     return write;
                 }
