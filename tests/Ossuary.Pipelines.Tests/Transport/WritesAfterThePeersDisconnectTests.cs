@@ -134,9 +134,13 @@ public class WritesAfterThePeersDisconnectTests
         public async ValueTask DisposeAsync()
         {
             await Server.DisposeAsync();
+
+            // The server's socket goes with it: a client whose output is stuck on a server that never read
+            // (as the tests leave it, their assertions done) then ends at once, where its disposal otherwise
+            // waited out its 5 s for a socket nobody would ever read.
+            _serverSocket.Dispose();
             await Client.DisposeAsync();
             _clientSocket.Dispose();
-            _serverSocket.Dispose();
             _serverKey.Dispose();
         }
     }
