@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -48,9 +49,10 @@ public sealed class PlanSourceLifetimeTests : IDisposable
         };
         IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
         var logs = new FakeLoggerProvider();
+        var bindings = new EndpointBindings();
         await using KestrelHost host = await KestrelHost.StartAsync(
             k => k.Configure(configuration.GetSection("Kestrel"), reloadOnChange: true)
-                .Endpoint("Devices", endpoint => endpoint.ListenOptions.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+                .Endpoint("Devices", endpoint => bindings.Configured(endpoint).UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
             builder =>
             {
                 builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
@@ -60,11 +62,7 @@ public sealed class PlanSourceLifetimeTests : IDisposable
         const int rebinds = 5;
         for (int i = 1; i <= rebinds; i++)
         {
-            int before = host.Port();
-            settings["Kestrel:Endpoints:Devices:Generation"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            configuration.Reload();
-            // One snapshot of the addresses: Kestrel empties and refills them while it rebinds.
-            await HostilePeerTests.WaitForAsync(() => host.Addresses is [string address] && new Uri(address).Port != before);
+            await RebindAsync(host, bindings, settings, configuration, rebinds: 1);
             await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
         }
 
@@ -98,9 +96,10 @@ public sealed class PlanSourceLifetimeTests : IDisposable
         settings["Ossuary:AuthorizedClientKeys:0"] = clientKey.PublicKey.ToString();
         configuration.Reload();
         var logs = new FakeLoggerProvider();
+        var bindings = new EndpointBindings();
         await using KestrelHost host = await KestrelHost.StartAsync(
             k => k.Configure(configuration.GetSection("Kestrel"), reloadOnChange: true)
-                .Endpoint("Devices", endpoint => endpoint.ListenOptions.UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
+                .Endpoint("Devices", endpoint => bindings.Configured(endpoint).UseOssuary().UseConnectionHandler<EchoConnectionHandler>()),
             builder =>
             {
                 builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
@@ -111,7 +110,7 @@ public sealed class PlanSourceLifetimeTests : IDisposable
         Assert.ThrowsAny<Exception>(configuration.Reload); // to the reloader, which a file source would swallow
         await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
 
-        await RebindAsync(host, settings, configuration, rebinds: 1, reloadThrows: true);
+        await RebindAsync(host, bindings, settings, configuration, rebinds: 1, reloadThrows: true);
 
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync(); // the previous options meanwhile
@@ -130,15 +129,16 @@ public sealed class PlanSourceLifetimeTests : IDisposable
         // with every rebind, and every source so far still held one.
         IConfigurationRoot configuration = EndpointConfiguration(out Dictionary<string, string?> settings);
         var logs = new FakeLoggerProvider();
+        var bindings = new EndpointBindings();
         await using KestrelHost host = await KestrelHost.StartAsync(
             k => k.Configure(configuration.GetSection("Kestrel"), reloadOnChange: true)
-                .Endpoint("Devices", endpoint => endpoint.ListenOptions
+                .Endpoint("Devices", endpoint => bindings.Configured(endpoint)
                     .UseOssuary(o => o.Mode = OssuaryServerMode.Unauthenticated)
                     .UseConnectionHandler<EchoConnectionHandler>()),
             builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
         OssuaryPublicKey first = await ServerKeyAsync(host);
 
-        await RebindAsync(host, settings, configuration, rebinds: 5);
+        await RebindAsync(host, bindings, settings, configuration, rebinds: 5);
 
         Assert.Equal(first, await ServerKeyAsync(host));
         Assert.Single(Records(logs, GeneratedServerIdentity));
@@ -154,12 +154,13 @@ public sealed class PlanSourceLifetimeTests : IDisposable
         await File.WriteAllLinesAsync(authorizedKeys, [OssuaryAuthorizedKeys.FormatLine(clientKey.PublicKey)]);
         var options = new OssuaryServerOptions { Identity = serverKey, AuthorizedKeysFile = authorizedKeys };
         IConfigurationRoot configuration = EndpointConfiguration(out Dictionary<string, string?> settings);
+        var bindings = new EndpointBindings();
         await using KestrelHost host = await KestrelHost.StartAsync(
             k => k.Configure(configuration.GetSection("Kestrel"), reloadOnChange: true)
-                .Endpoint("Devices", endpoint => endpoint.ListenOptions.UseOssuary(options).UseConnectionHandler<EchoConnectionHandler>()));
+                .Endpoint("Devices", endpoint => bindings.Configured(endpoint).UseOssuary(options).UseConnectionHandler<EchoConnectionHandler>()));
         int watches = InotifyWatches.On(keys);
 
-        await RebindAsync(host, settings, configuration, rebinds: 5);
+        await RebindAsync(host, bindings, settings, configuration, rebinds: 5);
 
         await (await Echo.ConnectAndEchoAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync();
         Assert.Equal(watches, InotifyWatches.On(keys));
@@ -179,13 +180,19 @@ public sealed class PlanSourceLifetimeTests : IDisposable
     }
 
     /// <summary>Changes the endpoint's settings <paramref name="rebinds"/> times, each time until Kestrel has bound it again.</summary>
+    /// <param name="host">The host.</param>
+    /// <param name="bindings">What the endpoint's callback saw of each binding.</param>
+    /// <param name="settings">The settings <paramref name="configuration"/> reloads from.</param>
+    /// <param name="configuration">The configuration.</param>
+    /// <param name="rebinds">How many times.</param>
     /// <param name="reloadThrows">Whether options the validator refuses make each reload throw (to the reloader: a file source swallows it).</param>
-    private static async Task RebindAsync(KestrelHost host, Dictionary<string, string?> settings, IConfigurationRoot configuration, int rebinds, bool reloadThrows = false)
+    private static async Task RebindAsync(KestrelHost host, EndpointBindings bindings, Dictionary<string, string?> settings, IConfigurationRoot configuration, int rebinds, bool reloadThrows = false)
     {
         for (int i = 1; i <= rebinds; i++)
         {
-            int before = host.Port();
-            settings["Kestrel:Endpoints:Devices:Generation"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            int generation = int.Parse(settings["Kestrel:Endpoints:Devices:Generation"]!, System.Globalization.CultureInfo.InvariantCulture) + 1;
+            int configured = bindings.Count;
+            settings["Kestrel:Endpoints:Devices:Generation"] = generation.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (reloadThrows)
             {
                 Assert.ThrowsAny<Exception>(configuration.Reload);
@@ -195,8 +202,38 @@ public sealed class PlanSourceLifetimeTests : IDisposable
                 configuration.Reload();
             }
 
+            // Bound again: the listener Kestrel made for the new settings has its port, and the host's one
+            // address is that listener's. Waiting for the port to change instead waited forever when the
+            // kernel gave the new listener the port the old one had just let go (37 binds in 200,000: Linux
+            // binds port 0 with SO_REUSEADDR, as .NET sets it, to one of the 7,058 odd ports of the lower half of its range).
             // One snapshot of the addresses: Kestrel empties and refills them while it rebinds.
-            await HostilePeerTests.WaitForAsync(() => host.Addresses is [string address] && new Uri(address).Port != before);
+            await HostilePeerTests.WaitForAsync(() =>
+                bindings.Count > configured
+                && bindings.Latest?.IPEndPoint?.Port is int port and not 0
+                && host.Addresses is [string address]
+                && new Uri(address).Port == port);
+        }
+    }
+
+    /// <summary>
+    /// What the "Devices" endpoint's callback saw of each binding: Kestrel runs it for each (re)binding of
+    /// the endpoint, with the listen options it then binds, whose endpoint gets the port the kernel gave.
+    /// </summary>
+    private sealed class EndpointBindings
+    {
+        private ListenOptions? _latest;
+        private int _count;
+
+        public ListenOptions? Latest => Volatile.Read(ref _latest);
+
+        public int Count => Volatile.Read(ref _count);
+
+        /// <summary>Notes a binding of the endpoint, and returns its listen options to configure.</summary>
+        public ListenOptions Configured(Microsoft.AspNetCore.Server.Kestrel.EndpointConfiguration endpoint)
+        {
+            Volatile.Write(ref _latest, endpoint.ListenOptions);
+            Interlocked.Increment(ref _count);
+            return endpoint.ListenOptions;
         }
     }
 
