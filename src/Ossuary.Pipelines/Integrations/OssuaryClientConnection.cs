@@ -22,7 +22,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// when <see cref="Abort"/> or <see cref="DisposeAsync"/> does.
 /// A callback of it that throws is logged at Error (event 9), never thrown out of <see cref="Abort"/> or <see cref="DisposeAsync"/>.
 /// </summary>
-public sealed class OssuaryClientConnection : ConnectionContext
+public sealed class OssuaryClientConnection : ConnectionContext, IConnectionEndWatcher
 {
     private readonly OssuaryDuplexPipe _secure;
     private readonly StreamDuplexPipe _socketPipe;
@@ -58,9 +58,11 @@ public sealed class OssuaryClientConnection : ConnectionContext
         // queue theirs, not run inline: when the loops' end fires it, it ran in the continuations of the
         // inbound loop's task ahead of those registered later (disposal's, Completion's), so a callback
         // that waited for the connection waited for work queued behind itself (disposal gave up after 10 s).
-        secure.EndedForApplication.ContinueWith(static (_, state) => ((OssuaryClientConnection)state!).SignalClosed(), this,
-            CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        secure.WatchEnd(this);
     }
+
+    /// <summary>The connection has ended under the application (see the constructor): on the thread pool.</summary>
+    void IConnectionEndWatcher.OnEndedForApplication() => SignalClosed();
 
     /// <inheritdoc />
     public override string ConnectionId

@@ -146,88 +146,97 @@ public sealed partial class OssuaryDuplexPipe
             failure = ex as OssuaryException ?? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed: {ex.Message}", ex);
         }
 
-        if (endedByGoodbye)
-        {
-            // The peer may have failed before our Disconnect reached it: said so, not a clean end. Nor is
-            // our own Disconnect (error): the session's end reports the application's failure (below)
-            // when the loop reads on, and the deferral break, which reads nothing more, must do the same.
-            failure = FailureBeforeGoodbye(transport, beforeGoodbye, receivedData)
-                ?? (_applicationFailure is not null ? new OssuaryException(OssuaryErrorReason.ConnectionFailed) : null);
-        }
-
-        if (!ours && failure is not null && _applicationFailure is { } crash)
-        {
-            // Our own Disconnect (error) ended the session: the peer's answer or the transport's end
-            // that followed is no failure of the peer's (nor, for a client, a refusal of its key).
-            failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed, ReferenceEquals(crash, _abortReason)
-                ? $"This side aborted the Ossuary connection: {crash.Message}"
-                : $"This side ended the Ossuary connection: its application completed the output with {crash.GetType().Name}: {crash.Message}", crash);
-        }
-
-        // Recorded before anything that takes time (the log line, a slow logger's) or lets a write see the
-        // end: the session is over, and the outbound loop, woken by a flush, ends and reports that
-        // flush through ClosedException, which without this said ConnectionClosed, a clean close.
-        _inputFailure = failure as OssuaryException;
-        if (!ours && failure is OssuaryException { Reason: var reason })
-        {
-            OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
-        }
-
-        // Before the application's read can see the end: a write it makes then must learn that nothing
-        // more is sent (a completed flush), not wait for the outbound loop to finish the farewell first.
-        if (sessionEnded)
-        {
-            _outputWriter.EndConnection();
-
-            // And a WhenSentAsync waiting for bytes the output had not sent yet: they never reach the peer now.
-            Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
-        }
-
-        // Not CompleteAsync(failure): the pipe would throw it in place of the bytes flushed just
-        // before (see PlaintextReader); the reader reports it once the application has seen them.
-        if (failure is not null)
-        {
-            _inputReader.Fail(failure);
-
-            // A failed input fails the connection: stop taking the application's writes and tell
-            // the peer (Disconnect with error), where the transport still allows it.
-            lock (_sessionLock)
-            {
-                if (_session.IsEstablished)
-                {
-                    _session.Disconnect(error: true);
-                }
-            }
-        }
-
-        await application.CompleteAsync().ConfigureAwait(false);
-        if (sessionEnded)
-        {
-            // Reads now see the end and writes return completed, though the output may stay stuck
-            // on a peer that stopped reading until disposal: the connection is over for its user.
-            _ended.TrySetResult();
-        }
-
-        // Whatever ended the input, a farewell may be due: the writer loop owns the transport writer.
-        _output.Reader.CancelPendingRead();
-
-        // The transport's input is completed only once the output is done with the transport: a
-        // transport over a stream it owns (PipeReader.Create's default) disposes the stream when its
-        // reader completes, which took the farewell above with it, and every later write of an
-        // application that had only stopped reading. (How the output ended is the outbound loop's to report.)
-        await _outbound.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (_outputCompletionDeferred)
-        {
-            await LingerAsync(transport).ConfigureAwait(false);
-        }
-
         try
         {
-            await transport.CompleteAsync().ConfigureAwait(false);
+            if (endedByGoodbye)
+            {
+                // The peer may have failed before our Disconnect reached it: said so, not a clean end. Nor is
+                // our own Disconnect (error): the session's end reports the application's failure (below)
+                // when the loop reads on, and the deferral break, which reads nothing more, must do the same.
+                failure = FailureBeforeGoodbye(transport, beforeGoodbye, receivedData)
+                    ?? (_applicationFailure is not null ? new OssuaryException(OssuaryErrorReason.ConnectionFailed) : null);
+            }
+
+            if (!ours && failure is not null && _applicationFailure is { } crash)
+            {
+                // Our own Disconnect (error) ended the session: the peer's answer or the transport's end
+                // that followed is no failure of the peer's (nor, for a client, a refusal of its key).
+                failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed, ReferenceEquals(crash, _abortReason)
+                    ? $"This side aborted the Ossuary connection: {crash.Message}"
+                    : $"This side ended the Ossuary connection: its application completed the output with {crash.GetType().Name}: {crash.Message}", crash);
+            }
+
+            // Recorded before anything that takes time (the log line, a slow logger's) or lets a write see the
+            // end: the session is over, and the outbound loop, woken by a flush, ends and reports that
+            // flush through ClosedException, which without this said ConnectionClosed, a clean close.
+            _inputFailure = failure as OssuaryException;
+            if (!ours && failure is OssuaryException { Reason: var reason })
+            {
+                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
+            }
+
+            // Before the application's read can see the end: a write it makes then must learn that nothing
+            // more is sent (a completed flush), not wait for the outbound loop to finish the farewell first.
+            if (sessionEnded)
+            {
+                _outputWriter.EndConnection();
+
+                // And a WhenSentAsync waiting for bytes the output had not sent yet: they never reach the peer now.
+                Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
+            }
+
+            // Not CompleteAsync(failure): the pipe would throw it in place of the bytes flushed just
+            // before (see PlaintextReader); the reader reports it once the application has seen them.
+            if (failure is not null)
+            {
+                _inputReader.Fail(failure);
+
+                // A failed input fails the connection: stop taking the application's writes and tell
+                // the peer (Disconnect with error), where the transport still allows it.
+                lock (_sessionLock)
+                {
+                    if (_session.IsEstablished)
+                    {
+                        _session.Disconnect(error: true);
+                    }
+                }
+            }
+
+            await application.CompleteAsync().ConfigureAwait(false);
+            if (sessionEnded)
+            {
+                // Reads now see the end and writes return completed, though the output may stay stuck
+                // on a peer that stopped reading until disposal: the connection is over for its user.
+                SignalEndedForApplication();
+            }
+
+            // Whatever ended the input, a farewell may be due: the writer loop owns the transport writer.
+            _output.Reader.CancelPendingRead();
+
+            // The transport's input is completed only once the output is done with the transport: a
+            // transport over a stream it owns (PipeReader.Create's default) disposes the stream when its
+            // reader completes, which took the farewell above with it, and every later write of an
+            // application that had only stopped reading. (How the output ended is the outbound loop's to report.)
+            await _outbound.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (_outputCompletionDeferred)
+            {
+                await LingerAsync(transport).ConfigureAwait(false);
+            }
+
+            try
+            {
+                await transport.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                ReportTransportCompletionFailure(ex);
+            }
         }
-        catch (Exception ex)
+        finally
         {
-            ReportTransportCompletionFailure(ex);
+            // Else now, the output having ended before this loop (it waits for it above): both directions
+            // have stopped. Or this loop failed on this side's own fault, and the connection is over all the same.
+            SignalEndedForApplication();
         }
     }
 

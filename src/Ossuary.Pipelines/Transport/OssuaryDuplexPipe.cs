@@ -93,8 +93,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private volatile bool _outboundEnded;
     private volatile bool _outboundFailed;
 
-    // Set by the inbound loop once the session's end has reached the application (see EndedForApplication).
-    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Who is told once the connection has ended under the application (see WatchEnd); EndWatched once it has.
+    private IConnectionEndWatcher? _endWatcher;
 
     // What failed the output (the transport's write, say), for writes that find it completed.
     private volatile Exception? _outboundFailure;
@@ -145,11 +145,43 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     public Task Completion => Task.WhenAll(_inbound, _outbound);
 
     /// <summary>
-    /// Completes once the connection has ended under the application (the peer's Disconnect, a Reset,
-    /// a failure): its reads have seen the end and its writes return completed, whether or not the
-    /// output has finished; else with <see cref="Completion"/>. What <c>ConnectionClosed</c> waits for.
+    /// Tells <paramref name="watcher"/>, once and on the thread pool, when the connection has ended under the
+    /// application (the peer's Disconnect, a Reset, a failure): its reads have seen the end and its writes
+    /// return completed, whether or not the output has finished; else once both directions have stopped
+    /// (<see cref="Completion"/>). At once (queued) if that has already happened. What <c>ConnectionClosed</c> follows.
+    /// One watcher a connection.
     /// </summary>
-    internal Task EndedForApplication => Task.WhenAny(_ended.Task, Completion);
+    internal void WatchEnd(IConnectionEndWatcher watcher)
+    {
+        if (Interlocked.CompareExchange(ref _endWatcher, watcher, null) == EndWatched)
+        {
+            QueueEndWatcher(watcher);
+        }
+    }
+
+    /// <summary>The connection has ended under the application: the watcher, if one is set, is told (once).</summary>
+    private void SignalEndedForApplication()
+    {
+        if (Interlocked.Exchange(ref _endWatcher, EndWatched) is { } watcher && watcher != EndWatched)
+        {
+            QueueEndWatcher(watcher);
+        }
+    }
+
+    // Queued, not run inline: the inbound loop that signals must not run the application's callbacks
+    // (OssuaryClientConnection's ConnectionClosed), which may wait for the connection's own end.
+    private static void QueueEndWatcher(IConnectionEndWatcher watcher) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static w => w.OnEndedForApplication(), watcher, preferLocal: false);
+
+    // In place of the watcher once the connection has ended: a watcher that comes later is told at once.
+    private static readonly IConnectionEndWatcher EndWatched = new EndedMarker();
+
+    private sealed class EndedMarker : IConnectionEndWatcher
+    {
+        public void OnEndedForApplication()
+        {
+        }
+    }
 
     /// <summary>Plaintext bytes the application has put in <see cref="Output"/> so far (see <see cref="WhenSentAsync"/>).</summary>
     internal long PlaintextWritten => _outputWriter.Written;

@@ -201,7 +201,7 @@ public class ManInTheMiddleTests
             await firstHeld.Task.Within(); // two quick writes could share one frame
             await pair.Server.Output.WriteAsync("forged!"u8.ToArray());
             await bothSent.Task.Within();
-            await pair.Client.EndedForApplication.Within(); // the client opened both frames before its application reads
+            await EndWatcher.EndedForApplication(pair.Client).Within(); // the client opened both frames before its application reads
 
             (byte[] delivered, OssuaryException? failure) = await ReadUntilFailureAsync(pair.Client.Input);
             Assert.Equal("genuine"u8.ToArray(), delivered);
