@@ -62,7 +62,7 @@ public sealed partial class OssuaryDuplexPipe
                 OssuaryReceiveResult result;
                 while (true)
                 {
-                    lock (_sessionLock)
+                    lock (SessionLock)
                     {
                         result = _session.Receive(buffer, application, out consumed, out _);
                     }
@@ -193,7 +193,7 @@ public sealed partial class OssuaryDuplexPipe
 
                 // A failed input fails the connection: stop taking the application's writes and tell
                 // the peer (Disconnect with error), where the transport still allows it.
-                lock (_sessionLock)
+                lock (SessionLock)
                 {
                     if (_session.IsEstablished)
                     {
@@ -309,7 +309,7 @@ public sealed partial class OssuaryDuplexPipe
         bool refusedClient = !receivedData && _session.Role == OssuaryRole.Client;
         if (result.Status == OssuaryReceiveStatus.Reset)
         {
-            lock (_sessionLock)
+            lock (SessionLock)
             {
                 _session.Disconnect(error: true);
             }

@@ -51,7 +51,7 @@ public sealed partial class OssuaryDuplexPipe
                 bool applicationFailed = applicationFailure is not null;
                 ReadOnlySequence<byte> buffer = read.Buffer;
                 bool finished;
-                lock (_sessionLock)
+                lock (SessionLock)
                 {
                     if (_session.IsEstablished)
                     {

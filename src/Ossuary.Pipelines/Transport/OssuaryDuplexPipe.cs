@@ -71,8 +71,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly OssuarySession _session;
     private readonly ConnectionTelemetry _telemetry;
 
-    // Receive and WriteData may run together, but a closing transition in one must not race the other.
-    private readonly Lock _sessionLock = new();
+    // Receive and WriteData may run together, but a closing transition in one must not race the other:
+    // the loops hold the session's own lock across their calls (re-entered inside each), not one of their own.
+    private Lock SessionLock => _session.Gate;
+
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly PlaintextReader _inputReader;
@@ -479,7 +481,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     private void DisposeSession()
     {
-        lock (_sessionLock)
+        lock (SessionLock)
         {
             _session.Dispose();
         }
