@@ -88,6 +88,11 @@ public sealed partial class OssuaryDuplexPipe
                 wanted = BytesForNextPacket(buffer.Slice(consumed));
                 bool partialPacket = !buffer.IsEmpty; // read now: after AdvanceTo the buffer's segments may be reused
                 beforeGoodbye = BytesBeforeGoodbye(beforeGoodbye, readBeforeGoodbye, read.Buffer.Length, read.Buffer.Slice(consumed).Length);
+
+                // The read's two flags, not the read: a ReadResult kept across the flush below is 32 B more in
+                // this loop's state machine, which every connection holds for as long as it lives.
+                bool readCanceled = read.IsCanceled;
+                bool readCompleted = read.IsCompleted;
                 transport.AdvanceTo(consumed);
                 FlushResult flushed;
                 try
@@ -113,19 +118,19 @@ public sealed partial class OssuaryDuplexPipe
                     break;
                 }
 
-                if (flushed.IsCompleted || ((read.IsCanceled || flushed.IsCanceled) && _disposing))
+                if (flushed.IsCompleted || ((readCanceled || flushed.IsCanceled) && _disposing))
                 {
                     sessionEnded = false;
                     break; // the application stopped reading, or we are being disposed
                 }
 
-                if ((read.IsCanceled || flushed.IsCanceled) && _outputCompletionDeferred)
+                if ((readCanceled || flushed.IsCanceled) && _outputCompletionDeferred)
                 {
                     endedByGoodbye = true;
                     break; // our Disconnect ended the connection, and the transport waits for this loop (see LingerAsync)
                 }
 
-                if (read.IsCompleted && result.Status == OssuaryReceiveStatus.NeedMoreData)
+                if (readCompleted && result.Status == OssuaryReceiveStatus.NeedMoreData)
                 {
                     failure = new OssuaryException(OssuaryErrorReason.Truncated, partialPacket
                         ? "The transport ended in the middle of an Ossuary packet."
