@@ -171,9 +171,11 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     }
 
     // Queued, not run inline: the inbound loop that signals must not run the application's callbacks
-    // (OssuaryClientConnection's ConnectionClosed), which may wait for the connection's own end.
+    // (OssuaryClientConnection's ConnectionClosed), which may wait for the connection's own end. With the
+    // execution context of the loop (or of WatchEnd's caller), which is the connect call's, as the
+    // ContinueWith this replaces had it: the watcher's own log lines keep that call's logging scope and activity.
     private static void QueueEndWatcher(IConnectionEndWatcher watcher) =>
-        ThreadPool.UnsafeQueueUserWorkItem(static w => w.OnEndedForApplication(), watcher, preferLocal: false);
+        ThreadPool.QueueUserWorkItem(static w => w.OnEndedForApplication(), watcher, preferLocal: false);
 
     // In place of the watcher once the connection has ended: a watcher that comes later is told at once.
     private static readonly IConnectionEndWatcher EndWatched = new EndedMarker();
