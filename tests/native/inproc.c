@@ -783,6 +783,32 @@ static int disconnect_drops_unread_data(void) {
   return 0;
 }
 
+/* ossuary.h: a failure reported with a second ossuary_disconnect() before the first one's packet
+ * is out makes that packet a Disconnect with the error flag (the peer must not hear "all went
+ * well" when the program knows otherwise); a clean call after an error one leaves the error. */
+static int disconnect_again_with_error(void) {
+  uint8_t out[64];
+  for (int first = 0; first <= 1; first++) {
+    end_init(&client_end, ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL));
+    end_init(&server_end, ossuary_create_connection(OSSUARY_CONN_TYPE_UNAUTHENTICATED_SERVER, NULL));
+    client_end.tofu = 1;
+    EXPECT(pump(50) == 1, "handshake");
+    EXPECT(ossuary_disconnect(client_end.conn, (uint8_t)first) == 0, "first disconnect (%d)", first);
+    EXPECT(ossuary_disconnect(client_end.conn, (uint8_t)!first) == 0, "second disconnect (%d)", !first);
+    uint16_t out_len = sizeof(out);
+    EXPECT(ossuary_send_handshake(client_end.conn, out, &out_len) == 12 && out_len == 12, "one 12-byte packet");
+    EXPECT(out[4] == 0x00 && out[5] == 0x10, "a Disconnect");
+    EXPECT(out[10] == 1, "error flag %d after disconnect(%d) then disconnect(%d)", out[10], first, !first);
+    EXPECT(ossuary_disconnect(client_end.conn, 0) == 0, "a call once it is out");
+    out_len = sizeof(out);
+    EXPECT(ossuary_send_handshake(client_end.conn, out, &out_len) == 0 && out_len == 0, "sends nothing more");
+    EXPECT(ossuary_handshake_done(client_end.conn) == -1, "client is done");
+    end_free(&client_end);
+    end_free(&server_end);
+  }
+  return 0;
+}
+
 static int clean_disconnect_clean(void) { return clean_disconnect(0); }
 static int clean_disconnect_error(void) { return clean_disconnect(1); }
 
@@ -1039,6 +1065,7 @@ static const scenario_t scenarios[] = {
     {"clean_disconnect", clean_disconnect_clean},
     {"error_disconnect", clean_disconnect_error},
     {"disconnect_drops_unread_data", disconnect_drops_unread_data},
+    {"disconnect_again_with_error", disconnect_again_with_error},
     {"one_packet_per_call", one_packet_per_call},
     {"reset_and_handshake_again", reset_and_handshake_again},
     {"message_sizes", message_sizes},

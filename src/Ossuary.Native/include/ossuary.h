@@ -291,6 +291,11 @@ int32_t ossuary_flush(OssuaryConnection *conn,
  * has been handed out, then -1. The peer's ossuary_recv_data() returns -1 when the packet
  * arrives.
  *
+ * Called again before that packet has been handed out, with error != 0 after a clean call, it
+ * turns the packet into a Disconnect reporting a failure (libossuary 0.5's Rust disconnect() also
+ * sends what the latest call says); a clean call never turns a failure back into a clean close,
+ * and once the packet is out further calls change nothing (0.5 would send another Disconnect).
+ *
  * What the peer sent that has not been read yet is dropped, as libossuary 0.5's Rust disconnect()
  * drops it (the session keys go with the session): from this call on, ossuary_recv_data()
  * returns -1 and consumes nothing until the Disconnect has been handed out, then 0, and

@@ -385,12 +385,25 @@ public sealed partial class OssuarySession : IDisposable
     /// <summary>
     /// Ends the session: the next <see cref="WriteHandshake"/> writes a Disconnect with the error
     /// flag set as given, after which the session is closed. Does nothing on a closed session.
+    /// A failure (<paramref name="error"/> true) reported while a clean Disconnect is still to be
+    /// written turns it into a Disconnect with the error flag; nothing turns a failure back into a
+    /// clean close.
     /// </summary>
     /// <param name="error">False for a clean close (the peer reports "connection closed"), true for a failure.</param>
     public void Disconnect(bool error)
     {
         lock (_gate)
         {
+            if (_step == Step.SendFarewell && error && _farewell == Farewell.CleanDisconnect)
+            {
+                // The caller learnt of a failure after asking for a clean close: the peer must not
+                // be told that all went well when data may have been lost (the original's
+                // disconnect() also sends what the latest call says).
+                _farewell = Farewell.ErrorDisconnect;
+                _lastError = _closedResult = OssuaryErrorReason.ConnectionFailed;
+                return;
+            }
+
             if (_step is Step.SendFarewell or Step.Closed)
             {
                 return;

@@ -36,6 +36,7 @@ public sealed partial class NativeApiTests(NativeLibraryFixture native, ITestOut
         "clean_disconnect",
         "error_disconnect",
         "disconnect_drops_unread_data",
+        "disconnect_again_with_error",
         "one_packet_per_call",
         "reset_and_handshake_again",
         "message_sizes",

@@ -22,6 +22,27 @@ public class DisconnectTests
         Assert.Equal(OssuarySessionState.Closing, pair.Server.State);
     }
 
+    /// <summary>
+    /// A failure learnt after a clean Disconnect was asked for, before it was written, must reach
+    /// the peer: the second call used to be ignored, and the peer heard a clean close.
+    /// </summary>
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public void AFailureReportedBeforeTheDisconnectIsWrittenIsWhatThePeerHears(bool first, bool second)
+    {
+        using SessionPair pair = SessionPair.Established();
+
+        pair.Client.Disconnect(first);
+        pair.Client.Disconnect(second);
+        byte[] disconnect = SessionPair.NextPacket(pair.Client);
+        OssuaryReceiveResult result = SessionPair.Receive(pair.Server, disconnect);
+
+        Assert.Equal((Wire.Disconnect, (byte)1), (Wire.Type(disconnect), Wire.ErrorFlag(disconnect)));
+        Assert.Equal((OssuaryReceiveStatus.Closed, OssuaryErrorReason.ConnectionFailed), (result.Status, result.Reason));
+        Assert.Equal((OssuarySessionState.Closed, OssuaryErrorReason.ConnectionFailed), (pair.Client.State, pair.Client.LastError));
+    }
+
     [Theory]
     [InlineData(false, OssuaryErrorReason.ConnectionClosed)]
     [InlineData(true, OssuaryErrorReason.ConnectionFailed)]
