@@ -21,6 +21,10 @@ internal static partial class LibsodiumLoader
 {
     private const string LibraryName = "libsodium";
     private const string FileName = "libsodium.so";
+
+    /// <summary>EINTR: a signal handler ran before the write had written anything.</summary>
+    private const int Interrupted = 4;
+
     private static int _reported;
 
     /// <summary>Runs when the runtime starts, i.e. at the first call into the library, before any connection exists.</summary>
@@ -92,10 +96,17 @@ internal static partial class LibsodiumLoader
             byte[] line = Encoding.UTF8.GetBytes(message + "\n");
             fixed (byte* start = line)
             {
-                // A short write goes on with the rest; a failed one (no stderr) gives up: there is nowhere else to say it.
+                // Said only once, so a write a signal interrupts (EINTR: a handler of the program's
+                // without SA_RESTART while stderr is a full pipe) is made again, and a short one goes
+                // on with the rest; any other failure (no stderr) gives up: there is nowhere else to say it.
                 for (int written = 0; written < line.Length;)
                 {
                     nint result = Write(2, start + written, (nuint)(line.Length - written));
+                    if (result < 0 && Marshal.GetLastPInvokeError() == Interrupted)
+                    {
+                        continue;
+                    }
+
                     if (result <= 0)
                     {
                         break;
@@ -108,6 +119,6 @@ internal static partial class LibsodiumLoader
     }
 
     /// <summary>write(2) of libc, bound directly (the project's DirectPInvoke).</summary>
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = false)]
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static unsafe partial nint Write(int descriptor, byte* buffer, nuint count);
 }

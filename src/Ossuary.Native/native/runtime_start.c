@@ -16,6 +16,7 @@
  *
  * Once the runtime is running, each call costs one more load of a flag.
  */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -62,9 +63,24 @@ static void report(int error) {
                         "libossuary: cannot start the .NET runtime: no thread can be created (%s); "
                         "ossuary_create_connection() returns NULL until one can.\n",
                         strerror(error));
-  if (length > 0) {
-    ssize_t ignored = write(STDERR_FILENO, line, (size_t)length < sizeof(line) ? (size_t)length : sizeof(line) - 1);
-    (void)ignored;
+  if (length <= 0) {
+    return;
+  }
+  /* Said only once, so a write a signal interrupts (EINTR: a handler without SA_RESTART while
+     stderr is a full pipe) is made again, and a short one goes on with the rest; any other
+     failure (no stderr) gives up, as there is nowhere else to say it. */
+  const char *next = line;
+  size_t left = (size_t)length < sizeof(line) ? (size_t)length : sizeof(line) - 1;
+  while (left > 0) {
+    ssize_t written = write(STDERR_FILENO, next, left);
+    if (written < 0 && errno == EINTR) {
+      continue;
+    }
+    if (written <= 0) {
+      return;
+    }
+    next += written;
+    left -= (size_t)written;
   }
 }
 
