@@ -372,6 +372,11 @@ static int null_pointers_and_short_buffers(void) {
   EXPECT(conn != NULL, "created");
   EXPECT(ossuary_create_connection((ossuary_conn_type_t)3, NULL) == NULL, "unknown type");
   EXPECT(ossuary_create_connection((ossuary_conn_type_t)-1, NULL) == NULL, "negative type");
+  /* ossuary.h: the whole value counts (libossuary 0.5 reads its low byte: a client, then servers). */
+  EXPECT(ossuary_create_connection((ossuary_conn_type_t)256, NULL) == NULL, "type 256");
+  EXPECT(ossuary_create_connection((ossuary_conn_type_t)257, NULL) == NULL, "type 257");
+  EXPECT(ossuary_create_connection((ossuary_conn_type_t)258, NULL) == NULL, "type 258");
+  EXPECT(ossuary_create_connection((ossuary_conn_type_t)-256, NULL) == NULL, "type -256");
 
   EXPECT(ossuary_set_secret_key(NULL, key) == -1, "set_secret_key NULL conn");
   EXPECT(ossuary_set_secret_key(conn, NULL) == -1, "set_secret_key NULL key");

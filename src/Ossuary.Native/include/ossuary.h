@@ -123,6 +123,10 @@ typedef enum {
  *
  * Returns the connection, or NULL for an unknown type or if the library could not start.
  * Release it with ossuary_destroy_connection().
+ *
+ * Every value of type but the three above is unknown, 256 and up included. libossuary 0.5 reads
+ * only the low byte of type, so there 256 makes a client and 257 and 258 servers (and -256 a
+ * client); this library refuses them rather than guess which role a stray value meant.
  */
 OssuaryConnection *ossuary_create_connection(ossuary_conn_type_t type, const uint8_t auth_key[32]);
 
