@@ -44,6 +44,7 @@ static int drain_end;
 static char drained[1 << 18];
 static size_t drained_len;
 static int interrupter_failed;
+static volatile int call_returned; /* the call came back without writing: nothing to interrupt */
 
 static volatile sig_atomic_t handled;
 
@@ -73,10 +74,12 @@ static int blocked_writing_stderr(void) {
 
 static void *interrupter(void *argument) {
   int blocked;
-  while ((blocked = blocked_writing_stderr()) == 0) {
+  while ((blocked = blocked_writing_stderr()) == 0 && !call_returned) {
     sched_yield();
   }
-  if (blocked < 0) {
+  if (blocked == 0) {
+    /* No write to interrupt (the library did not fail, or said nothing): the checks below say so. */
+  } else if (blocked < 0) {
     interrupter_failed = 1;
   } else {
     pthread_kill(caller, SIGUSR1);
@@ -145,6 +148,7 @@ static int child(int no_thread) {
   }
 
   OssuaryConnection *conn = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  call_returned = 1;
   /* The program's stderr back (closing the pipe's copy), then the pipe's last end: the drain ends. */
   dup2(saved_stderr, STDERR_FILENO);
   close(ends[1]);
