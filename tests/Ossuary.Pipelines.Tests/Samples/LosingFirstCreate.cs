@@ -24,7 +24,7 @@ public class LosingFirstCreate : DispatchProxy
 
     protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
     {
-        if (targetMethod!.Name == nameof(INatsJSContext.CreateOrUpdateStreamAsync) && Interlocked.Increment(ref _creates) == 1)
+        if (targetMethod!.Name is nameof(INatsJSContext.CreateStreamAsync) or nameof(INatsJSContext.CreateOrUpdateStreamAsync) && Interlocked.Increment(ref _creates) == 1)
         {
 #pragma warning disable CA2012 // a proxy hands the ValueTask back boxed; its caller awaits it once
             return LoseAsync((StreamConfig)args![0]!, (CancellationToken)args[1]!);

@@ -164,6 +164,14 @@ public sealed class TelemetryJetStreamTests : IDisposable
         await ConsumeAsync(new JetStreamStoreConsumer(options, store, consumerLog), Readings, budget.Token);
 
         Assert.Equal(Readings, ReadingQueries.Totals(database).Single().Readings);
+
+        // What can change in place without losing a reading has: discard new (it had no limits), and the window.
+        await using (var client = new NatsClient(nats.Url))
+        {
+            var config = (await client.CreateJetStreamContext().GetStreamAsync(options.Stream, cancellationToken: budget.Token)).Info.Config;
+            Assert.Equal((NATS.Client.JetStream.Models.StreamConfigDiscard.New, options.DuplicateWindow), (config.Discard, config.DuplicateWindow));
+        }
+
         Assert.All([nodeLog, consumerLog], log => Assert.Contains(log.Collector.GetSnapshot(), record => record.Id.Id == 1712 && record.Level == Microsoft.Extensions.Logging.LogLevel.Warning && record.Message.Contains("nats stream rm TELEMETRY_OLD", StringComparison.Ordinal)));
     }
 
