@@ -189,8 +189,9 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
     [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device}'s connection ended because the readings store is unavailable: {Reason}")]
     private static partial void LogStoreClosed(ILogger logger, OssuaryPublicKey device, string reason);
 
-    // Information, as a dropped connection: the device's fault, and one that reconnects to repeat it
-    // must not fill a log kept at Warning for the server's own troubles.
-    [LoggerMessage(Level = LogLevel.Information, Message = "Device {Device} sent a line longer than the limit; closing its connection.")]
+    // Debug, as a dropped connection: the device's fault (the project's rule for what a peer causes),
+    // and at Information one that reconnected to repeat it put a line in the log at every connection.
+    // The operator sees it without the log: the line is counted as rejected (the table, the metric).
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Device {Device} sent a line longer than the limit; closing its connection.")]
     private static partial void LogLineTooLong(ILogger logger, OssuaryPublicKey device);
 }
