@@ -13,11 +13,15 @@ namespace Ossuary.Samples.Telemetry.JetStream;
 /// acknowledged every reading (stored in the stream, or recognised as a duplicate by its message id).
 /// Behind the same bounded queue as the SQLite store, so a slow or absent NATS server slows the devices:
 /// a reading JetStream did not acknowledge (no answer in time, no JetStream to answer, no room in a
-/// full stream) is published again until it is, while the queue fills and the connections wait.
+/// full stream) is published again until it is, while the queue fills and the connections wait. Any
+/// other refusal (a stream whose store failed, say) fails the write, and the node's store with it.
 /// </summary>
 public sealed partial class JetStreamPublisher : IReadingStore
 {
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
+
+    // JSStreamStoreFailedF: a stream at its limits (discard new), or a store that failed.
+    private const int StoreFailed = 10077;
 
     private readonly NatsClient _nats;
     private readonly INatsJSContext _js;
@@ -200,11 +204,19 @@ public sealed partial class JetStreamPublisher : IReadingStore
 
     /// <summary>
     /// JetStream refused a reading for want of room: the stream's limits (maximum messages or bytes,
-    /// JSStreamStoreFailedF, and JSStreamMaxStreamBytesExceeded) or the server's (JSInsufficientResourcesErr,
-    /// JSStorageResourcesExceededErr). The stream discards new messages when full (<see cref="JetStreamStream"/>),
-    /// so this is consume falling behind, or a limit too small: not a reason to stop the node and lose its queue.
+    /// JSStreamStoreFailedF with the limit's own words, and JSStreamMaxStreamBytesExceeded) or the server's
+    /// (JSInsufficientResourcesErr, JSStorageResourcesExceededErr). The stream discards new messages when
+    /// full (<see cref="JetStreamStream"/>), so this is consume falling behind, or a limit too small: not a
+    /// reason to stop the node and lose its queue. JSStreamStoreFailedF also carries a failure of the store
+    /// itself (nats-server 2.9: "error opening msg block file ...", a disk error), which no waiting mends:
+    /// not room, so the write fails, and the node with it (exit 1, the server's reason in its log).
     /// </summary>
-    private static bool IsNoRoom(ApiError error) => error.ErrCode is 10077 or 10122 or 10023 or 10047;
+    private static bool IsNoRoom(ApiError error) => error.ErrCode switch
+    {
+        StoreFailed => error.Description is "maximum messages exceeded" or "maximum bytes exceeded" or "maximum messages per subject exceeded",
+        10122 or 10023 or 10047 => true,
+        _ => false,
+    };
 
     /// <summary>
     /// The device's key and sequence number, so that a device's resend (through any node) is dropped too;

@@ -27,6 +27,9 @@ internal sealed partial class NatsServerProcess : IAsyncDisposable
 
     public string Url { get; }
 
+    /// <summary>The server's store directory (<c>-sd</c>): a stream's files are under <c>jetstream/$G/streams/NAME</c>.</summary>
+    public string StoreDirectory => _directory;
+
     public static async Task<NatsServerProcess> StartAsync(CancellationToken cancellationToken)
     {
         string directory = Directory.CreateTempSubdirectory("ossuary-nats-").FullName;
