@@ -25,7 +25,8 @@ public static class JetStreamStream
     /// it reaches its limits, with the duplicate window of <paramref name="options"/>. An existing one
     /// keeps the settings its operator gave it (limits, replicas, placement, ...): only what the sample
     /// relies on is changed, and only where that cannot lose a reading (discard new on a stream without
-    /// limits, a duplicate window at least <see cref="JetStreamOptions.DuplicateWindow"/>). A stream an
+    /// limits, a duplicate window at least <see cref="JetStreamOptions.DuplicateWindow"/>, the readings'
+    /// subjects added to the stream's own when none of these takes them). A stream an
     /// earlier version made keeps every reading (limits retention), which nats-server cannot change in
     /// place: that stream is used as it is, and <see cref="KeepsStoredReadings"/> tells the caller to warn.
     /// </summary>
@@ -117,9 +118,20 @@ public static class JetStreamStream
         bool limited = config.MaxMsgs > 0 || config.MaxBytes > 0;
         bool discardOld = config.Discard != StreamConfigDiscard.New;
         bool shortWindow = config.DuplicateWindow < options.DuplicateWindow;
-        if (!discardOld && !shortWindow)
+        string readings = options.Subject + ".>";
+        IReadOnlyList<string> subjects = config.Subjects?.ToList() ?? [];
+        bool uncovered = !subjects.Any(subject => Covers(subject, readings));
+        if (!discardOld && !shortWindow && !uncovered)
         {
             return stream;
+        }
+
+        if (uncovered)
+        {
+            // Added to the operator's, not in their place (as the whole-configuration update did): a
+            // stream without them took none of the node's publishes, which it retried for ever as an
+            // outage while consume read nothing.
+            config.Subjects = [.. subjects, readings];
         }
 
         // Only these two, in the configuration the server gave: the operator's limits, replicas and the
@@ -136,6 +148,30 @@ public static class JetStreamStream
         }
 
         return await js.UpdateStreamAsync(config, cancellationToken);
+    }
+
+    /// <summary>
+    /// True when every subject <paramref name="pattern"/> matches is one <paramref name="subject"/> (a
+    /// stream's, wildcards allowed) matches too: the stream takes those messages already.
+    /// </summary>
+    private static bool Covers(string subject, string pattern)
+    {
+        string[] have = subject.Split('.');
+        string[] want = pattern.Split('.');
+        for (int i = 0; i < have.Length; i++)
+        {
+            if (have[i] == ">")
+            {
+                return i < want.Length;
+            }
+
+            if (i >= want.Length || want[i] == ">" || (have[i] != "*" && (want[i] == "*" || have[i] != want[i])))
+            {
+                return false;
+            }
+        }
+
+        return have.Length == want.Length;
     }
 
     /// <summary>The setting of <paramref name="config"/> under which JetStream deletes readings not yet stored, named as the operator sets it; null if none.</summary>

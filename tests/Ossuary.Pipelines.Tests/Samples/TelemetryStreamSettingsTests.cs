@@ -71,6 +71,33 @@ public sealed class TelemetryStreamSettingsTests : IDisposable
     }
 
     [Fact]
+    public async Task AStreamWithoutTheReadingsSubjectsGetsThemAndKeepsItsOwn()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_ELSEWHERE", Subject = "moved.readings" };
+        await using var client = new NatsClient(nats.Url);
+        INatsJSContext js = client.CreateJetStreamContext();
+        await js.CreateStreamAsync(
+            new StreamConfig(options.Stream, ["elsewhere.>"]) { Retention = StreamConfigRetention.Workqueue, Discard = StreamConfigDiscard.New, DuplicateWindow = options.DuplicateWindow },
+            budget.Token);
+
+        // Without the readings' subjects the node's publishes find no stream: it would retry them for
+        // ever as an outage, its devices waiting, while consume read an empty stream.
+        await using JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, budget.Token);
+        StreamConfig config = (await js.GetStreamAsync(options.Stream, cancellationToken: budget.Token)).Info.Config;
+        Assert.Equal(["elsewhere.>", "moved.readings.>"], config.Subjects!.Order(StringComparer.Ordinal));
+
+        // Covered already (by a wider subject): nothing is added, which the server would refuse as an overlap.
+        var wider = new JetStreamOptions { Url = nats.Url, Stream = options.Stream, Subject = "elsewhere.readings" };
+        await using JetStreamPublisher second = await JetStreamPublisher.ConnectAsync(wider, budget.Token);
+        Assert.Equal(2, (await js.GetStreamAsync(options.Stream, cancellationToken: budget.Token)).Info.Config.Subjects!.Count);
+        await second.WriteAsync([new StoredReading(new string('f', 64), 1, "temp", 1, 1)], budget.Token);
+        await publisher.WriteAsync([new StoredReading(new string('f', 64), 2, "temp", 2, 2)], budget.Token);
+        Assert.Equal(2, (await js.GetStreamAsync(options.Stream, cancellationToken: budget.Token)).Info.State.Messages);
+    }
+
+    [Fact]
     public async Task AStreamThatDeletesAcknowledgedReadingsIsRefusedNamingTheSettingAndLeftAsItIs()
     {
         using var budget = new CancellationTokenSource(HardLimit);
