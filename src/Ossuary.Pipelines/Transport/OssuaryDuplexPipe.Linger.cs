@@ -81,6 +81,13 @@ public sealed partial class OssuaryDuplexPipe
                 // application was told nothing; the peer's doing, so at Debug, as the output's own timeout says its drop.
                 OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillSendingAfterGoodbye());
             }
+            else if (SocketQueues.WasTornDown(_closingSocket!))
+            {
+                // The input's end was no close of the peer's: the kernel gave the connection up (Kestrel reads that
+                // as a FIN) with our last frames perhaps unsent. It ended the wait in silence; the peer's or the
+                // network's doing, so at Debug, as a socket error during the wait is said.
+                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, TornDownAfterGoodbye());
+            }
         }
         catch (Exception ex) when (IsPeerReset(ex))
         {
@@ -111,6 +118,11 @@ public sealed partial class OssuaryDuplexPipe
             ReportTransportCompletionFailure(ex);
         }
     }
+
+    /// <summary>What a connection the kernel tore down after our Disconnect means, its input ended as if the peer had closed.</summary>
+    internal static OssuaryException TornDownAfterGoodbye() => new(OssuaryErrorReason.ConnectionFailed,
+        "The connection was torn down (the system gave it up: a retransmission, window-probe or user timeout, or it was aborted) after this side's Disconnect, "
+        + "though its input ended as if the peer had closed: the last bytes sent and the Disconnect may not have reached its application.");
 
     /// <summary>What ended a wait for the peer's close after our Disconnect, not the close: a reset, or any other failure (or abort) of the transport.</summary>
     internal static OssuaryException EndOfWaitAfterGoodbye(Exception failure) => IsPeerReset(failure) ? ResetAfterGoodbye(failure) : FailedAfterGoodbye(failure);

@@ -17,6 +17,9 @@ internal static class SocketQueues
     private const int TcpInfoLength = 232;
     private const int NotSentOffset = 144;
 
+    // tcpi_state (the first byte of struct tcp_info): TCP_CLOSE.
+    private const byte TcpStateClose = 7;
+
     /// <summary>Bytes of the peer's wait unread in the socket.</summary>
     public static bool HasUnreadBytes(Socket socket)
     {
@@ -27,6 +30,35 @@ internal static class SocketQueues
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
             return false; // already closed or reset
+        }
+    }
+
+    /// <summary>
+    /// Whether the kernel has torn the connection down (Linux; elsewhere false): its state is CLOSE, not the
+    /// CLOSE_WAIT a peer's close leaves while this side has not closed, or the socket has been disposed under
+    /// us. A connection the kernel gave up (a retransmission, window-probe or user timeout) reads as an end of
+    /// input once the error has gone to a send, and Kestrel reads it as the peer's FIN, disposing the socket
+    /// as its send loop fails: neither is a close of the peer's, and what it had not received is lost.
+    /// </summary>
+    public static bool WasTornDown(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux() || socket.ProtocolType != ProtocolType.Tcp)
+        {
+            return false;
+        }
+
+        Span<byte> info = stackalloc byte[TcpInfoLength];
+        try
+        {
+            return socket.GetRawSocketOption(IpProtocolTcp, TcpInfo, info) >= 1 && info[0] == TcpStateClose;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true; // the transport closed it: over a socket whose output we have not completed, only as it failed
+        }
+        catch (SocketException)
+        {
+            return false;
         }
     }
 
