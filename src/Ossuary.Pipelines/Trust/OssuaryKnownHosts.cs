@@ -67,14 +67,40 @@ public sealed class OssuaryKnownHosts
         {
             // Shared access: waits out a writer that holds the file exclusively (see Add).
             using FileStream file = OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            RequireOwnerOnlyWrites(file, path);
-            using var reader = new StreamReader(file);
-            return ParseEntries(reader, path, forgiveCutEnd: true, out _);
+            return ReadOpened(file, path);
         }
         catch (FileNotFoundException)
         {
             return [];
         }
+    }
+
+    /// <summary><see cref="ReadFile"/> that waits for a writer without holding a thread (<see cref="CheckAsync"/>).</summary>
+    private static async ValueTask<List<KnownHost>> ReadFileAsync(string path, CancellationToken cancellationToken)
+    {
+        RequireNotFolder(path);
+        if (!File.Exists(path))
+        {
+            return [];
+        }
+
+        try
+        {
+            using FileStream file = await OpenWithRetryAsync(path, FileMode.Open, FileAccess.Read, FileShare.Read, cancellationToken).ConfigureAwait(false);
+            return ReadOpened(file, path);
+        }
+        catch (FileNotFoundException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>The entries of the file opened, refused if others may write it. Read at once: a trust file is a few lines.</summary>
+    private static List<KnownHost> ReadOpened(FileStream file, string path)
+    {
+        RequireOwnerOnlyWrites(file, path);
+        using var reader = new StreamReader(file);
+        return ParseEntries(reader, path, forgiveCutEnd: true, out _);
     }
 
     /// <summary>
@@ -104,7 +130,8 @@ public sealed class OssuaryKnownHosts
     /// Compares <paramref name="key"/> with what the file says about <paramref name="host"/>:<paramref name="port"/>:
     /// trusted if any of the keys recorded for it is <paramref name="key"/> (a host may have several,
     /// the old and the new during a key rotation, as in ssh), changed if others are recorded.
-    /// Exact host:port entries win over host-only ones.
+    /// Exact host:port entries win over host-only ones. While another writer holds the file, this waits
+    /// on the calling thread (up to <see cref="LockWait"/>); a trust callback should call <see cref="CheckAsync"/>.
     /// </summary>
     /// <inheritdoc cref="Count" path="/exception"/>
     public KnownHostStatus Check(string host, int port, OssuaryPublicKey key)
@@ -114,6 +141,36 @@ public sealed class OssuaryKnownHosts
         string name = NormalizeHost(host);
         return Query(entries => StatusIn(entries, name, port, key));
     }
+
+    /// <summary>
+    /// <see cref="Check"/> for a trust callback (<see cref="Transport.OssuaryClientOptions.TrustServer"/>,
+    /// <see cref="Transport.OssuaryClientOptions.TrustServerAtEndPoint"/>): while another writer holds
+    /// the file (an <see cref="Add"/> in this process or another, the tool's <c>known-hosts set</c> or
+    /// <c>remove</c>), it waits without holding a thread, and its wait ends with
+    /// <paramref name="cancellationToken"/> (the handshake's). <see cref="Check"/> waits by sleeping on
+    /// the calling thread, up to <see cref="LockWait"/>: called from the callbacks of many connections at
+    /// once, it took a thread-pool thread for each, and the rest of the process waited with them.
+    /// </summary>
+    /// <inheritdoc cref="Count" path="/exception"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the file was held.</exception>
+    public ValueTask<KnownHostStatus> CheckAsync(string host, int port, OssuaryPublicKey key, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        ArgumentNullException.ThrowIfNull(key);
+        string name = NormalizeHost(host);
+        if (Path is not { } path)
+        {
+            lock (_sync)
+            {
+                return ValueTask.FromResult(StatusIn(_entries, name, port, key));
+            }
+        }
+
+        return CheckFileAsync(path, name, port, key, cancellationToken);
+    }
+
+    private static async ValueTask<KnownHostStatus> CheckFileAsync(string path, string name, int port, OssuaryPublicKey key, CancellationToken cancellationToken) =>
+        StatusIn(await ReadFileAsync(path, cancellationToken).ConfigureAwait(false), name, port, key);
 
     /// <summary>The key recorded for the host and port (an exact host:port entry wins over a host-only one; of several, the first); null if none.</summary>
     /// <inheritdoc cref="Count" path="/exception"/>
@@ -293,7 +350,7 @@ public sealed class OssuaryKnownHosts
         }
     }
 
-    /// <summary>How long <see cref="Add"/> and <see cref="Load"/> wait for another writer to release the file.</summary>
+    /// <summary>How long <see cref="Add"/>, <see cref="Load"/> and the queries (<see cref="Check"/>, <see cref="CheckAsync"/>) wait for another writer to release the file.</summary>
     public static TimeSpan LockWait { get; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Adds the entry to this set unless the key is already trusted there; throws if the host has a different key. Call under the lock.</summary>
@@ -314,67 +371,39 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary>
-    /// Opens the file, waiting while another process (or another set in this one) holds it:
-    /// .NET locks a file opened with <see cref="FileShare.None"/> (flock on Unix, per open file,
-    /// so threads conflict as processes do), and a conflicting open fails at once rather than waiting.
+    /// Opens the file, waiting while another process (or another set in this one) holds it, by
+    /// sleeping: for synchronous callers (<see cref="Load"/>, <see cref="Add"/>, <see cref="Check"/>).
     /// The one implementation for this class and the tool's <c>known-hosts set</c> and <c>remove</c>
-    /// (through InternalsVisibleTo), which replace the file by renaming a new one over it.
+    /// (through InternalsVisibleTo), which replace the file by renaming a new one over it. See
+    /// <see cref="HeldFileOpening"/> for why the file locked is checked to be the one the name leads to.
     /// </summary>
-    /// <remarks>
-    /// The lock is taken after the open: a writer that held the file meanwhile may have renamed a new
-    /// file over it, or deleted one it had created, before letting go. The lock is then on a file no
-    /// folder names, and what was appended to it was lost though the append succeeded (a key recorded
-    /// on first use, reported as recorded). So the file locked must still be the one the name leads to,
-    /// or it is opened again (<see cref="FileIdentity"/>).
-    /// </remarks>
     internal static FileStream OpenWithRetry(string path, FileMode mode, FileAccess access, FileShare share)
     {
-        var options = new FileStreamOptions { Mode = mode, Access = access, Share = share };
-        if (!OperatingSystem.IsWindows() && mode != FileMode.Open)
-        {
-            // Made 0644 whatever the umask (0002 would leave it group-writable, and then refused).
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-        }
-
-        const int MaxReplaced = 100;
-        long started = Environment.TickCount64;
-        int pause = 1;
-        int replaced = 0;
+        var opening = new HeldFileOpening(path, mode, access, share);
         while (true)
         {
-            FileStream file;
-            try
+            if (opening.TryOpen(out TimeSpan pause) is { } file)
             {
-                file = new FileStream(path, options);
-            }
-            catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException or PathTooLongException)
-                && Environment.TickCount64 - started < LockWait.TotalMilliseconds)
-            {
-                Thread.Sleep(pause);
-                pause = Math.Min(pause * 2, 50);
-                continue;
+                return file;
             }
 
-            try
+            Thread.Sleep(pause);
+        }
+    }
+
+    /// <summary><see cref="OpenWithRetry"/> that waits without holding a thread, and ends its wait with <paramref name="cancellationToken"/>.</summary>
+    internal static async ValueTask<FileStream> OpenWithRetryAsync(string path, FileMode mode, FileAccess access, FileShare share, CancellationToken cancellationToken)
+    {
+        var opening = new HeldFileOpening(path, mode, access, share);
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (opening.TryOpen(out TimeSpan pause) is { } file)
             {
-                if (FileIdentity.StillNamedBy(file.SafeFileHandle, path))
-                {
-                    return file;
-                }
-            }
-            catch
-            {
-                file.Dispose();
-                throw;
+                return file;
             }
 
-            // Replaced or deleted while this waited for it: the name's file now (or a new one) is the file.
-            // Not bound by LockWait (the wait that ended was for a lock, and it was had), but not endless.
-            file.Dispose();
-            if (++replaced == MaxReplaced)
-            {
-                throw new IOException($"'{path}' was replaced {MaxReplaced} times while this opened it; giving up.");
-            }
+            await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
         }
     }
 
