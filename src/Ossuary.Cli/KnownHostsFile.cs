@@ -30,7 +30,7 @@ internal static class KnownHostsFile
         StdPaths.RequireNotDirectory(path, "known-hosts file");
         try
         {
-            return OssuaryKnownHosts.Load(path);
+            return OssuaryKnownHosts.Load(path, StderrWarnings.Instance);
         }
         catch (FormatException ex)
         {
@@ -336,7 +336,7 @@ internal static class KnownHostsFile
         }
     }
 
-    /// <summary>True for a last line, unended, that the library does not read and so leaves out (<see cref="OssuaryKnownHosts.Load"/>).</summary>
+    /// <summary>True for a last line, unended, that the library does not read and so leaves out (<see cref="OssuaryKnownHosts.Load(string)"/>).</summary>
     private static bool IsCutShort(string line)
     {
         if (line.Length > TrustFileLine.MaxLineLength)

@@ -69,6 +69,9 @@ internal static partial class OssuaryLog
     [LoggerMessage(EventId = 26, Message = "TCP keep-alive could not be set on Ossuary connection {ConnectionId}; it goes on without (a peer that vanishes is not noticed). Held back since the last report of this cause: {HeldBack}.")]
     public static partial void KeepAliveNotSet(ILogger logger, LogLevel level, string? connectionId, int heldBack, Exception exception);
 
+    [LoggerMessage(28, LogLevel.Warning, "Ossuary known-hosts file {Path}:{Line} is a last line cut short, what a crash or a power cut leaves of a key being recorded: it is left out (it trusts no server), a key recorded then is not in the file, and the next key recorded takes the line's place.")]
+    public static partial void KnownHostsLastLineCut(ILogger logger, string path, int line);
+
     [LoggerMessage(25, LogLevel.Information, "Ossuary options '{OptionsName}' reloaded: identity {Identity}, {KeyCount} listed peer keys (a server's authorized client keys, a client's trusted server keys).")]
     private static partial void OptionsReloaded(ILogger logger, string optionsName, string identity, int keyCount);
 

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Trust;
 
@@ -22,10 +24,17 @@ public sealed class OssuaryKnownHosts
     // A file-backed set's queries read the file instead (see Query): the list serves Add only.
     private readonly Lock _sync = new();
 
-    private OssuaryKnownHosts(string? path, List<KnownHost> entries)
+    // Told of a last line cut short (see ReportCutEnd); null for a set loaded without one.
+    private readonly ILogger? _logger;
+
+    // The line of the cut end last reported, 0 once a read finds none: reported once, not at each check.
+    private int _reportedCutLine;
+
+    private OssuaryKnownHosts(string? path, List<KnownHost> entries, ILogger? logger = null)
     {
         Path = path;
         _entries = entries;
+        _logger = logger is null ? null : new FailSafeLogger(logger);
     }
 
     /// <summary>The file the entries came from and new ones go to; null for an in-memory set.</summary>
@@ -34,7 +43,7 @@ public sealed class OssuaryKnownHosts
     /// <summary>How many entries the file holds.</summary>
     /// <exception cref="FormatException">The file, as read now, has a malformed line; the message gives the file and line number.</exception>
     /// <exception cref="IOException">The file cannot be read, or another writer held it for longer than <see cref="LockWait"/>.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is not a regular file, or it cannot be opened: it is checked each time it is read, as at <see cref="Load"/>.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is not a regular file, or it cannot be opened: it is checked each time it is read, as at <see cref="Load(string)"/>.</exception>
     public int Count => Query(static entries => entries.Count);
 
     /// <summary>
@@ -44,18 +53,29 @@ public sealed class OssuaryKnownHosts
     /// process's user and root): its owner could. A last line that no line break ends and that does
     /// not parse is left out, here and whenever the file is read: it is what a crash or a power cut
     /// leaves of a line <see cref="Add"/> was appending (which then drops it), and it can only be the
-    /// start of an entry, so it trusts nobody. Any other malformed line refuses the file.
+    /// start of an entry, so it trusts nobody; <see cref="Load(string, ILogger)"/> says so to a logger.
+    /// Any other malformed line refuses the file.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
-    public static OssuaryKnownHosts Load(string path)
+    public static OssuaryKnownHosts Load(string path) => Load(path, null);
+
+    /// <summary>
+    /// <see cref="Load(string)"/>, reporting to <paramref name="logger"/> a last line that a crash cut short
+    /// and that is left out (event 28, Warning, naming the file and the line): once for this set, and
+    /// again if a later read finds another.
+    /// </summary>
+    /// <inheritdoc cref="Load(string)" path="/exception"/>
+    public static OssuaryKnownHosts Load(string path, ILogger? logger)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        return new OssuaryKnownHosts(path, ReadFile(path));
+        var set = new OssuaryKnownHosts(path, [], logger);
+        set._entries.AddRange(set.ReadFile(path));
+        return set;
     }
 
     /// <summary>The entries of the file at <paramref name="path"/> as it is now; none if it is missing.</summary>
-    private static List<KnownHost> ReadFile(string path)
+    private List<KnownHost> ReadFile(string path)
     {
         RequireNotFolder(path);
         if (!File.Exists(path))
@@ -76,7 +96,7 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary><see cref="ReadFile"/> that waits for a writer without holding a thread (<see cref="CheckAsync"/>).</summary>
-    private static async ValueTask<List<KnownHost>> ReadFileAsync(string path, CancellationToken cancellationToken)
+    private async ValueTask<List<KnownHost>> ReadFileAsync(string path, CancellationToken cancellationToken)
     {
         RequireNotFolder(path);
         if (!File.Exists(path))
@@ -96,11 +116,26 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary>The entries of the file opened, refused if others may write it. Read at once: a trust file is a few lines.</summary>
-    private static List<KnownHost> ReadOpened(FileStream file, string path)
+    private List<KnownHost> ReadOpened(FileStream file, string path)
     {
         RequireOwnerOnlyWrites(file, path);
         using var reader = new StreamReader(file);
-        return ParseEntries(reader, path, forgiveCutEnd: true, out _);
+        List<KnownHost> entries = ParseEntries(reader, path, forgiveCutEnd: true, out int cutLine);
+        ReportCutEnd(cutLine);
+        return entries;
+    }
+
+    /// <summary>
+    /// Tells the logger of a last line cut short that is left out (<paramref name="cutLine"/>, 0 for none):
+    /// left out without a word, a file a crash damaged, and a key a user meant to record that is not
+    /// there, went unnoticed. Once for each such line, not at every check of every connection.
+    /// </summary>
+    private void ReportCutEnd(int cutLine)
+    {
+        if (Interlocked.Exchange(ref _reportedCutLine, cutLine) != cutLine && cutLine > 0 && _logger is { } logger)
+        {
+            OssuaryLog.KnownHostsLastLineCut(logger, Path!, cutLine);
+        }
     }
 
     /// <summary>
@@ -169,7 +204,7 @@ public sealed class OssuaryKnownHosts
         return CheckFileAsync(path, name, port, key, cancellationToken);
     }
 
-    private static async ValueTask<KnownHostStatus> CheckFileAsync(string path, string name, int port, OssuaryPublicKey key, CancellationToken cancellationToken) =>
+    private async ValueTask<KnownHostStatus> CheckFileAsync(string path, string name, int port, OssuaryPublicKey key, CancellationToken cancellationToken) =>
         StatusIn(await ReadFileAsync(path, cancellationToken).ConfigureAwait(false), name, port, key);
 
     /// <summary>The key recorded for the host and port (an exact host:port entry wins over a host-only one; of several, the first); null if none.</summary>
@@ -243,13 +278,13 @@ public sealed class OssuaryKnownHosts
     /// <summary>
     /// Records a key for host:port and appends it to the file (created if missing, with any missing
     /// folders above it, those for this user only: 0700), in the file's encoding: UTF-8 unless a
-    /// byte-order mark says UTF-16 or UTF-32, as <see cref="Load"/> reads it. The file is
+    /// byte-order mark says UTF-16 or UTF-32, as <see cref="Load(string)"/> reads it. The file is
     /// re-read while held exclusively, and this set refreshed from it, so two processes that trust
     /// a server on first use at once record one key: the second finds the first's entry. Once held,
     /// the file is checked to be the one the path still names (on Linux and macOS): another writer
     /// (the tool's <c>known-hosts set</c> or <c>remove</c>) may have renamed a new file over it or
     /// deleted it meanwhile, and the key then goes to the file that has the name. A last line cut
-    /// short by a crash (see <see cref="Load"/>) is cut away, and the new line takes its place.
+    /// short by a crash (see <see cref="Load(string)"/>) is cut away, and the new line takes its place.
     /// </summary>
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
@@ -294,20 +329,23 @@ public sealed class OssuaryKnownHosts
 
         List<KnownHost> current;
         Encoding encoding;
-        bool cutEnd;
+        int cutLine;
         bool glued;
         using (var reader = new StreamReader(new MemoryStream(held)))
         {
             string text = reader.ReadToEnd();
-            current = ParseEntries(new StringReader(text), Path, forgiveCutEnd: true, out cutEnd);
+            current = ParseEntries(new StringReader(text), Path, forgiveCutEnd: true, out cutLine);
 
             // The line goes in the file's own encoding, as its byte-order mark says (UTF-16 from Windows
             // PowerShell 5's `>`): in UTF-8 it read back as a line of garbage, and the file as malformed.
             encoding = reader.CurrentEncoding;
 
             // One line whatever the comment holds, and never glued to a last line that lacks its newline.
-            glued = !cutEnd && text.Length > 0 && text[^1] != '\n';
+            glued = cutLine == 0 && text.Length > 0 && text[^1] != '\n';
         }
+
+        ReportCutEnd(cutLine);
+        bool cutEnd = cutLine > 0;
 
         lock (_sync)
         {
@@ -350,7 +388,7 @@ public sealed class OssuaryKnownHosts
         }
     }
 
-    /// <summary>How long <see cref="Add"/>, <see cref="Load"/> and the queries (<see cref="Check"/>, <see cref="CheckAsync"/>) wait for another writer to release the file.</summary>
+    /// <summary>How long <see cref="Add"/>, <see cref="Load(string)"/> and the queries (<see cref="Check"/>, <see cref="CheckAsync"/>) wait for another writer to release the file.</summary>
     public static TimeSpan LockWait { get; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Adds the entry to this set unless the key is already trusted there; throws if the host has a different key. Call under the lock.</summary>
@@ -372,7 +410,7 @@ public sealed class OssuaryKnownHosts
 
     /// <summary>
     /// Opens the file, waiting while another process (or another set in this one) holds it, by
-    /// sleeping: for synchronous callers (<see cref="Load"/>, <see cref="Add"/>, <see cref="Check"/>).
+    /// sleeping: for synchronous callers (<see cref="Load(string)"/>, <see cref="Add"/>, <see cref="Check"/>).
     /// The one implementation for this class and the tool's <c>known-hosts set</c> and <c>remove</c>
     /// (through InternalsVisibleTo), which replace the file by renaming a new one over it. See
     /// <see cref="HeldFileOpening"/> for why the file locked is checked to be the one the name leads to.
@@ -434,12 +472,12 @@ public sealed class OssuaryKnownHosts
     /// an entry (a prefix with the host and the whole key reads as that entry), so leaving it out
     /// trusts nobody it would not have. For files; text handed to <see cref="Parse"/> is whole.
     /// </param>
-    /// <param name="cutEnd">Set when such a line was left out.</param>
-    private static List<KnownHost> ParseEntries(TextReader reader, string source, bool forgiveCutEnd, out bool cutEnd)
+    /// <param name="cutLine">The number of such a line when it was left out; 0 otherwise.</param>
+    private static List<KnownHost> ParseEntries(TextReader reader, string source, bool forgiveCutEnd, out int cutLine)
     {
         ArgumentNullException.ThrowIfNull(reader);
         var entries = new List<KnownHost>();
-        cutEnd = false;
+        cutLine = 0;
         foreach ((int lineNumber, string line, bool ended) in TrustFileLine.Read(reader, source))
         {
             try
@@ -451,7 +489,7 @@ public sealed class OssuaryKnownHosts
             }
             catch (FormatException) when (forgiveCutEnd && !ended)
             {
-                cutEnd = true;
+                cutLine = lineNumber;
             }
         }
 

@@ -87,6 +87,20 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.StartsWith(kept + "new.example:7000 ", File.ReadAllText(path), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AConnectWhoseKnownHostsFileEndsWithACutLineSaysSo()
+    {
+        // The library leaves the cut line out (it trusts nobody); the user should still learn that their
+        // file was damaged, and that a key they meant to record may not be there.
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {Old}\nnew.exam");
+
+        ToolResult result = await RunAsync("connect", "127.0.0.1:1", "--known-hosts", "known_hosts");
+
+        Assert.Contains("known_hosts:2", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("cut short", result.Stderr, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("listen", "--authorized-keys")]
     [InlineData("connect", "--known-hosts")]

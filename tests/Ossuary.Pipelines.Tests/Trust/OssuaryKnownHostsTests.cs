@@ -391,6 +391,34 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void ALastLineCutShortIsReportedOnceThroughTheLoggerGivenToLoad()
+    {
+        // The cut line is left out without a word: a user whose file a crash damaged never learned it,
+        // nor that a key they meant to record was not. Reported as a Warning (event 28) naming the file
+        // and the line, once for the set rather than at each check of every connection.
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {KeyA}\nexample.net:70");
+        var logger = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path, logger);
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check("example.org", 7000, KeyA));
+        Assert.Equal(1, hosts.Count);
+
+        Microsoft.Extensions.Logging.Testing.FakeLogRecord record = Assert.Single(logger.Collector.GetSnapshot());
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, record.Level);
+        Assert.Equal(28, record.Id.Id);
+        Assert.Contains(path + ":2", record.Message, StringComparison.Ordinal);
+        Assert.Contains("cut short", record.Message, StringComparison.Ordinal);
+
+        hosts.Add("example.net", 7000, KeyB); // takes the cut line's place
+        Assert.Single(logger.Collector.GetSnapshot());
+        File.AppendAllText(path, "again.exam"); // cut again: a new report
+        Assert.Equal(2, hosts.Count);
+        Assert.Equal(2, logger.Collector.Count);
+        Assert.Contains(path + ":3", logger.Collector.LatestRecord.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ACutLastLineOfAUtf16FileIsDroppedAtItsLineBreak()
     {
         // The cut line's bytes, not its characters, are what Add takes away: in UTF-16 a crash may even
