@@ -112,6 +112,7 @@ internal static class KnownHostsFile
     /// </remarks>
     private static int Rewrite(FileStream file, string path, HostPort server, string? added)
     {
+        ClearDeadDrafts(path);
         byte[] content = new byte[file.Length];
         file.ReadExactly(content);
         if (OtherEncoding(content) is { } encoding)
@@ -212,9 +213,9 @@ internal static class KnownHostsFile
     /// </remarks>
     private static void ReplaceWith(FileStream file, string path, byte[] bytes)
     {
-        string target = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        string target = TargetOf(path);
         string folder = Path.GetDirectoryName(target)!;
-        string temporary = target + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)) + ".tmp";
+        string temporary = target + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(DraftTagBytes)) + ".tmp";
         try
         {
             var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
@@ -249,11 +250,51 @@ internal static class KnownHostsFile
         }
     }
 
+    /// <summary>The random part of a draft's name (FILE.xxxxxxxx.tmp), in bytes: twice as many hex digits.</summary>
+    private const int DraftTagBytes = 4;
+
+    /// <summary>The file a rewrite replaces: a link's final target, not the link.</summary>
+    private static string TargetOf(string path) =>
+        new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+
+    /// <summary>
+    /// Deletes the drafts that a set or remove killed before renaming them into place left beside the
+    /// file (<see cref="ReplaceWith"/>'s FILE.xxxxxxxx.tmp, <see cref="WriteBackup"/>'s FILE.old.xxxxxxxx.tmp):
+    /// each crash left one more, forever. Every writer makes its drafts while it holds the file, and
+    /// renames them before it lets go, so once this one holds it, a draft of those names is a dead writer's.
+    /// Names of any other form are left alone, and so is a draft that cannot be deleted.
+    /// </summary>
+    private static void ClearDeadDrafts(string path)
+    {
+        string target = TargetOf(path);
+        string backup = Path.GetFullPath(path + ".old");
+        foreach (string stem in new[] { target, backup }.Distinct(StringComparer.Ordinal))
+        {
+            string folder = Path.GetDirectoryName(stem)!;
+            string name = Path.GetFileName(stem);
+            try
+            {
+                foreach (string draft in Directory.EnumerateFiles(folder, name + ".*.tmp"))
+                {
+                    string tag = Path.GetFileName(draft)[(name.Length + 1)..^".tmp".Length];
+                    if (tag.Length == DraftTagBytes * 2 && tag.All(char.IsAsciiHexDigitLower))
+                    {
+                        File.Delete(draft);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Untidy, not a failure: the rewrite itself is what the user asked for.
+            }
+        }
+    }
+
     /// <summary>FILE.old, written whole (a new file renamed into place, and its folder flushed), with the file's own permissions.</summary>
     private static void WriteBackup(string path, byte[] content)
     {
         string backup = path + ".old";
-        string temporary = backup + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)) + ".tmp";
+        string temporary = backup + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(DraftTagBytes)) + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {

@@ -101,6 +101,34 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Contains("cut short", result.Stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task SetAndRemoveClearDraftsACrashLeftBesideTheFile()
+    {
+        // set and remove write the new file (and FILE.old) as a draft beside it and rename it into place;
+        // killed in between, the draft stayed, and every crash added one, forever. They hold the file
+        // while they write their drafts, so once they hold it a draft of that name is a dead writer's.
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {Old}\n");
+        string[] stale = [path + ".0123abcd.tmp", path + ".old.89abcdef.tmp"];
+        foreach (string draft in stale)
+        {
+            File.WriteAllText(draft, $"example.org:7000 {Old}\n");
+        }
+
+        string notOurs = path + ".notes.tmp";
+        File.WriteAllText(notOurs, "mine\n");
+
+        AssertSucceeds(await RunAsync("known-hosts", "set", "new.example:7000", New, "--known-hosts", "known_hosts"));
+
+        Assert.All(stale, draft => Assert.False(File.Exists(draft), draft));
+        Assert.True(File.Exists(notOurs));
+        Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("new.example", 7000, OssuaryPublicKey.Parse(New)));
+
+        File.WriteAllText(stale[0], "");
+        AssertSucceeds(await RunAsync("known-hosts", "remove", "new.example:7000", "--known-hosts", "known_hosts"));
+        Assert.False(File.Exists(stale[0]));
+    }
+
     [Theory]
     [InlineData("listen", "--authorized-keys")]
     [InlineData("connect", "--known-hosts")]
