@@ -219,6 +219,14 @@ internal static class KnownHostsFile
         try
         {
             var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                // Created owner-only: made as the umask left it (0666 under umask 000, 0664 under 002) and only
+                // then given the held file's mode, the draft could be opened for writing by others in between,
+                // and a descriptor they kept wrote into the known-hosts file once it had the name.
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
             using (var writer = new FileStream(temporary, options))
             {
                 if (!OperatingSystem.IsWindows())

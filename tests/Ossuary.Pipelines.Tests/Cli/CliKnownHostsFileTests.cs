@@ -268,6 +268,29 @@ public sealed class CliKnownHostsFileTests : CliTestBase
     }
 
     [Fact]
+    public async Task SetCreatesItsDraftOfTheNewFileOwnerOnlyWhateverTheUmask()
+    {
+        // The draft was created as the umask left it and given the held file's mode only afterwards: under
+        // umask 000 it was 0666 for a moment, and whoever opened it for writing then (inotify tells them
+        // when, in a folder they can read, such as /tmp) kept a descriptor that wrote into the known-hosts
+        // file once it had the name. strace shows the mode the draft is created with.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {Old}\n");
+        string log = Path.Combine(Dir, "strace.log");
+
+        using ToolProcess set = ToolProcess.StartUnderStrace(
+            strace, ["-f", "-qq", "-o", log, "-e", "trace=openat"],
+            Dir, "known-hosts", "set", "other.example:7000", New, "--known-hosts", "known_hosts");
+        AssertSucceeds(await set.WaitForExitAsync());
+
+        string created = Assert.Single(File.ReadAllLines(log), line => line.Contains($"\"{path}.", StringComparison.Ordinal) && line.Contains(".tmp\"", StringComparison.Ordinal) && line.Contains("O_CREAT", StringComparison.Ordinal));
+        string mode = created[(created.LastIndexOf(", ", StringComparison.Ordinal) + 2)..created.LastIndexOf(')')];
+        Assert.True(mode == "0600", $"the draft was created with mode {mode}: {created}");
+        Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("other.example", 7000, OssuaryPublicKey.Parse(New)));
+    }
+
+    [Fact]
     public async Task SetThroughALinkReplacesTheLinkedFileWithItsModeAndKeepsTheLink()
     {
         // set and remove rename a new file over the old one: over a link (a dotfiles checkout's
