@@ -25,7 +25,14 @@ public sealed class KnownHostsHeldFileTests : IDisposable
         const int Clients = 16;
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
-        await using OssuaryTestServer server = await OssuaryTestServer.StartEchoAsync(serverKey, clientKey);
+        // The handshakes wait for the file as long as the test holds it: no timeout of theirs may end them
+        // first on a loaded machine (the server's 3 s step waits for the client's last packet meanwhile).
+        await using OssuaryTestServer server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            o.Identity = serverKey;
+            o.AuthorizedClientKeys.Add(clientKey.PublicKey);
+            o.HandshakeTimeout = o.HandshakeStepTimeout = TestTimeout.Default * 2;
+        });
         string path = Path.Combine(_directory, "known_hosts");
         File.WriteAllText(path, $"127.0.0.1:{server.EndPoint.Port} {serverKey.PublicKey}\n");
         OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
@@ -34,6 +41,8 @@ public sealed class KnownHostsHeldFileTests : IDisposable
         var options = new OssuaryClientOptions
         {
             Identity = clientKey,
+            HandshakeTimeout = TestTimeout.Default * 2,
+            HandshakeStepTimeout = TestTimeout.Default * 2,
             TrustServerAtEndPoint = async (context, cancellationToken) =>
             {
                 var endPoint = (IPEndPoint)context.EndPoint!;
