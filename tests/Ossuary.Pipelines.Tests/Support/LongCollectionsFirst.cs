@@ -1,4 +1,5 @@
 using Ossuary.Pipelines.Tests.Cli;
+using Ossuary.Pipelines.Tests.Native;
 using Ossuary.Pipelines.Tests.Samples;
 using Xunit.Abstractions;
 using Xunit.Sdk;
@@ -8,14 +9,15 @@ using Xunit.Sdk;
 namespace Ossuary.Pipelines.Tests.Support;
 
 /// <summary>
-/// Starts the two collections that take minutes (the CLI's processes, the telemetry servers: each
-/// serial within itself) before the hundreds of short ones, which then fill the other worker around
-/// them. Left to xunit's own (random) order, one of them could start last and run on alone while the
-/// other worker idles, as the whole suite waited on the CLI collection when it ran apart.
+/// Starts the collections that take minutes (the CLI's processes, the telemetry servers, the native
+/// library's builds and processes: each serial within itself), longest first, before the hundreds of
+/// short ones, which then fill the workers around them. Left to xunit's own (random) order, one of
+/// them could start last and run on alone while the other worker idles, as the whole suite waited on
+/// the CLI collection when it ran apart (and on the native collection, drawn last, in a trial run).
 /// </summary>
 public sealed class LongCollectionsFirst : ITestCollectionOrderer
 {
-    private static readonly string[] Longest = [CliCollection.Name, TelemetryServerCollection.Name];
+    private static readonly string[] Longest = [CliCollection.Name, TelemetryServerCollection.Name, NativeLibraryCollection.Name];
 
     private readonly DefaultTestCollectionOrderer _rest = new();
 
