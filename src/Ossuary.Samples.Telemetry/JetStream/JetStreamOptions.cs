@@ -28,11 +28,4 @@ public sealed class JetStreamOptions
     /// holding a batch, which need not spend 30 s waiting for its redelivery.
     /// </summary>
     internal TimeSpan? AckWait { get; init; }
-
-    /// <summary>
-    /// How often the NATS client pings the server; null (the default) keeps
-    /// <see cref="NatsConnections.PingInterval"/>. Internal: for tests of a frozen server, which need
-    /// not spend three of its intervals (15 s) noticing it.
-    /// </summary>
-    internal TimeSpan? PingInterval { get; init; }
 }

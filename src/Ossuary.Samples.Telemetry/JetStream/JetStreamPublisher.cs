@@ -68,7 +68,7 @@ public sealed partial class JetStreamPublisher : IReadingStore
         logger ??= NullLogger.Instance;
         // As consume does: the NATS client reconnects on its own and tells nobody, and the node's only
         // sign of an outage was its retries (1711), which say nothing of a lost server while it is idle.
-        NatsClient nats = NatsConnections.Create(options, logger);
+        NatsClient nats = NatsConnections.Create(options.Url, logger);
         try
         {
             var publisher = new JetStreamPublisher(nats, options, logger);

@@ -56,7 +56,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
 
     private async Task ConsumeAsync(CancellationToken cancellationToken)
     {
-        await using NatsClient nats = NatsConnections.Create(options, logger);
+        await using NatsClient nats = NatsConnections.Create(options.Url, logger);
         INatsJSContext js = nats.CreateJetStreamContext();
         INatsJSStream stream = await JetStreamStream.EnsureAsync(js, options, cancellationToken);
         if (JetStreamStream.KeepsStoredReadings(stream))

@@ -28,17 +28,11 @@ internal static class NatsConnections
     /// </summary>
     public static TimeSpan StaleAfter => PingInterval * (MaxPingsOut + 1);
 
-    /// <summary>A client for <paramref name="options"/>' server (not connected yet) whose outages go to <paramref name="logger"/>.</summary>
-    public static NatsClient Create(JetStreamOptions options, ILogger logger)
+    /// <summary>A client for <paramref name="url"/> (not connected yet) whose outages go to <paramref name="logger"/>.</summary>
+    public static NatsClient Create(string url, ILogger logger)
     {
         var outages = new NatsOutageLog(logger);
-        var client = new NatsClient(new NatsOpts
-        {
-            Url = options.Url,
-            PingInterval = options.PingInterval ?? PingInterval,
-            MaxPingOut = MaxPingsOut,
-            LoggerFactory = outages.ClientLogs,
-        });
+        var client = new NatsClient(new NatsOpts { Url = url, PingInterval = PingInterval, MaxPingOut = MaxPingsOut, LoggerFactory = outages.ClientLogs });
         outages.Watch(client.Connection);
         return client;
     }

@@ -9,9 +9,7 @@ namespace Ossuary.Pipelines.Tests.Samples;
 /// <summary>
 /// A NATS server that is frozen (SIGSTOP: its connections stay open, nothing answers), not gone: the
 /// ingestion node and consume notice it within their ping bound (about 15 s; the NATS client's default
-/// was 2 minutes a ping, two pings unanswered), say so once, and carry on when it thaws. The test pings
-/// every 2 s instead of 5 s (JetStreamOptions.PingInterval), so its bound is about 6 s; a client that
-/// did not set its ping interval would still take minutes, past <see cref="HardLimit"/>.
+/// was 2 minutes a ping, two pings unanswered), say so once, and carry on when it thaws.
 /// </summary>
 [Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryFrozenNatsTests : IDisposable
@@ -33,7 +31,7 @@ public sealed class TelemetryFrozenNatsTests : IDisposable
     {
         using var budget = new CancellationTokenSource(HardLimit);
         await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
-        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_FROZEN", Subject = "frozen.readings", PingInterval = TimeSpan.FromSeconds(2) };
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_FROZEN", Subject = "frozen.readings" };
         var nodeLog = new FakeLogger();
         var consumerLog = new FakeLogger();
         string device = new('9', 64);
