@@ -261,6 +261,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     public static async Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transport);
+
+        // Before the IdentitySelector, the application's code, which ran for a caller that had already given up
+        // (only the handshake after it looked at the token); the transport is left untouched.
+        cancellationToken.ThrowIfCancellationRequested();
         HandshakePlan plan = HandshakePlan.ForServer(options, out OssuaryIdentity? generated);
         try
         {

@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Ossuary.Pipelines.Integrations;
@@ -97,6 +98,41 @@ public class CallerTokenCancellationTests
         Assert.Equal(cancel.Token, cancelled.CancellationToken);
         Assert.Equal(0, Volatile.Read(ref selections));
     }
+
+    /// <summary>
+    /// AcceptAsync over a bare pipe, with a token already cancelled, runs none of the application's code: it
+    /// ran the IdentitySelector first (a vault asked for a key, a failure logged at Error as ours and the client
+    /// told with Disconnect (error)), and only the handshake after it looked at the token.
+    /// </summary>
+    [Fact]
+    public async Task AcceptWithACancelledTokenThrowsWithThatTokenWithoutRunningTheSelector()
+    {
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var silentClient = clientSide;
+        await using var transportStream = serverSide;
+        using var serverKey = OssuaryIdentity.Generate();
+        int selections = 0;
+        var options = new OssuaryServerOptions
+        {
+            Mode = OssuaryServerMode.Unauthenticated,
+            LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            IdentitySelector = _ =>
+            {
+                Interlocked.Increment(ref selections);
+                return serverKey;
+            },
+        };
+        var transport = new BarePipe(PipeReader.Create(serverSide), PipeWriter.Create(serverSide));
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+
+        OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryDuplexPipe.AcceptAsync(transport, options, cancel.Token).Within());
+
+        Assert.Equal(cancel.Token, cancelled.CancellationToken);
+        Assert.Equal(0, Volatile.Read(ref selections));
+    }
+
+    private sealed record BarePipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
 
     private static async Task ReceiveClientHelloAsync(Socket server)
     {
