@@ -229,6 +229,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public static async Task<OssuaryDuplexPipe> ConnectAsync(IDuplexPipe transport, OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
     {
+        // Before the handshake, which wrote its ClientHello into the transport's output before its flush looked
+        // at the token: the caller's own completion of that output then sent it for a connect already given up.
+        cancellationToken.ThrowIfCancellationRequested();
         HandshakePlan plan = HandshakePlan.ForClient(options);
         try
         {

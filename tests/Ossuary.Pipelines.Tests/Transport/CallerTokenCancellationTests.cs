@@ -132,6 +132,41 @@ public class CallerTokenCancellationTests
         Assert.Equal(0, Volatile.Read(ref selections));
     }
 
+    /// <summary>
+    /// ConnectAsync over a bare pipe, with a token already cancelled, leaves the transport as it found it: it
+    /// wrote its ClientHello into the transport's output before the flush looked at the token, so the caller's
+    /// own completion of that output (its clean-up) sent a handshake for a connection it had given up on.
+    /// </summary>
+    [Fact]
+    public async Task ConnectOverABarePipeWithACancelledTokenWritesNothingToTheTransport()
+    {
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using Socket server = serverSide.Socket;
+        await using var transportStream = clientSide;
+        var transport = new BarePipe(PipeReader.Create(clientSide), PipeWriter.Create(clientSide));
+        var options = new OssuaryClientOptions
+        {
+            LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            TrustedServerKeys = { StrangerKey.Value },
+        };
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+
+        OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryDuplexPipe.ConnectAsync(transport, options, cancel.Token).Within());
+
+        // The caller cleans up as after any failed connect: its output completed, which sends what it holds.
+        await transport.Output.CompleteAsync(); // which also closes the socket (the writer owns its stream)
+        byte[] received = new byte[256];
+        int total = 0;
+        int read;
+        while ((read = await server.ReceiveAsync(received.AsMemory(total)).Within()) > 0)
+        {
+            total += read;
+        }
+
+        Assert.Equal((cancel.Token, 0), (cancelled.CancellationToken, total));
+    }
+
     private sealed record BarePipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
 
     private static async Task ReceiveClientHelloAsync(Socket server)
