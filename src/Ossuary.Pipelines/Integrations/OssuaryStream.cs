@@ -96,6 +96,10 @@ public sealed partial class OssuaryStream : Stream
     public async Task AuthenticateAsClientAsync(OssuaryClientOptions options, EndPoint? serverEndPoint, CancellationToken cancellationToken)
     {
         ThrowIfSpent();
+
+        // Before the stream is claimed: a caller that had already given up spent it (a second call was refused
+        // as "already authenticated") for a handshake that never ran.
+        cancellationToken.ThrowIfCancellationRequested();
         HandshakePlan plan = HandshakePlan.ForClient(options);
         try
         {

@@ -167,6 +167,31 @@ public class CallerTokenCancellationTests
         Assert.Equal((cancel.Token, 0), (cancelled.CancellationToken, total));
     }
 
+    /// <summary>
+    /// A client authentication asked for with a token already cancelled leaves the stream as it was: it claimed
+    /// the inner stream first, so the stream was spent and a later authentication refused as a second one.
+    /// </summary>
+    [Fact]
+    public async Task StreamClientAuthenticationWithACancelledTokenLeavesTheStreamUnspent()
+    {
+        (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+        using var silentServer = serverSide;
+        await using var stream = new OssuaryStream(clientSide);
+        var options = new OssuaryClientOptions
+        {
+            LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            TrustedServerKeys = { StrangerKey.Value },
+        };
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.AuthenticateAsClientAsync(options, cancel.Token).Within());
+
+        // Asked again, still cancelled: the stream is unspent, so this too is a cancellation, not "already authenticated".
+        OperationCanceledException again = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.AuthenticateAsClientAsync(options, cancel.Token).Within());
+
+        Assert.Equal(cancel.Token, again.CancellationToken);
+    }
+
     private sealed record BarePipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
 
     private static async Task ReceiveClientHelloAsync(Socket server)
