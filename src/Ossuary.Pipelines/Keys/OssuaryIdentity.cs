@@ -138,6 +138,9 @@ public sealed unsafe class OssuaryIdentity : IDisposable
     /// </summary>
     public void Dispose() => _secretKey.Dispose();
 
+    /// <summary>True once <see cref="Dispose"/> has been called: a use that starts now throws.</summary>
+    internal bool IsDisposed => _secretKey.IsClosed;
+
     /// <summary>The secret key, held against a racing Dispose until the caller's DangerousRelease.</summary>
     /// <exception cref="ObjectDisposedException">The identity has been disposed.</exception>
     private Span<byte> AcquireSecretKey()

@@ -296,7 +296,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>
     /// The plan with the identity <see cref="OssuaryServerOptions.IdentitySelector"/> chose for
-    /// <paramref name="connection"/> (null for a bare pipe or stream). A selector that throws, or returns none where no default is set, is our failure, not the
+    /// <paramref name="connection"/> (null for a bare pipe or stream). A selector that throws, returns a disposed identity, or returns none where no default is set, is our failure, not the
     /// peer's: logged at Error (event 20), counted as a failed handshake (<c>error.type</c> <c>ConnectionFailed</c>), and thrown as the documented
     /// <see cref="OssuaryException"/> with the selector's exception inside.
     /// </summary>
@@ -312,7 +312,11 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             if (select(connection) is { } chosen)
             {
-                return plan.WithIdentity(chosen);
+                // The selector's mistake, said as such: found only as the handshake signed, it failed as an
+                // anonymous fault of "the handshake" that named no selector.
+                return chosen.IsDisposed ? throw new ObjectDisposedException(nameof(OssuaryIdentity),
+                    "OssuaryServerOptions.IdentitySelector returned a disposed OssuaryIdentity: the server cannot sign with it.")
+                    : plan.WithIdentity(chosen);
             }
 
             return plan.HasIdentity ? plan : throw new InvalidOperationException(

@@ -37,7 +37,7 @@ public sealed class OssuaryServerOptions
     /// the old one elsewhere. Null falls back to <see cref="Identity"/> (or <see cref="IdentityKeyFile"/>);
     /// where neither is set, null ends that connection as a throw does (no key is generated for a server
     /// with a selector, an unauthenticated one included). The connection is null when a bare pipe is
-    /// secured. A selector that throws ends that connection and is logged at Error (event 20); under
+    /// secured. A selector that throws, or returns an identity already disposed, ends that connection and is logged at Error (event 20); under
     /// <c>UseOssuary</c>, over a bare pipe (<c>OssuaryDuplexPipe.AcceptAsync</c>) and an <c>OssuaryStream</c> the client is told with
     /// Disconnect (error), which it reports as <see cref="OssuaryErrorReason.ConnectionFailed"/>. Not disposed by the library.
     /// </summary>

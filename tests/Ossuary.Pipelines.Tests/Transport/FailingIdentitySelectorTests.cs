@@ -46,6 +46,35 @@ public class FailingIdentitySelectorTests
         Assert.Equal(LogLevel.Error, logs.Collector.GetSnapshot().First(r => r.Id.Id == IdentitySelectorFailed).Level);
     });
 
+    /// <summary>
+    /// A selector that returns an identity already disposed (one freed at a key rotation, say) is the selector's
+    /// failure, and said so: logged as a failing selector (event 20, at Error) with the
+    /// <see cref="ObjectDisposedException"/> inside, the client told with Disconnect (error). It surfaced only
+    /// later, as the handshake signed, as an anonymous failure of "the handshake" that named no selector.
+    /// </summary>
+    [Fact]
+    public Task AnIdentitySelectorThatReturnsADisposedIdentityFailsAsTheSelector() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        var rotatedOut = OssuaryIdentity.Generate();
+        rotatedOut.Dispose();
+        await using var server = await OssuaryTestServer.StartEchoAsync(o =>
+        {
+            o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+            o.IdentitySelector = _ => rotatedOut;
+        }, OssuaryTestServer.LogTo(logs));
+        OssuaryClientOptions options = keys.ClientOptions();
+        options.TrustedServerKeys.Add(rotatedOut.PublicKey);
+
+        OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => OssuaryClient.ConnectAsync(server.EndPoint, options));
+
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+        await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == IdentitySelectorFailed));
+        FakeLogRecord logged = logs.Collector.GetSnapshot().First(r => r.Id.Id == IdentitySelectorFailed);
+        Assert.Equal((LogLevel.Error, typeof(ObjectDisposedException)), (logged.Level, logged.Exception?.GetType()));
+    });
+
     [Fact]
     public Task AClientWhoseHandshakeWaitsUnreadGetsTheDisconnectAndAnOrderlyEndNotAReset() => Run(async () =>
     {
