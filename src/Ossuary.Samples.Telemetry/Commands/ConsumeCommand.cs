@@ -39,9 +39,9 @@ internal static class ConsumeCommand
         Console.WriteLine($"storing readings from JetStream at {url} in {Path.GetFullPath(database)}. Ctrl+C stops.");
         await consumer.RunAsync(stop.Token);
         // A redelivered batch the store had already is not "stored" again: the operator reads this line as
-        // data saved. Nor is a message that was not a reading, which the stream deleted all the same.
-        string dropped = consumer.Dropped == 0 ? "" : $"; {consumer.Dropped} message(s) that were not readings deleted from the stream (event 1710)";
-        Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored, {consumer.Duplicates} already stored (redelivered) and ignored{dropped}.");
+        // data saved. Nor is a message that was not a reading, which is still in the stream, unstored.
+        string held = consumer.Held == 0 ? "" : $"; {consumer.Held} message(s) that were not readings left in the stream (event 1710)";
+        Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored, {consumer.Duplicates} already stored (redelivered) and ignored{held}.");
         return 0;
     }
 }

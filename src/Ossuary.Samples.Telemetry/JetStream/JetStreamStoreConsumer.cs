@@ -19,9 +19,13 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     private const string MessageIdHeader = "Nats-Msg-Id";
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan AcknowledgementFlush = TimeSpan.FromSeconds(5);
+
+    // How long a message that is not a reading waits before JetStream delivers it again: it stays in
+    // the stream (for a consume that can read it, or the operator), without being fetched in every batch.
+    private static readonly TimeSpan HeldRedelivery = TimeSpan.FromMinutes(1);
+    private readonly HashSet<ulong> _held = [];
     private long _stored;
     private long _duplicates;
-    private long _dropped;
 
     /// <summary>Readings the store did not hold before: stored by this consumer.</summary>
     public long Stored => Interlocked.Read(ref _stored);
@@ -33,11 +37,21 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     public long Duplicates => Interlocked.Read(ref _duplicates);
 
     /// <summary>
-    /// Messages on the readings' subjects that were not readings (another program's, another version's):
-    /// acknowledged without being stored, so that they do not block the stream, which deletes them
-    /// (logged as event 1710).
+    /// Messages on the readings' subjects that this consumer could not decode (another program's, a newer
+    /// version's, a corrupted one): not stored, and left in the stream, unacknowledged, where JetStream
+    /// delivers them again every minute, for a consume that can read them or for the operator to remove.
+    /// Each is logged once (event 1710, an Error naming its stream sequence) and counted once.
     /// </summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
+    public long Held
+    {
+        get
+        {
+            lock (_held)
+            {
+                return _held.Count;
+            }
+        }
+    }
 
     /// <summary>Consumes until <paramref name="cancellationToken"/> fires.</summary>
     /// <exception cref="NATS.Client.Core.NatsException">The NATS server cannot be reached or has no JetStream.</exception>
@@ -95,10 +109,9 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                     }
                     catch (FormatException ex)
                     {
-                        // Not ours: skip it rather than block the stream; it is acknowledged with the batch,
-                        // which deletes it, so it is counted for the stop line as well as logged.
-                        Interlocked.Increment(ref _dropped);
-                        LogBadMessage(logger, message.Subject, ex.Message);
+                        // Not stored, so not acknowledged: the work queue deletes what is acknowledged,
+                        // and this may be a reading a newer version wrote. It is held (below) instead.
+                        Hold(message, ex);
                     }
                 }
 
@@ -113,16 +126,51 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                 Interlocked.Add(ref _stored, added);
                 Interlocked.Add(ref _duplicates, batch.Count - added);
 
-                // Each message of the batch (one connection, so in order; the acknowledgements are not waited for).
+                // Each message of the batch (one connection, so in order; the acknowledgements are not waited
+                // for); one that is not a reading is handed back, to be delivered again later, not deleted.
                 foreach (NatsJSMsg<byte[]> message in messages)
                 {
-                    await message.AckAsync(cancellationToken: cancellationToken);
+                    if (IsHeld(message))
+                    {
+                        await message.NakAsync(new AckOpts { NakDelay = HeldRedelivery }, cancellationToken);
+                    }
+                    else
+                    {
+                        await message.AckAsync(cancellationToken: cancellationToken);
+                    }
                 }
             }
         }
         finally
         {
             await SendAcknowledgementsAsync(nats);
+        }
+    }
+
+    /// <summary>
+    /// Counts and logs <paramref name="message"/> (not a reading) the first time this consumer meets it;
+    /// JetStream delivers it again every <see cref="HeldRedelivery"/>, which is not logged again.
+    /// </summary>
+    private void Hold(NatsJSMsg<byte[]> message, FormatException ex)
+    {
+        ulong sequence = message.Metadata?.Sequence.Stream ?? 0;
+        bool first;
+        lock (_held)
+        {
+            first = _held.Add(sequence);
+        }
+
+        if (first)
+        {
+            LogHeldMessage(logger, sequence, message.Subject, options.Stream, ex.Message);
+        }
+    }
+
+    private bool IsHeld(NatsJSMsg<byte[]> message)
+    {
+        lock (_held)
+        {
+            return _held.Contains(message.Metadata?.Sequence.Stream ?? 0);
         }
     }
 
@@ -148,6 +196,8 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     [LoggerMessage(EventId = 1712, Level = LogLevel.Warning, Message = "The JetStream stream {Stream} keeps every reading after it is stored (made by an earlier version, not a work queue): it grows until the NATS server's disk is full. Replace it once this consumer has stored all of it (no pending messages) and the nodes are stopped: 'nats stream rm {Stream}', then start them again.")]
     private static partial void LogStreamKeepsReadings(ILogger logger, string stream);
 
-    [LoggerMessage(EventId = 1710, Level = LogLevel.Warning, Message = "Skipped a message on {Subject} that is not a reading: {Reason}")]
-    private static partial void LogBadMessage(ILogger logger, string subject, string reason);
+    // An Error: a reading may be in it (a newer node's format, say), and consume cannot store it. Left in the
+    // stream, so it stays recoverable; the operator decides (a consume that reads it, or removing it).
+    [LoggerMessage(EventId = 1710, Level = LogLevel.Error, Message = "Message {Sequence} on {Subject} is not a reading this consume can store ({Reason}): it is left in the stream, unacknowledged, and delivered again every minute. Store it with a consume that reads it, or remove it: 'nats stream rmm {Stream} {Sequence}'.")]
+    private static partial void LogHeldMessage(ILogger logger, ulong sequence, string subject, string stream, string reason);
 }

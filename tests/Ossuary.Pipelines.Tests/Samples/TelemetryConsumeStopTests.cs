@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using NATS.Client.JetStream;
 using NATS.Net;
 using Ossuary.Pipelines.Tests.Cli;
 using Ossuary.Pipelines.Tests.Support;
@@ -55,24 +56,20 @@ public sealed class TelemetryConsumeStopTests : IDisposable
     }
 
     [Fact]
-    public Task ConsumeSaysItDroppedAMessageThatWasNotAReading() => DroppedAsync().WaitAsync(HardLimit);
+    public Task ConsumeLeavesAMessageThatIsNotAReadingInTheStreamAndSaysSo() => HeldAsync().WaitAsync(HardLimit);
 
-    private async Task DroppedAsync()
+    private async Task HeldAsync()
     {
-        // A message on the readings' subjects that consume cannot decode (another program's, another
-        // version's) is acknowledged, which deletes it from the work queue, so that it does not block
-        // the stream. That is data gone: the stop line said "stopped; 2 reading(s) stored, ..." as if
-        // everything had been, with only a warning in the log.
+        // A message on the readings' subjects that consume cannot decode (another program's, a newer
+        // version's, a corrupted one) was acknowledged with its batch, which deletes it from the work
+        // queue: a reading in a format this consume does not know was gone for good, with a warning.
         using var budget = new CancellationTokenSource(HardLimit);
         await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
         string device = new('a', 64);
+        await using var client = new NatsClient(nats.Url);
         await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(new JetStreamOptions { Url = nats.Url }, budget.Token))
         {
-            await using (var client = new NatsClient(nats.Url))
-            {
-                await client.CreateJetStreamContext().PublishAsync("telemetry.readings.stranger", "not a reading"u8.ToArray(), cancellationToken: budget.Token);
-            }
-
+            await client.CreateJetStreamContext().PublishAsync("telemetry.readings.stranger", "not a reading"u8.ToArray(), cancellationToken: budget.Token);
             await publisher.WriteAsync([new StoredReading(device, 1, "temp", 1, 1), new StoredReading(device, 2, "temp", 2, 2)], budget.Token);
         }
 
@@ -85,13 +82,18 @@ public sealed class TelemetryConsumeStopTests : IDisposable
             await Task.Delay(50, budget.Token);
         }
 
-        // The readings are stored, so the message published before them was taken too.
+        // The readings are stored, so the message published before them was taken (and answered) too.
         await consume.SignalAsync("INT");
         ToolResult result = await consume.WaitForExitAsync();
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.Stdout}\n{result.Stderr}");
-        const string Stopped = "stopped; 2 reading(s) stored, 0 already stored (redelivered) and ignored; 1 message(s) that were not readings deleted from the stream (event 1710).";
+        const string Stopped = "stopped; 2 reading(s) stored, 0 already stored (redelivered) and ignored; 1 message(s) that were not readings left in the stream (event 1710).";
         Assert.True(result.Stdout.Contains(Stopped, StringComparison.Ordinal), $"expected '{Stopped}' in:\n{result.Stdout}");
+        Assert.Contains("fail: Ossuary.Samples.Telemetry.JetStream.JetStreamStoreConsumer[1710]", result.Stdout, StringComparison.Ordinal);
+
+        // Still in the stream, for a consume that reads it (or an operator) to take: nothing was deleted.
+        INatsJSStream stream = await client.CreateJetStreamContext().GetStreamAsync("TELEMETRY", cancellationToken: budget.Token);
+        Assert.Equal((1L, 1UL), (stream.Info.State.Messages, stream.Info.State.FirstSeq)); // the stranger, published first
     }
 
     [Fact]
