@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using NATS.Client.JetStream;
-using NATS.Client.JetStream.Models;
 using NATS.Net;
 using Ossuary.Samples.Telemetry.Storage;
 
@@ -55,6 +54,10 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
 
     /// <summary>Consumes until <paramref name="cancellationToken"/> fires.</summary>
     /// <exception cref="NATS.Client.Core.NatsException">The NATS server cannot be reached or has no JetStream.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The stream, or the <c>store</c> consumer, has a setting under which readings can be lost or never
+    /// stored (see <see cref="JetStreamStream.EnsureAsync"/> and <see cref="JetStreamConsumer.EnsureAsync"/>); nothing was changed.
+    /// </exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         try
@@ -78,16 +81,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             LogStreamKeepsReadings(logger, options.Stream);
         }
 
-        // Explicit, not acknowledge-all: a process that died between taking a batch and storing it
-        // leaves that batch pending until AckWait, and the next process's first acknowledgement
-        // would, under acknowledge-all, acknowledge it too: lost, never stored.
-        var config = new ConsumerConfig(options.Consumer) { AckPolicy = ConsumerConfigAckPolicy.Explicit, MaxAckPending = 10 * BatchSize };
-        if (options.AckWait is TimeSpan ackWait)
-        {
-            config.AckWait = ackWait;
-        }
-
-        INatsJSConsumer consumer = await js.CreateOrUpdateConsumerAsync(options.Stream, config, cancellationToken);
+        INatsJSConsumer consumer = await JetStreamConsumer.EnsureAsync(js, options, 10 * BatchSize, cancellationToken);
         var batch = new List<StoredReading>(BatchSize);
         var messages = new List<NatsJSMsg<byte[]>>(BatchSize);
         try

@@ -154,7 +154,7 @@ public static class JetStreamStream
     /// True when every subject <paramref name="pattern"/> matches is one <paramref name="subject"/> (a
     /// stream's, wildcards allowed) matches too: the stream takes those messages already.
     /// </summary>
-    private static bool Covers(string subject, string pattern)
+    internal static bool Covers(string subject, string pattern)
     {
         string[] have = subject.Split('.');
         string[] want = pattern.Split('.');
