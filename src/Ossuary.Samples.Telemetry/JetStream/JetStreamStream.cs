@@ -34,7 +34,8 @@ public static class JetStreamStream
     /// <exception cref="InvalidOperationException">
     /// The existing stream has a setting under which JetStream deletes readings it acknowledged before
     /// the store has them (a maximum age, a per-device limit, discard old at a limit, interest retention,
-    /// memory storage); the message names it. Nothing is changed: the operator decides.
+    /// memory storage), or under which it answers no publish (no_ack); the message names it. Nothing is
+    /// changed: the operator decides.
     /// </exception>
     public static async Task<INatsJSStream> EnsureAsync(INatsJSContext js, JetStreamOptions options, CancellationToken cancellationToken)
     {
@@ -104,11 +105,19 @@ public static class JetStreamStream
 
     /// <summary>
     /// Uses <paramref name="stream"/> with the operator's settings, refusing one that deletes readings
-    /// JetStream acknowledged, and updating only what the sample needs and the change cannot lose.
+    /// JetStream acknowledged or acknowledges none, and updating only what the sample needs and the change cannot lose.
     /// </summary>
     private static async Task<INatsJSStream> AdoptAsync(INatsJSContext js, INatsJSStream stream, JetStreamOptions options, CancellationToken cancellationToken)
     {
         StreamConfig config = stream.Info.Config;
+        if (config.NoAck)
+        {
+            // The server stores a publish without answering it: a node cannot tell a stored reading
+            // from a lost one, and retried each for ever as a NATS outage while its devices waited.
+            throw new InvalidOperationException(
+                $"The JetStream stream {config.Name} has no_ack: it answers no publish, so a node cannot tell that a reading is stored and would retry each one for ever while its devices wait. Remove that setting ('nats stream edit {config.Name}'), or name another stream; nothing was changed.");
+        }
+
         if (Loses(config) is { } setting)
         {
             throw new InvalidOperationException(

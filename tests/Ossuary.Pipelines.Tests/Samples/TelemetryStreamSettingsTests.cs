@@ -140,4 +140,32 @@ public sealed class TelemetryStreamSettingsTests : IDisposable
                 (after.MaxAge, after.MaxMsgsPerSubject, after.Discard, after.MaxMsgs, after.Retention, after.Storage));
         }
     }
+
+    [Fact]
+    public async Task AStreamThatDoesNotAcknowledgePublishesIsRefusedNamingTheSetting()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        await using var client = new NatsClient(nats.Url);
+        INatsJSContext js = client.CreateJetStreamContext();
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "UNANSWERED", Subject = "unanswered.readings" };
+        await js.CreateStreamAsync(
+            new StreamConfig(options.Stream, [options.Subject + ".>"])
+            {
+                Retention = StreamConfigRetention.Workqueue,
+                Discard = StreamConfigDiscard.New,
+                DuplicateWindow = options.DuplicateWindow,
+                NoAck = true,
+            },
+            budget.Token);
+
+        // Under no_ack the server answers no publish: a node took each one as a NATS outage and retried
+        // it for ever, its devices waiting for an "ok" that never came, and logged nothing that named why.
+        InvalidOperationException node = await Assert.ThrowsAsync<InvalidOperationException>(() => JetStreamPublisher.ConnectAsync(options, budget.Token));
+        await using SqliteReadingStore store = SqliteReadingStore.Open(Path.Combine(_directory, "unanswered.db"));
+        InvalidOperationException consume = await Assert.ThrowsAsync<InvalidOperationException>(() => new JetStreamStoreConsumer(options, store, NullLogger.Instance).RunAsync(budget.Token));
+
+        Assert.All([node, consume], refused => Assert.Contains("UNANSWERED has no_ack", refused.Message, StringComparison.Ordinal));
+        Assert.True((await js.GetStreamAsync(options.Stream, cancellationToken: budget.Token)).Info.Config.NoAck);
+    }
 }
