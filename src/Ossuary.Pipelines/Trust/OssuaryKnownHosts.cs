@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Ossuary.Pipelines.Transport;
@@ -8,7 +9,9 @@ namespace Ossuary.Pipelines.Trust;
 /// <summary>
 /// A known-hosts file, ssh style: one <c>host[:port] key-hex [comment]</c> per line. An entry
 /// without a port covers every port of the host; IPv6 addresses are written in brackets with a
-/// port (<c>[::1]:7000</c>). Lookups are case-insensitive on the host. A host may have several
+/// port (<c>[::1]:7000</c>). Lookups are case-insensitive on the host, and every spelling of an
+/// address or name finds its entries (<c>[0::1]</c> is <c>::1</c>, <c>example.org.</c> is <c>example.org</c>);
+/// a host with an invisible character in it (a zero-width space) is a malformed line. A host may have several
 /// lines (the old and the new key during a rotation); any of their keys is trusted.
 /// Thread-safe: one set may serve the trust callbacks of many connections at once. A set loaded
 /// from a file answers from the file as it is when asked, so a key another process adds to it or
@@ -299,7 +302,7 @@ public sealed class OssuaryKnownHosts
         ArgumentNullException.ThrowIfNull(key);
         TrustFileLine.RequireProvable(key, nameof(key));
         string name = NormalizeHost(host);
-        if (name.Length == 0 || name[0] == '#' || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '[' or ']'))
+        if (name.Length == 0 || name[0] == '#' || Invisible(name) is not null || name.Any(c => char.IsWhiteSpace(c) || c is '[' or ']'))
         {
             throw new ArgumentException($"'{host}' cannot be a host in a known-hosts file.", nameof(host));
         }
@@ -574,6 +577,14 @@ public sealed class OssuaryKnownHosts
             throw TrustFileLine.Malformed(source, lineNumber, "the host is empty");
         }
 
+        // It would never match the host it looks like, and a check would answer unknown instead of changed.
+        if (Invisible(host) is { } invisible)
+        {
+            throw TrustFileLine.Malformed(source, lineNumber, $"the host holds U+{(int)invisible:X4}, an invisible character no host name has");
+        }
+
+        host = NormalizeHost(host);
+
         if (port is null)
         {
             return (host, null);
@@ -584,7 +595,38 @@ public sealed class OssuaryKnownHosts
             : throw TrustFileLine.Malformed(source, lineNumber, $"'{port}' is not a port number");
     }
 
-    private static string NormalizeHost(string host) => host.Trim().TrimStart('[').TrimEnd(']');
+    /// <summary>
+    /// The one spelling of a host that entries and questions are compared in: without brackets, an IP
+    /// address as <see cref="IPAddress.ToString"/> writes it (<c>[0::1]</c> and <c>0:0:0:0:0:0:0:1</c> are
+    /// <c>::1</c>), a name without its root dot (<c>example.org.</c> is <c>example.org</c>). Names still
+    /// compare case-insensitively. Compared as spelled, a server asked for under one spelling of a host
+    /// the file records under another was unknown, and trust on first use recorded an impostor's key
+    /// beside the real one instead of refusing it as changed.
+    /// </summary>
+    private static string NormalizeHost(string host)
+    {
+        string name = host.Trim().TrimStart('[').TrimEnd(']');
+        if (name.Length > 1 && name[^1] == '.' && name[^2] != '.')
+        {
+            name = name[..^1];
+        }
+
+        return IPAddress.TryParse(name, out IPAddress? address) ? address.ToString() : name;
+    }
+
+    /// <summary>The first character of <paramref name="host"/> that no host name has and that shows as nothing (a control or format character, a zero-width space, a soft hyphen); null if none.</summary>
+    private static char? Invisible(string host)
+    {
+        foreach (char c in host)
+        {
+            if (char.IsControl(c) || CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.Format)
+            {
+                return c;
+            }
+        }
+
+        return null;
+    }
 
     private static string FormatHost(string host, int port) =>
         host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";

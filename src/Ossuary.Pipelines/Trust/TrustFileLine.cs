@@ -62,10 +62,15 @@ internal static class TrustFileLine
         }
     }
 
-    /// <summary>Splits a line into at most <paramref name="fields"/> fields, the last holding the rest; null for a blank or comment line.</summary>
+    /// <summary>
+    /// Splits a line into at most <paramref name="fields"/> fields, the last holding the rest; null for a blank or comment line.
+    /// A byte-order mark starting the line is no part of it: a file an editor saved, appended to another
+    /// (<c>cat</c>), puts one in the middle, where the reader does not skip it, and in a known-hosts file
+    /// it made that line's host one no server matched.
+    /// </summary>
     public static string[]? Split(string line, int fields)
     {
-        string trimmed = line.Trim();
+        string trimmed = line.TrimStart('\uFEFF').Trim();
         if (trimmed.Length == 0 || trimmed[0] == '#')
         {
             return null;

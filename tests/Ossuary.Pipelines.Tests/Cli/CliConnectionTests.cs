@@ -175,6 +175,31 @@ public sealed class CliConnectionTests : CliTestBase
     }
 
     [Fact]
+    public async Task TofuRefusesAnotherKeyForAHostTheFileSpellsDifferently()
+    {
+        // The file holds the real server's key for [0::1]:PORT, which is [::1]:PORT. Compared as spelled,
+        // the host was unknown: --tofu recorded the impostor's key beside the real one and connected.
+        const string realKey = "1111111111111111111111111111111111111111111111111111111111111111";
+        ToolProcess impostor = Start("listen", "--port", "0", "--bind", "::1", "--echo", "--once");
+        var listening = new System.Text.RegularExpressions.Regex(@"listening on \[::1\]:([0-9]+) ");
+        await impostor.WaitForStderrMatchAsync(listening, ToolProcess.HardTimeout);
+        int port = int.Parse(listening.Match(impostor.Stderr).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        string impostorKey = ServerKey(impostor);
+        string recorded = $"[0::1]:{port} {realKey}\n";
+        File.WriteAllText(Path.Combine(Dir, "known_hosts"), recorded);
+
+        ToolProcess client = Start("connect", $"[::1]:{port}", "--tofu", "--known-hosts", "known_hosts");
+        await client.WriteAsync("secret\n");
+        ToolResult refused = await client.WaitForExitAsync();
+
+        AssertFails(refused, 3, "REMOTE HOST IDENTIFICATION HAS CHANGED", $"[::1]:{port}", impostorKey, realKey, "known_hosts:1");
+        Assert.Equal("", refused.Stdout);
+        Assert.Equal(recorded, File.ReadAllText(Path.Combine(Dir, "known_hosts")));
+        await impostor.WaitForStderrAsync("refused");
+        Assert.DoesNotContain("secret", impostor.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TofuThatCannotRecordTheKeyOnAFullDiskIsAFailureNotBadInput()
     {
         // The known-hosts file is fine; the disk under it is full. Exit 2 said the user's file was at fault.

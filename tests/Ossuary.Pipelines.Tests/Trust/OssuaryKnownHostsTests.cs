@@ -136,6 +136,33 @@ public sealed class OssuaryKnownHostsTests : IDisposable
         Assert.Equal(KeyC, hosts.Find("2001:db8::5", 9)); // bare IPv6 address: host only, every port
     }
 
+    [Theory]
+    [InlineData("[0::1]:7000", "::1")]
+    [InlineData("[::1]:7000", "0:0:0:0:0:0:0:1")]
+    [InlineData("[::1]:7000", "[0000::0001]")]
+    [InlineData("[2001:DB8::5]:7000", "2001:db8:0::5")]
+    [InlineData("example.org.:7000", "example.org")]
+    [InlineData("example.org:7000", "EXAMPLE.org.")]
+    [InlineData("\uFEFFexample.org:7000", "example.org")]
+    public void EverySpellingOfAHostFindsItsEntriesSoAnotherKeyIsChangedNotUnknown(string recorded, string asked)
+    {
+        // Compared as spelled, [0::1] and [::1], or a name with and without its root dot, were two hosts:
+        // a server at the other spelling presenting another key was Unknown, and trust on first use
+        // recorded the impostor's key beside the real one instead of refusing it. So was a line that a
+        // byte-order mark starts (a file an editor saved, appended to this one with cat).
+        string path = Path.Combine(_directory, "known_hosts");
+        string text = $"other.example {KeyC}\n{recorded} {KeyA}\n";
+        File.WriteAllText(path, text);
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        Assert.Equal(KnownHostStatus.Trusted, hosts.Check(asked, 7000, KeyA));
+        Assert.Equal(KnownHostStatus.Changed, hosts.Check(asked, 7000, KeyB));
+        Assert.Equal(KeyA, hosts.Find(asked, 7000));
+        Assert.Throws<InvalidOperationException>(() => hosts.Add(asked, 7000, KeyB));
+        Assert.Equal(text, File.ReadAllText(path));
+        Assert.Equal(KnownHostStatus.Changed, Parse(text).Check(asked, 7000, KeyB));
+    }
+
     [Fact]
     public void CheckSaysUnknownTrustedOrChanged()
     {
@@ -573,6 +600,8 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     [InlineData("[::1 KEY", "[::1]:7000")]
     [InlineData("[::1]7000 KEY", "[::1]:7000")]
     [InlineData("[]:7000 KEY", "the host is empty")]
+    [InlineData("exam\u200Bple.org:7000 KEY", "U+200B")]
+    [InlineData("example.org\u00AD:7000 KEY", "U+00AD")]
     [InlineData("example.org:7000 0100000000000000000000000000000000000000000000000000000000000000", "no peer can prove")]
     [InlineData("example.org:7000 0000000000000000000000000000000000000000000000000000000000000000", "no peer can prove")]
     public void AMalformedLineIsReportedWithItsNumber(string line, string problem)
