@@ -71,14 +71,22 @@ internal static class KnownHostsFile
         }
 
         using var reader = new StreamReader(file);
-        int number = 0;
-        while (reader.ReadLine() is { } line)
+        try
         {
-            number++;
-            if (Matches(line, server))
+            // Lines as the library reads them, each at most its 64 KiB: ReadLine gathered a line however
+            // long, and a file that another writer replaced since the check with one endless line (or a
+            // sparse file of zeros) filled the memory while the tool was only saying which line held the key.
+            foreach ((int number, string line, _) in TrustFileLine.Read(reader, path))
             {
-                lines.Add(number);
+                if (Matches(line, server))
+                {
+                    lines.Add(number);
+                }
             }
+        }
+        catch (FormatException ex)
+        {
+            throw new CliException($"known-hosts file is malformed: {ex.Message}", ExitCodes.BadInput);
         }
 
         return lines;

@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Trust;
@@ -341,6 +342,28 @@ public sealed class CliKnownHostsFileTests : CliTestBase
 
         ToolResult refused = await client.WaitForExitAsync();
         AssertFails(refused, 3, "REMOTE HOST IDENTIFICATION HAS CHANGED", serverKey, Old, "known_hosts:2");
+    }
+
+    [Fact]
+    public void SayingWhichLinesHoldAChangedKeyRefusesALineLongerThanTheLibraryReads()
+    {
+        // The client refusing a changed key reads the file again to name the lines that hold the old key.
+        // That read took lines with ReadLine, however long: a file replaced since the check by one with an
+        // endless line was gathered whole into memory, where the library refuses a line past 64 KiB.
+        // Called here in this process: that second read comes between the check and the message.
+        Assembly tool = Assembly.LoadFrom(ToolProcess.AssemblyPath);
+        MethodInfo linesFor = tool.GetType("Ossuary.Cli.KnownHostsFile", throwOnError: true)!
+            .GetMethod("LinesFor", BindingFlags.Public | BindingFlags.Static)!;
+        object server = tool.GetType("Ossuary.Cli.Net.HostPort", throwOnError: true)!
+            .GetMethod("Parse", BindingFlags.Public | BindingFlags.Static)!.Invoke(null, ["example.org:7000"])!;
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {Old}\n{new string('a', TrustFileLine.MaxLineLength + 1)}\nexample.org {Old}\n");
+
+        var thrown = Assert.Throws<TargetInvocationException>(() => linesFor.Invoke(null, [path, server]));
+
+        Assert.Equal("CliException", thrown.InnerException!.GetType().Name);
+        Assert.Contains($"{path}:2: the line is longer than {TrustFileLine.MaxLineLength} characters", thrown.InnerException.Message, StringComparison.Ordinal);
+        Assert.Equal(2, thrown.InnerException.GetType().GetProperty("ExitCode")!.GetValue(thrown.InnerException)); // bad input
     }
 
     /// <summary>Waits until <paramref name="done"/> holds for the lines of strace's log; fails if the tool ends first.</summary>
