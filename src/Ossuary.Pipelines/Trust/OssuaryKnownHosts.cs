@@ -288,6 +288,8 @@ public sealed class OssuaryKnownHosts
     /// (the tool's <c>known-hosts set</c> or <c>remove</c>) may have renamed a new file over it or
     /// deleted it meanwhile, and the key then goes to the file that has the name. A last line cut
     /// short by a crash (see <see cref="Load(string)"/>) is cut away, and the new line takes its place.
+    /// While another writer holds the file, this waits on the calling thread (up to <see cref="LockWait"/>);
+    /// a trust callback should call <see cref="AddAsync"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
@@ -295,6 +297,54 @@ public sealed class OssuaryKnownHosts
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
+    {
+        if (AddedHost(host, port, key) is not { } name)
+        {
+            return; // an in-memory set: recorded
+        }
+
+        RequireNotFolder(Path!);
+        UserOnlyFolders.CreateFor(Path!);
+
+        // Held exclusively from the re-read to the append: what was checked is what is appended to.
+        using FileStream file = OpenWithRetry(Path!, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        AppendTo(file, Path!, name, port, key, comment);
+    }
+
+    /// <summary>
+    /// <see cref="Add"/> for a trust callback that trusts on first use: while another writer holds the
+    /// file (an <see cref="Add"/> in this process or another, the tool's <c>known-hosts set</c> or
+    /// <c>remove</c>), it waits without holding a thread, and its wait ends with
+    /// <paramref name="cancellationToken"/> (the handshake's); once it holds the file, it records the key
+    /// as <see cref="Add"/> does. <see cref="Add"/> waits by sleeping on the calling thread, up to
+    /// <see cref="LockWait"/>: called from the callbacks of many connections at once, it took a
+    /// thread-pool thread for each.
+    /// </summary>
+    /// <inheritdoc cref="Add" path="/exception"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the file was held; nothing was written.</exception>
+    public ValueTask AddAsync(string host, int port, OssuaryPublicKey key, string? comment = null, CancellationToken cancellationToken = default)
+    {
+        if (AddedHost(host, port, key) is not { } name)
+        {
+            return ValueTask.CompletedTask; // an in-memory set: recorded
+        }
+
+        RequireNotFolder(Path!);
+        UserOnlyFolders.CreateFor(Path!);
+        return AddToFileAsync(Path!, name, port, key, comment, cancellationToken);
+    }
+
+    private async ValueTask AddToFileAsync(string path, string name, int port, OssuaryPublicKey key, string? comment, CancellationToken cancellationToken)
+    {
+        using FileStream file = await OpenWithRetryAsync(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, cancellationToken).ConfigureAwait(false);
+        AppendTo(file, path, name, port, key, comment);
+    }
+
+    /// <summary>
+    /// Checks the arguments of <see cref="Add"/> and <see cref="AddAsync"/>; records the entry in an
+    /// in-memory set and returns null, or returns the host as the file's entry spells it.
+    /// </summary>
+    private string? AddedHost(string host, int port, OssuaryPublicKey key)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
@@ -314,15 +364,17 @@ public sealed class OssuaryKnownHosts
                 RecordUnlessKnown(name, port, key);
             }
 
-            return;
+            return null;
         }
 
-        RequireNotFolder(Path);
-        UserOnlyFolders.CreateFor(Path);
+        return name;
+    }
 
-        // Held exclusively from the re-read to the append: what was checked is what is appended to.
-        using FileStream file = OpenWithRetry(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        RequireOwnerOnlyWrites(file, Path);
+    /// <summary>The file-backed part of <see cref="Add"/>, on <paramref name="file"/>, held exclusively.</summary>
+    private void AppendTo(FileStream file, string path, string name, int port, OssuaryPublicKey key, string? comment)
+    {
+
+        RequireOwnerOnlyWrites(file, path);
         byte[] held;
         using (var copy = new MemoryStream())
         {
@@ -337,7 +389,7 @@ public sealed class OssuaryKnownHosts
         using (var reader = new StreamReader(new MemoryStream(held)))
         {
             string text = reader.ReadToEnd();
-            current = ParseEntries(new StringReader(text), Path, forgiveCutEnd: true, out cutLine);
+            current = ParseEntries(new StringReader(text), path, forgiveCutEnd: true, out cutLine);
 
             // The line goes in the file's own encoding, as its byte-order mark says (UTF-16 from Windows
             // PowerShell 5's `>`): in UTF-8 it read back as a line of garbage, and the file as malformed.

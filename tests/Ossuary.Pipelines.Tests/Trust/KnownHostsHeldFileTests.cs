@@ -92,4 +92,41 @@ public sealed class KnownHostsHeldFileTests : IDisposable
 
         Assert.Equal(KnownHostStatus.Trusted, await hosts.CheckAsync("example.org", 7000, key).Within());
     }
+
+    [Fact]
+    public async Task AddAsyncOnAHeldFileWaitsWithoutAThreadEndsWithTheTokenAndThenRecordsOneLine()
+    {
+        // A client that trusts on first use records the key in its trust callback. Add waited for a writer
+        // that held the file by sleeping on the callback's thread-pool thread, up to LockWait (10 s) each,
+        // as Check did. AddAsync's wait holds no thread: every add here is still waiting when its call
+        // returns, the pool runs other work, one is ended by its token, and the rest record one line.
+        const int Adders = 16;
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"other.example {new string('b', 64)}\n");
+        OssuaryPublicKey key = OssuaryPublicKey.Parse(new string('a', 64));
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+        using var cancel = new CancellationTokenSource();
+
+        ValueTask cancelled;
+        ValueTask[] adding;
+        using (new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None)) // another writer holds it
+        {
+            cancelled = hosts.AddAsync("example.org", 7000, key, cancellationToken: cancel.Token);
+            adding = [.. Enumerable.Range(0, Adders).Select(_ => hosts.AddAsync("example.org", 7000, key))];
+            Assert.False(cancelled.IsCompleted);
+            Assert.All(adding, add => Assert.False(add.IsCompleted));
+            await Task.Run(() => { }).Within(); // the pool still runs other work
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.AsTask().Within());
+        }
+
+        foreach (ValueTask add in adding)
+        {
+            await add.AsTask().Within();
+        }
+
+        Assert.Equal(KnownHostStatus.Trusted, await hosts.CheckAsync("example.org", 7000, key).Within());
+        Assert.Single(File.ReadAllLines(path), line => line.StartsWith("example.org:7000 ", StringComparison.Ordinal));
+        Assert.Equal(2, hosts.Count);
+    }
 }
