@@ -650,7 +650,7 @@ public sealed class OssuaryKnownHosts
     /// <summary>
     /// The one spelling of a host that entries and questions are compared in: without brackets, an IP
     /// address as <see cref="IPAddress.ToString"/> writes it (<c>[0::1]</c> and <c>0:0:0:0:0:0:0:1</c> are
-    /// <c>::1</c>), a name without its root dot (<c>example.org.</c> is <c>example.org</c>). Names still
+    /// <c>::1</c>, an IPv4-mapped <c>::ffff:10.0.0.1</c> is <c>10.0.0.1</c>), a name without its root dot (<c>example.org.</c> is <c>example.org</c>). Names still
     /// compare case-insensitively. Compared as spelled, a server asked for under one spelling of a host
     /// the file records under another was unknown, and trust on first use recorded an impostor's key
     /// beside the real one instead of refusing it as changed.
@@ -663,7 +663,14 @@ public sealed class OssuaryKnownHosts
             name = name[..^1];
         }
 
-        return IPAddress.TryParse(name, out IPAddress? address) ? address.ToString() : name;
+        if (!IPAddress.TryParse(name, out IPAddress? address))
+        {
+            return name;
+        }
+
+        // A dual-mode socket (one Socket for IPv4 and IPv6) names an IPv4 peer ::ffff:a.b.c.d, and that is
+        // the end point a TrustServerAtEndPoint callback is given: the same host as a.b.c.d.
+        return (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
     }
 
     /// <summary>The first character of <paramref name="host"/> that no host name has and that shows as nothing (a control or format character, a zero-width space, a soft hyphen); null if none.</summary>

@@ -141,6 +141,8 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     [InlineData("[::1]:7000", "0:0:0:0:0:0:0:1")]
     [InlineData("[::1]:7000", "[0000::0001]")]
     [InlineData("[2001:DB8::5]:7000", "2001:db8:0::5")]
+    [InlineData("127.0.0.1:7000", "::ffff:127.0.0.1")]
+    [InlineData("[::ffff:10.0.0.1]:7000", "10.0.0.1")]
     [InlineData("example.org.:7000", "example.org")]
     [InlineData("example.org:7000", "EXAMPLE.org.")]
     [InlineData("\uFEFFexample.org:7000", "example.org")]
