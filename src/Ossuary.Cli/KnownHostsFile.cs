@@ -372,7 +372,7 @@ internal static class KnownHostsFile
         {
             // The argument's fault, not the tool's: it was "unexpected error: ... (Parameter 'host')", exit 1.
             throw new CliException(
-                $"'{server.Host}' cannot be a host in a known-hosts file: its lines are 'host[:port] key', so a host holds no space, control character or bracket and does not start with '#'",
+                $"'{server.Host}' cannot be a host in a known-hosts file: its lines are 'host[:port] key', so a host holds no space, bracket, control character or invisible character (a zero-width space, a soft hyphen: it would never match the host it looks like) and does not start with '#'",
                 ExitCodes.BadInput);
         }
 

@@ -202,10 +202,14 @@ public sealed class CliBadInputTests : CliTestBase
         const string Key = "2222222222222222222222222222222222222222222222222222222222222222";
         ToolResult[] results = await Task.WhenAll(
             RunAsync("known-hosts", "set", "a b:7000", Key, "--known-hosts", "known_hosts"),
-            RunAsync("known-hosts", "set", "#lab:7000", Key, "--known-hosts", "known_hosts"));
+            RunAsync("known-hosts", "set", "#lab:7000", Key, "--known-hosts", "known_hosts"),
+            RunAsync("known-hosts", "set", "exam\u200Bple.org:7000", Key, "--known-hosts", "known_hosts"));
 
         AssertFails(results[0], 2, "'a b' cannot be a host in a known-hosts file");
         AssertFails(results[1], 2, "'#lab' cannot be a host in a known-hosts file");
+
+        // A zero-width space is refused too (a line holding one is malformed): the message must say why.
+        AssertFails(results[2], 2, "'exam\u200Bple.org' cannot be a host in a known-hosts file", "invisible character");
         Assert.All(results, result => Assert.DoesNotContain("Parameter", result.Stderr, StringComparison.Ordinal));
         Assert.False(File.Exists(Path.Combine(Dir, "known_hosts")));
     }
