@@ -78,17 +78,8 @@ public class CallerTokenCancellationTests
         (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
         using var silentClient = clientSide;
         using var serverKey = OssuaryIdentity.Generate();
-        int selections = 0;
-        var options = new OssuaryServerOptions
-        {
-            Mode = OssuaryServerMode.Unauthenticated,
-            LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
-            IdentitySelector = _ =>
-            {
-                Interlocked.Increment(ref selections);
-                return serverKey;
-            },
-        };
+        var selector = new CountingSelector(serverKey);
+        OssuaryServerOptions options = selector.Options();
         await using var stream = new OssuaryStream(serverSide);
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
@@ -96,7 +87,7 @@ public class CallerTokenCancellationTests
         OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.AuthenticateAsServerAsync(options, cancel.Token).Within());
 
         Assert.Equal(cancel.Token, cancelled.CancellationToken);
-        Assert.Equal(0, Volatile.Read(ref selections));
+        Assert.Equal(0, selector.Selections);
     }
 
     /// <summary>
@@ -111,17 +102,8 @@ public class CallerTokenCancellationTests
         using var silentClient = clientSide;
         await using var transportStream = serverSide;
         using var serverKey = OssuaryIdentity.Generate();
-        int selections = 0;
-        var options = new OssuaryServerOptions
-        {
-            Mode = OssuaryServerMode.Unauthenticated,
-            LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
-            IdentitySelector = _ =>
-            {
-                Interlocked.Increment(ref selections);
-                return serverKey;
-            },
-        };
+        var selector = new CountingSelector(serverKey);
+        OssuaryServerOptions options = selector.Options();
         var transport = new BarePipe(PipeReader.Create(serverSide), PipeWriter.Create(serverSide));
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
@@ -129,7 +111,7 @@ public class CallerTokenCancellationTests
         OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OssuaryDuplexPipe.AcceptAsync(transport, options, cancel.Token).Within());
 
         Assert.Equal(cancel.Token, cancelled.CancellationToken);
-        Assert.Equal(0, Volatile.Read(ref selections));
+        Assert.Equal(0, selector.Selections);
     }
 
     /// <summary>
@@ -193,6 +175,25 @@ public class CallerTokenCancellationTests
     }
 
     private sealed record BarePipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
+
+    /// <summary>An unauthenticated server's options whose IdentitySelector counts its calls and returns <paramref name="key"/>.</summary>
+    private sealed class CountingSelector(OssuaryIdentity key)
+    {
+        private int _selections;
+
+        public int Selections => Volatile.Read(ref _selections);
+
+        public OssuaryServerOptions Options() => new()
+        {
+            Mode = OssuaryServerMode.Unauthenticated,
+            LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            IdentitySelector = _ =>
+            {
+                Interlocked.Increment(ref _selections);
+                return key;
+            },
+        };
+    }
 
     private static async Task ReceiveClientHelloAsync(Socket server)
     {
