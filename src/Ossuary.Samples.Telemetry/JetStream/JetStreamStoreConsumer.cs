@@ -23,6 +23,9 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     // the stream (for a consume that can read it, or the operator), without being fetched in every batch.
     private static readonly TimeSpan HeldRedelivery = TimeSpan.FromMinutes(1);
     private readonly HashSet<ulong> _held = [];
+
+    // The consumer's max_ack_pending (0: none): held messages count against it, as they are never acknowledged.
+    private long _pendingLimit;
     private long _stored;
     private long _duplicates;
 
@@ -39,7 +42,9 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     /// Messages on the readings' subjects that this consumer could not decode (another program's, a newer
     /// version's, a corrupted one): not stored, and left in the stream, unacknowledged, where JetStream
     /// delivers them again every minute, for a consume that can read them or for the operator to remove.
-    /// Each is logged once (event 1710, an Error naming its stream sequence) and counted once.
+    /// Each is logged once (event 1710, an Error naming its stream sequence) and counted once. JetStream
+    /// counts each against the consumer's pending limit (max_ack_pending): when as many are held, it
+    /// delivers no reading until some are removed or the limit raised, which is logged (event 1718, an Error).
     /// </summary>
     public long Held
     {
@@ -82,6 +87,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
         }
 
         INatsJSConsumer consumer = await JetStreamConsumer.EnsureAsync(js, options, 10 * BatchSize, cancellationToken);
+        Interlocked.Exchange(ref _pendingLimit, Math.Max(consumer.Info.Config.MaxAckPending, 0));
         var batch = new List<StoredReading>(BatchSize);
         var messages = new List<NatsJSMsg<byte[]>>(BatchSize);
         try
@@ -149,14 +155,23 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     {
         ulong sequence = message.Metadata?.Sequence.Stream ?? 0;
         bool first;
+        int held;
         lock (_held)
         {
             first = _held.Add(sequence);
+            held = _held.Count;
         }
 
         if (first)
         {
             LogHeldMessage(logger, sequence, message.Subject, options.Stream, ex.Message);
+
+            // Never acknowledged, so each stays pending: at the limit JetStream hands this consume nothing
+            // but them, once a minute, and readings wait in the stream with nothing else to say why.
+            if (held == Interlocked.Read(ref _pendingLimit))
+            {
+                LogHeldFillPendingLimit(logger, held, options.Stream, options.Consumer);
+            }
         }
     }
 
@@ -194,4 +209,8 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     // stream, so it stays recoverable; the operator decides (a consume that reads it, or removing it).
     [LoggerMessage(EventId = 1710, Level = LogLevel.Error, Message = "Message {Sequence} on {Subject} is not a reading this consume can store ({Reason}): it is left in the stream, unacknowledged, and delivered again every minute. Store it with a consume that reads it, or remove it: 'nats stream rmm {Stream} {Sequence}'.")]
     private static partial void LogHeldMessage(ILogger logger, ulong sequence, string subject, string stream, string reason);
+
+    // An Error: consume stores nothing more until the operator acts, and devices' readings pile up in the stream.
+    [LoggerMessage(EventId = 1718, Level = LogLevel.Error, Message = "{Held} messages that are not readings (event 1710) are held by the consumer {Consumer} of {Stream}, as many as its pending limit (max_ack_pending {Held}): no reading is delivered to this consume, and readings wait in the stream, until some are removed ('nats stream rmm {Stream} N', for each sequence event 1710 named) or the limit is raised ('nats consumer edit {Stream} {Consumer} --max-pending M').")]
+    private static partial void LogHeldFillPendingLimit(ILogger logger, int held, string stream, string consumer);
 }

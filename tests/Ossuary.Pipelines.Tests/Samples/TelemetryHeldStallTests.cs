@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+using NATS.Net;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Samples.Telemetry.JetStream;
+using Ossuary.Samples.Telemetry.Storage;
+
+namespace Ossuary.Pipelines.Tests.Samples;
+
+/// <summary>
+/// Messages consume cannot decode are held (handed back, not acknowledged), and JetStream counts each
+/// against the store consumer's pending limit: as many as the limit and no reading is delivered any more.
+/// </summary>
+[Collection(TelemetryServerCollection.Name)]
+public sealed class TelemetryHeldStallTests : IDisposable
+{
+    private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(90);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-held-stall-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task HeldMessagesFillingThePendingLimitAreAnErrorNamingTheStall()
+    {
+        using var budget = new CancellationTokenSource(HardLimit);
+        await using NatsServerProcess nats = await NatsServerProcess.StartAsync(budget.Token);
+        var options = new JetStreamOptions { Url = nats.Url, Stream = "TELEMETRY_STALL", Subject = "stall.readings" };
+        await using var client = new NatsClient(nats.Url);
+        INatsJSContext js = client.CreateJetStreamContext();
+        await using (JetStreamPublisher publisher = await JetStreamPublisher.ConnectAsync(options, budget.Token))
+        {
+            // Two strangers ahead of a reading, under an operator's pending limit of two.
+            await js.PublishAsync(options.Subject + ".stranger", "not a reading"u8.ToArray(), cancellationToken: budget.Token);
+            await js.PublishAsync(options.Subject + ".stranger", "nor this"u8.ToArray(), cancellationToken: budget.Token);
+            await publisher.WriteAsync([new StoredReading(new string('e', 64), 1, "temp", 1, 1)], budget.Token);
+        }
+
+        await js.CreateOrUpdateConsumerAsync(
+            options.Stream,
+            new ConsumerConfig(options.Consumer) { AckPolicy = ConsumerConfigAckPolicy.Explicit, MaxAckPending = 2 },
+            budget.Token);
+
+        var logger = new FakeLogger();
+        await using SqliteReadingStore store = SqliteReadingStore.Open(Path.Combine(_directory, "stall.db"));
+        var consumer = new JetStreamStoreConsumer(options, store, logger);
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
+        {
+            Task consuming = consumer.RunAsync(stop.Token);
+            while (consumer.Held < 2)
+            {
+                await Task.Delay(20, budget.Token);
+            }
+
+            await stop.CancelAsync();
+            await consuming;
+        }
+
+        // The stall itself: both held messages fill the limit, and the reading behind them is not delivered.
+        Assert.Equal(0, consumer.Stored);
+
+        // Before, nothing said so: two 1710 Errors about the strangers, then silence while readings waited.
+        FakeLogRecord stall = Assert.Single(logger.Collector.GetSnapshot(), r => r.Id.Id == 1718);
+        Assert.Equal(LogLevel.Error, stall.Level);
+        Assert.Contains("max_ack_pending 2", stall.Message, StringComparison.Ordinal);
+        Assert.Contains("no reading is delivered", stall.Message, StringComparison.Ordinal);
+
+        // Every reading is still recoverable: the stream holds the strangers and the reading.
+        INatsJSStream stream = await js.GetStreamAsync(options.Stream, cancellationToken: budget.Token);
+        Assert.Equal(3L, stream.Info.State.Messages);
+    }
+}
