@@ -51,10 +51,12 @@ public sealed partial class OssuaryDuplexPipe
                 bool applicationFailed = applicationFailure is not null;
                 ReadOnlySequence<byte> buffer = read.Buffer;
                 bool finished;
+                bool carriesOurs = false; // the flush below carries frames or our Disconnect
                 lock (SessionLock)
                 {
                     if (_session.IsEstablished)
                     {
+                        carriesOurs = ended || !buffer.IsEmpty;
                         buffer = Seal(buffer, transport);
                         sealedBytes += read.Buffer.Length - buffer.Length;
                         if (ended)
@@ -82,6 +84,17 @@ public sealed partial class OssuaryDuplexPipe
                 if (!flushed.IsCanceled && !flushed.IsCompleted)
                 {
                     ReportSent(sealedBytes);
+                }
+                else if (flushed.IsCompleted && !flushed.IsCanceled && carriesOurs)
+                {
+                    // Kestrel ends its side of the output when its send fails (the peer's reset, a broken pipe)
+                    // or the connection is aborted, and says so only this way: what this flush carried, our
+                    // Disconnect among it, never left. Taken for a sent goodbye, the server waited for the
+                    // peer's close and ended the input as cleanly as if the peer had read it.
+                    failure = OutputEndedUnderUs();
+                    _closedByApplication = false; // a reset or abort that follows is not the end we asked for
+                    OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, failure);
+                    break;
                 }
 
                 if (flushed.IsCanceled)
@@ -175,6 +188,11 @@ public sealed partial class OssuaryDuplexPipe
             await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>What a transport output that ended under a flush of our frames or Disconnect means (the peer's or the host's doing).</summary>
+    internal static OssuaryException OutputEndedUnderUs() => new(OssuaryErrorReason.ConnectionFailed,
+        "The transport's output ended under the last bytes written (the peer reset the connection, or it was aborted): "
+        + "they, and the Disconnect if it was among them or still to come, did not reach the peer.");
 
     private void ReportSent(long sealedBytes)
     {
