@@ -27,17 +27,7 @@ public sealed class InterruptedReportTests(NativeLibraryFixture native)
     [Fact]
     public async Task TheMissingLibsodiumReasonIsWrittenAgainAfterASignalInterruptsIt()
     {
-        string alone = Path.Combine(native.RunDirectory, "interrupted-without-libsodium");
-        Directory.CreateDirectory(alone);
-        File.Copy(Path.Combine(native.ArtifactsDirectory, "libossuary.so"), Path.Combine(alone, "libossuary.so"), overwrite: true);
-        string program = Path.Combine(alone, "interrupted_report");
-        ProcessResult compiled = await NativeProcess.RunAsync(
-            "gcc",
-            ["-Wall", "-Wextra", "-Werror", "-O1", "-o", program, Path.Combine(native.SourcesDirectory, "interrupted_report.c"),
-             "-I" + native.ArtifactsDirectory, "-L" + alone, "-lossuary", "-Wl,-rpath," + alone],
-            alone,
-            TimeSpan.FromMinutes(2));
-        Assert.True(compiled.ExitCode == 0, compiled.ToString());
+        string program = await native.CompileWithoutLibsodiumAsync(Path.Combine(native.SourcesDirectory, "interrupted_report.c"), "interrupted-without-libsodium");
 
         ProcessResult result = await NativeProcess.RunAsync(program, ["sodium"], native.NeutralDirectory);
 

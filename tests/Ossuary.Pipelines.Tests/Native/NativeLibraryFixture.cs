@@ -169,6 +169,26 @@ public sealed class NativeLibraryFixture : IAsyncLifetime
         return (result, output);
     }
 
+    /// <summary>
+    /// Compiles <paramref name="source"/> (a file anywhere) against a copy of our libossuary.so alone in the run
+    /// directory's folder <paramref name="folderName"/>, with no libsodium.so beside it (the library's "cannot
+    /// load libsodium" path); returns the program's path, in that folder. Fails the test if gcc fails.
+    /// </summary>
+    public async Task<string> CompileWithoutLibsodiumAsync(string source, string folderName)
+    {
+        string alone = Path.Combine(RunDirectory, folderName);
+        Directory.CreateDirectory(alone);
+        File.Copy(Path.Combine(ArtifactsDirectory, "libossuary.so"), Path.Combine(alone, "libossuary.so"), overwrite: true);
+        string program = Path.Combine(alone, Path.GetFileNameWithoutExtension(source));
+        ProcessResult compiled = await NativeProcess.RunAsync(
+            "gcc",
+            ["-Wall", "-Wextra", "-Werror", "-O1", "-o", program, source, "-I" + ArtifactsDirectory, "-L" + alone, "-lossuary", "-Wl,-rpath," + alone],
+            alone,
+            TimeSpan.FromMinutes(2));
+        Assert.True(compiled.ExitCode == 0, compiled.ToString());
+        return program;
+    }
+
     /// <summary>Runs a tool such as nm or readelf and returns its output; fails the test if it fails.</summary>
     public static async Task<string> ToolAsync(string tool, params string[] arguments)
     {
