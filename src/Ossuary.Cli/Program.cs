@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.CommandLine.Help;
-using System.Runtime.InteropServices;
 using Ossuary.Cli;
 using Ossuary.Cli.Commands;
 
@@ -14,6 +13,8 @@ var root = new RootCommand(
     Exit codes: 0 success; 1 failure (a refused or failed connection, data that could not be delivered,
     a full disk or an I/O error); 2 bad input (arguments, key and trust files);
     3 untrusted or changed server key; 4 network (unreachable host, port in use, --timeout).
+    Stopped by Ctrl+C, SIGTERM or SIGHUP, a command cleans up and says so, then ends by that signal
+    (a shell reports 130, 143, 129), unless it still succeeded.
     Wherever a file is named, '-' means stdin or stdout.
     """)
 {
@@ -47,28 +48,19 @@ if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
 }
 
 // Ctrl+C, SIGTERM and SIGHUP cancel the command's token, so that it can clean up (receive removes
-// its partial file) and say why it stopped; one that does not finish within 3 s is ended.
-using var interrupted = new CancellationTokenSource();
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
-using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Interrupt);
-return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, interrupted.Token);
-
-void Interrupt(PosixSignalContext context)
+// its partial file) and say why it stopped; one that does not finish within 3 s is ended. A command
+// that failed after one ends by that signal (see StopSignals), as a shell expects.
+int exitCode;
+using (var signals = new StopSignals())
 {
-    context.Cancel = true;
-    if (!interrupted.IsCancellationRequested)
+    exitCode = await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, signals.Token);
+    if (exitCode != ExitCodes.Success)
     {
-        interrupted.Cancel();
-        _ = Task.Delay(TimeSpan.FromSeconds(3)).ContinueWith(_ =>
-        {
-            // A read of stdin or a write to stdout cannot be cancelled: `producer | ossuary send -`
-            // stopped while the producer is quiet ends here, and exit 1 alone would say nothing.
-            Console.Error.WriteLine("ossuary: interrupted; a read or write in progress did not stop within 3 s, so the command was ended without finishing its cleanup");
-            Environment.Exit(ExitCodes.Failure);
-        }, TaskScheduler.Default);
+        signals.EndBySignalIfReceived();
     }
 }
+
+return exitCode;
 
 IEnumerable<string> CommandPath(Command command)
 {

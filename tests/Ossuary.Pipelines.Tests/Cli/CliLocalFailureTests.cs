@@ -21,7 +21,7 @@ public sealed class CliLocalFailureTests : CliTestBase
         ToolResult clientResult = await client.WaitForExitAsync();
         ToolResult serverResult = await server.WaitForExitAsync();
 
-        AssertFails(clientResult, 1, "interrupted");
+        AssertFails(clientResult, 143, "interrupted"); // ended by the SIGTERM, once it had told the server
         Assert.True(serverResult.ExitCode == 1, $"the server took an interrupted client for a clean close:\n{serverResult}");
     }
 
@@ -39,7 +39,7 @@ public sealed class CliLocalFailureTests : CliTestBase
         ToolResult serverResult = await server.WaitForExitAsync();
         ToolResult clientResult = await client.WaitForExitAsync();
 
-        AssertFails(serverResult, 1, "interrupted");
+        AssertFails(serverResult, 143, "interrupted");
         AssertFails(clientResult, 1, "the peer ended the connection with an error after it had sent data (it failed or was stopped)");
         Assert.DoesNotContain("--key", clientResult.Stderr, StringComparison.Ordinal); // the server took this client's key long ago
     }

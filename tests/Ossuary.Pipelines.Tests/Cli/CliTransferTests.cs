@@ -295,7 +295,7 @@ public sealed class CliTransferTests : CliTestBase
         ToolResult interrupted = await receiver.WaitForExitAsync();
         ToolResult sent = await sender.WaitForExitAsync(); // its stdin still open
 
-        AssertFails(interrupted, 1, "interrupted; removed the partial file");
+        AssertFails(interrupted, 143, "interrupted; removed the partial file"); // ended by the SIGTERM, after its cleanup
         Assert.Empty(Directory.GetFileSystemEntries(inbox));
         // Told with Disconnect (error): the receiver's disposal closed cleanly, and the sender said
         // "the receiver closed the connection during the transfer", as if it had chosen to.
@@ -318,7 +318,7 @@ public sealed class CliTransferTests : CliTestBase
         ToolResult sent = await sender.WaitForExitAsync();
         ToolResult received = await receiver.WaitForExitAsync();
 
-        AssertFails(sent, 1, "interrupted");
+        AssertFails(sent, 143, "interrupted"); // ended by the SIGTERM, at the forced end too
 
         // Told with Disconnect (error), as any failed send: the read of stdin, which no token ends,
         // held the sender until its forced exit, which closed the socket without a word.

@@ -202,7 +202,8 @@ internal sealed class ToolProcess : IDisposable
             sys.stderr.write('resolver asked\n')
             sys.stderr.flush()
         threading.Thread(target=report, daemon=True).start()
-        sys.exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+        code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+        sys.exit(128 - code if code < 0 else code) # a child a signal ended, as a shell reports it
         """;
 
     /// <summary>
