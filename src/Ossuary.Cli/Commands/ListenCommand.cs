@@ -140,6 +140,14 @@ internal static class ListenCommand
 
             return outcome;
         }
+        catch (OssuaryException ex) when (ex is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null })
+        {
+            // The client's Disconnect (error) once secured: a refusal of either key ends the handshake, so
+            // the client failed or was stopped. The library's own words, "Connection failed.", said
+            // neither whose failure it was nor that what this server sent may be lost.
+            serve.Failures.Report($"ossuary: connection from {peer} failed: the client ended the connection with an error (it failed or was stopped); what was in flight to it may not have arrived");
+            return ExitCodes.Failure;
+        }
         catch (OssuaryException ex)
         {
             serve.Failures.Report($"ossuary: connection from {peer} failed ({ex.Reason}): {ex.Message}");

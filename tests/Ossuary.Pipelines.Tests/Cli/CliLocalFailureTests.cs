@@ -45,6 +45,26 @@ public sealed class CliLocalFailureTests : CliTestBase
     }
 
     [Fact]
+    public async Task AListenerWhoseReceivingClientIsInterruptedSaysTheClientEndedItWithAnError()
+    {
+        // ossuary listen --once < big.bin   +   ossuary connect ... > out, stopped with Ctrl+C half way:
+        // the server has received nothing, and only the client's Disconnect (error) says why it ended.
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
+        await server.WriteAsync("the first half\n");
+        ToolProcess client = Start("connect", $"127.0.0.1:{ServerPort(server)}", "--trust", ServerKey(server), "--wait", "forever");
+        client.CloseStdin();
+        await client.WaitForStdoutAsync("the first half\n");
+
+        await client.SignalAsync("TERM");
+        ToolResult clientResult = await client.WaitForExitAsync();
+        ToolResult serverResult = await server.WaitForExitAsync();
+
+        AssertFails(clientResult, 143, "interrupted");
+        // Not the library's bare "Connection failed.", which named neither whose failure it was nor what it cost.
+        AssertFails(serverResult, 1, "the client ended the connection with an error (it failed or was stopped); what was in flight to it may not have arrived");
+    }
+
+    [Fact]
     public async Task AListenerWhoseClientCannotWriteItsStdoutDoesNotReportACleanClose()
     {
         // ossuary listen --once < file   +   ossuary connect ... | (a reader that is gone)
