@@ -15,7 +15,10 @@ namespace Ossuary.Pipelines.Integrations;
 /// mv keys.new keys) changes no name inside the watched folder, whose watch follows the old folder away.
 /// A file that is itself a link is also read again every <see cref="LinkPollInterval"/>: its target may
 /// live in another folder (<c>/etc/ossuary/keys -&gt; /srv/config/keys</c>), where an edit raises no
-/// event in the folder watched here.
+/// event in the folder watched here. So is a file whose path leads through a linked folder (a release
+/// layout, <c>current -&gt; releases/v1</c>): the link swapped by renaming a new one over it (<c>ln -sfn</c>)
+/// raises no event anywhere watched, since the folder watch follows the old target and the parent's
+/// watch of folder names does not see a link, which is no folder, renamed.
 /// </summary>
 internal sealed class AuthorizedKeysFileWatcher : IDisposable
 {
@@ -233,19 +236,13 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         }
     }
 
-    /// <summary>Polls the file while it is a link (it may become one, or stop being one, with any change). Call under the reload lock, or before the watch starts.</summary>
+    /// <summary>
+    /// Polls the file while it, or a folder on its path, is a link (it may become one, or stop being one, with
+    /// any change). Call under the reload lock, or before the watch starts.
+    /// </summary>
     private void FollowLink()
     {
-        bool link;
-        try
-        {
-            link = new FileInfo(_fullPath).LinkTarget is not null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            link = false; // its folder is gone or closed to us: the folder's watches and the missing-file poll take over
-        }
-
+        bool link = LeadsThroughLink(_fullPath);
         try
         {
             _linkPoll.Change(link ? LinkPollInterval : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -254,6 +251,31 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         {
             // Disposed meanwhile: nothing to follow any more.
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="fullPath"/> or a folder on its way is a link. Only the file itself was
+    /// checked: a swap of a linked folder above it (<c>current -&gt; releases/v2</c>) went unseen, and a
+    /// client key left out of the new release stayed admitted until something in the old one changed.
+    /// </summary>
+    private static bool LeadsThroughLink(string fullPath)
+    {
+        for (string? path = fullPath; path is not null; path = Path.GetDirectoryName(path))
+        {
+            try
+            {
+                if (new FileInfo(path).LinkTarget is not null)
+                {
+                    return true;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Gone or closed to us (the file deleted, say): the folders above may still be links.
+            }
+        }
+
+        return false;
     }
 
     private void OnEvent(object sender, FileSystemEventArgs e)

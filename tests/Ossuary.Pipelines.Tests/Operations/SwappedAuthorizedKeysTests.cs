@@ -46,6 +46,32 @@ public sealed class SwappedAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public async Task AKeyRemovedBySwappingALinkedFolderOnTheFilesPathIsRefused()
+    {
+        // A release-style deployment: current -> releases/v1, swapped to v2 by renaming a new link
+        // over it (ln -sfn). The file is no link; a folder on its path is. Nothing in the watched
+        // folder (v1 still) changes, and the parent sees a link renamed, which no folder watch reports.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        Publish("v1", keptKey, revokedKey);
+        Directory.CreateSymbolicLink(Path.Combine(_folder, "current"), "v1");
+        string file = Path.Combine(_folder, "current", "authorized_keys");
+        var logs = new FakeLoggerProvider();
+        await using KestrelHost host = await AuthorizedKeysFileServer.StartAsync(serverKey, file, logs);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(revokedKey, serverKey.PublicKey))).DisposeAsync();
+
+        Publish("v2", keptKey);
+        Directory.CreateSymbolicLink(Path.Combine(_folder, "current.tmp"), "v2");
+        await RenameAsync(Path.Combine(_folder, "current.tmp"), Path.Combine(_folder, "current"));
+        Assert.Single(OssuaryAuthorizedKeys.Load(file)); // the path leads to v2's file now
+        await AuthorizedKeysFileServer.WaitForReloadAsync(logs, 1);
+
+        await Echo.AssertRefusedAndServedAsync(endpoint, refused: revokedKey, served: keptKey, serverKey.PublicKey);
+    }
+
+    [Fact]
     public async Task AKeyRemovedFromTheTargetOfALinkInAnotherFolderIsRefused()
     {
         using var serverKey = OssuaryIdentity.Generate();
