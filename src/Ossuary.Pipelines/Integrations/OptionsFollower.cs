@@ -13,8 +13,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// it) and never calls its listeners, so the server would go on with its old key in silence, and
 /// copying the file in afterwards would change nothing (the monitor's cache keeps the validation
 /// failure and throws it again on every read until the next change). This follows the same change tokens the
-/// monitor follows, reads the options again once the monitor has taken the change, reports a
-/// refused change once, and reads again every <see cref="RetryInterval"/> until the options pass,
+/// monitor follows, reads the options again once the monitor has taken the change (a read that finds
+/// the options from before it, the monitor's listener perhaps not yet called, is made again every
+/// <see cref="RetryInterval"/>, a few times), reports a refused change once, and reads again every <see cref="RetryInterval"/> until the options pass,
 /// then hands them on as the monitor would have. Both ways may bring the same value: it is handed on once
 /// it has been taken. A value the owner could not take (no validator refused it, as with options bound
 /// without <c>AddOssuaryServer</c>, but its key file is not there yet) is reported once too, and offered
@@ -29,9 +30,13 @@ namespace Ossuary.Pipelines.Integrations;
 internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] TOptions> : IDisposable
     where TOptions : class
 {
-    // The monitor's own listener runs in the same token callback as ours, after it (last registered,
-    // first called): reading at once would find the previous options still cached.
+    // The monitor's own listener runs in the same token callback as ours, often after it (last registered,
+    // first called): reading at once would find the previous options still cached. Not a promise that it
+    // has run by then (see _beforeChange).
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
+
+    // How many reads a change may find the value from before it, before that value counts as the monitor's answer.
+    private const int BeforeChangeReads = 10;
 
     private readonly IOptionsMonitor<TOptions> _monitor;
     private readonly IOptionsMonitorCache<TOptions>? _cache;
@@ -42,6 +47,21 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     private readonly Lock _lock = new();
     private readonly ITimer _check;
     private TOptions _taken;
+
+    // The last value the monitor gave us (read, announced, or the first one).
+    private TOptions _seen;
+
+    // The last value the monitor gave us when its tokens last signalled a change, until a read or an
+    // announcement shows the change taken. A read that returns it may have read the options from before
+    // the change, the monitor's listener not yet called: taken for the monitor's answer, it was the value
+    // in force, nothing was handed on nor read again, and a change the monitor then refused was never
+    // reported nor read again once fixed. The listener runs after ours (every other reload: the tokens
+    // call the two in turn), and after whatever else follows the same configuration, so a fixed wait for
+    // it (Settle) is no promise on a loaded machine. Such a read is made again every RetryInterval, up to
+    // BeforeChangeReads times: not for ever, since the monitor may as well have announced that very value
+    // just before our listener ran.
+    private TOptions? _beforeChange;
+    private int _beforeChangeReads;
 
     // Values the monitor announced and changes its tokens signalled, counted: a read of the monitor begun
     // before one of them may return the value it replaced, which must not be handed on after it.
@@ -64,6 +84,7 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
         _cache = changes?.Cache;
         _name = name;
         _taken = first;
+        _seen = first;
         _changed = changed;
         _refused = refused;
         // The system clock, not the options' TimeProvider: that one is the handshake timeouts' clock,
@@ -114,6 +135,8 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
 
             _reported = false; // a new change: its refusal is news
             _announced++;
+            _beforeChange = _seen;
+            _beforeChangeReads = BeforeChangeReads;
             _check.Change(Settle, Timeout.InfiniteTimeSpan);
         }
     }
@@ -154,6 +177,7 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
                         continue; // the failure of a value already replaced: read the newer one
                     }
 
+                    _beforeChange = null; // read afresh, so after the change: the monitor holds nothing from before it
                     report = RetryLater();
                 }
 
@@ -185,10 +209,30 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
             if (readAt is null)
             {
                 _announced++;
+                _seen = options;
+                _beforeChange = null; // the monitor has taken the change
             }
             else if (readAt != _announced && !_disposed)
             {
                 return false;
+            }
+            else if (!_disposed && _beforeChange is not null && ReferenceEquals(options, _beforeChange))
+            {
+                // Perhaps read before the monitor took the change: read again. By then it has announced its
+                // value, or, refusing the change, given up the one it held, and that read builds the options
+                // afresh and is refused as well. This read is handled as any other meanwhile (a value in force
+                // whose key file is pending is offered again).
+                if (--_beforeChangeReads == 0)
+                {
+                    _beforeChange = null;
+                }
+
+                _check.Change(RetryInterval, Timeout.InfiniteTimeSpan);
+            }
+            else
+            {
+                _seen = options;
+                _beforeChange = null;
             }
 
             bool again = ReferenceEquals(options, _taken);
