@@ -43,9 +43,9 @@ public sealed partial class OssuaryDuplexPipe
         {
             // The transport failed meanwhile (Kestrel's input fails with the peer's reset, and then gives
             // none of the bytes it held): whether the peer failed before our Disconnect can no longer be
-            // seen, and the end is no clean one. Only the abort that our own clean close causes is the
-            // end asked for, as it is for the inbound loop's read.
-            return _closedByApplication && ex is Microsoft.AspNetCore.Connections.ConnectionAbortedException ? null
+            // seen, and the end is no clean one. Only the abort that our own clean close causes (once the
+            // output is completed) is the end asked for, as it is for the inbound loop's read.
+            return _closedByApplication && _outputCompletedByUs && ex is Microsoft.AspNetCore.Connections.ConnectionAbortedException ? null
                 : new OssuaryException(OssuaryErrorReason.ConnectionFailed,
                     $"The transport failed before what the peer sent ahead of this side's Disconnect could be read; the peer may have failed before it read the last bytes sent: {ex.Message}", ex);
         }

@@ -47,11 +47,19 @@ public sealed partial class OssuaryDuplexPipe
                     // for the clean end below, the application was told its goodbye went through.
                     throw ResetAfterGoodbye(ex);
                 }
+                catch (Exception ex) when (_closedByApplication && !_outputCompletedByUs && !LocalFault.IsLocal(ex))
+                {
+                    // Not our end either: the transport's output, which holds our last bytes and Disconnect,
+                    // was still open (its flush waiting for a slow peer, or left open for the peer's close),
+                    // and the host aborted the connection under it (Kestrel's ConnectionAbortedException as
+                    // it shuts down). Taken for the end below, the application was told they went through.
+                    throw EndedUnderGoodbye(ex);
+                }
                 catch (Exception) when (_closedByApplication)
                 {
                     // Our Disconnect ended the connection, and the transport ended the input with the
-                    // output: Kestrel aborts it (ConnectionAbortedException), a stream the transport owns
-                    // is disposed under the waiting read. Either is the end we asked for.
+                    // output we completed: Kestrel aborts it (ConnectionAbortedException), a stream the
+                    // transport owns is disposed under the waiting read. Either is the end we asked for.
                     break;
                 }
 
@@ -270,6 +278,14 @@ public sealed partial class OssuaryDuplexPipe
     /// <summary>What a peer's reset after our Disconnect means: the goodbye, and what went before it, may not have been read.</summary>
     internal static OssuaryException ResetAfterGoodbye(Exception reset) => new(OssuaryErrorReason.ConnectionFailed,
         $"The peer reset the connection after this side's Disconnect, which it may not have read: the last bytes sent may not have reached its application ({reset.Message}).", reset);
+
+    /// <summary>
+    /// What a transport that ended under our Disconnect means, before this side had completed its output:
+    /// the last bytes sent and the Disconnect may still have been in it (an abort drops them).
+    /// </summary>
+    internal static OssuaryException EndedUnderGoodbye(Exception failure) => new(OssuaryErrorReason.ConnectionFailed,
+        $"The transport ended under this side's Disconnect before its output was completed ({failure.Message}): "
+        + "the last bytes sent and the Disconnect may not have reached the peer.", failure);
 
     /// <summary>
     /// What closing the socket at the end of the linger means, the peer not having closed its end: one closed

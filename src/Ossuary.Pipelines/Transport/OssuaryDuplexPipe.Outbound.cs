@@ -135,6 +135,8 @@ public sealed partial class OssuaryDuplexPipe
             {
                 if (!DeferOutputCompletion(failure is not null || abandoned))
                 {
+                    // Before the completion, which Kestrel's input answers with an abort: that one is ours.
+                    _outputCompletedByUs = failure is null && !abandoned;
                     await transport.CompleteAsync(failure ?? (abandoned ? new OperationCanceledException(
                         "The Ossuary connection was disposed while the peer was not reading; its last bytes were dropped.") : null)).ConfigureAwait(false);
                 }

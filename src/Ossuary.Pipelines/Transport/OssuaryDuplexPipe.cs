@@ -19,7 +19,8 @@ namespace Ossuary.Pipelines.Transport;
 /// Completing <see cref="Output"/> sends Disconnect and ends the connection in both directions,
 /// as Ossuary's Disconnect does: read what you need first; completing it with an exception sends
 /// Disconnect (error) after the bytes written before. A peer whose socket then resets the connection
-/// (it closed with our last bytes unread, or aborted) fails <see cref="Input"/> with
+/// (it closed with our last bytes unread, or aborted), or a transport aborted before its output was completed
+/// (Kestrel's, as the host stops, while a flush waits for a slow peer), fails <see cref="Input"/> with
 /// <see cref="OssuaryErrorReason.ConnectionFailed"/>: the Disconnect may not have been received. So does a peer's
 /// Reset (<see cref="OssuaryErrorReason.ConnectionReset"/>) or Disconnect (error) that had arrived before our Disconnect
 /// went out, behind frames the application had not yet made room for, and so does a transport that fails
@@ -104,6 +105,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // Set when the application's completed output sent a clean Disconnect: the connection is over
     // by our choice, so the transport going away under a read after that is the end, not a failure.
     private volatile bool _closedByApplication;
+
+    // Set when the outbound loop completes the transport's output after a clean end: only a transport
+    // failure that follows (Kestrel's abort of its input as its send loop ends) is the end we asked for.
+    private volatile bool _outputCompletedByUs;
 
     // Set when this side's Disconnect (clean or error) ended an established session: the peer had
     // not ended it, and may still be sending (see DisposeAsync's linger).
