@@ -231,6 +231,18 @@ public sealed partial class OssuaryDuplexPipe
             // reader completes, which took the farewell above with it, and every later write of an
             // application that had only stopped reading. (How the output ended is the outbound loop's to report.)
             await _outbound.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+            // The output left its transport's failure (a stream's write that threw: the peer reset) to the
+            // input, which fails with it once it reads the socket. One that read no more (its application left
+            // it full, or stopped reading, and disposal ended the wait) or ended cleanly said nothing, and the
+            // bytes written last were lost in silence. Not after the peer's own clean Disconnect: what we
+            // wrote after it is discarded by the peer whatever the transport does.
+            bool peerSaidGoodbye = sessionEnded && failure is null && !endedByGoodbye;
+            if (failure is null && !peerSaidGoodbye && _outputFailureLeftToInput && _outboundFailure is { } lost)
+            {
+                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OutputFailedUnderUs(lost));
+            }
+
             if (_outputCompletionDeferred)
             {
                 await LingerAsync(transport).ConfigureAwait(false);

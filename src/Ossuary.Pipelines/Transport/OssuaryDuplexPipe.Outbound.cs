@@ -118,6 +118,10 @@ public sealed partial class OssuaryDuplexPipe
                 // the transport's, and the input, which fails with it, reports that at Debug.
                 _telemetry.ReportLocalFault(ex);
             }
+            else
+            {
+                _outputFailureLeftToInput = true; // the inbound loop says it where the input does not
+            }
         }
 
         // Before the application's writes see the output completed: they report this, not a clean close.
@@ -195,6 +199,10 @@ public sealed partial class OssuaryDuplexPipe
     internal static OssuaryException OutputEndedUnderUs() => new(OssuaryErrorReason.ConnectionFailed,
         "The transport's output ended under the last bytes written (the peer reset the connection, or it was aborted): "
         + "they, and the Disconnect if it was among them or still to come, did not reach the peer.");
+
+    /// <summary>What an output whose transport failed under its write means, where the input did not fail with it.</summary>
+    internal static OssuaryException OutputFailedUnderUs(Exception failure) => new(OssuaryErrorReason.ConnectionFailed,
+        $"The transport failed under the output ({failure.Message}): the bytes written last, and the Disconnect, may not have reached the peer.", failure);
 
     private void ReportSent(long sealedBytes)
     {

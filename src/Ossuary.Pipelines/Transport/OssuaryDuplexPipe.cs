@@ -102,6 +102,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // What failed the output (the transport's write, say), for writes that find it completed.
     private volatile Exception? _outboundFailure;
 
+    // Set when that failure was the transport's (not ours, not Kestrel's completed flush): the outbound
+    // loop logged nothing, leaving it to the input, which fails with it when it reads the transport.
+    private volatile bool _outputFailureLeftToInput;
+
     // Set when the application's completed output sent a clean Disconnect: the connection is over
     // by our choice, so the transport going away under a read after that is the end, not a failure.
     private volatile bool _closedByApplication;
