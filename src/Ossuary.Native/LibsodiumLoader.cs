@@ -25,6 +25,12 @@ internal static partial class LibsodiumLoader
     /// <summary>EINTR: a signal handler ran before the write had written anything.</summary>
     private const int Interrupted = 4;
 
+    /// <summary>EAGAIN: stderr is non-blocking and has no room now.</summary>
+    private const int WouldBlock = 11;
+
+    /// <summary>POLLOUT: poll(2) returns once the descriptor can be written.</summary>
+    private const short PollOut = 4;
+
     private static int _reported;
 
     /// <summary>Runs when the runtime starts, i.e. at the first call into the library, before any connection exists.</summary>
@@ -97,14 +103,28 @@ internal static partial class LibsodiumLoader
             fixed (byte* start = line)
             {
                 // Said only once, so a write a signal interrupts (EINTR: a handler of the program's
-                // without SA_RESTART while stderr is a full pipe) is made again, and a short one goes
-                // on with the rest; any other failure (no stderr) gives up: there is nowhere else to say it.
+                // without SA_RESTART while stderr is a full pipe) is made again, a short one goes on
+                // with the rest, and one that finds a non-blocking stderr full (EAGAIN: the program set
+                // O_NONBLOCK on it, a logger is behind) waits for room as a blocking stderr would; any
+                // other failure (no stderr) gives up: there is nowhere else to say it.
                 for (int written = 0; written < line.Length;)
                 {
                     nint result = Write(2, start + written, (nuint)(line.Length - written));
-                    if (result < 0 && Marshal.GetLastPInvokeError() == Interrupted)
+                    int error = result < 0 ? Marshal.GetLastPInvokeError() : 0;
+                    if (error == Interrupted)
                     {
                         continue;
+                    }
+
+                    if (error == WouldBlock)
+                    {
+                        var room = new PollDescriptor { Descriptor = 2, Events = PollOut, ReturnedEvents = 0 };
+                        if (Poll(&room, 1, -1) >= 0 || Marshal.GetLastPInvokeError() == Interrupted)
+                        {
+                            continue;
+                        }
+
+                        break;
                     }
 
                     if (result <= 0)
@@ -118,7 +138,20 @@ internal static partial class LibsodiumLoader
         }
     }
 
+    /// <summary>poll(2) of libc, bound directly (the project's DirectPInvoke): waits for room on a non-blocking stderr.</summary>
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static unsafe partial int Poll(PollDescriptor* descriptors, nuint count, int timeout);
+
     /// <summary>write(2) of libc, bound directly (the project's DirectPInvoke).</summary>
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static unsafe partial nint Write(int descriptor, byte* buffer, nuint count);
+
+    /// <summary>struct pollfd.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollDescriptor
+    {
+        public int Descriptor;
+        public short Events;
+        public short ReturnedEvents;
+    }
 }

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,14 +68,23 @@ static void report(int error) {
     return;
   }
   /* Said only once, so a write a signal interrupts (EINTR: a handler without SA_RESTART while
-     stderr is a full pipe) is made again, and a short one goes on with the rest; any other
-     failure (no stderr) gives up, as there is nowhere else to say it. */
+     stderr is a full pipe) is made again, a short one goes on with the rest, and one that finds a
+     non-blocking stderr full (EAGAIN: the program set O_NONBLOCK on it, a logger is behind) waits
+     for room as a blocking stderr would; any other failure (no stderr) gives up, as there is
+     nowhere else to say it. */
   const char *next = line;
   size_t left = (size_t)length < sizeof(line) ? (size_t)length : sizeof(line) - 1;
   while (left > 0) {
     ssize_t written = write(STDERR_FILENO, next, left);
     if (written < 0 && errno == EINTR) {
       continue;
+    }
+    if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      struct pollfd room = {.fd = STDERR_FILENO, .events = POLLOUT};
+      if (poll(&room, 1, -1) >= 0 || errno == EINTR) {
+        continue;
+      }
+      return;
     }
     if (written <= 0) {
       return;
