@@ -37,10 +37,16 @@ internal sealed class HoldingProxy : IAsyncDisposable
     /// <summary>Sends on what was held, and everything after it.</summary>
     public void ReleaseReplies() => Volatile.Read(ref _released).TrySetResult();
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Stops listening, then ends every connection: a client that reconnects at once is refused, as
+    /// by a port nothing listens on. The listener goes first because a client reconnects as soon as
+    /// its connection ends, and a listener still open took that attempt into its backlog and then
+    /// reset it ("connection reset", not "refused"), as a killed server's dying listener can.
+    /// </summary>
+    public async Task DropAsync()
     {
-        _stop.Cancel();
         _listener.Stop();
+        _stop.Cancel();
         ReleaseReplies();
         await _accepting.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         Task[] pumps;
@@ -50,6 +56,11 @@ internal sealed class HoldingProxy : IAsyncDisposable
         }
 
         await Task.WhenAll(pumps).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DropAsync();
         _stop.Dispose();
     }
 
