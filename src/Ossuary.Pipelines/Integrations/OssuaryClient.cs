@@ -79,7 +79,7 @@ public static class OssuaryClient
     internal static async Task<OssuaryClientConnection> ConnectAsync(EndPoint endpoint, HandshakePlan plan, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
     {
         Socket socket = await SocketConnector.ConnectAsync(endpoint, plan.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        StreamDuplexPipe? pipe = null;
+        SocketDuplexPipe? pipe = null;
         try
         {
             TcpKeepAlive.Apply(socket, plan.TcpKeepAlive);
@@ -89,7 +89,7 @@ public static class OssuaryClient
             // handshake. Read afterwards, a successful handshake surfaced as a SocketException.
             EndPoint? local = socket.LocalEndPoint;
             EndPoint? remote = socket.RemoteEndPoint;
-            pipe = new StreamDuplexPipe(new NetworkStream(socket, ownsSocket: true), leaveOpen: false, mayStopReading: true);
+            pipe = new SocketDuplexPipe(socket);
 
             // Log lines name the connection by the ConnectionId its user sees; made only for a logger.
             string? connectionId = telemetry.Logger == NullLogger.Instance ? null : Guid.NewGuid().ToString("N");
@@ -108,7 +108,7 @@ public static class OssuaryClient
         {
             if (pipe is not null)
             {
-                await pipe.DisposeStreamAsync().ConfigureAwait(false);
+                await pipe.CloseSocketAsync().ConfigureAwait(false); // a handshake that failed or was cancelled left its receive in flight
             }
 
             socket.Dispose();

@@ -25,7 +25,7 @@ namespace Ossuary.Pipelines.Integrations;
 public sealed class OssuaryClientConnection : ConnectionContext, IConnectionEndWatcher
 {
     private readonly OssuaryDuplexPipe _secure;
-    private readonly StreamDuplexPipe _socketPipe;
+    private readonly SocketDuplexPipe _socketPipe;
     private readonly ConnectionTelemetry _telemetry;
     // Cancelled and in place of the source once the connection has closed, whoever asks later.
     private static readonly CancellationTokenSource AlreadyClosed = CreateCancelled();
@@ -41,7 +41,7 @@ public sealed class OssuaryClientConnection : ConnectionContext, IConnectionEndW
     private string? _connectionId;
     private IDictionary<object, object?>? _items;
 
-    internal OssuaryClientConnection(OssuaryDuplexPipe secure, StreamDuplexPipe socketPipe, ConnectionTelemetry telemetry, EndPoint? local, EndPoint? remote)
+    internal OssuaryClientConnection(OssuaryDuplexPipe secure, SocketDuplexPipe socketPipe, ConnectionTelemetry telemetry, EndPoint? local, EndPoint? remote)
     {
         _secure = secure;
         _socketPipe = socketPipe;

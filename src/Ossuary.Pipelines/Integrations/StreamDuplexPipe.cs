@@ -4,7 +4,7 @@ using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Integrations;
 
-/// <summary>Pipes over a <see cref="Stream"/> (a socket's <see cref="System.Net.Sockets.NetworkStream"/>, an <see cref="OssuaryStream"/>'s inner stream).</summary>
+/// <summary>Pipes over a <see cref="Stream"/>: an <see cref="OssuaryStream"/>'s inner stream (a socket's <see cref="System.Net.Sockets.NetworkStream"/> or any other). The client's socket has its own, <see cref="SocketDuplexPipe"/>.</summary>
 /// <param name="stream">The stream.</param>
 /// <param name="leaveOpen">Whether <see cref="DisposeStreamAsync"/> leaves the stream to its owner.</param>
 /// <param name="mayStopReading">Whether the stream's socket may stop receiving when the connection ends: the stream is
@@ -102,14 +102,18 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         {
             using (linger)
             {
-                await DiscardUntilClosedAsync(_lingerTelemetry!, linger.Token).ConfigureAwait(false);
+                await DiscardUntilClosedAsync(stream.ReadAsync, _lingerTelemetry!, linger.Token).ConfigureAwait(false);
             }
         }
 
         await DisposeStreamAsync().ConfigureAwait(false);
     }
 
-    private async Task DiscardUntilClosedAsync(ConnectionTelemetry telemetry, CancellationToken deadline)
+    /// <summary>
+    /// The linger's wait (see <see cref="CloseAsync"/>), over <paramref name="read"/>: the stream's reads, or
+    /// <see cref="SocketDuplexPipe"/>'s receives, which fail as the stream's do (an <see cref="IOException"/> around the socket's error).
+    /// </summary>
+    internal static async Task DiscardUntilClosedAsync(Func<Memory<byte>, CancellationToken, ValueTask<int>> read, ConnectionTelemetry telemetry, CancellationToken deadline)
     {
         // Ciphertext of a connection that is over: nothing secret, so an array of the shared pool.
         byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
@@ -118,7 +122,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         {
             // On Linux the deadline ends a read by stopping the socket's receiving (no exception); elsewhere by cancelling it.
             CancellationToken token = OperatingSystem.IsLinux() ? CancellationToken.None : deadline;
-            while (!deadline.IsCancellationRequested && await stream.ReadAsync(scratch, token).ConfigureAwait(false) > 0)
+            while (!deadline.IsCancellationRequested && await read(scratch, token).ConfigureAwait(false) > 0)
             {
             }
 
@@ -181,9 +185,13 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// the Disconnect before the client reads it. A client told closes at once; one that has not closed its
     /// end by then is logged (event 5, Debug). Nothing else reads the stream: the handshake has ended.
     /// </summary>
-    private static async Task LingerAfterRefusalAsync(Stream stream, ConnectionTelemetry telemetry)
+    private static Task LingerAfterRefusalAsync(Stream stream, ConnectionTelemetry telemetry) =>
+        stream is NetworkStream { Socket: var socket } ? LingerAfterRefusalAsync(socket, stream.ReadAsync, telemetry) : Task.CompletedTask;
+
+    /// <summary>The refusal's wait (see <see cref="LingerAfterRefusalAsync(Stream, ConnectionTelemetry)"/>) on <paramref name="socket"/>, over <paramref name="read"/> (as <see cref="DiscardUntilClosedAsync"/> has it).</summary>
+    internal static async Task LingerAfterRefusalAsync(Socket socket, Func<Memory<byte>, CancellationToken, ValueTask<int>> read, ConnectionTelemetry telemetry)
     {
-        if (stream is not NetworkStream { Socket: var socket } || !Shutdown(socket, SocketShutdown.Send))
+        if (!Shutdown(socket, SocketShutdown.Send))
         {
             return;
         }
@@ -193,7 +201,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         using var deadline = new CancellationTokenSource(RefusalLinger);
         try
         {
-            while (await stream.ReadAsync(scratch, deadline.Token).ConfigureAwait(false) > 0)
+            while (await read(scratch, deadline.Token).ConfigureAwait(false) > 0)
             {
             }
         }
@@ -218,7 +226,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         }
     }
 
-    private static bool Shutdown(Socket socket, SocketShutdown how)
+    internal static bool Shutdown(Socket socket, SocketShutdown how)
     {
         try
         {

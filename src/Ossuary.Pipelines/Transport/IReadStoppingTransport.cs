@@ -12,7 +12,7 @@ internal interface IReadStoppingTransport
     /// Makes the input's pending read (and any later one) end as if the peer had closed; false if it cannot.
     /// With a positive <paramref name="lingerFor"/> (our Disconnect was sent and nothing failed), a
     /// socket first sends its end and gives the peer up to that long to close its own: the read ends
-    /// at the peer's close or then (see <c>StreamDuplexPipe</c>). A peer that resets the connection
+    /// at the peer's close or then (see <c>SocketDuplexPipe</c>, <c>StreamDuplexPipe</c>). A peer that resets the connection
     /// during that wait is reported to <paramref name="telemetry"/>, the connection's.
     /// </summary>
     bool TryStopReading(TimeSpan lingerFor, ConnectionTelemetry telemetry);

@@ -8,7 +8,7 @@ namespace Ossuary.Pipelines.Transport;
 
 /// <summary>
 /// The end of a connection over a transport that closes its socket as its output completes
-/// (Kestrel's socket transport): the server's side of what <c>StreamDuplexPipe</c> does for a client.
+/// (Kestrel's socket transport): the server's side of what <c>SocketDuplexPipe</c> does for a client.
 /// </summary>
 /// <remarks>
 /// A socket closed with bytes of the peer's unread, or receiving bytes once closed, sends a reset, not
@@ -23,7 +23,7 @@ namespace Ossuary.Pipelines.Transport;
 public sealed partial class OssuaryDuplexPipe
 {
     // The socket under a transport whose output's completion closes it; null for a transport that
-    // has its own way to end (StreamDuplexPipe) or shows no socket (a pipe in memory).
+    // has its own way to end (SocketDuplexPipe, StreamDuplexPipe) or shows no socket (a pipe in memory).
     private readonly Socket? _closingSocket;
 
     // Set by the outbound loop when it left the transport's output open after our Disconnect: the

@@ -443,7 +443,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
             // The peer may never answer our Disconnect: stop waiting for it, without an exception where the
             // transport can. Once our Disconnect went out, a socket transport gives the peer what is left
-            // of the same 5 s to close its end (see StreamDuplexPipe.TryStopReading and LingerAsync); after a failure, none.
+            // of the same 5 s to close its end (see SocketDuplexPipe.TryStopReading, StreamDuplexPipe.TryStopReading and LingerAsync); after a failure, none.
             _disposing = true;
             TimeSpan lingerFor = _saidGoodbye && !_outboundFailed ? DisposeFlushTimeout - Stopwatch.GetElapsedTime(started) : TimeSpan.Zero;
 

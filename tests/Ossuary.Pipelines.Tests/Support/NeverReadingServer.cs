@@ -101,12 +101,12 @@ internal static class NeverReadingServer
         return BinaryPrimitives.ReadUInt32LittleEndian(info[SendWindowOffset..]);
     }
 
-    /// <summary>The client connection's socket (its transport's stream's), to ask the kernel about.</summary>
+    /// <summary>The client connection's socket (its transport's), to ask the kernel about.</summary>
     private static Socket SocketOf(OssuaryClientConnection connection)
     {
         const BindingFlags Private = BindingFlags.Instance | BindingFlags.NonPublic;
         object pipe = typeof(OssuaryClientConnection).GetField("_socketPipe", Private)!.GetValue(connection)!;
-        FieldInfo stream = pipe.GetType().GetFields(Private).Single(f => f.FieldType == typeof(Stream));
-        return ((NetworkStream)stream.GetValue(pipe)!).Socket;
+        FieldInfo socket = pipe.GetType().GetFields(Private).Single(f => f.FieldType == typeof(Socket));
+        return (Socket)socket.GetValue(pipe)!;
     }
 }
