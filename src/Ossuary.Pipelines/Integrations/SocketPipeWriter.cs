@@ -281,12 +281,17 @@ internal sealed class SocketPipeWriter(Socket socket, object gate) : PipeWriter,
     /// </summary>
     public override async ValueTask CompleteAsync(Exception? exception = null)
     {
-        if (exception is null && !_completed && _written > 0)
+        try
         {
-            await FlushAsync().ConfigureAwait(false);
+            if (exception is null && !_completed && _written > 0)
+            {
+                await FlushAsync().ConfigureAwait(false);
+            }
         }
-
-        Complete(exception);
+        finally
+        {
+            Complete(exception); // a failed send still completes the writer, and its buffer goes back
+        }
     }
 
     /// <inheritdoc />
