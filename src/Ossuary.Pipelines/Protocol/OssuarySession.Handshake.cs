@@ -9,7 +9,7 @@ namespace Ossuary.Pipelines.Protocol;
 public sealed partial class OssuarySession
 {
     /// <summary>Body of Reset and Disconnect: len · error flag · reserved.</summary>
-    private const int ControlBodySize = 4;
+    internal const int ControlBodySize = 4;
 
     /// <summary>
     /// Writes the next handshake or control packet (ClientHandshake, ServerHandshake,

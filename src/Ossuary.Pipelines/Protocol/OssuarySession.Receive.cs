@@ -109,8 +109,10 @@ public sealed partial class OssuarySession
 
     private OssuaryReceiveResult OnDisconnect(in ReadOnlySequence<byte> body)
     {
-        // Body: len (ignored) · error flag · reserved. A body too short to hold the flag counts as a failure.
-        bool error = body.Length < 3 || body.Slice(2, 1).FirstSpan[0] != 0;
+        // Body: len (ignored) · error flag · reserved. A body shorter than its 4 bytes is malformed and
+        // counts as a failure, even when it holds a zero where the flag goes: a packet cut short must
+        // never be reported as a clean close (the original cannot parse one, and never reports that).
+        bool error = body.Length < ControlBodySize || body.Slice(2, 1).FirstSpan[0] != 0;
         OssuaryErrorReason reason = error ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed;
 
         // The original answers a Disconnect with a Disconnect during the handshake. Once

@@ -62,9 +62,9 @@ public sealed partial class OssuaryDuplexPipe
 
                 if (header.Type == PacketType.Disconnect)
                 {
-                    // Body: len · error flag · reserved; one too short to hold the flag is a failure, as the session has it.
+                    // Body: len · error flag · reserved; one shorter than its 4 bytes is a failure, as the session has it.
                     ReadOnlySequence<byte> body = packets.Slice(PacketHeader.Size, header.BodyLength);
-                    bool error = body.Length < 3 || body.Slice(2, 1).FirstSpan[0] != 0;
+                    bool error = body.Length < OssuarySession.ControlBodySize || body.Slice(2, 1).FirstSpan[0] != 0;
                     return error ? Ended(OssuaryReceiveResult.Closed(OssuaryErrorReason.ConnectionFailed), receivedData) : null;
                 }
 

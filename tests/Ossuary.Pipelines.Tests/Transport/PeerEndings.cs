@@ -12,6 +12,9 @@ internal static class PeerEndings
         { "reset", nameof(OssuaryErrorReason.ConnectionReset) },
         { "disconnect (error)", nameof(OssuaryErrorReason.ConnectionFailed) },
         { "disconnect", "clean end" },
+
+        // Its body cut to 3 bytes, a zero where the flag goes: malformed, so never a clean end.
+        { "disconnect cut short", nameof(OssuaryErrorReason.ConnectionFailed) },
     };
 
     /// <summary>The closing packet of <paramref name="ending"/> (one of <see cref="All"/>).</summary>
@@ -19,6 +22,7 @@ internal static class PeerEndings
     {
         "reset" => Wire.Control(Wire.Reset, error: false),
         "disconnect (error)" => Wire.Control(Wire.Disconnect, error: true),
+        "disconnect cut short" => [.. Wire.Header(3, 0, Wire.Disconnect), 4, 0, 0],
         _ => Wire.Control(Wire.Disconnect, error: false),
     };
 
