@@ -19,11 +19,18 @@
  *                 [--client-authorized H]... [--server-authorized H]... [--tofu]
  *                 [--client-send-hex H]... [--server-send-hex H]... [--rounds N]
  *                 [--corrupt SIDE:N:OFFSET:XOR]... [--inject SIDE:N:reset|disconnect0|disconnect1]...
+ *                 [--inject-hex SIDE:N:HEX]... [--replay SIDE:N:M]... [--extend SIDE:N:K]...
+ *                 [--truncate SIDE:N:K]... [--drop SIDE:N]...
  * A fault applies to packet N (0-based) that SIDE (client|server) writes: --corrupt changes
  * byte OFFSET % length of the copy put on the wire (XOR with XOR; offsets 0 and 1, the length
  * field, instead set the top bit of byte 0, an oversized length, since any other length
  * change misframes the stream); --inject puts a Reset or a Disconnect (error flag 0 or 1),
- * msg_id 0, on the wire right after that packet.
+ * msg_id 0, on the wire right after that packet; --inject-hex puts the given bytes there
+ * (any packet, well formed or not); --replay puts there a copy of the side's packet M as it
+ * was written (M <= N: a replay, or with --drop of M a reordering); --extend appends K bytes
+ * (0xa5) to the packet's body and adds K to its length field; --truncate cuts its body to its
+ * first K bytes and sets its length field to K; --drop keeps the packet off the wire. Faults apply in the order: corrupt or extend the packet (or cut it, or drop it), then what
+ * follows it, in the order given.
  *
  * Output, one stream on stdout, flushed line by line (a panic of the library aborts the
  * process; everything printed before it is kept):
@@ -58,9 +65,15 @@ typedef struct {
 typedef struct {
     int side; /* 0 client, 1 server */
     int index;
-    int kind; /* 0 corrupt, 1 reset, 2 disconnect0, 3 disconnect1 */
-    unsigned offset, xor_mask;
+    int kind; /* 0 corrupt, 1 reset, 2 disconnect0, 3 disconnect1, 4 hex, 5 replay, 6 extend, 7 drop, 8 truncate */
+    unsigned offset, xor_mask; /* replay: offset is M; extend and truncate: offset is K */
+    uint8_t *hex;
+    size_t hex_len;
 } fault_t;
+
+enum { FAULT_CORRUPT, FAULT_RESET, FAULT_DISCONNECT0, FAULT_DISCONNECT1, FAULT_HEX, FAULT_REPLAY, FAULT_EXTEND, FAULT_DROP, FAULT_TRUNCATE };
+
+#define MAX_WRITTEN 256
 
 typedef struct {
     const char *name;
@@ -74,6 +87,8 @@ typedef struct {
     char terminal_text[160];
     int established_logged;
     int written; /* packets written so far */
+    uint8_t *sent[MAX_WRITTEN]; /* copies of the packets written, for --replay */
+    size_t sent_len[MAX_WRITTEN];
 } side_t;
 
 static fault_t faults[MAX_FAULTS];
@@ -141,22 +156,49 @@ static void emit(side_t *s, const uint8_t *pkt, size_t n, wire_t *out) {
     printf("PKT %s ", s->name);
     print_hex(pkt, n);
     printf("\n");
-    uint8_t copy[MAX_PACKET + 16];
+    if (s->written < MAX_WRITTEN) {
+        s->sent[s->written] = malloc(n ? n : 1);
+        memcpy(s->sent[s->written], pkt, n);
+        s->sent_len[s->written] = n;
+    }
+    static uint8_t copy[2 * MAX_PACKET + 0x10000];
+    size_t copy_len = n;
+    int dropped = 0;
     memcpy(copy, pkt, n);
     for (int i = 0; i < fault_count; i++) {
         fault_t *f = &faults[i];
-        if (f->side != s->index || f->index != s->written || f->kind != 0 || n == 0) continue;
-        unsigned at = f->offset % n;
-        if (at < 2) copy[0] |= 0x80;
-        else copy[at] ^= (uint8_t)f->xor_mask;
+        if (f->side != s->index || f->index != s->written || n == 0) continue;
+        if (f->kind == FAULT_CORRUPT) {
+            unsigned at = f->offset % n;
+            if (at < 2) copy[0] |= 0x80;
+            else copy[at] ^= (uint8_t)f->xor_mask;
+        } else if (f->kind == FAULT_EXTEND && copy_len >= 8) {
+            memset(copy + copy_len, 0xa5, f->offset);
+            copy_len += f->offset;
+            unsigned len = (((unsigned)copy[0] << 8) | copy[1]) + f->offset;
+            copy[0] = (uint8_t)(len >> 8);
+            copy[1] = (uint8_t)len;
+        } else if (f->kind == FAULT_TRUNCATE && copy_len >= 8 && f->offset < copy_len - 8) {
+            copy_len = 8 + f->offset;
+            copy[0] = (uint8_t)(f->offset >> 8);
+            copy[1] = (uint8_t)f->offset;
+        } else if (f->kind == FAULT_DROP) {
+            dropped = 1;
+        }
     }
-    wire_push(out, copy, n);
+    if (!dropped) wire_push(out, copy, copy_len);
     for (int i = 0; i < fault_count; i++) {
         fault_t *f = &faults[i];
-        if (f->side != s->index || f->index != s->written || f->kind == 0) continue;
-        uint8_t ctl[12];
-        control_packet(ctl, f->kind == 1 ? 0x11 : 0x10, f->kind == 1 ? 1 : f->kind - 2);
-        wire_push(out, ctl, sizeof ctl);
+        if (f->side != s->index || f->index != s->written) continue;
+        if (f->kind >= FAULT_RESET && f->kind <= FAULT_DISCONNECT1) {
+            uint8_t ctl[12];
+            control_packet(ctl, f->kind == FAULT_RESET ? 0x11 : 0x10, f->kind == FAULT_RESET ? 1 : f->kind - FAULT_DISCONNECT0);
+            wire_push(out, ctl, sizeof ctl);
+        } else if (f->kind == FAULT_HEX) {
+            wire_push(out, f->hex, f->hex_len);
+        } else if (f->kind == FAULT_REPLAY && (int)f->offset <= s->written && f->offset < MAX_WRITTEN) {
+            wire_push(out, s->sent[f->offset], s->sent_len[f->offset]);
+        }
     }
     s->written++;
     fflush(stdout);
@@ -245,23 +287,40 @@ static int step(side_t *s, wire_t *in, wire_t *out) {
     return progress;
 }
 
-static void parse_fault(const char *spec, int corrupt) {
+static void parse_fault(const char *option, const char *spec) {
     if (fault_count == MAX_FAULTS) die_usage("too many faults");
     fault_t *f = &faults[fault_count++];
     char side[16], kind[16];
     if (strncmp(spec, "client:", 7) == 0) f->side = 0;
     else if (strncmp(spec, "server:", 7) == 0) f->side = 1;
     else die_usage("a fault starts with client: or server:");
-    if (corrupt) {
-        f->kind = 0;
+    if (strcmp(option, "--corrupt") == 0) {
+        f->kind = FAULT_CORRUPT;
         if (sscanf(spec, "%15[a-z]:%d:%u:%x", side, &f->index, &f->offset, &f->xor_mask) != 4 || f->xor_mask == 0 || f->xor_mask > 255)
             die_usage("--corrupt SIDE:N:OFFSET:XOR (XOR 1..ff)");
-    } else {
+    } else if (strcmp(option, "--inject") == 0) {
         if (sscanf(spec, "%15[a-z]:%d:%15s", side, &f->index, kind) != 3) die_usage("--inject SIDE:N:KIND");
-        if (strcmp(kind, "reset") == 0) f->kind = 1;
-        else if (strcmp(kind, "disconnect0") == 0) f->kind = 2;
-        else if (strcmp(kind, "disconnect1") == 0) f->kind = 3;
+        if (strcmp(kind, "reset") == 0) f->kind = FAULT_RESET;
+        else if (strcmp(kind, "disconnect0") == 0) f->kind = FAULT_DISCONNECT0;
+        else if (strcmp(kind, "disconnect1") == 0) f->kind = FAULT_DISCONNECT1;
         else die_usage("--inject kinds: reset, disconnect0, disconnect1");
+    } else if (strcmp(option, "--inject-hex") == 0) {
+        int at = 0;
+        f->kind = FAULT_HEX;
+        if (sscanf(spec, "%15[a-z]:%d:%n", side, &f->index, &at) != 2 || at == 0 || unhex(spec + at, &f->hex, &f->hex_len) != 0)
+            die_usage("--inject-hex SIDE:N:HEX");
+    } else if (strcmp(option, "--replay") == 0) {
+        f->kind = FAULT_REPLAY;
+        if (sscanf(spec, "%15[a-z]:%d:%u", side, &f->index, &f->offset) != 3) die_usage("--replay SIDE:N:M");
+    } else if (strcmp(option, "--extend") == 0) {
+        f->kind = FAULT_EXTEND;
+        if (sscanf(spec, "%15[a-z]:%d:%u", side, &f->index, &f->offset) != 3 || f->offset > 0xffff) die_usage("--extend SIDE:N:K (K at most 65535)");
+    } else if (strcmp(option, "--truncate") == 0) {
+        f->kind = FAULT_TRUNCATE;
+        if (sscanf(spec, "%15[a-z]:%d:%u", side, &f->index, &f->offset) != 3) die_usage("--truncate SIDE:N:K");
+    } else {
+        f->kind = FAULT_DROP;
+        if (sscanf(spec, "%15[a-z]:%d", side, &f->index) != 2) die_usage("--drop SIDE:N");
     }
 }
 
@@ -304,8 +363,12 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--client-send-hex") == 0) add_message(&c, argv[++i]);
         else if (strcmp(a, "--server-send-hex") == 0) add_message(&s, argv[++i]);
         else if (strcmp(a, "--rounds") == 0) max_rounds = atoi(argv[++i]);
-        else if (strcmp(a, "--corrupt") == 0) parse_fault(argv[++i], 1);
-        else if (strcmp(a, "--inject") == 0) parse_fault(argv[++i], 0);
+        else if (strcmp(a, "--corrupt") == 0 || strcmp(a, "--inject") == 0 || strcmp(a, "--inject-hex") == 0
+                 || strcmp(a, "--replay") == 0 || strcmp(a, "--extend") == 0 || strcmp(a, "--truncate") == 0
+                 || strcmp(a, "--drop") == 0) {
+            parse_fault(a, argv[i + 1]);
+            i++;
+        }
         else die_usage("unknown option");
     }
 

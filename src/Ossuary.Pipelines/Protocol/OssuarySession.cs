@@ -31,7 +31,10 @@ namespace Ossuary.Pipelines.Protocol;
 /// <see cref="RemotePublicKey"/> is never a claim nobody proved; an all-zero X25519 result is
 /// refused; a session that has received Disconnect is closed for good (once established, the
 /// original answers a Disconnect with a Reset and waits for a re-handshake that never comes; we
-/// send the same answer, so the bytes on the wire match, and stop); the fifth reset fails the
+/// send the same answer, so the bytes on the wire match, and stop); a Disconnect whose body is
+/// shorter than its 4 bytes ends the session as a failure (the original cannot parse it, and drops
+/// it during the handshake); a handshake packet whose body runs past its fixed size is refused (the
+/// original ignores the extra bytes); the fifth reset fails the
 /// connection also when the peer started it (the original answers every Reset it receives, so a
 /// peer streaming Resets had it generate keys and answer without end).
 /// </para>

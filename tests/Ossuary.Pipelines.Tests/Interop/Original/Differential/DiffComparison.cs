@@ -41,6 +41,24 @@ internal static partial class DiffComparison
                     when callDiff == markerCall && (packetDiff < 0 || packetDiff >= markerPacket)
                         && theirCalls[callDiff].Contains(" recv_data Ok((", StringComparison.Ordinal) && ourCalls[callDiff].EndsWith(" Err", StringComparison.Ordinal):
                     return new DiffVerdict(marker.Kind, false, $"{marker.Side} refused a data packet whose tag_len is not 16; the original decrypted it");
+                case KnownDifferences.HandshakePaddingRefused
+                    when callDiff == markerCall && (packetDiff < 0 || packetDiff >= markerPacket)
+                        && theirCalls[callDiff].Contains(" recv_handshake Ok(", StringComparison.Ordinal) && ourCalls[callDiff].EndsWith(" recv_handshake Err", StringComparison.Ordinal):
+                    return new DiffVerdict(marker.Kind, false, $"{marker.Side} refused a handshake packet longer than its size; the original read it");
+                case KnownDifferences.ShortDisconnectFails:
+                    {
+                        // The runs part at the side's answer: our Disconnect (error), where the original wrote nothing or went on.
+                        int answer = NextPacketOf(ours, marker, markerPacket);
+                        if (answer >= 0 && packetDiff == answer && callDiff > markerCall
+                            && ourPackets[answer] == $"PKT {marker.Side} 0004000000100000xxxx0100"
+                            && ours[^1].Contains($"{marker.Side}=Err(ConnectionFailed)", StringComparison.Ordinal))
+                        {
+                            return new DiffVerdict(marker.Kind, false, $"{marker.Side} ended at a Disconnect cut short; the original dropped it");
+                        }
+
+                        break;
+                    }
+
                 case KnownDifferences.PeerStartedFifthResetFails:
                     {
                         // The side's next packet is where the runs part: the original's Reset, our Disconnect (error).

@@ -93,7 +93,16 @@ internal sealed record DiffScenario(
         s.Append(CultureInfo.InvariantCulture, $", client sends [{string.Join(',', ClientMessages.Select(m => m.Length))}], server sends [{string.Join(',', ServerMessages.Select(m => m.Length))}]");
         foreach (Fault f in Faults)
         {
-            s.Append(CultureInfo.InvariantCulture, $", {f.Kind} on {f.Side} packet {f.Index}{(f.Kind == FaultKind.Corrupt ? $" byte {f.Offset} ^{f.Xor:x2}" : "")}");
+            string detail = f.Kind switch
+            {
+                FaultKind.Corrupt => $" byte {f.Offset} ^{f.Xor:x2}",
+                FaultKind.InjectHex => $" {(f.Hex.Length > 40 ? f.Hex[..40] + "…" : f.Hex)}",
+                FaultKind.Replay => $" packet {f.Offset}",
+                FaultKind.Extend => $" by {f.Offset}",
+                FaultKind.Truncate => $" to {f.Offset}",
+                _ => "",
+            };
+            s.Append(CultureInfo.InvariantCulture, $", {f.Kind} on {f.Side} packet {f.Index}{detail}");
         }
 
         if (ClientDisconnect)

@@ -30,13 +30,22 @@ internal sealed partial class DifferentialRun
     public static string Repro(ulong scenarioSeed) =>
         $"OSSUARY_DIFF_SCENARIO={scenarioSeed} dotnet test tests/Ossuary.Pipelines.Tests -c Release --filter \"{ReproTest}\"";
 
+    /// <summary>How many comparisons ended with each verdict kind.</summary>
+    public IReadOnlyDictionary<string, int> Kinds => _kinds;
+
     public void RunAll(IEnumerable<ulong> scenarioSeeds, int workers = 2) =>
         Parallel.ForEach(scenarioSeeds, new ParallelOptions { MaxDegreeOfParallelism = workers }, seed => RunOne(seed));
 
+    public void RunAll(IEnumerable<DiffScenario> scenarios, int workers = 2) =>
+        Parallel.ForEach(scenarios, new ParallelOptions { MaxDegreeOfParallelism = workers }, scenario => RunScenario(scenario));
+
     /// <summary>Runs one scenario; returns its verdicts (the main comparison, and the refusal check where it applies).</summary>
-    public List<DiffVerdict> RunOne(ulong seed, StringBuilder? log = null)
+    public List<DiffVerdict> RunOne(ulong seed, StringBuilder? log = null) => RunScenario(ScenarioGenerator.Generate(seed), log);
+
+    /// <summary>Runs a scenario made by hand (or a generated one changed); as <see cref="RunOne"/>.</summary>
+    public List<DiffVerdict> RunScenario(DiffScenario scenario, StringBuilder? log = null)
     {
-        DiffScenario scenario = ScenarioGenerator.Generate(seed);
+        ulong seed = scenario.Seed;
         var verdicts = new List<DiffVerdict>();
         OracleRun original = OriginalOracle.Run(scenario);
         _oracles.AddOrUpdate(original.Oracle, 1, (_, n) => n + 1);

@@ -52,6 +52,26 @@ internal static class KnownDifferences
     public const string PeerStartedFifthResetFails = "PeerStartedFifthResetFails";
 
     /// <summary>
+    /// README: "Handshake packets are exactly their size." A ClientHandshake, ServerHandshake or
+    /// ClientAuthentication whose body runs past its fixed size (its own <c>len</c> field still saying
+    /// that size) is refused with a reset (<c>UnexpectedPacketSize</c>); the original reads its fields
+    /// from the front of the body and ignores the rest. Checked: everything before that receive call
+    /// matches, and the call is where the runs part, the original's Ok, ours an error.
+    /// </summary>
+    public const string HandshakePaddingRefused = "HandshakePaddingRefused";
+
+    /// <summary>
+    /// README: "A Disconnect cut short ends the connection as a failure." During the handshake the
+    /// original cannot parse a Disconnect whose body is shorter than its 4 bytes and drops it (the
+    /// receive call fails, its state stays); ours ends with <c>ConnectionFailed</c> and answers with
+    /// Disconnect (error). (Once established, the original resets on it, and
+    /// <see cref="EstablishedDisconnectIsFinal"/> applies.) Checked: everything up to and including that
+    /// receive call matches (an error on both sides), the side's next packet is our Disconnect (error)
+    /// where the runs part, and the side ends with <c>ConnectionFailed</c>.
+    /// </summary>
+    public const string ShortDisconnectFails = "ShortDisconnectFails";
+
+    /// <summary>
     /// Not reachable by the generated scenarios (they would need a peer that encrypts a forged
     /// identity or a low-order X25519 key, which one corrupted byte cannot make under the AEAD tag):
     /// an unauthenticated server verifies a presented client signature, an all-zero X25519

@@ -279,6 +279,16 @@ internal sealed class OurLockstepPair
         {
             _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.EstablishedDisconnectIsFinal));
         }
+        else if (type == 0x10 && packet.Length < 12 && before is not (OssuarySessionState.Closing or OssuarySessionState.Closed)
+            && result is { Status: OssuaryReceiveStatus.Closed, Reason: OssuaryErrorReason.ConnectionFailed })
+        {
+            _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.ShortDisconnectFails));
+        }
+        else if (type is 0x01 or 0x02 or 0x03 && result is { Status: OssuaryReceiveStatus.Reset, Reason: OssuaryErrorReason.UnexpectedPacketSize }
+            && IsPaddedHandshake(packet, type))
+        {
+            _markers.Add(new Marker(_lines.Count, s.Name, KnownDifferences.HandshakePaddingRefused));
+        }
         else if (type == 0x20 && before == OssuarySessionState.Established && result.Status == OssuaryReceiveStatus.Reset
             && packet.Length >= 12 && (packet[10] | (packet[11] << 8)) != 16 && 8 + 4 + (packet[8] | (packet[9] << 8)) + 16 == packet.Length)
         {
@@ -292,32 +302,75 @@ internal sealed class OurLockstepPair
         return result;
     }
 
+    /// <summary>A handshake packet whose body runs past its fixed size, version and own <c>len</c> field right: the original reads it.</summary>
+    private static bool IsPaddedHandshake(byte[] packet, ushort type)
+    {
+        int size = type switch
+        {
+            0x01 => 84,
+            0x02 => 200,
+            _ => 124,
+        };
+        return packet.Length > 8 + size && packet[10] == 1 && (packet[8] | (packet[9] << 8)) == size;
+    }
+
     private void Emit(Side s, byte[] packet, Wire outbox)
     {
         _lines.Add($"PKT {s.Name} {Convert.ToHexStringLower(packet)}");
-        byte[] copy = (byte[])packet.Clone();
-        foreach (Fault f in _scenario.Faults)
+        s.Sent.Add(packet);
+        var copy = new List<byte>(packet);
+        bool dropped = false;
+        foreach (Fault f in _scenario.Faults.Where(f => f.Side == s.Name && f.Index == s.Written && packet.Length > 0))
         {
-            if (f.Side == s.Name && f.Index == s.Written && f.Kind == FaultKind.Corrupt)
+            switch (f.Kind)
             {
-                int at = f.Offset % copy.Length;
-                if (at < 2)
-                {
-                    copy[0] |= 0x80;
-                }
-                else
-                {
-                    copy[at] ^= (byte)f.Xor;
-                }
+                case FaultKind.Corrupt:
+                    int at = f.Offset % packet.Length;
+                    if (at < 2)
+                    {
+                        copy[0] |= 0x80;
+                    }
+                    else
+                    {
+                        copy[at] ^= (byte)f.Xor;
+                    }
+
+                    break;
+                case FaultKind.Extend when copy.Count >= 8:
+                    copy.AddRange(Enumerable.Repeat((byte)0xa5, f.Offset));
+                    int length = ((copy[0] << 8) | copy[1]) + f.Offset;
+                    copy[0] = (byte)(length >> 8);
+                    copy[1] = (byte)length;
+                    break;
+                case FaultKind.Truncate when copy.Count >= 8 && f.Offset < copy.Count - 8:
+                    copy.RemoveRange(8 + f.Offset, copy.Count - 8 - f.Offset);
+                    copy[0] = (byte)(f.Offset >> 8);
+                    copy[1] = (byte)f.Offset;
+                    break;
+                case FaultKind.Drop:
+                    dropped = true;
+                    break;
             }
         }
 
-        outbox.Push(copy);
-        foreach (Fault f in _scenario.Faults)
+        if (!dropped)
         {
-            if (f.Side == s.Name && f.Index == s.Written && f.Kind != FaultKind.Corrupt)
+            outbox.Push([.. copy]);
+        }
+
+        foreach (Fault f in _scenario.Faults.Where(f => f.Side == s.Name && f.Index == s.Written))
+        {
+            switch (f.Kind)
             {
-                outbox.Push(ControlPacket(f.Kind == FaultKind.InjectReset ? (byte)0x11 : (byte)0x10, f.Kind == FaultKind.InjectErrorDisconnect || f.Kind == FaultKind.InjectReset));
+                case FaultKind.InjectReset or FaultKind.InjectCleanDisconnect or FaultKind.InjectErrorDisconnect:
+                    outbox.Push(ControlPacket(f.Kind == FaultKind.InjectReset ? (byte)0x11 : (byte)0x10, f.Kind is FaultKind.InjectErrorDisconnect or FaultKind.InjectReset));
+                    break;
+                case FaultKind.InjectHex:
+                    outbox.Push(Convert.FromHexString(f.Hex));
+                    break;
+                case FaultKind.Replay when f.Offset <= s.Written:
+                    outbox.Push(s.Sent[f.Offset]);
+                    break;
             }
         }
 
@@ -387,6 +440,9 @@ internal sealed class OurLockstepPair
         public int Received { get; set; }
 
         public int Written { get; set; }
+
+        /// <summary>The packets written so far, as written (before their faults), for <see cref="FaultKind.Replay"/>.</summary>
+        public List<byte[]> Sent { get; } = [];
 
         public bool Disconnected { get; set; }
 
