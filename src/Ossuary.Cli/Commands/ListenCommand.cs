@@ -109,7 +109,10 @@ internal static class ListenCommand
         return secure is null ? ExitCodes.Failure : await ServeAsync(pipe, secure, serve, cancellationToken);
     }
 
-    /// <summary>One secured connection, which this disposes; its failures are reported and never end the server. Returns the exit code --once would end with.</summary>
+    /// <summary>
+    /// One secured connection, which this disposes; its failures are reported and never end the server. Returns the exit code --once would end with.
+    /// Its failure lines are never rate-limited as strangers' failed handshakes are (<see cref="ConnectionFailureLog"/>): a scan must not hide that a session lost data.
+    /// </summary>
     private static async Task<int> ServeAsync(SocketPipe pipe, OssuaryDuplexPipe secure, ServeOptions serve, CancellationToken cancellationToken)
     {
         await using var owned = pipe;
@@ -127,14 +130,14 @@ internal static class ListenCommand
             // stopped reading and then closed left the last of them here, and they are gone.
             if (outcome == ExitCodes.Success && stdinHandedOver && UnsentStdin.Count(secure) is > 0 and long unsent)
             {
-                serve.Failures.Report($"ossuary: connection from {peer}: {UnsentStdin.Describe(unsent, "the client")}");
+                Console.Error.WriteLine($"ossuary: connection from {peer}: {UnsentStdin.Describe(unsent, "the client")}");
                 return ExitCodes.Failure;
             }
 
             // Disposal gives up on a client that stopped reading and drops what it had not taken.
             if (outcome == ExitCodes.Success && pipe.OutputDropped)
             {
-                serve.Failures.Report($"ossuary: connection from {peer}: the client stopped reading; the last bytes sent to it and the close were dropped");
+                Console.Error.WriteLine($"ossuary: connection from {peer}: the client stopped reading; the last bytes sent to it and the close were dropped");
                 return ExitCodes.Failure;
             }
 
@@ -145,17 +148,17 @@ internal static class ListenCommand
             // The client's Disconnect (error) once secured: a refusal of either key ends the handshake, so
             // the client failed or was stopped. The library's own words, "Connection failed.", said
             // neither whose failure it was nor that what this server sent may be lost.
-            serve.Failures.Report($"ossuary: connection from {peer} failed: the client ended the connection with an error (it failed or was stopped); what was in flight to it may not have arrived");
+            Console.Error.WriteLine($"ossuary: connection from {peer} failed: the client ended the connection with an error (it failed or was stopped); what was in flight to it may not have arrived");
             return ExitCodes.Failure;
         }
         catch (OssuaryException ex)
         {
-            serve.Failures.Report($"ossuary: connection from {peer} failed ({ex.Reason}): {ex.Message}");
+            Console.Error.WriteLine($"ossuary: connection from {peer} failed ({ex.Reason}): {ex.Message}");
             return ExitCodes.Failure;
         }
         catch (IOException ex)
         {
-            serve.Failures.Report($"ossuary: connection from {peer} failed: {ex.Message}");
+            Console.Error.WriteLine($"ossuary: connection from {peer} failed: {ex.Message}");
             return ExitCodes.Failure;
         }
     }

@@ -4,9 +4,10 @@ using System.Globalization;
 namespace Ossuary.Cli.Net;
 
 /// <summary>
-/// The stderr lines of a server's failed connections, at most <see cref="Burst"/> a minute: a scan or
+/// The stderr lines of a server's failed handshakes, at most <see cref="Burst"/> a minute: a scan or
 /// a flood, which a stranger brings about at will, must not fill the operator's terminal or journal
-/// with a line per connection. The first failures of a minute are always shown in full (the one an
+/// with a line per connection. Not for a session that was established: its end is always said in
+/// full (data may have been lost), and a session already writes a line as it begins. The first failures of a minute are always shown in full (the one an
 /// operator is looking for is usually the first); past them, failures are counted, and the count is
 /// said once the minute is over, or when the server stops.
 /// </summary>

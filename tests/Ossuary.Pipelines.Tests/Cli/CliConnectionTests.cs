@@ -139,6 +139,51 @@ public sealed class CliConnectionTests : CliTestBase
     }
 
     [Fact]
+    public async Task ASessionsLostDataIsReportedEvenAfterAMinutesWorthOfStrangersFailedHandshakes()
+    {
+        // Strangers' failed handshakes are counted past the first few a minute; a session that lost
+        // data was counted with them, so a scan hid "what was in flight may not have arrived" inside
+        // "N more connection(s) failed".
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--wait", "forever");
+        var endPoint = new IPEndPoint(IPAddress.Loopback, ServerPort(server));
+        for (int i = 0; i < ConnectionFailureBurst; i++)
+        {
+            using Socket stranger = await RawPeer.ConnectAsync(endPoint);
+            stranger.Shutdown(SocketShutdown.Send);
+            Assert.True((await RawPeer.WaitForCloseAsync(stranger, ToolProcess.HardTimeout)).Closed);
+        }
+
+        await server.WriteAsync("for the first client\n");
+        ToolProcess client = Start("connect", endPoint.ToString(), "--trust", ServerKey(server), "--wait", "forever");
+        client.CloseStdin();
+        await client.WaitForStdoutAsync("for the first client\n");
+        await client.SignalAsync("TERM"); // its Disconnect (error): what the server sent may be lost
+        AssertFails(await client.WaitForExitAsync(), 143, "interrupted");
+
+        // Sessions are served one at a time: the next one begins once the first has been reported.
+        ToolProcess next = Start("connect", endPoint.ToString(), "--trust", ServerKey(server), "--wait", "forever");
+        await WaitForStderrCountAsync(server, ", client key anonymous", 2);
+        await server.SignalAsync("TERM");
+        ToolResult stopped = await server.WaitForExitAsync();
+
+        Assert.Contains("the client ended the connection with an error (it failed or was stopped); what was in flight to it may not have arrived", stopped.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("more connection(s) failed", stopped.Stderr, StringComparison.Ordinal);
+    }
+
+    private const int ConnectionFailureBurst = 10;
+
+    private static async Task WaitForStderrCountAsync(ToolProcess tool, string text, int count)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (tool.Stderr.Split(text).Length - 1 < count)
+        {
+            Assert.False(tool.HasExited, $"the tool ended before '{text}' appeared {count} times on stderr:\n{tool.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"'{text}' did not appear {count} times on stderr:\n{tool.Stderr}");
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
     public async Task TofuRecordsTheServerAndALaterChangedKeyIsRefused()
     {
         string knownHosts = Path.Combine("trust", "store", "known_hosts"); // directories made on first use
