@@ -418,10 +418,27 @@ internal static class TransferCommands
             throw ex is CliException or OssuaryException ? new CliException($"{Describe(ex)}; {removed}", ExitCodes.Failure) : ex;
         }
 
-        await TransferProtocol.WriteLineAsync(secure.Output, $"OK {Convert.ToHexStringLower(actual)}\n", cancellationToken);
-        Console.Error.WriteLine($"ossuary: received {destination} ({received} bytes), SHA-256 {Convert.ToHexStringLower(actual)} verified");
+        string saved = $"received {destination} ({received} bytes), SHA-256 {Convert.ToHexStringLower(actual)} verified";
+        try
+        {
+            await TransferProtocol.WriteLineAsync(secure.Output, $"OK {Convert.ToHexStringLower(actual)}\n", cancellationToken);
+        }
+        catch (Exception ex) when (ex is OssuaryException or OperationCanceledException)
+        {
+            // The file is whole and named: "interrupted" or "connection failed" alone read as if it
+            // were not, and its user would delete it or have it sent again.
+            string why = ex is OperationCanceledException ? "interrupted" : Describe(ex);
+            throw new CliException($"{why}; {saved}, but the sender was not told: it reports the transfer as failed", ExitCodes.Failure);
+        }
 
-        await AwaitSenderCloseAsync(secure.Input, cancellationToken);
+        Console.Error.WriteLine($"ossuary: {saved}");
+        if (!await AwaitSenderCloseAsync(secure.Input, cancellationToken))
+        {
+            // A sender that read "OK" closes cleanly: this one failed, was stopped or went away,
+            // most likely before the answer reached it, and then its user is told the transfer failed.
+            Console.Error.WriteLine("ossuary: the connection ended with an error after the file was saved (the sender failed, was stopped or went away): the sender may not have been told, and may report the transfer as failed; the file here is complete");
+        }
+
         return ExitCodes.Success;
     }
 
@@ -509,9 +526,10 @@ internal static class TransferCommands
 
     /// <summary>
     /// Our Disconnect would end both directions at once: let the sender read the answer and close
-    /// first, but not forever. The file is already saved, so how the sender leaves does not matter.
+    /// first, but not forever. The file is already saved; false if the connection ended with an
+    /// error (the sender's Disconnect (error), or it went away), which a sender that read the answer does not do.
     /// </summary>
-    private static async Task AwaitSenderCloseAsync(PipeReader input, CancellationToken cancellationToken)
+    private static async Task<bool> AwaitSenderCloseAsync(PipeReader input, CancellationToken cancellationToken)
     {
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bound.CancelAfter(TimeSpan.FromSeconds(10));
@@ -523,12 +541,17 @@ internal static class TransferCommands
                 input.AdvanceTo(read.Buffer.End);
                 if (read.IsCompleted)
                 {
-                    return;
+                    return true;
                 }
             }
         }
-        catch (Exception ex) when (ex is OssuaryException or OperationCanceledException)
+        catch (OssuaryException)
         {
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return true; // not closed in time: it may well have read the answer
         }
     }
 

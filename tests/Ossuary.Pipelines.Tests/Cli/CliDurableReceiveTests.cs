@@ -59,4 +59,41 @@ public sealed class CliDurableReceiveTests : CliTestBase
         Assert.DoesNotContain("removed the partial file", received.Stderr, StringComparison.Ordinal);
         Assert.Equal(100_000, new FileInfo(Path.Combine(inbox, "payload.bin")).Length);
     }
+
+    [Fact]
+    public async Task ASenderGoneAfterTheFileIsNamedLeavesAReceiverThatSaysTheFileIsSavedButTheSenderWasNotTold()
+    {
+        // The directory's fsync is held back (strace delays it, on the directory alone): the file has
+        // its name, "OK" is not sent yet, and the sender goes away meanwhile: its user saw no
+        // confirmation. The receiver only said it received the file, not that its sender may not
+        // know: one user has the file sent again while the other sees it arrived.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
+        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
+        using var receiver = ToolProcess.StartUnderStrace(strace, ["-f", "-o", Path.Combine(Dir, "strace.log"), "-P", inbox, "-e", "trace=fsync", "-e", "inject=fsync:delay_exit=5000000"],
+            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        await WaitUntilListeningAsync(receiver);
+        ToolProcess sender = Start("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+
+        string saved = Path.Combine(inbox, "payload.bin");
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(saved))
+        {
+            Assert.False(receiver.HasExited, $"the receiver ended before it named the file:\n{receiver.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"the file was never named:\n{receiver.Stderr}");
+            await Task.Delay(10);
+        }
+
+        // It goes away (its process killed, so its socket closes without a Disconnect) while the
+        // directory's fsync is held.
+        await sender.SignalAsync("KILL");
+        await sender.WaitForExitAsync();
+
+        // The file is whole and verified (exit 0), and the receiver says its sender may not know it.
+        ToolResult received = await receiver.WaitForExitAsync();
+        AssertSucceeds(received);
+        Assert.Contains("ossuary: received inbox/payload.bin (100000 bytes)", received.Stderr, StringComparison.Ordinal);
+        Assert.Contains("the sender may not have been told, and may report the transfer as failed; the file here is complete", received.Stderr, StringComparison.Ordinal);
+        Assert.Equal(100_000, new FileInfo(saved).Length);
+    }
 }
