@@ -81,7 +81,20 @@ internal static class TransferCommands
                     throw;
                 }
 
-                (string? answer, OssuaryException? closedWith) = await answering;
+                string? answer;
+                OssuaryException? closedWith;
+                try
+                {
+                    (answer, closedWith) = await answering;
+                }
+                catch (OperationCanceledException ex)
+                {
+                    // Interrupted while waiting for the answer: a clean close here would tell the
+                    // receiver that its "OK" was read, and the receiver would say nothing of it.
+                    await client.Secure.Output.CompleteAsync(ex);
+                    throw;
+                }
+
                 closedWith ??= sent.ClosedWith;
                 // Only the hash of everything sent confirms; an unfinished transfer has none to confirm.
                 if (sent.Hash is { } hash && answer == $"OK {Convert.ToHexStringLower(hash)}")

@@ -96,4 +96,38 @@ public sealed class CliDurableReceiveTests : CliTestBase
         Assert.Contains("the sender may not have been told, and may report the transfer as failed; the file here is complete", received.Stderr, StringComparison.Ordinal);
         Assert.Equal(100_000, new FileInfo(saved).Length);
     }
+
+    [Fact]
+    public async Task ASenderInterruptedWhileWaitingForTheAnswerTellsTheReceiverItFailed()
+    {
+        // Everything is sent and the sender waits for "OK" (held back: strace delays the receiver's
+        // directory fsync) when it is stopped. Its disposal closed cleanly, which to the receiver is a
+        // sender that read the answer; its Disconnect (error) says that it may not have.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
+        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
+        using var receiver = ToolProcess.StartUnderStrace(strace, ["-f", "-o", Path.Combine(Dir, "strace.log"), "-P", inbox, "-e", "trace=fsync", "-e", "inject=fsync:delay_exit=5000000"],
+            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        await WaitUntilListeningAsync(receiver);
+        ToolProcess sender = Start("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+
+        await WaitForFileAsync(Path.Combine(inbox, "payload.bin"), receiver);
+        await sender.SignalAsync("TERM");
+        AssertFails(await sender.WaitForExitAsync(), 143, "interrupted");
+
+        ToolResult received = await receiver.WaitForExitAsync();
+        AssertSucceeds(received);
+        Assert.Contains("the sender may not have been told, and may report the transfer as failed; the file here is complete", received.Stderr, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitForFileAsync(string path, ToolProcess tool)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(path))
+        {
+            Assert.False(tool.HasExited, $"the tool ended before {path} appeared:\n{tool.Stderr}");
+            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"{path} never appeared:\n{tool.Stderr}");
+            await Task.Delay(10);
+        }
+    }
 }
