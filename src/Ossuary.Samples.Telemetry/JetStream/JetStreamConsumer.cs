@@ -21,7 +21,8 @@ public static class JetStreamConsumer
     /// <exception cref="InvalidOperationException">
     /// The existing consumer has a setting under which a reading can go unstored for good (a maximum
     /// number of deliveries, acknowledgement other than explicit, a filter that leaves readings out,
-    /// headers only); the message names it. Nothing is changed: the operator decides.
+    /// headers only, a deliver subject: a push consumer, which refuses fetches); the message names it.
+    /// Nothing is changed: the operator decides.
     /// </exception>
     public static async Task<INatsJSConsumer> EnsureAsync(INatsJSContext js, JetStreamOptions options, int maxAckPending, CancellationToken cancellationToken)
     {
@@ -93,6 +94,13 @@ public static class JetStreamConsumer
         {
             // Readings on the subjects it leaves out are never delivered to the store.
             return $"filter_subject {string.Join(", ", filters)}";
+        }
+
+        if (!string.IsNullOrEmpty(config.DeliverSubject))
+        {
+            // A push consumer: JetStream refuses every fetch from it (409 "Consumer is push based"), so no
+            // reading is stored; said here with the consumer's name and the way out, not by the first fetch.
+            return $"deliver_subject {config.DeliverSubject} (a push consumer: consume fetches, which JetStream refuses on one)";
         }
 
         if (config.HeadersOnly)

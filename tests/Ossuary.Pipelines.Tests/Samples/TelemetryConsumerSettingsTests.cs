@@ -84,6 +84,9 @@ public sealed class TelemetryConsumerSettingsTests : IDisposable
             ("ACK_NONE", config => config.AckPolicy = ConsumerConfigAckPolicy.None, "ack_policy none"),
             ("FILTERED", config => config.FilterSubject = "filtered.readings.one", "filter_subject filtered.readings.one"),
             ("HEADERS_ONLY", config => config.HeadersOnly = true, "headers_only"),
+
+            // A push consumer answers no fetch: consume failed on its first with NATS's bare '409 Consumer is push based'.
+            ("PUSH", config => config.DeliverSubject = "push.deliver", "deliver_subject push.deliver"),
         ];
         foreach ((string name, Action<ConsumerConfig> set, string setting) in cases)
         {
@@ -113,8 +116,8 @@ public sealed class TelemetryConsumerSettingsTests : IDisposable
             Assert.Contains($"{options.Consumer} on the JetStream stream {name} has {setting}", refused.Message, StringComparison.Ordinal);
             ConsumerConfig after = (await js.GetConsumerAsync(options.Stream, options.Consumer, budget.Token)).Info.Config;
             Assert.Equal(
-                (before.MaxDeliver, before.AckPolicy, before.FilterSubject, before.HeadersOnly),
-                (after.MaxDeliver, after.AckPolicy, after.FilterSubject, after.HeadersOnly));
+                (before.MaxDeliver, before.AckPolicy, before.FilterSubject, before.HeadersOnly, before.DeliverSubject),
+                (after.MaxDeliver, after.AckPolicy, after.FilterSubject, after.HeadersOnly, after.DeliverSubject));
         }
     }
 }
