@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
 using NATS.Net;
 using Ossuary.Samples.Telemetry.Storage;
 
@@ -22,10 +23,22 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     // How long a message that is not a reading waits before JetStream delivers it again: it stays in
     // the stream (for a consume that can read it, or the operator), without being fetched in every batch.
     private static readonly TimeSpan HeldRedelivery = TimeSpan.FromMinutes(1);
-    private readonly HashSet<ulong> _held = [];
 
-    // The consumer's max_ack_pending (0: none): held messages count against it, as they are never acknowledged.
+    // How often an idle consume holding messages asks JetStream about them: whether the operator removed
+    // some, and whether they fill the consumer's pending limit (which the operator can change meanwhile).
+    private static readonly TimeSpan HeldCheck = TimeSpan.FromSeconds(1);
+
+    // JSNoMessageFoundErr: the sequence is no longer in the stream.
+    private const int NoMessageFound = 10037;
+
+    private readonly HashSet<ulong> _held = [];
+    private long _nextHeldCheck;
+
+    // The consumer's max_ack_pending (0: none) when JetStream was last asked: the operator can change it.
     private long _pendingLimit;
+
+    // Whether the stall the held messages make now was logged (event 1718): once a stall, again after one ends.
+    private bool _stallLogged;
     private long _stored;
     private long _duplicates;
 
@@ -44,7 +57,9 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     /// delivers them again every minute, for a consume that can read them or for the operator to remove.
     /// Each is logged once (event 1710, an Error naming its stream sequence) and counted once. JetStream
     /// counts each against the consumer's pending limit (max_ack_pending): when as many are held, it
-    /// delivers no reading until some are removed or the limit raised, which is logged (event 1718, an Error).
+    /// delivers no reading until some are removed or the limit raised, which is logged (event 1718, an Error,
+    /// once a stall, against the limit the consumer has then). One the operator removed from the stream is
+    /// no longer counted.
     /// </summary>
     public long Held
     {
@@ -87,7 +102,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
         }
 
         INatsJSConsumer consumer = await JetStreamConsumer.EnsureAsync(js, options, 10 * BatchSize, cancellationToken);
-        Interlocked.Exchange(ref _pendingLimit, Math.Max(consumer.Info.Config.MaxAckPending, 0));
+        _pendingLimit = consumer.Info.Config.MaxAckPending;
         var batch = new List<StoredReading>(BatchSize);
         var messages = new List<NatsJSMsg<byte[]>>(BatchSize);
         try
@@ -117,9 +132,21 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
 
                 if (messages.Count == 0)
                 {
+                    // Nothing delivered: an empty stream, or one whose readings wait behind held messages.
+                    if (Held > 0 && Environment.TickCount64 >= _nextHeldCheck)
+                    {
+                        await CheckHeldAsync(stream, consumer, atLimit: false, cancellationToken);
+                    }
+
                     // NoWait returns what is there at once; an empty stream is polled, not waited on for seconds.
                     await Task.Delay(IdlePoll, cancellationToken);
                     continue;
+                }
+
+                if (batch.Count > 0)
+                {
+                    // A reading was delivered: whatever stall there was has ended; the next one is logged again.
+                    _stallLogged = false;
                 }
 
                 int added = await store.WriteAsync(batch, cancellationToken);
@@ -139,11 +166,18 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                         await message.AckAsync(cancellationToken: cancellationToken);
                     }
                 }
+
+                if (!_stallLogged && _pendingLimit > 0 && Held >= _pendingLimit)
+                {
+                    // As many held as the limit last read: a stall, unless the operator removed some or raised it.
+                    await CheckHeldAsync(stream, consumer, atLimit: true, cancellationToken);
+                }
             }
         }
         finally
         {
             await SendAcknowledgementsAsync(nats);
+            await ForgetRemovedBeforeStoppingAsync(stream);
         }
     }
 
@@ -155,23 +189,103 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     {
         ulong sequence = message.Metadata?.Sequence.Stream ?? 0;
         bool first;
-        int held;
         lock (_held)
         {
             first = _held.Add(sequence);
-            held = _held.Count;
         }
 
         if (first)
         {
             LogHeldMessage(logger, sequence, message.Subject, options.Stream, ex.Message);
+        }
+    }
 
-            // Never acknowledged, so each stays pending: at the limit JetStream hands this consume nothing
-            // but them, once a minute, and readings wait in the stream with nothing else to say why.
-            if (held == Interlocked.Read(ref _pendingLimit))
+    /// <summary>
+    /// Forgets held messages the operator removed, and logs (event 1718) a stall: held messages are never
+    /// acknowledged, so each stays pending, and as many as the consumer's pending limit leave JetStream
+    /// handing this consume nothing but them, once a minute, while readings wait in the stream with nothing
+    /// else to say why. Read from JetStream each time, not once at start: the operator may have removed held
+    /// messages ('nats stream rmm') or changed the limit ('nats consumer edit') since, as event 1718 says to.
+    /// </summary>
+    private async Task CheckHeldAsync(INatsJSStream stream, INatsJSConsumer consumer, bool atLimit, CancellationToken cancellationToken)
+    {
+        _nextHeldCheck = Environment.TickCount64 + (long)HeldCheck.TotalMilliseconds;
+        ConsumerInfo info;
+        try
+        {
+            await consumer.RefreshAsync(cancellationToken);
+            info = consumer.Info;
+
+            // Each held message JetStream still has is pending: fewer pending than held, and some were removed.
+            // At the limit each is looked up anyway: a stall is not reported on the count of removed ones.
+            if (atLimit || Held > info.NumAckPending)
             {
-                LogHeldFillPendingLimit(logger, held, options.Stream, options.Consumer);
+                await ForgetRemovedAsync(stream, cancellationToken);
             }
+        }
+        catch (NATS.Client.Core.NatsException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // NATS is away (an outage consume waits out, and logs as such): asked again at the next check.
+            return;
+        }
+
+        long limit = info.Config.MaxAckPending;
+        _pendingLimit = limit;
+        long held = Held;
+        // Whether or not a reading waits yet: at the limit none is delivered, now or when one is published.
+        bool stalled = limit > 0 && held >= limit;
+        if (stalled && !_stallLogged)
+        {
+            LogHeldFillPendingLimit(logger, held, limit, options.Stream, options.Consumer);
+        }
+
+        _stallLogged = stalled;
+    }
+
+    /// <summary>Forgets the held messages that are no longer in the stream (the operator removed them).</summary>
+    private async Task ForgetRemovedAsync(INatsJSStream stream, CancellationToken cancellationToken)
+    {
+        ulong[] held;
+        lock (_held)
+        {
+            held = [.. _held];
+        }
+
+        foreach (ulong sequence in held)
+        {
+            try
+            {
+                await stream.GetAsync(new StreamMsgGetRequest { Seq = sequence }, cancellationToken);
+            }
+            catch (NatsJSApiException ex) when (ex.Error.ErrCode == NoMessageFound)
+            {
+                lock (_held)
+                {
+                    _held.Remove(sequence);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The stop line says how many held messages are left in the stream: those the operator removed since
+    /// the last check are not. Bounded, like the acknowledgements: a server gone while stopping leaves the count as it was.
+    /// </summary>
+    private async Task ForgetRemovedBeforeStoppingAsync(INatsJSStream stream)
+    {
+        if (Held == 0)
+        {
+            return;
+        }
+
+        using var bound = new CancellationTokenSource(AcknowledgementFlush);
+        try
+        {
+            await ForgetRemovedAsync(stream, bound.Token);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or NATS.Client.Core.NatsException)
+        {
+            // Unreachable now: the count is the last one known.
         }
     }
 
@@ -211,6 +325,6 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     private static partial void LogHeldMessage(ILogger logger, ulong sequence, string subject, string stream, string reason);
 
     // An Error: consume stores nothing more until the operator acts, and devices' readings pile up in the stream.
-    [LoggerMessage(EventId = 1718, Level = LogLevel.Error, Message = "{Held} messages that are not readings (event 1710) are held by the consumer {Consumer} of {Stream}, as many as its pending limit (max_ack_pending {Held}): no reading is delivered to this consume, and readings wait in the stream, until some are removed ('nats stream rmm {Stream} N', for each sequence event 1710 named) or the limit is raised ('nats consumer edit {Stream} {Consumer} --max-pending M').")]
-    private static partial void LogHeldFillPendingLimit(ILogger logger, int held, string stream, string consumer);
+    [LoggerMessage(EventId = 1718, Level = LogLevel.Error, Message = "{Held} messages that are not readings (event 1710) are held by the consumer {Consumer} of {Stream}, as many as its pending limit (max_ack_pending {Limit}): no reading is delivered to this consume, and readings wait in the stream, until some are removed ('nats stream rmm {Stream} N', for each sequence event 1710 named) or the limit is raised ('nats consumer edit {Stream} {Consumer} --max-pending M').")]
+    private static partial void LogHeldFillPendingLimit(ILogger logger, long held, long limit, string stream, string consumer);
 }
