@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
-using Ossuary.Cli.Transfer;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Trust;
 

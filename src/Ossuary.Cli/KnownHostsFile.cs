@@ -257,7 +257,7 @@ internal static class KnownHostsFile
 
         try
         {
-            Transfer.DirectorySync.Sync(folder);
+            DirectorySync.Sync(folder);
         }
         catch (IOException ex)
         {
@@ -330,7 +330,7 @@ internal static class KnownHostsFile
             // Its name on disk before the file is replaced: flushed only with the file's folder, after that
             // rename, a crash could keep the new file and lose the backup of the lines it no longer holds
             // (and through a link, whose folder is not the file's, the backup's name was never flushed).
-            Transfer.DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(backup))!);
+            DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(backup))!);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -32,8 +32,13 @@ public static class OssuarySecretKeyFile
     /// All or nothing: the key is written and synced to a new file beside <paramref name="path"/>, which
     /// takes the name only once whole, so a write that fails (a full disk) leaves no file under the
     /// name, never an empty or cut key that a retry would find existing and a read would call malformed.
+    /// Once it returns, the key and its name are on disk (the folder is synced after the naming): a crash
+    /// right after cannot take away a key whose public half has been handed out.
     /// </summary>
-    /// <exception cref="IOException">The file exists or cannot be written; no file is left under the name.</exception>
+    /// <exception cref="IOException">
+    /// The file exists or cannot be written; no file is left under the name. Or, its message saying so,
+    /// the key file was written but its folder could not be synced, so its name may not survive a crash.
+    /// </exception>
     public static void Write(string path, OssuaryIdentity identity)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -65,6 +70,17 @@ public static class OssuarySecretKeyFile
             }
 
             throw named;
+        }
+
+        // The draft's bytes were synced before it took the name; the name lives in the folder, which
+        // must be synced too, or a crash soon after left the folder without it and the key was lost.
+        try
+        {
+            DirectorySync.Sync(Path.GetDirectoryName(fullPath)!);
+        }
+        catch (IOException ex)
+        {
+            throw new IOException($"{path}: wrote the secret key file, but its name may not survive a crash ({ex.Message}).", ex);
         }
     }
 

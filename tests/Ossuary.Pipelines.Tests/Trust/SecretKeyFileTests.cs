@@ -189,6 +189,33 @@ public sealed class SecretKeyFileTests : IDisposable
     }
 
     [Fact]
+    public async Task AWrittenKeyIsSyncedToDiskWithItsNameBeforeWriteReturns()
+    {
+        // Write synced the key's bytes but not the folder that link(2) then gave it its name in: a crash
+        // soon after the call returned (the public key handed out) could leave the folder without the name,
+        // the secret lost, and the next start making a key no peer trusts. The folder is synced after the naming.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        string keys = Directory.CreateDirectory(Path.Combine(_dir, "keys")).FullName;
+        string path = Path.Combine(keys, "host.key");
+        string log = Path.Combine(_dir, "strace.log");
+        using var identity = OssuaryIdentity.Generate();
+        using (SelfTrace.Start(strace, "fsync,fdatasync,link,linkat,rename,renameat,renameat2", log))
+        {
+            OssuarySecretKeyFile.Write(path, identity);
+        }
+
+        // strace -y shows each descriptor's path; -f lines are in the order the calls were made.
+        string[] calls = [.. File.ReadAllLines(log).Where(line => line.Contains(keys, StringComparison.Ordinal))];
+        string trace = string.Join('\n', calls);
+        int named = Array.FindIndex(calls, line => line.Contains("link", StringComparison.Ordinal) && line.Contains($"\"{path}\"", StringComparison.Ordinal) && line.EndsWith("= 0", StringComparison.Ordinal));
+        int folderSynced = Array.FindLastIndex(calls, line => line.Contains("sync(", StringComparison.Ordinal) && line.Contains($"<{keys}>) = 0", StringComparison.Ordinal));
+        Assert.True(named >= 0, $"no link to {path} in the trace:\n{trace}");
+        Assert.True(folderSynced > named, $"the folder was not synced after the key got its name:\n{trace}");
+        using OssuaryIdentity read = OssuarySecretKeyFile.Read(path);
+        Assert.Equal(identity.PublicKey, read.PublicKey);
+    }
+
+    [Fact]
     public void AKeyThatCannotBeWrittenLeavesNoFileAndAWriteAfterTheDiskHasRoomSucceeds()
     {
         // The disk is full: the file can be created, not written. An empty owner-only file used to

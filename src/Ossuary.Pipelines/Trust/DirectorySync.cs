@@ -1,10 +1,12 @@
 using System.Runtime.InteropServices;
 
-namespace Ossuary.Cli.Transfer;
+namespace Ossuary.Pipelines.Trust;
 
 /// <summary>
 /// fsync of a directory, which makes a name given in it (a rename) survive a crash. .NET opens no
 /// directory as a file, hence libc. Windows has no such call (and needs none for this).
+/// The one implementation for the library's key files and the tool's received files, keys and
+/// known-hosts files (the tool sees it through InternalsVisibleTo).
 /// </summary>
 internal static partial class DirectorySync
 {

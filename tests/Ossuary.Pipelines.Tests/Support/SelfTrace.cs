@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Ossuary.Pipelines.Tests.Support;
+
+/// <summary>
+/// strace attached to this very process (every thread, <c>-f -y</c>), for a library call that can only
+/// be checked by the system calls it makes (a sync of a folder). Started, it has attached to the calling
+/// thread; disposed, it has detached (SIGINT) and written its log. Linux only.
+/// </summary>
+internal sealed partial class SelfTrace : IDisposable
+{
+    // Yama (ptrace_scope 1) lets a process trace only its descendants: strace, a child, is let in by name.
+    private const int SetPtracer = 0x59616d61; // PR_SET_PTRACER
+    private const nint AnyPtracer = -1; // PR_SET_PTRACER_ANY
+
+    private readonly Process _strace;
+
+    private SelfTrace(Process strace) => _strace = strace;
+
+    /// <summary>Traces <paramref name="syscalls"/> (strace's <c>-e trace=</c>) of this process into <paramref name="log"/>.</summary>
+    public static SelfTrace Start(string strace, string syscalls, string log)
+    {
+        var start = new ProcessStartInfo(strace) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string argument in new[] { "-f", "-y", "-qq", "-e", $"trace={syscalls}", "-o", log, "-p", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        _ = Prctl(SetPtracer, AnyPtracer, 0, 0, 0); // fails (EINVAL) where there is no Yama, which then needs nothing
+        var trace = new SelfTrace(Process.Start(start)!);
+
+        // Attached once the kernel names a tracer for the thread that is to make the calls.
+        var waited = Stopwatch.StartNew();
+        while (!File.ReadAllLines("/proc/thread-self/status").Any(line => line.StartsWith("TracerPid:", StringComparison.Ordinal) && line.Split('\t', 2)[1].Trim() != "0"))
+        {
+            if (trace._strace.HasExited || waited.Elapsed > TimeSpan.FromMinutes(1))
+            {
+                string error = trace._strace.HasExited ? trace._strace.StandardError.ReadToEnd() : "still not attached after a minute";
+                trace.Dispose();
+                throw new InvalidOperationException($"strace did not attach to this process: {error}");
+            }
+
+            Thread.Sleep(10);
+        }
+
+        return trace;
+    }
+
+    public void Dispose()
+    {
+        if (!_strace.HasExited)
+        {
+            // SIGINT: strace detaches from every thread and flushes its log (SIGKILL would leave neither done).
+            using (var interrupt = Process.Start("kill", ["-INT", _strace.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                interrupt.WaitForExit();
+            }
+
+            _strace.WaitForExit();
+        }
+
+        _strace.Dispose();
+        _ = Prctl(SetPtracer, 0, 0, 0, 0);
+    }
+
+    [DllImport("libc", EntryPoint = "prctl", SetLastError = true)]
+    private static extern int Prctl(int option, nint arg2, nint arg3, nint arg4, nint arg5);
+}
