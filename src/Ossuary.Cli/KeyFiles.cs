@@ -34,6 +34,9 @@ internal static class KeyFiles
         }
 
         StdPaths.RequireFile(path, "key file", $"make one with: ossuary keygen -o {path}");
+
+        // A device's mode is no key's: "fix with: chmod 600 /dev/zero" must never be said.
+        RegularFile.Require(path, "secret key", pipeAllowed: true);
         if (OssuarySecretKeyFile.IsAccessibleByOthers(path))
         {
             throw new CliException($"key file '{path}' is accessible by other users; refusing to use it (fix with: chmod 600 {path})", ExitCodes.BadInput);

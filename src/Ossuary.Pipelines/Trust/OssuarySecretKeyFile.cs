@@ -206,12 +206,16 @@ public static class OssuarySecretKeyFile
     /// such a key: the secret may already be known to them. So is a file another user owns (anyone
     /// but this process's user and root; not checked on Windows): they know the key.
     /// </summary>
-    /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), another user owns it (fix with <c>chown</c>), it is a folder, or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), another user owns it (fix with <c>chown</c>), it is a folder, a device or a socket (a named pipe is read, once something writes to it), or it cannot be opened.</exception>
     /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static OssuaryIdentity Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+
+        // Before the open, which a device may act on (a watchdog starts, a tape rewinds); and before the
+        // mode check, which told the operator to chmod 600 /dev/zero (or the terminal /dev/stdin led to).
+        RegularFile.Require(path, "secret key", pipeAllowed: true);
         using FileStream file = OpenRead(path);
 
         // The mode of the file opened, not of whatever the name led to a moment before: a name

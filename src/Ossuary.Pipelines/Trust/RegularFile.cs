@@ -18,15 +18,20 @@ internal static class RegularFile
     private const int TypeMask = 0xF000; // S_IFMT
     private const int Regular = 0x8000; // S_IFREG
     private const int Folder = 0x4000; // S_IFDIR
+    private const int NamedPipe = 0x1000; // S_IFIFO
 
-    /// <summary>Throws if <paramref name="path"/> leads to a named pipe, a socket or a device.</summary>
+    /// <summary>Throws if <paramref name="path"/> leads to a named pipe (unless <paramref name="pipeAllowed"/>), a socket or a device.</summary>
     /// <param name="path">The trust file.</param>
     /// <param name="kind">What the file is, for the message ("authorized-keys").</param>
+    /// <param name="pipeAllowed">
+    /// A secret key file is read once, and a pipe is a way to hand one over that never puts it on disk
+    /// (a secrets manager writing into a FIFO): the caller waits for its writer as it would read a file.
+    /// </param>
     /// <exception cref="UnauthorizedAccessException">It is no regular file; the message names it and says what it is.</exception>
-    public static void Require(string path, string kind)
+    public static void Require(string path, string kind, bool pipeAllowed = false)
     {
         int? type = OperatingSystem.IsLinux() ? TypeOnLinux(path) : OperatingSystem.IsMacOS() ? TypeOnDarwin(path) : null;
-        if (type is null or Regular or Folder)
+        if (type is null or Regular or Folder || (pipeAllowed && type == NamedPipe))
         {
             return;
         }

@@ -43,6 +43,27 @@ public sealed class CliBadInputTests : CliTestBase
     }
 
     [Fact]
+    public async Task ADeviceNamedAsTheSecretKeyIsRefusedAsOneNotAsAFileToChmod()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // devices and their modes as Linux has them
+        }
+
+        // /dev/zero's 0666 was taken for a key file's, and the tool said "fix with: chmod 600 /dev/zero".
+        using var closed = new ClosedPort();
+        ToolResult[] results = await Task.WhenAll(
+            RunAsync("pubkey", "/dev/zero"),
+            RunAsync("connect", $"127.0.0.1:{closed.Port}", "--key", "/dev/zero", "--trust", AnyKey));
+
+        foreach (ToolResult result in results)
+        {
+            AssertFails(result, 2, "/dev/zero: the secret key file is a device, not a regular file");
+            Assert.DoesNotContain("chmod", result.Stderr, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task ASecretKeyReadableByOthersIsRefusedWithTheFix()
     {
         WriteKeyFile("open.key");

@@ -188,6 +188,19 @@ public sealed class SecretKeyFileTests : IDisposable
         Assert.Equal("keep me", File.ReadAllText(path));
     }
 
+    [Theory]
+    [InlineData("/dev/zero")]
+    [InlineData("/dev/null")]
+    public void ADeviceIsRefusedAsOneNotAsAFileToChmod(string device)
+    {
+        // Its mode (0666) was taken for a key file's: "fix with: chmod 600 /dev/zero", advice that, taken
+        // as root, breaks the system for every other user.
+        UnauthorizedAccessException refused = Assert.Throws<UnauthorizedAccessException>(() => OssuarySecretKeyFile.Read(device));
+
+        Assert.Contains("a device, not a regular file", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("chmod", refused.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AWrittenKeyIsSyncedToDiskWithItsNameBeforeWriteReturns()
     {
