@@ -19,6 +19,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// layout, <c>current -&gt; releases/v1</c>): the link swapped by renaming a new one over it (<c>ln -sfn</c>)
 /// raises no event anywhere watched, since the folder watch follows the old target and the parent's
 /// watch of folder names does not see a link, which is no folder, renamed.
+/// A watch that cannot be made (the system's inotify limits) is said at Error (event 29), and the file
+/// is read every second in its place.
 /// </summary>
 internal sealed class AuthorizedKeysFileWatcher : IDisposable
 {
@@ -30,7 +32,10 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
     private readonly Lock _reloading = new();
     private readonly Timer _missingFilePoll;
     private readonly Timer _linkPoll;
+    private readonly Func<string, FileSystemWatcher> _newWatcher;
     private Watches _watcher;
+    private bool _nameUnwatched; // the folder's name in its parent could not be watched: the link poll reads the file in its place
+    private bool _unwatched; // the folder could not be watched again since the file came back: the missing-file poll reads it
     private Reading _lastRead;
     private bool _disposed;
 
@@ -40,9 +45,14 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
     /// <summary>How often a file that is a link is read again: what it leads to may change where no watch of ours looks.</summary>
     internal static TimeSpan LinkPollInterval { get; } = TimeSpan.FromSeconds(1);
 
-    public AuthorizedKeysFileWatcher(string path, Action<string, IReadOnlyList<OssuaryPublicKey>> changed, ILogger logger)
+    /// <param name="path">The authorized-keys file.</param>
+    /// <param name="changed">Given the file's keys whenever they may have changed.</param>
+    /// <param name="logger">Where reloads and failures are told.</param>
+    /// <param name="newWatcher">Makes a watcher of a folder; a test's seam, to make a watch fail as an exhausted inotify limit does.</param>
+    public AuthorizedKeysFileWatcher(string path, Action<string, IReadOnlyList<OssuaryPublicKey>> changed, ILogger logger, Func<string, FileSystemWatcher>? newWatcher = null)
     {
         _path = path;
+        _newWatcher = newWatcher ?? (folder => new FileSystemWatcher(folder));
         _fullPath = Path.GetFullPath(path);
         _changed = changed;
         _logger = logger;
@@ -53,8 +63,24 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
 
         // Before the watch starts, and not under the reload lock: an owner may make this watcher
         // under its own lock, which an event's reload (holding the reload lock) waits for.
-        FollowLink();
-        _watcher = Watch();
+        try
+        {
+            FollowLink();
+            _watcher = Watch();
+        }
+        catch
+        {
+            // A started poll is rooted by its timer: left running, it read the file for ever and told
+            // an owner that had seen this constructor fail, one more each time the owner tried again.
+            _missingFilePoll.Dispose();
+            _linkPoll.Dispose();
+            throw;
+        }
+
+        if (Volatile.Read(ref _nameUnwatched))
+        {
+            FollowLink(); // the folder's name could not be watched: poll in its place
+        }
     }
 
     public void Dispose()
@@ -69,21 +95,31 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
 
     private Watches Watch()
     {
-        var watcher = new FileSystemWatcher(_directory)
+        FileSystemWatcher watcher = _newWatcher(_directory);
+        try
         {
             // Attributes: a chmod that makes the file safe again (or not) must be seen like an edit.
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime | NotifyFilters.Attributes,
-        };
-        watcher.Changed += OnEvent;
-        watcher.Created += OnEvent;
-        watcher.Deleted += OnEvent;
-        watcher.Renamed += OnEvent;
-        watcher.Error += OnError;
-        watcher.EnableRaisingEvents = true;
+            watcher.NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime | NotifyFilters.Attributes;
+            watcher.Changed += OnEvent;
+            watcher.Created += OnEvent;
+            watcher.Deleted += OnEvent;
+            watcher.Renamed += OnEvent;
+            watcher.Error += OnError;
+            watcher.EnableRaisingEvents = true;
+        }
+        catch
+        {
+            watcher.Dispose();
+            throw;
+        }
+
         return new Watches(watcher, WatchFolderName());
     }
 
-    /// <summary>The folder's name in its parent; none for a root, or a parent that may not be watched (the folder's own watch still works).</summary>
+    /// <summary>
+    /// The folder's name in its parent; none for a root, or a parent that may not be watched (the folder's
+    /// own watch still works, and the file is read every <see cref="LinkPollInterval"/> in place of this one).
+    /// </summary>
     private FileSystemWatcher? WatchFolderName()
     {
         if (Path.GetDirectoryName(_directory) is not { } parent)
@@ -94,17 +130,22 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         FileSystemWatcher? watcher = null;
         try
         {
-            watcher = new FileSystemWatcher(parent) { NotifyFilter = NotifyFilters.DirectoryName };
+            watcher = _newWatcher(parent);
+            watcher.NotifyFilter = NotifyFilters.DirectoryName;
             watcher.Created += OnFolderEvent;
             watcher.Deleted += OnFolderEvent;
             watcher.Renamed += OnFolderEvent;
             watcher.Error += OnError;
             watcher.EnableRaisingEvents = true;
+            Volatile.Write(ref _nameUnwatched, false);
             return watcher;
         }
         catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
         {
+            // Swallowed, a folder swapped in by rename could go unseen with nothing in the log.
             watcher?.Dispose();
+            Volatile.Write(ref _nameUnwatched, true);
+            OssuaryLog.AuthorizedKeysNotWatched(_logger, _path, ex);
             return null;
         }
     }
@@ -190,10 +231,21 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
             }
             catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
             {
-                ArmMissingFilePoll(); // gone again before it could be watched
+                // Gone again before it could be watched, or not watchable (the inotify limits): read it
+                // here every second until it can be. Left at that, the file was never read again, and a
+                // key revoked in it stayed admitted, with nothing in the log.
+                if (!_unwatched && File.Exists(_fullPath))
+                {
+                    _unwatched = true;
+                    OssuaryLog.AuthorizedKeysNotWatched(_logger, _path, ex);
+                }
+
+                ReadIfChanged();
+                ArmMissingFilePoll();
                 return;
             }
 
+            _unwatched = false;
             Interlocked.Exchange(ref _watcher, watcher).Dispose();
             if (Volatile.Read(ref _disposed))
             {
@@ -201,12 +253,18 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
                 return;
             }
 
-            Reading content = TryRead();
-            if (content != _lastRead)
-            {
-                _lastRead = content; // back without an event reaching us: the old watch had died
-                Reload(content);
-            }
+            ReadIfChanged(); // back without an event reaching us: the old watch had died
+        }
+    }
+
+    /// <summary>Reloads when what the file says changed since it was last read. Call under the reload lock.</summary>
+    private void ReadIfChanged()
+    {
+        Reading content = TryRead();
+        if (content != _lastRead)
+        {
+            _lastRead = content;
+            Reload(content);
         }
     }
 
@@ -238,11 +296,11 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
 
     /// <summary>
     /// Polls the file while it, or a folder on its path, is a link (it may become one, or stop being one, with
-    /// any change). Call under the reload lock, or before the watch starts.
+    /// any change), or while its folder's name is not watched. Call under the reload lock, or before the watch starts.
     /// </summary>
     private void FollowLink()
     {
-        bool link = LeadsThroughLink(_fullPath);
+        bool link = Volatile.Read(ref _nameUnwatched) || LeadsThroughLink(_fullPath);
         try
         {
             _linkPoll.Change(link ? LinkPollInterval : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);

@@ -60,6 +60,9 @@ internal static partial class OssuaryLog
     [LoggerMessage(23, LogLevel.Error, "Ossuary authorized keys file {Path} is gone; no client is admitted from it until it is back.")]
     public static partial void AuthorizedKeysFileMissing(ILogger logger, string path);
 
+    [LoggerMessage(29, LogLevel.Error, "Ossuary authorized keys file {Path} could not be watched (the system's inotify limits, or a folder closed to this process?); it is read again every second instead, and watched again once it can be.")]
+    public static partial void AuthorizedKeysNotWatched(ILogger logger, string path, Exception exception);
+
     [LoggerMessage(24, LogLevel.Error, "The changed Ossuary options '{OptionsName}' are invalid; the previous options stay in force until they are fixed.")]
     public static partial void OptionsReloadFailed(ILogger logger, string optionsName, Exception exception);
 
