@@ -18,6 +18,9 @@ public sealed partial class OssuaryDuplexPipe
         Exception? failure = null;
         bool abandoned = false;
         long sealedBytes = 0;
+        long sealedFrames = 0;
+        long countedBytes = 0; // of sealedBytes, what the metrics have: a flush that failed sent nothing
+        long countedFrames = 0;
         try
         {
             while (true)
@@ -57,7 +60,7 @@ public sealed partial class OssuaryDuplexPipe
                     if (_session.IsEstablished)
                     {
                         carriesOurs = ended || !buffer.IsEmpty;
-                        buffer = Seal(buffer, transport);
+                        buffer = Seal(buffer, transport, ref sealedFrames);
                         sealedBytes += read.Buffer.Length - buffer.Length;
                         if (ended)
                         {
@@ -84,6 +87,16 @@ public sealed partial class OssuaryDuplexPipe
                 if (!flushed.IsCanceled && !flushed.IsCompleted)
                 {
                     ReportSent(sealedBytes);
+
+                    // Counted once the transport took them, not once sealed into its buffer: bytes of a
+                    // flush that failed were counted as sent. One addition a flush, not one a frame.
+                    if (sealedFrames != countedFrames)
+                    {
+                        _telemetry.Metrics.FramesSent.Add(sealedFrames - countedFrames);
+                        _telemetry.Metrics.BytesSent.Add(sealedBytes - countedBytes);
+                        countedFrames = sealedFrames;
+                        countedBytes = sealedBytes;
+                    }
                 }
                 else if (flushed.IsCompleted && !flushed.IsCanceled && carriesOurs)
                 {
@@ -218,14 +231,13 @@ public sealed partial class OssuaryDuplexPipe
         }
     }
 
-    private ReadOnlySequence<byte> Seal(ReadOnlySequence<byte> buffer, PipeWriter transport)
+    private ReadOnlySequence<byte> Seal(ReadOnlySequence<byte> buffer, PipeWriter transport, ref long frames)
     {
         while (!buffer.IsEmpty)
         {
             ReadOnlySequence<byte> frame = buffer.Slice(0, Math.Min(buffer.Length, OssuarySession.MaxPlaintextLength));
             _session.WriteData(frame, transport);
-            _telemetry.Metrics.FramesSent.Add(1);
-            _telemetry.Metrics.BytesSent.Add(frame.Length);
+            frames++;
             buffer = buffer.Slice(frame.End);
         }
 

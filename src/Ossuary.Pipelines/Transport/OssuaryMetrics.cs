@@ -26,9 +26,9 @@ internal sealed class OssuaryMetrics
             "ossuary.handshake.duration", unit: "s", description: "Duration of Ossuary handshakes.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         _activeHandshakes = meter.CreateUpDownCounter<long>("ossuary.active_handshakes", unit: "{handshake}", description: "Ossuary handshakes under way.");
-        BytesSent = meter.CreateCounter<long>("ossuary.bytes_sent", unit: "By", description: "Plaintext bytes sealed and sent.");
+        BytesSent = meter.CreateCounter<long>("ossuary.bytes_sent", unit: "By", description: "Plaintext bytes sealed and sent (counted once the transport's flush took them).");
         BytesReceived = meter.CreateCounter<long>("ossuary.bytes_received", unit: "By", description: "Plaintext bytes received and opened.");
-        FramesSent = meter.CreateCounter<long>("ossuary.frames_sent", unit: "{frame}", description: "EncryptedData packets sent.");
+        FramesSent = meter.CreateCounter<long>("ossuary.frames_sent", unit: "{frame}", description: "EncryptedData packets sent (counted once the transport's flush took them).");
         FramesReceived = meter.CreateCounter<long>("ossuary.frames_received", unit: "{frame}", description: "EncryptedData packets received.");
     }
 
