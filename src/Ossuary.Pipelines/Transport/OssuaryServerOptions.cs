@@ -28,6 +28,7 @@ public sealed class OssuaryServerOptions
     /// A secret key file (<see cref="Trust.OssuarySecretKeyFile"/>: 64 hex characters, owner-only, owned by the server's user or root) to
     /// read the identity from, in place of <see cref="Identity"/>; for configuration
     /// (<c>IdentityKeyFile</c> in the options' section, e.g. <c>Ossuary:Devices:IdentityKeyFile</c>). Read when the options are applied, and again on every reload.
+    /// A relative path is resolved against the process's current directory, not the host's content root (as Kestrel's certificate paths are): a service started from another folder reads another file, or none; give an absolute path, or one built from <c>IHostEnvironment.ContentRootPath</c>.
     /// </summary>
     public string? IdentityKeyFile { get; set; }
 
@@ -65,6 +66,7 @@ public sealed class OssuaryServerOptions
     /// nobody from it until it is back (logged at Error, event 23). A file that other users may write, or another user owns
     /// (anyone but the server's user and root; not checked on Windows), is refused at start-up: any of
     /// them could admit their own key.
+    /// A relative path is resolved against the process's current directory, not the host's content root (as Kestrel's certificate paths are): a service started from another folder reads another file, or none; give an absolute path, or one built from <c>IHostEnvironment.ContentRootPath</c>.
     /// </summary>
     public string? AuthorizedKeysFile { get; set; }
 
