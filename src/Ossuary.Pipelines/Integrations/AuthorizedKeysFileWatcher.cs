@@ -253,6 +253,7 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
                 return;
             }
 
+            FollowLink(); // the new watch of the folder's name may have failed, or worked again: poll, or stop, as that asks
             ReadIfChanged(); // back without an event reaching us: the old watch had died
         }
     }
