@@ -44,12 +44,8 @@ public sealed class CliDurableReceiveTests : CliTestBase
     {
         // The directory's fsync fails (strace injects EIO into it alone): the file already has its
         // name, so the receiver must not say it removed it; the sender is told the transfer failed.
-        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
-        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
-        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
-        using var receiver = ToolProcess.StartUnderStrace(strace, ["-f", "-o", Path.Combine(Dir, "strace.log"), "-P", inbox, "-e", "trace=fsync", "-e", "inject=fsync:error=EIO"],
-            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
-        await WaitUntilListeningAsync(receiver);
+        using ToolProcess receiver = await StartReceiverWithItsDirectorySyncAsync("error=EIO");
+        string inbox = Path.Combine(Dir, "inbox");
 
         ToolResult sent = await RunAsync("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
 
@@ -67,22 +63,12 @@ public sealed class CliDurableReceiveTests : CliTestBase
         // its name, "OK" is not sent yet, and the sender goes away meanwhile: its user saw no
         // confirmation. The receiver only said it received the file, not that its sender may not
         // know: one user has the file sent again while the other sees it arrived.
-        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
-        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
-        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
-        using var receiver = ToolProcess.StartUnderStrace(strace, ["-f", "-o", Path.Combine(Dir, "strace.log"), "-P", inbox, "-e", "trace=fsync", "-e", "inject=fsync:delay_exit=5000000"],
-            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
-        await WaitUntilListeningAsync(receiver);
+        using ToolProcess receiver = await StartReceiverWithItsDirectorySyncAsync("delay_exit=5000000");
+        string inbox = Path.Combine(Dir, "inbox");
         ToolProcess sender = Start("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
 
         string saved = Path.Combine(inbox, "payload.bin");
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (!File.Exists(saved))
-        {
-            Assert.False(receiver.HasExited, $"the receiver ended before it named the file:\n{receiver.Stderr}");
-            Assert.True(waited.Elapsed < ToolProcess.HardTimeout, $"the file was never named:\n{receiver.Stderr}");
-            await Task.Delay(10);
-        }
+        await WaitForFileAsync(saved, receiver);
 
         // It goes away (its process killed, so its socket closes without a Disconnect) while the
         // directory's fsync is held.
@@ -103,12 +89,8 @@ public sealed class CliDurableReceiveTests : CliTestBase
         // Everything is sent and the sender waits for "OK" (held back: strace delays the receiver's
         // directory fsync) when it is stopped. Its disposal closed cleanly, which to the receiver is a
         // sender that read the answer; its Disconnect (error) says that it may not have.
-        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
-        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
-        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
-        using var receiver = ToolProcess.StartUnderStrace(strace, ["-f", "-o", Path.Combine(Dir, "strace.log"), "-P", inbox, "-e", "trace=fsync", "-e", "inject=fsync:delay_exit=5000000"],
-            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
-        await WaitUntilListeningAsync(receiver);
+        using ToolProcess receiver = await StartReceiverWithItsDirectorySyncAsync("delay_exit=5000000");
+        string inbox = Path.Combine(Dir, "inbox");
         ToolProcess sender = Start("send", "payload.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
 
         await WaitForFileAsync(Path.Combine(inbox, "payload.bin"), receiver);
@@ -118,6 +100,21 @@ public sealed class CliDurableReceiveTests : CliTestBase
         ToolResult received = await receiver.WaitForExitAsync();
         AssertSucceeds(received);
         Assert.Contains("the sender may not have been told, and may report the transfer as failed; the file here is complete", received.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A payload to send, and a receiver into the folder "inbox" whose fsync of that directory alone is changed by
+    /// strace's <paramref name="injection"/> (fails, or is held back): the file has its name by then.
+    /// </summary>
+    private async Task<ToolProcess> StartReceiverWithItsDirectorySyncAsync(string injection)
+    {
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        File.WriteAllBytes(Path.Combine(Dir, "payload.bin"), new byte[100_000]);
+        string inbox = Directory.CreateDirectory(Path.Combine(Dir, "inbox")).FullName;
+        ToolProcess receiver = ToolProcess.StartUnderStrace(strace, ["-f", "-o", Path.Combine(Dir, "strace.log"), "-P", inbox, "-e", "trace=fsync", "-e", "inject=fsync:" + injection],
+            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        await WaitUntilListeningAsync(receiver);
+        return receiver;
     }
 
     private static async Task WaitForFileAsync(string path, ToolProcess tool)
