@@ -223,9 +223,11 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                 await ForgetRemovedAsync(stream, cancellationToken);
             }
         }
-        catch (NATS.Client.Core.NatsException) when (!cancellationToken.IsCancellationRequested)
+        catch (NATS.Client.Core.NatsException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            // NATS is away (an outage consume waits out, and logs as such): asked again at the next check.
+            // NATS is away (an outage consume waits out, and logs as such), or refused the question (a
+            // consumer removed under it: the fetch fails and says so): asked again at the next check.
+            LogHeldCheckSkipped(logger, options.Consumer, ex.Message);
             return;
         }
 
@@ -327,4 +329,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     // An Error: consume stores nothing more until the operator acts, and devices' readings pile up in the stream.
     [LoggerMessage(EventId = 1718, Level = LogLevel.Error, Message = "{Held} messages that are not readings (event 1710) are held by the consumer {Consumer} of {Stream}, as many as its pending limit (max_ack_pending {Limit}): no reading is delivered to this consume, and readings wait in the stream, until some are removed ('nats stream rmm {Stream} N', for each sequence event 1710 named) or the limit is raised ('nats consumer edit {Stream} {Consumer} --max-pending M').")]
     private static partial void LogHeldFillPendingLimit(ILogger logger, long held, long limit, string stream, string consumer);
+
+    [LoggerMessage(EventId = 1719, Level = LogLevel.Debug, Message = "The held messages of the consumer {Consumer} could not be checked against the stream ({Reason}); checked again in a second.")]
+    private static partial void LogHeldCheckSkipped(ILogger logger, string consumer, string reason);
 }
