@@ -144,6 +144,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         SharedPlan next;
         try
         {
+            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened: Dispose waits for this call
             next = Build(options);
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
@@ -173,6 +174,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         keptKey = false;
         try
         {
+            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened: Dispose waits for this call
             return Build(options);
         }
         catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException

@@ -174,6 +174,7 @@ internal sealed class ServerPlanSource : IDisposable
         SharedPlan next;
         try
         {
+            ReloadedKeyFile.Require(_options.Identity is null ? _options.IdentityKeyFile : null); // before it is opened, under the lock
             next = Build(_options, _fileKeys);
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
@@ -252,6 +253,7 @@ internal sealed class ServerPlanSource : IDisposable
         keptKey = false;
         try
         {
+            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened, under the lock
             return Build(options, fileKeys);
         }
         catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException

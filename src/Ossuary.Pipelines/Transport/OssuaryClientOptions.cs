@@ -14,7 +14,7 @@ public sealed class OssuaryClientOptions
 
     /// <summary>
     /// A secret key file (<see cref="Trust.OssuarySecretKeyFile"/>) to read the identity from, in place
-    /// of <see cref="Identity"/>; for configuration (<c>Ossuary:Client:IdentityKeyFile</c>).
+    /// of <see cref="Identity"/>; for configuration (<c>Ossuary:Client:IdentityKeyFile</c>). A configuration reload reads only a regular file: a named pipe, which start-up waits on until something writes to it, is refused on a reload before it is opened (the key in force kept, said at Error), as its open would wait for ever under what the connection factory's disposal waits for.
     /// A relative path is resolved against the process's current directory, not the host's content root (as Kestrel's certificate paths are): a service started from another folder reads another file, or none; give an absolute path, or one built from <c>IHostEnvironment.ContentRootPath</c>.
     /// </summary>
     public string? IdentityKeyFile { get; set; }

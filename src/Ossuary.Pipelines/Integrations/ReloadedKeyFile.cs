@@ -1,0 +1,33 @@
+using Ossuary.Pipelines.Trust;
+
+namespace Ossuary.Pipelines.Integrations;
+
+/// <summary>
+/// The rule for an identity key file named by a configuration reload: it must be a regular file. At start-up
+/// a named pipe is read (a secrets manager hands the key over without putting it on disk, and start-up waits
+/// for it as for any file); on a reload its open waits, for ever if nobody writes, under the locks that a
+/// revocation from the authorized-keys file and the host's shutdown need: a revoked client stayed admitted,
+/// and stopping the host hung. So the pipe is refused before it is opened, and the key in force kept.
+/// </summary>
+internal static class ReloadedKeyFile
+{
+    /// <summary>Throws unless <paramref name="path"/> (when set) leads to a regular file, a folder or nothing the system can tell.</summary>
+    /// <exception cref="UnauthorizedAccessException">It is a named pipe, a socket or a device; the message names it and says why.</exception>
+    public static void Require(string? path)
+    {
+        if (path is null)
+        {
+            return;
+        }
+
+        try
+        {
+            RegularFile.Require(path, "secret key");
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new UnauthorizedAccessException(
+                $"{ex.Message} A configuration reload reads only a regular file: only start-up waits for a pipe's writer.", ex);
+        }
+    }
+}
