@@ -12,17 +12,53 @@
  * and answers NULL for every DOTNET_ and COMPlus_ name, so the library runs on its own settings
  * whatever the host's environment says; every other name is looked up as the C library's getenv()
  * does. Neither library exports it: the program's own getenv() calls never come here.
+ *
+ * One DOTNET_ name has an answer of the library's own: DOTNET_GCHeapHardLimit under an
+ * address-space limit (ulimit -v, RLIMIT_AS). The GC's address range is five times the heap limit
+ * compiled in (OSSUARY_HEAP_HARD_LIMIT, 1 GiB), but at most half of such a limit, so below 10 GiB
+ * the range is less than five times the heap limit, and below 2 GiB less than the heap limit
+ * itself: the heap then ran out of range before it reached its limit, and the GC wrote past the
+ * end of its region table, which killed the host (SIGSEGV) in the call that allocated instead of
+ * that call failing (ossuary_create_connection() returning NULL). The heap limit is then a tenth
+ * of the address-space limit, which keeps the GC's own ratio: its range, half the limit, is five
+ * times its heap.
  */
+#include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+
+#ifndef OSSUARY_HEAP_HARD_LIMIT
+#error "OSSUARY_HEAP_HARD_LIMIT (System.GC.HeapHardLimit in bytes) comes from OssuaryRuntimeEnvironment.targets"
+#endif
 
 extern char **environ;
+
+/* The heap limit as the runtime reads a DOTNET_ value (hex); empty when the compiled one stands. */
+static char heap_hard_limit[sizeof(unsigned long long) * 2 + 1];
+static pthread_once_t heap_hard_limit_once = PTHREAD_ONCE_INIT;
+
+static void choose_heap_hard_limit(void) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return;
+  }
+  unsigned long long heap = (unsigned long long)limit.rlim_cur / 10;
+  if (heap < (unsigned long long)OSSUARY_HEAP_HARD_LIMIT) {
+    snprintf(heap_hard_limit, sizeof(heap_hard_limit), "%llx", heap);
+  }
+}
 
 static int starts_with(const char *name, const char *prefix) {
   return strncmp(name, prefix, strlen(prefix)) == 0;
 }
 
 char *getenv(const char *name) {
+  if (name != NULL && strcmp(name, "DOTNET_GCHeapHardLimit") == 0) {
+    pthread_once(&heap_hard_limit_once, choose_heap_hard_limit);
+    return heap_hard_limit[0] != '\0' ? heap_hard_limit : NULL;
+  }
   if (name == NULL || starts_with(name, "DOTNET_") || starts_with(name, "COMPlus_")) {
     return NULL;
   }

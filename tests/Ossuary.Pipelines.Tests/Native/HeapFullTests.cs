@@ -1,0 +1,39 @@
+namespace Ossuary.Pipelines.Tests.Native;
+
+/// <summary>
+/// The C library with its managed heap full, under an address-space limit (ulimit -v), which cuts
+/// the GC's address range to half the limit: tests/native/heap_full.c.
+/// </summary>
+[Collection(NativeLibraryCollection.Name)]
+public sealed class HeapFullTests(NativeLibraryFixture native)
+{
+    /// <summary>About 390 MiB of address space, in the KiB that ulimit -v takes: a heap the test fills in seconds.</summary>
+    private const int LimitKibibytes = 400_000;
+
+    /// <summary>
+    /// The heap limit compiled in (1 GiB) was larger than the GC's range under the limit (half of
+    /// it), so the heap ran out of range before it reached its limit, and the GC then wrote past
+    /// the end of its region table: the host died of SIGSEGV in ossuary_create_connection() where
+    /// ossuary.h promises NULL.
+    /// </summary>
+    [Theory]
+    [InlineData(NativeLink.Shared)]
+    [InlineData(NativeLink.Static)]
+    public async Task AFullHeapMakesCreateConnectionReturnNullInsteadOfCrashing(NativeLink link)
+    {
+        ProcessResult result = await RunLimitedAsync(link, "fill");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("ok fill\n", result.Output, StringComparison.Ordinal);
+    }
+
+    private async Task<ProcessResult> RunLimitedAsync(NativeLink link, string scenario)
+    {
+        string program = await native.ProgramAsync("heap_full", link);
+
+        // The shell sets the limit and becomes the program (exec), so the limit is the program's own.
+        await using NativeProcess process = NativeProcess.Start(
+            "sh", ["-c", $"ulimit -v {LimitKibibytes} && exec \"$0\" \"$1\"", program, scenario], native.NeutralDirectory);
+        return await process.WaitForExitAsync(TimeSpan.FromSeconds(120));
+    }
+}
