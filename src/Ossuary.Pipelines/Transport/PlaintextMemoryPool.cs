@@ -21,7 +21,15 @@ namespace Ossuary.Pipelines.Transport;
 /// </remarks>
 internal sealed class PlaintextMemoryPool : MemoryPool<byte>
 {
-    public static readonly PlaintextMemoryPool Instance = new();
+    private static PlaintextMemoryPool? s_instance;
+
+    /// <summary>
+    /// The pool of the process, made at its first use. Not a static initializer: the first use can
+    /// meet a full heap (in the C library, the first record a connection opens), and a type whose
+    /// static set-up threw stays broken for the life of the process, so every later record would
+    /// have failed too. Made here, a set-up that runs out of memory fails that one call only.
+    /// </summary>
+    public static PlaintextMemoryPool Instance => Volatile.Read(ref s_instance) ?? Create();
 
     internal const int RetainedBytesPerSize = 2 * 1024 * 1024;
     private const int SmallestShift = 12; // 4 KiB
@@ -38,6 +46,13 @@ internal sealed class PlaintextMemoryPool : MemoryPool<byte>
     }
 
     public override int MaxBufferSize => Array.MaxLength;
+
+    private static PlaintextMemoryPool Create()
+    {
+        // Two threads may both make one; the first stored is the one every caller uses.
+        var created = new PlaintextMemoryPool();
+        return Interlocked.CompareExchange(ref s_instance, created, null) ?? created;
+    }
 
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
