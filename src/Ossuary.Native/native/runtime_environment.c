@@ -13,7 +13,7 @@
  * whatever the host's environment says; every other name is looked up as the C library's getenv()
  * does. Neither library exports it: the program's own getenv() calls never come here.
  *
- * One DOTNET_ name has an answer of the library's own: DOTNET_GCHeapHardLimit under an
+ * Two DOTNET_ names have answers of the library's own. DOTNET_GCHeapHardLimit under an
  * address-space limit (ulimit -v, RLIMIT_AS). The GC's address range is five times the heap limit
  * compiled in (OSSUARY_HEAP_HARD_LIMIT, 1 GiB), but at most half of such a limit, so below 10 GiB
  * the range is less than five times the heap limit, and below 2 GiB less than the heap limit
@@ -22,6 +22,18 @@
  * that call failing (ossuary_create_connection() returning NULL). The heap limit is then a tenth
  * of the address-space limit, which keeps the GC's own ratio: its range, half the limit, is five
  * times its heap.
+ *
+ * Under such a limit the library answers DOTNET_GCRegionSize too: 1 MiB regions instead of the
+ * 4 MiB the GC picks for a range of some 200 MiB. The runtime (10.0, dotnet/runtime#129681) never
+ * commits the last page of its region table when no background GC is compiled in (as here): the
+ * table's last element is cut at the page boundary below its end. The regions whose entries lie in
+ * that page, the top of the range, can be handed out but not described: the first one the heap
+ * reached killed the host (SIGSEGV in make_heap_segment) instead of the allocation failing. A page
+ * holds some 24 entries: with 4 MiB regions that was the top 96 MiB of a 195 MiB range, which a
+ * heap of 39 MiB reaches (the range also holds the large regions set up at start), and whether it
+ * did turned on where the table's end fell in its page: about two runs in three. With 1 MiB regions
+ * the top 24 MiB cannot be reached: the heap, its start-up regions and their free space stay far
+ * below it.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -35,11 +47,12 @@
 
 extern char **environ;
 
-/* The heap limit as the runtime reads a DOTNET_ value (hex); empty when the compiled one stands. */
+/* The heap limit and region size as the runtime reads a DOTNET_ value (hex); empty when the runtime's own stand. */
 static char heap_hard_limit[sizeof(unsigned long long) * 2 + 1];
-static pthread_once_t heap_hard_limit_once = PTHREAD_ONCE_INIT;
+static char region_size[sizeof(unsigned long long) * 2 + 1];
+static pthread_once_t address_space_once = PTHREAD_ONCE_INIT;
 
-static void choose_heap_hard_limit(void) {
+static void choose_for_address_space(void) {
   struct rlimit limit;
   if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
     return;
@@ -47,6 +60,7 @@ static void choose_heap_hard_limit(void) {
   unsigned long long heap = (unsigned long long)limit.rlim_cur / 10;
   if (heap < (unsigned long long)OSSUARY_HEAP_HARD_LIMIT) {
     snprintf(heap_hard_limit, sizeof(heap_hard_limit), "%llx", heap);
+    snprintf(region_size, sizeof(region_size), "%llx", 1024ULL * 1024);
   }
 }
 
@@ -56,8 +70,12 @@ static int starts_with(const char *name, const char *prefix) {
 
 char *getenv(const char *name) {
   if (name != NULL && strcmp(name, "DOTNET_GCHeapHardLimit") == 0) {
-    pthread_once(&heap_hard_limit_once, choose_heap_hard_limit);
+    pthread_once(&address_space_once, choose_for_address_space);
     return heap_hard_limit[0] != '\0' ? heap_hard_limit : NULL;
+  }
+  if (name != NULL && strcmp(name, "DOTNET_GCRegionSize") == 0) {
+    pthread_once(&address_space_once, choose_for_address_space);
+    return region_size[0] != '\0' ? region_size : NULL;
   }
   if (name == NULL || starts_with(name, "DOTNET_") || starts_with(name, "COMPlus_")) {
     return NULL;
