@@ -441,6 +441,13 @@ public sealed class OssuaryKnownHosts
             file.SetLength(before);
             throw;
         }
+
+        if (held.Length == 0)
+        {
+            // The file's first line, most likely in a file this call created: its name must survive a crash
+            // too, or a host trusted on first use is met as unknown again (and an impostor's key recorded).
+            DirectorySync.Sync(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        }
     }
 
     /// <summary>How long <see cref="Add"/>, <see cref="Load(string)"/> and the queries (<see cref="Check"/>, <see cref="CheckAsync"/>) wait for another writer to release the file.</summary>
