@@ -93,6 +93,31 @@ internal sealed class InboundPacket : IDisposable
         return count;
     }
 
+    /// <summary>How many bytes of the packet have been taken so far, header included.</summary>
+    public int Length => _length;
+
+    /// <summary>
+    /// Gives back every byte taken after the first <paramref name="length"/> (a <see cref="Length"/> read
+    /// earlier), as if they had never been taken: for a call that fails after taking them, so that the
+    /// caller, told that it consumed nothing, hands the same bytes in again.
+    /// </summary>
+    public void TruncateTo(int length)
+    {
+        if (length >= _length)
+        {
+            return;
+        }
+
+        if (length < HeaderSize && _packet is not null)
+        {
+            // The header is incomplete again: its buffer is rented afresh once the header is.
+            ArrayPool<byte>.Shared.Return(_packet);
+            _packet = null;
+        }
+
+        _length = length;
+    }
+
     /// <summary>Forgets the packet once the session has consumed it.</summary>
     public void Clear()
     {

@@ -138,17 +138,33 @@ internal sealed class NativeConnection : IDisposable
             return 0;
         }
 
-        consumed = _inbound.TakeHeader(input);
-        consumed += _inbound.TakeBody(input[consumed..]);
-        _started |= consumed > 0;
-        if (!_inbound.IsReady)
+        int taken = _inbound.Length;
+        OssuaryReceiveStatus status;
+        try
         {
-            return ReturnCode.WouldBlock;
+            consumed = _inbound.TakeHeader(input);
+            consumed += _inbound.TakeBody(input[consumed..]);
+            if (!_inbound.IsReady)
+            {
+                _started |= consumed > 0;
+                return ReturnCode.WouldBlock;
+            }
+
+            _plaintext.Clear();
+            status = Deliver();
+        }
+        catch
+        {
+            // No memory for the packet or its plaintext: the export reports nothing consumed, so nothing is.
+            _inbound.TruncateTo(taken);
+            throw;
+        }
+        finally
+        {
+            _plaintext.Clear();
         }
 
-        _plaintext.Clear();
-        OssuaryReceiveStatus status = Deliver();
-        _plaintext.Clear();
+        _started |= consumed > 0;
         return status switch
         {
             OssuaryReceiveStatus.Handshake or OssuaryReceiveStatus.UntrustedServer or OssuaryReceiveStatus.Data => consumed,
@@ -187,22 +203,39 @@ internal sealed class NativeConnection : IDisposable
             return ReturnCode.Other;
         }
 
-        consumed = _inbound.TakeHeader(input);
-        if (_inbound.HasHeader && !_inbound.IsOversized && _inbound.PlaintextLength > output.Length)
+        int taken = _inbound.Length;
+        OssuaryReceiveStatus status;
+        try
         {
-            // Refuse before the body is taken: the packet stays whole, so a call with a larger
-            // output buffer still gets the message.
-            return ReturnCode.Other;
+            consumed = _inbound.TakeHeader(input);
+            if (_inbound.HasHeader && !_inbound.IsOversized && _inbound.PlaintextLength > output.Length)
+            {
+                // Refuse before the body is taken: the packet stays whole, so a call with a larger
+                // output buffer still gets the message.
+                return ReturnCode.Other;
+            }
+
+            consumed += _inbound.TakeBody(input[consumed..]);
+            if (!_inbound.IsReady)
+            {
+                return ReturnCode.WouldBlock;
+            }
+
+            _plaintext.Clear();
+            status = Deliver();
+        }
+        catch
+        {
+            // No memory for the packet or its plaintext: the export reports nothing consumed, so
+            // nothing is (the session is as it was), and the caller hands the same bytes in again.
+            // Kept, they were taken twice: a header that had been taken made the retry fail for
+            // ever, and a whole packet came out of a retry that reported 0 (the end of the
+            // connection), its bytes still in the caller's buffer to be fed in again.
+            _inbound.TruncateTo(taken);
+            _plaintext.Clear();
+            throw;
         }
 
-        consumed += _inbound.TakeBody(input[consumed..]);
-        if (!_inbound.IsReady)
-        {
-            return ReturnCode.WouldBlock;
-        }
-
-        _plaintext.Clear();
-        OssuaryReceiveStatus status = Deliver();
         try
         {
             switch (status)

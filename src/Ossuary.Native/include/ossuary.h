@@ -24,7 +24,9 @@
  * of a packet was read or written (the in/out length says how much); OSSUARY_ERR_UNTRUSTED_SERVER
  * (-65) is the client's trust-on-first-use question. The in/out length arguments always report
  * what happened: after any call, drop exactly *in_buf_len bytes from the front of the input and
- * send exactly *out_buf_len bytes of the output.
+ * send exactly *out_buf_len bytes of the output. A receive call that fails for want of memory (the
+ * library's heap is full; see the README's "Address space") returns -1 having consumed nothing,
+ * so the same bytes go in again on the next call; libossuary 0.5 aborts the program instead.
  *
  * Threads: different connections may be used from different threads at once; calls on one
  * connection are serialised by a lock inside it. Destroying a connection must not race other

@@ -29,6 +29,28 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
         Assert.Contains("ok fill\n", result.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// ossuary_recv_data() that met the full heap (no memory for the packet's buffer or its plaintext)
+    /// returned -1 with nothing consumed, but had kept the bytes it took: handed in again, as the
+    /// contract says, they were taken twice. A header taken made every later call fail (its packet
+    /// buffer was never made); a whole packet came out of the next call, which reported 0 bytes
+    /// consumed (the return value of an ended connection) while the packet was still in the
+    /// caller's buffer, to be fed in again and reset the channel. Now a failed call takes nothing.
+    /// The heap is topped up until eight keys in a row are refused, a bounded loop: with a single
+    /// refusal the call found room in some runs, since the library frees caches of its own after
+    /// the first one. Linked against libossuary.so only: the call under test is the same managed
+    /// code in both libraries, and the full heap costs seconds a run.
+    /// </summary>
+    [Fact]
+    public async Task ReceiveDataThatRunsOutOfMemoryConsumesNothingSoTheStreamStaysInStep()
+    {
+        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "recv_data");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("with the heap full: -1, 0 consumed, 0 out\n", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok recv_data\n", result.Output, StringComparison.Ordinal);
+    }
+
     private async Task<ProcessResult> RunLimitedAsync(NativeLink link, string scenario)
     {
         string program = await native.ProgramAsync("heap_full", link);
