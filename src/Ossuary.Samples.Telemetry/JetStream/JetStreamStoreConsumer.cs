@@ -24,8 +24,8 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     // the stream (for a consume that can read it, or the operator), without being fetched in every batch.
     private static readonly TimeSpan HeldRedelivery = TimeSpan.FromMinutes(1);
 
-    // How often an idle consume holding messages asks JetStream about them: whether the operator removed
-    // some, and whether they fill the consumer's pending limit (which the operator can change meanwhile).
+    // How often consume asks JetStream for the consumer's pending limit (which the operator can change
+    // meanwhile, and which sizes each fetch) and about the messages it holds: whether the operator removed some.
     private static readonly TimeSpan HeldCheck = TimeSpan.FromSeconds(1);
 
     // JSNoMessageFoundErr: the sequence is no longer in the stream.
@@ -111,8 +111,23 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             {
                 batch.Clear();
                 messages.Clear();
+                if (Environment.TickCount64 >= _nextHeldCheck)
+                {
+                    // Busy or idle, at most once a second: the operator may have changed the pending limit,
+                    // which sizes each fetch, or removed held messages, which make room under it.
+                    await CheckHeldAsync(stream, consumer, atLimit: false, cancellationToken);
+                }
+
+                int room = FetchRoom();
+                if (room == 0)
+                {
+                    // Held messages fill the limit (logged, 1718): a fetch now would only wait out its expiry.
+                    await Task.Delay(IdlePoll, cancellationToken);
+                    continue;
+                }
+
                 await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync<byte[]>(
-                    new NatsJSFetchOpts { MaxMsgs = BatchSize }, cancellationToken: cancellationToken))
+                    new NatsJSFetchOpts { MaxMsgs = room }, cancellationToken: cancellationToken))
                 {
                     messages.Add(message);
                     try
@@ -132,12 +147,6 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
 
                 if (messages.Count == 0)
                 {
-                    // Nothing delivered: an empty stream, or one whose readings wait behind held messages.
-                    if (Held > 0 && Environment.TickCount64 >= _nextHeldCheck)
-                    {
-                        await CheckHeldAsync(stream, consumer, atLimit: false, cancellationToken);
-                    }
-
                     // NoWait returns what is there at once; an empty stream is polled, not waited on for seconds.
                     await Task.Delay(IdlePoll, cancellationToken);
                     continue;
@@ -180,6 +189,15 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             await ForgetRemovedBeforeStoppingAsync(stream);
         }
     }
+
+    /// <summary>
+    /// How many messages a fetch asks for: the batch, or fewer when the consumer's pending limit leaves less
+    /// room beside the held messages (each pending until the operator removes it); 0 when they fill it.
+    /// Never more: nats-server 2.9 does not end a fetch that the limit stops before its batch is full, but
+    /// keeps it open until its expiry (30 s), so a batch of 1,000 under a limit of 500 stored 500 readings
+    /// every 30 s, and a reading let through by a raised limit waited in such a fetch as long.
+    /// </summary>
+    private int FetchRoom() => _pendingLimit > 0 ? (int)Math.Clamp(_pendingLimit - Held, 0, BatchSize) : BatchSize;
 
     /// <summary>
     /// Counts and logs <paramref name="message"/> (not a reading) the first time this consumer meets it;
@@ -330,6 +348,6 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     [LoggerMessage(EventId = 1718, Level = LogLevel.Error, Message = "{Held} messages that are not readings (event 1710) are held by the consumer {Consumer} of {Stream}, as many as its pending limit (max_ack_pending {Limit}): no reading is delivered to this consume, and readings wait in the stream, until some are removed ('nats stream rmm {Stream} N', for each sequence event 1710 named) or the limit is raised ('nats consumer edit {Stream} {Consumer} --max-pending M').")]
     private static partial void LogHeldFillPendingLimit(ILogger logger, long held, long limit, string stream, string consumer);
 
-    [LoggerMessage(EventId = 1719, Level = LogLevel.Debug, Message = "The held messages of the consumer {Consumer} could not be checked against the stream ({Reason}); checked again in a second.")]
+    [LoggerMessage(EventId = 1719, Level = LogLevel.Debug, Message = "The pending limit and held messages of the consumer {Consumer} could not be checked ({Reason}); checked again in a second.")]
     private static partial void LogHeldCheckSkipped(ILogger logger, string consumer, string reason);
 }
