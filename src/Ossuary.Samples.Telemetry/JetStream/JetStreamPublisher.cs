@@ -226,9 +226,14 @@ public sealed partial class JetStreamPublisher : IReadingStore
         ReadingMessage.MessageId(reading)
         ?? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{reading.Device}:{_node}-{Interlocked.Increment(ref _unsequenced)}");
 
-    /// <summary>No answer (in time, or no JetStream to give one): the server is away, not refusing the reading.</summary>
+    /// <summary>
+    /// No answer (in time, or no JetStream to give one): the server is away, not refusing the reading. So
+    /// is NatsTimeoutException, the client's own "Operation timed out" when it could not hand a publish to
+    /// the socket within its command timeout (5 s): a batch larger than the connection's buffers, caught
+    /// by an outage, gets it for the rest of the batch, which may or may not have left (its id is kept).
+    /// </summary>
     private static bool IsUnanswered(Exception? error) =>
-        error is NatsJSPublishNoResponseException or NatsNoRespondersException or NatsNoReplyException or NatsConnectionFailedException;
+        error is NatsJSPublishNoResponseException or NatsNoRespondersException or NatsNoReplyException or NatsConnectionFailedException or NatsTimeoutException;
 
     [LoggerMessage(EventId = 1711, Message = "JetStream did not acknowledge {Count} reading(s); publishing them again in {Seconds} s (devices wait meanwhile).")]
     private static partial void LogRetrying(ILogger logger, LogLevel level, int count, double seconds);
