@@ -11,7 +11,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// Connection middleware that secures every connection of a listener with the current plan of its
 /// <see cref="ServerPlanSource"/>. A connection whose handshake fails never throws into the server:
 /// a failure the peer caused is logged at Debug and ends the connection quietly; one of ours (a
-/// throwing <c>AuthorizeClient</c> or <c>IdentitySelector</c>, a disposed identity, a bug) is logged
+/// throwing <c>AuthorizeClient</c> or <c>IdentitySelector</c>, one that has not returned within the handshake's timeout, a disposed identity, a bug) is logged
 /// at Error, limited per cause, and the client is told with Disconnect (error).
 /// </summary>
 internal sealed class OssuaryServerMiddleware
@@ -37,7 +37,10 @@ internal sealed class OssuaryServerMiddleware
         try
         {
             ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
-            if (SelectPlan(current.Plan, context, telemetry) is not { } plan)
+
+            // The handshake's timeout counts from here: an IdentitySelector that never returns ends the connection then.
+            long started = current.Plan.TimeProvider.GetTimestamp();
+            if (await SelectPlanAsync(current.Plan, context, telemetry, started).ConfigureAwait(false) is not { } plan)
             {
                 // Our failure, not the client's: it is told so, and not reset under its ClientHandshake.
                 await OssuaryDuplexPipe.RefuseWithoutHandshakeAsync(transport, context, telemetry).ConfigureAwait(false);
@@ -51,7 +54,7 @@ internal sealed class OssuaryServerMiddleware
             // transport pipe; a client that sends its data and Disconnect and closes at once would be
             // dropped unserved. The transport's own end (its input completes) and the handshake
             // timeout are what end a handshake whose client has gone.
-            secure = await OssuaryDuplexPipe.StartAsync(transport, plan, context, telemetry, CancellationToken.None).ConfigureAwait(false);
+            secure = await OssuaryDuplexPipe.StartAsync(transport, plan, context, telemetry, CancellationToken.None, started).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OssuaryException or OperationCanceledException or IOException)
         {
@@ -116,11 +119,11 @@ internal sealed class OssuaryServerMiddleware
     }
 
     /// <summary>The plan with the identity this connection gets; null (logged at Error) when the selector failed us.</summary>
-    private static HandshakePlan? SelectPlan(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry)
+    private static async Task<HandshakePlan?> SelectPlanAsync(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry, long started)
     {
         try
         {
-            return OssuaryDuplexPipe.SelectIdentity(plan, context, telemetry);
+            return await OssuaryDuplexPipe.SelectIdentityAsync(plan, context, telemetry, started).ConfigureAwait(false);
         }
         catch (OssuaryException)
         {

@@ -30,17 +30,19 @@ internal sealed class HandshakeTimer : IDisposable
     /// <param name="time">The plan's clock.</param>
     /// <param name="timeout">The bound on the whole handshake.</param>
     /// <param name="cancellationToken">The caller's token: <see cref="Token"/> is cancelled with it too.</param>
-    public HandshakeTimer(TimeProvider time, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="started">When the handshake began, if before now (a server's IdentitySelector ran first): the timeout counts from then.</param>
+    public HandshakeTimer(TimeProvider time, TimeSpan timeout, CancellationToken cancellationToken, long? started = null)
     {
         _time = time;
         _timeout = timeout;
-        _started = time.GetTimestamp();
+        _started = started ?? time.GetTimestamp();
 
         // With a token that cannot be cancelled this is a plain source: nothing is registered.
         _source = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Started once assigned: a callback that came first would find no timer to move.
         _timer = time.CreateTimer(static state => ((HandshakeTimer)state!).OnDue(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _timer.Change(Clamp(timeout), Timeout.InfiniteTimeSpan);
+        TimeSpan left = timeout - time.GetElapsedTime(_started);
+        _timer.Change(left > TimeSpan.Zero ? Clamp(left) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Cancelled when the handshake timed out or the caller's token was cancelled.</summary>
@@ -153,5 +155,6 @@ internal sealed class HandshakeTimer : IDisposable
         _timer.Change(due > TimeSpan.Zero ? Clamp(due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
-    private static TimeSpan Clamp(TimeSpan due) => due < LongestDue ? due : LongestDue;
+    /// <summary>A due time every TimeProvider's timers (and a CancellationTokenSource's) accept; a later one is checked again then.</summary>
+    internal static TimeSpan Clamp(TimeSpan due) => due < LongestDue ? due : LongestDue;
 }

@@ -13,13 +13,13 @@ public sealed partial class OssuaryDuplexPipe
     /// whole handshake is bounded by the plan's timeout; each step by the core's own wait, which
     /// the same timer enforces by cancelling the pending read (see <see cref="HandshakeTimer"/>).
     /// </summary>
-    private static async Task<TimeSpan> HandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
+    private static async Task<TimeSpan> HandshakeAsync(IDuplexPipe transport, OssuarySession session, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, long? startedAt, CancellationToken cancellationToken)
     {
-        long started = plan.TimeProvider.GetTimestamp();
+        long started = startedAt ?? plan.TimeProvider.GetTimestamp();
         using Activity? activity = OssuaryActivity.StartHandshake(plan.Role);
         telemetry.Metrics.HandshakeStarted();
         OssuaryLog.HandshakeStarted(telemetry.Logger, plan.Role, telemetry.ConnectionId);
-        using var timer = new HandshakeTimer(plan.TimeProvider, plan.Timeout, cancellationToken);
+        using var timer = new HandshakeTimer(plan.TimeProvider, plan.Timeout, cancellationToken, started);
         try
         {
             await ExchangeHandshakeAsync(transport, session, plan, connection, telemetry, timer).ConfigureAwait(false);

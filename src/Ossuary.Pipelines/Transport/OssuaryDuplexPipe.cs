@@ -311,7 +311,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// </summary>
     internal static HandshakePlan SelectIdentity(HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry)
     {
-        if (plan.IdentitySelector is not { } select)
+        if (plan.IdentitySelector is null)
         {
             return plan;
         }
@@ -319,36 +319,103 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         long started = plan.TimeProvider.GetTimestamp();
         try
         {
-            if (select(connection) is { } chosen)
-            {
-                // The selector's mistake, said as such: found only as the handshake signed, it failed as an
-                // anonymous fault of "the handshake" that named no selector.
-                return chosen.IsDisposed ? throw new ObjectDisposedException(nameof(OssuaryIdentity),
-                    "OssuaryServerOptions.IdentitySelector returned a disposed OssuaryIdentity: the server cannot sign with it.")
-                    : plan.WithIdentity(chosen);
-            }
-
-            return plan.HasIdentity ? plan : throw new InvalidOperationException(
-                "OssuaryServerOptions.IdentitySelector returned null and no default Identity or IdentityKeyFile is set: the server has no key to present.");
+            return Selected(plan, connection);
         }
         catch (Exception ex)
         {
-            LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryServerOptions.IdentitySelector)}: {ex.GetType().FullName}", out int heldBack);
-            OssuaryLog.IdentitySelectorFailed(telemetry.Logger, level, telemetry.ConnectionId, heldBack, ex);
-
-            // A client turned away is a failed handshake to whoever watches the meter, as one our AuthorizeClient failed is.
-            telemetry.Metrics.HandshakeFailedBeforeItBegan(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.ConnectionFailed);
-            throw new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"OssuaryServerOptions.IdentitySelector failed: {ex.Message}", ex);
+            throw SelectorFailed(plan, telemetry, started, ex);
         }
     }
 
-    internal static async Task<OssuaryDuplexPipe> StartAsync(IDuplexPipe transport, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken)
+    /// <summary>
+    /// <see cref="SelectIdentity"/> for a connection under <c>UseOssuary</c>, bounded by the handshake's timeout from
+    /// <paramref name="started"/>: the selector takes no token, so one stuck on a key vault that never answers is given
+    /// up on (run on the thread pool, its thread stays blocked until it returns) and fails the connection as a throwing
+    /// one does, with a <see cref="TimeoutException"/>. Called on Kestrel's own call, it held the connection, its client
+    /// and the host's shutdown for ever, as it ran before the handshake's timer.
+    /// </summary>
+    internal static async Task<HandshakePlan> SelectIdentityAsync(HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, long started)
+    {
+        if (plan.IdentitySelector is null)
+        {
+            return plan;
+        }
+
+        // Started before the selector: a clock a test drives, advanced once the selector has begun, finds this timer set.
+        using var timeout = new CancellationTokenSource(HandshakeTimer.Clamp(plan.Timeout), plan.TimeProvider);
+        Task<HandshakePlan> selecting = Task.Run(() => Selected(plan, connection));
+        try
+        {
+            return await selecting.WaitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !selecting.IsCompleted)
+        {
+            ReportLateFailure(selecting, plan.Role, telemetry);
+            throw SelectorFailed(plan, telemetry, started, new TimeoutException(
+                $"OssuaryServerOptions.IdentitySelector had not returned within HandshakeTimeout ({plan.Timeout.TotalSeconds:0.###} s); the connection was ended without it (a selector should return well within that time)."));
+        }
+        catch (Exception ex)
+        {
+            throw SelectorFailed(plan, telemetry, started, ex);
+        }
+    }
+
+    /// <summary>The plan with the identity the selector chose; throws what it threw, or what its choice means (none, a disposed one).</summary>
+    private static HandshakePlan Selected(HandshakePlan plan, ConnectionContext? connection)
+    {
+        if (plan.IdentitySelector!(connection) is { } chosen)
+        {
+            // The selector's mistake, said as such: found only as the handshake signed, it failed as an
+            // anonymous fault of "the handshake" that named no selector.
+            return chosen.IsDisposed ? throw new ObjectDisposedException(nameof(OssuaryIdentity),
+                "OssuaryServerOptions.IdentitySelector returned a disposed OssuaryIdentity: the server cannot sign with it.")
+                : plan.WithIdentity(chosen);
+        }
+
+        return plan.HasIdentity ? plan : throw new InvalidOperationException(
+            "OssuaryServerOptions.IdentitySelector returned null and no default Identity or IdentityKeyFile is set: the server has no key to present.");
+    }
+
+    /// <summary>A selector that failed us: logged at Error (event 20, limited per cause), counted as a failed handshake, and the exception to throw.</summary>
+    private static OssuaryException SelectorFailed(HandshakePlan plan, ConnectionTelemetry telemetry, long started, Exception ex)
+    {
+        LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryServerOptions.IdentitySelector)}: {ex.GetType().FullName}", out int heldBack);
+        OssuaryLog.IdentitySelectorFailed(telemetry.Logger, level, telemetry.ConnectionId, heldBack, ex);
+
+        // A client turned away is a failed handshake to whoever watches the meter, as one our AuthorizeClient failed is.
+        telemetry.Metrics.HandshakeFailedBeforeItBegan(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.ConnectionFailed);
+        return new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"OssuaryServerOptions.IdentitySelector failed: {ex.Message}", ex);
+    }
+
+    /// <summary>A selector given up on that throws later: still ours, logged (event 6) rather than left unobserved.</summary>
+    private static void ReportLateFailure(Task<HandshakePlan> selecting, OssuaryRole role, ConnectionTelemetry telemetry) =>
+        _ = selecting.ContinueWith(
+            static (task, state) =>
+            {
+                var (role, telemetry) = ((OssuaryRole, ConnectionTelemetry))state!;
+                AggregateException failure = task.Exception!; // read, so observed
+                telemetry.ReportLocalFault(role, new LocalFault($"{nameof(OssuaryServerOptions.IdentitySelector)} (after the connection gave up on it)",
+                    failure.InnerExceptions.Count == 1 ? failure.InnerException! : failure));
+            },
+            (role, telemetry),
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+    /// <summary>The handshake over <paramref name="transport"/> with a plan ready, and the pipe it secures.</summary>
+    /// <param name="transport">The connection's transport.</param>
+    /// <param name="plan">The plan, its identity selected.</param>
+    /// <param name="connection">Kestrel's connection, if any (AuthorizeClient is given it; its socket ends the connection's linger).</param>
+    /// <param name="telemetry">Where the handshake and the connection report.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <param name="started">When the connection's handshake began (its timeout counts from then), if before this call: an IdentitySelector's time counts.</param>
+    internal static async Task<OssuaryDuplexPipe> StartAsync(IDuplexPipe transport, HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, CancellationToken cancellationToken, long? started = null)
     {
         ArgumentNullException.ThrowIfNull(transport);
         OssuarySession session = plan.CreateSession();
         try
         {
-            TimeSpan elapsed = await HandshakeAsync(transport, session, plan, connection, telemetry, cancellationToken).ConfigureAwait(false);
+            TimeSpan elapsed = await HandshakeAsync(transport, session, plan, connection, telemetry, started, cancellationToken).ConfigureAwait(false);
             var feature = new OssuaryConnectionFeature(plan.Role, session.RemotePublicKey is { IsAnonymous: true } ? null : session.RemotePublicKey, plan.LocalPublicKey, elapsed);
             var pipe = new OssuaryDuplexPipe(transport, session, telemetry, feature, connection);
             pipe._outbound = pipe.RunOutboundAsync(); // first: the inbound loop waits for it when it ends

@@ -1,0 +1,79 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Transport;
+
+/// <summary>
+/// Under <c>UseOssuary</c>, <see cref="OssuaryServerOptions.HandshakeTimeout"/> bounds a connection's
+/// <see cref="OssuaryServerOptions.IdentitySelector"/> too (it takes no token, so it is given up on, not
+/// stopped): a selector stuck on a key vault that never answers ends its connection at the timeout, told
+/// to the client with Disconnect (error) and logged at Error as ours (event 20). It ran before the
+/// handshake's timer on Kestrel's own call, so it held the connection for ever, its client until the
+/// client's own timeout, and the host's shutdown until its ShutdownTimeout (for ever with none).
+/// </summary>
+public class StuckIdentitySelectorTests
+{
+    private const int IdentitySelectorFailed = 20;
+
+    [Fact]
+    public Task AnIdentitySelectorThatNeverReturnsEndsItsConnectionAtTheHandshakeTimeoutAndHoldsNoShutdown() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        var time = new FakeTimeProvider();
+        using var entered = new SemaphoreSlim(0);
+        using var release = new ManualResetEventSlim();
+        OssuaryTestServer server = await OssuaryTestServer.StartEchoAsync(
+            o =>
+            {
+                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+                o.HandshakeTimeout = TimeSpan.FromSeconds(10);
+                o.TimeProvider = time;
+                o.IdentitySelector = _ =>
+                {
+                    entered.Release();
+                    release.Wait(); // the key vault never answers (until the test ends)
+                    return keys.Server;
+                };
+            },
+            services =>
+            {
+                OssuaryTestServer.LogTo(logs)(services);
+                // A host that waits for its connections as long as they take: only they can end its stop.
+                services.Configure<HostOptions>(host => host.ShutdownTimeout = Timeout.InfiniteTimeSpan);
+            });
+        Task? stopped = null;
+        try
+        {
+            OssuaryClientOptions options = keys.ClientOptions();
+            options.HandshakeTimeout = TimeSpan.FromMinutes(5); // its own timeout is not what ends the wait
+            Task<OssuaryClientConnection> connect = OssuaryClient.ConnectAsync(server.EndPoint, options);
+            await entered.WaitAsync().Within();
+            time.Advance(TimeSpan.FromSeconds(10));
+
+            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => connect.Within());
+            Assert.Equal((OssuaryErrorReason.ConnectionFailed, null), (failed.Reason, failed.InnerException?.GetType()));
+            await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == IdentitySelectorFailed));
+            FakeLogRecord logged = logs.Collector.GetSnapshot().First(r => r.Id.Id == IdentitySelectorFailed);
+            Assert.Equal((LogLevel.Error, typeof(TimeoutException)), (logged.Level, logged.Exception?.GetType()));
+
+            // The selector is still stuck: the host stops all the same.
+            stopped = server.DisposeAsync().AsTask();
+            await stopped.Within();
+            Assert.False(release.IsSet);
+        }
+        finally
+        {
+            release.Set();
+            await (stopped ?? server.DisposeAsync().AsTask());
+        }
+    });
+
+    private static Task Run(Func<Task> test) => test().Within();
+}
