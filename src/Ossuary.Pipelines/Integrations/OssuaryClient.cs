@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Ossuary.Pipelines.Transport;
 
@@ -82,8 +83,6 @@ public static class OssuaryClient
         SocketDuplexPipe? pipe = null;
         try
         {
-            TcpKeepAlive.Apply(socket, plan.TcpKeepAlive);
-
             // Read now: Socket fetches them lazily (getpeername), which fails once the peer has
             // reset the connection, e.g. a server that refused this client right after the
             // handshake. Read afterwards, a successful handshake surfaced as a SocketException.
@@ -94,6 +93,7 @@ public static class OssuaryClient
             // Log lines name the connection by the ConnectionId its user sees; made only for a logger.
             string? connectionId = telemetry.Logger == NullLogger.Instance ? null : Guid.NewGuid().ToString("N");
             ConnectionTelemetry connectionTelemetry = connectionId is null ? telemetry : telemetry with { ConnectionId = connectionId };
+            EnableKeepAlive(socket, plan, connectionTelemetry);
             OssuaryDuplexPipe secure = await OssuaryDuplexPipe.StartAsync(pipe, plan.ForEndPoint(endpoint, remote), null,
                 connectionTelemetry, cancellationToken).ConfigureAwait(false);
             var connection = new OssuaryClientConnection(secure, pipe, connectionTelemetry, local, remote);
@@ -113,6 +113,24 @@ public static class OssuaryClient
 
             socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// TCP keep-alive on the connection's socket. A system without the options costs the connection its
+    /// keep-alive, not the connection, as on a server: said at Error (limited per cause), and it goes on.
+    /// A socket that refuses them (<see cref="SocketException"/>) fails the connect, as documented.
+    /// </summary>
+    private static void EnableKeepAlive(Socket socket, HandshakePlan plan, ConnectionTelemetry telemetry)
+    {
+        try
+        {
+            plan.KeepAliveSetter(socket, plan.TcpKeepAlive);
+        }
+        catch (PlatformNotSupportedException ex)
+        {
+            LogLevel level = telemetry.Faults.Next($"{nameof(OssuaryClientOptions.TcpKeepAlive)}: {ex.GetType().FullName}", out int heldBack);
+            OssuaryLog.KeepAliveNotSet(telemetry.Logger, level, telemetry.ConnectionId, heldBack, ex);
         }
     }
 }

@@ -74,6 +74,9 @@ internal sealed class HandshakePlan
     /// <summary>The options' <c>TcpKeepAlive</c>, for whoever holds the socket.</summary>
     public TimeSpan TcpKeepAlive { get; private init; } = System.Threading.Timeout.InfiniteTimeSpan;
 
+    /// <summary>The client options' way to set <see cref="TcpKeepAlive"/> (a test's seam).</summary>
+    public Action<System.Net.Sockets.Socket, TimeSpan> KeepAliveSetter { get; private init; } = Integrations.TcpKeepAlive.Apply;
+
     /// <summary>How many client keys this plan admits by list (options and file together).</summary>
     public int AdmittedKeyCount => _admittedClients.Count;
 
@@ -100,6 +103,7 @@ internal sealed class HandshakePlan
             MeterFactory = options.MeterFactory,
             ConnectTimeout = options.ConnectTimeout,
             TcpKeepAlive = options.TcpKeepAlive,
+            KeepAliveSetter = options.KeepAliveSetter,
         };
         plan.TrustServer = options.TrustServer ?? plan.BindTrust(null, null);
         plan._identityFromFile = options.Identity is null && identity is not null && keptFromFile is null;

@@ -68,10 +68,14 @@ public sealed class OssuaryClientOptions
     /// retransmissions give up (about 15 minutes with Linux's defaults). Default 60 s;
     /// <see cref="Timeout.InfiniteTimeSpan"/> leaves the socket as the system has it (usually no
     /// keep-alive). Applies where the library has the socket: <c>OssuaryClient</c> and <c>OssuaryConnectionFactory</c>,
-    /// whose connect fails with the system's <see cref="System.Net.Sockets.SocketException"/> or
-    /// <see cref="PlatformNotSupportedException"/> where the options cannot be set (then use <see cref="Timeout.InfiniteTimeSpan"/>).
+    /// whose connect fails with the system's <see cref="System.Net.Sockets.SocketException"/> where the socket refuses
+    /// the options; on a system that has none of them (<see cref="PlatformNotSupportedException"/>) the connection goes on
+    /// without, logged (event 26, at Error, limited per cause), as a server's does (<see cref="Timeout.InfiniteTimeSpan"/> says nothing).
     /// </summary>
     public TimeSpan TcpKeepAlive { get; set; } = Integrations.TcpKeepAlive.Default;
+
+    /// <summary>Sets <see cref="TcpKeepAlive"/> on a connected socket; a test's seam, to refuse as a system without the options does.</summary>
+    internal Action<System.Net.Sockets.Socket, TimeSpan> KeepAliveSetter { get; set; } = Integrations.TcpKeepAlive.Apply;
 
     /// <summary>The clock for <see cref="HandshakeTimeout"/> and <see cref="HandshakeStepTimeout"/>; <see cref="ConnectTimeout"/> is the socket connect's, on the system clock, as is the retry of a refused change of the options.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
