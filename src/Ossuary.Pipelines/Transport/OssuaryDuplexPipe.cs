@@ -282,9 +282,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan);
             HandshakePlan selected;
+            long started = plan.TimeProvider.GetTimestamp();
             try
             {
-                selected = SelectIdentity(plan, null, telemetry);
+                selected = await SelectIdentityAsync(plan, null, telemetry, started, cancellationToken).ConfigureAwait(false);
             }
             catch (OssuaryException)
             {
@@ -293,7 +294,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
                 throw;
             }
 
-            return await StartAsync(transport, selected, null, telemetry, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(transport, selected, null, telemetry, cancellationToken, started).ConfigureAwait(false);
         }
         finally
         {
@@ -332,9 +333,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <paramref name="started"/>: the selector takes no token, so one stuck on a key vault that never answers is given
     /// up on (run on the thread pool, its thread stays blocked until it returns) and fails the connection as a throwing
     /// one does, with a <see cref="TimeoutException"/>. Called on Kestrel's own call, it held the connection, its client
-    /// and the host's shutdown for ever, as it ran before the handshake's timer.
+    /// and the host's shutdown for ever, as it ran before the handshake's timer. <see cref="AcceptAsync"/>'s caller's
+    /// <paramref name="cancellationToken"/> ends the wait too (<see cref="OperationCanceledException"/>).
     /// </summary>
-    internal static async Task<HandshakePlan> SelectIdentityAsync(HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, long started)
+    internal static async Task<HandshakePlan> SelectIdentityAsync(HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, long started, CancellationToken cancellationToken = default)
     {
         if (plan.IdentitySelector is null)
         {
@@ -342,11 +344,19 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         }
 
         // Started before the selector: a clock a test drives, advanced once the selector has begun, finds this timer set.
+        // The caller's token (AcceptAsync's) ends the wait too: the selector ignored it, and a cancelled accept waited for it.
         using var timeout = new CancellationTokenSource(HandshakeTimer.Clamp(plan.Timeout), plan.TimeProvider);
+        using CancellationTokenRegistration caller = cancellationToken.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), timeout);
         Task<HandshakePlan> selecting = Task.Run(() => Selected(plan, connection));
         try
         {
             return await selecting.WaitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !selecting.IsCompleted)
+        {
+            // The caller gave up, as before the selector: neither side failed, and the transport is left to the caller.
+            ReportLateFailure(selecting, plan.Role, telemetry);
+            throw new OperationCanceledException("The caller cancelled while the IdentitySelector ran.", cancellationToken);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !selecting.IsCompleted)
         {

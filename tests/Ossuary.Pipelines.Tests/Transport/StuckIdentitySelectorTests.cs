@@ -52,7 +52,8 @@ public class StuckIdentitySelectorTests
         try
         {
             OssuaryClientOptions options = keys.ClientOptions();
-            options.HandshakeTimeout = TimeSpan.FromMinutes(5); // its own timeout is not what ends the wait
+            options.HandshakeTimeout = TimeSpan.FromMinutes(5); // its own timeouts are not what ends the wait
+            options.HandshakeStepTimeout = TimeSpan.FromMinutes(5);
             Task<OssuaryClientConnection> connect = OssuaryClient.ConnectAsync(server.EndPoint, options);
             await entered.WaitAsync().Within();
             time.Advance(TimeSpan.FromSeconds(10));
@@ -72,6 +73,83 @@ public class StuckIdentitySelectorTests
         {
             release.Set();
             await (stopped ?? server.DisposeAsync().AsTask());
+        }
+    });
+
+    /// <summary>
+    /// A bare pipe's <see cref="OssuaryDuplexPipe.AcceptAsync"/> gives a stuck selector up when its caller cancels:
+    /// the caller's <see cref="OperationCanceledException"/>, the transport left to it, as for a token cancelled
+    /// before the selector. The accept waited for the selector whatever its token said.
+    /// </summary>
+    [Fact]
+    public Task CancellingAcceptAsyncEndsItWhileItsIdentitySelectorIsStuck() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        using var entered = new SemaphoreSlim(0);
+        using var release = new ManualResetEventSlim();
+        using var cancel = new CancellationTokenSource();
+        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated };
+        options.IdentitySelector = _ =>
+        {
+            entered.Release();
+            release.Wait();
+            return keys.Server;
+        };
+        try
+        {
+            // Off the test's thread: the selector ran on the caller's, inside the call.
+            Task<OssuaryDuplexPipe> accept = Task.Run(() => OssuaryDuplexPipe.AcceptAsync(new LinkedPipes().Server, options, cancel.Token));
+            await entered.WaitAsync().Within();
+            cancel.Cancel();
+
+            OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => accept.Within());
+            Assert.Equal(cancel.Token, cancelled.CancellationToken);
+            Assert.False(release.IsSet);
+        }
+        finally
+        {
+            release.Set();
+        }
+    });
+
+    /// <summary>
+    /// A bare pipe's stuck selector runs out the handshake's time as under <c>UseOssuary</c>: AcceptAsync throws
+    /// <see cref="OssuaryErrorReason.ConnectionFailed"/> with the <see cref="TimeoutException"/> inside, and the
+    /// client is told with Disconnect (error).
+    /// </summary>
+    [Fact]
+    public Task AcceptAsyncEndsAtTheHandshakeTimeoutWhileItsIdentitySelectorIsStuckAndTellsTheClient() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        using var entered = new SemaphoreSlim(0);
+        using var release = new ManualResetEventSlim();
+        var time = new FakeTimeProvider();
+        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(10), TimeProvider = time };
+        options.IdentitySelector = _ =>
+        {
+            entered.Release();
+            release.Wait();
+            return keys.Server;
+        };
+        OssuaryClientOptions clientOptions = keys.ClientOptions();
+        clientOptions.HandshakeTimeout = TimeSpan.FromMinutes(5);
+        clientOptions.HandshakeStepTimeout = TimeSpan.FromMinutes(5);
+        LinkedPipes link = LinkedPipes.Transparent(out _);
+        try
+        {
+            Task<OssuaryDuplexPipe> client = OssuaryDuplexPipe.ConnectAsync(link.Client, clientOptions);
+            Task<OssuaryDuplexPipe> accept = Task.Run(() => OssuaryDuplexPipe.AcceptAsync(link.Server, options));
+            await entered.WaitAsync().Within();
+            time.Advance(TimeSpan.FromSeconds(10));
+
+            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => accept.Within());
+            Assert.Equal((OssuaryErrorReason.ConnectionFailed, typeof(TimeoutException)), (failed.Reason, failed.InnerException?.GetType()));
+            OssuaryException told = await Assert.ThrowsAsync<OssuaryException>(() => client.Within());
+            Assert.Equal((OssuaryErrorReason.ConnectionFailed, null), (told.Reason, told.InnerException?.GetType()));
+        }
+        finally
+        {
+            release.Set();
         }
     });
 
