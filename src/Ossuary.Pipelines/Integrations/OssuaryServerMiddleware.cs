@@ -39,8 +39,11 @@ internal sealed class OssuaryServerMiddleware
             ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
 
             // The handshake's timeout counts from here: an IdentitySelector that never returns ends the connection then.
+            // Without one, no task is made: most servers have none, and every connection would pay for it.
             long started = current.Plan.TimeProvider.GetTimestamp();
-            if (await SelectPlanAsync(current.Plan, context, telemetry, started).ConfigureAwait(false) is not { } plan)
+            HandshakePlan? plan = current.Plan.IdentitySelector is null ? current.Plan
+                : await SelectPlanAsync(current.Plan, context, telemetry, started).ConfigureAwait(false);
+            if (plan is null)
             {
                 // Our failure, not the client's: it is told so, and not reset under its ClientHandshake.
                 await OssuaryDuplexPipe.RefuseWithoutHandshakeAsync(transport, context, telemetry).ConfigureAwait(false);
