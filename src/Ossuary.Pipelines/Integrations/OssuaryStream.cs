@@ -137,9 +137,12 @@ public sealed partial class OssuaryStream : Stream
             StreamDuplexPipe pipe = ClaimInnerStream();
             HandshakePlan selected;
             ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan);
+            long started = plan.TimeProvider.GetTimestamp();
             try
             {
-                selected = OssuaryDuplexPipe.SelectIdentity(plan, null, telemetry);
+                // Bounded as under UseOssuary and AcceptAsync: a selector that never returns is given up on at the
+                // handshake's timeout, or when the caller cancels; inline, it held this call for ever whatever the token said.
+                selected = await OssuaryDuplexPipe.SelectIdentityAsync(plan, null, telemetry, started, cancellationToken).ConfigureAwait(false);
             }
             catch (OssuaryException ex)
             {
@@ -154,7 +157,7 @@ public sealed partial class OssuaryStream : Stream
                 throw;
             }
 
-            await AuthenticateAsync(pipe, selected, cancellationToken).ConfigureAwait(false);
+            await AuthenticateAsync(pipe, selected, cancellationToken, started).ConfigureAwait(false);
         }
         finally
         {
@@ -255,7 +258,7 @@ public sealed partial class OssuaryStream : Stream
     private static InvalidOperationException AlreadyAuthenticated() =>
         new("This OssuaryStream has already been authenticated (or tried to be): a stream authenticates once.");
 
-    private async Task AuthenticateAsync(StreamDuplexPipe pipe, HandshakePlan plan, CancellationToken cancellationToken)
+    private async Task AuthenticateAsync(StreamDuplexPipe pipe, HandshakePlan plan, CancellationToken cancellationToken, long? started = null)
     {
         // Published with a full fence before disposal is looked for, as the pipe is: a disposal under way
         // either cancels it or is seen here.
@@ -265,7 +268,7 @@ public sealed partial class OssuaryStream : Stream
         OssuaryDuplexPipe secure;
         try
         {
-            secure = await OssuaryDuplexPipe.StartAsync(pipe, plan, null, ConnectionTelemetry.For(plan), handshake.Token).ConfigureAwait(false);
+            secure = await OssuaryDuplexPipe.StartAsync(pipe, plan, null, ConnectionTelemetry.For(plan), handshake.Token, started).ConfigureAwait(false);
         }
         catch (Exception ex) when (_disposed)
         {

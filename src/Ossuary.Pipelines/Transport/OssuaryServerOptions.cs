@@ -41,11 +41,12 @@ public sealed class OssuaryServerOptions
     /// secured. A selector that throws, or returns an identity already disposed, ends that connection and is logged at Error (event 20); under
     /// <c>UseOssuary</c>, over a bare pipe (<c>OssuaryDuplexPipe.AcceptAsync</c>) and an <c>OssuaryStream</c> the client is told with
     /// Disconnect (error), which it reports as <see cref="OssuaryErrorReason.ConnectionFailed"/>. Not disposed by the library.
-    /// Under <c>UseOssuary</c> and <c>OssuaryDuplexPipe.AcceptAsync</c> it is called on the thread pool and its time counts
-    /// against <see cref="HandshakeTimeout"/>: it takes no token, so one that has not returned by then (a key vault that never
-    /// answers) is given up on, and the connection ends as for a throw (event 20, with a <see cref="TimeoutException"/>); its
-    /// thread stays blocked until it returns. <c>AcceptAsync</c>'s token gives it up too (<see cref="OperationCanceledException"/>,
-    /// the transport left to the caller). An <c>OssuaryStream</c> calls it on the caller's thread, unbounded.
+    /// Under <c>UseOssuary</c>, <c>OssuaryDuplexPipe.AcceptAsync</c> and <c>OssuaryStream.AuthenticateAsServerAsync</c> it is called
+    /// on the thread pool and its time counts against <see cref="HandshakeTimeout"/>: it takes no token, so one that has not returned
+    /// by then (a key vault that never answers) is given up on, and the connection ends as for a throw (event 20, with a
+    /// <see cref="TimeoutException"/>); its thread stays blocked until it returns. The token of <c>AcceptAsync</c> and of
+    /// <c>AuthenticateAsServerAsync</c> gives it up too (<see cref="OperationCanceledException"/>; the transport is left to the
+    /// caller, and the stream is spent).
     /// </summary>
     public Func<ConnectionContext?, OssuaryIdentity?>? IdentitySelector { get; set; }
 

@@ -153,5 +153,60 @@ public class StuckIdentitySelectorTests
         }
     });
 
+    /// <summary>
+    /// An <see cref="OssuaryStream"/> server bounds its stuck selector as <c>AcceptAsync</c> does: at the handshake's
+    /// timeout it throws <see cref="OssuaryErrorReason.ConnectionFailed"/> with the <see cref="TimeoutException"/>
+    /// inside and tells its client; its caller's token gives the selector up too. It called the selector inline
+    /// and waited for it for ever, whatever the token said.
+    /// </summary>
+    [Fact]
+    public Task AStreamServerEndsAtTheHandshakeTimeoutOrItsTokenWhileItsIdentitySelectorIsStuck() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        using var entered = new SemaphoreSlim(0);
+        using var release = new ManualResetEventSlim();
+        var time = new FakeTimeProvider();
+        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(10), TimeProvider = time };
+        options.IdentitySelector = _ =>
+        {
+            entered.Release();
+            release.Wait();
+            return keys.Server;
+        };
+        OssuaryClientOptions clientOptions = keys.ClientOptions();
+        clientOptions.HandshakeTimeout = TimeSpan.FromMinutes(5);
+        clientOptions.HandshakeStepTimeout = TimeSpan.FromMinutes(5);
+        try
+        {
+            (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+            await using var server = new OssuaryStream(serverSide);
+            await using var client = new OssuaryStream(clientSide);
+            Task connect = client.AuthenticateAsClientAsync(clientOptions);
+            Task accept = Task.Run(() => server.AuthenticateAsServerAsync(options));
+            await entered.WaitAsync().Within();
+            time.Advance(TimeSpan.FromSeconds(10));
+
+            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => accept.Within());
+            Assert.Equal((OssuaryErrorReason.ConnectionFailed, typeof(TimeoutException)), (failed.Reason, failed.InnerException?.GetType()));
+            OssuaryException told = await Assert.ThrowsAsync<OssuaryException>(() => connect.Within());
+            Assert.Equal(OssuaryErrorReason.ConnectionFailed, told.Reason);
+
+            (System.Net.Sockets.NetworkStream otherServerSide, System.Net.Sockets.NetworkStream otherClientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
+            using var silentClient = otherClientSide;
+            await using var other = new OssuaryStream(otherServerSide);
+            using var cancel = new CancellationTokenSource();
+            Task cancelled = Task.Run(() => other.AuthenticateAsServerAsync(options, cancel.Token));
+            await entered.WaitAsync().Within();
+            cancel.Cancel();
+            OperationCanceledException thrown = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.Within());
+            Assert.Equal(cancel.Token, thrown.CancellationToken);
+            Assert.False(release.IsSet);
+        }
+        finally
+        {
+            release.Set();
+        }
+    });
+
     private static Task Run(Func<Task> test) => test().Within();
 }
