@@ -14,8 +14,10 @@ namespace Ossuary.Pipelines.Integrations;
 /// <remarks>
 /// A flush that is cancelled (<see cref="CancelPendingFlush"/>, its token) returns at once and leaves
 /// the socket's send in flight; the buffer goes back to the pool when that send ends (the socket's close
-/// ends it). Failures read as they did through the stream: an <see cref="IOException"/> around the
-/// <see cref="SocketException"/>.
+/// ends it). The writer stays usable, as the stream's was: the next flush waits for that send, then sends
+/// what was written since, so the peer gets every byte once and in order; if that send failed, the next
+/// flush and every one after fail with its error, as a failed socket's next write did. Failures read as
+/// they did through the stream: an <see cref="IOException"/> around the <see cref="SocketException"/>.
 /// </remarks>
 internal sealed class SocketPipeWriter(Socket socket, object gate) : PipeWriter, IValueTaskSource<FlushResult>
 {
@@ -32,6 +34,9 @@ internal sealed class SocketPipeWriter(Socket socket, object gate) : PipeWriter,
     private int _sent;
     private ValueTask<int> _send;
     private Action? _onSent;
+
+    // How the send of a flush given up on failed: nobody waited to be told, so every later flush is.
+    private Exception? _sendFailure;
 
     private bool _flushWaiting;
     private CancellationTokenRegistration _registration;
@@ -91,6 +96,7 @@ internal sealed class SocketPipeWriter(Socket socket, object gate) : PipeWriter,
         }
 
         short version;
+        bool sendNow;
         lock (gate)
         {
             ThrowIfCompleted();
@@ -105,22 +111,25 @@ internal sealed class SocketPipeWriter(Socket socket, object gate) : PipeWriter,
                 return new ValueTask<FlushResult>(new FlushResult(isCanceled: true, isCompleted: false));
             }
 
-            if (_written == 0)
+            if (_sendFailure is not null)
+            {
+                // The send of a flush given up on failed: its bytes, flushed before this, never left.
+                return ValueTask.FromException<FlushResult>(_sendFailure);
+            }
+
+            if (_written == 0 && _sending is null)
             {
                 return new ValueTask<FlushResult>(default(FlushResult));
             }
 
-            if (_sending is not null)
+            // The send of a flush given up on (cancelled) may still be in flight: this flush waits for it and
+            // sends its own bytes behind it (see Sent), as a stream's writer sent what its cancelled flush held.
+            sendNow = _sending is null;
+            if (sendNow)
             {
-                // The send of a flush given up on (cancelled) has not ended: the socket never took its bytes.
-                return ValueTask.FromException<FlushResult>(new IOException("Unable to write data to the transport connection: an earlier write was cancelled before it completed."));
+                TakeBuffer();
             }
 
-            _sending = _buffer;
-            _sendingLength = _written;
-            _sent = 0;
-            _buffer = null;
-            _written = 0;
             _flushWaiting = true;
             _source.Reset();
             version = _source.Version;
@@ -132,8 +141,22 @@ internal sealed class SocketPipeWriter(Socket socket, object gate) : PipeWriter,
             }
         }
 
-        Send();
+        if (sendNow)
+        {
+            Send();
+        }
+
         return new ValueTask<FlushResult>(this, version);
+    }
+
+    /// <summary>Makes what was written the send in progress.</summary>
+    private void TakeBuffer()
+    {
+        _sending = _buffer;
+        _sendingLength = _written;
+        _sent = 0;
+        _buffer = null;
+        _written = 0;
     }
 
     private void Send()
@@ -203,6 +226,18 @@ internal sealed class SocketPipeWriter(Socket socket, object gate) : PipeWriter,
             ArrayPool<byte>.Shared.Return(_sending!);
             _sending = null;
             waiting = _flushWaiting;
+            if (failure is null && waiting && _written > 0 && !_completed)
+            {
+                // This was the send of a flush given up on, and the flush now waiting wrote behind it: its turn.
+                TakeBuffer();
+                return true;
+            }
+
+            if (failure is not null && !waiting)
+            {
+                _sendFailure = failure; // a flush given up on: the next one says it
+            }
+
             _flushWaiting = false;
         }
 
