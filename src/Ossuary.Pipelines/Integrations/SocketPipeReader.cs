@@ -417,9 +417,13 @@ internal sealed class SocketPipeReader(Socket socket, object gate) : PipeReader,
         Complete(cancelled, null, inline: false);
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Completes the reader; a read still waiting (another thread's) ends as any read after completion
+    /// does, with <see cref="InvalidOperationException"/>, and the receive in flight, if any, is the last.
+    /// </summary>
     public override void Complete(Exception? exception = null)
     {
+        bool waiting;
         lock (gate)
         {
             if (_completed)
@@ -428,18 +432,27 @@ internal sealed class SocketPipeReader(Socket socket, object gate) : PipeReader,
             }
 
             _completed = true;
+            waiting = _waiting;
+            _waiting = false; // else each receive that ends would start another for it, and none ever completes it
             if (!_receiving || _zeroByte)
             {
                 ReturnBuffer(); // else once the receive into it is done
             }
         }
+
+        if (waiting)
+        {
+            Complete(default, CompletedException(), inline: false);
+        }
     }
+
+    private static InvalidOperationException CompletedException() => new("Reading is not allowed after the reader was completed.");
 
     private void ThrowIfCompleted()
     {
         if (_completed)
         {
-            throw new InvalidOperationException("Reading is not allowed after the reader was completed.");
+            throw CompletedException();
         }
     }
 
