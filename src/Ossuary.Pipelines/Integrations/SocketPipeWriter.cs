@@ -325,12 +325,27 @@ internal sealed class SocketPipeWriter(Socket socket, object gate) : PipeWriter,
         }
         finally
         {
-            Complete(exception); // a failed send still completes the writer, and its buffer goes back
+            MarkCompleted(); // a failed send still completes the writer, and its buffer goes back
         }
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Completed cleanly, what is still unflushed is sent first, and this waits for it, as a stream's writer
+    /// wrote it to the stream synchronously (dropped, the peer saw a clean end without it); a send that fails
+    /// throws, the writer completed all the same. With an exception, it is dropped. The socket is not closed.
+    /// </summary>
     public override void Complete(Exception? exception = null)
+    {
+        if (exception is null && !_completed && _written > 0)
+        {
+            CompleteAsync().AsTask().GetAwaiter().GetResult();
+            return;
+        }
+
+        MarkCompleted();
+    }
+
+    private void MarkCompleted()
     {
         lock (gate)
         {
