@@ -17,6 +17,14 @@ namespace Ossuary.Pipelines.Integrations;
 /// socket's receive in flight: the next read waits for that receive instead of starting another, so
 /// nothing is cancelled inside the socket layer (no exception thrown and caught). Failures read as they
 /// did through the stream: an <see cref="IOException"/> around the <see cref="SocketException"/>.
+/// <para>
+/// Off Linux, where stopping the socket's receiving need not end a receive, a read cancelled as the
+/// connection ends leaves its receive pending until the socket closes. That stays correct, if not tidy: a
+/// zero-byte receive (an idle connection's) consumes nothing and holds no buffer, so the linger's own
+/// receives, queued behind it, lose no byte; the reader completed meanwhile keeps no read waiting, so the
+/// receive's end, the socket's close (an abort), completes nothing and starts no other (see Received).
+/// One into the buffer keeps it until then, and what it takes is what the linger would discard.
+/// </para>
 /// </remarks>
 internal sealed class SocketPipeReader(Socket socket, object gate) : PipeReader, IValueTaskSource<ReadResult>
 {
