@@ -10,7 +10,9 @@ public static class OssuaryAuthorizedKeys
     /// <summary>
     /// Reads the keys of <paramref name="path"/>. A file that users other than its owner may write
     /// is refused, as OpenSSH's StrictModes refuses it: any of them could admit their own key. So is
-    /// a file another user owns (anyone but this process's user and root): its owner could.
+    /// a file another user owns (anyone but this process's user and root): its owner could. The file is
+    /// read without an advisory lock (on Linux and macOS), so a lock another user holds on it (<c>flock</c>)
+    /// does not keep it from being read.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>

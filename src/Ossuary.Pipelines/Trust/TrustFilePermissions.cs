@@ -12,7 +12,10 @@ internal static class TrustFilePermissions
 {
     private const UnixFileMode WritableByOthers = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
 
-    /// <summary>Opens <paramref name="path"/> for reading, refusing it if others may write it or another user owns it.</summary>
+    /// <summary>
+    /// Opens <paramref name="path"/> for reading, refusing it if others may write it or another user owns it.
+    /// No advisory lock is taken, so none that another user holds on the file stands in the way (<see cref="UnlockedOpen"/>).
+    /// </summary>
     /// <param name="path">The trust file.</param>
     /// <param name="kind">What the file is, for the message ("authorized-keys").</param>
     /// <param name="risk">What a writer could do, for the message ("admit their own key").</param>
@@ -23,7 +26,7 @@ internal static class TrustFilePermissions
         FileStream file;
         try
         {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            file = UnlockedOpen.Read(path); // a lock any reader could take would keep the file from us
         }
         catch (UnauthorizedAccessException ex) when (Directory.Exists(path))
         {

@@ -104,6 +104,27 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
         Assert.Contains("chown", refused.Message);
     }
 
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task AFileAnotherUserHoldsLockedIsReadAllTheSame()
+    {
+        // .NET takes an advisory lock (flock) on each file it opens on Unix, a shared one to read, and
+        // the open failed at once ("being used by another process") while anyone held an exclusive one.
+        // Any user who may read a file may lock it, and an allow-list is often readable by all (0644 in
+        // /etc/ossuary): any local user could keep a server from starting, and keep a revoked key admitted
+        // (a reload that cannot read the file keeps the keys it had).
+        File.SetUnixFileMode(_directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        string path = Path.Combine(_directory, "authorized_keys");
+        File.WriteAllLines(path, [OssuaryAuthorizedKeys.FormatLine(KeyA)]);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        using (await ForeignLock.TakeAsync(path))
+        {
+            Assert.Equal([KeyA], OssuaryAuthorizedKeys.Load(path));
+        }
+    }
+
     private static void Link(string target, string name)
     {
         using var ln = System.Diagnostics.Process.Start("ln", [target, name]);

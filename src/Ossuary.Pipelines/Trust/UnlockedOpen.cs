@@ -1,0 +1,57 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Ossuary.Pipelines.Trust;
+
+/// <summary>
+/// Opens a trust file for reading without the advisory lock that .NET takes on every file it opens
+/// on Unix (flock: a shared lock to read, which fails at once while anyone holds an exclusive one).
+/// A lock asks for no permission but to open the file: whoever may read an authorized-keys file
+/// (often everyone, 0644 in /etc/ossuary) could hold one with <c>flock -x</c>, and the server then
+/// could not start, and a reload could not read the file, so it kept the keys it had, a revoked one
+/// included, for as long as that user liked. A reader of a file that is replaced by rename, as a
+/// trust file should be, needs no lock: it reads the old file or the new one.
+/// </summary>
+internal static partial class UnlockedOpen
+{
+    private const int ReadOnly = 0; // O_RDONLY, Linux and macOS
+
+    /// <summary>
+    /// <paramref name="path"/> opened to read, with no lock taken; on systems other than Linux and macOS,
+    /// and wherever the system refuses the open (no such file, no permission) or the name is a folder,
+    /// as .NET opens it, so that its refusal is the one callers have always caught.
+    /// </summary>
+    public static FileStream Read(string path)
+    {
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+        {
+            int descriptor = Open(Path.GetFullPath(path), ReadOnly | CloseOnExec);
+            if (descriptor >= 0)
+            {
+                var handle = new SafeFileHandle(descriptor, ownsHandle: true);
+                if (!Directory.Exists(path))
+                {
+                    try
+                    {
+                        return new FileStream(handle, FileAccess.Read);
+                    }
+                    catch
+                    {
+                        handle.Dispose();
+                        throw;
+                    }
+                }
+
+                handle.Dispose();
+            }
+        }
+
+        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+    }
+
+    /// <summary>O_CLOEXEC: a program the process starts meanwhile does not inherit the descriptor.</summary>
+    private static int CloseOnExec => OperatingSystem.IsMacOS() ? 0x1000000 : 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+}
