@@ -47,6 +47,44 @@ internal sealed partial class SelfTrace : IDisposable
         return trace;
     }
 
+    /// <summary>
+    /// The calls <paramref name="log"/> holds, one line each, in the order they were made. strace -f
+    /// splits a call that another traced thread's call overtakes into "fsync(5&lt;/path&gt; &lt;unfinished ...&gt;"
+    /// and, later, "&lt;... fsync resumed&gt;) = 0": a test that looked for the whole call on one line
+    /// missed it whenever other tests in the process were making calls at the same moment. Here the
+    /// two halves are one line again, as strace writes a call it is not interrupted in, where the call began.
+    /// </summary>
+    public static IReadOnlyList<string> ReadCalls(string log)
+    {
+        const string Unfinished = " <unfinished ...>";
+        const string Resumed = " resumed>";
+        var calls = new List<string>();
+        var pending = new Dictionary<string, int>(); // a thread's call begun and not yet resumed: where it is in calls
+        foreach (string line in File.ReadAllLines(log))
+        {
+            string thread = line.Split(' ', 2)[0]; // -f writes the thread's id first
+            int resumed = line.IndexOf(Resumed, StringComparison.Ordinal);
+            if (line.Contains("<... ", StringComparison.Ordinal) && resumed >= 0 && pending.Remove(thread, out int begun))
+            {
+                // strace pads a short line out to its result column: "<... fsync resumed>)        = 0".
+                string rest = line[(resumed + Resumed.Length)..];
+                int result = rest.LastIndexOf(" = ", StringComparison.Ordinal);
+                calls[begun] += result > 0 ? rest[..result].TrimEnd() + rest[result..] : rest;
+            }
+            else if (line.EndsWith(Unfinished, StringComparison.Ordinal))
+            {
+                pending[thread] = calls.Count;
+                calls.Add(line[..^Unfinished.Length]);
+            }
+            else
+            {
+                calls.Add(line);
+            }
+        }
+
+        return calls;
+    }
+
     public void Dispose()
     {
         if (!_strace.HasExited)

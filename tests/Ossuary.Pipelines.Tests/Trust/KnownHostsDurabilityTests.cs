@@ -27,8 +27,8 @@ public sealed class KnownHostsDurabilityTests : IDisposable
             hosts.Add("example.org", 7000, server.PublicKey);
         }
 
-        // strace -y shows each descriptor's path; -f lines are in the order the calls were made.
-        string[] calls = [.. File.ReadAllLines(log).Where(line => line.Contains(folder, StringComparison.Ordinal))];
+        // strace -y shows each descriptor's path; ReadCalls gives the calls whole, in the order they were made.
+        string[] calls = [.. SelfTrace.ReadCalls(log).Where(line => line.Contains(folder, StringComparison.Ordinal))];
         string trace = string.Join('\n', calls);
         int created = Array.FindIndex(calls, line => line.Contains("openat(", StringComparison.Ordinal) && line.Contains($"\"{path}\"", StringComparison.Ordinal) && line.Contains("O_CREAT", StringComparison.Ordinal));
         int fileSynced = Array.FindIndex(calls, line => line.Contains("sync(", StringComparison.Ordinal) && line.Contains($"<{path}>) = 0", StringComparison.Ordinal));

@@ -217,8 +217,8 @@ public sealed class SecretKeyFileTests : IDisposable
             OssuarySecretKeyFile.Write(path, identity);
         }
 
-        // strace -y shows each descriptor's path; -f lines are in the order the calls were made.
-        string[] calls = [.. File.ReadAllLines(log).Where(line => line.Contains(keys, StringComparison.Ordinal))];
+        // strace -y shows each descriptor's path; ReadCalls gives the calls whole, in the order they were made.
+        string[] calls = [.. SelfTrace.ReadCalls(log).Where(line => line.Contains(keys, StringComparison.Ordinal))];
         string trace = string.Join('\n', calls);
         int named = Array.FindIndex(calls, line => line.Contains("link", StringComparison.Ordinal) && line.Contains($"\"{path}\"", StringComparison.Ordinal) && line.EndsWith("= 0", StringComparison.Ordinal));
         int folderSynced = Array.FindLastIndex(calls, line => line.Contains("sync(", StringComparison.Ordinal) && line.Contains($"<{keys}>) = 0", StringComparison.Ordinal));
