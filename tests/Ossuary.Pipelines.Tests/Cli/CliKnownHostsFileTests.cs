@@ -42,6 +42,26 @@ public sealed class CliKnownHostsFileTests : CliTestBase
     }
 
     [Theory]
+    [InlineData("example.org :7000")]
+    [InlineData(" example.org:7000")]
+    [InlineData("[ ::1 ]:7000")]
+    public async Task SetWritesALineThatReadsBackWhenTheHostHasSpacesAroundIt(string server)
+    {
+        // A quoted argument with a space around the host: set wrote the host as given, "example.org :7000 KEY",
+        // which reads as the host-only entry "example.org" with ":7000" for its key: set said it now trusted
+        // the key, and the file was malformed, so every connect through it failed from then on.
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"other.example:7000 {Old}\n");
+
+        AssertSucceeds(await RunAsync("known-hosts", "set", server, New, "--known-hosts", "known_hosts"));
+
+        OssuaryKnownHosts after = OssuaryKnownHosts.Load(path);
+        string host = server.Contains("::1", StringComparison.Ordinal) ? "::1" : "example.org";
+        Assert.Equal(KnownHostStatus.Trusted, after.Check(host, 7000, OssuaryPublicKey.Parse(New)));
+        Assert.Equal(KnownHostStatus.Trusted, after.Check("other.example", 7000, OssuaryPublicKey.Parse(Old)));
+    }
+
+    [Theory]
     [InlineData("\r", "\r")] // old Mac line ends
     [InlineData("\r", "\n")] // a lone CR in a file of LF lines
     public async Task RemoveAndSetTakeOnlyTheServersLineWhenLinesEndWithACarriageReturn(string first, string second)
