@@ -97,7 +97,13 @@ internal static class FirstSecuredConnection
             won = winner.TrySetResult((pipe, secure));
             if (!won)
             {
-                await secure.DisposeAsync(); // another client got there first
+                // Another client got there first (or --once ended with a refusal) as this handshake
+                // succeeded. Its client counts itself established and may be sending: disposed as a
+                // served session is, with a clean Disconnect, it took that for a normal end and
+                // `connect` exited 0 with none of its data read. Disconnect (error) says it was not served.
+                failures.Report($"ossuary: connection from {pipe.RemoteEndPoint?.ToString() ?? "?"} not served: another connection was served first; told the client with Disconnect (error)");
+                await secure.Output.CompleteAsync(new OperationCanceledException("another connection was served first"));
+                await secure.DisposeAsync();
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
