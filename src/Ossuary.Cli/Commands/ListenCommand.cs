@@ -81,10 +81,29 @@ internal static class ListenCommand
         }
     }
 
+    /// <summary>
+    /// Frees an echo connection's slot once it ends. A connection reports its own failures (the
+    /// peer's, its stream's) where they happen, so what reaches here is a bug of the tool: said with
+    /// its cause, type and stack, rather than suppressed with the task. The server goes on.
+    /// </summary>
     private static async Task ReleaseWhenEndedAsync(Task<int> connection, SemaphoreSlim slots)
     {
-        await ((Task)connection).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        slots.Release();
+        try
+        {
+            await connection;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException)
+        {
+            // The server is stopping (Ctrl+C), or the peer reset as its socket was set up.
+        }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine($"ossuary: an echo connection failed with an unexpected error (a bug in ossuary; the server goes on): {ex}");
+        }
+        finally
+        {
+            slots.Release();
+        }
     }
 
     private sealed record ServeOptions(ServerSetup Setup, ConnectionFailureLog Failures, bool Echo, TimeSpan? Wait, bool Once);
