@@ -114,6 +114,17 @@ internal static class FirstSecuredConnection
         {
             // The peer went away in a way the handshake does not report (a reset as its socket was set up).
         }
+        catch (Exception ex)
+        {
+            // Neither the peer's failure (reported, or the socket errors above) nor a cancellation: a
+            // bug of ours. Nobody awaits this task until the wait ends, and the next accept dropped it
+            // from the list unobserved, so it ends the wait now with its cause. Should another client
+            // have won already, the bug is said here, for the wait ends with that client.
+            if (!winner.TrySetException(ex))
+            {
+                Console.Error.WriteLine($"ossuary: a handshake failed with an unexpected error (a bug in ossuary): {ex}");
+            }
+        }
         finally
         {
             if (!won)

@@ -50,6 +50,52 @@ public sealed class FirstSecuredConnectionLoserTests
         Assert.Equal(1, slots.CurrentCount); // its handshake slot is free again
     }
 
+    [Fact]
+    public async Task AHandshakeThatFailsWithABugOfOursEndsTheWaitWithItsCause()
+    {
+        // A handshake task that faulted (neither the peer's failure, which is reported, nor a socket
+        // error) was dropped from the list of handshakes at the next accept, unobserved: the server
+        // went on serving as if nothing had happened, the bug and its cause gone. The bug here is an
+        // onFailed callback that throws, after a stranger's garbage failed its handshake.
+        Assembly tool = Assembly.LoadFrom(ToolProcess.AssemblyPath);
+        MethodInfo accept = tool.GetType("Ossuary.Cli.Net.FirstSecuredConnection", throwOnError: true)!
+            .GetMethod("AcceptAsync", BindingFlags.Public | BindingFlags.Static)!;
+        ParameterInfo[] parameters = accept.GetParameters();
+        using var keys = new MutualKeys();
+        object setup = Activator.CreateInstance(parameters[1].ParameterType, keys.Server, (IReadOnlyList<OssuaryPublicKey>)[])!;
+        using var failures = (IDisposable)Activator.CreateInstance(parameters[2].ParameterType, [null])!;
+        var bug = new InvalidOperationException("onFailed broke");
+        var failed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using var stop = new CancellationTokenSource();
+        var waiting = (Task)accept.Invoke(null, [listener, setup, failures, (Func<bool>)(() =>
+        {
+            failed.TrySetResult();
+            throw bug;
+        }), stop.Token])!;
+
+        using (Socket stranger = await RawPeer.ConnectAsync(listener.LocalEndPoint!))
+        {
+            await stranger.SendAsync(new byte[64].AsMemory()); // all zeros: not an Ossuary hello
+            stranger.Shutdown(SocketShutdown.Send);
+            await failed.Task.Within();
+        }
+
+        // An honest client next: before, it was served, and the wait ended as if nothing had failed.
+        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndPoint!, keys.ClientOptions());
+        Exception? ended = await Record.ExceptionAsync(() => waiting.Within());
+        await stop.CancelAsync();
+        listener.Dispose();
+        if (await Record.ExceptionAsync(() => connecting.Within()) is null)
+        {
+            await (await connecting).DisposeAsync();
+        }
+
+        Assert.Same(bug, ended);
+    }
+
     private static async Task ReadToEndAsync(PipeReader input)
     {
         while (true)
