@@ -41,6 +41,6 @@ internal static class CliRunner
         IOException when SystemFailure.Is(ex) => (ex.Message, ExitCodes.Failure),
         UnauthorizedAccessException or IOException => (ex.Message, ExitCodes.BadInput),
         OutOfMemoryException => ("out of memory", ExitCodes.Failure),
-        _ => ($"unexpected error: {ex.Message}", ExitCodes.Failure),
+        _ => (UnexpectedError.Describe(ex), ExitCodes.Failure),
     };
 }

@@ -84,7 +84,7 @@ internal static class ListenCommand
     /// <summary>
     /// Frees an echo connection's slot once it ends. A connection reports its own failures (the
     /// peer's, its stream's) where they happen, so what reaches here is a bug of the tool: said with
-    /// its cause, type and stack, rather than suppressed with the task. The server goes on.
+    /// its cause and type, rather than suppressed with the task. The server goes on.
     /// </summary>
     private static async Task ReleaseWhenEndedAsync(Task<int> connection, SemaphoreSlim slots)
     {
@@ -98,7 +98,7 @@ internal static class ListenCommand
         }
         catch (Exception ex)
         {
-            Console.Error.WriteLine($"ossuary: an echo connection failed with an unexpected error (a bug in ossuary; the server goes on): {ex}");
+            Console.Error.WriteLine($"ossuary: an echo connection failed with an {UnexpectedError.Describe(ex)} (a bug in ossuary; the server goes on)");
         }
         finally
         {

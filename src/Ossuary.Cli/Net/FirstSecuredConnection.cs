@@ -122,7 +122,7 @@ internal static class FirstSecuredConnection
             // have won already, the bug is said here, for the wait ends with that client.
             if (!winner.TrySetException(ex))
             {
-                Console.Error.WriteLine($"ossuary: a handshake failed with an unexpected error (a bug in ossuary): {ex}");
+                Console.Error.WriteLine($"ossuary: a handshake failed with an {UnexpectedError.Describe(ex)} (a bug in ossuary)");
             }
         }
         finally
