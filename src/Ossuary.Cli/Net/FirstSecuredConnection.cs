@@ -101,7 +101,10 @@ internal static class FirstSecuredConnection
                 // succeeded. Its client counts itself established and may be sending: disposed as a
                 // served session is, with a clean Disconnect, it took that for a normal end and
                 // `connect` exited 0 with none of its data read. Disconnect (error) says it was not served.
-                failures.Report($"ossuary: connection from {pipe.RemoteEndPoint?.ToString() ?? "?"} not served: another connection was served first; told the client with Disconnect (error)");
+                // Said directly, not as a failed handshake: that line's follow-up ("still waiting for a
+                // file") is untrue once a sender is served, and only a handshake that succeeded in that
+                // moment gets here, nothing a flood of strangers brings about.
+                Console.Error.WriteLine($"ossuary: connection from {pipe.RemoteEndPoint?.ToString() ?? "?"} not served: another connection was served first; told the client with Disconnect (error)");
                 await secure.Output.CompleteAsync(new OperationCanceledException("another connection was served first"));
                 await secure.DisposeAsync();
             }

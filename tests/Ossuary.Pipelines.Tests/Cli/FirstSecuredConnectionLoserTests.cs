@@ -29,7 +29,7 @@ public sealed class FirstSecuredConnectionLoserTests
         ParameterInfo[] parameters = handshake.GetParameters();
         using var keys = new MutualKeys();
         object setup = Activator.CreateInstance(parameters[1].ParameterType, keys.Server, (IReadOnlyList<OssuaryPublicKey>)[])!; // unauthenticated; keys owns the identity
-        using var failures = (IDisposable)Activator.CreateInstance(parameters[2].ParameterType, [null])!;
+        using var failures = (IDisposable)Activator.CreateInstance(parameters[2].ParameterType, ["ossuary: still waiting for a file"])!; // receive's
         object winner = Activator.CreateInstance(parameters[3].ParameterType, TaskCreationOptions.RunContinuationsAsynchronously)!;
         Assert.True((bool)parameters[3].ParameterType.GetMethod("TrySetResult")!.Invoke(winner, [null])!); // another client won
         using var slots = new SemaphoreSlim(0);
@@ -39,15 +39,33 @@ public sealed class FirstSecuredConnectionLoserTests
         listener.Listen();
         Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndPoint!, keys.ClientOptions());
         Socket accepted = await listener.AcceptAsync().Within();
-        var serving = (Task)handshake.Invoke(null, [accepted, setup, failures, winner, slots, (Func<bool>)(() => false), CancellationToken.None])!;
-        await using OssuaryClientConnection client = await connecting.Within();
-        await serving.Within();
+        using var stderr = new StringWriter();
+        TextWriter original = Console.Error;
+        Console.SetError(TextWriter.Synchronized(stderr));
+        OssuaryClientConnection client;
+        try
+        {
+            var serving = (Task)handshake.Invoke(null, [accepted, setup, failures, winner, slots, (Func<bool>)(() => false), CancellationToken.None])!;
+            client = await connecting.Within();
+            await serving.Within();
+        }
+        finally
+        {
+            Console.SetError(original);
+        }
+
+        await using OssuaryClientConnection served = client;
 
         Exception? ended = await Record.ExceptionAsync(() => ReadToEndAsync(client.Transport.Input));
 
         OssuaryException refused = Assert.IsType<OssuaryException>(ended);
         Assert.Equal(OssuaryErrorReason.ConnectionFailed, refused.Reason);
         Assert.Equal(1, slots.CurrentCount); // its handshake slot is free again
+
+        // Said on the server, without the follow-up of a failed handshake: a receive that has its
+        // sender is no longer "still waiting for a file".
+        string said = stderr.ToString();
+        Assert.True(said.Contains("not served", StringComparison.Ordinal) && !said.Contains("still waiting", StringComparison.Ordinal), $"stderr: '{said}'");
     }
 
     [Fact]
