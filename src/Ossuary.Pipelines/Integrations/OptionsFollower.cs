@@ -45,7 +45,13 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     private readonly Action<Exception> _refused;
     private readonly List<IDisposable> _subscriptions;
     private readonly Lock _lock = new();
+
+    // Held while the owner is handed a value, so values go one at a time and in order; never taken under _lock.
+    private readonly Lock _offering = new();
     private readonly ITimer _check;
+
+    // Completed by Dispose: an announcement stops waiting for its value to be handed on.
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TOptions _taken;
 
     // The last value the monitor gave us (read, announced, or the first one).
@@ -98,7 +104,7 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
             {
                 if ((changedName ?? Options.DefaultName) == name)
                 {
-                    Offer(options);
+                    Announce(options);
                 }
             }) is { } subscription)
         {
@@ -109,6 +115,10 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     /// <summary>How often options that failed validation are read again.</summary>
     internal static TimeSpan RetryInterval { get; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Stops following. A value being handed on is not waited for (it may be reading a key file that never
+    /// answers): the owner must let a call that ends after its own disposal change nothing.
+    /// </summary>
     public void Dispose()
     {
         lock (_lock)
@@ -116,12 +126,31 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
             _disposed = true;
         }
 
+        _stopped.TrySetResult();
         foreach (IDisposable subscription in _subscriptions)
         {
             subscription.Dispose();
         }
 
         _check.Dispose();
+    }
+
+    /// <summary>
+    /// Hands on a value the monitor announces, and waits for it as the monitor's listeners are waited for
+    /// (a reload returns once its options are in force), but only until this is disposed. The owner
+    /// reads key files, and the monitor's disposal waits for its listener to return: run on the monitor's
+    /// thread, a read of a file on a hung mount held up the host's stop (its services disposed) for as long
+    /// as the mount did not answer. The value is handed on from a pool thread, which finds this disposed
+    /// whenever the read ends.
+    /// </summary>
+    private void Announce(TOptions options)
+    {
+        Task<bool> offered = Task.Run(() => Offer(options));
+        Task.WaitAny(offered, _stopped.Task);
+        if (offered.IsCompleted)
+        {
+            offered.GetAwaiter().GetResult(); // what it threw, as if it had run here
+        }
     }
 
     private void OnChange()
@@ -199,70 +228,85 @@ internal sealed class OptionsFollower<[DynamicallyAccessedMembers(DynamicallyAcc
     /// <summary>
     /// Hands <paramref name="options"/> on unless taken already; <paramref name="readAt"/> is the count of
     /// announcements when a read of the monitor began, null for a value the monitor announces. False when
-    /// a newer value was announced since the read began: read again.
+    /// a newer value was announced since the read began: read again. The owner is called under
+    /// <see cref="_offering"/>, not <see cref="_lock"/>: it reads key files, and one on a hung mount held
+    /// the lock that <see cref="Dispose"/> takes, so the host's stop waited for it, for ever.
     /// </summary>
     private bool Offer(TOptions options, int? readAt = null)
     {
-        Exception? failed;
-        lock (_lock)
+        lock (_offering)
         {
-            if (readAt is null)
+            bool again;
+            lock (_lock)
             {
-                _announced++;
-                _seen = options;
-                _beforeChange = null; // the monitor has taken the change
-            }
-            else if (readAt != _announced && !_disposed)
-            {
-                return false;
-            }
-            else if (!_disposed && _beforeChange is not null && ReferenceEquals(options, _beforeChange))
-            {
-                // Perhaps read before the monitor took the change: read again. By then it has announced its
-                // value, or, refusing the change, given up the one it held, and that read builds the options
-                // afresh and is refused as well. This read is handled as any other meanwhile (a value in force
-                // whose key file is pending is offered again).
-                if (--_beforeChangeReads == 0)
+                if (readAt is null)
                 {
+                    _announced++;
+                    _seen = options;
+                    _beforeChange = null; // the monitor has taken the change
+                }
+                else if (readAt != _announced && !_disposed)
+                {
+                    return false;
+                }
+                else if (!_disposed && _beforeChange is not null && ReferenceEquals(options, _beforeChange))
+                {
+                    // Perhaps read before the monitor took the change: read again. By then it has announced its
+                    // value, or, refusing the change, given up the one it held, and that read builds the options
+                    // afresh and is refused as well. This read is handled as any other meanwhile (a value in force
+                    // whose key file is pending is offered again).
+                    if (--_beforeChangeReads == 0)
+                    {
+                        _beforeChange = null;
+                    }
+
+                    _check.Change(RetryInterval, Timeout.InfiniteTimeSpan);
+                }
+                else
+                {
+                    _seen = options;
                     _beforeChange = null;
                 }
 
-                _check.Change(RetryInterval, Timeout.InfiniteTimeSpan);
-            }
-            else
-            {
-                _seen = options;
-                _beforeChange = null;
-            }
-
-            bool again = ReferenceEquals(options, _taken);
-            if (_disposed || (again && !_keyFilePending))
-            {
-                return true;
-            }
-
-            OptionsApplied applied = _changed(options, again);
-            if (applied.Failure is null)
-            {
-                _taken = options;
-                _keyFilePending = applied.KeyFilePending;
-                if (_keyFilePending)
+                again = ReferenceEquals(options, _taken);
+                if (_disposed || (again && !_keyFilePending))
                 {
-                    _check.Change(RetryInterval, Timeout.InfiniteTimeSpan); // its key file may be there by then
+                    return true;
+                }
+            }
+
+            // A value announced meanwhile waits for _offering, and is handed on after this one.
+            OptionsApplied applied = _changed(options, again);
+            Exception? failed;
+            lock (_lock)
+            {
+                if (applied.Failure is null)
+                {
+                    _taken = options;
+                    _keyFilePending = applied.KeyFilePending;
+                    if (_keyFilePending && !_disposed)
+                    {
+                        _check.Change(RetryInterval, Timeout.InfiniteTimeSpan); // its key file may be there by then
+                    }
+
+                    return true;
                 }
 
-                return true;
+                if (_disposed)
+                {
+                    return true; // nothing to report or retry for an owner gone meanwhile
+                }
+
+                failed = RetryLater() ? applied.Failure : null;
             }
 
-            failed = RetryLater() ? applied.Failure : null;
-        }
+            if (failed is not null)
+            {
+                _refused(failed);
+            }
 
-        if (failed is not null)
-        {
-            _refused(failed);
+            return true;
         }
-
-        return true;
     }
 
     /// <summary>Reads the options again after <see cref="RetryInterval"/>; true if this change's failure is news. Call under the lock.</summary>

@@ -30,6 +30,12 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     private string? _keyFileInForce;
     private IDisposable? _followingKeyFile;
 
+    // Orders a change's plan swap with Dispose: the follower does not wait for a change reading its key file
+    // (one on a hung mount held up the factory's disposal for as long as the mount did not answer), so a
+    // change may end after Dispose, and must then put nothing in force nor register its key file.
+    private readonly Lock _lock = new();
+    private bool _disposed;
+
     /// <summary>Connects with fixed options, validated and copied now.</summary>
     /// <param name="options">The client options.</param>
     /// <param name="loggerFactory">Where logs go when the options name no <see cref="OssuaryClientOptions.LoggerFactory"/>.</param>
@@ -96,8 +102,13 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// </summary>
     public void Dispose()
     {
-        _follower?.Dispose(); // no change is being applied once this returns
-        _followingKeyFile?.Dispose();
+        _follower?.Dispose(); // a change still reading its key file finds this disposed when it is done, and drops its plan
+        lock (_lock)
+        {
+            _disposed = true;
+            _followingKeyFile?.Dispose();
+        }
+
         _current.Close();
     }
 
@@ -125,14 +136,23 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
             return OptionsApplied.Refused(ex);
         }
 
-        FollowKeyFile(options, name);
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                next.Release(); // nobody will take it
+                return OptionsApplied.Taken;
+            }
 
-        _current.Replace(next); // the previous options' key-file identity goes once their handshakes are over
+            FollowKeyFile(options, name);
 
-        // As a server says so: an operator who fixed a refused change (event 24) sees when it took effect.
-        // (Dispose waits for this call to end before it frees the plan in force.)
-        OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan, next.Plan.TrustedKeyCount);
-        return keptKey ? OptionsApplied.TakenKeepingKey : OptionsApplied.Taken;
+            _current.Replace(next); // the previous options' key-file identity goes once their handshakes are over
+
+            // As a server says so: an operator who fixed a refused change (event 24) sees when it took effect.
+            // (Under the lock: Dispose does not free the plan in force before this is said.)
+            OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan, next.Plan.TrustedKeyCount);
+            return keptKey ? OptionsApplied.TakenKeepingKey : OptionsApplied.Taken;
+        }
     }
 
     /// <summary>
@@ -144,7 +164,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         SharedPlan next;
         try
         {
-            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened: Dispose waits for this call
+            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened: a pipe's writer may never come
             next = Build(options);
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
@@ -152,9 +172,18 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
             return OptionsApplied.TakenKeepingKey; // said once already (event 27): still not readable
         }
 
-        _current.Replace(next);
-        OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan, next.Plan.TrustedKeyCount);
-        return OptionsApplied.Taken;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                next.Release();
+                return OptionsApplied.Taken;
+            }
+
+            _current.Replace(next);
+            OssuaryLog.OptionsReloaded(Logger(options), name, next.Plan, next.Plan.TrustedKeyCount);
+            return OptionsApplied.Taken;
+        }
     }
 
     /// <summary>Fail-safe: a refused reload is logged from the options follower's timer, where a provider's throw would crash the process.</summary>
@@ -174,7 +203,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         keptKey = false;
         try
         {
-            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened: Dispose waits for this call
+            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened: a pipe's writer may never come
             return Build(options);
         }
         catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException

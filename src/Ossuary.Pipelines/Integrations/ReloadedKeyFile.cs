@@ -5,9 +5,10 @@ namespace Ossuary.Pipelines.Integrations;
 /// <summary>
 /// The rule for an identity key file named by a configuration reload: it must be a regular file. At start-up
 /// a named pipe is read (a secrets manager hands the key over without putting it on disk, and start-up waits
-/// for it as for any file); on a reload its open waits, for ever if nobody writes, under the locks that a
-/// revocation from the authorized-keys file and the host's shutdown need: a revoked client stayed admitted,
-/// and stopping the host hung. So the pipe is refused before it is opened, and the key in force kept.
+/// for it as for any file); on a reload its open waits, for ever if nobody writes, and the reload with it
+/// (the configuration's reload thread, and every change after it). So the pipe is refused before it is
+/// opened, and the key in force kept. (The reload reads its files before it takes any lock, so a regular
+/// file on a hung mount holds up only the reload itself: see ServerPlanSource.)
 /// </summary>
 internal static class ReloadedKeyFile
 {

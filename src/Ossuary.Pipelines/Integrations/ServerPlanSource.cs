@@ -36,6 +36,12 @@ internal sealed class ServerPlanSource : IDisposable
     private OssuaryServerOptions _options;
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
+    private bool _disposed;
+
+    // The authorized-keys file a reload names anew, read outside the lock, and what its watcher read since
+    // (a change made while the reload still read the identity key file), which the reload's plan takes.
+    private string? _pendingFile;
+    private IReadOnlyList<OssuaryPublicKey>? _pendingKeys;
     private OssuaryIdentity? _generated;
 
     // The plan that generated it, held by this source while it runs so that every later plan can present the same key.
@@ -93,9 +99,10 @@ internal sealed class ServerPlanSource : IDisposable
 
     public void Dispose()
     {
-        _follower?.Dispose();
+        _follower?.Dispose(); // does not wait for a reload reading its files: that one finds this disposed, and drops what it made
         lock (_lock)
         {
+            _disposed = true;
             _watcher?.Dispose();
             _watcher = null;
             _following?.Dispose();
@@ -116,81 +123,172 @@ internal sealed class ServerPlanSource : IDisposable
     /// <summary>
     /// Called by the follower, one value at a time: whether it was applied, or why not (the follower reports
     /// it and offers it again); <paramref name="again"/> when it is the value in force, offered again because
-    /// its identity key file could not be read.
+    /// its identity key file could not be read. Its files are read before the lock is taken, which then only
+    /// swaps the plan: a key file on a hung mount (NFS, FUSE) read under the lock held up a revocation from
+    /// the authorized-keys file (<see cref="OnFileChanged"/> waits for the lock) and the host's stop, for as
+    /// long as the mount did not answer.
     /// </summary>
     private OptionsApplied OnOptionsChanged(OssuaryServerOptions options, bool again)
     {
         options = options.Copy();
+        if (again)
+        {
+            return ReadIdentityAgain();
+        }
+
+        OssuaryServerOptions inForce;
         lock (_lock)
         {
-            if (again)
+            if (_disposed)
             {
-                return ReadIdentityAgain();
+                return OptionsApplied.Taken; // stopped: nothing left to apply it to, nor to offer it again
             }
 
-            bool newFile = options.AuthorizedKeysFile != _options.AuthorizedKeysFile;
-            AuthorizedKeysFileWatcher? watcher = null;
-            SharedPlan next;
-            bool keptKey;
-            IReadOnlyList<OssuaryPublicKey> fileKeys;
-            try
+            inForce = _options;
+        }
+
+        bool newFile = options.AuthorizedKeysFile != inForce.AuthorizedKeysFile;
+        AuthorizedKeysFileWatcher? watcher = null;
+        (OssuaryIdentity? Identity, Exception? Failure) read = default;
+        try
+        {
+            options.Validate(); // as at start-up: before a new file is opened
+            IReadOnlyList<OssuaryPublicKey> newKeys = [];
+            if (newFile && options.AuthorizedKeysFile is { } file)
             {
-                options.Validate(); // as at start-up: before a new file is opened
-                fileKeys = !newFile ? _fileKeys : options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [];
-                if (newFile)
+                newKeys = OssuaryAuthorizedKeys.Load(file);
+                lock (_lock)
                 {
-                    watcher = StartWatching(options.AuthorizedKeysFile);
-                    fileKeys = ReadAgain(options.AuthorizedKeysFile, fileKeys);
+                    _pendingFile = file; // what its watcher reads before the plan is swapped is kept for it
+                    _pendingKeys = null;
                 }
 
-                next = BuildKeepingIdentity(options, fileKeys, out keptKey);
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
-            {
-                watcher?.Dispose(); // its late events find the options naming another file, and are ignored
-                return OptionsApplied.Refused(ex);
+                watcher = StartWatching(file);
+                newKeys = ReadAgain(file, newKeys);
             }
 
-            _current.Replace(next);
-            if (newFile)
+            read = ReadIdentity(options);
+            lock (_lock)
             {
-                Follow(options.AuthorizedKeysFile, watcher);
+                if (_disposed)
+                {
+                    watcher?.Dispose();
+                    read.Identity?.Dispose();
+                    return OptionsApplied.Taken;
+                }
+
+                // The keys as they are now: the watcher's, read since, or those in force, which a
+                // revocation may have changed while the files were read.
+                IReadOnlyList<OssuaryPublicKey> fileKeys = !newFile ? _fileKeys : _pendingKeys ?? newKeys;
+                SharedPlan next = BuildKeepingIdentity(options, fileKeys, read, out bool keptKey);
+                _pendingFile = null;
+                _pendingKeys = null;
+                _current.Replace(next);
+                if (newFile)
+                {
+                    Follow(options.AuthorizedKeysFile, watcher);
+                }
+
+                _options = options;
+                _fileKeys = fileKeys;
+                FollowIdentity(options);
+                OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
+                return keptKey ? OptionsApplied.TakenKeepingKey : OptionsApplied.Taken;
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            lock (_lock)
+            {
+                _pendingFile = null;
+                _pendingKeys = null;
             }
 
-            _options = options;
-            _fileKeys = fileKeys;
-            FollowIdentity(options);
-            OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
-            return keptKey ? OptionsApplied.TakenKeepingKey : OptionsApplied.Taken;
+            watcher?.Dispose(); // its late events find the options naming another file, and are ignored
+            return OptionsApplied.Refused(ex);
         }
     }
 
     /// <summary>
     /// The options in force name an identity key file that could not be read, and the key before it is
-    /// presented meanwhile: read the file again, and present its key once it can be. Call under the lock.
+    /// presented meanwhile: read the file again (before the lock is taken), and present its key once it can be.
     /// </summary>
     private OptionsApplied ReadIdentityAgain()
     {
-        SharedPlan next;
-        try
+        OssuaryServerOptions inForce;
+        lock (_lock)
         {
-            ReloadedKeyFile.Require(_options.Identity is null ? _options.IdentityKeyFile : null); // before it is opened, under the lock
-            next = Build(_options, _fileKeys);
+            if (_disposed)
+            {
+                return OptionsApplied.Taken;
+            }
+
+            inForce = _options;
         }
-        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
+
+        (OssuaryIdentity? identity, Exception? failure) = ReadIdentity(inForce);
+        if (failure is not null)
         {
             return OptionsApplied.TakenKeepingKey; // said once already (event 27): still not readable
         }
 
-        _current.Replace(next);
-        OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
-        return OptionsApplied.Taken;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                identity?.Dispose();
+                return OptionsApplied.Taken;
+            }
+
+            SharedPlan next;
+            try
+            {
+                next = Build(_options, _fileKeys, identity);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                return OptionsApplied.TakenKeepingKey;
+            }
+
+            _current.Replace(next);
+            OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
+            return OptionsApplied.Taken;
+        }
+    }
+
+    /// <summary>
+    /// The identity key file of <paramref name="options"/> read, when they name one and no identity: the key,
+    /// or why it could not be read. Call outside the lock. On a reload the file must be a regular one
+    /// (<see cref="ReloadedKeyFile"/>): a pipe's open waits for a writer that may never come.
+    /// </summary>
+    private static (OssuaryIdentity? Identity, Exception? Failure) ReadIdentity(OssuaryServerOptions options)
+    {
+        if (options.Identity is not null || options.IdentityKeyFile is not { } path)
+        {
+            return (null, null);
+        }
+
+        try
+        {
+            ReloadedKeyFile.Require(path);
+            return (OssuarySecretKeyFile.Read(path), null);
+        }
+        catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return (null, ex);
+        }
     }
 
     private void OnFileChanged(string path, IReadOnlyList<OssuaryPublicKey> keys)
     {
         lock (_lock)
         {
+            if (path == _pendingFile && _options.AuthorizedKeysFile != path && !_disposed)
+            {
+                _pendingKeys = keys; // a reload naming this file is under way: its plan takes these
+                return;
+            }
+
             if (_options.AuthorizedKeysFile != path || _watcher is null)
             {
                 return; // a late event from a file the options no longer name, or from a source disposed (or never started)
@@ -240,7 +338,8 @@ internal sealed class ServerPlanSource : IDisposable
     }
 
     /// <summary>
-    /// The plan for changed options. When the identity key file they name cannot be read (the one in
+    /// The plan for changed options, given their identity key file as <paramref name="read"/> (the key, or why it
+    /// could not be read). When it could not (the one in
     /// force deleted, half-written or its permissions changed; a new one not yet copied into place) and
     /// the plan in force presents a key file's key, the plan presents that key and takes the rest of the
     /// change, said at Error, and <paramref name="keptKey"/> is set (the file is read again until it can
@@ -248,41 +347,38 @@ internal sealed class ServerPlanSource : IDisposable
     /// as the file stayed unreadable, and a new file not yet in place held up whatever the same edit revoked.
     /// A server that presents no key file's key (its first, at start-up) must still read it. Call under the lock.
     /// </summary>
-    private SharedPlan BuildKeepingIdentity(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys, out bool keptKey)
+    private SharedPlan BuildKeepingIdentity(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys, (OssuaryIdentity? Identity, Exception? Failure) read, out bool keptKey)
     {
         keptKey = false;
-        try
+        if (read.Failure is not { } ex)
         {
-            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened, under the lock
-            return Build(options, fileKeys);
+            return Build(options, fileKeys, read.Identity);
         }
-        catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException
-            && options.Identity is null && options.IdentityKeyFile is { } path
-            && _options.Identity is null && _options.IdentityKeyFile is not null)
-        {
-            if (_current.Hold() is not { } current)
-            {
-                throw; // disposed meanwhile
-            }
 
+        if (ex is FormatException or IOException or UnauthorizedAccessException
+            && options.Identity is null && options.IdentityKeyFile is { } path
+            && _options.Identity is null && _options.IdentityKeyFile is not null
+            && _current.Hold() is { } current) // null once disposed
+        {
             try
             {
-                if (current.Plan.Identity is not { } kept)
+                if (current.Plan.Identity is { } kept)
                 {
-                    throw;
+                    HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out _, _generated, kept);
+                    SharedPlan next = SharedPlan.Sharing(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory), current);
+                    OssuaryLog.IdentityKeyFileKept(_logger, path, _name, kept.PublicKey, ex);
+                    keptKey = true;
+                    return next;
                 }
-
-                HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out _, _generated, kept);
-                SharedPlan next = SharedPlan.Sharing(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory), current);
-                OssuaryLog.IdentityKeyFileKept(_logger, path, _name, kept.PublicKey, ex);
-                keptKey = true;
-                return next;
             }
             finally
             {
                 current.Release();
             }
         }
+
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex); // the read's own failure, with its stack
+        return null!; // not reached
     }
 
     /// <summary>Registers the identity key file of <paramref name="options"/>, now in force, with <see cref="FollowedKeyFiles"/>.</summary>
@@ -292,9 +388,21 @@ internal sealed class ServerPlanSource : IDisposable
         _followingIdentity = options.Identity is null && options.IdentityKeyFile is { } path ? _followed?.FollowIdentity<OssuaryServerOptions>(_name, path) : null;
     }
 
-    private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys)
+    /// <summary>The plan for <paramref name="options"/>; <paramref name="read"/>, their identity key file's key read already, is the plan's (freed here if it cannot be made).</summary>
+    private SharedPlan Build(OssuaryServerOptions options, IReadOnlyList<OssuaryPublicKey> fileKeys, OssuaryIdentity? read = null)
     {
-        HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? generated, _generated);
+        HandshakePlan plan;
+        OssuaryIdentity? generated;
+        try
+        {
+            plan = HandshakePlan.ForServer(options, fileKeys, out generated, _generated, readFromFile: read);
+        }
+        catch
+        {
+            read?.Dispose();
+            throw;
+        }
+
         ConnectionTelemetry telemetry = ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory);
         if (generated is not null)
         {
