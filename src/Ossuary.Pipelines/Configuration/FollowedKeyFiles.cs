@@ -11,11 +11,49 @@ namespace Ossuary.Pipelines.Configuration;
 /// be read, the one in force or a new one (<see cref="Integrations.ServerPlanSource"/>), so the
 /// validator does not read that file on a reload either.
 /// Files are followed per options type and name: a server's and a client's options may both be the default ones.
+/// So are the servers (and connection factories) themselves, files or not: a validation of options that one of
+/// them already runs with is a reload's, and a reload reads only a regular key file (see <see cref="IsRunning"/>).
 /// </summary>
 internal sealed class FollowedKeyFiles
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<(Type Options, string Name, string Path, bool Identity), int> _followers = [];
+    private readonly Dictionary<(Type Options, string Name), int> _running = [];
+
+    /// <summary>
+    /// Whether a server (or connection factory) with the <typeparamref name="TOptions"/> named <paramref name="name"/>
+    /// runs: the options validator then reads a key file only if it is a regular one. A named pipe it named for the
+    /// first time (no key file in force) was opened on the configuration's reload thread, which waited for a writer
+    /// for ever, and every later change of the configuration and the host's stop with it.
+    /// </summary>
+    public bool IsRunning<TOptions>(string name)
+    {
+        lock (_lock)
+        {
+            return _running.ContainsKey((typeof(TOptions), name));
+        }
+    }
+
+    /// <summary>Marks a server (or connection factory) with the <typeparamref name="TOptions"/> named <paramref name="name"/> as running until the result is disposed.</summary>
+    public IDisposable Run<TOptions>(string name)
+    {
+        (Type, string) key = (typeof(TOptions), name);
+        lock (_lock)
+        {
+            _running[key] = _running.GetValueOrDefault(key) + 1;
+        }
+
+        return new Following(() =>
+        {
+            lock (_lock)
+            {
+                if (--_running[key] == 0)
+                {
+                    _running.Remove(key);
+                }
+            }
+        });
+    }
 
     /// <summary>Whether a server with the <typeparamref name="TOptions"/> named <paramref name="name"/> follows the authorized-keys file <paramref name="path"/>.</summary>
     public bool IsFollowed<TOptions>(string name, string path)
@@ -48,7 +86,7 @@ internal sealed class FollowedKeyFiles
             _followers[key] = _followers.GetValueOrDefault(key) + 1;
         }
 
-        return new Following(this, key);
+        return new Following(() => Unfollow(key));
     }
 
     private void Unfollow((Type Options, string Name, string Path, bool Identity) key)
@@ -66,7 +104,7 @@ internal sealed class FollowedKeyFiles
         }
     }
 
-    private sealed class Following(FollowedKeyFiles owner, (Type Options, string Name, string Path, bool Identity) key) : IDisposable
+    private sealed class Following(Action unfollow) : IDisposable
     {
         private int _disposed;
 
@@ -74,7 +112,7 @@ internal sealed class FollowedKeyFiles
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                owner.Unfollow(key);
+                unfollow();
             }
         }
     }

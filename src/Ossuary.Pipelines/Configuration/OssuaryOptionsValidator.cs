@@ -29,8 +29,11 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
             }
 
             // With the file's keys given, the only file the plan reads is the identity key file.
-            (HandshakePlan plan, OssuaryIdentity? generated) = ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)),
-                () => (HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? made), made));
+            (HandshakePlan plan, OssuaryIdentity? generated) = ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)), () =>
+            {
+                RequireRegularOnReload<OssuaryServerOptions>(named, options.Identity is null ? options.IdentityKeyFile : null);
+                return (HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? made), made);
+            });
             plan.ReleaseOwnIdentity();
             generated?.Dispose();
         });
@@ -44,8 +47,25 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
                 return;
             }
 
-            ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)), () => HandshakePlan.ForClient(options)).ReleaseOwnIdentity();
+            ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)), () =>
+            {
+                RequireRegularOnReload<OssuaryClientOptions>(name ?? Options.DefaultName, options.Identity is null ? options.IdentityKeyFile : null);
+                return HandshakePlan.ForClient(options);
+            }).ReleaseOwnIdentity();
         });
+
+    /// <summary>
+    /// On a reload (a server or connection factory of these options runs), <paramref name="keyFile"/> must be a
+    /// regular file, as the running one requires (<see cref="Integrations.ReloadedKeyFile"/>): the validator runs
+    /// on the configuration's reload thread, and a named pipe's open there waited for a writer for ever.
+    /// </summary>
+    private void RequireRegularOnReload<TOptions>(string name, string? keyFile)
+    {
+        if (followed.IsRunning<TOptions>(name))
+        {
+            Integrations.ReloadedKeyFile.Require(keyFile);
+        }
+    }
 
     /// <summary>
     /// The result of <paramref name="read"/>; a key file it cannot read is named by its setting too: the

@@ -29,6 +29,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     private readonly FollowedKeyFiles? _followed;
     private string? _keyFileInForce;
     private IDisposable? _followingKeyFile;
+    private IDisposable? _running;
 
     // Orders a change's plan swap with Dispose: the follower does not wait for a change reading its key file
     // (one on a hung mount held up the factory's disposal for as long as the mount did not answer), so a
@@ -66,6 +67,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         OssuaryClientOptions first = monitor.Get(name);
         _current = new CurrentPlan(Build(first));
         FollowKeyFile(first, name);
+        _running = followed?.Run<OssuaryClientOptions>(name); // from now on a validation of these options is a reload's
         _follower = new OptionsFollower<OssuaryClientOptions>(monitor, changes, name, first,
             (options, again) => OnOptionsChanged(options, name, again), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
     }
@@ -107,6 +109,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         {
             _disposed = true;
             _followingKeyFile?.Dispose();
+            _running?.Dispose();
         }
 
         _current.Close();

@@ -33,6 +33,7 @@ internal sealed class ServerPlanSource : IDisposable
     private readonly FollowedKeyFiles? _followed;
     private IDisposable? _following;
     private IDisposable? _followingIdentity;
+    private IDisposable? _running;
     private OssuaryServerOptions _options;
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
     private AuthorizedKeysFileWatcher? _watcher;
@@ -85,6 +86,7 @@ internal sealed class ServerPlanSource : IDisposable
 
             Follow(options.AuthorizedKeysFile, watcher);
             FollowIdentity(options);
+            _running = followed?.Run<OssuaryServerOptions>(name); // from now on a validation of these options is a reload's
         }
 
         if (monitor is not null)
@@ -109,6 +111,8 @@ internal sealed class ServerPlanSource : IDisposable
             _following = null;
             _followingIdentity?.Dispose();
             _followingIdentity = null;
+            _running?.Dispose();
+            _running = null;
         }
 
         _current.Close();

@@ -127,6 +127,41 @@ public sealed class BlockingKeyFileReloadTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task AKeyFileThatIsANamedPipeOnTheReloadOfAServerWithoutOneIsRefusedByTheValidatorAndTheHostStops()
+    {
+        // No key file in force (an unauthenticated server's generated key), so the options validator
+        // reads the one the change names itself, on the configuration's reload thread, before anything
+        // of the server sees the change: the pipe's open held that thread (and every later change of the
+        // configuration) for ever, and the host's stop waited for the options monitor's listener.
+        var settings = new Dictionary<string, string?> { ["Ossuary:Mode"] = "Unauthenticated" };
+        var logs = new FakeLoggerProvider();
+        ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
+        string pipe = await MakeFifoAsync(Path.Combine(_folder, "next.key"));
+        bool stopped = false;
+        try
+        {
+            settings["Ossuary:IdentityKeyFile"] = pipe;
+            Task reloading = Task.Run(server.Configuration.Reload);
+            await reloading.ContinueWith(static _ => { }, TaskScheduler.Default).Within(); // refused (the monitor throws it), not waiting
+
+            await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 24));
+            FakeLogRecord refused = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == 24);
+            Assert.Contains("named pipe", refused.Exception?.Message);
+            Assert.Contains(pipe, refused.Exception?.Message);
+            await server.DisposeAsync().AsTask().Within();
+            stopped = true;
+        }
+        finally
+        {
+            Unblock(pipe);
+            if (!stopped)
+            {
+                await Task.WhenAny(server.DisposeAsync().AsTask(), Task.Delay(TestTimeout.Default));
+            }
+        }
+    }
+
     private static async Task<string> MakeFifoAsync(string path)
     {
         using var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", path]);
