@@ -17,21 +17,21 @@ public sealed partial class OssuaryDuplexPipe
     {
         long started = startedAt ?? plan.TimeProvider.GetTimestamp();
         using Activity? activity = OssuaryActivity.StartHandshake(plan.Role);
-        telemetry.Metrics.HandshakeStarted();
+        telemetry.Metrics.HandshakeStarted(telemetry.Logger);
         OssuaryLog.HandshakeStarted(telemetry.Logger, plan.Role, telemetry.ConnectionId);
         using var timer = new HandshakeTimer(plan.TimeProvider, plan.Timeout, cancellationToken, started);
         try
         {
             await ExchangeHandshakeAsync(transport, session, plan, connection, telemetry, timer).ConfigureAwait(false);
             TimeSpan elapsed = plan.TimeProvider.GetElapsedTime(started);
-            telemetry.Metrics.HandshakeEnded(plan.Role, elapsed, null);
+            telemetry.Metrics.HandshakeEnded(plan.Role, elapsed, null, telemetry.Logger);
             OssuaryLog.HandshakeCompleted(telemetry.Logger, plan.Role, telemetry.ConnectionId, elapsed.TotalMilliseconds, session.RemotePublicKey);
             OssuaryActivity.Succeeded(activity, session.RemotePublicKey);
             return elapsed;
         }
         catch (OperationCanceledException) when (timer.TimedOut && !cancellationToken.IsCancellationRequested)
         {
-            telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.HandshakeTimeout);
+            telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.HandshakeTimeout, telemetry.Logger);
             string within = $"The Ossuary handshake did not complete within {plan.Timeout.TotalSeconds:0.###} s";
             if (timer.PendingCallback is { } callback)
             {
@@ -57,7 +57,7 @@ public sealed partial class OssuaryDuplexPipe
         catch (OperationCanceledException cancelled) when (cancellationToken.IsCancellationRequested)
         {
             // The caller gave up: neither side failed, and a dashboard must not count it as a failure.
-            telemetry.Metrics.HandshakeCancelled(plan.Role, plan.TimeProvider.GetElapsedTime(started));
+            telemetry.Metrics.HandshakeCancelled(plan.Role, plan.TimeProvider.GetElapsedTime(started), telemetry.Logger);
             OssuaryLog.HandshakeCancelled(telemetry.Logger, plan.Role, telemetry.ConnectionId);
             OssuaryActivity.Cancelled(activity);
 
@@ -75,7 +75,7 @@ public sealed partial class OssuaryDuplexPipe
             // authenticated): its caller gave up, as with a cancelled token, and the stream's failure
             // that followed is neither ours nor the peer's. It was logged at Error as a fault of this
             // side ("the peer was sent Disconnect (error)", which a closed stream cannot carry).
-            telemetry.Metrics.HandshakeCancelled(plan.Role, plan.TimeProvider.GetElapsedTime(started));
+            telemetry.Metrics.HandshakeCancelled(plan.Role, plan.TimeProvider.GetElapsedTime(started), telemetry.Logger);
             OssuaryLog.HandshakeCancelled(telemetry.Logger, plan.Role, telemetry.ConnectionId);
             OssuaryActivity.Cancelled(activity);
             throw; // the owner says what happened (OssuaryStream: ObjectDisposedException)
@@ -87,7 +87,7 @@ public sealed partial class OssuaryDuplexPipe
             Exception cause = ex is LocalFault fault ? fault.InnerException! : ex;
             var failure = new OssuaryException(OssuaryErrorReason.ConnectionFailed,
                 $"The Ossuary handshake failed on this side, not the peer's: {(ex is LocalFault ? ex.Message : $"{ex.GetType().Name}: {ex.Message}")}", cause);
-            telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason);
+            telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason, telemetry.Logger);
             telemetry.ReportLocalFault(plan.Role, ex);
             OssuaryActivity.Failed(activity, failure.Reason, session.RemotePublicKey, failure.Message);
             session.Disconnect(error: true);
@@ -99,7 +99,7 @@ public sealed partial class OssuaryDuplexPipe
             OssuaryException failure = ex as OssuaryException
                 ?? new OssuaryException(ex is OperationCanceledException ? OssuaryErrorReason.ConnectionClosed : OssuaryErrorReason.ConnectionFailed,
                     $"The Ossuary handshake failed: {ex.Message}", ex);
-            telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason);
+            telemetry.Metrics.HandshakeEnded(plan.Role, plan.TimeProvider.GetElapsedTime(started), failure.Reason, telemetry.Logger);
             OssuaryLog.HandshakeFailed(telemetry.Logger, plan.Role, telemetry.ConnectionId, failure.Reason, ex);
             OssuaryActivity.Failed(activity, failure.Reason, session.RemotePublicKey, failure.Message);
             if (ex is OperationCanceledException)

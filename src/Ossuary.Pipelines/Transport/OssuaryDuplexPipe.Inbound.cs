@@ -81,8 +81,7 @@ public sealed partial class OssuaryDuplexPipe
                     }
 
                     receivedData = true;
-                    _telemetry.Metrics.FramesReceived.Add(1);
-                    _telemetry.Metrics.BytesReceived.Add(result.PlaintextLength);
+                    _telemetry.Metrics.FrameReceived(result.PlaintextLength, _telemetry.Logger);
                     buffer = buffer.Slice(consumed);
                     if (application.UnflushedBytes >= InboundFlushThreshold)
                     {

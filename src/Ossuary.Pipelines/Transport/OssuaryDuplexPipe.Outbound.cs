@@ -92,8 +92,7 @@ public sealed partial class OssuaryDuplexPipe
                     // flush that failed were counted as sent. One addition a flush, not one a frame.
                     if (sealedFrames != countedFrames)
                     {
-                        _telemetry.Metrics.FramesSent.Add(sealedFrames - countedFrames);
-                        _telemetry.Metrics.BytesSent.Add(sealedBytes - countedBytes);
+                        _telemetry.Metrics.FramesFlushed(sealedFrames - countedFrames, sealedBytes - countedBytes, _telemetry.Logger);
                         countedFrames = sealedFrames;
                         countedBytes = sealedBytes;
                     }

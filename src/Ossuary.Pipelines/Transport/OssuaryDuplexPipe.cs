@@ -393,7 +393,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         OssuaryLog.IdentitySelectorFailed(telemetry.Logger, level, telemetry.ConnectionId, heldBack, ex);
 
         // A client turned away is a failed handshake to whoever watches the meter, as one our AuthorizeClient failed is.
-        telemetry.Metrics.HandshakeFailedBeforeItBegan(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.ConnectionFailed);
+        telemetry.Metrics.HandshakeFailedBeforeItBegan(plan.Role, plan.TimeProvider.GetElapsedTime(started), OssuaryErrorReason.ConnectionFailed, telemetry.Logger);
         return new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"OssuaryServerOptions.IdentitySelector failed: {ex.Message}", ex);
     }
 

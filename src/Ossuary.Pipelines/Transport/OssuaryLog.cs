@@ -60,6 +60,9 @@ internal static partial class OssuaryLog
     [LoggerMessage(23, LogLevel.Error, "Ossuary authorized keys file {Path} is gone; no client is admitted from it until it is back.")]
     public static partial void AuthorizedKeysFileMissing(ILogger logger, string path);
 
+    [LoggerMessage(30, LogLevel.Error, "A MeterListener's measurement callback threw while the meter Ossuary.Pipelines recorded a measurement (an exporter's or the application's bug); the measurement is dropped and the connection goes on. Said once for these instruments: their later measurements may be dropped as well.")]
+    public static partial void MeterListenerFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(29, LogLevel.Error, "Ossuary authorized keys file {Path} could not be watched (the system's inotify limits, or a folder closed to this process?); it is read again every second instead, and watched again once it can be.")]
     public static partial void AuthorizedKeysNotWatched(ILogger logger, string path, Exception exception);
 
