@@ -17,6 +17,7 @@ internal static class EquivalentServerOptions
 
     public static bool Equivalent(OssuaryServerOptions a, OssuaryServerOptions b) =>
         a.ConfigurationProblems.SequenceEqual(b.ConfigurationProblems)
+        && a.CloseWait == b.CloseWait // internal, so not among the public settings
         && Settings.All(setting => Same(setting.GetValue(a), setting.GetValue(b)));
 
     private static bool Same(object? a, object? b) =>

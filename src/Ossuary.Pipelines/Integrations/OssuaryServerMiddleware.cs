@@ -46,7 +46,7 @@ internal sealed class OssuaryServerMiddleware
             if (plan is null)
             {
                 // Our failure, not the client's: it is told so, and not reset under its ClientHandshake.
-                await OssuaryDuplexPipe.RefuseWithoutHandshakeAsync(transport, context, telemetry).ConfigureAwait(false);
+                await OssuaryDuplexPipe.RefuseWithoutHandshakeAsync(transport, context, telemetry, current.Plan.CloseWait).ConfigureAwait(false);
                 return;
             }
 

@@ -146,7 +146,7 @@ public sealed partial class OssuaryStream : Stream
             }
             catch (OssuaryException ex)
             {
-                await TellSelectorFailedAsync(pipe, telemetry).ConfigureAwait(false);
+                await TellSelectorFailedAsync(pipe, plan.CloseWait, telemetry).ConfigureAwait(false);
                 if (_disposed)
                 {
                     // "Dispose to cancel", while the selector ran: said as a disposal during the handshake
@@ -174,7 +174,7 @@ public sealed partial class OssuaryStream : Stream
     /// Over a socket this stream owns, the client is then given at most 5 s to close its end, as under <c>UseOssuary</c>:
     /// its ClientHandshake waits unread, and the socket closed under it would reset, which can drop the Disconnect.
     /// </summary>
-    private async ValueTask TellSelectorFailedAsync(StreamDuplexPipe pipe, ConnectionTelemetry telemetry)
+    private async ValueTask TellSelectorFailedAsync(StreamDuplexPipe pipe, TimeSpan closeWait, ConnectionTelemetry telemetry)
     {
         if (_disposed)
         {
@@ -196,7 +196,7 @@ public sealed partial class OssuaryStream : Stream
         }
 
         // Only over a stream this one owns (the pipe may stop its reading): one left open is its owner's to close.
-        await pipe.LingerAfterRefusalAsync(telemetry).ConfigureAwait(false);
+        await pipe.LingerAfterRefusalAsync(closeWait, telemetry).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -22,6 +22,9 @@ internal sealed class SocketDuplexPipe : IDuplexPipe, IReadStoppingTransport
     // The connection's telemetry, set with _linger: where CloseAsync reports a peer that resets during the wait.
     private ConnectionTelemetry? _lingerTelemetry;
 
+    // The connection's whole wait, set with _linger: what CloseAsync says the peer was given.
+    private TimeSpan _closeWait;
+
     public SocketDuplexPipe(Socket socket)
     {
         _socket = socket;
@@ -42,11 +45,12 @@ internal sealed class SocketDuplexPipe : IDuplexPipe, IReadStoppingTransport
     /// stops receiving only once the peer has closed its own or the time is up, as
     /// <see cref="StreamDuplexPipe.TryStopReading"/> explains; <see cref="CloseAsync"/> waits for that.
     /// </summary>
-    public bool TryStopReading(TimeSpan lingerFor, ConnectionTelemetry telemetry)
+    public bool TryStopReading(TimeSpan lingerFor, TimeSpan closeWait, ConnectionTelemetry telemetry)
     {
         if (lingerFor > TimeSpan.Zero && (SocketQueues.HasUnreadBytes(_socket) || SocketQueues.PeerIsBehind(_socket)) && StreamDuplexPipe.Shutdown(_socket, SocketShutdown.Send))
         {
             _lingerTelemetry = telemetry;
+            _closeWait = closeWait;
             _linger = new CancellationTokenSource(lingerFor);
             if (!OperatingSystem.IsLinux())
             {
@@ -72,7 +76,7 @@ internal sealed class SocketDuplexPipe : IDuplexPipe, IReadStoppingTransport
         {
             using (linger)
             {
-                await StreamDuplexPipe.DiscardUntilClosedAsync(ReceiveAsync, _lingerTelemetry!, linger.Token).ConfigureAwait(false);
+                await StreamDuplexPipe.DiscardUntilClosedAsync(ReceiveAsync, _lingerTelemetry!, _closeWait, linger.Token).ConfigureAwait(false);
             }
         }
 
@@ -105,7 +109,7 @@ internal sealed class SocketDuplexPipe : IDuplexPipe, IReadStoppingTransport
     }
 
     /// <inheritdoc />
-    public Task LingerAfterRefusalAsync(ConnectionTelemetry telemetry) => StreamDuplexPipe.LingerAfterRefusalAsync(_socket, ReceiveAsync, telemetry);
+    public Task LingerAfterRefusalAsync(TimeSpan closeWait, ConnectionTelemetry telemetry) => StreamDuplexPipe.LingerAfterRefusalAsync(_socket, ReceiveAsync, closeWait, telemetry);
 
     /// <summary>
     /// Shuts the socket down in both directions: a pending send fails whether or not the peer reads, and

@@ -31,10 +31,10 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     // The connection's telemetry, set with _linger: where CloseAsync reports a peer that resets during the wait.
     private ConnectionTelemetry? _lingerTelemetry;
 
-    private volatile bool _closedByOwner;
+    // The connection's whole wait, set with _linger: what CloseAsync says the peer was given.
+    private TimeSpan _closeWait;
 
-    // How long a refusal waits for the client to close its end: UseOssuary's 5 s.
-    private static readonly TimeSpan RefusalLinger = TimeSpan.FromSeconds(5);
+    private volatile bool _closedByOwner;
 
     /// <inheritdoc />
     public bool ClosedByOwner => _closedByOwner;
@@ -63,7 +63,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// the connection meanwhile, or has not closed its end when the time is up (the socket is closed
     /// under it), to <paramref name="telemetry"/> (event 5, Debug), as the input does.
     /// </remarks>
-    public bool TryStopReading(TimeSpan lingerFor, ConnectionTelemetry telemetry)
+    public bool TryStopReading(TimeSpan lingerFor, TimeSpan closeWait, ConnectionTelemetry telemetry)
     {
         if (!mayStopReading || stream is not NetworkStream { Socket: var socket })
         {
@@ -77,6 +77,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         if (lingerFor > TimeSpan.Zero && (SocketQueues.HasUnreadBytes(socket) || SocketQueues.PeerIsBehind(socket)) && Shutdown(socket, SocketShutdown.Send))
         {
             _lingerTelemetry = telemetry;
+            _closeWait = closeWait;
             _linger = new CancellationTokenSource(lingerFor);
             if (!OperatingSystem.IsLinux())
             {
@@ -102,7 +103,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         {
             using (linger)
             {
-                await DiscardUntilClosedAsync(stream.ReadAsync, _lingerTelemetry!, linger.Token).ConfigureAwait(false);
+                await DiscardUntilClosedAsync(stream.ReadAsync, _lingerTelemetry!, _closeWait, linger.Token).ConfigureAwait(false);
             }
         }
 
@@ -113,7 +114,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
     /// The linger's wait (see <see cref="CloseAsync"/>), over <paramref name="read"/>: the stream's reads, or
     /// <see cref="SocketDuplexPipe"/>'s receives, which fail as the stream's do (an <see cref="IOException"/> around the socket's error).
     /// </summary>
-    internal static async Task DiscardUntilClosedAsync(Func<Memory<byte>, CancellationToken, ValueTask<int>> read, ConnectionTelemetry telemetry, CancellationToken deadline)
+    internal static async Task DiscardUntilClosedAsync(Func<Memory<byte>, CancellationToken, ValueTask<int>> read, ConnectionTelemetry telemetry, TimeSpan closeWait, CancellationToken deadline)
     {
         // Ciphertext of a connection that is over: nothing secret, so an array of the shared pool.
         byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
@@ -168,28 +169,28 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         {
             // The peer neither closed nor reset in its time, and the stream's disposal closes the socket under
             // it, which may reset what we sent last. Said as the output's own timeout says its drop: the peer's doing, at Debug.
-            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.StillSendingAfterGoodbye());
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.StillSendingAfterGoodbye(closeWait));
         }
     }
 
     /// <inheritdoc />
-    public Task LingerAfterRefusalAsync(ConnectionTelemetry telemetry) =>
-        mayStopReading ? LingerAfterRefusalAsync(stream, telemetry) : Task.CompletedTask;
+    public Task LingerAfterRefusalAsync(TimeSpan closeWait, ConnectionTelemetry telemetry) =>
+        mayStopReading ? LingerAfterRefusalAsync(stream, closeWait, telemetry) : Task.CompletedTask;
 
     /// <summary>
     /// After a server's Disconnect (error) that ended the handshake (a refusal, or a failure of ours), over
     /// a socket stream that its owner closes next: sends our end behind the Disconnect and reads and discards
-    /// until the client closes its own, at most 5 s, as <c>UseOssuary</c> does. The client's bytes (its
+    /// until the client closes its own, at most <paramref name="closeWait"/> (5 s unless a test shortened it), as <c>UseOssuary</c> does. The client's bytes (its
     /// ClientHandshake, or what a refused client, which counts itself established, sends at once) would
     /// otherwise wait unread as the socket closes, or arrive once it has, and the reset that sends can drop
     /// the Disconnect before the client reads it. A client told closes at once; one that has not closed its
     /// end by then is logged (event 5, Debug). Nothing else reads the stream: the handshake has ended.
     /// </summary>
-    private static Task LingerAfterRefusalAsync(Stream stream, ConnectionTelemetry telemetry) =>
-        stream is NetworkStream { Socket: var socket } ? LingerAfterRefusalAsync(socket, stream.ReadAsync, telemetry) : Task.CompletedTask;
+    private static Task LingerAfterRefusalAsync(Stream stream, TimeSpan closeWait, ConnectionTelemetry telemetry) =>
+        stream is NetworkStream { Socket: var socket } ? LingerAfterRefusalAsync(socket, stream.ReadAsync, closeWait, telemetry) : Task.CompletedTask;
 
-    /// <summary>The refusal's wait (see <see cref="LingerAfterRefusalAsync(Stream, ConnectionTelemetry)"/>) on <paramref name="socket"/>, over <paramref name="read"/> (as <see cref="DiscardUntilClosedAsync"/> has it).</summary>
-    internal static async Task LingerAfterRefusalAsync(Socket socket, Func<Memory<byte>, CancellationToken, ValueTask<int>> read, ConnectionTelemetry telemetry)
+    /// <summary>The refusal's wait (see <see cref="LingerAfterRefusalAsync(Stream, TimeSpan, ConnectionTelemetry)"/>) on <paramref name="socket"/>, over <paramref name="read"/> (as <see cref="DiscardUntilClosedAsync"/> has it).</summary>
+    internal static async Task LingerAfterRefusalAsync(Socket socket, Func<Memory<byte>, CancellationToken, ValueTask<int>> read, TimeSpan closeWait, ConnectionTelemetry telemetry)
     {
         if (!Shutdown(socket, SocketShutdown.Send))
         {
@@ -198,7 +199,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
 
         // Ciphertext and handshake packets of a connection that is over: nothing secret, so an array of the shared pool.
         byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
-        using var deadline = new CancellationTokenSource(RefusalLinger);
+        using var deadline = new CancellationTokenSource(closeWait);
         try
         {
             while (await read(scratch, deadline.Token).ConfigureAwait(false) > 0)
@@ -208,7 +209,7 @@ internal sealed class StreamDuplexPipe(Stream stream, bool leaveOpen, bool maySt
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
             // The client's doing, so at Debug, as UseOssuary's refusal says it.
-            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.StillOpenAfterRefusal());
+            OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OssuaryDuplexPipe.StillOpenAfterRefusal(closeWait));
         }
         catch (IOException ex)
         {

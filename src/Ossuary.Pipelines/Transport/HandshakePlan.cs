@@ -77,6 +77,9 @@ internal sealed class HandshakePlan
     /// <summary>The client options' way to set <see cref="TcpKeepAlive"/> (a test's seam).</summary>
     public Action<System.Net.Sockets.Socket, TimeSpan> KeepAliveSetter { get; private init; } = Integrations.TcpKeepAlive.Apply;
 
+    /// <summary>The options' internal <c>CloseWait</c>: each connection's bound on waiting for its peer as it ends (see <see cref="OssuaryDuplexPipe.DefaultCloseWait"/>).</summary>
+    public TimeSpan CloseWait { get; private init; } = OssuaryDuplexPipe.DefaultCloseWait;
+
     /// <summary>How many client keys this plan admits by list (options and file together).</summary>
     public int AdmittedKeyCount => _admittedClients.Count;
 
@@ -104,6 +107,7 @@ internal sealed class HandshakePlan
             ConnectTimeout = options.ConnectTimeout,
             TcpKeepAlive = options.TcpKeepAlive,
             KeepAliveSetter = options.KeepAliveSetter,
+            CloseWait = options.CloseWait,
         };
         plan.TrustServer = options.TrustServer ?? plan.BindTrust(null, null);
         plan._identityFromFile = options.Identity is null && identity is not null && keptFromFile is null;
@@ -147,6 +151,7 @@ internal sealed class HandshakePlan
             LoggerFactory = options.LoggerFactory,
             MeterFactory = options.MeterFactory,
             TcpKeepAlive = options.TcpKeepAlive,
+            CloseWait = options.CloseWait,
         };
         plan._identityFromFile = options.Identity is null && options.IdentityKeyFile is not null && keptFromFile is null;
         plan._admittedClients.UnionWith(options.AuthorizedClientKeys);

@@ -303,8 +303,8 @@ public sealed partial class OssuaryDuplexPipe
     /// with bytes of the peer's unread, or receiving any once closed, resets, which may drop our last bytes and
     /// the Disconnect. Said as the output's own 5 s timeout says its drop (the peer's doing, so at Debug).
     /// </summary>
-    internal static OssuaryException StillSendingAfterGoodbye() => new(OssuaryErrorReason.ConnectionFailed,
-        $"The peer had not closed its end {DisposeFlushTimeout.TotalSeconds:0} s after this side's Disconnect (it was still sending, or behind with what we sent): "
+    internal static OssuaryException StillSendingAfterGoodbye(TimeSpan waited) => new(OssuaryErrorReason.ConnectionFailed,
+        $"The peer had not closed its end {waited.TotalSeconds:0.###} s after this side's Disconnect (it was still sending, or behind with what we sent): "
         + "the socket was closed under it, which resets the connection, so the last bytes sent and the Disconnect may not have reached its application.");
 
     private const string RefusedKeyHint =

@@ -75,11 +75,11 @@ public sealed partial class OssuaryDuplexPipe
         {
             // Disposal's time may be up before the linger starts: the socket closes under the peer all the same.
             if (ClosingNowCouldReset(transport, _closingSocket!)
-                && (_lingerCut || !await DiscardUntilThePeerClosesAsync(transport, stopOnAnyCancel: true).ConfigureAwait(false)))
+                && (_lingerCut || !await DiscardUntilThePeerClosesAsync(transport, _closeWait, stopOnAnyCancel: true).ConfigureAwait(false)))
             {
                 // The peer neither closed nor reset in its time: the close now may reset what we sent last. The
                 // application was told nothing; the peer's doing, so at Debug, as the output's own timeout says its drop.
-                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillSendingAfterGoodbye());
+                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillSendingAfterGoodbye(_closeWait));
             }
             else if (SocketQueues.WasTornDown(_closingSocket!))
             {
@@ -156,14 +156,14 @@ public sealed partial class OssuaryDuplexPipe
     }
 
     /// <summary>
-    /// Reads and discards until the peer closes its end or 5 s pass. A cancelled read ends it too when
+    /// Reads and discards until the peer closes its end or <paramref name="wait"/> passes (5 s unless a test shortened it). A cancelled read ends it too when
     /// <paramref name="stopOnAnyCancel"/> (disposal cuts the linger that way); otherwise only the
     /// deadline's does, and a stray one (the handshake's step timer firing late) is read past.
     /// </summary>
     /// <returns>True once the peer has closed its end; false when the wait was cut or ran out first.</returns>
-    private static async Task<bool> DiscardUntilThePeerClosesAsync(PipeReader transport, bool stopOnAnyCancel)
+    private static async Task<bool> DiscardUntilThePeerClosesAsync(PipeReader transport, TimeSpan wait, bool stopOnAnyCancel)
     {
-        using var deadline = new CancellationTokenSource(DisposeFlushTimeout);
+        using var deadline = new CancellationTokenSource(wait);
         using CancellationTokenRegistration cut = deadline.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), transport);
         while (true)
         {
@@ -192,7 +192,7 @@ public sealed partial class OssuaryDuplexPipe
     /// Disconnect (the wait <see cref="LingerAfterRefusalAsync"/> does after a refusal). A client told answers and
     /// closes at once; one that has not closed its end when the time is up is logged (event 5, Debug).
     /// </summary>
-    internal static async Task RefuseWithoutHandshakeAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
+    internal static async Task RefuseWithoutHandshakeAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry, TimeSpan closeWait)
     {
         try
         {
@@ -208,7 +208,7 @@ public sealed partial class OssuaryDuplexPipe
             return; // the client went away, or reads nothing: nothing more to tell it
         }
 
-        await LingerAfterRefusalAsync(transport, connection, telemetry).ConfigureAwait(false);
+        await LingerAfterRefusalAsync(transport, connection, telemetry, closeWait).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -223,12 +223,12 @@ public sealed partial class OssuaryDuplexPipe
     /// yet: a client told of its refusal closes at once, so the wait costs it a round trip, and bytes it
     /// sent just after a look that found none drew the reset all the same.
     /// </summary>
-    private static async Task LingerAfterRefusalAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry)
+    private static async Task LingerAfterRefusalAsync(IDuplexPipe transport, ConnectionContext? connection, ConnectionTelemetry telemetry, TimeSpan closeWait)
     {
         if (transport is IReadStoppingTransport stream)
         {
             // A socket stream (an OssuaryStream's) that its owner closes once the handshake has thrown: the same wait, on the stream.
-            await stream.LingerAfterRefusalAsync(telemetry).ConfigureAwait(false);
+            await stream.LingerAfterRefusalAsync(closeWait, telemetry).ConfigureAwait(false);
             return;
         }
 
@@ -240,10 +240,10 @@ public sealed partial class OssuaryDuplexPipe
         try
         {
             // Whether or not its bytes are here yet: ones that arrive just after a look found none meet the closed socket all the same.
-            if (!await DiscardUntilThePeerClosesAsync(transport.Input, stopOnAnyCancel: false).ConfigureAwait(false))
+            if (!await DiscardUntilThePeerClosesAsync(transport.Input, closeWait, stopOnAnyCancel: false).ConfigureAwait(false))
             {
                 // The client's doing, so at Debug, as the established connection's linger says it.
-                OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillOpenAfterRefusal());
+                OssuaryLog.ConnectionFailed(telemetry.Logger, telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, StillOpenAfterRefusal(closeWait));
             }
         }
         catch (Exception ex) when (!LocalFault.IsLocal(ex))
@@ -263,7 +263,7 @@ public sealed partial class OssuaryDuplexPipe
     /// a client still sending then meets a closed socket, and the reset that follows may drop the
     /// Disconnect (error) before its application reads it (it sees "connection reset", not a refusal).
     /// </summary>
-    internal static OssuaryException StillOpenAfterRefusal() => new(OssuaryErrorReason.ConnectionFailed,
-        $"The client had not closed its end {DisposeFlushTimeout.TotalSeconds:0} s after this side's Disconnect (error), which ended its handshake: "
+    internal static OssuaryException StillOpenAfterRefusal(TimeSpan waited) => new(OssuaryErrorReason.ConnectionFailed,
+        $"The client had not closed its end {waited.TotalSeconds:0.###} s after this side's Disconnect (error), which ended its handshake: "
         + "the socket was closed under it, which resets the connection if it was still sending, so the Disconnect may not have reached its application.");
 }

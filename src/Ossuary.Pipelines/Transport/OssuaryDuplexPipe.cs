@@ -80,8 +80,15 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly Pipe _output;
     private readonly PlaintextReader _inputReader;
     private readonly PlaintextWriter _outputWriter;
-    // How long disposal waits for queued output (and the Disconnect) to reach a slow peer.
-    private static readonly TimeSpan DisposeFlushTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// How long disposal waits for queued output (and the Disconnect) to reach a slow peer, and then for a peer
+    /// still sending to close its end; a server's wait for a refused client to close its end too. The options'
+    /// internal <c>CloseWait</c> (tests shorten it to the bound they wait out) carries it to each connection.
+    /// </summary>
+    internal static readonly TimeSpan DefaultCloseWait = TimeSpan.FromSeconds(5);
+
+    // This connection's DefaultCloseWait, from its plan.
+    private readonly TimeSpan _closeWait;
 
     // Set before disposal cancels the transport read, so that a stray cancellation (the
     // handshake's step timer firing late) is never mistaken for the end of the connection.
@@ -130,9 +137,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // writes that find the connection closed report the same reason as reads.
     private volatile OssuaryException? _inputFailure;
 
-    private OssuaryDuplexPipe(IDuplexPipe transport, OssuarySession session, ConnectionTelemetry telemetry, IOssuaryConnectionFeature feature, ConnectionContext? connection)
+    private OssuaryDuplexPipe(IDuplexPipe transport, OssuarySession session, ConnectionTelemetry telemetry, IOssuaryConnectionFeature feature, ConnectionContext? connection, TimeSpan closeWait)
     {
         _transport = transport;
+        _closeWait = closeWait;
         _closingSocket = ClosingSocketOf(transport, connection);
         _session = session;
         _telemetry = telemetry;
@@ -290,7 +298,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             catch (OssuaryException)
             {
                 // Ours, not the peer's: it is told, as under UseOssuary, rather than left waiting for a ServerHandshake.
-                await RefuseWithoutHandshakeAsync(transport, null, telemetry).ConfigureAwait(false);
+                await RefuseWithoutHandshakeAsync(transport, null, telemetry, plan.CloseWait).ConfigureAwait(false);
                 throw;
             }
 
@@ -427,7 +435,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             TimeSpan elapsed = await HandshakeAsync(transport, session, plan, connection, telemetry, started, cancellationToken).ConfigureAwait(false);
             var feature = new OssuaryConnectionFeature(plan.Role, session.RemotePublicKey is { IsAnonymous: true } ? null : session.RemotePublicKey, plan.LocalPublicKey, elapsed);
-            var pipe = new OssuaryDuplexPipe(transport, session, telemetry, feature, connection);
+            var pipe = new OssuaryDuplexPipe(transport, session, telemetry, feature, connection, plan.CloseWait);
             pipe._outbound = pipe.RunOutboundAsync(); // first: the inbound loop waits for it when it ends
             pipe._inbound = pipe.RunInboundAsync();
             return pipe;
@@ -440,7 +448,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             session.Dispose();
             if (toldAnEstablishedClient)
             {
-                await LingerAfterRefusalAsync(transport, connection, telemetry).ConfigureAwait(false);
+                await LingerAfterRefusalAsync(transport, connection, telemetry, plan.CloseWait).ConfigureAwait(false);
             }
 
             throw;
@@ -506,7 +514,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             try
             {
-                await _outbound.WaitAsync(DisposeFlushTimeout).ConfigureAwait(false);
+                await _outbound.WaitAsync(_closeWait).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -515,14 +523,14 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
                 _transport.Output.CancelPendingFlush();
                 await _outbound.ConfigureAwait(false);
                 OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, new OssuaryException(OssuaryErrorReason.ConnectionFailed,
-                    $"The peer read nothing for {DisposeFlushTimeout.TotalSeconds:0} s while the connection was disposed; the output still queued and the Disconnect were dropped."));
+                    $"The peer read nothing for {_closeWait.TotalSeconds:0.###} s while the connection was disposed; the output still queued and the Disconnect were dropped."));
             }
 
             // The peer may never answer our Disconnect: stop waiting for it, without an exception where the
             // transport can. Once our Disconnect went out, a socket transport gives the peer what is left
             // of the same 5 s to close its end (see SocketDuplexPipe.TryStopReading, StreamDuplexPipe.TryStopReading and LingerAsync); after a failure, none.
             _disposing = true;
-            TimeSpan lingerFor = _saidGoodbye && !_outboundFailed ? DisposeFlushTimeout - Stopwatch.GetElapsedTime(started) : TimeSpan.Zero;
+            TimeSpan lingerFor = _saidGoodbye && !_outboundFailed ? _closeWait - Stopwatch.GetElapsedTime(started) : TimeSpan.Zero;
 
             // Nor for room in the input: an application holding a read's buffer (its reader's completion
             // waits for that) may never make room, and the inbound loop must end all the same.
@@ -538,7 +546,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
                 CutLinger();
             }
-            else if (_transport is IReadStoppingTransport stoppable && stoppable.TryStopReading(lingerFor, _telemetry))
+            else if (_transport is IReadStoppingTransport stoppable && stoppable.TryStopReading(lingerFor, _closeWait, _telemetry))
             {
                 readEndsWithin = lingerFor > TimeSpan.Zero ? lingerFor : TimeSpan.Zero; // at the peer's close, or then
             }
@@ -553,13 +561,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             // nothing, and disposal waited for it forever. Given up on after a further 5 s: the loop ends
             // when that read does (closing the stream ends most), and it frees the session's secrets then,
             // as it may still use the session until that moment.
-            await _inbound.WaitAsync(readEndsWithin + DisposeFlushTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _inbound.WaitAsync(readEndsWithin + _closeWait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (!_inbound.IsCompleted)
             {
                 // Said, not passed over: the caller's transport keeps a read pending (and this the key) until it is closed.
                 // At Warning once a minute (the limiter's Error), else at Debug: every connection over such a transport ends so.
                 LogLevel level = _telemetry.Faults.Next("disposal: a transport read not cancelled", out int heldBack) == LogLevel.Error ? LogLevel.Warning : LogLevel.Debug;
-                OssuaryLog.DisposalGaveUpOnARead(_telemetry.Logger, level, _telemetry.ConnectionId, DisposeFlushTimeout.TotalSeconds, heldBack);
+                OssuaryLog.DisposalGaveUpOnARead(_telemetry.Logger, level, _telemetry.ConnectionId, _closeWait.TotalSeconds, heldBack);
                 sessionOutlivesDisposal = true;
                 _ = _inbound.ContinueWith(static (_, state) => ((OssuaryDuplexPipe)state!).DisposeSession(), this,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

@@ -127,6 +127,14 @@ public sealed class OssuaryServerOptions
     /// </summary>
     public IMeterFactory? MeterFactory { get; set; }
 
+    /// <summary>
+    /// How long a connection waits for its peer as it ends: for queued output to reach a peer that reads slowly,
+    /// for a peer still sending after our Disconnect to close its end, and (a server) for a refused client to close
+    /// its own. <see cref="OssuaryDuplexPipe.DefaultCloseWait"/> (5 s), as the public docs say; internal, so that tests of
+    /// what happens when the wait runs out need not sit through the whole of it.
+    /// </summary>
+    internal TimeSpan CloseWait { get; set; } = OssuaryDuplexPipe.DefaultCloseWait;
+
     /// <summary>Settings from configuration that could not be applied (a malformed key); validation reports them.</summary>
     internal List<string> ConfigurationProblems { get; private set; } = [];
 

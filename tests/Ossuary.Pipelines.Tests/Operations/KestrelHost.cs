@@ -69,9 +69,10 @@ internal sealed class KestrelHost : IAsyncDisposable
 
     /// <summary>
     /// A server on a loopback port behind <c>UseOssuary</c>, with <paramref name="identity"/>, admitting
-    /// <paramref name="client"/>, whose connections <paramref name="handler"/> takes.
+    /// <paramref name="client"/>, whose connections <paramref name="handler"/> takes; <paramref name="closeWait"/>, if given,
+    /// in place of the connections' 5 s wait for their client as they end (see <c>ShortCloseWait</c>).
     /// </summary>
-    public static Task<KestrelHost> StartOssuaryAsync(OssuaryIdentity identity, OssuaryPublicKey client, Func<ConnectionContext, Task> handler, Action<WebApplicationBuilder>? configure = null) =>
+    public static Task<KestrelHost> StartOssuaryAsync(OssuaryIdentity identity, OssuaryPublicKey client, Func<ConnectionContext, Task> handler, Action<WebApplicationBuilder>? configure = null, TimeSpan? closeWait = null) =>
         StartAsync(
             k => k.Listen(System.Net.IPAddress.Loopback, 0, listen =>
             {
@@ -79,6 +80,7 @@ internal sealed class KestrelHost : IAsyncDisposable
                 {
                     o.Identity = identity;
                     o.AuthorizedClientKeys.Add(client);
+                    o.CloseWait = closeWait ?? o.CloseWait;
                 });
                 listen.Run(handler);
             }),

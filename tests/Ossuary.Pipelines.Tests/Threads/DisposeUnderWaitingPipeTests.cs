@@ -20,7 +20,7 @@ public class DisposeUnderWaitingPipeTests
         using var keys = new MutualKeys();
         await using KestrelHost host = await NeverReadingServer.StartAsync(keys);
         OssuaryClientConnection connection = await OssuaryClient.ConnectAsync(
-            new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within(TimeSpan.FromSeconds(60));
+            new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions().Shortened()).Within(TimeSpan.FromSeconds(60)); // its disposal waits out the bound
         Task<ReadResult> read = Task.Run(async () => await connection.Transport.Input.ReadAsync());
         Task<FlushResult> flush = await NeverReadingServer.WriteUntilOneWaitsAsync(connection);
         Assert.False(read.IsCompleted);

@@ -197,7 +197,7 @@ public class ClientDisposalTests
     {
         using var serverKey = OssuaryIdentity.Generate();
         (NetworkStream serverSide, NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
-        var clientOptions = new OssuaryClientOptions { LoggerFactory = loggers };
+        var clientOptions = new OssuaryClientOptions { LoggerFactory = loggers }.Shortened(); // its disposal waits out the bound
         clientOptions.TrustedServerKeys.Add(serverKey.PublicKey);
         await using var server = new OssuaryStream(serverSide);
         var client = new OssuaryStream(new SynchronousReadStream(clientSide));

@@ -63,7 +63,8 @@ public class DisposedStreamTests
     [Fact]
     public async Task AReadPendingWhenTheStreamIsDisposedEndsWithObjectDisposedException()
     {
-        (OssuaryStream server, OssuaryStream client) = await AuthenticatedPairAsync();
+        // A client that finds the server behind with its last bytes as it disposes waits out its bound: the server closes last.
+        (OssuaryStream server, OssuaryStream client) = await AuthenticatedPairAsync(ShortCloseWait.Value);
         await using (server)
         {
             Task<int> pending = client.ReadAsync(new byte[16]).AsTask();
@@ -89,7 +90,8 @@ public class DisposedStreamTests
         const int Disposers = 4;
         for (int round = 0; round < Rounds; round++)
         {
-            (OssuaryStream server, OssuaryStream client, System.Net.Sockets.NetworkStream clientInner) = await AuthenticatedPairWithInnerAsync();
+            // A client still waiting for the server (behind with its bytes) as it disposes waits out its bound: the server closes last.
+            (OssuaryStream server, OssuaryStream client, System.Net.Sockets.NetworkStream clientInner) = await AuthenticatedPairWithInnerAsync(closeWait: ShortCloseWait.Value);
             await using (server)
             {
                 using var start = new Barrier(Disposers);
@@ -268,21 +270,24 @@ public class DisposedStreamTests
         Assert.IsType<OssuaryException>(thrown.InnerException); // the selector's failure, kept as the cause
     }
 
-    private static async Task<(OssuaryStream Server, OssuaryStream Client)> AuthenticatedPairAsync()
+    private static async Task<(OssuaryStream Server, OssuaryStream Client)> AuthenticatedPairAsync(TimeSpan? closeWait = null)
     {
-        (OssuaryStream server, OssuaryStream client, _) = await AuthenticatedPairWithInnerAsync();
+        (OssuaryStream server, OssuaryStream client, _) = await AuthenticatedPairWithInnerAsync(closeWait: closeWait);
         return (server, client);
     }
 
-    private static async Task<(OssuaryStream Server, OssuaryStream Client, System.Net.Sockets.NetworkStream ClientInner)> AuthenticatedPairWithInnerAsync(Func<Stream, Stream>? wrapClient = null)
+    private static async Task<(OssuaryStream Server, OssuaryStream Client, System.Net.Sockets.NetworkStream ClientInner)> AuthenticatedPairWithInnerAsync(Func<Stream, Stream>? wrapClient = null, TimeSpan? closeWait = null)
     {
         (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
         using var keys = new MutualKeys();
         var options = new OssuaryServerOptions();
         keys.ConfigureServer(options, TimeSpan.FromSeconds(10));
+        options.CloseWait = closeWait ?? options.CloseWait;
+        OssuaryClientOptions clientOptions = keys.ClientOptions();
+        clientOptions.CloseWait = closeWait ?? clientOptions.CloseWait;
         var server = new OssuaryStream(serverSide);
         var client = new OssuaryStream(wrapClient?.Invoke(clientSide) ?? clientSide);
-        await Task.WhenAll(server.AuthenticateAsServerAsync(options), client.AuthenticateAsClientAsync(keys.ClientOptions())).Within();
+        await Task.WhenAll(server.AuthenticateAsServerAsync(options), client.AuthenticateAsClientAsync(clientOptions)).Within();
         return (server, client, clientSide);
     }
 

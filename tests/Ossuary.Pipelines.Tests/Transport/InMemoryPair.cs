@@ -18,13 +18,18 @@ internal sealed class InMemoryPair : IAsyncDisposable
 
     public OssuaryPublicKey ClientKey => _clientKey.PublicKey;
 
-    /// <summary>Runs both handshakes at once over <paramref name="link"/>; <paramref name="serverTransport"/> may wrap the server's end first.</summary>
-    public static async Task<InMemoryPair> ConnectAsync(LinkedPipes link, Func<IDuplexPipe, IDuplexPipe>? serverTransport = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Runs both handshakes at once over <paramref name="link"/>; <paramref name="serverTransport"/> may wrap the server's end first.
+    /// <paramref name="closeWait"/>, if given, in place of both ends' 5 s wait for their peer as they end (see <see cref="ShortCloseWait"/>).
+    /// </summary>
+    public static async Task<InMemoryPair> ConnectAsync(LinkedPipes link, Func<IDuplexPipe, IDuplexPipe>? serverTransport = null, TimeSpan? closeWait = null, CancellationToken cancellationToken = default)
     {
         var pair = new InMemoryPair();
         var serverOptions = new OssuaryServerOptions { Identity = pair._serverKey };
+        serverOptions.CloseWait = closeWait ?? serverOptions.CloseWait;
         serverOptions.AuthorizedClientKeys.Add(pair._clientKey.PublicKey);
         var clientOptions = new OssuaryClientOptions { Identity = pair._clientKey };
+        clientOptions.CloseWait = closeWait ?? clientOptions.CloseWait;
         clientOptions.TrustedServerKeys.Add(pair._serverKey.PublicKey);
 
         Task<OssuaryDuplexPipe> server = OssuaryDuplexPipe.AcceptAsync(serverTransport is null ? link.Server : serverTransport(link.Server), serverOptions, cancellationToken);

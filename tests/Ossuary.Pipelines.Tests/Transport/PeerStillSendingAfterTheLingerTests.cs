@@ -17,7 +17,7 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// closes with the peer's bytes unread: a reset, which may drop our last frames and the Disconnect.
 /// That is logged as the peer's doing (Debug, event 5), as the output's own 5 s timeout is; it was
 /// silent, on the server (<c>UseOssuary</c>'s linger) and on the client (its socket stream's).
-/// The deadline is the library's 5 s (no clock to fake on that path); the log is asserted, not the time.
+/// The deadline is the library's 5 s, shortened here (<see cref="ShortCloseWait"/>): the log is asserted, not the time.
 /// </summary>
 public class PeerStillSendingAfterTheLingerTests
 {
@@ -37,7 +37,7 @@ public class PeerStillSendingAfterTheLingerTests
             {
                 await Task.Delay(10);
             }
-        }, builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        }, builder => builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug), ShortCloseWait.Value);
         using SessionSocketPeer client = await SessionSocketPeer.ConnectClientAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys);
 
         // Sends until the server's socket is closed under it (the send then fails): the server logged
@@ -53,7 +53,7 @@ public class PeerStillSendingAfterTheLingerTests
         using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
         using var loggers = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
-        OssuaryClientOptions options = keys.ClientOptions();
+        OssuaryClientOptions options = keys.ClientOptions().Shortened();
         options.LoggerFactory = loggers;
         (SessionSocketPeer server, OssuaryClientConnection client) = await SessionSocketPeer.ServeClientAsync(keys, options);
         using SessionSocketPeer serverPeer = server;

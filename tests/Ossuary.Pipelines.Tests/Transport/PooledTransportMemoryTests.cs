@@ -62,7 +62,9 @@ public class PooledTransportMemoryTests
         var pool = new DiagnosticMemoryPool(4096);
         LinkedPipes link = LinkedPipes.Transparent(out Task relays, pool);
         Task writing;
-        await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link))
+
+        // The server's disposal (its echo backed up behind a client that stopped reading) waits out its bound.
+        await using (InMemoryPair pair = await InMemoryPair.ConnectAsync(link, closeWait: ShortCloseWait.Value))
         {
             Task echo = EchoAsync(pair.Server);
             var waitingForRoom = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -15,7 +15,7 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// client to close its end. A client that is still sending then has the socket closed under it, and the
 /// reset that follows may drop the server's Disconnect (error): that is logged as the peer's doing (Debug,
 /// event 5), as the established connection's linger says it. Both waits ran out and said nothing.
-/// The deadline is the library's 5 s; both servers wait it out side by side, so the test takes it once.
+/// The deadline is the library's 5 s, shortened here (<see cref="ShortCloseWait"/>); both servers wait it out side by side.
 /// </summary>
 public class RefusedClientStillSendingAtTheDeadlineTests
 {
@@ -30,6 +30,7 @@ public class RefusedClientStillSendingAtTheDeadlineTests
         await using OssuaryTestServer refusing = await OssuaryTestServer.StartEchoAsync(o =>
         {
             o.Identity = keys.Server;
+            o.Shortened();
 
             // Refuses once the client's bytes wait unread in the socket: the refusal's wait has begun,
             // whichever way it decides to wait, with a client that is still sending.
@@ -47,6 +48,7 @@ public class RefusedClientStillSendingAtTheDeadlineTests
         await using OssuaryTestServer failing = await OssuaryTestServer.StartEchoAsync(o =>
         {
             o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+            o.Shortened();
             o.IdentitySelector = _ => throw new InvalidOperationException("the key vault is down");
         }, OssuaryTestServer.LogTo(failingLogs));
 

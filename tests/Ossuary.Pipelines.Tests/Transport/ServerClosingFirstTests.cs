@@ -201,7 +201,7 @@ public class ServerClosingFirstTests
             {
                 sawClose.TrySetResult();
             }
-        });
+        }, closeWait: ShortCloseWait.Value); // the end comes when the server's wait runs out, whatever its length
 
         await using OssuaryClientConnection client = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, host.Port()), keys.ClientOptions()).Within();
         Task<System.IO.Pipelines.FlushResult> sending = client.Transport.Output.WriteAsync(new byte[4 << 20]).AsTask();
@@ -220,9 +220,10 @@ public class ServerClosingFirstTests
         using var keys = new MutualKeys();
         using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, keys.ClientOptions());
+        // Both disposals, at the end, wait out their bound: the client's output is stuck, and the server never reads.
+        Task<OssuaryClientConnection> connecting = OssuaryClient.ConnectAsync((IPEndPoint)listener.LocalEndpoint, keys.ClientOptions().Shortened());
         using System.Net.Sockets.Socket accepted = await listener.AcceptSocketAsync().Within();
-        var serverOptions = new OssuaryServerOptions { Identity = keys.Server };
+        var serverOptions = new OssuaryServerOptions { Identity = keys.Server }.Shortened();
         serverOptions.AuthorizedClientKeys.Add(keys.Client.PublicKey);
         await using OssuaryDuplexPipe server = await OssuaryDuplexPipe.AcceptAsync(
             new StreamDuplexPipe(new System.Net.Sockets.NetworkStream(accepted), leaveOpen: true, mayStopReading: false), serverOptions).Within();

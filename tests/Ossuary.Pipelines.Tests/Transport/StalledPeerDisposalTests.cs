@@ -23,7 +23,7 @@ public class StalledPeerDisposalTests
         await using var stalled = await StalledServer.StartAsync(keys);
         var logs = new FakeLoggerProvider();
         using var loggers = new LoggerFactory([logs]);
-        OssuaryClientOptions options = keys.ClientOptions();
+        OssuaryClientOptions options = keys.ClientOptions().Shortened(); // the wait runs out whatever its length
         options.LoggerFactory = loggers;
         OssuaryClientConnection client = await OssuaryClient.ConnectAsync(stalled.EndPoint, options).Within();
         await stalled.AuthenticatedAsync().Within();
@@ -49,9 +49,9 @@ public class StalledPeerDisposalTests
     {
         using var keys = new MutualKeys();
         await using var stalled = await StalledServer.StartAsync(keys);
-        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(stalled.EndPoint, keys.ClientOptions()).Within();
+        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(stalled.EndPoint, keys.ClientOptions().Shortened()).Within();
         await stalled.AuthenticatedAsync().Within();
-        client.Transport.Output.Write(new byte[32 << 20]); // can never all leave: the first disposal waits its 5 s
+        client.Transport.Output.Write(new byte[32 << 20]); // can never all leave: the first disposal waits out its bound
 
         Task first = client.DisposeAsync().AsTask();
         await client.DisposeAsync().AsTask().Within();
@@ -68,7 +68,7 @@ public class StalledPeerDisposalTests
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(stalled.EndPoint).Within();
         var client = new OssuaryStream(new NetworkStream(socket, ownsSocket: true));
-        await client.AuthenticateAsClientAsync(keys.ClientOptions()).Within();
+        await client.AuthenticateAsClientAsync(keys.ClientOptions().Shortened()).Within();
         await stalled.AuthenticatedAsync().Within();
 
         // Writes return while their bytes are still queued, until the queue is full: cancelling the
