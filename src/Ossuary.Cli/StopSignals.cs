@@ -22,6 +22,7 @@ internal sealed partial class StopSignals : IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly PosixSignalRegistration[] _registrations;
     private int _received; // the signal's number; 0 until one arrives
+    private volatile bool _disposed;
 
     public StopSignals()
     {
@@ -63,6 +64,7 @@ internal sealed partial class StopSignals : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         foreach (PosixSignalRegistration registration in _registrations)
         {
             registration.Dispose();
@@ -73,6 +75,15 @@ internal sealed partial class StopSignals : IDisposable
 
     private void OnSignal(PosixSignalContext context)
     {
+        // The runtime runs a handler on the thread pool, so one already dispatched can run after Dispose: its
+        // Cancel on the disposed source threw into the thread pool and crashed the process (SIGABRT) while it
+        // was ending with the command's own exit code. The command is over: the system's default action for
+        // the signal ends the process by it, as the shell expects, which leaving Cancel unset asks for.
+        if (_disposed)
+        {
+            return;
+        }
+
         context.Cancel = true;
         if (Interlocked.CompareExchange(ref _received, Number(context.Signal), 0) != 0)
         {
