@@ -5,6 +5,7 @@ namespace Ossuary.Pipelines.Configuration;
 /// <c>\u0000</c> can put in a setting) is a validation failure naming the setting: the file API's
 /// ArgumentException ("Null character in path") named neither the setting nor the options, and went
 /// past the options validator, so start-up failed with it instead of the message that says what to fix.
+/// A setting that holds a key rather than a file's name is refused too, without repeating it.
 /// </summary>
 internal static class KeyFilePath
 {
@@ -28,5 +29,34 @@ internal static class KeyFilePath
         {
             throw new InvalidOperationException($"{setting}{inConfiguration} holds a NUL character, which no file name can: '{path.Replace("\0", "\\0", StringComparison.Ordinal)}'.");
         }
+
+        // A key pasted where its file's name goes (the secret key's hex in IdentityKeyFile): the file API's
+        // "Could not find file '/app/3f2a…'" put the secret into the start-up log and every reload's Error.
+        // Said without the value; a file that really has such a name is still read.
+        if (LooksLikeAKey(path) && !File.Exists(path))
+        {
+            throw new InvalidOperationException(
+                $"{setting}{inConfiguration} holds 64 hexadecimal characters, the form of a key, not the name of a file (no such file exists): " +
+                "write the key into a file readable only by this user and name that file here. The value is not repeated here, since it may be a secret key.");
+        }
+    }
+
+    private static bool LooksLikeAKey(string path)
+    {
+        ReadOnlySpan<char> value = path.AsSpan().Trim();
+        if (value.Length != 64)
+        {
+            return false;
+        }
+
+        foreach (char c in value)
+        {
+            if (!char.IsAsciiHexDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }

@@ -79,6 +79,50 @@ public sealed class MalformedKeyFilePathTests
         Assert.Contains("IdentityKeyFile", invalid.Message);
     }
 
+    /// <summary>
+    /// A secret key pasted into <c>IdentityKeyFile</c> in place of its file's name: start-up failed with the file
+    /// API's "Could not find file '…/3f2a…'", which wrote the secret into the log. Refused by its form, unrepeated.
+    /// </summary>
+    [Fact]
+    public void ASecretKeyPastedWhereItsFileGoesIsRefusedWithoutBeingRepeated()
+    {
+        using var secret = OssuaryIdentity.Generate();
+        string hex = OssuarySecretKeyFileTestKey(secret);
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ossuary:Devices:IdentityKeyFile"] = hex,
+            ["Ossuary:Devices:Mode"] = "Unauthenticated",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddOssuaryServer(configuration.GetSection("Ossuary:Devices"), "devices");
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<OssuaryServerOptions>>().Get("devices"));
+        Assert.Contains("Ossuary:Devices:IdentityKeyFile", invalid.Message);
+        Assert.Contains("the form of a key", invalid.Message);
+        Assert.DoesNotContain(hex, invalid.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(hex, invalid.ToString(), StringComparison.OrdinalIgnoreCase);
+
+        var client = new OssuaryClientOptions { IdentityKeyFile = hex.ToUpperInvariant() };
+        client.TrustedServerKeys.Add(secret.PublicKey);
+        InvalidOperationException refused = Assert.Throws<InvalidOperationException>(() => OssuaryClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1), client).GetAwaiter().GetResult());
+        Assert.DoesNotContain(hex, refused.ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static string OssuarySecretKeyFileTestKey(OssuaryIdentity identity)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"ossuary-pasted-{Guid.NewGuid():N}.key");
+        try
+        {
+            Ossuary.Pipelines.Trust.OssuarySecretKeyFile.Write(path, identity);
+            return File.ReadAllText(path).Trim();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public void UseOssuaryGivenAnAuthorizedKeysFileThatNoFileCanHaveSaysWhichSetting()
     {
