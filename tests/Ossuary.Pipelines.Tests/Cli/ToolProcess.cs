@@ -96,10 +96,11 @@ internal sealed class ToolProcess : IDisposable
     /// <c>SignalAsync("INT")</c> is Ctrl+C. A process inherits an ignored signal, and this one's tests
     /// may run as a background job of a non-interactive shell (a CI script's <c>dotnet test ... &amp;</c>),
     /// whose jobs start with SIGINT ignored; the runtime then leaves it ignored, handlers or not, and the
-    /// tool never saw the INT.
+    /// tool never saw the INT. SIGHUP's too: a test run started under <c>nohup</c> hands it on ignored, and
+    /// the tool never saw the HUP either (the HUP case of CliStopSignalTests waited out its 30 s).
     /// </summary>
     public static ToolProcess StartInterruptible(string assembly, string name, string directory, params string[] args) =>
-        Start("env", ["--default-signal=INT", RepositoryPaths.DotnetHost(), assembly], name, directory, null, args);
+        Start("env", ["--default-signal=INT,HUP", RepositoryPaths.DotnetHost(), assembly], name, directory, null, args);
 
     /// <summary>
     /// Starts the tool through bash with <paramref name="redirections"/> (bash syntax, e.g.
