@@ -27,20 +27,14 @@ public class StuckIdentitySelectorTests
         using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
         var time = new FakeTimeProvider();
-        using var entered = new SemaphoreSlim(0);
-        using var release = new ManualResetEventSlim();
+        using var stuck = new StuckSelector(keys.Server);
         OssuaryTestServer server = await OssuaryTestServer.StartEchoAsync(
             o =>
             {
                 o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
                 o.HandshakeTimeout = TimeSpan.FromSeconds(10);
                 o.TimeProvider = time;
-                o.IdentitySelector = _ =>
-                {
-                    entered.Release();
-                    release.Wait(); // the key vault never answers (until the test ends)
-                    return keys.Server;
-                };
+                o.IdentitySelector = stuck.Select;
             },
             services =>
             {
@@ -51,11 +45,8 @@ public class StuckIdentitySelectorTests
         Task? stopped = null;
         try
         {
-            OssuaryClientOptions options = keys.ClientOptions();
-            options.HandshakeTimeout = TimeSpan.FromMinutes(5); // its own timeouts are not what ends the wait
-            options.HandshakeStepTimeout = TimeSpan.FromMinutes(5);
-            Task<OssuaryClientConnection> connect = OssuaryClient.ConnectAsync(server.EndPoint, options);
-            await entered.WaitAsync().Within();
+            Task<OssuaryClientConnection> connect = OssuaryClient.ConnectAsync(server.EndPoint, PatientClient(keys));
+            await stuck.Entered.WaitAsync().Within();
             time.Advance(TimeSpan.FromSeconds(10));
 
             OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => connect.Within());
@@ -67,11 +58,11 @@ public class StuckIdentitySelectorTests
             // The selector is still stuck: the host stops all the same.
             stopped = server.DisposeAsync().AsTask();
             await stopped.Within();
-            Assert.False(release.IsSet);
+            Assert.False(stuck.Released);
         }
         finally
         {
-            release.Set();
+            stuck.Release();
             await (stopped ?? server.DisposeAsync().AsTask());
         }
     });
@@ -85,30 +76,23 @@ public class StuckIdentitySelectorTests
     public Task CancellingAcceptAsyncEndsItWhileItsIdentitySelectorIsStuck() => Run(async () =>
     {
         using var keys = new MutualKeys();
-        using var entered = new SemaphoreSlim(0);
-        using var release = new ManualResetEventSlim();
+        using var stuck = new StuckSelector(keys.Server);
         using var cancel = new CancellationTokenSource();
-        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated };
-        options.IdentitySelector = _ =>
-        {
-            entered.Release();
-            release.Wait();
-            return keys.Server;
-        };
+        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, IdentitySelector = stuck.Select };
         try
         {
             // Off the test's thread: the selector ran on the caller's, inside the call.
             Task<OssuaryDuplexPipe> accept = Task.Run(() => OssuaryDuplexPipe.AcceptAsync(new LinkedPipes().Server, options, cancel.Token));
-            await entered.WaitAsync().Within();
+            await stuck.Entered.WaitAsync().Within();
             cancel.Cancel();
 
             OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => accept.Within());
             Assert.Equal(cancel.Token, cancelled.CancellationToken);
-            Assert.False(release.IsSet);
+            Assert.False(stuck.Released);
         }
         finally
         {
-            release.Set();
+            stuck.Release();
         }
     });
 
@@ -121,25 +105,16 @@ public class StuckIdentitySelectorTests
     public Task AcceptAsyncEndsAtTheHandshakeTimeoutWhileItsIdentitySelectorIsStuckAndTellsTheClient() => Run(async () =>
     {
         using var keys = new MutualKeys();
-        using var entered = new SemaphoreSlim(0);
-        using var release = new ManualResetEventSlim();
+        using var stuck = new StuckSelector(keys.Server);
         var time = new FakeTimeProvider();
-        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(10), TimeProvider = time };
-        options.IdentitySelector = _ =>
-        {
-            entered.Release();
-            release.Wait();
-            return keys.Server;
-        };
-        OssuaryClientOptions clientOptions = keys.ClientOptions();
-        clientOptions.HandshakeTimeout = TimeSpan.FromMinutes(5);
-        clientOptions.HandshakeStepTimeout = TimeSpan.FromMinutes(5);
+        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(10), TimeProvider = time, IdentitySelector = stuck.Select };
+        OssuaryClientOptions clientOptions = PatientClient(keys);
         LinkedPipes link = LinkedPipes.Transparent(out _);
         try
         {
             Task<OssuaryDuplexPipe> client = OssuaryDuplexPipe.ConnectAsync(link.Client, clientOptions);
             Task<OssuaryDuplexPipe> accept = Task.Run(() => OssuaryDuplexPipe.AcceptAsync(link.Server, options));
-            await entered.WaitAsync().Within();
+            await stuck.Entered.WaitAsync().Within();
             time.Advance(TimeSpan.FromSeconds(10));
 
             OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => accept.Within());
@@ -149,7 +124,7 @@ public class StuckIdentitySelectorTests
         }
         finally
         {
-            release.Set();
+            stuck.Release();
         }
     });
 
@@ -163,19 +138,10 @@ public class StuckIdentitySelectorTests
     public Task AStreamServerEndsAtTheHandshakeTimeoutOrItsTokenWhileItsIdentitySelectorIsStuck() => Run(async () =>
     {
         using var keys = new MutualKeys();
-        using var entered = new SemaphoreSlim(0);
-        using var release = new ManualResetEventSlim();
+        using var stuck = new StuckSelector(keys.Server);
         var time = new FakeTimeProvider();
-        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(10), TimeProvider = time };
-        options.IdentitySelector = _ =>
-        {
-            entered.Release();
-            release.Wait();
-            return keys.Server;
-        };
-        OssuaryClientOptions clientOptions = keys.ClientOptions();
-        clientOptions.HandshakeTimeout = TimeSpan.FromMinutes(5);
-        clientOptions.HandshakeStepTimeout = TimeSpan.FromMinutes(5);
+        var options = new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(10), TimeProvider = time, IdentitySelector = stuck.Select };
+        OssuaryClientOptions clientOptions = PatientClient(keys);
         try
         {
             (System.Net.Sockets.NetworkStream serverSide, System.Net.Sockets.NetworkStream clientSide) = await OssuaryStreamTests.ConnectTcpPairAsync();
@@ -183,7 +149,7 @@ public class StuckIdentitySelectorTests
             await using var client = new OssuaryStream(clientSide);
             Task connect = client.AuthenticateAsClientAsync(clientOptions);
             Task accept = Task.Run(() => server.AuthenticateAsServerAsync(options));
-            await entered.WaitAsync().Within();
+            await stuck.Entered.WaitAsync().Within();
             time.Advance(TimeSpan.FromSeconds(10));
 
             OssuaryException told = await Assert.ThrowsAsync<OssuaryException>(() => connect.Within());
@@ -197,17 +163,49 @@ public class StuckIdentitySelectorTests
             await using var other = new OssuaryStream(otherServerSide);
             using var cancel = new CancellationTokenSource();
             Task cancelled = Task.Run(() => other.AuthenticateAsServerAsync(options, cancel.Token));
-            await entered.WaitAsync().Within();
+            await stuck.Entered.WaitAsync().Within();
             cancel.Cancel();
             OperationCanceledException thrown = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.Within());
             Assert.Equal(cancel.Token, thrown.CancellationToken);
-            Assert.False(release.IsSet);
+            Assert.False(stuck.Released);
         }
         finally
         {
-            release.Set();
+            stuck.Release();
         }
     });
 
     private static Task Run(Func<Task> test) => test().Within();
+
+    /// <summary>A client whose own timeouts are not what ends its wait.</summary>
+    private static OssuaryClientOptions PatientClient(MutualKeys keys)
+    {
+        OssuaryClientOptions options = keys.ClientOptions();
+        options.HandshakeTimeout = TimeSpan.FromMinutes(5);
+        options.HandshakeStepTimeout = TimeSpan.FromMinutes(5);
+        return options;
+    }
+
+    /// <summary>An IdentitySelector stuck on a key vault that never answers, until the test releases it.</summary>
+    private sealed class StuckSelector(OssuaryIdentity identity) : IDisposable
+    {
+        private readonly ManualResetEventSlim _release = new();
+
+        /// <summary>Released once a call of <see cref="Select"/> has begun.</summary>
+        public SemaphoreSlim Entered { get; } = new(0);
+
+        public bool Released => _release.IsSet;
+
+        public OssuaryIdentity? Select(Microsoft.AspNetCore.Connections.ConnectionContext? connection)
+        {
+            Entered.Release();
+            _release.Wait();
+            return identity;
+        }
+
+        public void Release() => _release.Set();
+
+        // Released, not disposed: a selector thread given up on may still be waking from its wait.
+        public void Dispose() => _release.Set();
+    }
 }
