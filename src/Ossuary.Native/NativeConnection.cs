@@ -32,7 +32,7 @@ internal sealed class NativeConnection : IDisposable
     {
         _role = role;
         _identity = identity;
-        _session = CreateSession();
+        _session = CreateSession(identity);
     }
 
     public Lock Gate { get; } = new();
@@ -44,6 +44,7 @@ internal sealed class NativeConnection : IDisposable
     /// with the identity it was created with, so a fresh session is made around the new one.
     /// </summary>
     /// <returns>False (and the identity disposed) once the handshake has begun, or once the connection has been ended.</returns>
+    /// <exception cref="OutOfMemoryException">No room for the new session: the identity is disposed and the connection is as it was.</exception>
     public bool TrySetIdentity(OssuaryIdentity identity)
     {
         // A fresh session would also forget an ossuary_disconnect() made before the first byte.
@@ -53,10 +54,26 @@ internal sealed class NativeConnection : IDisposable
             return false;
         }
 
+        // The session first, the only step that can fail (a full heap): the call then returns -1, so
+        // the key in force and its session must stay, and the refused key goes (its seed wiped).
+        // Stored first, the refused key took the place of the one the old session went on signing
+        // with, which nothing then disposed: its seed waited for the finalizer, at a collection that
+        // may not come for long.
+        OssuarySession session;
+        try
+        {
+            session = CreateSession(identity);
+        }
+        catch
+        {
+            identity.Dispose();
+            throw;
+        }
+
         OssuarySession oldSession = _session;
         OssuaryIdentity? oldIdentity = _identity;
         _identity = identity;
-        _session = CreateSession();
+        _session = session;
 
         // A send call with no room may have had the old session write its ClientHandshake into
         // the queue: none of it went out (or _started would be set), and the new session writes
@@ -117,7 +134,7 @@ internal sealed class NativeConnection : IDisposable
         written = _outbound.DrainTo(output);
         if (_outbound.IsEmpty)
         {
-            while (_session.WriteHandshake(_outbound) > 0)
+            while (WriteHandshakePacket() > 0)
             {
                 _handshakeOutputEnd = _outbound.Queued;
             }
@@ -296,12 +313,19 @@ internal sealed class NativeConnection : IDisposable
         return result.Status;
     }
 
-    private OssuarySession CreateSession()
+    private int WriteHandshakePacket()
     {
+        AllocationFault.At(AllocationFault.HandshakePacket);
+        return _session.WriteHandshake(_outbound);
+    }
+
+    private OssuarySession CreateSession(OssuaryIdentity? identity)
+    {
+        AllocationFault.At(AllocationFault.Session);
         var options = new OssuarySessionOptions
         {
             Role = _role,
-            Identity = _identity,
+            Identity = identity,
 
             // libossuary's behaviour, which C peers expect: an unknown client is reset like any
             // recoverable error until the fifth reset fails the connection.

@@ -147,7 +147,8 @@ void ossuary_destroy_connection(OssuaryConnection **conn);
  * is signed with the key it started with, and this returns -1. It returns -1 too once
  * ossuary_disconnect() has ended the connection.
  *
- * Returns 0, or -1.
+ * Returns 0, or -1. After -1 the key in force stays (and signs the handshake); that includes a
+ * call that ran out of memory (the library's heap is full), whose key is wiped.
  */
 int32_t ossuary_set_secret_key(OssuaryConnection *conn, const uint8_t key[32]);
 

@@ -1,0 +1,97 @@
+using Ossuary.Native;
+using Ossuary.Pipelines.Protocol;
+
+namespace Ossuary.Pipelines.Tests.Native;
+
+/// <summary>
+/// ossuary.h's failure contract: a call that returns -1 changed nothing, so the caller can go on as
+/// if it had not been made. A full heap for real (HeapFullTests) fails the first allocation of a call,
+/// the export's own key or identity, before the steps whose order matters; so these drive the object
+/// behind a handle (<see cref="NativeConnection"/>, linked in) with <see cref="AllocationFault"/>
+/// failing one later step, and read an exception as the export does: -1, nothing written.
+/// </summary>
+public sealed class NativeConnectionFailureTests
+{
+    /// <summary>
+    /// ossuary_set_secret_key() stored the new key before it made the session around it: when that
+    /// failed it returned -1, but the connection held the refused key and had dropped its hold on the
+    /// one in force, which the old session went on signing with and which no later call, nor the
+    /// connection's destruction, then wiped: its seed was left to the finalizer.
+    /// </summary>
+    [Fact]
+    public void ASecretKeyWhoseSessionCannotBeMadeIsWipedAndTheKeyInForceStays()
+    {
+        OssuaryIdentity first = OssuaryIdentity.Generate();
+        OssuaryIdentity refused = OssuaryIdentity.Generate();
+        OssuaryIdentity third = OssuaryIdentity.Generate();
+        OssuaryIdentity serverIdentity = OssuaryIdentity.Generate();
+        OssuaryPublicKey serverKey = serverIdentity.PublicKey;
+        using var server = new NativeConnection(OssuaryRole.UnauthenticatedServer, serverIdentity);
+        using var client = new NativeConnection(OssuaryRole.Client, first);
+        client.AddAuthorizedKey(serverKey);
+
+        AllocationFault.Arm(AllocationFault.Session);
+        Assert.Equal(ReturnCode.Other, Export(() => client.TrySetIdentity(refused) ? 0 : ReturnCode.Other));
+        AllocationFault.Disarm();
+
+        Assert.True(refused.IsDisposed, "the key of the failed call was kept, its seed not wiped");
+        Assert.False(first.IsDisposed, "the key in force was wiped by a call that failed");
+
+        // The key in force is the one the next successful call replaces, and so wipes.
+        Assert.True(client.TrySetIdentity(third));
+        Assert.True(first.IsDisposed, "the key replaced after the failure was not wiped");
+        Assert.Equal(1, Handshake(client, server));
+        Assert.Equal(third.PublicKey, server.RemotePublicKey);
+    }
+
+    /// <summary>Both handshake loops until the client is established (and the server too) or stops: its last <see cref="NativeConnection.HandshakeDone"/>.</summary>
+    private static int Handshake(NativeConnection client, NativeConnection server)
+    {
+        var toServer = new List<byte>();
+        var toClient = new List<byte>();
+        byte[] buffer = new byte[4096];
+        for (int round = 0; round < 50; round++)
+        {
+            int clientDone = client.HandshakeDone();
+            int serverDone = server.HandshakeDone();
+            if ((clientDone == 1 && serverDone == 1) || clientDone < 0)
+            {
+                return clientDone;
+            }
+
+            Exchange(client, clientDone, toServer, toClient, buffer);
+            Exchange(server, serverDone, toClient, toServer, buffer);
+        }
+
+        throw new InvalidOperationException("no handshake in 50 rounds");
+    }
+
+    private static void Exchange(NativeConnection end, int done, List<byte> output, List<byte> input, byte[] buffer)
+    {
+        if (done != 0)
+        {
+            return;
+        }
+
+        end.SendHandshake(buffer, out int written);
+        output.AddRange(buffer.AsSpan(0, written));
+        if (input.Count > 0)
+        {
+            end.ReceiveHandshake(input.ToArray(), out int consumed);
+            input.RemoveRange(0, consumed);
+        }
+    }
+
+    /// <summary>What the export makes of a call: an exception is -1.</summary>
+    private static int Export(Func<int> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (OutOfMemoryException)
+        {
+            return ReturnCode.Other;
+        }
+    }
+}
