@@ -85,8 +85,15 @@ internal sealed class NativeConnection : IDisposable
         return true;
     }
 
-    public void AddAuthorizedKey(OssuaryPublicKey key)
+    /// <summary>Trusts every key of <paramref name="keys"/>, or none (the C API's -1).</summary>
+    /// <exception cref="OutOfMemoryException">No room for the keys: none of them was added.</exception>
+    public void AddAuthorizedKeys(ReadOnlySpan<OssuaryPublicKey> keys)
     {
+        foreach (OssuaryPublicKey key in keys)
+        {
+            ArgumentNullException.ThrowIfNull(key);
+        }
+
         // ossuary.h: the pause for a trust decision lasts at most one minute. The session acts on
         // an overdue wait only when it next sends or receives, so a key added after the minute,
         // with no call in between, would still resume the handshake: end the wait first.
@@ -95,9 +102,22 @@ internal sealed class NativeConnection : IDisposable
             _session.CheckHandshakeTimeout();
         }
 
-        _authorizedKeys.Add(key);
-        _session.AddAuthorizedKey(key);
+        // Room for every key on the list and in the session first, the only steps that can fail (a
+        // full heap); then nothing below allocates. A key put on the list before the session failed
+        // to take it was trusted by the next session (made by ossuary_set_secret_key) although its
+        // call returned -1, and a batch that failed part way had trusted its first keys.
+        _authorizedKeys.EnsureCapacity(_authorizedKeys.Count + keys.Length);
+        AllocationFault.At(AllocationFault.Trust);
+        _session.ReserveAuthorizedKeys(keys.Length);
+        foreach (OssuaryPublicKey key in keys)
+        {
+            _session.AddAuthorizedKey(key);
+            _authorizedKeys.Add(key);
+        }
     }
+
+    /// <inheritdoc cref="AddAuthorizedKeys"/>
+    public void AddAuthorizedKey(OssuaryPublicKey key) => AddAuthorizedKeys(new ReadOnlySpan<OssuaryPublicKey>(in key));
 
     public void Disconnect(bool error) => _session.Disconnect(error);
 

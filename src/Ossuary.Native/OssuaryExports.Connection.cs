@@ -125,18 +125,27 @@ internal static unsafe partial class OssuaryExports
                 return ReturnCode.Other;
             }
 
+            // Every key is made first, then trusted in one step that adds all or none: a call that
+            // returned -1 having trusted some of its keys left the caller unable to tell which.
             int added = 0;
+            for (int i = 0; i < count; i++)
+            {
+                // libossuary skips NULL entries and counts only the keys it took.
+                added += publicKeys[i] != null ? 1 : 0;
+            }
+
+            var keys = new OssuaryPublicKey[added];
+            for (int i = 0, next = 0; i < count; i++)
+            {
+                if (publicKeys[i] != null)
+                {
+                    keys[next++] = new OssuaryPublicKey(new ReadOnlySpan<byte>(publicKeys[i], KeySize));
+                }
+            }
+
             lock (target.Gate)
             {
-                for (int i = 0; i < count; i++)
-                {
-                    // libossuary skips NULL entries and counts only the keys it took.
-                    if (publicKeys[i] != null)
-                    {
-                        target.AddAuthorizedKey(new OssuaryPublicKey(new ReadOnlySpan<byte>(publicKeys[i], KeySize)));
-                        added++;
-                    }
-                }
+                target.AddAuthorizedKeys(keys);
             }
 
             return added;

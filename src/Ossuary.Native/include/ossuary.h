@@ -157,15 +157,16 @@ int32_t ossuary_set_secret_key(OssuaryConnection *conn, const uint8_t key[32]);
  * authenticated server admits. A client waiting after OSSUARY_ERR_UNTRUSTED_SERVER carries on
  * with its handshake when the key added is the server's.
  *
- * Returns 0, or -1.
+ * Returns 0, or -1 (the key is then not trusted, also when the library ran out of memory).
  */
 int32_t ossuary_add_authorized_key(OssuaryConnection *conn, const uint8_t key[32]);
 
 /*
  * Trusts several public keys at once: 'key' is an array of 'count' pointers to 32-byte keys.
- * NULL entries are skipped.
+ * NULL entries are skipped. All the keys are added, or none: a call that runs out of memory (the
+ * library's heap is full) trusts none of them, so the same call can be made again.
  *
- * Returns the number of keys added, or -1.
+ * Returns the number of keys added (the non-NULL entries), or -1 when none was added.
  */
 int32_t ossuary_add_authorized_keys(OssuaryConnection *conn, uint8_t *key[], uint8_t count);
 

@@ -386,6 +386,23 @@ public sealed partial class OssuarySession : IDisposable
     }
 
     /// <summary>
+    /// Makes room for <paramref name="count"/> more keys, so that as many <see cref="AddAuthorizedKey"/>
+    /// calls after it allocate nothing: the C library's calls that trust keys either trust them all or
+    /// change nothing, and must not run out of memory half way.
+    /// </summary>
+    internal void ReserveAuthorizedKeys(int count)
+    {
+        lock (_gate)
+        {
+            int needed = _authorizedKeyCount + count;
+            if (needed > _authorizedKeys.Length)
+            {
+                Array.Resize(ref _authorizedKeys, Math.Max(needed, Math.Max(4, _authorizedKeys.Length * 2)));
+            }
+        }
+    }
+
+    /// <summary>
     /// Ends the session: the next <see cref="WriteHandshake"/> writes a Disconnect with the error
     /// flag set as given, after which the session is closed. Does nothing on a closed session.
     /// A failure (<paramref name="error"/> true) reported while a clean Disconnect is still to be

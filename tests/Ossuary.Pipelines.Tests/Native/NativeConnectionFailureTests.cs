@@ -44,6 +44,82 @@ public sealed class NativeConnectionFailureTests
         Assert.Equal(third.PublicKey, server.RemotePublicKey);
     }
 
+    /// <summary>
+    /// ossuary_add_authorized_key() put the key on the connection's list before it gave it to the
+    /// session: when the session had no room for it, the call returned -1 but the key stayed on the
+    /// list, and the session that ossuary_set_secret_key() makes from that list trusted it.
+    /// </summary>
+    [Fact]
+    public void AKeyThatFailedToBeAddedIsNotTrustedNowNorByALaterSession()
+    {
+        AssertAllOrNothing((client, key) =>
+        {
+            client.AddAuthorizedKey(key);
+            return 0;
+        }, succeeded: 0);
+    }
+
+    /// <summary>
+    /// ossuary_add_authorized_keys() added its keys one at a time: a failure at the second returned -1
+    /// with the first already trusted, and the caller, told only "-1", could not tell which keys were.
+    /// A batch is now all or nothing.
+    /// </summary>
+    [Fact]
+    public void ABatchOfKeysThatFailsPartWayTrustsNoneOfThem()
+    {
+        OssuaryPublicKey unrelated = OssuaryIdentity.Generate().PublicKey;
+        AssertAllOrNothing((client, key) =>
+        {
+            client.AddAuthorizedKeys([key, unrelated]);
+            return 2;
+        }, succeeded: 2);
+    }
+
+    /// <summary>
+    /// Makes the trust step of <paramref name="add"/> fail at every point it passes in turn: after a
+    /// failure the server's key must be trusted neither by the client's session nor by a session made
+    /// afterwards; once the call gets through, by both.
+    /// </summary>
+    private static void AssertAllOrNothing(Func<NativeConnection, OssuaryPublicKey, int> add, int succeeded)
+    {
+        for (int passes = 0; passes < 10; passes++)
+        {
+            foreach (bool laterSession in new[] { false, true })
+            {
+                OssuaryIdentity serverIdentity = OssuaryIdentity.Generate();
+                OssuaryPublicKey serverKey = serverIdentity.PublicKey;
+                using var server = new NativeConnection(OssuaryRole.UnauthenticatedServer, serverIdentity);
+                using var client = new NativeConnection(OssuaryRole.Client, null);
+
+                AllocationFault.Arm(AllocationFault.Trust, passes);
+                int result = Export(() => add(client, serverKey));
+                AllocationFault.Disarm();
+                if (laterSession)
+                {
+                    Assert.True(client.TrySetIdentity(OssuaryIdentity.Generate()));
+                }
+
+                int done = Handshake(client, server);
+                if (result == succeeded)
+                {
+                    Assert.True(done == 1, $"the call succeeded, but the server's key is not trusted: {done}");
+                    if (laterSession)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                Assert.Equal(ReturnCode.Other, result);
+                string session = laterSession ? "a session made after the call" : "the session in force";
+                Assert.True(done == ReturnCode.UntrustedServer, $"the call failed after {passes} passes, but {session} trusts the server's key: {done}");
+            }
+        }
+
+        Assert.Fail("the call never got through");
+    }
+
     /// <summary>Both handshake loops until the client is established (and the server too) or stops: its last <see cref="NativeConnection.HandshakeDone"/>.</summary>
     private static int Handshake(NativeConnection client, NativeConnection server)
     {
