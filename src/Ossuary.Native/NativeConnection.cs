@@ -154,9 +154,19 @@ internal sealed class NativeConnection : IDisposable
         written = _outbound.DrainTo(output);
         if (_outbound.IsEmpty)
         {
-            while (WriteHandshakePacket() > 0)
+            try
             {
-                _handshakeOutputEnd = _outbound.Queued;
+                while (WriteHandshakePacket() > 0)
+                {
+                    _handshakeOutputEnd = _outbound.Queued;
+                }
+            }
+            catch when (written > 0 || !_outbound.IsEmpty)
+            {
+                // No room for the next packet (a full heap), after bytes left the queue or a packet
+                // joined it: -1 would report nothing written, and the bytes handed out would be lost
+                // for good (the peer waiting on a packet cut short). They are reported instead; the
+                // packet that failed is still owed (WriteHandshake leaves it so) and the next call writes it.
             }
 
             written += _outbound.DrainTo(output[written..]);

@@ -218,7 +218,9 @@ int32_t ossuary_recv_handshake(OssuaryConnection *conn,
  * Returns the bytes written (possibly 0); OSSUARY_ERR_WOULDBLOCK when out_buf was too small
  * for everything: the rest is kept and handed out by the next ossuary_send_handshake() or
  * ossuary_flush() (or ossuary_send_data() once the channel is established: before that it
- * returns -1 and hands out nothing); -1 on bad arguments.
+ * returns -1 and hands out nothing); -1 on bad arguments, or when there was no memory for the
+ * next packet and nothing was written (a call that had written bytes returns them, and the
+ * packet follows in a later call).
  */
 int32_t ossuary_send_handshake(OssuaryConnection *conn,
                                uint8_t *out_buf, uint16_t *out_buf_len);

@@ -12,6 +12,8 @@ namespace Ossuary.Pipelines.Tests.Native;
 /// </summary>
 public sealed class NativeConnectionFailureTests
 {
+    private delegate int Writing(Span<byte> output, out int written);
+
     /// <summary>
     /// ossuary_set_secret_key() stored the new key before it made the session around it: when that
     /// failed it returned -1, but the connection held the refused key and had dropped its hold on the
@@ -73,6 +75,43 @@ public sealed class NativeConnectionFailureTests
             client.AddAuthorizedKeys([key, unrelated]);
             return 2;
         }, succeeded: 2);
+    }
+
+    /// <summary>
+    /// ossuary_send_handshake() copied what an earlier call had kept back into out_buf, then failed to
+    /// write the next packet and returned -1, which reports nothing written: the bytes copied were
+    /// gone from the library and never sent, and the peer's handshake stalled on a packet cut short.
+    /// Now the call reports the bytes it copied, and the next call writes the packet that failed.
+    /// </summary>
+    [Fact]
+    public void HandshakeBytesHandedOutBeforeTheNextPacketFailsAreReportedNotLost()
+    {
+        using var server = new NativeConnection(OssuaryRole.UnauthenticatedServer, null);
+        using var client = new NativeConnection(OssuaryRole.Client, null);
+        var sent = new List<byte>();
+        byte[] buffer = new byte[4096];
+        Assert.Equal(ReturnCode.WouldBlock, client.SendHandshake(buffer.AsSpan(0, 10), out int written));
+        sent.AddRange(buffer.AsSpan(0, written));
+
+        // A Disconnect is now owed behind the rest of the ClientHandshake, kept back in the queue.
+        client.Disconnect(error: false);
+        AllocationFault.Arm(AllocationFault.HandshakePacket);
+        (int result, written) = Export(client.SendHandshake, buffer);
+        AllocationFault.Disarm();
+        Assert.True(result == written && written > 0, $"the call returned {result} with {written} bytes reported written");
+        sent.AddRange(buffer.AsSpan(0, written));
+
+        (result, written) = Export(client.SendHandshake, buffer);
+        Assert.True(result == written && written > 0, $"the packet that failed was not written again: {result}, {written} bytes");
+        sent.AddRange(buffer.AsSpan(0, written));
+
+        // The server takes a whole ClientHandshake, answers it, then takes the Disconnect, which ends it.
+        byte[] stream = [.. sent];
+        int consumed = server.ReceiveHandshake(stream, out int taken);
+        Assert.True(consumed > 0 && consumed == taken, $"the ClientHandshake did not come through whole: {consumed}");
+        Assert.True(server.SendHandshake(buffer, out _) > 0, "the server did not answer the ClientHandshake");
+        Assert.Equal(ReturnCode.Other, server.ReceiveHandshake(stream.AsSpan(taken), out int rest));
+        Assert.Equal(stream.Length, taken + rest);
     }
 
     /// <summary>
@@ -168,6 +207,20 @@ public sealed class NativeConnectionFailureTests
         catch (OutOfMemoryException)
         {
             return ReturnCode.Other;
+        }
+    }
+
+    /// <summary>What the export makes of a call that writes: an exception is -1 with nothing written.</summary>
+    private static (int Result, int Written) Export(Writing call, Span<byte> output)
+    {
+        try
+        {
+            int result = call(output, out int written);
+            return (result, written);
+        }
+        catch (OutOfMemoryException)
+        {
+            return (ReturnCode.Other, 0);
         }
     }
 }
