@@ -158,14 +158,29 @@ public sealed partial class OssuarySession
             return OpenRecord(body, plaintext);
         }
 
+        // The id, and the nonce a handshake blob advances, stay where they were if reading the packet
+        // throws (no memory for the peer's key or the cipher: the C library's full heap), so that the
+        // same packet handed in again is read as the first time. Left advanced, the retry was a
+        // message id gap, and the handshake reset.
+        ushort expectedId = _remoteMessageId;
+        SessionNonce expectedNonce = _remoteNonce;
         _remoteMessageId++;
-        return (_step, header.Type) switch
+        try
         {
-            (Step.ServerWaitClientHandshake, PacketType.ClientHandshake) or
-            (Step.ClientWaitServerHandshake, PacketType.ServerHandshake) or
-            (Step.ServerWaitAuthentication, PacketType.ClientAuthentication) => OnHandshakePacket(header.Type, body),
-            _ => BeginReset(OssuaryErrorReason.UnexpectedPacket, initiator: true),
-        };
+            return (_step, header.Type) switch
+            {
+                (Step.ServerWaitClientHandshake, PacketType.ClientHandshake) or
+                (Step.ClientWaitServerHandshake, PacketType.ServerHandshake) or
+                (Step.ServerWaitAuthentication, PacketType.ClientAuthentication) => OnHandshakePacket(header.Type, body),
+                _ => BeginReset(OssuaryErrorReason.UnexpectedPacket, initiator: true),
+            };
+        }
+        catch
+        {
+            _remoteMessageId = expectedId;
+            _remoteNonce = expectedNonce;
+            throw;
+        }
     }
 
     private OssuaryReceiveResult OnHandshakePacket(PacketType type, in ReadOnlySequence<byte> body)

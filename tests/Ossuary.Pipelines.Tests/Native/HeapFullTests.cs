@@ -51,6 +51,24 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
         Assert.Contains("ok recv_data\n", result.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// ossuary_recv_handshake() that met the full heap where the server makes the client's key (after
+    /// the ClientAuthentication opened) returned -1 with nothing consumed, as ossuary.h says, but the
+    /// session had already counted the packet (its message id, and the nonce its blob used): the same
+    /// bytes handed in again were a message id gap, and the handshake reset. Now a packet whose
+    /// reading fails leaves both where they were. The packet's header goes in before the heap is
+    /// filled, so that its buffer is made with room, and the call then fails in the session itself.
+    /// </summary>
+    [Fact]
+    public async Task ReceiveHandshakeThatRunsOutOfMemoryCanBeRetriedWithoutAReset()
+    {
+        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "recv_handshake");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("with the heap full: -1, 0 consumed\n", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok recv_handshake\n", result.Output, StringComparison.Ordinal);
+    }
+
     private async Task<ProcessResult> RunLimitedAsync(NativeLink link, string scenario)
     {
         string program = await native.ProgramAsync("heap_full", link);
