@@ -77,24 +77,29 @@ internal static class ListenCommand
             }
 
             Socket socket = await ListenerAccept.NextAsync(listener, cancellationToken);
-            _ = ReleaseWhenEndedAsync(HandshakeAndServeAsync(socket, serve, cancellationToken), slots);
+            _ = ReleaseWhenEndedAsync(HandshakeAndServeAsync(socket, serve, cancellationToken), slots, cancellationToken);
         }
     }
 
     /// <summary>
     /// Frees an echo connection's slot once it ends. A connection reports its own failures (the
     /// peer's, its stream's) where they happen, so what reaches here is a bug of the tool: said with
-    /// its cause and type, rather than suppressed with the task. The server goes on.
+    /// its cause and type, rather than suppressed with the task. The server goes on. A cancellation is the
+    /// server stopping only when <paramref name="stopping"/> says so; any other is a bug like the rest.
     /// </summary>
-    private static async Task ReleaseWhenEndedAsync(Task<int> connection, SemaphoreSlim slots)
+    private static async Task ReleaseWhenEndedAsync(Task<int> connection, SemaphoreSlim slots, CancellationToken stopping)
     {
         try
         {
             await connection;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException)
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            // The server is stopping (Ctrl+C), or the peer reset as its socket was set up.
+            // The server is stopping (Ctrl+C).
+        }
+        catch (SocketException)
+        {
+            // The peer reset as its socket was set up.
         }
         catch (Exception ex)
         {
