@@ -50,14 +50,22 @@ if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
 // Ctrl+C, SIGTERM and SIGHUP cancel the command's token, so that it can clean up (receive removes
 // its partial file) and say why it stopped; one that does not finish within 3 s is ended. A command
 // that failed after one ends by that signal (see StopSignals), as a shell expects.
+// The handlers go before the check, not after it: a signal between the two was handled (the process kept)
+// and then not looked for, so a failed command exited 1 where a shell expects 128 + the signal's number.
 int exitCode;
-using (var signals = new StopSignals())
+var signals = new StopSignals();
+try
 {
     exitCode = await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, signals.Token);
-    if (exitCode != ExitCodes.Success)
-    {
-        signals.EndBySignalIfReceived();
-    }
+}
+finally
+{
+    signals.Dispose();
+}
+
+if (exitCode != ExitCodes.Success)
+{
+    signals.EndBySignalIfReceived();
 }
 
 return exitCode;

@@ -62,6 +62,11 @@ internal sealed partial class StopSignals : IDisposable
         }
     }
 
+    /// <summary>
+    /// Stops handling the signals: from here one ends the process by its default action (a shell sees
+    /// 128 + its number). The token source is left undisposed (it holds no timer and no registration):
+    /// a handler that passed its check of <see cref="_disposed"/> just before may still cancel it.
+    /// </summary>
     public void Dispose()
     {
         _disposed = true;
@@ -69,8 +74,6 @@ internal sealed partial class StopSignals : IDisposable
         {
             registration.Dispose();
         }
-
-        _stopping.Dispose();
     }
 
     private void OnSignal(PosixSignalContext context)
