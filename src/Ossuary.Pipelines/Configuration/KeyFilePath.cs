@@ -41,22 +41,12 @@ internal static class KeyFilePath
         }
     }
 
+    /// <summary>A key's own form, as the key types parse it (<see cref="KeyHex"/>); the decoded bytes are wiped, as they may be a secret.</summary>
     private static bool LooksLikeAKey(string path)
     {
-        ReadOnlySpan<char> value = path.AsSpan().Trim();
-        if (value.Length != 64)
-        {
-            return false;
-        }
-
-        foreach (char c in value)
-        {
-            if (!char.IsAsciiHexDigit(c))
-            {
-                return false;
-            }
-        }
-
-        return true;
+        Span<byte> key = stackalloc byte[KeyHex.KeySize];
+        bool decoded = KeyHex.TryDecode(path, key);
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        return decoded;
     }
 }
