@@ -49,7 +49,7 @@ public sealed class TelemetryHeldStallTests : IDisposable
         using (var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
         {
             Task consuming = consumer.RunAsync(stop.Token);
-            await WaitForAsync(() => Stalls(logger) == 1, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => Stalls(logger) == 1, consuming, budget.Token);
             await stop.CancelAsync();
             await consuming;
         }
@@ -89,15 +89,15 @@ public sealed class TelemetryHeldStallTests : IDisposable
         using (var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
         {
             Task consuming = consumer.RunAsync(stop.Token);
-            await WaitForAsync(() => consumer.Held == 1, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => consumer.Held == 1, consuming, budget.Token);
 
             // The operator does as event 1710 says: 'nats stream rmm'. Then another stranger, and a reading.
             INatsJSStream stream = await js.GetStreamAsync(options.Stream, cancellationToken: budget.Token);
             await stream.DeleteMessageAsync(new StreamMsgDeleteRequest { Seq = 1 }, budget.Token);
             await js.PublishAsync(options.Subject + ".stranger", "nor this"u8.ToArray(), cancellationToken: budget.Token);
-            await WaitForAsync(() => Records(logger, 1710) == 2, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => Records(logger, 1710) == 2, consuming, budget.Token);
             await publisher.WriteAsync([new StoredReading(new string('e', 64), 1, "temp", 1, 1)], budget.Token);
-            await WaitForAsync(() => consumer.Stored == 1, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => consumer.Stored == 1, consuming, budget.Token);
 
             await stop.CancelAsync();
             await consuming;
@@ -129,7 +129,7 @@ public sealed class TelemetryHeldStallTests : IDisposable
         {
             Task consuming = consumer.RunAsync(stop.Token);
             await publisher.WriteAsync([new StoredReading(device, 1, "temp", 1, 1)], budget.Token);
-            await WaitForAsync(() => consumer.Stored == 1, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => consumer.Stored == 1, consuming, budget.Token);
 
             // Consume has started, on a limit of two. The operator raises it to three; two strangers then
             // leave room for a reading, which is delivered: no stall.
@@ -138,12 +138,12 @@ public sealed class TelemetryHeldStallTests : IDisposable
             await js.PublishAsync(options.Subject + ".stranger", "not a reading"u8.ToArray(), cancellationToken: budget.Token);
             await js.PublishAsync(options.Subject + ".stranger", "nor this"u8.ToArray(), cancellationToken: budget.Token);
             await publisher.WriteAsync([new StoredReading(device, 2, "temp", 2, 2)], budget.Token);
-            await WaitForAsync(() => consumer.Stored == 2, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => consumer.Stored == 2, consuming, budget.Token);
 
             // A third fills the new limit, with a reading behind it: the stall.
             await js.PublishAsync(options.Subject + ".stranger", "nor that"u8.ToArray(), cancellationToken: budget.Token);
             await publisher.WriteAsync([new StoredReading(device, 3, "temp", 3, 3)], budget.Token);
-            await WaitForAsync(() => Stalls(logger) == 1, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => Stalls(logger) == 1, consuming, budget.Token);
             await stop.CancelAsync();
             await consuming;
         }
@@ -159,20 +159,4 @@ public sealed class TelemetryHeldStallTests : IDisposable
     private static int Records(FakeLogger logger, int eventId) => logger.Collector.GetSnapshot().Count(r => r.Id.Id == eventId);
 
     private static int Stalls(FakeLogger logger) => Records(logger, 1718);
-
-    // Ordered by what the consumer has done, not by time: the hard limit's budget fails a wait that never
-    // ends, and a consumer that failed fails the wait with its exception.
-    private static async Task WaitForAsync(Func<bool> done, Task consuming, CancellationToken cancellationToken)
-    {
-        while (!done())
-        {
-            if (consuming.IsCompleted)
-            {
-                await consuming;
-                Assert.Fail("The consumer stopped before it was stopped.");
-            }
-
-            await Task.Delay(20, cancellationToken);
-        }
-    }
 }

@@ -54,7 +54,7 @@ public sealed class TelemetryPendingLimitTests : IDisposable
             Task consuming = consumer.RunAsync(stop.Token);
 
             // Ends at the first fetch that asks too much: with it, each pair of readings waited 30 s.
-            await WaitForAsync(() => consumer.Stored == 5 || fetches.Largest > 2, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => consumer.Stored == 5 || fetches.Largest > 2, consuming, budget.Token);
             await stop.CancelAsync();
             await consuming;
         }
@@ -88,12 +88,12 @@ public sealed class TelemetryPendingLimitTests : IDisposable
         using (var stop = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
         {
             Task consuming = consumer.RunAsync(stop.Token);
-            await WaitForAsync(() => logger.Collector.GetSnapshot().Any(r => r.Id.Id == 1718), consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => logger.Collector.GetSnapshot().Any(r => r.Id.Id == 1718), consuming, budget.Token);
 
             // What event 1718 says to do.
             config.MaxAckPending = 3;
             await js.CreateOrUpdateConsumerAsync(options.Stream, config, budget.Token);
-            await WaitForAsync(() => consumer.Stored == 1 || fetches.Largest > 2, consuming, budget.Token);
+            await ConsumerProgress.WaitForAsync(() => consumer.Stored == 1 || fetches.Largest > 2, consuming, budget.Token);
             await stop.CancelAsync();
             await consuming;
         }
@@ -103,22 +103,6 @@ public sealed class TelemetryPendingLimitTests : IDisposable
         // delivered into it after the raise was stored only when that fetch ended.
         Assert.InRange(fetches.Largest, 1, 2);
         Assert.Equal((1L, 2L), (consumer.Stored, consumer.Held));
-    }
-
-    // Ordered by what the consumer has done, not by time: the hard limit's budget fails a wait that never
-    // ends, and a consumer that failed fails the wait with its exception.
-    private static async Task WaitForAsync(Func<bool> done, Task consuming, CancellationToken cancellationToken)
-    {
-        while (!done())
-        {
-            if (consuming.IsCompleted)
-            {
-                await consuming;
-                Assert.Fail("The consumer stopped before it was stopped.");
-            }
-
-            await Task.Delay(20, cancellationToken);
-        }
     }
 
     /// <summary>The batch sizes of the pull requests made on the consumer, as nats-server receives them.</summary>
