@@ -33,6 +33,12 @@ internal sealed class CurrentPlan
         }
     }
 
+    /// <summary>
+    /// The plan in force, without a hold: for its allow-list only, which a plan replaced (or closed) meanwhile
+    /// still holds unchanged. Never for its identity, which goes once its last hold does.
+    /// </summary>
+    public Transport.HandshakePlan InForce => _plan.Plan;
+
     /// <summary>Puts <paramref name="next"/> in force and lets go of the previous plan (freed once its handshakes are over).</summary>
     public void Replace(SharedPlan next)
     {

@@ -10,7 +10,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// <summary>
 /// The plan a listener's next connection uses. It is rebuilt, and swapped in whole, when the
 /// options change (<see cref="IOptionsMonitor{TOptions}"/>) or the authorized-keys file changes on
-/// disk, so a key removed from either is refused from the next handshake on. Invalid changes are
+/// disk, so a key removed from either is refused from then on: a handshake already under way keeps the plan
+/// it took for its identity, but its admission is decided with the allow-list in force (<see cref="HandshakePlan.InForce"/>). Invalid changes are
 /// logged at Error and leave the previous plan in force: a half-edited file or setting must
 /// neither stop the server nor widen whom it admits; a change the options validator refused (which
 /// the monitor does not pass on), or that this could not apply, is reported once, and read again every
@@ -49,6 +50,10 @@ internal sealed class ServerPlanSource : IDisposable
     private SharedPlan? _generatedOwner;
     private readonly CurrentPlan _current;
 
+    // What every plan of this source asks for the allow-list that decides admission (HandshakePlan.InForce):
+    // a handshake under way when a key is revoked must not be admitted with the list it started with.
+    private readonly Func<HandshakePlan> _inForce;
+
     /// <exception cref="InvalidOperationException">The options are invalid.</exception>
     /// <exception cref="FormatException">A key file is malformed.</exception>
     /// <exception cref="IOException">A key file cannot be read.</exception>
@@ -58,6 +63,7 @@ internal sealed class ServerPlanSource : IDisposable
         // a file change is applied with the options as they were given.
         OssuaryServerOptions given = options;
         options = options.Copy();
+        _inForce = PlanInForce;
         _name = name;
         _followed = followed;
         _options = options;
@@ -95,6 +101,9 @@ internal sealed class ServerPlanSource : IDisposable
                 OnOptionsChanged, refused => OssuaryLog.OptionsReloadFailed(_logger, _name, refused));
         }
     }
+
+    /// <summary>The plan in force, for its allow-list only (see <see cref="CurrentPlan.InForce"/>).</summary>
+    private HandshakePlan PlanInForce() => _current.InForce;
 
     /// <summary>The plan in force, held for one handshake: release it once the handshake is over. Null once disposed.</summary>
     public SharedPlan? Hold() => _current.Hold();
@@ -369,6 +378,7 @@ internal sealed class ServerPlanSource : IDisposable
                 if (current.Plan.Identity is { } kept)
                 {
                     HandshakePlan plan = HandshakePlan.ForServer(options, fileKeys, out _, _generated, kept);
+                    plan.InForce = _inForce;
                     SharedPlan next = SharedPlan.Sharing(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory), current);
                     OssuaryLog.IdentityKeyFileKept(_logger, path, _name, kept.PublicKey, ex);
                     keptKey = true;
@@ -400,6 +410,7 @@ internal sealed class ServerPlanSource : IDisposable
         try
         {
             plan = HandshakePlan.ForServer(options, fileKeys, out generated, _generated, readFromFile: read);
+            plan.InForce = _inForce;
         }
         catch
         {

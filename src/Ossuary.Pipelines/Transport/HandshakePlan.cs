@@ -52,6 +52,19 @@ internal sealed class HandshakePlan
 
     public Func<OssuaryPublicKey, ConnectionContext?, CancellationToken, ValueTask<bool>>? AuthorizeClient { get; private init; }
 
+    /// <summary>
+    /// The plan in force now, for a server whose plans a listener's source replaces as its options or
+    /// authorized-keys file change (<c>ServerPlanSource</c>): its allow-list and <c>AuthorizeClient</c> decide
+    /// admission, once the client's signature is verified. Null: this plan decides (a bare pipe, a stream).
+    /// </summary>
+    /// <remarks>
+    /// A connection keeps the plan it took at its accept for its identity, which must stay alive while it
+    /// signs; decided with that plan's list, a key revoked while its handshake was under way (a client
+    /// pausing before its ClientAuthentication, within the server's timeouts) was admitted after the
+    /// revocation, once the operator had closed the key's established connections.
+    /// </remarks>
+    public Func<HandshakePlan>? InForce { get; set; }
+
     /// <summary>The server's per-connection identity choice (Kestrel's ServerCertificateSelector).</summary>
     public Func<ConnectionContext?, OssuaryIdentity?>? IdentitySelector { get; private init; }
 
@@ -249,9 +262,11 @@ internal sealed class HandshakePlan
         return options;
     }
 
+    /// <summary>Whether <paramref name="client"/>, whose key the handshake verified, is admitted: by the plan <see cref="InForce"/> now, if any.</summary>
     public async ValueTask<bool> AdmitsAsync(OssuaryPublicKey client, ConnectionContext? connection, CancellationToken cancellationToken)
     {
-        if (AdmitsAnyClient)
+        HandshakePlan deciding = InForce?.Invoke() ?? this;
+        if (deciding.AdmitsAnyClient)
         {
             return true;
         }
@@ -261,8 +276,8 @@ internal sealed class HandshakePlan
             return false;
         }
 
-        return _admittedClients.Contains(client)
-            || (AuthorizeClient is { } authorize && await Ask(authorize, client, connection, cancellationToken).ConfigureAwait(false));
+        return deciding._admittedClients.Contains(client)
+            || (deciding.AuthorizeClient is { } authorize && await Ask(authorize, client, connection, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>

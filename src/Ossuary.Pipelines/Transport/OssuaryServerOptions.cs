@@ -66,7 +66,7 @@ public sealed class OssuaryServerOptions
     /// <summary>
     /// An authorized-keys file (<see cref="Trust.OssuaryAuthorizedKeys"/>: one <c>key-hex [comment]</c>
     /// a line) whose keys are admitted besides <see cref="AuthorizedClientKeys"/>. Under <c>UseOssuary</c>
-    /// the file is watched: a key added or removed takes effect from the next handshake, without a
+    /// the file is watched: a key added or removed takes effect from the next admission (a handshake under way included), without a
     /// restart. A file that no longer parses, that other users may write, or that another user owns,
     /// keeps the previous keys (logged at Error); a deleted file (or a link's deleted target) admits
     /// nobody from it until it is back (logged at Error, event 23). A file that other users may write, or another user owns
