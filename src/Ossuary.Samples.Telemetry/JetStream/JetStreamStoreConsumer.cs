@@ -31,6 +31,10 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     // JSNoMessageFoundErr: the sequence is no longer in the stream.
     private const int NoMessageFound = 10037;
 
+    // JSConsumerNotFoundErr and JSStreamNotFoundErr: the consumer, or its whole stream, was removed.
+    private const int ConsumerNotFound = 10014;
+    private const int StreamNotFound = 10059;
+
     private readonly HashSet<ulong> _held = [];
     private long _nextHeldCheck;
 
@@ -95,14 +99,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     {
         await using NatsClient nats = NatsConnections.Create(options.Url, logger);
         INatsJSContext js = nats.CreateJetStreamContext();
-        INatsJSStream stream = await JetStreamStream.EnsureAsync(js, options, cancellationToken);
-        if (JetStreamStream.KeepsStoredReadings(stream))
-        {
-            LogStreamKeepsReadings(logger, options.Stream);
-        }
-
-        INatsJSConsumer consumer = await JetStreamConsumer.EnsureAsync(js, options, 10 * BatchSize, cancellationToken);
-        _pendingLimit = consumer.Info.Config.MaxAckPending;
+        (INatsJSStream stream, INatsJSConsumer consumer) = await EnsureAsync(js, cancellationToken);
         var batch = new List<StoredReading>(BatchSize);
         var messages = new List<NatsJSMsg<byte[]>>(BatchSize);
         try
@@ -115,7 +112,11 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                 {
                     // Busy or idle, at most once a second: the operator may have changed the pending limit,
                     // which sizes each fetch, or removed held messages, which make room under it.
-                    await CheckHeldAsync(stream, consumer, atLimit: false, cancellationToken);
+                    if (!await CheckHeldAsync(stream, consumer, atLimit: false, cancellationToken))
+                    {
+                        (stream, consumer) = await MakeAgainAsync(js, cancellationToken);
+                        continue;
+                    }
                 }
 
                 int room = FetchRoom();
@@ -179,7 +180,10 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                 if (!_stallLogged && _pendingLimit > 0 && Held >= _pendingLimit)
                 {
                     // As many held as the limit last read: a stall, unless the operator removed some or raised it.
-                    await CheckHeldAsync(stream, consumer, atLimit: true, cancellationToken);
+                    if (!await CheckHeldAsync(stream, consumer, atLimit: true, cancellationToken))
+                    {
+                        (stream, consumer) = await MakeAgainAsync(js, cancellationToken);
+                    }
                 }
             }
         }
@@ -188,6 +192,42 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
             await SendAcknowledgementsAsync(nats);
             await ForgetRemovedBeforeStoppingAsync(stream);
         }
+    }
+
+    /// <summary>The stream and the <c>store</c> consumer, made if missing, as consume starts.</summary>
+    private async Task<(INatsJSStream Stream, INatsJSConsumer Consumer)> EnsureAsync(INatsJSContext js, CancellationToken cancellationToken)
+    {
+        INatsJSStream stream = await JetStreamStream.EnsureAsync(js, options, cancellationToken);
+        if (JetStreamStream.KeepsStoredReadings(stream))
+        {
+            LogStreamKeepsReadings(logger, options.Stream);
+        }
+
+        INatsJSConsumer consumer = await JetStreamConsumer.EnsureAsync(js, options, 10 * BatchSize, cancellationToken);
+        _pendingLimit = consumer.Info.Config.MaxAckPending;
+        return (stream, consumer);
+    }
+
+    /// <summary>
+    /// The consumer, or its whole stream, was removed under this consume (an operator replacing an old
+    /// stream, event 1712, or an acknowledge-all consumer): made again, as at start. A fetch from a removed
+    /// consumer is answered "no responders", which the NATS client ends as an empty fetch: without this,
+    /// consume looked idle for good while readings piled up in the stream, and said so only at Debug.
+    /// </summary>
+    private async Task<(INatsJSStream Stream, INatsJSConsumer Consumer)> MakeAgainAsync(INatsJSContext js, CancellationToken cancellationToken)
+    {
+        LogConsumerRemoved(logger, options.Consumer, options.Stream);
+
+        // A stream made again numbers its messages afresh: a held sequence number could name a reading in
+        // it, which would be stored and then handed back instead of acknowledged, for ever. A held message
+        // still in the stream is delivered to the new consumer and held again.
+        lock (_held)
+        {
+            _held.Clear();
+        }
+
+        _stallLogged = false;
+        return await EnsureAsync(js, cancellationToken);
     }
 
     /// <summary>
@@ -225,7 +265,8 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     /// else to say why. Read from JetStream each time, not once at start: the operator may have removed held
     /// messages ('nats stream rmm') or changed the limit ('nats consumer edit') since, as event 1718 says to.
     /// </summary>
-    private async Task CheckHeldAsync(INatsJSStream stream, INatsJSConsumer consumer, bool atLimit, CancellationToken cancellationToken)
+    /// <returns>False when JetStream says the consumer, or its stream, no longer exists.</returns>
+    private async Task<bool> CheckHeldAsync(INatsJSStream stream, INatsJSConsumer consumer, bool atLimit, CancellationToken cancellationToken)
     {
         _nextHeldCheck = Environment.TickCount64 + (long)HeldCheck.TotalMilliseconds;
         ConsumerInfo info;
@@ -241,12 +282,17 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                 await ForgetRemovedAsync(stream, cancellationToken);
             }
         }
+        catch (NatsJSApiException ex) when (ex.Error.ErrCode is ConsumerNotFound or StreamNotFound)
+        {
+            // Removed under this consume: its fetches come back empty, as from an idle stream.
+            return false;
+        }
         catch (NATS.Client.Core.NatsException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            // NATS is away (an outage consume waits out, and logs as such), or refused the question (a
-            // consumer removed under it: the fetch fails and says so): asked again at the next check.
+            // NATS is away: an outage consume waits out, and which NatsOutageLog says at Warning once,
+            // with its cause, and its end at Information (1713, 1717, 1714). Asked again at the next check.
             LogHeldCheckSkipped(logger, options.Consumer, ex.Message);
-            return;
+            return true;
         }
 
         long limit = info.Config.MaxAckPending;
@@ -260,6 +306,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
         }
 
         _stallLogged = stalled;
+        return true;
     }
 
     /// <summary>Forgets the held messages that are no longer in the stream (the operator removed them).</summary>
@@ -347,6 +394,10 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     // An Error: consume stores nothing more until the operator acts, and devices' readings pile up in the stream.
     [LoggerMessage(EventId = 1718, Level = LogLevel.Error, Message = "{Held} messages that are not readings (event 1710) are held by the consumer {Consumer} of {Stream}, as many as its pending limit (max_ack_pending {Limit}): no reading is delivered to this consume, and readings wait in the stream, until some are removed ('nats stream rmm {Stream} N', for each sequence event 1710 named) or the limit is raised ('nats consumer edit {Stream} {Consumer} --max-pending M').")]
     private static partial void LogHeldFillPendingLimit(ILogger logger, long held, long limit, string stream, string consumer);
+
+    // A Warning: the operator (or a script) removed it, perhaps meaning to; readings the removed stream held are gone with it.
+    [LoggerMessage(EventId = 1722, Level = LogLevel.Warning, Message = "The consumer {Consumer} of the JetStream stream {Stream} was removed (or the stream with it) while consume ran; making them again, as at start, so that the readings published from now on are stored.")]
+    private static partial void LogConsumerRemoved(ILogger logger, string consumer, string stream);
 
     [LoggerMessage(EventId = 1719, Level = LogLevel.Debug, Message = "The pending limit and held messages of the consumer {Consumer} could not be checked ({Reason}); checked again in a second.")]
     private static partial void LogHeldCheckSkipped(ILogger logger, string consumer, string reason);
