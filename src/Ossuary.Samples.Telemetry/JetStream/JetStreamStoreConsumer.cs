@@ -20,6 +20,13 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan AcknowledgementFlush = TimeSpan.FromSeconds(5);
 
+    // A fetch's own bound. NoWait is answered at once (the messages there are, or none), so it matters only
+    // for a fetch whose answer an outage lost: the NATS client gives up on it at its expiry plus 5 s, and
+    // with the default, 30 s, consume stored nothing for 35 s from the fetch the outage caught, however
+    // soon NATS was back. No idle heartbeat: with one, the client also ends a fetch whose next message is
+    // slower than twice it, and the rest of the batch waits out the ack wait (30 s) to be delivered again.
+    private static readonly TimeSpan FetchExpiry = TimeSpan.FromSeconds(1);
+
     // How long a message that is not a reading waits before JetStream delivers it again: it stays in
     // the stream (for a consume that can read it, or the operator), without being fetched in every batch.
     private static readonly TimeSpan HeldRedelivery = TimeSpan.FromMinutes(1);
@@ -128,7 +135,7 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                 }
 
                 await foreach (NatsJSMsg<byte[]> message in consumer.FetchNoWaitAsync<byte[]>(
-                    new NatsJSFetchOpts { MaxMsgs = room }, cancellationToken: cancellationToken))
+                    new NatsJSFetchOpts { MaxMsgs = room, Expires = FetchExpiry, IdleHeartbeat = TimeSpan.Zero }, cancellationToken: cancellationToken))
                 {
                     messages.Add(message);
                     try
