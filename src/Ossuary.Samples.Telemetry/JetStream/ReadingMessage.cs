@@ -45,11 +45,11 @@ public static class ReadingMessage
     public static StoredReading Decode(ReadOnlySpan<byte> data)
     {
         string[] fields = Encoding.UTF8.GetString(data).Split(' ', 5);
-        if (fields.Length != 5 || fields[0].Length != 64
+        if (fields.Length != 5 || !IsDeviceKey(fields[0])
             || !long.TryParse(fields[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out long ts)
             || !double.TryParse(fields[3], NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
         {
-            throw new FormatException("Not a reading message: expected 'device seq ts value sensor'.");
+            throw new FormatException("Not a reading message: expected 'device seq ts value sensor', the device a key in 64 lower-case hex characters.");
         }
 
         long? sequence = fields[1] == "-" ? null
@@ -57,4 +57,11 @@ public static class ReadingMessage
             : throw new FormatException("Not a reading message: bad sequence number.");
         return new StoredReading(fields[0], sequence, fields[4], value, ts);
     }
+
+    /// <summary>
+    /// A key as a node writes it (<see cref="Ossuary.Pipelines.OssuaryPublicKey.ToString()"/>). Any 64
+    /// characters were stored as a device: an escape sequence, which <c>query</c> printed raw to the
+    /// operator's terminal, or the key in capitals, a second device apart from the real one.
+    /// </summary>
+    private static bool IsDeviceKey(string field) => field.Length == 64 && field.All(char.IsAsciiHexDigitLower);
 }
