@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace Ossuary.Pipelines.Integrations;
@@ -49,19 +50,25 @@ internal static class SocketConnector
         // How each address of a name tried before failed: a timeout on the last said only "timed out", and
         // an operator could not tell that an earlier address had refused (a server down on one of them).
         var failures = new List<string>();
+        var resolving = new StrongBox<bool>(endpoint is DnsEndPoint);
         try
         {
             return endpoint switch
             {
-                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bounded ? (started, timeout) : null, failures, bound.Token).ConfigureAwait(false),
+                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bounded ? (started, timeout) : null, failures, resolving, bound.Token).ConfigureAwait(false),
                 _ => await ConnectToAddressAsync(endpoint, bound.Token).ConfigureAwait(false),
             };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            // A SocketException carries no inner exception: the causes go in its message.
-            string before = failures.Count == 0 ? "." : $"; before that, {string.Join("; ", failures)}.";
-            throw new SocketException((int)SocketError.TimedOut, $"Connecting to {endpoint} did not complete within {timeout.TotalSeconds:0.###} s{before}");
+            // A SocketException carries no inner exception: the causes go in its message. A name still being
+            // looked up is said as such: "did not complete" alone sent an operator to the server's address and
+            // its firewall, when it was the name's resolver that never answered and no address had been tried.
+            string within = $"{timeout.TotalSeconds:0.###} s";
+            string message = resolving.Value && endpoint is DnsEndPoint name
+                ? $"Connecting to {name.Host}:{name.Port} did not complete within {within}: the host name '{name.Host}' had not resolved (the resolver did not answer), so no address was tried."
+                : $"Connecting to {endpoint} did not complete within {within}{(failures.Count == 0 ? "." : $"; before that, {string.Join("; ", failures)}.")}";
+            throw new SocketException((int)SocketError.TimedOut, message);
         }
         catch (OperationCanceledException ex) when (ex.CancellationToken != cancellationToken)
         {
@@ -72,10 +79,11 @@ internal static class SocketConnector
 
     /// <summary>
     /// Every address of <paramref name="endpoint"/> in turn; <paramref name="bound"/>: when the timeout started and its length,
-    /// null when it is none a timer can take. Each address that fails is told to <paramref name="failures"/>, as its exception's message.
+    /// null when it is none a timer can take. Each address that fails is told to <paramref name="failures"/>, as its exception's message;
+    /// <paramref name="resolving"/> is cleared once the name has resolved.
     /// </summary>
     private static async Task<Socket> ConnectToNameAsync(DnsEndPoint endpoint, Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> resolve,
-        (long Started, TimeSpan Timeout)? bound, List<string> failures, CancellationToken cancellationToken)
+        (long Started, TimeSpan Timeout)? bound, List<string> failures, StrongBox<bool> resolving, CancellationToken cancellationToken)
     {
         IPAddress[] addresses;
         Task<IPAddress[]>? lookup = null;
@@ -109,6 +117,7 @@ internal static class SocketConnector
             throw Keeping(ex, new SocketException((int)SocketError.HostNotFound, $"The host name '{endpoint.Host}' did not resolve: {ex.Message}"));
         }
 
+        resolving.Value = false; // answered: a timeout from now on is the addresses'
         if (addresses.Length == 0)
         {
             throw new SocketException((int)SocketError.HostNotFound, $"The host name '{endpoint.Host}' resolved to no address.");

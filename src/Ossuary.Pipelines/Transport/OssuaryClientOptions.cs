@@ -44,8 +44,8 @@ public sealed class OssuaryClientOptions
     public Func<OssuaryServerTrustContext, CancellationToken, ValueTask<bool>>? TrustServerAtEndPoint { get; set; }
 
     /// <summary>
-    /// Bound on connecting the socket in <c>OssuaryClient</c> and <c>OssuaryConnectionFactory</c>, every
-    /// address of a host name included: each address but the last is given up on after its share of the
+    /// Bound on connecting the socket in <c>OssuaryClient</c> and <c>OssuaryConnectionFactory</c>, a host name's
+    /// lookup and every address of it included (a timeout during the lookup says that the name had not resolved): each address but the last is given up on after its share of the
     /// time left (divided among the addresses left, at least 2 s), so that one that never answers (a
     /// black-holed IPv6 route) leaves time for the next. Default 30 s; <see cref="Timeout.InfiniteTimeSpan"/>
     /// waits as long as the OS does, for each address.

@@ -46,6 +46,25 @@ public class HangingNameLookupTests
     }
 
     /// <summary>
+    /// A ConnectTimeout that runs out while the name is still being looked up says so. Its message said only
+    /// that connecting to the host did not complete in time, as for a server that never answered its SYNs, so
+    /// an operator went looking at the server's address and firewall when no address had been tried at all.
+    /// </summary>
+    [Fact]
+    public async Task ATimeoutDuringTheLookupSaysTheNameHadNotResolved()
+    {
+        var lookup = new DeafLookup();
+
+        SocketException timedOut = await Assert.ThrowsAsync<SocketException>(() => SocketConnector.ConnectAsync(
+            new DnsEndPoint("hanging.example", 7400), TimeSpan.FromMilliseconds(200), lookup.ResolveAsync, CancellationToken.None).Within());
+
+        Assert.Equal(SocketError.TimedOut, timedOut.SocketErrorCode);
+        Assert.Contains("'hanging.example' had not resolved", timedOut.Message, StringComparison.Ordinal);
+        Assert.Contains("hanging.example:7400", timedOut.Message, StringComparison.Ordinal);
+        lookup.FailLate();
+    }
+
+    /// <summary>
     /// A lookup that fails at the instant the caller gives up: its failure is nobody's, and must still be
     /// observed. The connect observed it only when the lookup had not ended by the time its catch looked
     /// (<c>when (!lookup.IsCompleted)</c>), so one that failed in between went to
