@@ -44,9 +44,21 @@ public sealed partial class OssuaryStream : Stream
     private CancellationTokenSource? _handshakeCancellation;
 
     /// <summary>Wraps <paramref name="innerStream"/>, which the new stream owns unless <paramref name="leaveInnerStreamOpen"/>.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="innerStream"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="innerStream"/> cannot both read and write (it is one-way, or closed); it is not taken.</exception>
     public OssuaryStream(Stream innerStream, bool leaveInnerStreamOpen = false)
     {
         ArgumentNullException.ThrowIfNull(innerStream);
+
+        // Refused here, as SslStream refuses it: taken, the authentication threw what its docs do not list
+        // (the pipes' NotSupportedException), or failed a closed stream's handshake as a fault of this side.
+        if (!innerStream.CanRead || !innerStream.CanWrite)
+        {
+            throw new ArgumentException(
+                $"An OssuaryStream needs an inner stream that can both read and write; this {innerStream.GetType().Name} cannot {(innerStream.CanRead ? "write" : innerStream.CanWrite ? "read" : "read or write (is it closed?)")}.",
+                nameof(innerStream));
+        }
+
         _inner = innerStream;
         _leaveInnerStreamOpen = leaveInnerStreamOpen;
     }

@@ -12,6 +12,27 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// </summary>
 public class StreamBufferArgumentTests
 {
+    /// <summary>
+    /// An inner stream that cannot both read and write (opened read-only, or closed already) is refused as
+    /// it is wrapped, as SslStream refuses it, naming the parameter. It was taken, and the authentication
+    /// threw what its docs do not list: the pipes' NotSupportedException ("Stream does not support writing"),
+    /// or, for a closed stream, a handshake failure "on this side", logged at Error and counted as a failure.
+    /// </summary>
+    [Fact]
+    public void AnInnerStreamThatCannotBothReadAndWriteIsRefusedAsItIsWrapped()
+    {
+        using var readOnly = new MemoryStream(new byte[16], writable: false);
+        ArgumentException oneWay = Assert.Throws<ArgumentException>(() => new OssuaryStream(readOnly));
+        Assert.Equal("innerStream", oneWay.ParamName);
+        Assert.True(readOnly.CanRead); // refused, not taken: the caller still owns it
+
+        var closed = new MemoryStream();
+        closed.Dispose();
+        Assert.Equal("innerStream", Assert.Throws<ArgumentException>(() => new OssuaryStream(closed, leaveInnerStreamOpen: true)).ParamName);
+
+        XmlDocs.AssertDocumentsThrowing("M:Ossuary.Pipelines.Integrations.OssuaryStream.#ctor(System.IO.Stream,System.Boolean)", oneWay);
+    }
+
     [Fact]
     public async Task ArrayOverloadsValidateTheirArgumentsAsStreamsDo()
     {
