@@ -64,10 +64,13 @@ internal static class SocketConnector
             // A SocketException carries no inner exception: the causes go in its message. A name still being
             // looked up is said as such: "did not complete" alone sent an operator to the server's address and
             // its firewall, when it was the name's resolver that never answered and no address had been tried.
+            // A name as the caller gave it: DnsEndPoint's own "Unspecified/host:port" read as a mangled host name.
             string within = $"{timeout.TotalSeconds:0.###} s";
-            string message = resolving.Value && endpoint is DnsEndPoint name
+            string message = endpoint is not DnsEndPoint name
+                ? $"Connecting to {endpoint} did not complete within {within}."
+                : resolving.Value
                 ? $"Connecting to {name.Host}:{name.Port} did not complete within {within}: the host name '{name.Host}' had not resolved (the resolver did not answer), so no address was tried."
-                : $"Connecting to {endpoint} did not complete within {within}{(failures.Count == 0 ? "." : $"; before that, {string.Join("; ", failures)}.")}";
+                : $"Connecting to {name.Host}:{name.Port} did not complete within {within}{(failures.Count == 0 ? "." : $"; before that, {string.Join("; ", failures)}.")}";
             throw new SocketException((int)SocketError.TimedOut, message);
         }
         catch (OperationCanceledException ex) when (ex.CancellationToken != cancellationToken)

@@ -130,6 +130,9 @@ public class HostNameConnectTests
         Assert.Contains($"127.0.0.1:{port}", timedOut.Message, StringComparison.Ordinal);
         Assert.Contains("refused", timedOut.Message, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("had not resolved", timedOut.Message, StringComparison.Ordinal); // it had: the addresses used up the time
+
+        // The host as the caller named it, not DnsEndPoint's "Unspecified/half.example:port", which reads as a mangled name.
+        Assert.StartsWith($"Connecting to half.example:{port} did not complete", timedOut.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Where no address accepts, each one's failure is named, not only the last's.</summary>
