@@ -67,8 +67,20 @@ public sealed class OssuaryClientConnection : ConnectionContext, IConnectionEndW
     /// <inheritdoc />
     public override string ConnectionId
     {
-        get => _connectionId ??= Guid.NewGuid().ToString("N");
-        set => _connectionId = value;
+        // Made on first use, as Kestrel's are, but published once: two threads asking first (a log scope and
+        // the application, say) must see one id, or their records of one connection no longer match.
+        get
+        {
+            if (Volatile.Read(ref _connectionId) is { } id)
+            {
+                return id;
+            }
+
+            string made = Guid.NewGuid().ToString("N");
+            return Interlocked.CompareExchange(ref _connectionId, made, null) ?? made;
+        }
+
+        set => Volatile.Write(ref _connectionId, value);
     }
 
     /// <inheritdoc />
