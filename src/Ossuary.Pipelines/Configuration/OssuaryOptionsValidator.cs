@@ -7,33 +7,32 @@ namespace Ossuary.Pipelines.Configuration;
 /// <summary>
 /// Validates Ossuary options as the handshake would (key files read and parsed included), so that
 /// <c>ValidateOnStart</c> reports a misconfiguration at start-up with the message that says what to fix.
-/// An authorized-keys file that a running server of the same options already follows is not read
-/// (<see cref="FollowedKeyFiles"/>): its state must not block a change to the other settings. Nor is
-/// the identity key file, when such a server already presents a key file's key: it goes on presenting
-/// that key while the file the options name cannot be read (the one in force, or a new one not yet
-/// copied into place), and a client key removed in the same change must still be refused.
+/// On a reload (a server or connection factory of the same options runs, see <see cref="FollowedKeyFiles"/>)
+/// no file is read: the validator runs on the configuration's reload thread, inside the options monitor's
+/// change callback, which the host's stop waits for; a key file it named anew on a hung mount (NFS, FUSE)
+/// held up that thread, every later change of the configuration and the host's stop, for as long as the
+/// mount did not answer. The running server (or factory) reads the files itself, where its disposal does not
+/// wait for the read, and refuses a change whose files it cannot read as any refused change is (logged at
+/// Error, read again every second until it passes).
 /// </summary>
 internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IValidateOptions<OssuaryServerOptions>, IValidateOptions<OssuaryClientOptions>
 {
     public ValidateOptionsResult Validate(string? name, OssuaryServerOptions options) =>
         Check(name, () =>
         {
-            string named = name ?? Options.DefaultName;
             options.Validate(); // before any file is opened: a path no file can have is named as the setting it is
-            IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file && !followed.IsFollowed<OssuaryServerOptions>(named, file)
+            if (followed.IsRunning<OssuaryServerOptions>(name ?? Options.DefaultName))
+            {
+                return; // a reload's: the running server reads the files, off this thread
+            }
+
+            IReadOnlyList<OssuaryPublicKey> fileKeys = options.AuthorizedKeysFile is { } file
                 ? ReadKeyFile(options.Named(nameof(options.AuthorizedKeysFile)), () => OssuaryAuthorizedKeys.Load(file))
                 : [];
-            if (options.Identity is null && options.IdentityKeyFile is not null && followed.PresentsKeyFile<OssuaryServerOptions>(named))
-            {
-                return; // all the plan would check is checked but the key file, which the running server reads itself
-            }
 
             // With the file's keys given, the only file the plan reads is the identity key file.
             (HandshakePlan plan, OssuaryIdentity? generated) = ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)), () =>
-            {
-                RequireRegularOnReload<OssuaryServerOptions>(named, options.Identity is null ? options.IdentityKeyFile : null);
-                return (HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? made), made);
-            });
+                (HandshakePlan.ForServer(options, fileKeys, out OssuaryIdentity? made), made));
             plan.ReleaseOwnIdentity();
             generated?.Dispose();
         });
@@ -41,31 +40,14 @@ internal sealed class OssuaryOptionsValidator(FollowedKeyFiles followed) : IVali
     public ValidateOptionsResult Validate(string? name, OssuaryClientOptions options) =>
         Check(name, () =>
         {
-            if (options.Identity is null && options.IdentityKeyFile is not null && followed.PresentsKeyFile<OssuaryClientOptions>(name ?? Options.DefaultName))
+            if (followed.IsRunning<OssuaryClientOptions>(name ?? Options.DefaultName))
             {
                 options.Validate(); // as for a server: the running connection factory reads the key file itself
                 return;
             }
 
-            ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)), () =>
-            {
-                RequireRegularOnReload<OssuaryClientOptions>(name ?? Options.DefaultName, options.Identity is null ? options.IdentityKeyFile : null);
-                return HandshakePlan.ForClient(options);
-            }).ReleaseOwnIdentity();
+            ReadKeyFile(options.Named(nameof(options.IdentityKeyFile)), () => HandshakePlan.ForClient(options)).ReleaseOwnIdentity();
         });
-
-    /// <summary>
-    /// On a reload (a server or connection factory of these options runs), <paramref name="keyFile"/> must be a
-    /// regular file, as the running one requires (<see cref="Integrations.ReloadedKeyFile"/>): the validator runs
-    /// on the configuration's reload thread, and a named pipe's open there waited for a writer for ever.
-    /// </summary>
-    private void RequireRegularOnReload<TOptions>(string name, string? keyFile)
-    {
-        if (followed.IsRunning<TOptions>(name))
-        {
-            Integrations.ReloadedKeyFile.Require(keyFile);
-        }
-    }
 
     /// <summary>
     /// The result of <paramref name="read"/>; a key file it cannot read is named by its setting too: the

@@ -24,11 +24,9 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     private readonly OptionsFollower<OssuaryClientOptions>? _follower;
     private readonly CurrentPlan _current;
 
-    // The identity key file of the options in force (read, or still to be read), registered so that the options
-    // validator does not refuse a change for its state: see OnOptionsChanged. Changed by the follower, one change at a time.
-    private readonly FollowedKeyFiles? _followed;
+    // The identity key file of the options in force (read, or still to be read): see BuildKeepingIdentity.
+    // Changed by the follower, one change at a time.
     private string? _keyFileInForce;
-    private IDisposable? _followingKeyFile;
     private IDisposable? _running;
 
     // Orders a change's plan swap with Dispose: the follower does not wait for a change reading its key file
@@ -63,11 +61,10 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         ArgumentNullException.ThrowIfNull(monitor);
         _loggerFactory = loggerFactory;
         _meterFactory = meterFactory;
-        _followed = followed;
         OssuaryClientOptions first = monitor.Get(name);
         _current = new CurrentPlan(Build(first));
-        FollowKeyFile(first, name);
-        _running = followed?.Run<OssuaryClientOptions>(name); // from now on a validation of these options is a reload's
+        _keyFileInForce = KeyFile(first);
+        _running = followed?.Run<OssuaryClientOptions>(name); // from now on a validation of these options is a reload's, which reads no file
         _follower = new OptionsFollower<OssuaryClientOptions>(monitor, changes, name, first,
             (options, again) => OnOptionsChanged(options, name, again), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
     }
@@ -108,7 +105,6 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         lock (_lock)
         {
             _disposed = true;
-            _followingKeyFile?.Dispose();
             _running?.Dispose();
         }
 
@@ -147,7 +143,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
                 return OptionsApplied.Taken;
             }
 
-            FollowKeyFile(options, name);
+            _keyFileInForce = KeyFile(options);
 
             _current.Replace(next); // the previous options' key-file identity goes once their handshakes are over
 
@@ -237,13 +233,8 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         }
     }
 
-    /// <summary>Registers the identity key file of <paramref name="options"/>, now in force, with <see cref="FollowedKeyFiles"/>.</summary>
-    private void FollowKeyFile(OssuaryClientOptions options, string name)
-    {
-        _keyFileInForce = options.Identity is null ? options.IdentityKeyFile : null;
-        _followingKeyFile?.Dispose();
-        _followingKeyFile = _keyFileInForce is { } path ? _followed?.FollowIdentity<OssuaryClientOptions>(name, path) : null;
-    }
+    /// <summary>The identity key file <paramref name="options"/> read their key from, if any.</summary>
+    private static string? KeyFile(OssuaryClientOptions options) => options.Identity is null ? options.IdentityKeyFile : null;
 
     private SharedPlan Build(OssuaryClientOptions options)
     {

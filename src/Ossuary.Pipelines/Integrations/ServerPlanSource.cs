@@ -20,8 +20,8 @@ namespace Ossuary.Pipelines.Integrations;
 /// change through, and is read again every second until it can be (see <see cref="BuildKeepingIdentity"/>). A replaced plan's key-file identity is freed
 /// once the handshakes that took it are over; the plan in force's, once the host has stopped and
 /// its handshakes are over; an identity generated for an unauthenticated server (kept across
-/// reloads), likewise once the host has stopped and the last handshake presenting it is over. The authorized-keys file it follows is registered with
-/// <see cref="FollowedKeyFiles"/>, so that the options validator leaves that file's state to the watcher.
+/// reloads), likewise once the host has stopped and the last handshake presenting it is over. It is registered
+/// as running with <see cref="FollowedKeyFiles"/>, so that the options validator leaves a reload's files to it.
 /// </summary>
 internal sealed class ServerPlanSource : IDisposable
 {
@@ -31,9 +31,6 @@ internal sealed class ServerPlanSource : IDisposable
     private readonly ILoggerFactory? _loggerFactory;
     private readonly IMeterFactory? _meterFactory;
     private readonly OptionsFollower<OssuaryServerOptions>? _follower;
-    private readonly FollowedKeyFiles? _followed;
-    private IDisposable? _following;
-    private IDisposable? _followingIdentity;
     private IDisposable? _running;
     private OssuaryServerOptions _options;
     private IReadOnlyList<OssuaryPublicKey> _fileKeys = [];
@@ -65,7 +62,6 @@ internal sealed class ServerPlanSource : IDisposable
         options = options.Copy();
         _inForce = PlanInForce;
         _name = name;
-        _followed = followed;
         _options = options;
         _loggerFactory = options.LoggerFactory ?? loggerFactory;
         _meterFactory = options.MeterFactory ?? meterFactory;
@@ -90,8 +86,7 @@ internal sealed class ServerPlanSource : IDisposable
                 throw;
             }
 
-            Follow(options.AuthorizedKeysFile, watcher);
-            FollowIdentity(options);
+            Follow(watcher);
             _running = followed?.Run<OssuaryServerOptions>(name); // from now on a validation of these options is a reload's
         }
 
@@ -116,10 +111,6 @@ internal sealed class ServerPlanSource : IDisposable
             _disposed = true;
             _watcher?.Dispose();
             _watcher = null;
-            _following?.Dispose();
-            _following = null;
-            _followingIdentity?.Dispose();
-            _followingIdentity = null;
             _running?.Dispose();
             _running = null;
         }
@@ -199,12 +190,11 @@ internal sealed class ServerPlanSource : IDisposable
                 _current.Replace(next);
                 if (newFile)
                 {
-                    Follow(options.AuthorizedKeysFile, watcher);
+                    Follow(watcher);
                 }
 
                 _options = options;
                 _fileKeys = fileKeys;
-                FollowIdentity(options);
                 OssuaryLog.OptionsReloaded(_logger, _name, next.Plan, next.Plan.AdmittedKeyCount);
                 return keptKey ? OptionsApplied.TakenKeepingKey : OptionsApplied.Taken;
             }
@@ -341,13 +331,11 @@ internal sealed class ServerPlanSource : IDisposable
     private static IReadOnlyList<OssuaryPublicKey> ReadAgain(string? path, IReadOnlyList<OssuaryPublicKey> read) =>
         path is null ? read : OssuaryAuthorizedKeys.Load(path);
 
-    /// <summary>Makes <paramref name="watcher"/> (of <paramref name="path"/>) the one in force, in place of the previous.</summary>
-    private void Follow(string? path, AuthorizedKeysFileWatcher? watcher)
+    /// <summary>Makes <paramref name="watcher"/> the one in force, in place of the previous.</summary>
+    private void Follow(AuthorizedKeysFileWatcher? watcher)
     {
         _watcher?.Dispose();
         _watcher = watcher;
-        _following?.Dispose();
-        _following = path is null ? null : _followed?.Follow<OssuaryServerOptions>(_name, path);
     }
 
     /// <summary>
@@ -393,13 +381,6 @@ internal sealed class ServerPlanSource : IDisposable
 
         System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex); // the read's own failure, with its stack
         return null!; // not reached
-    }
-
-    /// <summary>Registers the identity key file of <paramref name="options"/>, now in force, with <see cref="FollowedKeyFiles"/>.</summary>
-    private void FollowIdentity(OssuaryServerOptions options)
-    {
-        _followingIdentity?.Dispose();
-        _followingIdentity = options.Identity is null && options.IdentityKeyFile is { } path ? _followed?.FollowIdentity<OssuaryServerOptions>(_name, path) : null;
     }
 
     /// <summary>The plan for <paramref name="options"/>; <paramref name="read"/>, their identity key file's key read already, is the plan's (freed here if it cannot be made).</summary>

@@ -77,4 +77,63 @@ public sealed class HungKeyFileReloadTests : IDisposable
 
         await reloading.Within(); // the late reload ends quietly on the stopped server
     }
+
+    /// <summary>
+    /// A file a reload names for the first time (a new authorized-keys file; an identity key file where the
+    /// server presented a generated key) was read by the options validator, on the configuration's reload
+    /// thread and inside the options monitor's change callback, which the host's stop waits for: the stop
+    /// hung for as long as the file's open did. The running server reads such a file itself, where its stop
+    /// does not wait for it.
+    /// </summary>
+    [Theory]
+    [InlineData("AuthorizedKeysFile")]
+    [InlineData("IdentityKeyFile")]
+    public async Task TheHostStopsWhileAReloadsNewlyNamedKeyFileCannotBeOpened(string setting)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        string next;
+        Dictionary<string, string?> settings;
+        if (setting == "AuthorizedKeysFile")
+        {
+            string file = Path.Combine(_folder, "authorized_keys");
+            await File.WriteAllLinesAsync(file, [OssuaryAuthorizedKeys.FormatLine(clientKey.PublicKey)]);
+            string keyFile = Path.Combine(_folder, "server.key");
+            OssuarySecretKeyFile.Write(keyFile, serverKey);
+            settings = new() { ["Ossuary:AuthorizedKeysFile"] = file, ["Ossuary:IdentityKeyFile"] = keyFile };
+            next = Path.Combine(_folder, "next_authorized_keys");
+            await File.WriteAllLinesAsync(next, [OssuaryAuthorizedKeys.FormatLine(clientKey.PublicKey)]);
+        }
+        else
+        {
+            settings = new() { ["Ossuary:Mode"] = "Unauthenticated" }; // a generated key until the file is read
+            next = Path.Combine(_folder, "next.key");
+            OssuarySecretKeyFile.Write(next, serverKey);
+        }
+
+        ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings);
+        var hung = new LeasedFile(next);
+        Task? reloading = null;
+        bool stopped = false;
+        try
+        {
+            settings["Ossuary:" + setting] = next;
+            reloading = Task.Run(server.Configuration.Reload); // on a thread of its own, as a file source's reload is
+            await HostilePeerTests.WaitForAsync(() => hung.HoldsAnOpen);
+
+            await server.DisposeAsync().AsTask().Within();
+            stopped = true;
+            Assert.True(hung.HoldsAnOpen, "the key file's open went on before the host stopped");
+        }
+        finally
+        {
+            hung.Dispose();
+            if (!stopped)
+            {
+                await Task.WhenAny(server.DisposeAsync().AsTask(), Task.Delay(TestTimeout.Default));
+            }
+        }
+
+        await reloading.Within(); // the late reload ends quietly on the stopped server
+    }
 }

@@ -80,12 +80,12 @@ public sealed class PlanSourceLifetimeTests : IDisposable
     [Fact]
     public async Task AnEndpointIsReboundWhileAChangeOfItsOptionsWaitsForItsKeyFile()
     {
-        // A change of the options that waits for its key file (refused, read again every second)
+        // A change of the options that the validator refuses (read again every second until it passes)
         // leaves the monitor nothing to return: UseOssuary(name) read the options first on the rebind
         // of its endpoint, and threw, so Kestrel's reload failed half-way (logged Critical) and the
         // endpoint stayed where it was, out of Kestrel's reach, though its name already had a source.
-        // (An authorized-keys file named for the first time is read by the validator, which refuses the
-        // change until the file is there.)
+        // (A value the binder cannot convert: a key file named anew is no longer read by the validator
+        // on a reload, but by the running server, so it leaves the monitor its value.)
         using var serverKey = OssuaryIdentity.Generate();
         using var clientKey = OssuaryIdentity.Generate();
         using var newClientKey = OssuaryIdentity.Generate();
@@ -105,8 +105,7 @@ public sealed class PlanSourceLifetimeTests : IDisposable
                 builder.Services.AddOssuaryServer(configuration.GetSection("Ossuary"));
                 builder.Logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug);
             });
-        string keysPath = Path.Combine(_folder, "devices.keys");
-        settings["Ossuary:AuthorizedKeysFile"] = keysPath; // not there yet
+        settings["Ossuary:HandshakeTimeout"] = "5 seconds";
         Assert.ThrowsAny<Exception>(configuration.Reload); // to the reloader, which a file source would swallow
         await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloadFailed).Count > 0);
 
@@ -115,7 +114,9 @@ public sealed class PlanSourceLifetimeTests : IDisposable
         var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(clientKey, serverKey.PublicKey))).DisposeAsync(); // the previous options meanwhile
 
-        await File.WriteAllTextAsync(keysPath, OssuaryAuthorizedKeys.FormatLine(newClientKey.PublicKey) + "\n");
+        settings["Ossuary:HandshakeTimeout"] = "00:00:05";
+        settings["Ossuary:AuthorizedClientKeys:0"] = newClientKey.PublicKey.ToString();
+        configuration.Reload();
         await HostilePeerTests.WaitForAsync(() => Records(logs, OptionsReloaded).Count > 0);
         await (await Echo.ConnectAndEchoAsync(endpoint, Echo.ClientOptions(newClientKey, serverKey.PublicKey))).DisposeAsync();
     }
