@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Ossuary.Pipelines.Trust;
 
@@ -10,8 +11,11 @@ namespace Ossuary.Pipelines.Trust;
 /// message names it as one, and so is a name that leads nowhere.
 /// </summary>
 /// <remarks>
-/// The check comes before the open, so a name swapped for a pipe in between still waits; whoever can
-/// swap it may write the folder, and could as well put in a file of their own keys.
+/// The check of the name comes before the open (a device may act on an open), and the file opened is
+/// checked again (<see cref="RequireOpened"/>) by a caller that opens it without waiting for a writer
+/// (O_NONBLOCK), so a name swapped for a pipe in between is refused rather than waited on: whoever
+/// could swap it in (anyone who may write the folder, /tmp's sticky bit aside) held a server's start-up,
+/// or its authorized-keys watcher and every revocation after it, for as long as nobody wrote.
 /// </remarks>
 internal static class RegularFile
 {
@@ -36,14 +40,71 @@ internal static class RegularFile
             return;
         }
 
+        throw NotRegular(path, kind, type.Value);
+    }
+
+    /// <summary>
+    /// Throws if the opened <paramref name="file"/> is a named pipe, a socket or a device: the file opened, not
+    /// what the name led to when <see cref="Require"/> looked. Linux and macOS are checked.
+    /// </summary>
+    /// <returns>Whether it is a folder, left to the caller as <see cref="Require"/> leaves it.</returns>
+    /// <exception cref="UnauthorizedAccessException">It is no regular file; the message names it and says what it is.</exception>
+    public static bool RequireOpened(SafeFileHandle file, string path, string kind)
+    {
+        int? type = null;
+        bool added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            int descriptor = (int)file.DangerousGetHandle();
+            type = OperatingSystem.IsLinux() ? TypeOnLinux(descriptor) : OperatingSystem.IsMacOS() ? TypeOnDarwin(descriptor) : null;
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+
+        return type is null or Regular or Folder ? type == Folder : throw NotRegular(path, kind, type.Value);
+    }
+
+    private static UnauthorizedAccessException NotRegular(string path, string kind, int type)
+    {
         string what = type switch
         {
-            0x1000 => "a named pipe (FIFO), which would be read only once something writes to it",
+            NamedPipe => "a named pipe (FIFO), which would be read only once something writes to it",
             0xC000 => "a socket",
             0x2000 or 0x6000 => "a device",
             _ => "a special file",
         };
-        throw new UnauthorizedAccessException($"{path}: the {kind} file is {what}, not a regular file; name a regular file.");
+        return new UnauthorizedAccessException($"{path}: the {kind} file is {what}, not a regular file; name a regular file.");
+    }
+
+    /// <summary>The file type bits of the opened file <paramref name="descriptor"/>, or null if the system cannot tell.</summary>
+    private static unsafe int? TypeOnLinux(int descriptor)
+    {
+        const int EmptyPath = 0x1000; // AT_EMPTY_PATH: the descriptor itself, not a name under it
+        const uint TypeField = 0x1; // STATX_TYPE
+        const int ModeOffset = 28; // as in TypeOnLinux(string)
+        byte* buffer = stackalloc byte[256]; // sizeof(struct statx)
+        byte empty = 0;
+        if (LibcStat.statx(descriptor, &empty, EmptyPath, TypeField, buffer) != 0 || (*(uint*)buffer & TypeField) == 0)
+        {
+            return null;
+        }
+
+        return *(ushort*)(buffer + ModeOffset) & TypeMask;
+    }
+
+    private static unsafe int? TypeOnDarwin(int descriptor)
+    {
+        const int ModeOffset = 4; // struct stat: st_dev (i32), st_mode (u16)
+        byte* buffer = stackalloc byte[256]; // sizeof(struct stat) is 144
+        bool x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64; // x64's plain call has the old layout, st_mode elsewhere
+        int result = x64 ? LibcStat.fstat_inode64(descriptor, buffer) : LibcStat.fstat(descriptor, buffer);
+        return result != 0 ? null : *(ushort*)(buffer + ModeOffset) & TypeMask;
     }
 
     /// <summary>The file type bits of the file <paramref name="path"/> leads to, or null if the system cannot tell (no such file, say).</summary>

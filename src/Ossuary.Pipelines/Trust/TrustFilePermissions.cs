@@ -23,10 +23,11 @@ internal static class TrustFilePermissions
     public static FileStream OpenRead(string path, string kind, string risk)
     {
         RegularFile.Require(path, kind); // a named pipe's open waits for a writer
+        TypeChecked?.Invoke(path);
         FileStream file;
         try
         {
-            file = UnlockedOpen.Read(path); // a lock any reader could take would keep the file from us
+            file = UnlockedOpen.Read(path, kind); // a lock any reader could take would keep the file from us; a pipe swapped in is refused
         }
         catch (UnauthorizedAccessException ex) when (Directory.Exists(path))
         {
@@ -44,6 +45,9 @@ internal static class TrustFilePermissions
             throw;
         }
     }
+
+    /// <summary>A test's seam: called with the path once its type is checked and before it is opened, to swap the name in between.</summary>
+    internal static Action<string>? TypeChecked { get; set; }
 
     /// <summary>
     /// The refusal of a folder named where a trust or key file belongs (/etc/ossuary for

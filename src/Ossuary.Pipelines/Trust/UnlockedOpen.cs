@@ -19,27 +19,34 @@ internal static partial class UnlockedOpen
     /// <summary>
     /// <paramref name="path"/> opened to read, with no lock taken; on systems other than Linux and macOS,
     /// and wherever the system refuses the open (no such file, no permission) or the name is a folder,
-    /// as .NET opens it, so that its refusal is the one callers have always caught.
+    /// as .NET opens it, so that its refusal is the one callers have always caught. It is opened without
+    /// waiting for a writer (O_NONBLOCK), and the file opened must be a regular one: a named pipe renamed
+    /// over the name after the caller checked it by name (<see cref="RegularFile"/>) was opened for reading,
+    /// which waited for a writer, for ever if none came. O_NONBLOCK has no effect on a regular file's reads,
+    /// so it is left set.
     /// </summary>
-    public static FileStream Read(string path)
+    /// <param name="path">The trust file.</param>
+    /// <param name="kind">What the file is, for the message ("authorized-keys").</param>
+    /// <exception cref="UnauthorizedAccessException">The file opened is a named pipe, a socket or a device.</exception>
+    public static FileStream Read(string path, string kind)
     {
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
         {
-            int descriptor = Open(Path.GetFullPath(path), ReadOnly | CloseOnExec);
+            int descriptor = Open(Path.GetFullPath(path), ReadOnly | CloseOnExec | NonBlocking);
             if (descriptor >= 0)
             {
                 var handle = new SafeFileHandle(descriptor, ownsHandle: true);
-                if (!Directory.Exists(path))
+                try
                 {
-                    try
+                    if (!RegularFile.RequireOpened(handle, path, kind))
                     {
                         return new FileStream(handle, FileAccess.Read);
                     }
-                    catch
-                    {
-                        handle.Dispose();
-                        throw;
-                    }
+                }
+                catch
+                {
+                    handle.Dispose();
+                    throw;
                 }
 
                 handle.Dispose();
@@ -48,6 +55,9 @@ internal static partial class UnlockedOpen
 
         return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
     }
+
+    /// <summary>O_NONBLOCK: the open of a named pipe returns at once rather than waiting for a writer.</summary>
+    private static int NonBlocking => OperatingSystem.IsMacOS() ? 0x4 : 0x800;
 
     /// <summary>O_CLOEXEC: a program the process starts meanwhile does not inherit the descriptor.</summary>
     private static int CloseOnExec => OperatingSystem.IsMacOS() ? 0x1000000 : 0x80000;

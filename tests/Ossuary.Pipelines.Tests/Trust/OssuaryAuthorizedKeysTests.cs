@@ -37,6 +37,45 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public async Task AFileSwappedForANamedPipeAfterItsTypeWasCheckedIsRefusedWithoutWaitingForAWriter()
+    {
+        // The type was checked by name and the name then opened: a named pipe renamed over the file in
+        // between was opened for reading, which waits for a writer, for ever if none comes (a server's
+        // start-up, or its watcher, and every revocation after it). The opened file itself is checked now.
+        string path = Path.Combine(_directory, "authorized_keys");
+        await File.WriteAllTextAsync(path, $"{KeyA}\n");
+        string pipe = Path.Combine(_directory, "pipe");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", pipe]))
+        {
+            await mkfifo.WaitForExitAsync().Within();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        TrustFilePermissions.TypeChecked = checkedPath =>
+        {
+            if (checkedPath == path)
+            {
+                File.Move(pipe, path, overwrite: true);
+            }
+        };
+        try
+        {
+            UnauthorizedAccessException refused = await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Task.Run(() => OssuaryAuthorizedKeys.Load(path)).Within());
+            Assert.Contains("named pipe", refused.Message, StringComparison.Ordinal);
+            Assert.Contains(path, refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            TrustFilePermissions.TypeChecked = null;
+            if (File.Exists(path))
+            {
+                // Lets an open still waiting on the pipe go (opened for reading and writing, a FIFO opens at once on Linux).
+                using var _ = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
+            }
+        }
+    }
+
+    [Fact]
     public void LoadReadsAFile()
     {
         string path = Path.Combine(_directory, "authorized_keys");
