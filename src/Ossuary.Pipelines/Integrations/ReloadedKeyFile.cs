@@ -30,5 +30,10 @@ internal static class ReloadedKeyFile
             throw new UnauthorizedAccessException(
                 $"{ex.Message} A configuration reload reads only a regular file: only start-up waits for a pipe's writer.", ex);
         }
+
+        Checked?.Invoke(path);
     }
+
+    /// <summary>A test's seam: called with the path once its type is checked and before it is opened, to swap the name in between.</summary>
+    internal static Action<string>? Checked { get; set; }
 }

@@ -274,7 +274,7 @@ internal sealed class ServerPlanSource : IDisposable
         try
         {
             ReloadedKeyFile.Require(path);
-            return (OssuarySecretKeyFile.Read(path), null);
+            return (OssuarySecretKeyFile.ReadRegular(path), null); // the file opened must be regular too: the name may be swapped meanwhile
         }
         catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException or ArgumentException)
         {

@@ -217,7 +217,39 @@ public static class OssuarySecretKeyFile
         // mode check, which told the operator to chmod 600 /dev/zero (or the terminal /dev/stdin led to).
         RegularFile.Require(path, "secret key", pipeAllowed: true);
         using FileStream file = OpenRead(path);
+        return ReadOpened(file, path);
+    }
 
+    /// <summary>
+    /// As <see cref="Read(string)"/>, for a file that must be a regular one (a configuration reload's, whose
+    /// caller checked the name first, <see cref="Integrations.ReloadedKeyFile"/>): opened without waiting for a
+    /// writer (O_NONBLOCK, <see cref="UnlockedOpen"/>), the file opened must be regular. A named pipe renamed
+    /// over the name after its check was opened for reading, which waited for a writer, for ever if none came,
+    /// and the server's reload, and every later change of its options, with it.
+    /// </summary>
+    /// <exception cref="UnauthorizedAccessException">As <see cref="Read(string)"/>, and the file opened is a named pipe.</exception>
+    /// <exception cref="FormatException">The file does not hold 64 hex characters.</exception>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    internal static OssuaryIdentity ReadRegular(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        FileStream opened;
+        try
+        {
+            opened = UnlockedOpen.Read(path, "secret key", bufferSize: 0); // unbuffered: a stream's buffer would keep a copy of the key
+        }
+        catch (UnauthorizedAccessException ex) when (Directory.Exists(path))
+        {
+            throw TrustFilePermissions.Folder(path, "secret key", ex);
+        }
+
+        using FileStream file = opened;
+        return ReadOpened(file, path);
+    }
+
+    /// <summary>The key of the opened key file <paramref name="file"/>, once its mode and owner are checked.</summary>
+    private static OssuaryIdentity ReadOpened(FileStream file, string path)
+    {
         // The mode of the file opened, not of whatever the name led to a moment before: a name
         // checked and then opened could be swapped in between (a link renamed over it) for a key
         // others can read, and that key was used.

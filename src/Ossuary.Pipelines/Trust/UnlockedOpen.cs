@@ -27,8 +27,9 @@ internal static partial class UnlockedOpen
     /// </summary>
     /// <param name="path">The trust file.</param>
     /// <param name="kind">What the file is, for the message ("authorized-keys").</param>
+    /// <param name="bufferSize">The stream's buffer; 0 for none (a secret key's copy would stay in it).</param>
     /// <exception cref="UnauthorizedAccessException">The file opened is a named pipe, a socket or a device.</exception>
-    public static FileStream Read(string path, string kind)
+    public static FileStream Read(string path, string kind, int bufferSize = 4096)
     {
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
         {
@@ -40,7 +41,7 @@ internal static partial class UnlockedOpen
                 {
                     if (!RegularFile.RequireOpened(handle, path, kind))
                     {
-                        return new FileStream(handle, FileAccess.Read);
+                        return new FileStream(handle, FileAccess.Read, bufferSize);
                     }
                 }
                 catch
@@ -53,7 +54,7 @@ internal static partial class UnlockedOpen
             }
         }
 
-        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize);
     }
 
     /// <summary>O_NONBLOCK: the open of a named pipe returns at once rather than waiting for a writer.</summary>

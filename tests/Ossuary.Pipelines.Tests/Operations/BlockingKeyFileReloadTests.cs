@@ -162,6 +162,65 @@ public sealed class BlockingKeyFileReloadTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task AServerKeyFileSwappedForANamedPipeAfterTheReloadCheckedItIsRefusedAndTheRestOfTheChangeApplied()
+    {
+        // The reload checks the new file's type by name, then opens the name: a named pipe renamed over it
+        // in between was opened for reading, which waits for a writer. The server's reload waited with it,
+        // for ever if none came, and every later change of its options waited behind that one.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var nextKey = OssuaryIdentity.Generate();
+        using var keptKey = OssuaryIdentity.Generate();
+        using var revokedKey = OssuaryIdentity.Generate();
+        string keyFile = Path.Combine(_folder, "server.key");
+        OssuarySecretKeyFile.Write(keyFile, serverKey);
+        string nextKeyFile = Path.Combine(_folder, "next.key");
+        OssuarySecretKeyFile.Write(nextKeyFile, nextKey);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = keyFile,
+            ["Ossuary:AuthorizedClientKeys:0"] = keptKey.PublicKey.ToString(),
+            ["Ossuary:AuthorizedClientKeys:1"] = revokedKey.PublicKey.ToString(),
+        };
+        var logs = new FakeLoggerProvider();
+        ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
+        string pipe = await MakeFifoAsync(Path.Combine(_folder, "pipe"));
+        ReloadedKeyFile.Checked = path =>
+        {
+            if (path == nextKeyFile)
+            {
+                File.Move(pipe, nextKeyFile, overwrite: true);
+            }
+        };
+        bool stopped = false;
+        try
+        {
+            var endpoint = new IPEndPoint(IPAddress.Loopback, server.Host.Port());
+            settings["Ossuary:IdentityKeyFile"] = nextKeyFile;
+            settings.Remove("Ossuary:AuthorizedClientKeys:1");
+            Task reloading = Task.Run(server.Configuration.Reload);
+
+            await HostilePeerTests.WaitForAsync(() => logs.Collector.GetSnapshot().Any(r => r.Id.Id == 27));
+            FakeLogRecord kept = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == 27);
+            Assert.Equal(LogLevel.Error, kept.Level);
+            Assert.Contains("named pipe", kept.Exception?.Message);
+            await reloading.Within();
+            await Echo.AssertRefusedAndServedAsync(endpoint, refused: revokedKey, served: keptKey, serverKey.PublicKey);
+
+            await server.DisposeAsync().AsTask().Within();
+            stopped = true;
+        }
+        finally
+        {
+            ReloadedKeyFile.Checked = null;
+            Unblock(nextKeyFile);
+            if (!stopped)
+            {
+                await Task.WhenAny(server.DisposeAsync().AsTask(), Task.Delay(TestTimeout.Default));
+            }
+        }
+    }
+
     private static async Task<string> MakeFifoAsync(string path)
     {
         using var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", path]);
