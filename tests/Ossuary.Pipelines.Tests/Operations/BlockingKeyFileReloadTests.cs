@@ -128,12 +128,12 @@ public sealed class BlockingKeyFileReloadTests : IDisposable
     }
 
     [Fact]
-    public async Task AKeyFileThatIsANamedPipeOnTheReloadOfAServerWithoutOneIsRefusedByTheValidatorAndTheHostStops()
+    public async Task AKeyFileThatIsANamedPipeOnTheReloadOfAServerWithoutOneIsRefusedAndTheHostStops()
     {
-        // No key file in force (an unauthenticated server's generated key), so the options validator
-        // reads the one the change names itself, on the configuration's reload thread, before anything
-        // of the server sees the change: the pipe's open held that thread (and every later change of the
-        // configuration) for ever, and the host's stop waited for the options monitor's listener.
+        // No key file in force (an unauthenticated server's generated key). The options validator read the
+        // one the change named itself, on the configuration's reload thread: the pipe's open held that thread
+        // (and every later change of the configuration) for ever, and the host's stop waited for the options
+        // monitor's listener. On a reload it now reads no file; the running server refuses the pipe.
         var settings = new Dictionary<string, string?> { ["Ossuary:Mode"] = "Unauthenticated" };
         var logs = new FakeLoggerProvider();
         ConfiguredEchoServer server = await ConfiguredEchoServer.StartAsync(settings, logs);
