@@ -48,9 +48,10 @@ internal static class KnownHostsFile
 
     /// <summary>The 1-based numbers of the lines that speak of host:port (an exact entry or a host-only one).</summary>
     /// <remarks>
-    /// Read as the library reads the file, shared, waiting out a writer that holds it (a <c>known-hosts
-    /// set</c>, another client's <c>--tofu</c>): opened without waiting, it failed at once with "being used
-    /// by another process", and a client refusing a changed key said only that.
+    /// Read as the library reads the file (<see cref="OssuaryKnownHosts.OpenToRead"/>): on Linux and macOS
+    /// without a lock, which anyone who may open the file could keep from the tool (a client refusing a
+    /// changed key then waited 10 s and said only "being used by another process"); elsewhere waiting out
+    /// a writer that holds it (a <c>known-hosts set</c>, another client's <c>--tofu</c>).
     /// </remarks>
     public static IReadOnlyList<int> LinesFor(string path, HostPort server)
     {
@@ -63,7 +64,7 @@ internal static class KnownHostsFile
         FileStream file;
         try
         {
-            file = OssuaryKnownHosts.OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            file = OssuaryKnownHosts.OpenToRead(path);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {

@@ -16,7 +16,9 @@ namespace Ossuary.Pipelines.Trust;
 /// Thread-safe: one set may serve the trust callbacks of many connections at once. A set loaded
 /// from a file answers from the file as it is when asked, so a key another process adds to it or
 /// removes from it (the tool's <c>known-hosts set</c> or <c>remove</c>, a configuration push) counts
-/// from the next check on, as it does for ssh, which reads its file for every connection.
+/// from the next check on, as it does for ssh, which reads its file for every connection. Writers
+/// replace the file whole (a new file renamed over it), so on Linux and macOS a check reads it without
+/// a lock and never waits: a lock any user who may open the file can take stalled every check.
 /// </summary>
 public sealed class OssuaryKnownHosts
 {
@@ -45,7 +47,7 @@ public sealed class OssuaryKnownHosts
 
     /// <summary>How many entries the file holds.</summary>
     /// <exception cref="FormatException">The file, as read now, has a malformed line; the message gives the file and line number.</exception>
-    /// <exception cref="IOException">The file cannot be read, or another writer held it for longer than <see cref="LockWait"/>.</exception>
+    /// <exception cref="IOException">The file cannot be read, or (on Windows, where a writer's share mode keeps readers out) another writer held it for longer than <see cref="LockWait"/>.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is not a regular file, or it cannot be opened: it is checked each time it is read, as at <see cref="Load(string)"/>.</exception>
     public int Count => Query(static entries => entries.Count);
 
@@ -88,8 +90,7 @@ public sealed class OssuaryKnownHosts
 
         try
         {
-            // Shared access: waits out a writer that holds the file exclusively (see Add).
-            using FileStream file = OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            using FileStream file = OpenToRead(path);
             return ReadOpened(file, path);
         }
         catch (FileNotFoundException)
@@ -98,8 +99,11 @@ public sealed class OssuaryKnownHosts
         }
     }
 
-    /// <summary><see cref="ReadFile"/> that waits for a writer without holding a thread (<see cref="CheckAsync"/>).</summary>
-    private async ValueTask<List<KnownHost>> ReadFileAsync(string path, CancellationToken cancellationToken)
+    /// <summary><see cref="ReadFile"/> that, where it waits for a writer (Windows), waits without holding a thread (<see cref="CheckAsync"/>).</summary>
+    private ValueTask<List<KnownHost>> ReadFileAsync(string path, CancellationToken cancellationToken) =>
+        ReadersWait ? ReadWaitingFileAsync(path, cancellationToken) : ValueTask.FromResult(ReadFile(path));
+
+    private async ValueTask<List<KnownHost>> ReadWaitingFileAsync(string path, CancellationToken cancellationToken)
     {
         RequireNotFolder(path);
         if (!File.Exists(path))
@@ -117,6 +121,27 @@ public sealed class OssuaryKnownHosts
             return [];
         }
     }
+
+    /// <summary>
+    /// True where a reader must wait for a writer: on Windows a writer's share mode keeps readers out
+    /// (and a reader's keeps the writer's rename out), and on systems other than Linux and macOS .NET's
+    /// open takes the lock that <see cref="UnlockedOpen"/> avoids.
+    /// </summary>
+    private static bool ReadersWait => !OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS();
+
+    /// <summary>
+    /// Opens the file to read it. On Linux and macOS without an advisory lock: writers replace the file
+    /// whole (<see cref="WholeFileReplacement"/>), so a reader sees the old file or the new one, and the
+    /// shared lock readers took could be kept from them by anyone who may open the file (<c>flock -x</c>
+    /// as another user, on a file in /etc/ossuary or a shared mount): every check waited <see cref="LockWait"/>
+    /// and failed, so the client could reach no server. Elsewhere it waits out a writer. The one
+    /// implementation for this class and the tool, which reads the file again to name a changed key's lines.
+    /// </summary>
+    internal static FileStream OpenToRead(string path) =>
+        ReadersWait ? OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read) : UnlockedOpen.Read(path);
+
+    /// <summary>How a writer holds the file: exclusively, but on Windows open to the rename of the new file over it.</summary>
+    private static FileShare WriterShare => OperatingSystem.IsWindows() ? FileShare.Delete : FileShare.None;
 
     /// <summary>The entries of the file opened, refused if others may write it. Read at once: a trust file is a few lines.</summary>
     private List<KnownHost> ReadOpened(FileStream file, string path)
@@ -168,8 +193,9 @@ public sealed class OssuaryKnownHosts
     /// Compares <paramref name="key"/> with what the file says about <paramref name="host"/>:<paramref name="port"/>:
     /// trusted if any of the keys recorded for it is <paramref name="key"/> (a host may have several,
     /// the old and the new during a key rotation, as in ssh), changed if others are recorded.
-    /// Exact host:port entries win over host-only ones. While another writer holds the file, this waits
-    /// on the calling thread (up to <see cref="LockWait"/>); a trust callback should call <see cref="CheckAsync"/>.
+    /// Exact host:port entries win over host-only ones. On Linux and macOS this never waits for a writer,
+    /// which replaces the file whole; on Windows, while another writer holds the file, this waits on the
+    /// calling thread (up to <see cref="LockWait"/>), so a trust callback should call <see cref="CheckAsync"/>.
     /// </summary>
     /// <inheritdoc cref="Count" path="/exception"/>
     public KnownHostStatus Check(string host, int port, OssuaryPublicKey key)
@@ -182,15 +208,15 @@ public sealed class OssuaryKnownHosts
 
     /// <summary>
     /// <see cref="Check"/> for a trust callback (<see cref="Transport.OssuaryClientOptions.TrustServer"/>,
-    /// <see cref="Transport.OssuaryClientOptions.TrustServerAtEndPoint"/>): while another writer holds
-    /// the file (an <see cref="Add"/> in this process or another, the tool's <c>known-hosts set</c> or
-    /// <c>remove</c>), it waits without holding a thread, and its wait ends with
-    /// <paramref name="cancellationToken"/> (the handshake's). <see cref="Check"/> waits by sleeping on
-    /// the calling thread, up to <see cref="LockWait"/>: called from the callbacks of many connections at
-    /// once, it took a thread-pool thread for each, and the rest of the process waited with them.
+    /// <see cref="Transport.OssuaryClientOptions.TrustServerAtEndPoint"/>). On Linux and macOS it reads
+    /// the file at once, whoever holds it (writers replace it whole), and completes synchronously. On
+    /// Windows, while another writer holds the file (an <see cref="Add"/> in this process or another, the
+    /// tool's <c>known-hosts set</c> or <c>remove</c>), it waits without holding a thread, and its wait
+    /// ends with <paramref name="cancellationToken"/> (the handshake's), where <see cref="Check"/> sleeps
+    /// on the calling thread, up to <see cref="LockWait"/>.
     /// </summary>
     /// <inheritdoc cref="Count" path="/exception"/>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the file was held.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the file was held (Windows).</exception>
     public ValueTask<KnownHostStatus> CheckAsync(string host, int port, OssuaryPublicKey key, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -279,11 +305,14 @@ public sealed class OssuaryKnownHosts
     }
 
     /// <summary>
-    /// Records a key for host:port and appends it to the file (created if missing, with any missing
+    /// Records a key for host:port as a new last line of the file (created if missing, with any missing
     /// folders above it, those for this user only: 0700), in the file's encoding: UTF-8 unless a
     /// byte-order mark says UTF-16 or UTF-32, as <see cref="Load(string)"/> reads it. The file is
     /// re-read while held exclusively, and this set refreshed from it, so two processes that trust
-    /// a server on first use at once record one key: the second finds the first's entry. Once held,
+    /// a server on first use at once record one key: the second finds the first's entry. The file is
+    /// not changed in place: its lines and the new one are written to a new file beside it (with its
+    /// mode), flushed to disk and renamed over it, so its folder must be writable (through a link, the
+    /// target's), and a reader sees the old file or the new one, whole, without taking a lock. Once held,
     /// the file is checked to be the one the path still names (on Linux and macOS): another writer
     /// (the tool's <c>known-hosts set</c> or <c>remove</c>) may have renamed a new file over it or
     /// deleted it meanwhile, and the key then goes to the file that has the name. A last line cut
@@ -293,9 +322,9 @@ public sealed class OssuaryKnownHosts
     /// </summary>
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
-    /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or it cannot be written (the file is then cut back to what it held, never left with part of a line).</exception>
+    /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or the new file cannot be written (the file is then as it was).</exception>
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
-    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, it cannot be opened, or its folder cannot be written.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
     {
         if (AddedHost(host, port, key) is not { } name)
@@ -307,7 +336,7 @@ public sealed class OssuaryKnownHosts
         UserOnlyFolders.CreateFor(Path!);
 
         // Held exclusively from the re-read to the append: what was checked is what is appended to.
-        using FileStream file = OpenWithRetry(Path!, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        using FileStream file = OpenWithRetry(Path!, FileMode.OpenOrCreate, FileAccess.ReadWrite, WriterShare);
         AppendTo(file, Path!, name, port, key, comment);
     }
 
@@ -336,7 +365,7 @@ public sealed class OssuaryKnownHosts
 
     private async ValueTask AddToFileAsync(string path, string name, int port, OssuaryPublicKey key, string? comment, CancellationToken cancellationToken)
     {
-        using FileStream file = await OpenWithRetryAsync(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, cancellationToken).ConfigureAwait(false);
+        using FileStream file = await OpenWithRetryAsync(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, WriterShare, cancellationToken).ConfigureAwait(false);
         AppendTo(file, path, name, port, key, comment);
     }
 
@@ -370,10 +399,13 @@ public sealed class OssuaryKnownHosts
         return name;
     }
 
-    /// <summary>The file-backed part of <see cref="Add"/>, on <paramref name="file"/>, held exclusively.</summary>
+    /// <summary>
+    /// The file-backed part of <see cref="Add"/>, on <paramref name="file"/>, held exclusively: its content
+    /// and the new line become a new file renamed over it (<see cref="WholeFileReplacement"/>). Appended in
+    /// place, a check reading meanwhile, which takes no lock, could meet part of the line.
+    /// </summary>
     private void AppendTo(FileStream file, string path, string name, int port, OssuaryPublicKey key, string? comment)
     {
-
         RequireOwnerOnlyWrites(file, path);
         byte[] held;
         using (var copy = new MemoryStream())
@@ -414,43 +446,27 @@ public sealed class OssuaryKnownHosts
 
         string? note = comment is null ? null : string.Join(' ', comment.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
         string line = FormatHost(name, port) + " " + key + (string.IsNullOrEmpty(note) ? "" : " " + note);
+
         // What a crash left of a line (see ParseEntries) goes: after a line break the line would be in
         // the middle of the file, where it makes the whole file malformed.
-        long before = cutEnd ? CutLineStart(held, encoding) : held.Length;
+        int kept = cutEnd ? (int)CutLineStart(held, encoding) : held.Length;
+        byte[] added = encoding.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine);
         try
         {
-            if (cutEnd)
-            {
-                file.SetLength(before);
-            }
-
-            // Past the stream's buffer: a write it failed to flush stays buffered, and SetLength below
-            // would try to flush it again first and fail the same way, leaving the cut line in place.
-            RandomAccess.Write(file.SafeFileHandle, encoding.GetBytes((glued ? Environment.NewLine : "") + line + Environment.NewLine), before);
-            file.Flush(flushToDisk: true);
+            WholeFileReplacement.Replace(file, path, [.. held.AsSpan(0, kept), .. added]);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // A disk that fills up mid-line leaves its first bytes: a cut last line would make the
-            // whole file malformed, refusing every later connection. Still held, so cut it back.
             lock (_sync)
             {
                 _entries.RemoveAt(_entries.Count - 1);
             }
 
-            file.SetLength(before);
             throw;
-        }
-
-        if (held.Length == 0)
-        {
-            // The file's first line, most likely in a file this call created: its name must survive a crash
-            // too, or a host trusted on first use is met as unknown again (and an impostor's key recorded).
-            DirectorySync.Sync(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         }
     }
 
-    /// <summary>How long <see cref="Add"/>, <see cref="Load(string)"/> and the queries (<see cref="Check"/>, <see cref="CheckAsync"/>) wait for another writer to release the file.</summary>
+    /// <summary>How long <see cref="Add"/> waits for another writer to release the file; so do, on Windows only, <see cref="Load(string)"/> and the queries (<see cref="Check"/>, <see cref="CheckAsync"/>).</summary>
     public static TimeSpan LockWait { get; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Adds the entry to this set unless the key is already trusted there; throws if the host has a different key. Call under the lock.</summary>
@@ -472,7 +488,7 @@ public sealed class OssuaryKnownHosts
 
     /// <summary>
     /// Opens the file, waiting while another process (or another set in this one) holds it, by
-    /// sleeping: for synchronous callers (<see cref="Load(string)"/>, <see cref="Add"/>, <see cref="Check"/>).
+    /// sleeping: for synchronous callers (<see cref="Add"/>; on Windows <see cref="Load(string)"/> and <see cref="Check"/>).
     /// The one implementation for this class and the tool's <c>known-hosts set</c> and <c>remove</c>
     /// (through InternalsVisibleTo), which replace the file by renaming a new one over it. See
     /// <see cref="HeldFileOpening"/> for why the file locked is checked to be the one the name leads to.

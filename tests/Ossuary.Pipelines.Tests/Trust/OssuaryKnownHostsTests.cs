@@ -547,6 +547,61 @@ public sealed class OssuaryKnownHostsTests : IDisposable
         Assert.Equal(KnownHostStatus.Trusted, second.Check("example.org", 7000, KeyA));
     }
 
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void AReaderThatOpenedTheFileBeforeAnAddReadsTheOldFileWhole()
+    {
+        // Readers take no lock (another user's lock on a file they may read stalled every check), so a
+        // writer must never change the file a reader may have open: Add appended in place, and a check
+        // reading meanwhile could meet half a line. It writes a new file and renames it over the old one,
+        // with the old one's mode, and through a link it replaces the link's target, not the link.
+        string real = Path.Combine(_directory, "real_known_hosts");
+        string path = Path.Combine(_directory, "known_hosts");
+        string held = $"example.org:7000 {KeyA}\n";
+        File.WriteAllText(real, held);
+        File.SetUnixFileMode(real, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.CreateSymbolicLink(path, real);
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        using (FileStream reading = UnlockedOpen.Read(path)) // a check that opened the file just before
+        {
+            hosts.Add("example.net", 7000, KeyB);
+
+            using var reader = new StreamReader(reading);
+            Assert.Equal(held, reader.ReadToEnd());
+        }
+
+        Assert.Equal(held + $"example.net:7000 {KeyB}{Environment.NewLine}", File.ReadAllText(real));
+        Assert.Equal(real, new FileInfo(path).LinkTarget);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(real));
+        Assert.Equal(["known_hosts", "real_known_hosts"], Directory.GetFiles(_directory).Select(Path.GetFileName).Order());
+        Assert.Equal(KnownHostStatus.Trusted, OssuaryKnownHosts.Load(path).Check("example.net", 7000, KeyB));
+    }
+
+    [Fact]
+    public async Task TwoWritersTrustingTwoHostsOnFirstUseAtOnceRecordBoth()
+    {
+        // Each writer replaces the whole file: one that read it before the other's rename and wrote after
+        // would drop the other's host, which the next connection would meet as unknown again.
+        for (int round = 0; round < 20; round++)
+        {
+            string path = Path.Combine(_directory, $"known_hosts_{round}");
+            File.WriteAllText(path, $"other.example {KeyC}\n");
+            OssuaryKnownHosts first = OssuaryKnownHosts.Load(path);
+            OssuaryKnownHosts second = OssuaryKnownHosts.Load(path);
+            using var start = new Barrier(2);
+
+            Task a = Task.Factory.StartNew(() => { start.SignalAndWait(); first.Add("a.example", 7000, KeyA); }, TaskCreationOptions.LongRunning);
+            Task b = Task.Factory.StartNew(() => { start.SignalAndWait(); second.Add("b.example", 7000, KeyB); }, TaskCreationOptions.LongRunning);
+            await Task.WhenAll(a, b).Within();
+
+            OssuaryKnownHosts reloaded = OssuaryKnownHosts.Load(path);
+            Assert.Equal(3, reloaded.Count);
+            Assert.Equal(KnownHostStatus.Trusted, reloaded.Check("a.example", 7000, KeyA));
+            Assert.Equal(KnownHostStatus.Trusted, reloaded.Check("b.example", 7000, KeyB));
+        }
+    }
+
     private static bool TryAdd(OssuaryKnownHosts hosts, OssuaryPublicKey key, Barrier start)
     {
         start.SignalAndWait();
