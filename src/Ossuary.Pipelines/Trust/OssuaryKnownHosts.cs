@@ -10,7 +10,8 @@ namespace Ossuary.Pipelines.Trust;
 /// A known-hosts file, ssh style: one <c>host[:port] key-hex [comment]</c> per line. An entry
 /// without a port covers every port of the host; IPv6 addresses are written in brackets with a
 /// port (<c>[::1]:7000</c>). Lookups are case-insensitive on the host, and every spelling of an
-/// address or name finds its entries (<c>[0::1]</c> is <c>::1</c>, <c>example.org.</c> is <c>example.org</c>);
+/// address or name finds its entries (<c>[0::1]</c> is <c>::1</c>, <c>example.org.</c> is <c>example.org</c>,
+/// <c>bücher.example</c> is <c>xn--bcher-kva.example</c>);
 /// a host with an invisible character in it (a zero-width space) is a malformed line. A host may have several
 /// lines (the old and the new key during a rotation); any of their keys is trusted.
 /// Thread-safe: one set may serve the trust callbacks of many connections at once. A set loaded
@@ -381,7 +382,9 @@ public sealed class OssuaryKnownHosts
         ArgumentNullException.ThrowIfNull(key);
         TrustFileLine.RequireProvable(key, nameof(key));
         string name = NormalizeHost(host);
-        if (name.Length == 0 || name[0] == '#' || Invisible(name) is not null || name.Any(c => char.IsWhiteSpace(c) || c is '[' or ']'))
+
+        // As given: IDNA drops some invisible characters (a soft hyphen), and a line read back keeps them.
+        if (name.Length == 0 || name[0] == '#' || Invisible(host.Trim()) is not null || name.Any(c => char.IsWhiteSpace(c) || c is '[' or ']'))
         {
             throw new ArgumentException($"'{host}' cannot be a host in a known-hosts file.", nameof(host));
         }
@@ -673,7 +676,8 @@ public sealed class OssuaryKnownHosts
     /// <summary>
     /// The one spelling of a host that entries and questions are compared in: without brackets, an IP
     /// address as <see cref="IPAddress.ToString"/> writes it (<c>[0::1]</c> and <c>0:0:0:0:0:0:0:1</c> are
-    /// <c>::1</c>, an IPv4-mapped <c>::ffff:10.0.0.1</c> is <c>10.0.0.1</c>), a name without its root dot (<c>example.org.</c> is <c>example.org</c>). Names still
+    /// <c>::1</c>, an IPv4-mapped <c>::ffff:10.0.0.1</c> is <c>10.0.0.1</c>), a name without its root dot (<c>example.org.</c> is <c>example.org</c>)
+    /// and in its ASCII form (<c>bücher.example</c> is <c>xn--bcher-kva.example</c>). Names still
     /// compare case-insensitively. Compared as spelled, a server asked for under one spelling of a host
     /// the file records under another was unknown, and trust on first use recorded an impostor's key
     /// beside the real one instead of refusing it as changed.
@@ -688,12 +692,36 @@ public sealed class OssuaryKnownHosts
 
         if (!IPAddress.TryParse(name, out IPAddress? address))
         {
-            return name;
+            return AsciiName(name);
         }
 
         // A dual-mode socket (one Socket for IPv4 and IPv6) names an IPv4 peer ::ffff:a.b.c.d, and that is
         // the end point a TrustServerAtEndPoint callback is given: the same host as a.b.c.d.
         return (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
+    }
+
+    /// <summary>
+    /// An internationalized name in its ASCII form (IDNA: <c>bücher.example</c> is <c>xn--bcher-kva.example</c>),
+    /// the one DNS knows, so both spellings are one host; an ASCII name, or one IDNA refuses, as it is.
+    /// </summary>
+    private static string AsciiName(string name)
+    {
+        if (Ascii.IsValid(name))
+        {
+            return name;
+        }
+
+        try
+        {
+            // Lower case first: with invariant globalization (this package's default) IdnMapping folds no
+            // case outside ASCII, and BÜCHER.example became another name than bücher.example. A new
+            // mapping each time: its instances are not thread-safe.
+            return new IdnMapping().GetAscii(name.ToLowerInvariant());
+        }
+        catch (ArgumentException)
+        {
+            return name;
+        }
     }
 
     /// <summary>The first character of <paramref name="host"/> that no host name has and that shows as nothing (a control or format character, a zero-width space, a soft hyphen); null if none.</summary>

@@ -146,12 +146,16 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     [InlineData("example.org.:7000", "example.org")]
     [InlineData("example.org:7000", "EXAMPLE.org.")]
     [InlineData("\uFEFFexample.org:7000", "example.org")]
+    [InlineData("b\u00FCcher.example:7000", "xn--bcher-kva.example")]
+    [InlineData("xn--bcher-kva.example:7000", "B\u00DCCHER.example")]
+    [InlineData("XN--BCHER-KVA.example.:7000", "b\u00FCcher.example")]
     public void EverySpellingOfAHostFindsItsEntriesSoAnotherKeyIsChangedNotUnknown(string recorded, string asked)
     {
         // Compared as spelled, [0::1] and [::1], or a name with and without its root dot, were two hosts:
         // a server at the other spelling presenting another key was Unknown, and trust on first use
         // recorded the impostor's key beside the real one instead of refusing it. So was a line that a
-        // byte-order mark starts (a file an editor saved, appended to this one with cat).
+        // byte-order mark starts (a file an editor saved, appended to this one with cat), and so were an
+        // internationalized name and its ASCII form (IDNA), which name the same server in DNS.
         string path = Path.Combine(_directory, "known_hosts");
         string text = $"other.example {KeyC}\n{recorded} {KeyA}\n";
         File.WriteAllText(path, text);
