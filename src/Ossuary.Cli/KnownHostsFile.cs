@@ -394,7 +394,12 @@ internal static class KnownHostsFile
         }
     }
 
-    /// <summary>True for a last line, unended, that the library does not read and so leaves out (<see cref="OssuaryKnownHosts.Load(string)"/>).</summary>
+    /// <summary>
+    /// True for a last line, unended, that the library does not read and so leaves out (<see cref="OssuaryKnownHosts.Load(string)"/>):
+    /// one that does not parse and could be what a crash left of a line (<see cref="OssuaryKnownHosts.CouldBeCut"/>).
+    /// Any line that did not parse was dropped, without a backup when nothing was removed: a set on a binary
+    /// file named by mistake (a raw key) without a CR or LF byte replaced its bytes with the new line.
+    /// </summary>
     private static bool IsCutShort(string line)
     {
         if (line.Length > TrustFileLine.MaxLineLength)
@@ -409,7 +414,7 @@ internal static class KnownHostsFile
         }
         catch (FormatException)
         {
-            return true;
+            return OssuaryKnownHosts.CouldBeCut(line);
         }
     }
 

@@ -551,7 +551,8 @@ public sealed class OssuaryKnownHosts
     /// whole file: it is what a crash or a power cut leaves of a line <see cref="Add"/> was appending,
     /// and one such crash made every later check of the file fail. Such a line can only be the start of
     /// an entry (a prefix with the host and the whole key reads as that entry), so leaving it out
-    /// trusts nobody it would not have. For files; text handed to <see cref="Parse"/> is whole.
+    /// trusts nobody it would not have. Only a line that could be such a start (<see cref="CouldBeCut"/>).
+    /// For files; text handed to <see cref="Parse"/> is whole.
     /// </param>
     /// <param name="cutLine">The number of such a line when it was left out; 0 otherwise.</param>
     private static List<KnownHost> ParseEntries(TextReader reader, string source, bool forgiveCutEnd, out int cutLine)
@@ -568,13 +569,61 @@ public sealed class OssuaryKnownHosts
                     entries.Add(entry);
                 }
             }
-            catch (FormatException) when (forgiveCutEnd && !ended)
+            catch (FormatException) when (forgiveCutEnd && !ended && CouldBeCut(line))
             {
                 cutLine = lineNumber;
             }
         }
 
         return entries;
+    }
+
+    /// <summary>
+    /// True if <paramref name="line"/>, a last line without a line break that does not parse, could be what
+    /// a crash left of a line <see cref="Add"/> was writing: the start of <c>host[:port] key</c> cut before
+    /// the key's end (with the whole key it parses), perhaps in the middle of a character, or zeros where
+    /// a file system kept the length but not the bytes. Any line was forgiven: a binary file named by
+    /// mistake (a raw key) without a CR or LF byte was an empty set, and Add cut it away, the file's
+    /// bytes with it. Bytes no text has (control characters, undecodable ones) are no such start.
+    /// The one rule for this class and the tool's <c>known-hosts set</c> and <c>remove</c>, which drop such a line too.
+    /// </summary>
+    internal static bool CouldBeCut(string line)
+    {
+        ReadOnlySpan<char> text = line.AsSpan().TrimStart('\uFEFF');
+        if (!text.IsEmpty && !text.ContainsAnyExcept('\0'))
+        {
+            return true;
+        }
+
+        if (text.EndsWith("\uFFFD"))
+        {
+            text = text[..^1]; // half a character: the replacement its bytes decode to
+        }
+
+        foreach (char c in text)
+        {
+            if (char.IsControl(c) || c == '\uFFFD')
+            {
+                return false;
+            }
+        }
+
+        int space = text.IndexOf(' ');
+        if (space < 0)
+        {
+            return true; // in the host
+        }
+
+        ReadOnlySpan<char> key = text[(space + 1)..];
+        foreach (char c in key)
+        {
+            if (!char.IsAsciiHexDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return key.Length < 64;
     }
 
     /// <summary>The entry a line holds; null for a blank or comment line.</summary>

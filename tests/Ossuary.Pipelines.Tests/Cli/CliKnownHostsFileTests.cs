@@ -41,6 +41,29 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Equal($"other.example:7000 {Old}\r\n", File.ReadAllText(path));
     }
 
+    [Fact]
+    public async Task SetAndTofuOnABinaryFileWithoutALineBreakKeepItsBytes()
+    {
+        // A file named by mistake (a raw 32-byte key) with no CR or LF byte is one last line, unended, that
+        // does not parse. It was taken for what a crash leaves of a line being recorded, and dropped: set
+        // replaced the file's bytes with its line (exit 0, no backup), and so did connect --tofu.
+        byte[] binary = [0x9C, 0x01, 0x7F, 0x45, 0xB3, 0x00, 0x21, 0xE8, 0x5A, 0x1B, 0xC4, 0x66, 0x02, 0xF0, 0x3D, 0x88,
+            0x11, 0xA7, 0x20, 0x09, 0xD5, 0x4E, 0x8B, 0x13, 0x6C, 0xFE, 0x07, 0x92, 0x30, 0xBB, 0x1F, 0x44];
+        string path = Path.Combine(Dir, "raw.key");
+        File.WriteAllBytes(path, binary);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        ToolResult connected = await RunAsync("connect", "127.0.0.1:9", "--tofu", "--known-hosts", "raw.key");
+        AssertFails(connected, 2, "known-hosts file is malformed", "raw.key:1");
+        Assert.Equal(binary, File.ReadAllBytes(path));
+
+        await RunAsync("known-hosts", "set", "example.org:7000", New, "--known-hosts", "raw.key");
+        Assert.Equal(binary, File.ReadAllBytes(path)[..binary.Length]);
+    }
+
     [Theory]
     [InlineData("example.org :7000")]
     [InlineData(" example.org:7000")]

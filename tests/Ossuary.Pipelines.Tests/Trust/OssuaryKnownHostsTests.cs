@@ -424,6 +424,27 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void AFileOfBinaryBytesWithoutALineBreakIsRefusedAndAddLeavesItAlone()
+    {
+        // A last line without a line break that does not parse was forgiven as what a crash left of a line
+        // Add was writing, whatever it held: a binary file (a raw 32-byte key, named by mistake for
+        // --known-hosts) without a CR or LF byte was an empty known-hosts file, and Add (connect --tofu)
+        // cut it away and wrote its line in its place: the file's bytes were gone. A crash leaves text, the
+        // start of "host[:port] key", or zeros; bytes no text has refuse the file as malformed.
+        string path = Path.Combine(_directory, "known_hosts");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path); // missing when the client starts
+        byte[] binary = [0x9C, 0x01, 0x7F, 0x45, 0xB3, 0x00, 0x21, 0xE8, 0x5A, 0x1B, 0xC4, 0x66, 0x02, 0xF0, 0x3D, 0x88,
+            0x11, 0xA7, 0x20, 0x09, 0xD5, 0x4E, 0x8B, 0x13, 0x6C, 0xFE, 0x07, 0x92, 0x30, 0xBB, 0x1F, 0x44];
+        File.WriteAllBytes(path, binary);
+
+        FormatException refused = Assert.Throws<FormatException>(() => OssuaryKnownHosts.Load(path));
+        Assert.StartsWith($"{path}:1: ", refused.Message, StringComparison.Ordinal);
+        Assert.Throws<FormatException>(() => hosts.Check("example.org", 7000, KeyA));
+        Assert.Throws<FormatException>(() => hosts.Add("example.org", 7000, KeyA));
+        Assert.Equal(binary, File.ReadAllBytes(path));
+    }
+
+    [Fact]
     public void ALastLineCutShortIsReportedOnceThroughTheLoggerGivenToLoad()
     {
         // The cut line is left out without a word: a user whose file a crash damaged never learned it,
