@@ -322,7 +322,7 @@ public sealed class OssuaryKnownHosts
     /// a trust callback should call <see cref="AddAsync"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
-    /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key). A changed key is never overwritten silently.</exception>
+    /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key); the message names the file and the lines that hold it. A changed key is never overwritten silently.</exception>
     /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or the new file cannot be written (the file is then as it was).</exception>
     /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, it cannot be opened, or its folder cannot be written.</exception>
@@ -485,9 +485,16 @@ public sealed class OssuaryKnownHosts
                 return false;
         }
 
+        // The file and the lines to remove, as the tool's refusal names them: a trust callback's caller
+        // learns of a changed key only from this message.
+        bool exact = _entries.Exists(entry => Matches(entry, name) && entry.Port == port);
+        int[] lines = [.. _entries.Where(entry => Matches(entry, name) && (exact ? entry.Port == port : entry.Port is null) && entry.Line > 0).Select(entry => entry.Line)];
+        string where = Path is null ? "known-hosts set" : lines.Length == 0 ? $"known-hosts file {Path}" : $"known-hosts file ({string.Join(", ", lines.Select(line => $"{Path}:{line}"))})";
         throw new InvalidOperationException(
-            $"The known-hosts file already holds a different key for {FormatHost(name, port)}; remove that line first.");
+            $"The {where} already holds a different key for {FormatHost(name, port)}; remove {(lines.Length > 1 ? "those lines" : "that line")} first.");
     }
+
+    private static bool Matches(KnownHost entry, string name) => string.Equals(entry.Host, name, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Opens the file, waiting while another process (or another set in this one) holds it, by
@@ -640,7 +647,7 @@ public sealed class OssuaryKnownHosts
         }
 
         (string host, int? port) = ParseHost(fields[0], source, lineNumber);
-        return new KnownHost(host, port, TrustFileLine.ParseKey(fields[1], source, lineNumber));
+        return new KnownHost(host, port, TrustFileLine.ParseKey(fields[1], source, lineNumber), lineNumber);
     }
 
     /// <summary>
@@ -790,5 +797,6 @@ public sealed class OssuaryKnownHosts
     private static string FormatHost(string host, int port) =>
         host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
 
-    private sealed record KnownHost(string Host, int? Port, OssuaryPublicKey Key);
+    /// <summary>An entry, with the number of the line it was read from (0 for one recorded in memory only).</summary>
+    private sealed record KnownHost(string Host, int? Port, OssuaryPublicKey Key, int Line = 0);
 }

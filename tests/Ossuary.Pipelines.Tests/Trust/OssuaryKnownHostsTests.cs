@@ -531,6 +531,22 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void AChangedKeyRefusedByAddNamesTheFileAndTheLinesThatHoldTheOldKey()
+    {
+        // A trust callback that records keys on first use (AddAsync) is told of a changed key only by this
+        // exception, which said "The known-hosts file already holds a different key for example.org:7000":
+        // not which file, nor which line to remove, where the tool's own refusal names both.
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"# servers\nexample.org:7000 {KeyA} old\nother.example {KeyC}\nexample.org:7000 {KeyC} new\n");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        InvalidOperationException changed = Assert.Throws<InvalidOperationException>(() => hosts.Add("example.org", 7000, KeyB));
+
+        Assert.Contains($"{path}:2, {path}:4", changed.Message, StringComparison.Ordinal);
+        Assert.Contains("example.org:7000", changed.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TwoWritersTrustingOnFirstUseAtOnceRecordOneKeyAndTheLoserSeesTheWinners()
     {
         // Separate sets, as two processes would have: each read the file before either wrote.
