@@ -16,7 +16,8 @@ namespace Ossuary.Pipelines.Transport;
 /// percent of a frame's cost beside the cipher. Blocks come in powers of two from 4 KiB (the pipes'
 /// minimum segment) to 64 KiB; each size keeps at most <see cref="RetainedBytesPerSize"/> of free
 /// blocks, so a burst does not hold on to its peak; larger requests are served unpooled and zeroed all
-/// the same. Blocks are pinned, so that the GC never moves one and leaves a copy behind.
+/// the same. Blocks are pinned, so that the GC never moves one and leaves a copy behind. A block that is
+/// never given back (its pipe never completed) is zeroed when the GC collects it.
 /// Owners are reused with their arrays: renting a block allocates nothing once the pool is warm.
 /// </remarks>
 internal sealed class PlaintextMemoryPool : MemoryPool<byte>
@@ -85,16 +86,17 @@ internal sealed class PlaintextMemoryPool : MemoryPool<byte>
             return new Block(this, blockSize);
         }
 
-        public void Put(Block block)
+        /// <summary>Shelves a zeroed block; false past the cap, where the block is left to the GC.</summary>
+        public bool Put(Block block)
         {
-            // Past the cap the block is left to the GC (already zeroed).
             if (Interlocked.Increment(ref _count) > _capacity)
             {
                 Interlocked.Decrement(ref _count);
-                return;
+                return false;
             }
 
             _free.Enqueue(block);
+            return true;
         }
     }
 
@@ -114,7 +116,24 @@ internal sealed class PlaintextMemoryPool : MemoryPool<byte>
             if (Interlocked.Exchange(ref _rented, 0) == 1)
             {
                 CryptographicOperations.ZeroMemory(_array);
-                shelf?.Put(this);
+                if (shelf?.Put(this) != true)
+                {
+                    GC.SuppressFinalize(this); // zeroed, and never rented again
+                }
+            }
+        }
+
+        /// <summary>
+        /// A block that is collected while rented was never given back: a pipe that was never completed,
+        /// because its application left a read or a write half done (no AdvanceTo, no Advance) and dropped
+        /// the connection, which disposal cannot complete under a call that may still be running on
+        /// another thread. Its plaintext would be freed as it was, so it is zeroed here.
+        /// </summary>
+        ~Block()
+        {
+            if (Volatile.Read(ref _rented) == 1)
+            {
+                CryptographicOperations.ZeroMemory(_array);
             }
         }
     }

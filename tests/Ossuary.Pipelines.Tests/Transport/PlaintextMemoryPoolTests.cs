@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Transport;
@@ -30,6 +31,36 @@ public class PlaintextMemoryPoolTests
         memory.Span.Fill(0xA5);
         block.Dispose();
         Assert.Equal(-1, memory.Span.IndexOfAnyExcept((byte)0));
+    }
+
+    /// <summary>
+    /// A block whose pipe never gives it back is zeroed when it is collected. A client application that
+    /// left a read half done (its parser threw before AdvanceTo, say) and disposed its connection left
+    /// such blocks: disposal cannot complete an input that a read on another thread may still be using,
+    /// so the pipe never returned them, and the plaintext in them was freed by the collector as it was.
+    /// The array is held here (as a Memory, which does not hold the block) so that what became of it can be seen.
+    /// </summary>
+    [Theory]
+    [InlineData(8192)] // pooled
+    [InlineData(100_000)] // unpooled
+    public void ABlockNeverReturnedIsZeroedWhenItIsCollected(int size)
+    {
+        Memory<byte> memory = RentFilledAndDrop(size);
+        Assert.Equal(-1, memory.Span.IndexOf((byte)0)); // the test's own check: nothing has zeroed it yet
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+
+        Assert.Equal(-1, memory.Span.IndexOfAnyExcept((byte)0));
+    }
+
+    // Its own frame, so that no local of the test's keeps the block itself alive.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Memory<byte> RentFilledAndDrop(int size)
+    {
+        IMemoryOwner<byte> block = PlaintextMemoryPool.Instance.Rent(size);
+        block.Memory.Span.Fill(0xA5);
+        return block.Memory;
     }
 
     [Fact]
