@@ -25,6 +25,10 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     private ApplicationCallGate _call;
     private volatile bool _completedAfterWrite;
 
+    // What is left of the memory the last GetMemory or GetSpan gave: the most Advance may count once
+    // the connection has ended, when the pipe, which checks that itself, is no longer told.
+    private int _given;
+
     // Set when the connection ended under the application (the peer's Disconnect, a Reset, a failure):
     // from then on a flush reports completed at once, as the pipe's does only once the outbound loop
     // has finished its farewell and let its reader go, a moment after the application's read saw the end.
@@ -55,11 +59,14 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         // next write, as a pipe whose reader has completed does. Still counted: they were not sent.
         if (_connectionEnded)
         {
+            // As a pipe whose reader has completed: the count is checked, and the memory stays the writer's.
             ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(bytes, _given);
         }
         else
         {
             inner.Advance(bytes);
+            _given -= bytes;
         }
 
         Volatile.Write(ref _written, _written + bytes); // one writer at a time, as for any PipeWriter
@@ -69,13 +76,17 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
         EnterCall();
-        return inner.GetMemory(sizeHint);
+        Memory<byte> memory = inner.GetMemory(sizeHint);
+        _given = memory.Length;
+        return memory;
     }
 
     public override Span<byte> GetSpan(int sizeHint = 0)
     {
         EnterCall();
-        return inner.GetSpan(sizeHint);
+        Span<byte> span = inner.GetSpan(sizeHint);
+        _given = span.Length;
+        return span;
     }
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)

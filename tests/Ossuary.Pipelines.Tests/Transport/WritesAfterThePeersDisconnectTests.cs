@@ -41,6 +41,26 @@ public class WritesAfterThePeersDisconnectTests
     });
 
     [Fact]
+    public Task AnAdvancePastTheMemoryGivenIsRefusedAfterThePeersDisconnectAsBefore() => Run(async () =>
+    {
+        // Once the connection has ended, Advance no longer passes the count to the pipe (so that writes
+        // hold no memory), and it took any count at all: one past the memory GetMemory gave was accepted
+        // in silence and counted as written, where a Pipe, its reader completed or not, refuses it.
+        await using TcpPipePair pair = await TcpPipePair.ConnectAsync();
+        (OssuaryDuplexPipe client, OssuaryDuplexPipe server) = (pair.Client, pair.Server);
+        await server.Output.CompleteAsync(); // Disconnect
+        Assert.Empty(await PipeReads.ReadToEndAsync(client.Input).Within());
+
+        Memory<byte> memory = client.Output.GetMemory(10);
+        long written = client.PlaintextWritten;
+        Assert.Throws<ArgumentOutOfRangeException>(() => client.Output.Advance(memory.Length + 1));
+        Assert.Equal(written, client.PlaintextWritten);
+
+        client.Output.Advance(memory.Length); // all it was given: fine, and nothing is sent
+        Assert.True((await client.Output.FlushAsync().AsTask().Within()).IsCompleted);
+    });
+
+    [Fact]
     public Task AWriteWaitingForRoomWhenThePeersDisconnectArrivesReturnsCompleted() => Run(async () =>
     {
         // The same stuck peer, but the write was already waiting for room when the Disconnect came:
