@@ -6,6 +6,10 @@ using Ossuary.Cli.Commands;
 // Before anything is said there: a message that cannot be written must not end the command.
 BestEffortStderr.Install();
 
+// Before any file is written: a write past the file size limit fails as a full disk does, and the
+// command reports it (a receive tells its sender and removes its partial file), where SIGXFSZ killed it.
+FileSizeLimit.FailWritesPastIt();
+
 var root = new RootCommand(
     """
     ossuary: encrypted, authenticated connections with Ossuary v1 (wire-compatible with libossuary).

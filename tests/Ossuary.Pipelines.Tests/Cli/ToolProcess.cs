@@ -130,13 +130,15 @@ internal sealed class ToolProcess : IDisposable
 
     /// <summary>
     /// Starts the tool with files it writes limited to <paramref name="kilobytes"/> KiB (bash's
-    /// <c>ulimit -f</c>, SIGXFSZ ignored so that a write past it fails with EFBIG): a disk that fills
-    /// up mid-file, without a small file system to fill. Unix only. The runtime's write-xor-execute
-    /// double mapping is off there: its memory file is far larger than the limit, and the runtime
-    /// does not start ("Failed to create CoreCLR").
+    /// <c>ulimit -f</c>): a disk that fills up mid-file, without a small file system to fill. SIGXFSZ
+    /// keeps its default action, which ends a process that writes past the limit, as a shell or a
+    /// service manager (<c>LimitFSIZE=</c>) hands it on: the tool itself must make such a write fail
+    /// with EFBIG (a helper that ignored the signal for it hid that it did not). Unix only. The
+    /// runtime's write-xor-execute double mapping is off there: its memory file is far larger than
+    /// the limit, and the runtime does not start ("Failed to create CoreCLR").
     /// </summary>
     public static ToolProcess StartWithFileSizeLimit(string directory, int kilobytes, params string[] args) =>
-        Start("bash", ["-c", $"trap '' XFSZ; ulimit -f {kilobytes} && DOTNET_EnableWriteXorExecute=0 exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
+        Start("bash", ["-c", $"ulimit -f {kilobytes} && DOTNET_EnableWriteXorExecute=0 exec \"$0\" \"$@\"", RepositoryPaths.DotnetHost(), ToolPath.Value], "ossuary", directory, null, args);
 
     /// <summary>
     /// Starts the tool with at most <paramref name="files"/> open file descriptors (bash's <c>ulimit -n</c>,
