@@ -6,7 +6,9 @@
 #
 # 1. Packs the solution into a folder feed. Exactly Ossuary.Pipelines and Ossuary.Cli must come
 #    out, each as VERSION.nupkg and VERSION.snupkg, VERSION being the one in Directory.Build.props,
-#    with the licence expression, the README, the release notes and the licence files inside,
+#    with the licence expression, the README, the release notes (at most the 35,000 characters
+#    the NuGet gallery takes: a longer changelog section is replaced by a pointer to CHANGELOG.md) and the
+#    licence files inside,
 #    and the library's SECURITY.md, which its README sends its reader to, and its XML docs beside
 #    its assembly (what an IDE shows); a package that carries third-party binaries (the tool) has
 #    their licence notices in THIRD-PARTY-NOTICES.txt.
@@ -88,6 +90,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 
 feed, version = pathlib.Path(sys.argv[1]), sys.argv[2]
+NUGET_ORG_MAX_RELEASE_NOTES = 35000
 expected = {f"{pid}.{version}.{ext}" for pid in ("Ossuary.Pipelines", "Ossuary.Cli") for ext in ("nupkg", "snupkg")}
 found = {p.name for p in feed.iterdir()}
 errors = []
@@ -117,8 +120,16 @@ for pid in ("Ossuary.Pipelines", "Ossuary.Cli"):
     for required in ("LICENSE", "NOTICE", "CHANGELOG.md") + (("SECURITY.md",) if pid == "Ossuary.Pipelines" else ()):
         if required not in names:
             errors.append(f"{path.name}: {required} is missing")
-    if not text("releaseNotes"):
+    notes = text("releaseNotes")
+    if not notes:
         errors.append(f"{path.name}: no release notes")
+    # the NuGet gallery refuses a package whose release notes are longer than this: the push fails, and a
+    # release cannot be published (the changelog's section grows with every change until then).
+    elif len(notes) > NUGET_ORG_MAX_RELEASE_NOTES:
+        errors.append(f"{path.name}: release notes of {len(notes):,} characters; the NuGet gallery takes at most "
+                      f"{NUGET_ORG_MAX_RELEASE_NOTES:,}, so the package could not be pushed there")
+    elif not notes.startswith("## [") and "CHANGELOG.md" not in notes:
+        errors.append(f"{path.name}: release notes that are neither the changelog's section nor send the reader to CHANGELOG.md")
     if text("version") != version:
         errors.append(f"{path.name}: nuspec version {text('version')}, expected {version}")
     if "Ossuary.Pipelines contributors" not in text("authors"):
