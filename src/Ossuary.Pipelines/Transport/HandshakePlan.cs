@@ -135,6 +135,11 @@ internal sealed class HandshakePlan
     public static HandshakePlan ForServer(OssuaryServerOptions options, out OssuaryIdentity? generatedIdentity)
     {
         ArgumentNullException.ThrowIfNull(options); // before its key file is read: null is the caller's ArgumentNullException
+
+        // Before the file is opened too, as UseOssuary and the options validator do: a path no file can have
+        // failed with the file API's ArgumentException, naming no setting, and options that refuse the file
+        // (an unauthenticated server given one) failed on reading it instead of saying what to fix.
+        options.Validate();
         return ForServer(options, options.AuthorizedKeysFile is { } file ? OssuaryAuthorizedKeys.Load(file) : [], out generatedIdentity);
     }
 

@@ -132,4 +132,29 @@ public sealed class MalformedKeyFilePathTests
         InvalidOperationException invalid = Assert.Throws<InvalidOperationException>(() => new ServerPlanSource(options, null, null, "", null, null).Dispose());
         Assert.Contains("AuthorizedKeysFile", invalid.Message);
     }
+
+    /// <summary>
+    /// A bare pipe's and a stream's server handshake read the authorized-keys file before they validated
+    /// the options, so a path no file can have failed with the file API's ArgumentException (not among
+    /// their documented exceptions, and naming no setting), and options the validator refuses (an
+    /// unauthenticated server given an allow-list file) failed on the file instead of saying what to fix.
+    /// </summary>
+    [Theory]
+    [InlineData("", OssuaryServerMode.Authenticated)]
+    [InlineData(Nul, OssuaryServerMode.Authenticated)]
+    [InlineData("no-such-folder/devices.keys", OssuaryServerMode.Unauthenticated)]
+    public async Task ABarePipeOrStreamServerValidatesItsOptionsBeforeReadingTheAuthorizedKeysFile(string path, OssuaryServerMode mode)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        var options = new OssuaryServerOptions { Identity = serverKey, Mode = mode, AuthorizedKeysFile = path };
+        var transport = new System.IO.Pipelines.Pipe();
+        var untouched = new Support.DuplexPipe(transport.Reader, transport.Writer);
+
+        InvalidOperationException accept = await Assert.ThrowsAsync<InvalidOperationException>(() => OssuaryDuplexPipe.AcceptAsync(untouched, options));
+        Assert.Contains("AuthorizedKeysFile", accept.Message);
+
+        await using var stream = new OssuaryStream(new MemoryStream());
+        InvalidOperationException authenticate = await Assert.ThrowsAsync<InvalidOperationException>(() => stream.AuthenticateAsServerAsync(options));
+        Assert.Contains("AuthorizedKeysFile", authenticate.Message);
+    }
 }
