@@ -87,6 +87,7 @@ public sealed unsafe class OssuaryIdentity : IDisposable
     }
 
     /// <summary>Writes the secret seed as 64 lowercase hex characters, for a key file. Handle the result as a secret.</summary>
+    /// <exception cref="ObjectDisposedException">The identity has been disposed.</exception>
     public bool TryFormatSeedHex(Span<char> destination, out int charsWritten)
     {
         Span<byte> secretKey = AcquireSecretKey();
@@ -101,6 +102,8 @@ public sealed unsafe class OssuaryIdentity : IDisposable
     }
 
     /// <summary>Copies the 32-byte secret seed. Handle the result as a secret.</summary>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <see cref="SeedSize"/>; nothing is copied.</exception>
+    /// <exception cref="ObjectDisposedException">The identity has been disposed.</exception>
     public void CopySeedTo(Span<byte> destination)
     {
         Span<byte> secretKey = AcquireSecretKey();

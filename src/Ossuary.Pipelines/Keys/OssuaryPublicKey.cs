@@ -51,6 +51,7 @@ public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormat
 
     /// <summary>Parses 64 hex characters.</summary>
     /// <exception cref="FormatException">The text is not 64 hex characters.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="hex"/> is null.</exception>
     public static OssuaryPublicKey Parse(string hex)
     {
         ArgumentNullException.ThrowIfNull(hex);
@@ -79,6 +80,7 @@ public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormat
         TryParse(s, out OssuaryPublicKey? key) ? key : throw new FormatException("A public key is 64 hex characters (32 bytes).");
 
     /// <inheritdoc cref="Parse(ReadOnlySpan{char}, IFormatProvider?)"/>
+    /// <exception cref="ArgumentNullException"><paramref name="s"/> is null.</exception>
     public static OssuaryPublicKey Parse(string s, IFormatProvider? provider)
     {
         ArgumentNullException.ThrowIfNull(s);
@@ -97,6 +99,7 @@ public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormat
     }
 
     /// <summary>Copies the raw bytes into <paramref name="destination"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <see cref="Size"/>; nothing is copied.</exception>
     public void CopyTo(Span<byte> destination) => Span.CopyTo(destination);
 
     /// <inheritdoc />

@@ -364,6 +364,7 @@ public sealed partial class OssuarySession : IDisposable
     /// <see cref="OssuarySessionOptions.TrustDecisionTimeout"/> has passed comes too late: the session
     /// closes for the timeout instead, as <see cref="CheckHandshakeTimeout"/> would have closed it.
     /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
     public void AddAuthorizedKey(OssuaryPublicKey key)
     {
         ArgumentNullException.ThrowIfNull(key);

@@ -17,6 +17,7 @@ public static class OssuaryAuthorizedKeys
     /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or holds a NUL character.</exception>
     public static IReadOnlyList<OssuaryPublicKey> Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

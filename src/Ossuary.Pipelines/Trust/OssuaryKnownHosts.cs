@@ -64,6 +64,7 @@ public sealed class OssuaryKnownHosts
     /// </summary>
     /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or holds a NUL character.</exception>
     public static OssuaryKnownHosts Load(string path) => Load(path, null);
 
     /// <summary>
@@ -199,6 +200,7 @@ public sealed class OssuaryKnownHosts
     /// calling thread (up to <see cref="LockWait"/>), so a trust callback should call <see cref="CheckAsync"/>.
     /// </summary>
     /// <inheritdoc cref="Count" path="/exception"/>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is null or empty, or <paramref name="key"/> is null.</exception>
     public KnownHostStatus Check(string host, int port, OssuaryPublicKey key)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -218,6 +220,7 @@ public sealed class OssuaryKnownHosts
     /// </summary>
     /// <inheritdoc cref="Count" path="/exception"/>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the file was held (Windows).</exception>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is null or empty, or <paramref name="key"/> is null (thrown by the call, not through the task).</exception>
     public ValueTask<KnownHostStatus> CheckAsync(string host, int port, OssuaryPublicKey key, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -239,6 +242,7 @@ public sealed class OssuaryKnownHosts
 
     /// <summary>The key recorded for the host and port (an exact host:port entry wins over a host-only one; of several, the first); null if none.</summary>
     /// <inheritdoc cref="Count" path="/exception"/>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is null or empty.</exception>
     public OssuaryPublicKey? Find(string host, int port)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);

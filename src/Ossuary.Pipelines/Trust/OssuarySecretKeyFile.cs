@@ -24,6 +24,8 @@ public static class OssuarySecretKeyFile
         | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
 
     /// <summary>True when users other than the owner may read, write or execute the file (always false on Windows).</summary>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or holds a NUL character.</exception>
+    /// <exception cref="IOException">The file does not exist (<see cref="FileNotFoundException"/>), or its mode cannot be read.</exception>
     public static bool IsAccessibleByOthers(string path) =>
         !OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & OthersAccess) != 0;
 
@@ -39,6 +41,8 @@ public static class OssuarySecretKeyFile
     /// The file exists or cannot be written; no file is left under the name. Or, its message saying so,
     /// the key file was written but its folder could not be synced, so its name may not survive a crash.
     /// </exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or holds a NUL character, or <paramref name="identity"/> is null; nothing is written.</exception>
+    /// <exception cref="ObjectDisposedException"><paramref name="identity"/> has been disposed; nothing is written.</exception>
     public static void Write(string path, OssuaryIdentity identity)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -209,6 +213,7 @@ public static class OssuarySecretKeyFile
     /// <exception cref="UnauthorizedAccessException">Others may access the file (fix with <c>chmod 600</c>), another user owns it (fix with <c>chown</c>), it is a folder, a device or a socket (a named pipe is read, once something writes to it), or it cannot be opened.</exception>
     /// <exception cref="FormatException">The file does not hold 64 hex characters; the message names the file, not its content.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
     public static OssuaryIdentity Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

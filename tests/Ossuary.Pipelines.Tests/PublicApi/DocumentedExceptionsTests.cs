@@ -4,7 +4,9 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Protocol;
 using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Tests.PublicApi;
 
@@ -87,5 +89,83 @@ public class DocumentedExceptionsTests
         Assert.Equal(OssuaryErrorReason.ConnectionFailed, ((OssuaryException)refused).Reason);
         XmlDocs.AssertDocumentsThrowing(StreamReadAsync, early, refused);
         XmlDocs.AssertDocumentsThrowing(StreamRead, early, refused);
+    }
+
+    /// <summary>
+    /// The key-file and trust-file functions checked their arguments (an empty path, a path no file can have,
+    /// a null key, a disposed identity) and <c>IsAccessibleByOthers</c> let a missing file's exception through,
+    /// but their XML docs listed none of these: a caller writing a <c>catch</c> from the docs missed them.
+    /// </summary>
+    [Fact]
+    public async Task TheKeyAndTrustFileFunctionsDocumentTheirArgumentChecks()
+    {
+        string folder = Directory.CreateTempSubdirectory("ossuary-documented-").FullName;
+        try
+        {
+            using var identity = OssuaryIdentity.Generate();
+            var disposed = OssuaryIdentity.Generate();
+            disposed.Dispose();
+            string missing = Path.Combine(folder, "missing.key");
+            string noFileCanHave = Path.Combine(folder, "a\0b.key");
+
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Trust.OssuarySecretKeyFile.IsAccessibleByOthers(System.String)",
+                Assert.ThrowsAny<IOException>(() => OssuarySecretKeyFile.IsAccessibleByOthers(missing)),
+                Assert.ThrowsAny<ArgumentException>(() => OssuarySecretKeyFile.IsAccessibleByOthers("")));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Trust.OssuarySecretKeyFile.Read(System.String)",
+                Assert.ThrowsAny<ArgumentException>(() => OssuarySecretKeyFile.Read("")),
+                Assert.ThrowsAny<ArgumentException>(() => OssuarySecretKeyFile.Read(null!)));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Trust.OssuarySecretKeyFile.Write(System.String,Ossuary.Pipelines.OssuaryIdentity)",
+                Assert.ThrowsAny<ArgumentException>(() => OssuarySecretKeyFile.Write("", identity)),
+                Assert.ThrowsAny<ArgumentException>(() => OssuarySecretKeyFile.Write(noFileCanHave, identity)),
+                Assert.ThrowsAny<ArgumentException>(() => OssuarySecretKeyFile.Write(missing, null!)),
+                Assert.Throws<ObjectDisposedException>(() => OssuarySecretKeyFile.Write(missing, disposed)));
+            Assert.False(File.Exists(missing));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Trust.OssuaryAuthorizedKeys.Load(System.String)",
+                Assert.ThrowsAny<ArgumentException>(() => OssuaryAuthorizedKeys.Load("")),
+                Assert.ThrowsAny<ArgumentException>(() => OssuaryAuthorizedKeys.Load(noFileCanHave)));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Trust.OssuaryKnownHosts.Load(System.String)",
+                Assert.ThrowsAny<ArgumentException>(() => OssuaryKnownHosts.Load("")),
+                Assert.ThrowsAny<ArgumentException>(() => OssuaryKnownHosts.Load(noFileCanHave)));
+
+            OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(Path.Combine(folder, "known_hosts"));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Trust.OssuaryKnownHosts.Check(System.String,System.Int32,Ossuary.Pipelines.OssuaryPublicKey)",
+                Assert.ThrowsAny<ArgumentException>(() => hosts.Check("", 7400, identity.PublicKey)),
+                Assert.ThrowsAny<ArgumentException>(() => hosts.Check("gateway", 7400, null!)));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Trust.OssuaryKnownHosts.CheckAsync(System.String,System.Int32,Ossuary.Pipelines.OssuaryPublicKey,System.Threading.CancellationToken)",
+                await Assert.ThrowsAnyAsync<ArgumentException>(() => hosts.CheckAsync("", 7400, identity.PublicKey).AsTask()));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Trust.OssuaryKnownHosts.Find(System.String,System.Int32)",
+                Assert.ThrowsAny<ArgumentException>(() => hosts.Find("", 7400)));
+
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.OssuaryIdentity.CopySeedTo(System.Span{System.Byte})",
+                Assert.Throws<ObjectDisposedException>(() => disposed.CopySeedTo(new byte[OssuaryIdentity.SeedSize])),
+                Assert.ThrowsAny<ArgumentException>(() => identity.CopySeedTo(new byte[OssuaryIdentity.SeedSize - 1])));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.OssuaryIdentity.TryFormatSeedHex(System.Span{System.Char},System.Int32@)",
+                Assert.Throws<ObjectDisposedException>(() => disposed.TryFormatSeedHex(new char[2 * OssuaryIdentity.SeedSize], out _)));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.OssuaryPublicKey.CopyTo(System.Span{System.Byte})",
+                Assert.ThrowsAny<ArgumentException>(() => identity.PublicKey.CopyTo(new byte[OssuaryPublicKey.Size - 1])));
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.OssuaryPublicKey.Parse(System.String)",
+                Assert.ThrowsAny<ArgumentException>(() => OssuaryPublicKey.Parse(null!)));
+
+            using var session = new OssuarySession(new OssuarySessionOptions { Role = OssuaryRole.Client });
+            XmlDocs.AssertDocumentsThrowing(
+                "M:Ossuary.Pipelines.Protocol.OssuarySession.AddAuthorizedKey(Ossuary.Pipelines.OssuaryPublicKey)",
+                Assert.ThrowsAny<ArgumentException>(() => session.AddAuthorizedKey(null!)));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 }
