@@ -537,12 +537,28 @@ public sealed partial class OssuarySession : IDisposable
     /// never meets the difference: both sides count every reset, and its own fifth is already a
     /// Disconnect (error), so the Resets it sends arrive at our first four.
     /// </remarks>
+    /// <exception cref="OutOfMemoryException">No room for the new generation's keys: the session is as it was.</exception>
     private OssuaryReceiveResult BeginReset(OssuaryErrorReason reason, bool initiator)
     {
+        // The new generation's material first, the only step that can fail (no memory: the C library's
+        // full heap, whose call then returns -1 having changed nothing). Made after the session key
+        // was forgotten, a failure left an established session with no key: it still said Established,
+        // every record it sealed or opened threw, for ever, and the reset was counted twice once a
+        // retry got through.
+        try
+        {
+            NewEphemeralMaterial();
+        }
+        catch when (_step == Step.Established)
+        {
+            // An established session holds no handshake material (EnterEstablished): none is kept for the retry.
+            ForgetHandshakeMaterial();
+            throw;
+        }
+
         _lastError = reason;
         _resetCount++;
         ForgetSessionKey();
-        NewEphemeralMaterial();
         _localMessageId = 0;
         _remoteMessageId = 0;
         _remotePublicKey = null;
