@@ -5,7 +5,8 @@ namespace Ossuary.Pipelines.Crypto;
 
 /// <summary>
 /// One generation of a side's X25519 session material. The secret lives in a pinned array so
-/// the GC never leaves copies of it behind, and is zeroed as soon as the key agreement is done.
+/// the GC never leaves copies of it behind, and is zeroed (<see cref="Spend"/>) as soon as the packet
+/// that carried the peer's key has been read.
 /// </summary>
 internal sealed class EphemeralKeyPair : IDisposable
 {
@@ -31,11 +32,13 @@ internal sealed class EphemeralKeyPair : IDisposable
 
     /// <summary>
     /// The raw X25519 output is the session key (the protocol has no KDF). An all-zero result means
-    /// the peer sent a low-order point; the original accepts it, we refuse it.
+    /// the peer sent a low-order point; the original accepts it, we refuse it. The secret stays until
+    /// <see cref="Spend"/>: a packet whose reading fails after the agreement (no memory for the cipher:
+    /// the C library's full heap, whose call returns -1 having consumed nothing) is read again with it.
     /// </summary>
     /// <exception cref="InvalidOperationException">
-    /// This generation already agreed a key (or was disposed): its secret is zeroed, and an
-    /// agreement with the known all-zero scalar would give a key anyone can compute.
+    /// This generation's secret was spent (or disposed): it is zeroed, and an agreement with the
+    /// known all-zero scalar would give a key anyone can compute.
     /// </exception>
     public bool TryAgree(ReadOnlySpan<byte> peerPublicKey, Span<byte> sessionKey)
     {
@@ -45,7 +48,6 @@ internal sealed class EphemeralKeyPair : IDisposable
             throw new InvalidOperationException("This ephemeral key pair has already been used for a key agreement; a reset draws a new one.");
         }
 
-        _fresh = false;
         try
         {
             X25519.ComputeSharedSecret(sessionKey, _secret, peerPublicKey);
@@ -54,14 +56,18 @@ internal sealed class EphemeralKeyPair : IDisposable
         {
             return false;
         }
-        finally
-        {
-            // One agreement per generation: a reset draws a new secret. Zeroing only on Dispose, as
-            // before, kept every connection's secret for its whole life despite the promise above.
-            CryptographicOperations.ZeroMemory(_secret);
-        }
 
         return !ConstantTime.IsAllZeros(sessionKey);
+    }
+
+    /// <summary>
+    /// Zeroes the secret once its agreement has been taken: one agreement per generation, and a reset
+    /// draws a new secret. Zeroing only on Dispose kept every connection's secret for its whole life.
+    /// </summary>
+    public void Spend()
+    {
+        _fresh = false;
+        CryptographicOperations.ZeroMemory(_secret);
     }
 
     public void Dispose()

@@ -200,6 +200,7 @@ public sealed partial class OssuarySession
         }
 
         body.Slice(ChallengeOffset, ChallengeSize).CopyTo(RemoteChallenge);
+        Ephemeral.Spend();
         _step = Step.ServerSendHandshake;
         return OssuaryReceiveResult.Handshake;
     }
@@ -235,6 +236,9 @@ public sealed partial class OssuarySession
 
         challenge.CopyTo(RemoteChallenge);
         _remotePublicKey = new OssuaryPublicKey(identityKey);
+
+        // The packet is read: the last allocation is behind us, so the agreement it made is final.
+        Ephemeral.Spend();
         if (IsAuthorized(identityKey))
         {
             _step = Step.ClientSendAuthentication;
@@ -302,6 +306,12 @@ public sealed partial class OssuarySession
     }
 
     /// <summary>Takes the peer's ephemeral key and nonce from a ClientHandshake or ServerHandshake and derives the session key.</summary>
+    /// <remarks>
+    /// The ephemeral secret is not spent here but by the caller once it has read the whole packet: the
+    /// cipher made here, and the peer's identity key made after it, may find no memory (the C library's
+    /// full heap), and the same packet handed in again must agree the same key. Spent here, the retry
+    /// met a zeroed secret and threw, every time, until the handshake timed out.
+    /// </remarks>
     private bool AcceptPeerKeys(ReadOnlySpan<byte> body)
     {
         // Both directions share one key, so two equal nonces would mean one keystream for two
@@ -321,11 +331,13 @@ public sealed partial class OssuarySession
         {
             if (!Ephemeral.TryAgree(peerKey, sessionKey))
             {
+                // The reset that follows draws a new secret over this one.
                 return false;
             }
 
+            var cipher = new RecordCipher(sessionKey);
             ForgetSessionKey();
-            _cipher = new RecordCipher(sessionKey);
+            _cipher = cipher;
             return true;
         }
         finally

@@ -78,6 +78,13 @@ public class KeyHygieneTests
         byte[] key = new byte[RecordCipher.KeySize];
         Assert.True(pair.TryAgree(peer.PublicKey, key));
 
+        // Until the session spends it, the secret agrees the same key again (a packet read again after running out of memory).
+        byte[] again = new byte[RecordCipher.KeySize];
+        Assert.True(pair.TryAgree(peer.PublicKey, again));
+        Assert.Equal(key, again);
+        pair.Spend();
+        Assert.All(EphemeralSecret(pair), b => Assert.Equal(0, b));
+
         // The secret is now zero: a second agreement would compute a key anyone can compute.
         Assert.Throws<InvalidOperationException>(() => pair.TryAgree(peer.PublicKey, new byte[RecordCipher.KeySize]));
 

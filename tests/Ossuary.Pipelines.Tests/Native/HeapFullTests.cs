@@ -69,6 +69,26 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
         Assert.Contains("ok recv_handshake\n", result.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// ossuary_recv_handshake() that met the full heap as a client read the server's ServerHandshake
+    /// (making the cipher for the key just agreed, or the server's identity key) returned -1 with
+    /// nothing consumed, but the key agreement had already spent (zeroed) the client's ephemeral secret:
+    /// the same bytes handed in again could not be agreed a second time, and every retry returned -1
+    /// until the handshake timed out. Now the secret is spent once the packet has been read. The
+    /// ServerHandshake, not the ClientHandshake: a server's call makes only the cipher (40 bytes and a
+    /// pinned array), which found room in four runs of five under the full heap; a client's makes the
+    /// server's key after it, as the recv_handshake scenario's call does, and met the full heap in every run.
+    /// </summary>
+    [Fact]
+    public async Task ReceiveHandshakeThatRunsOutOfMemoryAfterTheKeyAgreementCanBeRetried()
+    {
+        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "recv_server_handshake");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("with the heap full: -1, 0 consumed\n", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok recv_server_handshake\n", result.Output, StringComparison.Ordinal);
+    }
+
     private async Task<ProcessResult> RunLimitedAsync(NativeLink link, string scenario)
     {
         string program = await native.ProgramAsync("heap_full", link);
