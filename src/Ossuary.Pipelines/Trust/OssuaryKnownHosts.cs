@@ -140,7 +140,7 @@ public sealed class OssuaryKnownHosts
     /// implementation for this class and the tool, which reads the file again to name a changed key's lines.
     /// </summary>
     internal static FileStream OpenToRead(string path) =>
-        ReadersWait ? OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read) : UnlockedOpen.Read(path);
+        ReadersWait ? OpenWithRetry(path, FileMode.Open, FileAccess.Read, FileShare.Read) : UnlockedOpen.Read(path, "known-hosts");
 
     /// <summary>How a writer holds the file: exclusively, but on Windows open to the rename of the new file over it.</summary>
     private static FileShare WriterShare => OperatingSystem.IsWindows() ? FileShare.Delete : FileShare.None;

@@ -604,7 +604,7 @@ public sealed class OssuaryKnownHostsTests : IDisposable
         File.CreateSymbolicLink(path, real);
         OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
 
-        using (FileStream reading = UnlockedOpen.Read(path)) // a check that opened the file just before
+        using (FileStream reading = UnlockedOpen.Read(path, "known-hosts")) // a check that opened the file just before
         {
             hosts.Add("example.net", 7000, KeyB);
 
