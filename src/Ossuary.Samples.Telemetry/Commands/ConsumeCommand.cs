@@ -34,14 +34,17 @@ internal static class ConsumeCommand
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         // Information: after a NATS outage's warning (event 1713) the operator reads that it is back (1714).
         using ILoggerFactory logging = LoggerFactory.Create(builder => builder.AddSimpleConsole().SetMinimumLevel(LogLevel.Information));
-        await using SqliteReadingStore store = SqliteReadingStore.Open(database);
+        await using SqliteReadingStore store = SqliteReadingStore.Open(database, logging.CreateLogger<SqliteReadingStore>());
         var consumer = new JetStreamStoreConsumer(new JetStreamOptions { Url = url }, store, logging.CreateLogger<JetStreamStoreConsumer>());
         Console.WriteLine($"storing readings from JetStream at {url} in {Path.GetFullPath(database)}. Ctrl+C stops.");
         await consumer.RunAsync(stop.Token);
         // A redelivered batch the store had already is not "stored" again: the operator reads this line as
         // data saved. Nor is a message that was not a reading, which is still in the stream, unstored.
         string held = consumer.Held == 0 ? "" : $"; {consumer.Held} message(s) that were not readings left in the stream (event 1710)";
-        Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored, {consumer.Duplicates} already stored (redelivered) and ignored{held}.");
+        // Readings a device sent under numbers it had used before (event 1723): stored, and the operator
+        // should know that the device restarted its numbering.
+        string reused = store.Reused == 0 ? "" : $" ({store.Reused} of them under a sequence number their device had used for another reading, kept without it: event 1723)";
+        Console.WriteLine($"stopped; {consumer.Stored} reading(s) stored{reused}, {consumer.Duplicates} already stored (redelivered) and ignored{held}.");
         return 0;
     }
 }

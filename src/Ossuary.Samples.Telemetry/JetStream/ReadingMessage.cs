@@ -10,9 +10,14 @@ namespace Ossuary.Samples.Telemetry.JetStream;
 /// </summary>
 public static class ReadingMessage
 {
-    /// <summary>The JetStream message id: device key and sequence, so a resent reading is dropped as a duplicate. Null without a sequence number.</summary>
+    /// <summary>
+    /// The JetStream message id: device key, sequence and <see cref="ReadingFingerprint"/>, so that a resent
+    /// reading (the same one again) is dropped as a duplicate and another reading under a number the device
+    /// reused (after a reboot) is not: with <c>device:seq</c> alone JetStream answered it "duplicate", the
+    /// device was told it was stored, and it was not. Null without a sequence number.
+    /// </summary>
     public static string? MessageId(in StoredReading reading) =>
-        reading.Sequence is long seq ? string.Create(CultureInfo.InvariantCulture, $"{reading.Device}:{seq}") : null;
+        reading.Sequence is long seq ? string.Create(CultureInfo.InvariantCulture, $"{reading.Device}:{seq}:{ReadingFingerprint.Of(reading)}") : null;
 
     /// <summary>Encodes a reading.</summary>
     public static byte[] Encode(in StoredReading reading) => Encoding.UTF8.GetBytes(string.Create(

@@ -24,6 +24,14 @@ public sealed class LoadOptions
     /// </summary>
     public long FirstSequence { get; init; } = 1;
 
+    /// <summary>
+    /// When set, a device's reading <c>seq</c> is stamped this time plus <c>seq</c> milliseconds, so that a run
+    /// that starts below where an earlier one with the same origin stopped resends the same readings (which the
+    /// store keeps once). Null: each reading is stamped when it is sent, and a run that starts below an
+    /// earlier one sends new readings under reused numbers, as a rebooted device does (the store keeps both).
+    /// </summary>
+    public DateTimeOffset? TimeOrigin { get; init; }
+
     /// <summary>Pause between two readings of a device; zero sends them back to back.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(10);
 }

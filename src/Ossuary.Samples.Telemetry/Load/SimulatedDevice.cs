@@ -29,7 +29,10 @@ internal static class SimulatedDevice
                     await Task.Delay(options.Interval, time, cancellationToken);
                 }
 
-                ReadingLine.Write(connection.Transport.Output, sensor, ValueOf(index, i), time.GetUtcNow().ToUnixTimeMilliseconds(), options.FirstSequence + i);
+                // The value follows the number: a resend (a run starting below where another stopped) is the same reading.
+                long sequence = options.FirstSequence + i;
+                long timestampMs = options.TimeOrigin is { } origin ? origin.ToUnixTimeMilliseconds() + sequence : time.GetUtcNow().ToUnixTimeMilliseconds();
+                ReadingLine.Write(connection.Transport.Output, sensor, ValueOf(index, sequence), timestampMs, sequence);
                 var flushed = await connection.Transport.Output.FlushAsync(cancellationToken);
                 if (flushed.IsCompleted)
                 {
@@ -52,5 +55,5 @@ internal static class SimulatedDevice
     }
 
     /// <summary>A plausible, reproducible value: each device drifts around its own base.</summary>
-    private static double ValueOf(int device, int reading) => 18 + (device % 10) + Math.Sin(reading / 5.0);
+    private static double ValueOf(int device, long reading) => 18 + (device % 10) + Math.Sin(reading / 5.0);
 }

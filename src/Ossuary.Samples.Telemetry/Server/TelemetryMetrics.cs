@@ -23,6 +23,7 @@ public sealed class TelemetryMetrics
         Meter meter = meters.Create(MeterName);
         meter.CreateObservableCounter("telemetry.readings.received", () => registry.Totals().Readings, unit: "{reading}", description: "Readings parsed from devices.");
         meter.CreateObservableCounter("telemetry.readings.stored", () => writer.Persisted, unit: "{reading}", description: "Readings the store (or JetStream) has accepted, resends it had already included.");
+        meter.CreateObservableCounter("telemetry.readings.reused", () => writer.Reused, unit: "{reading}", description: "Readings stored under a sequence number their device had used for another reading (it restarted its numbering): kept, without the number.");
         meter.CreateObservableCounter("telemetry.readings.rejected", () => registry.Totals().Rejected, unit: "{line}", description: "Lines that were not readings.");
         // Not a counter: a reading that arrives late (a reconnected device's resend) fills its gap, so
         // the figure falls, and Prometheus takes any fall of a counter for a restart (rate() and

@@ -180,7 +180,7 @@ public sealed partial class TelemetryServer : IAsyncDisposable
         {
             store = options.Store ?? (options.JetStream is { } jetStream
                 ? await JetStream.JetStreamPublisher.ConnectAsync(jetStream, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<JetStream.JetStreamPublisher>())
-                : SqliteReadingStore.Open(options.DatabasePath));
+                : SqliteReadingStore.Open(options.DatabasePath, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<SqliteReadingStore>()));
         }
         catch
         {

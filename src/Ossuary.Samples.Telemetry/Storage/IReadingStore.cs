@@ -2,7 +2,9 @@ namespace Ossuary.Samples.Telemetry.Storage;
 
 /// <summary>
 /// Where readings end up. <see cref="WriteAsync"/> is called by one writer at a time, with batches;
-/// it must be idempotent on (device, sequence), so that a resent reading is stored once.
+/// it must be idempotent on (device, sequence) for the same reading, so that a resent reading is stored once,
+/// and must keep another reading under a (device, sequence) it holds (a device that restarted its numbering):
+/// the device is told it is stored.
 /// </summary>
 public interface IReadingStore : IAsyncDisposable
 {

@@ -1,4 +1,7 @@
+using System.Globalization;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ossuary.Samples.Telemetry.Storage;
 
@@ -9,11 +12,15 @@ namespace Ossuary.Samples.Telemetry.Storage;
 /// no-op; a reading without a sequence number is a no-op when its <see cref="StoredReading.Origin"/>
 /// (the JetStream message id it came under) is stored already, and is always inserted without one
 /// (SQLite treats NULLs as distinct).
+/// A reading whose (device, seq) is stored already with another measurement (sensor, value, timestamp) is
+/// not a resend but a device that numbers from the start again (a reboot, a reset): it is stored too,
+/// without a sequence number and with the origin <c>reused:&lt;seq&gt;:&lt;fingerprint&gt;</c> (so that its
+/// own resend is a no-op), counted in <see cref="Reused"/> and said once per device at Warning.
 /// Devices are numbered in a <c>devices</c> table, so that the readings and their index hold an
 /// integer instead of a 64-character key (measured: the text index made inserts 5x slower).
 /// Queries open their own connections, which WAL lets read while the writer writes.
 /// </summary>
-public sealed class SqliteReadingStore : IReadingStore
+public sealed partial class SqliteReadingStore : IReadingStore
 {
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS devices (
@@ -42,11 +49,16 @@ public sealed class SqliteReadingStore : IReadingStore
     private readonly SqliteParameter _timestamp;
     private readonly SqliteParameter _origin;
     private readonly SqliteCommand _addDevice;
+    private readonly SqliteCommand _stored;
     private readonly Dictionary<string, long> _deviceIds = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _reusersSaid = new(StringComparer.Ordinal);
+    private readonly ILogger _logger;
+    private long _reused;
 
-    private SqliteReadingStore(SqliteConnection connection)
+    private SqliteReadingStore(SqliteConnection connection, ILogger logger)
     {
         _connection = connection;
+        _logger = logger;
         _insert = connection.CreateCommand();
         _insert.CommandText = "INSERT OR IGNORE INTO readings(device, seq, sensor, value, ts, origin) VALUES($device, $seq, $sensor, $value, $ts, $origin)";
         _device = _insert.Parameters.Add("$device", SqliteType.Integer);
@@ -60,14 +72,29 @@ public sealed class SqliteReadingStore : IReadingStore
         _addDevice.CommandText = "INSERT INTO devices(key) VALUES($key) ON CONFLICT(key) DO UPDATE SET key = excluded.key RETURNING id";
         _addDevice.Parameters.Add("$key", SqliteType.Text);
         _addDevice.Prepare();
+
+        // Only when an insert was ignored: the fast path (a new reading) never runs it.
+        _stored = connection.CreateCommand();
+        _stored.CommandText = "SELECT sensor, value, ts FROM readings WHERE device = $device AND seq = $seq";
+        _stored.Parameters.Add("$device", SqliteType.Integer);
+        _stored.Parameters.Add("$seq", SqliteType.Integer);
+        _stored.Prepare();
     }
 
     /// <summary>The database file.</summary>
     public string Path => _connection.DataSource;
 
+    /// <summary>
+    /// Readings stored under a sequence number their device had used for another reading (it restarted
+    /// its numbering): kept, without the number, beside the reading stored under it first.
+    /// </summary>
+    public long Reused => Interlocked.Read(ref _reused);
+
     /// <summary>Opens (creating if needed) the database at <paramref name="path"/>.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="logger">Where a device that reuses its sequence numbers is said (event 1723, once per device); none when null.</param>
     /// <exception cref="SqliteException">The file cannot be opened or is not a readings database.</exception>
-    public static SqliteReadingStore Open(string path)
+    public static SqliteReadingStore Open(string path, ILogger? logger = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var connection = new SqliteConnection(ConnectionString(path, SqliteOpenMode.ReadWriteCreate));
@@ -84,7 +111,7 @@ public sealed class SqliteReadingStore : IReadingStore
             setup.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;";
             setup.ExecuteNonQuery();
             CreateOrMigrate(connection);
-            return new SqliteReadingStore(connection);
+            return new SqliteReadingStore(connection, logger ?? NullLogger.Instance);
         }
         catch
         {
@@ -127,18 +154,36 @@ public sealed class SqliteReadingStore : IReadingStore
         using SqliteTransaction transaction = _connection.BeginTransaction();
         _insert.Transaction = transaction;
         _addDevice.Transaction = transaction;
+        _stored.Transaction = transaction;
         int added = 0;
+        List<StoredReading>? reused = null;
         try
         {
             foreach (StoredReading reading in batch)
             {
-                _device.Value = DeviceId(reading.Device);
+                long device = DeviceId(reading.Device);
+                _device.Value = device;
                 _sequence.Value = reading.Sequence is long seq ? seq : DBNull.Value;
                 _sensor.Value = reading.Sensor;
                 _value.Value = reading.Value;
                 _timestamp.Value = reading.TimestampMs;
                 _origin.Value = reading.Sequence is null && reading.Origin is { } origin ? origin : DBNull.Value;
-                added += _insert.ExecuteNonQuery(); // 0 when OR IGNORE ignored it: stored already
+                int inserted = _insert.ExecuteNonQuery(); // 0 when OR IGNORE ignored it: stored already
+                if (inserted == 0 && reading.Sequence is long number && !IsStored(device, reading))
+                {
+                    // Another reading under this number: not a resend, and dropping it would lose a
+                    // reading the device is told is stored. Kept without the number (the unique index
+                    // holds the first), under an origin that makes its own resend a no-op.
+                    _sequence.Value = DBNull.Value;
+                    _origin.Value = string.Create(CultureInfo.InvariantCulture, $"reused:{number}:{ReadingFingerprint.Of(reading)}");
+                    inserted = _insert.ExecuteNonQuery();
+                    if (inserted == 1)
+                    {
+                        (reused ??= []).Add(reading);
+                    }
+                }
+
+                added += inserted;
             }
 
             transaction.Commit();
@@ -150,7 +195,29 @@ public sealed class SqliteReadingStore : IReadingStore
             throw;
         }
 
+        if (reused is not null)
+        {
+            // Said once the batch is committed: stored, not merely about to be.
+            Interlocked.Add(ref _reused, reused.Count);
+            foreach (StoredReading reading in reused)
+            {
+                if (_reusersSaid.Add(reading.Device))
+                {
+                    LogSequenceReused(_logger, reading.Device, reading.Sequence!.Value);
+                }
+            }
+        }
+
         return ValueTask.FromResult(added);
+    }
+
+    /// <summary>Whether the reading stored under <paramref name="reading"/>'s (device, seq) is this same measurement: a resend.</summary>
+    private bool IsStored(long device, in StoredReading reading)
+    {
+        _stored.Parameters[0].Value = device;
+        _stored.Parameters[1].Value = reading.Sequence!.Value;
+        using SqliteDataReader row = _stored.ExecuteReader();
+        return row.Read() && ReadingFingerprint.SameMeasurement(reading, reading with { Sensor = row.GetString(0), Value = row.GetDouble(1), TimestampMs = row.GetInt64(2) });
     }
 
     private long DeviceId(string key)
@@ -170,10 +237,14 @@ public sealed class SqliteReadingStore : IReadingStore
     {
         _insert.Dispose();
         _addDevice.Dispose();
+        _stored.Dispose();
         _connection.Dispose();
         return ValueTask.CompletedTask;
     }
 
     internal static string ConnectionString(string path, SqliteOpenMode mode) =>
         new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ToString();
+
+    [LoggerMessage(EventId = 1723, Level = LogLevel.Warning, Message = "Device {Device} sent a reading under sequence number {Sequence}, which is stored already with another reading: the device numbers from the start again (a reboot, a reset, a firmware bug). Both are kept (the later without its number); its readings under reused numbers are counted (telemetry_readings_reused_total), and this is said once per device.")]
+    private static partial void LogSequenceReused(ILogger logger, string device, long sequence);
 }

@@ -41,6 +41,12 @@ public sealed partial class StoreWriter
     public long Duplicates => Interlocked.Read(ref _duplicates);
 
     /// <summary>
+    /// Readings stored under a sequence number their device had used for another reading (<see cref="SqliteReadingStore.Reused"/>):
+    /// in <see cref="Persisted"/>, and new data. Zero for another store, which does not tell.
+    /// </summary>
+    public long Reused => (_store as SqliteReadingStore)?.Reused ?? 0;
+
+    /// <summary>
     /// Readings taken off the queue that the store has not yet accepted (the batch being written): with
     /// the queue's count, what has been received and is not stored.
     /// </summary>

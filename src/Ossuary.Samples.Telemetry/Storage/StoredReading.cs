@@ -8,6 +8,8 @@ namespace Ossuary.Samples.Telemetry.Storage;
 /// <param name="TimestampMs">When it was taken (the device's <c>ts=</c>, else when the server received it), Unix milliseconds.</param>
 /// <param name="Origin">
 /// For a reading without <paramref name="Sequence"/> that came through JetStream: the id the node published it
-/// under (its name and count), so that a redelivery of it is a no-op in the store. Null otherwise.
+/// under (its name and count), so that a redelivery of it is a no-op in the store. Null otherwise. (The SQLite store
+/// also writes <c>reused:&lt;seq&gt;:&lt;fingerprint&gt;</c> there for a reading under a number its device had used
+/// for another reading, which it keeps without <paramref name="Sequence"/>.)
 /// </param>
 public readonly record struct StoredReading(string Device, long? Sequence, string Sensor, double Value, long TimestampMs, string? Origin = null);

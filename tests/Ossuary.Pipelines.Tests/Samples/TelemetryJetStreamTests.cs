@@ -15,6 +15,9 @@ namespace Ossuary.Pipelines.Tests.Samples;
 [Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryJetStreamTests : IDisposable
 {
+    // Within the last hour, for --since 1h; the same for every run of a test, so that a run's resends are the readings the earlier run sent.
+    private static readonly DateTimeOffset ReadingsTaken = DateTimeOffset.UtcNow.AddMinutes(-1);
+
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(90);
 
     private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-js-").FullName;
@@ -324,6 +327,8 @@ public sealed class TelemetryJetStreamTests : IDisposable
             ReadingsPerDevice = readings,
             FirstSequence = firstSequence,
             Interval = TimeSpan.Zero,
+            // A resend is the same reading again: stamped as the first run stamped it, not anew.
+            TimeOrigin = ReadingsTaken,
         }, cancellationToken: cancellationToken);
         Assert.All(result.Devices, run => Assert.Null(run.Error));
         while (node.Registry.SessionsEnded < ended + devices.Length)

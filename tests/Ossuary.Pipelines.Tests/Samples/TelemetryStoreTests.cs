@@ -15,6 +15,9 @@ namespace Ossuary.Pipelines.Tests.Samples;
 [Collection(TelemetryServerCollection.Name)]
 public sealed class TelemetryStoreTests : IDisposable
 {
+    // Within the last hour, for --since 1h; the same for every run of a test, so that a run's resends are the readings the earlier run sent.
+    private static readonly DateTimeOffset ReadingsTaken = DateTimeOffset.UtcNow.AddMinutes(-1);
+
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(90);
 
     private readonly string _directory = Directory.CreateTempSubdirectory("ossuary-telemetry-store-").FullName;
@@ -252,6 +255,8 @@ public sealed class TelemetryStoreTests : IDisposable
                 ReadingsPerDevice = readings,
                 FirstSequence = firstSequence,
                 Interval = TimeSpan.Zero,
+                // A resend is the same reading again: stamped as the first run stamped it, not anew.
+                TimeOrigin = ReadingsTaken,
             }, cancellationToken: cancellationToken);
             Assert.All(result.Devices, run => Assert.Null(run.Error));
 
