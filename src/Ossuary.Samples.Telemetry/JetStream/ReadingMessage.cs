@@ -52,9 +52,12 @@ public static class ReadingMessage
         string[] fields = Encoding.UTF8.GetString(data).Split(' ', 5);
         if (fields.Length != 5 || !IsDeviceKey(fields[0])
             || !long.TryParse(fields[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out long ts)
-            || !double.TryParse(fields[3], NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+            || !double.TryParse(fields[3], NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
+            || !double.IsFinite(value))
         {
-            throw new FormatException("Not a reading message: expected 'device seq ts value sensor', the device a key in 64 lower-case hex characters.");
+            // Finite, as ReadingParser takes a device's value: the store refuses NaN, which failed the
+            // batch and stopped consume, again at every restart while the message was in the stream.
+            throw new FormatException("Not a reading message: expected 'device seq ts value sensor', the device a key in 64 lower-case hex characters, the value a finite number.");
         }
 
         long? sequence = fields[1] == "-" ? null
