@@ -222,37 +222,13 @@ internal static class KnownHostsFile
     /// </remarks>
     private static void ReplaceWith(FileStream file, string path, byte[] bytes)
     {
-        string target = TargetOf(path);
-        string folder = Path.GetDirectoryName(target)!;
-        string temporary = target + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(DraftTagBytes)) + ".tmp";
+        string folder;
         try
         {
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                // Created owner-only: made as the umask left it (0666 under umask 000, 0664 under 002) and only
-                // then given the held file's mode, the draft could be opened for writing by others in between,
-                // and a descriptor they kept wrote into the known-hosts file once it had the name.
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
-            using (var writer = new FileStream(temporary, options))
-            {
-                if (!OperatingSystem.IsWindows())
-                {
-                    // The held file's mode, not the umask's: a known-hosts file others may write is refused.
-                    File.SetUnixFileMode(writer.SafeFileHandle, File.GetUnixFileMode(file.SafeFileHandle));
-                }
-
-                writer.Write(bytes);
-                writer.Flush(flushToDisk: true);
-            }
-
-            File.Move(temporary, target, overwrite: true);
+            folder = WholeFileReplacement.Rename(file, path, bytes);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            File.Delete(temporary);
             throw new CliException($"cannot write '{path}' ({ex.Message}); the file is unchanged", SystemFailure.ExitCode(ex));
         }
 
@@ -267,13 +243,6 @@ internal static class KnownHostsFile
         }
     }
 
-    /// <summary>The random part of a draft's name (FILE.xxxxxxxx.tmp), in bytes: twice as many hex digits.</summary>
-    private const int DraftTagBytes = 4;
-
-    /// <summary>The file a rewrite replaces: a link's final target, not the link.</summary>
-    private static string TargetOf(string path) =>
-        new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
-
     /// <summary>
     /// Deletes the drafts that a set or remove killed before renaming them into place left beside the
     /// file (<see cref="ReplaceWith"/>'s FILE.xxxxxxxx.tmp, <see cref="WriteBackup"/>'s FILE.old.xxxxxxxx.tmp):
@@ -283,7 +252,7 @@ internal static class KnownHostsFile
     /// </summary>
     private static void ClearDeadDrafts(string path)
     {
-        string target = TargetOf(path);
+        string target = WholeFileReplacement.TargetOf(path);
         string backup = Path.GetFullPath(path + ".old");
         foreach (string stem in new[] { target, backup }.Distinct(StringComparer.Ordinal))
         {
@@ -294,7 +263,7 @@ internal static class KnownHostsFile
                 foreach (string draft in Directory.EnumerateFiles(folder, name + ".*.tmp"))
                 {
                     string tag = Path.GetFileName(draft)[(name.Length + 1)..^".tmp".Length];
-                    if (tag.Length == DraftTagBytes * 2 && tag.All(char.IsAsciiHexDigitLower))
+                    if (tag.Length == WholeFileReplacement.DraftTagBytes * 2 && tag.All(char.IsAsciiHexDigitLower))
                     {
                         File.Delete(draft);
                     }
@@ -311,7 +280,7 @@ internal static class KnownHostsFile
     private static void WriteBackup(string path, byte[] content)
     {
         string backup = path + ".old";
-        string temporary = backup + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(DraftTagBytes)) + ".tmp";
+        string temporary = backup + "." + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(WholeFileReplacement.DraftTagBytes)) + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {

@@ -17,14 +17,33 @@ namespace Ossuary.Pipelines.Trust;
 /// </remarks>
 internal static class WholeFileReplacement
 {
+    /// <summary>The random part of a draft's name (FILE.xxxxxxxx.tmp), in bytes: twice as many hex digits.</summary>
+    internal const int DraftTagBytes = 4;
+
     /// <summary>Makes <paramref name="content"/> the content of <paramref name="held"/>, the file <paramref name="path"/> names.</summary>
     /// <exception cref="IOException">The draft cannot be written (a full disk) or renamed, or the folder cannot be flushed; the file is then as it was, except after a failed flush, when it holds the new content.</exception>
     /// <exception cref="UnauthorizedAccessException">The folder cannot be written: a file replaced whole needs a new one beside it.</exception>
     public static void Replace(FileStream held, string path, ReadOnlySpan<byte> content)
     {
-        string target = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        string folder = Rename(held, path, content);
+
+        // The new name must survive a crash too, or a host trusted on first use is met as unknown again
+        // (and an impostor's key recorded then).
+        DirectorySync.Sync(folder);
+    }
+
+    /// <summary>
+    /// <see cref="Replace"/> but for flushing the folder, which the caller does (<see cref="DirectorySync"/>),
+    /// to tell a file left unchanged from a change a crash could still undo: the tool says which.
+    /// </summary>
+    /// <returns>The folder to flush: the link target's, through a link.</returns>
+    /// <exception cref="IOException">The draft cannot be written (a full disk) or renamed; the file is as it was.</exception>
+    /// <exception cref="UnauthorizedAccessException">The folder cannot be written; the file is as it was.</exception>
+    public static string Rename(FileStream held, string path, ReadOnlySpan<byte> content)
+    {
+        string target = TargetOf(path);
         string folder = Path.GetDirectoryName(target)!;
-        string draft = target + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)) + ".tmp";
+        string draft = target + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(DraftTagBytes)) + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0 };
         if (!OperatingSystem.IsWindows())
         {
@@ -38,6 +57,7 @@ internal static class WholeFileReplacement
             {
                 if (!OperatingSystem.IsWindows())
                 {
+                    // The held file's mode, not the umask's: a known-hosts file others may write is refused.
                     File.SetUnixFileMode(writer.SafeFileHandle, File.GetUnixFileMode(held.SafeFileHandle));
                 }
 
@@ -67,8 +87,10 @@ internal static class WholeFileReplacement
             throw;
         }
 
-        // The new name must survive a crash too, or a host trusted on first use is met as unknown again
-        // (and an impostor's key recorded then).
-        DirectorySync.Sync(folder);
+        return folder;
     }
+
+    /// <summary>The file a replacement replaces: a link's final target, not the link.</summary>
+    public static string TargetOf(string path) =>
+        new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
 }
