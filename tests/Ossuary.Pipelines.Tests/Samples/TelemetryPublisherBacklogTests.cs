@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Testing;
+using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Net;
 using Ossuary.Pipelines.Tests.Support;
@@ -43,7 +44,9 @@ public sealed class TelemetryPublisherBacklogTests
         await nats.ResumeAsync();
         Assert.Equal(batch.Length, await write);
 
-        await using var client = new NatsClient(nats.Url);
+        // The observer's commands wait behind the 40,000 publishes the server has just been handed: on a loaded
+        // machine the client's 5 s default failed the test in the observer's own disposal, after the checks.
+        await using var client = new NatsClient(new NatsOpts { Url = nats.Url, CommandTimeout = TimeSpan.FromSeconds(60), RequestTimeout = TimeSpan.FromSeconds(60) });
         INatsJSStream stream = await client.CreateJetStreamContext().GetStreamAsync(options.Stream, cancellationToken: budget.Token);
         Assert.Equal(batch.Length, stream.Info.State.Messages);
     }
