@@ -19,6 +19,8 @@ namespace Ossuary.Pipelines.Transport;
 /// Disconnect. So the loop completes the pipe cleanly and parks the failure here. Until the
 /// application has examined all the data, reads return it with <see cref="ReadResult.IsCompleted"/>
 /// false (a completed result would read as a clean end); after that, every read throws.
+/// A read that <see cref="CancelPendingRead"/> ended returns an empty buffer: its bytes stay unread for
+/// the next read, and the application holds nothing that disposal must wait for.
 /// </remarks>
 internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTaskSource<ReadResult>
 {
@@ -44,8 +46,9 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
     // From ReadAsync to AdvanceTo: disposal completes the pipe only once the application is done with its buffer.
     private ApplicationCallGate _call;
 
-    // Set when a read got disposal's empty result instead of the pipe's: its AdvanceTo is ours to take.
-    private bool _handedEnd;
+    // Set when a read got an empty result of ours instead of the pipe's (disposal's end, or a cancelled
+    // read's): its AdvanceTo, if one comes, is ours to take. Cleared by the next read, as it may never come.
+    private bool _handedOurs;
 
     /// <summary>Parks the failure; call before completing the pipe's writer (whose completion publishes it).</summary>
     public void Fail(Exception failure) => _failure = ExceptionDispatchInfo.Capture(failure);
@@ -61,6 +64,7 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
             throw new InvalidOperationException("Concurrent reads are not supported: a read of this input is already waiting.");
         }
 
+        _handedOurs = false; // a cancelled read's AdvanceTo that never came
         ValueTask<ReadResult> read;
         try
         {
@@ -99,6 +103,7 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
             throw new InvalidOperationException("Concurrent reads are not supported: a read of this input is already waiting.");
         }
 
+        _handedOurs = false;
         try
         {
             if (!inner.TryRead(out result))
@@ -119,10 +124,10 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
 
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
-        if (_handedEnd)
+        if (_handedOurs)
         {
             // The positions are the empty sequence's, not the pipe's, whose read was given back already.
-            _handedEnd = false;
+            _handedOurs = false;
             return;
         }
 
@@ -227,8 +232,23 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
                 // Completed meanwhile: nothing left to give back.
             }
 
-            _handedEnd = true;
+            _handedOurs = true;
             return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+        }
+
+        if (result.IsCanceled && !result.IsCompleted)
+        {
+            // A read CancelPendingRead ended is not one the application holds: a Pipe lets its reader read
+            // again or complete without AdvanceTo, and PipeReader.AsStream() never advances after one. Kept
+            // open until an AdvanceTo that never came, it kept disposal from completing the input: its
+            // plaintext blocks were neither zeroed nor pooled until the collector found them. So the pipe's
+            // read is given back now, nothing consumed and no more examined than before (the next read
+            // still waits for new bytes, or returns those that came meanwhile), and the application gets
+            // an empty buffer: handed the pipe's, it could be reading it as disposal zeroes it.
+            inner.AdvanceTo(result.Buffer.Start, result.Buffer.GetPosition(Math.Min(_examined, result.Buffer.Length)));
+            LeaveCall();
+            _handedOurs = true;
+            return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: true, isCompleted: false);
         }
 
         if (!result.IsCompleted || _failure is null)
