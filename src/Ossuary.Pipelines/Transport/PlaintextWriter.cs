@@ -25,6 +25,9 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     private ApplicationCallGate _call;
     private volatile bool _completedAfterWrite;
 
+    // Set when disposal completed the output itself, no write being in progress.
+    private volatile bool _completedByDisposal;
+
     // What is left of the memory the last GetMemory or GetSpan gave: the most Advance may count once
     // the connection has ended, when the pipe, which checks that itself, is no longer told.
     private int _given;
@@ -142,7 +145,20 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
             return ValueTask.FromCanceled<FlushResult>(cancellationToken); // as the pipe's: nothing written
         }
 
-        this.Write(source.Span);
+        long before = _written;
+        try
+        {
+            this.Write(source.Span);
+        }
+        catch (InvalidOperationException) when (_written != before && (_completedAfterWrite || _completedByDisposal))
+        {
+            // Disposal landed between two spans of this copy: the first span's Advance ended the call, and
+            // the output was completed before the next GetSpan, which threw from the middle of WriteAsync.
+            // That is a write disposal ended, whose documented outcome is a completed flush. One that had
+            // not begun is refused, as a completed pipe's is.
+            return new ValueTask<FlushResult>(Ended);
+        }
+
         ValueTask<FlushResult> flush = FlushAsync(cancellationToken);
         if (flush.IsCanceled)
         {
@@ -207,6 +223,7 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
             return false;
         }
 
+        _completedByDisposal = true;
         inner.Complete();
         return true;
     }
