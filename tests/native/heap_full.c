@@ -25,8 +25,17 @@
  *                        frees the heap and hands the same bytes in again, and the handshake must
  *                        complete, the channel carrying a message.
  *
+ *   heap_full thread_called_before
+ *                        ossuary.h's advice for threads: a thread that made one call while there was
+ *                        room (ossuary_handshake_done(NULL)) calls again with the heap full, and gets its
+ *                        answer. A thread whose first call comes with the heap full kills the program
+ *                        (SIGSEGV): the runtime cannot make the thread's storage, and its out-of-memory
+ *                        path asks for that storage again, a collection each time, until the stack runs
+ *                        out (with a 1 MiB stack in seconds; with the default 8 MiB, after minutes).
+ *
  * Prints "ok NAME"; exits non-zero on a failed expectation.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +357,56 @@ static int recv_server_handshake(void) {
   return 0;
 }
 
+static OssuaryConnection *probe_target;
+static int probe_result = 12345;
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t probe_turn = PTHREAD_COND_INITIALIZER;
+/* 1 once the thread made its first call, 2 once the heap is full: the thread's turn again. */
+static int probe_stage;
+
+static void probe_wait(int stage) {
+  pthread_mutex_lock(&probe_lock);
+  while (probe_stage < stage) {
+    pthread_cond_wait(&probe_turn, &probe_lock);
+  }
+  pthread_mutex_unlock(&probe_lock);
+}
+
+static void probe_advance(int stage) {
+  pthread_mutex_lock(&probe_lock);
+  probe_stage = stage;
+  pthread_cond_broadcast(&probe_turn);
+  pthread_mutex_unlock(&probe_lock);
+}
+
+static void *probe(void *argument) {
+  /* The first call on this thread, while there is room: what ossuary.h asks of a thread. */
+  int first = ossuary_handshake_done(NULL);
+  probe_advance(1);
+  probe_wait(2);
+  probe_result = first == OSSUARY_ERR_OTHER ? ossuary_handshake_done(probe_target) : 54321;
+  return argument;
+}
+
+static int thread_called_before(void) {
+  probe_target = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  EXPECT(probe_target != NULL, "create");
+  /* Started before the heap is filled: a thread's stack is address space too. */
+  pthread_t thread;
+  int error = pthread_create(&thread, NULL, probe, NULL);
+  EXPECT(error == 0, "pthread_create: %d", error);
+  probe_wait(1);
+  EXPECT(fill_heap(1) == 0, "filling the heap");
+  probe_advance(2);
+  error = pthread_join(thread, NULL);
+  EXPECT(error == 0, "pthread_join: %d", error);
+  printf("from a thread that had called before, with the heap full: %d\n", probe_result);
+  free_heap();
+  EXPECT(probe_result == 0, "ossuary_handshake_done() returned %d for a connection that has not begun", probe_result);
+  ossuary_destroy_connection(&probe_target);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   /* Unbuffered: a line printed before a crash must reach the test. */
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -355,6 +414,8 @@ int main(int argc, char **argv) {
   int failed;
   if (strcmp(scenario, "fill") == 0) {
     failed = fill();
+  } else if (strcmp(scenario, "thread_called_before") == 0) {
+    failed = thread_called_before();
   } else if (strcmp(scenario, "recv_data") == 0) {
     failed = recv_data();
   } else if (strcmp(scenario, "recv_handshake") == 0) {
@@ -362,7 +423,7 @@ int main(int argc, char **argv) {
   } else if (strcmp(scenario, "recv_server_handshake") == 0) {
     failed = recv_server_handshake();
   } else {
-    fprintf(stderr, "usage: heap_full fill|recv_data|recv_handshake|recv_server_handshake\n");
+    fprintf(stderr, "usage: heap_full fill|recv_data|recv_handshake|recv_server_handshake|thread_called_before\n");
     return 2;
   }
   if (failed == 0) {

@@ -27,6 +27,11 @@
  * send exactly *out_buf_len bytes of the output. A receive call that fails for want of memory (the
  * library's heap is full; see the README's "Address space") returns -1 having consumed nothing,
  * so the same bytes go in again on the next call; libossuary 0.5 aborts the program instead.
+ * Except a thread's first call: it needs memory for the thread's own storage in the .NET runtime,
+ * and with the heap full it kills the program (a stack overflow inside the runtime, before any
+ * code of this library runs) instead of returning -1. A thread that may call in when memory runs
+ * short should make one call while there is room, e.g. ossuary_handshake_done(NULL) (returns -1,
+ * does nothing else) when it starts; that storage lasts as long as the thread.
  *
  * Threads: different connections may be used from different threads at once; calls on one
  * connection are serialised by a lock inside it. Destroying a connection must not race other
