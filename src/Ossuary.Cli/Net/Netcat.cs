@@ -14,7 +14,8 @@ namespace Ossuary.Cli.Net;
 /// <item>A side that has sent nothing while the peer has sent something is there to receive: it
 ///   waits until the peer closes, however long the peer's pauses (netcat's default).</item>
 /// <item>Otherwise, once nothing has moved either way for <c>--wait</c> seconds (idle time, not a
-///   deadline: time spent writing to a slow stdout counts as activity), we close (netcat's <c>-q</c>).
+///   deadline: time spent writing to a slow stdout counts as activity, even with <c>--wait 0</c>), we
+///   close (netcat's <c>-q</c>); what had arrived by then is written to stdout before the session ends.
 ///   If the peer sent nothing after our last byte, we say so: it may have been about to answer.</item>
 /// <item><c>--wait forever</c> never closes first.</item>
 /// <item>A peer that closes while our stdin (a pipe or file) has not ended is reported as data not sent.</item>
@@ -83,6 +84,11 @@ internal static class Netcat
             if (await PeerClosesAsync(fromPeer, activity, wait, cancellationToken) is { } closed)
             {
                 await secure.Output.CompleteAsync(); // Disconnect (clean)
+
+                // What arrived before our Disconnect is still the peer's answer: written to stdout before
+                // the session is over, not cut off by the process's exit (connect) or written over the
+                // next session's bytes (listen). Our Disconnect ends the input once that is read.
+                await fromPeer;
                 return closed;
             }
 
@@ -134,7 +140,9 @@ internal static class Netcat
                 return null;
             }
 
-            TimeSpan left = activity.Busy ? idle : idle - Stopwatch.GetElapsedTime(Math.Max(stdinEnded, activity.Last));
+            // A write to stdout in progress is activity whatever --wait says, 0 included: its bytes are
+            // the peer's answer, and a slow reader of stdout is not an idle line.
+            TimeSpan left = activity.Busy ? IdlePoll : idle - Stopwatch.GetElapsedTime(Math.Max(stdinEnded, activity.Last));
             if (left <= TimeSpan.Zero)
             {
                 return activity.PeerSpokeLast ? NetcatEnd.ClosedWhenIdle : NetcatEnd.ClosedUnanswered;

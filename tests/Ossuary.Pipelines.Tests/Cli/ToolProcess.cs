@@ -77,6 +77,9 @@ internal sealed class ToolProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Completes when the process exits, unbounded: for a test that waits for whichever comes first, the exit or something else.</summary>
+    public Task Exited => _process.WaitForExitAsync();
+
     /// <summary>The process's id, for looking at it from outside (/proc).</summary>
     public int Id => _process.Id;
 

@@ -1,0 +1,74 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
+
+namespace Ossuary.Pipelines.Tests.Cli;
+
+/// <summary>A client that closes first (its --wait over) still writes to stdout everything it had received.</summary>
+[Collection(CliCollection.Name)]
+public sealed class CliIdleCloseTests : CliTestBase
+{
+    [Fact]
+    public async Task AClientThatClosesAtOnceStillWritesWhatItReceivedToAStalledStdout()
+    {
+        // `ossuary connect --wait 0` whose stdout (a pipe, 64 KiB) is not read for a moment: the server's
+        // answer is all in the client's process, part of it waiting for stdout. The end of stdin then
+        // closed the session at once (the "still writing to stdout" check did nothing with --wait 0),
+        // and the process exited 0 without waiting for the rest of that write: stdout was cut short.
+        byte[] answer = new byte[100 * 1024];
+        Random.Shared.NextBytes(answer);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using OssuaryIdentity key = OssuaryIdentity.Generate();
+        var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task server = Task.Run(async () =>
+        {
+            using Socket socket = await listener.AcceptSocketAsync();
+            await using var network = new NetworkStream(socket, ownsSocket: false);
+            await using OssuaryDuplexPipe secure = await OssuaryDuplexPipe.AcceptAsync(
+                new DuplexPipe(PipeReader.Create(network), PipeWriter.Create(network)),
+                new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = key });
+            ReadResult request;
+            while (!(request = await secure.Input.ReadAsync()).Buffer.ToArray().Contains((byte)'\n'))
+            {
+                secure.Input.AdvanceTo(request.Buffer.Start, request.Buffer.End);
+            }
+
+            secure.Input.AdvanceTo(request.Buffer.End);
+            await secure.Output.WriteAsync(answer);
+            await secure.Output.CompleteAsync(); // the whole answer, then Disconnect (clean)
+            sent.SetResult();
+        });
+
+        var firstByte = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stdout = new MemoryStream();
+        ToolProcess client = Start(async pipe =>
+        {
+            var first = new byte[1];
+            await pipe.ReadExactlyAsync(first);
+            stdout.Write(first);
+            firstByte.SetResult();
+            await release.Task; // a reader that stalls: the client's write of the rest waits
+            await pipe.CopyToAsync(stdout);
+        }, "connect", $"127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", "--trust", key.PublicKey.ToString(), "--wait", "0");
+
+        await client.WriteAsync("request\n");
+        await sent.Task.Within();
+        await firstByte.Task.Within();
+        client.CloseStdin();
+
+        // Ordering only, never asserted on: the client had time to take the end of stdin for the end of
+        // the session and exit, which it did while its write to stdout still waited.
+        await Task.WhenAny(client.Exited, Task.Delay(TimeSpan.FromSeconds(3)));
+        release.SetResult();
+        ToolResult result = await client.WaitForExitAsync();
+        await server.Within();
+
+        AssertSucceeds(result);
+        Assert.True(answer.AsSpan().SequenceEqual(stdout.ToArray()), $"stdout got {stdout.Length} of the {answer.Length} bytes the server sent\n{result}");
+    }
+}
