@@ -374,6 +374,7 @@ internal static class TransferCommands
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] actual;
         long received;
+        bool created = false;
         bool published = false;
         try
         {
@@ -383,6 +384,7 @@ internal static class TransferCommands
             // never told about. The writes are the pipe's segments, kilobytes each.
             await using (var target = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 }))
             {
+                created = true;
                 var progress = new Progress("receive", length);
                 received = length == TransferProtocol.UnknownLength
                     ? await CopyChunksAsync(secure.Input, target, hash, progress, cancellationToken)
@@ -409,8 +411,11 @@ internal static class TransferCommands
         catch (Exception ex)
         {
             // Once named, the file is the user's: not deleted (with --force it replaced one), and not
-            // reported as removed. The sender is told the transfer failed all the same.
-            string removed = published ? $"the file is at '{destination}', but its name may not survive a crash" : Discard(partial);
+            // reported as removed. Never made (its directory gone, no permission), nothing is said removed
+            // either. The sender is told the transfer failed all the same.
+            string removed = published ? $"the file is at '{destination}', but its name may not survive a crash"
+                : created ? Discard(partial)
+                : "no partial file was made";
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
                 throw new CliException($"interrupted; {removed}");

@@ -33,6 +33,25 @@ public sealed class CliReceiverStorageTests : CliTestBase
     }
 
     [Fact]
+    public async Task AReceiverThatCannotCreateItsPartialFileDoesNotSayItRemovedIt()
+    {
+        // The output directory went away between the start of the receive and the sender's header:
+        // the partial file was never made, and the receiver said it "could not remove the partial
+        // file" (here) or had "removed the partial file" (a directory it may not write to, as root cannot show).
+        File.WriteAllBytes(Path.Combine(Dir, "small.bin"), new byte[1000]);
+        string inbox = Path.Combine(Dir, "inbox");
+        Directory.CreateDirectory(inbox);
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        Directory.Delete(inbox);
+        ToolResult sent = await RunAsync("send", "small.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertFails(received, 1, "cannot save the file", "no partial file was made");
+        Assert.DoesNotContain("removed the partial file", received.Stderr, StringComparison.Ordinal);
+        AssertFails(sent, 1, "the receiver could not save the file");
+    }
+
+    [Fact]
     public async Task AFileSentInSmallPiecesThatOutgrowsTheDiskIsReportedAsAStorageFailureToo()
     {
         // Pieces of 1,000 bytes reach the receiver in segments smaller than its file's buffer: the
