@@ -355,4 +355,19 @@ public sealed class CliBadInputTests : CliTestBase
         Assert.Contains("3 untrusted or changed server key", help.Stdout, StringComparison.Ordinal);
         Assert.Contains("known-hosts", help.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task HelpGivesARefusedTcpConnectionTheExitCodeItHas()
+    {
+        // The help listed "a refused or failed connection" under 1: a script that read it took a
+        // server that was down (TCP's "connection refused") for exit 1, and the tool exits 4 for it.
+        using var closed = new ClosedPort();
+        ToolResult refused = await RunAsync("connect", $"127.0.0.1:{closed.Port}", "--trust", AnyKey);
+        ToolResult help = await RunAsync("--help");
+
+        AssertFails(refused, 4, "Connection refused");
+        string text = System.Text.RegularExpressions.Regex.Replace(help.Stdout, @"\s+", " ");
+        Assert.Contains("4 network (a refused TCP connection,", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("a refused or failed connection", text, StringComparison.Ordinal);
+    }
 }
