@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Ossuary.Pipelines.Configuration;
 using Ossuary.Pipelines.Transport;
+using Ossuary.Pipelines.Trust;
 
 namespace Ossuary.Pipelines.Integrations;
 
@@ -163,8 +164,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         SharedPlan next;
         try
         {
-            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened: a pipe's writer may never come
-            next = Build(options);
+            next = BuildReloaded(options);
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or UnauthorizedAccessException or ArgumentException)
         {
@@ -202,8 +202,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         keptKey = false;
         try
         {
-            ReloadedKeyFile.Require(options.Identity is null ? options.IdentityKeyFile : null); // before it is opened: a pipe's writer may never come
-            return Build(options);
+            return BuildReloaded(options);
         }
         catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException
             && options.Identity is null && options.IdentityKeyFile is { } path && _keyFileInForce is not null)
@@ -235,6 +234,37 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
 
     /// <summary>The identity key file <paramref name="options"/> read their key from, if any.</summary>
     private static string? KeyFile(OssuaryClientOptions options) => options.Identity is null ? options.IdentityKeyFile : null;
+
+    /// <summary>
+    /// The plan for options a reload brings: their identity key file must be a regular one, checked by name
+    /// before it is opened (<see cref="ReloadedKeyFile"/>) and opened without waiting for a writer, the file
+    /// opened checked again (<see cref="OssuarySecretKeyFile.ReadRegular"/>). Opened blocking, a named pipe
+    /// renamed over the name after its check waited for a writer, for ever if none came, and the
+    /// configuration's reload thread with it.
+    /// </summary>
+    private SharedPlan BuildReloaded(OssuaryClientOptions options)
+    {
+        options.Validate(); // before the file is opened, as HandshakePlan.ForClient does
+        OssuaryIdentity? read = null;
+        if (KeyFile(options) is { } path)
+        {
+            ReloadedKeyFile.Require(path);
+            read = OssuarySecretKeyFile.ReadRegular(path);
+        }
+
+        HandshakePlan plan;
+        try
+        {
+            plan = HandshakePlan.ForClient(options, readFromFile: read);
+        }
+        catch
+        {
+            read?.Dispose();
+            throw;
+        }
+
+        return new SharedPlan(plan, ConnectionTelemetry.For(plan, _loggerFactory, _meterFactory));
+    }
 
     private SharedPlan Build(OssuaryClientOptions options)
     {

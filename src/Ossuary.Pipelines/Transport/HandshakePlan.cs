@@ -107,11 +107,14 @@ internal sealed class HandshakePlan
     /// <param name="options">The client options to validate and copy.</param>
     /// <param name="keptFromFile">The identity an earlier plan read from the same <see cref="OssuaryClientOptions.IdentityKeyFile"/>,
     /// presented instead of reading the file again (which could not be read); not this plan's to free.</param>
-    public static HandshakePlan ForClient(OssuaryClientOptions options, OssuaryIdentity? keptFromFile = null)
+    /// <param name="readFromFile">The identity the caller has just read from <see cref="OssuaryClientOptions.IdentityKeyFile"/>
+    /// (a reload reads it without waiting for a pipe's writer), presented instead of reading the file here; this plan's
+    /// to free, as one read here would be (the caller frees it if this throws).</param>
+    public static HandshakePlan ForClient(OssuaryClientOptions options, OssuaryIdentity? keptFromFile = null, OssuaryIdentity? readFromFile = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        OssuaryIdentity? identity = options.Identity ?? keptFromFile ?? ReadIdentity(options.IdentityKeyFile);
+        OssuaryIdentity? identity = options.Identity ?? keptFromFile ?? readFromFile ?? ReadIdentity(options.IdentityKeyFile);
         var plan = new HandshakePlan(OssuaryRole.Client, identity, options.TrustedServerKeys, options.HandshakeTimeout, options.HandshakeStepTimeout, options.TimeProvider)
         {
             TrustServerAtEndPoint = options.TrustServerAtEndPoint,

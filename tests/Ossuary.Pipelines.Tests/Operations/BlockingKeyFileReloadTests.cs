@@ -221,6 +221,72 @@ public sealed class BlockingKeyFileReloadTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task AClientKeyFileSwappedForANamedPipeAfterTheReloadCheckedItIsRefusedAndTheRestOfTheChangeTakesEffect()
+    {
+        // As a server's: the connection factory's reload checks the new file's type by name, then opened the
+        // name blocking. A named pipe renamed over it in between was opened for reading, which waits for a
+        // writer: the reload (the configuration's reload thread) waited with it, for ever if none came.
+        using var serverKey = OssuaryIdentity.Generate();
+        using var otherServerKey = OssuaryIdentity.Generate();
+        using var clientKey = OssuaryIdentity.Generate();
+        using var nextKey = OssuaryIdentity.Generate();
+        await using KestrelHost host = await KestrelHost.StartEchoAsync(serverKey, clientKey.PublicKey);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, host.Port());
+        string keyFile = Path.Combine(_folder, "client.key");
+        OssuarySecretKeyFile.Write(keyFile, clientKey);
+        string nextKeyFile = Path.Combine(_folder, "next.key");
+        OssuarySecretKeyFile.Write(nextKeyFile, nextKey);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Ossuary:IdentityKeyFile"] = keyFile,
+            ["Ossuary:TrustedServerKeys:0"] = serverKey.PublicKey.ToString(),
+        };
+        IConfigurationRoot configuration = new ConfigurationBuilder().Add(new MutableSource(settings)).Build();
+        var logs = new FakeLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(logging => logging.AddProvider(logs).AddFilter("Ossuary", LogLevel.Debug));
+        services.AddOssuaryClient(configuration.GetSection("Ossuary"));
+        ServiceProvider provider = services.BuildServiceProvider();
+        OssuaryConnectionFactory factory = provider.GetRequiredService<OssuaryConnectionFactory>();
+        await using (await factory.ConnectAsync(endpoint).AsTask().Within())
+        {
+        }
+
+        string pipe = await MakeFifoAsync(Path.Combine(_folder, "pipe"));
+        ReloadedKeyFile.Checked = path =>
+        {
+            if (path == nextKeyFile)
+            {
+                File.Move(pipe, nextKeyFile, overwrite: true);
+            }
+        };
+        bool disposed = false;
+        try
+        {
+            settings["Ossuary:IdentityKeyFile"] = nextKeyFile;
+            settings["Ossuary:TrustedServerKeys:0"] = otherServerKey.PublicKey.ToString();
+            await Task.Run(configuration.Reload).Within();
+
+            FakeLogRecord kept = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == 27);
+            Assert.Equal(LogLevel.Error, kept.Level);
+            Assert.Contains("named pipe", kept.Exception?.Message);
+            OssuaryException untrusted = await Assert.ThrowsAsync<OssuaryException>(() => factory.ConnectAsync(endpoint).AsTask().Within());
+            Assert.Equal(OssuaryErrorReason.UntrustedServer, untrusted.Reason);
+            await Task.Run(() => provider.DisposeAsync().AsTask()).Within(); // nothing left waiting on the pipe
+            disposed = true;
+        }
+        finally
+        {
+            ReloadedKeyFile.Checked = null;
+            Unblock(nextKeyFile);
+            if (!disposed)
+            {
+                await Task.WhenAny(Task.Run(() => provider.DisposeAsync().AsTask()), Task.Delay(TestTimeout.Default));
+            }
+        }
+    }
+
     private static async Task<string> MakeFifoAsync(string path)
     {
         using var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", path]);
