@@ -44,6 +44,7 @@ internal sealed class HeldFileOpening
     /// <paramref name="pause"/>, then try again) or it was replaced meanwhile (try again at once, pause 0).
     /// </summary>
     /// <exception cref="IOException">Another writer held it for longer than <see cref="OssuaryKnownHosts.LockWait"/>, it was replaced too often, or it cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file opened is a named pipe, a socket or a device.</exception>
     public FileStream? TryOpen(out TimeSpan pause)
     {
         pause = TimeSpan.Zero;
@@ -62,6 +63,15 @@ internal sealed class HeldFileOpening
 
         try
         {
+            // The file opened must be a regular one: the caller checked the name, but a named pipe renamed over
+            // it meanwhile was opened too (for reading and writing a FIFO opens at once on Linux, so the open
+            // itself never waits), and the read of the file then waited for a writer other than this one, for
+            // ever: a --tofu client's first connection, or the tool's set, hung on it.
+            if (RegularFile.RequireOpened(file.SafeFileHandle, _path, "known-hosts"))
+            {
+                throw TrustFilePermissions.Folder(_path, "known-hosts");
+            }
+
             if (FileIdentity.StillNamedBy(file.SafeFileHandle, _path))
             {
                 return file;

@@ -549,6 +549,7 @@ public sealed class OssuaryKnownHosts
         }
 
         RegularFile.Require(path, "known-hosts");
+        TrustFilePermissions.TypeChecked?.Invoke(path);
     }
 
     private static void RequireOwnerOnlyWrites(FileStream file, string path) =>

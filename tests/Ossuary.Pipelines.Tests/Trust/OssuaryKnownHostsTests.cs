@@ -17,6 +17,41 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     private static OssuaryKnownHosts Parse(string text) => OssuaryKnownHosts.Parse(new StringReader(text));
 
     [Fact]
+    public async Task AddRefusesAFileSwappedForANamedPipeAfterItsTypeWasCheckedWithoutWaitingOnIt()
+    {
+        // Add checked the file's type by name, then opened the name to read and write it: a named pipe renamed
+        // over the file in between opened at once (for reading and writing, a FIFO does on Linux), and its read
+        // then waited for a writer other than itself, for ever (a --tofu client's first connection with it).
+        string path = Path.Combine(_directory, "known_hosts");
+        string pipe = Path.Combine(_directory, "pipe");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", pipe]))
+        {
+            await mkfifo.WaitForExitAsync().Within();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path); // no file yet: an empty set
+        TrustFilePermissions.TypeChecked = checkedPath =>
+        {
+            if (checkedPath == path)
+            {
+                File.Move(pipe, path, overwrite: true);
+            }
+        };
+        try
+        {
+            UnauthorizedAccessException refused = await Assert.ThrowsAsync<UnauthorizedAccessException>(
+                () => Task.Run(() => hosts.Add("example.org", 7000, KeyA)).Within());
+            Assert.Contains("named pipe", refused.Message, StringComparison.Ordinal);
+            Assert.Contains(path, refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            TrustFilePermissions.TypeChecked = null;
+        }
+    }
+
+    [Fact]
     public void CommentsBlankLinesTabsAndTrailingCommentsAreTolerated()
     {
         OssuaryKnownHosts hosts = Parse(
