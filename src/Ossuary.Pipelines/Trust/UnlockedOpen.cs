@@ -18,8 +18,9 @@ internal static partial class UnlockedOpen
 
     /// <summary>
     /// <paramref name="path"/> opened to read, with no lock taken; on systems other than Linux and macOS,
-    /// and wherever the system refuses the open (no such file, no permission) or the name is a folder,
-    /// as .NET opens it, so that its refusal is the one callers have always caught. It is opened without
+    /// and after a refusal that a blocking open may get past (a lease being broken), as .NET opens it; any
+    /// other refusal (no such file, no permission) and a folder are thrown as .NET would throw them, so that
+    /// its refusal is the one callers have always caught, without opening the name again. It is opened without
     /// waiting for a writer (O_NONBLOCK), and the file opened must be a regular one: a named pipe renamed
     /// over the name after the caller checked it by name (<see cref="RegularFile"/>) was opened for reading,
     /// which waited for a writer, for ever if none came. O_NONBLOCK has no effect on a regular file's reads,
@@ -51,11 +52,48 @@ internal static partial class UnlockedOpen
                 }
 
                 handle.Dispose();
+
+                // A folder: refused as .NET refuses one (callers name it as a folder), not opened again by name,
+                // which a named pipe swapped in meanwhile would have held until a writer came.
+                throw new UnauthorizedAccessException($"Access to the path '{Path.GetFullPath(path)}' is denied.");
+            }
+
+            int error = Marshal.GetLastPInvokeError();
+            Refused?.Invoke(path);
+            if (Refusal(path, error) is { } refusal)
+            {
+                throw refusal;
             }
         }
 
         return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize);
     }
+
+    /// <summary>
+    /// The exception for the system's refusal <paramref name="error"/> (errno) of the open, as .NET's own open
+    /// would throw it; null for one that a blocking open by name may get past: a lease another process holds
+    /// (EWOULDBLOCK, which a non-blocking open gets while the lease is broken; only the file's owner can take
+    /// one) or a signal (EINTR). Any other refusal was followed by .NET's open of the name, blocking: whoever
+    /// may write the folder could make the first open fail (no file yet, one nobody may read) and then put a
+    /// named pipe there, whose open waited for a writer, for ever if none came.
+    /// </summary>
+    private static Exception? Refusal(string path, int error)
+    {
+        string full = Path.GetFullPath(path);
+        int wouldBlock = OperatingSystem.IsMacOS() ? 35 : 11; // EWOULDBLOCK (EAGAIN)
+        return error switch
+        {
+            _ when error == wouldBlock => null,
+            4 => null, // EINTR
+            2 when Directory.Exists(Path.GetDirectoryName(full)) => new FileNotFoundException($"Could not find file '{full}'.", full), // ENOENT
+            2 or 20 => new DirectoryNotFoundException($"Could not find a part of the path '{full}'."), // ENOENT, ENOTDIR
+            1 or 13 => new UnauthorizedAccessException($"Access to the path '{full}' is denied."), // EPERM, EACCES
+            _ => new IOException($"{full}: {Marshal.GetPInvokeErrorMessage(error)}", error),
+        };
+    }
+
+    /// <summary>A test's seam: called with the path when the system refused its non-blocking open, to swap the name then.</summary>
+    internal static Action<string>? Refused { get; set; }
 
     /// <summary>O_NONBLOCK: the open of a named pipe returns at once rather than waiting for a writer.</summary>
     private static int NonBlocking => OperatingSystem.IsMacOS() ? 0x4 : 0x800;

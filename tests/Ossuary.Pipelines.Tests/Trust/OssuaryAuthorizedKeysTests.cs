@@ -76,6 +76,41 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public async Task AFileMissingWhenOpenedAndANamedPipeThenIsRefusedWithoutWaitingForAWriter()
+    {
+        // When the non-blocking open failed (no such file, no permission), the name was opened again by .NET,
+        // blocking: a named pipe put there in between was opened for reading, which waits for a writer.
+        string path = Path.Combine(_directory, "authorized_keys");
+        string pipe = Path.Combine(_directory, "pipe");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", pipe]))
+        {
+            await mkfifo.WaitForExitAsync().Within();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        UnlockedOpen.Refused = refusedPath =>
+        {
+            if (refusedPath == path)
+            {
+                File.Move(pipe, path);
+            }
+        };
+        try
+        {
+            await Assert.ThrowsAsync<FileNotFoundException>(() => Task.Run(() => OssuaryAuthorizedKeys.Load(path)).Within());
+        }
+        finally
+        {
+            UnlockedOpen.Refused = null;
+            if (File.Exists(path))
+            {
+                // Lets an open still waiting on the pipe go (opened for reading and writing, a FIFO opens at once on Linux).
+                using var _ = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
+            }
+        }
+    }
+
+    [Fact]
     public void LoadReadsAFile()
     {
         string path = Path.Combine(_directory, "authorized_keys");
