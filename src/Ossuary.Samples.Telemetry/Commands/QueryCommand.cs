@@ -91,11 +91,32 @@ internal static class QueryCommand
         foreach (StoredReading reading in readings)
         {
             string at = FormatTime(reading.TimestampMs);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at}  seq={reading.Sequence?.ToString(CultureInfo.InvariantCulture) ?? "-"}  {PrintableText.Escape(reading.Sensor)}={reading.Value:0.###}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at}  seq={Sequence(reading)}  {PrintableText.Escape(reading.Sensor)}={reading.Value:0.###}"));
         }
 
         Console.WriteLine(cut ? $"the first {limit} reading(s) of {device}; more are stored (raise --limit)" : $"{found.Count} reading(s) of {device}");
         return 0;
+    }
+
+    /// <summary>
+    /// The reading's number; for one stored without it because its device had used it for another
+    /// reading (origin <c>reused:&lt;seq&gt;:&lt;fingerprint&gt;</c>), that number marked <c>(reused)</c>,
+    /// where <c>-</c> made it look like a reading its device did not number.
+    /// </summary>
+    private static string Sequence(StoredReading reading)
+    {
+        if (reading.Sequence is long sequence)
+        {
+            return sequence.ToString(CultureInfo.InvariantCulture);
+        }
+
+        const string Reused = "reused:";
+        if (reading.Origin is { } origin && origin.StartsWith(Reused, StringComparison.Ordinal) && origin.IndexOf(':', Reused.Length) is int end and > 0)
+        {
+            return origin[Reused.Length..end] + "(reused)";
+        }
+
+        return "-";
     }
 
     /// <summary>

@@ -5,13 +5,16 @@ namespace Ossuary.Samples.Telemetry.Storage;
 /// <summary>Read-only queries on a <see cref="SqliteReadingStore"/> file; safe while a server writes to it.</summary>
 public static class ReadingQueries
 {
-    /// <summary>The readings of <paramref name="device"/> (64 hex characters) taken at or after <paramref name="sinceMs"/>, oldest first.</summary>
+    /// <summary>
+    /// The readings of <paramref name="device"/> (64 hex characters) taken at or after <paramref name="sinceMs"/>, oldest first,
+    /// each with its <see cref="StoredReading.Origin"/> (<c>reused:&lt;seq&gt;:&lt;fingerprint&gt;</c> names the number a reading stored without one was sent under).
+    /// </summary>
     /// <exception cref="FileNotFoundException">There is no database at <paramref name="path"/>.</exception>
     public static IReadOnlyList<StoredReading> Readings(string path, string device, long sinceMs, int limit = int.MaxValue)
     {
         using SqliteConnection connection = OpenReadOnly(path);
         using SqliteCommand query = connection.CreateCommand();
-        query.CommandText = "SELECT d.key, r.seq, r.sensor, r.value, r.ts FROM readings r JOIN devices d ON d.id = r.device WHERE d.key = $device AND r.ts >= $since ORDER BY r.ts, r.seq LIMIT $limit";
+        query.CommandText = "SELECT d.key, r.seq, r.sensor, r.value, r.ts, r.origin FROM readings r JOIN devices d ON d.id = r.device WHERE d.key = $device AND r.ts >= $since ORDER BY r.ts, r.seq LIMIT $limit";
         query.Parameters.AddWithValue("$device", device);
         query.Parameters.AddWithValue("$since", sinceMs);
         query.Parameters.AddWithValue("$limit", limit);
@@ -19,7 +22,7 @@ public static class ReadingQueries
         using SqliteDataReader row = query.ExecuteReader();
         while (row.Read())
         {
-            readings.Add(new StoredReading(row.GetString(0), row.IsDBNull(1) ? null : row.GetInt64(1), row.GetString(2), row.GetDouble(3), row.GetInt64(4)));
+            readings.Add(new StoredReading(row.GetString(0), row.IsDBNull(1) ? null : row.GetInt64(1), row.GetString(2), row.GetDouble(3), row.GetInt64(4), row.IsDBNull(5) ? null : row.GetString(5)));
         }
 
         return readings;
