@@ -76,7 +76,10 @@ internal static class ServerCommand
 
         // A device's resend the store (or JetStream) had already is not new data: counted apart, not as stored.
         string done = nats.Length == 0 ? "stored" : "published";
-        Console.WriteLine($"stopped; {server.Writer.Persisted - server.Writer.Duplicates} reading(s) {done}, {server.Writer.Duplicates} resent and already {done} (ignored); final counts:");
+        // Readings kept under a number their device had used for another (event 1723), as consume says
+        // them: among "stored", and the operator should learn that a device restarted its numbering.
+        string reused = server.Writer.Reused == 0 ? "" : $" ({server.Writer.Reused} of them under a sequence number their device had used for another reading, kept without it: event 1723)";
+        Console.WriteLine($"stopped; {server.Writer.Persisted - server.Writer.Duplicates} reading(s) {done}{reused}, {server.Writer.Duplicates} resent and already {done} (ignored); final counts:");
         reporter.Report();
         return 0;
     }

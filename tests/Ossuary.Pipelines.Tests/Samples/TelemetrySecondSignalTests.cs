@@ -62,7 +62,7 @@ public sealed class TelemetrySecondSignalTests : IDisposable
     }
 
     /// <summary>Reads up to and including <paramref name="end"/>, or (null) to the end of the input.</summary>
-    private static async Task<string> ReadToAsync(PipeReader input, string? end, CancellationToken cancellationToken)
+    internal static async Task<string> ReadToAsync(PipeReader input, string? end, CancellationToken cancellationToken)
     {
         while (true)
         {
