@@ -69,8 +69,9 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         else
         {
             inner.Advance(bytes);
-            _given -= bytes;
         }
+
+        _given -= bytes; // two Advances of one memory count together, as a pipe counts them
 
         Volatile.Write(ref _written, _written + bytes); // one writer at a time, as for any PipeWriter
         LeaveCall();

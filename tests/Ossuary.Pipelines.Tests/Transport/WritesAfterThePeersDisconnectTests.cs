@@ -57,6 +57,11 @@ public class WritesAfterThePeersDisconnectTests
         Assert.Equal(written, client.PlaintextWritten);
 
         client.Output.Advance(memory.Length); // all it was given: fine, and nothing is sent
+
+        Memory<byte> again = client.Output.GetMemory(10);
+        client.Output.Advance(again.Length - 1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => client.Output.Advance(2)); // two Advances of one memory count together
+        client.Output.Advance(1);
         Assert.True((await client.Output.FlushAsync().AsTask().Within()).IsCompleted);
     });
 
