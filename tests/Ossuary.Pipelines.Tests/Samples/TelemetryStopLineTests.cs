@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
 using System.Text.RegularExpressions;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Transport;
@@ -38,14 +41,37 @@ public sealed class TelemetryStopLineTests : IDisposable
             new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, int.Parse(listening.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)), options, budget.Token))
         {
             await connection.Transport.Output.WriteAsync("sensor=temp value=1 seq=1 ts=1700000000000\nsync\n"u8.ToArray(), budget.Token);
-            Assert.Equal("ok 1\n", await TelemetrySecondSignalTests.ReadToAsync(connection.Transport.Input, "\n", budget.Token));
+            Assert.Equal("ok 1\n", await ReadToAsync(connection.Transport.Input, "\n", budget.Token));
             await connection.Transport.Output.WriteAsync("sensor=temp value=2 seq=1 ts=1700000001000\nsync\n"u8.ToArray(), budget.Token);
-            Assert.Equal("ok 2\n", await TelemetrySecondSignalTests.ReadToAsync(connection.Transport.Input, "\n", budget.Token));
+            Assert.Equal("ok 2\n", await ReadToAsync(connection.Transport.Input, "\n", budget.Token));
         }
 
         await server.SignalAsync("TERM");
         ToolResult stopped = await server.WaitForExitAsync();
         Assert.True(stopped.ExitCode == 0, $"exit {stopped.ExitCode}\n{stopped.Stdout}\n{stopped.Stderr}");
         Assert.Contains("stopped; 2 reading(s) stored (1 of them under a sequence number", stopped.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>Reads up to and including <paramref name="end"/>, or (null) to the end of the input.</summary>
+    private static async Task<string> ReadToAsync(PipeReader input, string? end, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync(cancellationToken);
+            string text = Encoding.UTF8.GetString(read.Buffer.ToArray());
+            if (end is not null && text.IndexOf(end, StringComparison.Ordinal) is int at and >= 0)
+            {
+                input.AdvanceTo(read.Buffer.GetPosition(at + end.Length));
+                return text[..(at + end.Length)];
+            }
+
+            if (read.IsCompleted)
+            {
+                input.AdvanceTo(read.Buffer.End);
+                return text;
+            }
+
+            input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
     }
 }
