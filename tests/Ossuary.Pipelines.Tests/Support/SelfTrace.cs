@@ -90,17 +90,24 @@ internal sealed partial class SelfTrace : IDisposable
         if (!_strace.HasExited)
         {
             // SIGINT: strace detaches from every thread and flushes its log (SIGKILL would leave neither done).
-            using (var interrupt = Process.Start("kill", ["-INT", _strace.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            // Sent with kill(2), not by starting kill(1): a child of this process is traced too (-f), and one
+            // clean-clone CI run hung for good with that kill(1) held in its tracing stop, SIGINT never sent.
+            _ = Kill(_strace.Id, Interrupt);
+            if (!_strace.WaitForExit(TimeSpan.FromSeconds(30)))
             {
-                interrupt.WaitForExit();
+                _strace.Kill(); // the kernel detaches a dead tracer's tracees: the test then fails on its log, not hangs
+                _strace.WaitForExit();
             }
-
-            _strace.WaitForExit();
         }
 
         _strace.Dispose();
         _ = Prctl(SetPtracer, 0, 0, 0, 0);
     }
+
+    private const int Interrupt = 2; // SIGINT
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 
     [DllImport("libc", EntryPoint = "prctl", SetLastError = true)]
     private static extern int Prctl(int option, nint arg2, nint arg3, nint arg4, nint arg5);
