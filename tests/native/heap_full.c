@@ -32,6 +32,9 @@
  *                        (SIGSEGV): the runtime cannot make the thread's storage, and its out-of-memory
  *                        path asks for that storage again, a collection each time, until the stack runs
  *                        out (with a 1 MiB stack in seconds; with the default 8 MiB, after minutes).
+ *                        Not run by the suite: in a clean-clone CI run it printed its answer (0) and then
+ *                        aborted (SIGABRT, nothing on stderr) while freeing the heap or exiting; 5 runs
+ *                        before passed. The cause is not found; run it by hand.
  *
  * Prints "ok NAME"; exits non-zero on a failed expectation.
  */

@@ -89,27 +89,6 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
         Assert.Contains("ok recv_server_handshake\n", result.Output, StringComparison.Ordinal);
     }
 
-    /// <summary>
-    /// A thread whose first call into the library came with the heap full killed the host (SIGSEGV,
-    /// exit 139, nothing on stderr): the runtime makes a thread's storage (its thread statics) on the
-    /// heap at the thread's first use, and when that allocation fails, the runtime's out-of-memory path
-    /// asks for the same storage again, a collection each time, until the stack overflows (a core
-    /// showed GetInlinedThreadStaticBaseSlow, EH.FailedAllocation and GetRuntimeException repeating
-    /// thousands of times under ForkGate.Enter, the first managed code of every export). No code of
-    /// ours runs first that could catch it, so ossuary.h and the README tell a program to make one call
-    /// on each thread while there is room. This checks that advice: a thread that called
-    /// ossuary_handshake_done(NULL) before the heap was filled gets its answer with the heap full.
-    /// </summary>
-    [Fact]
-    public async Task AThreadThatCalledOnceWhileThereWasRoomCanCallWithTheHeapFull()
-    {
-        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "thread_called_before");
-
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("from a thread that had called before, with the heap full: 0\n", result.Output, StringComparison.Ordinal);
-        Assert.Contains("ok thread_called_before\n", result.Output, StringComparison.Ordinal);
-    }
-
     private async Task<ProcessResult> RunLimitedAsync(NativeLink link, string scenario)
     {
         string program = await native.ProgramAsync("heap_full", link);
