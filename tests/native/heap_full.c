@@ -203,6 +203,38 @@ static int recv_data(void) {
   return 0;
 }
 
+/*
+ * Hands `receiver` the packet waiting on `wire` with the heap full: the header first, while there is room
+ * (its packet buffer is made now), then the rest, which must fail (-1) having consumed nothing; then the
+ * same bytes again once the heap is freed, retried a bounded number of times while the collector catches
+ * up, as a program retries. Returns the last call's result; a reset, the defect, consumes the packet.
+ */
+static int recv_handshake_past_full_heap(OssuaryConnection *receiver, wire_t *wire) {
+  uint16_t consumed = 8;
+  EXPECT(ossuary_recv_handshake(receiver, wire->data, &consumed) == OSSUARY_ERR_WOULDBLOCK && consumed == 8, "header");
+  wire_drop(wire, consumed);
+
+  EXPECT(fill_heap(1) == 0, "filling the heap");
+  consumed = (uint16_t)wire->len;
+  int rc = ossuary_recv_handshake(receiver, wire->data, &consumed);
+  printf("with the heap full: %d, %u consumed\n", rc, consumed);
+  /* Otherwise this test would prove nothing: the call must have met the full heap. */
+  EXPECT(rc == OSSUARY_ERR_OTHER, "ossuary_recv_handshake succeeded with the heap full");
+  wire_drop(wire, consumed);
+  free_heap();
+
+  for (int attempt = 0; attempt < 10; attempt++) {
+    consumed = (uint16_t)wire->len;
+    rc = ossuary_recv_handshake(receiver, wire->data, &consumed);
+    wire_drop(wire, consumed);
+    if (rc != OSSUARY_ERR_OTHER || consumed != 0) {
+      break;
+    }
+  }
+
+  return rc;
+}
+
 static int recv_handshake(void) {
   uint8_t secret[32], public_key[32];
   EXPECT(ossuary_generate_auth_keypair(secret, sizeof(secret), public_key, sizeof(public_key)) == 0, "key pair");
@@ -245,35 +277,8 @@ static int recv_handshake(void) {
   }
   EXPECT(to_server.len > 8, "no ClientAuthentication on its way: %zu bytes", to_server.len);
 
-  /* The header first, while there is room: its packet buffer is made now, not under the full heap. */
-  uint16_t consumed = 8;
-  EXPECT(ossuary_recv_handshake(server, to_server.data, &consumed) == OSSUARY_ERR_WOULDBLOCK && consumed == 8, "header");
-  wire_drop(&to_server, consumed);
-
-  EXPECT(fill_heap(1) == 0, "filling the heap");
-  consumed = (uint16_t)to_server.len;
-  int rc = ossuary_recv_handshake(server, to_server.data, &consumed);
-  printf("with the heap full: %d, %u consumed\n", rc, consumed);
-  /* Otherwise this test would prove nothing: the call must have met the full heap. */
-  EXPECT(rc == OSSUARY_ERR_OTHER, "ossuary_recv_handshake succeeded with the heap full");
-  wire_drop(&to_server, consumed);
-  free_heap();
-
-  /*
-   * The same bytes again, as ossuary.h says: the handshake goes on where it was. The first calls
-   * after the heap was freed may still find no room (the collector has not yet reclaimed the
-   * connections destroyed), which again consumes nothing: a program retries that, so this does,
-   * a bounded number of times. A reset, the defect, consumes the packet and ends the loop.
-   */
-  for (int attempt = 0; attempt < 10; attempt++) {
-    consumed = (uint16_t)to_server.len;
-    rc = ossuary_recv_handshake(server, to_server.data, &consumed);
-    wire_drop(&to_server, consumed);
-    if (rc != OSSUARY_ERR_OTHER || consumed != 0) {
-      break;
-    }
-  }
-  EXPECT(rc > 0, "the ClientAuthentication handed in again: ossuary_recv_handshake returned %d (%u consumed)", rc, consumed);
+  int rc = recv_handshake_past_full_heap(server, &to_server);
+  EXPECT(rc > 0, "the ClientAuthentication handed in again: ossuary_recv_handshake returned %d", rc);
   EXPECT(ossuary_handshake_done(server) == 1, "the server is not established: %d", ossuary_handshake_done(server));
   uint8_t key[32];
   EXPECT(ossuary_remote_public_key(server, key, sizeof(key)) == 0 && memcmp(key, public_key, sizeof(key)) == 0, "the client's key");
@@ -281,7 +286,7 @@ static int recv_handshake(void) {
   static const uint8_t hello[] = "after the full heap";
   EXPECT(send_message(client, &to_server, hello, sizeof(hello)) == 0, "message");
   static uint8_t message[BIG_MESSAGE];
-  consumed = (uint16_t)to_server.len;
+  uint16_t consumed = (uint16_t)to_server.len;
   uint16_t length = sizeof(message);
   rc = ossuary_recv_data(server, to_server.data, &consumed, message, &length);
   EXPECT(rc > 0 && length == sizeof(hello) && memcmp(message, hello, length) == 0, "the message: %d, %u bytes", rc, length);
@@ -306,30 +311,8 @@ static int recv_server_handshake(void) {
   EXPECT(ossuary_send_handshake(server, scratch, &written) > 8, "the server's ServerHandshake: %u bytes", written);
   wire_push(&to_client, scratch, written);
 
-  /* The header first, while there is room: its packet buffer is made now, not under the full heap. */
-  consumed = 8;
-  EXPECT(ossuary_recv_handshake(client, to_client.data, &consumed) == OSSUARY_ERR_WOULDBLOCK && consumed == 8, "header");
-  wire_drop(&to_client, consumed);
-
-  EXPECT(fill_heap(1) == 0, "filling the heap");
-  consumed = (uint16_t)to_client.len;
-  int rc = ossuary_recv_handshake(client, to_client.data, &consumed);
-  printf("with the heap full: %d, %u consumed\n", rc, consumed);
-  /* Otherwise this test would prove nothing: the call must have met the full heap. */
-  EXPECT(rc == OSSUARY_ERR_OTHER, "ossuary_recv_handshake succeeded with the heap full");
-  wire_drop(&to_client, consumed);
-  free_heap();
-
-  /* The same bytes again, retried a bounded number of times while the collector catches up (see recv_handshake). */
-  for (int attempt = 0; attempt < 10; attempt++) {
-    consumed = (uint16_t)to_client.len;
-    rc = ossuary_recv_handshake(client, to_client.data, &consumed);
-    wire_drop(&to_client, consumed);
-    if (rc != OSSUARY_ERR_OTHER || consumed != 0) {
-      break;
-    }
-  }
-  EXPECT(rc > 0, "the ServerHandshake handed in again: ossuary_recv_handshake returned %d (%u consumed)", rc, consumed);
+  int rc = recv_handshake_past_full_heap(client, &to_client);
+  EXPECT(rc > 0, "the ServerHandshake handed in again: ossuary_recv_handshake returned %d", rc);
   EXPECT(ossuary_handshake_done(client) == OSSUARY_ERR_UNTRUSTED_SERVER, "the client does not ask about the server's key");
   uint8_t key[32];
   EXPECT(ossuary_remote_public_key(client, key, sizeof(key)) == 0 && memcmp(key, public_key, sizeof(key)) == 0, "the server's key");
