@@ -44,13 +44,18 @@ public sealed partial class OssuaryDuplexPipe
                 // The application completed its output with an error, or an abort parked its reason and
                 // cancelled this read (see PlaintextWriter): what was written before is sealed below,
                 // then the Disconnect tells the peer it failed. Disposal under a write in progress
-                // cancels it too: the output ends cleanly with what was flushed.
-                bool ended = read.IsCompleted || (read.IsCanceled && (_outputWriter.Failure is not null || _outputWriter.CompletionWaiting));
+                // cancels it too: the output ends with what was flushed. That write (GetMemory, not yet Advance)
+                // commits what it puts in only as its call ends, after the Disconnect below, so it is never sent:
+                // a clean Disconnect told the peer it had everything, the error flag says it may not. Looked at
+                // once: a write that ended since disposal's wake-up completed the pipe, and the next read has its bytes.
+                bool writeCut = read.IsCanceled && !read.IsCompleted && _outputWriter.CompletionWaiting;
+                bool ended = read.IsCompleted || (read.IsCanceled && (_outputWriter.Failure is not null || writeCut));
                 if (ended && _outputWriter.Failure is { } parked)
                 {
                     applicationFailure ??= parked;
                 }
 
+                writeCut &= applicationFailure is null; // an abort's reason says more
                 bool applicationFailed = applicationFailure is not null;
                 ReadOnlySequence<byte> buffer = read.Buffer;
                 bool finished;
@@ -64,9 +69,9 @@ public sealed partial class OssuaryDuplexPipe
                         sealedBytes += read.Buffer.Length - buffer.Length;
                         if (ended)
                         {
-                            _session.Disconnect(applicationFailed);
+                            _session.Disconnect(applicationFailed || writeCut);
                             _saidGoodbye = true;
-                            _closedByApplication = !applicationFailed;
+                            _closedByApplication = !applicationFailed && !writeCut;
                             _applicationFailure = applicationFailure;
                         }
                     }
@@ -81,6 +86,12 @@ public sealed partial class OssuaryDuplexPipe
                 if (!readThrew)
                 {
                     application.AdvanceTo(ended || finished ? read.Buffer.End : buffer.End);
+                }
+
+                if (writeCut && carriesOurs)
+                {
+                    // The application's own race with its disposal, which the docs allow: at Debug, as disposal's other drops are said.
+                    OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, WriteCutByDisposal());
                 }
 
                 FlushResult flushed = await transport.FlushAsync().ConfigureAwait(false);
@@ -211,6 +222,11 @@ public sealed partial class OssuaryDuplexPipe
     internal static OssuaryException OutputEndedUnderUs() => new(OssuaryErrorReason.ConnectionFailed,
         "The transport's output ended under the last bytes written (the peer reset the connection, or it was aborted): "
         + "they, and the Disconnect if it was among them or still to come, did not reach the peer.");
+
+    /// <summary>What disposal under a write in progress means: that write's bytes are not sent, and the peer is told so.</summary>
+    internal static OssuaryException WriteCutByDisposal() => new(OssuaryErrorReason.ConnectionFailed,
+        "The Ossuary connection was disposed while the application was inside a write (between GetMemory and Advance): "
+        + "what that write puts in the output is not sent, so the peer was sent Disconnect (error), not a clean one.");
 
     /// <summary>What an output whose transport failed under its write means, where the input did not fail with it.</summary>
     internal static OssuaryException OutputFailedUnderUs(Exception failure) => new(OssuaryErrorReason.ConnectionFailed,

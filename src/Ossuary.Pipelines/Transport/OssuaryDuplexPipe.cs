@@ -494,7 +494,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// completed. A read in progress (between ReadAsync and AdvanceTo) keeps its buffer, a write in
     /// progress (between GetMemory and Advance or FlushAsync) its memory, until the call ends; only
     /// then is that end completed and its memory zeroed and pooled, so that no buffer the application
-    /// holds is ever given to another connection. Such a write's flush returns completed. A read that
+    /// holds is ever given to another connection. Such a write's flush returns completed, and what it wrote
+    /// may not be sent: when the Disconnect goes out before the call ends, it is Disconnect (error), so the
+    /// peer does not take the end for a clean one (logged at Debug, event 5). A read that
     /// <see cref="PipeReader.CancelPendingRead"/> ended holds no buffer (its result's is empty, its bytes left
     /// for the next read), so it needs no <c>AdvanceTo</c>, as with a <see cref="Pipe"/>. A call the
     /// application leaves half done (no <c>AdvanceTo</c> or <c>Advance</c>, its code having thrown, say)
