@@ -236,7 +236,7 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
             return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
         }
 
-        if (result.IsCanceled && !result.IsCompleted)
+        if (result.IsCanceled)
         {
             // A read CancelPendingRead ended is not one the application holds: a Pipe lets its reader read
             // again or complete without AdvanceTo, and PipeReader.AsStream() never advances after one. Kept
@@ -244,7 +244,9 @@ internal sealed class PlaintextReader(PipeReader inner) : PipeReader, IValueTask
             // plaintext blocks were neither zeroed nor pooled until the collector found them. So the pipe's
             // read is given back now, nothing consumed and no more examined than before (the next read
             // still waits for new bytes, or returns those that came meanwhile), and the application gets
-            // an empty buffer: handed the pipe's, it could be reading it as disposal zeroes it.
+            // an empty buffer: handed the pipe's, it could be reading it as disposal zeroes it. So too a read both
+            // cancelled and completed (a cancellation asked for once the input had ended), which held the last
+            // bytes the same way: its end is not reported here, where its bytes are not, but by the next read, with them.
             inner.AdvanceTo(result.Buffer.Start, result.Buffer.GetPosition(Math.Min(_examined, result.Buffer.Length)));
             LeaveCall();
             _handedOurs = true;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
@@ -36,6 +37,73 @@ public sealed class CancelledReadUnderDisposalTests
         // The test's own look at the block the echo landed in (a Memory, which does not keep the block
         // rented): completed, the input gave it back to the plaintext pool, which zeroes what it takes.
         Assert.Equal(-1, block.Span.IndexOfAnyExcept((byte)0));
+    });
+
+    /// <summary>
+    /// The same read, cancelled after the peer's Disconnect had completed the input (the cancellation was
+    /// asked for before the read, as <c>CancelPendingRead</c> with no read waiting leaves it): the pipe's
+    /// result is both cancelled and completed, and the application, as AsStream does, never advances.
+    /// Only a cancelled read that was not also completed was given back, so disposal still waited for
+    /// that AdvanceTo, and the block the last bytes were in was neither zeroed nor pooled.
+    /// </summary>
+    [Fact]
+    public Task DisposalZeroesTheInputThoughACancelledReadOfTheEndedInputWasNeverAdvanced() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartAsync<GoodbyeConnectionHandler>(o => keys.ConfigureServer(o, TimeSpan.FromSeconds(10)));
+        OssuaryClientConnection client = await OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
+        PipeReader input = client.Transport.Input;
+
+        // The goodbye and the server's Disconnect have arrived; nothing read is consumed or examined.
+        Memory<byte> block;
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync().AsTask().Within();
+            bool ended = read.IsCompleted;
+            block = read.Buffer.IsEmpty ? default : System.Runtime.InteropServices.MemoryMarshal.AsMemory(read.Buffer.First);
+            input.AdvanceTo(read.Buffer.Start);
+            if (ended)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(GoodbyeConnectionHandler.Goodbye.Length, block.Length); // one frame, one block
+        input.CancelPendingRead();
+        ReadResult cancelled = await input.ReadAsync().AsTask().Within();
+        Assert.True(cancelled.IsCanceled);
+
+        await client.DisposeAsync().AsTask().Within();
+
+        Assert.Equal(-1, block.Span.IndexOfAnyExcept((byte)0));
+    });
+
+    /// <summary>After a cancelled read of the ended input, given back, the next read still has the last bytes and the end.</summary>
+    [Fact]
+    public Task AReadAfterACancelledReadOfTheEndedInputHasTheLastBytesAndTheEnd() => Run(async () =>
+    {
+        using var keys = new MutualKeys();
+        await using OssuaryTestServer server = await OssuaryTestServer.StartAsync<GoodbyeConnectionHandler>(o => keys.ConfigureServer(o, TimeSpan.FromSeconds(10)));
+        await using OssuaryClientConnection client = await OssuaryClient.ConnectAsync(server.EndPoint, keys.ClientOptions()).Within();
+        PipeReader input = client.Transport.Input;
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync().AsTask().Within();
+            input.AdvanceTo(read.Buffer.Start);
+            if (read.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        input.CancelPendingRead();
+        ReadResult cancelled = await input.ReadAsync().AsTask().Within();
+        Assert.True(cancelled.IsCanceled);
+
+        ReadResult last = await input.ReadAsync().AsTask().Within();
+        Assert.True(last.IsCompleted);
+        Assert.Equal(GoodbyeConnectionHandler.Goodbye.ToArray(), last.Buffer.ToArray());
+        input.AdvanceTo(last.Buffer.End);
     });
 
     [Fact]
