@@ -151,8 +151,11 @@ public sealed partial class OssuaryDuplexPipe
             {
                 if (plan.Role != OssuaryRole.Client && !await AdmitsAsync(plan, session.RemotePublicKey!, connection, telemetry, timer).ConfigureAwait(false))
                 {
+                    // Decided: its Disconnect is a farewell, not a step of the handshake. Flushed under the handshake's
+                    // token, a client that read nothing until the timeout made the refusal a timeout, logged as one,
+                    // and the refused key was said nowhere.
                     session.Disconnect(error: true);
-                    await FlushPendingAsync(transport.Output, session, cancellationToken).ConfigureAwait(false);
+                    await TryFlushPendingAsync(transport.Output, session).ConfigureAwait(false);
                     throw new OssuaryException(OssuaryErrorReason.InvalidKey, "The client's key is not authorized on this server.");
                 }
 
