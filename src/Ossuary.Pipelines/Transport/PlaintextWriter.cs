@@ -96,7 +96,11 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         LeaveCall(); // a span taken and given up without Advance ends the write too
-        if (_completedAfterWrite || _connectionEnded)
+
+        // Disposal that landed between Advance and this flush completed the output at once (completing commits
+        // what was advanced): the pipe's flush then said nothing of it (not completed), and the writer's next
+        // GetMemory threw. A write disposal lands under is told the end, as one under GetMemory is.
+        if (_completedAfterWrite || _completedByDisposal || _connectionEnded)
         {
             return new ValueTask<FlushResult>(Ended); // disposed under the write, or nothing more is sent
         }

@@ -38,6 +38,27 @@ public sealed class DisposalUnderAMultiSegmentWriteTests
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await output.WriteAsync(new byte[64]));
     });
 
+    /// <summary>
+    /// Disposal landing after the write's Advance and before its FlushAsync: the call had ended, so disposal
+    /// completed the output at once (committing the bytes, which go out before the Disconnect). The pipe's
+    /// flush then reported the output open (not completed), and the writer's next GetMemory threw.
+    /// </summary>
+    [Fact]
+    public Task AFlushAfterDisposalLandedBetweenAdvanceAndFlushReportsACompletedFlush() => Run(async () =>
+    {
+        var pipe = new Pipe();
+        var output = new PlaintextWriter(pipe.Writer);
+        output.GetSpan(16)[..16].Fill(0x5A);
+        output.Advance(16);
+        Assert.True(output.CompleteFromDisposal()); // no call in progress: completed now, the bytes committed
+
+        FlushResult flushed = await output.FlushAsync().AsTask().Within();
+
+        Assert.True(flushed.IsCompleted);
+        ReadResult read = await pipe.Reader.ReadAsync();
+        Assert.Equal(16, read.Buffer.Length);
+    });
+
     /// <summary>A pipe's writer whose spans hold at most <see cref="Width"/> bytes, and which runs a callback as its first Advance is done.</summary>
     private sealed class NarrowWriter(PipeWriter inner, Action onFirstAdvance) : PipeWriter
     {
