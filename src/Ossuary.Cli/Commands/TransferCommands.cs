@@ -368,6 +368,12 @@ internal static class TransferCommands
             throw new CliException($"'{destination}' already exists; not overwriting it (use --force)", ExitCodes.BadInput);
         }
 
+        // What receives of this name that were killed (or crashed) left: removed, never resumed.
+        foreach (string line in AbandonedPartials.Remove(directory, PartialStem(name), name))
+        {
+            Console.Error.WriteLine($"ossuary: {line}");
+        }
+
         // Our own new file, under a name nobody can predict: CreateNew never opens what is already
         // there (a user's file, a planted symlink), so nothing outside our file is written.
         string partial = Path.Combine(directory, $".{PartialStem(name)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.part");
@@ -385,6 +391,7 @@ internal static class TransferCommands
             await using (var target = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 }))
             {
                 created = true;
+                AbandonedPartials.Hold(target.SafeFileHandle, partial);
                 var progress = new Progress("receive", length);
                 received = length == TransferProtocol.UnknownLength
                     ? await CopyChunksAsync(secure.Input, target, hash, progress, cancellationToken)
