@@ -15,9 +15,9 @@ var root = new RootCommand(
     ossuary: encrypted, authenticated connections with Ossuary v1 (wire-compatible with libossuary).
 
     Exit codes: 0 success; 1 failure (a peer that refused this client or failed, data that could not be
-    delivered, a full disk or an I/O error); 2 bad input (arguments, key and trust files);
-    3 untrusted or changed server key; 4 network (a refused TCP connection, unreachable host,
-    port in use, --timeout).
+    delivered, a full disk or an I/O error); 2 bad input (arguments, key and trust files, a file that
+    already exists where one would be written without --force); 3 untrusted or changed server key;
+    4 network (a refused TCP connection, unreachable host, port in use, --timeout).
     Stopped by Ctrl+C, SIGTERM or SIGHUP, a command cleans up and says so, then ends by that signal
     (a shell reports 130, 143, 129), unless it still succeeded.
     Wherever a file is named, '-' means stdin or stdout.

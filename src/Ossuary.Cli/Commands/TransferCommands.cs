@@ -148,7 +148,7 @@ internal static class TransferCommands
         var port = CliOptions.Port("TCP port to listen on.", anyFree: true);
         var bind = new Option<string>("--bind") { Description = "Address or host name to bind (localhost, 127.0.0.1, ::).", DefaultValueFactory = _ => "0.0.0.0" };
         var output = new Option<string>("--output", "-o") { Description = "Directory to save the file in.", DefaultValueFactory = _ => "." };
-        var force = new Option<bool>("--force") { Description = "Replace an existing file of the same name (atomically)." };
+        var force = new Option<bool>("--force") { Description = "Replace an existing file of the same name (atomically); without it one is refused (exit 2)." };
         var trust = new ServerTrust();
         var command = new Command("receive", "Receive one file from 'ossuary send', then exit.") { port, bind, output, force };
         trust.AddTo(command);

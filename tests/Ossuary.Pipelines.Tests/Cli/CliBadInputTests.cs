@@ -357,6 +357,26 @@ public sealed class CliBadInputTests : CliTestBase
     }
 
     [Fact]
+    public async Task HelpAndBothReadmesListAFileThatAlreadyExistsUnderTheExitCodeItHas()
+    {
+        // keygen and receive refuse to replace a file without --force and exit 2, which the help and the
+        // READMEs described as bad arguments, key or trust files only (the tool's README as "bad input"):
+        // a script that read them took a receive that found the file there for a failed transfer.
+        File.WriteAllText(Path.Combine(Dir, "secret.key"), "keep me");
+        ToolResult refused = await RunAsync("keygen", "-o", "secret.key");
+        ToolResult help = await RunAsync("--help");
+
+        AssertFails(refused, 2, "already exists");
+        const string Listed = "2 bad input (arguments, key and trust files, a file that already exists where one would be written without --force";
+        Assert.Contains(Listed, Flat(help.Stdout), StringComparison.Ordinal);
+        Assert.Contains(Listed, Flat(File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "README.md"))), StringComparison.Ordinal);
+        Assert.Contains(Listed, Flat(File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "src", "Ossuary.Cli", "README.md"))), StringComparison.Ordinal);
+    }
+
+    /// <summary>The text on one line, without Markdown's code quotes.</summary>
+    private static string Flat(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ").Replace("`", "", StringComparison.Ordinal);
+
+    [Fact]
     public async Task HelpGivesARefusedTcpConnectionTheExitCodeItHas()
     {
         // The help listed "a refused or failed connection" under 1: a script that read it took a
