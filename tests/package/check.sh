@@ -11,7 +11,8 @@
 #    licence files inside,
 #    and the library's SECURITY.md, which its README sends its reader to, and its XML docs beside
 #    its assembly (what an IDE shows); a package that carries third-party binaries (the tool) has
-#    their licence notices in THIRD-PARTY-NOTICES.txt.
+#    their licence notices in THIRD-PARTY-NOTICES.txt. The tool's package carries libsodium only
+#    for the systems a .NET tool runs on (tool_natives.py).
 # 2. Creates a web project outside the repository (`dotnet new web`), adds Ossuary.Pipelines
 #    VERSION from the feed, makes the README's quick start its Program.cs (only the port changes,
 #    to a free one; the package's README must show the same program), builds it with warnings as errors, and runs it: a Kestrel `UseOssuary` server
@@ -178,6 +179,9 @@ for e in errors:
 sys.exit(1 if errors else 0)
 PY
 say "the feed holds Ossuary.Pipelines and Ossuary.Cli $version (.nupkg and .snupkg) with licence, README and release notes"
+python3 tests/package/tool_natives.py "$feed/Ossuary.Cli.$version.nupkg" \
+    || fail "the tool's package carries the wrong native libraries (see above)."
+say "the tool's package carries libsodium for Linux, macOS and Windows only"
 
 # From here on, every restore goes to a packages folder of this check's own.
 export NUGET_PACKAGES="$work/packages"
