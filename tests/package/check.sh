@@ -9,7 +9,7 @@
 #    with the licence expression, the README, the release notes (at most the 35,000 characters
 #    the NuGet gallery takes: a longer changelog section is replaced by a pointer to CHANGELOG.md) and the
 #    licence files inside,
-#    and the library's SECURITY.md, which its README sends its reader to, and its XML docs beside
+#    and SECURITY.md, which each README sends its reader to, and the library's XML docs beside
 #    its assembly (what an IDE shows); a package that carries third-party binaries (the tool) has
 #    their licence notices in THIRD-PARTY-NOTICES.txt. The tool's package carries libsodium only
 #    for the systems a .NET tool runs on (tool_natives.py).
@@ -117,10 +117,15 @@ for pid in ("Ossuary.Pipelines", "Ossuary.Cli"):
     if not readme or readme not in names:
         errors.append(f"{path.name}: no README inside (readme '{readme}')")
     # What the package's README tells its reader to read must be inside: a package user has no
-    # repository to look in (the library's README sends them to SECURITY.md).
-    for required in ("LICENSE", "NOTICE", "CHANGELOG.md") + (("SECURITY.md",) if pid == "Ossuary.Pipelines" else ()):
+    # repository to look in (the packages name none). Both READMEs send them to SECURITY.md, which
+    # says what the protocol protects and how to report a vulnerability.
+    for required in ("LICENSE", "NOTICE", "CHANGELOG.md", "SECURITY.md"):
         if required not in names:
             errors.append(f"{path.name}: {required} is missing")
+    if readme in names:
+        with zipfile.ZipFile(path) as z:
+            if "SECURITY.md" not in z.read(readme).decode("utf-8"):
+                errors.append(f"{path.name}: its README does not send the reader to SECURITY.md (how to report a vulnerability)")
     notes = text("releaseNotes")
     if not notes:
         errors.append(f"{path.name}: no release notes")
