@@ -25,9 +25,11 @@ internal static partial class AbandonedPartials
     /// Locks the receive's own partial file, so that no other receive takes it for abandoned. Taken
     /// here rather than left to .NET's lock of a file opened with <see cref="FileShare.None"/>, which
     /// DOTNET_SYSTEM_IO_DISABLEFILELOCKING turns off. The name is checked again after the lock: a
-    /// receive that looked between our create and our lock may have removed it.
+    /// receive that looked between our create and our lock may have removed it. A file system that
+    /// refuses locks (an NFS mount without its lock service: ENOLCK) leaves the file unlocked, as .NET
+    /// does: there another receive's lock fails the same way, and it removes nothing.
     /// </summary>
-    /// <exception cref="IOException">The file could not be locked, or no longer has its name.</exception>
+    /// <exception cref="IOException">Another receive holds the file, or it no longer has its name.</exception>
     public static void Hold(SafeFileHandle file, string partial)
     {
         if (OperatingSystem.IsWindows())
@@ -35,9 +37,9 @@ internal static partial class AbandonedPartials
             return; // opened without sharing: nobody else opens or deletes it
         }
 
-        if (Flock(file, Exclusive | NonBlocking) != 0)
+        if (Flock(file, Exclusive | NonBlocking) != 0 && Marshal.GetLastPInvokeError() == NativeStdio.WouldBlock)
         {
-            throw new IOException($"cannot lock the partial file {partial}: {Marshal.GetLastPInvokeErrorMessage()}", Marshal.GetLastPInvokeError());
+            throw new IOException($"the partial file {partial} is locked by another receive of the same name, which took it for abandoned", NativeStdio.WouldBlock);
         }
 
         if (!FileIdentity.StillNamedBy(file, partial))

@@ -37,6 +37,28 @@ public sealed class CliAbandonedPartialTests : CliTestBase
         Assert.Equal(1000, new FileInfo(live).Length);
     }
 
+    [Fact]
+    public async Task AReceiveIntoAFileSystemWithoutLocksStillSavesTheFile()
+    {
+        // Some file systems refuse flock (an NFS mount without its lock service: ENOLCK). The lock only
+        // marks a partial file as in use; failing the whole receive for it lost a transfer that .NET's own
+        // open of the file, which ignores such a refusal, had let through.
+        string strace = await Support.DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        byte[] bytes = RandomNumberGenerator.GetBytes(100_000);
+        File.WriteAllBytes(Path.Combine(Dir, "data.bin"), bytes);
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = ToolProcess.StartUnderStrace(strace, ["-f", "-qq", "-o", Path.Combine(Dir, "strace.log"), "-e", "trace=flock", "-e", "inject=flock:error=ENOLCK"],
+            Dir, "receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        await WaitUntilListeningAsync(receiver);
+        ToolResult sent = await RunAsync("send", "data.bin", $"127.0.0.1:{ServerPort(receiver)}", "--trust", ServerKey(receiver));
+        ToolResult received = await receiver.WaitForExitAsync();
+
+        AssertSucceeds(sent);
+        AssertSucceeds(received);
+        Assert.Equal(bytes, File.ReadAllBytes(Path.Combine(Dir, "inbox", "data.bin")));
+        Assert.Contains("flock(", File.ReadAllText(Path.Combine(Dir, "strace.log")), StringComparison.Ordinal); // the refusal was injected
+    }
+
     /// <summary>Starts a receive and a sender that sends <paramref name="count"/> bytes of stdin and then waits; returns the receive's partial file once they are in it.</summary>
     private async Task<string> StartStalledReceiveAsync(string inbox, string name, int count)
     {
