@@ -207,9 +207,12 @@ internal static class SocketConnector
     private static async Task<Socket> ConnectToAddressAsync(EndPoint endpoint, CancellationToken cancellationToken)
     {
         bool unix = endpoint is UnixDomainSocketEndPoint;
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        Socket? socket = null;
         try
         {
+            // Made in here: the system's refusal to make one (an address family the host does not support,
+            // as IPv6 on a host with it turned off; no descriptors left) is a failed connect, named as one.
+            socket = new Socket(endpoint.AddressFamily, SocketType.Stream, unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
             if (!unix)
             {
                 socket.NoDelay = true;
@@ -220,12 +223,12 @@ internal static class SocketConnector
         }
         catch (SocketException ex)
         {
-            socket.Dispose();
+            socket?.Dispose();
             throw Named(ex, $"Connecting to {endpoint} failed");
         }
         catch
         {
-            socket.Dispose();
+            socket?.Dispose();
             throw;
         }
     }
