@@ -311,6 +311,15 @@ public sealed partial class OssuaryDuplexPipe
         "This is how a server refuses a client key it does not admit (it logs InvalidKey; the protocol carries no reason, "
         + "so a server that failed for another reason looks the same): check that the server authorizes this client's key.";
 
+    // An anonymous client has no key to authorize: told to check its key, its operator looked for one that
+    // does not exist, when what the server refuses is a client without one.
+    private const string RefusedAnonymousHint =
+        "This is how a server that does not admit anonymous clients refuses one, and this client has no identity "
+        + "(the protocol carries no reason, so a server that failed for another reason looks the same): give it an identity the server authorizes.";
+
+    /// <summary>The likely cause of a refusal, for this client: its key, or its having none.</summary>
+    private string RefusedHint => Feature.LocalPublicKey.IsAnonymous ? RefusedAnonymousHint : RefusedKeyHint;
+
     /// <summary>
     /// How many bytes the transport must hold before the next packet can be opened: its header,
     /// then all of it. Whenever the session needs more data, this is more than the transport holds.
@@ -349,7 +358,7 @@ public sealed partial class OssuaryDuplexPipe
             return new OssuaryException(result.Reason, result.Reason switch
             {
                 OssuaryErrorReason.ConnectionReset when refusedClient =>
-                    "The server reset the Ossuary session before sending any data; a byte stream cannot resume. " + RefusedKeyHint,
+                    "The server reset the Ossuary session before sending any data; a byte stream cannot resume. " + RefusedHint,
                 OssuaryErrorReason.ConnectionReset => "The peer reset the Ossuary session after the handshake; a byte stream cannot resume.",
                 _ => $"The peer broke the Ossuary protocol: {OssuaryException.DescribeReason(result.Reason)}",
             });
@@ -359,7 +368,7 @@ public sealed partial class OssuaryDuplexPipe
         {
             OssuaryErrorReason.ConnectionClosed => null,
             OssuaryErrorReason.ConnectionFailed when refusedClient => new OssuaryException(result.Reason,
-                "The server ended the Ossuary connection with an error before sending any data. " + RefusedKeyHint),
+                "The server ended the Ossuary connection with an error before sending any data. " + RefusedHint),
             _ => new OssuaryException(result.Reason),
         };
     }

@@ -156,6 +156,30 @@ public class KestrelAuthenticationTests
 
         Assert.Equal(OssuaryErrorReason.ConnectionFailed, refused.Reason);
         Assert.Empty(server.Log.Features);
+
+        // It has no key: told to check that the server authorizes "this client's key", its operator looked for one.
+        Assert.Contains("does not admit anonymous clients", refused.Message);
+        Assert.DoesNotContain("client's key", refused.Message);
+    });
+
+    [Fact]
+    public Task AnAnonymousOssuaryStreamClientThatIsRefusedIsToldItHasNoIdentityNotToCheckItsKey() => Run(async () =>
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+        using var allowedKey = OssuaryIdentity.Generate();
+        await using var server = await OssuaryTestServer.StartEchoAsync(serverKey, allowedKey);
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(serverKey.PublicKey);
+        using var socket = new System.Net.Sockets.TcpClient();
+        await socket.ConnectAsync(server.EndPoint).Within();
+        await using var stream = new OssuaryStream(socket.GetStream());
+
+        await stream.AuthenticateAsClientAsync(options).Within();
+        OssuaryException refused = await Assert.ThrowsAsync<OssuaryException>(() => stream.ReadAsync(new byte[16]).AsTask().Within());
+
+        Assert.Equal(OssuaryErrorReason.ConnectionFailed, refused.Reason);
+        Assert.Contains("has no identity", refused.Message);
+        Assert.DoesNotContain("client's key", refused.Message);
     });
 
     [Fact]
