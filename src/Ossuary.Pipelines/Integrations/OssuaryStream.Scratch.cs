@@ -16,7 +16,10 @@ public sealed partial class OssuaryStream
     // thresholds keep to a few frames, and a larger write goes through in pieces (of this size, as WriteAsync's).
     private const int ScratchLimit = 64 * 1024;
 
-    /// <summary>As <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>, blocking the calling thread while it waits.</summary>
+    /// <summary>
+    /// As <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>, blocking the calling thread while it waits, on work
+    /// that needs a free thread-pool thread (see the remarks on <see cref="OssuaryStream"/>).
+    /// </summary>
     /// <exception cref="OssuaryException">The connection failed; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed, also while the read waited.</exception>
     /// <exception cref="InvalidOperationException">The stream is not authenticated, or another read is waiting.</exception>

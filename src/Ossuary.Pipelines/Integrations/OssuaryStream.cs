@@ -22,6 +22,14 @@ namespace Ossuary.Pipelines.Integrations;
 /// with <see cref="OssuaryErrorReason.ConnectionFailed"/>, the reason a pipe read reports for the same
 /// event. A write made before the Disconnect arrived succeeds; the server discards its bytes.
 /// Logs, metrics and the handshake span go where the options' <c>LoggerFactory</c> and <c>MeterFactory</c> say.
+/// <para>
+/// The synchronous members (<see cref="Read(byte[], int, int)"/>, <see cref="Write(byte[], int, int)"/>,
+/// <see cref="Flush"/>, <see cref="CopyTo(Stream, int)"/>, <c>Dispose</c>) block the calling thread on the
+/// connection's asynchronous work, which runs on the thread pool; <c>SslStream</c>'s read and write the inner
+/// stream on the calling thread instead. A pool capped with <c>ThreadPool.SetMaxThreads</c> must keep at least
+/// one thread free of such calls: with every pool thread blocked in one (a server reading each client
+/// synchronously on a pool thread), none of them ever returns. One free thread is enough for any number of them.
+/// </para>
 /// </remarks>
 public sealed partial class OssuaryStream : Stream
 {
@@ -385,7 +393,10 @@ public sealed partial class OssuaryStream : Stream
         return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    /// <summary>As <see cref="ReadAsync(byte[], int, int, CancellationToken)"/>, blocking the calling thread while it waits.</summary>
+    /// <summary>
+    /// As <see cref="ReadAsync(byte[], int, int, CancellationToken)"/>, blocking the calling thread while it waits, on work
+    /// that needs a free thread-pool thread (see the remarks on <see cref="OssuaryStream"/>).
+    /// </summary>
     /// <exception cref="OssuaryException">The connection failed; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed, also while the read waited.</exception>
     /// <exception cref="InvalidOperationException">The stream is not authenticated, or another read is waiting.</exception>
