@@ -22,6 +22,8 @@ internal sealed class OssuaryServerSettings
 
     public TimeSpan? TcpKeepAlive { get; set; }
 
+    public int? MaxPendingHandshakes { get; set; }
+
     /// <summary>Applies what <paramref name="section"/> sets; a malformed key becomes a validation failure naming its path.</summary>
     public static void Apply(IConfiguration section, OssuaryServerOptions options)
     {
@@ -38,6 +40,7 @@ internal sealed class OssuaryServerSettings
         options.HandshakeTimeout = settings.HandshakeTimeout ?? options.HandshakeTimeout;
         options.HandshakeStepTimeout = settings.HandshakeStepTimeout ?? options.HandshakeStepTimeout;
         options.TcpKeepAlive = settings.TcpKeepAlive ?? options.TcpKeepAlive;
+        options.MaxPendingHandshakes = settings.MaxPendingHandshakes ?? options.MaxPendingHandshakes;
         foreach (string duration in (string[])[nameof(HandshakeTimeout), nameof(HandshakeStepTimeout), nameof(TcpKeepAlive)])
         {
             SettingsKeys.CheckDuration(section, duration, options.ConfigurationProblems);

@@ -32,6 +32,14 @@ internal sealed class OssuaryServerMiddleware
             return; // the host has stopped: its key may be freed already
         }
 
+        if (!_plans.Pending.TryEnter(current.Plan.MaxPendingHandshakes))
+        {
+            // Before anything of the handshake is made (a session, a timer, the selector's call): a flood of
+            // connections that never finish theirs costs the server these few lines each, and no memory held.
+            Reject(context, current);
+            return;
+        }
+
         IDuplexPipe transport = context.Transport;
         OssuaryDuplexPipe secure;
         try
@@ -68,6 +76,7 @@ internal sealed class OssuaryServerMiddleware
         {
             // Nothing of this connection signs again: a replaced plan's key may go once no other handshake holds it.
             current.Release();
+            _plans.Pending.Exit();
         }
 
         context.Features.Set<IOssuaryConnectionFeature>(secure.Feature);
@@ -91,6 +100,26 @@ internal sealed class OssuaryServerMiddleware
             await secure.Output.CompleteAsync().ConfigureAwait(false);
             await secure.DisposeAsync().ConfigureAwait(false);
             context.Transport = transport;
+        }
+    }
+
+    /// <summary>
+    /// A connection beyond <see cref="OssuaryServerOptions.MaxPendingHandshakes"/>: counted, logged at Debug at most
+    /// once a minute (the flood that fills the bound would otherwise write a line each), and closed by Kestrel as the
+    /// middleware returns, without a byte: telling the client (a Disconnect, and the wait for its close that makes it
+    /// arrive) would hold the connection, which is what the bound is for.
+    /// </summary>
+    private static void Reject(ConnectionContext context, SharedPlan current)
+    {
+        ConnectionTelemetry telemetry = current.Telemetry;
+        int limit = current.Plan.MaxPendingHandshakes;
+        current.Release();
+        telemetry.Metrics.ConnectionRejected(telemetry.Logger);
+
+        // The limiter's Error is its once-a-minute report; the rest are held back, and counted in the next.
+        if (telemetry.Faults.Next(nameof(OssuaryServerOptions.MaxPendingHandshakes), out int heldBack) == LogLevel.Error)
+        {
+            OssuaryLog.ConnectionRejected(telemetry.Logger, context.ConnectionId, limit, heldBack);
         }
     }
 

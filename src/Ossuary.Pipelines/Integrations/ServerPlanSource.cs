@@ -103,6 +103,9 @@ internal sealed class ServerPlanSource : IDisposable
     /// <summary>The plan in force, held for one handshake: release it once the handshake is over. Null once disposed.</summary>
     public SharedPlan? Hold() => _current.Hold();
 
+    /// <summary>The connections of this server in their handshake now, whatever plan each took.</summary>
+    public PendingHandshakes Pending { get; } = new();
+
     public void Dispose()
     {
         _follower?.Dispose(); // does not wait for a reload reading its files: that one finds this disposed, and drops what it made

@@ -90,6 +90,9 @@ internal sealed class HandshakePlan
     /// <summary>The client options' way to set <see cref="TcpKeepAlive"/> (a test's seam).</summary>
     public Action<System.Net.Sockets.Socket, TimeSpan> KeepAliveSetter { get; private init; } = Integrations.TcpKeepAlive.Apply;
 
+    /// <summary>A server's <c>MaxPendingHandshakes</c>: how many connections its listener lets into their handshake at once.</summary>
+    public int MaxPendingHandshakes { get; private init; } = int.MaxValue;
+
     /// <summary>The options' internal <c>CloseWait</c>: each connection's bound on waiting for its peer as it ends (see <see cref="OssuaryDuplexPipe.DefaultCloseWait"/>).</summary>
     public TimeSpan CloseWait { get; private init; } = OssuaryDuplexPipe.DefaultCloseWait;
 
@@ -173,6 +176,7 @@ internal sealed class HandshakePlan
             MeterFactory = options.MeterFactory,
             TcpKeepAlive = options.TcpKeepAlive,
             CloseWait = options.CloseWait,
+            MaxPendingHandshakes = options.MaxPendingHandshakes,
         };
         plan._identityFromFile = options.Identity is null && options.IdentityKeyFile is not null && keptFromFile is null;
         plan._admittedClients.UnionWith(options.AuthorizedClientKeys);

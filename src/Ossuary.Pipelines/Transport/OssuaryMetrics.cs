@@ -25,6 +25,7 @@ internal sealed class OssuaryMetrics
 
     private readonly Histogram<double> _handshakeDuration;
     private readonly UpDownCounter<long> _activeHandshakes;
+    private readonly Counter<long> _rejectedConnections;
     private int _listenerFailed;
 
     private OssuaryMetrics(Meter meter)
@@ -33,6 +34,8 @@ internal sealed class OssuaryMetrics
             "ossuary.handshake.duration", unit: "s", description: "Duration of Ossuary handshakes.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         _activeHandshakes = meter.CreateUpDownCounter<long>("ossuary.active_handshakes", unit: "{handshake}", description: "Ossuary handshakes under way.");
+        _rejectedConnections = meter.CreateCounter<long>("ossuary.rejected_connections", unit: "{connection}",
+            description: "Connections a server closed unheard because MaxPendingHandshakes handshakes were already under way.");
         BytesSent = meter.CreateCounter<long>("ossuary.bytes_sent", unit: "By", description: "Plaintext bytes sealed and sent (counted once the transport's flush took them).");
         BytesReceived = meter.CreateCounter<long>("ossuary.bytes_received", unit: "By", description: "Plaintext bytes received and opened.");
         FramesSent = meter.CreateCounter<long>("ossuary.frames_sent", unit: "{frame}", description: "EncryptedData packets sent (counted once the transport's flush took them).");
@@ -55,6 +58,19 @@ internal sealed class OssuaryMetrics
         try
         {
             _activeHandshakes.Add(1);
+        }
+        catch (Exception ex)
+        {
+            ListenerFailed(logger, ex);
+        }
+    }
+
+    /// <summary>A connection a server closed unheard, its <c>MaxPendingHandshakes</c> reached.</summary>
+    public void ConnectionRejected(ILogger logger)
+    {
+        try
+        {
+            _rejectedConnections.Add(1);
         }
         catch (Exception ex)
         {

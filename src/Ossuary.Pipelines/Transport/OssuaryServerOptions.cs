@@ -16,6 +16,9 @@ public sealed class OssuaryServerOptions
     /// <summary>Default bound on the whole handshake, re-handshakes included (Kestrel's TLS default).</summary>
     public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Default bound on the handshakes one server has under way at once (<see cref="MaxPendingHandshakes"/>).</summary>
+    public const int DefaultMaxPendingHandshakes = 4096;
+
     /// <summary>
     /// The server's identity. Required in <see cref="OssuaryServerMode.Authenticated"/> mode (clients
     /// pin it). In <see cref="OssuaryServerMode.Unauthenticated"/> mode a missing key (with no
@@ -94,6 +97,20 @@ public sealed class OssuaryServerOptions
 
     /// <summary>Bound on the whole handshake, re-handshakes included. Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = DefaultHandshakeTimeout;
+
+    /// <summary>
+    /// Bound on the connections one server (a <c>UseOssuary</c> call, or the listeners that share its options or its
+    /// name) has in its handshake at once, from Kestrel's accept until the handshake ends: the <see cref="IdentitySelector"/>,
+    /// the handshake, <see cref="AuthorizeClient"/>, and the wait for a refused client to close its end. A connection
+    /// accepted while this many are under way is closed at once, unheard, without a byte sent (its client reads the
+    /// connection closed during the handshake, <see cref="OssuaryErrorReason.Truncated"/>, or reset): it costs no session,
+    /// no timer and no selector call. Each is counted (<c>ossuary.rejected_connections</c>) and logged at Debug (event 12),
+    /// at most once a minute with how many were closed since. Without a bound, peers that connect and never finish
+    /// the handshake each held a session and its buffers until <see cref="HandshakeTimeout"/>, and a flood of them grew
+    /// the server's memory without limit unless Kestrel's <c>MaxConcurrentConnections</c> was set. Established
+    /// connections do not count. Default <see cref="DefaultMaxPendingHandshakes"/> (4,096); at least 1.
+    /// </summary>
+    public int MaxPendingHandshakes { get; set; } = DefaultMaxPendingHandshakes;
 
     /// <summary>The protocol core's wait for each handshake packet before it resets. Default 3 s, as the original.</summary>
     public TimeSpan HandshakeStepTimeout { get; set; } = Protocol.OssuarySessionOptions.DefaultHandshakeTimeout;
@@ -232,6 +249,12 @@ public sealed class OssuaryServerOptions
         }
 
         ValidateTimeouts(nameof(OssuaryServerOptions), HandshakeTimeout, HandshakeStepTimeout, TimeProvider, InConfiguration);
+        if (MaxPendingHandshakes < 1)
+        {
+            throw new InvalidOperationException(
+                $"OssuaryServerOptions.MaxPendingHandshakes{InConfiguration(nameof(MaxPendingHandshakes))} is {MaxPendingHandshakes}; it must be at least 1 (default {DefaultMaxPendingHandshakes}), or the server would close every connection unheard.");
+        }
+
         Integrations.TcpKeepAlive.Validate(TcpKeepAlive, nameof(OssuaryServerOptions), InConfiguration(nameof(TcpKeepAlive)));
     }
 

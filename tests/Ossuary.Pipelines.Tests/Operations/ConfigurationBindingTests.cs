@@ -33,7 +33,8 @@ public sealed class ConfigurationBindingTests : IDisposable
                 "IdentityKeyFile": "{{keyFile}}",
                 "AuthorizedClientKeys": [ "{{clientKey.PublicKey}}" ],
                 "HandshakeTimeout": "00:00:20",
-                "TcpKeepAlive": "00:02:00"
+                "TcpKeepAlive": "00:02:00",
+                "MaxPendingHandshakes": 100
               }
             }
             """);
@@ -56,6 +57,7 @@ public sealed class ConfigurationBindingTests : IDisposable
         await Echo.AssertRefusedAsync(stranger);
         Assert.Equal(TimeSpan.FromSeconds(20), host.Services.GetRequiredService<IOptions<OssuaryServerOptions>>().Value.HandshakeTimeout);
         Assert.Equal(TimeSpan.FromMinutes(2), host.Services.GetRequiredService<IOptions<OssuaryServerOptions>>().Value.TcpKeepAlive);
+        Assert.Equal(100, host.Services.GetRequiredService<IOptions<OssuaryServerOptions>>().Value.MaxPendingHandshakes);
     }
 
     [Fact]

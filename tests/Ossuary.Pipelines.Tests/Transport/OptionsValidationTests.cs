@@ -96,6 +96,23 @@ public class OptionsValidationTests
         Assert.Contains("HandshakeTimeout must be positive", refused.Message);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void MaxPendingHandshakesBelowOneIsRefusedWhenConfigured(int bound)
+    {
+        using var serverKey = OssuaryIdentity.Generate();
+
+        var refused = Assert.Throws<InvalidOperationException>(() => NewBuilder().UseOssuary(o =>
+        {
+            o.Identity = serverKey;
+            o.Mode = OssuaryServerMode.Unauthenticated;
+            o.MaxPendingHandshakes = bound;
+        }));
+
+        Assert.Contains($"MaxPendingHandshakes is {bound}; it must be at least 1", refused.Message);
+    }
+
     [Fact]
     public Task ClientHandshakeTimeoutThatIsNotPositiveIsRefusedBeforeConnecting() => Run(async () =>
     {
