@@ -42,6 +42,9 @@ internal sealed class OssuaryServerMiddleware
 
         IDuplexPipe transport = context.Transport;
         OssuaryDuplexPipe secure;
+
+        // Set when an IdentitySelector given up on still runs: its connection's place is given back when it returns.
+        bool placeHeldBySelector = false;
         try
         {
             ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
@@ -50,7 +53,11 @@ internal sealed class OssuaryServerMiddleware
             // Without one, no task is made: most servers have none, and every connection would pay for it.
             long started = current.Plan.TimeProvider.GetTimestamp();
             HandshakePlan? plan = current.Plan.IdentitySelector is null ? current.Plan
-                : await SelectPlanAsync(current.Plan, context, telemetry, started).ConfigureAwait(false);
+                : await SelectPlanAsync(current.Plan, context, telemetry, started, selector =>
+                {
+                    placeHeldBySelector = true;
+                    HoldPlaceUntil(selector);
+                }).ConfigureAwait(false);
             if (plan is null)
             {
                 // Our failure, not the client's: it is told so, and not reset under its ClientHandshake.
@@ -76,7 +83,10 @@ internal sealed class OssuaryServerMiddleware
         {
             // Nothing of this connection signs again: a replaced plan's key may go once no other handshake holds it.
             current.Release();
-            _plans.Pending.Exit();
+            if (!placeHeldBySelector)
+            {
+                _plans.Pending.Exit();
+            }
         }
 
         context.Features.Set<IOssuaryConnectionFeature>(secure.Feature);
@@ -150,12 +160,22 @@ internal sealed class OssuaryServerMiddleware
         }
     }
 
+    /// <summary>
+    /// Keeps a connection's place among the pending handshakes until its IdentitySelector, given up on at the
+    /// handshake's timeout, returns: it still blocks a thread of the pool (it takes no token). Given back at the
+    /// timeout, a flood's every new connection called a hung selector again (a key vault that does not answer),
+    /// and the blocked threads grew without bound; held, they are at most <c>MaxPendingHandshakes</c>.
+    /// </summary>
+    private void HoldPlaceUntil(Task selector) =>
+        _ = selector.ContinueWith(static (_, pending) => ((PendingHandshakes)pending!).Exit(), _plans.Pending,
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
     /// <summary>The plan with the identity this connection gets; null (logged at Error) when the selector failed us.</summary>
-    private static async Task<HandshakePlan?> SelectPlanAsync(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry, long started)
+    private static async Task<HandshakePlan?> SelectPlanAsync(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry, long started, Action<Task> givenUp)
     {
         try
         {
-            return await OssuaryDuplexPipe.SelectIdentityAsync(plan, context, telemetry, started).ConfigureAwait(false);
+            return await OssuaryDuplexPipe.SelectIdentityAsync(plan, context, telemetry, started, givenUp).ConfigureAwait(false);
         }
         catch (OssuaryException)
         {

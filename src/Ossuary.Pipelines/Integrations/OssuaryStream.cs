@@ -162,7 +162,7 @@ public sealed partial class OssuaryStream : Stream
             {
                 // Bounded as under UseOssuary and AcceptAsync: a selector that never returns is given up on at the
                 // handshake's timeout, or when the caller cancels; inline, it held this call for ever whatever the token said.
-                selected = await OssuaryDuplexPipe.SelectIdentityAsync(plan, null, telemetry, started, cancellationToken).ConfigureAwait(false);
+                selected = await OssuaryDuplexPipe.SelectIdentityAsync(plan, null, telemetry, started, null, cancellationToken).ConfigureAwait(false);
             }
             catch (OssuaryException ex)
             {

@@ -293,7 +293,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             long started = plan.TimeProvider.GetTimestamp();
             try
             {
-                selected = await SelectIdentityAsync(plan, null, telemetry, started, cancellationToken).ConfigureAwait(false);
+                selected = await SelectIdentityAsync(plan, null, telemetry, started, null, cancellationToken).ConfigureAwait(false);
             }
             catch (OssuaryException)
             {
@@ -343,8 +343,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// one does, with a <see cref="TimeoutException"/>. Called on Kestrel's own call, it held the connection, its client
     /// and the host's shutdown for ever, as it ran before the handshake's timer. <see cref="AcceptAsync"/>'s caller's
     /// <paramref name="cancellationToken"/> ends the wait too (<see cref="OperationCanceledException"/>).
+    /// <paramref name="givenUp"/>, if any, is given a selector's task that is still running when it is given up on (before this throws).
     /// </summary>
-    internal static async Task<HandshakePlan> SelectIdentityAsync(HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, long started, CancellationToken cancellationToken = default)
+    internal static async Task<HandshakePlan> SelectIdentityAsync(HandshakePlan plan, ConnectionContext? connection, ConnectionTelemetry telemetry, long started, Action<Task>? givenUp, CancellationToken cancellationToken = default)
     {
         if (plan.IdentitySelector is null)
         {
@@ -364,11 +365,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             // The caller gave up, as before the selector: neither side failed, and the transport is left to the caller.
             ReportLateFailure(selecting, plan.Role, telemetry);
+            givenUp?.Invoke(selecting);
             throw new OperationCanceledException("The caller cancelled while the IdentitySelector ran.", cancellationToken);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !selecting.IsCompleted)
         {
             ReportLateFailure(selecting, plan.Role, telemetry);
+            givenUp?.Invoke(selecting);
             throw SelectorFailed(plan, telemetry, started, new TimeoutException(
                 $"OssuaryServerOptions.IdentitySelector had not returned within HandshakeTimeout ({plan.Timeout.TotalSeconds:0.###} s); the connection was ended without it (a selector should return well within that time)."));
         }

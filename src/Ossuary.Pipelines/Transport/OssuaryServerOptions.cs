@@ -47,7 +47,8 @@ public sealed class OssuaryServerOptions
     /// Under <c>UseOssuary</c>, <c>OssuaryDuplexPipe.AcceptAsync</c> and <c>OssuaryStream.AuthenticateAsServerAsync</c> it is called
     /// on the thread pool and its time counts against <see cref="HandshakeTimeout"/>: it takes no token, so one that has not returned
     /// by then (a key vault that never answers) is given up on, and the connection ends as for a throw (event 20, with a
-    /// <see cref="TimeoutException"/>); its thread stays blocked until it returns. The token of <c>AcceptAsync</c> and of
+    /// <see cref="TimeoutException"/>); its thread stays blocked until it returns, and under <c>UseOssuary</c> so does its connection's
+    /// place among the <see cref="MaxPendingHandshakes"/>, so that a hung selector blocks at most that many threads. The token of <c>AcceptAsync</c> and of
     /// <c>AuthenticateAsServerAsync</c> gives it up too (<see cref="OperationCanceledException"/>; the transport is left to the
     /// caller, and the stream is spent).
     /// </summary>
@@ -100,7 +101,8 @@ public sealed class OssuaryServerOptions
 
     /// <summary>
     /// Bound on the connections one server (a <c>UseOssuary</c> call, or the listeners that share its options or its
-    /// name) has in its handshake at once, from Kestrel's accept until the handshake ends: the <see cref="IdentitySelector"/>,
+    /// name) has in its handshake at once, from Kestrel's accept until the handshake ends: the <see cref="IdentitySelector"/> (until it
+    /// returns, also when it was given up on at the timeout),
     /// the handshake, <see cref="AuthorizeClient"/>, and the wait for a refused client to close its end. A connection
     /// accepted while this many are under way is closed at once, unheard, without a byte sent (its client reads the
     /// connection closed during the handshake, <see cref="OssuaryErrorReason.Truncated"/>, or reset): it costs no session,

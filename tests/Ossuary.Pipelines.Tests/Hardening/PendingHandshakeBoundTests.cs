@@ -4,8 +4,11 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
 using Ossuary.Pipelines.Tests.Transport;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Hardening;
 
@@ -90,6 +93,80 @@ public class PendingHandshakeBoundTests
         Assert.DoesNotContain(OssuaryRecords(logs), r => r.Level > LogLevel.Debug);
     });
 
+    /// <summary>
+    /// An <c>IdentitySelector</c> stuck on a key vault that never answers is given up on at the handshake's timeout,
+    /// but its thread stays blocked until it returns: its connection's place stays taken until then. Given back at
+    /// the timeout, each new connection of a flood called the selector again and blocked one more thread of the pool
+    /// for as long as the vault hung, without bound.
+    /// </summary>
+    [Fact]
+    public Task AnIdentitySelectorGivenUpOnHoldsItsPlaceUntilItReturns() => Within(TimeSpan.FromSeconds(120), async () =>
+    {
+        const int bound = 2;
+        using var keys = new MutualKeys();
+        var logs = new FakeLoggerProvider();
+        var time = new FakeTimeProvider();
+        using var vault = new HungVault(keys.Server);
+        await using var server = await OssuaryTestServer.StartEchoAsync(
+            o =>
+            {
+                o.AuthorizedClientKeys.Add(keys.Client.PublicKey);
+                o.TimeProvider = time;
+                o.IdentitySelector = vault.Select;
+                o.MaxPendingHandshakes = bound;
+            },
+            KestrelLoad.LogEverythingTo(logs, LogLevel.Debug));
+        using var rejected = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), OssuaryTelemetry.MeterName, "ossuary.rejected_connections");
+        OssuaryClientOptions client = keys.ClientOptions();
+        client.HandshakeTimeout = Patient;
+        client.HandshakeStepTimeout = Patient;
+
+        // The bound's worth of clients, each waiting on the hung selector, given up on at the handshake's timeout.
+        Task<OssuaryClientConnection>[] given = [.. Enumerable.Range(0, bound).Select(_ => OssuaryClient.ConnectAsync(server.EndPoint, client))];
+        for (int i = 0; i < bound; i++)
+        {
+            await vault.Entered.WaitAsync().Within();
+        }
+
+        time.Advance(OssuaryServerOptions.DefaultHandshakeTimeout);
+        foreach (Task<OssuaryClientConnection> connect in given)
+        {
+            OssuaryException failed = await Assert.ThrowsAsync<OssuaryException>(() => connect.Within());
+            Assert.Equal(OssuaryErrorReason.ConnectionFailed, failed.Reason);
+        }
+
+        await HostilePeerTests.WaitForAsync(() => KestrelConnections(logs) is (bound, bound)); // the middleware has returned for both
+
+        // Both selectors still hang: the next connection is closed unheard, and the selector not called again.
+        using (Socket next = await RawPeer.ConnectAsync(server.EndPoint))
+        {
+            PeerClose close = await RawPeer.WaitForCloseAsync(next, TimeSpan.FromSeconds(30));
+            Assert.True(close.Closed, $"a connection was let in while {bound} selectors given up on still ran");
+            Assert.Equal(0, close.BytesReceived);
+        }
+
+        Assert.Equal(bound, vault.Calls);
+        Assert.Equal(1, rejected.GetMeasurementSnapshot().Sum(m => m.Value));
+
+        // Once the vault answers, their places are given back: a client is served (the first try may still find them taken).
+        vault.Release();
+        using var deadline = new CancellationTokenSource(TestTimeout.Default);
+        while (true)
+        {
+            try
+            {
+                await HonestClient.EchoAsync(server.EndPoint, client, 1024, seed: 2);
+                break;
+            }
+            catch (Exception ex) when (ex is OssuaryException or IOException or SocketException && !deadline.IsCancellationRequested)
+            {
+                await Task.Delay(10, deadline.Token);
+            }
+        }
+
+        Assert.Equal(bound + 1, vault.Calls);
+    });
+
     private static IEnumerable<FakeLogRecord> OssuaryRecords(FakeLoggerProvider logs) =>
         logs.Collector.GetSnapshot().Where(r => (r.Category ?? "").StartsWith("Ossuary", StringComparison.Ordinal));
 
@@ -101,4 +178,29 @@ public class PendingHandshakeBoundTests
     }
 
     private static Task Within(TimeSpan limit, Func<Task> test) => test().Within(limit);
+
+    /// <summary>An IdentitySelector waiting on a key vault that does not answer until the test releases it.</summary>
+    private sealed class HungVault(OssuaryIdentity identity) : IDisposable
+    {
+        private readonly ManualResetEventSlim _answer = new();
+        private int _calls;
+
+        /// <summary>Released once for each call of <see cref="Select"/> that has begun.</summary>
+        public SemaphoreSlim Entered { get; } = new(0);
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public OssuaryIdentity? Select(Microsoft.AspNetCore.Connections.ConnectionContext? connection)
+        {
+            Interlocked.Increment(ref _calls);
+            Entered.Release();
+            _answer.Wait();
+            return identity;
+        }
+
+        public void Release() => _answer.Set();
+
+        // Released, not disposed: a selector thread given up on may still be waking from its wait.
+        public void Dispose() => _answer.Set();
+    }
 }
