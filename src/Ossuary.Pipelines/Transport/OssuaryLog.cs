@@ -47,9 +47,10 @@ internal static partial class OssuaryLog
     [LoggerMessage(EventId = 11, Message = "Disposal of Ossuary connection {ConnectionId} gave up after {Seconds} s on a read of its transport that did not end when cancelled (a stream written for synchronous reading, such as a process's stdio pipes?): the read stays pending, and the session's key in memory, until the transport ends it; close the transport (the inner stream) to end it. Held back since the last report of this cause: {HeldBack}.")]
     public static partial void DisposalGaveUpOnARead(ILogger logger, LogLevel level, string? connectionId, double seconds, int heldBack);
 
-    // Debug, as the peers' doing (a flood of connections that never finish their handshake), and at most once a
-    // minute: the flood this reports would otherwise write a line for each connection it sends.
-    [LoggerMessage(12, LogLevel.Debug, "Ossuary server closed connection {ConnectionId} unheard: {MaxPendingHandshakes} handshakes were already under way (OssuaryServerOptions.MaxPendingHandshakes). Closed so since the last report of this, at most one a minute: {HeldBack}.")]
+    // Warning, as Kestrel's own refusal beyond MaxConcurrentConnections: whoever filled the bound (a flood, or a
+    // limit set too low for honest load), honest clients are being turned away, and the operator must learn it with
+    // Debug off. At most once a minute: the flood this reports would otherwise write a line for each connection it sends.
+    [LoggerMessage(12, LogLevel.Warning, "Ossuary server closed connection {ConnectionId} unheard: {MaxPendingHandshakes} handshakes were already under way (OssuaryServerOptions.MaxPendingHandshakes). Closed so since the last report of this, at most one a minute: {HeldBack}.")]
     public static partial void ConnectionRejected(ILogger logger, string? connectionId, int maxPendingHandshakes, int heldBack);
 
     // 20-29: configuration, reload and rotation.

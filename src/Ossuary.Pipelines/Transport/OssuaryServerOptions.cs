@@ -106,7 +106,7 @@ public sealed class OssuaryServerOptions
     /// the handshake, <see cref="AuthorizeClient"/>, and the wait for a refused client to close its end. A connection
     /// accepted while this many are under way is closed at once, unheard, without a byte sent (its client reads the
     /// connection closed during the handshake, <see cref="OssuaryErrorReason.Truncated"/>, or reset): it costs no session,
-    /// no timer and no selector call. Each is counted (<c>ossuary.rejected_connections</c>) and logged at Debug (event 12),
+    /// no timer and no selector call. Each is counted (<c>ossuary.rejected_connections</c>) and logged at Warning (event 12),
     /// at most once a minute with how many were closed since. Without a bound, peers that connect and never finish
     /// the handshake each held a session and its buffers until <see cref="HandshakeTimeout"/>, and a flood of them grew
     /// the server's memory without limit unless Kestrel's <c>MaxConcurrentConnections</c> was set. Established
