@@ -59,9 +59,32 @@ internal static unsafe partial class ForkGate
                     _ = SchedYield();
                 }
             }
+
+            MakeThreadId();
         }
 
         return new Call(outermost);
+    }
+
+    /// <summary>
+    /// Makes this thread's managed thread id, if it has none yet: an object on the heap, which the
+    /// first lock the thread takes (the connection's, the session's) would otherwise make. Made in
+    /// every call, not only in one that locks, so that the call ossuary.h asks a thread to make while
+    /// there is room (ossuary_handshake_done(NULL), which takes no lock) makes all the thread needs:
+    /// with only the thread's storage made, that thread's next call met the full heap at its lock
+    /// and returned -1.
+    /// </summary>
+    private static void MakeThreadId()
+    {
+        try
+        {
+            // A read of a thread static once the id exists.
+            _ = Environment.CurrentManagedThreadId;
+        }
+        catch (OutOfMemoryException)
+        {
+            // Outside the export's try: the call goes on, and its lock, which needs the id, fails it with -1.
+        }
     }
 
     /// <summary>Before fork(): wait for the calls of other threads to end; new ones wait in <see cref="Enter"/>.</summary>

@@ -31,7 +31,10 @@
  * and with the heap full it kills the program (a stack overflow inside the runtime, before any
  * code of this library runs) instead of returning -1. A thread that may call in when memory runs
  * short should make one call while there is room, e.g. ossuary_handshake_done(NULL) (returns -1,
- * does nothing else) when it starts; that storage lasts as long as the thread.
+ * does nothing else) when it starts; that storage lasts as long as the thread. Such a thread must
+ * not end while the heap is full: the runtime then gives the thread's id back on a thread of its
+ * own, which needs memory for it, and without any it aborts the program (SIGABRT) or spins in
+ * collections. Free memory (destroy connections) before a thread that called in ends.
  *
  * Threads: different connections may be used from different threads at once; calls on one
  * connection are serialised by a lock inside it. Destroying a connection must not race other
