@@ -25,23 +25,50 @@ internal static unsafe partial class ForkGate
     /// <summary>Forks under way (several threads may fork at once): while above zero, calls wait to start.</summary>
     private static int s_forks;
 
-    /// <summary>How deep this thread is in calls of the C API: 0 outside, 1 inside one, more when a signal handler called in again.</summary>
-    [ThreadStatic]
-    private static int t_depth;
+    /// <summary>
+    /// The pthread key under which each thread keeps how deep it is in calls of the C API: 0 outside,
+    /// 1 inside one, more when a signal handler called in again. Not a [ThreadStatic]: the fork
+    /// handlers read it on whichever thread forks, often one that never called the library, and the
+    /// runtime makes a thread's statics on the heap at their first use; with the heap full its
+    /// out-of-memory path asks for them again, a collection each time, and fork() did not return. A
+    /// key's value needs no memory of the heap's (glibc keeps the first 32 keys' values in the thread).
+    /// </summary>
+    private static uint s_depthKey;
+
+    /// <summary>False when no key could be made: every depth then reads 0, and a signal handler that forks inside a call waits for ever.</summary>
+    private static bool s_depthKept;
 
     /// <summary>Registers the fork handlers when the runtime starts, i.e. in the first call into the library.</summary>
     [ModuleInitializer]
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "This assembly is the application: NativeAOT compiles it into libossuary, and the handlers must be in place before the first connection exists.")]
     internal static void Install()
     {
+        uint key;
+        s_depthKept = KeyCreate(&key, null) == 0;
+        s_depthKey = key;
+
         // Nothing to report if it fails (ENOMEM): forks then go on as before, without waiting.
         _ = AtFork(&Prepare, &AfterInParent, &AfterInChild);
+    }
+
+    /// <summary>This thread's depth in calls of the C API (see <see cref="s_depthKey"/>).</summary>
+    private static nint Depth => s_depthKept ? (nint)GetSpecific(s_depthKey) : 0;
+
+    private static void SetDepth(nint depth)
+    {
+        if (s_depthKept)
+        {
+            // Cannot fail for a key this thread has set before, nor for one of the first 32 (ENOMEM only past them).
+            _ = SetSpecific(s_depthKey, (void*)depth);
+        }
     }
 
     /// <summary>Counts a call in, first waiting for any fork under way; dispose the result when the call returns.</summary>
     public static Call Enter()
     {
-        bool outermost = t_depth++ == 0;
+        nint depth = Depth;
+        SetDepth(depth + 1);
+        bool outermost = depth == 0;
         if (outermost)
         {
             while (true)
@@ -94,7 +121,7 @@ internal static unsafe partial class ForkGate
         Interlocked.Increment(ref s_forks);
 
         // A signal handler that forks while its thread is inside a call cannot wait for that call.
-        int own = t_depth > 0 ? 1 : 0;
+        int own = Depth > 0 ? 1 : 0;
         while (Volatile.Read(ref s_callsInside) > own)
         {
             // A P/Invoke: the runtime may collect garbage while this thread waits for a call that allocates.
@@ -109,12 +136,23 @@ internal static unsafe partial class ForkGate
     [UnmanagedCallersOnly]
     private static void AfterInChild()
     {
-        Volatile.Write(ref s_callsInside, t_depth > 0 ? 1 : 0);
+        Volatile.Write(ref s_callsInside, Depth > 0 ? 1 : 0);
         Volatile.Write(ref s_forks, 0);
     }
 
     [LibraryImport("libc", EntryPoint = "pthread_atfork")]
     private static partial int AtFork(delegate* unmanaged<void> prepare, delegate* unmanaged<void> parent, delegate* unmanaged<void> child);
+
+    [LibraryImport("libc", EntryPoint = "pthread_key_create")]
+    private static partial int KeyCreate(uint* key, delegate* unmanaged<void*, void> destructor);
+
+    [LibraryImport("libc", EntryPoint = "pthread_getspecific")]
+    [SuppressGCTransition]
+    private static partial void* GetSpecific(uint key);
+
+    [LibraryImport("libc", EntryPoint = "pthread_setspecific")]
+    [SuppressGCTransition]
+    private static partial int SetSpecific(uint key, void* value);
 
     [LibraryImport("libc", EntryPoint = "sched_yield")]
     private static partial int SchedYield();
@@ -126,7 +164,7 @@ internal static unsafe partial class ForkGate
 
         public void Dispose()
         {
-            t_depth--;
+            SetDepth(Depth - 1);
             if (_outermost)
             {
                 Interlocked.Decrement(ref s_callsInside);

@@ -36,13 +36,23 @@
  *                        kills it too (SIGABRT, or a hang in collections), on the runtime's finalizer
  *                        thread, which needs memory to give the ended thread's id back.
  *
+ *   heap_full fork_from_another_thread
+ *                        a thread that never called the library forks with the heap full; the child
+ *                        exits at once, and the fork must return. The library's fork handler ran .NET
+ *                        code on that thread that read a thread static, whose storage the runtime then
+ *                        made on the full heap, and its out-of-memory path asked for it again, a
+ *                        collection each time: fork() did not return for minutes, then the stack ran out.
+ *
  * Prints "ok NAME"; exits non-zero on a failed expectation.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ossuary.h"
 #include "test_support.h"
@@ -401,6 +411,39 @@ static int thread_called_before(void) {
   return 0;
 }
 
+/* A thread that never calls the library: it forks once the heap is full, and reports how the child exited. */
+static void *forker(void *argument) {
+  probe_wait(2);
+  pid_t child = fork();
+  if (child == 0) {
+    _exit(7);
+  }
+  int status = 0;
+  probe_result = child < 0 ? -errno : waitpid(child, &status, 0) != child ? -1000 : WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+  probe_advance(3);
+  return argument;
+}
+
+static int fork_from_another_thread(void) {
+  OssuaryConnection *connection = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  EXPECT(connection != NULL, "create");
+  /* Started before the heap is filled: a thread's stack is address space too. */
+  pthread_t thread;
+  int error = pthread_create(&thread, NULL, forker, NULL);
+  EXPECT(error == 0, "pthread_create: %d", error);
+  EXPECT(fill_heap(1) == 0, "filling the heap");
+  probe_advance(2);
+  probe_wait(3);
+  printf("forked with the heap full, the child exited with %d\n", probe_result);
+  free_heap();
+  error = pthread_join(thread, NULL);
+  EXPECT(error == 0, "pthread_join: %d", error);
+  EXPECT(probe_result == 7, "the child: %d", probe_result);
+  EXPECT(ossuary_handshake_done(connection) == 0, "the connection after the fork");
+  ossuary_destroy_connection(&connection);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   /* Unbuffered: a line printed before a crash must reach the test. */
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -410,6 +453,8 @@ int main(int argc, char **argv) {
     failed = fill();
   } else if (strcmp(scenario, "thread_called_before") == 0) {
     failed = thread_called_before();
+  } else if (strcmp(scenario, "fork_from_another_thread") == 0) {
+    failed = fork_from_another_thread();
   } else if (strcmp(scenario, "recv_data") == 0) {
     failed = recv_data();
   } else if (strcmp(scenario, "recv_handshake") == 0) {
@@ -417,7 +462,7 @@ int main(int argc, char **argv) {
   } else if (strcmp(scenario, "recv_server_handshake") == 0) {
     failed = recv_server_handshake();
   } else {
-    fprintf(stderr, "usage: heap_full fill|recv_data|recv_handshake|recv_server_handshake|thread_called_before\n");
+    fprintf(stderr, "usage: heap_full fill|recv_data|recv_handshake|recv_server_handshake|thread_called_before|fork_from_another_thread\n");
     return 2;
   }
   if (failed == 0) {

@@ -112,6 +112,25 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
         Assert.Contains("ok thread_called_before\n", result.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// fork() from a thread that had never called the library, with the heap full, did not return:
+    /// the library's fork handler (ForkGate.Prepare, .NET code) read a thread static to learn whether
+    /// its thread was inside a call, the runtime made that thread's storage on the full heap, and its
+    /// out-of-memory path asked for it again, a collection each time (a gdb attach after 35 s showed
+    /// 2,000 frames of it under Prepare); after minutes the stack would have run out. A program's
+    /// worker that forks to run a command never calls the library, and had no advice to follow. The
+    /// depth is now kept in a pthread key, which needs no heap.
+    /// </summary>
+    [Fact]
+    public async Task AThreadThatNeverCalledCanForkWithTheHeapFull()
+    {
+        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "fork_from_another_thread");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("forked with the heap full, the child exited with 7\n", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok fork_from_another_thread\n", result.Output, StringComparison.Ordinal);
+    }
+
     private async Task<ProcessResult> RunLimitedAsync(NativeLink link, string scenario)
     {
         string program = await native.ProgramAsync("heap_full", link);
