@@ -97,7 +97,7 @@ internal static unsafe partial class ForkGate
     /// Makes this thread's managed thread id, if it has none yet: an object on the heap, which the
     /// first lock the thread takes (the connection's, the session's) would otherwise make. Made in
     /// every call, not only in one that locks, so that the call ossuary.h asks a thread to make while
-    /// there is room (ossuary_handshake_done(NULL), which takes no lock) makes all the thread needs:
+    /// there is room (ossuary_generate_auth_keypair(NULL, 0, NULL, 0), which takes no lock) makes all the thread needs:
     /// with only the thread's storage made, that thread's next call met the full heap at its lock
     /// and returned -1.
     /// </summary>

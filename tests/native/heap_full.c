@@ -26,9 +26,10 @@
  *                        complete, the channel carrying a message.
  *
  *   heap_full thread_called_before
- *                        ossuary.h's advice for threads: a thread that made one call while there was
- *                        room (ossuary_handshake_done(NULL)) calls again with the heap full, and gets its
- *                        answer; it ends only once the heap has been freed. A thread whose first call
+ *                        ossuary.h's advice for threads: a thread that made one call as it started, while
+ *                        there was room and before the first connection existed
+ *                        (ossuary_generate_auth_keypair(NULL, 0, NULL, 0)), calls again with the heap full,
+ *                        and gets its answer; it ends only once the heap has been freed. A thread whose first call
  *                        comes with the heap full kills the program (SIGSEGV): the runtime cannot make the
  *                        thread's storage, and its out-of-memory path asks for that storage again, a
  *                        collection each time, until the stack runs out (with a 1 MiB stack in seconds;
@@ -376,8 +377,12 @@ static void probe_advance(int stage) {
 }
 
 static void *probe(void *argument) {
-  /* The first call on this thread, while there is room: what ossuary.h asks of a thread. */
-  int first = ossuary_handshake_done(NULL);
+  /*
+   * The first call on this thread, while there is room: what ossuary.h asks of a thread. Not
+   * ossuary_handshake_done(NULL): before the first connection of the process, that answers without
+   * going into the library, and the thread's storage was still missing when the heap was full.
+   */
+  int first = ossuary_generate_auth_keypair(NULL, 0, NULL, 0);
   probe_advance(1);
   probe_wait(2);
   probe_result = first == OSSUARY_ERR_OTHER ? ossuary_handshake_done(probe_target) : 54321;
@@ -391,13 +396,16 @@ static void *probe(void *argument) {
 }
 
 static int thread_called_before(void) {
-  probe_target = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
-  EXPECT(probe_target != NULL, "create");
-  /* Started before the heap is filled: a thread's stack is address space too. */
+  /*
+   * Started before the heap is filled (a thread's stack is address space too), and before the first
+   * connection: a program starts its threads first, and its threads make their early call as they start.
+   */
   pthread_t thread;
   int error = pthread_create(&thread, NULL, probe, NULL);
   EXPECT(error == 0, "pthread_create: %d", error);
   probe_wait(1);
+  probe_target = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  EXPECT(probe_target != NULL, "create");
   EXPECT(fill_heap(1) == 0, "filling the heap");
   probe_advance(2);
   probe_wait(3);

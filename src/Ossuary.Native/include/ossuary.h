@@ -30,8 +30,10 @@
  * Except a thread's first call: it needs memory for the thread's own storage in the .NET runtime,
  * and with the heap full it kills the program (a stack overflow inside the runtime, before any
  * code of this library runs) instead of returning -1. A thread that may call in when memory runs
- * short should make one call while there is room, e.g. ossuary_handshake_done(NULL) (returns -1,
- * does nothing else) when it starts; that storage lasts as long as the thread. Such a thread must
+ * short should make one call while there is room, when it starts:
+ * ossuary_generate_auth_keypair(NULL, 0, NULL, 0), which returns -1 and does nothing else (it starts
+ * the library if no call has yet; ossuary_handshake_done(NULL) would not, and so makes nothing before
+ * the process's first connection). That storage lasts as long as the thread. Such a thread must
  * not end while the heap is full: the runtime then gives the thread's id back on a thread of its
  * own, which needs memory for it, and without any it aborts the program (SIGABRT) or spins in
  * collections. Free memory (destroy connections) before a thread that called in ends.

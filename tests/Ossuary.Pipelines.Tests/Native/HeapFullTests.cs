@@ -93,7 +93,12 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
     /// A thread whose first call into the library came with the heap full killed the host (SIGSEGV):
     /// the runtime makes a thread's storage on the heap at its first use, and its out-of-memory path
     /// asks for the same storage again until the stack overflows, before any code of ours runs. So
-    /// ossuary.h tells a thread to make one call while there is room (ossuary_handshake_done(NULL)).
+    /// ossuary.h tells a thread to make one call while there is room, as it starts. The call it named,
+    /// ossuary_handshake_done(NULL), never went into the library before the process's first connection
+    /// (the C entry points answer it without starting the runtime): a thread that made it as it started,
+    /// before the program's first connection, still had no storage, and its call with the heap full did
+    /// not return in 90 s. The header now names ossuary_generate_auth_keypair(NULL, 0, NULL, 0), which
+    /// starts the runtime when it must; the probe thread here starts before the first connection.
     /// That call made the thread's storage but not its managed thread id, which the connection's lock
     /// makes at the thread's first lock: under load the thread's next call met the full heap there
     /// and returned -1 (five runs of six with three copies side by side). Every call now makes the id.
