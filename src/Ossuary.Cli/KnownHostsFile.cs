@@ -71,7 +71,7 @@ internal static class KnownHostsFile
             return lines;
         }
 
-        using var reader = new StreamReader(file);
+        using var reader = new StreamReader(TrustFileSize.Capped(file, path, "known-hosts"));
         try
         {
             // Lines as the library reads them, each at most its 64 KiB: ReadLine gathered a line however

@@ -380,8 +380,9 @@ internal sealed class AuthorizedKeysFileWatcher : IDisposable
         {
             return new Reading(Present: false, null);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
         {
+            // A file longer than a trust file may be (FormatException) is refused as Reload reads it again.
             return new Reading(Present: true, null);
         }
     }

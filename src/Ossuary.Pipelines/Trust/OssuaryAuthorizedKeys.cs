@@ -14,7 +14,7 @@ public static class OssuaryAuthorizedKeys
     /// read without an advisory lock (on Linux and macOS), so a lock another user holds on it (<c>flock</c>)
     /// does not keep it from being read.
     /// </summary>
-    /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
+    /// <exception cref="FormatException">A line is malformed, or holds a key no client can prove (the anonymous key, all zeros); the message gives the file and line number. Or the file is longer than 16 MiB (some 150,000 keys), refused once that much is read, never read whole; the message names it.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or holds a NUL character.</exception>
@@ -25,8 +25,9 @@ public static class OssuaryAuthorizedKeys
         return Parse(reader, path);
     }
 
-    /// <summary>Opens an authorized-keys file for reading, refusing one others may write.</summary>
-    internal static FileStream OpenFile(string path) => TrustFilePermissions.OpenRead(path, "authorized-keys", "admit their own key");
+    /// <summary>Opens an authorized-keys file for reading, refusing one others may write, and its reads past <see cref="TrustFileSize.MaxBytes"/>.</summary>
+    internal static Stream OpenFile(string path) =>
+        TrustFileSize.Capped(TrustFilePermissions.OpenRead(path, "authorized-keys", "admit their own key"), path, "authorized-keys");
 
     /// <summary>Reads keys from <paramref name="reader"/>; <paramref name="source"/> names it in error messages.</summary>
     /// <exception cref="FormatException">A line is malformed, longer than any key line (64 KiB characters, refused before more of it is read), or holds a key no client can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>

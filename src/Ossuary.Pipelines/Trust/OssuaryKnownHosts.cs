@@ -47,7 +47,7 @@ public sealed class OssuaryKnownHosts
     public string? Path { get; }
 
     /// <summary>How many entries the file holds.</summary>
-    /// <exception cref="FormatException">The file, as read now, has a malformed line; the message gives the file and line number.</exception>
+    /// <exception cref="FormatException">The file, as read now, has a malformed line (the message gives the file and line number), or is longer than 16 MiB, refused once that much is read (the message names the file).</exception>
     /// <exception cref="IOException">The file cannot be read, or (on Windows, where a writer's share mode keeps readers out) another writer held it for longer than <see cref="LockWait"/>.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is not a regular file, or it cannot be opened: it is checked each time it is read, as at <see cref="Load(string)"/>.</exception>
     public int Count => Query(static entries => entries.Count);
@@ -62,7 +62,7 @@ public sealed class OssuaryKnownHosts
     /// start of an entry, so it trusts nobody; <see cref="Load(string, ILogger)"/> says so to a logger.
     /// Any other malformed line refuses the file.
     /// </summary>
-    /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number.</exception>
+    /// <exception cref="FormatException">A line is malformed, or holds a key no server can prove (the anonymous key, all zeros); the message gives the file and line number. Or the file is longer than 16 MiB (some 150,000 entries), refused once that much is read, never read whole; the message names it.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, or it cannot be opened.</exception>
     /// <exception cref="ArgumentException"><paramref name="path"/> is null, empty or holds a NUL character.</exception>
     public static OssuaryKnownHosts Load(string path) => Load(path, null);
@@ -145,11 +145,11 @@ public sealed class OssuaryKnownHosts
     /// <summary>How a writer holds the file: exclusively, but on Windows open to the rename of the new file over it.</summary>
     private static FileShare WriterShare => OperatingSystem.IsWindows() ? FileShare.Delete : FileShare.None;
 
-    /// <summary>The entries of the file opened, refused if others may write it. Read at once: a trust file is a few lines.</summary>
+    /// <summary>The entries of the file opened, refused if others may write it or if it is longer than <see cref="TrustFileSize.MaxBytes"/>. Read at once: a trust file is a few lines.</summary>
     private List<KnownHost> ReadOpened(FileStream file, string path)
     {
         RequireOwnerOnlyWrites(file, path);
-        using var reader = new StreamReader(file);
+        using var reader = new StreamReader(TrustFileSize.Capped(file, path, "known-hosts"));
         List<KnownHost> entries = ParseEntries(reader, path, forgiveCutEnd: true, out int cutLine);
         ReportCutEnd(cutLine);
         return entries;
@@ -328,7 +328,7 @@ public sealed class OssuaryKnownHosts
     /// <exception cref="ArgumentException">The host or port cannot be written as an entry that reads back (an empty host, whitespace or brackets in it, a port outside 1-65535), or the key is one no server can prove (the anonymous key, all zeros).</exception>
     /// <exception cref="InvalidOperationException">The file already holds a different key for the host, perhaps written a moment ago by another process (<see cref="Check"/> now reports <see cref="KnownHostStatus.Changed"/> and <see cref="Find"/> names that key); the message names the file and the lines that hold it. A changed key is never overwritten silently.</exception>
     /// <exception cref="IOException">Another writer held the file for longer than <see cref="LockWait"/>, or the new file cannot be written (the file is then as it was).</exception>
-    /// <exception cref="FormatException">The file, as re-read, has a malformed line.</exception>
+    /// <exception cref="FormatException">The file, as re-read, has a malformed line, or is longer than 16 MiB; nothing was written.</exception>
     /// <exception cref="UnauthorizedAccessException">Others may write the file (fix with <c>chmod go-w</c>), another user owns it (fix with <c>chown</c>; not checked on Windows), it is a folder, a named pipe or another file that is not a regular one, it cannot be opened, or its folder cannot be written.</exception>
     public void Add(string host, int port, OssuaryPublicKey key, string? comment = null)
     {
@@ -414,12 +414,7 @@ public sealed class OssuaryKnownHosts
     private void AppendTo(FileStream file, string path, string name, int port, OssuaryPublicKey key, string? comment)
     {
         RequireOwnerOnlyWrites(file, path);
-        byte[] held;
-        using (var copy = new MemoryStream())
-        {
-            file.CopyTo(copy);
-            held = copy.ToArray();
-        }
+        byte[] held = TrustFileSize.ReadAll(file, path, "known-hosts");
 
         List<KnownHost> current;
         Encoding encoding;

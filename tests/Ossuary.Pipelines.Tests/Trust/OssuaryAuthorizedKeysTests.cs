@@ -250,6 +250,18 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public void AFileLongerThanAnyAuthorizedKeysFileIsRefusedNamingIt()
+    {
+        // Read whole however long: every key of a huge file (a dump named by mistake, a file kept growing) was held in memory.
+        string path = Path.Combine(_directory, "authorized_keys");
+        LongTrustFile.Write(path, OssuaryAuthorizedKeys.FormatLine(KeyA, "a device of a fleet far larger than any"));
+
+        FormatException refused = Assert.Throws<FormatException>(() => OssuaryAuthorizedKeys.Load(path));
+
+        Assert.StartsWith($"{path}: the authorized-keys file is longer than 16 MiB", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AMissingFileIsAnError() =>
         Assert.Throws<FileNotFoundException>(() => OssuaryAuthorizedKeys.Load(Path.Combine(_directory, "missing")));
 

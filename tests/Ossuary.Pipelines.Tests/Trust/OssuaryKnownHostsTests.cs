@@ -295,6 +295,24 @@ public sealed class OssuaryKnownHostsTests : IDisposable
     }
 
     [Fact]
+    public void AFileLongerThanAnyKnownHostsFileIsRefusedNamingItByLoadCheckAndAddWhichWritesNothing()
+    {
+        // Read whole however long, by Load and by every check of every connection, and copied whole by Add:
+        // every entry of a huge file (a dump named by mistake, a file another writer kept growing) was in memory.
+        string path = Path.Combine(_directory, "known_hosts");
+        File.WriteAllText(path, $"example.org {KeyA}\n");
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+        LongTrustFile.Write(path, $"example.org {KeyA} recorded once more and again, a file far larger than any");
+        long length = new FileInfo(path).Length;
+        string expected = $"{path}: the known-hosts file is longer than 16 MiB";
+
+        Assert.StartsWith(expected, Assert.Throws<FormatException>(() => OssuaryKnownHosts.Load(path)).Message, StringComparison.Ordinal);
+        Assert.StartsWith(expected, Assert.Throws<FormatException>(() => hosts.Check("example.org", 7000, KeyA)).Message, StringComparison.Ordinal);
+        Assert.StartsWith(expected, Assert.Throws<FormatException>(() => hosts.Add("example.net", 7000, KeyB)).Message, StringComparison.Ordinal);
+        Assert.Equal(length, new FileInfo(path).Length);
+    }
+
+    [Fact]
     public void LinesEndWithCrLfLfOrCrAsReadLineEndsThem()
     {
         // Line numbers in errors count as an editor does, whichever line ends the file uses.
