@@ -15,10 +15,13 @@ namespace Ossuary.Pipelines.Trust;
 internal static partial class UnlockedOpen
 {
     private const int ReadOnly = 0; // O_RDONLY, Linux and macOS
+    private const int Interrupted = 4; // EINTR, Linux and macOS
+    private const int MaxPause = 50; // milliseconds between opens while a lease is broken
 
     /// <summary>
-    /// <paramref name="path"/> opened to read, with no lock taken; on systems other than Linux and macOS,
-    /// and after a refusal that a blocking open may get past (a lease being broken), as .NET opens it; any
+    /// <paramref name="path"/> opened to read, with no lock taken; on systems other than Linux and macOS
+    /// as .NET opens it. While a lease another process holds is broken, the same open is made again until
+    /// it is let go (the kernel breaks it itself after /proc/sys/fs/lease-break-time, 45 s by default); any
     /// other refusal (no such file, no permission) and a folder are thrown as .NET would throw them, so that
     /// its refusal is the one callers have always caught, without opening the name again. It is opened without
     /// waiting for a writer (O_NONBLOCK), and the file opened must be a regular one: a named pipe renamed
@@ -32,30 +35,49 @@ internal static partial class UnlockedOpen
     /// <exception cref="UnauthorizedAccessException">The file opened is a named pipe, a socket or a device.</exception>
     public static FileStream Read(string path, string kind, int bufferSize = 4096)
     {
-        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
         {
-            int descriptor = Open(Path.GetFullPath(path), ReadOnly | CloseOnExec | NonBlocking);
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize);
+        }
+
+        var handle = new SafeFileHandle(OpenUnblocked(path), ownsHandle: true);
+        try
+        {
+            if (!RegularFile.RequireOpened(handle, path, kind))
+            {
+                return new FileStream(handle, FileAccess.Read, bufferSize);
+            }
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+
+        handle.Dispose();
+
+        // A folder: refused as .NET refuses one (callers name it as a folder), not opened again by name,
+        // which a named pipe swapped in meanwhile would have held until a writer came.
+        throw new UnauthorizedAccessException($"Access to the path '{Path.GetFullPath(path)}' is denied.");
+    }
+
+    /// <summary>
+    /// The descriptor of <paramref name="path"/> opened without waiting for a writer, the open made again
+    /// while a lease is broken (EWOULDBLOCK: the kernel tells the holder, and breaks it itself after
+    /// /proc/sys/fs/lease-break-time) or a signal cut it short (EINTR). Those were followed by .NET's open
+    /// of the name, blocking: a named pipe renamed over the file meanwhile was opened for reading, which
+    /// waited for a writer, for ever if none came, where the same open made again refuses it.
+    /// </summary>
+    private static int OpenUnblocked(string path)
+    {
+        string full = Path.GetFullPath(path);
+        int pause = 1;
+        while (true)
+        {
+            int descriptor = Open(full, ReadOnly | CloseOnExec | NonBlocking);
             if (descriptor >= 0)
             {
-                var handle = new SafeFileHandle(descriptor, ownsHandle: true);
-                try
-                {
-                    if (!RegularFile.RequireOpened(handle, path, kind))
-                    {
-                        return new FileStream(handle, FileAccess.Read, bufferSize);
-                    }
-                }
-                catch
-                {
-                    handle.Dispose();
-                    throw;
-                }
-
-                handle.Dispose();
-
-                // A folder: refused as .NET refuses one (callers name it as a folder), not opened again by name,
-                // which a named pipe swapped in meanwhile would have held until a writer came.
-                throw new UnauthorizedAccessException($"Access to the path '{Path.GetFullPath(path)}' is denied.");
+                return descriptor;
             }
 
             int error = Marshal.GetLastPInvokeError();
@@ -64,14 +86,18 @@ internal static partial class UnlockedOpen
             {
                 throw refusal;
             }
-        }
 
-        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize);
+            if (error != Interrupted)
+            {
+                Thread.Sleep(pause); // the lease's holder is told, and has until the kernel's break time to let go
+                pause = Math.Min(pause * 2, MaxPause);
+            }
+        }
     }
 
     /// <summary>
     /// The exception for the system's refusal <paramref name="error"/> (errno) of the open, as .NET's own open
-    /// would throw it; null for one that a blocking open by name may get past: a lease another process holds
+    /// would throw it; null for one that the same open made again gets past: a lease another process holds
     /// (EWOULDBLOCK, which a non-blocking open gets while the lease is broken; only the file's owner can take
     /// one) or a signal (EINTR). Any other refusal was followed by .NET's open of the name, blocking: whoever
     /// may write the folder could make the first open fail (no file yet, one nobody may read) and then put a
@@ -84,7 +110,7 @@ internal static partial class UnlockedOpen
         return error switch
         {
             _ when error == wouldBlock => null,
-            4 => null, // EINTR
+            Interrupted => null,
             2 when Directory.Exists(Path.GetDirectoryName(full)) => new FileNotFoundException($"Could not find file '{full}'.", full), // ENOENT
             2 or 20 => new DirectoryNotFoundException($"Could not find a part of the path '{full}'."), // ENOENT, ENOTDIR
             1 or 13 => new UnauthorizedAccessException($"Access to the path '{full}' is denied."), // EPERM, EACCES

@@ -262,6 +262,47 @@ public sealed class OssuaryAuthorizedKeysTests : IDisposable
     }
 
     [Fact]
+    public async Task AFileSwappedForANamedPipeWhileItsLeaseIsBrokenIsRefusedWithoutWaitingForAWriter()
+    {
+        // A lease another process holds (here this one's, see LeasedFile) makes the non-blocking open fail with
+        // EWOULDBLOCK while it is broken, and the name was then opened again by .NET, blocking: a named pipe put
+        // there in between was opened for reading, which waits for a writer, for ever if none comes.
+        string path = Path.Combine(_directory, "authorized_keys");
+        await File.WriteAllTextAsync(path, $"{KeyA}\n");
+        string pipe = Path.Combine(_directory, "pipe");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", ["-m", "600", pipe]))
+        {
+            await mkfifo.WaitForExitAsync().Within();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        using var lease = new LeasedFile(path);
+        int swapped = 0;
+        UnlockedOpen.Refused = refusedPath =>
+        {
+            if (refusedPath == path && Interlocked.Exchange(ref swapped, 1) == 0)
+            {
+                File.Move(pipe, path, overwrite: true);
+            }
+        };
+        try
+        {
+            UnauthorizedAccessException refused = await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Task.Run(() => OssuaryAuthorizedKeys.Load(path)).Within());
+            Assert.Contains("named pipe", refused.Message, StringComparison.Ordinal);
+            Assert.Equal(1, swapped); // the lease did refuse the first open
+        }
+        finally
+        {
+            UnlockedOpen.Refused = null;
+            if (swapped == 1)
+            {
+                // Lets an open still waiting on the pipe go (opened for reading and writing, a FIFO opens at once on Linux).
+                using var _ = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
+            }
+        }
+    }
+
+    [Fact]
     public void AMissingFileIsAnError() =>
         Assert.Throws<FileNotFoundException>(() => OssuaryAuthorizedKeys.Load(Path.Combine(_directory, "missing")));
 
