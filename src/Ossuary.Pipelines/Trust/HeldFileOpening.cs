@@ -39,11 +39,15 @@ internal sealed class HeldFileOpening
         }
     }
 
+    /// <summary>True for .NET's refusal of an open whose lock another open of the file holds (EWOULDBLOCK from flock; a sharing violation on Windows).</summary>
+    private static bool IsHeld(IOException ex) =>
+        ex.GetType() == typeof(IOException) && ex.HResult == (OperatingSystem.IsWindows() ? unchecked((int)0x80070020) : OperatingSystem.IsMacOS() ? 35 : 11);
+
     /// <summary>
     /// The file, open and still named by the path; null if another writer holds it (wait
     /// <paramref name="pause"/>, then try again) or it was replaced meanwhile (try again at once, pause 0).
     /// </summary>
-    /// <exception cref="IOException">Another writer held it for longer than <see cref="OssuaryKnownHosts.LockWait"/>, it was replaced too often, or it cannot be opened.</exception>
+    /// <exception cref="IOException">Another writer held it for longer than <see cref="OssuaryKnownHosts.LockWait"/> (the message names the file and says so), it was replaced too often, or it cannot be opened.</exception>
     /// <exception cref="UnauthorizedAccessException">The file opened is a named pipe, a socket or a device.</exception>
     public FileStream? TryOpen(out TimeSpan pause)
     {
@@ -59,6 +63,18 @@ internal sealed class HeldFileOpening
             pause = TimeSpan.FromMilliseconds(_pause);
             _pause = Math.Min(_pause * 2, MaxPause);
             return null;
+        }
+        catch (IOException ex) when (IsHeld(ex))
+        {
+            // .NET's own message says only "being used by another process", as if for a moment: the wait that
+            // ended, and who may hold a file (anyone who may open it, flock), told a --tofu client's user why it
+            // refused a server (a key unrecorded is not trusted) and what to look for. The errno is kept.
+            throw new IOException(
+                $"'{_path}': another process held the known-hosts file locked for longer than {OssuaryKnownHosts.LockWait.TotalSeconds:0} s " +
+                "(another writer, or any process that may open the file and holds a lock on it: flock); giving up.", ex)
+            {
+                HResult = ex.HResult,
+            };
         }
 
         try

@@ -61,6 +61,36 @@ public sealed class KnownHostsHeldFileTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task AnAddOnAFileAnotherUserHoldsLockedFailsAfterLockWaitSayingSoAndRecordsNothing()
+    {
+        // A writer must hold the file, so another user's `flock -x` on a shared known-hosts file stalls a client
+        // trusting on first use for LockWait. It then failed with .NET's "being used by another process", as if
+        // for a moment, which said neither that it had waited nor that anyone who may open the file can hold it.
+        // The key must not be trusted unrecorded: the failure is thrown, and the file holds no line for it.
+        File.SetUnixFileMode(_directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        string path = Path.Combine(_directory, "known_hosts");
+        string before = $"other.example {new string('b', 64)}\n";
+        File.WriteAllText(path, before);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        OssuaryPublicKey key = OssuaryPublicKey.Parse(new string('a', 64));
+        OssuaryKnownHosts hosts = OssuaryKnownHosts.Load(path);
+
+        using (await ForeignLock.TakeAsync(path))
+        {
+            IOException held = await Assert.ThrowsAsync<IOException>(() => hosts.AddAsync("example.org", 7000, key).AsTask().Within());
+            Assert.Equal(
+                $"'{path}': another process held the known-hosts file locked for longer than 10 s (another writer, or any process that may open the file and holds a lock on it: flock); giving up.",
+                held.Message);
+            Assert.Equal(11, held.HResult); // EWOULDBLOCK, as .NET's refusal gives it
+            Assert.Equal(KnownHostStatus.Unknown, hosts.Check("example.org", 7000, key));
+            using var reader = new StreamReader(UnlockedOpen.Read(path, "known-hosts")); // as the lock is still held
+            Assert.Equal(before, await reader.ReadToEndAsync().Within());
+        }
+    }
+
+    [Fact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // where a writer's share mode keeps readers out until it is done
     public async Task ACheckWhileAWriterHoldsTheFileIsAnsweredAtOnceFromTheFileAsItWas()
     {
