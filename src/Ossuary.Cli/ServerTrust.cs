@@ -55,7 +55,10 @@ internal sealed class ServerTrust
 
             try
             {
-                keys.AddRange(fromStdin ? OssuaryAuthorizedKeys.Parse(new StreamReader(StdPaths.OpenStdin("the authorized keys")), "stdin") : OssuaryAuthorizedKeys.Load(path));
+                // Stdin read as a file is, up to its bound: the lines were bounded, not their number, and an endless stream of them filled the memory.
+                keys.AddRange(fromStdin
+                    ? OssuaryAuthorizedKeys.Parse(new StreamReader(TrustFileSize.Capped(StdPaths.OpenStdin("the authorized keys"), "stdin", "authorized-keys")), "stdin")
+                    : OssuaryAuthorizedKeys.Load(path));
             }
             catch (FormatException ex)
             {

@@ -11,6 +11,31 @@ public sealed class CliBadInputTests : CliTestBase
     private const string AnyKey = "1111111111111111111111111111111111111111111111111111111111111111";
 
     [Fact]
+    public async Task AuthorizedKeysFromStdinLongerThanAnyAuthorizedKeysFileAreRefused()
+    {
+        // `--authorized-keys -` read stdin to its end however long, each line bounded but not their number:
+        // an endless stream of key lines (`yes KEY | ossuary receive ... --authorized-keys -`) filled the memory.
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess listener = Start("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox", "--authorized-keys", "-");
+        byte[] lines = System.Text.Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat($"{AnyKey} a device of a fleet far larger than any\n", 1024)));
+        try
+        {
+            for (long written = 0; written <= LongTrustFile.Limit; written += lines.Length)
+            {
+                await listener.StdinStream.WriteAsync(lines).AsTask().Within();
+            }
+
+            listener.CloseStdin();
+        }
+        catch (IOException)
+        {
+            // The tool stopped reading and closed its end: what it said is checked below.
+        }
+
+        AssertFails(await listener.WaitForExitAsync(), 2, "stdin: the authorized-keys file is longer than 16 MiB");
+    }
+
+    [Fact]
     public async Task AMissingKeyFileIsBadInput()
     {
         using var closed = new ClosedPort();
