@@ -138,6 +138,7 @@ public sealed partial class JetStreamPublisher : IReadingStore
                 $"{_options.Subject}.{reading.Device}",
                 ReadingMessage.Encode(reading),
                 opts: new NatsJSPubOpts { MsgId = messageId },
+                headers: reading.Untimed ? new NatsHeaders { [ReadingMessage.UntimedHeader] = "1" } : null,
                 cancellationToken: cancellationToken).AsTask();
         }
 

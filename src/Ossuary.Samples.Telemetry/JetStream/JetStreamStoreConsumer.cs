@@ -143,7 +143,11 @@ public sealed partial class JetStreamStoreConsumer(JetStreamOptions options, IRe
                         // The id names a reading without a sequence number: a redelivery of it (this process
                         // stored it and died before acknowledging) is then a no-op in the store, not a second row.
                         string? messageId = message.Headers is { } headers && headers.TryGetValue(MessageIdHeader, out var id) ? id.ToString() : null;
-                        batch.Add(ReadingMessage.Decode(message.Data, messageId));
+
+                        // A reading its device sent without a timestamp: a resend of it carries another
+                        // time of receipt, and is not another reading (a second row, event 1723).
+                        bool untimed = message.Headers?.ContainsKey(ReadingMessage.UntimedHeader) == true;
+                        batch.Add(ReadingMessage.Decode(message.Data, messageId) with { Untimed = untimed });
                     }
                     catch (FormatException ex)
                     {

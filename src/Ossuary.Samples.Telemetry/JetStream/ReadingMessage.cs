@@ -11,6 +11,12 @@ namespace Ossuary.Samples.Telemetry.JetStream;
 public static class ReadingMessage
 {
     /// <summary>
+    /// The header on a reading whose device sent no timestamp (<see cref="StoredReading.Untimed"/>): its
+    /// <c>ts</c> is when a node received it, which consume's store must not take for part of the reading.
+    /// </summary>
+    public const string UntimedHeader = "Ossuary-Untimed";
+
+    /// <summary>
     /// The JetStream message id: device key, sequence and <see cref="ReadingFingerprint"/>, so that a resent
     /// reading (the same one again) is dropped as a duplicate and another reading under a number the device
     /// reused (after a reboot) is not: with <c>device:seq</c> alone JetStream answered it "duplicate", the

@@ -160,7 +160,7 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
             {
                 string sensor = registry.SensorNames.Get(reading.Sensor);
                 stats.Record(sensor, reading.Value, reading.Sequence);
-                var stored = new StoredReading(device, reading.Sequence, sensor, reading.Value, reading.TimestampMs ?? time.GetUtcNow().ToUnixTimeMilliseconds());
+                var stored = new StoredReading(device, reading.Sequence, sensor, reading.Value, reading.TimestampMs ?? time.GetUtcNow().ToUnixTimeMilliseconds(), Untimed: reading.TimestampMs is null);
                 if (!queue.TryEnqueue(stored))
                 {
                     waiting = stored;

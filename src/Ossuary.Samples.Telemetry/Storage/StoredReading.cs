@@ -12,4 +12,8 @@ namespace Ossuary.Samples.Telemetry.Storage;
 /// also writes <c>reused:&lt;seq&gt;:&lt;fingerprint&gt;</c> there for a reading under a number its device had used
 /// for another reading, which it keeps without <paramref name="Sequence"/>.)
 /// </param>
-public readonly record struct StoredReading(string Device, long? Sequence, string Sensor, double Value, long TimestampMs, string? Origin = null);
+/// <param name="Untimed">
+/// The device sent no <c>ts=</c>: <paramref name="TimestampMs"/> is when the server received the reading, which a
+/// resend of it does not share, so <see cref="ReadingFingerprint"/> leaves it out.
+/// </param>
+public readonly record struct StoredReading(string Device, long? Sequence, string Sensor, double Value, long TimestampMs, string? Origin = null, bool Untimed = false);
