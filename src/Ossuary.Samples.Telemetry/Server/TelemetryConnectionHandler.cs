@@ -63,7 +63,17 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
             // The store failed (the writer logged why): end the connection rather than accept
             // readings that cannot be stored. The device resends what it could not deliver.
             // The innermost reason (the store's own): the writer wraps it in "see the inner exception".
-            LogStoreClosed(logger, device, ex.GetBaseException().Message);
+            // Once at Warning, with the store's reason: every connection ends with the store, and 20,000
+            // devices' lines at Warning buried the writer's one Error (1701) that says what was lost.
+            if (queue.FirstToSayFailure())
+            {
+                LogStoreClosed(logger, device, ex.GetBaseException().Message);
+            }
+            else
+            {
+                LogStoreClosedAgain(logger, device);
+            }
+
             connection.Abort(new ConnectionAbortedException("The readings store is unavailable.", ex));
         }
         finally
@@ -186,8 +196,11 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
     [LoggerMessage(Level = LogLevel.Debug, Message = "Device {Device} dropped its connection: {Reason}.")]
     private static partial void LogDropped(ILogger logger, OssuaryPublicKey device, OssuaryErrorReason reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device}'s connection ended because the readings store is unavailable: {Reason}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Device}'s connection ended because the readings store is unavailable: {Reason} (said once: the other connections it ends are logged at Debug)")]
     private static partial void LogStoreClosed(ILogger logger, OssuaryPublicKey device, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Device {Device}'s connection ended because the readings store is unavailable.")]
+    private static partial void LogStoreClosedAgain(ILogger logger, OssuaryPublicKey device);
 
     // Debug, as a dropped connection: the device's fault (the project's rule for what a peer causes),
     // and at Information one that reconnected to repeat it put a line in the log at every connection.

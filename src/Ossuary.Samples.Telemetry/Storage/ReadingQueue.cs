@@ -19,6 +19,7 @@ public sealed class ReadingQueue
     private TaskCompletionSource? _producersLeft;
     private readonly CancellationTokenSource _failed = new();
     private volatile Exception? _failure;
+    private int _failureSaid;
 
     /// <summary>Creates a queue of <paramref name="capacity"/> readings.</summary>
     public ReadingQueue(int capacity)
@@ -110,6 +111,9 @@ public sealed class ReadingQueue
     /// at once, rather than when its device next sends a reading that would be counted and dropped.
     /// </summary>
     internal CancellationToken Failed => _failed.Token;
+
+    /// <summary>True for the first connection to ask, once the store has failed: that one says so at Warning.</summary>
+    internal bool FirstToSayFailure() => Interlocked.Exchange(ref _failureSaid, 1) == 0;
 
     /// <summary>Throws what <see cref="EnqueueAsync"/> would, if the store has failed.</summary>
     /// <exception cref="ChannelClosedException">The writer has stopped (its failure is the inner exception).</exception>

@@ -33,6 +33,66 @@ public sealed class TelemetryStoreFailureTests
     [Fact]
     public Task ADeviceWhoseReadingsTheStoreFailedOnIsNotToldTheyWereTaken() => AcknowledgeAsync().WaitAsync(HardLimit);
 
+    [Fact]
+    public Task AStoreFailureIsSaidOnceAtWarningNotOncePerConnection() => SayOnceAsync().WaitAsync(HardLimit);
+
+    private static async Task SayOnceAsync()
+    {
+        const int Devices = 5;
+        using var budget = new CancellationTokenSource(HardLimit);
+        using var serverKey = OssuaryIdentity.Generate();
+        OssuaryIdentity[] devices = [.. Enumerable.Range(0, Devices).Select(_ => OssuaryIdentity.Generate())];
+        using var log = new FakeLoggerProvider();
+        var store = new FailingStore();
+        TelemetryServer server = await TelemetryServer.StartAsync(new TelemetryServerOptions
+        {
+            Identity = serverKey,
+            AuthorizedDevices = [.. devices.Select(d => d.PublicKey)],
+            Store = store,
+            LoggerProvider = log,
+            LogLevel = LogLevel.Debug,
+        });
+        var connections = new List<OssuaryClientConnection>();
+        try
+        {
+            foreach (OssuaryIdentity device in devices)
+            {
+                connections.Add(await ConnectAsync(server, serverKey, device, budget.Token));
+            }
+
+            while (server.Registry.Totals().Connected < Devices)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+
+            // One reading fails the store; every connection ends with it.
+            await connections[0].Transport.Output.WriteAsync("sensor=temp value=1 seq=1\n"u8.ToArray(), budget.Token);
+            while (server.Registry.SessionsEnded < Devices)
+            {
+                await Task.Delay(10, budget.Token);
+            }
+        }
+        finally
+        {
+            await Assert.ThrowsAsync<IOException>(async () => await server.DisposeAsync());
+            foreach (OssuaryClientConnection connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+
+            foreach (OssuaryIdentity device in devices)
+            {
+                device.Dispose();
+            }
+        }
+
+        // One line for the operator, with the store's reason; the other connections' ends only at Debug.
+        FakeLogRecord[] ended = [.. log.Collector.GetSnapshot().Where(r => r.Category == typeof(TelemetryConnectionHandler).FullName)];
+        FakeLogRecord warning = Assert.Single(ended, r => r.Level >= LogLevel.Warning);
+        Assert.Contains("no space left on device", warning.Message, StringComparison.Ordinal);
+        Assert.Equal(Devices - 1, ended.Count(r => r.Level == LogLevel.Debug && r.Message.Contains("store", StringComparison.Ordinal)));
+    }
+
     private static async Task AcknowledgeAsync()
     {
         using var budget = new CancellationTokenSource(HardLimit);
