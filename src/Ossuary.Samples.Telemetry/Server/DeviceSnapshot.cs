@@ -12,7 +12,7 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// <param name="Connections">Connections open now.</param>
 /// <param name="Sessions">Connections that have ended.</param>
 /// <param name="Gaps">Sequence numbers skipped: readings the device numbered but the server has not received (one arriving late, within the last 1,024 numbers, fills its gap).</param>
-/// <param name="Repeats">Readings whose sequence number had arrived already (resends after a reconnect), or arrived more than 1,024 numbers late.</param>
+/// <param name="Repeats">Readings that had arrived already under their sequence number (resends after a reconnect), or arrived more than 1,024 numbers late. Another reading under a number that arrived (a device that restarted its numbering) is not one: it is stored.</param>
 public sealed record DeviceSnapshot(
     OssuaryPublicKey Key,
     long Readings,

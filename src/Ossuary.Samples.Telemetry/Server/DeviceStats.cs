@@ -22,8 +22,12 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
     /// <summary>The device's proven public key.</summary>
     public OssuaryPublicKey Key { get; } = key;
 
-    /// <summary>Counts one accepted reading; <paramref name="sequence"/>, when the device numbers its readings, shows gaps and resends.</summary>
-    public void Record(string sensor, double value, long? sequence = null)
+    /// <summary>
+    /// Counts one accepted reading; <paramref name="sequence"/>, when the device numbers its readings, shows gaps and
+    /// resends. <paramref name="measurement"/> (<see cref="Storage.ReadingFingerprint"/>'s hash) tells a resend from
+    /// another reading under a number the device used before: only the first is a repeat.
+    /// </summary>
+    public void Record(string sensor, double value, long? sequence = null, ulong measurement = 0)
     {
         long now = time.GetTimestamp();
         lock (_lock)
@@ -38,7 +42,7 @@ public sealed class DeviceStats(OssuaryPublicKey key, TimeProvider time)
             _lastValue = value;
             if (sequence is long seq)
             {
-                _sequences.Record(seq);
+                _sequences.Record(seq, measurement);
             }
         }
     }

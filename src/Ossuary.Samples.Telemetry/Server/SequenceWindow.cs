@@ -4,8 +4,10 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// Which of a device's sequence numbers arrived, over the last <see cref="Size"/> numbers below the
 /// highest seen (as IPsec's replay window does), so that a reading arriving late (over a second
 /// connection, or resent after a reconnect) fills the gap it left instead of counting as a repeat
-/// with its gap still counted. Memory stays fixed per device; a number older than the window cannot
-/// be told apart and counts as a repeat (its gap, if it was one, stays counted).
+/// with its gap still counted. Each number keeps a 32-bit hash of its reading, so that another reading
+/// under a number that arrived (a device that restarted its numbering) is not counted as a repeat: the
+/// store keeps it as new data. Memory stays fixed per device (about 4 KiB); a number older than the window
+/// cannot be told apart and counts as a repeat (its gap, if it was one, stays counted).
 /// </summary>
 internal sealed class SequenceWindow
 {
@@ -13,24 +15,28 @@ internal sealed class SequenceWindow
     public const int Size = 1024;
 
     private readonly ulong[] _seen = new ulong[Size / 64]; // bit i: highest - i arrived
+    private readonly uint[] _measurements = new uint[Size]; // at sequence % Size: the hash of the reading that arrived under it
     private long _highest = -1;
     private long _lowest = -1;
 
     /// <summary>Numbers between the lowest and the highest seen that have not arrived.</summary>
     public long Gaps { get; private set; }
 
-    /// <summary>Numbers that arrived again, or too late to tell.</summary>
+    /// <summary>Numbers that arrived again with the same reading (<c>measurement</c>), or too late to tell.</summary>
     public long Repeats { get; private set; }
 
-    /// <summary>Counts <paramref name="sequence"/> (not negative) as arrived.</summary>
-    public void Record(long sequence)
+    /// <summary>Counts <paramref name="sequence"/> (not negative) as arrived, with <paramref name="measurement"/>, a hash of its reading.</summary>
+    public void Record(long sequence, ulong measurement = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sequence);
+        uint folded = (uint)measurement ^ (uint)(measurement >> 32);
+        ref uint kept = ref _measurements[(int)(sequence % Size)]; // the window's numbers differ modulo its size
         if (_highest < 0)
         {
             // The first number sets the start: a device may begin anywhere.
             _highest = _lowest = sequence;
             _seen[0] = 1;
+            kept = folded;
             return;
         }
 
@@ -41,6 +47,7 @@ internal sealed class SequenceWindow
             Shift(ahead);
             _highest = sequence;
             _seen[0] |= 1;
+            kept = folded;
             return;
         }
 
@@ -55,11 +62,17 @@ internal sealed class SequenceWindow
         ulong bit = 1UL << (int)(behind % 64);
         if ((_seen[word] & bit) != 0)
         {
-            Repeats++;
+            // Another reading under it is a device numbering from the start again: new data, not a repeat.
+            if (kept == folded)
+            {
+                Repeats++;
+            }
+
             return;
         }
 
         _seen[word] |= bit;
+        kept = folded;
         if (sequence < _lowest)
         {
             // Below the start: the numbers between it and the old start were never counted.

@@ -169,8 +169,11 @@ public sealed partial class TelemetryConnectionHandler(TelemetryRegistry registr
             if (ReadingParser.TryParse(line, scratch, out Reading reading))
             {
                 string sensor = registry.SensorNames.Get(reading.Sensor);
-                stats.Record(sensor, reading.Value, reading.Sequence);
                 var stored = new StoredReading(device, reading.Sequence, sensor, reading.Value, reading.TimestampMs ?? time.GetUtcNow().ToUnixTimeMilliseconds(), Untimed: reading.TimestampMs is null);
+
+                // The measurement with the number, so that another reading under a number the device used
+                // (a reboot) is not counted as a resend of it: the store keeps it, as new data.
+                stats.Record(sensor, reading.Value, reading.Sequence, reading.Sequence is null ? 0 : ReadingFingerprint.Hash(stored));
                 if (!queue.TryEnqueue(stored))
                 {
                     waiting = stored;
