@@ -326,8 +326,9 @@ public sealed class TelemetryStoreFailureTests
                 Interval = TimeSpan.Zero,
             }, cancellationToken: budget.Token);
 
-            // The store holds its first batch; the queue behind it is full.
-            while (server.Queue.Count < Capacity)
+            // The store holds its first batch; the queue behind it is full. Both: a queue can fill before the writer
+            // takes its batch, and failing the store then let the writer take two and the device queue only one more.
+            while (store.HeldBatch == 0 || server.Queue.Count < Capacity)
             {
                 await Task.Delay(10, budget.Token);
             }
@@ -358,7 +359,9 @@ public sealed class TelemetryStoreFailureTests
         public Task Failed => _failed.Task;
 
         /// <summary>How many readings the write that was held (the first) carried.</summary>
-        public int HeldBatch { get; private set; }
+        public int HeldBatch { get => Volatile.Read(ref _heldBatch); private set => Volatile.Write(ref _heldBatch, value); }
+
+        private int _heldBatch;
 
         public void Fail() => _release.TrySetResult();
 
