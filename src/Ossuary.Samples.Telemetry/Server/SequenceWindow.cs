@@ -4,10 +4,12 @@ namespace Ossuary.Samples.Telemetry.Server;
 /// Which of a device's sequence numbers arrived, over the last <see cref="Size"/> numbers below the
 /// highest seen (as IPsec's replay window does), so that a reading arriving late (over a second
 /// connection, or resent after a reconnect) fills the gap it left instead of counting as a repeat
-/// with its gap still counted. Each number keeps a 32-bit hash of its reading, so that another reading
+/// with its gap still counted. Each number keeps a 16-bit hash of its reading, so that another reading
 /// under a number that arrived (a device that restarted its numbering) is not counted as a repeat: the
-/// store keeps it as new data. Memory stays fixed per device (about 4 KiB); a number older than the window
-/// cannot be told apart and counts as a repeat (its gap, if it was one, stays counted).
+/// store keeps it as new data (16 bits: a fleet's devices each hold 2 KiB for it, and a reused number whose
+/// other reading's hash matches by chance, one in 65,536, counts as a repeat, which the store does not count).
+/// Memory stays fixed per device (about 2 KiB); a number older than the window cannot be told apart and
+/// counts as a repeat (its gap, if it was one, stays counted).
 /// </summary>
 internal sealed class SequenceWindow
 {
@@ -15,7 +17,7 @@ internal sealed class SequenceWindow
     public const int Size = 1024;
 
     private readonly ulong[] _seen = new ulong[Size / 64]; // bit i: highest - i arrived
-    private readonly uint[] _measurements = new uint[Size]; // at sequence % Size: the hash of the reading that arrived under it
+    private readonly ushort[] _measurements = new ushort[Size]; // at sequence % Size: the hash of the reading that arrived under it
     private long _highest = -1;
     private long _lowest = -1;
 
@@ -29,8 +31,8 @@ internal sealed class SequenceWindow
     public void Record(long sequence, ulong measurement = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sequence);
-        uint folded = (uint)measurement ^ (uint)(measurement >> 32);
-        ref uint kept = ref _measurements[(int)(sequence % Size)]; // the window's numbers differ modulo its size
+        ushort folded = (ushort)(measurement ^ (measurement >> 16) ^ (measurement >> 32) ^ (measurement >> 48));
+        ref ushort kept = ref _measurements[(int)(sequence % Size)]; // the window's numbers differ modulo its size
         if (_highest < 0)
         {
             // The first number sets the start: a device may begin anywhere.
