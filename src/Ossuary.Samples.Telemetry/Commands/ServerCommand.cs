@@ -106,6 +106,10 @@ internal static class ServerCommand
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Abandon);
         // The host stops on SIGQUIT as on the other two, and its handler took a second one and did nothing.
         using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Abandon);
+
+        // Said once a second signal is ours to take: the operator learns what it would give up (and a script
+        // when to send it; a listener already closed is the host's stop, which can come before this).
+        Console.WriteLine($"stopping: waiting for the connections to end and every reading received to be {done}; a second Ctrl+C, SIGTERM or SIGQUIT gives that up.");
         Task stopping = server.DisposeAsync().AsTask();
         if (await Task.WhenAny(stopping, abandoned.Task) != stopping)
         {
