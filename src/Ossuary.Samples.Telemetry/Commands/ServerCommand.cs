@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net;
-using System.Runtime.InteropServices;
 using Ossuary.Pipelines;
 using Ossuary.Pipelines.Trust;
 using Ossuary.Samples.Telemetry.Keys;
@@ -56,6 +55,7 @@ internal static class ServerCommand
             MaxConnections = maxConnections,
             LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
         });
+        using var secondSignal = new SecondSignal();
         string destination = nats.Length == 0 ? $"storing in {Path.GetFullPath(database)}" : $"publishing to JetStream at {nats}";
         Console.WriteLine($"listening on {server.EndPoint} as {identity.PublicKey}; {devices.Count} devices authorized; {destination}. Ctrl+C stops.");
         if (server.MetricsEndPoint is { } scrape)
@@ -71,7 +71,7 @@ internal static class ServerCommand
         finally
         {
             // Stopping first sends every device a Disconnect, so the final table counts all it received.
-            await StopAsync(server, nats.Length == 0 ? "stored" : "published");
+            await StopAsync(server, nats.Length == 0 ? "stored" : "published", secondSignal.Given);
         }
 
         // A device's resend the store (or JetStream) had already is not new data: counted apart, not as stored.
@@ -86,32 +86,19 @@ internal static class ServerCommand
 
     /// <summary>
     /// Stops the server, which waits until the store has every reading received: through a JetStream
-    /// outage, until NATS is back. A second Ctrl+C, SIGTERM or SIGQUIT (Ctrl+\) gives that up. The host's
-    /// own handlers take every signal while Kestrel waits for the connections (its 30 s shutdown timeout,
-    /// all of it when a connection waits for the stalled store, or for a device that reads nothing), and
-    /// did nothing with a second one. Given up with every reading received already stored, nothing was
+    /// outage, until NATS is back. A second Ctrl+C, SIGTERM or SIGQUIT (Ctrl+\) gives that up
+    /// (<paramref name="abandoned"/>, see <see cref="SecondSignal"/>): the host's own handlers take every signal
+    /// while Kestrel waits for the connections (its 30 s shutdown timeout, all of it when a connection waits for
+    /// the stalled store, or for a device that reads nothing), and do nothing with a second one. Given up with every reading received already stored, nothing was
     /// lost: the stop ends as a success, not as the failure "0 reading(s) ... not stored".
     /// </summary>
     /// <exception cref="InvalidOperationException">A second signal came first, with readings received and not stored.</exception>
-    private static async Task StopAsync(TelemetryServer server, string done)
+    private static async Task StopAsync(TelemetryServer server, string done, Task abandoned)
     {
-        var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Abandon(PosixSignalContext signal)
-        {
-            signal.Cancel = true;
-            abandoned.TrySetResult();
-        }
-
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Abandon);
-        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Abandon);
-        // The host stops on SIGQUIT as on the other two, and its handler took a second one and did nothing.
-        using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Abandon);
-
-        // Said once a second signal is ours to take: the operator learns what it would give up (and a script
-        // when to send it; a listener already closed is the host's stop, which can come before this).
+        // The operator learns what a second signal would give up (and a script that the stop has begun).
         Console.WriteLine($"stopping: waiting for the connections to end and every reading received to be {done}; a second Ctrl+C, SIGTERM or SIGQUIT gives that up.");
         Task stopping = server.DisposeAsync().AsTask();
-        if (await Task.WhenAny(stopping, abandoned.Task) != stopping)
+        if (await Task.WhenAny(stopping, abandoned) != stopping)
         {
             // Received and not stored: queued, in the batch being written, or held by a connection
             // waiting for room. No device was told they were stored, so each resends them.
