@@ -19,7 +19,7 @@ public sealed partial class OssuaryDuplexPipe
     private async Task RunInboundAsync()
     {
         PipeReader transport = _transport.Input;
-        PipeWriter application = _input.Writer;
+        PlaintextInput application = _input;
         Exception? failure = null;
         bool receivedData = false;
         bool ours = false;
@@ -72,7 +72,7 @@ public sealed partial class OssuaryDuplexPipe
                 {
                     lock (SessionLock)
                     {
-                        result = _session.Receive(buffer, application, out consumed, out _);
+                        result = _session.Receive(buffer, application.Writer, out consumed, out _);
                     }
 
                     if (result.Status != OssuaryReceiveStatus.Data)
@@ -106,7 +106,7 @@ public sealed partial class OssuaryDuplexPipe
                 {
                     flushed = await application.FlushAsync().ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ReferenceEquals(ex, _inputReader.CompletedWith))
+                catch (Exception ex) when (ReferenceEquals(ex, application.CompletedWith))
                 {
                     // The application completed its input with an exception: the pipe throws it to this
                     // writer. It failed, and says so itself: the connection ends as for Output.Complete(exception),
@@ -197,11 +197,11 @@ public sealed partial class OssuaryDuplexPipe
                 Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
             }
 
-            // Not CompleteAsync(failure): the pipe would throw it in place of the bytes flushed just
-            // before (see PlaintextReader); the reader reports it once the application has seen them.
+            // Parked, not thrown at the next read: that would come in place of the bytes flushed just
+            // before (see PlaintextInput); the input reports it once the application has seen them.
             if (failure is not null)
             {
-                _inputReader.Fail(failure);
+                application.Fail(failure);
 
                 // A failed input fails the connection: stop taking the application's writes and tell
                 // the peer (Disconnect with error), where the transport still allows it.
@@ -214,7 +214,7 @@ public sealed partial class OssuaryDuplexPipe
                 }
             }
 
-            await application.CompleteAsync().ConfigureAwait(false);
+            application.CompleteWriter();
             if (sessionEnded)
             {
                 // Reads now see the end and writes return completed, though the output may stay stuck

@@ -53,7 +53,7 @@ public sealed partial class OssuaryDuplexPipe
 
         _outputCompletionDeferred = true;
         _transport.Input.CancelPendingRead();
-        _input.Writer.CancelPendingFlush();
+        _input.CancelPendingFlush();
         return true;
     }
 

@@ -47,21 +47,13 @@ namespace Ossuary.Pipelines.Transport;
 /// </remarks>
 public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 {
-    // Pipe thresholds for the plaintext pipes: room for four full frames before the producer waits.
+    // Pipe thresholds for the plaintext output: room for four full frames before the producer waits
+    // (PlaintextInput has the same for the input).
     private const long PauseThreshold = 4 * OssuarySession.MaxPlaintextLength;
     private const long ResumeThreshold = 2 * OssuarySession.MaxPlaintextLength;
 
     // PipeOptions are immutable: every connection shares these (an idle connection is mostly its objects).
-    // The input's only reader is PlaintextReader, which completes the application's read from
-    // the thread pool itself; calling it inline spares the pool a wrapper per frame.
-    // Both pipes hold plaintext: their memory is zeroed as it is given back (PlaintextMemoryPool).
-    private static readonly PipeOptions InputOptions = new(
-        pool: PlaintextMemoryPool.Instance,
-        readerScheduler: PipeScheduler.Inline,
-        pauseWriterThreshold: PauseThreshold,
-        resumeWriterThreshold: ResumeThreshold,
-        useSynchronizationContext: false);
-
+    // The output holds plaintext: its memory is zeroed as it is given back (PlaintextMemoryPool).
     private static readonly PipeOptions OutputOptions = new(
         pool: PlaintextMemoryPool.Instance,
         pauseWriterThreshold: PauseThreshold,
@@ -76,9 +68,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // the loops hold the session's own lock across their calls (re-entered inside each), not one of their own.
     private Lock SessionLock => _session.Gate;
 
-    private readonly Pipe _input;
+    // The input is one object, reader and inbound loop's writer (no pipe: an idle connection holds it and no block).
+    private readonly PlaintextInput _input;
     private readonly Pipe _output;
-    private readonly PlaintextReader _inputReader;
     private readonly PlaintextWriter _outputWriter;
     /// <summary>
     /// How long disposal waits for queued output (and the Disconnect) to reach a slow peer, and then for a peer
@@ -145,14 +137,13 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         _session = session;
         _telemetry = telemetry;
         Feature = feature;
-        _input = new Pipe(InputOptions);
+        _input = new PlaintextInput();
         _output = new Pipe(OutputOptions);
-        _inputReader = new PlaintextReader(_input.Reader);
         _outputWriter = new PlaintextWriter(_output.Writer);
     }
 
     /// <summary>Plaintext from the peer.</summary>
-    public PipeReader Input => _inputReader;
+    public PipeReader Input => _input;
 
     /// <summary>Plaintext to the peer.</summary>
     public PipeWriter Output => _outputWriter;
@@ -517,7 +508,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             _output.Reader.CancelPendingRead();
         }
 
-        _inputReader.CompleteFromDisposal();
+        _input.CompleteFromDisposal();
         bool sessionOutlivesDisposal = false;
         try
         {
@@ -543,7 +534,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 
             // Nor for room in the input: an application holding a read's buffer (its reader's completion
             // waits for that) may never make room, and the inbound loop must end all the same.
-            _input.Writer.CancelPendingFlush();
+            _input.CancelPendingFlush();
             TimeSpan readEndsWithin = TimeSpan.Zero; // beyond the grace below: a linger's time
             if (_outputCompletionDeferred)
             {

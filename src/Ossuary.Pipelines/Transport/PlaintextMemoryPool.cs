@@ -62,13 +62,16 @@ internal sealed class PlaintextMemoryPool : MemoryPool<byte>
         return shift <= LargestShift ? _shelves[shift - SmallestShift].Take() : new Block(null, size);
     }
 
+    /// <summary>A block of at least <paramref name="minBufferSize"/> bytes, as <see cref="Rent"/> gives, typed as the sequence segment it also is.</summary>
+    public Block RentBlock(int minBufferSize) => (Block)Rent(minBufferSize);
+
     protected override void Dispose(bool disposing)
     {
         // Shared by every connection of the process: never disposed.
     }
 
     /// <summary>The free blocks of one size.</summary>
-    private sealed class Shelf(int blockSize)
+    internal sealed class Shelf(int blockSize)
     {
         private readonly ConcurrentQueue<Block> _free = new();
         private readonly int _capacity = RetainedBytesPerSize / blockSize;
@@ -100,21 +103,49 @@ internal sealed class PlaintextMemoryPool : MemoryPool<byte>
         }
     }
 
-    private sealed class Block(Shelf? shelf, int size) : IMemoryOwner<byte>
+    /// <summary>
+    /// A block, and the segment of a <see cref="ReadOnlySequence{T}"/> it is in the input's chain of blocks
+    /// (<see cref="PlaintextInput"/>): one object a block, made once and pooled with its array, so that a
+    /// connection holds no segment of its own while it holds no plaintext.
+    /// </summary>
+    internal sealed class Block(Shelf? shelf, int size) : ReadOnlySequenceSegment<byte>, IMemoryOwner<byte>
     {
         // Pinned: a block the GC compacted would leave a copy of its plaintext behind, never zeroed.
         private readonly byte[] _array = GC.AllocateArray<byte>(size, pinned: true);
         private int _rented = 1;
 
-        public Memory<byte> Memory => _array;
+        Memory<byte> IMemoryOwner<byte>.Memory => _array;
+
+        /// <summary>The whole block, written or not.</summary>
+        public byte[] Array => _array;
+
+        /// <summary>The next block of the chain, or null.</summary>
+        public Block? NextBlock => (Block?)Next;
 
         public void MarkRented() => Volatile.Write(ref _rented, 1);
+
+        /// <summary>Makes this the chain's last block, its first byte at <paramref name="runningIndex"/>, nothing in it yet.</summary>
+        public void StartChain(long runningIndex)
+        {
+            RunningIndex = runningIndex;
+            Memory = ReadOnlyMemory<byte>.Empty;
+            Next = null;
+        }
+
+        /// <summary>Its first <paramref name="length"/> bytes are the segment's (the writer has written them).</summary>
+        public void SetLength(int length) => Memory = new ReadOnlyMemory<byte>(_array, 0, length);
+
+        /// <summary>Links <paramref name="next"/> after this block.</summary>
+        public void Link(Block next) => Next = next;
 
         public void Dispose()
         {
             // A second Dispose of the same rental must not zero a block rented again since, nor shelve it twice.
             if (Interlocked.Exchange(ref _rented, 0) == 1)
             {
+                // Out of any chain: a shelved block must not keep the blocks it was linked to alive.
+                Next = null;
+                Memory = default;
                 CryptographicOperations.ZeroMemory(_array);
                 if (shelf?.Put(this) != true)
                 {

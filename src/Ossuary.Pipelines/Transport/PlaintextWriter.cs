@@ -9,7 +9,7 @@ namespace Ossuary.Pipelines.Transport;
 /// completing it with an exception completes the pipe cleanly and parks the exception here.
 /// </summary>
 /// <remarks>
-/// Why this exists (the output's counterpart of <see cref="PlaintextReader"/>): a <see cref="Pipe"/>
+/// Why this exists (the output's counterpart of <see cref="PlaintextInput"/>): a <see cref="Pipe"/>
 /// whose writer completes with an exception throws it from the reader's very next read, even with
 /// unread data buffered. The outbound loop then never saw the bytes the application had written
 /// (and flushed, and been told were accepted) just before it failed, and the peer got the

@@ -37,30 +37,65 @@ public sealed class DisposalUnderACallTests
     });
 
     /// <summary>
-    /// A read that lands while disposal is completing the input (its gate is closed, the pipe not yet
-    /// completed) gets an empty, completed result; the application's AdvanceTo for it, which every
-    /// reader owes, must be taken. It was passed to the pipe, whose read had returned real data, with
-    /// the positions of the empty sequence: InvalidCastException (seen first in
-    /// DisposalRacingTheApplicationTests; the inner reader here holds that window open).
+    /// A read that waits when disposal completes the input gets an empty, completed result; the
+    /// application's AdvanceTo for it, which every reader owes, must be taken (it carries the empty
+    /// sequence's positions, not the input's), and the next read is refused as after any completion.
     /// </summary>
     [Fact]
-    public Task AReadLandingWhileDisposalCompletesTheInputEndsCleanly() => Run(async () =>
+    public Task AReadWaitingWhileDisposalCompletesTheInputEndsCleanly() => Run(async () =>
     {
-        var pipe = new Pipe();
-        await pipe.Writer.WriteAsync("arrived"u8.ToArray());
-        var inner = new SlowCompletingReader(pipe.Reader);
-        var input = new Ossuary.Pipelines.Transport.PlaintextReader(inner);
+        var input = new Ossuary.Pipelines.Transport.PlaintextInput();
+        ValueTask<ReadResult> waiting = input.ReadAsync();
+        Assert.False(waiting.IsCompleted);
 
-        Task disposal = Task.Run(input.CompleteFromDisposal);
-        await inner.Completing.Within(); // the gate is closed; the pipe is not completed yet
+        await Task.Run(input.CompleteFromDisposal).Within();
 
-        ReadResult read = await input.ReadAsync();
+        ReadResult read = await waiting;
         Assert.True(read.IsCompleted);
         Assert.True(read.Buffer.IsEmpty);
         input.AdvanceTo(read.Buffer.End);
+        Assert.Throws<InvalidOperationException>(() => input.TryRead(out _));
+        input.CompleteWriter();
+    });
 
-        inner.FinishCompleting();
-        await disposal.Within();
+    /// <summary>
+    /// A read that CancelPendingRead ended after the input had ended (its writer completed, the cancellation
+    /// asked for with no read waiting) is given back as any cancelled read: empty, not completed, its AdvanceTo
+    /// not owed. An application that never advances after it (as AsStream) must not keep disposal from
+    /// completing the input and zeroing its block; the read after it still has the bytes and the end.
+    /// </summary>
+    [Fact]
+    public Task ACancelledReadOfAnEndedInputHoldsNothingDisposalWaitsFor() => Run(async () =>
+    {
+        var input = new Ossuary.Pipelines.Transport.PlaintextInput();
+        input.Writer.Write("goodbye"u8);
+        FlushResult flushed = await input.FlushAsync();
+        Assert.False(flushed.IsCompleted);
+        input.CompleteWriter();
+
+        ReadResult ended = await input.ReadAsync();
+        Assert.True(ended.IsCompleted);
+        Memory<byte> block = System.Runtime.InteropServices.MemoryMarshal.AsMemory(ended.Buffer.First);
+        input.AdvanceTo(ended.Buffer.Start);
+
+        input.CancelPendingRead();
+        ReadResult cancelled = await input.ReadAsync();
+        Assert.True(cancelled.IsCanceled);
+        Assert.False(cancelled.IsCompleted);
+        Assert.True(cancelled.Buffer.IsEmpty);
+
+        ReadResult last = await input.ReadAsync();
+        Assert.True(last.IsCompleted);
+        Assert.False(last.IsCanceled);
+        Assert.Equal("goodbye"u8.ToArray(), last.Buffer.ToArray());
+        input.AdvanceTo(last.Buffer.Start);
+
+        input.CancelPendingRead();
+        Assert.True((await input.ReadAsync()).IsCanceled); // never advanced
+        input.CompleteFromDisposal();
+
+        Assert.Equal(-1, block.Span.IndexOfAnyExcept((byte)0));
+        Assert.Throws<InvalidOperationException>(() => input.TryRead(out _));
     });
 
     [Fact]
@@ -110,34 +145,6 @@ public sealed class DisposalUnderACallTests
             Assert.False(read.IsCompleted, "the input ended early");
             input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
         }
-    }
-
-    /// <summary>A pipe's reader whose completion waits until told: the window between disposal closing the gate and completing the pipe.</summary>
-    private sealed class SlowCompletingReader(PipeReader inner) : PipeReader
-    {
-        private readonly TaskCompletionSource _completing = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _finish = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task Completing => _completing.Task;
-
-        public void FinishCompleting() => _finish.TrySetResult();
-
-        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
-
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
-
-        public override void CancelPendingRead() => inner.CancelPendingRead();
-
-        public override void Complete(Exception? exception = null)
-        {
-            _completing.TrySetResult();
-            _finish.Task.Wait(TestTimeout.Default); // on disposal's own thread, as a slow Complete would hold it
-            inner.Complete(exception);
-        }
-
-        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) => inner.ReadAsync(cancellationToken);
-
-        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
     }
 
     private static Task Run(Func<Task> test) => test().Within();
