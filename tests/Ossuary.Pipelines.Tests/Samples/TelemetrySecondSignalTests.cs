@@ -57,12 +57,13 @@ public sealed class TelemetrySecondSignalTests : IDisposable
         var options = new OssuaryClientOptions { Identity = device };
         options.TrustedServerKeys.Add(serverKey.PublicKey);
 
-        // A small receive buffer, set before the connect: what the server must send before its socket is full
-        // is then the adapter's input and little more, not the megabytes an autotuned buffer takes (which took
-        // minutes to fill on a loaded machine, one small answer at a time).
+        // A small receive buffer, set before the connect, and a device that stops reading its socket (not only its
+        // plaintext): what the server must send before its socket is full is then a few kilobytes, not the adapter's
+        // input and an autotuned buffer's megabytes, which took minutes to fill on a loaded machine, one small
+        // answer (and one trip through the store's queue) at a time.
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), budget.Token);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var stream = new StoppableReads(new NetworkStream(socket, ownsSocket: false));
         await using OssuaryDuplexPipe connection = await OssuaryDuplexPipe.ConnectAsync(new DuplexPipe(PipeReader.Create(stream), PipeWriter.Create(stream)), options, budget.Token);
 
         // Two readings, stored: the server's "ok 2" says so.
@@ -70,6 +71,7 @@ public sealed class TelemetrySecondSignalTests : IDisposable
         Assert.Equal("ok 2\n", await ReadLineAsync(connection.Input, budget.Token));
 
         // From now on the device reads nothing and asks for answers until the server cannot send them.
+        stream.Stop();
         using (var filling = CancellationTokenSource.CreateLinkedTokenSource(budget.Token))
         {
             Task asking = AskAsync(connection.Output, filling.Token);
@@ -80,7 +82,7 @@ public sealed class TelemetrySecondSignalTests : IDisposable
             }
 
             await filling.CancelAsync();
-            await asking.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            Assert.True(await Task.WhenAny(asking, Task.Delay(TimeSpan.FromSeconds(30), budget.Token)) == asking, "the device's write did not end when cancelled");
         }
 
         // The first signal stops the server, which waits for the device's connection; the tool says its stop has
@@ -120,6 +122,65 @@ public sealed class TelemetrySecondSignalTests : IDisposable
         await ss.WaitForExitAsync(cancellationToken);
         Match memory = Regex.Match(text, @"tb(\d+),f\d+,w(\d+)");
         return memory.Success && long.Parse(memory.Groups[2].Value, CultureInfo.InvariantCulture) >= long.Parse(memory.Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>A stream whose reads, once stopped, wait until it is disposed or the read is cancelled: a device that stops reading its socket.</summary>
+    private sealed class StoppableReads(Stream inner) : Stream
+    {
+        private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private volatile bool _stopped;
+
+        public override bool CanRead => true;
+
+        public override bool CanWrite => true;
+
+        public override bool CanSeek => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public void Stop() => _stopped = true;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_stopped)
+            {
+                await _disposed.Task.WaitAsync(cancellationToken);
+                return 0;
+            }
+
+            return await inner.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Flush() => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            _disposed.TrySetResult();
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
     }
 
     private static async Task<string> ReadLineAsync(PipeReader input, CancellationToken cancellationToken)
