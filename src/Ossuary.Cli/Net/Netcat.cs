@@ -159,7 +159,7 @@ internal static class Netcat
     {
         while (true)
         {
-            ReadResult read = await input.ReadAsync(cancellationToken);
+            ReadResult read = await ReadNextAsync(input, activity, cancellationToken);
             if (!read.Buffer.IsEmpty)
             {
                 activity.Receiving(busy: true);
@@ -180,10 +180,6 @@ internal static class Netcat
                         ? "standard output was closed (broken pipe); ended the connection"
                         : $"cannot write to standard output: {ex.Message}; ended the connection");
                 }
-                finally
-                {
-                    activity.Receiving(busy: false);
-                }
             }
 
             input.AdvanceTo(read.Buffer.End);
@@ -192,6 +188,29 @@ internal static class Netcat
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// The next read. After a write to stdout the line stays busy until this read has waited <see cref="IdlePoll"/>
+    /// for nothing: while stdout was slow the connection held back what the peer had sent (its input pauses at a few
+    /// frames unread), and it brings that in only once the write is done. An idle close in that moment (at
+    /// <c>--wait 0</c>, at once) sent our Disconnect first, and the bytes that had reached us were dropped with exit 0.
+    /// </summary>
+    private static async ValueTask<ReadResult> ReadNextAsync(PipeReader input, Activity activity, CancellationToken cancellationToken)
+    {
+        ValueTask<ReadResult> next = input.ReadAsync(cancellationToken);
+        if (next.IsCompleted || !activity.Busy)
+        {
+            return await next;
+        }
+
+        Task<ReadResult> pending = next.AsTask();
+        if (await Task.WhenAny(pending, Task.Delay(IdlePoll, cancellationToken)) != pending)
+        {
+            activity.Receiving(busy: false);
+        }
+
+        return await pending;
     }
 
     /// <summary>Sends stdin until it ends (true) or the connection ends first (false).</summary>
@@ -268,7 +287,7 @@ internal static class Netcat
         /// <summary>True when the peer has sent something since our last byte.</summary>
         public bool PeerSpokeLast => Volatile.Read(ref _lastReceived) > Volatile.Read(ref _lastSent);
 
-        /// <summary>True while received bytes are being written to stdout (a slow reader is not an idle line).</summary>
+        /// <summary>True while received bytes are being written to stdout, and until the next read has waited a moment (a slow reader is not an idle line).</summary>
         public bool Busy => Volatile.Read(ref _busy) != 0;
 
         /// <summary>The last moment anything moved either way.</summary>
