@@ -14,7 +14,7 @@ namespace Ossuary.Cli.Net;
 /// <item>A side that has sent nothing while the peer has sent something is there to receive: it
 ///   waits until the peer closes, however long the peer's pauses (netcat's default).</item>
 /// <item>Otherwise, once nothing has moved either way for <c>--wait</c> seconds (idle time, not a
-///   deadline: time spent writing to a slow stdout counts as activity, even with <c>--wait 0</c>), we
+///   deadline: time spent writing to a slow stdout, and <see cref="IdlePoll"/> after it, counts as activity, even with <c>--wait 0</c>), we
 ///   close (netcat's <c>-q</c>); what had arrived by then is written to stdout before the session ends.
 ///   If the peer sent nothing after our last byte, we say so: it may have been about to answer.</item>
 /// <item><c>--wait forever</c> never closes first.</item>
