@@ -42,14 +42,7 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
     /// code in both libraries, and the full heap costs seconds a run.
     /// </summary>
     [Fact]
-    public async Task ReceiveDataThatRunsOutOfMemoryConsumesNothingSoTheStreamStaysInStep()
-    {
-        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "recv_data");
-
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("with the heap full: -1, 0 consumed, 0 out\n", result.Output, StringComparison.Ordinal);
-        Assert.Contains("ok recv_data\n", result.Output, StringComparison.Ordinal);
-    }
+    public Task ReceiveDataThatRunsOutOfMemoryConsumesNothingSoTheStreamStaysInStep() => AssertScenarioSaysAsync("recv_data", "with the heap full: -1, 0 consumed, 0 out\n");
 
     /// <summary>
     /// ossuary_recv_handshake() that met the full heap where the server makes the client's key (after
@@ -60,14 +53,7 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
     /// filled, so that its buffer is made with room, and the call then fails in the session itself.
     /// </summary>
     [Fact]
-    public async Task ReceiveHandshakeThatRunsOutOfMemoryCanBeRetriedWithoutAReset()
-    {
-        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "recv_handshake");
-
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("with the heap full: -1, 0 consumed\n", result.Output, StringComparison.Ordinal);
-        Assert.Contains("ok recv_handshake\n", result.Output, StringComparison.Ordinal);
-    }
+    public Task ReceiveHandshakeThatRunsOutOfMemoryCanBeRetriedWithoutAReset() => AssertScenarioSaysAsync("recv_handshake", "with the heap full: -1, 0 consumed\n");
 
     /// <summary>
     /// ossuary_recv_handshake() that met the full heap as a client read the server's ServerHandshake
@@ -80,14 +66,7 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
     /// server's key after it, as the recv_handshake scenario's call does, and met the full heap in every run.
     /// </summary>
     [Fact]
-    public async Task ReceiveHandshakeThatRunsOutOfMemoryAfterTheKeyAgreementCanBeRetried()
-    {
-        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "recv_server_handshake");
-
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("with the heap full: -1, 0 consumed\n", result.Output, StringComparison.Ordinal);
-        Assert.Contains("ok recv_server_handshake\n", result.Output, StringComparison.Ordinal);
-    }
+    public Task ReceiveHandshakeThatRunsOutOfMemoryAfterTheKeyAgreementCanBeRetried() => AssertScenarioSaysAsync("recv_server_handshake", "with the heap full: -1, 0 consumed\n");
 
     /// <summary>
     /// A thread whose first call into the library came with the heap full killed the host (SIGSEGV):
@@ -108,14 +87,7 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
     /// ManagedThreadId.Finalize); the thread now ends once the heap is freed, as ossuary.h asks.
     /// </summary>
     [Fact]
-    public async Task AThreadThatCalledOnceWhileThereWasRoomCanCallWithTheHeapFull()
-    {
-        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "thread_called_before");
-
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("from a thread that had called before, with the heap full: 0\n", result.Output, StringComparison.Ordinal);
-        Assert.Contains("ok thread_called_before\n", result.Output, StringComparison.Ordinal);
-    }
+    public Task AThreadThatCalledOnceWhileThereWasRoomCanCallWithTheHeapFull() => AssertScenarioSaysAsync("thread_called_before", "from a thread that had called before, with the heap full: 0\n");
 
     /// <summary>
     /// fork() from a thread that had never called the library, with the heap full, did not return:
@@ -127,13 +99,16 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
     /// depth is now kept in a pthread key, which needs no heap.
     /// </summary>
     [Fact]
-    public async Task AThreadThatNeverCalledCanForkWithTheHeapFull()
+    public Task AThreadThatNeverCalledCanForkWithTheHeapFull() => AssertScenarioSaysAsync("fork_from_another_thread", "forked with the heap full, the child exited with 7\n");
+
+    /// <summary>Runs <paramref name="scenario"/> against libossuary.so: it must exit 0 having printed <paramref name="line"/> and its "ok".</summary>
+    private async Task AssertScenarioSaysAsync(string scenario, string line)
     {
-        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, "fork_from_another_thread");
+        ProcessResult result = await RunLimitedAsync(NativeLink.Shared, scenario);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("forked with the heap full, the child exited with 7\n", result.Output, StringComparison.Ordinal);
-        Assert.Contains("ok fork_from_another_thread\n", result.Output, StringComparison.Ordinal);
+        Assert.Contains(line, result.Output, StringComparison.Ordinal);
+        Assert.Contains($"ok {scenario}\n", result.Output, StringComparison.Ordinal);
     }
 
     private async Task<ProcessResult> RunLimitedAsync(NativeLink link, string scenario)
