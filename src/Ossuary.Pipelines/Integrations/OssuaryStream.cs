@@ -139,6 +139,8 @@ public sealed partial class OssuaryStream : Stream
     /// read and discarded until it closes its end, at most 5 s, before this throws: a socket closed with the
     /// client's bytes unread resets, which can drop the Disconnect before the client reads it. A stream
     /// authenticates once: a second call, also after a failed one, is refused before the selector runs.
+    /// <see cref="OssuaryServerOptions.MaxPendingHandshakes"/> is checked but not applied: a stream is one connection
+    /// its caller accepted, so the bound on handshakes under way belongs to the caller's accept loop.
     /// </remarks>
     /// <inheritdoc cref="AuthenticateAsClientAsync(OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public async Task AuthenticateAsServerAsync(OssuaryServerOptions options, CancellationToken cancellationToken = default)

@@ -134,6 +134,9 @@ public sealed partial class OssuaryDuplexPipe
         CancellationToken cancellationToken = timer.Token;
         var ignored = new ArrayBufferWriter<byte>(1);
         ReadResult? watched = null;
+
+        // Whether the peer has sent a byte: a server that ends the connection before is told apart (SilentServer).
+        bool heard = false;
         while (true)
         {
             // After a trust decision, what the server said meanwhile comes before our answer.
@@ -177,11 +180,16 @@ public sealed partial class OssuaryDuplexPipe
                 {
                     read = await transport.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
                 }
+                catch (IOException ex) when (ex is not OssuaryException && !heard && plan.Role == OssuaryRole.Client)
+                {
+                    throw SilentServer.Reset(ex);
+                }
                 finally
                 {
                     timer.EndStep();
                 }
 
+                heard |= !read.Buffer.IsEmpty;
                 result = session.Receive(read.Buffer, ignored, out SequencePosition consumed, out SequencePosition examined);
                 transport.Input.AdvanceTo(consumed, examined);
             }
@@ -189,7 +197,8 @@ public sealed partial class OssuaryDuplexPipe
             switch (result.Status)
             {
                 case OssuaryReceiveStatus.NeedMoreData when read.IsCompleted:
-                    throw new OssuaryException(OssuaryErrorReason.Truncated, "The peer closed the connection during the Ossuary handshake.");
+                    throw !heard && plan.Role == OssuaryRole.Client ? SilentServer.Closed()
+                        : new OssuaryException(OssuaryErrorReason.Truncated, "The peer closed the connection during the Ossuary handshake.");
                 case OssuaryReceiveStatus.UntrustedServer:
                     // What arrived while the application decided is handled before ClientAuthentication
                     // goes out: a server whose step timeout ran out meanwhile has sent a Reset, and

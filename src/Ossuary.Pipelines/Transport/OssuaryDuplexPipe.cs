@@ -267,6 +267,8 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// thrown, shut down the socket's sending side (<c>Socket.Shutdown(SocketShutdown.Send)</c>), read and discard
     /// until the client closes its end (a few seconds at most; a client told closes at once), and only then close
     /// the socket, as the <c>ossuary</c> command line's servers do.
+    /// <see cref="OssuaryServerOptions.MaxPendingHandshakes"/> is checked but not applied: this secures one transport
+    /// its caller accepted, so the bound on handshakes under way belongs to the caller's accept loop.
     /// </remarks>
     /// <inheritdoc cref="ConnectAsync(IDuplexPipe, OssuaryClientOptions, CancellationToken)" path="/exception"/>
     public static async Task<OssuaryDuplexPipe> AcceptAsync(IDuplexPipe transport, OssuaryServerOptions options, CancellationToken cancellationToken = default)

@@ -105,12 +105,16 @@ public sealed class OssuaryServerOptions
     /// returns, also when it was given up on at the timeout),
     /// the handshake, <see cref="AuthorizeClient"/>, and the wait for a refused client to close its end. A connection
     /// accepted while this many are under way is closed at once, unheard, without a byte sent (its client reads the
-    /// connection closed during the handshake, <see cref="OssuaryErrorReason.Truncated"/>, or reset): it costs no session,
+    /// connection closed during the handshake, <see cref="OssuaryErrorReason.Truncated"/>, or reset, with a message that says the
+    /// server closed it before its first handshake packet and may be at this limit): it costs no session,
     /// no timer and no selector call. Each is counted (<c>ossuary.rejected_connections</c>) and logged at Warning (event 12),
     /// at most once a minute with how many were closed since. Without a bound, peers that connect and never finish
     /// the handshake each held a session and its buffers until <see cref="HandshakeTimeout"/>, and a flood of them grew
     /// the server's memory without limit unless Kestrel's <c>MaxConcurrentConnections</c> was set. Established
     /// connections do not count. Default <see cref="DefaultMaxPendingHandshakes"/> (4,096); at least 1.
+    /// Applied under <c>UseOssuary</c> only: <c>OssuaryDuplexPipe.AcceptAsync</c> and <c>OssuaryStream.AuthenticateAsServerAsync</c>
+    /// secure one transport their caller accepted, and check this setting but cannot apply it; a server built on them
+    /// bounds its handshakes in its own accept loop (a connection beyond the bound closed before either is called).
     /// </summary>
     public int MaxPendingHandshakes { get; set; } = DefaultMaxPendingHandshakes;
 
