@@ -180,7 +180,7 @@ public sealed partial class OssuaryDuplexPipe
                 {
                     read = await transport.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (IOException ex) when (ex is not OssuaryException && !heard && plan.Role == OssuaryRole.Client)
+                catch (IOException ex) when (!heard && plan.Role == OssuaryRole.Client && SilentServer.IsReset(ex))
                 {
                     throw SilentServer.Reset(ex);
                 }

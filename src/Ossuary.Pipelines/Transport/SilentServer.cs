@@ -1,3 +1,5 @@
+using System.Net.Sockets;
+
 namespace Ossuary.Pipelines.Transport;
 
 /// <summary>
@@ -12,6 +14,13 @@ internal static class SilentServer
     /// <summary>The server's end of the connection came first (EOF).</summary>
     public static OssuaryException Closed() =>
         new(OssuaryErrorReason.Truncated, $"The server closed the connection before its first handshake packet: {MayBe}");
+
+    /// <summary>
+    /// A transport's failure that is the peer's reset (as a <c>NetworkStream</c> and the client's socket pipe say it), not
+    /// another of the network's failures, which the client reports as it did: only a reset says the server closed.
+    /// </summary>
+    public static bool IsReset(IOException ex) =>
+        ex is not OssuaryException && ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset };
 
     /// <summary>The server's socket reset the connection (closed with our ClientHandshake unread).</summary>
     public static OssuaryException Reset(IOException cause) =>
