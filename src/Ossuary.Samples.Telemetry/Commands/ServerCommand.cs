@@ -100,6 +100,12 @@ internal static class ServerCommand
         Task stopping = server.DisposeAsync().AsTask();
         if (await Task.WhenAny(stopping, abandoned) != stopping)
         {
+            // The process exits with the host's stop still running, which would have closed the store:
+            // an idle SQLite store is closed here, so that its log is folded into the file. One that is
+            // writing is left (its connection is the writer's, mid-command): SQLite drops that uncommitted
+            // batch at the file's next open, and keeps every batch committed before it.
+            bool closed = server.Store is Storage.SqliteReadingStore sqlite && sqlite.TryCloseIdle();
+
             // Received and not stored: queued, in the batch being written, or held by a connection
             // waiting for room. No device was told they were stored, so each resends them.
             long lost = server.Registry.Totals().Readings - server.Writer.Persisted;
@@ -111,7 +117,8 @@ internal static class ServerCommand
                 return;
             }
 
-            throw new InvalidOperationException($"stopped by a second signal before the store had every reading: {lost} reading(s) received were not {done} (their devices were not told they were, and resend them).");
+            string database = server.Store is Storage.SqliteReadingStore && !closed ? "; the database was left mid-write, and SQLite drops the unfinished batch when it next opens the file" : "";
+            throw new InvalidOperationException($"stopped by a second signal before the store had every reading: {lost} reading(s) received were not {done} (their devices were not told they were, and resend them){database}.");
         }
 
         await stopping;

@@ -53,6 +53,11 @@ public sealed partial class SqliteReadingStore : IReadingStore
     private readonly Dictionary<string, long> _deviceIds = new(StringComparer.Ordinal);
     private readonly HashSet<string> _reusersSaid = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
+
+    // Held by a write: a close asked for from another thread (a second signal) closes only an idle
+    // store, as a Microsoft.Data.Sqlite connection must not be disposed under a command it runs.
+    private readonly Lock _gate = new();
+    private bool _closed;
     private long _reused;
 
     private SqliteReadingStore(SqliteConnection connection, ILogger logger)
@@ -150,6 +155,38 @@ public sealed partial class SqliteReadingStore : IReadingStore
         ArgumentNullException.ThrowIfNull(batch);
         cancellationToken.ThrowIfCancellationRequested();
 
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            return ValueTask.FromResult(Write(batch));
+        }
+    }
+
+    /// <summary>
+    /// Closes the store if no write is under way, and says whether it is closed. For an exit that cannot wait
+    /// for the writer: closed, the database is whole on disk (SQLite folds the log into it); left open while a
+    /// batch waits for SQLite, that batch is not committed, and SQLite drops it at the file's next open.
+    /// </summary>
+    public bool TryCloseIdle()
+    {
+        if (!_gate.TryEnter())
+        {
+            return false;
+        }
+
+        try
+        {
+            Close();
+            return true;
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
+
+    private int Write(IReadOnlyList<StoredReading> batch)
+    {
         // Microsoft.Data.Sqlite is synchronous underneath; the writer runs on its own task anyway.
         using SqliteTransaction transaction = _connection.BeginTransaction();
         _insert.Transaction = transaction;
@@ -208,7 +245,7 @@ public sealed partial class SqliteReadingStore : IReadingStore
             }
         }
 
-        return ValueTask.FromResult(added);
+        return added;
     }
 
     /// <summary>Whether the reading stored under <paramref name="reading"/>'s (device, seq) is this same measurement: a resend.</summary>
@@ -235,11 +272,24 @@ public sealed partial class SqliteReadingStore : IReadingStore
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
-        _insert.Dispose();
-        _addDevice.Dispose();
-        _stored.Dispose();
-        _connection.Dispose();
+        lock (_gate)
+        {
+            Close();
+        }
+
         return ValueTask.CompletedTask;
+    }
+
+    private void Close()
+    {
+        if (!_closed)
+        {
+            _closed = true;
+            _insert.Dispose();
+            _addDevice.Dispose();
+            _stored.Dispose();
+            _connection.Dispose();
+        }
     }
 
     internal static string ConnectionString(string path, SqliteOpenMode mode) =>
