@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
@@ -44,7 +45,8 @@ internal sealed class OssuaryServerMiddleware
         OssuaryDuplexPipe secure;
 
         // Set when an IdentitySelector given up on still runs: its connection's place is given back when it returns.
-        bool placeHeldBySelector = false;
+        // A box made only with a selector: a local the callback captured put a closure on every connection.
+        StrongBox<bool>? placeHeldBySelector = null;
         try
         {
             ConnectionTelemetry telemetry = current.Telemetry with { ConnectionId = context.ConnectionId };
@@ -53,11 +55,7 @@ internal sealed class OssuaryServerMiddleware
             // Without one, no task is made: most servers have none, and every connection would pay for it.
             long started = current.Plan.TimeProvider.GetTimestamp();
             HandshakePlan? plan = current.Plan.IdentitySelector is null ? current.Plan
-                : await SelectPlanAsync(current.Plan, context, telemetry, started, selector =>
-                {
-                    placeHeldBySelector = true;
-                    HoldPlaceUntil(selector);
-                }).ConfigureAwait(false);
+                : await SelectPlanAsync(current.Plan, context, telemetry, started, placeHeldBySelector = new(false)).ConfigureAwait(false);
             if (plan is null)
             {
                 // Our failure, not the client's: it is told so, and not reset under its ClientHandshake.
@@ -83,7 +81,7 @@ internal sealed class OssuaryServerMiddleware
         {
             // Nothing of this connection signs again: a replaced plan's key may go once no other handshake holds it.
             current.Release();
-            if (!placeHeldBySelector)
+            if (placeHeldBySelector is not { Value: true })
             {
                 _plans.Pending.Exit();
             }
@@ -171,11 +169,16 @@ internal sealed class OssuaryServerMiddleware
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>The plan with the identity this connection gets; null (logged at Error) when the selector failed us.</summary>
-    private static async Task<HandshakePlan?> SelectPlanAsync(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry, long started, Action<Task> givenUp)
+    /// <remarks><paramref name="placeHeld"/> is set when the selector, given up on, holds the connection's place until it returns.</remarks>
+    private async Task<HandshakePlan?> SelectPlanAsync(HandshakePlan plan, ConnectionContext context, ConnectionTelemetry telemetry, long started, StrongBox<bool> placeHeld)
     {
         try
         {
-            return await OssuaryDuplexPipe.SelectIdentityAsync(plan, context, telemetry, started, givenUp).ConfigureAwait(false);
+            return await OssuaryDuplexPipe.SelectIdentityAsync(plan, context, telemetry, started, selector =>
+            {
+                placeHeld.Value = true;
+                HoldPlaceUntil(selector);
+            }).ConfigureAwait(false);
         }
         catch (OssuaryException)
         {

@@ -49,13 +49,14 @@ internal static class SocketConnector
 
         // How each address of a name tried before failed: a timeout on the last said only "timed out", and
         // an operator could not tell that an earlier address had refused (a server down on one of them).
-        var failures = new List<string>();
-        var resolving = new StrongBox<bool>(endpoint is DnsEndPoint);
+        // Made for a name only: an address has one attempt, and every connect paid for both.
+        List<string>? failures = null;
+        StrongBox<bool>? resolving = null;
         try
         {
             return endpoint switch
             {
-                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bounded ? (started, timeout) : null, failures, resolving, bound.Token).ConfigureAwait(false),
+                DnsEndPoint name => await ConnectToNameAsync(name, resolve, bounded ? (started, timeout) : null, failures = [], resolving = new(true), bound.Token).ConfigureAwait(false),
                 _ => await ConnectToAddressAsync(endpoint, bound.Token).ConfigureAwait(false),
             };
         }
@@ -68,9 +69,9 @@ internal static class SocketConnector
             string within = $"{timeout.TotalSeconds:0.###} s";
             string message = endpoint is not DnsEndPoint name
                 ? $"Connecting to {endpoint} did not complete within {within}."
-                : resolving.Value
+                : resolving!.Value
                 ? $"Connecting to {name.Host}:{name.Port} did not complete within {within}: the host name '{name.Host}' had not resolved (the resolver did not answer), so no address was tried."
-                : $"Connecting to {name.Host}:{name.Port} did not complete within {within}{(failures.Count == 0 ? "." : $"; before that, {string.Join("; ", failures)}.")}";
+                : $"Connecting to {name.Host}:{name.Port} did not complete within {within}{(failures!.Count == 0 ? "." : $"; before that, {string.Join("; ", failures)}.")}";
             throw new SocketException((int)SocketError.TimedOut, message);
         }
         catch (OperationCanceledException ex) when (ex.CancellationToken != cancellationToken)
