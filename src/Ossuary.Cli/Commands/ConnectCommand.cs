@@ -67,8 +67,11 @@ internal static class ConnectCommand
             Console.Error.WriteLine($"ossuary: connected to {server}, server key {client.Secure.Feature.RemotePublicKey}");
         }
 
-        switch (await Netcat.RunAsync(client.Secure, idle, cancellationToken))
+        NetcatResult session = await Netcat.RunAsync(client.Secure, client.Socket, idle, cancellationToken);
+        switch (session.End)
         {
+            case NetcatEnd.ClosedOverLateData:
+                throw new CliException(session.DescribeLate(server.ToString()));
             case NetcatEnd.ClosedUnanswered:
                 Console.Error.WriteLine(
                     $"ossuary: nothing came from {server} for {CliOptions.Describe(idle)} after the end of stdin; closed the connection " +

@@ -147,7 +147,7 @@ internal static class ListenCommand
             bool stdinHandedOver;
             await using (secure)
             {
-                (outcome, stdinHandedOver) = await ServeSecuredAsync(secure, peer, serve, cancellationToken);
+                (outcome, stdinHandedOver) = await ServeSecuredAsync(pipe, secure, peer, serve, cancellationToken);
             }
 
             // The end of stdin only means every byte was handed to the connection: a client that
@@ -191,7 +191,7 @@ internal static class ListenCommand
     /// The session itself: the exit code --once would end with, before disposal has had its say, and
     /// whether every byte of stdin was handed to the connection (the session claims them delivered).
     /// </summary>
-    private static async Task<(int Outcome, bool StdinHandedOver)> ServeSecuredAsync(OssuaryDuplexPipe secure, string peer, ServeOptions serve, CancellationToken cancellationToken)
+    private static async Task<(int Outcome, bool StdinHandedOver)> ServeSecuredAsync(SocketPipe pipe, OssuaryDuplexPipe secure, string peer, ServeOptions serve, CancellationToken cancellationToken)
     {
         OssuaryPublicKey? client = secure.Feature.RemotePublicKey;
         Console.Error.WriteLine($"ossuary: connection from {peer}, client key {client?.ToString() ?? "anonymous"}");
@@ -202,8 +202,12 @@ internal static class ListenCommand
             return (ExitCodes.Success, false);
         }
 
-        switch (await Netcat.RunAsync(secure, serve.Wait, cancellationToken))
+        NetcatResult session = await Netcat.RunAsync(secure, pipe, serve.Wait, cancellationToken);
+        switch (session.End)
         {
+            case NetcatEnd.ClosedOverLateData:
+                Console.Error.WriteLine($"ossuary: connection from {peer}: {session.DescribeLate("the client")}");
+                return (ExitCodes.Failure, true);
             case NetcatEnd.ClosedUnanswered:
                 Console.Error.WriteLine(
                     $"ossuary: connection from {peer}: nothing came from the client for {CliOptions.Describe(serve.Wait)} after the end of stdin; " +

@@ -2,9 +2,10 @@ namespace Ossuary.Cli.Net;
 
 /// <summary>
 /// A socket's stream that keeps a copy of the first bytes the peer sent, so that a peer that does
-/// not speak Ossuary (a web or SSH server) can be named by what it said.
+/// not speak Ossuary (a web or SSH server) can be named by what it said, and hands every byte read to
+/// <paramref name="arrived"/>.
 /// </summary>
-internal sealed class FirstBytesStream(Stream inner) : Stream
+internal sealed class FirstBytesStream(Stream inner, ArrivedPlaintext arrived) : Stream
 {
     private const int Keep = 64;
     private readonly byte[] _first = new byte[Keep];
@@ -92,6 +93,7 @@ internal sealed class FirstBytesStream(Stream inner) : Stream
 
     private void Record(ReadOnlySpan<byte> read)
     {
+        arrived.Observe(read);
         int kept = _kept;
         if (kept < Keep && read.Length > 0)
         {

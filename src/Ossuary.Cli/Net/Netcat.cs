@@ -14,9 +14,14 @@ namespace Ossuary.Cli.Net;
 /// <item>A side that has sent nothing while the peer has sent something is there to receive: it
 ///   waits until the peer closes, however long the peer's pauses (netcat's default).</item>
 /// <item>Otherwise, once nothing has moved either way for <c>--wait</c> seconds (idle time, not a
-///   deadline: time spent writing to a slow stdout, and <see cref="IdlePoll"/> after it, counts as activity, even with <c>--wait 0</c>), we
-///   close (netcat's <c>-q</c>); what had arrived by then is written to stdout before the session ends.
+///   deadline), we close (netcat's <c>-q</c>). Never while this process holds a byte of the peer's not yet
+///   on stdout, even with <c>--wait 0</c>: every data packet read from the socket (counted from its header,
+///   <see cref="ArrivedPlaintext"/>) must have reached stdout, and the system must hold nothing unread.
 ///   If the peer sent nothing after our last byte, we say so: it may have been about to answer.</item>
+/// <item>What the peer sent while our Disconnect was on its way is discarded by our closed session (the
+///   protocol has no half-close). So after the idle close we read the socket until the peer closes (at most
+///   <see cref="DrainLimit"/>) and count the data packets that came: any means bytes the peer sent were not
+///   written, and the session ends as <see cref="NetcatEnd.ClosedOverLateData"/> with their number, never as a clean close.</item>
 /// <item><c>--wait forever</c> never closes first.</item>
 /// <item>A peer that closes while our stdin (a pipe or file) has not ended is reported as data not sent.</item>
 /// </list>
@@ -40,19 +45,23 @@ internal static class Netcat
 
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>How long the peer's close is waited for after our idle close, as the library waits for a peer's close after its Disconnect.</summary>
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(5);
+
     /// <summary>Starts reading stdin now, so that a peer that answers at once finds stdin's end already seen.</summary>
     public static void StartReadingStdin() => _ = Stdin.Value;
 
     /// <summary>Runs a session until it ends; throws if the peer failed or stdout was closed.</summary>
     /// <param name="secure">The connection.</param>
+    /// <param name="transport">The socket under it, which tells what arrived.</param>
     /// <param name="wait">How long a silent peer is waited for after the end of stdin; null waits until it closes.</param>
     /// <param name="cancellationToken">Ends the session (Ctrl+C).</param>
-    public static async Task<NetcatEnd> RunAsync(OssuaryDuplexPipe secure, TimeSpan? wait, CancellationToken cancellationToken)
+    public static async Task<NetcatResult> RunAsync(OssuaryDuplexPipe secure, SocketPipe transport, TimeSpan? wait, CancellationToken cancellationToken)
     {
         var activity = new Activity();
         try
         {
-            return await RunSessionAsync(secure, activity, wait, cancellationToken);
+            return await RunSessionAsync(secure, transport, activity, wait, cancellationToken);
         }
         catch (OssuaryException ex) when (ex is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null } && activity.Received)
         {
@@ -72,7 +81,7 @@ internal static class Netcat
         }
     }
 
-    private static async Task<NetcatEnd> RunSessionAsync(OssuaryDuplexPipe secure, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
+    private static async Task<NetcatResult> RunSessionAsync(OssuaryDuplexPipe secure, SocketPipe transport, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
     {
         Stream stdout = StdPaths.OpenStdout();
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -81,7 +90,7 @@ internal static class Netcat
         if (await Task.WhenAny(fromPeer, toPeer) == toPeer && await toPeer)
         {
             // stdin ended, every byte of it handed to the connection
-            if (await PeerClosesAsync(fromPeer, activity, wait, cancellationToken) is { } closed)
+            if (await PeerClosesAsync(fromPeer, transport, activity, wait, cancellationToken) is { } closed)
             {
                 await secure.Output.CompleteAsync(); // Disconnect (clean)
 
@@ -89,13 +98,13 @@ internal static class Netcat
                 // the session is over, not cut off by the process's exit (connect) or written over the
                 // next session's bytes (listen). Our Disconnect ends the input once that is read.
                 await fromPeer;
-                return closed;
+                return await CountLateDataAsync(secure, transport, activity, closed, cancellationToken);
             }
 
             // The peer closed or failed, or our stdout did: the reason surfaces before any clean Disconnect.
             await fromPeer;
             await secure.Output.CompleteAsync();
-            return NetcatEnd.PeerClosed;
+            return new(NetcatEnd.PeerClosed);
         }
 
         // The peer closed (or failed, or stdout went away) first: stop reading stdin, so that
@@ -122,11 +131,23 @@ internal static class Netcat
 
         await secure.Output.CompleteAsync();
         await fromPeer;
-        return stdinEnded || !Console.IsInputRedirected ? NetcatEnd.PeerClosed : NetcatEnd.PeerClosedBeforeEndOfInput;
+        return new(stdinEnded || !Console.IsInputRedirected ? NetcatEnd.PeerClosed : NetcatEnd.PeerClosedBeforeEndOfInput);
+    }
+
+    /// <summary>
+    /// After our idle close: the session is disposed (it reads the socket no more), then the socket is read
+    /// until the peer's close; data packets among what came are the peer's bytes that crossed our Disconnect.
+    /// </summary>
+    private static async Task<NetcatResult> CountLateDataAsync(OssuaryDuplexPipe secure, SocketPipe transport, Activity activity, NetcatEnd closed, CancellationToken cancellationToken)
+    {
+        await secure.DisposeAsync();
+        bool peerClosed = await transport.DrainAfterGoodbyeAsync(DrainLimit, cancellationToken);
+        long late = transport.Arrived.Bytes - activity.Written;
+        return late > 0 ? new(NetcatEnd.ClosedOverLateData, late, peerClosed) : new(closed);
     }
 
     /// <summary>Null when the peer closed (or failed); how we closed when the line was idle for <paramref name="wait"/>.</summary>
-    private static async Task<NetcatEnd?> PeerClosesAsync(Task fromPeer, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
+    private static async Task<NetcatEnd?> PeerClosesAsync(Task fromPeer, SocketPipe transport, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
     {
         long stdinEnded = Stopwatch.GetTimestamp();
         while (!fromPeer.IsCompleted)
@@ -140,9 +161,11 @@ internal static class Netcat
                 return null;
             }
 
-            // A write to stdout in progress is activity whatever --wait says, 0 included: its bytes are
-            // the peer's answer, and a slow reader of stdout is not an idle line.
-            TimeSpan left = activity.Busy ? IdlePoll : idle - Stopwatch.GetElapsedTime(Math.Max(stdinEnded, activity.Last));
+            // Bytes of the peer's still in this process (a write to a slow stdout, packets the connection
+            // holds back meanwhile) or in the system's socket are activity whatever --wait says, 0 included:
+            // they are the peer's answer, and our Disconnect would have the session discard those not yet opened.
+            bool holding = transport.Arrived.Bytes != activity.Written || transport.HoldsUnreadBytes;
+            TimeSpan left = holding ? IdlePoll : idle - Stopwatch.GetElapsedTime(Math.Max(stdinEnded, activity.Last));
             if (left <= TimeSpan.Zero)
             {
                 return activity.PeerSpokeLast ? NetcatEnd.ClosedWhenIdle : NetcatEnd.ClosedUnanswered;
@@ -159,10 +182,10 @@ internal static class Netcat
     {
         while (true)
         {
-            ReadResult read = await ReadNextAsync(input, activity, cancellationToken);
+            ReadResult read = await input.ReadAsync(cancellationToken);
             if (!read.Buffer.IsEmpty)
             {
-                activity.Receiving(busy: true);
+                activity.Arriving();
                 try
                 {
                     foreach (ReadOnlyMemory<byte> segment in read.Buffer)
@@ -171,6 +194,7 @@ internal static class Netcat
                     }
 
                     await stdout.FlushAsync(cancellationToken);
+                    activity.WroteToStdout(read.Buffer.Length);
                 }
                 catch (IOException ex)
                 {
@@ -188,29 +212,6 @@ internal static class Netcat
                 return;
             }
         }
-    }
-
-    /// <summary>
-    /// The next read. After a write to stdout the line stays busy until this read has waited <see cref="IdlePoll"/>
-    /// for nothing: while stdout was slow the connection held back what the peer had sent (its input pauses at a few
-    /// frames unread), and it brings that in only once the write is done. An idle close in that moment (at
-    /// <c>--wait 0</c>, at once) sent our Disconnect first, and the bytes that had reached us were dropped with exit 0.
-    /// </summary>
-    private static async ValueTask<ReadResult> ReadNextAsync(PipeReader input, Activity activity, CancellationToken cancellationToken)
-    {
-        ValueTask<ReadResult> next = input.ReadAsync(cancellationToken);
-        if (next.IsCompleted || !activity.Busy)
-        {
-            return await next;
-        }
-
-        Task<ReadResult> pending = next.AsTask();
-        if (await Task.WhenAny(pending, Task.Delay(IdlePoll, cancellationToken)) != pending)
-        {
-            activity.Receiving(busy: false);
-        }
-
-        return await pending;
     }
 
     /// <summary>Sends stdin until it ends (true) or the connection ends first (false).</summary>
@@ -276,7 +277,7 @@ internal static class Netcat
     {
         private long _lastSent;
         private long _lastReceived;
-        private int _busy;
+        private long _written;
 
         /// <summary>True when we have sent nothing and the peer has sent something: we are there to receive.</summary>
         public bool OnlyReceives => Volatile.Read(ref _lastSent) == 0 && Volatile.Read(ref _lastReceived) != 0;
@@ -287,18 +288,21 @@ internal static class Netcat
         /// <summary>True when the peer has sent something since our last byte.</summary>
         public bool PeerSpokeLast => Volatile.Read(ref _lastReceived) > Volatile.Read(ref _lastSent);
 
-        /// <summary>True while received bytes are being written to stdout, and until the next read has waited a moment (a slow reader is not an idle line).</summary>
-        public bool Busy => Volatile.Read(ref _busy) != 0;
+        /// <summary>The peer's bytes written to stdout.</summary>
+        public long Written => Interlocked.Read(ref _written);
 
         /// <summary>The last moment anything moved either way.</summary>
         public long Last => Math.Max(Volatile.Read(ref _lastSent), Volatile.Read(ref _lastReceived));
 
         public void Sent() => Volatile.Write(ref _lastSent, Stopwatch.GetTimestamp());
 
-        public void Receiving(bool busy)
+        public void Arriving() => Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
+
+        /// <summary>A write to stdout is done: counted, and the line was busy until now.</summary>
+        public void WroteToStdout(long bytes)
         {
-            Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
-            Volatile.Write(ref _busy, busy ? 1 : 0);
+            Interlocked.Add(ref _written, bytes);
+            Arriving();
         }
     }
 }

@@ -26,4 +26,10 @@ internal enum NetcatEnd
     /// It may still have been about to answer, so this is said on stderr.
     /// </summary>
     ClosedUnanswered,
+
+    /// <summary>
+    /// We closed when idle, but the peer had sent more while our Disconnect was on its way: the closed
+    /// session discarded it, so stdout lacks the end of what the peer sent (<see cref="NetcatResult.LateBytes"/>).
+    /// </summary>
+    ClosedOverLateData,
 }

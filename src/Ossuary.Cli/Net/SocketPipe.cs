@@ -18,12 +18,56 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
         socket.NoDelay = true;
         EnableKeepAlive(socket);
         RemoteEndPoint = socket.RemoteEndPoint;
-        _stream = new FirstBytesStream(new NetworkStream(socket, ownsSocket: true));
+        _stream = new FirstBytesStream(new NetworkStream(socket, ownsSocket: true), Arrived);
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 32 * 1024, leaveOpen: true));
     }
 
     public EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>The plaintext of the data packets read from the socket so far (see <see cref="ArrivedPlaintext"/>).</summary>
+    public ArrivedPlaintext Arrived { get; } = new();
+
+    /// <summary>True if the system holds bytes of the peer's that nothing has read from the socket yet.</summary>
+    public bool HoldsUnreadBytes
+    {
+        get
+        {
+            try
+            {
+                return _socket.Available > 0;
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                return false; // reset or closed: nothing more will be read from it
+            }
+        }
+    }
+
+    /// <summary>
+    /// After our Disconnect, once the session no longer reads the socket: reads it until the peer closes its
+    /// end, at most <paramref name="limit"/>, so that <see cref="Arrived"/> counts what the peer sent before
+    /// it saw our Disconnect (which the closed session discarded). False if the peer's close was not seen
+    /// (the time is up, the connection reset): bytes the system then dropped were never counted.
+    /// </summary>
+    public async Task<bool> DrainAfterGoodbyeAsync(TimeSpan limit, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(limit);
+        byte[] buffer = new byte[16 * 1024];
+        try
+        {
+            while (await _stream.ReadAsync(buffer, deadline.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>
     /// True if bytes handed to the socket were not all delivered to it because a write was cancelled.

@@ -71,4 +71,41 @@ public sealed class CliIdleCloseTests : CliTestBase
         AssertSucceeds(result);
         Assert.True(answer.AsSpan().SequenceEqual(stdout.ToArray()), $"stdout got {stdout.Length} of the {answer.Length} bytes the server sent\n{result}");
     }
+
+    [Fact]
+    public async Task WhatThePeerSentWhileOurIdleCloseWasOnItsWayIsReportedNotDroppedWithExitZero()
+    {
+        // `ossuary connect --wait 0` closes once the server's first answer is on its stdout; the server, not
+        // having seen that Disconnect yet (it waits in a proxy, as on a long line), sends more. The client's
+        // closed session discarded it and the tool exited 0 with the first part only.
+        string first = new('a', 20_000);
+        string more = new('b', 30_000);
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once", "--wait", "forever");
+        await using var proxy = new GoodbyeHoldingProxy(new IPEndPoint(IPAddress.Loopback, ServerPort(server)));
+        ToolProcess client = Start("connect", $"127.0.0.1:{proxy.EndPoint.Port}", "--trust", ServerKey(server), "--wait", "0");
+
+        await client.WriteAsync("request\n");
+        await server.WaitForStdoutAsync("request\n");
+        await server.WriteAsync(first);
+        await client.WaitForStdoutAsync(first);
+        client.CloseStdin(); // the line is idle: the client closes at once
+        await proxy.GoodbyeHeld.Within();
+
+        await server.WriteAsync(more);
+        await proxy.ServerSentAsync(first.Length + more.Length).Within();
+        server.CloseStdin();
+        proxy.ReleaseGoodbye();
+
+        ToolResult result = await client.WaitForExitAsync();
+        await server.WaitForExitAsync();
+        if (result.ExitCode == 0)
+        {
+            Assert.True(result.Stdout == first + more, $"exit 0 with {result.Stdout.Length} of the {first.Length + more.Length} bytes the server sent\n{result}");
+        }
+        else
+        {
+            AssertFails(result, 1, $"sent {more.Length} bytes while this side's close was on its way", "not written to stdout");
+            Assert.Equal(first, result.Stdout);
+        }
+    }
 }

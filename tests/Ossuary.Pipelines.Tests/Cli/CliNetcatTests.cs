@@ -45,7 +45,7 @@ public sealed class CliNetcatTests : CliTestBase
                 var peerClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
                 // --wait forever: only the peer's close ends the session.
-                var waiting = (Task)peerCloses.Invoke(null, [peerClosed.Task, null, null, process.Token])!;
+                var waiting = (Task)peerCloses.Invoke(null, [peerClosed.Task, null, null, null, process.Token])!;
                 peerClosed.SetResult();
                 await waiting;
             }

@@ -1,0 +1,52 @@
+using System.Buffers.Binary;
+using Ossuary.Pipelines.Protocol;
+
+namespace Ossuary.Cli.Net;
+
+/// <summary>
+/// The plaintext the peer's data packets carry, counted from their headers as the bytes come off the
+/// socket, before the session opens them. Compared with what reached stdout, it tells whether anything
+/// is still held in this process (read ahead by the transport, or sealed packets the session has not
+/// opened), and after our Disconnect, how much the peer sent that the closed session discarded unread.
+/// Headers only: a packet the session would reject still counts, which errs towards "not idle" and "lost".
+/// </summary>
+internal sealed class ArrivedPlaintext
+{
+    private readonly byte[] _header = new byte[PacketHeader.Size];
+    private int _headerFilled;
+    private long _bodyLeft;
+    private long _plaintext;
+
+    /// <summary>Plaintext bytes in every data packet whose header has arrived.</summary>
+    public long Bytes => Interlocked.Read(ref _plaintext);
+
+    /// <summary>Takes the next bytes read from the socket, in order; called by one reader at a time.</summary>
+    public void Observe(ReadOnlySpan<byte> read)
+    {
+        while (!read.IsEmpty)
+        {
+            if (_bodyLeft > 0)
+            {
+                int skipped = (int)Math.Min(_bodyLeft, read.Length);
+                _bodyLeft -= skipped;
+                read = read[skipped..];
+                continue;
+            }
+
+            int taken = Math.Min(PacketHeader.Size - _headerFilled, read.Length);
+            read[..taken].CopyTo(_header.AsSpan(_headerFilled));
+            _headerFilled += taken;
+            read = read[taken..];
+            if (_headerFilled == PacketHeader.Size)
+            {
+                _headerFilled = 0;
+                ushort body = BinaryPrimitives.ReadUInt16BigEndian(_header);
+                _bodyLeft = body;
+                if ((PacketType)BinaryPrimitives.ReadUInt16BigEndian(_header.AsSpan(4)) == PacketType.EncryptedData && body > EncryptedBlob.Overhead)
+                {
+                    Interlocked.Add(ref _plaintext, body - EncryptedBlob.Overhead);
+                }
+            }
+        }
+    }
+}
