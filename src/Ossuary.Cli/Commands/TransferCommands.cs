@@ -111,6 +111,12 @@ internal static class TransferCommands
                         $"the receiver confirmed a different SHA-256 ({TransferProtocol.Printable(answer[3..])}) than the file's ({Convert.ToHexStringLower(ours)}): what it received is not what was sent");
                 }
 
+                if (answer?.StartsWith($"ERR {TransferProtocol.SavedNotDurable}", StringComparison.Ordinal) == true)
+                {
+                    // Not a refusal: the file is there, but "OK" (keep it, delete the original) was not earned.
+                    throw new CliException($"{TransferProtocol.Printable(answer[4..])}; keep the original until the receiver's folder is synced");
+                }
+
                 if (!string.IsNullOrEmpty(answer))
                 {
                     throw new CliException($"the receiver refused the file: {TransferProtocol.Printable(answer)}");
@@ -358,13 +364,13 @@ internal static class TransferCommands
         if (Directory.Exists(destination) && new FileInfo(destination).LinkTarget is null)
         {
             // --force replaces a file (or a symlink), never a folder: refused now, not after the whole file.
-            await TransferProtocol.WriteLineAsync(secure.Output, "ERR a directory of that name exists on the receiver\n", cancellationToken);
+            await TryAnswerAsync(secure.Output, "ERR a directory of that name exists on the receiver\n");
             throw new CliException($"'{destination}' is a directory; not replacing it, even with --force", ExitCodes.BadInput);
         }
 
         if (Exists(destination) && !force)
         {
-            await TransferProtocol.WriteLineAsync(secure.Output, "ERR the file exists on the receiver\n", cancellationToken);
+            await TryAnswerAsync(secure.Output, "ERR the file exists on the receiver\n");
             throw new CliException($"'{destination}' already exists; not overwriting it (use --force)", ExitCodes.BadInput);
         }
 
@@ -381,7 +387,6 @@ internal static class TransferCommands
         byte[] actual;
         long received;
         bool created = false;
-        bool published = false;
         try
         {
             // Unbuffered: each write reaches the file system (or fails) in StorageFailure.WriteAsync.
@@ -407,22 +412,16 @@ internal static class TransferCommands
             actual = hash.GetHashAndReset();
             if (!CryptographicOperations.FixedTimeEquals(expected, actual))
             {
-                await TransferProtocol.WriteLineAsync(secure.Output, "ERR SHA-256 mismatch\n", cancellationToken);
+                await TryAnswerAsync(secure.Output, "ERR SHA-256 mismatch\n");
                 throw new CliException("the file's SHA-256 does not match the sender's; discarded it");
             }
 
             Publish(partial, destination, force);
-            published = true;
-            DirectorySync.Sync(directory); // and so must the name
         }
         catch (Exception ex)
         {
-            // Once named, the file is the user's: not deleted (with --force it replaced one), and not
-            // reported as removed. Never made (its directory gone, no permission), nothing is said removed
-            // either. The sender is told the transfer failed all the same.
-            string removed = published ? $"the file is at '{destination}', but its name may not survive a crash"
-                : created ? Discard(partial)
-                : "no partial file was made";
+            // Never made (its directory gone, no permission), nothing is said removed. The sender is told the transfer failed.
+            string removed = created ? Discard(partial) : "no partial file was made";
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
                 throw new CliException($"interrupted; {removed}");
@@ -430,7 +429,7 @@ internal static class TransferCommands
 
             if (ex is CliException { ExitCode: ExitCodes.BadInput } exists)
             {
-                await TransferProtocol.WriteLineAsync(secure.Output, "ERR the file exists on the receiver\n", CancellationToken.None);
+                await TryAnswerAsync(secure.Output, "ERR the file exists on the receiver\n");
                 throw new CliException($"{exists.Message}; {removed}", exists.ExitCode);
             }
 
@@ -444,6 +443,18 @@ internal static class TransferCommands
         }
 
         string saved = $"received {destination} ({received} bytes), SHA-256 {Convert.ToHexStringLower(actual)} verified";
+        try
+        {
+            DirectorySync.Sync(directory); // "OK" promises the name survives a power loss too
+        }
+        catch (IOException ex)
+        {
+            // Saved, whole and named, but not durably: not "OK" (its user would delete the original), nor
+            // "could not save" (the file is there, and sent again it "exists"). Both sides say this.
+            await TryAnswerAsync(secure.Output, $"ERR {TransferProtocol.SavedNotDurable} ({StorageFailure.ReasonForSender(ex)})\n");
+            throw new CliException($"{saved}, but {ex.Message}: the file's name may not survive a power loss until the folder is synced", ExitCodes.Failure);
+        }
+
         try
         {
             await TransferProtocol.WriteLineAsync(secure.Output, $"OK {Convert.ToHexStringLower(actual)}\n", cancellationToken);
@@ -467,15 +478,19 @@ internal static class TransferCommands
         return ExitCodes.Success;
     }
 
-    /// <summary>Best effort: the answer to a sender that may already be gone must not hide why we failed.</summary>
+    /// <summary>
+    /// Best effort: the answer to a sender that may already be gone (it failed, was stopped, or reset) must not
+    /// hide why we failed, which the caller reports next. Its own failure is said as secondary, on its line.
+    /// </summary>
     private static async Task TryAnswerAsync(PipeWriter output, string line)
     {
         try
         {
             await TransferProtocol.WriteLineAsync(output, line, CancellationToken.None);
         }
-        catch (OssuaryException)
+        catch (OssuaryException ex)
         {
+            Console.Error.WriteLine($"ossuary: could not tell the sender why the transfer failed: {Describe(ex)}");
         }
     }
 

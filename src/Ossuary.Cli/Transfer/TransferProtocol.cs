@@ -18,6 +18,12 @@ internal static class TransferProtocol
 {
     public const string Magic = "OSSUARY-FILE/1";
 
+    /// <summary>
+    /// The answer's reason (after <c>ERR </c>) for a file saved whole and named whose folder could not be synced:
+    /// the file is there, but its name may not survive a power loss, so the sender is not told "OK".
+    /// </summary>
+    public const string SavedNotDurable = "the receiver saved the file, but could not sync its folder, so its name may not survive a power loss";
+
     /// <summary>The LENGTH of a stream sent in chunks.</summary>
     public const long UnknownLength = -1;
 
