@@ -91,7 +91,8 @@ public sealed partial class OssuaryDuplexPipe
                 if (writeCut && carriesOurs)
                 {
                     // The application's own race with its disposal, which the docs allow: at Debug, as disposal's other drops are said.
-                    OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, WriteCutByDisposal());
+                    _writeCut = WriteCutByDisposal();
+                    OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, _writeCut);
                 }
 
                 FlushResult flushed = await transport.FlushAsync().ConfigureAwait(false);
@@ -200,8 +201,10 @@ public sealed partial class OssuaryDuplexPipe
             // reading until disposal, and what it has not sent by now is discarded by the peer anyway.
             if (_outboundEnded || _outputWriter.ConnectionEnded)
             {
-                throw ClosedException(_outboundFailed ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed,
-                    "The Ossuary connection ended before everything written to it was sent.");
+                // Disposal cut a write: the direct cause, ahead of how the input ended after it (our disposal's doing too).
+                const string Unsent = "The Ossuary connection ended before everything written to it was sent.";
+                throw _writeCut is { } cut ? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"{Unsent} {cut.Message}", cut)
+                    : ClosedException(_outboundFailed ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed, Unsent);
             }
 
             var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

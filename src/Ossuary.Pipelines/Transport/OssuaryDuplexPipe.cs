@@ -101,6 +101,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // What failed the output (the transport's write, say), for writes that find it completed.
     private volatile Exception? _outboundFailure;
 
+    // Set when disposal cut a write in progress and the peer was sent Disconnect (error): what WhenSentAsync reports for bytes not sent by then.
+    private volatile OssuaryException? _writeCut;
+
     // Set when that failure was the transport's (not ours, not Kestrel's completed flush): the outbound
     // loop logged nothing, leaving it to the input, which fails with it when it reads the transport.
     private volatile bool _outputFailureLeftToInput;
