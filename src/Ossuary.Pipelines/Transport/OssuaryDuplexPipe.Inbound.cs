@@ -307,9 +307,18 @@ public sealed partial class OssuaryDuplexPipe
         $"The peer had not closed its end {waited.TotalSeconds:0.###} s after this side's Disconnect (it was still sending, or behind with what we sent): "
         + "the socket was closed under it, which resets the connection, so the last bytes sent and the Disconnect may not have reached its application.");
 
+    // The wire carries no reason, and a refusal of this key and a server application that fails before it
+    // writes look the same: the hint says both, the key first only while this client has sent nothing.
     private const string RefusedKeyHint =
-        "This is how a server refuses a client key it does not admit (it logs InvalidKey; the protocol carries no reason, "
-        + "so a server that failed for another reason looks the same): check that the server authorizes this client's key.";
+        "The protocol carries no reason: a server that does not admit a client's key ends the connection so right after the handshake "
+        + "(it logs InvalidKey), and so does a server whose application fails before it writes. If this happens right after connecting, "
+        + "check that the server authorizes this client's key; else see the server's log.";
+
+    // This client had written before the error came: a server application that failed on what it read
+    // ends the connection so, and telling its operator to check the key sent them the wrong way.
+    private const string FailedAfterOurDataHint =
+        "This client had sent data before it: the server's application may have failed on what it read (the protocol carries no reason; "
+        + "the server's log says why). If this happens right after connecting, the server may not accept this client's key.";
 
     // An anonymous client has no key to authorize: told to check its key, its operator looked for one that
     // does not exist, when what the server refuses is a client without one.
@@ -317,8 +326,10 @@ public sealed partial class OssuaryDuplexPipe
         "This is how a server that does not admit anonymous clients refuses one, and this client has no identity "
         + "(the protocol carries no reason, so a server that failed for another reason looks the same): give it an identity the server authorizes.";
 
-    /// <summary>The likely cause of a refusal, for this client: its key, or its having none.</summary>
-    private string RefusedHint => Feature.LocalPublicKey.IsAnonymous ? RefusedAnonymousHint : RefusedKeyHint;
+    /// <summary>The likely causes of a failure before any data, for this client: its having no key, its key, or what it sent.</summary>
+    private string RefusedHint => Feature.LocalPublicKey.IsAnonymous ? RefusedAnonymousHint
+        : _outputWriter.Written > 0 ? FailedAfterOurDataHint
+        : RefusedKeyHint;
 
     /// <summary>
     /// How many bytes the transport must hold before the next packet can be opened: its header,
