@@ -22,14 +22,25 @@ public sealed partial class OssuaryStream
     /// </summary>
     /// <exception cref="OssuaryException">The connection failed; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed, also while the read waited.</exception>
-    /// <exception cref="InvalidOperationException">The stream is not authenticated, or another read is waiting.</exception>
+    /// <exception cref="InvalidOperationException">The stream is not authenticated, or another read is waiting, or the thread pool had no free thread to run the read for 10 s (the read is left pending).</exception>
     public override int Read(Span<byte> buffer)
     {
-        using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(buffer.Length, ScratchLimit));
-        Memory<byte> into = scratch.Memory[..Math.Min(buffer.Length, ScratchLimit)];
-        int read = ReadAsync(into).AsTask().GetAwaiter().GetResult();
-        into.Span[..read].CopyTo(buffer);
-        return read;
+        IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(buffer.Length, ScratchLimit));
+        bool handedOver = false;
+        try
+        {
+            Memory<byte> into = scratch.Memory[..Math.Min(buffer.Length, ScratchLimit)];
+            int read = ReadIntoScratch(into, scratch, nameof(Read), ref handedOver);
+            into.Span[..read].CopyTo(buffer);
+            return read;
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                scratch.Dispose();
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -37,6 +48,7 @@ public sealed partial class OssuaryStream
     {
         // One write for the whole span (see EnterWrite): another at once is refused, not interleaved between pieces.
         EnterWrite();
+        Task? left = null;
         try
         {
             using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(buffer.Length, ScratchLimit));
@@ -45,14 +57,34 @@ public sealed partial class OssuaryStream
             {
                 int count = Math.Min(buffer.Length, block.Length);
                 buffer[..count].CopyTo(block.Span);
-                WriteClaimedAsync(block[..count], leaveWrite: false, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+                Task writing = WriteClaimedAsync(block[..count], leaveWrite: false, CancellationToken.None).AsTask();
+                try
+                {
+                    PoolBoundWait.Result(writing, nameof(Write));
+                }
+                catch (InvalidOperationException) when (!writing.IsCompleted)
+                {
+                    // Given up on a starved pool: the piece was copied into the connection before it waited, but the
+                    // write is still the stream's one write until it ends, so another is refused rather than interleaved.
+                    left = writing;
+                    throw;
+                }
+
                 buffer = buffer[count..];
             }
             while (!buffer.IsEmpty);
         }
         finally
         {
-            LeaveWrite();
+            if (left is null)
+            {
+                LeaveWrite();
+            }
+            else
+            {
+                _ = left.ContinueWith(static (_, stream) => ((OssuaryStream)stream!).LeaveWrite(), this,
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
         }
     }
 
@@ -60,12 +92,44 @@ public sealed partial class OssuaryStream
     public override void CopyTo(Stream destination, int bufferSize)
     {
         ValidateCopyToArguments(destination, bufferSize);
-        using IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(bufferSize, ScratchLimit));
-        Memory<byte> block = scratch.Memory;
-        int read;
-        while ((read = ReadAsync(block).AsTask().GetAwaiter().GetResult()) != 0)
+        IMemoryOwner<byte> scratch = PlaintextMemoryPool.Instance.Rent(Math.Min(bufferSize, ScratchLimit));
+        bool handedOver = false;
+        try
         {
-            destination.Write(block.Span[..read]);
+            Memory<byte> block = scratch.Memory;
+            int read;
+            while ((read = ReadIntoScratch(block, scratch, nameof(CopyTo), ref handedOver)) != 0)
+            {
+                destination.Write(block.Span[..read]);
+            }
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                scratch.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A synchronous read into <paramref name="scratch"/>'s memory. One given up on a starved pool (see
+    /// <see cref="PoolBoundWait"/>) may still fill it: the block is then handed over to that read, and goes
+    /// back to the pool once the read ends, not under it; else the caller returns it.
+    /// </summary>
+    private int ReadIntoScratch(Memory<byte> into, IMemoryOwner<byte> scratch, string member, ref bool handedOver)
+    {
+        Task<int> reading = ReadAsync(into).AsTask();
+        try
+        {
+            return PoolBoundWait.Result(reading, member);
+        }
+        catch (InvalidOperationException) when (!reading.IsCompleted)
+        {
+            handedOver = true;
+            _ = reading.ContinueWith(static (_, block) => ((IMemoryOwner<byte>)block!).Dispose(), scratch,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
         }
     }
 

@@ -28,7 +28,9 @@ namespace Ossuary.Pipelines.Integrations;
 /// connection's asynchronous work, which runs on the thread pool; <c>SslStream</c>'s read and write the inner
 /// stream on the calling thread instead. A pool capped with <c>ThreadPool.SetMaxThreads</c> must keep at least
 /// one thread free of such calls: with every pool thread blocked in one (a server reading each client
-/// synchronously on a pool thread), none of them ever returns. One free thread is enough for any number of them.
+/// synchronously on a pool thread), none of them could return: a read, write or flush that sees the pool make no
+/// progress for 10 s, with every thread it may have busy and work queued, throws <see cref="InvalidOperationException"/>
+/// saying so rather than hang (the call is left pending; dispose the stream). One free thread is enough for any number of them.
 /// </para>
 /// </remarks>
 public sealed partial class OssuaryStream : Stream
@@ -401,13 +403,13 @@ public sealed partial class OssuaryStream : Stream
     /// </summary>
     /// <exception cref="OssuaryException">The connection failed; <see cref="OssuaryException.Reason"/> says why.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed, also while the read waited.</exception>
-    /// <exception cref="InvalidOperationException">The stream is not authenticated, or another read is waiting.</exception>
+    /// <exception cref="InvalidOperationException">The stream is not authenticated, or another read is waiting, or the thread pool had no free thread to run the read for 10 s (the read is left pending).</exception>
     /// <exception cref="ArgumentNullException"><paramref name="buffer"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> and <paramref name="count"/> are not a range of <paramref name="buffer"/>.</exception>
     public override int Read(byte[] buffer, int offset, int count)
     {
         ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        return PoolBoundWait.Result(ReadAsync(buffer.AsMemory(offset, count)).AsTask(), nameof(Read));
     }
 
     /// <summary>
@@ -516,14 +518,14 @@ public sealed partial class OssuaryStream : Stream
     public override void Write(byte[] buffer, int offset, int count)
     {
         ValidateBufferArguments(buffer, offset, count);
-        WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        PoolBoundWait.Result(WriteAsync(buffer.AsMemory(offset, count)).AsTask(), nameof(Write));
     }
 
     /// <summary>Waits until everything written so far has been sealed and written to the inner stream, and that stream flushed.</summary>
     /// <exception cref="OssuaryException">The connection ended before everything written was sent.</exception>
     /// <exception cref="ObjectDisposedException">The stream was disposed (what was written may have been dropped: see <see cref="DisposeAsync"/>).</exception>
     /// <exception cref="InvalidOperationException">The stream's authentication failed or has not finished (a stream never authenticated has nothing to flush, and returns at once).</exception>
-    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+    public override void Flush() => PoolBoundWait.Result(FlushAsync(CancellationToken.None), nameof(Flush));
 
     /// <inheritdoc cref="Flush"/>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the bytes are still sent.</exception>
