@@ -67,7 +67,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
         _keyFileInForce = KeyFile(first);
         _running = followed?.Run<OssuaryClientOptions>(name); // from now on a validation of these options is a reload's, which reads no file
         _follower = new OptionsFollower<OssuaryClientOptions>(monitor, changes, name, first,
-            (options, again) => OnOptionsChanged(options, name, again), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
+            (options, again, superseded) => OnOptionsChanged(options, name, again, superseded), refused => OssuaryLog.OptionsReloadFailed(Logger(first), name, refused));
     }
 
     /// <summary>
@@ -115,13 +115,14 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// <summary>
     /// Called by the follower, one value at a time: whether it was applied, or why not (the follower reports
     /// it and offers it again); <paramref name="again"/> when it is the value in force, offered again because
-    /// its identity key file could not be read.
+    /// its identity key file could not be read. <paramref name="superseded"/>, asked under the lock, says the follower
+    /// gave up on this call (a read that hung, a newer value applied beside it): it then puts nothing in force.
     /// </summary>
-    private OptionsApplied OnOptionsChanged(OssuaryClientOptions options, string name, bool again)
+    private OptionsApplied OnOptionsChanged(OssuaryClientOptions options, string name, bool again, Func<bool> superseded)
     {
         if (again)
         {
-            return ReadIdentityAgain(options, name);
+            return ReadIdentityAgain(options, name, superseded);
         }
 
         SharedPlan next;
@@ -138,7 +139,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
 
         lock (_lock)
         {
-            if (_disposed)
+            if (_disposed || superseded())
             {
                 next.Release(); // nobody will take it
                 return OptionsApplied.Taken;
@@ -159,7 +160,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
     /// The options in force (<paramref name="options"/>) name an identity key file that could not be read, and the
     /// key before it is presented meanwhile: read the file again, and present its key once it can be.
     /// </summary>
-    private OptionsApplied ReadIdentityAgain(OssuaryClientOptions options, string name)
+    private OptionsApplied ReadIdentityAgain(OssuaryClientOptions options, string name, Func<bool> superseded)
     {
         SharedPlan next;
         try
@@ -173,7 +174,7 @@ public sealed class OssuaryConnectionFactory : IConnectionFactory, IDisposable
 
         lock (_lock)
         {
-            if (_disposed)
+            if (_disposed || superseded())
             {
                 next.Release();
                 return OptionsApplied.Taken;

@@ -133,14 +133,15 @@ internal sealed class ServerPlanSource : IDisposable
     /// its identity key file could not be read. Its files are read before the lock is taken, which then only
     /// swaps the plan: a key file on a hung mount (NFS, FUSE) read under the lock held up a revocation from
     /// the authorized-keys file (<see cref="OnFileChanged"/> waits for the lock) and the host's stop, for as
-    /// long as the mount did not answer.
+    /// long as the mount did not answer. <paramref name="superseded"/>, asked under the lock, says the follower gave
+    /// up on this call (a read that hung, a newer value applied beside it): it then puts nothing in force.
     /// </summary>
-    private OptionsApplied OnOptionsChanged(OssuaryServerOptions options, bool again)
+    private OptionsApplied OnOptionsChanged(OssuaryServerOptions options, bool again, Func<bool> superseded)
     {
         options = options.Copy();
         if (again)
         {
-            return ReadIdentityAgain();
+            return ReadIdentityAgain(superseded);
         }
 
         OssuaryServerOptions inForce;
@@ -177,8 +178,9 @@ internal sealed class ServerPlanSource : IDisposable
             read = ReadIdentity(options);
             lock (_lock)
             {
-                if (_disposed)
+                if (_disposed || superseded())
                 {
+                    ForgetPendingFile(options.AuthorizedKeysFile, newFile);
                     watcher?.Dispose();
                     read.Identity?.Dispose();
                     return OptionsApplied.Taken;
@@ -206,8 +208,7 @@ internal sealed class ServerPlanSource : IDisposable
         {
             lock (_lock)
             {
-                _pendingFile = null;
-                _pendingKeys = null;
+                ForgetPendingFile(options.AuthorizedKeysFile, newFile);
             }
 
             watcher?.Dispose(); // its late events find the options naming another file, and are ignored
@@ -216,10 +217,23 @@ internal sealed class ServerPlanSource : IDisposable
     }
 
     /// <summary>
+    /// Stops keeping what the watcher of <paramref name="file"/> reads for a reload that did not put it in force;
+    /// left alone when a later reload, running beside one that hung, names another file. Call under the lock.
+    /// </summary>
+    private void ForgetPendingFile(string? file, bool newFile)
+    {
+        if (newFile && _pendingFile == file)
+        {
+            _pendingFile = null;
+            _pendingKeys = null;
+        }
+    }
+
+    /// <summary>
     /// The options in force name an identity key file that could not be read, and the key before it is
     /// presented meanwhile: read the file again (before the lock is taken), and present its key once it can be.
     /// </summary>
-    private OptionsApplied ReadIdentityAgain()
+    private OptionsApplied ReadIdentityAgain(Func<bool> superseded)
     {
         OssuaryServerOptions inForce;
         lock (_lock)
@@ -240,7 +254,7 @@ internal sealed class ServerPlanSource : IDisposable
 
         lock (_lock)
         {
-            if (_disposed)
+            if (_disposed || superseded())
             {
                 identity?.Dispose();
                 return OptionsApplied.Taken;
