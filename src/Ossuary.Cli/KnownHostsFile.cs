@@ -77,7 +77,7 @@ internal static class KnownHostsFile
             // Lines as the library reads them, each at most its 64 KiB: ReadLine gathered a line however
             // long, and a file that another writer replaced since the check with one endless line (or a
             // sparse file of zeros) filled the memory while the tool was only saying which line held the key.
-            foreach ((int number, string line, _) in TrustFileLine.Read(reader, path))
+            foreach ((int number, string line, _) in TrustFileLine.Read(reader, path, "known-hosts"))
             {
                 if (Matches(line, server))
                 {
@@ -122,8 +122,19 @@ internal static class KnownHostsFile
     private static int Rewrite(FileStream file, string path, HostPort server, string? added)
     {
         ClearDeadDrafts(path);
-        byte[] content = new byte[file.Length];
-        file.ReadExactly(content);
+        byte[] content;
+        try
+        {
+            // Read up to the bound of any trust file, not allocated whole at the length it says it has: the file
+            // held is the name's file now, which may be another than the one read before (swapped in meanwhile,
+            // a log or a sparse file of many GiB named by mistake), and its length was taken at its word.
+            content = TrustFileSize.ReadAll(file, path, "known-hosts");
+        }
+        catch (FormatException ex)
+        {
+            throw new CliException($"known-hosts file is malformed: {ex.Message}", ExitCodes.BadInput);
+        }
+
         if (OtherEncoding(content) is { } encoding)
         {
             // Split on UTF-8 bytes, no line of it matched, and an appended line read back as garbage.
@@ -321,8 +332,14 @@ internal static class KnownHostsFile
     /// and write it) yet lets <see cref="ReplaceWith"/> rename the new file over it; the library's
     /// writers wait by opening the name again, so they take the new file.
     /// </remarks>
+    /// <remarks>
+    /// While another process holds it, the tool says so and waits, up to <see cref="OssuaryKnownHosts.LockWait"/>: it
+    /// waited without a word, then failed as bad input (exit 2); the failure is now exit 1 (<see cref="SystemFailure.Held"/>).
+    /// </remarks>
     private static FileStream OpenExclusive(string path, FileMode mode) =>
-        OssuaryKnownHosts.OpenWithRetry(path, mode, FileAccess.ReadWrite, OperatingSystem.IsWindows() ? FileShare.Delete : FileShare.None);
+        OssuaryKnownHosts.OpenWithRetry(path, mode, FileAccess.ReadWrite, OperatingSystem.IsWindows() ? FileShare.Delete : FileShare.None,
+            held: () => Console.Error.WriteLine(
+                $"ossuary: another process holds {path} locked (another ossuary writing it, or any process that may open it: flock); waiting up to {OssuaryKnownHosts.LockWait.TotalSeconds:0} s for it"));
 
     /// <summary>
     /// Replaces what the file says about host:port with <paramref name="key"/>, in one hold of the

@@ -39,15 +39,24 @@ internal sealed class HeldFileOpening
         }
     }
 
-    /// <summary>True for .NET's refusal of an open whose lock another open of the file holds (EWOULDBLOCK from flock; a sharing violation on Windows).</summary>
+    /// <summary>Whether an attempt found the file held by another writer: the caller may say that it waits.</summary>
+    public bool Held { get; private set; }
+
+    /// <summary>
+    /// True for .NET's refusal of an open whose lock another open of the file holds (EWOULDBLOCK from flock; a
+    /// sharing or lock violation on Windows): the one refusal that goes once the holder lets go. Any other (a
+    /// folder or a file where a folder belongs, a loop of links, a read-only file system, a full disk) was
+    /// tried again for <see cref="OssuaryKnownHosts.LockWait"/> as well, and said after 10 s what it said at once.
+    /// </summary>
     private static bool IsHeld(IOException ex) =>
-        ex.GetType() == typeof(IOException) && ex.HResult == (OperatingSystem.IsWindows() ? unchecked((int)0x80070020) : OperatingSystem.IsMacOS() ? 35 : 11);
+        ex.GetType() == typeof(IOException)
+        && (OperatingSystem.IsWindows() ? ex.HResult is unchecked((int)0x80070020) or unchecked((int)0x80070021) : ex.HResult == (OperatingSystem.IsMacOS() ? 35 : 11));
 
     /// <summary>
     /// The file, open and still named by the path; null if another writer holds it (wait
     /// <paramref name="pause"/>, then try again) or it was replaced meanwhile (try again at once, pause 0).
     /// </summary>
-    /// <exception cref="IOException">Another writer held it for longer than <see cref="OssuaryKnownHosts.LockWait"/> (the message names the file and says so), it was replaced too often, or it cannot be opened.</exception>
+    /// <exception cref="IOException">Another writer held it for longer than <see cref="OssuaryKnownHosts.LockWait"/> (the message names the file and says so), it was replaced too often, or it cannot be opened (at once, with the system's reason).</exception>
     /// <exception cref="UnauthorizedAccessException">The file opened is a named pipe, a socket or a device.</exception>
     public FileStream? TryOpen(out TimeSpan pause)
     {
@@ -57,9 +66,9 @@ internal sealed class HeldFileOpening
         {
             file = new FileStream(_path, _options);
         }
-        catch (IOException ex) when (ex is not (FileNotFoundException or DirectoryNotFoundException or PathTooLongException)
-            && Environment.TickCount64 - _started < OssuaryKnownHosts.LockWait.TotalMilliseconds)
+        catch (IOException ex) when (IsHeld(ex) && Environment.TickCount64 - _started < OssuaryKnownHosts.LockWait.TotalMilliseconds)
         {
+            Held = true;
             pause = TimeSpan.FromMilliseconds(_pause);
             _pause = Math.Min(_pause * 2, MaxPause);
             return null;

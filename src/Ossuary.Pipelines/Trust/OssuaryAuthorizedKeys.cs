@@ -29,13 +29,17 @@ public static class OssuaryAuthorizedKeys
     internal static Stream OpenFile(string path) =>
         TrustFileSize.Capped(TrustFilePermissions.OpenRead(path, "authorized-keys", "admit their own key"), path, "authorized-keys");
 
-    /// <summary>Reads keys from <paramref name="reader"/>; <paramref name="source"/> names it in error messages.</summary>
-    /// <exception cref="FormatException">A line is malformed, longer than any key line (64 KiB characters, refused before more of it is read), or holds a key no client can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
+    /// <summary>
+    /// Reads keys from <paramref name="reader"/>; <paramref name="source"/> names it in error messages. At most
+    /// 16 Mi characters (16,777,216, the bound of a file's bytes, see <see cref="Load"/>) are read from it: a
+    /// reader that has more is refused once that many are read, not read to its end.
+    /// </summary>
+    /// <exception cref="FormatException">A line is malformed, longer than any key line (64 KiB characters, refused before more of it is read), or holds a key no client can prove (the anonymous key, all zeros); the message gives the source and line number. Or the reader has more than 16 Mi characters; the message names the source.</exception>
     public static IReadOnlyList<OssuaryPublicKey> Parse(TextReader reader, string source = "authorized keys")
     {
         ArgumentNullException.ThrowIfNull(reader);
         var keys = new List<OssuaryPublicKey>();
-        foreach ((int lineNumber, string line, _) in TrustFileLine.Read(reader, source))
+        foreach ((int lineNumber, string line, _) in TrustFileLine.Read(reader, source, "authorized-keys"))
         {
             if (TrustFileLine.Split(line, 2) is { } fields)
             {

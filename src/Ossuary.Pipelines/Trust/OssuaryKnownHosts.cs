@@ -186,8 +186,12 @@ public sealed class OssuaryKnownHosts
         }
     }
 
-    /// <summary>Reads entries from <paramref name="reader"/> into an in-memory set.</summary>
-    /// <exception cref="FormatException">A line is malformed, longer than any key line (64 KiB characters, refused before more of it is read), or holds a key no server can prove (the anonymous key, all zeros); the message gives the source and line number.</exception>
+    /// <summary>
+    /// Reads entries from <paramref name="reader"/> into an in-memory set. At most 16 Mi characters (16,777,216,
+    /// the bound of a file's bytes, see <see cref="Load(string)"/>) are read from it: a reader that has more is
+    /// refused once that many are read, not read to its end.
+    /// </summary>
+    /// <exception cref="FormatException">A line is malformed, longer than any key line (64 KiB characters, refused before more of it is read), or holds a key no server can prove (the anonymous key, all zeros); the message gives the source and line number. Or the reader has more than 16 Mi characters; the message names the source.</exception>
     public static OssuaryKnownHosts Parse(TextReader reader, string source = "known hosts") =>
         new(null, ParseEntries(reader, source, forgiveCutEnd: false, out _));
 
@@ -502,14 +506,26 @@ public sealed class OssuaryKnownHosts
     /// (through InternalsVisibleTo), which replace the file by renaming a new one over it. See
     /// <see cref="HeldFileOpening"/> for why the file locked is checked to be the one the name leads to.
     /// </summary>
-    internal static FileStream OpenWithRetry(string path, FileMode mode, FileAccess access, FileShare share)
+    /// <param name="path">The file.</param>
+    /// <param name="mode">How to open it.</param>
+    /// <param name="access">What for.</param>
+    /// <param name="share">What other opens it lets through.</param>
+    /// <param name="held">Called once, when an attempt first finds the file held by another writer: the tool says that it waits, and for how long.</param>
+    internal static FileStream OpenWithRetry(string path, FileMode mode, FileAccess access, FileShare share, Action? held = null)
     {
         var opening = new HeldFileOpening(path, mode, access, share);
+        bool told = false;
         while (true)
         {
             if (opening.TryOpen(out TimeSpan pause) is { } file)
             {
                 return file;
+            }
+
+            if (opening.Held && !told)
+            {
+                told = true;
+                held?.Invoke();
             }
 
             Thread.Sleep(pause);
@@ -567,7 +583,7 @@ public sealed class OssuaryKnownHosts
         ArgumentNullException.ThrowIfNull(reader);
         var entries = new List<KnownHost>();
         cutLine = 0;
-        foreach ((int lineNumber, string line, bool ended) in TrustFileLine.Read(reader, source))
+        foreach ((int lineNumber, string line, bool ended) in TrustFileLine.Read(reader, source, "known-hosts"))
         {
             try
             {

@@ -17,18 +17,32 @@ internal static class TrustFileLine
 
     /// <summary>
     /// The lines of <paramref name="reader"/> with their numbers, ended as <see cref="TextReader.ReadLine"/>
-    /// ends them (CR LF, LF or CR), each at most <see cref="MaxLineLength"/> characters. Ended is false
-    /// only for a last line that no line break ends: what a crash leaves of a line being appended.
+    /// ends them (CR LF, LF or CR), each at most <see cref="MaxLineLength"/> characters, and all of them at
+    /// most <see cref="TrustFileSize.MaxBytes"/> characters. Ended is false only for a last line that no line
+    /// break ends: what a crash leaves of a line being appended.
     /// </summary>
-    /// <exception cref="FormatException">A line is longer; the message gives the source and line number.</exception>
-    public static IEnumerable<(int Number, string Text, bool Ended)> Read(TextReader reader, string source)
+    /// <remarks>
+    /// The whole is bounded as a file is (<see cref="TrustFileSize"/>), since a caller's reader has no end
+    /// of its own: an endless one of short lines (a generator, a socket) was read for ever, every key of it kept.
+    /// </remarks>
+    /// <param name="reader">The lines.</param>
+    /// <param name="source">Names them in error messages.</param>
+    /// <param name="kind">What they are, for the message past the whole's bound ("known-hosts").</param>
+    /// <exception cref="FormatException">A line is longer, or all of them are; the message gives the source (and line number).</exception>
+    public static IEnumerable<(int Number, string Text, bool Ended)> Read(TextReader reader, string source, string kind)
     {
         var line = new System.Text.StringBuilder();
         int number = 0;
         bool afterCarriageReturn = false;
+        long read = 0;
         while (true)
         {
             int c = reader.Read();
+            if (c != -1 && ++read > TrustFileSize.MaxBytes)
+            {
+                throw TrustFileSize.TooLong(source, kind);
+            }
+
             if (c == '\n' && afterCarriageReturn)
             {
                 afterCarriageReturn = false; // the second half of a CR LF

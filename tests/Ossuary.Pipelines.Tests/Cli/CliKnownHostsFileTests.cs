@@ -381,6 +381,36 @@ public sealed class CliKnownHostsFileTests : CliTestBase
     }
 
     [Fact]
+    public void RemoveRefusesAFileLongerThanAnyTrustFileWithoutReadingItWhole()
+    {
+        // remove and set read the file they hold into an array of the length it said it had, allocated at
+        // once: the file held is whatever the name leads to once the lock is had (swapped in since the check,
+        // or a log named by mistake), and a sparse file of many GiB was taken at its word. Past the bound of
+        // any trust file (16 MiB) it is refused, as the library refuses it. Called here in this process, as
+        // the file held is not the one the command checked: a sparse file, its first line the server's.
+        Assembly tool = Assembly.LoadFrom(ToolProcess.AssemblyPath);
+        MethodInfo remove = tool.GetType("Ossuary.Cli.KnownHostsFile", throwOnError: true)!
+            .GetMethod("Remove", BindingFlags.Public | BindingFlags.Static)!;
+        object server = tool.GetType("Ossuary.Cli.Net.HostPort", throwOnError: true)!
+            .GetMethod("Parse", BindingFlags.Public | BindingFlags.Static)!.Invoke(null, ["example.org:7000"])!;
+        string path = Path.Combine(Dir, "known_hosts");
+        File.WriteAllText(path, $"example.org:7000 {Old}\n");
+        long length = TrustFileSize.MaxBytes + 4096L;
+        using (var grown = new FileStream(path, FileMode.Open, FileAccess.Write))
+        {
+            grown.SetLength(length); // a hole: nothing written
+        }
+
+        var thrown = Assert.Throws<TargetInvocationException>(() => remove.Invoke(null, [path, server]));
+
+        Assert.Equal("CliException", thrown.InnerException!.GetType().Name);
+        Assert.Contains($"{path}: the known-hosts file is longer than 16 MiB", thrown.InnerException.Message, StringComparison.Ordinal);
+        Assert.Equal(2, thrown.InnerException.GetType().GetProperty("ExitCode")!.GetValue(thrown.InnerException)); // bad input
+        Assert.Equal(length, new FileInfo(path).Length); // left as it was, no backup made
+        Assert.False(File.Exists(path + ".old"));
+    }
+
+    [Fact]
     public void SayingWhichLinesHoldAChangedKeyRefusesALineLongerThanTheLibraryReads()
     {
         // The client refusing a changed key reads the file again to name the lines that hold the old key.
