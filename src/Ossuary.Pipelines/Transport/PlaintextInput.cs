@@ -43,7 +43,7 @@ namespace Ossuary.Pipelines.Transport;
 /// thread, and allocate nothing: an async method's box is queued as it is.
 /// </para>
 /// </remarks>
-internal sealed class PlaintextInput : PipeReader, IValueTaskSource<ReadResult>
+internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<ReadResult>
 {
     // Room for four full frames before the inbound loop waits; it goes on once fewer than two are unexamined.
     private const long PauseThreshold = 4 * OssuarySession.MaxPlaintextLength;
@@ -218,25 +218,6 @@ internal sealed class PlaintextInput : PipeReader, IValueTaskSource<ReadResult>
         Release(free, freeEnd);
     }
 
-    public override void CancelPendingRead()
-    {
-        lock (Writer)
-        {
-            if (!_readWaiting)
-            {
-                _readCancelPending = true;
-                return;
-            }
-
-            // A read CancelPendingRead ended is not one the application holds: a Pipe lets its reader read
-            // again or complete without AdvanceTo, and PipeReader.AsStream() never advances after one. So
-            // it gets an empty buffer, nothing consumed or examined (the next read still waits for new bytes,
-            // or returns those that came meanwhile), and disposal need not wait for its AdvanceTo.
-            _handedOurs = true;
-            CompleteWaitingRead(new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: true, isCompleted: false), null);
-        }
-    }
-
     public override void Complete(Exception? exception = null)
     {
         Block? free = null;
@@ -288,89 +269,6 @@ internal sealed class PlaintextInput : PipeReader, IValueTaskSource<ReadResult>
             }
 
             if (CompleteReaderLocked(null))
-            {
-                (free, freeEnd) = TakeChain(null);
-            }
-        }
-
-        Release(free, freeEnd);
-    }
-
-    /// <summary>
-    /// Makes what the inbound loop wrote readable. Returns completed once the application has completed
-    /// its input (throwing what it completed it with, if anything), cancelled after <see cref="CancelPendingFlush"/>,
-    /// and waits while four full frames are unexamined.
-    /// </summary>
-    public ValueTask<FlushResult> FlushAsync()
-    {
-        lock (Writer)
-        {
-            Commit();
-            if (_readerCompleted)
-            {
-                if (_completedWith is { } completedWith)
-                {
-                    ExceptionDispatchInfo.Throw(completedWith);
-                }
-
-                return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
-            }
-
-            if (_flushCancelPending)
-            {
-                _flushCancelPending = false;
-                return new ValueTask<FlushResult>(new FlushResult(isCanceled: true, isCompleted: false));
-            }
-
-            if (!_writerPaused)
-            {
-                return default;
-            }
-
-            Writer.Flush.Reset();
-            _flushWaiting = true;
-            return new ValueTask<FlushResult>(Writer, Writer.Flush.Version);
-        }
-    }
-
-    /// <summary>Ends a flush waiting for room with a cancelled result, or, if none waits, the next flush.</summary>
-    public void CancelPendingFlush()
-    {
-        lock (Writer)
-        {
-            _writerPaused = false;
-            if (_flushWaiting)
-            {
-                Resume(new FlushResult(isCanceled: true, isCompleted: false));
-            }
-            else
-            {
-                _flushCancelPending = true;
-            }
-        }
-    }
-
-    /// <summary>The inbound loop is done: what it wrote is readable, and reads then see the end (or the parked failure).</summary>
-    public void CompleteWriter()
-    {
-        Block? free = null;
-        Block? freeEnd = null;
-        lock (Writer)
-        {
-            if (_writerCompleted)
-            {
-                return;
-            }
-
-            Commit();
-            _writerCompleted = true;
-            _writerHoldsMemory = false;
-            if (_readWaiting && TryTakeResult(out ReadResult result, out ExceptionDispatchInfo? failure))
-            {
-                CompleteWaitingRead(result, failure);
-            }
-
-            if (_readerCompleted)
             {
                 (free, freeEnd) = TakeChain(null);
             }
@@ -463,20 +361,6 @@ internal sealed class PlaintextInput : PipeReader, IValueTaskSource<ReadResult>
         }
     }
 
-    private void CancelRead(CancellationToken token)
-    {
-        lock (Writer)
-        {
-            if (_readWaiting && _readToken == token)
-            {
-                _readWaiting = false;
-                _readCancellation = default;
-                _readToken = default;
-                _read.SetException(new OperationCanceledException(token));
-            }
-        }
-    }
-
     /// <summary>Marks the reader completed; true if the writer is too, and the blocks can go.</summary>
     private bool CompleteReaderLocked(Exception? exception)
     {
@@ -496,174 +380,5 @@ internal sealed class PlaintextInput : PipeReader, IValueTaskSource<ReadResult>
         }
 
         return _writerCompleted;
-    }
-
-    private void Resume(FlushResult result)
-    {
-        _writerPaused = false;
-        if (_flushWaiting)
-        {
-            _flushWaiting = false;
-            Writer.Flush.SetResult(result);
-        }
-    }
-
-    private void Commit()
-    {
-        if (_unflushed == 0)
-        {
-            return;
-        }
-
-        _tail!.SetLength(_tailEnd);
-        _committedBlock = _tail;
-        _committedEnd = _tailEnd;
-        _committed += _unflushed;
-        long before = _unexamined;
-        _unexamined += _unflushed;
-        _unflushed = 0;
-        if (before < PauseThreshold && _unexamined >= PauseThreshold && !_readerCompleted)
-        {
-            _writerPaused = true;
-        }
-
-        if (_readWaiting && TryTakeResult(out ReadResult result, out ExceptionDispatchInfo? failure))
-        {
-            CompleteWaitingRead(result, failure);
-        }
-    }
-
-    private long PositionOf(SequencePosition position) =>
-        position.GetObject() is Block block ? block.RunningIndex + position.GetInteger() : _consumed;
-
-    /// <summary>Moves the head to <paramref name="consumedAt"/>; returns the blocks now wholly consumed, to release outside the lock.</summary>
-    private (Block? Free, Block? End) Consume(SequencePosition consumed, long consumedAt)
-    {
-        if (consumedAt == _consumed || consumed.GetObject() is not Block at)
-        {
-            return (null, null);
-        }
-
-        Block? free = _head;
-        Block first = at;
-        int start = consumed.GetInteger();
-        if (start == at.Memory.Length && at != _tail && at.NextBlock is { } next)
-        {
-            first = next; // consumed to the end of a block the writer has left
-            start = 0;
-        }
-
-        _consumed = consumedAt;
-        if (_consumed == _committed && _unflushed == 0 && !_writerHoldsMemory)
-        {
-            // Everything read and nothing in the writer's hands: every block goes back.
-            return TakeChain(null);
-        }
-
-        _head = first;
-        _headStart = start;
-        return free == first ? (null, null) : (free, first);
-    }
-
-    /// <summary>Unlinks the whole chain (both ends done, or nothing left in it); returns it from <paramref name="from"/> or its head.</summary>
-    private (Block? Free, Block? End) TakeChain(Block? from)
-    {
-        Block? free = from ?? _head;
-        _head = null;
-        _headStart = 0;
-        _committedBlock = null;
-        _committedEnd = 0;
-        _tail = null;
-        _tailEnd = 0;
-        _committed += _unflushed;
-        _unflushed = 0;
-        _consumed = _committed;
-        _examined = _committed;
-        _unexamined = 0;
-        return (free, null);
-    }
-
-    /// <summary>Zeroes and pools the blocks from <paramref name="free"/> up to (not including) <paramref name="end"/>.</summary>
-    private static void Release(Block? free, Block? end)
-    {
-        while (free is not null && free != end)
-        {
-            Block? next = free.NextBlock; // before Dispose, which unlinks it
-            free.Dispose();
-            free = next;
-        }
-    }
-
-    private Memory<byte> GetMemory(int sizeHint)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(sizeHint);
-        lock (Writer)
-        {
-            if (_writerCompleted)
-            {
-                throw new InvalidOperationException("Writing is not allowed after writer was completed.");
-            }
-
-            int size = Math.Max(sizeHint, 1);
-            if (_tail is null || _tail.Array.Length - _tailEnd < size)
-            {
-                Block block = PlaintextMemoryPool.Instance.RentBlock(Math.Max(sizeHint, MinimumBlockSize));
-                if (_tail is null)
-                {
-                    block.StartChain(_committed);
-                    _head = block;
-                    _headStart = 0;
-                    _committedBlock = block;
-                    _committedEnd = 0;
-                }
-                else
-                {
-                    _tail.SetLength(_tailEnd);
-                    block.StartChain(_tail.RunningIndex + _tailEnd);
-                    _tail.Link(block);
-                }
-
-                _tail = block;
-                _tailEnd = 0;
-            }
-
-            _writerHoldsMemory = true;
-            return new Memory<byte>(_tail.Array, _tailEnd, _tail.Array.Length - _tailEnd);
-        }
-    }
-
-    private void Advance(int bytes)
-    {
-        lock (Writer)
-        {
-            if (bytes < 0 || (_tail is null ? bytes > 0 : bytes > _tail.Array.Length - _tailEnd))
-            {
-                throw new ArgumentOutOfRangeException(nameof(bytes));
-            }
-
-            _tailEnd += bytes;
-            _unflushed += bytes;
-            _writerHoldsMemory = false;
-        }
-    }
-
-    /// <summary>The inbound loop's end of the input: the session opens frames into it; it is also the input's lock.</summary>
-    internal sealed class InboundWriter(PlaintextInput input) : IBufferWriter<byte>, IValueTaskSource<FlushResult>
-    {
-        /// <summary>A flush waiting for room completes through this.</summary>
-        public ManualResetValueTaskSourceCore<FlushResult> Flush = new() { RunContinuationsAsynchronously = true };
-
-        public void Advance(int count) => input.Advance(count);
-
-        public Memory<byte> GetMemory(int sizeHint = 0) => input.GetMemory(sizeHint);
-
-        public Span<byte> GetSpan(int sizeHint = 0) => input.GetMemory(sizeHint).Span;
-
-        FlushResult IValueTaskSource<FlushResult>.GetResult(short token) => Flush.GetResult(token);
-
-        ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token) => Flush.GetStatus(token);
-
-        void IValueTaskSource<FlushResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            Flush.OnCompleted(continuation, state, token, flags);
     }
 }
