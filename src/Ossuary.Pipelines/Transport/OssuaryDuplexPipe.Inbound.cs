@@ -191,7 +191,7 @@ public sealed partial class OssuaryDuplexPipe
             // more is sent (a completed flush), not wait for the outbound loop to finish the farewell first.
             if (sessionEnded)
             {
-                _outputWriter.EndConnection();
+                _output.EndConnection();
 
                 // And a WhenSentAsync waiting for bytes the output had not sent yet: they never reach the peer now.
                 Interlocked.Exchange(ref _sentSignal, null)?.TrySetResult();
@@ -223,7 +223,7 @@ public sealed partial class OssuaryDuplexPipe
             }
 
             // Whatever ended the input, a farewell may be due: the writer loop owns the transport writer.
-            _output.Reader.CancelPendingRead();
+            _output.CancelOutboundRead();
 
             // The transport's input is completed only once the output is done with the transport: a
             // transport over a stream it owns (PipeReader.Create's default) disposes the stream when its

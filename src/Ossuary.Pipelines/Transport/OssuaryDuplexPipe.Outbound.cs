@@ -13,7 +13,7 @@ public sealed partial class OssuaryDuplexPipe
     /// </summary>
     private async Task RunOutboundAsync()
     {
-        PipeReader application = _output.Reader;
+        PlaintextOutput application = _output;
         PipeWriter transport = _transport.Output;
         Exception? failure = null;
         bool abandoned = false;
@@ -30,11 +30,11 @@ public sealed partial class OssuaryDuplexPipe
                 ReadResult read;
                 try
                 {
-                    read = await application.ReadAsync().ConfigureAwait(false);
+                    read = await application.ReadOutboundAsync().ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    // The pipe itself failed (Output parks an application's exception instead, below):
+                    // The output itself failed (it parks an application's exception instead, below):
                     // nothing more can be read, so tell the peer it failed.
                     applicationFailure = ex;
                     readThrew = true;
@@ -42,15 +42,15 @@ public sealed partial class OssuaryDuplexPipe
                 }
 
                 // The application completed its output with an error, or an abort parked its reason and
-                // cancelled this read (see PlaintextWriter): what was written before is sealed below,
+                // cancelled this read (see PlaintextOutput): what was written before is sealed below,
                 // then the Disconnect tells the peer it failed. Disposal under a write in progress
                 // cancels it too: the output ends with what was flushed. That write (GetMemory, not yet Advance)
                 // commits what it puts in only as its call ends, after the Disconnect below, so it is never sent:
                 // a clean Disconnect told the peer it had everything, the error flag says it may not. Looked at
                 // once: a write that ended since disposal's wake-up completed the pipe, and the next read has its bytes.
-                bool writeCut = read.IsCanceled && !read.IsCompleted && _outputWriter.CompletionWaiting;
-                bool ended = read.IsCompleted || (read.IsCanceled && (_outputWriter.Failure is not null || writeCut));
-                if (ended && _outputWriter.Failure is { } parked)
+                bool writeCut = read.IsCanceled && !read.IsCompleted && _output.CompletionWaiting;
+                bool ended = read.IsCompleted || (read.IsCanceled && (_output.Failure is not null || writeCut));
+                if (ended && _output.Failure is { } parked)
                 {
                     applicationFailure ??= parked;
                 }
@@ -85,7 +85,7 @@ public sealed partial class OssuaryDuplexPipe
 
                 if (!readThrew)
                 {
-                    application.AdvanceTo(ended || finished ? read.Buffer.End : buffer.End);
+                    application.AdvanceOutboundTo(ended || finished ? read.Buffer.End : buffer.End);
                 }
 
                 if (writeCut && carriesOurs)
@@ -152,7 +152,7 @@ public sealed partial class OssuaryDuplexPipe
         _outboundFailure = failure;
         try
         {
-            await application.CompleteAsync().ConfigureAwait(false);
+            application.CompleteOutboundReader();
 
             // Completed cleanly, a stream transport's writer (PipeWriter.Create) writes what it still
             // holds to the stream, with no way left to cancel it: for a peer that stopped reading,
@@ -199,7 +199,7 @@ public sealed partial class OssuaryDuplexPipe
         {
             // The peer's end counts too: the output may stay stuck on a peer that said goodbye and stopped
             // reading until disposal, and what it has not sent by now is discarded by the peer anyway.
-            if (_outboundEnded || _outputWriter.ConnectionEnded)
+            if (_outboundEnded || _output.ConnectionEnded)
             {
                 // Disposal cut a write: the direct cause, ahead of how the input ended after it (our disposal's doing too).
                 const string Unsent = "The Ossuary connection ended before everything written to it was sent.";
@@ -212,7 +212,7 @@ public sealed partial class OssuaryDuplexPipe
 
             // The loop may have moved on between the first check and publishing the signal. The
             // CompareExchange above is a full fence, so this read cannot pass it (see ReportSent).
-            if (Volatile.Read(ref _sentBytes) >= total || _outboundEnded || _outputWriter.ConnectionEnded)
+            if (Volatile.Read(ref _sentBytes) >= total || _outboundEnded || _output.ConnectionEnded)
             {
                 continue;
             }

@@ -47,19 +47,6 @@ namespace Ossuary.Pipelines.Transport;
 /// </remarks>
 public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
 {
-    // Pipe thresholds for the plaintext output: room for four full frames before the producer waits
-    // (PlaintextInput has the same for the input).
-    private const long PauseThreshold = 4 * OssuarySession.MaxPlaintextLength;
-    private const long ResumeThreshold = 2 * OssuarySession.MaxPlaintextLength;
-
-    // PipeOptions are immutable: every connection shares these (an idle connection is mostly its objects).
-    // The output holds plaintext: its memory is zeroed as it is given back (PlaintextMemoryPool).
-    private static readonly PipeOptions OutputOptions = new(
-        pool: PlaintextMemoryPool.Instance,
-        pauseWriterThreshold: PauseThreshold,
-        resumeWriterThreshold: ResumeThreshold,
-        useSynchronizationContext: false);
-
     private readonly IDuplexPipe _transport;
     private readonly OssuarySession _session;
     private readonly ConnectionTelemetry _telemetry;
@@ -68,10 +55,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // the loops hold the session's own lock across their calls (re-entered inside each), not one of their own.
     private Lock SessionLock => _session.Gate;
 
-    // The input is one object, reader and inbound loop's writer (no pipe: an idle connection holds it and no block).
+    // Each end is one object, the application's side and its loop's (no pipe: an idle connection holds no block).
     private readonly PlaintextInput _input;
-    private readonly Pipe _output;
-    private readonly PlaintextWriter _outputWriter;
+    private readonly PlaintextOutput _output;
     /// <summary>
     /// How long disposal waits for queued output (and the Disconnect) to reach a slow peer, and then for a peer
     /// still sending to close its end; a server's wait for a refused client to close its end too. The options'
@@ -141,15 +127,14 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         _telemetry = telemetry;
         Feature = feature;
         _input = new PlaintextInput();
-        _output = new Pipe(OutputOptions);
-        _outputWriter = new PlaintextWriter(_output.Writer);
+        _output = new PlaintextOutput();
     }
 
     /// <summary>Plaintext from the peer.</summary>
     public PipeReader Input => _input;
 
     /// <summary>Plaintext to the peer.</summary>
-    public PipeWriter Output => _outputWriter;
+    public PipeWriter Output => _output;
 
     /// <summary>What the handshake established.</summary>
     public IOssuaryConnectionFeature Feature { get; }
@@ -199,7 +184,7 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     }
 
     /// <summary>Plaintext bytes the application has put in <see cref="Output"/> so far (see <see cref="WhenSentAsync"/>).</summary>
-    internal long PlaintextWritten => _outputWriter.Written;
+    internal long PlaintextWritten => _output.Written;
 
     /// <summary>
     /// Plaintext bytes of <see cref="Output"/> sealed and taken by the transport's flush so far (what
@@ -460,15 +445,15 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// </summary>
     /// <remarks>
     /// Safe from any thread while the application writes: the application's writer is left alone
-    /// (see <see cref="PlaintextWriter.Abort"/>) and the outbound loop, woken here, ends the output.
+    /// (see <see cref="PlaintextOutput.Abort"/>) and the outbound loop, woken here, ends the output.
     /// </remarks>
     internal void Abort(Exception reason)
     {
         _abortReason ??= reason;
         _applicationFailure ??= reason;
-        _outputWriter.EndConnection(); // a write from now on is told nothing more is sent
-        _outputWriter.Abort(reason);
-        _output.Reader.CancelPendingRead();
+        _output.EndConnection(); // a write from now on is told nothing more is sent
+        _output.Abort(reason);
+        _output.CancelOutboundRead();
     }
 
     /// <summary>
@@ -508,9 +493,9 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
         // The application's ends, unless it is inside a read or write on another thread: then when
         // that call ends (its memory must not go back to the pool under it), and the outbound loop
         // is told now to send what was flushed and the Disconnect without waiting for it.
-        if (!_outputWriter.CompleteFromDisposal() && _outputWriter.CompletionWaiting)
+        if (!_output.CompleteFromDisposal() && _output.CompletionWaiting)
         {
-            _output.Reader.CancelPendingRead();
+            _output.CancelOutboundRead();
         }
 
         _input.CompleteFromDisposal();

@@ -1,24 +1,39 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Runtime.CompilerServices;
 
 namespace Ossuary.Pipelines.Transport;
 
 /// <summary>
-/// The application's end of the plaintext output: the plaintext pipe's writer, except that
-/// completing it with an exception completes the pipe cleanly and parks the exception here.
+/// The plaintext output: the writer the application sees and the outbound loop's reader end, in one
+/// object with no pipe behind it. It holds pooled plaintext blocks (<see cref="PlaintextMemoryPool"/>,
+/// each its own sequence segment) only while bytes are buffered, so an idle output is this object and
+/// its lock (a <see cref="Pipe"/> and the writer that wrapped it held seven objects, about 590 B a side).
 /// </summary>
 /// <remarks>
-/// Why this exists (the output's counterpart of <see cref="PlaintextInput"/>): a <see cref="Pipe"/>
-/// whose writer completes with an exception throws it from the reader's very next read, even with
-/// unread data buffered. The outbound loop then never saw the bytes the application had written
-/// (and flushed, and been told were accepted) just before it failed, and the peer got the
-/// Disconnect (error) without them. Parked here, the failure is read by the outbound loop once the
-/// pipe has given it everything: it seals those bytes, then sends the Disconnect (error).
-/// It also counts what the application has put in the output (<see cref="Written"/>), which
+/// <para>
+/// The buffer keeps the contract of the <see cref="Pipe"/> it replaces: a flush commits what was advanced
+/// and waits for room once four full frames are unconsumed, until the outbound loop has taken them down to
+/// under two; a token cancels a waiting flush (its bytes stay committed); <see cref="CancelPendingFlush"/>
+/// ends a waiting flush, or the next one, with a cancelled result; the loop's reads return everything
+/// committed, and a read the loop's <see cref="CancelOutboundRead"/> ended returns cancelled. Blocks are
+/// zeroed as they go back to the pool: once consumed, and at the end when both sides are done.
+/// </para>
+/// <para>
+/// Completing with an exception completes the output cleanly and parks the exception (<see cref="Failure"/>):
+/// a <see cref="Pipe"/> whose writer completes with an exception throws it from the reader's very next read,
+/// even with unread data buffered, and the peer got the Disconnect (error) without the bytes the application
+/// had written (and been told were accepted) just before it failed. Parked, the failure is read by the outbound
+/// loop once it has everything: it seals those bytes, then sends the Disconnect (error). The output also counts
+/// what the application has put in it (<see cref="Written"/>), which
 /// <see cref="OssuaryDuplexPipe.WhenSentAsync"/> callers wait for.
+/// </para>
+/// <para>
+/// Both ends take one lock (an object the application never sees). Waiting reads and flushes complete through
+/// reusable sources that run their continuations on the thread pool, never inline on the other end's thread:
+/// the outbound loop stays a separate hand-off, so several small writes still go out in one transport flush.
+/// </para>
 /// </remarks>
-internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
+internal sealed partial class PlaintextOutput : PipeWriter
 {
     private volatile Exception? _failure;
     private long _written;
@@ -29,13 +44,16 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     private volatile bool _completedByDisposal;
 
     // What is left of the memory the last GetMemory or GetSpan gave: the most Advance may count once
-    // the connection has ended, when the pipe, which checks that itself, is no longer told.
+    // the connection has ended, when the buffer, which checks that itself, is no longer told.
     private int _given;
 
     // Set when the connection ended under the application (the peer's Disconnect, a Reset, a failure):
-    // from then on a flush reports completed at once, as the pipe's does only once the outbound loop
-    // has finished its farewell and let its reader go, a moment after the application's read saw the end.
+    // from then on a flush reports completed at once, as the pipe's did only once the outbound loop
+    // had finished its farewell and let its reader go, a moment after the application's read saw the end.
     private volatile bool _connectionEnded;
+
+    /// <summary>Runs between two spans of a <see cref="WriteAsync"/> copy; tests only (null otherwise).</summary>
+    internal static Action<PlaintextOutput>? BetweenSpansForTests;
 
     /// <summary>True once the connection has ended under the application (see <see cref="EndConnection"/>): nothing more is sent.</summary>
     public bool ConnectionEnded => _connectionEnded;
@@ -46,9 +64,9 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     /// <summary>Plaintext bytes put in the output so far, flushed or not: they are all sent unless the connection fails.</summary>
     public long Written => Volatile.Read(ref _written);
 
-    public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+    public override bool CanGetUnflushedBytes => true;
 
-    public override long UnflushedBytes => inner.UnflushedBytes;
+    public override long UnflushedBytes => Volatile.Read(ref _unflushed);
 
     /// <summary>True while disposal waits for a write in progress to end before it completes the output.</summary>
     public bool CompletionWaiting => _call.CompletionWaiting;
@@ -56,19 +74,18 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     public override void Advance(int bytes)
     {
         // Once the connection has ended nothing more is sent, and a flush no longer commits or waits
-        // for room: advanced, the bytes piled up in the pipe for as long as the outbound loop was
-        // stuck on a peer that said goodbye and stopped reading (without bound for a writer that
-        // ignores IsCompleted, as Output.AsStream() does). Not advancing hands the same memory to the
-        // next write, as a pipe whose reader has completed does. Still counted: they were not sent.
+        // for room: advanced, the bytes piled up for as long as the outbound loop was stuck on a peer
+        // that said goodbye and stopped reading (without bound for a writer that ignores IsCompleted,
+        // as Output.AsStream() does). Not advancing hands the same memory to the next write, as a pipe
+        // whose reader has completed does. Still counted: they were not sent.
         if (_connectionEnded)
         {
-            // As a pipe whose reader has completed: the count is checked, and the memory stays the writer's.
             ArgumentOutOfRangeException.ThrowIfNegative(bytes);
             ArgumentOutOfRangeException.ThrowIfGreaterThan(bytes, _given);
         }
         else
         {
-            inner.Advance(bytes);
+            AdvanceBuffer(bytes);
         }
 
         _given -= bytes; // two Advances of one memory count together, as a pipe counts them
@@ -80,40 +97,26 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
         EnterCall();
-        Memory<byte> memory = inner.GetMemory(sizeHint);
+        Memory<byte> memory = RentMemory(sizeHint);
         _given = memory.Length;
         return memory;
     }
 
-    public override Span<byte> GetSpan(int sizeHint = 0)
-    {
-        EnterCall();
-        Span<byte> span = inner.GetSpan(sizeHint);
-        _given = span.Length;
-        return span;
-    }
+    public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         LeaveCall(); // a span taken and given up without Advance ends the write too
 
         // Disposal that landed between Advance and this flush completed the output at once (completing commits
-        // what was advanced): the pipe's flush then said nothing of it (not completed), and the writer's next
+        // what was advanced): a pipe's flush then said nothing of it (not completed), and the writer's next
         // GetMemory threw. A write disposal lands under is told the end, as one under GetMemory is.
         if (_completedAfterWrite || _completedByDisposal || _connectionEnded)
         {
             return new ValueTask<FlushResult>(Ended); // disposed under the write, or nothing more is sent
         }
 
-        ValueTask<FlushResult> flush = inner.FlushAsync(cancellationToken);
-        if (!flush.IsCompletedSuccessfully)
-        {
-            return flush.IsCompleted ? flush : WaitForRoomAsync(flush);
-        }
-
-        // Cancelled by EndConnection between the check above and the pipe's flush: the end, as below.
-        FlushResult result = flush.Result;
-        return new ValueTask<FlushResult>(result.IsCanceled && _connectionEnded ? Ended : result);
+        return FlushBuffer(cancellationToken);
     }
 
     /// <summary>
@@ -128,32 +131,24 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         // A flush already waiting for room (the output stuck on a peer that said goodbye and stopped
         // reading) waited on until the output unstuck or disposal, up to its 5 s: woken, it returns
         // completed as a flush made from now on does. Its bytes were committed, and go nowhere either way.
-        inner.CancelPendingFlush();
+        EndWaitingFlush();
     }
 
     private static FlushResult Ended => new(isCanceled: false, isCompleted: true);
 
-    // Only flushes that wait for room come here: the common flush allocates nothing.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FlushResult> WaitForRoomAsync(ValueTask<FlushResult> flush)
-    {
-        FlushResult result = await flush.ConfigureAwait(false);
-        return result.IsCanceled && _connectionEnded ? Ended : result;
-    }
-
-    // Copied here, not by the pipe's WriteAsync, so that Written is exact: that one drops a source
+    // Copied here chunk by chunk, not by the base WriteAsync, so that Written is exact: a pipe's drops a source
     // whose token is already cancelled, but keeps (and sends) one cancelled while it waits for room.
     public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
     {
         if (cancellationToken.IsCancellationRequested)
         {
-            return ValueTask.FromCanceled<FlushResult>(cancellationToken); // as the pipe's: nothing written
+            return ValueTask.FromCanceled<FlushResult>(cancellationToken); // as a pipe's: nothing written
         }
 
         long before = _written;
         try
         {
-            this.Write(source.Span);
+            Copy(source.Span);
         }
         catch (InvalidOperationException) when (_written != before && (_completedAfterWrite || _completedByDisposal))
         {
@@ -167,54 +162,30 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         ValueTask<FlushResult> flush = FlushAsync(cancellationToken);
         if (flush.IsCanceled)
         {
-            // The token was cancelled while the bytes were copied, and the pipe refused the flush at once,
-            // before committing them: Written counted bytes nothing would send, and OssuaryStream's
-            // FlushAsync waited for them forever. Committed now, the write ends as one cancelled
-            // while it waited for room: an OperationCanceledException, its bytes still sent.
-            Commit();
+            // The token was cancelled while the bytes were copied, and the flush was refused at once, before
+            // committing them: Written counted bytes nothing would send, and OssuaryStream's FlushAsync waited
+            // for them forever. Committed now, the write ends as one cancelled while it waited for room: an
+            // OperationCanceledException, its bytes still sent.
+            CommitBuffer();
         }
 
         return flush;
     }
 
-    /// <summary>Commits what the application wrote without waiting for room (a wait is cancelled at once).</summary>
-    private void Commit()
-    {
-        try
-        {
-            ValueTask<FlushResult> committed = inner.FlushAsync(CancellationToken.None);
-            if (!committed.IsCompleted)
-            {
-                inner.CancelPendingFlush(); // this flush's wait, which is pending: not a later flush's
-            }
-
-            // Observed, so that the cancellation is this flush's and the next one starts clean.
-            if (committed.IsCompleted)
-            {
-                _ = committed.Result;
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Disposal completed the writer meanwhile, and completing committed the bytes.
-        }
-    }
-
-    public override void CancelPendingFlush() => inner.CancelPendingFlush();
+    public override void CancelPendingFlush() => CancelFlush();
 
     // The failure is parked before the completion that publishes it to the outbound loop.
     public override void Complete(Exception? exception = null)
     {
         Park(exception);
         _call.MarkCompleted();
-        inner.Complete();
+        CompleteBuffer();
     }
 
     public override ValueTask CompleteAsync(Exception? exception = null)
     {
-        Park(exception);
-        _call.MarkCompleted();
-        return inner.CompleteAsync();
+        Complete(exception);
+        return default;
     }
 
     /// <summary>
@@ -229,23 +200,41 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         }
 
         _completedByDisposal = true;
-        inner.Complete();
+        CompleteBuffer();
         return true;
     }
 
     /// <summary>
-    /// Parks an abort's reason without completing the pipe: the abort comes from any thread, and
-    /// completing a writer under a GetMemory/Advance/FlushAsync in progress on another fails that
-    /// write and can hand the memory it is filling back to the pool. The caller wakes the outbound
-    /// loop, which ends the output by completing its reader: the writer's next flush reports completed.
+    /// Parks an abort's reason without completing the output: the abort comes from any thread, and
+    /// completing under a GetMemory/Advance/FlushAsync in progress on another fails that write and can
+    /// hand the memory it is filling back to the pool. The caller wakes the outbound loop, which ends the
+    /// output by completing its reader end: the writer's next flush reports completed.
     /// </summary>
     public void Abort(Exception reason) => Park(reason);
 
+    private void Copy(ReadOnlySpan<byte> source)
+    {
+        while (true)
+        {
+            Span<byte> span = GetSpan();
+            int count = Math.Min(span.Length, source.Length);
+            source[..count].CopyTo(span);
+            Advance(count);
+            source = source[count..];
+            if (source.IsEmpty)
+            {
+                return;
+            }
+
+            BetweenSpansForTests?.Invoke(this);
+        }
+    }
+
     /// <summary>
-    /// Refuses a write once the end is completed, as the pipe does, without asking the pipe: disposal
-    /// on another thread marks the gate before it completes the pipe, and memory the pipe handed out
-    /// in between went back to the pool under the write (its Advance then threw ArgumentOutOfRange).
-    /// Within a write whose completion waits (GetMemory again before Advance), the memory is still its own.
+    /// Refuses a write once the end is completed without asking the buffer: disposal on another thread
+    /// marks the gate before it completes the buffer, and memory handed out in between went back to the
+    /// pool under the write. Within a write whose completion waits (GetMemory again before Advance), the
+    /// memory is still its own.
     /// </summary>
     private void EnterCall()
     {
@@ -260,7 +249,7 @@ internal sealed class PlaintextWriter(PipeWriter inner) : PipeWriter
         if (_call.Leave())
         {
             _completedAfterWrite = true;
-            inner.Complete(); // what the write put in is committed, and sent before the Disconnect
+            CompleteBuffer(); // what the write put in is committed, and sent before the Disconnect
         }
     }
 
