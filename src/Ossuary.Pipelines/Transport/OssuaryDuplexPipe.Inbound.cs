@@ -328,7 +328,7 @@ public sealed partial class OssuaryDuplexPipe
 
     /// <summary>The likely causes of a failure before any data, for this client: its having no key, its key, or what it sent.</summary>
     private string RefusedHint => Feature.LocalPublicKey.IsAnonymous ? RefusedAnonymousHint
-        : _outputWriter.Written > 0 ? FailedAfterOurDataHint
+        : _output.Written > 0 ? FailedAfterOurDataHint
         : RefusedKeyHint;
 
     /// <summary>
