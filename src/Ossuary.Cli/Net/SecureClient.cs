@@ -39,7 +39,7 @@ internal sealed class SecureClient : IAsyncDisposable
             OssuaryDuplexPipe secure = await OssuaryDuplexPipe.ConnectAsync(socket, options, bound.Token);
             return new SecureClient(socket, secure);
         }
-        catch (OssuaryException ex) when (socket is not null && PeerDiagnosis.NotOssuary(ex, socket, server.ToString(), options.HandshakeTimeout) is { } message)
+        catch (OssuaryException ex) when (socket is not null && PeerDiagnosis.NotOssuary(ex, socket, server.ToString(), options.HandshakeTimeout, peerIsServer: true) is { } message)
         {
             await socket.DisposeAsync();
             throw new CliException(message, ExitCodes.Failure);

@@ -52,7 +52,7 @@ internal static class ServerHandshake
                    $"{setup.Identity.PublicKey}, or it failed; this server refused nothing";
         }
 
-        if (PeerDiagnosis.NotOssuary(ex, pipe, $"connection from {peer}", timeout) is { } notOssuary)
+        if (PeerDiagnosis.NotOssuary(ex, pipe, $"connection from {peer}", timeout, peerIsServer: false) is { } notOssuary)
         {
             return notOssuary;
         }

@@ -20,7 +20,7 @@ namespace Ossuary.Pipelines.Integrations;
 /// unread in the input, so read it to its end), on <see cref="Abort"/> and on dispose;
 /// its callbacks run on the thread pool when the connection's end fires it, on the caller's thread
 /// when <see cref="Abort"/> or <see cref="DisposeAsync"/> does.
-/// A callback of it that throws is logged at Error (event 9), never thrown out of <see cref="Abort"/> or <see cref="DisposeAsync"/>.
+/// A callback of it that throws is logged at Error (event 9; repeats of the same cause within a minute at Debug, the next Error counting them), never thrown out of <see cref="Abort"/> or <see cref="DisposeAsync"/>.
 /// </summary>
 public sealed class OssuaryClientConnection : ConnectionContext, IConnectionEndWatcher
 {

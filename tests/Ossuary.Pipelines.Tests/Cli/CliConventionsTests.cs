@@ -385,6 +385,25 @@ public sealed class CliConventionsTests : CliTestBase
     }
 
     [Fact]
+    public async Task AServerThatClosesBeforeAnsweringIsNamedAsNotOssuaryOrAtItsLimitOfHandshakes()
+    {
+        // A UseOssuary server past MaxPendingHandshakes closes new connections unheard; the tool called such a
+        // server one that "does not seem to speak Ossuary", which sends an operator looking in the wrong place.
+        using var full = new FakePeer(async socket =>
+        {
+            byte[] buffer = new byte[4096];
+            _ = await socket.ReceiveAsync(buffer); // the client's hello, read so that the close is an orderly one
+        });
+
+        ToolResult result = await RunAsync("connect", $"127.0.0.1:{full.Port}", "--trust", WriteKeyFile("any.key"));
+
+        AssertFails(
+            result,
+            1,
+            $"127.0.0.1:{full.Port} closed the connection without answering the Ossuary handshake; it does not seem to speak Ossuary, or it is at its limit of handshakes in progress");
+    }
+
+    [Fact]
     public async Task AListenServerNamesAClientThatIsNotOssuary()
     {
         ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--once");
