@@ -223,7 +223,7 @@ public class KeyHygieneTests
         // A reload keeps the generated key (clients may have recorded it), and so does letting go of the plan it replaced.
         SharedPlan first = plans.Hold()!;
         typeof(ServerPlanSource).GetMethod("OnOptionsChanged", InstanceFields)!.Invoke(plans,
-            [new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(5) }, false]);
+            [new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, HandshakeTimeout = TimeSpan.FromSeconds(5) }, false, (Func<bool>)(() => false)]);
         first.Release();
         SharedPlan handshake = plans.Hold()!; // a handshake still under way when the host stops
         Assert.NotSame(first, handshake);
