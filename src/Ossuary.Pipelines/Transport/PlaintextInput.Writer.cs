@@ -19,7 +19,7 @@ internal sealed partial class PlaintextInput
         lock (Writer)
         {
             Commit();
-            if (_readerCompleted)
+            if (_chain.ReaderCompleted)
             {
                 if (_completedWith is { } completedWith)
                 {
@@ -70,26 +70,25 @@ internal sealed partial class PlaintextInput
         Block? freeEnd = null;
         lock (Writer)
         {
-            if (_writerCompleted)
+            if (_chain.WriterCompleted)
             {
                 return;
             }
 
             Commit();
-            _writerCompleted = true;
-            _writerHoldsMemory = false;
+            _chain.CompleteWriter();
             if (_readWaiting && TryTakeResult(out ReadResult result, out ExceptionDispatchInfo? failure))
             {
                 CompleteWaitingRead(result, failure);
             }
 
-            if (_readerCompleted)
+            if (_chain.ReaderCompleted)
             {
                 (free, freeEnd) = TakeChain(null);
             }
         }
 
-        Release(free, freeEnd);
+        PlaintextBlockChain.Release(free, freeEnd);
     }
 
     private void Resume(FlushResult result)
@@ -104,19 +103,15 @@ internal sealed partial class PlaintextInput
 
     private void Commit()
     {
-        if (_unflushed == 0)
+        long committed = _chain.Commit();
+        if (committed == 0)
         {
             return;
         }
 
-        _tail!.SetLength(_tailEnd);
-        _committedBlock = _tail;
-        _committedEnd = _tailEnd;
-        _committed += _unflushed;
         long before = _unexamined;
-        _unexamined += _unflushed;
-        _unflushed = 0;
-        if (before < PauseThreshold && _unexamined >= PauseThreshold && !_readerCompleted)
+        _unexamined += committed;
+        if (before < PauseThreshold && _unexamined >= PauseThreshold && !_chain.ReaderCompleted)
         {
             _writerPaused = true;
         }
@@ -129,39 +124,9 @@ internal sealed partial class PlaintextInput
 
     private Memory<byte> GetMemory(int sizeHint)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(sizeHint);
         lock (Writer)
         {
-            if (_writerCompleted)
-            {
-                throw new InvalidOperationException("Writing is not allowed after writer was completed.");
-            }
-
-            int size = Math.Max(sizeHint, 1);
-            if (_tail is null || _tail.Array.Length - _tailEnd < size)
-            {
-                Block block = PlaintextMemoryPool.Instance.RentBlock(Math.Max(sizeHint, MinimumBlockSize));
-                if (_tail is null)
-                {
-                    block.StartChain(_committed);
-                    _head = block;
-                    _headStart = 0;
-                    _committedBlock = block;
-                    _committedEnd = 0;
-                }
-                else
-                {
-                    _tail.SetLength(_tailEnd);
-                    block.StartChain(_tail.RunningIndex + _tailEnd);
-                    _tail.Link(block);
-                }
-
-                _tail = block;
-                _tailEnd = 0;
-            }
-
-            _writerHoldsMemory = true;
-            return new Memory<byte>(_tail.Array, _tailEnd, _tail.Array.Length - _tailEnd);
+            return _chain.Rent(sizeHint);
         }
     }
 
@@ -169,14 +134,7 @@ internal sealed partial class PlaintextInput
     {
         lock (Writer)
         {
-            if (bytes < 0 || (_tail is null ? bytes > 0 : bytes > _tail.Array.Length - _tailEnd))
-            {
-                throw new ArgumentOutOfRangeException(nameof(bytes));
-            }
-
-            _tailEnd += bytes;
-            _unflushed += bytes;
-            _writerHoldsMemory = false;
+            _chain.Advance(bytes);
         }
     }
 

@@ -49,27 +49,15 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
     private const long PauseThreshold = 4 * OssuarySession.MaxPlaintextLength;
     private const long ResumeThreshold = 2 * OssuarySession.MaxPlaintextLength;
 
-    // The smallest block rented, as a pipe's minimum segment: frames ask for their own length.
-    private const int MinimumBlockSize = 4096;
-
     private ManualResetValueTaskSourceCore<ReadResult> _read = new() { RunContinuationsAsynchronously = true };
     private CancellationTokenRegistration _readCancellation;
     private CancellationToken _readToken;
 
-    // The chain of blocks: from the first unconsumed byte (_head at _headStart) to the end of the flushed
-    // bytes (_committedBlock at _committedEnd) and on to the end of what the writer wrote (_tail at _tailEnd).
-    private Block? _head;
-    private int _headStart;
-    private Block? _committedBlock;
-    private int _committedEnd;
-    private Block? _tail;
-    private int _tailEnd;
+    // The blocks, flushed (committed) and not, and the positions consumed and committed in them.
+    private PlaintextBlockChain _chain;
 
-    // Positions counted from the input's first byte (a block's RunningIndex is its first byte's).
-    private long _consumed;
+    // Counted from the input's first byte, as the chain's positions are.
     private long _examined;
-    private long _committed;
-    private long _unflushed;
 
     // Flushed bytes the application has not examined: what pauses the writer, as a pipe counts it.
     private long _unexamined;
@@ -82,9 +70,6 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
     private bool _readCancelPending; // CancelPendingRead with no read waiting: the next read returns cancelled
     private bool _handedOurs;        // a read got an empty result of ours: its AdvanceTo, if one comes, is ours to take
     private bool _completeAfterRead; // disposal waits for the application's AdvanceTo
-    private bool _readerCompleted;
-    private bool _writerCompleted;
-    private bool _writerHoldsMemory; // from the writer's GetMemory to its Advance
     private bool _writerPaused;
     private bool _flushWaiting;
     private bool _flushCancelPending;
@@ -101,7 +86,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
     public Exception? CompletedWith => Volatile.Read(ref _completedWith);
 
     /// <summary>Written bytes not flushed yet (the inbound loop's own count: only it writes).</summary>
-    public long UnflushedBytes => _unflushed;
+    public long UnflushedBytes => _chain.Unflushed;
 
     /// <summary>Parks the failure; call before <see cref="CompleteWriter"/> (whose completion publishes it).</summary>
     public void Fail(Exception failure)
@@ -173,13 +158,13 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
 
             if (!_reading)
             {
-                throw new InvalidOperationException(_readerCompleted
+                throw new InvalidOperationException(_chain.ReaderCompleted
                     ? "Reading is not allowed after reader was completed."
                     : "No reading operation to complete.");
             }
 
-            long consumedAt = PositionOf(consumed);
-            long examinedAt = PositionOf(examined);
+            long consumedAt = _chain.PositionOf(consumed);
+            long examinedAt = _chain.PositionOf(examined);
             if (examinedAt < consumedAt)
             {
                 throw new InvalidOperationException("The examined position must be greater than or equal to the consumed position.");
@@ -190,7 +175,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
                 throw new InvalidOperationException("The examined position cannot be less than the previously examined position.");
             }
 
-            if (consumedAt < _consumed || examinedAt > _committed)
+            if (consumedAt < _chain.Consumed || examinedAt > _chain.Committed)
             {
                 throw new InvalidOperationException("The position is not within the buffer of the last read.");
             }
@@ -198,7 +183,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
             long before = _unexamined;
             _unexamined -= examinedAt - _examined;
             _examined = examinedAt;
-            (free, freeEnd) = Consume(consumed, consumedAt);
+            (free, freeEnd) = _chain.Consume(consumed, consumedAt); // a chain this empties was all examined: _unexamined is 0
             _reading = false;
             if (before >= ResumeThreshold && _unexamined < ResumeThreshold)
             {
@@ -215,7 +200,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
             }
         }
 
-        Release(free, freeEnd);
+        PlaintextBlockChain.Release(free, freeEnd);
     }
 
     public override void Complete(Exception? exception = null)
@@ -224,7 +209,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
         Block? freeEnd = null;
         lock (Writer)
         {
-            if (_readerCompleted)
+            if (_chain.ReaderCompleted)
             {
                 return;
             }
@@ -238,7 +223,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
             }
         }
 
-        Release(free, freeEnd);
+        PlaintextBlockChain.Release(free, freeEnd);
     }
 
     /// <summary>
@@ -251,7 +236,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
         Block? freeEnd = null;
         lock (Writer)
         {
-            if (_readerCompleted || _completeAfterRead)
+            if (_chain.ReaderCompleted || _completeAfterRead)
             {
                 return;
             }
@@ -274,7 +259,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
             }
         }
 
-        Release(free, freeEnd);
+        PlaintextBlockChain.Release(free, freeEnd);
     }
 
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _read.GetResult(token);
@@ -291,7 +276,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
             throw new InvalidOperationException("Concurrent reads are not supported: a read of this input is already waiting.");
         }
 
-        if (_readerCompleted)
+        if (_chain.ReaderCompleted)
         {
             throw new InvalidOperationException("Reading is not allowed after reader was completed.");
         }
@@ -322,17 +307,15 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
             return true;
         }
 
-        bool unseen = _committed > _examined;
-        if (!unseen && !_writerCompleted)
+        bool unseen = _chain.Committed > _examined;
+        if (!unseen && !_chain.WriterCompleted)
         {
             result = default;
             return false;
         }
 
-        ReadOnlySequence<byte> buffer = _committed > _consumed
-            ? new ReadOnlySequence<byte>(_head!, _headStart, _committedBlock!, _committedEnd)
-            : ReadOnlySequence<byte>.Empty;
-        if (_writerCompleted && _failure is not null && !unseen)
+        ReadOnlySequence<byte> buffer = _chain.Readable;
+        if (_chain.WriterCompleted && _failure is not null && !unseen)
         {
             // Everything before the failure has been seen: report it, leaving the reader ready for another read.
             failure = _failure;
@@ -341,7 +324,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
         }
 
         _reading = true;
-        result = new ReadResult(buffer, isCanceled: false, isCompleted: _writerCompleted && _failure is null);
+        result = new ReadResult(buffer, isCanceled: false, isCompleted: _chain.WriterCompleted && _failure is null);
         return true;
     }
 
@@ -364,7 +347,7 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
     /// <summary>Marks the reader completed; true if the writer is too, and the blocks can go.</summary>
     private bool CompleteReaderLocked(Exception? exception)
     {
-        _readerCompleted = true;
+        _chain.CompleteReader();
         _writerPaused = false;
         if (_flushWaiting)
         {
@@ -379,6 +362,15 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
             }
         }
 
-        return _writerCompleted;
+        return _chain.WriterCompleted;
+    }
+
+    /// <summary>Unlinks the whole chain (both ends done); returns it from <paramref name="from"/> or its head.</summary>
+    private (Block? Free, Block? End) TakeChain(Block? from)
+    {
+        Block? head = _chain.TakeChain();
+        _examined = _chain.Committed;
+        _unexamined = 0;
+        return (from ?? head, null);
     }
 }

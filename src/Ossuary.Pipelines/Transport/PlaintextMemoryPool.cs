@@ -104,8 +104,8 @@ internal sealed class PlaintextMemoryPool : MemoryPool<byte>
     }
 
     /// <summary>
-    /// A block, and the segment of a <see cref="ReadOnlySequence{T}"/> it is in the input's chain of blocks
-    /// (<see cref="PlaintextInput"/>): one object a block, made once and pooled with its array, so that a
+    /// A block, and the segment of a <see cref="ReadOnlySequence{T}"/> it is in a chain of blocks
+    /// (<see cref="PlaintextBlockChain"/>): one object a block, made once and pooled with its array, so that a
     /// connection holds no segment of its own while it holds no plaintext.
     /// </summary>
     internal sealed class Block(Shelf? shelf, int size) : ReadOnlySequenceSegment<byte>, IMemoryOwner<byte>

@@ -12,9 +12,6 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<FlushResult>
     private const long PauseThreshold = 4 * OssuarySession.MaxPlaintextLength;
     private const long ResumeThreshold = 2 * OssuarySession.MaxPlaintextLength;
 
-    // The smallest block rented, as a pipe's minimum segment.
-    private const int MinimumBlockSize = 4096;
-
     // The lock of both ends: not this object, which the application holds.
     private readonly object _sync = new();
 
@@ -22,9 +19,9 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<FlushResult>
     private CancellationTokenRegistration _flushCancellation;
     private CancellationToken _flushToken;
 
-    private long _unflushed;
-    private bool _writerCompleted;
-    private bool _writerHoldsMemory; // from the writer's GetMemory to its Advance
+    // The blocks, committed and not, and the positions consumed and committed in them.
+    private PlaintextBlockChain _chain;
+
     private bool _writerPaused;
     private bool _flushWaiting;
     private bool _flushCancelPending;
@@ -38,39 +35,9 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<FlushResult>
 
     private Memory<byte> RentMemory(int sizeHint)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(sizeHint);
         lock (_sync)
         {
-            if (_writerCompleted)
-            {
-                throw new InvalidOperationException("Writing is not allowed after writer was completed.");
-            }
-
-            int size = Math.Max(sizeHint, 1);
-            if (_tail is null || _tail.Array.Length - _tailEnd < size)
-            {
-                Block block = PlaintextMemoryPool.Instance.RentBlock(Math.Max(sizeHint, MinimumBlockSize));
-                if (_tail is null)
-                {
-                    block.StartChain(_committed);
-                    _head = block;
-                    _headStart = 0;
-                    _committedBlock = block;
-                    _committedEnd = 0;
-                }
-                else
-                {
-                    _tail.SetLength(_tailEnd);
-                    block.StartChain(_tail.RunningIndex + _tailEnd);
-                    _tail.Link(block);
-                }
-
-                _tail = block;
-                _tailEnd = 0;
-            }
-
-            _writerHoldsMemory = true;
-            return new Memory<byte>(_tail.Array, _tailEnd, _tail.Array.Length - _tailEnd);
+            return _chain.Rent(sizeHint);
         }
     }
 
@@ -78,19 +45,13 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<FlushResult>
     {
         lock (_sync)
         {
-            if (bytes < 0 || (_tail is null ? bytes > 0 : bytes > _tail.Array.Length - _tailEnd))
+            if (_chain.ReaderCompleted)
             {
-                throw new ArgumentOutOfRangeException(nameof(bytes));
+                _chain.Drop(bytes); // as a pipe whose reader has completed: nothing more is taken, the memory stays the writer's
+                return;
             }
 
-            _writerHoldsMemory = false;
-            if (_readerCompleted)
-            {
-                return; // as a pipe whose reader has completed: nothing more is taken, the memory stays the writer's
-            }
-
-            _tailEnd += bytes;
-            Volatile.Write(ref _unflushed, _unflushed + bytes);
+            _chain.Advance(bytes);
         }
     }
 
@@ -108,7 +69,7 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<FlushResult>
         lock (_sync)
         {
             Commit();
-            if (_readerCompleted || _connectionEnded)
+            if (_chain.ReaderCompleted || _connectionEnded)
             {
                 return new ValueTask<FlushResult>(Ended);
             }
@@ -206,42 +167,36 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<FlushResult>
         Block? free = null;
         lock (_sync)
         {
-            if (_writerCompleted)
+            if (_chain.WriterCompleted)
             {
                 return;
             }
 
             Commit();
-            _writerCompleted = true;
-            _writerHoldsMemory = false;
+            _chain.CompleteWriter();
             if (_readWaiting)
             {
                 CompleteWaitingRead(TakeResult());
             }
 
-            if (_readerCompleted)
+            if (_chain.ReaderCompleted)
             {
-                free = TakeChain();
+                free = _chain.TakeChain();
             }
         }
 
-        Release(free, null);
+        PlaintextBlockChain.Release(free, null);
     }
 
     private void Commit()
     {
-        if (_unflushed == 0)
+        long before = _chain.Unconsumed;
+        if (_chain.Commit() == 0)
         {
             return;
         }
 
-        _tail!.SetLength(_tailEnd);
-        _committedBlock = _tail;
-        _committedEnd = _tailEnd;
-        long before = _committed - _consumed;
-        _committed += _unflushed;
-        Volatile.Write(ref _unflushed, 0);
-        if (before < PauseThreshold && _committed - _consumed >= PauseThreshold && !_readerCompleted)
+        if (before < PauseThreshold && _chain.Unconsumed >= PauseThreshold && !_chain.ReaderCompleted)
         {
             _writerPaused = true;
         }

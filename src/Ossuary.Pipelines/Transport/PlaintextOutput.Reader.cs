@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Pipelines;
 using System.Threading.Tasks.Sources;
 using Block = Ossuary.Pipelines.Transport.PlaintextMemoryPool.Block;
@@ -12,7 +11,6 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<ReadResult>
 
     private bool _readWaiting;       // a read is pending on _read
     private bool _readCancelPending; // CancelOutboundRead with no read waiting: the next read returns cancelled
-    private bool _readerCompleted;
 
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _read.GetResult(token);
 
@@ -30,12 +28,12 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<ReadResult>
     {
         lock (_sync)
         {
-            if (_readerCompleted || _readWaiting)
+            if (_chain.ReaderCompleted || _readWaiting)
             {
                 throw new InvalidOperationException("The outbound loop's read is already waiting, or its end is completed.");
             }
 
-            if (_readCancelPending || _committed > _consumed || _writerCompleted)
+            if (_readCancelPending || _chain.Unconsumed > 0 || _chain.WriterCompleted)
             {
                 return new ValueTask<ReadResult>(TakeResult());
             }
@@ -56,21 +54,21 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<ReadResult>
         Block? freeEnd;
         lock (_sync)
         {
-            long consumedAt = PositionOf(consumed);
-            if (consumedAt < _consumed || consumedAt > _committed)
+            long consumedAt = _chain.PositionOf(consumed);
+            if (consumedAt < _chain.Consumed || consumedAt > _chain.Committed)
             {
                 throw new InvalidOperationException("The position is not within the buffer of the last read.");
             }
 
-            long before = _committed - _consumed;
-            (free, freeEnd) = Consume(consumed, consumedAt);
-            if (before >= ResumeThreshold && _committed - _consumed < ResumeThreshold)
+            long before = _chain.Unconsumed;
+            (free, freeEnd) = _chain.Consume(consumed, consumedAt);
+            if (before >= ResumeThreshold && _chain.Unconsumed < ResumeThreshold)
             {
                 ResumeFlush(new FlushResult(isCanceled: false, isCompleted: false));
             }
         }
 
-        Release(free, freeEnd);
+        PlaintextBlockChain.Release(free, freeEnd);
     }
 
     /// <summary>Ends a waiting read of the outbound loop with a cancelled result, or, if none waits, its next read.</summary>
@@ -99,20 +97,20 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<ReadResult>
         Block? free = null;
         lock (_sync)
         {
-            if (_readerCompleted)
+            if (_chain.ReaderCompleted)
             {
                 return;
             }
 
-            _readerCompleted = true;
+            _chain.CompleteReader();
             ResumeFlush(Ended);
-            if (_writerCompleted)
+            if (_chain.WriterCompleted)
             {
-                free = TakeChain();
+                free = _chain.TakeChain();
             }
         }
 
-        Release(free, null);
+        PlaintextBlockChain.Release(free, null);
     }
 
     /// <summary>The result a read gets now: everything committed, cancelled if asked for, completed once the writer is done.</summary>
@@ -120,10 +118,7 @@ internal sealed partial class PlaintextOutput : IValueTaskSource<ReadResult>
     {
         bool canceled = _readCancelPending;
         _readCancelPending = false;
-        ReadOnlySequence<byte> buffer = _committed > _consumed
-            ? new ReadOnlySequence<byte>(_head!, _headStart, _committedBlock!, _committedEnd)
-            : ReadOnlySequence<byte>.Empty;
-        return new ReadResult(buffer, canceled, _writerCompleted);
+        return new ReadResult(_chain.Readable, canceled, _chain.WriterCompleted);
     }
 
     private void CompleteWaitingRead(ReadResult result)

@@ -66,7 +66,7 @@ internal sealed partial class PlaintextOutput : PipeWriter
 
     public override bool CanGetUnflushedBytes => true;
 
-    public override long UnflushedBytes => Volatile.Read(ref _unflushed);
+    public override long UnflushedBytes => _chain.Unflushed;
 
     /// <summary>True while disposal waits for a write in progress to end before it completes the output.</summary>
     public bool CompletionWaiting => _call.CompletionWaiting;
