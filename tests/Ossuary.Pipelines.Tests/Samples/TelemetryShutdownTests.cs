@@ -113,7 +113,13 @@ public sealed class TelemetryShutdownTests
         Task stopping = server.DisposeAsync().AsTask();
         while (!log.Collector.GetSnapshot().Any(r => r.Id.Name == "NotAllConnectionsAborted" || r.Message.Contains("failed to abort", StringComparison.OrdinalIgnoreCase)))
         {
-            await Task.Delay(50, budget.Token);
+            if (budget.IsCancellationRequested || stopping.IsCompleted)
+            {
+                Assert.Fail($"Kestrel did not give up on the connection (stop ended: {stopping.IsCompleted}, sessions ended: {server.Registry.SessionsEnded}); the log:\n"
+                    + string.Join("\n", log.Collector.GetSnapshot().Select(r => $"{r.Level} {r.Category} {r.Id}: {r.Message} {r.Exception?.GetType().Name} {r.Exception?.Message}")));
+            }
+
+            await Task.Delay(50, CancellationToken.None);
         }
 
         // Were the handler let go now, it would end within milliseconds; with the store still stalled
