@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Ossuary.Pipelines.Protocol;
 
 namespace Ossuary.Cli.Net;
@@ -40,11 +39,11 @@ internal sealed class ArrivedPlaintext
             if (_headerFilled == PacketHeader.Size)
             {
                 _headerFilled = 0;
-                ushort body = BinaryPrimitives.ReadUInt16BigEndian(_header);
-                _bodyLeft = body;
-                if ((PacketType)BinaryPrimitives.ReadUInt16BigEndian(_header.AsSpan(4)) == PacketType.EncryptedData && body > EncryptedBlob.Overhead)
+                PacketHeader header = PacketHeader.Read(_header);
+                _bodyLeft = header.BodyLength;
+                if (header.Type == PacketType.EncryptedData && header.BodyLength > EncryptedBlob.Overhead)
                 {
-                    Interlocked.Add(ref _plaintext, body - EncryptedBlob.Overhead);
+                    Interlocked.Add(ref _plaintext, header.BodyLength - EncryptedBlob.Overhead);
                 }
             }
         }
