@@ -388,11 +388,8 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         // or a log named by mistake), and a sparse file of many GiB was taken at its word. Past the bound of
         // any trust file (16 MiB) it is refused, as the library refuses it. Called here in this process, as
         // the file held is not the one the command checked: a sparse file, its first line the server's.
-        Assembly tool = Assembly.LoadFrom(ToolProcess.AssemblyPath);
-        MethodInfo remove = tool.GetType("Ossuary.Cli.KnownHostsFile", throwOnError: true)!
-            .GetMethod("Remove", BindingFlags.Public | BindingFlags.Static)!;
-        object server = tool.GetType("Ossuary.Cli.Net.HostPort", throwOnError: true)!
-            .GetMethod("Parse", BindingFlags.Public | BindingFlags.Static)!.Invoke(null, ["example.org:7000"])!;
+        MethodInfo remove = ToolMethod("Ossuary.Cli.KnownHostsFile", "Remove");
+        object server = ToolMethod("Ossuary.Cli.Net.HostPort", "Parse").Invoke(null, ["example.org:7000"])!;
         string path = Path.Combine(Dir, "known_hosts");
         File.WriteAllText(path, $"example.org:7000 {Old}\n");
         long length = TrustFileSize.MaxBytes + 4096L;
@@ -417,11 +414,8 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         // That read took lines with ReadLine, however long: a file replaced since the check by one with an
         // endless line was gathered whole into memory, where the library refuses a line past 64 KiB.
         // Called here in this process: that second read comes between the check and the message.
-        Assembly tool = Assembly.LoadFrom(ToolProcess.AssemblyPath);
-        MethodInfo linesFor = tool.GetType("Ossuary.Cli.KnownHostsFile", throwOnError: true)!
-            .GetMethod("LinesFor", BindingFlags.Public | BindingFlags.Static)!;
-        object server = tool.GetType("Ossuary.Cli.Net.HostPort", throwOnError: true)!
-            .GetMethod("Parse", BindingFlags.Public | BindingFlags.Static)!.Invoke(null, ["example.org:7000"])!;
+        MethodInfo linesFor = ToolMethod("Ossuary.Cli.KnownHostsFile", "LinesFor");
+        object server = ToolMethod("Ossuary.Cli.Net.HostPort", "Parse").Invoke(null, ["example.org:7000"])!;
         string path = Path.Combine(Dir, "known_hosts");
         File.WriteAllText(path, $"example.org:7000 {Old}\n{new string('a', TrustFileLine.MaxLineLength + 1)}\nexample.org {Old}\n");
 
@@ -504,4 +498,8 @@ public sealed class CliKnownHostsFileTests : CliTestBase
         Assert.Contains($"recorded key {serverKey} in known_hosts", connected.Stderr, StringComparison.Ordinal);
         return (serverKey, port, connected);
     }
+
+    /// <summary>A public static method of the tool's own, for the reads it makes between a check and its message.</summary>
+    private static MethodInfo ToolMethod(string type, string name) =>
+        Assembly.LoadFrom(ToolProcess.AssemblyPath).GetType(type, throwOnError: true)!.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!;
 }
