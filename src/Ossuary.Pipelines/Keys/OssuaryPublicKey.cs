@@ -16,7 +16,8 @@ public sealed class OssuaryPublicKey : IEquatable<OssuaryPublicKey>, ISpanFormat
     /// <summary>Size of a public key in bytes.</summary>
     public const int Size = KeyHex.KeySize;
 
-    private readonly byte[] _bytes = new byte[Size];
+    // Inline, not an array: a connection holds its peer's key for its whole life.
+    private readonly Bytes32 _bytes;
 
     /// <summary>Creates a key from its 32 raw bytes.</summary>
     /// <exception cref="OssuaryException">The span is not 32 bytes long (<see cref="OssuaryErrorReason.InvalidKeySize"/>).</exception>

@@ -81,7 +81,7 @@ public sealed partial class OssuarySession
             case PacketType.ClientHandshake:
                 Ephemeral.PublicKey.CopyTo(body[EphemeralKeyOffset..]);
                 ((ReadOnlySpan<byte>)_localNonce).CopyTo(body[NonceOffset..]);
-                _localChallenge.CopyTo(body[ChallengeOffset..]);
+                ((ReadOnlySpan<byte>)_localChallenge).CopyTo(body[ChallengeOffset..]);
                 break;
             case PacketType.ServerHandshake:
                 Ephemeral.PublicKey.CopyTo(body[EphemeralKeyOffset..]);
@@ -149,7 +149,7 @@ public sealed partial class OssuarySession
     {
         Span<byte> secrets = stackalloc byte[ServerSecretsSize];
         _identity!.PublicKey.CopyTo(secrets);
-        _localChallenge.CopyTo(secrets[KeySize..]);
+        ((ReadOnlySpan<byte>)_localChallenge).CopyTo(secrets[KeySize..]);
         SignOwnKeys(secrets[(KeySize + ChallengeSize)..]);
         SealBlob(secrets, blob);
     }

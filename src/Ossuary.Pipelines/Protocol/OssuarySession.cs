@@ -80,7 +80,8 @@ public sealed partial class OssuarySession : IDisposable
     private int _authorizedKeyCount;
     private readonly bool _refuseAtOnce;
 
-    private readonly byte[] _localChallenge = new byte[HandshakeBody.ChallengeSize];
+    // Inline: a reset's handshake signs the same challenge again, so an idle session keeps it (an array was 24 B more).
+    private readonly Bytes32 _localChallenge;
 
     // Handshake material: made for each handshake and dropped once it is established, so an idle
     // connection holds none of it (about 260 B a side); a reset makes it again.
