@@ -102,10 +102,17 @@ public sealed class TelemetryShutdownTests
         }, cancellationToken: budget.Token);
 
         // The store holds one batch, the queue is full, and the handler waits with one more reading it
-        // has parsed and counted.
-        while (server.Registry.Snapshot().Sum(d => d.Readings) < Batch + Capacity + 1)
+        // has parsed and counted. The batch is what was queued when the writer looked (one reading or
+        // Batch of them), so the count to wait for is read from the writer, not assumed.
+        while (server.Writer.Writing == 0 || server.Registry.Snapshot().Sum(d => d.Readings) < server.Writer.Writing + Capacity + 1)
         {
-            await Task.Delay(10, budget.Token);
+            if (budget.IsCancellationRequested || load.IsCompleted)
+            {
+                Assert.Fail($"the server did not fill up (device ended: {load.IsCompleted}): parsed {server.Registry.Snapshot().Sum(d => d.Readings)}, "
+                    + $"queued {server.Queue.Count} of {Capacity}, in the store's hands {server.Writer.Writing}");
+            }
+
+            await Task.Delay(10, CancellationToken.None);
         }
 
         // Ctrl+C while the store is stalled: Kestrel waits for the connection, aborts it, and gives up
