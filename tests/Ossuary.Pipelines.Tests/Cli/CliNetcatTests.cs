@@ -31,12 +31,19 @@ public sealed class CliNetcatTests : CliTestBase
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        long before = GC.GetTotalMemory(forceFullCollection: true);
-        await RunAsync(Sessions);
-        long grown = GC.GetTotalMemory(forceFullCollection: true) - before;
 
-        // Measured: about 150 B a session before (3 MB), none after.
-        Assert.True(grown < Sessions * 16, $"{grown} bytes left behind by {Sessions} sessions");
+        // The heap is the process's, and tests of other collections allocate in it meanwhile (one CI run
+        // saw 1 MB more over a round): the least growth of three rounds is this code's. A leak grows in every round.
+        var grown = new List<long>();
+        for (int round = 0; round < 3 && (grown.Count == 0 || grown.Min() >= Sessions * 16); round++)
+        {
+            long before = GC.GetTotalMemory(forceFullCollection: true);
+            await RunAsync(Sessions);
+            grown.Add(GC.GetTotalMemory(forceFullCollection: true) - before);
+        }
+
+        // Measured: about 150 B a session before (3 MB a round), none after.
+        Assert.True(grown.Min() < Sessions * 16, $"{string.Join(", ", grown)} bytes left behind by {Sessions} sessions a round");
 
         async Task RunAsync(int sessions)
         {
