@@ -97,7 +97,16 @@ internal static class Netcat
                 // What arrived before our Disconnect is still the peer's answer: written to stdout before
                 // the session is over, not cut off by the process's exit (connect) or written over the
                 // next session's bytes (listen). Our Disconnect ends the input once that is read.
-                await fromPeer;
+                try
+                {
+                    await fromPeer;
+                }
+                catch (OssuaryException) when (transport.Arrived.Bytes > activity.Written)
+                {
+                    // The library's own report of the peer's data that crossed our Disconnect (it reads on for
+                    // the peer's answer): counted below with the rest, and said as the tool says it.
+                }
+
                 return await CountLateDataAsync(secure, transport, activity, closed, cancellationToken);
             }
 

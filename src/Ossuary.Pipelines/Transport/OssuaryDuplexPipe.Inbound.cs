@@ -162,10 +162,11 @@ public sealed partial class OssuaryDuplexPipe
         {
             if (endedByGoodbye)
             {
-                // The peer may have failed before our Disconnect reached it: said so, not a clean end. Nor is
+                // The peer may have failed before our Disconnect reached it, or sent data that no one will read:
+                // said so, not a clean end. Nor is
                 // our own Disconnect (error): the session's end reports the application's failure (below)
                 // when the loop reads on, and the deferral break, which reads nothing more, must do the same.
-                failure = FailureBeforeGoodbye(transport, beforeGoodbye, receivedData)
+                failure = await FailureAtGoodbyeAsync(transport, beforeGoodbye, receivedData).ConfigureAwait(false)
                     ?? (_applicationFailure is not null ? new OssuaryException(OssuaryErrorReason.ConnectionFailed) : null);
             }
 

@@ -85,6 +85,18 @@ internal sealed partial class PlaintextInput : PipeReader, IValueTaskSource<Read
     /// </summary>
     public Exception? CompletedWith => Volatile.Read(ref _completedWith);
 
+    /// <summary>Whether the application has completed the input (or disposal has, or will once the application's read returns its buffer).</summary>
+    public bool ReaderCompleted
+    {
+        get
+        {
+            lock (Writer)
+            {
+                return _chain.ReaderCompleted || _completeAfterRead;
+            }
+        }
+    }
+
     /// <summary>Written bytes not flushed yet (the inbound loop's own count: only it writes).</summary>
     public long UnflushedBytes => _chain.Unflushed;
 
