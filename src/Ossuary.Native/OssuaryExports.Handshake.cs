@@ -23,8 +23,9 @@ internal static unsafe partial class OssuaryExports
                 return result;
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_recv_handshake"u8, ex);
             return Refuse(inputLength);
         }
     }
@@ -48,8 +49,9 @@ internal static unsafe partial class OssuaryExports
                 return result;
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_send_handshake"u8, ex);
             return Refuse(outputLength);
         }
     }
@@ -71,8 +73,9 @@ internal static unsafe partial class OssuaryExports
                 return target.HandshakeDone();
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_handshake_done"u8, ex);
             return ReturnCode.Other;
         }
     }

@@ -38,6 +38,16 @@
  * own, which needs memory for it, and without any it aborts the program (SIGABRT) or spins in
  * collections. Free memory (destroy connections) before a thread that called in ends.
  *
+ * Internal errors: a failure inside the library that the caller did not cause (a bug of this
+ * library, or libsodium failing below it) returns the same value as any other failure (-1, NULL,
+ * or nothing for ossuary_destroy_connection()), and the in/out lengths say nothing was consumed or
+ * written, as for a bad argument; the library also writes one line to stderr (write(2) on
+ * descriptor 2, at most 512 bytes), "libossuary: internal error in <function> (its failure value
+ * was returned): <exception type>: <message> at <where it was thrown>". Please report such a
+ * line. The failures a program or its peer causes (a bad handle or argument, a call in the wrong
+ * state, a garbled or refused packet) and a full heap write nothing; a libsodium that cannot be
+ * loaded or started is said once, when the library starts, not at every call that fails for it.
+ *
  * Threads: different connections may be used from different threads at once; calls on one
  * connection are serialised by a lock inside it. Destroying a connection must not race other
  * calls on it (as free() must not race a use): a call already under way may act on it after the
