@@ -18,6 +18,12 @@ internal static unsafe partial class OssuaryExports
                 return 0;
             }
 
+            // No connection without the fork handlers: said on stderr, once.
+            if (!ForkGate.IsSetUp())
+            {
+                return 0;
+            }
+
             if (secretKey != null)
             {
                 identity = OssuaryIdentity.FromSeed(new ReadOnlySpan<byte>(secretKey, KeySize));
@@ -200,7 +206,8 @@ internal static unsafe partial class OssuaryExports
         using ForkGate.Call call = ForkGate.Enter();
         try
         {
-            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize)
+            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize
+                || !ForkGate.IsSetUp())
             {
                 return ReturnCode.Other;
             }
