@@ -46,6 +46,11 @@ internal static unsafe partial class OssuaryExports
             {
                 int result = target.SendHandshake(new Span<byte>(output, *outputLength), out int written);
                 *outputLength = (ushort)written;
+                if (target.TakeWithheldFailure() is { } withheld)
+                {
+                    InternalError.Report("ossuary_send_handshake"u8, withheld);
+                }
+
                 return result;
             }
         }
