@@ -72,6 +72,8 @@ internal static class ConnectCommand
         {
             case NetcatEnd.ClosedOverLateData:
                 throw new CliException(session.DescribeLate(server.ToString()));
+            case NetcatEnd.ClosedUnconfirmed:
+                throw new CliException(session.DescribeUnconfirmed(server.ToString()));
             case NetcatEnd.ClosedUnanswered:
                 Console.Error.WriteLine(
                     $"ossuary: nothing came from {server} for {CliOptions.Describe(idle)} after the end of stdin; closed the connection " +

@@ -208,6 +208,9 @@ internal static class ListenCommand
             case NetcatEnd.ClosedOverLateData:
                 Console.Error.WriteLine($"ossuary: connection from {peer}: {session.DescribeLate("the client")}");
                 return (ExitCodes.Failure, true);
+            case NetcatEnd.ClosedUnconfirmed:
+                Console.Error.WriteLine($"ossuary: connection from {peer}: {session.DescribeUnconfirmed("the client")}");
+                return (ExitCodes.Failure, true);
             case NetcatEnd.ClosedUnanswered:
                 Console.Error.WriteLine(
                     $"ossuary: connection from {peer}: nothing came from the client for {CliOptions.Describe(serve.Wait)} after the end of stdin; " +

@@ -21,7 +21,8 @@ namespace Ossuary.Cli.Net;
 /// <item>What the peer sent while our Disconnect was on its way is discarded by our closed session (the
 ///   protocol has no half-close). So after the idle close we read the socket until the peer closes (at most
 ///   <see cref="DrainLimit"/>) and count the data packets that came: any means bytes the peer sent were not
-///   written, and the session ends as <see cref="NetcatEnd.ClosedOverLateData"/> with their number, never as a clean close.</item>
+///   written, and the session ends as <see cref="NetcatEnd.ClosedOverLateData"/> with their number, never as a clean close;
+///   a close not seen (time up, a reset) leaves them uncounted, and it ends as <see cref="NetcatEnd.ClosedUnconfirmed"/>.</item>
 /// <item><c>--wait forever</c> never closes first.</item>
 /// <item>A peer that closes while our stdin (a pipe or file) has not ended is reported as data not sent.</item>
 /// </list>
@@ -85,7 +86,8 @@ internal static class Netcat
     {
         Stream stdout = StdPaths.OpenStdout();
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Task fromPeer = ReceiveAsync(secure.Input, stdout, activity, cancellationToken);
+        using var stopReceiving = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task fromPeer = ReceiveAsync(secure.Input, stdout, activity, stopReceiving.Token, cancellationToken);
         Task<bool> toPeer = SendAsync(Stdin.Value, secure.Output, activity, stopSending.Token);
         if (await Task.WhenAny(fromPeer, toPeer) == toPeer && await toPeer)
         {
@@ -93,21 +95,22 @@ internal static class Netcat
             if (await PeerClosesAsync(fromPeer, transport, activity, wait, cancellationToken) is { } closed)
             {
                 await secure.Output.CompleteAsync(); // Disconnect (clean)
+                long goodbye = Stopwatch.GetTimestamp();
 
                 // What arrived before our Disconnect is still the peer's answer: written to stdout before
                 // the session is over, not cut off by the process's exit (connect) or written over the
-                // next session's bytes (listen). Our Disconnect ends the input once that is read.
-                try
+                // next session's bytes (listen). Our Disconnect ends the input once the peer's next packet
+                // or its close is read: a peer that sends neither held the tool for ever. After DrainLimit
+                // the input is read no more, and what arrived unwritten is counted as lost.
+                await fromPeer.WaitAsync(DrainLimit, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (cancellationToken.IsCancellationRequested)
                 {
-                    await fromPeer;
-                }
-                catch (OssuaryException) when (transport.Arrived.Bytes > activity.Written)
-                {
-                    // The library's own report of the peer's data that crossed our Disconnect (it reads on for
-                    // the peer's answer): counted below with the rest, and said as the tool says it.
+                    throw InterruptedAfterGoodbye();
                 }
 
-                return await CountLateDataAsync(secure, transport, activity, closed, cancellationToken);
+                stopReceiving.Cancel();
+                await fromPeer;
+                return await CountLateDataAsync(secure, transport, activity, closed, DrainLimit - Stopwatch.GetElapsedTime(goodbye), cancellationToken);
             }
 
             // The peer closed or failed, or our stdout did: the reason surfaces before any clean Disconnect.
@@ -147,13 +150,34 @@ internal static class Netcat
     /// After our idle close: the session is disposed (it reads the socket no more), then the socket is read
     /// until the peer's close; data packets among what came are the peer's bytes that crossed our Disconnect.
     /// </summary>
-    private static async Task<NetcatResult> CountLateDataAsync(OssuaryDuplexPipe secure, SocketPipe transport, Activity activity, NetcatEnd closed, CancellationToken cancellationToken)
+    private static async Task<NetcatResult> CountLateDataAsync(OssuaryDuplexPipe secure, SocketPipe transport, Activity activity, NetcatEnd closed, TimeSpan left, CancellationToken cancellationToken)
     {
         await secure.DisposeAsync();
-        bool peerClosed = await transport.DrainAfterGoodbyeAsync(DrainLimit, cancellationToken);
+        Exception? unseen;
+        try
+        {
+            unseen = await transport.DrainAfterGoodbyeAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            throw InterruptedAfterGoodbye();
+        }
+
+        string? why = unseen switch
+        {
+            null => null,
+            TimeoutException => $"it did not close within {DrainLimit.TotalSeconds:0} s",
+            _ => $"the connection failed before it closed ({unseen.Message})",
+        };
         long late = transport.Arrived.Bytes - activity.Written;
-        return late > 0 ? new(NetcatEnd.ClosedOverLateData, late, peerClosed) : new(closed);
+        return late > 0 ? new(NetcatEnd.ClosedOverLateData, late, why)
+            : why is null ? new(closed)
+            : new(NetcatEnd.ClosedUnconfirmed, 0, why);
     }
+
+    /// <summary>Ctrl+C during the wait for the peer's close: no end the peer chose, and what it sent meanwhile went uncounted.</summary>
+    private static CliException InterruptedAfterGoodbye() => new(
+        "interrupted while waiting for the peer to close after this side's close (--wait was over); anything it sent meanwhile was not written to stdout");
 
     /// <summary>Null when the peer closed (or failed); how we closed when the line was idle for <paramref name="wait"/>.</summary>
     private static async Task<NetcatEnd?> PeerClosesAsync(Task fromPeer, SocketPipe transport, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
@@ -187,11 +211,21 @@ internal static class Netcat
         return null;
     }
 
-    private static async Task ReceiveAsync(PipeReader input, Stream stdout, Activity activity, CancellationToken cancellationToken)
+    /// <summary>Writes the peer's bytes to stdout until the input ends, or <paramref name="stopReading"/> alone says to read no more.</summary>
+    private static async Task ReceiveAsync(PipeReader input, Stream stdout, Activity activity, CancellationToken stopReading, CancellationToken cancellationToken)
     {
         while (true)
         {
-            ReadResult read = await input.ReadAsync(cancellationToken);
+            ReadResult read;
+            try
+            {
+                read = await input.ReadAsync(stopReading);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return; // the wait after our Disconnect is over: what arrived unwritten is counted as lost (CountLateDataAsync)
+            }
+
             if (!read.Buffer.IsEmpty)
             {
                 activity.Arriving();

@@ -32,4 +32,10 @@ internal enum NetcatEnd
     /// session discarded it, so stdout lacks the end of what the peer sent (<see cref="NetcatResult.LateBytes"/>).
     /// </summary>
     ClosedOverLateData,
+
+    /// <summary>
+    /// We closed when idle, and the peer's close did not follow (the drain's time was up, the connection failed):
+    /// what it sent after our Disconnect was discarded uncounted, so no clean end can be claimed (<see cref="NetcatResult.CloseUnseen"/>).
+    /// </summary>
+    ClosedUnconfirmed,
 }

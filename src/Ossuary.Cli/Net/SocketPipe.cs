@@ -47,10 +47,11 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>
     /// After our Disconnect, once the session no longer reads the socket: reads it until the peer closes its
     /// end, at most <paramref name="limit"/>, so that <see cref="Arrived"/> counts what the peer sent before
-    /// it saw our Disconnect (which the closed session discarded). False if the peer's close was not seen
-    /// (the time is up, the connection reset): bytes the system then dropped were never counted.
+    /// it saw our Disconnect (which the closed session discarded). Null once the peer's close is seen; else why
+    /// it was not (a <see cref="TimeoutException"/> when the time is up, the failure when the connection failed):
+    /// bytes the peer sent after that were never counted. A stop (Ctrl+C) throws: no end the peer chose.
     /// </summary>
-    public async Task<bool> DrainAfterGoodbyeAsync(TimeSpan limit, CancellationToken cancellationToken)
+    public async Task<Exception?> DrainAfterGoodbyeAsync(TimeSpan limit, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(limit);
@@ -61,11 +62,15 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
             {
             }
 
-            return true;
+            return null;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return new TimeoutException();
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            return ex;
         }
     }
 
