@@ -58,7 +58,7 @@ internal static class DemoCommand
             foreach (string message in new[] { "temperature=21.5C", "door=closed", "battery=87%" })
             {
                 report.WriteLine($"  client -> server: {message}");
-                await TransferProtocol.WriteLineAsync(client.Output, $"MSG {message}\n", cancellationToken);
+                await TransferProtocol.TryWriteLineAsync(client.Output, $"MSG {message}\n", cancellationToken);
                 string? answer = await TransferProtocol.ReadLineAsync(client.Input, cancellationToken);
                 report.WriteLine($"  server -> client: {answer}");
             }
@@ -74,7 +74,7 @@ internal static class DemoCommand
     private static async Task MeasureThroughputAsync(OssuaryDuplexPipe client, TextWriter report, CancellationToken cancellationToken)
     {
         long total = BulkMiB * 1024L * 1024L;
-        await TransferProtocol.WriteLineAsync(client.Output, $"BULK {total.ToString(CultureInfo.InvariantCulture)}\n", cancellationToken);
+        await TransferProtocol.TryWriteLineAsync(client.Output, $"BULK {total.ToString(CultureInfo.InvariantCulture)}\n", cancellationToken);
         byte[] chunk = new byte[16 * 1024];
         Random.Shared.NextBytes(chunk);
         var clock = Stopwatch.StartNew();
@@ -102,12 +102,12 @@ internal static class DemoCommand
         {
             if (line.StartsWith("MSG ", StringComparison.Ordinal))
             {
-                await TransferProtocol.WriteLineAsync(connection.Output, $"got '{line[4..]}'\n", cancellationToken);
+                await TransferProtocol.TryWriteLineAsync(connection.Output, $"got '{line[4..]}'\n", cancellationToken);
             }
             else if (line.StartsWith("BULK ", StringComparison.Ordinal))
             {
                 await DiscardAsync(connection.Input, long.Parse(line[5..], CultureInfo.InvariantCulture), cancellationToken);
-                await TransferProtocol.WriteLineAsync(connection.Output, "DONE\n", cancellationToken);
+                await TransferProtocol.TryWriteLineAsync(connection.Output, "DONE\n", cancellationToken);
             }
         }
     }

@@ -224,7 +224,11 @@ internal static class TransferCommands
     private static async Task<SendResult> SendFileAsync(PipeWriter output, Stream source, string sourceName, string name, long length, Task answered, CancellationToken cancellationToken)
     {
         bool chunked = length == TransferProtocol.UnknownLength;
-        await TransferProtocol.WriteLineAsync(output, TransferProtocol.HeaderLine(name, length), cancellationToken);
+        if (!await TransferProtocol.TryWriteLineAsync(output, TransferProtocol.HeaderLine(name, length), cancellationToken))
+        {
+            return new SendResult(null, 0, null); // the receiver closed first
+        }
+
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var progress = new Progress("send", length);
         long sent = 0;
@@ -297,7 +301,12 @@ internal static class TransferCommands
         }
 
         byte[] digest = hash.GetHashAndReset();
-        await output.WriteAsync(digest, cancellationToken);
+        output.Write(digest);
+        if (await TryFlushAsync(output, cancellationToken) is { } ended)
+        {
+            return new SendResult(null, sent, ended.Exception); // the hash never left: nothing for an answer to confirm
+        }
+
         return new SendResult(digest, sent, null);
     }
 
@@ -457,7 +466,12 @@ internal static class TransferCommands
 
         try
         {
-            await TransferProtocol.WriteLineAsync(secure.Output, $"OK {Convert.ToHexStringLower(actual)}\n", cancellationToken);
+            if (!await TransferProtocol.TryWriteLineAsync(secure.Output, $"OK {Convert.ToHexStringLower(actual)}\n", cancellationToken))
+            {
+                // The connection ended first (the sender closed, failed or went away): "OK" was never sent, and the
+                // sender's user cannot know the file arrived, as when the write fails (below).
+                throw new CliException($"the connection ended before the answer could be sent (the sender closed it, failed or went away); {saved}, but the sender was not told, and may report the transfer as failed", ExitCodes.Failure);
+            }
         }
         catch (Exception ex) when (ex is OssuaryException or OperationCanceledException)
         {
@@ -486,7 +500,10 @@ internal static class TransferCommands
     {
         try
         {
-            await TransferProtocol.WriteLineAsync(output, line, CancellationToken.None);
+            if (!await TransferProtocol.TryWriteLineAsync(output, line, CancellationToken.None))
+            {
+                Console.Error.WriteLine("ossuary: could not tell the sender why the transfer failed: it had closed the connection");
+            }
         }
         catch (OssuaryException ex)
         {

@@ -97,8 +97,9 @@ internal static class TransferProtocol
     public static bool IsUnprintable(char c) =>
         char.IsControl(c) || c is '\u061C' or '\u200E' or '\u200F' or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069');
 
-    public static async Task WriteLineAsync(PipeWriter output, string line, CancellationToken cancellationToken) =>
-        await output.WriteAsync(Encoding.UTF8.GetBytes(line), cancellationToken);
+    /// <summary>Writes a line; false if the connection had already ended (the peer closed), so that the line was never sent.</summary>
+    public static async Task<bool> TryWriteLineAsync(PipeWriter output, string line, CancellationToken cancellationToken) =>
+        !(await output.WriteAsync(Encoding.UTF8.GetBytes(line), cancellationToken)).IsCompleted;
 
     /// <summary>Writes a chunk header (the length of the bytes that follow; 0 ends the stream).</summary>
     public static void WriteChunkHeader(PipeWriter output, int length)

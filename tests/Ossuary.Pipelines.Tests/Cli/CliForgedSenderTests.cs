@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using Ossuary.Pipelines.Integrations;
 using Ossuary.Pipelines.Tests.Support;
@@ -48,5 +49,48 @@ public sealed class CliForgedSenderTests : CliTestBase
         ToolResult received = await receiver.WaitForExitAsync();
         AssertFails(received, 2, "already exists; not overwriting it (use --force)");
         Assert.Equal("the receiver's own", await File.ReadAllTextAsync(Path.Combine(Dir, "inbox", "kept.txt")));
+    }
+
+    [Fact]
+    public async Task ASenderThatClosesBeforeTheAnswerIsSaidNotToKnowTheFileArrived()
+    {
+        // The whole file and its hash, then Disconnect (clean) without waiting for the answer: the receiver's "OK"
+        // was written to a connection already over, never sent, and the receiver exited 0 as if the sender knew.
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        byte[] file = "the file's bytes"u8.ToArray();
+        await SendThenCloseAsync(receiver, [
+            .. System.Text.Encoding.UTF8.GetBytes($"OSSUARY-FILE/1 {file.Length} {Convert.ToBase64String("sent.txt"u8)}\n"),
+            .. file,
+            .. System.Security.Cryptography.SHA256.HashData(file)]);
+
+        ToolResult received = await receiver.WaitForExitAsync();
+        AssertFails(received, 1, "the connection ended before the answer could be sent", "received inbox/sent.txt (16 bytes)", "the sender was not told");
+        Assert.Equal(file, await File.ReadAllBytesAsync(Path.Combine(Dir, "inbox", "sent.txt")));
+    }
+
+    [Fact]
+    public async Task ARefusalThatCannotReachASenderThatClosedIsSaid()
+    {
+        // A header for a file that exists, then Disconnect (clean): "ERR the file exists" was written to a connection
+        // already over, and the receiver said nothing of it, though it says so when the write fails.
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        await File.WriteAllTextAsync(Path.Combine(Dir, "inbox", "kept.txt"), "the receiver's own");
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        await SendThenCloseAsync(receiver, System.Text.Encoding.UTF8.GetBytes($"OSSUARY-FILE/1 5 {Convert.ToBase64String("kept.txt"u8)}\n"));
+
+        ToolResult received = await receiver.WaitForExitAsync();
+        AssertFails(received, 2, "already exists; not overwriting it (use --force)");
+        Assert.Contains("ossuary: could not tell the sender why the transfer failed: it had closed the connection", received.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>Connects to <paramref name="receiver"/>, sends <paramref name="bytes"/> and Disconnect (clean) in one go, without reading.</summary>
+    private static async Task SendThenCloseAsync(ToolProcess receiver, byte[] bytes)
+    {
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(receiver)));
+        await using OssuaryClientConnection sender = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort(receiver)), options).Within();
+        sender.Transport.Output.Write(bytes);
+        await sender.Transport.Output.CompleteAsync();
     }
 }
