@@ -158,6 +158,13 @@ internal static class ListenCommand
                 return ExitCodes.Failure;
             }
 
+            // Nor does an echo written before the client's close was read: its session had ended, and nothing more went out.
+            if (outcome == ExitCodes.Success && serve.Echo && UnsentStdin.Count(secure) is > 0 and long unechoed)
+            {
+                Console.Error.WriteLine($"ossuary: connection from {peer}: the last {unechoed} bytes echoed were not sent: the client closed the connection or stopped reading before it took them");
+                return ExitCodes.Failure;
+            }
+
             // Disposal gives up on a client that stopped reading and drops what it had not taken.
             if (outcome == ExitCodes.Success && pipe.OutputDropped)
             {
@@ -197,7 +204,12 @@ internal static class ListenCommand
         Console.Error.WriteLine($"ossuary: connection from {peer}, client key {client?.ToString() ?? "anonymous"}");
         if (serve.Echo)
         {
-            await PlaintextPump.EchoAsync(secure, cancellationToken);
+            if (await PlaintextPump.EchoAsync(secure, cancellationToken) is > 0 and long unechoed)
+            {
+                Console.Error.WriteLine($"ossuary: connection from {peer}: the client closed the connection before its last {unechoed} bytes were echoed; they were not sent back");
+                return (ExitCodes.Failure, false);
+            }
+
             Console.Error.WriteLine($"ossuary: connection from {peer} closed");
             return (ExitCodes.Success, false);
         }

@@ -27,21 +27,29 @@ internal static class PlaintextPump
         }
     }
 
-    /// <summary>Sends every byte back (the <c>--echo</c> server).</summary>
-    public static async Task EchoAsync(IDuplexPipe connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends every byte back (the <c>--echo</c> server) until the client closes. Returns how many were not sent
+    /// back because the connection had ended under the write (a client that closed without waiting for its echo).
+    /// </summary>
+    public static async Task<long> EchoAsync(IDuplexPipe connection, CancellationToken cancellationToken)
     {
+        long unsent = 0;
         while (true)
         {
             ReadResult read = await connection.Input.ReadAsync(cancellationToken);
             foreach (ReadOnlyMemory<byte> segment in read.Buffer)
             {
-                await connection.Output.WriteAsync(segment, cancellationToken);
+                // Once a write finds the connection over, nothing more goes out: the rest read is counted, not written.
+                if (unsent > 0 || (await connection.Output.WriteAsync(segment, cancellationToken)).IsCompleted)
+                {
+                    unsent += segment.Length;
+                }
             }
 
             connection.Input.AdvanceTo(read.Buffer.End);
             if (read.IsCompleted)
             {
-                return;
+                return unsent;
             }
         }
     }

@@ -1,5 +1,10 @@
+using System.Buffers;
+using System.Net;
 using System.Reflection;
 using System.Text;
+using Ossuary.Pipelines.Integrations;
+using Ossuary.Pipelines.Tests.Support;
+using Ossuary.Pipelines.Transport;
 
 namespace Ossuary.Pipelines.Tests.Cli;
 
@@ -305,5 +310,24 @@ public sealed class CliNetcatTests : CliTestBase
         Assert.Equal("", quiet.Stderr);
         AssertSucceeds(verbose);
         Assert.Contains($"connected to 127.0.0.1:{port}, server key {key}", verbose.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnEchoServerWhoseClientLeftBeforeItsEchoSaysTheEchoWasNotSent()
+    {
+        // A client that sends a line and Disconnect together: the echo met a connection already over and was
+        // never sent, and `listen --echo --once` said "closed" and exited 0.
+        ToolProcess server = await StartServerAsync("listen", "--port", "0", "--bind", "127.0.0.1", "--echo", "--once");
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(server)));
+        await using (OssuaryClientConnection client = await OssuaryClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort(server)), options).Within())
+        {
+            client.Transport.Output.Write("ping\n"u8);
+            await client.Transport.Output.CompleteAsync(); // the line and Disconnect (clean), sealed and sent together
+        }
+
+        ToolResult result = await server.WaitForExitAsync();
+        AssertFails(result, 1, "5 bytes");
+        Assert.Contains("not sent", result.Stderr.TrimEnd().Split('\n')[^1], StringComparison.Ordinal);
     }
 }
