@@ -16,8 +16,16 @@ internal sealed class ArrivedPlaintext
     private long _bodyLeft;
     private long _plaintext;
 
+    private long _goodbyes;
+
     /// <summary>Plaintext bytes in every data packet whose header has arrived.</summary>
     public long Bytes => Interlocked.Read(ref _plaintext);
+
+    /// <summary>
+    /// Disconnect and Reset packets whose header has arrived. One that comes once the session is established is the
+    /// peer's last word (its close, or its answer to ours): no data packet follows it, so nothing more is to be counted.
+    /// </summary>
+    public long Goodbyes => Interlocked.Read(ref _goodbyes);
 
     /// <summary>Takes the next bytes read from the socket, in order; called by one reader at a time.</summary>
     public void Observe(ReadOnlySpan<byte> read)
@@ -44,6 +52,10 @@ internal sealed class ArrivedPlaintext
                 if (header.Type == PacketType.EncryptedData && header.BodyLength > EncryptedBlob.Overhead)
                 {
                     Interlocked.Add(ref _plaintext, header.BodyLength - EncryptedBlob.Overhead);
+                }
+                else if (header.Type is PacketType.Disconnect or PacketType.Reset)
+                {
+                    Interlocked.Increment(ref _goodbyes);
                 }
             }
         }

@@ -85,6 +85,7 @@ internal static class Netcat
     private static async Task<NetcatResult> RunSessionAsync(OssuaryDuplexPipe secure, SocketPipe transport, Activity activity, TimeSpan? wait, CancellationToken cancellationToken)
     {
         Stream stdout = StdPaths.OpenStdout();
+        long goodbyesBefore = transport.Arrived.Goodbyes; // the handshake's resets, if any: none is the peer's last word
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var stopReceiving = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task fromPeer = ReceiveAsync(secure.Input, stdout, activity, stopReceiving.Token, cancellationToken);
@@ -110,7 +111,7 @@ internal static class Netcat
 
                 stopReceiving.Cancel();
                 await fromPeer;
-                return await CountLateDataAsync(secure, transport, activity, closed, DrainLimit - Stopwatch.GetElapsedTime(goodbye), cancellationToken);
+                return await CountLateDataAsync(secure, transport, activity, closed, goodbyesBefore, DrainLimit - Stopwatch.GetElapsedTime(goodbye), cancellationToken);
             }
 
             // The peer closed or failed, or our stdout did: the reason surfaces before any clean Disconnect.
@@ -150,13 +151,13 @@ internal static class Netcat
     /// After our idle close: the session is disposed (it reads the socket no more), then the socket is read
     /// until the peer's close; data packets among what came are the peer's bytes that crossed our Disconnect.
     /// </summary>
-    private static async Task<NetcatResult> CountLateDataAsync(OssuaryDuplexPipe secure, SocketPipe transport, Activity activity, NetcatEnd closed, TimeSpan left, CancellationToken cancellationToken)
+    private static async Task<NetcatResult> CountLateDataAsync(OssuaryDuplexPipe secure, SocketPipe transport, Activity activity, NetcatEnd closed, long goodbyesBefore, TimeSpan left, CancellationToken cancellationToken)
     {
         await secure.DisposeAsync();
         Exception? unseen;
         try
         {
-            unseen = await transport.DrainAfterGoodbyeAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken);
+            unseen = await transport.DrainAfterGoodbyeAsync(goodbyesBefore, left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken);
         }
         catch (OperationCanceledException)
         {

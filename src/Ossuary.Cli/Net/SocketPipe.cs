@@ -45,20 +45,22 @@ internal sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
     }
 
     /// <summary>
-    /// After our Disconnect, once the session no longer reads the socket: reads it until the peer closes its
-    /// end, at most <paramref name="limit"/>, so that <see cref="Arrived"/> counts what the peer sent before
-    /// it saw our Disconnect (which the closed session discarded). Null once the peer's close is seen; else why
-    /// it was not (a <see cref="TimeoutException"/> when the time is up, the failure when the connection failed):
-    /// bytes the peer sent after that were never counted. A stop (Ctrl+C) throws: no end the peer chose.
+    /// After our Disconnect, once the session no longer reads the socket: reads it until the peer's last word
+    /// (a Disconnect or Reset beyond the <paramref name="goodbyesBefore"/> that came before the session began) or
+    /// its close, at most <paramref name="limit"/>, so that <see cref="Arrived"/> counts what the peer sent before
+    /// it saw our Disconnect (which the closed session discarded). Not the close alone: a peer whose Disconnect
+    /// crossed ours waits for our close as we wait for its, and both waited out the limit. Null once either is
+    /// seen; else why neither was (a <see cref="TimeoutException"/> when the time is up, the failure when the
+    /// connection failed): bytes the peer sent after that were never counted. A stop (Ctrl+C) throws: no end the peer chose.
     /// </summary>
-    public async Task<Exception?> DrainAfterGoodbyeAsync(TimeSpan limit, CancellationToken cancellationToken)
+    public async Task<Exception?> DrainAfterGoodbyeAsync(long goodbyesBefore, TimeSpan limit, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(limit);
         byte[] buffer = new byte[16 * 1024];
         try
         {
-            while (await _stream.ReadAsync(buffer, deadline.Token) > 0)
+            while (Arrived.Goodbyes <= goodbyesBefore && await _stream.ReadAsync(buffer, deadline.Token) > 0)
             {
             }
 

@@ -25,17 +25,10 @@ internal sealed class GoodbyeHoldingProxy : IAsyncDisposable
     private readonly Lock _gate = new();
     private long _serverPlaintext;
     private (long Bytes, TaskCompletionSource Reached)? _awaited;
-    private Socket? _client;
 
-    private readonly bool _holdServerClose;
-    private readonly TaskCompletionSource _serverClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <param name="target">The server.</param>
-    /// <param name="holdServerClose">Whether the server's close (its end of stream) is kept from the client, which then waits for it.</param>
-    public GoodbyeHoldingProxy(IPEndPoint target, bool holdServerClose = false)
+    public GoodbyeHoldingProxy(IPEndPoint target)
     {
         _target = target;
-        _holdServerClose = holdServerClose;
         _listener.Start();
         _running = RunAsync();
     }
@@ -44,9 +37,6 @@ internal sealed class GoodbyeHoldingProxy : IAsyncDisposable
 
     /// <summary>Completes once the client's Disconnect has reached the proxy (and is held there).</summary>
     public Task GoodbyeHeld => _goodbyeHeld.Task;
-
-    /// <summary>With holdServerClose: completes once the server has closed its end, everything it sent before forwarded.</summary>
-    public Task ServerClosed => _serverClosed.Task;
 
     /// <summary>Sends the held Disconnect on, and what the client sends after it.</summary>
     public void ReleaseGoodbye() => _release.TrySetResult();
@@ -67,14 +57,6 @@ internal sealed class GoodbyeHoldingProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>Resets the client's connection (a close with linger 0), as a peer that aborts does; the server's stays as it is.</summary>
-    public void ResetClient()
-    {
-        Socket client = _client ?? throw new InvalidOperationException("no client has connected");
-        client.LingerState = new LingerOption(true, 0);
-        client.Close();
-    }
-
     public async ValueTask DisposeAsync()
     {
         _listener.Stop();
@@ -87,7 +69,6 @@ internal sealed class GoodbyeHoldingProxy : IAsyncDisposable
     private async Task RunAsync()
     {
         using Socket client = await _listener.AcceptSocketAsync(_stop.Token);
-        _client = client;
         using var server = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await server.ConnectAsync(_target, _stop.Token);
         await using var toServer = new NetworkStream(server, ownsSocket: false);
@@ -110,12 +91,6 @@ internal sealed class GoodbyeHoldingProxy : IAsyncDisposable
                 }
                 catch (EndOfStreamException)
                 {
-                    if (!fromClient && _holdServerClose)
-                    {
-                        _serverClosed.TrySetResult();
-                        return;
-                    }
-
                     toSocket.Shutdown(SocketShutdown.Send);
                     return;
                 }
