@@ -122,6 +122,12 @@ internal static class TransferCommands
                     throw new CliException($"the receiver refused the file: {TransferProtocol.Printable(answer)}");
                 }
 
+                if (closedWith is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null }
+                    && client.Socket.Arrived.DescribeMalformedDisconnect(server.ToString()) is { } malformed)
+                {
+                    throw new CliException($"{malformed}; it did not answer, so the transfer failed");
+                }
+
                 if (closedWith is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null })
                 {
                     // The receiver's Disconnect (error) before any answer: an allow-list refusing this

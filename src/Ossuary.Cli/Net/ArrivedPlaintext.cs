@@ -17,6 +17,7 @@ internal sealed class ArrivedPlaintext
     private long _plaintext;
 
     private long _goodbyes;
+    private int _malformedDisconnectBody = -1;
 
     /// <summary>Plaintext bytes in every data packet whose header has arrived.</summary>
     public long Bytes => Interlocked.Read(ref _plaintext);
@@ -26,6 +27,18 @@ internal sealed class ArrivedPlaintext
     /// peer's last word (its close, or its answer to ours): no data packet follows it, so nothing more is to be counted.
     /// </summary>
     public long Goodbyes => Interlocked.Read(ref _goodbyes);
+
+    /// <summary>
+    /// The body length of a Disconnect from the peer too short to hold its error flag, or null. The session takes one
+    /// for a Disconnect (error), and the tool's words for that (the peer failed, or refused this client) would misname it.
+    /// </summary>
+    public int? MalformedDisconnectBody => Volatile.Read(ref _malformedDisconnectBody) is >= 0 and int body ? body : null;
+
+    /// <summary>What the peer did, for a message, if its Disconnect was malformed; else null.</summary>
+    public string? DescribeMalformedDisconnect(string peer) => MalformedDisconnectBody is { } body
+        ? $"{peer} ended the connection with a malformed Disconnect ({body} bytes of body where {OssuarySession.ControlBodySize} are due), "
+            + "which is no clean close: it may have failed, and what was in flight either way may not have arrived"
+        : null;
 
     /// <summary>Takes the next bytes read from the socket, in order; called by one reader at a time.</summary>
     public void Observe(ReadOnlySpan<byte> read)
@@ -56,6 +69,10 @@ internal sealed class ArrivedPlaintext
                 else if (header.Type is PacketType.Disconnect or PacketType.Reset)
                 {
                     Interlocked.Increment(ref _goodbyes);
+                    if (header.Type == PacketType.Disconnect && header.BodyLength < OssuarySession.ControlBodySize)
+                    {
+                        Volatile.Write(ref _malformedDisconnectBody, header.BodyLength);
+                    }
                 }
             }
         }

@@ -64,6 +64,12 @@ internal static class Netcat
         {
             return await RunSessionAsync(secure, transport, activity, wait, cancellationToken);
         }
+        catch (OssuaryException ex) when (ex is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null }
+            && transport.Arrived.DescribeMalformedDisconnect("the peer") is { } malformed)
+        {
+            // Said as what it was, not as the peer's failure or a refusal of our key.
+            throw new OssuaryException(ex.Reason, malformed, ex);
+        }
         catch (OssuaryException ex) when (ex is { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null } && activity.Received)
         {
             // The peer's Disconnect (error) after it had sent data: it failed or was stopped. Not a

@@ -459,4 +459,39 @@ public sealed class CliConnectionTests : CliTestBase
         Assert.Contains("this server refused nothing", serverResult.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain(" refused:", serverResult.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AServersMalformedDisconnectIsSaidToBeOneNotAFailureOrARefusal()
+    {
+        // A Disconnect too short to hold its error flag, right after the handshake: the session counts it as a
+        // failure, and the client said the server "failed or was stopped, or ... refused this client".
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using OssuaryIdentity key = OssuaryIdentity.Generate();
+        Task server = Task.Run(async () =>
+        {
+            using Socket socket = await listener.AcceptSocketAsync();
+            await using var network = new NetworkStream(socket, ownsSocket: false);
+            await using OssuaryDuplexPipe secure = await OssuaryDuplexPipe.AcceptAsync(
+                new DuplexPipe(System.IO.Pipelines.PipeReader.Create(network), System.IO.Pipelines.PipeWriter.Create(network)),
+                new OssuaryServerOptions { Mode = OssuaryServerMode.Unauthenticated, Identity = key });
+            await socket.SendAsync(new byte[] { 0, 2, 0, 0, 0, 0x10, 0, 0, 0, 0 }); // Disconnect, a body of 2 bytes (zeros)
+            try
+            {
+                while (!(await secure.Input.ReadAsync()).IsCompleted) // until the client's answer ends the session
+                {
+                }
+            }
+            catch (OssuaryException)
+            {
+                // the client's answer to a Disconnect it took for a failure
+            }
+        });
+
+        ToolResult result = await RunWithInputAsync("", "connect", $"127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", "--trust", key.PublicKey.ToString(), "--wait", "forever");
+        await server.Within();
+
+        AssertFails(result, 1, "the peer ended the connection with a malformed Disconnect (2 bytes of body where 4 are due)");
+        Assert.DoesNotContain("refused", result.Stderr, StringComparison.Ordinal);
+    }
 }

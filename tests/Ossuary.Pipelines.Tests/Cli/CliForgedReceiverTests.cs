@@ -107,6 +107,37 @@ public sealed class CliForgedReceiverTests : CliTestBase
         AssertFails(sent, 1, $"{forged.Address} ended the connection with an error without answering: it failed or was stopped during the transfer", "or it refused this client");
     }
 
+    [Fact]
+    public async Task AMalformedDisconnectIsSaidToBeOneNotAFailureOrARefusal()
+    {
+        // A receiver that took the whole file and sent a Disconnect too short to hold its error flag. The session counts
+        // it as a failure, and the sender said the receiver "failed or was stopped ... or it refused this client".
+        byte[] file = new byte[100];
+        File.WriteAllBytes(Path.Combine(Dir, "small.bin"), file);
+        using ForgedReceiver forged = ForgedReceiver.Start(async (stream, socket) =>
+        {
+            int header = $"OSSUARY-FILE/1 {file.Length} {Convert.ToBase64String("small.bin"u8)}\n".Length;
+            await stream.ReadExactlyAsync(new byte[header + file.Length + 32]); // the header, the file and its hash
+            await socket.SendAsync(new byte[] { 0, 2, 0, 0, 0, 0x10, 0, 0, 0, 0 }); // Disconnect, a body of 2 bytes (zeros)
+            try
+            {
+                while (await socket.ReceiveAsync(new byte[256]) > 0) // until the sender closes
+                {
+                }
+            }
+            catch (SocketException)
+            {
+                // the sender's reset is a close too
+            }
+        }, leaveInnerStreamOpen: true);
+
+        ToolResult sent = await RunAsync("send", "small.bin", forged.Address, "--trust", forged.Key.PublicKey.ToString());
+        await forged.Running.Within();
+
+        AssertFails(sent, 1, $"{forged.Address} ended the connection with a malformed Disconnect (2 bytes of body where 4 are due)");
+        Assert.DoesNotContain("refused", sent.Stderr, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// A receiver on 127.0.0.1 that takes one connection and does what a test has it do; <see cref="Start"/>
     /// first authenticates as an unauthenticated server over an <see cref="OssuaryStream"/>.
