@@ -18,17 +18,28 @@ internal static class DemoCommand
 {
     private const int BulkMiB = 256;
 
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+
     public static Command Create()
     {
         var command = new Command("demo", "Run a server and a client over loopback and show what Ossuary does.");
         command.SetAction((_, cancellationToken) => CliRunner.RunAsync(async () =>
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(60));
+            timeout.CancelAfter(Limit);
 
             // The server's task writes too: one writer, synchronized as Console.Out is.
             using TextWriter report = TextWriter.Synchronized(new StdoutReport("the demo's report"));
-            await RunAsync(report, timeout.Token);
+            try
+            {
+                await RunAsync(report, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Our own limit, not a Ctrl+C: "interrupted" told the user they had stopped it.
+                throw new CliException($"the demo did not finish within its {Limit.TotalSeconds:0} s limit (a slow or busy machine?); stopped it");
+            }
+
             return ExitCodes.Success;
         }));
         return command;
@@ -58,8 +69,14 @@ internal static class DemoCommand
             foreach (string message in new[] { "temperature=21.5C", "door=closed", "battery=87%" })
             {
                 report.WriteLine($"  client -> server: {message}");
-                await TransferProtocol.TryWriteLineAsync(client.Output, $"MSG {message}\n", cancellationToken);
-                string? answer = await TransferProtocol.ReadLineAsync(client.Input, cancellationToken);
+                string? answer = await TransferProtocol.TryWriteLineAsync(client.Output, $"MSG {message}\n", cancellationToken)
+                    ? await TransferProtocol.ReadLineAsync(client.Input, cancellationToken)
+                    : null;
+                if (answer is null)
+                {
+                    throw new CliException("the demo server closed the connection without answering");
+                }
+
                 report.WriteLine($"  server -> client: {answer}");
             }
 
@@ -74,13 +91,20 @@ internal static class DemoCommand
     private static async Task MeasureThroughputAsync(OssuaryDuplexPipe client, TextWriter report, CancellationToken cancellationToken)
     {
         long total = BulkMiB * 1024L * 1024L;
-        await TransferProtocol.TryWriteLineAsync(client.Output, $"BULK {total.ToString(CultureInfo.InvariantCulture)}\n", cancellationToken);
+        if (!await TransferProtocol.TryWriteLineAsync(client.Output, $"BULK {total.ToString(CultureInfo.InvariantCulture)}\n", cancellationToken))
+        {
+            throw new CliException("the demo server closed the connection before the bulk transfer");
+        }
+
         byte[] chunk = new byte[16 * 1024];
         Random.Shared.NextBytes(chunk);
         var clock = Stopwatch.StartNew();
         for (long sent = 0; sent < total; sent += chunk.Length)
         {
-            await client.Output.WriteAsync(chunk, cancellationToken);
+            if ((await client.Output.WriteAsync(chunk, cancellationToken)).IsCompleted)
+            {
+                throw new CliException($"the demo server closed the connection after {sent} of the {total} bulk bytes");
+            }
         }
 
         string? done = await TransferProtocol.ReadLineAsync(client.Input, cancellationToken);

@@ -202,4 +202,17 @@ public sealed class CliKeyAndDemoTests : CliTestBase
         Assert.Contains("throughput: ", demo.Stdout, StringComparison.Ordinal);
         Assert.Contains("closed cleanly", demo.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ADemoPastItsTimeLimitSaysSoNotThatItWasInterrupted()
+    {
+        // The demo stops itself after 60 s; it then said "interrupted", as if its user had pressed Ctrl+C. strace holds
+        // its first accept4 (the demo server's, before the client connects) for 61 s: the limit passes meanwhile.
+        string strace = await DebianPrerequisites.FindOrInstallAsync(["/usr/bin/strace"], "strace", CancellationToken.None);
+        using ToolProcess demo = ToolProcess.StartUnderStrace(strace, ["-f", "-o", Path.Combine(Dir, "strace.log"), "-e", "trace=accept4", "-e", "inject=accept4:delay_enter=61000000:when=1"], Dir, "demo");
+
+        ToolResult result = await demo.WaitForExitAsync(TimeSpan.FromSeconds(180));
+
+        AssertFails(result, 1, "the demo did not finish within its 60 s limit");
+    }
 }
