@@ -196,7 +196,7 @@ internal static class TransferCommands
                 Console.Error.WriteLine($"ossuary: connection from {pipe.RemoteEndPoint}, client key {secure.Feature.RemotePublicKey?.ToString() ?? "anonymous"}");
                 try
                 {
-                    return await ReceiveFileAsync(secure, directory, parse.GetValue(force), cancellationToken);
+                    return await ReceiveFileAsync(secure, pipe.Arrived, directory, parse.GetValue(force), cancellationToken);
                 }
                 catch (Exception ex) when (ex is not OssuaryException)
                 {
@@ -344,7 +344,7 @@ internal static class TransferCommands
         }
     }
 
-    private static async Task<int> ReceiveFileAsync(OssuaryDuplexPipe secure, string directory, bool force, CancellationToken cancellationToken)
+    private static async Task<int> ReceiveFileAsync(OssuaryDuplexPipe secure, ArrivedPlaintext arrived, string directory, bool force, CancellationToken cancellationToken)
     {
         string? header;
         try
@@ -355,7 +355,9 @@ internal static class TransferCommands
         {
             // The sender's Disconnect (error). Said in the receiver's terms: the tool's general wording
             // for it names a refusal of this client's key, which only a server does to a client.
-            throw new CliException("the sender ended the connection with an error before sending a file (it failed or was stopped)");
+            throw new CliException(arrived.DescribeMalformedDisconnect("the sender") is { } malformed
+                ? $"{malformed}; it sent no file"
+                : "the sender ended the connection with an error before sending a file (it failed or was stopped)");
         }
 
         if (header is null)
@@ -371,7 +373,7 @@ internal static class TransferCommands
         catch (CliException refused)
         {
             // The sender learns why, rather than only that the connection closed.
-            await TryAnswerAsync(secure.Output, $"ERR {refused.Message}\n");
+            await TryAnswerAsync(secure.Output, arrived, $"ERR {refused.Message}\n");
             throw;
         }
 
@@ -379,13 +381,13 @@ internal static class TransferCommands
         if (Directory.Exists(destination) && new FileInfo(destination).LinkTarget is null)
         {
             // --force replaces a file (or a symlink), never a folder: refused now, not after the whole file.
-            await TryAnswerAsync(secure.Output, "ERR a directory of that name exists on the receiver\n");
+            await TryAnswerAsync(secure.Output, arrived, "ERR a directory of that name exists on the receiver\n");
             throw new CliException($"'{destination}' is a directory; not replacing it, even with --force", ExitCodes.BadInput);
         }
 
         if (Exists(destination) && !force)
         {
-            await TryAnswerAsync(secure.Output, "ERR the file exists on the receiver\n");
+            await TryAnswerAsync(secure.Output, arrived, "ERR the file exists on the receiver\n");
             throw new CliException($"'{destination}' already exists; not overwriting it (use --force)", ExitCodes.BadInput);
         }
 
@@ -427,7 +429,7 @@ internal static class TransferCommands
             actual = hash.GetHashAndReset();
             if (!CryptographicOperations.FixedTimeEquals(expected, actual))
             {
-                await TryAnswerAsync(secure.Output, "ERR SHA-256 mismatch\n");
+                await TryAnswerAsync(secure.Output, arrived, "ERR SHA-256 mismatch\n");
                 throw new CliException("the file's SHA-256 does not match the sender's; discarded it");
             }
 
@@ -444,17 +446,17 @@ internal static class TransferCommands
 
             if (ex is CliException { ExitCode: ExitCodes.BadInput } exists)
             {
-                await TryAnswerAsync(secure.Output, "ERR the file exists on the receiver\n");
+                await TryAnswerAsync(secure.Output, arrived, "ERR the file exists on the receiver\n");
                 throw new CliException($"{exists.Message}; {removed}", exists.ExitCode);
             }
 
             if (StorageFailure.Is(ex))
             {
-                await TryAnswerAsync(secure.Output, $"ERR the receiver could not save the file: {StorageFailure.ReasonForSender(ex)}\n");
+                await TryAnswerAsync(secure.Output, arrived, $"ERR the receiver could not save the file: {StorageFailure.ReasonForSender(ex)}\n");
                 throw new CliException($"cannot save the file: {ex.Message}; {removed}", ExitCodes.Failure);
             }
 
-            throw ex is CliException or OssuaryException ? new CliException($"{Describe(ex)}; {removed}", ExitCodes.Failure) : ex;
+            throw ex is CliException or OssuaryException ? new CliException($"{Describe(ex, arrived)}; {removed}", ExitCodes.Failure) : ex;
         }
 
         string saved = $"received {destination} ({received} bytes), SHA-256 {Convert.ToHexStringLower(actual)} verified";
@@ -466,7 +468,7 @@ internal static class TransferCommands
         {
             // Saved, whole and named, but not durably: not "OK" (its user would delete the original), nor
             // "could not save" (the file is there, and sent again it "exists"). Both sides say this.
-            await TryAnswerAsync(secure.Output, $"ERR {TransferProtocol.SavedNotDurable} ({StorageFailure.ReasonForSender(ex)})\n");
+            await TryAnswerAsync(secure.Output, arrived, $"ERR {TransferProtocol.SavedNotDurable} ({StorageFailure.ReasonForSender(ex)})\n");
             throw new CliException($"{saved}, but {ex.Message}: the file's name may not survive a power loss until the folder is synced", ExitCodes.Failure);
         }
 
@@ -483,7 +485,7 @@ internal static class TransferCommands
         {
             // The file is whole and named: "interrupted" or "connection failed" alone read as if it
             // were not, and its user would delete it or have it sent again.
-            string why = ex is OperationCanceledException ? "interrupted" : Describe(ex);
+            string why = ex is OperationCanceledException ? "interrupted" : Describe(ex, arrived);
             throw new CliException($"{why}; {saved}, but the sender was not told: it reports the transfer as failed", ExitCodes.Failure);
         }
 
@@ -502,7 +504,7 @@ internal static class TransferCommands
     /// Best effort: the answer to a sender that may already be gone (it failed, was stopped, or reset) must not
     /// hide why we failed, which the caller reports next. Its own failure is said as secondary, on its line.
     /// </summary>
-    private static async Task TryAnswerAsync(PipeWriter output, string line)
+    private static async Task TryAnswerAsync(PipeWriter output, ArrivedPlaintext arrived, string line)
     {
         try
         {
@@ -513,15 +515,16 @@ internal static class TransferCommands
         }
         catch (OssuaryException ex)
         {
-            Console.Error.WriteLine($"ossuary: could not tell the sender why the transfer failed: {Describe(ex)}");
+            Console.Error.WriteLine($"ossuary: could not tell the sender why the transfer failed: {Describe(ex, arrived)}");
         }
     }
 
-    private static string Describe(Exception ex) => ex switch
+    private static string Describe(Exception ex, ArrivedPlaintext arrived) => ex switch
     {
-        // The sender's Disconnect (error): it could not read its file or stdin, or was interrupted.
+        // The sender's Disconnect (error): it could not read its file or stdin, or was interrupted; unless that
+        // Disconnect was malformed, which the session takes for one with the error flag.
         OssuaryException { Reason: OssuaryErrorReason.ConnectionFailed, InnerException: null } =>
-            "the sender ended the connection with an error during the transfer (it failed or was stopped)",
+            arrived.DescribeMalformedDisconnect("the sender") ?? "the sender ended the connection with an error during the transfer (it failed or was stopped)",
         OssuaryException ossuary => $"the connection failed during the transfer ({ossuary.Reason}): {ossuary.Message}",
         _ => ex.Message,
     };

@@ -84,6 +84,28 @@ public sealed class CliForgedSenderTests : CliTestBase
         Assert.Contains("ossuary: could not tell the sender why the transfer failed: it had closed the connection", received.Stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ASendersMalformedDisconnectIsSaidToBeOne()
+    {
+        // A Disconnect too short to hold its error flag, before any header: the session counts it as a failure, and the
+        // receiver said the sender "ended the connection with an error ... (it failed or was stopped)".
+        Directory.CreateDirectory(Path.Combine(Dir, "inbox"));
+        ToolProcess receiver = await StartServerAsync("receive", "--port", "0", "--bind", "127.0.0.1", "-o", "inbox");
+        var options = new OssuaryClientOptions();
+        options.TrustedServerKeys.Add(OssuaryPublicKey.Parse(ServerKey(receiver)));
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, ServerPort(receiver))).Within();
+        await using var network = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        await using (OssuaryDuplexPipe sender = await OssuaryDuplexPipe.ConnectAsync(
+            new DuplexPipe(System.IO.Pipelines.PipeReader.Create(network), System.IO.Pipelines.PipeWriter.Create(network)), options).Within())
+        {
+            await socket.SendAsync(new byte[] { 0, 2, 0, 0, 0, 0x10, 0, 0, 0, 0 }); // Disconnect, a body of 2 bytes (zeros)
+            ToolResult received = await receiver.WaitForExitAsync();
+
+            AssertFails(received, 1, "the sender ended the connection with a malformed Disconnect (2 bytes of body where 4 are due)");
+        }
+    }
+
     /// <summary>Connects to <paramref name="receiver"/>, sends <paramref name="bytes"/> and Disconnect (clean) in one go, without reading.</summary>
     private static async Task SendThenCloseAsync(ToolProcess receiver, byte[] bytes)
     {
