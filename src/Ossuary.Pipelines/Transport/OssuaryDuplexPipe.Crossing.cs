@@ -37,7 +37,8 @@ public sealed partial class OssuaryDuplexPipe
     /// Reset, or its own end), the transport's end, or 5 s: frames the peer sent before it read our
     /// Disconnect are still on their way. For one that has stopped reading (or a connection being
     /// disposed), only what the transport holds now is looked at, for the peer's failure: the frames it
-    /// left unread are its own choice, and nobody reads the input to learn of them. What is read is consumed.
+    /// left unread are its own choice, and nobody reads the input to learn of them; those bytes are left in the transport.
+    /// What is read on is consumed.
     /// </remarks>
     private async ValueTask<OssuaryException?> FailureAtGoodbyeAsync(PipeReader transport, long before, bool receivedData)
     {
@@ -82,7 +83,7 @@ public sealed partial class OssuaryDuplexPipe
                 {
                     // After our Disconnect, the peer's end is its answer to it, and nothing of its follows.
                     OssuaryException? failed = offset < before ? PeersEndBeforeGoodbye(header, packets, receivedData) : null;
-                    transport.AdvanceTo(packets.Slice(header.PacketLength).Start);
+                    transport.AdvanceTo(readOn ? packets.Slice(header.PacketLength).Start : read.Buffer.Start);
                     return failed ?? DataNotDelivered(undelivered, frames);
                 }
 
@@ -97,7 +98,9 @@ public sealed partial class OssuaryDuplexPipe
                 packets = packets.Slice(header.PacketLength);
             }
 
-            transport.AdvanceTo(packets.Start, read.Buffer.End);
+            // Left in the transport when only looked at: bytes of the peer's unread there are what tells the
+            // linger that closing the socket now could reset it (see LingerAsync).
+            transport.AdvanceTo(readOn ? packets.Start : read.Buffer.Start, readOn ? read.Buffer.End : read.Buffer.Start);
 
             // A cancelled read that is neither the deadline's nor disposal's (the outbound loop's wake-up as it
             // leaves the output to this loop, a handshake timer's late one) is read past.
