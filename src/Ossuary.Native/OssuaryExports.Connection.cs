@@ -18,12 +18,6 @@ internal static unsafe partial class OssuaryExports
                 return 0;
             }
 
-            // No connection without the fork handlers: said on stderr, once.
-            if (!ForkGate.IsSetUp())
-            {
-                return 0;
-            }
-
             if (secretKey != null)
             {
                 identity = OssuaryIdentity.FromSeed(new ReadOnlySpan<byte>(secretKey, KeySize));
@@ -33,9 +27,8 @@ internal static unsafe partial class OssuaryExports
             identity = null; // the connection owns it now
             return Register(created);
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_create_connection"u8, ex);
             // Nothing that failed to register can be reached again: its keys are wiped here.
             created?.Dispose();
             identity?.Dispose();
@@ -64,10 +57,9 @@ internal static unsafe partial class OssuaryExports
                 }
             }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_destroy_connection"u8, ex);
-            // No value to return: the line on stderr is all the caller learns (the pointer is already cleared).
+            // Nothing to report through a void function; the pointer is already cleared.
         }
     }
 
@@ -89,9 +81,8 @@ internal static unsafe partial class OssuaryExports
                 return target.TrySetIdentity(identity) ? 0 : ReturnCode.Other;
             }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_set_secret_key"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -116,9 +107,8 @@ internal static unsafe partial class OssuaryExports
 
             return 0;
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_add_authorized_key"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -160,9 +150,8 @@ internal static unsafe partial class OssuaryExports
 
             return added;
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_add_authorized_keys"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -193,9 +182,8 @@ internal static unsafe partial class OssuaryExports
             key.CopyTo(new Span<byte>(buffer, KeySize));
             return 0;
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_remote_public_key"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -206,8 +194,7 @@ internal static unsafe partial class OssuaryExports
         using ForkGate.Call call = ForkGate.Enter();
         try
         {
-            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize
-                || !ForkGate.IsSetUp())
+            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize)
             {
                 return ReturnCode.Other;
             }
@@ -217,9 +204,8 @@ internal static unsafe partial class OssuaryExports
             identity.PublicKey.CopyTo(new Span<byte>(publicBuffer, KeySize));
             return 0;
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_generate_auth_keypair"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -244,9 +230,8 @@ internal static unsafe partial class OssuaryExports
 
             return 0;
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_disconnect"u8, ex);
             return ReturnCode.Other;
         }
     }

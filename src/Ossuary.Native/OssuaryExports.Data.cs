@@ -23,9 +23,8 @@ internal static unsafe partial class OssuaryExports
                 return result;
             }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_send_data"u8, ex);
             return Refuse(outputLength);
         }
     }
@@ -52,9 +51,8 @@ internal static unsafe partial class OssuaryExports
                 return result;
             }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_recv_data"u8, ex);
             return Refuse(inputLength, outputLength);
         }
     }
@@ -76,9 +74,8 @@ internal static unsafe partial class OssuaryExports
                 return target.Flush(new Span<byte>(output, outputLength));
             }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_flush"u8, ex);
             return ReturnCode.Other;
         }
     }

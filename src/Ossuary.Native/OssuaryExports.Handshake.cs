@@ -23,9 +23,8 @@ internal static unsafe partial class OssuaryExports
                 return result;
             }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_recv_handshake"u8, ex);
             return Refuse(inputLength);
         }
     }
@@ -46,17 +45,11 @@ internal static unsafe partial class OssuaryExports
             {
                 int result = target.SendHandshake(new Span<byte>(output, *outputLength), out int written);
                 *outputLength = (ushort)written;
-                if (target.TakeWithheldFailure() is { } withheld)
-                {
-                    InternalError.Report("ossuary_send_handshake"u8, withheld);
-                }
-
                 return result;
             }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_send_handshake"u8, ex);
             return Refuse(outputLength);
         }
     }
@@ -78,9 +71,8 @@ internal static unsafe partial class OssuaryExports
                 return target.HandshakeDone();
             }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            InternalError.Report("ossuary_handshake_done"u8, ex);
             return ReturnCode.Other;
         }
     }
