@@ -107,12 +107,17 @@ public sealed partial class OssuarySession
         return BeginReset(OssuaryErrorReason.ConnectionReset, initiator: false);
     }
 
+    /// <summary>
+    /// Whether a Disconnect's body reports a failure. Body: len (ignored) · error flag · reserved. A body shorter
+    /// than its 4 bytes is malformed and counts as a failure, even when it holds a zero where the flag goes: a
+    /// packet cut short must never be reported as a clean close (the original cannot parse one, and never reports that).
+    /// </summary>
+    internal static bool IsErrorDisconnect(in ReadOnlySequence<byte> body) =>
+        body.Length < ControlBodySize || body.Slice(2, 1).FirstSpan[0] != 0;
+
     private OssuaryReceiveResult OnDisconnect(in ReadOnlySequence<byte> body)
     {
-        // Body: len (ignored) · error flag · reserved. A body shorter than its 4 bytes is malformed and
-        // counts as a failure, even when it holds a zero where the flag goes: a packet cut short must
-        // never be reported as a clean close (the original cannot parse one, and never reports that).
-        bool error = body.Length < ControlBodySize || body.Slice(2, 1).FirstSpan[0] != 0;
+        bool error = IsErrorDisconnect(body);
         OssuaryErrorReason reason = error ? OssuaryErrorReason.ConnectionFailed : OssuaryErrorReason.ConnectionClosed;
 
         // The original answers a Disconnect with a Disconnect during the handshake. Once

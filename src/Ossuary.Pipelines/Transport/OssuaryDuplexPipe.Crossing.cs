@@ -104,8 +104,7 @@ public sealed partial class OssuaryDuplexPipe
 
             // A cancelled read that is neither the deadline's nor disposal's (the outbound loop's wake-up as it
             // leaves the output to this loop, a handshake timer's late one) is read past.
-            bool cutShort = read.IsCanceled && (deadline?.IsCancellationRequested != false || _disposing || _lingerCut);
-            if (!readOn || read.IsCompleted || cutShort)
+            if (!readOn || read.IsCompleted || (read.IsCanceled && (deadline!.IsCancellationRequested || _disposing || _lingerCut)))
             {
                 return DataNotDelivered(undelivered, frames);
             }
@@ -149,10 +148,7 @@ public sealed partial class OssuaryDuplexPipe
             return Ended(OssuaryReceiveResult.Reset(OssuaryErrorReason.ConnectionReset), receivedData);
         }
 
-        // Body: len · error flag · reserved; one shorter than its 4 bytes is a failure, as the session has it.
-        ReadOnlySequence<byte> body = packets.Slice(PacketHeader.Size, header.BodyLength);
-        bool error = body.Length < OssuarySession.ControlBodySize || body.Slice(2, 1).FirstSpan[0] != 0;
-        return error ? Ended(OssuaryReceiveResult.Closed(OssuaryErrorReason.ConnectionFailed), receivedData) : null;
+        return OssuarySession.IsErrorDisconnect(packets.Slice(PacketHeader.Size, header.BodyLength)) ? Ended(OssuaryReceiveResult.Closed(OssuaryErrorReason.ConnectionFailed), receivedData) : null;
     }
 
     /// <summary>
