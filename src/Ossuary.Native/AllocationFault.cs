@@ -30,12 +30,19 @@ internal static class AllocationFault
     [ThreadStatic]
     private static int t_passes;
 
-    /// <summary>The step <paramref name="step"/> fails on this thread once it has been passed <paramref name="passes"/> times.</summary>
+    [ThreadStatic]
+    private static Exception? t_instead;
+
+    /// <summary>
+    /// The step <paramref name="step"/> fails on this thread once it has been passed <paramref name="passes"/> times,
+    /// with <paramref name="instead"/> when given: a failure that is not for want of memory, as a bug would throw.
+    /// </summary>
     [Conditional("OSSUARY_FAULTS")]
-    public static void Arm(string step, int passes = 0)
+    public static void Arm(string step, int passes = 0, Exception? instead = null)
     {
         t_step = step;
         t_passes = passes;
+        t_instead = instead;
     }
 
     /// <summary>Nothing fails any more on this thread (an armed step the call never reached included).</summary>
@@ -57,6 +64,11 @@ internal static class AllocationFault
         }
 
         t_step = null;
+        if (t_instead is { } instead)
+        {
+            throw instead;
+        }
+
 #pragma warning disable CA2201 // Reserved for the runtime: thrown here to stand in for the runtime's own, which the exports catch.
         throw new OutOfMemoryException($"Injected at the step '{step}'.");
 #pragma warning restore CA2201

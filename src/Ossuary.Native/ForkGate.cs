@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text;
 
 namespace Ossuary.Native;
 
@@ -19,6 +20,10 @@ namespace Ossuary.Native;
 /// </remarks>
 internal static unsafe partial class ForkGate
 {
+    private const int NotSetUp = 0;
+    private const int SettingUp = 1;
+    private const int Ready = 2;
+
     /// <summary>Calls under way, each counted once on its thread (a nested one, from a signal handler, is not counted again).</summary>
     private static int s_callsInside;
 
@@ -35,39 +40,95 @@ internal static unsafe partial class ForkGate
     /// </summary>
     private static uint s_depthKey;
 
-    /// <summary>False when no key could be made: every depth then reads 0, and a signal handler that forks inside a call waits for ever.</summary>
-    private static bool s_depthKept;
+    /// <summary>Set once <see cref="s_depthKey"/> exists (before the fork handlers are registered, which read it).</summary>
+    private static volatile bool s_depthKept;
+
+    /// <summary>Set once the fork handlers are registered: pthread_atfork has no way to take them back, so never twice.</summary>
+    private static bool s_handlersRegistered;
+
+    /// <summary><see cref="NotSetUp"/>, <see cref="SettingUp"/> (one thread is trying) or <see cref="Ready"/>.</summary>
+    private static int s_state;
+
+    private static int s_reported;
 
     /// <summary>Registers the fork handlers when the runtime starts, i.e. in the first call into the library.</summary>
     [ModuleInitializer]
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "This assembly is the application: NativeAOT compiles it into libossuary, and the handlers must be in place before the first connection exists.")]
-    internal static void Install()
-    {
-        uint key;
-        s_depthKept = KeyCreate(&key, null) == 0;
-        s_depthKey = key;
+    internal static void Install() => _ = IsSetUp();
 
-        // Nothing to report if it fails (ENOMEM): forks then go on as before, without waiting.
-        _ = AtFork(&Prepare, &AfterInParent, &AfterInChild);
+    /// <summary>
+    /// True once the fork handlers are registered; until then each call tries again, and the first
+    /// failure is said on stderr. <c>ossuary_create_connection()</c> and
+    /// <c>ossuary_generate_auth_keypair()</c> fail while it is false (ossuary.h): without the
+    /// handlers a fork copies calls of other threads half-done into the child, whose next call on
+    /// such a connection never returns, and it used to go on unprotected without a word.
+    /// </summary>
+    /// <remarks>
+    /// Both steps fail only for want of something the program may free (pthread_key_create: EAGAIN,
+    /// all PTHREAD_KEYS_MAX keys taken; pthread_atfork: ENOMEM), hence the retries. A thread that
+    /// finds another one trying gets false rather than waiting: no lock, since a fork during the
+    /// try would leave it held in the child.
+    /// </remarks>
+    public static bool IsSetUp()
+    {
+        if (Volatile.Read(ref s_state) == Ready)
+        {
+            return true;
+        }
+
+        if (Interlocked.CompareExchange(ref s_state, SettingUp, NotSetUp) != NotSetUp)
+        {
+            return Volatile.Read(ref s_state) == Ready;
+        }
+
+        string? failed = null;
+        int error = 0;
+        if (!s_depthKept)
+        {
+            uint key;
+            error = KeyCreate(&key, null);
+            if (error == 0)
+            {
+                s_depthKey = key;
+                s_depthKept = true;
+            }
+            else
+            {
+                failed = "pthread_key_create";
+            }
+        }
+
+        if (error == 0 && !s_handlersRegistered)
+        {
+            error = AtFork(&Prepare, &AfterInParent, &AfterInChild);
+            s_handlersRegistered = error == 0;
+            failed = error == 0 ? null : "pthread_atfork";
+        }
+
+        Volatile.Write(ref s_state, error == 0 ? Ready : NotSetUp);
+        if (failed is not null)
+        {
+            Report(failed, error);
+        }
+
+        return error == 0;
     }
 
     /// <summary>This thread's depth in calls of the C API (see <see cref="s_depthKey"/>).</summary>
     private static nint Depth => s_depthKept ? (nint)GetSpecific(s_depthKey) : 0;
 
-    private static void SetDepth(nint depth)
-    {
-        if (s_depthKept)
-        {
-            // Cannot fail for a key this thread has set before, nor for one of the first 32 (ENOMEM only past them).
-            _ = SetSpecific(s_depthKey, (void*)depth);
-        }
-    }
+    /// <summary>Sets this thread's depth; false if it could not be kept (no key, or no memory for the thread's value of it).</summary>
+    private static bool SetDepth(nint depth) =>
+        s_depthKept && SetSpecific(s_depthKey, (void*)depth) == 0;
 
     /// <summary>Counts a call in, first waiting for any fork under way; dispose the result when the call returns.</summary>
     public static Call Enter()
     {
         nint depth = Depth;
-        SetDepth(depth + 1);
+
+        // A depth that could not be kept is not taken back either: a thread whose depth went below
+        // zero would never count its calls again, and forks would stop waiting for them.
+        bool kept = SetDepth(depth + 1);
         bool outermost = depth == 0;
         if (outermost)
         {
@@ -90,7 +151,7 @@ internal static unsafe partial class ForkGate
             MakeThreadId();
         }
 
-        return new Call(outermost);
+        return new Call(outermost, kept);
     }
 
     /// <summary>
@@ -140,6 +201,26 @@ internal static unsafe partial class ForkGate
         Volatile.Write(ref s_forks, 0);
     }
 
+    /// <summary>Says once per process on stderr that the fork handlers could not be set up, and what the calls do meanwhile.</summary>
+    private static void Report(string function, int error)
+    {
+        if (Interlocked.Exchange(ref s_reported, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            StandardError.WriteLine(Encoding.UTF8.GetBytes(
+                $"libossuary: cannot protect calls from fork(): {function} failed ({Marshal.GetPInvokeErrorMessage(error)}); "
+                + "ossuary_create_connection() returns NULL and ossuary_generate_auth_keypair() -1 until it succeeds.\n"));
+        }
+        catch (OutOfMemoryException)
+        {
+            // No memory for the line: nowhere else to say it, and the calls still fail closed.
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "pthread_atfork")]
     private static partial int AtFork(delegate* unmanaged<void> prepare, delegate* unmanaged<void> parent, delegate* unmanaged<void> child);
 
@@ -158,13 +239,18 @@ internal static unsafe partial class ForkGate
     private static partial int SchedYield();
 
     /// <summary>One call counted in by <see cref="Enter"/>: <c>using</c> it counts the call out.</summary>
-    public readonly ref struct Call(bool outermost)
+    public readonly ref struct Call(bool outermost, bool depthKept)
     {
         private readonly bool _outermost = outermost;
+        private readonly bool _depthKept = depthKept;
 
         public void Dispose()
         {
-            SetDepth(Depth - 1);
+            if (_depthKept)
+            {
+                _ = SetDepth(Depth - 1);
+            }
+
             if (_outermost)
             {
                 Interlocked.Decrement(ref s_callsInside);

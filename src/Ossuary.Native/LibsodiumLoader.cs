@@ -17,21 +17,15 @@ namespace Ossuary.Native;
 /// The folder comes from the dynamic loader (<see cref="OwnImage"/>). A failure is said once on
 /// stderr, with the paths tried: the C API itself can only return NULL.
 /// </remarks>
-internal static partial class LibsodiumLoader
+internal static class LibsodiumLoader
 {
     private const string LibraryName = "libsodium";
     private const string FileName = "libsodium.so";
 
-    /// <summary>EINTR: a signal handler ran before the write had written anything.</summary>
-    private const int Interrupted = 4;
-
-    /// <summary>EAGAIN: stderr is non-blocking and has no room now.</summary>
-    private const int WouldBlock = 11;
-
-    /// <summary>POLLOUT: poll(2) returns once the descriptor can be written.</summary>
-    private const short PollOut = 4;
-
     private static int _reported;
+
+    /// <summary>Set once libsodium has answered a call: from then on a failure of the library is no longer its absence.</summary>
+    private static volatile bool s_started;
 
     /// <summary>Runs when the runtime starts, i.e. at the first call into the library, before any connection exists.</summary>
     [ModuleInitializer]
@@ -43,13 +37,41 @@ internal static partial class LibsodiumLoader
         {
             // Initialise libsodium now, so that a library that loads but cannot start (too old
             // a version, say) is reported here, once, rather than as a silent NULL later.
-            Span<byte> probe = stackalloc byte[1];
-            Geralt.SecureRandom.Fill(probe);
+            Probe();
         }
         catch (Exception ex)
         {
             Report($"libossuary: libsodium could not be started ({ex.GetType().Name}: {ex.Message}); ossuary_create_connection() will return NULL.");
         }
+    }
+
+    /// <summary>
+    /// True once libsodium has started; until then it tries again (libsodium.so may have been put
+    /// in place since). False means every call fails for the reason said once on stderr, which
+    /// <see cref="InternalError"/> then does not repeat for each call.
+    /// </summary>
+    internal static bool IsStarted()
+    {
+        if (!s_started)
+        {
+            try
+            {
+                Probe();
+            }
+            catch (Exception)
+            {
+                // Still absent or unusable, as reported once.
+            }
+        }
+
+        return s_started;
+    }
+
+    private static void Probe()
+    {
+        Span<byte> probe = stackalloc byte[1];
+        Geralt.SecureRandom.Fill(probe);
+        s_started = true;
     }
 
     private static nint Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
@@ -90,68 +112,11 @@ internal static partial class LibsodiumLoader
     }
 
     /// <summary>Writes <paramref name="message"/> to stderr, once per process.</summary>
-    /// <remarks>
-    /// With write(2) on descriptor 2, not Console: the first use of Console.Error sets up .NET's
-    /// terminal handling, which takes SIGINT, SIGQUIT and SIGCONT from the C program (the README's
-    /// "Signals" names the four signals the library takes, and these are not among them).
-    /// </remarks>
-    private static unsafe void Report(string message)
+    private static void Report(string message)
     {
         if (Interlocked.Exchange(ref _reported, 1) == 0)
         {
-            byte[] line = Encoding.UTF8.GetBytes(message + "\n");
-            fixed (byte* start = line)
-            {
-                // Said only once, so a write a signal interrupts (EINTR: a handler of the program's
-                // without SA_RESTART while stderr is a full pipe) is made again, a short one goes on
-                // with the rest, and one that finds a non-blocking stderr full (EAGAIN: the program set
-                // O_NONBLOCK on it, a logger is behind) waits for room as a blocking stderr would; any
-                // other failure (no stderr) gives up: there is nowhere else to say it.
-                for (int written = 0; written < line.Length;)
-                {
-                    nint result = Write(2, start + written, (nuint)(line.Length - written));
-                    int error = result < 0 ? Marshal.GetLastPInvokeError() : 0;
-                    if (error == Interrupted)
-                    {
-                        continue;
-                    }
-
-                    if (error == WouldBlock)
-                    {
-                        var room = new PollDescriptor { Descriptor = 2, Events = PollOut, ReturnedEvents = 0 };
-                        if (Poll(&room, 1, -1) >= 0 || Marshal.GetLastPInvokeError() == Interrupted)
-                        {
-                            continue;
-                        }
-
-                        break;
-                    }
-
-                    if (result <= 0)
-                    {
-                        break;
-                    }
-
-                    written += (int)result;
-                }
-            }
+            StandardError.WriteLine(Encoding.UTF8.GetBytes(message + "\n"));
         }
-    }
-
-    /// <summary>poll(2) of libc, bound directly (the project's DirectPInvoke): waits for room on a non-blocking stderr.</summary>
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static unsafe partial int Poll(PollDescriptor* descriptors, nuint count, int timeout);
-
-    /// <summary>write(2) of libc, bound directly (the project's DirectPInvoke).</summary>
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static unsafe partial nint Write(int descriptor, byte* buffer, nuint count);
-
-    /// <summary>struct pollfd.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollDescriptor
-    {
-        public int Descriptor;
-        public short Events;
-        public short ReturnedEvents;
     }
 }

@@ -28,6 +28,9 @@ internal sealed class NativeConnection : IDisposable
     /// <summary>The current pause for an untrusted server has been reported (libossuary reports it once).</summary>
     private bool _untrustedReported;
 
+    /// <summary>What made the last <see cref="SendHandshake"/> stop early, when it returned the bytes it had handed out instead of failing.</summary>
+    private Exception? _withheldFailure;
+
     public NativeConnection(OssuaryRole role, OssuaryIdentity? identity)
     {
         _role = role;
@@ -161,12 +164,15 @@ internal sealed class NativeConnection : IDisposable
                     _handshakeOutputEnd = _outbound.Queued;
                 }
             }
-            catch when (written > 0 || !_outbound.IsEmpty)
+            catch (Exception failure) when (written > 0 || !_outbound.IsEmpty)
             {
                 // No room for the next packet (a full heap), after bytes left the queue or a packet
                 // joined it: -1 would report nothing written, and the bytes handed out would be lost
                 // for good (the peer waiting on a packet cut short). They are reported instead; the
                 // packet that failed is still owed (WriteHandshake leaves it so) and the next call writes it.
+                // Kept for the export, which says on stderr what was not for want of memory (a bug):
+                // swallowed here, it left no trace.
+                _withheldFailure = failure;
             }
 
             written += _outbound.DrainTo(output[written..]);
@@ -174,6 +180,14 @@ internal sealed class NativeConnection : IDisposable
 
         _started |= written > 0;
         return _outbound.IsEmpty ? written : ReturnCode.WouldBlock;
+    }
+
+    /// <summary>The failure the last <see cref="SendHandshake"/> withheld to report its bytes (null if none); cleared by the reading.</summary>
+    public Exception? TakeWithheldFailure()
+    {
+        Exception? failure = _withheldFailure;
+        _withheldFailure = null;
+        return failure;
     }
 
     public int ReceiveHandshake(ReadOnlySpan<byte> input, out int consumed)

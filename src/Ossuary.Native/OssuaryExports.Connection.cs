@@ -18,6 +18,12 @@ internal static unsafe partial class OssuaryExports
                 return 0;
             }
 
+            // No connection without the fork handlers: said on stderr, once.
+            if (!ForkGate.IsSetUp())
+            {
+                return 0;
+            }
+
             if (secretKey != null)
             {
                 identity = OssuaryIdentity.FromSeed(new ReadOnlySpan<byte>(secretKey, KeySize));
@@ -27,8 +33,9 @@ internal static unsafe partial class OssuaryExports
             identity = null; // the connection owns it now
             return Register(created);
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_create_connection"u8, ex);
             // Nothing that failed to register can be reached again: its keys are wiped here.
             created?.Dispose();
             identity?.Dispose();
@@ -57,9 +64,10 @@ internal static unsafe partial class OssuaryExports
                 }
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
-            // Nothing to report through a void function; the pointer is already cleared.
+            InternalError.Report("ossuary_destroy_connection"u8, ex);
+            // No value to return: the line on stderr is all the caller learns (the pointer is already cleared).
         }
     }
 
@@ -81,8 +89,9 @@ internal static unsafe partial class OssuaryExports
                 return target.TrySetIdentity(identity) ? 0 : ReturnCode.Other;
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_set_secret_key"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -107,8 +116,9 @@ internal static unsafe partial class OssuaryExports
 
             return 0;
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_add_authorized_key"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -150,8 +160,9 @@ internal static unsafe partial class OssuaryExports
 
             return added;
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_add_authorized_keys"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -182,8 +193,9 @@ internal static unsafe partial class OssuaryExports
             key.CopyTo(new Span<byte>(buffer, KeySize));
             return 0;
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_remote_public_key"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -194,7 +206,8 @@ internal static unsafe partial class OssuaryExports
         using ForkGate.Call call = ForkGate.Enter();
         try
         {
-            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize)
+            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize
+                || !ForkGate.IsSetUp())
             {
                 return ReturnCode.Other;
             }
@@ -204,8 +217,9 @@ internal static unsafe partial class OssuaryExports
             identity.PublicKey.CopyTo(new Span<byte>(publicBuffer, KeySize));
             return 0;
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_generate_auth_keypair"u8, ex);
             return ReturnCode.Other;
         }
     }
@@ -230,8 +244,9 @@ internal static unsafe partial class OssuaryExports
 
             return 0;
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_disconnect"u8, ex);
             return ReturnCode.Other;
         }
     }

@@ -23,8 +23,9 @@ internal static unsafe partial class OssuaryExports
                 return result;
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_send_data"u8, ex);
             return Refuse(outputLength);
         }
     }
@@ -51,8 +52,9 @@ internal static unsafe partial class OssuaryExports
                 return result;
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_recv_data"u8, ex);
             return Refuse(inputLength, outputLength);
         }
     }
@@ -74,8 +76,9 @@ internal static unsafe partial class OssuaryExports
                 return target.Flush(new Span<byte>(output, outputLength));
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_flush"u8, ex);
             return ReturnCode.Other;
         }
     }

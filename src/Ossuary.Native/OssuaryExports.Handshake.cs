@@ -23,8 +23,9 @@ internal static unsafe partial class OssuaryExports
                 return result;
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_recv_handshake"u8, ex);
             return Refuse(inputLength);
         }
     }
@@ -45,11 +46,17 @@ internal static unsafe partial class OssuaryExports
             {
                 int result = target.SendHandshake(new Span<byte>(output, *outputLength), out int written);
                 *outputLength = (ushort)written;
+                if (target.TakeWithheldFailure() is { } withheld)
+                {
+                    InternalError.Report("ossuary_send_handshake"u8, withheld);
+                }
+
                 return result;
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_send_handshake"u8, ex);
             return Refuse(outputLength);
         }
     }
@@ -71,8 +78,9 @@ internal static unsafe partial class OssuaryExports
                 return target.HandshakeDone();
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
+            InternalError.Report("ossuary_handshake_done"u8, ex);
             return ReturnCode.Other;
         }
     }

@@ -6,8 +6,9 @@ namespace Ossuary.Native;
 /// <summary>
 /// The C API (include/ossuary.h). Every export checks its pointers, runs under the connection's
 /// lock and catches every exception: a C caller sees -1 (or NULL), never a crash or a managed
-/// exception unwinding into C. Every export also counts itself in with <see cref="ForkGate"/>, so
-/// that fork() never copies a call half-done into the child.
+/// exception unwinding into C, and one it does not expect (a bug) is also said on stderr
+/// (<see cref="InternalError"/>). Every export also counts itself in with <see cref="ForkGate"/>,
+/// so that fork() never copies a call half-done into the child.
 /// </summary>
 /// <remarks>
 /// These are the bodies of the C API, compiled as <c>dotnet_ossuary_*</c>. The functions a program

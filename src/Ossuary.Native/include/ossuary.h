@@ -38,6 +38,16 @@
  * own, which needs memory for it, and without any it aborts the program (SIGABRT) or spins in
  * collections. Free memory (destroy connections) before a thread that called in ends.
  *
+ * Internal errors: a failure inside the library that the caller did not cause (a bug of this
+ * library, or libsodium failing below it) returns the same value as any other failure (-1, NULL,
+ * or nothing for ossuary_destroy_connection()), and the in/out lengths say nothing was consumed or
+ * written, as for a bad argument; the library also writes one line to stderr (write(2) on
+ * descriptor 2, at most 512 bytes), "libossuary: internal error in <function> (its failure value
+ * was returned): <exception type>: <message> at <where it was thrown>". Please report such a
+ * line. The failures a program or its peer causes (a bad handle or argument, a call in the wrong
+ * state, a garbled or refused packet) and a full heap write nothing; a libsodium that cannot be
+ * loaded or started is said once, when the library starts, not at every call that fails for it.
+ *
  * Threads: different connections may be used from different threads at once; calls on one
  * connection are serialised by a lock inside it. Destroying a connection must not race other
  * calls on it (as free() must not race a use): a call already under way may act on it after the
@@ -51,7 +61,11 @@
  * had ever called it: the .NET runtime inside keeps a record of every thread that has called in,
  * the child inherits those records without their threads, and its next garbage collection then
  * hangs or crashes. A child of a process whose calls came from several threads should only exec()
- * or _exit() (see the README). A connection the child inherits is the same channel as the parent's copy, keys and message
+ * or _exit() (see the README). The library sets up its fork handlers (a pthread key, then
+ * pthread_atfork()) in its first call; if that fails (every pthread key taken, or no memory), it
+ * says so once on stderr, and ossuary_create_connection() returns NULL and
+ * ossuary_generate_auth_keypair() -1 until a later call of either sets them up.
+ * A connection the child inherits is the same channel as the parent's copy, keys and message
  * counters included: use it in one of the two processes only, as with a socket (two processes
  * sending on it would encrypt two messages under one nonce, which exposes both).
  *
@@ -133,7 +147,8 @@ typedef enum {
  *            client is anonymous (only unauthenticated servers admit it) and a server makes a
  *            random key that lives as long as the connection.
  *
- * Returns the connection, or NULL for an unknown type or if the library could not start.
+ * Returns the connection, or NULL for an unknown type, if the library could not start, or while
+ * it cannot set up its fork handlers (see fork() above; said on stderr).
  * Release it with ossuary_destroy_connection().
  *
  * Every value of type but the three above is unknown, 256 and up included. libossuary 0.5 reads
@@ -198,7 +213,7 @@ int32_t ossuary_remote_public_key(OssuaryConnection *conn,
  * Writes the 32-byte secret key (seed) to secret_buf and the 32-byte public key to public_buf;
  * both lengths must be at least 32.
  *
- * Returns 0, or -1.
+ * Returns 0, or -1 (bad arguments, or the library could not start or set up its fork handlers).
  */
 int32_t ossuary_generate_auth_keypair(uint8_t *secret_buf, uint16_t secret_buf_len,
                                       uint8_t *public_buf, uint16_t public_buf_len);

@@ -115,6 +115,31 @@ public sealed class NativeConnectionFailureTests
     }
 
     /// <summary>
+    /// The same call when what failed was not for want of memory (a bug of ours): it returned the
+    /// bytes it had handed out, rightly, but swallowed the exception, so nothing anywhere said what
+    /// had gone wrong. The failure is now withheld for the export, which says it on stderr
+    /// (InternalError, InternalErrorTests), and handed over once.
+    /// </summary>
+    [Fact]
+    public void AFailureWithheldToReportHandshakeBytesIsHandedToTheExport()
+    {
+        using var client = new NativeConnection(OssuaryRole.Client, null);
+        byte[] buffer = new byte[4096];
+        Assert.Equal(ReturnCode.WouldBlock, client.SendHandshake(buffer.AsSpan(0, 10), out _));
+        Assert.Null(client.TakeWithheldFailure());
+
+        client.Disconnect(error: false);
+        var bug = new InvalidOperationException("Injected: not for want of memory.");
+        AllocationFault.Arm(AllocationFault.HandshakePacket, instead: bug);
+        int result = client.SendHandshake(buffer, out int written);
+        AllocationFault.Disarm();
+
+        Assert.True(result == written && written > 0, $"the call returned {result} with {written} bytes reported written");
+        Assert.Same(bug, client.TakeWithheldFailure());
+        Assert.Null(client.TakeWithheldFailure());
+    }
+
+    /// <summary>
     /// Makes the trust step of <paramref name="add"/> fail at every point it passes in turn: after a
     /// failure the server's key must be trusted neither by the client's session nor by a session made
     /// afterwards; once the call gets through, by both.

@@ -1,0 +1,30 @@
+namespace Ossuary.Pipelines.Tests.Native;
+
+/// <summary>
+/// The fork handlers of ForkGate are set up at the library's first call (a pthread key, then
+/// pthread_atfork). A failure of either was ignored: the library went on without its fork
+/// protection (a fork then copied other threads' calls half-done into the child, as before
+/// ForkDuringCallTests) and said nothing. tests/native/fork_gate_setup.c makes each step fail:
+/// ossuary_create_connection() must return NULL and ossuary_generate_auth_keypair() -1, the
+/// reason must be on stderr once, and the first call after the cause is gone must set them up.
+/// </summary>
+[Collection(NativeLibraryCollection.Name)]
+public sealed class ForkGateSetupTests(NativeLibraryFixture native)
+{
+    [Theory]
+    [InlineData("keys", "pthread_key_create failed (Resource temporarily unavailable)", NativeLink.Shared)]
+    [InlineData("keys", "pthread_key_create failed (Resource temporarily unavailable)", NativeLink.Static)]
+    [InlineData("atfork", "pthread_atfork failed (Cannot allocate memory)", NativeLink.Shared)]
+    [InlineData("atfork", "pthread_atfork failed (Cannot allocate memory)", NativeLink.Static)]
+    public async Task TheCallsThatMakeSomethingFailAndSayWhyUntilTheHandlersAreSetUp(string step, string reason, NativeLink link)
+    {
+        ProcessResult result = await native.RunAsync("fork_gate_setup", link, step);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("ok fork_gate_setup\n", result.Output);
+        Assert.Equal(
+            $"libossuary: cannot protect calls from fork(): {reason}; "
+                + "ossuary_create_connection() returns NULL and ossuary_generate_auth_keypair() -1 until it succeeds.\n",
+            result.Error);
+    }
+}
