@@ -8,18 +8,12 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_create_connection")]
     private static nint CreateConnection(int type, byte* secretKey)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         OssuaryIdentity? identity = null;
         NativeConnection? created = null;
         try
         {
             if (type is not ((int)OssuaryRole.Client or (int)OssuaryRole.AuthenticatedServer or (int)OssuaryRole.UnauthenticatedServer))
-            {
-                return 0;
-            }
-
-            // No connection without the fork handlers: said on stderr, once.
-            if (!ForkGate.IsSetUp())
             {
                 return 0;
             }
@@ -46,7 +40,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_destroy_connection")]
     private static void DestroyConnection(nint* connection)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             if (connection == null || *connection == 0)
@@ -74,7 +68,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_set_secret_key")]
     private static int SetSecretKey(nint connection, byte* secretKey)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -99,7 +93,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_add_authorized_key")]
     private static int AddAuthorizedKey(nint connection, byte* publicKey)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -126,7 +120,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_add_authorized_keys")]
     private static int AddAuthorizedKeys(nint connection, byte** publicKeys, byte count)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -170,7 +164,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_remote_public_key")]
     private static int RemotePublicKey(nint connection, byte* buffer, ushort bufferLength)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -203,11 +197,10 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_generate_auth_keypair")]
     private static int GenerateAuthKeypair(byte* secretBuffer, ushort secretLength, byte* publicBuffer, ushort publicLength)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
-            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize
-                || !ForkGate.IsSetUp())
+            if (secretBuffer == null || publicBuffer == null || secretLength < KeySize || publicLength < KeySize)
             {
                 return ReturnCode.Other;
             }
@@ -228,7 +221,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_disconnect")]
     private static int Disconnect(nint connection, byte error)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);

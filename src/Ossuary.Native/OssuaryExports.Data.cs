@@ -7,7 +7,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_send_data")]
     private static int SendData(nint connection, byte* input, ushort inputLength, byte* output, ushort* outputLength)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -33,7 +33,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_recv_data")]
     private static int ReceiveData(nint connection, byte* input, ushort* inputLength, byte* output, ushort* outputLength)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -62,7 +62,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_flush")]
     private static int Flush(nint connection, byte* output, ushort outputLength)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);

@@ -7,7 +7,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_recv_handshake")]
     private static int ReceiveHandshake(nint connection, byte* input, ushort* inputLength)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -33,7 +33,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_send_handshake")]
     private static int SendHandshake(nint connection, byte* output, ushort* outputLength)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);
@@ -64,7 +64,7 @@ internal static unsafe partial class OssuaryExports
     [UnmanagedCallersOnly(EntryPoint = "dotnet_ossuary_handshake_done")]
     private static int HandshakeDone(nint connection)
     {
-        using ForkGate.Call call = ForkGate.Enter();
+        CallingThread.MakeManagedId();
         try
         {
             NativeConnection? target = Resolve(connection);

@@ -7,13 +7,14 @@ namespace Ossuary.Native;
 /// The C API (include/ossuary.h). Every export checks its pointers, runs under the connection's
 /// lock and catches every exception: a C caller sees -1 (or NULL), never a crash or a managed
 /// exception unwinding into C, and one it does not expect (a bug) is also said on stderr
-/// (<see cref="InternalError"/>). Every export also counts itself in with <see cref="ForkGate"/>,
-/// so that fork() never copies a call half-done into the child.
+/// (<see cref="InternalError"/>).
 /// </summary>
 /// <remarks>
 /// These are the bodies of the C API, compiled as <c>dotnet_ossuary_*</c>. The functions a program
 /// calls are C (native/runtime_start.c): they call in here only once the runtime is running or can
-/// start, since a runtime that cannot start (no thread for it) aborts the host program.
+/// start, since a runtime that cannot start (no thread for it) aborts the host program, and they
+/// count each call in and out of the fork gate (native/fork_gate.c), so that fork() never copies a
+/// call half-done into the child.
 /// </remarks>
 internal static unsafe partial class OssuaryExports
 {

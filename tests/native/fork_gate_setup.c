@@ -1,5 +1,5 @@
 /*
- * The library's fork handlers (ForkGate.cs) cannot be set up: the calls that make something
+ * The library's fork handlers (native/fork_gate.c) cannot be set up: the calls that make something
  * (ossuary_create_connection, ossuary_generate_auth_keypair) must fail, the library must say why
  * on stderr, and once the cause is gone the next call must set them up and succeed.
  *

@@ -1,9 +1,9 @@
 namespace Ossuary.Pipelines.Tests.Native;
 
 /// <summary>
-/// The fork handlers of ForkGate are set up at the library's first call (a pthread key, then
-/// pthread_atfork). A failure of either was ignored: the library went on without its fork
-/// protection (a fork then copied other threads' calls half-done into the child, as before
+/// The fork handlers (src/Ossuary.Native/native/fork_gate.c) are set up at the library's first
+/// call, once the runtime has started (a pthread key, then pthread_atfork). A failure of either was
+/// ignored: the library went on without its fork protection (a fork then copied other threads' calls half-done into the child, as before
 /// ForkDuringCallTests) and said nothing. tests/native/fork_gate_setup.c makes each step fail:
 /// ossuary_create_connection() must return NULL and ossuary_generate_auth_keypair() -1, the
 /// reason must be on stderr once, and the first call after the cause is gone must set them up.
