@@ -96,7 +96,8 @@ public sealed class HeapFullTests(NativeLibraryFixture native)
     /// out-of-memory path asked for it again, a collection each time (a gdb attach after 35 s showed
     /// 2,000 frames of it under Prepare); after minutes the stack would have run out. A program's
     /// worker that forks to run a command never calls the library, and had no advice to follow. The
-    /// depth is now kept in a pthread key, which needs no heap.
+    /// depth is now kept in a pthread key, which needs no heap, and the handlers are C
+    /// (native/fork_gate.c): no .NET code runs in a fork, on the forking thread or in the child.
     /// </summary>
     [Fact]
     public Task AThreadThatNeverCalledCanForkWithTheHeapFull() => AssertScenarioSaysAsync("fork_from_another_thread", "forked with the heap full, the child exited with 7\n");
