@@ -117,7 +117,11 @@ public sealed partial class OssuaryDuplexPipe
                     // peer's close and ended the input as cleanly as if the peer had read it.
                     failure = OutputEndedUnderUs();
                     _closedByApplication = false; // a reset or abort that follows is not the end we asked for
-                    OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, failure);
+                    if (FirstToSayTheTransportFailed())
+                    {
+                        OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, failure);
+                    }
+
                     break;
                 }
 

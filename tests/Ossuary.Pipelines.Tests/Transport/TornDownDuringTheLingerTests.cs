@@ -21,7 +21,11 @@ namespace Ossuary.Pipelines.Tests.Transport;
 /// TCP_USER_TIMEOUT ends its probing); the send gets the error, and Kestrel's receive then reads the dead
 /// socket's end as a FIN. The linger took that for the client's close and ended in silence, though the
 /// client never got the last bytes nor the Disconnect: it must say so, at Debug (the peer's or the
-/// network's doing), as it says a socket error during the wait.
+/// network's doing), as it says a socket error during the wait. When the kernel gives up while the last
+/// flush still waits (1 run in 12 here, under load), the send and the receive both fail instead, and
+/// the outbound loop (its flush finds the output ended) and the inbound loop (its read throws ETIMEDOUT,
+/// or ends as at a FIN: a truncated connection) each said so: two lines for one end. Whichever loop
+/// comes first says it, once.
 /// </summary>
 public class TornDownDuringTheLingerTests
 {
@@ -37,9 +41,16 @@ public class TornDownDuringTheLingerTests
         Assert.True(OperatingSystem.IsLinux(), "TCP_USER_TIMEOUT and TCP_INFO's state are Linux's");
         using var keys = new MutualKeys();
         var logs = new FakeLoggerProvider();
+        var served = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using KestrelHost host = await KestrelHost.StartAsync(
             k => k.Listen(IPAddress.Loopback, 0, listen =>
             {
+                // Outside UseOssuary: its middleware returns once the connection's disposal has ended both loops.
+                listen.Use(next => async connection =>
+                {
+                    await next(connection);
+                    served.TrySetResult();
+                });
                 listen.UseOssuary(o => keys.ConfigureServer(o, TimeSpan.FromSeconds(30)));
                 listen.Run(async connection =>
                 {
@@ -64,14 +75,22 @@ public class TornDownDuringTheLingerTests
         using var client = new SessionSocketPeer(socket, new OssuarySession(options));
         await client.HandshakeAsync();
 
-        // Said once the linger has ended (before: never, the wait ran out here).
-        await HostilePeerTests.WaitForAsync(() => Failures(logs).Count > 0);
+        // Said once the linger has ended (before: never, the wait ran out here); both loops have had their say
+        // once the connection is over.
+        await served.Task.Within();
 
-        FakeLogRecord logged = Assert.Single(Failures(logs));
+        List<FakeLogRecord> failures = Failures(logs);
+        Assert.True(failures.Count == 1, string.Join("\n", failures.Select(r => r.Exception?.ToString())));
+        FakeLogRecord logged = failures[0];
         Assert.Equal((ConnectionFailed, LogLevel.Debug), (logged.Id.Id, logged.Level));
         OssuaryException said = Assert.IsType<OssuaryException>(logged.Exception);
-        Assert.Equal(OssuaryErrorReason.ConnectionFailed, said.Reason);
-        Assert.Contains("torn down", said.Message, StringComparison.Ordinal);
+        Assert.True(
+            (said.Reason == OssuaryErrorReason.ConnectionFailed
+                && (said.Message.Contains("torn down", StringComparison.Ordinal) // the linger's
+                    || said.Message.Contains("did not reach the peer", StringComparison.Ordinal) // the outbound loop's
+                    || said.Message.Contains("timed out", StringComparison.Ordinal))) // the inbound loop's read
+                || said.Reason == OssuaryErrorReason.Truncated, // the inbound loop's, the end read as a FIN
+            $"{said.Reason}: {said.Message}");
     }
 
     private static List<FakeLogRecord> Failures(FakeLoggerProvider logs) =>
