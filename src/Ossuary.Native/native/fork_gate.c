@@ -72,14 +72,14 @@ static void after_in_child(void) {
   __atomic_store_n(&forks, 0, __ATOMIC_SEQ_CST);
 }
 
+int fork_gate_is_set_up(void) { return __atomic_load_n(&state, __ATOMIC_ACQUIRE) == READY; }
+
 /*
  * Both steps fail only for want of something the program may free (pthread_key_create: EAGAIN,
  * every key taken; pthread_atfork: ENOMEM), hence a try at each call until they succeed. A thread
  * that finds another one trying gets 0 rather than waiting: no lock, which a fork during the try
  * would leave held in the child.
  */
-int fork_gate_is_set_up(void) { return __atomic_load_n(&state, __ATOMIC_ACQUIRE) == READY; }
-
 int fork_gate_set_up(const char **failed, int *error) {
   if (fork_gate_is_set_up()) {
     return 1;

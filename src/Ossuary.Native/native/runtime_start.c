@@ -92,8 +92,10 @@ static void say_once(int *reported, const char *line, int length) {
   }
 }
 
-/* snprintf's length of a line cut to fit `size`. */
-static int fitted(int length, size_t size) { return (size_t)length < size ? length : (int)size - 1; }
+/* snprintf's length of a line cut to fit `size`; 0 (nothing to say) for its failure. */
+static int fitted(int length, size_t size) {
+  return length < 0 ? 0 : (size_t)length < size ? length : (int)size - 1;
+}
 
 /* 1 when the runtime is running or a thread can be created for it to start; 0 (said once) otherwise. */
 static int runtime_can_start(void) {
