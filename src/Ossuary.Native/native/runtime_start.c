@@ -60,18 +60,19 @@ static int runtime_running(void) { return __atomic_load_n(&runtime_started, __AT
 
 static void *thread_probe(void *argument) { return argument; }
 
-/* Writes the first `length` bytes of `line` to stderr, once per `reported` flag. */
-static void say_once(int *reported, const char *line, int length) {
-  if (length <= 0 || __atomic_exchange_n(reported, 1, __ATOMIC_RELAXED)) {
-    return;
-  }
-  /* write(2), not stdio: the program's stderr buffer and locks are its own. Said only once, so a
-     write a signal interrupts (EINTR: a handler without SA_RESTART while stderr is a full pipe) is
-     made again, a short one goes on with the rest, and one that finds a non-blocking stderr full
-     (EAGAIN: the program set O_NONBLOCK on it, a logger is behind) waits for room as a blocking
-     stderr would; any other failure (no stderr) gives up, as there is nowhere else to say it. */
+/*
+ * Writes `length` bytes of `line` to stderr, whole or as much as it takes: the library's reasons,
+ * this file's and the .NET side's (StandardError.cs calls it). write(2), not stdio: the program's
+ * stderr buffer and locks are its own, and .NET's Console would take SIGINT, SIGQUIT and SIGCONT
+ * from the program. A reason is said once, so a write a signal interrupts (EINTR: a handler without
+ * SA_RESTART while stderr is a full pipe) is made again, a short one goes on with the rest, and one
+ * that finds a non-blocking stderr full (EAGAIN: the program set O_NONBLOCK on it, a logger is
+ * behind) waits for room as a blocking stderr would; any other failure (no stderr) gives up, as
+ * there is nowhere else to say it. Hidden: neither library exports it.
+ */
+__attribute__((visibility("hidden"))) void libossuary_write_stderr(const char *line, size_t length) {
   const char *next = line;
-  size_t left = (size_t)length;
+  size_t left = length;
   while (left > 0) {
     ssize_t written = write(STDERR_FILENO, next, left);
     if (written < 0 && errno == EINTR) {
@@ -89,6 +90,13 @@ static void say_once(int *reported, const char *line, int length) {
     }
     next += written;
     left -= (size_t)written;
+  }
+}
+
+/* Writes the first `length` bytes of `line` to stderr, once per `reported` flag. */
+static void say_once(int *reported, const char *line, int length) {
+  if (length > 0 && !__atomic_exchange_n(reported, 1, __ATOMIC_RELAXED)) {
+    libossuary_write_stderr(line, (size_t)length);
   }
 }
 
