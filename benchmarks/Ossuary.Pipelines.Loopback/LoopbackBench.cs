@@ -41,36 +41,14 @@ public static class LoopbackBench
         }
 
         // The crypto-only bound and the handshakes over sockets take turns in the same rounds, so
-        // that the ceilings below compare figures measured under the same load.
+        // that the ceilings below compare figures measured under the same load; ossuary runs right
+        // after the two rates its ceiling is made of, and SslStream right after it.
         if (settings.Sections.HasFlag(BenchSections.CryptoBound) || settings.Sections.HasFlag(BenchSections.Handshakes))
         {
-            await MeasureHandshakesAsync(report, settings, keys, settings.Sections.HasFlag(BenchSections.Handshakes) ? [("tcp", tcp), ("tcp-packets", tcpPackets), ("tcp-kestrel", kestrelTcp), ("tls13", aesGcm), ("tls13-kestrel", kestrelTls), ("ossuary", ossuary), ("ossuary-raw", raw)] : [], log, cancellationToken).ConfigureAwait(false);
+            await MeasureHandshakesAsync(report, settings, keys, settings.Sections.HasFlag(BenchSections.Handshakes) ? [("tcp", tcp), ("ossuary", ossuary), ("tls13", aesGcm), ("tcp-packets", tcpPackets), ("tcp-kestrel", kestrelTcp), ("tls13-kestrel", kestrelTls), ("ossuary-raw", raw)] : [], log, cancellationToken).ConfigureAwait(false);
         }
 
-        // A connection costs at least TCP's own connect/close plus the handshake's crypto: with
-        // every core busy (the parallel runs), no adapter can beat the sum of the two costs.
-        if (report[$"tcp.handshakes.parallel{settings.Parallelism}"] is > 0 and var tcpRate && report["ossuary.handshakes.crypto-bound.parallel"] is > 0 and var cryptoRate)
-        {
-            report.Add("ossuary.handshakes.ceiling", 1 / (1 / tcpRate + 1 / cryptoRate), "handshakes/s");
-        }
-
-        // The same one connection at a time: TCP's sequential connect/close, then both sides' crypto on one thread.
-        if (report["tcp.handshakes.sequential"] is > 0 and var tcpSequential && report["ossuary.handshakes.crypto-bound"] is > 0 and var cryptoSequential)
-        {
-            report.Add("ossuary.handshakes.ceiling.sequential", 1 / (1 / tcpSequential + 1 / cryptoSequential), "handshakes/s");
-        }
-
-        // The protocol's own packets on top: three handshake packets, and Disconnect answered with
-        // a Reset, are four more sends (and wake-ups) a connection than the tcp target's ping.
-        if (report[$"tcp-packets.handshakes.parallel{settings.Parallelism}"] is > 0 and var packetsRate && report["ossuary.handshakes.crypto-bound.parallel"] is > 0 and var cryptoAll)
-        {
-            report.Add("ossuary.handshakes.ceiling.packets", 1 / (1 / packetsRate + 1 / cryptoAll), "handshakes/s");
-        }
-
-        if (report["tcp-packets.handshakes.sequential"] is > 0 and var packetsSequential && report["ossuary.handshakes.crypto-bound"] is > 0 and var cryptoOne)
-        {
-            report.Add("ossuary.handshakes.ceiling.packets.sequential", 1 / (1 / packetsSequential + 1 / cryptoOne), "handshakes/s");
-        }
+        HandshakeCeilings.Add(report, settings.Parallelism);
 
         if (settings.Sections.HasFlag(BenchSections.Throughput))
         {
@@ -94,7 +72,7 @@ public static class LoopbackBench
     private static async Task MeasureIdleMemoryAsync(BenchReport report, BenchSettings settings, (string Name, BenchTarget Target)[] targets, TextWriter log, CancellationToken cancellationToken)
     {
         log.WriteLine($"idle memory, {settings.IdleConnections} connections held open ({settings.IdleRounds} round(s), taking turns, median kept):");
-        (string Name, BenchTarget Target)[] chosen = [.. targets.Where(t => settings.Includes(t.Target.Name))];
+        (string Name, BenchTarget Target)[] chosen = [.. targets.Where(t => settings.MeasuresIdle(t.Target.Name))];
         var results = chosen.ToDictionary(t => t.Name, _ => new List<IdleMemoryMeasurement.Result>());
         for (int round = 0; round < settings.IdleRounds; round++)
         {

@@ -34,7 +34,10 @@ public sealed class BenchReport
 
     internal void Add(string name, double value, string unit) => _figures.Add(new Figure(name, value, unit, BaselineOf(name)));
 
-    internal void Add(string name, Measurements.Rounds rounds, string unit) => _figures.Add(new Figure(name, rounds.Median, unit, BaselineOf(name), rounds.Spread));
+    internal void Add(string name, Measurements.Rounds rounds, string unit) => _figures.Add(new Figure(name, rounds.Median, unit, BaselineOf(name), rounds.Spread, rounds.Values));
+
+    /// <summary>Each round's value of a figure measured in rounds, in the order they ran; null otherwise.</summary>
+    internal IReadOnlyList<double>? RoundsOf(string name) => _figures.FirstOrDefault(f => f.Name == name)?.Rounds;
 
     /// <summary>False when the harness runs from a Debug build, whose figures mean little (set by the caller).</summary>
     public bool Optimized { get; set; } = true;
@@ -64,14 +67,14 @@ public sealed class BenchReport
                 .WithCeiling(ThroughputCeiling, ossuary, throughputCeiling, this["tls13-kestrel.throughput"], 1.3),
             TargetCheck.AtLeast("Throughput, 16 KiB writes: >= 0.85x plain TCP into Kestrel (tcp-kestrel)", ossuary, this["tcp-kestrel.throughput"], 0.85)
                 .WithCeiling(ThroughputCeiling, ossuary, throughputCeiling, this["tcp-kestrel.throughput"], 0.85),
-            TargetCheck.AtLeast("Handshakes/s, sequential: >= 0.8x the sequential ceiling (TCP connect + crypto, one after the other)", sequential, this["ossuary.handshakes.ceiling.sequential"], 0.8)
-                .WithCeiling(PacketsCeiling, sequential, this["ossuary.handshakes.ceiling.packets.sequential"], this["ossuary.handshakes.ceiling.sequential"], 0.8),
-            TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 0.8x the ceiling (TCP connect + crypto, every core busy)", parallel, this["ossuary.handshakes.ceiling"], 0.8)
-                .WithCeiling(PacketsCeiling, parallel, this["ossuary.handshakes.ceiling.packets"], this["ossuary.handshakes.ceiling"], 0.8),
+            TargetCheck.AtLeast("Handshakes/s, sequential: >= 0.8x the sequential ceiling (TCP connect + crypto, one after the other)", sequential, this["ossuary.handshakes.ceiling.sequential"], 0.8, this["ossuary.handshakes.sequential.vs-ceiling"])
+                .WithCeiling(PacketsCeiling, sequential, this["ossuary.handshakes.ceiling.packets.sequential"], this["ossuary.handshakes.ceiling.sequential"], 0.8, this["ossuary.handshakes.sequential.vs-ceiling.packets"]),
+            TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 0.8x the ceiling (TCP connect + crypto, every core busy)", parallel, this["ossuary.handshakes.ceiling"], 0.8, this["ossuary.handshakes.parallel8.vs-ceiling"])
+                .WithCeiling(PacketsCeiling, parallel, this["ossuary.handshakes.ceiling.packets"], this["ossuary.handshakes.ceiling"], 0.8, this["ossuary.handshakes.parallel8.vs-ceiling.packets"]),
             TargetCheck.AtLeast("Handshakes/s, sequential: >= 4x SslStream TLS 1.3", sequential, this["tls13.handshakes.sequential"], 4)
-                .WithCeiling(PacketsCeiling, sequential, this["ossuary.handshakes.ceiling.packets.sequential"], this["tls13.handshakes.sequential"], 4),
+                .WithCeiling(PacketsCeiling, sequential, this["ossuary.handshakes.ceiling.packets.sequential"], this["tls13.handshakes.sequential"], 4, this["ossuary.handshakes.sequential.vs-ceiling.packets"]),
             TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 4x SslStream TLS 1.3", parallel, this["tls13.handshakes.parallel8"], 4)
-                .WithCeiling(PacketsCeiling, parallel, this["ossuary.handshakes.ceiling.packets"], this["tls13.handshakes.parallel8"], 4),
+                .WithCeiling(PacketsCeiling, parallel, this["ossuary.handshakes.ceiling.packets"], this["tls13.handshakes.parallel8"], 4, this["ossuary.handshakes.parallel8.vs-ceiling.packets"]),
             TargetCheck.AtMost("Idle connection, managed heap: <= 1/4 of SslStream TLS 1.3", this["ossuary.idle.managed"], this["tls13.idle.managed"], 0.25),
             TargetCheck.BelowOneByte("No allocation per frame: bytes allocated per 16 KiB write, whole process (BenchmarkDotNet measures 0 B per frame both ways)", this["ossuary.throughput.alloc"]),
         ];
@@ -203,6 +206,18 @@ public sealed class BenchReport
             {
                 WriteNumber(json, "spread", spread);
             }
+
+            if (figure.Rounds is { } rounds)
+            {
+                json.WriteStartArray("rounds");
+                foreach (double round in rounds)
+                {
+                    WriteNumber(json, null, round);
+                }
+
+                json.WriteEndArray();
+            }
+
             double ratio = RatioToReference(figure);
             if (!double.IsNaN(ratio))
             {
@@ -245,9 +260,20 @@ public sealed class BenchReport
 
     // JSON has no infinity: a figure that came out infinite (a division by a round that measured
     // nothing) is written as null rather than failing the whole file after a run.
-    private static void WriteNumber(Utf8JsonWriter json, string name, double value)
+    private static void WriteNumber(Utf8JsonWriter json, string? name, double value)
     {
-        if (double.IsFinite(value))
+        if (name is null)
+        {
+            if (double.IsFinite(value))
+            {
+                json.WriteNumberValue(Math.Round(value, 3));
+            }
+            else
+            {
+                json.WriteNullValue();
+            }
+        }
+        else if (double.IsFinite(value))
         {
             json.WriteNumber(name, Math.Round(value, 3));
         }
@@ -264,6 +290,7 @@ public sealed class BenchReport
         string measurement = name[(dot + 1)..];
         return measurement switch
         {
+            _ when measurement.Contains(".vs-", StringComparison.Ordinal) => null, // a ratio already
             "handshakes.crypto-bound" => "tls13.handshakes.sequential",
             "handshakes.crypto-bound.parallel" => "tls13.handshakes.parallel8",
             "handshakes.crypto-bound.cpu" => "tls13.handshakes.cpu",

@@ -17,7 +17,13 @@ public sealed record TargetCheck(string Target, string Measured, bool? Met)
     public string? Limit { get; init; }
 
     /// <summary>Adds the ratio the ceiling <paramref name="ceiling"/> reaches against the target's baseline, and how close the measured value is to the ceiling.</summary>
-    internal TargetCheck WithCeiling(string what, double value, double ceiling, double baseline, double factor)
+    /// <param name="what">The ceiling, in words.</param>
+    /// <param name="value">The measured figure.</param>
+    /// <param name="ceiling">The ceiling's figure.</param>
+    /// <param name="baseline">The figure the target is set against.</param>
+    /// <param name="factor">The target's factor.</param>
+    /// <param name="pairedToCeiling">The median of the rounds' own value-to-ceiling ratios, when both were measured in the same rounds.</param>
+    internal TargetCheck WithCeiling(string what, double value, double ceiling, double baseline, double factor, double pairedToCeiling = double.NaN)
     {
         if (double.IsNaN(ceiling) || double.IsNaN(baseline) || baseline <= 0 || ceiling <= 0 || double.IsNaN(value))
         {
@@ -30,15 +36,23 @@ public sealed record TargetCheck(string Target, string Measured, bool? Met)
             : $"the target needs {Ratio(factor / allowed)} the ceiling";
         return this with
         {
-            Limit = $"{what} = {BenchReport.Format(ceiling)}, {Ratio(allowed)} the baseline: {verdict}; measured {Ratio(value / ceiling)} the ceiling",
+            Limit = $"{what} = {BenchReport.Format(ceiling)}, {Ratio(allowed)} the baseline: {verdict}; measured {Ratio(double.IsFinite(pairedToCeiling) ? pairedToCeiling : value / ceiling)} the ceiling",
         };
     }
 
     private static string Ratio(double ratio) => ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
 
-    internal static TargetCheck AtLeast(string target, double value, double baseline, double factor) => Compare(target, value, baseline, factor, atLeast: true);
+    /// <param name="target">The target, in words.</param>
+    /// <param name="value">The measured figure (a median).</param>
+    /// <param name="baseline">The figure it is compared with (a median).</param>
+    /// <param name="factor">The least ratio that meets the target.</param>
+    /// <param name="pairedRatio">
+    /// When both figures were measured in the same rounds: the median of each round's own ratio,
+    /// which is what is checked (the quotient of the two medians can mix rounds).
+    /// </param>
+    internal static TargetCheck AtLeast(string target, double value, double baseline, double factor, double pairedRatio = double.NaN) => Compare(target, value, baseline, factor, atLeast: true, pairedRatio);
 
-    internal static TargetCheck AtMost(string target, double value, double baseline, double factor) => Compare(target, value, baseline, factor, atLeast: false);
+    internal static TargetCheck AtMost(string target, double value, double baseline, double factor) => Compare(target, value, baseline, factor, atLeast: false, double.NaN);
 
     /// <summary>
     /// Met below 1 byte per write on average: the smallest object is 24 bytes, so that excludes any
@@ -47,15 +61,16 @@ public sealed record TargetCheck(string Target, string Measured, bool? Met)
     internal static TargetCheck BelowOneByte(string target, double value) =>
         new(target, double.IsNaN(value) ? "not measured" : $"{value.ToString("0.##", CultureInfo.InvariantCulture)} B per write on average (any allocation per frame would be >= 24 B)", double.IsNaN(value) ? null : value < 1);
 
-    private static TargetCheck Compare(string target, double value, double baseline, double factor, bool atLeast)
+    private static TargetCheck Compare(string target, double value, double baseline, double factor, bool atLeast, double pairedRatio)
     {
         if (double.IsNaN(value) || double.IsNaN(baseline) || baseline <= 0)
         {
             return new TargetCheck(target, "not measured", null);
         }
 
-        double ratio = value / baseline;
-        string measured = $"{ratio.ToString("0.00", CultureInfo.InvariantCulture)}x ({BenchReport.Format(value)} against {BenchReport.Format(baseline)}; needs {(atLeast ? ">=" : "<=")} {factor.ToString("0.##", CultureInfo.InvariantCulture)}x)";
+        bool paired = double.IsFinite(pairedRatio);
+        double ratio = paired ? pairedRatio : value / baseline;
+        string measured = $"{ratio.ToString("0.00", CultureInfo.InvariantCulture)}x{(paired ? ", the median of the rounds' own ratios" : "")} ({BenchReport.Format(value)} against {BenchReport.Format(baseline)}{(paired ? " in medians" : "")}; needs {(atLeast ? ">=" : "<=")} {factor.ToString("0.##", CultureInfo.InvariantCulture)}x)";
         return new TargetCheck(target, measured, atLeast ? ratio >= factor : ratio <= factor);
     }
 }
