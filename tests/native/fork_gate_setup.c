@@ -11,6 +11,14 @@
  *                           __register_atfork (what pthread_atfork calls, in glibc's
  *                           libc_nonshared.a): glibc makes it fail only when it has no memory
  *                           for one more handler. It then goes through.
+ *   fork_gate_setup concurrent
+ *                           one thread's first call is held inside pthread_atfork (200 ms) while
+ *                           the main thread makes its own first call: it must wait for that
+ *                           set-up and succeed, not fail without a word because another thread
+ *                           was at it (two threads' first calls meet there as the runtime's
+ *                           start releases them together).
+ *   fork_gate_setup stalled the same, held 1.5 s: past its 1 s wait the main thread's call fails
+ *                           and says why; its next call, once the other's set-up is done, succeeds.
  *
  * ForkGateSetupTests reads the reason on stderr. Prints "ok fork_gate_setup"; exits non-zero on a
  * failed expectation.
@@ -34,6 +42,8 @@
 static int refuse_atfork;
 static int atfork_refused;
 static int atfork_registered;
+static int hold_atfork_ms;
+static int atfork_held;
 
 int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso);
 
@@ -45,6 +55,10 @@ int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)
   }
   if (real == NULL) {
     real = (int (*)(void (*)(void), void (*)(void), void (*)(void), void *))dlsym(RTLD_NEXT, "__register_atfork");
+  }
+  if (hold_atfork_ms > 0) {
+    __atomic_store_n(&atfork_held, 1, __ATOMIC_SEQ_CST);
+    usleep((useconds_t)hold_atfork_ms * 1000);
   }
   atfork_registered++;
   return real(prepare, parent, child, dso);
@@ -108,9 +122,42 @@ static int atfork(void) {
   return 0;
 }
 
+static void *first_call(void *result) {
+  *(OssuaryConnection **)result = ossuary_create_connection(OSSUARY_CONN_TYPE_CLIENT, NULL);
+  return NULL;
+}
+
+/* Another thread's first call is held inside pthread_atfork for `hold_ms` while this thread makes its first call. */
+static int concurrent(int hold_ms) {
+  hold_atfork_ms = hold_ms;
+  OssuaryConnection *theirs = NULL;
+  pthread_t other;
+  EXPECT(pthread_create(&other, NULL, first_call, &theirs) == 0, "a thread for the other first call");
+  for (int waited_ms = 0; !__atomic_load_n(&atfork_held, __ATOMIC_SEQ_CST); waited_ms++) {
+    EXPECT(waited_ms < 30 * 1000, "the other thread's first call never reached pthread_atfork");
+    usleep(1000);
+  }
+  uint8_t secret[32], public_key[32];
+  int ours = ossuary_generate_auth_keypair(secret, sizeof(secret), public_key, sizeof(public_key));
+  EXPECT(pthread_join(other, NULL) == 0, "joining the other thread");
+  if (hold_ms > 1000) {
+    EXPECT(ours == OSSUARY_ERR_OTHER, "a key pair made while another thread's set-up stalled past the wait: %d", ours);
+    ours = ossuary_generate_auth_keypair(secret, sizeof(secret), public_key, sizeof(public_key));
+  }
+  EXPECT(ours == 0, "a key pair made once another thread set up the fork handlers: %d", ours);
+  EXPECT(theirs != NULL, "the other thread's connection");
+  EXPECT(atfork_registered == 1, "the handlers were registered %d times", atfork_registered);
+  ossuary_destroy_connection(&theirs);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
-  int failed = strcmp(mode, "keys") == 0 ? keys() : strcmp(mode, "atfork") == 0 ? atfork() : 2;
+  int failed = strcmp(mode, "keys") == 0     ? keys()
+               : strcmp(mode, "atfork") == 0 ? atfork()
+               : strcmp(mode, "concurrent") == 0 ? concurrent(200)
+               : strcmp(mode, "stalled") == 0    ? concurrent(1500)
+                                                 : 2;
   if (failed == 0) {
     printf("ok fork_gate_setup\n");
   }

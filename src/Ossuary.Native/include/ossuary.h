@@ -64,7 +64,9 @@
  * or _exit() (see the README). The library sets up its fork handlers (a pthread key, then
  * pthread_atfork()) in its first call; if that fails (every pthread key taken, or no memory), it
  * says so once on stderr, and ossuary_create_connection() returns NULL and
- * ossuary_generate_auth_keypair() -1 until a later call of either sets them up.
+ * ossuary_generate_auth_keypair() -1 until a later call of either sets them up. A first call that
+ * finds another thread's first call setting them up waits for it (at most 1 s, then it fails the
+ * same way and says so).
  * A connection the child inherits is the same channel as the parent's copy, keys and message
  * counters included: use it in one of the two processes only, as with a socket (two processes
  * sending on it would encrypt two messages under one nonce, which exposes both).

@@ -20,9 +20,11 @@
  */
 #include "fork_gate.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <time.h>
 
 enum { NOT_SET_UP, SETTING_UP, READY };
 
@@ -74,24 +76,45 @@ static void after_in_child(void) {
 
 int fork_gate_is_set_up(void) { return __atomic_load_n(&state, __ATOMIC_ACQUIRE) == READY; }
 
+/* How long a thread waits for another one's set-up: two calls, microseconds unless a fork copied it half done. */
+static const long longest_wait_ns = 1000L * 1000 * 1000;
+
+static long nanoseconds_since(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start->tv_sec) * 1000L * 1000 * 1000 + (now.tv_nsec - start->tv_nsec);
+}
+
 /*
  * Both steps fail only for want of something the program may free (pthread_key_create: EAGAIN,
  * every key taken; pthread_atfork: ENOMEM), hence a try at each call until they succeed. A thread
- * that finds another one trying gets 0 rather than waiting: no lock, which a fork during the try
- * would leave held in the child.
+ * that finds another one trying waits for it, as its first call would otherwise fail for no reason
+ * of its own (two threads' first calls meet here as the runtime's start releases them together).
+ * The wait is bounded and takes no lock: a fork during the try copies SETTING_UP into a child that
+ * lacks the thread at it, and a lock would be held there for ever.
  */
 int fork_gate_set_up(const char **failed, int *error) {
-  if (fork_gate_is_set_up()) {
-    return 1;
-  }
-  int expected = NOT_SET_UP;
-  if (!__atomic_compare_exchange_n(&state, &expected, SETTING_UP, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    *failed = NULL;
-    *error = 0;
-    return expected == READY;
-  }
   *failed = NULL;
   *error = 0;
+  struct timespec waiting_since;
+  int waiting = 0;
+  for (;;) {
+    int expected = NOT_SET_UP;
+    if (__atomic_compare_exchange_n(&state, &expected, SETTING_UP, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      break;
+    }
+    if (expected == READY) {
+      return 1;
+    }
+    if (!waiting) {
+      clock_gettime(CLOCK_MONOTONIC, &waiting_since);
+      waiting = 1;
+    } else if (nanoseconds_since(&waiting_since) > longest_wait_ns) {
+      *error = ETIMEDOUT;
+      return 0;
+    }
+    sched_yield();
+  }
   if (!__atomic_load_n(&depth_kept, __ATOMIC_ACQUIRE)) {
     *error = pthread_key_create(&depth_key, NULL);
     if (*error == 0) {

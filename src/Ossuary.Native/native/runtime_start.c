@@ -152,15 +152,16 @@ static int library_ready(void) {
   if (fork_gate_set_up(&failed, &error)) {
     return 1;
   }
-  if (failed == NULL) {
-    /* Another thread is setting it up this moment. */
-    return 0;
-  }
   char line[320];
-  int length = snprintf(line, sizeof(line),
-                        "libossuary: cannot protect calls from fork(): %s failed (%s); "
-                        "ossuary_create_connection() returns NULL and ossuary_generate_auth_keypair() -1 until it succeeds.\n",
-                        failed, strerror(error));
+  int length = failed == NULL
+                   ? snprintf(line, sizeof(line),
+                              "libossuary: cannot protect calls from fork(): another thread's set-up of the handlers "
+                              "had not ended after 1 s; ossuary_create_connection() returns NULL and "
+                              "ossuary_generate_auth_keypair() -1 until it ends.\n")
+                   : snprintf(line, sizeof(line),
+                              "libossuary: cannot protect calls from fork(): %s failed (%s); "
+                              "ossuary_create_connection() returns NULL and ossuary_generate_auth_keypair() -1 until it succeeds.\n",
+                              failed, strerror(error));
   say_once(&gate_failure_reported, line, fitted(length, sizeof(line)));
   return 0;
 }
