@@ -23,6 +23,7 @@ public sealed record BenchSettings
         ThroughputRounds = 5,
         SmallWriteRounds = 3,
         ThroughputSeconds = 0.3,
+        SmallWriteSeconds = 0.2,
         HandshakeRounds = 5,
         HandshakeSeconds = 0.15,
         CryptoSeconds = 0.15,
@@ -46,6 +47,12 @@ public sealed record BenchSettings
 
     /// <summary>About how long one throughput measurement runs.</summary>
     public double ThroughputSeconds { get; init; }
+
+    /// <summary>
+    /// About how long one 1 KiB-write measurement runs; <see cref="ThroughputSeconds"/> when not set. With
+    /// <c>--quick</c>, shorter: no target is set on it, and the run must stay under a minute (59.5 s once without).
+    /// </summary>
+    public double? SmallWriteSeconds { get; init; }
 
     /// <summary>
     /// Handshakes are measured this many times per target, sequential and parallel, the targets

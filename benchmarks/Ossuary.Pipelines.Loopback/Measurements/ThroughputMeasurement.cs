@@ -34,7 +34,8 @@ internal static class ThroughputMeasurement
                 // The 1 KiB pass runs after the 16 KiB one, whose warm-up compiled the same paths.
                 double warmUp = (settings.IsQuick ? 0.3 : 0.6) * (writeSize < 16 * 1024 ? 0.5 : 1);
                 double rate = await WarmUpAsync(client, chunk, warmUp, cancellationToken).ConfigureAwait(false);
-                long count = (long)(rate * settings.ThroughputSeconds) / writeSize * writeSize;
+                double seconds = writeSize < 16 * 1024 ? settings.SmallWriteSeconds ?? settings.ThroughputSeconds : settings.ThroughputSeconds;
+                long count = (long)(rate * seconds) / writeSize * writeSize;
                 counts[target.Name] = Math.Max(count, 64L * writeSize);
                 target.ThrowIfServerFailed();
             }

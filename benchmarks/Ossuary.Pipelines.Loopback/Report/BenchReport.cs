@@ -71,9 +71,9 @@ public sealed class BenchReport
                 .WithCeiling(PacketsCeiling, sequential, this["ossuary.handshakes.ceiling.packets.sequential"], this["ossuary.handshakes.ceiling.sequential"], 0.8, this["ossuary.handshakes.sequential.vs-ceiling.packets"]),
             TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 0.8x the ceiling (TCP connect + crypto, every core busy)", parallel, this["ossuary.handshakes.ceiling"], 0.8, this["ossuary.handshakes.parallel8.vs-ceiling"])
                 .WithCeiling(PacketsCeiling, parallel, this["ossuary.handshakes.ceiling.packets"], this["ossuary.handshakes.ceiling"], 0.8, this["ossuary.handshakes.parallel8.vs-ceiling.packets"]),
-            TargetCheck.AtLeast("Handshakes/s, sequential: >= 4x SslStream TLS 1.3", sequential, this["tls13.handshakes.sequential"], 4)
+            TargetCheck.AtLeast("Handshakes/s, sequential: >= 4x SslStream TLS 1.3", sequential, this["tls13.handshakes.sequential"], 4, this["ossuary.handshakes.sequential.vs-tls13"])
                 .WithCeiling(PacketsCeiling, sequential, this["ossuary.handshakes.ceiling.packets.sequential"], this["tls13.handshakes.sequential"], 4, this["ossuary.handshakes.sequential.vs-ceiling.packets"]),
-            TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 4x SslStream TLS 1.3", parallel, this["tls13.handshakes.parallel8"], 4)
+            TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 4x SslStream TLS 1.3", parallel, this["tls13.handshakes.parallel8"], 4, this["ossuary.handshakes.parallel8.vs-tls13"])
                 .WithCeiling(PacketsCeiling, parallel, this["ossuary.handshakes.ceiling.packets"], this["tls13.handshakes.parallel8"], 4, this["ossuary.handshakes.parallel8.vs-ceiling.packets"]),
             TargetCheck.AtMost("Idle connection, managed heap: <= 1/4 of SslStream TLS 1.3", this["ossuary.idle.managed"], this["tls13.idle.managed"], 0.25),
             TargetCheck.BelowOneByte("No allocation per frame: bytes allocated per 16 KiB write, whole process (BenchmarkDotNet measures 0 B per frame both ways)", this["ossuary.throughput.alloc"]),
