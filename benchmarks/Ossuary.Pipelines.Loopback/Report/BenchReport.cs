@@ -167,7 +167,8 @@ public sealed class BenchReport
             double ratio = RatioToReference(figure);
             string ratioText = !double.IsFinite(ratio) ? "" : ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
             string spreadText = figure.Spread is double spread && double.IsFinite(spread) ? (spread * 100).ToString("0", CultureInfo.InvariantCulture) + "%" : "";
-            writer.WriteLine($"| {figure.Name,-40} | {Format(figure.Value),12} | {figure.Unit,-13} | {spreadText,7} | {ratioText,16} |");
+            string value = figure.Unit == "x" && double.IsFinite(figure.Value) ? figure.Value.ToString("0.00", CultureInfo.InvariantCulture) : Format(figure.Value);
+            writer.WriteLine($"| {figure.Name,-40} | {value,12} | {figure.Unit,-13} | {spreadText,7} | {ratioText,16} |");
         }
 
         if (includeTargets)

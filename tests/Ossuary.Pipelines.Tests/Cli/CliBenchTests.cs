@@ -144,6 +144,7 @@ public sealed class CliBenchTests : CliTestBase
         double toPackets = Median([.. rounds["ossuary.handshakes.parallel8"].Zip(rounds["ossuary.handshakes.ceiling.packets"], (o, c) => o / c)]);
         Assert.Equal(toPackets, figures["ossuary.handshakes.parallel8.vs-ceiling.packets"], 2e-3);
         Assert.Contains($"measured {toPackets.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)}x the ceiling", bench.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"\| ossuary\.handshakes\.parallel8\.vs-ceiling\.packets \| +[0-9]+\.[0-9]{2} \| x ", bench.Stdout);
         Assert.DoesNotContain("tcp-packets.throughput", figures.Keys);
 
         // The throughput ceiling: the ossuary target's busy cores at plain TCP's CPU per MB plus the record layer's.
