@@ -172,8 +172,12 @@ public class ClientDisposalTests
         using var loggers = new LoggerFactory([logs]);
         await DisposeWithAReadThatCannotBeCancelledAsync(loggers);
 
-        FakeLogRecord gaveUp = Assert.Single(logs.Collector.GetSnapshot(), r => r.Id.Id == DisposalGaveUpOnARead);
-        Assert.Equal(LogLevel.Warning, gaveUp.Level);
+        // Every record in the message: this failed once in a full run (33 ms, no event 11) and never again in 26 runs
+        // of the class; what the connection logged is what would say why its read ended before disposal waited.
+        IReadOnlyList<FakeLogRecord> records = logs.Collector.GetSnapshot();
+        FakeLogRecord[] gaveUp = [.. records.Where(r => r.Id.Id == DisposalGaveUpOnARead)];
+        Assert.True(gaveUp.Length == 1, $"{gaveUp.Length} event 11 record(s); logged: {string.Join(" | ", records.Select(r => $"{r.Level} {r.Id.Id} {r.Message} {r.Exception}"))}");
+        Assert.Equal(LogLevel.Warning, gaveUp[0].Level);
     }
 
     /// <summary>
@@ -223,6 +227,7 @@ public class ClientDisposalTests
         }
 
         Assert.True(connection.PlaintextWritten >= 192 * 1024, $"the write ended after {connection.PlaintextWritten} bytes: {write.Exception}");
+        Assert.False(write.IsFaulted, $"the write failed before disposal: {write.Exception}");
 
         await client.DisposeAsync().AsTask().Within();
         await Task.WhenAny(write).Within(); // disposal ended it, if the sockets had not taken it all
