@@ -261,26 +261,21 @@ public sealed class BenchReport
 
     // JSON has no infinity: a figure that came out infinite (a division by a round that measured
     // nothing) is written as null rather than failing the whole file after a run.
+    // A null name writes an array element.
     private static void WriteNumber(Utf8JsonWriter json, string? name, double value)
     {
-        if (name is null)
+        if (name is not null)
         {
-            if (double.IsFinite(value))
-            {
-                json.WriteNumberValue(Math.Round(value, 3));
-            }
-            else
-            {
-                json.WriteNullValue();
-            }
+            json.WritePropertyName(name);
         }
-        else if (double.IsFinite(value))
+
+        if (double.IsFinite(value))
         {
-            json.WriteNumber(name, Math.Round(value, 3));
+            json.WriteNumberValue(Math.Round(value, 3));
         }
         else
         {
-            json.WriteNull(name);
+            json.WriteNullValue();
         }
     }
 
