@@ -96,6 +96,9 @@ static long nanoseconds_since(const struct timespec *start) {
 int fork_gate_set_up(const char **failed, int *error) {
   *failed = NULL;
   *error = 0;
+  if (fork_gate_is_set_up()) {
+    return 1; /* every call after the first: a load, not the exchange's locked write */
+  }
   struct timespec waiting_since;
   int waiting = 0;
   for (;;) {
