@@ -24,7 +24,9 @@ public static class LoopbackBench
         using var keys = new OssuaryKeys();
         using X509Certificate2 certificate = TlsTarget.CreateCertificate();
         await using var tcp = new TcpTarget();
-        await using var tcpPackets = new TcpPacketsTarget(OssuaryPacketSizes.Measure(keys));
+        OssuaryPacketSizes packetSizes = OssuaryPacketSizes.Measure(keys);
+        await using var tcpPackets = new TcpPacketsTarget(packetSizes);
+        await using KestrelPacketsTarget kestrelPackets = await KestrelPacketsTarget.StartAsync(packetSizes).ConfigureAwait(false);
         await using var aesGcm = new TlsTarget(BenchReport.Reference, TlsCipherSuite.TLS_AES_256_GCM_SHA384, certificate);
         await using var chaCha = new TlsTarget("tls13-chacha", TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256, certificate);
         await using KestrelTcpTarget kestrelTcp = await KestrelTcpTarget.StartAsync().ConfigureAwait(false);
@@ -45,7 +47,7 @@ public static class LoopbackBench
         // after the two rates its ceiling is made of, and SslStream right after it.
         if (settings.Sections.HasFlag(BenchSections.CryptoBound) || settings.Sections.HasFlag(BenchSections.Handshakes))
         {
-            await MeasureHandshakesAsync(report, settings, keys, settings.Sections.HasFlag(BenchSections.Handshakes) ? [("tcp", tcp), ("ossuary", ossuary), ("tls13", aesGcm), ("tcp-packets", tcpPackets), ("tcp-kestrel", kestrelTcp), ("tls13-kestrel", kestrelTls), ("ossuary-raw", raw)] : [], log, cancellationToken).ConfigureAwait(false);
+            await MeasureHandshakesAsync(report, settings, keys, settings.Sections.HasFlag(BenchSections.Handshakes) ? [("tcp", tcp), ("ossuary", ossuary), ("tls13", aesGcm), ("tcp-packets", tcpPackets), ("tcp-packets-kestrel", kestrelPackets), ("tcp-kestrel", kestrelTcp), ("tls13-kestrel", kestrelTls), ("ossuary-raw", raw)] : [], log, cancellationToken).ConfigureAwait(false);
         }
 
         HandshakeCeilings.Add(report, settings.Parallelism);

@@ -29,10 +29,16 @@ internal static class HandshakeCeilings
         Ceiling(report, "ossuary.handshakes.ceiling.packets", $"tcp-packets.{parallel}", "ossuary.handshakes.crypto-bound.parallel");
         Ceiling(report, "ossuary.handshakes.ceiling.packets.sequential", "tcp-packets.handshakes.sequential", "ossuary.handshakes.crypto-bound");
 
+        // The same packets into Kestrel: what its socket transport adds for them (the ossuary target's server is Kestrel's).
+        Ceiling(report, "ossuary.handshakes.ceiling.kestrel-packets", $"tcp-packets-kestrel.{parallel}", "ossuary.handshakes.crypto-bound.parallel");
+        Ceiling(report, "ossuary.handshakes.ceiling.kestrel-packets.sequential", "tcp-packets-kestrel.handshakes.sequential", "ossuary.handshakes.crypto-bound");
+
         Ratio(report, "ossuary.handshakes.sequential", "ossuary.handshakes.ceiling.sequential", "vs-ceiling");
         Ratio(report, $"ossuary.{parallel}", "ossuary.handshakes.ceiling", "vs-ceiling");
         Ratio(report, "ossuary.handshakes.sequential", "ossuary.handshakes.ceiling.packets.sequential", "vs-ceiling.packets");
         Ratio(report, $"ossuary.{parallel}", "ossuary.handshakes.ceiling.packets", "vs-ceiling.packets");
+        Ratio(report, "ossuary.handshakes.sequential", "ossuary.handshakes.ceiling.kestrel-packets.sequential", "vs-ceiling.kestrel-packets");
+        Ratio(report, $"ossuary.{parallel}", "ossuary.handshakes.ceiling.kestrel-packets", "vs-ceiling.kestrel-packets");
 
         // SslStream's rates too: over nine quick runs (round twenty-five) the parallel ratio, paired, stayed
         // within 2.80-3.11 where the quotient of medians ranged 2.80-3.48 (sequential: 2.77-3.44 against 2.77-3.51).

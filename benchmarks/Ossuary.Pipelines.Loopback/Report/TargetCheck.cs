@@ -16,7 +16,10 @@ public sealed record TargetCheck(string Target, string Measured, bool? Met)
     /// </summary>
     public string? Limit { get; init; }
 
-    /// <summary>Adds the ratio the ceiling <paramref name="ceiling"/> reaches against the target's baseline, and how close the measured value is to the ceiling.</summary>
+    /// <summary>
+    /// Adds the ratio the ceiling <paramref name="ceiling"/> reaches against the target's baseline, and how close the
+    /// measured value is to the ceiling: a line of <see cref="Limit"/>, after any earlier ceiling's.
+    /// </summary>
     /// <param name="what">The ceiling, in words.</param>
     /// <param name="value">The measured figure.</param>
     /// <param name="ceiling">The ceiling's figure.</param>
@@ -34,10 +37,8 @@ public sealed record TargetCheck(string Target, string Measured, bool? Met)
         string verdict = allowed >= factor
             ? "the ceiling allows the target"
             : $"the target needs {Ratio(factor / allowed)} the ceiling";
-        return this with
-        {
-            Limit = $"{what} = {BenchReport.Format(ceiling)}, {Ratio(allowed)} the baseline: {verdict}; measured {Ratio(double.IsFinite(pairedToCeiling) ? pairedToCeiling : value / ceiling)} the ceiling",
-        };
+        string limit = $"{what} = {BenchReport.Format(ceiling)}, {Ratio(allowed)} the baseline: {verdict}; measured {Ratio(double.IsFinite(pairedToCeiling) ? pairedToCeiling : value / ceiling)} the ceiling";
+        return this with { Limit = Limit is null ? limit : Limit + "\n" + limit };
     }
 
     private static string Ratio(double ratio) => ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";

@@ -78,11 +78,14 @@ internal abstract class KestrelBenchTarget : BenchTarget
         _endpoint = new IPEndPoint(IPAddress.Loopback, new Uri(address).Port);
     }
 
+    /// <summary>The server's end of one connection: the bench protocol (<see cref="BenchWire"/>) unless a target says otherwise.</summary>
+    protected virtual Task ServeConnectionAsync(System.IO.Pipelines.IDuplexPipe transport) => BenchWire.ServeAsync(transport, CancellationToken.None);
+
     private async Task ServeAsync(ConnectionContext connection)
     {
         try
         {
-            await BenchWire.ServeAsync(connection.Transport, CancellationToken.None).ConfigureAwait(false);
+            await ServeConnectionAsync(connection.Transport).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

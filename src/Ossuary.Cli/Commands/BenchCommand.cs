@@ -24,7 +24,7 @@ internal static class BenchCommand
         };
         var targets = new Option<string[]>("--targets")
         {
-            Description = "Measure only these targets (tcp, tcp-packets, tcp-kestrel, tls13-aesgcm, tls13-chacha, tls13-kestrel, ossuary, ossuary-raw, ossuary-64k); all by default.",
+            Description = "Measure only these targets (tcp, tcp-packets, tcp-packets-kestrel, tcp-kestrel, tls13-aesgcm, tls13-chacha, tls13-kestrel, ossuary, ossuary-raw, ossuary-64k); all by default.",
             AllowMultipleArgumentsPerToken = true,
         };
         var checkTargets = new Option<bool>("--check-targets") { Description = "Also print the project's performance targets and whether this run met them (for maintainers)." };

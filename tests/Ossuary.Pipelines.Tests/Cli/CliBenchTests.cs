@@ -127,7 +127,7 @@ public sealed class CliBenchTests : CliTestBase
     [Fact]
     public async Task TheCeilingsIncludeTheProtocolsPacketsAndTheRecordLayerAndTheTargetsSayWhatTheyAllow()
     {
-        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "Handshakes", "Throughput", "--targets", "tcp", "tcp-packets", "ossuary", "--check-targets", "--json", "ceilings.json");
+        ToolResult bench = await RunAsync("bench", "--quick", "--sections", "CryptoBound", "Handshakes", "Throughput", "--targets", "tcp", "tcp-packets", "tcp-packets-kestrel", "ossuary", "--check-targets", "--json", "ceilings.json");
 
         AssertSucceeds(bench);
         using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "ceilings.json")));
@@ -157,6 +157,12 @@ public sealed class CliBenchTests : CliTestBase
         string[] limited = [.. targets.Where(t => t.TryGetProperty("limit", out _)).Select(t => t.GetProperty("target").GetString()!)];
         Assert.Equal(["Handshakes/s, sequential: >= 0.8x the sequential ceiling (TCP connect + crypto, one after the other)", "Handshakes/s, 8 in parallel: >= 0.8x the ceiling (TCP connect + crypto, every core busy)"], limited);
         Assert.Matches(@"\n\s+ceiling with the protocol's packets \(tcp-packets \+ crypto\) = [0-9,]+, [0-9.]+x the baseline: (the ceiling allows the target|the target needs [0-9.]+x the ceiling); measured [0-9.]+x the ceiling\n", bench.Stdout);
+
+        // The same packets into a real Kestrel: a second line under each, from tcp-packets-kestrel's rounds.
+        Assert.Matches(@"measured [0-9.]+x the ceiling\n\s+the same packets into Kestrel \(tcp-packets-kestrel \+ crypto\) = [0-9,]+, [0-9.]+x the baseline: (the ceiling allows the target|the target needs [0-9.]+x the ceiling); measured [0-9.]+x the ceiling\n", bench.Stdout);
+        double[] kestrelPackets = [.. rounds["tcp-packets-kestrel.handshakes.parallel8"].Zip(rounds["ossuary.handshakes.crypto-bound.parallel"], (t, c) => 1 / (1 / t + 1 / c))];
+        Assert.Equal(Median(kestrelPackets), figures["ossuary.handshakes.ceiling.kestrel-packets"], Median(kestrelPackets) * 1e-3);
+        Assert.DoesNotContain("tcp-packets-kestrel.throughput", figures.Keys);
     }
 
     [Fact]
