@@ -56,10 +56,6 @@ public sealed class BenchReport
         double fasterTls = Math.Max(this["tls13-aesgcm.throughput"], this["tls13-chacha.throughput"]);
         double throughputCeiling = this["ossuary.throughput.ceiling"];
         const string ThroughputCeiling = "ceiling (ossuary's busy cores at plain tcp's CPU per MB plus the record layer's)";
-        const string PacketsCeiling = "ceiling with the protocol's packets (tcp-packets + crypto)";
-        const string KestrelPacketsCeiling = "the same packets into Kestrel (tcp-packets-kestrel + crypto)";
-        double sequential = this["ossuary.handshakes.sequential"];
-        double parallel = this["ossuary.handshakes.parallel8"];
         return
         [
             TargetCheck.AtLeast("Throughput, 16 KiB writes: >= 1.2x the faster SslStream TLS 1.3 suite", ossuary, fasterTls, 1.2)
@@ -68,21 +64,27 @@ public sealed class BenchReport
                 .WithCeiling(ThroughputCeiling, ossuary, throughputCeiling, this["tls13-kestrel.throughput"], 1.3),
             TargetCheck.AtLeast("Throughput, 16 KiB writes: >= 0.85x plain TCP into Kestrel (tcp-kestrel)", ossuary, this["tcp-kestrel.throughput"], 0.85)
                 .WithCeiling(ThroughputCeiling, ossuary, throughputCeiling, this["tcp-kestrel.throughput"], 0.85),
-            TargetCheck.AtLeast("Handshakes/s, sequential: >= 0.8x the sequential ceiling (TCP connect + crypto, one after the other)", sequential, this["ossuary.handshakes.ceiling.sequential"], 0.8, this["ossuary.handshakes.sequential.vs-ceiling"])
-                .WithCeiling(PacketsCeiling, sequential, this["ossuary.handshakes.ceiling.packets.sequential"], this["ossuary.handshakes.ceiling.sequential"], 0.8, this["ossuary.handshakes.sequential.vs-ceiling.packets"])
-                .WithCeiling(KestrelPacketsCeiling, sequential, this["ossuary.handshakes.ceiling.kestrel-packets.sequential"], this["ossuary.handshakes.ceiling.sequential"], 0.8, this["ossuary.handshakes.sequential.vs-ceiling.kestrel-packets"]),
-            TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 0.8x the ceiling (TCP connect + crypto, every core busy)", parallel, this["ossuary.handshakes.ceiling"], 0.8, this["ossuary.handshakes.parallel8.vs-ceiling"])
-                .WithCeiling(PacketsCeiling, parallel, this["ossuary.handshakes.ceiling.packets"], this["ossuary.handshakes.ceiling"], 0.8, this["ossuary.handshakes.parallel8.vs-ceiling.packets"])
-                .WithCeiling(KestrelPacketsCeiling, parallel, this["ossuary.handshakes.ceiling.kestrel-packets"], this["ossuary.handshakes.ceiling"], 0.8, this["ossuary.handshakes.parallel8.vs-ceiling.kestrel-packets"]),
-            TargetCheck.AtLeast("Handshakes/s, sequential: >= 4x SslStream TLS 1.3", sequential, this["tls13.handshakes.sequential"], 4, this["ossuary.handshakes.sequential.vs-tls13"])
-                .WithCeiling(PacketsCeiling, sequential, this["ossuary.handshakes.ceiling.packets.sequential"], this["tls13.handshakes.sequential"], 4, this["ossuary.handshakes.sequential.vs-ceiling.packets"])
-                .WithCeiling(KestrelPacketsCeiling, sequential, this["ossuary.handshakes.ceiling.kestrel-packets.sequential"], this["tls13.handshakes.sequential"], 4, this["ossuary.handshakes.sequential.vs-ceiling.kestrel-packets"]),
-            TargetCheck.AtLeast("Handshakes/s, 8 in parallel: >= 4x SslStream TLS 1.3", parallel, this["tls13.handshakes.parallel8"], 4, this["ossuary.handshakes.parallel8.vs-tls13"])
-                .WithCeiling(PacketsCeiling, parallel, this["ossuary.handshakes.ceiling.packets"], this["tls13.handshakes.parallel8"], 4, this["ossuary.handshakes.parallel8.vs-ceiling.packets"])
-                .WithCeiling(KestrelPacketsCeiling, parallel, this["ossuary.handshakes.ceiling.kestrel-packets"], this["tls13.handshakes.parallel8"], 4, this["ossuary.handshakes.parallel8.vs-ceiling.kestrel-packets"]),
+            Handshakes("Handshakes/s, sequential: >= 0.8x the sequential ceiling (TCP connect + crypto, one after the other)", sequential: true, "ossuary.handshakes.ceiling.sequential", 0.8, "vs-ceiling"),
+            Handshakes("Handshakes/s, 8 in parallel: >= 0.8x the ceiling (TCP connect + crypto, every core busy)", sequential: false, "ossuary.handshakes.ceiling", 0.8, "vs-ceiling"),
+            Handshakes("Handshakes/s, sequential: >= 4x SslStream TLS 1.3", sequential: true, "tls13.handshakes.sequential", 4, "vs-tls13"),
+            Handshakes("Handshakes/s, 8 in parallel: >= 4x SslStream TLS 1.3", sequential: false, "tls13.handshakes.parallel8", 4, "vs-tls13"),
             TargetCheck.AtMost("Idle connection, managed heap: <= 1/4 of SslStream TLS 1.3", this["ossuary.idle.managed"], this["tls13.idle.managed"], 0.25),
             TargetCheck.BelowOneByte("No allocation per frame: bytes allocated per 16 KiB write, whole process (BenchmarkDotNet measures 0 B per frame both ways)", this["ossuary.throughput.alloc"]),
         ];
+    }
+
+    /// <summary>
+    /// A handshake target: ossuary's rate against <paramref name="baseline"/>, checked on the rounds' paired ratio
+    /// (<paramref name="paired"/>), with what the two packets ceilings (plain TCP, and into Kestrel) allow.
+    /// </summary>
+    private TargetCheck Handshakes(string target, bool sequential, string baseline, double factor, string paired)
+    {
+        string rate = sequential ? "ossuary.handshakes.sequential" : "ossuary.handshakes.parallel8";
+        string variant = sequential ? ".sequential" : "";
+        double value = this[rate];
+        return TargetCheck.AtLeast(target, value, this[baseline], factor, this[$"{rate}.{paired}"])
+            .WithCeiling("ceiling with the protocol's packets (tcp-packets + crypto)", value, this[$"ossuary.handshakes.ceiling.packets{variant}"], this[baseline], factor, this[$"{rate}.vs-ceiling.packets"])
+            .WithCeiling("the same packets into Kestrel (tcp-packets-kestrel + crypto)", value, this[$"ossuary.handshakes.ceiling.kestrel-packets{variant}"], this[baseline], factor, this[$"{rate}.vs-ceiling.kestrel-packets"]);
     }
 
     /// <summary>The comparison's rows: a label and the figure's name after the target's prefix.</summary>
