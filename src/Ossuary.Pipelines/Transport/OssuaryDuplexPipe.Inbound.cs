@@ -23,7 +23,6 @@ public sealed partial class OssuaryDuplexPipe
         Exception? failure = null;
         bool receivedData = false;
         bool ours = false;
-        bool transportFailed = false;
 
         // Whether the connection ended (true unless the application only stopped reading, or disposal stopped this loop).
         bool sessionEnded = true;
@@ -140,7 +139,6 @@ public sealed partial class OssuaryDuplexPipe
 
                 if (readCompleted && result.Status == OssuaryReceiveStatus.NeedMoreData)
                 {
-                    transportFailed = true; // the socket's end, which Kestrel also reads off a connection the kernel gave up
                     failure = new OssuaryException(OssuaryErrorReason.Truncated, partialPacket
                         ? "The transport ended in the middle of an Ossuary packet."
                         : "The transport ended without an Ossuary Disconnect.");
@@ -157,7 +155,6 @@ public sealed partial class OssuaryDuplexPipe
         }
         catch (Exception ex)
         {
-            transportFailed = ex is not OssuaryException;
             failure = ex as OssuaryException ?? new OssuaryException(OssuaryErrorReason.ConnectionFailed, $"The transport failed: {ex.Message}", ex);
         }
 
@@ -186,7 +183,7 @@ public sealed partial class OssuaryDuplexPipe
             // end: the session is over, and the outbound loop, woken by a flush, ends and reports that
             // flush through ClosedException, which without this said ConnectionClosed, a clean close.
             _inputFailure = failure as OssuaryException;
-            if (!ours && failure is OssuaryException { Reason: var reason } && (!transportFailed || FirstToSayTheTransportFailed()))
+            if (!ours && failure is OssuaryException { Reason: var reason })
             {
                 OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, reason, failure);
             }
@@ -243,7 +240,7 @@ public sealed partial class OssuaryDuplexPipe
             bool peerSaidGoodbye = sessionEnded && failure is null && !endedByGoodbye;
             if (failure is null && !peerSaidGoodbye && _outputFailureLeftToInput && _outboundFailure is { } lost)
             {
-                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, OutputFailedUnderUs(lost));
+                OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, lost as OssuaryException ?? OutputFailedUnderUs(lost));
             }
 
             if (_outputCompletionDeferred)

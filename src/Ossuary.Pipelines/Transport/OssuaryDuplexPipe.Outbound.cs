@@ -117,11 +117,10 @@ public sealed partial class OssuaryDuplexPipe
                     // peer's close and ended the input as cleanly as if the peer had read it.
                     failure = OutputEndedUnderUs();
                     _closedByApplication = false; // a reset or abort that follows is not the end we asked for
-                    if (FirstToSayTheTransportFailed())
-                    {
-                        OssuaryLog.ConnectionFailed(_telemetry.Logger, _telemetry.ConnectionId, OssuaryErrorReason.ConnectionFailed, failure);
-                    }
 
+                    // Said by the input, as any failure of the transport's: Kestrel's receive fails or ends with the
+                    // send (a reset, the kernel giving the connection up), and both loops said it, one line each.
+                    _outputFailureLeftToInput = true;
                     break;
                 }
 

@@ -90,12 +90,10 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
     // Set when disposal cut a write in progress and the peer was sent Disconnect (error): what WhenSentAsync reports for bytes not sent by then.
     private volatile OssuaryException? _writeCut;
 
-    // Set when that failure was the transport's (not ours, not Kestrel's completed flush): the outbound
-    // loop logged nothing, leaving it to the input, which fails with it when it reads the transport.
+    // Set when that failure was the transport's (not ours): a write that threw, or Kestrel's flush completed under
+    // our bytes. The outbound loop logged nothing, leaving it to the input, which fails with it when it reads the
+    // transport, or says the output's failure if it ends without one of its own.
     private volatile bool _outputFailureLeftToInput;
-
-    // 1 once the transport's failure has been logged by one of the loops (see FirstToSayTheTransportFailed).
-    private int _transportFailureSaid;
 
     // Set when the application's completed output sent a clean Disconnect: the connection is over
     // by our choice, so the transport going away under a read after that is the end, not a failure.
@@ -578,14 +576,6 @@ public sealed partial class OssuaryDuplexPipe : IDuplexPipe, IAsyncDisposable
             }
         }
     }
-
-    /// <summary>
-    /// True for the first of the two loops to log the transport's failure: when the kernel gives the connection up
-    /// (TCP_USER_TIMEOUT, retransmissions), Kestrel's send and receive fail at once, the outbound loop's flush finds
-    /// the output ended and the inbound loop's read throws the reason or ends as at a FIN (a truncated
-    /// connection), in either order. One end, said once.
-    /// </summary>
-    private bool FirstToSayTheTransportFailed() => Interlocked.Exchange(ref _transportFailureSaid, 1) == 0;
 
     private void DisposeSession()
     {
